@@ -1,0 +1,45 @@
+# The README's commands. Each target installs what it needs first.
+#   make          build everything
+#   make run      build and run the main job (cpex on the example gateway)
+#   make test     build and run every test
+#   make test-asan / make test-tsan   the same under sanitizers
+#   make bench    build and run the benchmarks
+BUILD ?= build
+JOBS ?= 2
+CMAKE_FLAGS ?=
+
+.PHONY: all deps run test test-asan test-tsan bench install clean
+
+all: deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	@scripts/deps.sh test
+
+run: all
+	$(BUILD)/cpex run examples/gateway.yaml --input examples/requests.jsonl
+
+test: all
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	@scripts/deps.sh sanitize
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCPEX_SANITIZE=address,undefined >/dev/null
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
+
+test-tsan: deps
+	@scripts/deps.sh sanitize
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCPEX_SANITIZE=thread >/dev/null
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && ctest --output-on-failure -j $(JOBS) -L 'core|e2e'
+
+bench: all
+	$(BUILD)/cpex_bench
+
+install: all
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) build-asan build-tsan

@@ -1,0 +1,100 @@
+/*
+ * cpex/cmf.h — building, reading and serializing CMF messages on the host.
+ *
+ * A CMF message is the struct of abi.h (cpex_cmf_message), allocated by
+ * libcpex. Plugins read it directly; hosts build one from JSON or with the
+ * builders below, and free it with cpex_cmf_free(). Every string in a
+ * message built here is NUL-terminated; JSON values inside are jansson
+ * values owned by the message.
+ *
+ * JSON form (the CPEX core's):
+ *   {"schema_version":"2.0","role":"user","channel":"final",
+ *    "content":[{"content_type":"text","text":"hi"},
+ *               {"content_type":"tool_call","content":{"tool_call_id":"1",
+ *                "name":"search","arguments":{"q":"x"}}}]}
+ */
+#ifndef CPEX_CMF_H
+#define CPEX_CMF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "cpex/abi.h"
+#include "cpex/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Create an empty message of `role` (schema "2.0", no parts). NULL on OOM or bad role. */
+cpex_cmf_message *cpex_cmf_new(uint32_t role);
+
+/** Free a message built by libcpex and everything it owns. NULL is allowed. */
+void cpex_cmf_free(cpex_cmf_message *message);
+
+/** Deep copy. The caller owns the copy. NULL on OOM or NULL input. */
+cpex_cmf_message *cpex_cmf_clone(const cpex_cmf_message *message);
+
+/**
+ * Build a message from a parsed JSON object. Does not take `json`. On
+ * failure returns NULL and, if `err` is given, adds one item whose message
+ * names the JSON path of the problem ("content[2].content.name: expected a
+ * string").
+ */
+cpex_cmf_message *cpex_cmf_from_json(const json_t *json, cpex_error *err);
+
+/** Parse JSON text (`len` bytes) into a message; errors as cpex_cmf_from_json. */
+cpex_cmf_message *cpex_cmf_parse(const char *text, size_t len, cpex_error *err);
+
+/** Convert to a new JSON object (caller owns it). NULL on OOM. */
+json_t *cpex_cmf_to_json(const cpex_cmf_message *message);
+
+/** Serialize compactly; the caller frees the text with free(). NULL on OOM. */
+char *cpex_cmf_dump(const cpex_cmf_message *message);
+
+/** Deep structural equality (JSON values compared with json_equal). */
+int cpex_cmf_equal(const cpex_cmf_message *a, const cpex_cmf_message *b);
+
+/** Append a text or thinking part (`kind`). CPEX_E_INVALID for another kind. */
+cpex_status cpex_cmf_append_text(cpex_cmf_message *message, uint32_t kind, const char *text,
+                                 size_t len);
+
+/**
+ * Append a tool_call part. `arguments` (an object, or NULL for {}) is taken
+ * over even on failure. `namespace_` may be NULL.
+ */
+cpex_status cpex_cmf_append_tool_call(cpex_cmf_message *message, const char *tool_call_id,
+                                      const char *name, json_t *arguments,
+                                      const char *namespace_);
+
+/** Append a tool_result part; `content` (any JSON, NULL for null) is taken over. */
+cpex_status cpex_cmf_append_tool_result(cpex_cmf_message *message, const char *tool_call_id,
+                                        const char *tool_name, json_t *content, int is_error);
+
+/** Replace the text of text/thinking part `part`. */
+cpex_status cpex_cmf_set_text(cpex_cmf_message *message, size_t part, const char *text,
+                              size_t len);
+
+/** Replace the arguments of tool_call part `part`; `arguments` (an object) is taken over. */
+cpex_status cpex_cmf_set_tool_arguments(cpex_cmf_message *message, size_t part,
+                                        json_t *arguments);
+
+/** Remove part `part`, shifting the later ones down. */
+cpex_status cpex_cmf_remove_part(cpex_cmf_message *message, size_t part);
+
+/** The JSON `content_type` name of a part kind ("tool_call"); NULL if unknown. */
+const char *cpex_cmf_part_kind_name(uint32_t kind);
+
+/** The JSON name of a role ("user"); NULL if unknown. */
+const char *cpex_cmf_role_name(uint32_t role);
+
+/** Concatenate the text parts (no separator); caller frees. NULL on OOM. */
+char *cpex_cmf_text_content(const cpex_cmf_message *message);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CPEX_CMF_H */

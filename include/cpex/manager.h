@@ -1,0 +1,305 @@
+/*
+ * cpex/manager.h — the plugin manager: factories, configuration,
+ * registration, lifecycle, queries and invoke.
+ *
+ * Thread safety: cpex_manager_invoke, the queries and
+ * cpex_manager_wait_background may be called from any number of threads at
+ * once. Changes (load, register, unregister, initialize, shutdown) are
+ * serialized by the manager and wait for invokes in flight to finish with
+ * the old registry; never call them from inside a handler.
+ */
+#ifndef CPEX_MANAGER_H
+#define CPEX_MANAGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "cpex/abi.h"
+#include "cpex/error.h"
+#include "cpex/extensions.h"
+#include "cpex/context.h"
+#include "cpex/factory.h"
+#include "cpex/payload.h"
+#include "cpex/result.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Opaque manager. */
+typedef struct cpex_manager cpex_manager;
+
+/** What a plugin does when it fails (enum values fixed). */
+typedef enum cpex_on_error {
+    CPEX_ON_ERROR_FAIL = 0,    /* halt the pipeline (where the phase can halt) */
+    CPEX_ON_ERROR_IGNORE = 1,  /* record a soft error and go on */
+    CPEX_ON_ERROR_DISABLE = 2  /* record, go on, never call this plugin again */
+} cpex_on_error;
+
+/**
+ * A log sink. `level` is enum cpex_log_level; `plugin` may be NULL.
+ * May be called from any thread.
+ */
+typedef void (*cpex_log_fn)(void *user, uint32_t level, const char *plugin,
+                            const char *message);
+
+/** Manager settings. Fill with cpex_manager_options_init, then change. */
+typedef struct cpex_manager_options {
+    uint32_t struct_size;
+    double default_timeout;      /* seconds per handler call; default 30 */
+    cpex_on_error default_on_error; /* for plugins registered without one; default fail */
+    uint32_t worker_threads;     /* concurrent and background phases; default 2 */
+    bool short_circuit_on_deny;  /* an explicit concurrent deny stops waiting; default true */
+    cpex_log_fn log;             /* NULL: warnings and errors go to stderr */
+    void *log_user;
+    uint32_t log_level;          /* lowest level passed to `log`; default CPEX_LOG_WARN */
+} cpex_manager_options;
+
+/** Fill `options` with the defaults. */
+void cpex_manager_options_init(cpex_manager_options *options);
+
+/**
+ * Create a manager (NULL options: defaults). Starts its worker threads.
+ * Errors: CPEX_E_INVALID, CPEX_E_NOMEM.
+ */
+cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager **out,
+                             cpex_error *err);
+
+/**
+ * Shut down (if not yet), destroy every plugin, release factories and free
+ * the manager. NULL is allowed.
+ */
+void cpex_manager_free(cpex_manager *manager);
+
+/**
+ * Register a factory for the exact kind `kind` (copied). Replaces an
+ * earlier one for the same kind (and destroys it).
+ */
+cpex_status cpex_manager_register_factory(cpex_manager *manager, const char *kind,
+                                          const cpex_factory *factory, cpex_error *err);
+
+/**
+ * Register a factory for every kind "<scheme>:…" (scheme copied; must be
+ * non-empty and contain no ':'). Replaces an earlier one for the scheme.
+ */
+cpex_status cpex_manager_register_scheme(cpex_manager *manager, const char *scheme,
+                                         const cpex_factory *factory, cpex_error *err);
+
+/**
+ * The registered schemes, sorted, as a NULL-terminated array of strings.
+ * Free with cpex_strv_free. NULL on OOM.
+ */
+char **cpex_manager_schemes(const cpex_manager *manager);
+
+/** Free a NULL-terminated array of strings returned by libcpex. */
+void cpex_strv_free(char **strings);
+
+/**
+ * Register a host-defined payload type (see payload.h). CPEX_E_EXISTS if
+ * the name is taken ("cmf" and "json" are built in).
+ */
+cpex_status cpex_manager_register_payload_type(cpex_manager *manager,
+                                               const cpex_payload_type *type,
+                                               cpex_error *err);
+
+/**
+ * Bind a hook name to a payload type name. The cmf.* hooks are bound to
+ * "cmf" from the start. A handler whose declared payload type differs from
+ * its hook's is refused at registration; an invoke whose payload type
+ * differs is denied with payload_type_mismatch. A hook not bound is bound
+ * by the first handler that declares a type.
+ */
+cpex_status cpex_manager_define_hook(cpex_manager *manager, const char *hook,
+                                     const char *payload_type, cpex_error *err);
+
+/**
+ * Load a YAML configuration file: parse it, check it (every problem is
+ * reported, each naming file, line, column, plugin and key), create every
+ * plugin through its factory, and publish them all at once. Loads add to
+ * what is registered. If anything fails, nothing is published and every
+ * plugin created is destroyed. If the manager is already initialized, the
+ * new plugins are initialized before they are published.
+ * Errors: CPEX_E_IO, CPEX_E_CONFIG, CPEX_E_LOAD, CPEX_E_EXISTS, CPEX_E_PLUGIN,
+ * CPEX_E_NOMEM.
+ */
+cpex_status cpex_manager_load_file(cpex_manager *manager, const char *path, cpex_error *err);
+
+/**
+ * As cpex_manager_load_file, from `len` bytes of YAML. `source` names the
+ * text in messages (NULL: "<string>"); `base_dir` is where relative library
+ * paths resolve (NULL: the current directory).
+ */
+cpex_status cpex_manager_load_string(cpex_manager *manager, const char *yaml, size_t len,
+                                     const char *source, const char *base_dir, cpex_error *err);
+
+/** How a plugin registered from code is configured. */
+typedef struct cpex_plugin_spec {
+    uint32_t struct_size;
+    const char *name;            /* required, unique */
+    const char *kind;            /* informational; may be NULL */
+    uint32_t mode;               /* enum cpex_mode; default sequential */
+    int32_t priority;            /* lower runs first; default 100 */
+    cpex_on_error on_error;      /* default: the manager's default */
+    double timeout;              /* seconds; 0: the manager's */
+    const char *const *capabilities; /* names, see docs/extensions.md */
+    size_t capability_count;
+    const char *const *hooks;    /* wire only these hooks; NULL: every handler */
+    size_t hook_count;
+    const json_t *config;        /* copied; what the plugin config query returns */
+} cpex_plugin_spec;
+
+/** Fill `spec` with defaults (name NULL). */
+void cpex_plugin_spec_init(cpex_plugin_spec *spec);
+
+/**
+ * Register a plugin compiled into the host. The registration is copied
+ * (its handler array and strings must live until the plugin's destroy).
+ * Validated like a dynamic plugin's: at least one handler, no NULL
+ * function, no empty hook name, no two handlers for one hook, declared
+ * payload types known and matching their hooks. On failure the plugin's
+ * destroy is NOT called: the caller still owns the instance.
+ * If the manager is initialized, the plugin is initialized now.
+ * Errors: CPEX_E_INVALID, CPEX_E_EXISTS, CPEX_E_CONFIG, CPEX_E_TYPE,
+ * CPEX_E_PLUGIN, CPEX_E_NOMEM.
+ */
+cpex_status cpex_manager_register(cpex_manager *manager, const cpex_plugin_spec *spec,
+                                  const cpex_plugin_registration *registration,
+                                  cpex_error *err);
+
+/**
+ * Remove a plugin. Invokes in flight finish with it; then it is shut down
+ * (if initialized) and destroyed once nothing uses it.
+ * Errors: CPEX_E_NOT_FOUND.
+ */
+cpex_status cpex_manager_unregister(cpex_manager *manager, const char *name, cpex_error *err);
+
+/**
+ * Call initialize on every plugin not yet initialized, in registration
+ * order. Every failure is reported (one item each, with the plugin's own
+ * message); a failed plugin stays registered in state "failed" and fails
+ * closed: each invoke that reaches it treats it as a handler error under
+ * its on_error. Calling again retries only what is not initialized.
+ * Errors: CPEX_E_PLUGIN, CPEX_E_STATE (after shutdown).
+ */
+cpex_status cpex_manager_initialize(cpex_manager *manager, cpex_error *err);
+
+/**
+ * Wait for background work, then call shutdown on every initialized plugin
+ * once, in reverse registration order. After it, invokes see every plugin
+ * as not initialized. Idempotent.
+ */
+void cpex_manager_shutdown(cpex_manager *manager);
+
+/** Whether initialize has succeeded for every plugin and shutdown has not run. */
+bool cpex_manager_is_initialized(const cpex_manager *manager);
+
+/** Whether any plugin has a handler wired for `hook` (disabled ones included). */
+bool cpex_manager_has_hooks_for(const cpex_manager *manager, const char *hook);
+
+/** Number of registered plugins. */
+size_t cpex_manager_plugin_count(const cpex_manager *manager);
+
+/**
+ * The plugin names in registration order, NULL-terminated. Free with
+ * cpex_strv_free. NULL on OOM.
+ */
+char **cpex_manager_plugin_names(const cpex_manager *manager);
+
+/** Lifecycle states of a plugin. */
+typedef enum cpex_plugin_state {
+    CPEX_PLUGIN_CREATED = 0,
+    CPEX_PLUGIN_INITIALIZED = 1,
+    CPEX_PLUGIN_FAILED = 2,   /* initialize failed; see reason */
+    CPEX_PLUGIN_SHUT_DOWN = 3
+} cpex_plugin_state;
+
+/** A copy of what the manager knows about one plugin. Owned by the caller. */
+typedef struct cpex_plugin_info {
+    char *name;
+    char *kind;             /* may be NULL for code-registered plugins */
+    char *origin;           /* e.g. the resolved library path; may be NULL */
+    char *reported_name;    /* what the plugin calls itself; may be NULL */
+    char *reported_version; /* may be NULL */
+    char *description;      /* from the configuration; may be NULL */
+    uint32_t mode;          /* configured enum cpex_mode */
+    int32_t priority;
+    cpex_on_error on_error;
+    double timeout;         /* effective, seconds */
+    cpex_plugin_state state;
+    bool disabled;          /* disabled at run time by on_error: disable */
+    char *reason;           /* why failed or disabled; may be NULL */
+    char **hooks;           /* wired hooks, NULL-terminated */
+    char **capabilities;    /* NULL-terminated */
+    json_t *config;         /* a copy of the config block (the caller owns it) */
+} cpex_plugin_info;
+
+/**
+ * Fill `info` with a copy of what is known about plugin `name`.
+ * Release with cpex_plugin_info_cleanup. Errors: CPEX_E_NOT_FOUND, CPEX_E_NOMEM.
+ */
+cpex_status cpex_manager_plugin_info(const cpex_manager *manager, const char *name,
+                                     cpex_plugin_info *info);
+
+/** Free what a cpex_plugin_info holds. */
+void cpex_plugin_info_cleanup(cpex_plugin_info *info);
+
+/**
+ * A copy of the `config:` block of plugin `name` (the caller json_decref's
+ * it), or NULL if there is no such plugin or memory is short.
+ */
+json_t *cpex_manager_plugin_config(const cpex_manager *manager, const char *name);
+
+/**
+ * Run hook `hook` on `payload` and `extensions` (either may be NULL) and
+ * fill `result` (which this function initializes; release it with
+ * cpex_pipeline_result_cleanup). `context` is consumed: pass the table of
+ * the previous invoke of the same request, or NULL; the result holds the
+ * table for the next one. The caller keeps ownership of payload and
+ * extensions; background work keeps its own copies.
+ * Never fails as a function: every outcome, including running out of
+ * memory, is in the result.
+ */
+void cpex_manager_invoke(cpex_manager *manager, const char *hook, const cpex_payload *payload,
+                         const cpex_extensions *extensions, cpex_context_table *context,
+                         cpex_pipeline_result *result);
+
+/**
+ * Wait until no background (fire-and-forget) work is running, at most
+ * `timeout` seconds (negative: no limit). CPEX_OK when idle, CPEX_E_STATE
+ * if work remains at the deadline.
+ */
+cpex_status cpex_manager_wait_background(cpex_manager *manager, double timeout);
+
+/**
+ * Take the soft errors that background handlers produced since the last
+ * call. Returns their number and stores an array the caller frees with
+ * cpex_error_records_free (NULL when none).
+ */
+size_t cpex_manager_take_background_errors(cpex_manager *manager, cpex_error_record **records);
+
+/** Free an array of `count` records returned by libcpex. */
+void cpex_error_records_free(cpex_error_record *records, size_t count);
+
+/**
+ * For handlers compiled into the host whose hook carries a host-defined
+ * payload type: replace the payload with `data` (taken over, freed with the
+ * type's free). Refused (and `data` freed) where the mode may not modify.
+ * Errors: CPEX_E_INVALID (not a call of this library, or not a custom
+ * payload), CPEX_E_STATE (the mode may not modify).
+ */
+cpex_status cpex_call_set_payload_custom(const cpex_call *call, void *data);
+
+/**
+ * The host table this manager hands to plugins (same for all managers of
+ * one libcpex). Useful to call plugin-style helpers from host code.
+ */
+const cpex_host_api *cpex_host_api_get(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CPEX_MANAGER_H */

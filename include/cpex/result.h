@@ -1,0 +1,105 @@
+/*
+ * cpex/result.h — what one invoke hands back.
+ *
+ * The caller provides the storage (usually on its stack); the invoke fills
+ * it and the caller releases it with cpex_pipeline_result_cleanup(). An
+ * invoke on which no plugin changed anything allocates nothing for it.
+ */
+#ifndef CPEX_RESULT_H
+#define CPEX_RESULT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "cpex/abi.h"
+#include "cpex/context.h"
+#include "cpex/extensions.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * Why the pipeline stopped. All strings owned by the result.
+ * Codes made by the pipeline itself: plugin_deny (a deny without a
+ * violation), plugin_error, plugin_timeout, plugin_panic, concurrent_deny,
+ * payload_type_mismatch, internal_error.
+ */
+typedef struct cpex_violation {
+    char *code;        /* machine-readable, never NULL */
+    char *reason;      /* short human text, never NULL */
+    char *description; /* may be NULL */
+    json_t *details;   /* an object, never NULL (may be empty) */
+    char *plugin_name; /* the operator's name of the plugin that stopped it */
+} cpex_violation;
+
+/**
+ * A soft error: something went wrong but did not stop the pipeline (or
+ * happened in a phase that cannot stop it). Codes: "error" (a handler
+ * error), "timeout", "config", "unknown_hook", "denied_write",
+ * "dropped_modification", "dropped_deny", "bad_decision", "not_initialized",
+ * "internal".
+ */
+typedef struct cpex_error_record {
+    char *plugin_name; /* the operator's name, never NULL */
+    char *code;        /* never NULL */
+    char *message;     /* never NULL */
+    json_t *details;   /* an object or NULL */
+} cpex_error_record;
+
+/** The outcome of one invoke. */
+typedef struct cpex_pipeline_result {
+    bool continue_processing;   /* false when a plugin (or the pipeline) denied */
+    cpex_violation *violation;  /* set when continue_processing is false */
+    bool payload_modified;      /* true when some plugin's modification was accepted */
+    /**
+     * The final payload when payload_modified; its data is owned by the
+     * result (a cpex_cmf_message, a json_t, or host-type data freed with the
+     * type's free). NULL otherwise: the caller's payload is final.
+     */
+    cpex_payload *modified_payload;
+    bool extensions_modified;   /* true when some plugin's extension write was accepted */
+    cpex_extensions *extensions;/* the final extensions when modified (one reference, owned) */
+    json_t *metadata;           /* merged metadata of all plugins, or NULL */
+    size_t error_count;
+    cpex_error_record *errors;  /* soft errors in the order they happened */
+    /**
+     * The context table to pass into the next invoke of the same request.
+     * Owned by the result until taken with cpex_pipeline_result_take_context.
+     * NULL when no plugin stored state and none was passed in.
+     */
+    cpex_context_table *context;
+} cpex_pipeline_result;
+
+/** Make `result` empty (continue_processing true). Allocates nothing. */
+void cpex_pipeline_result_init(cpex_pipeline_result *result);
+
+/** Free everything `result` owns and make it empty. NULL is allowed. */
+void cpex_pipeline_result_cleanup(cpex_pipeline_result *result);
+
+/** Take the context table out of the result; the caller then owns it. */
+cpex_context_table *cpex_pipeline_result_take_context(cpex_pipeline_result *result);
+
+/**
+ * The final CMF message of a result: the modified one if any, else
+ * `original`. Borrowed. NULL if the final payload is not CMF.
+ */
+const cpex_cmf_message *cpex_pipeline_result_cmf(const cpex_pipeline_result *result,
+                                                 const cpex_cmf_message *original);
+
+/** The result as JSON (for logs and the CLI). Caller owns it. NULL on OOM. */
+json_t *cpex_pipeline_result_to_json(const cpex_pipeline_result *result);
+
+/** Release a violation allocated by libcpex (its strings and the struct). */
+void cpex_violation_free(cpex_violation *violation);
+
+/** Release the contents of an error record (not the struct itself). */
+void cpex_error_record_cleanup(cpex_error_record *record);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CPEX_RESULT_H */

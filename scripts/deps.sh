@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install what the build needs from Debian packages, if it is missing.
+# Usage: scripts/deps.sh [build|test|sanitize|fuzz]
+# As root it runs apt-get; otherwise it prints the command to run.
+set -euo pipefail
+
+want=(cmake ninja-build gcc make pkg-config libyaml-dev libjansson-dev)
+case "${1:-build}" in
+  build) ;;
+  test) want+=(libcmocka-dev valgrind) ;;
+  sanitize) want+=(libcmocka-dev clang libclang-rt-14-dev) ;;
+  fuzz) want+=(libcmocka-dev clang libclang-rt-14-dev) ;;
+  *) echo "usage: $0 [build|test|sanitize|fuzz]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg -s "$p" >/dev/null 2>&1; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  echo "deps: missing packages: ${missing[*]}" >&2
+  echo "deps: run: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi

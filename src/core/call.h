@@ -1,0 +1,68 @@
+/*
+ * call.h — the host's side of one handler call: what the host table's
+ * slots reach through cpex_call.host_private. Shared by executor.c and
+ * host_api.c.
+ */
+#ifndef CPEX_CORE_CALL_H
+#define CPEX_CORE_CALL_H
+
+#include <stdbool.h>
+
+#include "core/core.h"
+#include "cpex/extensions.h"
+
+#define CPEX_CALL_MAGIC 0x63706578u /* "cpex": catches a plugin passing a stray pointer */
+
+typedef struct cpex_call_state {
+    cpex_call call;                /* what the handler sees */
+    uint32_t magic;
+    cpex_manager *manager;
+    cpex_plugin *plugin;
+    uint32_t mode;
+    bool can_modify;               /* sequential and transform */
+    uint32_t payload_kind;         /* kind of the payload the hook carries */
+    const char *payload_type;      /* its type name */
+
+    /* extensions: what the plugin reads, and its copy-on-write changes */
+    const cpex_extensions *ext;
+    cpex_extensions *pending_ext;
+
+    /* what the handler produced */
+    void *new_payload;             /* owned; of payload_kind */
+    void (*new_payload_free)(void *data, void *user);
+    void *new_payload_user;
+    cpex_violation *violation;
+    char *error_message;
+    json_t *metadata;
+
+    /* soft errors go here */
+    cpex_error_record **records;
+    size_t *record_count;
+
+    /* context: serial modes write the live table; others a scratch copy */
+    bool snapshot_ctx;
+    cpex_context_table **table;    /* serial: the pipeline's table (created on write) */
+    json_t *base_local, *base_global;       /* snapshot modes: what reads see (borrowed) */
+    json_t *scratch_local, *scratch_global; /* snapshot modes: writes, discarded */
+} cpex_call_state;
+
+/** The call state behind a call, or NULL if the pointer is not one of ours. */
+static inline cpex_call_state *cpex_call_state_of(const cpex_call *call)
+{
+    if (!call || !call->host_private)
+        return NULL;
+    cpex_call_state *cs = (cpex_call_state *)call->host_private;
+    return cs->magic == CPEX_CALL_MAGIC ? cs : NULL;
+}
+
+/** Record a soft error for the call's plugin (formatted). */
+void cpex_call_record(cpex_call_state *cs, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/** Release everything the call state owns (not the struct). */
+void cpex_call_state_cleanup(cpex_call_state *cs);
+
+/** The name of a mode, for messages. */
+const char *cpex_mode_label(uint32_t mode);
+
+#endif

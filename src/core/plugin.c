@@ -1,0 +1,64 @@
+/* plugin.c — lifetime of a registered plugin (see core.h). */
+#include <string.h>
+
+#include "core/core.h"
+#include "util/alloc.h"
+
+cpex_plugin *cpex_plugin_ref(cpex_plugin *p)
+{
+    if (p)
+        atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    return p;
+}
+
+static void strv_free(char **v)
+{
+    if (!v)
+        return;
+    for (char **s = v; *s; s++)
+        cpex_free(*s);
+    cpex_free(v);
+}
+
+void cpex_plugin_unref(cpex_plugin *p)
+{
+    if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    /* Last reference: nothing can call the plugin any more. Keep the
+     * lifecycle in order even when the host skipped shutdown (unregister). */
+    if (atomic_load(&p->state) == CPEX_PLUGIN_INITIALIZED && p->reg.shutdown)
+        p->reg.shutdown(p->reg.instance);
+    if (p->reg.destroy)
+        p->reg.destroy(p->reg.instance);
+    if (p->release)
+        p->release(p->release_data);
+    cpex_free(p->name);
+    cpex_free(p->kind);
+    cpex_free(p->origin);
+    cpex_free(p->description);
+    strv_free(p->capabilities);
+    strv_free(p->hooks);
+    json_decref(p->config);
+    cpex_free(p->handlers);
+    cpex_free(p->reason);
+    pthread_mutex_destroy(&p->lock);
+    cpex_free(p);
+}
+
+void cpex_plugin_set_reason(cpex_plugin *p, const char *reason)
+{
+    char *copy = cpex_strdup(reason);
+    pthread_mutex_lock(&p->lock);
+    cpex_free(p->reason);
+    p->reason = copy;
+    pthread_mutex_unlock(&p->lock);
+}
+
+void cpex_plugin_disable(cpex_plugin *p, const char *reason)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&p->disabled, &expected, 1))
+        return;
+    cpex_plugin_set_reason(p, reason);
+    cpex_log(p->manager, CPEX_LOG_WARN, p->name, "disabled (on_error: disable): %s", reason);
+}

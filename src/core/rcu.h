@@ -1,0 +1,44 @@
+/*
+ * rcu.h — lets invokes read the published registry without a lock that
+ * writers hold, and lets a writer know when no reader still uses the old
+ * registry.
+ *
+ * Readers count themselves in one of a few padded slots (chosen per
+ * thread), under the parity of a global epoch. A writer publishes the new
+ * registry, flips the epoch, and waits for the old parity's counters to
+ * drain. Readers never block and share no cache line unless two threads
+ * land in one slot.
+ */
+#ifndef CPEX_CORE_RCU_H
+#define CPEX_CORE_RCU_H
+
+#include <stdatomic.h>
+
+#define CPEX_RCU_SLOTS 16
+
+typedef struct cpex_rcu_slot {
+    _Alignas(64) _Atomic long count[2];
+} cpex_rcu_slot;
+
+typedef struct cpex_rcu {
+    _Alignas(64) _Atomic unsigned long epoch;
+    cpex_rcu_slot slots[CPEX_RCU_SLOTS];
+} cpex_rcu;
+
+/** A reader's ticket: which counter to release. */
+typedef struct cpex_rcu_ticket {
+    _Atomic long *counter;
+} cpex_rcu_ticket;
+
+void cpex_rcu_init(cpex_rcu *rcu);
+/** Enter a read section. */
+cpex_rcu_ticket cpex_rcu_enter(cpex_rcu *rcu);
+/** Leave a read section. */
+void cpex_rcu_exit(cpex_rcu_ticket ticket);
+/**
+ * Writer: after publishing a new pointer, wait until every reader that may
+ * have seen the old one has left. Writers must be serialized by the caller.
+ */
+void cpex_rcu_synchronize(cpex_rcu *rcu);
+
+#endif

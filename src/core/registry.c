@@ -1,0 +1,184 @@
+/*
+ * registry.c — immutable registry snapshots: hooks with their handlers
+ * grouped by phase and sorted by priority, found by one hash lookup.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "util/alloc.h"
+
+uint64_t cpex_hash_name(const char *name, size_t len)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)name[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const cpex_hook_entry *x = a, *y = b;
+    if (x->plugin->mode != y->plugin->mode)
+        return x->plugin->mode < y->plugin->mode ? -1 : 1;
+    if (x->plugin->priority != y->plugin->priority)
+        return x->plugin->priority < y->plugin->priority ? -1 : 1;
+    /* Equal priorities keep registration order: seq makes qsort stable. */
+    if (x->plugin->seq != y->plugin->seq)
+        return x->plugin->seq < y->plugin->seq ? -1 : 1;
+    return 0;
+}
+
+static cpex_hook *find_or_add_hook(cpex_snapshot *s, size_t *cap, const char *name)
+{
+    for (size_t i = 0; i < s->hook_count; i++)
+        if (strcmp(s->hooks[i].name, name) == 0)
+            return &s->hooks[i];
+    if (s->hook_count == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 8;
+        cpex_hook *n = cpex_realloc(s->hooks, ncap * sizeof *n);
+        if (!n)
+            return NULL;
+        s->hooks = n;
+        *cap = ncap;
+    }
+    cpex_hook *h = &s->hooks[s->hook_count];
+    memset(h, 0, sizeof *h);
+    h->name = cpex_strdup(name);
+    if (!h->name)
+        return NULL;
+    s->hook_count++;
+    h->name_len = strlen(name);
+    h->hash = cpex_hash_name(name, h->name_len);
+    return h;
+}
+
+static bool add_entry(cpex_hook *h, cpex_plugin *p, cpex_handler_fn fn)
+{
+    cpex_hook_entry *n = cpex_realloc(h->entries, (h->count + 1) * sizeof *n);
+    if (!n)
+        return false;
+    h->entries = n;
+    n[h->count].plugin = p;
+    n[h->count].fn = fn;
+    h->count++;
+    return true;
+}
+
+static bool build_table(cpex_snapshot *s)
+{
+    size_t size = 8;
+    while (size < s->hook_count * 2)
+        size *= 2;
+    s->table = cpex_calloc(size, sizeof *s->table);
+    if (!s->table)
+        return false;
+    s->table_mask = size - 1;
+    for (size_t i = 0; i < s->hook_count; i++) {
+        size_t pos = (size_t)s->hooks[i].hash & s->table_mask;
+        while (s->table[pos])
+            pos = (pos + 1) & s->table_mask;
+        s->table[pos] = (uint32_t)(i + 1);
+    }
+    return true;
+}
+
+static void finish_hook(cpex_hook *h, const cpex_binding *bindings, size_t binding_count)
+{
+    if (h->count > 1)
+        qsort(h->entries, h->count, sizeof *h->entries, entry_cmp);
+    size_t i = 0;
+    for (uint32_t phase = 0; phase <= CPEX_PHASES; phase++) {
+        h->phase_start[phase] = i;
+        while (i < h->count && h->entries[i].plugin->mode == phase)
+            i++;
+    }
+    for (size_t b = 0; b < binding_count; b++)
+        if (strcmp(bindings[b].hook, h->name) == 0)
+            h->payload_type = bindings[b].type; /* borrowed from the manager */
+}
+
+cpex_snapshot *cpex_snapshot_build(cpex_plugin *const *plugins, size_t count,
+                                   const cpex_binding *bindings, size_t binding_count,
+                                   const cpex_type_slot *types, size_t type_count)
+{
+    cpex_snapshot *s = cpex_calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    size_t hook_cap = 0;
+    if (count) {
+        s->plugins = cpex_calloc(count, sizeof *s->plugins);
+        if (!s->plugins)
+            goto fail;
+    }
+    for (size_t i = 0; i < count; i++) {
+        cpex_plugin *p = plugins[i];
+        s->plugins[s->plugin_count++] = cpex_plugin_ref(p);
+        if (p->mode == CPEX_MODE_DISABLED)
+            continue; /* registered, initialized and shut down, but never run */
+        for (size_t k = 0; k < p->handler_count; k++) {
+            cpex_hook *h = find_or_add_hook(s, &hook_cap, p->handlers[k].hook);
+            if (!h || !add_entry(h, p, p->handlers[k].fn))
+                goto fail;
+        }
+    }
+    for (size_t i = 0; i < s->hook_count; i++)
+        finish_hook(&s->hooks[i], bindings, binding_count);
+    if (!build_table(s))
+        goto fail;
+    if (type_count) {
+        s->types = cpex_calloc(type_count, sizeof *s->types);
+        if (!s->types)
+            goto fail;
+        memcpy(s->types, types, type_count * sizeof *types);
+        s->type_count = type_count;
+    }
+    return s;
+fail:
+    cpex_snapshot_free(s);
+    return NULL;
+}
+
+void cpex_snapshot_free(cpex_snapshot *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->hook_count; i++) {
+        cpex_free(s->hooks[i].name);
+        cpex_free(s->hooks[i].entries);
+    }
+    cpex_free(s->hooks);
+    cpex_free(s->table);
+    cpex_free(s->types);
+    for (size_t i = 0; i < s->plugin_count; i++)
+        cpex_plugin_unref(s->plugins[i]);
+    cpex_free(s->plugins);
+    cpex_free(s);
+}
+
+const cpex_hook *cpex_snapshot_find(const cpex_snapshot *s, const char *name, size_t len)
+{
+    if (!s->table)
+        return NULL;
+    uint64_t h = cpex_hash_name(name, len);
+    size_t pos = (size_t)h & s->table_mask;
+    for (;;) {
+        uint32_t idx = s->table[pos];
+        if (!idx)
+            return NULL;
+        const cpex_hook *hook = &s->hooks[idx - 1];
+        if (hook->hash == h && hook->name_len == len && memcmp(hook->name, name, len) == 0)
+            return hook;
+        pos = (pos + 1) & s->table_mask;
+    }
+}
+
+const cpex_type_slot *cpex_snapshot_type(const cpex_snapshot *s, const char *name, size_t len)
+{
+    for (size_t i = 0; i < s->type_count; i++)
+        if (strlen(s->types[i].name) == len && memcmp(s->types[i].name, name, len) == 0)
+            return &s->types[i];
+    return NULL;
+}

@@ -1,0 +1,198 @@
+/* result.c — the pipeline result (cpex/result.h). */
+#include <string.h>
+
+#include "core/core.h"
+#include "cpex/cmf.h"
+#include "cpex/result.h"
+#include "util/alloc.h"
+
+void cpex_pipeline_result_init(cpex_pipeline_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->continue_processing = true;
+}
+
+void cpex_violation_free(cpex_violation *v)
+{
+    if (!v)
+        return;
+    cpex_free(v->code);
+    cpex_free(v->reason);
+    cpex_free(v->description);
+    json_decref(v->details);
+    cpex_free(v->plugin_name);
+    cpex_free(v);
+}
+
+void cpex_error_record_cleanup(cpex_error_record *rec)
+{
+    if (!rec)
+        return;
+    cpex_free(rec->plugin_name);
+    cpex_free(rec->code);
+    cpex_free(rec->message);
+    json_decref(rec->details);
+    memset(rec, 0, sizeof *rec);
+}
+
+void cpex_error_records_free(cpex_error_record *records, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        cpex_error_record_cleanup(&records[i]);
+    cpex_free(records);
+}
+
+/* Built-in kinds free without a snapshot; custom data carries its type's
+ * free function in the result (see executor.c: the payload is wrapped). */
+typedef struct owned_payload {
+    cpex_payload view;
+    void (*free_fn)(void *data, void *user);
+    void *user;
+} owned_payload;
+
+void cpex_pipeline_result_cleanup(cpex_pipeline_result *r)
+{
+    if (!r)
+        return;
+    cpex_violation_free(r->violation);
+    if (r->modified_payload) {
+        owned_payload *op = (owned_payload *)r->modified_payload;
+        void *data = (void *)op->view.data;
+        if (op->view.kind == CPEX_PAYLOAD_CMF)
+            cpex_cmf_free(data);
+        else if (op->view.kind == CPEX_PAYLOAD_JSON)
+            json_decref(data);
+        else if (op->free_fn)
+            op->free_fn(data, op->user);
+        cpex_free(op);
+    }
+    cpex_extensions_unref(r->extensions);
+    json_decref(r->metadata);
+    cpex_error_records_free(r->errors, r->error_count);
+    cpex_context_table_free(r->context);
+    cpex_pipeline_result_init(r);
+}
+
+cpex_payload *cpex_result_payload_new(uint32_t kind, const char *type_name, void *data,
+                                      void (*free_fn)(void *, void *), void *user)
+{
+    owned_payload *op = cpex_calloc(1, sizeof *op);
+    if (!op)
+        return NULL;
+    op->view.struct_size = (uint32_t)sizeof op->view;
+    op->view.kind = kind;
+    op->view.type_name.ptr = type_name;
+    op->view.type_name.len = strlen(type_name);
+    op->view.data = data;
+    op->free_fn = free_fn;
+    op->user = user;
+    return &op->view;
+}
+
+cpex_context_table *cpex_pipeline_result_take_context(cpex_pipeline_result *r)
+{
+    if (!r)
+        return NULL;
+    cpex_context_table *t = r->context;
+    r->context = NULL;
+    return t;
+}
+
+const cpex_cmf_message *cpex_pipeline_result_cmf(const cpex_pipeline_result *r,
+                                                 const cpex_cmf_message *original)
+{
+    if (r && r->modified_payload) {
+        if (r->modified_payload->kind != CPEX_PAYLOAD_CMF)
+            return NULL;
+        return r->modified_payload->data;
+    }
+    return original;
+}
+
+bool cpex_records_add(cpex_error_record **records, size_t *count, const char *plugin,
+                      const char *code, const char *message, json_t *details)
+{
+    cpex_error_record *n = cpex_realloc(*records, (*count + 1) * sizeof *n);
+    if (!n) {
+        json_decref(details);
+        return false;
+    }
+    *records = n;
+    cpex_error_record *rec = &n[*count];
+    rec->plugin_name = cpex_strdup(plugin ? plugin : "");
+    rec->code = cpex_strdup(code);
+    rec->message = cpex_strdup(message);
+    rec->details = details;
+    if (!rec->plugin_name || !rec->code || !rec->message) {
+        cpex_error_record_cleanup(rec);
+        return false;
+    }
+    (*count)++;
+    return true;
+}
+
+cpex_violation *cpex_violation_new(const char *code, const char *reason, const char *description,
+                                   json_t *details, const char *plugin)
+{
+    cpex_violation *v = cpex_calloc(1, sizeof *v);
+    if (!v) {
+        json_decref(details);
+        return NULL;
+    }
+    v->code = cpex_strdup(code);
+    v->reason = cpex_strdup(reason);
+    v->description = description ? cpex_strdup(description) : NULL;
+    v->details = details ? details : json_object();
+    v->plugin_name = plugin ? cpex_strdup(plugin) : NULL;
+    if (!v->code || !v->reason || !v->details || (description && !v->description) ||
+        (plugin && !v->plugin_name)) {
+        cpex_violation_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+json_t *cpex_pipeline_result_to_json(const cpex_pipeline_result *r)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "continue_processing", json_boolean(r->continue_processing));
+    if (r->violation) {
+        json_t *v = json_object();
+        json_object_set_new(v, "code", str_or_null(r->violation->code));
+        json_object_set_new(v, "reason", str_or_null(r->violation->reason));
+        if (r->violation->description)
+            json_object_set_new(v, "description", json_string(r->violation->description));
+        json_object_set(v, "details", r->violation->details ? r->violation->details : json_object());
+        json_object_set_new(v, "plugin_name", str_or_null(r->violation->plugin_name));
+        json_object_set_new(o, "violation", v);
+    }
+    json_object_set_new(o, "payload_modified", json_boolean(r->payload_modified));
+    if (r->modified_payload) {
+        const cpex_payload *p = r->modified_payload;
+        if (p->kind == CPEX_PAYLOAD_CMF)
+            json_object_set_new(o, "modified_payload", cpex_cmf_to_json(p->data));
+        else if (p->kind == CPEX_PAYLOAD_JSON)
+            json_object_set(o, "modified_payload", (json_t *)p->data);
+    }
+    json_object_set_new(o, "extensions_modified", json_boolean(r->extensions_modified));
+    if (r->extensions)
+        json_object_set_new(o, "extensions", cpex_extensions_to_json(r->extensions));
+    if (r->metadata)
+        json_object_set(o, "metadata", r->metadata);
+    json_t *errs = json_array();
+    for (size_t i = 0; i < r->error_count; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "plugin_name", str_or_null(r->errors[i].plugin_name));
+        json_object_set_new(e, "code", str_or_null(r->errors[i].code));
+        json_object_set_new(e, "message", str_or_null(r->errors[i].message));
+        if (r->errors[i].details)
+            json_object_set(e, "details", r->errors[i].details);
+        json_array_append_new(errs, e);
+    }
+    json_object_set_new(o, "errors", errs);
+    return o;
+}

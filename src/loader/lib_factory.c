@@ -1,0 +1,640 @@
+/*
+ * lib_factory.c — the `lib:` scheme: plugins from shared libraries.
+ *
+ * One create, step by step (each failure is one error item naming the
+ * resolved library path and saying what to do; the manager puts the
+ * configuration file, position and the operator's plugin name in front):
+ *
+ *   1. Parse the kind (kind.c). Bad forms never reach dlopen.
+ *   2. Resolve the path: absolute stays; relative — a bare file name too —
+ *      is relative to the directory of the configuration file (request
+ *      base_dir), else to the current directory. Never the system library
+ *      search path: an operator's YAML names a file, not a soname.
+ *   3. dlopen(RTLD_NOW | RTLD_LOCAL): unresolved symbols show now, and the
+ *      plugin's symbols stay out of the global namespace. On failure the
+ *      dlerror() text is kept and the file is examined to say why (missing,
+ *      not ELF, not a shared library, other architecture, missing
+ *      dependency, undefined symbol).
+ *   4. Read the manifest `cpex_plugin_list` if the library has one and
+ *      validate it (manifest.c) — no plugin code has run yet.
+ *   5. Choose the entry point: `cpex_plugin_create`, or
+ *      `cpex_plugin_create_<entry>` for `?entry=`; with a manifest, the
+ *      entry must be listed, and a library of named entries needs one.
+ *   6. Call it with the host's ABI version, the host table, the config and
+ *      a message buffer; map each status to a message that keeps the
+ *      plugin's own text.
+ *   7. Check the registration (size, ABI version), filter handlers by the
+ *      `#` fragment, and hand the product to the manager.
+ *
+ * Every failure after dlopen undoes what was done: the plugin's destroy if
+ * its create succeeded, then dlclose. On success the library handle goes to
+ * product.release, which the manager calls after the plugin's destroy: the
+ * OS reference count then unmaps the library once the last instance created
+ * from it is gone (each create holds its own dlopen reference).
+ */
+#include "cpex/loader.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if defined(__GLIBC__)
+#include <elf.h>
+#include <link.h>
+#endif
+
+#include "loader/kind.h"
+#include "loader/manifest.h"
+#include "util/alloc.h"
+#include "util/errors.h"
+
+/** The scheme this factory serves. */
+#define LIB_SCHEME "lib"
+/** Size of the buffer a plugin may write its failure message into. */
+#define PLUGIN_MSG_CAP 1024
+/** More handlers than this in one registration is taken as corruption. */
+#define MAX_HANDLERS 1024u
+
+/* What product.release gets: the library reference and what we allocated
+   for the plugin's registration. */
+typedef struct lib_handle {
+    void *dl;
+    cpex_handler_reg *filtered; /* handlers kept by a '#' fragment, or NULL */
+} lib_handle;
+
+static void lib_release(void *data)
+{
+    lib_handle *h = data;
+    if (!h)
+        return;
+    cpex_free(h->filtered);
+    if (h->dl)
+        dlclose(h->dl);
+    cpex_free(h);
+}
+
+/* ------------------------------------------------------------------ */
+/* Paths                                                               */
+/* ------------------------------------------------------------------ */
+
+static char *resolve_path(const char *path, const char *base_dir)
+{
+    if (path[0] == '/')
+        return cpex_strdup(path);
+    if (base_dir && *base_dir) {
+        size_t bl = strlen(base_dir);
+        return cpex_asprintf("%s%s%s", base_dir, base_dir[bl - 1] == '/' ? "" : "/", path);
+    }
+    /* Make it absolute so that messages and `origin` say which file it was;
+       "./" keeps dlopen from searching the library path if getcwd fails. */
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd))
+        return cpex_asprintf("%s/%s", cwd, path);
+    return cpex_asprintf("./%s", path);
+}
+
+/* ------------------------------------------------------------------ */
+/* Explaining a failed dlopen                                          */
+/* ------------------------------------------------------------------ */
+
+#if defined(__GLIBC__)
+typedef struct elf_id {
+    int ok;
+    unsigned char cls;  /* ELFCLASS32 / ELFCLASS64 */
+    unsigned char data; /* ELFDATA2LSB / ELFDATA2MSB */
+    uint16_t type;      /* ET_DYN for a shared library */
+    uint16_t machine;   /* EM_* */
+} elf_id;
+
+/* Read the identification part of an ELF header (the fields whose offsets
+   are the same for 32- and 64-bit files). */
+static elf_id read_elf_id(const char *path)
+{
+    elf_id id = {0, 0, 0, 0, 0};
+    unsigned char h[20];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return id;
+    ssize_t n = read(fd, h, sizeof h);
+    close(fd);
+    if (n < (ssize_t)sizeof h || memcmp(h, ELFMAG, SELFMAG) != 0)
+        return id;
+    id.ok = 1;
+    id.cls = h[EI_CLASS];
+    id.data = h[EI_DATA];
+    int le = h[EI_DATA] == ELFDATA2LSB;
+    id.type = (uint16_t)(le ? (h[16] | h[17] << 8) : (h[16] << 8 | h[17]));
+    id.machine = (uint16_t)(le ? (h[18] | h[19] << 8) : (h[18] << 8 | h[19]));
+    return id;
+}
+
+static const char *machine_name(uint16_t m)
+{
+    switch (m) {
+    case EM_386: return "x86 (32-bit)";
+    case EM_X86_64: return "x86-64";
+    case EM_ARM: return "ARM (32-bit)";
+    case EM_AARCH64: return "AArch64";
+    case EM_RISCV: return "RISC-V";
+    case EM_PPC64: return "PowerPC 64";
+    case EM_S390: return "s390";
+    default: return "another architecture";
+    }
+}
+#endif
+
+/* Fill `hint` with the likely cause of a dlopen failure and what to do. */
+static void explain_dlopen(const char *path, const char *dlerr, int relative, const char *base_dir,
+                           char *hint, size_t cap)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        int e = errno;
+        if (e == ENOENT || e == ENOTDIR)
+            snprintf(hint, cap,
+                     "the file does not exist; check the path in `kind`%s%s%s",
+                     relative ? " (a relative path resolves against " : "",
+                     relative ? (base_dir ? base_dir : "the current directory") : "",
+                     relative ? ", the directory of the configuration file when loaded from "
+                                "one)"
+                              : "");
+        else
+            snprintf(hint, cap, "the file cannot be examined (%s); check its permissions",
+                     strerror(e));
+        return;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        snprintf(hint, cap, "it is a directory; name the library file itself (lib<name>.so)");
+        return;
+    }
+    if (access(path, R_OK) != 0) {
+        snprintf(hint, cap, "the file is not readable by this process; check its permissions");
+        return;
+    }
+#if defined(__GLIBC__)
+    elf_id lib = read_elf_id(path);
+    if (!lib.ok) {
+        snprintf(hint, cap,
+                 "it is not a shared library (no ELF header); point `kind` at a plugin "
+                 "built with `cc -shared -fPIC`");
+        return;
+    }
+    elf_id self = read_elf_id("/proc/self/exe");
+    if (self.ok && (lib.cls != self.cls || lib.machine != self.machine ||
+                    lib.data != self.data)) {
+        snprintf(hint, cap,
+                 "it was built for %s (%d-bit), but this host runs on %s (%d-bit); rebuild "
+                 "the plugin for this machine",
+                 machine_name(lib.machine), lib.cls == ELFCLASS64 ? 64 : 32,
+                 machine_name(self.machine), self.cls == ELFCLASS64 ? 64 : 32);
+        return;
+    }
+    if (lib.type != ET_DYN) {
+        snprintf(hint, cap,
+                 "it is an ELF file but not a shared library (an executable or object file?); "
+                 "build the plugin with `cc -shared -fPIC`");
+        return;
+    }
+#endif
+    if (dlerr && strstr(dlerr, "undefined symbol"))
+        snprintf(hint, cap,
+                 "the plugin uses a symbol that no library provides; link the plugin against "
+                 "the libraries it needs (libcpex itself is reached only through the host "
+                 "table, never by symbol)");
+    else if (dlerr && strstr(dlerr, "cannot open shared object file"))
+        snprintf(hint, cap,
+                 "a library the plugin depends on cannot be found; run `ldd %s` and install "
+                 "what is missing, or give the plugin a runpath",
+                 path);
+    else if (dlerr && strstr(dlerr, "wrong ELF class"))
+        snprintf(hint, cap, "it was built for another word size; rebuild it for this machine");
+    else
+        snprintf(hint, cap, "rebuild the plugin for this host, or check the file is not damaged");
+}
+
+/* ------------------------------------------------------------------ */
+/* Symbols                                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * dlsym on a handle also searches the library's dependencies: a plugin
+ * that links another plugin would otherwise hand us that one's entry point
+ * or manifest. Accept a symbol only if it lives in the library we opened
+ * (when the platform can tell).
+ */
+static int symbol_is_ours(void *dl, const void *sym)
+{
+#if defined(__GLIBC__)
+    struct link_map *lm = NULL, *owner = NULL;
+    Dl_info di;
+    if (dlinfo(dl, RTLD_DI_LINKMAP, &lm) != 0 || !lm ||
+        !dladdr1(sym, &di, (void **)&owner, RTLD_DL_LINKMAP) || !owner)
+        return 1; /* cannot tell: trust it */
+    return owner == lm;
+#else
+    (void)dl;
+    (void)sym;
+    return 1;
+#endif
+}
+
+static void *find_symbol(void *dl, const char *name, char *why, size_t cap)
+{
+    dlerror();
+    void *sym = dlsym(dl, name);
+    const char *e = dlerror();
+    if (!sym) {
+        snprintf(why, cap, "%s", e ? e : "symbol is NULL");
+        return NULL;
+    }
+    if (!symbol_is_ours(dl, sym)) {
+        snprintf(why, cap, "it is defined only by a library the plugin depends on");
+        return NULL;
+    }
+    return sym;
+}
+
+/* The size of the data object at `sym`, when the platform can tell; else 0. */
+static size_t object_size(const void *sym)
+{
+#if defined(__GLIBC__)
+    Dl_info di;
+    ElfW(Sym) *es = NULL;
+    if (dladdr1(sym, &di, (void **)&es, RTLD_DL_SYMENT) && es)
+        return (size_t)es->st_size;
+#else
+    (void)sym;
+#endif
+    return 0;
+}
+
+static cpex_plugin_create_fn to_create_fn(void *sym)
+{
+    /* An object pointer to a function pointer: memcpy, which ISO C allows,
+       rather than a cast, which it does not. */
+    cpex_plugin_create_fn fn;
+    _Static_assert(sizeof fn == sizeof sym, "function and object pointers differ in size");
+    memcpy(&fn, &sym, sizeof fn);
+    return fn;
+}
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Make a plugin's message safe to print on one line: control characters
+   (a hostile or careless plugin's newlines, escapes) become spaces. */
+static void sanitize(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = ' ';
+}
+
+/* "[a, b]" of the hook names of `reg`, cut to `cap`. */
+static void handler_list(const cpex_plugin_registration *reg, char *buf, size_t cap)
+{
+    size_t pos = (size_t)snprintf(buf, cap, "[");
+    for (size_t i = 0; i < reg->handler_count && pos < cap; i++) {
+        const char *h = reg->handlers[i].hook ? reg->handlers[i].hook : "(null)";
+        pos += (size_t)snprintf(buf + pos, cap - pos, "%s%.100s", i ? ", " : "", h);
+    }
+    if (pos < cap)
+        snprintf(buf + pos, cap - pos, "]");
+}
+
+/* ------------------------------------------------------------------ */
+/* The factory                                                         */
+/* ------------------------------------------------------------------ */
+
+typedef struct load {
+    const cpex_factory_request *req;
+    cpex_kind kind;
+    char *path;        /* resolved */
+    void *dl;
+    const cpex_manifest *manifest; /* validated, or NULL */
+    char *symbol;      /* entry point name */
+    cpex_plugin_create_fn create;
+    cpex_plugin_registration reg;
+    int created;       /* create returned OK: destroy is owed on failure */
+    cpex_handler_reg *filtered;
+} load;
+
+static void load_undo(load *l)
+{
+    if (l->created && l->reg.destroy)
+        l->reg.destroy(l->reg.instance);
+    cpex_free(l->filtered);
+    if (l->dl)
+        dlclose(l->dl);
+    cpex_free(l->symbol);
+    cpex_free(l->path);
+    cpex_kind_cleanup(&l->kind);
+}
+
+static cpex_status oom(cpex_error *err, const load *l)
+{
+    return cpex_error_add(err, CPEX_E_NOMEM, NULL, "out of memory loading library '%s'",
+                          l->path ? l->path : l->kind.path ? l->kind.path : "?");
+}
+
+/* Steps 4 and 5: the manifest, then the entry point symbol. */
+static cpex_status choose_entry(load *l, cpex_error *err)
+{
+    char why[512];
+    void *m = find_symbol(l->dl, CPEX_MANIFEST_SYMBOL, why, sizeof why);
+    if (m) {
+        cpex_status st = cpex_manifest_validate(m, CPEX_ABI_VERSION, l->path, object_size(m), err);
+        if (st != CPEX_OK)
+            return st;
+        l->manifest = m;
+    }
+    const char *entry = l->kind.entry;
+    if (l->manifest) {
+        if (entry && !cpex_manifest_find(l->manifest, entry)) {
+            char *list = cpex_manifest_entry_list(l->manifest);
+            if (!list)
+                return oom(err, l);
+            cpex_status st = cpex_error_add(err, CPEX_E_CONFIG, NULL,
+                                            "no entry '%s' in %s; available: %s\n"
+                                            "  hint: write one of them after '?entry='",
+                                            entry, l->path, list);
+            cpex_free(list);
+            return st;
+        }
+        if (!entry && !cpex_manifest_find(l->manifest, "")) {
+            char *list = cpex_manifest_entry_list(l->manifest);
+            if (!list)
+                return oom(err, l);
+            const char *first = l->manifest->entries[0]->entry;
+            cpex_status st = cpex_error_add(
+                err, CPEX_E_CONFIG, NULL,
+                "library '%s' has no default entry point ('" CPEX_ENTRY_SYMBOL
+                "'); it holds named plugins, so an entry is needed: %s\n"
+                "  hint: choose one with '?entry=<name>', e.g. kind: \"lib:%s?entry=%s\"",
+                l->path, list, l->kind.path, first);
+            cpex_free(list);
+            return st;
+        }
+    }
+    l->symbol = entry ? cpex_asprintf(CPEX_ENTRY_SYMBOL_PREFIX "%s", entry)
+                      : cpex_strdup(CPEX_ENTRY_SYMBOL);
+    if (!l->symbol)
+        return oom(err, l);
+    void *fn = find_symbol(l->dl, l->symbol, why, sizeof why);
+    if (!fn) {
+        if (l->manifest)
+            return cpex_error_add(err, CPEX_E_LOAD, NULL,
+                                  "library '%s' lists entry '%s' in its manifest but does not "
+                                  "export '%s' (%s)\n"
+                                  "  hint: the library is inconsistent; rebuild it with the "
+                                  "cpex/plugin.h macros, which emit both",
+                                  l->path, entry ? entry : "(default)", l->symbol, why);
+        if (entry)
+            return cpex_error_add(err, CPEX_E_LOAD, NULL,
+                                  "library '%s' does not export '%s' and has no manifest "
+                                  "('" CPEX_MANIFEST_SYMBOL "') listing its entries (%s)\n"
+                                  "  hint: check the name after '?entry=', or drop it if the "
+                                  "library holds a single plugin",
+                                  l->path, l->symbol, why);
+        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+                              "library '%s' does not export '" CPEX_ENTRY_SYMBOL
+                              "' and has no manifest ('" CPEX_MANIFEST_SYMBOL "') (%s)\n"
+                              "  hint: it is not a libcpex plugin, or it holds several plugins "
+                              "and needs '?entry=<name>'; plugins are built with CPEX_PLUGIN "
+                              "from cpex/plugin.h",
+                              l->path, why);
+    }
+    l->create = to_create_fn(fn);
+    return CPEX_OK;
+}
+
+/* Step 6: call the entry point and map its status. */
+static cpex_status call_entry(load *l, cpex_error *err)
+{
+    const cpex_factory_request *req = l->req;
+    cpex_plugin_config pc = *req->config;
+    char *config_text = NULL;
+    void (*json_free_fn)(void *) = NULL;
+    /* The manager fills the config completely; fill what a host-built
+       request may have left out, so a plugin never sees NULL here. */
+    if (!pc.config)
+        pc.config = (const cpex_json *)req->config_block;
+    if (!pc.config_json.ptr) {
+        config_text = req->config_block
+                          ? json_dumps(req->config_block, JSON_ENCODE_ANY | JSON_COMPACT)
+                          : NULL;
+        json_get_alloc_funcs(NULL, &json_free_fn);
+        pc.config_json.ptr = config_text ? config_text : "null";
+        pc.config_json.len = strlen(pc.config_json.ptr);
+        if (req->config_block && !config_text)
+            return oom(err, l);
+    }
+
+    char msg[PLUGIN_MSG_CAP];
+    memset(msg, 0, sizeof msg);
+    memset(&l->reg, 0, sizeof l->reg);
+    l->reg.struct_size = (uint32_t)sizeof l->reg;
+    /* One byte kept back: the message ends in NUL even if the plugin fills
+       the whole buffer without one. */
+    int32_t status = l->create(CPEX_ABI_VERSION, req->host, &pc, &l->reg, msg, sizeof msg - 1);
+    msg[sizeof msg - 1] = '\0';
+    if (config_text && json_free_fn)
+        json_free_fn(config_text);
+    sanitize(msg);
+    const char *said = msg[0] ? msg : "(the plugin gave no message)";
+
+    switch (status) {
+    case CPEX_PLUGIN_OK:
+        l->created = 1;
+        return CPEX_OK;
+    case CPEX_PLUGIN_ABI_MISMATCH:
+        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+                              "library '%s' refused the host's plugin ABI: %s\n"
+                              "  host has ABI %u.%u\n"
+                              "  hint: rebuild the plugin against the cpex/plugin.h installed "
+                              "with this host",
+                              l->path, said, CPEX_ABI_VERSION_MAJOR, CPEX_ABI_VERSION_MINOR);
+    case CPEX_PLUGIN_CONFIG_REJECTED:
+        return cpex_error_add(err, CPEX_E_CONFIG, NULL,
+                              "the plugin in '%s' rejected its configuration: %s\n"
+                              "  hint: fix this plugin's `config:` block",
+                              l->path, said);
+    case CPEX_PLUGIN_INIT_FAILED:
+        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+                              "the plugin in '%s' failed to create an instance: %s", l->path,
+                              said);
+    default:
+        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+                              "library '%s': '%s' returned status %d, which ABI %u.%u does not "
+                              "define (message: %s)\n"
+                              "  hint: the plugin is broken or built for another ABI; rebuild "
+                              "it with cpex/plugin.h",
+                              l->path, l->symbol, (int)status, CPEX_ABI_VERSION_MAJOR,
+                              CPEX_ABI_VERSION_MINOR, said);
+    }
+}
+
+/* Step 7: the registration the plugin filled, then the '#' fragment. */
+static cpex_status check_registration(load *l, cpex_error *err)
+{
+    cpex_plugin_registration *reg = &l->reg;
+    char why[300];
+    if (reg->struct_size < CPEX_REGISTRATION_SIZE_1_0 || reg->struct_size > sizeof *reg)
+        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+                              "library '%s': '%s' filled a registration of %u bytes\n"
+                              "  host expects %zu to %zu bytes\n"
+                              "  hint: the plugin is broken or built for a newer ABI; rebuild it "
+                              "against the cpex/plugin.h installed with this host",
+                              l->path, l->symbol, reg->struct_size,
+                              (size_t)CPEX_REGISTRATION_SIZE_1_0, sizeof *reg);
+    if (!cpex_abi_compatible(CPEX_ABI_VERSION, reg->abi_version, why, sizeof why))
+        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+                              "library '%s': the plugin's registration is for an incompatible "
+                              "plugin ABI\n"
+                              "  %s\n"
+                              "  hint: rebuild the plugin against the cpex/plugin.h installed "
+                              "with this host (ABI %u.%u)",
+                              l->path, why, CPEX_ABI_VERSION_MAJOR, CPEX_ABI_VERSION_MINOR);
+    if (reg->handler_count > MAX_HANDLERS || (reg->handler_count && !reg->handlers))
+        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+                              "library '%s': the plugin registered %zu handlers%s\n"
+                              "  hint: the plugin is broken; fix its registration",
+                              l->path, reg->handler_count,
+                              reg->handlers ? "" : " but no handler array");
+
+    const char *frag = l->kind.handler;
+    if (!frag)
+        return CPEX_OK;
+    size_t keep = 0;
+    for (size_t i = 0; i < reg->handler_count; i++)
+        if (reg->handlers[i].hook && strcmp(reg->handlers[i].hook, frag) == 0)
+            keep++;
+    if (keep == 0) {
+        char list[600];
+        handler_list(reg, list, sizeof list);
+        return cpex_error_add(err, CPEX_E_CONFIG, NULL,
+                              "the plugin in '%s' registered no handler for '#%s'; it "
+                              "registered handlers for %s\n"
+                              "  hint: put one of those after '#', or drop the fragment to "
+                              "keep every handler",
+                              l->path, frag, list);
+    }
+    l->filtered = cpex_malloc(keep * sizeof *l->filtered);
+    if (!l->filtered)
+        return oom(err, l);
+    size_t n = 0;
+    for (size_t i = 0; i < reg->handler_count; i++)
+        if (reg->handlers[i].hook && strcmp(reg->handlers[i].hook, frag) == 0)
+            l->filtered[n++] = reg->handlers[i];
+    reg->handlers = l->filtered;
+    reg->handler_count = n;
+    return CPEX_OK;
+}
+
+static cpex_status lib_create(void *factory_data, const cpex_factory_request *req,
+                              cpex_factory_product *out, cpex_error *err)
+{
+    (void)factory_data;
+    if (!req || !out || !req->config || !req->config->kind.ptr || !req->host)
+        return cpex_error_add(err, CPEX_E_INVALID, NULL,
+                              "lib loader: incomplete factory request (no config, kind or "
+                              "host table)");
+    load l;
+    memset(&l, 0, sizeof l);
+    l.req = req;
+
+    /* 1. The kind. The manager's config strings are NUL-terminated. */
+    cpex_status st = cpex_kind_parse(req->config->kind.ptr, &l.kind, err);
+    if (st != CPEX_OK)
+        return st;
+    if (strcmp(l.kind.scheme, LIB_SCHEME) != 0) {
+        st = cpex_error_add(err, CPEX_E_CONFIG, NULL,
+                            "kind '%s' has scheme '%s' but this factory is registered for scheme "
+                            "'" LIB_SCHEME "'",
+                            req->config->kind.ptr, l.kind.scheme);
+        load_undo(&l);
+        return st;
+    }
+
+    /* 2. The path. */
+    int relative = l.kind.path[0] != '/';
+    l.path = resolve_path(l.kind.path, req->base_dir);
+    if (!l.path) {
+        st = oom(err, &l);
+        load_undo(&l);
+        return st;
+    }
+
+    /* 3. dlopen. */
+    dlerror();
+    l.dl = dlopen(l.path, RTLD_NOW | RTLD_LOCAL);
+    if (!l.dl) {
+        const char *e = dlerror();
+        char dlerr[512], hint[600];
+        snprintf(dlerr, sizeof dlerr, "%s", e ? e : "unknown error");
+        explain_dlopen(l.path, dlerr, relative, req->base_dir, hint, sizeof hint);
+        st = cpex_error_add(err, CPEX_E_LOAD, NULL,
+                            "cannot load library '%s': %s\n"
+                            "  dlopen: %s",
+                            l.path, hint, dlerr);
+        load_undo(&l);
+        return st;
+    }
+
+    /* 4-7. */
+    if ((st = choose_entry(&l, err)) != CPEX_OK || (st = call_entry(&l, err)) != CPEX_OK ||
+        (st = check_registration(&l, err)) != CPEX_OK) {
+        load_undo(&l);
+        return st;
+    }
+
+    lib_handle *h = cpex_calloc(1, sizeof *h);
+    char *origin = cpex_strdup(l.path);
+    if (!h || !origin) {
+        cpex_free(h);
+        cpex_free(origin);
+        st = oom(err, &l);
+        load_undo(&l);
+        return st;
+    }
+    h->dl = l.dl;
+    h->filtered = l.filtered;
+
+    if (req->log) {
+        char list[600], line[1200];
+        handler_list(&l.reg, list, sizeof list);
+        snprintf(line, sizeof line,
+                 "loaded '%s'%s%s: plugin reports name '%.100s' version '%.50s'; handlers %s",
+                 l.path, l.kind.entry ? " entry " : "", l.kind.entry ? l.kind.entry : "",
+                 l.reg.name ? l.reg.name : "(none)", l.reg.version ? l.reg.version : "(none)",
+                 list);
+        sanitize(line);
+        req->log(req->log_ctx, CPEX_LOG_INFO, line);
+    }
+
+    out->registration = l.reg;
+    out->release = lib_release;
+    out->release_data = h;
+    out->origin = origin;
+    cpex_free(l.symbol);
+    cpex_free(l.path);
+    cpex_kind_cleanup(&l.kind);
+    return CPEX_OK;
+}
+
+cpex_status cpex_loader_register(cpex_manager *manager, cpex_error *err)
+{
+    if (!manager)
+        return cpex_error_add(err, CPEX_E_INVALID, NULL, "cpex_loader_register: NULL manager");
+    cpex_factory f;
+    memset(&f, 0, sizeof f);
+    f.struct_size = (uint32_t)sizeof f;
+    f.create = lib_create;
+    return cpex_manager_register_scheme(manager, LIB_SCHEME, &f, err);
+}

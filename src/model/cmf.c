@@ -1,0 +1,653 @@
+/* cmf.c — CMF messages: memory, clone, equality, builders (cpex/cmf.h). */
+#include "model/cmf_internal.h"
+
+#include <string.h>
+
+#include "util/alloc.h"
+
+/* ------------------------------------------------------------------ */
+/* Names                                                               */
+/* ------------------------------------------------------------------ */
+
+const char *const cmf_role_names[CMF_ROLE_COUNT] = {"system", "developer", "user", "assistant",
+                                                    "tool"};
+
+const char *const cmf_kind_names[CPEX_PART_KIND_COUNT] = {
+    "text",           "thinking",      "tool_call", "tool_result", "resource", "resource_ref",
+    "prompt_request", "prompt_result", "image",     "video",       "audio",    "document"};
+
+const char *const cmf_channel_names[CMF_CHANNEL_COUNT] = {"analysis", "commentary", "final"};
+
+const char *const cmf_resource_type_names[CMF_RESOURCE_TYPE_COUNT] = {
+    "file", "blob", "uri", "database", "api", "memory", "artifact"};
+
+int cmf_name_lookup(const char *const *names, size_t count, const char *name, size_t len)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *cpex_cmf_part_kind_name(uint32_t kind)
+{
+    return kind < CPEX_PART_KIND_COUNT ? cmf_kind_names[kind] : NULL;
+}
+
+const char *cpex_cmf_role_name(uint32_t role)
+{
+    return role < CMF_ROLE_COUNT ? cmf_role_names[role] : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Text validity                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Same rules as jansson's UTF-8 check (no overlongs, no surrogates, at
+ * most U+10FFFF), so anything accepted here serializes. */
+static size_t utf8_sequence(const unsigned char *s, size_t avail)
+{
+    unsigned c = s[0];
+    size_t extra;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2)
+        return 0;
+    if (c < 0xE0) {
+        extra = 1;
+        cp = c & 0x1Fu;
+    } else if (c < 0xF0) {
+        extra = 2;
+        cp = c & 0x0Fu;
+    } else if (c <= 0xF4) {
+        extra = 3;
+        cp = c & 0x07u;
+    } else {
+        return 0;
+    }
+    if (avail <= extra)
+        return 0;
+    for (size_t k = 1; k <= extra; k++) {
+        if ((s[k] & 0xC0u) != 0x80u)
+            return 0;
+        cp = (cp << 6) | (s[k] & 0x3Fu);
+    }
+    if ((extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return extra + 1;
+}
+
+cmf_text_check cmf_text_check_bytes(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0;
+    while (i < len) {
+        if (s[i] == 0)
+            return CMF_TEXT_NUL;
+        size_t n = utf8_sequence(s + i, len - i);
+        if (n == 0)
+            return CMF_TEXT_UTF8;
+        i += n;
+    }
+    return CMF_TEXT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Body descriptors: which fields of each body are strings, integers,  */
+/* JSON values. Packing, cloning, comparing and freeing are generic.   */
+/* ------------------------------------------------------------------ */
+
+typedef struct body_desc {
+    size_t size;
+    const size_t *strs;
+    size_t nstrs;
+    const size_t *u32s; /* compared scalars besides struct_size */
+    size_t nu32s;
+    const size_t *i64s; /* -1 when absent */
+    size_t ni64s;
+    const size_t *jsons;
+    size_t njsons;
+    int has_messages; /* prompt_result */
+} body_desc;
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+#define LIST(a) a, N(a)
+#define NONE NULL, 0
+
+static const size_t tc_strs[] = {offsetof(cpex_cmf_tool_call, tool_call_id),
+                                 offsetof(cpex_cmf_tool_call, name),
+                                 offsetof(cpex_cmf_tool_call, namespace_)};
+static const size_t tc_jsons[] = {offsetof(cpex_cmf_tool_call, arguments)};
+
+static const size_t tr_strs[] = {offsetof(cpex_cmf_tool_result, tool_call_id),
+                                 offsetof(cpex_cmf_tool_result, tool_name)};
+static const size_t tr_u32s[] = {offsetof(cpex_cmf_tool_result, is_error)};
+static const size_t tr_jsons[] = {offsetof(cpex_cmf_tool_result, content)};
+
+static const size_t rs_strs[] = {
+    offsetof(cpex_cmf_resource, resource_request_id), offsetof(cpex_cmf_resource, uri),
+    offsetof(cpex_cmf_resource, name),                offsetof(cpex_cmf_resource, description),
+    offsetof(cpex_cmf_resource, content),             offsetof(cpex_cmf_resource, blob),
+    offsetof(cpex_cmf_resource, mime_type),           offsetof(cpex_cmf_resource, version)};
+static const size_t rs_u32s[] = {offsetof(cpex_cmf_resource, resource_type)};
+static const size_t rs_i64s[] = {offsetof(cpex_cmf_resource, size_bytes)};
+static const size_t rs_jsons[] = {offsetof(cpex_cmf_resource, annotations)};
+
+static const size_t rr_strs[] = {
+    offsetof(cpex_cmf_resource_ref, resource_request_id), offsetof(cpex_cmf_resource_ref, uri),
+    offsetof(cpex_cmf_resource_ref, name), offsetof(cpex_cmf_resource_ref, selector)};
+static const size_t rr_u32s[] = {offsetof(cpex_cmf_resource_ref, resource_type)};
+static const size_t rr_i64s[] = {offsetof(cpex_cmf_resource_ref, range_start),
+                                 offsetof(cpex_cmf_resource_ref, range_end)};
+
+static const size_t pq_strs[] = {offsetof(cpex_cmf_prompt_request, prompt_request_id),
+                                 offsetof(cpex_cmf_prompt_request, name),
+                                 offsetof(cpex_cmf_prompt_request, server_id)};
+static const size_t pq_jsons[] = {offsetof(cpex_cmf_prompt_request, arguments)};
+
+static const size_t pr_strs[] = {offsetof(cpex_cmf_prompt_result, prompt_request_id),
+                                 offsetof(cpex_cmf_prompt_result, prompt_name),
+                                 offsetof(cpex_cmf_prompt_result, content),
+                                 offsetof(cpex_cmf_prompt_result, error_message)};
+static const size_t pr_u32s[] = {offsetof(cpex_cmf_prompt_result, is_error)};
+
+static const size_t md_strs[] = {offsetof(cpex_cmf_media, type), offsetof(cpex_cmf_media, data),
+                                 offsetof(cpex_cmf_media, media_type),
+                                 offsetof(cpex_cmf_media, title)};
+static const size_t md_i64s[] = {offsetof(cpex_cmf_media, duration_ms)};
+
+static const body_desc desc_tool_call = {sizeof(cpex_cmf_tool_call), LIST(tc_strs), NONE, NONE,
+                                         LIST(tc_jsons), 0};
+static const body_desc desc_tool_result = {sizeof(cpex_cmf_tool_result), LIST(tr_strs),
+                                           LIST(tr_u32s), NONE, LIST(tr_jsons), 0};
+static const body_desc desc_resource = {sizeof(cpex_cmf_resource), LIST(rs_strs), LIST(rs_u32s),
+                                        LIST(rs_i64s), LIST(rs_jsons), 0};
+static const body_desc desc_resource_ref = {sizeof(cpex_cmf_resource_ref), LIST(rr_strs),
+                                            LIST(rr_u32s), LIST(rr_i64s), NONE, 0};
+static const body_desc desc_prompt_request = {sizeof(cpex_cmf_prompt_request), LIST(pq_strs),
+                                              NONE, NONE, LIST(pq_jsons), 0};
+static const body_desc desc_prompt_result = {sizeof(cpex_cmf_prompt_result), LIST(pr_strs),
+                                             LIST(pr_u32s), NONE, NONE, 1};
+static const body_desc desc_media = {sizeof(cpex_cmf_media), LIST(md_strs), NONE, LIST(md_i64s),
+                                     NONE, 0};
+
+static const body_desc *desc_for(uint32_t kind)
+{
+    switch (kind) {
+    case CPEX_PART_TOOL_CALL: return &desc_tool_call;
+    case CPEX_PART_TOOL_RESULT: return &desc_tool_result;
+    case CPEX_PART_RESOURCE: return &desc_resource;
+    case CPEX_PART_RESOURCE_REF: return &desc_resource_ref;
+    case CPEX_PART_PROMPT_REQUEST: return &desc_prompt_request;
+    case CPEX_PART_PROMPT_RESULT: return &desc_prompt_result;
+    case CPEX_PART_IMAGE:
+    case CPEX_PART_VIDEO:
+    case CPEX_PART_AUDIO:
+    case CPEX_PART_DOCUMENT: return &desc_media;
+    default: return NULL;
+    }
+}
+
+int cmf_kind_has_body(uint32_t kind) { return desc_for(kind) != NULL; }
+
+void cmf_body_init(uint32_t kind, cmf_body_any *tmpl)
+{
+    const body_desc *d = desc_for(kind);
+    memset(tmpl, 0, sizeof(*tmpl));
+    if (!d)
+        return;
+    *CMF_FIELD(tmpl, 0, uint32_t) = (uint32_t)d->size;
+    for (size_t i = 0; i < d->ni64s; i++)
+        *CMF_FIELD(tmpl, d->i64s[i], int64_t) = -1;
+}
+
+static void messages_free(cpex_cmf_prompt_result *pr)
+{
+    cpex_cmf_message **msgs = (cpex_cmf_message **)pr->messages;
+    for (size_t i = 0; i < pr->message_count; i++)
+        cpex_cmf_free(msgs[i]);
+    cpex_free(msgs);
+    pr->messages = NULL;
+    pr->message_count = 0;
+}
+
+void cmf_body_release(uint32_t kind, void *body)
+{
+    const body_desc *d = desc_for(kind);
+    if (!d || !body)
+        return;
+    for (size_t i = 0; i < d->njsons; i++) {
+        const cpex_json **slot = CMF_FIELD(body, d->jsons[i], const cpex_json *);
+        json_decref((json_t *)*slot);
+        *slot = NULL;
+    }
+    if (d->has_messages)
+        messages_free(body);
+}
+
+void *cmf_body_pack(uint32_t kind, cmf_body_any *tmpl)
+{
+    const body_desc *d = desc_for(kind);
+    if (!d)
+        return NULL;
+    size_t total = d->size;
+    for (size_t i = 0; i < d->nstrs; i++) {
+        const cpex_str *s = CMF_FIELD(tmpl, d->strs[i], cpex_str);
+        if (!s->ptr)
+            continue;
+        if (s->len >= SIZE_MAX - total) {
+            total = SIZE_MAX;
+            break;
+        }
+        total += s->len + 1;
+    }
+    char *mem = total == SIZE_MAX ? NULL : cpex_malloc(total);
+    if (!mem) {
+        cmf_body_release(kind, tmpl);
+        return NULL;
+    }
+    memcpy(mem, tmpl, d->size);
+    *CMF_FIELD(mem, 0, uint32_t) = (uint32_t)d->size;
+    char *tail = mem + d->size;
+    for (size_t i = 0; i < d->nstrs; i++) {
+        cpex_str *s = CMF_FIELD(mem, d->strs[i], cpex_str);
+        if (!s->ptr)
+            continue;
+        if (s->len)
+            memcpy(tail, s->ptr, s->len);
+        tail[s->len] = '\0';
+        s->ptr = tail;
+        tail += s->len + 1;
+    }
+    return mem;
+}
+
+void cmf_part_clear(cpex_cmf_part *part)
+{
+    if (cmf_kind_has_body(part->kind)) {
+        void *body = (void *)part->body;
+        cmf_body_release(part->kind, body);
+        cpex_free(body);
+    }
+    cpex_free((void *)part->text.ptr);
+    memset(part, 0, sizeof(*part));
+}
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+/* ------------------------------------------------------------------ */
+
+cpex_cmf_message *cmf_message_alloc(uint32_t role, const char *schema, size_t schema_len,
+                                    size_t part_cap)
+{
+    cpex_cmf_message *m = cpex_calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->struct_size = (uint32_t)sizeof(*m);
+    m->role = role;
+    m->schema_version.ptr = cpex_strndup(schema, schema_len);
+    m->schema_version.len = schema_len;
+    if (part_cap)
+        m->parts = cpex_calloc(part_cap, sizeof(cpex_cmf_part));
+    if (!m->schema_version.ptr || (part_cap && !m->parts)) {
+        cpex_cmf_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+cpex_status cmf_message_set_channel(cpex_cmf_message *message, const char *channel, size_t len)
+{
+    char *copy = cpex_strndup(channel, len);
+    if (!copy)
+        return CPEX_E_NOMEM;
+    cpex_free((void *)message->channel.ptr);
+    message->channel.ptr = copy;
+    message->channel.len = len;
+    return CPEX_OK;
+}
+
+cpex_cmf_message *cpex_cmf_new(uint32_t role)
+{
+    if (role >= CMF_ROLE_COUNT)
+        return NULL;
+    return cmf_message_alloc(role, "2.0", 3, 0);
+}
+
+void cpex_cmf_free(cpex_cmf_message *message)
+{
+    if (!message)
+        return;
+    cpex_cmf_part *parts = cmf_parts(message);
+    for (size_t i = 0; i < message->part_count; i++)
+        cmf_part_clear(&parts[i]);
+    cpex_free(parts);
+    cpex_free((void *)message->schema_version.ptr);
+    cpex_free((void *)message->channel.ptr);
+    cpex_free(message);
+}
+
+/* ------------------------------------------------------------------ */
+/* Clone                                                               */
+/* ------------------------------------------------------------------ */
+
+static cpex_status messages_clone(const cpex_cmf_prompt_result *src, cpex_cmf_prompt_result *dst)
+{
+    dst->messages = NULL;
+    dst->message_count = 0;
+    if (src->message_count == 0)
+        return CPEX_OK;
+    cpex_cmf_message **msgs = cpex_calloc(src->message_count, sizeof(*msgs));
+    if (!msgs)
+        return CPEX_E_NOMEM;
+    dst->messages = (const cpex_cmf_message *const *)msgs;
+    for (size_t i = 0; i < src->message_count; i++) {
+        msgs[i] = cpex_cmf_clone(src->messages[i]);
+        if (!msgs[i]) {
+            messages_free(dst);
+            return CPEX_E_NOMEM;
+        }
+        dst->message_count = i + 1;
+    }
+    return CPEX_OK;
+}
+
+/* Fill `tmpl` with a copy of `src` whose JSON values and nested messages
+ * are the template's own; strings stay borrowed from `src` until packed. */
+static cpex_status body_clone_into(uint32_t kind, const void *src, cmf_body_any *tmpl)
+{
+    const body_desc *d = desc_for(kind);
+    memcpy(tmpl, src, d->size);
+    for (size_t i = 0; i < d->njsons; i++) {
+        const cpex_json **slot = CMF_FIELD(tmpl, d->jsons[i], const cpex_json *);
+        json_t *copy = *slot ? json_deep_copy((const json_t *)*slot) : NULL;
+        if (*slot && !copy) {
+            for (size_t j = 0; j < i; j++)
+                json_decref((json_t *)*CMF_FIELD(tmpl, d->jsons[j], const cpex_json *));
+            return CPEX_E_NOMEM;
+        }
+        *slot = (const cpex_json *)copy;
+    }
+    if (d->has_messages && messages_clone(src, &tmpl->prompt_result) != CPEX_OK) {
+        tmpl->prompt_result.messages = NULL;
+        cmf_body_release(kind, tmpl);
+        return CPEX_E_NOMEM;
+    }
+    return CPEX_OK;
+}
+
+static cpex_status part_clone(const cpex_cmf_part *src, cpex_cmf_part *dst)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->struct_size = (uint32_t)sizeof(*dst);
+    dst->kind = src->kind;
+    if (!cmf_kind_has_body(src->kind)) {
+        dst->text.ptr = cpex_strndup(src->text.ptr ? src->text.ptr : "", src->text.len);
+        dst->text.len = src->text.len;
+        return dst->text.ptr ? CPEX_OK : CPEX_E_NOMEM;
+    }
+    cmf_body_any tmpl;
+    if (body_clone_into(src->kind, src->body, &tmpl) != CPEX_OK)
+        return CPEX_E_NOMEM;
+    dst->body = cmf_body_pack(src->kind, &tmpl);
+    return dst->body ? CPEX_OK : CPEX_E_NOMEM;
+}
+
+cpex_cmf_message *cpex_cmf_clone(const cpex_cmf_message *message)
+{
+    if (!message)
+        return NULL;
+    const char *schema = message->schema_version.ptr ? message->schema_version.ptr : "2.0";
+    size_t schema_len = message->schema_version.ptr ? message->schema_version.len : 3;
+    cpex_cmf_message *copy =
+        cmf_message_alloc(message->role, schema, schema_len, message->part_count);
+    if (!copy)
+        return NULL;
+    if (message->channel.ptr &&
+        cmf_message_set_channel(copy, message->channel.ptr, message->channel.len) != CPEX_OK)
+        goto fail;
+    for (size_t i = 0; i < message->part_count; i++) {
+        if (part_clone(&message->parts[i], &cmf_parts(copy)[i]) != CPEX_OK)
+            goto fail;
+        copy->part_count = i + 1;
+    }
+    return copy;
+fail:
+    cpex_cmf_free(copy);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Equality                                                            */
+/* ------------------------------------------------------------------ */
+
+static int str_equal(cpex_str a, cpex_str b)
+{
+    if (!a.ptr || !b.ptr)
+        return a.ptr == b.ptr;
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static int body_equal(uint32_t kind, const void *a, const void *b)
+{
+    const body_desc *d = desc_for(kind);
+    if (!a || !b)
+        return a == b;
+    for (size_t i = 0; i < d->nstrs; i++)
+        if (!str_equal(*CMF_FIELD(a, d->strs[i], const cpex_str),
+                       *CMF_FIELD(b, d->strs[i], const cpex_str)))
+            return 0;
+    for (size_t i = 0; i < d->nu32s; i++)
+        if (*CMF_FIELD(a, d->u32s[i], const uint32_t) != *CMF_FIELD(b, d->u32s[i], const uint32_t))
+            return 0;
+    for (size_t i = 0; i < d->ni64s; i++)
+        if (*CMF_FIELD(a, d->i64s[i], const int64_t) != *CMF_FIELD(b, d->i64s[i], const int64_t))
+            return 0;
+    for (size_t i = 0; i < d->njsons; i++) {
+        const json_t *ja = (const json_t *)*CMF_FIELD(a, d->jsons[i], const cpex_json *const);
+        const json_t *jb = (const json_t *)*CMF_FIELD(b, d->jsons[i], const cpex_json *const);
+        if ((ja || jb) && !json_equal(ja, jb))
+            return 0;
+    }
+    if (d->has_messages) {
+        const cpex_cmf_prompt_result *pa = a, *pb = b;
+        if (pa->message_count != pb->message_count)
+            return 0;
+        for (size_t i = 0; i < pa->message_count; i++)
+            if (!cpex_cmf_equal(pa->messages[i], pb->messages[i]))
+                return 0;
+    }
+    return 1;
+}
+
+int cpex_cmf_equal(const cpex_cmf_message *a, const cpex_cmf_message *b)
+{
+    if (!a || !b)
+        return a == b;
+    if (a->role != b->role || a->part_count != b->part_count ||
+        !str_equal(a->schema_version, b->schema_version) || !str_equal(a->channel, b->channel))
+        return 0;
+    for (size_t i = 0; i < a->part_count; i++) {
+        const cpex_cmf_part *pa = &a->parts[i], *pb = &b->parts[i];
+        if (pa->kind != pb->kind)
+            return 0;
+        if (cmf_kind_has_body(pa->kind) ? !body_equal(pa->kind, pa->body, pb->body)
+                                        : !str_equal(pa->text, pb->text))
+            return 0;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Builders and mutators                                               */
+/* ------------------------------------------------------------------ */
+
+/* Takes `part`: on failure its contents are freed. */
+static cpex_status push_part(cpex_cmf_message *message, cpex_cmf_part *part)
+{
+    size_t n = message->part_count;
+    cpex_cmf_part *grown = NULL;
+    if (n < SIZE_MAX / sizeof(*grown) - 1)
+        grown = cpex_realloc(cmf_parts(message), (n + 1) * sizeof(*grown));
+    if (!grown) {
+        cmf_part_clear(part);
+        return CPEX_E_NOMEM;
+    }
+    grown[n] = *part;
+    message->parts = grown;
+    message->part_count = n + 1;
+    return CPEX_OK;
+}
+
+static int cstr_ok(const char *s) { return s && cmf_text_check_bytes(s, strlen(s)) == CMF_TEXT_OK; }
+
+static int opt_cstr_ok(const char *s) { return !s || cstr_ok(s); }
+
+static cpex_str borrow(const char *s)
+{
+    cpex_str out = {s, s ? strlen(s) : 0};
+    return out;
+}
+
+static cpex_status push_body(cpex_cmf_message *message, uint32_t kind, cmf_body_any *tmpl)
+{
+    cpex_cmf_part part = {(uint32_t)sizeof(part), kind, {NULL, 0}, NULL};
+    part.body = cmf_body_pack(kind, tmpl);
+    if (!part.body)
+        return CPEX_E_NOMEM;
+    return push_part(message, &part);
+}
+
+cpex_status cpex_cmf_append_text(cpex_cmf_message *message, uint32_t kind, const char *text,
+                                 size_t len)
+{
+    if (!message || (kind != CPEX_PART_TEXT && kind != CPEX_PART_THINKING) || (!text && len) ||
+        (text && cmf_text_check_bytes(text, len) != CMF_TEXT_OK))
+        return CPEX_E_INVALID;
+    cpex_cmf_part part = {(uint32_t)sizeof(part), kind, {NULL, len}, NULL};
+    part.text.ptr = cpex_strndup(text ? text : "", len);
+    if (!part.text.ptr)
+        return CPEX_E_NOMEM;
+    return push_part(message, &part);
+}
+
+cpex_status cpex_cmf_append_tool_call(cpex_cmf_message *message, const char *tool_call_id,
+                                      const char *name, json_t *arguments,
+                                      const char *namespace_)
+{
+    if (!message || !cstr_ok(tool_call_id) || !cstr_ok(name) || !opt_cstr_ok(namespace_) ||
+        (arguments && !json_is_object(arguments))) {
+        json_decref(arguments);
+        return CPEX_E_INVALID;
+    }
+    if (!arguments && !(arguments = json_object()))
+        return CPEX_E_NOMEM;
+    cmf_body_any tmpl;
+    cmf_body_init(CPEX_PART_TOOL_CALL, &tmpl);
+    tmpl.tool_call.tool_call_id = borrow(tool_call_id);
+    tmpl.tool_call.name = borrow(name);
+    tmpl.tool_call.namespace_ = borrow(namespace_);
+    tmpl.tool_call.arguments = (const cpex_json *)arguments;
+    return push_body(message, CPEX_PART_TOOL_CALL, &tmpl);
+}
+
+cpex_status cpex_cmf_append_tool_result(cpex_cmf_message *message, const char *tool_call_id,
+                                        const char *tool_name, json_t *content, int is_error)
+{
+    if (!message || !cstr_ok(tool_call_id) || !cstr_ok(tool_name)) {
+        json_decref(content);
+        return CPEX_E_INVALID;
+    }
+    if (!content && !(content = json_null()))
+        return CPEX_E_NOMEM;
+    cmf_body_any tmpl;
+    cmf_body_init(CPEX_PART_TOOL_RESULT, &tmpl);
+    tmpl.tool_result.tool_call_id = borrow(tool_call_id);
+    tmpl.tool_result.tool_name = borrow(tool_name);
+    tmpl.tool_result.content = (const cpex_json *)content;
+    tmpl.tool_result.is_error = is_error ? 1u : 0u;
+    return push_body(message, CPEX_PART_TOOL_RESULT, &tmpl);
+}
+
+cpex_status cpex_cmf_set_text(cpex_cmf_message *message, size_t part, const char *text,
+                              size_t len)
+{
+    if (!message || part >= message->part_count || (!text && len) ||
+        (text && cmf_text_check_bytes(text, len) != CMF_TEXT_OK))
+        return CPEX_E_INVALID;
+    cpex_cmf_part *p = &cmf_parts(message)[part];
+    if (p->kind != CPEX_PART_TEXT && p->kind != CPEX_PART_THINKING)
+        return CPEX_E_INVALID;
+    /* Copy before freeing: `text` may point into the old text. */
+    char *copy = cpex_strndup(text ? text : "", len);
+    if (!copy)
+        return CPEX_E_NOMEM;
+    cpex_free((void *)p->text.ptr);
+    p->text.ptr = copy;
+    p->text.len = len;
+    return CPEX_OK;
+}
+
+cpex_status cpex_cmf_set_tool_arguments(cpex_cmf_message *message, size_t part,
+                                        json_t *arguments)
+{
+    if (!message || part >= message->part_count ||
+        message->parts[part].kind != CPEX_PART_TOOL_CALL ||
+        (arguments && !json_is_object(arguments))) {
+        json_decref(arguments);
+        return CPEX_E_INVALID;
+    }
+    if (!arguments && !(arguments = json_object()))
+        return CPEX_E_NOMEM;
+    cpex_cmf_tool_call *tc = (cpex_cmf_tool_call *)message->parts[part].body;
+    json_t *old = (json_t *)tc->arguments;
+    tc->arguments = (const cpex_json *)arguments;
+    json_decref(old);
+    return CPEX_OK;
+}
+
+cpex_status cpex_cmf_remove_part(cpex_cmf_message *message, size_t part)
+{
+    if (!message || part >= message->part_count)
+        return CPEX_E_INVALID;
+    cpex_cmf_part *parts = cmf_parts(message);
+    cmf_part_clear(&parts[part]);
+    size_t n = message->part_count - 1;
+    memmove(&parts[part], &parts[part + 1], (n - part) * sizeof(*parts));
+    message->part_count = n;
+    if (n == 0) {
+        cpex_free(parts);
+        message->parts = NULL;
+        return CPEX_OK;
+    }
+    /* A failed shrink only wastes the tail; the message stays valid. */
+    cpex_cmf_part *shrunk = cpex_realloc(parts, n * sizeof(*parts));
+    if (shrunk)
+        message->parts = shrunk;
+    return CPEX_OK;
+}
+
+char *cpex_cmf_text_content(const cpex_cmf_message *message)
+{
+    if (!message)
+        return NULL;
+    size_t total = 1;
+    for (size_t i = 0; i < message->part_count; i++)
+        if (message->parts[i].kind == CPEX_PART_TEXT)
+            total += message->parts[i].text.len;
+    char *out = cpex_malloc(total);
+    if (!out)
+        return NULL;
+    size_t pos = 0;
+    for (size_t i = 0; i < message->part_count; i++) {
+        const cpex_cmf_part *p = &message->parts[i];
+        if (p->kind != CPEX_PART_TEXT || p->text.len == 0)
+            continue;
+        memcpy(out + pos, p->text.ptr, p->text.len);
+        pos += p->text.len;
+    }
+    out[pos] = '\0';
+    return out;
+}
