@@ -259,10 +259,13 @@ static void merge_metadata(json_t **into, json_t *from)
     if (!from)
         return;
     if (!*into) {
-        *into = json_incref(from);
+        *into = json_deep_copy(from);
         return;
     }
-    json_object_update(*into, from);
+    json_t *copy = json_deep_copy(from);
+    if (copy)
+        json_object_update(*into, copy);
+    json_decref(copy);
 }
 
 /* ------------------------------------------------------------------ */
@@ -524,9 +527,12 @@ static void bg_begin(cpex_manager *m)
 static void bg_done(cpex_manager *m, cpex_error_record *records, size_t count)
 {
     pthread_mutex_lock(&m->bg_lock);
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; i < count; i++) {
+        /* details move over: never share a jansson value across threads */
         cpex_records_add(&m->bg_errors, &m->bg_error_count, records[i].plugin_name,
-                         records[i].code, records[i].message, json_incref(records[i].details));
+                         records[i].code, records[i].message, records[i].details);
+        records[i].details = NULL;
+    }
     m->bg_pending--;
     if (m->bg_pending == 0)
         pthread_cond_broadcast(&m->bg_idle);
@@ -632,7 +638,7 @@ static bool run_concurrent(pipeline *pl)
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->cond, NULL);
 
-    int64_t now = cpex_now_ns(), last_deadline = now;
+    int64_t now = cpex_now_ns();
     size_t made = 0;
     for (size_t i = first; i < last && made < n; i++) {
         cpex_plugin *p = h->entries[i].plugin;
@@ -653,8 +659,6 @@ static bool run_concurrent(pipeline *pl)
         t->start = now;
         t->job.run = conc_task_run;
         t->job.arg = t;
-        if (now + p->timeout_ns > last_deadline)
-            last_deadline = now + p->timeout_ns;
         tasks[made++] = t;
     }
     pthread_mutex_lock(&g->lock);
@@ -668,28 +672,39 @@ static bool run_concurrent(pipeline *pl)
         }
     }
 
-    /* Wait for all, the last deadline, or (if set) an explicit deny. */
+    /* Wait until every task finished or passed its own deadline. With
+     * short_circuit_on_deny, stop as soon as an explicit deny is the first
+     * halting outcome in priority order: every task before it has finished,
+     * so nothing still running could outrank it. */
     bool short_circuit = pl->manager->opts.short_circuit_on_deny;
-    struct timespec abs;
-    clock_gettime(CLOCK_REALTIME, &abs);
-    int64_t wait_ns = last_deadline - cpex_now_ns();
-    if (wait_ns < 0)
-        wait_ns = 0;
-    abs.tv_sec += (time_t)(wait_ns / 1000000000);
-    abs.tv_nsec += (long)(wait_ns % 1000000000);
-    if (abs.tv_nsec >= 1000000000) {
-        abs.tv_sec++;
-        abs.tv_nsec -= 1000000000;
-    }
-    pthread_mutex_lock(&g->lock);
     bool aborted = false;
+    pthread_mutex_lock(&g->lock);
     while (g->remaining > 0) {
         if (short_circuit && g->deny_seen) {
-            aborted = true;
-            break;
+            for (size_t k = 0; k < made && tasks[k]->done; k++)
+                if (tasks[k]->out.kind == OUT_DENY) {
+                    aborted = true;
+                    break;
+                }
+            if (aborted)
+                break;
         }
-        if (pthread_cond_timedwait(&g->cond, &g->lock, &abs) == ETIMEDOUT)
+        int64_t latest = 0;
+        for (size_t k = 0; k < made; k++)
+            if (!tasks[k]->done && tasks[k]->start + tasks[k]->plugin->timeout_ns > latest)
+                latest = tasks[k]->start + tasks[k]->plugin->timeout_ns;
+        int64_t wait_ns = latest - cpex_now_ns();
+        if (wait_ns <= 0)
             break;
+        struct timespec abs;
+        clock_gettime(CLOCK_REALTIME, &abs);
+        abs.tv_sec += (time_t)(wait_ns / 1000000000);
+        abs.tv_nsec += (long)(wait_ns % 1000000000);
+        if (abs.tv_nsec >= 1000000000) {
+            abs.tv_sec++;
+            abs.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&g->cond, &g->lock, &abs);
     }
 
     /* Outcomes in priority order; the first halting one wins. */
@@ -704,13 +719,20 @@ static bool run_concurrent(pipeline *pl)
         rec.records = &pl->res->errors;
         rec.record_count = &pl->res->error_count;
         if (t->done) {
-            /* The worker's soft errors (refused writes …) come first. */
+            /* Take the worker's outputs over instead of sharing references:
+             * jansson's reference counts are not safe across threads, and the
+             * worker may drop the task on its own thread. */
             for (size_t r = 0; r < t->record_count; r++)
                 cpex_records_add(&pl->res->errors, &pl->res->error_count,
                                  t->records[r].plugin_name, t->records[r].code,
-                                 t->records[r].message, json_incref(t->records[r].details));
+                                 t->records[r].message, t->records[r].details);
+            for (size_t r = 0; r < t->record_count; r++)
+                t->records[r].details = NULL;
+            json_t *md = t->metadata;
+            t->metadata = NULL;
             if (t->out.kind != OUT_TIMEOUT)
-                merge_metadata(&pl->res->metadata, t->metadata);
+                merge_metadata(&pl->res->metadata, md);
+            json_decref(md);
         }
         outcome o = t->out;
         if (!t->done) {

@@ -844,8 +844,10 @@ static cpex_status commit(cpex_manager *m, cpex_plugin **batch, size_t count,
     cpex_plugin **all = cpex_calloc(total ? total : 1, sizeof *all);
     if (!all)
         return CPEX_E_NOMEM;
-    memcpy(all, cur->plugins, cur->plugin_count * sizeof *all);
-    memcpy(all + cur->plugin_count, batch, count * sizeof *all);
+    if (cur->plugin_count)
+        memcpy(all, cur->plugins, cur->plugin_count * sizeof *all);
+    if (count)
+        memcpy(all + cur->plugin_count, batch, count * sizeof *all);
     size_t before = m->binding_count;
     for (size_t i = 0; bindings && i < bindings->count; i++) {
         if (!add_binding(m, bindings->items[i].hook, bindings->items[i].type)) {
@@ -1123,8 +1125,10 @@ void cpex_manager_shutdown(cpex_manager *m)
     }
     m->shut_down = true;
     cpex_snapshot *cur = atomic_load(&m->snapshot);
-    /* Mark first, so new invokes fail closed; then wait for invokes and
-     * background work in flight; then call shutdown with nothing running. */
+    /* Background work already queued runs normally; then mark every plugin
+     * so new invokes fail closed; then wait for invokes (and what they
+     * started) in flight; then call shutdown with nothing running. */
+    wait_bg_locked_out(m);
     int *was = cpex_calloc(cur->plugin_count ? cur->plugin_count : 1, sizeof *was);
     for (size_t i = 0; i < cur->plugin_count; i++) {
         int st = atomic_exchange(&cur->plugins[i]->state, CPEX_PLUGIN_SHUT_DOWN);

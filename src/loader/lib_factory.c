@@ -82,19 +82,23 @@ static void lib_release(void *data)
 /* Paths                                                               */
 /* ------------------------------------------------------------------ */
 
+static char *join(const char *dir, const char *path)
+{
+    size_t dl = strlen(dir);
+    return cpex_asprintf("%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", path);
+}
+
 static char *resolve_path(const char *path, const char *base_dir)
 {
     if (path[0] == '/')
         return cpex_strdup(path);
-    if (base_dir && *base_dir) {
-        size_t bl = strlen(base_dir);
-        return cpex_asprintf("%s%s%s", base_dir, base_dir[bl - 1] == '/' ? "" : "/", path);
-    }
+    if (base_dir && *base_dir)
+        return join(base_dir, path);
     /* Make it absolute so that messages and `origin` say which file it was;
        "./" keeps dlopen from searching the library path if getcwd fails. */
     char cwd[PATH_MAX];
     if (getcwd(cwd, sizeof cwd))
-        return cpex_asprintf("%s/%s", cwd, path);
+        return join(cwd, path);
     return cpex_asprintf("./%s", path);
 }
 
@@ -155,14 +159,20 @@ static void explain_dlopen(const char *path, const char *dlerr, int relative, co
     struct stat sb;
     if (stat(path, &sb) != 0) {
         int e = errno;
-        if (e == ENOENT || e == ENOTDIR)
-            snprintf(hint, cap,
-                     "the file does not exist; check the path in `kind`%s%s%s",
-                     relative ? " (a relative path resolves against " : "",
-                     relative ? (base_dir ? base_dir : "the current directory") : "",
-                     relative ? ", the directory of the configuration file when loaded from "
-                                "one)"
-                              : "");
+        if (e == ENOENT || e == ENOTDIR) {
+            if (!relative)
+                snprintf(hint, cap, "the file does not exist; check the path in `kind`");
+            else if (base_dir)
+                snprintf(hint, cap,
+                         "the file does not exist; check the path in `kind` (a relative path "
+                         "resolves against '%s', the directory of the configuration file)",
+                         base_dir);
+            else
+                snprintf(hint, cap,
+                         "the file does not exist; check the path in `kind` (a relative path "
+                         "resolves against the current directory when the configuration does "
+                         "not come from a file)");
+        }
         else
             snprintf(hint, cap, "the file cannot be examined (%s); check its permissions",
                      strerror(e));
@@ -196,12 +206,16 @@ static void explain_dlopen(const char *path, const char *dlerr, int relative, co
     }
     if (lib.type != ET_DYN) {
         snprintf(hint, cap,
-                 "it is an ELF file but not a shared library (an executable or object file?); "
+                 "it is an ELF file but not a shared library (a program or an object file); "
                  "build the plugin with `cc -shared -fPIC`");
         return;
     }
 #endif
-    if (dlerr && strstr(dlerr, "undefined symbol"))
+    if (dlerr && strstr(dlerr, "position-independent executable"))
+        snprintf(hint, cap,
+                 "it is a program, not a shared library; build the plugin with "
+                 "`cc -shared -fPIC`");
+    else if (dlerr && strstr(dlerr, "undefined symbol"))
         snprintf(hint, cap,
                  "the plugin uses a symbol that no library provides; link the plugin against "
                  "the libraries it needs (libcpex itself is reached only through the host "
@@ -610,7 +624,9 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
         char list[600], line[1200];
         handler_list(&l.reg, list, sizeof list);
         snprintf(line, sizeof line,
-                 "loaded '%s'%s%s: plugin reports name '%.100s' version '%.50s'; handlers %s",
+                 "loaded plugin '%.*s' from '%s'%s%s: it reports name '%.100s' version "
+                 "'%.50s'; handlers %s",
+                 (int)req->config->name.len, req->config->name.ptr ? req->config->name.ptr : "",
                  l.path, l.kind.entry ? " entry " : "", l.kind.entry ? l.kind.entry : "",
                  l.reg.name ? l.reg.name : "(none)", l.reg.version ? l.reg.version : "(none)",
                  list);

@@ -460,7 +460,7 @@ static int parse_part(pctx *c, const json_t *item, int depth, cpex_cmf_part *out
     memset(out, 0, sizeof(*out));
     if (!json_is_object(item))
         return fail(c, NULL, "expected an object, got %s", type_name(item));
-    uint32_t kind;
+    uint32_t kind = 0;
     if (parse_kind(c, item, &kind))
         return -1;
     out->struct_size = (uint32_t)sizeof(*out);
@@ -494,7 +494,8 @@ static int parse_channel(pctx *c, const json_t *json, cpex_str *channel)
         return -1;
     if (channel->ptr &&
         cmf_name_lookup(cmf_channel_names, CMF_CHANNEL_COUNT, channel->ptr, channel->len) < 0)
-        return fail(c, "channel", "unknown channel %s (expected one of analysis, commentary, final)",
+        return fail(c, "channel",
+                    "unknown channel %s (expected one of analysis, commentary, final)",
                     quoted(q, sizeof(q), channel->ptr, channel->len));
     return 0;
 }
@@ -522,7 +523,7 @@ static cpex_cmf_message *parse_message(pctx *c, const json_t *json, int depth)
         fail(c, NULL, "expected a message object, got %s", type_name(json));
         return NULL;
     }
-    uint32_t role;
+    uint32_t role = 0;
     cpex_str schema, channel;
     if (parse_role(c, json, &role) ||
         read_str(c, json, "schema_version", STR_DEFAULTED, &schema) ||

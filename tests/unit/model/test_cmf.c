@@ -94,7 +94,8 @@ static void check_round_trip(const char *input, const char *expected)
 
 /* ---- round trips: one per kind, every field present -------------------- */
 
-#define MSG(role, parts) "{\"schema_version\":\"2.0\",\"role\":\"" role "\",\"content\":[" parts "]}"
+#define MSG(role, parts) \
+    "{\"schema_version\":\"2.0\",\"role\":\"" role "\",\"content\":[" parts "]}"
 
 static void test_round_trip_text(void **state)
 {
@@ -571,7 +572,8 @@ static void test_new_and_append(void **state)
     assert_absent(m->channel);
     assert_int_equal(m->part_count, 0);
     char *empty = cpex_cmf_dump(m);
-    assert_string_equal(empty, "{\"schema_version\":\"2.0\",\"role\":\"assistant\",\"content\":[]}");
+    assert_string_equal(empty,
+                        "{\"schema_version\":\"2.0\",\"role\":\"assistant\",\"content\":[]}");
     free(empty);
 
     assert_int_equal(cpex_cmf_append_text(m, CPEX_PART_THINKING, "hmm", 3), CPEX_OK);
@@ -664,7 +666,8 @@ static void test_set_text(void **state)
     assert_int_equal(cpex_cmf_set_text(NULL, 0, "x", 1), CPEX_E_INVALID);
     assert_str(m->parts[0].text, "");
 
-    cpex_cmf_message *t = parse_ok(MSG("assistant", "{\"content_type\":\"thinking\",\"text\":\"a\"}"));
+    cpex_cmf_message *t =
+        parse_ok(MSG("assistant", "{\"content_type\":\"thinking\",\"text\":\"a\"}"));
     assert_int_equal(cpex_cmf_set_text(t, 0, "b", 1), CPEX_OK);
     assert_str(t->parts[0].text, "b");
     cpex_cmf_free(t);

@@ -1,0 +1,98 @@
+/*
+ * cli.h — what the files of the `cpex` command share.
+ *
+ * The command is a client of the public API only (the headers in include/cpex): if it
+ * needs something the API does not offer, the API is what is missing.
+ */
+#ifndef CPEX_CLI_H
+#define CPEX_CLI_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cpex/cpex.h>
+
+/* Exit codes (docs/cli.md). */
+enum {
+    CLI_OK = 0,    /* the work succeeded */
+    CLI_FAIL = 1,  /* the work failed: a plugin did not load, a request was malformed, ... */
+    CLI_USAGE = 2  /* the command line is wrong */
+};
+
+/* ---- subcommands (argv[0] is the subcommand's name) ---- */
+int cli_cmd_run(int argc, char **argv);
+int cli_cmd_check(int argc, char **argv);
+int cli_cmd_inspect(int argc, char **argv);
+
+/* ---- help texts (help.c) ---- */
+void cli_help_main(FILE *out);
+void cli_help_run(FILE *out);
+void cli_help_check(FILE *out);
+void cli_help_inspect(FILE *out);
+void cli_print_version(FILE *out);
+
+/* ---- argument parsing (args.c) ---- */
+
+/**
+ * Whether argv[*i] is the option `name`, given as "--name VALUE" or
+ * "--name=VALUE". On a match stores the value (NULL when it is missing,
+ * which the caller reports as a usage error) and advances *i past a
+ * separate value.
+ */
+bool cli_opt_value(int argc, char **argv, int *i, const char *name, const char **value);
+
+/** Print "cpex COMMAND: MESSAGE" and a pointer to --help on stderr; returns CLI_USAGE. */
+int cli_usage_error(const char *command, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* ---- a manager as the commands use it (setup.c) ---- */
+
+/** Log lines captured while loading, so that `check` can list them. */
+typedef struct cli_log_line {
+    unsigned level;
+    char *plugin; /* may be NULL */
+    char *message;
+} cli_log_line;
+
+typedef struct cli_log {
+    pthread_mutex_t lock; /* the manager logs from its worker threads too */
+    bool capture;       /* keep lines (check) instead of printing them (run) */
+    unsigned print_min; /* lowest level printed when not capturing */
+    size_t count;
+    cli_log_line *lines;
+} cli_log;
+
+/** Prepare `log`: capture lines (check) or print those at `print_min` and above (run). */
+void cli_log_init(cli_log *log, bool capture, unsigned print_min);
+
+/**
+ * A manager with the `lib:` loader registered, logging into `log` (which
+ * must outlive the manager). On failure prints the reason to stderr and
+ * returns NULL.
+ */
+cpex_manager *cli_manager_new(cli_log *log);
+
+/** Free the captured lines (after the manager is freed). */
+void cli_log_cleanup(cli_log *log);
+
+/* ---- small helpers (util.c) ---- */
+
+/** The name of a mode as YAML spells it. */
+const char *cli_mode_name(uint32_t mode);
+/** The name of an on_error value as YAML spells it. */
+const char *cli_on_error_name(cpex_on_error on_error);
+/** "a, b, c" of a NULL-terminated array (a malloc'd string; "" for none; NULL on OOM). */
+char *cli_join(char **items, const char *sep);
+/** A JSON string of `text`, with '?' for bytes that are not UTF-8 (NULL: JSON null). */
+json_t *cli_json_str(const char *text);
+/** Print JSON compactly on one line (no trailing newline). */
+void cli_print_json(FILE *out, const json_t *value);
+/** Seconds of CLOCK_MONOTONIC. */
+double cli_now(void);
+
+#endif

@@ -1,0 +1,136 @@
+/*
+ * cmd_inspect.c — `cpex inspect LIBRARY [--json]`: describe a plugin
+ * library without creating any plugin (libinfo.c does the reading; this
+ * file prints).
+ */
+#include <string.h>
+
+#include "cli.h"
+#include "libinfo.h"
+
+static const char *str_or(const json_t *v, const char *fallback)
+{
+    const char *s = json_string_value(v);
+    return s ? s : fallback;
+}
+
+static void print_list(const char *title, const json_t *list)
+{
+    size_t i;
+    json_t *v;
+    if (json_array_size(list) == 0)
+        return;
+    printf("\n%s:\n", title);
+    json_array_foreach(list, i, v) printf("  - %s\n", str_or(v, ""));
+}
+
+static void print_entry(const json_t *e)
+{
+    const char *entry = str_or(json_object_get(e, "entry"), "");
+    const char *kind = str_or(json_object_get(e, "kind"), "?");
+    const json_t *hooks = json_object_get(e, "hooks");
+    const char *display = json_string_value(json_object_get(e, "display_name"));
+    printf("\n  entry %s", entry[0] ? entry : "(default)");
+    if (display)
+        printf(": %s %s", display, str_or(json_object_get(e, "version"), "(no version)"));
+    putchar('\n');
+    if (json_string_value(json_object_get(e, "description")))
+        printf("    description  %s\n", str_or(json_object_get(e, "description"), ""));
+    if (json_is_array(hooks)) {
+        size_t i;
+        json_t *h;
+        printf("    hooks        ");
+        json_array_foreach(hooks, i, h) printf("%s%s", i ? ", " : "", str_or(h, ""));
+        putchar('\n');
+    } else {
+        printf("    hooks        (unknown without a manifest)\n");
+    }
+    printf("    symbol       %s (%s)\n", str_or(json_object_get(e, "symbol"), "?"),
+           json_is_true(json_object_get(e, "exported")) ? "exported" : "MISSING");
+    printf("    kind:        \"%s\"\n", kind);
+    /* A fragment keeps one handler of a plugin that serves several hooks. */
+    if (json_array_size(hooks) > 1)
+        printf("                 one handler only: \"%s#%s\"\n", kind,
+               str_or(json_array_get(hooks, 0), ""));
+}
+
+static void print_text(const json_t *d)
+{
+    const json_t *compatible = json_object_get(d, "compatible");
+    const json_t *entries = json_object_get(d, "entries");
+    const json_t *symbols = json_object_get(d, "symbols");
+    printf("library      %s\n", str_or(json_object_get(d, "path"), str_or(json_object_get(d, "library"), "")));
+    if (json_is_true(json_object_get(d, "loaded"))) {
+        if (json_is_true(json_object_get(d, "manifest")))
+            printf("ABI          library %s, host %s: %s\n", str_or(json_object_get(d, "abi"), "?"),
+                   str_or(json_object_get(d, "host_abi"), "?"),
+                   json_is_true(compatible)    ? "compatible"
+                   : json_is_false(compatible) ? "NOT compatible"
+                                               : "unknown");
+        else
+            printf("ABI          library unknown (no manifest; checked at load), host %s\n",
+                   str_or(json_object_get(d, "host_abi"), "?"));
+        printf("manifest     %s\n", json_is_true(json_object_get(d, "manifest")) ? "yes" : "no");
+        if (json_string_value(json_object_get(d, "build_info")))
+            printf("build        %s\n", str_or(json_object_get(d, "build_info"), ""));
+        printf("entries      %zu\n", json_array_size(entries));
+        size_t i;
+        json_t *e;
+        json_array_foreach(entries, i, e) print_entry(e);
+        printf("\nexported entry symbols: ");
+        if (json_array_size(symbols) == 0)
+            printf("(none found)");
+        json_array_foreach(symbols, i, e) printf("%s%s", i ? ", " : "", str_or(e, ""));
+        putchar('\n');
+    }
+    print_list("notes", json_object_get(d, "notes"));
+    print_list("problems", json_object_get(d, "problems"));
+    printf("\n%s\n", json_is_true(json_object_get(d, "usable"))
+                         ? "usable: yes"
+                         : "usable: NO (see the problems above)");
+}
+
+int cli_cmd_inspect(int argc, char **argv)
+{
+    const char *library = NULL;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            cli_help_inspect(stdout);
+            return CLI_OK;
+        } else if (strcmp(a, "--json") == 0) {
+            json = true;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return cli_usage_error("inspect", "unknown option '%s'", a);
+        } else if (!library) {
+            library = a;
+        } else {
+            return cli_usage_error("inspect", "unexpected argument '%s' (inspect one library at a "
+                                              "time)",
+                                   a);
+        }
+    }
+    if (!library)
+        return cli_usage_error("inspect", "missing LIBRARY: the plugin library to describe");
+    json_t *d = cli_describe_library(library);
+    if (!d) {
+        fprintf(stderr, "cpex inspect: out of memory\n");
+        return CLI_FAIL;
+    }
+    bool usable = json_is_true(json_object_get(d, "usable"));
+    if (json) {
+        cli_print_json(stdout, d);
+        putchar('\n');
+    } else {
+        print_text(d);
+    }
+    /* Problems also go to stderr: a script that only checks the exit code
+       still leaves the reason in its log. */
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(d, "problems"), i, p)
+        fprintf(stderr, "cpex inspect: %s: %s\n", library, str_or(p, ""));
+    json_decref(d);
+    return usable ? CLI_OK : CLI_FAIL;
+}

@@ -1,0 +1,102 @@
+/* help.c — the usage texts (docs/cli.md says the same at more length). */
+#include "cli.h"
+
+void cli_help_main(FILE *out)
+{
+    fputs("usage: cpex COMMAND [ARGS]\n"
+          "\n"
+          "The libcpex plugin runtime's command line tool.\n"
+          "\n"
+          "commands:\n"
+          "  run CONFIG [--hook NAME] [--input FILE|-] [--json] [--verbose]\n"
+          "                      load CONFIG, run one hook invocation per JSON request line\n"
+          "  check CONFIG [--json]\n"
+          "                      load and initialize every plugin; list them and every problem\n"
+          "  inspect LIBRARY [--json]\n"
+          "                      describe a plugin library without creating any plugin\n"
+          "\n"
+          "options:\n"
+          "  -h, --help          this text (cpex COMMAND --help: the command's)\n"
+          "  -V, --version       versions of the tool, the library and the plugin ABI\n"
+          "\n"
+          "exit codes: 0 success, 1 the work failed (a plugin failed to load, a request\n"
+          "was malformed, ...), 2 usage error.\n",
+          out);
+}
+
+void cli_help_run(FILE *out)
+{
+    fputs("usage: cpex run CONFIG [--hook NAME] [--input FILE|-] [--json] [--verbose]\n"
+          "\n"
+          "Load CONFIG (YAML: every plugin, static and lib:), initialize it, then read\n"
+          "requests, one JSON object per line, and write one result per request.\n"
+          "\n"
+          "  --hook NAME     hook for request lines that do not name one\n"
+          "  --input FILE    read requests from FILE ('-' or no option: standard input)\n"
+          "  --json          one JSON result object per line instead of the readable form\n"
+          "  -v, --verbose   also print the plugins' and the manager's info messages\n"
+          "\n"
+          "request line:\n"
+          "  {\"hook\":\"cmf.tool_pre_invoke\",          (or --hook)\n"
+          "   \"payload\":{CMF message},               (any JSON for non-cmf hooks)\n"
+          "   \"payload_type\":\"cmf\"|\"json\",           (optional; default: cmf for cmf.* hooks)\n"
+          "   \"extensions\":{...},                    (optional)\n"
+          "   \"context\":\"req-1\"}                     (optional: pre and post hooks of one\n"
+          "                                           request share plugin state through it)\n"
+          "Blank lines and lines starting with '#' are skipped.\n"
+          "\n"
+          "result line (--json):\n"
+          "  {\"line\":N,\"hook\":...,\"context\":...,\"decision\":\"allow\"|\"deny\",\"violation\":{...},\n"
+          "   \"payload_modified\":bool,\"payload\":{final},\"extensions\":{changed parts},\n"
+          "   \"metadata\":{...},\"errors\":[soft errors]}\n"
+          "  a bad line: {\"line\":N,\"error\":\"cause\"}; the run goes on with the next line.\n"
+          "\n"
+          "A summary goes to standard error. Exit code 0 when every line was processed\n"
+          "(allowed or denied), 1 when the configuration failed or any line was bad,\n"
+          "2 on a usage error.\n",
+          out);
+}
+
+void cli_help_check(FILE *out)
+{
+    fputs("usage: cpex check CONFIG [--json]\n"
+          "\n"
+          "Load CONFIG and initialize every plugin without running any hook. Prints one\n"
+          "line per plugin (name, kind, resolved library, reported name and version,\n"
+          "hooks wired, mode, priority), then every problem found, each naming its\n"
+          "plugin, then the warnings.\n"
+          "\n"
+          "  --json          one JSON document instead of the readable form\n"
+          "\n"
+          "Exit code 0 when every plugin loaded and initialized, 1 otherwise, 2 on a\n"
+          "usage error.\n",
+          out);
+}
+
+void cli_help_inspect(FILE *out)
+{
+    fputs("usage: cpex inspect LIBRARY [--json]\n"
+          "\n"
+          "Describe a plugin library without creating any plugin: its ABI version and\n"
+          "this host's, whether they are compatible, each entry of its manifest (entry\n"
+          "name, display name, version, description, hooks), the entry symbols it\n"
+          "exports, and what to write in `kind:` to use each entry. A library without a\n"
+          "manifest is described from its exported symbols.\n"
+          "\n"
+          "LIBRARY is a path; a bare name such as 'rate_limit' is also looked up as\n"
+          "lib<name>.so in the plugin directory of this build.\n"
+          "\n"
+          "  --json          one JSON document instead of the readable form\n"
+          "\n"
+          "The library is opened (dlopen) and its constructors, if any, run; no entry\n"
+          "point is called. Exit code 0 when the library is usable by this host, 1 when\n"
+          "it is not (not a library, invalid manifest, incompatible ABI, missing entry\n"
+          "symbol), 2 on a usage error.\n",
+          out);
+}
+
+void cli_print_version(FILE *out)
+{
+    fprintf(out, "cpex %s (libcpex %s, plugin ABI %u.%u)\n", CPEX_VERSION_STRING, cpex_version(),
+            (unsigned)CPEX_ABI_VERSION_MAJOR, (unsigned)CPEX_ABI_VERSION_MINOR);
+}

@@ -1,0 +1,53 @@
+/*
+ * main.c — the `cpex` command: dispatch to a subcommand.
+ *
+ *   cpex run CONFIG ...      cmd_run.c
+ *   cpex check CONFIG ...    cmd_check.c
+ *   cpex inspect LIBRARY ... cmd_inspect.c
+ */
+#include <string.h>
+
+#include "cli.h"
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        cli_help_main(stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        /* "cpex help run" is what people type after "cpex --help". */
+        if (argc > 2 && strcmp(cmd, "help") == 0) {
+            if (strcmp(argv[2], "run") == 0)
+                cli_help_run(stdout);
+            else if (strcmp(argv[2], "check") == 0)
+                cli_help_check(stdout);
+            else if (strcmp(argv[2], "inspect") == 0)
+                cli_help_inspect(stdout);
+            else {
+                fprintf(stderr, "cpex: no command '%s'; commands: run, check, inspect\n", argv[2]);
+                return CLI_USAGE;
+            }
+            return CLI_OK;
+        }
+        cli_help_main(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        cli_print_version(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "run") == 0)
+        return cli_cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "check") == 0)
+        return cli_cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "inspect") == 0)
+        return cli_cmd_inspect(argc - 1, argv + 1);
+    if (cmd[0] == '-')
+        fprintf(stderr, "cpex: unknown option '%s'\n", cmd);
+    else
+        fprintf(stderr, "cpex: unknown command '%s'; commands: run, check, inspect\n", cmd);
+    fprintf(stderr, "Run 'cpex --help' for usage.\n");
+    return CLI_USAGE;
+}

@@ -1,0 +1,202 @@
+/* output.c — writing results of `cpex run`; see output.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "output.h"
+
+json_t *cli_json_diff(const json_t *before, const json_t *after)
+{
+    json_t *diff = json_object();
+    const char *key;
+    json_t *value;
+    if (!diff)
+        return NULL;
+    if (json_is_object(after)) {
+        json_object_foreach((json_t *)after, key, value) {
+            const json_t *old = json_is_object(before) ? json_object_get(before, key) : NULL;
+            if (old && json_equal((json_t *)old, value))
+                continue;
+            /* Objects (header sets, slots) show only their changed members;
+               anything else (a label list) shows whole. */
+            if (old && json_is_object(old) && json_is_object(value))
+                json_object_set_new(diff, key, cli_json_diff(old, value));
+            else
+                json_object_set(diff, key, value);
+        }
+    }
+    if (json_is_object(before)) {
+        json_object_foreach((json_t *)before, key, value) {
+            if (!json_is_object(after) || !json_object_get(after, key))
+                json_object_set_new(diff, key, json_null());
+        }
+    }
+    return diff;
+}
+
+static json_t *violation_json(const cpex_violation *v)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "code", cli_json_str(v->code ? v->code : ""));
+    json_object_set_new(o, "reason", cli_json_str(v->reason ? v->reason : ""));
+    if (v->description)
+        json_object_set_new(o, "description", cli_json_str(v->description));
+    json_object_set(o, "details", v->details ? v->details : json_object());
+    if (v->plugin_name)
+        json_object_set_new(o, "plugin", cli_json_str(v->plugin_name));
+    return o;
+}
+
+static json_t *errors_json(const cpex_pipeline_result *r)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < r->error_count; i++) {
+        const cpex_error_record *e = &r->errors[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "plugin", cli_json_str(e->plugin_name ? e->plugin_name : ""));
+        json_object_set_new(o, "code", cli_json_str(e->code ? e->code : ""));
+        json_object_set_new(o, "message", cli_json_str(e->message ? e->message : ""));
+        if (e->details)
+            json_object_set(o, "details", e->details);
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+/* The final payload as JSON (a new reference). */
+static json_t *final_payload(const cli_request *req, const cpex_pipeline_result *r)
+{
+    if (r->modified_payload) {
+        if (r->modified_payload->kind == CPEX_PAYLOAD_CMF)
+            return cpex_cmf_to_json(r->modified_payload->data);
+        if (r->modified_payload->kind == CPEX_PAYLOAD_JSON)
+            return json_incref((json_t *)r->modified_payload->data);
+        return json_null(); /* host-defined types: the CLI defines none */
+    }
+    return req->is_cmf ? cpex_cmf_to_json(req->cmf) : json_incref(req->json);
+}
+
+/* The changed parts of the extensions, or NULL when nothing changed. */
+static json_t *extensions_diff(const cli_request *req, const cpex_pipeline_result *r)
+{
+    if (!r->extensions_modified || !r->extensions)
+        return NULL;
+    json_t *before = req->extensions ? cpex_extensions_to_json(req->extensions) : NULL;
+    json_t *after = cpex_extensions_to_json(r->extensions);
+    json_t *diff = cli_json_diff(before, after);
+    json_decref(before);
+    json_decref(after);
+    return diff;
+}
+
+static void output_json(FILE *out, size_t line, const cli_request *req,
+                        const cpex_pipeline_result *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "line", json_integer((json_int_t)line));
+    json_object_set_new(o, "hook", cli_json_str(req->hook));
+    if (req->context_id)
+        json_object_set_new(o, "context", cli_json_str(req->context_id));
+    json_object_set_new(o, "decision", json_string(r->continue_processing ? "allow" : "deny"));
+    if (r->violation)
+        json_object_set_new(o, "violation", violation_json(r->violation));
+    json_object_set_new(o, "payload_modified", json_boolean(r->payload_modified));
+    json_object_set_new(o, "payload", final_payload(req, r));
+    json_t *ext = extensions_diff(req, r);
+    if (ext)
+        json_object_set_new(o, "extensions", ext);
+    if (r->metadata)
+        json_object_set(o, "metadata", r->metadata);
+    json_object_set_new(o, "errors", errors_json(r));
+    cli_print_json(out, o);
+    fputc('\n', out);
+    json_decref(o);
+}
+
+/* Print a possibly multi-line message, continuation lines indented. */
+static void print_indented(FILE *out, const char *text, const char *indent)
+{
+    for (const char *p = text; *p; p++) {
+        fputc(*p, out);
+        if (*p == '\n' && p[1])
+            fputs(indent, out);
+    }
+}
+
+static void output_text(FILE *out, size_t line, const cli_request *req,
+                        const cpex_pipeline_result *r, bool handled)
+{
+    const char *pad = "          ";
+    fprintf(out, "line %zu  %s", line, req->hook);
+    if (req->context_id)
+        fprintf(out, "  [%s]", req->context_id);
+    if (r->continue_processing) {
+        fputs("  ALLOW", out);
+        if (!handled)
+            fputs("  (no plugin is wired for this hook)", out);
+        fputc('\n', out);
+    } else {
+        const cpex_violation *v = r->violation;
+        fprintf(out, "  DENY  %s: ", v && v->code ? v->code : "?");
+        print_indented(out, v && v->reason ? v->reason : "", pad);
+        if (v && v->plugin_name)
+            fprintf(out, " (plugin %s)", v->plugin_name);
+        fputc('\n', out);
+        if (v && v->details && json_object_size(v->details)) {
+            fprintf(out, "%sdetails: ", pad);
+            cli_print_json(out, v->details);
+            fputc('\n', out);
+        }
+    }
+    if (r->payload_modified) {
+        json_t *p = final_payload(req, r);
+        fprintf(out, "%spayload modified: ", pad);
+        cli_print_json(out, p);
+        fputc('\n', out);
+        json_decref(p);
+    }
+    json_t *ext = extensions_diff(req, r);
+    if (ext) {
+        fprintf(out, "%sextensions changed: ", pad);
+        cli_print_json(out, ext);
+        fputc('\n', out);
+        json_decref(ext);
+    }
+    if (r->metadata && json_object_size(r->metadata)) {
+        fprintf(out, "%smetadata: ", pad);
+        cli_print_json(out, r->metadata);
+        fputc('\n', out);
+    }
+    for (size_t i = 0; i < r->error_count; i++) {
+        const cpex_error_record *e = &r->errors[i];
+        fprintf(out, "%ssoft error: plugin %s [%s]: ", pad, e->plugin_name ? e->plugin_name : "?",
+                e->code ? e->code : "?");
+        print_indented(out, e->message ? e->message : "", pad);
+        fputc('\n', out);
+    }
+}
+
+void cli_output_result(FILE *out, bool json, size_t line, const cli_request *request,
+                       const cpex_pipeline_result *result, bool hook_handled)
+{
+    if (json)
+        output_json(out, line, request, result);
+    else
+        output_text(out, line, request, result, hook_handled);
+}
+
+void cli_output_line_error(FILE *out, bool json, size_t line, const char *message)
+{
+    if (json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "line", json_integer((json_int_t)line));
+        json_object_set_new(o, "error", cli_json_str(message ? message : "out of memory"));
+        cli_print_json(out, o);
+        fputc('\n', out);
+        json_decref(o);
+    } else {
+        fprintf(out, "line %zu  error: ", line);
+        print_indented(out, message ? message : "out of memory", "          ");
+        fputc('\n', out);
+    }
+}

@@ -1,0 +1,83 @@
+/* setup.c — the manager every command that loads a configuration uses. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *level_name(unsigned level)
+{
+    switch (level) {
+    case CPEX_LOG_DEBUG: return "debug";
+    case CPEX_LOG_INFO: return "info";
+    case CPEX_LOG_WARN: return "warning";
+    default: return "error";
+    }
+}
+
+/* The manager's log sink. Called from any thread, hence the lock. */
+static void log_sink(void *user, uint32_t level, const char *plugin, const char *message)
+{
+    cli_log *log = user;
+    pthread_mutex_lock(&log->lock);
+    if (log->capture) {
+        cli_log_line *n = realloc(log->lines, (log->count + 1) * sizeof *n);
+        if (n) {
+            log->lines = n;
+            n[log->count].level = level;
+            n[log->count].plugin = plugin ? strdup(plugin) : NULL;
+            n[log->count].message = strdup(message ? message : "");
+            if (n[log->count].message)
+                log->count++;
+            else
+                free(n[log->count].plugin);
+        }
+    } else if (level >= log->print_min) {
+        if (plugin)
+            fprintf(stderr, "cpex: %s: plugin '%s': %s\n", level_name(level), plugin,
+                    message ? message : "");
+        else
+            fprintf(stderr, "cpex: %s: %s\n", level_name(level), message ? message : "");
+    }
+    pthread_mutex_unlock(&log->lock);
+}
+
+void cli_log_init(cli_log *log, bool capture, unsigned print_min)
+{
+    memset(log, 0, sizeof *log);
+    pthread_mutex_init(&log->lock, NULL);
+    log->capture = capture;
+    log->print_min = print_min;
+}
+
+void cli_log_cleanup(cli_log *log)
+{
+    for (size_t i = 0; i < log->count; i++) {
+        free(log->lines[i].plugin);
+        free(log->lines[i].message);
+    }
+    free(log->lines);
+    log->lines = NULL;
+    log->count = 0;
+    pthread_mutex_destroy(&log->lock);
+}
+
+cpex_manager *cli_manager_new(cli_log *log)
+{
+    cpex_manager_options opts;
+    cpex_manager_options_init(&opts);
+    opts.log = log_sink;
+    opts.log_user = log;
+    /* Capture everything for check (it shows what each plugin reported);
+       print what the user asked for otherwise. */
+    opts.log_level = log->capture ? CPEX_LOG_DEBUG : log->print_min;
+    cpex_error err = CPEX_ERROR_INIT;
+    cpex_manager *m = NULL;
+    if (cpex_manager_new(&opts, &m, &err) != CPEX_OK ||
+        cpex_loader_register(m, &err) != CPEX_OK) {
+        fprintf(stderr, "cpex: cannot set up the plugin manager:\n%s\n", cpex_error_message(&err));
+        cpex_error_cleanup(&err);
+        cpex_manager_free(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,52 @@
+/* config_names.c — YAML names of modes and on_error values (see config.h). */
+#include "core/config.h"
+
+#include <string.h>
+
+static const char *const mode_names[] = {
+    [CPEX_MODE_SEQUENTIAL] = "sequential",
+    [CPEX_MODE_TRANSFORM] = "transform",
+    [CPEX_MODE_AUDIT] = "audit",
+    [CPEX_MODE_CONCURRENT] = "concurrent",
+    [CPEX_MODE_FIRE_AND_FORGET] = "fire_and_forget",
+    [CPEX_MODE_DISABLED] = "disabled",
+};
+
+static const char *const on_error_names[] = {
+    [CPEX_ON_ERROR_FAIL] = "fail",
+    [CPEX_ON_ERROR_IGNORE] = "ignore",
+    [CPEX_ON_ERROR_DISABLE] = "disable",
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+int cpex_mode_from_name(const char *name)
+{
+    if (!name)
+        return -1;
+    for (size_t i = 0; i < COUNT(mode_names); i++)
+        if (strcmp(name, mode_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *cpex_mode_name(uint32_t mode)
+{
+    return mode < COUNT(mode_names) ? mode_names[mode] : "unknown";
+}
+
+int cpex_on_error_from_name(const char *name)
+{
+    if (!name)
+        return -1;
+    for (size_t i = 0; i < COUNT(on_error_names); i++)
+        if (strcmp(name, on_error_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *cpex_on_error_name(cpex_on_error on_error)
+{
+    unsigned v = (unsigned)on_error;
+    return v < COUNT(on_error_names) ? on_error_names[v] : "unknown";
+}

@@ -1,0 +1,1083 @@
+/* test_config.c — the YAML configuration: parsing, JSON conversion, every error class. */
+#include "test_support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "util/alloc.h"
+
+#ifndef CPEX_SOURCE_DIR
+#define CPEX_SOURCE_DIR "."
+#endif
+#define DATA_DIR CPEX_SOURCE_DIR "/tests/data/config"
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Parse `yaml` named "plugins.yaml"; the error object is left in *err. */
+static cpex_status parse(const char *yaml, cpex_config **out, cpex_error *err)
+{
+    cpex_error_init(err);
+    return cpex_config_parse(yaml, strlen(yaml), "plugins.yaml", NULL, out, err);
+}
+
+/* Parse `yaml`, expect CPEX_E_CONFIG with `count` items (0: any), return the text (owned by err). */
+static const char *expect_errors(const char *yaml, size_t count, cpex_error *err)
+{
+    cpex_config *cfg = (cpex_config *)0x1;
+    cpex_status st = parse(yaml, &cfg, err);
+    if (st != CPEX_E_CONFIG)
+        print_error("status %d, messages:\n%s\n", st, cpex_error_message(err));
+    assert_int_equal(st, CPEX_E_CONFIG);
+    assert_null(cfg);
+    assert_int_equal(err->code, CPEX_E_CONFIG);
+    assert_true(err->count > 0);
+    if (count && err->count != count)
+        print_error("expected %zu errors, got %zu:\n%s\n", count, err->count,
+                    cpex_error_message(err));
+    if (count)
+        assert_int_equal(err->count, count);
+    return cpex_error_message(err);
+}
+
+/* Parse `yaml`, expect success. */
+static cpex_config *expect_ok(const char *yaml)
+{
+    cpex_error err;
+    cpex_config *cfg = NULL;
+    cpex_status st = parse(yaml, &cfg, &err);
+    if (st != CPEX_OK)
+        print_error("status %d, messages:\n%s\n", st, cpex_error_message(&err));
+    assert_int_equal(st, CPEX_OK);
+    assert_int_equal(err.count, 0);
+    assert_non_null(cfg);
+    cpex_error_cleanup(&err);
+    return cfg;
+}
+
+static int setup_all(void **state)
+{
+    (void)state;
+    cpex_alloc_setup_jansson();
+    return 0;
+}
+
+#define PLUGIN_HEAD "plugins:\n  - name: p\n    kind: k\n    hooks: [h]\n"
+
+/* ------------------------------------------------------------------ */
+/* Valid configurations                                                */
+/* ------------------------------------------------------------------ */
+
+static void check_full(const cpex_config *cfg)
+{
+    assert_true(cfg->has_plugin_timeout);
+    assert_true(fabs(cfg->plugin_timeout - 2.5) < 1e-12);
+    assert_true(cfg->has_short_circuit);
+    assert_false(cfg->short_circuit_on_deny);
+    assert_int_equal(cfg->warning_count, 0);
+    assert_non_null(cfg->warnings);
+    assert_null(cfg->warnings[0]);
+    assert_int_equal(cfg->plugin_count, 2);
+
+    const cpex_config_plugin *p = &cfg->plugins[0];
+    assert_string_equal(p->name, "rate-limit");
+    assert_string_equal(p->kind, "builtin/rate_limit");
+    assert_string_equal(p->description, "Limits requests per subject");
+    assert_string_equal(p->author, "Ops team");
+    assert_string_equal(p->version, "1.0"); /* as written, not the float 1 */
+    assert_int_equal(p->hook_count, 2);
+    assert_string_equal(p->hooks[0], "tool_pre_invoke");
+    assert_string_equal(p->hooks[1], "tool_post_invoke");
+    assert_null(p->hooks[2]);
+    assert_int_equal(p->mode, CPEX_MODE_CONCURRENT);
+    assert_int_equal(p->priority, -5);
+    assert_true(p->has_on_error);
+    assert_int_equal(p->on_error, CPEX_ON_ERROR_IGNORE);
+    assert_true(fabs(p->timeout - 3.0) < 1e-12);
+    assert_int_equal(p->capability_count, 2);
+    assert_string_equal(p->capabilities[0], "read_subject");
+    assert_string_equal(p->capabilities[1], "read_headers");
+    assert_null(p->capabilities[2]);
+    assert_int_equal(p->caps, CPEX_CAP_READ_SUBJECT | CPEX_CAP_READ_HEADERS);
+    assert_int_equal(p->tag_count, 2);
+    assert_string_equal(p->tags[0], "security");
+    assert_string_equal(p->tags[1], "rate");
+    assert_null(p->tags[2]);
+    assert_true(json_is_object(p->config));
+    assert_int_equal(json_integer_value(json_object_get(p->config, "limit")), 10);
+    /* Positions: the entry (its mapping), the kind value, the hooks value. */
+    assert_int_equal(p->pos.line, 6);
+    assert_int_equal(p->pos.column, 5);
+    assert_int_equal(p->kind_pos.line, 7);
+    assert_int_equal(p->kind_pos.column, 11);
+    assert_int_equal(p->hooks_pos.line, 11);
+    assert_int_equal(p->hooks_pos.column, 12);
+
+    p = &cfg->plugins[1];
+    assert_string_equal(p->name, "audit");
+    assert_string_equal(p->kind, "lib:./libaudit.so");
+    assert_int_equal(p->hook_count, 1);
+    assert_string_equal(p->hooks[0], "cmf.tool_pre_invoke");
+    assert_int_equal(p->hooks_pos.line, 28);
+    assert_int_equal(p->hooks_pos.column, 7);
+
+    /* global and routes are kept as JSON. */
+    assert_non_null(cfg->global);
+    json_t *all = json_object_get(json_object_get(cfg->global, "policies"), "all");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(all, "plugins"), 0)),
+                        "rate-limit");
+    assert_true(json_is_array(cfg->routes));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(cfg->routes, 0), "tool")),
+                        "*");
+}
+
+static void test_full_config(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    char *text = test_read_file(DATA_DIR "/full.yaml", &len);
+    assert_non_null(text);
+    cpex_error err = CPEX_ERROR_INIT;
+    cpex_config *cfg = NULL;
+    assert_int_equal(cpex_config_parse(text, len, "full.yaml", "/etc/cpex", &cfg, &err), CPEX_OK);
+    free(text);
+    assert_string_equal(cfg->source, "full.yaml");
+    assert_string_equal(cfg->base_dir, "/etc/cpex");
+    check_full(cfg);
+    cpex_config_free(cfg);
+    cpex_error_cleanup(&err);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    cpex_config *cfg = expect_ok(PLUGIN_HEAD);
+    assert_string_equal(cfg->source, "plugins.yaml");
+    assert_null(cfg->base_dir);
+    assert_false(cfg->has_plugin_timeout);
+    assert_false(cfg->has_short_circuit);
+    assert_null(cfg->global);
+    assert_null(cfg->routes);
+    assert_int_equal(cfg->plugin_count, 1);
+    const cpex_config_plugin *p = &cfg->plugins[0];
+    assert_string_equal(p->name, "p");
+    assert_string_equal(p->kind, "k");
+    assert_null(p->description);
+    assert_null(p->author);
+    assert_null(p->version);
+    assert_int_equal(p->mode, CPEX_MODE_SEQUENTIAL);
+    assert_int_equal(p->priority, 100);
+    assert_false(p->has_on_error);
+    assert_true(p->timeout == 0.0);
+    assert_int_equal(p->capability_count, 0);
+    assert_non_null(p->capabilities);
+    assert_null(p->capabilities[0]);
+    assert_int_equal(p->caps, 0);
+    assert_int_equal(p->tag_count, 0);
+    assert_non_null(p->tags);
+    assert_null(p->tags[0]);
+    assert_true(json_is_null(p->config));
+    cpex_config_free(cfg);
+
+    /* No plugins at all is a valid (empty) configuration. */
+    cfg = expect_ok("plugins: []\n");
+    assert_int_equal(cfg->plugin_count, 0);
+    cpex_config_free(cfg);
+    cfg = expect_ok("plugin_settings: {plugin_timeout: 1}\nplugins:\n");
+    assert_int_equal(cfg->plugin_count, 0);
+    assert_true(cfg->plugin_timeout == 1.0);
+    cpex_config_free(cfg);
+    cfg = expect_ok("global:\nroutes: []\nplugins: []\n");
+    assert_true(json_is_null(cfg->global));
+    assert_true(json_is_array(cfg->routes));
+    cpex_config_free(cfg);
+    /* NULL source names the text "<string>". */
+    cpex_error err = CPEX_ERROR_INIT;
+    assert_int_equal(cpex_config_parse("plugins: []", 11, NULL, NULL, &cfg, &err), CPEX_OK);
+    assert_string_equal(cfg->source, "<string>");
+    cpex_config_free(cfg);
+    cpex_config_free(NULL);
+}
+
+static void test_config_to_json(void **state)
+{
+    (void)state;
+    cpex_config *cfg = expect_ok(PLUGIN_HEAD "    config:\n"
+                                             "      i: 42\n"
+                                             "      neg: -7\n"
+                                             "      hex: 0x1F\n"
+                                             "      oct: 0o17\n"
+                                             "      big: 9223372036854775807\n"
+                                             "      f: 1.5\n"
+                                             "      e: 2e3\n"
+                                             "      dot: .5\n"
+                                             "      t: true\n"
+                                             "      F: False\n"
+                                             "      n1: null\n"
+                                             "      n2: ~\n"
+                                             "      n3:\n"
+                                             "      s: hello world\n"
+                                             "      qtrue: \"true\"\n"
+                                             "      q42: '42'\n"
+                                             "      qnull: \"null\"\n"
+                                             "      yes: yes\n"
+                                             "      ver: 1.2.3\n"
+                                             "      block: |\n"
+                                             "        line one\n"
+                                             "        line two\n"
+                                             "      list: [1, a, 2.0, [], {}]\n"
+                                             "      nested: {a: {b: {c: [x]}}}\n"
+                                             "      1: numeric key\n"
+                                             "      anchor: &A {k: v}\n"
+                                             "      alias: *A\n");
+    json_t *c = cfg->plugins[0].config;
+    assert_true(json_is_object(c));
+    assert_true(json_is_integer(json_object_get(c, "i")));
+    assert_int_equal(json_integer_value(json_object_get(c, "i")), 42);
+    assert_int_equal(json_integer_value(json_object_get(c, "neg")), -7);
+    assert_int_equal(json_integer_value(json_object_get(c, "hex")), 31);
+    assert_int_equal(json_integer_value(json_object_get(c, "oct")), 15);
+    assert_true(json_integer_value(json_object_get(c, "big")) == 9223372036854775807LL);
+    assert_true(json_is_real(json_object_get(c, "f")));
+    assert_true(json_real_value(json_object_get(c, "f")) == 1.5);
+    assert_true(json_real_value(json_object_get(c, "e")) == 2000.0);
+    assert_true(json_real_value(json_object_get(c, "dot")) == 0.5);
+    assert_true(json_is_true(json_object_get(c, "t")));
+    assert_true(json_is_false(json_object_get(c, "F")));
+    assert_true(json_is_null(json_object_get(c, "n1")));
+    assert_true(json_is_null(json_object_get(c, "n2")));
+    assert_true(json_is_null(json_object_get(c, "n3")));
+    assert_string_equal(json_string_value(json_object_get(c, "s")), "hello world");
+    assert_string_equal(json_string_value(json_object_get(c, "qtrue")), "true");
+    assert_string_equal(json_string_value(json_object_get(c, "q42")), "42");
+    assert_string_equal(json_string_value(json_object_get(c, "qnull")), "null");
+    assert_string_equal(json_string_value(json_object_get(c, "yes")), "yes"); /* YAML 1.2 */
+    assert_string_equal(json_string_value(json_object_get(c, "ver")), "1.2.3");
+    assert_string_equal(json_string_value(json_object_get(c, "block")), "line one\nline two\n");
+    json_t *list = json_object_get(c, "list");
+    assert_int_equal(json_array_size(list), 5);
+    assert_int_equal(json_integer_value(json_array_get(list, 0)), 1);
+    assert_string_equal(json_string_value(json_array_get(list, 1)), "a");
+    assert_true(json_is_real(json_array_get(list, 2)));
+    assert_true(json_is_array(json_array_get(list, 3)));
+    assert_true(json_is_object(json_array_get(list, 4)));
+    json_t *deep = json_object_get(json_object_get(json_object_get(json_object_get(c, "nested"), "a"), "b"), "c");
+    assert_string_equal(json_string_value(json_array_get(deep, 0)), "x");
+    assert_string_equal(json_string_value(json_object_get(c, "1")), "numeric key");
+    assert_true(json_equal(json_object_get(c, "anchor"), json_object_get(c, "alias")));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(c, "alias"), "k")), "v");
+
+    cpex_config_free(cfg);
+
+    /* A scalar or a list is a valid config block too. */
+    cfg = expect_ok(PLUGIN_HEAD "    config: [1, 2]\n");
+    assert_int_equal(json_array_size(cfg->plugins[0].config), 2);
+    cpex_config_free(cfg);
+    cfg = expect_ok(PLUGIN_HEAD "    config: 3.25\n");
+    assert_true(json_real_value(cfg->plugins[0].config) == 3.25);
+    cpex_config_free(cfg);
+    cfg = expect_ok(PLUGIN_HEAD "    config:\n");
+    assert_true(json_is_null(cfg->plugins[0].config));
+    cpex_config_free(cfg);
+}
+
+static void test_numbers_json_cannot_hold(void **state)
+{
+    (void)state;
+    cpex_error err;
+    const char *m = expect_errors(PLUGIN_HEAD "    config:\n      a: .inf\n      b: 99999999999999999999\n"
+                                              "      c: 1e999\n      d: '.inf'\n",
+                                  3, &err);
+    assert_contains(m, "plugins.yaml:6:10: plugin 'p': in 'config': the number '.inf' cannot be "
+                       "held in JSON");
+    assert_contains(m, "quote it to keep it as text");
+    assert_contains(m, "plugins.yaml:7:10:");
+    assert_contains(m, "plugins.yaml:8:10:");
+    cpex_error_cleanup(&err);
+}
+
+static void test_settings(void **state)
+{
+    (void)state;
+    cpex_config *cfg = expect_ok("plugin_settings:\n  plugin_timeout: 30\n  short_circuit_on_deny: true\n"
+                                 "plugins: []\n");
+    assert_true(cfg->plugin_timeout == 30.0);
+    assert_true(cfg->short_circuit_on_deny);
+    cpex_config_free(cfg);
+
+    cpex_error err;
+    const char *m = expect_errors("plugin_settings:\n  plugin_timeout: 0\n  short_circuit_on_deny: \"yes\"\n"
+                                  "  plugin_timout: 3\n",
+                                  3, &err);
+    assert_contains(m, "plugins.yaml:2:19: 'plugin_settings.plugin_timeout' must be a positive "
+                       "number of seconds, got 0");
+    assert_contains(m, "plugins.yaml:3:26: 'plugin_settings.short_circuit_on_deny' must be true or "
+                       "false, got a string");
+    assert_contains(m, "plugins.yaml:4:3: unknown plugin_settings key 'plugin_timout'; did you "
+                       "mean 'plugin_timeout'?");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugin_settings: [1]\n", 1, &err);
+    assert_contains(m, "plugins.yaml:1:18: 'plugin_settings' must be a mapping, got a list");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugin_settings: {short_circuit_on_deny: \"true\", plugin_timeout: \"5\"}\n", 2,
+                      &err);
+    assert_contains(m, "got a string; write it without quotes");
+    assert_string_equal(err.items[0].key, "plugin_settings.short_circuit_on_deny");
+    cpex_error_cleanup(&err);
+}
+
+/* ------------------------------------------------------------------ */
+/* One test per error class                                            */
+/* ------------------------------------------------------------------ */
+
+static void test_error_duplicate_names(void **state)
+{
+    (void)state;
+    cpex_error err;
+    const char *m = expect_errors("plugins:\n"
+                                  "  - name: x\n"
+                                  "    kind: k\n"
+                                  "    hooks: [h]\n"
+                                  "  - name: x\n"
+                                  "    kind: k\n"
+                                  "    hooks: [h]\n",
+                                  1, &err);
+    assert_string_equal(m, "plugins.yaml:5:11: plugin 'x': duplicate plugin name 'x' (first "
+                           "defined at line 2); plugin names must be unique");
+    assert_string_equal(err.items[0].file, "plugins.yaml");
+    assert_int_equal(err.items[0].line, 5);
+    assert_int_equal(err.items[0].column, 11);
+    assert_string_equal(err.items[0].plugin, "x");
+    assert_string_equal(err.items[0].key, "name");
+    cpex_error_cleanup(&err);
+}
+
+static void test_error_unknown_mode(void **state)
+{
+    (void)state;
+    cpex_error err;
+    const char *m = expect_errors(PLUGIN_HEAD "    mode: sequental\n", 1, &err);
+    assert_string_equal(m, "plugins.yaml:5:11: plugin 'p': unknown mode 'sequental'; did you mean "
+                           "'sequential'?");
+    assert_string_equal(err.items[0].key, "mode");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors(PLUGIN_HEAD "    mode: parallel\n", 1, &err);
+    assert_string_equal(m, "plugins.yaml:5:11: plugin 'p': unknown mode 'parallel'; valid modes: "
+                           "sequential, transform, audit, concurrent, fire_and_forget, disabled");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors(PLUGIN_HEAD "    mode: [audit]\n", 1, &err);
+    assert_contains(m, "plugins.yaml:5:11: plugin 'p': 'mode' must be one of sequential, "
+                       "transform, audit, concurrent, fire_and_forget, disabled; got a list");
+    cpex_error_cleanup(&err);
+}
+
+static void test_error_unknown_on_error(void **state)
+{
+    (void)state;
+    cpex_error err;
+    const char *m = expect_errors(PLUGIN_HEAD "    on_error: ignor\n", 1, &err);
+    assert_string_equal(m, "plugins.yaml:5:15: plugin 'p': unknown on_error value 'ignor'; did "
+                           "you mean 'ignore'?");
+    assert_string_equal(err.items[0].key, "on_error");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors(PLUGIN_HEAD "    on_error: retry\n", 1, &err);
+    assert_string_equal(m, "plugins.yaml:5:15: plugin 'p': unknown on_error value 'retry'; valid "
+                           "values: fail, ignore, disable");
+    cpex_error_cleanup(&err);
+}
+
+static void test_error_missing_kind(void **state)
+{
+    (void)state;
+    cpex_error err;
+    const char *m = expect_errors("plugins:\n  - name: p\n    hooks: [h]\n", 1, &err);
+    assert_contains(m, "plugins.yaml:2:5: plugin 'p': missing required key 'kind'");
+    assert_string_equal(err.items[0].key, "kind");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins:\n  - name: p\n    kind: \"\"\n    hooks: [h]\n", 1, &err);
+    assert_contains(m, "plugins.yaml:3:11: plugin 'p': 'kind' must be a non-empty string, got an "
+                       "empty value");
+    cpex_error_cleanup(&err);
+}
+
+static void test_error_missing_name(void **state)
+{
+    (void)state;
+    cpex_error err;
+    const char *m = expect_errors("plugins:\n"
+                                  "  - name: ok\n    kind: k\n    hooks: [h]\n"
+                                  "  - kind: k\n    hooks: [h]\n",
+                                  1, &err);
+    assert_contains(m, "plugins.yaml:5:5: plugin #2: missing required key 'name'");
+    assert_null(err.items[0].plugin);
+    assert_string_equal(err.items[0].key, "name");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins:\n  - name:\n    kind: k\n    hooks: [h]\n", 1, &err);
+    assert_contains(m, "plugins.yaml:2:10: plugin #1: 'name' must be a non-empty string");
+    cpex_error_cleanup(&err);
+}
+
+static void test_error_hooks(void **state)
+{
+    (void)state;
+    cpex_error err;
+    const char *m = expect_errors("plugins:\n  - name: p\n    kind: k\n", 1, &err);
+    assert_contains(m, "plugins.yaml:2:5: plugin 'p': missing required key 'hooks'; list the hooks "
+                       "it serves, e.g. hooks: [tool_pre_invoke]");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins:\n  - name: p\n    kind: k\n    hooks: []\n", 1, &err);
+    assert_contains(m, "plugins.yaml:4:12: plugin 'p': 'hooks' is empty; list at least one hook");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins:\n  - name: p\n    kind: k\n    hooks:\n", 1, &err);
+    assert_contains(m, "plugin 'p': 'hooks' is empty");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins:\n  - name: p\n    kind: k\n    hooks: [a, b, a, '', [x]]\n", 3, &err);
+    assert_contains(m, "plugins.yaml:4:19: plugin 'p': hook 'a' is listed twice (first at line 4)");
+    assert_contains(m, "plugins.yaml:4:22: plugin 'p': each entry of 'hooks' must be a non-empty "
+                       "string, got an empty value");
+    assert_contains(m, "plugins.yaml:4:26: plugin 'p': each entry of 'hooks' must be a non-empty "
+                       "string, got a list");
+    cpex_error_cleanup(&err);
+}
+
+static void test_error_wrong_types(void **state)
+{
+    (void)state;
+    cpex_error err;
+    const char *m = expect_errors(PLUGIN_HEAD "    priority: high\n", 1, &err);
+    assert_string_equal(m, "plugins.yaml:5:15: plugin 'p': 'priority' must be an integer, got a "
+                           "string");
+    assert_string_equal(err.items[0].key, "priority");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors(PLUGIN_HEAD "    priority: \"10\"\n", 1, &err);
+    assert_contains(m, "'priority' must be an integer, got a string; write it without quotes");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors(PLUGIN_HEAD "    priority: 1.5\n", 1, &err);
+    assert_contains(m, "'priority' must be an integer, got a float");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors(PLUGIN_HEAD "    priority: 2147483648\n", 1, &err);
+    assert_contains(m, "plugins.yaml:5:15: plugin 'p': 'priority' 2147483648 is out of range "
+                       "(-2147483648 to 2147483647)");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins:\n  - name: p\n    kind: k\n    hooks: tool_pre_invoke\n", 1, &err);
+    assert_string_equal(m, "plugins.yaml:4:12: plugin 'p': 'hooks' must be a list of hook names, "
+                           "got a string; write hooks: [tool_pre_invoke]");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins:\n  - name: p\n    kind: k\n    hooks: {a: 1}\n", 1, &err);
+    assert_contains(m, "'hooks' must be a list of hook names, got a mapping");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors(PLUGIN_HEAD "    capabilities: read_subject\n", 1, &err);
+    assert_string_equal(m, "plugins.yaml:5:19: plugin 'p': 'capabilities' must be a list, got a "
+                           "string; write capabilities: [read_subject]");
+    assert_string_equal(err.items[0].key, "capabilities");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors(PLUGIN_HEAD "    tags: {a: b}\n", 1, &err);
+    assert_contains(m, "'tags' must be a list, got a mapping");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors(PLUGIN_HEAD "    timeout: -1\n", 1, &err);
+    assert_contains(m, "plugins.yaml:5:14: plugin 'p': 'timeout' must be a positive number of "
+                       "seconds, got -1");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors(PLUGIN_HEAD "    timeout: fast\n", 1, &err);
+    assert_contains(m, "'timeout' must be a positive number of seconds, got a string");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors(PLUGIN_HEAD "    description: [a]\n    author: {x: 1}\n", 2, &err);
+    assert_contains(m, "'description' must be a string, got a list");
+    assert_contains(m, "'author' must be a string, got a mapping");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins: {name: p}\n", 1, &err);
+    assert_contains(m, "plugins.yaml:1:10: 'plugins' must be a list of plugin entries");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins:\n  - just a string\n", 1, &err);
+    assert_contains(m, "plugins.yaml:2:5: plugin #1: each entry of 'plugins' must be a mapping");
+    cpex_error_cleanup(&err);
+}
+
+static void test_error_unknown_top_level_key(void **state)
+{
+    (void)state;
+    cpex_error err;
+    const char *m = expect_errors("plugin:\n  - name: p\n", 1, &err);
+    assert_string_equal(m, "plugins.yaml:1:1: unknown top-level key 'plugin'; did you mean "
+                           "'plugins'?");
+    assert_string_equal(err.items[0].key, "plugin");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins: []\nextras: 1\n", 1, &err);
+    assert_contains(m, "plugins.yaml:2:1: unknown top-level key 'extras'; valid keys: "
+                       "plugin_settings, plugins, global, routes");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins: []\nplugins: []\n", 1, &err);
+    assert_contains(m, "plugins.yaml:2:1: duplicate key 'plugins' (first at line 1); keep one");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins: []\n[a]: 1\n", 1, &err);
+    assert_contains(m, "plugins.yaml:2:1: keys at the top level must be plain names, got a list");
+    cpex_error_cleanup(&err);
+}
+
+static void test_error_unknown_plugin_key(void **state)
+{
+    (void)state;
+    cpex_error err;
+    const char *m = expect_errors("# rate limiting\n"
+                                  "plugins:\n"
+                                  "  - name: rate-limit\n"
+                                  "    kind: builtin/rate_limit\n"
+                                  "    hooks: [tool_pre_invoke]\n"
+                                  "    mode: sequential\n"
+                                  "    prority: 5\n",
+                                  1, &err);
+    assert_string_equal(m, "plugins.yaml:7:5: plugin 'rate-limit': unknown key 'prority'; did "
+                           "you mean 'priority'?");
+    assert_string_equal(err.items[0].key, "prority");
+    assert_string_equal(err.items[0].plugin, "rate-limit");
+    cpex_error_cleanup(&err);
+
+    /* The name is found even when it comes after the mistake. */
+    m = expect_errors("plugins:\n  - kinds: k\n    name: late\n    kind: k\n    hooks: [h]\n", 1, &err);
+    assert_string_equal(m, "plugins.yaml:2:5: plugin 'late': unknown key 'kinds'; did you mean "
+                           "'kind'?");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors(PLUGIN_HEAD "    zzzzzzzz: 1\n", 1, &err);
+    assert_contains(m, "unknown key 'zzzzzzzz'; valid keys: name, kind, description, author, "
+                       "version, hooks, mode, priority, on_error, timeout, capabilities, tags, "
+                       "config");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors(PLUGIN_HEAD "    priority: 1\n    priority: 2\n", 1, &err);
+    assert_contains(m, "plugins.yaml:6:5: plugin 'p': duplicate key 'priority' (first at line 5)");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors(PLUGIN_HEAD "    config: {a: 1, a: 2}\n", 1, &err);
+    assert_contains(m, "plugins.yaml:5:20: plugin 'p': in 'config': duplicate key 'a' (first at "
+                       "line 5)");
+    cpex_error_cleanup(&err);
+}
+
+static void test_error_unknown_capability(void **state)
+{
+    (void)state;
+    cpex_error err;
+    const char *m = expect_errors(PLUGIN_HEAD "    capabilities: [read_subject, read_subjet]\n", 1, &err);
+    assert_string_equal(m, "plugins.yaml:5:34: plugin 'p': unknown capability 'read_subjet'; did "
+                           "you mean 'read_subject'?");
+    assert_string_equal(err.items[0].key, "capabilities");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors(PLUGIN_HEAD "    capabilities: [everything]\n", 1, &err);
+    assert_contains(m, "unknown capability 'everything'; valid capabilities: read_subject, "
+                       "read_roles");
+    cpex_error_cleanup(&err);
+
+    /* A repeated capability is kept once. */
+    cpex_config *cfg = expect_ok(PLUGIN_HEAD "    capabilities: [read_roles, read_roles, "
+                                             "write_custom]\n");
+    assert_int_equal(cfg->plugins[0].capability_count, 2);
+    assert_string_equal(cfg->plugins[0].capabilities[0], "read_roles");
+    assert_string_equal(cfg->plugins[0].capabilities[1], "write_custom");
+    assert_null(cfg->plugins[0].capabilities[2]);
+    assert_int_equal(cfg->plugins[0].caps, CPEX_CAP_READ_ROLES | CPEX_CAP_WRITE_CUSTOM);
+    cpex_config_free(cfg);
+}
+
+static void test_all_errors_reported(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    char *text = test_read_file(DATA_DIR "/errors.yaml", &len);
+    assert_non_null(text);
+    cpex_error err = CPEX_ERROR_INIT;
+    cpex_config *cfg = NULL;
+    assert_int_equal(cpex_config_parse(text, len, "errors.yaml", NULL, &cfg, &err), CPEX_E_CONFIG);
+    free(text);
+    assert_null(cfg);
+    const char *m = cpex_error_message(&err);
+    static const char *const expected[] = {
+        "errors.yaml:3:19: 'plugin_settings.plugin_timeout' must be a positive number of seconds, "
+        "got a string",
+        "errors.yaml:8:11: plugin 'a': unknown mode 'sequental'; did you mean 'sequential'?",
+        "errors.yaml:9:11: plugin 'a': duplicate plugin name 'a' (first defined at line 5)",
+        "errors.yaml:10:12: plugin 'a': 'hooks' must be a list of hook names, got a string",
+        "errors.yaml:11:15: plugin 'a': unknown on_error value 'retry'; valid values: fail, "
+        "ignore, disable",
+        "errors.yaml:12:5: plugin 'a': unknown key 'prority'; did you mean 'priority'?",
+        "errors.yaml:9:5: plugin 'a': missing required key 'kind'",
+        "errors.yaml:14:12: plugin #3: 'hooks' is empty",
+        "errors.yaml:15:15: plugin #3: 'priority' must be an integer, got a string; write it "
+        "without quotes",
+        "errors.yaml:16:19: plugin #3: 'capabilities' must be a list, got a string",
+        "errors.yaml:13:5: plugin #3: missing required key 'name'",
+        "errors.yaml:17:1: unknown top-level key 'plugin'; did you mean 'plugins'?",
+    };
+    size_t n = sizeof expected / sizeof expected[0];
+    if (err.count != n)
+        print_error("got %zu errors:\n%s\n", err.count, m);
+    assert_int_equal(err.count, n);
+    for (size_t i = 0; i < n; i++)
+        assert_contains(err.items[i].message, expected[i]);
+    cpex_error_cleanup(&err);
+}
+
+static void test_error_yaml_syntax(void **state)
+{
+    (void)state;
+    cpex_error err;
+    const char *m = expect_errors("plugins:\n  - name: p\n    kind: k: v\n", 1, &err);
+    assert_contains(m, "plugins.yaml:3:12: YAML syntax error: mapping values are not allowed in "
+                       "this context");
+    assert_int_equal(err.items[0].line, 3);
+    assert_int_equal(err.items[0].column, 12);
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins:\n  - name: \"unterminated\n", 1, &err);
+    assert_contains(m, "YAML syntax error: found unexpected end of stream (while scanning a quoted "
+                       "scalar at line 2, column 11)");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins: [a, b\n", 1, &err);
+    assert_contains(m, "plugins.yaml:2:1: YAML syntax error:");
+    cpex_error_cleanup(&err);
+
+    /* Invalid UTF-8: libyaml's reader error, located from the byte offset. */
+    m = expect_errors("plugins: []\nx: \xff\n", 1, &err);
+    assert_contains(m, "plugins.yaml:2:4: YAML syntax error: invalid leading UTF-8 octet (byte "
+                       "0xFF at offset 15)");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins: []\n---\nplugins: []\n", 1, &err);
+    assert_contains(m, "plugins.yaml:2:1: more than one YAML document");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins: *nowhere\n", 1, &err);
+    assert_contains(m, "plugins.yaml:1:10: YAML alias '*nowhere' refers to no anchor defined "
+                       "before it");
+    cpex_error_cleanup(&err);
+}
+
+static void test_error_empty_document(void **state)
+{
+    (void)state;
+    static const char *const empties[] = {"", "\n\n", "# only a comment\n", "---\n", "~\n", "---\n...\n"};
+    for (size_t i = 0; i < sizeof empties / sizeof empties[0]; i++) {
+        cpex_error err;
+        const char *m = expect_errors(empties[i], 1, &err);
+        assert_contains(m, "plugins.yaml: the configuration is empty; expected a mapping with at "
+                           "least 'plugins:'");
+        cpex_error_cleanup(&err);
+    }
+    /* NULL text with no length is the empty text. */
+    cpex_error err = CPEX_ERROR_INIT;
+    cpex_config *cfg = NULL;
+    assert_int_equal(cpex_config_parse(NULL, 0, NULL, NULL, &cfg, &err), CPEX_E_CONFIG);
+    assert_contains(cpex_error_message(&err), "<string>: the configuration is empty");
+    cpex_error_cleanup(&err);
+    assert_int_equal(cpex_config_parse(NULL, 3, NULL, NULL, &cfg, &err), CPEX_E_INVALID);
+    cpex_error_cleanup(&err);
+    assert_int_equal(cpex_config_parse("x", 1, NULL, NULL, NULL, &err), CPEX_E_INVALID);
+    cpex_error_cleanup(&err);
+}
+
+static void test_error_not_a_mapping(void **state)
+{
+    (void)state;
+    cpex_error err;
+    const char *m = expect_errors("- name: p\n  kind: k\n", 1, &err);
+    assert_string_equal(m, "plugins.yaml:1:1: the top level must be a mapping (plugin_settings, "
+                        "plugins, global, routes), got a list");
+    cpex_error_cleanup(&err);
+    m = expect_errors("just text\n", 1, &err);
+    assert_contains(m, "the top level must be a mapping (plugin_settings, plugins, global, routes), "
+                       "got a string");
+    cpex_error_cleanup(&err);
+    m = expect_errors("42", 1, &err);
+    assert_contains(m, "got an integer");
+    cpex_error_cleanup(&err);
+}
+
+static void test_warnings_not_implemented(void **state)
+{
+    (void)state;
+    cpex_config *cfg = expect_ok("plugin_settings:\n"
+                                 "  routing_enabled: true\n"
+                                 "  parallel_execution_within_band: false\n"
+                                 "  fail_on_plugin_error: false\n"
+                                 "  route_cache_max_entries: 10\n"
+                                 "  capture_timings: true\n"
+                                 "plugin_dirs: [/opt/plugins]\n"
+                                 "plugins:\n"
+                                 "  - name: p\n"
+                                 "    kind: k\n"
+                                 "    hooks: [h]\n"
+                                 "    conditions: [{tools: [a]}]\n"
+                                 "    capabilities: [read_claims, read_subject]\n");
+    assert_int_equal(cfg->warning_count, 8);
+    assert_null(cfg->warnings[8]);
+    assert_string_equal(cfg->warnings[0], "plugins.yaml:2:3: 'plugin_settings.routing_enabled' is "
+                                          "accepted for CPEX compatibility but not implemented by "
+                                          "libcpex; it has no effect");
+    assert_contains(cfg->warnings[1], "plugins.yaml:3:3: 'plugin_settings.parallel_execution_within_band'");
+    assert_contains(cfg->warnings[2], "'plugin_settings.fail_on_plugin_error'");
+    assert_contains(cfg->warnings[3], "'plugin_settings.route_cache_max_entries'");
+    assert_contains(cfg->warnings[4], "'plugin_settings.capture_timings'");
+    assert_contains(cfg->warnings[5], "plugins.yaml:7:1: 'plugin_dirs' is accepted");
+    assert_contains(cfg->warnings[6], "plugins.yaml:12:5: plugin 'p': 'conditions' is accepted for "
+                                      "CPEX compatibility but not implemented");
+    assert_contains(cfg->warnings[7], "plugins.yaml:13:20: plugin 'p': capability 'read_claims' is "
+                                      "a CPEX capability libcpex does not implement yet");
+    assert_int_equal(cfg->plugins[0].caps, CPEX_CAP_READ_SUBJECT);
+    assert_int_equal(cfg->plugins[0].capability_count, 2);
+    cpex_config_free(cfg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Files                                                               */
+/* ------------------------------------------------------------------ */
+
+static void test_parse_file(void **state)
+{
+    (void)state;
+    cpex_error err = CPEX_ERROR_INIT;
+    cpex_config *cfg = (cpex_config *)0x1;
+    assert_int_equal(cpex_config_parse_file("/nonexistent/dir/plugins.yaml", &cfg, &err), CPEX_E_IO);
+    assert_null(cfg);
+    assert_int_equal(err.count, 1);
+    assert_int_equal(err.items[0].code, CPEX_E_IO);
+    assert_string_equal(cpex_error_message(&err), "/nonexistent/dir/plugins.yaml: cannot read the "
+                                                  "configuration file: No such file or directory");
+    cpex_error_cleanup(&err);
+
+    /* A directory is not readable as a file. */
+    assert_int_equal(cpex_config_parse_file("/tmp", &cfg, &err), CPEX_E_IO);
+    assert_contains(cpex_error_message(&err), "/tmp: cannot read the configuration file: Is a directory");
+    cpex_error_cleanup(&err);
+
+    /* The fixture: source is the path as given, base_dir its absolute directory. */
+    assert_int_equal(cpex_config_parse_file(DATA_DIR "/full.yaml", &cfg, &err), CPEX_OK);
+    assert_string_equal(cfg->source, DATA_DIR "/full.yaml");
+    char *real = realpath(DATA_DIR, NULL);
+    assert_non_null(real);
+    assert_string_equal(cfg->base_dir, real);
+    free(real);
+    check_full(cfg);
+    cpex_config_free(cfg);
+
+    /* A relative path gets an absolute base_dir; errors name the path. */
+    char *path = test_write_temp("config", PLUGIN_HEAD "    mode: fast\n");
+    assert_non_null(path);
+    char *cwd = getcwd(NULL, 0);
+    assert_int_equal(chdir("/tmp"), 0);
+    const char *rel = path + strlen("/tmp/");
+    assert_int_equal(cpex_config_parse_file(rel, &cfg, &err), CPEX_E_CONFIG);
+    char expect[512];
+    snprintf(expect, sizeof expect, "%s:5:11: plugin 'p': unknown mode 'fast'", rel);
+    assert_contains(cpex_error_message(&err), expect);
+    cpex_error_cleanup(&err);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(PLUGIN_HEAD, f);
+    fclose(f);
+    assert_int_equal(cpex_config_parse_file(rel, &cfg, &err), CPEX_OK);
+    real = realpath("/tmp", NULL);
+    assert_string_equal(cfg->base_dir, real);
+    free(real);
+    cpex_config_free(cfg);
+    assert_int_equal(chdir(cwd), 0);
+    free(cwd);
+    unlink(path);
+    free(path);
+
+    assert_int_equal(cpex_config_parse_file(NULL, &cfg, &err), CPEX_E_INVALID);
+    cpex_error_cleanup(&err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Hostile input                                                       */
+/* ------------------------------------------------------------------ */
+
+static void test_deep_nesting(void **state)
+{
+    (void)state;
+    /* 200 000 '[': refused at depth 64, quickly (libyaml alone is quadratic here). */
+    size_t n = 200000;
+    char *text = malloc(2 * n + 32);
+    strcpy(text, "plugins: ");
+    memset(text + 9, '[', n);
+    memset(text + 9 + n, ']', n);
+    text[9 + 2 * n] = '\0';
+    cpex_error err;
+    const char *m = expect_errors(text, 1, &err);
+    assert_contains(m, "nesting deeper than 64 levels");
+    cpex_error_cleanup(&err);
+    free(text);
+
+    /* Block style nesting too. */
+    char *deep = malloc(64 * 200);
+    char *p = deep;
+    p += sprintf(p, PLUGIN_HEAD "    config:\n");
+    for (int i = 0; i < 70; i++)
+        p += sprintf(p, "%*sk%d:\n", 6 + 2 * i, "", i);
+    m = expect_errors(deep, 1, &err);
+    assert_contains(m, "nesting deeper than 64 levels");
+    cpex_error_cleanup(&err);
+    free(deep);
+
+    /* 60 levels inside config are fine. */
+    char ok[512] = PLUGIN_HEAD "    config: ";
+    for (int i = 0; i < 58; i++)
+        strcat(ok, "[");
+    for (int i = 0; i < 58; i++)
+        strcat(ok, "]");
+    cpex_config *cfg = expect_ok(ok);
+    cpex_config_free(cfg);
+}
+
+static void test_alias_bombs(void **state)
+{
+    (void)state;
+    cpex_error err;
+    /* Billion laughs: 10^9 values after expansion. */
+    const char *m = expect_errors("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                                  "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                                  "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                                  "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                                  "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                                  "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+                                  "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+                                  "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
+                                  "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]\n"
+                                  "plugins:\n"
+                                  "  - name: p\n    kind: k\n    hooks: [h]\n"
+                                  "    config: *i\n"
+                                  "global: *i\n",
+                                  0, &err);
+    assert_contains(m, "plugins.yaml:14:5: plugin 'p': in 'config': the configuration expands to "
+                       "more than 100000 values (through aliases?)");
+    assert_contains(m, "unknown top-level key 'a'");
+    cpex_error_cleanup(&err);
+
+    /* A recursive alias. */
+    m = expect_errors(PLUGIN_HEAD "    config: &r {self: *r}\n", 1, &err);
+    assert_contains(m, "plugins.yaml:5:5: plugin 'p': in 'config': nesting deeper than 64 levels "
+                       "(a recursive alias?)");
+    cpex_error_cleanup(&err);
+
+    m = expect_errors("plugins: &p [*p]\n", 1, &err);
+    assert_contains(m, "each entry of 'plugins' must be a mapping");
+    cpex_error_cleanup(&err);
+
+    /* Aliases to whole plugins: checked like copies. */
+    m = expect_errors("x: &x {name: p, kind: k, hooks: [h]}\nplugins: [*x, *x]\n", 0, &err);
+    assert_contains(m, "duplicate plugin name 'p'");
+    cpex_error_cleanup(&err);
+}
+
+static void test_too_many_errors(void **state)
+{
+    (void)state;
+    char *text = malloc(300 * 16 + 64);
+    char *p = text;
+    p += sprintf(p, "plugins: []\n");
+    for (int i = 0; i < 300; i++)
+        p += sprintf(p, "bad%d: 1\n", i);
+    cpex_error err;
+    const char *m = expect_errors(text, 101, &err);
+    assert_contains(m, "too many errors; only the first 100 are shown");
+    cpex_error_cleanup(&err);
+    free(text);
+}
+
+static void test_garbage_never_crashes(void **state)
+{
+    (void)state;
+    static const char *const inputs[] = {
+        "\0\0\0",
+        "{",
+        "}",
+        "[[[[",
+        "key: [}",
+        ": :",
+        "? [a]\n: b\n",
+        "plugins:\n  - ? {a: b}\n    : c\n",
+        "plugins:\n  - {name: p, kind: k, hooks: [h], config: {? [a] : b}}\n",
+        "plugins:\n  - {name: \"a\\0b\", kind: k, hooks: [h]}\n",
+        "plugins:\n  - {name: p, kind: k, hooks: [h], config: {\"a\\0b\": 1}}\n",
+        "!!map {plugins: !!seq []}",
+        "%YAML 1.1\n---\nplugins: []\n",
+        "%FOO bar\n--- plugins",
+        "&a &b x",
+        "plugins: !custom [1]",
+        "\xef\xbb\xbfplugins: []\n",
+        "\xff\xfe\x70\x00",
+        "plugins:\n\t- name: tab\n",
+        "plugin_settings: {plugin_timeout: .inf, short_circuit_on_deny: ~}\n",
+        "plugins:\n  - {name: p, kind: k, hooks: [h], priority: -9223372036854775809}\n",
+        "plugins:\n  - {name: p, kind: k, hooks: [h], timeout: 1e400}\n",
+        "plugins:\n  - {name: p, kind: k, hooks: [h], config: 0x}\n",
+        "plugins:\n  - {name: p, kind: k, hooks: [h], config: [+.inf, -.INF, .NaN, 1e-400, 0o]}\n",
+        "plugins:\n  - {name: p, kind: k, hooks: [h], mode: \"a\\0b\"}\n",
+    };
+    size_t lens[sizeof inputs / sizeof inputs[0]];
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
+        lens[i] = i == 0 ? 3 : i == 17 ? 4 : strlen(inputs[i]);
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        cpex_error err = CPEX_ERROR_INIT;
+        cpex_config *cfg = NULL;
+        cpex_status st = cpex_config_parse(inputs[i], lens[i], "fuzz.yaml", NULL, &cfg, &err);
+        assert_true(st == CPEX_OK || st == CPEX_E_CONFIG);
+        if (st == CPEX_OK) {
+            assert_non_null(cfg);
+            assert_int_equal(err.count, 0);
+        } else {
+            assert_null(cfg);
+            assert_true(err.count > 0);
+            assert_contains(cpex_error_message(&err), "fuzz.yaml");
+        }
+        cpex_config_free(cfg);
+        cpex_error_cleanup(&err);
+    }
+    /* Random bytes from a fixed seed. */
+    unsigned seed = 12345;
+    static const char alphabet[] = "abc:-[]{},&*!|>'\"#?%@ \n\t0123456789.~\\";
+    for (int round = 0; round < 2000; round++) {
+        char buf[128];
+        size_t len = (size_t)(round % 120) + 1;
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            buf[i] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+        }
+        cpex_error err = CPEX_ERROR_INIT;
+        cpex_config *cfg = NULL;
+        cpex_status st = cpex_config_parse(buf, len, NULL, NULL, &cfg, &err);
+        assert_true(st == CPEX_OK || st == CPEX_E_CONFIG);
+        assert_true((st == CPEX_OK) == (cfg != NULL));
+        cpex_config_free(cfg);
+        cpex_error_cleanup(&err);
+    }
+}
+
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    char *text = test_read_file(DATA_DIR "/errors.yaml", &len);
+    char *full = test_read_file(DATA_DIR "/full.yaml", NULL);
+    assert_non_null(text);
+    assert_non_null(full);
+    const char *texts[] = {full, text, PLUGIN_HEAD "    capabilities: [read_claims]\n"};
+    for (size_t t = 0; t < 3; t++) {
+        for (uint64_t n = 1;; n++) {
+            cpex_error err = CPEX_ERROR_INIT;
+            cpex_config *cfg = NULL;
+            cpex_alloc_fail_at(n);
+            cpex_status st = cpex_config_parse(texts[t], strlen(texts[t]), "a.yaml", "/d", &cfg, &err);
+            int failed = cpex_alloc_failed();
+            cpex_alloc_fail_at(0);
+            if (!failed) {
+                assert_int_equal(st, t == 1 ? CPEX_E_CONFIG : CPEX_OK);
+                cpex_config_free(cfg);
+                cpex_error_cleanup(&err);
+                break;
+            }
+            /* Any outcome but a crash or a leak; success only if nothing was lost. */
+            assert_true(st == CPEX_E_NOMEM || st == CPEX_E_CONFIG || st == CPEX_OK);
+            assert_true((st == CPEX_OK) == (cfg != NULL));
+            if (t != 1 && st != CPEX_OK)
+                assert_int_equal(st, CPEX_E_NOMEM);
+            cpex_config_free(cfg);
+            cpex_error_cleanup(&err);
+        }
+    }
+    free(text);
+    free(full);
+}
+
+/* ------------------------------------------------------------------ */
+/* Names                                                               */
+/* ------------------------------------------------------------------ */
+
+static void test_names(void **state)
+{
+    (void)state;
+    static const char *const modes[] = {"sequential", "transform", "audit", "concurrent",
+                                        "fire_and_forget", "disabled"};
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(cpex_mode_from_name(modes[i]), i);
+        assert_string_equal(cpex_mode_name((uint32_t)i), modes[i]);
+    }
+    assert_int_equal(cpex_mode_from_name("Sequential"), -1);
+    assert_int_equal(cpex_mode_from_name(NULL), -1);
+    assert_string_equal(cpex_mode_name(6), "unknown");
+    assert_int_equal(cpex_on_error_from_name("fail"), CPEX_ON_ERROR_FAIL);
+    assert_int_equal(cpex_on_error_from_name("ignore"), CPEX_ON_ERROR_IGNORE);
+    assert_int_equal(cpex_on_error_from_name("disable"), CPEX_ON_ERROR_DISABLE);
+    assert_int_equal(cpex_on_error_from_name("disabled"), -1);
+    assert_int_equal(cpex_on_error_from_name(NULL), -1);
+    assert_string_equal(cpex_on_error_name(CPEX_ON_ERROR_FAIL), "fail");
+    assert_string_equal(cpex_on_error_name(CPEX_ON_ERROR_IGNORE), "ignore");
+    assert_string_equal(cpex_on_error_name(CPEX_ON_ERROR_DISABLE), "disable");
+    assert_string_equal(cpex_on_error_name((cpex_on_error)7), "unknown");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_config),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_config_to_json),
+        cmocka_unit_test(test_numbers_json_cannot_hold),
+        cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_error_duplicate_names),
+        cmocka_unit_test(test_error_unknown_mode),
+        cmocka_unit_test(test_error_unknown_on_error),
+        cmocka_unit_test(test_error_missing_kind),
+        cmocka_unit_test(test_error_missing_name),
+        cmocka_unit_test(test_error_hooks),
+        cmocka_unit_test(test_error_wrong_types),
+        cmocka_unit_test(test_error_unknown_top_level_key),
+        cmocka_unit_test(test_error_unknown_plugin_key),
+        cmocka_unit_test(test_error_unknown_capability),
+        cmocka_unit_test(test_all_errors_reported),
+        cmocka_unit_test(test_error_yaml_syntax),
+        cmocka_unit_test(test_error_empty_document),
+        cmocka_unit_test(test_error_not_a_mapping),
+        cmocka_unit_test(test_warnings_not_implemented),
+        cmocka_unit_test(test_parse_file),
+        cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_alias_bombs),
+        cmocka_unit_test(test_too_many_errors),
+        cmocka_unit_test(test_garbage_never_crashes),
+        cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_names),
+    };
+    return cmocka_run_group_tests(tests, setup_all, NULL);
+}
