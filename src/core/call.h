@@ -20,6 +20,7 @@ typedef struct cpex_call_state {
     cpex_plugin *plugin;
     uint32_t mode;
     bool can_modify;               /* sequential and transform */
+    bool closed;                   /* the invoke began after shutdown started */
     uint32_t payload_kind;         /* kind of the payload the hook carries */
     const char *payload_type;      /* its type name */
 

@@ -1333,9 +1333,11 @@ static void check_plugins(ctx *c, const ynode *v)
 /* Top level                                                           */
 /* ------------------------------------------------------------------ */
 
-enum { T_SETTINGS, T_PLUGINS, T_GLOBAL, T_ROUTES, T_PLUGIN_DIRS, T_COUNT };
+enum { T_SETTINGS, T_PLUGINS, T_GLOBAL, T_ROUTES, T_PLUGIN_DIRS, T_GROUPS, T_AUTHENTICATION,
+       T_APL, T_COUNT };
 static const char *const top_keys[T_COUNT] = {
     "plugin_settings", "plugins", "global", "routes", "plugin_dirs",
+    "groups", "authentication", "apl",
 };
 
 static void check_top(ctx *c, const ynode *root)
@@ -1384,6 +1386,14 @@ static void check_top(ctx *c, const ynode *root)
             warn(c, k,
                  "'plugin_dirs' is accepted for CPEX compatibility but not implemented by "
                  "libcpex; it has no effect (name libraries in 'kind' instead)");
+            break;
+        case T_GROUPS:
+        case T_AUTHENTICATION:
+        case T_APL:
+            /* CPEX (main branch) knows these; we accept them so a CPEX file
+             * loads, and say plainly that they do nothing here yet. */
+            warn(c, k,
+                 "'%s' is a CPEX key that libcpex does not implement yet; it is ignored", key);
             break;
         }
     }

@@ -152,6 +152,7 @@ struct cpex_manager {
 
     cpex_workers *workers;
     bool init_called;                    /* initialize ran at least once */
+    _Atomic int closing;                 /* shutdown began: new invokes fail closed */
     bool shut_down;
     uint64_t next_seq;
 
@@ -212,7 +213,7 @@ cpex_violation *cpex_violation_new(const char *code, const char *reason, const c
 /** Run the pipeline of `hook` (non-empty) for one invoke. */
 void cpex_execute(cpex_manager *manager, const cpex_snapshot *snap, const cpex_hook *hook,
                   const cpex_payload *payload, const cpex_extensions *extensions,
-                  cpex_context_table *context, cpex_pipeline_result *result);
+                  cpex_context_table *context, bool closing, cpex_pipeline_result *result);
 
 /** Free payload data of `kind`/type owned by the pipeline. */
 void cpex_payload_data_free(const cpex_snapshot *snap, uint32_t kind, const char *type_name,

@@ -139,9 +139,12 @@ typedef struct outcome {
 } outcome;
 
 /* A plugin that is not (or no longer) initialized fails closed. */
-static bool plugin_ready(cpex_plugin *p, outcome *out)
+static bool plugin_ready(const cpex_call_state *cs, outcome *out)
 {
+    cpex_plugin *p = cs->plugin;
     int st = atomic_load_explicit(&p->state, memory_order_acquire);
+    if (cs->closed)
+        st = CPEX_PLUGIN_SHUT_DOWN;
     if (st == CPEX_PLUGIN_INITIALIZED)
         return true;
     out->kind = OUT_ERROR;
@@ -165,7 +168,7 @@ static bool plugin_ready(cpex_plugin *p, outcome *out)
 static outcome call_handler(cpex_call_state *cs, cpex_handler_fn fn, int64_t start)
 {
     outcome out = {OUT_ALLOW, NULL, ""};
-    if (!plugin_ready(cs->plugin, &out))
+    if (!plugin_ready(cs, &out))
         return out;
     cs->call.deadline_ns = start + cs->plugin->timeout_ns;
     int32_t d = fn(cs->plugin->reg.instance, &cs->call);
@@ -283,6 +286,7 @@ typedef struct pipeline {
     cpex_extensions *owned_ext;  /* set when a plugin's writes were accepted */
     cpex_context_table *ctx;
     cpex_pipeline_result *res;
+    bool closing;
 } pipeline;
 
 static void init_call(pipeline *pl, cpex_call_state *cs, cpex_plugin *p, uint32_t mode)
@@ -301,6 +305,7 @@ static void init_call(pipeline *pl, cpex_call_state *cs, cpex_plugin *p, uint32_
     cs->plugin = p;
     cs->mode = mode;
     cs->can_modify = mode == CPEX_MODE_SEQUENTIAL || mode == CPEX_MODE_TRANSFORM;
+    cs->closed = pl->closing;
     cs->payload_kind = pl->payload.kind;
     cs->payload_type = pl->ops.type_name;
     cs->ext = pl->ext;
@@ -432,6 +437,7 @@ typedef struct shared_input {
     payload_ops ops;
     void *data;
     cpex_extensions *ext;
+    bool closing;
 } shared_input;
 
 static void shared_input_unref(shared_input *in)
@@ -456,6 +462,7 @@ static shared_input *shared_input_new(pipeline *pl)
     in->hook_len = pl->hook->name_len;
     in->payload = pl->payload;
     in->ops = pl->ops;
+    in->closing = pl->closing;
     if (pl->payload.data) {
         if (!pl->ops.clone)
             goto fail;
@@ -496,6 +503,7 @@ static void init_task_call(cpex_call_state *cs, shared_input *in, cpex_plugin *p
     cs->plugin = p;
     cs->mode = mode;
     cs->can_modify = false;
+    cs->closed = in->closing;
     cs->payload_kind = in->payload.kind;
     cs->payload_type = in->ops.type_name;
     cs->ext = in->ext;
@@ -865,7 +873,7 @@ static void run_fire_and_forget(pipeline *pl)
 
 void cpex_execute(cpex_manager *m, const cpex_snapshot *snap, const cpex_hook *hook,
                   const cpex_payload *payload, const cpex_extensions *ext,
-                  cpex_context_table *ctx, cpex_pipeline_result *res)
+                  cpex_context_table *ctx, bool closing, cpex_pipeline_result *res)
 {
     pipeline pl;
     memset(&pl, 0, sizeof pl);
@@ -878,6 +886,7 @@ void cpex_execute(cpex_manager *m, const cpex_snapshot *snap, const cpex_hook *h
     pl.ext = ext;
     pl.ctx = ctx;
     pl.res = res;
+    pl.closing = closing;
 
     if (run_serial(&pl, CPEX_MODE_SEQUENTIAL)) {
         run_serial(&pl, CPEX_MODE_TRANSFORM);

@@ -820,7 +820,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex_config *cfg,
     attach(*out, &s);
     char wired[512];
     list_hooks(&(*out)->reg, wired, sizeof wired);
-    cpex_log(m, CPEX_LOG_INFO, cp->name, "created from %s (kind '%s'), reported as %s %s, hooks %s",
+    cpex_log(m, CPEX_LOG_DEBUG, cp->name, "created from %s (kind '%s'), reported as %s %s, hooks %s",
              (*out)->origin ? (*out)->origin : "a factory", cp->kind,
              (*out)->reg.name ? (*out)->reg.name : "(unnamed)",
              (*out)->reg.version ? (*out)->reg.version : "(no version)", wired);
@@ -1124,32 +1124,20 @@ void cpex_manager_shutdown(cpex_manager *m)
         return;
     }
     m->shut_down = true;
-    cpex_snapshot *cur = atomic_load(&m->snapshot);
-    /* Background work already queued runs normally; then mark every plugin
-     * so new invokes fail closed; then wait for invokes (and what they
-     * started) in flight; then call shutdown with nothing running. */
-    wait_bg_locked_out(m);
-    int *was = cpex_calloc(cur->plugin_count ? cur->plugin_count : 1, sizeof *was);
-    for (size_t i = 0; i < cur->plugin_count; i++) {
-        int st = atomic_exchange(&cur->plugins[i]->state, CPEX_PLUGIN_SHUT_DOWN);
-        if (was)
-            was[i] = st;
-        else if (st == CPEX_PLUGIN_INITIALIZED && cur->plugins[i]->reg.shutdown)
-            atomic_store(&cur->plugins[i]->state, CPEX_PLUGIN_INITIALIZED); /* OOM: best effort */
-    }
+    /* New invokes fail closed from here; invokes already running finish
+     * with initialized plugins (the RCU wait), then the background work
+     * they and earlier invokes started; only then is shutdown called, with
+     * nothing of the plugin running. */
+    atomic_store(&m->closing, 1);
     cpex_rcu_synchronize(&m->rcu);
     wait_bg_locked_out(m);
+    cpex_snapshot *cur = atomic_load(&m->snapshot);
     for (size_t i = cur->plugin_count; i-- > 0;) {
         cpex_plugin *p = cur->plugins[i];
-        if (was && was[i] == CPEX_PLUGIN_INITIALIZED && p->reg.shutdown)
+        int st = atomic_exchange(&p->state, CPEX_PLUGIN_SHUT_DOWN);
+        if (st == CPEX_PLUGIN_INITIALIZED && p->reg.shutdown)
             p->reg.shutdown(p->reg.instance);
-        if (!was && atomic_load(&p->state) == CPEX_PLUGIN_INITIALIZED) {
-            atomic_store(&p->state, CPEX_PLUGIN_SHUT_DOWN);
-            if (p->reg.shutdown)
-                p->reg.shutdown(p->reg.instance);
-        }
     }
-    cpex_free(was);
     pthread_mutex_unlock(&m->write_lock);
 }
 
@@ -1413,6 +1401,7 @@ void cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *
         cpex_rcu_exit(t);
         return;
     }
-    cpex_execute(m, s, h, payload, extensions, context, res);
+    cpex_execute(m, s, h, payload, extensions, context,
+                 atomic_load_explicit(&m->closing, memory_order_relaxed) != 0, res);
     cpex_rcu_exit(t);
 }

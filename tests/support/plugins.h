@@ -104,20 +104,20 @@ struct tp_plugin {
     const char *reported_name; /* registration.name; NULL: "tp" */
     uint32_t mode;
     int32_t priority;
-    int on_error;              /* -1: the manager's default */
-    double timeout;            /* 0: the manager's */
+    int on_error;   /* -1: the manager's default */
+    double timeout; /* 0: the manager's */
     const char *caps[TP_MAX_CAPS];
     const char *hooks[TP_MAX_HOOKS]; /* NULL-terminated; default cmf.tool_pre_invoke */
-    const char *payload_type;  /* declared payload type of every handler (NULL: any) */
-    int init_rc;               /* what initialize returns */
-    const char *init_msg;      /* written into initialize's err */
+    const char *payload_type;        /* declared payload type of every handler (NULL: any) */
+    int init_rc;                     /* what initialize returns */
+    const char *init_msg;            /* written into initialize's err */
 
     /* --- behaviour (read by the handler) --- */
-    tp_trace *trace;           /* NULL: no trace */
-    int32_t decision;          /* returned by the handler */
-    long sleep_ms;             /* before the other steps */
-    long sleep_after_ms;       /* after the other steps, before returning */
-    const char *deny_code;     /* call host->deny with these */
+    tp_trace *trace;       /* NULL: no trace */
+    int32_t decision;      /* returned by the handler */
+    long sleep_ms;         /* before the other steps */
+    long sleep_after_ms;   /* after the other steps, before returning */
+    const char *deny_code; /* call host->deny with these */
     const char *deny_reason;
     const char *deny_description;
     const char *deny_details;  /* JSON text or NULL */
@@ -125,12 +125,12 @@ struct tp_plugin {
     const char *append_text;   /* payload := clone with part 0 text + append_text */
     const char *meta_key;      /* host->set_metadata(meta_key, meta_value JSON) */
     const char *meta_value;
-    const char *ctx_local_key, *ctx_local_value;   /* ctx_set LOCAL (JSON text) */
-    const char *ctx_global_key, *ctx_global_value; /* ctx_set GLOBAL (JSON text) */
-    const char *read_local_key;  /* ctx_get LOCAL into seen_local */
-    const char *read_global_key; /* ctx_get GLOBAL into seen_global */
+    const char *ctx_local_key, *ctx_local_value;    /* ctx_set LOCAL (JSON text) */
+    const char *ctx_global_key, *ctx_global_value;  /* ctx_set GLOBAL (JSON text) */
+    const char *read_local_key;                     /* ctx_get LOCAL into seen_local */
+    const char *read_global_key;                    /* ctx_get GLOBAL into seen_global */
     const char *set_header_name, *set_header_value; /* request header */
-    const char *read_header;   /* request header into seen_header */
+    const char *read_header;                        /* request header into seen_header */
     const char *add_label;
     const char *remove_label;
     tp_custom_fn custom;
@@ -140,18 +140,18 @@ struct tp_plugin {
     pthread_mutex_t lock;
     atomic_int calls;
     atomic_int init_calls, shutdown_calls, destroy_calls;
-    int order_shutdown;        /* value of tp_order_counter at shutdown */
-    pthread_t thread;          /* thread of the last call */
-    int64_t deadline_ns;       /* call->deadline_ns of the last call */
-    int64_t called_at_ns;      /* tp_now_ns() at the start of the last call */
+    int order_shutdown;   /* value of tp_order_counter at shutdown */
+    pthread_t thread;     /* thread of the last call */
+    int64_t deadline_ns;  /* call->deadline_ns of the last call */
+    int64_t called_at_ns; /* tp_now_ns() at the start of the last call */
     uint32_t seen_mode;
     char seen_hook[64];
-    char seen_text[256];       /* part 0 text of the payload seen ("" if none) */
-    char seen_local[256];      /* JSON dump or "(null)" */
+    char seen_text[256];  /* part 0 text of the payload seen ("" if none) */
+    char seen_local[256]; /* JSON dump or "(null)" */
     char seen_global[256];
-    char seen_header[256];     /* value or "(none)" */
-    char view[512];            /* tp_describe_view output */
-    int32_t rc_payload;        /* status of set_payload_cmf (-1: not tried) */
+    char seen_header[256]; /* value or "(none)" */
+    char view[512];        /* tp_describe_view output */
+    int32_t rc_payload;    /* status of set_payload_cmf (-1: not tried) */
     int32_t rc_header, rc_label, rc_remove_label, rc_ctx_local, rc_ctx_global;
 
     struct tp_plugin *next_all;
@@ -185,7 +185,10 @@ static inline void tp_manager_free(cpex_manager *m)
     cpex_manager_free(m);
 }
 
-static inline const cpex_host_api *tp_host(void) { return cpex_host_api_get(); }
+static inline const cpex_host_api *tp_host(void)
+{
+    return cpex_host_api_get();
+}
 
 /** A new plugin with defaults: sequential, priority 100, manager on_error, allow. */
 static inline tp_plugin *tp_new(const char *name, tp_trace *trace)
@@ -226,7 +229,10 @@ static inline void tp_free_all(void)
     }
 }
 
-static inline int tp_calls(tp_plugin *p) { return atomic_load(&p->calls); }
+static inline int tp_calls(tp_plugin *p)
+{
+    return atomic_load(&p->calls);
+}
 
 /** The text of part 0 of a CMF message, or "". */
 static inline const char *tp_msg_text(const cpex_cmf_message *m)
@@ -264,21 +270,21 @@ static inline void tp_describe_view(const cpex_call *call, char *out, size_t cap
 {
     const cpex_host_api *h = tp_host();
     size_t pos = 0;
-#define TP_APPEND(...)                                                            \
-    do {                                                                          \
-        if (pos < cap)                                                            \
-            pos += (size_t)snprintf(out + pos, cap - pos, __VA_ARGS__);           \
+#define TP_APPEND(...)                                                                             \
+    do {                                                                                           \
+        if (pos < cap)                                                                             \
+            pos += (size_t)snprintf(out + pos, cap - pos, __VA_ARGS__);                            \
     } while (0)
     static const struct {
         const char *label;
         uint32_t field;
         int list;
     } fields[] = {
-        {"etype", CPEX_EXT_ENTITY_TYPE, 0}, {"ename", CPEX_EXT_ENTITY_NAME, 0},
-        {"tags", CPEX_EXT_TAGS, 1},         {"sid", CPEX_EXT_SUBJECT_ID, 0},
+        {"etype", CPEX_EXT_ENTITY_TYPE, 0},  {"ename", CPEX_EXT_ENTITY_NAME, 0},
+        {"tags", CPEX_EXT_TAGS, 1},          {"sid", CPEX_EXT_SUBJECT_ID, 0},
         {"stype", CPEX_EXT_SUBJECT_TYPE, 0}, {"roles", CPEX_EXT_ROLES, 1},
-        {"labels", CPEX_EXT_LABELS, 1},     {"cls", CPEX_EXT_CLASSIFICATION, 0},
-        {"rid", CPEX_EXT_REQUEST_ID, 0},    {"tid", CPEX_EXT_TRACE_ID, 0},
+        {"labels", CPEX_EXT_LABELS, 1},      {"cls", CPEX_EXT_CLASSIFICATION, 0},
+        {"rid", CPEX_EXT_REQUEST_ID, 0},     {"tid", CPEX_EXT_TRACE_ID, 0},
         {"env", CPEX_EXT_ENVIRONMENT, 0},
     };
     out[0] = '\0';
@@ -379,12 +385,12 @@ static inline int32_t tp_handler(void *instance, const cpex_call *call)
         pthread_mutex_unlock(&p->lock);
     }
     int32_t rc;
-#define TP_STORE(field, value)                                                    \
-    do {                                                                          \
-        rc = (value);                                                             \
-        pthread_mutex_lock(&p->lock);                                             \
-        p->field = rc;                                                            \
-        pthread_mutex_unlock(&p->lock);                                           \
+#define TP_STORE(field, value)                                                                     \
+    do {                                                                                           \
+        rc = (value);                                                                              \
+        pthread_mutex_lock(&p->lock);                                                              \
+        p->field = rc;                                                                             \
+        pthread_mutex_unlock(&p->lock);                                                            \
     } while (0)
     if (p->ctx_local_key)
         TP_STORE(rc_ctx_local, h->ctx_set(call, CPEX_CTX_LOCAL, p->ctx_local_key,
@@ -415,8 +421,8 @@ static inline int32_t tp_handler(void *instance, const cpex_call *call)
         TP_STORE(rc_payload, tp_append_to_payload(call, p->append_text));
 #undef TP_STORE
     if (p->deny_code)
-        h->deny(call, p->deny_code, p->deny_reason ? p->deny_reason : "denied",
-                p->deny_description, tp_parse_json(p->deny_details));
+        h->deny(call, p->deny_code, p->deny_reason ? p->deny_reason : "denied", p->deny_description,
+                tp_parse_json(p->deny_details));
     if (p->error_message)
         h->set_error(call, p->error_message);
     int32_t decision = p->decision;
@@ -498,15 +504,14 @@ static inline cpex_status tp_reg_err(cpex_manager *m, tp_plugin *p, cpex_error *
 }
 
 /** Register `p` and fail the test if it is refused. */
-#define tp_reg(m, p)                                                                  \
-    do {                                                                              \
-        cpex_error tp_err_ = CPEX_ERROR_INIT;                                         \
-        cpex_status tp_st_ = tp_reg_err((m), (p), &tp_err_);                          \
-        if (tp_st_ != CPEX_OK)                                                        \
-            print_error("register '%s' failed: %s\n", (p)->name,                     \
-                        cpex_error_message(&tp_err_));                                \
-        cpex_error_cleanup(&tp_err_);                                                 \
-        assert_int_equal(tp_st_, CPEX_OK);                                            \
+#define tp_reg(m, p)                                                                               \
+    do {                                                                                           \
+        cpex_error tp_err_ = CPEX_ERROR_INIT;                                                      \
+        cpex_status tp_st_ = tp_reg_err((m), (p), &tp_err_);                                       \
+        if (tp_st_ != CPEX_OK)                                                                     \
+            print_error("register '%s' failed: %s\n", (p)->name, cpex_error_message(&tp_err_));    \
+        cpex_error_cleanup(&tp_err_);                                                              \
+        assert_int_equal(tp_st_, CPEX_OK);                                                         \
     } while (0)
 
 /* ------------------------------------------------------------------ */
@@ -515,8 +520,7 @@ static inline cpex_status tp_reg_err(cpex_manager *m, tp_plugin *p, cpex_error *
 
 static atomic_int tp_log_count;
 
-static inline void tp_quiet_log(void *user, uint32_t level, const char *plugin,
-                                const char *message)
+static inline void tp_quiet_log(void *user, uint32_t level, const char *plugin, const char *message)
 {
     (void)user;
     (void)level;
@@ -547,17 +551,20 @@ static inline cpex_manager *tp_manager_with(cpex_manager_options *opts)
     return m;
 }
 
-static inline cpex_manager *tp_manager(void) { return tp_manager_with(NULL); }
+static inline cpex_manager *tp_manager(void)
+{
+    return tp_manager_with(NULL);
+}
 
 /** Initialize and fail the test on error. */
-#define tp_init(m)                                                                    \
-    do {                                                                              \
-        cpex_error tp_ierr_ = CPEX_ERROR_INIT;                                        \
-        cpex_status tp_ist_ = cpex_manager_initialize((m), &tp_ierr_);                \
-        if (tp_ist_ != CPEX_OK)                                                       \
-            print_error("initialize failed: %s\n", cpex_error_message(&tp_ierr_));    \
-        cpex_error_cleanup(&tp_ierr_);                                                \
-        assert_int_equal(tp_ist_, CPEX_OK);                                           \
+#define tp_init(m)                                                                                 \
+    do {                                                                                           \
+        cpex_error tp_ierr_ = CPEX_ERROR_INIT;                                                     \
+        cpex_status tp_ist_ = cpex_manager_initialize((m), &tp_ierr_);                             \
+        if (tp_ist_ != CPEX_OK)                                                                    \
+            print_error("initialize failed: %s\n", cpex_error_message(&tp_ierr_));                 \
+        cpex_error_cleanup(&tp_ierr_);                                                             \
+        assert_int_equal(tp_ist_, CPEX_OK);                                                        \
     } while (0)
 
 /** A user message with one text part. */
@@ -586,9 +593,8 @@ static inline const char *tp_final_text(const cpex_pipeline_result *r,
 }
 
 /** The first record of `plugin` with `code` (either may be NULL: any). */
-static inline const cpex_error_record *tp_find_record_in(const cpex_error_record *recs,
-                                                         size_t n, const char *plugin,
-                                                         const char *code)
+static inline const cpex_error_record *tp_find_record_in(const cpex_error_record *recs, size_t n,
+                                                         const char *plugin, const char *code)
 {
     for (size_t i = 0; i < n; i++) {
         if (plugin && strcmp(recs[i].plugin_name, plugin) != 0)
@@ -617,44 +623,43 @@ static inline void tp_print_result(const cpex_pipeline_result *r)
 }
 
 /** Assert that a record exists, printing the result when it does not. */
-#define assert_record(res_, plugin_, code_)                                              \
-    do {                                                                              \
-        if (!tp_find_record((res_), (plugin_), (code_))) {                               \
-            tp_print_result(res_);                                                     \
-            fail_msg("no error record for plugin '%s' with code '%s'", (plugin_),       \
-                     (code_));                                                         \
-        }                                                                             \
+#define assert_record(res_, plugin_, code_)                                                        \
+    do {                                                                                           \
+        if (!tp_find_record((res_), (plugin_), (code_))) {                                         \
+            tp_print_result(res_);                                                                 \
+            fail_msg("no error record for plugin '%s' with code '%s'", (plugin_), (code_));        \
+        }                                                                                          \
     } while (0)
 
-#define assert_no_record(res_, plugin_, code_)                                           \
-    do {                                                                              \
-        if (tp_find_record((res_), (plugin_), (code_))) {                                \
-            tp_print_result(res_);                                                     \
-            fail_msg("unexpected error record for plugin '%s' with code '%s'",         \
-                     (plugin_) ? (plugin_) : "*", (code_) ? (code_) : "*");                \
-        }                                                                             \
+#define assert_no_record(res_, plugin_, code_)                                                     \
+    do {                                                                                           \
+        if (tp_find_record((res_), (plugin_), (code_))) {                                          \
+            tp_print_result(res_);                                                                 \
+            fail_msg("unexpected error record for plugin '%s' with code '%s'",                     \
+                     (plugin_) ? (plugin_) : "*", (code_) ? (code_) : "*");                        \
+        }                                                                                          \
     } while (0)
 
 /** Assert a denied result with violation `code` naming `plugin` (NULL: unchecked). */
-#define assert_denied(res_, code_, plugin_)                                              \
-    do {                                                                              \
-        if ((res_)->continue_processing || !(res_)->violation) {                        \
-            tp_print_result(res_);                                                     \
-            fail_msg("expected a deny with code '%s'", (code_));                        \
-        }                                                                             \
-        assert_string_equal((res_)->violation->code, (code_));                          \
-        if ((const char *)(plugin_) != NULL) {                                         \
-            assert_non_null((res_)->violation->plugin_name);                           \
-            assert_string_equal((res_)->violation->plugin_name, (plugin_));             \
-        }                                                                             \
+#define assert_denied(res_, code_, plugin_)                                                        \
+    do {                                                                                           \
+        if ((res_)->continue_processing || !(res_)->violation) {                                   \
+            tp_print_result(res_);                                                                 \
+            fail_msg("expected a deny with code '%s'", (code_));                                   \
+        }                                                                                          \
+        assert_string_equal((res_)->violation->code, (code_));                                     \
+        if ((const char *)(plugin_) != NULL) {                                                     \
+            assert_non_null((res_)->violation->plugin_name);                                       \
+            assert_string_equal((res_)->violation->plugin_name, (plugin_));                        \
+        }                                                                                          \
     } while (0)
 
-#define assert_allowed(res_)                                                           \
-    do {                                                                              \
-        if (!(res_)->continue_processing || (res_)->violation) {                        \
-            tp_print_result(res_);                                                     \
-            fail_msg("expected the pipeline to allow");                                \
-        }                                                                             \
+#define assert_allowed(res_)                                                                       \
+    do {                                                                                           \
+        if (!(res_)->continue_processing || (res_)->violation) {                                   \
+            tp_print_result(res_);                                                                 \
+            fail_msg("expected the pipeline to allow");                                            \
+        }                                                                                          \
     } while (0)
 
 /** Whether plugin `name` is disabled; copies its reason into buf. */

@@ -138,7 +138,8 @@ static int luhn_ok(const char *s, size_t n)
  * Classifies it as a card (13-19 digits, only spaces or dashes between
  * groups, Luhn-valid) or a phone number (10-15 digits, or 8-15 after a
  * '+'; at most one one-digit group, and only among the first two, as in
- * "+33 1 42 68 53 00", so "1 2 3 4 5 6 7 8 9 0" is not a phone).
+ * "+33 1 42 68 53 00", so "1 2 3 4 5 6 7 8 9 0" is not a phone; with dots
+ * between groups, no group longer than 4, so 3.14159265358 is not either).
  * Returns the match's length and its kind, or 0; sets *run to the length
  * of the run it looked at in any case.
  */
@@ -147,7 +148,7 @@ static size_t match_number(const redactor *self, const char *s, size_t len, size
 {
     size_t j = i, end = i;
     int plus = 0, digits = 0, group = 0, group_len = 0, short_groups = 0, short_late = 0;
-    int other_sep = 0;
+    int other_sep = 0, dot_sep = 0, longest = 0;
     if (s[j] == '+' || s[j] == '(') {
         plus = s[j] == '+';
         j++;
@@ -161,6 +162,8 @@ static size_t match_number(const redactor *self, const char *s, size_t len, size
             j++;
         }
         end = j;
+        if (group_len > longest)
+            longest = group_len;
         /* One digit group ends here: note the short ones. */
         if (group_len == 1) {
             short_groups++;
@@ -171,16 +174,20 @@ static size_t match_number(const redactor *self, const char *s, size_t len, size
         /* Up to two separators ("-", ") "), and the run goes on only if a
            digit follows them. */
         size_t k = j;
-        int seps = 0;
+        int seps = 0, other = 0, dot = 0;
         while (k < len && seps < 2 &&
                (s[k] == ' ' || s[k] == '-' || s[k] == '.' || s[k] == '(' || s[k] == ')')) {
-            if (s[k] != ' ' && s[k] != '-')
-                other_sep = 1;
+            other = other || (s[k] != ' ' && s[k] != '-');
+            dot = dot || s[k] == '.';
             k++;
             seps++;
         }
         if (seps == 0 || k >= len || !is_digit(s[k]) || digits > 19)
             break;
+        /* Only separators between two groups count: "4111... (amex)" ends
+           before the " (". */
+        other_sep = other_sep || other;
+        dot_sep = dot_sep || dot;
         j = k;
     }
     /* Whatever the verdict, the caller skips the whole run: a tail of a
@@ -195,7 +202,7 @@ static size_t match_number(const redactor *self, const char *s, size_t len, size
         return end - i;
     }
     if (self->enabled[PII_PHONE] && digits <= 15 && digits >= (plus ? 8 : 10) &&
-        short_groups <= 1 && !short_late) {
+        short_groups <= 1 && !short_late && !(dot_sep && longest > 4)) {
         *kind = PII_PHONE;
         return end - i;
     }

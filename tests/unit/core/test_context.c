@@ -37,10 +37,12 @@ static int32_t keeper(tp_plugin *p, const cpex_call *call)
     if (is_hook(call, PRE)) {
         char v[128];
         snprintf(v, sizeof v, "%s-secret", p->name);
-        p->rc_ctx_local = h->ctx_set(call, CPEX_CTX_LOCAL, "token", h->json_new_string(v, strlen(v)));
+        p->rc_ctx_local =
+            h->ctx_set(call, CPEX_CTX_LOCAL, "token", h->json_new_string(v, strlen(v)));
     } else {
         pthread_mutex_lock(&p->lock);
-        tp_dump_json(p->seen_local, sizeof p->seen_local, h->ctx_get(call, CPEX_CTX_LOCAL, "token"));
+        tp_dump_json(p->seen_local, sizeof p->seen_local,
+                     h->ctx_get(call, CPEX_CTX_LOCAL, "token"));
         pthread_mutex_unlock(&p->lock);
     }
     return CPEX_ALLOW;
@@ -97,8 +99,9 @@ static void test_local_state_threads_pre_to_post(void **state)
     assert_string_equal(other->seen_local, "(null)");
     /* The table comes back again for a further invoke. */
     assert_non_null(post.context);
-    assert_string_equal(json_string_value(cpex_context_table_local(post.context, "keeper", "token")),
-                        "keeper-secret");
+    assert_string_equal(
+        json_string_value(cpex_context_table_local(post.context, "keeper", "token")),
+        "keeper-secret");
     cpex_pipeline_result_cleanup(&post);
 
     /* Without threading the table, post sees nothing. */

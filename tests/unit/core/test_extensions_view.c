@@ -41,8 +41,7 @@ static cpex_extensions *full_ext(void)
     assert_int_equal(cpex_extensions_set(e, CPEX_EXT_REQUEST_ID, "req-1"), CPEX_OK);
     assert_int_equal(cpex_extensions_set(e, CPEX_EXT_TRACE_ID, "trace-1"), CPEX_OK);
     assert_int_equal(cpex_extensions_set(e, CPEX_EXT_ENVIRONMENT, "prod"), CPEX_OK);
-    assert_int_equal(cpex_extensions_set_header(e, CPEX_HEADERS_REQUEST, "X-Req", "abc"),
-                     CPEX_OK);
+    assert_int_equal(cpex_extensions_set_header(e, CPEX_HEADERS_REQUEST, "X-Req", "abc"), CPEX_OK);
     assert_int_equal(cpex_extensions_set_custom(e, "k", json_string("v")), CPEX_OK);
     return e;
 }
@@ -102,9 +101,8 @@ static void test_each_plugin_sees_exactly_its_view(void **state)
         /* All read capabilities at once. */
         tp_plugin *all = tp_new("all", &trace);
         all->mode = modes[mi];
-        const char *every[] = {"read_subject", "read_roles",   "read_labels",
-                               "read_classification", "read_request", "read_headers",
-                               "read_custom"};
+        const char *every[] = {"read_subject", "read_roles",   "read_labels", "read_classification",
+                               "read_request", "read_headers", "read_custom"};
         for (size_t k = 0; k < 7; k++)
             all->caps[k] = every[k];
         tp_reg(m, all);
@@ -293,8 +291,7 @@ static void test_write_without_extensions_creates_them(void **state)
     assert_int_equal(w->rc_header, CPEX_HOST_OK);
     assert_true(res.extensions_modified);
     assert_non_null(res.extensions);
-    assert_string_equal(cpex_extensions_header(res.extensions, CPEX_HEADERS_REQUEST, "x-new"),
-                        "1");
+    assert_string_equal(cpex_extensions_header(res.extensions, CPEX_HEADERS_REQUEST, "x-new"), "1");
     cpex_pipeline_result_cleanup(&res);
     cpex_cmf_free(msg);
     tp_manager_free(m);
@@ -562,8 +559,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_label_append_and_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_label_refused_in_every_mode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_writes_refused_outside_serial_modes, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_writes_refused_outside_serial_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_custom_write_needs_write_custom, setup, teardown),
         cmocka_unit_test_setup_teardown(test_denied_pipeline_extension_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_erroring_plugin_writes_discarded, setup, teardown),

@@ -606,8 +606,8 @@ static void test_result_to_json_and_cleanup(void **state)
     json_t *j = cpex_pipeline_result_to_json(&res);
     assert_non_null(j);
     assert_true(json_is_false(json_object_get(j, "continue_processing")));
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(j, "violation"), "code")), "stop");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "violation"), "code")),
+                        "stop");
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(j, "violation"), "plugin_name")), "b");
     json_decref(j);
@@ -616,6 +616,70 @@ static void test_result_to_json_and_cleanup(void **state)
     assert_true(res.continue_processing);
     assert_null(res.violation);
     cpex_pipeline_result_cleanup(&res);
+    tp_manager_free(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* Odd calls                                                           */
+/* ------------------------------------------------------------------ */
+
+static int32_t modify_twice(tp_plugin *p, const cpex_call *call)
+{
+    const cpex_host_api *h = tp_host();
+    /* The second replacement wins; the first is freed by the host. */
+    p->rc_payload = tp_append_to_payload(call, "+first");
+    p->rc_label = tp_append_to_payload(call, "+second");
+    /* Bad arguments are refused without crashing. */
+    p->rc_header = h->set_payload_cmf(call, NULL);
+    p->rc_remove_label = h->deny(call, NULL, "no code", NULL, NULL);
+    p->rc_ctx_local = h->deny(call, "x", "details must be an object", NULL, h->json_new_integer(1));
+    return CPEX_ALLOW;
+}
+
+static void test_modify_twice_and_bad_arguments(void **state)
+{
+    (void)state;
+    cpex_manager *m = tp_manager();
+    tp_plugin *p = tp_new("twice", &trace);
+    p->custom = modify_twice;
+    tp_plugin *next = tp_new("next", &trace);
+    next->priority = 200;
+    tp_reg(m, p);
+    tp_reg(m, next);
+    tp_init(m);
+    cpex_pipeline_result res;
+    run_once(m, &res);
+    assert_allowed(&res);
+    assert_int_equal(p->rc_payload, CPEX_HOST_OK);
+    assert_int_equal(p->rc_label, CPEX_HOST_OK);
+    assert_int_equal(p->rc_header, CPEX_HOST_EINVAL);
+    assert_int_equal(p->rc_remove_label, CPEX_HOST_EINVAL);
+    assert_int_equal(p->rc_ctx_local, CPEX_HOST_EINVAL);
+    /* Each append started from the payload the plugin was called with. */
+    assert_string_equal(next->seen_text, "hello+second");
+    assert_string_equal(tp_final_text(&res, NULL), "hello+second");
+    cpex_pipeline_result_cleanup(&res);
+    tp_manager_free(m);
+}
+
+static void test_invoke_bad_arguments(void **state)
+{
+    (void)state;
+    cpex_manager *m = tp_manager();
+    tp_reg(m, tp_new("a", &trace));
+    tp_init(m);
+    cpex_context_table *ctx = cpex_context_table_new();
+    cpex_pipeline_result res;
+    cpex_manager_invoke(m, NULL, NULL, NULL, ctx, &res);
+    assert_false(res.continue_processing);
+    assert_non_null(res.violation);
+    assert_ptr_equal(res.context, ctx); /* consumed: handed back in the result */
+    cpex_pipeline_result_cleanup(&res);
+    cpex_manager_invoke(NULL, HOOK, NULL, NULL, NULL, &res);
+    assert_false(res.continue_processing);
+    cpex_pipeline_result_cleanup(&res);
+    cpex_manager_invoke(m, HOOK, NULL, NULL, NULL, NULL); /* no result: nothing happens */
+    assert_string_equal(tp_trace_get(&trace), "");
     tp_manager_free(m);
 }
 
@@ -643,6 +707,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metadata_later_plugin_wins_on_same_key, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_result_to_json_and_cleanup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_modify_twice_and_bad_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invoke_bad_arguments, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,8 +73,8 @@ static void test_registration_validation(void **state)
     expect_refused(m, p, emptyhook, 1, "no hook name");
     cpex_handler_reg nullhook[] = {{NULL, tp_handler, NULL}};
     expect_refused(m, p, nullhook, 1, "no hook name");
-    cpex_handler_reg dup[] = {{HOOK, tp_handler, NULL}, {POST, tp_handler, NULL},
-                              {HOOK, tp_handler, NULL}};
+    cpex_handler_reg dup[] = {
+        {HOOK, tp_handler, NULL}, {POST, tp_handler, NULL}, {HOOK, tp_handler, NULL}};
     expect_refused(m, p, dup, 3, HOOK);
     expect_refused(m, p, dup, 3, "two handlers");
     /* The same plugin registers fine once fixed. */

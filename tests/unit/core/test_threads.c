@@ -114,7 +114,7 @@ static int32_t id_header(tp_plugin *p, const cpex_call *call)
     char v[80];
     snprintf(v, sizeof v, "%.*s", (int)id.len, id.ptr);
     return h->ext_set_header(call, CPEX_HEADERS_REQUEST, "X-Id", v) == CPEX_HOST_OK ? CPEX_ALLOW
-                                                                                   : CPEX_ERROR;
+                                                                                    : CPEX_ERROR;
 }
 
 static void test_parallel_invokes_all_phases(void **state)
@@ -206,8 +206,8 @@ static void *churn_invoker(void *arg)
         cpex_pipeline_result res;
         tp_invoke(w->m, HOOK, msg, NULL, NULL, &res);
         char a[96], b[96];
-        snprintf(a, sizeof a, "%s+base", text);         /* churn plugin absent */
-        snprintf(b, sizeof b, "%s+churn+base", text);   /* churn plugin present */
+        snprintf(a, sizeof a, "%s+base", text);       /* churn plugin absent */
+        snprintf(b, sizeof b, "%s+churn+base", text); /* churn plugin present */
         const char *got = tp_final_text(&res, msg);
         if (!res.continue_processing || res.error_count != 0) {
             w->wrong++;
@@ -364,12 +364,158 @@ static void test_disable_under_concurrency(void **state)
     tp_manager_free(m);
 }
 
+/* ------------------------------------------------------------------ */
+/* Shutdown while an invoke is in flight                               */
+/* ------------------------------------------------------------------ */
+
+typedef struct one_invoke {
+    cpex_manager *m;
+    cpex_pipeline_result res;
+} one_invoke;
+
+static void *invoke_once(void *arg)
+{
+    one_invoke *o = arg;
+    cpex_cmf_message *msg = tp_msg("hello");
+    tp_invoke(o->m, HOOK, msg, NULL, NULL, &o->res);
+    cpex_cmf_free(msg);
+    return NULL;
+}
+
+static void test_shutdown_waits_for_invoke_in_flight(void **state)
+{
+    (void)state;
+    /* manager.h: shutdown waits for invokes in flight to finish with the
+     * old registry, and waits for background work before calling each
+     * plugin's shutdown. An invoke that started before shutdown therefore
+     * runs to its end with initialized plugins: the sequential plugin
+     * after the slow one, the concurrent and the background ones all run,
+     * and only then is shutdown called. */
+    cpex_manager *m = tp_manager();
+    tp_plugin *slow = tp_new("slow_first", NULL);
+    slow->priority = 1;
+    slow->sleep_ms = 200;
+    tp_plugin *second = tp_new("second", NULL);
+    second->priority = 2;
+    second->append_text = "+second";
+    tp_plugin *co = tp_new("conc", NULL);
+    co->mode = CPEX_MODE_CONCURRENT;
+    tp_plugin *ff = tp_new("faf", NULL);
+    ff->mode = CPEX_MODE_FIRE_AND_FORGET;
+    tp_reg(m, slow);
+    tp_reg(m, second);
+    tp_reg(m, co);
+    tp_reg(m, ff);
+    tp_init(m);
+    one_invoke o = {m, {0}};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, invoke_once, &o), 0);
+    tp_sleep_ms(50); /* the invoke is inside slow_first */
+    assert_int_equal(tp_calls(slow), 1);
+    cpex_manager_shutdown(m);
+    pthread_join(th, NULL);
+    if (!o.res.continue_processing)
+        tp_print_result(&o.res);
+    bool allowed = o.res.continue_processing;
+    size_t errors = o.res.error_count;
+    char text[64];
+    snprintf(text, sizeof text, "%s", tp_final_text(&o.res, NULL));
+    cpex_pipeline_result_cleanup(&o.res); /* before asserting: no leak on failure */
+    assert_true(allowed);
+    assert_int_equal(errors, 0);
+    assert_string_equal(text, "hello+second");
+    assert_int_equal(tp_calls(second), 1);
+    assert_int_equal(tp_calls(co), 1);
+    assert_int_equal(tp_calls(ff), 1);
+    cpex_error_record *recs = NULL;
+    size_t n = cpex_manager_take_background_errors(m, &recs);
+    cpex_error_records_free(recs, n);
+    assert_int_equal(n, 0);
+    tp_plugin *all[] = {slow, second, co, ff};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(atomic_load(&all[i]->shutdown_calls), 1);
+    /* An invoke after shutdown fails closed. */
+    cpex_cmf_message *msg = tp_msg("hello");
+    cpex_pipeline_result res;
+    tp_invoke(m, HOOK, msg, NULL, NULL, &res);
+    assert_denied(&res, "plugin_error", "slow_first");
+    cpex_pipeline_result_cleanup(&res);
+    cpex_cmf_free(msg);
+    assert_int_equal(tp_calls(slow), 1);
+    tp_manager_free(m);
+}
+
+static void *plain_invoker_checked(void *arg)
+{
+    worker_arg *w = arg;
+    for (int i = 0; i < TP_INVOKES; i++) {
+        cpex_cmf_message *msg = tp_msg("hello");
+        cpex_pipeline_result res;
+        tp_invoke(w->m, HOOK, msg, NULL, NULL, &res);
+        /* Either it ran (before shutdown) or it failed closed (after). */
+        if (res.continue_processing && strcmp(tp_final_text(&res, msg), "hello+a") == 0)
+            w->allowed++;
+        else if (!res.continue_processing && res.violation &&
+                 strcmp(res.violation->code, "plugin_error") == 0)
+            w->denied++;
+        else
+            w->wrong++;
+        cpex_pipeline_result_cleanup(&res);
+        cpex_cmf_free(msg);
+    }
+    return NULL;
+}
+
+static void test_shutdown_under_load(void **state)
+{
+    (void)state;
+    cpex_manager *m = tp_manager();
+    tp_plugin *a = tp_new("a", NULL);
+    a->append_text = "+a";
+    tp_plugin *co = tp_new("co", NULL);
+    co->mode = CPEX_MODE_CONCURRENT;
+    tp_plugin *ff = tp_new("ff", NULL);
+    ff->mode = CPEX_MODE_FIRE_AND_FORGET;
+    tp_reg(m, a);
+    tp_reg(m, co);
+    tp_reg(m, ff);
+    tp_init(m);
+    pthread_t th[THREADS];
+    worker_arg args[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        args[i] = (worker_arg){m, i, 0, 0, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, plain_invoker_checked, &args[i]), 0);
+    }
+    tp_sleep_ms(20);
+    cpex_manager_shutdown(m);
+    /* Once shutdown returned, no handler is called any more. */
+    int calls_a = tp_calls(a), calls_co = tp_calls(co), calls_ff = tp_calls(ff);
+    int wrong = 0, allowed = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        wrong += args[i].wrong;
+        allowed += args[i].allowed;
+    }
+    assert_int_equal(wrong, 0);
+    assert_int_equal(tp_calls(a), calls_a);
+    assert_int_equal(tp_calls(co), calls_co);
+    assert_int_equal(tp_calls(ff), calls_ff);
+    assert_int_equal(atomic_load(&a->shutdown_calls), 1);
+    assert_int_equal(atomic_load(&co->shutdown_calls), 1);
+    assert_int_equal(atomic_load(&ff->shutdown_calls), 1);
+    tp_manager_free(m);
+    assert_int_equal(atomic_load(&ff->destroy_calls), 1);
+    print_message("allowed before shutdown: %d\n", allowed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_parallel_invokes_all_phases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_unregister_while_invoking, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disable_under_concurrency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_waits_for_invoke_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_under_load, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
