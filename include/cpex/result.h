@@ -58,6 +58,8 @@ typedef struct cpex_pipeline_result {
      * The final payload when payload_modified; its data is owned by the
      * result (a cpex_cmf_message, a json_t, or host-type data freed with the
      * type's free). NULL otherwise: the caller's payload is final.
+     * A denied result keeps what earlier plugins changed (state is never
+     * silently lost); a host normally ignores it on deny.
      */
     cpex_payload *modified_payload;
     bool extensions_modified;   /* true when some plugin's extension write was accepted */

@@ -23,6 +23,8 @@ typedef struct cpex_call_state {
     bool closed;                   /* the invoke began after shutdown started */
     uint32_t payload_kind;         /* kind of the payload the hook carries */
     const char *payload_type;      /* its type name */
+    void (*payload_free)(void *data, void *user); /* how to free data of that type */
+    void *payload_user;
 
     /* extensions: what the plugin reads, and its copy-on-write changes */
     const cpex_extensions *ext;

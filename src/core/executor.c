@@ -308,6 +308,8 @@ static void init_call(pipeline *pl, cpex_call_state *cs, cpex_plugin *p, uint32_
     cs->closed = pl->closing;
     cs->payload_kind = pl->payload.kind;
     cs->payload_type = pl->ops.type_name;
+    cs->payload_free = pl->ops.free;
+    cs->payload_user = pl->ops.user;
     cs->ext = pl->ext;
     cs->records = &pl->res->errors;
     cs->record_count = &pl->res->error_count;
@@ -506,6 +508,8 @@ static void init_task_call(cpex_call_state *cs, shared_input *in, cpex_plugin *p
     cs->closed = in->closing;
     cs->payload_kind = in->payload.kind;
     cs->payload_type = in->ops.type_name;
+    cs->payload_free = in->ops.free;
+    cs->payload_user = in->ops.user;
     cs->ext = in->ext;
     cs->records = records;
     cs->record_count = record_count;

@@ -129,15 +129,11 @@ static int32_t h_set_payload_json(const cpex_call *call, cpex_json *document)
 cpex_status cpex_call_set_payload_custom(const cpex_call *call, void *data)
 {
     cpex_call_state *cs = cpex_call_state_of(call);
-    if (!cs || cs->payload_kind != CPEX_PAYLOAD_CUSTOM || !data)
+    if (!cs || cs->payload_kind != CPEX_PAYLOAD_CUSTOM || !cs->payload_free || !data)
         return CPEX_E_INVALID;
-    cpex_payload view = {sizeof view, CPEX_PAYLOAD_CUSTOM, call->payload->type_name, data};
-    const cpex_snapshot *snap = atomic_load(&cs->manager->snapshot);
-    const cpex_type_slot *t =
-        cpex_snapshot_type(snap, view.type_name.ptr, view.type_name.len);
-    if (!t)
-        return CPEX_E_INVALID;
-    int32_t rc = accept_payload(cs, CPEX_PAYLOAD_CUSTOM, data, t->type.free, t->type.user);
+    /* The type's free comes from the pipeline's own copy of the type: the
+     * registry snapshot may be gone for a call that outlived its invoke. */
+    int32_t rc = accept_payload(cs, CPEX_PAYLOAD_CUSTOM, data, cs->payload_free, cs->payload_user);
     return rc == CPEX_HOST_OK ? CPEX_OK : rc == CPEX_HOST_EDENIED ? CPEX_E_STATE : CPEX_E_INVALID;
 }
 
