@@ -1,0 +1,135 @@
+/*
+ * lifecycle.c — initialize, shutdown, and background work.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/call.h"
+#include "core/config.h"
+#include "core/core.h"
+#include "core/manager_internal.h"
+#include "cpex/version.h"
+#include "util/alloc.h"
+#include "util/errors.h"
+
+/* ------------------------------------------------------------------ */
+/* Lifecycle                                                           */
+/* ------------------------------------------------------------------ */
+
+cpex_status cpex_manager_initialize(cpex_manager *m, cpex_error *err)
+{
+    if (!m)
+        return cpex_error_add(err, CPEX_E_INVALID, NULL, "initialize: manager is NULL");
+    pthread_mutex_lock(&m->write_lock);
+    cpex_status st = CPEX_OK;
+    if (m->shut_down) {
+        st = cpex_error_add(err, CPEX_E_STATE, NULL,
+                            "the manager was shut down; plugins cannot be initialized again — "
+                            "create a new manager");
+    } else {
+        m->init_called = true;
+        cpex_snapshot *cur = atomic_load(&m->snapshot);
+        for (size_t i = 0; i < cur->plugin_count; i++) {
+            cpex_where w = {NULL, 0, 0, cur->plugins[i]->name, NULL};
+            if (cpex_mgr_init_plugin(m, cur->plugins[i], &w, err) != CPEX_OK)
+                st = CPEX_E_PLUGIN;
+        }
+    }
+    pthread_mutex_unlock(&m->write_lock);
+    return st;
+}
+
+void cpex_mgr_wait_all_background(cpex_manager *m)
+{
+    pthread_mutex_lock(&m->bg_lock);
+    while (m->bg_pending > 0)
+        pthread_cond_wait(&m->bg_idle, &m->bg_lock);
+    pthread_mutex_unlock(&m->bg_lock);
+}
+
+void cpex_manager_shutdown(cpex_manager *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->write_lock);
+    if (m->shut_down) {
+        pthread_mutex_unlock(&m->write_lock);
+        return;
+    }
+    m->shut_down = true;
+    /* New invokes fail closed from here; invokes already running finish
+     * with initialized plugins (the RCU wait), then the background work
+     * they and earlier invokes started; only then is shutdown called, with
+     * nothing of the plugin running. */
+    atomic_store(&m->closing, 1);
+    cpex_rcu_synchronize(&m->rcu);
+    cpex_mgr_wait_all_background(m);
+    cpex_snapshot *cur = atomic_load(&m->snapshot);
+    for (size_t i = cur->plugin_count; i-- > 0;) {
+        cpex_plugin *p = cur->plugins[i];
+        int st = atomic_exchange(&p->state, CPEX_PLUGIN_SHUT_DOWN);
+        if (st == CPEX_PLUGIN_INITIALIZED && p->reg.shutdown)
+            p->reg.shutdown(p->reg.instance);
+    }
+    pthread_mutex_unlock(&m->write_lock);
+}
+
+bool cpex_manager_is_initialized(const cpex_manager *cm)
+{
+    cpex_manager *m = (cpex_manager *)cm;
+    if (!m)
+        return false;
+    pthread_mutex_lock(&m->write_lock);
+    bool ok = m->init_called && !m->shut_down;
+    cpex_snapshot *cur = atomic_load(&m->snapshot);
+    for (size_t i = 0; ok && i < cur->plugin_count; i++)
+        ok = atomic_load(&cur->plugins[i]->state) == CPEX_PLUGIN_INITIALIZED;
+    pthread_mutex_unlock(&m->write_lock);
+    return ok;
+}
+
+cpex_status cpex_manager_wait_background(cpex_manager *m, double timeout)
+{
+    if (!m)
+        return CPEX_E_INVALID;
+    pthread_mutex_lock(&m->bg_lock);
+    if (timeout < 0) {
+        while (m->bg_pending > 0)
+            pthread_cond_wait(&m->bg_idle, &m->bg_lock);
+    } else {
+        struct timespec abs;
+        clock_gettime(CLOCK_REALTIME, &abs);
+        int64_t ns = cpex_seconds_to_ns(timeout);
+        abs.tv_sec += (time_t)(ns / 1000000000);
+        abs.tv_nsec += (long)(ns % 1000000000);
+        if (abs.tv_nsec >= 1000000000) {
+            abs.tv_sec++;
+            abs.tv_nsec -= 1000000000;
+        }
+        while (m->bg_pending > 0)
+            if (pthread_cond_timedwait(&m->bg_idle, &m->bg_lock, &abs) != 0)
+                break;
+    }
+    bool idle = m->bg_pending == 0;
+    pthread_mutex_unlock(&m->bg_lock);
+    return idle ? CPEX_OK : CPEX_E_STATE;
+}
+
+size_t cpex_manager_take_background_errors(cpex_manager *m, cpex_error_record **records)
+{
+    if (!records)
+        return 0;
+    *records = NULL;
+    if (!m)
+        return 0;
+    pthread_mutex_lock(&m->bg_lock);
+    size_t n = m->bg_error_count;
+    *records = m->bg_errors;
+    m->bg_errors = NULL;
+    m->bg_error_count = 0;
+    pthread_mutex_unlock(&m->bg_lock);
+    return n;
+}
