@@ -31,6 +31,8 @@
 #ifndef CPEX_CMF_H
 #define CPEX_CMF_H
 
+#include "cpex/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,13 +46,13 @@ extern "C" {
 #endif
 
 /** Create an empty message of `role` (schema "2.0", no parts). NULL on OOM or bad role. */
-cpex_cmf_message *cpex_cmf_new(uint32_t role);
+CPEX_API cpex_cmf_message *cpex_cmf_new(uint32_t role);
 
 /** Free a message built by libcpex and everything it owns. NULL is allowed. */
-void cpex_cmf_free(cpex_cmf_message *message);
+CPEX_API void cpex_cmf_free(cpex_cmf_message *message);
 
 /** Deep copy. The caller owns the copy. NULL on OOM or NULL input. */
-cpex_cmf_message *cpex_cmf_clone(const cpex_cmf_message *message);
+CPEX_API cpex_cmf_message *cpex_cmf_clone(const cpex_cmf_message *message);
 
 /**
  * Build a message from a parsed JSON object. Does not take `json`: JSON
@@ -59,23 +61,23 @@ cpex_cmf_message *cpex_cmf_clone(const cpex_cmf_message *message);
  * names the JSON path of the problem ("content[2].content.name: expected a
  * string, got an integer"; "message: …" for the top level).
  */
-cpex_cmf_message *cpex_cmf_from_json(const json_t *json, cpex_error *err);
+CPEX_API cpex_cmf_message *cpex_cmf_from_json(const json_t *json, cpex_error *err);
 
 /**
  * Parse JSON text (`len` bytes) into a message; errors as
  * cpex_cmf_from_json, plus "message: invalid JSON at line L, column C: …"
  * (duplicate keys included).
  */
-cpex_cmf_message *cpex_cmf_parse(const char *text, size_t len, cpex_error *err);
+CPEX_API cpex_cmf_message *cpex_cmf_parse(const char *text, size_t len, cpex_error *err);
 
 /** Convert to a new JSON object (caller owns it; values are copies). NULL on OOM. */
-json_t *cpex_cmf_to_json(const cpex_cmf_message *message);
+CPEX_API json_t *cpex_cmf_to_json(const cpex_cmf_message *message);
 
 /** Serialize compactly; the caller frees the text with free(). NULL on OOM. */
-char *cpex_cmf_dump(const cpex_cmf_message *message);
+CPEX_API char *cpex_cmf_dump(const cpex_cmf_message *message);
 
 /** Deep structural equality (JSON values compared with json_equal). */
-int cpex_cmf_equal(const cpex_cmf_message *a, const cpex_cmf_message *b);
+CPEX_API int cpex_cmf_equal(const cpex_cmf_message *a, const cpex_cmf_message *b);
 
 /* Builders and mutators: each returns CPEX_E_NOMEM and leaves the message
  * unchanged when memory runs out; NULL `message` is CPEX_E_INVALID. */
@@ -85,7 +87,7 @@ int cpex_cmf_equal(const cpex_cmf_message *a, const cpex_cmf_message *b);
  * `text` (NULL with len 0 for ""). CPEX_E_INVALID for another kind, or for
  * text that contains NUL or is not valid UTF-8.
  */
-cpex_status cpex_cmf_append_text(cpex_cmf_message *message, uint32_t kind, const char *text,
+CPEX_API cpex_status cpex_cmf_append_text(cpex_cmf_message *message, uint32_t kind, const char *text,
                                  size_t len);
 
 /**
@@ -93,7 +95,7 @@ cpex_status cpex_cmf_append_text(cpex_cmf_message *message, uint32_t kind, const
  * over even on failure. `namespace_` may be NULL. Strings are copied and
  * must be valid UTF-8 (else CPEX_E_INVALID).
  */
-cpex_status cpex_cmf_append_tool_call(cpex_cmf_message *message, const char *tool_call_id,
+CPEX_API cpex_status cpex_cmf_append_tool_call(cpex_cmf_message *message, const char *tool_call_id,
                                       const char *name, json_t *arguments,
                                       const char *namespace_);
 
@@ -101,7 +103,7 @@ cpex_status cpex_cmf_append_tool_call(cpex_cmf_message *message, const char *too
  * Append a tool_result part; `content` (any JSON, NULL for null) is taken
  * over even on failure. Any non-zero `is_error` is stored as 1.
  */
-cpex_status cpex_cmf_append_tool_result(cpex_cmf_message *message, const char *tool_call_id,
+CPEX_API cpex_status cpex_cmf_append_tool_result(cpex_cmf_message *message, const char *tool_call_id,
                                         const char *tool_name, json_t *content, int is_error);
 
 /**
@@ -109,7 +111,7 @@ cpex_status cpex_cmf_append_tool_result(cpex_cmf_message *message, const char *t
  * old text). CPEX_E_INVALID for another kind, an index out of range, or
  * text as refused by cpex_cmf_append_text.
  */
-cpex_status cpex_cmf_set_text(cpex_cmf_message *message, size_t part, const char *text,
+CPEX_API cpex_status cpex_cmf_set_text(cpex_cmf_message *message, size_t part, const char *text,
                               size_t len);
 
 /**
@@ -117,20 +119,20 @@ cpex_status cpex_cmf_set_text(cpex_cmf_message *message, size_t part, const char
  * or NULL for {}) is taken over even on failure. CPEX_E_INVALID for
  * another kind, an index out of range, or a non-object.
  */
-cpex_status cpex_cmf_set_tool_arguments(cpex_cmf_message *message, size_t part,
+CPEX_API cpex_status cpex_cmf_set_tool_arguments(cpex_cmf_message *message, size_t part,
                                         json_t *arguments);
 
 /** Remove part `part`, shifting the later ones down. Cannot run out of memory. */
-cpex_status cpex_cmf_remove_part(cpex_cmf_message *message, size_t part);
+CPEX_API cpex_status cpex_cmf_remove_part(cpex_cmf_message *message, size_t part);
 
 /** The JSON `content_type` name of a part kind ("tool_call"); NULL if unknown. */
-const char *cpex_cmf_part_kind_name(uint32_t kind);
+CPEX_API const char *cpex_cmf_part_kind_name(uint32_t kind);
 
 /** The JSON name of a role ("user"); NULL if unknown. */
-const char *cpex_cmf_role_name(uint32_t role);
+CPEX_API const char *cpex_cmf_role_name(uint32_t role);
 
 /** Concatenate the text parts, not thinking (no separator); free() it. NULL on OOM. */
-char *cpex_cmf_text_content(const cpex_cmf_message *message);
+CPEX_API char *cpex_cmf_text_content(const cpex_cmf_message *message);
 
 #ifdef __cplusplus
 }

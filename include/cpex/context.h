@@ -11,6 +11,8 @@
 #ifndef CPEX_CONTEXT_H
 #define CPEX_CONTEXT_H
 
+#include "cpex/export.h"
+
 #include <stddef.h>
 
 #include <jansson.h>
@@ -23,19 +25,19 @@ extern "C" {
 typedef struct cpex_context_table cpex_context_table;
 
 /** A new empty table. NULL on OOM. */
-cpex_context_table *cpex_context_table_new(void);
+CPEX_API cpex_context_table *cpex_context_table_new(void);
 
 /** Free a table and everything in it. NULL is allowed. */
-void cpex_context_table_free(cpex_context_table *table);
+CPEX_API void cpex_context_table_free(cpex_context_table *table);
 
 /** A global value, or NULL. Borrowed; valid until the table changes. */
-const json_t *cpex_context_table_global(const cpex_context_table *table, const char *key);
+CPEX_API const json_t *cpex_context_table_global(const cpex_context_table *table, const char *key);
 
 /**
  * A local value stored by the plugin the operator named `plugin`, or NULL.
  * Borrowed; valid until the table changes.
  */
-const json_t *cpex_context_table_local(const cpex_context_table *table, const char *plugin,
+CPEX_API const json_t *cpex_context_table_local(const cpex_context_table *table, const char *plugin,
                                        const char *key);
 
 #ifdef __cplusplus

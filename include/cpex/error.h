@@ -8,6 +8,8 @@
 #ifndef CPEX_ERROR_H
 #define CPEX_ERROR_H
 
+#include "cpex/export.h"
+
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -56,20 +58,20 @@ typedef struct cpex_error {
 #define CPEX_ERROR_INIT {CPEX_OK, 0, NULL, NULL}
 
 /** Make `err` empty. Does not free anything it held (use cleanup for that). */
-void cpex_error_init(cpex_error *err);
+CPEX_API void cpex_error_init(cpex_error *err);
 
 /** Free everything `err` holds and make it empty. NULL is allowed. */
-void cpex_error_cleanup(cpex_error *err);
+CPEX_API void cpex_error_cleanup(cpex_error *err);
 
 /**
  * All messages joined by newlines. The string is owned by `err` and valid
  * until the next change to it. Returns "" for an empty error object or when
  * memory is short.
  */
-const char *cpex_error_message(cpex_error *err);
+CPEX_API const char *cpex_error_message(cpex_error *err);
 
 /** A short, constant name of a status code ("CPEX_E_CONFIG", …). */
-const char *cpex_status_name(cpex_status status);
+CPEX_API const char *cpex_status_name(cpex_status status);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,8 @@
 #ifndef CPEX_EXTENSIONS_H
 #define CPEX_EXTENSIONS_H
 
+#include "cpex/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,58 +33,58 @@ extern "C" {
 typedef struct cpex_extensions cpex_extensions;
 
 /** A new, empty extensions object with one reference. NULL on OOM. */
-cpex_extensions *cpex_extensions_new(void);
+CPEX_API cpex_extensions *cpex_extensions_new(void);
 
 /** Take another reference (returns `ext`). NULL is allowed. */
-cpex_extensions *cpex_extensions_ref(const cpex_extensions *ext);
+CPEX_API cpex_extensions *cpex_extensions_ref(const cpex_extensions *ext);
 
 /** Drop a reference; frees at zero. NULL is allowed. */
-void cpex_extensions_unref(cpex_extensions *ext);
+CPEX_API void cpex_extensions_unref(cpex_extensions *ext);
 
 /** A deep, independent copy with one reference. NULL on OOM or NULL input. */
-cpex_extensions *cpex_extensions_copy(const cpex_extensions *ext);
+CPEX_API cpex_extensions *cpex_extensions_copy(const cpex_extensions *ext);
 
 /** Set a single-valued field (the string is copied; NULL clears it). */
-cpex_status cpex_extensions_set(cpex_extensions *ext, uint32_t field, const char *value);
+CPEX_API cpex_status cpex_extensions_set(cpex_extensions *ext, uint32_t field, const char *value);
 
 /** Append to a list field (tags, roles, labels). Duplicates are kept once. */
-cpex_status cpex_extensions_add(cpex_extensions *ext, uint32_t field, const char *value);
+CPEX_API cpex_status cpex_extensions_add(cpex_extensions *ext, uint32_t field, const char *value);
 
 /**
  * Set a header of a set (enum cpex_header_set). Names compare
  * case-insensitively; setting an existing name replaces its value and keeps
  * its position. NULL `value` removes the header.
  */
-cpex_status cpex_extensions_set_header(cpex_extensions *ext, uint32_t set, const char *name,
+CPEX_API cpex_status cpex_extensions_set_header(cpex_extensions *ext, uint32_t set, const char *name,
                                        const char *value);
 
 /** Set a custom value (takes `value`, even on failure; NULL deletes the key). */
-cpex_status cpex_extensions_set_custom(cpex_extensions *ext, const char *key, json_t *value);
+CPEX_API cpex_status cpex_extensions_set_custom(cpex_extensions *ext, const char *key, json_t *value);
 
 /** A single-valued field, or NULL when unset. Borrowed from `ext`. */
-const char *cpex_extensions_get(const cpex_extensions *ext, uint32_t field);
+CPEX_API const char *cpex_extensions_get(const cpex_extensions *ext, uint32_t field);
 
 /** Number of items of a list field. */
-size_t cpex_extensions_count(const cpex_extensions *ext, uint32_t field);
+CPEX_API size_t cpex_extensions_count(const cpex_extensions *ext, uint32_t field);
 
 /** Item `index` of a list field, or NULL. Borrowed. */
-const char *cpex_extensions_item(const cpex_extensions *ext, uint32_t field, size_t index);
+CPEX_API const char *cpex_extensions_item(const cpex_extensions *ext, uint32_t field, size_t index);
 
 /** Whether the labels contain `label` (case-insensitive). */
-int cpex_extensions_has_label(const cpex_extensions *ext, const char *label);
+CPEX_API int cpex_extensions_has_label(const cpex_extensions *ext, const char *label);
 
 /** A header value by case-insensitive name, or NULL. Borrowed. */
-const char *cpex_extensions_header(const cpex_extensions *ext, uint32_t set, const char *name);
+CPEX_API const char *cpex_extensions_header(const cpex_extensions *ext, uint32_t set, const char *name);
 
 /** Number of headers in a set. */
-size_t cpex_extensions_header_count(const cpex_extensions *ext, uint32_t set);
+CPEX_API size_t cpex_extensions_header_count(const cpex_extensions *ext, uint32_t set);
 
 /** Header `index` of a set: its name (returned) and value (*value). NULL past the end. */
-const char *cpex_extensions_header_at(const cpex_extensions *ext, uint32_t set, size_t index,
+CPEX_API const char *cpex_extensions_header_at(const cpex_extensions *ext, uint32_t set, size_t index,
                                       const char **value);
 
 /** A custom value, or NULL. Borrowed. */
-const json_t *cpex_extensions_custom(const cpex_extensions *ext, const char *key);
+CPEX_API const json_t *cpex_extensions_custom(const cpex_extensions *ext, const char *key);
 
 /**
  * JSON form: {"meta":{"entity_type","entity_name","tags":[]},
@@ -91,16 +93,16 @@ const json_t *cpex_extensions_custom(const cpex_extensions *ext, const char *key
  * "request":{"request_id","trace_id","span_id","environment","timestamp"},
  * "custom":{}}. Empty slots are left out. Caller owns the result.
  */
-json_t *cpex_extensions_to_json(const cpex_extensions *ext);
+CPEX_API json_t *cpex_extensions_to_json(const cpex_extensions *ext);
 
 /**
  * Build from the JSON form. Unknown keys are an error naming their path.
  * Returns NULL and fills `err` on failure.
  */
-cpex_extensions *cpex_extensions_from_json(const json_t *json, cpex_error *err);
+CPEX_API cpex_extensions *cpex_extensions_from_json(const json_t *json, cpex_error *err);
 
 /** Whether two objects hold the same data (NULL equals an empty object). */
-int cpex_extensions_equal(const cpex_extensions *a, const cpex_extensions *b);
+CPEX_API int cpex_extensions_equal(const cpex_extensions *a, const cpex_extensions *b);
 
 #ifdef __cplusplus
 }

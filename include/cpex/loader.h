@@ -7,6 +7,8 @@
 #ifndef CPEX_LOADER_H
 #define CPEX_LOADER_H
 
+#include "cpex/export.h"
+
 #include "cpex/error.h"
 #include "cpex/manager.h"
 
@@ -15,7 +17,7 @@ extern "C" {
 #endif
 
 /** Register the `lib` scheme factory on `manager`. */
-cpex_status cpex_loader_register(cpex_manager *manager, cpex_error *err);
+CPEX_API cpex_status cpex_loader_register(cpex_manager *manager, cpex_error *err);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,8 @@
 #ifndef CPEX_MANAGER_H
 #define CPEX_MANAGER_H
 
+#include "cpex/export.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,49 +61,49 @@ typedef struct cpex_manager_options {
 } cpex_manager_options;
 
 /** Fill `options` with the defaults. */
-void cpex_manager_options_init(cpex_manager_options *options);
+CPEX_API void cpex_manager_options_init(cpex_manager_options *options);
 
 /**
  * Create a manager (NULL options: defaults). Starts its worker threads.
  * Errors: CPEX_E_INVALID, CPEX_E_NOMEM.
  */
-cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager **out,
+CPEX_API cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager **out,
                              cpex_error *err);
 
 /**
  * Shut down (if not yet), destroy every plugin, release factories and free
  * the manager. NULL is allowed.
  */
-void cpex_manager_free(cpex_manager *manager);
+CPEX_API void cpex_manager_free(cpex_manager *manager);
 
 /**
  * Register a factory for the exact kind `kind` (copied). Replaces an
  * earlier one for the same kind (and destroys it).
  */
-cpex_status cpex_manager_register_factory(cpex_manager *manager, const char *kind,
+CPEX_API cpex_status cpex_manager_register_factory(cpex_manager *manager, const char *kind,
                                           const cpex_factory *factory, cpex_error *err);
 
 /**
  * Register a factory for every kind "<scheme>:…" (scheme copied; must be
  * non-empty and contain no ':'). Replaces an earlier one for the scheme.
  */
-cpex_status cpex_manager_register_scheme(cpex_manager *manager, const char *scheme,
+CPEX_API cpex_status cpex_manager_register_scheme(cpex_manager *manager, const char *scheme,
                                          const cpex_factory *factory, cpex_error *err);
 
 /**
  * The registered schemes, sorted, as a NULL-terminated array of strings.
  * Free with cpex_strv_free. NULL on OOM.
  */
-char **cpex_manager_schemes(const cpex_manager *manager);
+CPEX_API char **cpex_manager_schemes(const cpex_manager *manager);
 
 /** Free a NULL-terminated array of strings returned by libcpex. */
-void cpex_strv_free(char **strings);
+CPEX_API void cpex_strv_free(char **strings);
 
 /**
  * Register a host-defined payload type (see payload.h). CPEX_E_EXISTS if
  * the name is taken ("cmf" and "json" are built in).
  */
-cpex_status cpex_manager_register_payload_type(cpex_manager *manager,
+CPEX_API cpex_status cpex_manager_register_payload_type(cpex_manager *manager,
                                                const cpex_payload_type *type,
                                                cpex_error *err);
 
@@ -112,7 +114,7 @@ cpex_status cpex_manager_register_payload_type(cpex_manager *manager,
  * differs is denied with payload_type_mismatch. A hook not bound is bound
  * by the first handler that declares a type.
  */
-cpex_status cpex_manager_define_hook(cpex_manager *manager, const char *hook,
+CPEX_API cpex_status cpex_manager_define_hook(cpex_manager *manager, const char *hook,
                                      const char *payload_type, cpex_error *err);
 
 /**
@@ -125,14 +127,14 @@ cpex_status cpex_manager_define_hook(cpex_manager *manager, const char *hook,
  * Errors: CPEX_E_IO, CPEX_E_CONFIG, CPEX_E_LOAD, CPEX_E_EXISTS, CPEX_E_PLUGIN,
  * CPEX_E_NOMEM.
  */
-cpex_status cpex_manager_load_file(cpex_manager *manager, const char *path, cpex_error *err);
+CPEX_API cpex_status cpex_manager_load_file(cpex_manager *manager, const char *path, cpex_error *err);
 
 /**
  * As cpex_manager_load_file, from `len` bytes of YAML. `source` names the
  * text in messages (NULL: "<string>"); `base_dir` is where relative library
  * paths resolve (NULL: the current directory).
  */
-cpex_status cpex_manager_load_string(cpex_manager *manager, const char *yaml, size_t len,
+CPEX_API cpex_status cpex_manager_load_string(cpex_manager *manager, const char *yaml, size_t len,
                                      const char *source, const char *base_dir, cpex_error *err);
 
 /** How a plugin registered from code is configured. */
@@ -152,7 +154,7 @@ typedef struct cpex_plugin_spec {
 } cpex_plugin_spec;
 
 /** Fill `spec` with defaults (name NULL). */
-void cpex_plugin_spec_init(cpex_plugin_spec *spec);
+CPEX_API void cpex_plugin_spec_init(cpex_plugin_spec *spec);
 
 /**
  * Register a plugin compiled into the host. The registration is copied
@@ -165,7 +167,7 @@ void cpex_plugin_spec_init(cpex_plugin_spec *spec);
  * Errors: CPEX_E_INVALID, CPEX_E_EXISTS, CPEX_E_CONFIG, CPEX_E_TYPE,
  * CPEX_E_PLUGIN, CPEX_E_NOMEM.
  */
-cpex_status cpex_manager_register(cpex_manager *manager, const cpex_plugin_spec *spec,
+CPEX_API cpex_status cpex_manager_register(cpex_manager *manager, const cpex_plugin_spec *spec,
                                   const cpex_plugin_registration *registration,
                                   cpex_error *err);
 
@@ -174,7 +176,7 @@ cpex_status cpex_manager_register(cpex_manager *manager, const cpex_plugin_spec 
  * (if initialized) and destroyed once nothing uses it.
  * Errors: CPEX_E_NOT_FOUND.
  */
-cpex_status cpex_manager_unregister(cpex_manager *manager, const char *name, cpex_error *err);
+CPEX_API cpex_status cpex_manager_unregister(cpex_manager *manager, const char *name, cpex_error *err);
 
 /**
  * Call initialize on every plugin not yet initialized, in registration
@@ -184,29 +186,29 @@ cpex_status cpex_manager_unregister(cpex_manager *manager, const char *name, cpe
  * its on_error. Calling again retries only what is not initialized.
  * Errors: CPEX_E_PLUGIN, CPEX_E_STATE (after shutdown).
  */
-cpex_status cpex_manager_initialize(cpex_manager *manager, cpex_error *err);
+CPEX_API cpex_status cpex_manager_initialize(cpex_manager *manager, cpex_error *err);
 
 /**
  * Wait for background work, then call shutdown on every initialized plugin
  * once, in reverse registration order. After it, invokes see every plugin
  * as not initialized. Idempotent.
  */
-void cpex_manager_shutdown(cpex_manager *manager);
+CPEX_API void cpex_manager_shutdown(cpex_manager *manager);
 
 /** Whether initialize has succeeded for every plugin and shutdown has not run. */
-bool cpex_manager_is_initialized(const cpex_manager *manager);
+CPEX_API bool cpex_manager_is_initialized(const cpex_manager *manager);
 
 /** Whether any plugin has a handler wired for `hook` (disabled ones included). */
-bool cpex_manager_has_hooks_for(const cpex_manager *manager, const char *hook);
+CPEX_API bool cpex_manager_has_hooks_for(const cpex_manager *manager, const char *hook);
 
 /** Number of registered plugins. */
-size_t cpex_manager_plugin_count(const cpex_manager *manager);
+CPEX_API size_t cpex_manager_plugin_count(const cpex_manager *manager);
 
 /**
  * The plugin names in registration order, NULL-terminated. Free with
  * cpex_strv_free. NULL on OOM.
  */
-char **cpex_manager_plugin_names(const cpex_manager *manager);
+CPEX_API char **cpex_manager_plugin_names(const cpex_manager *manager);
 
 /** Lifecycle states of a plugin. */
 typedef enum cpex_plugin_state {
@@ -240,17 +242,17 @@ typedef struct cpex_plugin_info {
  * Fill `info` with a copy of what is known about plugin `name`.
  * Release with cpex_plugin_info_cleanup. Errors: CPEX_E_NOT_FOUND, CPEX_E_NOMEM.
  */
-cpex_status cpex_manager_plugin_info(const cpex_manager *manager, const char *name,
+CPEX_API cpex_status cpex_manager_plugin_info(const cpex_manager *manager, const char *name,
                                      cpex_plugin_info *info);
 
 /** Free what a cpex_plugin_info holds. */
-void cpex_plugin_info_cleanup(cpex_plugin_info *info);
+CPEX_API void cpex_plugin_info_cleanup(cpex_plugin_info *info);
 
 /**
  * A copy of the `config:` block of plugin `name` (the caller json_decref's
  * it), or NULL if there is no such plugin or memory is short.
  */
-json_t *cpex_manager_plugin_config(const cpex_manager *manager, const char *name);
+CPEX_API json_t *cpex_manager_plugin_config(const cpex_manager *manager, const char *name);
 
 /**
  * Run hook `hook` on `payload` and `extensions` (either may be NULL) and
@@ -262,7 +264,7 @@ json_t *cpex_manager_plugin_config(const cpex_manager *manager, const char *name
  * Never fails as a function: every outcome, including running out of
  * memory, is in the result.
  */
-void cpex_manager_invoke(cpex_manager *manager, const char *hook, const cpex_payload *payload,
+CPEX_API void cpex_manager_invoke(cpex_manager *manager, const char *hook, const cpex_payload *payload,
                          const cpex_extensions *extensions, cpex_context_table *context,
                          cpex_pipeline_result *result);
 
@@ -271,17 +273,17 @@ void cpex_manager_invoke(cpex_manager *manager, const char *hook, const cpex_pay
  * `timeout` seconds (negative: no limit). CPEX_OK when idle, CPEX_E_STATE
  * if work remains at the deadline.
  */
-cpex_status cpex_manager_wait_background(cpex_manager *manager, double timeout);
+CPEX_API cpex_status cpex_manager_wait_background(cpex_manager *manager, double timeout);
 
 /**
  * Take the soft errors that background handlers produced since the last
  * call. Returns their number and stores an array the caller frees with
  * cpex_error_records_free (NULL when none).
  */
-size_t cpex_manager_take_background_errors(cpex_manager *manager, cpex_error_record **records);
+CPEX_API size_t cpex_manager_take_background_errors(cpex_manager *manager, cpex_error_record **records);
 
 /** Free an array of `count` records returned by libcpex. */
-void cpex_error_records_free(cpex_error_record *records, size_t count);
+CPEX_API void cpex_error_records_free(cpex_error_record *records, size_t count);
 
 /**
  * For handlers compiled into the host whose hook carries a host-defined
@@ -290,13 +292,13 @@ void cpex_error_records_free(cpex_error_record *records, size_t count);
  * Errors: CPEX_E_INVALID (not a call of this library, or not a custom
  * payload), CPEX_E_STATE (the mode may not modify).
  */
-cpex_status cpex_call_set_payload_custom(const cpex_call *call, void *data);
+CPEX_API cpex_status cpex_call_set_payload_custom(const cpex_call *call, void *data);
 
 /**
  * The host table this manager hands to plugins (same for all managers of
  * one libcpex). Useful to call plugin-style helpers from host code.
  */
-const cpex_host_api *cpex_host_api_get(void);
+CPEX_API const cpex_host_api *cpex_host_api_get(void);
 
 #ifdef __cplusplus
 }

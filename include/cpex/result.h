@@ -8,6 +8,8 @@
 #ifndef CPEX_RESULT_H
 #define CPEX_RESULT_H
 
+#include "cpex/export.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -76,29 +78,29 @@ typedef struct cpex_pipeline_result {
 } cpex_pipeline_result;
 
 /** Make `result` empty (continue_processing true). Allocates nothing. */
-void cpex_pipeline_result_init(cpex_pipeline_result *result);
+CPEX_API void cpex_pipeline_result_init(cpex_pipeline_result *result);
 
 /** Free everything `result` owns and make it empty. NULL is allowed. */
-void cpex_pipeline_result_cleanup(cpex_pipeline_result *result);
+CPEX_API void cpex_pipeline_result_cleanup(cpex_pipeline_result *result);
 
 /** Take the context table out of the result; the caller then owns it. */
-cpex_context_table *cpex_pipeline_result_take_context(cpex_pipeline_result *result);
+CPEX_API cpex_context_table *cpex_pipeline_result_take_context(cpex_pipeline_result *result);
 
 /**
  * The final CMF message of a result: the modified one if any, else
  * `original`. Borrowed. NULL if the final payload is not CMF.
  */
-const cpex_cmf_message *cpex_pipeline_result_cmf(const cpex_pipeline_result *result,
+CPEX_API const cpex_cmf_message *cpex_pipeline_result_cmf(const cpex_pipeline_result *result,
                                                  const cpex_cmf_message *original);
 
 /** The result as JSON (for logs and the CLI). Caller owns it. NULL on OOM. */
-json_t *cpex_pipeline_result_to_json(const cpex_pipeline_result *result);
+CPEX_API json_t *cpex_pipeline_result_to_json(const cpex_pipeline_result *result);
 
 /** Release a violation allocated by libcpex (its strings and the struct). */
-void cpex_violation_free(cpex_violation *violation);
+CPEX_API void cpex_violation_free(cpex_violation *violation);
 
 /** Release the contents of an error record (not the struct itself). */
-void cpex_error_record_cleanup(cpex_error_record *record);
+CPEX_API void cpex_error_record_cleanup(cpex_error_record *record);
 
 #ifdef __cplusplus
 }

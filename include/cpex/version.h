@@ -5,6 +5,8 @@
 #ifndef CPEX_VERSION_H
 #define CPEX_VERSION_H
 
+#include "cpex/export.h"
+
 #define CPEX_VERSION_STRING "0.1.0"
 
 #ifdef __cplusplus
@@ -12,7 +14,7 @@ extern "C" {
 #endif
 
 /** The version of the linked library, e.g. "0.1.0". */
-const char *cpex_version(void);
+CPEX_API const char *cpex_version(void);
 
 #ifdef __cplusplus
 }

@@ -215,6 +215,11 @@ int cli_cmd_check(int argc, char **argv)
         }
     }
 
+    if (!loaded && !o.json)
+        printf("(a configuration loads all or nothing: %s)\n",
+               total ? "fix the problems below and check again"
+                     : "no plugin was created; fix the problems below and check again");
+
     /* Every problem, load first, then initialize. */
     const cpex_error *errs[2] = {&load_err, &init_err};
     size_t problem_count = load_err.count + init_err.count;
@@ -259,8 +264,6 @@ int cli_cmd_check(int argc, char **argv)
             print_message("  - ", l->message);
         }
     }
-    if (!loaded && load_err.count && total == 0 && !o.json)
-        printf("(no plugin could be listed: the configuration did not load)\n");
 
     bool good = loaded && init_err.count == 0 && failed == 0;
     if (o.json) {

@@ -3,7 +3,7 @@
 # the real binary of the build under test.
 #   bash test_cli_basics.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
-build="$1"
+build="$(cd "$1" && pwd)"
 cpex="$build/cpex"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

@@ -4,7 +4,8 @@
 # its plugin; exit 1).
 #   bash test_cli_check.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
-build="$1" src="$2"
+# Absolute: paths are written into YAML files that live elsewhere.
+build="$(cd "$1" && pwd)" src="$(cd "$2" && pwd)"
 cpex="$build/cpex"
 lib="$build/plugins"
 tmp="$(mktemp -d)"

@@ -5,7 +5,8 @@
 # the readable form, and bad input that must never crash it.
 #   bash test_cli_run.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
-build="$1" src="$2"
+# Absolute: paths are written into YAML files that live elsewhere.
+build="$(cd "$1" && pwd)" src="$(cd "$2" && pwd)"
 cpex="$build/cpex"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
