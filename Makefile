@@ -17,8 +17,13 @@ all: deps
 deps:
 	@scripts/deps.sh test
 
+# The example requests hold one malformed line on purpose, so `cpex run`
+# exits 1 after reporting it; `cpex check` first makes sure the gateway
+# itself loads, so a real failure still fails this target.
 run: all
-	$(BUILD)/cpex run examples/gateway.yaml --input examples/requests.jsonl
+	$(BUILD)/cpex check examples/gateway.yaml
+	$(BUILD)/cpex run examples/gateway.yaml --input examples/requests.jsonl; \
+	  rc=$$?; if [ $$rc -gt 1 ]; then exit $$rc; fi
 
 test: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

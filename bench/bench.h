@@ -66,8 +66,8 @@ int64_t bench_fixture_run(bench_fixture *f, long iters);
  * Sanity counts since the fixture was built: invokes that did not continue,
  * soft errors seen, and invokes whose payload was modified.
  */
-void bench_fixture_checks(const bench_fixture *f, long *denied, long *soft_errors,
-                          long *modified);
+void bench_fixture_checks(const bench_fixture *f, long *invokes, long *denied,
+                          long *soft_errors, long *modified);
 
 /** Per-invoke allocations on a fixture: libcpex's own counter and all libc mallocs. */
 typedef struct bench_allocs {
@@ -76,8 +76,13 @@ typedef struct bench_allocs {
 } bench_allocs;
 bench_allocs bench_fixture_allocs(bench_fixture *f, long iters);
 
-/** Threads case: invokes/s with `threads` threads, `iters` invokes each (wall time). */
-double bench_threads_throughput(int threads, long iters, int plugins);
+/**
+ * Threads case: invokes per second of wall time with `threads` threads on
+ * one manager, `iters` invokes each, each thread its own request. Stores
+ * the CPU time per invoke (thread CPU clocks) in *cpu_ns when non-NULL.
+ * -1 on failure.
+ */
+double bench_threads_throughput(int threads, long iters, int plugins, double *cpu_ns);
 
 /** Load + initialize of `count` lib: plugins; returns nanoseconds, or -1 on failure. */
 int64_t bench_load_lib_plugins(int count);

@@ -212,7 +212,7 @@ struct bench_fixture {
     cpex_manager *m;
     const char *hook;
     request req;
-    long denied, soft_errors, modified;
+    long invokes, denied, soft_errors, modified;
 };
 
 static cpex_manager *build_manager(const char *name, const char **hook)
@@ -356,6 +356,7 @@ static void invoke_loop(bench_fixture *f, long iters)
         cpex_pipeline_result_cleanup(&res);
     }
     f->req.ctx = ctx;
+    f->invokes += iters;
 }
 
 int64_t bench_fixture_run(bench_fixture *f, long iters)
@@ -367,9 +368,10 @@ int64_t bench_fixture_run(bench_fixture *f, long iters)
     return bench_now_ns() - t0;
 }
 
-void bench_fixture_checks(const bench_fixture *f, long *denied, long *soft_errors,
-                          long *modified)
+void bench_fixture_checks(const bench_fixture *f, long *invokes, long *denied,
+                          long *soft_errors, long *modified)
 {
+    *invokes = f->invokes;
     *denied = f->denied;
     *soft_errors = f->soft_errors;
     *modified = f->modified;
@@ -404,9 +406,17 @@ typedef struct thread_arg {
     long iters;
     pthread_barrier_t *barrier;
     int64_t start, end;
+    int64_t cpu;  /* thread CPU time of the loop */
     long bad;
     int ok;
 } thread_arg;
+
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static void *thread_main(void *p)
 {
@@ -418,16 +428,18 @@ static void *thread_main(void *p)
     a->ok = request_init(&f.req) == 0; /* each thread its own request */
     pthread_barrier_wait(a->barrier);
     if (a->ok) {
+        int64_t c0 = thread_cpu_ns();
         a->start = bench_now_ns();
         invoke_loop(&f, a->iters);
         a->end = bench_now_ns();
+        a->cpu = thread_cpu_ns() - c0;
     }
     a->bad = f.denied + f.soft_errors;
     request_cleanup(&f.req);
     return NULL;
 }
 
-double bench_threads_throughput(int threads, long iters, int plugins)
+double bench_threads_throughput(int threads, long iters, int plugins, double *cpu_ns)
 {
     static cpex_manager *m;
     static int m_plugins;
@@ -454,10 +466,11 @@ double bench_threads_throughput(int threads, long iters, int plugins)
             exit(1);
         }
     }
-    int64_t start = INT64_MAX, end = 0;
+    int64_t start = INT64_MAX, end = 0, cpu = 0;
     int ok = 1;
     for (int i = 0; i < threads; i++) {
         pthread_join(tids[i], NULL);
+        cpu += args[i].cpu;
         if (!args[i].ok || args[i].bad)
             ok = 0;
         if (args[i].start < start)
@@ -468,6 +481,8 @@ double bench_threads_throughput(int threads, long iters, int plugins)
     pthread_barrier_destroy(&barrier);
     if (!ok || end <= start)
         return -1;
+    if (cpu_ns)
+        *cpu_ns = (double)cpu / ((double)threads * (double)iters);
     return (double)threads * (double)iters * 1e9 / (double)(end - start);
 }
 

@@ -109,12 +109,13 @@ static bool has_problem(const cpex_error *err, const char *plugin)
     return false;
 }
 
-/* Whether an info line for the same plugin follows line i: the loader and
-   the manager both speak; the manager's "created" line, the last, says most. */
+/* Whether an info or debug line for the same plugin follows line i: the
+   loader and the manager both speak while a plugin is created, and the last
+   line (the manager's "created ...") says most. */
 static bool later_info(const cli_log *log, size_t i)
 {
     for (size_t j = i + 1; j < log->count; j++) {
-        if (log->lines[j].level == CPEX_LOG_INFO && log->lines[j].plugin &&
+        if (log->lines[j].level < CPEX_LOG_WARN && log->lines[j].plugin &&
             strcmp(log->lines[j].plugin, log->lines[i].plugin) == 0)
             return true;
     }
@@ -179,7 +180,7 @@ int cli_cmd_check(int argc, char **argv)
            plugins the problems name. */
         for (size_t i = 0; i < log.count; i++) {
             const cli_log_line *l = &log.lines[i];
-            if (l->level != CPEX_LOG_INFO || !l->plugin || has_problem(&load_err, l->plugin) ||
+            if (l->level >= CPEX_LOG_WARN || !l->plugin || has_problem(&load_err, l->plugin) ||
                 later_info(&log, i))
                 continue;
             total++;

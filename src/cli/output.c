@@ -41,7 +41,7 @@ static json_t *violation_json(const cpex_violation *v)
     json_object_set_new(o, "reason", cli_json_str(v->reason ? v->reason : ""));
     if (v->description)
         json_object_set_new(o, "description", cli_json_str(v->description));
-    json_object_set(o, "details", v->details ? v->details : json_object());
+    json_object_set_new(o, "details", v->details ? json_incref(v->details) : json_object());
     if (v->plugin_name)
         json_object_set_new(o, "plugin", cli_json_str(v->plugin_name));
     return o;

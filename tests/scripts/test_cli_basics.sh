@@ -15,6 +15,10 @@ expect() {
   local name="$1" want="$2"; shift 2
   "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
   out="$(cat "$tmp/out")"; err="$(cat "$tmp/err")"
+  # Under a sanitizer build a report may come with an expected exit code.
+  if grep -qE 'Sanitizer|runtime error:' "$tmp/err"; then
+    echo "FAIL $name: sanitizer report:"; cat "$tmp/err"; fail=$((fail + 1)); return 1
+  fi
   if [ "$rc" -ne "$want" ]; then
     echo "FAIL $name: exit code $rc, expected $want"; echo "--- stdout"; echo "$out"; echo "--- stderr"; echo "$err"
     fail=$((fail + 1)); return 1

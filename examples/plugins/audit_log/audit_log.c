@@ -28,6 +28,11 @@
  * and in fire_and_forget mode (on the host's background workers, after the
  * pipeline decided). In a mode that may modify it modifies nothing either.
  */
+/* clock_gettime, gmtime_r and pthreads are POSIX: ask for them, so the file
+   also builds as `cc -std=c11` outside this tree (the build defines _GNU_SOURCE). */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>

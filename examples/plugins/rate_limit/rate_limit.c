@@ -23,6 +23,11 @@
  * buckets is guarded by one mutex, held only for a lookup and a little
  * arithmetic.
  */
+/* clock_gettime, gmtime_r and pthreads are POSIX: ask for them, so the file
+   also builds as `cc -std=c11` outside this tree (the build defines _GNU_SOURCE). */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
