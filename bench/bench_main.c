@@ -97,8 +97,10 @@ typedef struct threads_result {
     int ran;
     long iters;
     int plugins;
-    bench_stat one, two; /* invokes per second */
-    double ratio;        /* median two / median one */
+    bench_stat one, two;         /* invokes per second (wall time) */
+    double ratio;                /* median two / median one */
+    bench_stat cpu_one, cpu_two; /* CPU ns per invoke (thread CPU clocks) */
+    double cpu_scaling;          /* 2 x cpu_one / cpu_two: the ratio on two idle cores */
 } threads_result;
 
 typedef struct load_result {
@@ -166,7 +168,6 @@ static void run_invoke_cases(const options *o, int reps, const char *only)
                     continue;
                 int64_t ns = bench_fixture_run(fx[i], cases[i].iters);
                 samples[i][r] = (double)ns / (double)cases[i].iters;
-                cases[i].invokes += cases[i].iters;
             }
         for (size_t i = 0; i < CASE_COUNT; i++)
             if (fx[i]) {
@@ -184,13 +185,13 @@ static void run_invoke_cases(const options *o, int reps, const char *only)
             n /= 4;
         cases[i].allocs = bench_fixture_allocs(fx[i], n);
         cases[i].have_allocs = 1;
-        cases[i].invokes += n + 16;
     }
 
     for (size_t i = 0; i < CASE_COUNT; i++) {
         if (!fx[i])
             continue;
-        bench_fixture_checks(fx[i], &cases[i].denied, &cases[i].soft, &cases[i].modified);
+        bench_fixture_checks(fx[i], &cases[i].invokes, &cases[i].denied, &cases[i].soft,
+                             &cases[i].modified);
         int expect_modified = strcmp(cases[i].name, "seq_10_modify") == 0;
         if (cases[i].denied || cases[i].soft ||
             (expect_modified && cases[i].modified != cases[i].invokes) ||
@@ -213,7 +214,7 @@ static void run_threads(const options *o, int reps)
     long iters = o->iters > 0 ? o->iters : o->quick ? 2000 : 0;
     if (iters == 0) {
         /* calibrate: one thread for ~5x the per-case time */
-        double ips = bench_threads_throughput(1, 20000, thr.plugins);
+        double ips = bench_threads_throughput(1, 20000, thr.plugins, NULL);
         if (ips <= 0) {
             fprintf(stderr, "cpex_bench: threads case failed\n");
             failures++;
@@ -225,23 +226,30 @@ static void run_threads(const options *o, int reps)
     }
     thr.iters = iters;
     double *one = calloc((size_t)reps, sizeof *one), *two = calloc((size_t)reps, sizeof *two);
-    for (int r = 0; r < reps; r++) {
-        one[r] = bench_threads_throughput(1, iters, thr.plugins);
-        two[r] = bench_threads_throughput(2, iters, thr.plugins);
-        if (one[r] <= 0 || two[r] <= 0) {
-            fprintf(stderr, "cpex_bench: threads case failed\n");
-            failures++;
-            free(one);
-            free(two);
-            return;
-        }
+    double *c1 = calloc((size_t)reps, sizeof *c1), *c2 = calloc((size_t)reps, sizeof *c2);
+    int ok = one && two && c1 && c2;
+    for (int r = 0; ok && r < reps; r++) {
+        one[r] = bench_threads_throughput(1, iters, thr.plugins, &c1[r]);
+        two[r] = bench_threads_throughput(2, iters, thr.plugins, &c2[r]);
+        if (one[r] <= 0 || two[r] <= 0)
+            ok = 0;
     }
-    thr.one = bench_stats(one, reps);
-    thr.two = bench_stats(two, reps);
-    thr.ratio = thr.two.median / thr.one.median;
-    thr.ran = 1;
+    if (ok) {
+        thr.one = bench_stats(one, reps);
+        thr.two = bench_stats(two, reps);
+        thr.ratio = thr.two.median / thr.one.median;
+        thr.cpu_one = bench_stats(c1, reps);
+        thr.cpu_two = bench_stats(c2, reps);
+        thr.cpu_scaling = 2 * thr.cpu_one.median / thr.cpu_two.median;
+        thr.ran = 1;
+    } else {
+        fprintf(stderr, "cpex_bench: threads case failed\n");
+        failures++;
+    }
     free(one);
     free(two);
+    free(c1);
+    free(c2);
 }
 
 static void run_load(const options *o, int reps)
@@ -272,7 +280,8 @@ typedef struct derived {
     double empty_ratio;
     double slope, slope_ratio, intercept;
     double modify_extra;   /* seq_10_modify - seq_10 */
-    double lib1_ratio, lib10_ratio;
+    double lib1_ratio, lib10_ratio;         /* ratios of medians */
+    double lib1_min_ratio, lib10_min_ratio; /* ratios of minima (least disturbed runs) */
     double allocs_cpex, allocs_libc; /* seq_10 */
 } derived;
 
@@ -280,6 +289,12 @@ static double med(const char *name)
 {
     invoke_case *c = find_case(name);
     return c && c->ran ? c->ns.median : NAN;
+}
+
+static double min_of(const char *name)
+{
+    invoke_case *c = find_case(name);
+    return c && c->ran ? c->ns.min : NAN;
 }
 
 static derived derive(void)
@@ -301,6 +316,8 @@ static derived derive(void)
     d.modify_extra = med("seq_10_modify") - med("seq_10");
     d.lib1_ratio = med("lib_1") / med("seq_1");
     d.lib10_ratio = med("lib_10") / med("seq_10");
+    d.lib1_min_ratio = min_of("lib_1") / min_of("seq_1");
+    d.lib10_min_ratio = min_of("lib_10") / min_of("seq_10");
     invoke_case *s10 = find_case("seq_10");
     d.allocs_cpex = s10 && s10->have_allocs ? s10->allocs.cpex : NAN;
     d.allocs_libc = s10 && s10->have_allocs && s10->allocs.libc >= 0 ? s10->allocs.libc : NAN;
@@ -390,8 +407,9 @@ static void print_table(const options *o, int reps)
         printf("3  one modifying plugin among 10: %+.1f ns per invoke over all-allow\n",
                d.modify_extra);
     if (!isnan(d.lib1_ratio) || !isnan(d.lib10_ratio))
-        printf("5  shared library / compiled in: %.3f (1 plugin), %.3f (10 plugins)\n",
-               d.lib1_ratio, d.lib10_ratio);
+        printf("5  shared library / compiled in: %.3f (1 plugin), %.3f (10 plugins); "
+               "ratio of minima %.3f, %.3f\n",
+               d.lib1_ratio, d.lib10_ratio, d.lib1_min_ratio, d.lib10_min_ratio);
     if (!isnan(d.allocs_cpex)) {
         char libc[32] = "not counted (sanitizer build)";
         if (!isnan(d.allocs_libc))
@@ -406,6 +424,10 @@ static void print_table(const options *o, int reps)
                thr.plugins, thr.iters, thr.one.median / 1e6, thr.one.min / 1e6,
                thr.one.max / 1e6, thr.two.median / 1e6, thr.two.min / 1e6, thr.two.max / 1e6,
                thr.ratio);
+    if (thr.ran)
+        printf("   CPU time per invoke: 1 thread %.1f ns, 2 threads %.1f ns; throughput ratio on "
+               "two otherwise idle cores would be %.2f\n",
+               thr.cpu_one.median, thr.cpu_two.median, thr.cpu_scaling);
     if (load.ran)
         printf("8  load + initialize %d lib: plugins: %.2f ms [%.2f .. %.2f]\n", load.count,
                load.ms.median, load.ms.min, load.ms.max);
@@ -478,6 +500,8 @@ static void print_json(const options *o, int reps)
     json_num("modify_extra_ns", d.modify_extra, 1);
     json_num("lib_vs_builtin_1", d.lib1_ratio, 1);
     json_num("lib_vs_builtin_10", d.lib10_ratio, 1);
+    json_num("lib_vs_builtin_1_min", d.lib1_min_ratio, 1);
+    json_num("lib_vs_builtin_10_min", d.lib10_min_ratio, 1);
     json_num("allocs_per_invoke_cpex", d.allocs_cpex, 1);
     json_num("allocs_per_invoke_libc", d.allocs_libc, 0);
     printf("},\n  \"threads\": ");
@@ -485,7 +509,10 @@ static void print_json(const options *o, int reps)
         printf("{\"plugins\": %d, \"iterations_per_thread\": %ld, ", thr.plugins, thr.iters);
         json_stat("one_thread_per_s", thr.one, 1);
         json_stat("two_threads_per_s", thr.two, 1);
-        json_num("ratio", thr.ratio, 0);
+        json_num("ratio", thr.ratio, 1);
+        json_stat("cpu_ns_per_invoke_one", thr.cpu_one, 1);
+        json_stat("cpu_ns_per_invoke_two", thr.cpu_two, 1);
+        json_num("cpu_scaling", thr.cpu_scaling, 0);
         printf("}");
     } else {
         printf("null");
