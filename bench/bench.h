@@ -80,6 +80,8 @@ bench_allocs bench_fixture_allocs(bench_fixture *f, long iters);
  * Threads case: invokes per second of wall time with `threads` threads on
  * one manager, `iters` invokes each, each thread its own request. Stores
  * the CPU time per invoke (thread CPU clocks) in *cpu_ns when non-NULL.
+ * plugins == 0 runs the control instead: the baseline call loop, which
+ * shares nothing between threads, so its ratio is what the machine allows.
  * -1 on failure.
  */
 double bench_threads_throughput(int threads, long iters, int plugins, double *cpu_ns);

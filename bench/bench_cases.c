@@ -313,7 +313,7 @@ void bench_fixture_free(bench_fixture *f)
  */
 static int64_t run_baseline(bench_fixture *f, long iters)
 {
-    static bench_instance inst;
+    bench_instance inst;
     cpex_call call;
     memset(&call, 0, sizeof call);
     call.struct_size = (uint32_t)sizeof call;
@@ -402,7 +402,7 @@ bench_allocs bench_fixture_allocs(bench_fixture *f, long iters)
 /* ------------------------------------------------------------------ */
 
 typedef struct thread_arg {
-    cpex_manager *m;
+    cpex_manager *m; /* NULL: the control loop (baseline calls, nothing shared) */
     long iters;
     pthread_barrier_t *barrier;
     int64_t start, end;
@@ -430,7 +430,10 @@ static void *thread_main(void *p)
     if (a->ok) {
         int64_t c0 = thread_cpu_ns();
         a->start = bench_now_ns();
-        invoke_loop(&f, a->iters);
+        if (a->m)
+            invoke_loop(&f, a->iters);
+        else
+            run_baseline(&f, a->iters);
         a->end = bench_now_ns();
         a->cpu = thread_cpu_ns() - c0;
     }
@@ -443,7 +446,7 @@ double bench_threads_throughput(int threads, long iters, int plugins, double *cp
 {
     static cpex_manager *m;
     static int m_plugins;
-    if (!m || m_plugins != plugins) {
+    if (plugins > 0 && (!m || m_plugins != plugins)) {
         cpex_manager_free(m);
         m = seq_manager(plugins);
         m_plugins = plugins;
@@ -458,7 +461,7 @@ double bench_threads_throughput(int threads, long iters, int plugins, double *cp
     pthread_barrier_init(&barrier, NULL, (unsigned)threads);
     for (int i = 0; i < threads; i++) {
         memset(&args[i], 0, sizeof args[i]);
-        args[i].m = m;
+        args[i].m = plugins > 0 ? m : NULL;
         args[i].iters = iters;
         args[i].barrier = &barrier;
         if (pthread_create(&tids[i], NULL, thread_main, &args[i]) != 0) {

@@ -1,0 +1,66 @@
+/*
+ * executor_internal.h — what executor.c and executor_tasks.c share.
+ */
+#ifndef CPEX_CORE_EXECUTOR_INTERNAL_H
+#define CPEX_CORE_EXECUTOR_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "core/call.h"
+#include "core/core.h"
+
+/* How to clone and free payload data of one kind / type. */
+typedef struct payload_ops {
+    uint32_t kind;
+    const char *type_name;
+    void *(*clone)(const void *data, void *user);
+    void (*free)(void *data, void *user);
+    void *user;
+} payload_ops;
+
+typedef enum outcome_kind { OUT_ALLOW, OUT_DENY, OUT_ERROR, OUT_TIMEOUT } outcome_kind;
+
+typedef struct outcome {
+    outcome_kind kind;
+    const char *record_code; /* for OUT_ERROR: "error", "bad_decision", "not_initialized" */
+    char message[512];       /* for OUT_ERROR */
+} outcome;
+
+typedef struct pipeline {
+    cpex_manager *manager;
+    const cpex_snapshot *snap;
+    const cpex_hook *hook;
+    cpex_payload payload;        /* current view */
+    payload_ops ops;
+    void *owned_payload;         /* current data when a plugin replaced it */
+    const cpex_extensions *ext;  /* current extensions */
+    cpex_extensions *owned_ext;  /* set when a plugin's writes were accepted */
+    cpex_context_table *ctx;
+    cpex_pipeline_result *res;
+    bool closing;
+} pipeline;
+
+/** Whether the call's plugin may run; if not, *out says why (fail closed). */
+bool cpex_ex_plugin_ready(const cpex_call_state *cs, outcome *out);
+/** Call the handler (deadline from `start`) and classify what it returned. */
+outcome cpex_ex_call_handler(cpex_call_state *cs, cpex_handler_fn fn, int64_t start);
+/** The violation of a deny: the plugin's own, or `fallback_code` (fail closed). */
+cpex_violation *cpex_ex_take_violation(cpex_call_state *cs, const char *fallback_code);
+/** A failure as a halting violation (on_error: fail). */
+cpex_violation *cpex_ex_failure_violation(const cpex_plugin *p, const outcome *o);
+/** Record a failure as a soft error. */
+void cpex_ex_record_failure(cpex_call_state *cs, const outcome *o);
+/** Disable a plugin because of a failure (on_error: disable). */
+void cpex_ex_disable_for(cpex_plugin *p, const outcome *o);
+/** Merge a call's metadata into the accumulated object (copies). */
+void cpex_ex_merge_metadata(json_t **into, json_t *from);
+/** Stop the pipeline with `v` (an internal_error when NULL). */
+void cpex_ex_halt(pipeline *pl, cpex_violation *v);
+
+/* executor_tasks.c */
+/** The concurrent phase. Returns false when the pipeline halted. */
+bool cpex_ex_run_concurrent(pipeline *pl);
+/** Start the fire-and-forget handlers. */
+void cpex_ex_run_fire_and_forget(pipeline *pl);
+
+#endif

@@ -1,0 +1,466 @@
+/*
+ * executor_tasks.c — the phases that run on the manager's worker threads:
+ * concurrent (waited for, up to each handler's deadline) and
+ * fire-and-forget (not waited for; errors go to the background log).
+ *
+ * Work on other threads gets its own copies of the payload, extensions
+ * and context, so a handler that outlives its invoke never touches the
+ * caller's data, and no jansson value is shared across threads.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/call.h"
+#include "core/core.h"
+#include "core/executor_internal.h"
+#include "cpex/cmf.h"
+#include "util/alloc.h"
+
+/* ------------------------------------------------------------------ */
+/* Work on other threads: concurrent and fire-and-forget               */
+/* ------------------------------------------------------------------ */
+
+/* What background calls read: their own copies, shared and refcounted,
+ * so a call that outlives its invoke never touches the caller's data. */
+typedef struct shared_input {
+    _Atomic long refs;
+    cpex_manager *manager;
+    char *hook;
+    size_t hook_len;
+    cpex_payload payload;
+    payload_ops ops;
+    void *data;
+    cpex_extensions *ext;
+    bool closing;
+} shared_input;
+
+static void shared_input_unref(shared_input *in)
+{
+    if (!in || atomic_fetch_sub(&in->refs, 1) != 1)
+        return;
+    if (in->data && in->ops.free)
+        in->ops.free(in->data, in->ops.user);
+    cpex_extensions_unref(in->ext);
+    cpex_free(in->hook);
+    cpex_free(in);
+}
+
+static shared_input *shared_input_new(pipeline *pl)
+{
+    shared_input *in = cpex_calloc(1, sizeof *in);
+    if (!in)
+        return NULL;
+    atomic_init(&in->refs, 1);
+    in->manager = pl->manager;
+    in->hook = cpex_strndup(pl->hook->name, pl->hook->name_len);
+    in->hook_len = pl->hook->name_len;
+    in->payload = pl->payload;
+    in->ops = pl->ops;
+    in->closing = pl->closing;
+    if (pl->payload.data) {
+        if (!pl->ops.clone)
+            goto fail;
+        in->data = pl->ops.clone(pl->payload.data, pl->ops.user);
+        if (!in->data)
+            goto fail;
+        in->payload.data = in->data;
+    }
+    if (pl->ext) {
+        in->ext = cpex_extensions_copy(pl->ext);
+        if (!in->ext)
+            goto fail;
+    }
+    if (!in->hook)
+        goto fail;
+    return in;
+fail:
+    shared_input_unref(in);
+    return NULL;
+}
+
+/* Set up a call state for a call on another thread. */
+static void init_task_call(cpex_call_state *cs, shared_input *in, cpex_plugin *p, uint32_t mode,
+                           json_t *local, json_t *global, cpex_error_record **records,
+                           size_t *record_count)
+{
+    memset(cs, 0, sizeof *cs);
+    cs->call.struct_size = (uint32_t)sizeof cs->call;
+    cs->call.mode = mode;
+    cs->call.hook.ptr = in->hook;
+    cs->call.hook.len = in->hook_len;
+    cs->call.plugin_name.ptr = p->name;
+    cs->call.plugin_name.len = strlen(p->name);
+    cs->call.payload = in->payload.data || in->payload.kind ? &in->payload : NULL;
+    cs->call.host_private = cs;
+    cs->magic = CPEX_CALL_MAGIC;
+    cs->manager = in->manager;
+    cs->plugin = p;
+    cs->mode = mode;
+    cs->can_modify = false;
+    cs->closed = in->closing;
+    cs->payload_kind = in->payload.kind;
+    cs->payload_type = in->ops.type_name;
+    cs->payload_free = in->ops.free;
+    cs->payload_user = in->ops.user;
+    cs->ext = in->ext;
+    cs->records = records;
+    cs->record_count = record_count;
+    cs->snapshot_ctx = true;
+    cs->base_local = local;
+    cs->base_global = global;
+}
+
+/* A group of concurrent calls the invoker waits for. */
+typedef struct conc_group {
+    _Atomic long refs;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t remaining;
+    bool deny_seen;
+} conc_group;
+
+/* Work on worker threads is counted so shutdown can wait for all of it,
+ * including concurrent handlers that outlived their invoke's deadline. */
+static void bg_begin(cpex_manager *m)
+{
+    pthread_mutex_lock(&m->bg_lock);
+    m->bg_pending++;
+    pthread_mutex_unlock(&m->bg_lock);
+}
+
+static void bg_done(cpex_manager *m, cpex_error_record *records, size_t count)
+{
+    pthread_mutex_lock(&m->bg_lock);
+    for (size_t i = 0; i < count; i++) {
+        /* details move over: never share a jansson value across threads */
+        cpex_records_add(&m->bg_errors, &m->bg_error_count, records[i].plugin_name,
+                         records[i].code, records[i].message, records[i].details);
+        records[i].details = NULL;
+    }
+    m->bg_pending--;
+    if (m->bg_pending == 0)
+        pthread_cond_broadcast(&m->bg_idle);
+    pthread_mutex_unlock(&m->bg_lock);
+}
+
+static void group_unref(conc_group *g)
+{
+    if (atomic_fetch_sub(&g->refs, 1) != 1)
+        return;
+    pthread_cond_destroy(&g->cond);
+    pthread_mutex_destroy(&g->lock);
+    cpex_free(g);
+}
+
+typedef struct conc_task {
+    cpex_job job;
+    _Atomic long refs;
+    conc_group *group;
+    shared_input *in;
+    cpex_plugin *plugin;
+    cpex_handler_fn fn;
+    json_t *local, *global;
+    int64_t start;
+    /* written by the worker before `done`, under the group lock */
+    bool done;
+    outcome out;
+    cpex_violation *violation;
+    json_t *metadata;
+    cpex_error_record *records;
+    size_t record_count;
+} conc_task;
+
+static void conc_task_unref(conc_task *t)
+{
+    if (atomic_fetch_sub(&t->refs, 1) != 1)
+        return;
+    cpex_violation_free(t->violation);
+    json_decref(t->metadata);
+    cpex_error_records_free(t->records, t->record_count);
+    json_decref(t->local);
+    json_decref(t->global);
+    shared_input_unref(t->in);
+    cpex_plugin_unref(t->plugin);
+    group_unref(t->group);
+    cpex_free(t);
+}
+
+static void conc_task_run(void *arg)
+{
+    conc_task *t = arg;
+    cpex_call_state cs;
+    init_task_call(&cs, t->in, t->plugin, CPEX_MODE_CONCURRENT, t->local, t->global, &t->records,
+                   &t->record_count);
+    /* The deadline runs from submission: time spent queued counts. */
+    outcome o = cpex_ex_call_handler(&cs, t->fn, t->start);
+    pthread_mutex_lock(&t->group->lock);
+    t->out = o;
+    t->violation = cs.violation;
+    cs.violation = NULL;
+    t->metadata = cs.metadata;
+    cs.metadata = NULL;
+    t->done = true;
+    t->group->remaining--;
+    if (o.kind == OUT_DENY)
+        t->group->deny_seen = true;
+    pthread_cond_broadcast(&t->group->cond);
+    pthread_mutex_unlock(&t->group->lock);
+    cpex_call_state_cleanup(&cs);
+    cpex_manager *m = t->in->manager;
+    conc_task_unref(t);
+    bg_done(m, NULL, 0);
+}
+
+static json_t *copy_or_null(json_t *v) { return v ? json_deep_copy(v) : NULL; }
+
+/* Concurrent phase. Returns false when the pipeline halted. */
+bool cpex_ex_run_concurrent(pipeline *pl)
+{
+    const cpex_hook *h = pl->hook;
+    size_t first = h->phase_start[CPEX_MODE_CONCURRENT];
+    size_t last = h->phase_start[CPEX_MODE_CONCURRENT + 1];
+    size_t n = 0;
+    for (size_t i = first; i < last; i++)
+        if (!atomic_load_explicit(&h->entries[i].plugin->disabled, memory_order_relaxed))
+            n++;
+    if (n == 0)
+        return true;
+
+    conc_task **tasks = cpex_calloc(n, sizeof *tasks);
+    conc_group *g = cpex_calloc(1, sizeof *g);
+    shared_input *in = shared_input_new(pl);
+    if (!tasks || !g || !in) {
+        cpex_free(tasks);
+        cpex_free(g);
+        shared_input_unref(in);
+        cpex_ex_halt(pl, cpex_violation_new("internal_error",
+                                    "out of memory starting the concurrent phase", NULL, NULL,
+                                    NULL));
+        return false;
+    }
+    atomic_init(&g->refs, 1);
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_cond_init(&g->cond, NULL);
+
+    int64_t now = cpex_now_ns();
+    size_t made = 0;
+    for (size_t i = first; i < last && made < n; i++) {
+        cpex_plugin *p = h->entries[i].plugin;
+        if (atomic_load_explicit(&p->disabled, memory_order_relaxed))
+            continue;
+        conc_task *t = cpex_calloc(1, sizeof *t);
+        if (!t)
+            break;
+        atomic_init(&t->refs, 2); /* the invoker's and the worker's */
+        atomic_fetch_add(&g->refs, 1);
+        atomic_fetch_add(&in->refs, 1);
+        t->group = g;
+        t->in = in;
+        t->plugin = cpex_plugin_ref(p);
+        t->fn = h->entries[i].fn;
+        t->local = copy_or_null(cpex_ctx_local_state(pl->ctx, p, false));
+        t->global = copy_or_null(cpex_ctx_global_state(pl->ctx, false));
+        t->start = now;
+        t->job.run = conc_task_run;
+        t->job.arg = t;
+        tasks[made++] = t;
+    }
+    pthread_mutex_lock(&g->lock);
+    g->remaining = made;
+    pthread_mutex_unlock(&g->lock);
+    for (size_t k = 0; k < made; k++) {
+        bg_begin(pl->manager);
+        if (cpex_workers_submit(pl->manager->workers, &tasks[k]->job) != 0) {
+            /* The pool is stopping (manager being freed): run it here. */
+            conc_task_run(tasks[k]);
+        }
+    }
+
+    /* Wait until every task finished or passed its own deadline. With
+     * short_circuit_on_deny, stop as soon as an explicit deny is the first
+     * halting outcome in priority order: every task before it has finished,
+     * so nothing still running could outrank it. */
+    bool short_circuit = pl->manager->opts.short_circuit_on_deny;
+    bool aborted = false;
+    pthread_mutex_lock(&g->lock);
+    while (g->remaining > 0) {
+        if (short_circuit && g->deny_seen) {
+            for (size_t k = 0; k < made && tasks[k]->done; k++)
+                if (tasks[k]->out.kind == OUT_DENY) {
+                    aborted = true;
+                    break;
+                }
+            if (aborted)
+                break;
+        }
+        int64_t latest = 0;
+        for (size_t k = 0; k < made; k++)
+            if (!tasks[k]->done && tasks[k]->start + tasks[k]->plugin->timeout_ns > latest)
+                latest = tasks[k]->start + tasks[k]->plugin->timeout_ns;
+        int64_t wait_ns = latest - cpex_now_ns();
+        if (wait_ns <= 0)
+            break;
+        struct timespec abs;
+        clock_gettime(CLOCK_REALTIME, &abs);
+        abs.tv_sec += (time_t)(wait_ns / 1000000000);
+        abs.tv_nsec += (long)(wait_ns % 1000000000);
+        if (abs.tv_nsec >= 1000000000) {
+            abs.tv_sec++;
+            abs.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&g->cond, &g->lock, &abs);
+    }
+
+    /* Outcomes in priority order; the first halting one wins. */
+    cpex_violation *winner = NULL;
+    for (size_t k = 0; k < made; k++) {
+        conc_task *t = tasks[k];
+        cpex_plugin *p = t->plugin;
+        cpex_call_state rec; /* only to record under the plugin's name */
+        memset(&rec, 0, sizeof rec);
+        rec.manager = pl->manager;
+        rec.plugin = p;
+        rec.records = &pl->res->errors;
+        rec.record_count = &pl->res->error_count;
+        if (t->done) {
+            /* Take the worker's outputs over instead of sharing references:
+             * jansson's reference counts are not safe across threads, and the
+             * worker may drop the task on its own thread. */
+            for (size_t r = 0; r < t->record_count; r++)
+                cpex_records_add(&pl->res->errors, &pl->res->error_count,
+                                 t->records[r].plugin_name, t->records[r].code,
+                                 t->records[r].message, t->records[r].details);
+            for (size_t r = 0; r < t->record_count; r++)
+                t->records[r].details = NULL;
+            json_t *md = t->metadata;
+            t->metadata = NULL;
+            if (t->out.kind != OUT_TIMEOUT)
+                cpex_ex_merge_metadata(&pl->res->metadata, md);
+            json_decref(md);
+        }
+        outcome o = t->out;
+        if (!t->done) {
+            if (aborted)
+                continue; /* cut short by a deny: records nothing */
+            o.kind = OUT_TIMEOUT;
+        }
+        switch (o.kind) {
+        case OUT_ALLOW:
+            break;
+        case OUT_DENY:
+            if (!winner) {
+                cpex_call_state tmp = rec;
+                tmp.violation = t->violation;
+                t->violation = NULL;
+                winner = cpex_ex_take_violation(&tmp, "concurrent_deny");
+            }
+            break;
+        case OUT_ERROR:
+        case OUT_TIMEOUT:
+            if (p->on_error == CPEX_ON_ERROR_FAIL) {
+                if (!winner)
+                    winner = cpex_ex_failure_violation(p, &o);
+            } else {
+                cpex_ex_record_failure(&rec, &o);
+                if (p->on_error == CPEX_ON_ERROR_DISABLE)
+                    cpex_ex_disable_for(p, &o);
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g->lock);
+    for (size_t k = 0; k < made; k++)
+        conc_task_unref(tasks[k]);
+    cpex_free(tasks);
+    group_unref(g);
+    shared_input_unref(in);
+    if (winner) {
+        cpex_ex_halt(pl, winner);
+        return false;
+    }
+    return true;
+}
+
+typedef struct faf_task {
+    cpex_job job;
+    shared_input *in;
+    cpex_plugin *plugin;
+    cpex_handler_fn fn;
+    json_t *local, *global;
+    int64_t start;
+} faf_task;
+
+static void faf_task_run(void *arg)
+{
+    faf_task *t = arg;
+    cpex_manager *m = t->in->manager;
+    cpex_error_record *records = NULL;
+    size_t count = 0;
+    cpex_call_state cs;
+    init_task_call(&cs, t->in, t->plugin, CPEX_MODE_FIRE_AND_FORGET, t->local, t->global,
+                   &records, &count);
+    outcome o = cpex_ex_call_handler(&cs, t->fn, t->start);
+    if (o.kind == OUT_DENY) {
+        cpex_call_record(&cs, "dropped_deny",
+                         "plugin denied in fire_and_forget mode, which cannot block; the deny "
+                         "was ignored (reason: %s)",
+                         cs.violation ? cs.violation->reason : "none given");
+    } else if (o.kind == OUT_ERROR || o.kind == OUT_TIMEOUT) {
+        cpex_ex_record_failure(&cs, &o);
+        if (t->plugin->on_error == CPEX_ON_ERROR_DISABLE)
+            cpex_ex_disable_for(t->plugin, &o);
+    }
+    for (size_t i = 0; i < count; i++)
+        cpex_log(m, CPEX_LOG_WARN, t->plugin->name, "background: [%s] %s", records[i].code,
+                 records[i].message);
+    cpex_call_state_cleanup(&cs);
+    json_decref(t->local);
+    json_decref(t->global);
+    shared_input_unref(t->in);
+    cpex_plugin_unref(t->plugin);
+    cpex_free(t);
+    bg_done(m, records, count);
+    cpex_error_records_free(records, count);
+}
+
+void cpex_ex_run_fire_and_forget(pipeline *pl)
+{
+    const cpex_hook *h = pl->hook;
+    size_t first = h->phase_start[CPEX_MODE_FIRE_AND_FORGET];
+    size_t last = h->phase_start[CPEX_MODE_FIRE_AND_FORGET + 1];
+    shared_input *in = NULL;
+    for (size_t i = first; i < last; i++) {
+        cpex_plugin *p = h->entries[i].plugin;
+        if (atomic_load_explicit(&p->disabled, memory_order_relaxed))
+            continue;
+        if (!in) {
+            in = shared_input_new(pl);
+            if (!in) {
+                cpex_records_add(&pl->res->errors, &pl->res->error_count, p->name, "internal",
+                                 "out of memory: fire-and-forget handlers not started", NULL);
+                return;
+            }
+        }
+        faf_task *t = cpex_calloc(1, sizeof *t);
+        if (!t) {
+            cpex_records_add(&pl->res->errors, &pl->res->error_count, p->name, "internal",
+                             "out of memory: fire-and-forget handler not started", NULL);
+            continue;
+        }
+        atomic_fetch_add(&in->refs, 1);
+        t->in = in;
+        t->plugin = cpex_plugin_ref(p);
+        t->fn = h->entries[i].fn;
+        t->local = copy_or_null(cpex_ctx_local_state(pl->ctx, p, false));
+        t->global = copy_or_null(cpex_ctx_global_state(pl->ctx, false));
+        t->start = cpex_now_ns();
+        t->job.run = faf_task_run;
+        t->job.arg = t;
+        bg_begin(pl->manager);
+        if (cpex_workers_submit(pl->manager->workers, &t->job) != 0)
+            faf_task_run(t);
+    }
+    shared_input_unref(in);
+}
