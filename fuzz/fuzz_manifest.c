@@ -137,7 +137,10 @@ static uint32_t version(src *s)
     switch (u8(s) % 4) {
     case 0: return CPEX_ABI_VERSION;
     case 1: return CPEX_ABI_MAKE_VERSION(CPEX_ABI_VERSION_MAJOR, u8(s));
-    case 2: return CPEX_ABI_MAKE_VERSION(u8(s) % 4, u8(s));
+    case 2: {
+        uint32_t major = u8(s) % 4;
+        return CPEX_ABI_MAKE_VERSION(major, u8(s));
+    }
     default: return u32(s);
     }
 }
@@ -298,7 +301,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     check_abi_rule(CPEX_ABI_VERSION, m.abi_version);
-    check_abi_rule(u32(&s), u32(&s));
+    uint32_t host = u32(&s);
+    check_abi_rule(host, u32(&s));
     arena_free(a);
     free(a);
     return 0;

@@ -164,6 +164,18 @@ struct cpex_manager {
     cpex_error_record *bg_errors;
 };
 
+/**
+ * Who is speaking when a plugin logs outside a handler call (during its
+ * create, initialize, shutdown or destroy): set by the manager around those
+ * calls on the calling thread, so the host table's log slot can still name
+ * the plugin and reach the manager's sink.
+ */
+typedef struct cpex_log_scope {
+    const struct cpex_manager *manager;
+    const char *plugin;
+} cpex_log_scope;
+extern _Thread_local const cpex_log_scope *cpex_current_log_scope;
+
 /** Log through the manager's sink (manager may be NULL: stderr). */
 void cpex_log(const cpex_manager *manager, uint32_t level, const char *plugin, const char *fmt,
               ...) __attribute__((format(printf, 4, 5)));

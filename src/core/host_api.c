@@ -21,8 +21,11 @@ static void h_log(const cpex_call *call, uint32_t level, const char *message)
     cpex_call_state *cs = cpex_call_state_of(call);
     if (!message)
         return;
+    const cpex_log_scope *scope = cpex_current_log_scope;
     if (cs)
         cpex_log(cs->manager, level, cs->plugin->name, "%s", message);
+    else if (scope)
+        cpex_log(scope->manager, level, scope->plugin, "%s", message);
     else
         cpex_log(NULL, level, NULL, "%s", message);
 }

@@ -71,8 +71,13 @@ void cpex_manager_shutdown(cpex_manager *m)
     for (size_t i = cur->plugin_count; i-- > 0;) {
         cpex_plugin *p = cur->plugins[i];
         int st = atomic_exchange(&p->state, CPEX_PLUGIN_SHUT_DOWN);
-        if (st == CPEX_PLUGIN_INITIALIZED && p->reg.shutdown)
+        if (st == CPEX_PLUGIN_INITIALIZED && p->reg.shutdown) {
+            cpex_log_scope scope = {m, p->name};
+            const cpex_log_scope *outer = cpex_current_log_scope;
+            cpex_current_log_scope = &scope;
             p->reg.shutdown(p->reg.instance);
+            cpex_current_log_scope = outer;
+        }
     }
     pthread_mutex_unlock(&m->write_lock);
 }

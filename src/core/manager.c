@@ -39,6 +39,8 @@ static const char *level_name(uint32_t level)
     }
 }
 
+_Thread_local const cpex_log_scope *cpex_current_log_scope;
+
 void cpex_log(const cpex_manager *m, uint32_t level, const char *plugin, const char *fmt, ...)
 {
     uint32_t min = m ? m->opts.log_level : CPEX_LOG_WARN;

@@ -233,7 +233,11 @@ cpex_status cpex_mgr_init_plugin(cpex_manager *m, cpex_plugin *p, const cpex_whe
     if (st == CPEX_PLUGIN_INITIALIZED)
         return CPEX_OK;
     char msg[1024] = "";
+    cpex_log_scope scope = {m, p->name};
+    const cpex_log_scope *outer = cpex_current_log_scope;
+    cpex_current_log_scope = &scope;
     int32_t rc = p->reg.initialize ? p->reg.initialize(p->reg.instance, msg, sizeof msg) : 0;
+    cpex_current_log_scope = outer;
     msg[sizeof msg - 1] = '\0';
     if (rc == 0) {
         atomic_store(&p->state, CPEX_PLUGIN_INITIALIZED);
