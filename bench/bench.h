@@ -85,6 +85,8 @@ bench_allocs bench_fixture_allocs(bench_fixture *f, long iters);
  * -1 on failure.
  */
 double bench_threads_throughput(int threads, long iters, int plugins, double *cpu_ns);
+/** Free the manager the threads case keeps between calls. */
+void bench_threads_done(void);
 
 /** Load + initialize of `count` lib: plugins; returns nanoseconds, or -1 on failure. */
 int64_t bench_load_lib_plugins(int count);

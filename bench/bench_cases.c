@@ -149,15 +149,21 @@ static char *lib_yaml(int count, const char *prefix)
     if (!y)
         return NULL;
     len += (size_t)snprintf(y + len, cap - len, "plugins:\n");
-    for (int i = 0; i < count; i++)
-        len += (size_t)snprintf(y + len, cap - len,
-                                "  - name: %s%03d\n"
-                                "    kind: \"lib:" BENCH_LIB "?entry=allow\"\n"
-                                "    hooks: [" BENCH_HOOK "]\n"
-                                "    mode: sequential\n"
-                                "    priority: %d\n"
-                                "    capabilities: [read_subject, read_headers]\n",
-                                prefix, i, i);
+    for (int i = 0; i < count; i++) {
+        int n = snprintf(y + len, cap - len,
+                         "  - name: %s%03d\n"
+                         "    kind: \"lib:" BENCH_LIB "?entry=allow\"\n"
+                         "    hooks: [" BENCH_HOOK "]\n"
+                         "    mode: sequential\n"
+                         "    priority: %d\n"
+                         "    capabilities: [read_subject, read_headers]\n",
+                         prefix, i, i);
+        if (n < 0 || (size_t)n >= cap - len) { /* cannot happen with 256 bytes per entry */
+            free(y);
+            return NULL;
+        }
+        len += (size_t)n;
+    }
     return y;
 }
 
@@ -442,14 +448,22 @@ static void *thread_main(void *p)
     return NULL;
 }
 
+static cpex_manager *threads_manager;
+static int threads_manager_plugins;
+
+void bench_threads_done(void)
+{
+    cpex_manager_free(threads_manager);
+    threads_manager = NULL;
+}
+
 double bench_threads_throughput(int threads, long iters, int plugins, double *cpu_ns)
 {
-    static cpex_manager *m;
-    static int m_plugins;
-    if (plugins > 0 && (!m || m_plugins != plugins)) {
+    cpex_manager *m = threads_manager;
+    if (plugins > 0 && (!m || threads_manager_plugins != plugins)) {
         cpex_manager_free(m);
-        m = seq_manager(plugins);
-        m_plugins = plugins;
+        m = threads_manager = seq_manager(plugins);
+        threads_manager_plugins = plugins;
         if (!m)
             return -1;
     }

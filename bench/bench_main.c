@@ -38,7 +38,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: cpex_bench [--quick] [--json] [--case NAME] [--reps N] [--iters N]\n"
-            "                  [--time-ms MS] [--plugin-dir DIR] [--list]\n"
+            "                  [--time-ms MS] [--threads-plugins N] [--plugin-dir DIR] [--list]\n"
             "\n"
             "  --quick        a few thousand iterations of every case, 3 repetitions\n"
             "  --json         print JSON instead of the table\n"
@@ -46,6 +46,7 @@ static void usage(FILE *out)
             "  --reps N       repetitions per case (default 9; quick 3; --case 1)\n"
             "  --iters N      iterations per repetition (default: calibrated)\n"
             "  --time-ms MS   target time of one repetition (default 40)\n"
+            "  --threads-plugins N  sequential plugins in the threads case (default 5)\n"
             "  --plugin-dir D where libbenchplug.so is (default the build's plugin dir)\n"
             "  --list         list the cases\n");
 }
@@ -264,6 +265,7 @@ static void run_threads(const options *o, int reps)
     free(c2);
     free(k1);
     free(k2);
+    bench_threads_done();
 }
 
 static void run_load(const options *o, int reps)
@@ -425,11 +427,12 @@ static void print_table(const options *o, int reps)
                "ratio of minima %.3f, %.3f\n",
                d.lib1_ratio, d.lib10_ratio, d.lib1_min_ratio, d.lib10_min_ratio);
     if (!isnan(d.allocs_cpex)) {
-        char libc[32] = "not counted (sanitizer build)";
+        char libc[96] = "libc allocations not counted (sanitizer build)";
         if (!isnan(d.allocs_libc))
-            snprintf(libc, sizeof libc, "%.2f", d.allocs_libc);
+            snprintf(libc, sizeof libc, "%.2f libc malloc/calloc/realloc calls from any caller",
+                     d.allocs_libc);
         printf("6  heap allocations per invoke, 10 sequential all-allow: %.2f through libcpex's "
-               "allocator, %s libc malloc/calloc/realloc calls from any caller\n",
+               "allocator; %s\n",
                d.allocs_cpex, libc);
     }
     if (thr.ran)
@@ -579,6 +582,13 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--time-ms") == 0 && next) {
             o.time_ms = atof(next);
+            i++;
+        } else if (strcmp(a, "--threads-plugins") == 0 && next) {
+            o.thread_plugins = atoi(next);
+            if (o.thread_plugins < 1 || o.thread_plugins > 1000) {
+                usage(stderr);
+                return 2;
+            }
             i++;
         } else if (strcmp(a, "--plugin-dir") == 0 && next) {
             bench_plugin_dir = next;

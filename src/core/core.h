@@ -33,6 +33,7 @@ typedef struct cpex_plugin {
     uint64_t id;          /* unique per registration in this process */
     uint64_t seq;         /* registration order in its manager */
     char *name;
+    size_t name_len;      /* strlen(name): the call struct carries it */
     char *kind;
     char *origin;
     char *description;
@@ -83,6 +84,7 @@ typedef struct cpex_hook {
     size_t name_len;
     uint64_t hash;
     char *payload_type;          /* bound type or NULL (any) */
+    size_t payload_type_len;     /* strlen(payload_type) */
     size_t count;
     cpex_hook_entry *entries;    /* phase-major, then priority, then seq */
     size_t phase_start[CPEX_PHASES + 1];

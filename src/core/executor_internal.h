@@ -23,7 +23,8 @@ typedef enum outcome_kind { OUT_ALLOW, OUT_DENY, OUT_ERROR, OUT_TIMEOUT } outcom
 typedef struct outcome {
     outcome_kind kind;
     const char *record_code; /* for OUT_ERROR: "error", "bad_decision", "not_initialized" */
-    char message[512];       /* for OUT_ERROR */
+    int64_t end;             /* clock reading after the call (the start when not called) */
+    char message[512];       /* for OUT_ERROR; written only then */
 } outcome;
 
 typedef struct pipeline {
@@ -42,8 +43,8 @@ typedef struct pipeline {
 
 /** Whether the call's plugin may run; if not, *out says why (fail closed). */
 bool cpex_ex_plugin_ready(const cpex_call_state *cs, outcome *out);
-/** Call the handler (deadline from `start`) and classify what it returned. */
-outcome cpex_ex_call_handler(cpex_call_state *cs, cpex_handler_fn fn, int64_t start);
+/** Call the handler (deadline from `start`, CLOCK_MONOTONIC) and classify what it returned. */
+void cpex_ex_call_handler(cpex_call_state *cs, cpex_handler_fn fn, int64_t start, outcome *out);
 /** The violation of a deny: the plugin's own, or `fallback_code` (fail closed). */
 cpex_violation *cpex_ex_take_violation(cpex_call_state *cs, const char *fallback_code);
 /** A failure as a halting violation (on_error: fail). */

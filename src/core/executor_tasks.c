@@ -194,7 +194,8 @@ static void conc_task_run(void *arg)
     init_task_call(&cs, t->in, t->plugin, CPEX_MODE_CONCURRENT, t->local, t->global, &t->records,
                    &t->record_count);
     /* The deadline runs from submission: time spent queued counts. */
-    outcome o = cpex_ex_call_handler(&cs, t->fn, t->start);
+    outcome o;
+    cpex_ex_call_handler(&cs, t->fn, t->start, &o);
     pthread_mutex_lock(&t->group->lock);
     t->out = o;
     t->violation = cs.violation;
@@ -401,7 +402,8 @@ static void faf_task_run(void *arg)
     cpex_call_state cs;
     init_task_call(&cs, t->in, t->plugin, CPEX_MODE_FIRE_AND_FORGET, t->local, t->global,
                    &records, &count);
-    outcome o = cpex_ex_call_handler(&cs, t->fn, t->start);
+    outcome o;
+    cpex_ex_call_handler(&cs, t->fn, t->start, &o);
     if (o.kind == OUT_DENY) {
         cpex_call_record(&cs, "dropped_deny",
                          "plugin denied in fire_and_forget mode, which cannot block; the deny "

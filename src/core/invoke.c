@@ -26,9 +26,11 @@ static void deny_invoke(cpex_pipeline_result *res, const char *code, const char 
     res->violation = cpex_violation_new(code, reason, NULL, NULL, NULL);
 }
 
-static bool str_eq(cpex_str a, const char *b)
+/* With a literal `b`, n is a constant and memcmp is inlined. */
+static inline bool str_eq(cpex_str a, const char *b)
 {
-    return a.ptr && strlen(b) == a.len && memcmp(a.ptr, b, a.len) == 0;
+    size_t n = strlen(b);
+    return a.ptr && a.len == n && memcmp(a.ptr, b, n) == 0;
 }
 
 void cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *payload,
@@ -53,7 +55,9 @@ void cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *
     }
     if (h->payload_type) {
         char reason[300];
-        if (!payload || !str_eq(payload->type_name, h->payload_type)) {
+        if (!payload || !payload->type_name.ptr ||
+            payload->type_name.len != h->payload_type_len ||
+            memcmp(payload->type_name.ptr, h->payload_type, h->payload_type_len) != 0) {
             snprintf(reason, sizeof reason, "hook '%.100s' carries payload type '%.60s' but the "
                      "invoke passed '%.*s'", hook, h->payload_type,
                      payload && payload->type_name.ptr ? (int)payload->type_name.len : 4,

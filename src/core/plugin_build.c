@@ -180,6 +180,7 @@ cpex_status cpex_mgr_build_plugin(cpex_manager *m, const plugin_setup *s,
     p->manager = m;
     p->id = atomic_fetch_add(&next_plugin_id, 1);
     p->name = cpex_strdup(s->name);
+    p->name_len = p->name ? strlen(p->name) : 0;
     p->kind = s->kind ? cpex_strdup(s->kind) : NULL;
     p->description = s->description ? cpex_strdup(s->description) : NULL;
     p->mode = s->mode;

@@ -8,14 +8,32 @@
 #include "core/core.h"
 #include "util/alloc.h"
 
+static inline uint64_t load64(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
 uint64_t cpex_hash_name(const char *name, size_t len)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)name[i];
-        h *= 1099511628211ull;
+    /* Runs on every invoke. Eight bytes per multiply and the last eight
+       bytes read once (overlapping): a 20-byte hook name costs three
+       multiplies, where byte-wise FNV-1a chained twenty (~15 ns). */
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)len;
+    uint64_t w = 0;
+    if (len >= 8) {
+        for (size_t i = 0; i + 8 < len; i += 8) {
+            h = (h ^ load64(name + i)) * 0xff51afd7ed558ccdull;
+            h ^= h >> 32;
+        }
+        w = load64(name + len - 8);
+    } else {
+        for (size_t i = 0; i < len; i++)
+            w |= (uint64_t)(unsigned char)name[i] << (8 * i);
     }
-    return h;
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
 }
 
 static int entry_cmp(const void *a, const void *b)
@@ -98,6 +116,7 @@ static void finish_hook(cpex_hook *h, const cpex_binding *bindings, size_t bindi
     for (size_t b = 0; b < binding_count; b++)
         if (strcmp(bindings[b].hook, h->name) == 0)
             h->payload_type = bindings[b].type; /* borrowed from the manager */
+    h->payload_type_len = h->payload_type ? strlen(h->payload_type) : 0;
 }
 
 cpex_snapshot *cpex_snapshot_build(cpex_plugin *const *plugins, size_t count,

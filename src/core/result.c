@@ -8,8 +8,7 @@
 
 void cpex_pipeline_result_init(cpex_pipeline_result *r)
 {
-    memset(r, 0, sizeof *r);
-    r->continue_processing = true;
+    *r = (cpex_pipeline_result){.continue_processing = true};
 }
 
 void cpex_violation_free(cpex_violation *v)
@@ -54,6 +53,13 @@ void cpex_pipeline_result_cleanup(cpex_pipeline_result *r)
 {
     if (!r)
         return;
+    /* An all-allow invoke owns nothing: reset without a call per field
+       (six calls that each test NULL cost ~8 ns per invoke). */
+    if (!r->violation && !r->modified_payload && !r->extensions && !r->metadata && !r->errors &&
+        !r->context) {
+        cpex_pipeline_result_init(r);
+        return;
+    }
     cpex_violation_free(r->violation);
     if (r->modified_payload) {
         owned_payload *op = (owned_payload *)r->modified_payload;
