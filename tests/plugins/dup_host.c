@@ -18,27 +18,7 @@ static const cpex_host_api embedded = {
 const cpex_host_api *cpex_host_api_get(void);
 const cpex_host_api *cpex_host_api_get(void) { return &embedded; }
 
-static int32_t allow(void *instance, const cpex_call *call)
-{
-    (void)instance;
-    (void)call;
-    return CPEX_ALLOW;
-}
-
-static const cpex_handler_reg handlers[] = {{"cmf.tool_pre_invoke", allow, "cmf"}};
-
-static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,
-                      cpex_plugin_registration *out, char *err, size_t err_cap)
-{
-    (void)host;
-    (void)config;
-    (void)err;
-    (void)err_cap;
-    out->name = "dup-host";
-    out->version = "1.0.0";
-    out->handler_count = 1;
-    out->handlers = handlers;
-    return CPEX_PLUGIN_OK;
-}
-
-CPEX_PLUGIN(create, "dup-host", "1.0.0", "embeds its own host", "cmf.tool_pre_invoke")
+#define TEST_PLUGIN_NAME "dup-host"
+#define TEST_PLUGIN_VERSION "1.0.0"
+#define TEST_PLUGIN_DESCRIPTION "embeds its own host"
+#include "common_plugin.h"

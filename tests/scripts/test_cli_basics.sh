@@ -3,35 +3,7 @@
 # the real binary of the build under test.
 #   bash test_cli_basics.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
-build="$(cd "$1" && pwd)"
-cpex="$build/cpex"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-# expect NAME WANT_RC COMMAND...: runs the command, keeps stdout/stderr in
-# $out/$err, checks the exit code.
-expect() {
-  local name="$1" want="$2"; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-  out="$(cat "$tmp/out")"; err="$(cat "$tmp/err")"
-  # Under a sanitizer build a report may come with an expected exit code.
-  if grep -qE 'Sanitizer|runtime error:' "$tmp/err"; then
-    echo "FAIL $name: sanitizer report:"; cat "$tmp/err"; fail=$((fail + 1)); return 1
-  fi
-  if [ "$rc" -ne "$want" ]; then
-    echo "FAIL $name: exit code $rc, expected $want"; echo "--- stdout"; echo "$out"; echo "--- stderr"; echo "$err"
-    fail=$((fail + 1)); return 1
-  fi
-  pass=$((pass + 1))
-}
-# has NAME TEXT PATTERN: grep -E for PATTERN in TEXT
-has() {
-  if grep -qE -- "$3" <<<"$2"; then pass=$((pass + 1)); else
-    echo "FAIL $1: no match for /$3/ in:"; echo "$2"; fail=$((fail + 1)); fi
-}
-
-[ -x "$cpex" ] || { echo "no cpex binary in $build"; exit 1; }
+source "$(dirname "$0")/lib.sh"
 
 expect "--help" 0 "$cpex" --help && { has "--help lists run" "$out" '^  run CONFIG'; has "--help lists check" "$out" '^  check CONFIG'; has "--help lists inspect" "$out" '^  inspect LIBRARY'; has "--help exit codes" "$out" '0 success, 1 the work failed'; }
 expect "-h" 0 "$cpex" -h
@@ -58,5 +30,4 @@ expect "inspect without library" 2 "$cpex" inspect && has "inspect without libra
 expect "inspect two libraries" 2 "$cpex" inspect a.so b.so
 [ -z "$(cat "$tmp/out")" ] && pass=$((pass + 1)) || { echo "FAIL usage errors write nothing to stdout"; fail=$((fail + 1)); }
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

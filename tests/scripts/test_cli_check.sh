@@ -4,50 +4,8 @@
 # its plugin; exit 1).
 #   bash test_cli_check.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
-# Absolute: paths are written into YAML files that live elsewhere.
-build="$(cd "$1" && pwd)" src="$(cd "$2" && pwd)"
-cpex="$build/cpex"
-lib="$build/plugins"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-expect() {
-  local name="$1" want="$2"; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-  out="$(cat "$tmp/out")"; err="$(cat "$tmp/err")"
-  # Under a sanitizer build a report may come with an expected exit code.
-  if grep -qE 'Sanitizer|runtime error:' "$tmp/err"; then
-    echo "FAIL $name: sanitizer report:"; cat "$tmp/err"; fail=$((fail + 1)); return 1
-  fi
-  if [ "$rc" -ne "$want" ]; then
-    echo "FAIL $name: exit code $rc, expected $want"; echo "--- stdout"; echo "$out" | head -40; echo "--- stderr"; echo "$err" | head -40
-    fail=$((fail + 1)); return 1
-  fi
-  pass=$((pass + 1))
-}
-has() {
-  if grep -qE -- "$3" <<<"$2"; then pass=$((pass + 1)); else
-    echo "FAIL $1: no match for /$3/ in:"; echo "$2" | head -40; fail=$((fail + 1)); fi
-}
-count() {  # count NAME TEXT PATTERN N
-  local n; n="$(grep -cE -- "$3" <<<"$2")"
-  if [ "$n" -eq "$4" ]; then pass=$((pass + 1)); else
-    echo "FAIL $1: $n lines match /$3/, expected $4 in:"; echo "$2" | head -40; fail=$((fail + 1)); fi
-}
-py() {  # py NAME SCRIPT: python over the JSON document in $tmp/out (as `doc`)
-  local res
-  res="$(python3 -c "
-import json, sys
-doc = json.load(open('$tmp/out'))
-$2
-" 2>&1)"
-  if [ $? -eq 0 ]; then pass=$((pass + 1)); else echo "FAIL $1:"; echo "$res"; cat "$tmp/out"; fail=$((fail + 1)); fi
-}
-
-[ -x "$cpex" ] || { echo "no cpex binary in $build"; exit 1; }
-sed -e "s#\.\./build/plugins#$lib#g" -e "s#/tmp/cpex-gateway-audit.jsonl#$tmp/audit.jsonl#" \
-  "$src/examples/gateway.yaml" >"$tmp/gateway.yaml"
+source "$(dirname "$0")/lib.sh"
+gateway_yaml
 
 # ---- the example gateway ----------------------------------------------------------
 expect "gateway checks out" 0 "$cpex" check "$tmp/gateway.yaml"
@@ -155,5 +113,4 @@ has "syntax error located" "$out" 'syntax.yaml:[0-9]+'
 printf '\x00\xff\xfe binary' >"$tmp/binary.yaml"
 expect "binary file" 1 "$cpex" check "$tmp/binary.yaml"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -5,43 +5,7 @@
 # pointers) compiled here, which must be reported, never crash the tool.
 #   bash test_cli_inspect.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
-# Absolute: paths are written into YAML files that live elsewhere.
-build="$(cd "$1" && pwd)" src="$(cd "$2" && pwd)"
-cpex="$build/cpex"
-lib="$build/plugins"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-expect() {
-  local name="$1" want="$2"; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-  out="$(cat "$tmp/out")"; err="$(cat "$tmp/err")"
-  # Under a sanitizer build a report may come with an expected exit code.
-  if grep -qE 'Sanitizer|runtime error:' "$tmp/err"; then
-    echo "FAIL $name: sanitizer report:"; cat "$tmp/err"; fail=$((fail + 1)); return 1
-  fi
-  if [ "$rc" -ne "$want" ]; then
-    echo "FAIL $name: exit code $rc, expected $want"; echo "--- stdout"; echo "$out" | head -40; echo "--- stderr"; echo "$err" | head -40
-    fail=$((fail + 1)); return 1
-  fi
-  pass=$((pass + 1))
-}
-has() {
-  if grep -qE -- "$3" <<<"$2"; then pass=$((pass + 1)); else
-    echo "FAIL $1: no match for /$3/ in:"; echo "$2" | head -40; fail=$((fail + 1)); fi
-}
-py() {  # py NAME SCRIPT: python over the JSON document in $tmp/out (as `doc`)
-  local res
-  res="$(python3 -c "
-import json, sys
-doc = json.load(open('$tmp/out'))
-$2
-" 2>&1)"
-  if [ $? -eq 0 ]; then pass=$((pass + 1)); else echo "FAIL $1:"; echo "$res"; cat "$tmp/out"; fail=$((fail + 1)); fi
-}
-
-[ -x "$cpex" ] || { echo "no cpex binary in $build"; exit 1; }
+source "$(dirname "$0")/lib.sh"
 
 # ---- the example libraries -------------------------------------------------------------
 declare -A display=([tool_allowlist]=tool-allowlist [pii_redact]=pii-redact [rate_limit]=rate-limit

@@ -5,35 +5,8 @@
 # the readable form, and bad input that must never crash it.
 #   bash test_cli_run.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
-# Absolute: paths are written into YAML files that live elsewhere.
-build="$(cd "$1" && pwd)" src="$(cd "$2" && pwd)"
-cpex="$build/cpex"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
+source "$(dirname "$0")/lib.sh"
 
-expect() {
-  local name="$1" want="$2"; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-  out="$(cat "$tmp/out")"; err="$(cat "$tmp/err")"
-  # Under a sanitizer build a report may come with an expected exit code.
-  if grep -qE 'Sanitizer|runtime error:' "$tmp/err"; then
-    echo "FAIL $name: sanitizer report:"; cat "$tmp/err"; fail=$((fail + 1)); return 1
-  fi
-  if [ "$rc" -ne "$want" ]; then
-    echo "FAIL $name: exit code $rc, expected $want"; echo "--- stdout"; echo "$out" | head -40; echo "--- stderr"; echo "$err" | head -40
-    fail=$((fail + 1)); return 1
-  fi
-  pass=$((pass + 1))
-}
-has() {
-  if grep -qE -- "$3" <<<"$2"; then pass=$((pass + 1)); else
-    echo "FAIL $1: no match for /$3/ in:"; echo "$2" | head -40; fail=$((fail + 1)); fi
-}
-hasnt() {
-  if grep -qE -- "$3" <<<"$2"; then echo "FAIL $1: unexpected /$3/ in:"; echo "$2" | head -40; fail=$((fail + 1)); else
-    pass=$((pass + 1)); fi
-}
 # pycheck NAME FILE SCRIPT: run python assertions over the JSON lines of FILE
 # (as `lines`, a list of dicts; `raw` the text). The script prints "FAIL ..."
 # lines for failures and the number of checks it passed on its last line.
@@ -59,11 +32,7 @@ PY
   pass=$((pass + n))
 }
 
-[ -x "$cpex" ] || { echo "no cpex binary in $build"; exit 1; }
-# The example gateway, its libraries taken from the build under test and
-# its audit log kept in the temporary directory.
-sed -e "s#\.\./build/plugins#$build/plugins#g" -e "s#/tmp/cpex-gateway-audit.jsonl#$tmp/audit.jsonl#" \
-  "$src/examples/gateway.yaml" >"$tmp/gateway.yaml"
+gateway_yaml
 grep -q "$build/plugins/libtool_allowlist.so" "$tmp/gateway.yaml" || { echo "FAIL rewriting gateway.yaml"; exit 1; }
 
 # ---- the example requests, --json ------------------------------------------
@@ -244,5 +213,4 @@ has "points to check" "$err" "cpex check"
 expect "missing input" 1 "$cpex" run "$tmp/gateway.yaml" --input "$tmp/nope.jsonl"
 has "missing input is named" "$err" "cannot open input '.*nope.jsonl'"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

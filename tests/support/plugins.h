@@ -15,6 +15,10 @@
  * Instances are never freed by the manager (destroy only counts), so tests
  * can read the counters after cpex_manager_free; tp_free_all() releases
  * every instance made by tp_new.
+ *
+ * A test file starts with TP_FIXTURE (its `trace`, setup and teardown) and
+ * lists its tests with TP_TEST, or TP_CASE for the cases of a table-driven
+ * test.
  */
 #ifndef CPEX_TEST_PLUGINS_H
 #define CPEX_TEST_PLUGINS_H
@@ -190,6 +194,8 @@ static inline const cpex_host_api *tp_host(void)
     return cpex_host_api_get();
 }
 
+#define TP_DEFAULT_PRIORITY 100
+
 /** A new plugin with defaults: sequential, priority 100, manager on_error, allow. */
 static inline tp_plugin *tp_new(const char *name, tp_trace *trace)
 {
@@ -198,7 +204,7 @@ static inline tp_plugin *tp_new(const char *name, tp_trace *trace)
         abort();
     snprintf(p->name, sizeof p->name, "%s", name);
     p->mode = CPEX_MODE_SEQUENTIAL;
-    p->priority = 100;
+    p->priority = TP_DEFAULT_PRIORITY;
     p->on_error = -1;
     p->trace = trace;
     p->decision = CPEX_ALLOW;
@@ -210,6 +216,42 @@ static inline tp_plugin *tp_new(const char *name, tp_trace *trace)
     snprintf(p->seen_header, sizeof p->seen_header, "(unset)");
     p->next_all = tp_all_head;
     tp_all_head = p;
+    return p;
+}
+
+/** tp_new in `mode` at `priority` (TP_DEFAULT_PRIORITY: the default). */
+static inline tp_plugin *tp_new_in(const char *name, tp_trace *trace, uint32_t mode,
+                                   int32_t priority)
+{
+    tp_plugin *p = tp_new(name, trace);
+    p->mode = mode;
+    p->priority = priority;
+    return p;
+}
+
+/** Make `p` deny with a violation `code` (NULL: no host->deny call) and `reason`. */
+static inline tp_plugin *tp_denying(tp_plugin *p, const char *code, const char *reason)
+{
+    p->decision = CPEX_DENY;
+    p->deny_code = code;
+    p->deny_reason = reason;
+    return p;
+}
+
+/** Make `p` fail (return CPEX_ERROR) with `message` (may be NULL) under `on_error`. */
+static inline tp_plugin *tp_failing(tp_plugin *p, int on_error, const char *message)
+{
+    p->decision = CPEX_ERROR;
+    p->on_error = on_error;
+    p->error_message = message;
+    return p;
+}
+
+/** Make `p` serve two hooks. */
+static inline tp_plugin *tp_on_hooks(tp_plugin *p, const char *hook, const char *other)
+{
+    p->hooks[0] = hook;
+    p->hooks[1] = other;
     return p;
 }
 
@@ -556,6 +598,15 @@ static inline cpex_manager *tp_manager(void)
     return tp_manager_with(NULL);
 }
 
+/** A manager with quiet logging and `workers` worker threads. */
+static inline cpex_manager *tp_manager_workers(uint32_t workers)
+{
+    cpex_manager_options o;
+    cpex_manager_options_init(&o);
+    o.worker_threads = workers;
+    return tp_manager_with(&o);
+}
+
 /** Initialize and fail the test on error. */
 #define tp_init(m)                                                                                 \
     do {                                                                                           \
@@ -565,6 +616,16 @@ static inline cpex_manager *tp_manager(void)
             print_error("initialize failed: %s\n", cpex_error_message(&tp_ierr_));                 \
         cpex_error_cleanup(&tp_ierr_);                                                             \
         assert_int_equal(tp_ist_, CPEX_OK);                                                        \
+    } while (0)
+
+/** Register every plugin listed, in this order (failing the test on a refusal), then
+ * initialize. */
+#define tp_start(m, ...)                                                                           \
+    do {                                                                                           \
+        tp_plugin *tp_list_[] = {__VA_ARGS__};                                                     \
+        for (size_t tp_i_ = 0; tp_i_ < sizeof tp_list_ / sizeof tp_list_[0]; tp_i_++)              \
+            tp_reg((m), tp_list_[tp_i_]);                                                          \
+        tp_init(m);                                                                                \
     } while (0)
 
 /** A user message with one text part. */
@@ -583,6 +644,35 @@ static inline void tp_invoke(cpex_manager *m, const char *hook, const cpex_cmf_m
 {
     cpex_payload p = cpex_payload_cmf(msg);
     cpex_manager_invoke(m, hook, msg ? &p : NULL, ext, ctx, res);
+}
+
+/**
+ * Invoke `hook` with a fresh user message `text` that lives only during the
+ * invoke (the result and background work must not refer to it afterwards);
+ * ext and ctx may be NULL (ctx is consumed). Fails the test if the message
+ * was modified in place.
+ */
+static inline void tp_invoke_text(cpex_manager *m, const char *hook, const char *text,
+                                  const cpex_extensions *ext, cpex_context_table *ctx,
+                                  cpex_pipeline_result *res)
+{
+    cpex_cmf_message *msg = tp_msg(text);
+    tp_invoke(m, hook, msg, ext, ctx, res);
+    assert_string_equal(tp_msg_text(msg), text);
+    cpex_cmf_free(msg);
+}
+
+/** Invoke `hook` on a fresh "hello" (tp_invoke_text, without extensions or context). */
+static inline void tp_run(cpex_manager *m, const char *hook, cpex_pipeline_result *res)
+{
+    tp_invoke_text(m, hook, "hello", NULL, NULL, res);
+}
+
+/** Clean up the result of the last invoke and free the manager. */
+static inline void tp_finish(cpex_manager *m, cpex_pipeline_result *res)
+{
+    cpex_pipeline_result_cleanup(res);
+    tp_manager_free(m);
 }
 
 /** The final text of a result (modified payload, else the original). */
@@ -674,5 +764,56 @@ static inline bool tp_is_disabled(cpex_manager *m, const char *name, char *reaso
     cpex_plugin_info_cleanup(&info);
     return d;
 }
+
+/** Take the manager's background errors; fail unless exactly `n` were logged. */
+static inline void tp_expect_background_errors(cpex_manager *m, size_t n)
+{
+    cpex_error_record *recs = NULL;
+    size_t got = cpex_manager_take_background_errors(m, &recs);
+    for (size_t i = 0; i < got && got != n; i++)
+        print_error("background error: [%s] %s: %s\n", recs[i].code, recs[i].plugin_name,
+                    recs[i].message);
+    cpex_error_records_free(recs, got);
+    assert_int_equal(got, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* Fixture                                                             */
+/* ------------------------------------------------------------------ */
+
+/**
+ * The file's shared `trace`, and its per-test setup (a fresh trace) and
+ * teardown (frees every manager and plugin the test made, even when it
+ * failed half-way). Once per test file, at file scope.
+ */
+#define TP_FIXTURE                                                                                 \
+    static tp_trace trace;                                                                         \
+    static int setup(void **state)                                                                 \
+    {                                                                                              \
+        (void)state;                                                                               \
+        tp_trace_init(&trace);                                                                     \
+        return 0;                                                                                  \
+    }                                                                                              \
+    static int teardown(void **state)                                                              \
+    {                                                                                              \
+        (void)state;                                                                               \
+        tp_free_all();                                                                             \
+        return 0;                                                                                  \
+    }                                                                                              \
+    typedef int tp_fixture_defined_ /* swallows the semicolon after TP_FIXTURE */
+
+/** A test with the fixture's setup and teardown. */
+#define TP_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+/**
+ * One case of a table-driven test: cmocka runs `fn` under the test name
+ * `name` (a string: what a failure report names) with *state = the last
+ * argument, a pointer (e.g. a compound literal's address).
+ */
+#define TP_CASE(name_, fn, ...)                                                                    \
+    {                                                                                              \
+        .name = (name_), .test_func = (fn), .setup_func = setup, .teardown_func = teardown,        \
+        .initial_state = (void *)(__VA_ARGS__)                                                     \
+    }
 
 #endif /* CPEX_TEST_PLUGINS_H */

@@ -9,21 +9,7 @@
 #define PRE "cmf.tool_pre_invoke"
 #define POST "cmf.tool_post_invoke"
 
-static tp_trace trace;
-
-static int setup(void **state)
-{
-    (void)state;
-    tp_trace_init(&trace);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tp_free_all();
-    return 0;
-}
+TP_FIXTURE;
 
 static bool is_hook(const cpex_call *call, const char *hook)
 {
@@ -48,30 +34,40 @@ static int32_t keeper(tp_plugin *p, const cpex_call *call)
     return CPEX_ALLOW;
 }
 
+/* A plugin on PRE and POST that keeps its local "token" from one to the other. */
+static tp_plugin *new_keeper(const char *name, uint32_t mode)
+{
+    tp_plugin *k = tp_on_hooks(tp_new_in(name, &trace, mode, TP_DEFAULT_PRIORITY), PRE, POST);
+    k->custom = keeper;
+    return k;
+}
+
 static void invoke(cpex_manager *m, const char *hook, cpex_context_table *ctx,
                    cpex_pipeline_result *res)
 {
-    cpex_cmf_message *msg = tp_msg("hello");
-    tp_invoke(m, hook, msg, NULL, ctx, res);
-    cpex_cmf_free(msg);
+    tp_invoke_text(m, hook, "hello", NULL, ctx, res);
+}
+
+/* Invoke `hook` with `ctx` (consumed) and return the context table that comes back. */
+static cpex_context_table *invoke_for_context(cpex_manager *m, const char *hook,
+                                              cpex_context_table *ctx)
+{
+    cpex_pipeline_result res;
+    invoke(m, hook, ctx, &res);
+    cpex_context_table *t = cpex_pipeline_result_take_context(&res);
+    cpex_pipeline_result_cleanup(&res);
+    return t;
 }
 
 static void test_local_state_threads_pre_to_post(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *k = tp_new("keeper", &trace);
-    k->hooks[0] = PRE;
-    k->hooks[1] = POST;
-    k->custom = keeper;
-    tp_plugin *other = tp_new("other", &trace); /* reads "token" in its own local state */
-    other->priority = 200;
-    other->hooks[0] = PRE;
-    other->hooks[1] = POST;
-    other->read_local_key = "token";
-    tp_reg(m, k);
-    tp_reg(m, other);
-    tp_init(m);
+    tp_plugin *k = new_keeper("keeper", CPEX_MODE_SEQUENTIAL);
+    tp_plugin *other = tp_new_in("other", &trace, CPEX_MODE_SEQUENTIAL, 200);
+    tp_on_hooks(other, PRE, POST);
+    other->read_local_key = "token"; /* reads "token" in its own local state */
+    tp_start(m, k, other);
 
     cpex_pipeline_result pre;
     invoke(m, PRE, NULL, &pre);
@@ -107,8 +103,7 @@ static void test_local_state_threads_pre_to_post(void **state)
     /* Without threading the table, post sees nothing. */
     invoke(m, POST, NULL, &post);
     assert_string_equal(k->seen_local, "(null)");
-    cpex_pipeline_result_cleanup(&post);
-    tp_manager_free(m);
+    tp_finish(m, &post);
 }
 
 static void test_local_state_is_per_request(void **state)
@@ -116,24 +111,17 @@ static void test_local_state_is_per_request(void **state)
     (void)state;
     /* Two requests interleaved, each with its own table. */
     cpex_manager *m = tp_manager();
-    tp_plugin *k = tp_new("keeper", &trace);
-    k->hooks[0] = PRE;
-    k->hooks[1] = POST;
-    k->custom = keeper;
-    tp_reg(m, k);
-    tp_init(m);
+    tp_plugin *k = new_keeper("keeper", CPEX_MODE_SEQUENTIAL);
+    tp_start(m, k);
     cpex_pipeline_result a, b;
-    invoke(m, PRE, NULL, &a);
-    cpex_context_table *ta = cpex_pipeline_result_take_context(&a);
-    cpex_pipeline_result_cleanup(&a);
+    cpex_context_table *ta = invoke_for_context(m, PRE, NULL);
     /* Request b passes an empty table of its own. */
     invoke(m, POST, cpex_context_table_new(), &b);
     assert_string_equal(k->seen_local, "(null)");
     cpex_pipeline_result_cleanup(&b);
     invoke(m, POST, ta, &a);
     assert_string_equal(k->seen_local, "\"keeper-secret\"");
-    cpex_pipeline_result_cleanup(&a);
-    tp_manager_free(m);
+    tp_finish(m, &a);
 }
 
 static void test_same_name_other_manager_does_not_see_it(void **state)
@@ -142,61 +130,55 @@ static void test_same_name_other_manager_does_not_see_it(void **state)
     /* Local state is keyed by the registration: a re-registered plugin of
      * the same name starts fresh. */
     cpex_manager *m = tp_manager();
-    tp_plugin *k = tp_new("keeper", &trace);
-    k->hooks[0] = PRE;
-    k->hooks[1] = POST;
-    k->custom = keeper;
-    tp_reg(m, k);
-    tp_init(m);
-    cpex_pipeline_result r;
-    invoke(m, PRE, NULL, &r);
-    cpex_context_table *t = cpex_pipeline_result_take_context(&r);
-    cpex_pipeline_result_cleanup(&r);
+    tp_start(m, new_keeper("keeper", CPEX_MODE_SEQUENTIAL));
+    cpex_context_table *t = invoke_for_context(m, PRE, NULL);
     cpex_error err = CPEX_ERROR_INIT;
     assert_int_equal(cpex_manager_unregister(m, "keeper", &err), CPEX_OK);
-    tp_plugin *k2 = tp_new("keeper", &trace);
-    k2->hooks[0] = PRE;
-    k2->hooks[1] = POST;
-    k2->custom = keeper;
+    tp_plugin *k2 = new_keeper("keeper", CPEX_MODE_SEQUENTIAL);
     tp_reg(m, k2);
+    cpex_pipeline_result r;
     invoke(m, POST, t, &r);
     assert_allowed(&r);
     assert_string_equal(k2->seen_local, "(null)");
-    cpex_pipeline_result_cleanup(&r);
     cpex_error_cleanup(&err);
-    tp_manager_free(m);
+    tp_finish(m, &r);
+}
+
+/* A sequential plugin that sets global `key` to the JSON text `value`. */
+static tp_plugin *new_global_writer(const char *name, int32_t priority, const char *key,
+                                    const char *value)
+{
+    tp_plugin *p = tp_new_in(name, &trace, CPEX_MODE_SEQUENTIAL, priority);
+    p->ctx_global_key = key;
+    p->ctx_global_value = value;
+    return p;
+}
+
+/* A plugin that reads global `key` into seen_global. */
+static tp_plugin *new_global_reader(const char *name, uint32_t mode, int32_t priority,
+                                    const char *key)
+{
+    tp_plugin *p = tp_new_in(name, &trace, mode, priority);
+    p->read_global_key = key;
+    return p;
 }
 
 static void test_global_state_along_one_invoke(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *w = tp_new("writer", &trace);
-    w->priority = 1;
-    w->ctx_global_key = "risk";
-    w->ctx_global_value = "{\"score\":7}";
-    tp_plugin *r1 = tp_new("reader_seq", &trace);
-    r1->priority = 2;
-    r1->read_global_key = "risk";
-    tp_plugin *before = tp_new("before", &trace); /* runs before the writer */
-    before->priority = 0;
-    before->read_global_key = "risk";
-    tp_plugin *xf = tp_new("reader_xf", &trace);
-    xf->mode = CPEX_MODE_TRANSFORM;
-    xf->read_global_key = "risk";
-    tp_plugin *au = tp_new("reader_audit", &trace);
-    au->mode = CPEX_MODE_AUDIT;
-    au->read_global_key = "risk";
-    tp_plugin *co = tp_new("reader_conc", &trace);
-    co->mode = CPEX_MODE_CONCURRENT;
-    co->read_global_key = "risk";
-    tp_plugin *ff = tp_new("reader_faf", &trace);
-    ff->mode = CPEX_MODE_FIRE_AND_FORGET;
-    ff->read_global_key = "risk";
-    tp_plugin *all[] = {w, r1, before, xf, au, co, ff};
-    for (int i = 0; i < 7; i++)
-        tp_reg(m, all[i]);
-    tp_init(m);
+    tp_plugin *w = new_global_writer("writer", 1, "risk", "{\"score\":7}");
+    tp_plugin *r1 = new_global_reader("reader_seq", CPEX_MODE_SEQUENTIAL, 2, "risk");
+    /* runs before the writer */
+    tp_plugin *before = new_global_reader("before", CPEX_MODE_SEQUENTIAL, 0, "risk");
+    tp_plugin *xf =
+        new_global_reader("reader_xf", CPEX_MODE_TRANSFORM, TP_DEFAULT_PRIORITY, "risk");
+    tp_plugin *au = new_global_reader("reader_audit", CPEX_MODE_AUDIT, TP_DEFAULT_PRIORITY, "risk");
+    tp_plugin *co =
+        new_global_reader("reader_conc", CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY, "risk");
+    tp_plugin *ff =
+        new_global_reader("reader_faf", CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY, "risk");
+    tp_start(m, w, r1, before, xf, au, co, ff);
     cpex_pipeline_result res;
     invoke(m, PRE, NULL, &res);
     assert_allowed(&res);
@@ -222,39 +204,26 @@ static void test_global_state_along_one_invoke(void **state)
     cpex_pipeline_result_cleanup(&res);
     invoke(m, PRE, t, &res);
     assert_string_equal(before->seen_global, "{\"score\":7}");
-    cpex_pipeline_result_cleanup(&res);
     assert_int_equal(cpex_manager_wait_background(m, 5), CPEX_OK);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_global_delete_and_overwrite(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *a = tp_new("a", &trace);
-    a->priority = 1;
-    a->ctx_global_key = "k";
-    a->ctx_global_value = "1";
-    tp_plugin *b = tp_new("b", &trace);
-    b->priority = 2;
-    b->ctx_global_key = "k";
-    b->ctx_global_value = "2";
-    tp_plugin *c = tp_new("c", &trace);
-    c->priority = 3;
-    c->read_global_key = "k";
+    tp_plugin *a = new_global_writer("a", 1, "k", "1");
+    tp_plugin *b = new_global_writer("b", 2, "k", "2");
+    tp_plugin *c = new_global_reader("c", CPEX_MODE_SEQUENTIAL, 3, "k");
     c->ctx_local_key = "gone";
     c->ctx_local_value = NULL; /* NULL value deletes */
-    tp_reg(m, a);
-    tp_reg(m, b);
-    tp_reg(m, c);
-    tp_init(m);
+    tp_start(m, a, b, c);
     cpex_pipeline_result res;
     invoke(m, PRE, NULL, &res);
     assert_string_equal(c->seen_global, "2");
     assert_int_equal(c->rc_ctx_local, CPEX_HOST_OK);
     assert_int_equal(json_integer_value(cpex_context_table_global(res.context, "k")), 2);
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 /* Writes in a read-only mode live until the call ends, then vanish. */
@@ -272,21 +241,15 @@ static int32_t write_then_read(tp_plugin *p, const cpex_call *call)
     return CPEX_ALLOW;
 }
 
-static void readonly_mode_case(uint32_t mode)
+/* *state: the (read-only) mode of the writing plugin. */
+static void test_context_writes_not_persisted(void **state)
 {
+    const uint32_t mode = *(const uint32_t *)*state;
     cpex_manager *m = tp_manager();
-    tp_plugin *p = tp_new("ro", &trace);
-    p->mode = mode;
-    p->hooks[0] = PRE;
-    p->hooks[1] = POST;
+    tp_plugin *p = tp_on_hooks(tp_new_in("ro", &trace, mode, TP_DEFAULT_PRIORITY), PRE, POST);
     p->custom = write_then_read;
-    tp_plugin *later = tp_new("later_faf", &trace);
-    later->mode = CPEX_MODE_FIRE_AND_FORGET;
-    later->priority = 1000;
-    later->read_global_key = "shared";
-    tp_reg(m, p);
-    tp_reg(m, later);
-    tp_init(m);
+    tp_plugin *later = new_global_reader("later_faf", CPEX_MODE_FIRE_AND_FORGET, 1000, "shared");
+    tp_start(m, p, later);
     cpex_pipeline_result res;
     invoke(m, PRE, NULL, &res);
     assert_allowed(&res);
@@ -309,47 +272,19 @@ static void readonly_mode_case(uint32_t mode)
     assert_int_equal(cpex_manager_wait_background(m, 5), CPEX_OK);
     assert_string_equal(p->seen_local, "(null)");
     assert_string_equal(p->seen_global, "(null)");
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
-}
-
-static void test_audit_context_writes_not_persisted(void **state)
-{
-    (void)state;
-    readonly_mode_case(CPEX_MODE_AUDIT);
-}
-
-static void test_concurrent_context_writes_not_persisted(void **state)
-{
-    (void)state;
-    readonly_mode_case(CPEX_MODE_CONCURRENT);
-}
-
-static void test_faf_context_writes_not_persisted(void **state)
-{
-    (void)state;
-    readonly_mode_case(CPEX_MODE_FIRE_AND_FORGET);
+    tp_finish(m, &res);
 }
 
 static void test_transform_context_persists(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *p = tp_new("xf_keeper", &trace);
-    p->mode = CPEX_MODE_TRANSFORM;
-    p->hooks[0] = PRE;
-    p->hooks[1] = POST;
-    p->custom = keeper;
-    tp_reg(m, p);
-    tp_init(m);
+    tp_plugin *p = new_keeper("xf_keeper", CPEX_MODE_TRANSFORM);
+    tp_start(m, p);
     cpex_pipeline_result res;
-    invoke(m, PRE, NULL, &res);
-    cpex_context_table *t = cpex_pipeline_result_take_context(&res);
-    cpex_pipeline_result_cleanup(&res);
-    invoke(m, POST, t, &res);
+    invoke(m, POST, invoke_for_context(m, PRE, NULL), &res);
     assert_string_equal(p->seen_local, "\"xf_keeper-secret\"");
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_context_of_halting_plugin_kept(void **state)
@@ -363,8 +298,7 @@ static void test_context_of_halting_plugin_kept(void **state)
     p->ctx_global_key = "halted_by";
     p->ctx_global_value = "\"halter\"";
     p->decision = CPEX_DENY;
-    tp_reg(m, p);
-    tp_init(m);
+    tp_start(m, p);
     cpex_pipeline_result res;
     invoke(m, PRE, NULL, &res);
     assert_denied(&res, "plugin_deny", "halter");
@@ -381,8 +315,7 @@ static void test_context_of_halting_plugin_kept(void **state)
     assert_denied(&res, "plugin_error", "halter");
     assert_non_null(res.context);
     assert_non_null(cpex_context_table_local(res.context, "halter", "why"));
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_context_passed_in_comes_back_unchanged(void **state)
@@ -390,8 +323,7 @@ static void test_context_passed_in_comes_back_unchanged(void **state)
     (void)state;
     cpex_manager *m = tp_manager();
     tp_plugin *p = tp_new("quiet", &trace);
-    tp_reg(m, p);
-    tp_init(m);
+    tp_start(m, p);
     cpex_context_table *t = cpex_context_table_new();
     cpex_pipeline_result res;
     invoke(m, PRE, t, &res);
@@ -410,8 +342,7 @@ static void test_context_passed_in_comes_back_unchanged(void **state)
     invoke(m, PRE, t, &res);
     assert_false(res.continue_processing);
     assert_ptr_equal(res.context, t);
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_ctx_bad_arguments(void **state)
@@ -436,21 +367,21 @@ static void test_ctx_bad_arguments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_local_state_threads_pre_to_post, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_local_state_is_per_request, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_same_name_other_manager_does_not_see_it, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_global_state_along_one_invoke, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_global_delete_and_overwrite, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_audit_context_writes_not_persisted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_context_writes_not_persisted, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_faf_context_writes_not_persisted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_transform_context_persists, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_context_of_halting_plugin_kept, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_context_passed_in_comes_back_unchanged, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_ctx_bad_arguments, setup, teardown),
+        TP_TEST(test_local_state_threads_pre_to_post),
+        TP_TEST(test_local_state_is_per_request),
+        TP_TEST(test_same_name_other_manager_does_not_see_it),
+        TP_TEST(test_global_state_along_one_invoke),
+        TP_TEST(test_global_delete_and_overwrite),
+        TP_CASE("test_audit_context_writes_not_persisted", test_context_writes_not_persisted,
+                &(const uint32_t){CPEX_MODE_AUDIT}),
+        TP_CASE("test_concurrent_context_writes_not_persisted", test_context_writes_not_persisted,
+                &(const uint32_t){CPEX_MODE_CONCURRENT}),
+        TP_CASE("test_faf_context_writes_not_persisted", test_context_writes_not_persisted,
+                &(const uint32_t){CPEX_MODE_FIRE_AND_FORGET}),
+        TP_TEST(test_transform_context_persists),
+        TP_TEST(test_context_of_halting_plugin_kept),
+        TP_TEST(test_context_passed_in_comes_back_unchanged),
+        TP_TEST(test_ctx_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

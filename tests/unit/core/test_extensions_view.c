@@ -7,21 +7,7 @@
 
 #define HOOK "cmf.tool_pre_invoke"
 
-static tp_trace trace;
-
-static int setup(void **state)
-{
-    (void)state;
-    tp_trace_init(&trace);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tp_free_all();
-    return 0;
-}
+TP_FIXTURE;
 
 /* Extensions with every field set. */
 static cpex_extensions *full_ext(void)
@@ -47,6 +33,58 @@ static cpex_extensions *full_ext(void)
 }
 
 #define META "etype=tool ename=search tags=t1|t2"
+
+/* Invoke HOOK on "hello" with `ext` (may be NULL). */
+static void invoke(cpex_manager *m, const cpex_extensions *ext, cpex_pipeline_result *res)
+{
+    tp_invoke_text(m, HOOK, "hello", ext, NULL, res);
+}
+
+/* Invoke HOOK on "hello" with a fresh full_ext(); returns it (the caller's, for checks). */
+static cpex_extensions *invoke_full(cpex_manager *m, cpex_pipeline_result *res)
+{
+    cpex_extensions *ext = full_ext();
+    invoke(m, ext, res);
+    return ext;
+}
+
+/* Release the caller's extensions, the result and the manager. */
+static void finish(cpex_manager *m, cpex_pipeline_result *res, cpex_extensions *ext)
+{
+    cpex_extensions_unref(ext);
+    tp_finish(m, res);
+}
+
+/* The pipeline allowed; `plugin`'s write (status `rc`) was refused and recorded, and the
+ * result carries no changed extensions. */
+static void assert_write_refused(const cpex_pipeline_result *res, const char *plugin, int32_t rc)
+{
+    assert_allowed(res);
+    assert_int_equal(rc, CPEX_HOST_EDENIED);
+    assert_record(res, plugin, "denied_write");
+    assert_false(res->extensions_modified);
+}
+
+/* A plugin with read_headers that reads request header `header` into seen_header. */
+static tp_plugin *new_header_reader(const char *name, uint32_t mode, int32_t priority,
+                                    const char *header)
+{
+    tp_plugin *p = tp_new_in(name, &trace, mode, priority);
+    p->caps[0] = "read_headers";
+    p->read_header = header;
+    return p;
+}
+
+/* A plugin with `cap` that sets request header `header` to `value`. */
+static tp_plugin *new_header_writer(const char *name, const char *cap, const char *header,
+                                    const char *value)
+{
+    tp_plugin *p = tp_new(name, &trace);
+    p->caps[0] = cap;
+    p->set_header_name = header;
+    p->set_header_value = value;
+    return p;
+}
 
 static void test_each_plugin_sees_exactly_its_view(void **state)
 {
@@ -93,14 +131,12 @@ static void test_each_plugin_sees_exactly_its_view(void **state)
         for (size_t i = 0; i < n; i++) {
             char name[64];
             snprintf(name, sizeof name, "%s_%zu", cases[i].name, mi);
-            plugins[i] = tp_new(name, &trace);
-            plugins[i]->mode = modes[mi];
+            plugins[i] = tp_new_in(name, &trace, modes[mi], TP_DEFAULT_PRIORITY);
             plugins[i]->caps[0] = cases[i].cap;
             tp_reg(m, plugins[i]);
         }
         /* All read capabilities at once. */
-        tp_plugin *all = tp_new("all", &trace);
-        all->mode = modes[mi];
+        tp_plugin *all = tp_new_in("all", &trace, modes[mi], TP_DEFAULT_PRIORITY);
         const char *every[] = {"read_subject", "read_roles",   "read_labels", "read_classification",
                                "read_request", "read_headers", "read_custom"};
         for (size_t k = 0; k < 7; k++)
@@ -108,10 +144,8 @@ static void test_each_plugin_sees_exactly_its_view(void **state)
         tp_reg(m, all);
         tp_init(m);
 
-        cpex_extensions *ext = full_ext();
-        cpex_cmf_message *msg = tp_msg("hello");
         cpex_pipeline_result res;
-        tp_invoke(m, HOOK, msg, ext, NULL, &res);
+        cpex_extensions *ext = invoke_full(m, &res);
         assert_allowed(&res);
         assert_int_equal(cpex_manager_wait_background(m, 5), CPEX_OK);
         for (size_t i = 0; i < n; i++) {
@@ -127,10 +161,7 @@ static void test_each_plugin_sees_exactly_its_view(void **state)
                                             "x-req=abc custom=v");
         assert_false(res.extensions_modified);
         assert_null(res.extensions);
-        cpex_pipeline_result_cleanup(&res);
-        cpex_cmf_free(msg);
-        cpex_extensions_unref(ext);
-        tp_manager_free(m);
+        finish(m, &res, ext);
         tp_free_all();
     }
 }
@@ -143,17 +174,13 @@ static void test_no_extensions_passed(void **state)
     p->caps[0] = "read_subject";
     p->caps[1] = "read_headers";
     p->caps[2] = "read_custom";
-    tp_reg(m, p);
-    tp_init(m);
-    cpex_cmf_message *msg = tp_msg("hello");
+    tp_start(m, p);
     cpex_pipeline_result res;
-    tp_invoke(m, HOOK, msg, NULL, NULL, &res);
+    invoke(m, NULL, &res);
     assert_allowed(&res);
     assert_string_equal(p->view, "etype=- ename=- tags=- sid=- stype=- roles=- labels=- cls=- "
                                  "rid=- tid=- env=- hdr=0 x-req=- custom=-");
-    cpex_pipeline_result_cleanup(&res);
-    cpex_cmf_free(msg);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 /* ------------------------------------------------------------------ */
@@ -164,86 +191,44 @@ static void test_set_header_without_capability_refused(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *p = tp_new("sneaky", &trace);
-    p->caps[0] = "read_headers";
-    p->set_header_name = "X-Injected";
-    p->set_header_value = "1";
-    tp_plugin *next = tp_new("next", &trace);
-    next->priority = 200;
-    next->caps[0] = "read_headers";
-    next->read_header = "x-injected";
-    tp_reg(m, p);
-    tp_reg(m, next);
-    tp_init(m);
-    cpex_extensions *ext = full_ext();
-    cpex_cmf_message *msg = tp_msg("hello");
+    tp_plugin *p = new_header_writer("sneaky", "read_headers", "X-Injected", "1");
+    tp_plugin *next = new_header_reader("next", CPEX_MODE_SEQUENTIAL, 200, "x-injected");
+    tp_start(m, p, next);
     cpex_pipeline_result res;
-    tp_invoke(m, HOOK, msg, ext, NULL, &res);
-    assert_allowed(&res);
-    assert_int_equal(p->rc_header, CPEX_HOST_EDENIED);
-    assert_record(&res, "sneaky", "denied_write");
+    cpex_extensions *ext = invoke_full(m, &res);
+    assert_write_refused(&res, "sneaky", p->rc_header);
     assert_contains(tp_find_record(&res, "sneaky", "denied_write")->message, "write_headers");
-    assert_false(res.extensions_modified);
     assert_null(res.extensions);
     assert_string_equal(next->seen_header, "(none)");
     assert_null(cpex_extensions_header(ext, CPEX_HEADERS_REQUEST, "X-Injected"));
-    cpex_pipeline_result_cleanup(&res);
-    cpex_cmf_free(msg);
-    cpex_extensions_unref(ext);
-    tp_manager_free(m);
+    finish(m, &res, ext);
 }
 
 static void test_set_header_with_capability_chains(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *w = tp_new("writer", &trace);
-    w->caps[0] = "read_headers";
+    tp_plugin *w = new_header_writer("writer", "read_headers", "X-Tenant", "acme");
     w->caps[1] = "write_headers";
-    w->set_header_name = "X-Tenant";
-    w->set_header_value = "acme";
-    tp_plugin *next = tp_new("next_seq", &trace);
-    next->priority = 200;
-    next->caps[0] = "read_headers";
-    next->read_header = "x-tenant";
-    tp_plugin *xf = tp_new("xf", &trace);
-    xf->mode = CPEX_MODE_TRANSFORM;
-    xf->caps[0] = "read_headers";
+    tp_plugin *next = new_header_reader("next_seq", CPEX_MODE_SEQUENTIAL, 200, "x-tenant");
+    tp_plugin *xf = new_header_reader("xf", CPEX_MODE_TRANSFORM, TP_DEFAULT_PRIORITY, "X-TENANT");
     xf->caps[1] = "write_headers";
-    xf->read_header = "X-TENANT";
     /* transform may write too: replaces the value set by the sequential one */
-    tp_plugin *xf2 = tp_new("xf2", &trace);
+    tp_plugin *xf2 = new_header_writer("xf2", "read_headers", "x-req", "changed");
     xf2->mode = CPEX_MODE_TRANSFORM;
     xf2->priority = 200;
-    xf2->caps[0] = "read_headers";
     xf2->caps[1] = "write_headers";
-    xf2->set_header_name = "x-req";
-    xf2->set_header_value = "changed";
-    tp_plugin *co = tp_new("co", &trace);
-    co->mode = CPEX_MODE_CONCURRENT;
-    co->caps[0] = "read_headers";
-    co->read_header = "x-tenant";
-    tp_plugin *ff = tp_new("ff", &trace);
-    ff->mode = CPEX_MODE_FIRE_AND_FORGET;
-    ff->caps[0] = "read_headers";
-    ff->read_header = "x-req";
-    tp_plugin *blind = tp_new("blind", &trace); /* no read_headers */
-    blind->priority = 300;
+    tp_plugin *co = new_header_reader("co", CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY, "x-tenant");
+    tp_plugin *ff =
+        new_header_reader("ff", CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY, "x-req");
+    tp_plugin *blind = tp_new_in("blind", &trace, CPEX_MODE_SEQUENTIAL, 300); /* no read_headers */
     blind->read_header = "x-tenant";
-    tp_reg(m, w);
-    tp_reg(m, next);
-    tp_reg(m, xf);
-    tp_reg(m, xf2);
-    tp_reg(m, co);
-    tp_reg(m, ff);
-    tp_reg(m, blind);
-    tp_init(m);
+    tp_start(m, w, next, xf, xf2, co, ff, blind);
 
     cpex_extensions *ext = full_ext();
     cpex_extensions *before = cpex_extensions_copy(ext);
-    cpex_cmf_message *msg = tp_msg("hello");
     cpex_pipeline_result res;
-    tp_invoke(m, HOOK, msg, ext, NULL, &res);
+    invoke(m, ext, &res);
     assert_allowed(&res);
     assert_int_equal(cpex_manager_wait_background(m, 5), CPEX_OK);
     assert_int_equal(w->rc_header, CPEX_HOST_OK);
@@ -267,34 +252,24 @@ static void test_set_header_with_capability_chains(void **state)
     assert_true(cpex_extensions_equal(ext, before));
     assert_null(cpex_extensions_header(ext, CPEX_HEADERS_REQUEST, "X-Tenant"));
     assert_string_equal(cpex_extensions_header(ext, CPEX_HEADERS_REQUEST, "X-Req"), "abc");
-    cpex_pipeline_result_cleanup(&res);
-    cpex_cmf_free(msg);
     cpex_extensions_unref(before);
-    cpex_extensions_unref(ext);
-    tp_manager_free(m);
+    finish(m, &res, ext);
 }
 
 static void test_write_without_extensions_creates_them(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *w = tp_new("writer", &trace);
-    w->caps[0] = "write_headers";
-    w->set_header_name = "X-New";
-    w->set_header_value = "1";
-    tp_reg(m, w);
-    tp_init(m);
-    cpex_cmf_message *msg = tp_msg("hello");
+    tp_plugin *w = new_header_writer("writer", "write_headers", "X-New", "1");
+    tp_start(m, w);
     cpex_pipeline_result res;
-    tp_invoke(m, HOOK, msg, NULL, NULL, &res);
+    invoke(m, NULL, &res);
     assert_allowed(&res);
     assert_int_equal(w->rc_header, CPEX_HOST_OK);
     assert_true(res.extensions_modified);
     assert_non_null(res.extensions);
     assert_string_equal(cpex_extensions_header(res.extensions, CPEX_HEADERS_REQUEST, "x-new"), "1");
-    cpex_pipeline_result_cleanup(&res);
-    cpex_cmf_free(msg);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_label_append_and_remove(void **state)
@@ -306,20 +281,13 @@ static void test_label_append_and_remove(void **state)
     a->caps[1] = "append_labels";
     a->add_label = "confidential";
     a->remove_label = "pii"; /* always refused */
-    tp_plugin *nolabel = tp_new("no_cap", &trace);
-    nolabel->priority = 150;
+    tp_plugin *nolabel = tp_new_in("no_cap", &trace, CPEX_MODE_SEQUENTIAL, 150);
     nolabel->add_label = "sneaky";
-    tp_plugin *reader = tp_new("reader", &trace);
-    reader->priority = 200;
+    tp_plugin *reader = tp_new_in("reader", &trace, CPEX_MODE_SEQUENTIAL, 200);
     reader->caps[0] = "read_labels";
-    tp_reg(m, a);
-    tp_reg(m, nolabel);
-    tp_reg(m, reader);
-    tp_init(m);
-    cpex_extensions *ext = full_ext();
-    cpex_cmf_message *msg = tp_msg("hello");
+    tp_start(m, a, nolabel, reader);
     cpex_pipeline_result res;
-    tp_invoke(m, HOOK, msg, ext, NULL, &res);
+    cpex_extensions *ext = invoke_full(m, &res);
     assert_allowed(&res);
     assert_int_equal(a->rc_label, CPEX_HOST_OK);
     assert_int_equal(a->rc_remove_label, CPEX_HOST_EDENIED);
@@ -337,10 +305,7 @@ static void test_label_append_and_remove(void **state)
     assert_int_equal(cpex_extensions_count(res.extensions, CPEX_EXT_LABELS), 2);
     /* Caller's labels untouched. */
     assert_int_equal(cpex_extensions_count(ext, CPEX_EXT_LABELS), 1);
-    cpex_pipeline_result_cleanup(&res);
-    cpex_cmf_free(msg);
-    cpex_extensions_unref(ext);
-    tp_manager_free(m);
+    finish(m, &res, ext);
 }
 
 static void test_remove_label_refused_in_every_mode(void **state)
@@ -350,26 +315,16 @@ static void test_remove_label_refused_in_every_mode(void **state)
                               CPEX_MODE_CONCURRENT};
     for (size_t i = 0; i < 4; i++) {
         cpex_manager *m = tp_manager();
-        tp_plugin *p = tp_new("remover", &trace);
-        p->mode = modes[i];
+        tp_plugin *p = tp_new_in("remover", &trace, modes[i], TP_DEFAULT_PRIORITY);
         p->caps[0] = "read_labels";
         p->caps[1] = "append_labels";
         p->remove_label = "pii";
-        tp_reg(m, p);
-        tp_init(m);
-        cpex_extensions *ext = full_ext();
-        cpex_cmf_message *msg = tp_msg("hello");
+        tp_start(m, p);
         cpex_pipeline_result res;
-        tp_invoke(m, HOOK, msg, ext, NULL, &res);
-        assert_allowed(&res);
-        assert_int_equal(p->rc_remove_label, CPEX_HOST_EDENIED);
-        assert_record(&res, "remover", "denied_write");
-        assert_false(res.extensions_modified);
+        cpex_extensions *ext = invoke_full(m, &res);
+        assert_write_refused(&res, "remover", p->rc_remove_label);
         assert_true(cpex_extensions_has_label(ext, "pii"));
-        cpex_pipeline_result_cleanup(&res);
-        cpex_cmf_free(msg);
-        cpex_extensions_unref(ext);
-        tp_manager_free(m);
+        finish(m, &res, ext);
         tp_free_all();
     }
 }
@@ -380,34 +335,22 @@ static void test_writes_refused_outside_serial_modes(void **state)
     const uint32_t modes[] = {CPEX_MODE_AUDIT, CPEX_MODE_CONCURRENT};
     for (size_t i = 0; i < 2; i++) {
         cpex_manager *m = tp_manager();
-        tp_plugin *p = tp_new("ro_writer", &trace);
+        tp_plugin *p = new_header_writer("ro_writer", "read_headers", "X-Audit", "1");
         p->mode = modes[i];
-        p->caps[0] = "read_headers";
         p->caps[1] = "write_headers";
         p->caps[2] = "read_labels";
         p->caps[3] = "append_labels";
         p->caps[4] = "write_custom";
-        p->set_header_name = "X-Audit";
-        p->set_header_value = "1";
         p->add_label = "seen";
-        tp_reg(m, p);
-        tp_init(m);
-        cpex_extensions *ext = full_ext();
-        cpex_cmf_message *msg = tp_msg("hello");
+        tp_start(m, p);
         cpex_pipeline_result res;
-        tp_invoke(m, HOOK, msg, ext, NULL, &res);
-        assert_allowed(&res);
-        assert_int_equal(p->rc_header, CPEX_HOST_EDENIED);
+        cpex_extensions *ext = invoke_full(m, &res);
+        assert_write_refused(&res, "ro_writer", p->rc_header);
         assert_int_equal(p->rc_label, CPEX_HOST_EDENIED);
-        assert_record(&res, "ro_writer", "denied_write");
-        assert_false(res.extensions_modified);
         assert_null(res.extensions);
         assert_null(cpex_extensions_header(ext, CPEX_HEADERS_REQUEST, "X-Audit"));
         assert_false(cpex_extensions_has_label(ext, "seen"));
-        cpex_pipeline_result_cleanup(&res);
-        cpex_cmf_free(msg);
-        cpex_extensions_unref(ext);
-        tp_manager_free(m);
+        finish(m, &res, ext);
         tp_free_all();
     }
 }
@@ -434,22 +377,15 @@ static void test_custom_write_needs_write_custom(void **state)
     cpex_manager *m = tp_manager();
     tp_plugin *nocap = tp_new("nocap", &trace);
     nocap->custom = write_custom;
-    tp_plugin *w = tp_new("w", &trace);
-    w->priority = 150;
+    tp_plugin *w = tp_new_in("w", &trace, CPEX_MODE_SEQUENTIAL, 150);
     w->caps[0] = "write_custom";
     w->custom = write_custom;
-    tp_plugin *r = tp_new("r", &trace);
-    r->priority = 200;
+    tp_plugin *r = tp_new_in("r", &trace, CPEX_MODE_SEQUENTIAL, 200);
     r->caps[0] = "read_custom";
     r->custom = read_custom_score;
-    tp_reg(m, nocap);
-    tp_reg(m, w);
-    tp_reg(m, r);
-    tp_init(m);
-    cpex_extensions *ext = full_ext();
-    cpex_cmf_message *msg = tp_msg("hello");
+    tp_start(m, nocap, w, r);
     cpex_pipeline_result res;
-    tp_invoke(m, HOOK, msg, ext, NULL, &res);
+    cpex_extensions *ext = invoke_full(m, &res);
     assert_allowed(&res);
     assert_int_equal(nocap->rc_ctx_global, CPEX_HOST_EDENIED);
     assert_record(&res, "nocap", "denied_write");
@@ -458,10 +394,7 @@ static void test_custom_write_needs_write_custom(void **state)
     assert_true(res.extensions_modified);
     assert_int_equal(json_integer_value(cpex_extensions_custom(res.extensions, "score")), 42);
     assert_null(cpex_extensions_custom(ext, "score"));
-    cpex_pipeline_result_cleanup(&res);
-    cpex_cmf_free(msg);
-    cpex_extensions_unref(ext);
-    tp_manager_free(m);
+    finish(m, &res, ext);
 }
 
 static void test_denied_pipeline_extension_writes(void **state)
@@ -469,57 +402,31 @@ static void test_denied_pipeline_extension_writes(void **state)
     (void)state;
     /* Writes accepted before a deny; the caller's object still untouched. */
     cpex_manager *m = tp_manager();
-    tp_plugin *w = tp_new("writer", &trace);
-    w->caps[0] = "write_headers";
-    w->set_header_name = "X-A";
-    w->set_header_value = "1";
-    tp_plugin *d = tp_new("denier", &trace);
-    d->priority = 200;
-    d->decision = CPEX_DENY;
-    tp_reg(m, w);
-    tp_reg(m, d);
-    tp_init(m);
-    cpex_extensions *ext = full_ext();
-    cpex_cmf_message *msg = tp_msg("hello");
+    tp_plugin *w = new_header_writer("writer", "write_headers", "X-A", "1");
+    tp_plugin *d = tp_new_in("denier", &trace, CPEX_MODE_SEQUENTIAL, 200);
+    tp_start(m, w, tp_denying(d, NULL, NULL));
     cpex_pipeline_result res;
-    tp_invoke(m, HOOK, msg, ext, NULL, &res);
+    cpex_extensions *ext = invoke_full(m, &res);
     assert_denied(&res, "plugin_deny", "denier");
     assert_null(cpex_extensions_header(ext, CPEX_HEADERS_REQUEST, "X-A"));
-    cpex_pipeline_result_cleanup(&res);
-    cpex_cmf_free(msg);
-    cpex_extensions_unref(ext);
-    tp_manager_free(m);
+    finish(m, &res, ext);
 }
 
 static void test_erroring_plugin_writes_discarded(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *w = tp_new("bad_writer", &trace);
-    w->on_error = CPEX_ON_ERROR_IGNORE;
-    w->caps[0] = "write_headers";
-    w->set_header_name = "X-Bad";
-    w->set_header_value = "1";
-    w->decision = CPEX_ERROR;
-    tp_plugin *r = tp_new("reader", &trace);
-    r->priority = 200;
-    r->caps[0] = "read_headers";
-    r->read_header = "x-bad";
-    tp_reg(m, w);
-    tp_reg(m, r);
-    tp_init(m);
-    cpex_extensions *ext = full_ext();
-    cpex_cmf_message *msg = tp_msg("hello");
+    tp_plugin *w = new_header_writer("bad_writer", "write_headers", "X-Bad", "1");
+    tp_failing(w, CPEX_ON_ERROR_IGNORE, NULL);
+    tp_plugin *r = new_header_reader("reader", CPEX_MODE_SEQUENTIAL, 200, "x-bad");
+    tp_start(m, w, r);
     cpex_pipeline_result res;
-    tp_invoke(m, HOOK, msg, ext, NULL, &res);
+    cpex_extensions *ext = invoke_full(m, &res);
     assert_allowed(&res);
     assert_record(&res, "bad_writer", "error");
     assert_string_equal(r->seen_header, "(none)");
     assert_false(res.extensions_modified);
-    cpex_pipeline_result_cleanup(&res);
-    cpex_cmf_free(msg);
-    cpex_extensions_unref(ext);
-    tp_manager_free(m);
+    finish(m, &res, ext);
 }
 
 static void test_unknown_capability_refused(void **state)
@@ -550,20 +457,18 @@ static void test_unknown_capability_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_each_plugin_sees_exactly_its_view, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_extensions_passed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_set_header_without_capability_refused, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_set_header_with_capability_chains, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_without_extensions_creates_them, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_label_append_and_remove, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_remove_label_refused_in_every_mode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_writes_refused_outside_serial_modes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_custom_write_needs_write_custom, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_denied_pipeline_extension_writes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_erroring_plugin_writes_discarded, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_capability_refused, setup, teardown),
+        TP_TEST(test_each_plugin_sees_exactly_its_view),
+        TP_TEST(test_no_extensions_passed),
+        TP_TEST(test_set_header_without_capability_refused),
+        TP_TEST(test_set_header_with_capability_chains),
+        TP_TEST(test_write_without_extensions_creates_them),
+        TP_TEST(test_label_append_and_remove),
+        TP_TEST(test_remove_label_refused_in_every_mode),
+        TP_TEST(test_writes_refused_outside_serial_modes),
+        TP_TEST(test_custom_write_needs_write_custom),
+        TP_TEST(test_denied_pipeline_extension_writes),
+        TP_TEST(test_erroring_plugin_writes_discarded),
+        TP_TEST(test_unknown_capability_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

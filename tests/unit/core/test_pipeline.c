@@ -8,29 +8,37 @@
 
 #define HOOK "cmf.tool_pre_invoke"
 
-static tp_trace trace;
-
-static int setup(void **state)
-{
-    (void)state;
-    tp_trace_init(&trace);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tp_free_all();
-    return 0;
-}
+TP_FIXTURE;
 
 /* Run one invoke of HOOK on "hello" and wait for background work. */
 static void run_once(cpex_manager *m, cpex_pipeline_result *res)
 {
-    cpex_cmf_message *msg = tp_msg("hello");
-    tp_invoke(m, HOOK, msg, NULL, NULL, res);
+    tp_run(m, HOOK, res);
     assert_int_equal(cpex_manager_wait_background(m, 5.0), CPEX_OK);
-    cpex_cmf_free(msg);
+}
+
+/* Initialize, run once and check that the plugins ran in `order`. */
+static void start_and_expect_order(cpex_manager *m, cpex_pipeline_result *res, const char *order)
+{
+    tp_init(m);
+    run_once(m, res);
+    assert_string_equal(tp_trace_get(&trace), order);
+}
+
+/* Register sequential plugins `names` at `prios` (NULL: all at `prio`). */
+static void reg_sequential(cpex_manager *m, const char *const *names, const int *prios, int prio,
+                           int n)
+{
+    for (int i = 0; i < n; i++)
+        tp_reg(m, tp_new_in(names[i], &trace, CPEX_MODE_SEQUENTIAL, prios ? prios[i] : prio));
+}
+
+/* A sequential plugin `name` followed by "after" (priority 200); returns `name`. */
+static tp_plugin *new_then_after(const char *name, tp_plugin **after)
+{
+    tp_plugin *p = tp_new(name, &trace);
+    *after = tp_new_in("after", &trace, CPEX_MODE_SEQUENTIAL, 200);
+    return p;
 }
 
 /* ------------------------------------------------------------------ */
@@ -43,26 +51,12 @@ static void test_phase_order_ignores_priority(void **state)
     cpex_manager *m = tp_manager();
     /* Registered in reverse phase order, with priorities that would put
      * them in reverse if priority crossed phases. */
-    tp_plugin *faf = tp_new("faf", &trace);
-    faf->mode = CPEX_MODE_FIRE_AND_FORGET;
-    faf->priority = 1;
-    tp_plugin *conc = tp_new("conc", &trace);
-    conc->mode = CPEX_MODE_CONCURRENT;
-    conc->priority = 2;
-    tp_plugin *aud = tp_new("audit", &trace);
-    aud->mode = CPEX_MODE_AUDIT;
-    aud->priority = 3;
-    tp_plugin *xf = tp_new("xform", &trace);
-    xf->mode = CPEX_MODE_TRANSFORM;
-    xf->priority = 4;
-    tp_plugin *seq = tp_new("seq", &trace);
-    seq->priority = 999;
-    tp_reg(m, faf);
-    tp_reg(m, conc);
-    tp_reg(m, aud);
-    tp_reg(m, xf);
-    tp_reg(m, seq);
-    tp_init(m);
+    tp_plugin *faf = tp_new_in("faf", &trace, CPEX_MODE_FIRE_AND_FORGET, 1);
+    tp_plugin *conc = tp_new_in("conc", &trace, CPEX_MODE_CONCURRENT, 2);
+    tp_plugin *aud = tp_new_in("audit", &trace, CPEX_MODE_AUDIT, 3);
+    tp_plugin *xf = tp_new_in("xform", &trace, CPEX_MODE_TRANSFORM, 4);
+    tp_plugin *seq = tp_new_in("seq", &trace, CPEX_MODE_SEQUENTIAL, 999);
+    tp_start(m, faf, conc, aud, xf, seq);
 
     cpex_pipeline_result res;
     run_once(m, &res);
@@ -74,8 +68,7 @@ static void test_phase_order_ignores_priority(void **state)
     assert_int_equal(conc->seen_mode, CPEX_MODE_CONCURRENT);
     assert_int_equal(faf->seen_mode, CPEX_MODE_FIRE_AND_FORGET);
     assert_string_equal(seq->seen_hook, HOOK);
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_priority_within_phase(void **state)
@@ -84,34 +77,21 @@ static void test_priority_within_phase(void **state)
     cpex_manager *m = tp_manager();
     const int prios[] = {50, 10, 30, 20, 40};
     const char *names[] = {"p50", "p10", "p30", "p20", "p40"};
-    for (int i = 0; i < 5; i++) {
-        tp_plugin *p = tp_new(names[i], &trace);
-        p->priority = prios[i];
-        tp_reg(m, p);
-    }
+    reg_sequential(m, names, prios, 0, 5);
     /* Same in transform and audit. */
     for (int i = 0; i < 5; i++) {
         char n[16];
         snprintf(n, sizeof n, "t%d", prios[i]);
-        tp_plugin *p = tp_new(n, &trace);
-        p->mode = CPEX_MODE_TRANSFORM;
-        p->priority = prios[i];
-        tp_reg(m, p);
+        tp_reg(m, tp_new_in(n, &trace, CPEX_MODE_TRANSFORM, prios[i]));
         snprintf(n, sizeof n, "a%d", prios[i]);
-        p = tp_new(n, &trace);
-        p->mode = CPEX_MODE_AUDIT;
-        p->priority = prios[i];
-        tp_reg(m, p);
+        tp_reg(m, tp_new_in(n, &trace, CPEX_MODE_AUDIT, prios[i]));
     }
-    tp_init(m);
     cpex_pipeline_result res;
-    run_once(m, &res);
+    start_and_expect_order(m, &res, "p10,p20,p30,p40,p50,"
+                                    "t10,t20,t30,t40,t50,"
+                                    "a10,a20,a30,a40,a50");
     assert_allowed(&res);
-    assert_string_equal(tp_trace_get(&trace), "p10,p20,p30,p40,p50,"
-                                              "t10,t20,t30,t40,t50,"
-                                              "a10,a20,a30,a40,a50");
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_equal_priorities_keep_registration_order(void **state)
@@ -120,19 +100,11 @@ static void test_equal_priorities_keep_registration_order(void **state)
     cpex_manager *m = tp_manager();
     /* Not alphabetical, not reversed: exactly registration order. */
     const char *names[] = {"zeta", "alpha", "mu", "beta", "omega", "gamma"};
-    for (int i = 0; i < 6; i++) {
-        tp_plugin *p = tp_new(names[i], &trace);
-        p->priority = 7;
-        tp_reg(m, p);
-    }
+    reg_sequential(m, names, NULL, 7, 6);
     /* One with a lower priority registered last still runs first. */
-    tp_plugin *first = tp_new("first", &trace);
-    first->priority = 6;
-    tp_reg(m, first);
+    tp_reg(m, tp_new_in("first", &trace, CPEX_MODE_SEQUENTIAL, 6));
     /* One at the same priority registered last runs last. */
-    tp_plugin *late = tp_new("late", &trace);
-    late->priority = 7;
-    tp_reg(m, late);
+    tp_reg(m, tp_new_in("late", &trace, CPEX_MODE_SEQUENTIAL, 7));
     tp_init(m);
     for (int round = 0; round < 3; round++) { /* stable across invokes */
         tp_trace_reset(&trace);
@@ -150,8 +122,7 @@ static void test_equal_priorities_after_unregister(void **state)
     (void)state;
     cpex_manager *m = tp_manager();
     const char *names[] = {"c", "a", "b"};
-    for (int i = 0; i < 3; i++)
-        tp_reg(m, tp_new(names[i], &trace));
+    reg_sequential(m, names, NULL, TP_DEFAULT_PRIORITY, 3);
     tp_init(m);
     cpex_error err = CPEX_ERROR_INIT;
     assert_int_equal(cpex_manager_unregister(m, "a", &err), CPEX_OK);
@@ -160,9 +131,8 @@ static void test_equal_priorities_after_unregister(void **state)
     cpex_pipeline_result res;
     run_once(m, &res);
     assert_string_equal(tp_trace_get(&trace), "c,b,a");
-    cpex_pipeline_result_cleanup(&res);
     cpex_error_cleanup(&err);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_negative_priorities(void **state)
@@ -171,21 +141,14 @@ static void test_negative_priorities(void **state)
     cpex_manager *m = tp_manager();
     const int prios[] = {0, -10, 100, -100, INT32_MIN, INT32_MAX, -1};
     const char *names[] = {"zero", "m10", "p100", "m100", "min", "max", "m1"};
-    for (int i = 0; i < 7; i++) {
-        tp_plugin *p = tp_new(names[i], &trace);
-        p->priority = prios[i];
-        tp_reg(m, p);
-    }
-    tp_init(m);
+    reg_sequential(m, names, prios, 0, 7);
     cpex_pipeline_result res;
-    run_once(m, &res);
-    assert_string_equal(tp_trace_get(&trace), "min,m100,m10,m1,zero,p100,max");
+    start_and_expect_order(m, &res, "min,m100,m10,m1,zero,p100,max");
     cpex_plugin_info info;
     assert_int_equal(cpex_manager_plugin_info(m, "m100", &info), CPEX_OK);
     assert_int_equal(info.priority, -100);
     cpex_plugin_info_cleanup(&info);
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 /* ------------------------------------------------------------------ */
@@ -196,31 +159,19 @@ static void test_sequential_deny_stops_at_once(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *a = tp_new("a", &trace);
-    a->priority = 1;
+    tp_plugin *a = tp_new_in("a", &trace, CPEX_MODE_SEQUENTIAL, 1);
     a->append_text = "+a";
-    tp_plugin *b = tp_new("gate", &trace);
-    b->priority = 2;
+    tp_plugin *b = tp_new_in("gate", &trace, CPEX_MODE_SEQUENTIAL, 2);
     b->reported_name = "some-other-name";
-    b->decision = CPEX_DENY;
-    b->deny_code = "blocked_tool";
-    b->deny_reason = "tool is blocked";
+    tp_denying(b, "blocked_tool", "tool is blocked");
     b->deny_description = "the tool 'rm' is on the deny list";
     b->deny_details = "{\"tool\":\"rm\",\"n\":3}";
-    tp_plugin *c = tp_new("c", &trace);
-    c->priority = 3;
-    tp_plugin *xf = tp_new("xf", &trace);
-    xf->mode = CPEX_MODE_TRANSFORM;
-    tp_plugin *au = tp_new("au", &trace);
-    au->mode = CPEX_MODE_AUDIT;
-    tp_plugin *co = tp_new("co", &trace);
-    co->mode = CPEX_MODE_CONCURRENT;
-    tp_plugin *ff = tp_new("ff", &trace);
-    ff->mode = CPEX_MODE_FIRE_AND_FORGET;
-    tp_plugin *all[] = {ff, co, au, xf, c, b, a};
-    for (int i = 0; i < 7; i++)
-        tp_reg(m, all[i]);
-    tp_init(m);
+    tp_plugin *c = tp_new_in("c", &trace, CPEX_MODE_SEQUENTIAL, 3);
+    tp_plugin *xf = tp_new_in("xf", &trace, CPEX_MODE_TRANSFORM, TP_DEFAULT_PRIORITY);
+    tp_plugin *au = tp_new_in("au", &trace, CPEX_MODE_AUDIT, TP_DEFAULT_PRIORITY);
+    tp_plugin *co = tp_new_in("co", &trace, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
+    tp_plugin *ff = tp_new_in("ff", &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
+    tp_start(m, ff, co, au, xf, c, b, a);
 
     cpex_pipeline_result res;
     run_once(m, &res);
@@ -240,21 +191,17 @@ static void test_sequential_deny_stops_at_once(void **state)
     assert_int_equal(tp_calls(ff), 0);
     /* gate saw a's modification. */
     assert_string_equal(b->seen_text, "hello+a");
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_deny_without_violation_is_plugin_deny(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *b = tp_new("silent", &trace);
-    b->decision = CPEX_DENY; /* no host->deny call */
-    tp_plugin *c = tp_new("after", &trace);
-    c->priority = 200;
-    tp_reg(m, b);
-    tp_reg(m, c);
-    tp_init(m);
+    tp_plugin *c;
+    tp_plugin *b = new_then_after("silent", &c);
+    tp_denying(b, NULL, NULL); /* no host->deny call */
+    tp_start(m, b, c);
     cpex_pipeline_result res;
     run_once(m, &res);
     assert_denied(&res, "plugin_deny", "silent");
@@ -262,8 +209,7 @@ static void test_deny_without_violation_is_plugin_deny(void **state)
     assert_true(strlen(res.violation->reason) > 0);
     assert_non_null(res.violation->details);
     assert_int_equal(tp_calls(c), 0);
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static int32_t deny_twice(tp_plugin *p, const cpex_call *call)
@@ -281,14 +227,12 @@ static void test_deny_second_call_replaces_first(void **state)
     cpex_manager *m = tp_manager();
     tp_plugin *b = tp_new("twice", &trace);
     b->custom = deny_twice;
-    tp_reg(m, b);
-    tp_init(m);
+    tp_start(m, b);
     cpex_pipeline_result res;
     run_once(m, &res);
     assert_denied(&res, "second", "twice");
     assert_string_equal(res.violation->reason, "second reason");
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_violation_set_but_allowed_is_allow(void **state)
@@ -296,20 +240,16 @@ static void test_violation_set_but_allowed_is_allow(void **state)
     (void)state;
     /* Calling deny() and then returning ALLOW is an allow. */
     cpex_manager *m = tp_manager();
-    tp_plugin *b = tp_new("changed_mind", &trace);
+    tp_plugin *c;
+    tp_plugin *b = new_then_after("changed_mind", &c);
     b->deny_code = "nope";
     b->decision = CPEX_ALLOW;
-    tp_plugin *c = tp_new("after", &trace);
-    c->priority = 200;
-    tp_reg(m, b);
-    tp_reg(m, c);
-    tp_init(m);
+    tp_start(m, b, c);
     cpex_pipeline_result res;
     run_once(m, &res);
     assert_allowed(&res);
     assert_int_equal(tp_calls(c), 1);
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 /* ------------------------------------------------------------------ */
@@ -320,18 +260,14 @@ static void test_unknown_decision_is_error_ignore(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *b = tp_new("weird", &trace);
+    tp_plugin *c;
+    tp_plugin *b = new_then_after("weird", &c);
     b->decision = 7;
     b->on_error = CPEX_ON_ERROR_IGNORE;
     b->append_text = "+weird"; /* an error's modification is not applied */
-    tp_plugin *c = tp_new("after", &trace);
-    c->priority = 200;
-    tp_reg(m, b);
-    tp_reg(m, c);
-    tp_init(m);
-    cpex_cmf_message *msg = tp_msg("hello");
+    tp_start(m, b, c);
     cpex_pipeline_result res;
-    tp_invoke(m, HOOK, msg, NULL, NULL, &res);
+    tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_record(&res, "weird", "bad_decision");
     assert_contains(tp_find_record(&res, "weird", "bad_decision")->message, "7");
@@ -339,46 +275,37 @@ static void test_unknown_decision_is_error_ignore(void **state)
     assert_string_equal(c->seen_text, "hello");
     assert_false(res.payload_modified);
     assert_null(res.modified_payload);
-    cpex_pipeline_result_cleanup(&res);
-    cpex_cmf_free(msg);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_unknown_decision_is_error_fail(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *b = tp_new("weird", &trace);
+    tp_plugin *c;
+    tp_plugin *b = new_then_after("weird", &c);
     b->decision = -3;
     b->on_error = CPEX_ON_ERROR_FAIL;
-    tp_plugin *c = tp_new("after", &trace);
-    c->priority = 200;
-    tp_reg(m, b);
-    tp_reg(m, c);
-    tp_init(m);
+    tp_start(m, b, c);
     cpex_pipeline_result res;
     run_once(m, &res);
     assert_denied(&res, "plugin_error", "weird");
     assert_int_equal(tp_calls(c), 0);
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_unknown_decision_in_audit_recorded(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *b = tp_new("weird_audit", &trace);
-    b->mode = CPEX_MODE_AUDIT;
+    tp_plugin *b = tp_new_in("weird_audit", &trace, CPEX_MODE_AUDIT, TP_DEFAULT_PRIORITY);
     b->decision = 99;
-    tp_reg(m, b);
-    tp_init(m);
+    tp_start(m, b);
     cpex_pipeline_result res;
     run_once(m, &res);
     assert_allowed(&res);
     assert_record(&res, "weird_audit", "bad_decision");
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 /* ------------------------------------------------------------------ */
@@ -392,8 +319,7 @@ static void test_no_handler_fast_path(void **state)
     tp_plugin *other = tp_new("other_hook", &trace);
     other->hooks[0] = "cmf.llm_input";
     other->append_text = "+x";
-    tp_reg(m, other);
-    tp_init(m);
+    tp_start(m, other);
 
     cpex_cmf_message *msg = tp_msg("hello");
     cpex_extensions *ext = cpex_extensions_new();
@@ -450,11 +376,8 @@ static void test_only_disabled_plugins_is_allow(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *d = tp_new("off", &trace);
-    d->mode = CPEX_MODE_DISABLED;
-    d->decision = CPEX_DENY;
-    tp_reg(m, d);
-    tp_init(m);
+    tp_plugin *d = tp_new_in("off", &trace, CPEX_MODE_DISABLED, TP_DEFAULT_PRIORITY);
+    tp_start(m, tp_denying(d, NULL, NULL));
     assert_true(cpex_manager_has_hooks_for(m, HOOK));
     cpex_context_table *ctx = cpex_context_table_new();
     cpex_cmf_message *msg = tp_msg("hello");
@@ -479,11 +402,8 @@ static void test_all_allow_result_is_clean(void **state)
     (void)state;
     /* Handlers ran but changed nothing: same shape as the fast path. */
     cpex_manager *m = tp_manager();
-    tp_reg(m, tp_new("a", &trace));
-    tp_plugin *t = tp_new("t", &trace);
-    t->mode = CPEX_MODE_TRANSFORM;
-    tp_reg(m, t);
-    tp_init(m);
+    tp_start(m, tp_new("a", &trace),
+             tp_new_in("t", &trace, CPEX_MODE_TRANSFORM, TP_DEFAULT_PRIORITY));
     cpex_cmf_message *msg = tp_msg("hello");
     cpex_extensions *ext = cpex_extensions_new();
     cpex_pipeline_result res;
@@ -506,35 +426,30 @@ static void test_all_allow_result_is_clean(void **state)
 /* Metadata                                                            */
 /* ------------------------------------------------------------------ */
 
+/* A plugin that sets metadata `key` to the JSON text `value`. */
+static tp_plugin *new_with_metadata(const char *name, uint32_t mode, int32_t priority,
+                                    const char *key, const char *value)
+{
+    tp_plugin *p = tp_new_in(name, &trace, mode, priority);
+    p->meta_key = key;
+    p->meta_value = value;
+    return p;
+}
+
 static void test_metadata_merged(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *a = tp_new("a", &trace);
-    a->meta_key = "score";
-    a->meta_value = "0.5";
-    tp_plugin *b = tp_new("b", &trace);
-    b->priority = 200;
-    b->meta_key = "labels";
-    b->meta_value = "[\"x\",\"y\"]";
-    tp_plugin *t = tp_new("t", &trace);
-    t->mode = CPEX_MODE_TRANSFORM;
-    t->meta_key = "transformed";
-    t->meta_value = "true";
-    tp_plugin *au = tp_new("au", &trace);
-    au->mode = CPEX_MODE_AUDIT;
-    au->meta_key = "audited_by";
-    au->meta_value = "\"au\"";
-    tp_plugin *co = tp_new("co", &trace);
-    co->mode = CPEX_MODE_CONCURRENT;
-    co->meta_key = "concurrent";
-    co->meta_value = "{\"ok\":1}";
-    tp_reg(m, a);
-    tp_reg(m, b);
-    tp_reg(m, t);
-    tp_reg(m, au);
-    tp_reg(m, co);
-    tp_init(m);
+    tp_plugin *a =
+        new_with_metadata("a", CPEX_MODE_SEQUENTIAL, TP_DEFAULT_PRIORITY, "score", "0.5");
+    tp_plugin *b = new_with_metadata("b", CPEX_MODE_SEQUENTIAL, 200, "labels", "[\"x\",\"y\"]");
+    tp_plugin *t =
+        new_with_metadata("t", CPEX_MODE_TRANSFORM, TP_DEFAULT_PRIORITY, "transformed", "true");
+    tp_plugin *au =
+        new_with_metadata("au", CPEX_MODE_AUDIT, TP_DEFAULT_PRIORITY, "audited_by", "\"au\"");
+    tp_plugin *co = new_with_metadata("co", CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY,
+                                      "concurrent", "{\"ok\":1}");
+    tp_start(m, a, b, t, au, co);
     cpex_pipeline_result res;
     run_once(m, &res);
     assert_allowed(&res);
@@ -557,30 +472,20 @@ static void test_metadata_merged(void **state)
     run_once(m, &res);
     assert_non_null(res.metadata);
     assert_int_equal(json_object_size(res.metadata), 1);
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_metadata_later_plugin_wins_on_same_key(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *a = tp_new("a", &trace);
-    a->meta_key = "k";
-    a->meta_value = "1";
-    tp_plugin *b = tp_new("b", &trace);
-    b->priority = 200;
-    b->meta_key = "k";
-    b->meta_value = "2";
-    tp_reg(m, a);
-    tp_reg(m, b);
-    tp_init(m);
+    tp_start(m, new_with_metadata("a", CPEX_MODE_SEQUENTIAL, TP_DEFAULT_PRIORITY, "k", "1"),
+             new_with_metadata("b", CPEX_MODE_SEQUENTIAL, 200, "k", "2"));
     cpex_pipeline_result res;
     run_once(m, &res);
     assert_non_null(res.metadata);
     assert_int_equal(json_integer_value(json_object_get(res.metadata, "k")), 2);
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 /* ------------------------------------------------------------------ */
@@ -593,13 +498,7 @@ static void test_result_to_json_and_cleanup(void **state)
     cpex_manager *m = tp_manager();
     tp_plugin *a = tp_new("a", &trace);
     a->append_text = "+a";
-    tp_plugin *b = tp_new("b", &trace);
-    b->priority = 200;
-    b->decision = CPEX_DENY;
-    b->deny_code = "stop";
-    tp_reg(m, a);
-    tp_reg(m, b);
-    tp_init(m);
+    tp_start(m, a, tp_denying(tp_new_in("b", &trace, CPEX_MODE_SEQUENTIAL, 200), "stop", NULL));
     cpex_pipeline_result res;
     run_once(m, &res);
     assert_denied(&res, "stop", "b");
@@ -642,11 +541,8 @@ static void test_modify_twice_and_bad_arguments(void **state)
     cpex_manager *m = tp_manager();
     tp_plugin *p = tp_new("twice", &trace);
     p->custom = modify_twice;
-    tp_plugin *next = tp_new("next", &trace);
-    next->priority = 200;
-    tp_reg(m, p);
-    tp_reg(m, next);
-    tp_init(m);
+    tp_plugin *next = tp_new_in("next", &trace, CPEX_MODE_SEQUENTIAL, 200);
+    tp_start(m, p, next);
     cpex_pipeline_result res;
     run_once(m, &res);
     assert_allowed(&res);
@@ -658,16 +554,14 @@ static void test_modify_twice_and_bad_arguments(void **state)
     /* Each append started from the payload the plugin was called with. */
     assert_string_equal(next->seen_text, "hello+second");
     assert_string_equal(tp_final_text(&res, NULL), "hello+second");
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_invoke_bad_arguments(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_reg(m, tp_new("a", &trace));
-    tp_init(m);
+    tp_start(m, tp_new("a", &trace));
     cpex_context_table *ctx = cpex_context_table_new();
     cpex_pipeline_result res;
     cpex_manager_invoke(m, NULL, NULL, NULL, ctx, &res);
@@ -686,29 +580,26 @@ static void test_invoke_bad_arguments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_phase_order_ignores_priority, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_priority_within_phase, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_equal_priorities_keep_registration_order, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_equal_priorities_after_unregister, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_negative_priorities, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sequential_deny_stops_at_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deny_without_violation_is_plugin_deny, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_deny_second_call_replaces_first, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_violation_set_but_allowed_is_allow, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_decision_is_error_ignore, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_decision_is_error_fail, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_decision_in_audit_recorded, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_handler_fast_path, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_only_disabled_plugins_is_allow, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_all_allow_result_is_clean, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metadata_merged, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metadata_later_plugin_wins_on_same_key, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_result_to_json_and_cleanup, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_modify_twice_and_bad_arguments, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invoke_bad_arguments, setup, teardown),
+        TP_TEST(test_phase_order_ignores_priority),
+        TP_TEST(test_priority_within_phase),
+        TP_TEST(test_equal_priorities_keep_registration_order),
+        TP_TEST(test_equal_priorities_after_unregister),
+        TP_TEST(test_negative_priorities),
+        TP_TEST(test_sequential_deny_stops_at_once),
+        TP_TEST(test_deny_without_violation_is_plugin_deny),
+        TP_TEST(test_deny_second_call_replaces_first),
+        TP_TEST(test_violation_set_but_allowed_is_allow),
+        TP_TEST(test_unknown_decision_is_error_ignore),
+        TP_TEST(test_unknown_decision_is_error_fail),
+        TP_TEST(test_unknown_decision_in_audit_recorded),
+        TP_TEST(test_no_handler_fast_path),
+        TP_TEST(test_only_disabled_plugins_is_allow),
+        TP_TEST(test_all_allow_result_is_clean),
+        TP_TEST(test_metadata_merged),
+        TP_TEST(test_metadata_later_plugin_wins_on_same_key),
+        TP_TEST(test_result_to_json_and_cleanup),
+        TP_TEST(test_modify_twice_and_bad_arguments),
+        TP_TEST(test_invoke_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,27 +9,25 @@
 #define HOOK "cmf.tool_pre_invoke"
 #define POST "cmf.tool_post_invoke"
 
-static tp_trace trace;
+TP_FIXTURE;
 
-static int setup(void **state)
+/* Register `p`; expect status `want` and an error message containing `needle`
+ * (NULL: unchecked). */
+static void expect_reg_status(cpex_manager *m, tp_plugin *p, cpex_status want, const char *needle)
 {
-    (void)state;
-    tp_trace_init(&trace);
-    return 0;
+    cpex_error err = CPEX_ERROR_INIT;
+    assert_int_equal(tp_reg_err(m, p, &err), want);
+    if (needle)
+        assert_contains(cpex_error_message(&err), needle);
+    cpex_error_cleanup(&err);
 }
 
-static int teardown(void **state)
+/* Assert the lifecycle counters of `p`: initialize, shutdown and destroy calls. */
+static void assert_lifecycle(const tp_plugin *p, int init, int shutdown, int destroy)
 {
-    (void)state;
-    tp_free_all();
-    return 0;
-}
-
-static void invoke(cpex_manager *m, const char *hook, cpex_pipeline_result *res)
-{
-    cpex_cmf_message *msg = tp_msg("hello");
-    tp_invoke(m, hook, msg, NULL, NULL, res);
-    cpex_cmf_free(msg);
+    assert_int_equal(atomic_load(&p->init_calls), init);
+    assert_int_equal(atomic_load(&p->shutdown_calls), shutdown);
+    assert_int_equal(atomic_load(&p->destroy_calls), destroy);
 }
 
 /* ------------------------------------------------------------------ */
@@ -145,10 +143,10 @@ static void test_spec_hooks_filter_handlers(void **state)
     assert_false(cpex_manager_has_hooks_for(m, HOOK));
     assert_true(cpex_manager_has_hooks_for(m, POST));
     cpex_pipeline_result res;
-    invoke(m, HOOK, &res);
+    tp_run(m, HOOK, &res);
     cpex_pipeline_result_cleanup(&res);
     assert_int_equal(tp_calls(p), 0);
-    invoke(m, POST, &res);
+    tp_run(m, POST, &res);
     cpex_pipeline_result_cleanup(&res);
     assert_int_equal(tp_calls(p), 1);
     cpex_plugin_info info;
@@ -168,10 +166,7 @@ static void test_duplicate_name(void **state)
     tp_plugin *b = tp_new("same", &trace);
     b->hooks[0] = POST;
     tp_reg(m, a);
-    cpex_error err = CPEX_ERROR_INIT;
-    assert_int_equal(tp_reg_err(m, b, &err), CPEX_E_EXISTS);
-    assert_contains(cpex_error_message(&err), "same");
-    cpex_error_cleanup(&err);
+    expect_reg_status(m, b, CPEX_E_EXISTS, "same");
     assert_int_equal(cpex_manager_plugin_count(m), 1);
     assert_false(cpex_manager_has_hooks_for(m, POST));
     tp_manager_free(m);
@@ -193,9 +188,7 @@ static void test_payload_type_mismatch_at_registration(void **state)
     /* An unknown type name is refused too. */
     tp_plugin *q = tp_new("unknown_type", &trace);
     q->payload_type = "no_such_type";
-    assert_int_equal(tp_reg_err(m, q, &err), CPEX_E_TYPE);
-    assert_contains(cpex_error_message(&err), "no_such_type");
-    cpex_error_cleanup(&err);
+    expect_reg_status(m, q, CPEX_E_TYPE, "no_such_type");
     /* "cmf" on a cmf hook is fine, so is NULL (any). */
     tp_plugin *ok = tp_new("cmf_ok", &trace);
     ok->payload_type = "cmf";
@@ -208,8 +201,7 @@ static void test_payload_type_mismatch_at_registration(void **state)
     tp_plugin *c2 = tp_new("cmf_second", &trace);
     c2->hooks[0] = "my.doc";
     c2->payload_type = "cmf";
-    assert_int_equal(tp_reg_err(m, c2, &err), CPEX_E_TYPE);
-    cpex_error_cleanup(&err);
+    expect_reg_status(m, c2, CPEX_E_TYPE, NULL);
     assert_int_equal(cpex_manager_define_hook(m, "my.doc", "cmf", &err), CPEX_E_TYPE);
     cpex_error_cleanup(&err);
     assert_int_equal(cpex_manager_define_hook(m, "my.doc", "json", &err), CPEX_OK);
@@ -224,8 +216,7 @@ static void test_payload_type_mismatch_at_invoke(void **state)
     (void)state;
     cpex_manager *m = tp_manager();
     tp_plugin *p = tp_new("cmf_plugin", &trace);
-    tp_reg(m, p);
-    tp_init(m);
+    tp_start(m, p);
     json_t *doc = json_object();
     cpex_payload pl = cpex_payload_json(doc);
     cpex_pipeline_result res;
@@ -320,6 +311,15 @@ static void register_counter(cpex_manager *m)
     cpex_error_cleanup(&err);
 }
 
+/* A plugin on "host.count" that bumps the counter. */
+static tp_plugin *new_bumper(const char *name, uint32_t mode)
+{
+    tp_plugin *p = tp_new_in(name, &trace, mode, TP_DEFAULT_PRIORITY);
+    p->hooks[0] = "host.count";
+    p->custom = bump;
+    return p;
+}
+
 static void test_custom_payload_type(void **state)
 {
     (void)state;
@@ -327,23 +327,12 @@ static void test_custom_payload_type(void **state)
     atomic_store(&counter_frees, 0);
     cpex_manager *m = tp_manager();
     register_counter(m);
-    tp_plugin *b1 = tp_new("bump1", &trace);
-    b1->hooks[0] = "host.count";
+    tp_plugin *b1 = new_bumper("bump1", CPEX_MODE_SEQUENTIAL);
     b1->payload_type = "counter";
-    b1->custom = bump;
-    tp_plugin *b2 = tp_new("bump2", &trace);
-    b2->mode = CPEX_MODE_TRANSFORM;
-    b2->hooks[0] = "host.count";
+    tp_plugin *b2 = new_bumper("bump2", CPEX_MODE_TRANSFORM);
     b2->payload_type = "counter";
-    b2->custom = bump;
-    tp_plugin *au = tp_new("audit_bump", &trace); /* refused: audit */
-    au->mode = CPEX_MODE_AUDIT;
-    au->hooks[0] = "host.count";
-    au->custom = bump;
-    tp_plugin *co = tp_new("conc_reader", &trace); /* sees a clone */
-    co->mode = CPEX_MODE_CONCURRENT;
-    co->hooks[0] = "host.count";
-    co->custom = bump;
+    tp_plugin *au = new_bumper("audit_bump", CPEX_MODE_AUDIT);    /* refused: audit */
+    tp_plugin *co = new_bumper("conc_reader", CPEX_MODE_CONCURRENT); /* sees a clone */
     tp_reg(m, b1);
     tp_reg(m, b2);
     tp_reg(m, au);
@@ -352,9 +341,7 @@ static void test_custom_payload_type(void **state)
     tp_plugin *wrong = tp_new("wrong", &trace);
     wrong->hooks[0] = "host.count";
     wrong->payload_type = "cmf";
-    cpex_error err = CPEX_ERROR_INIT;
-    assert_int_equal(tp_reg_err(m, wrong, &err), CPEX_E_TYPE);
-    cpex_error_cleanup(&err);
+    expect_reg_status(m, wrong, CPEX_E_TYPE, NULL);
     tp_init(m);
 
     counter c = {10};
@@ -412,10 +399,9 @@ static void test_set_payload_custom_on_cmf_hook_refused(void **state)
     tp_plugin *p = tp_new("custom_on_cmf", &trace);
     p->custom = bump; /* returns ERROR: the payload is not custom */
     p->on_error = CPEX_ON_ERROR_IGNORE;
-    tp_reg(m, p);
-    tp_init(m);
+    tp_start(m, p);
     cpex_pipeline_result res;
-    invoke(m, HOOK, &res);
+    tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_record(&res, "custom_on_cmf", "error");
     cpex_pipeline_result_cleanup(&res);
@@ -439,7 +425,7 @@ static void test_invoke_before_initialize_fails_closed(void **state)
     tp_reg(m, f);
     assert_false(cpex_manager_is_initialized(m));
     cpex_pipeline_result res;
-    invoke(m, HOOK, &res);
+    tp_run(m, HOOK, &res);
     assert_denied(&res, "plugin_error", "gate_fail");
     assert_contains(res.violation->reason, "initialize");
     assert_int_equal(tp_calls(f), 0);
@@ -449,12 +435,11 @@ static void test_invoke_before_initialize_fails_closed(void **state)
     m = tp_manager();
     tp_plugin *g = tp_new("gate_ignore", &trace);
     g->on_error = CPEX_ON_ERROR_IGNORE;
-    tp_plugin *a = tp_new("audit_ignore", &trace);
-    a->mode = CPEX_MODE_AUDIT;
+    tp_plugin *a = tp_new_in("audit_ignore", &trace, CPEX_MODE_AUDIT, TP_DEFAULT_PRIORITY);
     a->on_error = CPEX_ON_ERROR_FAIL;
     tp_reg(m, g);
     tp_reg(m, a);
-    invoke(m, HOOK, &res);
+    tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_record(&res, "gate_ignore", "not_initialized");
     assert_record(&res, "audit_ignore", "not_initialized");
@@ -464,12 +449,11 @@ static void test_invoke_before_initialize_fails_closed(void **state)
     /* After initialize they run. */
     tp_init(m);
     assert_true(cpex_manager_is_initialized(m));
-    invoke(m, HOOK, &res);
+    tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_int_equal(res.error_count, 0);
     assert_int_equal(tp_calls(g), 1);
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_initialize_failure(void **state)
@@ -480,9 +464,8 @@ static void test_initialize_failure(void **state)
     tp_plugin *bad = tp_new("bad_init", &trace);
     bad->init_rc = 1;
     bad->init_msg = "cannot reach policy server at 10.0.0.7";
-    tp_plugin *bad2 = tp_new("bad_init2", &trace); /* no message */
-    bad2->init_rc = -5;
-    bad2->mode = CPEX_MODE_CONCURRENT;
+    tp_plugin *bad2 = tp_new_in("bad_init2", &trace, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
+    bad2->init_rc = -5; /* no message */
     bad2->on_error = CPEX_ON_ERROR_IGNORE;
     tp_reg(m, good);
     tp_reg(m, bad);
@@ -510,7 +493,7 @@ static void test_initialize_failure(void **state)
 
     /* Invokes fail closed at the failed plugin. */
     cpex_pipeline_result res;
-    invoke(m, HOOK, &res);
+    tp_run(m, HOOK, &res);
     assert_denied(&res, "plugin_error", "bad_init");
     assert_contains(res.violation->reason, "cannot reach policy server");
     assert_int_equal(tp_calls(bad), 0);
@@ -525,13 +508,11 @@ static void test_initialize_failure(void **state)
     assert_int_equal(atomic_load(&good->init_calls), 1);
     assert_int_equal(atomic_load(&bad->init_calls), 2);
     assert_true(cpex_manager_is_initialized(m));
-    invoke(m, HOOK, &res);
+    tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_int_equal(tp_calls(bad), 1);
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
-    assert_int_equal(atomic_load(&bad->shutdown_calls), 1);
-    assert_int_equal(atomic_load(&bad->destroy_calls), 1);
+    tp_finish(m, &res);
+    assert_lifecycle(bad, 2, 1, 1);
 }
 
 static void test_failed_plugin_is_not_shut_down(void **state)
@@ -547,14 +528,12 @@ static void test_failed_plugin_is_not_shut_down(void **state)
     assert_int_equal(cpex_manager_initialize(m, &err), CPEX_E_PLUGIN);
     cpex_error_cleanup(&err);
     cpex_pipeline_result res;
-    invoke(m, HOOK, &res);
+    tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_record(&res, "bad_init", "not_initialized");
     assert_contains(tp_find_record(&res, "bad_init", "not_initialized")->message, "nope");
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
-    assert_int_equal(atomic_load(&bad->shutdown_calls), 0);
-    assert_int_equal(atomic_load(&bad->destroy_calls), 1);
+    tp_finish(m, &res);
+    assert_lifecycle(bad, 1, 0, 1);
 }
 
 static void test_register_after_initialize(void **state)
@@ -566,7 +545,7 @@ static void test_register_after_initialize(void **state)
     tp_reg(m, p);
     assert_int_equal(atomic_load(&p->init_calls), 1);
     cpex_pipeline_result res;
-    invoke(m, HOOK, &res);
+    tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_int_equal(tp_calls(p), 1);
     cpex_pipeline_result_cleanup(&res);
@@ -575,15 +554,11 @@ static void test_register_after_initialize(void **state)
     q->hooks[0] = POST;
     q->init_rc = 3;
     q->init_msg = "late failure";
-    cpex_error err = CPEX_ERROR_INIT;
-    assert_int_equal(tp_reg_err(m, q, &err), CPEX_E_PLUGIN);
-    assert_contains(cpex_error_message(&err), "late failure");
-    cpex_error_cleanup(&err);
+    expect_reg_status(m, q, CPEX_E_PLUGIN, "late failure");
     assert_int_equal(cpex_manager_plugin_count(m), 1);
     assert_false(cpex_manager_has_hooks_for(m, POST));
     tp_manager_free(m);
-    assert_int_equal(atomic_load(&q->destroy_calls), 0);
-    assert_int_equal(atomic_load(&q->shutdown_calls), 0);
+    assert_lifecycle(q, 1, 0, 0);
 }
 
 static void test_initialize_twice_once(void **state)
@@ -591,8 +566,7 @@ static void test_initialize_twice_once(void **state)
     (void)state;
     cpex_manager *m = tp_manager();
     tp_plugin *p = tp_new("once", &trace);
-    tp_reg(m, p);
-    tp_init(m);
+    tp_start(m, p);
     tp_init(m);
     assert_int_equal(atomic_load(&p->init_calls), 1);
     tp_manager_free(m);
@@ -604,26 +578,18 @@ static void test_shutdown_and_free_lifecycle(void **state)
     atomic_store(&tp_order_counter, 0);
     cpex_manager *m = tp_manager();
     tp_plugin *a = tp_new("first", &trace);
-    tp_plugin *b = tp_new("second", &trace);
-    b->mode = CPEX_MODE_DISABLED;
-    tp_plugin *c = tp_new("third", &trace);
-    c->mode = CPEX_MODE_FIRE_AND_FORGET;
-    tp_reg(m, a);
-    tp_reg(m, b);
-    tp_reg(m, c);
-    tp_init(m);
+    tp_plugin *b = tp_new_in("second", &trace, CPEX_MODE_DISABLED, TP_DEFAULT_PRIORITY);
+    tp_plugin *c = tp_new_in("third", &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
+    tp_start(m, a, b, c);
     cpex_pipeline_result res;
-    invoke(m, HOOK, &res);
+    tp_run(m, HOOK, &res);
     cpex_pipeline_result_cleanup(&res);
     cpex_manager_shutdown(m);
     cpex_manager_shutdown(m); /* idempotent */
     assert_false(cpex_manager_is_initialized(m));
     tp_plugin *all[] = {a, b, c};
-    for (int i = 0; i < 3; i++) {
-        assert_int_equal(atomic_load(&all[i]->init_calls), 1);
-        assert_int_equal(atomic_load(&all[i]->shutdown_calls), 1);
-        assert_int_equal(atomic_load(&all[i]->destroy_calls), 0);
-    }
+    for (int i = 0; i < 3; i++)
+        assert_lifecycle(all[i], 1, 1, 0);
     /* Reverse registration order. */
     assert_true(c->order_shutdown < b->order_shutdown);
     assert_true(b->order_shutdown < a->order_shutdown);
@@ -634,7 +600,7 @@ static void test_shutdown_and_free_lifecycle(void **state)
 
     /* After shutdown, invokes fail closed and nothing is called. */
     int before = tp_calls(a);
-    invoke(m, HOOK, &res);
+    tp_run(m, HOOK, &res);
     assert_denied(&res, "plugin_error", "first");
     assert_int_equal(tp_calls(a), before);
     cpex_pipeline_result_cleanup(&res);
@@ -643,14 +609,11 @@ static void test_shutdown_and_free_lifecycle(void **state)
     assert_int_equal(cpex_manager_initialize(m, &err), CPEX_E_STATE);
     cpex_error_cleanup(&err);
     tp_plugin *d = tp_new("too_late", &trace);
-    assert_int_equal(tp_reg_err(m, d, &err), CPEX_E_STATE);
-    cpex_error_cleanup(&err);
+    expect_reg_status(m, d, CPEX_E_STATE, NULL);
 
     tp_manager_free(m);
-    for (int i = 0; i < 3; i++) {
-        assert_int_equal(atomic_load(&all[i]->shutdown_calls), 1);
-        assert_int_equal(atomic_load(&all[i]->destroy_calls), 1);
-    }
+    for (int i = 0; i < 3; i++)
+        assert_lifecycle(all[i], 1, 1, 1);
     assert_int_equal(atomic_load(&d->destroy_calls), 0);
 }
 
@@ -665,19 +628,15 @@ static void test_free_without_shutdown(void **state)
     tp_init(m);
     tp_reg(m, never); /* initialized on registration */
     tp_manager_free(m);
-    assert_int_equal(atomic_load(&a->shutdown_calls), 1);
-    assert_int_equal(atomic_load(&a->destroy_calls), 1);
-    assert_int_equal(atomic_load(&never->shutdown_calls), 1);
-    assert_int_equal(atomic_load(&never->destroy_calls), 1);
+    assert_lifecycle(a, 1, 1, 1);
+    assert_lifecycle(never, 1, 1, 1);
 
     /* Never initialized: destroyed, not shut down. */
     m = tp_manager();
     tp_plugin *b = tp_new("b", &trace);
     tp_reg(m, b);
     tp_manager_free(m);
-    assert_int_equal(atomic_load(&b->init_calls), 0);
-    assert_int_equal(atomic_load(&b->shutdown_calls), 0);
-    assert_int_equal(atomic_load(&b->destroy_calls), 1);
+    assert_lifecycle(b, 0, 0, 1);
     cpex_manager_free(NULL);
 }
 
@@ -698,8 +657,7 @@ static void test_queries(void **state)
     a->hooks[0] = HOOK;
     a->hooks[1] = POST;
     a->reported_name = "alpha-impl";
-    tp_plugin *b = tp_new("beta", &trace);
-    b->mode = CPEX_MODE_AUDIT;
+    tp_plugin *b = tp_new_in("beta", &trace, CPEX_MODE_AUDIT, TP_DEFAULT_PRIORITY);
     tp_reg(m, a);
     tp_reg(m, b);
     assert_int_equal(cpex_manager_plugin_count(m), 2);
@@ -768,21 +726,16 @@ static void test_unregister(void **state)
     (void)state;
     cpex_manager *m = tp_manager();
     tp_plugin *a = tp_new("keep", &trace);
-    tp_plugin *b = tp_new("remove_me", &trace);
-    b->hooks[0] = HOOK;
-    b->hooks[1] = POST;
-    tp_reg(m, a);
-    tp_reg(m, b);
-    tp_init(m);
+    tp_plugin *b = tp_on_hooks(tp_new("remove_me", &trace), HOOK, POST);
+    tp_start(m, a, b);
     cpex_pipeline_result res;
-    invoke(m, HOOK, &res);
+    tp_run(m, HOOK, &res);
     cpex_pipeline_result_cleanup(&res);
     assert_int_equal(tp_calls(b), 1);
 
     cpex_error err = CPEX_ERROR_INIT;
     assert_int_equal(cpex_manager_unregister(m, "remove_me", &err), CPEX_OK);
-    assert_int_equal(atomic_load(&b->shutdown_calls), 1);
-    assert_int_equal(atomic_load(&b->destroy_calls), 1);
+    assert_lifecycle(b, 1, 1, 1);
     assert_int_equal(cpex_manager_plugin_count(m), 1);
     char **names = cpex_manager_plugin_names(m);
     assert_string_equal(names[0], "keep");
@@ -791,10 +744,10 @@ static void test_unregister(void **state)
     assert_false(cpex_manager_has_hooks_for(m, POST));
     cpex_plugin_info info;
     assert_int_equal(cpex_manager_plugin_info(m, "remove_me", &info), CPEX_E_NOT_FOUND);
-    invoke(m, HOOK, &res);
+    tp_run(m, HOOK, &res);
     assert_allowed(&res);
     cpex_pipeline_result_cleanup(&res);
-    invoke(m, POST, &res);
+    tp_run(m, POST, &res);
     cpex_pipeline_result_cleanup(&res);
     assert_int_equal(tp_calls(b), 1);
     assert_int_equal(tp_calls(a), 2);
@@ -808,8 +761,7 @@ static void test_unregister(void **state)
     tp_reg(m, b2);
     assert_int_equal(atomic_load(&b2->init_calls), 1);
     tp_manager_free(m);
-    assert_int_equal(atomic_load(&b->shutdown_calls), 1);
-    assert_int_equal(atomic_load(&b->destroy_calls), 1);
+    assert_lifecycle(b, 1, 1, 1);
     assert_int_equal(atomic_load(&a->destroy_calls), 1);
     assert_int_equal(atomic_load(&b2->destroy_calls), 1);
 }
@@ -820,13 +772,11 @@ static void test_unregister_with_background_work(void **state)
     /* A fire-and-forget handler still running: the plugin is shut down
      * and destroyed once it finishes, not under it. */
     cpex_manager *m = tp_manager();
-    tp_plugin *f = tp_new("bg", &trace);
-    f->mode = CPEX_MODE_FIRE_AND_FORGET;
+    tp_plugin *f = tp_new_in("bg", &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
     f->sleep_ms = 200;
-    tp_reg(m, f);
-    tp_init(m);
+    tp_start(m, f);
     cpex_pipeline_result res;
-    invoke(m, HOOK, &res);
+    tp_run(m, HOOK, &res);
     cpex_pipeline_result_cleanup(&res);
     tp_sleep_ms(20); /* let it start */
     cpex_error err = CPEX_ERROR_INIT;
@@ -836,38 +786,33 @@ static void test_unregister_with_background_work(void **state)
     /* Give the worker a moment to drop its reference after signalling. */
     for (int i = 0; i < 100 && atomic_load(&f->destroy_calls) == 0; i++)
         tp_sleep_ms(5);
-    assert_int_equal(atomic_load(&f->shutdown_calls), 1);
-    assert_int_equal(atomic_load(&f->destroy_calls), 1);
+    assert_lifecycle(f, 1, 1, 1);
     tp_manager_free(m);
-    assert_int_equal(atomic_load(&f->destroy_calls), 1);
-    assert_int_equal(atomic_load(&f->shutdown_calls), 1);
+    assert_lifecycle(f, 1, 1, 1);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_registration_validation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_spec_validation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_spec_hooks_filter_handlers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_duplicate_name, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_payload_type_mismatch_at_registration, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_payload_type_mismatch_at_invoke, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_custom_payload_type, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_set_payload_custom_on_cmf_hook_refused, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_invoke_before_initialize_fails_closed, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_initialize_failure, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failed_plugin_is_not_shut_down, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_register_after_initialize, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_initialize_twice_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_and_free_lifecycle, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_free_without_shutdown, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_queries, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_spec_config_copied, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unregister, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unregister_with_background_work, setup, teardown),
+        TP_TEST(test_registration_validation),
+        TP_TEST(test_spec_validation),
+        TP_TEST(test_spec_hooks_filter_handlers),
+        TP_TEST(test_duplicate_name),
+        TP_TEST(test_payload_type_mismatch_at_registration),
+        TP_TEST(test_payload_type_mismatch_at_invoke),
+        TP_TEST(test_custom_payload_type),
+        TP_TEST(test_set_payload_custom_on_cmf_hook_refused),
+        TP_TEST(test_invoke_before_initialize_fails_closed),
+        TP_TEST(test_initialize_failure),
+        TP_TEST(test_failed_plugin_is_not_shut_down),
+        TP_TEST(test_register_after_initialize),
+        TP_TEST(test_initialize_twice_once),
+        TP_TEST(test_shutdown_and_free_lifecycle),
+        TP_TEST(test_free_without_shutdown),
+        TP_TEST(test_queries),
+        TP_TEST(test_spec_config_copied),
+        TP_TEST(test_unregister),
+        TP_TEST(test_unregister_with_background_work),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

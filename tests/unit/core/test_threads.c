@@ -13,21 +13,7 @@
 #define TP_INVOKES 250
 #endif
 
-static tp_trace trace;
-
-static int setup(void **state)
-{
-    (void)state;
-    tp_trace_init(&trace);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tp_free_all();
-    return 0;
-}
+TP_FIXTURE;
 
 /* Deny messages whose text starts with "deny". */
 static int32_t deny_some(tp_plugin *p, const cpex_call *call)
@@ -59,11 +45,39 @@ static int32_t check_view(tp_plugin *p, const cpex_call *call)
     return CPEX_ALLOW;
 }
 
+/* How a worker counts one result. */
+typedef enum outcome { ALLOWED, DENIED, WRONG } outcome;
+typedef outcome (*judge_fn)(const cpex_pipeline_result *res, const cpex_cmf_message *msg);
+
 typedef struct worker_arg {
     cpex_manager *m;
     int id;
+    judge_fn judge; /* hello_invoker only */
     int allowed, denied, wrong;
 } worker_arg;
+
+/* Start `fn` on THREADS threads over `m`, thread i with args[i] (id i). */
+static void start_workers(pthread_t *th, worker_arg *args, cpex_manager *m, void *(*fn)(void *),
+                          judge_fn judge)
+{
+    for (int i = 0; i < THREADS; i++) {
+        args[i] = (worker_arg){m, i, judge, 0, 0, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, fn, &args[i]), 0);
+    }
+}
+
+/* Join the THREADS workers; returns their counts summed. */
+static worker_arg join_workers(pthread_t *th, const worker_arg *args)
+{
+    worker_arg sum = {NULL, -1, NULL, 0, 0, 0};
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        sum.allowed += args[i].allowed;
+        sum.denied += args[i].denied;
+        sum.wrong += args[i].wrong;
+    }
+    return sum;
+}
 
 static void *invoker(void *arg)
 {
@@ -117,51 +131,36 @@ static int32_t id_header(tp_plugin *p, const cpex_call *call)
                                                                                     : CPEX_ERROR;
 }
 
+/* A plugin in `mode` whose handler is check_view. */
+static tp_plugin *new_checker(const char *name, uint32_t mode)
+{
+    tp_plugin *p = tp_new_in(name, NULL, mode, TP_DEFAULT_PRIORITY);
+    p->custom = check_view;
+    return p;
+}
+
 static void test_parallel_invokes_all_phases(void **state)
 {
     (void)state;
     atomic_store(&bad_views, 0);
-    cpex_manager_options o;
-    cpex_manager_options_init(&o);
-    o.worker_threads = 3;
-    cpex_manager *m = tp_manager_with(&o);
+    cpex_manager *m = tp_manager_workers(3);
     tp_plugin *seq = tp_new("seq", NULL);
     seq->custom = deny_some;
-    tp_plugin *xf = tp_new("xf", NULL);
-    xf->mode = CPEX_MODE_TRANSFORM;
+    tp_plugin *xf = tp_new_in("xf", NULL, CPEX_MODE_TRANSFORM, TP_DEFAULT_PRIORITY);
     xf->caps[0] = "read_request";
     xf->caps[1] = "write_headers";
     xf->custom = id_header;
-    tp_plugin *au = tp_new("au", NULL);
-    au->mode = CPEX_MODE_AUDIT;
-    au->custom = check_view;
-    tp_plugin *co1 = tp_new("co1", NULL);
-    co1->mode = CPEX_MODE_CONCURRENT;
-    co1->custom = check_view;
-    tp_plugin *co2 = tp_new("co2", NULL);
-    co2->mode = CPEX_MODE_CONCURRENT;
-    co2->custom = check_view;
-    tp_plugin *ff = tp_new("ff", NULL);
-    ff->mode = CPEX_MODE_FIRE_AND_FORGET;
-    ff->custom = check_view;
-    tp_plugin *all[] = {seq, xf, au, co1, co2, ff};
-    for (int i = 0; i < 6; i++)
-        tp_reg(m, all[i]);
-    tp_init(m);
+    tp_plugin *au = new_checker("au", CPEX_MODE_AUDIT);
+    tp_plugin *co1 = new_checker("co1", CPEX_MODE_CONCURRENT);
+    tp_plugin *co2 = new_checker("co2", CPEX_MODE_CONCURRENT);
+    tp_plugin *ff = new_checker("ff", CPEX_MODE_FIRE_AND_FORGET);
+    tp_start(m, seq, xf, au, co1, co2, ff);
 
     pthread_t th[THREADS];
     worker_arg args[THREADS];
-    for (int i = 0; i < THREADS; i++) {
-        args[i] = (worker_arg){m, i, 0, 0, 0};
-        assert_int_equal(pthread_create(&th[i], NULL, invoker, &args[i]), 0);
-    }
-    int allowed = 0, denied = 0, wrong = 0;
-    for (int i = 0; i < THREADS; i++) {
-        pthread_join(th[i], NULL);
-        allowed += args[i].allowed;
-        denied += args[i].denied;
-        wrong += args[i].wrong;
-    }
+    start_workers(th, args, m, invoker, NULL);
+    worker_arg sum = join_workers(th, args);
+    int allowed = sum.allowed, denied = sum.denied, wrong = sum.wrong;
     assert_int_equal(cpex_manager_wait_background(m, 20), CPEX_OK);
     const int total = THREADS * TP_INVOKES;
     const int expect_denied = THREADS * (TP_INVOKES / 10 + (TP_INVOKES % 10 > 3 ? 1 : 0));
@@ -176,10 +175,7 @@ static void test_parallel_invokes_all_phases(void **state)
     assert_int_equal(tp_calls(co2), allowed);
     assert_int_equal(tp_calls(ff), allowed); /* every background handler ran */
     assert_int_equal(atomic_load(&bad_views), 0);
-    cpex_error_record *recs = NULL;
-    size_t n = cpex_manager_take_background_errors(m, &recs);
-    assert_int_equal(n, 0);
-    cpex_error_records_free(recs, n);
+    tp_expect_background_errors(m, 0);
     tp_manager_free(m);
 }
 
@@ -232,23 +228,15 @@ static void test_register_unregister_while_invoking(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *base = tp_new("base", NULL);
-    base->priority = 100;
+    tp_plugin *base = tp_new_in("base", NULL, CPEX_MODE_SEQUENTIAL, 100);
     base->append_text = "+base";
-    tp_plugin *bg = tp_new("bg", NULL);
-    bg->mode = CPEX_MODE_FIRE_AND_FORGET;
-    tp_plugin *co = tp_new("co", NULL);
-    co->mode = CPEX_MODE_CONCURRENT;
-    tp_reg(m, base);
-    tp_reg(m, bg);
-    tp_reg(m, co);
-    tp_init(m);
+    tp_start(m, base, tp_new_in("bg", NULL, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY),
+             tp_new_in("co", NULL, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY));
 
-    tp_plugin *churn = tp_new("churn", NULL);
-    churn->priority = 50; /* before base */
+    tp_plugin *churn = tp_new_in("churn", NULL, CPEX_MODE_SEQUENTIAL, 50); /* before base */
     churn->append_text = "+churn";
-    tp_plugin *churn_conc = tp_new("churn_conc", NULL);
-    churn_conc->mode = CPEX_MODE_CONCURRENT;
+    tp_plugin *churn_conc =
+        tp_new_in("churn_conc", NULL, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
     churn_conc->sleep_ms = 1;
 
     atomic_bool stop;
@@ -296,12 +284,12 @@ static void test_register_unregister_while_invoking(void **state)
     /* Every registration was initialized, shut down and destroyed once. */
     for (int i = 0; i < 200 && atomic_load(&churn_conc->destroy_calls) < rounds; i++)
         tp_sleep_ms(5);
-    assert_int_equal(atomic_load(&churn->init_calls), rounds);
-    assert_int_equal(atomic_load(&churn->shutdown_calls), rounds);
-    assert_int_equal(atomic_load(&churn->destroy_calls), rounds);
-    assert_int_equal(atomic_load(&churn_conc->init_calls), rounds);
-    assert_int_equal(atomic_load(&churn_conc->shutdown_calls), rounds);
-    assert_int_equal(atomic_load(&churn_conc->destroy_calls), rounds);
+    tp_plugin *churned[] = {churn, churn_conc};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(atomic_load(&churned[i]->init_calls), rounds);
+        assert_int_equal(atomic_load(&churned[i]->shutdown_calls), rounds);
+        assert_int_equal(atomic_load(&churned[i]->destroy_calls), rounds);
+    }
     assert_int_equal(cpex_manager_plugin_count(m), 3);
     tp_manager_free(m);
 }
@@ -310,15 +298,19 @@ static void test_register_unregister_while_invoking(void **state)
 /* Disable racing with invokes                                         */
 /* ------------------------------------------------------------------ */
 
-static void *plain_invoker(void *arg)
+/* Invoke HOOK TP_INVOKES times on "hello"; w->judge sorts the results. */
+static void *hello_invoker(void *arg)
 {
     worker_arg *w = arg;
     for (int i = 0; i < TP_INVOKES; i++) {
         cpex_cmf_message *msg = tp_msg("hello");
         cpex_pipeline_result res;
         tp_invoke(w->m, HOOK, msg, NULL, NULL, &res);
-        if (res.continue_processing)
+        outcome o = w->judge(&res, msg);
+        if (o == ALLOWED)
             w->allowed++;
+        else if (o == DENIED)
+            w->denied++;
         else
             w->wrong++;
         cpex_pipeline_result_cleanup(&res);
@@ -327,33 +319,27 @@ static void *plain_invoker(void *arg)
     return NULL;
 }
 
+/* Every invoke must be allowed. */
+static outcome allowed_only(const cpex_pipeline_result *res, const cpex_cmf_message *msg)
+{
+    (void)msg;
+    return res->continue_processing ? ALLOWED : WRONG;
+}
+
 static void test_disable_under_concurrency(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *e = tp_new("fragile", NULL);
-    e->mode = CPEX_MODE_CONCURRENT;
-    e->on_error = CPEX_ON_ERROR_DISABLE;
-    e->decision = CPEX_ERROR;
-    e->error_message = "broken";
+    tp_plugin *e = tp_new_in("fragile", NULL, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
     tp_plugin *s = tp_new("fragile_seq", NULL);
-    s->on_error = CPEX_ON_ERROR_DISABLE;
-    s->decision = CPEX_ERROR;
-    tp_reg(m, e);
-    tp_reg(m, s);
-    tp_init(m);
+    tp_start(m, tp_failing(e, CPEX_ON_ERROR_DISABLE, "broken"),
+             tp_failing(s, CPEX_ON_ERROR_DISABLE, NULL));
     pthread_t th[THREADS];
     worker_arg args[THREADS];
-    for (int i = 0; i < THREADS; i++) {
-        args[i] = (worker_arg){m, i, 0, 0, 0};
-        assert_int_equal(pthread_create(&th[i], NULL, plain_invoker, &args[i]), 0);
-    }
-    int allowed = 0;
-    for (int i = 0; i < THREADS; i++) {
-        pthread_join(th[i], NULL);
-        allowed += args[i].allowed;
+    start_workers(th, args, m, hello_invoker, allowed_only);
+    int allowed = join_workers(th, args).allowed;
+    for (int i = 0; i < THREADS; i++)
         assert_int_equal(args[i].wrong, 0);
-    }
     assert_int_equal(allowed, THREADS * TP_INVOKES);
     assert_true(tp_is_disabled(m, "fragile", NULL, 0));
     assert_true(tp_is_disabled(m, "fragile_seq", NULL, 0));
@@ -377,7 +363,7 @@ static void *invoke_once(void *arg)
 {
     one_invoke *o = arg;
     cpex_cmf_message *msg = tp_msg("hello");
-    tp_invoke(o->m, HOOK, msg, NULL, NULL, &o->res);
+    tp_invoke(o->m, HOOK, msg, NULL, NULL, &o->res); /* no cmocka assert off the main thread */
     cpex_cmf_free(msg);
     return NULL;
 }
@@ -392,21 +378,13 @@ static void test_shutdown_waits_for_invoke_in_flight(void **state)
      * after the slow one, the concurrent and the background ones all run,
      * and only then is shutdown called. */
     cpex_manager *m = tp_manager();
-    tp_plugin *slow = tp_new("slow_first", NULL);
-    slow->priority = 1;
+    tp_plugin *slow = tp_new_in("slow_first", NULL, CPEX_MODE_SEQUENTIAL, 1);
     slow->sleep_ms = 200;
-    tp_plugin *second = tp_new("second", NULL);
-    second->priority = 2;
+    tp_plugin *second = tp_new_in("second", NULL, CPEX_MODE_SEQUENTIAL, 2);
     second->append_text = "+second";
-    tp_plugin *co = tp_new("conc", NULL);
-    co->mode = CPEX_MODE_CONCURRENT;
-    tp_plugin *ff = tp_new("faf", NULL);
-    ff->mode = CPEX_MODE_FIRE_AND_FORGET;
-    tp_reg(m, slow);
-    tp_reg(m, second);
-    tp_reg(m, co);
-    tp_reg(m, ff);
-    tp_init(m);
+    tp_plugin *co = tp_new_in("conc", NULL, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
+    tp_plugin *ff = tp_new_in("faf", NULL, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
+    tp_start(m, slow, second, co, ff);
     one_invoke o = {m, {0}};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, invoke_once, &o), 0);
@@ -427,43 +405,28 @@ static void test_shutdown_waits_for_invoke_in_flight(void **state)
     assert_int_equal(tp_calls(second), 1);
     assert_int_equal(tp_calls(co), 1);
     assert_int_equal(tp_calls(ff), 1);
-    cpex_error_record *recs = NULL;
-    size_t n = cpex_manager_take_background_errors(m, &recs);
-    cpex_error_records_free(recs, n);
-    assert_int_equal(n, 0);
+    tp_expect_background_errors(m, 0);
     tp_plugin *all[] = {slow, second, co, ff};
     for (int i = 0; i < 4; i++)
         assert_int_equal(atomic_load(&all[i]->shutdown_calls), 1);
     /* An invoke after shutdown fails closed. */
-    cpex_cmf_message *msg = tp_msg("hello");
     cpex_pipeline_result res;
-    tp_invoke(m, HOOK, msg, NULL, NULL, &res);
+    tp_run(m, HOOK, &res);
     assert_denied(&res, "plugin_error", "slow_first");
     cpex_pipeline_result_cleanup(&res);
-    cpex_cmf_free(msg);
     assert_int_equal(tp_calls(slow), 1);
     tp_manager_free(m);
 }
 
-static void *plain_invoker_checked(void *arg)
+/* Either it ran (before shutdown) or it failed closed (after). */
+static outcome ran_or_failed_closed(const cpex_pipeline_result *res, const cpex_cmf_message *msg)
 {
-    worker_arg *w = arg;
-    for (int i = 0; i < TP_INVOKES; i++) {
-        cpex_cmf_message *msg = tp_msg("hello");
-        cpex_pipeline_result res;
-        tp_invoke(w->m, HOOK, msg, NULL, NULL, &res);
-        /* Either it ran (before shutdown) or it failed closed (after). */
-        if (res.continue_processing && strcmp(tp_final_text(&res, msg), "hello+a") == 0)
-            w->allowed++;
-        else if (!res.continue_processing && res.violation &&
-                 strcmp(res.violation->code, "plugin_error") == 0)
-            w->denied++;
-        else
-            w->wrong++;
-        cpex_pipeline_result_cleanup(&res);
-        cpex_cmf_free(msg);
-    }
-    return NULL;
+    if (res->continue_processing && strcmp(tp_final_text(res, msg), "hello+a") == 0)
+        return ALLOWED;
+    if (!res->continue_processing && res->violation &&
+        strcmp(res->violation->code, "plugin_error") == 0)
+        return DENIED;
+    return WRONG;
 }
 
 static void test_shutdown_under_load(void **state)
@@ -472,37 +435,25 @@ static void test_shutdown_under_load(void **state)
     cpex_manager *m = tp_manager();
     tp_plugin *a = tp_new("a", NULL);
     a->append_text = "+a";
-    tp_plugin *co = tp_new("co", NULL);
-    co->mode = CPEX_MODE_CONCURRENT;
-    tp_plugin *ff = tp_new("ff", NULL);
-    ff->mode = CPEX_MODE_FIRE_AND_FORGET;
-    tp_reg(m, a);
-    tp_reg(m, co);
-    tp_reg(m, ff);
-    tp_init(m);
+    tp_plugin *co = tp_new_in("co", NULL, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
+    tp_plugin *ff = tp_new_in("ff", NULL, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
+    tp_start(m, a, co, ff);
     pthread_t th[THREADS];
     worker_arg args[THREADS];
-    for (int i = 0; i < THREADS; i++) {
-        args[i] = (worker_arg){m, i, 0, 0, 0};
-        assert_int_equal(pthread_create(&th[i], NULL, plain_invoker_checked, &args[i]), 0);
-    }
+    start_workers(th, args, m, hello_invoker, ran_or_failed_closed);
     tp_sleep_ms(20);
     cpex_manager_shutdown(m);
     /* Once shutdown returned, no handler is called any more. */
     int calls_a = tp_calls(a), calls_co = tp_calls(co), calls_ff = tp_calls(ff);
-    int wrong = 0, allowed = 0;
-    for (int i = 0; i < THREADS; i++) {
-        pthread_join(th[i], NULL);
-        wrong += args[i].wrong;
-        allowed += args[i].allowed;
-    }
-    assert_int_equal(wrong, 0);
+    worker_arg sum = join_workers(th, args);
+    int allowed = sum.allowed;
+    assert_int_equal(sum.wrong, 0);
     assert_int_equal(tp_calls(a), calls_a);
     assert_int_equal(tp_calls(co), calls_co);
     assert_int_equal(tp_calls(ff), calls_ff);
-    assert_int_equal(atomic_load(&a->shutdown_calls), 1);
-    assert_int_equal(atomic_load(&co->shutdown_calls), 1);
-    assert_int_equal(atomic_load(&ff->shutdown_calls), 1);
+    tp_plugin *all[] = {a, co, ff};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(atomic_load(&all[i]->shutdown_calls), 1);
     tp_manager_free(m);
     assert_int_equal(atomic_load(&ff->destroy_calls), 1);
     print_message("allowed before shutdown: %d\n", allowed);
@@ -511,11 +462,11 @@ static void test_shutdown_under_load(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_parallel_invokes_all_phases, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_register_unregister_while_invoking, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_disable_under_concurrency, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_waits_for_invoke_in_flight, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_under_load, setup, teardown),
+        TP_TEST(test_parallel_invokes_all_phases),
+        TP_TEST(test_register_unregister_while_invoking),
+        TP_TEST(test_disable_under_concurrency),
+        TP_TEST(test_shutdown_waits_for_invoke_in_flight),
+        TP_TEST(test_shutdown_under_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,37 +9,46 @@
 #define HOOK "cmf.tool_pre_invoke"
 #define MS 1000000LL
 
-static tp_trace trace;
+TP_FIXTURE;
 
-static int setup(void **state)
+/* A plugin with a 50 ms timeout under `on_error`. */
+static tp_plugin *timed(const char *name, uint32_t mode, int on_error)
 {
-    (void)state;
-    tp_trace_init(&trace);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tp_free_all();
-    return 0;
-}
-
-static void invoke(cpex_manager *m, cpex_pipeline_result *res)
-{
-    cpex_cmf_message *msg = tp_msg("hello");
-    tp_invoke(m, HOOK, msg, NULL, NULL, res);
-    cpex_cmf_free(msg);
-}
-
-static tp_plugin *sleeper(const char *name, uint32_t mode, int on_error)
-{
-    tp_plugin *p = tp_new(name, &trace);
-    p->mode = mode;
+    tp_plugin *p = tp_new_in(name, &trace, mode, TP_DEFAULT_PRIORITY);
     p->on_error = on_error;
     p->timeout = 0.05;
+    return p;
+}
+
+/* A plugin that sleeps 200 ms through its 50 ms timeout. */
+static tp_plugin *sleeper(const char *name, uint32_t mode, int on_error)
+{
+    tp_plugin *p = timed(name, mode, on_error);
     p->sleep_ms = 200;
     return p;
+}
+
+/* Initialize `m` (its plugins registered), invoke HOOK once, and check that
+ * the pipeline allowed with a timeout recorded for `plugin`. */
+static void start_and_expect_timeout(cpex_manager *m, const char *plugin, cpex_pipeline_result *res)
+{
+    tp_init(m);
+    tp_run(m, HOOK, res);
+    assert_allowed(res);
+    assert_record(res, plugin, "timeout");
+}
+
+/* The plugin `name` is disabled by now: the next invoke does not call `p`. */
+static void expect_disabled_after_one_call(cpex_manager *m, const char *name, tp_plugin *p,
+                                           const char *reason_part)
+{
+    char reason[256];
+    assert_true(tp_is_disabled(m, name, reason, sizeof reason));
+    assert_contains(reason, reason_part);
+    cpex_pipeline_result res;
+    tp_run(m, HOOK, &res);
+    assert_int_equal(tp_calls(p), 1);
+    cpex_pipeline_result_cleanup(&res);
 }
 
 static void test_sequential_timeout_fail(void **state)
@@ -47,45 +56,35 @@ static void test_sequential_timeout_fail(void **state)
     (void)state;
     cpex_manager *m = tp_manager();
     tp_plugin *s = sleeper("slowpoke", CPEX_MODE_SEQUENTIAL, CPEX_ON_ERROR_FAIL);
-    tp_plugin *after = tp_new("after", &trace);
-    after->priority = 200;
-    tp_reg(m, s);
-    tp_reg(m, after);
-    tp_init(m);
+    tp_plugin *after = tp_new_in("after", &trace, CPEX_MODE_SEQUENTIAL, 200);
+    tp_start(m, s, after);
     cpex_plugin_info info;
     assert_int_equal(cpex_manager_plugin_info(m, "slowpoke", &info), CPEX_OK);
     assert_true(info.timeout > 0.049 && info.timeout < 0.051);
     cpex_plugin_info_cleanup(&info);
     cpex_pipeline_result res;
-    invoke(m, &res);
+    tp_run(m, HOOK, &res);
     assert_denied(&res, "plugin_timeout", "slowpoke");
     assert_contains(res.violation->reason, "slowpoke");
     assert_contains(res.violation->reason, "50");
     assert_int_equal(tp_calls(after), 0);
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_sequential_timeout_ignore(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *s = sleeper("slowpoke", CPEX_MODE_SEQUENTIAL, CPEX_ON_ERROR_IGNORE);
-    tp_plugin *after = tp_new("after", &trace);
-    after->priority = 200;
-    tp_reg(m, s);
+    tp_reg(m, sleeper("slowpoke", CPEX_MODE_SEQUENTIAL, CPEX_ON_ERROR_IGNORE));
+    tp_plugin *after = tp_new_in("after", &trace, CPEX_MODE_SEQUENTIAL, 200);
     tp_reg(m, after);
-    tp_init(m);
     cpex_pipeline_result res;
-    invoke(m, &res);
-    assert_allowed(&res);
-    assert_record(&res, "slowpoke", "timeout");
+    start_and_expect_timeout(m, "slowpoke", &res);
     const cpex_error_record *r = tp_find_record(&res, "slowpoke", "timeout");
     assert_contains(r->message, "50"); /* the limit, in ms */
     assert_int_equal(tp_calls(after), 1);
     assert_false(tp_is_disabled(m, "slowpoke", NULL, 0));
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_sequential_timeout_disable(void **state)
@@ -94,18 +93,10 @@ static void test_sequential_timeout_disable(void **state)
     cpex_manager *m = tp_manager();
     tp_plugin *s = sleeper("slowpoke", CPEX_MODE_SEQUENTIAL, CPEX_ON_ERROR_DISABLE);
     tp_reg(m, s);
-    tp_init(m);
     cpex_pipeline_result res;
-    invoke(m, &res);
-    assert_allowed(&res);
-    assert_record(&res, "slowpoke", "timeout");
+    start_and_expect_timeout(m, "slowpoke", &res);
     cpex_pipeline_result_cleanup(&res);
-    char reason[256];
-    assert_true(tp_is_disabled(m, "slowpoke", reason, sizeof reason));
-    assert_contains(reason, "timed out");
-    invoke(m, &res);
-    assert_int_equal(tp_calls(s), 1);
-    cpex_pipeline_result_cleanup(&res);
+    expect_disabled_after_one_call(m, "slowpoke", s, "timed out");
     tp_manager_free(m);
 }
 
@@ -114,9 +105,7 @@ static void test_overrun_result_discarded(void **state)
     (void)state;
     cpex_manager *m = tp_manager();
     /* Modifies, writes a header and sets metadata, then overruns. */
-    tp_plugin *s = tp_new("late_modifier", &trace);
-    s->on_error = CPEX_ON_ERROR_IGNORE;
-    s->timeout = 0.05;
+    tp_plugin *s = timed("late_modifier", CPEX_MODE_SEQUENTIAL, CPEX_ON_ERROR_IGNORE);
     s->append_text = "+late";
     s->caps[0] = "write_headers";
     s->set_header_name = "X-Late";
@@ -124,25 +113,19 @@ static void test_overrun_result_discarded(void **state)
     s->meta_key = "late";
     s->meta_value = "true";
     s->sleep_after_ms = 200;
-    tp_plugin *next = tp_new("next", &trace);
-    next->priority = 200;
+    tp_plugin *next = tp_new_in("next", &trace, CPEX_MODE_SEQUENTIAL, 200);
     next->caps[0] = "read_headers";
     next->read_header = "x-late";
-    tp_plugin *xf = tp_new("late_xf", &trace); /* also in transform */
-    xf->mode = CPEX_MODE_TRANSFORM;
-    xf->on_error = CPEX_ON_ERROR_IGNORE;
-    xf->timeout = 0.05;
+    /* also in transform */
+    tp_plugin *xf = timed("late_xf", CPEX_MODE_TRANSFORM, CPEX_ON_ERROR_IGNORE);
     xf->append_text = "+xf";
     xf->sleep_after_ms = 200;
     tp_reg(m, s);
     tp_reg(m, next);
     tp_reg(m, xf);
-    tp_init(m);
     cpex_pipeline_result res;
-    invoke(m, &res);
-    assert_allowed(&res);
+    start_and_expect_timeout(m, "late_modifier", &res);
     assert_int_equal(s->rc_payload, CPEX_HOST_OK); /* accepted during the call ... */
-    assert_record(&res, "late_modifier", "timeout");
     assert_record(&res, "late_xf", "timeout");
     assert_string_equal(next->seen_text, "hello"); /* ... but discarded */
     assert_string_equal(next->seen_header, "(none)");
@@ -151,28 +134,20 @@ static void test_overrun_result_discarded(void **state)
     assert_false(res.extensions_modified);
     assert_null(res.extensions);
     assert_null(res.metadata);
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_overrun_deny_discarded(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *s = tp_new("late_denier", &trace);
-    s->on_error = CPEX_ON_ERROR_IGNORE;
-    s->timeout = 0.05;
-    s->decision = CPEX_DENY;
-    s->deny_code = "too_late";
+    tp_plugin *s = timed("late_denier", CPEX_MODE_SEQUENTIAL, CPEX_ON_ERROR_IGNORE);
+    tp_denying(s, "too_late", NULL);
     s->sleep_after_ms = 200;
     tp_reg(m, s);
-    tp_init(m);
     cpex_pipeline_result res;
-    invoke(m, &res);
-    assert_allowed(&res);
-    assert_record(&res, "late_denier", "timeout");
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    start_and_expect_timeout(m, "late_denier", &res);
+    tp_finish(m, &res);
 }
 
 static void test_handler_reads_deadline(void **state)
@@ -185,19 +160,13 @@ static void test_handler_reads_deadline(void **state)
     tp_plugin *own = tp_new("own_timeout", &trace);
     own->timeout = 2.0;
     tp_plugin *dflt = tp_new("default_timeout", &trace);
-    tp_plugin *co = tp_new("conc", &trace);
-    co->mode = CPEX_MODE_CONCURRENT;
+    tp_plugin *co = tp_new_in("conc", &trace, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
     co->timeout = 1.0;
-    tp_plugin *ff = tp_new("faf", &trace);
-    ff->mode = CPEX_MODE_FIRE_AND_FORGET;
+    tp_plugin *ff = tp_new_in("faf", &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
     ff->timeout = 3.0;
-    tp_reg(m, own);
-    tp_reg(m, dflt);
-    tp_reg(m, co);
-    tp_reg(m, ff);
-    tp_init(m);
+    tp_start(m, own, dflt, co, ff);
     cpex_pipeline_result res;
-    invoke(m, &res);
+    tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_int_equal(cpex_manager_wait_background(m, 5), CPEX_OK);
     int64_t left_own = own->deadline_ns - own->called_at_ns;
@@ -217,8 +186,7 @@ static void test_handler_reads_deadline(void **state)
     assert_int_equal(cpex_manager_plugin_info(m, "default_timeout", &info), CPEX_OK);
     assert_true(info.timeout == 5.0);
     cpex_plugin_info_cleanup(&info);
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 /* Work in 10 ms steps until 30 ms before the deadline, then return. */
@@ -240,38 +208,28 @@ static void test_cooperative_handler_stops_in_time(void **state)
     tp_plugin *p = tp_new("coop", &trace);
     p->timeout = 0.2;
     p->custom = cooperative;
-    tp_reg(m, p);
-    tp_init(m);
+    tp_start(m, p);
     cpex_pipeline_result res;
-    invoke(m, &res);
+    tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_int_equal(res.error_count, 0);
     assert_true(atoi(p->seen_global) >= 5);
     assert_string_equal(tp_final_text(&res, NULL), "hello+coop");
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_concurrent_timeout_fail(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *c = tp_new("slow_conc", &trace);
-    c->mode = CPEX_MODE_CONCURRENT;
-    c->on_error = CPEX_ON_ERROR_FAIL;
-    c->timeout = 0.05;
+    tp_plugin *c = timed("slow_conc", CPEX_MODE_CONCURRENT, CPEX_ON_ERROR_FAIL);
     c->sleep_ms = 600;
-    tp_plugin *ok = tp_new("ok_conc", &trace);
-    ok->mode = CPEX_MODE_CONCURRENT;
-    tp_plugin *ff = tp_new("ff", &trace);
-    ff->mode = CPEX_MODE_FIRE_AND_FORGET;
-    tp_reg(m, c);
-    tp_reg(m, ok);
-    tp_reg(m, ff);
-    tp_init(m);
+    tp_plugin *ok = tp_new_in("ok_conc", &trace, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
+    tp_plugin *ff = tp_new_in("ff", &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
+    tp_start(m, c, ok, ff);
     int64_t t0 = tp_now_ns();
     cpex_pipeline_result res;
-    invoke(m, &res);
+    tp_run(m, HOOK, &res);
     int64_t elapsed = tp_now_ns() - t0;
     assert_denied(&res, "plugin_timeout", "slow_conc");
     /* Waited until the deadline, not for the whole sleep. */
@@ -288,24 +246,17 @@ static void test_concurrent_timeout_ignore_late_result_discarded(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *c = tp_new("slow_conc", &trace);
-    c->mode = CPEX_MODE_CONCURRENT;
-    c->on_error = CPEX_ON_ERROR_IGNORE;
-    c->timeout = 0.05;
+    tp_plugin *c = timed("slow_conc", CPEX_MODE_CONCURRENT, CPEX_ON_ERROR_IGNORE);
     c->sleep_ms = 500;
-    c->decision = CPEX_DENY; /* comes too late to count */
-    c->deny_code = "late";
+    tp_denying(c, "late", NULL); /* comes too late to count */
     c->meta_key = "late";
     c->meta_value = "1";
-    tp_plugin *ff = tp_new("ff", &trace);
-    ff->mode = CPEX_MODE_FIRE_AND_FORGET;
-    tp_reg(m, c);
-    tp_reg(m, ff);
-    tp_init(m);
+    tp_plugin *ff = tp_new_in("ff", &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
+    tp_start(m, c, ff);
     int64_t t0 = tp_now_ns();
     cpex_pipeline_result res;
-    invoke(m,
-           &res); /* the caller's message is freed right after: the late handler must not use it */
+    /* the caller's message is freed right after: the late handler must not use it */
+    tp_run(m, HOOK, &res);
     int64_t elapsed = tp_now_ns() - t0;
     assert_allowed(&res);
     assert_true(elapsed < 350 * MS);
@@ -326,16 +277,10 @@ static void test_concurrent_timeout_disable(void **state)
     cpex_manager *m = tp_manager();
     tp_plugin *c = sleeper("slow_conc", CPEX_MODE_CONCURRENT, CPEX_ON_ERROR_DISABLE);
     tp_reg(m, c);
-    tp_init(m);
     cpex_pipeline_result res;
-    invoke(m, &res);
-    assert_allowed(&res);
-    assert_record(&res, "slow_conc", "timeout");
+    start_and_expect_timeout(m, "slow_conc", &res);
     cpex_pipeline_result_cleanup(&res);
-    assert_true(tp_is_disabled(m, "slow_conc", NULL, 0));
-    invoke(m, &res);
-    cpex_pipeline_result_cleanup(&res);
-    assert_int_equal(tp_calls(c), 1);
+    expect_disabled_after_one_call(m, "slow_conc", c, "timed out");
     tp_manager_free(m);
 }
 
@@ -350,17 +295,13 @@ static void test_free_with_late_concurrent_handler(void **state)
     c->caps[0] = "write_headers";
     c->set_header_name = "X";
     c->set_header_value = "1";
-    tp_reg(m, c);
-    tp_init(m);
+    tp_start(m, c);
     cpex_extensions *ext = cpex_extensions_new();
     cpex_pipeline_result res;
-    cpex_cmf_message *msg = tp_msg("hello");
-    tp_invoke(m, HOOK, msg, ext, NULL, &res);
-    cpex_cmf_free(msg);
+    tp_invoke_text(m, HOOK, "hello", ext, NULL, &res);
     cpex_extensions_unref(ext);
     assert_record(&res, "slow_conc", "timeout");
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
     assert_int_equal(atomic_load(&c->shutdown_calls), 1);
     assert_int_equal(atomic_load(&c->destroy_calls), 1);
     assert_int_equal(c->rc_payload, CPEX_HOST_EDENIED);
@@ -372,31 +313,24 @@ static void test_transform_and_audit_timeouts_recorded(void **state)
     cpex_manager *m = tp_manager();
     tp_plugin *x = sleeper("slow_xf", CPEX_MODE_TRANSFORM, CPEX_ON_ERROR_FAIL);
     tp_plugin *a = sleeper("slow_audit", CPEX_MODE_AUDIT, CPEX_ON_ERROR_FAIL);
-    tp_plugin *co = tp_new("co", &trace);
-    co->mode = CPEX_MODE_CONCURRENT;
+    tp_plugin *co = tp_new_in("co", &trace, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
     tp_reg(m, x);
     tp_reg(m, a);
     tp_reg(m, co);
-    tp_init(m);
     cpex_pipeline_result res;
-    invoke(m, &res);
-    assert_allowed(&res); /* neither phase can halt */
-    assert_record(&res, "slow_xf", "timeout");
+    start_and_expect_timeout(m, "slow_xf", &res); /* neither phase can halt */
     assert_record(&res, "slow_audit", "timeout");
     assert_int_equal(tp_calls(co), 1);
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 static void test_faf_timeout_to_background_log(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *f = sleeper("slow_faf", CPEX_MODE_FIRE_AND_FORGET, CPEX_ON_ERROR_FAIL);
-    tp_reg(m, f);
-    tp_init(m);
+    tp_start(m, sleeper("slow_faf", CPEX_MODE_FIRE_AND_FORGET, CPEX_ON_ERROR_FAIL));
     cpex_pipeline_result res;
-    invoke(m, &res);
+    tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_int_equal(res.error_count, 0);
     cpex_pipeline_result_cleanup(&res);
@@ -419,34 +353,30 @@ static void test_manager_default_timeout_applies(void **state)
     cpex_manager *m = tp_manager_with(&o);
     tp_plugin *s = tp_new("slow_default", &trace);
     s->sleep_ms = 200; /* no own timeout */
-    tp_reg(m, s);
-    tp_init(m);
+    tp_start(m, s);
     cpex_pipeline_result res;
-    invoke(m, &res);
+    tp_run(m, HOOK, &res);
     assert_denied(&res, "plugin_timeout", "slow_default");
-    cpex_pipeline_result_cleanup(&res);
-    tp_manager_free(m);
+    tp_finish(m, &res);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sequential_timeout_fail, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sequential_timeout_ignore, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sequential_timeout_disable, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_overrun_result_discarded, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_overrun_deny_discarded, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_handler_reads_deadline, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cooperative_handler_stops_in_time, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_timeout_fail, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_timeout_ignore_late_result_discarded, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_timeout_disable, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_free_with_late_concurrent_handler, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_transform_and_audit_timeouts_recorded, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_faf_timeout_to_background_log, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_manager_default_timeout_applies, setup, teardown),
+        TP_TEST(test_sequential_timeout_fail),
+        TP_TEST(test_sequential_timeout_ignore),
+        TP_TEST(test_sequential_timeout_disable),
+        TP_TEST(test_overrun_result_discarded),
+        TP_TEST(test_overrun_deny_discarded),
+        TP_TEST(test_handler_reads_deadline),
+        TP_TEST(test_cooperative_handler_stops_in_time),
+        TP_TEST(test_concurrent_timeout_fail),
+        TP_TEST(test_concurrent_timeout_ignore_late_result_discarded),
+        TP_TEST(test_concurrent_timeout_disable),
+        TP_TEST(test_free_with_late_concurrent_handler),
+        TP_TEST(test_transform_and_audit_timeouts_recorded),
+        TP_TEST(test_faf_timeout_to_background_log),
+        TP_TEST(test_manager_default_timeout_applies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,72 @@
+# lib.sh — what the script tests of the cpex binary share (sourced, so not
+# named test_*.sh: ctest runs only those). A script starts with
+#   set -uo pipefail
+#   source "$(dirname "$0")/lib.sh"
+# which takes its arguments BUILD_DIR [SOURCE_DIR], sets $build, $src, $cpex,
+# $lib (the plugins of the build) and $tmp (removed on exit), zeroes the
+# pass/fail counters, checks that the binary is there; and ends with `finish`.
+
+# Absolute: paths are written into YAML files that live elsewhere.
+build="$(cd "$1" && pwd)"
+src="$(cd "${2:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)"
+cpex="$build/cpex"
+lib="$build/plugins"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+
+# expect NAME WANT_RC COMMAND...: runs the command, keeps stdout/stderr in
+# $out/$err (and $tmp/out, $tmp/err), checks the exit code.
+expect() {
+  local name="$1" want="$2"; shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
+  out="$(cat "$tmp/out")"; err="$(cat "$tmp/err")"
+  # Under a sanitizer build a report may come with an expected exit code.
+  if grep -qE 'Sanitizer|runtime error:' "$tmp/err"; then
+    echo "FAIL $name: sanitizer report:"; cat "$tmp/err"; fail=$((fail + 1)); return 1
+  fi
+  if [ "$rc" -ne "$want" ]; then
+    echo "FAIL $name: exit code $rc, expected $want"; echo "--- stdout"; echo "$out" | head -40; echo "--- stderr"; echo "$err" | head -40
+    fail=$((fail + 1)); return 1
+  fi
+  pass=$((pass + 1))
+}
+# has NAME TEXT PATTERN: grep -E for PATTERN in TEXT
+has() {
+  if grep -qE -- "$3" <<<"$2"; then pass=$((pass + 1)); else
+    echo "FAIL $1: no match for /$3/ in:"; echo "$2" | head -40; fail=$((fail + 1)); fi
+}
+# hasnt NAME TEXT PATTERN: no line of TEXT matches PATTERN
+hasnt() {
+  if grep -qE -- "$3" <<<"$2"; then echo "FAIL $1: unexpected /$3/ in:"; echo "$2" | head -40; fail=$((fail + 1)); else
+    pass=$((pass + 1)); fi
+}
+count() {  # count NAME TEXT PATTERN N
+  local n; n="$(grep -cE -- "$3" <<<"$2")"
+  if [ "$n" -eq "$4" ]; then pass=$((pass + 1)); else
+    echo "FAIL $1: $n lines match /$3/, expected $4 in:"; echo "$2" | head -40; fail=$((fail + 1)); fi
+}
+py() {  # py NAME SCRIPT: python over the JSON document in $tmp/out (as `doc`)
+  local res
+  res="$(python3 -c "
+import json, sys
+doc = json.load(open('$tmp/out'))
+$2
+" 2>&1)"
+  if [ $? -eq 0 ]; then pass=$((pass + 1)); else echo "FAIL $1:"; echo "$res"; cat "$tmp/out"; fail=$((fail + 1)); fi
+}
+
+# gateway_yaml: examples/gateway.yaml as $tmp/gateway.yaml, its libraries
+# taken from the build under test and its audit log kept in $tmp.
+gateway_yaml() {
+  sed -e "s#\.\./build/plugins#$lib#g" -e "s#/tmp/cpex-gateway-audit.jsonl#$tmp/audit.jsonl#" \
+    "$src/examples/gateway.yaml" >"$tmp/gateway.yaml"
+}
+
+# finish: the last line of a script; prints the counts, fails on a failure.
+finish() {
+  echo "$pass passed, $fail failed"
+  [ "$fail" -eq 0 ]
+}
+
+[ -x "$cpex" ] || { echo "no cpex binary in $build"; exit 1; }
