@@ -1,7 +1,7 @@
 /*
  * cmd_inspect.c — `cpex inspect LIBRARY [--json]`: describe a plugin
- * library without creating any plugin (libinfo.c does the reading; this
- * file prints).
+ * library without creating any plugin (the loader's cpex_library_describe
+ * does the reading, libinfo.c makes the JSON document; this file prints).
  */
 #include <string.h>
 

@@ -10,11 +10,14 @@
 #include <jansson.h>
 
 /**
- * Open the library named `arg` (a path, or a bare name looked up in the
- * build's plugin directory), read its manifest and entry symbols, check
- * them, and close it. Returns the description as JSON (docs/cli.md:
- * library, path, loaded, host_abi, abi, compatible, manifest, build_info,
- * entries, symbols, problems, notes, usable); NULL only when out of memory.
+ * Describe the library named `arg` (a path, or a bare name looked up in the
+ * build's plugin directory) with cpex_library_describe, which opens it,
+ * reads its manifest and entry symbols safely, checks them, and closes it;
+ * the entry symbols of the file's ELF symbol table are passed along so that
+ * a library without a manifest shows its named entries. Returns the
+ * description as JSON (docs/cli.md: library, path, loaded, host_abi, abi,
+ * compatible, manifest, build_info, entries, symbols, problems, notes,
+ * usable); NULL only when out of memory.
  */
 json_t *cli_describe_library(const char *arg);
 

@@ -15,8 +15,11 @@
  *      dlerror() text is kept and the file is examined to say why (missing,
  *      not ELF, not a shared library, other architecture, missing
  *      dependency, undefined symbol).
- *   4. Read the manifest `cpex_plugin_list` if the library has one and
- *      validate it (manifest.c) — no plugin code has run yet.
+ *   4. Read the manifest `cpex_plugin_list` if the library has one:
+ *      manifest.c follows its pointers only inside the library's own
+ *      readable segments (image.c), checks it and copies it into host
+ *      memory; every later use reads the copy. No plugin code runs (the
+ *      library's constructors aside).
  *   5. Choose the entry point: `cpex_plugin_create`, or
  *      `cpex_plugin_create_<entry>` for `?entry=`; with a manifest, the
  *      entry must be listed, and a library of named entries needs one.
@@ -45,9 +48,9 @@
 
 #if defined(__GLIBC__)
 #include <elf.h>
-#include <link.h>
 #endif
 
+#include "loader/image.h"
 #include "loader/kind.h"
 #include "loader/manifest.h"
 #include "util/alloc.h"
@@ -235,59 +238,14 @@ static void explain_dlopen(const char *path, const char *dlerr, int relative, co
 /* Symbols                                                             */
 /* ------------------------------------------------------------------ */
 
-/*
- * dlsym on a handle also searches the library's dependencies: a plugin
- * that links another plugin would otherwise hand us that one's entry point
- * or manifest. Accept a symbol only if it lives in the library we opened
- * (when the platform can tell).
- */
-static int symbol_is_ours(void *dl, const void *sym)
+/* A symbol of the library itself (image.c tells it from a dependency's). */
+static const void *find_symbol(const cpex_image *im, const char *name, cpex_image_sym *sym,
+                               char *why, size_t cap)
 {
-#if defined(__GLIBC__)
-    struct link_map *lm = NULL, *owner = NULL;
-    Dl_info di;
-    if (dlinfo(dl, RTLD_DI_LINKMAP, &lm) != 0 || !lm ||
-        !dladdr1(sym, &di, (void **)&owner, RTLD_DL_LINKMAP) || !owner)
-        return 1; /* cannot tell: trust it */
-    return owner == lm;
-#else
-    (void)dl;
-    (void)sym;
-    return 1;
-#endif
+    return cpex_image_symbol(im, name, sym, why, cap) == CPEX_SYM_FOUND ? sym->addr : NULL;
 }
 
-static void *find_symbol(void *dl, const char *name, char *why, size_t cap)
-{
-    dlerror();
-    void *sym = dlsym(dl, name);
-    const char *e = dlerror();
-    if (!sym) {
-        snprintf(why, cap, "%s", e ? e : "symbol is NULL");
-        return NULL;
-    }
-    if (!symbol_is_ours(dl, sym)) {
-        snprintf(why, cap, "it is defined only by a library the plugin depends on");
-        return NULL;
-    }
-    return sym;
-}
-
-/* The size of the data object at `sym`, when the platform can tell; else 0. */
-static size_t object_size(const void *sym)
-{
-#if defined(__GLIBC__)
-    Dl_info di;
-    ElfW(Sym) *es = NULL;
-    if (dladdr1(sym, &di, (void **)&es, RTLD_DL_SYMENT) && es)
-        return (size_t)es->st_size;
-#else
-    (void)sym;
-#endif
-    return 0;
-}
-
-static cpex_plugin_create_fn to_create_fn(void *sym)
+static cpex_plugin_create_fn to_create_fn(const void *sym)
 {
     /* An object pointer to a function pointer: memcpy, which ISO C allows,
        rather than a cast, which it does not. */
@@ -331,7 +289,8 @@ typedef struct load {
     cpex_kind kind;
     char *path;        /* resolved */
     void *dl;
-    const cpex_manifest *manifest; /* validated, or NULL */
+    cpex_image image;  /* the library's readable memory and symbols */
+    cpex_manifest_copy *manifest; /* validated host-owned copy, or NULL */
     char *symbol;      /* entry point name */
     cpex_plugin_create_fn create;
     cpex_plugin_registration reg;
@@ -344,6 +303,8 @@ static void load_undo(load *l)
     if (l->created && l->reg.destroy)
         l->reg.destroy(l->reg.instance);
     cpex_free(l->filtered);
+    cpex_manifest_copy_free(l->manifest);
+    l->manifest = NULL;
     if (l->dl)
         dlclose(l->dl);
     cpex_free(l->symbol);
@@ -357,21 +318,35 @@ static cpex_status oom(cpex_error *err, const load *l)
                           l->path ? l->path : l->kind.path ? l->kind.path : "?");
 }
 
-/* Steps 4 and 5: the manifest, then the entry point symbol. */
+/* Step 4: the manifest, read only through the library's image. */
+static cpex_status read_manifest(load *l, cpex_error *err)
+{
+    char why[512];
+    cpex_image_sym sym;
+    int mapped = cpex_image_init(&l->image, l->dl, why, sizeof why) == 0;
+    if (!find_symbol(&l->image, CPEX_MANIFEST_SYMBOL, &sym, why, sizeof why))
+        return CPEX_OK; /* no manifest (or only a dependency's): entry points alone */
+    if (!mapped)
+        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+                              "library '%s' exports a manifest ('" CPEX_MANIFEST_SYMBOL
+                              "') that cannot be read safely\n"
+                              "  %s\n"
+                              "  hint: the loader checks a manifest against the library's "
+                              "mapped segments (dl_iterate_phdr), which this platform did not "
+                              "report; load a build of the plugin without a manifest",
+                              l->path, why);
+    return cpex_manifest_load(&l->image, &sym, CPEX_ABI_VERSION, l->path, &l->manifest, err);
+}
+
+/* Step 5: the entry point symbol, checked against the manifest's entries. */
 static cpex_status choose_entry(load *l, cpex_error *err)
 {
     char why[512];
-    void *m = find_symbol(l->dl, CPEX_MANIFEST_SYMBOL, why, sizeof why);
-    if (m) {
-        cpex_status st = cpex_manifest_validate(m, CPEX_ABI_VERSION, l->path, object_size(m), err);
-        if (st != CPEX_OK)
-            return st;
-        l->manifest = m;
-    }
+    const cpex_manifest *man = l->manifest ? &l->manifest->manifest : NULL;
     const char *entry = l->kind.entry;
-    if (l->manifest) {
-        if (entry && !cpex_manifest_find(l->manifest, entry)) {
-            char *list = cpex_manifest_entry_list(l->manifest);
+    if (man) {
+        if (entry && !cpex_manifest_find(man, entry)) {
+            char *list = cpex_manifest_entry_list(man);
             if (!list)
                 return oom(err, l);
             cpex_status st = cpex_error_add(err, CPEX_E_CONFIG, NULL,
@@ -381,11 +356,11 @@ static cpex_status choose_entry(load *l, cpex_error *err)
             cpex_free(list);
             return st;
         }
-        if (!entry && !cpex_manifest_find(l->manifest, "")) {
-            char *list = cpex_manifest_entry_list(l->manifest);
+        if (!entry && !cpex_manifest_find(man, "")) {
+            char *list = cpex_manifest_entry_list(man);
             if (!list)
                 return oom(err, l);
-            const char *first = l->manifest->entries[0]->entry;
+            const char *first = man->entries[0]->entry;
             cpex_status st = cpex_error_add(
                 err, CPEX_E_CONFIG, NULL,
                 "library '%s' has no default entry point ('" CPEX_ENTRY_SYMBOL
@@ -400,9 +375,10 @@ static cpex_status choose_entry(load *l, cpex_error *err)
                       : cpex_strdup(CPEX_ENTRY_SYMBOL);
     if (!l->symbol)
         return oom(err, l);
-    void *fn = find_symbol(l->dl, l->symbol, why, sizeof why);
+    cpex_image_sym sym;
+    const void *fn = find_symbol(&l->image, l->symbol, &sym, why, sizeof why);
     if (!fn) {
-        if (l->manifest)
+        if (man)
             return cpex_error_add(err, CPEX_E_LOAD, NULL,
                                   "library '%s' lists entry '%s' in its manifest but does not "
                                   "export '%s' (%s)\n"
@@ -424,6 +400,15 @@ static cpex_status choose_entry(load *l, cpex_error *err)
                               "from cpex/plugin.h",
                               l->path, why);
     }
+    /* Calling data as code would crash the host: refuse it while we can. */
+    if (sym.type == CPEX_SYM_DATA || sym.type == CPEX_SYM_OTHER)
+        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+                              "library '%s' exports '%s', but it is not a function\n"
+                              "  the symbol is a %s\n"
+                              "  hint: the library is damaged or not a libcpex plugin; rebuild "
+                              "it with the cpex/plugin.h macros",
+                              l->path, l->symbol,
+                              sym.type == CPEX_SYM_DATA ? "data object" : "non-function symbol");
     l->create = to_create_fn(fn);
     return CPEX_OK;
 }
@@ -602,7 +587,8 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
     }
 
     /* 4-7. */
-    if ((st = choose_entry(&l, err)) != CPEX_OK || (st = call_entry(&l, err)) != CPEX_OK ||
+    if ((st = read_manifest(&l, err)) != CPEX_OK || (st = choose_entry(&l, err)) != CPEX_OK ||
+        (st = call_entry(&l, err)) != CPEX_OK ||
         (st = check_registration(&l, err)) != CPEX_OK) {
         load_undo(&l);
         return st;
@@ -638,6 +624,7 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
     out->release = lib_release;
     out->release_data = h;
     out->origin = origin;
+    cpex_manifest_copy_free(l.manifest);
     cpex_free(l.symbol);
     cpex_free(l.path);
     cpex_kind_cleanup(&l.kind);

@@ -1,6 +1,7 @@
-/* manifest.c — version rule and manifest validation; see manifest.h. */
+/* manifest.c — the version rule, and reading a manifest safely; see manifest.h. */
 #include "loader/manifest.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,24 +33,269 @@ int cpex_abi_compatible(uint32_t host, uint32_t plugin, char *why, size_t cap)
     return ok;
 }
 
-/* Reject a string that is NULL, longer than `max` or (when !allow_empty) empty. */
-static const char *text_problem(const char *s, size_t max, int allow_empty)
+/* ------------------------------------------------------------------ */
+/* The copy                                                            */
+/* ------------------------------------------------------------------ */
+
+static void entry_free(cpex_manifest_entry *e)
 {
-    if (!s)
-        return "is NULL";
-    size_t n = strnlen(s, max + 1);
-    if (n > max)
-        return "is not a terminated string of reasonable length";
-    if (n == 0 && !allow_empty)
-        return "is empty";
-    return NULL;
+    cpex_free((void *)e->entry);
+    cpex_free((void *)e->display_name);
+    cpex_free((void *)e->version);
+    cpex_free((void *)e->description);
+    for (size_t h = 0; e->hooks && h < e->hook_count; h++)
+        cpex_free((void *)e->hooks[h]);
+    cpex_free((void *)e->hooks);
 }
 
-static cpex_status corrupt(cpex_error *err, const char *path, const char *fmt_detail,
-                           const char *a, const char *b)
+void cpex_manifest_copy_free(cpex_manifest_copy *copy)
 {
-    char detail[512];
-    snprintf(detail, sizeof detail, fmt_detail, a ? a : "", b ? b : "");
+    if (!copy)
+        return;
+    for (size_t i = 0; copy->store && i < copy->capacity; i++)
+        entry_free(&copy->store[i]);
+    cpex_free(copy->store);
+    cpex_free(copy->list);
+    cpex_free((void *)copy->manifest.build_info);
+    cpex_free(copy);
+}
+
+/* ------------------------------------------------------------------ */
+/* The reader                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef struct reader {
+    const cpex_image *im;
+    cpex_manifest_report *rep;
+    cpex_manifest_copy *copy; /* NULL: check only, allocate nothing */
+    int nomem;
+} reader;
+
+static cpex_manifest_verdict invalid(reader *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static cpex_manifest_verdict invalid(reader *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->rep->detail, sizeof r->rep->detail, fmt, ap);
+    va_end(ap);
+    return CPEX_MANIFEST_INVALID;
+}
+
+/* A checked string into the copy (when copying). Returns 0, or -1 on OOM. */
+static int keep(reader *r, const char **dst, const char *src)
+{
+    if (!r->copy || !src)
+        return 0;
+    *dst = cpex_strdup(src);
+    if (*dst)
+        return 0;
+    r->nomem = 1;
+    return -1;
+}
+
+/* `name` (a bounded string) for a message: control bytes become '?'. */
+static const char *shown(const char *name, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (; name[n] && n + 1 < cap; n++)
+        buf[n] = (unsigned char)name[n] < 0x20 || name[n] == 0x7f ? '?' : name[n];
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Entry `i`, whose pointer is `ep`; `names` holds the names of entries 0..i-1. */
+static cpex_manifest_verdict read_entry(reader *r, const cpex_manifest_entry *ep, size_t i,
+                                        const char **names)
+{
+    const char *p;
+    char why[200], buf[CPEX_ENTRY_NAME_MAX + 1];
+    if (!ep)
+        return invalid(r, "entry %zu is NULL", i);
+    /* struct_size first: only it is common to every version. */
+    if ((p = cpex_image_check(r->im, ep, sizeof(uint32_t), _Alignof(cpex_manifest_entry))))
+        return invalid(r, "entry %zu %s", i, p);
+    uint32_t size;
+    memcpy(&size, ep, sizeof size);
+    if (size < CPEX_MANIFEST_ENTRY_SIZE_1_0 || size > CPEX_ABI_STRUCT_SIZE_MAX)
+        return invalid(r, "entry %zu has struct_size %u (at least %zu expected)", i, size,
+                       (size_t)CPEX_MANIFEST_ENTRY_SIZE_1_0);
+    /* What both sides know; a longer (newer) entry's tail is not ours. */
+    cpex_manifest_entry e;
+    size_t n = size < sizeof e ? size : sizeof e;
+    if ((p = cpex_image_check(r->im, ep, n, 1)))
+        return invalid(r, "entry %zu %s", i, p);
+    memset(&e, 0, sizeof e);
+    memcpy(&e, ep, n);
+
+    cpex_manifest_entry *dst = r->copy ? &r->copy->store[i] : NULL;
+    if ((p = cpex_image_text(r->im, e.entry, CPEX_ENTRY_NAME_MAX, 1)))
+        return invalid(r, "the name of entry %zu %s", i, p);
+    if (e.entry[0] != '\0' && !cpex_entry_name_valid(e.entry, why, sizeof why))
+        return invalid(r,
+                       "entry name '%s' %s ('%s' is not a C identifier, so no entry point "
+                       "can be named after it)",
+                       shown(e.entry, buf, sizeof buf), why, buf);
+    const char *label = e.entry[0] ? e.entry : "(default)";
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(names[j], e.entry) == 0)
+            return invalid(r, "entry '%s' is listed twice", label);
+    if ((p = cpex_image_text(r->im, e.display_name, TEXT_MAX, 0)))
+        return invalid(r, "the display name of entry '%s' %s", label, p);
+    /* version and description are optional (NULL = not given). */
+    if (e.version && (p = cpex_image_text(r->im, e.version, TEXT_MAX, 1)))
+        return invalid(r, "the version of entry '%s' %s", label, p);
+    if (e.description && (p = cpex_image_text(r->im, e.description, TEXT_MAX, 1)))
+        return invalid(r, "the description of entry '%s' %s", label, p);
+    if (e.hook_count > CPEX_MANIFEST_MAX_ENTRIES)
+        return invalid(r, "entry '%s' claims %zu hooks (at most %u accepted)", label,
+                       e.hook_count, CPEX_MANIFEST_MAX_ENTRIES);
+    if (e.hook_count && !e.hooks)
+        return invalid(r, "entry '%s' has a hook count but no hook list", label);
+    if (e.hook_count && (p = cpex_image_check(r->im, e.hooks, e.hook_count * sizeof(const char *),
+                                              _Alignof(const char *))))
+        return invalid(r, "the hook list of entry '%s' %s", label, p);
+    if (dst && (keep(r, &dst->entry, e.entry) || keep(r, &dst->display_name, e.display_name) ||
+                keep(r, &dst->version, e.version) ||
+                keep(r, &dst->description, e.description)))
+        return CPEX_MANIFEST_NOMEM;
+    const char **hooks = NULL;
+    if (dst && e.hook_count) {
+        hooks = cpex_calloc(e.hook_count, sizeof *hooks);
+        if (!hooks)
+            return CPEX_MANIFEST_NOMEM;
+        dst->hooks = hooks;
+        dst->hook_count = e.hook_count;
+    }
+    for (size_t h = 0; h < e.hook_count; h++) {
+        const char *hook;
+        memcpy(&hook, &e.hooks[h], sizeof hook);
+        if ((p = cpex_image_text(r->im, hook, TEXT_MAX, 0)))
+            return invalid(r, "a hook name of entry '%s' %s", label, p);
+        if (hooks && keep(r, &hooks[h], hook))
+            return CPEX_MANIFEST_NOMEM;
+    }
+    if (dst)
+        dst->struct_size = (uint32_t)sizeof *dst;
+    names[i] = dst ? dst->entry : e.entry;
+    return CPEX_MANIFEST_VALID;
+}
+
+/* Steps 4 and 5 of manifest.h, once the header is known to be of our major. */
+static cpex_manifest_verdict read_body(reader *r, const cpex_image_sym *sym)
+{
+    const cpex_manifest_report *rep = r->rep;
+    const char *p;
+    uint32_t size = rep->struct_size;
+    if (size > CPEX_ABI_STRUCT_SIZE_MAX || (sym->size && size > sym->size))
+        return invalid(r, "struct_size is %u%s", size,
+                       sym->size && size > sym->size ? ", larger than the symbol" : "");
+    if (size < CPEX_MANIFEST_SIZE_1_0)
+        return invalid(r, "struct_size is %u; a %u.x manifest has at least %zu bytes", size,
+                       CPEX_ABI_MAJOR(rep->abi_version), (size_t)CPEX_MANIFEST_SIZE_1_0);
+    cpex_manifest m;
+    size_t n = size < sizeof m ? size : sizeof m;
+    if ((p = cpex_image_check(r->im, sym->addr, n, 1)))
+        return invalid(r, "the manifest %s", p);
+    memset(&m, 0, sizeof m);
+    memcpy(&m, sym->addr, n);
+
+    /* Build information first: a description shows it even when the
+       entries turn out to be damaged. */
+    if (m.build_info && (p = cpex_image_text(r->im, m.build_info, TEXT_MAX, 1)))
+        return invalid(r, "its build information %s", p);
+    cpex_manifest_copy *c = r->copy;
+    if (c && keep(r, &c->manifest.build_info, m.build_info))
+        return CPEX_MANIFEST_NOMEM;
+    if (m.entry_count == 0)
+        return invalid(r, "it lists no entries");
+    if (m.entry_count > CPEX_MANIFEST_MAX_ENTRIES)
+        return invalid(r, "it claims %zu entries (at most %u accepted)", m.entry_count,
+                       CPEX_MANIFEST_MAX_ENTRIES);
+    if (!m.entries)
+        return invalid(r, "it has an entry count but no entry list");
+    if ((p = cpex_image_check(r->im, m.entries, m.entry_count * sizeof(const void *),
+                              _Alignof(const void *))))
+        return invalid(r, "its entry list %s", p);
+
+    if (c) {
+        c->store = cpex_calloc(m.entry_count, sizeof *c->store);
+        c->list = cpex_calloc(m.entry_count, sizeof *c->list);
+        if (!c->store || !c->list)
+            return CPEX_MANIFEST_NOMEM;
+        c->capacity = m.entry_count;
+        c->manifest.entries = c->list;
+    }
+    const char *names[CPEX_MANIFEST_MAX_ENTRIES];
+    for (size_t i = 0; i < m.entry_count; i++) {
+        const cpex_manifest_entry *ep;
+        memcpy(&ep, &m.entries[i], sizeof ep);
+        cpex_manifest_verdict v = read_entry(r, ep, i, names);
+        if (v != CPEX_MANIFEST_VALID)
+            return v;
+        if (c) {
+            c->list[i] = &c->store[i];
+            c->manifest.entry_count = i + 1;
+        }
+    }
+    return CPEX_MANIFEST_VALID;
+}
+
+cpex_manifest_verdict cpex_manifest_read(const cpex_image *im, const cpex_image_sym *sym,
+                                         uint32_t host_abi, cpex_manifest_copy **out,
+                                         cpex_manifest_report *rep)
+{
+    reader r = {im, rep, NULL, 0};
+    const char *p;
+    memset(rep, 0, sizeof *rep);
+    if (out)
+        *out = NULL;
+    if (!sym || !sym->addr)
+        return invalid(&r, "the symbol is NULL");
+    /* 1. The symbol. */
+    if (sym->type == CPEX_SYM_CODE)
+        return invalid(&r, "the symbol is not a data object (it is a function)");
+    if (sym->type == CPEX_SYM_OTHER)
+        return invalid(&r, "the symbol is not a data object");
+    if (sym->size && sym->size < 2 * sizeof(uint32_t))
+        return invalid(&r, "the symbol is %zu bytes, too small for a manifest", sym->size);
+    if ((p = cpex_image_check(im, sym->addr, 2 * sizeof(uint32_t), _Alignof(cpex_manifest))))
+        return invalid(&r, "the symbol %s", p);
+    /* 2. The header: struct_size alone first (a sender may have no more). */
+    memcpy(&rep->struct_size, sym->addr, sizeof rep->struct_size);
+    if (rep->struct_size < 2 * sizeof(uint32_t))
+        return invalid(&r, "struct_size is %u", rep->struct_size);
+    memcpy(&rep->abi_version, (const char *)sym->addr + sizeof(uint32_t),
+           sizeof rep->abi_version);
+    rep->header = 1;
+    /* 3. Another major may lay the rest out differently: stop. */
+    if (CPEX_ABI_MAJOR(rep->abi_version) != CPEX_ABI_MAJOR(host_abi))
+        return CPEX_MANIFEST_OTHER_MAJOR;
+    /* 4, 5. */
+    if (out) {
+        r.copy = cpex_calloc(1, sizeof *r.copy);
+        if (!r.copy)
+            return CPEX_MANIFEST_NOMEM;
+        r.copy->manifest.struct_size = (uint32_t)sizeof r.copy->manifest;
+        r.copy->manifest.abi_version = rep->abi_version;
+        r.copy->declared_size = rep->struct_size;
+    }
+    cpex_manifest_verdict v = read_body(&r, sym);
+    if (v == CPEX_MANIFEST_NOMEM || r.nomem) {
+        cpex_manifest_copy_free(r.copy);
+        return CPEX_MANIFEST_NOMEM;
+    }
+    if (out)
+        *out = r.copy;
+    return v;
+}
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+/* ------------------------------------------------------------------ */
+
+static cpex_status corrupt(cpex_error *err, const char *path, const char *detail)
+{
     return cpex_error_add(err, CPEX_E_LOAD, NULL,
                           "library '%s' has an invalid manifest ('" CPEX_MANIFEST_SYMBOL "'): %s\n"
                           "  hint: the library was not built with cpex/plugin.h, or its "
@@ -58,75 +304,22 @@ static cpex_status corrupt(cpex_error *err, const char *path, const char *fmt_de
                           path, detail);
 }
 
-static cpex_status check_entry(const cpex_manifest *m, size_t i, const char *path,
-                               cpex_error *err)
-{
-    char idx[32], why[200];
-    snprintf(idx, sizeof idx, "%zu", i);
-    const cpex_manifest_entry *e = m->entries[i];
-    if (!e)
-        return corrupt(err, path, "entry %s is NULL", idx, NULL);
-    if (e->struct_size < CPEX_MANIFEST_ENTRY_SIZE_1_0 || e->struct_size > CPEX_ABI_STRUCT_SIZE_MAX) {
-        snprintf(why, sizeof why, "entry %zu has struct_size %u (at least %zu expected)", i,
-                 e->struct_size, (size_t)CPEX_MANIFEST_ENTRY_SIZE_1_0);
-        return corrupt(err, path, "%s", why, NULL);
-    }
-    const char *p = text_problem(e->entry, CPEX_ENTRY_NAME_MAX, 1);
-    if (p)
-        return corrupt(err, path, "the name of entry %s %s", idx, p);
-    if (e->entry[0] != '\0' && !cpex_entry_name_valid(e->entry, why, sizeof why)) {
-        char what[300];
-        snprintf(what, sizeof what, "entry name '%s' %s", e->entry, why);
-        return corrupt(err, path, "%s", what, NULL);
-    }
-    const char *label = e->entry[0] ? e->entry : "(default)";
-    if ((p = text_problem(e->display_name, TEXT_MAX, 0)))
-        return corrupt(err, path, "the display name of entry '%s' %s", label, p);
-    /* version and description are optional (NULL = not given). */
-    if (e->version && (p = text_problem(e->version, TEXT_MAX, 1)))
-        return corrupt(err, path, "the version of entry '%s' %s", label, p);
-    if (e->description && (p = text_problem(e->description, TEXT_MAX, 1)))
-        return corrupt(err, path, "the description of entry '%s' %s", label, p);
-    if (e->hook_count > CPEX_MANIFEST_MAX_ENTRIES) {
-        snprintf(why, sizeof why, "entry '%s' claims %zu hooks", label, e->hook_count);
-        return corrupt(err, path, "%s", why, NULL);
-    }
-    if (e->hook_count && !e->hooks)
-        return corrupt(err, path, "entry '%s' has a hook count but no hook list", label, NULL);
-    for (size_t h = 0; h < e->hook_count; h++)
-        if ((p = text_problem(e->hooks[h], TEXT_MAX, 0)))
-            return corrupt(err, path, "a hook name of entry '%s' %s", label, p);
-    for (size_t j = 0; j < i; j++)
-        if (strcmp(m->entries[j]->entry, e->entry) == 0)
-            return corrupt(err, path, "entry '%s' is listed twice", label, NULL);
-    return CPEX_OK;
-}
-
-cpex_status cpex_manifest_validate(const cpex_manifest *m, uint32_t host_abi, const char *path,
-                                   size_t object_size, cpex_error *err)
+cpex_status cpex_manifest_load(const cpex_image *im, const cpex_image_sym *sym, uint32_t host_abi,
+                               const char *path, cpex_manifest_copy **out, cpex_error *err)
 {
     char why[300];
+    cpex_manifest_report rep;
+    cpex_manifest_copy *copy = NULL;
+    if (out)
+        *out = NULL;
     if (!path)
         path = "(unknown)";
-    if (!m)
-        return corrupt(err, path, "the symbol is NULL", NULL, NULL);
-    /* struct_size and abi_version are the first 8 bytes of every version:
-       check that they are there before reading anything else. */
-    if (object_size && object_size < 2 * sizeof(uint32_t)) {
-        snprintf(why, sizeof why, "the symbol is %zu bytes, too small for a manifest",
-                 object_size);
-        return corrupt(err, path, "%s", why, NULL);
-    }
-    if (m->struct_size < 2 * sizeof(uint32_t) || m->struct_size > CPEX_ABI_STRUCT_SIZE_MAX ||
-        (object_size && m->struct_size > object_size)) {
-        snprintf(why, sizeof why, "struct_size is %u%s", m->struct_size,
-                 object_size && m->struct_size > object_size ? ", larger than the symbol" : "");
-        return corrupt(err, path, "%s", why, NULL);
-    }
-    /* The version before the rest of the layout: a different major may lay
-       the manifest out differently, and the operator needs the versions. */
-    if (!cpex_abi_compatible(host_abi, m->abi_version, why, sizeof why)) {
-        int major = CPEX_ABI_MAJOR(host_abi) != CPEX_ABI_MAJOR(m->abi_version);
+    cpex_manifest_verdict v = cpex_manifest_read(im, sym, host_abi, out ? &copy : NULL, &rep);
+    /* The version before the layout: the operator needs the versions, and
+       another major's layout means nothing to us. */
+    if (rep.header && !cpex_abi_compatible(host_abi, rep.abi_version, why, sizeof why)) {
+        cpex_manifest_copy_free(copy);
+        int major = CPEX_ABI_MAJOR(host_abi) != CPEX_ABI_MAJOR(rep.abi_version);
         return cpex_error_add(
             err, CPEX_E_LOAD, NULL,
             "library '%s' was built for an incompatible plugin ABI (%s)\n"
@@ -137,29 +330,23 @@ cpex_status cpex_manifest_validate(const cpex_manifest *m, uint32_t host_abi, co
             CPEX_ABI_MAJOR(host_abi), CPEX_ABI_MINOR(host_abi),
             major ? "" : ", or upgrade the host to a release with this ABI minor");
     }
-    if (m->struct_size < CPEX_MANIFEST_SIZE_1_0) {
-        snprintf(why, sizeof why, "struct_size is %u; a %u.x manifest has at least %zu bytes",
-                 m->struct_size, CPEX_ABI_MAJOR(host_abi), (size_t)CPEX_MANIFEST_SIZE_1_0);
-        return corrupt(err, path, "%s", why, NULL);
+    if (v == CPEX_MANIFEST_NOMEM)
+        return cpex_error_add(err, CPEX_E_NOMEM, NULL,
+                              "out of memory reading the manifest of library '%s'", path);
+    if (v != CPEX_MANIFEST_VALID) {
+        cpex_manifest_copy_free(copy);
+        return corrupt(err, path, rep.detail);
     }
-    if (m->entry_count == 0)
-        return corrupt(err, path, "it lists no entries", NULL, NULL);
-    if (m->entry_count > CPEX_MANIFEST_MAX_ENTRIES) {
-        snprintf(why, sizeof why, "it claims %zu entries (at most %u accepted)", m->entry_count,
-                 CPEX_MANIFEST_MAX_ENTRIES);
-        return corrupt(err, path, "%s", why, NULL);
-    }
-    if (!m->entries)
-        return corrupt(err, path, "it has an entry count but no entry list", NULL, NULL);
-    if (m->build_info && text_problem(m->build_info, TEXT_MAX, 1))
-        return corrupt(err, path, "its build information %s",
-                       text_problem(m->build_info, TEXT_MAX, 1), NULL);
-    for (size_t i = 0; i < m->entry_count; i++) {
-        cpex_status st = check_entry(m, i, path, err);
-        if (st != CPEX_OK)
-            return st;
-    }
+    if (out)
+        *out = copy;
     return CPEX_OK;
+}
+
+cpex_status cpex_manifest_validate(const cpex_manifest *m, uint32_t host_abi, const char *path,
+                                   size_t object_size, cpex_error *err)
+{
+    cpex_image_sym sym = {m, object_size, CPEX_SYM_UNKNOWN};
+    return cpex_manifest_load(NULL, &sym, host_abi, path, NULL, err);
 }
 
 const cpex_manifest_entry *cpex_manifest_find(const cpex_manifest *m, const char *entry)

@@ -3,8 +3,10 @@
  *
  * A library's `cpex_plugin_list` is data we did not write: a stale build, a
  * different SDK or a hostile file may present anything. Everything here
- * reads the manifest defensively (sizes before fields, bounded string
- * lengths, bounded counts) and explains each refusal in the PostgreSQL way:
+ * reads the manifest defensively (every pointer checked against the
+ * library's readable memory before it is followed, sizes before fields,
+ * bounded string lengths, bounded counts), copies what it accepts into
+ * host memory, and explains each refusal in the PostgreSQL way:
  * one line naming the library and what failed, then "host has X, plugin has
  * Y", then a hint.
  */
@@ -16,6 +18,7 @@
 
 #include "cpex/abi.h"
 #include "cpex/error.h"
+#include "loader/image.h"
 
 /*
  * The sizes of the 1.0 structs: the least a sender of major 1 may present.
@@ -43,15 +46,97 @@
  */
 int cpex_abi_compatible(uint32_t host, uint32_t plugin, char *why, size_t cap);
 
+/*
+ * Reading a manifest. The reader follows a pointer only after checking it
+ * against an image (image.h): the library's own readable segments, or
+ * NULL for a manifest in trusted process memory. It reads in this order,
+ * and stops at the first problem:
+ *
+ *   1. the symbol: a data object (not a function), at least the 8 bytes
+ *      of struct_size and abi_version, inside the library;
+ *   2. struct_size (at least 8), then abi_version — the header;
+ *   3. the major version: another major may lay the rest out differently,
+ *      so nothing more is read;
+ *   4. the layout: struct_size within bounds and the symbol's size, then
+ *      the fields this host knows (a shorter, older struct is zero-filled);
+ *   5. the entry list, each entry (size first, then fields), its strings
+ *      (bounded, terminated inside the library) and its hook list;
+ *      names are empty or C identifiers and not repeated.
+ *
+ * A newer minor is NOT refused by the reader (its layout is a superset):
+ * the caller applies the version rule to the header, and may still want
+ * to describe the rest.
+ */
+
+/** A manifest copied into host memory: nothing in it points into the library. */
+typedef struct cpex_manifest_copy {
+    /* The manifest as this host's struct: entries, entry structs, strings
+       and hook lists are host-owned copies; fields the library's (older)
+       struct did not have are zero. abi_version is the library's;
+       struct_size is sizeof(cpex_manifest) and each entry's is
+       sizeof(cpex_manifest_entry). Use it with the functions below. */
+    cpex_manifest manifest;
+    uint32_t declared_size; /* struct_size as the library declared it */
+    /* private: what to free */
+    size_t capacity;
+    cpex_manifest_entry *store;
+    const cpex_manifest_entry **list;
+} cpex_manifest_copy;
+
+/** Free a copy and everything in it. NULL is allowed. */
+void cpex_manifest_copy_free(cpex_manifest_copy *copy);
+
+typedef enum cpex_manifest_verdict {
+    CPEX_MANIFEST_VALID = 0,   /* every check passed */
+    CPEX_MANIFEST_INVALID,     /* report.detail says what is wrong */
+    CPEX_MANIFEST_OTHER_MAJOR, /* the header was read; another major: the rest was not */
+    CPEX_MANIFEST_NOMEM        /* out of memory while copying */
+} cpex_manifest_verdict;
+
+typedef struct cpex_manifest_report {
+    int header;           /* struct_size and abi_version could be read */
+    uint32_t struct_size; /* as declared (when header) */
+    uint32_t abi_version; /* as declared (when header) */
+    /* INVALID: what is wrong, a phrase that completes "the manifest is
+       invalid: ...", e.g. "entry 0 is NULL", "its entry list points outside
+       the library". */
+    char detail[512];
+} cpex_manifest_report;
+
 /**
- * Validate the manifest `m` of the library at `path` (for messages) for a
- * host of ABI `host_abi`. `object_size` is the size of the data symbol when
- * the loader could learn it (the ELF symbol size), else 0; a struct_size
- * beyond it is refused, since reading it would run past the object.
- * Returns CPEX_OK, or CPEX_E_LOAD with one item in `err`.
+ * Read the manifest `sym` (found in the library of `im`; NULL `im`: trusted
+ * memory) for a host of ABI `host_abi`. Fills `rep` always. When `out` is
+ * given it receives a copy on VALID, and on INVALID once the manifest
+ * struct itself was read (then holding the entries read before the
+ * problem; else NULL) — free it with cpex_manifest_copy_free; it is NULL
+ * on OTHER_MAJOR and NOMEM. With `out` NULL nothing is allocated.
+ */
+cpex_manifest_verdict cpex_manifest_read(const cpex_image *im, const cpex_image_sym *sym,
+                                         uint32_t host_abi, cpex_manifest_copy **out,
+                                         cpex_manifest_report *rep);
+
+/**
+ * Read and check the manifest of the library at `path` (for messages), as
+ * cpex_manifest_read does, and apply the version rule (which wins over a
+ * layout problem: the operator needs the versions first). Returns CPEX_OK
+ * and, when `out` is given, the validated copy; else CPEX_E_LOAD with one
+ * item in `err` (or CPEX_E_NOMEM) and *out NULL.
+ */
+cpex_status cpex_manifest_load(const cpex_image *im, const cpex_image_sym *sym, uint32_t host_abi,
+                               const char *path, cpex_manifest_copy **out, cpex_error *err);
+
+/**
+ * Validate a manifest `m` in trusted process memory (a test's or the
+ * fuzzer's), as cpex_manifest_load does, without copying it.
+ * `object_size` is the size of the data symbol when known, else 0; a
+ * struct_size beyond it is refused. Returns CPEX_OK, or CPEX_E_LOAD with
+ * one item in `err`.
  */
 cpex_status cpex_manifest_validate(const cpex_manifest *m, uint32_t host_abi, const char *path,
                                    size_t object_size, cpex_error *err);
+
+/* The functions below trust `m`: a copy from cpex_manifest_read /
+   cpex_manifest_load, or a manifest cpex_manifest_validate accepted. */
 
 /** The entry named `entry` ("" for the default) of a validated manifest, or NULL. */
 const cpex_manifest_entry *cpex_manifest_find(const cpex_manifest *m, const char *entry);

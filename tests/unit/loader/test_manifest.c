@@ -1,7 +1,10 @@
 /* test_manifest.c — the version rule and manifest validation, with hostile
-   manifests built here (no dlopen). */
+   manifests built here (no dlopen): in trusted memory (cpex_manifest_validate)
+   and through an image of one memory block standing for a library, whose
+   pointers are followed only inside it (cpex_manifest_read / _load). */
 #include <string.h>
 
+#include "loader/image.h"
 #include "loader/manifest.h"
 #include "test_support.h"
 #include "util/alloc.h"
@@ -286,13 +289,347 @@ static void test_queries(void **state)
     cpex_alloc_fail_at(0);
 }
 
+/* ------------------------------------------------------------------ */
+/* Reading through an image: pointers are followed only inside it      */
+/* ------------------------------------------------------------------ */
+
+/* A fake library: one block of "mapped" memory holding a whole manifest. */
+typedef struct fake_lib {
+    cpex_manifest m;
+    cpex_manifest_entry e[2];
+    const cpex_manifest_entry *list[2];
+    const char *hooks[2];
+    char text[256];
+} fake_lib;
+
+static const char *put(fake_lib *f, size_t *pos, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = f->text + *pos;
+    memcpy(p, s, n);
+    *pos += n;
+    return p;
+}
+
+static void fake_build(fake_lib *f, cpex_image *im)
+{
+    memset(f, 0, sizeof *f);
+    size_t pos = 0;
+    f->hooks[0] = put(f, &pos, "cmf.tool_pre_invoke");
+    f->hooks[1] = put(f, &pos, "cmf.tool_post_invoke");
+    for (int i = 0; i < 2; i++) {
+        f->e[i].struct_size = (uint32_t)sizeof f->e[i];
+        f->e[i].entry = put(f, &pos, i ? "deny" : "allow");
+        f->e[i].display_name = put(f, &pos, i ? "deny-gate" : "allow-gate");
+        f->e[i].version = put(f, &pos, "1.2.3");
+        f->e[i].description = NULL;
+        f->e[i].hook_count = (size_t)i + 1;
+        f->e[i].hooks = f->hooks;
+        f->list[i] = &f->e[i];
+    }
+    f->m.struct_size = (uint32_t)sizeof f->m;
+    f->m.abi_version = CPEX_ABI_VERSION;
+    f->m.entry_count = 2;
+    f->m.entries = f->list;
+    f->m.build_info = put(f, &pos, "fake");
+    cpex_image_init_ranges(im);
+    assert_int_equal(cpex_image_add_range(im, f, sizeof *f), 0);
+}
+
+static cpex_manifest_verdict fake_read(const cpex_image *im, const fake_lib *f,
+                                       cpex_manifest_copy **copy, cpex_manifest_report *rep)
+{
+    cpex_image_sym sym = {&f->m, sizeof f->m, CPEX_SYM_DATA};
+    return cpex_manifest_read(im, &sym, CPEX_ABI_VERSION, copy, rep);
+}
+
+static void expect_image_invalid(const cpex_image *im, const fake_lib *f, const char *needle)
+{
+    cpex_manifest_report rep;
+    assert_int_equal(fake_read(im, f, NULL, &rep), CPEX_MANIFEST_INVALID);
+    assert_contains(rep.detail, needle);
+    /* and as the loader says it */
+    cpex_image_sym sym = {&f->m, sizeof f->m, CPEX_SYM_DATA};
+    cpex_error err = CPEX_ERROR_INIT;
+    assert_int_equal(cpex_manifest_load(im, &sym, CPEX_ABI_VERSION, "/x/lib.so", NULL, &err),
+                     CPEX_E_LOAD);
+    assert_contains(cpex_error_message(&err), "library '/x/lib.so' has an invalid manifest");
+    assert_contains(cpex_error_message(&err), needle);
+    assert_contains(cpex_error_message(&err), "hint: ");
+    cpex_error_cleanup(&err);
+}
+
+static void test_image_checks(void **state)
+{
+    (void)state;
+    static char block[64];
+    memset(block, 'x', sizeof block);
+    block[9] = '\0';
+    cpex_image im;
+    cpex_image_init_ranges(&im);
+    assert_int_equal(cpex_image_add_range(&im, block, sizeof block), 0);
+    assert_int_equal(cpex_image_room(&im, block), sizeof block);
+    assert_int_equal(cpex_image_room(&im, block + 60), 4);
+    assert_int_equal(cpex_image_room(&im, block + 64), 0);
+    assert_null(cpex_image_check(&im, block, 64, 1));
+    assert_string_equal(cpex_image_check(&im, NULL, 1, 1), "is NULL");
+    assert_string_equal(cpex_image_check(&im, block + 1, 65, 1),
+                        "runs past the end of the library's data");
+    assert_string_equal(cpex_image_check(&im, (void *)(uintptr_t)0x10, 8, 8),
+                        "points outside the library");
+    const char *aligned = block + (8 - (uintptr_t)block % 8) % 8;
+    assert_string_equal(cpex_image_check(&im, aligned + 1, 8, 8), "is misaligned");
+    /* strings: terminated inside the range, bounded, never read past it */
+    assert_null(cpex_image_text(&im, block, 100, 0));
+    assert_string_equal(cpex_image_text(&im, block, 5, 0),
+                        "is not a terminated string of reasonable length");
+    assert_string_equal(cpex_image_text(&im, block + 10, 4096, 0),
+                        "is not terminated before the end of the library's data");
+    assert_string_equal(cpex_image_text(&im, block + 9, 10, 0), "is empty");
+    assert_null(cpex_image_text(&im, block + 9, 10, 1));
+    assert_string_equal(cpex_image_text(&im, (const char *)(uintptr_t)0x1000, 10, 1),
+                        "points outside the library");
+    /* NULL image: trusted memory, only NULL, alignment and length count */
+    assert_null(cpex_image_check(NULL, aligned, 1u << 30, 8));
+    assert_string_equal(cpex_image_check(NULL, aligned + 1, 8, 8), "is misaligned");
+    assert_null(cpex_image_text(NULL, block, 9, 0));
+    assert_string_equal(cpex_image_text(NULL, block, 8, 0),
+                        "is not a terminated string of reasonable length");
+    /* a full image refuses more ranges; an empty or wrapping one is ignored */
+    cpex_image_init_ranges(&im);
+    for (size_t i = 0; i < CPEX_IMAGE_MAX_RANGES; i++)
+        assert_int_equal(cpex_image_add_range(&im, block + i, 1), 0);
+    assert_int_equal(cpex_image_add_range(&im, block, 1), -1);
+    cpex_image_init_ranges(&im);
+    assert_int_equal(cpex_image_add_range(&im, block, 0), 0);
+    assert_int_equal(cpex_image_add_range(&im, (void *)(uintptr_t)-8, 64), 0);
+    assert_int_equal(im.count, 0);
+    /* no library: no symbols */
+    cpex_image_sym sym;
+    char why[100];
+    assert_int_equal(cpex_image_symbol(&im, "x", &sym, why, sizeof why), CPEX_SYM_MISSING);
+}
+
+static void test_image_read(void **state)
+{
+    (void)state;
+    fake_lib f;
+    cpex_image im;
+    fake_build(&f, &im);
+    cpex_manifest_report rep;
+    cpex_manifest_copy *c = NULL;
+    assert_int_equal(fake_read(&im, &f, &c, &rep), CPEX_MANIFEST_VALID);
+    assert_true(rep.header);
+    assert_non_null(c);
+    /* the copy is the host's: equal text, none of the library's pointers */
+    const cpex_manifest *m = &c->manifest;
+    assert_int_equal(m->struct_size, sizeof(cpex_manifest));
+    assert_int_equal(m->abi_version, CPEX_ABI_VERSION);
+    assert_int_equal(c->declared_size, sizeof f.m);
+    assert_int_equal(m->entry_count, 2);
+    assert_string_equal(m->build_info, "fake");
+    assert_int_equal(cpex_image_room(&im, m->build_info), 0);
+    assert_int_equal(cpex_image_room(&im, m->entries), 0);
+    for (size_t i = 0; i < 2; i++) {
+        const cpex_manifest_entry *e = m->entries[i];
+        assert_int_equal(cpex_image_room(&im, e), 0);
+        assert_int_equal(cpex_image_room(&im, e->entry), 0);
+        assert_int_equal(cpex_image_room(&im, e->hooks), 0);
+        assert_int_equal(cpex_image_room(&im, e->hooks[0]), 0);
+        assert_string_equal(e->entry, f.e[i].entry);
+        assert_string_equal(e->display_name, f.e[i].display_name);
+        assert_null(e->description);
+        assert_int_equal(e->hook_count, i + 1);
+    }
+    assert_string_equal(m->entries[1]->hooks[1], "cmf.tool_post_invoke");
+    assert_ptr_equal(cpex_manifest_find(m, "deny"), m->entries[1]);
+    char *list = cpex_manifest_entry_list(m);
+    assert_string_equal(list, "[allow, deny]");
+    cpex_free(list);
+    cpex_manifest_copy_free(c);
+    cpex_manifest_copy_free(NULL);
+
+    /* an older (shorter) entry: the fields it lacks are zero in the copy */
+    fake_build(&f, &im);
+    f.e[0].struct_size = (uint32_t)CPEX_MANIFEST_ENTRY_SIZE_1_0;
+    assert_int_equal(fake_read(&im, &f, &c, &rep), CPEX_MANIFEST_VALID);
+    assert_int_equal(c->manifest.entries[0]->struct_size, sizeof(cpex_manifest_entry));
+    cpex_manifest_copy_free(c);
+
+    /* a problem after the first entry: the copy holds what was read */
+    fake_build(&f, &im);
+    f.e[1].display_name = (const char *)(uintptr_t)0x1000;
+    assert_int_equal(fake_read(&im, &f, &c, &rep), CPEX_MANIFEST_INVALID);
+    assert_contains(rep.detail, "the display name of entry 'deny' points outside the library");
+    assert_non_null(c);
+    assert_int_equal(c->manifest.entry_count, 1);
+    assert_string_equal(c->manifest.entries[0]->entry, "allow");
+    cpex_manifest_copy_free(c);
+}
+
+static void test_image_refusals(void **state)
+{
+    (void)state;
+    fake_lib f;
+    cpex_image im;
+    static char outside[] = "a string outside the library";
+
+    fake_build(&f, &im);
+    f.m.entries = (const cpex_manifest_entry *const *)(uintptr_t)0x10;
+    expect_image_invalid(&im, &f, "its entry list points outside the library");
+    fake_build(&f, &im);
+    f.m.entries = (const cpex_manifest_entry *const *)((char *)f.list + 1);
+    expect_image_invalid(&im, &f, "its entry list is misaligned");
+    fake_build(&f, &im);
+    f.m.entries = (const cpex_manifest_entry *const *)((char *)(&f + 1) - sizeof(void *));
+    expect_image_invalid(&im, &f, "its entry list runs past the end of the library's data");
+    fake_build(&f, &im);
+    f.list[1] = (const cpex_manifest_entry *)(uintptr_t)0xdead0000;
+    expect_image_invalid(&im, &f, "entry 1 points outside the library");
+    fake_build(&f, &im);
+    /* an aligned entry in the last 8 bytes: its struct_size is readable, the rest is not */
+    uint32_t big = (uint32_t)sizeof(cpex_manifest_entry);
+    memcpy((char *)(&f + 1) - 8, &big, sizeof big);
+    f.list[0] = (const cpex_manifest_entry *)((char *)(&f + 1) - 8);
+    expect_image_invalid(&im, &f, "entry 0 runs past the end of the library's data");
+    fake_build(&f, &im);
+    f.e[0].display_name = outside;
+    expect_image_invalid(&im, &f, "the display name of entry 'allow' points outside the library");
+    fake_build(&f, &im);
+    f.e[0].entry = outside;
+    expect_image_invalid(&im, &f, "the name of entry 0 points outside the library");
+    fake_build(&f, &im);
+    f.e[1].version = outside;
+    expect_image_invalid(&im, &f, "the version of entry 'deny' points outside the library");
+    fake_build(&f, &im);
+    f.e[1].description = outside;
+    expect_image_invalid(&im, &f, "the description of entry 'deny' points outside the library");
+    fake_build(&f, &im);
+    f.m.build_info = outside;
+    expect_image_invalid(&im, &f, "its build information points outside the library");
+    fake_build(&f, &im);
+    f.e[0].hooks = (const char *const *)(uintptr_t)0xdead0000;
+    expect_image_invalid(&im, &f, "the hook list of entry 'allow' points outside the library");
+    fake_build(&f, &im);
+    f.hooks[1] = outside;
+    expect_image_invalid(&im, &f, "a hook name of entry 'deny' points outside the library");
+    /* a string that runs to the end of the library's memory */
+    fake_build(&f, &im);
+    memset(f.text + sizeof f.text - 8, 'x', 8);
+    f.e[1].description = f.text + sizeof f.text - 8;
+    expect_image_invalid(&im, &f,
+                         "the description of entry 'deny' is not terminated before the end of "
+                         "the library's data");
+    /* a count whose byte size wraps around is refused before multiplying */
+    fake_build(&f, &im);
+    f.m.entry_count = SIZE_MAX / sizeof(void *) + 2;
+    expect_image_invalid(&im, &f, "entries (at most 1024 accepted)");
+    fake_build(&f, &im);
+    f.e[0].hook_count = SIZE_MAX / sizeof(void *) + 2;
+    expect_image_invalid(&im, &f, "hooks (at most 1024 accepted)");
+
+    /* the symbol itself */
+    fake_build(&f, &im);
+    cpex_manifest_report rep;
+    cpex_image_sym sym = {&f.m, 0, CPEX_SYM_CODE};
+    assert_int_equal(cpex_manifest_read(&im, &sym, CPEX_ABI_VERSION, NULL, &rep),
+                     CPEX_MANIFEST_INVALID);
+    assert_string_equal(rep.detail, "the symbol is not a data object (it is a function)");
+    assert_false(rep.header);
+    sym.type = CPEX_SYM_OTHER;
+    assert_int_equal(cpex_manifest_read(&im, &sym, CPEX_ABI_VERSION, NULL, &rep),
+                     CPEX_MANIFEST_INVALID);
+    assert_contains(rep.detail, "not a data object");
+    sym.type = CPEX_SYM_DATA;
+    sym.addr = outside;
+    assert_int_equal(cpex_manifest_read(&im, &sym, CPEX_ABI_VERSION, NULL, &rep),
+                     CPEX_MANIFEST_INVALID);
+    assert_string_equal(rep.detail, "the symbol points outside the library");
+    sym.addr = NULL;
+    assert_int_equal(cpex_manifest_read(&im, &sym, CPEX_ABI_VERSION, NULL, &rep),
+                     CPEX_MANIFEST_INVALID);
+    assert_string_equal(rep.detail, "the symbol is NULL");
+}
+
+static void test_image_versions(void **state)
+{
+    (void)state;
+    fake_lib f;
+    cpex_image im;
+    cpex_manifest_report rep;
+    cpex_manifest_copy *c = NULL;
+    /* another major: the header is reported, the rest is not read */
+    fake_build(&f, &im);
+    f.m.abi_version = V(2, 0);
+    f.m.entries = (const cpex_manifest_entry *const *)(uintptr_t)0x10;
+    assert_int_equal(fake_read(&im, &f, &c, &rep), CPEX_MANIFEST_OTHER_MAJOR);
+    assert_null(c);
+    assert_true(rep.header);
+    assert_int_equal(rep.abi_version, V(2, 0));
+    /* a newer minor is read (its layout is a superset) but not loaded */
+    fake_build(&f, &im);
+    f.m.abi_version = V(CPEX_ABI_VERSION_MAJOR, CPEX_ABI_VERSION_MINOR + 1);
+    assert_int_equal(fake_read(&im, &f, &c, &rep), CPEX_MANIFEST_VALID);
+    assert_non_null(c);
+    cpex_manifest_copy_free(c);
+    cpex_image_sym sym = {&f.m, sizeof f.m, CPEX_SYM_DATA};
+    cpex_error err = CPEX_ERROR_INIT;
+    c = (cpex_manifest_copy *)&err; /* must be reset */
+    assert_int_equal(cpex_manifest_load(&im, &sym, CPEX_ABI_VERSION, "/x/lib.so", &c, &err),
+                     CPEX_E_LOAD);
+    assert_null(c);
+    assert_contains(cpex_error_message(&err), "newer minor version");
+    cpex_error_cleanup(&err);
+    /* ... and the version wins over a layout problem */
+    f.list[0] = NULL;
+    assert_int_equal(cpex_manifest_load(&im, &sym, CPEX_ABI_VERSION, "/x/lib.so", &c, &err),
+                     CPEX_E_LOAD);
+    assert_contains(cpex_error_message(&err), "newer minor version");
+    cpex_error_cleanup(&err);
+    /* a header too short to hold a version */
+    fake_build(&f, &im);
+    f.m.struct_size = 4;
+    assert_int_equal(fake_read(&im, &f, NULL, &rep), CPEX_MANIFEST_INVALID);
+    assert_false(rep.header);
+    assert_string_equal(rep.detail, "struct_size is 4");
+}
+
+/* Every allocation of a copy may fail: NOMEM, nothing leaked, no copy. */
+static void test_image_out_of_memory(void **state)
+{
+    (void)state;
+    fake_lib f;
+    cpex_image im;
+    fake_build(&f, &im);
+    cpex_image_sym sym = {&f.m, sizeof f.m, CPEX_SYM_DATA};
+    for (uint64_t n = 1; n < 200; n++) {
+        cpex_manifest_copy *c = NULL;
+        cpex_error err = CPEX_ERROR_INIT;
+        cpex_alloc_fail_at(n);
+        cpex_status st = cpex_manifest_load(&im, &sym, CPEX_ABI_VERSION, "/x", &c, &err);
+        int failed = cpex_alloc_failed();
+        cpex_alloc_fail_at(0);
+        cpex_error_cleanup(&err);
+        if (!failed) {
+            assert_int_equal(st, CPEX_OK);
+            cpex_manifest_copy_free(c);
+            return;
+        }
+        assert_int_equal(st, CPEX_E_NOMEM);
+        assert_null(c);
+    }
+    fail_msg("the copy never succeeded");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version_rule), cmocka_unit_test(test_valid),
         cmocka_unit_test(test_versions),     cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_entries),      cmocka_unit_test(test_unterminated),
-        cmocka_unit_test(test_queries),
+        cmocka_unit_test(test_queries),      cmocka_unit_test(test_image_checks),
+        cmocka_unit_test(test_image_read),   cmocka_unit_test(test_image_refusals),
+        cmocka_unit_test(test_image_versions), cmocka_unit_test(test_image_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
