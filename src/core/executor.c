@@ -313,18 +313,20 @@ void cpex_ex_disable_for(cpex_plugin *p, const outcome *o)
 }
 
 /* Merge a call's metadata into an accumulated object (created on demand). */
-void cpex_ex_merge_metadata(json_t **into, json_t *from)
+bool cpex_ex_merge_metadata(json_t **into, json_t *from)
 {
     if (!from)
-        return;
-    if (!*into) {
-        *into = json_deep_copy(from);
-        return;
-    }
+        return true;
     json_t *copy = json_deep_copy(from);
-    if (copy)
-        json_object_update(*into, copy);
+    if (!copy)
+        return false;
+    if (!*into) {
+        *into = copy;
+        return true;
+    }
+    bool ok = json_object_update(*into, copy) == 0;
     json_decref(copy);
+    return ok;
 }
 
 /* ------------------------------------------------------------------ */
@@ -472,7 +474,8 @@ static bool run_serial(pipeline *pl, uint32_t mode)
             }
             break;
         }
-        cpex_ex_merge_metadata(&pl->res->metadata, o.kind == OUT_TIMEOUT ? NULL : cs.metadata);
+        if (!cpex_ex_merge_metadata(&pl->res->metadata, o.kind == OUT_TIMEOUT ? NULL : cs.metadata))
+            cpex_call_record(&cs, "internal", "out of memory: the plugin's metadata was dropped");
         cpex_call_state_cleanup(&cs);
         if (halted)
             return false;
@@ -517,7 +520,8 @@ static void run_audit(pipeline *pl)
                 cpex_ex_disable_for(p, &o);
         }
         if (o.kind != OUT_TIMEOUT)
-            cpex_ex_merge_metadata(&pl->res->metadata, cs.metadata);
+            if (!cpex_ex_merge_metadata(&pl->res->metadata, cs.metadata))
+                cpex_call_record(&cs, "internal", "out of memory: the plugin's metadata was dropped");
         cpex_call_state_cleanup(&cs);
     }
 }

@@ -53,8 +53,8 @@ cpex_violation *cpex_ex_failure_violation(const cpex_plugin *p, const outcome *o
 void cpex_ex_record_failure(cpex_call_state *cs, const outcome *o);
 /** Disable a plugin because of a failure (on_error: disable). */
 void cpex_ex_disable_for(cpex_plugin *p, const outcome *o);
-/** Merge a call's metadata into the accumulated object (copies). */
-void cpex_ex_merge_metadata(json_t **into, json_t *from);
+/** Merge a call's metadata into the accumulated object (copies). False on OOM. */
+bool cpex_ex_merge_metadata(json_t **into, json_t *from);
 /** Stop the pipeline with `v` (an internal_error when NULL). */
 void cpex_ex_halt(pipeline *pl, cpex_violation *v);
 

@@ -247,13 +247,16 @@ bool cpex_ex_run_concurrent(pipeline *pl)
 
     int64_t now = cpex_now_ns();
     size_t made = 0;
+    cpex_plugin *starved = NULL; /* a handler that could not be set up */
     for (size_t i = first; i < last && made < n; i++) {
         cpex_plugin *p = h->entries[i].plugin;
         if (atomic_load_explicit(&p->disabled, memory_order_relaxed))
             continue;
         conc_task *t = cpex_calloc(1, sizeof *t);
-        if (!t)
+        if (!t) {
+            starved = p;
             break;
+        }
         atomic_init(&t->refs, 2); /* the invoker's and the worker's */
         atomic_fetch_add(&g->refs, 1);
         atomic_fetch_add(&in->refs, 1);
@@ -261,12 +264,35 @@ bool cpex_ex_run_concurrent(pipeline *pl)
         t->in = in;
         t->plugin = cpex_plugin_ref(p);
         t->fn = h->entries[i].fn;
-        t->local = copy_or_null(cpex_ctx_local_state(pl->ctx, p, false));
-        t->global = copy_or_null(cpex_ctx_global_state(pl->ctx, false));
+        json_t *local = cpex_ctx_local_state(pl->ctx, p, false);
+        json_t *global = cpex_ctx_global_state(pl->ctx, false);
+        t->local = copy_or_null(local);
+        t->global = copy_or_null(global);
         t->start = now;
         t->job.run = conc_task_run;
         t->job.arg = t;
         tasks[made++] = t;
+        if ((local && !t->local) || (global && !t->global)) {
+            starved = p;
+            break;
+        }
+    }
+    if (starved) {
+        /* A concurrent plugin may deny: one that cannot run must not be
+         * skipped silently. Nothing was started yet; fail closed. */
+        for (size_t k = 0; k < made; k++) {
+            conc_task_unref(tasks[k]); /* the worker's reference */
+            conc_task_unref(tasks[k]); /* ours */
+        }
+        cpex_free(tasks);
+        group_unref(g);
+        shared_input_unref(in);
+        char reason[300];
+        snprintf(reason, sizeof reason,
+                 "out of memory setting up the concurrent handler of plugin '%.200s'",
+                 starved->name);
+        cpex_ex_halt(pl, cpex_violation_new("internal_error", reason, NULL, NULL, starved->name));
+        return false;
     }
     pthread_mutex_lock(&g->lock);
     g->remaining = made;
@@ -337,8 +363,9 @@ bool cpex_ex_run_concurrent(pipeline *pl)
                 t->records[r].details = NULL;
             json_t *md = t->metadata;
             t->metadata = NULL;
-            if (t->out.kind != OUT_TIMEOUT)
-                cpex_ex_merge_metadata(&pl->res->metadata, md);
+            if (t->out.kind != OUT_TIMEOUT && !cpex_ex_merge_metadata(&pl->res->metadata, md))
+                cpex_call_record(&rec, "internal", "out of memory: the plugin's metadata was "
+                                                   "dropped");
             json_decref(md);
         }
         outcome o = t->out;
@@ -451,12 +478,22 @@ void cpex_ex_run_fire_and_forget(pipeline *pl)
                              "out of memory: fire-and-forget handler not started", NULL);
             continue;
         }
+        json_t *local = cpex_ctx_local_state(pl->ctx, p, false);
+        json_t *global = cpex_ctx_global_state(pl->ctx, false);
+        t->local = copy_or_null(local);
+        t->global = copy_or_null(global);
+        if ((local && !t->local) || (global && !t->global)) {
+            json_decref(t->local);
+            json_decref(t->global);
+            cpex_free(t);
+            cpex_records_add(&pl->res->errors, &pl->res->error_count, p->name, "internal",
+                             "out of memory: fire-and-forget handler not started", NULL);
+            continue;
+        }
         atomic_fetch_add(&in->refs, 1);
         t->in = in;
         t->plugin = cpex_plugin_ref(p);
         t->fn = h->entries[i].fn;
-        t->local = copy_or_null(cpex_ctx_local_state(pl->ctx, p, false));
-        t->global = copy_or_null(cpex_ctx_global_state(pl->ctx, false));
         t->start = cpex_now_ns();
         t->job.run = faf_task_run;
         t->job.arg = t;

@@ -13,6 +13,7 @@
 #include "cpex/cmf.h"
 #include "cpex/json.h"
 #include "util/alloc.h"
+#include "util/text.h"
 
 /* ---- logging ---- */
 
@@ -44,6 +45,9 @@ static int32_t h_deny(const cpex_call *call, const char *code, const char *reaso
     cpex_violation *v = cpex_violation_new(code, reason, description, d, cs->plugin->name);
     if (!v)
         return CPEX_HOST_ENOMEM;
+    cpex_text_one_line(v->code);
+    cpex_text_one_line(v->reason);
+    cpex_text_one_line(v->description);
     cpex_violation_free(cs->violation);
     cs->violation = v;
     return CPEX_HOST_OK;
@@ -57,6 +61,7 @@ static int32_t h_set_error(const cpex_call *call, const char *message)
     char *copy = cpex_strdup(message);
     if (!copy)
         return CPEX_HOST_ENOMEM;
+    cpex_text_one_line(copy);
     cpex_free(cs->error_message);
     cs->error_message = copy;
     return CPEX_HOST_OK;

@@ -125,7 +125,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex_config *cfg,
     cpex_current_log_scope = outer;
     cpex_free(config_text);
     if (st != CPEX_OK) {
-        if (ferr.count == 0)
+        if (ferr.count == 0 && ferr.code == CPEX_OK)
             cpex_error_add(&ferr, st, NULL, "the factory for kind '%s' failed without a message",
                            cp->kind);
         cpex_error_move_with(err, &ferr, &kwhere);
@@ -253,7 +253,7 @@ static cpex_status load_config(cpex_manager *m, cpex_config *cfg, cpex_error *er
         if (create_configured(m, cfg, cp, &bindings, &p, &local) == CPEX_OK)
             batch[made++] = p;
     }
-    if (local.count)
+    if (local.code != CPEX_OK)
         goto fail;
     if (m->init_called) {
         for (size_t i = 0; i < made; i++) {
@@ -261,7 +261,7 @@ static cpex_status load_config(cpex_manager *m, cpex_config *cfg, cpex_error *er
                             batch[i]->name, NULL};
             cpex_mgr_init_plugin(m, batch[i], &w, &local);
         }
-        if (local.count)
+        if (local.code != CPEX_OK)
             goto fail;
     }
     if (cpex_mgr_commit(m, batch, made, &bindings) != CPEX_OK) {

@@ -16,6 +16,7 @@
 #include "cpex/version.h"
 #include "util/alloc.h"
 #include "util/errors.h"
+#include "util/text.h"
 
 /* Unique per registration in the process: keys context-table local state. */
 static _Atomic uint64_t next_plugin_id = 1;
@@ -239,7 +240,8 @@ cpex_status cpex_mgr_init_plugin(cpex_manager *m, cpex_plugin *p, const cpex_whe
     cpex_current_log_scope = &scope;
     int32_t rc = p->reg.initialize ? p->reg.initialize(p->reg.instance, msg, sizeof msg) : 0;
     cpex_current_log_scope = outer;
-    msg[sizeof msg - 1] = '\0';
+    msg[sizeof msg - 1] = '\0'; /* the plugin may have left it unterminated */
+    cpex_text_one_line(msg);
     if (rc == 0) {
         atomic_store(&p->state, CPEX_PLUGIN_INITIALIZED);
         cpex_log(m, CPEX_LOG_DEBUG, p->name, "initialized");

@@ -55,6 +55,7 @@
 #include "loader/manifest.h"
 #include "util/alloc.h"
 #include "util/errors.h"
+#include "util/text.h"
 
 /** The scheme this factory serves. */
 #define LIB_SCHEME "lib"
@@ -259,15 +260,6 @@ static cpex_plugin_create_fn to_create_fn(const void *sym)
 /* Messages                                                            */
 /* ------------------------------------------------------------------ */
 
-/* Make a plugin's message safe to print on one line: control characters
-   (a hostile or careless plugin's newlines, escapes) become spaces. */
-static void sanitize(char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            *s = ' ';
-}
-
 /* "[a, b]" of the hook names of `reg`, cut to `cap`. */
 static void handler_list(const cpex_plugin_registration *reg, char *buf, size_t cap)
 {
@@ -445,7 +437,7 @@ static cpex_status call_entry(load *l, cpex_error *err)
     msg[sizeof msg - 1] = '\0';
     if (config_text && json_free_fn)
         json_free_fn(config_text);
-    sanitize(msg);
+    cpex_text_one_line(msg);
     const char *said = msg[0] ? msg : "(the plugin gave no message)";
 
     switch (status) {
@@ -616,7 +608,7 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
                  l.path, l.kind.entry ? " entry " : "", l.kind.entry ? l.kind.entry : "",
                  l.reg.name ? l.reg.name : "(none)", l.reg.version ? l.reg.version : "(none)",
                  list);
-        sanitize(line);
+        cpex_text_one_line(line);
         req->log(req->log_ctx, CPEX_LOG_INFO, line);
     }
 

@@ -42,15 +42,16 @@ const char *cpex_error_message(cpex_error *err)
         return "";
     if (err->text)
         return err->text;
+    static const char lost[] = "(out of memory)";
     size_t total = 1;
     for (size_t i = 0; i < err->count; i++)
-        total += (err->items[i].message ? strlen(err->items[i].message) : 0) + 1;
+        total += (err->items[i].message ? strlen(err->items[i].message) : sizeof lost - 1) + 1;
     char *t = cpex_malloc(total);
     if (!t)
         return err->items[0].message ? err->items[0].message : "";
     size_t pos = 0;
     for (size_t i = 0; i < err->count; i++) {
-        const char *m = err->items[i].message ? err->items[i].message : "(out of memory)";
+        const char *m = err->items[i].message ? err->items[i].message : lost;
         size_t l = strlen(m);
         memcpy(t + pos, m, l);
         pos += l;
@@ -155,6 +156,9 @@ void cpex_error_move_with(cpex_error *to, cpex_error *from, const cpex_where *wh
         cpex_error_cleanup(from);
         return;
     }
+    /* An error whose items were lost to memory pressure still failed. */
+    if (to->code == CPEX_OK && from->code != CPEX_OK)
+        to->code = from->code;
     for (size_t i = 0; i < from->count; i++) {
         cpex_error_item *src = &from->items[i];
         if (where) {
