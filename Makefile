@@ -4,11 +4,13 @@
 #   make test     build and run every test
 #   make test-asan / make test-tsan   the same under sanitizers
 #   make bench    build and run the benchmarks
+#   make fuzz     build the libFuzzer targets and run each FUZZ_SECONDS (default 30)
+#   make fuzz-build   only build them (clang; build-fuzz)
 BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps run test test-asan test-tsan bench install clean
+.PHONY: all deps run test test-asan test-tsan bench install clean fuzz fuzz-build
 
 all: deps
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
@@ -39,6 +41,18 @@ test-tsan: deps
 	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCPEX_SANITIZE=thread >/dev/null
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && ctest --output-on-failure -j $(JOBS) -L 'core|e2e'
+
+# Fuzzing (docs/testing.md): fuzz/run.sh builds build-fuzz with clang and
+# -fsanitize=fuzzer,address,undefined; a crash fails the target and leaves
+# the input in build-fuzz/artifacts/<target>/. Longer: make fuzz FUZZ_SECONDS=3600
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?= kind config request manifest
+
+fuzz-build:
+	fuzz/run.sh --build-only
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do fuzz/run.sh $$t $(FUZZ_SECONDS) || exit 1; done
 
 bench: all
 	$(BUILD)/cpex_bench
