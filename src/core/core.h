@@ -17,6 +17,7 @@
 #include "core/rcu.h"
 #include "core/workers.h"
 #include "model/capabilities.h"
+#include "util/errors.h"
 
 /* ------------------------------------------------------------------ */
 /* Plugins                                                             */
@@ -60,6 +61,16 @@ typedef struct cpex_plugin {
 
 cpex_plugin *cpex_plugin_ref(cpex_plugin *plugin);
 void cpex_plugin_unref(cpex_plugin *plugin);
+/**
+ * Check a registration as a hostile plugin could present it: its size,
+ * at least one handler, no NULL function, no empty hook name, no two
+ * handlers for one hook. `from` names its origin in messages. Used by the
+ * manager for every plugin, and by the loader before it filters handlers
+ * by a `#` fragment (so a fragment cannot hide a broken list).
+ */
+cpex_status cpex_registration_check(const cpex_plugin_registration *reg, const char *from,
+                                    const cpex_where *where, cpex_error *err);
+
 /** Set state to disabled (once) with a reason; logs it. */
 void cpex_plugin_disable(cpex_plugin *plugin, const char *reason);
 /** Replace the reason (copied) under the plugin's lock. */

@@ -70,12 +70,9 @@ void cpex_mgr_list_hooks(const cpex_plugin_registration *reg, char *buf, size_t 
  * (one reference) that owns the registration's instance. On failure the
  * caller still owns the instance and the release.
  */
-cpex_status cpex_mgr_build_plugin(cpex_manager *m, const plugin_setup *s,
-                                const cpex_plugin_registration *reg, binding_list *bindings,
-                                const cpex_where *where, cpex_plugin **out, cpex_error *err)
+cpex_status cpex_registration_check(const cpex_plugin_registration *reg, const char *from,
+                                    const cpex_where *where, cpex_error *err)
 {
-    *out = NULL;
-    const char *from = s->origin ? s->origin : "the host";
     if (!reg || reg->struct_size < REGISTRATION_MIN_SIZE)
         return cpex_error_add(err, CPEX_E_LOAD, where,
                               "registration from %s is too small (%u bytes; ABI 1.0 needs at "
@@ -113,6 +110,16 @@ cpex_status cpex_mgr_build_plugin(cpex_manager *m, const plugin_setup *s,
                 break;
             }
     }
+    return st;
+}
+
+cpex_status cpex_mgr_build_plugin(cpex_manager *m, const plugin_setup *s,
+                                const cpex_plugin_registration *reg, binding_list *bindings,
+                                const cpex_where *where, cpex_plugin **out, cpex_error *err)
+{
+    *out = NULL;
+    const char *from = s->origin ? s->origin : "the host";
+    cpex_status st = cpex_registration_check(reg, from, where, err);
     if (st != CPEX_OK)
         return st;
 

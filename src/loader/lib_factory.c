@@ -53,6 +53,7 @@
 #include "loader/image.h"
 #include "loader/kind.h"
 #include "loader/manifest.h"
+#include "core/core.h"
 #include "util/alloc.h"
 #include "util/errors.h"
 #include "util/text.h"
@@ -484,6 +485,12 @@ static cpex_status check_registration(load *l, cpex_error *err)
                               "against the cpex/plugin.h installed with this host",
                               l->path, l->symbol, reg->struct_size,
                               (size_t)CPEX_REGISTRATION_SIZE_1_0, sizeof *reg);
+    if (reg->abi_version == 0 && reg->handler_count == 0 && !reg->instance && !reg->name)
+        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+                              "library '%s': '%s' returned OK but filled no registration\n"
+                              "  hint: the plugin is broken; its create must fill the "
+                              "registration (use the CPEX_PLUGIN macros of cpex/plugin.h)",
+                              l->path, l->symbol);
     if (!cpex_abi_compatible(CPEX_ABI_VERSION, reg->abi_version, why, sizeof why))
         return cpex_error_add(err, CPEX_E_LOAD, NULL,
                               "library '%s': the plugin's registration is for an incompatible "
@@ -498,6 +505,10 @@ static cpex_status check_registration(load *l, cpex_error *err)
                               "  hint: the plugin is broken; fix its registration",
                               l->path, reg->handler_count,
                               reg->handlers ? "" : " but no handler array");
+    /* The whole list is checked before the fragment picks from it. */
+    cpex_status st = cpex_registration_check(reg, l->path, NULL, err);
+    if (st != CPEX_OK)
+        return st;
 
     const char *frag = l->kind.handler;
     if (!frag)

@@ -331,7 +331,7 @@ static void test_ok_with_untouched_registration(void **state)
     assert_contains(msg, "plugin 'blank'");
     assert_contains(msg, LIB("hostile_registration"));
     assert_contains(msg, "registration");
-    assert_contains(msg, "plugin has ABI 0.0"); /* it never said which ABI it speaks */
+    assert_contains(msg, "returned OK but filled no registration");
     free(msg);
 }
 
@@ -402,6 +402,15 @@ static void test_handler_lists(void **state)
     assert_contains(msg, "plugin 'nofn'");
     assert_contains(msg, LIB("hostile_handlers"));
     assert_contains(msg, "handler for hook 'cmf.tool_post_invoke'");
+    assert_contains(msg, "has no function (NULL)");
+    assert_int_equal(*lib.live, 0);
+    free(msg);
+
+    /* A fragment that picks the good handler does not hide the broken one. */
+    msg = load_refused(HOSTILE("nofn_frag",
+                               LIB("hostile_handlers") "?entry=null_fn#cmf.tool_pre_invoke", ""),
+                       CPEX_E_LOAD);
+    assert_contains(msg, "plugin 'nofn_frag'");
     assert_contains(msg, "has no function (NULL)");
     assert_int_equal(*lib.live, 0);
     free(msg);
