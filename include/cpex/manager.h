@@ -60,6 +60,12 @@ typedef struct cpex_manager_options {
     uint32_t log_level;          /* lowest level passed to `log`; default CPEX_LOG_WARN */
 } cpex_manager_options;
 
+/** The YAML name of a mode ("sequential", …); "unknown" for other values. */
+CPEX_API const char *cpex_mode_name(uint32_t mode);
+
+/** The YAML name of an on_error value ("fail", …); "unknown" for other values. */
+CPEX_API const char *cpex_on_error_name(cpex_on_error on_error);
+
 /** Fill `options` with the defaults. */
 CPEX_API void cpex_manager_options_init(cpex_manager_options *options);
 

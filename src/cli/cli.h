@@ -82,10 +82,6 @@ void cli_log_cleanup(cli_log *log);
 
 /* ---- small helpers (util.c) ---- */
 
-/** The name of a mode as YAML spells it. */
-const char *cli_mode_name(uint32_t mode);
-/** The name of an on_error value as YAML spells it. */
-const char *cli_on_error_name(cpex_on_error on_error);
 /** "a, b, c" of a NULL-terminated array (a malloc'd string; "" for none; NULL on OOM). */
 char *cli_join(char **items, const char *sep);
 /** A JSON string of `text`, with '?' for bytes that are not UTF-8 (NULL: JSON null). */

@@ -75,9 +75,9 @@ static json_t *info_json(const cpex_plugin_info *info)
     json_object_set_new(o, "reported_name", opt_str(info->reported_name));
     json_object_set_new(o, "reported_version", opt_str(info->reported_version));
     json_object_set_new(o, "hooks", strv_json(info->hooks));
-    json_object_set_new(o, "mode", json_string(cli_mode_name(info->mode)));
+    json_object_set_new(o, "mode", json_string(cpex_mode_name(info->mode)));
     json_object_set_new(o, "priority", json_integer(info->priority));
-    json_object_set_new(o, "on_error", json_string(cli_on_error_name(info->on_error)));
+    json_object_set_new(o, "on_error", json_string(cpex_on_error_name(info->on_error)));
     json_object_set_new(o, "timeout", json_real(info->timeout));
     json_object_set_new(o, "capabilities", strv_json(info->capabilities));
     if (info->reason)
@@ -93,7 +93,7 @@ static void print_info(const cpex_plugin_info *info)
            info->origin ? info->origin : "(none: not from a library)",
            info->reported_name ? info->reported_name : "(unnamed)",
            info->reported_version ? info->reported_version : "(no version)", hooks ? hooks : "",
-           cli_mode_name(info->mode), (int)info->priority);
+           cpex_mode_name(info->mode), (int)info->priority);
     if (info->reason)
         printf("         %s: %s\n", info->name, info->reason);
     free(hooks);

@@ -5,31 +5,6 @@
 
 #include "cli.h"
 
-const char *cli_mode_name(uint32_t mode)
-{
-    /* Spelled here because the names are part of the YAML, which the
-       public API takes as text and does not map back. */
-    switch (mode) {
-    case CPEX_MODE_SEQUENTIAL: return "sequential";
-    case CPEX_MODE_TRANSFORM: return "transform";
-    case CPEX_MODE_AUDIT: return "audit";
-    case CPEX_MODE_CONCURRENT: return "concurrent";
-    case CPEX_MODE_FIRE_AND_FORGET: return "fire_and_forget";
-    case CPEX_MODE_DISABLED: return "disabled";
-    default: return "unknown";
-    }
-}
-
-const char *cli_on_error_name(cpex_on_error on_error)
-{
-    switch (on_error) {
-    case CPEX_ON_ERROR_FAIL: return "fail";
-    case CPEX_ON_ERROR_IGNORE: return "ignore";
-    case CPEX_ON_ERROR_DISABLE: return "disable";
-    default: return "unknown";
-    }
-}
-
 char *cli_join(char **items, const char *sep)
 {
     size_t len = 1, seplen = strlen(sep);

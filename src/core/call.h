@@ -65,7 +65,5 @@ void cpex_call_record(cpex_call_state *cs, const char *code, const char *fmt, ..
 /** Release everything the call state owns (not the struct). */
 void cpex_call_state_cleanup(cpex_call_state *cs);
 
-/** The name of a mode, for messages. */
-const char *cpex_mode_label(uint32_t mode);
 
 #endif

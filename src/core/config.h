@@ -83,11 +83,7 @@ void cpex_config_free(cpex_config *config);
 
 /** Mode name to enum cpex_mode; -1 if unknown. */
 int cpex_mode_from_name(const char *name);
-/** enum cpex_mode to its YAML name ("sequential"); "unknown" otherwise. */
-const char *cpex_mode_name(uint32_t mode);
 /** on_error name to cpex_on_error; -1 if unknown. */
 int cpex_on_error_from_name(const char *name);
-/** cpex_on_error to its YAML name. */
-const char *cpex_on_error_name(cpex_on_error on_error);
 
 #endif

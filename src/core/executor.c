@@ -82,18 +82,6 @@ static inline int64_t clock_start(const call_clock *c, bool coarse)
     return c->kind == (int)coarse ? c->last : clock_ns(coarse);
 }
 
-const char *cpex_mode_label(uint32_t mode)
-{
-    switch (mode) {
-    case CPEX_MODE_SEQUENTIAL: return "sequential";
-    case CPEX_MODE_TRANSFORM: return "transform";
-    case CPEX_MODE_AUDIT: return "audit";
-    case CPEX_MODE_CONCURRENT: return "concurrent";
-    case CPEX_MODE_FIRE_AND_FORGET: return "fire_and_forget";
-    case CPEX_MODE_DISABLED: return "disabled";
-    }
-    return "unknown";
-}
 
 /* ------------------------------------------------------------------ */
 /* Payload data helpers                                                */
@@ -420,46 +408,68 @@ void cpex_ex_halt(pipeline *pl, cpex_violation *v)
 }
 
 /* Sequential or transform. Returns false when the pipeline halted. */
+/* Walks the handlers of one caller-thread phase with one reused call state
+ * and one clock reading per call. */
+typedef struct phase_walk {
+    int64_t coarse_from;
+    call_clock clk;
+    bool ready;
+    cpex_call_state cs;
+} phase_walk;
+
+/* Call entry `e` in phase `mode`. True when the call allowed and left
+ * nothing behind (the common case: nothing to adopt, merge or free). */
+static inline __attribute__((always_inline)) bool
+phase_step(pipeline *pl, phase_walk *w, const cpex_hook_entry *e, uint32_t mode, outcome *o)
+{
+    cpex_plugin *p = e->plugin;
+    if (w->ready)
+        rebind_call(pl, &w->cs, p);
+    else
+        init_call(pl, &w->cs, p, mode);
+    w->ready = true;
+    bool coarse = p->timeout_ns >= w->coarse_from;
+    call_handler(&w->cs, e->fn, clock_start(&w->clk, coarse), coarse, o);
+    if (o->kind == OUT_ALLOW && !call_state_dirty(&w->cs)) {
+        w->clk.kind = coarse;
+        w->clk.last = o->end;
+        return true;
+    }
+    w->clk.kind = -1; /* the caller's bookkeeping is not charged to the next plugin */
+    return false;
+}
+
 static bool run_serial(pipeline *pl, uint32_t mode)
 {
     const cpex_hook *h = pl->hook;
-    const int64_t coarse_from = coarse_min();
-    call_clock clk = {-1, 0};
-    cpex_call_state cs;
-    bool cs_ready = false;
+    phase_walk w;
+    w.coarse_from = coarse_min();
+    w.clk.kind = -1;
+    w.clk.last = 0;
+    w.ready = false;
     for (size_t i = h->phase_start[mode]; i < h->phase_start[mode + 1]; i++) {
         cpex_plugin *p = h->entries[i].plugin;
         if (atomic_load_explicit(&p->disabled, memory_order_relaxed))
             continue;
-        if (cs_ready)
-            rebind_call(pl, &cs, p);
-        else
-            init_call(pl, &cs, p, mode);
-        cs_ready = true;
         outcome o;
-        bool coarse = p->timeout_ns >= coarse_from;
-        call_handler(&cs, h->entries[i].fn, clock_start(&clk, coarse), coarse, &o);
-        if (o.kind == OUT_ALLOW && !call_state_dirty(&cs)) {
-            clk.kind = coarse; /* the common case: nothing to adopt, merge or free */
-            clk.last = o.end;
+        if (phase_step(pl, &w, &h->entries[i], mode, &o))
             continue;
-        }
-        clk.kind = -1; /* the bookkeeping below is not charged to the next plugin */
+        cpex_call_state *csp = &w.cs;
         bool halted = false;
         switch (o.kind) {
         case OUT_ALLOW:
-            adopt_changes(pl, &cs);
+            adopt_changes(pl, csp);
             break;
         case OUT_DENY:
             if (mode == CPEX_MODE_SEQUENTIAL) {
-                cpex_ex_halt(pl, cpex_ex_take_violation(&cs, "plugin_deny"));
+                cpex_ex_halt(pl, cpex_ex_take_violation(csp, "plugin_deny"));
                 halted = true;
             } else {
-                cpex_call_record(&cs, "dropped_deny",
+                cpex_call_record(csp, "dropped_deny",
                                  "plugin denied in transform mode, which cannot block; the deny "
                                  "was ignored (reason: %s)",
-                                 cs.violation ? cs.violation->reason : "none given");
-                adopt_changes(pl, &cs);
+                                 csp->violation ? csp->violation->reason : "none given");
+                adopt_changes(pl, csp);
             }
             break;
         case OUT_ERROR:
@@ -468,15 +478,15 @@ static bool run_serial(pipeline *pl, uint32_t mode)
                 cpex_ex_halt(pl, cpex_ex_failure_violation(p, &o));
                 halted = true;
             } else {
-                cpex_ex_record_failure(&cs, &o);
+                cpex_ex_record_failure(csp, &o);
                 if (p->on_error == CPEX_ON_ERROR_DISABLE)
                     cpex_ex_disable_for(p, &o);
             }
             break;
         }
-        if (!cpex_ex_merge_metadata(&pl->res->metadata, o.kind == OUT_TIMEOUT ? NULL : cs.metadata))
-            cpex_call_record(&cs, "internal", "out of memory: the plugin's metadata was dropped");
-        cpex_call_state_cleanup(&cs);
+        if (!cpex_ex_merge_metadata(&pl->res->metadata, o.kind == OUT_TIMEOUT ? NULL : csp->metadata))
+            cpex_call_record(csp, "internal", "out of memory: the plugin's metadata was dropped");
+        cpex_call_state_cleanup(csp);
         if (halted)
             return false;
     }
@@ -486,43 +496,34 @@ static bool run_serial(pipeline *pl, uint32_t mode)
 static void run_audit(pipeline *pl)
 {
     const cpex_hook *h = pl->hook;
-    const int64_t coarse_from = coarse_min();
-    call_clock clk = {-1, 0};
-    cpex_call_state cs;
-    bool cs_ready = false;
+    phase_walk w;
+    w.coarse_from = coarse_min();
+    w.clk.kind = -1;
+    w.clk.last = 0;
+    w.ready = false;
     for (size_t i = h->phase_start[CPEX_MODE_AUDIT]; i < h->phase_start[CPEX_MODE_AUDIT + 1];
          i++) {
         cpex_plugin *p = h->entries[i].plugin;
         if (atomic_load_explicit(&p->disabled, memory_order_relaxed))
             continue;
-        if (cs_ready)
-            rebind_call(pl, &cs, p);
-        else
-            init_call(pl, &cs, p, CPEX_MODE_AUDIT);
-        cs_ready = true;
         outcome o;
-        bool coarse = p->timeout_ns >= coarse_from;
-        call_handler(&cs, h->entries[i].fn, clock_start(&clk, coarse), coarse, &o);
-        if (o.kind == OUT_ALLOW && !call_state_dirty(&cs)) {
-            clk.kind = coarse;
-            clk.last = o.end;
+        if (phase_step(pl, &w, &h->entries[i], CPEX_MODE_AUDIT, &o))
             continue;
-        }
-        clk.kind = -1;
+        cpex_call_state *csp = &w.cs;
         if (o.kind == OUT_DENY) {
-            cpex_call_record(&cs, "dropped_deny",
+            cpex_call_record(csp, "dropped_deny",
                              "plugin denied in audit mode, which cannot block; the deny was "
                              "ignored (reason: %s)",
-                             cs.violation ? cs.violation->reason : "none given");
+                             csp->violation ? csp->violation->reason : "none given");
         } else if (o.kind == OUT_ERROR || o.kind == OUT_TIMEOUT) {
-            cpex_ex_record_failure(&cs, &o); /* audit always records, whatever on_error */
+            cpex_ex_record_failure(csp, &o); /* audit always records, whatever on_error */
             if (p->on_error == CPEX_ON_ERROR_DISABLE)
                 cpex_ex_disable_for(p, &o);
         }
         if (o.kind != OUT_TIMEOUT)
-            if (!cpex_ex_merge_metadata(&pl->res->metadata, cs.metadata))
-                cpex_call_record(&cs, "internal", "out of memory: the plugin's metadata was dropped");
-        cpex_call_state_cleanup(&cs);
+            if (!cpex_ex_merge_metadata(&pl->res->metadata, csp->metadata))
+                cpex_call_record(csp, "internal", "out of memory: the plugin's metadata was dropped");
+        cpex_call_state_cleanup(csp);
     }
 }
 

@@ -90,7 +90,7 @@ static int32_t accept_payload(cpex_call_state *cs, uint32_t kind, void *data,
         cpex_call_record(cs, "dropped_modification",
                          "plugin modified the payload in %s mode, which cannot modify; the "
                          "modification was dropped",
-                         cpex_mode_label(cs->mode));
+                         cpex_mode_name(cs->mode));
         free_fn(data, user);
         return CPEX_HOST_EDENIED;
     }
@@ -459,7 +459,7 @@ static int32_t may_write(cpex_call_state *cs, cpex_caps cap, const char *what)
         cpex_call_record(cs, "denied_write",
                          "plugin may not %s in %s mode, which cannot modify; the write was "
                          "dropped",
-                         what, cpex_mode_label(cs->mode));
+                         what, cpex_mode_name(cs->mode));
         return CPEX_HOST_EDENIED;
     }
     if (!cs->pending_ext) {
