@@ -42,6 +42,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -93,7 +94,7 @@ static char *join(const char *dir, const char *path)
     return cpex_asprintf("%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", path);
 }
 
-static char *resolve_path(const char *path, const char *base_dir)
+static char *resolve_path_as_written(const char *path, const char *base_dir)
 {
     if (path[0] == '/')
         return cpex_strdup(path);
@@ -105,6 +106,24 @@ static char *resolve_path(const char *path, const char *base_dir)
     if (getcwd(cwd, sizeof cwd))
         return join(cwd, path);
     return cpex_asprintf("./%s", path);
+}
+
+/* The absolute path, without "..", "." or links when the file exists (an
+   operator reads it in messages and `cpex check`); as written otherwise,
+   so a missing file is reported under the name the operator gave. */
+static char *resolve_path(const char *path, const char *base_dir)
+{
+    char *joined = resolve_path_as_written(path, base_dir);
+    if (!joined)
+        return NULL;
+    char canonical[PATH_MAX];
+    if (!realpath(joined, canonical))
+        return joined;
+    char *c = cpex_strdup(canonical);
+    if (!c)
+        return joined;
+    cpex_free(joined);
+    return c;
 }
 
 /* ------------------------------------------------------------------ */
