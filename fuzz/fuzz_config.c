@@ -23,23 +23,7 @@
 
 #include "core/config.h"
 #include "util/alloc.h"
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            __builtin_trap();                                                                      \
-    } while (0)
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    cpex_alloc_setup_jansson(); /* as cpex_manager_new does */
-    return 0;
-}
+#include "fuzz_common.h"
 
 static size_t strv_len(char **v)
 {

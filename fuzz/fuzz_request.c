@@ -31,23 +31,7 @@
 #include "cpex/extensions.h"
 #include "request.h"
 #include "util/alloc.h"
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            __builtin_trap();                                                                      \
-    } while (0)
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    cpex_alloc_setup_jansson(); /* as cpex_manager_new does */
-    return 0;
-}
+#include "fuzz_common.h"
 
 static uint64_t fnv(const uint8_t *data, size_t size)
 {
@@ -100,68 +84,53 @@ static void roundtrip_ext(const cpex_extensions *e)
     cpex_extensions_unref(copy);
 }
 
-/* The CMF conversion of `payload`: clean, then with allocation `pick` failing. */
-static void fuzz_payload(const json_t *payload, uint64_t pick)
-{
-    cpex_error err = CPEX_ERROR_INIT;
-    cpex_alloc_count_reset();
-    cpex_cmf_message *m = cpex_cmf_from_json(payload, &err);
-    uint64_t allocs = cpex_alloc_count();
-    if (m) {
-        CHECK(err.count == 0);
-        roundtrip_cmf(m);
-    } else {
-        CHECK(err.count >= 1 && err.code == CPEX_E_INVALID);
-        CHECK(cpex_error_message(&err)[0] != '\0');
+/*
+ * FUZZ_FROM_JSON(fn, type, from_json, equal, release, roundtrip, refusal):
+ * defines fn(json, pick), which converts `json` with from_json, cleanly
+ * (success: no error item, and the value survives `roundtrip`; failure: at
+ * least one error item, with a message, and `refusal` holds of err), then
+ * again with allocation `pick` (among those the first made) failing: a
+ * value `equal` to the first, or NULL with an error code, which is
+ * CPEX_E_NOMEM where the first conversion succeeded.
+ */
+#define FUZZ_FROM_JSON(fn, type, from_json, equal, release, roundtrip, refusal)                    \
+    static void fn(const json_t *json, uint64_t pick)                                              \
+    {                                                                                              \
+        cpex_error err = CPEX_ERROR_INIT;                                                          \
+        cpex_alloc_count_reset();                                                                  \
+        type *v = from_json(json, &err);                                                           \
+        uint64_t allocs = cpex_alloc_count();                                                      \
+        if (v) {                                                                                   \
+            CHECK(err.count == 0);                                                                 \
+            roundtrip(v);                                                                          \
+        } else {                                                                                   \
+            CHECK(err.count >= 1 && (refusal));                                                    \
+            CHECK(cpex_error_message(&err)[0] != '\0');                                            \
+        }                                                                                          \
+        cpex_error_cleanup(&err);                                                                  \
+        if (allocs) {                                                                              \
+            cpex_alloc_fail_at(pick % allocs + 1);                                                 \
+            type *v2 = from_json(json, &err);                                                      \
+            cpex_alloc_fail_at(0);                                                                 \
+            if (v2) {                                                                              \
+                CHECK(v && equal(v, v2));                                                          \
+            } else {                                                                               \
+                /* a valid value may fail only with "out of memory"; when even                     \
+                   the error item cannot be allocated, the code still says so */                   \
+                CHECK(err.code != CPEX_OK);                                                        \
+                CHECK(err.code == CPEX_E_NOMEM || !v);                                             \
+            }                                                                                      \
+            cpex_error_cleanup(&err);                                                              \
+            release(v2);                                                                           \
+        }                                                                                          \
+        release(v);                                                                                \
     }
-    cpex_error_cleanup(&err);
-    if (allocs) {
-        cpex_alloc_fail_at(pick % allocs + 1);
-        cpex_cmf_message *m2 = cpex_cmf_from_json(payload, &err);
-        cpex_alloc_fail_at(0);
-        if (m2) {
-            CHECK(m && cpex_cmf_equal(m, m2));
-        } else {
-            /* a valid message may fail only with "out of memory"; when even
-               the error item cannot be allocated, the code still says so */
-            CHECK(err.code != CPEX_OK);
-            CHECK(err.code == CPEX_E_NOMEM || !m);
-        }
-        cpex_error_cleanup(&err);
-        cpex_cmf_free(m2);
-    }
-    cpex_cmf_free(m);
-}
 
-static void fuzz_extensions(const json_t *ext, uint64_t pick)
-{
-    cpex_error err = CPEX_ERROR_INIT;
-    cpex_alloc_count_reset();
-    cpex_extensions *e = cpex_extensions_from_json(ext, &err);
-    uint64_t allocs = cpex_alloc_count();
-    if (e) {
-        CHECK(err.count == 0);
-        roundtrip_ext(e);
-    } else {
-        CHECK(err.count >= 1);
-        CHECK(cpex_error_message(&err)[0] != '\0');
-    }
-    cpex_error_cleanup(&err);
-    if (allocs) {
-        cpex_alloc_fail_at(pick % allocs + 1);
-        cpex_extensions *e2 = cpex_extensions_from_json(ext, &err);
-        cpex_alloc_fail_at(0);
-        if (e2) {
-            CHECK(e && cpex_extensions_equal(e, e2));
-        } else {
-            CHECK(err.code != CPEX_OK);
-            CHECK(err.code == CPEX_E_NOMEM || !e);
-        }
-        cpex_error_cleanup(&err);
-        cpex_extensions_unref(e2);
-    }
-    cpex_extensions_unref(e);
-}
+/* The CMF conversion of a payload: a refusal says CPEX_E_INVALID. */
+FUZZ_FROM_JSON(fuzz_payload, cpex_cmf_message, cpex_cmf_from_json, cpex_cmf_equal, cpex_cmf_free,
+               roundtrip_cmf, err.code == CPEX_E_INVALID)
+FUZZ_FROM_JSON(fuzz_extensions, cpex_extensions, cpex_extensions_from_json,
+               cpex_extensions_equal, cpex_extensions_unref, roundtrip_ext, 1)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -23,11 +23,12 @@
 #include "cpex/payload.h"
 #include "cpex/plugin.h"
 #include "cpex/result.h"
+#include "e2e.h"
 #include "test_support.h"
 
-#define LIB(name) CPEX_PLUGIN_DIR "/lib" name ".so"
-#define PRE "cmf.tool_pre_invoke"
-#define POST "cmf.tool_post_invoke"
+#define LIB(name) E2E_LIB(name)
+#define PRE E2E_PRE
+#define POST E2E_POST
 
 static const char *const all_libs[] = {
     LIB("single"),      LIB("multi_handler"),   LIB("multi_plugin"),  LIB("abi_major2"),
@@ -42,81 +43,65 @@ static const char *const all_libs[] = {
 
 static cpex_manager *new_manager(void)
 {
-    cpex_manager *m = NULL;
-    cpex_error err = CPEX_ERROR_INIT;
-    cpex_status st = cpex_manager_new(NULL, &m, &err);
-    if (st == CPEX_OK)
-        st = cpex_loader_register(m, &err);
-    if (st != CPEX_OK)
-        print_error("%s\n", cpex_error_message(&err));
-    assert_int_equal(st, CPEX_OK);
-    cpex_error_cleanup(&err);
-    return m;
+    return e2e_manager_new(NULL);
 }
 
 /* Load YAML; expect success and initialize. */
 static void load_ok(cpex_manager *m, const char *yaml)
 {
-    cpex_error err = CPEX_ERROR_INIT;
-    cpex_status st = cpex_manager_load_string(m, yaml, strlen(yaml), "test.yaml", NULL, &err);
-    if (st != CPEX_OK)
-        print_error("load failed:\n%s\n", cpex_error_message(&err));
-    assert_int_equal(st, CPEX_OK);
-    st = cpex_manager_initialize(m, &err);
-    if (st != CPEX_OK)
-        print_error("initialize failed:\n%s\n", cpex_error_message(&err));
-    assert_int_equal(st, CPEX_OK);
-    cpex_error_cleanup(&err);
+    e2e_load_ok(m, yaml, "test.yaml");
+    e2e_initialize_ok(m);
 }
 
 /* Load YAML into a fresh manager; expect failure; return the messages (malloc'd). */
 static char *load_fail(const char *yaml, cpex_status *code)
 {
     cpex_manager *m = new_manager();
-    cpex_error err = CPEX_ERROR_INIT;
-    cpex_status st = cpex_manager_load_string(m, yaml, strlen(yaml), "test.yaml", NULL, &err);
-    if (st == CPEX_OK)
-        print_error("load unexpectedly succeeded:\n%s\n", yaml);
-    assert_int_not_equal(st, CPEX_OK);
+    char *msg = e2e_load_refused(m, yaml, "test.yaml", CPEX_OK, code);
     /* nothing was published */
     assert_int_equal(cpex_manager_plugin_count(m), 0);
-    if (code)
-        *code = st;
-    char *msg = strdup(cpex_error_message(&err));
-    cpex_error_cleanup(&err);
     cpex_manager_free(m);
     return msg;
 }
 
-typedef struct outcome {
-    cpex_pipeline_result r;
-    cpex_cmf_message *msg;
-} outcome;
+/*
+ * load_fail(yaml) must fail, with `code` unless that is CPEX_OK, and with a
+ * message containing every needle (the list ends with NULL); failures name
+ * the caller's line (expect_fail).
+ */
+static void expect_fail_at(const char *file, int line, const char *yaml, cpex_status code, ...)
+{
+    cpex_status got;
+    char *msg = load_fail(yaml, &got);
+    if (code != CPEX_OK)
+        assert_int_equal(got, code);
+    va_list ap;
+    va_start(ap, code);
+    e2e_contains_all(file, line, msg, ap);
+    va_end(ap);
+    free(msg);
+}
+#define expect_fail(yaml, code, ...)                                                               \
+    expect_fail_at(__FILE__, __LINE__, (yaml), (code), __VA_ARGS__, (const char *)NULL)
+
+typedef e2e_outcome outcome;
 
 /* Invoke `hook` with a user text message. */
 static void invoke(cpex_manager *m, const char *hook, outcome *o)
 {
-    o->msg = cpex_cmf_new(CPEX_ROLE_USER);
-    assert_non_null(o->msg);
-    assert_int_equal(cpex_cmf_append_text(o->msg, CPEX_PART_TEXT, "hello", 5), CPEX_OK);
-    cpex_payload p = cpex_payload_cmf(o->msg);
-    cpex_manager_invoke(m, hook, &p, NULL, NULL, &o->r);
+    e2e_invoke_hello(m, hook, o);
 }
 
 static void outcome_cleanup(outcome *o)
 {
-    cpex_pipeline_result_cleanup(&o->r);
-    cpex_cmf_free(o->msg);
+    e2e_outcome_cleanup(o);
 }
 
 static void expect_allow(cpex_manager *m, const char *hook)
 {
     outcome o;
     invoke(m, hook, &o);
-    if (!o.r.continue_processing)
-        print_error("%s denied: %s\n", hook, o.r.violation ? o.r.violation->code : "?");
-    assert_true(o.r.continue_processing);
-    assert_null(o.r.violation);
+    e2e_expect_allowed(&o.r);
     assert_int_equal(o.r.error_count, 0);
     outcome_cleanup(&o);
 }
@@ -125,35 +110,17 @@ static void expect_deny(cpex_manager *m, const char *hook, const char *code, con
 {
     outcome o;
     invoke(m, hook, &o);
-    assert_false(o.r.continue_processing);
-    assert_non_null(o.r.violation);
-    assert_string_equal(o.r.violation->code, code);
-    if (plugin)
-        assert_string_equal(o.r.violation->plugin_name, plugin);
+    e2e_expect_denied(&o.r, code, plugin);
     outcome_cleanup(&o);
 }
 
-/* Whether a library is still mapped in this process. */
-static int is_loaded(const char *path)
-{
-    void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
-    if (!h)
-        return 0;
-    dlclose(h); /* NOLOAD still took a reference */
-    return 1;
-}
+#define is_loaded e2e_is_loaded
 
 /* After each test: every library is closed again (case 18). */
 static int teardown(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof all_libs / sizeof *all_libs; i++) {
-        if (is_loaded(all_libs[i])) {
-            print_error("library still loaded after the manager was freed: %s\n", all_libs[i]);
-            return -1;
-        }
-    }
-    return 0;
+    return e2e_none_loaded(all_libs, sizeof all_libs / sizeof *all_libs);
 }
 
 /* ------------------------------------------------------------------ */
@@ -164,11 +131,8 @@ static void test_single_loads_and_runs(void **state)
 {
     (void)state;
     cpex_manager *m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - name: hello\n"
-               "    kind: \"lib:" LIB("single") "\"\n"
-               "    hooks: [" PRE "]\n"
-               "    config: { greeting: bonjour }\n");
+    load_ok(m,
+            E2E_YAML1("hello", "lib:" LIB("single"), PRE, "    config: { greeting: bonjour }\n"));
     assert_true(is_loaded(LIB("single")));
     assert_true(cpex_manager_has_hooks_for(m, PRE));
 
@@ -199,10 +163,7 @@ static void test_relative_path(void **state)
 {
     (void)state;
     cpex_manager *m = new_manager();
-    const char *yaml = "plugins:\n"
-                       "  - name: rel\n"
-                       "    kind: \"lib:libsingle.so\"\n"
-                       "    hooks: [" PRE "]\n";
+    const char *yaml = E2E_YAML1("rel", "lib:libsingle.so", PRE, "");
     cpex_error err = CPEX_ERROR_INIT;
     cpex_status st =
         cpex_manager_load_string(m, yaml, strlen(yaml), "rel.yaml", CPEX_PLUGIN_DIR, &err);
@@ -227,10 +188,7 @@ static void test_relative_path(void **state)
     assert_non_null(getcwd(cwd, sizeof cwd));
     assert_int_equal(chdir(CPEX_PLUGIN_DIR), 0);
     m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - name: bare\n"
-               "    kind: \"lib:libsingle.so\"\n"
-               "    hooks: [" PRE "]\n");
+    load_ok(m, E2E_YAML1("bare", "lib:libsingle.so", PRE, ""));
     assert_int_equal(cpex_manager_plugin_info(m, "bare", &info), CPEX_OK);
     assert_string_equal(info.origin, LIB("single"));
     cpex_plugin_info_cleanup(&info);
@@ -239,11 +197,7 @@ static void test_relative_path(void **state)
     /* ... and never looked up on the system library path: libc.so.6 is on
        it, but not in the current directory */
     assert_int_equal(chdir("/"), 0);
-    char *msg = load_fail("plugins:\n"
-                          "  - name: bare\n"
-                          "    kind: \"lib:libc.so.6\"\n"
-                          "    hooks: [" PRE "]\n",
-                          NULL);
+    char *msg = load_fail(E2E_YAML1("bare", "lib:libc.so.6", PRE, ""), NULL);
     assert_int_equal(chdir(cwd), 0);
     assert_contains(msg, "'/libc.so.6'");
     assert_contains(msg, "does not exist");
@@ -257,19 +211,9 @@ static void test_relative_path(void **state)
 static void test_missing_library(void **state)
 {
     (void)state;
-    cpex_status code;
-    char *msg = load_fail("plugins:\n"
-                          "  - name: ghost\n"
-                          "    kind: \"lib:/nonexistent/dir/libghost.so\"\n"
-                          "    hooks: [" PRE "]\n",
-                          &code);
-    assert_int_equal(code, CPEX_E_LOAD);
-    assert_contains(msg, "test.yaml:");
-    assert_contains(msg, "plugin 'ghost'");
-    assert_contains(msg, "/nonexistent/dir/libghost.so");
-    assert_contains(msg, "does not exist");
-    assert_contains(msg, "dlopen: "); /* the dlerror() text is kept */
-    free(msg);
+    expect_fail(E2E_YAML1("ghost", "lib:/nonexistent/dir/libghost.so", PRE, ""), CPEX_E_LOAD,
+                "test.yaml:", "plugin 'ghost'", "/nonexistent/dir/libghost.so", "does not exist",
+                "dlopen: "); /* the dlerror() text is kept */
 }
 
 static void test_not_a_shared_library(void **state)
@@ -280,32 +224,22 @@ static void test_not_a_shared_library(void **state)
     char yaml[1024];
     snprintf(yaml, sizeof yaml,
              "plugins:\n  - name: fake\n    kind: \"lib:%s\"\n    hooks: [" PRE "]\n", path);
-    char *msg = load_fail(yaml, NULL);
-    assert_contains(msg, "plugin 'fake'");
-    assert_contains(msg, path);
-    assert_contains(msg, "not a shared library");
-    free(msg);
+    expect_fail(yaml, CPEX_OK, "plugin 'fake'", path, "not a shared library");
 
     unlink(path);
     free(path);
 
     /* an ELF program is not a library either */
     if (access("/bin/true", R_OK) == 0) {
-        msg = load_fail("plugins:\n  - name: prog\n    kind: \"lib:/bin/true\"\n"
-                        "    hooks: [" PRE "]\n",
-                        NULL);
-        assert_contains(msg, "plugin 'prog'");
-        assert_contains(msg, "not a shared library");
-        free(msg);
+        expect_fail("plugins:\n  - name: prog\n    kind: \"lib:/bin/true\"\n"
+                    "    hooks: [" PRE "]\n",
+                    CPEX_OK, "plugin 'prog'", "not a shared library");
     }
 
     snprintf(yaml, sizeof yaml,
              "plugins:\n  - name: dir\n    kind: \"lib:%s\"\n    hooks: [" PRE "]\n",
              CPEX_PLUGIN_DIR);
-    msg = load_fail(yaml, NULL);
-    assert_contains(msg, "plugin 'dir'");
-    assert_contains(msg, "is a directory");
-    free(msg);
+    expect_fail(yaml, CPEX_OK, "plugin 'dir'", "is a directory");
 }
 
 /* A library for another machine: a copy of libsingle.so whose ELF header
@@ -330,27 +264,17 @@ static void test_wrong_architecture(void **state)
     char yaml[512];
     snprintf(yaml, sizeof yaml,
              "plugins:\n  - name: foreign\n    kind: \"lib:%s\"\n    hooks: [" PRE "]\n", path);
-    char *msg = load_fail(yaml, NULL);
-    assert_contains(msg, "plugin 'foreign'");
-    assert_contains(msg, path);
-    assert_contains(msg, other == 183 ? "built for AArch64" : "built for x86-64");
-    assert_contains(msg, "rebuild the plugin for this machine");
-    free(msg);
+    expect_fail(yaml, CPEX_OK, "plugin 'foreign'", path,
+                other == 183 ? "built for AArch64" : "built for x86-64",
+                "rebuild the plugin for this machine");
     unlink(path);
 }
 
 static void test_unknown_scheme(void **state)
 {
     (void)state;
-    char *msg = load_fail("plugins:\n"
-                          "  - name: wasm-thing\n"
-                          "    kind: \"wasm:/opt/foo.wasm\"\n"
-                          "    hooks: [" PRE "]\n",
-                          NULL);
-    assert_contains(msg, "plugin 'wasm-thing'");
-    assert_contains(msg, "wasm");
-    assert_contains(msg, "lib"); /* the registered schemes are listed */
-    free(msg);
+    expect_fail(E2E_YAML1("wasm-thing", "wasm:/opt/foo.wasm", PRE, ""), CPEX_OK,
+                "plugin 'wasm-thing'", "wasm", "lib"); /* the registered schemes are listed */
 }
 
 /* ------------------------------------------------------------------ */
@@ -361,10 +285,7 @@ static void test_multi_handler_both(void **state)
 {
     (void)state;
     cpex_manager *m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - name: mh\n"
-               "    kind: \"lib:" LIB("multi_handler") "\"\n"
-               "    hooks: [" PRE ", " POST "]\n");
+    load_ok(m, E2E_YAML1("mh", "lib:" LIB("multi_handler"), PRE ", " POST, ""));
     expect_allow(m, PRE);
     expect_deny(m, POST, "example.multi_handler.post_deny", "mh");
     cpex_manager_free(m);
@@ -374,10 +295,7 @@ static void test_multi_handler_fragment(void **state)
 {
     (void)state;
     cpex_manager *m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - name: mh-pre\n"
-               "    kind: \"lib:" LIB("multi_handler") "#" PRE "\"\n"
-               "    hooks: [" PRE "]\n");
+    load_ok(m, E2E_YAML1("mh-pre", "lib:" LIB("multi_handler") "#" PRE, PRE, ""));
     assert_true(cpex_manager_has_hooks_for(m, PRE));
     assert_false(cpex_manager_has_hooks_for(m, POST));
     expect_allow(m, PRE);
@@ -385,21 +303,12 @@ static void test_multi_handler_fragment(void **state)
     cpex_manager_free(m);
 
     /* the fragment keeps one handler; a hook listed without a handler is an error */
-    char *msg = load_fail("plugins:\n"
-                          "  - name: mh-pre\n"
-                          "    kind: \"lib:" LIB("multi_handler") "#" PRE "\"\n"
-                          "    hooks: [" PRE ", " POST "]\n",
-                          NULL);
-    assert_contains(msg, "plugin 'mh-pre'");
-    assert_contains(msg, POST);
-    free(msg);
+    expect_fail(E2E_YAML1("mh-pre", "lib:" LIB("multi_handler") "#" PRE, PRE ", " POST, ""),
+                CPEX_OK, "plugin 'mh-pre'", POST);
 
     /* without a fragment, hooks: filters what is wired */
     m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - name: mh-post-only\n"
-               "    kind: \"lib:" LIB("multi_handler") "\"\n"
-               "    hooks: [" POST "]\n");
+    load_ok(m, E2E_YAML1("mh-post-only", "lib:" LIB("multi_handler"), POST, ""));
     assert_false(cpex_manager_has_hooks_for(m, PRE));
     expect_deny(m, POST, "example.multi_handler.post_deny", "mh-post-only");
     cpex_manager_free(m);
@@ -408,28 +317,13 @@ static void test_multi_handler_fragment(void **state)
 static void test_multi_handler_unknown_fragment(void **state)
 {
     (void)state;
-    cpex_status code;
-    char *msg = load_fail("plugins:\n"
-                          "  - name: mh-bad\n"
-                          "    kind: \"lib:" LIB("multi_handler") "#cmf.nope\"\n"
-                          "    hooks: [" PRE "]\n",
-                          &code);
-    assert_int_equal(code, CPEX_E_CONFIG);
-    assert_contains(msg, "plugin 'mh-bad'");
-    assert_contains(msg, LIB("multi_handler"));
-    assert_contains(msg, "'#cmf.nope'");
-    assert_contains(msg, "[" PRE ", " POST "]");
-    free(msg);
+    expect_fail(E2E_YAML1("mh-bad", "lib:" LIB("multi_handler") "#cmf.nope", PRE, ""),
+                CPEX_E_CONFIG, "plugin 'mh-bad'", LIB("multi_handler"), "'#cmf.nope'",
+                "[" PRE ", " POST "]");
 
     /* an empty fragment is refused at parse */
-    msg = load_fail("plugins:\n"
-                    "  - name: mh-empty\n"
-                    "    kind: \"lib:" LIB("multi_handler") "#\"\n"
-                    "    hooks: [" PRE "]\n",
-                    NULL);
-    assert_contains(msg, "plugin 'mh-empty'");
-    assert_contains(msg, "empty '#' fragment");
-    free(msg);
+    expect_fail(E2E_YAML1("mh-empty", "lib:" LIB("multi_handler") "#", PRE, ""), CPEX_OK,
+                "plugin 'mh-empty'", "empty '#' fragment");
 }
 
 static void test_two_libraries(void **state)
@@ -463,27 +357,18 @@ static void test_multi_plugin_entries(void **state)
 {
     (void)state;
     cpex_manager *m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - name: gate\n"
-               "    kind: \"lib:" LIB("multi_plugin") "?entry=allow\"\n"
-               "    hooks: [" PRE "]\n");
+    load_ok(m, E2E_YAML1("gate", "lib:" LIB("multi_plugin") "?entry=allow", PRE, ""));
     expect_allow(m, PRE);
     cpex_manager_free(m);
 
     m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - name: gate\n"
-               "    kind: \"lib:" LIB("multi_plugin") "?entry=deny\"\n"
-               "    hooks: [" PRE "]\n");
+    load_ok(m, E2E_YAML1("gate", "lib:" LIB("multi_plugin") "?entry=deny", PRE, ""));
     expect_deny(m, PRE, "example.multi_plugin.deny", "gate");
     cpex_manager_free(m);
 
     /* entry and fragment together */
     m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - name: gate\n"
-               "    kind: \"lib:" LIB("multi_plugin") "?entry=deny#" PRE "\"\n"
-               "    hooks: [" PRE "]\n");
+    load_ok(m, E2E_YAML1("gate", "lib:" LIB("multi_plugin") "?entry=deny#" PRE, PRE, ""));
     expect_deny(m, PRE, "example.multi_plugin.deny", "gate");
     cpex_manager_free(m);
 }
@@ -524,69 +409,34 @@ static void test_multi_plugin_both_entries(void **state)
 static void test_multi_plugin_unknown_entry(void **state)
 {
     (void)state;
-    char *msg = load_fail("plugins:\n"
-                          "  - name: gate\n"
-                          "    kind: \"lib:" LIB("multi_plugin") "?entry=nonexistent\"\n"
-                          "    hooks: [" PRE "]\n",
-                          NULL);
-    assert_contains(msg, "plugin 'gate'");
-    assert_contains(msg, "no entry 'nonexistent' in " LIB("multi_plugin") "; available: [allow, "
-                         "deny]");
-    free(msg);
+    expect_fail(E2E_YAML1("gate", "lib:" LIB("multi_plugin") "?entry=nonexistent", PRE, ""),
+                CPEX_OK, "plugin 'gate'",
+                "no entry 'nonexistent' in " LIB("multi_plugin") "; available: [allow, deny]");
 }
 
 static void test_multi_plugin_without_entry(void **state)
 {
     (void)state;
-    char *msg = load_fail("plugins:\n"
-                          "  - name: gate\n"
-                          "    kind: \"lib:" LIB("multi_plugin") "\"\n"
-                          "    hooks: [" PRE "]\n",
-                          NULL);
-    assert_contains(msg, "plugin 'gate'");
-    assert_contains(msg, LIB("multi_plugin"));
-    assert_contains(msg, "an entry is needed");
-    assert_contains(msg, "[allow, deny]");
-    assert_contains(msg, "cpex_plugin_create");
-    assert_contains(msg, "?entry=allow");
-    free(msg);
+    expect_fail(E2E_YAML1("gate", "lib:" LIB("multi_plugin"), PRE, ""), CPEX_OK, "plugin 'gate'",
+                LIB("multi_plugin"), "an entry is needed", "[allow, deny]", "cpex_plugin_create",
+                "?entry=allow");
 }
 
 static void test_bad_entry_names(void **state)
 {
     (void)state;
     /* the path does not exist: the name is refused before any dlopen or lookup */
-    char *msg = load_fail("plugins:\n"
-                          "  - name: bad1\n"
-                          "    kind: \"lib:/nonexistent/libx.so?entry=1bad\"\n"
-                          "    hooks: [" PRE "]\n",
-                          NULL);
+    char *msg = load_fail(E2E_YAML1("bad1", "lib:/nonexistent/libx.so?entry=1bad", PRE, ""), NULL);
     assert_contains(msg, "plugin 'bad1'");
     assert_contains(msg, "must start with a letter or underscore (got '1')");
     assert_null(strstr(msg, "does not exist"));
     free(msg);
-    msg = load_fail("plugins:\n"
-                    "  - name: bad2\n"
-                    "    kind: \"lib:" LIB("multi_plugin") "?entry=a-b\"\n"
-                    "    hooks: [" PRE "]\n",
-                    NULL);
-    assert_contains(msg, "plugin 'bad2'");
-    assert_contains(msg, "contains invalid character '-'; only [A-Za-z0-9_] allowed");
-    free(msg);
-    msg = load_fail("plugins:\n"
-                    "  - name: bad3\n"
-                    "    kind: \"lib:" LIB("multi_plugin") "?entry=allow&entry=deny\"\n"
-                    "    hooks: [" PRE "]\n",
-                    NULL);
-    assert_contains(msg, "repeats the 'entry' parameter");
-    free(msg);
-    msg = load_fail("plugins:\n"
-                    "  - name: bad4\n"
-                    "    kind: \"lib:" LIB("multi_plugin") "?timeout=3\"\n"
-                    "    hooks: [" PRE "]\n",
-                    NULL);
-    assert_contains(msg, "unknown query parameter 'timeout'");
-    free(msg);
+    expect_fail(E2E_YAML1("bad2", "lib:" LIB("multi_plugin") "?entry=a-b", PRE, ""), CPEX_OK,
+                "plugin 'bad2'", "contains invalid character '-'; only [A-Za-z0-9_] allowed");
+    expect_fail(E2E_YAML1("bad3", "lib:" LIB("multi_plugin") "?entry=allow&entry=deny", PRE, ""),
+                CPEX_OK, "repeats the 'entry' parameter");
+    expect_fail(E2E_YAML1("bad4", "lib:" LIB("multi_plugin") "?timeout=3", PRE, ""), CPEX_OK,
+                "unknown query parameter 'timeout'");
 }
 
 /* ------------------------------------------------------------------ */
@@ -596,38 +446,17 @@ static void test_bad_entry_names(void **state)
 static void test_abi_mismatch(void **state)
 {
     (void)state;
-    cpex_status code;
-    char *msg = load_fail("plugins:\n"
-                          "  - name: future\n"
-                          "    kind: \"lib:" LIB("abi_major2") "\"\n"
-                          "    hooks: [" PRE "]\n",
-                          &code);
-    assert_int_equal(code, CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'future'");
-    assert_contains(msg, LIB("abi_major2"));
-    assert_contains(msg, "host has ABI 1.0, plugin has ABI 2.0");
-    assert_contains(msg, "rebuild");
-    free(msg);
+    expect_fail(E2E_YAML1("future", "lib:" LIB("abi_major2"), PRE, ""), CPEX_E_LOAD,
+                "plugin 'future'", LIB("abi_major2"), "host has ABI 1.0, plugin has ABI 2.0",
+                "rebuild");
 
-    msg = load_fail("plugins:\n"
-                    "  - name: newer\n"
-                    "    kind: \"lib:" LIB("abi_newer_minor") "\"\n"
-                    "    hooks: [" PRE "]\n",
-                    NULL);
-    assert_contains(msg, "plugin 'newer'");
-    assert_contains(msg, "host has ABI 1.0, plugin has ABI 1.99");
-    free(msg);
+    expect_fail(E2E_YAML1("newer", "lib:" LIB("abi_newer_minor"), PRE, ""), CPEX_OK,
+                "plugin 'newer'", "host has ABI 1.0, plugin has ABI 1.99");
 
     /* a hand-written plugin without a manifest whose registration claims 1.99:
        refused after create, and its destroy runs (LSan would see the leak) */
-    msg = load_fail("plugins:\n"
-                    "  - name: regnewer\n"
-                    "    kind: \"lib:" LIB("reg_newer") "\"\n"
-                    "    hooks: [" PRE "]\n",
-                    NULL);
-    assert_contains(msg, "plugin 'regnewer'");
-    assert_contains(msg, "host has ABI 1.0, plugin has ABI 1.99");
-    free(msg);
+    expect_fail(E2E_YAML1("regnewer", "lib:" LIB("reg_newer"), PRE, ""), CPEX_OK,
+                "plugin 'regnewer'", "host has ABI 1.0, plugin has ABI 1.99");
 }
 
 /* The SDK's handshake, called directly: it refuses before touching anything. */
@@ -704,68 +533,33 @@ static void test_sdk_handshake(void **state)
 static void test_plugin_failures(void **state)
 {
     (void)state;
-    cpex_status code;
-    char *msg = load_fail("plugins:\n"
-                          "  - name: strict\n"
-                          "    kind: \"lib:" LIB("config_reject") "\"\n"
-                          "    hooks: [" PRE "]\n"
-                          "    config: { limit: -3 }\n",
-                          &code);
-    assert_int_equal(code, CPEX_E_CONFIG);
-    assert_contains(msg, "plugin 'strict'");
-    assert_contains(msg, LIB("config_reject"));
-    assert_contains(msg, "rejected its configuration");
-    assert_contains(msg, "config.limit must be a positive integer (got -3)");
-    free(msg);
+    expect_fail(
+        E2E_YAML1("strict", "lib:" LIB("config_reject"), PRE, "    config: { limit: -3 }\n"),
+        CPEX_E_CONFIG, "plugin 'strict'", LIB("config_reject"), "rejected its configuration",
+        "config.limit must be a positive integer (got -3)");
 
     /* the same library with a good config loads */
     cpex_manager *m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - name: strict\n"
-               "    kind: \"lib:" LIB("config_reject") "\"\n"
-               "    hooks: [" PRE "]\n"
-               "    config: { limit: 10 }\n");
+    load_ok(m,
+            E2E_YAML1("strict", "lib:" LIB("config_reject"), PRE, "    config: { limit: 10 }\n"));
     expect_allow(m, PRE);
     cpex_manager_free(m);
 
-    msg = load_fail("plugins:\n"
-                    "  - name: broken\n"
-                    "    kind: \"lib:" LIB("create_fail") "\"\n"
-                    "    hooks: [" PRE "]\n",
-                    &code);
-    assert_int_equal(code, CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'broken'");
-    assert_contains(msg, "failed to create an instance");
-    assert_contains(msg, "create_fail: cannot open model file /nonexistent/model.bin");
-    free(msg);
+    expect_fail(E2E_YAML1("broken", "lib:" LIB("create_fail"), PRE, ""), CPEX_E_LOAD,
+                "plugin 'broken'", "failed to create an instance",
+                "create_fail: cannot open model file /nonexistent/model.bin");
 
-    msg = load_fail("plugins:\n"
-                    "  - name: odd\n"
-                    "    kind: \"lib:" LIB("bad_status") "\"\n"
-                    "    hooks: [" PRE "]\n",
-                    NULL);
-    assert_contains(msg, "plugin 'odd'");
-    assert_contains(msg, "returned status 42");
-    assert_contains(msg, "bad_status: something odd");
-    free(msg);
+    expect_fail(E2E_YAML1("odd", "lib:" LIB("bad_status"), PRE, ""), CPEX_OK, "plugin 'odd'",
+                "returned status 42", "bad_status: something odd");
 
     /* a plugin with its own copy of the host is refused by the SDK */
-    msg = load_fail("plugins:\n"
-                    "  - name: twin\n"
-                    "    kind: \"lib:" LIB("dup_host") "\"\n"
-                    "    hooks: [" PRE "]\n",
-                    NULL);
-    assert_contains(msg, "plugin 'twin'");
-    assert_contains(msg, "links its own copy of libcpex");
-    free(msg);
+    expect_fail(E2E_YAML1("twin", "lib:" LIB("dup_host"), PRE, ""), CPEX_OK, "plugin 'twin'",
+                "links its own copy of libcpex");
 
     /* initialize fails: the load succeeds, initialize reports the plugin's
        own message, and the plugin fails closed */
     m = new_manager();
-    const char *yaml = "plugins:\n"
-                       "  - name: flaky\n"
-                       "    kind: \"lib:" LIB("init_fail") "\"\n"
-                       "    hooks: [" PRE "]\n";
+    const char *yaml = E2E_YAML1("flaky", "lib:" LIB("init_fail"), PRE, "");
     cpex_error err = CPEX_ERROR_INIT;
     assert_int_equal(cpex_manager_load_string(m, yaml, strlen(yaml), "test.yaml", NULL, &err),
                      CPEX_OK);
@@ -785,10 +579,7 @@ static void test_failure_is_isolated(void **state)
 {
     (void)state;
     cpex_manager *m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - name: hello\n"
-               "    kind: \"lib:" LIB("single") "\"\n"
-               "    hooks: [" PRE "]\n");
+    load_ok(m, E2E_YAML1("hello", "lib:" LIB("single"), PRE, ""));
     const char *bad = "plugins:\n"
                       "  - name: gate\n"
                       "    kind: \"lib:" LIB("multi_plugin") "?entry=allow\"\n"
@@ -854,10 +645,7 @@ static void test_no_manifest(void **state)
 {
     (void)state;
     cpex_manager *m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - name: handmade\n"
-               "    kind: \"lib:" LIB("no_manifest") "\"\n"
-               "    hooks: [" PRE "]\n");
+    load_ok(m, E2E_YAML1("handmade", "lib:" LIB("no_manifest"), PRE, ""));
     outcome o;
     invoke(m, PRE, &o);
     assert_true(o.r.continue_processing);
@@ -866,15 +654,8 @@ static void test_no_manifest(void **state)
     cpex_manager_free(m);
 
     /* without a manifest, a missing named entry says which symbol is missing */
-    char *msg = load_fail("plugins:\n"
-                          "  - name: handmade\n"
-                          "    kind: \"lib:" LIB("no_manifest") "?entry=other\"\n"
-                          "    hooks: [" PRE "]\n",
-                          NULL);
-    assert_contains(msg, "plugin 'handmade'");
-    assert_contains(msg, "does not export 'cpex_plugin_create_other'");
-    assert_contains(msg, "no manifest");
-    free(msg);
+    expect_fail(E2E_YAML1("handmade", "lib:" LIB("no_manifest") "?entry=other", PRE, ""), CPEX_OK,
+                "plugin 'handmade'", "does not export 'cpex_plugin_create_other'", "no manifest");
 }
 
 /* ------------------------------------------------------------------ */

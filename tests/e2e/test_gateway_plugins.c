@@ -15,11 +15,13 @@
 #include <jansson.h>
 
 #include "cpex/cpex.h"
+#include "e2e.h"
 #include "test_support.h"
 
-#define LIB(name) CPEX_PLUGIN_DIR "/lib" name ".so"
-#define PRE "cmf.tool_pre_invoke"
-#define POST "cmf.tool_post_invoke"
+#define LIB(name) E2E_LIB(name)
+#define PRE E2E_PRE
+#define POST E2E_POST
+#define SOURCE "gateway-test.yaml"
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
@@ -27,34 +29,17 @@
 
 static cpex_manager *load(const char *yaml)
 {
-    cpex_manager *m = NULL;
-    cpex_error err = CPEX_ERROR_INIT;
-    cpex_status st = cpex_manager_new(NULL, &m, &err);
-    if (st == CPEX_OK)
-        st = cpex_loader_register(m, &err);
-    if (st == CPEX_OK)
-        st = cpex_manager_load_string(m, yaml, strlen(yaml), "gateway-test.yaml", NULL, &err);
-    if (st == CPEX_OK)
-        st = cpex_manager_initialize(m, &err);
-    if (st != CPEX_OK)
-        print_error("setup failed:\n%s\nYAML:\n%s\n", cpex_error_message(&err), yaml);
-    assert_int_equal(st, CPEX_OK);
-    cpex_error_cleanup(&err);
+    cpex_manager *m = e2e_manager_new(NULL);
+    e2e_load_ok(m, yaml, SOURCE);
+    e2e_initialize_ok(m);
     return m;
 }
 
 /* Expect the YAML to fail to load; returns the messages (malloc'd). */
 static char *load_fail(const char *yaml)
 {
-    cpex_manager *m = NULL;
-    cpex_error err = CPEX_ERROR_INIT;
-    assert_int_equal(cpex_manager_new(NULL, &m, &err), CPEX_OK);
-    assert_int_equal(cpex_loader_register(m, &err), CPEX_OK);
-    cpex_status st = cpex_manager_load_string(m, yaml, strlen(yaml), "gateway-test.yaml", NULL,
-                                              &err);
-    assert_int_not_equal(st, CPEX_OK);
-    char *text = strdup(cpex_error_message(&err));
-    cpex_error_cleanup(&err);
+    cpex_manager *m = e2e_manager_new(NULL);
+    char *text = e2e_load_refused(m, yaml, SOURCE, CPEX_OK, NULL);
     cpex_manager_free(m);
     return text;
 }
@@ -62,16 +47,9 @@ static char *load_fail(const char *yaml)
 /* A YAML document with one plugin; `extra` is indented YAML (mode, config, ...). */
 static char *yaml1(const char *name, const char *lib, const char *hooks, const char *extra)
 {
-    char *y = NULL;
-    int n = asprintf(&y,
-                     "plugins:\n"
-                     "  - name: %s\n"
-                     "    kind: \"lib:%s\"\n"
-                     "    hooks: [%s]\n"
-                     "%s",
-                     name, lib, hooks, extra);
-    assert_true(n > 0);
-    return y;
+    char kind[1024];
+    snprintf(kind, sizeof kind, "lib:%s", lib);
+    return e2e_yaml1(name, kind, hooks, extra);
 }
 
 static cpex_manager *load1(const char *name, const char *lib, const char *hooks,
@@ -83,26 +61,30 @@ static cpex_manager *load1(const char *name, const char *lib, const char *hooks,
     return m;
 }
 
-static cpex_cmf_message *msg(const char *json)
+/* The one-plugin YAML of load1 must fail to load; returns the messages (malloc'd). */
+static char *load1_fail(const char *name, const char *lib, const char *hooks, const char *extra)
 {
-    cpex_error err = CPEX_ERROR_INIT;
-    cpex_cmf_message *m = cpex_cmf_parse(json, strlen(json), &err);
-    if (!m)
-        print_error("bad test message %s: %s\n", json, cpex_error_message(&err));
-    assert_non_null(m);
-    cpex_error_cleanup(&err);
-    return m;
+    char *y = yaml1(name, lib, hooks, extra);
+    char *text = load_fail(y);
+    free(y);
+    return text;
 }
 
-/* An assistant message with one tool call `name` and `args` (JSON text). */
-static cpex_cmf_message *call_msg(const char *id, const char *name, const char *args)
+/* Invoke with a CMF message; `ctx` is consumed. */
+#define run e2e_invoke_cmf
+#define call_msg e2e_tool_call_msg
+
+static cpex_cmf_message *msg(const char *json)
 {
-    char buf[4096];
-    snprintf(buf, sizeof buf,
-             "{\"role\":\"assistant\",\"content\":[{\"content_type\":\"tool_call\",\"content\":"
-             "{\"tool_call_id\":\"%s\",\"name\":\"%s\",\"arguments\":%s}}]}",
-             id, name, args);
-    return msg(buf);
+    return e2e_cmf_parse(json);
+}
+
+/* Invoke `hook` with a message of one tool call (see call_msg). */
+static void invoke_call(cpex_manager *m, const char *hook, const char *id, const char *tool,
+                        const char *args, const cpex_extensions *ext, e2e_outcome *o)
+{
+    o->msg = call_msg(id, tool, args);
+    run(m, hook, o->msg, ext, NULL, &o->r);
 }
 
 static cpex_cmf_message *result_msg(const char *id, const char *name, const char *content)
@@ -123,23 +105,13 @@ static cpex_extensions *subject(const char *id)
     return e;
 }
 
-/* Invoke with a CMF message; `ctx` is consumed. */
-static void run(cpex_manager *m, const char *hook, const cpex_cmf_message *message,
-                const cpex_extensions *ext, cpex_context_table *ctx, cpex_pipeline_result *res)
-{
-    cpex_payload p = cpex_payload_cmf(message);
-    cpex_manager_invoke(m, hook, &p, ext, ctx, res);
-}
-
 /* Allow or deny of one tool call through `m`. Returns the violation code or NULL. */
 static char *decide(cpex_manager *m, const char *tool, const cpex_extensions *ext)
 {
-    cpex_cmf_message *c = call_msg("c1", tool, "{}");
-    cpex_pipeline_result res;
-    run(m, PRE, c, ext, NULL, &res);
-    char *code = res.continue_processing ? NULL : strdup(res.violation->code);
-    cpex_pipeline_result_cleanup(&res);
-    cpex_cmf_free(c);
+    e2e_outcome o;
+    invoke_call(m, PRE, "c1", tool, "{}", ext, &o);
+    char *code = o.r.continue_processing ? NULL : strdup(o.r.violation->code);
+    e2e_outcome_cleanup(&o);
     return code;
 }
 
@@ -266,17 +238,14 @@ static void allowlist_verify_results_uses_context(void **state)
 static void allowlist_rejects_bad_config(void **state)
 {
     (void)state;
-    char *y = yaml1("allowlist", LIB("tool_allowlist"), PRE, "");
-    char *text = load_fail(y);
+    char *text = load1_fail("allowlist", LIB("tool_allowlist"), PRE, "");
     assert_contains(text, "allowlist");
     assert_contains(text, "config.allow is required");
     free(text);
-    free(y);
-    y = yaml1("allowlist", LIB("tool_allowlist"), PRE, "    config: { allow: [\"ok\", 3] }\n");
-    text = load_fail(y);
+    text = load1_fail("allowlist", LIB("tool_allowlist"), PRE,
+                      "    config: { allow: [\"ok\", 3] }\n");
     assert_contains(text, "config.allow[1]");
     free(text);
-    free(y);
 }
 
 /* ------------------------------------------------------------------ */
@@ -424,11 +393,10 @@ static void pii_kinds_config(void **state)
     expect_redaction(m, "a@b.io +1 555 123 4567 4111111111111111",
                      "[EMAIL] +1 555 123 4567 4111111111111111", 1, 0, 0);
     cpex_manager_free(m);
-    char *y = yaml1("pii", LIB("pii_redact"), PRE, "    config: { kinds: [email, ssn] }\n");
-    char *text = load_fail(y);
+    char *text =
+        load1_fail("pii", LIB("pii_redact"), PRE, "    config: { kinds: [email, ssn] }\n");
     assert_contains(text, "ssn");
     free(text);
-    free(y);
 }
 
 /* ------------------------------------------------------------------ */
@@ -445,21 +413,19 @@ static void rate_limit_burst_then_deny(void **state)
     cpex_extensions *alice = subject("alice"), *bob = subject("bob");
     for (int i = 0; i < 3; i++)
         assert_null(decide(m, "search", alice));
-    cpex_cmf_message *c = call_msg("c4", "search", "{}");
-    cpex_pipeline_result res;
-    run(m, PRE, c, alice, NULL, &res);
-    assert_false(res.continue_processing);
-    assert_string_equal(res.violation->code, "rate_limited");
-    assert_string_equal(res.violation->plugin_name, "limiter");
-    assert_contains(res.violation->reason, "alice");
-    const json_t *retry = json_object_get(res.violation->details, "retry_after_ms");
+    e2e_outcome o;
+    invoke_call(m, PRE, "c4", "search", "{}", alice, &o);
+    assert_false(o.r.continue_processing);
+    assert_string_equal(o.r.violation->code, "rate_limited");
+    assert_string_equal(o.r.violation->plugin_name, "limiter");
+    assert_contains(o.r.violation->reason, "alice");
+    const json_t *retry = json_object_get(o.r.violation->details, "retry_after_ms");
     assert_true(json_is_integer(retry));
     assert_true(json_integer_value(retry) > 0);
     assert_true(json_integer_value(retry) <= 1000000);
-    assert_string_equal(json_string_value(json_object_get(res.violation->details, "tool")),
+    assert_string_equal(json_string_value(json_object_get(o.r.violation->details, "tool")),
                         "search");
-    cpex_pipeline_result_cleanup(&res);
-    cpex_cmf_free(c);
+    e2e_outcome_cleanup(&o);
     /* Per subject and per tool. */
     assert_null(decide(m, "search", bob));
     assert_null(decide(m, "other_tool", alice));
@@ -491,14 +457,12 @@ static void rate_limit_without_capability_is_anonymous(void **state)
     cpex_extensions *alice = subject("alice"), *bob = subject("bob");
     assert_null(decide(m, "t", alice));
     assert_null(decide(m, "t", bob));
-    cpex_cmf_message *c = call_msg("c", "t", "{}");
-    cpex_pipeline_result res;
-    run(m, PRE, c, alice, NULL, &res);
-    assert_false(res.continue_processing);
-    assert_string_equal(json_string_value(json_object_get(res.violation->details, "subject")),
+    e2e_outcome o;
+    invoke_call(m, PRE, "c", "t", "{}", alice, &o);
+    assert_false(o.r.continue_processing);
+    assert_string_equal(json_string_value(json_object_get(o.r.violation->details, "subject")),
                         "anonymous");
-    cpex_pipeline_result_cleanup(&res);
-    cpex_cmf_free(c);
+    e2e_outcome_cleanup(&o);
     cpex_extensions_unref(alice);
     cpex_extensions_unref(bob);
     cpex_manager_free(m);
@@ -555,12 +519,10 @@ static void rate_limit_rejects_bad_config(void **state)
     const char *want[] = {"max_per_second is required", "max_per_second is required",
                           "above 0", "must be a number", "burst must be at least 1"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        char *y = yaml1("limiter", LIB("rate_limit"), PRE, bad[i]);
-        char *text = load_fail(y);
+        char *text = load1_fail("limiter", LIB("rate_limit"), PRE, bad[i]);
         assert_contains(text, want[i]);
         assert_contains(text, "limiter");
         free(text);
-        free(y);
     }
 }
 
@@ -581,25 +543,23 @@ static void header_inject_with_capabilities(void **state)
     snprintf(extra, sizeof extra, "    capabilities: [write_headers, append_labels]\n%s",
              header_config);
     cpex_manager *m = load1("hdr", LIB("header_inject"), PRE ", " POST, extra);
-    cpex_cmf_message *c = call_msg("c", "t", "{}");
     cpex_extensions *in = cpex_extensions_new();
     assert_int_equal(cpex_extensions_add(in, CPEX_EXT_LABELS, "existing"), CPEX_OK);
-    cpex_pipeline_result res;
-    run(m, POST, c, in, NULL, &res);
-    assert_true(res.continue_processing);
-    assert_int_equal(res.error_count, 0);
-    assert_true(res.extensions_modified);
+    e2e_outcome o;
+    invoke_call(m, POST, "c", "t", "{}", in, &o);
+    assert_true(o.r.continue_processing);
+    assert_int_equal(o.r.error_count, 0);
+    assert_true(o.r.extensions_modified);
     assert_string_equal(
-        cpex_extensions_header(res.extensions, CPEX_HEADERS_RESPONSE, "X-CPEX-Gateway"), "test");
-    assert_string_equal(cpex_extensions_header(res.extensions, CPEX_HEADERS_REQUEST, "x-checked"),
+        cpex_extensions_header(o.r.extensions, CPEX_HEADERS_RESPONSE, "X-CPEX-Gateway"), "test");
+    assert_string_equal(cpex_extensions_header(o.r.extensions, CPEX_HEADERS_REQUEST, "x-checked"),
                         "yes");
-    assert_true(cpex_extensions_has_label(res.extensions, "checked"));
-    assert_true(cpex_extensions_has_label(res.extensions, "existing")); /* labels only grow */
+    assert_true(cpex_extensions_has_label(o.r.extensions, "checked"));
+    assert_true(cpex_extensions_has_label(o.r.extensions, "existing")); /* labels only grow */
     /* The caller's extensions are untouched. */
     assert_null(cpex_extensions_header(in, CPEX_HEADERS_RESPONSE, "x-cpex-gateway"));
-    cpex_pipeline_result_cleanup(&res);
+    e2e_outcome_cleanup(&o);
     cpex_extensions_unref(in);
-    cpex_cmf_free(c);
     cpex_manager_free(m);
 }
 
@@ -607,24 +567,22 @@ static void header_inject_without_capabilities_is_refused(void **state)
 {
     (void)state;
     cpex_manager *m = load1("hdr", LIB("header_inject"), PRE, header_config);
-    cpex_cmf_message *c = call_msg("c", "t", "{}");
-    cpex_pipeline_result res;
-    run(m, PRE, c, NULL, NULL, &res);
+    e2e_outcome o;
+    invoke_call(m, PRE, "c", "t", "{}", NULL, &o);
     /* Refused writes are soft errors, not a failed request. */
-    assert_true(res.continue_processing);
-    assert_false(res.extensions_modified);
-    assert_int_equal(res.error_count, 3);
-    for (size_t i = 0; i < res.error_count; i++) {
-        assert_string_equal(res.errors[i].plugin_name, "hdr");
-        assert_string_equal(res.errors[i].code, "denied_write");
+    assert_true(o.r.continue_processing);
+    assert_false(o.r.extensions_modified);
+    assert_int_equal(o.r.error_count, 3);
+    for (size_t i = 0; i < o.r.error_count; i++) {
+        assert_string_equal(o.r.errors[i].plugin_name, "hdr");
+        assert_string_equal(o.r.errors[i].code, "denied_write");
     }
-    assert_contains(res.errors[0].message, "write_headers");
-    assert_contains(res.errors[2].message, "append_labels");
-    const json_t *md = json_object_get(res.metadata, "header_inject");
+    assert_contains(o.r.errors[0].message, "write_headers");
+    assert_contains(o.r.errors[2].message, "append_labels");
+    const json_t *md = json_object_get(o.r.metadata, "header_inject");
     assert_int_equal(json_integer_value(json_object_get(md, "refused")), 3);
     assert_int_equal(json_integer_value(json_object_get(md, "written")), 0);
-    cpex_pipeline_result_cleanup(&res);
-    cpex_cmf_free(c);
+    e2e_outcome_cleanup(&o);
     cpex_manager_free(m);
 
     /* Capability granted, but audit mode may not modify: refused as well. */
@@ -632,14 +590,12 @@ static void header_inject_without_capabilities_is_refused(void **state)
     snprintf(extra, sizeof extra, "    mode: audit\n    capabilities: [write_headers, append_labels]\n%s",
              header_config);
     m = load1("hdr", LIB("header_inject"), PRE, extra);
-    c = call_msg("c", "t", "{}");
-    run(m, PRE, c, NULL, NULL, &res);
-    assert_true(res.continue_processing);
-    assert_false(res.extensions_modified);
-    assert_true(res.error_count >= 1);
-    assert_contains(res.errors[0].message, "audit");
-    cpex_pipeline_result_cleanup(&res);
-    cpex_cmf_free(c);
+    invoke_call(m, PRE, "c", "t", "{}", NULL, &o);
+    assert_true(o.r.continue_processing);
+    assert_false(o.r.extensions_modified);
+    assert_true(o.r.error_count >= 1);
+    assert_contains(o.r.errors[0].message, "audit");
+    e2e_outcome_cleanup(&o);
     cpex_manager_free(m);
 }
 
@@ -667,12 +623,11 @@ static void header_inject_tool_filter(void **state)
     cpex_cmf_free(result);
     cpex_manager_free(m);
 
-    char *y = yaml1("hdr", LIB("header_inject"), PRE,
-                    "    config: { response_headers: { \"x-bad\": \"a\\r\\nSet-Cookie: x\" } }\n");
-    char *text = load_fail(y);
+    char *text = load1_fail(
+        "hdr", LIB("header_inject"), PRE,
+        "    config: { response_headers: { \"x-bad\": \"a\\r\\nSet-Cookie: x\" } }\n");
     assert_contains(text, "line breaks");
     free(text);
-    free(y);
 }
 
 /* ------------------------------------------------------------------ */
@@ -792,18 +747,14 @@ static void audit_log_appends_and_reports_bad_path(void **state)
     unlink(path);
     free(path);
 
-    char *y = yaml1("audit", LIB("audit_log"), PRE,
-                    "    mode: audit\n    config: { path: /nonexistent-dir/x/audit.jsonl }\n");
-    text = load_fail(y);
+    text = load1_fail("audit", LIB("audit_log"), PRE,
+                      "    mode: audit\n    config: { path: /nonexistent-dir/x/audit.jsonl }\n");
     assert_contains(text, "cannot open audit file");
     assert_contains(text, "/nonexistent-dir/x/audit.jsonl");
     free(text);
-    free(y);
-    y = yaml1("audit", LIB("audit_log"), PRE, "    mode: audit\n");
-    text = load_fail(y);
+    text = load1_fail("audit", LIB("audit_log"), PRE, "    mode: audit\n");
     assert_contains(text, "config.path is required");
     free(text);
-    free(y);
 }
 
 /* ------------------------------------------------------------------ */
@@ -836,19 +787,17 @@ static void gateway_example_config_loads(void **state)
     cpex_manager *m = load(yaml);
     assert_int_equal(cpex_manager_plugin_count(m), 6);
     cpex_extensions *alice = subject("alice");
-    cpex_cmf_message *c = call_msg("c", "send_email", "{\"to\":\"x@example.com\"}");
-    cpex_pipeline_result res;
-    run(m, PRE, c, alice, NULL, &res);
-    assert_true(res.continue_processing);
-    assert_true(res.payload_modified);
-    assert_int_equal(metadata_count(&res, "email"), 1);
+    e2e_outcome out;
+    invoke_call(m, PRE, "c", "send_email", "{\"to\":\"x@example.com\"}", alice, &out);
+    assert_true(out.r.continue_processing);
+    assert_true(out.r.payload_modified);
+    assert_int_equal(metadata_count(&out.r, "email"), 1);
     assert_string_equal(
-        cpex_extensions_header(res.extensions, CPEX_HEADERS_RESPONSE, "x-cpex-gateway"),
+        cpex_extensions_header(out.r.extensions, CPEX_HEADERS_RESPONSE, "x-cpex-gateway"),
         "example/1.0");
-    assert_null(cpex_extensions_header(res.extensions, CPEX_HEADERS_RESPONSE, "x-unprivileged"));
-    assert_int_equal(res.error_count, 2); /* the unprivileged instance's two refusals */
-    cpex_pipeline_result_cleanup(&res);
-    cpex_cmf_free(c);
+    assert_null(cpex_extensions_header(out.r.extensions, CPEX_HEADERS_RESPONSE, "x-unprivileged"));
+    assert_int_equal(out.r.error_count, 2); /* the unprivileged instance's two refusals */
+    e2e_outcome_cleanup(&out);
     cpex_extensions_unref(alice);
     cpex_manager_free(m);
     unlink(audit);

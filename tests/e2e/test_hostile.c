@@ -36,10 +36,11 @@
 #include "cpex/manager.h"
 #include "cpex/payload.h"
 #include "cpex/result.h"
+#include "e2e.h"
 #include "test_support.h"
 
-#define LIB(name) CPEX_PLUGIN_DIR "/lib" name ".so"
-#define PRE "cmf.tool_pre_invoke"
+#define LIB(name) E2E_LIB(name)
+#define PRE E2E_PRE
 
 static const char *const all_libs[] = {
     LIB("counter"),
@@ -102,72 +103,57 @@ static cpex_manager *new_manager(void)
     cpex_manager_options o;
     cpex_manager_options_init(&o);
     o.log = quiet_log;
-    cpex_manager *m = NULL;
-    cpex_error err = CPEX_ERROR_INIT;
-    cpex_status st = cpex_manager_new(&o, &m, &err);
-    if (st == CPEX_OK)
-        st = cpex_loader_register(m, &err);
-    if (st != CPEX_OK)
-        print_error("%s\n", cpex_error_message(&err));
-    assert_int_equal(st, CPEX_OK);
-    cpex_error_cleanup(&err);
+    cpex_manager *m = e2e_manager_new(&o);
     track((void **)live_managers, m);
     return m;
 }
 
 static void load_ok(cpex_manager *m, const char *yaml)
 {
-    cpex_error err = CPEX_ERROR_INIT;
-    cpex_status st = cpex_manager_load_string(m, yaml, strlen(yaml), "test.yaml", NULL, &err);
-    if (st != CPEX_OK)
-        print_error("load failed:\n%s\n", cpex_error_message(&err));
-    assert_int_equal(st, CPEX_OK);
-    cpex_error_cleanup(&err);
+    e2e_load_ok(m, yaml, "test.yaml");
 }
 
-/* A manager with the good plugin loaded and initialized. */
-static cpex_manager *manager_with_good(void)
+/* The good plugin: libcounter.so at priority 1, counting as "good.count". */
+#define GOOD_YAML                                                                                  \
+    E2E_YAML1("good", "lib:" LIB("counter"), PRE, "    priority: 1\n"                             \
+                                                  "    config: { label: good }\n")
+
+/* A new manager with the good plugin and then `yaml` (if not NULL) loaded,
+   not initialized. */
+static cpex_manager *good_and(const char *yaml)
 {
     cpex_manager *m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - name: good\n"
-               "    kind: \"lib:" LIB("counter") "\"\n"
-               "    hooks: [" PRE "]\n"
-               "    priority: 1\n"
-               "    config: { label: good }\n");
-    cpex_error err = CPEX_ERROR_INIT;
-    assert_int_equal(cpex_manager_initialize(m, &err), CPEX_OK);
-    cpex_error_cleanup(&err);
+    load_ok(m, GOOD_YAML);
+    if (yaml)
+        load_ok(m, yaml);
     return m;
 }
 
-typedef struct outcome {
-    cpex_pipeline_result r;
-    cpex_cmf_message *msg;
-} outcome;
+/* A manager running good (priority 1) and, if not NULL, the plugins of `yaml`. */
+static cpex_manager *with_hostile(const char *yaml)
+{
+    cpex_manager *m = good_and(yaml);
+    e2e_initialize_ok(m);
+    return m;
+}
+
+typedef e2e_outcome outcome;
 
 static void invoke(cpex_manager *m, outcome *o)
 {
-    o->msg = cpex_cmf_new(CPEX_ROLE_USER);
-    assert_non_null(o->msg);
-    assert_int_equal(cpex_cmf_append_text(o->msg, CPEX_PART_TEXT, "hello", 5), CPEX_OK);
-    cpex_payload p = cpex_payload_cmf(o->msg);
-    cpex_manager_invoke(m, PRE, &p, NULL, NULL, &o->r);
+    e2e_invoke_hello(m, PRE, o);
 }
 
 static void outcome_cleanup(outcome *o)
 {
-    cpex_pipeline_result_cleanup(&o->r);
-    cpex_cmf_free(o->msg);
+    e2e_outcome_cleanup(o);
 }
 
-static void print_result(const cpex_pipeline_result *r)
+/* The end of a case: the outcome and the manager are released. */
+static void done(cpex_manager *m, outcome *o)
 {
-    json_t *j = cpex_pipeline_result_to_json(r);
-    char *s = j ? json_dumps(j, JSON_INDENT(1)) : NULL;
-    print_message("result: %s\n", s ? s : "(null)");
-    free(s);
-    json_decref(j);
+    outcome_cleanup(o);
+    manager_free(m);
 }
 
 static long long meta_int(const cpex_pipeline_result *r, const char *key)
@@ -180,7 +166,7 @@ static long long meta_int(const cpex_pipeline_result *r, const char *key)
 static void assert_good_ran(const outcome *o, long long n)
 {
     if (meta_int(&o->r, "good.count") != n) {
-        print_result(&o->r);
+        e2e_print_result(&o->r);
         fail_msg("the good plugin did not run as call %lld", n);
     }
 }
@@ -200,7 +186,7 @@ static const cpex_error_record *expect_record(const outcome *o, const char *plug
 {
     const cpex_error_record *rec = find_record(&o->r, plugin, code);
     if (!rec) {
-        print_result(&o->r);
+        e2e_print_result(&o->r);
         fail_msg("no soft error '%s' recorded for plugin '%s'", code, plugin);
     }
     return rec;
@@ -208,10 +194,36 @@ static const cpex_error_record *expect_record(const outcome *o, const char *plug
 
 static void expect_allowed(const outcome *o)
 {
-    if (!o->r.continue_processing || o->r.violation) {
-        print_result(&o->r);
-        fail_msg("expected the pipeline to allow");
-    }
+    e2e_expect_allowed(&o->r);
+}
+
+/* One invoke through `m`: allowed, and the good plugin's `good_n`-th call. */
+static void invoke_allowed(cpex_manager *m, outcome *o, long long good_n)
+{
+    invoke(m, o);
+    expect_allowed(o);
+    assert_good_ran(o, good_n);
+}
+
+/* invoke_allowed with a record of `plugin` with `code`, whose message contains
+   `needle` (NULL: unchecked); returns the record. */
+static const cpex_error_record *invoke_recorded(cpex_manager *m, outcome *o, long long good_n,
+                                                const char *plugin, const char *code,
+                                                const char *needle)
+{
+    invoke_allowed(m, o, good_n);
+    const cpex_error_record *rec = expect_record(o, plugin, code);
+    if (needle)
+        assert_contains(rec->message, needle);
+    return rec;
+}
+
+/* The invoke failed closed: a plugin_error deny naming `plugin`, whose reason
+   contains `reason`. */
+static void expect_failed_closed(const outcome *o, const char *plugin, const char *reason)
+{
+    e2e_expect_denied(&o->r, "plugin_error", plugin);
+    assert_contains(o->r.violation->reason, reason);
 }
 
 /*
@@ -221,25 +233,15 @@ static void expect_allowed(const outcome *o)
  */
 static char *load_refused(const char *yaml, cpex_status code)
 {
-    cpex_manager *m = manager_with_good();
-    cpex_error err = CPEX_ERROR_INIT;
-    cpex_status st = cpex_manager_load_string(m, yaml, strlen(yaml), "test.yaml", NULL, &err);
-    if (st == CPEX_OK)
-        print_error("load unexpectedly succeeded:\n%s\n", yaml);
-    assert_int_equal(st, code);
-    char *msg = strdup(cpex_error_message(&err));
-    assert_non_null(msg);
-    cpex_error_cleanup(&err);
+    cpex_manager *m = with_hostile(NULL);
+    char *msg = e2e_load_refused(m, yaml, "test.yaml", code, NULL);
     assert_contains(msg, "test.yaml:");
     assert_int_equal(cpex_manager_plugin_count(m), 1);
 
     outcome o;
-    invoke(m, &o);
-    expect_allowed(&o);
-    assert_good_ran(&o, 1);
+    invoke_allowed(m, &o, 1);
     assert_int_equal(o.r.error_count, 0);
-    outcome_cleanup(&o);
-    manager_free(m);
+    done(m, &o);
     return msg;
 }
 
@@ -248,6 +250,27 @@ typedef struct libref {
     void *dl;
     int *live;
 } libref;
+
+/*
+ * load_refused(yaml, CPEX_E_LOAD), then: the message contains every needle
+ * (the list ends with NULL), and, with `lib`, the refused instance was
+ * destroyed (the library counts no live instance). Failures name the
+ * caller's line (expect_refused).
+ */
+static void expect_refused_at(const char *file, int line, const char *yaml, const libref *lib,
+                              ...)
+{
+    char *msg = load_refused(yaml, CPEX_E_LOAD);
+    va_list ap;
+    va_start(ap, lib);
+    e2e_contains_all(file, line, msg, ap);
+    va_end(ap);
+    if (lib)
+        assert_int_equal(*lib->live, 0);
+    free(msg);
+}
+#define expect_refused(yaml, lib, ...)                                                             \
+    expect_refused_at(__FILE__, __LINE__, (yaml), (lib), __VA_ARGS__, (const char *)NULL)
 
 static libref hold(const char *path)
 {
@@ -270,15 +293,6 @@ static void release(libref *r)
     r->live = NULL;
 }
 
-static int is_loaded(const char *path)
-{
-    void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
-    if (!h)
-        return 0;
-    dlclose(h);
-    return 1;
-}
-
 static int teardown(void **state)
 {
     (void)state;
@@ -290,21 +304,11 @@ static int teardown(void **state)
         live_managers[i] = NULL;
         live_refs[i] = NULL;
     }
-    for (size_t i = 0; i < sizeof all_libs / sizeof *all_libs; i++) {
-        if (is_loaded(all_libs[i])) {
-            print_error("library still loaded after the test: %s\n", all_libs[i]);
-            return -1;
-        }
-    }
-    return 0;
+    return e2e_none_loaded(all_libs, sizeof all_libs / sizeof *all_libs);
 }
 
 #define HOSTILE(name, kind_suffix, extra)                                                          \
-    "plugins:\n"                                                                                   \
-    "  - name: " name "\n"                                                                         \
-    "    kind: \"lib:" kind_suffix "\"\n"                                                          \
-    "    hooks: [" PRE "]\n"                                                                       \
-    "    priority: 50\n" extra
+    E2E_YAML1(name, "lib:" kind_suffix, PRE, "    priority: 50\n" extra)
 
 /* ------------------------------------------------------------------ */
 /* The entry point's answer                                            */
@@ -314,25 +318,20 @@ static int teardown(void **state)
 static void test_unknown_status(void **state)
 {
     (void)state;
-    char *msg = load_refused(HOSTILE("odd", LIB("bad_status"), ""), CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'odd'");
-    assert_contains(msg, LIB("bad_status"));
-    assert_contains(msg, "returned status 42, which ABI 1.0 does not define");
-    assert_contains(msg, "bad_status: something odd");
-    free(msg);
+    expect_refused(HOSTILE("odd", LIB("bad_status"), ""), NULL, "plugin 'odd'", LIB("bad_status"),
+                   "returned status 42, which ABI 1.0 does not define",
+                   "bad_status: something odd");
 }
+
+#define REG(entry) LIB("hostile_registration") "?entry=" entry
 
 /* OK, but the registration is left exactly as the host passed it. */
 static void test_ok_with_untouched_registration(void **state)
 {
     (void)state;
-    char *msg = load_refused(
-        HOSTILE("blank", LIB("hostile_registration") "?entry=untouched", ""), CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'blank'");
-    assert_contains(msg, LIB("hostile_registration"));
-    assert_contains(msg, "registration");
-    assert_contains(msg, "returned OK but filled no registration");
-    free(msg);
+    expect_refused(HOSTILE("blank", REG("untouched"), ""), NULL, "plugin 'blank'",
+                   LIB("hostile_registration"), "registration",
+                   "returned OK but filled no registration");
 }
 
 /* OK with a valid header but no handlers at all. */
@@ -340,30 +339,13 @@ static void test_ok_without_handlers(void **state)
 {
     (void)state;
     libref lib = hold(LIB("hostile_registration"));
-    char *msg = load_refused(
-        HOSTILE("empty", LIB("hostile_registration") "?entry=no_handlers", ""), CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'empty'");
-    assert_contains(msg, LIB("hostile_registration"));
-    assert_contains(msg, "registered no handlers");
-    assert_int_equal(*lib.live, 0); /* the refused instance was destroyed */
-    free(msg);
-
-    msg = load_refused(
-        HOSTILE("no-array", LIB("hostile_registration") "?entry=count_no_array", ""),
-        CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'no-array'");
-    assert_contains(msg, LIB("hostile_registration"));
-    assert_contains(msg, "registered 3 handlers but no handler array");
-    assert_int_equal(*lib.live, 0);
-    free(msg);
-
-    msg = load_refused(
-        HOSTILE("huge", LIB("hostile_registration") "?entry=absurd_count", ""), CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'huge'");
-    assert_contains(msg, LIB("hostile_registration"));
-    assert_contains(msg, "registered 1099511627776 handlers");
-    assert_int_equal(*lib.live, 0);
-    free(msg);
+    /* each refused instance was destroyed */
+    expect_refused(HOSTILE("empty", REG("no_handlers"), ""), &lib, "plugin 'empty'",
+                   LIB("hostile_registration"), "registered no handlers");
+    expect_refused(HOSTILE("no-array", REG("count_no_array"), ""), &lib, "plugin 'no-array'",
+                   LIB("hostile_registration"), "registered 3 handlers but no handler array");
+    expect_refused(HOSTILE("huge", REG("absurd_count"), ""), &lib, "plugin 'huge'",
+                   LIB("hostile_registration"), "registered 1099511627776 handlers");
     release(&lib);
 }
 
@@ -372,20 +354,11 @@ static void test_registration_size(void **state)
 {
     (void)state;
     libref lib = hold(LIB("hostile_registration"));
-    char *msg = load_refused(
-        HOSTILE("tiny", LIB("hostile_registration") "?entry=too_small", ""), CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'tiny'");
-    assert_contains(msg, LIB("hostile_registration"));
-    assert_contains(msg, "filled a registration of 16 bytes");
-    assert_contains(msg, "host expects");
-    free(msg);
-
-    msg = load_refused(HOSTILE("vast", LIB("hostile_registration") "?entry=too_big", ""),
-                       CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'vast'");
-    assert_contains(msg, "filled a registration of 1048576 bytes");
-    assert_int_equal(*lib.live, 0);
-    free(msg);
+    expect_refused(HOSTILE("tiny", REG("too_small"), ""), NULL, "plugin 'tiny'",
+                   LIB("hostile_registration"), "filled a registration of 16 bytes",
+                   "host expects");
+    expect_refused(HOSTILE("vast", REG("too_big"), ""), &lib, "plugin 'vast'",
+                   "filled a registration of 1048576 bytes");
     release(&lib);
 }
 
@@ -393,52 +366,26 @@ static void test_registration_size(void **state)
 /* Handler lists                                                       */
 /* ------------------------------------------------------------------ */
 
+#define HANDLERS(entry) LIB("hostile_handlers") "?entry=" entry
+
 static void test_handler_lists(void **state)
 {
     (void)state;
     libref lib = hold(LIB("hostile_handlers"));
-    char *msg = load_refused(HOSTILE("nofn", LIB("hostile_handlers") "?entry=null_fn", ""),
-                             CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'nofn'");
-    assert_contains(msg, LIB("hostile_handlers"));
-    assert_contains(msg, "handler for hook 'cmf.tool_post_invoke'");
-    assert_contains(msg, "has no function (NULL)");
-    assert_int_equal(*lib.live, 0);
-    free(msg);
+    expect_refused(HOSTILE("nofn", HANDLERS("null_fn"), ""), &lib, "plugin 'nofn'",
+                   LIB("hostile_handlers"), "handler for hook 'cmf.tool_post_invoke'",
+                   "has no function (NULL)");
 
     /* A fragment that picks the good handler does not hide the broken one. */
-    msg = load_refused(HOSTILE("nofn_frag",
-                               LIB("hostile_handlers") "?entry=null_fn#cmf.tool_pre_invoke", ""),
-                       CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'nofn_frag'");
-    assert_contains(msg, "has no function (NULL)");
-    assert_int_equal(*lib.live, 0);
-    free(msg);
+    expect_refused(HOSTILE("nofn_frag", HANDLERS("null_fn#cmf.tool_pre_invoke"), ""), &lib,
+                   "plugin 'nofn_frag'", "has no function (NULL)");
 
-    msg = load_refused(HOSTILE("nohook", LIB("hostile_handlers") "?entry=null_hook", ""),
-                       CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'nohook'");
-    assert_contains(msg, LIB("hostile_handlers"));
-    assert_contains(msg, "handler #1");
-    assert_contains(msg, "has no hook name");
-    assert_int_equal(*lib.live, 0);
-    free(msg);
-
-    msg = load_refused(HOSTILE("emptyhook", LIB("hostile_handlers") "?entry=empty_hook", ""),
-                       CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'emptyhook'");
-    assert_contains(msg, "handler #0");
-    assert_contains(msg, "has no hook name");
-    assert_int_equal(*lib.live, 0);
-    free(msg);
-
-    msg = load_refused(HOSTILE("twice", LIB("hostile_handlers") "?entry=dup_hook", ""),
-                       CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'twice'");
-    assert_contains(msg, LIB("hostile_handlers"));
-    assert_contains(msg, "two handlers for hook 'cmf.tool_pre_invoke'");
-    assert_int_equal(*lib.live, 0);
-    free(msg);
+    expect_refused(HOSTILE("nohook", HANDLERS("null_hook"), ""), &lib, "plugin 'nohook'",
+                   LIB("hostile_handlers"), "handler #1", "has no hook name");
+    expect_refused(HOSTILE("emptyhook", HANDLERS("empty_hook"), ""), &lib, "plugin 'emptyhook'",
+                   "handler #0", "has no hook name");
+    expect_refused(HOSTILE("twice", HANDLERS("dup_hook"), ""), &lib, "plugin 'twice'",
+                   LIB("hostile_handlers"), "two handlers for hook 'cmf.tool_pre_invoke'");
     release(&lib);
 }
 
@@ -451,24 +398,17 @@ static void test_manifest_entry_not_identifier(void **state)
     (void)state;
     /* The entry asked for is valid; the manifest as a whole is not. The
        entry points abort(): the host must not run them. */
-    char *msg = load_refused(
-        HOSTILE("names", LIB("hostile_manifest_names") "?entry=good", ""), CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'names'");
-    assert_contains(msg, LIB("hostile_manifest_names"));
-    assert_contains(msg, "invalid manifest");
-    assert_contains(msg, "entry name 'bad-name' contains invalid character '-'");
-    free(msg);
+    expect_refused(HOSTILE("names", LIB("hostile_manifest_names") "?entry=good", ""), NULL,
+                   "plugin 'names'", LIB("hostile_manifest_names"), "invalid manifest",
+                   "entry name 'bad-name' contains invalid character '-'");
 }
 
 static void test_manifest_absurd_count(void **state)
 {
     (void)state;
-    char *msg = load_refused(HOSTILE("count", LIB("hostile_manifest_count"), ""), CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'count'");
-    assert_contains(msg, LIB("hostile_manifest_count"));
-    assert_contains(msg, "invalid manifest");
-    assert_contains(msg, "claims 1099511627776 entries (at most 1024 accepted)");
-    free(msg);
+    expect_refused(HOSTILE("count", LIB("hostile_manifest_count"), ""), NULL, "plugin 'count'",
+                   LIB("hostile_manifest_count"), "invalid manifest",
+                   "claims 1099511627776 entries (at most 1024 accepted)");
 }
 
 static void test_manifest_and_entry_disagree_on_abi(void **state)
@@ -476,23 +416,17 @@ static void test_manifest_and_entry_disagree_on_abi(void **state)
     (void)state;
     /* Manifest 1.0, registration 2.0: refused after create, destroyed. */
     libref lib = hold(LIB("hostile_abi_split"));
-    char *msg = load_refused(HOSTILE("split", LIB("hostile_abi_split"), ""), CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'split'");
-    assert_contains(msg, LIB("hostile_abi_split"));
-    assert_contains(msg, "registration is for an incompatible plugin ABI");
-    assert_contains(msg, "host has ABI 1.0, plugin has ABI 2.0");
-    assert_int_equal(*lib.live, 0);
-    free(msg);
+    expect_refused(HOSTILE("split", LIB("hostile_abi_split"), ""), &lib, "plugin 'split'",
+                   LIB("hostile_abi_split"), "registration is for an incompatible plugin ABI",
+                   "host has ABI 1.0, plugin has ABI 2.0");
     release(&lib);
 
     /* Manifest 1.5, registration 1.0: refused from the manifest, before any
        plugin code runs (the entry point aborts). */
-    msg = load_refused(HOSTILE("split2", LIB("hostile_abi_split_manifest"), ""), CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'split2'");
-    assert_contains(msg, LIB("hostile_abi_split_manifest"));
-    assert_contains(msg, "incompatible plugin ABI (newer minor version)");
-    assert_contains(msg, "host has ABI 1.0, plugin has ABI 1.5");
-    free(msg);
+    expect_refused(HOSTILE("split2", LIB("hostile_abi_split_manifest"), ""), NULL,
+                   "plugin 'split2'", LIB("hostile_abi_split_manifest"),
+                   "incompatible plugin ABI (newer minor version)",
+                   "host has ABI 1.0, plugin has ABI 1.5");
 }
 
 /* ------------------------------------------------------------------ */
@@ -502,71 +436,45 @@ static void test_manifest_and_entry_disagree_on_abi(void **state)
 static void test_unresolved_symbol(void **state)
 {
     (void)state;
-    char *msg = load_refused(HOSTILE("dangling", LIB("hostile_unresolved"), ""), CPEX_E_LOAD);
-    assert_contains(msg, "plugin 'dangling'");
-    assert_contains(msg, LIB("hostile_unresolved"));
-    assert_contains(msg, "cannot load library");
-    assert_contains(msg, "uses a symbol that no library provides");
-    assert_contains(msg, "undefined symbol: cpex_hostile_no_such_function");
-    free(msg);
+    expect_refused(HOSTILE("dangling", LIB("hostile_unresolved"), ""), NULL, "plugin 'dangling'",
+                   LIB("hostile_unresolved"), "cannot load library",
+                   "uses a symbol that no library provides",
+                   "undefined symbol: cpex_hostile_no_such_function");
 }
+
+#define INIT_FAIL_MSG "init_fail: backend at 10.0.0.1:9 is unreachable"
 
 /* init_fail: initialize fails with its own message; the plugin fails closed. */
 static void test_initialize_fails(void **state)
 {
     (void)state;
     for (int ignore = 0; ignore <= 1; ignore++) {
-        cpex_manager *m = manager_with_good();
         const char *yaml = ignore ? HOSTILE("flaky", LIB("init_fail"), "    on_error: ignore\n")
                                   : HOSTILE("flaky", LIB("init_fail"), "");
-        cpex_error err = CPEX_ERROR_INIT;
         /* The manager is initialized: the new plugin is initialized on load,
            and its failure refuses the load. */
-        cpex_status st =
-            cpex_manager_load_string(m, yaml, strlen(yaml), "test.yaml", NULL, &err);
-        assert_int_equal(st, CPEX_E_PLUGIN);
-        assert_contains(cpex_error_message(&err), "test.yaml:");
-        assert_contains(cpex_error_message(&err), "plugin 'flaky'");
-        assert_contains(cpex_error_message(&err),
-                        "init_fail: backend at 10.0.0.1:9 is unreachable");
-        cpex_error_cleanup(&err);
-        assert_int_equal(cpex_manager_plugin_count(m), 1);
-        outcome o;
-        invoke(m, &o);
-        expect_allowed(&o);
-        assert_good_ran(&o, 1);
-        outcome_cleanup(&o);
-        manager_free(m);
+        char *msg = load_refused(yaml, CPEX_E_PLUGIN);
+        assert_contains(msg, "plugin 'flaky'");
+        assert_contains(msg, INIT_FAIL_MSG);
+        free(msg);
 
         /* Loaded before initialize: the load succeeds, initialize reports the
            failure, and every invoke that reaches the plugin fails closed
            (on_error fail: a deny naming it) or records it (ignore). */
-        m = new_manager();
-        load_ok(m, "plugins:\n"
-                   "  - name: good\n"
-                   "    kind: \"lib:" LIB("counter") "\"\n"
-                   "    hooks: [" PRE "]\n"
-                   "    priority: 1\n"
-                   "    config: { label: good }\n");
-        load_ok(m, yaml);
+        cpex_manager *m = good_and(yaml);
+        cpex_error err = CPEX_ERROR_INIT;
         assert_int_equal(cpex_manager_initialize(m, &err), CPEX_E_PLUGIN);
         assert_contains(cpex_error_message(&err), "plugin 'flaky'");
         cpex_error_cleanup(&err);
-        invoke(m, &o);
-        assert_good_ran(&o, 1);
+        outcome o;
         if (ignore) {
-            expect_allowed(&o);
-            const cpex_error_record *rec = expect_record(&o, "flaky", "not_initialized");
-            assert_contains(rec->message, "init_fail: backend at 10.0.0.1:9 is unreachable");
+            invoke_recorded(m, &o, 1, "flaky", "not_initialized", INIT_FAIL_MSG);
         } else {
-            assert_false(o.r.continue_processing);
-            assert_non_null(o.r.violation);
-            assert_string_equal(o.r.violation->code, "plugin_error");
-            assert_string_equal(o.r.violation->plugin_name, "flaky");
-            assert_contains(o.r.violation->reason, "init_fail: backend at 10.0.0.1:9");
+            invoke(m, &o);
+            assert_good_ran(&o, 1);
+            expect_failed_closed(&o, "flaky", "init_fail: backend at 10.0.0.1:9");
         }
-        outcome_cleanup(&o);
-        manager_free(m);
+        done(m, &o);
     }
 }
 
@@ -593,14 +501,8 @@ static int printable_line(const char *text, const char *what)
 static void test_initialize_garbage_message(void **state)
 {
     (void)state;
-    cpex_manager *m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - name: good\n"
-               "    kind: \"lib:" LIB("counter") "\"\n"
-               "    hooks: [" PRE "]\n"
-               "    priority: 1\n"
-               "    config: { label: good }\n");
-    load_ok(m, HOSTILE("garbage", LIB("hostile_init_garbage"), "    on_error: ignore\n"));
+    cpex_manager *m =
+        good_and(HOSTILE("garbage", LIB("hostile_init_garbage"), "    on_error: ignore\n"));
     cpex_error err = CPEX_ERROR_INIT;
     assert_int_equal(cpex_manager_initialize(m, &err), CPEX_E_PLUGIN);
     const char *msg = cpex_error_message(&err);
@@ -619,13 +521,9 @@ static void test_initialize_garbage_message(void **state)
     cpex_plugin_info_cleanup(&info);
 
     outcome o;
-    invoke(m, &o);
-    expect_allowed(&o);
-    assert_good_ran(&o, 1);
-    const cpex_error_record *rec = expect_record(&o, "garbage", "not_initialized");
+    const cpex_error_record *rec = invoke_recorded(m, &o, 1, "garbage", "not_initialized", NULL);
     clean &= printable_line(rec->message, "the invoke's error record");
-    outcome_cleanup(&o);
-    manager_free(m);
+    done(m, &o);
     if (!clean)
         fail_msg("a plugin's initialize message reached the operator with its control "
                  "characters (the loader sanitizes create messages; initialize messages "
@@ -636,90 +534,56 @@ static void test_initialize_garbage_message(void **state)
 /* Misbehaving handlers                                                */
 /* ------------------------------------------------------------------ */
 
-/* A manager running good (priority 1) and one hostile plugin from YAML. */
-static cpex_manager *with_hostile(const char *yaml)
-{
-    cpex_manager *m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - name: good\n"
-               "    kind: \"lib:" LIB("counter") "\"\n"
-               "    hooks: [" PRE "]\n"
-               "    priority: 1\n"
-               "    config: { label: good }\n");
-    load_ok(m, yaml);
-    cpex_error err = CPEX_ERROR_INIT;
-    assert_int_equal(cpex_manager_initialize(m, &err), CPEX_OK);
-    cpex_error_cleanup(&err);
-    return m;
-}
+/* The hostile_behaviour plugin `entry` named `name`, with `extra` YAML. */
+#define BEHAVIOUR(name, entry, extra) HOSTILE(name, LIB("hostile_behaviour") "?entry=" entry, extra)
 
 static void test_unknown_decision(void **state)
 {
     (void)state;
     /* on_error ignore: recorded, the pipeline goes on */
-    cpex_manager *m = with_hostile(HOSTILE("decider", LIB("hostile_behaviour") "?entry=decide",
-                                           "    on_error: ignore\n"));
+    cpex_manager *m = with_hostile(BEHAVIOUR("decider", "decide", "    on_error: ignore\n"));
     outcome o;
-    invoke(m, &o);
-    expect_allowed(&o);
-    assert_good_ran(&o, 1);
-    const cpex_error_record *rec = expect_record(&o, "decider", "bad_decision");
-    assert_contains(rec->message, "unknown decision 7");
-    outcome_cleanup(&o);
-    manager_free(m);
+    invoke_recorded(m, &o, 1, "decider", "bad_decision", "unknown decision 7");
+    done(m, &o);
 
     /* on_error fail (the default): fails closed, naming the plugin */
-    m = with_hostile(HOSTILE("decider", LIB("hostile_behaviour") "?entry=decide",
-                             "    config: { decision: -1 }\n"));
+    m = with_hostile(BEHAVIOUR("decider", "decide", "    config: { decision: -1 }\n"));
     invoke(m, &o);
-    assert_false(o.r.continue_processing);
-    assert_non_null(o.r.violation);
-    assert_string_equal(o.r.violation->code, "plugin_error");
-    assert_string_equal(o.r.violation->plugin_name, "decider");
-    assert_contains(o.r.violation->reason, "unknown decision -1");
+    expect_failed_closed(&o, "decider", "unknown decision -1");
     assert_good_ran(&o, 1);
     outcome_cleanup(&o);
     /* ... and the next invoke still reaches the good plugin first */
     invoke(m, &o);
     assert_good_ran(&o, 2);
-    outcome_cleanup(&o);
-    manager_free(m);
+    done(m, &o);
 
     /* on_error disable: recorded once, then never called again */
-    m = with_hostile(HOSTILE("decider", LIB("hostile_behaviour") "?entry=decide",
-                             "    on_error: disable\n"));
+    m = with_hostile(BEHAVIOUR("decider", "decide", "    on_error: disable\n"));
     invoke(m, &o);
     expect_allowed(&o);
     expect_record(&o, "decider", "bad_decision");
     outcome_cleanup(&o);
-    invoke(m, &o);
-    expect_allowed(&o);
-    assert_good_ran(&o, 2);
+    invoke_allowed(m, &o, 2);
     assert_int_equal(o.r.error_count, 0);
-    outcome_cleanup(&o);
-    manager_free(m);
+    done(m, &o);
 }
 
 static void test_modification_in_audit_mode(void **state)
 {
     (void)state;
-    cpex_manager *m = with_hostile(HOSTILE("auditor", LIB("hostile_behaviour") "?entry=modify",
-                                           "    mode: audit\n"));
+    cpex_manager *m = with_hostile(BEHAVIOUR("auditor", "modify", "    mode: audit\n"));
     outcome o;
-    invoke(m, &o);
-    expect_allowed(&o);
-    assert_good_ran(&o, 1);
+    invoke_allowed(m, &o, 1);
     assert_false(o.r.payload_modified);
     assert_null(o.r.modified_payload);
     assert_string_equal(cpex_pipeline_result_cmf(&o.r, o.msg)->parts[0].text.ptr, "hello");
     const cpex_error_record *rec = expect_record(&o, "auditor", "dropped_modification");
     assert_contains(rec->message, "audit mode");
     assert_int_equal(meta_int(&o.r, "modify.rc"), CPEX_HOST_EDENIED);
-    outcome_cleanup(&o);
-    manager_free(m);
+    done(m, &o);
 
     /* The same plugin in sequential mode does modify: the refusal is the mode's. */
-    m = with_hostile(HOSTILE("editor", LIB("hostile_behaviour") "?entry=modify", ""));
+    m = with_hostile(BEHAVIOUR("editor", "modify", ""));
     invoke(m, &o);
     expect_allowed(&o);
     assert_true(o.r.payload_modified);
@@ -727,54 +591,34 @@ static void test_modification_in_audit_mode(void **state)
                         "hello [modified]");
     assert_int_equal(meta_int(&o.r, "modify.rc"), CPEX_HOST_OK);
     assert_int_equal(o.r.error_count, 0);
-    outcome_cleanup(&o);
-    manager_free(m);
+    done(m, &o);
 
     /* A payload of the wrong type (JSON for a CMF hook): dropped, recorded. */
-    m = with_hostile(HOSTILE("liar", LIB("hostile_behaviour") "?entry=modify",
-                             "    config: { as: json }\n"));
-    invoke(m, &o);
-    expect_allowed(&o);
-    assert_good_ran(&o, 1);
+    m = with_hostile(BEHAVIOUR("liar", "modify", "    config: { as: json }\n"));
+    invoke_recorded(m, &o, 1, "liar", "dropped_modification", NULL);
     assert_false(o.r.payload_modified);
-    expect_record(&o, "liar", "dropped_modification");
     assert_int_equal(meta_int(&o.r, "modify.rc"), CPEX_HOST_EINVAL);
-    outcome_cleanup(&o);
-    manager_free(m);
+    done(m, &o);
 }
 
 static void test_deny_in_transform_mode(void **state)
 {
     (void)state;
-    cpex_manager *m = with_hostile(HOSTILE("shaper", LIB("hostile_behaviour") "?entry=deny",
-                                           "    mode: transform\n"));
+    cpex_manager *m = with_hostile(BEHAVIOUR("shaper", "deny", "    mode: transform\n"));
     outcome o;
-    invoke(m, &o);
-    expect_allowed(&o);
-    assert_good_ran(&o, 1);
-    const cpex_error_record *rec = expect_record(&o, "shaper", "dropped_deny");
-    assert_contains(rec->message, "transform mode");
+    const cpex_error_record *rec =
+        invoke_recorded(m, &o, 1, "shaper", "dropped_deny", "transform mode");
     assert_contains(rec->message, "the hostile plugin says no");
-    outcome_cleanup(&o);
-    manager_free(m);
+    done(m, &o);
 
     /* audit: the same */
-    m = with_hostile(HOSTILE("watcher", LIB("hostile_behaviour") "?entry=deny",
-                             "    mode: audit\n"));
-    invoke(m, &o);
-    expect_allowed(&o);
-    assert_good_ran(&o, 1);
-    rec = expect_record(&o, "watcher", "dropped_deny");
-    assert_contains(rec->message, "audit mode");
-    outcome_cleanup(&o);
-    manager_free(m);
+    m = with_hostile(BEHAVIOUR("watcher", "deny", "    mode: audit\n"));
+    invoke_recorded(m, &o, 1, "watcher", "dropped_deny", "audit mode");
+    done(m, &o);
 
     /* fire_and_forget: dropped and recorded in the background error log */
-    m = with_hostile(HOSTILE("bg", LIB("hostile_behaviour") "?entry=deny",
-                             "    mode: fire_and_forget\n"));
-    invoke(m, &o);
-    expect_allowed(&o);
-    assert_good_ran(&o, 1);
+    m = with_hostile(BEHAVIOUR("bg", "deny", "    mode: fire_and_forget\n"));
+    invoke_allowed(m, &o, 1);
     outcome_cleanup(&o);
     assert_int_equal(cpex_manager_wait_background(m, 10.0), CPEX_OK);
     cpex_error_record *bg = NULL;
@@ -786,25 +630,20 @@ static void test_deny_in_transform_mode(void **state)
     manager_free(m);
 
     /* where a deny is allowed (sequential), it is the plugin's own violation */
-    m = with_hostile(HOSTILE("gate", LIB("hostile_behaviour") "?entry=deny", ""));
+    m = with_hostile(BEHAVIOUR("gate", "deny", ""));
     invoke(m, &o);
-    assert_false(o.r.continue_processing);
-    assert_string_equal(o.r.violation->code, "hostile.deny");
-    assert_string_equal(o.r.violation->plugin_name, "gate");
+    e2e_expect_denied(&o.r, "hostile.deny", "gate");
     assert_good_ran(&o, 1);
-    outcome_cleanup(&o);
-    manager_free(m);
+    done(m, &o);
 }
 
 /* Host slots called with NULLs, bad values and a forged call. */
 static void test_host_table_misuse(void **state)
 {
     (void)state;
-    cpex_manager *m = with_hostile(HOSTILE("clumsy", LIB("hostile_behaviour") "?entry=misuse", ""));
+    cpex_manager *m = with_hostile(BEHAVIOUR("clumsy", "misuse", ""));
     outcome o;
-    invoke(m, &o);
-    expect_allowed(&o);
-    assert_good_ran(&o, 1);
+    invoke_allowed(m, &o, 1);
     json_t *rcs = json_object_get(o.r.metadata, "misuse.rc");
     assert_true(json_is_array(rcs));
     static const int expected[] = {
@@ -826,7 +665,7 @@ static void test_host_table_misuse(void **state)
     };
     size_t n = sizeof expected / sizeof expected[0];
     if (json_array_size(rcs) != n)
-        print_result(&o.r);
+        e2e_print_result(&o.r);
     assert_int_equal(json_array_size(rcs), n);
     for (size_t i = 0; i < n; i++) {
         if (json_integer_value(json_array_get(rcs, i)) != expected[i])
@@ -837,8 +676,7 @@ static void test_host_table_misuse(void **state)
     /* nothing the forged calls did reached the result */
     assert_null(o.r.violation);
     assert_false(o.r.payload_modified);
-    outcome_cleanup(&o);
-    manager_free(m);
+    done(m, &o);
 }
 
 /* Every hostile plugin at once beside the good one, the misbehaving ones
@@ -858,9 +696,7 @@ static void test_all_at_once(void **state)
         "hooks: [" PRE "], priority: 20 }\n");
     for (int round = 1; round <= 3; round++) {
         outcome o;
-        invoke(m, &o);
-        expect_allowed(&o);
-        assert_good_ran(&o, round);
+        invoke_allowed(m, &o, round);
         expect_record(&o, "decider", "bad_decision");
         expect_record(&o, "shaper", "dropped_deny");
         expect_record(&o, "auditor", "dropped_modification");

@@ -20,11 +20,12 @@
 #include <string.h>
 
 #include "cpex/cpex.h"
+#include "e2e.h"
 #include "test_support.h"
 #include "util/alloc.h"
 
-#define LIB(name) CPEX_PLUGIN_DIR "/lib" name ".so"
-#define PRE "cmf.tool_pre_invoke"
+#define LIB(name) E2E_LIB(name)
+#define PRE E2E_PRE
 
 typedef struct hostile {
     const char *plugin; /* the operator's name for it */
@@ -54,48 +55,23 @@ static const hostile cases[] = {
 /* A manager with the lib: scheme, as a host sets one up. */
 static cpex_manager *lib_manager(void)
 {
-    cpex_manager *m = NULL;
-    cpex_error err = CPEX_ERROR_INIT;
-    assert_int_equal(cpex_manager_new(NULL, &m, &err), CPEX_OK);
-    assert_int_equal(cpex_loader_register(m, &err), CPEX_OK);
-    cpex_error_cleanup(&err);
-    return m;
+    return e2e_manager_new(NULL);
 }
 
 /* Whether the library at `path` is mapped in this process. */
-static int mapped(const char *path)
-{
-    void *h = dlopen(path, RTLD_LAZY | RTLD_NOLOAD);
-    if (h)
-        dlclose(h); /* RTLD_NOLOAD took a reference too */
-    return h != NULL;
-}
+#define mapped e2e_is_loaded
 
 static char *yaml_for(const char *plugin, const char *kind)
 {
-    char *y = NULL;
-    assert_true(asprintf(&y,
-                         "plugins:\n"
-                         "  - name: %s\n"
-                         "    kind: \"%s\"\n"
-                         "    hooks: [" PRE "]\n",
-                         plugin, kind) > 0);
-    return y;
+    return e2e_yaml1(plugin, kind, PRE, "");
 }
 
 /* Load `yaml` into a fresh manager: it must fail with `code`; returns the messages. */
 static char *load_refused(const char *yaml, cpex_status code)
 {
     cpex_manager *m = lib_manager();
-    cpex_error err = CPEX_ERROR_INIT;
-    cpex_status st = cpex_manager_load_string(m, yaml, strlen(yaml), "hostile.yaml", NULL, &err);
-    if (st != code)
-        print_error("expected %s, got %s:\n%s\n", cpex_status_name(code), cpex_status_name(st),
-                    cpex_error_message(&err));
-    assert_int_equal(st, code);
+    char *msg = e2e_load_refused(m, yaml, "hostile.yaml", code, NULL);
     assert_int_equal(cpex_manager_plugin_count(m), 0); /* nothing was published */
-    char *msg = strdup(cpex_error_message(&err));
-    cpex_error_cleanup(&err);
     cpex_manager_free(m);
     return msg;
 }
@@ -166,27 +142,14 @@ static void test_host_keeps_running(void **state)
         free(yaml);
     }
     cpex_manager *m = lib_manager();
-    cpex_error err = CPEX_ERROR_INIT;
-    char *yaml = yaml_for("hello", "lib:" LIB("single"));
-    cpex_status st = cpex_manager_load_string(m, yaml, strlen(yaml), "good.yaml", NULL, &err);
-    if (st == CPEX_OK)
-        st = cpex_manager_initialize(m, &err);
-    if (st != CPEX_OK)
-        print_error("%s\n", cpex_error_message(&err));
-    assert_int_equal(st, CPEX_OK);
-    free(yaml);
+    e2e_load_ok(m, E2E_YAML1("hello", "lib:" LIB("single"), PRE, ""), "good.yaml");
+    e2e_initialize_ok(m);
 
-    cpex_cmf_message *msg = cpex_cmf_new(CPEX_ROLE_USER);
-    assert_non_null(msg);
-    assert_int_equal(cpex_cmf_append_text(msg, CPEX_PART_TEXT, "hello", 5), CPEX_OK);
-    cpex_payload p = cpex_payload_cmf(msg);
-    cpex_pipeline_result r;
-    cpex_manager_invoke(m, PRE, &p, NULL, NULL, &r);
-    assert_true(r.continue_processing);
-    assert_null(r.violation);
-    cpex_pipeline_result_cleanup(&r);
-    cpex_cmf_free(msg);
-    cpex_error_cleanup(&err);
+    e2e_outcome o;
+    e2e_invoke_hello(m, PRE, &o);
+    assert_true(o.r.continue_processing);
+    assert_null(o.r.violation);
+    e2e_outcome_cleanup(&o);
     cpex_manager_free(m);
     for (size_t i = 0; i < NCASES; i++)
         assert_false(mapped(cases[i].lib));

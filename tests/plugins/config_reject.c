@@ -1,15 +1,6 @@
 /* config_reject.c — a plugin that validates its `config:` block and rejects
    it with its own message: `limit` must be a positive integer. */
-#include <cpex/plugin.h>
-
-static int32_t allow(void *instance, const cpex_call *call)
-{
-    (void)instance;
-    (void)call;
-    return CPEX_ALLOW;
-}
-
-static const cpex_handler_reg handlers[] = {{"cmf.tool_pre_invoke", allow, "cmf"}};
+#include "common_plugin.h"
 
 static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,
                       cpex_plugin_registration *out, char *err, size_t err_cap)
@@ -22,11 +13,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
                            (long long)limit);
         return CPEX_PLUGIN_CONFIG_REJECTED;
     }
-    out->name = "config-reject";
-    out->version = "1.0.0";
-    out->handler_count = 1;
-    out->handlers = handlers;
-    return CPEX_PLUGIN_OK;
+    return TEST_REGISTER(out, "config-reject", "1.0.0", allow_handlers);
 }
 
 CPEX_PLUGIN(create, "config-reject", "1.0.0", "rejects a config without a positive limit",

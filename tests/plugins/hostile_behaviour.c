@@ -13,10 +13,9 @@
  *            forged call; returns allow. The return codes go into the
  *            metadata as "misuse.rc" (an array).
  */
-#include <stdlib.h>
 #include <string.h>
 
-#include <cpex/plugin.h>
+#include "common_plugin.h"
 
 typedef struct self {
     const cpex_host_api *host;
@@ -104,8 +103,6 @@ static int32_t on_misuse(void *instance, const cpex_call *call)
     return CPEX_ALLOW;
 }
 
-static void destroy(void *instance) { free(instance); }
-
 static const cpex_handler_reg decide_handlers[] = {{"cmf.tool_pre_invoke", on_decide, "cmf"}};
 static const cpex_handler_reg modify_handlers[] = {{"cmf.tool_pre_invoke", on_modify, "cmf"}};
 static const cpex_handler_reg deny_handlers[] = {{"cmf.tool_pre_invoke", on_deny, "cmf"}};
@@ -123,13 +120,9 @@ static int32_t make(const cpex_host_api *host, const cpex_plugin_config *config,
     s->host = host;
     s->decision = (int32_t)cpex_config_int(host, config, "decision", 7);
     s->as_json = strcmp(cpex_config_string(host, config, "as", "cmf"), "json") == 0;
-    out->name = "hostile-behaviour";
-    out->version = "6.6.6";
     out->instance = s;
     out->destroy = destroy;
-    out->handler_count = 1;
-    out->handlers = handlers;
-    return CPEX_PLUGIN_OK;
+    return TEST_REGISTER_N(out, "hostile-behaviour", "6.6.6", handlers, 1);
 }
 
 #define CREATE(name)                                                                               \

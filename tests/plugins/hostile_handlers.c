@@ -11,24 +11,8 @@
  * Every create allocates its instance and counts it in the exported
  * `hostile_live_instances`; destroy counts it down (see hostile_registration.c).
  */
-#include <stdlib.h>
-
-#include <cpex/plugin.h>
-
-CPEX_EXPORT int hostile_live_instances;
-
-static int32_t allow(void *instance, const cpex_call *call)
-{
-    (void)instance;
-    (void)call;
-    return CPEX_ALLOW;
-}
-
-static void destroy(void *instance)
-{
-    hostile_live_instances--;
-    free(instance);
-}
+#define TEST_PLUGIN_LIVE_COUNT
+#include "common_plugin.h"
 
 static const cpex_handler_reg null_fn_handlers[] = {
     {"cmf.tool_pre_invoke", allow, "cmf"},
@@ -49,18 +33,10 @@ static const cpex_handler_reg dup_hook_handlers[] = {
 static int32_t fill(cpex_plugin_registration *out, const cpex_handler_reg *handlers, size_t n,
                     char *err, size_t err_cap)
 {
-    out->instance = malloc(16);
-    if (!out->instance) {
-        cpex_plugin_errorf(err, err_cap, "out of memory");
+    if (test_new_instance(out, err, err_cap) != CPEX_PLUGIN_OK)
         return CPEX_PLUGIN_INIT_FAILED;
-    }
     hostile_live_instances++;
-    out->name = "hostile-handlers";
-    out->version = "6.6.6";
-    out->destroy = destroy;
-    out->handler_count = n;
-    out->handlers = handlers;
-    return CPEX_PLUGIN_OK;
+    return TEST_REGISTER_N(out, "hostile-handlers", "6.6.6", handlers, n);
 }
 
 #define CREATE(name)                                                                               \

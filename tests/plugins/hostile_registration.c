@@ -16,84 +16,55 @@
  * it down, so a test holding its own reference to the library can prove the
  * host destroyed what it refused.
  */
-#include <stdlib.h>
-#include <string.h>
+#define TEST_PLUGIN_RAW_ABI
+#define TEST_PLUGIN_LIVE_COUNT
+#include "common_plugin.h"
 
-#include <cpex/abi.h>
-
-__attribute__((visibility("default"))) int hostile_live_instances;
-
-static int32_t allow(void *instance, const cpex_call *call)
-{
-    (void)instance;
-    (void)call;
-    return CPEX_ALLOW;
-}
-
-static void destroy(void *instance)
-{
-    hostile_live_instances--;
-    free(instance);
-}
-
-static const cpex_handler_reg one_handler[] = {{"cmf.tool_pre_invoke", allow, "cmf"}};
-
-/* A well-formed registration header with an allocated instance. */
-static void fill(cpex_plugin_registration *out)
+/* A well-formed registration header with an allocated instance, and
+   `count` handlers at `handlers`; returns CPEX_PLUGIN_OK. */
+static int32_t fill(cpex_plugin_registration *out, size_t count, const cpex_handler_reg *handlers)
 {
     out->struct_size = (uint32_t)sizeof *out;
     out->abi_version = CPEX_ABI_VERSION;
-    out->name = "hostile-registration";
-    out->version = "6.6.6";
     out->instance = malloc(16);
     out->destroy = destroy;
     hostile_live_instances++;
+    return TEST_REGISTER_N(out, "hostile-registration", "6.6.6", handlers, count);
 }
 
+/* Entry point cpex_plugin_create_<name>, whose body (following) fills `out`. */
 #define ENTRY(name)                                                                                \
-    __attribute__((visibility("default"))) int32_t cpex_plugin_create_##name(                      \
-        uint32_t host_abi, const cpex_host_api *host, const cpex_plugin_config *config,            \
-        cpex_plugin_registration *out, char *err, size_t err_cap);                                 \
-    int32_t cpex_plugin_create_##name(uint32_t host_abi, const cpex_host_api *host,                \
-                                      const cpex_plugin_config *config,                            \
-                                      cpex_plugin_registration *out, char *err, size_t err_cap)
+    static int32_t name##_fill(cpex_plugin_registration *out);                                     \
+    TEST_RAW_CREATE(cpex_plugin_create_##name)                                                     \
+    {                                                                                              \
+        (void)host_abi, (void)host, (void)config, (void)err, (void)err_cap;                        \
+        return name##_fill(out);                                                                   \
+    }                                                                                              \
+    static int32_t name##_fill(cpex_plugin_registration *out)
 
 ENTRY(untouched)
 {
-    (void)host_abi, (void)host, (void)config, (void)out, (void)err, (void)err_cap;
+    (void)out;
     return CPEX_PLUGIN_OK;
 }
 
 ENTRY(no_handlers)
 {
-    (void)host_abi, (void)host, (void)config, (void)err, (void)err_cap;
-    fill(out);
-    out->handler_count = 0;
-    out->handlers = NULL;
-    return CPEX_PLUGIN_OK;
+    return fill(out, 0, NULL);
 }
 
 ENTRY(count_no_array)
 {
-    (void)host_abi, (void)host, (void)config, (void)err, (void)err_cap;
-    fill(out);
-    out->handler_count = 3;
-    out->handlers = NULL;
-    return CPEX_PLUGIN_OK;
+    return fill(out, 3, NULL);
 }
 
 ENTRY(absurd_count)
 {
-    (void)host_abi, (void)host, (void)config, (void)err, (void)err_cap;
-    fill(out);
-    out->handler_count = (size_t)1 << 40;
-    out->handlers = one_handler;
-    return CPEX_PLUGIN_OK;
+    return fill(out, (size_t)1 << 40, allow_handlers);
 }
 
 ENTRY(too_small)
 {
-    (void)host_abi, (void)host, (void)config, (void)err, (void)err_cap;
     /* Only the first 16 bytes are claimed; nothing else is set. */
     out->struct_size = 16;
     out->abi_version = CPEX_ABI_VERSION;
@@ -102,10 +73,7 @@ ENTRY(too_small)
 
 ENTRY(too_big)
 {
-    (void)host_abi, (void)host, (void)config, (void)err, (void)err_cap;
-    fill(out);
-    out->handler_count = 1;
-    out->handlers = one_handler;
+    fill(out, 1, allow_handlers);
     out->struct_size = 1u << 20;
     return CPEX_PLUGIN_OK;
 }

@@ -17,19 +17,8 @@ static int32_t handler(void *instance, const cpex_call *call)
 
 static const cpex_handler_reg handlers[] = {{"cmf.tool_pre_invoke", handler, "cmf"}};
 
-static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,
-                      cpex_plugin_registration *out, char *err, size_t err_cap)
-{
-    (void)host;
-    (void)config;
-    (void)err;
-    (void)err_cap;
-    out->name = "unresolved";
-    out->version = "1.0.0";
-    out->handler_count = 1;
-    out->handlers = handlers;
-    return CPEX_PLUGIN_OK;
-}
-
-CPEX_PLUGIN(create, "unresolved", "1.0.0", "calls a function nobody defines",
-            "cmf.tool_pre_invoke")
+#define TEST_PLUGIN_NAME "unresolved"
+#define TEST_PLUGIN_VERSION "1.0.0"
+#define TEST_PLUGIN_DESCRIPTION "calls a function nobody defines"
+#define TEST_PLUGIN_HANDLERS handlers
+#include "common_plugin.h"

@@ -5,24 +5,19 @@
  */
 #include <string.h>
 
-#include <cpex/abi.h>
+#define TEST_PLUGIN_RAW_ABI
+#include "common_plugin.h"
 
-static int32_t allow(void *instance, const cpex_call *call)
+static int32_t mark(void *instance, const cpex_call *call)
 {
     const cpex_host_api *host = instance;
     host->set_metadata(call, "no_manifest", host->json_new_bool(1));
     return CPEX_ALLOW;
 }
 
-static const cpex_handler_reg handlers[] = {{"cmf.tool_pre_invoke", allow, "cmf"}};
+static const cpex_handler_reg mark_handlers[] = {{"cmf.tool_pre_invoke", mark, "cmf"}};
 
-__attribute__((visibility("default"))) int32_t
-cpex_plugin_create(uint32_t host_abi, const cpex_host_api *host, const cpex_plugin_config *config,
-                   cpex_plugin_registration *out, char *err, size_t err_cap);
-
-int32_t cpex_plugin_create(uint32_t host_abi, const cpex_host_api *host,
-                           const cpex_plugin_config *config, cpex_plugin_registration *out,
-                           char *err, size_t err_cap)
+TEST_RAW_CREATE(cpex_plugin_create)
 {
     (void)config;
     /* It needs nothing newer than 1.0, so any host of major 1 will do. */
@@ -38,10 +33,6 @@ int32_t cpex_plugin_create(uint32_t host_abi, const cpex_host_api *host,
     /* The host zero-filled *out and set struct_size to its size. */
     out->struct_size = (uint32_t)sizeof *out;
     out->abi_version = CPEX_ABI_VERSION;
-    out->name = "no-manifest";
-    out->version = "0.1.0";
     out->instance = (void *)host;
-    out->handler_count = 1;
-    out->handlers = handlers;
-    return CPEX_PLUGIN_OK;
+    return TEST_REGISTER(out, "no-manifest", "0.1.0", mark_handlers);
 }

@@ -1,0 +1,242 @@
+/*
+ * e2e.h — helpers shared by the end-to-end tests (tests/e2e/): plugins from
+ * the libraries built into CPEX_PLUGIN_DIR, loaded through YAML into a
+ * manager with the `lib:` loader, and invoked with a CMF message.
+ *
+ * Header-only (static inline); it includes test_support.h and plugins.h
+ * (whose tp_print_result it uses).
+ */
+#ifndef CPEX_TEST_E2E_H
+#define CPEX_TEST_E2E_H
+
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cpex/cpex.h"
+#include "test_support.h"
+/* after test_support.h: tp_print_result */
+#include "plugins.h"
+
+/** The path of test or example plugin library `name` (a string literal). */
+#define E2E_LIB(name) CPEX_PLUGIN_DIR "/lib" name ".so"
+#define E2E_PRE "cmf.tool_pre_invoke"
+#define E2E_POST "cmf.tool_post_invoke"
+
+/** A YAML document of one plugin (string literals); `extra` is indented YAML. */
+#define E2E_YAML1(name, kind, hooks, extra)                                                        \
+    "plugins:\n"                                                                                   \
+    "  - name: " name "\n"                                                                         \
+    "    kind: \"" kind "\"\n"                                                                     \
+    "    hooks: [" hooks "]\n" extra
+
+/** E2E_YAML1 at run time (malloc'd). */
+static inline char *e2e_yaml1(const char *name, const char *kind, const char *hooks,
+                              const char *extra)
+{
+    char *y = NULL;
+    int n = asprintf(&y, E2E_YAML1("%s", "%s", "%s", "%s"), name, kind, hooks, extra);
+    assert_true(n > 0);
+    return y;
+}
+
+/** A new manager (options may be NULL) with the lib: loader registered. */
+static inline cpex_manager *e2e_manager_new(const cpex_manager_options *options)
+{
+    cpex_manager *m = NULL;
+    cpex_error err = CPEX_ERROR_INIT;
+    cpex_status st = cpex_manager_new(options, &m, &err);
+    if (st == CPEX_OK)
+        st = cpex_loader_register(m, &err);
+    if (st != CPEX_OK)
+        print_error("%s\n", cpex_error_message(&err));
+    assert_int_equal(st, CPEX_OK);
+    cpex_error_cleanup(&err);
+    return m;
+}
+
+/** Load `yaml` (named `source` in messages) into `m`; it must succeed. */
+static inline void e2e_load_ok(cpex_manager *m, const char *yaml, const char *source)
+{
+    cpex_error err = CPEX_ERROR_INIT;
+    cpex_status st = cpex_manager_load_string(m, yaml, strlen(yaml), source, NULL, &err);
+    if (st != CPEX_OK)
+        print_error("load failed:\n%s\nYAML:\n%s\n", cpex_error_message(&err), yaml);
+    assert_int_equal(st, CPEX_OK);
+    cpex_error_cleanup(&err);
+}
+
+/** Initialize `m`; it must succeed. */
+static inline void e2e_initialize_ok(cpex_manager *m)
+{
+    cpex_error err = CPEX_ERROR_INIT;
+    cpex_status st = cpex_manager_initialize(m, &err);
+    if (st != CPEX_OK)
+        print_error("initialize failed:\n%s\n", cpex_error_message(&err));
+    assert_int_equal(st, CPEX_OK);
+    cpex_error_cleanup(&err);
+}
+
+/**
+ * Load `yaml` (named `source`) into `m`: it must fail, with `code` unless
+ * that is CPEX_OK (any failure); the status goes into *got when got is not
+ * NULL. Returns the error message (malloc'd).
+ */
+static inline char *e2e_load_refused(cpex_manager *m, const char *yaml, const char *source,
+                                     cpex_status code, cpex_status *got)
+{
+    cpex_error err = CPEX_ERROR_INIT;
+    cpex_status st = cpex_manager_load_string(m, yaml, strlen(yaml), source, NULL, &err);
+    if (st == CPEX_OK)
+        print_error("load unexpectedly succeeded:\n%s\n", yaml);
+    else if (code != CPEX_OK && st != code)
+        print_error("expected %s, got %s:\n%s\n", cpex_status_name(code), cpex_status_name(st),
+                    cpex_error_message(&err));
+    assert_int_not_equal(st, CPEX_OK);
+    if (code != CPEX_OK)
+        assert_int_equal(st, code);
+    if (got)
+        *got = st;
+    char *msg = strdup(cpex_error_message(&err));
+    assert_non_null(msg);
+    cpex_error_cleanup(&err);
+    return msg;
+}
+
+/** A pipeline result and the message it was invoked with. */
+typedef struct e2e_outcome {
+    cpex_pipeline_result r;
+    cpex_cmf_message *msg;
+} e2e_outcome;
+
+/** A user message with one text part. */
+static inline cpex_cmf_message *e2e_text_msg(const char *text)
+{
+    cpex_cmf_message *msg = cpex_cmf_new(CPEX_ROLE_USER);
+    assert_non_null(msg);
+    assert_int_equal(cpex_cmf_append_text(msg, CPEX_PART_TEXT, text, strlen(text)), CPEX_OK);
+    return msg;
+}
+
+/** A CMF message from its JSON text (the test fails if it does not parse). */
+static inline cpex_cmf_message *e2e_cmf_parse(const char *json)
+{
+    cpex_error err = CPEX_ERROR_INIT;
+    cpex_cmf_message *m = cpex_cmf_parse(json, strlen(json), &err);
+    if (!m)
+        print_error("bad test message %s: %s\n", json, cpex_error_message(&err));
+    assert_non_null(m);
+    cpex_error_cleanup(&err);
+    return m;
+}
+
+/** An assistant message with one tool call `name` and `args` (JSON text). */
+static inline cpex_cmf_message *e2e_tool_call_msg(const char *id, const char *name,
+                                                  const char *args)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf,
+             "{\"role\":\"assistant\",\"content\":[{\"content_type\":\"tool_call\",\"content\":"
+             "{\"tool_call_id\":\"%s\",\"name\":\"%s\",\"arguments\":%s}}]}",
+             id, name, args);
+    return e2e_cmf_parse(buf);
+}
+
+/** Invoke `hook` with a CMF message (ext and ctx may be NULL; ctx is consumed). */
+static inline void e2e_invoke_cmf(cpex_manager *m, const char *hook, const cpex_cmf_message *msg,
+                                  const cpex_extensions *ext, cpex_context_table *ctx,
+                                  cpex_pipeline_result *res)
+{
+    cpex_payload p = cpex_payload_cmf(msg);
+    cpex_manager_invoke(m, hook, &p, ext, ctx, res);
+}
+
+/** Invoke `hook` with a user message "hello"; e2e_outcome_cleanup releases both. */
+static inline void e2e_invoke_hello(cpex_manager *m, const char *hook, e2e_outcome *o)
+{
+    o->msg = e2e_text_msg("hello");
+    e2e_invoke_cmf(m, hook, o->msg, NULL, NULL, &o->r);
+}
+
+static inline void e2e_outcome_cleanup(e2e_outcome *o)
+{
+    cpex_pipeline_result_cleanup(&o->r);
+    cpex_cmf_free(o->msg);
+}
+
+/** Print a result as JSON (for failing tests). */
+#define e2e_print_result tp_print_result
+
+/**
+ * Fail (printing the result) unless the pipeline went on without a violation
+ * (`allowed`) or stopped with one (a deny; `code` is only for the message).
+ */
+static inline void e2e_expect_outcome(const cpex_pipeline_result *r, int allowed,
+                                      const char *code)
+{
+    int went_on = r->continue_processing && !r->violation;
+    int stopped = !r->continue_processing && r->violation;
+    if (allowed ? went_on : stopped)
+        return;
+    e2e_print_result(r);
+    if (allowed)
+        fail_msg("expected the pipeline to allow");
+    else
+        fail_msg("expected a deny with code '%s'", code ? code : "?");
+}
+
+/** Assert the pipeline allowed, without a violation. */
+static inline void e2e_expect_allowed(const cpex_pipeline_result *r)
+{
+    e2e_expect_outcome(r, 1, NULL);
+}
+
+/** Assert a deny with violation `code` naming `plugin` (NULL: unchecked). */
+static inline void e2e_expect_denied(const cpex_pipeline_result *r, const char *code,
+                                     const char *plugin)
+{
+    e2e_expect_outcome(r, 0, code);
+    assert_string_equal(r->violation->code, code);
+    if (plugin) {
+        assert_non_null(r->violation->plugin_name);
+        assert_string_equal(r->violation->plugin_name, plugin);
+    }
+}
+
+/**
+ * Assert that `text` contains each needle of `ap` (a list ending with NULL);
+ * a failure names `file`:`line` (the caller's).
+ */
+static inline void e2e_contains_all(const char *file, int line, const char *text, va_list ap)
+{
+    for (const char *needle; (needle = va_arg(ap, const char *)) != NULL;)
+        test_assert_contains(text, needle, file, line);
+}
+
+/** Whether the library at `path` is mapped in this process. */
+static inline int e2e_is_loaded(const char *path)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (!h)
+        return 0;
+    dlclose(h); /* RTLD_NOLOAD took a reference too */
+    return 1;
+}
+
+/** 0 when none of the `n` libraries is mapped; else says which and returns -1. */
+static inline int e2e_none_loaded(const char *const *libs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (e2e_is_loaded(libs[i])) {
+            print_error("library still loaded after the test: %s\n", libs[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+#endif /* CPEX_TEST_E2E_H */
