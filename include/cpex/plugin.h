@@ -164,6 +164,35 @@ static inline int cpex_str_eq(cpex_str s, const char *text)
     return s.len == n && memcmp(s.ptr, text, n) == 0;
 }
 
+/**
+ * Whether `len` bytes of `s` match `pattern`, where '*' matches any run of
+ * characters (including none) and every other character matches itself.
+ * Iterative, so a hostile pattern never takes exponential time. For the
+ * allow-lists operators write in `config:` ("search_*").
+ */
+static inline int cpex_glob_match(const char *pattern, const char *s, size_t len)
+{
+    const char *star = NULL;
+    size_t i = 0, star_i = 0;
+    while (i < len) {
+        if (*pattern == '*') {
+            star = pattern++;
+            star_i = i;
+        } else if (*pattern != '\0' && *pattern == s[i]) {
+            pattern++;
+            i++;
+        } else if (star) {
+            pattern = star + 1;
+            i = ++star_i;
+        } else {
+            return 0;
+        }
+    }
+    while (*pattern == '*')
+        pattern++;
+    return *pattern == '\0';
+}
+
 /* ------------------------------------------------------------------ */
 /* Reading the configuration                                           */
 /* ------------------------------------------------------------------ */

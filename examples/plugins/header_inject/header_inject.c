@@ -49,35 +49,10 @@ static char *dup_n(const char *s, size_t n)
     }
     return p;
 }
-
-/* '*' matches any run of characters; iterative, so never exponential. */
-static int glob_match(const char *pat, const char *s, size_t slen)
-{
-    const char *star = NULL;
-    size_t i = 0, star_i = 0;
-    while (i < slen) {
-        if (*pat == '*') {
-            star = pat++;
-            star_i = i;
-        } else if (*pat != '\0' && *pat == s[i]) {
-            pat++;
-            i++;
-        } else if (star) {
-            pat = star + 1;
-            i = ++star_i;
-        } else {
-            return 0;
-        }
-    }
-    while (*pat == '*')
-        pat++;
-    return *pat == '\0';
-}
-
 static int name_selected(const injector *self, cpex_str name)
 {
     for (size_t i = 0; name.ptr && i < self->tool_count; i++) {
-        if (glob_match(self->tools[i], name.ptr, name.len))
+        if (cpex_glob_match(self->tools[i], name.ptr, name.len))
             return 1;
     }
     return 0;

@@ -36,29 +36,6 @@ typedef struct allowlist {
  * every other character for itself. Iterative with one backtrack point, so
  * a hostile pattern like "*a*a*a*b" costs O(n*m), never exponential time.
  */
-static int glob_match(const char *pat, const char *s, size_t slen)
-{
-    const char *star = NULL;
-    size_t i = 0, star_i = 0;
-    while (i < slen) {
-        if (*pat == '*') {
-            star = pat++;
-            star_i = i;
-        } else if (*pat != '\0' && *pat == s[i]) {
-            pat++;
-            i++;
-        } else if (star) {
-            pat = star + 1;
-            i = ++star_i;
-        } else {
-            return 0;
-        }
-    }
-    while (*pat == '*')
-        pat++;
-    return *pat == '\0';
-}
-
 static int tool_allowed(const allowlist *self, cpex_str name)
 {
     /* A name with an embedded NUL could slip past a C-string comparison of
@@ -66,7 +43,7 @@ static int tool_allowed(const allowlist *self, cpex_str name)
     if (!name.ptr || memchr(name.ptr, '\0', name.len))
         return 0;
     for (size_t i = 0; i < self->pattern_count; i++) {
-        if (glob_match(self->patterns[i], name.ptr, name.len))
+        if (cpex_glob_match(self->patterns[i], name.ptr, name.len))
             return 1;
     }
     return 0;
