@@ -7,7 +7,7 @@ set -euo pipefail
 want=(cmake ninja-build gcc make pkg-config libyaml-dev libjansson-dev)
 case "${1:-build}" in
   build) ;;
-  test) want+=(libcmocka-dev valgrind) ;;
+  test) want+=(libcmocka-dev valgrind python3 binutils) ;;
   sanitize) want+=(libcmocka-dev clang libclang-rt-14-dev) ;;
   fuzz) want+=(libcmocka-dev clang libclang-rt-14-dev) ;;
   *) echo "usage: $0 [build|test|sanitize|fuzz]" >&2; exit 2 ;;
