@@ -13,6 +13,15 @@
 
 #define CPEX_CALL_MAGIC 0x63706578u /* "cpex": catches a plugin passing a stray pointer */
 
+/* How to clone and free payload data of the kind / type a hook carries. */
+typedef struct payload_ops {
+    uint32_t kind;           /* enum cpex_payload_kind; 0 when there is no payload */
+    const char *type_name;
+    void *(*clone)(const void *data, void *user);
+    void (*free)(void *data, void *user);
+    void *user;
+} payload_ops;
+
 typedef struct cpex_call_state {
     cpex_call call;                /* what the handler sees */
     uint32_t magic;
@@ -21,19 +30,14 @@ typedef struct cpex_call_state {
     uint32_t mode;
     bool can_modify;               /* sequential and transform */
     bool closed;                   /* the invoke began after shutdown started */
-    uint32_t payload_kind;         /* kind of the payload the hook carries */
-    const char *payload_type;      /* its type name */
-    void (*payload_free)(void *data, void *user); /* how to free data of that type */
-    void *payload_user;
+    const payload_ops *ops;        /* the payload's type (the pipeline's or task's) */
 
     /* extensions: what the plugin reads, and its copy-on-write changes */
     const cpex_extensions *ext;
     cpex_extensions *pending_ext;
 
     /* what the handler produced */
-    void *new_payload;             /* owned; of payload_kind */
-    void (*new_payload_free)(void *data, void *user);
-    void *new_payload_user;
+    void *new_payload;             /* owned; of ops->kind, freed with ops->free */
     cpex_violation *violation;
     char *error_message;
     json_t *metadata;
@@ -64,6 +68,23 @@ void cpex_call_record(cpex_call_state *cs, const char *code, const char *fmt, ..
 
 /** Release everything the call state owns (not the struct). */
 void cpex_call_state_cleanup(cpex_call_state *cs);
+
+/** What every call shares, wherever it runs; the rest is the caller's to set. */
+typedef struct call_setup {
+    cpex_manager *manager;
+    const char *hook;
+    size_t hook_len;
+    const cpex_payload *payload;   /* the view handlers get (NULL: none) */
+    const payload_ops *ops;
+    const cpex_extensions *ext;
+    bool closing;
+    cpex_error_record **records;
+    size_t *record_count;
+} call_setup;
+
+/** Start a call state for plugin `p` in `mode` (zeroes everything else). */
+void cpex_call_state_init(cpex_call_state *cs, const call_setup *setup, cpex_plugin *p,
+                          uint32_t mode);
 
 
 #endif

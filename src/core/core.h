@@ -186,8 +186,24 @@ struct cpex_manager {
 typedef struct cpex_log_scope {
     const struct cpex_manager *manager;
     const char *plugin;
+    const struct cpex_log_scope *outer; /* the scope to restore */
 } cpex_log_scope;
 extern _Thread_local const cpex_log_scope *cpex_current_log_scope;
+
+/** Speak as `plugin` of `manager` on this thread until cpex_log_scope_leave. */
+static inline void cpex_log_scope_enter(cpex_log_scope *scope, const struct cpex_manager *manager,
+                                        const char *plugin)
+{
+    scope->manager = manager;
+    scope->plugin = plugin;
+    scope->outer = cpex_current_log_scope;
+    cpex_current_log_scope = scope;
+}
+
+static inline void cpex_log_scope_leave(const cpex_log_scope *scope)
+{
+    cpex_current_log_scope = scope->outer;
+}
 
 /** Log through the manager's sink (manager may be NULL: stderr). */
 void cpex_log(const cpex_manager *manager, uint32_t level, const char *plugin, const char *fmt,
@@ -235,13 +251,12 @@ cpex_violation *cpex_violation_new(const char *code, const char *reason, const c
 /* Executor                                                            */
 /* ------------------------------------------------------------------ */
 
-/** Run the pipeline of `hook` (non-empty) for one invoke. */
+/** Run the pipeline of `hook` (non-empty) for one invoke. `custom` is the
+ *  registered type of a CPEX_PAYLOAD_CUSTOM payload (the invoke checked it). */
 void cpex_execute(cpex_manager *manager, const cpex_snapshot *snap, const cpex_hook *hook,
-                  const cpex_payload *payload, const cpex_extensions *extensions,
-                  cpex_context_table *context, bool closing, cpex_pipeline_result *result);
+                  const cpex_payload *payload, const cpex_type_slot *custom,
+                  const cpex_extensions *extensions, cpex_context_table *context, bool closing,
+                  cpex_pipeline_result *result);
 
-/** Free payload data of `kind`/type owned by the pipeline. */
-void cpex_payload_data_free(const cpex_snapshot *snap, uint32_t kind, const char *type_name,
-                            void *data);
 
 #endif

@@ -94,7 +94,7 @@ static void cmf_free_op(void *d, void *u) { (void)u; cpex_cmf_free(d); }
 static void *json_clone_op(const void *d, void *u) { (void)u; return json_deep_copy(d); }
 static void json_free_op(void *d, void *u) { (void)u; json_decref(d); }
 
-static payload_ops ops_for(const cpex_snapshot *snap, const cpex_payload *p)
+static payload_ops ops_for(const cpex_payload *p, const cpex_type_slot *custom)
 {
     payload_ops ops = {0};
     if (!p)
@@ -108,26 +108,13 @@ static payload_ops ops_for(const cpex_snapshot *snap, const cpex_payload *p)
         ops.type_name = "json";
         ops.clone = json_clone_op;
         ops.free = json_free_op;
-    } else {
-        const cpex_type_slot *t =
-            p->type_name.ptr ? cpex_snapshot_type(snap, p->type_name.ptr, p->type_name.len) : NULL;
-        if (t) {
-            ops.type_name = t->name;
-            ops.clone = t->type.clone;
-            ops.free = t->type.free;
-            ops.user = t->type.user;
-        }
+    } else if (custom) {
+        ops.type_name = custom->name;
+        ops.clone = custom->type.clone;
+        ops.free = custom->type.free;
+        ops.user = custom->type.user;
     }
     return ops;
-}
-
-void cpex_payload_data_free(const cpex_snapshot *snap, uint32_t kind, const char *type_name,
-                            void *data)
-{
-    cpex_payload p = {sizeof p, kind, {type_name, type_name ? strlen(type_name) : 0}, data};
-    payload_ops ops = ops_for(snap, &p);
-    if (ops.free && data)
-        ops.free(data, ops.user);
 }
 
 /* ------------------------------------------------------------------ */
@@ -152,8 +139,8 @@ void cpex_call_state_cleanup(cpex_call_state *cs)
     if (!cs->new_payload && !cs->pending_ext && !cs->violation && !cs->error_message &&
         !cs->metadata && !cs->scratch_local && !cs->scratch_global)
         return;
-    if (cs->new_payload && cs->new_payload_free)
-        cs->new_payload_free(cs->new_payload, cs->new_payload_user);
+    if (cs->new_payload)
+        cs->ops->free(cs->new_payload, cs->ops->user);
     cs->new_payload = NULL;
     cpex_extensions_unref(cs->pending_ext);
     cs->pending_ext = NULL;
@@ -322,32 +309,40 @@ bool cpex_ex_merge_metadata(json_t **into, json_t *from)
 /* ------------------------------------------------------------------ */
 
 
-static void init_call(pipeline *pl, cpex_call_state *cs, cpex_plugin *p, uint32_t mode)
+void cpex_call_state_init(cpex_call_state *cs, const call_setup *setup, cpex_plugin *p,
+                          uint32_t mode)
 {
     memset(cs, 0, sizeof *cs);
     cs->call.struct_size = (uint32_t)sizeof cs->call;
     cs->call.mode = mode;
-    cs->call.hook.ptr = pl->hook->name;
-    cs->call.hook.len = pl->hook->name_len;
+    cs->call.hook.ptr = setup->hook;
+    cs->call.hook.len = setup->hook_len;
     cs->call.plugin_name.ptr = p->name;
     cs->call.plugin_name.len = p->name_len;
-    cs->call.payload = pl->payload.data || pl->payload.kind ? &pl->payload : NULL;
+    cs->call.payload = setup->payload;
     cs->call.host_private = cs;
     cs->magic = CPEX_CALL_MAGIC;
-    cs->manager = pl->manager;
+    cs->manager = setup->manager;
     cs->plugin = p;
     cs->mode = mode;
     cs->can_modify = mode == CPEX_MODE_SEQUENTIAL || mode == CPEX_MODE_TRANSFORM;
-    cs->closed = pl->closing;
-    cs->payload_kind = pl->payload.kind;
-    cs->payload_type = pl->ops.type_name;
-    cs->payload_free = pl->ops.free;
-    cs->payload_user = pl->ops.user;
-    cs->ext = pl->ext;
-    cs->records = &pl->res->errors;
-    cs->record_count = &pl->res->error_count;
-    cs->table = &pl->ctx;
+    cs->closed = setup->closing;
+    cs->ops = setup->ops;
+    cs->ext = setup->ext;
+    cs->records = setup->records;
+    cs->record_count = setup->record_count;
     cs->snapshot_ctx = !cs->can_modify;
+}
+
+/* A call on the caller's thread: context reads and (serial) writes go to
+ * the pipeline's live table. */
+static void init_call(pipeline *pl, cpex_call_state *cs, cpex_plugin *p, uint32_t mode)
+{
+    call_setup setup = {pl->manager,  pl->hook->name, pl->hook->name_len,
+                        pl->payload.kind ? &pl->payload : NULL, &pl->ops, pl->ext,
+                        pl->closing,  &pl->res->errors, &pl->res->error_count};
+    cpex_call_state_init(cs, &setup, p, mode);
+    cs->table = &pl->ctx;
     if (cs->snapshot_ctx) {
         cs->base_local = cpex_ctx_local_state(pl->ctx, p, false);
         cs->base_global = cpex_ctx_global_state(pl->ctx, false);
@@ -532,8 +527,9 @@ static void run_audit(pipeline *pl)
 /* ------------------------------------------------------------------ */
 
 void cpex_execute(cpex_manager *m, const cpex_snapshot *snap, const cpex_hook *hook,
-                  const cpex_payload *payload, const cpex_extensions *ext,
-                  cpex_context_table *ctx, bool closing, cpex_pipeline_result *res)
+                  const cpex_payload *payload, const cpex_type_slot *custom,
+                  const cpex_extensions *ext, cpex_context_table *ctx, bool closing,
+                  cpex_pipeline_result *res)
 {
     pipeline pl;
     memset(&pl, 0, sizeof pl);
@@ -542,7 +538,7 @@ void cpex_execute(cpex_manager *m, const cpex_snapshot *snap, const cpex_hook *h
     pl.hook = hook;
     if (payload)
         pl.payload = *payload;
-    pl.ops = ops_for(snap, payload);
+    pl.ops = ops_for(payload, custom);
     pl.ext = ext;
     pl.ctx = ctx;
     pl.res = res;

@@ -9,15 +9,6 @@
 #include "core/call.h"
 #include "core/core.h"
 
-/* How to clone and free payload data of one kind / type. */
-typedef struct payload_ops {
-    uint32_t kind;
-    const char *type_name;
-    void *(*clone)(const void *data, void *user);
-    void (*free)(void *data, void *user);
-    void *user;
-} payload_ops;
-
 typedef enum outcome_kind { OUT_ALLOW, OUT_DENY, OUT_ERROR, OUT_TIMEOUT } outcome_kind;
 
 typedef struct outcome {

@@ -80,34 +80,15 @@ fail:
     return NULL;
 }
 
-/* Set up a call state for a call on another thread. */
+/* A call on a worker thread: it reads the task's own copies; context
+ * writes go to scratch and are discarded. */
 static void init_task_call(cpex_call_state *cs, shared_input *in, cpex_plugin *p, uint32_t mode,
                            json_t *local, json_t *global, cpex_error_record **records,
                            size_t *record_count)
 {
-    memset(cs, 0, sizeof *cs);
-    cs->call.struct_size = (uint32_t)sizeof cs->call;
-    cs->call.mode = mode;
-    cs->call.hook.ptr = in->hook;
-    cs->call.hook.len = in->hook_len;
-    cs->call.plugin_name.ptr = p->name;
-    cs->call.plugin_name.len = strlen(p->name);
-    cs->call.payload = in->payload.data || in->payload.kind ? &in->payload : NULL;
-    cs->call.host_private = cs;
-    cs->magic = CPEX_CALL_MAGIC;
-    cs->manager = in->manager;
-    cs->plugin = p;
-    cs->mode = mode;
-    cs->can_modify = false;
-    cs->closed = in->closing;
-    cs->payload_kind = in->payload.kind;
-    cs->payload_type = in->ops.type_name;
-    cs->payload_free = in->ops.free;
-    cs->payload_user = in->ops.user;
-    cs->ext = in->ext;
-    cs->records = records;
-    cs->record_count = record_count;
-    cs->snapshot_ctx = true;
+    call_setup setup = {in->manager, in->hook,  in->hook_len, in->payload.kind ? &in->payload : NULL,
+                        &in->ops,    in->ext,   in->closing,  records, record_count};
+    cpex_call_state_init(cs, &setup, p, mode);
     cs->base_local = local;
     cs->base_global = global;
 }

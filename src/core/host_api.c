@@ -82,7 +82,9 @@ static int32_t h_set_metadata(const cpex_call *call, const char *key, cpex_json 
     return json_object_set_new(cs->metadata, key, v) == 0 ? CPEX_HOST_OK : CPEX_HOST_ENOMEM;
 }
 
-/* Common checks of a payload replacement; frees `data` when refused. */
+/* Common checks of a payload replacement. `free_fn` frees `data` when it is
+ * refused (its own kind's free); once accepted, data is of the hook's type
+ * and is freed with that type's ops. */
 static int32_t accept_payload(cpex_call_state *cs, uint32_t kind, void *data,
                               void (*free_fn)(void *, void *), void *user)
 {
@@ -94,19 +96,17 @@ static int32_t accept_payload(cpex_call_state *cs, uint32_t kind, void *data,
         free_fn(data, user);
         return CPEX_HOST_EDENIED;
     }
-    if (cs->payload_kind != kind) {
+    if (cs->ops->kind != kind) {
         cpex_call_record(cs, "dropped_modification",
                          "plugin returned a payload of another type than the hook's ('%s'); the "
                          "modification was dropped",
-                         cs->payload_type ? cs->payload_type : "none");
+                         cs->ops->type_name ? cs->ops->type_name : "none");
         free_fn(data, user);
         return CPEX_HOST_EINVAL;
     }
-    if (cs->new_payload && cs->new_payload_free)
-        cs->new_payload_free(cs->new_payload, cs->new_payload_user);
+    if (cs->new_payload)
+        cs->ops->free(cs->new_payload, cs->ops->user);
     cs->new_payload = data;
-    cs->new_payload_free = free_fn;
-    cs->new_payload_user = user;
     return CPEX_HOST_OK;
 }
 
@@ -137,11 +137,11 @@ static int32_t h_set_payload_json(const cpex_call *call, cpex_json *document)
 cpex_status cpex_call_set_payload_custom(const cpex_call *call, void *data)
 {
     cpex_call_state *cs = cpex_call_state_of(call);
-    if (!cs || cs->payload_kind != CPEX_PAYLOAD_CUSTOM || !cs->payload_free || !data)
+    if (!cs || cs->ops->kind != CPEX_PAYLOAD_CUSTOM || !cs->ops->free || !data)
         return CPEX_E_INVALID;
     /* The type's free comes from the pipeline's own copy of the type: the
      * registry snapshot may be gone for a call that outlived its invoke. */
-    int32_t rc = accept_payload(cs, CPEX_PAYLOAD_CUSTOM, data, cs->payload_free, cs->payload_user);
+    int32_t rc = accept_payload(cs, CPEX_PAYLOAD_CUSTOM, data, cs->ops->free, cs->ops->user);
     return rc == CPEX_HOST_OK ? CPEX_OK : rc == CPEX_HOST_EDENIED ? CPEX_E_STATE : CPEX_E_INVALID;
 }
 

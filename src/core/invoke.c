@@ -26,11 +26,51 @@ static void deny_invoke(cpex_pipeline_result *res, const char *code, const char 
     res->violation = cpex_violation_new(code, reason, NULL, NULL, NULL);
 }
 
-/* With a literal `b`, n is a constant and memcmp is inlined. */
-static inline bool str_eq(cpex_str a, const char *b)
+static inline bool str_eq(cpex_str a, const char *b, size_t n)
 {
-    size_t n = strlen(b);
     return a.ptr && a.len == n && memcmp(a.ptr, b, n) == 0;
+}
+
+/*
+ * Whether `payload` fits hook `h`: NULL when it does, else why not (in
+ * `buf`). For a custom payload *custom is set to its registered type, so
+ * the executor does not look it up again.
+ */
+static const char *payload_problem(const cpex_snapshot *s, const cpex_hook *h, const char *hook,
+                                   const cpex_payload *payload, const cpex_type_slot **custom,
+                                   char *buf, size_t cap)
+{
+    *custom = NULL;
+    if (h->payload_type && (!payload || !str_eq(payload->type_name, h->payload_type,
+                                                h->payload_type_len))) {
+        snprintf(buf, cap, "hook '%.100s' carries payload type '%.60s' but the invoke passed '%.*s'",
+                 hook, h->payload_type,
+                 payload && payload->type_name.ptr ? (int)payload->type_name.len : 4,
+                 payload && payload->type_name.ptr ? payload->type_name.ptr : "none");
+        return buf;
+    }
+    if (!payload)
+        return NULL;
+    switch (payload->kind) {
+    case CPEX_PAYLOAD_CMF:
+        if (str_eq(payload->type_name, "cmf", 3))
+            return NULL;
+        break;
+    case CPEX_PAYLOAD_JSON:
+        if (str_eq(payload->type_name, "json", 4))
+            return NULL;
+        break;
+    case CPEX_PAYLOAD_CUSTOM:
+        *custom = payload->type_name.ptr
+                      ? cpex_snapshot_type(s, payload->type_name.ptr, payload->type_name.len)
+                      : NULL;
+        if (*custom)
+            return NULL;
+        return "the invoke passed a custom payload whose type is not registered with this "
+               "manager";
+    }
+    return "the payload's kind and type name disagree; build it with cpex_payload_cmf, "
+           "cpex_payload_json or cpex_payload_custom";
 }
 
 void cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *payload,
@@ -53,41 +93,13 @@ void cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *
         cpex_rcu_exit(t);
         return; /* allow, payload and extensions untouched */
     }
-    if (h->payload_type) {
-        char reason[300];
-        if (!payload || !payload->type_name.ptr ||
-            payload->type_name.len != h->payload_type_len ||
-            memcmp(payload->type_name.ptr, h->payload_type, h->payload_type_len) != 0) {
-            snprintf(reason, sizeof reason, "hook '%.100s' carries payload type '%.60s' but the "
-                     "invoke passed '%.*s'", hook, h->payload_type,
-                     payload && payload->type_name.ptr ? (int)payload->type_name.len : 4,
-                     payload && payload->type_name.ptr ? payload->type_name.ptr : "none");
-            res->context = NULL;
-            deny_invoke(res, "payload_type_mismatch", reason);
-            res->context = context;
-            cpex_rcu_exit(t);
-            return;
-        }
-    }
-    if (payload && payload->kind == CPEX_PAYLOAD_CUSTOM &&
-        (!payload->type_name.ptr ||
-         !cpex_snapshot_type(s, payload->type_name.ptr, payload->type_name.len))) {
-        deny_invoke(res, "payload_type_mismatch",
-                    "the invoke passed a custom payload whose type is not registered with this "
-                    "manager");
-        cpex_rcu_exit(t);
-        return;
-    }
-    if (payload && ((payload->kind == CPEX_PAYLOAD_CMF && !str_eq(payload->type_name, "cmf")) ||
-                    (payload->kind == CPEX_PAYLOAD_JSON && !str_eq(payload->type_name, "json")) ||
-                    payload->kind < CPEX_PAYLOAD_CMF || payload->kind > CPEX_PAYLOAD_CUSTOM)) {
-        deny_invoke(res, "payload_type_mismatch",
-                    "the payload's kind and type name disagree; build it with cpex_payload_cmf, "
-                    "cpex_payload_json or cpex_payload_custom");
-        cpex_rcu_exit(t);
-        return;
-    }
-    cpex_execute(m, s, h, payload, extensions, context,
-                 atomic_load_explicit(&m->closing, memory_order_relaxed) != 0, res);
+    const cpex_type_slot *custom;
+    char reason[300];
+    const char *problem = payload_problem(s, h, hook, payload, &custom, reason, sizeof reason);
+    if (problem)
+        deny_invoke(res, "payload_type_mismatch", problem);
+    else
+        cpex_execute(m, s, h, payload, custom, extensions, context,
+                     atomic_load_explicit(&m->closing, memory_order_relaxed) != 0, res);
     cpex_rcu_exit(t);
 }

@@ -72,11 +72,10 @@ void cpex_manager_shutdown(cpex_manager *m)
         cpex_plugin *p = cur->plugins[i];
         int st = atomic_exchange(&p->state, CPEX_PLUGIN_SHUT_DOWN);
         if (st == CPEX_PLUGIN_INITIALIZED && p->reg.shutdown) {
-            cpex_log_scope scope = {m, p->name};
-            const cpex_log_scope *outer = cpex_current_log_scope;
-            cpex_current_log_scope = &scope;
+            cpex_log_scope scope;
+            cpex_log_scope_enter(&scope, m, p->name);
             p->reg.shutdown(p->reg.instance);
-            cpex_current_log_scope = outer;
+            cpex_log_scope_leave(&scope);
         }
     }
     pthread_mutex_unlock(&m->write_lock);

@@ -118,11 +118,10 @@ static cpex_status create_configured(cpex_manager *m, const cpex_config *cfg,
     memset(&prod, 0, sizeof prod);
     prod.registration.struct_size = (uint32_t)sizeof prod.registration;
     cpex_error ferr = CPEX_ERROR_INIT;
-    cpex_log_scope scope = {m, cp->name};
-    const cpex_log_scope *outer = cpex_current_log_scope;
-    cpex_current_log_scope = &scope;
+    cpex_log_scope scope;
+    cpex_log_scope_enter(&scope, m, cp->name);
     cpex_status st = f->create(f->data, &req, &prod, &ferr);
-    cpex_current_log_scope = outer;
+    cpex_log_scope_leave(&scope);
     cpex_free(config_text);
     if (st != CPEX_OK) {
         if (ferr.count == 0 && ferr.code == CPEX_OK)

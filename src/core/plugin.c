@@ -26,14 +26,13 @@ void cpex_plugin_unref(cpex_plugin *p)
         return;
     /* Last reference: nothing can call the plugin any more. Keep the
      * lifecycle in order even when the host skipped shutdown (unregister). */
-    cpex_log_scope scope = {p->manager, p->name};
-    const cpex_log_scope *outer = cpex_current_log_scope;
-    cpex_current_log_scope = &scope;
+    cpex_log_scope scope;
+    cpex_log_scope_enter(&scope, p->manager, p->name);
     if (atomic_load(&p->state) == CPEX_PLUGIN_INITIALIZED && p->reg.shutdown)
         p->reg.shutdown(p->reg.instance);
     if (p->reg.destroy)
         p->reg.destroy(p->reg.instance);
-    cpex_current_log_scope = outer;
+    cpex_log_scope_leave(&scope);
     if (p->release)
         p->release(p->release_data);
     cpex_free(p->name);

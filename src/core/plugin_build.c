@@ -242,11 +242,10 @@ cpex_status cpex_mgr_init_plugin(cpex_manager *m, cpex_plugin *p, const cpex_whe
     if (st == CPEX_PLUGIN_INITIALIZED)
         return CPEX_OK;
     char msg[1024] = "";
-    cpex_log_scope scope = {m, p->name};
-    const cpex_log_scope *outer = cpex_current_log_scope;
-    cpex_current_log_scope = &scope;
+    cpex_log_scope scope;
+    cpex_log_scope_enter(&scope, m, p->name);
     int32_t rc = p->reg.initialize ? p->reg.initialize(p->reg.instance, msg, sizeof msg) : 0;
-    cpex_current_log_scope = outer;
+    cpex_log_scope_leave(&scope);
     msg[sizeof msg - 1] = '\0'; /* the plugin may have left it unterminated */
     cpex_text_one_line(msg);
     if (rc == 0) {

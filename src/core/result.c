@@ -41,8 +41,8 @@ void cpex_error_records_free(cpex_error_record *records, size_t count)
     cpex_free(records);
 }
 
-/* Built-in kinds free without a snapshot; custom data carries its type's
- * free function in the result (see executor.c: the payload is wrapped). */
+/* A modified payload carries the free function of its type, so the
+ * result can release it without the registry. */
 typedef struct owned_payload {
     cpex_payload view;
     void (*free_fn)(void *data, void *user);
@@ -63,13 +63,7 @@ void cpex_pipeline_result_cleanup(cpex_pipeline_result *r)
     cpex_violation_free(r->violation);
     if (r->modified_payload) {
         owned_payload *op = (owned_payload *)r->modified_payload;
-        void *data = (void *)op->view.data;
-        if (op->view.kind == CPEX_PAYLOAD_CMF)
-            cpex_cmf_free(data);
-        else if (op->view.kind == CPEX_PAYLOAD_JSON)
-            json_decref(data);
-        else if (op->free_fn)
-            op->free_fn(data, op->user);
+        op->free_fn((void *)op->view.data, op->user);
         cpex_free(op);
     }
     cpex_extensions_unref(r->extensions);
