@@ -71,7 +71,7 @@ void bench_fixture_checks(const bench_fixture *f, long *invokes, long *denied,
 
 /** Per-invoke allocations on a fixture: libcpex's own counter and all libc mallocs. */
 typedef struct bench_allocs {
-    double cpex;  /* cpex_alloc_count() per invoke */
+    double cpex;  /* cpex__alloc_count() per invoke */
     double libc;  /* malloc+calloc+realloc per invoke; -1 when not counted */
 } bench_allocs;
 bench_allocs bench_fixture_allocs(bench_fixture *f, long iters);

@@ -392,12 +392,12 @@ bench_allocs bench_fixture_allocs(bench_fixture *f, long iters)
     }
     invoke_loop(f, 16); /* warm: thread slots, lazily built state */
     int wrapped = bench_malloc_wrapped();
-    cpex_alloc_count_reset();
+    cpex__alloc_count_reset();
     if (wrapped)
         bench_malloc_count_start();
     invoke_loop(f, iters);
     uint64_t libc = wrapped ? bench_malloc_count_stop() : 0;
-    a.cpex = (double)cpex_alloc_count() / (double)iters;
+    a.cpex = (double)cpex__alloc_count() / (double)iters;
     if (wrapped)
         a.libc = (double)libc / (double)iters;
     return a;

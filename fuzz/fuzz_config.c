@@ -1,6 +1,6 @@
 /*
  * fuzz_config.c — the YAML configuration loader (src/core/config_yaml.c),
- * from bytes: cpex_config_parse on the input, no file system.
+ * from bytes: cpex__config_parse on the input, no file system.
  *
  * Checked on every input:
  *   - success: an output, no error item, and a well-formed configuration
@@ -33,13 +33,13 @@ static size_t strv_len(char **v)
     return n;
 }
 
-static void check_config(const cpex_config *cfg)
+static void check_config(const cpex__config *cfg)
 {
     CHECK(cfg->source && strcmp(cfg->source, "fuzz.yaml") == 0);
     CHECK(cfg->plugin_count == 0 || cfg->plugins);
     CHECK(strv_len(cfg->warnings) == cfg->warning_count);
     for (size_t i = 0; i < cfg->plugin_count; i++) {
-        const cpex_config_plugin *p = &cfg->plugins[i];
+        const cpex__config_plugin *p = &cfg->plugins[i];
         CHECK(p->name && p->kind);
         CHECK(p->hook_count >= 1 && strv_len(p->hooks) == p->hook_count);
         for (size_t h = 0; h < p->hook_count; h++)
@@ -64,7 +64,7 @@ static void check_error(cpex_status st, cpex_error *err)
 }
 
 /* The same outcome: status and, on success, the plugin names and kinds. */
-static int same_config(const cpex_config *a, const cpex_config *b)
+static int same_config(const cpex__config *a, const cpex__config *b)
 {
     if (a->plugin_count != b->plugin_count || a->warning_count != b->warning_count)
         return 0;
@@ -80,11 +80,11 @@ static int same_config(const cpex_config *a, const cpex_config *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    cpex_config *cfg = NULL;
+    cpex__config *cfg = NULL;
     cpex_error err = CPEX_ERROR_INIT;
-    cpex_alloc_count_reset();
-    cpex_status st = cpex_config_parse((const char *)data, size, "fuzz.yaml", NULL, &cfg, &err);
-    uint64_t allocs = cpex_alloc_count();
+    cpex__alloc_count_reset();
+    cpex_status st = cpex__config_parse((const char *)data, size, "fuzz.yaml", NULL, &cfg, &err);
+    uint64_t allocs = cpex__alloc_count();
     if (st == CPEX_OK) {
         CHECK(cfg && err.count == 0);
         check_config(cfg);
@@ -100,13 +100,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t h = 1469598103934665603ull; /* FNV-1a of the input picks which one */
         for (size_t i = 0; i < size; i++)
             h = (h ^ data[i]) * 1099511628211ull;
-        cpex_config *cfg2 = NULL;
+        cpex__config *cfg2 = NULL;
         cpex_error err2 = CPEX_ERROR_INIT;
-        cpex_alloc_fail_at(h % allocs + 1);
+        cpex__alloc_fail_at(h % allocs + 1);
         cpex_status st2 =
-            cpex_config_parse((const char *)data, size, "fuzz.yaml", NULL, &cfg2, &err2);
-        int failed = cpex_alloc_failed();
-        cpex_alloc_fail_at(0);
+            cpex__config_parse((const char *)data, size, "fuzz.yaml", NULL, &cfg2, &err2);
+        int failed = cpex__alloc_failed();
+        cpex__alloc_fail_at(0);
         if (st2 == CPEX_OK) {
             CHECK(cfg2 && err2.count == 0);
             check_config(cfg2);
@@ -120,8 +120,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(failed || st2 == st);
         }
         cpex_error_cleanup(&err2);
-        cpex_config_free(cfg2);
+        cpex__config_free(cfg2);
     }
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
     return 0;
 }

@@ -34,9 +34,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, data, size);
     text[size] = '\0';
 
-    cpex_kind k;
+    cpex__kind k;
     cpex_error err = CPEX_ERROR_INIT;
-    cpex_status st = cpex_kind_parse(text, &k, &err);
+    cpex_status st = cpex__kind_parse(text, &k, &err);
     if (st == CPEX_OK) {
         CHECK(err.count == 0);
         CHECK(k.scheme && *k.scheme && !strchr(k.scheme, ':'));
@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(!hash);
         }
         if (k.entry) {
-            CHECK(cpex_entry_name_valid(k.entry, NULL, 0));
+            CHECK(cpex__entry_name_valid(k.entry, NULL, 0));
             CHECK(strncmp(after, "?entry=", 7) == 0);
             CHECK(strncmp(after + 7, k.entry, strlen(k.entry)) == 0);
             const char *end = after + 7 + strlen(k.entry);
@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(*after == '\0' || *after == '#' || (after[0] == '?' && (after[1] == '\0' ||
                                                                           after[1] == '#')));
         }
-        cpex_kind_cleanup(&k);
+        cpex__kind_cleanup(&k);
         CHECK(!k.scheme && !k.path && !k.entry && !k.handler);
     } else {
         CHECK(st == CPEX_E_CONFIG || st == CPEX_E_NOMEM);
@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* The identifier check on its own, with its reason text. */
     char why[160];
-    int ok = cpex_entry_name_valid(text, why, sizeof why);
+    int ok = cpex__entry_name_valid(text, why, sizeof why);
     if (ok) {
         size_t n = strlen(text);
         CHECK(n >= 1 && n <= CPEX_ENTRY_NAME_MAX);

@@ -1,7 +1,7 @@
 /*
  * fuzz_manifest.c — the loader's manifest reader (src/loader/manifest.c):
  * a `cpex_plugin_list` manifest built from the fuzz bytes, as a hostile or
- * damaged library could present it, validated by cpex_manifest_validate.
+ * damaged library could present it, validated by cpex__manifest_validate.
  *
  * The harness is as hostile as a library can be without lying about
  * memory it does not have:
@@ -21,7 +21,7 @@
  * accepted manifest really is sane (1..1024 entries, none NULL, names
  * empty or C identifiers, no duplicates, bounded hook lists), and the
  * helpers that trust a validated manifest (find, named_count,
- * entry_list) agree with it. cpex_abi_compatible is checked against the
+ * entry_list) agree with it. cpex__abi_compatible is checked against the
  * version rule on the way.
  */
 #include <stddef.h>
@@ -209,7 +209,7 @@ static const cpex_manifest_entry *make_entry(src *s, arena *a)
 static void check_abi_rule(uint32_t host, uint32_t plugin)
 {
     char why[300];
-    int ok = cpex_abi_compatible(host, plugin, why, sizeof why);
+    int ok = cpex__abi_compatible(host, plugin, why, sizeof why);
     int want = CPEX_ABI_MAJOR(host) == CPEX_ABI_MAJOR(plugin) &&
                CPEX_ABI_MINOR(plugin) <= CPEX_ABI_MINOR(host);
     CHECK(ok == want);
@@ -225,23 +225,23 @@ static void check_valid(const cpex_manifest *m)
         const cpex_manifest_entry *e = m->entries[i];
         CHECK(e && e->struct_size >= CPEX_MANIFEST_ENTRY_SIZE_1_0);
         CHECK(e->entry && strlen(e->entry) <= CPEX_ENTRY_NAME_MAX);
-        CHECK(e->entry[0] == '\0' || cpex_entry_name_valid(e->entry, NULL, 0));
+        CHECK(e->entry[0] == '\0' || cpex__entry_name_valid(e->entry, NULL, 0));
         CHECK(e->display_name && e->display_name[0]);
         CHECK(e->hook_count <= CPEX_MANIFEST_MAX_ENTRIES && (!e->hook_count || e->hooks));
         for (size_t h = 0; h < e->hook_count; h++)
             CHECK(e->hooks[h] && e->hooks[h][0]);
         for (size_t j = 0; j < i; j++)
             CHECK(strcmp(m->entries[j]->entry, e->entry) != 0);
-        CHECK(cpex_manifest_find(m, e->entry) == e);
+        CHECK(cpex__manifest_find(m, e->entry) == e);
         named += e->entry[0] != '\0';
     }
-    CHECK(cpex_manifest_named_count(m) == named);
-    CHECK(cpex_manifest_find(m, "no such entry!") == NULL);
-    char *list = cpex_manifest_entry_list(m);
+    CHECK(cpex__manifest_named_count(m) == named);
+    CHECK(cpex__manifest_find(m, "no such entry!") == NULL);
+    char *list = cpex__manifest_entry_list(m);
     CHECK(list);
     size_t len = strlen(list);
     CHECK(len >= 2 && list[0] == '[' && list[len - 1] == ']');
-    cpex_free(list);
+    cpex__free(list);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -285,7 +285,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (sym) {
         cpex_error err = CPEX_ERROR_INIT;
-        cpex_status st = cpex_manifest_validate(sym, CPEX_ABI_VERSION, "/fuzz/libfuzz.so",
+        cpex_status st = cpex__manifest_validate(sym, CPEX_ABI_VERSION, "/fuzz/libfuzz.so",
                                                 object_size, &err);
         if (st == CPEX_OK) {
             CHECK(err.count == 0);

@@ -51,7 +51,7 @@ static void roundtrip_cmf(const cpex_cmf_message *m)
     CHECK(again && err.count == 0);
     CHECK(cpex_cmf_equal(m, again));
     cpex_cmf_free(again);
-    cpex_free(text);
+    cpex__free(text);
 
     json_t *j = cpex_cmf_to_json(m);
     CHECK(j);
@@ -97,9 +97,9 @@ static void roundtrip_ext(const cpex_extensions *e)
     static void fn(const json_t *json, uint64_t pick)                                              \
     {                                                                                              \
         cpex_error err = CPEX_ERROR_INIT;                                                          \
-        cpex_alloc_count_reset();                                                                  \
+        cpex__alloc_count_reset();                                                                  \
         type *v = from_json(json, &err);                                                           \
-        uint64_t allocs = cpex_alloc_count();                                                      \
+        uint64_t allocs = cpex__alloc_count();                                                      \
         if (v) {                                                                                   \
             CHECK(err.count == 0);                                                                 \
             roundtrip(v);                                                                          \
@@ -109,9 +109,9 @@ static void roundtrip_ext(const cpex_extensions *e)
         }                                                                                          \
         cpex_error_cleanup(&err);                                                                  \
         if (allocs) {                                                                              \
-            cpex_alloc_fail_at(pick % allocs + 1);                                                 \
+            cpex__alloc_fail_at(pick % allocs + 1);                                                 \
             type *v2 = from_json(json, &err);                                                      \
-            cpex_alloc_fail_at(0);                                                                 \
+            cpex__alloc_fail_at(0);                                                                 \
             if (v2) {                                                                              \
                 CHECK(v && equal(v, v2));                                                          \
             } else {                                                                               \

@@ -22,11 +22,11 @@ typedef struct payload_ops {
     void *user;
 } payload_ops;
 
-typedef struct cpex_call_state {
+typedef struct cpex__call_state {
     cpex_call call;                /* what the handler sees */
     uint32_t magic;
     cpex_manager *manager;
-    cpex_plugin *plugin;
+    cpex__plugin *plugin;
     uint32_t mode;
     bool can_modify;               /* sequential and transform */
     bool closed;                   /* the invoke began after shutdown started */
@@ -51,23 +51,23 @@ typedef struct cpex_call_state {
     cpex_context_table **table;    /* serial: the pipeline's table (created on write) */
     json_t *base_local, *base_global;       /* snapshot modes: what reads see (borrowed) */
     json_t *scratch_local, *scratch_global; /* snapshot modes: writes, discarded */
-} cpex_call_state;
+} cpex__call_state;
 
 /** The call state behind a call, or NULL if the pointer is not one of ours. */
-static inline cpex_call_state *cpex_call_state_of(const cpex_call *call)
+static inline cpex__call_state *cpex__call_state_of(const cpex_call *call)
 {
     if (!call || !call->host_private)
         return NULL;
-    cpex_call_state *cs = (cpex_call_state *)call->host_private;
+    cpex__call_state *cs = (cpex__call_state *)call->host_private;
     return cs->magic == CPEX_CALL_MAGIC ? cs : NULL;
 }
 
 /** Record a soft error for the call's plugin (formatted). */
-void cpex_call_record(cpex_call_state *cs, const char *code, const char *fmt, ...)
+void cpex__call_record(cpex__call_state *cs, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /** Release everything the call state owns (not the struct). */
-void cpex_call_state_cleanup(cpex_call_state *cs);
+void cpex__call_state_cleanup(cpex__call_state *cs);
 
 /** What every call shares, wherever it runs; the rest is the caller's to set. */
 typedef struct call_setup {
@@ -83,7 +83,7 @@ typedef struct call_setup {
 } call_setup;
 
 /** Start a call state for plugin `p` in `mode` (zeroes everything else). */
-void cpex_call_state_init(cpex_call_state *cs, const call_setup *setup, cpex_plugin *p,
+void cpex__call_state_init(cpex__call_state *cs, const call_setup *setup, cpex__plugin *p,
                           uint32_t mode);
 
 

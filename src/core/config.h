@@ -1,7 +1,7 @@
 /*
  * config.h — the YAML configuration, parsed and checked (core layer).
  *
- * cpex_config_parse reads YAML with libyaml and reports every problem of
+ * cpex__config_parse reads YAML with libyaml and reports every problem of
  * the text, each naming source, line, column, plugin and key. It does not
  * look factories up: the manager reports a kind with no factory, using the
  * positions recorded here.
@@ -20,13 +20,13 @@
 #include "model/capabilities.h"
 
 /** A position in the source text (1-based; 0 when unknown). */
-typedef struct cpex_pos {
+typedef struct cpex__pos {
     int line;
     int column;
-} cpex_pos;
+} cpex__pos;
 
 /** One entry of `plugins:`. Every string is owned; optional ones may be NULL. */
-typedef struct cpex_config_plugin {
+typedef struct cpex__config_plugin {
     char *name;
     char *kind;
     char *description;
@@ -41,17 +41,17 @@ typedef struct cpex_config_plugin {
     double timeout;         /* seconds; 0 when not given */
     char **capabilities;    /* NULL-terminated (possibly empty) */
     size_t capability_count;
-    cpex_caps caps;         /* the known ones as bits */
+    cpex__caps caps;         /* the known ones as bits */
     char **tags;            /* NULL-terminated (possibly empty) */
     size_t tag_count;
     json_t *config;         /* the `config:` block; JSON null when absent (owned ref) */
-    cpex_pos pos;           /* the plugin's entry (its '-' item) */
-    cpex_pos kind_pos;      /* the value of `kind:` */
-    cpex_pos hooks_pos;     /* the value of `hooks:` */
-} cpex_config_plugin;
+    cpex__pos pos;           /* the plugin's entry (its '-' item) */
+    cpex__pos kind_pos;      /* the value of `kind:` */
+    cpex__pos hooks_pos;     /* the value of `hooks:` */
+} cpex__config_plugin;
 
 /** A parsed configuration. */
-typedef struct cpex_config {
+typedef struct cpex__config {
     char *source;           /* file name or "<string>" */
     char *base_dir;         /* directory of the file, or NULL */
     bool has_plugin_timeout;
@@ -59,12 +59,12 @@ typedef struct cpex_config {
     bool has_short_circuit;
     bool short_circuit_on_deny;
     size_t plugin_count;
-    cpex_config_plugin *plugins;
+    cpex__config_plugin *plugins;
     json_t *global;         /* `global:` as JSON, kept for routing; NULL when absent */
     json_t *routes;         /* `routes:` as JSON; NULL when absent */
     char **warnings;        /* NULL-terminated messages (keys accepted but not implemented) */
     size_t warning_count;
-} cpex_config;
+} cpex__config;
 
 /**
  * Parse and check `len` bytes of YAML. `source` names the text in messages
@@ -72,18 +72,18 @@ typedef struct cpex_config {
  * On success *out owns a new config. On failure returns CPEX_E_CONFIG (or
  * CPEX_E_NOMEM) with one item per problem in `err`, and *out is NULL.
  */
-cpex_status cpex_config_parse(const char *yaml, size_t len, const char *source,
-                              const char *base_dir, cpex_config **out, cpex_error *err);
+cpex_status cpex__config_parse(const char *yaml, size_t len, const char *source,
+                              const char *base_dir, cpex__config **out, cpex_error *err);
 
 /** Read a file and parse it; base_dir becomes the file's directory. CPEX_E_IO if unreadable. */
-cpex_status cpex_config_parse_file(const char *path, cpex_config **out, cpex_error *err);
+cpex_status cpex__config_parse_file(const char *path, cpex__config **out, cpex_error *err);
 
 /** Free a config. NULL is allowed. */
-void cpex_config_free(cpex_config *config);
+void cpex__config_free(cpex__config *config);
 
 /** Mode name to enum cpex_mode; -1 if unknown. */
-int cpex_mode_from_name(const char *name);
+int cpex__mode_from_name(const char *name);
 /** on_error name to cpex_on_error; -1 if unknown. */
-int cpex_on_error_from_name(const char *name);
+int cpex__on_error_from_name(const char *name);
 
 #endif

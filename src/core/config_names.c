@@ -20,7 +20,7 @@ static const char *const on_error_names[] = {
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-int cpex_mode_from_name(const char *name)
+int cpex__mode_from_name(const char *name)
 {
     if (!name)
         return -1;
@@ -35,7 +35,7 @@ const char *cpex_mode_name(uint32_t mode)
     return mode < COUNT(mode_names) ? mode_names[mode] : "unknown";
 }
 
-int cpex_on_error_from_name(const char *name)
+int cpex__on_error_from_name(const char *name)
 {
     if (!name)
         return -1;

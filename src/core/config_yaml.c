@@ -59,7 +59,7 @@ enum { YN_SCALAR, YN_SEQ, YN_MAP };
 typedef struct ynode {
     int type;
     bool plain;         /* scalar: plain style and no tag, so it resolves */
-    cpex_pos pos;
+    cpex__pos pos;
     char *text;         /* scalar: NUL-terminated (may hold NULs inside) */
     size_t len;
     struct ynode **kids; /* seq: items; map: key, value, key, value ... */
@@ -81,14 +81,14 @@ typedef struct ydoc {
 static void ydoc_free(ydoc *d)
 {
     for (size_t i = 0; i < d->nall; i++) {
-        cpex_free(d->all[i]->text);
-        cpex_free(d->all[i]->kids);
-        cpex_free(d->all[i]);
+        cpex__free(d->all[i]->text);
+        cpex__free(d->all[i]->kids);
+        cpex__free(d->all[i]);
     }
-    cpex_free(d->all);
+    cpex__free(d->all);
     for (size_t i = 0; i < d->nanchors; i++)
-        cpex_free(d->anchors[i].name);
-    cpex_free(d->anchors);
+        cpex__free(d->anchors[i].name);
+    cpex__free(d->anchors);
     memset(d, 0, sizeof *d);
 }
 
@@ -99,7 +99,7 @@ static void ydoc_free(ydoc *d)
 typedef struct ctx {
     const char *source;
     cpex_error *err;
-    cpex_config *cfg;
+    cpex__config *cfg;
     size_t errors;     /* problems found (reported or not) */
     bool nomem;
     bool muted;        /* CFG_MAX_ERRORS reached */
@@ -113,9 +113,9 @@ typedef struct ctx {
     json_t *names;     /* plugin name -> line of its first definition */
 } ctx;
 
-static cpex_pos pos_of(const ynode *n)
+static cpex__pos pos_of(const ynode *n)
 {
-    cpex_pos p = {0, 0};
+    cpex__pos p = {0, 0};
     return n ? n->pos : p;
 }
 
@@ -125,15 +125,15 @@ static int mark_int(size_t v)
 }
 
 /* Report a configuration problem at `pos`, naming the current plugin. */
-static void report_pos(ctx *c, cpex_pos pos, const char *key, const char *fmt, va_list ap)
+static void report_pos(ctx *c, cpex__pos pos, const char *key, const char *fmt, va_list ap)
 {
     c->errors++;
     if (c->muted)
         return;
     if (c->errors > CFG_MAX_ERRORS) {
         c->muted = true;
-        cpex_where w = {c->source, 0, 0, NULL, NULL};
-        cpex_error_add(c->err, CPEX_E_CONFIG, &w,
+        cpex__where w = {c->source, 0, 0, NULL, NULL};
+        cpex__error_add(c->err, CPEX_E_CONFIG, &w,
                        "too many errors; only the first %d are shown, fix those first",
                        CFG_MAX_ERRORS);
         return;
@@ -145,8 +145,8 @@ static void report_pos(ctx *c, cpex_pos pos, const char *key, const char *fmt, v
     if (off < 0)
         off = 0;
     vsnprintf(body + off, sizeof body - (size_t)off, fmt, ap);
-    cpex_where w = {c->source, pos.line, pos.column, c->plugin, key};
-    cpex_error_add(c->err, CPEX_E_CONFIG, &w, "%s", body);
+    cpex__where w = {c->source, pos.line, pos.column, c->plugin, key};
+    cpex__error_add(c->err, CPEX_E_CONFIG, &w, "%s", body);
 }
 
 static void report(ctx *c, const ynode *at, const char *key, const char *fmt, ...)
@@ -168,18 +168,18 @@ static void warn(ctx *c, const ynode *at, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(body, sizeof body, fmt, ap);
     va_end(ap);
-    cpex_pos p = pos_of(at);
+    cpex__pos p = pos_of(at);
     char who[300] = "";
     if (c->plugin)
         snprintf(who, sizeof who, "plugin '%.256s': ", c->plugin);
     else if (c->plugin_no > 0)
         snprintf(who, sizeof who, "plugin #%zu: ", c->plugin_no);
-    char *msg = p.line > 0 ? cpex_asprintf("%s:%d:%d: %s%s", c->source, p.line, p.column, who, body)
-                           : cpex_asprintf("%s: %s%s", c->source, who, body);
-    cpex_config *cfg = c->cfg;
-    char **w = msg ? cpex_realloc(cfg->warnings, (cfg->warning_count + 2) * sizeof *w) : NULL;
+    char *msg = p.line > 0 ? cpex__asprintf("%s:%d:%d: %s%s", c->source, p.line, p.column, who, body)
+                           : cpex__asprintf("%s: %s%s", c->source, who, body);
+    cpex__config *cfg = c->cfg;
+    char **w = msg ? cpex__realloc(cfg->warnings, (cfg->warning_count + 2) * sizeof *w) : NULL;
     if (!w) {
-        cpex_free(msg);
+        cpex__free(msg);
         c->nomem = true;
         return;
     }
@@ -217,7 +217,7 @@ static ynode *node_new(ctx *c, ydoc *d, int type, const yaml_mark_t *mark)
         return NULL;
     if (d->nall == d->capall) {
         size_t cap = d->capall ? d->capall * 2 : 64;
-        ynode **all = cpex_realloc(d->all, cap * sizeof *all);
+        ynode **all = cpex__realloc(d->all, cap * sizeof *all);
         if (!all) {
             c->nomem = true;
             return NULL;
@@ -225,7 +225,7 @@ static ynode *node_new(ctx *c, ydoc *d, int type, const yaml_mark_t *mark)
         d->all = all;
         d->capall = cap;
     }
-    ynode *n = cpex_calloc(1, sizeof *n);
+    ynode *n = cpex__calloc(1, sizeof *n);
     if (!n) {
         c->nomem = true;
         return NULL;
@@ -241,7 +241,7 @@ static bool node_add(ctx *c, ynode *parent, ynode *kid)
 {
     if (parent->count == parent->cap) {
         size_t cap = parent->cap ? parent->cap * 2 : 8;
-        ynode **kids = cpex_realloc(parent->kids, cap * sizeof *kids);
+        ynode **kids = cpex__realloc(parent->kids, cap * sizeof *kids);
         if (!kids) {
             c->nomem = true;
             return false;
@@ -259,7 +259,7 @@ static bool anchor_add(ctx *c, ydoc *d, const yaml_char_t *name, ynode *n)
         return true;
     if (d->nanchors == d->capanchors) {
         size_t cap = d->capanchors ? d->capanchors * 2 : 8;
-        struct anchor *a = cpex_realloc(d->anchors, cap * sizeof *a);
+        struct anchor *a = cpex__realloc(d->anchors, cap * sizeof *a);
         if (!a) {
             c->nomem = true;
             return false;
@@ -267,7 +267,7 @@ static bool anchor_add(ctx *c, ydoc *d, const yaml_char_t *name, ynode *n)
         d->anchors = a;
         d->capanchors = cap;
     }
-    char *copy = cpex_strdup((const char *)name);
+    char *copy = cpex__strdup((const char *)name);
     if (!copy) {
         c->nomem = true;
         return false;
@@ -297,7 +297,7 @@ static void report_yaml_error(ctx *c, const yaml_parser_t *p, const char *yaml, 
     const char *problem = p->problem ? p->problem : "invalid YAML";
     if (p->error == YAML_READER_ERROR) {
         /* No mark for reader errors: find the line and column of the offset. */
-        cpex_pos pos = {1, 1};
+        cpex__pos pos = {1, 1};
         size_t end = p->problem_offset < len ? p->problem_offset : len;
         for (size_t i = 0; i < end; i++) {
             if (yaml[i] == '\n') {
@@ -376,7 +376,7 @@ static bool build_tree(ctx *c, const char *yaml, size_t len, ydoc *d)
             n = node_new(c, d, YN_SCALAR, &ev.start_mark);
             if (!n)
                 break;
-            n->text = cpex_strndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
+            n->text = cpex__strndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
             if (!n->text) {
                 c->nomem = true;
                 break;
@@ -808,7 +808,7 @@ static void report_unknown(ctx *c, const ynode *at, const char *key, const char 
                            const char *word, const char *const *valid, size_t count,
                            const char *listed)
 {
-    const char *s = cpex_suggest(word, valid, count);
+    const char *s = cpex__suggest(word, valid, count);
     if (s) {
         report(c, at, key, "unknown %s '%.200s'; did you mean '%s'?", what, word, s);
     } else {
@@ -834,7 +834,7 @@ static char **want_string_list(ctx *c, const ynode *v, const char *key, size_t *
                    key, example);
         return NULL;
     }
-    char **out = cpex_calloc(v->count + 1, sizeof *out);
+    char **out = cpex__calloc(v->count + 1, sizeof *out);
     if (!out) {
         c->nomem = true;
         return NULL;
@@ -850,7 +850,7 @@ static char **want_string_list(ctx *c, const ynode *v, const char *key, size_t *
                    it->type == YN_SCALAR && it->len == 0 ? "an empty value" : describe(it));
             continue;
         }
-        out[n] = cpex_strdup(it->text);
+        out[n] = cpex__strdup(it->text);
         if (!out[n]) {
             c->nomem = true;
             break;
@@ -866,13 +866,13 @@ static void strv_free(char **v)
     if (!v)
         return;
     for (char **p = v; *p; p++)
-        cpex_free(*p);
-    cpex_free(v);
+        cpex__free(*p);
+    cpex__free(v);
 }
 
 static char **empty_strv(ctx *c)
 {
-    char **v = cpex_calloc(1, sizeof *v);
+    char **v = cpex__calloc(1, sizeof *v);
     if (!v)
         c->nomem = true;
     return v;
@@ -941,7 +941,7 @@ static void check_settings(ctx *c, const ynode *v)
         return;
     }
     int first[S_COUNT] = {0};
-    cpex_config *cfg = c->cfg;
+    cpex__config *cfg = c->cfg;
     for (size_t i = 0; i + 1 < v->count; i += 2) {
         const ynode *k = v->kids[i], *val = v->kids[i + 1];
         if (!budget(c, k))
@@ -1003,7 +1003,7 @@ static const char *const plugin_keys[P_COUNT] = {
     "priority", "on_error", "timeout",     "capabilities", "tags",    "config", "conditions",
 };
 
-static void check_mode(ctx *c, cpex_config_plugin *p, const ynode *v)
+static void check_mode(ctx *c, cpex__config_plugin *p, const ynode *v)
 {
     const char *valid[CPEX_MODE_DISABLED + 1];
     for (uint32_t m = 0; m <= CPEX_MODE_DISABLED; m++)
@@ -1014,7 +1014,7 @@ static void check_mode(ctx *c, cpex_config_plugin *p, const ynode *v)
                join(list, sizeof list, valid, COUNT(valid)), describe(v));
         return;
     }
-    int m = cpex_mode_from_name(v->text);
+    int m = cpex__mode_from_name(v->text);
     if (m < 0 || strlen(v->text) != v->len) {
         report_unknown(c, v, "mode", "mode", v->text, valid, COUNT(valid), "valid modes");
         return;
@@ -1022,7 +1022,7 @@ static void check_mode(ctx *c, cpex_config_plugin *p, const ynode *v)
     p->mode = (uint32_t)m;
 }
 
-static void check_on_error(ctx *c, cpex_config_plugin *p, const ynode *v)
+static void check_on_error(ctx *c, cpex__config_plugin *p, const ynode *v)
 {
     const char *valid[CPEX_ON_ERROR_DISABLE + 1];
     for (int e = 0; e <= CPEX_ON_ERROR_DISABLE; e++)
@@ -1033,7 +1033,7 @@ static void check_on_error(ctx *c, cpex_config_plugin *p, const ynode *v)
                join(list, sizeof list, valid, COUNT(valid)), describe(v));
         return;
     }
-    int e = cpex_on_error_from_name(v->text);
+    int e = cpex__on_error_from_name(v->text);
     if (e < 0 || strlen(v->text) != v->len) {
         report_unknown(c, v, "on_error", "on_error value", v->text, valid, COUNT(valid),
                        "valid values");
@@ -1043,7 +1043,7 @@ static void check_on_error(ctx *c, cpex_config_plugin *p, const ynode *v)
     p->has_on_error = true;
 }
 
-static void check_priority(ctx *c, cpex_config_plugin *p, const ynode *v)
+static void check_priority(ctx *c, cpex__config_plugin *p, const ynode *v)
 {
     rval r = resolve(v);
     if (v->type != YN_SCALAR || r.kind != RV_INT) {
@@ -1059,7 +1059,7 @@ static void check_priority(ctx *c, cpex_config_plugin *p, const ynode *v)
     p->priority = (int32_t)r.i;
 }
 
-static void check_hooks(ctx *c, cpex_config_plugin *p, const ynode *v)
+static void check_hooks(ctx *c, cpex__config_plugin *p, const ynode *v)
 {
     p->hooks_pos = v->pos;
     if (v->type != YN_SEQ || v->count == 0) {
@@ -1102,7 +1102,7 @@ static void check_hooks(ctx *c, cpex_config_plugin *p, const ynode *v)
     p->hook_count = n;
 }
 
-static void check_capabilities(ctx *c, cpex_config_plugin *p, const ynode *v)
+static void check_capabilities(ctx *c, cpex__config_plugin *p, const ynode *v)
 {
     size_t n = 0;
     char **names = want_string_list(c, v, "capabilities", &n, "read_subject, read_headers");
@@ -1111,7 +1111,7 @@ static void check_capabilities(ctx *c, cpex_config_plugin *p, const ynode *v)
     const char *known[32];
     size_t nknown = 0;
     for (unsigned b = 0; b < 32; b++) {
-        const char *name = cpex_caps_name((cpex_caps)1u << b);
+        const char *name = cpex__caps_name((cpex__caps)1u << b);
         if (name)
             known[nknown++] = name;
     }
@@ -1134,12 +1134,12 @@ static void check_capabilities(ctx *c, cpex_config_plugin *p, const ynode *v)
             if (strcmp(names[j], names[i]) == 0)
                 dup = true;
         if (dup) {
-            cpex_free(names[i]);
+            cpex__free(names[i]);
             names[i] = NULL;
             continue;
         }
         const char *suggestion = NULL;
-        cpex_cap_parse r = cpex_caps_parse(names[i], &p->caps, &suggestion);
+        cpex__cap_parse r = cpex__caps_parse(names[i], &p->caps, &suggestion);
         if (r == CPEX_CAP_UNKNOWN) {
             if (suggestion)
                 report(c, at, "capabilities", "unknown capability '%.200s'; did you mean '%s'?",
@@ -1179,7 +1179,7 @@ static const char *find_name(const ynode *map)
     return NULL;
 }
 
-static void check_plugin(ctx *c, const ynode *map, cpex_config_plugin *p)
+static void check_plugin(ctx *c, const ynode *map, cpex__config_plugin *p)
 {
     p->mode = CPEX_MODE_SEQUENTIAL;
     p->priority = 100;
@@ -1214,7 +1214,7 @@ static void check_plugin(ctx *c, const ynode *map, cpex_config_plugin *p)
             s = want_string(c, v, key, true);
             if (!s)
                 break;
-            p->name = cpex_strdup(s);
+            p->name = cpex__strdup(s);
             if (!p->name) {
                 c->nomem = true;
                 break;
@@ -1232,7 +1232,7 @@ static void check_plugin(ctx *c, const ynode *map, cpex_config_plugin *p)
         case P_KIND:
             p->kind_pos = v->pos;
             s = want_string(c, v, key, true);
-            if (s && !(p->kind = cpex_strdup(s)))
+            if (s && !(p->kind = cpex__strdup(s)))
                 c->nomem = true;
             break;
         case P_DESCRIPTION:
@@ -1242,7 +1242,7 @@ static void check_plugin(ctx *c, const ynode *map, cpex_config_plugin *p)
                           : idx == P_AUTHOR    ? &p->author
                                                : &p->version;
             s = want_string(c, v, key, false);
-            if (s && !(*slot = cpex_strdup(s)))
+            if (s && !(*slot = cpex__strdup(s)))
                 c->nomem = true;
             break;
         }
@@ -1305,8 +1305,8 @@ static void check_plugins(ctx *c, const ynode *v)
                describe(v));
         return;
     }
-    cpex_config *cfg = c->cfg;
-    cfg->plugins = cpex_calloc(v->count ? v->count : 1, sizeof *cfg->plugins);
+    cpex__config *cfg = c->cfg;
+    cfg->plugins = cpex__calloc(v->count ? v->count : 1, sizeof *cfg->plugins);
     if (!cfg->plugins) {
         c->nomem = true;
         return;
@@ -1314,7 +1314,7 @@ static void check_plugins(ctx *c, const ynode *v)
     for (size_t i = 0; i < v->count && !c->nomem; i++) {
         if (!budget(c, v->kids[i]))
             break;
-        cpex_config_plugin *p = &cfg->plugins[cfg->plugin_count++];
+        cpex__config_plugin *p = &cfg->plugins[cfg->plugin_count++];
         c->plugin = NULL;
         c->plugin_no = i + 1;
         check_plugin(c, v->kids[i], p);
@@ -1403,51 +1403,51 @@ static void check_top(ctx *c, const ynode *root)
 /* API                                                                 */
 /* ------------------------------------------------------------------ */
 
-void cpex_config_free(cpex_config *config)
+void cpex__config_free(cpex__config *config)
 {
     if (!config)
         return;
     for (size_t i = 0; i < config->plugin_count; i++) {
-        cpex_config_plugin *p = &config->plugins[i];
-        cpex_free(p->name);
-        cpex_free(p->kind);
-        cpex_free(p->description);
-        cpex_free(p->author);
-        cpex_free(p->version);
+        cpex__config_plugin *p = &config->plugins[i];
+        cpex__free(p->name);
+        cpex__free(p->kind);
+        cpex__free(p->description);
+        cpex__free(p->author);
+        cpex__free(p->version);
         strv_free(p->hooks);
         strv_free(p->capabilities);
         strv_free(p->tags);
         json_decref(p->config);
     }
-    cpex_free(config->plugins);
+    cpex__free(config->plugins);
     json_decref(config->global);
     json_decref(config->routes);
     strv_free(config->warnings);
-    cpex_free(config->source);
-    cpex_free(config->base_dir);
-    cpex_free(config);
+    cpex__free(config->source);
+    cpex__free(config->base_dir);
+    cpex__free(config);
 }
 
-cpex_status cpex_config_parse(const char *yaml, size_t len, const char *source,
-                              const char *base_dir, cpex_config **out, cpex_error *err)
+cpex_status cpex__config_parse(const char *yaml, size_t len, const char *source,
+                              const char *base_dir, cpex__config **out, cpex_error *err)
 {
     if (!out)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL, "cpex_config_parse: out is NULL");
+        return cpex__error_add(err, CPEX_E_INVALID, NULL, "cpex__config_parse: out is NULL");
     *out = NULL;
     if (!yaml && len)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL, "cpex_config_parse: yaml is NULL");
+        return cpex__error_add(err, CPEX_E_INVALID, NULL, "cpex__config_parse: yaml is NULL");
     if (!yaml)
         yaml = "";
     ctx c;
     memset(&c, 0, sizeof c);
     c.source = source ? source : "<string>";
     c.err = err;
-    c.cfg = cpex_calloc(1, sizeof *c.cfg);
+    c.cfg = cpex__calloc(1, sizeof *c.cfg);
     c.names = json_object();
     if (c.cfg) {
-        c.cfg->source = cpex_strdup(c.source);
-        c.cfg->base_dir = base_dir ? cpex_strdup(base_dir) : NULL;
-        c.cfg->warnings = cpex_calloc(1, sizeof *c.cfg->warnings);
+        c.cfg->source = cpex__strdup(c.source);
+        c.cfg->base_dir = base_dir ? cpex__strdup(base_dir) : NULL;
+        c.cfg->warnings = cpex__calloc(1, sizeof *c.cfg->warnings);
     }
     if (!c.cfg || !c.names || !c.cfg->source || (base_dir && !c.cfg->base_dir) ||
         !c.cfg->warnings) {
@@ -1461,12 +1461,12 @@ cpex_status cpex_config_parse(const char *yaml, size_t len, const char *source,
     }
     json_decref(c.names);
     if (c.nomem) {
-        cpex_config_free(c.cfg);
-        cpex_where w = {c.source, 0, 0, NULL, NULL};
-        return cpex_error_add(err, CPEX_E_NOMEM, &w, "out of memory while reading the configuration");
+        cpex__config_free(c.cfg);
+        cpex__where w = {c.source, 0, 0, NULL, NULL};
+        return cpex__error_add(err, CPEX_E_NOMEM, &w, "out of memory while reading the configuration");
     }
     if (c.errors) {
-        cpex_config_free(c.cfg);
+        cpex__config_free(c.cfg);
         return CPEX_E_CONFIG;
     }
     *out = c.cfg;
@@ -1476,29 +1476,29 @@ cpex_status cpex_config_parse(const char *yaml, size_t len, const char *source,
 /* The absolute directory of `path` (its directory as given if that fails). */
 static char *dir_of(const char *path)
 {
-    char *copy = cpex_strdup(path);
+    char *copy = cpex__strdup(path);
     if (!copy)
         return NULL;
     const char *dir = dirname(copy);
     char *real = realpath(dir, NULL);
-    char *result = cpex_strdup(real ? real : dir);
+    char *result = cpex__strdup(real ? real : dir);
     free(real); /* from libc */
-    cpex_free(copy);
+    cpex__free(copy);
     return result;
 }
 
-cpex_status cpex_config_parse_file(const char *path, cpex_config **out, cpex_error *err)
+cpex_status cpex__config_parse_file(const char *path, cpex__config **out, cpex_error *err)
 {
     if (!out)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL, "cpex_config_parse_file: out is NULL");
+        return cpex__error_add(err, CPEX_E_INVALID, NULL, "cpex__config_parse_file: out is NULL");
     *out = NULL;
     if (!path || !*path)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL,
-                              "cpex_config_parse_file: no configuration file named");
-    cpex_where w = {path, 0, 0, NULL, NULL};
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
+                              "cpex__config_parse_file: no configuration file named");
+    cpex__where w = {path, 0, 0, NULL, NULL};
     FILE *f = fopen(path, "rb");
     if (!f)
-        return cpex_error_add(err, CPEX_E_IO, &w, "cannot read the configuration file: %s",
+        return cpex__error_add(err, CPEX_E_IO, &w, "cannot read the configuration file: %s",
                               strerror(errno));
     char *buf = NULL;
     size_t len = 0, cap = 0;
@@ -1511,7 +1511,7 @@ cpex_status cpex_config_parse_file(const char *path, cpex_config **out, cpex_err
                 break;
             }
             size_t ncap = cap ? cap * 2 : 4096;
-            char *nb = cpex_realloc(buf, ncap + 1);
+            char *nb = cpex__realloc(buf, ncap + 1);
             if (!nb) {
                 nomem = true;
                 break;
@@ -1530,24 +1530,24 @@ cpex_status cpex_config_parse_file(const char *path, cpex_config **out, cpex_err
     fclose(f);
     cpex_status st;
     if (nomem) {
-        st = cpex_error_add(err, CPEX_E_NOMEM, &w, "out of memory while reading the configuration");
+        st = cpex__error_add(err, CPEX_E_NOMEM, &w, "out of memory while reading the configuration");
     } else if (too_big) {
-        st = cpex_error_add(err, CPEX_E_IO, &w,
+        st = cpex__error_add(err, CPEX_E_IO, &w,
                             "the configuration file is larger than %u MiB; is it the right file?",
                             CFG_MAX_FILE_SIZE >> 20);
     } else if (read_errno) {
-        st = cpex_error_add(err, CPEX_E_IO, &w, "cannot read the configuration file: %s",
+        st = cpex__error_add(err, CPEX_E_IO, &w, "cannot read the configuration file: %s",
                             strerror(read_errno));
     } else {
         buf[len] = '\0';
         char *dir = dir_of(path);
         if (!dir)
-            st = cpex_error_add(err, CPEX_E_NOMEM, &w,
+            st = cpex__error_add(err, CPEX_E_NOMEM, &w,
                                 "out of memory while reading the configuration");
         else
-            st = cpex_config_parse(buf, len, path, dir, out, err);
-        cpex_free(dir);
+            st = cpex__config_parse(buf, len, path, dir, out, err);
+        cpex__free(dir);
     }
-    cpex_free(buf);
+    cpex__free(buf);
     return st;
 }

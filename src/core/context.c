@@ -10,7 +10,7 @@
 
 cpex_context_table *cpex_context_table_new(void)
 {
-    return cpex_calloc(1, sizeof(cpex_context_table));
+    return cpex__calloc(1, sizeof(cpex_context_table));
 }
 
 void cpex_context_table_free(cpex_context_table *t)
@@ -19,11 +19,11 @@ void cpex_context_table_free(cpex_context_table *t)
         return;
     json_decref(t->global);
     for (size_t i = 0; i < t->count; i++) {
-        cpex_free(t->locals[i].plugin_name);
+        cpex__free(t->locals[i].plugin_name);
         json_decref(t->locals[i].state);
     }
-    cpex_free(t->locals);
-    cpex_free(t);
+    cpex__free(t->locals);
+    cpex__free(t);
 }
 
 const json_t *cpex_context_table_global(const cpex_context_table *t, const char *key)
@@ -44,7 +44,7 @@ const json_t *cpex_context_table_local(const cpex_context_table *t, const char *
     return NULL;
 }
 
-json_t *cpex_ctx_global_state(cpex_context_table *t, bool create)
+json_t *cpex__ctx_global_state(cpex_context_table *t, bool create)
 {
     if (!t)
         return NULL;
@@ -53,7 +53,7 @@ json_t *cpex_ctx_global_state(cpex_context_table *t, bool create)
     return t->global;
 }
 
-json_t *cpex_ctx_local_state(cpex_context_table *t, const cpex_plugin *p, bool create)
+json_t *cpex__ctx_local_state(cpex_context_table *t, const cpex__plugin *p, bool create)
 {
     if (!t)
         return NULL;
@@ -64,18 +64,18 @@ json_t *cpex_ctx_local_state(cpex_context_table *t, const cpex_plugin *p, bool c
         return NULL;
     if (t->count == t->cap) {
         size_t ncap = t->cap ? t->cap * 2 : 4;
-        cpex_ctx_local *n = cpex_realloc(t->locals, ncap * sizeof *n);
+        cpex__ctx_local *n = cpex__realloc(t->locals, ncap * sizeof *n);
         if (!n)
             return NULL;
         t->locals = n;
         t->cap = ncap;
     }
-    cpex_ctx_local *l = &t->locals[t->count];
+    cpex__ctx_local *l = &t->locals[t->count];
     l->plugin_id = p->id;
-    l->plugin_name = cpex_strdup(p->name);
+    l->plugin_name = cpex__strdup(p->name);
     l->state = json_object();
     if (!l->plugin_name || !l->state) {
-        cpex_free(l->plugin_name);
+        cpex__free(l->plugin_name);
         json_decref(l->state);
         return NULL;
     }

@@ -29,7 +29,7 @@
  * Reference counted: snapshots and background work hold references; the
  * last release shuts it down (if needed) and destroys it.
  */
-typedef struct cpex_plugin {
+typedef struct cpex__plugin {
     _Atomic long refs;
     uint64_t id;          /* unique per registration in this process */
     uint64_t seq;         /* registration order in its manager */
@@ -43,7 +43,7 @@ typedef struct cpex_plugin {
     cpex_on_error on_error;
     double timeout;       /* effective, seconds */
     int64_t timeout_ns;
-    cpex_caps caps;
+    cpex__caps caps;
     char **capabilities;  /* NULL-terminated */
     char **hooks;         /* wired hooks, NULL-terminated */
     json_t *config;       /* owned reference; JSON null when none */
@@ -57,10 +57,10 @@ typedef struct cpex_plugin {
     pthread_mutex_t lock; /* guards reason */
     char *reason;         /* why failed or disabled */
     struct cpex_manager *manager; /* for logging only; not a reference */
-} cpex_plugin;
+} cpex__plugin;
 
-cpex_plugin *cpex_plugin_ref(cpex_plugin *plugin);
-void cpex_plugin_unref(cpex_plugin *plugin);
+cpex__plugin *cpex__plugin_ref(cpex__plugin *plugin);
+void cpex__plugin_unref(cpex__plugin *plugin);
 /**
  * Check a registration as a hostile plugin could present it: its size,
  * at least one handler, no NULL function, no empty hook name, no two
@@ -68,102 +68,102 @@ void cpex_plugin_unref(cpex_plugin *plugin);
  * manager for every plugin, and by the loader before it filters handlers
  * by a `#` fragment (so a fragment cannot hide a broken list).
  */
-cpex_status cpex_registration_check(const cpex_plugin_registration *reg, const char *from,
-                                    const cpex_where *where, cpex_error *err);
+cpex_status cpex__registration_check(const cpex_plugin_registration *reg, const char *from,
+                                    const cpex__where *where, cpex_error *err);
 
 /** Set state to disabled (once) with a reason; logs it. */
-void cpex_plugin_disable(cpex_plugin *plugin, const char *reason);
+void cpex__plugin_disable(cpex__plugin *plugin, const char *reason);
 /** Replace the reason (copied) under the plugin's lock. */
-void cpex_plugin_set_reason(cpex_plugin *plugin, const char *reason);
+void cpex__plugin_set_reason(cpex__plugin *plugin, const char *reason);
 
 /* ------------------------------------------------------------------ */
 /* Registry snapshot (immutable once published)                        */
 /* ------------------------------------------------------------------ */
 
 /** One handler wired to one hook. */
-typedef struct cpex_hook_entry {
-    cpex_plugin *plugin; /* borrowed from the snapshot's plugin list */
+typedef struct cpex__hook_entry {
+    cpex__plugin *plugin; /* borrowed from the snapshot's plugin list */
     cpex_handler_fn fn;
-} cpex_hook_entry;
+} cpex__hook_entry;
 
 /** Number of runnable phases (disabled is not one). */
 #define CPEX_PHASES 5
 
 /** A hook and its entries, grouped by phase and sorted by priority. */
-typedef struct cpex_hook {
+typedef struct cpex__hook {
     char *name;
     size_t name_len;
     uint64_t hash;
     char *payload_type;          /* bound type or NULL (any) */
     size_t payload_type_len;     /* strlen(payload_type) */
     size_t count;
-    cpex_hook_entry *entries;    /* phase-major, then priority, then seq */
+    cpex__hook_entry *entries;    /* phase-major, then priority, then seq */
     size_t phase_start[CPEX_PHASES + 1];
-} cpex_hook;
+} cpex__hook;
 
 /** A host-defined payload type, as registered. */
-typedef struct cpex_type_slot {
+typedef struct cpex__type_slot {
     char *name;
     cpex_payload_type type;
-} cpex_type_slot;
+} cpex__type_slot;
 
 /** Hook -> payload type binding. */
-typedef struct cpex_binding {
+typedef struct cpex__binding {
     char *hook;
     char *type;
-} cpex_binding;
+} cpex__binding;
 
 /** What invokes read: built by writers, published atomically. */
-typedef struct cpex_snapshot {
+typedef struct cpex__snapshot {
     size_t plugin_count;
-    cpex_plugin **plugins;       /* registration order; one reference each */
+    cpex__plugin **plugins;       /* registration order; one reference each */
     size_t hook_count;
-    cpex_hook *hooks;
+    cpex__hook *hooks;
     size_t table_mask;           /* open-addressing table of hook indices + 1 */
     uint32_t *table;
     size_t type_count;
-    cpex_type_slot *types;       /* own array; names borrowed from the manager */
-} cpex_snapshot;
+    cpex__type_slot *types;       /* own array; names borrowed from the manager */
+} cpex__snapshot;
 
-uint64_t cpex_hash_name(const char *name, size_t len);
+uint64_t cpex__hash_name(const char *name, size_t len);
 /** Build a snapshot for `plugins` (each gets a new reference). NULL on OOM. */
-cpex_snapshot *cpex_snapshot_build(cpex_plugin *const *plugins, size_t count,
-                                   const cpex_binding *bindings, size_t binding_count,
-                                   const cpex_type_slot *types, size_t type_count);
-void cpex_snapshot_free(cpex_snapshot *snap);
-const cpex_hook *cpex_snapshot_find(const cpex_snapshot *snap, const char *name, size_t len);
-const cpex_type_slot *cpex_snapshot_type(const cpex_snapshot *snap, const char *name,
+cpex__snapshot *cpex__snapshot_build(cpex__plugin *const *plugins, size_t count,
+                                   const cpex__binding *bindings, size_t binding_count,
+                                   const cpex__type_slot *types, size_t type_count);
+void cpex__snapshot_free(cpex__snapshot *snap);
+const cpex__hook *cpex__snapshot_find(const cpex__snapshot *snap, const char *name, size_t len);
+const cpex__type_slot *cpex__snapshot_type(const cpex__snapshot *snap, const char *name,
                                          size_t len);
 
 /* ------------------------------------------------------------------ */
 /* The manager                                                         */
 /* ------------------------------------------------------------------ */
 
-typedef struct cpex_factory_slot {
+typedef struct cpex__factory_slot {
     char *key;
     cpex_factory factory;
-} cpex_factory_slot;
+} cpex__factory_slot;
 
 struct cpex_manager {
     cpex_manager_options opts;
     int64_t default_timeout_ns;
 
     pthread_mutex_t write_lock;          /* serializes every change */
-    _Atomic(cpex_snapshot *) snapshot;
-    cpex_rcu rcu;
+    _Atomic(cpex__snapshot *) snapshot;
+    cpex__rcu rcu;
 
     size_t exact_count;
-    cpex_factory_slot *exact;
+    cpex__factory_slot *exact;
     size_t scheme_count;
-    cpex_factory_slot *schemes;
+    cpex__factory_slot *schemes;
 
     size_t type_count;
-    cpex_type_slot *types;               /* changed under write_lock; snapshots copy it */
+    cpex__type_slot *types;               /* changed under write_lock; snapshots copy it */
 
     size_t binding_count;
-    cpex_binding *bindings;
+    cpex__binding *bindings;
 
-    cpex_workers *workers;
+    cpex__workers *workers;
     bool init_called;                    /* initialize ran at least once */
     _Atomic int closing;                 /* shutdown began: new invokes fail closed */
     bool shut_down;
@@ -183,68 +183,68 @@ struct cpex_manager {
  * calls on the calling thread, so the host table's log slot can still name
  * the plugin and reach the manager's sink.
  */
-typedef struct cpex_log_scope {
+typedef struct cpex__log_scope {
     const struct cpex_manager *manager;
     const char *plugin;
-    const struct cpex_log_scope *outer; /* the scope to restore */
-} cpex_log_scope;
-extern _Thread_local const cpex_log_scope *cpex_current_log_scope;
+    const struct cpex__log_scope *outer; /* the scope to restore */
+} cpex__log_scope;
+extern _Thread_local const cpex__log_scope *cpex__current_log_scope;
 
-/** Speak as `plugin` of `manager` on this thread until cpex_log_scope_leave. */
-static inline void cpex_log_scope_enter(cpex_log_scope *scope, const struct cpex_manager *manager,
+/** Speak as `plugin` of `manager` on this thread until cpex__log_scope_leave. */
+static inline void cpex__log_scope_enter(cpex__log_scope *scope, const struct cpex_manager *manager,
                                         const char *plugin)
 {
     scope->manager = manager;
     scope->plugin = plugin;
-    scope->outer = cpex_current_log_scope;
-    cpex_current_log_scope = scope;
+    scope->outer = cpex__current_log_scope;
+    cpex__current_log_scope = scope;
 }
 
-static inline void cpex_log_scope_leave(const cpex_log_scope *scope)
+static inline void cpex__log_scope_leave(const cpex__log_scope *scope)
 {
-    cpex_current_log_scope = scope->outer;
+    cpex__current_log_scope = scope->outer;
 }
 
 /** Log through the manager's sink (manager may be NULL: stderr). */
-void cpex_log(const cpex_manager *manager, uint32_t level, const char *plugin, const char *fmt,
+void cpex__log(const cpex_manager *manager, uint32_t level, const char *plugin, const char *fmt,
               ...) __attribute__((format(printf, 4, 5)));
 
 /** Monotonic clock in nanoseconds. */
-int64_t cpex_now_ns(void);
+int64_t cpex__now_ns(void);
 
 /* ------------------------------------------------------------------ */
 /* Context table internals                                             */
 /* ------------------------------------------------------------------ */
 
-typedef struct cpex_ctx_local {
+typedef struct cpex__ctx_local {
     uint64_t plugin_id;
     char *plugin_name;
     json_t *state;   /* object */
-} cpex_ctx_local;
+} cpex__ctx_local;
 
 struct cpex_context_table {
     json_t *global;  /* object or NULL */
     size_t count, cap;
-    cpex_ctx_local *locals;
+    cpex__ctx_local *locals;
 };
 
 /** The local state object of a plugin; created when `create`. NULL if absent/OOM. */
-json_t *cpex_ctx_local_state(cpex_context_table *table, const cpex_plugin *plugin, bool create);
+json_t *cpex__ctx_local_state(cpex_context_table *table, const cpex__plugin *plugin, bool create);
 /** The global object; created when `create`. */
-json_t *cpex_ctx_global_state(cpex_context_table *table, bool create);
+json_t *cpex__ctx_global_state(cpex_context_table *table, bool create);
 
 /* ------------------------------------------------------------------ */
 /* Results                                                             */
 /* ------------------------------------------------------------------ */
 
 /** Append a soft error record (strings copied). Returns false on OOM. */
-bool cpex_records_add(cpex_error_record **records, size_t *count, const char *plugin,
+bool cpex__records_add(cpex_error_record **records, size_t *count, const char *plugin,
                       const char *code, const char *message, json_t *details);
 /** Wrap owned payload data for a result (freed by result cleanup). NULL on OOM. */
-cpex_payload *cpex_result_payload_new(uint32_t kind, const char *type_name, void *data,
+cpex_payload *cpex__result_payload_new(uint32_t kind, const char *type_name, void *data,
                                       void (*free_fn)(void *, void *), void *user);
 /** A new violation (strings copied; details taken, NULL: {}). NULL on OOM. */
-cpex_violation *cpex_violation_new(const char *code, const char *reason, const char *description,
+cpex_violation *cpex__violation_new(const char *code, const char *reason, const char *description,
                                    json_t *details, const char *plugin);
 
 /* ------------------------------------------------------------------ */
@@ -253,8 +253,8 @@ cpex_violation *cpex_violation_new(const char *code, const char *reason, const c
 
 /** Run the pipeline of `hook` (non-empty) for one invoke. `custom` is the
  *  registered type of a CPEX_PAYLOAD_CUSTOM payload (the invoke checked it). */
-void cpex_execute(cpex_manager *manager, const cpex_snapshot *snap, const cpex_hook *hook,
-                  const cpex_payload *payload, const cpex_type_slot *custom,
+void cpex__execute(cpex_manager *manager, const cpex__snapshot *snap, const cpex__hook *hook,
+                  const cpex_payload *payload, const cpex__type_slot *custom,
                   const cpex_extensions *extensions, cpex_context_table *context, bool closing,
                   cpex_pipeline_result *result);
 

@@ -25,7 +25,7 @@
 #include "core/executor_internal.h"
 #include "util/alloc.h"
 
-int64_t cpex_now_ns(void)
+int64_t cpex__now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -94,7 +94,7 @@ static void cmf_free_op(void *d, void *u) { (void)u; cpex_cmf_free(d); }
 static void *json_clone_op(const void *d, void *u) { (void)u; return json_deep_copy(d); }
 static void json_free_op(void *d, void *u) { (void)u; json_decref(d); }
 
-static payload_ops ops_for(const cpex_payload *p, const cpex_type_slot *custom)
+static payload_ops ops_for(const cpex_payload *p, const cpex__type_slot *custom)
 {
     payload_ops ops = {0};
     if (!p)
@@ -121,19 +121,19 @@ static payload_ops ops_for(const cpex_payload *p, const cpex_type_slot *custom)
 /* Call state                                                          */
 /* ------------------------------------------------------------------ */
 
-void cpex_call_record(cpex_call_state *cs, const char *code, const char *fmt, ...)
+void cpex__call_record(cpex__call_state *cs, const char *code, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (!cpex_records_add(cs->records, cs->record_count, cs->plugin->name, code, msg, NULL))
-        cpex_log(cs->manager, CPEX_LOG_ERROR, cs->plugin->name,
+    if (!cpex__records_add(cs->records, cs->record_count, cs->plugin->name, code, msg, NULL))
+        cpex__log(cs->manager, CPEX_LOG_ERROR, cs->plugin->name,
                  "out of memory recording: %s", msg);
 }
 
-void cpex_call_state_cleanup(cpex_call_state *cs)
+void cpex__call_state_cleanup(cpex__call_state *cs)
 {
     /* The all-allow path owns nothing: leave without a call per field. */
     if (!cs->new_payload && !cs->pending_ext && !cs->violation && !cs->error_message &&
@@ -146,7 +146,7 @@ void cpex_call_state_cleanup(cpex_call_state *cs)
     cs->pending_ext = NULL;
     cpex_violation_free(cs->violation);
     cs->violation = NULL;
-    cpex_free(cs->error_message);
+    cpex__free(cs->error_message);
     cs->error_message = NULL;
     json_decref(cs->metadata);
     cs->metadata = NULL;
@@ -158,9 +158,9 @@ void cpex_call_state_cleanup(cpex_call_state *cs)
 /* What one handler call came to. */
 
 /* A plugin that is not (or no longer) initialized fails closed. */
-bool cpex_ex_plugin_ready(const cpex_call_state *cs, outcome *out)
+bool cpex__ex_plugin_ready(const cpex__call_state *cs, outcome *out)
 {
-    cpex_plugin *p = cs->plugin;
+    cpex__plugin *p = cs->plugin;
     int st = atomic_load_explicit(&p->state, memory_order_acquire);
     if (cs->closed)
         st = CPEX_PLUGIN_SHUT_DOWN;
@@ -189,13 +189,13 @@ bool cpex_ex_plugin_ready(const cpex_call_state *cs, outcome *out)
  * few words (returning the 530-byte outcome by value cost ~140
  * instructions per call: a 512-byte zero fill and a copy). */
 static inline __attribute__((always_inline)) void
-call_handler(cpex_call_state *cs, cpex_handler_fn fn, int64_t start, bool coarse, outcome *out)
+call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, bool coarse, outcome *out)
 {
     out->kind = OUT_ALLOW;
     out->record_code = NULL;
     out->end = start;
     out->message[0] = '\0';
-    if (!cpex_ex_plugin_ready(cs, out))
+    if (!cpex__ex_plugin_ready(cs, out))
         return;
     cs->call.deadline_ns = start + cs->plugin->timeout_ns;
     int32_t d = fn(cs->plugin->reg.instance, &cs->call);
@@ -228,13 +228,13 @@ call_handler(cpex_call_state *cs, cpex_handler_fn fn, int64_t start, bool coarse
     }
 }
 
-void cpex_ex_call_handler(cpex_call_state *cs, cpex_handler_fn fn, int64_t start, outcome *out)
+void cpex__ex_call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, outcome *out)
 {
     call_handler(cs, fn, start, false, out);
 }
 
 /* The violation of a deny: the plugin's own, or plugin_deny (fail closed). */
-cpex_violation *cpex_ex_take_violation(cpex_call_state *cs, const char *fallback_code)
+cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, const char *fallback_code)
 {
     cpex_violation *v = cs->violation;
     cs->violation = NULL;
@@ -242,41 +242,41 @@ cpex_violation *cpex_ex_take_violation(cpex_call_state *cs, const char *fallback
         char reason[300];
         snprintf(reason, sizeof reason, "Plugin '%s' denied without a violation",
                  cs->plugin->name);
-        return cpex_violation_new(fallback_code, reason, NULL, NULL, cs->plugin->name);
+        return cpex__violation_new(fallback_code, reason, NULL, NULL, cs->plugin->name);
     }
-    char *name = cpex_strdup(cs->plugin->name);
+    char *name = cpex__strdup(cs->plugin->name);
     if (name) {
-        cpex_free(v->plugin_name); /* the configured name wins over what the plugin said */
+        cpex__free(v->plugin_name); /* the configured name wins over what the plugin said */
         v->plugin_name = name;
     }
     return v;
 }
 
 /* A failure as a halting violation (on_error: fail). */
-cpex_violation *cpex_ex_failure_violation(const cpex_plugin *p, const outcome *o)
+cpex_violation *cpex__ex_failure_violation(const cpex__plugin *p, const outcome *o)
 {
     char reason[800];
     if (o->kind == OUT_TIMEOUT) {
         snprintf(reason, sizeof reason, "Plugin '%s' timed out after %lldms", p->name,
                  (long long)(p->timeout_ns / 1000000));
         json_t *d = json_pack("{s:I}", "timeout_ms", (json_int_t)(p->timeout_ns / 1000000));
-        return cpex_violation_new("plugin_timeout", reason, NULL, d, p->name);
+        return cpex__violation_new("plugin_timeout", reason, NULL, d, p->name);
     }
     snprintf(reason, sizeof reason, "Plugin '%s' failed: %s", p->name, o->message);
-    return cpex_violation_new("plugin_error", reason, NULL, NULL, p->name);
+    return cpex__violation_new("plugin_error", reason, NULL, NULL, p->name);
 }
 
 /* Record a failure as a soft error. */
-void cpex_ex_record_failure(cpex_call_state *cs, const outcome *o)
+void cpex__ex_record_failure(cpex__call_state *cs, const outcome *o)
 {
     if (o->kind == OUT_TIMEOUT)
-        cpex_call_record(cs, "timeout", "plugin timed out after %lldms",
+        cpex__call_record(cs, "timeout", "plugin timed out after %lldms",
                          (long long)(cs->plugin->timeout_ns / 1000000));
     else
-        cpex_call_record(cs, o->record_code ? o->record_code : "error", "%s", o->message);
+        cpex__call_record(cs, o->record_code ? o->record_code : "error", "%s", o->message);
 }
 
-void cpex_ex_disable_for(cpex_plugin *p, const outcome *o)
+void cpex__ex_disable_for(cpex__plugin *p, const outcome *o)
 {
     char reason[600];
     if (o->kind == OUT_TIMEOUT)
@@ -284,11 +284,11 @@ void cpex_ex_disable_for(cpex_plugin *p, const outcome *o)
                  (long long)(p->timeout_ns / 1000000));
     else
         snprintf(reason, sizeof reason, "%s", o->message);
-    cpex_plugin_disable(p, reason);
+    cpex__plugin_disable(p, reason);
 }
 
 /* Merge a call's metadata into an accumulated object (created on demand). */
-bool cpex_ex_merge_metadata(json_t **into, json_t *from)
+bool cpex__ex_merge_metadata(json_t **into, json_t *from)
 {
     if (!from)
         return true;
@@ -309,7 +309,7 @@ bool cpex_ex_merge_metadata(json_t **into, json_t *from)
 /* ------------------------------------------------------------------ */
 
 
-void cpex_call_state_init(cpex_call_state *cs, const call_setup *setup, cpex_plugin *p,
+void cpex__call_state_init(cpex__call_state *cs, const call_setup *setup, cpex__plugin *p,
                           uint32_t mode)
 {
     memset(cs, 0, sizeof *cs);
@@ -336,23 +336,23 @@ void cpex_call_state_init(cpex_call_state *cs, const call_setup *setup, cpex_plu
 
 /* A call on the caller's thread: context reads and (serial) writes go to
  * the pipeline's live table. */
-static void init_call(pipeline *pl, cpex_call_state *cs, cpex_plugin *p, uint32_t mode)
+static void init_call(pipeline *pl, cpex__call_state *cs, cpex__plugin *p, uint32_t mode)
 {
     call_setup setup = {pl->manager,  pl->hook->name, pl->hook->name_len,
                         pl->payload.kind ? &pl->payload : NULL, &pl->ops, pl->ext,
                         pl->closing,  &pl->res->errors, &pl->res->error_count};
-    cpex_call_state_init(cs, &setup, p, mode);
+    cpex__call_state_init(cs, &setup, p, mode);
     cs->table = &pl->ctx;
     if (cs->snapshot_ctx) {
-        cs->base_local = cpex_ctx_local_state(pl->ctx, p, false);
-        cs->base_global = cpex_ctx_global_state(pl->ctx, false);
+        cs->base_local = cpex__ctx_local_state(pl->ctx, p, false);
+        cs->base_global = cpex__ctx_global_state(pl->ctx, false);
     }
 }
 
 /* Whether a call left anything behind (payload, extensions, violation,
  * error, metadata, context scratch). An allowing call that did not is
  * finished: nothing to adopt, merge or free. */
-static inline bool call_state_dirty(const cpex_call_state *cs)
+static inline bool call_state_dirty(const cpex__call_state *cs)
 {
     return ((uintptr_t)cs->new_payload | (uintptr_t)cs->pending_ext | (uintptr_t)cs->violation |
             (uintptr_t)cs->error_message | (uintptr_t)cs->metadata |
@@ -362,20 +362,20 @@ static inline bool call_state_dirty(const cpex_call_state *cs)
 /* Point a call state, cleaned up after its previous call, at the next
  * plugin of the same phase: only what differs per plugin is written
  * (init_call's memset of the ~250-byte state runs once per phase). */
-static void rebind_call(pipeline *pl, cpex_call_state *cs, cpex_plugin *p)
+static void rebind_call(pipeline *pl, cpex__call_state *cs, cpex__plugin *p)
 {
     cs->call.plugin_name.ptr = p->name;
     cs->call.plugin_name.len = p->name_len;
     cs->plugin = p;
     cs->ext = pl->ext;
     if (cs->snapshot_ctx) {
-        cs->base_local = cpex_ctx_local_state(pl->ctx, p, false);
-        cs->base_global = cpex_ctx_global_state(pl->ctx, false);
+        cs->base_local = cpex__ctx_local_state(pl->ctx, p, false);
+        cs->base_global = cpex__ctx_global_state(pl->ctx, false);
     }
 }
 
 /* Accept a serial call's modifications into the pipeline. */
-static void adopt_changes(pipeline *pl, cpex_call_state *cs)
+static void adopt_changes(pipeline *pl, cpex__call_state *cs)
 {
     if (cs->new_payload) {
         if (pl->owned_payload && pl->ops.free)
@@ -394,11 +394,11 @@ static void adopt_changes(pipeline *pl, cpex_call_state *cs)
     }
 }
 
-void cpex_ex_halt(pipeline *pl, cpex_violation *v)
+void cpex__ex_halt(pipeline *pl, cpex_violation *v)
 {
     pl->res->continue_processing = false;
     if (!v) /* out of memory building it: still deny, with a fixed text */
-        v = cpex_violation_new("internal_error", "out of memory", NULL, NULL, NULL);
+        v = cpex__violation_new("internal_error", "out of memory", NULL, NULL, NULL);
     pl->res->violation = v;
 }
 
@@ -409,15 +409,15 @@ typedef struct phase_walk {
     int64_t coarse_from;
     call_clock clk;
     bool ready;
-    cpex_call_state cs;
+    cpex__call_state cs;
 } phase_walk;
 
 /* Call entry `e` in phase `mode`. True when the call allowed and left
  * nothing behind (the common case: nothing to adopt, merge or free). */
 static inline __attribute__((always_inline)) bool
-phase_step(pipeline *pl, phase_walk *w, const cpex_hook_entry *e, uint32_t mode, outcome *o)
+phase_step(pipeline *pl, phase_walk *w, const cpex__hook_entry *e, uint32_t mode, outcome *o)
 {
-    cpex_plugin *p = e->plugin;
+    cpex__plugin *p = e->plugin;
     if (w->ready)
         rebind_call(pl, &w->cs, p);
     else
@@ -436,20 +436,20 @@ phase_step(pipeline *pl, phase_walk *w, const cpex_hook_entry *e, uint32_t mode,
 
 static bool run_serial(pipeline *pl, uint32_t mode)
 {
-    const cpex_hook *h = pl->hook;
+    const cpex__hook *h = pl->hook;
     phase_walk w;
     w.coarse_from = coarse_min();
     w.clk.kind = -1;
     w.clk.last = 0;
     w.ready = false;
     for (size_t i = h->phase_start[mode]; i < h->phase_start[mode + 1]; i++) {
-        cpex_plugin *p = h->entries[i].plugin;
+        cpex__plugin *p = h->entries[i].plugin;
         if (atomic_load_explicit(&p->disabled, memory_order_relaxed))
             continue;
         outcome o;
         if (phase_step(pl, &w, &h->entries[i], mode, &o))
             continue;
-        cpex_call_state *csp = &w.cs;
+        cpex__call_state *csp = &w.cs;
         bool halted = false;
         switch (o.kind) {
         case OUT_ALLOW:
@@ -457,10 +457,10 @@ static bool run_serial(pipeline *pl, uint32_t mode)
             break;
         case OUT_DENY:
             if (mode == CPEX_MODE_SEQUENTIAL) {
-                cpex_ex_halt(pl, cpex_ex_take_violation(csp, "plugin_deny"));
+                cpex__ex_halt(pl, cpex__ex_take_violation(csp, "plugin_deny"));
                 halted = true;
             } else {
-                cpex_call_record(csp, "dropped_deny",
+                cpex__call_record(csp, "dropped_deny",
                                  "plugin denied in transform mode, which cannot block; the deny "
                                  "was ignored (reason: %s)",
                                  csp->violation ? csp->violation->reason : "none given");
@@ -470,18 +470,18 @@ static bool run_serial(pipeline *pl, uint32_t mode)
         case OUT_ERROR:
         case OUT_TIMEOUT:
             if (p->on_error == CPEX_ON_ERROR_FAIL && mode == CPEX_MODE_SEQUENTIAL) {
-                cpex_ex_halt(pl, cpex_ex_failure_violation(p, &o));
+                cpex__ex_halt(pl, cpex__ex_failure_violation(p, &o));
                 halted = true;
             } else {
-                cpex_ex_record_failure(csp, &o);
+                cpex__ex_record_failure(csp, &o);
                 if (p->on_error == CPEX_ON_ERROR_DISABLE)
-                    cpex_ex_disable_for(p, &o);
+                    cpex__ex_disable_for(p, &o);
             }
             break;
         }
-        if (!cpex_ex_merge_metadata(&pl->res->metadata, o.kind == OUT_TIMEOUT ? NULL : csp->metadata))
-            cpex_call_record(csp, "internal", "out of memory: the plugin's metadata was dropped");
-        cpex_call_state_cleanup(csp);
+        if (!cpex__ex_merge_metadata(&pl->res->metadata, o.kind == OUT_TIMEOUT ? NULL : csp->metadata))
+            cpex__call_record(csp, "internal", "out of memory: the plugin's metadata was dropped");
+        cpex__call_state_cleanup(csp);
         if (halted)
             return false;
     }
@@ -490,7 +490,7 @@ static bool run_serial(pipeline *pl, uint32_t mode)
 
 static void run_audit(pipeline *pl)
 {
-    const cpex_hook *h = pl->hook;
+    const cpex__hook *h = pl->hook;
     phase_walk w;
     w.coarse_from = coarse_min();
     w.clk.kind = -1;
@@ -498,27 +498,27 @@ static void run_audit(pipeline *pl)
     w.ready = false;
     for (size_t i = h->phase_start[CPEX_MODE_AUDIT]; i < h->phase_start[CPEX_MODE_AUDIT + 1];
          i++) {
-        cpex_plugin *p = h->entries[i].plugin;
+        cpex__plugin *p = h->entries[i].plugin;
         if (atomic_load_explicit(&p->disabled, memory_order_relaxed))
             continue;
         outcome o;
         if (phase_step(pl, &w, &h->entries[i], CPEX_MODE_AUDIT, &o))
             continue;
-        cpex_call_state *csp = &w.cs;
+        cpex__call_state *csp = &w.cs;
         if (o.kind == OUT_DENY) {
-            cpex_call_record(csp, "dropped_deny",
+            cpex__call_record(csp, "dropped_deny",
                              "plugin denied in audit mode, which cannot block; the deny was "
                              "ignored (reason: %s)",
                              csp->violation ? csp->violation->reason : "none given");
         } else if (o.kind == OUT_ERROR || o.kind == OUT_TIMEOUT) {
-            cpex_ex_record_failure(csp, &o); /* audit always records, whatever on_error */
+            cpex__ex_record_failure(csp, &o); /* audit always records, whatever on_error */
             if (p->on_error == CPEX_ON_ERROR_DISABLE)
-                cpex_ex_disable_for(p, &o);
+                cpex__ex_disable_for(p, &o);
         }
         if (o.kind != OUT_TIMEOUT)
-            if (!cpex_ex_merge_metadata(&pl->res->metadata, csp->metadata))
-                cpex_call_record(csp, "internal", "out of memory: the plugin's metadata was dropped");
-        cpex_call_state_cleanup(csp);
+            if (!cpex__ex_merge_metadata(&pl->res->metadata, csp->metadata))
+                cpex__call_record(csp, "internal", "out of memory: the plugin's metadata was dropped");
+        cpex__call_state_cleanup(csp);
     }
 }
 
@@ -526,8 +526,8 @@ static void run_audit(pipeline *pl)
 /* Entry                                                               */
 /* ------------------------------------------------------------------ */
 
-void cpex_execute(cpex_manager *m, const cpex_snapshot *snap, const cpex_hook *hook,
-                  const cpex_payload *payload, const cpex_type_slot *custom,
+void cpex__execute(cpex_manager *m, const cpex__snapshot *snap, const cpex__hook *hook,
+                  const cpex_payload *payload, const cpex__type_slot *custom,
                   const cpex_extensions *ext, cpex_context_table *ctx, bool closing,
                   cpex_pipeline_result *res)
 {
@@ -551,21 +551,21 @@ void cpex_execute(cpex_manager *m, const cpex_snapshot *snap, const cpex_hook *h
             run_serial(&pl, CPEX_MODE_TRANSFORM);
         if (HAS_PHASE(CPEX_MODE_AUDIT))
             run_audit(&pl);
-        if (!HAS_PHASE(CPEX_MODE_CONCURRENT) || cpex_ex_run_concurrent(&pl)) {
+        if (!HAS_PHASE(CPEX_MODE_CONCURRENT) || cpex__ex_run_concurrent(&pl)) {
             if (HAS_PHASE(CPEX_MODE_FIRE_AND_FORGET))
-                cpex_ex_run_fire_and_forget(&pl);
+                cpex__ex_run_fire_and_forget(&pl);
         }
     }
 #undef HAS_PHASE
 
     res->context = pl.ctx;
     if (pl.owned_payload) {
-        res->modified_payload = cpex_result_payload_new(pl.ops.kind, pl.ops.type_name,
+        res->modified_payload = cpex__result_payload_new(pl.ops.kind, pl.ops.type_name,
                                                         pl.owned_payload, pl.ops.free, pl.ops.user);
         if (!res->modified_payload) {
             pl.ops.free(pl.owned_payload, pl.ops.user);
             res->payload_modified = false;
-            cpex_records_add(&res->errors, &res->error_count, "", "internal",
+            cpex__records_add(&res->errors, &res->error_count, "", "internal",
                              "out of memory: the modified payload was lost", NULL);
         }
     }

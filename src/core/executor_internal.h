@@ -20,8 +20,8 @@ typedef struct outcome {
 
 typedef struct pipeline {
     cpex_manager *manager;
-    const cpex_snapshot *snap;
-    const cpex_hook *hook;
+    const cpex__snapshot *snap;
+    const cpex__hook *hook;
     cpex_payload payload;        /* current view */
     payload_ops ops;
     void *owned_payload;         /* current data when a plugin replaced it */
@@ -33,26 +33,26 @@ typedef struct pipeline {
 } pipeline;
 
 /** Whether the call's plugin may run; if not, *out says why (fail closed). */
-bool cpex_ex_plugin_ready(const cpex_call_state *cs, outcome *out);
+bool cpex__ex_plugin_ready(const cpex__call_state *cs, outcome *out);
 /** Call the handler (deadline from `start`, CLOCK_MONOTONIC) and classify what it returned. */
-void cpex_ex_call_handler(cpex_call_state *cs, cpex_handler_fn fn, int64_t start, outcome *out);
+void cpex__ex_call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, outcome *out);
 /** The violation of a deny: the plugin's own, or `fallback_code` (fail closed). */
-cpex_violation *cpex_ex_take_violation(cpex_call_state *cs, const char *fallback_code);
+cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, const char *fallback_code);
 /** A failure as a halting violation (on_error: fail). */
-cpex_violation *cpex_ex_failure_violation(const cpex_plugin *p, const outcome *o);
+cpex_violation *cpex__ex_failure_violation(const cpex__plugin *p, const outcome *o);
 /** Record a failure as a soft error. */
-void cpex_ex_record_failure(cpex_call_state *cs, const outcome *o);
+void cpex__ex_record_failure(cpex__call_state *cs, const outcome *o);
 /** Disable a plugin because of a failure (on_error: disable). */
-void cpex_ex_disable_for(cpex_plugin *p, const outcome *o);
+void cpex__ex_disable_for(cpex__plugin *p, const outcome *o);
 /** Merge a call's metadata into the accumulated object (copies). False on OOM. */
-bool cpex_ex_merge_metadata(json_t **into, json_t *from);
+bool cpex__ex_merge_metadata(json_t **into, json_t *from);
 /** Stop the pipeline with `v` (an internal_error when NULL). */
-void cpex_ex_halt(pipeline *pl, cpex_violation *v);
+void cpex__ex_halt(pipeline *pl, cpex_violation *v);
 
 /* executor_tasks.c */
 /** The concurrent phase. Returns false when the pipeline halted. */
-bool cpex_ex_run_concurrent(pipeline *pl);
+bool cpex__ex_run_concurrent(pipeline *pl);
 /** Start the fire-and-forget handlers. */
-void cpex_ex_run_fire_and_forget(pipeline *pl);
+void cpex__ex_run_fire_and_forget(pipeline *pl);
 
 #endif

@@ -43,18 +43,18 @@ static void shared_input_unref(shared_input *in)
     if (in->data && in->ops.free)
         in->ops.free(in->data, in->ops.user);
     cpex_extensions_unref(in->ext);
-    cpex_free(in->hook);
-    cpex_free(in);
+    cpex__free(in->hook);
+    cpex__free(in);
 }
 
 static shared_input *shared_input_new(pipeline *pl)
 {
-    shared_input *in = cpex_calloc(1, sizeof *in);
+    shared_input *in = cpex__calloc(1, sizeof *in);
     if (!in)
         return NULL;
     atomic_init(&in->refs, 1);
     in->manager = pl->manager;
-    in->hook = cpex_strndup(pl->hook->name, pl->hook->name_len);
+    in->hook = cpex__strndup(pl->hook->name, pl->hook->name_len);
     in->hook_len = pl->hook->name_len;
     in->payload = pl->payload;
     in->ops = pl->ops;
@@ -82,13 +82,13 @@ fail:
 
 /* A call on a worker thread: it reads the task's own copies; context
  * writes go to scratch and are discarded. */
-static void init_task_call(cpex_call_state *cs, shared_input *in, cpex_plugin *p, uint32_t mode,
+static void init_task_call(cpex__call_state *cs, shared_input *in, cpex__plugin *p, uint32_t mode,
                            json_t *local, json_t *global, cpex_error_record **records,
                            size_t *record_count)
 {
     call_setup setup = {in->manager, in->hook,  in->hook_len, in->payload.kind ? &in->payload : NULL,
                         &in->ops,    in->ext,   in->closing,  records, record_count};
-    cpex_call_state_init(cs, &setup, p, mode);
+    cpex__call_state_init(cs, &setup, p, mode);
     cs->base_local = local;
     cs->base_global = global;
 }
@@ -116,7 +116,7 @@ static void bg_done(cpex_manager *m, cpex_error_record *records, size_t count)
     pthread_mutex_lock(&m->bg_lock);
     for (size_t i = 0; i < count; i++) {
         /* details move over: never share a jansson value across threads */
-        cpex_records_add(&m->bg_errors, &m->bg_error_count, records[i].plugin_name,
+        cpex__records_add(&m->bg_errors, &m->bg_error_count, records[i].plugin_name,
                          records[i].code, records[i].message, records[i].details);
         records[i].details = NULL;
     }
@@ -132,15 +132,15 @@ static void group_unref(conc_group *g)
         return;
     pthread_cond_destroy(&g->cond);
     pthread_mutex_destroy(&g->lock);
-    cpex_free(g);
+    cpex__free(g);
 }
 
 typedef struct conc_task {
-    cpex_job job;
+    cpex__job job;
     _Atomic long refs;
     conc_group *group;
     shared_input *in;
-    cpex_plugin *plugin;
+    cpex__plugin *plugin;
     cpex_handler_fn fn;
     json_t *local, *global;
     int64_t start;
@@ -163,20 +163,20 @@ static void conc_task_unref(conc_task *t)
     json_decref(t->local);
     json_decref(t->global);
     shared_input_unref(t->in);
-    cpex_plugin_unref(t->plugin);
+    cpex__plugin_unref(t->plugin);
     group_unref(t->group);
-    cpex_free(t);
+    cpex__free(t);
 }
 
 static void conc_task_run(void *arg)
 {
     conc_task *t = arg;
-    cpex_call_state cs;
+    cpex__call_state cs;
     init_task_call(&cs, t->in, t->plugin, CPEX_MODE_CONCURRENT, t->local, t->global, &t->records,
                    &t->record_count);
     /* The deadline runs from submission: time spent queued counts. */
     outcome o;
-    cpex_ex_call_handler(&cs, t->fn, t->start, &o);
+    cpex__ex_call_handler(&cs, t->fn, t->start, &o);
     pthread_mutex_lock(&t->group->lock);
     t->out = o;
     t->violation = cs.violation;
@@ -189,7 +189,7 @@ static void conc_task_run(void *arg)
         t->group->deny_seen = true;
     pthread_cond_broadcast(&t->group->cond);
     pthread_mutex_unlock(&t->group->lock);
-    cpex_call_state_cleanup(&cs);
+    cpex__call_state_cleanup(&cs);
     cpex_manager *m = t->in->manager;
     conc_task_unref(t);
     bg_done(m, NULL, 0);
@@ -198,9 +198,9 @@ static void conc_task_run(void *arg)
 static json_t *copy_or_null(json_t *v) { return v ? json_deep_copy(v) : NULL; }
 
 /* Concurrent phase. Returns false when the pipeline halted. */
-bool cpex_ex_run_concurrent(pipeline *pl)
+bool cpex__ex_run_concurrent(pipeline *pl)
 {
-    const cpex_hook *h = pl->hook;
+    const cpex__hook *h = pl->hook;
     size_t first = h->phase_start[CPEX_MODE_CONCURRENT];
     size_t last = h->phase_start[CPEX_MODE_CONCURRENT + 1];
     size_t n = 0;
@@ -210,14 +210,14 @@ bool cpex_ex_run_concurrent(pipeline *pl)
     if (n == 0)
         return true;
 
-    conc_task **tasks = cpex_calloc(n, sizeof *tasks);
-    conc_group *g = cpex_calloc(1, sizeof *g);
+    conc_task **tasks = cpex__calloc(n, sizeof *tasks);
+    conc_group *g = cpex__calloc(1, sizeof *g);
     shared_input *in = shared_input_new(pl);
     if (!tasks || !g || !in) {
-        cpex_free(tasks);
-        cpex_free(g);
+        cpex__free(tasks);
+        cpex__free(g);
         shared_input_unref(in);
-        cpex_ex_halt(pl, cpex_violation_new("internal_error",
+        cpex__ex_halt(pl, cpex__violation_new("internal_error",
                                     "out of memory starting the concurrent phase", NULL, NULL,
                                     NULL));
         return false;
@@ -226,14 +226,14 @@ bool cpex_ex_run_concurrent(pipeline *pl)
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->cond, NULL);
 
-    int64_t now = cpex_now_ns();
+    int64_t now = cpex__now_ns();
     size_t made = 0;
-    cpex_plugin *starved = NULL; /* a handler that could not be set up */
+    cpex__plugin *starved = NULL; /* a handler that could not be set up */
     for (size_t i = first; i < last && made < n; i++) {
-        cpex_plugin *p = h->entries[i].plugin;
+        cpex__plugin *p = h->entries[i].plugin;
         if (atomic_load_explicit(&p->disabled, memory_order_relaxed))
             continue;
-        conc_task *t = cpex_calloc(1, sizeof *t);
+        conc_task *t = cpex__calloc(1, sizeof *t);
         if (!t) {
             starved = p;
             break;
@@ -243,10 +243,10 @@ bool cpex_ex_run_concurrent(pipeline *pl)
         atomic_fetch_add(&in->refs, 1);
         t->group = g;
         t->in = in;
-        t->plugin = cpex_plugin_ref(p);
+        t->plugin = cpex__plugin_ref(p);
         t->fn = h->entries[i].fn;
-        json_t *local = cpex_ctx_local_state(pl->ctx, p, false);
-        json_t *global = cpex_ctx_global_state(pl->ctx, false);
+        json_t *local = cpex__ctx_local_state(pl->ctx, p, false);
+        json_t *global = cpex__ctx_global_state(pl->ctx, false);
         t->local = copy_or_null(local);
         t->global = copy_or_null(global);
         t->start = now;
@@ -265,14 +265,14 @@ bool cpex_ex_run_concurrent(pipeline *pl)
             conc_task_unref(tasks[k]); /* the worker's reference */
             conc_task_unref(tasks[k]); /* ours */
         }
-        cpex_free(tasks);
+        cpex__free(tasks);
         group_unref(g);
         shared_input_unref(in);
         char reason[300];
         snprintf(reason, sizeof reason,
                  "out of memory setting up the concurrent handler of plugin '%.200s'",
                  starved->name);
-        cpex_ex_halt(pl, cpex_violation_new("internal_error", reason, NULL, NULL, starved->name));
+        cpex__ex_halt(pl, cpex__violation_new("internal_error", reason, NULL, NULL, starved->name));
         return false;
     }
     pthread_mutex_lock(&g->lock);
@@ -280,7 +280,7 @@ bool cpex_ex_run_concurrent(pipeline *pl)
     pthread_mutex_unlock(&g->lock);
     for (size_t k = 0; k < made; k++) {
         bg_begin(pl->manager);
-        if (cpex_workers_submit(pl->manager->workers, &tasks[k]->job) != 0) {
+        if (cpex__workers_submit(pl->manager->workers, &tasks[k]->job) != 0) {
             /* The pool is stopping (manager being freed): run it here. */
             conc_task_run(tasks[k]);
         }
@@ -307,7 +307,7 @@ bool cpex_ex_run_concurrent(pipeline *pl)
         for (size_t k = 0; k < made; k++)
             if (!tasks[k]->done && tasks[k]->start + tasks[k]->plugin->timeout_ns > latest)
                 latest = tasks[k]->start + tasks[k]->plugin->timeout_ns;
-        int64_t wait_ns = latest - cpex_now_ns();
+        int64_t wait_ns = latest - cpex__now_ns();
         if (wait_ns <= 0)
             break;
         struct timespec abs;
@@ -325,8 +325,8 @@ bool cpex_ex_run_concurrent(pipeline *pl)
     cpex_violation *winner = NULL;
     for (size_t k = 0; k < made; k++) {
         conc_task *t = tasks[k];
-        cpex_plugin *p = t->plugin;
-        cpex_call_state rec; /* only to record under the plugin's name */
+        cpex__plugin *p = t->plugin;
+        cpex__call_state rec; /* only to record under the plugin's name */
         memset(&rec, 0, sizeof rec);
         rec.manager = pl->manager;
         rec.plugin = p;
@@ -337,15 +337,15 @@ bool cpex_ex_run_concurrent(pipeline *pl)
              * jansson's reference counts are not safe across threads, and the
              * worker may drop the task on its own thread. */
             for (size_t r = 0; r < t->record_count; r++)
-                cpex_records_add(&pl->res->errors, &pl->res->error_count,
+                cpex__records_add(&pl->res->errors, &pl->res->error_count,
                                  t->records[r].plugin_name, t->records[r].code,
                                  t->records[r].message, t->records[r].details);
             for (size_t r = 0; r < t->record_count; r++)
                 t->records[r].details = NULL;
             json_t *md = t->metadata;
             t->metadata = NULL;
-            if (t->out.kind != OUT_TIMEOUT && !cpex_ex_merge_metadata(&pl->res->metadata, md))
-                cpex_call_record(&rec, "internal", "out of memory: the plugin's metadata was "
+            if (t->out.kind != OUT_TIMEOUT && !cpex__ex_merge_metadata(&pl->res->metadata, md))
+                cpex__call_record(&rec, "internal", "out of memory: the plugin's metadata was "
                                                    "dropped");
             json_decref(md);
         }
@@ -360,21 +360,21 @@ bool cpex_ex_run_concurrent(pipeline *pl)
             break;
         case OUT_DENY:
             if (!winner) {
-                cpex_call_state tmp = rec;
+                cpex__call_state tmp = rec;
                 tmp.violation = t->violation;
                 t->violation = NULL;
-                winner = cpex_ex_take_violation(&tmp, "concurrent_deny");
+                winner = cpex__ex_take_violation(&tmp, "concurrent_deny");
             }
             break;
         case OUT_ERROR:
         case OUT_TIMEOUT:
             if (p->on_error == CPEX_ON_ERROR_FAIL) {
                 if (!winner)
-                    winner = cpex_ex_failure_violation(p, &o);
+                    winner = cpex__ex_failure_violation(p, &o);
             } else {
-                cpex_ex_record_failure(&rec, &o);
+                cpex__ex_record_failure(&rec, &o);
                 if (p->on_error == CPEX_ON_ERROR_DISABLE)
-                    cpex_ex_disable_for(p, &o);
+                    cpex__ex_disable_for(p, &o);
             }
             break;
         }
@@ -382,20 +382,20 @@ bool cpex_ex_run_concurrent(pipeline *pl)
     pthread_mutex_unlock(&g->lock);
     for (size_t k = 0; k < made; k++)
         conc_task_unref(tasks[k]);
-    cpex_free(tasks);
+    cpex__free(tasks);
     group_unref(g);
     shared_input_unref(in);
     if (winner) {
-        cpex_ex_halt(pl, winner);
+        cpex__ex_halt(pl, winner);
         return false;
     }
     return true;
 }
 
 typedef struct faf_task {
-    cpex_job job;
+    cpex__job job;
     shared_input *in;
-    cpex_plugin *plugin;
+    cpex__plugin *plugin;
     cpex_handler_fn fn;
     json_t *local, *global;
     int64_t start;
@@ -407,79 +407,79 @@ static void faf_task_run(void *arg)
     cpex_manager *m = t->in->manager;
     cpex_error_record *records = NULL;
     size_t count = 0;
-    cpex_call_state cs;
+    cpex__call_state cs;
     init_task_call(&cs, t->in, t->plugin, CPEX_MODE_FIRE_AND_FORGET, t->local, t->global,
                    &records, &count);
     outcome o;
-    cpex_ex_call_handler(&cs, t->fn, t->start, &o);
+    cpex__ex_call_handler(&cs, t->fn, t->start, &o);
     if (o.kind == OUT_DENY) {
-        cpex_call_record(&cs, "dropped_deny",
+        cpex__call_record(&cs, "dropped_deny",
                          "plugin denied in fire_and_forget mode, which cannot block; the deny "
                          "was ignored (reason: %s)",
                          cs.violation ? cs.violation->reason : "none given");
     } else if (o.kind == OUT_ERROR || o.kind == OUT_TIMEOUT) {
-        cpex_ex_record_failure(&cs, &o);
+        cpex__ex_record_failure(&cs, &o);
         if (t->plugin->on_error == CPEX_ON_ERROR_DISABLE)
-            cpex_ex_disable_for(t->plugin, &o);
+            cpex__ex_disable_for(t->plugin, &o);
     }
     for (size_t i = 0; i < count; i++)
-        cpex_log(m, CPEX_LOG_WARN, t->plugin->name, "background: [%s] %s", records[i].code,
+        cpex__log(m, CPEX_LOG_WARN, t->plugin->name, "background: [%s] %s", records[i].code,
                  records[i].message);
-    cpex_call_state_cleanup(&cs);
+    cpex__call_state_cleanup(&cs);
     json_decref(t->local);
     json_decref(t->global);
     shared_input_unref(t->in);
-    cpex_plugin_unref(t->plugin);
-    cpex_free(t);
+    cpex__plugin_unref(t->plugin);
+    cpex__free(t);
     bg_done(m, records, count);
     cpex_error_records_free(records, count);
 }
 
-void cpex_ex_run_fire_and_forget(pipeline *pl)
+void cpex__ex_run_fire_and_forget(pipeline *pl)
 {
-    const cpex_hook *h = pl->hook;
+    const cpex__hook *h = pl->hook;
     size_t first = h->phase_start[CPEX_MODE_FIRE_AND_FORGET];
     size_t last = h->phase_start[CPEX_MODE_FIRE_AND_FORGET + 1];
     shared_input *in = NULL;
     for (size_t i = first; i < last; i++) {
-        cpex_plugin *p = h->entries[i].plugin;
+        cpex__plugin *p = h->entries[i].plugin;
         if (atomic_load_explicit(&p->disabled, memory_order_relaxed))
             continue;
         if (!in) {
             in = shared_input_new(pl);
             if (!in) {
-                cpex_records_add(&pl->res->errors, &pl->res->error_count, p->name, "internal",
+                cpex__records_add(&pl->res->errors, &pl->res->error_count, p->name, "internal",
                                  "out of memory: fire-and-forget handlers not started", NULL);
                 return;
             }
         }
-        faf_task *t = cpex_calloc(1, sizeof *t);
+        faf_task *t = cpex__calloc(1, sizeof *t);
         if (!t) {
-            cpex_records_add(&pl->res->errors, &pl->res->error_count, p->name, "internal",
+            cpex__records_add(&pl->res->errors, &pl->res->error_count, p->name, "internal",
                              "out of memory: fire-and-forget handler not started", NULL);
             continue;
         }
-        json_t *local = cpex_ctx_local_state(pl->ctx, p, false);
-        json_t *global = cpex_ctx_global_state(pl->ctx, false);
+        json_t *local = cpex__ctx_local_state(pl->ctx, p, false);
+        json_t *global = cpex__ctx_global_state(pl->ctx, false);
         t->local = copy_or_null(local);
         t->global = copy_or_null(global);
         if ((local && !t->local) || (global && !t->global)) {
             json_decref(t->local);
             json_decref(t->global);
-            cpex_free(t);
-            cpex_records_add(&pl->res->errors, &pl->res->error_count, p->name, "internal",
+            cpex__free(t);
+            cpex__records_add(&pl->res->errors, &pl->res->error_count, p->name, "internal",
                              "out of memory: fire-and-forget handler not started", NULL);
             continue;
         }
         atomic_fetch_add(&in->refs, 1);
         t->in = in;
-        t->plugin = cpex_plugin_ref(p);
+        t->plugin = cpex__plugin_ref(p);
         t->fn = h->entries[i].fn;
-        t->start = cpex_now_ns();
+        t->start = cpex__now_ns();
         t->job.run = faf_task_run;
         t->job.arg = t;
         bg_begin(pl->manager);
-        if (cpex_workers_submit(pl->manager->workers, &t->job) != 0)
+        if (cpex__workers_submit(pl->manager->workers, &t->job) != 0)
             faf_task_run(t);
     }
     shared_input_unref(in);

@@ -17,24 +17,24 @@
 #include "util/alloc.h"
 #include "util/errors.h"
 
-bool cpex_mgr_add_binding(cpex_manager *m, const char *hook, const char *type)
+bool cpex__mgr_add_binding(cpex_manager *m, const char *hook, const char *type)
 {
-    cpex_binding *n = cpex_realloc(m->bindings, (m->binding_count + 1) * sizeof *n);
+    cpex__binding *n = cpex__realloc(m->bindings, (m->binding_count + 1) * sizeof *n);
     if (!n)
         return false;
     m->bindings = n;
-    n[m->binding_count].hook = cpex_strdup(hook);
-    n[m->binding_count].type = cpex_strdup(type);
+    n[m->binding_count].hook = cpex__strdup(hook);
+    n[m->binding_count].type = cpex__strdup(type);
     if (!n[m->binding_count].hook || !n[m->binding_count].type) {
-        cpex_free(n[m->binding_count].hook);
-        cpex_free(n[m->binding_count].type);
+        cpex__free(n[m->binding_count].hook);
+        cpex__free(n[m->binding_count].type);
         return false;
     }
     m->binding_count++;
     return true;
 }
 
-const char *cpex_mgr_binding_of(const cpex_manager *m, const char *hook)
+const char *cpex__mgr_binding_of(const cpex_manager *m, const char *hook)
 {
     for (size_t i = 0; i < m->binding_count; i++)
         if (strcmp(m->bindings[i].hook, hook) == 0)
@@ -47,7 +47,7 @@ const char *cpex_mgr_binding_of(const cpex_manager *m, const char *hook)
 /* Factories, payload types, hook bindings                             */
 /* ------------------------------------------------------------------ */
 
-static cpex_status put_factory(cpex_factory_slot **slots, size_t *count, const char *key,
+static cpex_status put_factory(cpex__factory_slot **slots, size_t *count, const char *key,
                                const cpex_factory *f, cpex_error *err)
 {
     for (size_t i = 0; i < *count; i++) {
@@ -58,11 +58,11 @@ static cpex_status put_factory(cpex_factory_slot **slots, size_t *count, const c
             return CPEX_OK;
         }
     }
-    char *k = cpex_strdup(key);
-    cpex_factory_slot *n = k ? cpex_realloc(*slots, (*count + 1) * sizeof *n) : NULL;
+    char *k = cpex__strdup(key);
+    cpex__factory_slot *n = k ? cpex__realloc(*slots, (*count + 1) * sizeof *n) : NULL;
     if (!n) {
-        cpex_free(k);
-        return cpex_error_add(err, CPEX_E_NOMEM, NULL, "out of memory registering a factory");
+        cpex__free(k);
+        return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory registering a factory");
     }
     *slots = n;
     n[*count].key = k;
@@ -74,7 +74,7 @@ static cpex_status put_factory(cpex_factory_slot **slots, size_t *count, const c
 static cpex_status check_factory(const cpex_factory *f, cpex_error *err)
 {
     if (!f || f->struct_size < sizeof *f || !f->create)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL,
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
                               "factory must have struct_size = sizeof(cpex_factory) and a create "
                               "function");
     return CPEX_OK;
@@ -84,7 +84,7 @@ cpex_status cpex_manager_register_factory(cpex_manager *m, const char *kind,
                                           const cpex_factory *f, cpex_error *err)
 {
     if (!m || !kind || !*kind)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL, "register_factory: empty kind");
+        return cpex__error_add(err, CPEX_E_INVALID, NULL, "register_factory: empty kind");
     cpex_status st = check_factory(f, err);
     if (st != CPEX_OK)
         return st;
@@ -98,7 +98,7 @@ cpex_status cpex_manager_register_scheme(cpex_manager *m, const char *scheme,
                                          const cpex_factory *f, cpex_error *err)
 {
     if (!m || !scheme || !*scheme || strchr(scheme, ':'))
-        return cpex_error_add(err, CPEX_E_INVALID, NULL,
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
                               "register_scheme: a scheme must be non-empty and contain no ':' "
                               "(got '%s')",
                               scheme ? scheme : "(null)");
@@ -116,8 +116,8 @@ void cpex_strv_free(char **v)
     if (!v)
         return;
     for (char **s = v; *s; s++)
-        cpex_free(*s);
-    cpex_free(v);
+        cpex__free(*s);
+    cpex__free(v);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -129,9 +129,9 @@ char **cpex_manager_schemes(const cpex_manager *cm)
 {
     cpex_manager *m = (cpex_manager *)cm;
     pthread_mutex_lock(&m->write_lock);
-    char **v = cpex_calloc(m->scheme_count + 1, sizeof *v);
+    char **v = cpex__calloc(m->scheme_count + 1, sizeof *v);
     for (size_t i = 0; v && i < m->scheme_count; i++) {
-        v[i] = cpex_strdup(m->schemes[i].key);
+        v[i] = cpex__strdup(m->schemes[i].key);
         if (!v[i]) {
             cpex_strv_free(v);
             v = NULL;
@@ -144,7 +144,7 @@ char **cpex_manager_schemes(const cpex_manager *cm)
 }
 
 /* Find the factory for a kind: exact first, then the scheme before the first ':'. */
-const cpex_factory *cpex_mgr_find_factory(const cpex_manager *m, const char *kind)
+const cpex_factory *cpex__mgr_find_factory(const cpex_manager *m, const char *kind)
 {
     for (size_t i = 0; i < m->exact_count; i++)
         if (strcmp(m->exact[i].key, kind) == 0)
@@ -159,7 +159,7 @@ const cpex_factory *cpex_mgr_find_factory(const cpex_manager *m, const char *kin
     return NULL;
 }
 
-bool cpex_mgr_type_known(const cpex_manager *m, const char *name)
+bool cpex__mgr_type_known(const cpex_manager *m, const char *name)
 {
     if (strcmp(name, "cmf") == 0 || strcmp(name, "json") == 0)
         return true;
@@ -170,22 +170,22 @@ bool cpex_mgr_type_known(const cpex_manager *m, const char *name)
 }
 
 /* Publish a new snapshot of `plugins`; waits for readers of the old one. */
-cpex_status cpex_mgr_publish(cpex_manager *m, cpex_plugin *const *plugins, size_t count)
+cpex_status cpex__mgr_publish(cpex_manager *m, cpex__plugin *const *plugins, size_t count)
 {
-    cpex_snapshot *next = cpex_snapshot_build(plugins, count, m->bindings, m->binding_count,
+    cpex__snapshot *next = cpex__snapshot_build(plugins, count, m->bindings, m->binding_count,
                                               m->types, m->type_count);
     if (!next)
         return CPEX_E_NOMEM;
-    cpex_snapshot *old = atomic_exchange(&m->snapshot, next);
-    cpex_rcu_synchronize(&m->rcu);
-    cpex_snapshot_free(old);
+    cpex__snapshot *old = atomic_exchange(&m->snapshot, next);
+    cpex__rcu_synchronize(&m->rcu);
+    cpex__snapshot_free(old);
     return CPEX_OK;
 }
 
-cpex_status cpex_mgr_republish(cpex_manager *m)
+cpex_status cpex__mgr_republish(cpex_manager *m)
 {
-    cpex_snapshot *cur = atomic_load(&m->snapshot);
-    return cpex_mgr_publish(m, cur->plugins, cur->plugin_count);
+    cpex__snapshot *cur = atomic_load(&m->snapshot);
+    return cpex__mgr_publish(m, cur->plugins, cur->plugin_count);
 }
 
 cpex_status cpex_manager_register_payload_type(cpex_manager *m, const cpex_payload_type *type,
@@ -193,20 +193,20 @@ cpex_status cpex_manager_register_payload_type(cpex_manager *m, const cpex_paylo
 {
     if (!m || !type || type->struct_size < sizeof *type || !type->name || !*type->name ||
         !type->clone || !type->free)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL,
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
                               "payload type needs struct_size, a name, clone and free");
     pthread_mutex_lock(&m->write_lock);
     cpex_status st = CPEX_OK;
-    if (cpex_mgr_type_known(m, type->name)) {
-        st = cpex_error_add(err, CPEX_E_EXISTS, NULL, "payload type '%s' is already registered",
+    if (cpex__mgr_type_known(m, type->name)) {
+        st = cpex__error_add(err, CPEX_E_EXISTS, NULL, "payload type '%s' is already registered",
                             type->name);
         goto out;
     }
-    char *name = cpex_strdup(type->name);
-    cpex_type_slot *n = name ? cpex_realloc(m->types, (m->type_count + 1) * sizeof *n) : NULL;
+    char *name = cpex__strdup(type->name);
+    cpex__type_slot *n = name ? cpex__realloc(m->types, (m->type_count + 1) * sizeof *n) : NULL;
     if (!n) {
-        cpex_free(name);
-        st = cpex_error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
+        cpex__free(name);
+        st = cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
         goto out;
     }
     m->types = n;
@@ -214,10 +214,10 @@ cpex_status cpex_manager_register_payload_type(cpex_manager *m, const cpex_paylo
     n[m->type_count].type = *type;
     n[m->type_count].type.name = name;
     m->type_count++;
-    if (cpex_mgr_republish(m) != CPEX_OK) {
+    if (cpex__mgr_republish(m) != CPEX_OK) {
         m->type_count--;
-        cpex_free(name);
-        st = cpex_error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
+        cpex__free(name);
+        st = cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
     }
 out:
     pthread_mutex_unlock(&m->write_lock);
@@ -228,20 +228,20 @@ cpex_status cpex_manager_define_hook(cpex_manager *m, const char *hook, const ch
                                      cpex_error *err)
 {
     if (!m || !hook || !*hook || !payload_type)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL, "define_hook: hook and type required");
+        return cpex__error_add(err, CPEX_E_INVALID, NULL, "define_hook: hook and type required");
     pthread_mutex_lock(&m->write_lock);
     cpex_status st = CPEX_OK;
-    const char *bound = cpex_mgr_binding_of(m, hook);
-    if (!cpex_mgr_type_known(m, payload_type)) {
-        st = cpex_error_add(err, CPEX_E_NOT_FOUND, NULL,
+    const char *bound = cpex__mgr_binding_of(m, hook);
+    if (!cpex__mgr_type_known(m, payload_type)) {
+        st = cpex__error_add(err, CPEX_E_NOT_FOUND, NULL,
                             "payload type '%s' is not registered; register it first",
                             payload_type);
     } else if (bound && strcmp(bound, payload_type) != 0) {
-        st = cpex_error_add(err, CPEX_E_TYPE, NULL,
+        st = cpex__error_add(err, CPEX_E_TYPE, NULL,
                             "hook '%s' already carries payload type '%s'", hook, bound);
     } else if (!bound) {
-        if (!cpex_mgr_add_binding(m, hook, payload_type) || cpex_mgr_republish(m) != CPEX_OK)
-            st = cpex_error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
+        if (!cpex__mgr_add_binding(m, hook, payload_type) || cpex__mgr_republish(m) != CPEX_OK)
+            st = cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
     }
     pthread_mutex_unlock(&m->write_lock);
     return st;

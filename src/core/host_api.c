@@ -19,16 +19,16 @@
 
 static void h_log(const cpex_call *call, uint32_t level, const char *message)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     if (!message)
         return;
-    const cpex_log_scope *scope = cpex_current_log_scope;
+    const cpex__log_scope *scope = cpex__current_log_scope;
     if (cs)
-        cpex_log(cs->manager, level, cs->plugin->name, "%s", message);
+        cpex__log(cs->manager, level, cs->plugin->name, "%s", message);
     else if (scope)
-        cpex_log(scope->manager, level, scope->plugin, "%s", message);
+        cpex__log(scope->manager, level, scope->plugin, "%s", message);
     else
-        cpex_log(NULL, level, NULL, "%s", message);
+        cpex__log(NULL, level, NULL, "%s", message);
 }
 
 /* ---- result ---- */
@@ -36,18 +36,18 @@ static void h_log(const cpex_call *call, uint32_t level, const char *message)
 static int32_t h_deny(const cpex_call *call, const char *code, const char *reason,
                       const char *description, cpex_json *details)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     json_t *d = cpex_json_to_jansson(details);
     if (!cs || !code || !reason || (d && !json_is_object(d))) {
         json_decref(d);
         return CPEX_HOST_EINVAL;
     }
-    cpex_violation *v = cpex_violation_new(code, reason, description, d, cs->plugin->name);
+    cpex_violation *v = cpex__violation_new(code, reason, description, d, cs->plugin->name);
     if (!v)
         return CPEX_HOST_ENOMEM;
-    cpex_text_one_line(v->code);
-    cpex_text_one_line(v->reason);
-    cpex_text_one_line(v->description);
+    cpex__text_one_line(v->code);
+    cpex__text_one_line(v->reason);
+    cpex__text_one_line(v->description);
     cpex_violation_free(cs->violation);
     cs->violation = v;
     return CPEX_HOST_OK;
@@ -55,21 +55,21 @@ static int32_t h_deny(const cpex_call *call, const char *code, const char *reaso
 
 static int32_t h_set_error(const cpex_call *call, const char *message)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !message)
         return CPEX_HOST_EINVAL;
-    char *copy = cpex_strdup(message);
+    char *copy = cpex__strdup(message);
     if (!copy)
         return CPEX_HOST_ENOMEM;
-    cpex_text_one_line(copy);
-    cpex_free(cs->error_message);
+    cpex__text_one_line(copy);
+    cpex__free(cs->error_message);
     cs->error_message = copy;
     return CPEX_HOST_OK;
 }
 
 static int32_t h_set_metadata(const cpex_call *call, const char *key, cpex_json *value)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     json_t *v = cpex_json_to_jansson(value);
     if (!cs || !key || !v) {
         json_decref(v);
@@ -85,11 +85,11 @@ static int32_t h_set_metadata(const cpex_call *call, const char *key, cpex_json 
 /* Common checks of a payload replacement. `free_fn` frees `data` when it is
  * refused (its own kind's free); once accepted, data is of the hook's type
  * and is freed with that type's ops. */
-static int32_t accept_payload(cpex_call_state *cs, uint32_t kind, void *data,
+static int32_t accept_payload(cpex__call_state *cs, uint32_t kind, void *data,
                               void (*free_fn)(void *, void *), void *user)
 {
     if (!cs->can_modify) {
-        cpex_call_record(cs, "dropped_modification",
+        cpex__call_record(cs, "dropped_modification",
                          "plugin modified the payload in %s mode, which cannot modify; the "
                          "modification was dropped",
                          cpex_mode_name(cs->mode));
@@ -97,7 +97,7 @@ static int32_t accept_payload(cpex_call_state *cs, uint32_t kind, void *data,
         return CPEX_HOST_EDENIED;
     }
     if (cs->ops->kind != kind) {
-        cpex_call_record(cs, "dropped_modification",
+        cpex__call_record(cs, "dropped_modification",
                          "plugin returned a payload of another type than the hook's ('%s'); the "
                          "modification was dropped",
                          cs->ops->type_name ? cs->ops->type_name : "none");
@@ -115,7 +115,7 @@ static void json_free_cb(void *d, void *u) { (void)u; json_decref(d); }
 
 static int32_t h_set_payload_cmf(const cpex_call *call, cpex_cmf_message *message)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !message) {
         cpex_cmf_free(message);
         return CPEX_HOST_EINVAL;
@@ -125,7 +125,7 @@ static int32_t h_set_payload_cmf(const cpex_call *call, cpex_cmf_message *messag
 
 static int32_t h_set_payload_json(const cpex_call *call, cpex_json *document)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     json_t *d = cpex_json_to_jansson(document);
     if (!cs || !d) {
         json_decref(d);
@@ -136,7 +136,7 @@ static int32_t h_set_payload_json(const cpex_call *call, cpex_json *document)
 
 cpex_status cpex_call_set_payload_custom(const cpex_call *call, void *data)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || cs->ops->kind != CPEX_PAYLOAD_CUSTOM || !cs->ops->free || !data)
         return CPEX_E_INVALID;
     /* The type's free comes from the pipeline's own copy of the type: the
@@ -284,7 +284,7 @@ static int32_t h_json_array_append(cpex_json *array, cpex_json *value)
 }
 
 static void h_json_free(cpex_json *value) { json_decref(cpex_json_to_jansson(value)); }
-static void h_free(void *memory) { cpex_free(memory); }
+static void h_free(void *memory) { cpex__free(memory); }
 
 /* ---- CMF ---- */
 
@@ -340,19 +340,19 @@ static void h_cmf_free(cpex_cmf_message *m) { cpex_cmf_free(m); }
 /* ---- extensions ---- */
 
 /* What the plugin reads: its own pending writes over the pipeline's. */
-static const cpex_extensions *ext_source(const cpex_call_state *cs)
+static const cpex_extensions *ext_source(const cpex__call_state *cs)
 {
     return cs->pending_ext ? cs->pending_ext : cs->ext;
 }
 
 static int32_t h_ext_get(const cpex_call *call, uint32_t field, cpex_str *out)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !out)
         return CPEX_HOST_EINVAL;
     out->ptr = NULL;
     out->len = 0;
-    if (!cpex_caps_can_read_field(cs->plugin->caps, field))
+    if (!cpex__caps_can_read_field(cs->plugin->caps, field))
         return CPEX_HOST_ENOTFOUND;
     const char *v = ext_source(cs) ? cpex_extensions_get(ext_source(cs), field) : NULL;
     if (!v)
@@ -364,20 +364,20 @@ static int32_t h_ext_get(const cpex_call *call, uint32_t field, cpex_str *out)
 
 static size_t h_ext_count(const cpex_call *call, uint32_t field)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
-    if (!cs || !ext_source(cs) || !cpex_caps_can_read_field(cs->plugin->caps, field))
+    cpex__call_state *cs = cpex__call_state_of(call);
+    if (!cs || !ext_source(cs) || !cpex__caps_can_read_field(cs->plugin->caps, field))
         return 0;
     return cpex_extensions_count(ext_source(cs), field);
 }
 
 static int32_t h_ext_item(const cpex_call *call, uint32_t field, size_t index, cpex_str *out)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !out)
         return CPEX_HOST_EINVAL;
     out->ptr = NULL;
     out->len = 0;
-    if (!ext_source(cs) || !cpex_caps_can_read_field(cs->plugin->caps, field))
+    if (!ext_source(cs) || !cpex__caps_can_read_field(cs->plugin->caps, field))
         return CPEX_HOST_ENOTFOUND;
     const char *v = cpex_extensions_item(ext_source(cs), field, index);
     if (!v)
@@ -387,14 +387,14 @@ static int32_t h_ext_item(const cpex_call *call, uint32_t field, size_t index, c
     return CPEX_HOST_OK;
 }
 
-static bool can_read_headers(const cpex_call_state *cs)
+static bool can_read_headers(const cpex__call_state *cs)
 {
     return (cs->plugin->caps & CPEX_CAP_READ_HEADERS) != 0 && ext_source(cs);
 }
 
 static int32_t h_ext_header(const cpex_call *call, uint32_t set, const char *name, cpex_str *out)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !name || !out)
         return CPEX_HOST_EINVAL;
     out->ptr = NULL;
@@ -411,7 +411,7 @@ static int32_t h_ext_header(const cpex_call *call, uint32_t set, const char *nam
 
 static size_t h_ext_header_count(const cpex_call *call, uint32_t set)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !can_read_headers(cs))
         return 0;
     return cpex_extensions_header_count(ext_source(cs), set);
@@ -420,7 +420,7 @@ static size_t h_ext_header_count(const cpex_call *call, uint32_t set)
 static int32_t h_ext_header_at(const cpex_call *call, uint32_t set, size_t index, cpex_str *name,
                                cpex_str *value)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !name || !value)
         return CPEX_HOST_EINVAL;
     name->ptr = value->ptr = NULL;
@@ -440,23 +440,23 @@ static int32_t h_ext_header_at(const cpex_call *call, uint32_t set, size_t index
 
 static const cpex_json *h_ext_custom(const cpex_call *call, const char *key)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !key || !ext_source(cs) || !(cs->plugin->caps & CPEX_CAP_READ_CUSTOM))
         return NULL;
     return (const cpex_json *)cpex_extensions_custom(ext_source(cs), key);
 }
 
 /* May this call change extensions with capability `cap`? Records a refusal. */
-static int32_t may_write(cpex_call_state *cs, cpex_caps cap, const char *what)
+static int32_t may_write(cpex__call_state *cs, cpex__caps cap, const char *what)
 {
     if (!(cs->plugin->caps & cap)) {
-        cpex_call_record(cs, "denied_write",
+        cpex__call_record(cs, "denied_write",
                          "plugin may not %s: it needs the capability '%s' in its configuration",
-                         what, cpex_caps_name(cap));
+                         what, cpex__caps_name(cap));
         return CPEX_HOST_EDENIED;
     }
     if (!cs->can_modify) {
-        cpex_call_record(cs, "denied_write",
+        cpex__call_record(cs, "denied_write",
                          "plugin may not %s in %s mode, which cannot modify; the write was "
                          "dropped",
                          what, cpex_mode_name(cs->mode));
@@ -473,7 +473,7 @@ static int32_t may_write(cpex_call_state *cs, cpex_caps cap, const char *what)
 static int32_t h_ext_set_header(const cpex_call *call, uint32_t set, const char *name,
                                 const char *value)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !name || !value ||
         (set != CPEX_HEADERS_REQUEST && set != CPEX_HEADERS_RESPONSE))
         return CPEX_HOST_EINVAL;
@@ -487,7 +487,7 @@ static int32_t h_ext_set_header(const cpex_call *call, uint32_t set, const char 
 
 static int32_t h_ext_append_label(const cpex_call *call, const char *label)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !label || !*label)
         return CPEX_HOST_EINVAL;
     char what[300];
@@ -500,10 +500,10 @@ static int32_t h_ext_append_label(const cpex_call *call, const char *label)
 
 static int32_t h_ext_remove_label(const cpex_call *call, const char *label)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs)
         return CPEX_HOST_EINVAL;
-    cpex_call_record(cs, "denied_write",
+    cpex__call_record(cs, "denied_write",
                      "plugin tried to remove label '%.200s'; labels only grow, the removal was "
                      "refused",
                      label ? label : "");
@@ -512,7 +512,7 @@ static int32_t h_ext_remove_label(const cpex_call *call, const char *label)
 
 static int32_t h_ext_set_custom(const cpex_call *call, const char *key, cpex_json *value)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     json_t *v = cpex_json_to_jansson(value);
     if (!cs || !key) {
         json_decref(v);
@@ -530,7 +530,7 @@ static int32_t h_ext_set_custom(const cpex_call *call, const char *key, cpex_jso
 
 /* ---- context ---- */
 
-static json_t *ctx_object(cpex_call_state *cs, uint32_t scope, bool create)
+static json_t *ctx_object(cpex__call_state *cs, uint32_t scope, bool create)
 {
     if (cs->snapshot_ctx) {
         json_t **scratch = scope == CPEX_CTX_LOCAL ? &cs->scratch_local : &cs->scratch_global;
@@ -547,13 +547,13 @@ static json_t *ctx_object(cpex_call_state *cs, uint32_t scope, bool create)
         if (!*cs->table)
             return NULL;
     }
-    return scope == CPEX_CTX_LOCAL ? cpex_ctx_local_state(*cs->table, cs->plugin, create)
-                                   : cpex_ctx_global_state(*cs->table, create);
+    return scope == CPEX_CTX_LOCAL ? cpex__ctx_local_state(*cs->table, cs->plugin, create)
+                                   : cpex__ctx_global_state(*cs->table, create);
 }
 
 static const cpex_json *h_ctx_get(const cpex_call *call, uint32_t scope, const char *key)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !key || scope > CPEX_CTX_GLOBAL)
         return NULL;
     return (const cpex_json *)json_object_get(ctx_object(cs, scope, false), key);
@@ -561,7 +561,7 @@ static const cpex_json *h_ctx_get(const cpex_call *call, uint32_t scope, const c
 
 static int32_t h_ctx_set(const cpex_call *call, uint32_t scope, const char *key, cpex_json *value)
 {
-    cpex_call_state *cs = cpex_call_state_of(call);
+    cpex__call_state *cs = cpex__call_state_of(call);
     json_t *v = cpex_json_to_jansson(value);
     if (!cs || !key || scope > CPEX_CTX_GLOBAL) {
         json_decref(v);

@@ -23,7 +23,7 @@
 static void deny_invoke(cpex_pipeline_result *res, const char *code, const char *reason)
 {
     res->continue_processing = false;
-    res->violation = cpex_violation_new(code, reason, NULL, NULL, NULL);
+    res->violation = cpex__violation_new(code, reason, NULL, NULL, NULL);
 }
 
 static inline bool str_eq(cpex_str a, const char *b, size_t n)
@@ -36,8 +36,8 @@ static inline bool str_eq(cpex_str a, const char *b, size_t n)
  * `buf`). For a custom payload *custom is set to its registered type, so
  * the executor does not look it up again.
  */
-static const char *payload_problem(const cpex_snapshot *s, const cpex_hook *h, const char *hook,
-                                   const cpex_payload *payload, const cpex_type_slot **custom,
+static const char *payload_problem(const cpex__snapshot *s, const cpex__hook *h, const char *hook,
+                                   const cpex_payload *payload, const cpex__type_slot **custom,
                                    char *buf, size_t cap)
 {
     *custom = NULL;
@@ -62,7 +62,7 @@ static const char *payload_problem(const cpex_snapshot *s, const cpex_hook *h, c
         break;
     case CPEX_PAYLOAD_CUSTOM:
         *custom = payload->type_name.ptr
-                      ? cpex_snapshot_type(s, payload->type_name.ptr, payload->type_name.len)
+                      ? cpex__snapshot_type(s, payload->type_name.ptr, payload->type_name.len)
                       : NULL;
         if (*custom)
             return NULL;
@@ -86,20 +86,20 @@ void cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *
         return;
     }
     size_t len = strlen(hook);
-    cpex_rcu_ticket t = cpex_rcu_enter(&m->rcu);
-    const cpex_snapshot *s = atomic_load_explicit(&m->snapshot, memory_order_seq_cst);
-    const cpex_hook *h = cpex_snapshot_find(s, hook, len);
+    cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
+    const cpex__snapshot *s = atomic_load_explicit(&m->snapshot, memory_order_seq_cst);
+    const cpex__hook *h = cpex__snapshot_find(s, hook, len);
     if (!h || h->count == 0) {
-        cpex_rcu_exit(t);
+        cpex__rcu_exit(t);
         return; /* allow, payload and extensions untouched */
     }
-    const cpex_type_slot *custom;
+    const cpex__type_slot *custom;
     char reason[300];
     const char *problem = payload_problem(s, h, hook, payload, &custom, reason, sizeof reason);
     if (problem)
         deny_invoke(res, "payload_type_mismatch", problem);
     else
-        cpex_execute(m, s, h, payload, custom, extensions, context,
+        cpex__execute(m, s, h, payload, custom, extensions, context,
                      atomic_load_explicit(&m->closing, memory_order_relaxed) != 0, res);
-    cpex_rcu_exit(t);
+    cpex__rcu_exit(t);
 }

@@ -22,19 +22,19 @@
 cpex_status cpex_manager_initialize(cpex_manager *m, cpex_error *err)
 {
     if (!m)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL, "initialize: manager is NULL");
+        return cpex__error_add(err, CPEX_E_INVALID, NULL, "initialize: manager is NULL");
     pthread_mutex_lock(&m->write_lock);
     cpex_status st = CPEX_OK;
     if (m->shut_down) {
-        st = cpex_error_add(err, CPEX_E_STATE, NULL,
+        st = cpex__error_add(err, CPEX_E_STATE, NULL,
                             "the manager was shut down; plugins cannot be initialized again — "
                             "create a new manager");
     } else {
         m->init_called = true;
-        cpex_snapshot *cur = atomic_load(&m->snapshot);
+        cpex__snapshot *cur = atomic_load(&m->snapshot);
         for (size_t i = 0; i < cur->plugin_count; i++) {
-            cpex_where w = {NULL, 0, 0, cur->plugins[i]->name, NULL};
-            if (cpex_mgr_init_plugin(m, cur->plugins[i], &w, err) != CPEX_OK)
+            cpex__where w = {NULL, 0, 0, cur->plugins[i]->name, NULL};
+            if (cpex__mgr_init_plugin(m, cur->plugins[i], &w, err) != CPEX_OK)
                 st = CPEX_E_PLUGIN;
         }
     }
@@ -42,7 +42,7 @@ cpex_status cpex_manager_initialize(cpex_manager *m, cpex_error *err)
     return st;
 }
 
-void cpex_mgr_wait_all_background(cpex_manager *m)
+void cpex__mgr_wait_all_background(cpex_manager *m)
 {
     pthread_mutex_lock(&m->bg_lock);
     while (m->bg_pending > 0)
@@ -65,17 +65,17 @@ void cpex_manager_shutdown(cpex_manager *m)
      * they and earlier invokes started; only then is shutdown called, with
      * nothing of the plugin running. */
     atomic_store(&m->closing, 1);
-    cpex_rcu_synchronize(&m->rcu);
-    cpex_mgr_wait_all_background(m);
-    cpex_snapshot *cur = atomic_load(&m->snapshot);
+    cpex__rcu_synchronize(&m->rcu);
+    cpex__mgr_wait_all_background(m);
+    cpex__snapshot *cur = atomic_load(&m->snapshot);
     for (size_t i = cur->plugin_count; i-- > 0;) {
-        cpex_plugin *p = cur->plugins[i];
+        cpex__plugin *p = cur->plugins[i];
         int st = atomic_exchange(&p->state, CPEX_PLUGIN_SHUT_DOWN);
         if (st == CPEX_PLUGIN_INITIALIZED && p->reg.shutdown) {
-            cpex_log_scope scope;
-            cpex_log_scope_enter(&scope, m, p->name);
+            cpex__log_scope scope;
+            cpex__log_scope_enter(&scope, m, p->name);
             p->reg.shutdown(p->reg.instance);
-            cpex_log_scope_leave(&scope);
+            cpex__log_scope_leave(&scope);
         }
     }
     pthread_mutex_unlock(&m->write_lock);
@@ -88,7 +88,7 @@ bool cpex_manager_is_initialized(const cpex_manager *cm)
         return false;
     pthread_mutex_lock(&m->write_lock);
     bool ok = m->init_called && !m->shut_down;
-    cpex_snapshot *cur = atomic_load(&m->snapshot);
+    cpex__snapshot *cur = atomic_load(&m->snapshot);
     for (size_t i = 0; ok && i < cur->plugin_count; i++)
         ok = atomic_load(&cur->plugins[i]->state) == CPEX_PLUGIN_INITIALIZED;
     pthread_mutex_unlock(&m->write_lock);
@@ -106,7 +106,7 @@ cpex_status cpex_manager_wait_background(cpex_manager *m, double timeout)
     } else {
         struct timespec abs;
         clock_gettime(CLOCK_REALTIME, &abs);
-        int64_t ns = cpex_seconds_to_ns(timeout);
+        int64_t ns = cpex__seconds_to_ns(timeout);
         abs.tv_sec += (time_t)(ns / 1000000000);
         abs.tv_nsec += (long)(ns % 1000000000);
         if (abs.tv_nsec >= 1000000000) {

@@ -30,10 +30,10 @@ static void factory_log(void *ctx, uint32_t level, const char *message)
 {
     log_ctx *l = ctx;
     if (message)
-        cpex_log(l->manager, level, l->plugin, "%s", message);
+        cpex__log(l->manager, level, l->plugin, "%s", message);
 }
 
-bool cpex_mgr_name_taken(cpex_plugin *const *plugins, size_t count, const char *name)
+bool cpex__mgr_name_taken(cpex__plugin *const *plugins, size_t count, const char *name)
 {
     for (size_t i = 0; i < count; i++)
         if (strcmp(plugins[i]->name, name) == 0)
@@ -55,23 +55,23 @@ static void kind_list(const cpex_manager *m, char *buf, size_t cap)
 }
 
 /* Create one configured plugin through its factory. */
-static cpex_status create_configured(cpex_manager *m, const cpex_config *cfg,
-                                     const cpex_config_plugin *cp, binding_list *bindings,
-                                     cpex_plugin **out, cpex_error *err)
+static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
+                                     const cpex__config_plugin *cp, binding_list *bindings,
+                                     cpex__plugin **out, cpex_error *err)
 {
-    cpex_where where = {cfg->source, cp->pos.line, cp->pos.column, cp->name, NULL};
-    cpex_where kwhere = {cfg->source, cp->kind_pos.line, cp->kind_pos.column, cp->name, "kind"};
-    const cpex_factory *f = cpex_mgr_find_factory(m, cp->kind);
+    cpex__where where = {cfg->source, cp->pos.line, cp->pos.column, cp->name, NULL};
+    cpex__where kwhere = {cfg->source, cp->kind_pos.line, cp->kind_pos.column, cp->name, "kind"};
+    const cpex_factory *f = cpex__mgr_find_factory(m, cp->kind);
     if (!f) {
         char kinds[600];
         kind_list(m, kinds, sizeof kinds);
         const char *colon = strchr(cp->kind, ':');
         if (colon && colon != cp->kind)
-            return cpex_error_add(err, CPEX_E_CONFIG, &kwhere,
+            return cpex__error_add(err, CPEX_E_CONFIG, &kwhere,
                                   "no factory registered for scheme '%.*s' of kind '%s' (%s); "
                                   "check the spelling, or register a factory for it",
                                   (int)(colon - cp->kind), cp->kind, cp->kind, kinds);
-        return cpex_error_add(err, CPEX_E_CONFIG, &kwhere,
+        return cpex__error_add(err, CPEX_E_CONFIG, &kwhere,
                               "no factory registered for kind '%s' (%s); check the spelling, or "
                               "register a factory for it",
                               cp->kind, kinds);
@@ -86,7 +86,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex_config *cfg,
     }
     char *config_text = json_dumps(cp->config, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!config_text)
-        return cpex_error_add(err, CPEX_E_NOMEM, &where, "out of memory");
+        return cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
     cpex_plugin_config pc;
     memset(&pc, 0, sizeof pc);
     pc.struct_size = (uint32_t)sizeof pc;
@@ -118,17 +118,17 @@ static cpex_status create_configured(cpex_manager *m, const cpex_config *cfg,
     memset(&prod, 0, sizeof prod);
     prod.registration.struct_size = (uint32_t)sizeof prod.registration;
     cpex_error ferr = CPEX_ERROR_INIT;
-    cpex_log_scope scope;
-    cpex_log_scope_enter(&scope, m, cp->name);
+    cpex__log_scope scope;
+    cpex__log_scope_enter(&scope, m, cp->name);
     cpex_status st = f->create(f->data, &req, &prod, &ferr);
-    cpex_log_scope_leave(&scope);
-    cpex_free(config_text);
+    cpex__log_scope_leave(&scope);
+    cpex__free(config_text);
     if (st != CPEX_OK) {
         if (ferr.count == 0 && ferr.code == CPEX_OK)
-            cpex_error_add(&ferr, st, NULL, "the factory for kind '%s' failed without a message",
+            cpex__error_add(&ferr, st, NULL, "the factory for kind '%s' failed without a message",
                            cp->kind);
-        cpex_error_move_with(err, &ferr, &kwhere);
-        cpex_free(prod.origin);
+        cpex__error_move_with(err, &ferr, &kwhere);
+        cpex__free(prod.origin);
         return st;
     }
     cpex_error_cleanup(&ferr);
@@ -154,7 +154,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex_config *cfg,
     s.release = prod.release;
     s.release_data = prod.release_data;
 
-    st = cpex_mgr_build_plugin(m, &s, &prod.registration, bindings, &where, out, err);
+    st = cpex__mgr_build_plugin(m, &s, &prod.registration, bindings, &where, out, err);
     if (st != CPEX_OK) {
         /* The plugin was created: let it clean up, then the factory. */
         if (prod.registration.struct_size >= REGISTRATION_MIN_SIZE &&
@@ -162,13 +162,13 @@ static cpex_status create_configured(cpex_manager *m, const cpex_config *cfg,
             prod.registration.destroy(prod.registration.instance);
         if (prod.release)
             prod.release(prod.release_data);
-        cpex_free(s.origin);
+        cpex__free(s.origin);
         return st;
     }
-    cpex_mgr_attach(*out, &s);
+    cpex__mgr_attach(*out, &s);
     char wired[512];
-    cpex_mgr_list_hooks(&(*out)->reg, wired, sizeof wired);
-    cpex_log(m, CPEX_LOG_DEBUG, cp->name, "created from %s (kind '%s'), reported as %s %s, hooks %s",
+    cpex__mgr_list_hooks(&(*out)->reg, wired, sizeof wired);
+    cpex__log(m, CPEX_LOG_DEBUG, cp->name, "created from %s (kind '%s'), reported as %s %s, hooks %s",
              (*out)->origin ? (*out)->origin : "a factory", cp->kind,
              (*out)->reg.name ? (*out)->reg.name : "(unnamed)",
              (*out)->reg.version ? (*out)->reg.version : "(no version)", wired);
@@ -176,20 +176,20 @@ static cpex_status create_configured(cpex_manager *m, const cpex_config *cfg,
 }
 
 /* Destroy plugins of a change that will not be published. */
-static void discard(cpex_plugin **batch, size_t count)
+static void discard(cpex__plugin **batch, size_t count)
 {
     for (size_t i = count; i-- > 0;)
-        cpex_plugin_unref(batch[i]);
-    cpex_free(batch);
+        cpex__plugin_unref(batch[i]);
+    cpex__free(batch);
 }
 
 /* Publish the current plugins plus `batch` and the pending bindings. */
-cpex_status cpex_mgr_commit(cpex_manager *m, cpex_plugin **batch, size_t count,
+cpex_status cpex__mgr_commit(cpex_manager *m, cpex__plugin **batch, size_t count,
                           const binding_list *bindings)
 {
-    cpex_snapshot *cur = atomic_load(&m->snapshot);
+    cpex__snapshot *cur = atomic_load(&m->snapshot);
     size_t total = cur->plugin_count + count;
-    cpex_plugin **all = cpex_calloc(total ? total : 1, sizeof *all);
+    cpex__plugin **all = cpex__calloc(total ? total : 1, sizeof *all);
     if (!all)
         return CPEX_E_NOMEM;
     if (cur->plugin_count)
@@ -198,57 +198,57 @@ cpex_status cpex_mgr_commit(cpex_manager *m, cpex_plugin **batch, size_t count,
         memcpy(all + cur->plugin_count, batch, count * sizeof *all);
     size_t before = m->binding_count;
     for (size_t i = 0; bindings && i < bindings->count; i++) {
-        if (!cpex_mgr_add_binding(m, bindings->items[i].hook, bindings->items[i].type)) {
-            cpex_free(all);
+        if (!cpex__mgr_add_binding(m, bindings->items[i].hook, bindings->items[i].type)) {
+            cpex__free(all);
             goto undo;
         }
     }
-    cpex_status st = cpex_mgr_publish(m, all, total);
-    cpex_free(all);
+    cpex_status st = cpex__mgr_publish(m, all, total);
+    cpex__free(all);
     if (st == CPEX_OK)
         return CPEX_OK;
 undo:
     while (m->binding_count > before) {
         m->binding_count--;
-        cpex_free(m->bindings[m->binding_count].hook);
-        cpex_free(m->bindings[m->binding_count].type);
+        cpex__free(m->bindings[m->binding_count].hook);
+        cpex__free(m->bindings[m->binding_count].type);
     }
     return CPEX_E_NOMEM;
 }
 
-static cpex_status load_config(cpex_manager *m, cpex_config *cfg, cpex_error *err)
+static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *err)
 {
     cpex_error local = CPEX_ERROR_INIT;
     for (size_t i = 0; i < cfg->warning_count; i++)
-        cpex_log(m, CPEX_LOG_WARN, NULL, "%s", cfg->warnings[i]);
+        cpex__log(m, CPEX_LOG_WARN, NULL, "%s", cfg->warnings[i]);
     pthread_mutex_lock(&m->write_lock);
-    cpex_plugin **batch = NULL;
+    cpex__plugin **batch = NULL;
     size_t made = 0;
     binding_list bindings;
     bindings.count = 0;
     if (m->shut_down) {
-        cpex_error_add(&local, CPEX_E_STATE, NULL,
+        cpex__error_add(&local, CPEX_E_STATE, NULL,
                        "the manager was shut down; create a new manager to load '%s'",
                        cfg->source);
         goto fail;
     }
-    batch = cpex_calloc(cfg->plugin_count ? cfg->plugin_count : 1, sizeof *batch);
+    batch = cpex__calloc(cfg->plugin_count ? cfg->plugin_count : 1, sizeof *batch);
     if (!batch) {
-        cpex_error_add(&local, CPEX_E_NOMEM, NULL, "out of memory loading '%s'", cfg->source);
+        cpex__error_add(&local, CPEX_E_NOMEM, NULL, "out of memory loading '%s'", cfg->source);
         goto fail;
     }
-    cpex_snapshot *cur = atomic_load(&m->snapshot);
+    cpex__snapshot *cur = atomic_load(&m->snapshot);
     for (size_t i = 0; i < cfg->plugin_count; i++) {
-        const cpex_config_plugin *cp = &cfg->plugins[i];
-        if (cpex_mgr_name_taken(cur->plugins, cur->plugin_count, cp->name)) {
-            cpex_where w = {cfg->source, cp->pos.line, cp->pos.column, cp->name, "name"};
-            cpex_error_add(&local, CPEX_E_EXISTS, &w,
+        const cpex__config_plugin *cp = &cfg->plugins[i];
+        if (cpex__mgr_name_taken(cur->plugins, cur->plugin_count, cp->name)) {
+            cpex__where w = {cfg->source, cp->pos.line, cp->pos.column, cp->name, "name"};
+            cpex__error_add(&local, CPEX_E_EXISTS, &w,
                            "a plugin named '%s' is already registered with this manager; "
                            "choose another name",
                            cp->name);
             continue;
         }
-        cpex_plugin *p = NULL;
+        cpex__plugin *p = NULL;
         if (create_configured(m, cfg, cp, &bindings, &p, &local) == CPEX_OK)
             batch[made++] = p;
     }
@@ -256,27 +256,27 @@ static cpex_status load_config(cpex_manager *m, cpex_config *cfg, cpex_error *er
         goto fail;
     if (m->init_called) {
         for (size_t i = 0; i < made; i++) {
-            cpex_where w = {cfg->source, cfg->plugins[i].pos.line, cfg->plugins[i].pos.column,
+            cpex__where w = {cfg->source, cfg->plugins[i].pos.line, cfg->plugins[i].pos.column,
                             batch[i]->name, NULL};
-            cpex_mgr_init_plugin(m, batch[i], &w, &local);
+            cpex__mgr_init_plugin(m, batch[i], &w, &local);
         }
         if (local.code != CPEX_OK)
             goto fail;
     }
-    if (cpex_mgr_commit(m, batch, made, &bindings) != CPEX_OK) {
-        cpex_error_add(&local, CPEX_E_NOMEM, NULL, "out of memory publishing '%s'", cfg->source);
+    if (cpex__mgr_commit(m, batch, made, &bindings) != CPEX_OK) {
+        cpex__error_add(&local, CPEX_E_NOMEM, NULL, "out of memory publishing '%s'", cfg->source);
         goto fail;
     }
     for (size_t i = 0; i < made; i++)
-        cpex_plugin_unref(batch[i]); /* the snapshot holds them now */
-    cpex_free(batch);
+        cpex__plugin_unref(batch[i]); /* the snapshot holds them now */
+    cpex__free(batch);
     pthread_mutex_unlock(&m->write_lock);
     return CPEX_OK;
 fail:
     discard(batch, made);
     pthread_mutex_unlock(&m->write_lock);
     cpex_status code = local.code;
-    cpex_error_move(err, &local);
+    cpex__error_move(err, &local);
     return code;
 }
 
@@ -284,26 +284,26 @@ cpex_status cpex_manager_load_string(cpex_manager *m, const char *yaml, size_t l
                                      const char *source, const char *base_dir, cpex_error *err)
 {
     if (!m || !yaml)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL, "load_string: manager and text required");
-    cpex_config *cfg = NULL;
-    cpex_status st = cpex_config_parse(yaml, len, source, base_dir, &cfg, err);
+        return cpex__error_add(err, CPEX_E_INVALID, NULL, "load_string: manager and text required");
+    cpex__config *cfg = NULL;
+    cpex_status st = cpex__config_parse(yaml, len, source, base_dir, &cfg, err);
     if (st != CPEX_OK)
         return st;
     st = load_config(m, cfg, err);
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
     return st;
 }
 
 cpex_status cpex_manager_load_file(cpex_manager *m, const char *path, cpex_error *err)
 {
     if (!m || !path)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL, "load_file: manager and path required");
-    cpex_config *cfg = NULL;
-    cpex_status st = cpex_config_parse_file(path, &cfg, err);
+        return cpex__error_add(err, CPEX_E_INVALID, NULL, "load_file: manager and path required");
+    cpex__config *cfg = NULL;
+    cpex_status st = cpex__config_parse_file(path, &cfg, err);
     if (st != CPEX_OK)
         return st;
     st = load_config(m, cfg, err);
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
     return st;
 }
 
@@ -315,30 +315,30 @@ cpex_status cpex_manager_register(cpex_manager *m, const cpex_plugin_spec *spec,
                                   const cpex_plugin_registration *reg, cpex_error *err)
 {
     if (!m || !spec || !reg || spec->struct_size < sizeof *spec || !spec->name || !*spec->name)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL,
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
                               "register: a manager, a spec (from cpex_plugin_spec_init) with a "
                               "name, and a registration are required");
-    cpex_where where = {NULL, 0, 0, spec->name, NULL};
+    cpex__where where = {NULL, 0, 0, spec->name, NULL};
     if (spec->mode > CPEX_MODE_DISABLED)
-        return cpex_error_add(err, CPEX_E_INVALID, &where, "mode %u is not valid", spec->mode);
+        return cpex__error_add(err, CPEX_E_INVALID, &where, "mode %u is not valid", spec->mode);
     if ((int)spec->on_error != -1 && (unsigned)spec->on_error > CPEX_ON_ERROR_DISABLE)
-        return cpex_error_add(err, CPEX_E_INVALID, &where, "on_error %d is not valid",
+        return cpex__error_add(err, CPEX_E_INVALID, &where, "on_error %d is not valid",
                               (int)spec->on_error);
     if (spec->timeout < 0 || spec->timeout > 86400)
-        return cpex_error_add(err, CPEX_E_INVALID, &where,
+        return cpex__error_add(err, CPEX_E_INVALID, &where,
                               "timeout must be between 0 and 86400 seconds");
-    cpex_caps caps = 0;
+    cpex__caps caps = 0;
     for (size_t i = 0; i < spec->capability_count; i++) {
         const char *suggestion = NULL;
         const char *cap = spec->capabilities[i] ? spec->capabilities[i] : "";
-        cpex_cap_parse r = cpex_caps_parse(cap, &caps, &suggestion);
+        cpex__cap_parse r = cpex__caps_parse(cap, &caps, &suggestion);
         if (r == CPEX_CAP_UNKNOWN)
-            return cpex_error_add(err, CPEX_E_CONFIG, &where,
+            return cpex__error_add(err, CPEX_E_CONFIG, &where,
                                   "unknown capability '%s'%s%s%s", cap,
                                   suggestion ? "; did you mean '" : "",
                                   suggestion ? suggestion : "", suggestion ? "'?" : "");
         if (r == CPEX_CAP_NOT_IMPLEMENTED)
-            cpex_log(m, CPEX_LOG_WARN, spec->name,
+            cpex__log(m, CPEX_LOG_WARN, spec->name,
                      "capability '%s' is a CPEX capability libcpex does not implement yet; it "
                      "grants nothing",
                      cap);
@@ -360,34 +360,34 @@ cpex_status cpex_manager_register(cpex_manager *m, const cpex_plugin_spec *spec,
 
     pthread_mutex_lock(&m->write_lock);
     cpex_status st;
-    cpex_plugin *p = NULL;
+    cpex__plugin *p = NULL;
     binding_list bindings;
     bindings.count = 0;
-    cpex_snapshot *cur = atomic_load(&m->snapshot);
+    cpex__snapshot *cur = atomic_load(&m->snapshot);
     if (m->shut_down) {
-        st = cpex_error_add(err, CPEX_E_STATE, &where, "the manager was shut down");
-    } else if (cpex_mgr_name_taken(cur->plugins, cur->plugin_count, spec->name)) {
-        st = cpex_error_add(err, CPEX_E_EXISTS, &where, "plugin '%s' is already registered",
+        st = cpex__error_add(err, CPEX_E_STATE, &where, "the manager was shut down");
+    } else if (cpex__mgr_name_taken(cur->plugins, cur->plugin_count, spec->name)) {
+        st = cpex__error_add(err, CPEX_E_EXISTS, &where, "plugin '%s' is already registered",
                             spec->name);
     } else {
-        st = cpex_mgr_build_plugin(m, &s, reg, &bindings, &where, &p, err);
+        st = cpex__mgr_build_plugin(m, &s, reg, &bindings, &where, &p, err);
     }
     if (st == CPEX_OK && m->init_called) {
-        st = cpex_mgr_init_plugin(m, p, &where, err);
+        st = cpex__mgr_init_plugin(m, p, &where, err);
         if (st != CPEX_OK) {
             p->reg.destroy = NULL; /* the caller keeps the instance on failure */
             p->reg.shutdown = NULL;
-            cpex_plugin_unref(p);
+            cpex__plugin_unref(p);
             p = NULL;
         }
     }
-    if (st == CPEX_OK && cpex_mgr_commit(m, &p, 1, &bindings) != CPEX_OK) {
+    if (st == CPEX_OK && cpex__mgr_commit(m, &p, 1, &bindings) != CPEX_OK) {
         p->reg.destroy = NULL;
         p->reg.shutdown = NULL;
-        cpex_plugin_unref(p);
-        st = cpex_error_add(err, CPEX_E_NOMEM, &where, "out of memory");
+        cpex__plugin_unref(p);
+        st = cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
     } else if (st == CPEX_OK) {
-        cpex_plugin_unref(p);
+        cpex__plugin_unref(p);
     }
     pthread_mutex_unlock(&m->write_lock);
     return st;
@@ -396,21 +396,21 @@ cpex_status cpex_manager_register(cpex_manager *m, const cpex_plugin_spec *spec,
 cpex_status cpex_manager_unregister(cpex_manager *m, const char *name, cpex_error *err)
 {
     if (!m || !name)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL, "unregister: name required");
+        return cpex__error_add(err, CPEX_E_INVALID, NULL, "unregister: name required");
     pthread_mutex_lock(&m->write_lock);
-    cpex_snapshot *cur = atomic_load(&m->snapshot);
+    cpex__snapshot *cur = atomic_load(&m->snapshot);
     cpex_status st = CPEX_OK;
     size_t idx = cur->plugin_count;
     for (size_t i = 0; i < cur->plugin_count; i++)
         if (strcmp(cur->plugins[i]->name, name) == 0)
             idx = i;
     if (idx == cur->plugin_count) {
-        st = cpex_error_add(err, CPEX_E_NOT_FOUND, NULL, "no plugin named '%s' is registered",
+        st = cpex__error_add(err, CPEX_E_NOT_FOUND, NULL, "no plugin named '%s' is registered",
                             name);
     } else {
-        cpex_plugin **rest = cpex_calloc(cur->plugin_count, sizeof *rest);
+        cpex__plugin **rest = cpex__calloc(cur->plugin_count, sizeof *rest);
         if (!rest) {
-            st = cpex_error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
+            st = cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
         } else {
             size_t n = 0;
             for (size_t i = 0; i < cur->plugin_count; i++)
@@ -418,9 +418,9 @@ cpex_status cpex_manager_unregister(cpex_manager *m, const char *name, cpex_erro
                     rest[n++] = cur->plugins[i];
             /* The old snapshot's reference is the last one unless background work holds
              * it: the plugin is shut down and destroyed when publish frees it. */
-            if (cpex_mgr_publish(m, rest, n) != CPEX_OK)
-                st = cpex_error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
-            cpex_free(rest);
+            if (cpex__mgr_publish(m, rest, n) != CPEX_OK)
+                st = cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
+            cpex__free(rest);
         }
     }
     pthread_mutex_unlock(&m->write_lock);

@@ -39,9 +39,9 @@ static const char *level_name(uint32_t level)
     }
 }
 
-_Thread_local const cpex_log_scope *cpex_current_log_scope;
+_Thread_local const cpex__log_scope *cpex__current_log_scope;
 
-void cpex_log(const cpex_manager *m, uint32_t level, const char *plugin, const char *fmt, ...)
+void cpex__log(const cpex_manager *m, uint32_t level, const char *plugin, const char *fmt, ...)
 {
     uint32_t min = m ? m->opts.log_level : CPEX_LOG_WARN;
     if (level < min)
@@ -96,67 +96,67 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
                              cpex_error *err)
 {
     if (!out)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL, "cpex_manager_new: out is NULL");
+        return cpex__error_add(err, CPEX_E_INVALID, NULL, "cpex_manager_new: out is NULL");
     *out = NULL;
-    cpex_alloc_setup_jansson();
+    cpex__alloc_setup_jansson();
     cpex_manager_options opts;
     cpex_manager_options_init(&opts);
     if (options) {
         if (options->struct_size < sizeof(uint32_t) || options->struct_size > sizeof opts)
-            return cpex_error_add(err, CPEX_E_INVALID, NULL,
+            return cpex__error_add(err, CPEX_E_INVALID, NULL,
                                   "cpex_manager_new: options.struct_size %u is not one this "
                                   "library knows (expected %zu); call cpex_manager_options_init",
                                   options->struct_size, sizeof opts);
         memcpy(&opts, options, options->struct_size);
     }
     if (!(opts.default_timeout > 0) || opts.default_timeout > 86400.0)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL,
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
                               "default_timeout must be between 0 and 86400 seconds (got %g)",
                               opts.default_timeout);
     if ((unsigned)opts.default_on_error > CPEX_ON_ERROR_DISABLE)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL, "default_on_error %d is not valid",
+        return cpex__error_add(err, CPEX_E_INVALID, NULL, "default_on_error %d is not valid",
                               (int)opts.default_on_error);
     if (opts.worker_threads == 0)
         opts.worker_threads = 1;
     if (opts.worker_threads > 256)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL,
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
                               "worker_threads must be at most 256 (got %u)", opts.worker_threads);
 
-    cpex_manager *m = cpex_calloc(1, sizeof *m);
+    cpex_manager *m = cpex__calloc(1, sizeof *m);
     if (!m)
-        return cpex_error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
+        return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
     m->opts = opts;
     m->opts.struct_size = (uint32_t)sizeof m->opts;
-    m->default_timeout_ns = cpex_seconds_to_ns(opts.default_timeout);
+    m->default_timeout_ns = cpex__seconds_to_ns(opts.default_timeout);
     pthread_mutex_init(&m->write_lock, NULL);
     pthread_mutex_init(&m->bg_lock, NULL);
     pthread_cond_init(&m->bg_idle, NULL);
-    cpex_rcu_init(&m->rcu);
+    cpex__rcu_init(&m->rcu);
     for (size_t i = 0; i < sizeof builtin_cmf_hooks / sizeof *builtin_cmf_hooks; i++)
-        if (!cpex_mgr_add_binding(m, builtin_cmf_hooks[i], "cmf"))
+        if (!cpex__mgr_add_binding(m, builtin_cmf_hooks[i], "cmf"))
             goto oom;
-    cpex_snapshot *empty = cpex_snapshot_build(NULL, 0, NULL, 0, NULL, 0);
+    cpex__snapshot *empty = cpex__snapshot_build(NULL, 0, NULL, 0, NULL, 0);
     if (!empty)
         goto oom;
     atomic_init(&m->snapshot, empty);
-    m->workers = cpex_workers_new(opts.worker_threads);
+    m->workers = cpex__workers_new(opts.worker_threads);
     if (!m->workers)
         goto oom;
     *out = m;
     return CPEX_OK;
 oom:
     cpex_manager_free(m);
-    return cpex_error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
+    return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
 }
 
-static void free_factory_slots(cpex_factory_slot *slots, size_t count)
+static void free_factory_slots(cpex__factory_slot *slots, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
         if (slots[i].factory.destroy)
             slots[i].factory.destroy(slots[i].factory.data);
-        cpex_free(slots[i].key);
+        cpex__free(slots[i].key);
     }
-    cpex_free(slots);
+    cpex__free(slots);
 }
 
 void cpex_manager_free(cpex_manager *m)
@@ -165,21 +165,21 @@ void cpex_manager_free(cpex_manager *m)
         return;
     if (m->workers)
         cpex_manager_shutdown(m);
-    cpex_workers_free(m->workers); /* joins: late handlers have finished after this */
-    cpex_snapshot_free(atomic_load(&m->snapshot));
+    cpex__workers_free(m->workers); /* joins: late handlers have finished after this */
+    cpex__snapshot_free(atomic_load(&m->snapshot));
     free_factory_slots(m->exact, m->exact_count);
     free_factory_slots(m->schemes, m->scheme_count);
     for (size_t i = 0; i < m->type_count; i++)
-        cpex_free(m->types[i].name);
-    cpex_free(m->types);
+        cpex__free(m->types[i].name);
+    cpex__free(m->types);
     for (size_t i = 0; i < m->binding_count; i++) {
-        cpex_free(m->bindings[i].hook);
-        cpex_free(m->bindings[i].type);
+        cpex__free(m->bindings[i].hook);
+        cpex__free(m->bindings[i].type);
     }
-    cpex_free(m->bindings);
+    cpex__free(m->bindings);
     cpex_error_records_free(m->bg_errors, m->bg_error_count);
     pthread_cond_destroy(&m->bg_idle);
     pthread_mutex_destroy(&m->bg_lock);
     pthread_mutex_destroy(&m->write_lock);
-    cpex_free(m);
+    cpex__free(m);
 }

@@ -19,7 +19,7 @@ typedef struct plugin_setup {
     int32_t priority;
     cpex_on_error on_error;
     double timeout;
-    cpex_caps caps;
+    cpex__caps caps;
     const char *const *capabilities;
     size_t capability_count;
     const char *const *hooks; /* NULL: every handler */
@@ -36,47 +36,47 @@ typedef struct plugin_setup {
 /* Pending hook bindings of one change (committed only on publish). */
 typedef struct binding_list {
     size_t count;
-    cpex_binding items[64];
+    cpex__binding items[64];
 } binding_list;
 
 
 
 /** Seconds to nanoseconds. */
-static inline int64_t cpex_seconds_to_ns(double s) { return (int64_t)(s * 1e9); }
+static inline int64_t cpex__seconds_to_ns(double s) { return (int64_t)(s * 1e9); }
 
 /* factories.c */
-bool cpex_mgr_add_binding(cpex_manager *m, const char *hook, const char *type);
-const char *cpex_mgr_binding_of(const cpex_manager *m, const char *hook);
-const cpex_factory *cpex_mgr_find_factory(const cpex_manager *m, const char *kind);
-bool cpex_mgr_type_known(const cpex_manager *m, const char *name);
+bool cpex__mgr_add_binding(cpex_manager *m, const char *hook, const char *type);
+const char *cpex__mgr_binding_of(const cpex_manager *m, const char *hook);
+const cpex_factory *cpex__mgr_find_factory(const cpex_manager *m, const char *kind);
+bool cpex__mgr_type_known(const cpex_manager *m, const char *name);
 /** Publish a snapshot of `plugins` and wait until no invoke reads the old one. */
-cpex_status cpex_mgr_publish(cpex_manager *m, cpex_plugin *const *plugins, size_t count);
-cpex_status cpex_mgr_republish(cpex_manager *m);
+cpex_status cpex__mgr_publish(cpex_manager *m, cpex__plugin *const *plugins, size_t count);
+cpex_status cpex__mgr_republish(cpex_manager *m);
 
 /* plugin_build.c */
-char **cpex_strv_copy(const char *const *v, size_t n);
-void cpex_mgr_list_hooks(const cpex_plugin_registration *reg, char *buf, size_t cap);
+char **cpex__strv_copy(const char *const *v, size_t n);
+void cpex__mgr_list_hooks(const cpex_plugin_registration *reg, char *buf, size_t cap);
 /**
  * Check a registration and wire it. On success *out holds a new plugin
  * (one reference) that owns the registration's instance. On failure the
  * caller still owns the instance and the release.
  */
-cpex_status cpex_mgr_build_plugin(cpex_manager *m, const plugin_setup *s,
+cpex_status cpex__mgr_build_plugin(cpex_manager *m, const plugin_setup *s,
                                   const cpex_plugin_registration *reg, binding_list *bindings,
-                                  const cpex_where *where, cpex_plugin **out, cpex_error *err);
+                                  const cpex__where *where, cpex__plugin **out, cpex_error *err);
 /** Hand the factory's origin and release over to the plugin. */
-cpex_status cpex_mgr_attach(cpex_plugin *p, plugin_setup *s);
+cpex_status cpex__mgr_attach(cpex__plugin *p, plugin_setup *s);
 /** Initialize one plugin; on failure record its state and reason. */
-cpex_status cpex_mgr_init_plugin(cpex_manager *m, cpex_plugin *p, const cpex_where *where,
+cpex_status cpex__mgr_init_plugin(cpex_manager *m, cpex__plugin *p, const cpex__where *where,
                                  cpex_error *err);
 
 /* load.c */
-bool cpex_mgr_name_taken(cpex_plugin *const *plugins, size_t count, const char *name);
-cpex_status cpex_mgr_commit(cpex_manager *m, cpex_plugin **batch, size_t count,
+bool cpex__mgr_name_taken(cpex__plugin *const *plugins, size_t count, const char *name);
+cpex_status cpex__mgr_commit(cpex_manager *m, cpex__plugin **batch, size_t count,
                             const binding_list *bindings);
 
 /* lifecycle.c */
 /** Wait, without limit, until no background work runs. */
-void cpex_mgr_wait_all_background(cpex_manager *m);
+void cpex__mgr_wait_all_background(cpex_manager *m);
 
 #endif

@@ -4,7 +4,7 @@
 #include "core/core.h"
 #include "util/alloc.h"
 
-cpex_plugin *cpex_plugin_ref(cpex_plugin *p)
+cpex__plugin *cpex__plugin_ref(cpex__plugin *p)
 {
     if (p)
         atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
@@ -16,52 +16,52 @@ static void strv_free(char **v)
     if (!v)
         return;
     for (char **s = v; *s; s++)
-        cpex_free(*s);
-    cpex_free(v);
+        cpex__free(*s);
+    cpex__free(v);
 }
 
-void cpex_plugin_unref(cpex_plugin *p)
+void cpex__plugin_unref(cpex__plugin *p)
 {
     if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
         return;
     /* Last reference: nothing can call the plugin any more. Keep the
      * lifecycle in order even when the host skipped shutdown (unregister). */
-    cpex_log_scope scope;
-    cpex_log_scope_enter(&scope, p->manager, p->name);
+    cpex__log_scope scope;
+    cpex__log_scope_enter(&scope, p->manager, p->name);
     if (atomic_load(&p->state) == CPEX_PLUGIN_INITIALIZED && p->reg.shutdown)
         p->reg.shutdown(p->reg.instance);
     if (p->reg.destroy)
         p->reg.destroy(p->reg.instance);
-    cpex_log_scope_leave(&scope);
+    cpex__log_scope_leave(&scope);
     if (p->release)
         p->release(p->release_data);
-    cpex_free(p->name);
-    cpex_free(p->kind);
-    cpex_free(p->origin);
-    cpex_free(p->description);
+    cpex__free(p->name);
+    cpex__free(p->kind);
+    cpex__free(p->origin);
+    cpex__free(p->description);
     strv_free(p->capabilities);
     strv_free(p->hooks);
     json_decref(p->config);
-    cpex_free(p->handlers);
-    cpex_free(p->reason);
+    cpex__free(p->handlers);
+    cpex__free(p->reason);
     pthread_mutex_destroy(&p->lock);
-    cpex_free(p);
+    cpex__free(p);
 }
 
-void cpex_plugin_set_reason(cpex_plugin *p, const char *reason)
+void cpex__plugin_set_reason(cpex__plugin *p, const char *reason)
 {
-    char *copy = cpex_strdup(reason);
+    char *copy = cpex__strdup(reason);
     pthread_mutex_lock(&p->lock);
-    cpex_free(p->reason);
+    cpex__free(p->reason);
     p->reason = copy;
     pthread_mutex_unlock(&p->lock);
 }
 
-void cpex_plugin_disable(cpex_plugin *p, const char *reason)
+void cpex__plugin_disable(cpex__plugin *p, const char *reason)
 {
     int expected = 0;
     if (!atomic_compare_exchange_strong(&p->disabled, &expected, 1))
         return;
-    cpex_plugin_set_reason(p, reason);
-    cpex_log(p->manager, CPEX_LOG_WARN, p->name, "disabled (on_error: disable): %s", reason);
+    cpex__plugin_set_reason(p, reason);
+    cpex__log(p->manager, CPEX_LOG_WARN, p->name, "disabled (on_error: disable): %s", reason);
 }

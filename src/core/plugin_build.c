@@ -29,13 +29,13 @@ static const char *pending_binding(const binding_list *b, const char *hook)
     return NULL;
 }
 
-char **cpex_strv_copy(const char *const *v, size_t n)
+char **cpex__strv_copy(const char *const *v, size_t n)
 {
-    char **out = cpex_calloc(n + 1, sizeof *out);
+    char **out = cpex__calloc(n + 1, sizeof *out);
     if (!out)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        out[i] = cpex_strdup(v[i]);
+        out[i] = cpex__strdup(v[i]);
         if (!out[i]) {
             cpex_strv_free(out);
             return NULL;
@@ -54,7 +54,7 @@ static bool hook_listed(const plugin_setup *s, const char *hook)
 }
 
 /* A "[a, b]" list of the registration's hooks for messages. */
-void cpex_mgr_list_hooks(const cpex_plugin_registration *reg, char *buf, size_t cap)
+void cpex__mgr_list_hooks(const cpex_plugin_registration *reg, char *buf, size_t cap)
 {
     size_t pos = 0;
     pos += (size_t)snprintf(buf + pos, cap - pos, "[");
@@ -70,22 +70,22 @@ void cpex_mgr_list_hooks(const cpex_plugin_registration *reg, char *buf, size_t 
  * (one reference) that owns the registration's instance. On failure the
  * caller still owns the instance and the release.
  */
-cpex_status cpex_registration_check(const cpex_plugin_registration *reg, const char *from,
-                                    const cpex_where *where, cpex_error *err)
+cpex_status cpex__registration_check(const cpex_plugin_registration *reg, const char *from,
+                                    const cpex__where *where, cpex_error *err)
 {
     if (!reg || reg->struct_size < REGISTRATION_MIN_SIZE)
-        return cpex_error_add(err, CPEX_E_LOAD, where,
+        return cpex__error_add(err, CPEX_E_LOAD, where,
                               "registration from %s is too small (%u bytes; ABI 1.0 needs at "
                               "least %zu); the plugin was built against a broken SDK — rebuild "
                               "it with cpex/plugin.h",
                               from, reg ? reg->struct_size : 0, REGISTRATION_MIN_SIZE);
     if (reg->handler_count == 0 || !reg->handlers)
-        return cpex_error_add(err, CPEX_E_LOAD, where,
+        return cpex__error_add(err, CPEX_E_LOAD, where,
                               "plugin from %s registered no handlers; a plugin must register at "
                               "least one (hook, handler) pair",
                               from);
     if (reg->handler_count > 4096)
-        return cpex_error_add(err, CPEX_E_LOAD, where,
+        return cpex__error_add(err, CPEX_E_LOAD, where,
                               "plugin from %s registered %zu handlers; more than 4096 is not "
                               "plausible — the registration is corrupt",
                               from, reg->handler_count);
@@ -93,17 +93,17 @@ cpex_status cpex_registration_check(const cpex_plugin_registration *reg, const c
     for (size_t i = 0; i < reg->handler_count; i++) {
         const cpex_handler_reg *h = &reg->handlers[i];
         if (!h->hook || !*h->hook) {
-            st = cpex_error_add(err, CPEX_E_LOAD, where,
+            st = cpex__error_add(err, CPEX_E_LOAD, where,
                                 "handler #%zu from %s has no hook name", i, from);
             continue;
         }
         if (!h->fn)
-            st = cpex_error_add(err, CPEX_E_LOAD, where,
+            st = cpex__error_add(err, CPEX_E_LOAD, where,
                                 "handler for hook '%s' from %s has no function (NULL)", h->hook,
                                 from);
         for (size_t j = 0; j < i; j++)
             if (reg->handlers[j].hook && strcmp(reg->handlers[j].hook, h->hook) == 0) {
-                st = cpex_error_add(err, CPEX_E_LOAD, where,
+                st = cpex__error_add(err, CPEX_E_LOAD, where,
                                     "plugin from %s registered two handlers for hook '%s'; "
                                     "register one handler per hook",
                                     from, h->hook);
@@ -113,13 +113,13 @@ cpex_status cpex_registration_check(const cpex_plugin_registration *reg, const c
     return st;
 }
 
-cpex_status cpex_mgr_build_plugin(cpex_manager *m, const plugin_setup *s,
+cpex_status cpex__mgr_build_plugin(cpex_manager *m, const plugin_setup *s,
                                 const cpex_plugin_registration *reg, binding_list *bindings,
-                                const cpex_where *where, cpex_plugin **out, cpex_error *err)
+                                const cpex__where *where, cpex__plugin **out, cpex_error *err)
 {
     *out = NULL;
     const char *from = s->origin ? s->origin : "the host";
-    cpex_status st = cpex_registration_check(reg, from, where, err);
+    cpex_status st = cpex__registration_check(reg, from, where, err);
     if (st != CPEX_OK)
         return st;
 
@@ -134,8 +134,8 @@ cpex_status cpex_mgr_build_plugin(cpex_manager *m, const plugin_setup *s,
             served = served || strcmp(reg->handlers[k].hook, s->hooks[i]) == 0;
         if (!served) {
             char list[512];
-            cpex_mgr_list_hooks(reg, list, sizeof list);
-            st = cpex_error_add(err, CPEX_E_CONFIG, where,
+            cpex__mgr_list_hooks(reg, list, sizeof list);
+            st = cpex__error_add(err, CPEX_E_CONFIG, where,
                                 "hook '%s' is listed under hooks: but the plugin registers no "
                                 "handler for it; it serves %s",
                                 s->hooks[i], list);
@@ -149,24 +149,24 @@ cpex_status cpex_mgr_build_plugin(cpex_manager *m, const plugin_setup *s,
         const cpex_handler_reg *h = &reg->handlers[i];
         if (!h->payload_type || (s->hooks && !hook_listed(s, h->hook)))
             continue;
-        if (!cpex_mgr_type_known(m, h->payload_type)) {
-            st = cpex_error_add(err, CPEX_E_TYPE, where,
+        if (!cpex__mgr_type_known(m, h->payload_type)) {
+            st = cpex__error_add(err, CPEX_E_TYPE, where,
                                 "handler for hook '%s' expects payload type '%s', which is not "
                                 "registered with this manager",
                                 h->hook, h->payload_type);
             continue;
         }
-        const char *bound = cpex_mgr_binding_of(m, h->hook);
+        const char *bound = cpex__mgr_binding_of(m, h->hook);
         if (!bound)
             bound = pending_binding(bindings, h->hook);
         if (bound && strcmp(bound, h->payload_type) != 0) {
-            st = cpex_error_add(err, CPEX_E_TYPE, where,
+            st = cpex__error_add(err, CPEX_E_TYPE, where,
                                 "handler for hook '%s' expects payload type '%s' but the hook "
                                 "carries '%s'",
                                 h->hook, h->payload_type, bound);
         } else if (!bound && bindings) {
             if (bindings->count == sizeof bindings->items / sizeof *bindings->items) {
-                st = cpex_error_add(err, CPEX_E_CONFIG, where,
+                st = cpex__error_add(err, CPEX_E_CONFIG, where,
                                     "too many new hooks in one change");
                 continue;
             }
@@ -178,42 +178,42 @@ cpex_status cpex_mgr_build_plugin(cpex_manager *m, const plugin_setup *s,
     if (st != CPEX_OK)
         return st;
 
-    cpex_plugin *p = cpex_calloc(1, sizeof *p);
+    cpex__plugin *p = cpex__calloc(1, sizeof *p);
     if (!p)
-        return cpex_error_add(err, CPEX_E_NOMEM, where, "out of memory");
+        return cpex__error_add(err, CPEX_E_NOMEM, where, "out of memory");
     atomic_init(&p->refs, 1);
     atomic_init(&p->state, CPEX_PLUGIN_CREATED);
     atomic_init(&p->disabled, 0);
     pthread_mutex_init(&p->lock, NULL);
     p->manager = m;
     p->id = atomic_fetch_add(&next_plugin_id, 1);
-    p->name = cpex_strdup(s->name);
+    p->name = cpex__strdup(s->name);
     p->name_len = p->name ? strlen(p->name) : 0;
-    p->kind = s->kind ? cpex_strdup(s->kind) : NULL;
-    p->description = s->description ? cpex_strdup(s->description) : NULL;
+    p->kind = s->kind ? cpex__strdup(s->kind) : NULL;
+    p->description = s->description ? cpex__strdup(s->description) : NULL;
     p->mode = s->mode;
     p->priority = s->priority;
     p->on_error = s->on_error;
     p->timeout = s->timeout;
-    p->timeout_ns = cpex_seconds_to_ns(s->timeout);
+    p->timeout_ns = cpex__seconds_to_ns(s->timeout);
     p->caps = s->caps;
-    p->capabilities = cpex_strv_copy(s->capabilities, s->capability_count);
+    p->capabilities = cpex__strv_copy(s->capabilities, s->capability_count);
     p->config = s->config ? json_deep_copy(s->config) : json_null();
-    p->handlers = cpex_calloc(wired, sizeof *p->handlers);
-    p->hooks = cpex_calloc(wired + 1, sizeof *p->hooks);
+    p->handlers = cpex__calloc(wired, sizeof *p->handlers);
+    p->hooks = cpex__calloc(wired + 1, sizeof *p->hooks);
     bool ok = p->name && (!s->kind || p->kind) && (!s->description || p->description) &&
               p->capabilities && p->config && p->handlers && p->hooks;
     for (size_t i = 0; ok && i < reg->handler_count; i++) {
         if (s->hooks && !hook_listed(s, reg->handlers[i].hook))
             continue;
         p->handlers[p->handler_count] = reg->handlers[i];
-        p->hooks[p->handler_count] = cpex_strdup(reg->handlers[i].hook);
+        p->hooks[p->handler_count] = cpex__strdup(reg->handlers[i].hook);
         ok = p->hooks[p->handler_count] != NULL;
         p->handler_count++;
     }
     if (!ok) {
-        cpex_plugin_unref(p); /* registration not yet attached: destroys nothing of the plugin's */
-        return cpex_error_add(err, CPEX_E_NOMEM, where, "out of memory");
+        cpex__plugin_unref(p); /* registration not yet attached: destroys nothing of the plugin's */
+        return cpex__error_add(err, CPEX_E_NOMEM, where, "out of memory");
     }
     /* Copy what the registration's size covers; the rest stays zero. */
     memcpy(&p->reg, reg, reg->struct_size < sizeof p->reg ? reg->struct_size : sizeof p->reg);
@@ -225,7 +225,7 @@ cpex_status cpex_mgr_build_plugin(cpex_manager *m, const plugin_setup *s,
 }
 
 /* Attach ownership of the instance and the factory's release to the plugin. */
-cpex_status cpex_mgr_attach(cpex_plugin *p, plugin_setup *s)
+cpex_status cpex__mgr_attach(cpex__plugin *p, plugin_setup *s)
 {
     p->origin = s->origin;
     s->origin = NULL;
@@ -235,29 +235,29 @@ cpex_status cpex_mgr_attach(cpex_plugin *p, plugin_setup *s)
 }
 
 /* Initialize one plugin; on failure record its state and reason. */
-cpex_status cpex_mgr_init_plugin(cpex_manager *m, cpex_plugin *p, const cpex_where *where,
+cpex_status cpex__mgr_init_plugin(cpex_manager *m, cpex__plugin *p, const cpex__where *where,
                                cpex_error *err)
 {
     int st = atomic_load(&p->state);
     if (st == CPEX_PLUGIN_INITIALIZED)
         return CPEX_OK;
     char msg[1024] = "";
-    cpex_log_scope scope;
-    cpex_log_scope_enter(&scope, m, p->name);
+    cpex__log_scope scope;
+    cpex__log_scope_enter(&scope, m, p->name);
     int32_t rc = p->reg.initialize ? p->reg.initialize(p->reg.instance, msg, sizeof msg) : 0;
-    cpex_log_scope_leave(&scope);
+    cpex__log_scope_leave(&scope);
     msg[sizeof msg - 1] = '\0'; /* the plugin may have left it unterminated */
-    cpex_text_one_line(msg);
+    cpex__text_one_line(msg);
     if (rc == 0) {
         atomic_store(&p->state, CPEX_PLUGIN_INITIALIZED);
-        cpex_log(m, CPEX_LOG_DEBUG, p->name, "initialized");
+        cpex__log(m, CPEX_LOG_DEBUG, p->name, "initialized");
         return CPEX_OK;
     }
     char reason[1100];
     snprintf(reason, sizeof reason, "%s", msg[0] ? msg : "initialize returned an error without a message");
-    cpex_plugin_set_reason(p, reason);
+    cpex__plugin_set_reason(p, reason);
     atomic_store(&p->state, CPEX_PLUGIN_FAILED);
-    return cpex_error_add(err, CPEX_E_PLUGIN, where,
+    return cpex__error_add(err, CPEX_E_PLUGIN, where,
                           "initialize failed: %s (the plugin stays registered and fails closed: "
                           "each invoke that reaches it applies its on_error)",
                           reason);

@@ -25,14 +25,14 @@ bool cpex_manager_has_hooks_for(const cpex_manager *cm, const char *hook)
     cpex_manager *m = (cpex_manager *)cm;
     if (!m || !hook)
         return false;
-    cpex_rcu_ticket t = cpex_rcu_enter(&m->rcu);
-    const cpex_snapshot *s = atomic_load(&m->snapshot);
+    cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
+    const cpex__snapshot *s = atomic_load(&m->snapshot);
     bool any = false;
     /* Disabled-mode plugins are not in the hook index; ask the plugins. */
     for (size_t i = 0; !any && i < s->plugin_count; i++)
         for (char **h = s->plugins[i]->hooks; h && *h && !any; h++)
             any = strcmp(*h, hook) == 0;
-    cpex_rcu_exit(t);
+    cpex__rcu_exit(t);
     return any;
 }
 
@@ -41,9 +41,9 @@ size_t cpex_manager_plugin_count(const cpex_manager *cm)
     cpex_manager *m = (cpex_manager *)cm;
     if (!m)
         return 0;
-    cpex_rcu_ticket t = cpex_rcu_enter(&m->rcu);
+    cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     size_t n = atomic_load(&m->snapshot)->plugin_count;
-    cpex_rcu_exit(t);
+    cpex__rcu_exit(t);
     return n;
 }
 
@@ -52,17 +52,17 @@ char **cpex_manager_plugin_names(const cpex_manager *cm)
     cpex_manager *m = (cpex_manager *)cm;
     if (!m)
         return NULL;
-    cpex_rcu_ticket t = cpex_rcu_enter(&m->rcu);
-    const cpex_snapshot *s = atomic_load(&m->snapshot);
-    char **v = cpex_calloc(s->plugin_count + 1, sizeof *v);
+    cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
+    const cpex__snapshot *s = atomic_load(&m->snapshot);
+    char **v = cpex__calloc(s->plugin_count + 1, sizeof *v);
     for (size_t i = 0; v && i < s->plugin_count; i++) {
-        v[i] = cpex_strdup(s->plugins[i]->name);
+        v[i] = cpex__strdup(s->plugins[i]->name);
         if (!v[i]) {
             cpex_strv_free(v);
             v = NULL;
         }
     }
-    cpex_rcu_exit(t);
+    cpex__rcu_exit(t);
     return v;
 }
 
@@ -70,13 +70,13 @@ void cpex_plugin_info_cleanup(cpex_plugin_info *info)
 {
     if (!info)
         return;
-    cpex_free(info->name);
-    cpex_free(info->kind);
-    cpex_free(info->origin);
-    cpex_free(info->reported_name);
-    cpex_free(info->reported_version);
-    cpex_free(info->description);
-    cpex_free(info->reason);
+    cpex__free(info->name);
+    cpex__free(info->kind);
+    cpex__free(info->origin);
+    cpex__free(info->reported_name);
+    cpex__free(info->reported_version);
+    cpex__free(info->description);
+    cpex__free(info->reason);
     cpex_strv_free(info->hooks);
     cpex_strv_free(info->capabilities);
     json_decref(info->config);
@@ -88,7 +88,7 @@ static char **strv_dup(char *const *v)
     size_t n = 0;
     while (v && v[n])
         n++;
-    return cpex_strv_copy((const char *const *)v, n);
+    return cpex__strv_copy((const char *const *)v, n);
 }
 
 cpex_status cpex_manager_plugin_info(const cpex_manager *cm, const char *name,
@@ -98,22 +98,22 @@ cpex_status cpex_manager_plugin_info(const cpex_manager *cm, const char *name,
     if (!m || !name || !info)
         return CPEX_E_INVALID;
     memset(info, 0, sizeof *info);
-    cpex_rcu_ticket t = cpex_rcu_enter(&m->rcu);
-    const cpex_snapshot *s = atomic_load(&m->snapshot);
-    cpex_plugin *p = NULL;
+    cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
+    const cpex__snapshot *s = atomic_load(&m->snapshot);
+    cpex__plugin *p = NULL;
     for (size_t i = 0; i < s->plugin_count; i++)
         if (strcmp(s->plugins[i]->name, name) == 0)
             p = s->plugins[i];
     if (!p) {
-        cpex_rcu_exit(t);
+        cpex__rcu_exit(t);
         return CPEX_E_NOT_FOUND;
     }
-    info->name = cpex_strdup(p->name);
-    info->kind = cpex_strdup(p->kind);
-    info->origin = cpex_strdup(p->origin);
-    info->reported_name = cpex_strdup(p->reg.name);
-    info->reported_version = cpex_strdup(p->reg.version);
-    info->description = cpex_strdup(p->description);
+    info->name = cpex__strdup(p->name);
+    info->kind = cpex__strdup(p->kind);
+    info->origin = cpex__strdup(p->origin);
+    info->reported_name = cpex__strdup(p->reg.name);
+    info->reported_version = cpex__strdup(p->reg.version);
+    info->description = cpex__strdup(p->description);
     info->mode = p->mode;
     info->priority = p->priority;
     info->on_error = p->on_error;
@@ -121,13 +121,13 @@ cpex_status cpex_manager_plugin_info(const cpex_manager *cm, const char *name,
     info->state = (cpex_plugin_state)atomic_load(&p->state);
     info->disabled = atomic_load(&p->disabled) != 0;
     pthread_mutex_lock(&p->lock);
-    info->reason = cpex_strdup(p->reason);
+    info->reason = cpex__strdup(p->reason);
     pthread_mutex_unlock(&p->lock);
     info->hooks = strv_dup(p->hooks);
     info->capabilities = strv_dup(p->capabilities);
     /* A copy, not a reference: jansson's refcounts are not safe across threads. */
     info->config = json_deep_copy(p->config);
-    cpex_rcu_exit(t);
+    cpex__rcu_exit(t);
     bool ok = info->name && (!p->kind || info->kind) && (!p->origin || info->origin) &&
               info->hooks && info->capabilities && info->config;
     if (!ok) {
@@ -143,11 +143,11 @@ json_t *cpex_manager_plugin_config(const cpex_manager *cm, const char *name)
     if (!m || !name)
         return NULL;
     json_t *cfg = NULL;
-    cpex_rcu_ticket t = cpex_rcu_enter(&m->rcu);
-    const cpex_snapshot *s = atomic_load(&m->snapshot);
+    cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
+    const cpex__snapshot *s = atomic_load(&m->snapshot);
     for (size_t i = 0; i < s->plugin_count; i++)
         if (strcmp(s->plugins[i]->name, name) == 0)
             cfg = json_deep_copy(s->plugins[i]->config);
-    cpex_rcu_exit(t);
+    cpex__rcu_exit(t);
     return cfg;
 }

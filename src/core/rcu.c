@@ -11,7 +11,7 @@ static _Atomic unsigned next_slot;
  * call per invoke; four bytes of static TLS are always available. */
 static _Thread_local int my_slot __attribute__((tls_model("initial-exec"))) = -1;
 
-void cpex_rcu_init(cpex_rcu *rcu)
+void cpex__rcu_init(cpex__rcu *rcu)
 {
     atomic_init(&rcu->epoch, 0);
     for (int i = 0; i < CPEX_RCU_SLOTS; i++) {
@@ -20,17 +20,17 @@ void cpex_rcu_init(cpex_rcu *rcu)
     }
 }
 
-cpex_rcu_ticket cpex_rcu_enter(cpex_rcu *rcu)
+cpex__rcu_ticket cpex__rcu_enter(cpex__rcu *rcu)
 {
     if (my_slot < 0)
         my_slot = (int)(atomic_fetch_add(&next_slot, 1) % CPEX_RCU_SLOTS);
-    cpex_rcu_slot *slot = &rcu->slots[my_slot];
+    cpex__rcu_slot *slot = &rcu->slots[my_slot];
     for (;;) {
         unsigned long e = atomic_load(&rcu->epoch);
         _Atomic long *c = &slot->count[e & 1];
         atomic_fetch_add(c, 1);
         if (atomic_load(&rcu->epoch) == e) {
-            cpex_rcu_ticket t = {c};
+            cpex__rcu_ticket t = {c};
             return t;
         }
         /* A writer flipped between our load and increment: retry under the new parity. */
@@ -38,9 +38,9 @@ cpex_rcu_ticket cpex_rcu_enter(cpex_rcu *rcu)
     }
 }
 
-void cpex_rcu_exit(cpex_rcu_ticket ticket) { atomic_fetch_sub(ticket.counter, 1); }
+void cpex__rcu_exit(cpex__rcu_ticket ticket) { atomic_fetch_sub(ticket.counter, 1); }
 
-void cpex_rcu_synchronize(cpex_rcu *rcu)
+void cpex__rcu_synchronize(cpex__rcu *rcu)
 {
     unsigned long old = atomic_fetch_add(&rcu->epoch, 1);
     unsigned parity = (unsigned)(old & 1);

@@ -16,29 +16,29 @@
 
 #define CPEX_RCU_SLOTS 16
 
-typedef struct cpex_rcu_slot {
+typedef struct cpex__rcu_slot {
     _Alignas(64) _Atomic long count[2];
-} cpex_rcu_slot;
+} cpex__rcu_slot;
 
-typedef struct cpex_rcu {
+typedef struct cpex__rcu {
     _Alignas(64) _Atomic unsigned long epoch;
-    cpex_rcu_slot slots[CPEX_RCU_SLOTS];
-} cpex_rcu;
+    cpex__rcu_slot slots[CPEX_RCU_SLOTS];
+} cpex__rcu;
 
 /** A reader's ticket: which counter to release. */
-typedef struct cpex_rcu_ticket {
+typedef struct cpex__rcu_ticket {
     _Atomic long *counter;
-} cpex_rcu_ticket;
+} cpex__rcu_ticket;
 
-void cpex_rcu_init(cpex_rcu *rcu);
+void cpex__rcu_init(cpex__rcu *rcu);
 /** Enter a read section. */
-cpex_rcu_ticket cpex_rcu_enter(cpex_rcu *rcu);
+cpex__rcu_ticket cpex__rcu_enter(cpex__rcu *rcu);
 /** Leave a read section. */
-void cpex_rcu_exit(cpex_rcu_ticket ticket);
+void cpex__rcu_exit(cpex__rcu_ticket ticket);
 /**
  * Writer: after publishing a new pointer, wait until every reader that may
  * have seen the old one has left. Writers must be serialized by the caller.
  */
-void cpex_rcu_synchronize(cpex_rcu *rcu);
+void cpex__rcu_synchronize(cpex__rcu *rcu);
 
 #endif

@@ -15,7 +15,7 @@ static inline uint64_t load64(const char *p)
     return w;
 }
 
-uint64_t cpex_hash_name(const char *name, size_t len)
+uint64_t cpex__hash_name(const char *name, size_t len)
 {
     /* Runs on every invoke. Eight bytes per multiply and the last eight
        bytes read once (overlapping): a 20-byte hook name costs three
@@ -38,7 +38,7 @@ uint64_t cpex_hash_name(const char *name, size_t len)
 
 static int entry_cmp(const void *a, const void *b)
 {
-    const cpex_hook_entry *x = a, *y = b;
+    const cpex__hook_entry *x = a, *y = b;
     if (x->plugin->mode != y->plugin->mode)
         return x->plugin->mode < y->plugin->mode ? -1 : 1;
     if (x->plugin->priority != y->plugin->priority)
@@ -49,33 +49,33 @@ static int entry_cmp(const void *a, const void *b)
     return 0;
 }
 
-static cpex_hook *find_or_add_hook(cpex_snapshot *s, size_t *cap, const char *name)
+static cpex__hook *find_or_add_hook(cpex__snapshot *s, size_t *cap, const char *name)
 {
     for (size_t i = 0; i < s->hook_count; i++)
         if (strcmp(s->hooks[i].name, name) == 0)
             return &s->hooks[i];
     if (s->hook_count == *cap) {
         size_t ncap = *cap ? *cap * 2 : 8;
-        cpex_hook *n = cpex_realloc(s->hooks, ncap * sizeof *n);
+        cpex__hook *n = cpex__realloc(s->hooks, ncap * sizeof *n);
         if (!n)
             return NULL;
         s->hooks = n;
         *cap = ncap;
     }
-    cpex_hook *h = &s->hooks[s->hook_count];
+    cpex__hook *h = &s->hooks[s->hook_count];
     memset(h, 0, sizeof *h);
-    h->name = cpex_strdup(name);
+    h->name = cpex__strdup(name);
     if (!h->name)
         return NULL;
     s->hook_count++;
     h->name_len = strlen(name);
-    h->hash = cpex_hash_name(name, h->name_len);
+    h->hash = cpex__hash_name(name, h->name_len);
     return h;
 }
 
-static bool add_entry(cpex_hook *h, cpex_plugin *p, cpex_handler_fn fn)
+static bool add_entry(cpex__hook *h, cpex__plugin *p, cpex_handler_fn fn)
 {
-    cpex_hook_entry *n = cpex_realloc(h->entries, (h->count + 1) * sizeof *n);
+    cpex__hook_entry *n = cpex__realloc(h->entries, (h->count + 1) * sizeof *n);
     if (!n)
         return false;
     h->entries = n;
@@ -85,12 +85,12 @@ static bool add_entry(cpex_hook *h, cpex_plugin *p, cpex_handler_fn fn)
     return true;
 }
 
-static bool build_table(cpex_snapshot *s)
+static bool build_table(cpex__snapshot *s)
 {
     size_t size = 8;
     while (size < s->hook_count * 2)
         size *= 2;
-    s->table = cpex_calloc(size, sizeof *s->table);
+    s->table = cpex__calloc(size, sizeof *s->table);
     if (!s->table)
         return false;
     s->table_mask = size - 1;
@@ -103,7 +103,7 @@ static bool build_table(cpex_snapshot *s)
     return true;
 }
 
-static void finish_hook(cpex_hook *h, const cpex_binding *bindings, size_t binding_count)
+static void finish_hook(cpex__hook *h, const cpex__binding *bindings, size_t binding_count)
 {
     if (h->count > 1)
         qsort(h->entries, h->count, sizeof *h->entries, entry_cmp);
@@ -119,26 +119,26 @@ static void finish_hook(cpex_hook *h, const cpex_binding *bindings, size_t bindi
     h->payload_type_len = h->payload_type ? strlen(h->payload_type) : 0;
 }
 
-cpex_snapshot *cpex_snapshot_build(cpex_plugin *const *plugins, size_t count,
-                                   const cpex_binding *bindings, size_t binding_count,
-                                   const cpex_type_slot *types, size_t type_count)
+cpex__snapshot *cpex__snapshot_build(cpex__plugin *const *plugins, size_t count,
+                                   const cpex__binding *bindings, size_t binding_count,
+                                   const cpex__type_slot *types, size_t type_count)
 {
-    cpex_snapshot *s = cpex_calloc(1, sizeof *s);
+    cpex__snapshot *s = cpex__calloc(1, sizeof *s);
     if (!s)
         return NULL;
     size_t hook_cap = 0;
     if (count) {
-        s->plugins = cpex_calloc(count, sizeof *s->plugins);
+        s->plugins = cpex__calloc(count, sizeof *s->plugins);
         if (!s->plugins)
             goto fail;
     }
     for (size_t i = 0; i < count; i++) {
-        cpex_plugin *p = plugins[i];
-        s->plugins[s->plugin_count++] = cpex_plugin_ref(p);
+        cpex__plugin *p = plugins[i];
+        s->plugins[s->plugin_count++] = cpex__plugin_ref(p);
         if (p->mode == CPEX_MODE_DISABLED)
             continue; /* registered, initialized and shut down, but never run */
         for (size_t k = 0; k < p->handler_count; k++) {
-            cpex_hook *h = find_or_add_hook(s, &hook_cap, p->handlers[k].hook);
+            cpex__hook *h = find_or_add_hook(s, &hook_cap, p->handlers[k].hook);
             if (!h || !add_entry(h, p, p->handlers[k].fn))
                 goto fail;
         }
@@ -148,7 +148,7 @@ cpex_snapshot *cpex_snapshot_build(cpex_plugin *const *plugins, size_t count,
     if (!build_table(s))
         goto fail;
     if (type_count) {
-        s->types = cpex_calloc(type_count, sizeof *s->types);
+        s->types = cpex__calloc(type_count, sizeof *s->types);
         if (!s->types)
             goto fail;
         memcpy(s->types, types, type_count * sizeof *types);
@@ -156,45 +156,45 @@ cpex_snapshot *cpex_snapshot_build(cpex_plugin *const *plugins, size_t count,
     }
     return s;
 fail:
-    cpex_snapshot_free(s);
+    cpex__snapshot_free(s);
     return NULL;
 }
 
-void cpex_snapshot_free(cpex_snapshot *s)
+void cpex__snapshot_free(cpex__snapshot *s)
 {
     if (!s)
         return;
     for (size_t i = 0; i < s->hook_count; i++) {
-        cpex_free(s->hooks[i].name);
-        cpex_free(s->hooks[i].entries);
+        cpex__free(s->hooks[i].name);
+        cpex__free(s->hooks[i].entries);
     }
-    cpex_free(s->hooks);
-    cpex_free(s->table);
-    cpex_free(s->types);
+    cpex__free(s->hooks);
+    cpex__free(s->table);
+    cpex__free(s->types);
     for (size_t i = 0; i < s->plugin_count; i++)
-        cpex_plugin_unref(s->plugins[i]);
-    cpex_free(s->plugins);
-    cpex_free(s);
+        cpex__plugin_unref(s->plugins[i]);
+    cpex__free(s->plugins);
+    cpex__free(s);
 }
 
-const cpex_hook *cpex_snapshot_find(const cpex_snapshot *s, const char *name, size_t len)
+const cpex__hook *cpex__snapshot_find(const cpex__snapshot *s, const char *name, size_t len)
 {
     if (!s->table)
         return NULL;
-    uint64_t h = cpex_hash_name(name, len);
+    uint64_t h = cpex__hash_name(name, len);
     size_t pos = (size_t)h & s->table_mask;
     for (;;) {
         uint32_t idx = s->table[pos];
         if (!idx)
             return NULL;
-        const cpex_hook *hook = &s->hooks[idx - 1];
+        const cpex__hook *hook = &s->hooks[idx - 1];
         if (hook->hash == h && hook->name_len == len && memcmp(hook->name, name, len) == 0)
             return hook;
         pos = (pos + 1) & s->table_mask;
     }
 }
 
-const cpex_type_slot *cpex_snapshot_type(const cpex_snapshot *s, const char *name, size_t len)
+const cpex__type_slot *cpex__snapshot_type(const cpex__snapshot *s, const char *name, size_t len)
 {
     for (size_t i = 0; i < s->type_count; i++)
         if (strlen(s->types[i].name) == len && memcmp(s->types[i].name, name, len) == 0)

@@ -15,21 +15,21 @@ void cpex_violation_free(cpex_violation *v)
 {
     if (!v)
         return;
-    cpex_free(v->code);
-    cpex_free(v->reason);
-    cpex_free(v->description);
+    cpex__free(v->code);
+    cpex__free(v->reason);
+    cpex__free(v->description);
     json_decref(v->details);
-    cpex_free(v->plugin_name);
-    cpex_free(v);
+    cpex__free(v->plugin_name);
+    cpex__free(v);
 }
 
 void cpex_error_record_cleanup(cpex_error_record *rec)
 {
     if (!rec)
         return;
-    cpex_free(rec->plugin_name);
-    cpex_free(rec->code);
-    cpex_free(rec->message);
+    cpex__free(rec->plugin_name);
+    cpex__free(rec->code);
+    cpex__free(rec->message);
     json_decref(rec->details);
     memset(rec, 0, sizeof *rec);
 }
@@ -38,7 +38,7 @@ void cpex_error_records_free(cpex_error_record *records, size_t count)
 {
     for (size_t i = 0; i < count; i++)
         cpex_error_record_cleanup(&records[i]);
-    cpex_free(records);
+    cpex__free(records);
 }
 
 /* A modified payload carries the free function of its type, so the
@@ -64,7 +64,7 @@ void cpex_pipeline_result_cleanup(cpex_pipeline_result *r)
     if (r->modified_payload) {
         owned_payload *op = (owned_payload *)r->modified_payload;
         op->free_fn((void *)op->view.data, op->user);
-        cpex_free(op);
+        cpex__free(op);
     }
     cpex_extensions_unref(r->extensions);
     json_decref(r->metadata);
@@ -73,10 +73,10 @@ void cpex_pipeline_result_cleanup(cpex_pipeline_result *r)
     cpex_pipeline_result_init(r);
 }
 
-cpex_payload *cpex_result_payload_new(uint32_t kind, const char *type_name, void *data,
+cpex_payload *cpex__result_payload_new(uint32_t kind, const char *type_name, void *data,
                                       void (*free_fn)(void *, void *), void *user)
 {
-    owned_payload *op = cpex_calloc(1, sizeof *op);
+    owned_payload *op = cpex__calloc(1, sizeof *op);
     if (!op)
         return NULL;
     op->view.struct_size = (uint32_t)sizeof op->view;
@@ -109,19 +109,19 @@ const cpex_cmf_message *cpex_pipeline_result_cmf(const cpex_pipeline_result *r,
     return original;
 }
 
-bool cpex_records_add(cpex_error_record **records, size_t *count, const char *plugin,
+bool cpex__records_add(cpex_error_record **records, size_t *count, const char *plugin,
                       const char *code, const char *message, json_t *details)
 {
-    cpex_error_record *n = cpex_realloc(*records, (*count + 1) * sizeof *n);
+    cpex_error_record *n = cpex__realloc(*records, (*count + 1) * sizeof *n);
     if (!n) {
         json_decref(details);
         return false;
     }
     *records = n;
     cpex_error_record *rec = &n[*count];
-    rec->plugin_name = cpex_strdup(plugin ? plugin : "");
-    rec->code = cpex_strdup(code);
-    rec->message = cpex_strdup(message);
+    rec->plugin_name = cpex__strdup(plugin ? plugin : "");
+    rec->code = cpex__strdup(code);
+    rec->message = cpex__strdup(message);
     rec->details = details;
     if (!rec->plugin_name || !rec->code || !rec->message) {
         cpex_error_record_cleanup(rec);
@@ -131,19 +131,19 @@ bool cpex_records_add(cpex_error_record **records, size_t *count, const char *pl
     return true;
 }
 
-cpex_violation *cpex_violation_new(const char *code, const char *reason, const char *description,
+cpex_violation *cpex__violation_new(const char *code, const char *reason, const char *description,
                                    json_t *details, const char *plugin)
 {
-    cpex_violation *v = cpex_calloc(1, sizeof *v);
+    cpex_violation *v = cpex__calloc(1, sizeof *v);
     if (!v) {
         json_decref(details);
         return NULL;
     }
-    v->code = cpex_strdup(code);
-    v->reason = cpex_strdup(reason);
-    v->description = description ? cpex_strdup(description) : NULL;
+    v->code = cpex__strdup(code);
+    v->reason = cpex__strdup(reason);
+    v->description = description ? cpex__strdup(description) : NULL;
     v->details = details ? details : json_object();
-    v->plugin_name = plugin ? cpex_strdup(plugin) : NULL;
+    v->plugin_name = plugin ? cpex__strdup(plugin) : NULL;
     if (!v->code || !v->reason || !v->details || (description && !v->description) ||
         (plugin && !v->plugin_name)) {
         cpex_violation_free(v);

@@ -6,10 +6,10 @@
 
 #include "util/alloc.h"
 
-struct cpex_workers {
+struct cpex__workers {
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    cpex_job *head, *tail;
+    cpex__job *head, *tail;
     bool stopping;
     unsigned count;
     pthread_t *threads;
@@ -17,12 +17,12 @@ struct cpex_workers {
 
 static void *worker_main(void *arg)
 {
-    cpex_workers *pool = arg;
+    cpex__workers *pool = arg;
     pthread_mutex_lock(&pool->lock);
     for (;;) {
         while (!pool->head && !pool->stopping)
             pthread_cond_wait(&pool->wake, &pool->lock);
-        cpex_job *job = pool->head;
+        cpex__job *job = pool->head;
         if (!job)
             break; /* stopping and drained */
         pool->head = job->next;
@@ -36,16 +36,16 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-cpex_workers *cpex_workers_new(unsigned threads)
+cpex__workers *cpex__workers_new(unsigned threads)
 {
     if (threads == 0)
         threads = 1;
-    cpex_workers *pool = cpex_calloc(1, sizeof *pool);
+    cpex__workers *pool = cpex__calloc(1, sizeof *pool);
     if (!pool)
         return NULL;
-    pool->threads = cpex_calloc(threads, sizeof *pool->threads);
+    pool->threads = cpex__calloc(threads, sizeof *pool->threads);
     if (!pool->threads) {
-        cpex_free(pool);
+        cpex__free(pool);
         return NULL;
     }
     pthread_mutex_init(&pool->lock, NULL);
@@ -56,13 +56,13 @@ cpex_workers *cpex_workers_new(unsigned threads)
         pool->count++;
     }
     if (pool->count == 0) {
-        cpex_workers_free(pool);
+        cpex__workers_free(pool);
         return NULL;
     }
     return pool;
 }
 
-int cpex_workers_submit(cpex_workers *pool, cpex_job *job)
+int cpex__workers_submit(cpex__workers *pool, cpex__job *job)
 {
     pthread_mutex_lock(&pool->lock);
     if (pool->stopping) {
@@ -80,7 +80,7 @@ int cpex_workers_submit(cpex_workers *pool, cpex_job *job)
     return 0;
 }
 
-void cpex_workers_free(cpex_workers *pool)
+void cpex__workers_free(cpex__workers *pool)
 {
     if (!pool)
         return;
@@ -92,6 +92,6 @@ void cpex_workers_free(cpex_workers *pool)
         pthread_join(pool->threads[i], NULL);
     pthread_cond_destroy(&pool->wake);
     pthread_mutex_destroy(&pool->lock);
-    cpex_free(pool->threads);
-    cpex_free(pool);
+    cpex__free(pool->threads);
+    cpex__free(pool);
 }

@@ -7,20 +7,20 @@
 
 #include <stddef.h>
 
-typedef struct cpex_workers cpex_workers;
+typedef struct cpex__workers cpex__workers;
 
 /** A job: `run(arg)` on a worker thread. The job struct is owned by the submitter. */
-typedef struct cpex_job {
+typedef struct cpex__job {
     void (*run)(void *arg);
     void *arg;
-    struct cpex_job *next; /* the queue's; do not touch */
-} cpex_job;
+    struct cpex__job *next; /* the queue's; do not touch */
+} cpex__job;
 
 /** Start `threads` workers (at least 1). NULL on failure. */
-cpex_workers *cpex_workers_new(unsigned threads);
+cpex__workers *cpex__workers_new(unsigned threads);
 /** Queue a job. Returns 0, or -1 if the pool is stopping (the job is not run). */
-int cpex_workers_submit(cpex_workers *pool, cpex_job *job);
+int cpex__workers_submit(cpex__workers *pool, cpex__job *job);
 /** Run every queued job, stop the threads and free the pool. NULL is allowed. */
-void cpex_workers_free(cpex_workers *pool);
+void cpex__workers_free(cpex__workers *pool);
 
 #endif

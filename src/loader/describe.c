@@ -42,7 +42,7 @@ static int grow(builder *b, void **arr, size_t *cap, size_t count, size_t elem)
     if (count < *cap)
         return 0;
     size_t n = *cap ? *cap * 2 : 4;
-    void *p = cpex_realloc(*arr, n * elem);
+    void *p = cpex__realloc(*arr, n * elem);
     if (!p) {
         b->nomem = 1;
         return -1;
@@ -61,7 +61,7 @@ static void add_line(builder *b, char ***list, size_t *count, size_t *cap, const
     if (grow(b, &arr, cap, *count, sizeof(char *)) != 0)
         return;
     *list = arr;
-    char *s = cpex_strdup(buf);
+    char *s = cpex__strdup(buf);
     if (!s) {
         b->nomem = 1;
         return;
@@ -95,7 +95,7 @@ static char *copy_str(builder *b, const char *s)
 {
     if (!s || b->nomem)
         return NULL;
-    char *c = cpex_strdup(s);
+    char *c = cpex__strdup(s);
     if (!c)
         b->nomem = 1;
     return c;
@@ -112,10 +112,10 @@ static cpex_library_entry *add_entry(builder *b, const char *entry)
     cpex_library_entry *e = &i->entries[i->entry_count++];
     memset(e, 0, sizeof *e);
     e->entry = copy_str(b, entry);
-    e->symbol = entry[0] ? cpex_asprintf(CPEX_ENTRY_SYMBOL_PREFIX "%s", entry)
-                         : cpex_strdup(CPEX_ENTRY_SYMBOL);
-    e->kind = entry[0] ? cpex_asprintf("lib:%s?entry=%s", i->path, entry)
-                       : cpex_asprintf("lib:%s", i->path);
+    e->symbol = entry[0] ? cpex__asprintf(CPEX_ENTRY_SYMBOL_PREFIX "%s", entry)
+                         : cpex__strdup(CPEX_ENTRY_SYMBOL);
+    e->kind = entry[0] ? cpex__asprintf("lib:%s?entry=%s", i->path, entry)
+                       : cpex__asprintf("lib:%s", i->path);
     if (!e->entry || !e->symbol || !e->kind) {
         b->nomem = 1;
         return NULL;
@@ -125,15 +125,15 @@ static cpex_library_entry *add_entry(builder *b, const char *entry)
 
 static void entry_free(cpex_library_entry *e)
 {
-    cpex_free(e->entry);
-    cpex_free(e->symbol);
-    cpex_free(e->kind);
-    cpex_free(e->display_name);
-    cpex_free(e->version);
-    cpex_free(e->description);
+    cpex__free(e->entry);
+    cpex__free(e->symbol);
+    cpex__free(e->kind);
+    cpex__free(e->display_name);
+    cpex__free(e->version);
+    cpex__free(e->description);
     for (size_t h = 0; e->hooks && h < e->hook_count; h++)
-        cpex_free(e->hooks[h]);
-    cpex_free(e->hooks);
+        cpex__free(e->hooks[h]);
+    cpex__free(e->hooks);
 }
 
 void cpex_library_info_free(cpex_library_info *info)
@@ -142,16 +142,16 @@ void cpex_library_info_free(cpex_library_info *info)
         return;
     for (size_t i = 0; i < info->entry_count; i++)
         entry_free(&info->entries[i]);
-    cpex_free(info->entries);
+    cpex__free(info->entries);
     for (size_t i = 0; i < info->problem_count; i++)
-        cpex_free(info->problems[i]);
-    cpex_free(info->problems);
+        cpex__free(info->problems[i]);
+    cpex__free(info->problems);
     for (size_t i = 0; i < info->note_count; i++)
-        cpex_free(info->notes[i]);
-    cpex_free(info->notes);
-    cpex_free(info->build_info);
-    cpex_free(info->path);
-    cpex_free(info);
+        cpex__free(info->notes[i]);
+    cpex__free(info->notes);
+    cpex__free(info->build_info);
+    cpex__free(info->path);
+    cpex__free(info);
 }
 
 /* ------------------------------------------------------------------ */
@@ -165,7 +165,7 @@ static const char *entry_of_symbol(const char *symbol)
     if (strcmp(symbol, CPEX_ENTRY_SYMBOL) == 0)
         return "";
     if (strncmp(symbol, CPEX_ENTRY_SYMBOL_PREFIX, plen) == 0 &&
-        cpex_entry_name_valid(symbol + plen, NULL, 0))
+        cpex__entry_name_valid(symbol + plen, NULL, 0))
         return symbol + plen;
     return NULL;
 }
@@ -179,12 +179,12 @@ static const cpex_library_entry *entry_with_symbol(const cpex_library_info *i, c
 }
 
 /* Whether `e`'s symbol is the library's own function; a problem if not. */
-static void check_entry_symbol(builder *b, const cpex_image *im, cpex_library_entry *e)
+static void check_entry_symbol(builder *b, const cpex__image *im, cpex_library_entry *e)
 {
     char why[256];
-    cpex_image_sym s;
+    cpex__image_sym s;
     const char *label = e->entry[0] ? e->entry : "(default)";
-    switch (cpex_image_symbol(im, e->symbol, &s, why, sizeof why)) {
+    switch (cpex__image_symbol(im, e->symbol, &s, why, sizeof why)) {
     case CPEX_SYM_FOREIGN:
         problem(b, "entry '%s': symbol %s is defined only by a library it depends on, not by "
                    "this one; export it from the plugin itself",
@@ -206,7 +206,7 @@ static void check_entry_symbol(builder *b, const cpex_image *im, cpex_library_en
 }
 
 /* A library without a manifest: its entries are the entry points it exports. */
-static void entries_from_symbols(builder *b, const cpex_image *im, const char *const *syms)
+static void entries_from_symbols(builder *b, const cpex__image *im, const char *const *syms)
 {
     /* The default first (dlsym finds it by name), then what the caller knows. */
     const char *const default_only[] = {CPEX_ENTRY_SYMBOL, NULL};
@@ -215,9 +215,9 @@ static void entries_from_symbols(builder *b, const cpex_image *im, const char *c
         for (size_t k = 0; lists[l] && lists[l][k] && !b->nomem; k++) {
             const char *entry = entry_of_symbol(lists[l][k]);
             char why[256];
-            cpex_image_sym s;
+            cpex__image_sym s;
             if (!entry || entry_with_symbol(b->info, lists[l][k]) ||
-                cpex_image_symbol(im, lists[l][k], &s, why, sizeof why) != CPEX_SYM_FOUND)
+                cpex__image_symbol(im, lists[l][k], &s, why, sizeof why) != CPEX_SYM_FOUND)
                 continue;
             cpex_library_entry *e = add_entry(b, entry);
             if (e)
@@ -234,14 +234,14 @@ static void entries_from_symbols(builder *b, const cpex_image *im, const char *c
 /* The manifest                                                        */
 /* ------------------------------------------------------------------ */
 
-static void describe_manifest(builder *b, const cpex_image *im, const cpex_image_sym *ms,
+static void describe_manifest(builder *b, const cpex__image *im, const cpex__image_sym *ms,
                               const char *const *syms)
 {
     cpex_library_info *info = b->info;
     uint32_t host = info->host_abi;
-    cpex_manifest_copy *copy = NULL;
-    cpex_manifest_report rep;
-    cpex_manifest_verdict v = cpex_manifest_read(im, ms, host, &copy, &rep);
+    cpex__manifest_copy *copy = NULL;
+    cpex__manifest_report rep;
+    cpex__manifest_verdict v = cpex__manifest_read(im, ms, host, &copy, &rep);
     if (v == CPEX_MANIFEST_NOMEM) {
         b->nomem = 1;
         return;
@@ -249,7 +249,7 @@ static void describe_manifest(builder *b, const cpex_image *im, const cpex_image
     if (rep.header) {
         info->abi_known = 1;
         info->abi_version = rep.abi_version;
-        info->compatible = cpex_abi_compatible(host, rep.abi_version, NULL, 0);
+        info->compatible = cpex__abi_compatible(host, rep.abi_version, NULL, 0);
     }
     unsigned hmaj = CPEX_ABI_MAJOR(host), hmin = CPEX_ABI_MINOR(host);
     unsigned pmaj = CPEX_ABI_MAJOR(rep.abi_version), pmin = CPEX_ABI_MINOR(rep.abi_version);
@@ -277,7 +277,7 @@ static void describe_manifest(builder *b, const cpex_image *im, const cpex_image
             e->version = copy_str(b, me->version);
             e->description = copy_str(b, me->description);
             if (me->hook_count) {
-                e->hooks = cpex_calloc(me->hook_count, sizeof *e->hooks);
+                e->hooks = cpex__calloc(me->hook_count, sizeof *e->hooks);
                 if (!e->hooks) {
                     b->nomem = 1;
                     break;
@@ -288,7 +288,7 @@ static void describe_manifest(builder *b, const cpex_image *im, const cpex_image
             }
             check_entry_symbol(b, im, e);
         }
-        cpex_manifest_copy_free(copy);
+        cpex__manifest_copy_free(copy);
     }
     /* Entry points the manifest does not list: the loader will refuse them. */
     for (size_t k = 0; v == CPEX_MANIFEST_VALID && syms && syms[k] && !b->nomem; k++)
@@ -326,13 +326,13 @@ static void describe_loaded(builder *b, void *dl, const char *const *syms)
 {
     cpex_library_info *info = b->info;
     char why[300];
-    cpex_image im;
-    if (cpex_image_init(&im, dl, why, sizeof why) != 0) {
+    cpex__image im;
+    if (cpex__image_init(&im, dl, why, sizeof why) != 0) {
         problem(b, "cannot read '%s' safely: %s; refusing to read its manifest", info->path, why);
         return;
     }
-    cpex_image_sym ms;
-    switch (cpex_image_symbol(&im, CPEX_MANIFEST_SYMBOL, &ms, why, sizeof why)) {
+    cpex__image_sym ms;
+    switch (cpex__image_symbol(&im, CPEX_MANIFEST_SYMBOL, &ms, why, sizeof why)) {
     case CPEX_SYM_FOUND:
         info->has_manifest = 1;
         describe_manifest(b, &im, &ms, syms);
@@ -357,18 +357,18 @@ cpex_status cpex_library_describe(const char *path, const char *const *exported_
     if (out)
         *out = NULL;
     if (!path || !*path || !out)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL,
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
                               "cpex_library_describe: %s", out ? "no path" : "NULL output");
     builder b;
     memset(&b, 0, sizeof b);
-    cpex_library_info *info = b.info = cpex_calloc(1, sizeof *info);
+    cpex_library_info *info = b.info = cpex__calloc(1, sizeof *info);
     if (!info)
-        return cpex_error_add(err, CPEX_E_NOMEM, NULL, "out of memory describing '%s'", path);
+        return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory describing '%s'", path);
     info->host_abi = CPEX_ABI_VERSION;
     info->compatible = -1;
     info->usable = 1;
     /* Never a bare name: dlopen would search the system library path. */
-    info->path = strchr(path, '/') ? cpex_strdup(path) : cpex_asprintf("./%s", path);
+    info->path = strchr(path, '/') ? cpex__strdup(path) : cpex__asprintf("./%s", path);
     if (!info->path)
         b.nomem = 1;
     else if (strpbrk(info->path, "?#"))
@@ -394,7 +394,7 @@ cpex_status cpex_library_describe(const char *path, const char *const *exported_
     }
     if (b.nomem) {
         cpex_library_info_free(info);
-        return cpex_error_add(err, CPEX_E_NOMEM, NULL, "out of memory describing '%s'", path);
+        return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory describing '%s'", path);
     }
     *out = info;
     return CPEX_OK;

@@ -17,7 +17,7 @@ static void say(char *why, size_t cap, const char *fmt, const char *arg)
 /* ------------------------------------------------------------------ */
 
 typedef struct collect_ctx {
-    cpex_image *im;
+    cpex__image *im;
     const struct link_map *lm;
 } collect_ctx;
 
@@ -34,21 +34,21 @@ static int collect_segments(struct dl_phdr_info *info, size_t size, void *data)
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_R) || ph->p_memsz == 0)
             continue;
-        if (cpex_image_add_range(c->im, (const void *)(info->dlpi_addr + ph->p_vaddr),
+        if (cpex__image_add_range(c->im, (const void *)(info->dlpi_addr + ph->p_vaddr),
                                  (size_t)ph->p_memsz) != 0)
             break;
     }
     return 1;
 }
 
-void cpex_image_init_ranges(cpex_image *im)
+void cpex__image_init_ranges(cpex__image *im)
 {
     memset(im, 0, sizeof *im);
 }
 
-int cpex_image_init(cpex_image *im, void *dl, char *why, size_t cap)
+int cpex__image_init(cpex__image *im, void *dl, char *why, size_t cap)
 {
-    cpex_image_init_ranges(im);
+    cpex__image_init_ranges(im);
     im->dl = dl;
     struct link_map *lm = NULL;
     dlerror();
@@ -68,7 +68,7 @@ int cpex_image_init(cpex_image *im, void *dl, char *why, size_t cap)
     return 0;
 }
 
-int cpex_image_add_range(cpex_image *im, const void *base, size_t size)
+int cpex__image_add_range(cpex__image *im, const void *base, size_t size)
 {
     if (!im || im->count == CPEX_IMAGE_MAX_RANGES)
         return -1;
@@ -85,7 +85,7 @@ int cpex_image_add_range(cpex_image *im, const void *base, size_t size)
 /* Checks                                                              */
 /* ------------------------------------------------------------------ */
 
-size_t cpex_image_room(const cpex_image *im, const void *p)
+size_t cpex__image_room(const cpex__image *im, const void *p)
 {
     uintptr_t a = (uintptr_t)p;
     if (!im)
@@ -96,13 +96,13 @@ size_t cpex_image_room(const cpex_image *im, const void *p)
     return 0;
 }
 
-const char *cpex_image_check(const cpex_image *im, const void *p, size_t size, size_t align)
+const char *cpex__image_check(const cpex__image *im, const void *p, size_t size, size_t align)
 {
     if (!p)
         return "is NULL";
     if (align > 1 && (uintptr_t)p % align != 0)
         return "is misaligned";
-    size_t room = cpex_image_room(im, p);
+    size_t room = cpex__image_room(im, p);
     if (room == 0)
         return "points outside the library";
     if (room < size)
@@ -110,11 +110,11 @@ const char *cpex_image_check(const cpex_image *im, const void *p, size_t size, s
     return NULL;
 }
 
-const char *cpex_image_text(const cpex_image *im, const char *s, size_t max, int allow_empty)
+const char *cpex__image_text(const cpex__image *im, const char *s, size_t max, int allow_empty)
 {
     if (!s)
         return "is NULL";
-    size_t room = cpex_image_room(im, s);
+    size_t room = cpex__image_room(im, s);
     if (room == 0)
         return "points outside the library";
     size_t limit = room <= max ? room : max + 1;
@@ -131,7 +131,7 @@ const char *cpex_image_text(const cpex_image *im, const char *s, size_t max, int
 /* Symbols                                                             */
 /* ------------------------------------------------------------------ */
 
-cpex_image_lookup cpex_image_symbol(const cpex_image *im, const char *name, cpex_image_sym *out,
+cpex__image_lookup cpex__image_symbol(const cpex__image *im, const char *name, cpex__image_sym *out,
                                     char *why, size_t cap)
 {
     memset(out, 0, sizeof *out);

@@ -11,7 +11,7 @@
  * against it (with the size and alignment of what is read) before it is
  * followed, and every string must end inside the segment it starts in.
  *
- * Where a NULL `const cpex_image *` is accepted it means "trusted memory":
+ * Where a NULL `const cpex__image *` is accepted it means "trusted memory":
  * the data is ordinary process memory the caller vouches for (a manifest
  * built by a test or the fuzzer). Then only NULL and alignment are
  * checked, and strings are still bounded by their maximum length.
@@ -28,16 +28,16 @@
 /** More readable segments than this are ignored (pointers into them are refused). */
 #define CPEX_IMAGE_MAX_RANGES 32
 
-typedef struct cpex_image_range {
+typedef struct cpex__image_range {
     uintptr_t lo, hi; /* [lo, hi) */
-} cpex_image_range;
+} cpex__image_range;
 
-typedef struct cpex_image {
+typedef struct cpex__image {
     void *dl;       /* the library (not owned); NULL for an image of ranges */
     const void *lm; /* its link map, to tell its symbols from a dependency's; may be NULL */
     size_t count;
-    cpex_image_range ranges[CPEX_IMAGE_MAX_RANGES];
-} cpex_image;
+    cpex__image_range ranges[CPEX_IMAGE_MAX_RANGES];
+} cpex__image;
 
 /**
  * Describe the library opened as `dl` (a dlopen handle). Symbols can be
@@ -45,16 +45,16 @@ typedef struct cpex_image {
  * found, else -1 with the reason in `why` (then every pointer check fails:
  * nothing of the library can be read safely).
  */
-int cpex_image_init(cpex_image *im, void *dl, char *why, size_t cap);
+int cpex__image_init(cpex__image *im, void *dl, char *why, size_t cap);
 
-/** An empty image of no library; add the readable memory with cpex_image_add_range. */
-void cpex_image_init_ranges(cpex_image *im);
+/** An empty image of no library; add the readable memory with cpex__image_add_range. */
+void cpex__image_init_ranges(cpex__image *im);
 
 /** Add [base, base + size) as readable. Returns 0, or -1 when the image is full. */
-int cpex_image_add_range(cpex_image *im, const void *base, size_t size);
+int cpex__image_add_range(cpex__image *im, const void *base, size_t size);
 
 /** How many bytes from `p` on are readable in one range (0: `p` is in none). */
-size_t cpex_image_room(const cpex_image *im, const void *p);
+size_t cpex__image_room(const cpex__image *im, const void *p);
 
 /**
  * Whether `size` bytes at `p` may be read as an object of alignment `align`
@@ -62,7 +62,7 @@ size_t cpex_image_room(const cpex_image *im, const void *p);
  * completes "the entry list ...": "is NULL", "is misaligned", "points
  * outside the library", "runs past the end of the library's data".
  */
-const char *cpex_image_check(const cpex_image *im, const void *p, size_t size, size_t align);
+const char *cpex__image_check(const cpex__image *im, const void *p, size_t size, size_t align);
 
 /**
  * Whether `s` is a NUL-terminated string of at most `max` bytes that ends
@@ -72,34 +72,34 @@ const char *cpex_image_check(const cpex_image *im, const void *p, size_t size, s
  * terminated before the end of the library's data", "is not a terminated
  * string of reasonable length", "is empty".
  */
-const char *cpex_image_text(const cpex_image *im, const char *s, size_t max, int allow_empty);
+const char *cpex__image_text(const cpex__image *im, const char *s, size_t max, int allow_empty);
 
 /** What an exported symbol is, as far as the platform can tell. */
-typedef enum cpex_image_sym_type {
+typedef enum cpex__image_sym_type {
     CPEX_SYM_UNKNOWN = 0, /* the platform cannot tell (or the symbol has no type) */
     CPEX_SYM_DATA,        /* a data object (STT_OBJECT) */
     CPEX_SYM_CODE,        /* a function (STT_FUNC, STT_GNU_IFUNC) */
     CPEX_SYM_OTHER        /* anything else (TLS, section, ...) */
-} cpex_image_sym_type;
+} cpex__image_sym_type;
 
-typedef struct cpex_image_sym {
+typedef struct cpex__image_sym {
     const void *addr;         /* what dlsym returned */
     size_t size;              /* the ELF symbol size; 0 when unknown */
-    cpex_image_sym_type type;
-} cpex_image_sym;
+    cpex__image_sym_type type;
+} cpex__image_sym;
 
-typedef enum cpex_image_lookup {
+typedef enum cpex__image_lookup {
     CPEX_SYM_FOUND = 0, /* exported by the library itself; `out` is filled */
     CPEX_SYM_MISSING,   /* not exported (why: the dlerror() text) */
     CPEX_SYM_FOREIGN    /* defined only by a library it depends on: not its own */
-} cpex_image_lookup;
+} cpex__image_lookup;
 
 /**
  * Look `name` up in the library of `im` (dlsym searches its dependencies
  * too; a symbol found there is reported as foreign, never returned).
  * `why` receives the reason for MISSING and FOREIGN.
  */
-cpex_image_lookup cpex_image_symbol(const cpex_image *im, const char *name, cpex_image_sym *out,
+cpex__image_lookup cpex__image_symbol(const cpex__image *im, const char *name, cpex__image_sym *out,
                                     char *why, size_t cap);
 
 #endif

@@ -28,7 +28,7 @@ static void show_char(char c, char *buf, size_t cap)
         snprintf(buf, cap, "\\x%02x", u);
 }
 
-int cpex_entry_name_valid(const char *name, char *why, size_t cap)
+int cpex__entry_name_valid(const char *name, char *why, size_t cap)
 {
     char shown[8];
     if (!name || !*name) {
@@ -61,20 +61,20 @@ int cpex_entry_name_valid(const char *name, char *why, size_t cap)
     return 1;
 }
 
-void cpex_kind_cleanup(cpex_kind *kind)
+void cpex__kind_cleanup(cpex__kind *kind)
 {
     if (!kind)
         return;
-    cpex_free(kind->scheme);
-    cpex_free(kind->path);
-    cpex_free(kind->entry);
-    cpex_free(kind->handler);
+    cpex__free(kind->scheme);
+    cpex__free(kind->path);
+    cpex__free(kind->entry);
+    cpex__free(kind->handler);
     memset(kind, 0, sizeof *kind);
 }
 
 static cpex_status bad(cpex_error *err, const char *text, const char *what)
 {
-    return cpex_error_add(err, CPEX_E_CONFIG, NULL, "kind '%s' %s", text, what);
+    return cpex__error_add(err, CPEX_E_CONFIG, NULL, "kind '%s' %s", text, what);
 }
 
 /*
@@ -114,13 +114,13 @@ static cpex_status parse_query(const char *text, const char *q, size_t len, char
 
     const char *eq = memchr(q, '=', len);
     if (!eq)
-        return cpex_error_add(err, CPEX_E_CONFIG, NULL,
+        return cpex__error_add(err, CPEX_E_CONFIG, NULL,
                               "kind '%s' has a malformed query '%.*s'; expected "
                               "'entry=<name>'",
                               text, (int)len, q);
     size_t klen = (size_t)(eq - q);
     if (klen != 5 || memcmp(q, "entry", 5) != 0)
-        return cpex_error_add(err, CPEX_E_CONFIG, NULL,
+        return cpex__error_add(err, CPEX_E_CONFIG, NULL,
                               "kind '%s' has an unknown query parameter '%.*s'; the only "
                               "parameter is 'entry' ('?entry=<name>')",
                               text, (int)klen, q);
@@ -129,30 +129,30 @@ static cpex_status parse_query(const char *text, const char *q, size_t len, char
         return bad(err, text,
                    "has an empty 'entry=' value; write '?entry=<name>' or drop the "
                    "'?' to use the library's default entry");
-    char *value = cpex_strndup(eq + 1, vlen);
+    char *value = cpex__strndup(eq + 1, vlen);
     if (!value)
-        return cpex_error_add(err, CPEX_E_NOMEM, NULL, "out of memory parsing kind '%s'", text);
+        return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory parsing kind '%s'", text);
     char why[160];
-    if (!cpex_entry_name_valid(value, why, sizeof why)) {
-        cpex_status st = cpex_error_add(err, CPEX_E_CONFIG, NULL,
+    if (!cpex__entry_name_valid(value, why, sizeof why)) {
+        cpex_status st = cpex__error_add(err, CPEX_E_CONFIG, NULL,
                                         "kind '%s': entry name '%s' %s (an entry is a C "
                                         "identifier: the library exports "
                                         "'cpex_plugin_create_<entry>')",
                                         text, value, why);
-        cpex_free(value);
+        cpex__free(value);
         return st;
     }
     *entry = value;
     return CPEX_OK;
 }
 
-cpex_status cpex_kind_parse(const char *text, cpex_kind *out, cpex_error *err)
+cpex_status cpex__kind_parse(const char *text, cpex__kind *out, cpex_error *err)
 {
     if (!out)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL, "cpex_kind_parse: NULL output");
+        return cpex__error_add(err, CPEX_E_INVALID, NULL, "cpex__kind_parse: NULL output");
     memset(out, 0, sizeof *out);
     if (!text || !*text)
-        return cpex_error_add(err, CPEX_E_CONFIG, NULL,
+        return cpex__error_add(err, CPEX_E_CONFIG, NULL,
                               "kind is empty; write 'lib:<path to library>'");
 
     /* 1. The scheme: before the first ':' (never a later one: drive letters). */
@@ -185,13 +185,13 @@ cpex_status cpex_kind_parse(const char *text, cpex_kind *out, cpex_error *err)
             return st;
     }
 
-    out->scheme = cpex_strndup(text, (size_t)(colon - text));
-    out->path = cpex_strndup(rest, (size_t)(path_end - rest));
+    out->scheme = cpex__strndup(text, (size_t)(colon - text));
+    out->path = cpex__strndup(rest, (size_t)(path_end - rest));
     out->entry = entry;
-    out->handler = hash ? cpex_strdup(hash + 1) : NULL;
+    out->handler = hash ? cpex__strdup(hash + 1) : NULL;
     if (!out->scheme || !out->path || (hash && !out->handler)) {
-        cpex_kind_cleanup(out);
-        return cpex_error_add(err, CPEX_E_NOMEM, NULL, "out of memory parsing kind '%s'", text);
+        cpex__kind_cleanup(out);
+        return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory parsing kind '%s'", text);
     }
     return CPEX_OK;
 }

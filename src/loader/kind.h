@@ -34,24 +34,24 @@
 /** Longest entry name accepted (the symbol name must stay reasonable). */
 #define CPEX_ENTRY_NAME_MAX 200
 
-/** A parsed kind. Every string is owned (cpex_malloc); optional ones may be NULL. */
-typedef struct cpex_kind {
+/** A parsed kind. Every string is owned (cpex__malloc); optional ones may be NULL. */
+typedef struct cpex__kind {
     char *scheme;  /* never NULL after a successful parse; non-empty */
     char *path;    /* never NULL; non-empty; verbatim */
     char *entry;   /* NULL: no ?entry= (the default entry point) */
     char *handler; /* NULL: no #fragment (keep every handler); else non-empty */
-} cpex_kind;
+} cpex__kind;
 
 /**
  * Parse `text`. On success returns CPEX_OK and fills `out` (release with
- * cpex_kind_cleanup). On failure returns CPEX_E_CONFIG (or CPEX_E_NOMEM),
+ * cpex__kind_cleanup). On failure returns CPEX_E_CONFIG (or CPEX_E_NOMEM),
  * adds one item to `err` that quotes the kind and says what to write
  * instead, and leaves `out` zeroed.
  */
-cpex_status cpex_kind_parse(const char *text, cpex_kind *out, cpex_error *err);
+cpex_status cpex__kind_parse(const char *text, cpex__kind *out, cpex_error *err);
 
 /** Free what `kind` holds and zero it. NULL is allowed. */
-void cpex_kind_cleanup(cpex_kind *kind);
+void cpex__kind_cleanup(cpex__kind *kind);
 
 /**
  * Check that `name` is a C identifier ([A-Za-z_][A-Za-z0-9_]*, at most
@@ -59,6 +59,6 @@ void cpex_kind_cleanup(cpex_kind *kind);
  * is given, a reason such as "must start with a letter or underscore (got
  * '1')" (NUL-terminated, truncated to `cap`).
  */
-int cpex_entry_name_valid(const char *name, char *why, size_t cap);
+int cpex__entry_name_valid(const char *name, char *why, size_t cap);
 
 #endif

@@ -78,10 +78,10 @@ static void lib_release(void *data)
     lib_handle *h = data;
     if (!h)
         return;
-    cpex_free(h->filtered);
+    cpex__free(h->filtered);
     if (h->dl)
         dlclose(h->dl);
-    cpex_free(h);
+    cpex__free(h);
 }
 
 /* ------------------------------------------------------------------ */
@@ -91,13 +91,13 @@ static void lib_release(void *data)
 static char *join(const char *dir, const char *path)
 {
     size_t dl = strlen(dir);
-    return cpex_asprintf("%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", path);
+    return cpex__asprintf("%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", path);
 }
 
 static char *resolve_path_as_written(const char *path, const char *base_dir)
 {
     if (path[0] == '/')
-        return cpex_strdup(path);
+        return cpex__strdup(path);
     if (base_dir && *base_dir)
         return join(base_dir, path);
     /* Make it absolute so that messages and `origin` say which file it was;
@@ -105,7 +105,7 @@ static char *resolve_path_as_written(const char *path, const char *base_dir)
     char cwd[PATH_MAX];
     if (getcwd(cwd, sizeof cwd))
         return join(cwd, path);
-    return cpex_asprintf("./%s", path);
+    return cpex__asprintf("./%s", path);
 }
 
 /* The absolute path, without "..", "." or links when the file exists (an
@@ -119,10 +119,10 @@ static char *resolve_path(const char *path, const char *base_dir)
     char canonical[PATH_MAX];
     if (!realpath(joined, canonical))
         return joined;
-    char *c = cpex_strdup(canonical);
+    char *c = cpex__strdup(canonical);
     if (!c)
         return joined;
-    cpex_free(joined);
+    cpex__free(joined);
     return c;
 }
 
@@ -260,10 +260,10 @@ static void explain_dlopen(const char *path, const char *dlerr, int relative, co
 /* ------------------------------------------------------------------ */
 
 /* A symbol of the library itself (image.c tells it from a dependency's). */
-static const void *find_symbol(const cpex_image *im, const char *name, cpex_image_sym *sym,
+static const void *find_symbol(const cpex__image *im, const char *name, cpex__image_sym *sym,
                                char *why, size_t cap)
 {
-    return cpex_image_symbol(im, name, sym, why, cap) == CPEX_SYM_FOUND ? sym->addr : NULL;
+    return cpex__image_symbol(im, name, sym, why, cap) == CPEX_SYM_FOUND ? sym->addr : NULL;
 }
 
 static cpex_plugin_create_fn to_create_fn(const void *sym)
@@ -298,11 +298,11 @@ static void handler_list(const cpex_plugin_registration *reg, char *buf, size_t 
 
 typedef struct load {
     const cpex_factory_request *req;
-    cpex_kind kind;
+    cpex__kind kind;
     char *path;        /* resolved */
     void *dl;
-    cpex_image image;  /* the library's readable memory and symbols */
-    cpex_manifest_copy *manifest; /* validated host-owned copy, or NULL */
+    cpex__image image;  /* the library's readable memory and symbols */
+    cpex__manifest_copy *manifest; /* validated host-owned copy, or NULL */
     char *symbol;      /* entry point name */
     cpex_plugin_create_fn create;
     cpex_plugin_registration reg;
@@ -314,19 +314,19 @@ static void load_undo(load *l)
 {
     if (l->created && l->reg.destroy)
         l->reg.destroy(l->reg.instance);
-    cpex_free(l->filtered);
-    cpex_manifest_copy_free(l->manifest);
+    cpex__free(l->filtered);
+    cpex__manifest_copy_free(l->manifest);
     l->manifest = NULL;
     if (l->dl)
         dlclose(l->dl);
-    cpex_free(l->symbol);
-    cpex_free(l->path);
-    cpex_kind_cleanup(&l->kind);
+    cpex__free(l->symbol);
+    cpex__free(l->path);
+    cpex__kind_cleanup(&l->kind);
 }
 
 static cpex_status oom(cpex_error *err, const load *l)
 {
-    return cpex_error_add(err, CPEX_E_NOMEM, NULL, "out of memory loading library '%s'",
+    return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory loading library '%s'",
                           l->path ? l->path : l->kind.path ? l->kind.path : "?");
 }
 
@@ -334,12 +334,12 @@ static cpex_status oom(cpex_error *err, const load *l)
 static cpex_status read_manifest(load *l, cpex_error *err)
 {
     char why[512];
-    cpex_image_sym sym;
-    int mapped = cpex_image_init(&l->image, l->dl, why, sizeof why) == 0;
+    cpex__image_sym sym;
+    int mapped = cpex__image_init(&l->image, l->dl, why, sizeof why) == 0;
     if (!find_symbol(&l->image, CPEX_MANIFEST_SYMBOL, &sym, why, sizeof why))
         return CPEX_OK; /* no manifest (or only a dependency's): entry points alone */
     if (!mapped)
-        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+        return cpex__error_add(err, CPEX_E_LOAD, NULL,
                               "library '%s' exports a manifest ('" CPEX_MANIFEST_SYMBOL
                               "') that cannot be read safely\n"
                               "  %s\n"
@@ -347,7 +347,7 @@ static cpex_status read_manifest(load *l, cpex_error *err)
                               "mapped segments (dl_iterate_phdr), which this platform did not "
                               "report; load a build of the plugin without a manifest",
                               l->path, why);
-    return cpex_manifest_load(&l->image, &sym, CPEX_ABI_VERSION, l->path, &l->manifest, err);
+    return cpex__manifest_load(&l->image, &sym, CPEX_ABI_VERSION, l->path, &l->manifest, err);
 }
 
 /* Step 5: the entry point symbol, checked against the manifest's entries. */
@@ -357,54 +357,54 @@ static cpex_status choose_entry(load *l, cpex_error *err)
     const cpex_manifest *man = l->manifest ? &l->manifest->manifest : NULL;
     const char *entry = l->kind.entry;
     if (man) {
-        if (entry && !cpex_manifest_find(man, entry)) {
-            char *list = cpex_manifest_entry_list(man);
+        if (entry && !cpex__manifest_find(man, entry)) {
+            char *list = cpex__manifest_entry_list(man);
             if (!list)
                 return oom(err, l);
-            cpex_status st = cpex_error_add(err, CPEX_E_CONFIG, NULL,
+            cpex_status st = cpex__error_add(err, CPEX_E_CONFIG, NULL,
                                             "no entry '%s' in %s; available: %s\n"
                                             "  hint: write one of them after '?entry='",
                                             entry, l->path, list);
-            cpex_free(list);
+            cpex__free(list);
             return st;
         }
-        if (!entry && !cpex_manifest_find(man, "")) {
-            char *list = cpex_manifest_entry_list(man);
+        if (!entry && !cpex__manifest_find(man, "")) {
+            char *list = cpex__manifest_entry_list(man);
             if (!list)
                 return oom(err, l);
             const char *first = man->entries[0]->entry;
-            cpex_status st = cpex_error_add(
+            cpex_status st = cpex__error_add(
                 err, CPEX_E_CONFIG, NULL,
                 "library '%s' has no default entry point ('" CPEX_ENTRY_SYMBOL
                 "'); it holds named plugins, so an entry is needed: %s\n"
                 "  hint: choose one with '?entry=<name>', e.g. kind: \"lib:%s?entry=%s\"",
                 l->path, list, l->kind.path, first);
-            cpex_free(list);
+            cpex__free(list);
             return st;
         }
     }
-    l->symbol = entry ? cpex_asprintf(CPEX_ENTRY_SYMBOL_PREFIX "%s", entry)
-                      : cpex_strdup(CPEX_ENTRY_SYMBOL);
+    l->symbol = entry ? cpex__asprintf(CPEX_ENTRY_SYMBOL_PREFIX "%s", entry)
+                      : cpex__strdup(CPEX_ENTRY_SYMBOL);
     if (!l->symbol)
         return oom(err, l);
-    cpex_image_sym sym;
+    cpex__image_sym sym;
     const void *fn = find_symbol(&l->image, l->symbol, &sym, why, sizeof why);
     if (!fn) {
         if (man)
-            return cpex_error_add(err, CPEX_E_LOAD, NULL,
+            return cpex__error_add(err, CPEX_E_LOAD, NULL,
                                   "library '%s' lists entry '%s' in its manifest but does not "
                                   "export '%s' (%s)\n"
                                   "  hint: the library is inconsistent; rebuild it with the "
                                   "cpex/plugin.h macros, which emit both",
                                   l->path, entry ? entry : "(default)", l->symbol, why);
         if (entry)
-            return cpex_error_add(err, CPEX_E_LOAD, NULL,
+            return cpex__error_add(err, CPEX_E_LOAD, NULL,
                                   "library '%s' does not export '%s' and has no manifest "
                                   "('" CPEX_MANIFEST_SYMBOL "') listing its entries (%s)\n"
                                   "  hint: check the name after '?entry=', or drop it if the "
                                   "library holds a single plugin",
                                   l->path, l->symbol, why);
-        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+        return cpex__error_add(err, CPEX_E_LOAD, NULL,
                               "library '%s' does not export '" CPEX_ENTRY_SYMBOL
                               "' and has no manifest ('" CPEX_MANIFEST_SYMBOL "') (%s)\n"
                               "  hint: it is not a libcpex plugin, or it holds several plugins "
@@ -414,7 +414,7 @@ static cpex_status choose_entry(load *l, cpex_error *err)
     }
     /* Calling data as code would crash the host: refuse it while we can. */
     if (sym.type == CPEX_SYM_DATA || sym.type == CPEX_SYM_OTHER)
-        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+        return cpex__error_add(err, CPEX_E_LOAD, NULL,
                               "library '%s' exports '%s', but it is not a function\n"
                               "  the symbol is a %s\n"
                               "  hint: the library is damaged or not a libcpex plugin; rebuild "
@@ -457,7 +457,7 @@ static cpex_status call_entry(load *l, cpex_error *err)
     msg[sizeof msg - 1] = '\0';
     if (config_text && json_free_fn)
         json_free_fn(config_text);
-    cpex_text_one_line(msg);
+    cpex__text_one_line(msg);
     const char *said = msg[0] ? msg : "(the plugin gave no message)";
 
     switch (status) {
@@ -465,23 +465,23 @@ static cpex_status call_entry(load *l, cpex_error *err)
         l->created = 1;
         return CPEX_OK;
     case CPEX_PLUGIN_ABI_MISMATCH:
-        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+        return cpex__error_add(err, CPEX_E_LOAD, NULL,
                               "library '%s' refused the host's plugin ABI: %s\n"
                               "  host has ABI %u.%u\n"
                               "  hint: rebuild the plugin against the cpex/plugin.h installed "
                               "with this host",
                               l->path, said, CPEX_ABI_VERSION_MAJOR, CPEX_ABI_VERSION_MINOR);
     case CPEX_PLUGIN_CONFIG_REJECTED:
-        return cpex_error_add(err, CPEX_E_CONFIG, NULL,
+        return cpex__error_add(err, CPEX_E_CONFIG, NULL,
                               "the plugin in '%s' rejected its configuration: %s\n"
                               "  hint: fix this plugin's `config:` block",
                               l->path, said);
     case CPEX_PLUGIN_INIT_FAILED:
-        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+        return cpex__error_add(err, CPEX_E_LOAD, NULL,
                               "the plugin in '%s' failed to create an instance: %s", l->path,
                               said);
     default:
-        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+        return cpex__error_add(err, CPEX_E_LOAD, NULL,
                               "library '%s': '%s' returned status %d, which ABI %u.%u does not "
                               "define (message: %s)\n"
                               "  hint: the plugin is broken or built for another ABI; rebuild "
@@ -497,7 +497,7 @@ static cpex_status check_registration(load *l, cpex_error *err)
     cpex_plugin_registration *reg = &l->reg;
     char why[300];
     if (reg->struct_size < CPEX_REGISTRATION_SIZE_1_0 || reg->struct_size > sizeof *reg)
-        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+        return cpex__error_add(err, CPEX_E_LOAD, NULL,
                               "library '%s': '%s' filled a registration of %u bytes\n"
                               "  host expects %zu to %zu bytes\n"
                               "  hint: the plugin is broken or built for a newer ABI; rebuild it "
@@ -505,13 +505,13 @@ static cpex_status check_registration(load *l, cpex_error *err)
                               l->path, l->symbol, reg->struct_size,
                               (size_t)CPEX_REGISTRATION_SIZE_1_0, sizeof *reg);
     if (reg->abi_version == 0 && reg->handler_count == 0 && !reg->instance && !reg->name)
-        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+        return cpex__error_add(err, CPEX_E_LOAD, NULL,
                               "library '%s': '%s' returned OK but filled no registration\n"
                               "  hint: the plugin is broken; its create must fill the "
                               "registration (use the CPEX_PLUGIN macros of cpex/plugin.h)",
                               l->path, l->symbol);
-    if (!cpex_abi_compatible(CPEX_ABI_VERSION, reg->abi_version, why, sizeof why))
-        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+    if (!cpex__abi_compatible(CPEX_ABI_VERSION, reg->abi_version, why, sizeof why))
+        return cpex__error_add(err, CPEX_E_LOAD, NULL,
                               "library '%s': the plugin's registration is for an incompatible "
                               "plugin ABI\n"
                               "  %s\n"
@@ -519,13 +519,13 @@ static cpex_status check_registration(load *l, cpex_error *err)
                               "with this host (ABI %u.%u)",
                               l->path, why, CPEX_ABI_VERSION_MAJOR, CPEX_ABI_VERSION_MINOR);
     if (reg->handler_count > MAX_HANDLERS || (reg->handler_count && !reg->handlers))
-        return cpex_error_add(err, CPEX_E_LOAD, NULL,
+        return cpex__error_add(err, CPEX_E_LOAD, NULL,
                               "library '%s': the plugin registered %zu handlers%s\n"
                               "  hint: the plugin is broken; fix its registration",
                               l->path, reg->handler_count,
                               reg->handlers ? "" : " but no handler array");
     /* The whole list is checked before the fragment picks from it. */
-    cpex_status st = cpex_registration_check(reg, l->path, NULL, err);
+    cpex_status st = cpex__registration_check(reg, l->path, NULL, err);
     if (st != CPEX_OK)
         return st;
 
@@ -539,14 +539,14 @@ static cpex_status check_registration(load *l, cpex_error *err)
     if (keep == 0) {
         char list[600];
         handler_list(reg, list, sizeof list);
-        return cpex_error_add(err, CPEX_E_CONFIG, NULL,
+        return cpex__error_add(err, CPEX_E_CONFIG, NULL,
                               "the plugin in '%s' registered no handler for '#%s'; it "
                               "registered handlers for %s\n"
                               "  hint: put one of those after '#', or drop the fragment to "
                               "keep every handler",
                               l->path, frag, list);
     }
-    l->filtered = cpex_malloc(keep * sizeof *l->filtered);
+    l->filtered = cpex__malloc(keep * sizeof *l->filtered);
     if (!l->filtered)
         return oom(err, l);
     size_t n = 0;
@@ -563,7 +563,7 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
 {
     (void)factory_data;
     if (!req || !out || !req->config || !req->config->kind.ptr || !req->host)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL,
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
                               "lib loader: incomplete factory request (no config, kind or "
                               "host table)");
     load l;
@@ -571,11 +571,11 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
     l.req = req;
 
     /* 1. The kind. The manager's config strings are NUL-terminated. */
-    cpex_status st = cpex_kind_parse(req->config->kind.ptr, &l.kind, err);
+    cpex_status st = cpex__kind_parse(req->config->kind.ptr, &l.kind, err);
     if (st != CPEX_OK)
         return st;
     if (strcmp(l.kind.scheme, LIB_SCHEME) != 0) {
-        st = cpex_error_add(err, CPEX_E_CONFIG, NULL,
+        st = cpex__error_add(err, CPEX_E_CONFIG, NULL,
                             "kind '%s' has scheme '%s' but this factory is registered for scheme "
                             "'" LIB_SCHEME "'",
                             req->config->kind.ptr, l.kind.scheme);
@@ -600,7 +600,7 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
         char dlerr[512], hint[600];
         snprintf(dlerr, sizeof dlerr, "%s", e ? e : "unknown error");
         explain_dlopen(l.path, dlerr, relative, req->base_dir, hint, sizeof hint);
-        st = cpex_error_add(err, CPEX_E_LOAD, NULL,
+        st = cpex__error_add(err, CPEX_E_LOAD, NULL,
                             "cannot load library '%s': %s\n"
                             "  dlopen: %s",
                             l.path, hint, dlerr);
@@ -616,11 +616,11 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
         return st;
     }
 
-    lib_handle *h = cpex_calloc(1, sizeof *h);
-    char *origin = cpex_strdup(l.path);
+    lib_handle *h = cpex__calloc(1, sizeof *h);
+    char *origin = cpex__strdup(l.path);
     if (!h || !origin) {
-        cpex_free(h);
-        cpex_free(origin);
+        cpex__free(h);
+        cpex__free(origin);
         st = oom(err, &l);
         load_undo(&l);
         return st;
@@ -638,7 +638,7 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
                  l.path, l.kind.entry ? " entry " : "", l.kind.entry ? l.kind.entry : "",
                  l.reg.name ? l.reg.name : "(none)", l.reg.version ? l.reg.version : "(none)",
                  list);
-        cpex_text_one_line(line);
+        cpex__text_one_line(line);
         req->log(req->log_ctx, CPEX_LOG_INFO, line);
     }
 
@@ -646,17 +646,17 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
     out->release = lib_release;
     out->release_data = h;
     out->origin = origin;
-    cpex_manifest_copy_free(l.manifest);
-    cpex_free(l.symbol);
-    cpex_free(l.path);
-    cpex_kind_cleanup(&l.kind);
+    cpex__manifest_copy_free(l.manifest);
+    cpex__free(l.symbol);
+    cpex__free(l.path);
+    cpex__kind_cleanup(&l.kind);
     return CPEX_OK;
 }
 
 cpex_status cpex_loader_register(cpex_manager *manager, cpex_error *err)
 {
     if (!manager)
-        return cpex_error_add(err, CPEX_E_INVALID, NULL, "cpex_loader_register: NULL manager");
+        return cpex__error_add(err, CPEX_E_INVALID, NULL, "cpex_loader_register: NULL manager");
     cpex_factory f;
     memset(&f, 0, sizeof f);
     f.struct_size = (uint32_t)sizeof f;

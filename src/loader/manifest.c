@@ -13,7 +13,7 @@
    string that runs on further is garbage (or not terminated at all). */
 #define TEXT_MAX 4096u
 
-int cpex_abi_compatible(uint32_t host, uint32_t plugin, char *why, size_t cap)
+int cpex__abi_compatible(uint32_t host, uint32_t plugin, char *why, size_t cap)
 {
     uint32_t hmaj = CPEX_ABI_MAJOR(host), hmin = CPEX_ABI_MINOR(host);
     uint32_t pmaj = CPEX_ABI_MAJOR(plugin), pmin = CPEX_ABI_MINOR(plugin);
@@ -39,25 +39,25 @@ int cpex_abi_compatible(uint32_t host, uint32_t plugin, char *why, size_t cap)
 
 static void entry_free(cpex_manifest_entry *e)
 {
-    cpex_free((void *)e->entry);
-    cpex_free((void *)e->display_name);
-    cpex_free((void *)e->version);
-    cpex_free((void *)e->description);
+    cpex__free((void *)e->entry);
+    cpex__free((void *)e->display_name);
+    cpex__free((void *)e->version);
+    cpex__free((void *)e->description);
     for (size_t h = 0; e->hooks && h < e->hook_count; h++)
-        cpex_free((void *)e->hooks[h]);
-    cpex_free((void *)e->hooks);
+        cpex__free((void *)e->hooks[h]);
+    cpex__free((void *)e->hooks);
 }
 
-void cpex_manifest_copy_free(cpex_manifest_copy *copy)
+void cpex__manifest_copy_free(cpex__manifest_copy *copy)
 {
     if (!copy)
         return;
     for (size_t i = 0; copy->store && i < copy->capacity; i++)
         entry_free(&copy->store[i]);
-    cpex_free(copy->store);
-    cpex_free(copy->list);
-    cpex_free((void *)copy->manifest.build_info);
-    cpex_free(copy);
+    cpex__free(copy->store);
+    cpex__free(copy->list);
+    cpex__free((void *)copy->manifest.build_info);
+    cpex__free(copy);
 }
 
 /* ------------------------------------------------------------------ */
@@ -65,15 +65,15 @@ void cpex_manifest_copy_free(cpex_manifest_copy *copy)
 /* ------------------------------------------------------------------ */
 
 typedef struct reader {
-    const cpex_image *im;
-    cpex_manifest_report *rep;
-    cpex_manifest_copy *copy; /* NULL: check only, allocate nothing */
+    const cpex__image *im;
+    cpex__manifest_report *rep;
+    cpex__manifest_copy *copy; /* NULL: check only, allocate nothing */
     int nomem;
 } reader;
 
-static cpex_manifest_verdict invalid(reader *r, const char *fmt, ...)
+static cpex__manifest_verdict invalid(reader *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static cpex_manifest_verdict invalid(reader *r, const char *fmt, ...)
+static cpex__manifest_verdict invalid(reader *r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -87,7 +87,7 @@ static int keep(reader *r, const char **dst, const char *src)
 {
     if (!r->copy || !src)
         return 0;
-    *dst = cpex_strdup(src);
+    *dst = cpex__strdup(src);
     if (*dst)
         return 0;
     r->nomem = 1;
@@ -105,7 +105,7 @@ static const char *shown(const char *name, char *buf, size_t cap)
 }
 
 /* Entry `i`, whose pointer is `ep`; `names` holds the names of entries 0..i-1. */
-static cpex_manifest_verdict read_entry(reader *r, const cpex_manifest_entry *ep, size_t i,
+static cpex__manifest_verdict read_entry(reader *r, const cpex_manifest_entry *ep, size_t i,
                                         const char **names)
 {
     const char *p;
@@ -113,7 +113,7 @@ static cpex_manifest_verdict read_entry(reader *r, const cpex_manifest_entry *ep
     if (!ep)
         return invalid(r, "entry %zu is NULL", i);
     /* struct_size first: only it is common to every version. */
-    if ((p = cpex_image_check(r->im, ep, sizeof(uint32_t), _Alignof(cpex_manifest_entry))))
+    if ((p = cpex__image_check(r->im, ep, sizeof(uint32_t), _Alignof(cpex_manifest_entry))))
         return invalid(r, "entry %zu %s", i, p);
     uint32_t size;
     memcpy(&size, ep, sizeof size);
@@ -123,15 +123,15 @@ static cpex_manifest_verdict read_entry(reader *r, const cpex_manifest_entry *ep
     /* What both sides know; a longer (newer) entry's tail is not ours. */
     cpex_manifest_entry e;
     size_t n = size < sizeof e ? size : sizeof e;
-    if ((p = cpex_image_check(r->im, ep, n, 1)))
+    if ((p = cpex__image_check(r->im, ep, n, 1)))
         return invalid(r, "entry %zu %s", i, p);
     memset(&e, 0, sizeof e);
     memcpy(&e, ep, n);
 
     cpex_manifest_entry *dst = r->copy ? &r->copy->store[i] : NULL;
-    if ((p = cpex_image_text(r->im, e.entry, CPEX_ENTRY_NAME_MAX, 1)))
+    if ((p = cpex__image_text(r->im, e.entry, CPEX_ENTRY_NAME_MAX, 1)))
         return invalid(r, "the name of entry %zu %s", i, p);
-    if (e.entry[0] != '\0' && !cpex_entry_name_valid(e.entry, why, sizeof why))
+    if (e.entry[0] != '\0' && !cpex__entry_name_valid(e.entry, why, sizeof why))
         return invalid(r,
                        "entry name '%s' %s ('%s' is not a C identifier, so no entry point "
                        "can be named after it)",
@@ -140,19 +140,19 @@ static cpex_manifest_verdict read_entry(reader *r, const cpex_manifest_entry *ep
     for (size_t j = 0; j < i; j++)
         if (strcmp(names[j], e.entry) == 0)
             return invalid(r, "entry '%s' is listed twice", label);
-    if ((p = cpex_image_text(r->im, e.display_name, TEXT_MAX, 0)))
+    if ((p = cpex__image_text(r->im, e.display_name, TEXT_MAX, 0)))
         return invalid(r, "the display name of entry '%s' %s", label, p);
     /* version and description are optional (NULL = not given). */
-    if (e.version && (p = cpex_image_text(r->im, e.version, TEXT_MAX, 1)))
+    if (e.version && (p = cpex__image_text(r->im, e.version, TEXT_MAX, 1)))
         return invalid(r, "the version of entry '%s' %s", label, p);
-    if (e.description && (p = cpex_image_text(r->im, e.description, TEXT_MAX, 1)))
+    if (e.description && (p = cpex__image_text(r->im, e.description, TEXT_MAX, 1)))
         return invalid(r, "the description of entry '%s' %s", label, p);
     if (e.hook_count > CPEX_MANIFEST_MAX_ENTRIES)
         return invalid(r, "entry '%s' claims %zu hooks (at most %u accepted)", label,
                        e.hook_count, CPEX_MANIFEST_MAX_ENTRIES);
     if (e.hook_count && !e.hooks)
         return invalid(r, "entry '%s' has a hook count but no hook list", label);
-    if (e.hook_count && (p = cpex_image_check(r->im, e.hooks, e.hook_count * sizeof(const char *),
+    if (e.hook_count && (p = cpex__image_check(r->im, e.hooks, e.hook_count * sizeof(const char *),
                                               _Alignof(const char *))))
         return invalid(r, "the hook list of entry '%s' %s", label, p);
     if (dst && (keep(r, &dst->entry, e.entry) || keep(r, &dst->display_name, e.display_name) ||
@@ -161,7 +161,7 @@ static cpex_manifest_verdict read_entry(reader *r, const cpex_manifest_entry *ep
         return CPEX_MANIFEST_NOMEM;
     const char **hooks = NULL;
     if (dst && e.hook_count) {
-        hooks = cpex_calloc(e.hook_count, sizeof *hooks);
+        hooks = cpex__calloc(e.hook_count, sizeof *hooks);
         if (!hooks)
             return CPEX_MANIFEST_NOMEM;
         dst->hooks = hooks;
@@ -170,7 +170,7 @@ static cpex_manifest_verdict read_entry(reader *r, const cpex_manifest_entry *ep
     for (size_t h = 0; h < e.hook_count; h++) {
         const char *hook;
         memcpy(&hook, &e.hooks[h], sizeof hook);
-        if ((p = cpex_image_text(r->im, hook, TEXT_MAX, 0)))
+        if ((p = cpex__image_text(r->im, hook, TEXT_MAX, 0)))
             return invalid(r, "a hook name of entry '%s' %s", label, p);
         if (hooks && keep(r, &hooks[h], hook))
             return CPEX_MANIFEST_NOMEM;
@@ -182,9 +182,9 @@ static cpex_manifest_verdict read_entry(reader *r, const cpex_manifest_entry *ep
 }
 
 /* Steps 4 and 5 of manifest.h, once the header is known to be of our major. */
-static cpex_manifest_verdict read_body(reader *r, const cpex_image_sym *sym)
+static cpex__manifest_verdict read_body(reader *r, const cpex__image_sym *sym)
 {
-    const cpex_manifest_report *rep = r->rep;
+    const cpex__manifest_report *rep = r->rep;
     const char *p;
     uint32_t size = rep->struct_size;
     if (size > CPEX_ABI_STRUCT_SIZE_MAX || (sym->size && size > sym->size))
@@ -195,16 +195,16 @@ static cpex_manifest_verdict read_body(reader *r, const cpex_image_sym *sym)
                        CPEX_ABI_MAJOR(rep->abi_version), (size_t)CPEX_MANIFEST_SIZE_1_0);
     cpex_manifest m;
     size_t n = size < sizeof m ? size : sizeof m;
-    if ((p = cpex_image_check(r->im, sym->addr, n, 1)))
+    if ((p = cpex__image_check(r->im, sym->addr, n, 1)))
         return invalid(r, "the manifest %s", p);
     memset(&m, 0, sizeof m);
     memcpy(&m, sym->addr, n);
 
     /* Build information first: a description shows it even when the
        entries turn out to be damaged. */
-    if (m.build_info && (p = cpex_image_text(r->im, m.build_info, TEXT_MAX, 1)))
+    if (m.build_info && (p = cpex__image_text(r->im, m.build_info, TEXT_MAX, 1)))
         return invalid(r, "its build information %s", p);
-    cpex_manifest_copy *c = r->copy;
+    cpex__manifest_copy *c = r->copy;
     if (c && keep(r, &c->manifest.build_info, m.build_info))
         return CPEX_MANIFEST_NOMEM;
     if (m.entry_count == 0)
@@ -214,13 +214,13 @@ static cpex_manifest_verdict read_body(reader *r, const cpex_image_sym *sym)
                        CPEX_MANIFEST_MAX_ENTRIES);
     if (!m.entries)
         return invalid(r, "it has an entry count but no entry list");
-    if ((p = cpex_image_check(r->im, m.entries, m.entry_count * sizeof(const void *),
+    if ((p = cpex__image_check(r->im, m.entries, m.entry_count * sizeof(const void *),
                               _Alignof(const void *))))
         return invalid(r, "its entry list %s", p);
 
     if (c) {
-        c->store = cpex_calloc(m.entry_count, sizeof *c->store);
-        c->list = cpex_calloc(m.entry_count, sizeof *c->list);
+        c->store = cpex__calloc(m.entry_count, sizeof *c->store);
+        c->list = cpex__calloc(m.entry_count, sizeof *c->list);
         if (!c->store || !c->list)
             return CPEX_MANIFEST_NOMEM;
         c->capacity = m.entry_count;
@@ -230,7 +230,7 @@ static cpex_manifest_verdict read_body(reader *r, const cpex_image_sym *sym)
     for (size_t i = 0; i < m.entry_count; i++) {
         const cpex_manifest_entry *ep;
         memcpy(&ep, &m.entries[i], sizeof ep);
-        cpex_manifest_verdict v = read_entry(r, ep, i, names);
+        cpex__manifest_verdict v = read_entry(r, ep, i, names);
         if (v != CPEX_MANIFEST_VALID)
             return v;
         if (c) {
@@ -241,9 +241,9 @@ static cpex_manifest_verdict read_body(reader *r, const cpex_image_sym *sym)
     return CPEX_MANIFEST_VALID;
 }
 
-cpex_manifest_verdict cpex_manifest_read(const cpex_image *im, const cpex_image_sym *sym,
-                                         uint32_t host_abi, cpex_manifest_copy **out,
-                                         cpex_manifest_report *rep)
+cpex__manifest_verdict cpex__manifest_read(const cpex__image *im, const cpex__image_sym *sym,
+                                         uint32_t host_abi, cpex__manifest_copy **out,
+                                         cpex__manifest_report *rep)
 {
     reader r = {im, rep, NULL, 0};
     const char *p;
@@ -259,7 +259,7 @@ cpex_manifest_verdict cpex_manifest_read(const cpex_image *im, const cpex_image_
         return invalid(&r, "the symbol is not a data object");
     if (sym->size && sym->size < 2 * sizeof(uint32_t))
         return invalid(&r, "the symbol is %zu bytes, too small for a manifest", sym->size);
-    if ((p = cpex_image_check(im, sym->addr, 2 * sizeof(uint32_t), _Alignof(cpex_manifest))))
+    if ((p = cpex__image_check(im, sym->addr, 2 * sizeof(uint32_t), _Alignof(cpex_manifest))))
         return invalid(&r, "the symbol %s", p);
     /* 2. The header: struct_size alone first (a sender may have no more). */
     memcpy(&rep->struct_size, sym->addr, sizeof rep->struct_size);
@@ -273,16 +273,16 @@ cpex_manifest_verdict cpex_manifest_read(const cpex_image *im, const cpex_image_
         return CPEX_MANIFEST_OTHER_MAJOR;
     /* 4, 5. */
     if (out) {
-        r.copy = cpex_calloc(1, sizeof *r.copy);
+        r.copy = cpex__calloc(1, sizeof *r.copy);
         if (!r.copy)
             return CPEX_MANIFEST_NOMEM;
         r.copy->manifest.struct_size = (uint32_t)sizeof r.copy->manifest;
         r.copy->manifest.abi_version = rep->abi_version;
         r.copy->declared_size = rep->struct_size;
     }
-    cpex_manifest_verdict v = read_body(&r, sym);
+    cpex__manifest_verdict v = read_body(&r, sym);
     if (v == CPEX_MANIFEST_NOMEM || r.nomem) {
-        cpex_manifest_copy_free(r.copy);
+        cpex__manifest_copy_free(r.copy);
         return CPEX_MANIFEST_NOMEM;
     }
     if (out)
@@ -296,7 +296,7 @@ cpex_manifest_verdict cpex_manifest_read(const cpex_image *im, const cpex_image_
 
 static cpex_status corrupt(cpex_error *err, const char *path, const char *detail)
 {
-    return cpex_error_add(err, CPEX_E_LOAD, NULL,
+    return cpex__error_add(err, CPEX_E_LOAD, NULL,
                           "library '%s' has an invalid manifest ('" CPEX_MANIFEST_SYMBOL "'): %s\n"
                           "  hint: the library was not built with cpex/plugin.h, or its "
                           "manifest is damaged; rebuild it with the SDK macros "
@@ -304,23 +304,23 @@ static cpex_status corrupt(cpex_error *err, const char *path, const char *detail
                           path, detail);
 }
 
-cpex_status cpex_manifest_load(const cpex_image *im, const cpex_image_sym *sym, uint32_t host_abi,
-                               const char *path, cpex_manifest_copy **out, cpex_error *err)
+cpex_status cpex__manifest_load(const cpex__image *im, const cpex__image_sym *sym, uint32_t host_abi,
+                               const char *path, cpex__manifest_copy **out, cpex_error *err)
 {
     char why[300];
-    cpex_manifest_report rep;
-    cpex_manifest_copy *copy = NULL;
+    cpex__manifest_report rep;
+    cpex__manifest_copy *copy = NULL;
     if (out)
         *out = NULL;
     if (!path)
         path = "(unknown)";
-    cpex_manifest_verdict v = cpex_manifest_read(im, sym, host_abi, out ? &copy : NULL, &rep);
+    cpex__manifest_verdict v = cpex__manifest_read(im, sym, host_abi, out ? &copy : NULL, &rep);
     /* The version before the layout: the operator needs the versions, and
        another major's layout means nothing to us. */
-    if (rep.header && !cpex_abi_compatible(host_abi, rep.abi_version, why, sizeof why)) {
-        cpex_manifest_copy_free(copy);
+    if (rep.header && !cpex__abi_compatible(host_abi, rep.abi_version, why, sizeof why)) {
+        cpex__manifest_copy_free(copy);
         int major = CPEX_ABI_MAJOR(host_abi) != CPEX_ABI_MAJOR(rep.abi_version);
-        return cpex_error_add(
+        return cpex__error_add(
             err, CPEX_E_LOAD, NULL,
             "library '%s' was built for an incompatible plugin ABI (%s)\n"
             "  %s\n"
@@ -331,10 +331,10 @@ cpex_status cpex_manifest_load(const cpex_image *im, const cpex_image_sym *sym, 
             major ? "" : ", or upgrade the host to a release with this ABI minor");
     }
     if (v == CPEX_MANIFEST_NOMEM)
-        return cpex_error_add(err, CPEX_E_NOMEM, NULL,
+        return cpex__error_add(err, CPEX_E_NOMEM, NULL,
                               "out of memory reading the manifest of library '%s'", path);
     if (v != CPEX_MANIFEST_VALID) {
-        cpex_manifest_copy_free(copy);
+        cpex__manifest_copy_free(copy);
         return corrupt(err, path, rep.detail);
     }
     if (out)
@@ -342,14 +342,14 @@ cpex_status cpex_manifest_load(const cpex_image *im, const cpex_image_sym *sym, 
     return CPEX_OK;
 }
 
-cpex_status cpex_manifest_validate(const cpex_manifest *m, uint32_t host_abi, const char *path,
+cpex_status cpex__manifest_validate(const cpex_manifest *m, uint32_t host_abi, const char *path,
                                    size_t object_size, cpex_error *err)
 {
-    cpex_image_sym sym = {m, object_size, CPEX_SYM_UNKNOWN};
-    return cpex_manifest_load(NULL, &sym, host_abi, path, NULL, err);
+    cpex__image_sym sym = {m, object_size, CPEX_SYM_UNKNOWN};
+    return cpex__manifest_load(NULL, &sym, host_abi, path, NULL, err);
 }
 
-const cpex_manifest_entry *cpex_manifest_find(const cpex_manifest *m, const char *entry)
+const cpex_manifest_entry *cpex__manifest_find(const cpex_manifest *m, const char *entry)
 {
     if (!m || !entry)
         return NULL;
@@ -359,7 +359,7 @@ const cpex_manifest_entry *cpex_manifest_find(const cpex_manifest *m, const char
     return NULL;
 }
 
-size_t cpex_manifest_named_count(const cpex_manifest *m)
+size_t cpex__manifest_named_count(const cpex_manifest *m)
 {
     size_t n = 0;
     for (size_t i = 0; m && i < m->entry_count; i++)
@@ -368,12 +368,12 @@ size_t cpex_manifest_named_count(const cpex_manifest *m)
     return n;
 }
 
-char *cpex_manifest_entry_list(const cpex_manifest *m)
+char *cpex__manifest_entry_list(const cpex_manifest *m)
 {
     size_t total = 3;
     for (size_t i = 0; m && i < m->entry_count; i++)
         total += (m->entries[i]->entry[0] ? strlen(m->entries[i]->entry) : 9) + 2;
-    char *s = cpex_malloc(total);
+    char *s = cpex__malloc(total);
     if (!s)
         return NULL;
     size_t pos = 0;

@@ -44,7 +44,7 @@
  * `why` (may be NULL) receives "host has ABI a.b, plugin has ABI c.d" and,
  * when incompatible, which rule failed (NUL-terminated, truncated to cap).
  */
-int cpex_abi_compatible(uint32_t host, uint32_t plugin, char *why, size_t cap);
+int cpex__abi_compatible(uint32_t host, uint32_t plugin, char *why, size_t cap);
 
 /*
  * Reading a manifest. The reader follows a pointer only after checking it
@@ -69,7 +69,7 @@ int cpex_abi_compatible(uint32_t host, uint32_t plugin, char *why, size_t cap);
  */
 
 /** A manifest copied into host memory: nothing in it points into the library. */
-typedef struct cpex_manifest_copy {
+typedef struct cpex__manifest_copy {
     /* The manifest as this host's struct: entries, entry structs, strings
        and hook lists are host-owned copies; fields the library's (older)
        struct did not have are zero. abi_version is the library's;
@@ -81,19 +81,19 @@ typedef struct cpex_manifest_copy {
     size_t capacity;
     cpex_manifest_entry *store;
     const cpex_manifest_entry **list;
-} cpex_manifest_copy;
+} cpex__manifest_copy;
 
 /** Free a copy and everything in it. NULL is allowed. */
-void cpex_manifest_copy_free(cpex_manifest_copy *copy);
+void cpex__manifest_copy_free(cpex__manifest_copy *copy);
 
-typedef enum cpex_manifest_verdict {
+typedef enum cpex__manifest_verdict {
     CPEX_MANIFEST_VALID = 0,   /* every check passed */
     CPEX_MANIFEST_INVALID,     /* report.detail says what is wrong */
     CPEX_MANIFEST_OTHER_MAJOR, /* the header was read; another major: the rest was not */
     CPEX_MANIFEST_NOMEM        /* out of memory while copying */
-} cpex_manifest_verdict;
+} cpex__manifest_verdict;
 
-typedef struct cpex_manifest_report {
+typedef struct cpex__manifest_report {
     int header;           /* struct_size and abi_version could be read */
     uint32_t struct_size; /* as declared (when header) */
     uint32_t abi_version; /* as declared (when header) */
@@ -101,53 +101,53 @@ typedef struct cpex_manifest_report {
        invalid: ...", e.g. "entry 0 is NULL", "its entry list points outside
        the library". */
     char detail[512];
-} cpex_manifest_report;
+} cpex__manifest_report;
 
 /**
  * Read the manifest `sym` (found in the library of `im`; NULL `im`: trusted
  * memory) for a host of ABI `host_abi`. Fills `rep` always. When `out` is
  * given it receives a copy on VALID, and on INVALID once the manifest
  * struct itself was read (then holding the entries read before the
- * problem; else NULL) — free it with cpex_manifest_copy_free; it is NULL
+ * problem; else NULL) — free it with cpex__manifest_copy_free; it is NULL
  * on OTHER_MAJOR and NOMEM. With `out` NULL nothing is allocated.
  */
-cpex_manifest_verdict cpex_manifest_read(const cpex_image *im, const cpex_image_sym *sym,
-                                         uint32_t host_abi, cpex_manifest_copy **out,
-                                         cpex_manifest_report *rep);
+cpex__manifest_verdict cpex__manifest_read(const cpex__image *im, const cpex__image_sym *sym,
+                                         uint32_t host_abi, cpex__manifest_copy **out,
+                                         cpex__manifest_report *rep);
 
 /**
  * Read and check the manifest of the library at `path` (for messages), as
- * cpex_manifest_read does, and apply the version rule (which wins over a
+ * cpex__manifest_read does, and apply the version rule (which wins over a
  * layout problem: the operator needs the versions first). Returns CPEX_OK
  * and, when `out` is given, the validated copy; else CPEX_E_LOAD with one
  * item in `err` (or CPEX_E_NOMEM) and *out NULL.
  */
-cpex_status cpex_manifest_load(const cpex_image *im, const cpex_image_sym *sym, uint32_t host_abi,
-                               const char *path, cpex_manifest_copy **out, cpex_error *err);
+cpex_status cpex__manifest_load(const cpex__image *im, const cpex__image_sym *sym, uint32_t host_abi,
+                               const char *path, cpex__manifest_copy **out, cpex_error *err);
 
 /**
  * Validate a manifest `m` in trusted process memory (a test's or the
- * fuzzer's), as cpex_manifest_load does, without copying it.
+ * fuzzer's), as cpex__manifest_load does, without copying it.
  * `object_size` is the size of the data symbol when known, else 0; a
  * struct_size beyond it is refused. Returns CPEX_OK, or CPEX_E_LOAD with
  * one item in `err`.
  */
-cpex_status cpex_manifest_validate(const cpex_manifest *m, uint32_t host_abi, const char *path,
+cpex_status cpex__manifest_validate(const cpex_manifest *m, uint32_t host_abi, const char *path,
                                    size_t object_size, cpex_error *err);
 
-/* The functions below trust `m`: a copy from cpex_manifest_read /
-   cpex_manifest_load, or a manifest cpex_manifest_validate accepted. */
+/* The functions below trust `m`: a copy from cpex__manifest_read /
+   cpex__manifest_load, or a manifest cpex__manifest_validate accepted. */
 
 /** The entry named `entry` ("" for the default) of a validated manifest, or NULL. */
-const cpex_manifest_entry *cpex_manifest_find(const cpex_manifest *m, const char *entry);
+const cpex_manifest_entry *cpex__manifest_find(const cpex_manifest *m, const char *entry);
 
 /** Number of named (non-default) entries of a validated manifest. */
-size_t cpex_manifest_named_count(const cpex_manifest *m);
+size_t cpex__manifest_named_count(const cpex_manifest *m);
 
 /**
  * The entry names of a validated manifest as "[allow, deny]" (the default
- * entry shown as "(default)"). Owned by the caller (cpex_free); NULL on OOM.
+ * entry shown as "(default)"). Owned by the caller (cpex__free); NULL on OOM.
  */
-char *cpex_manifest_entry_list(const cpex_manifest *m);
+char *cpex__manifest_entry_list(const cpex_manifest *m);
 
 #endif

@@ -24,7 +24,7 @@ static const char *const known_names[] = {
 /* Names the Rust framework (feat and main branches) accepts for slots
  * libcpex does not have yet. They are a warning, not an error, so that a
  * configuration written for CPEX loads here. */
-static const char *const cpex_only_names[] = {
+static const char *const cpex__only_names[] = {
     "read_teams",
     "read_claims",
     "read_permissions",
@@ -37,9 +37,9 @@ static const char *const cpex_only_names[] = {
     "read_delegated_tokens",
     "write_candidate_constraint",
 };
-#define CPEX_ONLY_COUNT (sizeof cpex_only_names / sizeof cpex_only_names[0])
+#define CPEX_ONLY_COUNT (sizeof cpex__only_names / sizeof cpex__only_names[0])
 
-cpex_cap_parse cpex_caps_parse(const char *name, cpex_caps *caps, const char **suggestion)
+cpex__cap_parse cpex__caps_parse(const char *name, cpex__caps *caps, const char **suggestion)
 {
     /* Cleared up front so a caller never reads a stale suggestion. */
     if (suggestion)
@@ -49,32 +49,32 @@ cpex_cap_parse cpex_caps_parse(const char *name, cpex_caps *caps, const char **s
     for (size_t i = 0; i < KNOWN_COUNT; i++) {
         if (strcmp(name, known_names[i]) == 0) {
             if (caps)
-                *caps |= (cpex_caps)1u << i;
+                *caps |= (cpex__caps)1u << i;
             return CPEX_CAP_KNOWN;
         }
     }
     for (size_t i = 0; i < CPEX_ONLY_COUNT; i++) {
-        if (strcmp(name, cpex_only_names[i]) == 0)
+        if (strcmp(name, cpex__only_names[i]) == 0)
             return CPEX_CAP_NOT_IMPLEMENTED;
     }
     if (suggestion)
-        *suggestion = cpex_suggest(name, known_names, KNOWN_COUNT);
+        *suggestion = cpex__suggest(name, known_names, KNOWN_COUNT);
     return CPEX_CAP_UNKNOWN;
 }
 
-const char *cpex_caps_name(cpex_caps bit)
+const char *cpex__caps_name(cpex__caps bit)
 {
     /* Only a single bit has a name; 0 or a combination has none. */
     if (bit == 0 || (bit & (bit - 1)) != 0)
         return NULL;
     for (size_t i = 0; i < KNOWN_COUNT; i++) {
-        if (bit == (cpex_caps)1u << i)
+        if (bit == (cpex__caps)1u << i)
             return known_names[i];
     }
     return NULL;
 }
 
-int cpex_caps_can_read_field(cpex_caps caps, uint32_t field)
+int cpex__caps_can_read_field(cpex__caps caps, uint32_t field)
 {
     /* Secure by default: anything not listed (including hostile numbers)
      * is hidden. Write capabilities never grant a read, as in CPEX. */

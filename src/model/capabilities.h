@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 /** A set of capabilities as bits. */
-typedef uint32_t cpex_caps;
+typedef uint32_t cpex__caps;
 
 enum {
     CPEX_CAP_READ_SUBJECT = 1u << 0,        /* subject id and type */
@@ -23,23 +23,23 @@ enum {
     CPEX_CAP_WRITE_CUSTOM = 1u << 9         /* set custom values */
 };
 
-/** Outcome of cpex_caps_parse. */
-typedef enum cpex_cap_parse {
+/** Outcome of cpex__caps_parse. */
+typedef enum cpex__cap_parse {
     CPEX_CAP_KNOWN = 0,        /* a libcpex capability; its bit was set */
     CPEX_CAP_NOT_IMPLEMENTED = 1, /* a CPEX name libcpex does not implement yet (warn) */
     CPEX_CAP_UNKNOWN = 2       /* not a capability; *suggestion may name a close one */
-} cpex_cap_parse;
+} cpex__cap_parse;
 
 /**
  * Look a capability name up and add its bit to *caps. On CPEX_CAP_UNKNOWN,
  * *suggestion (if non-NULL) is set to the closest known name or NULL.
  */
-cpex_cap_parse cpex_caps_parse(const char *name, cpex_caps *caps, const char **suggestion);
+cpex__cap_parse cpex__caps_parse(const char *name, cpex__caps *caps, const char **suggestion);
 
 /** The name of a single capability bit, or NULL. */
-const char *cpex_caps_name(cpex_caps bit);
+const char *cpex__caps_name(cpex__caps bit);
 
 /** Whether a plugin with `caps` may read extension field `field` (enum cpex_ext_field). */
-int cpex_caps_can_read_field(cpex_caps caps, uint32_t field);
+int cpex__caps_can_read_field(cpex__caps caps, uint32_t field);
 
 #endif

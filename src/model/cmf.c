@@ -9,19 +9,19 @@
 /* Names                                                               */
 /* ------------------------------------------------------------------ */
 
-const char *const cmf_role_names[CMF_ROLE_COUNT] = {"system", "developer", "user", "assistant",
+const char *const cpex__cmf_role_names[CMF_ROLE_COUNT] = {"system", "developer", "user", "assistant",
                                                     "tool"};
 
-const char *const cmf_kind_names[CPEX_PART_KIND_COUNT] = {
+const char *const cpex__cmf_kind_names[CPEX_PART_KIND_COUNT] = {
     "text",           "thinking",      "tool_call", "tool_result", "resource", "resource_ref",
     "prompt_request", "prompt_result", "image",     "video",       "audio",    "document"};
 
-const char *const cmf_channel_names[CMF_CHANNEL_COUNT] = {"analysis", "commentary", "final"};
+const char *const cpex__cmf_channel_names[CMF_CHANNEL_COUNT] = {"analysis", "commentary", "final"};
 
-const char *const cmf_resource_type_names[CMF_RESOURCE_TYPE_COUNT] = {
+const char *const cpex__cmf_resource_type_names[CMF_RESOURCE_TYPE_COUNT] = {
     "file", "blob", "uri", "database", "api", "memory", "artifact"};
 
-int cmf_name_lookup(const char *const *names, size_t count, const char *name, size_t len)
+int cpex__cmf_name_lookup(const char *const *names, size_t count, const char *name, size_t len)
 {
     for (size_t i = 0; i < count; i++)
         if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
@@ -31,12 +31,12 @@ int cmf_name_lookup(const char *const *names, size_t count, const char *name, si
 
 const char *cpex_cmf_part_kind_name(uint32_t kind)
 {
-    return kind < CPEX_PART_KIND_COUNT ? cmf_kind_names[kind] : NULL;
+    return kind < CPEX_PART_KIND_COUNT ? cpex__cmf_kind_names[kind] : NULL;
 }
 
 const char *cpex_cmf_role_name(uint32_t role)
 {
-    return role < CMF_ROLE_COUNT ? cmf_role_names[role] : NULL;
+    return role < CMF_ROLE_COUNT ? cpex__cmf_role_names[role] : NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -79,19 +79,19 @@ static size_t utf8_sequence(const unsigned char *s, size_t avail)
     return extra + 1;
 }
 
-cmf_text_check cmf_text_check_bytes(const char *text, size_t len)
+cpex__cmf_text_check cpex__cmf_text_check_bytes(const char *text, size_t len)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
     while (i < len) {
         if (s[i] == 0)
-            return CMF_TEXT_NUL;
+            return CPEX__CMF_TEXT_NUL;
         size_t n = utf8_sequence(s + i, len - i);
         if (n == 0)
-            return CMF_TEXT_UTF8;
+            return CPEX__CMF_TEXT_UTF8;
         i += n;
     }
-    return CMF_TEXT_OK;
+    return CPEX__CMF_TEXT_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -190,9 +190,9 @@ static const body_desc *desc_for(uint32_t kind)
     }
 }
 
-int cmf_kind_has_body(uint32_t kind) { return desc_for(kind) != NULL; }
+int cpex__cmf_kind_has_body(uint32_t kind) { return desc_for(kind) != NULL; }
 
-void cmf_body_init(uint32_t kind, cmf_body_any *tmpl)
+void cpex__cmf_body_init(uint32_t kind, cpex__cmf_body_any *tmpl)
 {
     const body_desc *d = desc_for(kind);
     memset(tmpl, 0, sizeof(*tmpl));
@@ -208,12 +208,12 @@ static void messages_free(cpex_cmf_prompt_result *pr)
     cpex_cmf_message **msgs = (cpex_cmf_message **)pr->messages;
     for (size_t i = 0; i < pr->message_count; i++)
         cpex_cmf_free(msgs[i]);
-    cpex_free(msgs);
+    cpex__free(msgs);
     pr->messages = NULL;
     pr->message_count = 0;
 }
 
-void cmf_body_release(uint32_t kind, void *body)
+void cpex__cmf_body_release(uint32_t kind, void *body)
 {
     const body_desc *d = desc_for(kind);
     if (!d || !body)
@@ -227,7 +227,7 @@ void cmf_body_release(uint32_t kind, void *body)
         messages_free(body);
 }
 
-void *cmf_body_pack(uint32_t kind, cmf_body_any *tmpl)
+void *cpex__cmf_body_pack(uint32_t kind, cpex__cmf_body_any *tmpl)
 {
     const body_desc *d = desc_for(kind);
     if (!d)
@@ -243,9 +243,9 @@ void *cmf_body_pack(uint32_t kind, cmf_body_any *tmpl)
         }
         total += s->len + 1;
     }
-    char *mem = total == SIZE_MAX ? NULL : cpex_malloc(total);
+    char *mem = total == SIZE_MAX ? NULL : cpex__malloc(total);
     if (!mem) {
-        cmf_body_release(kind, tmpl);
+        cpex__cmf_body_release(kind, tmpl);
         return NULL;
     }
     memcpy(mem, tmpl, d->size);
@@ -264,14 +264,14 @@ void *cmf_body_pack(uint32_t kind, cmf_body_any *tmpl)
     return mem;
 }
 
-void cmf_part_clear(cpex_cmf_part *part)
+void cpex__cmf_part_clear(cpex_cmf_part *part)
 {
-    if (cmf_kind_has_body(part->kind)) {
+    if (cpex__cmf_kind_has_body(part->kind)) {
         void *body = (void *)part->body;
-        cmf_body_release(part->kind, body);
-        cpex_free(body);
+        cpex__cmf_body_release(part->kind, body);
+        cpex__free(body);
     }
-    cpex_free((void *)part->text.ptr);
+    cpex__free((void *)part->text.ptr);
     memset(part, 0, sizeof(*part));
 }
 
@@ -279,18 +279,18 @@ void cmf_part_clear(cpex_cmf_part *part)
 /* Messages                                                            */
 /* ------------------------------------------------------------------ */
 
-cpex_cmf_message *cmf_message_alloc(uint32_t role, const char *schema, size_t schema_len,
+cpex_cmf_message *cpex__cmf_message_alloc(uint32_t role, const char *schema, size_t schema_len,
                                     size_t part_cap)
 {
-    cpex_cmf_message *m = cpex_calloc(1, sizeof(*m));
+    cpex_cmf_message *m = cpex__calloc(1, sizeof(*m));
     if (!m)
         return NULL;
     m->struct_size = (uint32_t)sizeof(*m);
     m->role = role;
-    m->schema_version.ptr = cpex_strndup(schema, schema_len);
+    m->schema_version.ptr = cpex__strndup(schema, schema_len);
     m->schema_version.len = schema_len;
     if (part_cap)
-        m->parts = cpex_calloc(part_cap, sizeof(cpex_cmf_part));
+        m->parts = cpex__calloc(part_cap, sizeof(cpex_cmf_part));
     if (!m->schema_version.ptr || (part_cap && !m->parts)) {
         cpex_cmf_free(m);
         return NULL;
@@ -298,12 +298,12 @@ cpex_cmf_message *cmf_message_alloc(uint32_t role, const char *schema, size_t sc
     return m;
 }
 
-cpex_status cmf_message_set_channel(cpex_cmf_message *message, const char *channel, size_t len)
+cpex_status cpex__cmf_message_set_channel(cpex_cmf_message *message, const char *channel, size_t len)
 {
-    char *copy = cpex_strndup(channel, len);
+    char *copy = cpex__strndup(channel, len);
     if (!copy)
         return CPEX_E_NOMEM;
-    cpex_free((void *)message->channel.ptr);
+    cpex__free((void *)message->channel.ptr);
     message->channel.ptr = copy;
     message->channel.len = len;
     return CPEX_OK;
@@ -313,7 +313,7 @@ cpex_cmf_message *cpex_cmf_new(uint32_t role)
 {
     if (role >= CMF_ROLE_COUNT)
         return NULL;
-    return cmf_message_alloc(role, "2.0", 3, 0);
+    return cpex__cmf_message_alloc(role, "2.0", 3, 0);
 }
 
 void cpex_cmf_free(cpex_cmf_message *message)
@@ -322,11 +322,11 @@ void cpex_cmf_free(cpex_cmf_message *message)
         return;
     cpex_cmf_part *parts = cmf_parts(message);
     for (size_t i = 0; i < message->part_count; i++)
-        cmf_part_clear(&parts[i]);
-    cpex_free(parts);
-    cpex_free((void *)message->schema_version.ptr);
-    cpex_free((void *)message->channel.ptr);
-    cpex_free(message);
+        cpex__cmf_part_clear(&parts[i]);
+    cpex__free(parts);
+    cpex__free((void *)message->schema_version.ptr);
+    cpex__free((void *)message->channel.ptr);
+    cpex__free(message);
 }
 
 /* ------------------------------------------------------------------ */
@@ -339,7 +339,7 @@ static cpex_status messages_clone(const cpex_cmf_prompt_result *src, cpex_cmf_pr
     dst->message_count = 0;
     if (src->message_count == 0)
         return CPEX_OK;
-    cpex_cmf_message **msgs = cpex_calloc(src->message_count, sizeof(*msgs));
+    cpex_cmf_message **msgs = cpex__calloc(src->message_count, sizeof(*msgs));
     if (!msgs)
         return CPEX_E_NOMEM;
     dst->messages = (const cpex_cmf_message *const *)msgs;
@@ -356,7 +356,7 @@ static cpex_status messages_clone(const cpex_cmf_prompt_result *src, cpex_cmf_pr
 
 /* Fill `tmpl` with a copy of `src` whose JSON values and nested messages
  * are the template's own; strings stay borrowed from `src` until packed. */
-static cpex_status body_clone_into(uint32_t kind, const void *src, cmf_body_any *tmpl)
+static cpex_status body_clone_into(uint32_t kind, const void *src, cpex__cmf_body_any *tmpl)
 {
     const body_desc *d = desc_for(kind);
     memcpy(tmpl, src, d->size);
@@ -372,7 +372,7 @@ static cpex_status body_clone_into(uint32_t kind, const void *src, cmf_body_any 
     }
     if (d->has_messages && messages_clone(src, &tmpl->prompt_result) != CPEX_OK) {
         tmpl->prompt_result.messages = NULL;
-        cmf_body_release(kind, tmpl);
+        cpex__cmf_body_release(kind, tmpl);
         return CPEX_E_NOMEM;
     }
     return CPEX_OK;
@@ -383,15 +383,15 @@ static cpex_status part_clone(const cpex_cmf_part *src, cpex_cmf_part *dst)
     memset(dst, 0, sizeof(*dst));
     dst->struct_size = (uint32_t)sizeof(*dst);
     dst->kind = src->kind;
-    if (!cmf_kind_has_body(src->kind)) {
-        dst->text.ptr = cpex_strndup(src->text.ptr ? src->text.ptr : "", src->text.len);
+    if (!cpex__cmf_kind_has_body(src->kind)) {
+        dst->text.ptr = cpex__strndup(src->text.ptr ? src->text.ptr : "", src->text.len);
         dst->text.len = src->text.len;
         return dst->text.ptr ? CPEX_OK : CPEX_E_NOMEM;
     }
-    cmf_body_any tmpl;
+    cpex__cmf_body_any tmpl;
     if (body_clone_into(src->kind, src->body, &tmpl) != CPEX_OK)
         return CPEX_E_NOMEM;
-    dst->body = cmf_body_pack(src->kind, &tmpl);
+    dst->body = cpex__cmf_body_pack(src->kind, &tmpl);
     return dst->body ? CPEX_OK : CPEX_E_NOMEM;
 }
 
@@ -402,11 +402,11 @@ cpex_cmf_message *cpex_cmf_clone(const cpex_cmf_message *message)
     const char *schema = message->schema_version.ptr ? message->schema_version.ptr : "2.0";
     size_t schema_len = message->schema_version.ptr ? message->schema_version.len : 3;
     cpex_cmf_message *copy =
-        cmf_message_alloc(message->role, schema, schema_len, message->part_count);
+        cpex__cmf_message_alloc(message->role, schema, schema_len, message->part_count);
     if (!copy)
         return NULL;
     if (message->channel.ptr &&
-        cmf_message_set_channel(copy, message->channel.ptr, message->channel.len) != CPEX_OK)
+        cpex__cmf_message_set_channel(copy, message->channel.ptr, message->channel.len) != CPEX_OK)
         goto fail;
     for (size_t i = 0; i < message->part_count; i++) {
         if (part_clone(&message->parts[i], &cmf_parts(copy)[i]) != CPEX_OK)
@@ -473,7 +473,7 @@ int cpex_cmf_equal(const cpex_cmf_message *a, const cpex_cmf_message *b)
         const cpex_cmf_part *pa = &a->parts[i], *pb = &b->parts[i];
         if (pa->kind != pb->kind)
             return 0;
-        if (cmf_kind_has_body(pa->kind) ? !body_equal(pa->kind, pa->body, pb->body)
+        if (cpex__cmf_kind_has_body(pa->kind) ? !body_equal(pa->kind, pa->body, pb->body)
                                         : !str_equal(pa->text, pb->text))
             return 0;
     }
@@ -490,9 +490,9 @@ static cpex_status push_part(cpex_cmf_message *message, cpex_cmf_part *part)
     size_t n = message->part_count;
     cpex_cmf_part *grown = NULL;
     if (n < SIZE_MAX / sizeof(*grown) - 1)
-        grown = cpex_realloc(cmf_parts(message), (n + 1) * sizeof(*grown));
+        grown = cpex__realloc(cmf_parts(message), (n + 1) * sizeof(*grown));
     if (!grown) {
-        cmf_part_clear(part);
+        cpex__cmf_part_clear(part);
         return CPEX_E_NOMEM;
     }
     grown[n] = *part;
@@ -501,7 +501,7 @@ static cpex_status push_part(cpex_cmf_message *message, cpex_cmf_part *part)
     return CPEX_OK;
 }
 
-static int cstr_ok(const char *s) { return s && cmf_text_check_bytes(s, strlen(s)) == CMF_TEXT_OK; }
+static int cstr_ok(const char *s) { return s && cpex__cmf_text_check_bytes(s, strlen(s)) == CPEX__CMF_TEXT_OK; }
 
 static int opt_cstr_ok(const char *s) { return !s || cstr_ok(s); }
 
@@ -511,10 +511,10 @@ static cpex_str borrow(const char *s)
     return out;
 }
 
-static cpex_status push_body(cpex_cmf_message *message, uint32_t kind, cmf_body_any *tmpl)
+static cpex_status push_body(cpex_cmf_message *message, uint32_t kind, cpex__cmf_body_any *tmpl)
 {
     cpex_cmf_part part = {(uint32_t)sizeof(part), kind, {NULL, 0}, NULL};
-    part.body = cmf_body_pack(kind, tmpl);
+    part.body = cpex__cmf_body_pack(kind, tmpl);
     if (!part.body)
         return CPEX_E_NOMEM;
     return push_part(message, &part);
@@ -524,10 +524,10 @@ cpex_status cpex_cmf_append_text(cpex_cmf_message *message, uint32_t kind, const
                                  size_t len)
 {
     if (!message || (kind != CPEX_PART_TEXT && kind != CPEX_PART_THINKING) || (!text && len) ||
-        (text && cmf_text_check_bytes(text, len) != CMF_TEXT_OK))
+        (text && cpex__cmf_text_check_bytes(text, len) != CPEX__CMF_TEXT_OK))
         return CPEX_E_INVALID;
     cpex_cmf_part part = {(uint32_t)sizeof(part), kind, {NULL, len}, NULL};
-    part.text.ptr = cpex_strndup(text ? text : "", len);
+    part.text.ptr = cpex__strndup(text ? text : "", len);
     if (!part.text.ptr)
         return CPEX_E_NOMEM;
     return push_part(message, &part);
@@ -544,8 +544,8 @@ cpex_status cpex_cmf_append_tool_call(cpex_cmf_message *message, const char *too
     }
     if (!arguments && !(arguments = json_object()))
         return CPEX_E_NOMEM;
-    cmf_body_any tmpl;
-    cmf_body_init(CPEX_PART_TOOL_CALL, &tmpl);
+    cpex__cmf_body_any tmpl;
+    cpex__cmf_body_init(CPEX_PART_TOOL_CALL, &tmpl);
     tmpl.tool_call.tool_call_id = borrow(tool_call_id);
     tmpl.tool_call.name = borrow(name);
     tmpl.tool_call.namespace_ = borrow(namespace_);
@@ -562,8 +562,8 @@ cpex_status cpex_cmf_append_tool_result(cpex_cmf_message *message, const char *t
     }
     if (!content && !(content = json_null()))
         return CPEX_E_NOMEM;
-    cmf_body_any tmpl;
-    cmf_body_init(CPEX_PART_TOOL_RESULT, &tmpl);
+    cpex__cmf_body_any tmpl;
+    cpex__cmf_body_init(CPEX_PART_TOOL_RESULT, &tmpl);
     tmpl.tool_result.tool_call_id = borrow(tool_call_id);
     tmpl.tool_result.tool_name = borrow(tool_name);
     tmpl.tool_result.content = (const cpex_json *)content;
@@ -575,16 +575,16 @@ cpex_status cpex_cmf_set_text(cpex_cmf_message *message, size_t part, const char
                               size_t len)
 {
     if (!message || part >= message->part_count || (!text && len) ||
-        (text && cmf_text_check_bytes(text, len) != CMF_TEXT_OK))
+        (text && cpex__cmf_text_check_bytes(text, len) != CPEX__CMF_TEXT_OK))
         return CPEX_E_INVALID;
     cpex_cmf_part *p = &cmf_parts(message)[part];
     if (p->kind != CPEX_PART_TEXT && p->kind != CPEX_PART_THINKING)
         return CPEX_E_INVALID;
     /* Copy before freeing: `text` may point into the old text. */
-    char *copy = cpex_strndup(text ? text : "", len);
+    char *copy = cpex__strndup(text ? text : "", len);
     if (!copy)
         return CPEX_E_NOMEM;
-    cpex_free((void *)p->text.ptr);
+    cpex__free((void *)p->text.ptr);
     p->text.ptr = copy;
     p->text.len = len;
     return CPEX_OK;
@@ -613,17 +613,17 @@ cpex_status cpex_cmf_remove_part(cpex_cmf_message *message, size_t part)
     if (!message || part >= message->part_count)
         return CPEX_E_INVALID;
     cpex_cmf_part *parts = cmf_parts(message);
-    cmf_part_clear(&parts[part]);
+    cpex__cmf_part_clear(&parts[part]);
     size_t n = message->part_count - 1;
     memmove(&parts[part], &parts[part + 1], (n - part) * sizeof(*parts));
     message->part_count = n;
     if (n == 0) {
-        cpex_free(parts);
+        cpex__free(parts);
         message->parts = NULL;
         return CPEX_OK;
     }
     /* A failed shrink only wastes the tail; the message stays valid. */
-    cpex_cmf_part *shrunk = cpex_realloc(parts, n * sizeof(*parts));
+    cpex_cmf_part *shrunk = cpex__realloc(parts, n * sizeof(*parts));
     if (shrunk)
         message->parts = shrunk;
     return CPEX_OK;
@@ -637,7 +637,7 @@ char *cpex_cmf_text_content(const cpex_cmf_message *message)
     for (size_t i = 0; i < message->part_count; i++)
         if (message->parts[i].kind == CPEX_PART_TEXT)
             total += message->parts[i].text.len;
-    char *out = cpex_malloc(total);
+    char *out = cpex__malloc(total);
     if (!out)
         return NULL;
     size_t pos = 0;

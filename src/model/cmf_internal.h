@@ -34,7 +34,7 @@
 #define CMF_ROLE_COUNT 5u
 
 /* Room for any body while it is assembled on the stack. */
-typedef union cmf_body_any {
+typedef union cpex__cmf_body_any {
     cpex_cmf_tool_call tool_call;
     cpex_cmf_tool_result tool_result;
     cpex_cmf_resource resource;
@@ -42,39 +42,39 @@ typedef union cmf_body_any {
     cpex_cmf_prompt_request prompt_request;
     cpex_cmf_prompt_result prompt_result;
     cpex_cmf_media media;
-} cmf_body_any;
+} cpex__cmf_body_any;
 
 /* Field `off` of a body viewed as the given type. */
 #define CMF_FIELD(body, off, type) ((type *)(void *)((char *)(body) + (off)))
 
 /** Whether `kind` has a body (every kind but text and thinking). */
-int cmf_kind_has_body(uint32_t kind);
+int cpex__cmf_kind_has_body(uint32_t kind);
 
 /** A template with every optional field absent, struct_size set. */
-void cmf_body_init(uint32_t kind, cmf_body_any *tmpl);
+void cpex__cmf_body_init(uint32_t kind, cpex__cmf_body_any *tmpl);
 
 /**
  * Turn a template into a heap body: copies the body and every string it
  * points at (borrowed) into one allocation. Takes the template's JSON
  * values and nested messages, even on failure. NULL on OOM.
  */
-void *cmf_body_pack(uint32_t kind, cmf_body_any *tmpl);
+void *cpex__cmf_body_pack(uint32_t kind, cpex__cmf_body_any *tmpl);
 
 /** Release what a body or template owns besides its own memory. */
-void cmf_body_release(uint32_t kind, void *body);
+void cpex__cmf_body_release(uint32_t kind, void *body);
 
 /** Free a part's contents (text or body) and zero it. */
-void cmf_part_clear(cpex_cmf_part *part);
+void cpex__cmf_part_clear(cpex_cmf_part *part);
 
 /**
  * A new message with `part_cap` zeroed parts allocated (part_count 0) and
  * the given schema version (copied). NULL on OOM.
  */
-cpex_cmf_message *cmf_message_alloc(uint32_t role, const char *schema, size_t schema_len,
+cpex_cmf_message *cpex__cmf_message_alloc(uint32_t role, const char *schema, size_t schema_len,
                                     size_t part_cap);
 
 /** Copy `len` bytes into the message's channel. CPEX_E_NOMEM on OOM. */
-cpex_status cmf_message_set_channel(cpex_cmf_message *message, const char *channel,
+cpex_status cpex__cmf_message_set_channel(cpex_cmf_message *message, const char *channel,
                                     size_t len);
 
 /** Writable view of the parts array (the ABI exposes it read-only). */
@@ -84,21 +84,21 @@ static inline cpex_cmf_part *cmf_parts(cpex_cmf_message *message)
 }
 
 /** Why a string cannot go into a message. */
-typedef enum cmf_text_check {
-    CMF_TEXT_OK = 0,
-    CMF_TEXT_NUL = 1,  /* plugins use ptr as a C string: a NUL would hide the rest */
-    CMF_TEXT_UTF8 = 2  /* the JSON form cannot carry it */
-} cmf_text_check;
+typedef enum cpex__cmf_text_check {
+    CPEX__CMF_TEXT_OK = 0,
+    CPEX__CMF_TEXT_NUL = 1,  /* plugins use ptr as a C string: a NUL would hide the rest */
+    CPEX__CMF_TEXT_UTF8 = 2  /* the JSON form cannot carry it */
+} cpex__cmf_text_check;
 
-cmf_text_check cmf_text_check_bytes(const char *text, size_t len);
+cpex__cmf_text_check cpex__cmf_text_check_bytes(const char *text, size_t len);
 
 /* Name tables; index = enum value. */
-extern const char *const cmf_role_names[CMF_ROLE_COUNT];
-extern const char *const cmf_kind_names[CPEX_PART_KIND_COUNT];
-extern const char *const cmf_channel_names[CMF_CHANNEL_COUNT];
-extern const char *const cmf_resource_type_names[CMF_RESOURCE_TYPE_COUNT];
+extern const char *const cpex__cmf_role_names[CMF_ROLE_COUNT];
+extern const char *const cpex__cmf_kind_names[CPEX_PART_KIND_COUNT];
+extern const char *const cpex__cmf_channel_names[CMF_CHANNEL_COUNT];
+extern const char *const cpex__cmf_resource_type_names[CMF_RESOURCE_TYPE_COUNT];
 
 /** Index of `name` (len bytes) in `names`, or -1. */
-int cmf_name_lookup(const char *const *names, size_t count, const char *name, size_t len);
+int cpex__cmf_name_lookup(const char *const *names, size_t count, const char *name, size_t len);
 
 #endif

@@ -110,13 +110,13 @@ static int fail(pctx *c, const char *key, const char *fmt, ...)
     va_end(ap);
     const char *sep = (c->len && key && key[0] != '[') ? "." : "";
     const char *where = c->len ? c->path : (key ? "" : "message");
-    cpex_error_add(c->err, CPEX_E_INVALID, NULL, "%s%s%s: %s", where, sep, key ? key : "", what);
+    cpex__error_add(c->err, CPEX_E_INVALID, NULL, "%s%s%s: %s", where, sep, key ? key : "", what);
     return -1;
 }
 
 static int oom(pctx *c)
 {
-    cpex_error_add(c->err, CPEX_E_NOMEM, NULL, "%s: out of memory", c->len ? c->path : "message");
+    cpex__error_add(c->err, CPEX_E_NOMEM, NULL, "%s: out of memory", c->len ? c->path : "message");
     return -1;
 }
 
@@ -132,9 +132,9 @@ typedef enum str_rule {
 
 static int check_text(pctx *c, const char *key, const char *s, size_t len)
 {
-    switch (cmf_text_check_bytes(s, len)) {
-    case CMF_TEXT_NUL: return fail(c, key, "contains a NUL character, which is not allowed");
-    case CMF_TEXT_UTF8: return fail(c, key, "is not valid UTF-8");
+    switch (cpex__cmf_text_check_bytes(s, len)) {
+    case CPEX__CMF_TEXT_NUL: return fail(c, key, "contains a NUL character, which is not allowed");
+    case CPEX__CMF_TEXT_UTF8: return fail(c, key, "is not valid UTF-8");
     default: return 0;
     }
 }
@@ -220,7 +220,7 @@ static int read_resource_type(pctx *c, const json_t *obj, uint32_t *out)
         return -1;
     if (!s.ptr)
         return 0;
-    int idx = cmf_name_lookup(cmf_resource_type_names, CMF_RESOURCE_TYPE_COUNT, s.ptr, s.len);
+    int idx = cpex__cmf_name_lookup(cpex__cmf_resource_type_names, CMF_RESOURCE_TYPE_COUNT, s.ptr, s.len);
     if (idx < 0)
         return fail(c, "resource_type",
                     "unknown resource type %s (expected one of file, blob, uri, database, api, "
@@ -243,7 +243,7 @@ static int read_blob(pctx *c, const json_t *obj, cpex_str *out, char **scratch)
         return fail(c, "blob", "expected an array of bytes (integers 0-255), got %s",
                     type_name(v));
     size_t n = json_array_size(v);
-    char *bytes = cpex_malloc(n ? n : 1);
+    char *bytes = cpex__malloc(n ? n : 1);
     if (!bytes)
         return oom(c);
     for (size_t i = 0; i < n; i++) {
@@ -253,7 +253,7 @@ static int read_blob(pctx *c, const json_t *obj, cpex_str *out, char **scratch)
             snprintf(key, sizeof(key), "blob[%zu]", i);
             if (json_is_integer(b))
                 snprintf(got, sizeof(got), "%lld", (long long)json_integer_value(b));
-            cpex_free(bytes);
+            cpex__free(bytes);
             return fail(c, key, "expected an integer 0-255, got %s",
                         json_is_integer(b) ? got : type_name(b));
         }
@@ -340,7 +340,7 @@ static int parse_prompt_messages(pctx *c, const json_t *o, cpex_cmf_prompt_resul
     size_t n = json_array_size(v);
     if (n == 0)
         return 0;
-    cpex_cmf_message **msgs = cpex_calloc(n, sizeof(*msgs));
+    cpex_cmf_message **msgs = cpex__calloc(n, sizeof(*msgs));
     if (!msgs)
         return oom(c);
     b->messages = (const cpex_cmf_message *const *)msgs;
@@ -382,11 +382,11 @@ static int parse_media(pctx *c, const json_t *o, uint32_t kind, cpex_cmf_media *
 
 /* Fills `t` (owning its JSON values and messages, borrowing strings). On
  * failure `t` owns nothing. */
-static int parse_body(pctx *c, uint32_t kind, const json_t *o, int depth, cmf_body_any *t,
+static int parse_body(pctx *c, uint32_t kind, const json_t *o, int depth, cpex__cmf_body_any *t,
                       char **scratch)
 {
     int rc;
-    cmf_body_init(kind, t);
+    cpex__cmf_body_init(kind, t);
     switch (kind) {
     case CPEX_PART_TOOL_CALL: rc = parse_tool_call(c, o, &t->tool_call); break;
     case CPEX_PART_TOOL_RESULT: rc = parse_tool_result(c, o, &t->tool_result); break;
@@ -399,7 +399,7 @@ static int parse_body(pctx *c, uint32_t kind, const json_t *o, int depth, cmf_bo
     default: rc = parse_media(c, o, kind, &t->media); break;
     }
     if (rc)
-        cmf_body_release(kind, t);
+        cpex__cmf_body_release(kind, t);
     return rc;
 }
 
@@ -413,7 +413,7 @@ static int parse_kind(pctx *c, const json_t *item, uint32_t *kind)
     char q[80];
     if (read_str(c, item, "content_type", STR_REQUIRED, &ct))
         return -1;
-    int idx = cmf_name_lookup(cmf_kind_names, CPEX_PART_KIND_COUNT, ct.ptr, ct.len);
+    int idx = cpex__cmf_name_lookup(cpex__cmf_kind_names, CPEX_PART_KIND_COUNT, ct.ptr, ct.len);
     if (idx < 0)
         return fail(c, "content_type",
                     "unknown content type %s (expected one of text, thinking, tool_call, "
@@ -429,7 +429,7 @@ static int parse_text_part(pctx *c, const json_t *item, cpex_cmf_part *out)
     cpex_str text;
     if (read_str(c, item, "text", STR_REQUIRED, &text))
         return -1;
-    out->text.ptr = cpex_strndup(text.ptr, text.len);
+    out->text.ptr = cpex__strndup(text.ptr, text.len);
     out->text.len = text.len;
     return out->text.ptr ? 0 : oom(c);
 }
@@ -441,16 +441,16 @@ static int parse_body_part(pctx *c, const json_t *item, int depth, cpex_cmf_part
         return fail(c, "content", "required field is missing");
     if (!json_is_object(content))
         return fail(c, "content", "expected an object, got %s", type_name(content));
-    cmf_body_any tmpl;
+    cpex__cmf_body_any tmpl;
     char *scratch = NULL;
     size_t mark = path_key(c, "content");
     int rc = parse_body(c, out->kind, content, depth, &tmpl, &scratch);
     path_pop(c, mark);
     if (rc == 0) {
-        out->body = cmf_body_pack(out->kind, &tmpl);
+        out->body = cpex__cmf_body_pack(out->kind, &tmpl);
         rc = out->body ? 0 : oom(c);
     }
-    cpex_free(scratch);
+    cpex__free(scratch);
     return rc;
 }
 
@@ -465,7 +465,7 @@ static int parse_part(pctx *c, const json_t *item, int depth, cpex_cmf_part *out
         return -1;
     out->struct_size = (uint32_t)sizeof(*out);
     out->kind = kind;
-    int rc = cmf_kind_has_body(kind) ? parse_body_part(c, item, depth, out)
+    int rc = cpex__cmf_kind_has_body(kind) ? parse_body_part(c, item, depth, out)
                                      : parse_text_part(c, item, out);
     if (rc)
         memset(out, 0, sizeof(*out));
@@ -478,7 +478,7 @@ static int parse_role(pctx *c, const json_t *json, uint32_t *role)
     char q[80];
     if (read_str(c, json, "role", STR_REQUIRED, &s))
         return -1;
-    int idx = cmf_name_lookup(cmf_role_names, CMF_ROLE_COUNT, s.ptr, s.len);
+    int idx = cpex__cmf_name_lookup(cpex__cmf_role_names, CMF_ROLE_COUNT, s.ptr, s.len);
     if (idx < 0)
         return fail(c, "role",
                     "unknown role %s (expected one of system, developer, user, assistant, tool)",
@@ -493,7 +493,7 @@ static int parse_channel(pctx *c, const json_t *json, cpex_str *channel)
     if (read_str(c, json, "channel", STR_OPTIONAL, channel))
         return -1;
     if (channel->ptr &&
-        cmf_name_lookup(cmf_channel_names, CMF_CHANNEL_COUNT, channel->ptr, channel->len) < 0)
+        cpex__cmf_name_lookup(cpex__cmf_channel_names, CMF_CHANNEL_COUNT, channel->ptr, channel->len) < 0)
         return fail(c, "channel",
                     "unknown channel %s (expected one of analysis, commentary, final)",
                     quoted(q, sizeof(q), channel->ptr, channel->len));
@@ -534,14 +534,14 @@ static cpex_cmf_message *parse_message(pctx *c, const json_t *json, int depth)
         fail(c, "content", "expected an array of content parts, got %s", type_name(content));
         return NULL;
     }
-    cpex_cmf_message *m = cmf_message_alloc(role, schema.ptr ? schema.ptr : "2.0",
+    cpex_cmf_message *m = cpex__cmf_message_alloc(role, schema.ptr ? schema.ptr : "2.0",
                                             schema.ptr ? schema.len : 3,
                                             content ? json_array_size(content) : 0);
     if (!m) {
         oom(c);
         return NULL;
     }
-    if (channel.ptr && cmf_message_set_channel(m, channel.ptr, channel.len) != CPEX_OK) {
+    if (channel.ptr && cpex__cmf_message_set_channel(m, channel.ptr, channel.len) != CPEX_OK) {
         oom(c);
         goto fail;
     }
@@ -565,13 +565,13 @@ cpex_cmf_message *cpex_cmf_from_json(const json_t *json, cpex_error *err)
 cpex_cmf_message *cpex_cmf_parse(const char *text, size_t len, cpex_error *err)
 {
     if (!text) {
-        cpex_error_add(err, CPEX_E_INVALID, NULL, "message: no JSON text given");
+        cpex__error_add(err, CPEX_E_INVALID, NULL, "message: no JSON text given");
         return NULL;
     }
     json_error_t jerr;
     json_t *json = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!json) {
-        cpex_error_add(err, CPEX_E_INVALID, NULL, "message: invalid JSON at line %d, column %d: %s",
+        cpex__error_add(err, CPEX_E_INVALID, NULL, "message: invalid JSON at line %d, column %d: %s",
                        jerr.line, jerr.column, jerr.text);
         return NULL;
     }
@@ -620,7 +620,7 @@ static int put_resource_type(json_t *obj, uint32_t type)
 {
     if (type >= CMF_RESOURCE_TYPE_COUNT)
         type = CPEX_RESOURCE_FILE;
-    return put(obj, "resource_type", json_string(cmf_resource_type_names[type]));
+    return put(obj, "resource_type", json_string(cpex__cmf_resource_type_names[type]));
 }
 
 static int put_blob(json_t *obj, cpex_str blob)
@@ -743,14 +743,14 @@ static json_t *body_to_json(uint32_t kind, const void *body)
 static json_t *part_to_json(const cpex_cmf_part *p)
 {
     const char *name = cpex_cmf_part_kind_name(p->kind);
-    if (!name || (cmf_kind_has_body(p->kind) && !p->body))
+    if (!name || (cpex__cmf_kind_has_body(p->kind) && !p->body))
         return NULL;
     json_t *o = json_object();
     if (!o)
         return NULL;
     int rc = put(o, "content_type", json_string(name));
     if (!rc)
-        rc = cmf_kind_has_body(p->kind) ? put(o, "content", body_to_json(p->kind, p->body))
+        rc = cpex__cmf_kind_has_body(p->kind) ? put(o, "content", body_to_json(p->kind, p->body))
                                         : put_str(o, "text", p->text);
     if (rc) {
         json_decref(o);
@@ -805,7 +805,7 @@ static int dump_append(const char *bytes, size_t size, void *ctx)
         size_t cap = b->cap ? b->cap : 256;
         while (cap - b->len <= size && cap < SIZE_MAX / 2)
             cap *= 2;
-        char *grown = cap - b->len > size ? cpex_realloc(b->data, cap) : NULL;
+        char *grown = cap - b->len > size ? cpex__realloc(b->data, cap) : NULL;
         if (!grown) {
             b->failed = 1;
             return -1;
@@ -828,7 +828,7 @@ char *cpex_cmf_dump(const cpex_cmf_message *message)
     int rc = json_dump_callback(json, dump_append, &b, JSON_COMPACT);
     json_decref(json);
     if (rc || b.failed || !b.data) {
-        cpex_free(b.data);
+        cpex__free(b.data);
         return NULL;
     }
     return b.data;

@@ -50,7 +50,7 @@ static ext_str *str_new(const char *s, size_t len)
 {
     if (len > SIZE_MAX - sizeof(ext_str) - 1)
         return NULL;
-    ext_str *p = cpex_malloc(sizeof(ext_str) + len + 1);
+    ext_str *p = cpex__malloc(sizeof(ext_str) + len + 1);
     if (!p)
         return NULL;
     atomic_init(&p->refs, 1);
@@ -74,7 +74,7 @@ static void str_unref(ext_str *s)
     /* acq_rel rather than release + acquire fence: ThreadSanitizer does not
      * model fences, and the cost is the same on x86. */
     if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
-        cpex_free(s);
+        cpex__free(s);
 }
 
 static cpex_str str_view(const ext_str *s)
@@ -235,7 +235,7 @@ struct cpex_extensions {
 /* Takes `obj`; NULL (and `obj` released) on OOM. */
 static ext_custom *custom_new(json_t *obj)
 {
-    ext_custom *c = cpex_malloc(sizeof *c);
+    ext_custom *c = cpex__malloc(sizeof *c);
     if (!c) {
         json_decref(obj);
         return NULL;
@@ -256,7 +256,7 @@ static void custom_unref(ext_custom *c)
 {
     if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
         json_decref(c->obj);
-        cpex_free(c);
+        cpex__free(c);
     }
 }
 
@@ -294,7 +294,7 @@ static int list_index(uint32_t field)
     }
 }
 
-cpex_ext_field_kind cpex_ext_field_kind_of(uint32_t field)
+cpex__ext_field_kind cpex__ext_field_kind_of(uint32_t field)
 {
     if (single_index(field) >= 0)
         return CPEX_EXT_KIND_SINGLE;
@@ -328,7 +328,7 @@ static void check_sole_owner(const cpex_extensions *ext)
 
 cpex_extensions *cpex_extensions_new(void)
 {
-    cpex_extensions *ext = cpex_calloc(1, sizeof *ext);
+    cpex_extensions *ext = cpex__calloc(1, sizeof *ext);
     if (!ext)
         return NULL;
     atomic_init(&ext->refs, 1);
@@ -350,17 +350,17 @@ static void destroy(cpex_extensions *ext)
     for (size_t l = 0; l < L_COUNT; l++) {
         for (size_t i = 0; i < ext->lists[l].count; i++)
             str_unref(ext->lists[l].items[i]);
-        cpex_free(ext->lists[l].items);
+        cpex__free(ext->lists[l].items);
     }
     for (size_t s = 0; s < HEADER_SETS; s++) {
         for (size_t i = 0; i < ext->headers[s].count; i++) {
             str_unref(ext->headers[s].items[i].name);
             str_unref(ext->headers[s].items[i].value);
         }
-        cpex_free(ext->headers[s].items);
+        cpex__free(ext->headers[s].items);
     }
     custom_unref(ext->custom);
-    cpex_free(ext);
+    cpex__free(ext);
 }
 
 void cpex_extensions_unref(cpex_extensions *ext)
@@ -375,7 +375,7 @@ void cpex_extensions_unref(cpex_extensions *ext)
         destroy(ext);
 }
 
-size_t cpex_extensions_refcount(const cpex_extensions *ext)
+size_t cpex__extensions_refcount(const cpex_extensions *ext)
 {
     return ext ? atomic_load_explicit(refs_of(ext), memory_order_relaxed) : 0;
 }
@@ -480,7 +480,7 @@ cpex_extensions *cpex_extensions_copy(const cpex_extensions *src)
         if (from->count == 0)
             continue;
         ext_list *to = &dst->lists[l];
-        to->items = cpex_malloc(from->count * sizeof *to->items);
+        to->items = cpex__malloc(from->count * sizeof *to->items);
         if (!to->items)
             goto oom;
         to->cap = from->count;
@@ -492,7 +492,7 @@ cpex_extensions *cpex_extensions_copy(const cpex_extensions *src)
         if (from->count == 0)
             continue;
         ext_headers *to = &dst->headers[s];
-        to->items = cpex_malloc(from->count * sizeof *to->items);
+        to->items = cpex__malloc(from->count * sizeof *to->items);
         if (!to->items)
             goto oom;
         to->cap = from->count;
@@ -565,7 +565,7 @@ cpex_status cpex_extensions_add(cpex_extensions *ext, uint32_t field, const char
         return CPEX_OK;
     if (list->count == list->cap) {
         size_t cap = list->cap ? list->cap * 2 : 4;
-        ext_str **items = cpex_realloc(list->items, cap * sizeof *items);
+        ext_str **items = cpex__realloc(list->items, cap * sizeof *items);
         if (!items)
             return CPEX_E_NOMEM;
         list->items = items;
@@ -625,7 +625,7 @@ cpex_status cpex_extensions_set_header(cpex_extensions *ext, uint32_t set, const
     }
     if (h->count == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 8;
-        ext_header *items = cpex_realloc(h->items, cap * sizeof *items);
+        ext_header *items = cpex__realloc(h->items, cap * sizeof *items);
         if (!items)
             return CPEX_E_NOMEM;
         h->items = items;
@@ -695,7 +695,7 @@ cpex_status cpex_extensions_set_custom(cpex_extensions *ext, const char *key, js
 /* Getters (allocation-free, borrowed)                                 */
 /* ------------------------------------------------------------------ */
 
-cpex_str cpex_extensions_get_str(const cpex_extensions *ext, uint32_t field)
+cpex_str cpex__extensions_get_str(const cpex_extensions *ext, uint32_t field)
 {
     int idx = single_index(field);
     return (ext && idx >= 0) ? str_view(ext->single[idx]) : str_view(NULL);
@@ -703,7 +703,7 @@ cpex_str cpex_extensions_get_str(const cpex_extensions *ext, uint32_t field)
 
 const char *cpex_extensions_get(const cpex_extensions *ext, uint32_t field)
 {
-    return cpex_extensions_get_str(ext, field).ptr;
+    return cpex__extensions_get_str(ext, field).ptr;
 }
 
 size_t cpex_extensions_count(const cpex_extensions *ext, uint32_t field)
@@ -712,7 +712,7 @@ size_t cpex_extensions_count(const cpex_extensions *ext, uint32_t field)
     return (ext && idx >= 0) ? ext->lists[idx].count : 0;
 }
 
-cpex_str cpex_extensions_item_str(const cpex_extensions *ext, uint32_t field, size_t index)
+cpex_str cpex__extensions_item_str(const cpex_extensions *ext, uint32_t field, size_t index)
 {
     int idx = list_index(field);
     if (!ext || idx < 0 || index >= ext->lists[idx].count)
@@ -722,7 +722,7 @@ cpex_str cpex_extensions_item_str(const cpex_extensions *ext, uint32_t field, si
 
 const char *cpex_extensions_item(const cpex_extensions *ext, uint32_t field, size_t index)
 {
-    return cpex_extensions_item_str(ext, field, index).ptr;
+    return cpex__extensions_item_str(ext, field, index).ptr;
 }
 
 int cpex_extensions_has_label(const cpex_extensions *ext, const char *label)
@@ -732,7 +732,7 @@ int cpex_extensions_has_label(const cpex_extensions *ext, const char *label)
     return list_contains(&ext->lists[L_LABELS], L_LABELS, label, strlen(label));
 }
 
-cpex_str cpex_extensions_header_str(const cpex_extensions *ext, uint32_t set, const char *name)
+cpex_str cpex__extensions_header_str(const cpex_extensions *ext, uint32_t set, const char *name)
 {
     const ext_headers *h = header_set(ext, set);
     if (!h || !name)
@@ -743,7 +743,7 @@ cpex_str cpex_extensions_header_str(const cpex_extensions *ext, uint32_t set, co
 
 const char *cpex_extensions_header(const cpex_extensions *ext, uint32_t set, const char *name)
 {
-    return cpex_extensions_header_str(ext, set, name).ptr;
+    return cpex__extensions_header_str(ext, set, name).ptr;
 }
 
 size_t cpex_extensions_header_count(const cpex_extensions *ext, uint32_t set)
@@ -752,7 +752,7 @@ size_t cpex_extensions_header_count(const cpex_extensions *ext, uint32_t set)
     return h ? h->count : 0;
 }
 
-int cpex_extensions_header_at_str(const cpex_extensions *ext, uint32_t set, size_t index,
+int cpex__extensions_header_at_str(const cpex_extensions *ext, uint32_t set, size_t index,
                                   cpex_str *name, cpex_str *value)
 {
     const ext_headers *h = header_set(ext, set);
@@ -769,7 +769,7 @@ const char *cpex_extensions_header_at(const cpex_extensions *ext, uint32_t set, 
                                       const char **value)
 {
     cpex_str n, v;
-    if (!cpex_extensions_header_at_str(ext, set, index, &n, &v)) {
+    if (!cpex__extensions_header_at_str(ext, set, index, &n, &v)) {
         if (value)
             *value = NULL;
         return NULL;
@@ -786,7 +786,7 @@ const json_t *cpex_extensions_custom(const cpex_extensions *ext, const char *key
     return json_object_get(ext->custom->obj, key);
 }
 
-const json_t *cpex_extensions_custom_object(const cpex_extensions *ext)
+const json_t *cpex__extensions_custom_object(const cpex_extensions *ext)
 {
     return ext ? custom_obj(ext) : NULL;
 }
@@ -949,7 +949,7 @@ static json_t *build_object(const cpex_extensions *ext, const obj_spec *spec)
         json_t *v = NULL;
         switch (ks->kind) {
         case K_SINGLE: {
-            cpex_str s = cpex_extensions_get_str(ext, ks->arg);
+            cpex_str s = cpex__extensions_get_str(ext, ks->arg);
             if (!s.ptr)
                 continue;
             v = json_stringn_nocheck(s.ptr, s.len);
@@ -961,7 +961,7 @@ static json_t *build_object(const cpex_extensions *ext, const obj_spec *spec)
                 continue;
             v = json_array();
             for (size_t i = 0; v && i < n; i++) {
-                cpex_str s = cpex_extensions_item_str(ext, ks->arg, i);
+                cpex_str s = cpex__extensions_item_str(ext, ks->arg, i);
                 if (json_array_append_new(v, json_stringn_nocheck(s.ptr, s.len)) != 0) {
                     json_decref(v);
                     v = NULL;
@@ -1023,12 +1023,12 @@ typedef struct parse_ctx {
     bool nomem;
 } parse_ctx;
 
-/* Records one problem. cpex_error_add ignores a NULL err, so the count is
+/* Records one problem. cpex__error_add ignores a NULL err, so the count is
  * kept here too: it decides success even when the caller passed no err. */
 #define PARSE_ERROR(c, ...)                                                   \
     do {                                                                      \
         (c)->errors++;                                                        \
-        (void)cpex_error_add((c)->err, CPEX_E_INVALID, NULL, __VA_ARGS__);   \
+        (void)cpex__error_add((c)->err, CPEX_E_INVALID, NULL, __VA_ARGS__);   \
     } while (0)
 
 static void parse_nomem(parse_ctx *c)
@@ -1036,7 +1036,7 @@ static void parse_nomem(parse_ctx *c)
     if (!c->nomem) {
         c->nomem = true;
         c->errors++;
-        (void)cpex_error_add(c->err, CPEX_E_NOMEM, NULL, "extensions: out of memory");
+        (void)cpex__error_add(c->err, CPEX_E_NOMEM, NULL, "extensions: out of memory");
     }
 }
 
@@ -1128,12 +1128,12 @@ static void parse_headers(parse_ctx *c, const json_t *v, uint32_t set, const cha
             PARSE_ERROR(c, "%s.%s: expected a string, got %s", path, name, json_kind_name(value));
             continue;
         }
-        cpex_str prev = cpex_extensions_header_str(c->ext, set, name);
+        cpex_str prev = cpex__extensions_header_str(c->ext, set, name);
         if (prev.ptr) {
             /* Two spellings of one header: which value wins would be an
              * accident of key order, so ask the author to pick. */
             cpex_str prev_name = {NULL, 0};
-            for (size_t i = 0; cpex_extensions_header_at_str(c->ext, set, i, &prev_name, NULL); i++) {
+            for (size_t i = 0; cpex__extensions_header_at_str(c->ext, set, i, &prev_name, NULL); i++) {
                 if (ascii_ieq(prev_name.ptr, prev_name.len, name, name_len))
                     break;
             }
@@ -1190,7 +1190,7 @@ static void unknown_key(parse_ctx *c, const obj_spec *spec, const char *path, co
         if (n > 0 && (size_t)n < sizeof list - pos)
             pos += (size_t)n;
     }
-    const char *hint = cpex_suggest(key, names, spec->count);
+    const char *hint = cpex__suggest(key, names, spec->count);
     const char *sep = *path ? "." : "";
     if (hint)
         PARSE_ERROR(c, "%s%s%s: unknown key; did you mean '%s'?", path, sep, key, hint);
@@ -1238,7 +1238,7 @@ static void parse_object(parse_ctx *c, const json_t *obj, const obj_spec *spec, 
 cpex_extensions *cpex_extensions_from_json(const json_t *json, cpex_error *err)
 {
     if (!json || !json_is_object(json)) {
-        (void)cpex_error_add(err, CPEX_E_INVALID, NULL, "extensions: expected an object, got %s",
+        (void)cpex__error_add(err, CPEX_E_INVALID, NULL, "extensions: expected an object, got %s",
                              json ? json_kind_name(json) : "nothing");
         return NULL;
     }

@@ -20,38 +20,38 @@
 #include "cpex/extensions.h"
 
 /** What kind of field an enum cpex_ext_field number names. */
-typedef enum cpex_ext_field_kind {
+typedef enum cpex__ext_field_kind {
     CPEX_EXT_KIND_NONE = 0,   /* not a field (hostile or future number) */
     CPEX_EXT_KIND_SINGLE = 1, /* one string: use get / set */
     CPEX_EXT_KIND_LIST = 2    /* tags, roles, labels: use count / item / add */
-} cpex_ext_field_kind;
+} cpex__ext_field_kind;
 
 /** The kind of `field`; CPEX_EXT_KIND_NONE for any number that is not a field. */
-cpex_ext_field_kind cpex_ext_field_kind_of(uint32_t field);
+cpex__ext_field_kind cpex__ext_field_kind_of(uint32_t field);
 
 /** A single-valued field as pointer + length; ptr NULL when unset. */
-cpex_str cpex_extensions_get_str(const cpex_extensions *ext, uint32_t field);
+cpex_str cpex__extensions_get_str(const cpex_extensions *ext, uint32_t field);
 
 /** Item `index` of a list field as pointer + length; ptr NULL when out of range. */
-cpex_str cpex_extensions_item_str(const cpex_extensions *ext, uint32_t field, size_t index);
+cpex_str cpex__extensions_item_str(const cpex_extensions *ext, uint32_t field, size_t index);
 
 /** A header value by case-insensitive name; ptr NULL when absent. */
-cpex_str cpex_extensions_header_str(const cpex_extensions *ext, uint32_t set, const char *name);
+cpex_str cpex__extensions_header_str(const cpex_extensions *ext, uint32_t set, const char *name);
 
 /**
  * Header `index` of a set. Returns 1 and fills *name and *value (either
  * may be NULL) when it exists, 0 past the end or for a bad set.
  */
-int cpex_extensions_header_at_str(const cpex_extensions *ext, uint32_t set, size_t index,
+int cpex__extensions_header_at_str(const cpex_extensions *ext, uint32_t set, size_t index,
                                   cpex_str *name, cpex_str *value);
 
 /** The whole custom object (borrowed), or NULL when no custom value was ever set. */
-const json_t *cpex_extensions_custom_object(const cpex_extensions *ext);
+const json_t *cpex__extensions_custom_object(const cpex_extensions *ext);
 
 /**
  * Current reference count. Only meaningful when no other thread can ref or
  * unref concurrently (tests, debug checks); 0 for NULL.
  */
-size_t cpex_extensions_refcount(const cpex_extensions *ext);
+size_t cpex__extensions_refcount(const cpex_extensions *ext);
 
 #endif

@@ -27,7 +27,7 @@ static int should_fail(void)
     return 0;
 }
 
-void *cpex_malloc(size_t size)
+void *cpex__malloc(size_t size)
 {
     if (should_fail())
         return NULL;
@@ -37,7 +37,7 @@ void *cpex_malloc(size_t size)
     return p;
 }
 
-void *cpex_calloc(size_t count, size_t size)
+void *cpex__calloc(size_t count, size_t size)
 {
     if (should_fail())
         return NULL;
@@ -47,7 +47,7 @@ void *cpex_calloc(size_t count, size_t size)
     return p;
 }
 
-void *cpex_realloc(void *ptr, size_t size)
+void *cpex__realloc(void *ptr, size_t size)
 {
     if (should_fail())
         return NULL;
@@ -57,13 +57,13 @@ void *cpex_realloc(void *ptr, size_t size)
     return p;
 }
 
-void cpex_free(void *ptr) { free(ptr); }
+void cpex__free(void *ptr) { free(ptr); }
 
-char *cpex_strndup(const char *s, size_t len)
+char *cpex__strndup(const char *s, size_t len)
 {
     if (!s)
         return NULL;
-    char *d = cpex_malloc(len + 1);
+    char *d = cpex__malloc(len + 1);
     if (!d)
         return NULL;
     memcpy(d, s, len);
@@ -71,9 +71,9 @@ char *cpex_strndup(const char *s, size_t len)
     return d;
 }
 
-char *cpex_strdup(const char *s) { return s ? cpex_strndup(s, strlen(s)) : NULL; }
+char *cpex__strdup(const char *s) { return s ? cpex__strndup(s, strlen(s)) : NULL; }
 
-char *cpex_asprintf(const char *fmt, ...)
+char *cpex__asprintf(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -81,7 +81,7 @@ char *cpex_asprintf(const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return NULL;
-    char *buf = cpex_malloc((size_t)n + 1);
+    char *buf = cpex__malloc((size_t)n + 1);
     if (!buf)
         return NULL;
     va_start(ap, fmt);
@@ -90,20 +90,20 @@ char *cpex_asprintf(const char *fmt, ...)
     return buf;
 }
 
-void cpex_alloc_fail_at(uint64_t n)
+void cpex__alloc_fail_at(uint64_t n)
 {
     atomic_store(&fail_happened, 0);
     atomic_store(&fail_countdown, n);
 }
 
-uint64_t cpex_alloc_count(void) { return atomic_load(&alloc_counter); }
-void cpex_alloc_count_reset(void) { atomic_store(&alloc_counter, 0); }
-int cpex_alloc_failed(void) { return atomic_load(&fail_happened); }
+uint64_t cpex__alloc_count(void) { return atomic_load(&alloc_counter); }
+void cpex__alloc_count_reset(void) { atomic_store(&alloc_counter, 0); }
+int cpex__alloc_failed(void) { return atomic_load(&fail_happened); }
 
-static void *jansson_malloc(size_t size) { return cpex_malloc(size); }
-static void jansson_free(void *p) { cpex_free(p); }
+static void *jansson_malloc(size_t size) { return cpex__malloc(size); }
+static void jansson_free(void *p) { cpex__free(p); }
 
 static pthread_once_t jansson_once = PTHREAD_ONCE_INIT;
 static void setup_jansson_once(void) { json_set_alloc_funcs(jansson_malloc, jansson_free); }
 
-void cpex_alloc_setup_jansson(void) { pthread_once(&jansson_once, setup_jansson_once); }
+void cpex__alloc_setup_jansson(void) { pthread_once(&jansson_once, setup_jansson_once); }

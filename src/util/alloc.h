@@ -11,30 +11,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-void *cpex_malloc(size_t size);
-void *cpex_calloc(size_t count, size_t size);
-void *cpex_realloc(void *ptr, size_t size);
-void cpex_free(void *ptr);
-/** strdup through cpex_malloc; NULL in gives NULL out. */
-char *cpex_strdup(const char *s);
+void *cpex__malloc(size_t size);
+void *cpex__calloc(size_t count, size_t size);
+void *cpex__realloc(void *ptr, size_t size);
+void cpex__free(void *ptr);
+/** strdup through cpex__malloc; NULL in gives NULL out. */
+char *cpex__strdup(const char *s);
 /** Copy `len` bytes and add a NUL. */
-char *cpex_strndup(const char *s, size_t len);
+char *cpex__strndup(const char *s, size_t len);
 /** printf into a new string; NULL on OOM. */
-char *cpex_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *cpex__asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /**
- * Test hooks. cpex_alloc_fail_at(n): the n-th allocation from now fails
- * (1 = the next one); 0 turns failure injection off. cpex_alloc_count()
- * counts successful allocations since the last cpex_alloc_count_reset().
+ * Test hooks. cpex__alloc_fail_at(n): the n-th allocation from now fails
+ * (1 = the next one); 0 turns failure injection off. cpex__alloc_count()
+ * counts successful allocations since the last cpex__alloc_count_reset().
  * Both are process-wide and meant for single-threaded tests.
  */
-void cpex_alloc_fail_at(uint64_t n);
-uint64_t cpex_alloc_count(void);
-void cpex_alloc_count_reset(void);
+void cpex__alloc_fail_at(uint64_t n);
+uint64_t cpex__alloc_count(void);
+void cpex__alloc_count_reset(void);
 /** Whether an injected failure has happened since the last fail_at. */
-int cpex_alloc_failed(void);
+int cpex__alloc_failed(void);
 
-/** Route jansson's allocations through cpex_malloc / cpex_free (idempotent). */
-void cpex_alloc_setup_jansson(void);
+/** Route jansson's allocations through cpex__malloc / cpex__free (idempotent). */
+void cpex__alloc_setup_jansson(void);
 
 #endif

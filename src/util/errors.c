@@ -19,10 +19,10 @@ void cpex_error_init(cpex_error *err)
 
 static void item_cleanup(cpex_error_item *it)
 {
-    cpex_free(it->file);
-    cpex_free(it->plugin);
-    cpex_free(it->key);
-    cpex_free(it->message);
+    cpex__free(it->file);
+    cpex__free(it->plugin);
+    cpex__free(it->key);
+    cpex__free(it->message);
 }
 
 void cpex_error_cleanup(cpex_error *err)
@@ -31,8 +31,8 @@ void cpex_error_cleanup(cpex_error *err)
         return;
     for (size_t i = 0; i < err->count; i++)
         item_cleanup(&err->items[i]);
-    cpex_free(err->items);
-    cpex_free(err->text);
+    cpex__free(err->items);
+    cpex__free(err->text);
     cpex_error_init(err);
 }
 
@@ -46,7 +46,7 @@ const char *cpex_error_message(cpex_error *err)
     size_t total = 1;
     for (size_t i = 0; i < err->count; i++)
         total += (err->items[i].message ? strlen(err->items[i].message) : sizeof lost - 1) + 1;
-    char *t = cpex_malloc(total);
+    char *t = cpex__malloc(total);
     if (!t)
         return err->items[0].message ? err->items[0].message : "";
     size_t pos = 0;
@@ -89,39 +89,39 @@ static char *compose(const cpex_error_item *it, const char *body)
         snprintf(loc, sizeof loc, ":%d:%d", it->line, it->column);
     else if (it->file && it->line > 0)
         snprintf(loc, sizeof loc, ":%d", it->line);
-    return cpex_asprintf("%s%s%s%s%s%s%s", it->file ? it->file : "", loc,
+    return cpex__asprintf("%s%s%s%s%s%s%s", it->file ? it->file : "", loc,
                          it->file ? ": " : "", it->plugin ? "plugin '" : "",
                          it->plugin ? it->plugin : "", it->plugin ? "': " : "", body);
 }
 
 static cpex_error_item *append_item(cpex_error *err)
 {
-    cpex_error_item *items = cpex_realloc(err->items, (err->count + 1) * sizeof *items);
+    cpex_error_item *items = cpex__realloc(err->items, (err->count + 1) * sizeof *items);
     if (!items)
         return NULL;
     err->items = items;
     cpex_error_item *it = &items[err->count++];
     memset(it, 0, sizeof *it);
-    cpex_free(err->text);
+    cpex__free(err->text);
     err->text = NULL;
     return it;
 }
 
-static void fill_item(cpex_error_item *it, cpex_status code, const cpex_where *where,
+static void fill_item(cpex_error_item *it, cpex_status code, const cpex__where *where,
                       const char *body)
 {
     it->code = code;
     if (where) {
-        it->file = cpex_strdup(where->file);
+        it->file = cpex__strdup(where->file);
         it->line = where->line;
         it->column = where->column;
-        it->plugin = cpex_strdup(where->plugin);
-        it->key = cpex_strdup(where->key);
+        it->plugin = cpex__strdup(where->plugin);
+        it->key = cpex__strdup(where->key);
     }
     it->message = body ? compose(it, body) : NULL;
 }
 
-cpex_status cpex_error_add(cpex_error *err, cpex_status code, const cpex_where *where,
+cpex_status cpex__error_add(cpex_error *err, cpex_status code, const cpex__where *where,
                            const char *fmt, ...)
 {
     if (!err)
@@ -143,12 +143,12 @@ cpex_status cpex_error_add(cpex_error *err, cpex_status code, const cpex_where *
     return code;
 }
 
-void cpex_error_move(cpex_error *to, cpex_error *from)
+void cpex__error_move(cpex_error *to, cpex_error *from)
 {
-    cpex_error_move_with(to, from, NULL);
+    cpex__error_move_with(to, from, NULL);
 }
 
-void cpex_error_move_with(cpex_error *to, cpex_error *from, const cpex_where *where)
+void cpex__error_move_with(cpex_error *to, cpex_error *from, const cpex__where *where)
 {
     if (!from)
         return;
@@ -172,7 +172,7 @@ void cpex_error_move_with(cpex_error *to, cpex_error *from, const cpex_where *wh
             const char *body = src->message ? src->message : "(out of memory)";
             if (prefix && strncmp(body, prefix, strlen(prefix)) == 0)
                 body += strlen(prefix);
-            cpex_where w = *where;
+            cpex__where w = *where;
             if (src->file) {
                 w.file = src->file;
                 w.line = src->line;
@@ -182,8 +182,8 @@ void cpex_error_move_with(cpex_error *to, cpex_error *from, const cpex_where *wh
                 w.plugin = src->plugin;
             if (src->key)
                 w.key = src->key;
-            cpex_error_add(to, src->code, &w, "%s", body);
-            cpex_free(prefix);
+            cpex__error_add(to, src->code, &w, "%s", body);
+            cpex__free(prefix);
         } else {
             cpex_error_item *it = append_item(to);
             if (!it)

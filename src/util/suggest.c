@@ -5,7 +5,7 @@
 
 #define MAX_WORD 64
 
-size_t cpex_edit_distance(const char *a, const char *b)
+size_t cpex__edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     if (la >= MAX_WORD || lb >= MAX_WORD)
@@ -31,7 +31,7 @@ size_t cpex_edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
-const char *cpex_suggest(const char *word, const char *const *candidates, size_t count)
+const char *cpex__suggest(const char *word, const char *const *candidates, size_t count)
 {
     if (!word)
         return NULL;
@@ -40,7 +40,7 @@ const char *cpex_suggest(const char *word, const char *const *candidates, size_t
     const char *best = NULL;
     size_t best_d = (size_t)-1;
     for (size_t i = 0; i < count; i++) {
-        size_t d = cpex_edit_distance(word, candidates[i]);
+        size_t d = cpex__edit_distance(word, candidates[i]);
         if (d < best_d) {
             best_d = d;
             best = candidates[i];

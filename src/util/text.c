@@ -1,7 +1,7 @@
 /* text.c — see text.h. */
 #include "util/text.h"
 
-void cpex_text_one_line(char *s)
+void cpex__text_one_line(char *s)
 {
     if (!s)
         return;

@@ -7,6 +7,6 @@
  * hostile or careless plugin's newlines, escapes, terminal sequences)
  * become spaces. NULL is allowed.
  */
-void cpex_text_one_line(char *s);
+void cpex__text_one_line(char *s);
 
 #endif

@@ -322,10 +322,10 @@ static void test_describe_out_of_memory(void **state)
         for (uint64_t n = 1; n < 1000; n++) {
             cpex_library_info *info = NULL;
             cpex_error err = CPEX_ERROR_INIT;
-            cpex_alloc_fail_at(n);
+            cpex__alloc_fail_at(n);
             cpex_status st = cpex_library_describe(libs[l], syms, &info, &err);
-            int failed = cpex_alloc_failed();
-            cpex_alloc_fail_at(0);
+            int failed = cpex__alloc_failed();
+            cpex__alloc_fail_at(0);
             if (!failed) {
                 assert_int_equal(st, CPEX_OK);
                 cpex_library_info_free(info);

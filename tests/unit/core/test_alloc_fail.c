@@ -81,11 +81,11 @@ static int is_loaded(const char *path)
 }
 
 /* Arm the n-th allocation; returns whether it was reached, and disarms. */
-static void arm(uint64_t n) { cpex_alloc_fail_at(n); }
+static void arm(uint64_t n) { cpex__alloc_fail_at(n); }
 static int disarm(void)
 {
-    int failed = cpex_alloc_failed();
-    cpex_alloc_fail_at(0);
+    int failed = cpex__alloc_failed();
+    cpex__alloc_fail_at(0);
     return failed;
 }
 

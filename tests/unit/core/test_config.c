@@ -20,16 +20,16 @@
 /* ------------------------------------------------------------------ */
 
 /* Parse `yaml` named "plugins.yaml"; the error object is left in *err. */
-static cpex_status parse(const char *yaml, cpex_config **out, cpex_error *err)
+static cpex_status parse(const char *yaml, cpex__config **out, cpex_error *err)
 {
     cpex_error_init(err);
-    return cpex_config_parse(yaml, strlen(yaml), "plugins.yaml", NULL, out, err);
+    return cpex__config_parse(yaml, strlen(yaml), "plugins.yaml", NULL, out, err);
 }
 
 /* Parse `yaml`, expect CPEX_E_CONFIG with `count` items (0: any), return the text (owned by err). */
 static const char *expect_errors(const char *yaml, size_t count, cpex_error *err)
 {
-    cpex_config *cfg = (cpex_config *)0x1;
+    cpex__config *cfg = (cpex__config *)0x1;
     cpex_status st = parse(yaml, &cfg, err);
     if (st != CPEX_E_CONFIG)
         print_error("status %d, messages:\n%s\n", st, cpex_error_message(err));
@@ -46,10 +46,10 @@ static const char *expect_errors(const char *yaml, size_t count, cpex_error *err
 }
 
 /* Parse `yaml`, expect success. */
-static cpex_config *expect_ok(const char *yaml)
+static cpex__config *expect_ok(const char *yaml)
 {
     cpex_error err;
-    cpex_config *cfg = NULL;
+    cpex__config *cfg = NULL;
     cpex_status st = parse(yaml, &cfg, &err);
     if (st != CPEX_OK)
         print_error("status %d, messages:\n%s\n", st, cpex_error_message(&err));
@@ -63,7 +63,7 @@ static cpex_config *expect_ok(const char *yaml)
 static int setup_all(void **state)
 {
     (void)state;
-    cpex_alloc_setup_jansson();
+    cpex__alloc_setup_jansson();
     return 0;
 }
 
@@ -73,7 +73,7 @@ static int setup_all(void **state)
 /* Valid configurations                                                */
 /* ------------------------------------------------------------------ */
 
-static void check_full(const cpex_config *cfg)
+static void check_full(const cpex__config *cfg)
 {
     assert_true(cfg->has_plugin_timeout);
     assert_true(fabs(cfg->plugin_timeout - 2.5) < 1e-12);
@@ -84,7 +84,7 @@ static void check_full(const cpex_config *cfg)
     assert_null(cfg->warnings[0]);
     assert_int_equal(cfg->plugin_count, 2);
 
-    const cpex_config_plugin *p = &cfg->plugins[0];
+    const cpex__config_plugin *p = &cfg->plugins[0];
     assert_string_equal(p->name, "rate-limit");
     assert_string_equal(p->kind, "builtin/rate_limit");
     assert_string_equal(p->description, "Limits requests per subject");
@@ -143,20 +143,20 @@ static void test_full_config(void **state)
     char *text = test_read_file(DATA_DIR "/full.yaml", &len);
     assert_non_null(text);
     cpex_error err = CPEX_ERROR_INIT;
-    cpex_config *cfg = NULL;
-    assert_int_equal(cpex_config_parse(text, len, "full.yaml", "/etc/cpex", &cfg, &err), CPEX_OK);
+    cpex__config *cfg = NULL;
+    assert_int_equal(cpex__config_parse(text, len, "full.yaml", "/etc/cpex", &cfg, &err), CPEX_OK);
     free(text);
     assert_string_equal(cfg->source, "full.yaml");
     assert_string_equal(cfg->base_dir, "/etc/cpex");
     check_full(cfg);
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
     cpex_error_cleanup(&err);
 }
 
 static void test_defaults(void **state)
 {
     (void)state;
-    cpex_config *cfg = expect_ok(PLUGIN_HEAD);
+    cpex__config *cfg = expect_ok(PLUGIN_HEAD);
     assert_string_equal(cfg->source, "plugins.yaml");
     assert_null(cfg->base_dir);
     assert_false(cfg->has_plugin_timeout);
@@ -164,7 +164,7 @@ static void test_defaults(void **state)
     assert_null(cfg->global);
     assert_null(cfg->routes);
     assert_int_equal(cfg->plugin_count, 1);
-    const cpex_config_plugin *p = &cfg->plugins[0];
+    const cpex__config_plugin *p = &cfg->plugins[0];
     assert_string_equal(p->name, "p");
     assert_string_equal(p->kind, "k");
     assert_null(p->description);
@@ -182,32 +182,32 @@ static void test_defaults(void **state)
     assert_non_null(p->tags);
     assert_null(p->tags[0]);
     assert_true(json_is_null(p->config));
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
 
     /* No plugins at all is a valid (empty) configuration. */
     cfg = expect_ok("plugins: []\n");
     assert_int_equal(cfg->plugin_count, 0);
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
     cfg = expect_ok("plugin_settings: {plugin_timeout: 1}\nplugins:\n");
     assert_int_equal(cfg->plugin_count, 0);
     assert_true(cfg->plugin_timeout == 1.0);
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
     cfg = expect_ok("global:\nroutes: []\nplugins: []\n");
     assert_true(json_is_null(cfg->global));
     assert_true(json_is_array(cfg->routes));
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
     /* NULL source names the text "<string>". */
     cpex_error err = CPEX_ERROR_INIT;
-    assert_int_equal(cpex_config_parse("plugins: []", 11, NULL, NULL, &cfg, &err), CPEX_OK);
+    assert_int_equal(cpex__config_parse("plugins: []", 11, NULL, NULL, &cfg, &err), CPEX_OK);
     assert_string_equal(cfg->source, "<string>");
-    cpex_config_free(cfg);
-    cpex_config_free(NULL);
+    cpex__config_free(cfg);
+    cpex__config_free(NULL);
 }
 
 static void test_config_to_json(void **state)
 {
     (void)state;
-    cpex_config *cfg = expect_ok(PLUGIN_HEAD "    config:\n"
+    cpex__config *cfg = expect_ok(PLUGIN_HEAD "    config:\n"
                                              "      i: 42\n"
                                              "      neg: -7\n"
                                              "      hex: 0x1F\n"
@@ -272,18 +272,18 @@ static void test_config_to_json(void **state)
     assert_true(json_equal(json_object_get(c, "anchor"), json_object_get(c, "alias")));
     assert_string_equal(json_string_value(json_object_get(json_object_get(c, "alias"), "k")), "v");
 
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
 
     /* A scalar or a list is a valid config block too. */
     cfg = expect_ok(PLUGIN_HEAD "    config: [1, 2]\n");
     assert_int_equal(json_array_size(cfg->plugins[0].config), 2);
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
     cfg = expect_ok(PLUGIN_HEAD "    config: 3.25\n");
     assert_true(json_real_value(cfg->plugins[0].config) == 3.25);
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
     cfg = expect_ok(PLUGIN_HEAD "    config:\n");
     assert_true(json_is_null(cfg->plugins[0].config));
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
 }
 
 static void test_numbers_json_cannot_hold(void **state)
@@ -304,11 +304,11 @@ static void test_numbers_json_cannot_hold(void **state)
 static void test_settings(void **state)
 {
     (void)state;
-    cpex_config *cfg = expect_ok("plugin_settings:\n  plugin_timeout: 30\n  short_circuit_on_deny: true\n"
+    cpex__config *cfg = expect_ok("plugin_settings:\n  plugin_timeout: 30\n  short_circuit_on_deny: true\n"
                                  "plugins: []\n");
     assert_true(cfg->plugin_timeout == 30.0);
     assert_true(cfg->short_circuit_on_deny);
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
 
     cpex_error err;
     const char *m = expect_errors("plugin_settings:\n  plugin_timeout: 0\n  short_circuit_on_deny: \"yes\"\n"
@@ -600,14 +600,14 @@ static void test_error_unknown_capability(void **state)
     cpex_error_cleanup(&err);
 
     /* A repeated capability is kept once. */
-    cpex_config *cfg = expect_ok(PLUGIN_HEAD "    capabilities: [read_roles, read_roles, "
+    cpex__config *cfg = expect_ok(PLUGIN_HEAD "    capabilities: [read_roles, read_roles, "
                                              "write_custom]\n");
     assert_int_equal(cfg->plugins[0].capability_count, 2);
     assert_string_equal(cfg->plugins[0].capabilities[0], "read_roles");
     assert_string_equal(cfg->plugins[0].capabilities[1], "write_custom");
     assert_null(cfg->plugins[0].capabilities[2]);
     assert_int_equal(cfg->plugins[0].caps, CPEX_CAP_READ_ROLES | CPEX_CAP_WRITE_CUSTOM);
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
 }
 
 static void test_all_errors_reported(void **state)
@@ -617,8 +617,8 @@ static void test_all_errors_reported(void **state)
     char *text = test_read_file(DATA_DIR "/errors.yaml", &len);
     assert_non_null(text);
     cpex_error err = CPEX_ERROR_INIT;
-    cpex_config *cfg = NULL;
-    assert_int_equal(cpex_config_parse(text, len, "errors.yaml", NULL, &cfg, &err), CPEX_E_CONFIG);
+    cpex__config *cfg = NULL;
+    assert_int_equal(cpex__config_parse(text, len, "errors.yaml", NULL, &cfg, &err), CPEX_E_CONFIG);
     free(text);
     assert_null(cfg);
     const char *m = cpex_error_message(&err);
@@ -697,13 +697,13 @@ static void test_error_empty_document(void **state)
     }
     /* NULL text with no length is the empty text. */
     cpex_error err = CPEX_ERROR_INIT;
-    cpex_config *cfg = NULL;
-    assert_int_equal(cpex_config_parse(NULL, 0, NULL, NULL, &cfg, &err), CPEX_E_CONFIG);
+    cpex__config *cfg = NULL;
+    assert_int_equal(cpex__config_parse(NULL, 0, NULL, NULL, &cfg, &err), CPEX_E_CONFIG);
     assert_contains(cpex_error_message(&err), "<string>: the configuration is empty");
     cpex_error_cleanup(&err);
-    assert_int_equal(cpex_config_parse(NULL, 3, NULL, NULL, &cfg, &err), CPEX_E_INVALID);
+    assert_int_equal(cpex__config_parse(NULL, 3, NULL, NULL, &cfg, &err), CPEX_E_INVALID);
     cpex_error_cleanup(&err);
-    assert_int_equal(cpex_config_parse("x", 1, NULL, NULL, NULL, &err), CPEX_E_INVALID);
+    assert_int_equal(cpex__config_parse("x", 1, NULL, NULL, NULL, &err), CPEX_E_INVALID);
     cpex_error_cleanup(&err);
 }
 
@@ -727,7 +727,7 @@ static void test_error_not_a_mapping(void **state)
 static void test_warnings_not_implemented(void **state)
 {
     (void)state;
-    cpex_config *cfg = expect_ok("plugin_settings:\n"
+    cpex__config *cfg = expect_ok("plugin_settings:\n"
                                  "  routing_enabled: true\n"
                                  "  parallel_execution_within_band: false\n"
                                  "  fail_on_plugin_error: false\n"
@@ -756,7 +756,7 @@ static void test_warnings_not_implemented(void **state)
                                       "a CPEX capability libcpex does not implement yet");
     assert_int_equal(cfg->plugins[0].caps, CPEX_CAP_READ_SUBJECT);
     assert_int_equal(cfg->plugins[0].capability_count, 2);
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -767,8 +767,8 @@ static void test_parse_file(void **state)
 {
     (void)state;
     cpex_error err = CPEX_ERROR_INIT;
-    cpex_config *cfg = (cpex_config *)0x1;
-    assert_int_equal(cpex_config_parse_file("/nonexistent/dir/plugins.yaml", &cfg, &err), CPEX_E_IO);
+    cpex__config *cfg = (cpex__config *)0x1;
+    assert_int_equal(cpex__config_parse_file("/nonexistent/dir/plugins.yaml", &cfg, &err), CPEX_E_IO);
     assert_null(cfg);
     assert_int_equal(err.count, 1);
     assert_int_equal(err.items[0].code, CPEX_E_IO);
@@ -777,19 +777,19 @@ static void test_parse_file(void **state)
     cpex_error_cleanup(&err);
 
     /* A directory is not readable as a file. */
-    assert_int_equal(cpex_config_parse_file("/tmp", &cfg, &err), CPEX_E_IO);
+    assert_int_equal(cpex__config_parse_file("/tmp", &cfg, &err), CPEX_E_IO);
     assert_contains(cpex_error_message(&err), "/tmp: cannot read the configuration file: Is a directory");
     cpex_error_cleanup(&err);
 
     /* The fixture: source is the path as given, base_dir its absolute directory. */
-    assert_int_equal(cpex_config_parse_file(DATA_DIR "/full.yaml", &cfg, &err), CPEX_OK);
+    assert_int_equal(cpex__config_parse_file(DATA_DIR "/full.yaml", &cfg, &err), CPEX_OK);
     assert_string_equal(cfg->source, DATA_DIR "/full.yaml");
     char *real = realpath(DATA_DIR, NULL);
     assert_non_null(real);
     assert_string_equal(cfg->base_dir, real);
     free(real);
     check_full(cfg);
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
 
     /* A relative path gets an absolute base_dir; errors name the path. */
     char *path = test_write_temp("config", PLUGIN_HEAD "    mode: fast\n");
@@ -797,7 +797,7 @@ static void test_parse_file(void **state)
     char *cwd = getcwd(NULL, 0);
     assert_int_equal(chdir("/tmp"), 0);
     const char *rel = path + strlen("/tmp/");
-    assert_int_equal(cpex_config_parse_file(rel, &cfg, &err), CPEX_E_CONFIG);
+    assert_int_equal(cpex__config_parse_file(rel, &cfg, &err), CPEX_E_CONFIG);
     char expect[512];
     snprintf(expect, sizeof expect, "%s:5:11: plugin 'p': unknown mode 'fast'", rel);
     assert_contains(cpex_error_message(&err), expect);
@@ -806,17 +806,17 @@ static void test_parse_file(void **state)
     assert_non_null(f);
     fputs(PLUGIN_HEAD, f);
     fclose(f);
-    assert_int_equal(cpex_config_parse_file(rel, &cfg, &err), CPEX_OK);
+    assert_int_equal(cpex__config_parse_file(rel, &cfg, &err), CPEX_OK);
     real = realpath("/tmp", NULL);
     assert_string_equal(cfg->base_dir, real);
     free(real);
-    cpex_config_free(cfg);
+    cpex__config_free(cfg);
     assert_int_equal(chdir(cwd), 0);
     free(cwd);
     unlink(path);
     free(path);
 
-    assert_int_equal(cpex_config_parse_file(NULL, &cfg, &err), CPEX_E_INVALID);
+    assert_int_equal(cpex__config_parse_file(NULL, &cfg, &err), CPEX_E_INVALID);
     cpex_error_cleanup(&err);
 }
 
@@ -857,8 +857,8 @@ static void test_deep_nesting(void **state)
         strcat(ok, "[");
     for (int i = 0; i < 58; i++)
         strcat(ok, "]");
-    cpex_config *cfg = expect_ok(ok);
-    cpex_config_free(cfg);
+    cpex__config *cfg = expect_ok(ok);
+    cpex__config_free(cfg);
 }
 
 static void test_alias_bombs(void **state)
@@ -951,8 +951,8 @@ static void test_garbage_never_crashes(void **state)
         lens[i] = i == 0 ? 3 : i == 17 ? 4 : strlen(inputs[i]);
     for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
         cpex_error err = CPEX_ERROR_INIT;
-        cpex_config *cfg = NULL;
-        cpex_status st = cpex_config_parse(inputs[i], lens[i], "fuzz.yaml", NULL, &cfg, &err);
+        cpex__config *cfg = NULL;
+        cpex_status st = cpex__config_parse(inputs[i], lens[i], "fuzz.yaml", NULL, &cfg, &err);
         assert_true(st == CPEX_OK || st == CPEX_E_CONFIG);
         if (st == CPEX_OK) {
             assert_non_null(cfg);
@@ -962,7 +962,7 @@ static void test_garbage_never_crashes(void **state)
             assert_true(err.count > 0);
             assert_contains(cpex_error_message(&err), "fuzz.yaml");
         }
-        cpex_config_free(cfg);
+        cpex__config_free(cfg);
         cpex_error_cleanup(&err);
     }
     /* Random bytes from a fixed seed. */
@@ -976,11 +976,11 @@ static void test_garbage_never_crashes(void **state)
             buf[i] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
         }
         cpex_error err = CPEX_ERROR_INIT;
-        cpex_config *cfg = NULL;
-        cpex_status st = cpex_config_parse(buf, len, NULL, NULL, &cfg, &err);
+        cpex__config *cfg = NULL;
+        cpex_status st = cpex__config_parse(buf, len, NULL, NULL, &cfg, &err);
         assert_true(st == CPEX_OK || st == CPEX_E_CONFIG);
         assert_true((st == CPEX_OK) == (cfg != NULL));
-        cpex_config_free(cfg);
+        cpex__config_free(cfg);
         cpex_error_cleanup(&err);
     }
 }
@@ -997,14 +997,14 @@ static void test_allocation_failures(void **state)
     for (size_t t = 0; t < 3; t++) {
         for (uint64_t n = 1;; n++) {
             cpex_error err = CPEX_ERROR_INIT;
-            cpex_config *cfg = NULL;
-            cpex_alloc_fail_at(n);
-            cpex_status st = cpex_config_parse(texts[t], strlen(texts[t]), "a.yaml", "/d", &cfg, &err);
-            int failed = cpex_alloc_failed();
-            cpex_alloc_fail_at(0);
+            cpex__config *cfg = NULL;
+            cpex__alloc_fail_at(n);
+            cpex_status st = cpex__config_parse(texts[t], strlen(texts[t]), "a.yaml", "/d", &cfg, &err);
+            int failed = cpex__alloc_failed();
+            cpex__alloc_fail_at(0);
             if (!failed) {
                 assert_int_equal(st, t == 1 ? CPEX_E_CONFIG : CPEX_OK);
-                cpex_config_free(cfg);
+                cpex__config_free(cfg);
                 cpex_error_cleanup(&err);
                 break;
             }
@@ -1013,7 +1013,7 @@ static void test_allocation_failures(void **state)
             assert_true((st == CPEX_OK) == (cfg != NULL));
             if (t != 1 && st != CPEX_OK)
                 assert_int_equal(st, CPEX_E_NOMEM);
-            cpex_config_free(cfg);
+            cpex__config_free(cfg);
             cpex_error_cleanup(&err);
         }
     }
@@ -1031,17 +1031,17 @@ static void test_names(void **state)
     static const char *const modes[] = {"sequential", "transform", "audit", "concurrent",
                                         "fire_and_forget", "disabled"};
     for (int i = 0; i < 6; i++) {
-        assert_int_equal(cpex_mode_from_name(modes[i]), i);
+        assert_int_equal(cpex__mode_from_name(modes[i]), i);
         assert_string_equal(cpex_mode_name((uint32_t)i), modes[i]);
     }
-    assert_int_equal(cpex_mode_from_name("Sequential"), -1);
-    assert_int_equal(cpex_mode_from_name(NULL), -1);
+    assert_int_equal(cpex__mode_from_name("Sequential"), -1);
+    assert_int_equal(cpex__mode_from_name(NULL), -1);
     assert_string_equal(cpex_mode_name(6), "unknown");
-    assert_int_equal(cpex_on_error_from_name("fail"), CPEX_ON_ERROR_FAIL);
-    assert_int_equal(cpex_on_error_from_name("ignore"), CPEX_ON_ERROR_IGNORE);
-    assert_int_equal(cpex_on_error_from_name("disable"), CPEX_ON_ERROR_DISABLE);
-    assert_int_equal(cpex_on_error_from_name("disabled"), -1);
-    assert_int_equal(cpex_on_error_from_name(NULL), -1);
+    assert_int_equal(cpex__on_error_from_name("fail"), CPEX_ON_ERROR_FAIL);
+    assert_int_equal(cpex__on_error_from_name("ignore"), CPEX_ON_ERROR_IGNORE);
+    assert_int_equal(cpex__on_error_from_name("disable"), CPEX_ON_ERROR_DISABLE);
+    assert_int_equal(cpex__on_error_from_name("disabled"), -1);
+    assert_int_equal(cpex__on_error_from_name(NULL), -1);
     assert_string_equal(cpex_on_error_name(CPEX_ON_ERROR_FAIL), "fail");
     assert_string_equal(cpex_on_error_name(CPEX_ON_ERROR_IGNORE), "ignore");
     assert_string_equal(cpex_on_error_name(CPEX_ON_ERROR_DISABLE), "disable");

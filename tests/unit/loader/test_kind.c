@@ -9,9 +9,9 @@
 static void expect_ok(const char *text, const char *scheme, const char *path, const char *entry,
                       const char *handler)
 {
-    cpex_kind k;
+    cpex__kind k;
     cpex_error err = CPEX_ERROR_INIT;
-    cpex_status st = cpex_kind_parse(text, &k, &err);
+    cpex_status st = cpex__kind_parse(text, &k, &err);
     if (st != CPEX_OK)
         print_error("parse '%s' failed: %s\n", text, cpex_error_message(&err));
     assert_int_equal(st, CPEX_OK);
@@ -26,16 +26,16 @@ static void expect_ok(const char *text, const char *scheme, const char *path, co
         assert_string_equal(k.handler, handler);
     else
         assert_null(k.handler);
-    cpex_kind_cleanup(&k);
+    cpex__kind_cleanup(&k);
     cpex_error_cleanup(&err);
 }
 
 /* Parse `text`, expect CPEX_E_CONFIG and a message containing `needle`. */
 static void expect_bad(const char *text, const char *needle)
 {
-    cpex_kind k;
+    cpex__kind k;
     cpex_error err = CPEX_ERROR_INIT;
-    cpex_status st = cpex_kind_parse(text, &k, &err);
+    cpex_status st = cpex__kind_parse(text, &k, &err);
     if (st == CPEX_OK)
         print_error("parse '%s' unexpectedly succeeded\n", text);
     assert_int_equal(st, CPEX_E_CONFIG);
@@ -133,18 +133,18 @@ static void test_rejected_forms(void **state)
 static void test_empty_and_null(void **state)
 {
     (void)state;
-    cpex_kind k;
+    cpex__kind k;
     cpex_error err = CPEX_ERROR_INIT;
-    assert_int_equal(cpex_kind_parse("", &k, &err), CPEX_E_CONFIG);
+    assert_int_equal(cpex__kind_parse("", &k, &err), CPEX_E_CONFIG);
     assert_contains(cpex_error_message(&err), "kind is empty");
     cpex_error_cleanup(&err);
-    assert_int_equal(cpex_kind_parse(NULL, &k, &err), CPEX_E_CONFIG);
+    assert_int_equal(cpex__kind_parse(NULL, &k, &err), CPEX_E_CONFIG);
     cpex_error_cleanup(&err);
-    assert_int_equal(cpex_kind_parse("lib:/x.so", NULL, &err), CPEX_E_INVALID);
+    assert_int_equal(cpex__kind_parse("lib:/x.so", NULL, &err), CPEX_E_INVALID);
     cpex_error_cleanup(&err);
     /* a NULL error object is allowed */
-    assert_int_equal(cpex_kind_parse("lib:", &k, NULL), CPEX_E_CONFIG);
-    cpex_kind_cleanup(NULL);
+    assert_int_equal(cpex__kind_parse("lib:", &k, NULL), CPEX_E_CONFIG);
+    cpex__kind_cleanup(NULL);
 }
 
 static void test_entry_names(void **state)
@@ -152,34 +152,34 @@ static void test_entry_names(void **state)
     (void)state;
     const char *good[] = {"foo", "foo_bar", "_private", "a", "rate_limiter_v2", "_", "A9", "Z_z"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-        assert_true(cpex_entry_name_valid(good[i], NULL, 0));
+        assert_true(cpex__entry_name_valid(good[i], NULL, 0));
     const char *badn[] = {"", "1foo", "123", "foo-bar", "foo.bar", "foo bar", "foo!", "foo$bar",
                           "-", " a"};
     for (size_t i = 0; i < sizeof badn / sizeof *badn; i++)
-        assert_false(cpex_entry_name_valid(badn[i], NULL, 0));
-    assert_false(cpex_entry_name_valid(NULL, NULL, 0));
+        assert_false(cpex__entry_name_valid(badn[i], NULL, 0));
+    assert_false(cpex__entry_name_valid(NULL, NULL, 0));
 
     char why[128];
-    assert_false(cpex_entry_name_valid("1foo", why, sizeof why));
+    assert_false(cpex__entry_name_valid("1foo", why, sizeof why));
     assert_string_equal(why, "must start with a letter or underscore (got '1')");
-    assert_false(cpex_entry_name_valid("a-b", why, sizeof why));
+    assert_false(cpex__entry_name_valid("a-b", why, sizeof why));
     assert_string_equal(why, "contains invalid character '-'; only [A-Za-z0-9_] allowed");
-    assert_false(cpex_entry_name_valid("", why, sizeof why));
+    assert_false(cpex__entry_name_valid("", why, sizeof why));
     assert_string_equal(why, "is empty");
 
     /* a tiny buffer truncates and stays terminated */
     char small[8];
-    assert_false(cpex_entry_name_valid("1foo", small, sizeof small));
+    assert_false(cpex__entry_name_valid("1foo", small, sizeof small));
     assert_int_equal(strlen(small), sizeof small - 1);
 
     /* the length limit */
     char longname[CPEX_ENTRY_NAME_MAX + 2];
     memset(longname, 'a', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
-    assert_false(cpex_entry_name_valid(longname, why, sizeof why));
+    assert_false(cpex__entry_name_valid(longname, why, sizeof why));
     assert_contains(why, "at most");
     longname[CPEX_ENTRY_NAME_MAX] = '\0';
-    assert_true(cpex_entry_name_valid(longname, NULL, 0));
+    assert_true(cpex__entry_name_valid(longname, NULL, 0));
 }
 
 static void test_out_of_memory(void **state)
@@ -187,15 +187,15 @@ static void test_out_of_memory(void **state)
     (void)state;
     /* every allocation of a successful parse may fail; each path ends clean */
     for (uint64_t n = 1; n < 20; n++) {
-        cpex_kind k;
+        cpex__kind k;
         cpex_error err = CPEX_ERROR_INIT;
-        cpex_alloc_fail_at(n);
-        cpex_status st = cpex_kind_parse("lib:/opt/multi.so?entry=foo#h", &k, &err);
-        int failed = cpex_alloc_failed();
-        cpex_alloc_fail_at(0);
+        cpex__alloc_fail_at(n);
+        cpex_status st = cpex__kind_parse("lib:/opt/multi.so?entry=foo#h", &k, &err);
+        int failed = cpex__alloc_failed();
+        cpex__alloc_fail_at(0);
         if (!failed) {
             assert_int_equal(st, CPEX_OK);
-            cpex_kind_cleanup(&k);
+            cpex__kind_cleanup(&k);
             cpex_error_cleanup(&err);
             break;
         }

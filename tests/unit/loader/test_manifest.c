@@ -1,7 +1,7 @@
 /* test_manifest.c — the version rule and manifest validation, with hostile
-   manifests built here (no dlopen): in trusted memory (cpex_manifest_validate)
+   manifests built here (no dlopen): in trusted memory (cpex__manifest_validate)
    and through an image of one memory block standing for a library, whose
-   pointers are followed only inside it (cpex_manifest_read / _load). */
+   pointers are followed only inside it (cpex__manifest_read / _load). */
 #include <string.h>
 
 #include "loader/image.h"
@@ -15,34 +15,34 @@ static void test_version_rule(void **state)
 {
     (void)state;
     /* same major, plugin minor <= host minor: accepted */
-    assert_true(cpex_abi_compatible(V(1, 0), V(1, 0), NULL, 0));
-    assert_true(cpex_abi_compatible(V(1, 3), V(1, 0), NULL, 0));
-    assert_true(cpex_abi_compatible(V(1, 3), V(1, 3), NULL, 0));
-    assert_true(cpex_abi_compatible(V(2, 0), V(2, 0), NULL, 0));
-    assert_true(cpex_abi_compatible(V(1, 0xffff), V(1, 0xfffe), NULL, 0));
+    assert_true(cpex__abi_compatible(V(1, 0), V(1, 0), NULL, 0));
+    assert_true(cpex__abi_compatible(V(1, 3), V(1, 0), NULL, 0));
+    assert_true(cpex__abi_compatible(V(1, 3), V(1, 3), NULL, 0));
+    assert_true(cpex__abi_compatible(V(2, 0), V(2, 0), NULL, 0));
+    assert_true(cpex__abi_compatible(V(1, 0xffff), V(1, 0xfffe), NULL, 0));
     /* newer plugin minor: refused */
-    assert_false(cpex_abi_compatible(V(1, 0), V(1, 1), NULL, 0));
-    assert_false(cpex_abi_compatible(V(1, 3), V(1, 99), NULL, 0));
+    assert_false(cpex__abi_compatible(V(1, 0), V(1, 1), NULL, 0));
+    assert_false(cpex__abi_compatible(V(1, 3), V(1, 99), NULL, 0));
     /* other major, whatever the minors: refused */
-    assert_false(cpex_abi_compatible(V(1, 0), V(2, 0), NULL, 0));
-    assert_false(cpex_abi_compatible(V(2, 0), V(1, 0), NULL, 0));
-    assert_false(cpex_abi_compatible(V(2, 5), V(1, 0), NULL, 0));
-    assert_false(cpex_abi_compatible(V(1, 5), V(0, 1), NULL, 0));
-    assert_false(cpex_abi_compatible(V(1, 0), 0, NULL, 0));
+    assert_false(cpex__abi_compatible(V(1, 0), V(2, 0), NULL, 0));
+    assert_false(cpex__abi_compatible(V(2, 0), V(1, 0), NULL, 0));
+    assert_false(cpex__abi_compatible(V(2, 5), V(1, 0), NULL, 0));
+    assert_false(cpex__abi_compatible(V(1, 5), V(0, 1), NULL, 0));
+    assert_false(cpex__abi_compatible(V(1, 0), 0, NULL, 0));
     /* the pre-1.0 Rust-style plain "1" is major 0, minor 1: refused */
-    assert_false(cpex_abi_compatible(CPEX_ABI_VERSION, 1, NULL, 0));
+    assert_false(cpex__abi_compatible(CPEX_ABI_VERSION, 1, NULL, 0));
 
     char why[256];
-    assert_false(cpex_abi_compatible(V(1, 0), V(2, 0), why, sizeof why));
+    assert_false(cpex__abi_compatible(V(1, 0), V(2, 0), why, sizeof why));
     assert_contains(why, "host has ABI 1.0, plugin has ABI 2.0");
     assert_contains(why, "major versions differ");
-    assert_false(cpex_abi_compatible(V(1, 0), V(1, 99), why, sizeof why));
+    assert_false(cpex__abi_compatible(V(1, 0), V(1, 99), why, sizeof why));
     assert_contains(why, "host has ABI 1.0, plugin has ABI 1.99");
     assert_contains(why, "minor is newer");
-    assert_true(cpex_abi_compatible(V(1, 2), V(1, 1), why, sizeof why));
+    assert_true(cpex__abi_compatible(V(1, 2), V(1, 1), why, sizeof why));
     assert_string_equal(why, "host has ABI 1.2, plugin has ABI 1.1");
     char small[5];
-    assert_false(cpex_abi_compatible(V(1, 0), V(2, 0), small, sizeof small));
+    assert_false(cpex__abi_compatible(V(1, 0), V(2, 0), small, sizeof small));
     assert_int_equal(strlen(small), 4);
 }
 
@@ -83,7 +83,7 @@ static void build(fixture *f)
 static void expect_valid(fixture *f)
 {
     cpex_error err = CPEX_ERROR_INIT;
-    cpex_status st = cpex_manifest_validate(&f->m, CPEX_ABI_VERSION, "/x/lib.so", 0, &err);
+    cpex_status st = cpex__manifest_validate(&f->m, CPEX_ABI_VERSION, "/x/lib.so", 0, &err);
     if (st != CPEX_OK)
         print_error("%s\n", cpex_error_message(&err));
     assert_int_equal(st, CPEX_OK);
@@ -93,7 +93,7 @@ static void expect_valid(fixture *f)
 static void expect_invalid(fixture *f, uint32_t host, size_t object_size, const char *needle)
 {
     cpex_error err = CPEX_ERROR_INIT;
-    assert_int_equal(cpex_manifest_validate(&f->m, host, "/x/lib.so", object_size, &err),
+    assert_int_equal(cpex__manifest_validate(&f->m, host, "/x/lib.so", object_size, &err),
                      CPEX_E_LOAD);
     assert_int_equal(err.count, 1);
     const char *msg = cpex_error_message(&err);
@@ -111,7 +111,7 @@ static void test_valid(void **state)
     expect_valid(&f);
     /* the object size, when known, may equal the struct */
     cpex_error err = CPEX_ERROR_INIT;
-    assert_int_equal(cpex_manifest_validate(&f.m, CPEX_ABI_VERSION, "/x", sizeof f.m, &err),
+    assert_int_equal(cpex__manifest_validate(&f.m, CPEX_ABI_VERSION, "/x", sizeof f.m, &err),
                      CPEX_OK);
     /* a single default entry, no build info, no version/description */
     build(&f);
@@ -133,7 +133,7 @@ static void test_valid(void **state)
     /* an older-minor plugin in a newer host */
     build(&f);
     f.m.abi_version = V(CPEX_ABI_VERSION_MAJOR, 0);
-    assert_int_equal(cpex_manifest_validate(&f.m, V(CPEX_ABI_VERSION_MAJOR, 7), "/x", 0, &err),
+    assert_int_equal(cpex__manifest_validate(&f.m, V(CPEX_ABI_VERSION_MAJOR, 7), "/x", 0, &err),
                      CPEX_OK);
     assert_int_equal(err.count, 0);
 }
@@ -269,24 +269,24 @@ static void test_queries(void **state)
     (void)state;
     fixture f;
     build(&f);
-    assert_ptr_equal(cpex_manifest_find(&f.m, "allow"), &f.a);
-    assert_ptr_equal(cpex_manifest_find(&f.m, "deny"), &f.b);
-    assert_null(cpex_manifest_find(&f.m, "foo"));
-    assert_null(cpex_manifest_find(&f.m, ""));
-    assert_null(cpex_manifest_find(NULL, "allow"));
-    assert_int_equal(cpex_manifest_named_count(&f.m), 2);
-    char *list = cpex_manifest_entry_list(&f.m);
+    assert_ptr_equal(cpex__manifest_find(&f.m, "allow"), &f.a);
+    assert_ptr_equal(cpex__manifest_find(&f.m, "deny"), &f.b);
+    assert_null(cpex__manifest_find(&f.m, "foo"));
+    assert_null(cpex__manifest_find(&f.m, ""));
+    assert_null(cpex__manifest_find(NULL, "allow"));
+    assert_int_equal(cpex__manifest_named_count(&f.m), 2);
+    char *list = cpex__manifest_entry_list(&f.m);
     assert_string_equal(list, "[allow, deny]");
-    cpex_free(list);
+    cpex__free(list);
     f.a.entry = "";
-    assert_ptr_equal(cpex_manifest_find(&f.m, ""), &f.a);
-    assert_int_equal(cpex_manifest_named_count(&f.m), 1);
-    list = cpex_manifest_entry_list(&f.m);
+    assert_ptr_equal(cpex__manifest_find(&f.m, ""), &f.a);
+    assert_int_equal(cpex__manifest_named_count(&f.m), 1);
+    list = cpex__manifest_entry_list(&f.m);
     assert_string_equal(list, "[(default), deny]");
-    cpex_free(list);
-    cpex_alloc_fail_at(1);
-    assert_null(cpex_manifest_entry_list(&f.m));
-    cpex_alloc_fail_at(0);
+    cpex__free(list);
+    cpex__alloc_fail_at(1);
+    assert_null(cpex__manifest_entry_list(&f.m));
+    cpex__alloc_fail_at(0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -311,7 +311,7 @@ static const char *put(fake_lib *f, size_t *pos, const char *s)
     return p;
 }
 
-static void fake_build(fake_lib *f, cpex_image *im)
+static void fake_build(fake_lib *f, cpex__image *im)
 {
     memset(f, 0, sizeof *f);
     size_t pos = 0;
@@ -332,26 +332,26 @@ static void fake_build(fake_lib *f, cpex_image *im)
     f->m.entry_count = 2;
     f->m.entries = f->list;
     f->m.build_info = put(f, &pos, "fake");
-    cpex_image_init_ranges(im);
-    assert_int_equal(cpex_image_add_range(im, f, sizeof *f), 0);
+    cpex__image_init_ranges(im);
+    assert_int_equal(cpex__image_add_range(im, f, sizeof *f), 0);
 }
 
-static cpex_manifest_verdict fake_read(const cpex_image *im, const fake_lib *f,
-                                       cpex_manifest_copy **copy, cpex_manifest_report *rep)
+static cpex__manifest_verdict fake_read(const cpex__image *im, const fake_lib *f,
+                                       cpex__manifest_copy **copy, cpex__manifest_report *rep)
 {
-    cpex_image_sym sym = {&f->m, sizeof f->m, CPEX_SYM_DATA};
-    return cpex_manifest_read(im, &sym, CPEX_ABI_VERSION, copy, rep);
+    cpex__image_sym sym = {&f->m, sizeof f->m, CPEX_SYM_DATA};
+    return cpex__manifest_read(im, &sym, CPEX_ABI_VERSION, copy, rep);
 }
 
-static void expect_image_invalid(const cpex_image *im, const fake_lib *f, const char *needle)
+static void expect_image_invalid(const cpex__image *im, const fake_lib *f, const char *needle)
 {
-    cpex_manifest_report rep;
+    cpex__manifest_report rep;
     assert_int_equal(fake_read(im, f, NULL, &rep), CPEX_MANIFEST_INVALID);
     assert_contains(rep.detail, needle);
     /* and as the loader says it */
-    cpex_image_sym sym = {&f->m, sizeof f->m, CPEX_SYM_DATA};
+    cpex__image_sym sym = {&f->m, sizeof f->m, CPEX_SYM_DATA};
     cpex_error err = CPEX_ERROR_INIT;
-    assert_int_equal(cpex_manifest_load(im, &sym, CPEX_ABI_VERSION, "/x/lib.so", NULL, &err),
+    assert_int_equal(cpex__manifest_load(im, &sym, CPEX_ABI_VERSION, "/x/lib.so", NULL, &err),
                      CPEX_E_LOAD);
     assert_contains(cpex_error_message(&err), "library '/x/lib.so' has an invalid manifest");
     assert_contains(cpex_error_message(&err), needle);
@@ -365,59 +365,59 @@ static void test_image_checks(void **state)
     static char block[64];
     memset(block, 'x', sizeof block);
     block[9] = '\0';
-    cpex_image im;
-    cpex_image_init_ranges(&im);
-    assert_int_equal(cpex_image_add_range(&im, block, sizeof block), 0);
-    assert_int_equal(cpex_image_room(&im, block), sizeof block);
-    assert_int_equal(cpex_image_room(&im, block + 60), 4);
-    assert_int_equal(cpex_image_room(&im, block + 64), 0);
-    assert_null(cpex_image_check(&im, block, 64, 1));
-    assert_string_equal(cpex_image_check(&im, NULL, 1, 1), "is NULL");
-    assert_string_equal(cpex_image_check(&im, block + 1, 65, 1),
+    cpex__image im;
+    cpex__image_init_ranges(&im);
+    assert_int_equal(cpex__image_add_range(&im, block, sizeof block), 0);
+    assert_int_equal(cpex__image_room(&im, block), sizeof block);
+    assert_int_equal(cpex__image_room(&im, block + 60), 4);
+    assert_int_equal(cpex__image_room(&im, block + 64), 0);
+    assert_null(cpex__image_check(&im, block, 64, 1));
+    assert_string_equal(cpex__image_check(&im, NULL, 1, 1), "is NULL");
+    assert_string_equal(cpex__image_check(&im, block + 1, 65, 1),
                         "runs past the end of the library's data");
-    assert_string_equal(cpex_image_check(&im, (void *)(uintptr_t)0x10, 8, 8),
+    assert_string_equal(cpex__image_check(&im, (void *)(uintptr_t)0x10, 8, 8),
                         "points outside the library");
     const char *aligned = block + (8 - (uintptr_t)block % 8) % 8;
-    assert_string_equal(cpex_image_check(&im, aligned + 1, 8, 8), "is misaligned");
+    assert_string_equal(cpex__image_check(&im, aligned + 1, 8, 8), "is misaligned");
     /* strings: terminated inside the range, bounded, never read past it */
-    assert_null(cpex_image_text(&im, block, 100, 0));
-    assert_string_equal(cpex_image_text(&im, block, 5, 0),
+    assert_null(cpex__image_text(&im, block, 100, 0));
+    assert_string_equal(cpex__image_text(&im, block, 5, 0),
                         "is not a terminated string of reasonable length");
-    assert_string_equal(cpex_image_text(&im, block + 10, 4096, 0),
+    assert_string_equal(cpex__image_text(&im, block + 10, 4096, 0),
                         "is not terminated before the end of the library's data");
-    assert_string_equal(cpex_image_text(&im, block + 9, 10, 0), "is empty");
-    assert_null(cpex_image_text(&im, block + 9, 10, 1));
-    assert_string_equal(cpex_image_text(&im, (const char *)(uintptr_t)0x1000, 10, 1),
+    assert_string_equal(cpex__image_text(&im, block + 9, 10, 0), "is empty");
+    assert_null(cpex__image_text(&im, block + 9, 10, 1));
+    assert_string_equal(cpex__image_text(&im, (const char *)(uintptr_t)0x1000, 10, 1),
                         "points outside the library");
     /* NULL image: trusted memory, only NULL, alignment and length count */
-    assert_null(cpex_image_check(NULL, aligned, 1u << 30, 8));
-    assert_string_equal(cpex_image_check(NULL, aligned + 1, 8, 8), "is misaligned");
-    assert_null(cpex_image_text(NULL, block, 9, 0));
-    assert_string_equal(cpex_image_text(NULL, block, 8, 0),
+    assert_null(cpex__image_check(NULL, aligned, 1u << 30, 8));
+    assert_string_equal(cpex__image_check(NULL, aligned + 1, 8, 8), "is misaligned");
+    assert_null(cpex__image_text(NULL, block, 9, 0));
+    assert_string_equal(cpex__image_text(NULL, block, 8, 0),
                         "is not a terminated string of reasonable length");
     /* a full image refuses more ranges; an empty or wrapping one is ignored */
-    cpex_image_init_ranges(&im);
+    cpex__image_init_ranges(&im);
     for (size_t i = 0; i < CPEX_IMAGE_MAX_RANGES; i++)
-        assert_int_equal(cpex_image_add_range(&im, block + i, 1), 0);
-    assert_int_equal(cpex_image_add_range(&im, block, 1), -1);
-    cpex_image_init_ranges(&im);
-    assert_int_equal(cpex_image_add_range(&im, block, 0), 0);
-    assert_int_equal(cpex_image_add_range(&im, (void *)(uintptr_t)-8, 64), 0);
+        assert_int_equal(cpex__image_add_range(&im, block + i, 1), 0);
+    assert_int_equal(cpex__image_add_range(&im, block, 1), -1);
+    cpex__image_init_ranges(&im);
+    assert_int_equal(cpex__image_add_range(&im, block, 0), 0);
+    assert_int_equal(cpex__image_add_range(&im, (void *)(uintptr_t)-8, 64), 0);
     assert_int_equal(im.count, 0);
     /* no library: no symbols */
-    cpex_image_sym sym;
+    cpex__image_sym sym;
     char why[100];
-    assert_int_equal(cpex_image_symbol(&im, "x", &sym, why, sizeof why), CPEX_SYM_MISSING);
+    assert_int_equal(cpex__image_symbol(&im, "x", &sym, why, sizeof why), CPEX_SYM_MISSING);
 }
 
 static void test_image_read(void **state)
 {
     (void)state;
     fake_lib f;
-    cpex_image im;
+    cpex__image im;
     fake_build(&f, &im);
-    cpex_manifest_report rep;
-    cpex_manifest_copy *c = NULL;
+    cpex__manifest_report rep;
+    cpex__manifest_copy *c = NULL;
     assert_int_equal(fake_read(&im, &f, &c, &rep), CPEX_MANIFEST_VALID);
     assert_true(rep.header);
     assert_non_null(c);
@@ -428,33 +428,33 @@ static void test_image_read(void **state)
     assert_int_equal(c->declared_size, sizeof f.m);
     assert_int_equal(m->entry_count, 2);
     assert_string_equal(m->build_info, "fake");
-    assert_int_equal(cpex_image_room(&im, m->build_info), 0);
-    assert_int_equal(cpex_image_room(&im, m->entries), 0);
+    assert_int_equal(cpex__image_room(&im, m->build_info), 0);
+    assert_int_equal(cpex__image_room(&im, m->entries), 0);
     for (size_t i = 0; i < 2; i++) {
         const cpex_manifest_entry *e = m->entries[i];
-        assert_int_equal(cpex_image_room(&im, e), 0);
-        assert_int_equal(cpex_image_room(&im, e->entry), 0);
-        assert_int_equal(cpex_image_room(&im, e->hooks), 0);
-        assert_int_equal(cpex_image_room(&im, e->hooks[0]), 0);
+        assert_int_equal(cpex__image_room(&im, e), 0);
+        assert_int_equal(cpex__image_room(&im, e->entry), 0);
+        assert_int_equal(cpex__image_room(&im, e->hooks), 0);
+        assert_int_equal(cpex__image_room(&im, e->hooks[0]), 0);
         assert_string_equal(e->entry, f.e[i].entry);
         assert_string_equal(e->display_name, f.e[i].display_name);
         assert_null(e->description);
         assert_int_equal(e->hook_count, i + 1);
     }
     assert_string_equal(m->entries[1]->hooks[1], "cmf.tool_post_invoke");
-    assert_ptr_equal(cpex_manifest_find(m, "deny"), m->entries[1]);
-    char *list = cpex_manifest_entry_list(m);
+    assert_ptr_equal(cpex__manifest_find(m, "deny"), m->entries[1]);
+    char *list = cpex__manifest_entry_list(m);
     assert_string_equal(list, "[allow, deny]");
-    cpex_free(list);
-    cpex_manifest_copy_free(c);
-    cpex_manifest_copy_free(NULL);
+    cpex__free(list);
+    cpex__manifest_copy_free(c);
+    cpex__manifest_copy_free(NULL);
 
     /* an older (shorter) entry: the fields it lacks are zero in the copy */
     fake_build(&f, &im);
     f.e[0].struct_size = (uint32_t)CPEX_MANIFEST_ENTRY_SIZE_1_0;
     assert_int_equal(fake_read(&im, &f, &c, &rep), CPEX_MANIFEST_VALID);
     assert_int_equal(c->manifest.entries[0]->struct_size, sizeof(cpex_manifest_entry));
-    cpex_manifest_copy_free(c);
+    cpex__manifest_copy_free(c);
 
     /* a problem after the first entry: the copy holds what was read */
     fake_build(&f, &im);
@@ -464,14 +464,14 @@ static void test_image_read(void **state)
     assert_non_null(c);
     assert_int_equal(c->manifest.entry_count, 1);
     assert_string_equal(c->manifest.entries[0]->entry, "allow");
-    cpex_manifest_copy_free(c);
+    cpex__manifest_copy_free(c);
 }
 
 static void test_image_refusals(void **state)
 {
     (void)state;
     fake_lib f;
-    cpex_image im;
+    cpex__image im;
     static char outside[] = "a string outside the library";
 
     fake_build(&f, &im);
@@ -530,23 +530,23 @@ static void test_image_refusals(void **state)
 
     /* the symbol itself */
     fake_build(&f, &im);
-    cpex_manifest_report rep;
-    cpex_image_sym sym = {&f.m, 0, CPEX_SYM_CODE};
-    assert_int_equal(cpex_manifest_read(&im, &sym, CPEX_ABI_VERSION, NULL, &rep),
+    cpex__manifest_report rep;
+    cpex__image_sym sym = {&f.m, 0, CPEX_SYM_CODE};
+    assert_int_equal(cpex__manifest_read(&im, &sym, CPEX_ABI_VERSION, NULL, &rep),
                      CPEX_MANIFEST_INVALID);
     assert_string_equal(rep.detail, "the symbol is not a data object (it is a function)");
     assert_false(rep.header);
     sym.type = CPEX_SYM_OTHER;
-    assert_int_equal(cpex_manifest_read(&im, &sym, CPEX_ABI_VERSION, NULL, &rep),
+    assert_int_equal(cpex__manifest_read(&im, &sym, CPEX_ABI_VERSION, NULL, &rep),
                      CPEX_MANIFEST_INVALID);
     assert_contains(rep.detail, "not a data object");
     sym.type = CPEX_SYM_DATA;
     sym.addr = outside;
-    assert_int_equal(cpex_manifest_read(&im, &sym, CPEX_ABI_VERSION, NULL, &rep),
+    assert_int_equal(cpex__manifest_read(&im, &sym, CPEX_ABI_VERSION, NULL, &rep),
                      CPEX_MANIFEST_INVALID);
     assert_string_equal(rep.detail, "the symbol points outside the library");
     sym.addr = NULL;
-    assert_int_equal(cpex_manifest_read(&im, &sym, CPEX_ABI_VERSION, NULL, &rep),
+    assert_int_equal(cpex__manifest_read(&im, &sym, CPEX_ABI_VERSION, NULL, &rep),
                      CPEX_MANIFEST_INVALID);
     assert_string_equal(rep.detail, "the symbol is NULL");
 }
@@ -555,9 +555,9 @@ static void test_image_versions(void **state)
 {
     (void)state;
     fake_lib f;
-    cpex_image im;
-    cpex_manifest_report rep;
-    cpex_manifest_copy *c = NULL;
+    cpex__image im;
+    cpex__manifest_report rep;
+    cpex__manifest_copy *c = NULL;
     /* another major: the header is reported, the rest is not read */
     fake_build(&f, &im);
     f.m.abi_version = V(2, 0);
@@ -571,18 +571,18 @@ static void test_image_versions(void **state)
     f.m.abi_version = V(CPEX_ABI_VERSION_MAJOR, CPEX_ABI_VERSION_MINOR + 1);
     assert_int_equal(fake_read(&im, &f, &c, &rep), CPEX_MANIFEST_VALID);
     assert_non_null(c);
-    cpex_manifest_copy_free(c);
-    cpex_image_sym sym = {&f.m, sizeof f.m, CPEX_SYM_DATA};
+    cpex__manifest_copy_free(c);
+    cpex__image_sym sym = {&f.m, sizeof f.m, CPEX_SYM_DATA};
     cpex_error err = CPEX_ERROR_INIT;
-    c = (cpex_manifest_copy *)&err; /* must be reset */
-    assert_int_equal(cpex_manifest_load(&im, &sym, CPEX_ABI_VERSION, "/x/lib.so", &c, &err),
+    c = (cpex__manifest_copy *)&err; /* must be reset */
+    assert_int_equal(cpex__manifest_load(&im, &sym, CPEX_ABI_VERSION, "/x/lib.so", &c, &err),
                      CPEX_E_LOAD);
     assert_null(c);
     assert_contains(cpex_error_message(&err), "newer minor version");
     cpex_error_cleanup(&err);
     /* ... and the version wins over a layout problem */
     f.list[0] = NULL;
-    assert_int_equal(cpex_manifest_load(&im, &sym, CPEX_ABI_VERSION, "/x/lib.so", &c, &err),
+    assert_int_equal(cpex__manifest_load(&im, &sym, CPEX_ABI_VERSION, "/x/lib.so", &c, &err),
                      CPEX_E_LOAD);
     assert_contains(cpex_error_message(&err), "newer minor version");
     cpex_error_cleanup(&err);
@@ -599,20 +599,20 @@ static void test_image_out_of_memory(void **state)
 {
     (void)state;
     fake_lib f;
-    cpex_image im;
+    cpex__image im;
     fake_build(&f, &im);
-    cpex_image_sym sym = {&f.m, sizeof f.m, CPEX_SYM_DATA};
+    cpex__image_sym sym = {&f.m, sizeof f.m, CPEX_SYM_DATA};
     for (uint64_t n = 1; n < 200; n++) {
-        cpex_manifest_copy *c = NULL;
+        cpex__manifest_copy *c = NULL;
         cpex_error err = CPEX_ERROR_INIT;
-        cpex_alloc_fail_at(n);
-        cpex_status st = cpex_manifest_load(&im, &sym, CPEX_ABI_VERSION, "/x", &c, &err);
-        int failed = cpex_alloc_failed();
-        cpex_alloc_fail_at(0);
+        cpex__alloc_fail_at(n);
+        cpex_status st = cpex__manifest_load(&im, &sym, CPEX_ABI_VERSION, "/x", &c, &err);
+        int failed = cpex__alloc_failed();
+        cpex__alloc_fail_at(0);
         cpex_error_cleanup(&err);
         if (!failed) {
             assert_int_equal(st, CPEX_OK);
-            cpex_manifest_copy_free(c);
+            cpex__manifest_copy_free(c);
             return;
         }
         assert_int_equal(st, CPEX_E_NOMEM);

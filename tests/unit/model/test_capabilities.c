@@ -8,7 +8,7 @@
 
 static const struct {
     const char *name;
-    cpex_caps bit;
+    cpex__caps bit;
 } known[] = {
     {"read_subject", CPEX_CAP_READ_SUBJECT},
     {"read_roles", CPEX_CAP_READ_ROLES},
@@ -41,17 +41,17 @@ static const uint32_t all_fields[] = {
 static void test_parse_every_known_name(void **state)
 {
     (void)state;
-    cpex_caps all = 0;
+    cpex__caps all = 0;
     for (size_t i = 0; i < KNOWN_N; i++) {
-        cpex_caps caps = 0;
+        cpex__caps caps = 0;
         const char *sugg = "stale";
-        assert_int_equal(cpex_caps_parse(known[i].name, &caps, &sugg), CPEX_CAP_KNOWN);
+        assert_int_equal(cpex__caps_parse(known[i].name, &caps, &sugg), CPEX_CAP_KNOWN);
         assert_int_equal(caps, known[i].bit);
         assert_null(sugg);
-        assert_string_equal(cpex_caps_name(known[i].bit), known[i].name);
+        assert_string_equal(cpex__caps_name(known[i].bit), known[i].name);
         /* Bits accumulate; parsing twice is harmless. */
-        assert_int_equal(cpex_caps_parse(known[i].name, &all, NULL), CPEX_CAP_KNOWN);
-        assert_int_equal(cpex_caps_parse(known[i].name, &all, NULL), CPEX_CAP_KNOWN);
+        assert_int_equal(cpex__caps_parse(known[i].name, &all, NULL), CPEX_CAP_KNOWN);
+        assert_int_equal(cpex__caps_parse(known[i].name, &all, NULL), CPEX_CAP_KNOWN);
     }
     assert_int_equal(all, (1u << KNOWN_N) - 1);
     /* Each bit is distinct. */
@@ -64,9 +64,9 @@ static void test_parse_not_implemented(void **state)
 {
     (void)state;
     for (size_t i = 0; i < CPEX_ONLY_N; i++) {
-        cpex_caps caps = 0;
+        cpex__caps caps = 0;
         const char *sugg = "stale";
-        assert_int_equal(cpex_caps_parse(cpex_only[i], &caps, &sugg), CPEX_CAP_NOT_IMPLEMENTED);
+        assert_int_equal(cpex__caps_parse(cpex_only[i], &caps, &sugg), CPEX_CAP_NOT_IMPLEMENTED);
         assert_int_equal(caps, 0);
         assert_null(sugg);
     }
@@ -91,9 +91,9 @@ static void test_parse_unknown_with_suggestion(void **state)
         {"Read_Subject", "read_subject"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        cpex_caps caps = 0;
+        cpex__caps caps = 0;
         const char *sugg = NULL;
-        assert_int_equal(cpex_caps_parse(cases[i].typo, &caps, &sugg), CPEX_CAP_UNKNOWN);
+        assert_int_equal(cpex__caps_parse(cases[i].typo, &caps, &sugg), CPEX_CAP_UNKNOWN);
         assert_int_equal(caps, 0);
         assert_non_null(sugg);
         assert_string_equal(sugg, cases[i].want);
@@ -105,37 +105,37 @@ static void test_parse_unknown_without_suggestion(void **state)
     (void)state;
     const char *names[] = {"", "fly", "root_access_everything", "x"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        cpex_caps caps = 0;
+        cpex__caps caps = 0;
         const char *sugg = "stale";
-        assert_int_equal(cpex_caps_parse(names[i], &caps, &sugg), CPEX_CAP_UNKNOWN);
+        assert_int_equal(cpex__caps_parse(names[i], &caps, &sugg), CPEX_CAP_UNKNOWN);
         assert_null(sugg);
         assert_int_equal(caps, 0);
     }
     /* NULL name, NULL outputs: no crash. */
-    assert_int_equal(cpex_caps_parse(NULL, NULL, NULL), CPEX_CAP_UNKNOWN);
-    assert_int_equal(cpex_caps_parse("read_roles", NULL, NULL), CPEX_CAP_KNOWN);
-    assert_int_equal(cpex_caps_parse("read_rolez", NULL, NULL), CPEX_CAP_UNKNOWN);
+    assert_int_equal(cpex__caps_parse(NULL, NULL, NULL), CPEX_CAP_UNKNOWN);
+    assert_int_equal(cpex__caps_parse("read_roles", NULL, NULL), CPEX_CAP_KNOWN);
+    assert_int_equal(cpex__caps_parse("read_rolez", NULL, NULL), CPEX_CAP_UNKNOWN);
     /* A very long hostile name. */
     char longname[4096];
     memset(longname, 'r', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
     const char *sugg = "stale";
-    assert_int_equal(cpex_caps_parse(longname, NULL, &sugg), CPEX_CAP_UNKNOWN);
+    assert_int_equal(cpex__caps_parse(longname, NULL, &sugg), CPEX_CAP_UNKNOWN);
     assert_null(sugg);
 }
 
 static void test_caps_name_edge_cases(void **state)
 {
     (void)state;
-    assert_null(cpex_caps_name(0));
-    assert_null(cpex_caps_name(CPEX_CAP_READ_SUBJECT | CPEX_CAP_READ_ROLES));
-    assert_null(cpex_caps_name(1u << 10));
-    assert_null(cpex_caps_name(1u << 31));
-    assert_null(cpex_caps_name(0xffffffffu));
+    assert_null(cpex__caps_name(0));
+    assert_null(cpex__caps_name(CPEX_CAP_READ_SUBJECT | CPEX_CAP_READ_ROLES));
+    assert_null(cpex__caps_name(1u << 10));
+    assert_null(cpex__caps_name(1u << 31));
+    assert_null(cpex__caps_name(0xffffffffu));
 }
 
 /* The fields a single capability is expected to reveal, besides meta. */
-static int expected_read(cpex_caps cap, uint32_t field)
+static int expected_read(cpex__caps cap, uint32_t field)
 {
     switch (field) {
     case CPEX_EXT_ENTITY_TYPE:
@@ -161,11 +161,11 @@ static void test_can_read_matrix(void **state)
     (void)state;
     /* No capability: meta only. */
     for (size_t f = 0; f < FIELDS_N; f++)
-        assert_int_equal(cpex_caps_can_read_field(0, all_fields[f]), expected_read(0, all_fields[f]));
+        assert_int_equal(cpex__caps_can_read_field(0, all_fields[f]), expected_read(0, all_fields[f]));
     /* Each capability alone reveals exactly its fields (write ones none). */
     for (size_t i = 0; i < KNOWN_N; i++) {
         for (size_t f = 0; f < FIELDS_N; f++) {
-            int got = cpex_caps_can_read_field(known[i].bit, all_fields[f]);
+            int got = cpex__caps_can_read_field(known[i].bit, all_fields[f]);
             int want = expected_read(known[i].bit, all_fields[f]);
             if (got != want)
                 fail_msg("capability %s, field %u: got %d, want %d", known[i].name,
@@ -174,16 +174,16 @@ static void test_can_read_matrix(void **state)
     }
     /* Everything reveals every field. */
     for (size_t f = 0; f < FIELDS_N; f++)
-        assert_true(cpex_caps_can_read_field(0x3ffu, all_fields[f]));
+        assert_true(cpex__caps_can_read_field(0x3ffu, all_fields[f]));
 }
 
 static void test_write_does_not_grant_read(void **state)
 {
     (void)state;
-    cpex_caps w = CPEX_CAP_APPEND_LABELS | CPEX_CAP_WRITE_HEADERS | CPEX_CAP_WRITE_CUSTOM;
-    assert_false(cpex_caps_can_read_field(w, CPEX_EXT_LABELS));
-    assert_false(cpex_caps_can_read_field(w, CPEX_EXT_SUBJECT_ID));
-    assert_true(cpex_caps_can_read_field(w | CPEX_CAP_READ_LABELS, CPEX_EXT_LABELS));
+    cpex__caps w = CPEX_CAP_APPEND_LABELS | CPEX_CAP_WRITE_HEADERS | CPEX_CAP_WRITE_CUSTOM;
+    assert_false(cpex__caps_can_read_field(w, CPEX_EXT_LABELS));
+    assert_false(cpex__caps_can_read_field(w, CPEX_EXT_SUBJECT_ID));
+    assert_true(cpex__caps_can_read_field(w | CPEX_CAP_READ_LABELS, CPEX_EXT_LABELS));
 }
 
 static void test_can_read_hostile_fields(void **state)
@@ -191,7 +191,7 @@ static void test_can_read_hostile_fields(void **state)
     (void)state;
     const uint32_t bad[] = {0, 4, 9, 15, 19, 25, 100, 0x7fffffffu, 0xffffffffu};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_false(cpex_caps_can_read_field(0xffffffffu, bad[i]));
+        assert_false(cpex__caps_can_read_field(0xffffffffu, bad[i]));
 }
 
 int main(void)

@@ -307,9 +307,9 @@ static cpex_cmf_message *rich_message(void)
  * the injected failure and checks its own outcome; ASan checks leaks. */
 static void each_failure_from(uint64_t first, int (*step)(void *ctx), void *ctx)
 {
-    cpex_alloc_setup_jansson();
+    cpex__alloc_setup_jansson();
     for (uint64_t n = first; n < 100000; n++) {
-        cpex_alloc_fail_at(n);
+        cpex__alloc_fail_at(n);
         if (!step(ctx)) {
             assert_true(n > first); /* the operation allocates: something was tried */
             return;
@@ -324,8 +324,8 @@ static void each_failure(int (*step)(void *ctx), void *ctx) { each_failure_from(
  * checks that follow can allocate. */
 static int injected_failure(void)
 {
-    int failed = cpex_alloc_failed();
-    cpex_alloc_fail_at(0);
+    int failed = cpex__alloc_failed();
+    cpex__alloc_fail_at(0);
     return failed;
 }
 
@@ -375,10 +375,10 @@ static void test_parse_under_allocation_failure(void **state)
     /* jansson 2.14's loader overflows a buffer when an allocation fails
      * mid-string (lex_save ignores strbuffer_append_byte's result), so the
      * failures start after json_loadb's own allocations. */
-    cpex_alloc_setup_jansson();
-    cpex_alloc_count_reset();
+    cpex__alloc_setup_jansson();
+    cpex__alloc_count_reset();
     doc = json_loadb(rich, strlen(rich), JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
-    uint64_t loader_allocs = cpex_alloc_count();
+    uint64_t loader_allocs = cpex__alloc_count();
     json_decref(doc);
     each_failure_from(loader_allocs + 1, parse_step, NULL);
 }
@@ -457,7 +457,7 @@ static cpex_status mutate(cpex_cmf_message *m, int which)
 static void test_mutators_under_allocation_failure(void **state)
 {
     (void)state;
-    cpex_alloc_setup_jansson();
+    cpex__alloc_setup_jansson();
     cpex_cmf_message *before = rich_message();
     for (int which = 0; which <= 8; which++) {
         int failures = 0;
@@ -466,7 +466,7 @@ static void test_mutators_under_allocation_failure(void **state)
             assert_non_null(m);
             /* json_pack in mutate() allocates first: failing it hands NULL
              * to the mutator, which is a valid call too. */
-            cpex_alloc_fail_at(n);
+            cpex__alloc_fail_at(n);
             cpex_status st = mutate(m, which);
             int failed = injected_failure();
             failures += failed;

@@ -97,7 +97,7 @@ static void test_new_is_empty(void **state)
     assert_int_equal(cpex_extensions_header_count(e, CPEX_HEADERS_REQUEST), 0);
     assert_int_equal(cpex_extensions_header_count(e, CPEX_HEADERS_RESPONSE), 0);
     assert_null(cpex_extensions_custom(e, "x"));
-    assert_null(cpex_extensions_custom_object(e));
+    assert_null(cpex__extensions_custom_object(e));
     json_t *j = cpex_extensions_to_json(e);
     assert_non_null(j);
     assert_int_equal(json_object_size(j), 0);
@@ -120,10 +120,10 @@ static void test_single_fields(void **state)
     for (size_t i = 0; i < SINGLE_N; i++) {
         snprintf(buf, sizeof buf, "value-%zu", i);
         assert_string_equal(cpex_extensions_get(e, single_fields[i]), buf);
-        cpex_str s = cpex_extensions_get_str(e, single_fields[i]);
+        cpex_str s = cpex__extensions_get_str(e, single_fields[i]);
         assert_int_equal(s.len, strlen(buf));
         assert_int_equal(s.ptr[s.len], '\0');
-        assert_int_equal(cpex_ext_field_kind_of(single_fields[i]), CPEX_EXT_KIND_SINGLE);
+        assert_int_equal(cpex__ext_field_kind_of(single_fields[i]), CPEX_EXT_KIND_SINGLE);
     }
     /* The value is copied. */
     strcpy(buf, "changed");
@@ -141,7 +141,7 @@ static void test_single_fields(void **state)
     assert_string_equal(cpex_extensions_get(e, CPEX_EXT_SPAN_ID), "");
     assert_int_equal(cpex_extensions_set(e, CPEX_EXT_SPAN_ID, NULL), CPEX_OK);
     assert_null(cpex_extensions_get(e, CPEX_EXT_SPAN_ID));
-    assert_null(cpex_extensions_get_str(e, CPEX_EXT_SPAN_ID).ptr);
+    assert_null(cpex__extensions_get_str(e, CPEX_EXT_SPAN_ID).ptr);
     assert_int_equal(cpex_extensions_set(e, CPEX_EXT_SPAN_ID, NULL), CPEX_OK);
     /* Not UTF-8: refused, value kept. */
     assert_int_equal(cpex_extensions_set(e, CPEX_EXT_ENTITY_TYPE, "bad\xff"), CPEX_E_INVALID);
@@ -166,7 +166,7 @@ static void test_list_fields(void **state)
     cpex_extensions *e = cpex_extensions_new();
     for (size_t f = 0; f < LIST_N; f++) {
         uint32_t field = list_fields[f];
-        assert_int_equal(cpex_ext_field_kind_of(field), CPEX_EXT_KIND_LIST);
+        assert_int_equal(cpex__ext_field_kind_of(field), CPEX_EXT_KIND_LIST);
         /* Enough items to grow the array a few times; order is kept. */
         char buf[32];
         for (int i = 0; i < 40; i++) {
@@ -177,11 +177,11 @@ static void test_list_fields(void **state)
         for (int i = 0; i < 40; i++) {
             snprintf(buf, sizeof buf, "item%d", i);
             assert_string_equal(cpex_extensions_item(e, field, (size_t)i), buf);
-            assert_int_equal(cpex_extensions_item_str(e, field, (size_t)i).len, strlen(buf));
+            assert_int_equal(cpex__extensions_item_str(e, field, (size_t)i).len, strlen(buf));
         }
         assert_null(cpex_extensions_item(e, field, 40));
         assert_null(cpex_extensions_item(e, field, (size_t)-1));
-        assert_null(cpex_extensions_item_str(e, field, 40).ptr);
+        assert_null(cpex__extensions_item_str(e, field, 40).ptr);
         /* Exact duplicates are kept once, for every list. */
         assert_int_equal(cpex_extensions_add(e, field, "item3"), CPEX_OK);
         assert_int_equal(cpex_extensions_count(e, field), 40);
@@ -237,7 +237,7 @@ static void test_headers(void **state)
     /* Case-insensitive lookup. */
     assert_string_equal(cpex_extensions_header(e, R, "content-type"), "text/plain");
     assert_string_equal(cpex_extensions_header(e, R, "CONTENT-TYPE"), "text/plain");
-    assert_int_equal(cpex_extensions_header_str(e, R, "x-a").len, 1);
+    assert_int_equal(cpex__extensions_header_str(e, R, "x-a").len, 1);
     assert_null(cpex_extensions_header(e, R, "X-C"));
     assert_null(cpex_extensions_header(e, R, NULL));
     /* Sets are separate. */
@@ -256,10 +256,10 @@ static void test_headers(void **state)
     assert_null(cpex_extensions_header_at(e, R, 3, &v));
     assert_null(v);
     cpex_str n, sv;
-    assert_true(cpex_extensions_header_at_str(e, R, 1, &n, &sv));
+    assert_true(cpex__extensions_header_at_str(e, R, 1, &n, &sv));
     assert_int_equal(n.len, 3);
     assert_int_equal(sv.len, 1);
-    assert_false(cpex_extensions_header_at_str(e, R, 3, &n, &sv));
+    assert_false(cpex__extensions_header_at_str(e, R, 3, &n, &sv));
     /* Value from its own borrowed pointer. */
     assert_int_equal(cpex_extensions_set_header(e, R, "x-b", cpex_extensions_header(e, R, "X-B")),
                      CPEX_OK);
@@ -307,7 +307,7 @@ static void test_custom(void **state)
     assert_int_equal(cpex_extensions_set_custom(e, "k", v), CPEX_OK);
     assert_ptr_equal(cpex_extensions_custom(e, "k"), v);
     assert_int_equal(v->refcount, 2);
-    assert_int_equal(json_object_size(cpex_extensions_custom_object(e)), 1);
+    assert_int_equal(json_object_size(cpex__extensions_custom_object(e)), 1);
     /* Replace drops the old value's reference. */
     assert_int_equal(cpex_extensions_set_custom(e, "k", json_integer(2)), CPEX_OK);
     assert_int_equal(v->refcount, 1);
@@ -351,7 +351,7 @@ static void test_custom(void **state)
     /* Deleting on an object that never had custom values. */
     cpex_extensions *e2 = cpex_extensions_new();
     assert_int_equal(cpex_extensions_set_custom(e2, "k", NULL), CPEX_OK);
-    assert_null(cpex_extensions_custom_object(e2));
+    assert_null(cpex__extensions_custom_object(e2));
     cpex_extensions_unref(e2);
     cpex_extensions_unref(e);
 }
@@ -364,8 +364,8 @@ static void test_copy_independence(void **state)
     assert_non_null(b);
     assert_ptr_not_equal(a, b);
     assert_true(cpex_extensions_equal(a, b));
-    assert_int_equal(cpex_extensions_refcount(a), 1);
-    assert_int_equal(cpex_extensions_refcount(b), 1);
+    assert_int_equal(cpex__extensions_refcount(a), 1);
+    assert_int_equal(cpex__extensions_refcount(b), 1);
 
     /* Change every part of the copy. */
     assert_int_equal(cpex_extensions_set(b, CPEX_EXT_SUBJECT_ID, "mallory"), CPEX_OK);
@@ -423,19 +423,19 @@ static void test_custom_copy_on_write(void **state)
     cpex_extensions *a = make_full();
     cpex_extensions *b = cpex_extensions_copy(a);
     /* Shared for reading. */
-    assert_ptr_equal(cpex_extensions_custom_object(a), cpex_extensions_custom_object(b));
+    assert_ptr_equal(cpex__extensions_custom_object(a), cpex__extensions_custom_object(b));
     /* Writing the copy detaches it; the original keeps its values. */
     const json_t *a_limits = cpex_extensions_custom(a, "limits");
     assert_int_equal(cpex_extensions_set_custom(b, "tenant", json_string("other")), CPEX_OK);
-    assert_ptr_not_equal(cpex_extensions_custom_object(a), cpex_extensions_custom_object(b));
+    assert_ptr_not_equal(cpex__extensions_custom_object(a), cpex__extensions_custom_object(b));
     assert_ptr_equal(cpex_extensions_custom(a, "limits"), a_limits);
     assert_ptr_not_equal(cpex_extensions_custom(b, "limits"), a_limits);
     assert_true(json_equal(cpex_extensions_custom(b, "limits"), a_limits));
     assert_string_equal(json_string_value(cpex_extensions_custom(a, "tenant")), "acme");
     /* Once private, further writes do not copy again. */
-    const json_t *b_obj = cpex_extensions_custom_object(b);
+    const json_t *b_obj = cpex__extensions_custom_object(b);
     assert_int_equal(cpex_extensions_set_custom(b, "x", json_true()), CPEX_OK);
-    assert_ptr_equal(cpex_extensions_custom_object(b), b_obj);
+    assert_ptr_equal(cpex__extensions_custom_object(b), b_obj);
     /* Deleting on a shared object detaches too. */
     cpex_extensions *c = cpex_extensions_copy(a);
     assert_int_equal(cpex_extensions_set_custom(c, "limits", NULL), CPEX_OK);
@@ -450,9 +450,9 @@ static void test_custom_copy_on_write(void **state)
     assert_string_equal(json_string_value(cpex_extensions_custom(a, "tenant")), "a");
     /* The last holder of a once-shared object writes in place. */
     cpex_extensions_unref(a);
-    const json_t *d_obj = cpex_extensions_custom_object(d);
+    const json_t *d_obj = cpex__extensions_custom_object(d);
     assert_int_equal(cpex_extensions_set_custom(d, "tenant", json_string("d")), CPEX_OK);
-    assert_ptr_equal(cpex_extensions_custom_object(d), d_obj);
+    assert_ptr_equal(cpex__extensions_custom_object(d), d_obj);
     assert_string_equal(json_string_value(cpex_extensions_custom(d, "tenant")), "d");
     cpex_extensions_unref(b);
     cpex_extensions_unref(c);
@@ -463,21 +463,21 @@ static void test_ref_unref(void **state)
 {
     (void)state;
     cpex_extensions *e = make_full();
-    assert_int_equal(cpex_extensions_refcount(e), 1);
+    assert_int_equal(cpex__extensions_refcount(e), 1);
     const cpex_extensions *ce = e;
     cpex_extensions *r = cpex_extensions_ref(ce);
     assert_ptr_equal(r, e);
-    assert_int_equal(cpex_extensions_refcount(e), 2);
+    assert_int_equal(cpex__extensions_refcount(e), 2);
     cpex_extensions_ref(e);
-    assert_int_equal(cpex_extensions_refcount(e), 3);
+    assert_int_equal(cpex__extensions_refcount(e), 3);
     cpex_extensions_unref(e);
     cpex_extensions_unref(e);
-    assert_int_equal(cpex_extensions_refcount(e), 1);
+    assert_int_equal(cpex__extensions_refcount(e), 1);
     assert_string_equal(cpex_extensions_get(e, CPEX_EXT_SUBJECT_ID), "alice");
     cpex_extensions_unref(e); /* freed: ASan would report a leak otherwise */
     assert_null(cpex_extensions_ref(NULL));
     cpex_extensions_unref(NULL);
-    assert_int_equal(cpex_extensions_refcount(NULL), 0);
+    assert_int_equal(cpex__extensions_refcount(NULL), 0);
 }
 
 /* Several threads share one read-only object: each refs it, reads it,
@@ -520,7 +520,7 @@ static void test_threads_share(void **state)
         assert_int_equal(pthread_join(th[i], &ret), 0);
         assert_null(ret);
     }
-    assert_int_equal(cpex_extensions_refcount(e), 1);
+    assert_int_equal(cpex__extensions_refcount(e), 1);
     assert_false(cpex_extensions_has_label(e, "touched"));
     assert_string_equal(json_string_value(cpex_extensions_custom(e, "tenant")), "acme");
     cpex_extensions_unref(e);
@@ -589,7 +589,7 @@ static void test_json_round_trip(void **state)
     assert_non_null(e);
     assert_int_equal(cpex_extensions_count(e, CPEX_EXT_LABELS), 1);
     assert_null(cpex_extensions_get(e, CPEX_EXT_CLASSIFICATION));
-    assert_null(cpex_extensions_custom_object(e));
+    assert_null(cpex__extensions_custom_object(e));
     cpex_extensions_unref(e);
     json_decref(in);
 }
@@ -794,15 +794,15 @@ static void test_hostile_numbers(void **state)
     json_t *before = cpex_extensions_to_json(e);
     for (size_t i = 0; i < HOSTILE_N; i++) {
         uint32_t f = hostile_fields[i];
-        assert_int_equal(cpex_ext_field_kind_of(f), CPEX_EXT_KIND_NONE);
+        assert_int_equal(cpex__ext_field_kind_of(f), CPEX_EXT_KIND_NONE);
         assert_int_equal(cpex_extensions_set(e, f, "x"), CPEX_E_INVALID);
         assert_int_equal(cpex_extensions_set(e, f, NULL), CPEX_E_INVALID);
         assert_int_equal(cpex_extensions_add(e, f, "x"), CPEX_E_INVALID);
         assert_null(cpex_extensions_get(e, f));
-        assert_null(cpex_extensions_get_str(e, f).ptr);
+        assert_null(cpex__extensions_get_str(e, f).ptr);
         assert_int_equal(cpex_extensions_count(e, f), 0);
         assert_null(cpex_extensions_item(e, f, 0));
-        assert_null(cpex_extensions_item_str(e, f, 0).ptr);
+        assert_null(cpex__extensions_item_str(e, f, 0).ptr);
         /* Header sets: only 0 and 1 exist. */
         uint32_t set = f < 2 ? f + 2 : f;
         assert_int_equal(cpex_extensions_set_header(e, set, "X-A", "1"), CPEX_E_INVALID);
@@ -812,7 +812,7 @@ static void test_hostile_numbers(void **state)
         const char *v = "stale";
         assert_null(cpex_extensions_header_at(e, set, 0, &v));
         assert_null(v);
-        assert_false(cpex_extensions_header_at_str(e, set, 0, NULL, NULL));
+        assert_false(cpex__extensions_header_at_str(e, set, 0, NULL, NULL));
     }
     json_t *after = cpex_extensions_to_json(e);
     assert_true(json_equal(before, after));
@@ -831,7 +831,7 @@ static void test_hostile_numbers(void **state)
     assert_int_equal(cpex_extensions_header_count(NULL, 0), 0);
     assert_null(cpex_extensions_header_at(NULL, 0, 0, NULL));
     assert_null(cpex_extensions_custom(NULL, "k"));
-    assert_null(cpex_extensions_custom_object(NULL));
+    assert_null(cpex__extensions_custom_object(NULL));
 }
 
 /* ---- out of memory: every failure leaves the object as it was ---- */
@@ -852,10 +852,10 @@ static void run_mutation_oom(cpex_extensions *(*make)(void), mutation m)
     for (uint64_t n = 1;; n++) {
         cpex_extensions *e = make();
         cpex_extensions *snapshot = cpex_extensions_copy(e);
-        cpex_alloc_fail_at(n);
+        cpex__alloc_fail_at(n);
         cpex_status st = m(e);
-        int failed = cpex_alloc_failed();
-        cpex_alloc_fail_at(0);
+        int failed = cpex__alloc_failed();
+        cpex__alloc_fail_at(0);
         if (st == CPEX_E_NOMEM) {
             assert_true(failed);
             assert_true(cpex_extensions_equal(e, snapshot));
@@ -892,13 +892,13 @@ static void test_oom_custom_cow(void **state)
     for (int op = 0; op < 3; op++) {
         for (uint64_t n = 1;; n++) {
             cpex_extensions *c = cpex_extensions_copy(orig);
-            cpex_alloc_fail_at(n);
+            cpex__alloc_fail_at(n);
             /* json_true() and NULL allocate nothing: only our copy can fail. */
             cpex_status st = op == 0   ? cpex_extensions_set_custom(c, "added", json_true())
                              : op == 1 ? cpex_extensions_set_custom(c, "tenant", NULL)
                                        : cpex_extensions_set_custom(c, "tenant", json_false());
-            int failed = cpex_alloc_failed();
-            cpex_alloc_fail_at(0);
+            int failed = cpex__alloc_failed();
+            cpex__alloc_fail_at(0);
             if (st == CPEX_E_NOMEM)
                 assert_true(cpex_extensions_equal(c, orig));
             else
@@ -922,10 +922,10 @@ static void test_oom_copy_and_json(void **state)
     json_t *want = parse(full_json);
     int done = 0;
     for (uint64_t n = 1; !done; n++) {
-        cpex_alloc_fail_at(n);
+        cpex__alloc_fail_at(n);
         cpex_extensions *c = cpex_extensions_copy(e);
-        done = !cpex_alloc_failed();
-        cpex_alloc_fail_at(0);
+        done = !cpex__alloc_failed();
+        cpex__alloc_fail_at(0);
         if (c) /* never a silently incomplete copy */
             assert_true(cpex_extensions_equal(e, c));
         else
@@ -934,10 +934,10 @@ static void test_oom_copy_and_json(void **state)
     }
     done = 0;
     for (uint64_t n = 1; !done; n++) {
-        cpex_alloc_fail_at(n);
+        cpex__alloc_fail_at(n);
         json_t *j = cpex_extensions_to_json(e);
-        done = !cpex_alloc_failed();
-        cpex_alloc_fail_at(0);
+        done = !cpex__alloc_failed();
+        cpex__alloc_fail_at(0);
         if (j)
             assert_true(json_equal(j, want));
         else
@@ -947,10 +947,10 @@ static void test_oom_copy_and_json(void **state)
     done = 0;
     for (uint64_t n = 1; !done; n++) {
         cpex_error err = CPEX_ERROR_INIT;
-        cpex_alloc_fail_at(n);
+        cpex__alloc_fail_at(n);
         cpex_extensions *back = cpex_extensions_from_json(want, &err);
-        done = !cpex_alloc_failed();
-        cpex_alloc_fail_at(0);
+        done = !cpex__alloc_failed();
+        cpex__alloc_fail_at(0);
         if (back) {
             assert_true(cpex_extensions_equal(e, back));
             assert_int_equal(err.count, 0);
@@ -969,8 +969,8 @@ static void test_oom_copy_and_json(void **state)
 
 int main(void)
 {
-    /* Route jansson through cpex_malloc so injected failures reach it too. */
-    cpex_alloc_setup_jansson();
+    /* Route jansson through cpex__malloc so injected failures reach it too. */
+    cpex__alloc_setup_jansson();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_is_empty),
         cmocka_unit_test(test_single_fields),
