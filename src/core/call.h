@@ -14,13 +14,13 @@
 #define CPEX_CALL_MAGIC 0x63706578u /* "cpex": catches a plugin passing a stray pointer */
 
 /* How to clone and free payload data of the kind / type a hook carries. */
-typedef struct payload_ops {
+typedef struct cpex__payload_ops {
     uint32_t kind;           /* enum cpex_payload_kind; 0 when there is no payload */
     const char *type_name;
     void *(*clone)(const void *data, void *user);
     void (*free)(void *data, void *user);
     void *user;
-} payload_ops;
+} cpex__payload_ops;
 
 typedef struct cpex__call_state {
     cpex_call call;                /* what the handler sees */
@@ -30,7 +30,7 @@ typedef struct cpex__call_state {
     uint32_t mode;
     bool can_modify;               /* sequential and transform */
     bool closed;                   /* the invoke began after shutdown started */
-    const payload_ops *ops;        /* the payload's type (the pipeline's or task's) */
+    const cpex__payload_ops *ops;        /* the payload's type (the pipeline's or task's) */
 
     /* extensions: what the plugin reads, and its copy-on-write changes */
     const cpex_extensions *ext;
@@ -70,20 +70,20 @@ void cpex__call_record(cpex__call_state *cs, const char *code, const char *fmt, 
 void cpex__call_state_cleanup(cpex__call_state *cs);
 
 /** What every call shares, wherever it runs; the rest is the caller's to set. */
-typedef struct call_setup {
+typedef struct cpex__call_setup {
     cpex_manager *manager;
     const char *hook;
     size_t hook_len;
     const cpex_payload *payload;   /* the view handlers get (NULL: none) */
-    const payload_ops *ops;
+    const cpex__payload_ops *ops;
     const cpex_extensions *ext;
     bool closing;
     cpex_error_record **records;
     size_t *record_count;
-} call_setup;
+} cpex__call_setup;
 
 /** Start a call state for plugin `p` in `mode` (zeroes everything else). */
-void cpex__call_state_init(cpex__call_state *cs, const call_setup *setup, cpex__plugin *p,
+void cpex__call_state_init(cpex__call_state *cs, const cpex__call_setup *setup, cpex__plugin *p,
                           uint32_t mode);
 
 

@@ -94,9 +94,9 @@ static void cmf_free_op(void *d, void *u) { (void)u; cpex_cmf_free(d); }
 static void *json_clone_op(const void *d, void *u) { (void)u; return json_deep_copy(d); }
 static void json_free_op(void *d, void *u) { (void)u; json_decref(d); }
 
-static payload_ops ops_for(const cpex_payload *p, const cpex__type_slot *custom)
+static cpex__payload_ops ops_for(const cpex_payload *p, const cpex__type_slot *custom)
 {
-    payload_ops ops = {0};
+    cpex__payload_ops ops = {0};
     if (!p)
         return ops;
     ops.kind = p->kind;
@@ -158,7 +158,7 @@ void cpex__call_state_cleanup(cpex__call_state *cs)
 /* What one handler call came to. */
 
 /* A plugin that is not (or no longer) initialized fails closed. */
-bool cpex__ex_plugin_ready(const cpex__call_state *cs, outcome *out)
+bool cpex__ex_plugin_ready(const cpex__call_state *cs, cpex__outcome *out)
 {
     cpex__plugin *p = cs->plugin;
     int st = atomic_load_explicit(&p->state, memory_order_acquire);
@@ -166,7 +166,7 @@ bool cpex__ex_plugin_ready(const cpex__call_state *cs, outcome *out)
         st = CPEX_PLUGIN_SHUT_DOWN;
     if (st == CPEX_PLUGIN_INITIALIZED)
         return true;
-    out->kind = OUT_ERROR;
+    out->kind = CPEX__OUT_ERROR;
     out->record_code = "not_initialized";
     if (st == CPEX_PLUGIN_FAILED) {
         pthread_mutex_lock(&p->lock);
@@ -189,9 +189,9 @@ bool cpex__ex_plugin_ready(const cpex__call_state *cs, outcome *out)
  * few words (returning the 530-byte outcome by value cost ~140
  * instructions per call: a 512-byte zero fill and a copy). */
 static inline __attribute__((always_inline)) void
-call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, bool coarse, outcome *out)
+call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, bool coarse, cpex__outcome *out)
 {
-    out->kind = OUT_ALLOW;
+    out->kind = CPEX__OUT_ALLOW;
     out->record_code = NULL;
     out->end = start;
     out->message[0] = '\0';
@@ -202,23 +202,23 @@ call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, bool coars
     out->end = clock_ns(coarse);
     if (out->end > cs->call.deadline_ns) {
         /* C cannot stop a call; an overrun's result is discarded instead. */
-        out->kind = OUT_TIMEOUT;
+        out->kind = CPEX__OUT_TIMEOUT;
         return;
     }
     switch (d) {
     case CPEX_ALLOW:
         break;
     case CPEX_DENY:
-        out->kind = OUT_DENY;
+        out->kind = CPEX__OUT_DENY;
         break;
     case CPEX_ERROR:
-        out->kind = OUT_ERROR;
+        out->kind = CPEX__OUT_ERROR;
         out->record_code = "error";
         snprintf(out->message, sizeof out->message, "%s",
                  cs->error_message ? cs->error_message : "handler returned an error without a message");
         break;
     default:
-        out->kind = OUT_ERROR;
+        out->kind = CPEX__OUT_ERROR;
         out->record_code = "bad_decision";
         snprintf(out->message, sizeof out->message,
                  "handler returned unknown decision %d (expected CPEX_ALLOW=0, CPEX_DENY=1 or "
@@ -228,7 +228,7 @@ call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, bool coars
     }
 }
 
-void cpex__ex_call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, outcome *out)
+void cpex__ex_call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, cpex__outcome *out)
 {
     call_handler(cs, fn, start, false, out);
 }
@@ -253,10 +253,10 @@ cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, const char *fallba
 }
 
 /* A failure as a halting violation (on_error: fail). */
-cpex_violation *cpex__ex_failure_violation(const cpex__plugin *p, const outcome *o)
+cpex_violation *cpex__ex_failure_violation(const cpex__plugin *p, const cpex__outcome *o)
 {
     char reason[800];
-    if (o->kind == OUT_TIMEOUT) {
+    if (o->kind == CPEX__OUT_TIMEOUT) {
         snprintf(reason, sizeof reason, "Plugin '%s' timed out after %lldms", p->name,
                  (long long)(p->timeout_ns / 1000000));
         json_t *d = json_pack("{s:I}", "timeout_ms", (json_int_t)(p->timeout_ns / 1000000));
@@ -267,19 +267,19 @@ cpex_violation *cpex__ex_failure_violation(const cpex__plugin *p, const outcome 
 }
 
 /* Record a failure as a soft error. */
-void cpex__ex_record_failure(cpex__call_state *cs, const outcome *o)
+void cpex__ex_record_failure(cpex__call_state *cs, const cpex__outcome *o)
 {
-    if (o->kind == OUT_TIMEOUT)
+    if (o->kind == CPEX__OUT_TIMEOUT)
         cpex__call_record(cs, "timeout", "plugin timed out after %lldms",
                          (long long)(cs->plugin->timeout_ns / 1000000));
     else
         cpex__call_record(cs, o->record_code ? o->record_code : "error", "%s", o->message);
 }
 
-void cpex__ex_disable_for(cpex__plugin *p, const outcome *o)
+void cpex__ex_disable_for(cpex__plugin *p, const cpex__outcome *o)
 {
     char reason[600];
-    if (o->kind == OUT_TIMEOUT)
+    if (o->kind == CPEX__OUT_TIMEOUT)
         snprintf(reason, sizeof reason, "timed out after %lldms",
                  (long long)(p->timeout_ns / 1000000));
     else
@@ -309,7 +309,7 @@ bool cpex__ex_merge_metadata(json_t **into, json_t *from)
 /* ------------------------------------------------------------------ */
 
 
-void cpex__call_state_init(cpex__call_state *cs, const call_setup *setup, cpex__plugin *p,
+void cpex__call_state_init(cpex__call_state *cs, const cpex__call_setup *setup, cpex__plugin *p,
                           uint32_t mode)
 {
     memset(cs, 0, sizeof *cs);
@@ -336,9 +336,9 @@ void cpex__call_state_init(cpex__call_state *cs, const call_setup *setup, cpex__
 
 /* A call on the caller's thread: context reads and (serial) writes go to
  * the pipeline's live table. */
-static void init_call(pipeline *pl, cpex__call_state *cs, cpex__plugin *p, uint32_t mode)
+static void init_call(cpex__pipeline *pl, cpex__call_state *cs, cpex__plugin *p, uint32_t mode)
 {
-    call_setup setup = {pl->manager,  pl->hook->name, pl->hook->name_len,
+    cpex__call_setup setup = {pl->manager,  pl->hook->name, pl->hook->name_len,
                         pl->payload.kind ? &pl->payload : NULL, &pl->ops, pl->ext,
                         pl->closing,  &pl->res->errors, &pl->res->error_count};
     cpex__call_state_init(cs, &setup, p, mode);
@@ -362,7 +362,7 @@ static inline bool call_state_dirty(const cpex__call_state *cs)
 /* Point a call state, cleaned up after its previous call, at the next
  * plugin of the same phase: only what differs per plugin is written
  * (init_call's memset of the ~250-byte state runs once per phase). */
-static void rebind_call(pipeline *pl, cpex__call_state *cs, cpex__plugin *p)
+static void rebind_call(cpex__pipeline *pl, cpex__call_state *cs, cpex__plugin *p)
 {
     cs->call.plugin_name.ptr = p->name;
     cs->call.plugin_name.len = p->name_len;
@@ -375,7 +375,7 @@ static void rebind_call(pipeline *pl, cpex__call_state *cs, cpex__plugin *p)
 }
 
 /* Accept a serial call's modifications into the pipeline. */
-static void adopt_changes(pipeline *pl, cpex__call_state *cs)
+static void adopt_changes(cpex__pipeline *pl, cpex__call_state *cs)
 {
     if (cs->new_payload) {
         if (pl->owned_payload && pl->ops.free)
@@ -394,7 +394,7 @@ static void adopt_changes(pipeline *pl, cpex__call_state *cs)
     }
 }
 
-void cpex__ex_halt(pipeline *pl, cpex_violation *v)
+void cpex__ex_halt(cpex__pipeline *pl, cpex_violation *v)
 {
     pl->res->continue_processing = false;
     if (!v) /* out of memory building it: still deny, with a fixed text */
@@ -415,7 +415,7 @@ typedef struct phase_walk {
 /* Call entry `e` in phase `mode`. True when the call allowed and left
  * nothing behind (the common case: nothing to adopt, merge or free). */
 static inline __attribute__((always_inline)) bool
-phase_step(pipeline *pl, phase_walk *w, const cpex__hook_entry *e, uint32_t mode, outcome *o)
+phase_step(cpex__pipeline *pl, phase_walk *w, const cpex__hook_entry *e, uint32_t mode, cpex__outcome *o)
 {
     cpex__plugin *p = e->plugin;
     if (w->ready)
@@ -425,7 +425,7 @@ phase_step(pipeline *pl, phase_walk *w, const cpex__hook_entry *e, uint32_t mode
     w->ready = true;
     bool coarse = p->timeout_ns >= w->coarse_from;
     call_handler(&w->cs, e->fn, clock_start(&w->clk, coarse), coarse, o);
-    if (o->kind == OUT_ALLOW && !call_state_dirty(&w->cs)) {
+    if (o->kind == CPEX__OUT_ALLOW && !call_state_dirty(&w->cs)) {
         w->clk.kind = coarse;
         w->clk.last = o->end;
         return true;
@@ -434,7 +434,7 @@ phase_step(pipeline *pl, phase_walk *w, const cpex__hook_entry *e, uint32_t mode
     return false;
 }
 
-static bool run_serial(pipeline *pl, uint32_t mode)
+static bool run_serial(cpex__pipeline *pl, uint32_t mode)
 {
     const cpex__hook *h = pl->hook;
     phase_walk w;
@@ -446,16 +446,16 @@ static bool run_serial(pipeline *pl, uint32_t mode)
         cpex__plugin *p = h->entries[i].plugin;
         if (atomic_load_explicit(&p->disabled, memory_order_relaxed))
             continue;
-        outcome o;
+        cpex__outcome o;
         if (phase_step(pl, &w, &h->entries[i], mode, &o))
             continue;
         cpex__call_state *csp = &w.cs;
         bool halted = false;
         switch (o.kind) {
-        case OUT_ALLOW:
+        case CPEX__OUT_ALLOW:
             adopt_changes(pl, csp);
             break;
-        case OUT_DENY:
+        case CPEX__OUT_DENY:
             if (mode == CPEX_MODE_SEQUENTIAL) {
                 cpex__ex_halt(pl, cpex__ex_take_violation(csp, "plugin_deny"));
                 halted = true;
@@ -467,8 +467,8 @@ static bool run_serial(pipeline *pl, uint32_t mode)
                 adopt_changes(pl, csp);
             }
             break;
-        case OUT_ERROR:
-        case OUT_TIMEOUT:
+        case CPEX__OUT_ERROR:
+        case CPEX__OUT_TIMEOUT:
             if (p->on_error == CPEX_ON_ERROR_FAIL && mode == CPEX_MODE_SEQUENTIAL) {
                 cpex__ex_halt(pl, cpex__ex_failure_violation(p, &o));
                 halted = true;
@@ -479,7 +479,7 @@ static bool run_serial(pipeline *pl, uint32_t mode)
             }
             break;
         }
-        if (!cpex__ex_merge_metadata(&pl->res->metadata, o.kind == OUT_TIMEOUT ? NULL : csp->metadata))
+        if (!cpex__ex_merge_metadata(&pl->res->metadata, o.kind == CPEX__OUT_TIMEOUT ? NULL : csp->metadata))
             cpex__call_record(csp, "internal", "out of memory: the plugin's metadata was dropped");
         cpex__call_state_cleanup(csp);
         if (halted)
@@ -488,7 +488,7 @@ static bool run_serial(pipeline *pl, uint32_t mode)
     return true;
 }
 
-static void run_audit(pipeline *pl)
+static void run_audit(cpex__pipeline *pl)
 {
     const cpex__hook *h = pl->hook;
     phase_walk w;
@@ -501,21 +501,21 @@ static void run_audit(pipeline *pl)
         cpex__plugin *p = h->entries[i].plugin;
         if (atomic_load_explicit(&p->disabled, memory_order_relaxed))
             continue;
-        outcome o;
+        cpex__outcome o;
         if (phase_step(pl, &w, &h->entries[i], CPEX_MODE_AUDIT, &o))
             continue;
         cpex__call_state *csp = &w.cs;
-        if (o.kind == OUT_DENY) {
+        if (o.kind == CPEX__OUT_DENY) {
             cpex__call_record(csp, "dropped_deny",
                              "plugin denied in audit mode, which cannot block; the deny was "
                              "ignored (reason: %s)",
                              csp->violation ? csp->violation->reason : "none given");
-        } else if (o.kind == OUT_ERROR || o.kind == OUT_TIMEOUT) {
+        } else if (o.kind == CPEX__OUT_ERROR || o.kind == CPEX__OUT_TIMEOUT) {
             cpex__ex_record_failure(csp, &o); /* audit always records, whatever on_error */
             if (p->on_error == CPEX_ON_ERROR_DISABLE)
                 cpex__ex_disable_for(p, &o);
         }
-        if (o.kind != OUT_TIMEOUT)
+        if (o.kind != CPEX__OUT_TIMEOUT)
             if (!cpex__ex_merge_metadata(&pl->res->metadata, csp->metadata))
                 cpex__call_record(csp, "internal", "out of memory: the plugin's metadata was dropped");
         cpex__call_state_cleanup(csp);
@@ -531,7 +531,7 @@ void cpex__execute(cpex_manager *m, const cpex__snapshot *snap, const cpex__hook
                   const cpex_extensions *ext, cpex_context_table *ctx, bool closing,
                   cpex_pipeline_result *res)
 {
-    pipeline pl;
+    cpex__pipeline pl;
     memset(&pl, 0, sizeof pl);
     pl.manager = m;
     pl.snap = snap;

@@ -30,7 +30,7 @@ typedef struct shared_input {
     char *hook;
     size_t hook_len;
     cpex_payload payload;
-    payload_ops ops;
+    cpex__payload_ops ops;
     void *data;
     cpex_extensions *ext;
     bool closing;
@@ -47,7 +47,7 @@ static void shared_input_unref(shared_input *in)
     cpex__free(in);
 }
 
-static shared_input *shared_input_new(pipeline *pl)
+static shared_input *shared_input_new(cpex__pipeline *pl)
 {
     shared_input *in = cpex__calloc(1, sizeof *in);
     if (!in)
@@ -86,7 +86,7 @@ static void init_task_call(cpex__call_state *cs, shared_input *in, cpex__plugin 
                            json_t *local, json_t *global, cpex_error_record **records,
                            size_t *record_count)
 {
-    call_setup setup = {in->manager, in->hook,  in->hook_len, in->payload.kind ? &in->payload : NULL,
+    cpex__call_setup setup = {in->manager, in->hook,  in->hook_len, in->payload.kind ? &in->payload : NULL,
                         &in->ops,    in->ext,   in->closing,  records, record_count};
     cpex__call_state_init(cs, &setup, p, mode);
     cs->base_local = local;
@@ -146,7 +146,7 @@ typedef struct conc_task {
     int64_t start;
     /* written by the worker before `done`, under the group lock */
     bool done;
-    outcome out;
+    cpex__outcome out;
     cpex_violation *violation;
     json_t *metadata;
     cpex_error_record *records;
@@ -175,7 +175,7 @@ static void conc_task_run(void *arg)
     init_task_call(&cs, t->in, t->plugin, CPEX_MODE_CONCURRENT, t->local, t->global, &t->records,
                    &t->record_count);
     /* The deadline runs from submission: time spent queued counts. */
-    outcome o;
+    cpex__outcome o;
     cpex__ex_call_handler(&cs, t->fn, t->start, &o);
     pthread_mutex_lock(&t->group->lock);
     t->out = o;
@@ -185,7 +185,7 @@ static void conc_task_run(void *arg)
     cs.metadata = NULL;
     t->done = true;
     t->group->remaining--;
-    if (o.kind == OUT_DENY)
+    if (o.kind == CPEX__OUT_DENY)
         t->group->deny_seen = true;
     pthread_cond_broadcast(&t->group->cond);
     pthread_mutex_unlock(&t->group->lock);
@@ -198,7 +198,7 @@ static void conc_task_run(void *arg)
 static json_t *copy_or_null(json_t *v) { return v ? json_deep_copy(v) : NULL; }
 
 /* Concurrent phase. Returns false when the pipeline halted. */
-bool cpex__ex_run_concurrent(pipeline *pl)
+bool cpex__ex_run_concurrent(cpex__pipeline *pl)
 {
     const cpex__hook *h = pl->hook;
     size_t first = h->phase_start[CPEX_MODE_CONCURRENT];
@@ -296,7 +296,7 @@ bool cpex__ex_run_concurrent(pipeline *pl)
     while (g->remaining > 0) {
         if (short_circuit && g->deny_seen) {
             for (size_t k = 0; k < made && tasks[k]->done; k++)
-                if (tasks[k]->out.kind == OUT_DENY) {
+                if (tasks[k]->out.kind == CPEX__OUT_DENY) {
                     aborted = true;
                     break;
                 }
@@ -344,21 +344,21 @@ bool cpex__ex_run_concurrent(pipeline *pl)
                 t->records[r].details = NULL;
             json_t *md = t->metadata;
             t->metadata = NULL;
-            if (t->out.kind != OUT_TIMEOUT && !cpex__ex_merge_metadata(&pl->res->metadata, md))
+            if (t->out.kind != CPEX__OUT_TIMEOUT && !cpex__ex_merge_metadata(&pl->res->metadata, md))
                 cpex__call_record(&rec, "internal", "out of memory: the plugin's metadata was "
                                                    "dropped");
             json_decref(md);
         }
-        outcome o = t->out;
+        cpex__outcome o = t->out;
         if (!t->done) {
             if (aborted)
                 continue; /* cut short by a deny: records nothing */
-            o.kind = OUT_TIMEOUT;
+            o.kind = CPEX__OUT_TIMEOUT;
         }
         switch (o.kind) {
-        case OUT_ALLOW:
+        case CPEX__OUT_ALLOW:
             break;
-        case OUT_DENY:
+        case CPEX__OUT_DENY:
             if (!winner) {
                 cpex__call_state tmp = rec;
                 tmp.violation = t->violation;
@@ -366,8 +366,8 @@ bool cpex__ex_run_concurrent(pipeline *pl)
                 winner = cpex__ex_take_violation(&tmp, "concurrent_deny");
             }
             break;
-        case OUT_ERROR:
-        case OUT_TIMEOUT:
+        case CPEX__OUT_ERROR:
+        case CPEX__OUT_TIMEOUT:
             if (p->on_error == CPEX_ON_ERROR_FAIL) {
                 if (!winner)
                     winner = cpex__ex_failure_violation(p, &o);
@@ -410,14 +410,14 @@ static void faf_task_run(void *arg)
     cpex__call_state cs;
     init_task_call(&cs, t->in, t->plugin, CPEX_MODE_FIRE_AND_FORGET, t->local, t->global,
                    &records, &count);
-    outcome o;
+    cpex__outcome o;
     cpex__ex_call_handler(&cs, t->fn, t->start, &o);
-    if (o.kind == OUT_DENY) {
+    if (o.kind == CPEX__OUT_DENY) {
         cpex__call_record(&cs, "dropped_deny",
                          "plugin denied in fire_and_forget mode, which cannot block; the deny "
                          "was ignored (reason: %s)",
                          cs.violation ? cs.violation->reason : "none given");
-    } else if (o.kind == OUT_ERROR || o.kind == OUT_TIMEOUT) {
+    } else if (o.kind == CPEX__OUT_ERROR || o.kind == CPEX__OUT_TIMEOUT) {
         cpex__ex_record_failure(&cs, &o);
         if (t->plugin->on_error == CPEX_ON_ERROR_DISABLE)
             cpex__ex_disable_for(t->plugin, &o);
@@ -435,7 +435,7 @@ static void faf_task_run(void *arg)
     cpex_error_records_free(records, count);
 }
 
-void cpex__ex_run_fire_and_forget(pipeline *pl)
+void cpex__ex_run_fire_and_forget(cpex__pipeline *pl)
 {
     const cpex__hook *h = pl->hook;
     size_t first = h->phase_start[CPEX_MODE_FIRE_AND_FORGET];

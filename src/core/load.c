@@ -56,7 +56,7 @@ static void kind_list(const cpex_manager *m, char *buf, size_t cap)
 
 /* Create one configured plugin through its factory. */
 static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
-                                     const cpex__config_plugin *cp, binding_list *bindings,
+                                     const cpex__config_plugin *cp, cpex__binding_list *bindings,
                                      cpex__plugin **out, cpex_error *err)
 {
     cpex__where where = {cfg->source, cp->pos.line, cp->pos.column, cp->name, NULL};
@@ -133,7 +133,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     }
     cpex_error_cleanup(&ferr);
 
-    plugin_setup s;
+    cpex__plugin_setup s;
     memset(&s, 0, sizeof s);
     s.name = cp->name;
     s.kind = cp->kind;
@@ -185,7 +185,7 @@ static void discard(cpex__plugin **batch, size_t count)
 
 /* Publish the current plugins plus `batch` and the pending bindings. */
 cpex_status cpex__mgr_commit(cpex_manager *m, cpex__plugin **batch, size_t count,
-                          const binding_list *bindings)
+                          const cpex__binding_list *bindings)
 {
     cpex__snapshot *cur = atomic_load(&m->snapshot);
     size_t total = cur->plugin_count + count;
@@ -224,7 +224,7 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
     pthread_mutex_lock(&m->write_lock);
     cpex__plugin **batch = NULL;
     size_t made = 0;
-    binding_list bindings;
+    cpex__binding_list bindings;
     bindings.count = 0;
     if (m->shut_down) {
         cpex__error_add(&local, CPEX_E_STATE, NULL,
@@ -343,7 +343,7 @@ cpex_status cpex_manager_register(cpex_manager *m, const cpex_plugin_spec *spec,
                      "grants nothing",
                      cap);
     }
-    plugin_setup s;
+    cpex__plugin_setup s;
     memset(&s, 0, sizeof s);
     s.name = spec->name;
     s.kind = spec->kind;
@@ -361,7 +361,7 @@ cpex_status cpex_manager_register(cpex_manager *m, const cpex_plugin_spec *spec,
     pthread_mutex_lock(&m->write_lock);
     cpex_status st;
     cpex__plugin *p = NULL;
-    binding_list bindings;
+    cpex__binding_list bindings;
     bindings.count = 0;
     cpex__snapshot *cur = atomic_load(&m->snapshot);
     if (m->shut_down) {

@@ -11,7 +11,7 @@
 #include "util/errors.h"
 
 /* Trusted settings for a new plugin (from YAML or the host). */
-typedef struct plugin_setup {
+typedef struct cpex__plugin_setup {
     const char *name;
     const char *kind;
     const char *description;
@@ -28,16 +28,16 @@ typedef struct plugin_setup {
     char *origin;             /* taken */
     void (*release)(void *);
     void *release_data;
-} plugin_setup;
+} cpex__plugin_setup;
 
 /* The size of a 1.0 registration: anything smaller cannot be read safely. */
 #define REGISTRATION_MIN_SIZE (offsetof(cpex_plugin_registration, handlers) + sizeof(void *))
 
 /* Pending hook bindings of one change (committed only on publish). */
-typedef struct binding_list {
+typedef struct cpex__binding_list {
     size_t count;
     cpex__binding items[64];
-} binding_list;
+} cpex__binding_list;
 
 
 
@@ -61,11 +61,11 @@ void cpex__mgr_list_hooks(const cpex_plugin_registration *reg, char *buf, size_t
  * (one reference) that owns the registration's instance. On failure the
  * caller still owns the instance and the release.
  */
-cpex_status cpex__mgr_build_plugin(cpex_manager *m, const plugin_setup *s,
-                                  const cpex_plugin_registration *reg, binding_list *bindings,
+cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
+                                  const cpex_plugin_registration *reg, cpex__binding_list *bindings,
                                   const cpex__where *where, cpex__plugin **out, cpex_error *err);
 /** Hand the factory's origin and release over to the plugin. */
-cpex_status cpex__mgr_attach(cpex__plugin *p, plugin_setup *s);
+cpex_status cpex__mgr_attach(cpex__plugin *p, cpex__plugin_setup *s);
 /** Initialize one plugin; on failure record its state and reason. */
 cpex_status cpex__mgr_init_plugin(cpex_manager *m, cpex__plugin *p, const cpex__where *where,
                                  cpex_error *err);
@@ -73,7 +73,7 @@ cpex_status cpex__mgr_init_plugin(cpex_manager *m, cpex__plugin *p, const cpex__
 /* load.c */
 bool cpex__mgr_name_taken(cpex__plugin *const *plugins, size_t count, const char *name);
 cpex_status cpex__mgr_commit(cpex_manager *m, cpex__plugin **batch, size_t count,
-                            const binding_list *bindings);
+                            const cpex__binding_list *bindings);
 
 /* lifecycle.c */
 /** Wait, without limit, until no background work runs. */

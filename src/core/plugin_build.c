@@ -21,7 +21,7 @@
 /* Unique per registration in the process: keys context-table local state. */
 static _Atomic uint64_t next_plugin_id = 1;
 
-static const char *pending_binding(const binding_list *b, const char *hook)
+static const char *pending_binding(const cpex__binding_list *b, const char *hook)
 {
     for (size_t i = 0; b && i < b->count; i++)
         if (strcmp(b->items[i].hook, hook) == 0)
@@ -45,7 +45,7 @@ char **cpex__strv_copy(const char *const *v, size_t n)
 }
 
 /* The size of a 1.0 registration: anything smaller cannot be read safely. */
-static bool hook_listed(const plugin_setup *s, const char *hook)
+static bool hook_listed(const cpex__plugin_setup *s, const char *hook)
 {
     for (size_t i = 0; i < s->hook_count; i++)
         if (strcmp(s->hooks[i], hook) == 0)
@@ -113,8 +113,8 @@ cpex_status cpex__registration_check(const cpex_plugin_registration *reg, const 
     return st;
 }
 
-cpex_status cpex__mgr_build_plugin(cpex_manager *m, const plugin_setup *s,
-                                const cpex_plugin_registration *reg, binding_list *bindings,
+cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
+                                const cpex_plugin_registration *reg, cpex__binding_list *bindings,
                                 const cpex__where *where, cpex__plugin **out, cpex_error *err)
 {
     *out = NULL;
@@ -225,7 +225,7 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const plugin_setup *s,
 }
 
 /* Attach ownership of the instance and the factory's release to the plugin. */
-cpex_status cpex__mgr_attach(cpex__plugin *p, plugin_setup *s)
+cpex_status cpex__mgr_attach(cpex__plugin *p, cpex__plugin_setup *s)
 {
     p->origin = s->origin;
     s->origin = NULL;
