@@ -1,5 +1,6 @@
-# The README's commands. Each target installs what it needs first.
-#   make          build everything
+# The README's commands. `make run` and `make test` install what they need
+# from Debian packages first; plain `make` only checks.
+#   make          build everything (installs nothing)
 #   make run      build and run the main job (cpex on the example gateway)
 #   make test     build and run every test
 #   make test-asan / make test-tsan   the same under sanitizers
@@ -10,10 +11,16 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps run test test-asan test-tsan bench install clean fuzz fuzz-build
+.PHONY: all build deps run test test-asan test-tsan bench install clean fuzz fuzz-build
 
-all: deps
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+# `make` installs nothing: with a package missing it stops and prints the
+# apt-get line. The README's two commands (run, test) install what they need.
+all:
+	@scripts/deps.sh --check build
+	@$(MAKE) --no-print-directory build
+
+build:
+	cmake -S . -B $(BUILD) -DCPEX_WERROR=ON -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 deps:
@@ -22,23 +29,26 @@ deps:
 # The example requests hold one malformed line on purpose, so `cpex run`
 # exits 1 after reporting it; `cpex check` first makes sure the gateway
 # itself loads, so a real failure still fails this target.
-run: all
+run:
+	@scripts/deps.sh build
+	@$(MAKE) --no-print-directory build
 	$(BUILD)/cpex check examples/gateway.yaml
 	$(BUILD)/cpex run examples/gateway.yaml --input examples/requests.jsonl; \
 	  rc=$$?; if [ $$rc -gt 1 ]; then exit $$rc; fi
 
-test: all
+test: deps
+	@$(MAKE) --no-print-directory build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 test-asan: deps
 	@scripts/deps.sh sanitize
-	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCPEX_SANITIZE=address,undefined >/dev/null
+	cmake -S . -B build-asan -DCPEX_WERROR=ON -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCPEX_SANITIZE=address,undefined >/dev/null
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
 
 test-tsan: deps
 	@scripts/deps.sh sanitize
-	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCPEX_SANITIZE=thread >/dev/null
+	cmake -S . -B build-tsan -DCPEX_WERROR=ON -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCPEX_SANITIZE=thread >/dev/null
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && ctest --output-on-failure -j $(JOBS) -L 'core|e2e'
 
@@ -54,7 +64,8 @@ fuzz-build:
 fuzz: fuzz-build
 	@for t in $(FUZZ_TARGETS); do fuzz/run.sh $$t $(FUZZ_SECONDS) || exit 1; done
 
-bench: all
+bench: deps
+	@$(MAKE) --no-print-directory build
 	$(BUILD)/cpex_bench
 
 install: all

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "util/alloc.h"
 
 /* ------------------------------------------------------------------ */
 /* Options                                                             */
@@ -564,6 +565,8 @@ static void print_json(const options *o, int reps)
 int main(int argc, char **argv)
 {
     options o = {0, 0, NULL, 0, 0, 40.0, 5, 100};
+    /* Count jansson's allocations with the library's (the bench is the host). */
+    cpex__alloc_hook_jansson();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;

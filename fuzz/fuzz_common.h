@@ -25,7 +25,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    cpex__alloc_setup_jansson(); /* as cpex_manager_new does */
+    cpex__alloc_hook_jansson(); /* so injected failures reach jansson too */
     return 0;
 }
 

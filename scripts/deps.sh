@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Install what the build needs from Debian packages, if it is missing.
-# Usage: scripts/deps.sh [build|test|sanitize|fuzz]
+# Usage: scripts/deps.sh [--check] [build|test|sanitize|fuzz]
 # As root it runs apt-get; otherwise it prints the command to run.
+# --check installs nothing: it only reports what is missing (exit 1).
 set -euo pipefail
+
+check_only=0
+if [ "${1:-}" = "--check" ]; then check_only=1; shift; fi
 
 want=(cmake ninja-build gcc make pkg-config libyaml-dev libjansson-dev)
 case "${1:-build}" in
@@ -10,7 +14,7 @@ case "${1:-build}" in
   test) want+=(libcmocka-dev valgrind python3 binutils) ;;
   sanitize) want+=(libcmocka-dev clang libclang-rt-14-dev) ;;
   fuzz) want+=(libcmocka-dev clang libclang-rt-14-dev) ;;
-  *) echo "usage: $0 [build|test|sanitize|fuzz]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--check] [build|test|sanitize|fuzz]" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -21,7 +25,11 @@ for p in "${want[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-if [ "$(id -u)" -eq 0 ]; then
+if [ "$check_only" -eq 1 ]; then
+  echo "deps: missing packages: ${missing[*]}" >&2
+  echo "deps: run: sudo apt-get install -y ${missing[*]} (or 'make test', which installs them)" >&2
+  exit 1
+elif [ "$(id -u)" -eq 0 ]; then
   echo "deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null

@@ -584,6 +584,17 @@ typedef struct cpex_manifest {
     const char *build_info;   /* free text: compiler, date; may be NULL */
 } cpex_manifest;
 
+/*
+ * The sizes of the 1.0 structs a plugin sends: the least a sender of major
+ * 1 may present. Spelled as offset + size of the last 1.0 field (not
+ * sizeof) so that they stay frozen when a later minor appends fields.
+ */
+#define CPEX_REGISTRATION_SIZE_1_0 \
+    (offsetof(cpex_plugin_registration, handlers) + sizeof(const cpex_handler_reg *))
+#define CPEX_MANIFEST_SIZE_1_0 (offsetof(cpex_manifest, build_info) + sizeof(const char *))
+#define CPEX_MANIFEST_ENTRY_SIZE_1_0 \
+    (offsetof(cpex_manifest_entry, hooks) + sizeof(const char *const *))
+
 /** Name of the default entry point symbol. */
 #define CPEX_ENTRY_SYMBOL "cpex_plugin_create"
 /** Prefix of named entry point symbols (append the entry name). */

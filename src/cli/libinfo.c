@@ -22,10 +22,6 @@
 #include "elfsyms.h"
 #include "libinfo.h"
 
-#ifndef CPEX_DEFAULT_PLUGIN_DIR
-#define CPEX_DEFAULT_PLUGIN_DIR "plugins"
-#endif
-
 /* ------------------------------------------------------------------ */
 /* Finding the file                                                    */
 /* ------------------------------------------------------------------ */
@@ -36,11 +32,24 @@ static bool is_file(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Try `dir`/`fmt-of-name`; the path when it is a regular file. */
+static char *try_in(const char *dir, size_t dir_len, const char *prefix, const char *name,
+                    const char *suffix)
+{
+    char *p = NULL;
+    if (asprintf(&p, "%.*s/%s%s%s", (int)dir_len, dir, prefix, name, suffix) < 0)
+        return NULL;
+    if (is_file(p))
+        return p;
+    free(p);
+    return NULL;
+}
+
 /*
  * The path to open. A name with a '/' is taken as it is. A bare name is
- * tried in the current directory, then as lib<name>.so and <name> in the
- * build's plugin directory. Never a bare name for dlopen, which would
- * search the system library path instead.
+ * tried in the current directory, then as lib<name>.so and <name> in each
+ * directory of CPEX_PLUGIN_PATH (colon-separated), in order. Never a bare
+ * name for dlopen, which would search the system library path instead.
  */
 static char *find_library(const char *arg)
 {
@@ -49,13 +58,16 @@ static char *find_library(const char *arg)
         return strdup(arg);
     if (is_file(arg))
         return asprintf(&p, "./%s", arg) < 0 ? NULL : p;
-    if (asprintf(&p, "%s/lib%s.so", CPEX_DEFAULT_PLUGIN_DIR, arg) >= 0 && is_file(p))
-        return p;
-    free(p);
-    p = NULL;
-    if (asprintf(&p, "%s/%s", CPEX_DEFAULT_PLUGIN_DIR, arg) >= 0 && is_file(p))
-        return p;
-    free(p);
+    const char *path = getenv("CPEX_PLUGIN_PATH");
+    for (const char *dir = path; dir && *dir;) {
+        size_t len = strcspn(dir, ":");
+        if (len > 0 && ((p = try_in(dir, len, "lib", arg, ".so")) ||
+                        (p = try_in(dir, len, "", arg, ""))))
+            return p;
+        dir += len;
+        if (*dir == ':')
+            dir++;
+    }
     return asprintf(&p, "./%s", arg) < 0 ? NULL : p;
 }
 
@@ -158,8 +170,8 @@ json_t *cli_describe_library(const char *arg)
     if (!abs) {
         add_line(problems, "cannot find '%s': %s%s", path, strerror(errno),
                  strchr(arg, '/') ? ""
-                                  : "; a bare name is looked up in the current directory and as "
-                                    "lib<name>.so in " CPEX_DEFAULT_PLUGIN_DIR);
+                                  : "; a bare name is looked up in the current directory, then "
+                                    "as lib<name>.so in each directory of CPEX_PLUGIN_PATH");
         goto finish;
     }
 

@@ -40,6 +40,7 @@
 
 #include "util/alloc.h"
 #include "util/errors.h"
+#include "util/strv.h"
 #include "util/suggest.h"
 
 #define CFG_MAX_DEPTH 64
@@ -861,18 +862,9 @@ static char **want_string_list(ctx *c, const ynode *v, const char *key, size_t *
     return out;
 }
 
-static void strv_free(char **v)
-{
-    if (!v)
-        return;
-    for (char **p = v; *p; p++)
-        cpex__free(*p);
-    cpex__free(v);
-}
-
 static char **empty_strv(ctx *c)
 {
-    char **v = cpex__calloc(1, sizeof *v);
+    char **v = cpex__strv_empty();
     if (!v)
         c->nomem = true;
     return v;
@@ -1097,7 +1089,7 @@ static void check_hooks(ctx *c, cpex__config_plugin *p, const ynode *v)
         }
         seen++;
     }
-    strv_free(p->hooks);
+    cpex_strv_free(p->hooks);
     p->hooks = hooks;
     p->hook_count = n;
 }
@@ -1160,7 +1152,7 @@ static void check_capabilities(ctx *c, cpex__config_plugin *p, const ynode *v)
             names[i] = NULL;
     }
     names[kept] = NULL;
-    strv_free(p->capabilities);
+    cpex_strv_free(p->capabilities);
     p->capabilities = names;
     p->capability_count = kept;
 }
@@ -1268,7 +1260,7 @@ static void check_plugin(ctx *c, const ynode *map, cpex__config_plugin *p)
             size_t n = 0;
             char **tags = want_string_list(c, v, key, &n, "pii, audit");
             if (tags) {
-                strv_free(p->tags);
+                cpex_strv_free(p->tags);
                 p->tags = tags;
                 p->tag_count = n;
             }
@@ -1414,15 +1406,15 @@ void cpex__config_free(cpex__config *config)
         cpex__free(p->description);
         cpex__free(p->author);
         cpex__free(p->version);
-        strv_free(p->hooks);
-        strv_free(p->capabilities);
-        strv_free(p->tags);
+        cpex_strv_free(p->hooks);
+        cpex_strv_free(p->capabilities);
+        cpex_strv_free(p->tags);
         json_decref(p->config);
     }
     cpex__free(config->plugins);
     json_decref(config->global);
     json_decref(config->routes);
-    strv_free(config->warnings);
+    cpex_strv_free(config->warnings);
     cpex__free(config->source);
     cpex__free(config->base_dir);
     cpex__free(config);

@@ -15,9 +15,13 @@
 
 #include "cpex/manager.h"
 #include "core/rcu.h"
+#include "core/registration.h"
 #include "core/workers.h"
 #include "model/capabilities.h"
+#include "util/clock.h"
 #include "util/errors.h"
+#include "util/log.h"
+#include "util/strv.h"
 
 /* ------------------------------------------------------------------ */
 /* Plugins                                                             */
@@ -61,16 +65,6 @@ typedef struct cpex__plugin {
 
 cpex__plugin *cpex__plugin_ref(cpex__plugin *plugin);
 void cpex__plugin_unref(cpex__plugin *plugin);
-/**
- * Check a registration as a hostile plugin could present it: its size,
- * at least one handler, no NULL function, no empty hook name, no two
- * handlers for one hook. `from` names its origin in messages. Used by the
- * manager for every plugin, and by the loader before it filters handlers
- * by a `#` fragment (so a fragment cannot hide a broken list).
- */
-cpex_status cpex__registration_check(const cpex_plugin_registration *reg, const char *from,
-                                    const cpex__where *where, cpex_error *err);
-
 /** Set state to disabled (once) with a reason; logs it. */
 void cpex__plugin_disable(cpex__plugin *plugin, const char *reason);
 /** Replace the reason (copied) under the plugin's lock. */
@@ -146,6 +140,7 @@ typedef struct cpex__factory_slot {
 
 struct cpex_manager {
     cpex_manager_options opts;
+    cpex__log_sink log;                  /* from opts: where cpex__log lines go */
     int64_t default_timeout_ns;
 
     pthread_mutex_t write_lock;          /* serializes every change */
@@ -164,9 +159,9 @@ struct cpex_manager {
     cpex__binding *bindings;
 
     cpex__workers *workers;
-    bool init_called;                    /* initialize ran at least once */
+    _Atomic bool init_called;            /* initialize ran at least once (written under write_lock) */
     _Atomic int closing;                 /* shutdown began: new invokes fail closed */
-    bool shut_down;
+    _Atomic bool shut_down;              /* written under write_lock, read by queries */
     uint64_t next_seq;
 
     /* background (fire-and-forget) work */
@@ -205,12 +200,11 @@ static inline void cpex__log_scope_leave(const cpex__log_scope *scope)
     cpex__current_log_scope = scope->outer;
 }
 
-/** Log through the manager's sink (manager may be NULL: stderr). */
-void cpex__log(const cpex_manager *manager, uint32_t level, const char *plugin, const char *fmt,
-              ...) __attribute__((format(printf, 4, 5)));
-
-/** Monotonic clock in nanoseconds. */
-int64_t cpex__now_ns(void);
+/** The manager's log sink (NULL manager: standard error). */
+static inline const cpex__log_sink *cpex__sink_of(const struct cpex_manager *manager)
+{
+    return manager ? &manager->log : NULL;
+}
 
 /* ------------------------------------------------------------------ */
 /* Context table internals                                             */

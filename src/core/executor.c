@@ -25,51 +25,6 @@
 #include "core/executor_internal.h"
 #include "util/alloc.h"
 
-int64_t cpex__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/*
- * The clock of the cooperative timeout. A precise CLOCK_MONOTONIC read costs
- * ~30 ns on a VM (vDSO + rdtscp); CLOCK_MONOTONIC_COARSE costs ~5 ns with
- * the resolution of a scheduler tick (1-4 ms). A plugin whose timeout is at
- * least 250 ticks (1 s with 4 ms ticks; the default is 30 s) is timed with
- * the coarse clock: its deadline is then off by at most one tick, 0.4% of
- * its budget. Shorter timeouts keep the precise clock.
- */
-#ifdef CLOCK_MONOTONIC_COARSE
-#define CPEX_COARSE_CLOCK CLOCK_MONOTONIC_COARSE
-#else
-#define CPEX_COARSE_CLOCK CLOCK_MONOTONIC
-#endif
-
-static _Atomic int64_t coarse_min_timeout = -1;
-
-static int64_t coarse_min(void)
-{
-    int64_t v = atomic_load_explicit(&coarse_min_timeout, memory_order_relaxed);
-    if (v < 0) {
-        struct timespec r;
-        if (clock_getres(CPEX_COARSE_CLOCK, &r) == 0 && r.tv_sec == 0 && r.tv_nsec > 0 &&
-            r.tv_nsec <= 10000000)
-            v = (int64_t)r.tv_nsec * 250;
-        else
-            v = INT64_MAX;
-        atomic_store_explicit(&coarse_min_timeout, v, memory_order_relaxed);
-    }
-    return v;
-}
-
-static inline int64_t clock_ns(bool coarse)
-{
-    struct timespec ts;
-    clock_gettime(coarse ? CPEX_COARSE_CLOCK : CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Within one serial phase, the end of a call that left nothing behind is
  * the start of the next call on the same clock: one clock read per call. */
 typedef struct call_clock {
@@ -79,260 +34,14 @@ typedef struct call_clock {
 
 static inline int64_t clock_start(const call_clock *c, bool coarse)
 {
-    return c->kind == (int)coarse ? c->last : clock_ns(coarse);
+    return c->kind == (int)coarse ? c->last : cpex__clock_ns(coarse);
 }
 
-
-/* ------------------------------------------------------------------ */
-/* Payload data helpers                                                */
-/* ------------------------------------------------------------------ */
-
-/* How to clone and free payload data of one kind / type. */
-
-static void *cmf_clone_op(const void *d, void *u) { (void)u; return cpex_cmf_clone(d); }
-static void cmf_free_op(void *d, void *u) { (void)u; cpex_cmf_free(d); }
-static void *json_clone_op(const void *d, void *u) { (void)u; return json_deep_copy(d); }
-static void json_free_op(void *d, void *u) { (void)u; json_decref(d); }
-
-static cpex__payload_ops ops_for(const cpex_payload *p, const cpex__type_slot *custom)
-{
-    cpex__payload_ops ops = {0};
-    if (!p)
-        return ops;
-    ops.kind = p->kind;
-    if (p->kind == CPEX_PAYLOAD_CMF) {
-        ops.type_name = "cmf";
-        ops.clone = cmf_clone_op;
-        ops.free = cmf_free_op;
-    } else if (p->kind == CPEX_PAYLOAD_JSON) {
-        ops.type_name = "json";
-        ops.clone = json_clone_op;
-        ops.free = json_free_op;
-    } else if (custom) {
-        ops.type_name = custom->name;
-        ops.clone = custom->type.clone;
-        ops.free = custom->type.free;
-        ops.user = custom->type.user;
-    }
-    return ops;
-}
-
-/* ------------------------------------------------------------------ */
-/* Call state                                                          */
-/* ------------------------------------------------------------------ */
-
-void cpex__call_record(cpex__call_state *cs, const char *code, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!cpex__records_add(cs->records, cs->record_count, cs->plugin->name, code, msg, NULL))
-        cpex__log(cs->manager, CPEX_LOG_ERROR, cs->plugin->name,
-                 "out of memory recording: %s", msg);
-}
-
-void cpex__call_state_cleanup(cpex__call_state *cs)
-{
-    /* The all-allow path owns nothing: leave without a call per field. */
-    if (!cs->new_payload && !cs->pending_ext && !cs->violation && !cs->error_message &&
-        !cs->metadata && !cs->scratch_local && !cs->scratch_global)
-        return;
-    if (cs->new_payload)
-        cs->ops->free(cs->new_payload, cs->ops->user);
-    cs->new_payload = NULL;
-    cpex_extensions_unref(cs->pending_ext);
-    cs->pending_ext = NULL;
-    cpex_violation_free(cs->violation);
-    cs->violation = NULL;
-    cpex__free(cs->error_message);
-    cs->error_message = NULL;
-    json_decref(cs->metadata);
-    cs->metadata = NULL;
-    json_decref(cs->scratch_local);
-    json_decref(cs->scratch_global);
-    cs->scratch_local = cs->scratch_global = NULL;
-}
-
-/* What one handler call came to. */
-
-/* A plugin that is not (or no longer) initialized fails closed. */
-bool cpex__ex_plugin_ready(const cpex__call_state *cs, cpex__outcome *out)
-{
-    cpex__plugin *p = cs->plugin;
-    int st = atomic_load_explicit(&p->state, memory_order_acquire);
-    if (cs->closed)
-        st = CPEX_PLUGIN_SHUT_DOWN;
-    if (st == CPEX_PLUGIN_INITIALIZED)
-        return true;
-    out->kind = CPEX__OUT_ERROR;
-    out->record_code = "not_initialized";
-    if (st == CPEX_PLUGIN_FAILED) {
-        pthread_mutex_lock(&p->lock);
-        snprintf(out->message, sizeof out->message, "plugin failed to initialize: %s",
-                 p->reason ? p->reason : "(no message)");
-        pthread_mutex_unlock(&p->lock);
-    } else if (st == CPEX_PLUGIN_SHUT_DOWN) {
-        snprintf(out->message, sizeof out->message,
-                 "plugin is shut down (the manager was shut down)");
-    } else {
-        snprintf(out->message, sizeof out->message,
-                 "plugin is not initialized; call cpex_manager_initialize before invoking");
-    }
-    return false;
-}
-
-/* Call the handler and classify what it returned into *out. `start` and
- * out->end are readings of the coarse clock when `coarse`, else of the
- * precise one. Only an error writes out->message: the allow path touches a
- * few words (returning the 530-byte outcome by value cost ~140
- * instructions per call: a 512-byte zero fill and a copy). */
-static inline __attribute__((always_inline)) void
-call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, bool coarse, cpex__outcome *out)
-{
-    out->kind = CPEX__OUT_ALLOW;
-    out->record_code = NULL;
-    out->end = start;
-    out->message[0] = '\0';
-    if (!cpex__ex_plugin_ready(cs, out))
-        return;
-    cs->call.deadline_ns = start + cs->plugin->timeout_ns;
-    int32_t d = fn(cs->plugin->reg.instance, &cs->call);
-    out->end = clock_ns(coarse);
-    if (out->end > cs->call.deadline_ns) {
-        /* C cannot stop a call; an overrun's result is discarded instead. */
-        out->kind = CPEX__OUT_TIMEOUT;
-        return;
-    }
-    switch (d) {
-    case CPEX_ALLOW:
-        break;
-    case CPEX_DENY:
-        out->kind = CPEX__OUT_DENY;
-        break;
-    case CPEX_ERROR:
-        out->kind = CPEX__OUT_ERROR;
-        out->record_code = "error";
-        snprintf(out->message, sizeof out->message, "%s",
-                 cs->error_message ? cs->error_message : "handler returned an error without a message");
-        break;
-    default:
-        out->kind = CPEX__OUT_ERROR;
-        out->record_code = "bad_decision";
-        snprintf(out->message, sizeof out->message,
-                 "handler returned unknown decision %d (expected CPEX_ALLOW=0, CPEX_DENY=1 or "
-                 "CPEX_ERROR=2); treated as an error",
-                 (int)d);
-        break;
-    }
-}
-
-void cpex__ex_call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, cpex__outcome *out)
-{
-    call_handler(cs, fn, start, false, out);
-}
-
-/* The violation of a deny: the plugin's own, or plugin_deny (fail closed). */
-cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, const char *fallback_code)
-{
-    cpex_violation *v = cs->violation;
-    cs->violation = NULL;
-    if (!v) {
-        char reason[300];
-        snprintf(reason, sizeof reason, "Plugin '%s' denied without a violation",
-                 cs->plugin->name);
-        return cpex__violation_new(fallback_code, reason, NULL, NULL, cs->plugin->name);
-    }
-    char *name = cpex__strdup(cs->plugin->name);
-    if (name) {
-        cpex__free(v->plugin_name); /* the configured name wins over what the plugin said */
-        v->plugin_name = name;
-    }
-    return v;
-}
-
-/* A failure as a halting violation (on_error: fail). */
-cpex_violation *cpex__ex_failure_violation(const cpex__plugin *p, const cpex__outcome *o)
-{
-    char reason[800];
-    if (o->kind == CPEX__OUT_TIMEOUT) {
-        snprintf(reason, sizeof reason, "Plugin '%s' timed out after %lldms", p->name,
-                 (long long)(p->timeout_ns / 1000000));
-        json_t *d = json_pack("{s:I}", "timeout_ms", (json_int_t)(p->timeout_ns / 1000000));
-        return cpex__violation_new("plugin_timeout", reason, NULL, d, p->name);
-    }
-    snprintf(reason, sizeof reason, "Plugin '%s' failed: %s", p->name, o->message);
-    return cpex__violation_new("plugin_error", reason, NULL, NULL, p->name);
-}
-
-/* Record a failure as a soft error. */
-void cpex__ex_record_failure(cpex__call_state *cs, const cpex__outcome *o)
-{
-    if (o->kind == CPEX__OUT_TIMEOUT)
-        cpex__call_record(cs, "timeout", "plugin timed out after %lldms",
-                         (long long)(cs->plugin->timeout_ns / 1000000));
-    else
-        cpex__call_record(cs, o->record_code ? o->record_code : "error", "%s", o->message);
-}
-
-void cpex__ex_disable_for(cpex__plugin *p, const cpex__outcome *o)
-{
-    char reason[600];
-    if (o->kind == CPEX__OUT_TIMEOUT)
-        snprintf(reason, sizeof reason, "timed out after %lldms",
-                 (long long)(p->timeout_ns / 1000000));
-    else
-        snprintf(reason, sizeof reason, "%s", o->message);
-    cpex__plugin_disable(p, reason);
-}
-
-/* Merge a call's metadata into an accumulated object (created on demand). */
-bool cpex__ex_merge_metadata(json_t **into, json_t *from)
-{
-    if (!from)
-        return true;
-    json_t *copy = json_deep_copy(from);
-    if (!copy)
-        return false;
-    if (!*into) {
-        *into = copy;
-        return true;
-    }
-    bool ok = json_object_update(*into, copy) == 0;
-    json_decref(copy);
-    return ok;
-}
 
 /* ------------------------------------------------------------------ */
 /* The pipeline of one invoke                                          */
 /* ------------------------------------------------------------------ */
 
-
-void cpex__call_state_init(cpex__call_state *cs, const cpex__call_setup *setup, cpex__plugin *p,
-                          uint32_t mode)
-{
-    memset(cs, 0, sizeof *cs);
-    cs->call.struct_size = (uint32_t)sizeof cs->call;
-    cs->call.mode = mode;
-    cs->call.hook.ptr = setup->hook;
-    cs->call.hook.len = setup->hook_len;
-    cs->call.plugin_name.ptr = p->name;
-    cs->call.plugin_name.len = p->name_len;
-    cs->call.payload = setup->payload;
-    cs->call.host_private = cs;
-    cs->magic = CPEX_CALL_MAGIC;
-    cs->manager = setup->manager;
-    cs->plugin = p;
-    cs->mode = mode;
-    cs->can_modify = mode == CPEX_MODE_SEQUENTIAL || mode == CPEX_MODE_TRANSFORM;
-    cs->closed = setup->closing;
-    cs->ops = setup->ops;
-    cs->ext = setup->ext;
-    cs->records = setup->records;
-    cs->record_count = setup->record_count;
-    cs->snapshot_ctx = !cs->can_modify;
-}
 
 /* A call on the caller's thread: context reads and (serial) writes go to
  * the pipeline's live table. */
@@ -394,14 +103,6 @@ static void adopt_changes(cpex__pipeline *pl, cpex__call_state *cs)
     }
 }
 
-void cpex__ex_halt(cpex__pipeline *pl, cpex_violation *v)
-{
-    pl->res->continue_processing = false;
-    if (!v) /* out of memory building it: still deny, with a fixed text */
-        v = cpex__violation_new("internal_error", "out of memory", NULL, NULL, NULL);
-    pl->res->violation = v;
-}
-
 /* Sequential or transform. Returns false when the pipeline halted. */
 /* Walks the handlers of one caller-thread phase with one reused call state
  * and one clock reading per call. */
@@ -424,7 +125,7 @@ phase_step(cpex__pipeline *pl, phase_walk *w, const cpex__hook_entry *e, uint32_
         init_call(pl, &w->cs, p, mode);
     w->ready = true;
     bool coarse = p->timeout_ns >= w->coarse_from;
-    call_handler(&w->cs, e->fn, clock_start(&w->clk, coarse), coarse, o);
+    cpex__call_handler(&w->cs, e->fn, clock_start(&w->clk, coarse), coarse, o);
     if (o->kind == CPEX__OUT_ALLOW && !call_state_dirty(&w->cs)) {
         w->clk.kind = coarse;
         w->clk.last = o->end;
@@ -438,7 +139,7 @@ static bool run_serial(cpex__pipeline *pl, uint32_t mode)
 {
     const cpex__hook *h = pl->hook;
     phase_walk w;
-    w.coarse_from = coarse_min();
+    w.coarse_from = cpex__coarse_min_timeout_ns();
     w.clk.kind = -1;
     w.clk.last = 0;
     w.ready = false;
@@ -492,7 +193,7 @@ static void run_audit(cpex__pipeline *pl)
 {
     const cpex__hook *h = pl->hook;
     phase_walk w;
-    w.coarse_from = coarse_min();
+    w.coarse_from = cpex__coarse_min_timeout_ns();
     w.clk.kind = -1;
     w.clk.last = 0;
     w.ready = false;
@@ -538,7 +239,7 @@ void cpex__execute(cpex_manager *m, const cpex__snapshot *snap, const cpex__hook
     pl.hook = hook;
     if (payload)
         pl.payload = *payload;
-    pl.ops = ops_for(payload, custom);
+    pl.ops = cpex__payload_ops_for(payload, custom);
     pl.ext = ext;
     pl.ctx = ctx;
     pl.res = res;

@@ -176,7 +176,7 @@ static void conc_task_run(void *arg)
                    &t->record_count);
     /* The deadline runs from submission: time spent queued counts. */
     cpex__outcome o;
-    cpex__ex_call_handler(&cs, t->fn, t->start, &o);
+    cpex__call_handler(&cs, t->fn, t->start, false, &o);
     pthread_mutex_lock(&t->group->lock);
     t->out = o;
     t->violation = cs.violation;
@@ -411,7 +411,7 @@ static void faf_task_run(void *arg)
     init_task_call(&cs, t->in, t->plugin, CPEX_MODE_FIRE_AND_FORGET, t->local, t->global,
                    &records, &count);
     cpex__outcome o;
-    cpex__ex_call_handler(&cs, t->fn, t->start, &o);
+    cpex__call_handler(&cs, t->fn, t->start, false, &o);
     if (o.kind == CPEX__OUT_DENY) {
         cpex__call_record(&cs, "dropped_deny",
                          "plugin denied in fire_and_forget mode, which cannot block; the deny "
@@ -423,7 +423,7 @@ static void faf_task_run(void *arg)
             cpex__ex_disable_for(t->plugin, &o);
     }
     for (size_t i = 0; i < count; i++)
-        cpex__log(m, CPEX_LOG_WARN, t->plugin->name, "background: [%s] %s", records[i].code,
+        cpex__log(cpex__sink_of(m), CPEX_LOG_WARN, t->plugin->name, "background: [%s] %s", records[i].code,
                  records[i].message);
     cpex__call_state_cleanup(&cs);
     json_decref(t->local);

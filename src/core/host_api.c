@@ -12,6 +12,7 @@
 #include "core/core.h"
 #include "cpex/cmf.h"
 #include "cpex/json.h"
+#include "model/json_dump.h"
 #include "util/alloc.h"
 #include "util/text.h"
 
@@ -24,9 +25,9 @@ static void h_log(const cpex_call *call, uint32_t level, const char *message)
         return;
     const cpex__log_scope *scope = cpex__current_log_scope;
     if (cs)
-        cpex__log(cs->manager, level, cs->plugin->name, "%s", message);
+        cpex__log(cpex__sink_of(cs->manager), level, cs->plugin->name, "%s", message);
     else if (scope)
-        cpex__log(scope->manager, level, scope->plugin, "%s", message);
+        cpex__log(cpex__sink_of(scope->manager), level, scope->plugin, "%s", message);
     else
         cpex__log(NULL, level, NULL, "%s", message);
 }
@@ -236,7 +237,7 @@ static const cpex_json *h_json_object_at(const cpex_json *object, size_t index, 
 static char *h_json_dump(const cpex_json *value)
 {
     const json_t *j = cpex_json_to_jansson_const(value);
-    return j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    return cpex__json_dump(j, JSON_COMPACT);
 }
 
 /* ---- building JSON ---- */

@@ -30,7 +30,7 @@ cpex_status cpex_manager_initialize(cpex_manager *m, cpex_error *err)
                             "the manager was shut down; plugins cannot be initialized again — "
                             "create a new manager");
     } else {
-        m->init_called = true;
+        atomic_store(&m->init_called, true);
         cpex__snapshot *cur = atomic_load(&m->snapshot);
         for (size_t i = 0; i < cur->plugin_count; i++) {
             cpex__where w = {NULL, 0, 0, cur->plugins[i]->name, NULL};
@@ -59,7 +59,7 @@ void cpex_manager_shutdown(cpex_manager *m)
         pthread_mutex_unlock(&m->write_lock);
         return;
     }
-    m->shut_down = true;
+    atomic_store(&m->shut_down, true);
     /* New invokes fail closed from here; invokes already running finish
      * with initialized plugins (the RCU wait), then the background work
      * they and earlier invokes started; only then is shutdown called, with
@@ -86,12 +86,14 @@ bool cpex_manager_is_initialized(const cpex_manager *cm)
     cpex_manager *m = (cpex_manager *)cm;
     if (!m)
         return false;
-    pthread_mutex_lock(&m->write_lock);
-    bool ok = m->init_called && !m->shut_down;
-    cpex__snapshot *cur = atomic_load(&m->snapshot);
+    /* A query: it reads the published snapshot like an invoke does, and
+     * never waits for a load or an initialize running on another thread. */
+    bool ok = atomic_load(&m->init_called) && !atomic_load(&m->shut_down);
+    cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
+    const cpex__snapshot *cur = atomic_load(&m->snapshot);
     for (size_t i = 0; ok && i < cur->plugin_count; i++)
         ok = atomic_load(&cur->plugins[i]->state) == CPEX_PLUGIN_INITIALIZED;
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__rcu_exit(t);
     return ok;
 }
 
@@ -104,15 +106,11 @@ cpex_status cpex_manager_wait_background(cpex_manager *m, double timeout)
         while (m->bg_pending > 0)
             pthread_cond_wait(&m->bg_idle, &m->bg_lock);
     } else {
-        struct timespec abs;
-        clock_gettime(CLOCK_REALTIME, &abs);
-        int64_t ns = cpex__seconds_to_ns(timeout);
-        abs.tv_sec += (time_t)(ns / 1000000000);
-        abs.tv_nsec += (long)(ns % 1000000000);
-        if (abs.tv_nsec >= 1000000000) {
-            abs.tv_sec++;
-            abs.tv_nsec -= 1000000000;
-        }
+        /* bg_idle waits on CLOCK_MONOTONIC (see cpex_manager_new): a wall
+         * clock jump neither shortens nor stretches the wait. The deadline
+         * saturates, so a huge timeout waits instead of expiring at once. */
+        int64_t deadline = cpex__deadline_add(cpex__now_ns(), cpex__seconds_to_ns(timeout));
+        struct timespec abs = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
         while (m->bg_pending > 0)
             if (pthread_cond_timedwait(&m->bg_idle, &m->bg_lock, &abs) != 0)
                 break;

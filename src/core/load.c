@@ -14,6 +14,7 @@
 #include "core/core.h"
 #include "core/manager_internal.h"
 #include "cpex/version.h"
+#include "model/json_dump.h"
 #include "util/alloc.h"
 #include "util/errors.h"
 
@@ -30,7 +31,7 @@ static void factory_log(void *ctx, uint32_t level, const char *message)
 {
     log_ctx *l = ctx;
     if (message)
-        cpex__log(l->manager, level, l->plugin, "%s", message);
+        cpex__log(cpex__sink_of(l->manager), level, l->plugin, "%s", message);
 }
 
 bool cpex__mgr_name_taken(cpex__plugin *const *plugins, size_t count, const char *name)
@@ -84,7 +85,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
         hooks[i].ptr = cp->hooks[i];
         hooks[i].len = strlen(cp->hooks[i]);
     }
-    char *config_text = json_dumps(cp->config, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *config_text = cpex__json_dump(cp->config, JSON_COMPACT);
     if (!config_text)
         return cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
     cpex_plugin_config pc;
@@ -157,7 +158,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     st = cpex__mgr_build_plugin(m, &s, &prod.registration, bindings, &where, out, err);
     if (st != CPEX_OK) {
         /* The plugin was created: let it clean up, then the factory. */
-        if (prod.registration.struct_size >= REGISTRATION_MIN_SIZE &&
+        if (prod.registration.struct_size >= CPEX_REGISTRATION_SIZE_1_0 &&
             prod.registration.destroy)
             prod.registration.destroy(prod.registration.instance);
         if (prod.release)
@@ -168,7 +169,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     cpex__mgr_attach(*out, &s);
     char wired[512];
     cpex__mgr_list_hooks(&(*out)->reg, wired, sizeof wired);
-    cpex__log(m, CPEX_LOG_DEBUG, cp->name, "created from %s (kind '%s'), reported as %s %s, hooks %s",
+    cpex__log(cpex__sink_of(m), CPEX_LOG_DEBUG, cp->name, "created from %s (kind '%s'), reported as %s %s, hooks %s",
              (*out)->origin ? (*out)->origin : "a factory", cp->kind,
              (*out)->reg.name ? (*out)->reg.name : "(unnamed)",
              (*out)->reg.version ? (*out)->reg.version : "(no version)", wired);
@@ -220,7 +221,7 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
 {
     cpex_error local = CPEX_ERROR_INIT;
     for (size_t i = 0; i < cfg->warning_count; i++)
-        cpex__log(m, CPEX_LOG_WARN, NULL, "%s", cfg->warnings[i]);
+        cpex__log(cpex__sink_of(m), CPEX_LOG_WARN, NULL, "%s", cfg->warnings[i]);
     pthread_mutex_lock(&m->write_lock);
     cpex__plugin **batch = NULL;
     size_t made = 0;
@@ -338,7 +339,7 @@ cpex_status cpex_manager_register(cpex_manager *m, const cpex_plugin_spec *spec,
                                   suggestion ? "; did you mean '" : "",
                                   suggestion ? suggestion : "", suggestion ? "'?" : "");
         if (r == CPEX_CAP_NOT_IMPLEMENTED)
-            cpex__log(m, CPEX_LOG_WARN, spec->name,
+            cpex__log(cpex__sink_of(m), CPEX_LOG_WARN, spec->name,
                      "capability '%s' is a CPEX capability libcpex does not implement yet; it "
                      "grants nothing",
                      cap);

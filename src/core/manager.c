@@ -25,41 +25,7 @@
 const char *cpex_version(void) { return CPEX_VERSION_STRING; }
 
 
-/* ------------------------------------------------------------------ */
-/* Logging                                                             */
-/* ------------------------------------------------------------------ */
-
-static const char *level_name(uint32_t level)
-{
-    switch (level) {
-    case CPEX_LOG_DEBUG: return "debug";
-    case CPEX_LOG_INFO: return "info";
-    case CPEX_LOG_WARN: return "warn";
-    default: return "error";
-    }
-}
-
 _Thread_local const cpex__log_scope *cpex__current_log_scope;
-
-void cpex__log(const cpex_manager *m, uint32_t level, const char *plugin, const char *fmt, ...)
-{
-    uint32_t min = m ? m->opts.log_level : CPEX_LOG_WARN;
-    if (level < min)
-        return;
-    char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (m && m->opts.log) {
-        m->opts.log(m->opts.log_user, level, plugin, msg);
-        return;
-    }
-    if (plugin)
-        fprintf(stderr, "cpex: [%s] plugin '%s': %s\n", level_name(level), plugin, msg);
-    else
-        fprintf(stderr, "cpex: [%s] %s\n", level_name(level), msg);
-}
 
 /* ------------------------------------------------------------------ */
 /* Creation and destruction                                            */
@@ -98,7 +64,6 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
     if (!out)
         return cpex__error_add(err, CPEX_E_INVALID, NULL, "cpex_manager_new: out is NULL");
     *out = NULL;
-    cpex__alloc_setup_jansson();
     cpex_manager_options opts;
     cpex_manager_options_init(&opts);
     if (options) {
@@ -127,10 +92,17 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
         return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
     m->opts = opts;
     m->opts.struct_size = (uint32_t)sizeof m->opts;
+    m->log.fn = opts.log;
+    m->log.user = opts.log_user;
+    m->log.min_level = opts.log_level;
     m->default_timeout_ns = cpex__seconds_to_ns(opts.default_timeout);
     pthread_mutex_init(&m->write_lock, NULL);
     pthread_mutex_init(&m->bg_lock, NULL);
-    pthread_cond_init(&m->bg_idle, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->bg_idle, &ca);
+    pthread_condattr_destroy(&ca);
     cpex__rcu_init(&m->rcu);
     for (size_t i = 0; i < sizeof builtin_cmf_hooks / sizeof *builtin_cmf_hooks; i++)
         if (!cpex__mgr_add_binding(m, builtin_cmf_hooks[i], "cmf"))

@@ -30,8 +30,6 @@ typedef struct cpex__plugin_setup {
     void *release_data;
 } cpex__plugin_setup;
 
-/* The size of a 1.0 registration: anything smaller cannot be read safely. */
-#define REGISTRATION_MIN_SIZE (offsetof(cpex_plugin_registration, handlers) + sizeof(void *))
 
 /* Pending hook bindings of one change (committed only on publish). */
 typedef struct cpex__binding_list {
@@ -41,10 +39,8 @@ typedef struct cpex__binding_list {
 
 
 
-/** Seconds to nanoseconds. */
-static inline int64_t cpex__seconds_to_ns(double s) { return (int64_t)(s * 1e9); }
 
-/* factories.c */
+/* factories.c, payload_types.c, publish.c */
 bool cpex__mgr_add_binding(cpex_manager *m, const char *hook, const char *type);
 const char *cpex__mgr_binding_of(const cpex_manager *m, const char *hook);
 const cpex_factory *cpex__mgr_find_factory(const cpex_manager *m, const char *kind);
@@ -54,7 +50,6 @@ cpex_status cpex__mgr_publish(cpex_manager *m, cpex__plugin *const *plugins, siz
 cpex_status cpex__mgr_republish(cpex_manager *m);
 
 /* plugin_build.c */
-char **cpex__strv_copy(const char *const *v, size_t n);
 void cpex__mgr_list_hooks(const cpex_plugin_registration *reg, char *buf, size_t cap);
 /**
  * Check a registration and wire it. On success *out holds a new plugin

@@ -3,21 +3,14 @@
 
 #include "core/core.h"
 #include "util/alloc.h"
+#include "util/log.h"
+#include "util/strv.h"
 
 cpex__plugin *cpex__plugin_ref(cpex__plugin *p)
 {
     if (p)
         atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
     return p;
-}
-
-static void strv_free(char **v)
-{
-    if (!v)
-        return;
-    for (char **s = v; *s; s++)
-        cpex__free(*s);
-    cpex__free(v);
 }
 
 void cpex__plugin_unref(cpex__plugin *p)
@@ -39,8 +32,8 @@ void cpex__plugin_unref(cpex__plugin *p)
     cpex__free(p->kind);
     cpex__free(p->origin);
     cpex__free(p->description);
-    strv_free(p->capabilities);
-    strv_free(p->hooks);
+    cpex_strv_free(p->capabilities);
+    cpex_strv_free(p->hooks);
     json_decref(p->config);
     cpex__free(p->handlers);
     cpex__free(p->reason);
@@ -63,5 +56,5 @@ void cpex__plugin_disable(cpex__plugin *p, const char *reason)
     if (!atomic_compare_exchange_strong(&p->disabled, &expected, 1))
         return;
     cpex__plugin_set_reason(p, reason);
-    cpex__log(p->manager, CPEX_LOG_WARN, p->name, "disabled (on_error: disable): %s", reason);
+    cpex__log(cpex__sink_of(p->manager), CPEX_LOG_WARN, p->name, "disabled (on_error: disable): %s", reason);
 }

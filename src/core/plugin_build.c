@@ -29,21 +29,6 @@ static const char *pending_binding(const cpex__binding_list *b, const char *hook
     return NULL;
 }
 
-char **cpex__strv_copy(const char *const *v, size_t n)
-{
-    char **out = cpex__calloc(n + 1, sizeof *out);
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        out[i] = cpex__strdup(v[i]);
-        if (!out[i]) {
-            cpex_strv_free(out);
-            return NULL;
-        }
-    }
-    return out;
-}
-
 /* The size of a 1.0 registration: anything smaller cannot be read safely. */
 static bool hook_listed(const cpex__plugin_setup *s, const char *hook)
 {
@@ -73,22 +58,22 @@ void cpex__mgr_list_hooks(const cpex_plugin_registration *reg, char *buf, size_t
 cpex_status cpex__registration_check(const cpex_plugin_registration *reg, const char *from,
                                     const cpex__where *where, cpex_error *err)
 {
-    if (!reg || reg->struct_size < REGISTRATION_MIN_SIZE)
+    if (!reg || reg->struct_size < CPEX_REGISTRATION_SIZE_1_0)
         return cpex__error_add(err, CPEX_E_LOAD, where,
                               "registration from %s is too small (%u bytes; ABI 1.0 needs at "
                               "least %zu); the plugin was built against a broken SDK — rebuild "
                               "it with cpex/plugin.h",
-                              from, reg ? reg->struct_size : 0, REGISTRATION_MIN_SIZE);
+                              from, reg ? reg->struct_size : 0, CPEX_REGISTRATION_SIZE_1_0);
     if (reg->handler_count == 0 || !reg->handlers)
         return cpex__error_add(err, CPEX_E_LOAD, where,
                               "plugin from %s registered no handlers; a plugin must register at "
                               "least one (hook, handler) pair",
                               from);
-    if (reg->handler_count > 4096)
+    if (reg->handler_count > CPEX__MAX_HANDLERS)
         return cpex__error_add(err, CPEX_E_LOAD, where,
-                              "plugin from %s registered %zu handlers; more than 4096 is not "
+                              "plugin from %s registered %zu handlers; more than %u is not "
                               "plausible — the registration is corrupt",
-                              from, reg->handler_count);
+                              from, reg->handler_count, CPEX__MAX_HANDLERS);
     cpex_status st = CPEX_OK;
     for (size_t i = 0; i < reg->handler_count; i++) {
         const cpex_handler_reg *h = &reg->handlers[i];
@@ -250,7 +235,7 @@ cpex_status cpex__mgr_init_plugin(cpex_manager *m, cpex__plugin *p, const cpex__
     cpex__text_one_line(msg);
     if (rc == 0) {
         atomic_store(&p->state, CPEX_PLUGIN_INITIALIZED);
-        cpex__log(m, CPEX_LOG_DEBUG, p->name, "initialized");
+        cpex__log(cpex__sink_of(m), CPEX_LOG_DEBUG, p->name, "initialized");
         return CPEX_OK;
     }
     char reason[1100];

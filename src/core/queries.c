@@ -83,14 +83,6 @@ void cpex_plugin_info_cleanup(cpex_plugin_info *info)
     memset(info, 0, sizeof *info);
 }
 
-static char **strv_dup(char *const *v)
-{
-    size_t n = 0;
-    while (v && v[n])
-        n++;
-    return cpex__strv_copy((const char *const *)v, n);
-}
-
 cpex_status cpex_manager_plugin_info(const cpex_manager *cm, const char *name,
                                      cpex_plugin_info *info)
 {
@@ -123,8 +115,8 @@ cpex_status cpex_manager_plugin_info(const cpex_manager *cm, const char *name,
     pthread_mutex_lock(&p->lock);
     info->reason = cpex__strdup(p->reason);
     pthread_mutex_unlock(&p->lock);
-    info->hooks = strv_dup(p->hooks);
-    info->capabilities = strv_dup(p->capabilities);
+    info->hooks = cpex__strv_dup(p->hooks);
+    info->capabilities = cpex__strv_dup(p->capabilities);
     /* A copy, not a reference: jansson's refcounts are not safe across threads. */
     info->config = json_deep_copy(p->config);
     cpex__rcu_exit(t);

@@ -54,7 +54,7 @@
 #include "loader/image.h"
 #include "loader/kind.h"
 #include "loader/manifest.h"
-#include "core/core.h"
+#include "core/registration.h"
 #include "util/alloc.h"
 #include "util/errors.h"
 #include "util/text.h"
@@ -64,7 +64,6 @@
 /** Size of the buffer a plugin may write its failure message into. */
 #define PLUGIN_MSG_CAP 1024
 /** More handlers than this in one registration is taken as corruption. */
-#define MAX_HANDLERS 1024u
 
 /* What product.release gets: the library reference and what we allocated
    for the plugin's registration. */
@@ -518,7 +517,7 @@ static cpex_status check_registration(load *l, cpex_error *err)
                               "  hint: rebuild the plugin against the cpex/plugin.h installed "
                               "with this host (ABI %u.%u)",
                               l->path, why, CPEX_ABI_VERSION_MAJOR, CPEX_ABI_VERSION_MINOR);
-    if (reg->handler_count > MAX_HANDLERS || (reg->handler_count && !reg->handlers))
+    if (reg->handler_count > CPEX__MAX_HANDLERS || (reg->handler_count && !reg->handlers))
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
                               "library '%s': the plugin registered %zu handlers%s\n"
                               "  hint: the plugin is broken; fix its registration",

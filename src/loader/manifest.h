@@ -20,17 +20,6 @@
 #include "cpex/error.h"
 #include "loader/image.h"
 
-/*
- * The sizes of the 1.0 structs: the least a sender of major 1 may present.
- * Spelled as offset + size of the last 1.0 field (not sizeof) so that they
- * stay frozen when a later minor appends fields.
- */
-#define CPEX_MANIFEST_SIZE_1_0 (offsetof(cpex_manifest, build_info) + sizeof(const char *))
-#define CPEX_MANIFEST_ENTRY_SIZE_1_0 \
-    (offsetof(cpex_manifest_entry, hooks) + sizeof(const char *const *))
-#define CPEX_REGISTRATION_SIZE_1_0 \
-    (offsetof(cpex_plugin_registration, handlers) + sizeof(const cpex_handler_reg *))
-
 /** More entries (or hooks per entry) than this is taken as corruption. */
 #define CPEX_MANIFEST_MAX_ENTRIES 1024u
 /** A struct_size above this is taken as corruption (no struct is near it). */

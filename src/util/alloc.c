@@ -1,60 +1,86 @@
-/* alloc.c — see alloc.h. */
+/* alloc.c — see alloc.h. Built twice: as shipped, and with CPEX_ALLOC_TESTING. */
 #include "util/alloc.h"
 
-#include <jansson.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef CPEX_ALLOC_TESTING
+#include <jansson.h>
+#include <stdatomic.h>
 
 static _Atomic uint64_t fail_countdown; /* 0: off */
 static _Atomic int fail_happened;
 static _Atomic uint64_t alloc_counter;
 
+/* One atomic step per allocation, so two threads never both take the
+ * last count (the tests that inject are single-threaded; the benchmarks
+ * that count are not). */
 static int should_fail(void)
 {
     uint64_t n = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
-    if (n == 0)
-        return 0;
-    if (n == 1) {
-        atomic_store(&fail_countdown, 0);
-        atomic_store(&fail_happened, 1);
-        return 1;
+    while (n != 0) {
+        if (atomic_compare_exchange_weak(&fail_countdown, &n, n - 1)) {
+            if (n == 1) {
+                atomic_store(&fail_happened, 1);
+                return 1;
+            }
+            return 0;
+        }
     }
-    atomic_store(&fail_countdown, n - 1);
     return 0;
 }
 
-void *cpex__malloc(size_t size)
+static void *counted(void *p)
 {
-    if (should_fail())
-        return NULL;
-    void *p = malloc(size ? size : 1);
     if (p)
         atomic_fetch_add_explicit(&alloc_counter, 1, memory_order_relaxed);
     return p;
+}
+
+#define ALLOC_CHECK()                                                                          \
+    do {                                                                                       \
+        if (should_fail())                                                                     \
+            return NULL;                                                                       \
+    } while (0)
+#define ALLOC_COUNT(p) counted(p)
+
+void cpex__alloc_fail_at(uint64_t n)
+{
+    atomic_store(&fail_happened, 0);
+    atomic_store(&fail_countdown, n);
+}
+
+uint64_t cpex__alloc_count(void) { return atomic_load(&alloc_counter); }
+void cpex__alloc_count_reset(void) { atomic_store(&alloc_counter, 0); }
+int cpex__alloc_failed(void) { return atomic_load(&fail_happened); }
+
+static void *jansson_malloc(size_t size) { return cpex__malloc(size); }
+static void jansson_free(void *p) { cpex__free(p); }
+void cpex__alloc_hook_jansson(void) { json_set_alloc_funcs(jansson_malloc, jansson_free); }
+
+#else
+#define ALLOC_CHECK() ((void)0)
+#define ALLOC_COUNT(p) (p)
+#endif
+
+void *cpex__malloc(size_t size)
+{
+    ALLOC_CHECK();
+    return ALLOC_COUNT(malloc(size ? size : 1));
 }
 
 void *cpex__calloc(size_t count, size_t size)
 {
-    if (should_fail())
-        return NULL;
-    void *p = calloc(count ? count : 1, size ? size : 1);
-    if (p)
-        atomic_fetch_add_explicit(&alloc_counter, 1, memory_order_relaxed);
-    return p;
+    ALLOC_CHECK();
+    return ALLOC_COUNT(calloc(count ? count : 1, size ? size : 1));
 }
 
 void *cpex__realloc(void *ptr, size_t size)
 {
-    if (should_fail())
-        return NULL;
-    void *p = realloc(ptr, size ? size : 1);
-    if (p)
-        atomic_fetch_add_explicit(&alloc_counter, 1, memory_order_relaxed);
-    return p;
+    ALLOC_CHECK();
+    return ALLOC_COUNT(realloc(ptr, size ? size : 1));
 }
 
 void cpex__free(void *ptr) { free(ptr); }
@@ -89,21 +115,3 @@ char *cpex__asprintf(const char *fmt, ...)
     va_end(ap);
     return buf;
 }
-
-void cpex__alloc_fail_at(uint64_t n)
-{
-    atomic_store(&fail_happened, 0);
-    atomic_store(&fail_countdown, n);
-}
-
-uint64_t cpex__alloc_count(void) { return atomic_load(&alloc_counter); }
-void cpex__alloc_count_reset(void) { atomic_store(&alloc_counter, 0); }
-int cpex__alloc_failed(void) { return atomic_load(&fail_happened); }
-
-static void *jansson_malloc(size_t size) { return cpex__malloc(size); }
-static void jansson_free(void *p) { cpex__free(p); }
-
-static pthread_once_t jansson_once = PTHREAD_ONCE_INIT;
-static void setup_jansson_once(void) { json_set_alloc_funcs(jansson_malloc, jansson_free); }
-
-void cpex__alloc_setup_jansson(void) { pthread_once(&jansson_once, setup_jansson_once); }

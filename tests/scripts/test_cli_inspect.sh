@@ -50,8 +50,12 @@ kind="$(python3 -c "import json; print(json.load(open('$tmp/out'))['entries'][1]
 printf 'plugins:\n  - name: from-inspect\n    kind: "%s"\n    hooks: [cmf.tool_pre_invoke]\n' "$kind" >"$tmp/k.yaml"
 expect "kind from inspect loads" 0 "$cpex" check "$tmp/k.yaml"
 
-# A bare name is found in the build's plugin directory (lib<name>.so).
-expect "bare name" 0 "$cpex" inspect rate_limit && has "bare name resolved" "$out" "^library +$lib/librate_limit.so$"
+# A bare name is found through CPEX_PLUGIN_PATH (lib<name>.so, then <name>),
+# in order; the binary itself carries no plugin directory.
+expect "bare name unset path" 1 env -u CPEX_PLUGIN_PATH "$cpex" inspect rate_limit && has "bare name hint" "$out$err" 'CPEX_PLUGIN_PATH'
+expect "bare name" 0 env CPEX_PLUGIN_PATH="$tmp/none:$lib" "$cpex" inspect rate_limit && has "bare name resolved" "$out" "^library +$lib/librate_limit.so$"
+expect "bare file name" 0 env CPEX_PLUGIN_PATH="$lib" "$cpex" inspect librate_limit.so && has "bare file name resolved" "$out" "^library +$lib/librate_limit.so$"
+hasnt "no build path in cpex" "$(strings "$cpex")" "$build/plugins"
 
 # ---- a library without a manifest -----------------------------------------------------------
 if [ -f "$lib/libno_manifest.so" ]; then

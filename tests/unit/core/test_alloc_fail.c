@@ -800,6 +800,9 @@ static void test_invoke(void **state)
 
 int main(void)
 {
+    /* Jansson's allocations are injected too: this test is the host, and a
+     * host may choose jansson's allocator (the library never does). */
+    cpex__alloc_hook_jansson();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_manager_new),
         cmocka_unit_test(test_config_loading),

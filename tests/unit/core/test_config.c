@@ -63,7 +63,7 @@ static cpex__config *expect_ok(const char *yaml)
 static int setup_all(void **state)
 {
     (void)state;
-    cpex__alloc_setup_jansson();
+    cpex__alloc_hook_jansson();
     return 0;
 }
 

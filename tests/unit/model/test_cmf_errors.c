@@ -307,7 +307,7 @@ static cpex_cmf_message *rich_message(void)
  * the injected failure and checks its own outcome; ASan checks leaks. */
 static void each_failure_from(uint64_t first, int (*step)(void *ctx), void *ctx)
 {
-    cpex__alloc_setup_jansson();
+    cpex__alloc_hook_jansson();
     for (uint64_t n = first; n < 100000; n++) {
         cpex__alloc_fail_at(n);
         if (!step(ctx)) {
@@ -375,7 +375,7 @@ static void test_parse_under_allocation_failure(void **state)
     /* jansson 2.14's loader overflows a buffer when an allocation fails
      * mid-string (lex_save ignores strbuffer_append_byte's result), so the
      * failures start after json_loadb's own allocations. */
-    cpex__alloc_setup_jansson();
+    cpex__alloc_hook_jansson();
     cpex__alloc_count_reset();
     doc = json_loadb(rich, strlen(rich), JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
     uint64_t loader_allocs = cpex__alloc_count();
@@ -457,7 +457,7 @@ static cpex_status mutate(cpex_cmf_message *m, int which)
 static void test_mutators_under_allocation_failure(void **state)
 {
     (void)state;
-    cpex__alloc_setup_jansson();
+    cpex__alloc_hook_jansson();
     cpex_cmf_message *before = rich_message();
     for (int which = 0; which <= 8; which++) {
         int failures = 0;

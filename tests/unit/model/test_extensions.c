@@ -970,7 +970,7 @@ static void test_oom_copy_and_json(void **state)
 int main(void)
 {
     /* Route jansson through cpex__malloc so injected failures reach it too. */
-    cpex__alloc_setup_jansson();
+    cpex__alloc_hook_jansson();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_is_empty),
         cmocka_unit_test(test_single_fields),

@@ -1,0 +1,210 @@
+/*
+ * call.c — one handler call, wherever it runs (the caller's thread or a
+ * worker): its state, what its outcome turns into (violation, soft error,
+ * disable), and how payload data of each kind is cloned and freed. Shared
+ * by executor.c and executor_tasks.c; calls neither.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/call.h"
+#include "cpex/cmf.h"
+#include "util/alloc.h"
+
+/* ------------------------------------------------------------------ */
+/* Payload data helpers                                                */
+/* ------------------------------------------------------------------ */
+
+/* How to clone and free payload data of one kind / type. */
+
+static void *cmf_clone_op(const void *d, void *u) { (void)u; return cpex_cmf_clone(d); }
+static void cmf_free_op(void *d, void *u) { (void)u; cpex_cmf_free(d); }
+static void *json_clone_op(const void *d, void *u) { (void)u; return json_deep_copy(d); }
+static void json_free_op(void *d, void *u) { (void)u; json_decref(d); }
+
+cpex__payload_ops cpex__payload_ops_for(const cpex_payload *p, const cpex__type_slot *custom)
+{
+    cpex__payload_ops ops = {0};
+    if (!p)
+        return ops;
+    ops.kind = p->kind;
+    if (p->kind == CPEX_PAYLOAD_CMF) {
+        ops.type_name = "cmf";
+        ops.clone = cmf_clone_op;
+        ops.free = cmf_free_op;
+    } else if (p->kind == CPEX_PAYLOAD_JSON) {
+        ops.type_name = "json";
+        ops.clone = json_clone_op;
+        ops.free = json_free_op;
+    } else if (custom) {
+        ops.type_name = custom->name;
+        ops.clone = custom->type.clone;
+        ops.free = custom->type.free;
+        ops.user = custom->type.user;
+    }
+    return ops;
+}
+
+/* ------------------------------------------------------------------ */
+/* Call state                                                          */
+/* ------------------------------------------------------------------ */
+
+void cpex__call_record(cpex__call_state *cs, const char *code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!cpex__records_add(cs->records, cs->record_count, cs->plugin->name, code, msg, NULL))
+        cpex__log(cpex__sink_of(cs->manager), CPEX_LOG_ERROR, cs->plugin->name,
+                 "out of memory recording: %s", msg);
+}
+
+void cpex__call_state_cleanup(cpex__call_state *cs)
+{
+    /* The all-allow path owns nothing: leave without a call per field. */
+    if (!cs->new_payload && !cs->pending_ext && !cs->violation && !cs->error_message &&
+        !cs->metadata && !cs->scratch_local && !cs->scratch_global)
+        return;
+    if (cs->new_payload)
+        cs->ops->free(cs->new_payload, cs->ops->user);
+    cs->new_payload = NULL;
+    cpex_extensions_unref(cs->pending_ext);
+    cs->pending_ext = NULL;
+    cpex_violation_free(cs->violation);
+    cs->violation = NULL;
+    cpex__free(cs->error_message);
+    cs->error_message = NULL;
+    json_decref(cs->metadata);
+    cs->metadata = NULL;
+    json_decref(cs->scratch_local);
+    json_decref(cs->scratch_global);
+    cs->scratch_local = cs->scratch_global = NULL;
+}
+
+/* What one handler call came to. */
+
+/* A plugin that is not (or no longer) initialized fails closed. */
+bool cpex__ex_plugin_ready(const cpex__call_state *cs, cpex__outcome *out)
+{
+    cpex__plugin *p = cs->plugin;
+    int st = atomic_load_explicit(&p->state, memory_order_acquire);
+    if (cs->closed)
+        st = CPEX_PLUGIN_SHUT_DOWN;
+    if (st == CPEX_PLUGIN_INITIALIZED)
+        return true;
+    out->kind = CPEX__OUT_ERROR;
+    out->record_code = "not_initialized";
+    if (st == CPEX_PLUGIN_FAILED) {
+        pthread_mutex_lock(&p->lock);
+        snprintf(out->message, sizeof out->message, "plugin failed to initialize: %s",
+                 p->reason ? p->reason : "(no message)");
+        pthread_mutex_unlock(&p->lock);
+    } else if (st == CPEX_PLUGIN_SHUT_DOWN) {
+        snprintf(out->message, sizeof out->message,
+                 "plugin is shut down (the manager was shut down)");
+    } else {
+        snprintf(out->message, sizeof out->message,
+                 "plugin is not initialized; call cpex_manager_initialize before invoking");
+    }
+    return false;
+}
+
+/* The violation of a deny: the plugin's own, or plugin_deny (fail closed). */
+cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, const char *fallback_code)
+{
+    cpex_violation *v = cs->violation;
+    cs->violation = NULL;
+    if (!v) {
+        char reason[300];
+        snprintf(reason, sizeof reason, "Plugin '%s' denied without a violation",
+                 cs->plugin->name);
+        return cpex__violation_new(fallback_code, reason, NULL, NULL, cs->plugin->name);
+    }
+    char *name = cpex__strdup(cs->plugin->name);
+    if (name) {
+        cpex__free(v->plugin_name); /* the configured name wins over what the plugin said */
+        v->plugin_name = name;
+    }
+    return v;
+}
+
+/* A failure as a halting violation (on_error: fail). */
+cpex_violation *cpex__ex_failure_violation(const cpex__plugin *p, const cpex__outcome *o)
+{
+    char reason[800];
+    if (o->kind == CPEX__OUT_TIMEOUT) {
+        snprintf(reason, sizeof reason, "Plugin '%s' timed out after %lldms", p->name,
+                 (long long)(p->timeout_ns / 1000000));
+        json_t *d = json_pack("{s:I}", "timeout_ms", (json_int_t)(p->timeout_ns / 1000000));
+        return cpex__violation_new("plugin_timeout", reason, NULL, d, p->name);
+    }
+    snprintf(reason, sizeof reason, "Plugin '%s' failed: %s", p->name, o->message);
+    return cpex__violation_new("plugin_error", reason, NULL, NULL, p->name);
+}
+
+/* Record a failure as a soft error. */
+void cpex__ex_record_failure(cpex__call_state *cs, const cpex__outcome *o)
+{
+    if (o->kind == CPEX__OUT_TIMEOUT)
+        cpex__call_record(cs, "timeout", "plugin timed out after %lldms",
+                         (long long)(cs->plugin->timeout_ns / 1000000));
+    else
+        cpex__call_record(cs, o->record_code ? o->record_code : "error", "%s", o->message);
+}
+
+void cpex__ex_disable_for(cpex__plugin *p, const cpex__outcome *o)
+{
+    char reason[600];
+    if (o->kind == CPEX__OUT_TIMEOUT)
+        snprintf(reason, sizeof reason, "timed out after %lldms",
+                 (long long)(p->timeout_ns / 1000000));
+    else
+        snprintf(reason, sizeof reason, "%s", o->message);
+    cpex__plugin_disable(p, reason);
+}
+
+/* Merge a call's metadata into an accumulated object (created on demand). */
+bool cpex__ex_merge_metadata(json_t **into, json_t *from)
+{
+    if (!from)
+        return true;
+    json_t *copy = json_deep_copy(from);
+    if (!copy)
+        return false;
+    if (!*into) {
+        *into = copy;
+        return true;
+    }
+    bool ok = json_object_update(*into, copy) == 0;
+    json_decref(copy);
+    return ok;
+}
+
+void cpex__call_state_init(cpex__call_state *cs, const cpex__call_setup *setup, cpex__plugin *p,
+                          uint32_t mode)
+{
+    memset(cs, 0, sizeof *cs);
+    cs->call.struct_size = (uint32_t)sizeof cs->call;
+    cs->call.mode = mode;
+    cs->call.hook.ptr = setup->hook;
+    cs->call.hook.len = setup->hook_len;
+    cs->call.plugin_name.ptr = p->name;
+    cs->call.plugin_name.len = p->name_len;
+    cs->call.payload = setup->payload;
+    cs->call.host_private = cs;
+    cs->magic = CPEX_CALL_MAGIC;
+    cs->manager = setup->manager;
+    cs->plugin = p;
+    cs->mode = mode;
+    cs->can_modify = mode == CPEX_MODE_SEQUENTIAL || mode == CPEX_MODE_TRANSFORM;
+    cs->closed = setup->closing;
+    cs->ops = setup->ops;
+    cs->ext = setup->ext;
+    cs->records = setup->records;
+    cs->record_count = setup->record_count;
+    cs->snapshot_ctx = !cs->can_modify;
+}
+
