@@ -12,18 +12,13 @@
  * extensions are copied only on a plugin's first write, the context table
  * only when a plugin stores state.
  */
-#include <errno.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/call.h"
 #include "core/core.h"
-#include "cpex/cmf.h"
 #include "core/executor_internal.h"
-#include "util/alloc.h"
 
 /* Within one serial phase, the end of a call that left nothing behind is
  * the start of the next call on the same clock: one clock read per call. */

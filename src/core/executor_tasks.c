@@ -7,7 +7,6 @@
  * and context, so a handler that outlives its invoke never touches the
  * caller's data, and no jansson value is shared across threads.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -15,7 +14,6 @@
 #include "core/call.h"
 #include "core/core.h"
 #include "core/executor_internal.h"
-#include "cpex/cmf.h"
 #include "util/alloc.h"
 
 /* ------------------------------------------------------------------ */

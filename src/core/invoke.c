@@ -2,19 +2,10 @@
  * invoke.c — the entry of every invoke: one snapshot, one hash lookup,
  * the payload type check, then the executor.
  */
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "core/call.h"
-#include "core/config.h"
 #include "core/core.h"
-#include "core/manager_internal.h"
-#include "cpex/version.h"
-#include "util/alloc.h"
-#include "util/errors.h"
 
 /* ------------------------------------------------------------------ */
 /* Invoke                                                              */

@@ -1,18 +1,11 @@
 /*
  * lifecycle.c — initialize, shutdown, and background work.
  */
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
-#include "core/call.h"
-#include "core/config.h"
 #include "core/core.h"
 #include "core/manager_internal.h"
-#include "cpex/version.h"
-#include "util/alloc.h"
 #include "util/errors.h"
 
 /* ------------------------------------------------------------------ */

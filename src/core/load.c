@@ -3,17 +3,12 @@
  * (every plugin through its factory, all or nothing), registering from
  * code, unregistering.
  */
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "core/call.h"
 #include "core/config.h"
 #include "core/core.h"
 #include "core/manager_internal.h"
-#include "cpex/version.h"
 #include "model/json_dump.h"
 #include "util/alloc.h"
 #include "util/errors.h"

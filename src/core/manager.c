@@ -6,21 +6,16 @@
  * registration), load.c (configuration, registration, unregistration),
  * lifecycle.c, queries.c and invoke.c.
  */
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "core/call.h"
-#include "core/config.h"
 #include "core/core.h"
 #include "core/manager_internal.h"
 #include "cpex/version.h"
 #include "util/alloc.h"
 #include "util/errors.h"
 
-#include "util/errors.h"
 
 const char *cpex_version(void) { return CPEX_VERSION_STRING; }
 

@@ -1,5 +1,4 @@
 /* plugin.c — lifetime of a registered plugin (see core.h). */
-#include <string.h>
 
 #include "core/core.h"
 #include "util/alloc.h"

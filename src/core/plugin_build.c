@@ -3,17 +3,11 @@
  * into a registered plugin: every check a hostile plugin could fail, the
  * hooks the operator listed, payload types; and initializing it.
  */
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "core/call.h"
-#include "core/config.h"
 #include "core/core.h"
 #include "core/manager_internal.h"
-#include "cpex/version.h"
 #include "util/alloc.h"
 #include "util/errors.h"
 #include "util/text.h"

@@ -2,19 +2,11 @@
  * queries.c — read-only questions about the registered plugins; each
  * reads the published snapshot under the RCU read section.
  */
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "core/call.h"
-#include "core/config.h"
 #include "core/core.h"
-#include "core/manager_internal.h"
-#include "cpex/version.h"
 #include "util/alloc.h"
-#include "util/errors.h"
 
 /* ------------------------------------------------------------------ */
 /* Queries                                                             */
