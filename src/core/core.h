@@ -80,6 +80,9 @@ typedef struct cpex__hook_entry {
     cpex_handler_fn fn;
 } cpex__hook_entry;
 
+/** Threads the worker pool may add beyond worker_threads while some are stuck in hung handlers. */
+#define CPEX__EXTRA_WORKERS 16u
+
 /** Number of runnable phases (disabled is not one). */
 #define CPEX_PHASES 5
 

@@ -278,7 +278,8 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
     pthread_mutex_unlock(&g->lock);
     for (size_t k = 0; k < made; k++) {
         bg_begin(pl->manager);
-        if (cpex__workers_submit(pl->manager->workers, &tasks[k]->job) != 0) {
+        cpex__job *job = &tasks[k]->job;
+        if (cpex__workers_submit(pl->manager->workers, &job, 1) != 0) {
             /* The pool is stopping (manager being freed): run it here. */
             conc_task_run(tasks[k]);
         }
@@ -477,7 +478,8 @@ void cpex__ex_run_fire_and_forget(cpex__pipeline *pl)
         t->job.run = faf_task_run;
         t->job.arg = t;
         bg_begin(pl->manager);
-        if (cpex__workers_submit(pl->manager->workers, &t->job) != 0)
+        cpex__job *job = &t->job;
+        if (cpex__workers_submit(pl->manager->workers, &job, 1) != 0)
             faf_task_run(t);
     }
     shared_input_unref(in);

@@ -106,7 +106,7 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
     if (!empty)
         goto oom;
     atomic_init(&m->snapshot, empty);
-    m->workers = cpex__workers_new(opts.worker_threads);
+    m->workers = cpex__workers_new(opts.worker_threads, opts.worker_threads + CPEX__EXTRA_WORKERS);
     if (!m->workers)
         goto oom;
     *out = m;
@@ -132,7 +132,7 @@ void cpex_manager_free(cpex_manager *m)
         return;
     if (m->workers)
         cpex_manager_shutdown(m);
-    cpex__workers_free(m->workers); /* joins: late handlers have finished after this */
+    cpex__workers_free(m->workers, INT64_MAX); /* late handlers have finished after this */
     cpex__snapshot_free(atomic_load(&m->snapshot));
     free_factory_slots(m->exact, m->exact_count);
     free_factory_slots(m->schemes, m->scheme_count);
