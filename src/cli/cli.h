@@ -80,6 +80,31 @@ cpex_manager *cli_manager_new(cli_log *log);
 /** Free the captured lines (after the manager is freed). */
 void cli_log_cleanup(cli_log *log);
 
+/* ---- standard output that must arrive (io.c) ---- */
+
+/**
+ * Flush standard output and check that everything written so far arrived.
+ * Zero errno before writing what is checked, so that the reason of a write
+ * that failed inside stdio is kept. On the first failure prints
+ * "COMMAND: cannot write WHAT to standard output: REASON" on stderr and
+ * returns false; every later call returns false at once.
+ */
+bool cli_stdout_check(const char *command, const char *what);
+
+/**
+ * The end of a command: flush and close standard output (closing is where
+ * some file systems report a failed write) and check standard error. Returns
+ * `rc`, or CLI_FAIL instead of CLI_OK when output was lost; a failure not
+ * reported yet is reported as for cli_stdout_check.
+ */
+int cli_close_output(const char *command, const char *what, int rc);
+
+/** Name what the command writes instead of its usual output (its help text). */
+void cli_output_is(const char *what);
+
+/** Whether writing to standard output has failed. */
+bool cli_stdout_failed(void);
+
 /* ---- small helpers (util.c) ---- */
 
 /** "a, b, c" of a NULL-terminated array (a malloc'd string; "" for none; NULL on OOM). */

@@ -26,6 +26,7 @@ static int parse_args(int argc, char **argv, check_opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            cli_output_is("the help text");
             cli_help_check(stdout);
             return -1;
         } else if (strcmp(a, "--json") == 0) {

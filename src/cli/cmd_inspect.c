@@ -97,6 +97,7 @@ int cli_cmd_inspect(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            cli_output_is("the help text");
             cli_help_inspect(stdout);
             return CLI_OK;
         } else if (strcmp(a, "--json") == 0) {

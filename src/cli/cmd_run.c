@@ -35,6 +35,7 @@ static int parse_args(int argc, char **argv, run_opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            cli_output_is("the help text");
             cli_help_run(stdout);
             return -1;
         } else if (strcmp(a, "--json") == 0) {
@@ -95,7 +96,17 @@ static bool is_blank(const char *s, size_t len)
     return true;
 }
 
-static void run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, size_t lineno,
+/* Whether the result of line `lineno` reached standard output. */
+static bool written(size_t lineno)
+{
+    char what[64];
+    snprintf(what, sizeof what, "the result of line %zu", lineno);
+    return cli_stdout_check("cpex run", what);
+}
+
+/* One request line. False when its result could not be written: the
+   results are lost, so the run stops. */
+static bool run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, size_t lineno,
                     const char *text, size_t len, run_stats *st)
 {
     cli_request req;
@@ -103,9 +114,10 @@ static void run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, 
     st->requests++;
     if (!cli_request_parse(text, len, o->hook, &req, &error)) {
         st->errors++;
+        errno = 0;
         cli_output_line_error(stdout, o->json, lineno, error);
         free(error);
-        return;
+        return written(lineno);
     }
     cpex_payload payload = req.is_cmf ? cpex_payload_cmf(req.cmf) : cpex_payload_json(req.json);
     /* The table is consumed by the invoke; the result hands back the next. */
@@ -117,7 +129,11 @@ static void run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, 
     else
         st->denied++;
     st->soft_errors += res.error_count;
+    errno = 0;
     cli_output_result(stdout, o->json, lineno, &req, &res, cpex_manager_has_hooks_for(m, req.hook));
+    /* Flush per line: a consumer reading through a pipe sees each result
+       as it is made, not in 4 KiB bursts; and a failed write is seen at once. */
+    bool ok = written(lineno);
     if (req.context_id) {
         cpex_context_table *next = cpex_pipeline_result_take_context(&res);
         if (next && !cli_contexts_put(contexts, req.context_id, next))
@@ -126,9 +142,7 @@ static void run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, 
     }
     cpex_pipeline_result_cleanup(&res);
     cli_request_cleanup(&req);
-    /* Flush per line: a consumer reading through a pipe sees each result
-       as it is made, not in 4 KiB bursts. */
-    fflush(stdout);
+    return ok;
 }
 
 /* Report what background (fire-and-forget) handlers failed at. */
@@ -193,7 +207,12 @@ int cli_cmd_run(int argc, char **argv)
             n--;
         if (is_blank(line, n))
             continue;
-        run_one(m, contexts, &o, lineno, line, n, &st);
+        if (!run_one(m, contexts, &o, lineno, line, n, &st)) {
+            fprintf(stderr, "cpex run: stopped after line %zu: its result and any later ones "
+                            "would be lost\n",
+                    lineno);
+            break;
+        }
     }
     bool read_failed = ferror(in) != 0;
     free(line);
@@ -216,5 +235,5 @@ int cli_cmd_run(int argc, char **argv)
             st.requests, st.requests == 1 ? "" : "s", st.allowed, st.denied, st.errors,
             st.errors == 1 ? "" : "s", st.soft_errors, st.soft_errors == 1 ? "" : "s",
             elapsed * 1000.0);
-    return st.errors || read_failed ? CLI_FAIL : CLI_OK;
+    return st.errors || read_failed || cli_stdout_failed() ? CLI_FAIL : CLI_OK;
 }
