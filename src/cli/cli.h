@@ -105,13 +105,57 @@ void cli_output_is(const char *what);
 /** Whether writing to standard output has failed. */
 bool cli_stdout_failed(void);
 
+/* ---- text from elsewhere, made safe to print (escape.c) ---- */
+
+/*
+ * Every string the command prints that did not come from libcpex or the
+ * command itself (plugin names, kinds, paths, plugin messages, context ids,
+ * hook names from the input, manifest strings) goes through one of these:
+ * control characters become \n, \r, \t or \xNN, bytes that are not UTF-8
+ * \xNN, and the C1 controls, line separators and bidirectional controls
+ * \uNNNN, so that nothing can forge a line or steer the terminal.
+ */
+
+/** The escaped form of `text` (NULL: ""), one line. malloc'd; NULL on OOM. */
+char *cli_escape(const char *text);
+
+/** Print `text` escaped (one line). */
+void cli_put(FILE *out, const char *text);
+
+/**
+ * Print a message composed by libcpex (an error item) that quotes text
+ * from elsewhere: its own detail lines, "\n  <detail>", stay lines, each
+ * starting with `indent`; every other newline and control byte is escaped.
+ */
+void cli_put_message(FILE *out, const char *text, const char *indent);
+
+/** Escaped strings for one printf: each lives until cli_scratch_free. */
+typedef struct cli_scratch {
+    char **items;
+    size_t count;
+} cli_scratch;
+
+/** The escaped form of `text`, kept in `scratch` ("(out of memory)" on OOM). */
+const char *cli_esc(cli_scratch *scratch, const char *text);
+void cli_scratch_free(cli_scratch *scratch);
+
+/**
+ * JSON text with what JSON leaves raw inside strings (DEL, the C1 controls,
+ * line separators, bidirectional controls) as \uNNNN escapes: the same
+ * document, safe on a terminal. malloc'd; NULL on OOM.
+ */
+char *cli_json_safe(const char *json);
+
+/** Length of the valid UTF-8 sequence at s (1-4), or 0 if it is not one. */
+size_t cli_utf8_len(const unsigned char *s);
+
 /* ---- small helpers (util.c) ---- */
 
 /** "a, b, c" of a NULL-terminated array (a malloc'd string; "" for none; NULL on OOM). */
 char *cli_join(char **items, const char *sep);
 /** A JSON string of `text`, with '?' for bytes that are not UTF-8 (NULL: JSON null). */
 json_t *cli_json_str(const char *text);
-/** Print JSON compactly on one line (no trailing newline). */
+/** Print JSON compactly on one line (no trailing newline), safe for a terminal. */
 void cli_print_json(FILE *out, const json_t *value);
 /** Seconds of CLOCK_MONOTONIC. */
 double cli_now(void);

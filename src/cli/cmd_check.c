@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "guard.h"
 
 typedef struct check_opts {
     const char *config;
@@ -142,17 +143,26 @@ int cli_cmd_check(int argc, char **argv)
     if (rc != 0)
         return rc < 0 ? CLI_OK : rc;
 
+    /* A plugin that ends the process makes the check fail. */
+    cli_guard_arm("cpex check");
+    cli_guard_doing("loading the configuration");
+    cli_guard_lost("the report is missing");
     cli_log log;
     cli_log_init(&log, true, CPEX_LOG_WARN);
     cpex_manager *m = cli_manager_new(&log);
     if (!m) {
+        cli_guard_disarm();
         cli_log_cleanup(&log);
         return CLI_FAIL;
     }
     cpex_error load_err = CPEX_ERROR_INIT, init_err = CPEX_ERROR_INIT;
     bool loaded = cpex_manager_load_file(m, o.config, &load_err) == CPEX_OK;
-    if (loaded)
+    if (loaded) {
+        cli_guard_plugins(m);
+        cli_guard_doing("initializing the plugins");
         cpex_manager_initialize(m, &init_err);
+    }
+    cli_guard_doing("writing the report");
     char **names = loaded ? cpex_manager_plugin_names(m) : NULL;
 
     size_t ok = 0, failed = 0, total = 0;
@@ -291,7 +301,12 @@ int cli_cmd_check(int argc, char **argv)
     cpex_strv_free(names);
     cpex_error_cleanup(&load_err);
     cpex_error_cleanup(&init_err);
+    /* The report is complete: out it goes before plugin code runs again. */
+    bool written = cli_stdout_check("cpex check", "the report");
+    cli_guard_doing("shutting down the plugins");
+    cli_guard_lost("the report above is complete, but the plugins were not shut down");
     cpex_manager_free(m);
+    cli_guard_disarm();
     cli_log_cleanup(&log);
-    return good ? CLI_OK : CLI_FAIL;
+    return good && written ? CLI_OK : CLI_FAIL;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "guard.h"
 #include "libinfo.h"
 
 static const char *str_or(const json_t *v, const char *fallback)
@@ -114,7 +115,13 @@ int cli_cmd_inspect(int argc, char **argv)
     }
     if (!library)
         return cli_usage_error("inspect", "missing LIBRARY: the plugin library to describe");
+    /* Opening the library runs its constructors: one that ends the process
+       makes the inspection fail. */
+    cli_guard_arm("cpex inspect");
+    cli_guard_doing("opening the library (its constructors run)");
+    cli_guard_lost("the description of the library is missing");
     json_t *d = cli_describe_library(library);
+    cli_guard_disarm();
     if (!d) {
         fprintf(stderr, "cpex inspect: out of memory\n");
         return CLI_FAIL;

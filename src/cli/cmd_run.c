@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "contexts.h"
+#include "guard.h"
 #include "output.h"
 #include "request.h"
 
@@ -75,6 +76,8 @@ static bool load(cpex_manager *m, const char *config)
         cpex_error_cleanup(&err);
         return false;
     }
+    cli_guard_plugins(m);
+    cli_guard_doing("initializing the plugins");
     if (cpex_manager_initialize(m, &err) != CPEX_OK) {
         fprintf(stderr, "cpex run: plugins of '%s' failed to initialize:\n%s\n", config,
                 cpex_error_message(&err));
@@ -123,6 +126,11 @@ static bool run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, 
     /* The table is consumed by the invoke; the result hands back the next. */
     cpex_context_table *ctx = req.context_id ? cli_contexts_take(contexts, req.context_id) : NULL;
     cpex_pipeline_result res;
+    char *hook = cli_escape(req.hook);
+    cli_guard_hook(req.hook);
+    cli_guard_doing("processing line %zu (hook %s)", lineno, hook ? hook : "?");
+    cli_guard_lost("the results of line %zu and later are missing", lineno);
+    free(hook);
     cpex_manager_invoke(m, req.hook, &payload, req.extensions, ctx, &res);
     if (res.continue_processing)
         st->allowed++;
@@ -142,6 +150,10 @@ static bool run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, 
     }
     cpex_pipeline_result_cleanup(&res);
     cli_request_cleanup(&req);
+    /* Until the next line: background handlers of this one may still run. */
+    cli_guard_hook(NULL);
+    cli_guard_doing("the run was between line %zu and the next", lineno);
+    cli_guard_lost("the results of the lines after line %zu are missing", lineno);
     return ok;
 }
 
@@ -179,6 +191,10 @@ int cli_cmd_run(int argc, char **argv)
         }
     }
 
+    /* From here on, a plugin that ends the process makes the run fail. */
+    cli_guard_arm("cpex run");
+    cli_guard_doing("loading the configuration");
+    cli_guard_lost("no request was processed");
     cli_log log;
     cli_log_init(&log, false, o.verbose ? CPEX_LOG_INFO : CPEX_LOG_WARN);
     cpex_manager *m = cli_manager_new(&log);
@@ -186,8 +202,10 @@ int cli_cmd_run(int argc, char **argv)
     if (!m || !contexts || !load(m, o.config)) {
         if (!contexts)
             fprintf(stderr, "cpex run: out of memory\n");
+        cli_guard_doing("shutting down the plugins after the configuration failed");
         cli_contexts_free(contexts);
         cpex_manager_free(m);
+        cli_guard_disarm();
         cli_log_cleanup(&log);
         if (in != stdin)
             fclose(in);
@@ -219,12 +237,17 @@ int cli_cmd_run(int argc, char **argv)
     if (read_failed)
         fprintf(stderr, "cpex run: error reading %s after line %zu: %s\n", in_name, lineno,
                 strerror(errno));
+    cli_guard_hook(NULL);
+    cli_guard_doing("waiting for background handlers after the last line (%zu)", lineno);
+    cli_guard_lost("the summary is missing");
     st.soft_errors += report_background(m);
     double elapsed = cli_now() - start;
 
     /* Free the contexts before the manager: their state belongs to its plugins. */
+    cli_guard_doing("shutting down the plugins");
     cli_contexts_free(contexts);
     cpex_manager_free(m); /* shuts down (waits for background work) and unloads */
+    cli_guard_disarm();
     cli_log_cleanup(&log);
     if (in != stdin)
         fclose(in);

@@ -48,8 +48,9 @@ int cli_close_output(const char *command, const char *what, int rc)
     if (output_what)
         what = output_what;
     if (!stdout_failed) {
-        errno = 0;
-        int e = 0;
+        /* A write that failed inside stdio left its reason in errno (the
+           commands do little after their output); fflush gives its own. */
+        int e = errno;
         bool bad = fflush(stdout) == EOF;
         if (bad)
             e = errno;
