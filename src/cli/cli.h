@@ -77,6 +77,12 @@ void cli_log_init(cli_log *log, bool capture, unsigned print_min);
  */
 cpex_manager *cli_manager_new(cli_log *log);
 
+/**
+ * Print every problem of `err`, one "INDENT- message" each, libcpex's
+ * detail lines under it, text from elsewhere escaped (cli_put_message).
+ */
+void cli_print_problems(FILE *out, const cpex_error *err, const char *indent);
+
 /** Free the captured lines (after the manager is freed). */
 void cli_log_cleanup(cli_log *log);
 
@@ -123,21 +129,30 @@ char *cli_escape(const char *text);
 void cli_put(FILE *out, const char *text);
 
 /**
+ * Format like printf, escape the whole result (one line) and print it;
+ * cli_line adds a newline. The command's own words hold no control
+ * characters, so escaping all of it is escaping exactly what came from
+ * elsewhere. Not for JSON (cli_print_json) nor for libcpex's messages.
+ */
+void cli_text(FILE *out, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void cli_line(FILE *out, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/**
  * Print a message composed by libcpex (an error item) that quotes text
  * from elsewhere: its own detail lines, "\n  <detail>", stay lines, each
- * starting with `indent`; every other newline and control byte is escaped.
+ * starting with `indent`; every other newline and control byte is escaped,
+ * and so is every occurrence of the strings in `quoted` (NULL-terminated,
+ * or NULL), known to come from elsewhere: the item's plugin name, a path.
  */
-void cli_put_message(FILE *out, const char *text, const char *indent);
-
-/** Escaped strings for one printf: each lives until cli_scratch_free. */
-typedef struct cli_scratch {
-    char **items;
-    size_t count;
-} cli_scratch;
-
-/** The escaped form of `text`, kept in `scratch` ("(out of memory)" on OOM). */
-const char *cli_esc(cli_scratch *scratch, const char *text);
-void cli_scratch_free(cli_scratch *scratch);
+void cli_put_message(FILE *out, const char *text, const char *indent, const char *const *quoted);
 
 /**
  * JSON text with what JSON leaves raw inside strings (DEL, the C1 controls,

@@ -70,17 +70,18 @@ static bool load(cpex_manager *m, const char *config)
 {
     cpex_error err = CPEX_ERROR_INIT;
     if (cpex_manager_load_file(m, config, &err) != CPEX_OK) {
-        fprintf(stderr, "cpex run: cannot load '%s' (%zu problem%s):\n%s\n", config, err.count,
-                err.count == 1 ? "" : "s", cpex_error_message(&err));
-        fprintf(stderr, "cpex run: 'cpex check %s' lists every plugin and problem\n", config);
+        cli_line(stderr, "cpex run: cannot load '%s' (%zu problem%s):", config, err.count,
+                 err.count == 1 ? "" : "s");
+        cli_print_problems(stderr, &err, "  ");
+        cli_line(stderr, "cpex run: 'cpex check %s' lists every plugin and problem", config);
         cpex_error_cleanup(&err);
         return false;
     }
     cli_guard_plugins(m);
     cli_guard_doing("initializing the plugins");
     if (cpex_manager_initialize(m, &err) != CPEX_OK) {
-        fprintf(stderr, "cpex run: plugins of '%s' failed to initialize:\n%s\n", config,
-                cpex_error_message(&err));
+        cli_line(stderr, "cpex run: plugins of '%s' failed to initialize:", config);
+        cli_print_problems(stderr, &err, "  ");
         cpex_error_cleanup(&err);
         return false;
     }
@@ -145,8 +146,8 @@ static bool run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, 
     if (req.context_id) {
         cpex_context_table *next = cpex_pipeline_result_take_context(&res);
         if (next && !cli_contexts_put(contexts, req.context_id, next))
-            fprintf(stderr, "cpex run: line %zu: out of memory keeping context '%s'\n", lineno,
-                    req.context_id);
+            cli_line(stderr, "cpex run: line %zu: out of memory keeping context '%s'", lineno,
+                     req.context_id);
     }
     cpex_pipeline_result_cleanup(&res);
     cli_request_cleanup(&req);
@@ -166,9 +167,9 @@ static size_t report_background(cpex_manager *m)
     cpex_error_record *recs = NULL;
     size_t n = cpex_manager_take_background_errors(m, &recs);
     for (size_t i = 0; i < n; i++)
-        fprintf(stderr, "cpex run: background error: plugin %s [%s]: %s\n",
-                recs[i].plugin_name ? recs[i].plugin_name : "?", recs[i].code ? recs[i].code : "?",
-                recs[i].message ? recs[i].message : "");
+        cli_line(stderr, "cpex run: background error: plugin %s [%s]: %s",
+                 recs[i].plugin_name ? recs[i].plugin_name : "?",
+                 recs[i].code ? recs[i].code : "?", recs[i].message ? recs[i].message : "");
     cpex_error_records_free(recs, n);
     return n;
 }
@@ -186,7 +187,7 @@ int cli_cmd_run(int argc, char **argv)
         in = fopen(o.input, "r");
         in_name = o.input;
         if (!in) {
-            fprintf(stderr, "cpex run: cannot open input '%s': %s\n", o.input, strerror(errno));
+            cli_line(stderr, "cpex run: cannot open input '%s': %s", o.input, strerror(errno));
             return CLI_FAIL;
         }
     }
@@ -235,8 +236,8 @@ int cli_cmd_run(int argc, char **argv)
     bool read_failed = ferror(in) != 0;
     free(line);
     if (read_failed)
-        fprintf(stderr, "cpex run: error reading %s after line %zu: %s\n", in_name, lineno,
-                strerror(errno));
+        cli_line(stderr, "cpex run: error reading %s after line %zu: %s", in_name, lineno,
+                 strerror(errno));
     cli_guard_hook(NULL);
     cli_guard_doing("waiting for background handlers after the last line (%zu)", lineno);
     cli_guard_lost("the summary is missing");

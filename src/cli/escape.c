@@ -21,7 +21,9 @@
  * A backslash is kept too: the escapes are for a person reading a terminal,
  * not a format to parse back (--json is that format).
  */
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,8 +72,15 @@ enum mode {
     JSON      /* JSON text: only what JSON leaves raw, as \u escapes */
 };
 
-/* Write the escaped form of `s` into `out` (NULL: only count); returns its length. */
-static size_t emit(char *out, const char *text, enum mode mode, const char *indent)
+/* Whether `s` holds a newline, the only byte MESSAGE treats unlike ONE_LINE. */
+static bool has_newline(const char *s) { return s && strchr(s, '\n'); }
+
+/* Write the escaped form of `s` into `out` (NULL: only count); returns its
+   length. In MESSAGE mode, occurrences of the `quoted` strings (known to
+   come from elsewhere: a plugin name) are escaped as ONE_LINE, so that not
+   even "\n  " in them passes for a detail line. */
+static size_t emit(char *out, const char *text, enum mode mode, const char *indent,
+                   const char *const *quoted)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)text;
@@ -84,6 +93,17 @@ static size_t emit(char *out, const char *text, enum mode mode, const char *inde
         len += (n);                                                                                \
     } while (0)
     while (*s) {
+        bool skipped = false;
+        for (size_t q = 0; mode == MESSAGE && quoted && quoted[q] && !skipped; q++) {
+            size_t qn = strlen(quoted[q]);
+            if (has_newline(quoted[q]) && strncmp((const char *)s, quoted[q], qn) == 0) {
+                len += emit(out ? out + len : NULL, quoted[q], ONE_LINE, NULL, NULL);
+                s += qn;
+                skipped = true;
+            }
+        }
+        if (skipped)
+            continue;
         size_t n = cli_utf8_len(s);
         if (n == 1 && *s >= 0x20 && *s != 0x7f) {
             PUT(s, 1);
@@ -122,26 +142,28 @@ static size_t emit(char *out, const char *text, enum mode mode, const char *inde
     return len;
 }
 
-static char *escaped(const char *text, enum mode mode, const char *indent)
+static char *escaped(const char *text, enum mode mode, const char *indent,
+                     const char *const *quoted)
 {
     if (!text)
         text = "";
-    size_t n = emit(NULL, text, mode, indent);
+    size_t n = emit(NULL, text, mode, indent, quoted);
     char *out = malloc(n + 1);
     if (!out)
         return NULL;
-    emit(out, text, mode, indent);
+    emit(out, text, mode, indent, quoted);
     out[n] = '\0';
     return out;
 }
 
-char *cli_escape(const char *text) { return escaped(text, ONE_LINE, NULL); }
+char *cli_escape(const char *text) { return escaped(text, ONE_LINE, NULL, NULL); }
 
-char *cli_json_safe(const char *json) { return escaped(json, JSON, NULL); }
+char *cli_json_safe(const char *json) { return escaped(json, JSON, NULL, NULL); }
 
-static void put(FILE *out, const char *text, enum mode mode, const char *indent)
+static void put(FILE *out, const char *text, enum mode mode, const char *indent,
+                const char *const *quoted)
 {
-    char *e = escaped(text, mode, indent);
+    char *e = escaped(text, mode, indent, quoted);
     if (e) {
         fputs(e, out);
         free(e);
@@ -152,31 +174,37 @@ static void put(FILE *out, const char *text, enum mode mode, const char *indent)
         fputc(*p >= 0x20 && *p < 0x7f ? *p : '?', out);
 }
 
-void cli_put(FILE *out, const char *text) { put(out, text, ONE_LINE, NULL); }
+void cli_put(FILE *out, const char *text) { put(out, text, ONE_LINE, NULL, NULL); }
 
-void cli_put_message(FILE *out, const char *text, const char *indent)
+void cli_put_message(FILE *out, const char *text, const char *indent, const char *const *quoted)
 {
-    put(out, text, MESSAGE, indent ? indent : "");
+    put(out, text, MESSAGE, indent ? indent : "", quoted);
 }
 
-const char *cli_esc(cli_scratch *scratch, const char *text)
+static void vtext(FILE *out, const char *fmt, va_list ap)
 {
-    char *e = cli_escape(text);
-    char **list = e ? realloc(scratch->items, (scratch->count + 1) * sizeof *list) : NULL;
-    if (!list) {
-        free(e);
-        return "(out of memory)";
+    char *text = NULL;
+    if (vasprintf(&text, fmt, ap) < 0) {
+        fputs("(out of memory)", out);
+        return;
     }
-    scratch->items = list;
-    list[scratch->count++] = e;
-    return e;
+    cli_put(out, text);
+    free(text);
 }
 
-void cli_scratch_free(cli_scratch *scratch)
+void cli_text(FILE *out, const char *fmt, ...)
 {
-    for (size_t i = 0; i < scratch->count; i++)
-        free(scratch->items[i]);
-    free(scratch->items);
-    scratch->items = NULL;
-    scratch->count = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vtext(out, fmt, ap);
+    va_end(ap);
+}
+
+void cli_line(FILE *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vtext(out, fmt, ap);
+    va_end(ap);
+    fputc('\n', out);
 }

@@ -32,7 +32,7 @@ static int dispatch(int argc, char **argv, const char **name, const char **what)
             else if (strcmp(argv[2], "inspect") == 0)
                 cli_help_inspect(stdout);
             else {
-                fprintf(stderr, "cpex: no command '%s'; commands: run, check, inspect\n", argv[2]);
+                cli_line(stderr, "cpex: no command '%s'; commands: run, check, inspect", argv[2]);
                 return CLI_USAGE;
             }
             return CLI_OK;
@@ -61,9 +61,9 @@ static int dispatch(int argc, char **argv, const char **name, const char **what)
         return cli_cmd_inspect(argc - 1, argv + 1);
     }
     if (cmd[0] == '-')
-        fprintf(stderr, "cpex: unknown option '%s'\n", cmd);
+        cli_line(stderr, "cpex: unknown option '%s'", cmd);
     else
-        fprintf(stderr, "cpex: unknown command '%s'; commands: run, check, inspect\n", cmd);
+        cli_line(stderr, "cpex: unknown command '%s'; commands: run, check, inspect", cmd);
     fprintf(stderr, "Run 'cpex --help' for usage.\n");
     return CLI_USAGE;
 }

@@ -89,4 +89,116 @@ has "check: while shutting down" "$err" "plugin 'quitter' .* while shutting down
 expect "no exit: exit 0" 0 "$cpex" run "$tmp/gateway.yaml" --input "$tmp/four.jsonl"
 hasnt "no guard message" "$err" 'did not finish'
 
+# ---- text from elsewhere never reaches the terminal raw --------------------------
+# clean NAME FILE LINES: FILE has exactly LINES lines, and none of the bytes
+# that steer a terminal: no control byte but the newline, no DEL, nothing
+# that is not UTF-8, no C1 control, no line separator or bidi control.
+clean() {
+  local res
+  res="$(python3 - "$2" "$3" <<'PY'
+import sys
+raw = open(sys.argv[1], "rb").read()
+want = int(sys.argv[2])
+problems = []
+n = raw.count(b"\n")
+if n != want:
+    problems.append("%d lines, expected %d" % (n, want))
+bad = [hex(b) for b in raw if (b < 0x20 and b != 0x0A) or b == 0x7F]
+if bad:
+    problems.append("control bytes %s" % bad[:5])
+try:
+    text = raw.decode("utf-8")
+    steer = [hex(ord(c)) for c in text if 0x80 <= ord(c) <= 0x9F or ord(c) in (0x2028, 0x2029, 0x61C, 0x200E, 0x200F) or 0x202A <= ord(c) <= 0x202E or 0x2066 <= ord(c) <= 0x2069]
+    if steer:
+        problems.append("terminal or bidi controls %s" % steer[:5])
+except UnicodeDecodeError as e:
+    problems.append("not UTF-8: %s" % e)
+print("; ".join(problems))
+PY
+)"
+  if [ -z "$res" ]; then pass=$((pass + 1)); else echo "FAIL $1: $res in:"; cat -A "$2" | head -30; fail=$((fail + 1)); fi
+}
+# A plugin named with a newline and a clear-screen sequence (YAML escapes),
+# loaded from log_forge, which logs a forged "summary:" line with more
+# escape sequences; a context id and a hook name from the input that do the same.
+cat >"$tmp/forge.yaml" <<YAML
+plugins:
+  - name: "evil\nsummary: forged by the name\e[2J\u009b"
+    kind: "lib:$lib/liblog_forge.so"
+    hooks: [cmf.tool_pre_invoke]
+YAML
+{
+  echo "{\"hook\":\"cmf.tool_pre_invoke\",\"payload\":$P,\"context\":\"ctx\\u001b[2J\\nsummary: forged by the context\"}"
+  echo "{\"hook\":\"x\\u001b[2J\\nsummary: forged by the hook\",\"payload\":{}}"
+  echo "{\"hook\":\"x\",\"payload\":{},\"hok\\nsummary: forged by a key\":1}"
+  echo "{\"hook\":\"cmf.tool_pre_invoke\",\"payload\":{\"role\":\"user\",\"content\":[{\"content_type\":\"text\",\"text\":\"c1 \\u009b2J del \\u007f rlo \\u202e\"}]},\"extensions\":{\"custom\":{\"k\":1},\"security\":{\"subject\":{\"x\\n  summary: forged\":1,\"y\\u001b\":2}}}}"
+} >"$tmp/forge.jsonl"
+expect "run: forged text" 1 "$cpex" run "$tmp/forge.yaml" --input "$tmp/forge.jsonl"
+clean "run stdout: one line per result, nothing raw" "$tmp/out" 4
+clean "run stderr: log lines and the summary, nothing raw" "$tmp/err" 3
+count "one summary" "$err" '^summary:' 1
+count "both log lines escaped" "$err" "^cpex: warning: plugin 'evil\\\\nsummary: forged by the name\\\\x1b\[2J\\\\u009b': forged\\\\nsummary: 0 requests.*\\\\x1b\[2J\\\\u009b31m\\\\u202etxt\.exe\\\\xff$" 2
+has "context escaped" "$out" '^line 1  cmf.tool_pre_invoke  \[ctx\\x1b\[2J\\nsummary: forged by the context\]  ALLOW$'
+has "hook escaped" "$out" '^line 2  x\\x1b\[2J\\nsummary: forged by the hook  ALLOW  \(no plugin'
+has "unknown key escaped" "$out" "^line 3  error: unknown key 'hok\\\\nsummary: forged by a key'"
+has "model errors on one line" "$out" '^line 4  error: extensions: security.subject.x\\n  summary: forged: unknown key.*; security.subject.y\\x1b: unknown key'
+expect "run --json: forged text" 1 "$cpex" run "$tmp/forge.yaml" --input "$tmp/forge.jsonl" --json
+clean "run --json: nothing raw" "$tmp/out" 4
+sed -i 's/"security":{"subject":{[^}]*}}//; s/,"extensions":{"custom":{"k":1},}//' "$tmp/forge.jsonl"
+sed -i 's/,"extensions":{"custom":{"k":1},*}//' "$tmp/forge.jsonl"
+expect "run: C1, DEL and RLO in a payload" 1 "$cpex" run "$tmp/forge.yaml" --input "$tmp/forge.jsonl" --json
+clean "run --json: payload controls as \\u escapes" "$tmp/out" 4
+python3 -c '
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+t = lines[3]["payload"]["content"][0]["text"]
+assert t == "c1 \u009b2J del \u007f rlo \u202e", repr(t)
+assert lines[0]["context"] == "ctx\x1b[2J\nsummary: forged by the context", lines[0]
+' "$tmp/out" && pass=$((pass + 1)) || { echo "FAIL --json keeps the values"; fail=$((fail + 1)); }
+
+expect "check: forged name and log" 0 "$cpex" check "$tmp/forge.yaml"
+clean "check stdout: nothing raw" "$tmp/out" 7
+has "check plugin line escaped" "$out" '^ok +evil\\nsummary: forged by the name\\x1b\[2J\\u009b: kind "lib:'
+has "check warning escaped" "$out" "^  - plugin 'evil\\\\nsummary: forged by the name\\\\x1b\[2J\\\\u009b': forged\\\\nsummary: "
+count "one final line" "$out" '^ok: ' 1
+expect "check --json: forged name" 0 "$cpex" check "$tmp/forge.yaml" --json
+clean "check --json: nothing raw" "$tmp/out" 1
+py "check --json keeps the name" 'assert doc["plugins"][0]["name"] == "evil\nsummary: forged by the name\x1b[2J\u009b", doc'
+
+# A kind path and a plugin name that forge lines in a load error (all or nothing).
+cat >"$tmp/badkind.yaml" <<YAML
+plugins:
+  - name: good
+    kind: "lib:$lib/libcounter.so"
+    hooks: [cmf.tool_pre_invoke]
+  - name: "bad\n  - forged problem\e[2J"
+    kind: "lib:$tmp/no\e[2Jsuch\nFAILED: 0 plugins\n.so"
+    hooks: [cmf.tool_pre_invoke]
+YAML
+expect "check: forged kind" 1 "$cpex" check "$tmp/badkind.yaml"
+clean "check: a forged kind adds no line" "$tmp/out" 10
+has "the problem keeps its dlopen detail line" "$out" '^      dlopen: .*no\\x1b\[2Jsuch\\nFAILED: 0 plugins\\n\.so: cannot open'
+has "the name is escaped in the problem" "$out" "^  - .*plugin 'bad\\\\n  - forged problem\\\\x1b\[2J': cannot load library '.*no\\\\x1b\[2Jsuch\\\\nFAILED: 0 plugins\\\\n\.so'"
+count "one FAILED summary line" "$out" '^FAILED: ' 1
+expect "run: forged kind" 1 "$cpex" run "$tmp/badkind.yaml" --input /dev/null
+clean "run: a forged kind adds no line" "$tmp/err" 4
+hasnt "no raw forged line" "$err" '^FAILED: 0 plugins'
+
+# inspect: a manifest whose description forges lines and sets the window title;
+# a path that forges a line.
+expect "inspect: forged manifest text" 0 "$cpex" inspect "$lib/liblog_forge.so"
+clean "inspect stdout: nothing raw" "$tmp/out" 15
+has "description escaped" "$out" '^    description  manifest text\\nusable: yes\\x1b\]0;title\\x07$'
+count "one usable line" "$out" '^usable: ' 1
+expect "inspect: a path that forges lines" 1 "$cpex" inspect "$tmp/$(printf 'no\nusable: yes\n  forged detail\033[2J')"
+clean "inspect stdout: the path adds no line" "$tmp/out" 6
+clean "inspect stderr: the path adds no line" "$tmp/err" 1
+count "inspect: no forged usable line" "$out" '^usable: yes' 0
+
+# Usage errors quote the command line: escaped too.
+expect "usage error: forged option" 2 "$cpex" run x.yaml "$(printf -- '--x\nsummary: forged\033[2J')"
+clean "usage error: nothing raw" "$tmp/err" 2
+expect "unknown command: forged" 2 "$cpex" "$(printf 'x\nsummary: forged\033[2J')"
+clean "unknown command: nothing raw" "$tmp/err" 2
+
 finish
