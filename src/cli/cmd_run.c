@@ -9,6 +9,7 @@
  * left.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@ typedef struct run_opts {
     const char *config;
     const char *hook;
     const char *input;
+    size_t max_contexts;
     bool json;
     bool verbose;
 } run_opts;
@@ -30,9 +32,25 @@ typedef struct run_stats {
     size_t requests, allowed, denied, errors, soft_errors;
 } run_stats;
 
+/* A positive decimal count. */
+static bool parse_count(const char *s, size_t *out)
+{
+    if (!s || !*s)
+        return false;
+    size_t n = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || n > (SIZE_MAX - 9) / 10)
+            return false;
+        n = n * 10 + (size_t)(*s - '0');
+    }
+    *out = n;
+    return n > 0;
+}
+
 static int parse_args(int argc, char **argv, run_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->max_contexts = CLI_CONTEXTS_DEFAULT_MAX;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -51,6 +69,11 @@ static int parse_args(int argc, char **argv, run_opts *o)
             if (!v || !*v)
                 return cli_usage_error("run", "--input needs a file name, or '-' for standard input");
             o->input = v;
+        } else if (cli_opt_value(argc, argv, &i, "--max-contexts", &v)) {
+            if (!parse_count(v, &o->max_contexts))
+                return cli_usage_error("run", "--max-contexts needs a number of context ids "
+                                              "of at least 1, e.g. --max-contexts %d",
+                                       CLI_CONTEXTS_DEFAULT_MAX);
         } else if (a[0] == '-' && a[1] != '\0') {
             return cli_usage_error("run", "unknown option '%s'", a);
         } else if (!o->config) {
@@ -145,9 +168,16 @@ static bool run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, 
     bool ok = written(lineno);
     if (req.context_id) {
         cpex_context_table *next = cpex_pipeline_result_take_context(&res);
+        size_t evicted = cli_contexts_evicted(contexts);
         if (next && !cli_contexts_put(contexts, req.context_id, next))
             cli_line(stderr, "cpex run: line %zu: out of memory keeping context '%s'", lineno,
                      req.context_id);
+        if (evicted == 0 && cli_contexts_evicted(contexts) > 0)
+            fprintf(stderr,
+                    "cpex run: line %zu: more than %zu context ids at once; from here on the "
+                    "least recently used id is dropped (a later line with it starts with no "
+                    "context); --max-contexts sets the limit\n",
+                    lineno, o->max_contexts);
     }
     cpex_pipeline_result_cleanup(&res);
     cli_request_cleanup(&req);
@@ -199,7 +229,7 @@ int cli_cmd_run(int argc, char **argv)
     cli_log log;
     cli_log_init(&log, false, o.verbose ? CPEX_LOG_INFO : CPEX_LOG_WARN);
     cpex_manager *m = cli_manager_new(&log);
-    cli_contexts *contexts = cli_contexts_new();
+    cli_contexts *contexts = cli_contexts_new(o.max_contexts);
     if (!m || !contexts || !load(m, o.config)) {
         if (!contexts)
             fprintf(stderr, "cpex run: out of memory\n");
@@ -246,6 +276,7 @@ int cli_cmd_run(int argc, char **argv)
 
     /* Free the contexts before the manager: their state belongs to its plugins. */
     cli_guard_doing("shutting down the plugins");
+    size_t evicted = cli_contexts_evicted(contexts);
     cli_contexts_free(contexts);
     cpex_manager_free(m); /* shuts down (waits for background work) and unloads */
     cli_guard_disarm();
@@ -253,11 +284,16 @@ int cli_cmd_run(int argc, char **argv)
     if (in != stdin)
         fclose(in);
 
+    /* Dropped context ids only when there were any: the usual line stays as it was. */
+    char dropped[96] = "";
+    if (evicted)
+        snprintf(dropped, sizeof dropped, ", %zu context%s evicted (--max-contexts %zu)", evicted,
+                 evicted == 1 ? "" : "s", o.max_contexts);
     fprintf(stderr,
-            "summary: %zu request%s, %zu allowed, %zu denied, %zu error%s, %zu soft error%s, "
+            "summary: %zu request%s, %zu allowed, %zu denied, %zu error%s, %zu soft error%s%s, "
             "%.1f ms\n",
             st.requests, st.requests == 1 ? "" : "s", st.allowed, st.denied, st.errors,
-            st.errors == 1 ? "" : "s", st.soft_errors, st.soft_errors == 1 ? "" : "s",
+            st.errors == 1 ? "" : "s", st.soft_errors, st.soft_errors == 1 ? "" : "s", dropped,
             elapsed * 1000.0);
     return st.errors || read_failed || cli_stdout_failed() ? CLI_FAIL : CLI_OK;
 }

@@ -201,4 +201,90 @@ clean "usage error: nothing raw" "$tmp/err" 2
 expect "unknown command: forged" 2 "$cpex" "$(printf 'x\nsummary: forged\033[2J')"
 clean "unknown command: nothing raw" "$tmp/err" 2
 
+# ---- a bounded context table ------------------------------------------------------
+# The example gateway's tool-allowlist with verify_results: a post hook passes
+# only if the pre hook of the same context approved its call.
+cat >"$tmp/allow.yaml" <<YAML
+plugins:
+  - name: tool-allowlist
+    kind: "lib:$lib/libtool_allowlist.so"
+    hooks: [cmf.tool_pre_invoke, cmf.tool_post_invoke]
+    config: {allow: ["search_*"], verify_results: true}
+YAML
+call() { echo "{\"hook\":\"cmf.tool_pre_invoke\",\"context\":\"$1\",\"payload\":{\"role\":\"assistant\",\"content\":[{\"content_type\":\"tool_call\",\"content\":{\"tool_call_id\":\"call-$1\",\"name\":\"search_docs\",\"arguments\":{}}}]}}"; }
+result() { echo "{\"hook\":\"cmf.tool_post_invoke\",\"context\":\"$1\",\"payload\":{\"role\":\"tool\",\"content\":[{\"content_type\":\"tool_result\",\"content\":{\"tool_call_id\":\"call-$1\",\"tool_name\":\"search_docs\",\"content\":\"ok\"}}]}}"; }
+# The least recently USED id goes, not the oldest inserted: with room for two,
+# a is used again (line 3) after b was stored, so c's arrival drops b (line 5
+# still finds a's approval; line 6 finds none for b). A denied line hands back
+# no context, so b is not stored again and c stays.
+{ call a; call b; result a; call c; result a; result b; result c; } >"$tmp/lru.jsonl"
+expect "LRU order" 0 "$cpex" run "$tmp/allow.yaml" --input "$tmp/lru.jsonl" --json --max-contexts 2
+pycheck() { python3 -c "
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+$2
+" "$tmp/out" && pass=$((pass + 1)) || { echo "FAIL $1"; cat "$tmp/out"; fail=$((fail + 1)); }; }
+pycheck "a kept, b dropped" '
+d = [(l["line"], l["decision"], l.get("violation", {}).get("code")) for l in lines]
+assert d == [(1, "allow", None), (2, "allow", None), (3, "allow", None), (4, "allow", None),
+             (5, "allow", None), (6, "deny", "tool_result_unapproved"), (7, "allow", None)], d'
+has "evictions in the summary" "$err" '^summary: 7 requests, 6 allowed, 1 denied, 0 errors, 0 soft errors, 1 context evicted \(--max-contexts 2\), [0-9.]+ ms$'
+count "one note at the first eviction" "$err" '^cpex run: line 4: more than 2 context ids at once; from here on the least recently used id is dropped' 1
+expect "no eviction below the limit" 0 "$cpex" run "$tmp/allow.yaml" --input "$tmp/lru.jsonl" --json --max-contexts 3
+has "no eviction count when none" "$err" '^summary: 7 requests, 7 allowed, 0 denied, 0 errors, 0 soft errors, [0-9.]+ ms$'
+hasnt "no note when none" "$err" 'least recently used'
+expect "default limit" 0 "$cpex" run "$tmp/allow.yaml" --input "$tmp/lru.jsonl" --json
+has "default holds them all" "$err" '^summary: 7 requests, 7 allowed'
+for bad in 0 -1 x 1e3 ''; do
+  expect "--max-contexts '$bad'" 2 "$cpex" run "$tmp/allow.yaml" --max-contexts "$bad"
+done
+has "says what it needs" "$err" '--max-contexts needs a number of context ids of at least 1'
+
+# Many distinct ids, room for 100: every id beyond the window was evicted, a
+# pre/post pair inside the window still threads its state, an evicted id
+# comes back with an empty context, and memory does not grow with the ids.
+many() {  # many N: N calls with distinct ids, a result for the last (kept) and the first (evicted)
+  python3 - "$1" <<'PY'
+import sys
+n = int(sys.argv[1])
+call = '{"hook":"cmf.tool_pre_invoke","context":"id-%d","payload":{"role":"assistant","content":[{"content_type":"tool_call","content":{"tool_call_id":"call-id-%d","name":"search_docs","arguments":{}}}]}}'
+res = '{"hook":"cmf.tool_post_invoke","context":"id-%d","payload":{"role":"tool","content":[{"content_type":"tool_result","content":{"tool_call_id":"call-id-%d","tool_name":"search_docs","content":"ok"}}]}}'
+for i in range(n):
+    print(call % (i, i))
+print(res % (n - 1, n - 1))
+print(res % (0, 0))
+PY
+}
+many 50000 >"$tmp/many.jsonl"
+many 2000 >"$tmp/few.jsonl"
+# maxrss NAME FILE: run with --max-contexts 100, keep the peak RSS (KiB) in $rss
+maxrss() {
+  rss="$(python3 - "$cpex" "$tmp/allow.yaml" "$2" "$tmp" <<'PY'
+import resource, subprocess, sys
+cpex, yaml, inp, tmp = sys.argv[1:]
+with open(tmp + "/out", "wb") as o, open(tmp + "/err", "wb") as e:
+    rc = subprocess.run([cpex, "run", yaml, "--input", inp, "--json", "--max-contexts", "100"], stdout=o, stderr=e).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if rc == 0 else -rc - 1)
+PY
+)"
+  out="$(cat "$tmp/out")"; err="$(cat "$tmp/err")"
+  [ "$rss" -ge 0 ] && pass=$((pass + 1)) || { echo "FAIL $1: exit code $((-rss - 1))"; echo "$err" | tail -5; fail=$((fail + 1)); }
+}
+maxrss "2000 ids" "$tmp/few.jsonl"; rss_few=$rss
+maxrss "50000 ids" "$tmp/many.jsonl"; rss_many=$rss
+has "exact eviction count" "$err" '^summary: 50002 requests, 50001 allowed, 1 denied, 0 errors, 0 soft errors, 49900 contexts evicted \(--max-contexts 100\), '
+pycheck "the pair in the window threads, the evicted id starts over" '
+assert len(lines) == 50002
+last, first = lines[-2], lines[-1]
+assert last["context"] == "id-49999" and last["decision"] == "allow", last
+assert first["context"] == "id-0" and first["decision"] == "deny" and first["violation"]["code"] == "tool_result_unapproved", first'
+# Sanitizer builds keep freed memory in quarantine: the peak says nothing there.
+if ldd "$cpex" 2>/dev/null | grep -qE 'lib(asan|tsan)'; then
+  echo "(memory check skipped under a sanitizer: ${rss_few} KiB / ${rss_many} KiB)"
+elif [ $((rss_many - rss_few)) -lt 8192 ]; then
+  pass=$((pass + 1))
+else
+  echo "FAIL memory grows with the ids: ${rss_few} KiB for 2000 ids, ${rss_many} KiB for 50000"; fail=$((fail + 1))
+fi
+
 finish
