@@ -263,8 +263,9 @@ int cli_cmd_check(int argc, char **argv)
             cli_line(stdout, "  - plugin '%s': %s", l->plugin, l->message);
         } else {
             /* The manager's own warnings quote the configuration. */
+            const char *quoted[] = {o.config, NULL};
             fputs("  - ", stdout);
-            cli_put_message(stdout, l->message, "    ", NULL);
+            cli_put_message(stdout, l->message, "    ", quoted);
             putchar('\n');
         }
     }

@@ -257,8 +257,8 @@ int cli_cmd_run(int argc, char **argv)
         if (is_blank(line, n))
             continue;
         if (!run_one(m, contexts, &o, lineno, line, n, &st)) {
-            fprintf(stderr, "cpex run: stopped after line %zu: its result and any later ones "
-                            "would be lost\n",
+            fprintf(stderr, "cpex run: stopped at line %zu: its result was lost, and later "
+                            "ones would be too\n",
                     lineno);
             break;
         }

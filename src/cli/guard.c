@@ -91,9 +91,12 @@ static bool ours(const char *lib)
         if (dladdr(anchors[i], &di) && di.dli_fname && strcmp(di.dli_fname, lib) == 0)
             return true;
     }
+    /* By name too: in an executable that is not position-independent, the
+       address of a library function is the executable's PLT entry. */
     const char *base = strrchr(lib, '/');
     base = base ? base + 1 : lib;
-    static const char *const runtimes[] = {"libc.so", "libc-", "ld-linux", "ld64.so",
+    static const char *const runtimes[] = {"libcpex.so", "libjansson.so", "libyaml",
+                                           "libc.so", "libc-", "ld-linux", "ld64.so",
                                            "libpthread", "libgcc_s", "libasan", "libubsan",
                                            "libtsan", "liblsan", "libdl", "linux-vdso"};
     for (size_t i = 0; i < sizeof runtimes / sizeof runtimes[0]; i++) {
@@ -114,6 +117,13 @@ static char *library_on_stack(void)
         if (!dladdr(frames[i], &di) || !di.dli_fname || !di.dli_fname[0] || ours(di.dli_fname))
             continue;
         char *real = realpath(di.dli_fname, NULL);
+        char *self = realpath("/proc/self/exe", NULL);
+        bool exe = real && self && strcmp(real, self) == 0;
+        free(self);
+        if (exe) {
+            free(real);
+            continue;
+        }
         return real ? real : strdup(di.dli_fname);
     }
     return NULL;

@@ -15,7 +15,7 @@ for i in 1 2 3; do pre; done >"$tmp/three.jsonl"
 # ---- output that cannot be written: exit 1, and say what was lost -----------------
 expect_full "run >/dev/full" 1 "$cpex" run "$tmp/gateway.yaml" --input "$tmp/three.jsonl"
 has "run names the lost result" "$err" '^cpex run: cannot write the result of line 1 to standard output: No space left on device$'
-has "run stops" "$err" '^cpex run: stopped after line 1'
+has "run stops" "$err" '^cpex run: stopped at line 1: its result was lost'
 has "run summary counts what was done" "$err" '^summary: 1 request, 1 allowed'
 expect_full "run --json >/dev/full" 1 "$cpex" run "$tmp/gateway.yaml" --input "$tmp/three.jsonl" --json
 has "run --json names the lost result" "$err" 'cannot write the result of line 1 to standard output'
