@@ -1,5 +1,6 @@
 /* args.c — the little option parsing the commands need; see cli.h. */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -27,10 +28,13 @@ bool cli_opt_value(int argc, char **argv, int *i, const char *name, const char *
 int cli_usage_error(const char *command, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "cpex %s: ", command);
+    char *text = NULL;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    int n = vasprintf(&text, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nRun 'cpex %s --help' for usage.\n", command);
+    /* The message quotes the command line: escaped. */
+    cli_line(stderr, "cpex %s: %s", command, n >= 0 ? text : "(out of memory)");
+    free(n >= 0 ? text : NULL);
+    fprintf(stderr, "Run 'cpex %s --help' for usage.\n", command);
     return CLI_USAGE;
 }

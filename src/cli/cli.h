@@ -77,8 +77,92 @@ void cli_log_init(cli_log *log, bool capture, unsigned print_min);
  */
 cpex_manager *cli_manager_new(cli_log *log);
 
+/**
+ * Print every problem of `err`, one "INDENT- message" each, libcpex's
+ * detail lines under it, text from elsewhere escaped (cli_put_message).
+ */
+void cli_print_problems(FILE *out, const cpex_error *err, const char *indent);
+
 /** Free the captured lines (after the manager is freed). */
 void cli_log_cleanup(cli_log *log);
+
+/* ---- standard output that must arrive (io.c) ---- */
+
+/**
+ * Flush standard output and check that everything written so far arrived.
+ * Zero errno before writing what is checked, so that the reason of a write
+ * that failed inside stdio is kept. On the first failure prints
+ * "COMMAND: cannot write WHAT to standard output: REASON" on stderr and
+ * returns false; every later call returns false at once.
+ */
+bool cli_stdout_check(const char *command, const char *what);
+
+/**
+ * The end of a command: flush and close standard output (closing is where
+ * some file systems report a failed write) and check standard error. Returns
+ * `rc`, or CLI_FAIL instead of CLI_OK when output was lost; a failure not
+ * reported yet is reported as for cli_stdout_check.
+ */
+int cli_close_output(const char *command, const char *what, int rc);
+
+/** Name what the command writes instead of its usual output (its help text). */
+void cli_output_is(const char *what);
+
+/** Whether writing to standard output has failed. */
+bool cli_stdout_failed(void);
+
+/* ---- text from elsewhere, made safe to print (escape.c) ---- */
+
+/*
+ * Every string the command prints that did not come from libcpex or the
+ * command itself (plugin names, kinds, paths, plugin messages, context ids,
+ * hook names from the input, manifest strings) goes through one of these:
+ * control characters become \n, \r, \t or \xNN, bytes that are not UTF-8
+ * \xNN, and the C1 controls, line separators and bidirectional controls
+ * \uNNNN, so that nothing can forge a line or steer the terminal.
+ */
+
+/** The escaped form of `text` (NULL: ""), one line. malloc'd; NULL on OOM. */
+char *cli_escape(const char *text);
+
+/** Print `text` escaped (one line). */
+void cli_put(FILE *out, const char *text);
+
+/**
+ * Format like printf, escape the whole result (one line) and print it;
+ * cli_line adds a newline. The command's own words hold no control
+ * characters, so escaping all of it is escaping exactly what came from
+ * elsewhere. Not for JSON (cli_print_json) nor for libcpex's messages.
+ */
+void cli_text(FILE *out, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void cli_line(FILE *out, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/**
+ * Print a message composed by libcpex (an error item) that quotes text
+ * from elsewhere: its own detail lines, "\n  <detail>", stay lines, each
+ * starting with `indent`; every other newline and control byte is escaped,
+ * and so is every occurrence of the strings in `quoted` (NULL-terminated,
+ * or NULL), known to come from elsewhere: the item's plugin name, a path.
+ */
+void cli_put_message(FILE *out, const char *text, const char *indent, const char *const *quoted);
+
+/**
+ * JSON text with what JSON leaves raw inside strings (DEL, the C1 controls,
+ * line separators, bidirectional controls) as \uNNNN escapes: the same
+ * document, safe on a terminal. malloc'd; NULL on OOM.
+ */
+char *cli_json_safe(const char *json);
+
+/** Length of the valid UTF-8 sequence at s (1-4), or 0 if it is not one. */
+size_t cli_utf8_len(const unsigned char *s);
 
 /* ---- small helpers (util.c) ---- */
 
@@ -86,7 +170,7 @@ void cli_log_cleanup(cli_log *log);
 char *cli_join(char **items, const char *sep);
 /** A JSON string of `text`, with '?' for bytes that are not UTF-8 (NULL: JSON null). */
 json_t *cli_json_str(const char *text);
-/** Print JSON compactly on one line (no trailing newline). */
+/** Print JSON compactly on one line (no trailing newline), safe for a terminal. */
 void cli_print_json(FILE *out, const json_t *value);
 /** Seconds of CLOCK_MONOTONIC. */
 double cli_now(void);

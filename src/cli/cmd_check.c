@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "guard.h"
 
 typedef struct check_opts {
     const char *config;
@@ -26,6 +27,7 @@ static int parse_args(int argc, char **argv, check_opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            cli_output_is("the help text");
             cli_help_check(stdout);
             return -1;
         } else if (strcmp(a, "--json") == 0) {
@@ -88,14 +90,15 @@ static json_t *info_json(const cpex_plugin_info *info)
 static void print_info(const cpex_plugin_info *info)
 {
     char *hooks = cli_join(info->hooks, ", ");
-    printf("%-8s %s: kind \"%s\", library %s, reports %s %s, hooks [%s], mode %s, priority %d\n",
-           state_word(info), info->name, info->kind ? info->kind : "(none)",
-           info->origin ? info->origin : "(none: not from a library)",
-           info->reported_name ? info->reported_name : "(unnamed)",
-           info->reported_version ? info->reported_version : "(no version)", hooks ? hooks : "",
-           cpex_mode_name(info->mode), (int)info->priority);
+    cli_line(stdout,
+             "%-8s %s: kind \"%s\", library %s, reports %s %s, hooks [%s], mode %s, priority %d",
+             state_word(info), info->name, info->kind ? info->kind : "(none)",
+             info->origin ? info->origin : "(none: not from a library)",
+             info->reported_name ? info->reported_name : "(unnamed)",
+             info->reported_version ? info->reported_version : "(no version)", hooks ? hooks : "",
+             cpex_mode_name(info->mode), (int)info->priority);
     if (info->reason)
-        printf("         %s: %s\n", info->name, info->reason);
+        cli_line(stdout, "         %s: %s", info->name, info->reason);
     free(hooks);
 }
 
@@ -122,18 +125,6 @@ static bool later_info(const cli_log *log, size_t i)
     return false;
 }
 
-/* Print a multi-line message with its continuation lines indented. */
-static void print_message(const char *prefix, const char *text)
-{
-    fputs(prefix, stdout);
-    for (const char *p = text; *p; p++) {
-        putchar(*p);
-        if (*p == '\n' && p[1])
-            fputs("    ", stdout);
-    }
-    putchar('\n');
-}
-
 int cli_cmd_check(int argc, char **argv)
 {
     check_opts o;
@@ -141,17 +132,26 @@ int cli_cmd_check(int argc, char **argv)
     if (rc != 0)
         return rc < 0 ? CLI_OK : rc;
 
+    /* A plugin that ends the process makes the check fail. */
+    cli_guard_arm("cpex check");
+    cli_guard_doing("loading the configuration");
+    cli_guard_lost("the report is missing");
     cli_log log;
     cli_log_init(&log, true, CPEX_LOG_WARN);
     cpex_manager *m = cli_manager_new(&log);
     if (!m) {
+        cli_guard_disarm();
         cli_log_cleanup(&log);
         return CLI_FAIL;
     }
     cpex_error load_err = CPEX_ERROR_INIT, init_err = CPEX_ERROR_INIT;
     bool loaded = cpex_manager_load_file(m, o.config, &load_err) == CPEX_OK;
-    if (loaded)
+    if (loaded) {
+        cli_guard_plugins(m);
+        cli_guard_doing("initializing the plugins");
         cpex_manager_initialize(m, &init_err);
+    }
+    cli_guard_doing("writing the report");
     char **names = loaded ? cpex_manager_plugin_names(m) : NULL;
 
     size_t ok = 0, failed = 0, total = 0;
@@ -159,7 +159,7 @@ int cli_cmd_check(int argc, char **argv)
 
     /* One line per plugin. */
     if (!o.json)
-        printf("%s\n", o.config);
+        cli_line(stdout, "%s", o.config);
     for (size_t i = 0; names && names[i]; i++) {
         cpex_plugin_info info;
         if (cpex_manager_plugin_info(m, names[i], &info) != CPEX_OK)
@@ -192,8 +192,8 @@ int cli_cmd_check(int argc, char **argv)
                 json_object_set_new(p, "note", cli_json_str(l->message));
                 json_array_append_new(plugins, p);
             } else {
-                printf("%-8s %s: %s (not kept: the configuration did not load)\n", "created",
-                       l->plugin, l->message);
+                cli_line(stdout, "%-8s %s: %s (not kept: the configuration did not load)",
+                         "created", l->plugin, l->message);
             }
         }
         for (size_t i = 0; i < load_err.count; i++) {
@@ -211,7 +211,7 @@ int cli_cmd_check(int argc, char **argv)
                 json_object_set_new(pj, "status", json_string("FAILED"));
                 json_array_append_new(plugins, pj);
             } else {
-                printf("%-8s %s: not loaded (see the problems below)\n", "FAILED", p);
+                cli_line(stdout, "%-8s %s: not loaded (see the problems below)", "FAILED", p);
             }
         }
     }
@@ -227,22 +227,22 @@ int cli_cmd_check(int argc, char **argv)
     if (!o.json && problem_count)
         printf("\nproblems (%zu):\n", problem_count);
     for (int e = 0; e < 2; e++) {
+        if (!o.json) {
+            cli_print_problems(stdout, errs[e], "  ");
+            continue;
+        }
         for (size_t i = 0; i < errs[e]->count; i++) {
             const cpex_error_item *it = &errs[e]->items[i];
-            if (o.json) {
-                json_t *pj = json_object();
-                json_object_set_new(pj, "phase", json_string(e == 0 ? "load" : "initialize"));
-                json_object_set_new(pj, "plugin", opt_str(it->plugin));
-                json_object_set_new(pj, "file", opt_str(it->file));
-                json_object_set_new(pj, "line", json_integer(it->line));
-                json_object_set_new(pj, "column", json_integer(it->column));
-                json_object_set_new(pj, "key", opt_str(it->key));
-                json_object_set_new(pj, "code", json_string(cpex_status_name(it->code)));
-                json_object_set_new(pj, "message", cli_json_str(it->message ? it->message : ""));
-                json_array_append_new(problems, pj);
-            } else {
-                print_message("  - ", it->message ? it->message : cpex_status_name(it->code));
-            }
+            json_t *pj = json_object();
+            json_object_set_new(pj, "phase", json_string(e == 0 ? "load" : "initialize"));
+            json_object_set_new(pj, "plugin", opt_str(it->plugin));
+            json_object_set_new(pj, "file", opt_str(it->file));
+            json_object_set_new(pj, "line", json_integer(it->line));
+            json_object_set_new(pj, "column", json_integer(it->column));
+            json_object_set_new(pj, "key", opt_str(it->key));
+            json_object_set_new(pj, "code", json_string(cpex_status_name(it->code)));
+            json_object_set_new(pj, "message", cli_json_str(it->message ? it->message : ""));
+            json_array_append_new(problems, pj);
         }
     }
 
@@ -260,9 +260,13 @@ int cli_cmd_check(int argc, char **argv)
             json_object_set_new(w, "message", cli_json_str(l->message));
             json_array_append_new(warnings, w);
         } else if (l->plugin) {
-            printf("  - plugin '%s': %s\n", l->plugin, l->message);
+            cli_line(stdout, "  - plugin '%s': %s", l->plugin, l->message);
         } else {
-            print_message("  - ", l->message);
+            /* The manager's own warnings quote the configuration. */
+            const char *quoted[] = {o.config, NULL};
+            fputs("  - ", stdout);
+            cli_put_message(stdout, l->message, "    ", quoted);
+            putchar('\n');
         }
     }
 
@@ -290,7 +294,12 @@ int cli_cmd_check(int argc, char **argv)
     cpex_strv_free(names);
     cpex_error_cleanup(&load_err);
     cpex_error_cleanup(&init_err);
+    /* The report is complete: out it goes before plugin code runs again. */
+    bool written = cli_stdout_check("cpex check", "the report");
+    cli_guard_doing("shutting down the plugins");
+    cli_guard_lost("the report above is complete, but the plugins were not shut down");
     cpex_manager_free(m);
+    cli_guard_disarm();
     cli_log_cleanup(&log);
-    return good ? CLI_OK : CLI_FAIL;
+    return good && written ? CLI_OK : CLI_FAIL;
 }

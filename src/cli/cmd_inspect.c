@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "guard.h"
 #include "libinfo.h"
 
 static const char *str_or(const json_t *v, const char *fallback)
@@ -14,14 +15,31 @@ static const char *str_or(const json_t *v, const char *fallback)
     return s ? s : fallback;
 }
 
-static void print_list(const char *title, const json_t *list)
+/* Everything below comes from the library (its manifest, its symbol
+   table) or the command line: printed with cli_text/cli_line, escaped. */
+
+/* Notes and problems: messages of libcpex and of this command that quote
+   the library's path and strings; the path given and the path found are
+   known to come from elsewhere. */
+static void print_message(FILE *out, const char *prefix, const char *text, const json_t *d)
+{
+    const char *quoted[] = {json_string_value(json_object_get(d, "library")),
+                            json_string_value(json_object_get(d, "path")), NULL};
+    if (!quoted[0])
+        quoted[0] = quoted[1], quoted[1] = NULL;
+    fputs(prefix, out);
+    cli_put_message(out, text, "    ", quoted);
+    fputc('\n', out);
+}
+
+static void print_list(const char *title, const json_t *list, const json_t *d)
 {
     size_t i;
     json_t *v;
     if (json_array_size(list) == 0)
         return;
     printf("\n%s:\n", title);
-    json_array_foreach(list, i, v) printf("  - %s\n", str_or(v, ""));
+    json_array_foreach(list, i, v) print_message(stdout, "  - ", str_or(v, ""), d);
 }
 
 static void print_entry(const json_t *e)
@@ -30,28 +48,29 @@ static void print_entry(const json_t *e)
     const char *kind = str_or(json_object_get(e, "kind"), "?");
     const json_t *hooks = json_object_get(e, "hooks");
     const char *display = json_string_value(json_object_get(e, "display_name"));
-    printf("\n  entry %s", entry[0] ? entry : "(default)");
+    putchar('\n');
+    cli_text(stdout, "  entry %s", entry[0] ? entry : "(default)");
     if (display)
-        printf(": %s %s", display, str_or(json_object_get(e, "version"), "(no version)"));
+        cli_text(stdout, ": %s %s", display, str_or(json_object_get(e, "version"), "(no version)"));
     putchar('\n');
     if (json_string_value(json_object_get(e, "description")))
-        printf("    description  %s\n", str_or(json_object_get(e, "description"), ""));
+        cli_line(stdout, "    description  %s", str_or(json_object_get(e, "description"), ""));
     if (json_is_array(hooks)) {
         size_t i;
         json_t *h;
         printf("    hooks        ");
-        json_array_foreach(hooks, i, h) printf("%s%s", i ? ", " : "", str_or(h, ""));
+        json_array_foreach(hooks, i, h) cli_text(stdout, "%s%s", i ? ", " : "", str_or(h, ""));
         putchar('\n');
     } else {
         printf("    hooks        (unknown without a manifest)\n");
     }
-    printf("    symbol       %s (%s)\n", str_or(json_object_get(e, "symbol"), "?"),
-           json_is_true(json_object_get(e, "exported")) ? "exported" : "MISSING");
-    printf("    kind:        \"%s\"\n", kind);
+    cli_line(stdout, "    symbol       %s (%s)", str_or(json_object_get(e, "symbol"), "?"),
+             json_is_true(json_object_get(e, "exported")) ? "exported" : "MISSING");
+    cli_line(stdout, "    kind:        \"%s\"", kind);
     /* A fragment keeps one handler of a plugin that serves several hooks. */
     if (json_array_size(hooks) > 1)
-        printf("                 one handler only: \"%s#%s\"\n", kind,
-               str_or(json_array_get(hooks, 0), ""));
+        cli_line(stdout, "                 one handler only: \"%s#%s\"", kind,
+                 str_or(json_array_get(hooks, 0), ""));
 }
 
 static void print_text(const json_t *d)
@@ -59,20 +78,22 @@ static void print_text(const json_t *d)
     const json_t *compatible = json_object_get(d, "compatible");
     const json_t *entries = json_object_get(d, "entries");
     const json_t *symbols = json_object_get(d, "symbols");
-    printf("library      %s\n", str_or(json_object_get(d, "path"), str_or(json_object_get(d, "library"), "")));
+    cli_line(stdout, "library      %s",
+             str_or(json_object_get(d, "path"), str_or(json_object_get(d, "library"), "")));
     if (json_is_true(json_object_get(d, "loaded"))) {
         if (json_is_true(json_object_get(d, "manifest")))
-            printf("ABI          library %s, host %s: %s\n", str_or(json_object_get(d, "abi"), "?"),
-                   str_or(json_object_get(d, "host_abi"), "?"),
-                   json_is_true(compatible)    ? "compatible"
-                   : json_is_false(compatible) ? "NOT compatible"
-                                               : "unknown");
+            cli_line(stdout, "ABI          library %s, host %s: %s",
+                     str_or(json_object_get(d, "abi"), "?"),
+                     str_or(json_object_get(d, "host_abi"), "?"),
+                     json_is_true(compatible)    ? "compatible"
+                     : json_is_false(compatible) ? "NOT compatible"
+                                                 : "unknown");
         else
-            printf("ABI          library unknown (no manifest; checked at load), host %s\n",
-                   str_or(json_object_get(d, "host_abi"), "?"));
+            cli_line(stdout, "ABI          library unknown (no manifest; checked at load), host %s",
+                     str_or(json_object_get(d, "host_abi"), "?"));
         printf("manifest     %s\n", json_is_true(json_object_get(d, "manifest")) ? "yes" : "no");
         if (json_string_value(json_object_get(d, "build_info")))
-            printf("build        %s\n", str_or(json_object_get(d, "build_info"), ""));
+            cli_line(stdout, "build        %s", str_or(json_object_get(d, "build_info"), ""));
         printf("entries      %zu\n", json_array_size(entries));
         size_t i;
         json_t *e;
@@ -80,11 +101,11 @@ static void print_text(const json_t *d)
         printf("\nexported entry symbols: ");
         if (json_array_size(symbols) == 0)
             printf("(none found)");
-        json_array_foreach(symbols, i, e) printf("%s%s", i ? ", " : "", str_or(e, ""));
+        json_array_foreach(symbols, i, e) cli_text(stdout, "%s%s", i ? ", " : "", str_or(e, ""));
         putchar('\n');
     }
-    print_list("notes", json_object_get(d, "notes"));
-    print_list("problems", json_object_get(d, "problems"));
+    print_list("notes", json_object_get(d, "notes"), d);
+    print_list("problems", json_object_get(d, "problems"), d);
     printf("\n%s\n", json_is_true(json_object_get(d, "usable"))
                          ? "usable: yes"
                          : "usable: NO (see the problems above)");
@@ -97,6 +118,7 @@ int cli_cmd_inspect(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            cli_output_is("the help text");
             cli_help_inspect(stdout);
             return CLI_OK;
         } else if (strcmp(a, "--json") == 0) {
@@ -113,7 +135,13 @@ int cli_cmd_inspect(int argc, char **argv)
     }
     if (!library)
         return cli_usage_error("inspect", "missing LIBRARY: the plugin library to describe");
+    /* Opening the library runs its constructors: one that ends the process
+       makes the inspection fail. */
+    cli_guard_arm("cpex inspect");
+    cli_guard_doing("opening the library (its constructors run)");
+    cli_guard_lost("the description of the library is missing");
     json_t *d = cli_describe_library(library);
+    cli_guard_disarm();
     if (!d) {
         fprintf(stderr, "cpex inspect: out of memory\n");
         return CLI_FAIL;
@@ -129,8 +157,10 @@ int cli_cmd_inspect(int argc, char **argv)
        still leaves the reason in its log. */
     size_t i;
     json_t *p;
-    json_array_foreach(json_object_get(d, "problems"), i, p)
-        fprintf(stderr, "cpex inspect: %s: %s\n", library, str_or(p, ""));
+    json_array_foreach(json_object_get(d, "problems"), i, p) {
+        cli_text(stderr, "cpex inspect: %s: ", library);
+        print_message(stderr, "", str_or(p, ""), d);
+    }
     json_decref(d);
     return usable ? CLI_OK : CLI_FAIL;
 }

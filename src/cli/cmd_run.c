@@ -9,11 +9,13 @@
  * left.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "contexts.h"
+#include "guard.h"
 #include "output.h"
 #include "request.h"
 
@@ -21,6 +23,7 @@ typedef struct run_opts {
     const char *config;
     const char *hook;
     const char *input;
+    size_t max_contexts;
     bool json;
     bool verbose;
 } run_opts;
@@ -29,12 +32,29 @@ typedef struct run_stats {
     size_t requests, allowed, denied, errors, soft_errors;
 } run_stats;
 
+/* A positive decimal count. */
+static bool parse_count(const char *s, size_t *out)
+{
+    if (!s || !*s)
+        return false;
+    size_t n = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || n > (SIZE_MAX - 9) / 10)
+            return false;
+        n = n * 10 + (size_t)(*s - '0');
+    }
+    *out = n;
+    return n > 0;
+}
+
 static int parse_args(int argc, char **argv, run_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->max_contexts = CLI_CONTEXTS_DEFAULT_MAX;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            cli_output_is("the help text");
             cli_help_run(stdout);
             return -1;
         } else if (strcmp(a, "--json") == 0) {
@@ -49,6 +69,11 @@ static int parse_args(int argc, char **argv, run_opts *o)
             if (!v || !*v)
                 return cli_usage_error("run", "--input needs a file name, or '-' for standard input");
             o->input = v;
+        } else if (cli_opt_value(argc, argv, &i, "--max-contexts", &v)) {
+            if (!parse_count(v, &o->max_contexts))
+                return cli_usage_error("run", "--max-contexts needs a number of context ids "
+                                              "of at least 1, e.g. --max-contexts %d",
+                                       CLI_CONTEXTS_DEFAULT_MAX);
         } else if (a[0] == '-' && a[1] != '\0') {
             return cli_usage_error("run", "unknown option '%s'", a);
         } else if (!o->config) {
@@ -68,15 +93,18 @@ static bool load(cpex_manager *m, const char *config)
 {
     cpex_error err = CPEX_ERROR_INIT;
     if (cpex_manager_load_file(m, config, &err) != CPEX_OK) {
-        fprintf(stderr, "cpex run: cannot load '%s' (%zu problem%s):\n%s\n", config, err.count,
-                err.count == 1 ? "" : "s", cpex_error_message(&err));
-        fprintf(stderr, "cpex run: 'cpex check %s' lists every plugin and problem\n", config);
+        cli_line(stderr, "cpex run: cannot load '%s' (%zu problem%s):", config, err.count,
+                 err.count == 1 ? "" : "s");
+        cli_print_problems(stderr, &err, "  ");
+        cli_line(stderr, "cpex run: 'cpex check %s' lists every plugin and problem", config);
         cpex_error_cleanup(&err);
         return false;
     }
+    cli_guard_plugins(m);
+    cli_guard_doing("initializing the plugins");
     if (cpex_manager_initialize(m, &err) != CPEX_OK) {
-        fprintf(stderr, "cpex run: plugins of '%s' failed to initialize:\n%s\n", config,
-                cpex_error_message(&err));
+        cli_line(stderr, "cpex run: plugins of '%s' failed to initialize:", config);
+        cli_print_problems(stderr, &err, "  ");
         cpex_error_cleanup(&err);
         return false;
     }
@@ -95,7 +123,17 @@ static bool is_blank(const char *s, size_t len)
     return true;
 }
 
-static void run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, size_t lineno,
+/* Whether the result of line `lineno` reached standard output. */
+static bool written(size_t lineno)
+{
+    char what[64];
+    snprintf(what, sizeof what, "the result of line %zu", lineno);
+    return cli_stdout_check("cpex run", what);
+}
+
+/* One request line. False when its result could not be written: the
+   results are lost, so the run stops. */
+static bool run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, size_t lineno,
                     const char *text, size_t len, run_stats *st)
 {
     cli_request req;
@@ -103,32 +141,51 @@ static void run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, 
     st->requests++;
     if (!cli_request_parse(text, len, o->hook, &req, &error)) {
         st->errors++;
+        errno = 0;
         cli_output_line_error(stdout, o->json, lineno, error);
         free(error);
-        return;
+        return written(lineno);
     }
     cpex_payload payload = req.is_cmf ? cpex_payload_cmf(req.cmf) : cpex_payload_json(req.json);
     /* The table is consumed by the invoke; the result hands back the next. */
     cpex_context_table *ctx = req.context_id ? cli_contexts_take(contexts, req.context_id) : NULL;
     cpex_pipeline_result res;
+    char *hook = cli_escape(req.hook);
+    cli_guard_hook(req.hook);
+    cli_guard_doing("processing line %zu (hook %s)", lineno, hook ? hook : "?");
+    cli_guard_lost("the results of line %zu and later are missing", lineno);
+    free(hook);
     cpex_manager_invoke(m, req.hook, &payload, req.extensions, ctx, &res);
     if (res.continue_processing)
         st->allowed++;
     else
         st->denied++;
     st->soft_errors += res.error_count;
+    errno = 0;
     cli_output_result(stdout, o->json, lineno, &req, &res, cpex_manager_has_hooks_for(m, req.hook));
+    /* Flush per line: a consumer reading through a pipe sees each result
+       as it is made, not in 4 KiB bursts; and a failed write is seen at once. */
+    bool ok = written(lineno);
     if (req.context_id) {
         cpex_context_table *next = cpex_pipeline_result_take_context(&res);
+        size_t evicted = cli_contexts_evicted(contexts);
         if (next && !cli_contexts_put(contexts, req.context_id, next))
-            fprintf(stderr, "cpex run: line %zu: out of memory keeping context '%s'\n", lineno,
-                    req.context_id);
+            cli_line(stderr, "cpex run: line %zu: out of memory keeping context '%s'", lineno,
+                     req.context_id);
+        if (evicted == 0 && cli_contexts_evicted(contexts) > 0)
+            fprintf(stderr,
+                    "cpex run: line %zu: more than %zu context ids at once; from here on the "
+                    "least recently used id is dropped (a later line with it starts with no "
+                    "context); --max-contexts sets the limit\n",
+                    lineno, o->max_contexts);
     }
     cpex_pipeline_result_cleanup(&res);
     cli_request_cleanup(&req);
-    /* Flush per line: a consumer reading through a pipe sees each result
-       as it is made, not in 4 KiB bursts. */
-    fflush(stdout);
+    /* Until the next line: background handlers of this one may still run. */
+    cli_guard_hook(NULL);
+    cli_guard_doing("the run was between line %zu and the next", lineno);
+    cli_guard_lost("the results of the lines after line %zu are missing", lineno);
+    return ok;
 }
 
 /* Report what background (fire-and-forget) handlers failed at. */
@@ -140,9 +197,9 @@ static size_t report_background(cpex_manager *m)
     cpex_error_record *recs = NULL;
     size_t n = cpex_manager_take_background_errors(m, &recs);
     for (size_t i = 0; i < n; i++)
-        fprintf(stderr, "cpex run: background error: plugin %s [%s]: %s\n",
-                recs[i].plugin_name ? recs[i].plugin_name : "?", recs[i].code ? recs[i].code : "?",
-                recs[i].message ? recs[i].message : "");
+        cli_line(stderr, "cpex run: background error: plugin %s [%s]: %s",
+                 recs[i].plugin_name ? recs[i].plugin_name : "?",
+                 recs[i].code ? recs[i].code : "?", recs[i].message ? recs[i].message : "");
     cpex_error_records_free(recs, n);
     return n;
 }
@@ -160,20 +217,26 @@ int cli_cmd_run(int argc, char **argv)
         in = fopen(o.input, "r");
         in_name = o.input;
         if (!in) {
-            fprintf(stderr, "cpex run: cannot open input '%s': %s\n", o.input, strerror(errno));
+            cli_line(stderr, "cpex run: cannot open input '%s': %s", o.input, strerror(errno));
             return CLI_FAIL;
         }
     }
 
+    /* From here on, a plugin that ends the process makes the run fail. */
+    cli_guard_arm("cpex run");
+    cli_guard_doing("loading the configuration");
+    cli_guard_lost("no request was processed");
     cli_log log;
     cli_log_init(&log, false, o.verbose ? CPEX_LOG_INFO : CPEX_LOG_WARN);
     cpex_manager *m = cli_manager_new(&log);
-    cli_contexts *contexts = cli_contexts_new();
+    cli_contexts *contexts = cli_contexts_new(o.max_contexts);
     if (!m || !contexts || !load(m, o.config)) {
         if (!contexts)
             fprintf(stderr, "cpex run: out of memory\n");
+        cli_guard_doing("shutting down the plugins after the configuration failed");
         cli_contexts_free(contexts);
         cpex_manager_free(m);
+        cli_guard_disarm();
         cli_log_cleanup(&log);
         if (in != stdin)
             fclose(in);
@@ -193,28 +256,44 @@ int cli_cmd_run(int argc, char **argv)
             n--;
         if (is_blank(line, n))
             continue;
-        run_one(m, contexts, &o, lineno, line, n, &st);
+        if (!run_one(m, contexts, &o, lineno, line, n, &st)) {
+            fprintf(stderr, "cpex run: stopped at line %zu: its result was lost, and later "
+                            "ones would be too\n",
+                    lineno);
+            break;
+        }
     }
     bool read_failed = ferror(in) != 0;
     free(line);
     if (read_failed)
-        fprintf(stderr, "cpex run: error reading %s after line %zu: %s\n", in_name, lineno,
-                strerror(errno));
+        cli_line(stderr, "cpex run: error reading %s after line %zu: %s", in_name, lineno,
+                 strerror(errno));
+    cli_guard_hook(NULL);
+    cli_guard_doing("waiting for background handlers after the last line (%zu)", lineno);
+    cli_guard_lost("the summary is missing");
     st.soft_errors += report_background(m);
     double elapsed = cli_now() - start;
 
     /* Free the contexts before the manager: their state belongs to its plugins. */
+    cli_guard_doing("shutting down the plugins");
+    size_t evicted = cli_contexts_evicted(contexts);
     cli_contexts_free(contexts);
     cpex_manager_free(m); /* shuts down (waits for background work) and unloads */
+    cli_guard_disarm();
     cli_log_cleanup(&log);
     if (in != stdin)
         fclose(in);
 
+    /* Dropped context ids only when there were any: the usual line stays as it was. */
+    char dropped[96] = "";
+    if (evicted)
+        snprintf(dropped, sizeof dropped, ", %zu context%s evicted (--max-contexts %zu)", evicted,
+                 evicted == 1 ? "" : "s", o.max_contexts);
     fprintf(stderr,
-            "summary: %zu request%s, %zu allowed, %zu denied, %zu error%s, %zu soft error%s, "
+            "summary: %zu request%s, %zu allowed, %zu denied, %zu error%s, %zu soft error%s%s, "
             "%.1f ms\n",
             st.requests, st.requests == 1 ? "" : "s", st.allowed, st.denied, st.errors,
-            st.errors == 1 ? "" : "s", st.soft_errors, st.soft_errors == 1 ? "" : "s",
+            st.errors == 1 ? "" : "s", st.soft_errors, st.soft_errors == 1 ? "" : "s", dropped,
             elapsed * 1000.0);
-    return st.errors || read_failed ? CLI_FAIL : CLI_OK;
+    return st.errors || read_failed || cli_stdout_failed() ? CLI_FAIL : CLI_OK;
 }

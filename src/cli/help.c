@@ -8,7 +8,7 @@ void cli_help_main(FILE *out)
           "The libcpex plugin runtime's command line tool.\n"
           "\n"
           "commands:\n"
-          "  run CONFIG [--hook NAME] [--input FILE|-] [--json] [--verbose]\n"
+          "  run CONFIG [--hook NAME] [--input FILE|-] [--json] [--max-contexts N] [--verbose]\n"
           "                      load CONFIG, run one hook invocation per JSON request line\n"
           "  check CONFIG [--json]\n"
           "                      load and initialize every plugin; list them and every problem\n"
@@ -26,7 +26,8 @@ void cli_help_main(FILE *out)
 
 void cli_help_run(FILE *out)
 {
-    fputs("usage: cpex run CONFIG [--hook NAME] [--input FILE|-] [--json] [--verbose]\n"
+    fputs("usage: cpex run CONFIG [--hook NAME] [--input FILE|-] [--json] [--max-contexts N]\n"
+          "                [--verbose]\n"
           "\n"
           "Load CONFIG (YAML: every plugin, static and lib:), initialize it, then read\n"
           "requests, one JSON object per line, and write one result per request.\n"
@@ -34,6 +35,10 @@ void cli_help_run(FILE *out)
           "  --hook NAME     hook for request lines that do not name one\n"
           "  --input FILE    read requests from FILE ('-' or no option: standard input)\n"
           "  --json          one JSON result object per line instead of the readable form\n"
+          "  --max-contexts N\n"
+          "                  keep the context tables of at most N ids (default 10000); one\n"
+          "                  more drops the least recently used, which starts over if it\n"
+          "                  comes back; the summary counts the ids dropped\n"
           "  -v, --verbose   also print the plugins' and the manager's info messages\n"
           "\n"
           "request line:\n"

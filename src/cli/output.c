@@ -113,23 +113,15 @@ static void output_json(FILE *out, size_t line, const cli_request *req,
     json_decref(o);
 }
 
-/* Print a possibly multi-line message, continuation lines indented. */
-static void print_indented(FILE *out, const char *text, const char *indent)
-{
-    for (const char *p = text; *p; p++) {
-        fputc(*p, out);
-        if (*p == '\n' && p[1])
-            fputs(indent, out);
-    }
-}
-
+/* The readable form. Every string from the request or the plugins is
+   escaped (cli_text): a plugin's reason cannot start a line of its own. */
 static void output_text(FILE *out, size_t line, const cli_request *req,
                         const cpex_pipeline_result *r, bool handled)
 {
     const char *pad = "          ";
-    fprintf(out, "line %zu  %s", line, req->hook);
+    cli_text(out, "line %zu  %s", line, req->hook);
     if (req->context_id)
-        fprintf(out, "  [%s]", req->context_id);
+        cli_text(out, "  [%s]", req->context_id);
     if (r->continue_processing) {
         fputs("  ALLOW", out);
         if (!handled)
@@ -137,10 +129,10 @@ static void output_text(FILE *out, size_t line, const cli_request *req,
         fputc('\n', out);
     } else {
         const cpex_violation *v = r->violation;
-        fprintf(out, "  DENY  %s: ", v && v->code ? v->code : "?");
-        print_indented(out, v && v->reason ? v->reason : "", pad);
+        cli_text(out, "  DENY  %s: %s", v && v->code ? v->code : "?",
+                 v && v->reason ? v->reason : "");
         if (v && v->plugin_name)
-            fprintf(out, " (plugin %s)", v->plugin_name);
+            cli_text(out, " (plugin %s)", v->plugin_name);
         fputc('\n', out);
         if (v && v->details && json_object_size(v->details)) {
             fprintf(out, "%sdetails: ", pad);
@@ -169,10 +161,8 @@ static void output_text(FILE *out, size_t line, const cli_request *req,
     }
     for (size_t i = 0; i < r->error_count; i++) {
         const cpex_error_record *e = &r->errors[i];
-        fprintf(out, "%ssoft error: plugin %s [%s]: ", pad, e->plugin_name ? e->plugin_name : "?",
-                e->code ? e->code : "?");
-        print_indented(out, e->message ? e->message : "", pad);
-        fputc('\n', out);
+        cli_line(out, "%ssoft error: plugin %s [%s]: %s", pad, e->plugin_name ? e->plugin_name : "?",
+                 e->code ? e->code : "?", e->message ? e->message : "");
     }
 }
 
@@ -195,8 +185,6 @@ void cli_output_line_error(FILE *out, bool json, size_t line, const char *messag
         fputc('\n', out);
         json_decref(o);
     } else {
-        fprintf(out, "line %zu  error: ", line);
-        print_indented(out, message ? message : "out of memory", "          ");
-        fputc('\n', out);
+        cli_line(out, "line %zu  error: %s", line, message ? message : "out of memory");
     }
 }

@@ -24,6 +24,26 @@ static bool fail(char **error, const char *fmt, ...)
     return false;
 }
 
+/* "PREFIX: problem; problem; ..." from the items of `err` (cleaned up
+   here): an error line is one line, in either output form. */
+static bool fail_with(char **error, const char *prefix, cpex_error *err)
+{
+    size_t len = strlen(prefix) + 3;
+    for (size_t i = 0; i < err->count; i++)
+        len += (err->items[i].message ? strlen(err->items[i].message) : 16) + 2;
+    char *text = malloc(len);
+    if (text) {
+        size_t pos = (size_t)snprintf(text, len, "%s: ", prefix);
+        for (size_t i = 0; i < err->count; i++)
+            pos += (size_t)snprintf(text + pos, len - pos, "%s%s", i ? "; " : "",
+                                    err->items[i].message ? err->items[i].message
+                                                          : "(out of memory)");
+    }
+    *error = text;
+    cpex_error_cleanup(err);
+    return false;
+}
+
 /* Edit distance, for "did you mean": keys are short, so the O(n*m) table is tiny. */
 static size_t distance(const char *a, const char *b)
 {
@@ -151,8 +171,7 @@ bool cli_request_parse(const char *line, size_t len, const char *default_hook, c
         }
         out->cmf = cpex_cmf_from_json(payload, &err);
         if (!out->cmf) {
-            fail(error, "payload: %s", cpex_error_message(&err));
-            cpex_error_cleanup(&err);
+            fail_with(error, "payload", &err);
             goto done;
         }
     } else {
@@ -162,8 +181,7 @@ bool cli_request_parse(const char *line, size_t len, const char *default_hook, c
     if (ext && !json_is_null(ext)) {
         out->extensions = cpex_extensions_from_json(ext, &err);
         if (!out->extensions) {
-            fail(error, "extensions: %s", cpex_error_message(&err));
-            cpex_error_cleanup(&err);
+            fail_with(error, "extensions", &err);
             goto done;
         }
     }

@@ -32,11 +32,12 @@ static void log_sink(void *user, uint32_t level, const char *plugin, const char 
                 free(n[log->count].plugin);
         }
     } else if (level >= log->print_min) {
+        /* One log message, one line: the plugin's name and words escaped. */
         if (plugin)
-            fprintf(stderr, "cpex: %s: plugin '%s': %s\n", level_name(level), plugin,
-                    message ? message : "");
+            cli_line(stderr, "cpex: %s: plugin '%s': %s", level_name(level), plugin,
+                     message ? message : "");
         else
-            fprintf(stderr, "cpex: %s: %s\n", level_name(level), message ? message : "");
+            cli_line(stderr, "cpex: %s: %s", level_name(level), message ? message : "");
     }
     pthread_mutex_unlock(&log->lock);
 }
@@ -74,10 +75,30 @@ cpex_manager *cli_manager_new(cli_log *log)
     cpex_manager *m = NULL;
     if (cpex_manager_new(&opts, &m, &err) != CPEX_OK ||
         cpex_loader_register(m, &err) != CPEX_OK) {
-        fprintf(stderr, "cpex: cannot set up the plugin manager:\n%s\n", cpex_error_message(&err));
+        fprintf(stderr, "cpex: cannot set up the plugin manager:\n");
+        cli_print_problems(stderr, &err, "  ");
         cpex_error_cleanup(&err);
         cpex_manager_free(m);
         return NULL;
     }
     return m;
+}
+
+void cli_print_problems(FILE *out, const cpex_error *err, const char *indent)
+{
+    /* Detail lines line up with the text after "- ". */
+    char sub[64];
+    snprintf(sub, sizeof sub, "%s  ", indent);
+    for (size_t i = 0; i < err->count; i++) {
+        const cpex_error_item *it = &err->items[i];
+        const char *quoted[3] = {NULL, NULL, NULL};
+        size_t q = 0;
+        if (it->plugin)
+            quoted[q++] = it->plugin;
+        if (it->file)
+            quoted[q++] = it->file;
+        fprintf(out, "%s- ", indent);
+        cli_put_message(out, it->message ? it->message : cpex_status_name(it->code), sub, quoted);
+        fputc('\n', out);
+    }
 }

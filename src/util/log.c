@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "cpex/abi.h"
+#include "util/text.h"
 
 const char *cpex__log_level_name(uint32_t level)
 {
@@ -31,8 +32,15 @@ void cpex__log(const cpex__log_sink *sink, uint32_t level, const char *plugin, c
         sink->fn(sink->user, level, plugin, msg);
         return;
     }
-    if (plugin)
-        fprintf(stderr, "cpex: [%s] plugin '%s': %s\n", cpex__log_level_name(level), plugin, msg);
-    else
-        fprintf(stderr, "cpex: [%s] %s\n", cpex__log_level_name(level), msg);
+    /* No sink: the line goes to a terminal, perhaps. The plugin's name (from
+       the operator's YAML) and the message (often a plugin's own words) are
+       escaped, so that neither can forge a line or steer the terminal. */
+    char text[2 * sizeof msg], name[256]; /* cut with "..." if escapes double it */
+    cpex__text_escape(text, sizeof text, msg);
+    if (plugin) {
+        cpex__text_escape(name, sizeof name, plugin);
+        fprintf(stderr, "cpex: [%s] plugin '%s': %s\n", cpex__log_level_name(level), name, text);
+    } else {
+        fprintf(stderr, "cpex: [%s] %s\n", cpex__log_level_name(level), text);
+    }
 }

@@ -31,6 +31,21 @@ expect() {
   fi
   pass=$((pass + 1))
 }
+# expect_full NAME WANT_RC COMMAND...: as expect, with standard output on
+# /dev/full (every write fails with ENOSPC); stderr in $err.
+expect_full() {
+  local name="$1" want="$2"; shift 2
+  "$@" >/dev/full 2>"$tmp/err"; local rc=$?
+  out=""; err="$(cat "$tmp/err")"
+  if grep -qE 'Sanitizer|runtime error:' "$tmp/err"; then
+    echo "FAIL $name: sanitizer report:"; cat "$tmp/err"; fail=$((fail + 1)); return 1
+  fi
+  if [ "$rc" -ne "$want" ]; then
+    echo "FAIL $name: exit code $rc, expected $want"; echo "--- stderr"; echo "$err" | head -40
+    fail=$((fail + 1)); return 1
+  fi
+  pass=$((pass + 1))
+}
 # has NAME TEXT PATTERN: grep -E for PATTERN in TEXT
 has() {
   if grep -qE -- "$3" <<<"$2"; then pass=$((pass + 1)); else
