@@ -50,7 +50,7 @@ cpex__payload_ops cpex__payload_ops_for(const cpex_payload *p, const cpex__type_
 /* Call state                                                          */
 /* ------------------------------------------------------------------ */
 
-void cpex__call_record(cpex__call_state *cs, const char *code, const char *fmt, ...)
+void cpex__call_record(cpex__call_state *cs, cpex_code code, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -96,7 +96,7 @@ bool cpex__ex_plugin_ready(const cpex__call_state *cs, cpex__outcome *out)
     if (st == CPEX_PLUGIN_INITIALIZED)
         return true;
     out->kind = CPEX__OUT_ERROR;
-    out->record_code = "not_initialized";
+    out->record_code = CPEX_CODE_NOT_INITIALIZED;
     if (st == CPEX_PLUGIN_FAILED) {
         pthread_mutex_lock(&p->lock);
         snprintf(out->message, sizeof out->message, "plugin failed to initialize: %s",
@@ -113,7 +113,7 @@ bool cpex__ex_plugin_ready(const cpex__call_state *cs, cpex__outcome *out)
 }
 
 /* The violation of a deny: the plugin's own, or plugin_deny (fail closed). */
-cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, const char *fallback_code)
+cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, cpex_code fallback_code)
 {
     cpex_violation *v = cs->violation;
     cs->violation = NULL;
@@ -121,7 +121,7 @@ cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, const char *fallba
         char reason[300];
         snprintf(reason, sizeof reason, "Plugin '%s' denied without a violation",
                  cs->plugin->name);
-        return cpex__violation_new(fallback_code, reason, NULL, NULL, cs->plugin->name);
+        return cpex__pipeline_violation(fallback_code, reason, NULL, cs->plugin->name);
     }
     char *name = cpex__strdup(cs->plugin->name);
     if (name) {
@@ -139,20 +139,21 @@ cpex_violation *cpex__ex_failure_violation(const cpex__plugin *p, const cpex__ou
         snprintf(reason, sizeof reason, "Plugin '%s' timed out after %lldms", p->name,
                  (long long)(p->timeout_ns / 1000000));
         json_t *d = json_pack("{s:I}", "timeout_ms", (json_int_t)(p->timeout_ns / 1000000));
-        return cpex__violation_new("plugin_timeout", reason, NULL, d, p->name);
+        return cpex__pipeline_violation(CPEX_CODE_PLUGIN_TIMEOUT, reason, d, p->name);
     }
     snprintf(reason, sizeof reason, "Plugin '%s' failed: %s", p->name, o->message);
-    return cpex__violation_new("plugin_error", reason, NULL, NULL, p->name);
+    return cpex__pipeline_violation(CPEX_CODE_PLUGIN_ERROR, reason, NULL, p->name);
 }
 
 /* Record a failure as a soft error. */
 void cpex__ex_record_failure(cpex__call_state *cs, const cpex__outcome *o)
 {
     if (o->kind == CPEX__OUT_TIMEOUT)
-        cpex__call_record(cs, "timeout", "plugin timed out after %lldms",
+        cpex__call_record(cs, CPEX_CODE_TIMEOUT, "plugin timed out after %lldms",
                          (long long)(cs->plugin->timeout_ns / 1000000));
     else
-        cpex__call_record(cs, o->record_code ? o->record_code : "error", "%s", o->message);
+        cpex__call_record(cs, o->record_code != CPEX_CODE_NONE ? o->record_code : CPEX_CODE_ERROR,
+                         "%s", o->message);
 }
 
 void cpex__ex_disable_for(cpex__plugin *p, const cpex__outcome *o)

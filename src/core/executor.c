@@ -158,10 +158,10 @@ static bool run_serial(cpex__pipeline *pl, uint32_t mode)
             break;
         case CPEX__OUT_DENY:
             if (mode == CPEX_MODE_SEQUENTIAL) {
-                cpex__ex_halt(pl, cpex__ex_take_violation(csp, "plugin_deny"));
+                cpex__ex_halt(pl, cpex__ex_take_violation(csp, CPEX_CODE_PLUGIN_DENY));
                 halted = true;
             } else {
-                cpex__call_record(csp, "dropped_deny",
+                cpex__call_record(csp, CPEX_CODE_DROPPED_DENY,
                                  "plugin denied in transform mode, which cannot block; the deny "
                                  "was ignored (reason: %s)",
                                  csp->violation ? csp->violation->reason : "none given");
@@ -181,7 +181,7 @@ static bool run_serial(cpex__pipeline *pl, uint32_t mode)
             break;
         }
         if (!cpex__ex_merge_metadata(&pl->res->metadata, o.kind == CPEX__OUT_TIMEOUT ? NULL : csp->metadata))
-            cpex__call_record(csp, "internal", "out of memory: the plugin's metadata was dropped");
+            cpex__call_record(csp, CPEX_CODE_INTERNAL, "out of memory: the plugin's metadata was dropped");
         cpex__call_state_cleanup(csp);
         if (halted)
             return false;
@@ -207,7 +207,7 @@ static void run_audit(cpex__pipeline *pl)
             continue;
         cpex__call_state *csp = &w.cs;
         if (o.kind == CPEX__OUT_DENY) {
-            cpex__call_record(csp, "dropped_deny",
+            cpex__call_record(csp, CPEX_CODE_DROPPED_DENY,
                              "plugin denied in audit mode, which cannot block; the deny was "
                              "ignored (reason: %s)",
                              csp->violation ? csp->violation->reason : "none given");
@@ -218,7 +218,7 @@ static void run_audit(cpex__pipeline *pl)
         }
         if (o.kind != CPEX__OUT_TIMEOUT)
             if (!cpex__ex_merge_metadata(&pl->res->metadata, csp->metadata))
-                cpex__call_record(csp, "internal", "out of memory: the plugin's metadata was dropped");
+                cpex__call_record(csp, CPEX_CODE_INTERNAL, "out of memory: the plugin's metadata was dropped");
         cpex__call_state_cleanup(csp);
     }
 }
@@ -266,7 +266,7 @@ void cpex__execute(cpex_manager *m, const cpex__snapshot *snap, const cpex__hook
         if (!res->modified_payload) {
             pl.ops.free(pl.owned_payload, pl.ops.user);
             res->payload_modified = false;
-            cpex__records_add(&res->errors, &res->error_count, "", "internal",
+            cpex__records_add(&res->errors, &res->error_count, "", CPEX_CODE_INTERNAL,
                              "out of memory: the modified payload was lost", NULL);
         }
     }

@@ -114,12 +114,8 @@ static void bg_begin(cpex_manager *m)
 static void bg_done(cpex_manager *m, cpex_error_record *records, size_t count)
 {
     pthread_mutex_lock(&m->bg_lock);
-    for (size_t i = 0; i < count; i++) {
-        /* details move over: never share a jansson value across threads */
-        cpex__records_add(&m->bg_errors, &m->bg_error_count, records[i].plugin_name,
-                         records[i].code, records[i].message, records[i].details);
-        records[i].details = NULL;
-    }
+    /* details move over: never share a jansson value across threads */
+    cpex__records_move(&m->bg_errors, &m->bg_error_count, records, count);
     m->bg_pending--;
     if (m->bg_pending == 0)
         pthread_cond_broadcast(&m->bg_idle);
@@ -217,9 +213,9 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
         cpex__free(tasks);
         cpex__free(g);
         shared_input_unref(in);
-        cpex__ex_halt(pl, cpex__violation_new("internal_error",
-                                    "out of memory starting the concurrent phase", NULL, NULL,
-                                    NULL));
+        cpex__ex_halt(pl, cpex__pipeline_violation(CPEX_CODE_INTERNAL_ERROR,
+                                                   "out of memory starting the concurrent phase",
+                                                   NULL, NULL));
         return false;
     }
     atomic_init(&g->refs, 1);
@@ -272,7 +268,8 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
         snprintf(reason, sizeof reason,
                  "out of memory setting up the concurrent handler of plugin '%.200s'",
                  starved->name);
-        cpex__ex_halt(pl, cpex__violation_new("internal_error", reason, NULL, NULL, starved->name));
+        cpex__ex_halt(pl, cpex__pipeline_violation(CPEX_CODE_INTERNAL_ERROR, reason, NULL,
+                                                   starved->name));
         return false;
     }
     pthread_mutex_lock(&g->lock);
@@ -336,17 +333,13 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
             /* Take the worker's outputs over instead of sharing references:
              * jansson's reference counts are not safe across threads, and the
              * worker may drop the task on its own thread. */
-            for (size_t r = 0; r < t->record_count; r++)
-                cpex__records_add(&pl->res->errors, &pl->res->error_count,
-                                 t->records[r].plugin_name, t->records[r].code,
-                                 t->records[r].message, t->records[r].details);
-            for (size_t r = 0; r < t->record_count; r++)
-                t->records[r].details = NULL;
+            cpex__records_move(&pl->res->errors, &pl->res->error_count, t->records,
+                              t->record_count);
             json_t *md = t->metadata;
             t->metadata = NULL;
             if (t->out.kind != CPEX__OUT_TIMEOUT && !cpex__ex_merge_metadata(&pl->res->metadata, md))
-                cpex__call_record(&rec, "internal", "out of memory: the plugin's metadata was "
-                                                   "dropped");
+                cpex__call_record(&rec, CPEX_CODE_INTERNAL,
+                                  "out of memory: the plugin's metadata was dropped");
             json_decref(md);
         }
         cpex__outcome o = t->out;
@@ -363,7 +356,7 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
                 cpex__call_state tmp = rec;
                 tmp.violation = t->violation;
                 t->violation = NULL;
-                winner = cpex__ex_take_violation(&tmp, "concurrent_deny");
+                winner = cpex__ex_take_violation(&tmp, CPEX_CODE_CONCURRENT_DENY);
             }
             break;
         case CPEX__OUT_ERROR:
@@ -413,7 +406,7 @@ static void faf_task_run(void *arg)
     cpex__outcome o;
     cpex__call_handler(&cs, t->fn, t->start, false, &o);
     if (o.kind == CPEX__OUT_DENY) {
-        cpex__call_record(&cs, "dropped_deny",
+        cpex__call_record(&cs, CPEX_CODE_DROPPED_DENY,
                          "plugin denied in fire_and_forget mode, which cannot block; the deny "
                          "was ignored (reason: %s)",
                          cs.violation ? cs.violation->reason : "none given");
@@ -448,14 +441,14 @@ void cpex__ex_run_fire_and_forget(cpex__pipeline *pl)
         if (!in) {
             in = shared_input_new(pl);
             if (!in) {
-                cpex__records_add(&pl->res->errors, &pl->res->error_count, p->name, "internal",
+                cpex__records_add(&pl->res->errors, &pl->res->error_count, p->name, CPEX_CODE_INTERNAL,
                                  "out of memory: fire-and-forget handlers not started", NULL);
                 return;
             }
         }
         faf_task *t = cpex__calloc(1, sizeof *t);
         if (!t) {
-            cpex__records_add(&pl->res->errors, &pl->res->error_count, p->name, "internal",
+            cpex__records_add(&pl->res->errors, &pl->res->error_count, p->name, CPEX_CODE_INTERNAL,
                              "out of memory: fire-and-forget handler not started", NULL);
             continue;
         }
@@ -467,7 +460,7 @@ void cpex__ex_run_fire_and_forget(cpex__pipeline *pl)
             json_decref(t->local);
             json_decref(t->global);
             cpex__free(t);
-            cpex__records_add(&pl->res->errors, &pl->res->error_count, p->name, "internal",
+            cpex__records_add(&pl->res->errors, &pl->res->error_count, p->name, CPEX_CODE_INTERNAL,
                              "out of memory: fire-and-forget handler not started", NULL);
             continue;
         }

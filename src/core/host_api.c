@@ -90,7 +90,7 @@ static int32_t accept_payload(cpex__call_state *cs, uint32_t kind, void *data,
                               void (*free_fn)(void *, void *), void *user)
 {
     if (!cs->can_modify) {
-        cpex__call_record(cs, "dropped_modification",
+        cpex__call_record(cs, CPEX_CODE_DROPPED_MODIFICATION,
                          "plugin modified the payload in %s mode, which cannot modify; the "
                          "modification was dropped",
                          cpex_mode_name(cs->mode));
@@ -98,7 +98,7 @@ static int32_t accept_payload(cpex__call_state *cs, uint32_t kind, void *data,
         return CPEX_HOST_EDENIED;
     }
     if (cs->ops->kind != kind) {
-        cpex__call_record(cs, "dropped_modification",
+        cpex__call_record(cs, CPEX_CODE_DROPPED_MODIFICATION,
                          "plugin returned a payload of another type than the hook's ('%s'); the "
                          "modification was dropped",
                          cs->ops->type_name ? cs->ops->type_name : "none");
@@ -451,13 +451,13 @@ static const cpex_json *h_ext_custom(const cpex_call *call, const char *key)
 static int32_t may_write(cpex__call_state *cs, cpex__caps cap, const char *what)
 {
     if (!(cs->plugin->caps & cap)) {
-        cpex__call_record(cs, "denied_write",
+        cpex__call_record(cs, CPEX_CODE_DENIED_WRITE,
                          "plugin may not %s: it needs the capability '%s' in its configuration",
                          what, cpex__caps_name(cap));
         return CPEX_HOST_EDENIED;
     }
     if (!cs->can_modify) {
-        cpex__call_record(cs, "denied_write",
+        cpex__call_record(cs, CPEX_CODE_DENIED_WRITE,
                          "plugin may not %s in %s mode, which cannot modify; the write was "
                          "dropped",
                          what, cpex_mode_name(cs->mode));
@@ -504,7 +504,7 @@ static int32_t h_ext_remove_label(const cpex_call *call, const char *label)
     cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs)
         return CPEX_HOST_EINVAL;
-    cpex__call_record(cs, "denied_write",
+    cpex__call_record(cs, CPEX_CODE_DENIED_WRITE,
                      "plugin tried to remove label '%.200s'; labels only grow, the removal was "
                      "refused",
                      label ? label : "");
