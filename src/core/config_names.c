@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "util/count.h"
+
 static const char *const mode_names[] = {
     [CPEX_MODE_SEQUENTIAL] = "sequential",
     [CPEX_MODE_TRANSFORM] = "transform",
@@ -18,13 +20,11 @@ static const char *const on_error_names[] = {
     [CPEX_ON_ERROR_DISABLE] = "disable",
 };
 
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
 int cpex__mode_from_name(const char *name)
 {
     if (!name)
         return -1;
-    for (size_t i = 0; i < COUNT(mode_names); i++)
+    for (size_t i = 0; i < CPEX__COUNT(mode_names); i++)
         if (strcmp(name, mode_names[i]) == 0)
             return (int)i;
     return -1;
@@ -32,14 +32,14 @@ int cpex__mode_from_name(const char *name)
 
 const char *cpex_mode_name(uint32_t mode)
 {
-    return mode < COUNT(mode_names) ? mode_names[mode] : "unknown";
+    return mode < CPEX__COUNT(mode_names) ? mode_names[mode] : "unknown";
 }
 
 int cpex__on_error_from_name(const char *name)
 {
     if (!name)
         return -1;
-    for (size_t i = 0; i < COUNT(on_error_names); i++)
+    for (size_t i = 0; i < CPEX__COUNT(on_error_names); i++)
         if (strcmp(name, on_error_names[i]) == 0)
             return (int)i;
     return -1;
@@ -48,5 +48,5 @@ int cpex__on_error_from_name(const char *name)
 const char *cpex_on_error_name(cpex_on_error on_error)
 {
     unsigned v = (unsigned)on_error;
-    return v < COUNT(on_error_names) ? on_error_names[v] : "unknown";
+    return v < CPEX__COUNT(on_error_names) ? on_error_names[v] : "unknown";
 }

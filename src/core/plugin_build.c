@@ -15,6 +15,7 @@
 #include "core/manager_internal.h"
 #include "cpex/version.h"
 #include "util/alloc.h"
+#include "util/count.h"
 #include "util/errors.h"
 #include "util/text.h"
 
@@ -150,7 +151,7 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
                                 "carries '%s'",
                                 h->hook, h->payload_type, bound);
         } else if (!bound && bindings) {
-            if (bindings->count == sizeof bindings->items / sizeof *bindings->items) {
+            if (bindings->count == CPEX__COUNT(bindings->items)) {
                 st = cpex__error_add(err, CPEX_E_CONFIG, where,
                                     "too many new hooks in one change");
                 continue;

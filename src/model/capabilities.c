@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cpex/abi.h"
+#include "util/count.h"
 #include "util/suggest.h"
 
 /* Indexed by bit position, so a name and its bit can never drift apart. */
@@ -19,7 +20,7 @@ static const char *const known_names[] = {
     "read_custom",         /* CPEX_CAP_READ_CUSTOM */
     "write_custom",        /* CPEX_CAP_WRITE_CUSTOM */
 };
-#define KNOWN_COUNT (sizeof known_names / sizeof known_names[0])
+#define KNOWN_COUNT CPEX__COUNT(known_names)
 
 /* Names the Rust framework (feat and main branches) accepts for slots
  * libcpex does not have yet. They are a warning, not an error, so that a
@@ -37,7 +38,7 @@ static const char *const cpex__only_names[] = {
     "read_delegated_tokens",
     "write_candidate_constraint",
 };
-#define CPEX_ONLY_COUNT (sizeof cpex__only_names / sizeof cpex__only_names[0])
+#define CPEX_ONLY_COUNT CPEX__COUNT(cpex__only_names)
 
 cpex__cap_parse cpex__caps_parse(const char *name, cpex__caps *caps, const char **suggestion)
 {

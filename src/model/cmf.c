@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "util/alloc.h"
+#include "util/count.h"
 
 /* ------------------------------------------------------------------ */
 /* Names                                                               */
@@ -112,8 +113,7 @@ typedef struct body_desc {
     int has_messages; /* prompt_result */
 } body_desc;
 
-#define N(a) (sizeof(a) / sizeof((a)[0]))
-#define LIST(a) a, N(a)
+#define LIST(a) a, CPEX__COUNT(a)
 #define NONE NULL, 0
 
 static const size_t tc_strs[] = {offsetof(cpex_cmf_tool_call, tool_call_id),
