@@ -22,14 +22,6 @@ const char *const cpex__cmf_channel_names[CMF_CHANNEL_COUNT] = {"analysis", "com
 const char *const cpex__cmf_resource_type_names[CMF_RESOURCE_TYPE_COUNT] = {
     "file", "blob", "uri", "database", "api", "memory", "artifact"};
 
-int cpex__cmf_name_lookup(const char *const *names, size_t count, const char *name, size_t len)
-{
-    for (size_t i = 0; i < count; i++)
-        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
-            return (int)i;
-    return -1;
-}
-
 const char *cpex_cmf_part_kind_name(uint32_t kind)
 {
     return kind < CPEX_PART_KIND_COUNT ? cpex__cmf_kind_names[kind] : NULL;
