@@ -88,6 +88,10 @@ typedef struct cpex__call_setup {
 void cpex__call_state_init(cpex__call_state *cs, const cpex__call_setup *setup, cpex__plugin *p,
                           uint32_t mode);
 
+/** Free a CMF message / a jansson value given as payload data (`user` unused). */
+void cpex__payload_free_cmf(void *data, void *user);
+void cpex__payload_free_json(void *data, void *user);
+
 /** How to clone and free the data of payload `p` (`custom`: its registered
  *  type when it is CPEX_PAYLOAD_CUSTOM). All zero when `p` is NULL. */
 cpex__payload_ops cpex__payload_ops_for(const cpex_payload *p, const cpex__type_slot *custom);
@@ -111,12 +115,14 @@ bool cpex__ex_plugin_ready(const cpex__call_state *cs, cpex__outcome *out);
 cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, cpex_code fallback_code);
 /** A failure as a halting violation (on_error: fail). */
 cpex_violation *cpex__ex_failure_violation(const cpex__plugin *p, const cpex__outcome *o);
-/** Record a failure as a soft error. */
-void cpex__ex_record_failure(cpex__call_state *cs, const cpex__outcome *o);
-/** Disable a plugin because of a failure (on_error: disable). */
-void cpex__ex_disable_for(cpex__plugin *p, const cpex__outcome *o);
-/** Merge a call's metadata into the accumulated object (copies). False on OOM. */
-bool cpex__ex_merge_metadata(json_t **into, json_t *from);
+/** A failure that does not halt: recorded as a soft error, and the plugin
+ *  disabled when its on_error is disable. */
+void cpex__ex_soft_failure(cpex__call_state *cs, const cpex__outcome *o);
+/** Record that the call's deny was ignored: its mode cannot block. */
+void cpex__ex_dropped_deny(cpex__call_state *cs);
+/** Merge a call's metadata `from` into the accumulated object *into
+ *  (copies); on OOM the metadata is dropped and that recorded. */
+void cpex__ex_keep_metadata(cpex__call_state *cs, json_t **into, json_t *from);
 
 /* Call the handler and classify what it returned into *out. `start` and
  * out->end are readings of the coarse clock when `coarse`, else of the

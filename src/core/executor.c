@@ -103,7 +103,6 @@ static void adopt_changes(cpex__pipeline *pl, cpex__call_state *cs)
     }
 }
 
-/* Sequential or transform. Returns false when the pipeline halted. */
 /* Walks the handlers of one caller-thread phase with one reused call state
  * and one clock reading per call. */
 typedef struct phase_walk {
@@ -135,6 +134,9 @@ phase_step(cpex__pipeline *pl, phase_walk *w, const cpex__hook_entry *e, uint32_
     return false;
 }
 
+/* A phase on the caller's thread: sequential, transform or audit. Only the
+ * sequential phase can halt; returns false when it did. Adopting an audit
+ * call's changes adopts nothing: the host table refused them all. */
 static bool run_serial(cpex__pipeline *pl, uint32_t mode)
 {
     const cpex__hook *h = pl->hook;
@@ -161,10 +163,7 @@ static bool run_serial(cpex__pipeline *pl, uint32_t mode)
                 cpex__ex_halt(pl, cpex__ex_take_violation(csp, CPEX_CODE_PLUGIN_DENY));
                 halted = true;
             } else {
-                cpex__call_record(csp, CPEX_CODE_DROPPED_DENY,
-                                 "plugin denied in transform mode, which cannot block; the deny "
-                                 "was ignored (reason: %s)",
-                                 csp->violation ? csp->violation->reason : "none given");
+                cpex__ex_dropped_deny(csp);
                 adopt_changes(pl, csp);
             }
             break;
@@ -174,53 +173,17 @@ static bool run_serial(cpex__pipeline *pl, uint32_t mode)
                 cpex__ex_halt(pl, cpex__ex_failure_violation(p, &o));
                 halted = true;
             } else {
-                cpex__ex_record_failure(csp, &o);
-                if (p->on_error == CPEX_ON_ERROR_DISABLE)
-                    cpex__ex_disable_for(p, &o);
+                cpex__ex_soft_failure(csp, &o); /* audit always records, whatever on_error */
             }
             break;
         }
-        if (!cpex__ex_merge_metadata(&pl->res->metadata, o.kind == CPEX__OUT_TIMEOUT ? NULL : csp->metadata))
-            cpex__call_record(csp, CPEX_CODE_INTERNAL, "out of memory: the plugin's metadata was dropped");
+        if (o.kind != CPEX__OUT_TIMEOUT)
+            cpex__ex_keep_metadata(csp, &pl->res->metadata, csp->metadata);
         cpex__call_state_cleanup(csp);
         if (halted)
             return false;
     }
     return true;
-}
-
-static void run_audit(cpex__pipeline *pl)
-{
-    const cpex__hook *h = pl->hook;
-    phase_walk w;
-    w.coarse_from = cpex__coarse_min_timeout_ns();
-    w.clk.kind = -1;
-    w.clk.last = 0;
-    w.ready = false;
-    for (size_t i = h->phase_start[CPEX_MODE_AUDIT]; i < h->phase_start[CPEX_MODE_AUDIT + 1];
-         i++) {
-        cpex__plugin *p = h->entries[i].plugin;
-        if (atomic_load_explicit(&p->disabled, memory_order_relaxed))
-            continue;
-        cpex__outcome o;
-        if (phase_step(pl, &w, &h->entries[i], CPEX_MODE_AUDIT, &o))
-            continue;
-        cpex__call_state *csp = &w.cs;
-        if (o.kind == CPEX__OUT_DENY) {
-            cpex__call_record(csp, CPEX_CODE_DROPPED_DENY,
-                             "plugin denied in audit mode, which cannot block; the deny was "
-                             "ignored (reason: %s)",
-                             csp->violation ? csp->violation->reason : "none given");
-        } else if (o.kind == CPEX__OUT_ERROR || o.kind == CPEX__OUT_TIMEOUT) {
-            cpex__ex_record_failure(csp, &o); /* audit always records, whatever on_error */
-            if (p->on_error == CPEX_ON_ERROR_DISABLE)
-                cpex__ex_disable_for(p, &o);
-        }
-        if (o.kind != CPEX__OUT_TIMEOUT)
-            if (!cpex__ex_merge_metadata(&pl->res->metadata, csp->metadata))
-                cpex__call_record(csp, CPEX_CODE_INTERNAL, "out of memory: the plugin's metadata was dropped");
-        cpex__call_state_cleanup(csp);
-    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -251,7 +214,7 @@ void cpex__execute(cpex_manager *m, const cpex__snapshot *snap, const cpex__hook
         if (HAS_PHASE(CPEX_MODE_TRANSFORM))
             run_serial(&pl, CPEX_MODE_TRANSFORM);
         if (HAS_PHASE(CPEX_MODE_AUDIT))
-            run_audit(&pl);
+            run_serial(&pl, CPEX_MODE_AUDIT);
         if (!HAS_PHASE(CPEX_MODE_CONCURRENT) || cpex__ex_run_concurrent(&pl)) {
             if (HAS_PHASE(CPEX_MODE_FIRE_AND_FORGET))
                 cpex__ex_run_fire_and_forget(&pl);

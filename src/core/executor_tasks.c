@@ -193,6 +193,19 @@ static void conc_task_run(void *arg)
 
 static json_t *copy_or_null(json_t *v) { return v ? json_deep_copy(v) : NULL; }
 
+/* Copies of plugin p's local and the global context state, for a call on
+ * another thread (NULL where there is none). False when memory ran out;
+ * what was copied is in *local and *global either way. */
+static bool copy_context(const cpex__pipeline *pl, const cpex__plugin *p, json_t **local,
+                         json_t **global)
+{
+    json_t *l = cpex__ctx_local_state(pl->ctx, p, false);
+    json_t *g = cpex__ctx_global_state(pl->ctx, false);
+    *local = copy_or_null(l);
+    *global = copy_or_null(g);
+    return (!l || *local) && (!g || *global);
+}
+
 /* Concurrent phase. Returns false when the pipeline halted. */
 bool cpex__ex_run_concurrent(cpex__pipeline *pl)
 {
@@ -241,15 +254,12 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
         t->in = in;
         t->plugin = cpex__plugin_ref(p);
         t->fn = h->entries[i].fn;
-        json_t *local = cpex__ctx_local_state(pl->ctx, p, false);
-        json_t *global = cpex__ctx_global_state(pl->ctx, false);
-        t->local = copy_or_null(local);
-        t->global = copy_or_null(global);
+        bool copied = copy_context(pl, p, &t->local, &t->global);
         t->start = now;
         t->job.run = conc_task_run;
         t->job.arg = t;
         tasks[made++] = t;
-        if ((local && !t->local) || (global && !t->global)) {
+        if (!copied) {
             starved = p;
             break;
         }
@@ -337,9 +347,8 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
                               t->record_count);
             json_t *md = t->metadata;
             t->metadata = NULL;
-            if (t->out.kind != CPEX__OUT_TIMEOUT && !cpex__ex_merge_metadata(&pl->res->metadata, md))
-                cpex__call_record(&rec, CPEX_CODE_INTERNAL,
-                                  "out of memory: the plugin's metadata was dropped");
+            if (t->out.kind != CPEX__OUT_TIMEOUT)
+                cpex__ex_keep_metadata(&rec, &pl->res->metadata, md);
             json_decref(md);
         }
         cpex__outcome o = t->out;
@@ -365,9 +374,7 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
                 if (!winner)
                     winner = cpex__ex_failure_violation(p, &o);
             } else {
-                cpex__ex_record_failure(&rec, &o);
-                if (p->on_error == CPEX_ON_ERROR_DISABLE)
-                    cpex__ex_disable_for(p, &o);
+                cpex__ex_soft_failure(&rec, &o);
             }
             break;
         }
@@ -405,16 +412,10 @@ static void faf_task_run(void *arg)
                    &records, &count);
     cpex__outcome o;
     cpex__call_handler(&cs, t->fn, t->start, false, &o);
-    if (o.kind == CPEX__OUT_DENY) {
-        cpex__call_record(&cs, CPEX_CODE_DROPPED_DENY,
-                         "plugin denied in fire_and_forget mode, which cannot block; the deny "
-                         "was ignored (reason: %s)",
-                         cs.violation ? cs.violation->reason : "none given");
-    } else if (o.kind == CPEX__OUT_ERROR || o.kind == CPEX__OUT_TIMEOUT) {
-        cpex__ex_record_failure(&cs, &o);
-        if (t->plugin->on_error == CPEX_ON_ERROR_DISABLE)
-            cpex__ex_disable_for(t->plugin, &o);
-    }
+    if (o.kind == CPEX__OUT_DENY)
+        cpex__ex_dropped_deny(&cs);
+    else if (o.kind == CPEX__OUT_ERROR || o.kind == CPEX__OUT_TIMEOUT)
+        cpex__ex_soft_failure(&cs, &o);
     for (size_t i = 0; i < count; i++)
         cpex__log(cpex__sink_of(m), CPEX_LOG_WARN, t->plugin->name, "background: [%s] %s", records[i].code,
                  records[i].message);
@@ -452,11 +453,7 @@ void cpex__ex_run_fire_and_forget(cpex__pipeline *pl)
                              "out of memory: fire-and-forget handler not started", NULL);
             continue;
         }
-        json_t *local = cpex__ctx_local_state(pl->ctx, p, false);
-        json_t *global = cpex__ctx_global_state(pl->ctx, false);
-        t->local = copy_or_null(local);
-        t->global = copy_or_null(global);
-        if ((local && !t->local) || (global && !t->global)) {
+        if (!copy_context(pl, p, &t->local, &t->global)) {
             json_decref(t->local);
             json_decref(t->global);
             cpex__free(t);
