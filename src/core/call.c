@@ -169,7 +169,8 @@ void cpex__ex_dropped_deny(cpex__call_state *cs)
     cpex__call_record(cs, CPEX_CODE_DROPPED_DENY,
                      "plugin denied in %s mode, which cannot block; the deny was ignored "
                      "(reason: %s)",
-                     cpex_mode_name(cs->mode), cs->violation ? cs->violation->reason : "none given");
+                     cpex_mode_name(cs->mode),
+                     cs->violation ? cs->violation->reason : "none given");
 }
 
 /* Merge `from` into *into (created on demand). False on OOM. */
@@ -192,7 +193,8 @@ static bool merge_metadata(json_t **into, json_t *from)
 void cpex__ex_keep_metadata(cpex__call_state *cs, json_t **into, json_t *from)
 {
     if (!merge_metadata(into, from))
-        cpex__call_record(cs, CPEX_CODE_INTERNAL, "out of memory: the plugin's metadata was dropped");
+        cpex__call_record(cs, CPEX_CODE_INTERNAL,
+                         "out of memory: the plugin's metadata was dropped");
 }
 
 void cpex__call_state_init(cpex__call_state *cs, const cpex__call_setup *setup, cpex__plugin *p,

@@ -82,7 +82,8 @@ void cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *
     cpex_pipeline_result_init(res);
     res->context = context;
     if (!m || !hook) {
-        deny_invoke(res, CPEX_CODE_INVALID_ARGUMENT, "cpex_manager_invoke: manager and hook required");
+        deny_invoke(res, CPEX_CODE_INVALID_ARGUMENT,
+                    "cpex_manager_invoke: manager and hook required");
         return;
     }
     size_t len = strlen(hook);

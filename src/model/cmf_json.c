@@ -129,8 +129,8 @@ static int lookup_name(pctx *c, const char *key, const char *what, const char *c
     cpex__textbuf t;
     cpex__textbuf_init(&t, list, sizeof list);
     cpex__textbuf_join(&t, names, count);
-    return fail(c, key, "unknown %s %s (expected one of %s)", what, quoted(q, sizeof q, s.ptr, s.len),
-                list);
+    return fail(c, key, "unknown %s %s (expected one of %s)", what,
+                quoted(q, sizeof q, s.ptr, s.len), list);
 }
 
 static int oom(pctx *c)
@@ -500,10 +500,10 @@ static int parse_channel(pctx *c, const json_t *json, cpex_str *channel)
 {
     if (read_str(c, json, "channel", STR_OPTIONAL, channel))
         return -1;
-    if (channel->ptr &&
-        lookup_name(c, "channel", "channel", cpex__cmf_channel_names, CMF_CHANNEL_COUNT, *channel) < 0)
-        return -1;
-    return 0;
+    if (!channel->ptr)
+        return 0;
+    return lookup_name(c, "channel", "channel", cpex__cmf_channel_names, CMF_CHANNEL_COUNT,
+                       *channel) < 0 ? -1 : 0;
 }
 
 static int parse_parts(pctx *c, const json_t *content, int depth, cpex_cmf_message *m)

@@ -25,7 +25,8 @@ typedef struct cpex__textbuf {
 void cpex__textbuf_init(cpex__textbuf *t, char *buf, size_t cap);
 
 /** Append printf-formatted text, cut to what fits. */
-void cpex__textbuf_add(cpex__textbuf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cpex__textbuf_add(cpex__textbuf *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /** Append the `count` strings of `items`, separated by ", ". */
 void cpex__textbuf_join(cpex__textbuf *t, const char *const *items, size_t count);
