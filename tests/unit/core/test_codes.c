@@ -245,7 +245,7 @@ static bool check_result(const cpex_pipeline_result *res, cpex_code want)
 static bool run_once(cpex_manager *m, const code_case *c, uint64_t n, bool *reached)
 {
     const char *hook = c->hook ? c->hook : HOOK;
-    cpex_cmf_message *msg = tp_msg("hello");
+    cpex_cmf_message *msg = test_text_message("hello");
     cpex_payload payload = cpex_payload_cmf(msg);
     cpex_pipeline_result res;
     if (n)
@@ -322,7 +322,7 @@ static void test_every_emitted_code_has_a_case(void **state)
     const cpex_code_info *rows = cpex_code_list(&n);
     for (size_t i = 0; i < n; i++) {
         size_t found = 0;
-        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (size_t k = 0; k < CPEX__COUNT(cases); k++)
             found += cases[k]->code == rows[i].code;
         if (found != (rows[i].reserved ? 0u : 1u)) {
             print_error("code '%s' (%s) has %zu cases in test_codes.c\n", rows[i].name,
@@ -334,7 +334,7 @@ static void test_every_emitted_code_has_a_case(void **state)
 
 int main(void)
 {
-    enum { FIXED = 3, CASES = sizeof cases / sizeof cases[0] };
+    enum { FIXED = 3, CASES = CPEX__COUNT(cases) };
     static char names[CASES][64];
     struct CMUnitTest tests[FIXED + CASES] = {
         cmocka_unit_test(test_table_lookups),

@@ -563,7 +563,7 @@ static void test_error_case(void **state)
     const char *m = expect_errors(c->yaml, c->count, &err);
     if (c->message)
         assert_string_equal(m, c->message);
-    for (size_t i = 0; i < sizeof c->has / sizeof c->has[0] && c->has[i]; i++)
+    for (size_t i = 0; i < CPEX__COUNT(c->has) && c->has[i]; i++)
         assert_contains(m, c->has[i]);
     const cpex_error_item *first = &err.items[0];
     if (c->key) {
@@ -628,7 +628,7 @@ static void test_all_errors_reported(void **state)
         "errors.yaml:13:5: plugin #3: missing required key 'name'",
         "errors.yaml:17:1: unknown top-level key 'plugin'; did you mean 'plugins'?",
     };
-    size_t n = sizeof expected / sizeof expected[0];
+    size_t n = CPEX__COUNT(expected);
     if (err.count != n)
         print_error("got %zu errors:\n%s\n", err.count, m);
     assert_int_equal(err.count, n);
@@ -823,10 +823,10 @@ static void test_garbage_never_crashes(void **state)
         "plugins:\n  - {name: p, kind: k, hooks: [h], config: [+.inf, -.INF, .NaN, 1e-400, 0o]}\n",
         "plugins:\n  - {name: p, kind: k, hooks: [h], mode: \"a\\0b\"}\n",
     };
-    size_t lens[sizeof inputs / sizeof inputs[0]];
-    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
+    size_t lens[CPEX__COUNT(inputs)];
+    for (size_t i = 0; i < CPEX__COUNT(inputs); i++)
         lens[i] = i == 0 ? 3 : i == 17 ? 4 : strlen(inputs[i]);
-    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+    for (size_t i = 0; i < CPEX__COUNT(inputs); i++) {
         cpex_error err = CPEX_ERROR_INIT;
         cpex__config *cfg = NULL;
         cpex_status st = cpex__config_parse(inputs[i], lens[i], "fuzz.yaml", NULL, &cfg, &err);
@@ -943,9 +943,9 @@ int main(void)
         cmocka_unit_test(test_names),
     };
     enum {
-        FIXED = sizeof fixed / sizeof fixed[0],
-        BLOCKS = sizeof block_cases / sizeof block_cases[0],
-        ERRORS = sizeof error_cases / sizeof error_cases[0],
+        FIXED = CPEX__COUNT(fixed),
+        BLOCKS = CPEX__COUNT(block_cases),
+        ERRORS = CPEX__COUNT(error_cases),
     };
     /* One named test per row of the tables. */
     static char names[BLOCKS + ERRORS][128];
