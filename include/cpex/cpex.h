@@ -7,6 +7,7 @@
 
 #include "cpex/abi.h"
 #include "cpex/cmf.h"
+#include "cpex/codes.h"
 #include "cpex/context.h"
 #include "cpex/error.h"
 #include "cpex/extensions.h"

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "cpex/abi.h"
+#include "cpex/codes.h"
 #include "cpex/context.h"
 #include "cpex/extensions.h"
 
@@ -25,9 +26,9 @@ extern "C" {
 
 /**
  * Why the pipeline stopped. All strings owned by the result.
- * Codes made by the pipeline itself: plugin_deny (a deny without a
- * violation), plugin_error, plugin_timeout, plugin_panic, concurrent_deny,
- * payload_type_mismatch, internal_error.
+ * `code` is the deny's own code when a plugin described its violation, else
+ * one of the violation codes of CPEX_CODE_TABLE (cpex/codes.h), which also
+ * says what each means; cpex_code_lookup() tells them apart.
  */
 typedef struct cpex_violation {
     char *code;        /* machine-readable, never NULL */
@@ -39,10 +40,8 @@ typedef struct cpex_violation {
 
 /**
  * A soft error: something went wrong but did not stop the pipeline (or
- * happened in a phase that cannot stop it). Codes: "error" (a handler
- * error), "timeout", "config", "unknown_hook", "denied_write",
- * "dropped_modification", "dropped_deny", "bad_decision", "not_initialized",
- * "internal".
+ * happened in a phase that cannot stop it). `code` is always one of the
+ * record codes of CPEX_CODE_TABLE (cpex/codes.h), which says what each means.
  */
 typedef struct cpex_error_record {
     char *plugin_name; /* the operator's name, never NULL */

@@ -19,9 +19,9 @@
 /* How to clone and free payload data of one kind / type. */
 
 static void *cmf_clone_op(const void *d, void *u) { (void)u; return cpex_cmf_clone(d); }
-static void cmf_free_op(void *d, void *u) { (void)u; cpex_cmf_free(d); }
+void cpex__payload_free_cmf(void *d, void *u) { (void)u; cpex_cmf_free(d); }
 static void *json_clone_op(const void *d, void *u) { (void)u; return json_deep_copy(d); }
-static void json_free_op(void *d, void *u) { (void)u; json_decref(d); }
+void cpex__payload_free_json(void *d, void *u) { (void)u; json_decref(d); }
 
 cpex__payload_ops cpex__payload_ops_for(const cpex_payload *p, const cpex__type_slot *custom)
 {
@@ -32,11 +32,11 @@ cpex__payload_ops cpex__payload_ops_for(const cpex_payload *p, const cpex__type_
     if (p->kind == CPEX_PAYLOAD_CMF) {
         ops.type_name = "cmf";
         ops.clone = cmf_clone_op;
-        ops.free = cmf_free_op;
+        ops.free = cpex__payload_free_cmf;
     } else if (p->kind == CPEX_PAYLOAD_JSON) {
         ops.type_name = "json";
         ops.clone = json_clone_op;
-        ops.free = json_free_op;
+        ops.free = cpex__payload_free_json;
     } else if (custom) {
         ops.type_name = custom->name;
         ops.clone = custom->type.clone;
@@ -50,7 +50,7 @@ cpex__payload_ops cpex__payload_ops_for(const cpex_payload *p, const cpex__type_
 /* Call state                                                          */
 /* ------------------------------------------------------------------ */
 
-void cpex__call_record(cpex__call_state *cs, const char *code, const char *fmt, ...)
+void cpex__call_record(cpex__call_state *cs, cpex_code code, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -96,7 +96,7 @@ bool cpex__ex_plugin_ready(const cpex__call_state *cs, cpex__outcome *out)
     if (st == CPEX_PLUGIN_INITIALIZED)
         return true;
     out->kind = CPEX__OUT_ERROR;
-    out->record_code = "not_initialized";
+    out->record_code = CPEX_CODE_NOT_INITIALIZED;
     if (st == CPEX_PLUGIN_FAILED) {
         pthread_mutex_lock(&p->lock);
         snprintf(out->message, sizeof out->message, "plugin failed to initialize: %s",
@@ -113,7 +113,7 @@ bool cpex__ex_plugin_ready(const cpex__call_state *cs, cpex__outcome *out)
 }
 
 /* The violation of a deny: the plugin's own, or plugin_deny (fail closed). */
-cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, const char *fallback_code)
+cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, cpex_code fallback_code)
 {
     cpex_violation *v = cs->violation;
     cs->violation = NULL;
@@ -121,7 +121,7 @@ cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, const char *fallba
         char reason[300];
         snprintf(reason, sizeof reason, "Plugin '%s' denied without a violation",
                  cs->plugin->name);
-        return cpex__violation_new(fallback_code, reason, NULL, NULL, cs->plugin->name);
+        return cpex__pipeline_violation(fallback_code, reason, NULL, cs->plugin->name);
     }
     char *name = cpex__strdup(cs->plugin->name);
     if (name) {
@@ -139,35 +139,42 @@ cpex_violation *cpex__ex_failure_violation(const cpex__plugin *p, const cpex__ou
         snprintf(reason, sizeof reason, "Plugin '%s' timed out after %lldms", p->name,
                  (long long)(p->timeout_ns / 1000000));
         json_t *d = json_pack("{s:I}", "timeout_ms", (json_int_t)(p->timeout_ns / 1000000));
-        return cpex__violation_new("plugin_timeout", reason, NULL, d, p->name);
+        return cpex__pipeline_violation(CPEX_CODE_PLUGIN_TIMEOUT, reason, d, p->name);
     }
     snprintf(reason, sizeof reason, "Plugin '%s' failed: %s", p->name, o->message);
-    return cpex__violation_new("plugin_error", reason, NULL, NULL, p->name);
+    return cpex__pipeline_violation(CPEX_CODE_PLUGIN_ERROR, reason, NULL, p->name);
 }
 
-/* Record a failure as a soft error. */
-void cpex__ex_record_failure(cpex__call_state *cs, const cpex__outcome *o)
+void cpex__ex_soft_failure(cpex__call_state *cs, const cpex__outcome *o)
 {
+    cpex__plugin *p = cs->plugin;
+    long long ms = (long long)(p->timeout_ns / 1000000);
     if (o->kind == CPEX__OUT_TIMEOUT)
-        cpex__call_record(cs, "timeout", "plugin timed out after %lldms",
-                         (long long)(cs->plugin->timeout_ns / 1000000));
+        cpex__call_record(cs, CPEX_CODE_TIMEOUT, "plugin timed out after %lldms", ms);
     else
-        cpex__call_record(cs, o->record_code ? o->record_code : "error", "%s", o->message);
-}
-
-void cpex__ex_disable_for(cpex__plugin *p, const cpex__outcome *o)
-{
+        cpex__call_record(cs, o->record_code != CPEX_CODE_NONE ? o->record_code : CPEX_CODE_ERROR,
+                         "%s", o->message);
+    if (p->on_error != CPEX_ON_ERROR_DISABLE)
+        return;
     char reason[600];
     if (o->kind == CPEX__OUT_TIMEOUT)
-        snprintf(reason, sizeof reason, "timed out after %lldms",
-                 (long long)(p->timeout_ns / 1000000));
+        snprintf(reason, sizeof reason, "timed out after %lldms", ms);
     else
         snprintf(reason, sizeof reason, "%s", o->message);
     cpex__plugin_disable(p, reason);
 }
 
-/* Merge a call's metadata into an accumulated object (created on demand). */
-bool cpex__ex_merge_metadata(json_t **into, json_t *from)
+void cpex__ex_dropped_deny(cpex__call_state *cs)
+{
+    cpex__call_record(cs, CPEX_CODE_DROPPED_DENY,
+                     "plugin denied in %s mode, which cannot block; the deny was ignored "
+                     "(reason: %s)",
+                     cpex_mode_name(cs->mode),
+                     cs->violation ? cs->violation->reason : "none given");
+}
+
+/* Merge `from` into *into (created on demand). False on OOM. */
+static bool merge_metadata(json_t **into, json_t *from)
 {
     if (!from)
         return true;
@@ -181,6 +188,13 @@ bool cpex__ex_merge_metadata(json_t **into, json_t *from)
     bool ok = json_object_update(*into, copy) == 0;
     json_decref(copy);
     return ok;
+}
+
+void cpex__ex_keep_metadata(cpex__call_state *cs, json_t **into, json_t *from)
+{
+    if (!merge_metadata(into, from))
+        cpex__call_record(cs, CPEX_CODE_INTERNAL,
+                         "out of memory: the plugin's metadata was dropped");
 }
 
 void cpex__call_state_init(cpex__call_state *cs, const cpex__call_setup *setup, cpex__plugin *p,

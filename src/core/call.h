@@ -65,7 +65,7 @@ static inline cpex__call_state *cpex__call_state_of(const cpex_call *call)
 }
 
 /** Record a soft error for the call's plugin (formatted). */
-void cpex__call_record(cpex__call_state *cs, const char *code, const char *fmt, ...)
+void cpex__call_record(cpex__call_state *cs, cpex_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /** Release everything the call state owns (not the struct). */
@@ -88,6 +88,10 @@ typedef struct cpex__call_setup {
 void cpex__call_state_init(cpex__call_state *cs, const cpex__call_setup *setup, cpex__plugin *p,
                           uint32_t mode);
 
+/** Free a CMF message / a jansson value given as payload data (`user` unused). */
+void cpex__payload_free_cmf(void *data, void *user);
+void cpex__payload_free_json(void *data, void *user);
+
 /** How to clone and free the data of payload `p` (`custom`: its registered
  *  type when it is CPEX_PAYLOAD_CUSTOM). All zero when `p` is NULL. */
 cpex__payload_ops cpex__payload_ops_for(const cpex_payload *p, const cpex__type_slot *custom);
@@ -100,7 +104,7 @@ typedef enum cpex__outcome_kind { CPEX__OUT_ALLOW, CPEX__OUT_DENY, CPEX__OUT_ERR
 
 typedef struct cpex__outcome {
     cpex__outcome_kind kind;
-    const char *record_code; /* for CPEX__OUT_ERROR: "error", "bad_decision", "not_initialized" */
+    cpex_code record_code;   /* for CPEX__OUT_ERROR: ERROR, BAD_DECISION or NOT_INITIALIZED */
     int64_t end;             /* clock reading after the call (the start when not called) */
     char message[512];       /* for CPEX__OUT_ERROR; written only then */
 } cpex__outcome;
@@ -108,15 +112,17 @@ typedef struct cpex__outcome {
 /** Whether the call's plugin may run; if not, *out says why (fail closed). */
 bool cpex__ex_plugin_ready(const cpex__call_state *cs, cpex__outcome *out);
 /** The violation of a deny: the plugin's own, or `fallback_code` (fail closed). */
-cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, const char *fallback_code);
+cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, cpex_code fallback_code);
 /** A failure as a halting violation (on_error: fail). */
 cpex_violation *cpex__ex_failure_violation(const cpex__plugin *p, const cpex__outcome *o);
-/** Record a failure as a soft error. */
-void cpex__ex_record_failure(cpex__call_state *cs, const cpex__outcome *o);
-/** Disable a plugin because of a failure (on_error: disable). */
-void cpex__ex_disable_for(cpex__plugin *p, const cpex__outcome *o);
-/** Merge a call's metadata into the accumulated object (copies). False on OOM. */
-bool cpex__ex_merge_metadata(json_t **into, json_t *from);
+/** A failure that does not halt: recorded as a soft error, and the plugin
+ *  disabled when its on_error is disable. */
+void cpex__ex_soft_failure(cpex__call_state *cs, const cpex__outcome *o);
+/** Record that the call's deny was ignored: its mode cannot block. */
+void cpex__ex_dropped_deny(cpex__call_state *cs);
+/** Merge a call's metadata `from` into the accumulated object *into
+ *  (copies); on OOM the metadata is dropped and that recorded. */
+void cpex__ex_keep_metadata(cpex__call_state *cs, json_t **into, json_t *from);
 
 /* Call the handler and classify what it returned into *out. `start` and
  * out->end are readings of the coarse clock when `coarse`, else of the
@@ -127,7 +133,7 @@ static inline __attribute__((always_inline)) void
 cpex__call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, bool coarse, cpex__outcome *out)
 {
     out->kind = CPEX__OUT_ALLOW;
-    out->record_code = NULL;
+    out->record_code = CPEX_CODE_NONE;
     out->end = start;
     out->message[0] = '\0';
     if (!cpex__ex_plugin_ready(cs, out))
@@ -148,13 +154,13 @@ cpex__call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, bool
         break;
     case CPEX_ERROR:
         out->kind = CPEX__OUT_ERROR;
-        out->record_code = "error";
+        out->record_code = CPEX_CODE_ERROR;
         snprintf(out->message, sizeof out->message, "%s",
                  cs->error_message ? cs->error_message : "handler returned an error without a message");
         break;
     default:
         out->kind = CPEX__OUT_ERROR;
-        out->record_code = "bad_decision";
+        out->record_code = CPEX_CODE_BAD_DECISION;
         snprintf(out->message, sizeof out->message,
                  "handler returned unknown decision %d (expected CPEX_ALLOW=0, CPEX_DENY=1 or "
                  "CPEX_ERROR=2); treated as an error",

@@ -1,7 +1,8 @@
 /* config_names.c — YAML names of modes and on_error values (see config.h). */
 #include "core/config.h"
 
-#include <string.h>
+#include "util/count.h"
+#include "util/names.h"
 
 static const char *const mode_names[] = {
     [CPEX_MODE_SEQUENTIAL] = "sequential",
@@ -18,35 +19,23 @@ static const char *const on_error_names[] = {
     [CPEX_ON_ERROR_DISABLE] = "disable",
 };
 
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
 int cpex__mode_from_name(const char *name)
 {
-    if (!name)
-        return -1;
-    for (size_t i = 0; i < COUNT(mode_names); i++)
-        if (strcmp(name, mode_names[i]) == 0)
-            return (int)i;
-    return -1;
+    return cpex__names_index(mode_names, CPEX__COUNT(mode_names), name);
 }
 
 const char *cpex_mode_name(uint32_t mode)
 {
-    return mode < COUNT(mode_names) ? mode_names[mode] : "unknown";
+    return mode < CPEX__COUNT(mode_names) ? mode_names[mode] : "unknown";
 }
 
 int cpex__on_error_from_name(const char *name)
 {
-    if (!name)
-        return -1;
-    for (size_t i = 0; i < COUNT(on_error_names); i++)
-        if (strcmp(name, on_error_names[i]) == 0)
-            return (int)i;
-    return -1;
+    return cpex__names_index(on_error_names, CPEX__COUNT(on_error_names), name);
 }
 
 const char *cpex_on_error_name(cpex_on_error on_error)
 {
     unsigned v = (unsigned)on_error;
-    return v < COUNT(on_error_names) ? on_error_names[v] : "unknown";
+    return v < CPEX__COUNT(on_error_names) ? on_error_names[v] : "unknown";
 }

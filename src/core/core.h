@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "cpex/codes.h"
 #include "cpex/manager.h"
 #include "core/rcu.h"
 #include "core/registration.h"
@@ -234,15 +235,26 @@ json_t *cpex__ctx_global_state(cpex_context_table *table, bool create);
 /* Results                                                             */
 /* ------------------------------------------------------------------ */
 
-/** Append a soft error record (strings copied). Returns false on OOM. */
+/** Append a soft error record with a record code of cpex/codes.h (strings
+ *  copied, details taken). Returns false on OOM. */
 bool cpex__records_add(cpex_error_record **records, size_t *count, const char *plugin,
-                      const char *code, const char *message, json_t *details);
+                      cpex_code code, const char *message, json_t *details);
+/** Append copies of the `n` records of `from`, moving each one's details
+ *  over (from[i].details becomes NULL). A record that does not fit in
+ *  memory is lost. */
+void cpex__records_move(cpex_error_record **records, size_t *count, cpex_error_record *from,
+                       size_t n);
 /** Wrap owned payload data for a result (freed by result cleanup). NULL on OOM. */
 cpex_payload *cpex__result_payload_new(uint32_t kind, const char *type_name, void *data,
                                       void (*free_fn)(void *, void *), void *user);
-/** A new violation (strings copied; details taken, NULL: {}). NULL on OOM. */
+/** A new violation with any code (a plugin's own deny; strings copied;
+ *  details taken, NULL: {}). NULL on OOM. */
 cpex_violation *cpex__violation_new(const char *code, const char *reason, const char *description,
                                    json_t *details, const char *plugin);
+/** A violation the pipeline makes: a violation code of cpex/codes.h, no
+ *  description (details taken, NULL: {}; plugin may be NULL). NULL on OOM. */
+cpex_violation *cpex__pipeline_violation(cpex_code code, const char *reason, json_t *details,
+                                        const char *plugin);
 
 /* ------------------------------------------------------------------ */
 /* Executor                                                            */

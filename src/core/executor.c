@@ -98,7 +98,6 @@ static void adopt_changes(cpex__pipeline *pl, cpex__call_state *cs)
     }
 }
 
-/* Sequential or transform. Returns false when the pipeline halted. */
 /* Walks the handlers of one caller-thread phase with one reused call state
  * and one clock reading per call. */
 typedef struct phase_walk {
@@ -130,6 +129,9 @@ phase_step(cpex__pipeline *pl, phase_walk *w, const cpex__hook_entry *e, uint32_
     return false;
 }
 
+/* A phase on the caller's thread: sequential, transform or audit. Only the
+ * sequential phase can halt; returns false when it did. Adopting an audit
+ * call's changes adopts nothing: the host table refused them all. */
 static bool run_serial(cpex__pipeline *pl, uint32_t mode)
 {
     const cpex__hook *h = pl->hook;
@@ -153,13 +155,10 @@ static bool run_serial(cpex__pipeline *pl, uint32_t mode)
             break;
         case CPEX__OUT_DENY:
             if (mode == CPEX_MODE_SEQUENTIAL) {
-                cpex__ex_halt(pl, cpex__ex_take_violation(csp, "plugin_deny"));
+                cpex__ex_halt(pl, cpex__ex_take_violation(csp, CPEX_CODE_PLUGIN_DENY));
                 halted = true;
             } else {
-                cpex__call_record(csp, "dropped_deny",
-                                 "plugin denied in transform mode, which cannot block; the deny "
-                                 "was ignored (reason: %s)",
-                                 csp->violation ? csp->violation->reason : "none given");
+                cpex__ex_dropped_deny(csp);
                 adopt_changes(pl, csp);
             }
             break;
@@ -169,53 +168,17 @@ static bool run_serial(cpex__pipeline *pl, uint32_t mode)
                 cpex__ex_halt(pl, cpex__ex_failure_violation(p, &o));
                 halted = true;
             } else {
-                cpex__ex_record_failure(csp, &o);
-                if (p->on_error == CPEX_ON_ERROR_DISABLE)
-                    cpex__ex_disable_for(p, &o);
+                cpex__ex_soft_failure(csp, &o); /* audit always records, whatever on_error */
             }
             break;
         }
-        if (!cpex__ex_merge_metadata(&pl->res->metadata, o.kind == CPEX__OUT_TIMEOUT ? NULL : csp->metadata))
-            cpex__call_record(csp, "internal", "out of memory: the plugin's metadata was dropped");
+        if (o.kind != CPEX__OUT_TIMEOUT)
+            cpex__ex_keep_metadata(csp, &pl->res->metadata, csp->metadata);
         cpex__call_state_cleanup(csp);
         if (halted)
             return false;
     }
     return true;
-}
-
-static void run_audit(cpex__pipeline *pl)
-{
-    const cpex__hook *h = pl->hook;
-    phase_walk w;
-    w.coarse_from = cpex__coarse_min_timeout_ns();
-    w.clk.kind = -1;
-    w.clk.last = 0;
-    w.ready = false;
-    for (size_t i = h->phase_start[CPEX_MODE_AUDIT]; i < h->phase_start[CPEX_MODE_AUDIT + 1];
-         i++) {
-        cpex__plugin *p = h->entries[i].plugin;
-        if (atomic_load_explicit(&p->disabled, memory_order_relaxed))
-            continue;
-        cpex__outcome o;
-        if (phase_step(pl, &w, &h->entries[i], CPEX_MODE_AUDIT, &o))
-            continue;
-        cpex__call_state *csp = &w.cs;
-        if (o.kind == CPEX__OUT_DENY) {
-            cpex__call_record(csp, "dropped_deny",
-                             "plugin denied in audit mode, which cannot block; the deny was "
-                             "ignored (reason: %s)",
-                             csp->violation ? csp->violation->reason : "none given");
-        } else if (o.kind == CPEX__OUT_ERROR || o.kind == CPEX__OUT_TIMEOUT) {
-            cpex__ex_record_failure(csp, &o); /* audit always records, whatever on_error */
-            if (p->on_error == CPEX_ON_ERROR_DISABLE)
-                cpex__ex_disable_for(p, &o);
-        }
-        if (o.kind != CPEX__OUT_TIMEOUT)
-            if (!cpex__ex_merge_metadata(&pl->res->metadata, csp->metadata))
-                cpex__call_record(csp, "internal", "out of memory: the plugin's metadata was dropped");
-        cpex__call_state_cleanup(csp);
-    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -246,7 +209,7 @@ void cpex__execute(cpex_manager *m, const cpex__snapshot *snap, const cpex__hook
         if (HAS_PHASE(CPEX_MODE_TRANSFORM))
             run_serial(&pl, CPEX_MODE_TRANSFORM);
         if (HAS_PHASE(CPEX_MODE_AUDIT))
-            run_audit(&pl);
+            run_serial(&pl, CPEX_MODE_AUDIT);
         if (!HAS_PHASE(CPEX_MODE_CONCURRENT) || cpex__ex_run_concurrent(&pl)) {
             if (HAS_PHASE(CPEX_MODE_FIRE_AND_FORGET))
                 cpex__ex_run_fire_and_forget(&pl);
@@ -261,7 +224,7 @@ void cpex__execute(cpex_manager *m, const cpex__snapshot *snap, const cpex__hook
         if (!res->modified_payload) {
             pl.ops.free(pl.owned_payload, pl.ops.user);
             res->payload_modified = false;
-            cpex__records_add(&res->errors, &res->error_count, "", "internal",
+            cpex__records_add(&res->errors, &res->error_count, "", CPEX_CODE_INTERNAL,
                              "out of memory: the modified payload was lost", NULL);
         }
     }

@@ -27,7 +27,7 @@ static inline void cpex__ex_halt(cpex__pipeline *pl, cpex_violation *v)
 {
     pl->res->continue_processing = false;
     if (!v) /* out of memory building it: still deny, with a fixed text */
-        v = cpex__violation_new("internal_error", "out of memory", NULL, NULL, NULL);
+        v = cpex__pipeline_violation(CPEX_CODE_INTERNAL_ERROR, "out of memory", NULL, NULL);
     pl->res->violation = v;
 }
 

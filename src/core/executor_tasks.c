@@ -78,17 +78,68 @@ fail:
     return NULL;
 }
 
-/* A call on a worker thread: it reads the task's own copies; context
- * writes go to scratch and are discarded. */
-static void init_task_call(cpex__call_state *cs, shared_input *in, cpex__plugin *p, uint32_t mode,
-                           json_t *local, json_t *global, cpex_error_record **records,
-                           size_t *record_count)
+static json_t *copy_or_null(json_t *v) { return v ? json_deep_copy(v) : NULL; }
+
+/* What a call on a worker thread carries, concurrent or fire-and-forget:
+ * references to the shared input and the plugin, and its own copies of
+ * the context, so it never touches the caller's data. */
+typedef struct worker_call {
+    cpex__job job;
+    shared_input *in;
+    cpex__plugin *plugin;
+    cpex_handler_fn fn;
+    json_t *local, *global;
+    int64_t start; /* the deadline runs from here: time spent queued counts */
+} worker_call;
+
+/* Set up `w` to call entry `e` with `in` as job `run(arg)`. False when
+ * memory ran out copying the context; release `w` either way. */
+static bool worker_call_setup(worker_call *w, const cpex__pipeline *pl, shared_input *in,
+                              const cpex__hook_entry *e, int64_t start, void (*run)(void *),
+                              void *arg)
 {
-    cpex__call_setup setup = {in->manager, in->hook,  in->hook_len, in->payload.kind ? &in->payload : NULL,
-                        &in->ops,    in->ext,   in->closing,  records, record_count};
-    cpex__call_state_init(cs, &setup, p, mode);
-    cs->base_local = local;
-    cs->base_global = global;
+    atomic_fetch_add(&in->refs, 1);
+    w->in = in;
+    w->plugin = cpex__plugin_ref(e->plugin);
+    w->fn = e->fn;
+    w->start = start;
+    w->job.run = run;
+    w->job.arg = arg;
+    json_t *local = cpex__ctx_local_state(pl->ctx, e->plugin, false);
+    json_t *global = cpex__ctx_global_state(pl->ctx, false);
+    w->local = copy_or_null(local);
+    w->global = copy_or_null(global);
+    return (!local || w->local) && (!global || w->global);
+}
+
+static void worker_call_release(worker_call *w)
+{
+    json_decref(w->local);
+    json_decref(w->global);
+    shared_input_unref(w->in);
+    cpex__plugin_unref(w->plugin);
+}
+
+/* Make the call (on the worker thread) in `mode`; soft errors go to
+ * `records`. It reads the task's own copies; context writes go to scratch
+ * and are discarded. The caller cleans `cs` up. */
+static void worker_call_run(worker_call *w, uint32_t mode, cpex_error_record **records,
+                            size_t *record_count, cpex__call_state *cs, cpex__outcome *o)
+{
+    shared_input *in = w->in;
+    cpex__call_setup setup = {in->manager,
+                              in->hook,
+                              in->hook_len,
+                              in->payload.kind ? &in->payload : NULL,
+                              &in->ops,
+                              in->ext,
+                              in->closing,
+                              records,
+                              record_count};
+    cpex__call_state_init(cs, &setup, w->plugin, mode);
+    cs->base_local = w->local;
+    cs->base_global = w->global;
+    cpex__call_handler(cs, w->fn, w->start, false, o);
 }
 
 /* A group of concurrent calls the invoker waits for. */
@@ -112,12 +163,8 @@ static void bg_begin(cpex_manager *m)
 static void bg_done(cpex_manager *m, cpex_error_record *records, size_t count)
 {
     pthread_mutex_lock(&m->bg_lock);
-    for (size_t i = 0; i < count; i++) {
-        /* details move over: never share a jansson value across threads */
-        cpex__records_add(&m->bg_errors, &m->bg_error_count, records[i].plugin_name,
-                         records[i].code, records[i].message, records[i].details);
-        records[i].details = NULL;
-    }
+    /* details move over: never share a jansson value across threads */
+    cpex__records_move(&m->bg_errors, &m->bg_error_count, records, count);
     m->bg_pending--;
     if (m->bg_pending == 0)
         pthread_cond_broadcast(&m->bg_idle);
@@ -134,14 +181,9 @@ static void group_unref(conc_group *g)
 }
 
 typedef struct conc_task {
-    cpex__job job;
+    worker_call call;
     _Atomic long refs;
     conc_group *group;
-    shared_input *in;
-    cpex__plugin *plugin;
-    cpex_handler_fn fn;
-    json_t *local, *global;
-    int64_t start;
     /* written by the worker before `done`, under the group lock */
     bool done;
     cpex__outcome out;
@@ -158,10 +200,7 @@ static void conc_task_unref(conc_task *t)
     cpex_violation_free(t->violation);
     json_decref(t->metadata);
     cpex_error_records_free(t->records, t->record_count);
-    json_decref(t->local);
-    json_decref(t->global);
-    shared_input_unref(t->in);
-    cpex__plugin_unref(t->plugin);
+    worker_call_release(&t->call);
     group_unref(t->group);
     cpex__free(t);
 }
@@ -170,11 +209,8 @@ static void conc_task_run(void *arg)
 {
     conc_task *t = arg;
     cpex__call_state cs;
-    init_task_call(&cs, t->in, t->plugin, CPEX_MODE_CONCURRENT, t->local, t->global, &t->records,
-                   &t->record_count);
-    /* The deadline runs from submission: time spent queued counts. */
     cpex__outcome o;
-    cpex__call_handler(&cs, t->fn, t->start, false, &o);
+    worker_call_run(&t->call, CPEX_MODE_CONCURRENT, &t->records, &t->record_count, &cs, &o);
     pthread_mutex_lock(&t->group->lock);
     t->out = o;
     t->violation = cs.violation;
@@ -188,12 +224,10 @@ static void conc_task_run(void *arg)
     pthread_cond_broadcast(&t->group->cond);
     pthread_mutex_unlock(&t->group->lock);
     cpex__call_state_cleanup(&cs);
-    cpex_manager *m = t->in->manager;
+    cpex_manager *m = t->call.in->manager;
     conc_task_unref(t);
     bg_done(m, NULL, 0);
 }
-
-static json_t *copy_or_null(json_t *v) { return v ? json_deep_copy(v) : NULL; }
 
 /* Concurrent phase. Returns false when the pipeline halted. */
 bool cpex__ex_run_concurrent(cpex__pipeline *pl)
@@ -215,9 +249,9 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
         cpex__free(tasks);
         cpex__free(g);
         shared_input_unref(in);
-        cpex__ex_halt(pl, cpex__violation_new("internal_error",
-                                    "out of memory starting the concurrent phase", NULL, NULL,
-                                    NULL));
+        cpex__ex_halt(pl, cpex__pipeline_violation(CPEX_CODE_INTERNAL_ERROR,
+                                                   "out of memory starting the concurrent phase",
+                                                   NULL, NULL));
         return false;
     }
     atomic_init(&g->refs, 1);
@@ -238,20 +272,10 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
         }
         atomic_init(&t->refs, 2); /* the invoker's and the worker's */
         atomic_fetch_add(&g->refs, 1);
-        atomic_fetch_add(&in->refs, 1);
         t->group = g;
-        t->in = in;
-        t->plugin = cpex__plugin_ref(p);
-        t->fn = h->entries[i].fn;
-        json_t *local = cpex__ctx_local_state(pl->ctx, p, false);
-        json_t *global = cpex__ctx_global_state(pl->ctx, false);
-        t->local = copy_or_null(local);
-        t->global = copy_or_null(global);
-        t->start = now;
-        t->job.run = conc_task_run;
-        t->job.arg = t;
+        bool copied = worker_call_setup(&t->call, pl, in, &h->entries[i], now, conc_task_run, t);
         tasks[made++] = t;
-        if ((local && !t->local) || (global && !t->global)) {
+        if (!copied) {
             starved = p;
             break;
         }
@@ -270,7 +294,8 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
         snprintf(reason, sizeof reason,
                  "out of memory setting up the concurrent handler of plugin '%.200s'",
                  starved->name);
-        cpex__ex_halt(pl, cpex__violation_new("internal_error", reason, NULL, NULL, starved->name));
+        cpex__ex_halt(pl, cpex__pipeline_violation(CPEX_CODE_INTERNAL_ERROR, reason, NULL,
+                                                   starved->name));
         return false;
     }
     pthread_mutex_lock(&g->lock);
@@ -278,7 +303,7 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
     pthread_mutex_unlock(&g->lock);
     for (size_t k = 0; k < made; k++) {
         bg_begin(pl->manager);
-        cpex__job *job = &tasks[k]->job;
+        cpex__job *job = &tasks[k]->call.job;
         if (cpex__workers_submit(pl->manager->workers, &job, 1) != 0) {
             /* The pool is stopping (manager being freed): run it here. */
             conc_task_run(tasks[k]);
@@ -303,9 +328,11 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
                 break;
         }
         int64_t latest = 0;
-        for (size_t k = 0; k < made; k++)
-            if (!tasks[k]->done && tasks[k]->start + tasks[k]->plugin->timeout_ns > latest)
-                latest = tasks[k]->start + tasks[k]->plugin->timeout_ns;
+        for (size_t k = 0; k < made; k++) {
+            int64_t deadline = tasks[k]->call.start + tasks[k]->call.plugin->timeout_ns;
+            if (!tasks[k]->done && deadline > latest)
+                latest = deadline;
+        }
         int64_t wait_ns = latest - cpex__now_ns();
         if (wait_ns <= 0)
             break;
@@ -324,7 +351,7 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
     cpex_violation *winner = NULL;
     for (size_t k = 0; k < made; k++) {
         conc_task *t = tasks[k];
-        cpex__plugin *p = t->plugin;
+        cpex__plugin *p = t->call.plugin;
         cpex__call_state rec; /* only to record under the plugin's name */
         memset(&rec, 0, sizeof rec);
         rec.manager = pl->manager;
@@ -335,17 +362,12 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
             /* Take the worker's outputs over instead of sharing references:
              * jansson's reference counts are not safe across threads, and the
              * worker may drop the task on its own thread. */
-            for (size_t r = 0; r < t->record_count; r++)
-                cpex__records_add(&pl->res->errors, &pl->res->error_count,
-                                 t->records[r].plugin_name, t->records[r].code,
-                                 t->records[r].message, t->records[r].details);
-            for (size_t r = 0; r < t->record_count; r++)
-                t->records[r].details = NULL;
+            cpex__records_move(&pl->res->errors, &pl->res->error_count, t->records,
+                              t->record_count);
             json_t *md = t->metadata;
             t->metadata = NULL;
-            if (t->out.kind != CPEX__OUT_TIMEOUT && !cpex__ex_merge_metadata(&pl->res->metadata, md))
-                cpex__call_record(&rec, "internal", "out of memory: the plugin's metadata was "
-                                                   "dropped");
+            if (t->out.kind != CPEX__OUT_TIMEOUT)
+                cpex__ex_keep_metadata(&rec, &pl->res->metadata, md);
             json_decref(md);
         }
         cpex__outcome o = t->out;
@@ -362,7 +384,7 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
                 cpex__call_state tmp = rec;
                 tmp.violation = t->violation;
                 t->violation = NULL;
-                winner = cpex__ex_take_violation(&tmp, "concurrent_deny");
+                winner = cpex__ex_take_violation(&tmp, CPEX_CODE_CONCURRENT_DENY);
             }
             break;
         case CPEX__OUT_ERROR:
@@ -371,9 +393,7 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
                 if (!winner)
                     winner = cpex__ex_failure_violation(p, &o);
             } else {
-                cpex__ex_record_failure(&rec, &o);
-                if (p->on_error == CPEX_ON_ERROR_DISABLE)
-                    cpex__ex_disable_for(p, &o);
+                cpex__ex_soft_failure(&rec, &o);
             }
             break;
         }
@@ -391,44 +411,24 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
     return true;
 }
 
-typedef struct faf_task {
-    cpex__job job;
-    shared_input *in;
-    cpex__plugin *plugin;
-    cpex_handler_fn fn;
-    json_t *local, *global;
-    int64_t start;
-} faf_task;
-
 static void faf_task_run(void *arg)
 {
-    faf_task *t = arg;
+    worker_call *t = arg;
     cpex_manager *m = t->in->manager;
     cpex_error_record *records = NULL;
     size_t count = 0;
     cpex__call_state cs;
-    init_task_call(&cs, t->in, t->plugin, CPEX_MODE_FIRE_AND_FORGET, t->local, t->global,
-                   &records, &count);
     cpex__outcome o;
-    cpex__call_handler(&cs, t->fn, t->start, false, &o);
-    if (o.kind == CPEX__OUT_DENY) {
-        cpex__call_record(&cs, "dropped_deny",
-                         "plugin denied in fire_and_forget mode, which cannot block; the deny "
-                         "was ignored (reason: %s)",
-                         cs.violation ? cs.violation->reason : "none given");
-    } else if (o.kind == CPEX__OUT_ERROR || o.kind == CPEX__OUT_TIMEOUT) {
-        cpex__ex_record_failure(&cs, &o);
-        if (t->plugin->on_error == CPEX_ON_ERROR_DISABLE)
-            cpex__ex_disable_for(t->plugin, &o);
-    }
+    worker_call_run(t, CPEX_MODE_FIRE_AND_FORGET, &records, &count, &cs, &o);
+    if (o.kind == CPEX__OUT_DENY)
+        cpex__ex_dropped_deny(&cs);
+    else if (o.kind == CPEX__OUT_ERROR || o.kind == CPEX__OUT_TIMEOUT)
+        cpex__ex_soft_failure(&cs, &o);
     for (size_t i = 0; i < count; i++)
         cpex__log(cpex__sink_of(m), CPEX_LOG_WARN, t->plugin->name, "background: [%s] %s", records[i].code,
                  records[i].message);
     cpex__call_state_cleanup(&cs);
-    json_decref(t->local);
-    json_decref(t->global);
-    shared_input_unref(t->in);
-    cpex__plugin_unref(t->plugin);
+    worker_call_release(t);
     cpex__free(t);
     bg_done(m, records, count);
     cpex_error_records_free(records, count);
@@ -447,36 +447,22 @@ void cpex__ex_run_fire_and_forget(cpex__pipeline *pl)
         if (!in) {
             in = shared_input_new(pl);
             if (!in) {
-                cpex__records_add(&pl->res->errors, &pl->res->error_count, p->name, "internal",
+                cpex__records_add(&pl->res->errors, &pl->res->error_count, p->name,
+                                 CPEX_CODE_INTERNAL,
                                  "out of memory: fire-and-forget handlers not started", NULL);
                 return;
             }
         }
-        faf_task *t = cpex__calloc(1, sizeof *t);
-        if (!t) {
-            cpex__records_add(&pl->res->errors, &pl->res->error_count, p->name, "internal",
-                             "out of memory: fire-and-forget handler not started", NULL);
-            continue;
-        }
-        json_t *local = cpex__ctx_local_state(pl->ctx, p, false);
-        json_t *global = cpex__ctx_global_state(pl->ctx, false);
-        t->local = copy_or_null(local);
-        t->global = copy_or_null(global);
-        if ((local && !t->local) || (global && !t->global)) {
-            json_decref(t->local);
-            json_decref(t->global);
+        worker_call *t = cpex__calloc(1, sizeof *t);
+        if (!t || !worker_call_setup(t, pl, in, &h->entries[i], cpex__now_ns(), faf_task_run, t)) {
+            if (t)
+                worker_call_release(t);
             cpex__free(t);
-            cpex__records_add(&pl->res->errors, &pl->res->error_count, p->name, "internal",
-                             "out of memory: fire-and-forget handler not started", NULL);
+            cpex__records_add(&pl->res->errors, &pl->res->error_count, p->name,
+                             CPEX_CODE_INTERNAL, "out of memory: fire-and-forget handler not started",
+                             NULL);
             continue;
         }
-        atomic_fetch_add(&in->refs, 1);
-        t->in = in;
-        t->plugin = cpex__plugin_ref(p);
-        t->fn = h->entries[i].fn;
-        t->start = cpex__now_ns();
-        t->job.run = faf_task_run;
-        t->job.arg = t;
         bg_begin(pl->manager);
         cpex__job *job = &t->job;
         if (cpex__workers_submit(pl->manager->workers, &job, 1) != 0)

@@ -39,13 +39,18 @@ static cpex_status put_factory(cpex__factory_slot **slots, size_t *count, const 
     return CPEX_OK;
 }
 
-static cpex_status check_factory(const cpex_factory *f, cpex_error *err)
+/* Check factory `f` and put it under `key` in one of the manager's lists. */
+static cpex_status register_in(cpex_manager *m, cpex__factory_slot **slots, size_t *count,
+                               const char *key, const cpex_factory *f, cpex_error *err)
 {
     if (!f || f->struct_size < sizeof *f || !f->create)
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
                               "factory must have struct_size = sizeof(cpex_factory) and a create "
                               "function");
-    return CPEX_OK;
+    pthread_mutex_lock(&m->write_lock);
+    cpex_status st = put_factory(slots, count, key, f, err);
+    pthread_mutex_unlock(&m->write_lock);
+    return st;
 }
 
 cpex_status cpex_manager_register_factory(cpex_manager *m, const char *kind,
@@ -53,13 +58,7 @@ cpex_status cpex_manager_register_factory(cpex_manager *m, const char *kind,
 {
     if (!m || !kind || !*kind)
         return cpex__error_add(err, CPEX_E_INVALID, NULL, "register_factory: empty kind");
-    cpex_status st = check_factory(f, err);
-    if (st != CPEX_OK)
-        return st;
-    pthread_mutex_lock(&m->write_lock);
-    st = put_factory(&m->exact, &m->exact_count, kind, f, err);
-    pthread_mutex_unlock(&m->write_lock);
-    return st;
+    return register_in(m, &m->exact, &m->exact_count, kind, f, err);
 }
 
 cpex_status cpex_manager_register_scheme(cpex_manager *m, const char *scheme,
@@ -70,13 +69,7 @@ cpex_status cpex_manager_register_scheme(cpex_manager *m, const char *scheme,
                               "register_scheme: a scheme must be non-empty and contain no ':' "
                               "(got '%s')",
                               scheme ? scheme : "(null)");
-    cpex_status st = check_factory(f, err);
-    if (st != CPEX_OK)
-        return st;
-    pthread_mutex_lock(&m->write_lock);
-    st = put_factory(&m->schemes, &m->scheme_count, scheme, f, err);
-    pthread_mutex_unlock(&m->write_lock);
-    return st;
+    return register_in(m, &m->schemes, &m->scheme_count, scheme, f, err);
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -90,7 +90,7 @@ static int32_t accept_payload(cpex__call_state *cs, uint32_t kind, void *data,
                               void (*free_fn)(void *, void *), void *user)
 {
     if (!cs->can_modify) {
-        cpex__call_record(cs, "dropped_modification",
+        cpex__call_record(cs, CPEX_CODE_DROPPED_MODIFICATION,
                          "plugin modified the payload in %s mode, which cannot modify; the "
                          "modification was dropped",
                          cpex_mode_name(cs->mode));
@@ -98,7 +98,7 @@ static int32_t accept_payload(cpex__call_state *cs, uint32_t kind, void *data,
         return CPEX_HOST_EDENIED;
     }
     if (cs->ops->kind != kind) {
-        cpex__call_record(cs, "dropped_modification",
+        cpex__call_record(cs, CPEX_CODE_DROPPED_MODIFICATION,
                          "plugin returned a payload of another type than the hook's ('%s'); the "
                          "modification was dropped",
                          cs->ops->type_name ? cs->ops->type_name : "none");
@@ -111,9 +111,6 @@ static int32_t accept_payload(cpex__call_state *cs, uint32_t kind, void *data,
     return CPEX_HOST_OK;
 }
 
-static void cmf_free_cb(void *d, void *u) { (void)u; cpex_cmf_free(d); }
-static void json_free_cb(void *d, void *u) { (void)u; json_decref(d); }
-
 static int32_t h_set_payload_cmf(const cpex_call *call, cpex_cmf_message *message)
 {
     cpex__call_state *cs = cpex__call_state_of(call);
@@ -121,7 +118,7 @@ static int32_t h_set_payload_cmf(const cpex_call *call, cpex_cmf_message *messag
         cpex_cmf_free(message);
         return CPEX_HOST_EINVAL;
     }
-    return accept_payload(cs, CPEX_PAYLOAD_CMF, message, cmf_free_cb, NULL);
+    return accept_payload(cs, CPEX_PAYLOAD_CMF, message, cpex__payload_free_cmf, NULL);
 }
 
 static int32_t h_set_payload_json(const cpex_call *call, cpex_json *document)
@@ -132,7 +129,7 @@ static int32_t h_set_payload_json(const cpex_call *call, cpex_json *document)
         json_decref(d);
         return CPEX_HOST_EINVAL;
     }
-    return accept_payload(cs, CPEX_PAYLOAD_JSON, d, json_free_cb, NULL);
+    return accept_payload(cs, CPEX_PAYLOAD_JSON, d, cpex__payload_free_json, NULL);
 }
 
 cpex_status cpex_call_set_payload_custom(const cpex_call *call, void *data)
@@ -346,27 +343,33 @@ static const cpex_extensions *ext_source(const cpex__call_state *cs)
     return cs->pending_ext ? cs->pending_ext : cs->ext;
 }
 
+/* Lend `v` to the plugin: OK, or NOTFOUND (ptr NULL, len 0) for NULL. */
+static int32_t lend_str(const char *v, cpex_str *out)
+{
+    out->ptr = v;
+    out->len = v ? strlen(v) : 0;
+    return v ? CPEX_HOST_OK : CPEX_HOST_ENOTFOUND;
+}
+
+/* Whether the call's plugin may read `field`, with extensions to read from. */
+static bool can_read_field(const cpex__call_state *cs, uint32_t field)
+{
+    return ext_source(cs) && cpex__caps_can_read_field(cs->plugin->caps, field);
+}
+
 static int32_t h_ext_get(const cpex_call *call, uint32_t field, cpex_str *out)
 {
     cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !out)
         return CPEX_HOST_EINVAL;
-    out->ptr = NULL;
-    out->len = 0;
-    if (!cpex__caps_can_read_field(cs->plugin->caps, field))
-        return CPEX_HOST_ENOTFOUND;
-    const char *v = ext_source(cs) ? cpex_extensions_get(ext_source(cs), field) : NULL;
-    if (!v)
-        return CPEX_HOST_ENOTFOUND;
-    out->ptr = v;
-    out->len = strlen(v);
-    return CPEX_HOST_OK;
+    return lend_str(can_read_field(cs, field) ? cpex_extensions_get(ext_source(cs), field) : NULL,
+                    out);
 }
 
 static size_t h_ext_count(const cpex_call *call, uint32_t field)
 {
     cpex__call_state *cs = cpex__call_state_of(call);
-    if (!cs || !ext_source(cs) || !cpex__caps_can_read_field(cs->plugin->caps, field))
+    if (!cs || !can_read_field(cs, field))
         return 0;
     return cpex_extensions_count(ext_source(cs), field);
 }
@@ -376,16 +379,9 @@ static int32_t h_ext_item(const cpex_call *call, uint32_t field, size_t index, c
     cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !out)
         return CPEX_HOST_EINVAL;
-    out->ptr = NULL;
-    out->len = 0;
-    if (!ext_source(cs) || !cpex__caps_can_read_field(cs->plugin->caps, field))
-        return CPEX_HOST_ENOTFOUND;
-    const char *v = cpex_extensions_item(ext_source(cs), field, index);
-    if (!v)
-        return CPEX_HOST_ENOTFOUND;
-    out->ptr = v;
-    out->len = strlen(v);
-    return CPEX_HOST_OK;
+    return lend_str(can_read_field(cs, field) ? cpex_extensions_item(ext_source(cs), field, index)
+                                              : NULL,
+                    out);
 }
 
 static bool can_read_headers(const cpex__call_state *cs)
@@ -398,16 +394,8 @@ static int32_t h_ext_header(const cpex_call *call, uint32_t set, const char *nam
     cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !name || !out)
         return CPEX_HOST_EINVAL;
-    out->ptr = NULL;
-    out->len = 0;
-    if (!can_read_headers(cs))
-        return CPEX_HOST_ENOTFOUND;
-    const char *v = cpex_extensions_header(ext_source(cs), set, name);
-    if (!v)
-        return CPEX_HOST_ENOTFOUND;
-    out->ptr = v;
-    out->len = strlen(v);
-    return CPEX_HOST_OK;
+    return lend_str(can_read_headers(cs) ? cpex_extensions_header(ext_source(cs), set, name) : NULL,
+                    out);
 }
 
 static size_t h_ext_header_count(const cpex_call *call, uint32_t set)
@@ -424,19 +412,11 @@ static int32_t h_ext_header_at(const cpex_call *call, uint32_t set, size_t index
     cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !name || !value)
         return CPEX_HOST_EINVAL;
-    name->ptr = value->ptr = NULL;
-    name->len = value->len = 0;
-    if (!can_read_headers(cs))
-        return CPEX_HOST_ENOTFOUND;
     const char *v = NULL;
-    const char *n = cpex_extensions_header_at(ext_source(cs), set, index, &v);
-    if (!n)
-        return CPEX_HOST_ENOTFOUND;
-    name->ptr = n;
-    name->len = strlen(n);
-    value->ptr = v ? v : "";
-    value->len = v ? strlen(v) : 0;
-    return CPEX_HOST_OK;
+    const char *n =
+        can_read_headers(cs) ? cpex_extensions_header_at(ext_source(cs), set, index, &v) : NULL;
+    lend_str(n ? (v ? v : "") : NULL, value);
+    return lend_str(n, name);
 }
 
 static const cpex_json *h_ext_custom(const cpex_call *call, const char *key)
@@ -447,20 +427,23 @@ static const cpex_json *h_ext_custom(const cpex_call *call, const char *key)
     return (const cpex_json *)cpex_extensions_custom(ext_source(cs), key);
 }
 
-/* May this call change extensions with capability `cap`? Records a refusal. */
-static int32_t may_write(cpex__call_state *cs, cpex__caps cap, const char *what)
+/* May this call `action` (e.g. "set header") `subject` (its name) with
+ * capability `cap`? Records a refusal. */
+static int32_t may_write(cpex__call_state *cs, cpex__caps cap, const char *action,
+                         const char *subject)
 {
     if (!(cs->plugin->caps & cap)) {
-        cpex__call_record(cs, "denied_write",
-                         "plugin may not %s: it needs the capability '%s' in its configuration",
-                         what, cpex__caps_name(cap));
+        cpex__call_record(cs, CPEX_CODE_DENIED_WRITE,
+                         "plugin may not %s '%.200s': it needs the capability '%s' in its "
+                         "configuration",
+                         action, subject, cpex__caps_name(cap));
         return CPEX_HOST_EDENIED;
     }
     if (!cs->can_modify) {
-        cpex__call_record(cs, "denied_write",
-                         "plugin may not %s in %s mode, which cannot modify; the write was "
-                         "dropped",
-                         what, cpex_mode_name(cs->mode));
+        cpex__call_record(cs, CPEX_CODE_DENIED_WRITE,
+                         "plugin may not %s '%.200s' in %s mode, which cannot modify; the write "
+                         "was dropped",
+                         action, subject, cpex_mode_name(cs->mode));
         return CPEX_HOST_EDENIED;
     }
     if (!cs->pending_ext) {
@@ -478,9 +461,7 @@ static int32_t h_ext_set_header(const cpex_call *call, uint32_t set, const char 
     if (!cs || !name || !value ||
         (set != CPEX_HEADERS_REQUEST && set != CPEX_HEADERS_RESPONSE))
         return CPEX_HOST_EINVAL;
-    char what[300];
-    snprintf(what, sizeof what, "set header '%.200s'", name);
-    int32_t rc = may_write(cs, CPEX_CAP_WRITE_HEADERS, what);
+    int32_t rc = may_write(cs, CPEX_CAP_WRITE_HEADERS, "set header", name);
     if (rc != CPEX_HOST_OK)
         return rc;
     return status_to_host(cpex_extensions_set_header(cs->pending_ext, set, name, value));
@@ -491,9 +472,7 @@ static int32_t h_ext_append_label(const cpex_call *call, const char *label)
     cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !label || !*label)
         return CPEX_HOST_EINVAL;
-    char what[300];
-    snprintf(what, sizeof what, "append label '%.200s'", label);
-    int32_t rc = may_write(cs, CPEX_CAP_APPEND_LABELS, what);
+    int32_t rc = may_write(cs, CPEX_CAP_APPEND_LABELS, "append label", label);
     if (rc != CPEX_HOST_OK)
         return rc;
     return status_to_host(cpex_extensions_add(cs->pending_ext, CPEX_EXT_LABELS, label));
@@ -504,7 +483,7 @@ static int32_t h_ext_remove_label(const cpex_call *call, const char *label)
     cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs)
         return CPEX_HOST_EINVAL;
-    cpex__call_record(cs, "denied_write",
+    cpex__call_record(cs, CPEX_CODE_DENIED_WRITE,
                      "plugin tried to remove label '%.200s'; labels only grow, the removal was "
                      "refused",
                      label ? label : "");
@@ -519,9 +498,7 @@ static int32_t h_ext_set_custom(const cpex_call *call, const char *key, cpex_jso
         json_decref(v);
         return CPEX_HOST_EINVAL;
     }
-    char what[300];
-    snprintf(what, sizeof what, "set custom value '%.200s'", key);
-    int32_t rc = may_write(cs, CPEX_CAP_WRITE_CUSTOM, what);
+    int32_t rc = may_write(cs, CPEX_CAP_WRITE_CUSTOM, "set custom value", key);
     if (rc != CPEX_HOST_OK) {
         json_decref(v);
         return rc;

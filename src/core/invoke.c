@@ -11,10 +11,10 @@
 /* Invoke                                                              */
 /* ------------------------------------------------------------------ */
 
-static void deny_invoke(cpex_pipeline_result *res, const char *code, const char *reason)
+static void deny_invoke(cpex_pipeline_result *res, cpex_code code, const char *reason)
 {
     res->continue_processing = false;
-    res->violation = cpex__violation_new(code, reason, NULL, NULL, NULL);
+    res->violation = cpex__pipeline_violation(code, reason, NULL, NULL);
 }
 
 static inline bool str_eq(cpex_str a, const char *b, size_t n)
@@ -73,7 +73,8 @@ void cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *
     cpex_pipeline_result_init(res);
     res->context = context;
     if (!m || !hook) {
-        deny_invoke(res, "invalid_argument", "cpex_manager_invoke: manager and hook required");
+        deny_invoke(res, CPEX_CODE_INVALID_ARGUMENT,
+                    "cpex_manager_invoke: manager and hook required");
         return;
     }
     size_t len = strlen(hook);
@@ -88,7 +89,7 @@ void cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *
     char reason[300];
     const char *problem = payload_problem(s, h, hook, payload, &custom, reason, sizeof reason);
     if (problem)
-        deny_invoke(res, "payload_type_mismatch", problem);
+        deny_invoke(res, CPEX_CODE_PAYLOAD_TYPE_MISMATCH, problem);
     else
         cpex__execute(m, s, h, payload, custom, extensions, context,
                      atomic_load_explicit(&m->closing, memory_order_relaxed) != 0, res);

@@ -12,6 +12,7 @@
 #include "model/json_dump.h"
 #include "util/alloc.h"
 #include "util/errors.h"
+#include "util/text.h"
 
 /* ------------------------------------------------------------------ */
 /* Loading a configuration                                             */
@@ -37,17 +38,18 @@ bool cpex__mgr_name_taken(cpex__plugin *const *plugins, size_t count, const char
     return false;
 }
 
+/* "registered schemes: [a, b]; exact kinds: [c]", cut to `cap`. */
 static void kind_list(const cpex_manager *m, char *buf, size_t cap)
 {
-    size_t pos = (size_t)snprintf(buf, cap, "registered schemes: [");
-    for (size_t i = 0; i < m->scheme_count && pos < cap; i++)
-        pos += (size_t)snprintf(buf + pos, cap - pos, "%s%s", i ? ", " : "", m->schemes[i].key);
-    if (pos < cap)
-        pos += (size_t)snprintf(buf + pos, cap - pos, "]; exact kinds: [");
-    for (size_t i = 0; i < m->exact_count && pos < cap; i++)
-        pos += (size_t)snprintf(buf + pos, cap - pos, "%s%s", i ? ", " : "", m->exact[i].key);
-    if (pos < cap)
-        snprintf(buf + pos, cap - pos, "]");
+    cpex__textbuf t;
+    cpex__textbuf_init(&t, buf, cap);
+    cpex__textbuf_add(&t, "registered schemes: [");
+    for (size_t i = 0; i < m->scheme_count; i++)
+        cpex__textbuf_add(&t, "%s%s", i ? ", " : "", m->schemes[i].key);
+    cpex__textbuf_add(&t, "]; exact kinds: [");
+    for (size_t i = 0; i < m->exact_count; i++)
+        cpex__textbuf_add(&t, "%s%s", i ? ", " : "", m->exact[i].key);
+    cpex__textbuf_add(&t, "]");
 }
 
 /* Create one configured plugin through its factory. */
@@ -163,7 +165,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     }
     cpex__mgr_attach(*out, &s);
     char wired[512];
-    cpex__mgr_list_hooks(&(*out)->reg, wired, sizeof wired);
+    cpex__registration_hook_list(&(*out)->reg, wired, sizeof wired);
     cpex__log(cpex__sink_of(m), CPEX_LOG_DEBUG, cp->name, "created from %s (kind '%s'), reported as %s %s, hooks %s",
              (*out)->origin ? (*out)->origin : "a factory", cp->kind,
              (*out)->reg.name ? (*out)->reg.name : "(unnamed)",

@@ -14,8 +14,8 @@
 #include "core/manager_internal.h"
 #include "cpex/version.h"
 #include "util/alloc.h"
+#include "util/count.h"
 #include "util/errors.h"
-
 
 const char *cpex_version(void) { return CPEX_VERSION_STRING; }
 
@@ -99,7 +99,7 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
     pthread_cond_init(&m->bg_idle, &ca);
     pthread_condattr_destroy(&ca);
     cpex__rcu_init(&m->rcu);
-    for (size_t i = 0; i < sizeof builtin_cmf_hooks / sizeof *builtin_cmf_hooks; i++)
+    for (size_t i = 0; i < CPEX__COUNT(builtin_cmf_hooks); i++)
         if (!cpex__mgr_add_binding(m, builtin_cmf_hooks[i], "cmf"))
             goto oom;
     cpex__snapshot *empty = cpex__snapshot_build(NULL, 0, NULL, 0, NULL, 0);

@@ -9,7 +9,9 @@
 #include "core/core.h"
 #include "core/manager_internal.h"
 #include "util/alloc.h"
+#include "util/count.h"
 #include "util/errors.h"
+#include "util/names.h"
 #include "util/text.h"
 
 /* Unique per registration in the process: keys context-table local state. */
@@ -23,25 +25,22 @@ static const char *pending_binding(const cpex__binding_list *b, const char *hook
     return NULL;
 }
 
-/* The size of a 1.0 registration: anything smaller cannot be read safely. */
+/* Whether the operator listed `hook` under the plugin's hooks:. */
 static bool hook_listed(const cpex__plugin_setup *s, const char *hook)
 {
-    for (size_t i = 0; i < s->hook_count; i++)
-        if (strcmp(s->hooks[i], hook) == 0)
-            return true;
-    return false;
+    return cpex__names_index(s->hooks, s->hook_count, hook) >= 0;
 }
 
-/* A "[a, b]" list of the registration's hooks for messages. */
-void cpex__mgr_list_hooks(const cpex_plugin_registration *reg, char *buf, size_t cap)
+void cpex__registration_hook_list(const cpex_plugin_registration *reg, char *buf, size_t cap)
 {
-    size_t pos = 0;
-    pos += (size_t)snprintf(buf + pos, cap - pos, "[");
-    for (size_t i = 0; i < reg->handler_count && pos < cap; i++)
-        pos += (size_t)snprintf(buf + pos, cap - pos, "%s%s", i ? ", " : "",
-                                reg->handlers[i].hook ? reg->handlers[i].hook : "(null)");
-    if (pos < cap)
-        snprintf(buf + pos, cap - pos, "]");
+    cpex__textbuf t;
+    cpex__textbuf_init(&t, buf, cap);
+    cpex__textbuf_add(&t, "[");
+    for (size_t i = 0; i < reg->handler_count; i++) {
+        const char *hook = reg->handlers[i].hook;
+        cpex__textbuf_add(&t, "%s%.100s", i ? ", " : "", hook ? hook : "(null)");
+    }
+    cpex__textbuf_add(&t, "]");
 }
 
 /*
@@ -113,7 +112,7 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
             served = served || strcmp(reg->handlers[k].hook, s->hooks[i]) == 0;
         if (!served) {
             char list[512];
-            cpex__mgr_list_hooks(reg, list, sizeof list);
+            cpex__registration_hook_list(reg, list, sizeof list);
             st = cpex__error_add(err, CPEX_E_CONFIG, where,
                                 "hook '%s' is listed under hooks: but the plugin registers no "
                                 "handler for it; it serves %s",
@@ -144,7 +143,7 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
                                 "carries '%s'",
                                 h->hook, h->payload_type, bound);
         } else if (!bound && bindings) {
-            if (bindings->count == sizeof bindings->items / sizeof *bindings->items) {
+            if (bindings->count == CPEX__COUNT(bindings->items)) {
                 st = cpex__error_add(err, CPEX_E_CONFIG, where,
                                     "too many new hooks in one change");
                 continue;

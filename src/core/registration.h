@@ -24,4 +24,11 @@
 cpex_status cpex__registration_check(const cpex_plugin_registration *reg, const char *from,
                                      const cpex__where *where, cpex_error *err);
 
+/**
+ * The hooks of a registration as "[a, b]" for messages (each name cut to
+ * 100 characters, the whole to `cap` > 0 bytes). The registration must
+ * have passed cpex__registration_check.
+ */
+void cpex__registration_hook_list(const cpex_plugin_registration *reg, char *buf, size_t cap);
+
 #endif

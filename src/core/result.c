@@ -109,8 +109,9 @@ const cpex_cmf_message *cpex_pipeline_result_cmf(const cpex_pipeline_result *r,
     return original;
 }
 
-bool cpex__records_add(cpex_error_record **records, size_t *count, const char *plugin,
-                      const char *code, const char *message, json_t *details)
+/* Append a record with any code string (details taken). False on OOM. */
+static bool records_push(cpex_error_record **records, size_t *count, const char *plugin,
+                         const char *code, const char *message, json_t *details)
 {
     cpex_error_record *n = cpex__realloc(*records, (*count + 1) * sizeof *n);
     if (!n) {
@@ -129,6 +130,22 @@ bool cpex__records_add(cpex_error_record **records, size_t *count, const char *p
     }
     (*count)++;
     return true;
+}
+
+bool cpex__records_add(cpex_error_record **records, size_t *count, const char *plugin,
+                      cpex_code code, const char *message, json_t *details)
+{
+    return records_push(records, count, plugin, cpex_code_name(code), message, details);
+}
+
+void cpex__records_move(cpex_error_record **records, size_t *count, cpex_error_record *from,
+                       size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        records_push(records, count, from[i].plugin_name, from[i].code, from[i].message,
+                     from[i].details);
+        from[i].details = NULL; /* taken by records_push, even when it failed */
+    }
 }
 
 cpex_violation *cpex__violation_new(const char *code, const char *reason, const char *description,
@@ -150,6 +167,12 @@ cpex_violation *cpex__violation_new(const char *code, const char *reason, const 
         return NULL;
     }
     return v;
+}
+
+cpex_violation *cpex__pipeline_violation(cpex_code code, const char *reason, json_t *details,
+                                        const char *plugin)
+{
+    return cpex__violation_new(cpex_code_name(code), reason, NULL, details, plugin);
 }
 
 static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }

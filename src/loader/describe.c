@@ -123,6 +123,14 @@ static cpex_library_entry *add_entry(builder *b, const char *entry)
     return e;
 }
 
+/* Free `n` strings of `v`, then `v`. */
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        cpex__free(v[i]);
+    cpex__free(v);
+}
+
 static void entry_free(cpex_library_entry *e)
 {
     cpex__free(e->entry);
@@ -131,9 +139,7 @@ static void entry_free(cpex_library_entry *e)
     cpex__free(e->display_name);
     cpex__free(e->version);
     cpex__free(e->description);
-    for (size_t h = 0; e->hooks && h < e->hook_count; h++)
-        cpex__free(e->hooks[h]);
-    cpex__free(e->hooks);
+    free_strings(e->hooks, e->hook_count);
 }
 
 void cpex_library_info_free(cpex_library_info *info)
@@ -143,12 +149,8 @@ void cpex_library_info_free(cpex_library_info *info)
     for (size_t i = 0; i < info->entry_count; i++)
         entry_free(&info->entries[i]);
     cpex__free(info->entries);
-    for (size_t i = 0; i < info->problem_count; i++)
-        cpex__free(info->problems[i]);
-    cpex__free(info->problems);
-    for (size_t i = 0; i < info->note_count; i++)
-        cpex__free(info->notes[i]);
-    cpex__free(info->notes);
+    free_strings(info->problems, info->problem_count);
+    free_strings(info->notes, info->note_count);
     cpex__free(info->build_info);
     cpex__free(info->path);
     cpex__free(info);

@@ -1,9 +1,10 @@
 /* capabilities.c — see capabilities.h. */
 #include "model/capabilities.h"
 
-#include <string.h>
 
 #include "cpex/abi.h"
+#include "util/count.h"
+#include "util/names.h"
 #include "util/suggest.h"
 
 /* Indexed by bit position, so a name and its bit can never drift apart. */
@@ -19,7 +20,7 @@ static const char *const known_names[] = {
     "read_custom",         /* CPEX_CAP_READ_CUSTOM */
     "write_custom",        /* CPEX_CAP_WRITE_CUSTOM */
 };
-#define KNOWN_COUNT (sizeof known_names / sizeof known_names[0])
+#define KNOWN_COUNT CPEX__COUNT(known_names)
 
 /* Names the Rust framework (feat and main branches) accepts for slots
  * libcpex does not have yet. They are a warning, not an error, so that a
@@ -37,7 +38,7 @@ static const char *const cpex__only_names[] = {
     "read_delegated_tokens",
     "write_candidate_constraint",
 };
-#define CPEX_ONLY_COUNT (sizeof cpex__only_names / sizeof cpex__only_names[0])
+#define CPEX_ONLY_COUNT CPEX__COUNT(cpex__only_names)
 
 cpex__cap_parse cpex__caps_parse(const char *name, cpex__caps *caps, const char **suggestion)
 {
@@ -46,17 +47,14 @@ cpex__cap_parse cpex__caps_parse(const char *name, cpex__caps *caps, const char 
         *suggestion = NULL;
     if (!name)
         return CPEX_CAP_UNKNOWN;
-    for (size_t i = 0; i < KNOWN_COUNT; i++) {
-        if (strcmp(name, known_names[i]) == 0) {
-            if (caps)
-                *caps |= (cpex__caps)1u << i;
-            return CPEX_CAP_KNOWN;
-        }
+    int bit = cpex__names_index(known_names, KNOWN_COUNT, name);
+    if (bit >= 0) {
+        if (caps)
+            *caps |= (cpex__caps)1u << bit;
+        return CPEX_CAP_KNOWN;
     }
-    for (size_t i = 0; i < CPEX_ONLY_COUNT; i++) {
-        if (strcmp(name, cpex__only_names[i]) == 0)
-            return CPEX_CAP_NOT_IMPLEMENTED;
-    }
+    if (cpex__names_index(cpex__only_names, CPEX_ONLY_COUNT, name) >= 0)
+        return CPEX_CAP_NOT_IMPLEMENTED;
     if (suggestion)
         *suggestion = cpex__suggest(name, known_names, KNOWN_COUNT);
     return CPEX_CAP_UNKNOWN;

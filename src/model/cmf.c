@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "util/alloc.h"
+#include "util/count.h"
 
 /* ------------------------------------------------------------------ */
 /* Names                                                               */
@@ -20,14 +21,6 @@ const char *const cpex__cmf_channel_names[CMF_CHANNEL_COUNT] = {"analysis", "com
 
 const char *const cpex__cmf_resource_type_names[CMF_RESOURCE_TYPE_COUNT] = {
     "file", "blob", "uri", "database", "api", "memory", "artifact"};
-
-int cpex__cmf_name_lookup(const char *const *names, size_t count, const char *name, size_t len)
-{
-    for (size_t i = 0; i < count; i++)
-        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
-            return (int)i;
-    return -1;
-}
 
 const char *cpex_cmf_part_kind_name(uint32_t kind)
 {
@@ -112,8 +105,7 @@ typedef struct body_desc {
     int has_messages; /* prompt_result */
 } body_desc;
 
-#define N(a) (sizeof(a) / sizeof((a)[0]))
-#define LIST(a) a, N(a)
+#define LIST(a) a, CPEX__COUNT(a)
 #define NONE NULL, 0
 
 static const size_t tc_strs[] = {offsetof(cpex_cmf_tool_call, tool_call_id),

@@ -98,7 +98,4 @@ extern const char *const cpex__cmf_kind_names[CPEX_PART_KIND_COUNT];
 extern const char *const cpex__cmf_channel_names[CMF_CHANNEL_COUNT];
 extern const char *const cpex__cmf_resource_type_names[CMF_RESOURCE_TYPE_COUNT];
 
-/** Index of `name` (len bytes) in `names`, or -1. */
-int cpex__cmf_name_lookup(const char *const *names, size_t count, const char *name, size_t len);
-
 #endif

@@ -25,6 +25,8 @@
 #include "model/json_dump.h"
 #include "util/alloc.h"
 #include "util/errors.h"
+#include "util/names.h"
+#include "util/text.h"
 
 /* ------------------------------------------------------------------ */
 /* Error paths                                                         */
@@ -113,6 +115,22 @@ static int fail(pctx *c, const char *key, const char *fmt, ...)
     const char *where = c->len ? c->path : (key ? "" : "message");
     cpex__error_add(c->err, CPEX_E_INVALID, NULL, "%s%s%s: %s", where, sep, key ? key : "", what);
     return -1;
+}
+
+/* The index of name `s` in `names`; else fails at `key` with "unknown <what>
+ * "s" (expected one of <names>)" and returns -1. */
+static int lookup_name(pctx *c, const char *key, const char *what, const char *const *names,
+                       size_t count, cpex_str s)
+{
+    int idx = cpex__names_find(names, count, s.ptr, s.len);
+    if (idx >= 0)
+        return idx;
+    char q[80], list[300];
+    cpex__textbuf t;
+    cpex__textbuf_init(&t, list, sizeof list);
+    cpex__textbuf_join(&t, names, count);
+    return fail(c, key, "unknown %s %s (expected one of %s)", what,
+                quoted(q, sizeof q, s.ptr, s.len), list);
 }
 
 static int oom(pctx *c)
@@ -215,18 +233,15 @@ static int read_any(pctx *c, const json_t *obj, const char *key, const cpex_json
 static int read_resource_type(pctx *c, const json_t *obj, uint32_t *out)
 {
     cpex_str s;
-    char q[80];
     *out = CPEX_RESOURCE_FILE;
     if (read_str(c, obj, "resource_type", STR_DEFAULTED, &s))
         return -1;
     if (!s.ptr)
         return 0;
-    int idx = cpex__cmf_name_lookup(cpex__cmf_resource_type_names, CMF_RESOURCE_TYPE_COUNT, s.ptr, s.len);
+    int idx = lookup_name(c, "resource_type", "resource type", cpex__cmf_resource_type_names,
+                          CMF_RESOURCE_TYPE_COUNT, s);
     if (idx < 0)
-        return fail(c, "resource_type",
-                    "unknown resource type %s (expected one of file, blob, uri, database, api, "
-                    "memory, artifact)",
-                    quoted(q, sizeof(q), s.ptr, s.len));
+        return -1;
     *out = (uint32_t)idx;
     return 0;
 }
@@ -411,16 +426,12 @@ static int parse_body(pctx *c, uint32_t kind, const json_t *o, int depth, cpex__
 static int parse_kind(pctx *c, const json_t *item, uint32_t *kind)
 {
     cpex_str ct;
-    char q[80];
     if (read_str(c, item, "content_type", STR_REQUIRED, &ct))
         return -1;
-    int idx = cpex__cmf_name_lookup(cpex__cmf_kind_names, CPEX_PART_KIND_COUNT, ct.ptr, ct.len);
+    int idx = lookup_name(c, "content_type", "content type", cpex__cmf_kind_names,
+                          CPEX_PART_KIND_COUNT, ct);
     if (idx < 0)
-        return fail(c, "content_type",
-                    "unknown content type %s (expected one of text, thinking, tool_call, "
-                    "tool_result, resource, resource_ref, prompt_request, prompt_result, image, "
-                    "video, audio, document)",
-                    quoted(q, sizeof(q), ct.ptr, ct.len));
+        return -1;
     *kind = (uint32_t)idx;
     return 0;
 }
@@ -476,29 +487,23 @@ static int parse_part(pctx *c, const json_t *item, int depth, cpex_cmf_part *out
 static int parse_role(pctx *c, const json_t *json, uint32_t *role)
 {
     cpex_str s;
-    char q[80];
     if (read_str(c, json, "role", STR_REQUIRED, &s))
         return -1;
-    int idx = cpex__cmf_name_lookup(cpex__cmf_role_names, CMF_ROLE_COUNT, s.ptr, s.len);
+    int idx = lookup_name(c, "role", "role", cpex__cmf_role_names, CMF_ROLE_COUNT, s);
     if (idx < 0)
-        return fail(c, "role",
-                    "unknown role %s (expected one of system, developer, user, assistant, tool)",
-                    quoted(q, sizeof(q), s.ptr, s.len));
+        return -1;
     *role = (uint32_t)idx;
     return 0;
 }
 
 static int parse_channel(pctx *c, const json_t *json, cpex_str *channel)
 {
-    char q[80];
     if (read_str(c, json, "channel", STR_OPTIONAL, channel))
         return -1;
-    if (channel->ptr &&
-        cpex__cmf_name_lookup(cpex__cmf_channel_names, CMF_CHANNEL_COUNT, channel->ptr, channel->len) < 0)
-        return fail(c, "channel",
-                    "unknown channel %s (expected one of analysis, commentary, final)",
-                    quoted(q, sizeof(q), channel->ptr, channel->len));
-    return 0;
+    if (!channel->ptr)
+        return 0;
+    return lookup_name(c, "channel", "channel", cpex__cmf_channel_names, CMF_CHANNEL_COUNT,
+                       *channel) < 0 ? -1 : 0;
 }
 
 static int parse_parts(pctx *c, const json_t *content, int depth, cpex_cmf_message *m)

@@ -1,4 +1,4 @@
-/* text.h — making text from plugins safe to show an operator. */
+/* text.h — text for an operator: made safe to show, and built in fixed buffers. */
 #ifndef CPEX_UTIL_TEXT_H
 #define CPEX_UTIL_TEXT_H
 
@@ -23,5 +23,25 @@ void cpex__text_one_line(char *s);
  * ends the text (when cap >= 4). Returns false when something was dropped.
  */
 bool cpex__text_escape(char *dst, size_t cap, const char *src);
+
+/**
+ * Text built in a caller's fixed buffer: appends never overflow, what does
+ * not fit is cut, and the buffer always holds a NUL-terminated string.
+ */
+typedef struct cpex__textbuf {
+    char *buf;
+    size_t cap; /* > 0 */
+    size_t len; /* of the text so far; cap - 1 at most */
+} cpex__textbuf;
+
+/** Start writing into `buf` (`cap` > 0 bytes), which then holds "". */
+void cpex__textbuf_init(cpex__textbuf *t, char *buf, size_t cap);
+
+/** Append printf-formatted text, cut to what fits. */
+void cpex__textbuf_add(cpex__textbuf *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/** Append the `count` strings of `items`, separated by ", ". */
+void cpex__textbuf_join(cpex__textbuf *t, const char *const *items, size_t count);
 
 #endif

@@ -101,7 +101,7 @@ static void expect_allow(cpex_manager *m, const char *hook)
 {
     outcome o;
     invoke(m, hook, &o);
-    e2e_expect_allowed(&o.r);
+    assert_allowed(&o.r);
     assert_int_equal(o.r.error_count, 0);
     outcome_cleanup(&o);
 }
@@ -110,7 +110,7 @@ static void expect_deny(cpex_manager *m, const char *hook, const char *code, con
 {
     outcome o;
     invoke(m, hook, &o);
-    e2e_expect_denied(&o.r, code, plugin);
+    assert_denied(&o.r, code, plugin);
     outcome_cleanup(&o);
 }
 
@@ -120,7 +120,7 @@ static void expect_deny(cpex_manager *m, const char *hook, const char *code, con
 static int teardown(void **state)
 {
     (void)state;
-    return e2e_none_loaded(all_libs, sizeof all_libs / sizeof *all_libs);
+    return e2e_none_loaded(all_libs, CPEX__COUNT(all_libs));
 }
 
 /* ------------------------------------------------------------------ */
@@ -682,7 +682,7 @@ static void test_all_closed_after_free(void **state)
     /* shutdown does not destroy: the libraries stay until the manager goes */
     assert_true(is_loaded(LIB("counter")));
     cpex_manager_free(m);
-    for (size_t i = 0; i < sizeof all_libs / sizeof *all_libs; i++)
+    for (size_t i = 0; i < CPEX__COUNT(all_libs); i++)
         assert_false(is_loaded(all_libs[i]));
 }
 

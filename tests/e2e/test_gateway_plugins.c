@@ -143,13 +143,13 @@ static void allowlist_patterns(void **state)
                              "db_users_read", "db__read"};
     const char *denied[] = {"get_weather2", "xget_weather", "delete_repo", "search",
                             "sales_reports", "db_users_write", "", "Search_docs"};
-    for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++) {
+    for (size_t i = 0; i < CPEX__COUNT(allowed); i++) {
         char *code = decide(m, allowed[i], NULL);
         if (code)
             print_error("'%s' should be allowed, got %s\n", allowed[i], code);
         assert_null(code);
     }
-    for (size_t i = 0; i < sizeof denied / sizeof *denied; i++) {
+    for (size_t i = 0; i < CPEX__COUNT(denied); i++) {
         char *code = decide(m, denied[i], NULL);
         if (!code)
             print_error("'%s' should be denied\n", denied[i]);
@@ -518,7 +518,7 @@ static void rate_limit_rejects_bad_config(void **state)
                          "    config: { max_per_second: 1, burst: 0 }\n"};
     const char *want[] = {"max_per_second is required", "max_per_second is required",
                           "above 0", "must be a number", "burst must be at least 1"};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    for (size_t i = 0; i < CPEX__COUNT(bad); i++) {
         char *text = load1_fail("limiter", LIB("rate_limit"), PRE, bad[i]);
         assert_contains(text, want[i]);
         assert_contains(text, "limiter");

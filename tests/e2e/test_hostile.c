@@ -61,14 +61,6 @@ static const char *const all_libs[] = {
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static void quiet_log(void *user, uint32_t level, const char *plugin, const char *message)
-{
-    (void)user;
-    (void)level;
-    (void)plugin;
-    (void)message;
-}
-
 /* Managers and library references not yet released: a test that fails
    half-way leaves them here, and teardown releases them so the next test
    starts clean. */
@@ -100,10 +92,7 @@ static void manager_free(cpex_manager *m)
 
 static cpex_manager *new_manager(void)
 {
-    cpex_manager_options o;
-    cpex_manager_options_init(&o);
-    o.log = quiet_log;
-    cpex_manager *m = e2e_manager_new(&o);
+    cpex_manager *m = e2e_manager_quiet();
     track((void **)live_managers, m);
     return m;
 }
@@ -166,7 +155,7 @@ static long long meta_int(const cpex_pipeline_result *r, const char *key)
 static void assert_good_ran(const outcome *o, long long n)
 {
     if (meta_int(&o->r, "good.count") != n) {
-        e2e_print_result(&o->r);
+        tp_print_result(&o->r);
         fail_msg("the good plugin did not run as call %lld", n);
     }
 }
@@ -186,7 +175,7 @@ static const cpex_error_record *expect_record(const outcome *o, const char *plug
 {
     const cpex_error_record *rec = find_record(&o->r, plugin, code);
     if (!rec) {
-        e2e_print_result(&o->r);
+        tp_print_result(&o->r);
         fail_msg("no soft error '%s' recorded for plugin '%s'", code, plugin);
     }
     return rec;
@@ -194,7 +183,7 @@ static const cpex_error_record *expect_record(const outcome *o, const char *plug
 
 static void expect_allowed(const outcome *o)
 {
-    e2e_expect_allowed(&o->r);
+    assert_allowed(&o->r);
 }
 
 /* One invoke through `m`: allowed, and the good plugin's `good_n`-th call. */
@@ -222,7 +211,7 @@ static const cpex_error_record *invoke_recorded(cpex_manager *m, outcome *o, lon
    contains `reason`. */
 static void expect_failed_closed(const outcome *o, const char *plugin, const char *reason)
 {
-    e2e_expect_denied(&o->r, "plugin_error", plugin);
+    assert_denied(&o->r, "plugin_error", plugin);
     assert_contains(o->r.violation->reason, reason);
 }
 
@@ -304,7 +293,7 @@ static int teardown(void **state)
         live_managers[i] = NULL;
         live_refs[i] = NULL;
     }
-    return e2e_none_loaded(all_libs, sizeof all_libs / sizeof *all_libs);
+    return e2e_none_loaded(all_libs, CPEX__COUNT(all_libs));
 }
 
 #define HOSTILE(name, kind_suffix, extra)                                                          \
@@ -632,7 +621,7 @@ static void test_deny_in_transform_mode(void **state)
     /* where a deny is allowed (sequential), it is the plugin's own violation */
     m = with_hostile(BEHAVIOUR("gate", "deny", ""));
     invoke(m, &o);
-    e2e_expect_denied(&o.r, "hostile.deny", "gate");
+    assert_denied(&o.r, "hostile.deny", "gate");
     assert_good_ran(&o, 1);
     done(m, &o);
 }
@@ -663,9 +652,9 @@ static void test_host_table_misuse(void **state)
         CPEX_HOST_EINVAL,    /* cmf_set_text(NULL message) */
         CPEX_HOST_EINVAL,    /* json_array_append(NULL array) */
     };
-    size_t n = sizeof expected / sizeof expected[0];
+    size_t n = CPEX__COUNT(expected);
     if (json_array_size(rcs) != n)
-        e2e_print_result(&o.r);
+        tp_print_result(&o.r);
     assert_int_equal(json_array_size(rcs), n);
     for (size_t i = 0; i < n; i++) {
         if (json_integer_value(json_array_get(rcs, i)) != expected[i])

@@ -46,7 +46,7 @@ static const hostile cases[] = {
     {"huge-count", LIB("manifest_huge_count"), "entries (at most 1024 accepted)"},
     {"misaligned", LIB("manifest_misaligned"), "its entry list is misaligned"},
 };
-#define NCASES (sizeof cases / sizeof cases[0])
+#define NCASES (CPEX__COUNT(cases))
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
@@ -318,7 +318,7 @@ static void test_describe_out_of_memory(void **state)
     (void)state;
     const char *libs[] = {LIB("multi_plugin"), LIB("manifest_unterminated"), LIB("no_manifest")};
     const char *const syms[] = {"cpex_plugin_create_allow", "cpex_plugin_create_extra", NULL};
-    for (size_t l = 0; l < sizeof libs / sizeof libs[0]; l++) {
+    for (size_t l = 0; l < CPEX__COUNT(libs); l++) {
         for (uint64_t n = 1; n < 1000; n++) {
             cpex_library_info *info = NULL;
             cpex_error err = CPEX_ERROR_INIT;

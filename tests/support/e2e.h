@@ -3,8 +3,9 @@
  * the libraries built into CPEX_PLUGIN_DIR, loaded through YAML into a
  * manager with the `lib:` loader, and invoked with a CMF message.
  *
- * Header-only (static inline); it includes test_support.h and plugins.h
- * (whose tp_print_result it uses).
+ * Header-only (static inline); it includes test_support.h and plugins.h,
+ * whose result assertions (assert_allowed, assert_denied, assert_record)
+ * and tp_print_result serve these tests too.
  */
 #ifndef CPEX_TEST_E2E_H
 #define CPEX_TEST_E2E_H
@@ -19,7 +20,7 @@
 
 #include "cpex/cpex.h"
 #include "test_support.h"
-/* after test_support.h: tp_print_result */
+/* after test_support.h */
 #include "plugins.h"
 
 /** The path of test or example plugin library `name` (a string literal). */
@@ -57,6 +58,15 @@ static inline cpex_manager *e2e_manager_new(const cpex_manager_options *options)
     assert_int_equal(st, CPEX_OK);
     cpex_error_cleanup(&err);
     return m;
+}
+
+/** e2e_manager_new with the log silenced (tp_quiet_log counts the lines). */
+static inline cpex_manager *e2e_manager_quiet(void)
+{
+    cpex_manager_options o;
+    cpex_manager_options_init(&o);
+    o.log = tp_quiet_log;
+    return e2e_manager_new(&o);
 }
 
 /** Load `yaml` (named `source` in messages) into `m`; it must succeed. */
@@ -113,15 +123,6 @@ typedef struct e2e_outcome {
     cpex_cmf_message *msg;
 } e2e_outcome;
 
-/** A user message with one text part. */
-static inline cpex_cmf_message *e2e_text_msg(const char *text)
-{
-    cpex_cmf_message *msg = cpex_cmf_new(CPEX_ROLE_USER);
-    assert_non_null(msg);
-    assert_int_equal(cpex_cmf_append_text(msg, CPEX_PART_TEXT, text, strlen(text)), CPEX_OK);
-    return msg;
-}
-
 /** A CMF message from its JSON text (the test fails if it does not parse). */
 static inline cpex_cmf_message *e2e_cmf_parse(const char *json)
 {
@@ -158,7 +159,7 @@ static inline void e2e_invoke_cmf(cpex_manager *m, const char *hook, const cpex_
 /** Invoke `hook` with a user message "hello"; e2e_outcome_cleanup releases both. */
 static inline void e2e_invoke_hello(cpex_manager *m, const char *hook, e2e_outcome *o)
 {
-    o->msg = e2e_text_msg("hello");
+    o->msg = test_text_message("hello");
     e2e_invoke_cmf(m, hook, o->msg, NULL, NULL, &o->r);
 }
 
@@ -166,45 +167,6 @@ static inline void e2e_outcome_cleanup(e2e_outcome *o)
 {
     cpex_pipeline_result_cleanup(&o->r);
     cpex_cmf_free(o->msg);
-}
-
-/** Print a result as JSON (for failing tests). */
-#define e2e_print_result tp_print_result
-
-/**
- * Fail (printing the result) unless the pipeline went on without a violation
- * (`allowed`) or stopped with one (a deny; `code` is only for the message).
- */
-static inline void e2e_expect_outcome(const cpex_pipeline_result *r, int allowed,
-                                      const char *code)
-{
-    int went_on = r->continue_processing && !r->violation;
-    int stopped = !r->continue_processing && r->violation;
-    if (allowed ? went_on : stopped)
-        return;
-    e2e_print_result(r);
-    if (allowed)
-        fail_msg("expected the pipeline to allow");
-    else
-        fail_msg("expected a deny with code '%s'", code ? code : "?");
-}
-
-/** Assert the pipeline allowed, without a violation. */
-static inline void e2e_expect_allowed(const cpex_pipeline_result *r)
-{
-    e2e_expect_outcome(r, 1, NULL);
-}
-
-/** Assert a deny with violation `code` naming `plugin` (NULL: unchecked). */
-static inline void e2e_expect_denied(const cpex_pipeline_result *r, const char *code,
-                                     const char *plugin)
-{
-    e2e_expect_outcome(r, 0, code);
-    assert_string_equal(r->violation->code, code);
-    if (plugin) {
-        assert_non_null(r->violation->plugin_name);
-        assert_string_equal(r->violation->plugin_name, plugin);
-    }
 }
 
 /**

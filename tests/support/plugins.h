@@ -330,7 +330,7 @@ static inline void tp_describe_view(const cpex_call *call, char *out, size_t cap
         {"env", CPEX_EXT_ENVIRONMENT, 0},
     };
     out[0] = '\0';
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    for (size_t i = 0; i < CPEX__COUNT(fields); i++) {
         TP_APPEND("%s%s=", i ? " " : "", fields[i].label);
         if (fields[i].list) {
             size_t n = h->ext_count(call, fields[i].field);
@@ -623,19 +623,10 @@ static inline cpex_manager *tp_manager_workers(uint32_t workers)
 #define tp_start(m, ...)                                                                           \
     do {                                                                                           \
         tp_plugin *tp_list_[] = {__VA_ARGS__};                                                     \
-        for (size_t tp_i_ = 0; tp_i_ < sizeof tp_list_ / sizeof tp_list_[0]; tp_i_++)              \
+        for (size_t tp_i_ = 0; tp_i_ < CPEX__COUNT(tp_list_); tp_i_++)                             \
             tp_reg((m), tp_list_[tp_i_]);                                                          \
         tp_init(m);                                                                                \
     } while (0)
-
-/** A user message with one text part. */
-static inline cpex_cmf_message *tp_msg(const char *text)
-{
-    cpex_cmf_message *m = cpex_cmf_new(CPEX_ROLE_USER);
-    if (!m || cpex_cmf_append_text(m, CPEX_PART_TEXT, text, strlen(text)) != CPEX_OK)
-        abort();
-    return m;
-}
 
 /** Invoke `hook` with a CMF message (ext and ctx may be NULL). */
 static inline void tp_invoke(cpex_manager *m, const char *hook, const cpex_cmf_message *msg,
@@ -656,7 +647,7 @@ static inline void tp_invoke_text(cpex_manager *m, const char *hook, const char 
                                   const cpex_extensions *ext, cpex_context_table *ctx,
                                   cpex_pipeline_result *res)
 {
-    cpex_cmf_message *msg = tp_msg(text);
+    cpex_cmf_message *msg = test_text_message(text);
     tp_invoke(m, hook, msg, ext, ctx, res);
     assert_string_equal(tp_msg_text(msg), text);
     cpex_cmf_free(msg);

@@ -37,6 +37,17 @@ char *test_read_file(const char *path, size_t *len)
     return buf;
 }
 
+cpex_cmf_message *test_text_message(const char *text)
+{
+    cpex_cmf_message *m = cpex_cmf_new(CPEX_ROLE_USER);
+    if (!m || cpex_cmf_append_text(m, CPEX_PART_TEXT, text, strlen(text)) != CPEX_OK) {
+        /* not a cmocka failure: this may run on a worker thread */
+        fprintf(stderr, "test_text_message: cannot build a message of \"%s\"\n", text);
+        abort();
+    }
+    return m;
+}
+
 char *test_write_temp(const char *name_hint, const char *text)
 {
     char *path = malloc(256);

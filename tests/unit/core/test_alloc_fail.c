@@ -41,44 +41,18 @@
 #include "test_support.h"
 #include "cpex/cpex.h"
 #include "cpex/loader.h"
+#include "e2e.h"
 #include "util/alloc.h"
 
-#define LIB(name) CPEX_PLUGIN_DIR "/lib" name ".so"
-#define PRE "cmf.tool_pre_invoke"
-#define POST "cmf.tool_post_invoke"
+#define LIB(name) E2E_LIB(name)
+#define PRE E2E_PRE
+#define POST E2E_POST
 
 /* A safety net: no operation here makes anywhere near this many allocations. */
 #define MAX_N 20000
 
-static void quiet_log(void *user, uint32_t level, const char *plugin, const char *message)
-{
-    (void)user;
-    (void)level;
-    (void)plugin;
-    (void)message;
-}
-
-static cpex_manager *new_manager(void)
-{
-    cpex_manager_options o;
-    cpex_manager_options_init(&o);
-    o.log = quiet_log;
-    cpex_manager *m = NULL;
-    cpex_error err = CPEX_ERROR_INIT;
-    assert_int_equal(cpex_manager_new(&o, &m, &err), CPEX_OK);
-    assert_int_equal(cpex_loader_register(m, &err), CPEX_OK);
-    cpex_error_cleanup(&err);
-    return m;
-}
-
-static int is_loaded(const char *path)
-{
-    void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
-    if (!h)
-        return 0;
-    dlclose(h);
-    return 1;
-}
+#define new_manager e2e_manager_quiet
+#define is_loaded e2e_is_loaded
 
 /* Arm the n-th allocation; returns whether it was reached, and disarms. */
 static void arm(uint64_t n) { cpex__alloc_fail_at(n); }
@@ -141,7 +115,7 @@ static cpex_status echo_create(void *data, const cpex_factory_request *req,
     out->registration.version = "1.0";
     out->registration.instance = e;
     out->registration.destroy = echo_destroy;
-    out->registration.handler_count = sizeof echo_handlers / sizeof echo_handlers[0];
+    out->registration.handler_count = CPEX__COUNT(echo_handlers);
     out->registration.handlers = echo_handlers;
     return CPEX_OK;
 }
@@ -187,21 +161,13 @@ static const char config_yaml[] =
     "    hooks: [" PRE "]\n"
     "    config: { label: c, start: 5 }\n";
 
-static cpex_cmf_message *user_message(const char *text)
-{
-    cpex_cmf_message *m = cpex_cmf_new(CPEX_ROLE_USER);
-    assert_non_null(m);
-    assert_int_equal(cpex_cmf_append_text(m, CPEX_PART_TEXT, text, strlen(text)), CPEX_OK);
-    return m;
-}
-
 /* The four plugins of config_yaml are there and work. */
 static void check_config_loaded(cpex_manager *m)
 {
     assert_int_equal(cpex_manager_plugin_count(m), 4);
     cpex_error err = CPEX_ERROR_INIT;
     assert_int_equal(cpex_manager_initialize(m, &err), CPEX_OK);
-    cpex_cmf_message *msg = user_message("hi");
+    cpex_cmf_message *msg = test_text_message("hi");
     cpex_payload p = cpex_payload_cmf(msg);
     cpex_pipeline_result r;
     cpex_manager_invoke(m, PRE, &p, NULL, NULL, &r);
@@ -223,7 +189,7 @@ static void test_manager_new(void **state)
     (void)state;
     cpex_manager_options o;
     cpex_manager_options_init(&o);
-    o.log = quiet_log;
+    o.log = tp_quiet_log;
     uint64_t n;
     for (n = 1; n < MAX_N; n++) {
         cpex_manager *m = NULL;
@@ -337,7 +303,7 @@ static const char *const lib_paths[] = {LIB("single"), LIB("multi_plugin"),
 
 static void assert_libs_closed(void)
 {
-    for (size_t i = 0; i < sizeof lib_paths / sizeof lib_paths[0]; i++) {
+    for (size_t i = 0; i < CPEX__COUNT(lib_paths); i++) {
         if (is_loaded(lib_paths[i]))
             print_error("still mapped: %s\n", lib_paths[i]);
         assert_false(is_loaded(lib_paths[i]));
@@ -347,7 +313,7 @@ static void assert_libs_closed(void)
 static void check_libs_work(cpex_manager *m)
 {
     assert_int_equal(cpex_manager_plugin_count(m), 4);
-    cpex_cmf_message *msg = user_message("hi");
+    cpex_cmf_message *msg = test_text_message("hi");
     cpex_payload p = cpex_payload_cmf(msg);
     cpex_pipeline_result r;
     cpex_manager_invoke(m, PRE, &p, NULL, NULL, &r);
@@ -573,7 +539,7 @@ static void register_invoke_plugins(cpex_manager *m)
         {"conc", CPEX_MODE_CONCURRENT, concurrent, {NULL}},
         {"faf", CPEX_MODE_FIRE_AND_FORGET, background, {"read_request", NULL}},
     };
-    for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
+    for (size_t i = 0; i < CPEX__COUNT(defs); i++) {
         cpex_plugin_spec spec;
         cpex_plugin_spec_init(&spec);
         spec.name = defs[i].name;
@@ -691,15 +657,6 @@ static const char *silent_loss(const cpex_pipeline_result *r, int faf_ran,
     return NULL;
 }
 
-static void print_result(const cpex_pipeline_result *r)
-{
-    json_t *j = cpex_pipeline_result_to_json(r);
-    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    print_message("result: %s\n", s ? s : "(null)");
-    free(s);
-    json_decref(j);
-}
-
 static void test_invoke(void **state)
 {
     (void)state;
@@ -708,7 +665,7 @@ static void test_invoke(void **state)
     cpex_error err = CPEX_ERROR_INIT;
     assert_int_equal(cpex_manager_initialize(m, &err), CPEX_OK);
     cpex_error_cleanup(&err);
-    cpex_cmf_message *msg = user_message("hello");
+    cpex_cmf_message *msg = test_text_message("hello");
     cpex_payload p = cpex_payload_cmf(msg);
     cpex_extensions *ext = cpex_extensions_new();
     assert_non_null(ext);
@@ -735,13 +692,13 @@ static void test_invoke(void **state)
         const char *lost = silent_loss(&r, faf_ran, bg, nbg, &plugin);
 
         if (!failed && !whole) {
-            print_result(&r);
+            tp_print_result(&r);
             fail_msg("without an injected failure the invoke is incomplete: %s", lost);
         }
         if (!r.continue_processing) {
             /* a clean deny: a violation that says why */
             if (!r.violation || !r.violation->code || !r.violation->reason) {
-                print_result(&r);
+                tp_print_result(&r);
                 fail_msg("n=%llu: denied without a complete violation", (unsigned long long)n);
             }
             denied++;
@@ -753,7 +710,7 @@ static void test_invoke(void **state)
                 print_message("n=%llu: the invoke allowed, but %s was lost with no error "
                               "recorded\n",
                               (unsigned long long)n, line);
-                print_result(&r);
+                tp_print_result(&r);
                 snprintf(losses + strlen(losses), sizeof losses - strlen(losses), "%s%s",
                          losses[0] ? "; " : "", line);
             }

@@ -121,11 +121,11 @@ static void test_each_plugin_sees_exactly_its_view(void **state)
         {"appender", "append_labels",
          META " sid=- stype=- roles=- labels=- cls=- rid=- tid=- env=- hdr=0 x-req=- custom=-"},
     };
-    const size_t n = sizeof cases / sizeof cases[0];
+    const size_t n = CPEX__COUNT(cases);
     /* In each phase the view is the same. */
     const uint32_t modes[] = {CPEX_MODE_SEQUENTIAL, CPEX_MODE_TRANSFORM, CPEX_MODE_AUDIT,
                               CPEX_MODE_CONCURRENT, CPEX_MODE_FIRE_AND_FORGET};
-    for (size_t mi = 0; mi < sizeof modes / sizeof modes[0]; mi++) {
+    for (size_t mi = 0; mi < CPEX__COUNT(modes); mi++) {
         cpex_manager *m = tp_manager();
         tp_plugin *plugins[16];
         for (size_t i = 0; i < n; i++) {

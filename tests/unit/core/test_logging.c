@@ -76,8 +76,7 @@ static void test_plugin_logs_reach_the_sink_with_the_plugin_name(void **state)
     assert_int_equal(cpex_manager_register(m, &spec, &reg, &err), CPEX_OK);
     assert_int_equal(cpex_manager_initialize(m, &err), CPEX_OK);
 
-    cpex_cmf_message *msg = cpex_cmf_new(CPEX_ROLE_USER);
-    cpex_cmf_append_text(msg, CPEX_PART_TEXT, "hi", 2);
+    cpex_cmf_message *msg = test_text_message("hi");
     cpex_payload p = cpex_payload_cmf(msg);
     cpex_pipeline_result res;
     cpex_manager_invoke(m, "cmf.tool_pre_invoke", &p, NULL, NULL, &res);

@@ -36,7 +36,7 @@ static void test_transform_chain(void **state)
     tp_plugin *au = tp_new_in("au", &trace, CPEX_MODE_AUDIT, TP_DEFAULT_PRIORITY);
     tp_start(m, t2, au, t3, t1, s1);
 
-    cpex_cmf_message *msg = tp_msg("hello");
+    cpex_cmf_message *msg = test_text_message("hello");
     cpex_pipeline_result res;
     tp_invoke(m, HOOK, msg, NULL, NULL, &res);
     assert_allowed(&res);
@@ -147,7 +147,7 @@ static void test_audit_is_read_only(void **state)
     au->decision = CPEX_ALLOW;
     tp_plugin *au2 = tp_new_in("auditor2", &trace, CPEX_MODE_AUDIT, 200);
     tp_start(m, au, au2);
-    cpex_cmf_message *msg = tp_msg("hello");
+    cpex_cmf_message *msg = test_text_message("hello");
     cpex_pipeline_result res;
     tp_invoke(m, HOOK, msg, NULL, NULL, &res);
     assert_allowed(&res);

@@ -321,7 +321,7 @@ static void test_no_handler_fast_path(void **state)
     other->append_text = "+x";
     tp_start(m, other);
 
-    cpex_cmf_message *msg = tp_msg("hello");
+    cpex_cmf_message *msg = test_text_message("hello");
     cpex_extensions *ext = cpex_extensions_new();
     assert_non_null(ext);
     assert_int_equal(cpex_extensions_set(ext, CPEX_EXT_SUBJECT_ID, "alice"), CPEX_OK);
@@ -380,7 +380,7 @@ static void test_only_disabled_plugins_is_allow(void **state)
     tp_start(m, tp_denying(d, NULL, NULL));
     assert_true(cpex_manager_has_hooks_for(m, HOOK));
     cpex_context_table *ctx = cpex_context_table_new();
-    cpex_cmf_message *msg = tp_msg("hello");
+    cpex_cmf_message *msg = test_text_message("hello");
     cpex_pipeline_result res;
     tp_invoke(m, HOOK, msg, NULL, ctx, &res);
     assert_allowed(&res);
@@ -404,7 +404,7 @@ static void test_all_allow_result_is_clean(void **state)
     cpex_manager *m = tp_manager();
     tp_start(m, tp_new("a", &trace),
              tp_new_in("t", &trace, CPEX_MODE_TRANSFORM, TP_DEFAULT_PRIORITY));
-    cpex_cmf_message *msg = tp_msg("hello");
+    cpex_cmf_message *msg = test_text_message("hello");
     cpex_extensions *ext = cpex_extensions_new();
     cpex_pipeline_result res;
     tp_invoke(m, HOOK, msg, ext, NULL, &res);

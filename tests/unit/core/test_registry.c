@@ -235,7 +235,7 @@ static void test_payload_type_mismatch_at_invoke(void **state)
     assert_string_equal(res.violation->code, "payload_type_mismatch");
     cpex_pipeline_result_cleanup(&res);
     /* A payload whose kind and name disagree. */
-    cpex_cmf_message *msg = tp_msg("x");
+    cpex_cmf_message *msg = test_text_message("x");
     cpex_payload liar = cpex_payload_cmf(msg);
     liar.type_name.ptr = "json";
     liar.type_name.len = 4;
@@ -370,7 +370,7 @@ static void test_custom_payload_type(void **state)
     cpex_pipeline_result_cleanup(&res);
 
     /* The wrong payload type on the custom hook. */
-    cpex_cmf_message *msg = tp_msg("hello");
+    cpex_cmf_message *msg = test_text_message("hello");
     tp_invoke(m, "host.count", msg, NULL, NULL, &res);
     assert_false(res.continue_processing);
     assert_string_equal(res.violation->code, "payload_type_mismatch");

@@ -211,7 +211,7 @@ static const def defs[] = {
     {"conc", CPEX_MODE_CONCURRENT, conc_fn, 0},
     {"faf", CPEX_MODE_FIRE_AND_FORGET, faf_fn, 1},
 };
-#define NDEFS (sizeof defs / sizeof defs[0])
+#define NDEFS (CPEX__COUNT(defs))
 static cpex_handler_reg handlers[NDEFS + 1][2];
 
 static cpex_status register_one(cpex_manager *m, size_t i, const def *d, cpex_error *err)
@@ -285,7 +285,6 @@ static void *invoke_loop(void *arg)
     for (long i = 0; now_s() < inv->until; i++) {
         seed = seed * 1103515245u + 12345u;
         int kind = (int)((seed >> 16) % 8);
-        cpex_cmf_message *msg = cpex_cmf_new(CPEX_ROLE_USER);
         if (kind == 0)
             snprintf(text, sizeof text, "deny-%d-%ld", inv->id, i);
         else if (kind == 1)
@@ -294,11 +293,7 @@ static void *invoke_loop(void *arg)
             snprintf(text, sizeof text, "bg-%d-%ld", inv->id, i);
         else
             snprintf(text, sizeof text, "req-%d-%ld", inv->id, i);
-        if (!msg || cpex_cmf_append_text(msg, CPEX_PART_TEXT, text, strlen(text)) != CPEX_OK) {
-            WRONG(inv, "out of memory building a message");
-            cpex_cmf_free(msg);
-            break;
-        }
+        cpex_cmf_message *msg = test_text_message(text);
         cpex_payload p = cpex_payload_cmf(msg);
         cpex_pipeline_result r;
         cpex_manager_invoke(inv->m, kind == 7 ? BG : PRE, &p, NULL, NULL, &r);
@@ -433,9 +428,7 @@ static void test_stress(void **state)
     for (int i = 0; i < 300; i++) {
         char text[32];
         snprintf(text, sizeof text, "bg-burst-%d", i);
-        cpex_cmf_message *msg = cpex_cmf_new(CPEX_ROLE_USER);
-        assert_int_equal(cpex_cmf_append_text(msg, CPEX_PART_TEXT, text, strlen(text)),
-                         CPEX_OK);
+        cpex_cmf_message *msg = test_text_message(text);
         cpex_payload p = cpex_payload_cmf(msg);
         cpex_pipeline_result r;
         cpex_manager_invoke(m, BG, &p, NULL, NULL, &r);
@@ -470,8 +463,7 @@ static void test_stress(void **state)
     assert_int_equal(nbg, 0);
 
     /* After shutdown, invokes fail closed and reach no plugin. */
-    cpex_cmf_message *msg = cpex_cmf_new(CPEX_ROLE_USER);
-    assert_int_equal(cpex_cmf_append_text(msg, CPEX_PART_TEXT, "late", 4), CPEX_OK);
+    cpex_cmf_message *msg = test_text_message("late");
     cpex_payload p = cpex_payload_cmf(msg);
     cpex_pipeline_result r;
     cpex_manager_invoke(m, PRE, &p, NULL, NULL, &r);

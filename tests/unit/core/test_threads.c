@@ -86,7 +86,7 @@ static void *invoker(void *arg)
         char text[64];
         bool deny = i % 10 == 3;
         snprintf(text, sizeof text, "%s-%d-%d", deny ? "deny" : "msg", w->id, i);
-        cpex_cmf_message *msg = tp_msg(text);
+        cpex_cmf_message *msg = test_text_message(text);
         cpex_extensions *ext = cpex_extensions_new();
         cpex_extensions_set(ext, CPEX_EXT_REQUEST_ID, text);
         cpex_pipeline_result res;
@@ -198,7 +198,7 @@ static void *churn_invoker(void *arg)
     while (!atomic_load(w->stop) || i < 20) {
         char text[64];
         snprintf(text, sizeof text, "m%d-%d", w->id, i++);
-        cpex_cmf_message *msg = tp_msg(text);
+        cpex_cmf_message *msg = test_text_message(text);
         cpex_pipeline_result res;
         tp_invoke(w->m, HOOK, msg, NULL, NULL, &res);
         char a[96], b[96];
@@ -303,7 +303,7 @@ static void *hello_invoker(void *arg)
 {
     worker_arg *w = arg;
     for (int i = 0; i < TP_INVOKES; i++) {
-        cpex_cmf_message *msg = tp_msg("hello");
+        cpex_cmf_message *msg = test_text_message("hello");
         cpex_pipeline_result res;
         tp_invoke(w->m, HOOK, msg, NULL, NULL, &res);
         outcome o = w->judge(&res, msg);
@@ -362,7 +362,7 @@ typedef struct one_invoke {
 static void *invoke_once(void *arg)
 {
     one_invoke *o = arg;
-    cpex_cmf_message *msg = tp_msg("hello");
+    cpex_cmf_message *msg = test_text_message("hello");
     tp_invoke(o->m, HOOK, msg, NULL, NULL, &o->res); /* no cmocka assert off the main thread */
     cpex_cmf_free(msg);
     return NULL;

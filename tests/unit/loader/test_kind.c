@@ -151,11 +151,11 @@ static void test_entry_names(void **state)
 {
     (void)state;
     const char *good[] = {"foo", "foo_bar", "_private", "a", "rate_limiter_v2", "_", "A9", "Z_z"};
-    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+    for (size_t i = 0; i < CPEX__COUNT(good); i++)
         assert_true(cpex__entry_name_valid(good[i], NULL, 0));
     const char *badn[] = {"", "1foo", "123", "foo-bar", "foo.bar", "foo bar", "foo!", "foo$bar",
                           "-", " a"};
-    for (size_t i = 0; i < sizeof badn / sizeof *badn; i++)
+    for (size_t i = 0; i < CPEX__COUNT(badn); i++)
         assert_false(cpex__entry_name_valid(badn[i], NULL, 0));
     assert_false(cpex__entry_name_valid(NULL, NULL, 0));
 

@@ -21,14 +21,14 @@ static const struct {
     {"read_custom", CPEX_CAP_READ_CUSTOM},
     {"write_custom", CPEX_CAP_WRITE_CUSTOM},
 };
-#define KNOWN_N (sizeof known / sizeof known[0])
+#define KNOWN_N (CPEX__COUNT(known))
 
 static const char *const cpex_only[] = {
     "read_teams",    "read_claims",   "read_permissions",         "read_agent",
     "read_delegation", "append_delegation", "read_client",         "read_workload",
     "read_inbound_credentials", "read_delegated_tokens", "write_candidate_constraint",
 };
-#define CPEX_ONLY_N (sizeof cpex_only / sizeof cpex_only[0])
+#define CPEX_ONLY_N (CPEX__COUNT(cpex_only))
 
 static const uint32_t all_fields[] = {
     CPEX_EXT_ENTITY_TYPE, CPEX_EXT_ENTITY_NAME, CPEX_EXT_TAGS,       CPEX_EXT_SUBJECT_ID,
@@ -36,7 +36,7 @@ static const uint32_t all_fields[] = {
     CPEX_EXT_REQUEST_ID,  CPEX_EXT_TRACE_ID,    CPEX_EXT_SPAN_ID,    CPEX_EXT_ENVIRONMENT,
     CPEX_EXT_TIMESTAMP,
 };
-#define FIELDS_N (sizeof all_fields / sizeof all_fields[0])
+#define FIELDS_N (CPEX__COUNT(all_fields))
 
 static void test_parse_every_known_name(void **state)
 {
@@ -90,7 +90,7 @@ static void test_parse_unknown_with_suggestion(void **state)
         {"write_custon", "write_custom"},
         {"Read_Subject", "read_subject"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < CPEX__COUNT(cases); i++) {
         cpex__caps caps = 0;
         const char *sugg = NULL;
         assert_int_equal(cpex__caps_parse(cases[i].typo, &caps, &sugg), CPEX_CAP_UNKNOWN);
@@ -104,7 +104,7 @@ static void test_parse_unknown_without_suggestion(void **state)
 {
     (void)state;
     const char *names[] = {"", "fly", "root_access_everything", "x"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    for (size_t i = 0; i < CPEX__COUNT(names); i++) {
         cpex__caps caps = 0;
         const char *sugg = "stale";
         assert_int_equal(cpex__caps_parse(names[i], &caps, &sugg), CPEX_CAP_UNKNOWN);
@@ -190,7 +190,7 @@ static void test_can_read_hostile_fields(void **state)
 {
     (void)state;
     const uint32_t bad[] = {0, 4, 9, 15, 19, 25, 100, 0x7fffffffu, 0xffffffffu};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    for (size_t i = 0; i < CPEX__COUNT(bad); i++)
         assert_false(cpex__caps_can_read_field(0xffffffffu, bad[i]));
 }
 

@@ -545,8 +545,8 @@ static void test_equal_sees_every_difference(void **state)
         MSG("user", "{\"content_type\":\"prompt_result\",\"content\":{\"prompt_request_id\":"
                     "\"p\",\"prompt_name\":\"n\"}}"),
     };
-    size_t n = sizeof(variants) / sizeof(variants[0]);
-    cpex_cmf_message *msgs[sizeof(variants) / sizeof(variants[0])];
+    size_t n = CPEX__COUNT(variants);
+    cpex_cmf_message *msgs[CPEX__COUNT(variants)];
     for (size_t i = 0; i < n; i++)
         msgs[i] = parse_ok(variants[i]);
     for (size_t i = 0; i < n; i++)

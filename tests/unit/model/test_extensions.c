@@ -17,15 +17,15 @@ static const uint32_t single_fields[] = {
     CPEX_EXT_CLASSIFICATION, CPEX_EXT_REQUEST_ID, CPEX_EXT_TRACE_ID, CPEX_EXT_SPAN_ID,
     CPEX_EXT_ENVIRONMENT, CPEX_EXT_TIMESTAMP,
 };
-#define SINGLE_N (sizeof single_fields / sizeof single_fields[0])
+#define SINGLE_N (CPEX__COUNT(single_fields))
 
 static const uint32_t list_fields[] = {CPEX_EXT_TAGS, CPEX_EXT_ROLES, CPEX_EXT_LABELS};
-#define LIST_N (sizeof list_fields / sizeof list_fields[0])
+#define LIST_N (CPEX__COUNT(list_fields))
 
 /* Numbers that are not fields: gaps, neighbours and extremes. */
 static const uint32_t hostile_fields[] = {0, 4, 5, 9, 15, 16, 19, 25, 26, 100, 1000,
                                           0x7fffffffu, 0x80000000u, 0xfffffffeu, 0xffffffffu};
-#define HOSTILE_N (sizeof hostile_fields / sizeof hostile_fields[0])
+#define HOSTILE_N (CPEX__COUNT(hostile_fields))
 
 static json_t *parse(const char *text)
 {
@@ -877,7 +877,7 @@ static void test_oom_mutations(void **state)
     (void)state;
     mutation ms[] = {m_set, m_add_label, m_add_grow, m_add_first, m_hdr_new, m_hdr_replace,
                      m_custom_new, m_custom_first};
-    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+    for (size_t i = 0; i < CPEX__COUNT(ms); i++) {
         run_mutation_oom(make_full, ms[i]);
         run_mutation_oom(make_empty, ms[i]);
     }

@@ -1,13 +1,16 @@
 /*
- * test_text.c — cpex__text_escape, the escaping of the library's default
- * log sink: control bytes, bytes that are not UTF-8 and code points that
- * steer a terminal come out as escapes; other UTF-8 stays; a buffer that is
- * too small cuts between escapes, never inside one, and says so with "...".
+ * test_text.c — util's text helpers: cpex__text_escape, the escaping of the
+ * library's default log sink (control bytes, bytes that are not UTF-8 and
+ * code points that steer a terminal come out as escapes; other UTF-8 stays;
+ * a buffer that is too small cuts between escapes, never inside one, and
+ * says so with "..."); bounded text buffers, name tables, the count macro.
  */
 #include "test_support.h"
 
 #include <string.h>
 
+#include "util/count.h"
+#include "util/names.h"
 #include "util/text.h"
 
 static void check(const char *in, const char *want)
@@ -80,6 +83,59 @@ static void test_a_small_buffer_never_cuts_an_escape(void **state)
     assert_string_equal(out, "abc");
 }
 
+static void test_textbuf_fits(void **state)
+{
+    (void)state;
+    char buf[64];
+    cpex__textbuf t;
+    cpex__textbuf_init(&t, buf, sizeof buf);
+    assert_string_equal(buf, "");
+    static const char *const items[] = {"a", "bb", "ccc"};
+    cpex__textbuf_add(&t, "[");
+    cpex__textbuf_join(&t, items, CPEX__COUNT(items));
+    cpex__textbuf_add(&t, "]%d", 7);
+    assert_string_equal(buf, "[a, bb, ccc]7");
+    assert_int_equal(t.len, strlen(buf));
+    cpex__textbuf_join(&t, items, 0); /* nothing */
+    assert_string_equal(buf, "[a, bb, ccc]7");
+}
+
+static void test_textbuf_cuts(void **state)
+{
+    (void)state;
+    char buf[8];
+    memset(buf, 'x', sizeof buf);
+    cpex__textbuf t;
+    cpex__textbuf_init(&t, buf, sizeof buf);
+    cpex__textbuf_add(&t, "%s", "abcde");
+    cpex__textbuf_add(&t, "%s", "fghij"); /* only "fg" fits */
+    assert_string_equal(buf, "abcdefg");
+    assert_int_equal(t.len, 7);
+    cpex__textbuf_add(&t, "more"); /* full: nothing changes */
+    assert_string_equal(buf, "abcdefg");
+
+    char one[1];
+    cpex__textbuf_init(&t, one, sizeof one);
+    cpex__textbuf_add(&t, "x");
+    assert_string_equal(one, "");
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"fail", "ignore", "disable"};
+    assert_int_equal(cpex__names_index(names, CPEX__COUNT(names), "fail"), 0);
+    assert_int_equal(cpex__names_index(names, CPEX__COUNT(names), "disable"), 2);
+    assert_int_equal(cpex__names_index(names, CPEX__COUNT(names), "disabled"), -1);
+    assert_int_equal(cpex__names_index(names, CPEX__COUNT(names), ""), -1);
+    assert_int_equal(cpex__names_index(names, CPEX__COUNT(names), NULL), -1);
+    /* By length: a prefix of a longer text, no NUL needed. */
+    assert_int_equal(cpex__names_find(names, CPEX__COUNT(names), "ignored", 6), 1);
+    assert_int_equal(cpex__names_find(names, CPEX__COUNT(names), "ignored", 7), -1);
+    assert_int_equal(cpex__names_find(names, CPEX__COUNT(names), "fai", 3), -1);
+    assert_int_equal(cpex__names_find(names, 0, "fail", 4), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -87,6 +143,9 @@ int main(void)
         cmocka_unit_test(test_utf8_is_kept_and_invalid_bytes_escaped),
         cmocka_unit_test(test_steering_code_points_are_escaped),
         cmocka_unit_test(test_a_small_buffer_never_cuts_an_escape),
+        cmocka_unit_test(test_textbuf_fits),
+        cmocka_unit_test(test_textbuf_cuts),
+        cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
