@@ -128,7 +128,7 @@ static int add_builtin(cpex_manager *m, const char *name, uint32_t mode, int32_t
     memset(&reg, 0, sizeof reg);
     reg.struct_size = (uint32_t)sizeof reg;
     reg.abi_version = CPEX_ABI_VERSION;
-    if (bench_fill(cpex_host_api_get(), modify, &reg, msg, sizeof msg) != CPEX_PLUGIN_OK) {
+    if (bench_fill(cpex_host_api_get(), modify, &reg, msg, sizeof msg) != CPEX_CREATE_OK) {
         fprintf(stderr, "cpex_bench: %s\n", msg);
         return -1;
     }

@@ -281,13 +281,24 @@ enum cpex_host_status {
     CPEX_HOST_ENOTFOUND = 4 /* absent, or not visible to this plugin */
 };
 
-/** Status an entry point returns. */
-enum cpex_plugin_status {
-    CPEX_PLUGIN_OK = 0,
-    CPEX_PLUGIN_ABI_MISMATCH = 1,   /* the plugin cannot speak the host's ABI */
-    CPEX_PLUGIN_CONFIG_REJECTED = 2,/* the plugin rejected its config block */
-    CPEX_PLUGIN_INIT_FAILED = 3     /* construction failed for another reason */
+/** Status an entry point (create) returns. */
+enum cpex_create_status {
+    CPEX_CREATE_OK = 0,
+    CPEX_CREATE_ABI_MISMATCH = 1,    /* the plugin cannot speak the host's ABI */
+    CPEX_CREATE_CONFIG_REJECTED = 2, /* the plugin rejected its config block */
+    CPEX_CREATE_INIT_FAILED = 3      /* construction failed for another reason */
 };
+
+/*
+ * The 1.0 spellings of the create statuses, kept so that code written
+ * against ABI 1.0 still builds. They shared the prefix CPEX_PLUGIN_ with
+ * the lifecycle states of manager.h; new code uses CPEX_CREATE_*.
+ */
+#define cpex_plugin_status cpex_create_status
+#define CPEX_PLUGIN_OK CPEX_CREATE_OK
+#define CPEX_PLUGIN_ABI_MISMATCH CPEX_CREATE_ABI_MISMATCH
+#define CPEX_PLUGIN_CONFIG_REJECTED CPEX_CREATE_CONFIG_REJECTED
+#define CPEX_PLUGIN_INIT_FAILED CPEX_CREATE_INIT_FAILED
 
 /** Context scopes for ctx_get / ctx_set. */
 enum cpex_ctx_scope {
@@ -548,7 +559,7 @@ typedef struct cpex_plugin_registration {
  * host_abi: the host's CPEX_ABI_VERSION; host: the host table; config: the
  * plugin's configuration; out: the registration to fill; err/err_cap: a
  * buffer for a message on failure (NUL-terminated, truncated to err_cap).
- * Returns enum cpex_plugin_status. On failure `out` is ignored and nothing
+ * Returns enum cpex_create_status. On failure `out` is ignored and nothing
  * the plugin allocated may remain.
  */
 typedef int32_t (*cpex_plugin_create_fn)(uint32_t host_abi, const cpex_host_api *host,

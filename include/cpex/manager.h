@@ -218,11 +218,21 @@ CPEX_API char **cpex_manager_plugin_names(const cpex_manager *manager);
 
 /** Lifecycle states of a plugin. */
 typedef enum cpex_plugin_state {
-    CPEX_PLUGIN_CREATED = 0,
-    CPEX_PLUGIN_INITIALIZED = 1,
-    CPEX_PLUGIN_FAILED = 2,   /* initialize failed; see reason */
-    CPEX_PLUGIN_SHUT_DOWN = 3
+    CPEX_STATE_CREATED = 0,
+    CPEX_STATE_INITIALIZED = 1,
+    CPEX_STATE_FAILED = 2,    /* initialize failed; see reason */
+    CPEX_STATE_SHUT_DOWN = 3
 } cpex_plugin_state;
+
+/*
+ * The first spellings of the states, kept so that older host code still
+ * builds. They shared the prefix CPEX_PLUGIN_ with the create statuses of
+ * abi.h; new code uses CPEX_STATE_*.
+ */
+#define CPEX_PLUGIN_CREATED CPEX_STATE_CREATED
+#define CPEX_PLUGIN_INITIALIZED CPEX_STATE_INITIALIZED
+#define CPEX_PLUGIN_FAILED CPEX_STATE_FAILED
+#define CPEX_PLUGIN_SHUT_DOWN CPEX_STATE_SHUT_DOWN
 
 /** A copy of what the manager knows about one plugin. Owned by the caller. */
 typedef struct cpex_plugin_info {

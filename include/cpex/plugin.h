@@ -20,7 +20,7 @@
  *         out->version = "1.0.0";
  *         out->handler_count = 1;
  *         out->handlers = handlers;
- *         return CPEX_PLUGIN_OK;
+ *         return CPEX_CREATE_OK;
  *     }
  *     CPEX_PLUGIN(create, "allow-all", "1.0.0", "Allows every tool call",
  *                 "cmf.tool_pre_invoke")
@@ -323,8 +323,8 @@ static inline const cpex_cmf_media *cpex_part_media(const cpex_cmf_part *part)
 
 /**
  * The function a plugin author writes: fill `out` (name, version,
- * instance, callbacks, handlers) and return CPEX_PLUGIN_OK, or return
- * CPEX_PLUGIN_CONFIG_REJECTED / CPEX_PLUGIN_INIT_FAILED with a message in
+ * instance, callbacks, handlers) and return CPEX_CREATE_OK, or return
+ * CPEX_CREATE_CONFIG_REJECTED / CPEX_CREATE_INIT_FAILED with a message in
  * `err` (cpex_plugin_errorf) after freeing what it allocated. `out` comes
  * zero-filled with struct_size and abi_version already set; the ABI
  * handshake has already passed.
@@ -383,14 +383,14 @@ static inline int32_t cpex_plugin_dispatch(uint32_t host_abi, const cpex_host_ap
                            (unsigned)CPEX_ABI_MAJOR(host_abi), (unsigned)CPEX_ABI_MINOR(host_abi),
                            (unsigned)CPEX_ABI_MAJOR(host_abi), (unsigned)CPEX_ABI_MINOR(host_abi),
                            (unsigned)CPEX_ABI_MAJOR(host_abi));
-        return CPEX_PLUGIN_ABI_MISMATCH;
+        return CPEX_CREATE_ABI_MISMATCH;
     }
     if (!host || !config || !out || !create ||
         out->struct_size < offsetof(cpex_plugin_registration, handlers) +
                                sizeof(const cpex_handler_reg *)) {
         cpex_plugin_errorf(err, err_cap, "the host passed an incomplete create request "
                                          "(NULL table, config or registration)");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     linked = CPEX__LINKED_HOST();
     if (linked && linked->host_identity != host->host_identity) {
@@ -398,19 +398,19 @@ static inline int32_t cpex_plugin_dispatch(uint32_t host_abi, const cpex_host_ap
                            "the plugin links its own copy of libcpex, which is not the host "
                            "loading it; link the plugin against nothing of libcpex and use "
                            "only the host table");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
 
     memset(&reg, 0, sizeof reg);
     reg.struct_size = (uint32_t)sizeof reg;
     reg.abi_version = mine;
     status = create(host, config, &reg, err, err_cap);
-    if (status != CPEX_PLUGIN_OK)
+    if (status != CPEX_CREATE_OK)
         return status;
     n = out->struct_size < sizeof reg ? out->struct_size : sizeof reg;
     reg.struct_size = (uint32_t)n;
     memcpy(out, &reg, n);
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 /* Export one symbol from a library built with hidden visibility. */

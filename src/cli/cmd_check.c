@@ -46,7 +46,7 @@ static int parse_args(int argc, char **argv, check_opts *o)
 
 static const char *state_word(const cpex_plugin_info *info)
 {
-    if (info->state == CPEX_PLUGIN_FAILED)
+    if (info->state == CPEX_STATE_FAILED)
         return "FAILED";
     if (info->disabled)
         return "disabled";
@@ -165,7 +165,7 @@ int cli_cmd_check(int argc, char **argv)
         if (cpex_manager_plugin_info(m, names[i], &info) != CPEX_OK)
             continue;
         total++;
-        if (info.state == CPEX_PLUGIN_FAILED)
+        if (info.state == CPEX_STATE_FAILED)
             failed++;
         else
             ok++;

@@ -167,7 +167,7 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
     if (!p)
         return cpex__error_add(err, CPEX_E_NOMEM, where, "out of memory");
     atomic_init(&p->refs, 1);
-    atomic_init(&p->state, CPEX_PLUGIN_CREATED);
+    atomic_init(&p->state, CPEX_STATE_CREATED);
     atomic_init(&p->disabled, 0);
     pthread_mutex_init(&p->lock, NULL);
     p->manager = m;
@@ -224,7 +224,7 @@ cpex_status cpex__mgr_init_plugin(cpex_manager *m, cpex__plugin *p, const cpex__
                                cpex_error *err)
 {
     int st = atomic_load(&p->state);
-    if (st == CPEX_PLUGIN_INITIALIZED)
+    if (st == CPEX_STATE_INITIALIZED)
         return CPEX_OK;
     char msg[1024] = "";
     cpex__log_scope scope;
@@ -234,14 +234,14 @@ cpex_status cpex__mgr_init_plugin(cpex_manager *m, cpex__plugin *p, const cpex__
     msg[sizeof msg - 1] = '\0'; /* the plugin may have left it unterminated */
     cpex__text_one_line(msg);
     if (rc == 0) {
-        atomic_store(&p->state, CPEX_PLUGIN_INITIALIZED);
+        atomic_store(&p->state, CPEX_STATE_INITIALIZED);
         cpex__log(cpex__sink_of(m), CPEX_LOG_DEBUG, p->name, "initialized");
         return CPEX_OK;
     }
     char reason[1100];
     snprintf(reason, sizeof reason, "%s", msg[0] ? msg : "initialize returned an error without a message");
     cpex__plugin_set_reason(p, reason);
-    atomic_store(&p->state, CPEX_PLUGIN_FAILED);
+    atomic_store(&p->state, CPEX_STATE_FAILED);
     return cpex__error_add(err, CPEX_E_PLUGIN, where,
                           "initialize failed: %s (the plugin stays registered and fails closed: "
                           "each invoke that reaches it applies its on_error)",

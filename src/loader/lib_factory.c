@@ -460,22 +460,22 @@ static cpex_status call_entry(load *l, cpex_error *err)
     const char *said = msg[0] ? msg : "(the plugin gave no message)";
 
     switch (status) {
-    case CPEX_PLUGIN_OK:
+    case CPEX_CREATE_OK:
         l->created = 1;
         return CPEX_OK;
-    case CPEX_PLUGIN_ABI_MISMATCH:
+    case CPEX_CREATE_ABI_MISMATCH:
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
                               "library '%s' refused the host's plugin ABI: %s\n"
                               "  host has ABI %u.%u\n"
                               "  hint: rebuild the plugin against the cpex/plugin.h installed "
                               "with this host",
                               l->path, said, CPEX_ABI_VERSION_MAJOR, CPEX_ABI_VERSION_MINOR);
-    case CPEX_PLUGIN_CONFIG_REJECTED:
+    case CPEX_CREATE_CONFIG_REJECTED:
         return cpex__error_add(err, CPEX_E_CONFIG, NULL,
                               "the plugin in '%s' rejected its configuration: %s\n"
                               "  hint: fix this plugin's `config:` block",
                               l->path, said);
-    case CPEX_PLUGIN_INIT_FAILED:
+    case CPEX_CREATE_INIT_FAILED:
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
                               "the plugin in '%s' failed to create an instance: %s", l->path,
                               said);

@@ -484,23 +484,23 @@ static void test_sdk_handshake(void **state)
     reg.struct_size = (uint32_t)sizeof reg;
     /* NULL host and config: the handshake must fail before reading them */
     assert_int_equal(create(CPEX_ABI_MAKE_VERSION(2, 0), NULL, NULL, &reg, err, sizeof err),
-                     CPEX_PLUGIN_ABI_MISMATCH);
+                     CPEX_CREATE_ABI_MISMATCH);
     assert_contains(err, "plugin built for ABI 1.0, host has 2.0");
     assert_contains(err, "rebuild the plugin");
     assert_null(reg.name);
     assert_int_equal(create(CPEX_ABI_MAKE_VERSION(0, 9), NULL, NULL, &reg, err, sizeof err),
-                     CPEX_PLUGIN_ABI_MISMATCH);
+                     CPEX_CREATE_ABI_MISMATCH);
     assert_contains(err, "host has 0.9");
     /* a host with a compatible version but no table is refused too */
     assert_int_equal(create(CPEX_ABI_VERSION, NULL, NULL, &reg, err, sizeof err),
-                     CPEX_PLUGIN_INIT_FAILED);
+                     CPEX_CREATE_INIT_FAILED);
     /* a newer-minor host is fine (the plugin sees a prefix) */
     cpex_plugin_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.struct_size = (uint32_t)sizeof cfg;
     const cpex_host_api *host = cpex_host_api_get();
     assert_int_equal(create(CPEX_ABI_MAKE_VERSION(1, 7), host, &cfg, &reg, err, sizeof err),
-                     CPEX_PLUGIN_OK);
+                     CPEX_CREATE_OK);
     assert_int_equal(reg.abi_version, CPEX_ABI_VERSION);
     assert_int_equal(reg.struct_size, sizeof reg);
     assert_string_equal(reg.name, "single");
@@ -510,7 +510,7 @@ static void test_sdk_handshake(void **state)
     memset(&reg, 0, sizeof reg);
     reg.struct_size = 8;
     assert_int_equal(create(CPEX_ABI_VERSION, host, &cfg, &reg, err, sizeof err),
-                     CPEX_PLUGIN_INIT_FAILED);
+                     CPEX_CREATE_INIT_FAILED);
     dlclose(dl);
 
     /* the abi_newer_minor library's own handshake refuses a 1.0 host */
@@ -521,7 +521,7 @@ static void test_sdk_handshake(void **state)
     memset(&reg, 0, sizeof reg);
     reg.struct_size = (uint32_t)sizeof reg;
     assert_int_equal(create(CPEX_ABI_VERSION, host, &cfg, &reg, err, sizeof err),
-                     CPEX_PLUGIN_ABI_MISMATCH);
+                     CPEX_CREATE_ABI_MISMATCH);
     assert_contains(err, "plugin built for ABI 1.99, host has 1.0");
     dlclose(dl);
 }

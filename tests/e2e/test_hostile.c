@@ -514,7 +514,7 @@ static void test_initialize_garbage_message(void **state)
 
     cpex_plugin_info info;
     assert_int_equal(cpex_manager_plugin_info(m, "garbage", &info), CPEX_OK);
-    assert_int_equal(info.state, CPEX_PLUGIN_FAILED);
+    assert_int_equal(info.state, CPEX_STATE_FAILED);
     assert_non_null(info.reason);
     assert_contains(info.reason, "init_garbage: failed");
     clean &= printable_line(info.reason, "the plugin's reason (cpex_plugin_info)");

@@ -115,7 +115,7 @@ static int32_t make(const cpex_host_api *host, const cpex_plugin_config *config,
     self *s = calloc(1, sizeof *s);
     if (!s) {
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     s->host = host;
     s->decision = (int32_t)cpex_config_int(host, config, "decision", 7);

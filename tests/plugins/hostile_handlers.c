@@ -33,8 +33,8 @@ static const cpex_handler_reg dup_hook_handlers[] = {
 static int32_t fill(cpex_plugin_registration *out, const cpex_handler_reg *handlers, size_t n,
                     char *err, size_t err_cap)
 {
-    if (test_new_instance(out, err, err_cap) != CPEX_PLUGIN_OK)
-        return CPEX_PLUGIN_INIT_FAILED;
+    if (test_new_instance(out, err, err_cap) != CPEX_CREATE_OK)
+        return CPEX_CREATE_INIT_FAILED;
     hostile_live_instances++;
     return TEST_REGISTER_N(out, "hostile-handlers", "6.6.6", handlers, n);
 }

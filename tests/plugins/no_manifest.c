@@ -28,7 +28,7 @@ TEST_RAW_CREATE(cpex_plugin_create)
             memcpy(err, msg, n);
             err[n - 1] = '\0';
         }
-        return CPEX_PLUGIN_ABI_MISMATCH;
+        return CPEX_CREATE_ABI_MISMATCH;
     }
     /* The host zero-filled *out and set struct_size to its size. */
     out->struct_size = (uint32_t)sizeof *out;

@@ -34,7 +34,7 @@ static int32_t allow_create(const cpex_host_api *host, const cpex_plugin_config 
     out->instance = (void *)host;
     out->handler_count = 1;
     out->handlers = allow_handlers;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 static int32_t deny_create(const cpex_host_api *host, const cpex_plugin_config *config,
@@ -48,7 +48,7 @@ static int32_t deny_create(const cpex_host_api *host, const cpex_plugin_config *
     out->instance = (void *)host;
     out->handler_count = 1;
     out->handlers = deny_handlers;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 CPEX_PLUGIN_ENTRY(allow, allow_create, "allow-gate", "1.0.0", "Allows every tool call",

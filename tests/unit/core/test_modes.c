@@ -557,7 +557,7 @@ static void test_disabled_mode_never_runs(void **state)
     }
     assert_int_equal(tp_calls(d), 0);
     assert_int_equal(tp_calls(on), 3);
-    assert_info_mode_state(m, "off", CPEX_MODE_DISABLED, CPEX_PLUGIN_INITIALIZED);
+    assert_info_mode_state(m, "off", CPEX_MODE_DISABLED, CPEX_STATE_INITIALIZED);
     tp_manager_free(m);
 }
 
@@ -676,7 +676,7 @@ static void test_sequential_on_error_disable_persists_across_hooks(void **state)
     assert_true(tp_is_disabled(m, "fragile", reason, sizeof reason));
     assert_contains(reason, "corrupt state");
     /* configured mode kept */
-    assert_info_mode_state(m, "fragile", CPEX_MODE_SEQUENTIAL, CPEX_PLUGIN_INITIALIZED);
+    assert_info_mode_state(m, "fragile", CPEX_MODE_SEQUENTIAL, CPEX_STATE_INITIALIZED);
 
     /* Never again: not on this hook, not on its other hook. */
     for (int i = 0; i < 3; i++) {

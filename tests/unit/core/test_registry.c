@@ -482,12 +482,12 @@ static void test_initialize_failure(void **state)
 
     cpex_plugin_info info;
     assert_int_equal(cpex_manager_plugin_info(m, "bad_init", &info), CPEX_OK);
-    assert_int_equal(info.state, CPEX_PLUGIN_FAILED);
+    assert_int_equal(info.state, CPEX_STATE_FAILED);
     assert_non_null(info.reason);
     assert_contains(info.reason, "cannot reach policy server");
     cpex_plugin_info_cleanup(&info);
     assert_int_equal(cpex_manager_plugin_info(m, "good", &info), CPEX_OK);
-    assert_int_equal(info.state, CPEX_PLUGIN_INITIALIZED);
+    assert_int_equal(info.state, CPEX_STATE_INITIALIZED);
     cpex_plugin_info_cleanup(&info);
     assert_int_equal(cpex_manager_plugin_count(m), 3); /* failed plugins stay visible */
 
@@ -595,7 +595,7 @@ static void test_shutdown_and_free_lifecycle(void **state)
     assert_true(b->order_shutdown < a->order_shutdown);
     cpex_plugin_info info;
     assert_int_equal(cpex_manager_plugin_info(m, "first", &info), CPEX_OK);
-    assert_int_equal(info.state, CPEX_PLUGIN_SHUT_DOWN);
+    assert_int_equal(info.state, CPEX_STATE_SHUT_DOWN);
     cpex_plugin_info_cleanup(&info);
 
     /* After shutdown, invokes fail closed and nothing is called. */
@@ -681,7 +681,7 @@ static void test_queries(void **state)
     assert_int_equal(info.priority, -5);
     assert_int_equal(info.on_error, CPEX_ON_ERROR_DISABLE);
     assert_true(info.timeout == 1.5);
-    assert_int_equal(info.state, CPEX_PLUGIN_CREATED);
+    assert_int_equal(info.state, CPEX_STATE_CREATED);
     assert_false(info.disabled);
     assert_null(info.reason);
     assert_string_equal(info.hooks[0], HOOK);
