@@ -34,8 +34,8 @@ extern "C" {
 
 /** Major version: changes only when the ABI breaks. */
 #define CPEX_ABI_VERSION_MAJOR 1u
-/** Minor version: grows when something is appended. */
-#define CPEX_ABI_VERSION_MINOR 0u
+/** Minor version: grows when something is appended (docs/abi.md lists what each added). */
+#define CPEX_ABI_VERSION_MINOR 1u
 /** Pack a major.minor pair into one uint32_t (major in the high 16 bits). */
 #define CPEX_ABI_MAKE_VERSION(major, minor) \
     ((uint32_t)(((uint32_t)(major) << 16) | ((uint32_t)(minor) & 0xffffu)))
@@ -522,7 +522,11 @@ typedef struct cpex_plugin_config {
     uint32_t reserved;
 } cpex_plugin_config;
 
-/** One (hook, handler) pair of a registration. Fixed layout for major 1. */
+/**
+ * One (hook, handler) pair of a registration. It carries no size of its
+ * own: the registration's `handler_size` (ABI 1.1) says how large each
+ * element of the array is, so a later minor may append fields here.
+ */
 typedef struct cpex_handler_reg {
     const char *hook;           /* hook name (NUL-terminated) */
     cpex_handler_fn fn;
@@ -551,6 +555,20 @@ typedef struct cpex_plugin_registration {
     void (*destroy)(void *instance);
     size_t handler_count;
     const cpex_handler_reg *handlers;
+
+    /* ---- ABI 1.1 ---- */
+    /**
+     * sizeof(cpex_handler_reg) as the plugin was built: the stride of
+     * `handlers`. 0 (what a 1.0 plugin's shorter struct reads as) means the
+     * 1.0 size, CPEX_HANDLER_REG_SIZE_1_0. The host accepts sizes from the
+     * 1.0 size up to 1024 bytes in steps of the struct's alignment, reads
+     * the fields it knows, treats fields an older plugin lacks as zero, and
+     * refuses an entry whose bytes past the host's own size are not all
+     * zero (fields of a newer minor that this host cannot honour). The SDK
+     * (cpex/plugin.h) sets it.
+     */
+    uint32_t handler_size;
+    uint32_t reserved;          /* 0 */
 } cpex_plugin_registration;
 
 /**
@@ -596,12 +614,15 @@ typedef struct cpex_manifest {
 } cpex_manifest;
 
 /*
- * The sizes of the 1.0 structs a plugin sends: the least a sender of major
- * 1 may present. Spelled as offset + size of the last 1.0 field (not
- * sizeof) so that they stay frozen when a later minor appends fields.
+ * The sizes of the structs a plugin sends, per minor that changed them: the
+ * 1.0 sizes are the least a sender of major 1 may present. Spelled as
+ * offset + size of the version's last field (not sizeof) so that they stay
+ * frozen when a later minor appends fields.
  */
 #define CPEX_REGISTRATION_SIZE_1_0 \
     (offsetof(cpex_plugin_registration, handlers) + sizeof(const cpex_handler_reg *))
+#define CPEX_REGISTRATION_SIZE_1_1 (offsetof(cpex_plugin_registration, reserved) + sizeof(uint32_t))
+#define CPEX_HANDLER_REG_SIZE_1_0 (offsetof(cpex_handler_reg, payload_type) + sizeof(const char *))
 #define CPEX_MANIFEST_SIZE_1_0 (offsetof(cpex_manifest, build_info) + sizeof(const char *))
 #define CPEX_MANIFEST_ENTRY_SIZE_1_0 \
     (offsetof(cpex_manifest_entry, hooks) + sizeof(const char *const *))

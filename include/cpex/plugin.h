@@ -326,8 +326,8 @@ static inline const cpex_cmf_media *cpex_part_media(const cpex_cmf_part *part)
  * instance, callbacks, handlers) and return CPEX_CREATE_OK, or return
  * CPEX_CREATE_CONFIG_REJECTED / CPEX_CREATE_INIT_FAILED with a message in
  * `err` (cpex_plugin_errorf) after freeing what it allocated. `out` comes
- * zero-filled with struct_size and abi_version already set; the ABI
- * handshake has already passed.
+ * zero-filled with struct_size, abi_version and handler_size already set
+ * (leave them); the ABI handshake has already passed.
  */
 typedef int32_t (*cpex_plugin_create_impl)(const cpex_host_api *host,
                                            const cpex_plugin_config *config,
@@ -404,6 +404,7 @@ static inline int32_t cpex_plugin_dispatch(uint32_t host_abi, const cpex_host_ap
     memset(&reg, 0, sizeof reg);
     reg.struct_size = (uint32_t)sizeof reg;
     reg.abi_version = mine;
+    reg.handler_size = (uint32_t)sizeof(cpex_handler_reg);
     status = create(host, config, &reg, err, err_cap);
     if (status != CPEX_CREATE_OK)
         return status;

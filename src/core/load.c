@@ -168,7 +168,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     }
     cpex__mgr_attach(*out, &s);
     char wired[512];
-    cpex__mgr_list_hooks(&(*out)->reg, wired, sizeof wired);
+    cpex__registration_list_hooks(&(*out)->reg, wired, sizeof wired);
     cpex__log(cpex__sink_of(m), CPEX_LOG_DEBUG, cp->name, "created from %s (kind '%s'), reported as %s %s, hooks %s",
              (*out)->origin ? (*out)->origin : "a factory", cp->kind,
              (*out)->reg.name ? (*out)->reg.name : "(unnamed)",

@@ -50,7 +50,6 @@ cpex_status cpex__mgr_publish(cpex_manager *m, cpex__plugin *const *plugins, siz
 cpex_status cpex__mgr_republish(cpex_manager *m);
 
 /* plugin_build.c */
-void cpex__mgr_list_hooks(const cpex_plugin_registration *reg, char *buf, size_t cap);
 /**
  * Check a registration and wire it. On success *out holds a new plugin
  * (one reference) that owns the registration's instance. On failure the

@@ -63,7 +63,6 @@
 #define LIB_SCHEME "lib"
 /** Size of the buffer a plugin may write its failure message into. */
 #define PLUGIN_MSG_CAP 1024
-/** More handlers than this in one registration is taken as corruption. */
 
 /* What product.release gets: the library reference and what we allocated
    for the plugin's registration. */
@@ -273,22 +272,6 @@ static cpex_plugin_create_fn to_create_fn(const void *sym)
     _Static_assert(sizeof fn == sizeof sym, "function and object pointers differ in size");
     memcpy(&fn, &sym, sizeof fn);
     return fn;
-}
-
-/* ------------------------------------------------------------------ */
-/* Messages                                                            */
-/* ------------------------------------------------------------------ */
-
-/* "[a, b]" of the hook names of `reg`, cut to `cap`. */
-static void handler_list(const cpex_plugin_registration *reg, char *buf, size_t cap)
-{
-    size_t pos = (size_t)snprintf(buf, cap, "[");
-    for (size_t i = 0; i < reg->handler_count && pos < cap; i++) {
-        const char *h = reg->handlers[i].hook ? reg->handlers[i].hook : "(null)";
-        pos += (size_t)snprintf(buf + pos, cap - pos, "%s%.100s", i ? ", " : "", h);
-    }
-    if (pos < cap)
-        snprintf(buf + pos, cap - pos, "]");
 }
 
 /* ------------------------------------------------------------------ */
@@ -533,11 +516,11 @@ static cpex_status check_registration(load *l, cpex_error *err)
         return CPEX_OK;
     size_t keep = 0;
     for (size_t i = 0; i < reg->handler_count; i++)
-        if (reg->handlers[i].hook && strcmp(reg->handlers[i].hook, frag) == 0)
+        if (strcmp(cpex__registration_handler(reg, i).hook, frag) == 0)
             keep++;
     if (keep == 0) {
         char list[600];
-        handler_list(reg, list, sizeof list);
+        cpex__registration_list_hooks(reg, list, sizeof list);
         return cpex__error_add(err, CPEX_E_CONFIG, NULL,
                               "the plugin in '%s' registered no handler for '#%s'; it "
                               "registered handlers for %s\n"
@@ -549,11 +532,12 @@ static cpex_status check_registration(load *l, cpex_error *err)
     if (!l->filtered)
         return oom(err, l);
     size_t n = 0;
-    for (size_t i = 0; i < reg->handler_count; i++)
-        if (reg->handlers[i].hook && strcmp(reg->handlers[i].hook, frag) == 0)
-            l->filtered[n++] = reg->handlers[i];
-    reg->handlers = l->filtered;
-    reg->handler_count = n;
+    for (size_t i = 0; i < reg->handler_count; i++) {
+        cpex_handler_reg h = cpex__registration_handler(reg, i);
+        if (strcmp(h.hook, frag) == 0)
+            l->filtered[n++] = h;
+    }
+    cpex__registration_use_handlers(reg, l->filtered, n);
     return CPEX_OK;
 }
 
@@ -629,7 +613,7 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
 
     if (req->log) {
         char list[600], line[1200];
-        handler_list(&l.reg, list, sizeof list);
+        cpex__registration_list_hooks(&l.reg, list, sizeof list);
         snprintf(line, sizeof line,
                  "loaded plugin '%.*s' from '%s'%s%s: it reports name '%.100s' version "
                  "'%.50s'; handlers %s",

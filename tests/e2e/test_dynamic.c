@@ -446,17 +446,19 @@ static void test_bad_entry_names(void **state)
 static void test_abi_mismatch(void **state)
 {
     (void)state;
+    char major2[96], minor99[96];
+    e2e_abi_fmt(major2, sizeof major2, "host has ABI %s, plugin has ABI 2.0");
+    e2e_abi_fmt(minor99, sizeof minor99, "host has ABI %s, plugin has ABI 1.99");
     expect_fail(E2E_YAML1("future", "lib:" LIB("abi_major2"), PRE, ""), CPEX_E_LOAD,
-                "plugin 'future'", LIB("abi_major2"), "host has ABI 1.0, plugin has ABI 2.0",
-                "rebuild");
+                "plugin 'future'", LIB("abi_major2"), major2, "rebuild");
 
     expect_fail(E2E_YAML1("newer", "lib:" LIB("abi_newer_minor"), PRE, ""), CPEX_OK,
-                "plugin 'newer'", "host has ABI 1.0, plugin has ABI 1.99");
+                "plugin 'newer'", minor99);
 
     /* a hand-written plugin without a manifest whose registration claims 1.99:
        refused after create, and its destroy runs (LSan would see the leak) */
     expect_fail(E2E_YAML1("regnewer", "lib:" LIB("reg_newer"), PRE, ""), CPEX_OK,
-                "plugin 'regnewer'", "host has ABI 1.0, plugin has ABI 1.99");
+                "plugin 'regnewer'", minor99);
 }
 
 /* The SDK's handshake, called directly: it refuses before touching anything. */
@@ -485,7 +487,8 @@ static void test_sdk_handshake(void **state)
     /* NULL host and config: the handshake must fail before reading them */
     assert_int_equal(create(CPEX_ABI_MAKE_VERSION(2, 0), NULL, NULL, &reg, err, sizeof err),
                      CPEX_CREATE_ABI_MISMATCH);
-    assert_contains(err, "plugin built for ABI 1.0, host has 2.0");
+    char expected[96];
+    assert_contains(err, e2e_abi_fmt(expected, sizeof expected, "plugin built for ABI %s, host has 2.0"));
     assert_contains(err, "rebuild the plugin");
     assert_null(reg.name);
     assert_int_equal(create(CPEX_ABI_MAKE_VERSION(0, 9), NULL, NULL, &reg, err, sizeof err),
@@ -503,9 +506,17 @@ static void test_sdk_handshake(void **state)
                      CPEX_CREATE_OK);
     assert_int_equal(reg.abi_version, CPEX_ABI_VERSION);
     assert_int_equal(reg.struct_size, sizeof reg);
+    assert_int_equal(reg.handler_size, sizeof(cpex_handler_reg)); /* the SDK sets it (1.1) */
     assert_string_equal(reg.name, "single");
     assert_non_null(reg.destroy);
     reg.destroy(reg.instance);
+    /* a plugin built with this SDK needs its minor: an older-minor host is refused */
+    memset(&reg, 0, sizeof reg);
+    reg.struct_size = (uint32_t)CPEX_REGISTRATION_SIZE_1_0;
+    assert_int_equal(create(CPEX_ABI_MAKE_VERSION(1, 0), host, &cfg, &reg, err, sizeof err),
+                     CPEX_CREATE_ABI_MISMATCH);
+    assert_contains(err, e2e_abi_fmt(expected, sizeof expected, "plugin built for ABI %s, host has 1.0"));
+    assert_null(reg.name);
     /* a host whose registration struct is smaller than the 1.0 size is refused */
     memset(&reg, 0, sizeof reg);
     reg.struct_size = 8;
@@ -522,7 +533,8 @@ static void test_sdk_handshake(void **state)
     reg.struct_size = (uint32_t)sizeof reg;
     assert_int_equal(create(CPEX_ABI_VERSION, host, &cfg, &reg, err, sizeof err),
                      CPEX_CREATE_ABI_MISMATCH);
-    assert_contains(err, "plugin built for ABI 1.99, host has 1.0");
+    assert_contains(err, e2e_abi_fmt(expected, sizeof expected,
+                                     "plugin built for ABI 1.99, host has %s"));
     dlclose(dl);
 }
 
