@@ -46,7 +46,28 @@
  *     `destroy` at the latest. What it builds with host functions belongs
  *     to the host (or to whoever a slot hands it to).
  *   - On a failed create, free everything you allocated before returning:
- *     the host calls nothing of the plugin after a failure.
+ *     the host calls nothing of the plugin after a failure. After a
+ *     successful one the host owns the instance and calls `destroy` once,
+ *     even if it then refuses the registration.
+ *   - A slot that "takes ownership" takes it whether it succeeds or fails.
+ *
+ * Threads (abi.h tags every slot and callback):
+ *   - Handlers run on several threads at once (invoking host threads and
+ *     the manager's workers) — guard what an instance shares between calls.
+ *   - create, initialize, shutdown and destroy never overlap each other or a
+ *     handler of the same instance, but may each run on a different thread.
+ *   - Slots that take a `call` work only on the handler's thread, during the
+ *     call; json_*, cmf_* and free work anywhere, any time; log works
+ *     anywhere with a NULL call.
+ *
+ * Unwinding: nothing may unwind out of an exported function, a callback or
+ * a handler into the host — it aborts the host. Rust: catch_unwind around
+ * each body; C++: noexcept + catch (...); Go: recover() in every exported
+ * function; then return CPEX_ERROR (after set_error) or a failure status.
+ *
+ * The hooks a plugin serves are written twice — in its handler array and
+ * in CPEX_PLUGIN / CPEX_PLUGIN_ENTRY — and the loader refuses a library
+ * whose manifest entry and registration list different hooks.
  */
 #ifndef CPEX_PLUGIN_H
 #define CPEX_PLUGIN_H
