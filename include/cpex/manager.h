@@ -2,6 +2,10 @@
  * cpex/manager.h — the plugin manager: factories, configuration,
  * registration, lifecycle, queries and invoke.
  *
+ * Ownership: a function here that takes ownership of something (a factory's
+ * data, a registration's instance, a context table, custom payload data)
+ * takes it whether it succeeds or fails; docs/abi.md has the table.
+ *
  * Thread safety: cpex_manager_invoke, the queries and
  * cpex_manager_wait_background may be called from any number of threads at
  * once. Changes (load, register, unregister, initialize, shutdown) are
@@ -83,8 +87,13 @@ CPEX_API cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_
 CPEX_API void cpex_manager_free(cpex_manager *manager);
 
 /**
- * Register a factory for the exact kind `kind` (copied). Replaces an
- * earlier one for the same kind (and destroys it).
+ * Register a factory for the exact kind `kind` (copied). The manager copies
+ * the struct and takes ownership of `factory->data`: it calls
+ * `factory->destroy(data)` when the factory is replaced, when the manager is
+ * freed, and — if this call fails — before it returns. Replaces an earlier
+ * one for the same kind (and destroys it).
+ * Errors: CPEX_E_INVALID (no kind, a factory without create or with a
+ * struct_size below sizeof(cpex_factory)), CPEX_E_NOMEM.
  */
 CPEX_API cpex_status cpex_manager_register_factory(cpex_manager *manager, const char *kind,
                                           const cpex_factory *factory, cpex_error *err);
@@ -92,6 +101,8 @@ CPEX_API cpex_status cpex_manager_register_factory(cpex_manager *manager, const 
 /**
  * Register a factory for every kind "<scheme>:…" (scheme copied; must be
  * non-empty and contain no ':'). Replaces an earlier one for the scheme.
+ * Takes ownership of `factory->data` as cpex_manager_register_factory does,
+ * on failure too. Errors: CPEX_E_INVALID, CPEX_E_NOMEM.
  */
 CPEX_API cpex_status cpex_manager_register_scheme(cpex_manager *manager, const char *scheme,
                                          const cpex_factory *factory, cpex_error *err);
@@ -167,10 +178,20 @@ CPEX_API void cpex_plugin_spec_init(cpex_plugin_spec *spec);
  * (its handler array and strings must live until the plugin's destroy).
  * Validated like a dynamic plugin's: at least one handler, no NULL
  * function, no empty hook name, no two handlers for one hook, declared
- * payload types known and matching their hooks. On failure the plugin's
- * destroy is NOT called: the caller still owns the instance.
+ * payload types known and matching their hooks.
  * If the manager is initialized, the plugin is initialized now.
+ *
+ * Ownership: the manager takes the registration's instance whether this
+ * succeeds or fails. On success it calls `destroy` once, after `shutdown`,
+ * when the plugin is unregistered or the manager freed; on every failure
+ * (bad spec, bad registration, name taken, unknown payload type, initialize
+ * failure, out of memory, NULL manager) it calls `destroy` before
+ * returning. Only a registration too small to hold `destroy` (struct_size
+ * below CPEX_REGISTRATION_SIZE_1_0) is not destroyed.
+ *
  * Errors: CPEX_E_INVALID, CPEX_E_EXISTS, CPEX_E_CONFIG, CPEX_E_TYPE,
+ * CPEX_E_LOAD (a registration a plugin could not present: too small, no
+ * handlers, a NULL function, …), CPEX_E_STATE (after shutdown),
  * CPEX_E_PLUGIN, CPEX_E_NOMEM.
  */
 CPEX_API cpex_status cpex_manager_register(cpex_manager *manager, const cpex_plugin_spec *spec,
@@ -273,10 +294,11 @@ CPEX_API json_t *cpex_manager_plugin_config(const cpex_manager *manager, const c
 /**
  * Run hook `hook` on `payload` and `extensions` (either may be NULL) and
  * fill `result` (which this function initializes; release it with
- * cpex_pipeline_result_cleanup). `context` is consumed: pass the table of
- * the previous invoke of the same request, or NULL; the result holds the
- * table for the next one. The caller keeps ownership of payload and
- * extensions; background work keeps its own copies.
+ * cpex_pipeline_result_cleanup). `context` is consumed on every path, a
+ * failed one too: pass the table of the previous invoke of the same
+ * request, or NULL; the result holds the table for the next one. The
+ * caller keeps ownership of payload and extensions; background work keeps
+ * its own copies.
  * Never fails as a function: every outcome, including running out of
  * memory, is in the result.
  */
@@ -305,6 +327,9 @@ CPEX_API void cpex_error_records_free(cpex_error_record *records, size_t count);
  * For handlers compiled into the host whose hook carries a host-defined
  * payload type: replace the payload with `data` (taken over, freed with the
  * type's free). Refused (and `data` freed) where the mode may not modify.
+ * The one exception to "taken on failure too": when `call` is not a call of
+ * this library or its hook carries no custom type (CPEX_E_INVALID), there
+ * is no type's free to call, and `data` stays the caller's.
  * Errors: CPEX_E_INVALID (not a call of this library, or not a custom
  * payload), CPEX_E_STATE (the mode may not modify).
  */

@@ -2,6 +2,7 @@
  * factories.c — the factories a manager creates plugins with: by exact
  * kind, or by the scheme before the kind's first ':'.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,35 +49,45 @@ static cpex_status check_factory(const cpex_factory *f, cpex_error *err)
     return CPEX_OK;
 }
 
+/* The factory's data is the manager's from the call on (manager.h): a
+   refusal destroys it, when the struct is large enough to say how. */
+static cpex_status refuse(const cpex_factory *f, cpex_status st)
+{
+    if (f && f->struct_size >= offsetof(cpex_factory, destroy) + sizeof f->destroy && f->destroy)
+        f->destroy(f->data);
+    return st;
+}
+
 cpex_status cpex_manager_register_factory(cpex_manager *m, const char *kind,
                                           const cpex_factory *f, cpex_error *err)
 {
     if (!m || !kind || !*kind)
-        return cpex__error_add(err, CPEX_E_INVALID, NULL, "register_factory: empty kind");
+        return refuse(f, cpex__error_add(err, CPEX_E_INVALID, NULL,
+                                         "register_factory: empty kind"));
     cpex_status st = check_factory(f, err);
     if (st != CPEX_OK)
-        return st;
+        return refuse(f, st);
     pthread_mutex_lock(&m->write_lock);
     st = put_factory(&m->exact, &m->exact_count, kind, f, err);
     pthread_mutex_unlock(&m->write_lock);
-    return st;
+    return st == CPEX_OK ? st : refuse(f, st);
 }
 
 cpex_status cpex_manager_register_scheme(cpex_manager *m, const char *scheme,
                                          const cpex_factory *f, cpex_error *err)
 {
     if (!m || !scheme || !*scheme || strchr(scheme, ':'))
-        return cpex__error_add(err, CPEX_E_INVALID, NULL,
-                              "register_scheme: a scheme must be non-empty and contain no ':' "
-                              "(got '%s')",
-                              scheme ? scheme : "(null)");
+        return refuse(f, cpex__error_add(err, CPEX_E_INVALID, NULL,
+                                         "register_scheme: a scheme must be non-empty and "
+                                         "contain no ':' (got '%s')",
+                                         scheme ? scheme : "(null)"));
     cpex_status st = check_factory(f, err);
     if (st != CPEX_OK)
-        return st;
+        return refuse(f, st);
     pthread_mutex_lock(&m->write_lock);
     st = put_factory(&m->schemes, &m->scheme_count, scheme, f, err);
     pthread_mutex_unlock(&m->write_lock);
-    return st;
+    return st == CPEX_OK ? st : refuse(f, st);
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -77,8 +77,10 @@ void cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *
                          const cpex_extensions *extensions, cpex_context_table *context,
                          cpex_pipeline_result *res)
 {
-    if (!res)
+    if (!res) {
+        cpex_context_table_free(context); /* taken, as on every path */
         return;
+    }
     cpex_pipeline_result_init(res);
     res->context = context;
     if (!m || !hook) {

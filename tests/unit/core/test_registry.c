@@ -44,6 +44,7 @@ static void expect_refused(cpex_manager *m, tp_plugin *p, const cpex_handler_reg
     reg.handlers = handlers;
     reg.handler_count = count;
     cpex_error err = CPEX_ERROR_INIT;
+    int destroyed = atomic_load(&p->destroy_calls);
     cpex_status st = cpex_manager_register(m, &spec, &reg, &err);
     assert_int_not_equal(st, CPEX_OK);
     assert_int_equal(err.code, st);
@@ -53,7 +54,8 @@ static void expect_refused(cpex_manager *m, tp_plugin *p, const cpex_handler_reg
     assert_contains(msg, p->name); /* names the plugin */
     cpex_error_cleanup(&err);
     assert_int_equal(cpex_manager_plugin_count(m), 0);
-    assert_int_equal(atomic_load(&p->destroy_calls), 0); /* the caller keeps the instance */
+    /* the manager took the instance: refused, it is destroyed, once */
+    assert_int_equal(atomic_load(&p->destroy_calls), destroyed + 1);
     assert_int_equal(atomic_load(&p->init_calls), 0);
 }
 
@@ -75,11 +77,12 @@ static void test_registration_validation(void **state)
         {HOOK, tp_handler, NULL}, {POST, tp_handler, NULL}, {HOOK, tp_handler, NULL}};
     expect_refused(m, p, dup, 3, HOOK);
     expect_refused(m, p, dup, 3, "two handlers");
+    assert_int_equal(atomic_load(&p->destroy_calls), 7); /* one per refusal */
     /* The same plugin registers fine once fixed. */
     tp_reg(m, p);
     assert_int_equal(cpex_manager_plugin_count(m), 1);
     tp_manager_free(m);
-    assert_int_equal(atomic_load(&p->destroy_calls), 1);
+    assert_int_equal(atomic_load(&p->destroy_calls), 8);
 }
 
 static void test_spec_validation(void **state)
@@ -120,8 +123,9 @@ static void test_spec_validation(void **state)
     assert_contains(cpex_error_message(&err), "cmf.llm_output");
     cpex_error_cleanup(&err);
     assert_int_equal(cpex_manager_plugin_count(m), 0);
-    assert_int_equal(atomic_load(&p->destroy_calls), 0);
+    assert_int_equal(atomic_load(&p->destroy_calls), 6); /* each refusal destroyed it, once */
     tp_manager_free(m);
+    assert_int_equal(atomic_load(&p->destroy_calls), 6);
 }
 
 static void test_spec_hooks_filter_handlers(void **state)
@@ -169,9 +173,10 @@ static void test_duplicate_name(void **state)
     expect_reg_status(m, b, CPEX_E_EXISTS, "same");
     assert_int_equal(cpex_manager_plugin_count(m), 1);
     assert_false(cpex_manager_has_hooks_for(m, POST));
+    assert_int_equal(atomic_load(&b->destroy_calls), 1); /* refused: destroyed at once */
     tp_manager_free(m);
     assert_int_equal(atomic_load(&a->destroy_calls), 1);
-    assert_int_equal(atomic_load(&b->destroy_calls), 0);
+    assert_int_equal(atomic_load(&b->destroy_calls), 1);
 }
 
 static void test_payload_type_mismatch_at_registration(void **state)
@@ -549,7 +554,8 @@ static void test_register_after_initialize(void **state)
     assert_allowed(&res);
     assert_int_equal(tp_calls(p), 1);
     cpex_pipeline_result_cleanup(&res);
-    /* A late registration whose initialize fails is refused, not destroyed. */
+    /* A late registration whose initialize fails is refused and destroyed
+       (not shut down: it never initialized). */
     tp_plugin *q = tp_new("late_bad", &trace);
     q->hooks[0] = POST;
     q->init_rc = 3;
@@ -557,8 +563,9 @@ static void test_register_after_initialize(void **state)
     expect_reg_status(m, q, CPEX_E_PLUGIN, "late failure");
     assert_int_equal(cpex_manager_plugin_count(m), 1);
     assert_false(cpex_manager_has_hooks_for(m, POST));
+    assert_lifecycle(q, 1, 0, 1);
     tp_manager_free(m);
-    assert_lifecycle(q, 1, 0, 0);
+    assert_lifecycle(q, 1, 0, 1);
 }
 
 static void test_initialize_twice_once(void **state)
@@ -614,7 +621,7 @@ static void test_shutdown_and_free_lifecycle(void **state)
     tp_manager_free(m);
     for (int i = 0; i < 3; i++)
         assert_lifecycle(all[i], 1, 1, 1);
-    assert_int_equal(atomic_load(&d->destroy_calls), 0);
+    assert_lifecycle(d, 0, 0, 1); /* refused after shutdown: destroyed, never initialized */
 }
 
 static void test_free_without_shutdown(void **state)
