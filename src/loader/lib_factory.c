@@ -26,8 +26,10 @@
  *   6. Call it with the host's ABI version, the host table, the config and
  *      a message buffer; map each status to a message that keeps the
  *      plugin's own text.
- *   7. Check the registration (size, ABI version), filter handlers by the
- *      `#` fragment, and hand the product to the manager.
+ *   7. Check the registration (size, ABI version, handlers), compare its
+ *      handlers with the hooks its manifest entry lists (hooks_agree.c),
+ *      filter handlers by the `#` fragment, and hand the product to the
+ *      manager.
  *
  * Every failure after dlopen undoes what was done: the plugin's destroy if
  * its create succeeded, then dlclose. On success the library handle goes to
@@ -51,6 +53,7 @@
 #include <elf.h>
 #endif
 
+#include "loader/hooks_agree.h"
 #include "loader/image.h"
 #include "loader/kind.h"
 #include "loader/manifest.h"
@@ -473,7 +476,8 @@ static cpex_status call_entry(load *l, cpex_error *err)
     }
 }
 
-/* Step 7: the registration the plugin filled, then the '#' fragment. */
+/* Step 7: the registration the plugin filled, its agreement with the
+   manifest, then the '#' fragment. */
 static cpex_status check_registration(load *l, cpex_error *err)
 {
     cpex_plugin_registration *reg = &l->reg;
@@ -506,9 +510,15 @@ static cpex_status check_registration(load *l, cpex_error *err)
                               "  hint: the plugin is broken; fix its registration",
                               l->path, reg->handler_count,
                               reg->handlers ? "" : " but no handler array");
-    /* The whole list is checked before the fragment picks from it. */
+    /* The whole list is checked before the fragment picks from it, and
+       compared with what the manifest says the entry serves. */
     cpex_status st = cpex__registration_check(reg, l->path, NULL, err);
     if (st != CPEX_OK)
+        return st;
+    const cpex_manifest_entry *entry =
+        l->manifest ? cpex__manifest_find(&l->manifest->manifest, l->kind.entry ? l->kind.entry : "")
+                    : NULL;
+    if (entry && (st = cpex__hooks_agree(entry, reg, l->path, err)) != CPEX_OK)
         return st;
 
     const char *frag = l->kind.handler;
