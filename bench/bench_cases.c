@@ -348,7 +348,7 @@ static int64_t run_baseline(bench_fixture *f, long iters)
 /* Invoke + result cleanup, the context table threaded from one to the next. */
 static void invoke_loop(bench_fixture *f, long iters)
 {
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_context_table *ctx = f->req.ctx;
     for (long i = 0; i < iters; i++) {
         cpex_manager_invoke(f->m, f->hook, &f->req.payload, f->req.ext, ctx, &res);

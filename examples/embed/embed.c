@@ -61,7 +61,7 @@ static int run(cpex_manager *mgr, const char *request_json)
         return 1;
     }
     cpex_payload payload = cpex_payload_cmf(msg);
-    cpex_pipeline_result result;
+    cpex_pipeline_result result = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(mgr, "cmf.tool_pre_invoke", &payload, NULL, NULL, &result);
     if (result.continue_processing)
         printf("allow\n");

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -255,8 +256,18 @@ typedef enum cpex_plugin_state {
 #define CPEX_PLUGIN_FAILED CPEX_STATE_FAILED
 #define CPEX_PLUGIN_SHUT_DOWN CPEX_STATE_SHUT_DOWN
 
-/** A copy of what the manager knows about one plugin. Owned by the caller. */
+/**
+ * A copy of what the manager knows about one plugin. Owned by the caller;
+ * initialize it with CPEX_PLUGIN_INFO_INIT or cpex_plugin_info_init().
+ *
+ * Growth: `struct_size` is sizeof(cpex_plugin_info) as the caller was
+ * compiled, set by the initializers. A later libcpex that appends fields
+ * fills only those the caller's size covers (and copies nothing for the
+ * others). An info whose struct_size is below CPEX_PLUGIN_INFO_SIZE_V1
+ * (never initialized) is refused with CPEX_E_INVALID and not written.
+ */
 typedef struct cpex_plugin_info {
+    uint32_t struct_size;   /* sizeof(cpex_plugin_info) of the caller's build */
     char *name;
     char *kind;             /* may be NULL for code-registered plugins */
     char *origin;           /* e.g. the resolved library path; may be NULL */
@@ -275,14 +286,39 @@ typedef struct cpex_plugin_info {
     json_t *config;         /* a copy of the config block (the caller owns it) */
 } cpex_plugin_info;
 
+/** The size of the first layout: the least struct_size libcpex fills. */
+#define CPEX_PLUGIN_INFO_SIZE_V1 (offsetof(cpex_plugin_info, config) + sizeof(json_t *))
+
+/** Static initializer for an empty info. */
+#define CPEX_PLUGIN_INFO_INIT                                                                     \
+    {(uint32_t)sizeof(cpex_plugin_info), NULL, NULL, NULL, NULL, NULL, NULL, 0, 0,               \
+     CPEX_ON_ERROR_FAIL, 0.0, CPEX_STATE_CREATED, false, NULL, NULL, NULL, NULL}
+
 /**
- * Fill `info` with a copy of what is known about plugin `name`.
- * Release with cpex_plugin_info_cleanup. Errors: CPEX_E_NOT_FOUND, CPEX_E_NOMEM.
+ * Make `info` empty and set its struct_size to the caller's sizeof (inline,
+ * so the size is the caller's). Frees nothing.
+ */
+static inline void cpex_plugin_info_init(cpex_plugin_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->struct_size = (uint32_t)sizeof *info;
+}
+
+/**
+ * Fill `info` (initialized, or cleaned up after an earlier use; anything it
+ * held is overwritten, not freed) with a copy of what is known about plugin
+ * `name`. Release with cpex_plugin_info_cleanup.
+ * Errors: CPEX_E_INVALID (NULL argument, or an info whose struct_size is
+ * below CPEX_PLUGIN_INFO_SIZE_V1: nothing is written), CPEX_E_NOT_FOUND,
+ * CPEX_E_NOMEM (the info is left empty).
  */
 CPEX_API cpex_status cpex_manager_plugin_info(const cpex_manager *manager, const char *name,
                                      cpex_plugin_info *info);
 
-/** Free what a cpex_plugin_info holds. */
+/**
+ * Free what a cpex_plugin_info holds and make it empty (struct_size stays).
+ * NULL, and an info that was never initialized, are left alone.
+ */
 CPEX_API void cpex_plugin_info_cleanup(cpex_plugin_info *info);
 
 /**
@@ -293,18 +329,26 @@ CPEX_API json_t *cpex_manager_plugin_config(const cpex_manager *manager, const c
 
 /**
  * Run hook `hook` on `payload` and `extensions` (either may be NULL) and
- * fill `result` (which this function initializes; release it with
- * cpex_pipeline_result_cleanup). `context` is consumed on every path, a
+ * fill `result`: initialized by the caller (CPEX_PIPELINE_RESULT_INIT or
+ * cpex_pipeline_result_init), or cleaned up after an earlier invoke; this
+ * function overwrites it without freeing what it held. Release it with
+ * cpex_pipeline_result_cleanup. `context` is consumed on every path, a
  * failed one too: pass the table of the previous invoke of the same
  * request, or NULL; the result holds the table for the next one. The
  * caller keeps ownership of payload and extensions; background work keeps
  * its own copies.
- * Never fails as a function: every outcome, including running out of
- * memory, is in the result.
+ * Returns CPEX_OK once the result is filled: every outcome of the
+ * pipeline, including running out of memory, is in the result, so read
+ * the decision there. Errors: CPEX_E_INVALID when `result` is NULL or its
+ * struct_size is below CPEX_PIPELINE_RESULT_SIZE_V1 (never initialized:
+ * nothing is run or written, and the manager logs why), or when `manager`
+ * or `hook` is NULL (then the result holds a deny, "invalid_argument").
  */
-CPEX_API void cpex_manager_invoke(cpex_manager *manager, const char *hook, const cpex_payload *payload,
-                         const cpex_extensions *extensions, cpex_context_table *context,
-                         cpex_pipeline_result *result);
+CPEX_API cpex_status cpex_manager_invoke(cpex_manager *manager, const char *hook,
+                                         const cpex_payload *payload,
+                                         const cpex_extensions *extensions,
+                                         cpex_context_table *context,
+                                         cpex_pipeline_result *result);
 
 /**
  * Wait until no background (fire-and-forget) work is running, at most

@@ -161,7 +161,7 @@ int cli_cmd_check(int argc, char **argv)
     if (!o.json)
         printf("%s\n", o.config);
     for (size_t i = 0; names && names[i]; i++) {
-        cpex_plugin_info info;
+        cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
         if (cpex_manager_plugin_info(m, names[i], &info) != CPEX_OK)
             continue;
         total++;

@@ -110,7 +110,7 @@ static void run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, 
     cpex_payload payload = req.is_cmf ? cpex_payload_cmf(req.cmf) : cpex_payload_json(req.json);
     /* The table is consumed by the invoke; the result hands back the next. */
     cpex_context_table *ctx = req.context_id ? cli_contexts_take(contexts, req.context_id) : NULL;
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(m, req.hook, &payload, req.extensions, ctx, &res);
     if (res.continue_processing)
         st->allowed++;

@@ -48,12 +48,12 @@ static void test_v1_0_plugin_loads_and_works(void **state)
 {
     (void)state;
     cpex_manager *m = load("libcompat_v1_0.so");
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "old", &info), CPEX_OK);
     assert_string_equal(info.reported_name, "compat-1.0");
     cpex_plugin_info_cleanup(&info);
 
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     invoke_tool(m, "search", &res);
     assert_true(res.continue_processing);
     assert_non_null(res.metadata);

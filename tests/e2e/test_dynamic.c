@@ -99,7 +99,7 @@ static void outcome_cleanup(outcome *o)
 
 static void expect_allow(cpex_manager *m, const char *hook)
 {
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, hook, &o);
     e2e_expect_allowed(&o.r);
     assert_int_equal(o.r.error_count, 0);
@@ -108,7 +108,7 @@ static void expect_allow(cpex_manager *m, const char *hook)
 
 static void expect_deny(cpex_manager *m, const char *hook, const char *code, const char *plugin)
 {
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, hook, &o);
     e2e_expect_denied(&o.r, code, plugin);
     outcome_cleanup(&o);
@@ -136,7 +136,7 @@ static void test_single_loads_and_runs(void **state)
     assert_true(is_loaded(LIB("single")));
     assert_true(cpex_manager_has_hooks_for(m, PRE));
 
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, PRE, &o);
     assert_true(o.r.continue_processing);
     assert_null(o.r.violation);
@@ -148,7 +148,7 @@ static void test_single_loads_and_runs(void **state)
     outcome_cleanup(&o);
 
     /* what the manager knows: origin is the resolved path, reported name */
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "hello", &info), CPEX_OK);
     assert_string_equal(info.origin, LIB("single"));
     assert_string_equal(info.reported_name, "single");
@@ -171,11 +171,11 @@ static void test_relative_path(void **state)
         print_error("%s\n", cpex_error_message(&err));
     assert_int_equal(st, CPEX_OK);
     assert_int_equal(cpex_manager_initialize(m, &err), CPEX_OK);
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "rel", &info), CPEX_OK);
     assert_string_equal(info.origin, LIB("single"));
     cpex_plugin_info_cleanup(&info);
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, PRE, &o);
     assert_string_equal(json_string_value(json_object_get(o.r.metadata, "greeting")), "hello");
     outcome_cleanup(&o);
@@ -340,7 +340,7 @@ static void test_two_libraries(void **state)
                "    hooks: [" PRE ", " POST "]\n"
                "    priority: 20\n");
     assert_int_equal(cpex_manager_plugin_count(m), 2);
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, PRE, &o);
     assert_true(o.r.continue_processing);
     assert_string_equal(json_string_value(json_object_get(o.r.metadata, "greeting")), "hello");
@@ -387,7 +387,7 @@ static void test_multi_plugin_both_entries(void **state)
                "    hooks: [" PRE "]\n"
                "    priority: 20\n");
     expect_deny(m, PRE, "example.multi_plugin.deny", "denier");
-    cpex_plugin_info a, d;
+    cpex_plugin_info a = CPEX_PLUGIN_INFO_INIT, d = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "allower", &a), CPEX_OK);
     assert_int_equal(cpex_manager_plugin_info(m, "denier", &d), CPEX_OK);
     assert_string_equal(a.reported_name, "allow-gate");
@@ -579,7 +579,7 @@ static void test_plugin_failures(void **state)
     assert_contains(cpex_error_message(&err), "flaky");
     assert_contains(cpex_error_message(&err), "init_fail: backend at 10.0.0.1:9 is unreachable");
     cpex_error_cleanup(&err);
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, PRE, &o);
     assert_false(o.r.continue_processing);
     outcome_cleanup(&o);
@@ -607,7 +607,7 @@ static void test_failure_is_isolated(void **state)
     /* nothing of the failed batch stays loaded */
     assert_false(is_loaded(LIB("multi_plugin")));
     assert_false(is_loaded(LIB("config_reject")));
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, PRE, &o);
     assert_true(o.r.continue_processing);
     assert_string_equal(json_string_value(json_object_get(o.r.metadata, "greeting")), "hello");
@@ -633,7 +633,7 @@ static void test_same_library_twice(void **state)
                "    hooks: [" PRE "]\n"
                "    config: { start: 0, label: b }\n");
     for (int round = 1; round <= 3; round++) {
-        outcome o;
+        outcome o = E2E_OUTCOME_INIT;
         invoke(m, PRE, &o);
         assert_true(o.r.continue_processing);
         assert_int_equal(json_integer_value(json_object_get(o.r.metadata, "a.count")),
@@ -645,7 +645,7 @@ static void test_same_library_twice(void **state)
     cpex_error err = CPEX_ERROR_INIT;
     assert_int_equal(cpex_manager_unregister(m, "first", &err), CPEX_OK);
     assert_true(is_loaded(LIB("counter")));
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, PRE, &o);
     assert_null(json_object_get(o.r.metadata, "a.count"));
     assert_int_equal(json_integer_value(json_object_get(o.r.metadata, "b.count")), 4);
@@ -658,7 +658,7 @@ static void test_no_manifest(void **state)
     (void)state;
     cpex_manager *m = new_manager();
     load_ok(m, E2E_YAML1("handmade", "lib:" LIB("no_manifest"), PRE, ""));
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, PRE, &o);
     assert_true(o.r.continue_processing);
     assert_true(json_is_true(json_object_get(o.r.metadata, "no_manifest")));

@@ -80,7 +80,7 @@ static void expect_runs(const char *kind, const char *hooks, const char *const *
     e2e_load_ok(m, yaml, "test.yaml");
     e2e_initialize_ok(m);
     for (size_t i = 0; i < count; i++) {
-        e2e_outcome o;
+        e2e_outcome o = E2E_OUTCOME_INIT;
         e2e_invoke_hello(m, expect[i], &o);
         e2e_expect_allowed(&o.r);
         char key[128];
@@ -129,7 +129,7 @@ static void test_fields_past_a_1_0_registration_ignored(void **state)
     char *yaml = e2e_yaml1("sized", KIND("v10_garbage"), PRE, "");
     e2e_load_ok(m, yaml, "test.yaml");
     e2e_initialize_ok(m);
-    e2e_outcome o;
+    e2e_outcome o = E2E_OUTCOME_INIT;
     e2e_invoke_hello(m, PRE, &o);
     e2e_expect_allowed(&o.r);
     e2e_outcome_cleanup(&o);
@@ -185,7 +185,7 @@ static void test_code_registration_stride(void **state)
     cpex_error_cleanup(&err);
     e2e_initialize_ok(m);
     assert_true(cpex_manager_has_hooks_for(m, POST));
-    e2e_outcome o;
+    e2e_outcome o = E2E_OUTCOME_INIT;
     e2e_invoke_hello(m, POST, &o);
     e2e_expect_allowed(&o.r);
     e2e_outcome_cleanup(&o);

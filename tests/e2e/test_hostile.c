@@ -238,7 +238,7 @@ static char *load_refused(const char *yaml, cpex_status code)
     assert_contains(msg, "test.yaml:");
     assert_int_equal(cpex_manager_plugin_count(m), 1);
 
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke_allowed(m, &o, 1);
     assert_int_equal(o.r.error_count, 0);
     done(m, &o);
@@ -469,7 +469,7 @@ static void test_initialize_fails(void **state)
         assert_int_equal(cpex_manager_initialize(m, &err), CPEX_E_PLUGIN);
         assert_contains(cpex_error_message(&err), "plugin 'flaky'");
         cpex_error_cleanup(&err);
-        outcome o;
+        outcome o = E2E_OUTCOME_INIT;
         if (ignore) {
             invoke_recorded(m, &o, 1, "flaky", "not_initialized", INIT_FAIL_MSG);
         } else {
@@ -515,7 +515,7 @@ static void test_initialize_garbage_message(void **state)
     int clean = printable_line(msg, "the initialize error");
     cpex_error_cleanup(&err);
 
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "garbage", &info), CPEX_OK);
     assert_int_equal(info.state, CPEX_STATE_FAILED);
     assert_non_null(info.reason);
@@ -523,7 +523,7 @@ static void test_initialize_garbage_message(void **state)
     clean &= printable_line(info.reason, "the plugin's reason (cpex_plugin_info)");
     cpex_plugin_info_cleanup(&info);
 
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     const cpex_error_record *rec = invoke_recorded(m, &o, 1, "garbage", "not_initialized", NULL);
     clean &= printable_line(rec->message, "the invoke's error record");
     done(m, &o);
@@ -545,7 +545,7 @@ static void test_unknown_decision(void **state)
     (void)state;
     /* on_error ignore: recorded, the pipeline goes on */
     cpex_manager *m = with_hostile(BEHAVIOUR("decider", "decide", "    on_error: ignore\n"));
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke_recorded(m, &o, 1, "decider", "bad_decision", "unknown decision 7");
     done(m, &o);
 
@@ -575,7 +575,7 @@ static void test_modification_in_audit_mode(void **state)
 {
     (void)state;
     cpex_manager *m = with_hostile(BEHAVIOUR("auditor", "modify", "    mode: audit\n"));
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke_allowed(m, &o, 1);
     assert_false(o.r.payload_modified);
     assert_null(o.r.modified_payload);
@@ -608,7 +608,7 @@ static void test_deny_in_transform_mode(void **state)
 {
     (void)state;
     cpex_manager *m = with_hostile(BEHAVIOUR("shaper", "deny", "    mode: transform\n"));
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     const cpex_error_record *rec =
         invoke_recorded(m, &o, 1, "shaper", "dropped_deny", "transform mode");
     assert_contains(rec->message, "the hostile plugin says no");
@@ -645,7 +645,7 @@ static void test_host_table_misuse(void **state)
 {
     (void)state;
     cpex_manager *m = with_hostile(BEHAVIOUR("clumsy", "misuse", ""));
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke_allowed(m, &o, 1);
     json_t *rcs = json_object_get(o.r.metadata, "misuse.rc");
     assert_true(json_is_array(rcs));
@@ -698,7 +698,7 @@ static void test_all_at_once(void **state)
         "  - { name: clumsy, kind: \"lib:" LIB("hostile_behaviour") "?entry=misuse\", "
         "hooks: [" PRE "], priority: 20 }\n");
     for (int round = 1; round <= 3; round++) {
-        outcome o;
+        outcome o = E2E_OUTCOME_INIT;
         invoke_allowed(m, &o, round);
         expect_record(&o, "decider", "bad_decision");
         expect_record(&o, "shaper", "dropped_deny");

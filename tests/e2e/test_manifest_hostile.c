@@ -145,7 +145,7 @@ static void test_host_keeps_running(void **state)
     e2e_load_ok(m, E2E_YAML1("hello", "lib:" LIB("single"), PRE, ""), "good.yaml");
     e2e_initialize_ok(m);
 
-    e2e_outcome o;
+    e2e_outcome o = E2E_OUTCOME_INIT;
     e2e_invoke_hello(m, PRE, &o);
     assert_true(o.r.continue_processing);
     assert_null(o.r.violation);

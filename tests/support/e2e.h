@@ -130,6 +130,9 @@ typedef struct e2e_outcome {
     cpex_cmf_message *msg;
 } e2e_outcome;
 
+/** Initializer of an outcome (its result initialized, no message). */
+#define E2E_OUTCOME_INIT {CPEX_PIPELINE_RESULT_INIT, NULL}
+
 /** A user message with one text part. */
 static inline cpex_cmf_message *e2e_text_msg(const char *text)
 {

@@ -77,7 +77,7 @@ static void test_plugin_logs_reach_the_sink_with_the_plugin_name(void **state)
     cpex_cmf_message *msg = cpex_cmf_new(CPEX_ROLE_USER);
     cpex_cmf_append_text(msg, CPEX_PART_TEXT, "hi", 2);
     cpex_payload p = cpex_payload_cmf(msg);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(m, "cmf.tool_pre_invoke", &p, NULL, NULL, &res);
     cpex_pipeline_result_cleanup(&res);
     cpex_cmf_free(msg);

@@ -146,14 +146,14 @@ static void test_spec_hooks_filter_handlers(void **state)
     tp_init(m);
     assert_false(cpex_manager_has_hooks_for(m, HOOK));
     assert_true(cpex_manager_has_hooks_for(m, POST));
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     cpex_pipeline_result_cleanup(&res);
     assert_int_equal(tp_calls(p), 0);
     tp_run(m, POST, &res);
     cpex_pipeline_result_cleanup(&res);
     assert_int_equal(tp_calls(p), 1);
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "filtered", &info), CPEX_OK);
     assert_string_equal(info.hooks[0], POST);
     assert_null(info.hooks[1]);
@@ -224,7 +224,7 @@ static void test_payload_type_mismatch_at_invoke(void **state)
     tp_start(m, p);
     json_t *doc = json_object();
     cpex_payload pl = cpex_payload_json(doc);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_context_table *ctx = cpex_context_table_new();
     cpex_manager_invoke(m, HOOK, &pl, NULL, ctx, &res);
     assert_false(res.continue_processing);
@@ -351,7 +351,7 @@ static void test_custom_payload_type(void **state)
 
     counter c = {10};
     cpex_payload pl = cpex_payload_custom("counter", &c);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(m, "host.count", &pl, NULL, NULL, &res);
     assert_allowed(&res);
     assert_int_equal(b1->rc_payload, CPEX_OK);
@@ -405,7 +405,7 @@ static void test_set_payload_custom_on_cmf_hook_refused(void **state)
     p->custom = bump; /* returns ERROR: the payload is not custom */
     p->on_error = CPEX_ON_ERROR_IGNORE;
     tp_start(m, p);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_record(&res, "custom_on_cmf", "error");
@@ -429,7 +429,7 @@ static void test_invoke_before_initialize_fails_closed(void **state)
     f->on_error = CPEX_ON_ERROR_FAIL;
     tp_reg(m, f);
     assert_false(cpex_manager_is_initialized(m));
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_denied(&res, "plugin_error", "gate_fail");
     assert_contains(res.violation->reason, "initialize");
@@ -485,7 +485,7 @@ static void test_initialize_failure(void **state)
     cpex_error_cleanup(&err);
     assert_false(cpex_manager_is_initialized(m));
 
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "bad_init", &info), CPEX_OK);
     assert_int_equal(info.state, CPEX_STATE_FAILED);
     assert_non_null(info.reason);
@@ -497,7 +497,7 @@ static void test_initialize_failure(void **state)
     assert_int_equal(cpex_manager_plugin_count(m), 3); /* failed plugins stay visible */
 
     /* Invokes fail closed at the failed plugin. */
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_denied(&res, "plugin_error", "bad_init");
     assert_contains(res.violation->reason, "cannot reach policy server");
@@ -532,7 +532,7 @@ static void test_failed_plugin_is_not_shut_down(void **state)
     cpex_error err = CPEX_ERROR_INIT;
     assert_int_equal(cpex_manager_initialize(m, &err), CPEX_E_PLUGIN);
     cpex_error_cleanup(&err);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_record(&res, "bad_init", "not_initialized");
@@ -549,7 +549,7 @@ static void test_register_after_initialize(void **state)
     tp_plugin *p = tp_new("late", &trace);
     tp_reg(m, p);
     assert_int_equal(atomic_load(&p->init_calls), 1);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_int_equal(tp_calls(p), 1);
@@ -588,7 +588,7 @@ static void test_shutdown_and_free_lifecycle(void **state)
     tp_plugin *b = tp_new_in("second", &trace, CPEX_MODE_DISABLED, TP_DEFAULT_PRIORITY);
     tp_plugin *c = tp_new_in("third", &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
     tp_start(m, a, b, c);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     cpex_pipeline_result_cleanup(&res);
     cpex_manager_shutdown(m);
@@ -600,7 +600,7 @@ static void test_shutdown_and_free_lifecycle(void **state)
     /* Reverse registration order. */
     assert_true(c->order_shutdown < b->order_shutdown);
     assert_true(b->order_shutdown < a->order_shutdown);
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "first", &info), CPEX_OK);
     assert_int_equal(info.state, CPEX_STATE_SHUT_DOWN);
     cpex_plugin_info_cleanup(&info);
@@ -678,7 +678,7 @@ static void test_queries(void **state)
     assert_true(cpex_manager_has_hooks_for(m, POST));
     assert_false(cpex_manager_has_hooks_for(m, "cmf.llm_input"));
 
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "alpha", &info), CPEX_OK);
     assert_string_equal(info.name, "alpha");
     assert_string_equal(info.kind, "test");
@@ -735,7 +735,7 @@ static void test_unregister(void **state)
     tp_plugin *a = tp_new("keep", &trace);
     tp_plugin *b = tp_on_hooks(tp_new("remove_me", &trace), HOOK, POST);
     tp_start(m, a, b);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     cpex_pipeline_result_cleanup(&res);
     assert_int_equal(tp_calls(b), 1);
@@ -749,7 +749,7 @@ static void test_unregister(void **state)
     assert_null(names[1]);
     cpex_strv_free(names);
     assert_false(cpex_manager_has_hooks_for(m, POST));
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "remove_me", &info), CPEX_E_NOT_FOUND);
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
@@ -782,7 +782,7 @@ static void test_unregister_with_background_work(void **state)
     tp_plugin *f = tp_new_in("bg", &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
     f->sleep_ms = 200;
     tp_start(m, f);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     cpex_pipeline_result_cleanup(&res);
     tp_sleep_ms(20); /* let it start */
