@@ -61,8 +61,10 @@ static int32_t bench_modify(void *instance, const cpex_call *call)
     return CPEX_ALLOW;
 }
 
-static const cpex_handler_reg bench_allow_handlers[] = {{BENCH_HOOK, bench_allow, "cmf"}};
-static const cpex_handler_reg bench_modify_handlers[] = {{BENCH_HOOK, bench_modify, "cmf"}};
+static const cpex_handler_reg bench_allow_handlers[] = {
+    CPEX_HANDLER(BENCH_HOOK, bench_allow, "cmf")};
+static const cpex_handler_reg bench_modify_handlers[] = {
+    CPEX_HANDLER(BENCH_HOOK, bench_modify, "cmf")};
 
 static void bench_destroy(void *instance) { free(instance); }
 

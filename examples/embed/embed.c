@@ -27,7 +27,8 @@ static int32_t guard(void *instance, const cpex_call *call)
     return CPEX_ALLOW;
 }
 
-static const cpex_handler_reg guard_handlers[] = {{"cmf.tool_pre_invoke", guard, "cmf"}};
+static const cpex_handler_reg guard_handlers[] = {
+    CPEX_HANDLER("cmf.tool_pre_invoke", guard, "cmf")};
 
 /* A factory for kind "builtin/guard": how YAML names a compiled-in plugin. */
 static cpex_status guard_factory(void *data, const cpex_factory_request *request,

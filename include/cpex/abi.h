@@ -208,7 +208,11 @@ typedef struct cpex_cmf_prompt_result {
 typedef struct cpex_cmf_media {
     uint32_t struct_size;
     uint32_t reserved;
-    cpex_str type;        /* "url" or "base64" */
+    union {
+        cpex_str type;     /* "url" or "base64" (the 1.0 name) */
+        cpex_str encoding; /* the same field, under a name that is not a keyword in
+                              Rust or Go (1.1) */
+    };
     cpex_str data;
     cpex_str media_type;  /* optional */
     int64_t duration_ms;  /* video and audio; -1 when absent */
@@ -471,7 +475,8 @@ typedef struct cpex_host_api {
                     const char *description, cpex_json *details);
     /** [thread: caller, during the call] Describe the failure for a CPEX_ERROR return. */
     int32_t (*set_error)(const cpex_call *call, const char *message);
-    /** [thread: caller, during the call] Add a metadata key to the result (takes ownership of `value`). */
+    /** [thread: caller, during the call] Add a metadata key to the result
+        (takes ownership of `value`). */
     int32_t (*set_metadata)(const cpex_call *call, const char *key, cpex_json *value);
     /**
      * [thread: caller, during the call] Replace the payload with a CMF
@@ -609,9 +614,23 @@ typedef struct cpex_plugin_config {
  */
 typedef struct cpex_handler_reg {
     const char *hook;           /* hook name (NUL-terminated) */
-    cpex_handler_fn fn;
+    union {
+        cpex_handler_fn fn;      /* the 1.0 name */
+        cpex_handler_fn handler; /* the same field, under a name that is not a keyword in
+                                    Rust (1.1) */
+    };
     const char *payload_type;   /* "cmf", "json", a host type name, or NULL for any */
 } cpex_handler_reg;
+
+/**
+ * An initializer of one cpex_handler_reg, e.g.
+ *     static const cpex_handler_reg handlers[] = {
+ *         CPEX_HANDLER("cmf.tool_pre_invoke", on_pre, "cmf")};
+ * Since 1.1 the function sits in a union (`fn` / `handler`), so a plain
+ * positional initializer {hook, fn, type} still means the same but makes
+ * -Wall (-Wmissing-braces) ask for braces around it; this writes them.
+ */
+#define CPEX_HANDLER(hook, function, payload_type) {(hook), {(function)}, (payload_type)}
 
 /**
  * What an entry point fills in on success. The host zero-fills it and sets

@@ -11,7 +11,8 @@
  *     #include <cpex/plugin.h>
  *
  *     static int32_t allow(void *self, const cpex_call *call) { return CPEX_ALLOW; }
- *     static const cpex_handler_reg handlers[] = {{"cmf.tool_pre_invoke", allow, "cmf"}};
+ *     static const cpex_handler_reg handlers[] = {
+ *         CPEX_HANDLER("cmf.tool_pre_invoke", allow, "cmf")};
  *
  *     static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,
  *                           cpex_plugin_registration *out, char *err, size_t err_cap)

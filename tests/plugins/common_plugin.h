@@ -52,7 +52,7 @@ TEST_UNUSED static int32_t allow(void *instance, const cpex_call *call)
 }
 
 TEST_UNUSED static const cpex_handler_reg allow_handlers[] = {
-    {"cmf.tool_pre_invoke", allow, "cmf"}};
+    CPEX_HANDLER("cmf.tool_pre_invoke", allow, "cmf")};
 
 #ifdef TEST_PLUGIN_LIVE_COUNT
 TEST_EXPORT int hostile_live_instances;

@@ -14,8 +14,8 @@
 #include "common_plugin.h"
 
 static const cpex_handler_reg both_handlers[] = {
-    {"cmf.tool_pre_invoke", allow, "cmf"},
-    {"cmf.tool_post_invoke", allow, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", allow, "cmf"),
+    CPEX_HANDLER("cmf.tool_post_invoke", allow, "cmf"),
 };
 
 static int32_t fill(cpex_plugin_registration *out, const cpex_handler_reg *handlers, size_t n,

@@ -44,9 +44,9 @@ typedef struct wide_handler {
     uint64_t extra;
 } wide_handler;
 
-static const wide_handler wide_zero[] = {{{"cmf.tool_pre_invoke", mark, "cmf"}, 0},
-                                         {{"cmf.tool_post_invoke", mark, "cmf"}, 0}};
-static const wide_handler wide_tail[] = {{{"cmf.tool_pre_invoke", mark, "cmf"}, 42}};
+static const wide_handler wide_zero[] = {{CPEX_HANDLER("cmf.tool_pre_invoke", mark, "cmf"), 0},
+                                         {CPEX_HANDLER("cmf.tool_post_invoke", mark, "cmf"), 0}};
+static const wide_handler wide_tail[] = {{CPEX_HANDLER("cmf.tool_pre_invoke", mark, "cmf"), 42}};
 
 /* A registration with an allocated instance over `count` entries of `size`
    bytes at `handlers`; returns CPEX_CREATE_OK. */

@@ -15,19 +15,19 @@
 #include "common_plugin.h"
 
 static const cpex_handler_reg null_fn_handlers[] = {
-    {"cmf.tool_pre_invoke", allow, "cmf"},
-    {"cmf.tool_post_invoke", NULL, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", allow, "cmf"),
+    CPEX_HANDLER("cmf.tool_post_invoke", NULL, "cmf"),
 };
 static const cpex_handler_reg null_hook_handlers[] = {
-    {"cmf.tool_pre_invoke", allow, "cmf"},
-    {NULL, allow, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", allow, "cmf"),
+    CPEX_HANDLER(NULL, allow, "cmf"),
 };
 static const cpex_handler_reg empty_hook_handlers[] = {
-    {"", allow, "cmf"},
+    CPEX_HANDLER("", allow, "cmf"),
 };
 static const cpex_handler_reg dup_hook_handlers[] = {
-    {"cmf.tool_pre_invoke", allow, "cmf"},
-    {"cmf.tool_pre_invoke", allow, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", allow, "cmf"),
+    CPEX_HANDLER("cmf.tool_pre_invoke", allow, "cmf"),
 };
 
 static int32_t fill(cpex_plugin_registration *out, const cpex_handler_reg *handlers, size_t n,

@@ -15,7 +15,7 @@ static int32_t mark(void *instance, const cpex_call *call)
     return CPEX_ALLOW;
 }
 
-static const cpex_handler_reg mark_handlers[] = {{"cmf.tool_pre_invoke", mark, "cmf"}};
+static const cpex_handler_reg mark_handlers[] = {CPEX_HANDLER("cmf.tool_pre_invoke", mark, "cmf")};
 
 TEST_RAW_CREATE(cpex_plugin_create)
 {

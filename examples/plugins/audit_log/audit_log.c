@@ -261,10 +261,10 @@ static void destroy(void *instance)
 }
 
 static const cpex_handler_reg handlers[] = {
-    {"cmf.tool_pre_invoke", on_event, "cmf"},
-    {"cmf.tool_post_invoke", on_event, "cmf"},
-    {"cmf.llm_input", on_event, "cmf"},
-    {"cmf.llm_output", on_event, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", on_event, "cmf"),
+    CPEX_HANDLER("cmf.tool_post_invoke", on_event, "cmf"),
+    CPEX_HANDLER("cmf.llm_input", on_event, "cmf"),
+    CPEX_HANDLER("cmf.llm_output", on_event, "cmf"),
 };
 
 static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,

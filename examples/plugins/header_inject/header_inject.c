@@ -136,8 +136,8 @@ static void destroy(void *instance)
 }
 
 static const cpex_handler_reg handlers[] = {
-    {"cmf.tool_pre_invoke", on_message, "cmf"},
-    {"cmf.tool_post_invoke", on_message, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", on_message, "cmf"),
+    CPEX_HANDLER("cmf.tool_post_invoke", on_message, "cmf"),
 };
 
 /* Copy a {name: value} map of strings. Returns 0, or -1 with a message, or -2 on OOM. */

@@ -475,10 +475,10 @@ oom:
 static void destroy(void *instance) { free(instance); }
 
 static const cpex_handler_reg handlers[] = {
-    {"cmf.tool_pre_invoke", on_message, "cmf"},
-    {"cmf.tool_post_invoke", on_message, "cmf"},
-    {"cmf.llm_input", on_message, "cmf"},
-    {"cmf.llm_output", on_message, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", on_message, "cmf"),
+    CPEX_HANDLER("cmf.tool_post_invoke", on_message, "cmf"),
+    CPEX_HANDLER("cmf.llm_input", on_message, "cmf"),
+    CPEX_HANDLER("cmf.llm_output", on_message, "cmf"),
 };
 
 static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,

@@ -226,7 +226,7 @@ static void destroy(void *instance)
 }
 
 static const cpex_handler_reg handlers[] = {
-    {"cmf.tool_pre_invoke", on_pre, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", on_pre, "cmf"),
 };
 
 /* A number member of the config: integer or real. Returns 0 if absent. */

@@ -41,7 +41,7 @@ static void destroy(void *instance)
 }
 
 static const cpex_handler_reg handlers[] = {
-    {"cmf.tool_pre_invoke", on_tool_pre_invoke, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", on_tool_pre_invoke, "cmf"),
 };
 
 static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,

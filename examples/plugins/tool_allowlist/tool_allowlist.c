@@ -173,8 +173,8 @@ static void destroy(void *instance)
 }
 
 static const cpex_handler_reg handlers[] = {
-    {"cmf.tool_pre_invoke", on_pre, "cmf"},
-    {"cmf.tool_post_invoke", on_post, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", on_pre, "cmf"),
+    CPEX_HANDLER("cmf.tool_post_invoke", on_post, "cmf"),
 };
 
 static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,

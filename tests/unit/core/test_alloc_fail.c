@@ -118,9 +118,9 @@ static void echo_destroy(void *instance)
 }
 
 static const cpex_handler_reg echo_handlers[] = {
-    {PRE, echo_handler, "cmf"},
-    {POST, echo_handler, "cmf"},
-    {"cmf.llm_input", echo_handler, "cmf"},
+    CPEX_HANDLER(PRE, echo_handler, "cmf"),
+    CPEX_HANDLER(POST, echo_handler, "cmf"),
+    CPEX_HANDLER("cmf.llm_input", echo_handler, "cmf"),
 };
 
 static cpex_status echo_create(void *data, const cpex_factory_request *req,

@@ -45,7 +45,8 @@ static int32_t handler_logs(void *instance, const cpex_call *call)
     return CPEX_ALLOW;
 }
 
-static const cpex_handler_reg handlers[] = {{"cmf.tool_pre_invoke", handler_logs, "cmf"}};
+static const cpex_handler_reg handlers[] = {
+    CPEX_HANDLER("cmf.tool_pre_invoke", handler_logs, "cmf")};
 
 static void test_plugin_logs_reach_the_sink_with_the_plugin_name(void **state)
 {

@@ -75,7 +75,7 @@ static void make(const char *name, cpex_plugin_spec *spec, cpex_plugin_registrat
 {
     cpex_plugin_spec_init(spec);
     spec->name = name;
-    handlers[0] = (cpex_handler_reg){PRE, allow, "cmf"};
+    handlers[0] = (cpex_handler_reg)CPEX_HANDLER(PRE, allow, "cmf");
     memset(reg, 0, sizeof *reg);
     reg->struct_size = (uint32_t)sizeof *reg;
     reg->abi_version = CPEX_ABI_VERSION;

@@ -64,17 +64,18 @@ static void test_registration_validation(void **state)
     (void)state;
     cpex_manager *m = tp_manager();
     tp_plugin *p = tp_new("bad", &trace);
-    cpex_handler_reg one[] = {{HOOK, tp_handler, NULL}};
+    cpex_handler_reg one[] = {CPEX_HANDLER(HOOK, tp_handler, NULL)};
     expect_refused(m, p, one, 0, "no handlers");
     expect_refused(m, p, NULL, 1, "no handlers");
-    cpex_handler_reg nullfn[] = {{HOOK, NULL, NULL}};
+    cpex_handler_reg nullfn[] = {CPEX_HANDLER(HOOK, NULL, NULL)};
     expect_refused(m, p, nullfn, 1, "no function");
-    cpex_handler_reg emptyhook[] = {{"", tp_handler, NULL}};
+    cpex_handler_reg emptyhook[] = {CPEX_HANDLER("", tp_handler, NULL)};
     expect_refused(m, p, emptyhook, 1, "no hook name");
-    cpex_handler_reg nullhook[] = {{NULL, tp_handler, NULL}};
+    cpex_handler_reg nullhook[] = {CPEX_HANDLER(NULL, tp_handler, NULL)};
     expect_refused(m, p, nullhook, 1, "no hook name");
     cpex_handler_reg dup[] = {
-        {HOOK, tp_handler, NULL}, {POST, tp_handler, NULL}, {HOOK, tp_handler, NULL}};
+        CPEX_HANDLER(HOOK, tp_handler, NULL), CPEX_HANDLER(POST, tp_handler, NULL),
+        CPEX_HANDLER(HOOK, tp_handler, NULL)};
     expect_refused(m, p, dup, 3, HOOK);
     expect_refused(m, p, dup, 3, "two handlers");
     assert_int_equal(atomic_load(&p->destroy_calls), 7); /* one per refusal */

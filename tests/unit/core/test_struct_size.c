@@ -41,7 +41,7 @@ static int32_t tagger(void *instance, const cpex_call *call)
 /* A manager with one initialized plugin, "tagger", on PRE. */
 static cpex_manager *manager(void)
 {
-    static const cpex_handler_reg handlers[] = {{PRE, tagger, NULL}};
+    static const cpex_handler_reg handlers[] = {CPEX_HANDLER(PRE, tagger, NULL)};
     host = cpex_host_api_get();
     cpex_manager_options o;
     cpex_manager_options_init(&o);
