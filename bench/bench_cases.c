@@ -128,7 +128,7 @@ static int add_builtin(cpex_manager *m, const char *name, uint32_t mode, int32_t
     memset(&reg, 0, sizeof reg);
     reg.struct_size = (uint32_t)sizeof reg;
     reg.abi_version = CPEX_ABI_VERSION;
-    if (bench_fill(cpex_host_api_get(), modify, &reg, msg, sizeof msg) != CPEX_PLUGIN_OK) {
+    if (bench_fill(cpex_host_api_get(), modify, &reg, msg, sizeof msg) != CPEX_CREATE_OK) {
         fprintf(stderr, "cpex_bench: %s\n", msg);
         return -1;
     }
@@ -348,7 +348,7 @@ static int64_t run_baseline(bench_fixture *f, long iters)
 /* Invoke + result cleanup, the context table threaded from one to the next. */
 static void invoke_loop(bench_fixture *f, long iters)
 {
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_context_table *ctx = f->req.ctx;
     for (long i = 0; i < iters; i++) {
         cpex_manager_invoke(f->m, f->hook, &f->req.payload, f->req.ext, ctx, &res);

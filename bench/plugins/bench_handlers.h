@@ -61,8 +61,10 @@ static int32_t bench_modify(void *instance, const cpex_call *call)
     return CPEX_ALLOW;
 }
 
-static const cpex_handler_reg bench_allow_handlers[] = {{BENCH_HOOK, bench_allow, "cmf"}};
-static const cpex_handler_reg bench_modify_handlers[] = {{BENCH_HOOK, bench_modify, "cmf"}};
+static const cpex_handler_reg bench_allow_handlers[] = {
+    CPEX_HANDLER(BENCH_HOOK, bench_allow, "cmf")};
+static const cpex_handler_reg bench_modify_handlers[] = {
+    CPEX_HANDLER(BENCH_HOOK, bench_modify, "cmf")};
 
 static void bench_destroy(void *instance) { free(instance); }
 
@@ -73,7 +75,7 @@ static int32_t bench_fill(const cpex_host_api *host, int modify, cpex_plugin_reg
     bench_instance *self = calloc(1, sizeof *self);
     if (!self) {
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     self->host = host;
     out->name = modify ? "bench-modify" : "bench-allow";
@@ -82,7 +84,7 @@ static int32_t bench_fill(const cpex_host_api *host, int modify, cpex_plugin_reg
     out->destroy = bench_destroy;
     out->handler_count = 1;
     out->handlers = modify ? bench_modify_handlers : bench_allow_handlers;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 #endif

@@ -27,7 +27,8 @@ static int32_t guard(void *instance, const cpex_call *call)
     return CPEX_ALLOW;
 }
 
-static const cpex_handler_reg guard_handlers[] = {{"cmf.tool_pre_invoke", guard, "cmf"}};
+static const cpex_handler_reg guard_handlers[] = {
+    CPEX_HANDLER("cmf.tool_pre_invoke", guard, "cmf")};
 
 /* A factory for kind "builtin/guard": how YAML names a compiled-in plugin. */
 static cpex_status guard_factory(void *data, const cpex_factory_request *request,
@@ -61,7 +62,7 @@ static int run(cpex_manager *mgr, const char *request_json)
         return 1;
     }
     cpex_payload payload = cpex_payload_cmf(msg);
-    cpex_pipeline_result result;
+    cpex_pipeline_result result = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(mgr, "cmf.tool_pre_invoke", &payload, NULL, NULL, &result);
     if (result.continue_processing)
         printf("allow\n");

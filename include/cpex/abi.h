@@ -16,7 +16,16 @@
  * Ownership in one sentence: what the host hands to a plugin is host-owned
  * and read-only unless a function says otherwise; what a plugin builds with
  * host functions belongs to the host; what a plugin allocates itself it
- * frees itself (in its destroy callback at the latest).
+ * frees itself (in its destroy callback at the latest). And one rule: a
+ * function or slot that takes ownership of something takes it whether it
+ * succeeds or fails.
+ *
+ * Threads: every callback and host table slot is tagged with where and when
+ * it may run ([thread: …]; the vocabulary is defined at cpex_host_api).
+ * Handlers run on several threads at once.
+ *
+ * Unwinding: no panic or exception may cross from a plugin into the host
+ * (it aborts the host); see cpex_handler_fn.
  */
 #ifndef CPEX_ABI_H
 #define CPEX_ABI_H
@@ -34,8 +43,8 @@ extern "C" {
 
 /** Major version: changes only when the ABI breaks. */
 #define CPEX_ABI_VERSION_MAJOR 1u
-/** Minor version: grows when something is appended. */
-#define CPEX_ABI_VERSION_MINOR 0u
+/** Minor version: grows when something is appended (docs/abi.md lists what each added). */
+#define CPEX_ABI_VERSION_MINOR 1u
 /** Pack a major.minor pair into one uint32_t (major in the high 16 bits). */
 #define CPEX_ABI_MAKE_VERSION(major, minor) \
     ((uint32_t)(((uint32_t)(major) << 16) | ((uint32_t)(minor) & 0xffffu)))
@@ -199,7 +208,11 @@ typedef struct cpex_cmf_prompt_result {
 typedef struct cpex_cmf_media {
     uint32_t struct_size;
     uint32_t reserved;
-    cpex_str type;        /* "url" or "base64" */
+    union {
+        cpex_str type;     /* "url" or "base64" (the 1.0 name) */
+        cpex_str encoding; /* the same field, under a name that is not a keyword in
+                              Rust or Go (1.1) */
+    };
     cpex_str data;
     cpex_str media_type;  /* optional */
     int64_t duration_ms;  /* video and audio; -1 when absent */
@@ -281,13 +294,24 @@ enum cpex_host_status {
     CPEX_HOST_ENOTFOUND = 4 /* absent, or not visible to this plugin */
 };
 
-/** Status an entry point returns. */
-enum cpex_plugin_status {
-    CPEX_PLUGIN_OK = 0,
-    CPEX_PLUGIN_ABI_MISMATCH = 1,   /* the plugin cannot speak the host's ABI */
-    CPEX_PLUGIN_CONFIG_REJECTED = 2,/* the plugin rejected its config block */
-    CPEX_PLUGIN_INIT_FAILED = 3     /* construction failed for another reason */
+/** Status an entry point (create) returns. */
+enum cpex_create_status {
+    CPEX_CREATE_OK = 0,
+    CPEX_CREATE_ABI_MISMATCH = 1,    /* the plugin cannot speak the host's ABI */
+    CPEX_CREATE_CONFIG_REJECTED = 2, /* the plugin rejected its config block */
+    CPEX_CREATE_INIT_FAILED = 3      /* construction failed for another reason */
 };
+
+/*
+ * The 1.0 spellings of the create statuses, kept so that code written
+ * against ABI 1.0 still builds. They shared the prefix CPEX_PLUGIN_ with
+ * the lifecycle states of manager.h; new code uses CPEX_CREATE_*.
+ */
+#define cpex_plugin_status cpex_create_status
+#define CPEX_PLUGIN_OK CPEX_CREATE_OK
+#define CPEX_PLUGIN_ABI_MISMATCH CPEX_CREATE_ABI_MISMATCH
+#define CPEX_PLUGIN_CONFIG_REJECTED CPEX_CREATE_CONFIG_REJECTED
+#define CPEX_PLUGIN_INIT_FAILED CPEX_CREATE_INIT_FAILED
 
 /** Context scopes for ctx_get / ctx_set. */
 enum cpex_ctx_scope {
@@ -334,9 +358,12 @@ enum cpex_log_level {
 /* ------------------------------------------------------------------ */
 
 /**
- * What a handler is called with. Host-owned, valid only during the call.
- * Pass the pointer back to host table slots that take a `call`: it is how
- * the host knows which plugin, phase and pipeline a request belongs to.
+ * What a handler is called with. Host-owned, valid only during the call,
+ * and only on the thread running the handler: the host reuses it for the
+ * next plugin once the handler returns. Pass the pointer back to host table
+ * slots that take a `call`: it is how the host knows which plugin, phase
+ * and pipeline a request belongs to. Never keep it, never hand it to
+ * another thread.
  */
 typedef struct cpex_call {
     uint32_t struct_size;
@@ -354,6 +381,23 @@ typedef struct cpex_call {
 /**
  * A handler: one function of a plugin bound to one hook.
  * `instance` is the pointer the plugin registered. Returns enum cpex_decision.
+ *
+ * [thread: any, concurrent] One instance's handlers run on several threads
+ * at once: on the host threads that invoke hooks (sequential, transform and
+ * audit phases) and on the manager's worker threads (concurrent and
+ * fire-and-forget phases), for many invokes at a time; a concurrent or
+ * fire-and-forget handler that overran its deadline may still run after its
+ * invoke returned. Never before `initialize` returned, never once `shutdown`
+ * began. Guard what the instance shares between calls.
+ *
+ * Nothing may unwind out of a handler (nor out of an entry point or a
+ * callback): a Rust panic, a C++ exception or a Go panic that crosses into
+ * the host aborts the host process. Catch it and return CPEX_ERROR after
+ * `set_error` — Rust: std::panic::catch_unwind around the body of an
+ * `extern "C" fn` (with panic = "abort" nothing can be caught: every panic
+ * aborts); C++: a noexcept function whose body is try { … } catch (...);
+ * Go: a deferred recover() in every exported function. docs/abi.md,
+ * "Unwinding", has the details.
  */
 typedef int32_t (*cpex_handler_fn)(void *instance, const cpex_call *call);
 
@@ -363,12 +407,46 @@ typedef int32_t (*cpex_handler_fn)(void *instance, const cpex_call *call);
 
 /**
  * Functions a plugin calls on the host. Handed to the entry point; valid for
- * the life of the plugin instance. The table only grows: a plugin built
- * against an older header sees a prefix of it; a plugin that needs a slot
- * newer than its host checks `struct_size` (CPEX_HOST_HAS in plugin.h).
+ * the life of the plugin instance.
  *
- * Strings passed in as `const char *` are NUL-terminated and copied by the
- * host. Slots documented "takes ownership" take the value even on failure.
+ * Growth. The table is append-only, as every minor of major 1 keeps it:
+ * never reorder a slot, never remove one, never change a signature; a new
+ * slot goes at the end, in a group marked with the ABI version that added
+ * it ("ABI 1.0" below). A plugin built against an older header sees a prefix
+ * of the table; a plugin that calls a slot newer than the minor it requires
+ * checks first that the host has it: CPEX_HOST_HAS(host, slot) (plugin.h)
+ * compares `struct_size` with the slot's offset.
+ *
+ * Threads. Each slot is tagged with where and when it may be called:
+ *
+ *   [thread: any, any time]   from any thread (the host's, or one the plugin
+ *                             started), inside or outside a handler call,
+ *                             concurrently with itself. The slot touches only
+ *                             the values it is given; a value is not locked,
+ *                             so one thread at a time changes or frees it
+ *                             (reading a borrowed value from several threads
+ *                             while it is valid is fine).
+ *   [thread: any, any time; call: only during it]
+ *                             the same, and a non-NULL `call` must be a call
+ *                             whose handler is still running.
+ *   [thread: caller, during the call]
+ *                             needs the `call` a handler was given: only on
+ *                             the thread running that handler and only until
+ *                             it returns (the slot writes the call's own
+ *                             state, which the host reuses afterwards).
+ *
+ * The plugin's own functions are tagged the same way:
+ *
+ *   [thread: any, concurrent] the host may run it on any of its threads, and
+ *                             on several at once (handlers).
+ *   [thread: any, exclusive]  the host may run it on any of its threads, but
+ *                             never at the same time as another callback or
+ *                             handler of the same instance (the entry point,
+ *                             initialize, shutdown, destroy).
+ *
+ * Ownership: a slot documented "takes ownership" takes the value whether it
+ * succeeds or fails; the plugin never frees or uses it again. Strings passed
+ * in as `const char *` are NUL-terminated and copied by the host.
  */
 typedef struct cpex_host_api {
     uint32_t struct_size;
@@ -376,32 +454,44 @@ typedef struct cpex_host_api {
     const void *host_identity;  /* one address per host library; lets an SDK
                                    notice a second copy of the host */
 
-    /* ---- logging ---- */
-    /** Log a message under the plugin's name. `call` may be NULL outside a call. */
+    /* ---- logging (ABI 1.0) ---- */
+    /**
+     * [thread: any, any time; call: only during it] Log a message under the
+     * plugin's name. With `call` NULL: inside create, initialize, shutdown
+     * and destroy the line still goes to the manager's log under the
+     * plugin's name; from a thread of the plugin's own it goes to standard
+     * error (warnings and errors only).
+     */
     void (*log)(const cpex_call *call, uint32_t level, const char *message);
 
-    /* ---- result of the current call ---- */
+    /* ---- result of the current call (ABI 1.0) ---- */
     /**
-     * Describe the violation for a CPEX_DENY return. `code` and `reason` are
-     * required; `description` may be NULL; `details` (an object or NULL) is
-     * taken over. A second call replaces the first.
+     * [thread: caller, during the call] Describe the violation for a
+     * CPEX_DENY return. `code` and `reason` are required; `description` may
+     * be NULL; `details` (an object or NULL): takes ownership. A second call
+     * replaces the first.
      */
     int32_t (*deny)(const cpex_call *call, const char *code, const char *reason,
                     const char *description, cpex_json *details);
-    /** Describe the failure for a CPEX_ERROR return. */
+    /** [thread: caller, during the call] Describe the failure for a CPEX_ERROR return. */
     int32_t (*set_error)(const cpex_call *call, const char *message);
-    /** Add a metadata key to the result (takes ownership of `value`). */
+    /** [thread: caller, during the call] Add a metadata key to the result
+        (takes ownership of `value`). */
     int32_t (*set_metadata)(const cpex_call *call, const char *key, cpex_json *value);
     /**
-     * Replace the payload with a CMF message built with the cmf_* slots
-     * (takes ownership). Refused, recorded and freed in audit, concurrent
-     * and fire-and-forget modes, or when the hook's payload is not CMF.
+     * [thread: caller, during the call] Replace the payload with a CMF
+     * message built with the cmf_* slots (takes ownership). Refused,
+     * recorded and freed in audit, concurrent and fire-and-forget modes, or
+     * when the hook's payload is not CMF.
      */
     int32_t (*set_payload_cmf)(const cpex_call *call, struct cpex_cmf_message *message);
-    /** Replace a JSON payload (takes ownership); same rules as set_payload_cmf. */
+    /**
+     * [thread: caller, during the call] Replace a JSON payload (takes
+     * ownership); same rules as set_payload_cmf.
+     */
     int32_t (*set_payload_json)(const cpex_call *call, cpex_json *document);
 
-    /* ---- reading JSON ---- */
+    /* ---- reading JSON (ABI 1.0); every slot [thread: any, any time] ---- */
     uint32_t (*json_type)(const cpex_json *value);
     /** String value and its length (may be NULL); NULL if not a string. */
     const char *(*json_string)(const cpex_json *value, size_t *len);
@@ -417,10 +507,11 @@ typedef struct cpex_host_api {
      */
     const cpex_json *(*json_object_at)(const cpex_json *object, size_t index,
                                        const char **key);
-    /** Serialize compactly; the caller frees the text with `free`. */
+    /** Serialize compactly; the caller frees the text with the `free` slot. */
     char *(*json_dump)(const cpex_json *value);
 
-    /* ---- building JSON (caller owns the result) ---- */
+    /* ---- building JSON (ABI 1.0; caller owns the result); every slot
+       [thread: any, any time] ---- */
     cpex_json *(*json_parse)(const char *text, size_t len); /* NULL on bad JSON */
     cpex_json *(*json_new_object)(void);
     cpex_json *(*json_new_array)(void);
@@ -438,7 +529,8 @@ typedef struct cpex_host_api {
     /** Free memory the host returned as `char *` (json_dump, cmf_to_json). */
     void (*free)(void *memory);
 
-    /* ---- CMF messages (caller owns what these return) ---- */
+    /* ---- CMF messages (ABI 1.0; caller owns what these return); every
+       slot [thread: any, any time] ---- */
     struct cpex_cmf_message *(*cmf_clone)(const struct cpex_cmf_message *message);
     struct cpex_cmf_message *(*cmf_parse)(const char *json, size_t len);
     char *(*cmf_to_json)(const struct cpex_cmf_message *message);
@@ -454,7 +546,8 @@ typedef struct cpex_host_api {
     int32_t (*cmf_remove_part)(struct cpex_cmf_message *message, size_t part);
     void (*cmf_free)(struct cpex_cmf_message *message);
 
-    /* ---- extensions (filtered by the plugin's capabilities) ---- */
+    /* ---- extensions (ABI 1.0; filtered by the plugin's capabilities);
+       every slot [thread: caller, during the call] ---- */
     /**
      * Read a single-valued field. CPEX_HOST_ENOTFOUND when it is unset or
      * the plugin may not see it (the two are indistinguishable on purpose).
@@ -482,7 +575,7 @@ typedef struct cpex_host_api {
     /** Set a custom value (takes ownership; NULL deletes). Needs write_custom. */
     int32_t (*ext_set_custom)(const cpex_call *call, const char *key, cpex_json *value);
 
-    /* ---- context ---- */
+    /* ---- context (ABI 1.0); every slot [thread: caller, during the call] ---- */
     /** Read a context value (borrowed, valid during the call); NULL if unset. */
     const cpex_json *(*ctx_get)(const cpex_call *call, uint32_t scope, const char *key);
     /**
@@ -491,6 +584,9 @@ typedef struct cpex_host_api {
      */
     int32_t (*ctx_set)(const cpex_call *call, uint32_t scope, const char *key,
                        cpex_json *value);
+
+    /* New slots go here, in a group marked with the ABI version that adds
+       them (and CPEX_ABI_VERSION_MINOR grows by one). */
 } cpex_host_api;
 
 /* ------------------------------------------------------------------ */
@@ -511,12 +607,30 @@ typedef struct cpex_plugin_config {
     uint32_t reserved;
 } cpex_plugin_config;
 
-/** One (hook, handler) pair of a registration. Fixed layout for major 1. */
+/**
+ * One (hook, handler) pair of a registration. It carries no size of its
+ * own: the registration's `handler_size` (ABI 1.1) says how large each
+ * element of the array is, so a later minor may append fields here.
+ */
 typedef struct cpex_handler_reg {
     const char *hook;           /* hook name (NUL-terminated) */
-    cpex_handler_fn fn;
+    union {
+        cpex_handler_fn fn;      /* the 1.0 name */
+        cpex_handler_fn handler; /* the same field, under a name that is not a keyword in
+                                    Rust (1.1) */
+    };
     const char *payload_type;   /* "cmf", "json", a host type name, or NULL for any */
 } cpex_handler_reg;
+
+/**
+ * An initializer of one cpex_handler_reg, e.g.
+ *     static const cpex_handler_reg handlers[] = {
+ *         CPEX_HANDLER("cmf.tool_pre_invoke", on_pre, "cmf")};
+ * Since 1.1 the function sits in a union (`fn` / `handler`), so a plain
+ * positional initializer {hook, fn, type} still means the same but makes
+ * -Wall (-Wmissing-braces) ask for braces around it; this writes them.
+ */
+#define CPEX_HANDLER(hook, function, payload_type) {(hook), {(function)}, (payload_type)}
 
 /**
  * What an entry point fills in on success. The host zero-fills it and sets
@@ -524,6 +638,15 @@ typedef struct cpex_handler_reg {
  * `struct_size` to the size it was built with and `abi_version` to
  * CPEX_ABI_VERSION. Strings and the handler array must stay valid until
  * `destroy` returns (static storage is the usual choice).
+ *
+ * Ownership: once the entry point returns CPEX_CREATE_OK the host owns the
+ * instance, and calls `destroy` exactly once — also when it then refuses
+ * the registration (bad size, ABI, handlers, a manifest that disagrees).
+ *
+ * Threads: the callbacks below are [thread: any, exclusive]: the host may
+ * call them on any of its threads (destroy possibly on a worker thread),
+ * but never two at once, and never while a handler of the same instance
+ * runs. Other instances, of the same library too, run meanwhile.
  */
 typedef struct cpex_plugin_registration {
     uint32_t struct_size;
@@ -531,15 +654,32 @@ typedef struct cpex_plugin_registration {
     const char *name;           /* plugin-reported name (diagnostic) */
     const char *version;        /* plugin-reported version (diagnostic) */
     void *instance;             /* passed to every callback and handler */
-    /** Optional. Called once before the first handler; non-zero is failure,
-        with a message written into err (at most err_cap bytes, NUL-terminated). */
+    /** Optional. [thread: any, exclusive] Called once before the first
+        handler; non-zero is failure, with a message written into err (at
+        most err_cap bytes, NUL-terminated). */
     int32_t (*initialize)(void *instance, char *err, size_t err_cap);
-    /** Optional. Called once after the last handler call. */
+    /** Optional. [thread: any, exclusive] Called once after the last
+        handler call returned (background ones included). */
     void (*shutdown)(void *instance);
-    /** Optional. Releases the instance; nothing is called after it. */
+    /** Optional. [thread: any, exclusive] Releases the instance; nothing is
+        called after it. */
     void (*destroy)(void *instance);
     size_t handler_count;
     const cpex_handler_reg *handlers;
+
+    /* ---- ABI 1.1 ---- */
+    /**
+     * sizeof(cpex_handler_reg) as the plugin was built: the stride of
+     * `handlers`. 0 (what a 1.0 plugin's shorter struct reads as) means the
+     * 1.0 size, CPEX_HANDLER_REG_SIZE_1_0. The host accepts sizes from the
+     * 1.0 size up to 1024 bytes in steps of the struct's alignment, reads
+     * the fields it knows, treats fields an older plugin lacks as zero, and
+     * refuses an entry whose bytes past the host's own size are not all
+     * zero (fields of a newer minor that this host cannot honour). The SDK
+     * (cpex/plugin.h) sets it.
+     */
+    uint32_t handler_size;
+    uint32_t reserved;          /* 0 */
 } cpex_plugin_registration;
 
 /**
@@ -548,8 +688,12 @@ typedef struct cpex_plugin_registration {
  * host_abi: the host's CPEX_ABI_VERSION; host: the host table; config: the
  * plugin's configuration; out: the registration to fill; err/err_cap: a
  * buffer for a message on failure (NUL-terminated, truncated to err_cap).
- * Returns enum cpex_plugin_status. On failure `out` is ignored and nothing
+ * Returns enum cpex_create_status. On failure `out` is ignored and nothing
  * the plugin allocated may remain.
+ *
+ * [thread: any, exclusive] Called on the thread that loads the
+ * configuration. Like every function a plugin exports, it must not let a
+ * panic or exception unwind into the host (see cpex_handler_fn).
  */
 typedef int32_t (*cpex_plugin_create_fn)(uint32_t host_abi, const cpex_host_api *host,
                                          const cpex_plugin_config *config,
@@ -585,12 +729,15 @@ typedef struct cpex_manifest {
 } cpex_manifest;
 
 /*
- * The sizes of the 1.0 structs a plugin sends: the least a sender of major
- * 1 may present. Spelled as offset + size of the last 1.0 field (not
- * sizeof) so that they stay frozen when a later minor appends fields.
+ * The sizes of the structs a plugin sends, per minor that changed them: the
+ * 1.0 sizes are the least a sender of major 1 may present. Spelled as
+ * offset + size of the version's last field (not sizeof) so that they stay
+ * frozen when a later minor appends fields.
  */
 #define CPEX_REGISTRATION_SIZE_1_0 \
     (offsetof(cpex_plugin_registration, handlers) + sizeof(const cpex_handler_reg *))
+#define CPEX_REGISTRATION_SIZE_1_1 (offsetof(cpex_plugin_registration, reserved) + sizeof(uint32_t))
+#define CPEX_HANDLER_REG_SIZE_1_0 (offsetof(cpex_handler_reg, payload_type) + sizeof(const char *))
 #define CPEX_MANIFEST_SIZE_1_0 (offsetof(cpex_manifest, build_info) + sizeof(const char *))
 #define CPEX_MANIFEST_ENTRY_SIZE_1_0 \
     (offsetof(cpex_manifest_entry, hooks) + sizeof(const char *const *))

@@ -5,7 +5,8 @@
  * libcpex. Plugins read it directly; hosts build one from JSON or with the
  * builders below, and free it with cpex_cmf_free(). Every string in a
  * message built here is NUL-terminated; JSON values inside are jansson
- * values owned by the message.
+ * values owned by the message. A function here that takes a JSON value
+ * takes it whether it succeeds or fails.
  *
  * JSON form (the CPEX core's):
  *   {"schema_version":"2.0","role":"user","channel":"final",

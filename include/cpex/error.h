@@ -11,6 +11,8 @@
 #include "cpex/export.h"
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -46,27 +48,51 @@ typedef struct cpex_error_item {
  * An error object. Initialize with CPEX_ERROR_INIT or cpex_error_init(),
  * pass to functions, read, then release with cpex_error_cleanup(). A
  * function that succeeds leaves it untouched; one that fails appends items.
+ *
+ * Growth: `struct_size` is sizeof(cpex_error) as the caller was compiled,
+ * set by the initializers. A later libcpex that appends fields writes only
+ * those the caller's size covers. An object whose struct_size is below
+ * CPEX_ERROR_SIZE_V1 (one that was never initialized) is never written:
+ * every function treats it as NULL, and cpex_error_message says so.
  */
 typedef struct cpex_error {
+    uint32_t struct_size;    /* sizeof(cpex_error) of the caller's build */
     cpex_status code;        /* code of the first item; CPEX_OK when empty */
     size_t count;            /* number of items */
     cpex_error_item *items;  /* owned */
     char *text;              /* all messages, one per line; owned; built lazily */
 } cpex_error;
 
+/** The size of the first layout: the least struct_size libcpex writes into. */
+#define CPEX_ERROR_SIZE_V1 (offsetof(cpex_error, text) + sizeof(char *))
+
 /** Static initializer for an empty error object. */
-#define CPEX_ERROR_INIT {CPEX_OK, 0, NULL, NULL}
+#define CPEX_ERROR_INIT {(uint32_t)sizeof(cpex_error), CPEX_OK, 0, NULL, NULL}
 
-/** Make `err` empty. Does not free anything it held (use cleanup for that). */
-CPEX_API void cpex_error_init(cpex_error *err);
+/**
+ * Make `err` empty and set its struct_size to the caller's sizeof (inline,
+ * so the size is the caller's). Does not free anything it held (use
+ * cleanup for that). NULL is allowed.
+ */
+static inline void cpex_error_init(cpex_error *err)
+{
+    if (!err)
+        return;
+    memset(err, 0, sizeof *err);
+    err->struct_size = (uint32_t)sizeof *err;
+}
 
-/** Free everything `err` holds and make it empty. NULL is allowed. */
+/**
+ * Free everything `err` holds and make it empty (its struct_size stays).
+ * NULL, and an object that was never initialized, are left alone.
+ */
 CPEX_API void cpex_error_cleanup(cpex_error *err);
 
 /**
  * All messages joined by newlines. The string is owned by `err` and valid
  * until the next change to it. Returns "" for an empty error object or when
- * memory is short.
+ * memory is short, and a constant sentence saying so for an object that was
+ * never initialized (struct_size below CPEX_ERROR_SIZE_V1).
  */
 CPEX_API const char *cpex_error_message(cpex_error *err);
 

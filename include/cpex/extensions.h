@@ -10,7 +10,8 @@
  * An extensions object is reference counted. While you hold the only
  * reference you may change it; once shared (passed to an invoke that keeps
  * it, or ref'd) treat it as read-only. Plugins see a view filtered by their
- * capabilities; the object itself is never filtered.
+ * capabilities; the object itself is never filtered. A function here that
+ * takes a JSON value takes it whether it succeeds or fails.
  */
 #ifndef CPEX_EXTENSIONS_H
 #define CPEX_EXTENSIONS_H

@@ -4,6 +4,10 @@
  * The manager looks a `kind` up by exact match first, then by its scheme
  * (the text before the first ':', when non-empty). The `lib:` loader of
  * shared libraries is a scheme factory like any a host may register.
+ *
+ * Ownership: a product a factory returns with CPEX_OK is the manager's,
+ * whether the manager then accepts the plugin or refuses it (it calls the
+ * registration's destroy, then `release`, and frees `origin` either way).
  */
 #ifndef CPEX_FACTORY_H
 #define CPEX_FACTORY_H

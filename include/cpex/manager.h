@@ -2,6 +2,10 @@
  * cpex/manager.h — the plugin manager: factories, configuration,
  * registration, lifecycle, queries and invoke.
  *
+ * Ownership: a function here that takes ownership of something (a factory's
+ * data, a registration's instance, a context table, custom payload data)
+ * takes it whether it succeeds or fails; docs/abi.md has the table.
+ *
  * Thread safety: cpex_manager_invoke, the queries and
  * cpex_manager_wait_background may be called from any number of threads at
  * once. Changes (load, register, unregister, initialize, shutdown) are
@@ -16,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -83,8 +88,13 @@ CPEX_API cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_
 CPEX_API void cpex_manager_free(cpex_manager *manager);
 
 /**
- * Register a factory for the exact kind `kind` (copied). Replaces an
- * earlier one for the same kind (and destroys it).
+ * Register a factory for the exact kind `kind` (copied). The manager copies
+ * the struct and takes ownership of `factory->data`: it calls
+ * `factory->destroy(data)` when the factory is replaced, when the manager is
+ * freed, and — if this call fails — before it returns. Replaces an earlier
+ * one for the same kind (and destroys it).
+ * Errors: CPEX_E_INVALID (no kind, a factory without create or with a
+ * struct_size below sizeof(cpex_factory)), CPEX_E_NOMEM.
  */
 CPEX_API cpex_status cpex_manager_register_factory(cpex_manager *manager, const char *kind,
                                           const cpex_factory *factory, cpex_error *err);
@@ -92,6 +102,8 @@ CPEX_API cpex_status cpex_manager_register_factory(cpex_manager *manager, const 
 /**
  * Register a factory for every kind "<scheme>:…" (scheme copied; must be
  * non-empty and contain no ':'). Replaces an earlier one for the scheme.
+ * Takes ownership of `factory->data` as cpex_manager_register_factory does,
+ * on failure too. Errors: CPEX_E_INVALID, CPEX_E_NOMEM.
  */
 CPEX_API cpex_status cpex_manager_register_scheme(cpex_manager *manager, const char *scheme,
                                          const cpex_factory *factory, cpex_error *err);
@@ -167,10 +179,20 @@ CPEX_API void cpex_plugin_spec_init(cpex_plugin_spec *spec);
  * (its handler array and strings must live until the plugin's destroy).
  * Validated like a dynamic plugin's: at least one handler, no NULL
  * function, no empty hook name, no two handlers for one hook, declared
- * payload types known and matching their hooks. On failure the plugin's
- * destroy is NOT called: the caller still owns the instance.
+ * payload types known and matching their hooks.
  * If the manager is initialized, the plugin is initialized now.
+ *
+ * Ownership: the manager takes the registration's instance whether this
+ * succeeds or fails. On success it calls `destroy` once, after `shutdown`,
+ * when the plugin is unregistered or the manager freed; on every failure
+ * (bad spec, bad registration, name taken, unknown payload type, initialize
+ * failure, out of memory, NULL manager) it calls `destroy` before
+ * returning. Only a registration too small to hold `destroy` (struct_size
+ * below CPEX_REGISTRATION_SIZE_1_0) is not destroyed.
+ *
  * Errors: CPEX_E_INVALID, CPEX_E_EXISTS, CPEX_E_CONFIG, CPEX_E_TYPE,
+ * CPEX_E_LOAD (a registration a plugin could not present: too small, no
+ * handlers, a NULL function, …), CPEX_E_STATE (after shutdown),
  * CPEX_E_PLUGIN, CPEX_E_NOMEM.
  */
 CPEX_API cpex_status cpex_manager_register(cpex_manager *manager, const cpex_plugin_spec *spec,
@@ -218,14 +240,34 @@ CPEX_API char **cpex_manager_plugin_names(const cpex_manager *manager);
 
 /** Lifecycle states of a plugin. */
 typedef enum cpex_plugin_state {
-    CPEX_PLUGIN_CREATED = 0,
-    CPEX_PLUGIN_INITIALIZED = 1,
-    CPEX_PLUGIN_FAILED = 2,   /* initialize failed; see reason */
-    CPEX_PLUGIN_SHUT_DOWN = 3
+    CPEX_STATE_CREATED = 0,
+    CPEX_STATE_INITIALIZED = 1,
+    CPEX_STATE_FAILED = 2,    /* initialize failed; see reason */
+    CPEX_STATE_SHUT_DOWN = 3
 } cpex_plugin_state;
 
-/** A copy of what the manager knows about one plugin. Owned by the caller. */
+/*
+ * The first spellings of the states, kept so that older host code still
+ * builds. They shared the prefix CPEX_PLUGIN_ with the create statuses of
+ * abi.h; new code uses CPEX_STATE_*.
+ */
+#define CPEX_PLUGIN_CREATED CPEX_STATE_CREATED
+#define CPEX_PLUGIN_INITIALIZED CPEX_STATE_INITIALIZED
+#define CPEX_PLUGIN_FAILED CPEX_STATE_FAILED
+#define CPEX_PLUGIN_SHUT_DOWN CPEX_STATE_SHUT_DOWN
+
+/**
+ * A copy of what the manager knows about one plugin. Owned by the caller;
+ * initialize it with CPEX_PLUGIN_INFO_INIT or cpex_plugin_info_init().
+ *
+ * Growth: `struct_size` is sizeof(cpex_plugin_info) as the caller was
+ * compiled, set by the initializers. A later libcpex that appends fields
+ * fills only those the caller's size covers (and copies nothing for the
+ * others). An info whose struct_size is below CPEX_PLUGIN_INFO_SIZE_V1
+ * (never initialized) is refused with CPEX_E_INVALID and not written.
+ */
 typedef struct cpex_plugin_info {
+    uint32_t struct_size;   /* sizeof(cpex_plugin_info) of the caller's build */
     char *name;
     char *kind;             /* may be NULL for code-registered plugins */
     char *origin;           /* e.g. the resolved library path; may be NULL */
@@ -244,14 +286,39 @@ typedef struct cpex_plugin_info {
     json_t *config;         /* a copy of the config block (the caller owns it) */
 } cpex_plugin_info;
 
+/** The size of the first layout: the least struct_size libcpex fills. */
+#define CPEX_PLUGIN_INFO_SIZE_V1 (offsetof(cpex_plugin_info, config) + sizeof(json_t *))
+
+/** Static initializer for an empty info. */
+#define CPEX_PLUGIN_INFO_INIT                                                                     \
+    {(uint32_t)sizeof(cpex_plugin_info), NULL, NULL, NULL, NULL, NULL, NULL, 0, 0,               \
+     CPEX_ON_ERROR_FAIL, 0.0, CPEX_STATE_CREATED, false, NULL, NULL, NULL, NULL}
+
 /**
- * Fill `info` with a copy of what is known about plugin `name`.
- * Release with cpex_plugin_info_cleanup. Errors: CPEX_E_NOT_FOUND, CPEX_E_NOMEM.
+ * Make `info` empty and set its struct_size to the caller's sizeof (inline,
+ * so the size is the caller's). Frees nothing.
+ */
+static inline void cpex_plugin_info_init(cpex_plugin_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->struct_size = (uint32_t)sizeof *info;
+}
+
+/**
+ * Fill `info` (initialized, or cleaned up after an earlier use; anything it
+ * held is overwritten, not freed) with a copy of what is known about plugin
+ * `name`. Release with cpex_plugin_info_cleanup.
+ * Errors: CPEX_E_INVALID (NULL argument, or an info whose struct_size is
+ * below CPEX_PLUGIN_INFO_SIZE_V1: nothing is written), CPEX_E_NOT_FOUND,
+ * CPEX_E_NOMEM (the info is left empty).
  */
 CPEX_API cpex_status cpex_manager_plugin_info(const cpex_manager *manager, const char *name,
                                      cpex_plugin_info *info);
 
-/** Free what a cpex_plugin_info holds. */
+/**
+ * Free what a cpex_plugin_info holds and make it empty (struct_size stays).
+ * NULL, and an info that was never initialized, are left alone.
+ */
 CPEX_API void cpex_plugin_info_cleanup(cpex_plugin_info *info);
 
 /**
@@ -262,17 +329,26 @@ CPEX_API json_t *cpex_manager_plugin_config(const cpex_manager *manager, const c
 
 /**
  * Run hook `hook` on `payload` and `extensions` (either may be NULL) and
- * fill `result` (which this function initializes; release it with
- * cpex_pipeline_result_cleanup). `context` is consumed: pass the table of
- * the previous invoke of the same request, or NULL; the result holds the
- * table for the next one. The caller keeps ownership of payload and
- * extensions; background work keeps its own copies.
- * Never fails as a function: every outcome, including running out of
- * memory, is in the result.
+ * fill `result`: initialized by the caller (CPEX_PIPELINE_RESULT_INIT or
+ * cpex_pipeline_result_init), or cleaned up after an earlier invoke; this
+ * function overwrites it without freeing what it held. Release it with
+ * cpex_pipeline_result_cleanup. `context` is consumed on every path, a
+ * failed one too: pass the table of the previous invoke of the same
+ * request, or NULL; the result holds the table for the next one. The
+ * caller keeps ownership of payload and extensions; background work keeps
+ * its own copies.
+ * Returns CPEX_OK once the result is filled: every outcome of the
+ * pipeline, including running out of memory, is in the result, so read
+ * the decision there. Errors: CPEX_E_INVALID when `result` is NULL or its
+ * struct_size is below CPEX_PIPELINE_RESULT_SIZE_V1 (never initialized:
+ * nothing is run or written, and the manager logs why), or when `manager`
+ * or `hook` is NULL (then the result holds a deny, "invalid_argument").
  */
-CPEX_API void cpex_manager_invoke(cpex_manager *manager, const char *hook, const cpex_payload *payload,
-                         const cpex_extensions *extensions, cpex_context_table *context,
-                         cpex_pipeline_result *result);
+CPEX_API cpex_status cpex_manager_invoke(cpex_manager *manager, const char *hook,
+                                         const cpex_payload *payload,
+                                         const cpex_extensions *extensions,
+                                         cpex_context_table *context,
+                                         cpex_pipeline_result *result);
 
 /**
  * Wait until no background (fire-and-forget) work is running, at most
@@ -295,6 +371,9 @@ CPEX_API void cpex_error_records_free(cpex_error_record *records, size_t count);
  * For handlers compiled into the host whose hook carries a host-defined
  * payload type: replace the payload with `data` (taken over, freed with the
  * type's free). Refused (and `data` freed) where the mode may not modify.
+ * The one exception to "taken on failure too": when `call` is not a call of
+ * this library or its hook carries no custom type (CPEX_E_INVALID), there
+ * is no type's free to call, and `data` stays the caller's.
  * Errors: CPEX_E_INVALID (not a call of this library, or not a custom
  * payload), CPEX_E_STATE (the mode may not modify).
  */

@@ -11,7 +11,8 @@
  *     #include <cpex/plugin.h>
  *
  *     static int32_t allow(void *self, const cpex_call *call) { return CPEX_ALLOW; }
- *     static const cpex_handler_reg handlers[] = {{"cmf.tool_pre_invoke", allow, "cmf"}};
+ *     static const cpex_handler_reg handlers[] = {
+ *         CPEX_HANDLER("cmf.tool_pre_invoke", allow, "cmf")};
  *
  *     static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,
  *                           cpex_plugin_registration *out, char *err, size_t err_cap)
@@ -20,7 +21,7 @@
  *         out->version = "1.0.0";
  *         out->handler_count = 1;
  *         out->handlers = handlers;
- *         return CPEX_PLUGIN_OK;
+ *         return CPEX_CREATE_OK;
  *     }
  *     CPEX_PLUGIN(create, "allow-all", "1.0.0", "Allows every tool call",
  *                 "cmf.tool_pre_invoke")
@@ -46,7 +47,28 @@
  *     `destroy` at the latest. What it builds with host functions belongs
  *     to the host (or to whoever a slot hands it to).
  *   - On a failed create, free everything you allocated before returning:
- *     the host calls nothing of the plugin after a failure.
+ *     the host calls nothing of the plugin after a failure. After a
+ *     successful one the host owns the instance and calls `destroy` once,
+ *     even if it then refuses the registration.
+ *   - A slot that "takes ownership" takes it whether it succeeds or fails.
+ *
+ * Threads (abi.h tags every slot and callback):
+ *   - Handlers run on several threads at once (invoking host threads and
+ *     the manager's workers) — guard what an instance shares between calls.
+ *   - create, initialize, shutdown and destroy never overlap each other or a
+ *     handler of the same instance, but may each run on a different thread.
+ *   - Slots that take a `call` work only on the handler's thread, during the
+ *     call; json_*, cmf_* and free work anywhere, any time; log works
+ *     anywhere with a NULL call.
+ *
+ * Unwinding: nothing may unwind out of an exported function, a callback or
+ * a handler into the host — it aborts the host. Rust: catch_unwind around
+ * each body; C++: noexcept + catch (...); Go: recover() in every exported
+ * function; then return CPEX_ERROR (after set_error) or a failure status.
+ *
+ * The hooks a plugin serves are written twice — in its handler array and
+ * in CPEX_PLUGIN / CPEX_PLUGIN_ENTRY — and the loader refuses a library
+ * whose manifest entry and registration list different hooks.
  */
 #ifndef CPEX_PLUGIN_H
 #define CPEX_PLUGIN_H
@@ -323,11 +345,11 @@ static inline const cpex_cmf_media *cpex_part_media(const cpex_cmf_part *part)
 
 /**
  * The function a plugin author writes: fill `out` (name, version,
- * instance, callbacks, handlers) and return CPEX_PLUGIN_OK, or return
- * CPEX_PLUGIN_CONFIG_REJECTED / CPEX_PLUGIN_INIT_FAILED with a message in
+ * instance, callbacks, handlers) and return CPEX_CREATE_OK, or return
+ * CPEX_CREATE_CONFIG_REJECTED / CPEX_CREATE_INIT_FAILED with a message in
  * `err` (cpex_plugin_errorf) after freeing what it allocated. `out` comes
- * zero-filled with struct_size and abi_version already set; the ABI
- * handshake has already passed.
+ * zero-filled with struct_size, abi_version and handler_size already set
+ * (leave them); the ABI handshake has already passed.
  */
 typedef int32_t (*cpex_plugin_create_impl)(const cpex_host_api *host,
                                            const cpex_plugin_config *config,
@@ -383,14 +405,14 @@ static inline int32_t cpex_plugin_dispatch(uint32_t host_abi, const cpex_host_ap
                            (unsigned)CPEX_ABI_MAJOR(host_abi), (unsigned)CPEX_ABI_MINOR(host_abi),
                            (unsigned)CPEX_ABI_MAJOR(host_abi), (unsigned)CPEX_ABI_MINOR(host_abi),
                            (unsigned)CPEX_ABI_MAJOR(host_abi));
-        return CPEX_PLUGIN_ABI_MISMATCH;
+        return CPEX_CREATE_ABI_MISMATCH;
     }
     if (!host || !config || !out || !create ||
         out->struct_size < offsetof(cpex_plugin_registration, handlers) +
                                sizeof(const cpex_handler_reg *)) {
         cpex_plugin_errorf(err, err_cap, "the host passed an incomplete create request "
                                          "(NULL table, config or registration)");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     linked = CPEX__LINKED_HOST();
     if (linked && linked->host_identity != host->host_identity) {
@@ -398,19 +420,20 @@ static inline int32_t cpex_plugin_dispatch(uint32_t host_abi, const cpex_host_ap
                            "the plugin links its own copy of libcpex, which is not the host "
                            "loading it; link the plugin against nothing of libcpex and use "
                            "only the host table");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
 
     memset(&reg, 0, sizeof reg);
     reg.struct_size = (uint32_t)sizeof reg;
     reg.abi_version = mine;
+    reg.handler_size = (uint32_t)sizeof(cpex_handler_reg);
     status = create(host, config, &reg, err, err_cap);
-    if (status != CPEX_PLUGIN_OK)
+    if (status != CPEX_CREATE_OK)
         return status;
     n = out->struct_size < sizeof reg ? out->struct_size : sizeof reg;
     reg.struct_size = (uint32_t)n;
     memcpy(out, &reg, n);
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 /* Export one symbol from a library built with hidden visibility. */

@@ -1,9 +1,11 @@
 /*
  * cpex/result.h — what one invoke hands back.
  *
- * The caller provides the storage (usually on its stack); the invoke fills
- * it and the caller releases it with cpex_pipeline_result_cleanup(). An
- * invoke on which no plugin changed anything allocates nothing for it.
+ * The caller provides the storage (usually on its stack), initializes it
+ * with CPEX_PIPELINE_RESULT_INIT or cpex_pipeline_result_init(), the
+ * invoke fills it and the caller releases it with
+ * cpex_pipeline_result_cleanup() (after which it may be reused). An invoke
+ * on which no plugin changed anything allocates nothing for it.
  */
 #ifndef CPEX_RESULT_H
 #define CPEX_RESULT_H
@@ -12,6 +14,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -50,8 +54,19 @@ typedef struct cpex_error_record {
     json_t *details;   /* an object or NULL */
 } cpex_error_record;
 
-/** The outcome of one invoke. */
+/**
+ * The outcome of one invoke.
+ *
+ * Growth: `struct_size` is sizeof(cpex_pipeline_result) as the caller was
+ * compiled, set by the initializers. A later libcpex that appends fields
+ * fills only those the caller's size covers (and releases what it would
+ * have put in the others). A result whose struct_size is below
+ * CPEX_PIPELINE_RESULT_SIZE_V1 (never initialized) is not filled at all:
+ * cpex_manager_invoke refuses it with CPEX_E_INVALID, since a half-written
+ * result could read as "allow".
+ */
 typedef struct cpex_pipeline_result {
+    uint32_t struct_size;       /* sizeof(cpex_pipeline_result) of the caller's build */
     bool continue_processing;   /* false when a plugin (or the pipeline) denied */
     cpex_violation *violation;  /* set when continue_processing is false */
     bool payload_modified;      /* true when some plugin's modification was accepted */
@@ -76,10 +91,32 @@ typedef struct cpex_pipeline_result {
     cpex_context_table *context;
 } cpex_pipeline_result;
 
-/** Make `result` empty (continue_processing true). Allocates nothing. */
-CPEX_API void cpex_pipeline_result_init(cpex_pipeline_result *result);
+/** The size of the first layout: the least struct_size libcpex fills. */
+#define CPEX_PIPELINE_RESULT_SIZE_V1 \
+    (offsetof(cpex_pipeline_result, context) + sizeof(cpex_context_table *))
 
-/** Free everything `result` owns and make it empty. NULL is allowed. */
+/** Static initializer for an empty result (continue_processing true). */
+#define CPEX_PIPELINE_RESULT_INIT                                                                \
+    {(uint32_t)sizeof(cpex_pipeline_result), true, NULL, false, NULL, false, NULL, NULL, 0, NULL, \
+     NULL}
+
+/**
+ * Make `result` empty (continue_processing true) and set its struct_size to
+ * the caller's sizeof (inline, so the size is the caller's). Allocates
+ * nothing and frees nothing.
+ */
+static inline void cpex_pipeline_result_init(cpex_pipeline_result *result)
+{
+    memset(result, 0, sizeof *result);
+    result->struct_size = (uint32_t)sizeof *result;
+    result->continue_processing = true;
+}
+
+/**
+ * Free everything `result` owns and make it empty (continue_processing
+ * true; struct_size stays, so the result may be reused). NULL, and a
+ * result that was never initialized, are left alone.
+ */
 CPEX_API void cpex_pipeline_result_cleanup(cpex_pipeline_result *result);
 
 /** Take the context table out of the result; the caller then owns it. */

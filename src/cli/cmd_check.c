@@ -48,7 +48,7 @@ static int parse_args(int argc, char **argv, check_opts *o)
 
 static const char *state_word(const cpex_plugin_info *info)
 {
-    if (info->state == CPEX_PLUGIN_FAILED)
+    if (info->state == CPEX_STATE_FAILED)
         return "FAILED";
     if (info->disabled)
         return "disabled";
@@ -161,11 +161,11 @@ int cli_cmd_check(int argc, char **argv)
     if (!o.json)
         cli_line(stdout, "%s", o.config);
     for (size_t i = 0; names && names[i]; i++) {
-        cpex_plugin_info info;
+        cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
         if (cpex_manager_plugin_info(m, names[i], &info) != CPEX_OK)
             continue;
         total++;
-        if (info.state == CPEX_PLUGIN_FAILED)
+        if (info.state == CPEX_STATE_FAILED)
             failed++;
         else
             ok++;

@@ -149,7 +149,7 @@ static bool run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, 
     cpex_payload payload = req.is_cmf ? cpex_payload_cmf(req.cmf) : cpex_payload_json(req.json);
     /* The table is consumed by the invoke; the result hands back the next. */
     cpex_context_table *ctx = req.context_id ? cli_contexts_take(contexts, req.context_id) : NULL;
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     char *hook = cli_escape(req.hook);
     cli_guard_hook(req.hook);
     cli_guard_doing("processing line %zu (hook %s)", lineno, hook ? hook : "?");

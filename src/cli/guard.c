@@ -253,7 +253,7 @@ void cli_guard_plugins(cpex_manager *manager)
     known_plugin *list = calloc(n ? n : 1, sizeof *list);
     size_t count = 0;
     for (size_t i = 0; list && i < n; i++) {
-        cpex_plugin_info info;
+        cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
         if (cpex_manager_plugin_info(manager, names[i], &info) != CPEX_OK)
             continue;
         known_plugin *p = &list[count++];

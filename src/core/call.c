@@ -92,17 +92,17 @@ bool cpex__ex_plugin_ready(const cpex__call_state *cs, cpex__outcome *out)
     cpex__plugin *p = cs->plugin;
     int st = atomic_load_explicit(&p->state, memory_order_acquire);
     if (cs->closed)
-        st = CPEX_PLUGIN_SHUT_DOWN;
-    if (st == CPEX_PLUGIN_INITIALIZED)
+        st = CPEX_STATE_SHUT_DOWN;
+    if (st == CPEX_STATE_INITIALIZED)
         return true;
     out->kind = CPEX__OUT_ERROR;
     out->record_code = CPEX_CODE_NOT_INITIALIZED;
-    if (st == CPEX_PLUGIN_FAILED) {
+    if (st == CPEX_STATE_FAILED) {
         pthread_mutex_lock(&p->lock);
         snprintf(out->message, sizeof out->message, "plugin failed to initialize: %s",
                  p->reason ? p->reason : "(no message)");
         pthread_mutex_unlock(&p->lock);
-    } else if (st == CPEX_PLUGIN_SHUT_DOWN) {
+    } else if (st == CPEX_STATE_SHUT_DOWN) {
         snprintf(out->message, sizeof out->message,
                  "plugin is shut down (the manager was shut down)");
     } else {

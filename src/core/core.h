@@ -235,6 +235,10 @@ json_t *cpex__ctx_global_state(cpex_context_table *table, bool create);
 /* Results                                                             */
 /* ------------------------------------------------------------------ */
 
+/** Whether libcpex may fill `result`: there, and at least the first layout. */
+bool cpex__result_fillable(const cpex_pipeline_result *result);
+/** Empty a fillable result, keeping the caller's struct_size. */
+void cpex__result_reset(cpex_pipeline_result *result);
 /** Append a soft error record with a record code of cpex/codes.h (strings
  *  copied, details taken). Returns false on OOM. */
 bool cpex__records_add(cpex_error_record **records, size_t *count, const char *plugin,

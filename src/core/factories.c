@@ -2,6 +2,7 @@
  * factories.c — the factories a manager creates plugins with: by exact
  * kind, or by the scheme before the kind's first ':'.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,25 +40,36 @@ static cpex_status put_factory(cpex__factory_slot **slots, size_t *count, const 
     return CPEX_OK;
 }
 
-/* Check factory `f` and put it under `key` in one of the manager's lists. */
+/* Destroy a refused factory's data (its destroy, when it has one); returns `st`. */
+static cpex_status refuse(const cpex_factory *f, cpex_status st)
+{
+    if (f && f->struct_size >= offsetof(cpex_factory, destroy) + sizeof f->destroy && f->destroy)
+        f->destroy(f->data);
+    return st;
+}
+
+/* Check and store a factory under `key` in one of the two tables; a
+ * refused factory's data is destroyed (what a function takes, it takes on
+ * failure too). */
 static cpex_status register_in(cpex_manager *m, cpex__factory_slot **slots, size_t *count,
                                const char *key, const cpex_factory *f, cpex_error *err)
 {
     if (!f || f->struct_size < sizeof *f || !f->create)
-        return cpex__error_add(err, CPEX_E_INVALID, NULL,
-                              "factory must have struct_size = sizeof(cpex_factory) and a create "
-                              "function");
+        return refuse(f, cpex__error_add(err, CPEX_E_INVALID, NULL,
+                                         "factory must have struct_size = sizeof(cpex_factory) "
+                                         "and a create function"));
     pthread_mutex_lock(&m->write_lock);
     cpex_status st = put_factory(slots, count, key, f, err);
     pthread_mutex_unlock(&m->write_lock);
-    return st;
+    return st == CPEX_OK ? st : refuse(f, st);
 }
 
 cpex_status cpex_manager_register_factory(cpex_manager *m, const char *kind,
                                           const cpex_factory *f, cpex_error *err)
 {
     if (!m || !kind || !*kind)
-        return cpex__error_add(err, CPEX_E_INVALID, NULL, "register_factory: empty kind");
+        return refuse(f, cpex__error_add(err, CPEX_E_INVALID, NULL,
+                                         "register_factory: empty kind"));
     return register_in(m, &m->exact, &m->exact_count, kind, f, err);
 }
 
@@ -65,10 +77,10 @@ cpex_status cpex_manager_register_scheme(cpex_manager *m, const char *scheme,
                                          const cpex_factory *f, cpex_error *err)
 {
     if (!m || !scheme || !*scheme || strchr(scheme, ':'))
-        return cpex__error_add(err, CPEX_E_INVALID, NULL,
-                              "register_scheme: a scheme must be non-empty and contain no ':' "
-                              "(got '%s')",
-                              scheme ? scheme : "(null)");
+        return refuse(f, cpex__error_add(err, CPEX_E_INVALID, NULL,
+                                         "register_scheme: a scheme must be non-empty and "
+                                         "contain no ':' (got '%s')",
+                                         scheme ? scheme : "(null)"));
     return register_in(m, &m->schemes, &m->scheme_count, scheme, f, err);
 }
 

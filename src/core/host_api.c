@@ -4,6 +4,14 @@
  * that the plugin's capabilities allow the access and that its mode allows
  * the change; a refused change is recorded as a soft error naming the
  * plugin, never silently dropped.
+ *
+ * Threads (what the [thread: …] tags of abi.h promise): the slots that take
+ * a call read and write its call state without a lock, so they hold only on
+ * the thread running that handler and only until it returns (the executor
+ * reuses the state for the next plugin of a phase). The json_*, cmf_* and
+ * free slots touch nothing but their arguments. `log` without a call finds
+ * the plugin through the thread's log scope, set around create,
+ * initialize, shutdown and destroy; elsewhere it has no manager to name.
  */
 #include <stdio.h>
 #include <string.h>

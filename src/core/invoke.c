@@ -64,18 +64,32 @@ static const char *payload_problem(const cpex__snapshot *s, const cpex__hook *h,
            "cpex_payload_json or cpex_payload_custom";
 }
 
-void cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *payload,
-                         const cpex_extensions *extensions, cpex_context_table *context,
-                         cpex_pipeline_result *res)
+/* A result too small to fill: nothing is written into it (manager.h). */
+static cpex_status refuse_result(cpex_manager *m, const cpex_pipeline_result *res,
+                                 cpex_context_table *context)
 {
-    if (!res)
-        return;
-    cpex_pipeline_result_init(res);
+    cpex_context_table_free(context); /* taken, as on every path */
+    if (res)
+        cpex__log(m ? cpex__sink_of(m) : NULL, CPEX_LOG_ERROR, NULL,
+                  "cpex_manager_invoke: the result's struct_size is %u, less than the %zu bytes "
+                  "of its first layout: initialize it with CPEX_PIPELINE_RESULT_INIT or "
+                  "cpex_pipeline_result_init; nothing was run",
+                  res->struct_size, (size_t)CPEX_PIPELINE_RESULT_SIZE_V1);
+    return CPEX_E_INVALID;
+}
+
+cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *payload,
+                                const cpex_extensions *extensions, cpex_context_table *context,
+                                cpex_pipeline_result *res)
+{
+    if (!cpex__result_fillable(res))
+        return refuse_result(m, res, context);
+    cpex__result_reset(res);
     res->context = context;
     if (!m || !hook) {
         deny_invoke(res, CPEX_CODE_INVALID_ARGUMENT,
                     "cpex_manager_invoke: manager and hook required");
-        return;
+        return CPEX_E_INVALID;
     }
     size_t len = strlen(hook);
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
@@ -83,7 +97,7 @@ void cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *
     const cpex__hook *h = cpex__snapshot_find(s, hook, len);
     if (!h || h->count == 0) {
         cpex__rcu_exit(t);
-        return; /* allow, payload and extensions untouched */
+        return CPEX_OK; /* allow, payload and extensions untouched */
     }
     const cpex__type_slot *custom;
     char reason[300];
@@ -94,4 +108,5 @@ void cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *
         cpex__execute(m, s, h, payload, custom, extensions, context,
                      atomic_load_explicit(&m->closing, memory_order_relaxed) != 0, res);
     cpex__rcu_exit(t);
+    return CPEX_OK;
 }

@@ -63,8 +63,8 @@ void cpex_manager_shutdown(cpex_manager *m)
     cpex__snapshot *cur = atomic_load(&m->snapshot);
     for (size_t i = cur->plugin_count; i-- > 0;) {
         cpex__plugin *p = cur->plugins[i];
-        int st = atomic_exchange(&p->state, CPEX_PLUGIN_SHUT_DOWN);
-        if (st == CPEX_PLUGIN_INITIALIZED && p->reg.shutdown) {
+        int st = atomic_exchange(&p->state, CPEX_STATE_SHUT_DOWN);
+        if (st == CPEX_STATE_INITIALIZED && p->reg.shutdown) {
             cpex__log_scope scope;
             cpex__log_scope_enter(&scope, m, p->name);
             p->reg.shutdown(p->reg.instance);
@@ -85,7 +85,7 @@ bool cpex_manager_is_initialized(const cpex_manager *cm)
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *cur = atomic_load(&m->snapshot);
     for (size_t i = 0; ok && i < cur->plugin_count; i++)
-        ok = atomic_load(&cur->plugins[i]->state) == CPEX_PLUGIN_INITIALIZED;
+        ok = atomic_load(&cur->plugins[i]->state) == CPEX_STATE_INITIALIZED;
     cpex__rcu_exit(t);
     return ok;
 }

@@ -165,7 +165,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     }
     cpex__mgr_attach(*out, &s);
     char wired[512];
-    cpex__registration_hook_list(&(*out)->reg, wired, sizeof wired);
+    cpex__registration_list_hooks(&(*out)->reg, wired, sizeof wired);
     cpex__log(cpex__sink_of(m), CPEX_LOG_DEBUG, cp->name, "created from %s (kind '%s'), reported as %s %s, hooks %s",
              (*out)->origin ? (*out)->origin : "a factory", cp->kind,
              (*out)->reg.name ? (*out)->reg.name : "(unnamed)",
@@ -309,84 +309,105 @@ cpex_status cpex_manager_load_file(cpex_manager *m, const char *path, cpex_error
 /* Programmatic registration                                           */
 /* ------------------------------------------------------------------ */
 
-cpex_status cpex_manager_register(cpex_manager *m, const cpex_plugin_spec *spec,
-                                  const cpex_plugin_registration *reg, cpex_error *err)
+/*
+ * The registration handed to cpex_manager_register is the manager's from
+ * the call on (manager.h): a refusal destroys the instance, once, as the
+ * factory path does. A registration too small to hold `destroy` has none.
+ */
+static void destroy_refused(cpex_manager *m, const char *name, const cpex_plugin_registration *reg)
 {
-    if (!m || !spec || !reg || spec->struct_size < sizeof *spec || !spec->name || !*spec->name)
-        return cpex__error_add(err, CPEX_E_INVALID, NULL,
-                              "register: a manager, a spec (from cpex_plugin_spec_init) with a "
-                              "name, and a registration are required");
-    cpex__where where = {NULL, 0, 0, spec->name, NULL};
+    if (!reg || reg->struct_size < CPEX_REGISTRATION_SIZE_1_0 || !reg->destroy)
+        return;
+    cpex__log_scope scope;
+    cpex__log_scope_enter(&scope, m, name);
+    reg->destroy(reg->instance);
+    cpex__log_scope_leave(&scope);
+}
+
+/* The spec as the manager keeps it; CPEX_OK, or the problem in `err`. */
+static cpex_status setup_from_spec(cpex_manager *m, const cpex_plugin_spec *spec,
+                                   const cpex__where *where, cpex__plugin_setup *s, cpex_error *err)
+{
     if (spec->mode > CPEX_MODE_DISABLED)
-        return cpex__error_add(err, CPEX_E_INVALID, &where, "mode %u is not valid", spec->mode);
+        return cpex__error_add(err, CPEX_E_INVALID, where, "mode %u is not valid", spec->mode);
     if ((int)spec->on_error != -1 && (unsigned)spec->on_error > CPEX_ON_ERROR_DISABLE)
-        return cpex__error_add(err, CPEX_E_INVALID, &where, "on_error %d is not valid",
-                              (int)spec->on_error);
+        return cpex__error_add(err, CPEX_E_INVALID, where, "on_error %d is not valid",
+                               (int)spec->on_error);
     if (spec->timeout < 0 || spec->timeout > 86400)
-        return cpex__error_add(err, CPEX_E_INVALID, &where,
-                              "timeout must be between 0 and 86400 seconds");
+        return cpex__error_add(err, CPEX_E_INVALID, where,
+                               "timeout must be between 0 and 86400 seconds");
     cpex__caps caps = 0;
     for (size_t i = 0; i < spec->capability_count; i++) {
         const char *suggestion = NULL;
         const char *cap = spec->capabilities[i] ? spec->capabilities[i] : "";
         cpex__cap_parse r = cpex__caps_parse(cap, &caps, &suggestion);
         if (r == CPEX_CAP_UNKNOWN)
-            return cpex__error_add(err, CPEX_E_CONFIG, &where,
-                                  "unknown capability '%s'%s%s%s", cap,
-                                  suggestion ? "; did you mean '" : "",
-                                  suggestion ? suggestion : "", suggestion ? "'?" : "");
+            return cpex__error_add(err, CPEX_E_CONFIG, where, "unknown capability '%s'%s%s%s",
+                                   cap, suggestion ? "; did you mean '" : "",
+                                   suggestion ? suggestion : "", suggestion ? "'?" : "");
         if (r == CPEX_CAP_NOT_IMPLEMENTED)
             cpex__log(cpex__sink_of(m), CPEX_LOG_WARN, spec->name,
-                     "capability '%s' is a CPEX capability libcpex does not implement yet; it "
-                     "grants nothing",
-                     cap);
+                      "capability '%s' is a CPEX capability libcpex does not implement yet; it "
+                      "grants nothing",
+                      cap);
     }
+    memset(s, 0, sizeof *s);
+    s->name = spec->name;
+    s->kind = spec->kind;
+    s->mode = spec->mode;
+    s->priority = spec->priority;
+    s->on_error = (int)spec->on_error == -1 ? m->opts.default_on_error : spec->on_error;
+    s->timeout = spec->timeout > 0 ? spec->timeout : m->opts.default_timeout;
+    s->caps = caps;
+    s->capabilities = spec->capabilities;
+    s->capability_count = spec->capability_count;
+    s->hooks = spec->hooks;
+    s->hook_count = spec->hooks ? spec->hook_count : 0;
+    s->config = spec->config;
+    return CPEX_OK;
+}
+
+cpex_status cpex_manager_register(cpex_manager *m, const cpex_plugin_spec *spec,
+                                  const cpex_plugin_registration *reg, cpex_error *err)
+{
+    if (!m || !spec || !reg || spec->struct_size < sizeof *spec || !spec->name || !*spec->name) {
+        destroy_refused(m, spec && spec->struct_size >= sizeof *spec ? spec->name : NULL, reg);
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
+                               "register: a manager, a spec (from cpex_plugin_spec_init) with a "
+                               "name, and a registration are required");
+    }
+    cpex__where where = {NULL, 0, 0, spec->name, NULL};
     cpex__plugin_setup s;
-    memset(&s, 0, sizeof s);
-    s.name = spec->name;
-    s.kind = spec->kind;
-    s.mode = spec->mode;
-    s.priority = spec->priority;
-    s.on_error = (int)spec->on_error == -1 ? m->opts.default_on_error : spec->on_error;
-    s.timeout = spec->timeout > 0 ? spec->timeout : m->opts.default_timeout;
-    s.caps = caps;
-    s.capabilities = spec->capabilities;
-    s.capability_count = spec->capability_count;
-    s.hooks = spec->hooks;
-    s.hook_count = spec->hooks ? spec->hook_count : 0;
-    s.config = spec->config;
+    cpex_status st = setup_from_spec(m, spec, &where, &s, err);
+    if (st != CPEX_OK) {
+        destroy_refused(m, spec->name, reg);
+        return st;
+    }
 
     pthread_mutex_lock(&m->write_lock);
-    cpex_status st;
     cpex__plugin *p = NULL;
     cpex__binding_list bindings;
     bindings.count = 0;
     cpex__snapshot *cur = atomic_load(&m->snapshot);
-    if (m->shut_down) {
+    if (m->shut_down)
         st = cpex__error_add(err, CPEX_E_STATE, &where, "the manager was shut down");
-    } else if (cpex__mgr_name_taken(cur->plugins, cur->plugin_count, spec->name)) {
+    else if (cpex__mgr_name_taken(cur->plugins, cur->plugin_count, spec->name))
         st = cpex__error_add(err, CPEX_E_EXISTS, &where, "plugin '%s' is already registered",
-                            spec->name);
-    } else {
+                             spec->name);
+    else
         st = cpex__mgr_build_plugin(m, &s, reg, &bindings, &where, &p, err);
+    if (st != CPEX_OK) {
+        pthread_mutex_unlock(&m->write_lock);
+        destroy_refused(m, spec->name, reg);
+        return st;
     }
-    if (st == CPEX_OK && m->init_called) {
+    /* From here the plugin owns the instance: letting go of it destroys it
+       (after shutdown, if it was initialized). */
+    if (m->init_called)
         st = cpex__mgr_init_plugin(m, p, &where, err);
-        if (st != CPEX_OK) {
-            p->reg.destroy = NULL; /* the caller keeps the instance on failure */
-            p->reg.shutdown = NULL;
-            cpex__plugin_unref(p);
-            p = NULL;
-        }
-    }
-    if (st == CPEX_OK && cpex__mgr_commit(m, &p, 1, &bindings) != CPEX_OK) {
-        p->reg.destroy = NULL;
-        p->reg.shutdown = NULL;
-        cpex__plugin_unref(p);
+    if (st == CPEX_OK && cpex__mgr_commit(m, &p, 1, &bindings) != CPEX_OK)
         st = cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
-    } else if (st == CPEX_OK) {
-        cpex__plugin_unref(p);
-    }
+    cpex__plugin_unref(p); /* the snapshot holds it now, or nothing does */
     pthread_mutex_unlock(&m->write_lock);
     return st;
 }

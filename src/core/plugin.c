@@ -20,7 +20,7 @@ void cpex__plugin_unref(cpex__plugin *p)
      * lifecycle in order even when the host skipped shutdown (unregister). */
     cpex__log_scope scope;
     cpex__log_scope_enter(&scope, p->manager, p->name);
-    if (atomic_load(&p->state) == CPEX_PLUGIN_INITIALIZED && p->reg.shutdown)
+    if (atomic_load(&p->state) == CPEX_STATE_INITIALIZED && p->reg.shutdown)
         p->reg.shutdown(p->reg.instance);
     if (p->reg.destroy)
         p->reg.destroy(p->reg.instance);

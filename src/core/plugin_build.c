@@ -31,66 +31,7 @@ static bool hook_listed(const cpex__plugin_setup *s, const char *hook)
     return cpex__names_index(s->hooks, s->hook_count, hook) >= 0;
 }
 
-void cpex__registration_hook_list(const cpex_plugin_registration *reg, char *buf, size_t cap)
-{
-    cpex__textbuf t;
-    cpex__textbuf_init(&t, buf, cap);
-    cpex__textbuf_add(&t, "[");
-    for (size_t i = 0; i < reg->handler_count; i++) {
-        const char *hook = reg->handlers[i].hook;
-        cpex__textbuf_add(&t, "%s%.100s", i ? ", " : "", hook ? hook : "(null)");
-    }
-    cpex__textbuf_add(&t, "]");
-}
-
-/*
- * Check a registration and wire it. On success *out holds a new plugin
- * (one reference) that owns the registration's instance. On failure the
- * caller still owns the instance and the release.
- */
-cpex_status cpex__registration_check(const cpex_plugin_registration *reg, const char *from,
-                                    const cpex__where *where, cpex_error *err)
-{
-    if (!reg || reg->struct_size < CPEX_REGISTRATION_SIZE_1_0)
-        return cpex__error_add(err, CPEX_E_LOAD, where,
-                              "registration from %s is too small (%u bytes; ABI 1.0 needs at "
-                              "least %zu); the plugin was built against a broken SDK — rebuild "
-                              "it with cpex/plugin.h",
-                              from, reg ? reg->struct_size : 0, CPEX_REGISTRATION_SIZE_1_0);
-    if (reg->handler_count == 0 || !reg->handlers)
-        return cpex__error_add(err, CPEX_E_LOAD, where,
-                              "plugin from %s registered no handlers; a plugin must register at "
-                              "least one (hook, handler) pair",
-                              from);
-    if (reg->handler_count > CPEX__MAX_HANDLERS)
-        return cpex__error_add(err, CPEX_E_LOAD, where,
-                              "plugin from %s registered %zu handlers; more than %u is not "
-                              "plausible — the registration is corrupt",
-                              from, reg->handler_count, CPEX__MAX_HANDLERS);
-    cpex_status st = CPEX_OK;
-    for (size_t i = 0; i < reg->handler_count; i++) {
-        const cpex_handler_reg *h = &reg->handlers[i];
-        if (!h->hook || !*h->hook) {
-            st = cpex__error_add(err, CPEX_E_LOAD, where,
-                                "handler #%zu from %s has no hook name", i, from);
-            continue;
-        }
-        if (!h->fn)
-            st = cpex__error_add(err, CPEX_E_LOAD, where,
-                                "handler for hook '%s' from %s has no function (NULL)", h->hook,
-                                from);
-        for (size_t j = 0; j < i; j++)
-            if (reg->handlers[j].hook && strcmp(reg->handlers[j].hook, h->hook) == 0) {
-                st = cpex__error_add(err, CPEX_E_LOAD, where,
-                                    "plugin from %s registered two handlers for hook '%s'; "
-                                    "register one handler per hook",
-                                    from, h->hook);
-                break;
-            }
-    }
-    return st;
-}
-
+/* Check a registration and wire it (manager_internal.h). */
 cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
                                 const cpex_plugin_registration *reg, cpex__binding_list *bindings,
                                 const cpex__where *where, cpex__plugin **out, cpex_error *err)
@@ -104,15 +45,15 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
     /* Which handlers are wired: those whose hook the operator listed. */
     size_t wired = 0;
     for (size_t i = 0; i < reg->handler_count; i++)
-        if (!s->hooks || hook_listed(s, reg->handlers[i].hook))
+        if (!s->hooks || hook_listed(s, cpex__registration_handler(reg, i).hook))
             wired++;
     for (size_t i = 0; s->hooks && i < s->hook_count; i++) {
         bool served = false;
         for (size_t k = 0; k < reg->handler_count; k++)
-            served = served || strcmp(reg->handlers[k].hook, s->hooks[i]) == 0;
+            served = served || strcmp(cpex__registration_handler(reg, k).hook, s->hooks[i]) == 0;
         if (!served) {
             char list[512];
-            cpex__registration_hook_list(reg, list, sizeof list);
+            cpex__registration_list_hooks(reg, list, sizeof list);
             st = cpex__error_add(err, CPEX_E_CONFIG, where,
                                 "hook '%s' is listed under hooks: but the plugin registers no "
                                 "handler for it; it serves %s",
@@ -124,7 +65,8 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
 
     /* Payload types: declared ones must exist and agree with their hooks. */
     for (size_t i = 0; i < reg->handler_count; i++) {
-        const cpex_handler_reg *h = &reg->handlers[i];
+        const cpex_handler_reg handler = cpex__registration_handler(reg, i);
+        const cpex_handler_reg *h = &handler;
         if (!h->payload_type || (s->hooks && !hook_listed(s, h->hook)))
             continue;
         if (!cpex__mgr_type_known(m, h->payload_type)) {
@@ -160,7 +102,7 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
     if (!p)
         return cpex__error_add(err, CPEX_E_NOMEM, where, "out of memory");
     atomic_init(&p->refs, 1);
-    atomic_init(&p->state, CPEX_PLUGIN_CREATED);
+    atomic_init(&p->state, CPEX_STATE_CREATED);
     atomic_init(&p->disabled, 0);
     pthread_mutex_init(&p->lock, NULL);
     p->manager = m;
@@ -182,10 +124,11 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
     bool ok = p->name && (!s->kind || p->kind) && (!s->description || p->description) &&
               p->capabilities && p->config && p->handlers && p->hooks;
     for (size_t i = 0; ok && i < reg->handler_count; i++) {
-        if (s->hooks && !hook_listed(s, reg->handlers[i].hook))
+        cpex_handler_reg h = cpex__registration_handler(reg, i);
+        if (s->hooks && !hook_listed(s, h.hook))
             continue;
-        p->handlers[p->handler_count] = reg->handlers[i];
-        p->hooks[p->handler_count] = cpex__strdup(reg->handlers[i].hook);
+        p->handlers[p->handler_count] = h;
+        p->hooks[p->handler_count] = cpex__strdup(h.hook);
         ok = p->hooks[p->handler_count] != NULL;
         p->handler_count++;
     }
@@ -193,10 +136,10 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
         cpex__plugin_unref(p); /* registration not yet attached: destroys nothing of the plugin's */
         return cpex__error_add(err, CPEX_E_NOMEM, where, "out of memory");
     }
-    /* Copy what the registration's size covers; the rest stays zero. */
+    /* Copy what the registration's size covers; the rest stays zero. The
+       plugin keeps its wired handlers in this host's layout. */
     memcpy(&p->reg, reg, reg->struct_size < sizeof p->reg ? reg->struct_size : sizeof p->reg);
-    p->reg.handlers = p->handlers;
-    p->reg.handler_count = p->handler_count;
+    cpex__registration_use_handlers(&p->reg, p->handlers, p->handler_count);
     p->seq = m->next_seq++;
     *out = p;
     return CPEX_OK;
@@ -217,7 +160,7 @@ cpex_status cpex__mgr_init_plugin(cpex_manager *m, cpex__plugin *p, const cpex__
                                cpex_error *err)
 {
     int st = atomic_load(&p->state);
-    if (st == CPEX_PLUGIN_INITIALIZED)
+    if (st == CPEX_STATE_INITIALIZED)
         return CPEX_OK;
     char msg[1024] = "";
     cpex__log_scope scope;
@@ -227,14 +170,14 @@ cpex_status cpex__mgr_init_plugin(cpex_manager *m, cpex__plugin *p, const cpex__
     msg[sizeof msg - 1] = '\0'; /* the plugin may have left it unterminated */
     cpex__text_one_line(msg);
     if (rc == 0) {
-        atomic_store(&p->state, CPEX_PLUGIN_INITIALIZED);
+        atomic_store(&p->state, CPEX_STATE_INITIALIZED);
         cpex__log(cpex__sink_of(m), CPEX_LOG_DEBUG, p->name, "initialized");
         return CPEX_OK;
     }
     char reason[1100];
     snprintf(reason, sizeof reason, "%s", msg[0] ? msg : "initialize returned an error without a message");
     cpex__plugin_set_reason(p, reason);
-    atomic_store(&p->state, CPEX_PLUGIN_FAILED);
+    atomic_store(&p->state, CPEX_STATE_FAILED);
     return cpex__error_add(err, CPEX_E_PLUGIN, where,
                           "initialize failed: %s (the plugin stays registered and fails closed: "
                           "each invoke that reaches it applies its on_error)",

@@ -58,9 +58,27 @@ char **cpex_manager_plugin_names(const cpex_manager *cm)
     return v;
 }
 
+/*
+ * Whether libcpex may fill `info`: there, and at least the first layout.
+ * Every field filled today is part of that layout; a field appended later
+ * must be filled (and freed) only where the caller's struct_size covers it.
+ */
+static bool info_fillable(const cpex_plugin_info *info)
+{
+    return info && info->struct_size >= CPEX_PLUGIN_INFO_SIZE_V1;
+}
+
+/* Empty an info, keeping the caller's struct_size. */
+static void info_reset(cpex_plugin_info *info)
+{
+    uint32_t size = info->struct_size;
+    memset(info, 0, size < sizeof *info ? size : sizeof *info);
+    info->struct_size = size;
+}
+
 void cpex_plugin_info_cleanup(cpex_plugin_info *info)
 {
-    if (!info)
+    if (!info_fillable(info))
         return;
     cpex__free(info->name);
     cpex__free(info->kind);
@@ -72,16 +90,16 @@ void cpex_plugin_info_cleanup(cpex_plugin_info *info)
     cpex_strv_free(info->hooks);
     cpex_strv_free(info->capabilities);
     json_decref(info->config);
-    memset(info, 0, sizeof *info);
+    info_reset(info);
 }
 
 cpex_status cpex_manager_plugin_info(const cpex_manager *cm, const char *name,
                                      cpex_plugin_info *info)
 {
     cpex_manager *m = (cpex_manager *)cm;
-    if (!m || !name || !info)
+    if (!m || !name || !info_fillable(info))
         return CPEX_E_INVALID;
-    memset(info, 0, sizeof *info);
+    info_reset(info);
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *s = atomic_load(&m->snapshot);
     cpex__plugin *p = NULL;

@@ -6,9 +6,23 @@
 #include "cpex/result.h"
 #include "util/alloc.h"
 
-void cpex_pipeline_result_init(cpex_pipeline_result *r)
+/*
+ * Empty a caller's result, keeping its struct_size. Every field libcpex
+ * fills today is part of the first layout (CPEX_PIPELINE_RESULT_SIZE_V1),
+ * which cpex__result_fillable guarantees; a field appended later must be
+ * written only where the caller's struct_size covers it.
+ */
+void cpex__result_reset(cpex_pipeline_result *r)
 {
-    *r = (cpex_pipeline_result){.continue_processing = true};
+    uint32_t size = r->struct_size;
+    memset(r, 0, size < sizeof *r ? size : sizeof *r);
+    r->struct_size = size;
+    r->continue_processing = true;
+}
+
+bool cpex__result_fillable(const cpex_pipeline_result *r)
+{
+    return r && r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_V1;
 }
 
 void cpex_violation_free(cpex_violation *v)
@@ -51,13 +65,13 @@ typedef struct owned_payload {
 
 void cpex_pipeline_result_cleanup(cpex_pipeline_result *r)
 {
-    if (!r)
+    if (!cpex__result_fillable(r))
         return;
     /* An all-allow invoke owns nothing: reset without a call per field
        (six calls that each test NULL cost ~8 ns per invoke). */
     if (!r->violation && !r->modified_payload && !r->extensions && !r->metadata && !r->errors &&
         !r->context) {
-        cpex_pipeline_result_init(r);
+        cpex__result_reset(r);
         return;
     }
     cpex_violation_free(r->violation);
@@ -70,7 +84,7 @@ void cpex_pipeline_result_cleanup(cpex_pipeline_result *r)
     json_decref(r->metadata);
     cpex_error_records_free(r->errors, r->error_count);
     cpex_context_table_free(r->context);
-    cpex_pipeline_result_init(r);
+    cpex__result_reset(r);
 }
 
 cpex_payload *cpex__result_payload_new(uint32_t kind, const char *type_name, void *data,

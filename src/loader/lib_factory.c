@@ -26,8 +26,10 @@
  *   6. Call it with the host's ABI version, the host table, the config and
  *      a message buffer; map each status to a message that keeps the
  *      plugin's own text.
- *   7. Check the registration (size, ABI version), filter handlers by the
- *      `#` fragment, and hand the product to the manager.
+ *   7. Check the registration (size, ABI version, handlers), compare its
+ *      handlers with the hooks its manifest entry lists (hooks_agree.c),
+ *      filter handlers by the `#` fragment, and hand the product to the
+ *      manager.
  *
  * Every failure after dlopen undoes what was done: the plugin's destroy if
  * its create succeeded, then dlclose. On success the library handle goes to
@@ -51,6 +53,7 @@
 #include <elf.h>
 #endif
 
+#include "loader/hooks_agree.h"
 #include "loader/image.h"
 #include "loader/kind.h"
 #include "loader/manifest.h"
@@ -63,7 +66,6 @@
 #define LIB_SCHEME "lib"
 /** Size of the buffer a plugin may write its failure message into. */
 #define PLUGIN_MSG_CAP 1024
-/** More handlers than this in one registration is taken as corruption. */
 
 /* What product.release gets: the library reference and what we allocated
    for the plugin's registration. */
@@ -276,22 +278,6 @@ static cpex_plugin_create_fn to_create_fn(const void *sym)
 }
 
 /* ------------------------------------------------------------------ */
-/* Messages                                                            */
-/* ------------------------------------------------------------------ */
-
-/* "[a, b]" of the hook names of `reg`, cut to `cap`. */
-static void handler_list(const cpex_plugin_registration *reg, char *buf, size_t cap)
-{
-    size_t pos = (size_t)snprintf(buf, cap, "[");
-    for (size_t i = 0; i < reg->handler_count && pos < cap; i++) {
-        const char *h = reg->handlers[i].hook ? reg->handlers[i].hook : "(null)";
-        pos += (size_t)snprintf(buf + pos, cap - pos, "%s%.100s", i ? ", " : "", h);
-    }
-    if (pos < cap)
-        snprintf(buf + pos, cap - pos, "]");
-}
-
-/* ------------------------------------------------------------------ */
 /* The factory                                                         */
 /* ------------------------------------------------------------------ */
 
@@ -460,22 +446,22 @@ static cpex_status call_entry(load *l, cpex_error *err)
     const char *said = msg[0] ? msg : "(the plugin gave no message)";
 
     switch (status) {
-    case CPEX_PLUGIN_OK:
+    case CPEX_CREATE_OK:
         l->created = 1;
         return CPEX_OK;
-    case CPEX_PLUGIN_ABI_MISMATCH:
+    case CPEX_CREATE_ABI_MISMATCH:
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
                               "library '%s' refused the host's plugin ABI: %s\n"
                               "  host has ABI %u.%u\n"
                               "  hint: rebuild the plugin against the cpex/plugin.h installed "
                               "with this host",
                               l->path, said, CPEX_ABI_VERSION_MAJOR, CPEX_ABI_VERSION_MINOR);
-    case CPEX_PLUGIN_CONFIG_REJECTED:
+    case CPEX_CREATE_CONFIG_REJECTED:
         return cpex__error_add(err, CPEX_E_CONFIG, NULL,
                               "the plugin in '%s' rejected its configuration: %s\n"
                               "  hint: fix this plugin's `config:` block",
                               l->path, said);
-    case CPEX_PLUGIN_INIT_FAILED:
+    case CPEX_CREATE_INIT_FAILED:
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
                               "the plugin in '%s' failed to create an instance: %s", l->path,
                               said);
@@ -490,7 +476,8 @@ static cpex_status call_entry(load *l, cpex_error *err)
     }
 }
 
-/* Step 7: the registration the plugin filled, then the '#' fragment. */
+/* Step 7: the registration the plugin filled, its agreement with the
+   manifest, then the '#' fragment. */
 static cpex_status check_registration(load *l, cpex_error *err)
 {
     cpex_plugin_registration *reg = &l->reg;
@@ -523,9 +510,15 @@ static cpex_status check_registration(load *l, cpex_error *err)
                               "  hint: the plugin is broken; fix its registration",
                               l->path, reg->handler_count,
                               reg->handlers ? "" : " but no handler array");
-    /* The whole list is checked before the fragment picks from it. */
+    /* The whole list is checked before the fragment picks from it, and
+       compared with what the manifest says the entry serves. */
     cpex_status st = cpex__registration_check(reg, l->path, NULL, err);
     if (st != CPEX_OK)
+        return st;
+    const cpex_manifest_entry *entry =
+        l->manifest ? cpex__manifest_find(&l->manifest->manifest, l->kind.entry ? l->kind.entry : "")
+                    : NULL;
+    if (entry && (st = cpex__hooks_agree(entry, reg, l->path, err)) != CPEX_OK)
         return st;
 
     const char *frag = l->kind.handler;
@@ -533,11 +526,11 @@ static cpex_status check_registration(load *l, cpex_error *err)
         return CPEX_OK;
     size_t keep = 0;
     for (size_t i = 0; i < reg->handler_count; i++)
-        if (reg->handlers[i].hook && strcmp(reg->handlers[i].hook, frag) == 0)
+        if (strcmp(cpex__registration_handler(reg, i).hook, frag) == 0)
             keep++;
     if (keep == 0) {
         char list[600];
-        handler_list(reg, list, sizeof list);
+        cpex__registration_list_hooks(reg, list, sizeof list);
         return cpex__error_add(err, CPEX_E_CONFIG, NULL,
                               "the plugin in '%s' registered no handler for '#%s'; it "
                               "registered handlers for %s\n"
@@ -549,11 +542,12 @@ static cpex_status check_registration(load *l, cpex_error *err)
     if (!l->filtered)
         return oom(err, l);
     size_t n = 0;
-    for (size_t i = 0; i < reg->handler_count; i++)
-        if (reg->handlers[i].hook && strcmp(reg->handlers[i].hook, frag) == 0)
-            l->filtered[n++] = reg->handlers[i];
-    reg->handlers = l->filtered;
-    reg->handler_count = n;
+    for (size_t i = 0; i < reg->handler_count; i++) {
+        cpex_handler_reg h = cpex__registration_handler(reg, i);
+        if (strcmp(h.hook, frag) == 0)
+            l->filtered[n++] = h;
+    }
+    cpex__registration_use_handlers(reg, l->filtered, n);
     return CPEX_OK;
 }
 
@@ -629,7 +623,7 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
 
     if (req->log) {
         char list[600], line[1200];
-        handler_list(&l.reg, list, sizeof list);
+        cpex__registration_list_hooks(&l.reg, list, sizeof list);
         snprintf(line, sizeof line,
                  "loaded plugin '%.*s' from '%s'%s%s: it reports name '%.100s' version "
                  "'%.50s'; handlers %s",

@@ -7,10 +7,16 @@
 
 #include "util/alloc.h"
 
-void cpex_error_init(cpex_error *err)
+/* Whether libcpex may write into `err`: it is there and was initialized.
+   Every field libcpex writes today is part of the first layout. */
+static int writable(const cpex_error *err)
 {
-    if (!err)
-        return;
+    return err && err->struct_size >= CPEX_ERROR_SIZE_V1;
+}
+
+/* Empty the fields of the first layout; struct_size stays the caller's. */
+static void reset(cpex_error *err)
+{
     err->code = CPEX_OK;
     err->count = 0;
     err->items = NULL;
@@ -27,17 +33,20 @@ static void item_cleanup(cpex_error_item *it)
 
 void cpex_error_cleanup(cpex_error *err)
 {
-    if (!err)
+    if (!writable(err))
         return;
     for (size_t i = 0; i < err->count; i++)
         item_cleanup(&err->items[i]);
     cpex__free(err->items);
     cpex__free(err->text);
-    cpex_error_init(err);
+    reset(err);
 }
 
 const char *cpex_error_message(cpex_error *err)
 {
+    if (err && !writable(err))
+        return "(this cpex_error was not initialized, so no message could be stored in it: "
+               "initialize it with CPEX_ERROR_INIT or cpex_error_init)";
     if (!err || err->count == 0)
         return "";
     if (err->text)
@@ -124,7 +133,7 @@ static void fill_item(cpex_error_item *it, cpex_status code, const cpex__where *
 cpex_status cpex__error_add(cpex_error *err, cpex_status code, const cpex__where *where,
                            const char *fmt, ...)
 {
-    if (!err)
+    if (!writable(err))
         return code;
     va_list ap;
     va_start(ap, fmt);
@@ -152,7 +161,7 @@ void cpex__error_move_with(cpex_error *to, cpex_error *from, const cpex__where *
 {
     if (!from)
         return;
-    if (!to) {
+    if (!writable(to)) {
         cpex_error_cleanup(from);
         return;
     }

@@ -17,7 +17,7 @@ typedef struct cpex__where {
 } cpex__where;
 
 /**
- * Append one item to `err` (NULL err: nothing happens). The message is
+ * Append one item to `err` (NULL, or never initialized: nothing happens). The message is
  * formatted, then prefixed with "<file>:<line>:<col>: " and
  * "plugin '<p>': " from `where` when those are set. Returns `code` so a
  * caller can `return cpex__error_add(...)`. If memory runs out the item is

@@ -99,7 +99,7 @@ static void outcome_cleanup(outcome *o)
 
 static void expect_allow(cpex_manager *m, const char *hook)
 {
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, hook, &o);
     assert_allowed(&o.r);
     assert_int_equal(o.r.error_count, 0);
@@ -108,7 +108,7 @@ static void expect_allow(cpex_manager *m, const char *hook)
 
 static void expect_deny(cpex_manager *m, const char *hook, const char *code, const char *plugin)
 {
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, hook, &o);
     assert_denied(&o.r, code, plugin);
     outcome_cleanup(&o);
@@ -136,7 +136,7 @@ static void test_single_loads_and_runs(void **state)
     assert_true(is_loaded(LIB("single")));
     assert_true(cpex_manager_has_hooks_for(m, PRE));
 
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, PRE, &o);
     assert_true(o.r.continue_processing);
     assert_null(o.r.violation);
@@ -148,7 +148,7 @@ static void test_single_loads_and_runs(void **state)
     outcome_cleanup(&o);
 
     /* what the manager knows: origin is the resolved path, reported name */
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "hello", &info), CPEX_OK);
     assert_string_equal(info.origin, LIB("single"));
     assert_string_equal(info.reported_name, "single");
@@ -171,11 +171,11 @@ static void test_relative_path(void **state)
         print_error("%s\n", cpex_error_message(&err));
     assert_int_equal(st, CPEX_OK);
     assert_int_equal(cpex_manager_initialize(m, &err), CPEX_OK);
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "rel", &info), CPEX_OK);
     assert_string_equal(info.origin, LIB("single"));
     cpex_plugin_info_cleanup(&info);
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, PRE, &o);
     assert_string_equal(json_string_value(json_object_get(o.r.metadata, "greeting")), "hello");
     outcome_cleanup(&o);
@@ -340,7 +340,7 @@ static void test_two_libraries(void **state)
                "    hooks: [" PRE ", " POST "]\n"
                "    priority: 20\n");
     assert_int_equal(cpex_manager_plugin_count(m), 2);
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, PRE, &o);
     assert_true(o.r.continue_processing);
     assert_string_equal(json_string_value(json_object_get(o.r.metadata, "greeting")), "hello");
@@ -387,7 +387,7 @@ static void test_multi_plugin_both_entries(void **state)
                "    hooks: [" PRE "]\n"
                "    priority: 20\n");
     expect_deny(m, PRE, "example.multi_plugin.deny", "denier");
-    cpex_plugin_info a, d;
+    cpex_plugin_info a = CPEX_PLUGIN_INFO_INIT, d = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "allower", &a), CPEX_OK);
     assert_int_equal(cpex_manager_plugin_info(m, "denier", &d), CPEX_OK);
     assert_string_equal(a.reported_name, "allow-gate");
@@ -446,17 +446,19 @@ static void test_bad_entry_names(void **state)
 static void test_abi_mismatch(void **state)
 {
     (void)state;
+    char major2[96], minor99[96];
+    e2e_abi_fmt(major2, sizeof major2, "host has ABI %s, plugin has ABI 2.0");
+    e2e_abi_fmt(minor99, sizeof minor99, "host has ABI %s, plugin has ABI 1.99");
     expect_fail(E2E_YAML1("future", "lib:" LIB("abi_major2"), PRE, ""), CPEX_E_LOAD,
-                "plugin 'future'", LIB("abi_major2"), "host has ABI 1.0, plugin has ABI 2.0",
-                "rebuild");
+                "plugin 'future'", LIB("abi_major2"), major2, "rebuild");
 
     expect_fail(E2E_YAML1("newer", "lib:" LIB("abi_newer_minor"), PRE, ""), CPEX_OK,
-                "plugin 'newer'", "host has ABI 1.0, plugin has ABI 1.99");
+                "plugin 'newer'", minor99);
 
     /* a hand-written plugin without a manifest whose registration claims 1.99:
        refused after create, and its destroy runs (LSan would see the leak) */
     expect_fail(E2E_YAML1("regnewer", "lib:" LIB("reg_newer"), PRE, ""), CPEX_OK,
-                "plugin 'regnewer'", "host has ABI 1.0, plugin has ABI 1.99");
+                "plugin 'regnewer'", minor99);
 }
 
 /* The SDK's handshake, called directly: it refuses before touching anything. */
@@ -484,33 +486,42 @@ static void test_sdk_handshake(void **state)
     reg.struct_size = (uint32_t)sizeof reg;
     /* NULL host and config: the handshake must fail before reading them */
     assert_int_equal(create(CPEX_ABI_MAKE_VERSION(2, 0), NULL, NULL, &reg, err, sizeof err),
-                     CPEX_PLUGIN_ABI_MISMATCH);
-    assert_contains(err, "plugin built for ABI 1.0, host has 2.0");
+                     CPEX_CREATE_ABI_MISMATCH);
+    char expected[96];
+    assert_contains(err, e2e_abi_fmt(expected, sizeof expected, "plugin built for ABI %s, host has 2.0"));
     assert_contains(err, "rebuild the plugin");
     assert_null(reg.name);
     assert_int_equal(create(CPEX_ABI_MAKE_VERSION(0, 9), NULL, NULL, &reg, err, sizeof err),
-                     CPEX_PLUGIN_ABI_MISMATCH);
+                     CPEX_CREATE_ABI_MISMATCH);
     assert_contains(err, "host has 0.9");
     /* a host with a compatible version but no table is refused too */
     assert_int_equal(create(CPEX_ABI_VERSION, NULL, NULL, &reg, err, sizeof err),
-                     CPEX_PLUGIN_INIT_FAILED);
+                     CPEX_CREATE_INIT_FAILED);
     /* a newer-minor host is fine (the plugin sees a prefix) */
     cpex_plugin_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.struct_size = (uint32_t)sizeof cfg;
     const cpex_host_api *host = cpex_host_api_get();
     assert_int_equal(create(CPEX_ABI_MAKE_VERSION(1, 7), host, &cfg, &reg, err, sizeof err),
-                     CPEX_PLUGIN_OK);
+                     CPEX_CREATE_OK);
     assert_int_equal(reg.abi_version, CPEX_ABI_VERSION);
     assert_int_equal(reg.struct_size, sizeof reg);
+    assert_int_equal(reg.handler_size, sizeof(cpex_handler_reg)); /* the SDK sets it (1.1) */
     assert_string_equal(reg.name, "single");
     assert_non_null(reg.destroy);
     reg.destroy(reg.instance);
+    /* a plugin built with this SDK needs its minor: an older-minor host is refused */
+    memset(&reg, 0, sizeof reg);
+    reg.struct_size = (uint32_t)CPEX_REGISTRATION_SIZE_1_0;
+    assert_int_equal(create(CPEX_ABI_MAKE_VERSION(1, 0), host, &cfg, &reg, err, sizeof err),
+                     CPEX_CREATE_ABI_MISMATCH);
+    assert_contains(err, e2e_abi_fmt(expected, sizeof expected, "plugin built for ABI %s, host has 1.0"));
+    assert_null(reg.name);
     /* a host whose registration struct is smaller than the 1.0 size is refused */
     memset(&reg, 0, sizeof reg);
     reg.struct_size = 8;
     assert_int_equal(create(CPEX_ABI_VERSION, host, &cfg, &reg, err, sizeof err),
-                     CPEX_PLUGIN_INIT_FAILED);
+                     CPEX_CREATE_INIT_FAILED);
     dlclose(dl);
 
     /* the abi_newer_minor library's own handshake refuses a 1.0 host */
@@ -521,8 +532,9 @@ static void test_sdk_handshake(void **state)
     memset(&reg, 0, sizeof reg);
     reg.struct_size = (uint32_t)sizeof reg;
     assert_int_equal(create(CPEX_ABI_VERSION, host, &cfg, &reg, err, sizeof err),
-                     CPEX_PLUGIN_ABI_MISMATCH);
-    assert_contains(err, "plugin built for ABI 1.99, host has 1.0");
+                     CPEX_CREATE_ABI_MISMATCH);
+    assert_contains(err, e2e_abi_fmt(expected, sizeof expected,
+                                     "plugin built for ABI 1.99, host has %s"));
     dlclose(dl);
 }
 
@@ -567,7 +579,7 @@ static void test_plugin_failures(void **state)
     assert_contains(cpex_error_message(&err), "flaky");
     assert_contains(cpex_error_message(&err), "init_fail: backend at 10.0.0.1:9 is unreachable");
     cpex_error_cleanup(&err);
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, PRE, &o);
     assert_false(o.r.continue_processing);
     outcome_cleanup(&o);
@@ -595,7 +607,7 @@ static void test_failure_is_isolated(void **state)
     /* nothing of the failed batch stays loaded */
     assert_false(is_loaded(LIB("multi_plugin")));
     assert_false(is_loaded(LIB("config_reject")));
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, PRE, &o);
     assert_true(o.r.continue_processing);
     assert_string_equal(json_string_value(json_object_get(o.r.metadata, "greeting")), "hello");
@@ -621,7 +633,7 @@ static void test_same_library_twice(void **state)
                "    hooks: [" PRE "]\n"
                "    config: { start: 0, label: b }\n");
     for (int round = 1; round <= 3; round++) {
-        outcome o;
+        outcome o = E2E_OUTCOME_INIT;
         invoke(m, PRE, &o);
         assert_true(o.r.continue_processing);
         assert_int_equal(json_integer_value(json_object_get(o.r.metadata, "a.count")),
@@ -633,7 +645,7 @@ static void test_same_library_twice(void **state)
     cpex_error err = CPEX_ERROR_INIT;
     assert_int_equal(cpex_manager_unregister(m, "first", &err), CPEX_OK);
     assert_true(is_loaded(LIB("counter")));
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, PRE, &o);
     assert_null(json_object_get(o.r.metadata, "a.count"));
     assert_int_equal(json_integer_value(json_object_get(o.r.metadata, "b.count")), 4);
@@ -646,7 +658,7 @@ static void test_no_manifest(void **state)
     (void)state;
     cpex_manager *m = new_manager();
     load_ok(m, E2E_YAML1("handmade", "lib:" LIB("no_manifest"), PRE, ""));
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke(m, PRE, &o);
     assert_true(o.r.continue_processing);
     assert_true(json_is_true(json_object_get(o.r.metadata, "no_manifest")));

@@ -108,7 +108,7 @@ static cpex_extensions *subject(const char *id)
 /* Allow or deny of one tool call through `m`. Returns the violation code or NULL. */
 static char *decide(cpex_manager *m, const char *tool, const cpex_extensions *ext)
 {
-    e2e_outcome o;
+    e2e_outcome o = E2E_OUTCOME_INIT;
     invoke_call(m, PRE, "c1", tool, "{}", ext, &o);
     char *code = o.r.continue_processing ? NULL : strdup(o.r.violation->code);
     e2e_outcome_cleanup(&o);
@@ -171,7 +171,7 @@ static void allowlist_violation_names_the_tool(void **state)
         "{\"content_type\":\"text\",\"text\":\"doing two things\"},"
         "{\"content_type\":\"tool_call\",\"content\":{\"tool_call_id\":\"a\",\"name\":\"search_web\",\"arguments\":{}}},"
         "{\"content_type\":\"tool_call\",\"content\":{\"tool_call_id\":\"b\",\"name\":\"rm_rf\",\"arguments\":{}}}]}");
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run(m, PRE, c, NULL, NULL, &res);
     assert_false(res.continue_processing);
     assert_string_equal(res.violation->code, "tool_not_allowed");
@@ -201,7 +201,7 @@ static void allowlist_verify_results_uses_context(void **state)
     cpex_cmf_message *pre = call_msg("call-1", "get_weather", "{\"city\":\"Oslo\"}");
     cpex_cmf_message *post = result_msg("call-1", "get_weather", "\"snow\"");
     cpex_cmf_message *stray = result_msg("call-2", "get_weather", "\"rain\"");
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
 
     /* Pre approves call-1; its context table carries that to the post hook. */
     run(m, PRE, pre, NULL, NULL, &res);
@@ -267,7 +267,7 @@ static char *redact(cpex_manager *m, const char *text, json_int_t *email, json_i
     cpex_cmf_message *c = cpex_cmf_from_json(j, &err);
     json_decref(j);
     assert_non_null(c);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run(m, PRE, c, NULL, NULL, &res);
     assert_true(res.continue_processing);
     assert_int_equal(res.error_count, 0);
@@ -338,7 +338,7 @@ static void pii_tool_arguments_and_results(void **state)
         "c1", "send_email",
         "{\"to\":\"jane@example.com\",\"n\":5,\"cc\":[\"bob@example.org\",{\"tel\":\"555-123-4567\"}],"
         "\"jane@example.com\":true,\"card\":\"4111 1111 1111 1111\",\"ok\":null}");
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run(m, PRE, c, NULL, NULL, &res);
     assert_true(res.continue_processing);
     assert_true(res.payload_modified);
@@ -413,7 +413,7 @@ static void rate_limit_burst_then_deny(void **state)
     cpex_extensions *alice = subject("alice"), *bob = subject("bob");
     for (int i = 0; i < 3; i++)
         assert_null(decide(m, "search", alice));
-    e2e_outcome o;
+    e2e_outcome o = E2E_OUTCOME_INIT;
     invoke_call(m, PRE, "c4", "search", "{}", alice, &o);
     assert_false(o.r.continue_processing);
     assert_string_equal(o.r.violation->code, "rate_limited");
@@ -457,7 +457,7 @@ static void rate_limit_without_capability_is_anonymous(void **state)
     cpex_extensions *alice = subject("alice"), *bob = subject("bob");
     assert_null(decide(m, "t", alice));
     assert_null(decide(m, "t", bob));
-    e2e_outcome o;
+    e2e_outcome o = E2E_OUTCOME_INIT;
     invoke_call(m, PRE, "c", "t", "{}", alice, &o);
     assert_false(o.r.continue_processing);
     assert_string_equal(json_string_value(json_object_get(o.r.violation->details, "subject")),
@@ -478,7 +478,7 @@ static void *hammer_main(void *arg)
     hammer *h = arg;
     cpex_cmf_message *c = call_msg("c", "shared_tool", "{}");
     for (int i = 0; i < 100; i++) {
-        cpex_pipeline_result res;
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
         run(h->m, PRE, c, NULL, NULL, &res);
         if (res.continue_processing)
             h->allowed++;
@@ -545,7 +545,7 @@ static void header_inject_with_capabilities(void **state)
     cpex_manager *m = load1("hdr", LIB("header_inject"), PRE ", " POST, extra);
     cpex_extensions *in = cpex_extensions_new();
     assert_int_equal(cpex_extensions_add(in, CPEX_EXT_LABELS, "existing"), CPEX_OK);
-    e2e_outcome o;
+    e2e_outcome o = E2E_OUTCOME_INIT;
     invoke_call(m, POST, "c", "t", "{}", in, &o);
     assert_true(o.r.continue_processing);
     assert_int_equal(o.r.error_count, 0);
@@ -567,7 +567,7 @@ static void header_inject_without_capabilities_is_refused(void **state)
 {
     (void)state;
     cpex_manager *m = load1("hdr", LIB("header_inject"), PRE, header_config);
-    e2e_outcome o;
+    e2e_outcome o = E2E_OUTCOME_INIT;
     invoke_call(m, PRE, "c", "t", "{}", NULL, &o);
     /* Refused writes are soft errors, not a failed request. */
     assert_true(o.r.continue_processing);
@@ -608,7 +608,7 @@ static void header_inject_tool_filter(void **state)
     cpex_cmf_message *other = call_msg("c", "search", "{}");
     cpex_cmf_message *send = call_msg("c", "send_email", "{}");
     cpex_cmf_message *result = result_msg("c", "send_sms", "\"ok\"");
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run(m, PRE, other, NULL, NULL, &res);
     assert_false(res.extensions_modified);
     cpex_pipeline_result_cleanup(&res);
@@ -663,7 +663,7 @@ static void audit_log_mode(const char *mode)
     cpex_cmf_message *pre = call_msg("c", "search_docs", "{}");
     cpex_cmf_message *post = result_msg("c", "search_docs", "\"found\"");
     for (int i = 0; i < 3; i++) {
-        cpex_pipeline_result res;
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
         run(m, i == 2 ? POST : PRE, i == 2 ? post : pre, i == 1 ? NULL : alice, NULL, &res);
         assert_true(res.continue_processing);
         assert_int_equal(res.error_count, 0);
@@ -733,7 +733,7 @@ static void audit_log_appends_and_reports_bad_path(void **state)
              path);
     cpex_manager *m = load1("audit", LIB("audit_log"), PRE, extra);
     cpex_cmf_message *c = call_msg("c", "t", "{\"q\":1}");
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run(m, PRE, c, NULL, NULL, &res);
     cpex_pipeline_result_cleanup(&res);
     cpex_manager_free(m);
@@ -787,7 +787,7 @@ static void gateway_example_config_loads(void **state)
     cpex_manager *m = load(yaml);
     assert_int_equal(cpex_manager_plugin_count(m), 6);
     cpex_extensions *alice = subject("alice");
-    e2e_outcome out;
+    e2e_outcome out = E2E_OUTCOME_INIT;
     invoke_call(m, PRE, "c", "send_email", "{\"to\":\"x@example.com\"}", alice, &out);
     assert_true(out.r.continue_processing);
     assert_true(out.r.payload_modified);

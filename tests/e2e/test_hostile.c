@@ -227,7 +227,7 @@ static char *load_refused(const char *yaml, cpex_status code)
     assert_contains(msg, "test.yaml:");
     assert_int_equal(cpex_manager_plugin_count(m), 1);
 
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke_allowed(m, &o, 1);
     assert_int_equal(o.r.error_count, 0);
     done(m, &o);
@@ -307,9 +307,10 @@ static int teardown(void **state)
 static void test_unknown_status(void **state)
 {
     (void)state;
+    char said[96];
+    e2e_abi_fmt(said, sizeof said, "returned status 42, which ABI %s does not define");
     expect_refused(HOSTILE("odd", LIB("bad_status"), ""), NULL, "plugin 'odd'", LIB("bad_status"),
-                   "returned status 42, which ABI 1.0 does not define",
-                   "bad_status: something odd");
+                   said, "bad_status: something odd");
 }
 
 #define REG(entry) LIB("hostile_registration") "?entry=" entry
@@ -404,18 +405,20 @@ static void test_manifest_and_entry_disagree_on_abi(void **state)
 {
     (void)state;
     /* Manifest 1.0, registration 2.0: refused after create, destroyed. */
+    char major2[96], minor5[96];
+    e2e_abi_fmt(major2, sizeof major2, "host has ABI %s, plugin has ABI 2.0");
+    e2e_abi_fmt(minor5, sizeof minor5, "host has ABI %s, plugin has ABI 1.5");
     libref lib = hold(LIB("hostile_abi_split"));
     expect_refused(HOSTILE("split", LIB("hostile_abi_split"), ""), &lib, "plugin 'split'",
                    LIB("hostile_abi_split"), "registration is for an incompatible plugin ABI",
-                   "host has ABI 1.0, plugin has ABI 2.0");
+                   major2);
     release(&lib);
 
     /* Manifest 1.5, registration 1.0: refused from the manifest, before any
        plugin code runs (the entry point aborts). */
     expect_refused(HOSTILE("split2", LIB("hostile_abi_split_manifest"), ""), NULL,
                    "plugin 'split2'", LIB("hostile_abi_split_manifest"),
-                   "incompatible plugin ABI (newer minor version)",
-                   "host has ABI 1.0, plugin has ABI 1.5");
+                   "incompatible plugin ABI (newer minor version)", minor5);
 }
 
 /* ------------------------------------------------------------------ */
@@ -455,7 +458,7 @@ static void test_initialize_fails(void **state)
         assert_int_equal(cpex_manager_initialize(m, &err), CPEX_E_PLUGIN);
         assert_contains(cpex_error_message(&err), "plugin 'flaky'");
         cpex_error_cleanup(&err);
-        outcome o;
+        outcome o = E2E_OUTCOME_INIT;
         if (ignore) {
             invoke_recorded(m, &o, 1, "flaky", "not_initialized", INIT_FAIL_MSG);
         } else {
@@ -501,15 +504,15 @@ static void test_initialize_garbage_message(void **state)
     int clean = printable_line(msg, "the initialize error");
     cpex_error_cleanup(&err);
 
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "garbage", &info), CPEX_OK);
-    assert_int_equal(info.state, CPEX_PLUGIN_FAILED);
+    assert_int_equal(info.state, CPEX_STATE_FAILED);
     assert_non_null(info.reason);
     assert_contains(info.reason, "init_garbage: failed");
     clean &= printable_line(info.reason, "the plugin's reason (cpex_plugin_info)");
     cpex_plugin_info_cleanup(&info);
 
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     const cpex_error_record *rec = invoke_recorded(m, &o, 1, "garbage", "not_initialized", NULL);
     clean &= printable_line(rec->message, "the invoke's error record");
     done(m, &o);
@@ -531,7 +534,7 @@ static void test_unknown_decision(void **state)
     (void)state;
     /* on_error ignore: recorded, the pipeline goes on */
     cpex_manager *m = with_hostile(BEHAVIOUR("decider", "decide", "    on_error: ignore\n"));
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke_recorded(m, &o, 1, "decider", "bad_decision", "unknown decision 7");
     done(m, &o);
 
@@ -561,7 +564,7 @@ static void test_modification_in_audit_mode(void **state)
 {
     (void)state;
     cpex_manager *m = with_hostile(BEHAVIOUR("auditor", "modify", "    mode: audit\n"));
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke_allowed(m, &o, 1);
     assert_false(o.r.payload_modified);
     assert_null(o.r.modified_payload);
@@ -594,7 +597,7 @@ static void test_deny_in_transform_mode(void **state)
 {
     (void)state;
     cpex_manager *m = with_hostile(BEHAVIOUR("shaper", "deny", "    mode: transform\n"));
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     const cpex_error_record *rec =
         invoke_recorded(m, &o, 1, "shaper", "dropped_deny", "transform mode");
     assert_contains(rec->message, "the hostile plugin says no");
@@ -631,7 +634,7 @@ static void test_host_table_misuse(void **state)
 {
     (void)state;
     cpex_manager *m = with_hostile(BEHAVIOUR("clumsy", "misuse", ""));
-    outcome o;
+    outcome o = E2E_OUTCOME_INIT;
     invoke_allowed(m, &o, 1);
     json_t *rcs = json_object_get(o.r.metadata, "misuse.rc");
     assert_true(json_is_array(rcs));
@@ -684,7 +687,7 @@ static void test_all_at_once(void **state)
         "  - { name: clumsy, kind: \"lib:" LIB("hostile_behaviour") "?entry=misuse\", "
         "hooks: [" PRE "], priority: 20 }\n");
     for (int round = 1; round <= 3; round++) {
-        outcome o;
+        outcome o = E2E_OUTCOME_INIT;
         invoke_allowed(m, &o, round);
         expect_record(&o, "decider", "bad_decision");
         expect_record(&o, "shaper", "dropped_deny");

@@ -52,7 +52,7 @@ TEST_UNUSED static int32_t allow(void *instance, const cpex_call *call)
 }
 
 TEST_UNUSED static const cpex_handler_reg allow_handlers[] = {
-    {"cmf.tool_pre_invoke", allow, "cmf"}};
+    CPEX_HANDLER("cmf.tool_pre_invoke", allow, "cmf")};
 
 #ifdef TEST_PLUGIN_LIVE_COUNT
 TEST_EXPORT int hostile_live_instances;
@@ -68,24 +68,24 @@ TEST_UNUSED static void destroy(void *instance) { free(instance); }
 
 #ifndef TEST_PLUGIN_RAW_ABI
 /* Allocate a 16-byte instance with destroy() as its destructor; on failure,
-   write "out of memory" into err and return CPEX_PLUGIN_INIT_FAILED. */
+   write "out of memory" into err and return CPEX_CREATE_INIT_FAILED. */
 static inline int32_t test_new_instance(cpex_plugin_registration *out, char *err, size_t err_cap)
 {
     out->instance = malloc(16);
     if (!out->instance) {
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     out->destroy = destroy;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 #endif
 
 /* Fill the registration's name, version and `n` handlers; evaluates to
-   CPEX_PLUGIN_OK. TEST_REGISTER: the handlers are a whole array. */
+   CPEX_CREATE_OK. TEST_REGISTER: the handlers are a whole array. */
 #define TEST_REGISTER_N(out, name_, version_, list_, n)                                            \
     ((out)->name = (name_), (out)->version = (version_), (out)->handler_count = (n),               \
-     (out)->handlers = (list_), CPEX_PLUGIN_OK)
+     (out)->handlers = (list_), CPEX_CREATE_OK)
 #define TEST_REGISTER(out, name_, version_, list_)                                                 \
     TEST_REGISTER_N(out, name_, version_, list_, sizeof(list_) / sizeof((list_)[0]))
 
@@ -127,8 +127,8 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     (void)host;
     (void)config;
 #ifdef TEST_PLUGIN_INITIALIZE
-    if (test_new_instance(out, err, err_cap) != CPEX_PLUGIN_OK)
-        return CPEX_PLUGIN_INIT_FAILED;
+    if (test_new_instance(out, err, err_cap) != CPEX_CREATE_OK)
+        return CPEX_CREATE_INIT_FAILED;
     out->initialize = TEST_PLUGIN_INITIALIZE;
 #else
     (void)err;

@@ -11,7 +11,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
                            "config.limit must be a positive integer (got %lld); "
                            "set e.g. `limit: 10`",
                            (long long)limit);
-        return CPEX_PLUGIN_CONFIG_REJECTED;
+        return CPEX_CREATE_CONFIG_REJECTED;
     }
     return TEST_REGISTER(out, "config-reject", "1.0.0", allow_handlers);
 }

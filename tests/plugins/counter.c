@@ -28,7 +28,7 @@ static int32_t on_call(void *instance, const cpex_call *call)
 
 static void destroy(void *instance) { free(instance); }
 
-static const cpex_handler_reg handlers[] = {{"cmf.tool_pre_invoke", on_call, "cmf"}};
+static const cpex_handler_reg handlers[] = {CPEX_HANDLER("cmf.tool_pre_invoke", on_call, "cmf")};
 
 static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,
                       cpex_plugin_registration *out, char *err, size_t err_cap)
@@ -36,7 +36,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     counter *self = calloc(1, sizeof *self);
     if (!self) {
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     self->host = host;
     self->count = (long long)cpex_config_int(host, config, "start", 0);
@@ -48,7 +48,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     out->destroy = destroy;
     out->handler_count = 1;
     out->handlers = handlers;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 CPEX_PLUGIN(create, "counter", "1.0.0", "counts calls per instance", "cmf.tool_pre_invoke")

@@ -9,7 +9,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     (void)config;
     (void)out;
     cpex_plugin_errorf(err, err_cap, "create_fail: cannot open model file /nonexistent/model.bin");
-    return CPEX_PLUGIN_INIT_FAILED;
+    return CPEX_CREATE_INIT_FAILED;
 }
 
 CPEX_PLUGIN(create, "create-fail", "1.0.0", "always fails to create", "cmf.tool_pre_invoke")

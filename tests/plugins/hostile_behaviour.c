@@ -103,10 +103,14 @@ static int32_t on_misuse(void *instance, const cpex_call *call)
     return CPEX_ALLOW;
 }
 
-static const cpex_handler_reg decide_handlers[] = {{"cmf.tool_pre_invoke", on_decide, "cmf"}};
-static const cpex_handler_reg modify_handlers[] = {{"cmf.tool_pre_invoke", on_modify, "cmf"}};
-static const cpex_handler_reg deny_handlers[] = {{"cmf.tool_pre_invoke", on_deny, "cmf"}};
-static const cpex_handler_reg misuse_handlers[] = {{"cmf.tool_pre_invoke", on_misuse, "cmf"}};
+static const cpex_handler_reg decide_handlers[] = {
+    CPEX_HANDLER("cmf.tool_pre_invoke", on_decide, "cmf")};
+static const cpex_handler_reg modify_handlers[] = {
+    CPEX_HANDLER("cmf.tool_pre_invoke", on_modify, "cmf")};
+static const cpex_handler_reg deny_handlers[] = {
+    CPEX_HANDLER("cmf.tool_pre_invoke", on_deny, "cmf")};
+static const cpex_handler_reg misuse_handlers[] = {
+    CPEX_HANDLER("cmf.tool_pre_invoke", on_misuse, "cmf")};
 
 static int32_t make(const cpex_host_api *host, const cpex_plugin_config *config,
                     cpex_plugin_registration *out, const cpex_handler_reg *handlers, char *err,
@@ -115,7 +119,7 @@ static int32_t make(const cpex_host_api *host, const cpex_plugin_config *config,
     self *s = calloc(1, sizeof *s);
     if (!s) {
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     s->host = host;
     s->decision = (int32_t)cpex_config_int(host, config, "decision", 7);

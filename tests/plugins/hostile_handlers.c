@@ -15,26 +15,26 @@
 #include "common_plugin.h"
 
 static const cpex_handler_reg null_fn_handlers[] = {
-    {"cmf.tool_pre_invoke", allow, "cmf"},
-    {"cmf.tool_post_invoke", NULL, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", allow, "cmf"),
+    CPEX_HANDLER("cmf.tool_post_invoke", NULL, "cmf"),
 };
 static const cpex_handler_reg null_hook_handlers[] = {
-    {"cmf.tool_pre_invoke", allow, "cmf"},
-    {NULL, allow, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", allow, "cmf"),
+    CPEX_HANDLER(NULL, allow, "cmf"),
 };
 static const cpex_handler_reg empty_hook_handlers[] = {
-    {"", allow, "cmf"},
+    CPEX_HANDLER("", allow, "cmf"),
 };
 static const cpex_handler_reg dup_hook_handlers[] = {
-    {"cmf.tool_pre_invoke", allow, "cmf"},
-    {"cmf.tool_pre_invoke", allow, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", allow, "cmf"),
+    CPEX_HANDLER("cmf.tool_pre_invoke", allow, "cmf"),
 };
 
 static int32_t fill(cpex_plugin_registration *out, const cpex_handler_reg *handlers, size_t n,
                     char *err, size_t err_cap)
 {
-    if (test_new_instance(out, err, err_cap) != CPEX_PLUGIN_OK)
-        return CPEX_PLUGIN_INIT_FAILED;
+    if (test_new_instance(out, err, err_cap) != CPEX_CREATE_OK)
+        return CPEX_CREATE_INIT_FAILED;
     hostile_live_instances++;
     return TEST_REGISTER_N(out, "hostile-handlers", "6.6.6", handlers, n);
 }

@@ -1,6 +1,6 @@
 /*
  * hostile_registration.c — hand-written entry points (no SDK, no manifest)
- * that return CPEX_PLUGIN_OK with a registration that cannot be used. One
+ * that return CPEX_CREATE_OK with a registration that cannot be used. One
  * entry per case (kind "lib:…/libhostile_registration.so?entry=<case>"):
  *
  *   untouched        ok, but the registration is left as the host passed it
@@ -21,7 +21,7 @@
 #include "common_plugin.h"
 
 /* A well-formed registration header with an allocated instance, and
-   `count` handlers at `handlers`; returns CPEX_PLUGIN_OK. */
+   `count` handlers at `handlers`; returns CPEX_CREATE_OK. */
 static int32_t fill(cpex_plugin_registration *out, size_t count, const cpex_handler_reg *handlers)
 {
     out->struct_size = (uint32_t)sizeof *out;
@@ -45,7 +45,7 @@ static int32_t fill(cpex_plugin_registration *out, size_t count, const cpex_hand
 ENTRY(untouched)
 {
     (void)out;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 ENTRY(no_handlers)
@@ -68,12 +68,12 @@ ENTRY(too_small)
     /* Only the first 16 bytes are claimed; nothing else is set. */
     out->struct_size = 16;
     out->abi_version = CPEX_ABI_VERSION;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 ENTRY(too_big)
 {
     fill(out, 1, allow_handlers);
     out->struct_size = 1u << 20;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }

@@ -15,7 +15,7 @@ static int32_t handler(void *instance, const cpex_call *call)
     return cpex_hostile_no_such_function(1) ? CPEX_DENY : CPEX_ALLOW;
 }
 
-static const cpex_handler_reg handlers[] = {{"cmf.tool_pre_invoke", handler, "cmf"}};
+static const cpex_handler_reg handlers[] = {CPEX_HANDLER("cmf.tool_pre_invoke", handler, "cmf")};
 
 #define TEST_PLUGIN_NAME "unresolved"
 #define TEST_PLUGIN_VERSION "1.0.0"

@@ -37,7 +37,7 @@ static int32_t initialize(void *instance, char *err, size_t err_cap)
 
 static void destroy(void *instance) { free(instance); }
 
-static const cpex_handler_reg handlers[] = {{"cmf.tool_pre_invoke", on_call, "cmf"}};
+static const cpex_handler_reg handlers[] = {CPEX_HANDLER("cmf.tool_pre_invoke", on_call, "cmf")};
 
 static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,
                       cpex_plugin_registration *out, char *err, size_t err_cap)

@@ -15,7 +15,7 @@ static int32_t mark(void *instance, const cpex_call *call)
     return CPEX_ALLOW;
 }
 
-static const cpex_handler_reg mark_handlers[] = {{"cmf.tool_pre_invoke", mark, "cmf"}};
+static const cpex_handler_reg mark_handlers[] = {CPEX_HANDLER("cmf.tool_pre_invoke", mark, "cmf")};
 
 TEST_RAW_CREATE(cpex_plugin_create)
 {
@@ -28,7 +28,7 @@ TEST_RAW_CREATE(cpex_plugin_create)
             memcpy(err, msg, n);
             err[n - 1] = '\0';
         }
-        return CPEX_PLUGIN_ABI_MISMATCH;
+        return CPEX_CREATE_ABI_MISMATCH;
     }
     /* The host zero-filled *out and set struct_size to its size. */
     out->struct_size = (uint32_t)sizeof *out;

@@ -35,6 +35,23 @@
     "    kind: \"" kind "\"\n"                                                                     \
     "    hooks: [" hooks "]\n" extra
 
+/**
+ * `fmt` with its one "%s" replaced by this host's ABI version ("1.1"),
+ * written into `buf`: for messages that quote the host's version, so that
+ * no test hard-codes it.
+ */
+static inline const char *e2e_abi_fmt(char *buf, size_t cap, const char *fmt)
+{
+    char version[32];
+    snprintf(version, sizeof version, "%u.%u", (unsigned)CPEX_ABI_VERSION_MAJOR,
+             (unsigned)CPEX_ABI_VERSION_MINOR);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    snprintf(buf, cap, fmt, version);
+#pragma GCC diagnostic pop
+    return buf;
+}
+
 /** E2E_YAML1 at run time (malloc'd). */
 static inline char *e2e_yaml1(const char *name, const char *kind, const char *hooks,
                               const char *extra)
@@ -122,6 +139,9 @@ typedef struct e2e_outcome {
     cpex_pipeline_result r;
     cpex_cmf_message *msg;
 } e2e_outcome;
+
+/** Initializer of an outcome (its result initialized, no message). */
+#define E2E_OUTCOME_INIT {CPEX_PIPELINE_RESULT_INIT, NULL}
 
 /** A CMF message from its JSON text (the test fails if it does not parse). */
 static inline cpex_cmf_message *e2e_cmf_parse(const char *json)

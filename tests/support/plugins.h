@@ -746,7 +746,7 @@ static inline void tp_print_result(const cpex_pipeline_result *r)
 /** Whether plugin `name` is disabled; copies its reason into buf. */
 static inline bool tp_is_disabled(cpex_manager *m, const char *name, char *reason, size_t cap)
 {
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     if (cpex_manager_plugin_info(m, name, &info) != CPEX_OK)
         return false;
     bool d = info.disabled;

@@ -261,10 +261,10 @@ static void destroy(void *instance)
 }
 
 static const cpex_handler_reg handlers[] = {
-    {"cmf.tool_pre_invoke", on_event, "cmf"},
-    {"cmf.tool_post_invoke", on_event, "cmf"},
-    {"cmf.llm_input", on_event, "cmf"},
-    {"cmf.llm_output", on_event, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", on_event, "cmf"),
+    CPEX_HANDLER("cmf.tool_post_invoke", on_event, "cmf"),
+    CPEX_HANDLER("cmf.llm_input", on_event, "cmf"),
+    CPEX_HANDLER("cmf.llm_output", on_event, "cmf"),
 };
 
 static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,
@@ -277,15 +277,15 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
         cpex_plugin_errorf(err, err_cap,
                            "config.path is required: the file to append audit lines to, e.g. "
                            "path: /var/log/cpex-audit.jsonl");
-        return CPEX_PLUGIN_CONFIG_REJECTED;
+        return CPEX_CREATE_CONFIG_REJECTED;
     }
     if (inc && host->json_type(inc) != CPEX_JSON_BOOL) {
         cpex_plugin_errorf(err, err_cap, "config.include_payload must be true or false");
-        return CPEX_PLUGIN_CONFIG_REJECTED;
+        return CPEX_CREATE_CONFIG_REJECTED;
     }
     if (max_queue < 1 || max_queue > 10000000) {
         cpex_plugin_errorf(err, err_cap, "config.max_queue must be between 1 and 10000000");
-        return CPEX_PLUGIN_CONFIG_REJECTED;
+        return CPEX_CREATE_CONFIG_REJECTED;
     }
     if (config->mode != CPEX_MODE_AUDIT && config->mode != CPEX_MODE_FIRE_AND_FORGET)
         cpex_logf(host, NULL, CPEX_LOG_WARN,
@@ -295,7 +295,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     auditor *self = calloc(1, sizeof *self);
     if (!self) {
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     self->host = host;
     self->include_payload = inc ? host->json_bool(inc) : 0;
@@ -305,14 +305,14 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
         free(self->path);
         free(self);
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     if (pthread_cond_init(&self->wake, NULL) != 0) {
         pthread_mutex_destroy(&self->lock);
         free(self->path);
         free(self);
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     strcpy(self->path, path);
     /* "a": every write lands at the end, whoever else appends. */
@@ -324,7 +324,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
                            "directory exists and is writable, or change config.path",
                            path, strerror(e));
         destroy(self);
-        return CPEX_PLUGIN_CONFIG_REJECTED;
+        return CPEX_CREATE_CONFIG_REJECTED;
     }
     out->name = "audit-log";
     out->version = "1.0.0";
@@ -334,7 +334,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     out->destroy = destroy;
     out->handler_count = sizeof handlers / sizeof handlers[0];
     out->handlers = handlers;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 CPEX_PLUGIN(create, "audit-log", "1.0.0",

@@ -136,8 +136,8 @@ static void destroy(void *instance)
 }
 
 static const cpex_handler_reg handlers[] = {
-    {"cmf.tool_pre_invoke", on_message, "cmf"},
-    {"cmf.tool_post_invoke", on_message, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", on_message, "cmf"),
+    CPEX_HANDLER("cmf.tool_post_invoke", on_message, "cmf"),
 };
 
 /* Copy a {name: value} map of strings. Returns 0, or -1 with a message, or -2 on OOM. */
@@ -215,7 +215,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     injector *self = calloc(1, sizeof *self);
     if (!self) {
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     self->host = host;
     int rc = read_headers(host, config, "response_headers", &self->response,
@@ -238,7 +238,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
         destroy(self);
         if (rc == -2)
             cpex_plugin_errorf(err, err_cap, "out of memory");
-        return rc == -2 ? CPEX_PLUGIN_INIT_FAILED : CPEX_PLUGIN_CONFIG_REJECTED;
+        return rc == -2 ? CPEX_CREATE_INIT_FAILED : CPEX_CREATE_CONFIG_REJECTED;
     }
     out->name = "header-inject";
     out->version = "1.0.0";
@@ -246,7 +246,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     out->destroy = destroy;
     out->handler_count = sizeof handlers / sizeof handlers[0];
     out->handlers = handlers;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 CPEX_PLUGIN(create, "header-inject", "1.0.0",

@@ -23,8 +23,8 @@ static int32_t deny_post(void *instance, const cpex_call *call)
 }
 
 static const cpex_handler_reg handlers[] = {
-    {"cmf.tool_pre_invoke", allow_pre, "cmf"},
-    {"cmf.tool_post_invoke", deny_post, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", allow_pre, "cmf"),
+    CPEX_HANDLER("cmf.tool_post_invoke", deny_post, "cmf"),
 };
 
 static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,
@@ -40,7 +40,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     out->instance = (void *)host;
     out->handler_count = sizeof handlers / sizeof handlers[0];
     out->handlers = handlers;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 CPEX_PLUGIN(create, "multi-handler", "1.0.0", "Allows before a tool call, denies after it",

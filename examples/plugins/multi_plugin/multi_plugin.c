@@ -20,8 +20,9 @@ static int32_t deny(void *instance, const cpex_call *call)
     return CPEX_DENY;
 }
 
-static const cpex_handler_reg allow_handlers[] = {{"cmf.tool_pre_invoke", allow, "cmf"}};
-static const cpex_handler_reg deny_handlers[] = {{"cmf.tool_pre_invoke", deny, "cmf"}};
+static const cpex_handler_reg allow_handlers[] = {
+    CPEX_HANDLER("cmf.tool_pre_invoke", allow, "cmf")};
+static const cpex_handler_reg deny_handlers[] = {CPEX_HANDLER("cmf.tool_pre_invoke", deny, "cmf")};
 
 static int32_t allow_create(const cpex_host_api *host, const cpex_plugin_config *config,
                             cpex_plugin_registration *out, char *err, size_t err_cap)
@@ -34,7 +35,7 @@ static int32_t allow_create(const cpex_host_api *host, const cpex_plugin_config 
     out->instance = (void *)host;
     out->handler_count = 1;
     out->handlers = allow_handlers;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 static int32_t deny_create(const cpex_host_api *host, const cpex_plugin_config *config,
@@ -48,7 +49,7 @@ static int32_t deny_create(const cpex_host_api *host, const cpex_plugin_config *
     out->instance = (void *)host;
     out->handler_count = 1;
     out->handlers = deny_handlers;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 CPEX_PLUGIN_ENTRY(allow, allow_create, "allow-gate", "1.0.0", "Allows every tool call",

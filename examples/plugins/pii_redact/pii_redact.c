@@ -475,10 +475,10 @@ oom:
 static void destroy(void *instance) { free(instance); }
 
 static const cpex_handler_reg handlers[] = {
-    {"cmf.tool_pre_invoke", on_message, "cmf"},
-    {"cmf.tool_post_invoke", on_message, "cmf"},
-    {"cmf.llm_input", on_message, "cmf"},
-    {"cmf.llm_output", on_message, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", on_message, "cmf"),
+    CPEX_HANDLER("cmf.tool_post_invoke", on_message, "cmf"),
+    CPEX_HANDLER("cmf.llm_input", on_message, "cmf"),
+    CPEX_HANDLER("cmf.llm_output", on_message, "cmf"),
 };
 
 static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,
@@ -490,7 +490,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
         if (host->json_type(kinds) != CPEX_JSON_ARRAY || host->json_size(kinds) == 0) {
             cpex_plugin_errorf(err, err_cap,
                                "config.kinds must be a non-empty list of: email, phone, card");
-            return CPEX_PLUGIN_CONFIG_REJECTED;
+            return CPEX_CREATE_CONFIG_REJECTED;
         }
         memset(enabled, 0, sizeof enabled);
         for (size_t i = 0, n = host->json_size(kinds); i < n; i++) {
@@ -505,7 +505,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
                                    "config.kinds[%zu] is '%.100s'; expected one of: email, "
                                    "phone, card",
                                    i, s ? s : "(not a string)");
-                return CPEX_PLUGIN_CONFIG_REJECTED;
+                return CPEX_CREATE_CONFIG_REJECTED;
             }
             enabled[k] = 1;
         }
@@ -518,7 +518,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     redactor *self = calloc(1, sizeof *self);
     if (!self) {
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     self->host = host;
     memcpy(self->enabled, enabled, sizeof enabled);
@@ -528,7 +528,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     out->destroy = destroy;
     out->handler_count = sizeof handlers / sizeof handlers[0];
     out->handlers = handlers;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 CPEX_PLUGIN(create, "pii-redact", "1.0.0",

@@ -226,7 +226,7 @@ static void destroy(void *instance)
 }
 
 static const cpex_handler_reg handlers[] = {
-    {"cmf.tool_pre_invoke", on_pre, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", on_pre, "cmf"),
 };
 
 /* A number member of the config: integer or real. Returns 0 if absent. */
@@ -256,33 +256,33 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
             cpex_plugin_errorf(err, err_cap,
                                "config.max_per_second is required: tokens refilled per second, "
                                "e.g. max_per_second: 5");
-        return CPEX_PLUGIN_CONFIG_REJECTED;
+        return CPEX_CREATE_CONFIG_REJECTED;
     }
     if (!(rate > 0) || rate > 1e9) {
         cpex_plugin_errorf(err, err_cap, "config.max_per_second must be above 0 (got %g)", rate);
-        return CPEX_PLUGIN_CONFIG_REJECTED;
+        return CPEX_CREATE_CONFIG_REJECTED;
     }
     if (!config_number(host, config, "burst", &burst, err, err_cap, &bad)) {
         if (bad)
-            return CPEX_PLUGIN_CONFIG_REJECTED;
+            return CPEX_CREATE_CONFIG_REJECTED;
         burst = rate < 1 ? 1 : (double)(int64_t)rate; /* floor */
     }
     if (!(burst >= 1) || burst > 1e9) {
         cpex_plugin_errorf(err, err_cap, "config.burst must be at least 1 (got %g)", burst);
-        return CPEX_PLUGIN_CONFIG_REJECTED;
+        return CPEX_CREATE_CONFIG_REJECTED;
     }
     if (config_number(host, config, "max_keys", &max_keys, err, err_cap, &bad) &&
         (!(max_keys >= 1) || max_keys > 1e8)) {
         cpex_plugin_errorf(err, err_cap, "config.max_keys must be between 1 and 100000000");
-        return CPEX_PLUGIN_CONFIG_REJECTED;
+        return CPEX_CREATE_CONFIG_REJECTED;
     }
     if (bad)
-        return CPEX_PLUGIN_CONFIG_REJECTED;
+        return CPEX_CREATE_CONFIG_REJECTED;
 
     limiter *self = calloc(1, sizeof *self);
     if (!self) {
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     self->host = host;
     self->rate = rate;
@@ -294,7 +294,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
         free(self->slots);
         free(self);
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     out->name = "rate-limit";
     out->version = "1.0.0";
@@ -302,7 +302,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     out->destroy = destroy;
     out->handler_count = sizeof handlers / sizeof handlers[0];
     out->handlers = handlers;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 CPEX_PLUGIN(create, "rate-limit", "1.0.0",

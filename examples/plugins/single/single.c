@@ -41,7 +41,7 @@ static void destroy(void *instance)
 }
 
 static const cpex_handler_reg handlers[] = {
-    {"cmf.tool_pre_invoke", on_tool_pre_invoke, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", on_tool_pre_invoke, "cmf"),
 };
 
 static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,
@@ -50,12 +50,12 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     const cpex_json *g = cpex_config_get(host, config, "greeting");
     if (g && host->json_type(g) != CPEX_JSON_STRING) {
         cpex_plugin_errorf(err, err_cap, "config.greeting must be a string");
-        return CPEX_PLUGIN_CONFIG_REJECTED;
+        return CPEX_CREATE_CONFIG_REJECTED;
     }
     single *self = calloc(1, sizeof *self);
     if (!self) {
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     self->host = host;
     const char *greeting = cpex_config_string(host, config, "greeting", "hello");
@@ -64,7 +64,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     if (!self->greeting) {
         free(self);
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     memcpy(self->greeting, greeting, len + 1);
     out->name = "single";
@@ -73,7 +73,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     out->destroy = destroy;
     out->handler_count = sizeof handlers / sizeof handlers[0];
     out->handlers = handlers;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 CPEX_PLUGIN(create, "single", "1.0.0", "Allows every tool call and echoes config.greeting",

@@ -173,8 +173,8 @@ static void destroy(void *instance)
 }
 
 static const cpex_handler_reg handlers[] = {
-    {"cmf.tool_pre_invoke", on_pre, "cmf"},
-    {"cmf.tool_post_invoke", on_post, "cmf"},
+    CPEX_HANDLER("cmf.tool_pre_invoke", on_pre, "cmf"),
+    CPEX_HANDLER("cmf.tool_post_invoke", on_post, "cmf"),
 };
 
 static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,
@@ -186,11 +186,11 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
         cpex_plugin_errorf(err, err_cap,
                            "config.allow is required: a list of tool name patterns, "
                            "e.g. allow: [\"search_*\", \"get_weather\"]");
-        return CPEX_PLUGIN_CONFIG_REJECTED;
+        return CPEX_CREATE_CONFIG_REJECTED;
     }
     if (verify && host->json_type(verify) != CPEX_JSON_BOOL) {
         cpex_plugin_errorf(err, err_cap, "config.verify_results must be true or false");
-        return CPEX_PLUGIN_CONFIG_REJECTED;
+        return CPEX_CREATE_CONFIG_REJECTED;
     }
     size_t n = host->json_size(allow);
     for (size_t i = 0; i < n; i++) {
@@ -201,14 +201,14 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
                                "config.allow[%zu] must be a non-empty string (a tool name "
                                "pattern where '*' matches any characters)",
                                i);
-            return CPEX_PLUGIN_CONFIG_REJECTED;
+            return CPEX_CREATE_CONFIG_REJECTED;
         }
     }
     allowlist *self = calloc(1, sizeof *self);
     if (!self || (n && !(self->patterns = calloc(n, sizeof *self->patterns)))) {
         free(self);
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     self->host = host;
     self->verify_results = verify ? host->json_bool(verify) : 0;
@@ -219,7 +219,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
         if (!self->patterns[i]) {
             destroy(self);
             cpex_plugin_errorf(err, err_cap, "out of memory");
-            return CPEX_PLUGIN_INIT_FAILED;
+            return CPEX_CREATE_INIT_FAILED;
         }
         memcpy(self->patterns[i], s, len + 1);
         self->pattern_count++;
@@ -230,7 +230,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     out->destroy = destroy;
     out->handler_count = sizeof handlers / sizeof handlers[0];
     out->handlers = handlers;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 CPEX_PLUGIN(create, "tool-allowlist", "1.0.0",

@@ -92,9 +92,9 @@ static void echo_destroy(void *instance)
 }
 
 static const cpex_handler_reg echo_handlers[] = {
-    {PRE, echo_handler, "cmf"},
-    {POST, echo_handler, "cmf"},
-    {"cmf.llm_input", echo_handler, "cmf"},
+    CPEX_HANDLER(PRE, echo_handler, "cmf"),
+    CPEX_HANDLER(POST, echo_handler, "cmf"),
+    CPEX_HANDLER("cmf.llm_input", echo_handler, "cmf"),
 };
 
 static cpex_status echo_create(void *data, const cpex_factory_request *req,
@@ -169,7 +169,7 @@ static void check_config_loaded(cpex_manager *m)
     assert_int_equal(cpex_manager_initialize(m, &err), CPEX_OK);
     cpex_cmf_message *msg = test_text_message("hi");
     cpex_payload p = cpex_payload_cmf(msg);
-    cpex_pipeline_result r;
+    cpex_pipeline_result r = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(m, PRE, &p, NULL, NULL, &r);
     assert_true(r.continue_processing);
     assert_int_equal(r.error_count, 0);
@@ -315,7 +315,7 @@ static void check_libs_work(cpex_manager *m)
     assert_int_equal(cpex_manager_plugin_count(m), 4);
     cpex_cmf_message *msg = test_text_message("hi");
     cpex_payload p = cpex_payload_cmf(msg);
-    cpex_pipeline_result r;
+    cpex_pipeline_result r = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(m, PRE, &p, NULL, NULL, &r);
     assert_true(r.continue_processing);
     assert_int_equal(r.error_count, 0);
@@ -677,7 +677,7 @@ static void test_invoke(void **state)
     char losses[2048] = "";
     for (n = 1; n < MAX_N; n++) {
         memset(&calls, 0, sizeof calls);
-        cpex_pipeline_result r;
+        cpex_pipeline_result r = CPEX_PIPELINE_RESULT_INIT;
         arm(n);
         cpex_manager_invoke(m, PRE, &p, ext, NULL, &r);
         /* background work allocates too: let it finish under the same arming */
@@ -742,7 +742,7 @@ static void test_invoke(void **state)
 
     /* the manager is unharmed */
     memset(&calls, 0, sizeof calls);
-    cpex_pipeline_result r;
+    cpex_pipeline_result r = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(m, PRE, &p, ext, NULL, &r);
     assert_int_equal(cpex_manager_wait_background(m, 30.0), CPEX_OK);
     assert_true(r.continue_processing);

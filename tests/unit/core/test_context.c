@@ -52,7 +52,7 @@ static void invoke(cpex_manager *m, const char *hook, cpex_context_table *ctx,
 static cpex_context_table *invoke_for_context(cpex_manager *m, const char *hook,
                                               cpex_context_table *ctx)
 {
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     invoke(m, hook, ctx, &res);
     cpex_context_table *t = cpex_pipeline_result_take_context(&res);
     cpex_pipeline_result_cleanup(&res);
@@ -69,7 +69,7 @@ static void test_local_state_threads_pre_to_post(void **state)
     other->read_local_key = "token"; /* reads "token" in its own local state */
     tp_start(m, k, other);
 
-    cpex_pipeline_result pre;
+    cpex_pipeline_result pre = CPEX_PIPELINE_RESULT_INIT;
     invoke(m, PRE, NULL, &pre);
     assert_allowed(&pre);
     assert_int_equal(k->rc_ctx_local, CPEX_HOST_OK);
@@ -88,7 +88,7 @@ static void test_local_state_threads_pre_to_post(void **state)
     assert_null(pre.context);
     cpex_pipeline_result_cleanup(&pre);
 
-    cpex_pipeline_result post;
+    cpex_pipeline_result post = CPEX_PIPELINE_RESULT_INIT;
     invoke(m, POST, ctx, &post); /* consumes ctx */
     assert_allowed(&post);
     assert_string_equal(k->seen_local, "\"keeper-secret\"");
@@ -113,7 +113,7 @@ static void test_local_state_is_per_request(void **state)
     cpex_manager *m = tp_manager();
     tp_plugin *k = new_keeper("keeper", CPEX_MODE_SEQUENTIAL);
     tp_start(m, k);
-    cpex_pipeline_result a, b;
+    cpex_pipeline_result a = CPEX_PIPELINE_RESULT_INIT, b = CPEX_PIPELINE_RESULT_INIT;
     cpex_context_table *ta = invoke_for_context(m, PRE, NULL);
     /* Request b passes an empty table of its own. */
     invoke(m, POST, cpex_context_table_new(), &b);
@@ -136,7 +136,7 @@ static void test_same_name_other_manager_does_not_see_it(void **state)
     assert_int_equal(cpex_manager_unregister(m, "keeper", &err), CPEX_OK);
     tp_plugin *k2 = new_keeper("keeper", CPEX_MODE_SEQUENTIAL);
     tp_reg(m, k2);
-    cpex_pipeline_result r;
+    cpex_pipeline_result r = CPEX_PIPELINE_RESULT_INIT;
     invoke(m, POST, t, &r);
     assert_allowed(&r);
     assert_string_equal(k2->seen_local, "(null)");
@@ -179,7 +179,7 @@ static void test_global_state_along_one_invoke(void **state)
     tp_plugin *ff =
         new_global_reader("reader_faf", CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY, "risk");
     tp_start(m, w, r1, before, xf, au, co, ff);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     invoke(m, PRE, NULL, &res);
     assert_allowed(&res);
     assert_int_equal(cpex_manager_wait_background(m, 5), CPEX_OK);
@@ -218,7 +218,7 @@ static void test_global_delete_and_overwrite(void **state)
     c->ctx_local_key = "gone";
     c->ctx_local_value = NULL; /* NULL value deletes */
     tp_start(m, a, b, c);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     invoke(m, PRE, NULL, &res);
     assert_string_equal(c->seen_global, "2");
     assert_int_equal(c->rc_ctx_local, CPEX_HOST_OK);
@@ -250,7 +250,7 @@ static void test_context_writes_not_persisted(void **state)
     p->custom = write_then_read;
     tp_plugin *later = new_global_reader("later_faf", CPEX_MODE_FIRE_AND_FORGET, 1000, "shared");
     tp_start(m, p, later);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     invoke(m, PRE, NULL, &res);
     assert_allowed(&res);
     assert_int_equal(cpex_manager_wait_background(m, 5), CPEX_OK);
@@ -281,7 +281,7 @@ static void test_transform_context_persists(void **state)
     cpex_manager *m = tp_manager();
     tp_plugin *p = new_keeper("xf_keeper", CPEX_MODE_TRANSFORM);
     tp_start(m, p);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     invoke(m, POST, invoke_for_context(m, PRE, NULL), &res);
     assert_string_equal(p->seen_local, "\"xf_keeper-secret\"");
     tp_finish(m, &res);
@@ -299,7 +299,7 @@ static void test_context_of_halting_plugin_kept(void **state)
     p->ctx_global_value = "\"halter\"";
     p->decision = CPEX_DENY;
     tp_start(m, p);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     invoke(m, PRE, NULL, &res);
     assert_denied(&res, "plugin_deny", "halter");
     assert_non_null(res.context);
@@ -325,7 +325,7 @@ static void test_context_passed_in_comes_back_unchanged(void **state)
     tp_plugin *p = tp_new("quiet", &trace);
     tp_start(m, p);
     cpex_context_table *t = cpex_context_table_new();
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     invoke(m, PRE, t, &res);
     assert_allowed(&res);
     assert_ptr_equal(res.context, t);

@@ -144,7 +144,7 @@ static void test_each_plugin_sees_exactly_its_view(void **state)
         tp_reg(m, all);
         tp_init(m);
 
-        cpex_pipeline_result res;
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
         cpex_extensions *ext = invoke_full(m, &res);
         assert_allowed(&res);
         assert_int_equal(cpex_manager_wait_background(m, 5), CPEX_OK);
@@ -175,7 +175,7 @@ static void test_no_extensions_passed(void **state)
     p->caps[1] = "read_headers";
     p->caps[2] = "read_custom";
     tp_start(m, p);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     invoke(m, NULL, &res);
     assert_allowed(&res);
     assert_string_equal(p->view, "etype=- ename=- tags=- sid=- stype=- roles=- labels=- cls=- "
@@ -194,7 +194,7 @@ static void test_set_header_without_capability_refused(void **state)
     tp_plugin *p = new_header_writer("sneaky", "read_headers", "X-Injected", "1");
     tp_plugin *next = new_header_reader("next", CPEX_MODE_SEQUENTIAL, 200, "x-injected");
     tp_start(m, p, next);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_extensions *ext = invoke_full(m, &res);
     assert_write_refused(&res, "sneaky", p->rc_header);
     assert_contains(tp_find_record(&res, "sneaky", "denied_write")->message, "write_headers");
@@ -227,7 +227,7 @@ static void test_set_header_with_capability_chains(void **state)
 
     cpex_extensions *ext = full_ext();
     cpex_extensions *before = cpex_extensions_copy(ext);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     invoke(m, ext, &res);
     assert_allowed(&res);
     assert_int_equal(cpex_manager_wait_background(m, 5), CPEX_OK);
@@ -262,7 +262,7 @@ static void test_write_without_extensions_creates_them(void **state)
     cpex_manager *m = tp_manager();
     tp_plugin *w = new_header_writer("writer", "write_headers", "X-New", "1");
     tp_start(m, w);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     invoke(m, NULL, &res);
     assert_allowed(&res);
     assert_int_equal(w->rc_header, CPEX_HOST_OK);
@@ -286,7 +286,7 @@ static void test_label_append_and_remove(void **state)
     tp_plugin *reader = tp_new_in("reader", &trace, CPEX_MODE_SEQUENTIAL, 200);
     reader->caps[0] = "read_labels";
     tp_start(m, a, nolabel, reader);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_extensions *ext = invoke_full(m, &res);
     assert_allowed(&res);
     assert_int_equal(a->rc_label, CPEX_HOST_OK);
@@ -320,7 +320,7 @@ static void test_remove_label_refused_in_every_mode(void **state)
         p->caps[1] = "append_labels";
         p->remove_label = "pii";
         tp_start(m, p);
-        cpex_pipeline_result res;
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
         cpex_extensions *ext = invoke_full(m, &res);
         assert_write_refused(&res, "remover", p->rc_remove_label);
         assert_true(cpex_extensions_has_label(ext, "pii"));
@@ -343,7 +343,7 @@ static void test_writes_refused_outside_serial_modes(void **state)
         p->caps[4] = "write_custom";
         p->add_label = "seen";
         tp_start(m, p);
-        cpex_pipeline_result res;
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
         cpex_extensions *ext = invoke_full(m, &res);
         assert_write_refused(&res, "ro_writer", p->rc_header);
         assert_int_equal(p->rc_label, CPEX_HOST_EDENIED);
@@ -384,7 +384,7 @@ static void test_custom_write_needs_write_custom(void **state)
     r->caps[0] = "read_custom";
     r->custom = read_custom_score;
     tp_start(m, nocap, w, r);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_extensions *ext = invoke_full(m, &res);
     assert_allowed(&res);
     assert_int_equal(nocap->rc_ctx_global, CPEX_HOST_EDENIED);
@@ -405,7 +405,7 @@ static void test_denied_pipeline_extension_writes(void **state)
     tp_plugin *w = new_header_writer("writer", "write_headers", "X-A", "1");
     tp_plugin *d = tp_new_in("denier", &trace, CPEX_MODE_SEQUENTIAL, 200);
     tp_start(m, w, tp_denying(d, NULL, NULL));
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_extensions *ext = invoke_full(m, &res);
     assert_denied(&res, "plugin_deny", "denier");
     assert_null(cpex_extensions_header(ext, CPEX_HEADERS_REQUEST, "X-A"));
@@ -420,7 +420,7 @@ static void test_erroring_plugin_writes_discarded(void **state)
     tp_failing(w, CPEX_ON_ERROR_IGNORE, NULL);
     tp_plugin *r = new_header_reader("reader", CPEX_MODE_SEQUENTIAL, 200, "x-bad");
     tp_start(m, w, r);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_extensions *ext = invoke_full(m, &res);
     assert_allowed(&res);
     assert_record(&res, "bad_writer", "error");
@@ -445,13 +445,13 @@ static void test_unknown_capability_refused(void **state)
     tp_plugin *q = tp_new("cpex_cap", &trace);
     q->caps[0] = "read_delegation";
     tp_reg(m, q);
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "cpex_cap", &info), CPEX_OK);
     assert_string_equal(info.capabilities[0], "read_delegation");
     assert_null(info.capabilities[1]);
     cpex_plugin_info_cleanup(&info);
     tp_manager_free(m);
-    assert_int_equal(atomic_load(&p->destroy_calls), 0);
+    assert_int_equal(atomic_load(&p->destroy_calls), 1); /* refused: destroyed, once */
 }
 
 int main(void)

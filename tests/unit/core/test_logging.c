@@ -47,7 +47,8 @@ static int32_t handler_logs(void *instance, const cpex_call *call)
     return CPEX_ALLOW;
 }
 
-static const cpex_handler_reg handlers[] = {{"cmf.tool_pre_invoke", handler_logs, "cmf"}};
+static const cpex_handler_reg handlers[] = {
+    CPEX_HANDLER("cmf.tool_pre_invoke", handler_logs, "cmf")};
 
 static void test_plugin_logs_reach_the_sink_with_the_plugin_name(void **state)
 {
@@ -78,7 +79,7 @@ static void test_plugin_logs_reach_the_sink_with_the_plugin_name(void **state)
 
     cpex_cmf_message *msg = test_text_message("hi");
     cpex_payload p = cpex_payload_cmf(msg);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(m, "cmf.tool_pre_invoke", &p, NULL, NULL, &res);
     cpex_pipeline_result_cleanup(&res);
     cpex_cmf_free(msg);
@@ -98,7 +99,7 @@ static int32_t handler_forges(void *instance, const cpex_call *call)
     return CPEX_ALLOW;
 }
 
-static const cpex_handler_reg forge_handlers[] = {{"cmf.tool_pre_invoke", handler_forges, "cmf"}};
+static const cpex_handler_reg forge_handlers[] = {CPEX_HANDLER("cmf.tool_pre_invoke", handler_forges, "cmf")};
 
 /* Without a sink the lines go to stderr: the plugin's name (the operator's,
    from YAML) and its words are escaped, one log line is one line. */
@@ -128,7 +129,7 @@ static void test_default_sink_escapes_name_and_message(void **state)
     assert_int_equal(cpex_manager_initialize(m, &err), CPEX_OK);
     cpex_cmf_message *msg = cpex_cmf_new(CPEX_ROLE_USER);
     cpex_payload p = cpex_payload_cmf(msg);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(m, "cmf.tool_pre_invoke", &p, NULL, NULL, &res);
     cpex_pipeline_result_cleanup(&res);
     cpex_cmf_free(msg);

@@ -135,7 +135,7 @@ static int32_t allow_handler(void *instance, const cpex_call *call)
 static void *register_gated(void *arg)
 {
     cpex_manager *m = arg;
-    static const cpex_handler_reg handlers[] = {{"cmf.tool_pre_invoke", allow_handler, NULL}};
+    static const cpex_handler_reg handlers[] = {CPEX_HANDLER("cmf.tool_pre_invoke", allow_handler, NULL)};
     cpex_plugin_spec spec;
     cpex_plugin_spec_init(&spec);
     spec.name = "gated";

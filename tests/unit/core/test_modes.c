@@ -37,7 +37,7 @@ static void test_transform_chain(void **state)
     tp_start(m, t2, au, t3, t1, s1);
 
     cpex_cmf_message *msg = test_text_message("hello");
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_invoke(m, HOOK, msg, NULL, NULL, &res);
     assert_allowed(&res);
     assert_string_equal(s1->seen_text, "hello");
@@ -69,7 +69,7 @@ static void test_transform_deny_dropped_and_recorded(void **state)
     tp_plugin *co = tp_new_in("co", &trace, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
     tp_start(m, t1, t_silent, t2, co);
 
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_record(&res, "t_denier", "dropped_deny");
@@ -115,7 +115,7 @@ static void test_transform_json_payload_chain(void **state)
     tp_start(m, t1, t2);
     json_t *doc = json_pack("{s:s}", "input", "x");
     cpex_payload pl = cpex_payload_json(doc);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(m, "doc.check", &pl, NULL, NULL, &res);
     assert_allowed(&res);
     assert_int_equal(t1->rc_payload, CPEX_HOST_OK);
@@ -148,7 +148,7 @@ static void test_audit_is_read_only(void **state)
     tp_plugin *au2 = tp_new_in("auditor2", &trace, CPEX_MODE_AUDIT, 200);
     tp_start(m, au, au2);
     cpex_cmf_message *msg = test_text_message("hello");
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_invoke(m, HOOK, msg, NULL, NULL, &res);
     assert_allowed(&res);
     assert_int_equal(au->rc_payload, CPEX_HOST_EDENIED);
@@ -169,7 +169,7 @@ static void test_audit_deny_recorded(void **state)
     tp_denying(au, "audit_no", "audit reason");
     tp_plugin *co = tp_new_in("co", &trace, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
     tp_start(m, au, co);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_record(&res, "auditor", "dropped_deny");
@@ -187,7 +187,7 @@ static void test_audit_error_recorded(void **state)
     tp_plugin *au2 = tp_new_in("auditor2", &trace, CPEX_MODE_AUDIT, 200);
     tp_plugin *co = tp_new_in("co", &trace, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
     tp_start(m, au, au2, co);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_allowed(&res); /* audit can never halt, even with on_error: fail */
     assert_record(&res, "auditor", "error");
@@ -229,7 +229,7 @@ static void test_concurrent_runs_on_worker_threads(void **state)
     s->append_text = "+s";
     tp_start(m, c1, c2, s);
     int64_t t0 = tp_now_ns();
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     int64_t elapsed = tp_now_ns() - t0;
     assert_allowed(&res);
@@ -271,7 +271,7 @@ static void test_concurrent_deny_first_by_priority(void **state)
     tp_plugin *ff = tp_new_in("ff", &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
     tp_start(m, fast, slow, ok, ff);
     for (int round = 0; round < 3; round++) {
-        cpex_pipeline_result res;
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
         tp_run(m, HOOK, &res);
         assert_denied(&res, "slow_deny", "slow");
         cpex_pipeline_result_cleanup(&res);
@@ -292,7 +292,7 @@ static void test_concurrent_deny_first_by_priority_default_settings(void **state
     tp_plugin *slow, *fast;
     new_slow_and_fast_deniers(&slow, &fast);
     tp_start(m, fast, slow);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_denied(&res, "slow_deny", "slow");
     tp_finish(m, &res);
@@ -310,7 +310,7 @@ static void test_concurrent_deny_short_circuit(void **state)
     tp_denying(fast, "fast_deny", NULL);
     tp_start(m, slow, fast);
     int64_t t0 = tp_now_ns();
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     int64_t elapsed = tp_now_ns() - t0;
     assert_denied(&res, "fast_deny", "fast");
@@ -328,7 +328,7 @@ static void test_concurrent_cannot_modify(void **state)
     tp_plugin *c = tp_new_in("conc_mod", &trace, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
     c->append_text = "+conc";
     tp_start(m, c);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_int_equal(c->rc_payload, CPEX_HOST_EDENIED);
@@ -344,7 +344,7 @@ static void test_concurrent_deny_without_violation(void **state)
     cpex_manager *m = tp_manager();
     tp_plugin *c = tp_new_in("conc_silent", &trace, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
     tp_start(m, tp_denying(c, NULL, NULL));
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_denied(&res, "concurrent_deny", "conc_silent");
     tp_finish(m, &res);
@@ -357,7 +357,7 @@ static void test_concurrent_violation_plugin_name(void **state)
     tp_plugin *c = tp_new_in("conc_named", &trace, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
     c->reported_name = "i-am-someone-else";
     tp_start(m, tp_denying(c, "policy", "policy says no"));
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_denied(&res, "policy", "conc_named");
     assert_string_equal(res.violation->reason, "policy says no");
@@ -383,7 +383,7 @@ static void test_faf_runs_after_with_final_payload(void **state)
     tp_start(m, ff, t);
 
     int64_t t0 = tp_now_ns();
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     int64_t elapsed = tp_now_ns() - t0;
     /* The invoke did not wait for the background handler. */
@@ -422,7 +422,7 @@ static void test_faf_errors_to_background_log(void **state)
     assert_int_equal(cpex_manager_take_background_errors(m, &recs), 0);
     assert_null(recs);
     for (int i = 0; i < 3; i++) {
-        cpex_pipeline_result res;
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
         tp_run(m, HOOK, &res);
         assert_allowed(&res); /* fail cannot halt from the background */
         assert_int_equal(res.error_count, 0);
@@ -446,7 +446,7 @@ static void test_faf_errors_to_background_log(void **state)
 /* Invoke HOOK, then wait until the background work of that invoke is done. */
 static void run_and_wait(cpex_manager *m)
 {
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     cpex_pipeline_result_cleanup(&res);
     assert_int_equal(cpex_manager_wait_background(m, 5), CPEX_OK);
@@ -477,7 +477,7 @@ static void faf_not_started_case(const char *ff_name, uint32_t gate_mode, const 
     tp_plugin *ff = tp_new_in(ff_name, &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
     tp_plugin *gate = tp_new_in(gate_name, &trace, gate_mode, TP_DEFAULT_PRIORITY);
     tp_start(m, ff, tp_denying(gate, deny_code, NULL));
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_denied(&res, expected_code, gate_name);
     cpex_pipeline_result_cleanup(&res);
@@ -505,7 +505,7 @@ static void test_shutdown_waits_for_background(void **state)
     ff1->sleep_ms = 200;
     tp_plugin *ff2 = tp_new_in("ff_queued", &trace, CPEX_MODE_FIRE_AND_FORGET, 2);
     tp_start(m, ff1, ff2);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
     cpex_pipeline_result_cleanup(&res);
@@ -532,7 +532,7 @@ static void test_shutdown_waits_for_background(void **state)
 static void assert_info_mode_state(cpex_manager *m, const char *name, uint32_t mode,
                                    uint32_t state)
 {
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, name, &info), CPEX_OK);
     assert_int_equal(info.mode, mode);
     assert_int_equal(info.state, state);
@@ -549,7 +549,7 @@ static void test_disabled_mode_never_runs(void **state)
     tp_plugin *on = tp_on_hooks(tp_new("on", &trace), HOOK, POST);
     tp_start(m, d, on);
     for (int i = 0; i < 3; i++) {
-        cpex_pipeline_result res;
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
         tp_run(m, i == 1 ? POST : HOOK, &res);
         assert_allowed(&res);
         assert_false(res.payload_modified);
@@ -557,7 +557,7 @@ static void test_disabled_mode_never_runs(void **state)
     }
     assert_int_equal(tp_calls(d), 0);
     assert_int_equal(tp_calls(on), 3);
-    assert_info_mode_state(m, "off", CPEX_MODE_DISABLED, CPEX_PLUGIN_INITIALIZED);
+    assert_info_mode_state(m, "off", CPEX_MODE_DISABLED, CPEX_STATE_INITIALIZED);
     tp_manager_free(m);
 }
 
@@ -584,7 +584,7 @@ static void test_sequential_on_error_fail(void **state)
                                           &after);
     tp_plugin *co = tp_new_in("co", &trace, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
     tp_start(m, e, after, co);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_denied(&res, "plugin_error", "broken");
     assert_contains(res.violation->reason, "broken");
@@ -607,11 +607,11 @@ static void test_default_on_error_is_fail(void **state)
     tp_plugin *e = tp_new("broken", &trace);
     e->decision = CPEX_ERROR; /* no message either */
     tp_start(m, e);
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "broken", &info), CPEX_OK);
     assert_int_equal(info.on_error, CPEX_ON_ERROR_FAIL);
     cpex_plugin_info_cleanup(&info);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_denied(&res, "plugin_error", "broken");
     tp_finish(m, &res);
@@ -640,7 +640,7 @@ static void test_sequential_on_error_ignore(void **state)
     e->append_text = "+flaky"; /* discarded with the error */
     tp_start(m, e, after);
     for (int i = 1; i <= 2; i++) {
-        cpex_pipeline_result res;
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
         tp_run(m, HOOK, &res);
         assert_allowed(&res);
         assert_record(&res, "flaky", "error");
@@ -665,7 +665,7 @@ static void test_sequential_on_error_disable_persists_across_hooks(void **state)
                                           &after);
     tp_start(m, tp_on_hooks(e, HOOK, POST), tp_on_hooks(after, HOOK, POST));
     assert_false(tp_is_disabled(m, "fragile", NULL, 0));
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_record(&res, "fragile", "error");
@@ -676,7 +676,7 @@ static void test_sequential_on_error_disable_persists_across_hooks(void **state)
     assert_true(tp_is_disabled(m, "fragile", reason, sizeof reason));
     assert_contains(reason, "corrupt state");
     /* configured mode kept */
-    assert_info_mode_state(m, "fragile", CPEX_MODE_SEQUENTIAL, CPEX_PLUGIN_INITIALIZED);
+    assert_info_mode_state(m, "fragile", CPEX_MODE_SEQUENTIAL, CPEX_STATE_INITIALIZED);
 
     /* Never again: not on this hook, not on its other hook. */
     for (int i = 0; i < 3; i++) {
@@ -698,7 +698,7 @@ static void phase_error_case(uint32_t mode, int on_error)
     tp_plugin *after = tp_new_in("after_faf", &trace, CPEX_MODE_FIRE_AND_FORGET,
                                  TP_DEFAULT_PRIORITY);
     tp_start(m, e, after);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     bool halts = on_error == CPEX_ON_ERROR_FAIL &&
                  (mode == CPEX_MODE_SEQUENTIAL || mode == CPEX_MODE_CONCURRENT);
@@ -744,7 +744,7 @@ static void test_error_without_message_has_text(void **state)
     (void)state;
     cpex_manager *m = tp_manager();
     tp_start(m, tp_failing(tp_new("mute", &trace), CPEX_ON_ERROR_IGNORE, NULL));
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_record(&res, "mute", "error");
     assert_true(strlen(tp_find_record(&res, "mute", "error")->message) > 0);

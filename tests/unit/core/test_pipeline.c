@@ -58,7 +58,7 @@ static void test_phase_order_ignores_priority(void **state)
     tp_plugin *seq = tp_new_in("seq", &trace, CPEX_MODE_SEQUENTIAL, 999);
     tp_start(m, faf, conc, aud, xf, seq);
 
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run_once(m, &res);
     assert_allowed(&res);
     assert_string_equal(tp_trace_get(&trace), "seq,xform,audit,conc,faf");
@@ -86,7 +86,7 @@ static void test_priority_within_phase(void **state)
         snprintf(n, sizeof n, "a%d", prios[i]);
         tp_reg(m, tp_new_in(n, &trace, CPEX_MODE_AUDIT, prios[i]));
     }
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     start_and_expect_order(m, &res, "p10,p20,p30,p40,p50,"
                                     "t10,t20,t30,t40,t50,"
                                     "a10,a20,a30,a40,a50");
@@ -108,7 +108,7 @@ static void test_equal_priorities_keep_registration_order(void **state)
     tp_init(m);
     for (int round = 0; round < 3; round++) { /* stable across invokes */
         tp_trace_reset(&trace);
-        cpex_pipeline_result res;
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
         run_once(m, &res);
         assert_allowed(&res);
         assert_string_equal(tp_trace_get(&trace), "first,zeta,alpha,mu,beta,omega,gamma,late");
@@ -128,7 +128,7 @@ static void test_equal_priorities_after_unregister(void **state)
     assert_int_equal(cpex_manager_unregister(m, "a", &err), CPEX_OK);
     /* Re-registered: it is now the latest registration. */
     tp_reg(m, tp_new("a", &trace));
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run_once(m, &res);
     assert_string_equal(tp_trace_get(&trace), "c,b,a");
     cpex_error_cleanup(&err);
@@ -142,9 +142,9 @@ static void test_negative_priorities(void **state)
     const int prios[] = {0, -10, 100, -100, INT32_MIN, INT32_MAX, -1};
     const char *names[] = {"zero", "m10", "p100", "m100", "min", "max", "m1"};
     reg_sequential(m, names, prios, 0, 7);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     start_and_expect_order(m, &res, "min,m100,m10,m1,zero,p100,max");
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "m100", &info), CPEX_OK);
     assert_int_equal(info.priority, -100);
     cpex_plugin_info_cleanup(&info);
@@ -173,7 +173,7 @@ static void test_sequential_deny_stops_at_once(void **state)
     tp_plugin *ff = tp_new_in("ff", &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
     tp_start(m, ff, co, au, xf, c, b, a);
 
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run_once(m, &res);
     assert_denied(&res, "blocked_tool", "gate");
     assert_string_equal(res.violation->reason, "tool is blocked");
@@ -202,7 +202,7 @@ static void test_deny_without_violation_is_plugin_deny(void **state)
     tp_plugin *b = new_then_after("silent", &c);
     tp_denying(b, NULL, NULL); /* no host->deny call */
     tp_start(m, b, c);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run_once(m, &res);
     assert_denied(&res, "plugin_deny", "silent");
     assert_non_null(res.violation->reason);
@@ -228,7 +228,7 @@ static void test_deny_second_call_replaces_first(void **state)
     tp_plugin *b = tp_new("twice", &trace);
     b->custom = deny_twice;
     tp_start(m, b);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run_once(m, &res);
     assert_denied(&res, "second", "twice");
     assert_string_equal(res.violation->reason, "second reason");
@@ -245,7 +245,7 @@ static void test_violation_set_but_allowed_is_allow(void **state)
     b->deny_code = "nope";
     b->decision = CPEX_ALLOW;
     tp_start(m, b, c);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run_once(m, &res);
     assert_allowed(&res);
     assert_int_equal(tp_calls(c), 1);
@@ -266,7 +266,7 @@ static void test_unknown_decision_is_error_ignore(void **state)
     b->on_error = CPEX_ON_ERROR_IGNORE;
     b->append_text = "+weird"; /* an error's modification is not applied */
     tp_start(m, b, c);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_record(&res, "weird", "bad_decision");
@@ -287,7 +287,7 @@ static void test_unknown_decision_is_error_fail(void **state)
     b->decision = -3;
     b->on_error = CPEX_ON_ERROR_FAIL;
     tp_start(m, b, c);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run_once(m, &res);
     assert_denied(&res, "plugin_error", "weird");
     assert_int_equal(tp_calls(c), 0);
@@ -301,7 +301,7 @@ static void test_unknown_decision_in_audit_recorded(void **state)
     tp_plugin *b = tp_new_in("weird_audit", &trace, CPEX_MODE_AUDIT, TP_DEFAULT_PRIORITY);
     b->decision = 99;
     tp_start(m, b);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run_once(m, &res);
     assert_allowed(&res);
     assert_record(&res, "weird_audit", "bad_decision");
@@ -329,7 +329,7 @@ static void test_no_handler_fast_path(void **state)
     assert_non_null(ctx);
 
     assert_false(cpex_manager_has_hooks_for(m, HOOK));
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_invoke(m, HOOK, msg, ext, ctx, &res);
     assert_true(res.continue_processing);
     assert_null(res.violation);
@@ -381,7 +381,7 @@ static void test_only_disabled_plugins_is_allow(void **state)
     assert_true(cpex_manager_has_hooks_for(m, HOOK));
     cpex_context_table *ctx = cpex_context_table_new();
     cpex_cmf_message *msg = test_text_message("hello");
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_invoke(m, HOOK, msg, NULL, ctx, &res);
     assert_allowed(&res);
     assert_false(res.payload_modified);
@@ -406,7 +406,7 @@ static void test_all_allow_result_is_clean(void **state)
              tp_new_in("t", &trace, CPEX_MODE_TRANSFORM, TP_DEFAULT_PRIORITY));
     cpex_cmf_message *msg = test_text_message("hello");
     cpex_extensions *ext = cpex_extensions_new();
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_invoke(m, HOOK, msg, ext, NULL, &res);
     assert_allowed(&res);
     assert_false(res.payload_modified);
@@ -450,7 +450,7 @@ static void test_metadata_merged(void **state)
     tp_plugin *co = new_with_metadata("co", CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY,
                                       "concurrent", "{\"ok\":1}");
     tp_start(m, a, b, t, au, co);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run_once(m, &res);
     assert_allowed(&res);
     assert_non_null(res.metadata);
@@ -481,7 +481,7 @@ static void test_metadata_later_plugin_wins_on_same_key(void **state)
     cpex_manager *m = tp_manager();
     tp_start(m, new_with_metadata("a", CPEX_MODE_SEQUENTIAL, TP_DEFAULT_PRIORITY, "k", "1"),
              new_with_metadata("b", CPEX_MODE_SEQUENTIAL, 200, "k", "2"));
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run_once(m, &res);
     assert_non_null(res.metadata);
     assert_int_equal(json_integer_value(json_object_get(res.metadata, "k")), 2);
@@ -499,7 +499,7 @@ static void test_result_to_json_and_cleanup(void **state)
     tp_plugin *a = tp_new("a", &trace);
     a->append_text = "+a";
     tp_start(m, a, tp_denying(tp_new_in("b", &trace, CPEX_MODE_SEQUENTIAL, 200), "stop", NULL));
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run_once(m, &res);
     assert_denied(&res, "stop", "b");
     json_t *j = cpex_pipeline_result_to_json(&res);
@@ -543,7 +543,7 @@ static void test_modify_twice_and_bad_arguments(void **state)
     p->custom = modify_twice;
     tp_plugin *next = tp_new_in("next", &trace, CPEX_MODE_SEQUENTIAL, 200);
     tp_start(m, p, next);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run_once(m, &res);
     assert_allowed(&res);
     assert_int_equal(p->rc_payload, CPEX_HOST_OK);
@@ -563,7 +563,7 @@ static void test_invoke_bad_arguments(void **state)
     cpex_manager *m = tp_manager();
     tp_start(m, tp_new("a", &trace));
     cpex_context_table *ctx = cpex_context_table_new();
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(m, NULL, NULL, NULL, ctx, &res);
     assert_false(res.continue_processing);
     assert_non_null(res.violation);

@@ -44,6 +44,7 @@ static void expect_refused(cpex_manager *m, tp_plugin *p, const cpex_handler_reg
     reg.handlers = handlers;
     reg.handler_count = count;
     cpex_error err = CPEX_ERROR_INIT;
+    int destroyed = atomic_load(&p->destroy_calls);
     cpex_status st = cpex_manager_register(m, &spec, &reg, &err);
     assert_int_not_equal(st, CPEX_OK);
     assert_int_equal(err.code, st);
@@ -53,7 +54,8 @@ static void expect_refused(cpex_manager *m, tp_plugin *p, const cpex_handler_reg
     assert_contains(msg, p->name); /* names the plugin */
     cpex_error_cleanup(&err);
     assert_int_equal(cpex_manager_plugin_count(m), 0);
-    assert_int_equal(atomic_load(&p->destroy_calls), 0); /* the caller keeps the instance */
+    /* the manager took the instance: refused, it is destroyed, once */
+    assert_int_equal(atomic_load(&p->destroy_calls), destroyed + 1);
     assert_int_equal(atomic_load(&p->init_calls), 0);
 }
 
@@ -62,24 +64,26 @@ static void test_registration_validation(void **state)
     (void)state;
     cpex_manager *m = tp_manager();
     tp_plugin *p = tp_new("bad", &trace);
-    cpex_handler_reg one[] = {{HOOK, tp_handler, NULL}};
+    cpex_handler_reg one[] = {CPEX_HANDLER(HOOK, tp_handler, NULL)};
     expect_refused(m, p, one, 0, "no handlers");
     expect_refused(m, p, NULL, 1, "no handlers");
-    cpex_handler_reg nullfn[] = {{HOOK, NULL, NULL}};
+    cpex_handler_reg nullfn[] = {CPEX_HANDLER(HOOK, NULL, NULL)};
     expect_refused(m, p, nullfn, 1, "no function");
-    cpex_handler_reg emptyhook[] = {{"", tp_handler, NULL}};
+    cpex_handler_reg emptyhook[] = {CPEX_HANDLER("", tp_handler, NULL)};
     expect_refused(m, p, emptyhook, 1, "no hook name");
-    cpex_handler_reg nullhook[] = {{NULL, tp_handler, NULL}};
+    cpex_handler_reg nullhook[] = {CPEX_HANDLER(NULL, tp_handler, NULL)};
     expect_refused(m, p, nullhook, 1, "no hook name");
     cpex_handler_reg dup[] = {
-        {HOOK, tp_handler, NULL}, {POST, tp_handler, NULL}, {HOOK, tp_handler, NULL}};
+        CPEX_HANDLER(HOOK, tp_handler, NULL), CPEX_HANDLER(POST, tp_handler, NULL),
+        CPEX_HANDLER(HOOK, tp_handler, NULL)};
     expect_refused(m, p, dup, 3, HOOK);
     expect_refused(m, p, dup, 3, "two handlers");
+    assert_int_equal(atomic_load(&p->destroy_calls), 7); /* one per refusal */
     /* The same plugin registers fine once fixed. */
     tp_reg(m, p);
     assert_int_equal(cpex_manager_plugin_count(m), 1);
     tp_manager_free(m);
-    assert_int_equal(atomic_load(&p->destroy_calls), 1);
+    assert_int_equal(atomic_load(&p->destroy_calls), 8);
 }
 
 static void test_spec_validation(void **state)
@@ -120,8 +124,9 @@ static void test_spec_validation(void **state)
     assert_contains(cpex_error_message(&err), "cmf.llm_output");
     cpex_error_cleanup(&err);
     assert_int_equal(cpex_manager_plugin_count(m), 0);
-    assert_int_equal(atomic_load(&p->destroy_calls), 0);
+    assert_int_equal(atomic_load(&p->destroy_calls), 6); /* each refusal destroyed it, once */
     tp_manager_free(m);
+    assert_int_equal(atomic_load(&p->destroy_calls), 6);
 }
 
 static void test_spec_hooks_filter_handlers(void **state)
@@ -142,14 +147,14 @@ static void test_spec_hooks_filter_handlers(void **state)
     tp_init(m);
     assert_false(cpex_manager_has_hooks_for(m, HOOK));
     assert_true(cpex_manager_has_hooks_for(m, POST));
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     cpex_pipeline_result_cleanup(&res);
     assert_int_equal(tp_calls(p), 0);
     tp_run(m, POST, &res);
     cpex_pipeline_result_cleanup(&res);
     assert_int_equal(tp_calls(p), 1);
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "filtered", &info), CPEX_OK);
     assert_string_equal(info.hooks[0], POST);
     assert_null(info.hooks[1]);
@@ -169,9 +174,10 @@ static void test_duplicate_name(void **state)
     expect_reg_status(m, b, CPEX_E_EXISTS, "same");
     assert_int_equal(cpex_manager_plugin_count(m), 1);
     assert_false(cpex_manager_has_hooks_for(m, POST));
+    assert_int_equal(atomic_load(&b->destroy_calls), 1); /* refused: destroyed at once */
     tp_manager_free(m);
     assert_int_equal(atomic_load(&a->destroy_calls), 1);
-    assert_int_equal(atomic_load(&b->destroy_calls), 0);
+    assert_int_equal(atomic_load(&b->destroy_calls), 1);
 }
 
 static void test_payload_type_mismatch_at_registration(void **state)
@@ -219,7 +225,7 @@ static void test_payload_type_mismatch_at_invoke(void **state)
     tp_start(m, p);
     json_t *doc = json_object();
     cpex_payload pl = cpex_payload_json(doc);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_context_table *ctx = cpex_context_table_new();
     cpex_manager_invoke(m, HOOK, &pl, NULL, ctx, &res);
     assert_false(res.continue_processing);
@@ -346,7 +352,7 @@ static void test_custom_payload_type(void **state)
 
     counter c = {10};
     cpex_payload pl = cpex_payload_custom("counter", &c);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(m, "host.count", &pl, NULL, NULL, &res);
     assert_allowed(&res);
     assert_int_equal(b1->rc_payload, CPEX_OK);
@@ -400,7 +406,7 @@ static void test_set_payload_custom_on_cmf_hook_refused(void **state)
     p->custom = bump; /* returns ERROR: the payload is not custom */
     p->on_error = CPEX_ON_ERROR_IGNORE;
     tp_start(m, p);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_record(&res, "custom_on_cmf", "error");
@@ -424,7 +430,7 @@ static void test_invoke_before_initialize_fails_closed(void **state)
     f->on_error = CPEX_ON_ERROR_FAIL;
     tp_reg(m, f);
     assert_false(cpex_manager_is_initialized(m));
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_denied(&res, "plugin_error", "gate_fail");
     assert_contains(res.violation->reason, "initialize");
@@ -480,19 +486,19 @@ static void test_initialize_failure(void **state)
     cpex_error_cleanup(&err);
     assert_false(cpex_manager_is_initialized(m));
 
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "bad_init", &info), CPEX_OK);
-    assert_int_equal(info.state, CPEX_PLUGIN_FAILED);
+    assert_int_equal(info.state, CPEX_STATE_FAILED);
     assert_non_null(info.reason);
     assert_contains(info.reason, "cannot reach policy server");
     cpex_plugin_info_cleanup(&info);
     assert_int_equal(cpex_manager_plugin_info(m, "good", &info), CPEX_OK);
-    assert_int_equal(info.state, CPEX_PLUGIN_INITIALIZED);
+    assert_int_equal(info.state, CPEX_STATE_INITIALIZED);
     cpex_plugin_info_cleanup(&info);
     assert_int_equal(cpex_manager_plugin_count(m), 3); /* failed plugins stay visible */
 
     /* Invokes fail closed at the failed plugin. */
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_denied(&res, "plugin_error", "bad_init");
     assert_contains(res.violation->reason, "cannot reach policy server");
@@ -527,7 +533,7 @@ static void test_failed_plugin_is_not_shut_down(void **state)
     cpex_error err = CPEX_ERROR_INIT;
     assert_int_equal(cpex_manager_initialize(m, &err), CPEX_E_PLUGIN);
     cpex_error_cleanup(&err);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_record(&res, "bad_init", "not_initialized");
@@ -544,12 +550,13 @@ static void test_register_after_initialize(void **state)
     tp_plugin *p = tp_new("late", &trace);
     tp_reg(m, p);
     assert_int_equal(atomic_load(&p->init_calls), 1);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_int_equal(tp_calls(p), 1);
     cpex_pipeline_result_cleanup(&res);
-    /* A late registration whose initialize fails is refused, not destroyed. */
+    /* A late registration whose initialize fails is refused and destroyed
+       (not shut down: it never initialized). */
     tp_plugin *q = tp_new("late_bad", &trace);
     q->hooks[0] = POST;
     q->init_rc = 3;
@@ -557,8 +564,9 @@ static void test_register_after_initialize(void **state)
     expect_reg_status(m, q, CPEX_E_PLUGIN, "late failure");
     assert_int_equal(cpex_manager_plugin_count(m), 1);
     assert_false(cpex_manager_has_hooks_for(m, POST));
+    assert_lifecycle(q, 1, 0, 1);
     tp_manager_free(m);
-    assert_lifecycle(q, 1, 0, 0);
+    assert_lifecycle(q, 1, 0, 1);
 }
 
 static void test_initialize_twice_once(void **state)
@@ -581,7 +589,7 @@ static void test_shutdown_and_free_lifecycle(void **state)
     tp_plugin *b = tp_new_in("second", &trace, CPEX_MODE_DISABLED, TP_DEFAULT_PRIORITY);
     tp_plugin *c = tp_new_in("third", &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
     tp_start(m, a, b, c);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     cpex_pipeline_result_cleanup(&res);
     cpex_manager_shutdown(m);
@@ -593,9 +601,9 @@ static void test_shutdown_and_free_lifecycle(void **state)
     /* Reverse registration order. */
     assert_true(c->order_shutdown < b->order_shutdown);
     assert_true(b->order_shutdown < a->order_shutdown);
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "first", &info), CPEX_OK);
-    assert_int_equal(info.state, CPEX_PLUGIN_SHUT_DOWN);
+    assert_int_equal(info.state, CPEX_STATE_SHUT_DOWN);
     cpex_plugin_info_cleanup(&info);
 
     /* After shutdown, invokes fail closed and nothing is called. */
@@ -614,7 +622,7 @@ static void test_shutdown_and_free_lifecycle(void **state)
     tp_manager_free(m);
     for (int i = 0; i < 3; i++)
         assert_lifecycle(all[i], 1, 1, 1);
-    assert_int_equal(atomic_load(&d->destroy_calls), 0);
+    assert_lifecycle(d, 0, 0, 1); /* refused after shutdown: destroyed, never initialized */
 }
 
 static void test_free_without_shutdown(void **state)
@@ -671,7 +679,7 @@ static void test_queries(void **state)
     assert_true(cpex_manager_has_hooks_for(m, POST));
     assert_false(cpex_manager_has_hooks_for(m, "cmf.llm_input"));
 
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "alpha", &info), CPEX_OK);
     assert_string_equal(info.name, "alpha");
     assert_string_equal(info.kind, "test");
@@ -681,7 +689,7 @@ static void test_queries(void **state)
     assert_int_equal(info.priority, -5);
     assert_int_equal(info.on_error, CPEX_ON_ERROR_DISABLE);
     assert_true(info.timeout == 1.5);
-    assert_int_equal(info.state, CPEX_PLUGIN_CREATED);
+    assert_int_equal(info.state, CPEX_STATE_CREATED);
     assert_false(info.disabled);
     assert_null(info.reason);
     assert_string_equal(info.hooks[0], HOOK);
@@ -728,7 +736,7 @@ static void test_unregister(void **state)
     tp_plugin *a = tp_new("keep", &trace);
     tp_plugin *b = tp_on_hooks(tp_new("remove_me", &trace), HOOK, POST);
     tp_start(m, a, b);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     cpex_pipeline_result_cleanup(&res);
     assert_int_equal(tp_calls(b), 1);
@@ -742,7 +750,7 @@ static void test_unregister(void **state)
     assert_null(names[1]);
     cpex_strv_free(names);
     assert_false(cpex_manager_has_hooks_for(m, POST));
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "remove_me", &info), CPEX_E_NOT_FOUND);
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
@@ -775,7 +783,7 @@ static void test_unregister_with_background_work(void **state)
     tp_plugin *f = tp_new_in("bg", &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
     f->sleep_ms = 200;
     tp_start(m, f);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     cpex_pipeline_result_cleanup(&res);
     tp_sleep_ms(20); /* let it start */

@@ -295,7 +295,7 @@ static void *invoke_loop(void *arg)
             snprintf(text, sizeof text, "req-%d-%ld", inv->id, i);
         cpex_cmf_message *msg = test_text_message(text);
         cpex_payload p = cpex_payload_cmf(msg);
-        cpex_pipeline_result r;
+        cpex_pipeline_result r = CPEX_PIPELINE_RESULT_INIT;
         cpex_manager_invoke(inv->m, kind == 7 ? BG : PRE, &p, NULL, NULL, &r);
         char want[160];
         snprintf(want, sizeof want, "%s+s+t", text);
@@ -333,7 +333,7 @@ static void *invoke_loop(void *arg)
                 cpex_context_table *ctx = cpex_pipeline_result_take_context(&r);
                 if (!ctx)
                     WRONG(inv, "'%s': no context table after tx stored its token", text);
-                cpex_pipeline_result post;
+                cpex_pipeline_result post = CPEX_PIPELINE_RESULT_INIT;
                 cpex_manager_invoke(inv->m, POST, &p, NULL, ctx, &post);
                 if (!post.continue_processing || post.error_count ||
                     !json_is_true(json_object_get(post.metadata, "token_ok")))
@@ -363,7 +363,7 @@ static void *churn_loop(void *arg)
         }
         cpex_error_cleanup(&err);
         /* queries race with invokes and changes too */
-        cpex_plugin_info info;
+        cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
         if (cpex_manager_plugin_info(m, "faf", &info) == CPEX_OK)
             cpex_plugin_info_cleanup(&info);
         (void)cpex_manager_has_hooks_for(m, PRE);
@@ -430,7 +430,7 @@ static void test_stress(void **state)
         snprintf(text, sizeof text, "bg-burst-%d", i);
         cpex_cmf_message *msg = test_text_message(text);
         cpex_payload p = cpex_payload_cmf(msg);
-        cpex_pipeline_result r;
+        cpex_pipeline_result r = CPEX_PIPELINE_RESULT_INIT;
         cpex_manager_invoke(m, BG, &p, NULL, NULL, &r);
         assert_true(r.continue_processing);
         cpex_pipeline_result_cleanup(&r);
@@ -465,7 +465,7 @@ static void test_stress(void **state)
     /* After shutdown, invokes fail closed and reach no plugin. */
     cpex_cmf_message *msg = test_text_message("late");
     cpex_payload p = cpex_payload_cmf(msg);
-    cpex_pipeline_result r;
+    cpex_pipeline_result r = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(m, PRE, &p, NULL, NULL, &r);
     assert_false(r.continue_processing);
     cpex_pipeline_result_cleanup(&r);

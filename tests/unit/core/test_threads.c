@@ -89,7 +89,7 @@ static void *invoker(void *arg)
         cpex_cmf_message *msg = test_text_message(text);
         cpex_extensions *ext = cpex_extensions_new();
         cpex_extensions_set(ext, CPEX_EXT_REQUEST_ID, text);
-        cpex_pipeline_result res;
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
         tp_invoke(w->m, HOOK, msg, ext, NULL, &res);
         char expect[80];
         snprintf(expect, sizeof expect, "%s+s", text);
@@ -199,7 +199,7 @@ static void *churn_invoker(void *arg)
         char text[64];
         snprintf(text, sizeof text, "m%d-%d", w->id, i++);
         cpex_cmf_message *msg = test_text_message(text);
-        cpex_pipeline_result res;
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
         tp_invoke(w->m, HOOK, msg, NULL, NULL, &res);
         char a[96], b[96];
         snprintf(a, sizeof a, "%s+base", text);       /* churn plugin absent */
@@ -304,7 +304,7 @@ static void *hello_invoker(void *arg)
     worker_arg *w = arg;
     for (int i = 0; i < TP_INVOKES; i++) {
         cpex_cmf_message *msg = test_text_message("hello");
-        cpex_pipeline_result res;
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
         tp_invoke(w->m, HOOK, msg, NULL, NULL, &res);
         outcome o = w->judge(&res, msg);
         if (o == ALLOWED)
@@ -385,7 +385,7 @@ static void test_shutdown_waits_for_invoke_in_flight(void **state)
     tp_plugin *co = tp_new_in("conc", NULL, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
     tp_plugin *ff = tp_new_in("faf", NULL, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
     tp_start(m, slow, second, co, ff);
-    one_invoke o = {m, {0}};
+    one_invoke o = {m, CPEX_PIPELINE_RESULT_INIT};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, invoke_once, &o), 0);
     tp_sleep_ms(50); /* the invoke is inside slow_first */
@@ -410,7 +410,7 @@ static void test_shutdown_waits_for_invoke_in_flight(void **state)
     for (int i = 0; i < 4; i++)
         assert_int_equal(atomic_load(&all[i]->shutdown_calls), 1);
     /* An invoke after shutdown fails closed. */
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_denied(&res, "plugin_error", "slow_first");
     cpex_pipeline_result_cleanup(&res);

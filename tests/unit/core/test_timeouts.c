@@ -45,7 +45,7 @@ static void expect_disabled_after_one_call(cpex_manager *m, const char *name, tp
     char reason[256];
     assert_true(tp_is_disabled(m, name, reason, sizeof reason));
     assert_contains(reason, reason_part);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_int_equal(tp_calls(p), 1);
     cpex_pipeline_result_cleanup(&res);
@@ -58,11 +58,11 @@ static void test_sequential_timeout_fail(void **state)
     tp_plugin *s = sleeper("slowpoke", CPEX_MODE_SEQUENTIAL, CPEX_ON_ERROR_FAIL);
     tp_plugin *after = tp_new_in("after", &trace, CPEX_MODE_SEQUENTIAL, 200);
     tp_start(m, s, after);
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "slowpoke", &info), CPEX_OK);
     assert_true(info.timeout > 0.049 && info.timeout < 0.051);
     cpex_plugin_info_cleanup(&info);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_denied(&res, "plugin_timeout", "slowpoke");
     assert_contains(res.violation->reason, "slowpoke");
@@ -78,7 +78,7 @@ static void test_sequential_timeout_ignore(void **state)
     tp_reg(m, sleeper("slowpoke", CPEX_MODE_SEQUENTIAL, CPEX_ON_ERROR_IGNORE));
     tp_plugin *after = tp_new_in("after", &trace, CPEX_MODE_SEQUENTIAL, 200);
     tp_reg(m, after);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     start_and_expect_timeout(m, "slowpoke", &res);
     const cpex_error_record *r = tp_find_record(&res, "slowpoke", "timeout");
     assert_contains(r->message, "50"); /* the limit, in ms */
@@ -93,7 +93,7 @@ static void test_sequential_timeout_disable(void **state)
     cpex_manager *m = tp_manager();
     tp_plugin *s = sleeper("slowpoke", CPEX_MODE_SEQUENTIAL, CPEX_ON_ERROR_DISABLE);
     tp_reg(m, s);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     start_and_expect_timeout(m, "slowpoke", &res);
     cpex_pipeline_result_cleanup(&res);
     expect_disabled_after_one_call(m, "slowpoke", s, "timed out");
@@ -123,7 +123,7 @@ static void test_overrun_result_discarded(void **state)
     tp_reg(m, s);
     tp_reg(m, next);
     tp_reg(m, xf);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     start_and_expect_timeout(m, "late_modifier", &res);
     assert_int_equal(s->rc_payload, CPEX_HOST_OK); /* accepted during the call ... */
     assert_record(&res, "late_xf", "timeout");
@@ -145,7 +145,7 @@ static void test_overrun_deny_discarded(void **state)
     tp_denying(s, "too_late", NULL);
     s->sleep_after_ms = 200;
     tp_reg(m, s);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     start_and_expect_timeout(m, "late_denier", &res);
     tp_finish(m, &res);
 }
@@ -165,7 +165,7 @@ static void test_handler_reads_deadline(void **state)
     tp_plugin *ff = tp_new_in("faf", &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
     ff->timeout = 3.0;
     tp_start(m, own, dflt, co, ff);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_int_equal(cpex_manager_wait_background(m, 5), CPEX_OK);
@@ -182,7 +182,7 @@ static void test_handler_reads_deadline(void **state)
     assert_true(left_ff > 2500 * MS && left_ff <= 3000 * MS);
     /* Same clock as CLOCK_MONOTONIC. */
     assert_true(own->deadline_ns > tp_now_ns());
-    cpex_plugin_info info;
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "default_timeout", &info), CPEX_OK);
     assert_true(info.timeout == 5.0);
     cpex_plugin_info_cleanup(&info);
@@ -209,7 +209,7 @@ static void test_cooperative_handler_stops_in_time(void **state)
     p->timeout = 0.2;
     p->custom = cooperative;
     tp_start(m, p);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_int_equal(res.error_count, 0);
@@ -228,7 +228,7 @@ static void test_concurrent_timeout_fail(void **state)
     tp_plugin *ff = tp_new_in("ff", &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
     tp_start(m, c, ok, ff);
     int64_t t0 = tp_now_ns();
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     int64_t elapsed = tp_now_ns() - t0;
     assert_denied(&res, "plugin_timeout", "slow_conc");
@@ -254,7 +254,7 @@ static void test_concurrent_timeout_ignore_late_result_discarded(void **state)
     tp_plugin *ff = tp_new_in("ff", &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
     tp_start(m, c, ff);
     int64_t t0 = tp_now_ns();
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     /* the caller's message is freed right after: the late handler must not use it */
     tp_run(m, HOOK, &res);
     int64_t elapsed = tp_now_ns() - t0;
@@ -277,7 +277,7 @@ static void test_concurrent_timeout_disable(void **state)
     cpex_manager *m = tp_manager();
     tp_plugin *c = sleeper("slow_conc", CPEX_MODE_CONCURRENT, CPEX_ON_ERROR_DISABLE);
     tp_reg(m, c);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     start_and_expect_timeout(m, "slow_conc", &res);
     cpex_pipeline_result_cleanup(&res);
     expect_disabled_after_one_call(m, "slow_conc", c, "timed out");
@@ -297,7 +297,7 @@ static void test_free_with_late_concurrent_handler(void **state)
     c->set_header_value = "1";
     tp_start(m, c);
     cpex_extensions *ext = cpex_extensions_new();
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_invoke_text(m, HOOK, "hello", ext, NULL, &res);
     cpex_extensions_unref(ext);
     assert_record(&res, "slow_conc", "timeout");
@@ -317,7 +317,7 @@ static void test_transform_and_audit_timeouts_recorded(void **state)
     tp_reg(m, x);
     tp_reg(m, a);
     tp_reg(m, co);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     start_and_expect_timeout(m, "slow_xf", &res); /* neither phase can halt */
     assert_record(&res, "slow_audit", "timeout");
     assert_int_equal(tp_calls(co), 1);
@@ -329,7 +329,7 @@ static void test_faf_timeout_to_background_log(void **state)
     (void)state;
     cpex_manager *m = tp_manager();
     tp_start(m, sleeper("slow_faf", CPEX_MODE_FIRE_AND_FORGET, CPEX_ON_ERROR_FAIL));
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_allowed(&res);
     assert_int_equal(res.error_count, 0);
@@ -354,7 +354,7 @@ static void test_manager_default_timeout_applies(void **state)
     tp_plugin *s = tp_new("slow_default", &trace);
     s->sleep_ms = 200; /* no own timeout */
     tp_start(m, s);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
     assert_denied(&res, "plugin_timeout", "slow_default");
     tp_finish(m, &res);
