@@ -23,6 +23,7 @@
 
 #include "model/cmf_internal.h"
 #include "model/json_dump.h"
+#include "model/text_check.h"
 #include "util/alloc.h"
 #include "util/errors.h"
 
@@ -133,9 +134,9 @@ typedef enum str_rule {
 
 static int check_text(pctx *c, const char *key, const char *s, size_t len)
 {
-    switch (cpex__cmf_text_check_bytes(s, len)) {
-    case CPEX__CMF_TEXT_NUL: return fail(c, key, "contains a NUL character, which is not allowed");
-    case CPEX__CMF_TEXT_UTF8: return fail(c, key, "is not valid UTF-8");
+    switch (cpex__text_check_bytes(s, len)) {
+    case CPEX__TEXT_NUL: return fail(c, key, "contains a NUL character, which is not allowed");
+    case CPEX__TEXT_UTF8: return fail(c, key, "is not valid UTF-8");
     default: return 0;
     }
 }

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "model/text_check.h"
 #include "util/alloc.h"
 #include "util/errors.h"
 #include "util/suggest.h"
@@ -85,97 +86,6 @@ static cpex_str str_view(const ext_str *s)
         out.len = s->len;
     }
     return out;
-}
-
-/* ------------------------------------------------------------------ */
-/* Validation helpers                                                  */
-/* ------------------------------------------------------------------ */
-
-/* Strict UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF): the
- * same rule jansson applies, so anything we accept can be serialized. */
-static bool utf8_valid(const char *str, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        unsigned cp, min;
-        if ((c & 0xE0u) == 0xC0u) {
-            n = 1;
-            cp = c & 0x1Fu;
-            min = 0x80u;
-        } else if ((c & 0xF0u) == 0xE0u) {
-            n = 2;
-            cp = c & 0x0Fu;
-            min = 0x800u;
-        } else if ((c & 0xF8u) == 0xF0u) {
-            n = 3;
-            cp = c & 0x07u;
-            min = 0x10000u;
-        } else {
-            return false;
-        }
-        if (n >= len - i)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            unsigned cc = s[i + k];
-            if ((cc & 0xC0u) != 0x80u)
-                return false;
-            cp = (cp << 6) | (cc & 0x3Fu);
-        }
-        if (cp < min || cp > 0x10FFFFu || (cp >= 0xD800u && cp <= 0xDFFFu))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
-
-/* ASCII-only case folding: header names and labels are compared the way
- * CPEX does (eq_ignore_ascii_case), independent of the C locale. */
-static unsigned char ascii_lower(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
-static bool ascii_ieq(const char *a, size_t alen, const char *b, size_t blen)
-{
-    if (alen != blen)
-        return false;
-    for (size_t i = 0; i < alen; i++) {
-        if (ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i]))
-            return false;
-    }
-    return true;
-}
-
-/* RFC 9110 token characters. Header names and values may end up on the
- * wire; refusing anything else here stops header injection at the source. */
-static bool header_name_valid(const char *name, size_t len)
-{
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-            continue;
-        if (!strchr("!#$%&'*+-.^_`|~", c) || c == '\0')
-            return false;
-    }
-    return true;
-}
-
-static bool header_value_valid(const char *value, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
-            return false;
-    }
-    return utf8_valid(value, len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -526,7 +436,7 @@ cpex_status cpex_extensions_set(cpex_extensions *ext, uint32_t field, const char
         return CPEX_OK;
     }
     size_t len = strlen(value);
-    if (!utf8_valid(value, len))
+    if (!cpex__text_ok(value, len))
         return CPEX_E_INVALID;
     if (old && old->len == len && memcmp(old->text, value, len) == 0)
         return CPEX_OK; /* unchanged: spare an allocation */
@@ -542,7 +452,7 @@ static bool list_contains(const ext_list *list, int which, const char *value, si
 {
     for (size_t i = 0; i < list->count; i++) {
         const ext_str *it = list->items[i];
-        if (which == L_LABELS ? ascii_ieq(it->text, it->len, value, len)
+        if (which == L_LABELS ? cpex__ascii_ieq(it->text, it->len, value, len)
                               : (it->len == len && memcmp(it->text, value, len) == 0))
             return true;
     }
@@ -556,7 +466,7 @@ cpex_status cpex_extensions_add(cpex_extensions *ext, uint32_t field, const char
         return CPEX_E_INVALID;
     check_sole_owner(ext);
     size_t len = strlen(value);
-    if (!utf8_valid(value, len))
+    if (!cpex__text_ok(value, len))
         return CPEX_E_INVALID;
     ext_list *list = &ext->lists[idx];
     /* Labels compare like CPEX's has_label (case-insensitive, first
@@ -581,7 +491,7 @@ cpex_status cpex_extensions_add(cpex_extensions *ext, uint32_t field, const char
 static ext_header *header_find(const ext_headers *h, const char *name, size_t len)
 {
     for (size_t i = 0; i < h->count; i++) {
-        if (ascii_ieq(h->items[i].name->text, h->items[i].name->len, name, len))
+        if (cpex__ascii_ieq(h->items[i].name->text, h->items[i].name->len, name, len))
             return &h->items[i];
     }
     return NULL;
@@ -594,7 +504,7 @@ cpex_status cpex_extensions_set_header(cpex_extensions *ext, uint32_t set, const
         return CPEX_E_INVALID;
     check_sole_owner(ext);
     size_t name_len = strlen(name);
-    if (!header_name_valid(name, name_len))
+    if (!cpex__header_name_valid(name, name_len))
         return CPEX_E_INVALID;
     ext_headers *h = &ext->headers[set];
     ext_header *found = header_find(h, name, name_len);
@@ -610,7 +520,7 @@ cpex_status cpex_extensions_set_header(cpex_extensions *ext, uint32_t set, const
         return CPEX_OK;
     }
     size_t value_len = strlen(value);
-    if (!header_value_valid(value, value_len))
+    if (!cpex__header_value_valid(value, value_len))
         return CPEX_E_INVALID;
     if (found) {
         /* Replace in place: position and the first spelling of the name
@@ -651,7 +561,7 @@ cpex_status cpex_extensions_set_custom(cpex_extensions *ext, const char *key, js
     }
     check_sole_owner(ext);
     size_t key_len = strlen(key);
-    if (!utf8_valid(key, key_len) || (value && !depth_ok(value, 1))) {
+    if (!cpex__text_ok(key, key_len) || (value && !depth_ok(value, 1))) {
         json_decref(value);
         return CPEX_E_INVALID;
     }
@@ -1119,7 +1029,7 @@ static void parse_headers(parse_ctx *c, const json_t *v, uint32_t set, const cha
     {
         if (c->nomem)
             return;
-        if (strlen(name) != name_len || !header_name_valid(name, name_len)) {
+        if (strlen(name) != name_len || !cpex__header_name_valid(name, name_len)) {
             PARSE_ERROR(c, "%s.%s: not a valid header name (letters, digits and !#$%%&'*+-.^_`|~)",
                         path, name);
             continue;
@@ -1134,7 +1044,7 @@ static void parse_headers(parse_ctx *c, const json_t *v, uint32_t set, const cha
              * accident of key order, so ask the author to pick. */
             cpex_str prev_name = {NULL, 0};
             for (size_t i = 0; cpex__extensions_header_at_str(c->ext, set, i, &prev_name, NULL); i++) {
-                if (ascii_ieq(prev_name.ptr, prev_name.len, name, name_len))
+                if (cpex__ascii_ieq(prev_name.ptr, prev_name.len, name, name_len))
                     break;
             }
             PARSE_ERROR(c, "%s.%s: duplicate header (names are case-insensitive; '%s' is already set)",
@@ -1142,7 +1052,7 @@ static void parse_headers(parse_ctx *c, const json_t *v, uint32_t set, const cha
             continue;
         }
         if (!c_string_ok(value) ||
-            !header_value_valid(json_string_value(value), json_string_length(value))) {
+            !cpex__header_value_valid(json_string_value(value), json_string_length(value))) {
             PARSE_ERROR(c, "%s.%s: header value must be UTF-8 without CR, LF or NUL", path, name);
             continue;
         }
