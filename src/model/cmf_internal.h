@@ -1,6 +1,7 @@
 /*
- * cmf_internal.h — what cmf.c (structure, builders) and cmf_json.c (JSON
- * form) share about a message's memory.
+ * cmf_internal.h — what cmf.c (structure, builders), cmf_json.c and
+ * cmf_json_write.c (JSON form, read and written) share about a message's
+ * memory.
  *
  * Layout of a message built by libcpex:
  *   - the cpex_cmf_message struct: one allocation;
