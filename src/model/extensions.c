@@ -293,8 +293,9 @@ size_t cpex__extensions_refcount(const cpex_extensions *ext)
     return ext ? atomic_load_explicit(refs_of(ext), memory_order_relaxed) : 0;
 }
 
-/* Whether `v` nests at most CPEX__EXT_MAX_JSON_DEPTH levels (which also rules out
- * cycles). Checked when a value comes in, so later copies cannot fail on it. */
+/* Whether `v` nests at most CPEX__EXT_MAX_JSON_DEPTH levels (which also
+ * rules out cycles). Checked when a value comes in, so later copies cannot
+ * fail on it. */
 static bool depth_ok(const json_t *v, int depth)
 {
     if (depth > CPEX__EXT_MAX_JSON_DEPTH)
