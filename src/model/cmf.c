@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "model/text_check.h"
 #include "util/alloc.h"
 #include "util/count.h"
 
@@ -30,61 +31,6 @@ const char *cpex_cmf_part_kind_name(uint32_t kind)
 const char *cpex_cmf_role_name(uint32_t role)
 {
     return role < CMF_ROLE_COUNT ? cpex__cmf_role_names[role] : NULL;
-}
-
-/* ------------------------------------------------------------------ */
-/* Text validity                                                       */
-/* ------------------------------------------------------------------ */
-
-/* Same rules as jansson's UTF-8 check (no overlongs, no surrogates, at
- * most U+10FFFF), so anything accepted here serializes. */
-static size_t utf8_sequence(const unsigned char *s, size_t avail)
-{
-    unsigned c = s[0];
-    size_t extra;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2)
-        return 0;
-    if (c < 0xE0) {
-        extra = 1;
-        cp = c & 0x1Fu;
-    } else if (c < 0xF0) {
-        extra = 2;
-        cp = c & 0x0Fu;
-    } else if (c <= 0xF4) {
-        extra = 3;
-        cp = c & 0x07u;
-    } else {
-        return 0;
-    }
-    if (avail <= extra)
-        return 0;
-    for (size_t k = 1; k <= extra; k++) {
-        if ((s[k] & 0xC0u) != 0x80u)
-            return 0;
-        cp = (cp << 6) | (s[k] & 0x3Fu);
-    }
-    if ((extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return extra + 1;
-}
-
-cpex__cmf_text_check cpex__cmf_text_check_bytes(const char *text, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)text;
-    size_t i = 0;
-    while (i < len) {
-        if (s[i] == 0)
-            return CPEX__CMF_TEXT_NUL;
-        size_t n = utf8_sequence(s + i, len - i);
-        if (n == 0)
-            return CPEX__CMF_TEXT_UTF8;
-        i += n;
-    }
-    return CPEX__CMF_TEXT_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -493,7 +439,7 @@ static cpex_status push_part(cpex_cmf_message *message, cpex_cmf_part *part)
     return CPEX_OK;
 }
 
-static int cstr_ok(const char *s) { return s && cpex__cmf_text_check_bytes(s, strlen(s)) == CPEX__CMF_TEXT_OK; }
+static int cstr_ok(const char *s) { return s && cpex__text_ok(s, strlen(s)); }
 
 static int opt_cstr_ok(const char *s) { return !s || cstr_ok(s); }
 
@@ -516,7 +462,7 @@ cpex_status cpex_cmf_append_text(cpex_cmf_message *message, uint32_t kind, const
                                  size_t len)
 {
     if (!message || (kind != CPEX_PART_TEXT && kind != CPEX_PART_THINKING) || (!text && len) ||
-        (text && cpex__cmf_text_check_bytes(text, len) != CPEX__CMF_TEXT_OK))
+        (text && !cpex__text_ok(text, len)))
         return CPEX_E_INVALID;
     cpex_cmf_part part = {(uint32_t)sizeof(part), kind, {NULL, len}, NULL};
     part.text.ptr = cpex__strndup(text ? text : "", len);
@@ -567,7 +513,7 @@ cpex_status cpex_cmf_set_text(cpex_cmf_message *message, size_t part, const char
                               size_t len)
 {
     if (!message || part >= message->part_count || (!text && len) ||
-        (text && cpex__cmf_text_check_bytes(text, len) != CPEX__CMF_TEXT_OK))
+        (text && !cpex__text_ok(text, len)))
         return CPEX_E_INVALID;
     cpex_cmf_part *p = &cmf_parts(message)[part];
     if (p->kind != CPEX_PART_TEXT && p->kind != CPEX_PART_THINKING)

@@ -1,6 +1,7 @@
 /*
- * cmf_internal.h — what cmf.c (structure, builders) and cmf_json.c (JSON
- * form) share about a message's memory.
+ * cmf_internal.h — what cmf.c (structure, builders), cmf_json.c and
+ * cmf_json_write.c (JSON form, read and written) share about a message's
+ * memory.
  *
  * Layout of a message built by libcpex:
  *   - the cpex_cmf_message struct: one allocation;
@@ -82,15 +83,6 @@ static inline cpex_cmf_part *cmf_parts(cpex_cmf_message *message)
 {
     return (cpex_cmf_part *)message->parts;
 }
-
-/** Why a string cannot go into a message. */
-typedef enum cpex__cmf_text_check {
-    CPEX__CMF_TEXT_OK = 0,
-    CPEX__CMF_TEXT_NUL = 1,  /* plugins use ptr as a C string: a NUL would hide the rest */
-    CPEX__CMF_TEXT_UTF8 = 2  /* the JSON form cannot carry it */
-} cpex__cmf_text_check;
-
-cpex__cmf_text_check cpex__cmf_text_check_bytes(const char *text, size_t len);
 
 /* Name tables; index = enum value. */
 extern const char *const cpex__cmf_role_names[CMF_ROLE_COUNT];

@@ -1,6 +1,11 @@
 /*
  * extensions.c — the extensions object (cpex/extensions.h) and its
- * internal helpers (extensions_internal.h).
+ * internal helpers (extensions_internal.h): storage, reference counts,
+ * copy-on-write, setters, getters, equality.
+ *
+ * Its JSON form (to_json, from_json) is extensions_json.c, which reaches
+ * the object through accessors only; the text rules the setters apply
+ * (UTF-8, header names and values) are text_check.c's.
  *
  * Layout choices, and why:
  *   - Every string is an immutable, reference-counted block (ext_str).
@@ -15,7 +20,6 @@
  *     jansson's json_incref/json_decref read the count non-atomically
  *     before changing it (ThreadSanitizer reports it), so concurrent
  *     reference counting on one jansson value is off limits.
- *   - to_json and from_json deep-copy: the caller owns that JSON.
  *   - Getters return pointers into the object and never allocate: the
  *     host table calls them on every plugin read.
  *   - Every setter allocates everything it needs before it touches the
@@ -29,12 +33,12 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "model/text_check.h"
 #include "util/alloc.h"
-#include "util/errors.h"
-#include "util/suggest.h"
 
 /* ------------------------------------------------------------------ */
 /* Shared immutable strings                                            */
@@ -85,97 +89,6 @@ static cpex_str str_view(const ext_str *s)
         out.len = s->len;
     }
     return out;
-}
-
-/* ------------------------------------------------------------------ */
-/* Validation helpers                                                  */
-/* ------------------------------------------------------------------ */
-
-/* Strict UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF): the
- * same rule jansson applies, so anything we accept can be serialized. */
-static bool utf8_valid(const char *str, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        unsigned cp, min;
-        if ((c & 0xE0u) == 0xC0u) {
-            n = 1;
-            cp = c & 0x1Fu;
-            min = 0x80u;
-        } else if ((c & 0xF0u) == 0xE0u) {
-            n = 2;
-            cp = c & 0x0Fu;
-            min = 0x800u;
-        } else if ((c & 0xF8u) == 0xF0u) {
-            n = 3;
-            cp = c & 0x07u;
-            min = 0x10000u;
-        } else {
-            return false;
-        }
-        if (n >= len - i)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            unsigned cc = s[i + k];
-            if ((cc & 0xC0u) != 0x80u)
-                return false;
-            cp = (cp << 6) | (cc & 0x3Fu);
-        }
-        if (cp < min || cp > 0x10FFFFu || (cp >= 0xD800u && cp <= 0xDFFFu))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
-
-/* ASCII-only case folding: header names and labels are compared the way
- * CPEX does (eq_ignore_ascii_case), independent of the C locale. */
-static unsigned char ascii_lower(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
-static bool ascii_ieq(const char *a, size_t alen, const char *b, size_t blen)
-{
-    if (alen != blen)
-        return false;
-    for (size_t i = 0; i < alen; i++) {
-        if (ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i]))
-            return false;
-    }
-    return true;
-}
-
-/* RFC 9110 token characters. Header names and values may end up on the
- * wire; refusing anything else here stops header injection at the source. */
-static bool header_name_valid(const char *name, size_t len)
-{
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-            continue;
-        if (!strchr("!#$%&'*+-.^_`|~", c) || c == '\0')
-            return false;
-    }
-    return true;
-}
-
-static bool header_value_valid(const char *value, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
-            return false;
-    }
-    return utf8_valid(value, len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -380,15 +293,12 @@ size_t cpex__extensions_refcount(const cpex_extensions *ext)
     return ext ? atomic_load_explicit(refs_of(ext), memory_order_relaxed) : 0;
 }
 
-/* How deep a custom value may nest. Copies recurse, and may run on plugin
- * worker threads with small stacks; real side data is a few levels deep. */
-#define MAX_JSON_DEPTH 256
-
-/* Whether `v` nests at most MAX_JSON_DEPTH levels (which also rules out
- * cycles). Checked when a value comes in, so later copies cannot fail on it. */
+/* Whether `v` nests at most CPEX__EXT_MAX_JSON_DEPTH levels (which also
+ * rules out cycles). Checked when a value comes in, so later copies cannot
+ * fail on it. */
 static bool depth_ok(const json_t *v, int depth)
 {
-    if (depth > MAX_JSON_DEPTH)
+    if (depth > CPEX__EXT_MAX_JSON_DEPTH)
         return false;
     if (json_is_object(v)) {
         const char *key;
@@ -412,7 +322,7 @@ static bool depth_ok(const json_t *v, int depth)
  * `depth` bounds recursion on hostile input. */
 static json_t *deep_copy(const json_t *v, int depth, bool *too_deep)
 {
-    if (depth > MAX_JSON_DEPTH) {
+    if (depth > CPEX__EXT_MAX_JSON_DEPTH) {
         *too_deep = true;
         return NULL;
     }
@@ -461,6 +371,11 @@ static json_t *deep_copy(const json_t *v, int depth, bool *too_deep)
         return json_null();
     }
     return NULL;
+}
+
+json_t *cpex__ext_json_copy(const json_t *v, bool *too_deep)
+{
+    return deep_copy(v, 0, too_deep);
 }
 
 cpex_extensions *cpex_extensions_copy(const cpex_extensions *src)
@@ -526,7 +441,7 @@ cpex_status cpex_extensions_set(cpex_extensions *ext, uint32_t field, const char
         return CPEX_OK;
     }
     size_t len = strlen(value);
-    if (!utf8_valid(value, len))
+    if (!cpex__text_ok(value, len))
         return CPEX_E_INVALID;
     if (old && old->len == len && memcmp(old->text, value, len) == 0)
         return CPEX_OK; /* unchanged: spare an allocation */
@@ -542,7 +457,7 @@ static bool list_contains(const ext_list *list, int which, const char *value, si
 {
     for (size_t i = 0; i < list->count; i++) {
         const ext_str *it = list->items[i];
-        if (which == L_LABELS ? ascii_ieq(it->text, it->len, value, len)
+        if (which == L_LABELS ? cpex__ascii_ieq(it->text, it->len, value, len)
                               : (it->len == len && memcmp(it->text, value, len) == 0))
             return true;
     }
@@ -556,7 +471,7 @@ cpex_status cpex_extensions_add(cpex_extensions *ext, uint32_t field, const char
         return CPEX_E_INVALID;
     check_sole_owner(ext);
     size_t len = strlen(value);
-    if (!utf8_valid(value, len))
+    if (!cpex__text_ok(value, len))
         return CPEX_E_INVALID;
     ext_list *list = &ext->lists[idx];
     /* Labels compare like CPEX's has_label (case-insensitive, first
@@ -581,7 +496,7 @@ cpex_status cpex_extensions_add(cpex_extensions *ext, uint32_t field, const char
 static ext_header *header_find(const ext_headers *h, const char *name, size_t len)
 {
     for (size_t i = 0; i < h->count; i++) {
-        if (ascii_ieq(h->items[i].name->text, h->items[i].name->len, name, len))
+        if (cpex__ascii_ieq(h->items[i].name->text, h->items[i].name->len, name, len))
             return &h->items[i];
     }
     return NULL;
@@ -594,7 +509,7 @@ cpex_status cpex_extensions_set_header(cpex_extensions *ext, uint32_t set, const
         return CPEX_E_INVALID;
     check_sole_owner(ext);
     size_t name_len = strlen(name);
-    if (!header_name_valid(name, name_len))
+    if (!cpex__header_name_valid(name, name_len))
         return CPEX_E_INVALID;
     ext_headers *h = &ext->headers[set];
     ext_header *found = header_find(h, name, name_len);
@@ -610,7 +525,7 @@ cpex_status cpex_extensions_set_header(cpex_extensions *ext, uint32_t set, const
         return CPEX_OK;
     }
     size_t value_len = strlen(value);
-    if (!header_value_valid(value, value_len))
+    if (!cpex__header_value_valid(value, value_len))
         return CPEX_E_INVALID;
     if (found) {
         /* Replace in place: position and the first spelling of the name
@@ -651,7 +566,7 @@ cpex_status cpex_extensions_set_custom(cpex_extensions *ext, const char *key, js
     }
     check_sole_owner(ext);
     size_t key_len = strlen(key);
-    if (!utf8_valid(key, key_len) || (value && !depth_ok(value, 1))) {
+    if (!cpex__text_ok(key, key_len) || (value && !depth_ok(value, 1))) {
         json_decref(value);
         return CPEX_E_INVALID;
     }
@@ -688,6 +603,16 @@ cpex_status cpex_extensions_set_custom(cpex_extensions *ext, const char *key, js
         ext->custom = target;
         custom_unref(cur);
     }
+    return CPEX_OK;
+}
+
+cpex_status cpex__extensions_replace_custom(cpex_extensions *ext, json_t *obj)
+{
+    ext_custom *wrapped = custom_new(obj);
+    if (!wrapped)
+        return CPEX_E_NOMEM;
+    custom_unref(ext->custom);
+    ext->custom = wrapped;
     return CPEX_OK;
 }
 
@@ -858,400 +783,4 @@ int cpex_extensions_equal(const cpex_extensions *a, const cpex_extensions *b)
     if (a->custom == b->custom)
         return 1; /* shared since a copy */
     return custom_equal(custom_obj(a), custom_obj(b));
-}
-
-/* ------------------------------------------------------------------ */
-/* JSON form                                                           */
-/* ------------------------------------------------------------------ */
-
-/* One table describes the JSON form; to_json and from_json both walk it,
- * so the two cannot disagree on a key. */
-typedef enum key_kind { K_SINGLE, K_LIST, K_OBJECT, K_HEADERS, K_CUSTOM } key_kind;
-
-struct obj_spec;
-typedef struct key_spec {
-    const char *name;
-    key_kind kind;
-    uint32_t arg; /* field number or header set */
-    const struct obj_spec *sub;
-} key_spec;
-
-typedef struct obj_spec {
-    const key_spec *keys;
-    size_t count;
-} obj_spec;
-
-#define SPEC(keys) {keys, sizeof keys / sizeof keys[0]}
-
-static const key_spec meta_keys[] = {
-    {"entity_type", K_SINGLE, CPEX_EXT_ENTITY_TYPE, NULL},
-    {"entity_name", K_SINGLE, CPEX_EXT_ENTITY_NAME, NULL},
-    {"tags", K_LIST, CPEX_EXT_TAGS, NULL},
-};
-static const obj_spec meta_spec = SPEC(meta_keys);
-
-static const key_spec subject_keys[] = {
-    {"id", K_SINGLE, CPEX_EXT_SUBJECT_ID, NULL},
-    {"type", K_SINGLE, CPEX_EXT_SUBJECT_TYPE, NULL},
-    {"roles", K_LIST, CPEX_EXT_ROLES, NULL},
-};
-static const obj_spec subject_spec = SPEC(subject_keys);
-
-static const key_spec security_keys[] = {
-    {"subject", K_OBJECT, 0, &subject_spec},
-    {"labels", K_LIST, CPEX_EXT_LABELS, NULL},
-    {"classification", K_SINGLE, CPEX_EXT_CLASSIFICATION, NULL},
-};
-static const obj_spec security_spec = SPEC(security_keys);
-
-static const key_spec http_keys[] = {
-    {"request_headers", K_HEADERS, CPEX_HEADERS_REQUEST, NULL},
-    {"response_headers", K_HEADERS, CPEX_HEADERS_RESPONSE, NULL},
-};
-static const obj_spec http_spec = SPEC(http_keys);
-
-static const key_spec request_keys[] = {
-    {"request_id", K_SINGLE, CPEX_EXT_REQUEST_ID, NULL},
-    {"trace_id", K_SINGLE, CPEX_EXT_TRACE_ID, NULL},
-    {"span_id", K_SINGLE, CPEX_EXT_SPAN_ID, NULL},
-    {"environment", K_SINGLE, CPEX_EXT_ENVIRONMENT, NULL},
-    {"timestamp", K_SINGLE, CPEX_EXT_TIMESTAMP, NULL},
-};
-static const obj_spec request_spec = SPEC(request_keys);
-
-static const key_spec top_keys[] = {
-    {"meta", K_OBJECT, 0, &meta_spec},
-    {"security", K_OBJECT, 0, &security_spec},
-    {"http", K_OBJECT, 0, &http_spec},
-    {"request", K_OBJECT, 0, &request_spec},
-    {"custom", K_CUSTOM, 0, NULL},
-};
-static const obj_spec top_spec = SPEC(top_keys);
-
-#define MAX_SPEC_KEYS 8
-
-/* ---- to_json ---- */
-
-/* Adds `value` under `key` unless it is NULL; false on failure. */
-static bool put(json_t *obj, const char *key, json_t *value)
-{
-    return value && json_object_set_new_nocheck(obj, key, value) == 0;
-}
-
-/* Builds the object of `spec`; empty members are left out. NULL on OOM. */
-static json_t *build_object(const cpex_extensions *ext, const obj_spec *spec)
-{
-    json_t *obj = json_object();
-    if (!obj)
-        return NULL;
-    for (size_t k = 0; k < spec->count; k++) {
-        const key_spec *ks = &spec->keys[k];
-        json_t *v = NULL;
-        switch (ks->kind) {
-        case K_SINGLE: {
-            cpex_str s = cpex__extensions_get_str(ext, ks->arg);
-            if (!s.ptr)
-                continue;
-            v = json_stringn_nocheck(s.ptr, s.len);
-            break;
-        }
-        case K_LIST: {
-            size_t n = cpex_extensions_count(ext, ks->arg);
-            if (n == 0)
-                continue;
-            v = json_array();
-            for (size_t i = 0; v && i < n; i++) {
-                cpex_str s = cpex__extensions_item_str(ext, ks->arg, i);
-                if (json_array_append_new(v, json_stringn_nocheck(s.ptr, s.len)) != 0) {
-                    json_decref(v);
-                    v = NULL;
-                }
-            }
-            break;
-        }
-        case K_HEADERS: {
-            const ext_headers *h = &ext->headers[ks->arg];
-            if (h->count == 0)
-                continue;
-            v = json_object();
-            for (size_t i = 0; v && i < h->count; i++) {
-                const ext_header *hd = &h->items[i];
-                if (!put(v, hd->name->text, json_stringn_nocheck(hd->value->text, hd->value->len))) {
-                    json_decref(v);
-                    v = NULL;
-                }
-            }
-            break;
-        }
-        case K_OBJECT:
-            v = build_object(ext, ks->sub);
-            if (v && json_object_size(v) == 0) {
-                json_decref(v);
-                continue;
-            }
-            break;
-        case K_CUSTOM: {
-            const json_t *custom = custom_obj(ext);
-            if (!custom || json_object_size(custom) == 0)
-                continue;
-            bool too_deep = false; /* cannot happen: checked on the way in */
-            /* Deep: the caller owns the result and may change it. */
-            v = deep_copy(custom, 0, &too_deep);
-            break;
-        }
-        }
-        if (!put(obj, ks->name, v)) {
-            json_decref(obj);
-            return NULL;
-        }
-    }
-    return obj;
-}
-
-json_t *cpex_extensions_to_json(const cpex_extensions *ext)
-{
-    static const cpex_extensions empty;
-    return build_object(ext ? ext : &empty, &top_spec);
-}
-
-/* ---- from_json ---- */
-
-typedef struct parse_ctx {
-    cpex_error *err;
-    cpex_extensions *ext;
-    size_t errors;
-    bool nomem;
-} parse_ctx;
-
-/* Records one problem. cpex__error_add ignores a NULL err, so the count is
- * kept here too: it decides success even when the caller passed no err. */
-#define PARSE_ERROR(c, ...)                                                   \
-    do {                                                                      \
-        (c)->errors++;                                                        \
-        (void)cpex__error_add((c)->err, CPEX_E_INVALID, NULL, __VA_ARGS__);   \
-    } while (0)
-
-static void parse_nomem(parse_ctx *c)
-{
-    if (!c->nomem) {
-        c->nomem = true;
-        c->errors++;
-        (void)cpex__error_add(c->err, CPEX_E_NOMEM, NULL, "extensions: out of memory");
-    }
-}
-
-static const char *json_kind_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "an unknown value";
-}
-
-/* A JSON string usable as a C string: jansson strings may hold NUL bytes. */
-static bool c_string_ok(const json_t *s)
-{
-    return strlen(json_string_value(s)) == json_string_length(s);
-}
-
-static void parse_status(parse_ctx *c, cpex_status st, const char *path, const char *what)
-{
-    if (st == CPEX_E_NOMEM)
-        parse_nomem(c);
-    else if (st != CPEX_OK)
-        PARSE_ERROR(c, "%s: %s", path, what);
-}
-
-static void parse_single(parse_ctx *c, const json_t *v, uint32_t field, const char *path)
-{
-    if (!json_is_string(v)) {
-        PARSE_ERROR(c, "%s: expected a string, got %s", path, json_kind_name(v));
-        return;
-    }
-    if (!c_string_ok(v)) {
-        PARSE_ERROR(c, "%s: string contains a NUL byte", path);
-        return;
-    }
-    parse_status(c, cpex_extensions_set(c->ext, field, json_string_value(v)), path,
-                 "not valid UTF-8");
-}
-
-static void parse_list(parse_ctx *c, const json_t *v, uint32_t field, const char *path)
-{
-    if (!json_is_array(v)) {
-        PARSE_ERROR(c, "%s: expected an array of strings, got %s", path, json_kind_name(v));
-        return;
-    }
-    for (size_t i = 0; i < json_array_size(v) && !c->nomem; i++) {
-        const json_t *item = json_array_get(v, i);
-        if (!json_is_string(item)) {
-            PARSE_ERROR(c, "%s[%zu]: expected a string, got %s", path, i, json_kind_name(item));
-        } else if (!c_string_ok(item)) {
-            PARSE_ERROR(c, "%s[%zu]: string contains a NUL byte", path, i);
-        } else {
-            cpex_status st = cpex_extensions_add(c->ext, field, json_string_value(item));
-            if (st == CPEX_E_NOMEM)
-                parse_nomem(c);
-            else if (st != CPEX_OK)
-                PARSE_ERROR(c, "%s[%zu]: not valid UTF-8", path, i);
-        }
-    }
-}
-
-static void parse_headers(parse_ctx *c, const json_t *v, uint32_t set, const char *path)
-{
-    if (!json_is_object(v)) {
-        PARSE_ERROR(c, "%s: expected an object of header names to strings, got %s", path,
-                    json_kind_name(v));
-        return;
-    }
-    const char *name;
-    size_t name_len;
-    json_t *value;
-    json_object_keylen_foreach((json_t *)v, name, name_len, value)
-    {
-        if (c->nomem)
-            return;
-        if (strlen(name) != name_len || !header_name_valid(name, name_len)) {
-            PARSE_ERROR(c, "%s.%s: not a valid header name (letters, digits and !#$%%&'*+-.^_`|~)",
-                        path, name);
-            continue;
-        }
-        if (!json_is_string(value)) {
-            PARSE_ERROR(c, "%s.%s: expected a string, got %s", path, name, json_kind_name(value));
-            continue;
-        }
-        cpex_str prev = cpex__extensions_header_str(c->ext, set, name);
-        if (prev.ptr) {
-            /* Two spellings of one header: which value wins would be an
-             * accident of key order, so ask the author to pick. */
-            cpex_str prev_name = {NULL, 0};
-            for (size_t i = 0; cpex__extensions_header_at_str(c->ext, set, i, &prev_name, NULL); i++) {
-                if (ascii_ieq(prev_name.ptr, prev_name.len, name, name_len))
-                    break;
-            }
-            PARSE_ERROR(c, "%s.%s: duplicate header (names are case-insensitive; '%s' is already set)",
-                        path, name, prev_name.ptr);
-            continue;
-        }
-        if (!c_string_ok(value) ||
-            !header_value_valid(json_string_value(value), json_string_length(value))) {
-            PARSE_ERROR(c, "%s.%s: header value must be UTF-8 without CR, LF or NUL", path, name);
-            continue;
-        }
-        parse_status(c, cpex_extensions_set_header(c->ext, set, name, json_string_value(value)),
-                     path, "invalid header");
-    }
-}
-
-static void parse_custom(parse_ctx *c, const json_t *v, const char *path)
-{
-    if (!json_is_object(v)) {
-        PARSE_ERROR(c, "%s: expected an object, got %s", path, json_kind_name(v));
-        return;
-    }
-    if (json_object_size(v) == 0)
-        return;
-    bool too_deep = false;
-    /* Deep: the input stays the caller's, to change or free as they like. */
-    json_t *copy = deep_copy(v, 0, &too_deep);
-    if (!copy) {
-        if (too_deep)
-            PARSE_ERROR(c, "%s: nested more than %d levels deep", path, MAX_JSON_DEPTH);
-        else
-            parse_nomem(c);
-        return;
-    }
-    ext_custom *wrapped = custom_new(copy);
-    if (!wrapped) {
-        parse_nomem(c);
-        return;
-    }
-    custom_unref(c->ext->custom);
-    c->ext->custom = wrapped;
-}
-
-static void unknown_key(parse_ctx *c, const obj_spec *spec, const char *path, const char *key)
-{
-    const char *names[MAX_SPEC_KEYS];
-    char list[256];
-    size_t pos = 0;
-    list[0] = '\0';
-    for (size_t i = 0; i < spec->count; i++) {
-        names[i] = spec->keys[i].name;
-        int n = snprintf(list + pos, sizeof list - pos, "%s%s", i ? ", " : "", names[i]);
-        if (n > 0 && (size_t)n < sizeof list - pos)
-            pos += (size_t)n;
-    }
-    const char *hint = cpex__suggest(key, names, spec->count);
-    const char *sep = *path ? "." : "";
-    if (hint)
-        PARSE_ERROR(c, "%s%s%s: unknown key; did you mean '%s'?", path, sep, key, hint);
-    else
-        PARSE_ERROR(c, "%s%s%s: unknown key; expected one of: %s", path, sep, key, list);
-}
-
-static void parse_object(parse_ctx *c, const json_t *obj, const obj_spec *spec, const char *path)
-{
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)obj, key, value)
-    {
-        if (c->nomem)
-            return;
-        const key_spec *ks = NULL;
-        for (size_t i = 0; i < spec->count && !ks; i++) {
-            if (strcmp(spec->keys[i].name, key) == 0)
-                ks = &spec->keys[i];
-        }
-        if (!ks) {
-            unknown_key(c, spec, path, key);
-            continue;
-        }
-        /* Paths of known keys are short ("security.subject.roles"). */
-        char sub[96];
-        snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", ks->name);
-        if (json_is_null(value))
-            continue; /* null: absent, as an unset Option serializes in CPEX */
-        switch (ks->kind) {
-        case K_SINGLE: parse_single(c, value, ks->arg, sub); break;
-        case K_LIST: parse_list(c, value, ks->arg, sub); break;
-        case K_HEADERS: parse_headers(c, value, ks->arg, sub); break;
-        case K_CUSTOM: parse_custom(c, value, sub); break;
-        case K_OBJECT:
-            if (!json_is_object(value))
-                PARSE_ERROR(c, "%s: expected an object, got %s", sub, json_kind_name(value));
-            else
-                parse_object(c, value, ks->sub, sub);
-            break;
-        }
-    }
-}
-
-cpex_extensions *cpex_extensions_from_json(const json_t *json, cpex_error *err)
-{
-    if (!json || !json_is_object(json)) {
-        (void)cpex__error_add(err, CPEX_E_INVALID, NULL, "extensions: expected an object, got %s",
-                             json ? json_kind_name(json) : "nothing");
-        return NULL;
-    }
-    parse_ctx c = {err, cpex_extensions_new(), 0, false};
-    if (!c.ext) {
-        parse_nomem(&c);
-        return NULL;
-    }
-    /* Every problem is reported, not only the first, like a config file. */
-    parse_object(&c, json, &top_spec, "");
-    if (c.errors) {
-        cpex_extensions_unref(c.ext);
-        return NULL;
-    }
-    return c.ext;
 }

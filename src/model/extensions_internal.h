@@ -2,15 +2,20 @@
  * extensions_internal.h — library-internal helpers over cpex_extensions
  * (public API in cpex/extensions.h).
  *
- * They exist for the host table (ext_* slots), which hands plugins
+ * Most exist for the host table (ext_* slots), which hands plugins
  * pointer + length strings: the object already knows every length, so
  * these variants save a strlen per read. Like the public getters they are
  * allocation-free and return borrowed data, valid while the caller holds a
  * reference and nobody changes the object.
+ *
+ * The last few are what the object (extensions.c) lends its JSON form
+ * (extensions_json.c): the custom value's depth limit, its deep copy, and
+ * replacing it whole.
  */
 #ifndef CPEX_MODEL_EXTENSIONS_INTERNAL_H
 #define CPEX_MODEL_EXTENSIONS_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,5 +58,25 @@ const json_t *cpex__extensions_custom_object(const cpex_extensions *ext);
  * unref concurrently (tests, debug checks); 0 for NULL.
  */
 size_t cpex__extensions_refcount(const cpex_extensions *ext);
+
+/*
+ * How deep a custom value may nest. Copies recurse, and may run on plugin
+ * worker threads with small stacks; real side data is a few levels deep.
+ */
+#define CPEX__EXT_MAX_JSON_DEPTH 256
+
+/**
+ * A fully independent copy of `v` that reports every failure (jansson's
+ * own deep copy has not always done so). NULL on OOM, or with *too_deep
+ * set when `v` nests deeper than CPEX__EXT_MAX_JSON_DEPTH.
+ */
+json_t *cpex__ext_json_copy(const json_t *v, bool *too_deep);
+
+/**
+ * Replace the whole custom object with `obj` (taken: a JSON object the
+ * caller made, within CPEX__EXT_MAX_JSON_DEPTH). For the sole owner, like
+ * every setter. CPEX_E_NOMEM (`obj` released, `ext` unchanged) on OOM.
+ */
+cpex_status cpex__extensions_replace_custom(cpex_extensions *ext, json_t *obj);
 
 #endif
