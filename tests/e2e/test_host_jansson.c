@@ -80,7 +80,7 @@ static void run_request(cpex_manager *m, const char *hook, const char *json,
     json_t *custom = json_pack("{s:s}", "tenant", "t1"); /* made by the host's allocator */
     assert_int_equal(cpex_extensions_set_custom(ext, "org", custom), CPEX_OK);
     cpex_payload payload = cpex_payload_cmf(msg);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(m, hook, &payload, ext, *ctx, &res);
     assert_true(res.continue_processing);
     json_t *doc = cpex_pipeline_result_to_json(&res);

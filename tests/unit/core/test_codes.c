@@ -247,7 +247,7 @@ static bool run_once(cpex_manager *m, const code_case *c, uint64_t n, bool *reac
     const char *hook = c->hook ? c->hook : HOOK;
     cpex_cmf_message *msg = test_text_message("hello");
     cpex_payload payload = cpex_payload_cmf(msg);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     if (n)
         cpex__alloc_fail_at(n);
     if (c->code == CPEX_CODE_INVALID_ARGUMENT)

@@ -214,7 +214,7 @@ static cpex_manager *with_background_sleeper(tp_trace *trace, long ms)
     p->sleep_ms = ms;
     tp_reg(m, p);
     assert_int_equal(cpex_manager_initialize(m, NULL), CPEX_OK);
-    cpex_pipeline_result res;
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, "cmf.tool_pre_invoke", &res);
     assert_true(res.continue_processing);
     cpex_pipeline_result_cleanup(&res);
