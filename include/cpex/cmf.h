@@ -52,7 +52,13 @@ CPEX_API cpex_cmf_message *cpex_cmf_new(uint32_t role);
 /** Free a message built by libcpex and everything it owns. NULL is allowed. */
 CPEX_API void cpex_cmf_free(cpex_cmf_message *message);
 
-/** Deep copy. The caller owns the copy. NULL on OOM or NULL input. */
+/**
+ * A copy the caller owns. NULL on OOM or NULL input. The copy shares the
+ * parts' content with the original (one allocation, whatever the size):
+ * content is never changed while shared — changing a part of either
+ * message gives that message its own copy of the part — so the two are
+ * independent, and may be read and freed on different threads.
+ */
 CPEX_API cpex_cmf_message *cpex_cmf_clone(const cpex_cmf_message *message);
 
 /**
@@ -122,6 +128,14 @@ CPEX_API cpex_status cpex_cmf_set_text(cpex_cmf_message *message, size_t part, c
  */
 CPEX_API cpex_status cpex_cmf_set_tool_arguments(cpex_cmf_message *message, size_t part,
                                         json_t *arguments);
+
+/**
+ * Replace the content of tool_result part `part`; `content` (any JSON
+ * value, or NULL for null) is taken over even on failure. CPEX_E_INVALID
+ * for another kind or an index out of range.
+ */
+CPEX_API cpex_status cpex_cmf_set_tool_result_content(cpex_cmf_message *message, size_t part,
+                                                      json_t *content);
 
 /** Remove part `part`, shifting the later ones down. Cannot run out of memory. */
 CPEX_API cpex_status cpex_cmf_remove_part(cpex_cmf_message *message, size_t part);

@@ -1,11 +1,16 @@
 /* cmf.c — CMF messages: memory, clone, equality, builders (cpex/cmf.h). */
 #include "model/cmf_internal.h"
 
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "model/text_check.h"
 #include "util/alloc.h"
 #include "util/count.h"
+#include "util/names.h"
 
 /* ------------------------------------------------------------------ */
 /* Names                                                               */
@@ -165,6 +170,82 @@ void cpex__cmf_body_release(uint32_t kind, void *body)
         messages_free(body);
 }
 
+/* ------------------------------------------------------------------ */
+/* Cells: the refcounted, immutable-once-shared content of a part      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A part's content (its text, or its body with every string it points at)
+ * lives in one cell. Cloning a message shares cells (a reference count);
+ * changing a part of a message gives that part a new cell, unless the
+ * message is the cell's only holder. So a clone costs one allocation
+ * whatever the payload's size, and a cell another thread reads (a worker's
+ * copy, an abandoned handler's) is never written.
+ */
+struct cpex__cmf_cell {
+    _Atomic size_t refs;
+    uint32_t kind;
+    uint32_t reserved;
+    max_align_t data[]; /* the text (NUL-terminated) or the body */
+};
+
+static cpex__cmf_cell *cell_of_data(const void *data)
+{
+    return (cpex__cmf_cell *)(void *)((char *)(uintptr_t)data - offsetof(cpex__cmf_cell, data));
+}
+
+cpex__cmf_cell *cpex__cmf_cell_of(const cpex_cmf_part *part)
+{
+    const void *data = cpex__cmf_kind_has_body(part->kind) ? part->body : part->text.ptr;
+    return data ? cell_of_data(data) : NULL;
+}
+
+static void *cell_new(uint32_t kind, size_t size)
+{
+    if (size > SIZE_MAX - sizeof(cpex__cmf_cell))
+        return NULL;
+    cpex__cmf_cell *c = cpex__malloc(sizeof *c + size);
+    if (!c)
+        return NULL;
+    atomic_init(&c->refs, 1);
+    c->kind = kind;
+    c->reserved = 0;
+    return c->data;
+}
+
+static void cell_ref(cpex__cmf_cell *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+static void cell_unref(cpex__cmf_cell *c)
+{
+    if (!c || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (cpex__cmf_kind_has_body(c->kind))
+        cpex__cmf_body_release(c->kind, c->data);
+    cpex__free(c);
+}
+
+bool cpex__cmf_cell_sole(const cpex__cmf_cell *c)
+{
+    /* Acquire: a holder on another thread that dropped its reference
+     * finished reading before we may write. */
+    return atomic_load_explicit(&((cpex__cmf_cell *)(uintptr_t)c)->refs, memory_order_acquire) ==
+           1;
+}
+
+char *cpex__cmf_text_new(uint32_t kind, const char *text, size_t len)
+{
+    char *t = len < SIZE_MAX ? cell_new(kind, len + 1) : NULL;
+    if (!t)
+        return NULL;
+    if (len)
+        memcpy(t, text, len);
+    t[len] = '\0';
+    return t;
+}
+
 void *cpex__cmf_body_pack(uint32_t kind, cpex__cmf_body_any *tmpl)
 {
     const body_desc *d = desc_for(kind);
@@ -181,7 +262,7 @@ void *cpex__cmf_body_pack(uint32_t kind, cpex__cmf_body_any *tmpl)
         }
         total += s->len + 1;
     }
-    char *mem = total == SIZE_MAX ? NULL : cpex__malloc(total);
+    char *mem = total == SIZE_MAX ? NULL : cell_new(kind, total);
     if (!mem) {
         cpex__cmf_body_release(kind, tmpl);
         return NULL;
@@ -204,47 +285,119 @@ void *cpex__cmf_body_pack(uint32_t kind, cpex__cmf_body_any *tmpl)
 
 void cpex__cmf_part_clear(cpex_cmf_part *part)
 {
-    if (cpex__cmf_kind_has_body(part->kind)) {
-        void *body = (void *)part->body;
-        cpex__cmf_body_release(part->kind, body);
-        cpex__free(body);
-    }
-    cpex__free((void *)part->text.ptr);
+    cell_unref(cpex__cmf_cell_of(part));
     memset(part, 0, sizeof(*part));
+}
+
+void cpex__cmf_part_share(const cpex_cmf_part *src, cpex_cmf_part *dst)
+{
+    *dst = *src;
+    dst->struct_size = (uint32_t)sizeof(*dst);
+    cpex__cmf_cell *c = cpex__cmf_cell_of(src);
+    if (c)
+        cell_ref(c);
 }
 
 /* ------------------------------------------------------------------ */
 /* Messages                                                            */
 /* ------------------------------------------------------------------ */
 
-cpex_cmf_message *cpex__cmf_message_alloc(uint32_t role, const char *schema, size_t schema_len,
-                                    size_t part_cap)
+/*
+ * A message made by libcpex: its header, then room for `part_cap` parts
+ * (the parts array while it fits) and then the schema version's text
+ * unless it is the usual "2.0". A clone is this one allocation plus a
+ * reference on each part's cell.
+ */
+#define CMF_MAGIC 0x636d6631u /* "cmf1" */
+
+typedef struct cmf_impl {
+    uint32_t magic;
+    bool parts_inline;     /* msg.parts is the inline array */
+    bool channel_owned;    /* msg.channel was copied (not a name of the table) */
+    size_t part_cap;       /* capacity of msg.parts */
+    cpex_cmf_message msg;
+    max_align_t tail[];    /* inline parts, then the schema text */
+} cmf_impl;
+
+static cmf_impl *impl_of(const cpex_cmf_message *m)
 {
-    cpex_cmf_message *m = cpex__calloc(1, sizeof(*m));
-    if (!m)
+    return (cmf_impl *)(void *)((char *)(uintptr_t)m - offsetof(cmf_impl, msg));
+}
+
+bool cpex__cmf_is_ours(const cpex_cmf_message *m)
+{
+    return m && impl_of(m)->magic == CMF_MAGIC;
+}
+
+static const char default_schema[] = "2.0";
+
+cpex_cmf_message *cpex__cmf_message_alloc(uint32_t role, const char *schema, size_t schema_len,
+                                          size_t part_cap)
+{
+    bool usual = schema_len == 3 && memcmp(schema, default_schema, 3) == 0;
+    if (part_cap > (SIZE_MAX / 2) / sizeof(cpex_cmf_part) || schema_len > SIZE_MAX / 4)
         return NULL;
+    size_t parts_size = part_cap * sizeof(cpex_cmf_part);
+    cmf_impl *im = cpex__malloc(sizeof *im + parts_size + (usual ? 0 : schema_len + 1));
+    if (!im)
+        return NULL;
+    memset(im, 0, sizeof *im + parts_size);
+    im->magic = CMF_MAGIC;
+    im->part_cap = part_cap;
+    im->parts_inline = true;
+    cpex_cmf_message *m = &im->msg;
     m->struct_size = (uint32_t)sizeof(*m);
     m->role = role;
-    m->schema_version.ptr = cpex__strndup(schema, schema_len);
-    m->schema_version.len = schema_len;
-    if (part_cap)
-        m->parts = cpex__calloc(part_cap, sizeof(cpex_cmf_part));
-    if (!m->schema_version.ptr || (part_cap && !m->parts)) {
-        cpex_cmf_free(m);
-        return NULL;
+    m->parts = part_cap ? (const cpex_cmf_part *)(void *)im->tail : NULL;
+    if (usual) {
+        m->schema_version.ptr = default_schema;
+    } else {
+        char *text = (char *)im->tail + parts_size;
+        if (schema_len)
+            memcpy(text, schema, schema_len);
+        text[schema_len] = '\0';
+        m->schema_version.ptr = text;
     }
+    m->schema_version.len = schema_len;
     return m;
 }
 
-cpex_status cpex__cmf_message_set_channel(cpex_cmf_message *message, const char *channel, size_t len)
+cpex_status cpex__cmf_message_set_channel(cpex_cmf_message *message, const char *channel,
+                                          size_t len)
 {
-    char *copy = cpex__strndup(channel, len);
-    if (!copy)
+    cmf_impl *im = impl_of(message);
+    int idx = cpex__names_find(cpex__cmf_channel_names, CMF_CHANNEL_COUNT, channel, len);
+    const char *text = idx >= 0 ? cpex__cmf_channel_names[idx] : cpex__strndup(channel, len);
+    if (!text)
         return CPEX_E_NOMEM;
-    cpex__free((void *)message->channel.ptr);
-    message->channel.ptr = copy;
+    if (im->channel_owned)
+        cpex__free((void *)message->channel.ptr);
+    im->channel_owned = idx < 0;
+    message->channel.ptr = text;
     message->channel.len = len;
     return CPEX_OK;
+}
+
+/* Room for one more part; false on OOM (the message is unchanged). */
+static bool reserve_part(cpex_cmf_message *m)
+{
+    cmf_impl *im = impl_of(m);
+    if (m->part_count < im->part_cap)
+        return true;
+    size_t cap = im->part_cap ? im->part_cap * 2 : 4;
+    if (cap > SIZE_MAX / sizeof(cpex_cmf_part))
+        return false;
+    cpex_cmf_part *grown = cpex__malloc(cap * sizeof *grown);
+    if (!grown)
+        return false;
+    if (m->part_count)
+        memcpy(grown, m->parts, m->part_count * sizeof *grown);
+    if (!im->parts_inline)
+        cpex__free((void *)m->parts);
+    im->parts_inline = false;
+    im->part_cap = cap;
+    m->parts = grown;
+    return true;
 }
 
 cpex_cmf_message *cpex_cmf_new(uint32_t role)
@@ -258,84 +411,73 @@ void cpex_cmf_free(cpex_cmf_message *message)
 {
     if (!message)
         return;
+    cmf_impl *im = impl_of(message);
     cpex_cmf_part *parts = cmf_parts(message);
     for (size_t i = 0; i < message->part_count; i++)
         cpex__cmf_part_clear(&parts[i]);
-    cpex__free(parts);
-    cpex__free((void *)message->schema_version.ptr);
-    cpex__free((void *)message->channel.ptr);
-    cpex__free(message);
+    if (!im->parts_inline)
+        cpex__free(parts);
+    if (im->channel_owned)
+        cpex__free((void *)message->channel.ptr);
+    im->magic = 0;
+    cpex__free(im);
 }
 
 /* ------------------------------------------------------------------ */
 /* Clone                                                               */
 /* ------------------------------------------------------------------ */
 
-static cpex_status messages_clone(const cpex_cmf_prompt_result *src, cpex_cmf_prompt_result *dst)
-{
-    dst->messages = NULL;
-    dst->message_count = 0;
-    if (src->message_count == 0)
-        return CPEX_OK;
-    cpex_cmf_message **msgs = cpex__calloc(src->message_count, sizeof(*msgs));
-    if (!msgs)
-        return CPEX_E_NOMEM;
-    dst->messages = (const cpex_cmf_message *const *)msgs;
-    for (size_t i = 0; i < src->message_count; i++) {
-        msgs[i] = cpex_cmf_clone(src->messages[i]);
-        if (!msgs[i]) {
-            messages_free(dst);
-            return CPEX_E_NOMEM;
-        }
-        dst->message_count = i + 1;
-    }
-    return CPEX_OK;
-}
-
-/* Fill `tmpl` with a copy of `src` whose JSON values and nested messages
- * are the template's own; strings stay borrowed from `src` until packed. */
-static cpex_status body_clone_into(uint32_t kind, const void *src, cpex__cmf_body_any *tmpl)
+/* Fill `tmpl` with a copy of body `src` that owns its JSON values (deep
+ * copies, except the one at `skip_json`, which the caller replaces) and
+ * its nested messages (clones); strings stay borrowed until packed. */
+static cpex_status body_copy_into(uint32_t kind, const void *src, size_t skip_json,
+                                  cpex__cmf_body_any *tmpl)
 {
     const body_desc *d = desc_for(kind);
     memcpy(tmpl, src, d->size);
     for (size_t i = 0; i < d->njsons; i++) {
         const cpex_json **slot = CMF_FIELD(tmpl, d->jsons[i], const cpex_json *);
+        if (d->jsons[i] == skip_json) {
+            *slot = NULL;
+            continue;
+        }
         json_t *copy = *slot ? json_deep_copy((const json_t *)*slot) : NULL;
         if (*slot && !copy) {
             for (size_t j = 0; j < i; j++)
-                json_decref((json_t *)*CMF_FIELD(tmpl, d->jsons[j], const cpex_json *));
+                if (d->jsons[j] != skip_json)
+                    json_decref((json_t *)*CMF_FIELD(tmpl, d->jsons[j], const cpex_json *));
             return CPEX_E_NOMEM;
         }
         *slot = (const cpex_json *)copy;
     }
-    if (d->has_messages && messages_clone(src, &tmpl->prompt_result) != CPEX_OK) {
+    if (d->has_messages) {
+        const cpex_cmf_prompt_result *pr = src;
         tmpl->prompt_result.messages = NULL;
-        cpex__cmf_body_release(kind, tmpl);
-        return CPEX_E_NOMEM;
+        tmpl->prompt_result.message_count = 0;
+        cpex_cmf_message **msgs =
+            pr->message_count ? cpex__calloc(pr->message_count, sizeof(*msgs)) : NULL;
+        if (pr->message_count && !msgs) {
+            cpex__cmf_body_release(kind, tmpl);
+            return CPEX_E_NOMEM;
+        }
+        tmpl->prompt_result.messages = (const cpex_cmf_message *const *)msgs;
+        for (size_t i = 0; i < pr->message_count; i++) {
+            msgs[i] = cpex_cmf_clone(pr->messages[i]);
+            if (!msgs[i]) {
+                cpex__cmf_body_release(kind, tmpl);
+                return CPEX_E_NOMEM;
+            }
+            tmpl->prompt_result.message_count = i + 1;
+        }
     }
     return CPEX_OK;
-}
-
-static cpex_status part_clone(const cpex_cmf_part *src, cpex_cmf_part *dst)
-{
-    memset(dst, 0, sizeof(*dst));
-    dst->struct_size = (uint32_t)sizeof(*dst);
-    dst->kind = src->kind;
-    if (!cpex__cmf_kind_has_body(src->kind)) {
-        dst->text.ptr = cpex__strndup(src->text.ptr ? src->text.ptr : "", src->text.len);
-        dst->text.len = src->text.len;
-        return dst->text.ptr ? CPEX_OK : CPEX_E_NOMEM;
-    }
-    cpex__cmf_body_any tmpl;
-    if (body_clone_into(src->kind, src->body, &tmpl) != CPEX_OK)
-        return CPEX_E_NOMEM;
-    dst->body = cpex__cmf_body_pack(src->kind, &tmpl);
-    return dst->body ? CPEX_OK : CPEX_E_NOMEM;
 }
 
 cpex_cmf_message *cpex_cmf_clone(const cpex_cmf_message *message)
 {
     if (!message)
+        return NULL;
+    if (!cpex__cmf_is_ours(message))
         return NULL;
     const char *schema = message->schema_version.ptr ? message->schema_version.ptr : "2.0";
     size_t schema_len = message->schema_version.ptr ? message->schema_version.len : 3;
@@ -344,17 +486,16 @@ cpex_cmf_message *cpex_cmf_clone(const cpex_cmf_message *message)
     if (!copy)
         return NULL;
     if (message->channel.ptr &&
-        cpex__cmf_message_set_channel(copy, message->channel.ptr, message->channel.len) != CPEX_OK)
-        goto fail;
-    for (size_t i = 0; i < message->part_count; i++) {
-        if (part_clone(&message->parts[i], &cmf_parts(copy)[i]) != CPEX_OK)
-            goto fail;
-        copy->part_count = i + 1;
+        cpex__cmf_message_set_channel(copy, message->channel.ptr, message->channel.len) !=
+            CPEX_OK) {
+        cpex_cmf_free(copy);
+        return NULL;
     }
+    /* The parts share their cells: no content is copied. */
+    for (size_t i = 0; i < message->part_count; i++)
+        cpex__cmf_part_share(&message->parts[i], &cmf_parts(copy)[i]);
+    copy->part_count = message->part_count;
     return copy;
-fail:
-    cpex_cmf_free(copy);
-    return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -425,17 +566,11 @@ int cpex_cmf_equal(const cpex_cmf_message *a, const cpex_cmf_message *b)
 /* Takes `part`: on failure its contents are freed. */
 static cpex_status push_part(cpex_cmf_message *message, cpex_cmf_part *part)
 {
-    size_t n = message->part_count;
-    cpex_cmf_part *grown = NULL;
-    if (n < SIZE_MAX / sizeof(*grown) - 1)
-        grown = cpex__realloc(cmf_parts(message), (n + 1) * sizeof(*grown));
-    if (!grown) {
+    if (!reserve_part(message)) {
         cpex__cmf_part_clear(part);
         return CPEX_E_NOMEM;
     }
-    grown[n] = *part;
-    message->parts = grown;
-    message->part_count = n + 1;
+    cmf_parts(message)[message->part_count++] = *part;
     return CPEX_OK;
 }
 
@@ -465,7 +600,7 @@ cpex_status cpex_cmf_append_text(cpex_cmf_message *message, uint32_t kind, const
         (text && !cpex__text_ok(text, len)))
         return CPEX_E_INVALID;
     cpex_cmf_part part = {(uint32_t)sizeof(part), kind, {NULL, len}, NULL};
-    part.text.ptr = cpex__strndup(text ? text : "", len);
+    part.text.ptr = cpex__cmf_text_new(kind, text ? text : "", len);
     if (!part.text.ptr)
         return CPEX_E_NOMEM;
     return push_part(message, &part);
@@ -518,13 +653,43 @@ cpex_status cpex_cmf_set_text(cpex_cmf_message *message, size_t part, const char
     cpex_cmf_part *p = &cmf_parts(message)[part];
     if (p->kind != CPEX_PART_TEXT && p->kind != CPEX_PART_THINKING)
         return CPEX_E_INVALID;
-    /* Copy before freeing: `text` may point into the old text. */
-    char *copy = cpex__strndup(text ? text : "", len);
+    /* A new cell (copied before the old one goes: `text` may point into
+     * it): the old cell may be shared with a clone. */
+    char *copy = cpex__cmf_text_new(p->kind, text ? text : "", len);
     if (!copy)
         return CPEX_E_NOMEM;
-    cpex__free((void *)p->text.ptr);
+    cpex__cmf_cell *old = cpex__cmf_cell_of(p);
     p->text.ptr = copy;
     p->text.len = len;
+    cell_unref(old);
+    return CPEX_OK;
+}
+
+/* Put `value` (taken) into JSON field `field` of part `index`'s body: in
+ * place when this message is the body's only holder, else in a new cell. */
+static cpex_status set_body_json(cpex_cmf_message *message, size_t index, size_t field,
+                                 json_t *value)
+{
+    cpex_cmf_part *p = &cmf_parts(message)[index];
+    cpex__cmf_cell *old = cpex__cmf_cell_of(p);
+    if (cpex__cmf_cell_sole(old)) {
+        const cpex_json **slot = CMF_FIELD((void *)(uintptr_t)p->body, field, const cpex_json *);
+        json_t *prev = (json_t *)(uintptr_t)*slot;
+        *slot = (const cpex_json *)value;
+        json_decref(prev);
+        return CPEX_OK;
+    }
+    cpex__cmf_body_any tmpl;
+    if (body_copy_into(p->kind, p->body, field, &tmpl) != CPEX_OK) {
+        json_decref(value);
+        return CPEX_E_NOMEM;
+    }
+    *CMF_FIELD(&tmpl, field, const cpex_json *) = (const cpex_json *)value;
+    void *body = cpex__cmf_body_pack(p->kind, &tmpl); /* takes the template's values */
+    if (!body)
+        return CPEX_E_NOMEM;
+    p->body = body;
+    cell_unref(old);
     return CPEX_OK;
 }
 
@@ -539,11 +704,20 @@ cpex_status cpex_cmf_set_tool_arguments(cpex_cmf_message *message, size_t part,
     }
     if (!arguments && !(arguments = json_object()))
         return CPEX_E_NOMEM;
-    cpex_cmf_tool_call *tc = (cpex_cmf_tool_call *)message->parts[part].body;
-    json_t *old = (json_t *)tc->arguments;
-    tc->arguments = (const cpex_json *)arguments;
-    json_decref(old);
-    return CPEX_OK;
+    return set_body_json(message, part, offsetof(cpex_cmf_tool_call, arguments), arguments);
+}
+
+cpex_status cpex_cmf_set_tool_result_content(cpex_cmf_message *message, size_t part,
+                                             json_t *content)
+{
+    if (!message || part >= message->part_count ||
+        message->parts[part].kind != CPEX_PART_TOOL_RESULT) {
+        json_decref(content);
+        return CPEX_E_INVALID;
+    }
+    if (!content && !(content = json_null()))
+        return CPEX_E_NOMEM;
+    return set_body_json(message, part, offsetof(cpex_cmf_tool_result, content), content);
 }
 
 cpex_status cpex_cmf_remove_part(cpex_cmf_message *message, size_t part)
@@ -555,15 +729,6 @@ cpex_status cpex_cmf_remove_part(cpex_cmf_message *message, size_t part)
     size_t n = message->part_count - 1;
     memmove(&parts[part], &parts[part + 1], (n - part) * sizeof(*parts));
     message->part_count = n;
-    if (n == 0) {
-        cpex__free(parts);
-        message->parts = NULL;
-        return CPEX_OK;
-    }
-    /* A failed shrink only wastes the tail; the message stays valid. */
-    cpex_cmf_part *shrunk = cpex__realloc(parts, n * sizeof(*parts));
-    if (shrunk)
-        message->parts = shrunk;
     return CPEX_OK;
 }
 

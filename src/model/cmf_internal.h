@@ -4,19 +4,25 @@
  * memory.
  *
  * Layout of a message built by libcpex:
- *   - the cpex_cmf_message struct: one allocation;
- *   - schema_version and channel: one allocation each;
- *   - the parts array: one allocation, resized exactly on append/remove;
- *   - a text/thinking part: its text is one allocation, body is NULL;
- *   - any other part: one allocation holding the body struct followed by
- *     all its strings (packed, each NUL-terminated), plus the jansson
- *     values it owns and, for prompt_result, an array of nested messages.
- * Every pointer in the message is owned by it. Packing strings behind the
- * body keeps a part to one free and makes clone a copy of a template.
+ *   - one allocation: a hidden header (magic, capacity), the
+ *     cpex_cmf_message struct, room for the parts array and, unless it is
+ *     "2.0", the schema version's text; the channel points at the name
+ *     table; a parts array that outgrows its room moves to an allocation
+ *     of its own;
+ *   - each part's content in a cell (refcounted): a text/thinking part's
+ *     text, or the body struct followed by all its strings (packed, each
+ *     NUL-terminated), plus the jansson values it owns and, for
+ *     prompt_result, an array of nested messages.
+ * A clone is one allocation and a reference per part: cells are shared,
+ * never written while shared, so a clone handed to another thread (the
+ * concurrent phase) stays valid and unchanged whatever the original's
+ * owner does next. JSON values in a cell are never shared with anything
+ * outside it (parse and to_json copy them).
  */
 #ifndef CPEX_MODEL_CMF_INTERNAL_H
 #define CPEX_MODEL_CMF_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,8 +61,8 @@ int cpex__cmf_kind_has_body(uint32_t kind);
 void cpex__cmf_body_init(uint32_t kind, cpex__cmf_body_any *tmpl);
 
 /**
- * Turn a template into a heap body: copies the body and every string it
- * points at (borrowed) into one allocation. Takes the template's JSON
+ * Turn a template into a body in a new cell: copies the body and every
+ * string it points at (borrowed) into one allocation. Takes the template's JSON
  * values and nested messages, even on failure. NULL on OOM.
  */
 void *cpex__cmf_body_pack(uint32_t kind, cpex__cmf_body_any *tmpl);
@@ -64,8 +70,26 @@ void *cpex__cmf_body_pack(uint32_t kind, cpex__cmf_body_any *tmpl);
 /** Release what a body or template owns besides its own memory. */
 void cpex__cmf_body_release(uint32_t kind, void *body);
 
-/** Free a part's contents (text or body) and zero it. */
+/**
+ * The content of a part — its text, or its body with every string the body
+ * points at — lives in a cell: one allocation with a reference count.
+ * Clones share cells; a cell held by more than one message is never
+ * written (a change makes a new cell).
+ */
+typedef struct cpex__cmf_cell cpex__cmf_cell;
+
+/** The cell of a part, or NULL when the part has no content yet. */
+cpex__cmf_cell *cpex__cmf_cell_of(const cpex_cmf_part *part);
+/** Whether one message holds `cell` (so that message may change it in place). */
+bool cpex__cmf_cell_sole(const cpex__cmf_cell *cell);
+/** A new text cell holding a copy of `text` (len bytes + NUL). NULL on OOM. */
+char *cpex__cmf_text_new(uint32_t kind, const char *text, size_t len);
+/** Release a part's cell and zero the part. */
 void cpex__cmf_part_clear(cpex_cmf_part *part);
+/** Make `dst` a part that shares `src`'s cell. */
+void cpex__cmf_part_share(const cpex_cmf_part *src, cpex_cmf_part *dst);
+/** Whether `message` was made by libcpex (every message a payload may carry is). */
+bool cpex__cmf_is_ours(const cpex_cmf_message *message);
 
 /**
  * A new message with `part_cap` zeroed parts allocated (part_count 0) and

@@ -442,7 +442,7 @@ static int parse_text_part(pctx *c, const json_t *item, cpex_cmf_part *out)
     cpex_str text;
     if (read_str(c, item, "text", STR_REQUIRED, &text))
         return -1;
-    out->text.ptr = cpex__strndup(text.ptr, text.len);
+    out->text.ptr = cpex__cmf_text_new(out->kind, text.ptr, text.len);
     out->text.len = text.len;
     return out->text.ptr ? 0 : oom(c);
 }
