@@ -9,10 +9,15 @@
  *
  * Layout choices, and why:
  *   - Every string is an immutable, reference-counted block (ext_str).
- *     cpex_extensions_copy is the copy-on-write step the pipeline takes
- *     each time a plugin writes, so a copy only takes references on the
- *     strings instead of duplicating them: one allocation for the object
- *     and one per non-empty array.
+ *   - The object is a handle on a body (the strings, lists, headers and
+ *     custom value). cpex_extensions_copy shares the body (one allocation
+ *     for the handle); the first write to a shared body gives the writer a
+ *     body of its own that takes references on the strings instead of
+ *     duplicating them. A view (cpex__extensions_view_init) shares the
+ *     body from storage the caller provides: the concurrent and
+ *     fire-and-forget phases read the invoke's extensions through views,
+ *     with no copy and no allocation, and a later write by the host never
+ *     reaches them.
  *   - The custom object is shared whole between copies through our own
  *     counted wrapper (ext_custom) and deep-copied only when a shared one
  *     is written. JSON values are never shared between two wrappers: the
@@ -137,12 +142,28 @@ typedef struct ext_custom {
     json_t *obj;
 } ext_custom;
 
-struct cpex_extensions {
+/* What the object holds, shared between objects until one of them is
+ * written (copy-on-write): a copy, and a view a worker thread reads
+ * through, take a reference instead of copying. A body shared by more
+ * than one holder is never written. */
+typedef struct ext_body {
     atomic_size_t refs;
+    bool is_inline; /* the `own` body of its object's allocation */
     ext_str *single[S_COUNT];
     ext_list lists[L_COUNT];
     ext_headers headers[HEADER_SETS];
     ext_custom *custom; /* NULL until the first custom value */
+} ext_body;
+
+/* The object: a handle on its current body. Its allocation holds a body
+ * of its own, `own`, which the handle uses until a write finds it shared;
+ * the allocation lives while `own` is referenced (the handle references it
+ * until the handle's last unref), so a view may outlive the handle. */
+struct cpex_extensions {
+    atomic_size_t refs;
+    bool is_view; /* set up by cpex__extensions_view_init: no `own` body */
+    ext_body *body;
+    ext_body own;
 };
 
 /* Takes `obj`; NULL (and `obj` released) on OOM. */
@@ -175,7 +196,7 @@ static void custom_unref(ext_custom *c)
 
 static const json_t *custom_obj(const cpex_extensions *ext)
 {
-    return ext->custom ? ext->custom->obj : NULL;
+    return ext->body->custom ? ext->body->custom->obj : NULL;
 }
 
 /* Field number -> slot. A switch rather than a table indexed by the
@@ -218,7 +239,7 @@ cpex__ext_field_kind cpex__ext_field_kind_of(uint32_t field)
 
 static const ext_headers *header_set(const cpex_extensions *ext, uint32_t set)
 {
-    return (ext && set < HEADER_SETS) ? &ext->headers[set] : NULL;
+    return (ext && set < HEADER_SETS) ? &ext->body->headers[set] : NULL;
 }
 
 /* The refcount is the only thing ref/unref touch; the object was created
@@ -239,13 +260,141 @@ static void check_sole_owner(const cpex_extensions *ext)
     (void)ext;
 }
 
+static void body_unref(ext_body *b)
+{
+    if (!b || atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (size_t i = 0; i < S_COUNT; i++)
+        str_unref(b->single[i]);
+    for (size_t l = 0; l < L_COUNT; l++) {
+        for (size_t i = 0; i < b->lists[l].count; i++)
+            str_unref(b->lists[l].items[i]);
+        cpex__free(b->lists[l].items);
+    }
+    for (size_t s = 0; s < HEADER_SETS; s++) {
+        for (size_t i = 0; i < b->headers[s].count; i++) {
+            str_unref(b->headers[s].items[i].name);
+            str_unref(b->headers[s].items[i].value);
+        }
+        cpex__free(b->headers[s].items);
+    }
+    custom_unref(b->custom);
+    if (b->is_inline) /* the allocation of the object that owns it */
+        cpex__free((char *)b - offsetof(cpex_extensions, own));
+    else
+        cpex__free(b);
+}
+
+static ext_body *body_ref(ext_body *b)
+{
+    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    return b;
+}
+
+static void destroy(cpex_extensions *ext)
+{
+    ext_body *cur = ext->body;
+    if (ext->is_view) {
+        body_unref(cur);
+        return;
+    }
+    if (cur != &ext->own)
+        body_unref(cur);
+    body_unref(&ext->own); /* frees the allocation once no view reads it */
+}
+
 cpex_extensions *cpex_extensions_new(void)
 {
     cpex_extensions *ext = cpex__calloc(1, sizeof *ext);
     if (!ext)
         return NULL;
     atomic_init(&ext->refs, 1);
+    atomic_init(&ext->own.refs, 1); /* the handle's */
+    ext->own.is_inline = true;
+    ext->body = &ext->own;
     return ext;
+}
+
+/* A separate body holding references on what `src` holds. NULL on OOM. */
+static ext_body *body_clone(const ext_body *src)
+{
+    ext_body *dst = cpex__calloc(1, sizeof *dst);
+    if (!dst)
+        return NULL;
+    atomic_init(&dst->refs, 1);
+    for (size_t i = 0; i < S_COUNT; i++)
+        dst->single[i] = str_ref(src->single[i]);
+    /* Counts are raised only with the references taken, so body_unref on
+     * a half-built clone releases exactly what it holds. Arrays are sized
+     * to fit: a clone is usually written once or twice, then dropped. */
+    for (size_t l = 0; l < L_COUNT; l++) {
+        const ext_list *from = &src->lists[l];
+        if (from->count == 0)
+            continue;
+        ext_list *to = &dst->lists[l];
+        to->items = cpex__malloc(from->count * sizeof *to->items);
+        if (!to->items)
+            goto oom;
+        to->cap = from->count;
+        for (size_t i = 0; i < from->count; i++)
+            to->items[to->count++] = str_ref(from->items[i]);
+    }
+    for (size_t s = 0; s < HEADER_SETS; s++) {
+        const ext_headers *from = &src->headers[s];
+        if (from->count == 0)
+            continue;
+        ext_headers *to = &dst->headers[s];
+        to->items = cpex__malloc(from->count * sizeof *to->items);
+        if (!to->items)
+            goto oom;
+        to->cap = from->count;
+        for (size_t i = 0; i < from->count; i++) {
+            to->items[i].name = str_ref(from->items[i].name);
+            to->items[i].value = str_ref(from->items[i].value);
+            to->count++;
+        }
+    }
+    dst->custom = custom_ref(src->custom); /* copied if and when written */
+    return dst;
+oom:
+    body_unref(dst);
+    return NULL;
+}
+
+/* Make the object's body its own before a write: a body that a copy or a
+ * view shares is cloned (never written). False on OOM (nothing changed).
+ * The acquire load orders the reads of a holder that just let go before
+ * our writes. */
+static bool own_body(cpex_extensions *ext)
+{
+    ext_body *cur = ext->body;
+    if (atomic_load_explicit(&cur->refs, memory_order_acquire) == 1)
+        return true;
+    ext_body *mine = body_clone(cur);
+    if (!mine)
+        return false;
+    ext->body = mine;
+    if (cur != &ext->own) /* `own` keeps the handle's reference until destroy */
+        body_unref(cur);
+    return true;
+}
+
+const size_t cpex__extensions_size = sizeof(cpex_extensions);
+
+void cpex__extensions_view_init(cpex_extensions *view, const cpex_extensions *src)
+{
+    memset(view, 0, sizeof *view);
+    atomic_init(&view->refs, 1);
+    view->is_view = true;
+    view->body = body_ref(src->body);
+}
+
+void cpex__extensions_view_release(cpex_extensions *view)
+{
+    if (view && view->body) {
+        body_unref(view->body);
+        view->body = NULL;
+    }
 }
 
 cpex_extensions *cpex_extensions_ref(const cpex_extensions *ext)
@@ -254,26 +403,6 @@ cpex_extensions *cpex_extensions_ref(const cpex_extensions *ext)
         return NULL;
     atomic_fetch_add_explicit(refs_of(ext), 1, memory_order_relaxed);
     return (cpex_extensions *)ext;
-}
-
-static void destroy(cpex_extensions *ext)
-{
-    for (size_t i = 0; i < S_COUNT; i++)
-        str_unref(ext->single[i]);
-    for (size_t l = 0; l < L_COUNT; l++) {
-        for (size_t i = 0; i < ext->lists[l].count; i++)
-            str_unref(ext->lists[l].items[i]);
-        cpex__free(ext->lists[l].items);
-    }
-    for (size_t s = 0; s < HEADER_SETS; s++) {
-        for (size_t i = 0; i < ext->headers[s].count; i++) {
-            str_unref(ext->headers[s].items[i].name);
-            str_unref(ext->headers[s].items[i].value);
-        }
-        cpex__free(ext->headers[s].items);
-    }
-    custom_unref(ext->custom);
-    cpex__free(ext);
 }
 
 void cpex_extensions_unref(cpex_extensions *ext)
@@ -385,43 +514,10 @@ cpex_extensions *cpex_extensions_copy(const cpex_extensions *src)
     cpex_extensions *dst = cpex_extensions_new();
     if (!dst)
         return NULL;
-    for (size_t i = 0; i < S_COUNT; i++)
-        dst->single[i] = str_ref(src->single[i]);
-    /* Counts are raised only with the references taken, so destroy() on a
-     * half-built copy releases exactly what it holds. Arrays are sized to
-     * fit: a copy is usually written once or twice, then dropped. */
-    for (size_t l = 0; l < L_COUNT; l++) {
-        const ext_list *from = &src->lists[l];
-        if (from->count == 0)
-            continue;
-        ext_list *to = &dst->lists[l];
-        to->items = cpex__malloc(from->count * sizeof *to->items);
-        if (!to->items)
-            goto oom;
-        to->cap = from->count;
-        for (size_t i = 0; i < from->count; i++)
-            to->items[to->count++] = str_ref(from->items[i]);
-    }
-    for (size_t s = 0; s < HEADER_SETS; s++) {
-        const ext_headers *from = &src->headers[s];
-        if (from->count == 0)
-            continue;
-        ext_headers *to = &dst->headers[s];
-        to->items = cpex__malloc(from->count * sizeof *to->items);
-        if (!to->items)
-            goto oom;
-        to->cap = from->count;
-        for (size_t i = 0; i < from->count; i++) {
-            to->items[i].name = str_ref(from->items[i].name);
-            to->items[i].value = str_ref(from->items[i].value);
-            to->count++;
-        }
-    }
-    dst->custom = custom_ref(src->custom); /* copied if and when written */
+    /* Share the body: the first write to either object gives that one a
+     * body of its own. */
+    dst->body = body_ref(src->body);
     return dst;
-oom:
-    destroy(dst);
-    return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -434,9 +530,11 @@ cpex_status cpex_extensions_set(cpex_extensions *ext, uint32_t field, const char
     if (!ext || idx < 0)
         return CPEX_E_INVALID;
     check_sole_owner(ext);
-    ext_str *old = ext->single[idx];
+    if (!own_body(ext))
+        return CPEX_E_NOMEM;
+    ext_str *old = ext->body->single[idx];
     if (!value) {
-        ext->single[idx] = NULL;
+        ext->body->single[idx] = NULL;
         str_unref(old);
         return CPEX_OK;
     }
@@ -448,7 +546,7 @@ cpex_status cpex_extensions_set(cpex_extensions *ext, uint32_t field, const char
     ext_str *s = str_new(value, len);
     if (!s)
         return CPEX_E_NOMEM;
-    ext->single[idx] = s;
+    ext->body->single[idx] = s;
     str_unref(old); /* after the copy: `value` may point into `old` */
     return CPEX_OK;
 }
@@ -473,7 +571,9 @@ cpex_status cpex_extensions_add(cpex_extensions *ext, uint32_t field, const char
     size_t len = strlen(value);
     if (!cpex__text_ok(value, len))
         return CPEX_E_INVALID;
-    ext_list *list = &ext->lists[idx];
+    if (!own_body(ext))
+        return CPEX_E_NOMEM;
+    ext_list *list = &ext->body->lists[idx];
     /* Labels compare like CPEX's has_label (case-insensitive, first
      * spelling kept); tags and roles exactly. */
     if (list_contains(list, idx, value, len))
@@ -508,10 +608,12 @@ cpex_status cpex_extensions_set_header(cpex_extensions *ext, uint32_t set, const
     if (!ext || set >= HEADER_SETS || !name)
         return CPEX_E_INVALID;
     check_sole_owner(ext);
+    if (!own_body(ext))
+        return CPEX_E_NOMEM;
     size_t name_len = strlen(name);
     if (!cpex__header_name_valid(name, name_len))
         return CPEX_E_INVALID;
-    ext_headers *h = &ext->headers[set];
+    ext_headers *h = &ext->body->headers[set];
     ext_header *found = header_find(h, name, name_len);
     if (!value) {
         if (found) {
@@ -570,7 +672,11 @@ cpex_status cpex_extensions_set_custom(cpex_extensions *ext, const char *key, js
         json_decref(value);
         return CPEX_E_INVALID;
     }
-    ext_custom *cur = ext->custom;
+    if (!own_body(ext)) {
+        json_decref(value);
+        return CPEX_E_NOMEM;
+    }
+    ext_custom *cur = ext->body->custom;
     if (!value && (!cur || !json_object_getn(cur->obj, key, key_len)))
         return CPEX_OK; /* deleting what is not there */
 
@@ -600,7 +706,7 @@ cpex_status cpex_extensions_set_custom(cpex_extensions *ext, const char *key, js
         return CPEX_E_NOMEM;
     }
     if (target != cur) {
-        ext->custom = target;
+        ext->body->custom = target;
         custom_unref(cur);
     }
     return CPEX_OK;
@@ -608,11 +714,15 @@ cpex_status cpex_extensions_set_custom(cpex_extensions *ext, const char *key, js
 
 cpex_status cpex__extensions_replace_custom(cpex_extensions *ext, json_t *obj)
 {
+    if (!own_body(ext)) {
+        json_decref(obj);
+        return CPEX_E_NOMEM;
+    }
     ext_custom *wrapped = custom_new(obj);
     if (!wrapped)
         return CPEX_E_NOMEM;
-    custom_unref(ext->custom);
-    ext->custom = wrapped;
+    custom_unref(ext->body->custom);
+    ext->body->custom = wrapped;
     return CPEX_OK;
 }
 
@@ -623,7 +733,7 @@ cpex_status cpex__extensions_replace_custom(cpex_extensions *ext, json_t *obj)
 cpex_str cpex__extensions_get_str(const cpex_extensions *ext, uint32_t field)
 {
     int idx = single_index(field);
-    return (ext && idx >= 0) ? str_view(ext->single[idx]) : str_view(NULL);
+    return (ext && idx >= 0) ? str_view(ext->body->single[idx]) : str_view(NULL);
 }
 
 const char *cpex_extensions_get(const cpex_extensions *ext, uint32_t field)
@@ -634,15 +744,15 @@ const char *cpex_extensions_get(const cpex_extensions *ext, uint32_t field)
 size_t cpex_extensions_count(const cpex_extensions *ext, uint32_t field)
 {
     int idx = list_index(field);
-    return (ext && idx >= 0) ? ext->lists[idx].count : 0;
+    return (ext && idx >= 0) ? ext->body->lists[idx].count : 0;
 }
 
 cpex_str cpex__extensions_item_str(const cpex_extensions *ext, uint32_t field, size_t index)
 {
     int idx = list_index(field);
-    if (!ext || idx < 0 || index >= ext->lists[idx].count)
+    if (!ext || idx < 0 || index >= ext->body->lists[idx].count)
         return str_view(NULL);
-    return str_view(ext->lists[idx].items[index]);
+    return str_view(ext->body->lists[idx].items[index]);
 }
 
 const char *cpex_extensions_item(const cpex_extensions *ext, uint32_t field, size_t index)
@@ -654,7 +764,7 @@ int cpex_extensions_has_label(const cpex_extensions *ext, const char *label)
 {
     if (!ext || !label)
         return 0;
-    return list_contains(&ext->lists[L_LABELS], L_LABELS, label, strlen(label));
+    return list_contains(&ext->body->lists[L_LABELS], L_LABELS, label, strlen(label));
 }
 
 cpex_str cpex__extensions_header_str(const cpex_extensions *ext, uint32_t set, const char *name)
@@ -706,9 +816,9 @@ const char *cpex_extensions_header_at(const cpex_extensions *ext, uint32_t set, 
 
 const json_t *cpex_extensions_custom(const cpex_extensions *ext, const char *key)
 {
-    if (!ext || !key || !ext->custom)
+    if (!ext || !key || !ext->body->custom)
         return NULL;
-    return json_object_get(ext->custom->obj, key);
+    return json_object_get(ext->body->custom->obj, key);
 }
 
 const json_t *cpex__extensions_custom_object(const cpex_extensions *ext)
@@ -754,15 +864,12 @@ static bool custom_equal(const json_t *a, const json_t *b)
     return json_equal(a, b) != 0;
 }
 
-int cpex_extensions_equal(const cpex_extensions *a, const cpex_extensions *b)
+int cpex_extensions_equal(const cpex_extensions *ea, const cpex_extensions *eb)
 {
+    static const ext_body empty; /* NULL compares as an empty object */
+    const ext_body *a = ea ? ea->body : &empty, *b = eb ? eb->body : &empty;
     if (a == b)
-        return 1;
-    static const cpex_extensions empty; /* NULL compares as an empty object */
-    if (!a)
-        a = &empty;
-    if (!b)
-        b = &empty;
+        return 1; /* the same object, or one shared since a copy */
     for (size_t i = 0; i < S_COUNT; i++) {
         if (!str_eq(a->single[i], b->single[i]))
             return 0;
@@ -782,5 +889,5 @@ int cpex_extensions_equal(const cpex_extensions *a, const cpex_extensions *b)
     }
     if (a->custom == b->custom)
         return 1; /* shared since a copy */
-    return custom_equal(custom_obj(a), custom_obj(b));
+    return custom_equal(a->custom ? a->custom->obj : NULL, b->custom ? b->custom->obj : NULL);
 }

@@ -59,6 +59,19 @@ const json_t *cpex__extensions_custom_object(const cpex_extensions *ext);
  */
 size_t cpex__extensions_refcount(const cpex_extensions *ext);
 
+/**
+ * A read-only view of `src`'s current content in caller-provided storage
+ * (no allocation): for work on another thread that must not see later
+ * changes to `src` and may outlive it. Release with
+ * cpex__extensions_view_release; never unref a view, never write one.
+ */
+void cpex__extensions_view_init(cpex_extensions *view, const cpex_extensions *src);
+/** Drop what a view holds (idempotent). */
+void cpex__extensions_view_release(cpex_extensions *view);
+
+/** Size of the object, for storage of views (sizeof is opaque outside extensions.c). */
+extern const size_t cpex__extensions_size;
+
 /*
  * How deep a custom value may nest. Copies recurse, and may run on plugin
  * worker threads with small stacks; real side data is a few levels deep.

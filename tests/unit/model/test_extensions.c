@@ -417,6 +417,60 @@ static void test_copy_independence(void **state)
 
 /* Custom values are copied on write: a copy reads the same values until
  * either side writes, and a write never shows through to the other side. */
+/* A view (what a worker thread reads through) sees the object as it was
+ * when the view was made, whatever the owner writes or frees afterwards,
+ * and costs no allocation. */
+static void test_view_outlives_and_ignores_writes(void **state)
+{
+    (void)state;
+    cpex_extensions *e = make_full();
+    cpex_extensions *before = cpex_extensions_copy(e);
+    void *storage = malloc(cpex__extensions_size);
+    assert_non_null(storage);
+    cpex_extensions *view = storage;
+    cpex__alloc_count_reset();
+    cpex__extensions_view_init(view, e);
+    assert_int_equal(cpex__alloc_count(), 0);
+    assert_true(cpex_extensions_equal(view, e));
+    /* The owner writes every kind of field: the view keeps the old values. */
+    assert_int_equal(cpex_extensions_set(e, CPEX_EXT_SUBJECT_ID, "mallory"), CPEX_OK);
+    assert_int_equal(cpex_extensions_add(e, CPEX_EXT_LABELS, "new"), CPEX_OK);
+    assert_int_equal(cpex_extensions_set_header(e, CPEX_HEADERS_REQUEST, "X-Trace", "zzz"),
+                     CPEX_OK);
+    assert_int_equal(cpex_extensions_set_custom(e, "tenant", json_string("other")), CPEX_OK);
+    assert_false(cpex_extensions_equal(view, e));
+    assert_true(cpex_extensions_equal(view, before));
+    assert_string_equal(cpex_extensions_get(view, CPEX_EXT_SUBJECT_ID), "alice");
+    assert_string_equal(cpex_extensions_get(e, CPEX_EXT_SUBJECT_ID), "mallory");
+    /* The owner goes away; the view still reads (ASan checks the memory). */
+    cpex_extensions_unref(e);
+    assert_string_equal(cpex_extensions_header(view, CPEX_HEADERS_REQUEST, "x-trace"), "abc");
+    assert_true(cpex_extensions_equal(view, before));
+    cpex__extensions_view_release(view);
+    cpex__extensions_view_release(view); /* idempotent */
+    free(storage);
+    cpex_extensions_unref(before);
+}
+
+/* A copy shares the content until one side writes (no allocation beyond
+ * the copy's own), and a write never shows on the other side. */
+static void test_copy_shares_until_written(void **state)
+{
+    (void)state;
+    cpex_extensions *a = make_full();
+    cpex__alloc_count_reset();
+    cpex_extensions *b = cpex_extensions_copy(a);
+    assert_int_equal(cpex__alloc_count(), 1);
+    assert_true(cpex_extensions_equal(a, b));
+    assert_int_equal(cpex_extensions_set(b, CPEX_EXT_SUBJECT_ID, "bob"), CPEX_OK);
+    assert_string_equal(cpex_extensions_get(a, CPEX_EXT_SUBJECT_ID), "alice");
+    assert_int_equal(cpex_extensions_set(a, CPEX_EXT_ENTITY_NAME, "other"), CPEX_OK);
+    assert_string_equal(cpex_extensions_get(b, CPEX_EXT_ENTITY_NAME), "get_weather");
+    cpex_extensions_unref(a);
+    assert_string_equal(cpex_extensions_get(b, CPEX_EXT_ENTITY_NAME), "get_weather");
+    cpex_extensions_unref(b);
+}
+
 static void test_custom_copy_on_write(void **state)
 {
     (void)state;
@@ -979,6 +1033,8 @@ int main(void)
         cmocka_unit_test(test_custom),
         cmocka_unit_test(test_copy_independence),
         cmocka_unit_test(test_custom_copy_on_write),
+        cmocka_unit_test(test_view_outlives_and_ignores_writes),
+        cmocka_unit_test(test_copy_shares_until_written),
         cmocka_unit_test(test_ref_unref),
         cmocka_unit_test(test_threads_share),
         cmocka_unit_test(test_json_round_trip),
