@@ -73,7 +73,13 @@ extern "C" {
       "an extension write was refused: a capability is missing, the mode cannot modify, or it "    \
       "removed a label")                                                                           \
     X(INTERNAL, 16, "internal", RECORD, EMITTED,                                                   \
-      "memory ran out and something was lost (metadata, the modified payload, a background call)")
+      "memory ran out and something was lost (metadata, the modified payload, a background call)") \
+    X(NOT_STARTED, 17, "not_started", RECORD, EMITTED,                                             \
+      "a worker-thread handler could not start before its deadline: every worker was busy; not "   \
+      "the plugin's failure (it is not disabled)")                                                 \
+    X(WORKER_POOL_BUSY, 18, "worker_pool_busy", VIOLATION, EMITTED,                                \
+      "a concurrent plugin with on_error fail could not start before its deadline: every worker "  \
+      "thread was busy (fail closed)")
 
 /** A code of the table; CPEX_CODE_NONE is "not a code of the table". */
 typedef enum cpex_code {

@@ -63,6 +63,13 @@ typedef struct cpex_manager_options {
     cpex_log_fn log;             /* NULL: warnings and errors go to stderr */
     void *log_user;
     uint32_t log_level;          /* lowest level passed to `log`; default CPEX_LOG_WARN */
+    /**
+     * Since 0.2: the most worker threads the pool may grow to while some of
+     * its threads are stuck inside handlers past their deadline, so that a
+     * hung plugin cannot starve the others. Default (0): worker_threads +
+     * 16. A value below worker_threads means worker_threads (no growth).
+     */
+    uint32_t max_worker_threads;
 } cpex_manager_options;
 
 /** The YAML name of a mode ("sequential", …); "unknown" for other values. */

@@ -58,7 +58,7 @@ void cpex__call_record(cpex__call_state *cs, cpex_code code, const char *fmt, ..
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (!cpex__records_add(cs->records, cs->record_count, cs->plugin->name, code, msg, NULL))
-        cpex__log(cpex__sink_of(cs->manager), CPEX_LOG_ERROR, cs->plugin->name,
+        cpex__log(cpex__hub_sink(cs->hub), CPEX_LOG_ERROR, cs->plugin->name,
                  "out of memory recording: %s", msg);
 }
 
@@ -210,7 +210,7 @@ void cpex__call_state_init(cpex__call_state *cs, const cpex__call_setup *setup, 
     cs->call.payload = setup->payload;
     cs->call.host_private = cs;
     cs->magic = CPEX_CALL_MAGIC;
-    cs->manager = setup->manager;
+    cs->hub = setup->hub;
     cs->plugin = p;
     cs->mode = mode;
     cs->can_modify = mode == CPEX_MODE_SEQUENTIAL || mode == CPEX_MODE_TRANSFORM;

@@ -27,7 +27,7 @@ typedef struct cpex__payload_ops {
 typedef struct cpex__call_state {
     cpex_call call;                /* what the handler sees */
     uint32_t magic;
-    cpex_manager *manager;
+    cpex__hub *hub;                /* the manager's log (borrowed; the caller holds it) */
     cpex__plugin *plugin;
     uint32_t mode;
     bool can_modify;               /* sequential and transform */
@@ -73,7 +73,7 @@ void cpex__call_state_cleanup(cpex__call_state *cs);
 
 /** What every call shares, wherever it runs; the rest is the caller's to set. */
 typedef struct cpex__call_setup {
-    cpex_manager *manager;
+    cpex__hub *hub;
     const char *hook;
     size_t hook_len;
     const cpex_payload *payload;   /* the view handlers get (NULL: none) */

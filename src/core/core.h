@@ -15,6 +15,7 @@
 
 #include "cpex/codes.h"
 #include "cpex/manager.h"
+#include "core/hub.h"
 #include "core/rcu.h"
 #include "core/registration.h"
 #include "core/workers.h"
@@ -61,7 +62,9 @@ typedef struct cpex__plugin {
     _Atomic int disabled; /* set once by on_error: disable */
     pthread_mutex_t lock; /* guards reason */
     char *reason;         /* why failed or disabled */
-    struct cpex_manager *manager; /* for logging only; not a reference */
+    cpex__hub *hub;       /* the manager's log and background bookkeeping (a reference) */
+    _Atomic int inflight; /* handler calls on worker threads running now */
+    _Atomic int shutdown_owed; /* abandoned while initialized: the last unref shuts it down */
 } cpex__plugin;
 
 cpex__plugin *cpex__plugin_ref(cpex__plugin *plugin);
@@ -80,6 +83,11 @@ typedef struct cpex__hook_entry {
     cpex__plugin *plugin; /* borrowed from the snapshot's plugin list */
     cpex_handler_fn fn;
 } cpex__hook_entry;
+
+/** How long shutdown waits past the latest background deadline before it
+ *  abandons handlers that are still running (and free stops waiting for
+ *  the threads inside them). */
+#define CPEX__ABANDON_GRACE_NS 1000000000LL
 
 /** Threads the worker pool may add beyond worker_threads while some are stuck in hung handlers. */
 #define CPEX__EXTRA_WORKERS 16u
@@ -144,7 +152,8 @@ typedef struct cpex__factory_slot {
 
 struct cpex_manager {
     cpex_manager_options opts;
-    cpex__log_sink log;                  /* from opts: where cpex__log lines go */
+    cpex__hub *hub;                      /* log sink and background work; outlives the manager
+                                            while abandoned handlers hold it */
     int64_t default_timeout_ns;
 
     pthread_mutex_t write_lock;          /* serializes every change */
@@ -167,13 +176,6 @@ struct cpex_manager {
     _Atomic int closing;                 /* shutdown began: new invokes fail closed */
     _Atomic bool shut_down;              /* written under write_lock, read by queries */
     uint64_t next_seq;
-
-    /* background (fire-and-forget) work */
-    pthread_mutex_t bg_lock;
-    pthread_cond_t bg_idle;
-    long bg_pending;
-    size_t bg_error_count, bg_error_cap;
-    cpex_error_record *bg_errors;
 };
 
 /**
@@ -183,17 +185,17 @@ struct cpex_manager {
  * the plugin and reach the manager's sink.
  */
 typedef struct cpex__log_scope {
-    const struct cpex_manager *manager;
+    const cpex__hub *hub;
     const char *plugin;
     const struct cpex__log_scope *outer; /* the scope to restore */
 } cpex__log_scope;
 extern _Thread_local const cpex__log_scope *cpex__current_log_scope;
 
-/** Speak as `plugin` of `manager` on this thread until cpex__log_scope_leave. */
-static inline void cpex__log_scope_enter(cpex__log_scope *scope, const struct cpex_manager *manager,
-                                        const char *plugin)
+/** Speak as `plugin` through `hub` on this thread until cpex__log_scope_leave. */
+static inline void cpex__log_scope_enter(cpex__log_scope *scope, const cpex__hub *hub,
+                                         const char *plugin)
 {
-    scope->manager = manager;
+    scope->hub = hub;
     scope->plugin = plugin;
     scope->outer = cpex__current_log_scope;
     cpex__current_log_scope = scope;
@@ -207,7 +209,7 @@ static inline void cpex__log_scope_leave(const cpex__log_scope *scope)
 /** The manager's log sink (NULL manager: standard error). */
 static inline const cpex__log_sink *cpex__sink_of(const struct cpex_manager *manager)
 {
-    return manager ? &manager->log : NULL;
+    return manager ? cpex__hub_sink(manager->hub) : NULL;
 }
 
 /* ------------------------------------------------------------------ */

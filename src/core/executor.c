@@ -42,7 +42,7 @@ static inline int64_t clock_start(const call_clock *c, bool coarse)
  * the pipeline's live table. */
 static void init_call(cpex__pipeline *pl, cpex__call_state *cs, cpex__plugin *p, uint32_t mode)
 {
-    cpex__call_setup setup = {pl->manager,  pl->hook->name, pl->hook->name_len,
+    cpex__call_setup setup = {pl->manager->hub,  pl->hook->name, pl->hook->name_len,
                         pl->payload.kind ? &pl->payload : NULL, &pl->ops, pl->ext,
                         pl->closing,  &pl->res->errors, &pl->res->error_count};
     cpex__call_state_init(cs, &setup, p, mode);

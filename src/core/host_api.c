@@ -33,9 +33,9 @@ static void h_log(const cpex_call *call, uint32_t level, const char *message)
         return;
     const cpex__log_scope *scope = cpex__current_log_scope;
     if (cs)
-        cpex__log(cpex__sink_of(cs->manager), level, cs->plugin->name, "%s", message);
+        cpex__log(cpex__hub_sink(cs->hub), level, cs->plugin->name, "%s", message);
     else if (scope)
-        cpex__log(cpex__sink_of(scope->manager), level, scope->plugin, "%s", message);
+        cpex__log(cpex__hub_sink(scope->hub), level, scope->plugin, "%s", message);
     else
         cpex__log(NULL, level, NULL, "%s", message);
 }

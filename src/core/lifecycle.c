@@ -6,6 +6,7 @@
 
 #include "core/core.h"
 #include "core/manager_internal.h"
+#include "util/alloc.h"
 #include "util/errors.h"
 
 /* ------------------------------------------------------------------ */
@@ -35,12 +36,29 @@ cpex_status cpex_manager_initialize(cpex_manager *m, cpex_error *err)
     return st;
 }
 
-void cpex__mgr_wait_all_background(cpex_manager *m)
+/* Shut down one plugin (lock held). A plugin still inside a handler on a
+ * worker thread (hung past its deadline and the grace period) is not shut
+ * down under it: it is abandoned, and its last reference — held by that
+ * call — shuts it down and destroys it if the call ever returns. */
+static void shutdown_plugin(cpex_manager *m, cpex__plugin *p, int was)
 {
-    pthread_mutex_lock(&m->bg_lock);
-    while (m->bg_pending > 0)
-        pthread_cond_wait(&m->bg_idle, &m->bg_lock);
-    pthread_mutex_unlock(&m->bg_lock);
+    if (was != CPEX_STATE_INITIALIZED)
+        return;
+    if (atomic_load(&p->inflight) > 0) {
+        atomic_store(&p->shutdown_owed, 1);
+        cpex__log(cpex__sink_of(m), CPEX_LOG_ERROR, p->name,
+                  "still inside a handler on a worker thread after its deadline and a grace "
+                  "of %d ms: abandoned (not shut down, not destroyed, its library stays loaded "
+                  "until the handler returns)",
+                  (int)(CPEX__ABANDON_GRACE_NS / 1000000));
+        return;
+    }
+    if (!p->reg.shutdown)
+        return;
+    cpex__log_scope scope;
+    cpex__log_scope_enter(&scope, m->hub, p->name);
+    p->reg.shutdown(p->reg.instance);
+    cpex__log_scope_leave(&scope);
 }
 
 void cpex_manager_shutdown(cpex_manager *m)
@@ -55,22 +73,28 @@ void cpex_manager_shutdown(cpex_manager *m)
     atomic_store(&m->shut_down, true);
     /* New invokes fail closed from here; invokes already running finish
      * with initialized plugins (the RCU wait), then the background work
-     * they and earlier invokes started; only then is shutdown called, with
-     * nothing of the plugin running. */
+     * they and earlier invokes started, each until it is done or a grace
+     * period past its deadline; only then is shutdown called, with nothing
+     * of the plugin running. */
     atomic_store(&m->closing, 1);
     cpex__rcu_synchronize(&m->rcu);
-    cpex__mgr_wait_all_background(m);
+    int64_t until = cpex__hub_latest_deadline(m->hub);
+    cpex__hub_wait_idle(m->hub, cpex__deadline_add(until, CPEX__ABANDON_GRACE_NS));
     cpex__snapshot *cur = atomic_load(&m->snapshot);
-    for (size_t i = cur->plugin_count; i-- > 0;) {
-        cpex__plugin *p = cur->plugins[i];
-        int st = atomic_exchange(&p->state, CPEX_STATE_SHUT_DOWN);
-        if (st == CPEX_STATE_INITIALIZED && p->reg.shutdown) {
-            cpex__log_scope scope;
-            cpex__log_scope_enter(&scope, m, p->name);
-            p->reg.shutdown(p->reg.instance);
-            cpex__log_scope_leave(&scope);
-        }
+    /* Every state first, then the in-flight counts: a worker raises its
+     * count before it checks the state (seq_cst both ways), so a call
+     * either sees the plugin shut down or is counted here. */
+    int *was = cpex__calloc(cur->plugin_count ? cur->plugin_count : 1, sizeof *was);
+    for (size_t i = 0; i < cur->plugin_count; i++) {
+        int st = atomic_exchange(&cur->plugins[i]->state, CPEX_STATE_SHUT_DOWN);
+        if (was)
+            was[i] = st;
+        else if (st == CPEX_STATE_INITIALIZED) /* no room to remember: shut it down at once */
+            shutdown_plugin(m, cur->plugins[i], st);
     }
+    for (size_t i = cur->plugin_count; was && i-- > 0;)
+        shutdown_plugin(m, cur->plugins[i], was[i]);
+    cpex__free(was);
     pthread_mutex_unlock(&m->write_lock);
 }
 
@@ -94,23 +118,13 @@ cpex_status cpex_manager_wait_background(cpex_manager *m, double timeout)
 {
     if (!m)
         return CPEX_E_INVALID;
-    pthread_mutex_lock(&m->bg_lock);
-    if (timeout < 0) {
-        while (m->bg_pending > 0)
-            pthread_cond_wait(&m->bg_idle, &m->bg_lock);
-    } else {
-        /* bg_idle waits on CLOCK_MONOTONIC (see cpex_manager_new): a wall
-         * clock jump neither shortens nor stretches the wait. The deadline
-         * saturates, so a huge timeout waits instead of expiring at once. */
-        int64_t deadline = cpex__deadline_add(cpex__now_ns(), cpex__seconds_to_ns(timeout));
-        struct timespec abs = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
-        while (m->bg_pending > 0)
-            if (pthread_cond_timedwait(&m->bg_idle, &m->bg_lock, &abs) != 0)
-                break;
-    }
-    bool idle = m->bg_pending == 0;
-    pthread_mutex_unlock(&m->bg_lock);
-    return idle ? CPEX_OK : CPEX_E_STATE;
+    /* The hub waits on CLOCK_MONOTONIC: a wall clock jump neither shortens
+     * nor stretches the wait. The deadline saturates, so a huge timeout
+     * waits instead of expiring at once. */
+    int64_t deadline = timeout < 0 ? INT64_MAX
+                                   : cpex__deadline_add(cpex__now_ns(),
+                                                        cpex__seconds_to_ns(timeout));
+    return cpex__hub_wait_idle(m->hub, deadline) ? CPEX_OK : CPEX_E_STATE;
 }
 
 size_t cpex_manager_take_background_errors(cpex_manager *m, cpex_error_record **records)
@@ -120,11 +134,5 @@ size_t cpex_manager_take_background_errors(cpex_manager *m, cpex_error_record **
     *records = NULL;
     if (!m)
         return 0;
-    pthread_mutex_lock(&m->bg_lock);
-    size_t n = m->bg_error_count;
-    *records = m->bg_errors;
-    m->bg_errors = NULL;
-    m->bg_error_count = 0;
-    pthread_mutex_unlock(&m->bg_lock);
-    return n;
+    return cpex__hub_take_errors(m->hub, records);
 }

@@ -117,7 +117,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     prod.registration.struct_size = (uint32_t)sizeof prod.registration;
     cpex_error ferr = CPEX_ERROR_INIT;
     cpex__log_scope scope;
-    cpex__log_scope_enter(&scope, m, cp->name);
+    cpex__log_scope_enter(&scope, m->hub, cp->name);
     cpex_status st = f->create(f->data, &req, &prod, &ferr);
     cpex__log_scope_leave(&scope);
     cpex__free(config_text);
@@ -319,7 +319,7 @@ static void destroy_refused(cpex_manager *m, const char *name, const cpex_plugin
     if (!reg || reg->struct_size < CPEX_REGISTRATION_SIZE_1_0 || !reg->destroy)
         return;
     cpex__log_scope scope;
-    cpex__log_scope_enter(&scope, m, name);
+    cpex__log_scope_enter(&scope, m ? m->hub : NULL, name);
     reg->destroy(reg->instance);
     cpex__log_scope_leave(&scope);
 }

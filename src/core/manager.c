@@ -78,6 +78,10 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
                               (int)opts.default_on_error);
     if (opts.worker_threads == 0)
         opts.worker_threads = 1;
+    if (opts.max_worker_threads > 1024)
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
+                               "max_worker_threads must be at most 1024 (got %u)",
+                               opts.max_worker_threads);
     if (opts.worker_threads > 256)
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
                               "worker_threads must be at most 256 (got %u)", opts.worker_threads);
@@ -87,17 +91,14 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
         return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
     m->opts = opts;
     m->opts.struct_size = (uint32_t)sizeof m->opts;
-    m->log.fn = opts.log;
-    m->log.user = opts.log_user;
-    m->log.min_level = opts.log_level;
+    cpex__log_sink sink = {opts.log, opts.log_user, opts.log_level};
+    m->hub = cpex__hub_new(&sink);
+    if (!m->hub) {
+        cpex__free(m);
+        return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
+    }
     m->default_timeout_ns = cpex__seconds_to_ns(opts.default_timeout);
     pthread_mutex_init(&m->write_lock, NULL);
-    pthread_mutex_init(&m->bg_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&m->bg_idle, &ca);
-    pthread_condattr_destroy(&ca);
     cpex__rcu_init(&m->rcu);
     for (size_t i = 0; i < CPEX__COUNT(builtin_cmf_hooks); i++)
         if (!cpex__mgr_add_binding(m, builtin_cmf_hooks[i], "cmf"))
@@ -106,7 +107,9 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
     if (!empty)
         goto oom;
     atomic_init(&m->snapshot, empty);
-    m->workers = cpex__workers_new(opts.worker_threads, opts.worker_threads + CPEX__EXTRA_WORKERS);
+    unsigned max_threads = opts.max_worker_threads ? opts.max_worker_threads
+                                                   : opts.worker_threads + CPEX__EXTRA_WORKERS;
+    m->workers = cpex__workers_new(opts.worker_threads, max_threads);
     if (!m->workers)
         goto oom;
     *out = m;
@@ -132,7 +135,12 @@ void cpex_manager_free(cpex_manager *m)
         return;
     if (m->workers)
         cpex_manager_shutdown(m);
-    cpex__workers_free(m->workers, INT64_MAX); /* late handlers have finished after this */
+    unsigned stuck = cpex__workers_free(m->workers, CPEX__ABANDON_GRACE_NS);
+    if (stuck)
+        cpex__log(cpex__sink_of(m), CPEX_LOG_ERROR, NULL,
+                  "%u worker thread%s still inside a plugin's handler: abandoned (the thread "
+                  "and what the handler uses stay until it returns)",
+                  stuck, stuck == 1 ? " is" : "s are");
     cpex__snapshot_free(atomic_load(&m->snapshot));
     free_factory_slots(m->exact, m->exact_count);
     free_factory_slots(m->schemes, m->scheme_count);
@@ -144,9 +152,10 @@ void cpex_manager_free(cpex_manager *m)
         cpex__free(m->bindings[i].type);
     }
     cpex__free(m->bindings);
-    cpex_error_records_free(m->bg_errors, m->bg_error_count);
-    pthread_cond_destroy(&m->bg_idle);
-    pthread_mutex_destroy(&m->bg_lock);
+    if (m->hub) {
+        cpex__hub_detach(m->hub); /* an abandoned handler that returns logs to stderr */
+        cpex__hub_unref(m->hub);
+    }
     pthread_mutex_destroy(&m->write_lock);
     cpex__free(m);
 }

@@ -19,8 +19,9 @@ void cpex__plugin_unref(cpex__plugin *p)
     /* Last reference: nothing can call the plugin any more. Keep the
      * lifecycle in order even when the host skipped shutdown (unregister). */
     cpex__log_scope scope;
-    cpex__log_scope_enter(&scope, p->manager, p->name);
-    if (atomic_load(&p->state) == CPEX_STATE_INITIALIZED && p->reg.shutdown)
+    cpex__log_scope_enter(&scope, p->hub, p->name);
+    if ((atomic_load(&p->state) == CPEX_STATE_INITIALIZED || atomic_load(&p->shutdown_owed)) &&
+        p->reg.shutdown)
         p->reg.shutdown(p->reg.instance);
     if (p->reg.destroy)
         p->reg.destroy(p->reg.instance);
@@ -37,6 +38,7 @@ void cpex__plugin_unref(cpex__plugin *p)
     cpex__free(p->handlers);
     cpex__free(p->reason);
     pthread_mutex_destroy(&p->lock);
+    cpex__hub_unref(p->hub);
     cpex__free(p);
 }
 
@@ -55,5 +57,5 @@ void cpex__plugin_disable(cpex__plugin *p, const char *reason)
     if (!atomic_compare_exchange_strong(&p->disabled, &expected, 1))
         return;
     cpex__plugin_set_reason(p, reason);
-    cpex__log(cpex__sink_of(p->manager), CPEX_LOG_WARN, p->name, "disabled (on_error: disable): %s", reason);
+    cpex__log(cpex__hub_sink(p->hub), CPEX_LOG_WARN, p->name, "disabled (on_error: disable): %s", reason);
 }

@@ -105,7 +105,7 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
     atomic_init(&p->state, CPEX_STATE_CREATED);
     atomic_init(&p->disabled, 0);
     pthread_mutex_init(&p->lock, NULL);
-    p->manager = m;
+    p->hub = cpex__hub_ref(m->hub);
     p->id = atomic_fetch_add(&next_plugin_id, 1);
     p->name = cpex__strdup(s->name);
     p->name_len = p->name ? strlen(p->name) : 0;
@@ -164,7 +164,7 @@ cpex_status cpex__mgr_init_plugin(cpex_manager *m, cpex__plugin *p, const cpex__
         return CPEX_OK;
     char msg[1024] = "";
     cpex__log_scope scope;
-    cpex__log_scope_enter(&scope, m, p->name);
+    cpex__log_scope_enter(&scope, m->hub, p->name);
     int32_t rc = p->reg.initialize ? p->reg.initialize(p->reg.instance, msg, sizeof msg) : 0;
     cpex__log_scope_leave(&scope);
     msg[sizeof msg - 1] = '\0'; /* the plugin may have left it unterminated */

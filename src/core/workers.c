@@ -28,6 +28,7 @@ struct cpex__workers {
     unsigned base, max;
     unsigned live;     /* threads running (or abandoned inside a job) */
     unsigned sleeping; /* threads waiting on `wake` */
+    _Atomic unsigned busy_count; /* threads inside a job */
     _Atomic long refs; /* the owner's, plus one per live thread */
     /* Per thread slot: the deadline of the job it runs (INT64_MAX: a job
      * without one), 0 when it is not in a job. */
@@ -126,9 +127,11 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&pool->lock);
         /* `run` may free the job: read what we need first. */
         int64_t deadline = job->deadline_ns ? job->deadline_ns : INT64_MAX;
+        atomic_fetch_add_explicit(&pool->busy_count, 1, memory_order_relaxed);
         atomic_store_explicit(&pool->busy[wa.slot], deadline, memory_order_relaxed);
         job->run(job->arg);
         atomic_store_explicit(&pool->busy[wa.slot], 0, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&pool->busy_count, 1, memory_order_relaxed);
     }
     pool_unref(pool);
     return NULL;
@@ -191,6 +194,7 @@ cpex__workers *cpex__workers_new(unsigned threads, unsigned max_threads)
     atomic_init(&pool->refs, 1);
     atomic_init(&pool->queued, 0);
     atomic_init(&pool->stopping, false);
+    atomic_init(&pool->busy_count, 0);
     pthread_mutex_init(&pool->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -245,11 +249,17 @@ int cpex__workers_submit(cpex__workers *pool, cpex__job *const *jobs, size_t cou
     }
     atomic_fetch_add_explicit(&pool->queued, count, memory_order_relaxed);
     size_t wake = count < pool->sleeping ? count : pool->sleeping;
-    /* No thread asleep to take the batch, and some are held by hung
-     * handlers: grow, so the hung ones cannot starve this batch. */
-    if (pool->sleeping == 0 && pool->live < pool->max) {
+    /* More queued jobs than threads free to take them, and some threads
+     * held by hung handlers: grow by as many (up to the maximum), so the
+     * hung ones cannot starve the queue. */
+    unsigned busy = atomic_load_explicit(&pool->busy_count, memory_order_relaxed);
+    unsigned free_threads = pool->live > busy ? pool->live - busy : 0;
+    size_t queued = atomic_load_explicit(&pool->queued, memory_order_relaxed);
+    if (queued > free_threads && pool->live < pool->max) {
+        size_t deficit = queued - free_threads;
         unsigned stuck = stuck_threads(pool);
-        while (stuck-- > 0 && pool->live < pool->max && spawn(pool)) {
+        size_t grow = stuck < deficit ? stuck : deficit;
+        while (grow-- > 0 && pool->live < pool->max && spawn(pool)) {
         }
     }
     pthread_mutex_unlock(&pool->lock);

@@ -112,6 +112,7 @@ typedef struct code_case {
     bool fail_alloc;    /* retry with the n-th allocation failing until the code shows */
     bool uninitialized; /* invoke without cpex_manager_initialize */
     const char *hook;   /* default HOOK */
+    bool one_worker;    /* a pool of one thread that cannot grow */
 } code_case;
 
 static void seq_deny_silent(cpex_manager *m)
@@ -208,6 +209,20 @@ static void seq_write_without_capability(cpex_manager *m)
     tp_reg(m, p);
 }
 
+/* One worker, stuck in `h` past its deadline while `p` waits in the queue
+ * until its own deadline: p is not started (not its fault), and fails
+ * closed (on_error: fail). */
+static void conc_pool_busy(cpex_manager *m)
+{
+    tp_plugin *h = overrunning(CPEX_MODE_CONCURRENT, CPEX_ON_ERROR_IGNORE);
+    h->sleep_ms = 300;
+    tp_reg(m, h);
+    tp_plugin *p = tp_new_in("q", &trace, CPEX_MODE_CONCURRENT, 2);
+    p->on_error = CPEX_ON_ERROR_FAIL;
+    p->timeout = 0.05;
+    tp_reg(m, p);
+}
+
 static void faf_allow(cpex_manager *m)
 {
     tp_reg(m, tp_new_in("p", &trace, CPEX_MODE_FIRE_AND_FORGET, 1));
@@ -273,7 +288,16 @@ static bool run_once(cpex_manager *m, const code_case *c, uint64_t n, bool *reac
 static void test_emits(void **state)
 {
     const code_case *c = *state;
-    cpex_manager *m = tp_manager();
+    cpex_manager *m;
+    if (c->one_worker) {
+        cpex_manager_options o;
+        cpex_manager_options_init(&o);
+        o.worker_threads = 1;
+        o.max_worker_threads = 1;
+        m = tp_manager_with(&o);
+    } else {
+        m = tp_manager();
+    }
     c->setup(m);
     if (!c->uninitialized)
         tp_init(m);
@@ -311,6 +335,8 @@ static const code_case *const cases[] = {
     CASE(DROPPED_MODIFICATION, .setup = audit_modify),
     CASE(DENIED_WRITE, .setup = seq_write_without_capability),
     CASE(INTERNAL, .setup = faf_allow, .fail_alloc = true),
+    CASE(NOT_STARTED, .setup = conc_pool_busy, .one_worker = true),
+    CASE(WORKER_POOL_BUSY, .setup = conc_pool_busy, .one_worker = true),
 };
 
 /* Every code the table says is emitted has a case above, and no case is
