@@ -358,6 +358,38 @@ CPEX_API cpex_status cpex_manager_invoke(cpex_manager *manager, const char *hook
                                          cpex_pipeline_result *result);
 
 /**
+ * A hook resolved once. Opaque; valid as long as `manager`, across every
+ * load, reload, registration and unregistration (a hook that gains or loses
+ * plugins keeps its handle). Resolve the hooks a host invokes at start-up
+ * and invoke with cpex_manager_invoke_hook: it skips hashing and comparing
+ * the name on every call.
+ */
+typedef struct cpex_hook_handle cpex_hook_handle;
+
+/**
+ * The handle of hook `hook` (any name; one no plugin serves yet is fine).
+ * The manager owns it: never free it. NULL with CPEX_E_INVALID in `err` for
+ * a NULL manager or hook, CPEX_E_NOMEM when memory is short.
+ * [thread: any; takes the manager's write lock, so not on a hot path]
+ */
+CPEX_API const cpex_hook_handle *cpex_manager_hook(cpex_manager *manager, const char *hook,
+                                                   cpex_error *err);
+
+/** The name of a handle's hook (owned by the manager). */
+CPEX_API const char *cpex_hook_handle_name(const cpex_hook_handle *hook);
+
+/**
+ * cpex_manager_invoke by handle: the same contract, results and errors;
+ * also CPEX_E_INVALID (with an "invalid_argument" deny) for a handle of
+ * another manager.
+ */
+CPEX_API cpex_status cpex_manager_invoke_hook(cpex_manager *manager, const cpex_hook_handle *hook,
+                                              const cpex_payload *payload,
+                                              const cpex_extensions *extensions,
+                                              cpex_context_table *context,
+                                              cpex_pipeline_result *result);
+
+/**
  * Wait until no background (fire-and-forget) work is running, at most
  * `timeout` seconds (negative: no limit). CPEX_OK when idle, CPEX_E_STATE
  * if work remains at the deadline.

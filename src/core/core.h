@@ -15,6 +15,7 @@
 
 #include "cpex/codes.h"
 #include "cpex/manager.h"
+#include "core/hook_names.h"
 #include "core/hub.h"
 #include "core/rcu.h"
 #include "core/registration.h"
@@ -55,6 +56,7 @@ typedef struct cpex__plugin {
     json_t *config;       /* owned reference; JSON null when none */
     cpex_plugin_registration reg; /* copied from the factory or host */
     cpex_handler_reg *handlers;   /* owned copy of the wired handlers */
+    uint32_t *hook_ids;           /* the interned id of each handler's hook */
     size_t handler_count;
     void (*release)(void *data);
     void *release_data;
@@ -97,10 +99,11 @@ typedef struct cpex__hook_entry {
 
 /** A hook and its entries, grouped by phase and sorted by priority. */
 typedef struct cpex__hook {
-    char *name;
+    const char *name;            /* borrowed from the manager's hook names */
     size_t name_len;
     uint64_t hash;
-    char *payload_type;          /* bound type or NULL (any) */
+    uint32_t id;                 /* the name's id */
+    const char *payload_type;    /* bound type or NULL (any); borrowed */
     size_t payload_type_len;     /* strlen(payload_type) */
     size_t count;
     cpex__hook_entry *entries;    /* phase-major, then priority, then seq */
@@ -113,12 +116,6 @@ typedef struct cpex__type_slot {
     cpex_payload_type type;
 } cpex__type_slot;
 
-/** Hook -> payload type binding. */
-typedef struct cpex__binding {
-    char *hook;
-    char *type;
-} cpex__binding;
-
 /** What invokes read: built by writers, published atomically. */
 typedef struct cpex__snapshot {
     size_t plugin_count;
@@ -127,15 +124,21 @@ typedef struct cpex__snapshot {
     cpex__hook *hooks;
     size_t table_mask;           /* open-addressing table of hook indices + 1 */
     uint32_t *table;
+    size_t id_count;             /* hook names known when it was built */
+    const cpex__hook **by_id;    /* hook name id -> its hook, or NULL (no handler) */
     size_t type_count;
     cpex__type_slot *types;       /* own array; names borrowed from the manager */
 } cpex__snapshot;
 
 uint64_t cpex__hash_name(const char *name, size_t len);
-/** Build a snapshot for `plugins` (each gets a new reference). NULL on OOM. */
+/**
+ * Build a snapshot for `plugins` (each gets a new reference), their hooks
+ * indexed by the ids of `names`, which also tells each hook's payload type.
+ * Linear in the handlers (plus a sort per hook). NULL on OOM.
+ */
 cpex__snapshot *cpex__snapshot_build(cpex__plugin *const *plugins, size_t count,
-                                   const cpex__binding *bindings, size_t binding_count,
-                                   const cpex__type_slot *types, size_t type_count);
+                                     const cpex__hook_names *names,
+                                     const cpex__type_slot *types, size_t type_count);
 void cpex__snapshot_free(cpex__snapshot *snap);
 const cpex__hook *cpex__snapshot_find(const cpex__snapshot *snap, const char *name, size_t len);
 const cpex__type_slot *cpex__snapshot_type(const cpex__snapshot *snap, const char *name,
@@ -168,8 +171,7 @@ struct cpex_manager {
     size_t type_count;
     cpex__type_slot *types;               /* changed under write_lock; snapshots copy it */
 
-    size_t binding_count;
-    cpex__binding *bindings;
+    cpex__hook_names names;               /* every hook name seen, with its payload type */
 
     cpex__workers *workers;
     _Atomic bool init_called;            /* initialize ran at least once (written under write_lock) */
@@ -238,9 +240,30 @@ json_t *cpex__ctx_global_state(cpex_context_table *table, bool create);
 /* ------------------------------------------------------------------ */
 
 /** Whether libcpex may fill `result`: there, and at least the first layout. */
-bool cpex__result_fillable(const cpex_pipeline_result *result);
-/** Empty a fillable result, keeping the caller's struct_size. */
-void cpex__result_reset(cpex_pipeline_result *result);
+static inline bool cpex__result_fillable(const cpex_pipeline_result *result)
+{
+    return result && result->struct_size >= CPEX_PIPELINE_RESULT_SIZE_V1;
+}
+
+/**
+ * Empty a fillable result, keeping the caller's struct_size: field by
+ * field (every invoke does this; a memset of the caller's size costs a
+ * call). Every field written here is part of the first layout; a field
+ * appended later must be written only where the caller's size covers it.
+ */
+static inline void cpex__result_reset(cpex_pipeline_result *r)
+{
+    r->continue_processing = true;
+    r->violation = NULL;
+    r->payload_modified = false;
+    r->modified_payload = NULL;
+    r->extensions_modified = false;
+    r->extensions = NULL;
+    r->metadata = NULL;
+    r->error_count = 0;
+    r->errors = NULL;
+    r->context = NULL;
+}
 /** Append a soft error record with a record code of cpex/codes.h (strings
  *  copied, details taken). Returns false on OOM. */
 bool cpex__records_add(cpex_error_record **records, size_t *count, const char *plugin,

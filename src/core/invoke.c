@@ -78,6 +78,25 @@ static cpex_status refuse_result(cpex_manager *m, const cpex_pipeline_result *re
     return CPEX_E_INVALID;
 }
 
+/* The part every invoke shares once its hook is found: the payload check,
+ * then the executor. Leaves the read section. */
+static cpex_status run_found(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s,
+                             const cpex__hook *h, const cpex_payload *payload,
+                             const cpex_extensions *extensions, cpex_context_table *context,
+                             cpex_pipeline_result *res)
+{
+    const cpex__type_slot *custom;
+    char reason[300];
+    const char *problem = payload_problem(s, h, h->name, payload, &custom, reason, sizeof reason);
+    if (problem)
+        deny_invoke(res, CPEX_CODE_PAYLOAD_TYPE_MISMATCH, problem);
+    else
+        cpex__execute(m, s, h, payload, custom, extensions, context,
+                      atomic_load_explicit(&m->closing, memory_order_relaxed) != 0, res);
+    cpex__rcu_exit(t);
+    return CPEX_OK;
+}
+
 cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *payload,
                                 const cpex_extensions *extensions, cpex_context_table *context,
                                 cpex_pipeline_result *res)
@@ -99,14 +118,51 @@ cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_pa
         cpex__rcu_exit(t);
         return CPEX_OK; /* allow, payload and extensions untouched */
     }
-    const cpex__type_slot *custom;
-    char reason[300];
-    const char *problem = payload_problem(s, h, hook, payload, &custom, reason, sizeof reason);
-    if (problem)
-        deny_invoke(res, CPEX_CODE_PAYLOAD_TYPE_MISMATCH, problem);
-    else
-        cpex__execute(m, s, h, payload, custom, extensions, context,
-                     atomic_load_explicit(&m->closing, memory_order_relaxed) != 0, res);
-    cpex__rcu_exit(t);
-    return CPEX_OK;
+    return run_found(m, t, s, h, payload, extensions, context, res);
+}
+
+const cpex_hook_handle *cpex_manager_hook(cpex_manager *m, const char *hook, cpex_error *err)
+{
+    if (!m || !hook) {
+        cpex__error_add(err, CPEX_E_INVALID, NULL, "cpex_manager_hook: manager and hook required");
+        return NULL;
+    }
+    pthread_mutex_lock(&m->write_lock);
+    cpex__hook_name *e = cpex__hook_names_intern(&m->names, hook, strlen(hook));
+    pthread_mutex_unlock(&m->write_lock);
+    if (!e)
+        cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory resolving hook '%.200s'", hook);
+    return (const cpex_hook_handle *)e;
+}
+
+const char *cpex_hook_handle_name(const cpex_hook_handle *hook)
+{
+    return hook ? ((const cpex__hook_name *)(const void *)hook)->name : NULL;
+}
+
+cpex_status cpex_manager_invoke_hook(cpex_manager *m, const cpex_hook_handle *hook,
+                                     const cpex_payload *payload,
+                                     const cpex_extensions *extensions,
+                                     cpex_context_table *context, cpex_pipeline_result *res)
+{
+    if (!cpex__result_fillable(res))
+        return refuse_result(m, res, context);
+    cpex__result_reset(res);
+    res->context = context;
+    const cpex__hook_name *name = (const cpex__hook_name *)(const void *)hook;
+    if (!m || !name || name->owner != m) {
+        deny_invoke(res, CPEX_CODE_INVALID_ARGUMENT,
+                    m && name ? "cpex_manager_invoke_hook: the hook handle is another manager's"
+                              : "cpex_manager_invoke_hook: manager and hook required");
+        return CPEX_E_INVALID;
+    }
+    cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
+    const cpex__snapshot *s = atomic_load_explicit(&m->snapshot, memory_order_seq_cst);
+    /* A name interned after this snapshot was built has no handler in it. */
+    const cpex__hook *h = name->id < s->id_count ? s->by_id[name->id] : NULL;
+    if (!h) {
+        cpex__rcu_exit(t);
+        return CPEX_OK; /* allow, payload and extensions untouched */
+    }
+    return run_found(m, t, s, h, payload, extensions, context, res);
 }

@@ -194,22 +194,21 @@ cpex_status cpex__mgr_commit(cpex_manager *m, cpex__plugin **batch, size_t count
         memcpy(all, cur->plugins, cur->plugin_count * sizeof *all);
     if (count)
         memcpy(all + cur->plugin_count, batch, count * sizeof *all);
-    size_t before = m->binding_count;
-    for (size_t i = 0; bindings && i < bindings->count; i++) {
-        if (!cpex__mgr_add_binding(m, bindings->items[i].hook, bindings->items[i].type)) {
-            cpex__free(all);
-            goto undo;
-        }
-    }
-    cpex_status st = cpex__mgr_publish(m, all, total);
+    /* The change's new bindings go onto their hook names; a publish that
+     * fails takes them back (those names had none before). */
+    size_t bound = 0;
+    for (; bindings && bound < bindings->count; bound++)
+        if (!cpex__hook_name_bind(bindings->items[bound].hook, bindings->items[bound].type))
+            break;
+    cpex_status st = bindings && bound < bindings->count ? CPEX_E_NOMEM
+                                                         : cpex__mgr_publish(m, all, total);
     cpex__free(all);
     if (st == CPEX_OK)
         return CPEX_OK;
-undo:
-    while (m->binding_count > before) {
-        m->binding_count--;
-        cpex__free(m->bindings[m->binding_count].hook);
-        cpex__free(m->bindings[m->binding_count].type);
+    for (size_t i = 0; i < bound; i++) {
+        cpex__hook_name *h = bindings->items[i].hook;
+        cpex__free(h->payload_type);
+        h->payload_type = NULL;
     }
     return CPEX_E_NOMEM;
 }
@@ -222,8 +221,7 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
     pthread_mutex_lock(&m->write_lock);
     cpex__plugin **batch = NULL;
     size_t made = 0;
-    cpex__binding_list bindings;
-    bindings.count = 0;
+    cpex__binding_list bindings = {0, 0, NULL};
     if (m->shut_down) {
         cpex__error_add(&local, CPEX_E_STATE, NULL,
                        "the manager was shut down; create a new manager to load '%s'",
@@ -268,10 +266,12 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
     for (size_t i = 0; i < made; i++)
         cpex__plugin_unref(batch[i]); /* the snapshot holds them now */
     cpex__free(batch);
+    cpex__binding_list_free(&bindings);
     pthread_mutex_unlock(&m->write_lock);
     return CPEX_OK;
 fail:
     discard(batch, made);
+    cpex__binding_list_free(&bindings);
     pthread_mutex_unlock(&m->write_lock);
     cpex_status code = local.code;
     cpex__error_move(err, &local);
@@ -386,8 +386,7 @@ cpex_status cpex_manager_register(cpex_manager *m, const cpex_plugin_spec *spec,
 
     pthread_mutex_lock(&m->write_lock);
     cpex__plugin *p = NULL;
-    cpex__binding_list bindings;
-    bindings.count = 0;
+    cpex__binding_list bindings = {0, 0, NULL};
     cpex__snapshot *cur = atomic_load(&m->snapshot);
     if (m->shut_down)
         st = cpex__error_add(err, CPEX_E_STATE, &where, "the manager was shut down");
@@ -397,6 +396,7 @@ cpex_status cpex_manager_register(cpex_manager *m, const cpex_plugin_spec *spec,
     else
         st = cpex__mgr_build_plugin(m, &s, reg, &bindings, &where, &p, err);
     if (st != CPEX_OK) {
+        cpex__binding_list_free(&bindings);
         pthread_mutex_unlock(&m->write_lock);
         destroy_refused(m, spec->name, reg);
         return st;
@@ -408,6 +408,7 @@ cpex_status cpex_manager_register(cpex_manager *m, const cpex_plugin_spec *spec,
     if (st == CPEX_OK && cpex__mgr_commit(m, &p, 1, &bindings) != CPEX_OK)
         st = cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
     cpex__plugin_unref(p); /* the snapshot holds it now, or nothing does */
+    cpex__binding_list_free(&bindings);
     pthread_mutex_unlock(&m->write_lock);
     return st;
 }

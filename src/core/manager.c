@@ -91,6 +91,7 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
         return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
     m->opts = opts;
     m->opts.struct_size = (uint32_t)sizeof m->opts;
+    cpex__hook_names_init(&m->names, m);
     cpex__log_sink sink = {opts.log, opts.log_user, opts.log_level};
     m->hub = cpex__hub_new(&sink);
     if (!m->hub) {
@@ -103,7 +104,7 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
     for (size_t i = 0; i < CPEX__COUNT(builtin_cmf_hooks); i++)
         if (!cpex__mgr_add_binding(m, builtin_cmf_hooks[i], "cmf"))
             goto oom;
-    cpex__snapshot *empty = cpex__snapshot_build(NULL, 0, NULL, 0, NULL, 0);
+    cpex__snapshot *empty = cpex__snapshot_build(NULL, 0, &m->names, NULL, 0);
     if (!empty)
         goto oom;
     atomic_init(&m->snapshot, empty);
@@ -147,11 +148,7 @@ void cpex_manager_free(cpex_manager *m)
     for (size_t i = 0; i < m->type_count; i++)
         cpex__free(m->types[i].name);
     cpex__free(m->types);
-    for (size_t i = 0; i < m->binding_count; i++) {
-        cpex__free(m->bindings[i].hook);
-        cpex__free(m->bindings[i].type);
-    }
-    cpex__free(m->bindings);
+    cpex__hook_names_free(&m->names);
     if (m->hub) {
         cpex__hub_detach(m->hub); /* an abandoned handler that returns logs to stderr */
         cpex__hub_unref(m->hub);

@@ -31,17 +31,27 @@ typedef struct cpex__plugin_setup {
 } cpex__plugin_setup;
 
 
-/* Pending hook bindings of one change (committed only on publish). */
+/* Hook bindings (hook -> payload type) a change makes, bound to the names
+ * only when the change is published. */
+typedef struct cpex__pending_binding {
+    cpex__hook_name *hook;
+    const char *type; /* borrowed from a registration of the change */
+} cpex__pending_binding;
+
 typedef struct cpex__binding_list {
-    size_t count;
-    cpex__binding items[64];
+    size_t count, cap;
+    cpex__pending_binding *items;
 } cpex__binding_list;
+
+/** Release a list's array (not what it points at). */
+void cpex__binding_list_free(cpex__binding_list *list);
 
 
 
 
 /* factories.c, payload_types.c, publish.c */
 bool cpex__mgr_add_binding(cpex_manager *m, const char *hook, const char *type);
+/** The payload type bound to `hook`, or NULL. */
 const char *cpex__mgr_binding_of(const cpex_manager *m, const char *hook);
 const cpex_factory *cpex__mgr_find_factory(const cpex_manager *m, const char *kind);
 bool cpex__mgr_type_known(const cpex_manager *m, const char *name);

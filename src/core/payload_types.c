@@ -11,27 +11,21 @@
 
 bool cpex__mgr_add_binding(cpex_manager *m, const char *hook, const char *type)
 {
-    cpex__binding *n = cpex__realloc(m->bindings, (m->binding_count + 1) * sizeof *n);
-    if (!n)
-        return false;
-    m->bindings = n;
-    n[m->binding_count].hook = cpex__strdup(hook);
-    n[m->binding_count].type = cpex__strdup(type);
-    if (!n[m->binding_count].hook || !n[m->binding_count].type) {
-        cpex__free(n[m->binding_count].hook);
-        cpex__free(n[m->binding_count].type);
-        return false;
-    }
-    m->binding_count++;
-    return true;
+    cpex__hook_name *e = cpex__hook_names_intern(&m->names, hook, strlen(hook));
+    return e && cpex__hook_name_bind(e, type);
 }
 
 const char *cpex__mgr_binding_of(const cpex_manager *m, const char *hook)
 {
-    for (size_t i = 0; i < m->binding_count; i++)
-        if (strcmp(m->bindings[i].hook, hook) == 0)
-            return m->bindings[i].type;
-    return NULL;
+    const cpex__hook_name *e = cpex__hook_names_find(&m->names, hook, strlen(hook));
+    return e ? e->payload_type : NULL;
+}
+
+void cpex__binding_list_free(cpex__binding_list *list)
+{
+    cpex__free(list->items);
+    list->items = NULL;
+    list->count = list->cap = 0;
 }
 
 bool cpex__mgr_type_known(const cpex_manager *m, const char *name)

@@ -36,6 +36,7 @@ void cpex__plugin_unref(cpex__plugin *p)
     cpex_strv_free(p->hooks);
     json_decref(p->config);
     cpex__free(p->handlers);
+    cpex__free(p->hook_ids);
     cpex__free(p->reason);
     pthread_mutex_destroy(&p->lock);
     cpex__hub_unref(p->hub);

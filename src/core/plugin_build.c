@@ -17,12 +17,28 @@
 /* Unique per registration in the process: keys context-table local state. */
 static _Atomic uint64_t next_plugin_id = 1;
 
-static const char *pending_binding(const cpex__binding_list *b, const char *hook)
+static const char *pending_binding(const cpex__binding_list *b, const cpex__hook_name *hook)
 {
     for (size_t i = 0; b && i < b->count; i++)
-        if (strcmp(b->items[i].hook, hook) == 0)
+        if (b->items[i].hook == hook)
             return b->items[i].type;
     return NULL;
+}
+
+static bool add_pending(cpex__binding_list *b, cpex__hook_name *hook, const char *type)
+{
+    if (b->count == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 8;
+        cpex__pending_binding *n = cpex__realloc(b->items, cap * sizeof *n);
+        if (!n)
+            return false;
+        b->items = n;
+        b->cap = cap;
+    }
+    b->items[b->count].hook = hook;
+    b->items[b->count].type = type;
+    b->count++;
+    return true;
 }
 
 /* Whether the operator listed `hook` under the plugin's hooks:. */
@@ -76,23 +92,21 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
                                 h->hook, h->payload_type);
             continue;
         }
-        const char *bound = cpex__mgr_binding_of(m, h->hook);
+        cpex__hook_name *name = cpex__hook_names_intern(&m->names, h->hook, strlen(h->hook));
+        if (!name) {
+            st = cpex__error_add(err, CPEX_E_NOMEM, where, "out of memory");
+            continue;
+        }
+        const char *bound = name->payload_type;
         if (!bound)
-            bound = pending_binding(bindings, h->hook);
+            bound = pending_binding(bindings, name);
         if (bound && strcmp(bound, h->payload_type) != 0) {
             st = cpex__error_add(err, CPEX_E_TYPE, where,
                                 "handler for hook '%s' expects payload type '%s' but the hook "
                                 "carries '%s'",
                                 h->hook, h->payload_type, bound);
-        } else if (!bound && bindings) {
-            if (bindings->count == CPEX__COUNT(bindings->items)) {
-                st = cpex__error_add(err, CPEX_E_CONFIG, where,
-                                    "too many new hooks in one change");
-                continue;
-            }
-            bindings->items[bindings->count].hook = (char *)h->hook;
-            bindings->items[bindings->count].type = (char *)h->payload_type;
-            bindings->count++;
+        } else if (!bound && bindings && !add_pending(bindings, name, h->payload_type)) {
+            st = cpex__error_add(err, CPEX_E_NOMEM, where, "out of memory");
         }
     }
     if (st != CPEX_OK)
@@ -120,16 +134,20 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
     p->capabilities = cpex__strv_copy(s->capabilities, s->capability_count);
     p->config = s->config ? json_deep_copy(s->config) : json_null();
     p->handlers = cpex__calloc(wired, sizeof *p->handlers);
+    p->hook_ids = cpex__calloc(wired, sizeof *p->hook_ids);
     p->hooks = cpex__calloc(wired + 1, sizeof *p->hooks);
     bool ok = p->name && (!s->kind || p->kind) && (!s->description || p->description) &&
-              p->capabilities && p->config && p->handlers && p->hooks;
+              p->capabilities && p->config && p->handlers && p->hook_ids && p->hooks;
     for (size_t i = 0; ok && i < reg->handler_count; i++) {
         cpex_handler_reg h = cpex__registration_handler(reg, i);
         if (s->hooks && !hook_listed(s, h.hook))
             continue;
+        cpex__hook_name *name = cpex__hook_names_intern(&m->names, h.hook, strlen(h.hook));
         p->handlers[p->handler_count] = h;
         p->hooks[p->handler_count] = cpex__strdup(h.hook);
-        ok = p->hooks[p->handler_count] != NULL;
+        ok = p->hooks[p->handler_count] != NULL && name != NULL;
+        if (name)
+            p->hook_ids[p->handler_count] = name->id;
         p->handler_count++;
     }
     if (!ok) {

@@ -9,7 +9,7 @@
 /* Publish a new snapshot of `plugins`; waits for readers of the old one. */
 cpex_status cpex__mgr_publish(cpex_manager *m, cpex__plugin *const *plugins, size_t count)
 {
-    cpex__snapshot *next = cpex__snapshot_build(plugins, count, m->bindings, m->binding_count,
+    cpex__snapshot *next = cpex__snapshot_build(plugins, count, &m->names,
                                               m->types, m->type_count);
     if (!next)
         return CPEX_E_NOMEM;

@@ -49,42 +49,6 @@ static int entry_cmp(const void *a, const void *b)
     return 0;
 }
 
-static cpex__hook *find_or_add_hook(cpex__snapshot *s, size_t *cap, const char *name)
-{
-    for (size_t i = 0; i < s->hook_count; i++)
-        if (strcmp(s->hooks[i].name, name) == 0)
-            return &s->hooks[i];
-    if (s->hook_count == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 8;
-        cpex__hook *n = cpex__realloc(s->hooks, ncap * sizeof *n);
-        if (!n)
-            return NULL;
-        s->hooks = n;
-        *cap = ncap;
-    }
-    cpex__hook *h = &s->hooks[s->hook_count];
-    memset(h, 0, sizeof *h);
-    h->name = cpex__strdup(name);
-    if (!h->name)
-        return NULL;
-    s->hook_count++;
-    h->name_len = strlen(name);
-    h->hash = cpex__hash_name(name, h->name_len);
-    return h;
-}
-
-static bool add_entry(cpex__hook *h, cpex__plugin *p, cpex_handler_fn fn)
-{
-    cpex__hook_entry *n = cpex__realloc(h->entries, (h->count + 1) * sizeof *n);
-    if (!n)
-        return false;
-    h->entries = n;
-    n[h->count].plugin = p;
-    n[h->count].fn = fn;
-    h->count++;
-    return true;
-}
-
 static bool build_table(cpex__snapshot *s)
 {
     size_t size = 8;
@@ -103,7 +67,7 @@ static bool build_table(cpex__snapshot *s)
     return true;
 }
 
-static void finish_hook(cpex__hook *h, const cpex__binding *bindings, size_t binding_count)
+static void finish_hook(cpex__hook *h)
 {
     if (h->count > 1)
         qsort(h->entries, h->count, sizeof *h->entries, entry_cmp);
@@ -113,38 +77,76 @@ static void finish_hook(cpex__hook *h, const cpex__binding *bindings, size_t bin
         while (i < h->count && h->entries[i].plugin->mode == phase)
             i++;
     }
-    for (size_t b = 0; b < binding_count; b++)
-        if (strcmp(bindings[b].hook, h->name) == 0)
-            h->payload_type = bindings[b].type; /* borrowed from the manager */
-    h->payload_type_len = h->payload_type ? strlen(h->payload_type) : 0;
 }
 
 cpex__snapshot *cpex__snapshot_build(cpex__plugin *const *plugins, size_t count,
-                                   const cpex__binding *bindings, size_t binding_count,
-                                   const cpex__type_slot *types, size_t type_count)
+                                     const cpex__hook_names *names,
+                                     const cpex__type_slot *types, size_t type_count)
 {
     cpex__snapshot *s = cpex__calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    size_t hook_cap = 0;
-    if (count) {
-        s->plugins = cpex__calloc(count, sizeof *s->plugins);
-        if (!s->plugins)
-            goto fail;
-    }
+    size_t ids = names ? names->count : 0;
+    size_t *per_id = NULL;   /* handlers per hook id, then each hook's next free entry */
+    uint32_t *hook_of = NULL; /* hook id -> index + 1 into s->hooks */
+    if (count && !(s->plugins = cpex__calloc(count, sizeof *s->plugins)))
+        goto fail;
+    if (ids && (!(per_id = cpex__calloc(ids, sizeof *per_id)) ||
+                !(hook_of = cpex__calloc(ids, sizeof *hook_of)) ||
+                !(s->by_id = cpex__calloc(ids, sizeof *s->by_id))))
+        goto fail;
+    s->id_count = ids;
+    /* One pass to count, one to place: linear in the handlers. */
+    size_t total = 0;
     for (size_t i = 0; i < count; i++) {
         cpex__plugin *p = plugins[i];
         s->plugins[s->plugin_count++] = cpex__plugin_ref(p);
         if (p->mode == CPEX_MODE_DISABLED)
             continue; /* registered, initialized and shut down, but never run */
         for (size_t k = 0; k < p->handler_count; k++) {
-            cpex__hook *h = find_or_add_hook(s, &hook_cap, p->handlers[k].hook);
-            if (!h || !add_entry(h, p, p->handlers[k].fn))
-                goto fail;
+            if (p->hook_ids[k] >= ids)
+                goto fail; /* cannot happen: every handler's hook is interned */
+            if (per_id[p->hook_ids[k]]++ == 0)
+                s->hook_count++;
+            total++;
         }
     }
-    for (size_t i = 0; i < s->hook_count; i++)
-        finish_hook(&s->hooks[i], bindings, binding_count);
+    cpex__hook_entry *entries = NULL;
+    if (s->hook_count && (!(s->hooks = cpex__calloc(s->hook_count, sizeof *s->hooks)) ||
+                          !(entries = cpex__malloc(total * sizeof *entries))))
+        goto fail;
+    size_t next = 0, used = 0;
+    for (size_t id = 0; id < ids; id++) {
+        if (!per_id[id])
+            continue;
+        cpex__hook *h = &s->hooks[next];
+        const cpex__hook_name *n = names->by_id[id];
+        h->name = (char *)n->name; /* borrowed: names live as long as the manager */
+        h->name_len = n->len;
+        h->hash = n->hash;
+        h->id = (uint32_t)id;
+        h->payload_type = n->payload_type;
+        h->payload_type_len = n->payload_type ? strlen(n->payload_type) : 0;
+        h->entries = entries + used;
+        used += per_id[id];
+        per_id[id] = 0;
+        hook_of[id] = (uint32_t)++next;
+    }
+    for (size_t i = 0; i < s->plugin_count; i++) {
+        cpex__plugin *p = s->plugins[i];
+        if (p->mode == CPEX_MODE_DISABLED)
+            continue;
+        for (size_t k = 0; k < p->handler_count; k++) {
+            cpex__hook *h = &s->hooks[hook_of[p->hook_ids[k]] - 1];
+            h->entries[h->count].plugin = p;
+            h->entries[h->count].fn = p->handlers[k].fn;
+            h->count++;
+        }
+    }
+    for (size_t i = 0; i < s->hook_count; i++) {
+        finish_hook(&s->hooks[i]);
+        s->by_id[s->hooks[i].id] = &s->hooks[i];
+    }
     if (!build_table(s))
         goto fail;
     if (type_count) {
@@ -154,8 +156,12 @@ cpex__snapshot *cpex__snapshot_build(cpex__plugin *const *plugins, size_t count,
         memcpy(s->types, types, type_count * sizeof *types);
         s->type_count = type_count;
     }
+    cpex__free(per_id);
+    cpex__free(hook_of);
     return s;
 fail:
+    cpex__free(per_id);
+    cpex__free(hook_of);
     cpex__snapshot_free(s);
     return NULL;
 }
@@ -164,11 +170,10 @@ void cpex__snapshot_free(cpex__snapshot *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->hook_count; i++) {
-        cpex__free(s->hooks[i].name);
-        cpex__free(s->hooks[i].entries);
-    }
+    if (s->hooks)
+        cpex__free(s->hooks[0].entries); /* one array for every hook's entries */
     cpex__free(s->hooks);
+    cpex__free(s->by_id);
     cpex__free(s->table);
     cpex__free(s->types);
     for (size_t i = 0; i < s->plugin_count; i++)

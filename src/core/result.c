@@ -6,25 +6,6 @@
 #include "cpex/result.h"
 #include "util/alloc.h"
 
-/*
- * Empty a caller's result, keeping its struct_size. Every field libcpex
- * fills today is part of the first layout (CPEX_PIPELINE_RESULT_SIZE_V1),
- * which cpex__result_fillable guarantees; a field appended later must be
- * written only where the caller's struct_size covers it.
- */
-void cpex__result_reset(cpex_pipeline_result *r)
-{
-    uint32_t size = r->struct_size;
-    memset(r, 0, size < sizeof *r ? size : sizeof *r);
-    r->struct_size = size;
-    r->continue_processing = true;
-}
-
-bool cpex__result_fillable(const cpex_pipeline_result *r)
-{
-    return r && r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_V1;
-}
-
 void cpex_violation_free(cpex_violation *v)
 {
     if (!v)

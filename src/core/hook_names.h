@@ -1,0 +1,48 @@
+/*
+ * hook_names.h — every hook name a manager has seen, each with a small
+ * number of its own (its id) and the payload type the hook carries.
+ *
+ * Names are interned by writers (under the manager's write lock) and never
+ * removed while the manager lives, so an id, and a handle a host resolved
+ * once with cpex_manager_hook, stay valid. Registry snapshots index their
+ * hooks by id (an array), so an invoke by handle costs no hashing and no
+ * string compare, and building a snapshot is linear in its handlers.
+ */
+#ifndef CPEX_CORE_HOOK_NAMES_H
+#define CPEX_CORE_HOOK_NAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** One interned hook name (what a cpex_hook_handle points at). */
+typedef struct cpex__hook_name {
+    const void *owner;   /* the manager; a handle is checked against it */
+    uint32_t id;         /* dense, from 0, in order of first sight */
+    uint32_t len;
+    uint64_t hash;
+    char *payload_type;  /* the type the hook carries, once bound; never changes after */
+    char name[];
+} cpex__hook_name;
+
+typedef struct cpex__hook_names {
+    const void *owner;
+    cpex__hook_name **by_id;
+    size_t count, cap;
+    uint32_t *table; /* open addressing: id + 1, 0 empty */
+    size_t mask;
+} cpex__hook_names;
+
+/** An empty table for `owner` (the manager). */
+void cpex__hook_names_init(cpex__hook_names *names, const void *owner);
+/** Free every name. */
+void cpex__hook_names_free(cpex__hook_names *names);
+/** The entry of `name` (len bytes), or NULL when never seen. Writers only. */
+cpex__hook_name *cpex__hook_names_find(const cpex__hook_names *names, const char *name,
+                                       size_t len);
+/** The entry of `name`, interned if new. NULL on OOM or a name over 4 GiB. Writers only. */
+cpex__hook_name *cpex__hook_names_intern(cpex__hook_names *names, const char *name, size_t len);
+/** Bind `type` (copied) to an entry that has none. False on OOM. */
+bool cpex__hook_name_bind(cpex__hook_name *entry, const char *type);
+
+#endif
