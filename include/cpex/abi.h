@@ -336,7 +336,9 @@ enum cpex_ext_field {
     CPEX_EXT_TRACE_ID = 21,
     CPEX_EXT_SPAN_ID = 22,
     CPEX_EXT_ENVIRONMENT = 23,
-    CPEX_EXT_TIMESTAMP = 24
+    CPEX_EXT_TIMESTAMP = 24,
+    /* ---- since 1.1: routing ---- */
+    CPEX_EXT_SCOPE = 4 /* meta: the tenant or deployment scope routes select on; always readable */
 };
 
 /** Header sets of the http extension. */

@@ -16,6 +16,7 @@
 #include "cpex/loader.h"
 #include "cpex/manager.h"
 #include "cpex/payload.h"
+#include "cpex/reload.h"
 #include "cpex/result.h"
 #include "cpex/version.h"
 

@@ -1,7 +1,7 @@
 /*
  * cpex/extensions.h — typed side data beside the payload, built by the host.
  *
- * Slots: meta (entity type, entity name, tags), security (subject id and
+ * Slots: meta (entity type, entity name, scope, tags), security (subject id and
  * type, roles, labels, classification), http (request and response
  * headers), request (request id, trace id, span id, environment,
  * timestamp) and custom (a JSON object). Fields are named by
@@ -88,7 +88,7 @@ CPEX_API const char *cpex_extensions_header_at(const cpex_extensions *ext, uint3
 CPEX_API const json_t *cpex_extensions_custom(const cpex_extensions *ext, const char *key);
 
 /**
- * JSON form: {"meta":{"entity_type","entity_name","tags":[]},
+ * JSON form: {"meta":{"entity_type","entity_name","scope","tags":[]},
  * "security":{"subject":{"id","type","roles":[]},"labels":[],"classification"},
  * "http":{"request_headers":{},"response_headers":{}},
  * "request":{"request_id","trace_id","span_id","environment","timestamp"},

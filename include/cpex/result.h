@@ -89,7 +89,20 @@ typedef struct cpex_pipeline_result {
      * NULL when no plugin stored state and none was passed in.
      */
     cpex_context_table *context;
+
+    /* ---- since 0.2: routing and reload ---- */
+    /**
+     * The registry generation the invoke ran on (cpex_manager_generation):
+     * every load, reload, registration and unregistration publishes a new
+     * one. An invoke runs entirely on one generation, so a result says
+     * which policy decided it. Written only when struct_size covers it.
+     */
+    uint64_t generation;
 } cpex_pipeline_result;
+
+/** The size of the layout that holds `generation`. */
+#define CPEX_PIPELINE_RESULT_SIZE_GENERATION \
+    (offsetof(cpex_pipeline_result, generation) + sizeof(uint64_t))
 
 /** The size of the first layout: the least struct_size libcpex fills. */
 #define CPEX_PIPELINE_RESULT_SIZE_V1 \
@@ -98,7 +111,7 @@ typedef struct cpex_pipeline_result {
 /** Static initializer for an empty result (continue_processing true). */
 #define CPEX_PIPELINE_RESULT_INIT                                                                \
     {(uint32_t)sizeof(cpex_pipeline_result), true, NULL, false, NULL, false, NULL, NULL, 0, NULL, \
-     NULL}
+     NULL, 0}
 
 /**
  * Make `result` empty (continue_processing true) and set its struct_size to

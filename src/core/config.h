@@ -48,6 +48,8 @@ typedef struct cpex__config_plugin {
     cpex__pos pos;           /* the plugin's entry (its '-' item) */
     cpex__pos kind_pos;      /* the value of `kind:` */
     cpex__pos hooks_pos;     /* the value of `hooks:` */
+    struct cpex__conds *conditions; /* `conditions:` (routing_config.h); NULL when absent */
+    cpex__pos conditions_pos;
 } cpex__config_plugin;
 
 /** A parsed configuration. */
@@ -64,6 +66,7 @@ typedef struct cpex__config {
     json_t *routes;         /* `routes:` as JSON; NULL when absent */
     char **warnings;        /* NULL-terminated messages (keys accepted but not implemented) */
     size_t warning_count;
+    struct cpex__rcfg *routing; /* routes, groups, settings (routing_config.h); NULL: none */
 } cpex__config;
 
 /**

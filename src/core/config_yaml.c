@@ -24,6 +24,7 @@
 
 #include <libgen.h>
 
+#include "core/routing_config.h"
 #include "core/yaml_scalar.h"
 #include "core/yaml_tree.h"
 #include "core/yaml_typed.h"
@@ -95,14 +96,30 @@ static void report_diag(cpex__ydiag *diag, cpex__pos pos, const char *key, const
 }
 
 /* Add a warning "<file>:<line>:<col>: [plugin '<p>': ]<text>" to the config. */
+static void warn_v(ctx *c, const cpex__ynode *at, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 static void warn(ctx *c, const cpex__ynode *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void warn(ctx *c, const cpex__ynode *at, const char *fmt, ...)
 {
-    char body[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(body, sizeof body, fmt, ap);
+    warn_v(c, at, fmt, ap);
     va_end(ap);
+}
+
+/* The routing files' warnings (routing_config.h): `diag` is the ctx's first member. */
+void cpex__config_warn(cpex__ydiag *diag, const cpex__ynode *at, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    warn_v((ctx *)(void *)diag, at, fmt, ap);
+    va_end(ap);
+}
+
+static void warn_v(ctx *c, const cpex__ynode *at, const char *fmt, va_list ap)
+{
+    char body[1024];
+    vsnprintf(body, sizeof body, fmt, ap);
     cpex__pos p = cpex__ynode_pos(at);
     char who[300] = "";
     if (c->plugin)
@@ -186,6 +203,10 @@ static void check_settings(ctx *c, const cpex__ynode *v)
             if (cpex__ywant_bool(&c->diag, val, "plugin_settings.short_circuit_on_deny",
                                  &cfg->short_circuit_on_deny))
                 cfg->has_short_circuit = true;
+            break;
+        case S_ROUTING_ENABLED:
+        case S_ROUTE_CACHE_MAX:
+            cpex__rcfg_setting(&c->diag, cfg, idx == S_ROUTING_ENABLED ? 0 : 1, val);
             break;
         default:
             warn(c, k,
@@ -504,9 +525,11 @@ static void check_plugin(ctx *c, const cpex__ynode *map, cpex__config_plugin *p)
             p->config = cpex__yto_json(&c->diag, k, v, key);
             break;
         case P_CONDITIONS:
-            warn(c, k,
-                 "'conditions' is accepted for CPEX compatibility but not implemented by "
-                 "libcpex; the plugin runs for every invocation of its hooks");
+            p->conditions_pos = k->pos;
+            if (!p->conditions && !(p->conditions = cpex__calloc(1, sizeof *p->conditions)))
+                c->diag.nomem = true;
+            else
+                cpex__rcfg_conditions(&c->diag, c->cfg, p->conditions, v);
             break;
         }
     }
@@ -604,16 +627,20 @@ static void check_top(ctx *c, const cpex__ynode *root)
             break;
         case T_GLOBAL:
             c->cfg->global = cpex__yto_json(&c->diag, k, v, key);
+            cpex__rcfg_global(&c->diag, c->cfg, v);
             break;
         case T_ROUTES:
             c->cfg->routes = cpex__yto_json(&c->diag, k, v, key);
+            cpex__rcfg_routes(&c->diag, c->cfg, v);
+            break;
+        case T_GROUPS:
+            cpex__rcfg_groups(&c->diag, c->cfg, v);
             break;
         case T_PLUGIN_DIRS:
             warn(c, k,
                  "'plugin_dirs' is accepted for CPEX compatibility but not implemented by "
                  "libcpex; it has no effect (name libraries in 'kind' instead)");
             break;
-        case T_GROUPS:
         case T_AUTHENTICATION:
         case T_APL:
             /* CPEX (main branch) knows these; we accept them so a CPEX file
@@ -644,10 +671,13 @@ void cpex__config_free(cpex__config *config)
         cpex_strv_free(p->capabilities);
         cpex_strv_free(p->tags);
         json_decref(p->config);
+        cpex__conds_free(p->conditions);
+        cpex__free(p->conditions);
     }
     cpex__free(config->plugins);
     json_decref(config->global);
     json_decref(config->routes);
+    cpex__rcfg_free(config->routing);
     cpex_strv_free(config->warnings);
     cpex__free(config->source);
     cpex__free(config->base_dir);
@@ -682,8 +712,11 @@ cpex_status cpex__config_parse(const char *yaml, size_t len, const char *source,
     } else {
         cpex__ydoc doc;
         memset(&doc, 0, sizeof doc);
-        if (cpex__ytree_build(&c.diag, yaml, len, &doc) && !c.diag.nomem)
+        if (cpex__ytree_build(&c.diag, yaml, len, &doc) && !c.diag.nomem) {
             check_top(&c, doc.root);
+            if (!c.diag.nomem)
+                cpex__rcfg_finish(&c.diag, c.cfg);
+        }
         cpex__ydoc_free(&doc);
     }
     json_decref(c.names);

@@ -67,6 +67,9 @@ typedef struct cpex__plugin {
     cpex__hub *hub;       /* the manager's log and background bookkeeping (a reference) */
     _Atomic int inflight; /* handler calls on worker threads running now */
     _Atomic int shutdown_owed; /* abandoned while initialized: the last unref shuts it down */
+    /* ---- routing and reload ---- */
+    bool from_config;     /* loaded from a configuration: a reload may replace it */
+    json_t *fingerprint;  /* its configured entry (reload keeps it when equal); NULL: none */
 } cpex__plugin;
 
 cpex__plugin *cpex__plugin_ref(cpex__plugin *plugin);
@@ -128,6 +131,8 @@ typedef struct cpex__snapshot {
     const cpex__hook **by_id;    /* hook name id -> its hook, or NULL (no handler) */
     size_t type_count;
     cpex__type_slot *types;       /* own array; names borrowed from the manager */
+    uint64_t generation;         /* advances by one with every publish */
+    struct cpex__route_state *routing; /* routes, conditions, route cache; NULL: unrouted */
 } cpex__snapshot;
 
 uint64_t cpex__hash_name(const char *name, size_t len);
@@ -178,6 +183,10 @@ struct cpex_manager {
     _Atomic int closing;                 /* shutdown began: new invokes fail closed */
     _Atomic bool shut_down;              /* written under write_lock, read by queries */
     uint64_t next_seq;
+    /* ---- routing and reload (routing.h, reload.c, watch.c) ---- */
+    struct cpex__policy *policy;         /* current routing; under write_lock; NULL: none */
+    uint64_t generation;                 /* of the last publish; under write_lock */
+    struct cpex__reload_state *reload;   /* counters, callback, watcher */
 };
 
 /**
@@ -263,6 +272,8 @@ static inline void cpex__result_reset(cpex_pipeline_result *r)
     r->error_count = 0;
     r->errors = NULL;
     r->context = NULL;
+    if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_GENERATION) /* appended in 0.2 */
+        r->generation = 0;
 }
 /** Append a soft error record with a record code of cpex/codes.h (strings
  *  copied, details taken). Returns false on OOM. */

@@ -23,9 +23,45 @@ void cpex__hook_names_free(cpex__hook_names *names)
     memset(names, 0, sizeof *names);
 }
 
+static const struct hook_alias {
+    const char *alias;
+    const char *canonical;
+} hook_aliases[] = {
+    {"cmf.prompt_pre_invoke", "cmf.prompt_pre_fetch"},
+    {"cmf.prompt_post_invoke", "cmf.prompt_post_fetch"},
+};
+
+const char *cpex__hook_alias_of(const char *name, size_t len)
+{
+    if (!name || len < 4 || memcmp(name, "cmf.", 4) != 0)
+        return NULL; /* the usual case costs one compare */
+    for (size_t i = 0; i < sizeof hook_aliases / sizeof hook_aliases[0]; i++)
+        if (strlen(hook_aliases[i].alias) == len && memcmp(hook_aliases[i].alias, name, len) == 0)
+            return hook_aliases[i].canonical;
+    return NULL;
+}
+
+const char *cpex__hook_canonical(const char *name)
+{
+    const char *c = name ? cpex__hook_alias_of(name, strlen(name)) : NULL;
+    return c ? c : name;
+}
+
+bool cpex__hook_same(const char *a, const char *b)
+{
+    if (!a || !b)
+        return false;
+    return strcmp(cpex__hook_canonical(a), cpex__hook_canonical(b)) == 0;
+}
+
 cpex__hook_name *cpex__hook_names_find(const cpex__hook_names *names, const char *name,
                                        size_t len)
 {
+    const char *canonical = cpex__hook_alias_of(name, len);
+    if (canonical) {
+        name = canonical;
+        len = strlen(canonical);
+    }
     if (!names->table)
         return NULL;
     uint64_t h = cpex__hash_name(name, len);
@@ -71,6 +107,11 @@ static bool grow(cpex__hook_names *names)
 
 cpex__hook_name *cpex__hook_names_intern(cpex__hook_names *names, const char *name, size_t len)
 {
+    const char *canonical = cpex__hook_alias_of(name, len);
+    if (canonical) {
+        name = canonical;
+        len = strlen(canonical);
+    }
     cpex__hook_name *e = cpex__hook_names_find(names, name, len);
     if (e)
         return e;

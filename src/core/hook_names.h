@@ -45,4 +45,21 @@ cpex__hook_name *cpex__hook_names_intern(cpex__hook_names *names, const char *na
 /** Bind `type` (copied) to an entry that has none. False on OOM. */
 bool cpex__hook_name_bind(cpex__hook_name *entry, const char *type);
 
+/*
+ * Aliases: CPEX spells the prompt hooks two ways (cmf.prompt_pre_fetch and
+ * cmf.prompt_pre_invoke, the same for post). Both are one hook whose name
+ * is the canonical spelling (the _fetch one, like the resource hooks):
+ * interning, finding, handlers and `hooks:` lists all map the alias to it,
+ * so results, calls and queries only ever show the canonical name.
+ */
+
+/** The canonical name when `name` (len bytes) is an alias, else NULL. */
+const char *cpex__hook_alias_of(const char *name, size_t len);
+
+/** `name` itself, or its canonical name when it is an alias (NULL stays NULL). */
+const char *cpex__hook_canonical(const char *name);
+
+/** Whether two hook names name one hook (equal, or alias and canonical). */
+bool cpex__hook_same(const char *a, const char *b);
+
 #endif

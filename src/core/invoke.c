@@ -1,11 +1,18 @@
 /*
  * invoke.c — the entry of every invoke: one snapshot, one hash lookup,
  * the payload type check, then the executor.
+ *
+ * With routing (routing.h) the snapshot carries a route state, and the
+ * hook's entries are narrowed before the executor runs: to the cached plan
+ * of the invoke's entity when routing is enabled, or to the plugins whose
+ * conditions match when it is not. An invoke without a route state (no
+ * routing, no conditions) pays one NULL test for all this.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "core/core.h"
+#include "core/routing.h"
 
 /* ------------------------------------------------------------------ */
 /* Invoke                                                              */
@@ -78,13 +85,44 @@ static cpex_status refuse_result(cpex_manager *m, const cpex_pipeline_result *re
     return CPEX_E_INVALID;
 }
 
-/* The part every invoke shares once its hook is found: the payload check,
+/* The plan's entries stay where a conditions filter puts them when few. */
+#define PLAN_STACK_ENTRIES 16
+
+/* Run hook `h` (or the plan routing narrows it to): the payload check,
  * then the executor. Leaves the read section. */
 static cpex_status run_found(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s,
                              const cpex__hook *h, const cpex_payload *payload,
                              const cpex_extensions *extensions, cpex_context_table *context,
                              cpex_pipeline_result *res)
 {
+    void *owned = NULL;
+    cpex__hook plan;
+    cpex__hook_entry stack[PLAN_STACK_ENTRIES];
+    cpex__route_state *rs = s->routing;
+    if (rs) {
+        const cpex__hook *run = h;
+        if (rs->policy->enabled) {
+            cpex__route_key key;
+            if (cpex__route_key_make(rs->policy, h->id, extensions, &key))
+                run = cpex__route_plan(rs, h, &key, &owned);
+            /* else: no entity, every plugin of the hook runs (decision 5) */
+        } else {
+            run = cpex__conditions_plan(rs, s, h, extensions, &plan, stack, PLAN_STACK_ENTRIES,
+                                        &owned);
+        }
+        if (!run) {
+            deny_invoke(res, CPEX_CODE_INTERNAL_ERROR,
+                        "out of memory choosing the plugins of this invoke (routing); denied");
+            cpex__rcu_exit(t);
+            return CPEX_OK;
+        }
+        if (run->count == 0) { /* nothing routed here: allow, untouched */
+            cpex__rcu_exit(t);
+            cpex__route_plan_free(owned);
+            return CPEX_OK;
+        }
+        h = run;
+    }
     const cpex__type_slot *custom;
     char reason[300];
     const char *problem = payload_problem(s, h, h->name, payload, &custom, reason, sizeof reason);
@@ -94,7 +132,15 @@ static cpex_status run_found(cpex_manager *m, cpex__rcu_ticket t, const cpex__sn
         cpex__execute(m, s, h, payload, custom, extensions, context,
                       atomic_load_explicit(&m->closing, memory_order_relaxed) != 0, res);
     cpex__rcu_exit(t);
+    cpex__route_plan_free(owned); /* a plan the cache could not keep (borrowed nothing after) */
     return CPEX_OK;
+}
+
+/* The generation the invoke runs on, where the caller's result has room. */
+static inline void set_generation(cpex_pipeline_result *res, const cpex__snapshot *s)
+{
+    if (res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_GENERATION)
+        res->generation = s->generation;
 }
 
 cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *payload,
@@ -113,7 +159,13 @@ cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_pa
     size_t len = strlen(hook);
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *s = atomic_load_explicit(&m->snapshot, memory_order_seq_cst);
+    set_generation(res, s);
     const cpex__hook *h = cpex__snapshot_find(s, hook, len);
+    if (!h) { /* one of two spellings of a hook (hook_names.h)? Only misses pay for this. */
+        const char *canonical = cpex__hook_alias_of(hook, len);
+        if (canonical)
+            h = cpex__snapshot_find(s, canonical, strlen(canonical));
+    }
     if (!h || h->count == 0) {
         cpex__rcu_exit(t);
         return CPEX_OK; /* allow, payload and extensions untouched */
@@ -158,6 +210,7 @@ cpex_status cpex_manager_invoke_hook(cpex_manager *m, const cpex_hook_handle *ho
     }
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *s = atomic_load_explicit(&m->snapshot, memory_order_seq_cst);
+    set_generation(res, s);
     /* A name interned after this snapshot was built has no handler in it. */
     const cpex__hook *h = name->id < s->id_count ? s->by_id[name->id] : NULL;
     if (!h) {

@@ -6,6 +6,7 @@
 
 #include "core/core.h"
 #include "core/manager_internal.h"
+#include "core/routing.h"
 #include "util/alloc.h"
 #include "util/errors.h"
 
@@ -29,6 +30,13 @@ cpex_status cpex_manager_initialize(cpex_manager *m, cpex_error *err)
         for (size_t i = 0; i < cur->plugin_count; i++) {
             cpex__where w = {NULL, 0, 0, cur->plugins[i]->name, NULL};
             if (cpex__mgr_init_plugin(m, cur->plugins[i], &w, err) != CPEX_OK)
+                st = CPEX_E_PLUGIN;
+        }
+        /* Route override instances (routing.h) follow their plugins. */
+        for (size_t i = 0; m->policy && i < m->policy->instance_count; i++) {
+            cpex__plugin *p = m->policy->instances[i];
+            cpex__where w = {m->policy->source, 0, 0, p->name, "config (route override)"};
+            if (cpex__mgr_init_plugin(m, p, &w, err) != CPEX_OK)
                 st = CPEX_E_PLUGIN;
         }
     }
@@ -61,6 +69,26 @@ static void shutdown_plugin(cpex_manager *m, cpex__plugin *p, int was)
     cpex__log_scope_leave(&scope);
 }
 
+/* Shut down `count` plugins, in reverse order (lock held; nothing of
+ * them runs any more). */
+static void shutdown_list(cpex_manager *m, cpex__plugin *const *plugins, size_t count)
+{
+    /* Every state first, then the in-flight counts: a worker raises its
+     * count before it checks the state (seq_cst both ways), so a call
+     * either sees the plugin shut down or is counted here. */
+    int *was = cpex__calloc(count ? count : 1, sizeof *was);
+    for (size_t i = 0; i < count; i++) {
+        int st = atomic_exchange(&plugins[i]->state, CPEX_STATE_SHUT_DOWN);
+        if (was)
+            was[i] = st;
+        else if (st == CPEX_STATE_INITIALIZED) /* no room to remember: shut it down at once */
+            shutdown_plugin(m, plugins[i], st);
+    }
+    for (size_t i = count; was && i-- > 0;)
+        shutdown_plugin(m, plugins[i], was[i]);
+    cpex__free(was);
+}
+
 void cpex_manager_shutdown(cpex_manager *m)
 {
     if (!m)
@@ -81,20 +109,9 @@ void cpex_manager_shutdown(cpex_manager *m)
     int64_t until = cpex__hub_latest_deadline(m->hub);
     cpex__hub_wait_idle(m->hub, cpex__deadline_add(until, CPEX__ABANDON_GRACE_NS));
     cpex__snapshot *cur = atomic_load(&m->snapshot);
-    /* Every state first, then the in-flight counts: a worker raises its
-     * count before it checks the state (seq_cst both ways), so a call
-     * either sees the plugin shut down or is counted here. */
-    int *was = cpex__calloc(cur->plugin_count ? cur->plugin_count : 1, sizeof *was);
-    for (size_t i = 0; i < cur->plugin_count; i++) {
-        int st = atomic_exchange(&cur->plugins[i]->state, CPEX_STATE_SHUT_DOWN);
-        if (was)
-            was[i] = st;
-        else if (st == CPEX_STATE_INITIALIZED) /* no room to remember: shut it down at once */
-            shutdown_plugin(m, cur->plugins[i], st);
-    }
-    for (size_t i = cur->plugin_count; was && i-- > 0;)
-        shutdown_plugin(m, cur->plugins[i], was[i]);
-    cpex__free(was);
+    if (m->policy) /* route override instances were made after their plugins */
+        shutdown_list(m, m->policy->instances, m->policy->instance_count);
+    shutdown_list(m, cur->plugins, cur->plugin_count);
     pthread_mutex_unlock(&m->write_lock);
 }
 
@@ -110,6 +127,9 @@ bool cpex_manager_is_initialized(const cpex_manager *cm)
     const cpex__snapshot *cur = atomic_load(&m->snapshot);
     for (size_t i = 0; ok && i < cur->plugin_count; i++)
         ok = atomic_load(&cur->plugins[i]->state) == CPEX_STATE_INITIALIZED;
+    const cpex__policy *policy = cur->routing ? cur->routing->policy : NULL;
+    for (size_t i = 0; ok && policy && i < policy->instance_count; i++)
+        ok = atomic_load(&policy->instances[i]->state) == CPEX_STATE_INITIALIZED;
     cpex__rcu_exit(t);
     return ok;
 }

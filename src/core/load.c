@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/apply.h"
 #include "core/config.h"
 #include "core/core.h"
 #include "core/manager_internal.h"
+#include "core/routing.h"
 #include "model/json_dump.h"
 #include "util/alloc.h"
 #include "util/errors.h"
@@ -52,10 +54,80 @@ static void kind_list(const cpex_manager *m, char *buf, size_t cap)
     cpex__textbuf_add(&t, "]");
 }
 
+/* The factory request of one configured plugin (what create and identify get). */
+typedef struct factory_call {
+    cpex_str hooks[64];
+    cpex_plugin_config pc;
+    log_ctx lc;
+    cpex_factory_request req;
+    char *config_text;
+} factory_call;
+
+/* Fill `fc` for `cp`; false on OOM. Release with cpex__free(fc->config_text). */
+static bool prepare_call(cpex_manager *m, const cpex__config *cfg, const cpex__config_plugin *cp,
+                         factory_call *fc)
+{
+    memset(fc, 0, sizeof *fc);
+    size_t hook_count = cp->hook_count < 64 ? cp->hook_count : 64;
+    for (size_t i = 0; i < hook_count; i++) {
+        fc->hooks[i].ptr = cp->hooks[i];
+        fc->hooks[i].len = strlen(cp->hooks[i]);
+    }
+    fc->config_text = cpex__json_dump(cp->config, JSON_COMPACT);
+    if (!fc->config_text)
+        return false;
+    cpex_plugin_config *pc = &fc->pc;
+    pc->struct_size = (uint32_t)sizeof *pc;
+    pc->mode = cp->mode;
+    pc->name.ptr = cp->name;
+    pc->name.len = strlen(cp->name);
+    pc->kind.ptr = cp->kind;
+    pc->kind.len = strlen(cp->kind);
+    pc->hook_count = hook_count;
+    pc->hooks = fc->hooks;
+    pc->config_json.ptr = fc->config_text;
+    pc->config_json.len = strlen(fc->config_text);
+    pc->config = (const cpex_json *)cp->config;
+    pc->priority = cp->priority;
+
+    fc->lc.manager = m;
+    fc->lc.plugin = cp->name;
+    cpex_factory_request *req = &fc->req;
+    req->struct_size = (uint32_t)sizeof *req;
+    req->config = pc;
+    req->config_block = cp->config;
+    req->source = cfg->source;
+    req->base_dir = cfg->base_dir;
+    req->host = cpex_host_api_get();
+    req->log = factory_log;
+    req->log_ctx = &fc->lc;
+    return true;
+}
+
+bool cpex__mgr_identify(cpex_manager *m, const cpex__config *cfg, const cpex__config_plugin *cp,
+                        char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    const cpex_factory *f = cpex__mgr_find_factory(m, cp->kind);
+    if (!f)
+        return false;
+    if (!f->identify)
+        return true; /* the configuration says it all */
+    factory_call fc;
+    if (!prepare_call(m, cfg, cp, &fc))
+        return false;
+    int rc = f->identify(f->data, &fc.req, buf, cap);
+    cpex__free(fc.config_text);
+    if (cap)
+        buf[cap - 1] = '\0';
+    return rc == 0;
+}
+
 /* Create one configured plugin through its factory. */
-static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
-                                     const cpex__config_plugin *cp, cpex__binding_list *bindings,
-                                     cpex__plugin **out, cpex_error *err)
+cpex_status cpex__mgr_create_configured(cpex_manager *m, const cpex__config *cfg,
+                                        const cpex__config_plugin *cp,
+                                        cpex__binding_list *bindings, cpex__plugin **out,
+                                        cpex_error *err)
 {
     cpex__where where = {cfg->source, cp->pos.line, cp->pos.column, cp->name, NULL};
     cpex__where kwhere = {cfg->source, cp->kind_pos.line, cp->kind_pos.column, cp->name, "kind"};
@@ -75,42 +147,18 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
                               cp->kind, kinds);
     }
 
-    /* The ABI view of the configuration. */
-    cpex_str hooks[64];
-    size_t hook_count = cp->hook_count < 64 ? cp->hook_count : 64;
-    for (size_t i = 0; i < hook_count; i++) {
-        hooks[i].ptr = cp->hooks[i];
-        hooks[i].len = strlen(cp->hooks[i]);
-    }
-    char *config_text = cpex__json_dump(cp->config, JSON_COMPACT);
-    if (!config_text)
-        return cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
-    cpex_plugin_config pc;
-    memset(&pc, 0, sizeof pc);
-    pc.struct_size = (uint32_t)sizeof pc;
-    pc.mode = cp->mode;
-    pc.name.ptr = cp->name;
-    pc.name.len = strlen(cp->name);
-    pc.kind.ptr = cp->kind;
-    pc.kind.len = strlen(cp->kind);
-    pc.hook_count = hook_count;
-    pc.hooks = hooks;
-    pc.config_json.ptr = config_text;
-    pc.config_json.len = strlen(config_text);
-    pc.config = (const cpex_json *)cp->config;
-    pc.priority = cp->priority;
+    /* What the entry is, artifact included, taken before the create: a
+     * library replaced while it loads then reads as changed next time. */
+    json_t *fingerprint = cpex__mgr_fingerprint(m, cfg, cp);
 
-    log_ctx lc = {m, cp->name};
-    cpex_factory_request req;
-    memset(&req, 0, sizeof req);
-    req.struct_size = (uint32_t)sizeof req;
-    req.config = &pc;
-    req.config_block = cp->config;
-    req.source = cfg->source;
-    req.base_dir = cfg->base_dir;
-    req.host = cpex_host_api_get();
-    req.log = factory_log;
-    req.log_ctx = &lc;
+    /* The ABI view of the configuration. */
+    factory_call fc;
+    if (!prepare_call(m, cfg, cp, &fc)) {
+        cpex__free(fc.config_text);
+        json_decref(fingerprint);
+        return cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
+    }
+    char *config_text = fc.config_text;
 
     cpex_factory_product prod;
     memset(&prod, 0, sizeof prod);
@@ -118,7 +166,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     cpex_error ferr = CPEX_ERROR_INIT;
     cpex__log_scope scope;
     cpex__log_scope_enter(&scope, m->hub, cp->name);
-    cpex_status st = f->create(f->data, &req, &prod, &ferr);
+    cpex_status st = f->create(f->data, &fc.req, &prod, &ferr);
     cpex__log_scope_leave(&scope);
     cpex__free(config_text);
     if (st != CPEX_OK) {
@@ -127,6 +175,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
                            cp->kind);
         cpex__error_move_with(err, &ferr, &kwhere);
         cpex__free(prod.origin);
+        json_decref(fingerprint);
         return st;
     }
     cpex_error_cleanup(&ferr);
@@ -161,9 +210,12 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
         if (prod.release)
             prod.release(prod.release_data);
         cpex__free(s.origin);
+        json_decref(fingerprint);
         return st;
     }
     cpex__mgr_attach(*out, &s);
+    (*out)->from_config = true;
+    (*out)->fingerprint = fingerprint;
     char wired[512];
     cpex__registration_list_hooks(&(*out)->reg, wired, sizeof wired);
     cpex__log(cpex__sink_of(m), CPEX_LOG_DEBUG, cp->name, "created from %s (kind '%s'), reported as %s %s, hooks %s",
@@ -194,6 +246,15 @@ cpex_status cpex__mgr_commit(cpex_manager *m, cpex__plugin **batch, size_t count
         memcpy(all, cur->plugins, cur->plugin_count * sizeof *all);
     if (count)
         memcpy(all + cur->plugin_count, batch, count * sizeof *all);
+    cpex_status st = cpex__mgr_publish_bound(m, all, total, bindings);
+    cpex__free(all);
+    return st;
+}
+
+/* Publish exactly `all` with the pending bindings. */
+cpex_status cpex__mgr_publish_bound(cpex_manager *m, cpex__plugin *const *all, size_t total,
+                                    const cpex__binding_list *bindings)
+{
     /* The change's new bindings go onto their hook names; a publish that
      * fails takes them back (those names had none before). */
     size_t bound = 0;
@@ -202,7 +263,6 @@ cpex_status cpex__mgr_commit(cpex_manager *m, cpex__plugin **batch, size_t count
             break;
     cpex_status st = bindings && bound < bindings->count ? CPEX_E_NOMEM
                                                          : cpex__mgr_publish(m, all, total);
-    cpex__free(all);
     if (st == CPEX_OK)
         return CPEX_OK;
     for (size_t i = 0; i < bound; i++) {
@@ -211,6 +271,31 @@ cpex_status cpex__mgr_commit(cpex_manager *m, cpex__plugin **batch, size_t count
         h->payload_type = NULL;
     }
     return CPEX_E_NOMEM;
+}
+
+/* The policy of a load's file, for the plugins registered plus `batch`. */
+static cpex__policy *load_policy(cpex_manager *m, cpex__config *cfg, cpex__apply *ap,
+                                 const cpex__snapshot *cur, cpex__plugin *const *batch,
+                                 size_t made, cpex_error *err)
+{
+    if (m->policy && (m->policy->cfg->present || m->policy->cond_count))
+        cpex__log(cpex__sink_of(m), CPEX_LOG_WARN, NULL,
+                  "%s: its routing (routes, groups, settings, conditions) replaces the routing "
+                  "of '%s', loaded earlier; to change one configuration as a whole use "
+                  "cpex_manager_reload_file",
+                  cfg->source, m->policy->source);
+    size_t total = cur->plugin_count + made;
+    cpex__plugin **all = cpex__calloc(total ? total : 1, sizeof *all);
+    if (!all) {
+        cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory loading '%s'", cfg->source);
+        return NULL;
+    }
+    memcpy(all, cur->plugins, cur->plugin_count * sizeof *all);
+    if (made)
+        memcpy(all + cur->plugin_count, batch, made * sizeof *all);
+    cpex__policy *p = cpex__mgr_policy_for(ap, all, total, err);
+    cpex__free(all);
+    return p;
 }
 
 static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *err)
@@ -222,6 +307,9 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
     cpex__plugin **batch = NULL;
     size_t made = 0;
     cpex__binding_list bindings = {0, 0, NULL};
+    cpex__policy *policy = NULL;
+    cpex__apply ap;
+    cpex__apply_init(&ap, m, cfg, &bindings, NULL);
     if (m->shut_down) {
         cpex__error_add(&local, CPEX_E_STATE, NULL,
                        "the manager was shut down; create a new manager to load '%s'",
@@ -245,31 +333,47 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
             continue;
         }
         cpex__plugin *p = NULL;
-        if (create_configured(m, cfg, cp, &bindings, &p, &local) == CPEX_OK)
+        if (cpex__mgr_create_configured(m, cfg, cp, &bindings, &p, &local) == CPEX_OK)
             batch[made++] = p;
     }
     if (local.code != CPEX_OK)
         goto fail;
+    /* A file with routing keys (or conditions) replaces the routing; one
+     * without leaves the current routing as it is (routing.h). */
+    if (cfg->routing && cfg->routing->present) {
+        if (!(policy = load_policy(m, cfg, &ap, cur, batch, made, &local)))
+            goto fail;
+    }
     if (m->init_called) {
         for (size_t i = 0; i < made; i++) {
             cpex__where w = {cfg->source, cfg->plugins[i].pos.line, cfg->plugins[i].pos.column,
                             batch[i]->name, NULL};
             cpex__mgr_init_plugin(m, batch[i], &w, &local);
         }
+        cpex__mgr_init_made(&ap, &local);
         if (local.code != CPEX_OK)
             goto fail;
     }
+    cpex__policy *before = m->policy;
+    if (policy)
+        m->policy = policy;
     if (cpex__mgr_commit(m, batch, made, &bindings) != CPEX_OK) {
+        m->policy = before;
         cpex__error_add(&local, CPEX_E_NOMEM, NULL, "out of memory publishing '%s'", cfg->source);
         goto fail;
     }
+    if (policy)
+        cpex__policy_unref(before);
     for (size_t i = 0; i < made; i++)
         cpex__plugin_unref(batch[i]); /* the snapshot holds them now */
     cpex__free(batch);
     cpex__binding_list_free(&bindings);
+    cpex__apply_cleanup(&ap);
     pthread_mutex_unlock(&m->write_lock);
     return CPEX_OK;
 fail:
+    cpex__policy_unref(policy); /* its override instances go with it */
+    cpex__apply_cleanup(&ap);
     discard(batch, made);
     cpex__binding_list_free(&bindings);
     pthread_mutex_unlock(&m->write_lock);

@@ -12,6 +12,8 @@
 
 #include "core/core.h"
 #include "core/manager_internal.h"
+#include "core/reload.h"
+#include "core/routing.h"
 #include "cpex/version.h"
 #include "util/alloc.h"
 #include "util/count.h"
@@ -99,6 +101,11 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
         return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
     }
     m->default_timeout_ns = cpex__seconds_to_ns(opts.default_timeout);
+    if (!(m->reload = cpex__reload_state_new())) {
+        cpex__hub_unref(m->hub);
+        cpex__free(m);
+        return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
+    }
     pthread_mutex_init(&m->write_lock, NULL);
     cpex__rcu_init(&m->rcu);
     for (size_t i = 0; i < CPEX__COUNT(builtin_cmf_hooks); i++)
@@ -134,6 +141,7 @@ void cpex_manager_free(cpex_manager *m)
 {
     if (!m)
         return;
+    cpex__watch_stop_all(m); /* no reload may start while the manager goes */
     if (m->workers)
         cpex_manager_shutdown(m);
     unsigned stuck = cpex__workers_free(m->workers, CPEX__ABANDON_GRACE_NS);
@@ -143,6 +151,8 @@ void cpex_manager_free(cpex_manager *m)
                   "and what the handler uses stay until it returns)",
                   stuck, stuck == 1 ? " is" : "s are");
     cpex__snapshot_free(atomic_load(&m->snapshot));
+    cpex__policy_unref(m->policy);
+    cpex__reload_state_free(m->reload);
     free_factory_slots(m->exact, m->exact_count);
     free_factory_slots(m->schemes, m->scheme_count);
     for (size_t i = 0; i < m->type_count; i++)

@@ -78,6 +78,20 @@ cpex_status cpex__mgr_init_plugin(cpex_manager *m, cpex__plugin *p, const cpex__
 bool cpex__mgr_name_taken(cpex__plugin *const *plugins, size_t count, const char *name);
 cpex_status cpex__mgr_commit(cpex_manager *m, cpex__plugin **batch, size_t count,
                             const cpex__binding_list *bindings);
+/** Publish exactly `all` (count `total`) and bind the pending bindings. */
+cpex_status cpex__mgr_publish_bound(cpex_manager *m, cpex__plugin *const *all, size_t total,
+                                    const cpex__binding_list *bindings);
+struct cpex__config;
+struct cpex__config_plugin;
+/** Create one configured plugin through its factory (lock held); marks it from_config. */
+cpex_status cpex__mgr_create_configured(cpex_manager *m, const struct cpex__config *cfg,
+                                        const struct cpex__config_plugin *cp,
+                                        cpex__binding_list *bindings, cpex__plugin **out,
+                                        cpex_error *err);
+/** The factory's artifact text for `cp` into buf ("" when the factory has no identify);
+ *  false when there is no factory or it cannot tell. */
+bool cpex__mgr_identify(cpex_manager *m, const struct cpex__config *cfg,
+                        const struct cpex__config_plugin *cp, char *buf, size_t cap);
 
 /* lifecycle.c */
 /** Wait, without limit, until no background work runs. */

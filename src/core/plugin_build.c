@@ -11,7 +11,6 @@
 #include "util/alloc.h"
 #include "util/count.h"
 #include "util/errors.h"
-#include "util/names.h"
 #include "util/text.h"
 
 /* Unique per registration in the process: keys context-table local state. */
@@ -44,7 +43,10 @@ static bool add_pending(cpex__binding_list *b, cpex__hook_name *hook, const char
 /* Whether the operator listed `hook` under the plugin's hooks:. */
 static bool hook_listed(const cpex__plugin_setup *s, const char *hook)
 {
-    return cpex__names_index(s->hooks, s->hook_count, hook) >= 0;
+    for (size_t i = 0; i < s->hook_count; i++)
+        if (cpex__hook_same(s->hooks[i], hook))
+            return true;
+    return false;
 }
 
 /* Check a registration and wire it (manager_internal.h). */
@@ -66,7 +68,7 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
     for (size_t i = 0; s->hooks && i < s->hook_count; i++) {
         bool served = false;
         for (size_t k = 0; k < reg->handler_count; k++)
-            served = served || strcmp(cpex__registration_handler(reg, k).hook, s->hooks[i]) == 0;
+            served = served || cpex__hook_same(cpex__registration_handler(reg, k).hook, s->hooks[i]);
         if (!served) {
             char list[512];
             cpex__registration_list_hooks(reg, list, sizeof list);
@@ -144,7 +146,7 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
             continue;
         cpex__hook_name *name = cpex__hook_names_intern(&m->names, h.hook, strlen(h.hook));
         p->handlers[p->handler_count] = h;
-        p->hooks[p->handler_count] = cpex__strdup(h.hook);
+        p->hooks[p->handler_count] = cpex__strdup(cpex__hook_canonical(h.hook));
         ok = p->hooks[p->handler_count] != NULL && name != NULL;
         if (name)
             p->hook_ids[p->handler_count] = name->id;

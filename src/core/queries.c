@@ -23,7 +23,7 @@ bool cpex_manager_has_hooks_for(const cpex_manager *cm, const char *hook)
     /* Disabled-mode plugins are not in the hook index; ask the plugins. */
     for (size_t i = 0; !any && i < s->plugin_count; i++)
         for (char **h = s->plugins[i]->hooks; h && *h && !any; h++)
-            any = strcmp(*h, hook) == 0;
+            any = strcmp(*h, cpex__hook_canonical(hook)) == 0;
     cpex__rcu_exit(t);
     return any;
 }

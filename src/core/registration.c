@@ -4,6 +4,7 @@
  * plugin's own stride, and the rules every handler list must keep.
  */
 #include "core/registration.h"
+#include "core/hook_names.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -110,11 +111,17 @@ cpex_status cpex__registration_check(const cpex_plugin_registration *reg, const 
                                  from);
         for (size_t j = 0; j < i; j++) {
             cpex_handler_reg earlier = cpex__registration_handler(reg, j);
-            if (earlier.hook && strcmp(earlier.hook, h.hook) == 0) {
-                st = cpex__error_add(err, CPEX_E_LOAD, where,
-                                     "plugin from %s registered two handlers for hook '%s'; "
-                                     "register one handler per hook",
-                                     from, h.hook);
+            if (earlier.hook && cpex__hook_same(earlier.hook, h.hook)) {
+                if (strcmp(earlier.hook, h.hook) == 0)
+                    st = cpex__error_add(err, CPEX_E_LOAD, where,
+                                         "plugin from %s registered two handlers for hook '%s'; "
+                                         "register one handler per hook",
+                                         from, h.hook);
+                else
+                    st = cpex__error_add(err, CPEX_E_LOAD, where,
+                                         "plugin from %s registered handlers for '%s' and '%s', "
+                                         "two spellings of one hook; register one of them",
+                                         from, earlier.hook, h.hook);
                 break;
             }
         }

@@ -79,6 +79,7 @@ int cpex__caps_can_read_field(cpex__caps caps, uint32_t field)
     switch (field) {
     case CPEX_EXT_ENTITY_TYPE:
     case CPEX_EXT_ENTITY_NAME:
+    case CPEX_EXT_SCOPE:
     case CPEX_EXT_TAGS:
         return 1;
     case CPEX_EXT_SUBJECT_ID:

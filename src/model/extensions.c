@@ -104,6 +104,7 @@ static cpex_str str_view(const ext_str *s)
 enum {
     S_ENTITY_TYPE,
     S_ENTITY_NAME,
+    S_SCOPE,
     S_SUBJECT_ID,
     S_SUBJECT_TYPE,
     S_CLASSIFICATION,
@@ -206,6 +207,7 @@ static int single_index(uint32_t field)
     switch (field) {
     case CPEX_EXT_ENTITY_TYPE: return S_ENTITY_TYPE;
     case CPEX_EXT_ENTITY_NAME: return S_ENTITY_NAME;
+    case CPEX_EXT_SCOPE: return S_SCOPE;
     case CPEX_EXT_SUBJECT_ID: return S_SUBJECT_ID;
     case CPEX_EXT_SUBJECT_TYPE: return S_SUBJECT_TYPE;
     case CPEX_EXT_CLASSIFICATION: return S_CLASSIFICATION;

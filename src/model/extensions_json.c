@@ -48,6 +48,7 @@ typedef struct obj_spec {
 static const key_spec meta_keys[] = {
     {"entity_type", K_SINGLE, CPEX_EXT_ENTITY_TYPE, NULL},
     {"entity_name", K_SINGLE, CPEX_EXT_ENTITY_NAME, NULL},
+    {"scope", K_SINGLE, CPEX_EXT_SCOPE, NULL},
     {"tags", K_LIST, CPEX_EXT_TAGS, NULL},
 };
 static const obj_spec meta_spec = SPEC(meta_keys);

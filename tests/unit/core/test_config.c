@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/routing_config.h"
 #include "util/alloc.h"
 
 #ifndef CPEX_SOURCE_DIR
@@ -111,11 +112,11 @@ static void check_full(const cpex__config *cfg)
     assert_true(json_is_object(p->config));
     assert_int_equal(json_integer_value(json_object_get(p->config, "limit")), 10);
     /* Positions: the entry (its mapping), the kind value, the hooks value. */
-    assert_int_equal(p->pos.line, 6);
+    assert_int_equal(p->pos.line, 8);
     assert_int_equal(p->pos.column, 5);
-    assert_int_equal(p->kind_pos.line, 7);
+    assert_int_equal(p->kind_pos.line, 9);
     assert_int_equal(p->kind_pos.column, 11);
-    assert_int_equal(p->hooks_pos.line, 11);
+    assert_int_equal(p->hooks_pos.line, 13);
     assert_int_equal(p->hooks_pos.column, 12);
 
     p = &cfg->plugins[1];
@@ -123,7 +124,7 @@ static void check_full(const cpex__config *cfg)
     assert_string_equal(p->kind, "lib:./libaudit.so");
     assert_int_equal(p->hook_count, 1);
     assert_string_equal(p->hooks[0], "cmf.tool_pre_invoke");
-    assert_int_equal(p->hooks_pos.line, 28);
+    assert_int_equal(p->hooks_pos.line, 30);
     assert_int_equal(p->hooks_pos.column, 7);
 
     /* global and routes are kept as JSON. */
@@ -134,6 +135,15 @@ static void check_full(const cpex__config *cfg)
     assert_true(json_is_array(cfg->routes));
     assert_string_equal(json_string_value(json_object_get(json_array_get(cfg->routes, 0), "tool")),
                         "*");
+    /* ... and parsed for routing (routing_config.h). */
+    assert_non_null(cfg->routing);
+    assert_true(cfg->routing->enabled);
+    assert_int_equal(cfg->routing->cache_max, 500);
+    assert_int_equal(cfg->routing->group_count, 1);
+    assert_string_equal(cfg->routing->groups[0].where, "global.policies.all");
+    assert_int_equal(cfg->routing->route_count, 1);
+    assert_int_equal(cfg->routing->routes[0].kind, CPEX__MATCH_ANY);
+    assert_string_equal(cfg->routing->routes[0].plugins.items[0].name, "audit");
 }
 
 static void test_full_config(void **state)
@@ -656,20 +666,20 @@ static void test_warnings_not_implemented(void **state)
                                  "    hooks: [h]\n"
                                  "    conditions: [{tools: [a]}]\n"
                                  "    capabilities: [read_claims, read_subject]\n");
-    assert_int_equal(cfg->warning_count, 8);
-    assert_null(cfg->warnings[8]);
-    assert_string_equal(cfg->warnings[0], "plugins.yaml:2:3: 'plugin_settings.routing_enabled' is "
-                                          "accepted for CPEX compatibility but not implemented by "
-                                          "libcpex; it has no effect");
-    assert_contains(cfg->warnings[1], "plugins.yaml:3:3: 'plugin_settings.parallel_execution_within_band'");
-    assert_contains(cfg->warnings[2], "'plugin_settings.fail_on_plugin_error'");
-    assert_contains(cfg->warnings[3], "'plugin_settings.route_cache_max_entries'");
-    assert_contains(cfg->warnings[4], "'plugin_settings.capture_timings'");
-    assert_contains(cfg->warnings[5], "plugins.yaml:7:1: 'plugin_dirs' is accepted");
-    assert_contains(cfg->warnings[6], "plugins.yaml:12:5: plugin 'p': 'conditions' is accepted for "
-                                      "CPEX compatibility but not implemented");
-    assert_contains(cfg->warnings[7], "plugins.yaml:13:20: plugin 'p': capability 'read_claims' is "
+    /* routing_enabled and route_cache_max_entries are implemented now
+     * (routing_config.h); with routing on, conditions are ignored. */
+    assert_int_equal(cfg->warning_count, 6);
+    assert_null(cfg->warnings[6]);
+    assert_contains(cfg->warnings[0], "plugins.yaml:3:3: 'plugin_settings.parallel_execution_within_band'");
+    assert_contains(cfg->warnings[1], "'plugin_settings.fail_on_plugin_error'");
+    assert_contains(cfg->warnings[2], "'plugin_settings.capture_timings'");
+    assert_contains(cfg->warnings[3], "plugins.yaml:7:1: 'plugin_dirs' is accepted");
+    assert_contains(cfg->warnings[4], "plugins.yaml:13:20: plugin 'p': capability 'read_claims' is "
                                       "a CPEX capability libcpex does not implement yet");
+    assert_contains(cfg->warnings[5], "plugins.yaml:12:5: plugin 'p': 'conditions' are ignored "
+                                      "because routing_enabled is true");
+    assert_true(cfg->routing->enabled);
+    assert_int_equal(cfg->routing->cache_max, 10);
     assert_int_equal(cfg->plugins[0].caps, CPEX_CAP_READ_SUBJECT);
     assert_int_equal(cfg->plugins[0].capability_count, 2);
     cpex__config_free(cfg);

@@ -34,7 +34,7 @@ static const uint32_t all_fields[] = {
     CPEX_EXT_ENTITY_TYPE, CPEX_EXT_ENTITY_NAME, CPEX_EXT_TAGS,       CPEX_EXT_SUBJECT_ID,
     CPEX_EXT_SUBJECT_TYPE, CPEX_EXT_ROLES,      CPEX_EXT_LABELS,     CPEX_EXT_CLASSIFICATION,
     CPEX_EXT_REQUEST_ID,  CPEX_EXT_TRACE_ID,    CPEX_EXT_SPAN_ID,    CPEX_EXT_ENVIRONMENT,
-    CPEX_EXT_TIMESTAMP,
+    CPEX_EXT_TIMESTAMP,   CPEX_EXT_SCOPE,
 };
 #define FIELDS_N (CPEX__COUNT(all_fields))
 
@@ -140,6 +140,7 @@ static int expected_read(cpex__caps cap, uint32_t field)
     switch (field) {
     case CPEX_EXT_ENTITY_TYPE:
     case CPEX_EXT_ENTITY_NAME:
+    case CPEX_EXT_SCOPE:
     case CPEX_EXT_TAGS:
         return 1;
     case CPEX_EXT_SUBJECT_ID:
@@ -189,7 +190,7 @@ static void test_write_does_not_grant_read(void **state)
 static void test_can_read_hostile_fields(void **state)
 {
     (void)state;
-    const uint32_t bad[] = {0, 4, 9, 15, 19, 25, 100, 0x7fffffffu, 0xffffffffu};
+    const uint32_t bad[] = {0, 5, 9, 15, 19, 25, 100, 0x7fffffffu, 0xffffffffu};
     for (size_t i = 0; i < CPEX__COUNT(bad); i++)
         assert_false(cpex__caps_can_read_field(0xffffffffu, bad[i]));
 }

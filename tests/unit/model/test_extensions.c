@@ -15,7 +15,7 @@
 static const uint32_t single_fields[] = {
     CPEX_EXT_ENTITY_TYPE, CPEX_EXT_ENTITY_NAME, CPEX_EXT_SUBJECT_ID, CPEX_EXT_SUBJECT_TYPE,
     CPEX_EXT_CLASSIFICATION, CPEX_EXT_REQUEST_ID, CPEX_EXT_TRACE_ID, CPEX_EXT_SPAN_ID,
-    CPEX_EXT_ENVIRONMENT, CPEX_EXT_TIMESTAMP,
+    CPEX_EXT_ENVIRONMENT, CPEX_EXT_TIMESTAMP, CPEX_EXT_SCOPE,
 };
 #define SINGLE_N (CPEX__COUNT(single_fields))
 
@@ -23,7 +23,7 @@ static const uint32_t list_fields[] = {CPEX_EXT_TAGS, CPEX_EXT_ROLES, CPEX_EXT_L
 #define LIST_N (CPEX__COUNT(list_fields))
 
 /* Numbers that are not fields: gaps, neighbours and extremes. */
-static const uint32_t hostile_fields[] = {0, 4, 5, 9, 15, 16, 19, 25, 26, 100, 1000,
+static const uint32_t hostile_fields[] = {0, 5, 6, 9, 15, 16, 19, 25, 26, 100, 1000,
                                           0x7fffffffu, 0x80000000u, 0xfffffffeu, 0xffffffffu};
 #define HOSTILE_N (CPEX__COUNT(hostile_fields))
 
@@ -43,6 +43,7 @@ static cpex_extensions *make_full(void)
     assert_non_null(e);
     assert_int_equal(cpex_extensions_set(e, CPEX_EXT_ENTITY_TYPE, "tool"), CPEX_OK);
     assert_int_equal(cpex_extensions_set(e, CPEX_EXT_ENTITY_NAME, "get_weather"), CPEX_OK);
+    assert_int_equal(cpex_extensions_set(e, CPEX_EXT_SCOPE, "tenant-a"), CPEX_OK);
     assert_int_equal(cpex_extensions_add(e, CPEX_EXT_TAGS, "prod"), CPEX_OK);
     assert_int_equal(cpex_extensions_add(e, CPEX_EXT_TAGS, "eu"), CPEX_OK);
     assert_int_equal(cpex_extensions_set(e, CPEX_EXT_SUBJECT_ID, "alice"), CPEX_OK);
@@ -72,7 +73,8 @@ static cpex_extensions *make_full(void)
 }
 
 static const char *full_json =
-    "{\"meta\":{\"entity_type\":\"tool\",\"entity_name\":\"get_weather\",\"tags\":[\"prod\",\"eu\"]},"
+    "{\"meta\":{\"entity_type\":\"tool\",\"entity_name\":\"get_weather\",\"scope\":\"tenant-a\","
+    "\"tags\":[\"prod\",\"eu\"]},"
     "\"security\":{\"subject\":{\"id\":\"alice\",\"type\":\"user\",\"roles\":[\"admin\",\"dev\"]},"
     "\"labels\":[\"PII\",\"secret\"],\"classification\":\"confidential\"},"
     "\"http\":{\"request_headers\":{\"Content-Type\":\"application/json\",\"X-Trace\":\"abc\"},"

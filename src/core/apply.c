@@ -1,0 +1,254 @@
+/*
+ * apply.c — what a load and a reload share once a configuration is
+ * parsed: each entry's fingerprint (what a reload compares to keep a
+ * plugin), the routing policy with its override instances, and
+ * initializing what a change created.
+ *
+ * An override (`name: {config: {...}}` in a route or group) is a plugin
+ * instance of its own, created through the plugin's factory with the
+ * plugin's entry and the override's config merged into its config (one
+ * level: each top-level key of the override replaces the plugin's). It is
+ * made once, when the configuration is applied, and belongs to the policy
+ * (routing.h); a reload keeps it when its merged entry is unchanged.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/apply.h"
+#include "core/config.h"
+#include "core/routing.h"
+#include "util/alloc.h"
+
+/* Room for a factory's identify text. */
+#define ARTIFACT_CAP 512
+
+/* The effective values, as cpex__mgr_create_configured computes them. */
+static cpex_on_error effective_on_error(const cpex_manager *m, const cpex__config_plugin *cp)
+{
+    return cp->has_on_error ? cp->on_error : m->opts.default_on_error;
+}
+
+static double effective_timeout(const cpex_manager *m, const cpex__config *cfg,
+                                const cpex__config_plugin *cp)
+{
+    return cp->timeout > 0            ? cp->timeout
+           : cfg->has_plugin_timeout ? cfg->plugin_timeout
+                                     : m->opts.default_timeout;
+}
+
+static json_t *strv_json(char *const *v, bool canonical_hooks)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && v && v[i]; i++)
+        if (json_array_append_new(a, json_string(canonical_hooks ? cpex__hook_canonical(v[i])
+                                                                 : v[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+json_t *cpex__mgr_fingerprint(cpex_manager *m, const cpex__config *cfg,
+                              const cpex__config_plugin *cp)
+{
+    char artifact[ARTIFACT_CAP];
+    if (!cpex__mgr_identify(m, cfg, cp, artifact, sizeof artifact))
+        return NULL; /* cannot tell: never kept */
+    json_t *fp = json_pack("{s:s, s:s, s:s?, s:o, s:i, s:i, s:i, s:f, s:o, s:O, s:s?, s:s}",
+                           "name", cp->name, "kind", cp->kind, "description", cp->description,
+                           "hooks", strv_json(cp->hooks, true), "mode", (int)cp->mode,
+                           "priority", (int)cp->priority, "on_error",
+                           (int)effective_on_error(m, cp), "timeout",
+                           effective_timeout(m, cfg, cp), "capabilities",
+                           strv_json(cp->capabilities, false), "config", cp->config, "base_dir",
+                           cfg->base_dir, "artifact", artifact);
+    return fp;
+}
+
+/* ------------------------------------------------------------------ */
+/* Overrides                                                           */
+/* ------------------------------------------------------------------ */
+
+static const char *json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "a mapping";
+    case JSON_ARRAY: return "a list";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "a value";
+}
+
+/* The plugin's config with the override's keys (one level). NULL when they
+ * cannot be merged (reported) or on OOM. */
+static json_t *merge_config(const json_t *base, const json_t *over, const cpex__where *w,
+                            cpex_error *err)
+{
+    if (!base || json_is_null(base))
+        return json_deep_copy(over);
+    if (!json_is_object(base) || !json_is_object(over)) {
+        cpex__error_add(err, CPEX_E_CONFIG, w,
+                        "cannot apply this override: the plugin's config is %s and the "
+                        "override's is %s; an override merges the keys of a mapping into the "
+                        "plugin's mapping (CPEX drops such an override silently; libcpex refuses it)",
+                        json_kind(base), json_kind(over));
+        return NULL;
+    }
+    json_t *merged = json_deep_copy(base);
+    json_t *over_copy = json_deep_copy(over);
+    if (!merged || !over_copy || json_object_update(merged, over_copy) != 0) {
+        json_decref(merged);
+        json_decref(over_copy);
+        cpex__error_add(err, CPEX_E_NOMEM, w, "out of memory");
+        return NULL;
+    }
+    json_decref(over_copy);
+    return merged;
+}
+
+static const cpex__config_plugin *entry_of(const cpex__config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->plugin_count; i++)
+        if (cfg->plugins[i].name && strcmp(cfg->plugins[i].name, name) == 0)
+            return &cfg->plugins[i];
+    return NULL;
+}
+
+/* An old instance with this fingerprint, not yet taken and still usable. */
+static cpex__plugin *reusable(cpex__apply *a, const json_t *fp)
+{
+    if (!a->old || !fp)
+        return NULL;
+    for (size_t i = 0; i < a->old->instance_count; i++) {
+        cpex__plugin *p = a->old->instances[i];
+        if (a->taken[i] || !p->fingerprint || !json_equal(p->fingerprint, (json_t *)fp) ||
+            !cpex__mgr_keepable(a->m, p))
+            continue;
+        a->taken[i] = true;
+        return cpex__plugin_ref(p);
+    }
+    return NULL;
+}
+
+/* cpex__override_maker for the policy builder. */
+static cpex__plugin *make_override(void *ctx, const char *plugin, const json_t *config,
+                                   const cpex__where *where, cpex_error *err)
+{
+    cpex__apply *a = ctx;
+    const cpex__config_plugin *cp = entry_of(a->cfg, plugin);
+    if (!cp) {
+        cpex__error_add(err, CPEX_E_CONFIG, where,
+                        "an override of plugin '%s' needs the plugin's entry in this "
+                        "configuration: an override is a new instance made from the entry's "
+                        "kind and config, and '%s' was registered from code or by another load",
+                        plugin, plugin);
+        return NULL;
+    }
+    json_t *merged = merge_config(cp->config, config, where, err);
+    if (!merged)
+        return NULL;
+    cpex__config_plugin copy = *cp;
+    copy.config = merged;
+    copy.pos.line = where->line; /* messages point at the override */
+    copy.pos.column = where->column;
+    json_t *fp = cpex__mgr_fingerprint(a->m, a->cfg, &copy);
+    if (fp)
+        json_object_set_new(fp, "override", json_true());
+    cpex__plugin *p = reusable(a, fp);
+    if (p) {
+        json_decref(fp);
+        json_decref(merged);
+        return p;
+    }
+    cpex_error local = CPEX_ERROR_INIT;
+    if (cpex__mgr_create_configured(a->m, a->cfg, &copy, a->bindings, &p, &local) != CPEX_OK) {
+        cpex_error ctx_err = CPEX_ERROR_INIT;
+        cpex__error_add(&ctx_err, local.code, where,
+                        "cannot build the instance this override asks for (no fall back to the "
+                        "plugin's own instance):");
+        cpex__error_move(err, &ctx_err);
+        cpex__error_move(err, &local);
+        json_decref(fp);
+        json_decref(merged);
+        return NULL;
+    }
+    json_decref(merged);
+    json_decref(p->fingerprint);
+    p->fingerprint = fp;
+    p->from_config = false; /* the policy's, not a registered plugin */
+    cpex__plugin **n = cpex__realloc(a->made, (a->made_count + 1) * sizeof *n);
+    if (!n) {
+        cpex__plugin_unref(p);
+        cpex__error_add(err, CPEX_E_NOMEM, where, "out of memory");
+        return NULL;
+    }
+    a->made = n;
+    a->made[a->made_count++] = p; /* borrowed: the policy holds the reference */
+    return p;
+}
+
+/* ------------------------------------------------------------------ */
+/* Applying                                                            */
+/* ------------------------------------------------------------------ */
+
+bool cpex__mgr_keepable(const cpex_manager *m, cpex__plugin *p)
+{
+    int st = atomic_load(&p->state);
+    /* A plugin whose initialize failed is made again (a reload is a retry). */
+    return st == CPEX_STATE_INITIALIZED || (st == CPEX_STATE_CREATED && !m->init_called);
+}
+
+void cpex__apply_init(cpex__apply *a, cpex_manager *m, cpex__config *cfg,
+                      cpex__binding_list *bindings, const cpex__policy *old)
+{
+    memset(a, 0, sizeof *a);
+    a->m = m;
+    a->cfg = cfg;
+    a->bindings = bindings;
+    a->old = old;
+}
+
+void cpex__apply_cleanup(cpex__apply *a)
+{
+    cpex__free(a->taken);
+    cpex__free(a->made);
+    a->taken = NULL;
+    a->made = NULL;
+    a->made_count = 0;
+}
+
+cpex__policy *cpex__mgr_policy_for(cpex__apply *a, cpex__plugin *const *plugins, size_t count,
+                                   cpex_error *err)
+{
+    cpex__where w = {a->cfg->source, 0, 0, NULL, NULL};
+    char **names = cpex__calloc(count ? count : 1, sizeof *names);
+    if (!names || (a->old && a->old->instance_count &&
+                   !(a->taken = cpex__calloc(a->old->instance_count, sizeof *a->taken)))) {
+        cpex__free(names);
+        cpex__error_add(err, CPEX_E_NOMEM, &w, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < count; i++)
+        names[i] = plugins[i]->name;
+    cpex__policy *p = cpex__policy_build(a->cfg, names, count, make_override, a, err);
+    cpex__free(names);
+    if (!p)
+        a->made_count = 0; /* the builder released what it made */
+    return p;
+}
+
+cpex_status cpex__mgr_init_made(cpex__apply *a, cpex_error *err)
+{
+    cpex_status st = CPEX_OK;
+    for (size_t i = 0; i < a->made_count; i++) {
+        cpex__where w = {a->cfg->source, 0, 0, a->made[i]->name, "config (route override)"};
+        if (cpex__mgr_init_plugin(a->m, a->made[i], &w, err) != CPEX_OK)
+            st = CPEX_E_PLUGIN;
+    }
+    return st;
+}
