@@ -56,6 +56,7 @@
 #include "loader/hooks_agree.h"
 #include "loader/image.h"
 #include "loader/kind.h"
+#include "loader/lib_open.h"
 #include "loader/manifest.h"
 #include "core/registration.h"
 #include "util/alloc.h"
@@ -81,7 +82,7 @@ static void lib_release(void *data)
         return;
     cpex__free(h->filtered);
     if (h->dl)
-        dlclose(h->dl);
+        cpex__lib_close(h->dl);
     cpex__free(h);
 }
 
@@ -303,7 +304,7 @@ static void load_undo(load *l)
     cpex__manifest_copy_free(l->manifest);
     l->manifest = NULL;
     if (l->dl)
-        dlclose(l->dl);
+        cpex__lib_close(l->dl);
     cpex__free(l->symbol);
     cpex__free(l->path);
     cpex__kind_cleanup(&l->kind);
@@ -585,13 +586,12 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
         return st;
     }
 
-    /* 3. dlopen. */
-    dlerror();
-    l.dl = dlopen(l.path, RTLD_NOW | RTLD_LOCAL);
+    /* 3. dlopen — of the file the path names now, even if an older build
+     * of it is still loaded under that name (lib_open.h). */
+    char dlerr[512];
+    l.dl = cpex__lib_open(l.path, dlerr, sizeof dlerr);
     if (!l.dl) {
-        const char *e = dlerror();
-        char dlerr[512], hint[600];
-        snprintf(dlerr, sizeof dlerr, "%s", e ? e : "unknown error");
+        char hint[600];
         explain_dlopen(l.path, dlerr, relative, req->base_dir, hint, sizeof hint);
         st = cpex__error_add(err, CPEX_E_LOAD, NULL,
                             "cannot load library '%s': %s\n"
@@ -646,6 +646,28 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
     return CPEX_OK;
 }
 
+/* The factory's identify (cpex/factory.h): the library file the kind
+ * names now, by device, inode, size and mtime (links followed), so that a
+ * reload rebuilds a plugin whose library changed on disk. */
+static int lib_identify(void *factory_data, const cpex_factory_request *req, char *buf,
+                        size_t cap)
+{
+    (void)factory_data;
+    if (!req || !req->config || !req->config->kind.ptr)
+        return -1;
+    cpex__kind kind;
+    if (cpex__kind_parse(req->config->kind.ptr, &kind, NULL) != CPEX_OK)
+        return -1;
+    char *path = resolve_path_as_written(kind.path, req->base_dir);
+    char id[200];
+    int rc = path ? cpex__lib_identity(path, id, sizeof id) : -1;
+    if (rc == 0)
+        snprintf(buf, cap, "lib %s", id);
+    cpex__free(path);
+    cpex__kind_cleanup(&kind);
+    return rc;
+}
+
 cpex_status cpex_loader_register(cpex_manager *manager, cpex_error *err)
 {
     if (!manager)
@@ -654,5 +676,6 @@ cpex_status cpex_loader_register(cpex_manager *manager, cpex_error *err)
     memset(&f, 0, sizeof f);
     f.struct_size = (uint32_t)sizeof f;
     f.create = lib_create;
+    f.identify = lib_identify;
     return cpex_manager_register_scheme(manager, LIB_SCHEME, &f, err);
 }
