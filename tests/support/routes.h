@@ -45,8 +45,7 @@ static const char *const RT_HOOKS[] = {
 typedef struct rt_stat {
     char label[64];
     atomic_int creates, inits, shutdowns, destroys;
-    atomic_int live_calls;  /* handlers running now (never during shutdown) */
-    atomic_int bad_shutdowns; /* shutdown while a handler ran, or after destroy */
+    atomic_int bad_shutdowns; /* an instance shut down while its handler ran, or called after */
 } rt_stat;
 
 #define RT_MAX_STATS 64
@@ -88,8 +87,9 @@ typedef struct rt_plugin {
     char label[64];
     bool deny, fail, has_value;
     long long value;
-    long long count;
-    bool initialized, shut;
+    atomic_llong count;     /* invokes on many threads call one instance */
+    atomic_bool shut;
+    atomic_int live;        /* its handlers running now (never during shutdown) */
     rt_stat *stat;
     cpex_handler_reg handlers[RT_HOOK_COUNT];
     size_t handler_count;
@@ -98,8 +98,8 @@ typedef struct rt_plugin {
 static inline int32_t rt_handler(void *instance, const cpex_call *call)
 {
     rt_plugin *p = instance;
-    atomic_fetch_add(&p->stat->live_calls, 1);
-    if (p->shut)
+    atomic_fetch_add(&p->live, 1);
+    if (atomic_load(&p->shut))
         atomic_fetch_add(&p->stat->bad_shutdowns, 1);
     const cpex_host_api *h = cpex_host_api_get();
     size_t len = strlen(rt_trace_buf);
@@ -108,10 +108,10 @@ static inline int32_t rt_handler(void *instance, const cpex_call *call)
                  p->label, p->value);
     else
         snprintf(rt_trace_buf + len, sizeof rt_trace_buf - len, "%s%s", len ? "," : "", p->label);
-    p->count++; /* sequential plugins: one caller at a time per test */
+    long long n = atomic_fetch_add(&p->count, 1) + 1;
     char key[96];
     snprintf(key, sizeof key, "%s.count", p->label);
-    h->set_metadata(call, key, h->json_new_integer(p->count));
+    h->set_metadata(call, key, h->json_new_integer(n));
     int32_t rc = CPEX_ALLOW;
     if (p->deny) {
         h->deny(call, "denied", p->label, NULL, NULL);
@@ -120,7 +120,7 @@ static inline int32_t rt_handler(void *instance, const cpex_call *call)
         h->set_error(call, "failing on purpose");
         rc = CPEX_ERROR;
     }
-    atomic_fetch_sub(&p->stat->live_calls, 1);
+    atomic_fetch_sub(&p->live, 1);
     return rc;
 }
 
@@ -129,7 +129,6 @@ static inline int32_t rt_init(void *instance, char *err, size_t cap)
     (void)err;
     (void)cap;
     rt_plugin *p = instance;
-    p->initialized = true;
     atomic_fetch_add(&p->stat->inits, 1);
     return 0;
 }
@@ -137,9 +136,9 @@ static inline int32_t rt_init(void *instance, char *err, size_t cap)
 static inline void rt_shutdown(void *instance)
 {
     rt_plugin *p = instance;
-    if (atomic_load(&p->stat->live_calls) > 0)
+    if (atomic_load(&p->live) > 0)
         atomic_fetch_add(&p->stat->bad_shutdowns, 1);
-    p->shut = true;
+    atomic_store(&p->shut, true);
     atomic_fetch_add(&p->stat->shutdowns, 1);
 }
 
