@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,7 +31,7 @@ typedef struct opened {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static opened *all;
-static unsigned long copies;
+static _Atomic unsigned long copies; /* names private copies apart */
 
 static bool same_identity(const opened *o, const struct stat *st)
 {
@@ -77,9 +78,7 @@ static char *private_copy(const char *path, char *why, size_t cap)
     char *result = NULL;
     for (int r = 0; r < 3 && !result; r++) {
         char dir[PATH_MAX];
-        pthread_mutex_lock(&lock);
-        unsigned long n = ++copies;
-        pthread_mutex_unlock(&lock);
+        unsigned long n = atomic_fetch_add(&copies, 1) + 1;
         snprintf(dir, sizeof dir, "%s/.cpex-lib-%ld-%lu-XXXXXX", roots[r], (long)getpid(), n);
         if (!mkdtemp(dir))
             continue;
