@@ -1,5 +1,6 @@
 /*
- * cmd_check.c — `cpex check CONFIG [--json]`.
+ * cmd_check.c — `cpex check CONFIG [--json] [--tool NAME | --resource URI |
+ * --prompt NAME | --llm NAME [--scope S] [--tag T]... [--hook H]]`.
  *
  * Loads the configuration and initializes every plugin, runs no hook, and
  * reports: one line per plugin, then every problem (each naming its
@@ -13,17 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_routing.h"
 #include "cli.h"
 #include "guard.h"
 
 typedef struct check_opts {
     const char *config;
     bool json;
+    cli_route_query route; /* an entity: the routing report (check_routing.c) */
 } check_opts;
 
 static int parse_args(int argc, char **argv, check_opts *o)
 {
     memset(o, 0, sizeof *o);
+    int rc = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -32,6 +36,9 @@ static int parse_args(int argc, char **argv, check_opts *o)
             return -1;
         } else if (strcmp(a, "--json") == 0) {
             o->json = true;
+        } else if (cli_route_opt(argc, argv, &i, &o->route, &rc)) {
+            if (rc)
+                return rc;
         } else if (a[0] == '-' && a[1] != '\0') {
             return cli_usage_error("check", "unknown option '%s'", a);
         } else if (!o->config) {
@@ -43,7 +50,7 @@ static int parse_args(int argc, char **argv, check_opts *o)
     }
     if (!o->config)
         return cli_usage_error("check", "missing CONFIG: the YAML file to check");
-    return 0;
+    return cli_route_query_check(&o->route);
 }
 
 static const char *state_word(const cpex_plugin_info *info)
@@ -270,6 +277,13 @@ int cli_cmd_check(int argc, char **argv)
         }
     }
 
+    /* Which plugins an entity's invokes would run, and why. */
+    json_t *routing = NULL;
+    if (o.route.type && loaded)
+        routing = cli_route_explain(m, &o.route, o.json);
+    else if (o.route.type && !o.json)
+        printf("\nrouting: not shown, the configuration did not load\n");
+
     bool good = loaded && init_err.count == 0 && failed == 0;
     if (o.json) {
         json_t *doc = json_object();
@@ -279,6 +293,8 @@ int cli_cmd_check(int argc, char **argv)
         json_object_set_new(doc, "plugins", plugins);
         json_object_set_new(doc, "problems", problems);
         json_object_set_new(doc, "warnings", warnings);
+        if (o.route.type)
+            json_object_set_new(doc, "routing", routing ? routing : json_null());
         plugins = problems = warnings = NULL;
         cli_print_json(stdout, doc);
         putchar('\n');

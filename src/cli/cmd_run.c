@@ -1,5 +1,6 @@
 /*
- * cmd_run.c — `cpex run CONFIG [--hook NAME] [--input FILE|-] [--json]`.
+ * cmd_run.c — `cpex run CONFIG [--hook NAME] [--input FILE|-] [--json]
+ * [--watch [--debounce MS]]`.
  *
  * Loads the configuration, initializes it, then turns each request line
  * into one cpex_manager_invoke and writes one result line. A bad line gets
@@ -26,6 +27,8 @@ typedef struct run_opts {
     size_t max_contexts;
     bool json;
     bool verbose;
+    bool watch;           /* reload CONFIG whenever it changes */
+    size_t debounce_ms;   /* 0: the library's default */
 } run_opts;
 
 typedef struct run_stats {
@@ -61,6 +64,12 @@ static int parse_args(int argc, char **argv, run_opts *o)
             o->json = true;
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
             o->verbose = true;
+        } else if (strcmp(a, "--watch") == 0) {
+            o->watch = true;
+        } else if (cli_opt_value(argc, argv, &i, "--debounce", &v)) {
+            if (!parse_count(v, &o->debounce_ms) || o->debounce_ms > 60000)
+                return cli_usage_error("run", "--debounce needs milliseconds from 1 to 60000, "
+                                              "e.g. --debounce 500");
         } else if (cli_opt_value(argc, argv, &i, "--hook", &v)) {
             if (!v || !*v)
                 return cli_usage_error("run", "--hook needs a hook name, e.g. --hook cmf.tool_pre_invoke");
@@ -85,7 +94,35 @@ static int parse_args(int argc, char **argv, run_opts *o)
     }
     if (!o->config)
         return cli_usage_error("run", "missing CONFIG: the YAML file that lists the plugins");
+    if (o->debounce_ms && !o->watch)
+        return cli_usage_error("run", "--debounce goes with --watch");
     return 0;
+}
+
+/* --watch: the reloads that worked, on standard error (the watcher's
+ * thread). Refusals and a lost watch are errors the library logs itself. */
+static void on_reload(void *user, const cpex_reload_event *ev)
+{
+    (void)user;
+    if (ev->kind == CPEX_RELOAD_APPLIED || ev->kind == CPEX_RELOAD_WATCH_RESTORED)
+        cli_line(stderr, "cpex run: %s '%s' (generation %llu)%s%s",
+                 ev->kind == CPEX_RELOAD_APPLIED ? "reloaded" : "watch restored", ev->path,
+                 (unsigned long long)ev->generation, ev->message[0] ? ": " : "", ev->message);
+}
+
+/* Start watching CONFIG (after it loaded): later changes apply between lines. */
+static bool start_watch(cpex_manager *m, const run_opts *o)
+{
+    cpex_error err = CPEX_ERROR_INIT;
+    cpex_manager_on_reload(m, on_reload, NULL);
+    if (cpex_manager_watch_file(m, o->config, (uint32_t)o->debounce_ms, &err) != CPEX_OK) {
+        cli_line(stderr, "cpex run: cannot watch '%s':", o->config);
+        cli_print_problems(stderr, &err, "  ");
+        cpex_error_cleanup(&err);
+        return false;
+    }
+    cli_output_show_generation(true);
+    return true;
 }
 
 /* Load and initialize; prints every problem. */
@@ -230,7 +267,7 @@ int cli_cmd_run(int argc, char **argv)
     cli_log_init(&log, false, o.verbose ? CPEX_LOG_INFO : CPEX_LOG_WARN);
     cpex_manager *m = cli_manager_new(&log);
     cli_contexts *contexts = cli_contexts_new(o.max_contexts);
-    if (!m || !contexts || !load(m, o.config)) {
+    if (!m || !contexts || !load(m, o.config) || (o.watch && !start_watch(m, &o))) {
         if (!contexts)
             fprintf(stderr, "cpex run: out of memory\n");
         cli_guard_doing("shutting down the plugins after the configuration failed");

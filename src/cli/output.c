@@ -5,6 +5,10 @@
 #include "cli.h"
 #include "output.h"
 
+static bool show_generation;
+
+void cli_output_show_generation(bool show) { show_generation = show; }
+
 json_t *cli_json_diff(const json_t *before, const json_t *after)
 {
     json_t *diff = json_object();
@@ -108,6 +112,8 @@ static void output_json(FILE *out, size_t line, const cli_request *req,
     if (r->metadata)
         json_object_set(o, "metadata", r->metadata);
     json_object_set_new(o, "errors", errors_json(r));
+    /* The registry generation the invoke ran on (a reload between lines changes it). */
+    json_object_set_new(o, "generation", json_integer((json_int_t)r->generation));
     cli_print_json(out, o);
     fputc('\n', out);
     json_decref(o);
@@ -122,6 +128,8 @@ static void output_text(FILE *out, size_t line, const cli_request *req,
     cli_text(out, "line %zu  %s", line, req->hook);
     if (req->context_id)
         cli_text(out, "  [%s]", req->context_id);
+    if (show_generation)
+        fprintf(out, "  (generation %llu)", (unsigned long long)r->generation);
     if (r->continue_processing) {
         fputs("  ALLOW", out);
         if (!handled)

@@ -16,6 +16,12 @@
 void cli_output_result(FILE *out, bool json, size_t line, const cli_request *request,
                        const cpex_pipeline_result *result, bool hook_handled);
 
+/**
+ * Show the registry generation in the readable form too (`cpex run
+ * --watch`: a reload changes it between lines). The JSON form always has it.
+ */
+void cli_output_show_generation(bool show);
+
 /** Write the error line for a bad input line. */
 void cli_output_line_error(FILE *out, bool json, size_t line, const char *message);
 

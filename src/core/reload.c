@@ -76,6 +76,9 @@ static void redact(const char *text, char *out, size_t cap)
     for (const char *p = text; *p && o + 8 < cap; p++) {
         char close = *p == '\'' ? '\'' : *p == '"' ? '"' : *p == '[' ? ']' : 0;
         const char *end = close ? strchr(p + 1, close) : NULL;
+        /* One character says nothing secret (libyaml's "expected ','"). */
+        if (end && end - p <= 2)
+            end = NULL;
         /* An apostrophe in prose ("plugin's") has no closing quote nearby
          * on the same line: leave it. */
         const char *nl = strchr(p + 1, '\n');
@@ -158,8 +161,8 @@ void cpex__reload_report(cpex_manager *m, cpex_reload_event_kind kind, const cha
     int level = kind == CPEX_RELOAD_FAILED || kind == CPEX_RELOAD_WATCH_LOST ? CPEX_LOG_ERROR
                 : kind == CPEX_RELOAD_UNCHANGED                             ? CPEX_LOG_DEBUG
                                                                             : CPEX_LOG_INFO;
-    static const char *const what[] = {"reloaded", "reload refused", "unchanged", "watch lost",
-                                       "watch restored"};
+    static const char *const what[] = {"reloaded", "reload refused, the configuration in use stays",
+                                       "unchanged", "watch lost", "watch restored"};
     cpex__log(cpex__sink_of(m), (uint32_t)level, NULL, "%s '%s' (generation %llu)%s%s", what[kind],
               path, (unsigned long long)generation, *message ? ": " : "", message);
     if (fn) {
