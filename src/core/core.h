@@ -272,8 +272,8 @@ static inline void cpex__result_reset(cpex_pipeline_result *r)
     r->error_count = 0;
     r->errors = NULL;
     r->context = NULL;
-    if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_GENERATION) /* appended in 0.2 */
-        r->generation = 0;
+    /* generation (appended in 0.2) is written by the invoke, and zeroed by
+     * cleanup, where the caller's size covers it. */
 }
 /** Append a soft error record with a record code of cpex/codes.h (strings
  *  copied, details taken). Returns false on OOM. */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "core/route_lookup.h"
 #include "core/routing.h"
 
 /* ------------------------------------------------------------------ */
@@ -85,43 +86,96 @@ static cpex_status refuse_result(cpex_manager *m, const cpex_pipeline_result *re
     return CPEX_E_INVALID;
 }
 
+/* Run hook `h` (or a plan of the same shape): the payload check, then the
+ * executor. Leaves the read section. */
+static cpex_status run_hook(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s,
+                            const cpex__hook *h, const cpex_payload *payload,
+                            const cpex_extensions *extensions, cpex_context_table *context,
+                            cpex_pipeline_result *res)
+{
+    const cpex__type_slot *custom;
+    char reason[300];
+    const char *problem = payload_problem(s, h, h->name, payload, &custom, reason, sizeof reason);
+    if (problem)
+        deny_invoke(res, CPEX_CODE_PAYLOAD_TYPE_MISMATCH, problem);
+    else
+        cpex__execute(m, s, h, payload, custom, extensions, context,
+                      atomic_load_explicit(&m->closing, memory_order_relaxed) != 0, res);
+    cpex__rcu_exit(t);
+    return CPEX_OK;
+}
+
 /* The plan's entries stay where a conditions filter puts them when few. */
 #define PLAN_STACK_ENTRIES 16
 
-/* Run hook `h` (or the plan routing narrows it to): the payload check,
- * then the executor. Leaves the read section. */
-static cpex_status run_found(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s,
-                             const cpex__hook *h, const cpex_payload *payload,
-                             const cpex_extensions *extensions, cpex_context_table *context,
-                             cpex_pipeline_result *res)
+/* Routing off, some plugins with conditions: run those whose conditions
+ * match. Leaves the read section. */
+static __attribute__((noinline)) cpex_status
+run_conditioned(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s, const cpex__hook *h,
+                const cpex_payload *payload, const cpex_extensions *extensions,
+                cpex_context_table *context, cpex_pipeline_result *res)
 {
     void *owned = NULL;
     cpex__hook plan;
     cpex__hook_entry stack[PLAN_STACK_ENTRIES];
+    const cpex__hook *run = cpex__conditions_plan(s->routing, s, h, extensions, &plan, stack,
+                                                  PLAN_STACK_ENTRIES, &owned);
+    cpex_status st = CPEX_OK;
+    if (!run) {
+        deny_invoke(res, CPEX_CODE_INTERNAL_ERROR,
+                    "out of memory choosing the plugins of this invoke (conditions); denied");
+        cpex__rcu_exit(t);
+    } else if (run->count == 0) {
+        cpex__rcu_exit(t);
+    } else {
+        st = run_hook(m, t, s, run, payload, extensions, context, res);
+    }
+    if (owned)
+        cpex__route_plan_free(owned);
+    return st;
+}
+
+/* Routing on: the invoke's plan (route_lookup.h: inline here, once). */
+static __attribute__((noinline)) const cpex__hook *routed_plan(cpex__route_state *rs,
+                                                                const cpex__hook *h,
+                                                                const cpex_extensions *ext,
+                                                                void **owned)
+{
+    return cpex__route_lookup(rs, h, ext, owned);
+}
+
+/* A routed invoke that runs nothing: out of memory (denied), or no plugin
+ * routed to this hook for the entity (allowed, untouched). */
+static __attribute__((noinline)) cpex_status routed_nothing(cpex__rcu_ticket t,
+                                                           const cpex__hook *plan, void *owned,
+                                                           cpex_pipeline_result *res)
+{
+    if (!plan)
+        deny_invoke(res, CPEX_CODE_INTERNAL_ERROR,
+                    "out of memory choosing the plugins of this invoke (routing); denied");
+    cpex__rcu_exit(t);
+    if (owned)
+        cpex__route_plan_free(owned);
+    return CPEX_OK;
+}
+
+/* The part every invoke shares once its hook is found: routing narrows
+ * the hook's entries to the invoke's plan (routing.h), then the payload
+ * check and the executor. Leaves the read section. Without routing this
+ * costs two tests (s->routing, owned). */
+static inline __attribute__((always_inline)) cpex_status
+run_found(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s, const cpex__hook *h,
+          const cpex_payload *payload, const cpex_extensions *extensions,
+          cpex_context_table *context, cpex_pipeline_result *res)
+{
+    void *owned = NULL;
     cpex__route_state *rs = s->routing;
-    if (rs) {
-        const cpex__hook *run = h;
-        if (rs->policy->enabled) {
-            cpex__route_key key;
-            if (cpex__route_key_make(rs->policy, h->id, extensions, &key))
-                run = cpex__route_plan(rs, h, &key, &owned);
-            /* else: no entity, every plugin of the hook runs (decision 5) */
-        } else {
-            run = cpex__conditions_plan(rs, s, h, extensions, &plan, stack, PLAN_STACK_ENTRIES,
-                                        &owned);
-        }
-        if (!run) {
-            deny_invoke(res, CPEX_CODE_INTERNAL_ERROR,
-                        "out of memory choosing the plugins of this invoke (routing); denied");
-            cpex__rcu_exit(t);
-            return CPEX_OK;
-        }
-        if (run->count == 0) { /* nothing routed here: allow, untouched */
-            cpex__rcu_exit(t);
-            cpex__route_plan_free(owned);
-            return CPEX_OK;
-        }
-        h = run;
+    if (__builtin_expect(rs != NULL, 0)) {
+        if (!rs->enabled)
+            return run_conditioned(m, t, s, h, payload, extensions, context, res);
+        h = routed_plan(rs, h, extensions, &owned);
+        if (!h || h->count == 0)
+            return routed_nothing(t, h, owned, res);
     }
     const cpex__type_slot *custom;
     char reason[300];
@@ -132,15 +186,16 @@ static cpex_status run_found(cpex_manager *m, cpex__rcu_ticket t, const cpex__sn
         cpex__execute(m, s, h, payload, custom, extensions, context,
                       atomic_load_explicit(&m->closing, memory_order_relaxed) != 0, res);
     cpex__rcu_exit(t);
-    cpex__route_plan_free(owned); /* a plan the cache could not keep (borrowed nothing after) */
+    if (__builtin_expect(owned != NULL, 0)) /* a plan the cache could not keep */
+        cpex__route_plan_free(owned);
     return CPEX_OK;
 }
 
-/* The generation the invoke runs on, where the caller's result has room. */
+/* The generation the invoke runs on (0: none), where the caller's result has room. */
 static inline void set_generation(cpex_pipeline_result *res, const cpex__snapshot *s)
 {
     if (res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_GENERATION)
-        res->generation = s->generation;
+        res->generation = s ? s->generation : 0;
 }
 
 cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *payload,
@@ -152,6 +207,7 @@ cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_pa
     cpex__result_reset(res);
     res->context = context;
     if (!m || !hook) {
+        set_generation(res, NULL);
         deny_invoke(res, CPEX_CODE_INVALID_ARGUMENT,
                     "cpex_manager_invoke: manager and hook required");
         return CPEX_E_INVALID;
@@ -203,6 +259,7 @@ cpex_status cpex_manager_invoke_hook(cpex_manager *m, const cpex_hook_handle *ho
     res->context = context;
     const cpex__hook_name *name = (const cpex__hook_name *)(const void *)hook;
     if (!m || !name || name->owner != m) {
+        set_generation(res, NULL);
         deny_invoke(res, CPEX_CODE_INVALID_ARGUMENT,
                     m && name ? "cpex_manager_invoke_hook: the hook handle is another manager's"
                               : "cpex_manager_invoke_hook: manager and hook required");

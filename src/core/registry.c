@@ -6,35 +6,13 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "core/hash.h"
 #include "core/routing.h"
 #include "util/alloc.h"
 
-static inline uint64_t load64(const char *p)
-{
-    uint64_t w;
-    memcpy(&w, p, 8);
-    return w;
-}
-
 uint64_t cpex__hash_name(const char *name, size_t len)
 {
-    /* Runs on every invoke. Eight bytes per multiply and the last eight
-       bytes read once (overlapping): a 20-byte hook name costs three
-       multiplies, where byte-wise FNV-1a chained twenty (~15 ns). */
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)len;
-    uint64_t w = 0;
-    if (len >= 8) {
-        for (size_t i = 0; i + 8 < len; i += 8) {
-            h = (h ^ load64(name + i)) * 0xff51afd7ed558ccdull;
-            h ^= h >> 32;
-        }
-        w = load64(name + len - 8);
-    } else {
-        for (size_t i = 0; i < len; i++)
-            w |= (uint64_t)(unsigned char)name[i] << (8 * i);
-    }
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 29);
+    return cpex__hash_bytes(name, len); /* runs on every invoke by name (hash.h) */
 }
 
 static int entry_cmp(const void *a, const void *b)

@@ -53,6 +53,8 @@ void cpex_pipeline_result_cleanup(cpex_pipeline_result *r)
     if (!r->violation && !r->modified_payload && !r->extensions && !r->metadata && !r->errors &&
         !r->context) {
         cpex__result_reset(r);
+        if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_GENERATION)
+            r->generation = 0;
         return;
     }
     cpex_violation_free(r->violation);
@@ -66,6 +68,8 @@ void cpex_pipeline_result_cleanup(cpex_pipeline_result *r)
     cpex_error_records_free(r->errors, r->error_count);
     cpex_context_table_free(r->context);
     cpex__result_reset(r);
+    if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_GENERATION)
+        r->generation = 0;
 }
 
 cpex_payload *cpex__result_payload_new(uint32_t kind, const char *type_name, void *data,

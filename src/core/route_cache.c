@@ -13,60 +13,35 @@
  * always ends; past the bound, plans are still built and run, just not
  * kept (one warning per snapshot, as CPEX's).
  */
-#include "core/routing.h"
+#include "core/route_lookup.h"
 
 #include <string.h>
 
 #include "model/extensions_internal.h"
 #include "util/alloc.h"
 
-struct cpex__route_entry {
-    uint64_t hash;
-    uint32_t hook_id;
-    uint32_t group_count;
-    bool has_scope;
-    size_t type_len, name_len, scope_len;
-    const char *type, *name, *scope; /* in the entry's own storage */
-    const uint32_t *groups;
-    cpex__hook plan;
-    cpex__hook_entry entries[]; /* then the groups, then the strings */
-};
 
 /* ------------------------------------------------------------------ */
 /* Keys                                                                */
 /* ------------------------------------------------------------------ */
 
-static inline uint64_t mix(uint64_t h, uint64_t v)
+static bool key_from_meta(const cpex__policy *p, uint32_t hook_id, const cpex_extensions *ext,
+                          const cpex__ext_meta *meta, cpex__route_key *key)
 {
-    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-    return h;
-}
-
-bool cpex__route_key_make(const cpex__policy *p, uint32_t hook_id, const cpex_extensions *ext,
-                          cpex__route_key *key)
-{
-    if (!ext)
-        return false;
-    key->type = cpex__extensions_get_str(ext, CPEX_EXT_ENTITY_TYPE);
-    key->name = cpex__extensions_get_str(ext, CPEX_EXT_ENTITY_NAME);
-    if (!key->type.ptr || !key->name.ptr)
-        return false;
-    key->scope = cpex__extensions_get_str(ext, CPEX_EXT_SCOPE);
+    key->type = meta->type;
+    key->name = meta->name;
+    key->scope = meta->scope;
     key->hook_id = hook_id;
+    key->type_id = cpex__route_type_id(meta->type);
     key->group_count = 0;
     key->uncacheable = false;
-    uint64_t h = mix((uint64_t)hook_id * 0xff51afd7ed558ccdull,
-                     cpex__hash_name(key->type.ptr, key->type.len));
-    h = mix(h, cpex__hash_name(key->name.ptr, key->name.len));
-    if (key->scope.ptr)
-        h = mix(h, cpex__hash_name(key->scope.ptr, key->scope.len) ^ 0x5c09e7ull);
+    uint64_t h = cpex__route_base_hash(hook_id, key->type_id, meta);
     /* Only tags that name a group can change the plan (decision 3): the
      * others stay out of the key, so per-request tags cannot flood it. */
-    if (p->table) {
-        size_t n = cpex_extensions_count(ext, CPEX_EXT_TAGS);
-        for (size_t i = 0; i < n; i++) {
+    if (p->table && meta->tag_count) {
+        for (size_t i = 0; i < meta->tag_count; i++) {
             cpex_str t = cpex__extensions_item_str(ext, CPEX_EXT_TAGS, i);
-            int g = cpex__policy_group(p, t.ptr, t.len, cpex__hash_name(t.ptr, t.len));
+            int g = cpex__policy_group(p, t.ptr, t.len, cpex__hash_bytes(t.ptr, t.len));
             if (g < 0 || g == p->all_group)
                 continue;
             size_t at = key->group_count;
@@ -84,25 +59,33 @@ bool cpex__route_key_make(const cpex__policy *p, uint32_t hook_id, const cpex_ex
             key->group_count++;
         }
         for (size_t i = 0; i < key->group_count; i++)
-            h = mix(h, key->groups[i] + 1);
+            h = cpex__route_mix(h, key->groups[i] + 1);
     }
     key->hash = h;
     return true;
 }
 
-static inline bool same_str(const char *a, size_t alen, cpex_str b)
+bool cpex__route_key_make(const cpex__policy *p, uint32_t hook_id, const cpex_extensions *ext,
+                          cpex__route_key *key)
 {
-    return alen == b.len && memcmp(a, b.ptr, alen) == 0;
+    if (!ext)
+        return false;
+    cpex__ext_meta meta;
+    cpex__extensions_meta(ext, &meta);
+    if (!meta.type.ptr || !meta.name.ptr)
+        return false;
+    return key_from_meta(p, hook_id, ext, &meta, key);
 }
 
 static inline bool entry_matches(const cpex__route_entry *e, const cpex__route_key *k)
 {
     if (e->hash != k->hash || e->hook_id != k->hook_id || e->group_count != k->group_count ||
-        e->has_scope != (k->scope.ptr != NULL))
+        e->type_id != k->type_id || e->has_scope != (k->scope.ptr != NULL))
         return false;
-    if (!same_str(e->name, e->name_len, k->name) || !same_str(e->type, e->type_len, k->type))
+    if (!cpex__route_same_str(e->name, e->name_len, k->name) ||
+        (!e->type_id && !cpex__route_same_str(e->type, e->type_len, k->type)))
         return false;
-    if (e->has_scope && !same_str(e->scope, e->scope_len, k->scope))
+    if (e->has_scope && !cpex__route_same_str(e->scope, e->scope_len, k->scope))
         return false;
     for (uint32_t i = 0; i < e->group_count; i++)
         if (e->groups[i] != k->groups[i])
@@ -135,7 +118,10 @@ static cpex__route_entry *build_entry(const cpex__policy *p, const cpex__hook *h
     cpex__resolution_entries(&r, h, e->entries, n);
     cpex__resolution_free(&r);
     e->hash = key->hash;
+    e->tag = cpex__route_tag(key->hook_id, key->type_id, key->scope.ptr != NULL,
+                             key->group_count);
     e->hook_id = key->hook_id;
+    e->type_id = key->type_id;
     e->group_count = (uint32_t)key->group_count;
     uint32_t *g = (uint32_t *)(void *)((char *)e + head);
     if (groups)
@@ -237,6 +223,17 @@ const cpex__hook *cpex__route_plan(cpex__route_state *rs, const cpex__hook *h,
     }
 }
 
+/* A miss, or a key with tags: the whole key, then the generic path
+ * (route_lookup.h has the hit). */
+const cpex__hook *cpex__route_lookup_slow(cpex__route_state *rs, const cpex__hook *h,
+                                          const cpex_extensions *ext, const cpex__ext_meta *meta,
+                                          void **owned)
+{
+    cpex__route_key key;
+    key_from_meta(rs->policy, h->id, ext, meta, &key);
+    return cpex__route_plan(rs, h, &key, owned);
+}
+
 /* ------------------------------------------------------------------ */
 /* Route state                                                         */
 /* ------------------------------------------------------------------ */
@@ -278,6 +275,8 @@ cpex__route_state *cpex__route_state_new(cpex__policy *policy, const cpex__snaps
         return NULL;
     }
     rs->policy = cpex__policy_ref(policy);
+    rs->enabled = policy->enabled;
+    rs->has_groups = policy->table != NULL;
     rs->sink = sink;
     pthread_mutex_init(&rs->make_lock, NULL);
     atomic_init(&rs->slots, NULL);

@@ -91,11 +91,25 @@ cpex__policy *cpex__policy_build(cpex__config *cfg, char *const *known, size_t k
 /* Route state of a snapshot                                           */
 /* ------------------------------------------------------------------ */
 
-/** One cached plan. */
-typedef struct cpex__route_entry cpex__route_entry;
+/** One cached plan, with its key (one allocation; immutable once published). */
+typedef struct cpex__route_entry {
+    uint64_t hash;
+    uint64_t tag;     /* hook id, type id, scope present, group count: one compare (route_lookup.h) */
+    uint32_t hook_id;
+    uint32_t group_count;
+    uint32_t type_id;
+    bool has_scope;
+    size_t type_len, name_len, scope_len;
+    const char *type, *name, *scope; /* in the entry's own storage */
+    const uint32_t *groups;
+    cpex__hook plan;
+    cpex__hook_entry entries[]; /* then the groups, then the strings */
+} cpex__route_entry;
 
 typedef struct cpex__route_state {
     cpex__policy *policy;            /* a reference */
+    bool enabled;                    /* policy->enabled, read without a pointer chase */
+    bool has_groups;                 /* the policy has groups: runtime tags may matter */
     const cpex__conds ***hook_conds; /* routing off: per snapshot hook, per entry; NULL: none */
     size_t hook_count;               /* of hook_conds */
     _Atomic(_Atomic(cpex__route_entry *) *) slots; /* the cache, made on the first miss */
@@ -125,6 +139,7 @@ size_t cpex__route_cache_size(const cpex__route_state *rs);
 
 typedef struct cpex__route_key {
     uint32_t hook_id;
+    uint32_t type_id;            /* 1..4: tool, resource, prompt, llm; 0: another type */
     cpex_str type, name, scope;  /* borrowed from the extensions; scope.ptr NULL when unset */
     uint32_t groups[CPEX__KEY_MAX_GROUPS]; /* runtime tags naming groups: indices, ascending */
     size_t group_count;
@@ -147,6 +162,12 @@ bool cpex__route_key_make(const cpex__policy *p, uint32_t hook_id, const cpex_ex
  */
 const cpex__hook *cpex__route_plan(cpex__route_state *rs, const cpex__hook *h,
                                    const cpex__route_key *key, void **owned);
+
+struct cpex__ext_meta;
+/** The whole key from the meta slot, then cpex__route_plan (route_lookup.h's slow path). */
+const cpex__hook *cpex__route_lookup_slow(cpex__route_state *rs, const cpex__hook *h,
+                                          const cpex_extensions *ext,
+                                          const struct cpex__ext_meta *meta, void **owned);
 void cpex__route_plan_free(void *owned);
 
 /**

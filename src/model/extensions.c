@@ -743,6 +743,19 @@ const char *cpex_extensions_get(const cpex_extensions *ext, uint32_t field)
     return cpex__extensions_get_str(ext, field).ptr;
 }
 
+void cpex__extensions_meta(const cpex_extensions *ext, cpex__ext_meta *out)
+{
+    if (!ext) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    const ext_body *b = ext->body;
+    out->type = str_view(b->single[S_ENTITY_TYPE]);
+    out->name = str_view(b->single[S_ENTITY_NAME]);
+    out->scope = str_view(b->single[S_SCOPE]);
+    out->tag_count = b->lists[L_TAGS].count;
+}
+
 size_t cpex_extensions_count(const cpex_extensions *ext, uint32_t field)
 {
     int idx = list_index(field);

@@ -37,6 +37,15 @@ cpex__ext_field_kind cpex__ext_field_kind_of(uint32_t field);
 /** A single-valued field as pointer + length; ptr NULL when unset. */
 cpex_str cpex__extensions_get_str(const cpex_extensions *ext, uint32_t field);
 
+/** The meta slot at once, for the router: one call per routed invoke. */
+typedef struct cpex__ext_meta {
+    cpex_str type, name, scope; /* ptr NULL when unset */
+    size_t tag_count;
+} cpex__ext_meta;
+
+/** Fill `out` from `ext` (NULL: everything unset). */
+void cpex__extensions_meta(const cpex_extensions *ext, cpex__ext_meta *out);
+
 /** Item `index` of a list field as pointer + length; ptr NULL when out of range. */
 cpex_str cpex__extensions_item_str(const cpex_extensions *ext, uint32_t field, size_t index);
 

@@ -1,0 +1,78 @@
+/*
+ * hash.h — the hash of names and keys (core layer, internal), inline so
+ * that the invoke path (hook names, route keys) pays no call for it.
+ */
+#ifndef CPEX_CORE_HASH_H
+#define CPEX_CORE_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline uint64_t cpex__load64(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+/* Eight bytes per multiply and the last eight bytes read once
+ * (overlapping): a 20-byte name costs three multiplies, where byte-wise
+ * FNV-1a chained twenty (~15 ns). */
+static inline uint64_t cpex__hash_bytes(const char *name, size_t len)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)len;
+    uint64_t w = 0;
+    if (len > 8 && len <= 16) { /* the usual name: two loads, no loop */
+        h = (h ^ cpex__load64(name)) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        w = cpex__load64(name + len - 8);
+    } else if (len >= 8) {
+        for (size_t i = 0; i + 8 < len; i += 8) {
+            h = (h ^ cpex__load64(name + i)) * 0xff51afd7ed558ccdull;
+            h ^= h >> 32;
+        }
+        w = cpex__load64(name + len - 8);
+    } else if (len >= 4) {
+        uint32_t a, b;
+        memcpy(&a, name, 4);
+        memcpy(&b, name + len - 4, 4);
+        w = (uint64_t)a | (uint64_t)b << 32;
+    } else {
+        for (size_t i = 0; i < len; i++)
+            w |= (uint64_t)(unsigned char)name[i] << (8 * i);
+    }
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+
+static inline uint32_t cpex__load32(const char *p)
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
+/* Equality of two byte strings of length n, without a call: overlapping
+ * word loads (two for 4 to 16 bytes, the usual names). */
+static inline int cpex__bytes_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8 && n <= 16)
+        return cpex__load64(a) == cpex__load64(b) &&
+               cpex__load64(a + n - 8) == cpex__load64(b + n - 8);
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8)
+            if (cpex__load64(a + i) != cpex__load64(b + i))
+                return 0;
+        return cpex__load64(a + n - 8) == cpex__load64(b + n - 8);
+    }
+    if (n >= 4)
+        return cpex__load32(a) == cpex__load32(b) &&
+               cpex__load32(a + n - 4) == cpex__load32(b + n - 4);
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
+#endif
