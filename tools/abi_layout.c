@@ -234,6 +234,18 @@ static const field host_api_fields[] = {
     F(cpex_host_api, ext_set_custom, int32_t (*)(const cpex_call *, const char *, cpex_json *)),
     F(cpex_host_api, ctx_get, const cpex_json *(*)(const cpex_call *, uint32_t, const char *)),
     F(cpex_host_api, ctx_set, int32_t (*)(const cpex_call *, uint32_t, const char *, cpex_json *)),
+    FIELD(cpex_host_api, payload_set_text, NULL, "1.1",
+          int32_t (*)(const cpex_call *, size_t, const char *, size_t)),
+    FIELD(cpex_host_api, payload_set_tool_arguments, NULL, "1.1",
+          int32_t (*)(const cpex_call *, size_t, cpex_json *)),
+    FIELD(cpex_host_api, payload_set_tool_result_content, NULL, "1.1",
+          int32_t (*)(const cpex_call *, size_t, cpex_json *)),
+    FIELD(cpex_host_api, payload_append_text, NULL, "1.1",
+          int32_t (*)(const cpex_call *, uint32_t, const char *, size_t)),
+    FIELD(cpex_host_api, payload_remove_part, NULL, "1.1",
+          int32_t (*)(const cpex_call *, size_t)),
+    FIELD(cpex_host_api, cmf_set_tool_result_content, NULL, "1.1",
+          int32_t (*)(struct cpex_cmf_message *, size_t, cpex_json *)),
 };
 
 static const field plugin_config_fields[] = {

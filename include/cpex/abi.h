@@ -585,6 +585,44 @@ typedef struct cpex_host_api {
     int32_t (*ctx_set)(const cpex_call *call, uint32_t scope, const char *key,
                        cpex_json *value);
 
+    /* ---- editing the call's CMF payload in place (ABI 1.1); every slot
+       [thread: caller, during the call] ---- */
+    /*
+     * Change one part of the payload the call carries, without cloning the
+     * message first: the first edit of a call makes its working copy (one
+     * allocation whatever the payload's size: the parts' content is shared,
+     * and a changed part gets content of its own), and from then on
+     * `call->payload` shows the handler its edits. When the handler allows,
+     * the edited message is the payload the next plugins see, exactly as if
+     * it had been handed to set_payload_cmf. Only sequential and transform
+     * modes may modify: elsewhere a slot returns CPEX_HOST_EDENIED and the
+     * host records a dropped_modification; a hook whose payload is not CMF
+     * gives CPEX_HOST_EINVAL (recorded too). CPEX_HOST_EINVAL also for a part
+     * index out of range or of another kind. A slot that "takes ownership"
+     * takes the value on every path.
+     */
+    /** Replace the text of text/thinking part `part`. */
+    int32_t (*payload_set_text)(const cpex_call *call, size_t part, const char *text,
+                                size_t len);
+    /** Replace the arguments of tool_call part `part` (an object; takes ownership). */
+    int32_t (*payload_set_tool_arguments)(const cpex_call *call, size_t part,
+                                          cpex_json *arguments);
+    /** Replace the content of tool_result part `part` (any value; takes ownership). */
+    int32_t (*payload_set_tool_result_content)(const cpex_call *call, size_t part,
+                                               cpex_json *content);
+    /** Append a text (or thinking) part. */
+    int32_t (*payload_append_text)(const cpex_call *call, uint32_t kind, const char *text,
+                                   size_t len);
+    /** Remove part `part`. */
+    int32_t (*payload_remove_part)(const cpex_call *call, size_t part);
+    /**
+     * [thread: any, any time] Replace the content of tool_result part `part`
+     * of a message the plugin owns (a clone); takes ownership of `content`.
+     * The 1.0 table had no way to do it short of a JSON round trip.
+     */
+    int32_t (*cmf_set_tool_result_content)(struct cpex_cmf_message *message, size_t part,
+                                           cpex_json *content);
+
     /* New slots go here, in a group marked with the ABI version that adds
        them (and CPEX_ABI_VERSION_MINOR grows by one). */
 } cpex_host_api;

@@ -208,6 +208,7 @@ void cpex__call_state_init(cpex__call_state *cs, const cpex__call_setup *setup, 
     cs->call.plugin_name.ptr = p->name;
     cs->call.plugin_name.len = p->name_len;
     cs->call.payload = setup->payload;
+    cs->base_payload = setup->payload;
     cs->call.host_private = cs;
     cs->magic = CPEX_CALL_MAGIC;
     cs->hub = setup->hub;

@@ -33,6 +33,8 @@ typedef struct cpex__call_state {
     bool can_modify;               /* sequential and transform */
     bool closed;                   /* the invoke began after shutdown started */
     const cpex__payload_ops *ops;        /* the payload's type (the pipeline's or task's) */
+    const cpex_payload *base_payload;    /* what the call sees until it edits (NULL: none) */
+    cpex_payload edit_view;              /* what it sees after an edit (host_edit.c) */
 
     /* extensions: what the plugin reads, and its copy-on-write changes */
     const cpex_extensions *ext;

@@ -70,6 +70,7 @@ static void rebind_call(cpex__pipeline *pl, cpex__call_state *cs, cpex__plugin *
 {
     cs->call.plugin_name.ptr = p->name;
     cs->call.plugin_name.len = p->name_len;
+    cs->call.payload = cs->base_payload; /* an earlier plugin's edit view is gone */
     cs->plugin = p;
     cs->ext = pl->ext;
     if (cs->snapshot_ctx) {

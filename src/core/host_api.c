@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/call.h"
+#include "core/host_slots.h"
 #include "core/core.h"
 #include "cpex/cmf.h"
 #include "cpex/json.h"
@@ -624,6 +625,12 @@ static const cpex_host_api host_api = {
     .ext_set_custom = h_ext_set_custom,
     .ctx_get = h_ctx_get,
     .ctx_set = h_ctx_set,
+    .payload_set_text = cpex__h_payload_set_text,
+    .payload_set_tool_arguments = cpex__h_payload_set_tool_arguments,
+    .payload_set_tool_result_content = cpex__h_payload_set_tool_result_content,
+    .payload_append_text = cpex__h_payload_append_text,
+    .payload_remove_part = cpex__h_payload_remove_part,
+    .cmf_set_tool_result_content = cpex__h_cmf_set_tool_result_content,
 };
 
 const cpex_host_api *cpex_host_api_get(void) { return &host_api; }
