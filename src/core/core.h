@@ -50,6 +50,7 @@ typedef struct cpex__plugin {
     cpex_on_error on_error;
     double timeout;       /* effective, seconds */
     int64_t timeout_ns;
+    bool coarse_clock;    /* timed with the coarse clock (see cpex__coarse_min_timeout_ns) */
     cpex__caps caps;
     char **capabilities;  /* NULL-terminated */
     char **hooks;         /* wired hooks, NULL-terminated */

@@ -60,6 +60,7 @@ static int32_t h_deny(const cpex_call *call, const char *code, const char *reaso
     cpex__text_one_line(v->description);
     cpex_violation_free(cs->violation);
     cs->violation = v;
+    cs->dirty = true;
     return CPEX_HOST_OK;
 }
 
@@ -74,6 +75,7 @@ static int32_t h_set_error(const cpex_call *call, const char *message)
     cpex__text_one_line(copy);
     cpex__free(cs->error_message);
     cs->error_message = copy;
+    cs->dirty = true;
     return CPEX_HOST_OK;
 }
 
@@ -85,6 +87,7 @@ static int32_t h_set_metadata(const cpex_call *call, const char *key, cpex_json 
         json_decref(v);
         return CPEX_HOST_EINVAL;
     }
+    cs->dirty = true;
     if (!cs->metadata && !(cs->metadata = json_object())) {
         json_decref(v);
         return CPEX_HOST_ENOMEM;
@@ -117,6 +120,7 @@ static int32_t accept_payload(cpex__call_state *cs, uint32_t kind, void *data,
     if (cs->new_payload)
         cs->ops->free(cs->new_payload, cs->ops->user);
     cs->new_payload = data;
+    cs->dirty = true;
     return CPEX_HOST_OK;
 }
 
@@ -457,6 +461,7 @@ static int32_t may_write(cpex__call_state *cs, cpex__caps cap, const char *actio
     }
     if (!cs->pending_ext) {
         cs->pending_ext = cs->ext ? cpex_extensions_copy(cs->ext) : cpex_extensions_new();
+        cs->dirty = true;
         if (!cs->pending_ext)
             return CPEX_HOST_ENOMEM;
     }
@@ -521,6 +526,7 @@ static json_t *ctx_object(cpex__call_state *cs, uint32_t scope, bool create)
 {
     if (cs->snapshot_ctx) {
         json_t **scratch = scope == CPEX_CTX_LOCAL ? &cs->scratch_local : &cs->scratch_global;
+        cs->dirty = true;
         json_t *base = scope == CPEX_CTX_LOCAL ? cs->base_local : cs->base_global;
         if (*scratch || !create)
             return *scratch ? *scratch : base;

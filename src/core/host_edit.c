@@ -52,6 +52,7 @@ static cpex_cmf_message *working_copy(const cpex_call *call, int32_t *rc)
             return NULL;
         }
         cs->new_payload = copy;
+        cs->dirty = true;
     }
     /* From now on the handler reads what it wrote. */
     cs->edit_view = *cs->base_payload;

@@ -130,6 +130,7 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
     p->on_error = s->on_error;
     p->timeout = s->timeout;
     p->timeout_ns = cpex__seconds_to_ns(s->timeout);
+    p->coarse_clock = p->timeout_ns >= cpex__coarse_min_timeout_ns();
     p->caps = s->caps;
     p->capabilities = cpex__strv_copy(s->capabilities, s->capability_count);
     p->config = s->config ? json_deep_copy(s->config) : json_null();
