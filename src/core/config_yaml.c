@@ -916,12 +916,54 @@ enum {
     S_FAIL_ON_PLUGIN_ERROR,
     S_ROUTE_CACHE_MAX,
     S_CAPTURE_TIMINGS,
+    S_STATE,
     S_COUNT
 };
 static const char *const settings_keys[S_COUNT] = {
     "plugin_timeout",   "short_circuit_on_deny",   "routing_enabled", "parallel_execution_within_band",
-    "fail_on_plugin_error", "route_cache_max_entries", "capture_timings",
+    "fail_on_plugin_error", "route_cache_max_entries", "capture_timings", "state",
 };
+
+static void report_va(void *vc, cpex__pos pos, const char *key, const char *fmt, va_list ap)
+{
+    report_pos(vc, pos, key, fmt, ap);
+}
+
+/* plugin_settings.state: the keys with positions and JSON values go to config_state.c. */
+static void check_state(ctx *c, const ynode *k, const ynode *v)
+{
+    if (v->type != YN_MAP) {
+        report(c, v, "plugin_settings.state",
+               "'plugin_settings.state' must be a mapping, e.g. { backend: memory } or { "
+               "backend: redis, url: \"redis://127.0.0.1:6379/0\" }; got %s",
+               describe(v));
+        return;
+    }
+    cpex__config_item items[16];
+    json_t *values[16];
+    size_t n = 0;
+    for (size_t i = 0; i + 1 < v->count; i += 2) {
+        const ynode *kk = v->kids[i], *vv = v->kids[i + 1];
+        const char *key = key_text(c, kk, "of 'plugin_settings.state'");
+        if (!key)
+            continue;
+        if (n == 16) {
+            report(c, kk, "plugin_settings.state", "too many keys in 'plugin_settings.state'");
+            break;
+        }
+        if (!(values[n] = convert(c, kk, vv, "plugin_settings.state")))
+            continue;
+        items[n] = (cpex__config_item){key, pos_of(kk), pos_of(vv), values[n]};
+        n++;
+    }
+    cpex__config_state_cleanup(&c->cfg->state);
+    c->cfg->has_state = true;
+    c->cfg->state_pos = pos_of(k);
+    if (!cpex__config_state(items, n, pos_of(k), report_va, c, &c->cfg->state))
+        c->nomem = true;
+    for (size_t i = 0; i < n; i++)
+        json_decref(values[i]);
+}
 
 static void check_settings(ctx *c, const ynode *v)
 {
@@ -959,6 +1001,9 @@ static void check_settings(ctx *c, const ynode *v)
                           &cfg->short_circuit_on_deny))
                 cfg->has_short_circuit = true;
             break;
+        case S_STATE:
+            check_state(c, k, val);
+            break;
         default:
             warn(c, k,
                  "'plugin_settings.%s' is accepted for CPEX compatibility but not implemented "
@@ -988,11 +1033,13 @@ enum {
     P_TAGS,
     P_CONFIG,
     P_CONDITIONS,
+    P_STATE_NAMESPACE,
     P_COUNT
 };
 static const char *const plugin_keys[P_COUNT] = {
     "name",     "kind",     "description", "author",       "version", "hooks",  "mode",
     "priority", "on_error", "timeout",     "capabilities", "tags",    "config", "conditions",
+    "state_namespace",
 };
 
 static void check_mode(ctx *c, cpex__config_plugin *p, const ynode *v)
@@ -1270,6 +1317,15 @@ static void check_plugin(ctx *c, const ynode *map, cpex__config_plugin *p)
             json_decref(p->config);
             p->config = convert(c, k, v, key);
             break;
+        case P_STATE_NAMESPACE: {
+            char why[200];
+            s = want_string(c, v, key, true);
+            if (s && !cpex__config_state_namespace(s, why, sizeof why))
+                report(c, v, key, "%s", why);
+            else if (s && !(p->state_namespace = cpex__strdup(s)))
+                c->nomem = true;
+            break;
+        }
         case P_CONDITIONS:
             warn(c, k,
                  "'conditions' is accepted for CPEX compatibility but not implemented by "
@@ -1410,7 +1466,9 @@ void cpex__config_free(cpex__config *config)
         cpex_strv_free(p->capabilities);
         cpex_strv_free(p->tags);
         json_decref(p->config);
+        cpex__free(p->state_namespace);
     }
+    cpex__config_state_cleanup(&config->state);
     cpex__free(config->plugins);
     json_decref(config->global);
     json_decref(config->routes);

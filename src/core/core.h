@@ -15,6 +15,7 @@
 
 #include "cpex/manager.h"
 #include "core/rcu.h"
+#include "core/state.h"
 #include "core/registration.h"
 #include "core/workers.h"
 #include "model/capabilities.h"
@@ -61,6 +62,8 @@ typedef struct cpex__plugin {
     pthread_mutex_t lock; /* guards reason */
     char *reason;         /* why failed or disabled */
     struct cpex_manager *manager; /* for logging only; not a reference */
+    char *state_ns;       /* namespace of its state keys; NULL: its name cannot be one */
+    size_t state_ns_len;
 } cpex__plugin;
 
 cpex__plugin *cpex__plugin_ref(cpex__plugin *plugin);
@@ -162,6 +165,10 @@ struct cpex_manager {
     cpex__binding *bindings;
 
     cpex__workers *workers;
+    /* plugin state (state_manager.c): replaced only before any plugin is
+       registered; replaced backends are kept until the manager is freed */
+    _Atomic(struct cpex__state_backend *) state;
+    char *state_origin;                  /* NULL: the default; "host options"; a file */
     _Atomic bool init_called;            /* initialize ran at least once (written under write_lock) */
     _Atomic int closing;                 /* shutdown began: new invokes fail closed */
     _Atomic bool shut_down;              /* written under write_lock, read by queries */

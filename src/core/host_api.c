@@ -10,6 +10,7 @@
 
 #include "core/call.h"
 #include "core/core.h"
+#include "core/host_state.h"
 #include "cpex/cmf.h"
 #include "cpex/json.h"
 #include "model/json_dump.h"
@@ -639,6 +640,13 @@ static const cpex_host_api host_api = {
     .ext_set_custom = h_ext_set_custom,
     .ctx_get = h_ctx_get,
     .ctx_set = h_ctx_set,
+    /* since 1.1: state (host_state.c) */
+    .state_get = cpex__h_state_get,
+    .state_set = cpex__h_state_set,
+    .state_incr = cpex__h_state_incr,
+    .state_delete = cpex__h_state_delete,
+    .state_set_add = cpex__h_state_set_add,
+    .state_set_members = cpex__h_state_set_members,
 };
 
 const cpex_host_api *cpex_host_api_get(void) { return &host_api; }

@@ -447,16 +447,16 @@ static void test_abi_mismatch(void **state)
 {
     (void)state;
     expect_fail(E2E_YAML1("future", "lib:" LIB("abi_major2"), PRE, ""), CPEX_E_LOAD,
-                "plugin 'future'", LIB("abi_major2"), "host has ABI 1.0, plugin has ABI 2.0",
+                "plugin 'future'", LIB("abi_major2"), "host has ABI 1.1, plugin has ABI 2.0",
                 "rebuild");
 
     expect_fail(E2E_YAML1("newer", "lib:" LIB("abi_newer_minor"), PRE, ""), CPEX_OK,
-                "plugin 'newer'", "host has ABI 1.0, plugin has ABI 1.99");
+                "plugin 'newer'", "host has ABI 1.1, plugin has ABI 1.99");
 
     /* a hand-written plugin without a manifest whose registration claims 1.99:
        refused after create, and its destroy runs (LSan would see the leak) */
     expect_fail(E2E_YAML1("regnewer", "lib:" LIB("reg_newer"), PRE, ""), CPEX_OK,
-                "plugin 'regnewer'", "host has ABI 1.0, plugin has ABI 1.99");
+                "plugin 'regnewer'", "host has ABI 1.1, plugin has ABI 1.99");
 }
 
 /* The SDK's handshake, called directly: it refuses before touching anything. */
@@ -485,7 +485,7 @@ static void test_sdk_handshake(void **state)
     /* NULL host and config: the handshake must fail before reading them */
     assert_int_equal(create(CPEX_ABI_MAKE_VERSION(2, 0), NULL, NULL, &reg, err, sizeof err),
                      CPEX_PLUGIN_ABI_MISMATCH);
-    assert_contains(err, "plugin built for ABI 1.0, host has 2.0");
+    assert_contains(err, "plugin built for ABI 1.1, host has 2.0");
     assert_contains(err, "rebuild the plugin");
     assert_null(reg.name);
     assert_int_equal(create(CPEX_ABI_MAKE_VERSION(0, 9), NULL, NULL, &reg, err, sizeof err),

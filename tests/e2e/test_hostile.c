@@ -319,7 +319,7 @@ static void test_unknown_status(void **state)
 {
     (void)state;
     expect_refused(HOSTILE("odd", LIB("bad_status"), ""), NULL, "plugin 'odd'", LIB("bad_status"),
-                   "returned status 42, which ABI 1.0 does not define",
+                   "returned status 42, which ABI 1.1 does not define",
                    "bad_status: something odd");
 }
 
@@ -418,7 +418,7 @@ static void test_manifest_and_entry_disagree_on_abi(void **state)
     libref lib = hold(LIB("hostile_abi_split"));
     expect_refused(HOSTILE("split", LIB("hostile_abi_split"), ""), &lib, "plugin 'split'",
                    LIB("hostile_abi_split"), "registration is for an incompatible plugin ABI",
-                   "host has ABI 1.0, plugin has ABI 2.0");
+                   "host has ABI 1.1, plugin has ABI 2.0");
     release(&lib);
 
     /* Manifest 1.5, registration 1.0: refused from the manifest, before any
@@ -426,7 +426,7 @@ static void test_manifest_and_entry_disagree_on_abi(void **state)
     expect_refused(HOSTILE("split2", LIB("hostile_abi_split_manifest"), ""), NULL,
                    "plugin 'split2'", LIB("hostile_abi_split_manifest"),
                    "incompatible plugin ABI (newer minor version)",
-                   "host has ABI 1.0, plugin has ABI 1.5");
+                   "host has ABI 1.1, plugin has ABI 1.5");
 }
 
 /* ------------------------------------------------------------------ */
