@@ -513,7 +513,7 @@ static void test_sdk_handshake(void **state)
                      CPEX_PLUGIN_INIT_FAILED);
     dlclose(dl);
 
-    /* the abi_newer_minor library's own handshake refuses a 1.0 host */
+    /* the abi_newer_minor library's own handshake refuses this (older-minor) host */
     dl = dlopen(LIB("abi_newer_minor"), RTLD_NOW | RTLD_LOCAL);
     assert_non_null(dl);
     sym = dlsym(dl, "cpex_plugin_create");
@@ -522,7 +522,7 @@ static void test_sdk_handshake(void **state)
     reg.struct_size = (uint32_t)sizeof reg;
     assert_int_equal(create(CPEX_ABI_VERSION, host, &cfg, &reg, err, sizeof err),
                      CPEX_PLUGIN_ABI_MISMATCH);
-    assert_contains(err, "plugin built for ABI 1.99, host has 1.0");
+    assert_contains(err, "plugin built for ABI 1.99, host has 1.1");
     dlclose(dl);
 }
 
