@@ -122,7 +122,9 @@ cpex_status cpex_manager_state_status(cpex_manager *m, double probe_timeout,
         double ms = (double)(cpex__now_ns() - start) / 1e6;
         cpex__state_note(b, st, &e, NULL);
         out->answers = st == CPEX_HOST_OK;
-        out->message = out->answers
+        out->message = out->answers && out->backend == CPEX_STATE_MEMORY
+                           ? cpex__strdup("in this process, always there")
+                       : out->answers
                            ? cpex__asprintf("answered a PING in %.1f ms", ms)
                            : cpex__asprintf("%s after %.1f ms: %s",
                                             st == CPEX_HOST_ETIMEOUT ? "no answer in time"

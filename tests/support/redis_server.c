@@ -6,7 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +18,58 @@
 
 #include <hiredis.h>
 
-extern char **environ;
+/* Every server started (its pid and directory, copied: the test_redis may
+   live on a stack that a failed test has left), stopped at exit whatever
+   happened to the test. */
+static struct {
+    pid_t pid;
+    char dir[128];
+} running[16];
+
+static void stop_all(void)
+{
+    for (int i = 0; i < 16; i++) {
+        if (running[i].pid > 0) {
+            kill(running[i].pid, SIGKILL);
+            waitpid(running[i].pid, NULL, 0);
+        }
+        if (running[i].dir[0]) {
+            char path[256];
+            snprintf(path, sizeof path, "%s/redis.log", running[i].dir);
+            unlink(path);
+            rmdir(running[i].dir);
+        }
+        running[i].pid = 0;
+        running[i].dir[0] = '\0';
+    }
+}
+
+static void remember(const test_redis *r)
+{
+    static bool registered;
+    if (!registered) {
+        registered = true;
+        atexit(stop_all);
+    }
+    for (int i = 0; i < 16; i++) {
+        if (running[i].pid == 0 && !running[i].dir[0]) {
+            running[i].pid = r->pid;
+            snprintf(running[i].dir, sizeof running[i].dir, "%s", r->dir);
+            return;
+        }
+    }
+}
+
+/* The server `pid` is gone (and, with `dir_gone`, its directory). */
+static void forget(pid_t pid, const char *dir, bool dir_gone)
+{
+    for (int i = 0; i < 16; i++) {
+        if (pid > 0 && running[i].pid == pid)
+            running[i].pid = 0;
+        if (dir_gone && dir[0] && strcmp(running[i].dir, dir) == 0)
+            running[i].dir[0] = '\0';
+    }
+}
 
 static void nap_ms(int ms)
 {
@@ -68,7 +119,7 @@ static bool answers(int port)
     if (c && !c->err) {
         redisSetTimeout(c, tv);
         redisReply *r = redisCommand(c, "PING");
-        ok = r && r->type == REDIS_REPLY_STATUS;
+        ok = r && (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR); /* NOAUTH answers too */
         if (r)
             freeReplyObject(r);
     }
@@ -96,21 +147,33 @@ static bool spawn(test_redis *r)
     for (int i = 0; i < 8 && r->extra[i]; i++)
         argv[n++] = r->extra[i];
     argv[n] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    int rc = posix_spawn(&r->pid, bin, &fa, NULL, (char *const *)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
+    /* fork + exec rather than posix_spawn: the child asks to be killed when
+       this process dies (a crashed test leaves no server behind), and gets
+       no descriptor of ours (a pipe held open would hang whoever reads it). */
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    if (pid < 0) {
         r->pid = 0;
-        snprintf(r->error, sizeof r->error, "cannot start %s: %s", bin, strerror(rc));
+        snprintf(r->error, sizeof r->error, "cannot start %s: %s", bin, strerror(errno));
         return false;
     }
+    r->pid = pid;
+    remember(r);
     /* Ready when it answers; a child that exits (port taken) is reported. */
     for (int i = 0; i < 200; i++) {
         int status;
         if (waitpid(r->pid, &status, WNOHANG) == r->pid) {
+            forget(r->pid, r->dir, false);
             r->pid = 0;
             snprintf(r->error, sizeof r->error, "redis-server exited at start (see %s)", log);
             return false;
@@ -154,29 +217,30 @@ bool test_redis_restart(test_redis *r)
 
 void test_redis_kill(test_redis *r)
 {
-    if (!r->pid)
+    if (r->pid <= 0)
         return;
     kill(r->pid, SIGCONT);
     kill(r->pid, SIGKILL);
     waitpid(r->pid, NULL, 0);
+    forget(r->pid, r->dir, false);
     r->pid = 0;
 }
 
 void test_redis_pause(test_redis *r)
 {
-    if (r->pid)
+    if (r->pid > 0)
         kill(r->pid, SIGSTOP);
 }
 
 void test_redis_resume(test_redis *r)
 {
-    if (r->pid)
+    if (r->pid > 0)
         kill(r->pid, SIGCONT);
 }
 
 void test_redis_stop(test_redis *r)
 {
-    if (r->pid) {
+    if (r->pid > 0) {
         kill(r->pid, SIGCONT);
         kill(r->pid, SIGTERM);
         int done = 0;
@@ -189,6 +253,7 @@ void test_redis_stop(test_redis *r)
             kill(r->pid, SIGKILL);
             waitpid(r->pid, NULL, 0);
         }
+        forget(r->pid, r->dir, false);
         r->pid = 0;
     }
     if (r->dir[0]) {
@@ -198,6 +263,7 @@ void test_redis_stop(test_redis *r)
         snprintf(path, sizeof path, "%s/dump.rdb", r->dir);
         unlink(path);
         rmdir(r->dir);
+        forget(0, r->dir, true);
         r->dir[0] = '\0';
     }
 }
