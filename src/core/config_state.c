@@ -150,11 +150,13 @@ bool cpex__config_state(const cpex__config_item *items, size_t count, cpex__pos 
         if (k < 0) {
             const char *sug = cpex__suggest(it->key, keys, K_COUNT);
             if (sug)
-                say(&s, it->key_pos, name, "unknown state key '%.100s'; did you mean '%s'?",
-                    it->key, sug);
+                say(&s, it->key_pos, name,
+                    "unknown key '%.100s' in 'plugin_settings.state'; did you mean '%s'?", it->key,
+                    sug);
             else
                 say(&s, it->key_pos, name,
-                    "unknown state key '%.100s'; valid keys: backend, url, prefix, password, "
+                    "unknown key '%.100s' in 'plugin_settings.state'; valid keys: backend, url, "
+                    "prefix, password, "
                     "connect_timeout_ms, command_timeout_ms, pool_size (redis), max_keys, "
                     "max_bytes (memory)",
                     it->key);
@@ -168,7 +170,7 @@ bool cpex__config_state(const cpex__config_item *items, size_t count, cpex__pos 
         first[k] = it->key_pos.line > 0 ? it->key_pos.line : 1;
         if (key_backend[k] >= 0 && (uint32_t)key_backend[k] != out->backend) {
             say(&s, it->key_pos, name,
-                "'%s' applies to the %s backend, but this state backend is %s%s", it->key,
+                "'%s' applies to the %s backend, but this state backend is %s%s", name,
                 cpex_state_backend_name((uint32_t)key_backend[k]),
                 cpex_state_backend_name(out->backend),
                 out->backend == CPEX_STATE_MEMORY && !has_backend
@@ -186,7 +188,7 @@ bool cpex__config_state(const cpex__config_item *items, size_t count, cpex__pos 
                 break;
             cpex__redis_url u;
             if (!cpex__redis_url_parse(url, &u, why, sizeof why))
-                say(&s, it->value_pos, name, "bad redis url: %s", why);
+                say(&s, it->value_pos, name, "'%s' is not a usable redis URL: %s", name, why);
             else
                 cpex__redis_url_cleanup(&u);
             break;
@@ -199,7 +201,7 @@ bool cpex__config_state(const cpex__config_item *items, size_t count, cpex__pos 
                     s.nomem = true;
             } else if (want_text(&s, it, name, &prefix) &&
                        !cpex__state_prefix_valid(prefix, why, sizeof why)) {
-                say(&s, it->value_pos, name, "%s", why);
+                say(&s, it->value_pos, name, "'%s': %s", name, why);
             }
             break;
         case K_PASSWORD:
