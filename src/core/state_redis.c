@@ -6,15 +6,15 @@
  * ours: a non-blocking socket that every wait polls with the time left, so
  * no slot ever blocks past its deadline (hiredis's blocking calls time each
  * read separately, and its writes can raise SIGPIPE in the host; we send
- * with MSG_NOSIGNAL). Commands are written in the Redis protocol straight
- * into one buffer, so a slot that needs several commands (MULTI … EXEC)
- * costs one round trip.
+ * with MSG_NOSIGNAL; state_redis_io.c is that wire). Commands are written
+ * in the Redis protocol straight into one buffer, so a slot that needs
+ * several commands (MULTI … EXEC) costs one round trip.
  *
  * Deadlines: a connection attempt ends by min(call deadline,
  * connect_timeout); a command exchange by min(call deadline,
  * command_timeout). Running out of time is CPEX_HOST_ETIMEOUT; a refused,
  * reset or closed connection is CPEX_HOST_EUNAVAILABLE. A connection that
- * failed or timed out mid-exchange is closed (a late reply would answer the
+ * failed or timed out mid-cpex__rio_exchange is closed (a late reply would answer the
  * next command). After a failed connection attempt no new one is made for
  * a backoff time (50 ms, doubling to 2 s, reset by a success): calls that
  * find no open connection meanwhile fail at once with EUNAVAILABLE instead
@@ -34,6 +34,7 @@
 #include <hiredis.h>
 
 #include "core/state.h"
+#include "core/state_redis_io.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 
@@ -41,11 +42,6 @@
 #define BACKOFF_MAX_NS (2000 * 1000000LL)
 #define MAX_REPLIES 6
 
-typedef struct rconn {
-    int fd;                /* -1: not connected */
-    redisReader *reader;
-    bool busy;
-} rconn;
 
 typedef struct redis_backend {
     cpex__state_backend base;
@@ -55,7 +51,7 @@ typedef struct redis_backend {
     pthread_mutex_t lock;  /* the pool and the backoff */
     pthread_cond_t freed;
     size_t pool_size;
-    rconn *pool;
+    cpex__rio_conn *pool;
     int64_t retry_at;      /* no connection attempt before this (monotonic ns) */
     int64_t backoff;
     char down_reason[256]; /* why the last attempt failed */
@@ -65,194 +61,9 @@ static int64_t now_ns(void) { return cpex__clock_ns(false); }
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* ------------------------------------------------------------------ */
-/* Commands, in the Redis protocol                                     */
-/* ------------------------------------------------------------------ */
-
-typedef struct obuf {
-    char *p;
-    size_t len, cap;
-    bool heap;
-    bool oom;
-    char small[1024];
-} obuf;
-
-static void ob_init(obuf *o)
-{
-    o->p = o->small;
-    o->len = 0;
-    o->cap = sizeof o->small;
-    o->heap = false;
-    o->oom = false;
-}
-
-static void ob_free(obuf *o)
-{
-    if (o->heap)
-        cpex__free(o->p);
-}
-
-static void ob_put(obuf *o, const void *bytes, size_t n)
-{
-    if (o->oom)
-        return;
-    if (o->len + n > o->cap) {
-        size_t cap = o->cap * 2 > o->len + n ? o->cap * 2 : o->len + n + 64;
-        char *p = o->heap ? cpex__realloc(o->p, cap) : cpex__malloc(cap);
-        if (!p) {
-            o->oom = true;
-            return;
-        }
-        if (!o->heap)
-            memcpy(p, o->small, o->len);
-        o->p = p;
-        o->cap = cap;
-        o->heap = true;
-    }
-    memcpy(o->p + o->len, bytes, n);
-    o->len += n;
-}
-
-static void ob_count(obuf *o, char kind, size_t n)
-{
-    char buf[32];
-    int k = snprintf(buf, sizeof buf, "%c%zu\r\n", kind, n);
-    ob_put(o, buf, (size_t)k);
-}
-
-/* Append one command of `argc` arguments (NULL lens: NUL-terminated). */
-static void ob_cmd(obuf *o, int argc, const char *const *argv, const size_t *lens)
-{
-    ob_count(o, '*', (size_t)argc);
-    for (int i = 0; i < argc; i++) {
-        size_t n = lens && lens[i] != (size_t)-1 ? lens[i] : strlen(argv[i]);
-        ob_count(o, '$', n);
-        ob_put(o, argv[i], n);
-        ob_put(o, "\r\n", 2);
-    }
-}
-
-#define CMD(o, ...)                                                              \
-    do {                                                                         \
-        const char *const a_[] = {__VA_ARGS__};                                  \
-        ob_cmd(o, (int)(sizeof a_ / sizeof *a_), a_, NULL);                      \
-    } while (0)
-
-/* ------------------------------------------------------------------ */
-/* Sockets with deadlines                                              */
-/* ------------------------------------------------------------------ */
-
-/* Wait for `events` on fd until `deadline`: 1 ready, 0 time is up, -1 error. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        int64_t left = deadline - now_ns();
-        if (left <= 0)
-            return 0;
-        struct pollfd p = {fd, events, 0};
-        struct timespec ts = {(time_t)(left / 1000000000), (long)(left % 1000000000)};
-        int n = ppoll(&p, 1, &ts, NULL);
-        if (n > 0)
-            return 1;
-        if (n == 0)
-            continue; /* the loop re-checks the clock */
-        if (errno != EINTR)
-            return -1;
-    }
-}
-
-static void conn_close(rconn *c)
-{
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-    if (c->reader)
-        redisReaderFree(c->reader);
-    c->reader = NULL;
-}
-
-static int32_t io_error(cpex__state_err *e, const char *what, int err)
-{
-    snprintf(e->text, sizeof e->text, "%s: %s", what, strerror(err));
-    return CPEX_HOST_EUNAVAILABLE;
-}
-
-static int32_t timed_out(cpex__state_err *e, const char *what, int64_t budget_ns)
-{
-    snprintf(e->text, sizeof e->text, "no answer %s within %.0f ms", what,
-             (double)budget_ns / 1e6);
-    return CPEX_HOST_ETIMEOUT;
-}
-
-/* Send the buffer, then read `n` replies into r[] (freed by the caller). */
-static int32_t exchange(rconn *c, const obuf *o, size_t n, redisReply **r, int64_t deadline,
-                        int64_t budget, cpex__state_err *e)
-{
-    size_t off = 0;
-    while (off < o->len) {
-        ssize_t k = send(c->fd, o->p + off, o->len - off, MSG_NOSIGNAL);
-        if (k > 0) {
-            off += (size_t)k;
-            continue;
-        }
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-            return io_error(e, "sending to Redis", errno);
-        int w = wait_fd(c->fd, POLLOUT, deadline);
-        if (w == 0)
-            return timed_out(e, "while sending", budget);
-        if (w < 0)
-            return io_error(e, "waiting to send", errno);
-    }
-    size_t got = 0;
-    while (got < n) {
-        void *reply = NULL;
-        if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
-            snprintf(e->text, sizeof e->text, "unreadable reply from Redis: %s",
-                     c->reader->errstr);
-            return CPEX_HOST_EUNAVAILABLE;
-        }
-        if (reply) {
-            r[got++] = reply;
-            continue;
-        }
-        char buf[16384];
-        ssize_t k = recv(c->fd, buf, sizeof buf, 0);
-        if (k > 0) {
-            if (redisReaderFeed(c->reader, buf, (size_t)k) != REDIS_OK) {
-                snprintf(e->text, sizeof e->text, "unreadable reply from Redis");
-                return CPEX_HOST_EUNAVAILABLE;
-            }
-            continue;
-        }
-        if (k == 0) {
-            snprintf(e->text, sizeof e->text, "Redis closed the connection");
-            return CPEX_HOST_EUNAVAILABLE;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return io_error(e, "reading from Redis", errno);
-        int w = wait_fd(c->fd, POLLIN, deadline);
-        if (w == 0)
-            return timed_out(e, "from Redis", budget);
-        if (w < 0)
-            return io_error(e, "waiting for Redis", errno);
-    }
-    return CPEX_HOST_OK;
-}
-
-static void free_replies(redisReply **r, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (r[i])
-            freeReplyObject(r[i]);
-}
-
 /* Open one connection to the address; *by_call: the call's deadline, not the
    connect timeout, cut it short. */
-static int32_t dial(redis_backend *rb, rconn *c, int64_t deadline, cpex__state_err *e)
+static int32_t dial(redis_backend *rb, cpex__rio_conn *c, int64_t deadline, cpex__state_err *e)
 {
     char port[16];
     snprintf(port, sizeof port, "%d", rb->url.port);
@@ -273,15 +84,15 @@ static int32_t dial(redis_backend *rb, rconn *c, int64_t deadline, cpex__state_e
         int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                         ai->ai_protocol);
         if (fd < 0) {
-            st = io_error(e, "socket", errno);
+            st = cpex__rio_io_error(e, "socket", errno);
             continue;
         }
         int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
         if (rc != 0 && errno == EINPROGRESS) {
-            int w = wait_fd(fd, POLLOUT, deadline);
+            int w = cpex__rio_wait(fd, POLLOUT, deadline);
             if (w == 0) {
                 close(fd);
-                st = timed_out(e, "to the connection attempt", rb->connect_ns);
+                st = cpex__rio_timed_out(e, "to the connection attempt", rb->connect_ns);
                 break; /* no time left for another address */
             }
             int soerr = 0;
@@ -292,7 +103,7 @@ static int32_t dial(redis_backend *rb, rconn *c, int64_t deadline, cpex__state_e
             errno = soerr;
         }
         if (rc != 0) {
-            st = io_error(e, "connecting to Redis", errno);
+            st = cpex__rio_io_error(e, "connecting to Redis", errno);
             close(fd);
             continue;
         }
@@ -308,13 +119,13 @@ static int32_t dial(redis_backend *rb, rconn *c, int64_t deadline, cpex__state_e
         return st;
     c->reader = redisReaderCreate();
     if (!c->reader) {
-        conn_close(c);
+        cpex__rio_close(c);
         snprintf(e->text, sizeof e->text, "out of memory");
         return CPEX_HOST_ENOMEM;
     }
     /* AUTH and SELECT, when asked for, before the first command. */
-    obuf o;
-    ob_init(&o);
+    cpex__rio_buf o;
+    cpex__rio_init(&o);
     size_t n = 0;
     if (rb->password) {
         if (rb->url.user)
@@ -330,17 +141,17 @@ static int32_t dial(redis_backend *rb, rconn *c, int64_t deadline, cpex__state_e
         n++;
     }
     if (n == 0 || o.oom) {
-        ob_free(&o);
+        cpex__rio_free(&o);
         if (o.oom) {
-            conn_close(c);
+            cpex__rio_close(c);
             snprintf(e->text, sizeof e->text, "out of memory");
             return CPEX_HOST_ENOMEM;
         }
         return CPEX_HOST_OK;
     }
     redisReply *r[2] = {NULL, NULL};
-    st = exchange(c, &o, n, r, min64(deadline, now_ns() + rb->command_ns), rb->command_ns, e);
-    ob_free(&o);
+    st = cpex__rio_exchange(c, &o, n, r, min64(deadline, now_ns() + rb->command_ns), rb->command_ns, e);
+    cpex__rio_free(&o);
     for (size_t i = 0; st == CPEX_HOST_OK && i < n; i++) {
         if (r[i]->type == REDIS_REPLY_ERROR) {
             snprintf(e->text, sizeof e->text, "%s refused: %.120s",
@@ -348,9 +159,9 @@ static int32_t dial(redis_backend *rb, rconn *c, int64_t deadline, cpex__state_e
             st = CPEX_HOST_EUNAVAILABLE;
         }
     }
-    free_replies(r, n);
+    cpex__rio_free_replies(r, n);
     if (st != CPEX_HOST_OK)
-        conn_close(c);
+        cpex__rio_close(c);
     return st;
 }
 
@@ -359,13 +170,13 @@ static int32_t dial(redis_backend *rb, rconn *c, int64_t deadline, cpex__state_e
 /* ------------------------------------------------------------------ */
 
 /* Take a free connection, preferring an open one; wait for one until deadline. */
-static int32_t acquire(redis_backend *rb, int64_t deadline, rconn **out, cpex__state_err *e)
+static int32_t acquire(redis_backend *rb, int64_t deadline, cpex__rio_conn **out, cpex__state_err *e)
 {
     pthread_mutex_lock(&rb->lock);
     for (;;) {
-        rconn *pick = NULL;
+        cpex__rio_conn *pick = NULL;
         for (size_t i = 0; i < rb->pool_size; i++) {
-            rconn *c = &rb->pool[i];
+            cpex__rio_conn *c = &rb->pool[i];
             if (c->busy)
                 continue;
             if (c->fd >= 0) {
@@ -399,7 +210,7 @@ static int32_t acquire(redis_backend *rb, int64_t deadline, rconn **out, cpex__s
     }
 }
 
-static void release(redis_backend *rb, rconn *c)
+static void release(redis_backend *rb, cpex__rio_conn *c)
 {
     pthread_mutex_lock(&rb->lock);
     c->busy = false;
@@ -409,7 +220,7 @@ static void release(redis_backend *rb, rconn *c)
 
 /* Connect a pooled connection; a failure that was not the call's own
    deadline starts (or lengthens) the backoff. */
-static int32_t open_conn(redis_backend *rb, rconn *c, int64_t call_deadline, cpex__state_err *e)
+static int32_t open_conn(redis_backend *rb, cpex__rio_conn *c, int64_t call_deadline, cpex__state_err *e)
 {
     int64_t start = now_ns();
     int64_t limit = start + rb->connect_ns;
@@ -429,24 +240,24 @@ static int32_t open_conn(redis_backend *rb, rconn *c, int64_t call_deadline, cpe
 }
 
 /* One round trip: `n` replies to the commands in `o`. */
-static int32_t run(redis_backend *rb, const obuf *o, size_t n, redisReply **r, int64_t deadline,
+static int32_t run(redis_backend *rb, const cpex__rio_buf *o, size_t n, redisReply **r, int64_t deadline,
                    cpex__state_err *e)
 {
     if (o->oom) {
         snprintf(e->text, sizeof e->text, "out of memory");
         return CPEX_HOST_ENOMEM;
     }
-    rconn *c = NULL;
+    cpex__rio_conn *c = NULL;
     int32_t st = acquire(rb, deadline, &c, e);
     if (st != CPEX_HOST_OK)
         return st;
     if (c->fd < 0)
         st = open_conn(rb, c, deadline, e);
     if (st == CPEX_HOST_OK) {
-        st = exchange(c, o, n, r, min64(deadline, now_ns() + rb->command_ns), rb->command_ns, e);
+        st = cpex__rio_exchange(c, o, n, r, min64(deadline, now_ns() + rb->command_ns), rb->command_ns, e);
         if (st != CPEX_HOST_OK) {
-            conn_close(c);
-            free_replies(r, n);
+            cpex__rio_close(c);
+            cpex__rio_free_replies(r, n);
             memset(r, 0, n * sizeof *r);
         }
     }
@@ -510,59 +321,62 @@ static int32_t exec_results(redisReply **r, size_t queued, size_t want, redisRep
 /* Operations                                                          */
 /* ------------------------------------------------------------------ */
 
-static void key_arg(obuf *o, const char *key, size_t klen)
+
+/* One command, one reply in *r (the caller frees it); an error reply is
+   turned into its status here. */
+static int32_t run_one(redis_backend *rb, int argc, const char *const *argv, const size_t *lens,
+                       int64_t deadline, redisReply **r, cpex__state_err *e)
 {
-    ob_count(o, '$', klen);
-    ob_put(o, key, klen);
-    ob_put(o, "\r\n", 2);
+    cpex__rio_buf o;
+    cpex__rio_init(&o);
+    cpex__rio_cmd(&o, argc, argv, lens);
+    *r = NULL;
+    int32_t st = run(rb, &o, 1, r, deadline, e);
+    cpex__rio_free(&o);
+    if (st == CPEX_HOST_OK && (*r)->type == REDIS_REPLY_ERROR) {
+        st = reply_error(*r, e);
+        freeReplyObject(*r);
+        *r = NULL;
+    }
+    return st;
 }
 
 static int32_t r_get(cpex__state_backend *b, const char *key, size_t klen, int64_t deadline,
                      char **value, size_t *len, cpex__state_err *e)
 {
-    redis_backend *rb = (redis_backend *)b;
-    obuf o;
-    ob_init(&o);
     const char *argv[] = {"GET", key};
     size_t lens[] = {3, klen};
-    ob_cmd(&o, 2, argv, lens);
-    redisReply *r[1] = {NULL};
-    int32_t st = run(rb, &o, 1, r, deadline, e);
-    ob_free(&o);
+    redisReply *r;
+    int32_t st = run_one((redis_backend *)b, 2, argv, lens, deadline, &r, e);
     if (st != CPEX_HOST_OK)
         return st;
-    if (r[0]->type == REDIS_REPLY_NIL) {
+    if (r->type == REDIS_REPLY_NIL) {
         st = CPEX_HOST_ENOTFOUND;
-    } else if (r[0]->type == REDIS_REPLY_STRING) {
-        *value = cpex__strndup(r[0]->str, r[0]->len);
-        *len = r[0]->len;
+    } else if (r->type == REDIS_REPLY_STRING) {
+        *value = cpex__strndup(r->str, r->len);
+        *len = r->len;
         st = *value ? CPEX_HOST_OK : CPEX_HOST_ENOMEM;
     } else {
-        st = r[0]->type == REDIS_REPLY_ERROR ? reply_error(r[0], e) : unexpected(r[0], e);
+        st = unexpected(r, e);
     }
-    free_replies(r, 1);
+    freeReplyObject(r);
     return st;
 }
 
 static int32_t r_set(cpex__state_backend *b, const char *key, size_t klen, const void *value,
                      size_t len, int64_t ttl_ms, int64_t deadline, cpex__state_err *e)
 {
-    redis_backend *rb = (redis_backend *)b;
-    obuf o;
-    ob_init(&o);
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%" PRId64, ttl_ms);
     const char *argv[] = {"SET", key, value, "PX", ttl};
     size_t lens[] = {3, klen, len, 2, (size_t)-1};
-    ob_cmd(&o, ttl_ms > 0 ? 5 : 3, argv, lens);
-    redisReply *r[1] = {NULL};
-    int32_t st = run(rb, &o, 1, r, deadline, e);
-    ob_free(&o);
+    redisReply *r;
+    int32_t st = run_one((redis_backend *)b, ttl_ms > 0 ? 5 : 3, argv, lens, deadline, &r, e);
     if (st != CPEX_HOST_OK)
         return st;
-    if (!is_ok(r[0]))
-        st = r[0]->type == REDIS_REPLY_ERROR ? reply_error(r[0], e) : unexpected(r[0], e);
-    free_replies(r, 1);
+    if (!is_ok(r))
+        st = unexpected(r, e);
+    freeReplyObject(r);
     return st;
 }
 
@@ -576,33 +390,33 @@ static int32_t r_incr(cpex__state_backend *b, const char *key, size_t klen, int6
                       cpex__state_err *e)
 {
     redis_backend *rb = (redis_backend *)b;
-    obuf o;
-    ob_init(&o);
+    cpex__rio_buf o;
+    cpex__rio_init(&o);
     char ttl[24], d[24];
     snprintf(ttl, sizeof ttl, "%" PRId64, ttl_ms);
     snprintf(d, sizeof d, "%" PRId64, delta);
     CMD(&o, "MULTI");
     size_t queued = 2;
     if (ttl_ms > 0) {
-        ob_count(&o, '*', 6);
-        ob_put(&o, "$3\r\nSET\r\n", 9);
-        key_arg(&o, key, klen);
-        ob_put(&o, "$1\r\n0\r\n$2\r\nNX\r\n$2\r\nPX\r\n", 23);
-        key_arg(&o, ttl, strlen(ttl));
+        cpex__rio_count(&o, '*', 6);
+        cpex__rio_put(&o, "$3\r\nSET\r\n", 9);
+        cpex__rio_arg(&o, key, klen);
+        cpex__rio_put(&o, "$1\r\n0\r\n$2\r\nNX\r\n$2\r\nPX\r\n", 23);
+        cpex__rio_arg(&o, ttl, strlen(ttl));
         queued = 3;
     }
-    ob_count(&o, '*', 3);
-    ob_put(&o, "$6\r\nINCRBY\r\n", 12);
-    key_arg(&o, key, klen);
-    key_arg(&o, d, strlen(d));
-    ob_count(&o, '*', 2);
-    ob_put(&o, "$4\r\nPTTL\r\n", 10);
-    key_arg(&o, key, klen);
+    cpex__rio_count(&o, '*', 3);
+    cpex__rio_put(&o, "$6\r\nINCRBY\r\n", 12);
+    cpex__rio_arg(&o, key, klen);
+    cpex__rio_arg(&o, d, strlen(d));
+    cpex__rio_count(&o, '*', 2);
+    cpex__rio_put(&o, "$4\r\nPTTL\r\n", 10);
+    cpex__rio_arg(&o, key, klen);
     CMD(&o, "EXEC");
     redisReply *r[MAX_REPLIES] = {NULL};
     size_t n = queued + 2;
     int32_t st = run(rb, &o, n, r, deadline, e);
-    ob_free(&o);
+    cpex__rio_free(&o);
     if (st != CPEX_HOST_OK)
         return st;
     redisReply **x = NULL;
@@ -620,29 +434,24 @@ static int32_t r_incr(cpex__state_backend *b, const char *key, size_t klen, int6
                 *left = pttl->integer < 0 ? -1 : pttl->integer;
         }
     }
-    free_replies(r, n);
+    cpex__rio_free_replies(r, n);
     return st;
 }
 
 static int32_t r_del(cpex__state_backend *b, const char *key, size_t klen, int64_t deadline,
                      cpex__state_err *e)
 {
-    redis_backend *rb = (redis_backend *)b;
-    obuf o;
-    ob_init(&o);
     const char *argv[] = {"DEL", key};
     size_t lens[] = {3, klen};
-    ob_cmd(&o, 2, argv, lens);
-    redisReply *r[1] = {NULL};
-    int32_t st = run(rb, &o, 1, r, deadline, e);
-    ob_free(&o);
+    redisReply *r;
+    int32_t st = run_one((redis_backend *)b, 2, argv, lens, deadline, &r, e);
     if (st != CPEX_HOST_OK)
         return st;
-    if (r[0]->type == REDIS_REPLY_INTEGER)
-        st = r[0]->integer > 0 ? CPEX_HOST_OK : CPEX_HOST_ENOTFOUND;
+    if (r->type == REDIS_REPLY_INTEGER)
+        st = r->integer > 0 ? CPEX_HOST_OK : CPEX_HOST_ENOTFOUND;
     else
-        st = r[0]->type == REDIS_REPLY_ERROR ? reply_error(r[0], e) : unexpected(r[0], e);
-    free_replies(r, 1);
+        st = unexpected(r, e);
+    freeReplyObject(r);
     return st;
 }
 
@@ -651,8 +460,8 @@ static int32_t r_set_add(cpex__state_backend *b, const char *key, size_t klen, c
                          size_t len, int64_t ttl_ms, int64_t deadline, cpex__state_err *e)
 {
     redis_backend *rb = (redis_backend *)b;
-    obuf o;
-    ob_init(&o);
+    cpex__rio_buf o;
+    cpex__rio_init(&o);
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%" PRId64, ttl_ms);
     const char *sadd[] = {"SADD", key, member};
@@ -662,16 +471,16 @@ static int32_t r_set_add(cpex__state_backend *b, const char *key, size_t klen, c
     size_t n = 1;
     if (ttl_ms > 0) {
         CMD(&o, "MULTI");
-        ob_cmd(&o, 3, sadd, sadd_lens);
-        ob_cmd(&o, 3, pexpire, pexpire_lens);
+        cpex__rio_cmd(&o, 3, sadd, sadd_lens);
+        cpex__rio_cmd(&o, 3, pexpire, pexpire_lens);
         CMD(&o, "EXEC");
         n = 4;
     } else {
-        ob_cmd(&o, 3, sadd, sadd_lens);
+        cpex__rio_cmd(&o, 3, sadd, sadd_lens);
     }
     redisReply *r[MAX_REPLIES] = {NULL};
     int32_t st = run(rb, &o, n, r, deadline, e);
-    ob_free(&o);
+    cpex__rio_free(&o);
     if (st != CPEX_HOST_OK)
         return st;
     redisReply *added = r[0];
@@ -684,7 +493,7 @@ static int32_t r_set_add(cpex__state_backend *b, const char *key, size_t klen, c
         st = reply_error(added, e);
     else if (added && added->type != REDIS_REPLY_INTEGER)
         st = unexpected(added, e);
-    free_replies(r, n);
+    cpex__rio_free_replies(r, n);
     return st;
 }
 
@@ -692,67 +501,50 @@ static int32_t r_set_members(cpex__state_backend *b, const char *key, size_t kle
                              int64_t deadline, cpex_str **members, size_t *count,
                              cpex__state_err *e)
 {
-    redis_backend *rb = (redis_backend *)b;
-    obuf o;
-    ob_init(&o);
     const char *argv[] = {"SMEMBERS", key};
     size_t lens[] = {8, klen};
-    ob_cmd(&o, 2, argv, lens);
-    redisReply *r[1] = {NULL};
-    int32_t st = run(rb, &o, 1, r, deadline, e);
-    ob_free(&o);
+    redisReply *a;
+    int32_t st = run_one((redis_backend *)b, 2, argv, lens, deadline, &a, e);
     if (st != CPEX_HOST_OK)
         return st;
-    redisReply *a = r[0];
-    if (a->type == REDIS_REPLY_ERROR) {
-        st = reply_error(a, e);
-    } else if (a->type != REDIS_REPLY_ARRAY) {
+    size_t total = a->type == REDIS_REPLY_ARRAY ? a->elements * sizeof(cpex_str) : 0;
+    if (a->type != REDIS_REPLY_ARRAY)
         st = unexpected(a, e);
-    } else if (a->elements) {
-        size_t total = a->elements * sizeof(cpex_str);
-        for (size_t i = 0; i < a->elements; i++) {
-            if (a->element[i]->type != REDIS_REPLY_STRING) {
-                st = unexpected(a->element[i], e);
-                break;
-            }
-            total += a->element[i]->len + 1;
-        }
-        cpex_str *out = st == CPEX_HOST_OK ? cpex__malloc(total) : NULL;
-        if (st == CPEX_HOST_OK && !out)
-            st = CPEX_HOST_ENOMEM;
-        if (out) {
-            char *w = (char *)(out + a->elements);
-            for (size_t i = 0; i < a->elements; i++) {
-                memcpy(w, a->element[i]->str, a->element[i]->len);
-                w[a->element[i]->len] = '\0';
-                out[i].ptr = w;
-                out[i].len = a->element[i]->len;
-                w += a->element[i]->len + 1;
-            }
-            *members = out;
-            *count = a->elements;
-        }
+    for (size_t i = 0; st == CPEX_HOST_OK && i < a->elements; i++) {
+        if (a->element[i]->type != REDIS_REPLY_STRING)
+            st = unexpected(a->element[i], e);
+        total += a->element[i]->len + 1;
     }
-    free_replies(r, 1);
+    cpex_str *out = st == CPEX_HOST_OK && a->elements ? cpex__malloc(total) : NULL;
+    if (st == CPEX_HOST_OK && a->elements && !out)
+        st = CPEX_HOST_ENOMEM;
+    if (out) {
+        /* one block: the array, then the members it points into */
+        char *w = (char *)(out + a->elements);
+        for (size_t i = 0; i < a->elements; i++) {
+            memcpy(w, a->element[i]->str, a->element[i]->len);
+            w[a->element[i]->len] = '\0';
+            out[i].ptr = w;
+            out[i].len = a->element[i]->len;
+            w += a->element[i]->len + 1;
+        }
+        *members = out;
+        *count = a->elements;
+    }
+    freeReplyObject(a);
     return st;
 }
 
 static int32_t r_ping(cpex__state_backend *b, int64_t deadline, cpex__state_err *e)
 {
-    redis_backend *rb = (redis_backend *)b;
-    obuf o;
-    ob_init(&o);
-    CMD(&o, "PING");
-    redisReply *r[1] = {NULL};
-    int32_t st = run(rb, &o, 1, r, deadline, e);
-    ob_free(&o);
+    const char *argv[] = {"PING"};
+    redisReply *r;
+    int32_t st = run_one((redis_backend *)b, 1, argv, NULL, deadline, &r, e);
     if (st != CPEX_HOST_OK)
         return st;
-    if (r[0]->type == REDIS_REPLY_ERROR)
-        st = reply_error(r[0], e);
-    else if (r[0]->type != REDIS_REPLY_STATUS)
-        st = unexpected(r[0], e);
-    free_replies(r, 1);
+    if (r->type != REDIS_REPLY_STATUS)
+        st = unexpected(r, e);
+    freeReplyObject(r);
     return st;
 }
 
@@ -760,7 +552,7 @@ static void r_free(cpex__state_backend *b)
 {
     redis_backend *rb = (redis_backend *)b;
     for (size_t i = 0; rb->pool && i < rb->pool_size; i++)
-        conn_close(&rb->pool[i]);
+        cpex__rio_close(&rb->pool[i]);
     cpex__free(rb->pool);
     cpex__redis_url_cleanup(&rb->url);
     pthread_cond_destroy(&rb->freed);
