@@ -168,7 +168,6 @@ struct cpex_manager {
     /* plugin state (state_manager.c): replaced only before any plugin is
        registered; replaced backends are kept until the manager is freed */
     _Atomic(struct cpex__state_backend *) state;
-    char *state_origin;                  /* NULL: the default; "host options"; a file */
     _Atomic bool init_called;            /* initialize ran at least once (written under write_lock) */
     _Atomic int closing;                 /* shutdown began: new invokes fail closed */
     _Atomic bool shut_down;              /* written under write_lock, read by queries */

@@ -146,6 +146,7 @@ void cpex__state_base_cleanup(cpex__state_backend *b)
         cpex__free((char *)b->opts.password);
     }
     cpex__free(b->description);
+    cpex__free(b->origin);
     pthread_mutex_destroy(&b->health_lock);
 }
 

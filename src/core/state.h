@@ -57,6 +57,8 @@ struct cpex__state_backend {
     const cpex__state_ops *ops;
     cpex_state_options opts;      /* with owned copies of the strings */
     char *description;            /* for messages; never holds a password */
+    char *origin;                 /* who chose it ("host options", a file); NULL: the default.
+                                     Set before the manager publishes it, then fixed */
     const char *key_prefix;       /* joined before every namespace ("" for memory) */
     size_t key_prefix_len;
     const cpex__log_sink *log;    /* the manager's */

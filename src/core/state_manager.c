@@ -29,7 +29,7 @@ cpex_status cpex__mgr_state_init(cpex_manager *m, const cpex_state_options *opti
     int st = cpex__state_new(options, &m->log, &b, why, sizeof why);
     if (st != CPEX_OK)
         return cpex__error_add(err, (cpex_status)st, NULL, "cpex_manager_new: %s", why);
-    if (options && !(m->state_origin = cpex__strdup("host options"))) {
+    if (options && !(b->origin = cpex__strdup("host options"))) {
         cpex__state_free(b);
         return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
     }
@@ -46,8 +46,6 @@ void cpex__mgr_state_free(cpex_manager *m)
         b = next;
     }
     atomic_store(&m->state, NULL);
-    cpex__free(m->state_origin);
-    m->state_origin = NULL;
 }
 
 cpex_status cpex__mgr_state_prepare(cpex_manager *m, const cpex__config *cfg,
@@ -63,12 +61,12 @@ cpex_status cpex__mgr_state_prepare(cpex_manager *m, const cpex__config *cfg,
     cpex__state_options_defaults(&want);
     if (cpex__state_options_same(&cur->opts, &want))
         return CPEX_OK;
-    if (m->state_origin)
+    if (cur->origin)
         return cpex__error_add(err, CPEX_E_CONFIG, &w,
                                "this manager's state backend is already %s (chosen by %s); a "
                                "manager has one backend: remove plugin_settings.state from "
                                "this file or make it the same",
-                               cur->description, m->state_origin);
+                               cur->description, cur->origin);
     if (atomic_load(&m->snapshot)->plugin_count > 0)
         return cpex__error_add(err, CPEX_E_CONFIG, &w,
                                "plugin_settings.state would change the state backend of a "
@@ -84,14 +82,11 @@ cpex_status cpex__mgr_state_prepare(cpex_manager *m, const cpex__config *cfg,
 
 bool cpex__mgr_state_install(cpex_manager *m, cpex__state_backend *fresh, const char *origin)
 {
-    char *copy = cpex__strdup(origin);
-    if (!copy)
+    if (!(fresh->origin = cpex__strdup(origin)))
         return false;
     cpex__state_backend *old = atomic_load(&m->state);
     fresh->retired = old;
     atomic_store_explicit(&m->state, fresh, memory_order_release);
-    cpex__free(m->state_origin);
-    m->state_origin = copy;
     cpex__log(&m->log, CPEX_LOG_INFO, NULL, "plugin state: %s (from %s)", fresh->description,
               origin);
     return true;
@@ -111,7 +106,7 @@ cpex_status cpex_manager_state_status(cpex_manager *m, double probe_timeout,
     cpex__state_backend *b = atomic_load_explicit(&m->state, memory_order_acquire);
     out->backend = b->opts.backend;
     out->description = cpex__strdup(b->description);
-    out->origin = cpex__strdup(m->state_origin ? m->state_origin : "default");
+    out->origin = cpex__strdup(b->origin ? b->origin : "default");
     out->answers = true;
     if (probe_timeout > 0) {
         out->probed = true;
