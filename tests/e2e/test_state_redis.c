@@ -71,7 +71,7 @@ static bool recovers(cpex_manager *m, const char *key, int64_t max_ms)
 }
 
 /* Start srv (its `extra` arguments already set) on `port` (0: a free one), or fail the test. */
-static void start(test_redis *srv, int port)
+static void start_redis(test_redis *srv, int port)
 {
     if (!test_redis_start(srv, port))
         fail_msg("%s", srv->error);
@@ -112,7 +112,7 @@ static void down_at_start(void **state)
 
     test_redis srv;
     memset(&srv, 0, sizeof srv);
-    start(&srv, port);
+    start_redis(&srv, port);
     assert_true(recovers(m, "n", 15000));
     assert_int_equal(sop_log_count(&g_log, "answers again, after"), 1);
     st = status_of(m);
@@ -130,7 +130,7 @@ static void killed_mid_run(void **state)
     reset_log();
     test_redis srv;
     memset(&srv, 0, sizeof srv);
-    start(&srv, 0);
+    start_redis(&srv, 0);
     cpex_manager *m = redis_mgr(srv.url, 2000, NULL);
     int ok_before = 0, failed_while_down = 0, other = 0;
     for (int i = 0; i < 150; i++) {
@@ -170,7 +170,7 @@ static void paused_server_times_out(void **state)
     reset_log();
     test_redis srv;
     memset(&srv, 0, sizeof srv);
-    start(&srv, 0);
+    start_redis(&srv, 0);
     cpex_manager *by_deadline = redis_mgr(srv.url, 20000, NULL); /* slow probe: 0.5 s */
     cpex_manager *by_command = redis_mgr(srv.url, 300, NULL);    /* alpha: 30 s */
     assert_int_equal(sop_do(by_deadline, 5, S_INCR("p", 1, 0)).st, CPEX_HOST_OK);
@@ -212,7 +212,7 @@ static void password_and_db(void **state)
     memset(&srv, 0, sizeof srv);
     srv.extra[0] = "--requirepass";
     srv.extra[1] = "s3cret";
-    start(&srv, 0);
+    start_redis(&srv, 0);
     char url[128];
     snprintf(url, sizeof url, "redis://:s3cret@127.0.0.1:%d/3", srv.port);
     cpex_manager *m = redis_mgr(url, 2000, NULL);
