@@ -4,7 +4,7 @@
 #   make run      build and run the main job (cpex on the example gateway)
 #   make test     build and run every test
 #   make test-asan / make test-tsan   the same under sanitizers
-#   make bench    build and run the benchmarks
+#   make bench    build and run the benchmarks (cpex_bench, then cpex_bench_state)
 #   make fuzz     build the libFuzzer targets and run each FUZZ_SECONDS (default 30)
 #   make fuzz-build   only build them (clang; build-fuzz)
 BUILD ?= build
@@ -67,6 +67,7 @@ fuzz: fuzz-build
 bench: deps
 	@$(MAKE) --no-print-directory build
 	$(BUILD)/cpex_bench
+	$(BUILD)/cpex_bench_state
 
 install: all
 	cmake --install $(BUILD)

@@ -246,6 +246,17 @@ static const field host_api_fields[] = {
           int32_t (*)(const cpex_call *, size_t)),
     FIELD(cpex_host_api, cmf_set_tool_result_content, NULL, "1.1",
           int32_t (*)(struct cpex_cmf_message *, size_t, cpex_json *)),
+    FIELD(cpex_host_api, state_get, NULL, "1.1",
+          int32_t (*)(const cpex_call *, const char *, cpex_str *)),
+    FIELD(cpex_host_api, state_set, NULL, "1.1",
+          int32_t (*)(const cpex_call *, const char *, const void *, size_t, int64_t)),
+    FIELD(cpex_host_api, state_incr, NULL, "1.1",
+          int32_t (*)(const cpex_call *, const char *, int64_t, int64_t, int64_t *, int64_t *)),
+    FIELD(cpex_host_api, state_delete, NULL, "1.1", int32_t (*)(const cpex_call *, const char *)),
+    FIELD(cpex_host_api, state_set_add, NULL, "1.1",
+          int32_t (*)(const cpex_call *, const char *, const void *, size_t, int64_t)),
+    FIELD(cpex_host_api, state_set_members, NULL, "1.1",
+          int32_t (*)(const cpex_call *, const char *, cpex_str **, size_t *)),
 };
 
 static const field plugin_config_fields[] = {

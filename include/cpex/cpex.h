@@ -17,6 +17,7 @@
 #include "cpex/manager.h"
 #include "cpex/payload.h"
 #include "cpex/result.h"
+#include "cpex/state.h"
 #include "cpex/version.h"
 
 #endif /* CPEX_CPEX_H */

@@ -18,6 +18,7 @@
 #include "core/hook_names.h"
 #include "core/hub.h"
 #include "core/rcu.h"
+#include "core/state.h"
 #include "core/registration.h"
 #include "core/workers.h"
 #include "model/capabilities.h"
@@ -68,6 +69,8 @@ typedef struct cpex__plugin {
     cpex__hub *hub;       /* the manager's log and background bookkeeping (a reference) */
     _Atomic int inflight; /* handler calls on worker threads running now */
     _Atomic int shutdown_owed; /* abandoned while initialized: the last unref shuts it down */
+    char *state_ns;       /* namespace of its state keys; NULL: its name cannot be one */
+    size_t state_ns_len;
 } cpex__plugin;
 
 cpex__plugin *cpex__plugin_ref(cpex__plugin *plugin);

@@ -19,6 +19,7 @@
 #include "core/call.h"
 #include "core/host_slots.h"
 #include "core/core.h"
+#include "core/host_state.h"
 #include "cpex/cmf.h"
 #include "cpex/json.h"
 #include "model/json_dump.h"
@@ -637,6 +638,13 @@ static const cpex_host_api host_api = {
     .payload_append_text = cpex__h_payload_append_text,
     .payload_remove_part = cpex__h_payload_remove_part,
     .cmf_set_tool_result_content = cpex__h_cmf_set_tool_result_content,
+    /* since 1.1: state (host_state.c) */
+    .state_get = cpex__h_state_get,
+    .state_set = cpex__h_state_set,
+    .state_incr = cpex__h_state_incr,
+    .state_delete = cpex__h_state_delete,
+    .state_set_add = cpex__h_state_set_add,
+    .state_set_members = cpex__h_state_set_members,
 };
 
 const cpex_host_api *cpex_host_api_get(void) { return &host_api; }

@@ -25,6 +25,7 @@ typedef struct cpex__plugin_setup {
     const char *const *hooks; /* NULL: every handler */
     size_t hook_count;
     const json_t *config;
+    const char *state_namespace; /* NULL: derived from the name */
     char *origin;             /* taken */
     void (*release)(void *);
     void *release_data;
@@ -78,6 +79,20 @@ cpex_status cpex__mgr_init_plugin(cpex_manager *m, cpex__plugin *p, const cpex__
 bool cpex__mgr_name_taken(cpex__plugin *const *plugins, size_t count, const char *name);
 cpex_status cpex__mgr_commit(cpex_manager *m, cpex__plugin **batch, size_t count,
                             const cpex__binding_list *bindings);
+
+/* state_manager.c */
+/** Give the new manager its state backend (options: the host's, may be NULL). */
+cpex_status cpex__mgr_state_init(cpex_manager *m, const cpex_state_options *options,
+                                 cpex_error *err);
+/** Free the backend and every replaced one. */
+struct cpex__config;
+/** The backend `cfg` asks for, if it differs and may replace the one in force
+    (*fresh NULL when nothing changes). Call under the write lock. */
+cpex_status cpex__mgr_state_prepare(cpex_manager *m, const struct cpex__config *cfg,
+                                    struct cpex__state_backend **fresh, cpex_error *err);
+/** Make `fresh` the manager's backend (chosen by `origin`); false on OOM. */
+bool cpex__mgr_state_install(cpex_manager *m, struct cpex__state_backend *fresh,
+                             const char *origin);
 
 /* lifecycle.c */
 /** Wait, without limit, until no background work runs. */
