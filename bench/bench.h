@@ -228,6 +228,7 @@ typedef struct bench_run_info {
     int reps;
     int instructions;   /* figures are callgrind instructions, not nanoseconds */
     int failures;
+    const char *only;   /* --case: print that case alone (no derived figures, no targets) */
     const bench_threads_result *threads;
 } bench_run_info;
 

@@ -33,37 +33,44 @@ struct bench_fixture {
 /* The 1.1 slots                                                       */
 /* ------------------------------------------------------------------ */
 
+/* Each slot as this build sees it: state (0 absent from abi.h, 1 there
+   with the assumed signature, 2 there with another), and whether the
+   host's table reaches it. */
+#if defined(BENCH_HAVE_PAYLOAD_SET_TOOL_ARGUMENTS)
+#define ARGS_SLOT 1, CPEX_HOST_HAS(cpex_host_api_get(), payload_set_tool_arguments)
+#elif defined(BENCH_PAYLOAD_SET_TOOL_ARGUMENTS_OTHER_SIGNATURE)
+#define ARGS_SLOT 2, 0
+#else
+#define ARGS_SLOT 0, 0
+#endif
+#if defined(BENCH_HAVE_PAYLOAD_SET_TEXT)
+#define TEXT_SLOT 1, CPEX_HOST_HAS(cpex_host_api_get(), payload_set_text)
+#elif defined(BENCH_PAYLOAD_SET_TEXT_OTHER_SIGNATURE)
+#define TEXT_SLOT 2, 0
+#else
+#define TEXT_SLOT 0, 0
+#endif
+
+static const char *slot_why(int role, const char *slot, int state, int has)
+{
+    static char msg[BENCH_ROLE_COUNT][192];
+    if (state == 1 && has)
+        return NULL;
+    snprintf(msg[role], sizeof msg[role],
+             state == 1   ? "not available in this build (the host table does not reach %s)"
+             : state == 2 ? "not available in this build (cpex_host_api.%s has another signature "
+                            "than bench/plugins/bench_handlers.h assumes)"
+                          : "not available in this build (cpex_host_api has no %s slot)",
+             slot);
+    return msg[role];
+}
+
 const char *bench_slot_unavailable(int role)
 {
-    const cpex_host_api *h = cpex_host_api_get();
-    (void)h;
-    if (role == BENCH_ROLE_MODIFY_ARGS_SLOT) {
-#if defined(BENCH_HAVE_PAYLOAD_SET_TOOL_ARGUMENTS)
-        return CPEX_HOST_HAS(h, payload_set_tool_arguments)
-                   ? NULL
-                   : "not available in this build (the host table does not reach "
-                     "payload_set_tool_arguments)";
-#elif defined(BENCH_PAYLOAD_SET_TOOL_ARGUMENTS_OTHER_SIGNATURE)
-        return "not available in this build (cpex_host_api.payload_set_tool_arguments has "
-               "another signature than bench/plugins/bench_handlers.h assumes)";
-#else
-        return "not available in this build (cpex_host_api has no payload_set_tool_arguments "
-               "slot)";
-#endif
-    }
-    if (role == BENCH_ROLE_MODIFY_TEXT_SLOT) {
-#if defined(BENCH_HAVE_PAYLOAD_SET_TEXT)
-        return CPEX_HOST_HAS(h, payload_set_text)
-                   ? NULL
-                   : "not available in this build (the host table does not reach "
-                     "payload_set_text)";
-#elif defined(BENCH_PAYLOAD_SET_TEXT_OTHER_SIGNATURE)
-        return "not available in this build (cpex_host_api.payload_set_text has another "
-               "signature than bench/plugins/bench_handlers.h assumes)";
-#else
-        return "not available in this build (cpex_host_api has no payload_set_text slot)";
-#endif
-    }
+    if (role == BENCH_ROLE_MODIFY_ARGS_SLOT)
+        return slot_why(role, "payload_set_tool_arguments", ARGS_SLOT);
+    if (role == BENCH_ROLE_MODIFY_TEXT_SLOT)
+        return slot_why(role, "payload_set_text", TEXT_SLOT);
     return NULL;
 }
 

@@ -314,7 +314,8 @@ static int load_callgrind(const char *path)
             continue;
         c->skipped = c->kind == BENCH_CASE_INVOKE ? bench_slot_unavailable(c->spec.modify) : NULL;
         if (!c->skipped)
-            c->skipped = c->cg_note ? c->cg_note : "not measured (see bench/callgrind.sh's log)";
+            c->skipped = c->cg_note ? c->cg_note
+                                    : "not measured in this run (see bench/callgrind.sh's log)";
     }
     return 0;
 }
@@ -393,7 +394,7 @@ int main(int argc, char **argv)
     if (reps > 1000)
         reps = 1000;
 
-    bench_run_info run = {o.quick, reps, 0, 0, &thr};
+    bench_run_info run = {o.quick, reps, 0, 0, o.only, &thr};
     if (o.from_cg) {
         if (load_callgrind(o.from_cg) != 0)
             return 1;

@@ -318,12 +318,16 @@ void bench_print_table(const bench_run_info *run)
                run->reps);
     for (size_t i = 0; i < bench_case_count; i++) {
         const bench_case *c = &bench_cases[i];
+        if (run->only && strcmp(run->only, c->name) != 0)
+            continue;
         if (strcmp(c->group, group) != 0) {
             group = c->group;
             printf("\n%s\n", group);
         }
         print_case(c, run, d.base);
     }
+    if (run->only)
+        return;
     print_derived(&d, run);
     print_targets(&d, run);
 }

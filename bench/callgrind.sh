@@ -80,7 +80,8 @@ run_case() {
     ir+=("$(total "$work/$name.$k.out")")
   done
   echo "$name $n ${ir[0]} ${ir[1]}" >"$work/$name.row"
-  echo "callgrind.sh: $name: $(( (ir[1] - ir[0]) / n )) instructions per iteration" >&2
+  awk -v a="${ir[0]}" -v b="${ir[1]}" -v n="$n" -v c="$name" \
+    'BEGIN { printf "callgrind.sh: %s: %.1f instructions per iteration\n", c, (b - a) / n }' >&2
 }
 
 start=$(date +%s)
