@@ -4,14 +4,16 @@
 #   make run      build and run the main job (cpex on the example gateway)
 #   make test     build and run every test
 #   make test-asan / make test-tsan   the same under sanitizers
-#   make bench    build and run the benchmarks
+#   make bench    build and run the benchmarks (cpex_bench, then cpex_bench_state)
+#   make bench-callgrind   instructions per invoke of every bench case (JSON)
 #   make fuzz     build the libFuzzer targets and run each FUZZ_SECONDS (default 30)
 #   make fuzz-build   only build them (clang; build-fuzz)
 BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps run test test-asan test-tsan bench install clean fuzz fuzz-build
+.PHONY: all build deps run test test-asan test-tsan bench bench-callgrind install clean fuzz \
+        fuzz-build
 
 # `make` installs nothing: with a package missing it stops and prints the
 # apt-get line. The README's two commands (run, test) install what they need.
@@ -68,6 +70,14 @@ bench: deps
 	@$(MAKE) --no-print-directory build
 	$(BUILD)/cpex_bench
 	$(BUILD)/cpex_bench_routing
+	$(BUILD)/cpex_bench_state
+
+# Every bench case under callgrind at N and 2N iterations (bench/callgrind.sh):
+# instructions per invoke, stable on a loaded machine; prints the JSON
+# (the shape of cpex_bench --json) and keeps it in $(BUILD)/bench-callgrind.json.
+bench-callgrind: deps
+	@$(MAKE) --no-print-directory build
+	bench/callgrind.sh --build $(BUILD) --jobs $(JOBS)
 
 install: all
 	cmake --install $(BUILD)

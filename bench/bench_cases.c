@@ -1,525 +1,146 @@
 /*
- * bench_cases.c — the managers, the request and the loops the figures are
- * measured with.
+ * bench_cases.c — every case of cpex_bench: its name, what it measures,
+ * the fixture it needs and how bench/callgrind.sh runs it.
  *
- * Every invoke case uses the same request, as a host would send it:
- *   - payload: a CMF message (cpex_cmf_parse) with one text part and one
- *     tool_call part whose arguments are a small JSON object;
- *   - extensions: a subject (id and type) and one request header;
- *   - context: a context table created once per fixture and threaded from
- *     each invoke's result into the next one (cpex_pipeline_result_take_context),
- *     as a host threads it from a pre hook to the post hook;
- *   - plugins: granted read_subject and read_headers, timeout and on_error
- *     at their defaults (30 s, fail).
- * The loop times invoke + cpex_pipeline_result_cleanup, i.e. the whole cost
- * a host pays per request and hook.
+ * Groups:
+ *   hot path     the plain call (baseline), empty invokes, sequential
+ *                plugins, by hook name and by pre-resolved handle, with
+ *                1,000 hooks in the manager, from a shared library
+ *   concurrent   5 sequential + 5 audit + 5 concurrent; 1 concurrent plugin
+ *                on a 1 KB, 100 KB and 10 MB payload
+ *   modify       10 sequential plugins of which the 5th rewrites one tool
+ *                argument (the 1.0 way and through the 1.1 slot) on 1 KB,
+ *                100 KB and 10 MB, the all-allow invokes they are compared
+ *                with, a text replacement, and the handler's own JSON work
+ *   setup        register / YAML-load + initialize 1 … 1,000 distinct hooks;
+ *                load + initialize 1 … 1,000 lib: plugins
+ *   threads      2 threads vs 1 on one manager, against the control loop
+ *
+ * cg_iters is N for bench-callgrind (it runs N and 2N and reports the
+ * difference over N, so setup cancels); 0 leaves a case out there, with
+ * cg_note saying why.
  */
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
-#include "cpex/cmf.h"
-#include "cpex/context.h"
-#include "cpex/extensions.h"
-#include "cpex/loader.h"
-#include "cpex/manager.h"
-#include "cpex/payload.h"
-#include "cpex/result.h"
 #include "plugins/bench_handlers.h"
-#include "util/alloc.h"
 
-#ifndef CPEX_PLUGIN_DIR
-#define CPEX_PLUGIN_DIR "build/plugins"
-#endif
+#define KB BENCH_KB
+#define MB BENCH_MB
 
-const char *bench_plugin_dir = CPEX_PLUGIN_DIR;
+#define INVOKE(n, g, w, cg, ...) \
+    {.name = n, .group = g, .what = w, .kind = BENCH_CASE_INVOKE, .cg_iters = cg, \
+     .spec = {__VA_ARGS__}}
+#define SETUP(n, w, k, count, cg, note) \
+    {.name = n, .group = "setup", .what = w, .kind = BENCH_CASE_SETUP, .setup_kind = k, \
+     .setup_count = count, .cg_iters = cg, .cg_note = note}
 
-#define OTHER_HOOK "cmf.tool_post_invoke"
-#define BENCH_LIB "libbenchplug.so"
+/* Left out of bench-callgrind unless asked for: minutes under valgrind. */
+#define SLOW(n, note) .cg_iters = n, .cg_slow = 1, .cg_note = note
+#define SLOW_10MB \
+    SLOW(20, "left out of bench-callgrind by default: parsing the 10 MB message takes about a " \
+             "minute per run under valgrind (bench/callgrind.sh --all or --case NAME runs it)")
 
-static const char message_json[] =
-    "{\"role\":\"assistant\",\"content\":["
-    "{\"content_type\":\"text\",\"text\":\"What is the weather in Paris tomorrow?\"},"
-    "{\"content_type\":\"tool_call\",\"content\":{\"tool_call_id\":\"call_1\","
-    "\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\",\"units\":\"metric\","
-    "\"days\":2,\"hourly\":false}}}]}";
+#define MOD_ARGS BENCH_ROLE_MODIFY_ARGS
+#define MOD_ARGS_SLOT BENCH_ROLE_MODIFY_ARGS_SLOT
+#define MOD_TEXT BENCH_ROLE_MODIFY_TEXT
+#define MOD_TEXT_SLOT BENCH_ROLE_MODIFY_TEXT_SLOT
 
-static const char *const bench_caps[] = {"read_subject", "read_headers"};
+bench_case bench_cases[] = {
+    /* ---- hot path ---- */
+    INVOKE("baseline", "hot path", "plain indirect call of the allow handler", 200000,
+           .special = BENCH_BASELINE),
+    INVOKE("empty", "hot path", "invoke by name, hook with no plugins", 20000, .seq = 10,
+           .other_hook = 1),
+    INVOKE("empty_handle", "hot path", "the same by pre-resolved hook handle", 20000, .seq = 10,
+           .other_hook = 1, .by_handle = 1),
+    INVOKE("seq_1", "hot path", "1 sequential plugin", 10000, .seq = 1),
+    INVOKE("seq_5", "hot path", "5 sequential plugins", 10000, .seq = 5),
+    INVOKE("seq_10", "hot path", "10 sequential plugins", 10000, .seq = 10),
+    INVOKE("seq_50", "hot path", "50 sequential plugins", 2000, .seq = 50),
+    INVOKE("seq_1_handle", "hot path", "1 sequential plugin, by handle", 10000, .seq = 1,
+           .by_handle = 1),
+    INVOKE("seq_10_handle", "hot path", "10 sequential plugins, by handle", 10000, .seq = 10,
+           .by_handle = 1),
+    INVOKE("hooks_1000", "hot path", "1 plugin on one of 1,000 hooks, by name", 10000,
+           .hooks = 1000),
+    INVOKE("hooks_1000_handle", "hot path", "1 plugin on one of 1,000 hooks, by handle", 10000,
+           .hooks = 1000, .by_handle = 1),
+    INVOKE("lib_1", "hot path", "1 sequential plugin from a .so", 10000, .lib = 1),
+    INVOKE("lib_10", "hot path", "10 sequential plugins from a .so", 10000, .lib = 10),
 
-/* ------------------------------------------------------------------ */
-/* The request                                                         */
-/* ------------------------------------------------------------------ */
+    /* ---- concurrent ---- */
+    INVOKE("mixed", "concurrent", "5 sequential + 5 audit + 5 concurrent, 1 KB", 300, .seq = 5,
+           .audit = 5, .conc = 5),
+    INVOKE("conc_1_1k", "concurrent", "1 concurrent plugin, 1 KB payload", 1000, .conc = 1,
+           .payload = KB),
+    INVOKE("conc_1_100k", "concurrent", "1 concurrent plugin, 100 KB payload", 1000, .conc = 1,
+           .payload = 100 * KB),
+    {.name = "conc_1_10m", .group = "concurrent", .what = "1 concurrent plugin, 10 MB payload",
+     .kind = BENCH_CASE_INVOKE, .spec = {.conc = 1, .payload = 10 * MB}, SLOW_10MB},
 
-typedef struct request {
-    cpex_cmf_message *msg;
-    cpex_payload payload;
-    cpex_extensions *ext;
-    cpex_context_table *ctx;
-} request;
+    /* ---- modify ---- */
+    INVOKE("seq_10_100k", "modify", "10 sequential allow, 100 KB payload", 5000, .seq = 10,
+           .payload = 100 * KB),
+    {.name = "seq_10_10m", .group = "modify", .what = "10 sequential allow, 10 MB payload",
+     .kind = BENCH_CASE_INVOKE, .spec = {.seq = 10, .payload = 10 * MB}, SLOW_10MB},
+    INVOKE("modify_args_1k", "modify", "10 seq, the 5th rewrites a tool argument, 1 KB", 2000,
+           .seq = 10, .modify = MOD_ARGS),
+    INVOKE("modify_args_100k", "modify", "the same, 100 KB payload", 2000, .seq = 10,
+           .modify = MOD_ARGS, .payload = 100 * KB),
+    {.name = "modify_args_10m", .group = "modify", .what = "the same, 10 MB payload",
+     .kind = BENCH_CASE_INVOKE, .spec = {.seq = 10, .modify = MOD_ARGS, .payload = 10 * MB},
+     SLOW_10MB},
+    INVOKE("modify_args_slot_1k", "modify", "the same by payload_set_tool_arguments, 1 KB",
+           2000, .seq = 10, .modify = MOD_ARGS_SLOT),
+    INVOKE("modify_args_slot_100k", "modify", "the same (slot), 100 KB payload", 2000, .seq = 10,
+           .modify = MOD_ARGS_SLOT, .payload = 100 * KB),
+    {.name = "modify_args_slot_10m", .group = "modify", .what = "the same (slot), 10 MB payload",
+     .kind = BENCH_CASE_INVOKE, .spec = {.seq = 10, .modify = MOD_ARGS_SLOT, .payload = 10 * MB},
+     SLOW_10MB},
+    INVOKE("modify_text_1k", "modify", "10 seq, the 5th replaces the text, 1 KB", 2000,
+           .seq = 10, .modify = MOD_TEXT),
+    INVOKE("modify_text_slot_1k", "modify", "the same by payload_set_text, 1 KB", 2000,
+           .seq = 10, .modify = MOD_TEXT_SLOT),
+    INVOKE("args_work", "modify", "the rewrite's own JSON work, no invoke", 10000,
+           .special = BENCH_ARGS_WORK),
 
-static int request_init(request *r)
-{
-    cpex_error err = CPEX_ERROR_INIT;
-    memset(r, 0, sizeof *r);
-    r->msg = cpex_cmf_parse(message_json, sizeof message_json - 1, &err);
-    if (!r->msg) {
-        fprintf(stderr, "cpex_bench: bad CMF message: %s\n", cpex_error_message(&err));
-        cpex_error_cleanup(&err);
-        return -1;
-    }
-    r->payload = cpex_payload_cmf(r->msg);
-    r->ext = cpex_extensions_new();
-    r->ctx = cpex_context_table_new();
-    if (!r->ext || !r->ctx ||
-        cpex_extensions_set(r->ext, CPEX_EXT_SUBJECT_ID, "alice") != CPEX_OK ||
-        cpex_extensions_set(r->ext, CPEX_EXT_SUBJECT_TYPE, "user") != CPEX_OK ||
-        cpex_extensions_set_header(r->ext, CPEX_HEADERS_REQUEST, "x-request-id", "req-42") !=
-            CPEX_OK) {
-        fprintf(stderr, "cpex_bench: cannot build the extensions\n");
-        return -1;
-    }
-    return 0;
-}
+    /* ---- setup ---- */
+    SETUP("register_hooks_1", "register + initialize, 1 hook (1 plugin)", BENCH_SETUP_REGISTER,
+          1, 20, NULL),
+    SETUP("register_hooks_10", "register + initialize, 10 distinct hooks", BENCH_SETUP_REGISTER,
+          10, 10, NULL),
+    SETUP("register_hooks_100", "register + initialize, 100 distinct hooks",
+          BENCH_SETUP_REGISTER, 100, 2, NULL),
+    {.name = "register_hooks_1000", .group = "setup",
+     .what = "register + initialize, 1,000 distinct hooks", .kind = BENCH_CASE_SETUP,
+     .setup_kind = BENCH_SETUP_REGISTER, .setup_count = 1000,
+     SLOW(1, "left out of bench-callgrind by default: over a minute under valgrind while "
+             "registering is quadratic (bench/callgrind.sh --all or --case NAME runs it)")},
+    SETUP("yaml_hooks_1", "YAML load + initialize, 1 hook", BENCH_SETUP_YAML, 1, 20, NULL),
+    SETUP("yaml_hooks_10", "YAML load + initialize, 10 distinct hooks", BENCH_SETUP_YAML, 10, 10,
+          NULL),
+    SETUP("yaml_hooks_100", "YAML load + initialize, 100 distinct hooks", BENCH_SETUP_YAML, 100,
+          2, NULL),
+    SETUP("yaml_hooks_1000", "YAML load + initialize, 1,000 distinct hooks", BENCH_SETUP_YAML,
+          1000, 1, NULL),
+    SETUP("load_lib_1", "load + initialize 1 lib: plugin", BENCH_SETUP_LIB, 1, 10, NULL),
+    SETUP("load_lib_100", "load + initialize 100 lib: plugins", BENCH_SETUP_LIB, 100, 2, NULL),
+    SETUP("load_lib_1000", "load + initialize 1,000 lib: plugins", BENCH_SETUP_LIB, 1000, 1,
+          NULL),
 
-static void request_cleanup(request *r)
-{
-    cpex_cmf_free(r->msg);
-    cpex_extensions_unref(r->ext);
-    cpex_context_table_free(r->ctx);
-    memset(r, 0, sizeof *r);
-}
-
-/* ------------------------------------------------------------------ */
-/* Managers                                                            */
-/* ------------------------------------------------------------------ */
-
-static cpex_manager *new_manager(void)
-{
-    cpex_manager *m = NULL;
-    cpex_error err = CPEX_ERROR_INIT;
-    if (cpex_manager_new(NULL, &m, &err) != CPEX_OK || cpex_loader_register(m, &err) != CPEX_OK) {
-        fprintf(stderr, "cpex_bench: manager: %s\n", cpex_error_message(&err));
-        cpex_error_cleanup(&err);
-        cpex_manager_free(m);
-        return NULL;
-    }
-    return m;
-}
-
-/* Register the compiled-in allow (or modify) plugin. */
-static int add_builtin(cpex_manager *m, const char *name, uint32_t mode, int32_t priority,
-                       int modify)
-{
-    cpex_plugin_spec spec;
-    cpex_plugin_registration reg;
-    cpex_error err = CPEX_ERROR_INIT;
-    char msg[256];
-
-    cpex_plugin_spec_init(&spec);
-    spec.name = name;
-    spec.kind = "builtin";
-    spec.mode = mode;
-    spec.priority = priority;
-    spec.capabilities = bench_caps;
-    spec.capability_count = sizeof bench_caps / sizeof bench_caps[0];
-
-    memset(&reg, 0, sizeof reg);
-    reg.struct_size = (uint32_t)sizeof reg;
-    reg.abi_version = CPEX_ABI_VERSION;
-    if (bench_fill(cpex_host_api_get(), modify, &reg, msg, sizeof msg) != CPEX_CREATE_OK) {
-        fprintf(stderr, "cpex_bench: %s\n", msg);
-        return -1;
-    }
-    if (cpex_manager_register(m, &spec, &reg, &err) != CPEX_OK) {
-        fprintf(stderr, "cpex_bench: register %s: %s\n", name, cpex_error_message(&err));
-        cpex_error_cleanup(&err);
-        bench_destroy(reg.instance); /* a refused registration stays ours */
-        return -1;
-    }
-    return 0;
-}
-
-/* YAML for `count` lib: plugins of libbenchplug.so (entry allow), relative to base_dir. */
-static char *lib_yaml(int count, const char *prefix)
-{
-    size_t cap = 128 + (size_t)count * 256, len = 0;
-    char *y = malloc(cap);
-    if (!y)
-        return NULL;
-    len += (size_t)snprintf(y + len, cap - len, "plugins:\n");
-    for (int i = 0; i < count; i++) {
-        int n = snprintf(y + len, cap - len,
-                         "  - name: %s%03d\n"
-                         "    kind: \"lib:" BENCH_LIB "?entry=allow\"\n"
-                         "    hooks: [" BENCH_HOOK "]\n"
-                         "    mode: sequential\n"
-                         "    priority: %d\n"
-                         "    capabilities: [read_subject, read_headers]\n",
-                         prefix, i, i);
-        if (n < 0 || (size_t)n >= cap - len) { /* cannot happen with 256 bytes per entry */
-            free(y);
-            return NULL;
-        }
-        len += (size_t)n;
-    }
-    return y;
-}
-
-static int load_yaml(cpex_manager *m, const char *yaml)
-{
-    cpex_error err = CPEX_ERROR_INIT;
-    if (cpex_manager_load_string(m, yaml, strlen(yaml), "bench.yaml", bench_plugin_dir, &err) !=
-        CPEX_OK) {
-        fprintf(stderr, "cpex_bench: load: %s\n", cpex_error_message(&err));
-        cpex_error_cleanup(&err);
-        return -1;
-    }
-    return 0;
-}
-
-static int initialize(cpex_manager *m)
-{
-    cpex_error err = CPEX_ERROR_INIT;
-    if (cpex_manager_initialize(m, &err) != CPEX_OK) {
-        fprintf(stderr, "cpex_bench: initialize: %s\n", cpex_error_message(&err));
-        cpex_error_cleanup(&err);
-        return -1;
-    }
-    return 0;
-}
-
-/* A manager with `n` compiled-in sequential allow plugins. */
-static cpex_manager *seq_manager(int n)
-{
-    cpex_manager *m = new_manager();
-    char name[32];
-    for (int i = 0; m && i < n; i++) {
-        snprintf(name, sizeof name, "allow%03d", i);
-        if (add_builtin(m, name, CPEX_MODE_SEQUENTIAL, i, 0) != 0) {
-            cpex_manager_free(m);
-            return NULL;
-        }
-    }
-    if (m && initialize(m) != 0) {
-        cpex_manager_free(m);
-        return NULL;
-    }
-    return m;
-}
-
-/* ------------------------------------------------------------------ */
-/* Fixtures                                                            */
-/* ------------------------------------------------------------------ */
-
-struct bench_fixture {
-    int baseline;
-    cpex_manager *m;
-    const char *hook;
-    request req;
-    long invokes, denied, soft_errors, modified;
+    /* ---- threads ---- */
+    {.name = "threads", .group = "threads", .what = "2 threads vs 1 (5 sequential plugins)",
+     .kind = BENCH_CASE_THREADS,
+     .cg_note = "not run under callgrind: valgrind runs one thread at a time"},
 };
 
-static cpex_manager *build_manager(const char *name, const char **hook)
+const size_t bench_case_count = sizeof bench_cases / sizeof bench_cases[0];
+
+bench_case *bench_find_case(const char *name)
 {
-    int n;
-    char tail;
-    cpex_manager *m = NULL;
-    *hook = BENCH_HOOK;
-
-    if (strcmp(name, "empty") == 0) {
-        /* plugins exist, but none for the invoked hook */
-        m = seq_manager(10);
-        *hook = OTHER_HOOK;
-    } else if (strcmp(name, "seq_10_modify") == 0) {
-        /* 10 sequential plugins; the 5th (priority 4) modifies the payload */
-        m = new_manager();
-        char pname[32];
-        for (int i = 0; m && i < 10; i++) {
-            snprintf(pname, sizeof pname, "%s%03d", i == 4 ? "modify" : "allow", i);
-            if (add_builtin(m, pname, CPEX_MODE_SEQUENTIAL, i, i == 4) != 0) {
-                cpex_manager_free(m);
-                return NULL;
-            }
-        }
-        if (m && initialize(m) != 0) {
-            cpex_manager_free(m);
-            m = NULL;
-        }
-    } else if (strcmp(name, "mixed") == 0) {
-        /* 5 sequential, 5 audit, 5 concurrent */
-        static const uint32_t modes[3] = {CPEX_MODE_SEQUENTIAL, CPEX_MODE_AUDIT,
-                                          CPEX_MODE_CONCURRENT};
-        static const char *const labels[3] = {"seq", "audit", "conc"};
-        m = new_manager();
-        char pname[32];
-        for (int k = 0; m && k < 3; k++)
-            for (int i = 0; m && i < 5; i++) {
-                snprintf(pname, sizeof pname, "%s%d", labels[k], i);
-                if (add_builtin(m, pname, modes[k], i, 0) != 0) {
-                    cpex_manager_free(m);
-                    return NULL;
-                }
-            }
-        if (m && initialize(m) != 0) {
-            cpex_manager_free(m);
-            m = NULL;
-        }
-    } else if (sscanf(name, "seq_%d%c", &n, &tail) == 1 && n > 0 && n <= 1000) {
-        m = seq_manager(n);
-    } else if (sscanf(name, "lib_%d%c", &n, &tail) == 1 && n > 0 && n <= 1000) {
-        m = new_manager();
-        char *yaml = m ? lib_yaml(n, "lib") : NULL;
-        if (!yaml || load_yaml(m, yaml) != 0 || initialize(m) != 0) {
-            cpex_manager_free(m);
-            m = NULL;
-        }
-        free(yaml);
-    } else {
-        fprintf(stderr, "cpex_bench: unknown case '%s'\n", name);
-    }
-    return m;
-}
-
-bench_fixture *bench_fixture_new(const char *name)
-{
-    bench_fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return NULL;
-    if (request_init(&f->req) != 0) {
-        bench_fixture_free(f);
-        return NULL;
-    }
-    if (strcmp(name, "baseline") == 0) {
-        f->baseline = 1;
-        return f;
-    }
-    f->m = build_manager(name, &f->hook);
-    if (!f->m) {
-        bench_fixture_free(f);
-        return NULL;
-    }
-    return f;
-}
-
-void bench_fixture_free(bench_fixture *f)
-{
-    if (!f)
-        return;
-    cpex_manager_free(f->m);
-    request_cleanup(&f->req);
-    free(f);
-}
-
-/*
- * The baseline: the allow handler's code (the compiled-in copy), called
- * through a function pointer the compiler cannot see through (volatile),
- * with a cpex_call built once, as the executor would pass it.
- */
-static int64_t run_baseline(bench_fixture *f, long iters)
-{
-    bench_instance inst;
-    cpex_call call;
-    memset(&call, 0, sizeof call);
-    call.struct_size = (uint32_t)sizeof call;
-    call.mode = CPEX_MODE_SEQUENTIAL;
-    call.hook.ptr = BENCH_HOOK;
-    call.hook.len = sizeof BENCH_HOOK - 1;
-    call.plugin_name.ptr = "baseline";
-    call.plugin_name.len = 8;
-    call.payload = &f->req.payload;
-    inst.host = cpex_host_api_get();
-
-    cpex_handler_fn volatile fp = bench_allow;
-    int32_t acc = 0;
-    int64_t t0 = bench_now_ns();
-    for (long i = 0; i < iters; i++) {
-        cpex_handler_fn fn = fp;
-        acc += fn(&inst, &call);
-        __asm__ volatile("" : "+r"(acc));
-    }
-    int64_t t1 = bench_now_ns();
-    if (acc != 0)
-        f->denied++;
-    return t1 - t0;
-}
-
-/* Invoke + result cleanup, the context table threaded from one to the next. */
-static void invoke_loop(bench_fixture *f, long iters)
-{
-    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
-    cpex_context_table *ctx = f->req.ctx;
-    for (long i = 0; i < iters; i++) {
-        cpex_manager_invoke(f->m, f->hook, &f->req.payload, f->req.ext, ctx, &res);
-        if (__builtin_expect(!res.continue_processing, 0))
-            f->denied++;
-        if (__builtin_expect(res.error_count != 0, 0))
-            f->soft_errors += (long)res.error_count;
-        if (res.payload_modified)
-            f->modified++;
-        ctx = cpex_pipeline_result_take_context(&res);
-        cpex_pipeline_result_cleanup(&res);
-    }
-    f->req.ctx = ctx;
-    f->invokes += iters;
-}
-
-int64_t bench_fixture_run(bench_fixture *f, long iters)
-{
-    if (f->baseline)
-        return run_baseline(f, iters);
-    int64_t t0 = bench_now_ns();
-    invoke_loop(f, iters);
-    return bench_now_ns() - t0;
-}
-
-void bench_fixture_checks(const bench_fixture *f, long *invokes, long *denied,
-                          long *soft_errors, long *modified)
-{
-    *invokes = f->invokes;
-    *denied = f->denied;
-    *soft_errors = f->soft_errors;
-    *modified = f->modified;
-}
-
-bench_allocs bench_fixture_allocs(bench_fixture *f, long iters)
-{
-    bench_allocs a = {0, -1};
-    if (f->baseline) {
-        a.libc = 0;
-        return a;
-    }
-    invoke_loop(f, 16); /* warm: thread slots, lazily built state */
-    int wrapped = bench_malloc_wrapped();
-    cpex__alloc_count_reset();
-    if (wrapped)
-        bench_malloc_count_start();
-    invoke_loop(f, iters);
-    uint64_t libc = wrapped ? bench_malloc_count_stop() : 0;
-    a.cpex = (double)cpex__alloc_count() / (double)iters;
-    if (wrapped)
-        a.libc = (double)libc / (double)iters;
-    return a;
-}
-
-/* ------------------------------------------------------------------ */
-/* Threads                                                             */
-/* ------------------------------------------------------------------ */
-
-typedef struct thread_arg {
-    cpex_manager *m; /* NULL: the control loop (baseline calls, nothing shared) */
-    long iters;
-    pthread_barrier_t *barrier;
-    int64_t start, end;
-    int64_t cpu;  /* thread CPU time of the loop */
-    long bad;
-    int ok;
-} thread_arg;
-
-static int64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void *thread_main(void *p)
-{
-    thread_arg *a = p;
-    bench_fixture f;
-    memset(&f, 0, sizeof f);
-    f.m = a->m;
-    f.hook = BENCH_HOOK;
-    a->ok = request_init(&f.req) == 0; /* each thread its own request */
-    pthread_barrier_wait(a->barrier);
-    if (a->ok) {
-        int64_t c0 = thread_cpu_ns();
-        a->start = bench_now_ns();
-        if (a->m)
-            invoke_loop(&f, a->iters);
-        else
-            run_baseline(&f, a->iters);
-        a->end = bench_now_ns();
-        a->cpu = thread_cpu_ns() - c0;
-    }
-    a->bad = f.denied + f.soft_errors;
-    request_cleanup(&f.req);
+    for (size_t i = 0; name && i < bench_case_count; i++)
+        if (strcmp(bench_cases[i].name, name) == 0)
+            return &bench_cases[i];
     return NULL;
-}
-
-static cpex_manager *threads_manager;
-static int threads_manager_plugins;
-
-void bench_threads_done(void)
-{
-    cpex_manager_free(threads_manager);
-    threads_manager = NULL;
-}
-
-double bench_threads_throughput(int threads, long iters, int plugins, double *cpu_ns)
-{
-    cpex_manager *m = threads_manager;
-    if (plugins > 0 && (!m || threads_manager_plugins != plugins)) {
-        cpex_manager_free(m);
-        m = threads_manager = seq_manager(plugins);
-        threads_manager_plugins = plugins;
-        if (!m)
-            return -1;
-    }
-    if (threads < 1 || threads > 64)
-        return -1;
-    pthread_t tids[64];
-    thread_arg args[64];
-    pthread_barrier_t barrier;
-    pthread_barrier_init(&barrier, NULL, (unsigned)threads);
-    for (int i = 0; i < threads; i++) {
-        memset(&args[i], 0, sizeof args[i]);
-        args[i].m = plugins > 0 ? m : NULL;
-        args[i].iters = iters;
-        args[i].barrier = &barrier;
-        if (pthread_create(&tids[i], NULL, thread_main, &args[i]) != 0) {
-            fprintf(stderr, "cpex_bench: cannot start thread %d\n", i);
-            exit(1);
-        }
-    }
-    int64_t start = INT64_MAX, end = 0, cpu = 0;
-    int ok = 1;
-    for (int i = 0; i < threads; i++) {
-        pthread_join(tids[i], NULL);
-        cpu += args[i].cpu;
-        if (!args[i].ok || args[i].bad)
-            ok = 0;
-        if (args[i].start < start)
-            start = args[i].start;
-        if (args[i].end > end)
-            end = args[i].end;
-    }
-    pthread_barrier_destroy(&barrier);
-    if (!ok || end <= start)
-        return -1;
-    if (cpu_ns)
-        *cpu_ns = (double)cpu / ((double)threads * (double)iters);
-    return (double)threads * (double)iters * 1e9 / (double)(end - start);
-}
-
-/* ------------------------------------------------------------------ */
-/* Load + initialize                                                   */
-/* ------------------------------------------------------------------ */
-
-int64_t bench_load_lib_plugins(int count)
-{
-    cpex_manager *m = new_manager();
-    char *yaml = m ? lib_yaml(count, "p") : NULL;
-    int64_t elapsed = -1;
-    if (yaml) {
-        int64_t t0 = bench_now_ns();
-        int ok = load_yaml(m, yaml) == 0 && initialize(m) == 0;
-        int64_t t1 = bench_now_ns();
-        if (ok && cpex_manager_plugin_count(m) == (size_t)count)
-            elapsed = t1 - t0;
-    }
-    free(yaml);
-    cpex_manager_free(m);
-    return elapsed;
 }

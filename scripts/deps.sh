@@ -8,10 +8,10 @@ set -euo pipefail
 check_only=0
 if [ "${1:-}" = "--check" ]; then check_only=1; shift; fi
 
-want=(cmake ninja-build gcc make pkg-config libyaml-dev libjansson-dev)
+want=(cmake ninja-build gcc make pkg-config libyaml-dev libjansson-dev libhiredis-dev)
 case "${1:-build}" in
   build) ;;
-  test) want+=(libcmocka-dev valgrind python3 binutils) ;;
+  test) want+=(libcmocka-dev valgrind python3 binutils redis-server) ;;
   sanitize) want+=(libcmocka-dev clang libclang-rt-14-dev) ;;
   fuzz) want+=(libcmocka-dev clang libclang-rt-14-dev) ;;
   *) echo "usage: $0 [--check] [build|test|sanitize|fuzz]" >&2; exit 2 ;;

@@ -78,7 +78,7 @@ int main(void)
 {
     cpex_error err = CPEX_ERROR_INIT;
     cpex_manager *mgr = NULL;
-    cpex_factory factory = {.struct_size = sizeof factory, .create = guard_factory};
+    cpex_factory factory = {sizeof factory, guard_factory, NULL, NULL};
     if (cpex_manager_new(NULL, &mgr, &err) != CPEX_OK ||
         cpex_loader_register(mgr, &err) != CPEX_OK || /* lets YAML name lib: plugins too */
         cpex_manager_register_factory(mgr, "builtin/guard", &factory, &err) != CPEX_OK ||

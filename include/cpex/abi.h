@@ -291,7 +291,15 @@ enum cpex_host_status {
     CPEX_HOST_ENOMEM = 2,   /* allocation failed */
     CPEX_HOST_EDENIED = 3,  /* the plugin's capabilities or mode do not allow it;
                                the host also records a soft error */
-    CPEX_HOST_ENOTFOUND = 4 /* absent, or not visible to this plugin */
+    CPEX_HOST_ENOTFOUND = 4, /* absent, or not visible to this plugin */
+    /* since 1.1 (state slots): */
+    CPEX_HOST_EUNAVAILABLE = 5, /* the state backend is down or unreachable (also while
+                                   the host waits before reconnecting); nothing was done */
+    CPEX_HOST_ETIMEOUT = 6,     /* the state backend did not answer in time (its command
+                                   timeout or the call's deadline); the change may or may
+                                   not have been applied */
+    CPEX_HOST_ETYPE = 7         /* the key holds another kind of value (a set where text
+                                   or a counter is expected, text that is not an integer) */
 };
 
 /** Status an entry point (create) returns. */
@@ -354,6 +362,15 @@ enum cpex_log_level {
     CPEX_LOG_WARN = 2,
     CPEX_LOG_ERROR = 3
 };
+
+/* Limits of the state slots (since 1.1; docs/state.md). A key is 1 to
+   CPEX_STATE_KEY_MAX bytes, none of them a control byte, space or DEL
+   (0x00-0x20, 0x7f); values and set members are any bytes. */
+#define CPEX_STATE_KEY_MAX 1024u
+#define CPEX_STATE_VALUE_MAX (1024u * 1024u)
+#define CPEX_STATE_MEMBER_MAX 4096u
+/** Longest time to live a state slot takes, in milliseconds (about 31 years). */
+#define CPEX_STATE_TTL_MAX_MS INT64_C(1000000000000)
 
 /* ------------------------------------------------------------------ */
 /* One handler call                                                    */
@@ -436,6 +453,10 @@ typedef int32_t (*cpex_handler_fn)(void *instance, const cpex_call *call);
  *                             the thread running that handler and only until
  *                             it returns (the slot writes the call's own
  *                             state, which the host reuses afterwards).
+ *   [thread: any, during the call]
+ *                             needs the `call` a handler was given, from any
+ *                             thread (the handler's own helpers too), but
+ *                             only until that handler returns.
  *
  * The plugin's own functions are tagged the same way:
  *
@@ -586,6 +607,108 @@ typedef struct cpex_host_api {
      */
     int32_t (*ctx_set)(const cpex_call *call, uint32_t scope, const char *key,
                        cpex_json *value);
+
+    /* ---- editing the call's CMF payload in place (ABI 1.1); every slot
+       [thread: caller, during the call] ---- */
+    /*
+     * Change one part of the payload the call carries, without cloning the
+     * message first: the first edit of a call makes its working copy (one
+     * allocation whatever the payload's size: the parts' content is shared,
+     * and a changed part gets content of its own), and from then on
+     * `call->payload` shows the handler its edits. When the handler allows,
+     * the edited message is the payload the next plugins see, exactly as if
+     * it had been handed to set_payload_cmf. Only sequential and transform
+     * modes may modify: elsewhere a slot returns CPEX_HOST_EDENIED and the
+     * host records a dropped_modification; a hook whose payload is not CMF
+     * gives CPEX_HOST_EINVAL (recorded too). CPEX_HOST_EINVAL also for a part
+     * index out of range or of another kind. A slot that "takes ownership"
+     * takes the value on every path.
+     */
+    /** Replace the text of text/thinking part `part`. */
+    int32_t (*payload_set_text)(const cpex_call *call, size_t part, const char *text,
+                                size_t len);
+    /** Replace the arguments of tool_call part `part` (an object; takes ownership). */
+    int32_t (*payload_set_tool_arguments)(const cpex_call *call, size_t part,
+                                          cpex_json *arguments);
+    /** Replace the content of tool_result part `part` (any value; takes ownership). */
+    int32_t (*payload_set_tool_result_content)(const cpex_call *call, size_t part,
+                                               cpex_json *content);
+    /** Append a text (or thinking) part. */
+    int32_t (*payload_append_text)(const cpex_call *call, uint32_t kind, const char *text,
+                                   size_t len);
+    /** Remove part `part`. */
+    int32_t (*payload_remove_part)(const cpex_call *call, size_t part);
+    /**
+     * [thread: any, any time] Replace the content of tool_result part `part`
+     * of a message the plugin owns (a clone); takes ownership of `content`.
+     * The 1.0 table had no way to do it short of a JSON round trip.
+     */
+    int32_t (*cmf_set_tool_result_content)(struct cpex_cmf_message *message, size_t part,
+                                           cpex_json *content);
+
+    /* ---- shared state (ABI 1.1); every slot [thread: any, during the call]:
+       from any thread while the handler of `call` runs (it may fan out to
+       its own threads and wait for them), never after it returned ---- */
+    /*
+     * Shared state that outlives calls and, with the Redis backend, is shared
+     * by every replica of the gateway (docs/state.md). Keys live in the
+     * plugin's namespace: its configured name, or the `state_namespace` of
+     * its YAML entry; two plugins never see each other's keys unless they
+     * name the same namespace. `key` is NUL-terminated, 1 to
+     * CPEX_STATE_KEY_MAX bytes, no control bytes, spaces or DEL.
+     *
+     * Any mode may use them.
+     *
+     * Time: each slot returns before call->deadline_ns (and within the
+     * backend's command timeout): CPEX_HOST_ETIMEOUT when the backend did
+     * not answer in time, CPEX_HOST_EUNAVAILABLE when it is down. These are
+     * the plugin's to decide on (fail closed or open); the host counts them
+     * and logs once per outage, not per call.
+     *
+     * ttl_ms: 0 means no expiry; 1 to CPEX_STATE_TTL_MAX_MS otherwise.
+     * Other statuses: CPEX_HOST_EINVAL (bad key, size or argument; a call
+     * not in progress), CPEX_HOST_ENOMEM (the memory backend is full, or
+     * the host ran out of memory), CPEX_HOST_ETYPE.
+     */
+    /**
+     * Read a value. On CPEX_HOST_OK *value holds a copy (NUL-terminated;
+     * may hold NULs) that the plugin releases with the `free` slot; a
+     * counter reads as its decimal text. CPEX_HOST_ENOTFOUND when unset or
+     * expired ({NULL, 0}).
+     */
+    int32_t (*state_get)(const cpex_call *call, const char *key, cpex_str *value);
+    /** Store `len` bytes (at most CPEX_STATE_VALUE_MAX), replacing any value of any kind;
+        the key expires after ttl_ms (0: never). */
+    int32_t (*state_set)(const cpex_call *call, const char *key, const void *value, size_t len,
+                         int64_t ttl_ms);
+    /**
+     * Add `delta` to a counter atomically and write the new value to *value
+     * (may be NULL). A missing key counts from 0 and is created with ttl_ms
+     * as its time to live (0: none) in the same atomic step; an existing
+     * key keeps its expiry. *ttl_left_ms (may be NULL) gets the time the
+     * key has left after the step, -1 when it never expires. Text that is
+     * not a 64-bit integer is CPEX_HOST_ETYPE; an overflow CPEX_HOST_EINVAL.
+     */
+    int32_t (*state_incr)(const cpex_call *call, const char *key, int64_t delta, int64_t ttl_ms,
+                          int64_t *value, int64_t *ttl_left_ms);
+    /** Remove a key of any kind. CPEX_HOST_ENOTFOUND when there was none. */
+    int32_t (*state_delete)(const cpex_call *call, const char *key);
+    /**
+     * Add `len` bytes (at most CPEX_STATE_MEMBER_MAX) to the set at `key`
+     * (created when missing; adding a member twice keeps one). ttl_ms > 0
+     * sets the set's time to live on every add (a session that stays
+     * active stays); 0 leaves its expiry as it is.
+     */
+    int32_t (*state_set_add)(const cpex_call *call, const char *key, const void *member,
+                             size_t len, int64_t ttl_ms);
+    /**
+     * The members of the set at `key`, in no particular order. On
+     * CPEX_HOST_OK *members is one block the plugin releases with the `free`
+     * slot (each member NUL-terminated), *count their number; a missing set
+     * is an empty one (*members NULL, *count 0).
+     */
+    int32_t (*state_set_members)(const cpex_call *call, const char *key, cpex_str **members,
+                                 size_t *count);
 
     /* New slots go here, in a group marked with the ABI version that adds
        them (and CPEX_ABI_VERSION_MINOR grows by one). */

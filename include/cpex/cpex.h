@@ -18,6 +18,7 @@
 #include "cpex/payload.h"
 #include "cpex/reload.h"
 #include "cpex/result.h"
+#include "cpex/state.h"
 #include "cpex/version.h"
 
 #endif /* CPEX_CPEX_H */

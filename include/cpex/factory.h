@@ -72,24 +72,7 @@ typedef struct cpex_factory {
     void *data;                   /* passed to create */
     /** Optional: called with `data` when the manager is freed. */
     void (*destroy)(void *data);
-
-    /* ---- since 0.2: reload ---- */
-    /**
-     * Optional: describe what `request` would create a plugin from, as a
-     * NUL-terminated text (at most `cap` bytes, into `buf`) that changes
-     * whenever that artifact does — the `lib:` loader writes the library
-     * file's device, inode, size and modification time. A reload keeps a
-     * plugin (instance and state) only when its configuration and this
-     * text are unchanged. Return 0, or -1 when it cannot tell (the plugin
-     * is then rebuilt by every reload). NULL: the factory's plugins change
-     * only when their configuration does (code compiled into the host).
-     * [thread: the thread that loads or reloads, under the manager's lock]
-     */
-    int (*identify)(void *data, const cpex_factory_request *request, char *buf, size_t cap);
 } cpex_factory;
-
-/** The size of the first layout; a factory's struct_size must be at least this. */
-#define CPEX_FACTORY_SIZE_V1 (offsetof(cpex_factory, destroy) + sizeof(void (*)(void *)))
 
 #ifdef __cplusplus
 }

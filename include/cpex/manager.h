@@ -31,6 +31,7 @@
 #include "cpex/factory.h"
 #include "cpex/payload.h"
 #include "cpex/result.h"
+#include "cpex/state.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -70,6 +71,10 @@ typedef struct cpex_manager_options {
      * 16. A value below worker_threads means worker_threads (no growth).
      */
     uint32_t max_worker_threads;
+    /* Appended (hosts built before pass a smaller struct_size): */
+    const cpex_state_options *state; /* plugin state (cpex/state.h); NULL: the memory
+                                        backend, unless a configuration's
+                                        plugin_settings.state chooses one. Copied. */
 } cpex_manager_options;
 
 /** The YAML name of a mode ("sequential", …); "unknown" for other values. */
@@ -176,6 +181,8 @@ typedef struct cpex_plugin_spec {
     const char *const *hooks;    /* wire only these hooks; NULL: every handler */
     size_t hook_count;
     const json_t *config;        /* copied; what the plugin config query returns */
+    /* Appended (hosts built before pass a smaller struct_size): */
+    const char *state_namespace; /* the namespace of its state keys; NULL: its name */
 } cpex_plugin_spec;
 
 /** Fill `spec` with defaults (name NULL). */

@@ -176,6 +176,32 @@ static inline void cpex_logf(const cpex_host_api *host, const cpex_call *call, u
      (size_t)(host)->struct_size >= offsetof(cpex_host_api, slot) + sizeof((host)->slot) && \
      (host)->slot != NULL)
 
+/**
+ * Whether the host offers the state slots (state_get, state_set, state_incr,
+ * state_delete, state_set_add, state_set_members; ABI 1.1). When it does
+ * not, a message for the operator goes into `err` (NUL-terminated,
+ * truncated to err_cap; nothing when err is NULL) and 0 is returned: a
+ * plugin that needs the slots refuses to be created with it
+ * (CPEX_PLUGIN_INIT_FAILED), one that can do without logs it and falls
+ * back. A plugin that wants to load on a 1.0 host at all must also claim
+ * ABI 1.0 (`#define CPEX_PLUGIN_ABI_MINOR 0` before including this header).
+ */
+static inline int cpex_host_has_state(const cpex_host_api *host, char *err, size_t err_cap)
+{
+    if (CPEX_HOST_HAS(host, state_get) && CPEX_HOST_HAS(host, state_set) &&
+        CPEX_HOST_HAS(host, state_incr) && CPEX_HOST_HAS(host, state_delete) &&
+        CPEX_HOST_HAS(host, state_set_add) && CPEX_HOST_HAS(host, state_set_members))
+        return 1;
+    if (err && err_cap) {
+        unsigned v = host ? (unsigned)host->abi_version : 0u;
+        snprintf(err, err_cap,
+                 "the host (ABI %u.%u) has no state slots: they came with ABI 1.1; run the "
+                 "plugin on a libcpex host of ABI 1.1 or newer",
+                 (unsigned)CPEX_ABI_MAJOR(v), (unsigned)CPEX_ABI_MINOR(v));
+    }
+    return 0;
+}
+
 /** Whether `s` holds exactly the NUL-terminated text `text`. */
 static inline int cpex_str_eq(cpex_str s, const char *text)
 {

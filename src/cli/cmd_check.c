@@ -223,6 +223,38 @@ int cli_cmd_check(int argc, char **argv)
         }
     }
 
+    /* Where plugin state lives, and whether it answers (a backend that does
+       not is reported, not a failure: the host loads and serves without it). */
+    json_t *state_json = NULL;
+    if (loaded) {
+        cpex_state_status ss;
+        memset(&ss, 0, sizeof ss);
+        ss.struct_size = (uint32_t)sizeof ss;
+        if (cpex_manager_state_status(m, 2.0, &ss) == CPEX_OK) {
+            if (o.json) {
+                state_json = json_object();
+                json_object_set_new(state_json, "backend",
+                                    json_string(cpex_state_backend_name(ss.backend)));
+                json_object_set_new(state_json, "description", cli_json_str(ss.description));
+                json_object_set_new(state_json, "origin", cli_json_str(ss.origin));
+                json_object_set_new(state_json, "answers", json_boolean(ss.answers));
+                json_object_set_new(state_json, "message", opt_str(ss.message));
+            } else if (strcmp(ss.origin, "default") == 0) {
+                /* the default memory backend: nothing to report */
+            } else if (ss.answers) {
+                cli_line(stdout, "%-8s %s (chosen by %s): %s", "state", ss.description,
+                         ss.origin, ss.message ? ss.message : "answers");
+            } else {
+                cli_line(stdout,
+                         "%-8s %s (chosen by %s): DOES NOT ANSWER: %s; the host still "
+                         "loads and serves, and the state slots fail (each plugin decides) "
+                         "until it answers",
+                         "state", ss.description, ss.origin, ss.message ? ss.message : "");
+            }
+            cpex_state_status_cleanup(&ss);
+        }
+    }
+
     if (!loaded && !o.json)
         printf("(a configuration loads all or nothing: %s)\n",
                total ? "fix the problems below and check again"
@@ -291,6 +323,9 @@ int cli_cmd_check(int argc, char **argv)
         json_object_set_new(doc, "ok", json_boolean(good));
         json_object_set_new(doc, "loaded", json_boolean(loaded));
         json_object_set_new(doc, "plugins", plugins);
+        if (state_json)
+            json_object_set_new(doc, "state", state_json);
+        state_json = NULL;
         json_object_set_new(doc, "problems", problems);
         json_object_set_new(doc, "warnings", warnings);
         if (o.route.type)
@@ -304,6 +339,7 @@ int cli_cmd_check(int argc, char **argv)
                total, total == 1 ? "" : "s", ok, failed, problem_count,
                problem_count == 1 ? "" : "s");
     }
+    json_decref(state_json);
     json_decref(plugins);
     json_decref(problems);
     json_decref(warnings);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/apply.h"
+#include "core/reload.h"
 #include "core/config.h"
 #include "core/routing.h"
 #include "util/alloc.h"
@@ -190,6 +191,55 @@ static cpex__plugin *make_override(void *ctx, const char *plugin, const json_t *
     a->made = n;
     a->made[a->made_count++] = p; /* borrowed: the policy holds the reference */
     return p;
+}
+
+/* ------------------------------------------------------------------ */
+/* Artifact identities of schemes                                       */
+/* ------------------------------------------------------------------ */
+
+cpex_status cpex__register_scheme_identify(cpex_manager *m, const char *scheme,
+                                           cpex__identify_fn fn)
+{
+    if (!m || !m->reload || !scheme)
+        return CPEX_E_INVALID;
+    cpex__reload_state *r = m->reload;
+    pthread_mutex_lock(&m->write_lock);
+    cpex_status st = CPEX_OK;
+    size_t i = 0;
+    while (i < r->identify_count && strcmp(r->identify[i].scheme, scheme) != 0)
+        i++;
+    if (i == r->identify_count) {
+        char *copy = cpex__strdup(scheme);
+        cpex__identify_slot *n =
+            copy ? cpex__realloc(r->identify, (r->identify_count + 1) * sizeof *n) : NULL;
+        if (!n) {
+            cpex__free(copy);
+            st = CPEX_E_NOMEM;
+        } else {
+            r->identify = n;
+            n[r->identify_count++].scheme = copy;
+        }
+    }
+    if (st == CPEX_OK)
+        r->identify[i].fn = fn;
+    pthread_mutex_unlock(&m->write_lock);
+    return st;
+}
+
+cpex__identify_fn cpex__mgr_find_identify(const cpex_manager *m, const char *kind,
+                                          const cpex_factory *f)
+{
+    const char *colon = strchr(kind, ':');
+    if (!colon || !m->reload)
+        return NULL;
+    /* Only a kind served by its scheme's factory (not an exact kind). */
+    size_t len = (size_t)(colon - kind);
+    for (size_t i = 0; i < m->scheme_count; i++)
+        if (&m->schemes[i].factory == f && strlen(m->schemes[i].key) == len)
+            for (size_t k = 0; k < m->reload->identify_count; k++)
+                if (strcmp(m->reload->identify[k].scheme, m->schemes[i].key) == 0)
+                    return m->reload->identify[k].fn;
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ */

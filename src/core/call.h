@@ -31,8 +31,12 @@ typedef struct cpex__call_state {
     cpex__plugin *plugin;
     uint32_t mode;
     bool can_modify;               /* sequential and transform */
+    bool dirty;                    /* the call left something below (set by every host slot
+                                      that stores into it; cleared by cleanup) */
     bool closed;                   /* the invoke began after shutdown started */
     const cpex__payload_ops *ops;        /* the payload's type (the pipeline's or task's) */
+    const cpex_payload *base_payload;    /* what the call sees until it edits (NULL: none) */
+    cpex_payload edit_view;              /* what it sees after an edit (host_edit.c) */
 
     /* extensions: what the plugin reads, and its copy-on-write changes */
     const cpex_extensions *ext;
@@ -104,9 +108,9 @@ typedef enum cpex__outcome_kind { CPEX__OUT_ALLOW, CPEX__OUT_DENY, CPEX__OUT_ERR
 
 typedef struct cpex__outcome {
     cpex__outcome_kind kind;
-    cpex_code record_code;   /* for CPEX__OUT_ERROR: ERROR, BAD_DECISION or NOT_INITIALIZED */
+    cpex_code record_code;   /* for CPEX__OUT_ERROR only: ERROR, BAD_DECISION or NOT_INITIALIZED */
     int64_t end;             /* clock reading after the call (the start when not called) */
-    char message[512];       /* for CPEX__OUT_ERROR; written only then */
+    char message[512];       /* for CPEX__OUT_ERROR only; written only then */
 } cpex__outcome;
 
 /** Whether the call's plugin may run; if not, *out says why (fail closed). */
@@ -130,44 +134,45 @@ void cpex__ex_keep_metadata(cpex__call_state *cs, json_t **into, json_t *from);
  * few words (returning the 530-byte outcome by value cost ~140
  * instructions per call: a 512-byte zero fill and a copy). */
 static inline __attribute__((always_inline)) void
-cpex__call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, bool coarse, cpex__outcome *out)
+cpex__call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, bool coarse,
+                   cpex__outcome *out)
 {
     out->kind = CPEX__OUT_ALLOW;
-    out->record_code = CPEX_CODE_NONE;
     out->end = start;
-    out->message[0] = '\0';
-    if (!cpex__ex_plugin_ready(cs, out))
+    cpex__plugin *p = cs->plugin;
+    /* The ready check inline for the common case; the slow path says why. */
+    if (__builtin_expect(atomic_load_explicit(&p->state, memory_order_acquire) !=
+                                 CPEX_STATE_INITIALIZED ||
+                             cs->closed,
+                         0) &&
+        !cpex__ex_plugin_ready(cs, out))
         return;
-    cs->call.deadline_ns = start + cs->plugin->timeout_ns;
-    int32_t d = fn(cs->plugin->reg.instance, &cs->call);
+    cs->call.deadline_ns = start + p->timeout_ns;
+    int32_t d = fn(p->reg.instance, &cs->call);
     out->end = cpex__clock_ns(coarse);
-    if (out->end > cs->call.deadline_ns) {
+    if (__builtin_expect(out->end > cs->call.deadline_ns, 0)) {
         /* C cannot stop a call; an overrun's result is discarded instead. */
         out->kind = CPEX__OUT_TIMEOUT;
         return;
     }
-    switch (d) {
-    case CPEX_ALLOW:
-        break;
-    case CPEX_DENY:
+    if (__builtin_expect(d == CPEX_ALLOW, 1))
+        return;
+    if (d == CPEX_DENY) {
         out->kind = CPEX__OUT_DENY;
-        break;
-    case CPEX_ERROR:
+    } else if (d == CPEX_ERROR) {
         out->kind = CPEX__OUT_ERROR;
         out->record_code = CPEX_CODE_ERROR;
         snprintf(out->message, sizeof out->message, "%s",
-                 cs->error_message ? cs->error_message : "handler returned an error without a message");
-        break;
-    default:
+                 cs->error_message ? cs->error_message
+                                   : "handler returned an error without a message");
+    } else {
         out->kind = CPEX__OUT_ERROR;
         out->record_code = CPEX_CODE_BAD_DECISION;
         snprintf(out->message, sizeof out->message,
                  "handler returned unknown decision %d (expected CPEX_ALLOW=0, CPEX_DENY=1 or "
                  "CPEX_ERROR=2); treated as an error",
                  (int)d);
-        break;
     }
 }
-
 
 #endif

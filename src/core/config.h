@@ -9,6 +9,7 @@
 #ifndef CPEX_CORE_CONFIG_H
 #define CPEX_CORE_CONFIG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 
 #include "cpex/error.h"
 #include "cpex/manager.h"
+#include "cpex/state.h"
 #include "model/capabilities.h"
 
 /** A position in the source text (1-based; 0 when unknown). */
@@ -45,6 +47,7 @@ typedef struct cpex__config_plugin {
     char **tags;            /* NULL-terminated (possibly empty) */
     size_t tag_count;
     json_t *config;         /* the `config:` block; JSON null when absent (owned ref) */
+    char *state_namespace;  /* `state_namespace:`; NULL: the name (config_state.c) */
     cpex__pos pos;           /* the plugin's entry (its '-' item) */
     cpex__pos kind_pos;      /* the value of `kind:` */
     cpex__pos hooks_pos;     /* the value of `hooks:` */
@@ -62,6 +65,9 @@ typedef struct cpex__config {
     bool short_circuit_on_deny;
     size_t plugin_count;
     cpex__config_plugin *plugins;
+    bool has_state;         /* `plugin_settings.state` was given (config_state.c) */
+    cpex__pos state_pos;    /* its key */
+    cpex_state_options state; /* its settings; the strings are owned */
     json_t *global;         /* `global:` as JSON, kept for routing; NULL when absent */
     json_t *routes;         /* `routes:` as JSON; NULL when absent */
     char **warnings;        /* NULL-terminated messages (keys accepted but not implemented) */
@@ -83,6 +89,31 @@ cpex_status cpex__config_parse_file(const char *path, cpex__config **out, cpex_e
 
 /** Free a config. NULL is allowed. */
 void cpex__config_free(cpex__config *config);
+
+/* ---- plugin_settings.state and state_namespace (config_state.c) ---- */
+
+/** One key of a mapping, its value converted to JSON, with positions. */
+typedef struct cpex__config_item {
+    const char *key;
+    cpex__pos key_pos;
+    cpex__pos value_pos;
+    const json_t *value;
+} cpex__config_item;
+
+/** How config_state.c reports a problem through the YAML reader (counts as an error). */
+typedef void (*cpex__config_report_fn)(void *ctx, cpex__pos pos, const char *key,
+                                       const char *fmt, va_list ap);
+
+/**
+ * Check the keys of `plugin_settings.state` (the mapping at `at`) and fill
+ * *out (strings allocated; release with cpex__config_state_cleanup, also
+ * after problems). Problems go to `report`. False only when out of memory.
+ */
+bool cpex__config_state(const cpex__config_item *items, size_t count, cpex__pos at,
+                        cpex__config_report_fn report, void *ctx, cpex_state_options *out);
+void cpex__config_state_cleanup(cpex_state_options *o);
+/** Whether a `state_namespace:` value is valid; else why. */
+bool cpex__config_state_namespace(const char *ns, char *why, size_t why_cap);
 
 /** Mode name to enum cpex_mode; -1 if unknown. */
 int cpex__mode_from_name(const char *name);

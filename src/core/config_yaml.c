@@ -160,12 +160,54 @@ enum {
     S_FAIL_ON_PLUGIN_ERROR,
     S_ROUTE_CACHE_MAX,
     S_CAPTURE_TIMINGS,
+    S_STATE,
     S_COUNT
 };
 static const char *const settings_keys[S_COUNT] = {
     "plugin_timeout",   "short_circuit_on_deny",   "routing_enabled", "parallel_execution_within_band",
-    "fail_on_plugin_error", "route_cache_max_entries", "capture_timings",
+    "fail_on_plugin_error", "route_cache_max_entries", "capture_timings", "state",
 };
+
+static void report_va(void *vc, cpex__pos pos, const char *key, const char *fmt, va_list ap)
+{
+    report_pos(vc, pos, key, fmt, ap);
+}
+
+/* plugin_settings.state: the keys with positions and JSON values go to config_state.c. */
+static void check_state(ctx *c, const cpex__ynode *k, const cpex__ynode *v)
+{
+    if (v->type != CPEX__YN_MAP) {
+        report(c, v, "plugin_settings.state",
+               "'plugin_settings.state' must be a mapping, e.g. { backend: memory } or { "
+               "backend: redis, url: \"redis://127.0.0.1:6379/0\" }; got %s",
+               cpex__ydescribe(v));
+        return;
+    }
+    cpex__config_item items[16];
+    json_t *values[16];
+    size_t n = 0;
+    for (size_t i = 0; i + 1 < v->count; i += 2) {
+        const cpex__ynode *kk = v->kids[i], *vv = v->kids[i + 1];
+        const char *key = cpex__ykey_text(&c->diag, kk, "of 'plugin_settings.state'");
+        if (!key)
+            continue;
+        if (n == 16) {
+            report(c, kk, "plugin_settings.state", "too many keys in 'plugin_settings.state'");
+            break;
+        }
+        if (!(values[n] = cpex__yto_json(&c->diag, kk, vv, "plugin_settings.state")))
+            continue;
+        items[n] = (cpex__config_item){key, cpex__ynode_pos(kk), cpex__ynode_pos(vv), values[n]};
+        n++;
+    }
+    cpex__config_state_cleanup(&c->cfg->state);
+    c->cfg->has_state = true;
+    c->cfg->state_pos = cpex__ynode_pos(k);
+    if (!cpex__config_state(items, n, cpex__ynode_pos(k), report_va, c, &c->cfg->state))
+        c->diag.nomem = true;
+    for (size_t i = 0; i < n; i++)
+        json_decref(values[i]);
+}
 
 static void check_settings(ctx *c, const cpex__ynode *v)
 {
@@ -208,6 +250,9 @@ static void check_settings(ctx *c, const cpex__ynode *v)
         case S_ROUTE_CACHE_MAX:
             cpex__rcfg_setting(&c->diag, cfg, idx == S_ROUTING_ENABLED ? 0 : 1, val);
             break;
+        case S_STATE:
+            check_state(c, k, val);
+            break;
         default:
             warn(c, k,
                  "'plugin_settings.%s' is accepted for CPEX compatibility but not implemented "
@@ -237,11 +282,13 @@ enum {
     P_TAGS,
     P_CONFIG,
     P_CONDITIONS,
+    P_STATE_NAMESPACE,
     P_COUNT
 };
 static const char *const plugin_keys[P_COUNT] = {
     "name",     "kind",     "description", "author",       "version", "hooks",  "mode",
     "priority", "on_error", "timeout",     "capabilities", "tags",    "config", "conditions",
+    "state_namespace",
 };
 
 static void check_mode(ctx *c, cpex__config_plugin *p, const cpex__ynode *v)
@@ -524,6 +571,15 @@ static void check_plugin(ctx *c, const cpex__ynode *map, cpex__config_plugin *p)
             json_decref(p->config);
             p->config = cpex__yto_json(&c->diag, k, v, key);
             break;
+        case P_STATE_NAMESPACE: {
+            char why[200];
+            s = cpex__ywant_string(&c->diag, v, key, true);
+            if (s && !cpex__config_state_namespace(s, why, sizeof why))
+                report(c, v, key, "%s", why);
+            else if (s && !(p->state_namespace = cpex__strdup(s)))
+                c->diag.nomem = true;
+            break;
+        }
         case P_CONDITIONS:
             p->conditions_pos = k->pos;
             if (!p->conditions && !(p->conditions = cpex__calloc(1, sizeof *p->conditions)))
@@ -673,7 +729,9 @@ void cpex__config_free(cpex__config *config)
         json_decref(p->config);
         cpex__conds_free(p->conditions);
         cpex__free(p->conditions);
+        cpex__free(p->state_namespace);
     }
+    cpex__config_state_cleanup(&config->state);
     cpex__free(config->plugins);
     json_decref(config->global);
     json_decref(config->routes);

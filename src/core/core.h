@@ -18,6 +18,7 @@
 #include "core/hook_names.h"
 #include "core/hub.h"
 #include "core/rcu.h"
+#include "core/state.h"
 #include "core/registration.h"
 #include "core/workers.h"
 #include "model/capabilities.h"
@@ -50,6 +51,7 @@ typedef struct cpex__plugin {
     cpex_on_error on_error;
     double timeout;       /* effective, seconds */
     int64_t timeout_ns;
+    bool coarse_clock;    /* timed with the coarse clock (see cpex__coarse_min_timeout_ns) */
     cpex__caps caps;
     char **capabilities;  /* NULL-terminated */
     char **hooks;         /* wired hooks, NULL-terminated */
@@ -70,6 +72,8 @@ typedef struct cpex__plugin {
     /* ---- routing and reload ---- */
     bool from_config;     /* loaded from a configuration: a reload may replace it */
     json_t *fingerprint;  /* its configured entry (reload keeps it when equal); NULL: none */
+    char *state_ns;       /* namespace of its state keys; NULL: its name cannot be one */
+    size_t state_ns_len;
 } cpex__plugin;
 
 cpex__plugin *cpex__plugin_ref(cpex__plugin *plugin);

@@ -54,13 +54,12 @@ static void init_call(cpex__pipeline *pl, cpex__call_state *cs, cpex__plugin *p,
 }
 
 /* Whether a call left anything behind (payload, extensions, violation,
- * error, metadata, context scratch). An allowing call that did not is
- * finished: nothing to adopt, merge or free. */
+ * error, metadata, context scratch): every host slot that stores into the
+ * call state sets `dirty`. An allowing call that did not is finished:
+ * nothing to adopt, merge or free. */
 static inline bool call_state_dirty(const cpex__call_state *cs)
 {
-    return ((uintptr_t)cs->new_payload | (uintptr_t)cs->pending_ext | (uintptr_t)cs->violation |
-            (uintptr_t)cs->error_message | (uintptr_t)cs->metadata |
-            (uintptr_t)cs->scratch_local | (uintptr_t)cs->scratch_global) != 0;
+    return cs->dirty;
 }
 
 /* Point a call state, cleaned up after its previous call, at the next
@@ -70,6 +69,7 @@ static void rebind_call(cpex__pipeline *pl, cpex__call_state *cs, cpex__plugin *
 {
     cs->call.plugin_name.ptr = p->name;
     cs->call.plugin_name.len = p->name_len;
+    cs->call.payload = cs->base_payload; /* an earlier plugin's edit view is gone */
     cs->plugin = p;
     cs->ext = pl->ext;
     if (cs->snapshot_ctx) {
@@ -101,7 +101,6 @@ static void adopt_changes(cpex__pipeline *pl, cpex__call_state *cs)
 /* Walks the handlers of one caller-thread phase with one reused call state
  * and one clock reading per call. */
 typedef struct phase_walk {
-    int64_t coarse_from;
     call_clock clk;
     bool ready;
     cpex__call_state cs;
@@ -118,7 +117,7 @@ phase_step(cpex__pipeline *pl, phase_walk *w, const cpex__hook_entry *e, uint32_
     else
         init_call(pl, &w->cs, p, mode);
     w->ready = true;
-    bool coarse = p->timeout_ns >= w->coarse_from;
+    bool coarse = p->coarse_clock;
     cpex__call_handler(&w->cs, e->fn, clock_start(&w->clk, coarse), coarse, o);
     if (o->kind == CPEX__OUT_ALLOW && !call_state_dirty(&w->cs)) {
         w->clk.kind = coarse;
@@ -136,7 +135,6 @@ static bool run_serial(cpex__pipeline *pl, uint32_t mode)
 {
     const cpex__hook *h = pl->hook;
     phase_walk w;
-    w.coarse_from = cpex__coarse_min_timeout_ns();
     w.clk.kind = -1;
     w.clk.last = 0;
     w.ready = false;
@@ -191,13 +189,16 @@ void cpex__execute(cpex_manager *m, const cpex__snapshot *snap, const cpex__hook
                   cpex_pipeline_result *res)
 {
     cpex__pipeline pl;
-    memset(&pl, 0, sizeof pl);
     pl.manager = m;
     pl.snap = snap;
     pl.hook = hook;
     if (payload)
         pl.payload = *payload;
+    else
+        memset(&pl.payload, 0, sizeof pl.payload);
     pl.ops = cpex__payload_ops_for(payload, custom);
+    pl.owned_payload = NULL;
+    pl.owned_ext = NULL;
     pl.ext = ext;
     pl.ctx = ctx;
     pl.res = res;

@@ -54,18 +54,12 @@ static cpex_status refuse(const cpex_factory *f, cpex_status st)
 static cpex_status register_in(cpex_manager *m, cpex__factory_slot **slots, size_t *count,
                                const char *key, const cpex_factory *f, cpex_error *err)
 {
-    if (!f || f->struct_size < CPEX_FACTORY_SIZE_V1 || !f->create)
+    if (!f || f->struct_size < sizeof *f || !f->create)
         return refuse(f, cpex__error_add(err, CPEX_E_INVALID, NULL,
                                          "factory must have struct_size = sizeof(cpex_factory) "
                                          "and a create function"));
-    /* A host built against an older header hands a shorter struct: copy
-     * what it has, the fields it does not know stay NULL. */
-    cpex_factory copy;
-    memset(&copy, 0, sizeof copy);
-    memcpy(&copy, f, f->struct_size < sizeof copy ? f->struct_size : sizeof copy);
-    copy.struct_size = (uint32_t)sizeof copy;
     pthread_mutex_lock(&m->write_lock);
-    cpex_status st = put_factory(slots, count, key, &copy, err);
+    cpex_status st = put_factory(slots, count, key, f, err);
     pthread_mutex_unlock(&m->write_lock);
     return st == CPEX_OK ? st : refuse(f, st);
 }

@@ -18,7 +18,10 @@ static inline uint64_t cpex__load64(const char *p)
 
 /* Eight bytes per multiply and the last eight bytes read once
  * (overlapping): a 20-byte name costs three multiplies, where byte-wise
- * FNV-1a chained twenty (~15 ns). */
+ * FNV-1a chained twenty (~15 ns). Then a full avalanche (the finalizer of
+ * MurmurHash3): every input bit reaches the low bits the tables index
+ * with, so names that differ only in their last characters ("hook_0001",
+ * "hook_0002", ...) spread instead of colliding. */
 static inline uint64_t cpex__hash_bytes(const char *name, size_t len)
 {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)len;
@@ -42,8 +45,13 @@ static inline uint64_t cpex__hash_bytes(const char *name, size_t len)
         for (size_t i = 0; i < len; i++)
             w |= (uint64_t)(unsigned char)name[i] << (8 * i);
     }
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 29);
+    h ^= w;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
 }
 
 static inline uint32_t cpex__load32(const char *p)

@@ -17,7 +17,9 @@
 #include <string.h>
 
 #include "core/call.h"
+#include "core/host_slots.h"
 #include "core/core.h"
+#include "core/host_state.h"
 #include "cpex/cmf.h"
 #include "cpex/json.h"
 #include "model/json_dump.h"
@@ -59,6 +61,7 @@ static int32_t h_deny(const cpex_call *call, const char *code, const char *reaso
     cpex__text_one_line(v->description);
     cpex_violation_free(cs->violation);
     cs->violation = v;
+    cs->dirty = true;
     return CPEX_HOST_OK;
 }
 
@@ -73,6 +76,7 @@ static int32_t h_set_error(const cpex_call *call, const char *message)
     cpex__text_one_line(copy);
     cpex__free(cs->error_message);
     cs->error_message = copy;
+    cs->dirty = true;
     return CPEX_HOST_OK;
 }
 
@@ -84,6 +88,7 @@ static int32_t h_set_metadata(const cpex_call *call, const char *key, cpex_json 
         json_decref(v);
         return CPEX_HOST_EINVAL;
     }
+    cs->dirty = true;
     if (!cs->metadata && !(cs->metadata = json_object())) {
         json_decref(v);
         return CPEX_HOST_ENOMEM;
@@ -116,6 +121,7 @@ static int32_t accept_payload(cpex__call_state *cs, uint32_t kind, void *data,
     if (cs->new_payload)
         cs->ops->free(cs->new_payload, cs->ops->user);
     cs->new_payload = data;
+    cs->dirty = true;
     return CPEX_HOST_OK;
 }
 
@@ -456,6 +462,7 @@ static int32_t may_write(cpex__call_state *cs, cpex__caps cap, const char *actio
     }
     if (!cs->pending_ext) {
         cs->pending_ext = cs->ext ? cpex_extensions_copy(cs->ext) : cpex_extensions_new();
+        cs->dirty = true;
         if (!cs->pending_ext)
             return CPEX_HOST_ENOMEM;
     }
@@ -520,6 +527,7 @@ static json_t *ctx_object(cpex__call_state *cs, uint32_t scope, bool create)
 {
     if (cs->snapshot_ctx) {
         json_t **scratch = scope == CPEX_CTX_LOCAL ? &cs->scratch_local : &cs->scratch_global;
+        cs->dirty = true;
         json_t *base = scope == CPEX_CTX_LOCAL ? cs->base_local : cs->base_global;
         if (*scratch || !create)
             return *scratch ? *scratch : base;
@@ -624,6 +632,19 @@ static const cpex_host_api host_api = {
     .ext_set_custom = h_ext_set_custom,
     .ctx_get = h_ctx_get,
     .ctx_set = h_ctx_set,
+    .payload_set_text = cpex__h_payload_set_text,
+    .payload_set_tool_arguments = cpex__h_payload_set_tool_arguments,
+    .payload_set_tool_result_content = cpex__h_payload_set_tool_result_content,
+    .payload_append_text = cpex__h_payload_append_text,
+    .payload_remove_part = cpex__h_payload_remove_part,
+    .cmf_set_tool_result_content = cpex__h_cmf_set_tool_result_content,
+    /* since 1.1: state (host_state.c) */
+    .state_get = cpex__h_state_get,
+    .state_set = cpex__h_state_set,
+    .state_incr = cpex__h_state_incr,
+    .state_delete = cpex__h_state_delete,
+    .state_set_add = cpex__h_state_set_add,
+    .state_set_members = cpex__h_state_set_members,
 };
 
 const cpex_host_api *cpex_host_api_get(void) { return &host_api; }

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "core/core.h"
+#include "core/state.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 
@@ -40,6 +41,11 @@ void cpex__hub_unref(cpex__hub *hub)
     if (!hub || atomic_fetch_sub_explicit(&hub->refs, 1, memory_order_acq_rel) != 1)
         return;
     cpex_error_records_free(hub->errors, hub->error_count);
+    for (cpex__state_backend *b = atomic_load(&hub->state); b;) {
+        cpex__state_backend *next = b->retired;
+        cpex__state_free(b);
+        b = next;
+    }
     pthread_cond_destroy(&hub->idle);
     pthread_mutex_destroy(&hub->lock);
     cpex__free(hub);

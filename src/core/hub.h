@@ -33,6 +33,10 @@ typedef struct cpex__hub {
     int64_t latest_deadline; /* the latest deadline of a call ever submitted */
     size_t error_count;
     cpex_error_record *errors; /* the background error log */
+    /* The plugin-state backend (state_manager.c), chained to the ones it
+     * replaced: in the hub, so a state slot on an abandoned worker-thread
+     * call never reaches freed memory. Freed with the hub. */
+    _Atomic(struct cpex__state_backend *) state;
 } cpex__hub;
 
 /** A new hub logging to `sink` (copied; NULL: standard error). NULL on OOM. */

@@ -3,6 +3,7 @@
  * (every plugin through its factory, all or nothing), registering from
  * code, unregistering.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -111,12 +112,13 @@ bool cpex__mgr_identify(cpex_manager *m, const cpex__config *cfg, const cpex__co
     const cpex_factory *f = cpex__mgr_find_factory(m, cp->kind);
     if (!f)
         return false;
-    if (!f->identify)
+    cpex__identify_fn identify = cpex__mgr_find_identify(m, cp->kind, f);
+    if (!identify)
         return true; /* the configuration says it all */
     factory_call fc;
     if (!prepare_call(m, cfg, cp, &fc))
         return false;
-    int rc = f->identify(f->data, &fc.req, buf, cap);
+    int rc = identify(&fc.req, buf, cap);
     cpex__free(fc.config_text);
     if (cap)
         buf[cap - 1] = '\0';
@@ -197,6 +199,7 @@ cpex_status cpex__mgr_create_configured(cpex_manager *m, const cpex__config *cfg
     s.hooks = (const char *const *)cp->hooks;
     s.hook_count = cp->hook_count;
     s.config = cp->config;
+    s.state_namespace = cp->state_namespace;
     s.origin = prod.origin;
     s.release = prod.release;
     s.release_data = prod.release_data;
@@ -310,12 +313,15 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
     cpex__policy *policy = NULL;
     cpex__apply ap;
     cpex__apply_init(&ap, m, cfg, &bindings, NULL);
+    cpex__state_backend *fresh_state = NULL; /* plugin_settings.state, installed on success */
     if (m->shut_down) {
         cpex__error_add(&local, CPEX_E_STATE, NULL,
                        "the manager was shut down; create a new manager to load '%s'",
                        cfg->source);
         goto fail;
     }
+    if (cpex__mgr_state_prepare(m, cfg, &fresh_state, &local) != CPEX_OK)
+        goto fail;
     batch = cpex__calloc(cfg->plugin_count ? cfg->plugin_count : 1, sizeof *batch);
     if (!batch) {
         cpex__error_add(&local, CPEX_E_NOMEM, NULL, "out of memory loading '%s'", cfg->source);
@@ -354,6 +360,12 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
         if (local.code != CPEX_OK)
             goto fail;
     }
+    /* The backend goes in before the plugins that use it are published. */
+    if (fresh_state && !cpex__mgr_state_install(m, fresh_state, cfg->source)) {
+        cpex__error_add(&local, CPEX_E_NOMEM, NULL, "out of memory loading '%s'", cfg->source);
+        goto fail;
+    }
+    fresh_state = NULL;
     cpex__policy *before = m->policy;
     if (policy)
         m->policy = policy;
@@ -376,6 +388,7 @@ fail:
     cpex__apply_cleanup(&ap);
     discard(batch, made);
     cpex__binding_list_free(&bindings);
+    cpex__state_free(fresh_state);
     pthread_mutex_unlock(&m->write_lock);
     cpex_status code = local.code;
     cpex__error_move(err, &local);
@@ -468,14 +481,26 @@ static cpex_status setup_from_spec(cpex_manager *m, const cpex_plugin_spec *spec
     s->hooks = spec->hooks;
     s->hook_count = spec->hooks ? spec->hook_count : 0;
     s->config = spec->config;
+    /* Hosts built before state_namespace was appended pass the smaller size. */
+    if (spec->struct_size >= offsetof(cpex_plugin_spec, state_namespace) + sizeof(const char *) &&
+        spec->state_namespace) {
+        char why[200];
+        if (!cpex__state_namespace_valid(spec->state_namespace, why, sizeof why))
+            return cpex__error_add(err, CPEX_E_INVALID, where, "state_namespace '%.100s': %s",
+                                   spec->state_namespace, why);
+        s->state_namespace = spec->state_namespace;
+    }
     return CPEX_OK;
 }
 
 cpex_status cpex_manager_register(cpex_manager *m, const cpex_plugin_spec *spec,
                                   const cpex_plugin_registration *reg, cpex_error *err)
 {
-    if (!m || !spec || !reg || spec->struct_size < sizeof *spec || !spec->name || !*spec->name) {
-        destroy_refused(m, spec && spec->struct_size >= sizeof *spec ? spec->name : NULL, reg);
+    /* Hosts built before state_namespace was appended pass the smaller size. */
+    const size_t min_spec = offsetof(cpex_plugin_spec, state_namespace);
+    if (!m || !spec || !reg || spec->struct_size < min_spec || spec->struct_size > sizeof *spec ||
+        !spec->name || !*spec->name) {
+        destroy_refused(m, spec && spec->struct_size >= min_spec ? spec->name : NULL, reg);
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
                                "register: a manager, a spec (from cpex_plugin_spec_init) with a "
                                "name, and a registration are required");

@@ -6,6 +6,7 @@
  * registration), load.c (configuration, registration, unregistration),
  * lifecycle.c, queries.c and invoke.c.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -115,6 +116,17 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
     if (!empty)
         goto oom;
     atomic_init(&m->snapshot, empty);
+    /* Only options whose size covers `state` have one (older hosts pass less). */
+    const cpex_state_options *state_opts =
+        options && options->struct_size >= offsetof(cpex_manager_options, state) + sizeof opts.state
+            ? opts.state
+            : NULL;
+    m->opts.state = NULL; /* the host's memory: not kept */
+    cpex_status sst = cpex__mgr_state_init(m, state_opts, err);
+    if (sst != CPEX_OK) {
+        cpex_manager_free(m);
+        return sst;
+    }
     unsigned max_threads = opts.max_worker_threads ? opts.max_worker_threads
                                                    : opts.worker_threads + CPEX__EXTRA_WORKERS;
     m->workers = cpex__workers_new(opts.worker_threads, max_threads);

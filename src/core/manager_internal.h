@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "core/core.h"
+#include "core/registration.h"
 #include "util/errors.h"
 
 /* Trusted settings for a new plugin (from YAML or the host). */
@@ -25,6 +26,7 @@ typedef struct cpex__plugin_setup {
     const char *const *hooks; /* NULL: every handler */
     size_t hook_count;
     const json_t *config;
+    const char *state_namespace; /* NULL: derived from the name */
     char *origin;             /* taken */
     void (*release)(void *);
     void *release_data;
@@ -88,10 +90,27 @@ cpex_status cpex__mgr_create_configured(cpex_manager *m, const struct cpex__conf
                                         const struct cpex__config_plugin *cp,
                                         cpex__binding_list *bindings, cpex__plugin **out,
                                         cpex_error *err);
+/** The artifact identity of a kind created by factory `f` (found for it), or NULL (apply.c). */
+cpex__identify_fn cpex__mgr_find_identify(const cpex_manager *m, const char *kind,
+                                          const cpex_factory *f);
 /** The factory's artifact text for `cp` into buf ("" when the factory has no identify);
  *  false when there is no factory or it cannot tell. */
 bool cpex__mgr_identify(cpex_manager *m, const struct cpex__config *cfg,
                         const struct cpex__config_plugin *cp, char *buf, size_t cap);
+
+/* state_manager.c */
+/** Give the new manager its state backend (options: the host's, may be NULL). */
+cpex_status cpex__mgr_state_init(cpex_manager *m, const cpex_state_options *options,
+                                 cpex_error *err);
+/** Free the backend and every replaced one. */
+struct cpex__config;
+/** The backend `cfg` asks for, if it differs and may replace the one in force
+    (*fresh NULL when nothing changes). Call under the write lock. */
+cpex_status cpex__mgr_state_prepare(cpex_manager *m, const struct cpex__config *cfg,
+                                    struct cpex__state_backend **fresh, cpex_error *err);
+/** Make `fresh` the manager's backend (chosen by `origin`); false on OOM. */
+bool cpex__mgr_state_install(cpex_manager *m, struct cpex__state_backend *fresh,
+                             const char *origin);
 
 /* lifecycle.c */
 /** Wait, without limit, until no background work runs. */

@@ -29,6 +29,7 @@ void cpex__plugin_unref(cpex__plugin *p)
     if (p->release)
         p->release(p->release_data);
     cpex__free(p->name);
+    cpex__free(p->state_ns);
     cpex__free(p->kind);
     cpex__free(p->origin);
     cpex__free(p->description);

@@ -132,14 +132,23 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
     p->on_error = s->on_error;
     p->timeout = s->timeout;
     p->timeout_ns = cpex__seconds_to_ns(s->timeout);
+    p->coarse_clock = p->timeout_ns >= cpex__coarse_min_timeout_ns();
     p->caps = s->caps;
     p->capabilities = cpex__strv_copy(s->capabilities, s->capability_count);
     p->config = s->config ? json_deep_copy(s->config) : json_null();
+    /* The namespace of its state keys: the operator's, checked where it was
+       written, or the name made safe (NULL when too long: the state slots
+       then refuse, and nothing else changes). */
+    p->state_ns = s->state_namespace ? cpex__strdup(s->state_namespace)
+                  : p->name         ? cpex__state_namespace_of(p->name)
+                                    : NULL;
+    p->state_ns_len = p->state_ns ? strlen(p->state_ns) : 0;
     p->handlers = cpex__calloc(wired, sizeof *p->handlers);
     p->hook_ids = cpex__calloc(wired, sizeof *p->hook_ids);
     p->hooks = cpex__calloc(wired + 1, sizeof *p->hooks);
-    bool ok = p->name && (!s->kind || p->kind) && (!s->description || p->description) &&
-              p->capabilities && p->config && p->handlers && p->hook_ids && p->hooks;
+    bool ok = p->name && (!s->state_namespace || p->state_ns) && (!s->kind || p->kind) &&
+              (!s->description || p->description) && p->capabilities && p->config &&
+              p->handlers && p->hook_ids && p->hooks;
     for (size_t i = 0; ok && i < reg->handler_count; i++) {
         cpex_handler_reg h = cpex__registration_handler(reg, i);
         if (s->hooks && !hook_listed(s, h.hook))

@@ -3,16 +3,17 @@
  * writers hold, and lets a writer know when no reader still uses the old
  * registry.
  *
- * Readers count themselves in one of a few padded slots (chosen per
- * thread), under the parity of a global epoch. A writer publishes the new
- * registry, flips the epoch, and waits for the old parity's counters to
- * drain. Readers never block and share no cache line unless two threads
- * land in one slot.
+ * Readers never block. Where the kernel offers membarrier, entering and
+ * leaving a read section are plain stores to the thread's own record (the
+ * writer makes every thread fence when it needs to); elsewhere readers
+ * count themselves in padded per-thread slots. rcu.c explains both. Read
+ * sections nest on one thread.
  */
 #ifndef CPEX_CORE_RCU_H
 #define CPEX_CORE_RCU_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #define CPEX_RCU_SLOTS 16
 
@@ -40,5 +41,7 @@ void cpex__rcu_exit(cpex__rcu_ticket ticket);
  * have seen the old one has left. Writers must be serialized by the caller.
  */
 void cpex__rcu_synchronize(cpex__rcu *rcu);
+/** Whether read sections are membarrier-based in this process (for tests and benches). */
+bool cpex__rcu_uses_membarrier(void);
 
 #endif

@@ -59,6 +59,23 @@ cpex_status cpex__registration_check(const cpex_plugin_registration *reg, const 
 void cpex__registration_use_handlers(cpex_plugin_registration *reg,
                                      const cpex_handler_reg *handlers, size_t count);
 
+/*
+ * Reload support for a scheme's factory (the `lib:` loader registers one):
+ * write into buf a text that changes whenever the artifact `request` would
+ * be created from changes (for a library: its file's device, inode, size
+ * and mtime); return 0, or -1 when it cannot tell. A reload keeps a plugin
+ * only when its configuration and this text are unchanged. Kinds without
+ * one (exact kinds, host factories) are the same while their configuration
+ * is: their code cannot change without a restart.
+ */
+struct cpex_manager;
+struct cpex_factory_request;
+typedef int (*cpex__identify_fn)(const struct cpex_factory_request *request, char *buf,
+                                 size_t cap);
+/** Attach `fn` to `scheme` (copied) of manager `m`. CPEX_E_NOMEM or CPEX_OK. */
+cpex_status cpex__register_scheme_identify(struct cpex_manager *m, const char *scheme,
+                                           cpex__identify_fn fn);
+
 /** "[a, b]": the hook names of an accepted registration, each cut at 100 bytes. */
 void cpex__registration_list_hooks(const cpex_plugin_registration *reg, char *buf, size_t cap);
 

@@ -21,6 +21,7 @@
 #include "core/apply.h"
 #include "core/config.h"
 #include "core/routing.h"
+#include "core/state.h"
 #include "util/alloc.h"
 
 cpex__reload_state *cpex__reload_state_new(void)
@@ -37,6 +38,9 @@ void cpex__reload_state_free(cpex__reload_state *r)
 {
     if (!r)
         return;
+    for (size_t i = 0; i < r->identify_count; i++)
+        cpex__free(r->identify[i].scheme);
+    cpex__free(r->identify);
     pthread_mutex_destroy(&r->lock);
     pthread_mutex_destroy(&r->watch_lock);
     cpex__free(r);
@@ -235,6 +239,7 @@ static cpex_status reload_config(cpex_manager *m, cpex__config *cfg, cpex_error 
     cpex__apply ap;
     cpex__apply_init(&ap, m, cfg, &bindings, m->policy);
     cpex__policy *policy = NULL;
+    cpex__state_backend *fresh_state = NULL; /* plugin_settings.state (one per manager) */
     cpex__snapshot *cur = atomic_load(&m->snapshot);
     size_t cap = cur->plugin_count + cfg->plugin_count;
     cpex__plugin **list = cpex__calloc(cap ? cap : 1, sizeof *list);
@@ -251,6 +256,8 @@ static cpex_status reload_config(cpex_manager *m, cpex__config *cfg, cpex_error 
         cpex__error_add(&local, CPEX_E_NOMEM, NULL, "out of memory reloading '%s'", cfg->source);
         goto fail;
     }
+    if (cpex__mgr_state_prepare(m, cfg, &fresh_state, &local) != CPEX_OK)
+        goto fail;
     /* Plugins registered from code stay, in their order. */
     for (size_t i = 0; i < cur->plugin_count; i++)
         if (!cur->plugins[i]->from_config)
@@ -298,6 +305,12 @@ static cpex_status reload_config(cpex_manager *m, cpex__config *cfg, cpex_error 
      * priority): kept plugins take their new place. Only writers read seq. */
     for (size_t i = code; i < n; i++)
         list[i]->seq = m->next_seq++;
+    /* The backend goes in before the plugins that use it are published. */
+    if (fresh_state && !cpex__mgr_state_install(m, fresh_state, cfg->source)) {
+        cpex__error_add(&local, CPEX_E_NOMEM, NULL, "out of memory reloading '%s'", cfg->source);
+        goto fail;
+    }
+    fresh_state = NULL;
     cpex__policy *before = m->policy;
     m->policy = policy;
     if (cpex__mgr_publish_bound(m, list, n, &bindings) != CPEX_OK) {
@@ -320,6 +333,7 @@ static cpex_status reload_config(cpex_manager *m, cpex__config *cfg, cpex_error 
     return CPEX_OK;
 fail:
     cpex__policy_unref(policy);
+    cpex__state_free(fresh_state);
     cpex__apply_cleanup(&ap);
     for (size_t i = made; i-- > 0;)
         cpex__plugin_unref(created[i]);

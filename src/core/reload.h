@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 #include "core/core.h"
+#include "core/registration.h"
 #include "cpex/reload.h"
 
 struct cpex__watcher;
@@ -25,7 +26,14 @@ typedef struct cpex__reload_state {
     char last_error[1024];
     pthread_mutex_t watch_lock;     /* start and stop of the watcher */
     struct cpex__watcher *watcher;  /* under watch_lock */
+    size_t identify_count;          /* schemes' artifact identities (registration.h); */
+    struct cpex__identify_slot *identify; /* changed under the manager's write lock */
 } cpex__reload_state;
+
+typedef struct cpex__identify_slot {
+    char *scheme;
+    cpex__identify_fn fn;
+} cpex__identify_slot;
 
 cpex__reload_state *cpex__reload_state_new(void);
 /** Free (the watcher must be stopped). */

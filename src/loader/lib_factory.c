@@ -646,13 +646,11 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
     return CPEX_OK;
 }
 
-/* The factory's identify (cpex/factory.h): the library file the kind
+/* The scheme's artifact identity (core/registration.h): the library file the kind
  * names now, by device, inode, size and mtime (links followed), so that a
  * reload rebuilds a plugin whose library changed on disk. */
-static int lib_identify(void *factory_data, const cpex_factory_request *req, char *buf,
-                        size_t cap)
+static int lib_identify(const cpex_factory_request *req, char *buf, size_t cap)
 {
-    (void)factory_data;
     if (!req || !req->config || !req->config->kind.ptr)
         return -1;
     cpex__kind kind;
@@ -676,6 +674,8 @@ cpex_status cpex_loader_register(cpex_manager *manager, cpex_error *err)
     memset(&f, 0, sizeof f);
     f.struct_size = (uint32_t)sizeof f;
     f.create = lib_create;
-    f.identify = lib_identify;
-    return cpex_manager_register_scheme(manager, LIB_SCHEME, &f, err);
+    cpex_status st = cpex_manager_register_scheme(manager, LIB_SCHEME, &f, err);
+    if (st == CPEX_OK && cpex__register_scheme_identify(manager, LIB_SCHEME, lib_identify) != CPEX_OK)
+        st = cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory registering the lib: loader");
+    return st;
 }

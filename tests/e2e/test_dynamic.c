@@ -524,7 +524,7 @@ static void test_sdk_handshake(void **state)
                      CPEX_CREATE_INIT_FAILED);
     dlclose(dl);
 
-    /* the abi_newer_minor library's own handshake refuses a 1.0 host */
+    /* the abi_newer_minor library's own handshake refuses this (older-minor) host */
     dl = dlopen(LIB("abi_newer_minor"), RTLD_NOW | RTLD_LOCAL);
     assert_non_null(dl);
     sym = dlsym(dl, "cpex_plugin_create");

@@ -422,7 +422,7 @@ static void rate_limit_burst_then_deny(void **state)
     const json_t *retry = json_object_get(o.r.violation->details, "retry_after_ms");
     assert_true(json_is_integer(retry));
     assert_true(json_integer_value(retry) > 0);
-    assert_true(json_integer_value(retry) <= 1000000);
+    assert_true(json_integer_value(retry) <= 3000000); /* the window: 3 calls / 0.001 per s */
     assert_string_equal(json_string_value(json_object_get(o.r.violation->details, "tool")),
                         "search");
     e2e_outcome_cleanup(&o);

@@ -57,7 +57,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     exiter *self = calloc(1, sizeof *self);
     if (!self) {
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     const char *in = cpex_config_string(host, config, "in", "handler");
     strncpy(self->in, in, sizeof self->in - 1);
@@ -71,7 +71,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     out->destroy = destroy;
     out->handler_count = sizeof handlers / sizeof handlers[0];
     out->handlers = handlers;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 CPEX_PLUGIN(create, "exit-call", "1.0.0", "calls exit() in a handler, initialize or shutdown",

@@ -46,7 +46,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     forger *self = calloc(1, sizeof *self);
     if (!self) {
         cpex_plugin_errorf(err, err_cap, "out of memory");
-        return CPEX_PLUGIN_INIT_FAILED;
+        return CPEX_CREATE_INIT_FAILED;
     }
     self->host = host;
     out->name = "log-forge";
@@ -56,7 +56,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     out->destroy = destroy;
     out->handler_count = 1;
     out->handlers = handlers;
-    return CPEX_PLUGIN_OK;
+    return CPEX_CREATE_OK;
 }
 
 CPEX_PLUGIN(create, "log-forge", "1.0.0", "manifest text\nusable: yes\x1b]0;title\x07",

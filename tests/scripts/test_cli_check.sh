@@ -11,7 +11,7 @@ gateway_yaml
 expect "gateway checks out" 0 "$cpex" check "$tmp/gateway.yaml"
 count "one ok line per plugin" "$out" '^ok +' 6
 for p in tool-allowlist rate-limit header-inject header-inject-unprivileged pii-redact audit-log; do
-  has "line for $p" "$out" "^ok +$p: kind \"lib:$lib/lib[a-z_]+\.so\", library $lib/lib[a-z_]+\.so, reports [a-z-]+ 1\.0\.0, hooks \[cmf\.tool_pre_invoke.*\], mode [a-z_]+, priority [0-9]+$"
+  has "line for $p" "$out" "^ok +$p: kind \"lib:$lib/lib[a-z_]+\.so\", library $lib/lib[a-z_]+\.so, reports [a-z-]+ [0-9]+\.[0-9]+\.[0-9]+, hooks \[cmf\.tool_pre_invoke.*\], mode [a-z_]+, priority [0-9]+$"
 done
 has "hooks wired" "$out" '^ok +tool-allowlist: .*hooks \[cmf.tool_pre_invoke, cmf.tool_post_invoke\], mode sequential, priority 10$'
 has "transform mode" "$out" '^ok +pii-redact: .*mode transform, priority 50$'

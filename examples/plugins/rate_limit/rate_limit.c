@@ -1,5 +1,7 @@
 /*
- * rate_limit.c — a token bucket per (subject, tool).
+ * rate_limit.c — at most `limit` calls per window per (subject, tool),
+ * counted in the host's shared state, so every replica of a gateway that
+ * points at one Redis enforces one budget.
  *
  *   - name: rate-limit
  *     kind: "lib:../build/plugins/librate_limit.so"
@@ -7,27 +9,39 @@
  *     mode: sequential
  *     capabilities: [read_subject]     # without it every caller is "anonymous"
  *     config:
- *       max_per_second: 2              # refill rate (a number > 0; 0.5 = one call per 2 s)
- *       burst: 5                       # bucket size: calls allowed at once (default: max(1, rate))
- *       max_keys: 10000                # distinct (subject, tool) pairs kept (default 10000)
+ *       limit: 3                       # calls per window (or max_per_second + burst)
+ *       window_seconds: 6              # the window opens at a caller's first call
+ *       on_state_error: deny           # deny (default) or allow when the state fails
  *
- * Each tool_call part of a cmf.tool_pre_invoke message takes one token from
- * the bucket of (subject id, tool name). The subject comes from the
- * security extension (ext_get CPEX_EXT_SUBJECT_ID), which the host shows
- * only with the `read_subject` capability; a hidden or absent subject is
- * "anonymous", so all unidentified callers share one budget. An empty
- * bucket denies with code `rate_limited` and details
- * {subject, tool, retry_after_ms}.
+ * Each tool_call part of a cmf.tool_pre_invoke message counts one call for
+ * (subject id, tool name) with the host's state_incr slot: the first call
+ * creates the counter with the window as its time to live, in the same
+ * atomic step, and every later one adds 1. A count above `limit` denies
+ * with code `rate_limited` and details {subject, tool, retry_after_ms,
+ * limit, window_seconds}; retry_after_ms is the time the counter has left.
+ * Replicas sharing a Redis count into the same key, and an increment is
+ * atomic there, so the budget holds exactly across them.
  *
- * Thread-safe: invokes may run on many threads at once, so the table of
- * buckets is guarded by one mutex, held only for a lookup and a little
- * arithmetic.
+ * When the state fails (CPEX_HOST_EUNAVAILABLE, CPEX_HOST_ETIMEOUT, …) the
+ * plugin cannot know the count: `on_state_error: deny` (the default; a
+ * security limit fails closed) denies with code `rate_limit_unavailable`,
+ * `allow` lets the call through. The host logs the outage once.
+ *
+ * On a host without state slots (ABI 1.0) the plugin still loads (it claims
+ * ABI 1.0 and checks for the slots) and counts in its own memory, per
+ * process, with the same windows; it says so in the log when it is
+ * created.
+ *
+ * Thread-safe: the state slots are; the fallback table is guarded by one
+ * mutex, held for a lookup and a little arithmetic.
  */
-/* clock_gettime, gmtime_r and pthreads are POSIX: ask for them, so the file
-   also builds as `cc -std=c11` outside this tree (the build defines _GNU_SOURCE). */
+/* clock_gettime and pthreads are POSIX: ask for them, so the file also
+   builds as `cc -std=c11` outside this tree (the build defines _GNU_SOURCE). */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
+/* Load on 1.0 hosts too: the state slots are checked for, not assumed. */
+#define CPEX_PLUGIN_ABI_MINOR 0u
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,32 +49,28 @@
 
 #include <cpex/plugin.h>
 
-typedef struct bucket {
-    struct bucket *next; /* hash chain */
-    double tokens;
-    int64_t updated_ns;  /* CLOCK_MONOTONIC of the last refill */
+/* One window of the fallback table (hosts without state slots). */
+typedef struct window {
+    struct window *next; /* hash chain */
+    int64_t start_ns;    /* CLOCK_MONOTONIC when the window opened */
+    int64_t count;
     size_t key_len;
-    char key[];          /* subject '\n' tool */
-} bucket;
+    char key[];
+} window;
 
 typedef struct limiter {
     const cpex_host_api *host;
-    double rate;         /* tokens per second */
-    double burst;        /* capacity */
+    int64_t limit;       /* calls per window */
+    int64_t window_ms;
+    int deny_on_error;   /* on_state_error: deny */
+    int shared;          /* the host has state slots */
+    /* fallback */
     size_t max_keys;
     pthread_mutex_t lock;
-    size_t count;        /* buckets in the table */
+    size_t count;
     size_t nslots;
-    bucket **slots;
+    window **slots;
 } limiter;
-
-/* ceil() of a positive value, without libm: a plugin links nothing it can
-   avoid, and an unresolved ceil would fail the dlopen of a host without libm. */
-static int64_t ceil_pos(double x)
-{
-    int64_t i = (int64_t)x;
-    return (double)i < x ? i + 1 : i;
-}
 
 static int64_t now_ns(void)
 {
@@ -69,8 +79,7 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* FNV-1a: keys are short and chosen by callers, so any decent spread does;
-   the table never grows past max_keys, which bounds the chains' length. */
+/* FNV-1a: the fallback table never grows past max_keys, which bounds chains. */
 static size_t hash(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ull;
@@ -81,83 +90,91 @@ static size_t hash(const char *s, size_t n)
     return (size_t)h;
 }
 
-static void refill(const limiter *self, bucket *b, int64_t now)
-{
-    if (now > b->updated_ns) {
-        b->tokens += (double)(now - b->updated_ns) / 1e9 * self->rate;
-        if (b->tokens > self->burst)
-            b->tokens = self->burst;
-    }
-    b->updated_ns = now;
-}
-
-/*
- * Drop the buckets that have refilled completely: a new bucket starts full,
- * so forgetting them changes nothing. Called with the lock held when the
- * table is full; keeps memory bounded when callers invent subjects.
- */
+/* Drop the windows that have ended: a new one starts empty, so they carry nothing. */
 static void sweep(limiter *self, int64_t now)
 {
     for (size_t i = 0; i < self->nslots; i++) {
-        bucket **pp = &self->slots[i];
+        window **pp = &self->slots[i];
         while (*pp) {
-            bucket *b = *pp;
-            refill(self, b, now);
-            if (b->tokens >= self->burst) {
-                *pp = b->next;
-                free(b);
+            window *w = *pp;
+            if (now - w->start_ns >= self->window_ms * 1000000) {
+                *pp = w->next;
+                free(w);
                 self->count--;
             } else {
-                pp = &b->next;
+                pp = &w->next;
             }
         }
     }
 }
 
-/*
- * Take one token for `key`. Returns 1 when taken, 0 when the bucket is
- * empty (with the wait until the next token in *retry_ms), -1 when the
- * table is full of active callers or memory ran out.
- */
-static int take(limiter *self, const char *key, size_t key_len, int64_t *retry_ms)
+/* Count one call in the fallback table: the new count and the window's time left;
+   -1 when the table is full of open windows or memory ran out. */
+static int64_t count_local(limiter *self, const char *key, size_t key_len, int64_t *left_ms)
 {
-    int64_t now = now_ns();
+    int64_t now = now_ns(), window_ns = self->window_ms * 1000000, n;
     size_t slot = hash(key, key_len) % self->nslots;
-    int rc;
     pthread_mutex_lock(&self->lock);
-    bucket *b = self->slots[slot];
-    while (b && !(b->key_len == key_len && memcmp(b->key, key, key_len) == 0))
-        b = b->next;
-    if (!b) {
+    window *w = self->slots[slot];
+    while (w && !(w->key_len == key_len && memcmp(w->key, key, key_len) == 0))
+        w = w->next;
+    if (!w) {
         if (self->count >= self->max_keys)
             sweep(self, now);
-        b = self->count < self->max_keys ? malloc(sizeof *b + key_len + 1) : NULL;
-        if (!b) {
+        w = self->count < self->max_keys ? malloc(sizeof *w + key_len) : NULL;
+        if (!w) {
             pthread_mutex_unlock(&self->lock);
-            *retry_ms = ceil_pos(1000.0 / self->rate);
+            *left_ms = self->window_ms;
             return -1;
         }
-        b->tokens = self->burst;
-        b->updated_ns = now;
-        b->key_len = key_len;
-        memcpy(b->key, key, key_len);
-        b->key[key_len] = '\0';
-        b->next = self->slots[slot];
-        self->slots[slot] = b;
+        w->start_ns = now;
+        w->count = 0;
+        w->key_len = key_len;
+        memcpy(w->key, key, key_len);
+        w->next = self->slots[slot];
+        self->slots[slot] = w;
         self->count++;
     }
-    refill(self, b, now);
-    if (b->tokens >= 1.0) {
-        b->tokens -= 1.0;
-        rc = 1;
-    } else {
-        *retry_ms = ceil_pos((1.0 - b->tokens) / self->rate * 1000.0);
-        if (*retry_ms < 1)
-            *retry_ms = 1;
-        rc = 0;
+    if (now - w->start_ns >= window_ns) {
+        w->start_ns = now;
+        w->count = 0;
     }
+    n = ++w->count;
+    *left_ms = (w->start_ns + window_ns - now + 999999) / 1000000;
     pthread_mutex_unlock(&self->lock);
-    return rc;
+    return n;
+}
+
+/* Append `n` bytes of `s` to the key, each byte outside [A-Za-z0-9._-] as %XX
+   (state keys allow no spaces or control bytes; '%' itself is escaped, so
+   two different inputs never give one key). */
+static size_t put_escaped(char *out, size_t pos, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '.' || c == '_' || c == '-') {
+            out[pos++] = (char)c;
+        } else {
+            out[pos++] = '%';
+            out[pos++] = hex[c >> 4];
+            out[pos++] = hex[c & 15];
+        }
+    }
+    return pos;
+}
+
+static const char *status_name(int32_t st)
+{
+    switch (st) {
+    case CPEX_HOST_EUNAVAILABLE: return "unavailable";
+    case CPEX_HOST_ETIMEOUT: return "timeout";
+    case CPEX_HOST_ENOMEM: return "out of memory";
+    case CPEX_HOST_ETYPE: return "the key holds something else";
+    case CPEX_HOST_EINVAL: return "invalid argument";
+    default: return "error";
+    }
 }
 
 static int32_t on_pre(void *instance, const cpex_call *call)
@@ -175,35 +192,59 @@ static int32_t on_pre(void *instance, const cpex_call *call)
         const cpex_cmf_tool_call *tc = cpex_part_tool_call(cpex_cmf_part_at(msg, i));
         if (!tc || !tc->name.ptr)
             continue;
-        /* Subject and tool joined by '\n', which neither can usefully hold,
-           so ("a\nb","c") and ("a","b\nc") are the only keys that collide. */
-        char key[512];
-        int n = snprintf(key, sizeof key, "%.*s\n%.*s", (int)(subject.len > 250 ? 250 : subject.len),
-                         subject.ptr, (int)(tc->name.len > 250 ? 250 : tc->name.len), tc->name.ptr);
-        if (n < 0)
+        /* "<tool>/<subject>", each cut to 150 bytes and escaped: at most 903 bytes. */
+        size_t tlen = tc->name.len > 150 ? 150 : tc->name.len;
+        size_t slen = subject.len > 150 ? 150 : subject.len;
+        char key[1024];
+        size_t n = put_escaped(key, 0, tc->name.ptr, tlen);
+        key[n++] = '/';
+        n = put_escaped(key, n, subject.ptr, slen);
+        key[n] = '\0';
+
+        int64_t count = 0, left_ms = -1;
+        int32_t st = CPEX_HOST_OK;
+        if (self->shared)
+            st = host->state_incr(call, key, 1, self->window_ms, &count, &left_ms);
+        else if ((count = count_local(self, key, n, &left_ms)) < 0)
+            st = CPEX_HOST_ENOMEM;
+        if (st != CPEX_HOST_OK) {
+            if (!self->deny_on_error)
+                continue; /* on_state_error: allow */
+            char reason[300];
+            snprintf(reason, sizeof reason,
+                     "rate limit state unavailable (%s); the call is denied because "
+                     "on_state_error is deny",
+                     status_name(st));
+            cpex_json *details = host->json_new_object();
+            if (details) {
+                host->json_object_set(details, "tool", host->json_new_string(tc->name.ptr, tlen));
+                host->json_object_set(details, "state_status", host->json_new_integer(st));
+            }
+            host->deny(call, "rate_limit_unavailable", reason,
+                       "the plugin could not count the call; set on_state_error: allow to let "
+                       "calls through while the state backend is down",
+                       details);
+            return CPEX_DENY;
+        }
+        if (count <= self->limit)
             continue;
-        int64_t retry_ms = 0;
-        int rc = take(self, key, (size_t)n < sizeof key ? (size_t)n : sizeof key - 1, &retry_ms);
-        if (rc == 1)
-            continue;
+        int64_t retry_ms = left_ms > 0 ? left_ms : self->window_ms;
         char reason[600];
-        snprintf(reason, sizeof reason, "rate limit for '%.*s' on tool '%.*s' exceeded; retry in %lld ms",
-                 (int)(subject.len > 200 ? 200 : subject.len), subject.ptr,
-                 (int)(tc->name.len > 200 ? 200 : tc->name.len), tc->name.ptr,
-                 (long long)retry_ms);
+        snprintf(reason, sizeof reason,
+                 "rate limit for '%.*s' on tool '%.*s' exceeded; retry in %lld ms",
+                 (int)(subject.len > 200 ? 200 : subject.len), subject.ptr, (int)tlen,
+                 tc->name.ptr, (long long)retry_ms);
         cpex_json *details = host->json_new_object();
         if (details) {
-            host->json_object_set(details, "subject", host->json_new_string(subject.ptr, subject.len));
-            host->json_object_set(details, "tool", host->json_new_string(tc->name.ptr, tc->name.len));
+            host->json_object_set(details, "subject", host->json_new_string(subject.ptr, slen));
+            host->json_object_set(details, "tool", host->json_new_string(tc->name.ptr, tlen));
             host->json_object_set(details, "retry_after_ms", host->json_new_integer(retry_ms));
-            host->json_object_set(details, "max_per_second", host->json_new_real(self->rate));
-            host->json_object_set(details, "burst", host->json_new_real(self->burst));
+            host->json_object_set(details, "limit", host->json_new_integer(self->limit));
+            host->json_object_set(details, "window_seconds",
+                                  host->json_new_real((double)self->window_ms / 1000.0));
         }
-        host->deny(call, "rate_limited", rc == 0 ? reason : "rate limiter is tracking too many callers",
-                   rc == 0 ? "the caller used up its burst for this tool; tokens refill at "
-                             "max_per_second"
-                           : "every tracked (subject, tool) pair is active; raise max_keys",
-                   details);
+        host->deny(call, "rate_limited", reason,
+                   "the caller used up its calls for this tool in the current window", details);
         return CPEX_DENY;
     }
     return CPEX_ALLOW;
@@ -213,11 +254,11 @@ static void destroy(void *instance)
 {
     limiter *self = instance;
     for (size_t i = 0; i < self->nslots; i++) {
-        bucket *b = self->slots[i];
-        while (b) {
-            bucket *next = b->next;
-            free(b);
-            b = next;
+        window *w = self->slots[i];
+        while (w) {
+            window *next = w->next;
+            free(w);
+            w = next;
         }
     }
     free(self->slots);
@@ -246,31 +287,74 @@ static int config_number(const cpex_host_api *host, const cpex_plugin_config *co
     return 1;
 }
 
-static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,
-                      cpex_plugin_registration *out, char *err, size_t err_cap)
+/* limit + window_seconds, or the older max_per_second + burst (burst calls per
+   burst / max_per_second seconds: the same average rate). 0 on a bad config. */
+static int read_budget(const cpex_host_api *host, const cpex_plugin_config *config,
+                       int64_t *limit, int64_t *window_ms, char *err, size_t err_cap)
 {
-    double rate = 0, burst = 0, max_keys = 10000;
+    double lim = 0, win = 0, rate = 0, burst = 0;
     int bad = 0;
-    if (!config_number(host, config, "max_per_second", &rate, err, err_cap, &bad)) {
-        if (!bad)
-            cpex_plugin_errorf(err, err_cap,
-                               "config.max_per_second is required: tokens refilled per second, "
-                               "e.g. max_per_second: 5");
-        return CPEX_CREATE_CONFIG_REJECTED;
+    int has_lim = config_number(host, config, "limit", &lim, err, err_cap, &bad);
+    int has_win = config_number(host, config, "window_seconds", &win, err, err_cap, &bad);
+    int has_rate = config_number(host, config, "max_per_second", &rate, err, err_cap, &bad);
+    int has_burst = config_number(host, config, "burst", &burst, err, err_cap, &bad);
+    if (bad)
+        return 0;
+    if ((has_lim || has_win) && (has_rate || has_burst)) {
+        cpex_plugin_errorf(err, err_cap, "config: give limit and window_seconds, or "
+                                         "max_per_second (and burst), not both");
+        return 0;
+    }
+    if (has_lim || has_win) {
+        if (!has_lim || !has_win) {
+            cpex_plugin_errorf(err, err_cap, "config.limit and config.window_seconds go "
+                                             "together, e.g. limit: 100, window_seconds: 60");
+            return 0;
+        }
+        if (!(lim >= 1) || lim > 1e12 || lim != (double)(int64_t)lim) {
+            cpex_plugin_errorf(err, err_cap, "config.limit must be a whole number of calls, at "
+                                             "least 1 (got %g)", lim);
+            return 0;
+        }
+        if (!(win >= 0.001) || win > 31536000) {
+            cpex_plugin_errorf(err, err_cap, "config.window_seconds must be from 0.001 to "
+                                             "31536000 (got %g)", win);
+            return 0;
+        }
+        *limit = (int64_t)lim;
+        *window_ms = (int64_t)(win * 1000.0 + 0.5);
+        return 1;
+    }
+    if (!has_rate) {
+        cpex_plugin_errorf(err, err_cap,
+                           "config.max_per_second is required (or limit and window_seconds): "
+                           "e.g. limit: 100, window_seconds: 60");
+        return 0;
     }
     if (!(rate > 0) || rate > 1e9) {
         cpex_plugin_errorf(err, err_cap, "config.max_per_second must be above 0 (got %g)", rate);
-        return CPEX_CREATE_CONFIG_REJECTED;
+        return 0;
     }
-    if (!config_number(host, config, "burst", &burst, err, err_cap, &bad)) {
-        if (bad)
-            return CPEX_CREATE_CONFIG_REJECTED;
+    if (!has_burst)
         burst = rate < 1 ? 1 : (double)(int64_t)rate; /* floor */
-    }
     if (!(burst >= 1) || burst > 1e9) {
         cpex_plugin_errorf(err, err_cap, "config.burst must be at least 1 (got %g)", burst);
-        return CPEX_CREATE_CONFIG_REJECTED;
+        return 0;
     }
+    *limit = (int64_t)burst;
+    double ms = (double)*limit / rate * 1000.0;
+    *window_ms = ms < 1 ? 1 : ms > 31536000000.0 ? 31536000000 : (int64_t)(ms + 0.5);
+    return 1;
+}
+
+static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,
+                      cpex_plugin_registration *out, char *err, size_t err_cap)
+{
+    int64_t limit = 0, window_ms = 0;
+    double max_keys = 10000;
+    int bad = 0;
+    if (!read_budget(host, config, &limit, &window_ms, err, err_cap))
+        return CPEX_CREATE_CONFIG_REJECTED;
     if (config_number(host, config, "max_keys", &max_keys, err, err_cap, &bad) &&
         (!(max_keys >= 1) || max_keys > 1e8)) {
         cpex_plugin_errorf(err, err_cap, "config.max_keys must be between 1 and 100000000");
@@ -278,6 +362,12 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     }
     if (bad)
         return CPEX_CREATE_CONFIG_REJECTED;
+    const char *on_error = cpex_config_string(host, config, "on_state_error", "deny");
+    if (strcmp(on_error, "deny") != 0 && strcmp(on_error, "allow") != 0) {
+        cpex_plugin_errorf(err, err_cap, "config.on_state_error must be deny or allow (got '%.50s')",
+                           on_error);
+        return CPEX_CREATE_CONFIG_REJECTED;
+    }
 
     limiter *self = calloc(1, sizeof *self);
     if (!self) {
@@ -285,19 +375,26 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
         return CPEX_CREATE_INIT_FAILED;
     }
     self->host = host;
-    self->rate = rate;
-    self->burst = burst;
+    self->limit = limit;
+    self->window_ms = window_ms;
+    self->deny_on_error = strcmp(on_error, "deny") == 0;
     self->max_keys = (size_t)max_keys;
-    self->nslots = self->max_keys < 1024 ? 64 : 1024;
-    self->slots = calloc(self->nslots, sizeof *self->slots);
-    if (!self->slots || pthread_mutex_init(&self->lock, NULL) != 0) {
+    char why[256];
+    self->shared = cpex_host_has_state(host, why, sizeof why);
+    self->nslots = self->shared ? 0 : self->max_keys < 1024 ? 64 : 1024;
+    self->slots = self->nslots ? calloc(self->nslots, sizeof *self->slots) : NULL;
+    if ((self->nslots && !self->slots) || pthread_mutex_init(&self->lock, NULL) != 0) {
         free(self->slots);
         free(self);
         cpex_plugin_errorf(err, err_cap, "out of memory");
         return CPEX_CREATE_INIT_FAILED;
     }
+    if (!self->shared)
+        cpex_logf(host, NULL, CPEX_LOG_WARN,
+                  "%s; counting in this process only, so each replica enforces its own limit",
+                  why);
     out->name = "rate-limit";
-    out->version = "1.0.0";
+    out->version = "2.0.0";
     out->instance = self;
     out->destroy = destroy;
     out->handler_count = sizeof handlers / sizeof handlers[0];
@@ -305,7 +402,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     return CPEX_CREATE_OK;
 }
 
-CPEX_PLUGIN(create, "rate-limit", "1.0.0",
-            "Token bucket per subject and tool (max_per_second, burst); denies with "
-            "retry_after_ms",
+CPEX_PLUGIN(create, "rate-limit", "2.0.0",
+            "At most limit calls per window per subject and tool, counted in the host's shared "
+            "state (Redis across replicas); denies with retry_after_ms",
             "cmf.tool_pre_invoke")
