@@ -29,24 +29,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "../bench.h"
 #include "cpex/cpex.h"
 #include "util/alloc.h"
 
 #define PLUGINS 10
 #define HOOK "cmf.tool_pre_invoke"
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* ---- the plugin: allow, nothing else ---- */
 
@@ -202,12 +190,6 @@ static double allocs_per_invoke(fixture *f)
     return (double)cpex__alloc_count() / 1000.0;
 }
 
-static double median(double *s, int n)
-{
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    return s[n / 2];
-}
-
 int main(int argc, char **argv)
 {
     bool quick = false, json = false;
@@ -277,20 +259,21 @@ int main(int argc, char **argv)
     }
     for (int r = 0; r < rounds; r++)
         for (size_t i = 0; i < count; i++) {
-            int64_t t0 = now_ns();
+            int64_t t0 = bench_now_ns();
             run(cases[i], n);
-            ns[i * (size_t)rounds + (size_t)r] = (double)(now_ns() - t0) / (double)n;
+            ns[i * (size_t)rounds + (size_t)r] = (double)(bench_now_ns() - t0) / (double)n;
         }
     for (int r = 0; r < rounds; r++)
         diff[r] = ns[1 * (size_t)rounds + (size_t)r] - ns[r];
     for (size_t i = 0; i < count; i++) {
         double *s = ns + i * (size_t)rounds;
         res[i].name = cases[i]->name;
-        res[i].ns = median(s, rounds);
-        res[i].min_ns = s[0];
+        bench_stat st = bench_stats(s, rounds); /* sorts: s[0] is the minimum */
+        res[i].ns = st.median;
+        res[i].min_ns = st.min;
         res[i].allocs = allocs_per_invoke(cases[i]);
     }
-    double added = median(diff, rounds);
+    double added = bench_stats(diff, rounds).median;
     free(ns);
     free(diff);
     if (json) {

@@ -87,6 +87,10 @@ cpex_status cpex__config_parse(const char *yaml, size_t len, const char *source,
 /** Read a file and parse it; base_dir becomes the file's directory. CPEX_E_IO if unreadable. */
 cpex_status cpex__config_parse_file(const char *path, cpex__config **out, cpex_error *err);
 
+/** The absolute directory of `path` (malloc'd; its directory as written when
+ *  it cannot be resolved): where a file's relative library paths resolve. */
+char *cpex__config_dir_of(const char *path);
+
 /** Free a config. NULL is allowed. */
 void cpex__config_free(cpex__config *config);
 

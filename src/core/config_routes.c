@@ -114,6 +114,33 @@ static void warn_ignored(cpex__ydiag *diag, const cpex__ynode *k, const char *sc
                           scope);
 }
 
+/* Key node `k` of a mapping in `scope`: its index among `keys`, or -1 when
+ * it is to be skipped (not a plain name, unknown — an error with a
+ * did-you-mean, or for APL's keys a warning — or repeated), or -2 when the
+ * value budget is gone (stop reading the mapping). */
+static int mapping_key(cpex__ydiag *diag, const cpex__ynode *k, const char *scope,
+                       const char *what, const char *const *keys, size_t count, int *first)
+{
+    if (!cpex__ybudget(diag, k, NULL))
+        return -2;
+    char where[64];
+    snprintf(where, sizeof where, "of %s", what);
+    const char *key = cpex__ykey_text(diag, k, where);
+    if (!key)
+        return -1;
+    int idx = cpex__ykey_index(key, keys, count);
+    if (idx < 0) {
+        char unknown[64];
+        snprintf(unknown, sizeof unknown, "key of %s", what);
+        if (is_apl_key(key))
+            warn_ignored(diag, k, scope, key);
+        else
+            cpex__yreport_unknown(diag, k, key, unknown, key, keys, count, "valid keys");
+        return -1;
+    }
+    return cpex__yrepeated(diag, k, first, idx, key) ? -1 : idx;
+}
+
 /* A string or a list of strings, as a NULL-terminated vector (NULL on error). */
 static char **string_or_list(cpex__ydiag *diag, const cpex__ynode *v, const char *key, size_t *n,
                              const char *example)
@@ -281,22 +308,10 @@ static void read_group(cpex__ydiag *diag, const cpex__ynode *k, const cpex__ynod
     int first[G_COUNT] = {0};
     for (size_t i = 0; i + 1 < v->count; i += 2) {
         const cpex__ynode *gk = v->kids[i], *gv = v->kids[i + 1];
-        if (!cpex__ybudget(diag, gk, NULL))
+        int idx = mapping_key(diag, gk, where, "a group", group_keys, G_COUNT, first);
+        if (idx == -2)
             return;
-        const char *key = cpex__ykey_text(diag, gk, "of a group");
-        if (!key)
-            continue;
-        int idx = cpex__ykey_index(key, group_keys, G_COUNT);
-        if (idx < 0) {
-            if (is_apl_key(key))
-                warn_ignored(diag, gk, where, key);
-            else
-                cpex__yreport_unknown(diag, gk, key, "key of a group", key, group_keys, G_COUNT,
-                                      "valid keys");
-            continue;
-        }
-        if (cpex__yrepeated(diag, gk, first, idx, key))
-            continue;
+        const char *key = idx >= 0 ? group_keys[idx] : NULL;
         switch (idx) {
         case G_DESCRIPTION:
             if (!cpex__yis_null(gv))
@@ -409,22 +424,10 @@ void cpex__rcfg_global(cpex__ydiag *diag, cpex__config *cfg, const cpex__ynode *
     int first[GL_COUNT] = {0};
     for (size_t i = 0; i + 1 < v->count; i += 2) {
         const cpex__ynode *k = v->kids[i], *gv = v->kids[i + 1];
-        if (!cpex__ybudget(diag, k, NULL))
+        int idx = mapping_key(diag, k, "global", "'global'", global_keys, GL_COUNT, first);
+        if (idx == -2)
             return;
-        const char *key = cpex__ykey_text(diag, k, "of 'global'");
-        if (!key)
-            continue;
-        int idx = cpex__ykey_index(key, global_keys, GL_COUNT);
-        if (idx < 0) {
-            if (is_apl_key(key))
-                warn_ignored(diag, k, "global", key);
-            else
-                cpex__yreport_unknown(diag, k, key, "key of 'global'", key, global_keys, GL_COUNT,
-                                      "valid keys");
-            continue;
-        }
-        if (cpex__yrepeated(diag, k, first, idx, key))
-            continue;
+        const char *key = idx >= 0 ? global_keys[idx] : NULL;
         switch (idx) {
         case GL_POLICIES:
             read_group_map(diag, gv, "global.policies", &r->groups, &r->group_count);
@@ -572,22 +575,10 @@ static void read_route(cpex__ydiag *diag, const cpex__ynode *v, cpex__rroute *rt
     int first[R_COUNT] = {0};
     for (size_t i = 0; i + 1 < v->count; i += 2) {
         const cpex__ynode *k = v->kids[i], *rv = v->kids[i + 1];
-        if (!cpex__ybudget(diag, k, NULL))
+        int idx = mapping_key(diag, k, scope, "a route", route_keys, R_COUNT, first);
+        if (idx == -2)
             return;
-        const char *key = cpex__ykey_text(diag, k, "of a route");
-        if (!key)
-            continue;
-        int idx = cpex__ykey_index(key, route_keys, R_COUNT);
-        if (idx < 0) {
-            if (is_apl_key(key))
-                warn_ignored(diag, k, scope, key);
-            else
-                cpex__yreport_unknown(diag, k, key, "key of a route", key, route_keys, R_COUNT,
-                                      "valid keys");
-            continue;
-        }
-        if (cpex__yrepeated(diag, k, first, idx, key))
-            continue;
+        const char *key = idx >= 0 ? route_keys[idx] : NULL;
         switch (idx) {
         case R_TOOL:
         case R_RESOURCE:
@@ -771,19 +762,22 @@ void cpex__rcfg_conditions(cpex__ydiag *diag, cpex__config *cfg, cpex__conds *ou
  * where they are defined: the order tags apply them in (decision 2). */
 static void merge_groups(cpex__rcfg *r)
 {
-    size_t n = 0;
+    /* First mark the beaten ones (every entry still intact), then drop them. */
     for (size_t i = 0; i < r->group_count; i++) {
         cpex__rgroup *g = &r->groups[i];
-        bool policy = strncmp(g->where, "global.policies.", 16) == 0;
-        bool beaten = false;
-        for (size_t j = 0; policy && j < r->group_count && !beaten; j++)
-            beaten = j != i && strncmp(r->groups[j].where, "groups.", 7) == 0 &&
-                     strcmp(r->groups[j].name, g->name) == 0;
-        if (beaten) {
-            group_free(g);
+        if (strncmp(g->where, "global.policies.", 16) != 0)
             continue;
-        }
-        r->groups[n++] = *g;
+        for (size_t j = 0; j < r->group_count; j++)
+            if (strncmp(r->groups[j].where, "groups.", 7) == 0 &&
+                strcmp(r->groups[j].name, g->name) == 0)
+                g->pos.line = -1; /* beaten by a top-level group */
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < r->group_count; i++) {
+        if (r->groups[i].pos.line == -1)
+            group_free(&r->groups[i]);
+        else
+            r->groups[n++] = r->groups[i];
     }
     r->group_count = n;
     /* Insertion sort by position: files hold few groups. */

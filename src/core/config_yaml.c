@@ -792,7 +792,7 @@ cpex_status cpex__config_parse(const char *yaml, size_t len, const char *source,
 }
 
 /* The absolute directory of `path` (its directory as given if that fails). */
-static char *dir_of(const char *path)
+char *cpex__config_dir_of(const char *path)
 {
     char *copy = cpex__strdup(path);
     if (!copy)
@@ -858,7 +858,7 @@ cpex_status cpex__config_parse_file(const char *path, cpex__config **out, cpex_e
                             strerror(read_errno));
     } else {
         buf[len] = '\0';
-        char *dir = dir_of(path);
+        char *dir = cpex__config_dir_of(path);
         if (!dir)
             st = cpex__error_add(err, CPEX_E_NOMEM, &w,
                                 "out of memory while reading the configuration");

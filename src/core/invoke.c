@@ -105,11 +105,33 @@ static cpex_status run_hook(cpex_manager *m, cpex__rcu_ticket t, const cpex__sna
     return CPEX_OK;
 }
 
+/* Run the plan routing chose for an invoke of `h`: NULL is out of memory
+ * (denied, fail closed), an empty plan is allowed untouched. Then frees a
+ * plan nothing points into any more. Leaves the read section. */
+static cpex_status run_plan(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s,
+                            const cpex__hook *plan, void *owned, const cpex_payload *payload,
+                            const cpex_extensions *extensions, cpex_context_table *context,
+                            cpex_pipeline_result *res)
+{
+    cpex_status st = CPEX_OK;
+    if (!plan) {
+        deny_invoke(res, CPEX_CODE_INTERNAL_ERROR,
+                    "out of memory choosing the plugins of this invoke (routing); denied");
+        cpex__rcu_exit(t);
+    } else if (plan->count == 0) {
+        cpex__rcu_exit(t);
+    } else {
+        st = run_hook(m, t, s, plan, payload, extensions, context, res);
+    }
+    if (owned)
+        cpex__route_plan_free(owned);
+    return st;
+}
+
 /* The plan's entries stay where a conditions filter puts them when few. */
 #define PLAN_STACK_ENTRIES 16
 
-/* Routing off, some plugins with conditions: run those whose conditions
- * match. Leaves the read section. */
+/* Routing off, some plugins with conditions: those whose conditions match. */
 static __attribute__((noinline)) cpex_status
 run_conditioned(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s, const cpex__hook *h,
                 const cpex_payload *payload, const cpex_extensions *extensions,
@@ -120,75 +142,32 @@ run_conditioned(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s, co
     cpex__hook_entry stack[PLAN_STACK_ENTRIES];
     const cpex__hook *run = cpex__conditions_plan(s->routing, s, h, extensions, &plan, stack,
                                                   PLAN_STACK_ENTRIES, &owned);
-    cpex_status st = CPEX_OK;
-    if (!run) {
-        deny_invoke(res, CPEX_CODE_INTERNAL_ERROR,
-                    "out of memory choosing the plugins of this invoke (conditions); denied");
-        cpex__rcu_exit(t);
-    } else if (run->count == 0) {
-        cpex__rcu_exit(t);
-    } else {
-        st = run_hook(m, t, s, run, payload, extensions, context, res);
-    }
-    if (owned)
-        cpex__route_plan_free(owned);
-    return st;
+    return run_plan(m, t, s, run, owned, payload, extensions, context, res);
 }
 
-/* Routing on: the invoke's plan (route_lookup.h: inline here, once). */
-static __attribute__((noinline)) const cpex__hook *routed_plan(cpex__route_state *rs,
-                                                                const cpex__hook *h,
-                                                                const cpex_extensions *ext,
-                                                                void **owned)
-{
-    return cpex__route_lookup(rs, h, ext, owned);
-}
-
-/* A routed invoke that runs nothing: out of memory (denied), or no plugin
- * routed to this hook for the entity (allowed, untouched). */
-static __attribute__((noinline)) cpex_status routed_nothing(cpex__rcu_ticket t,
-                                                           const cpex__hook *plan, void *owned,
-                                                           cpex_pipeline_result *res)
-{
-    if (!plan)
-        deny_invoke(res, CPEX_CODE_INTERNAL_ERROR,
-                    "out of memory choosing the plugins of this invoke (routing); denied");
-    cpex__rcu_exit(t);
-    if (owned)
-        cpex__route_plan_free(owned);
-    return CPEX_OK;
-}
-
-/* The part every invoke shares once its hook is found: routing narrows
- * the hook's entries to the invoke's plan (routing.h), then the payload
- * check and the executor. Leaves the read section. Without routing this
- * costs two tests (s->routing, owned). */
-static inline __attribute__((always_inline)) cpex_status
-run_found(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s, const cpex__hook *h,
-          const cpex_payload *payload, const cpex_extensions *extensions,
-          cpex_context_table *context, cpex_pipeline_result *res)
+/* Routing on: the invoke's plan (route_lookup.h, inline here). */
+static __attribute__((noinline)) cpex_status
+run_routed(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s, const cpex__hook *h,
+           const cpex_payload *payload, const cpex_extensions *extensions,
+           cpex_context_table *context, cpex_pipeline_result *res)
 {
     void *owned = NULL;
-    cpex__route_state *rs = s->routing;
-    if (__builtin_expect(rs != NULL, 0)) {
-        if (!rs->enabled)
-            return run_conditioned(m, t, s, h, payload, extensions, context, res);
-        h = routed_plan(rs, h, extensions, &owned);
-        if (!h || h->count == 0)
-            return routed_nothing(t, h, owned, res);
-    }
-    const cpex__type_slot *custom;
-    char reason[300];
-    const char *problem = payload_problem(s, h, h->name, payload, &custom, reason, sizeof reason);
-    if (problem)
-        deny_invoke(res, CPEX_CODE_PAYLOAD_TYPE_MISMATCH, problem);
-    else
-        cpex__execute(m, s, h, payload, custom, extensions, context,
-                      atomic_load_explicit(&m->closing, memory_order_relaxed) != 0, res);
-    cpex__rcu_exit(t);
-    if (__builtin_expect(owned != NULL, 0)) /* a plan the cache could not keep */
-        cpex__route_plan_free(owned);
-    return CPEX_OK;
+    const cpex__hook *plan = cpex__route_lookup(s->routing, h, extensions, &owned);
+    return run_plan(m, t, s, plan, owned, payload, extensions, context, res);
+}
+
+/* The part every invoke shares once its hook is found. Leaves the read
+ * section. Without routing this costs one test. */
+static inline cpex_status run_found(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s,
+                                    const cpex__hook *h, const cpex_payload *payload,
+                                    const cpex_extensions *extensions, cpex_context_table *context,
+                                    cpex_pipeline_result *res)
+{
+    if (__builtin_expect(s->routing != NULL, 0))
+        return s->routing->enabled
+                   ? run_routed(m, t, s, h, payload, extensions, context, res)
+                   : run_conditioned(m, t, s, h, payload, extensions, context, res);
+    return run_hook(m, t, s, h, payload, extensions, context, res);
 }
 
 /* The generation the invoke runs on (0: none), where the caller's result has room. */

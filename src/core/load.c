@@ -293,7 +293,8 @@ static cpex__policy *load_policy(cpex_manager *m, cpex__config *cfg, cpex__apply
         cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory loading '%s'", cfg->source);
         return NULL;
     }
-    memcpy(all, cur->plugins, cur->plugin_count * sizeof *all);
+    if (cur->plugin_count)
+        memcpy(all, cur->plugins, cur->plugin_count * sizeof *all);
     if (made)
         memcpy(all + cur->plugin_count, batch, made * sizeof *all);
     cpex__policy *p = cpex__mgr_policy_for(ap, all, total, err);

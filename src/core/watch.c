@@ -87,20 +87,6 @@ static void content_hash(const char *buf, size_t len, uint64_t out[2])
     out[1] = cpex__hash_name(buf, len) ^ (uint64_t)len;
 }
 
-/* realpath(dirname(path)), or the dirname as given. */
-static char *dir_of(const char *path)
-{
-    char *copy = cpex__strdup(path);
-    if (!copy)
-        return NULL;
-    const char *dir = dirname(copy);
-    char *real = realpath(dir, NULL);
-    char *result = cpex__strdup(real ? real : dir);
-    free(real); /* from libc */
-    cpex__free(copy);
-    return result;
-}
-
 /* ------------------------------------------------------------------ */
 /* Watches                                                             */
 /* ------------------------------------------------------------------ */
@@ -110,7 +96,7 @@ static char *dir_of(const char *path)
 static void watch_target(cpex__watcher *w)
 {
     char *real = realpath(w->path, NULL);
-    char *tdir = real ? dir_of(real) : NULL;
+    char *tdir = real ? cpex__config_dir_of(real) : NULL;
     bool same = !tdir || strcmp(tdir, w->dir) == 0;
     if (w->target_dir && (same || strcmp(tdir, w->target_dir) != 0)) {
         if (w->wd_target >= 0)
@@ -302,7 +288,7 @@ static bool attempt(cpex__watcher *w, int *tries)
         *tries = 0;
         return false;
     }
-    char *base_dir = dir_of(w->path);
+    char *base_dir = cpex__config_dir_of(w->path);
     if (!base_dir) {
         cpex__free(buf);
         cpex__reload_report(w->m, CPEX_RELOAD_FAILED, w->path, "out of memory", true);
@@ -503,7 +489,7 @@ cpex_status cpex_manager_watch_file(cpex_manager *m, const char *path, uint32_t 
         cpex__reload_report(m, CPEX_RELOAD_FAILED, w->path, msg, false);
         goto out;
     }
-    char *base_dir = dir_of(w->path);
+    char *base_dir = cpex__config_dir_of(w->path);
     st = base_dir ? cpex__reload_text(m, buf, len, w->path, base_dir, false, err)
                   : cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
     if (st == CPEX_OK) {

@@ -344,6 +344,29 @@ static void rm_rf(const char *dir)
     assert_int_equal(system(cmd), 0);
 }
 
+/* An initialized, empty manager whose reload events go to `s` (may be NULL). */
+static cpex_manager *watching_manager(seen *s)
+{
+    cpex_manager *m = rt_manager();
+    assert_int_equal(cpex_manager_initialize(m, NULL), CPEX_OK);
+    if (s) {
+        memset(s, 0, sizeof *s);
+        pthread_mutex_init(&s->lock, NULL);
+        cpex_manager_on_reload(m, on_reload, s);
+    }
+    return m;
+}
+
+/* Free the manager (joins its watcher), then the directory. */
+static void done(cpex_manager *m, seen *s, char *dir)
+{
+    cpex_manager_free(m);
+    if (s)
+        pthread_mutex_destroy(&s->lock);
+    rm_rf(dir);
+    free(dir);
+}
+
 static const char *const W1 = "plugins:\n" PLUG_CFG("w", "{label: w, value: 1}");
 static const char *const W2 = "plugins:\n" PLUG_CFG("w", "{label: w, value: 2}");
 static const char *const W3 = "plugins:\n" PLUG_CFG("w", "{label: w, value: 3}");
@@ -366,8 +389,7 @@ static void test_watch_edits_and_renames(void **state)
     char path[600];
     snprintf(path, sizeof path, "%s/cpex.yaml", dir);
     write_file(path, W1);
-    cpex_manager *m = rt_manager();
-    assert_int_equal(cpex_manager_initialize(m, NULL), CPEX_OK);
+    cpex_manager *m = watching_manager(NULL);
     cpex_error err = CPEX_ERROR_INIT;
     assert_int_equal(cpex_manager_watch_file(m, path, 50, &err), CPEX_OK);
     assert_string_equal(rt_run(m, PRE, NULL, NULL, NULL), "w=1");
@@ -404,9 +426,7 @@ static void test_watch_edits_and_renames(void **state)
     replace_file(path, W2);
     sleep_ms(300);
     assert_string_equal(rt_run(m, PRE, NULL, NULL, NULL), "w=1");
-    cpex_manager_free(m);
-    rm_rf(dir);
-    free(dir);
+    done(m, NULL, dir);
 }
 
 /* A Kubernetes ConfigMap volume: the file is a link through `..data`,
@@ -425,12 +445,8 @@ static void test_watch_configmap_swap(void **state)
     assert_int_equal(symlink("..2024_01_01", p), 0);
     snprintf(p, sizeof p, "%s/cpex.yaml", dir);
     assert_int_equal(symlink("..data/cpex.yaml", p), 0);
-    cpex_manager *m = rt_manager();
-    assert_int_equal(cpex_manager_initialize(m, NULL), CPEX_OK);
     seen s;
-    memset(&s, 0, sizeof s);
-    pthread_mutex_init(&s.lock, NULL);
-    cpex_manager_on_reload(m, on_reload, &s);
+    cpex_manager *m = watching_manager(&s);
     assert_int_equal(cpex_manager_watch_file(m, p, 50, NULL), CPEX_OK);
     assert_string_equal(rt_run(m, PRE, NULL, NULL, NULL), "w=1");
     /* The update, as the kubelet does it. */
@@ -448,10 +464,7 @@ static void test_watch_configmap_swap(void **state)
     pthread_mutex_lock(&s.lock);
     assert_true(s.kinds[CPEX_RELOAD_APPLIED] >= 2); /* the first reload, then the swap */
     pthread_mutex_unlock(&s.lock);
-    cpex_manager_free(m); /* stops and joins the watcher */
-    pthread_mutex_destroy(&s.lock);
-    rm_rf(dir);
-    free(dir);
+    done(m, &s, dir); /* stops and joins the watcher */
 }
 
 static void test_watch_burst_is_one_reload(void **state)
@@ -461,8 +474,7 @@ static void test_watch_burst_is_one_reload(void **state)
     char path[600];
     snprintf(path, sizeof path, "%s/cpex.yaml", dir);
     write_file(path, W1);
-    cpex_manager *m = rt_manager();
-    assert_int_equal(cpex_manager_initialize(m, NULL), CPEX_OK);
+    cpex_manager *m = watching_manager(NULL);
     /* A long quiet period, so that even a slowed-down loop of 50 writes is
      * one burst. */
     assert_int_equal(cpex_manager_watch_file(m, path, 1000, NULL), CPEX_OK);
@@ -485,9 +497,7 @@ static void test_watch_burst_is_one_reload(void **state)
         sleep_ms(20);
     assert_true(status_of(m).unchanged > st.unchanged);
     assert_int_equal(cpex_manager_generation(m), g + 1);
-    cpex_manager_free(m);
-    rm_rf(dir);
-    free(dir);
+    done(m, NULL, dir);
 }
 
 static void test_watch_lost_and_restored(void **state)
@@ -499,12 +509,8 @@ static void test_watch_lost_and_restored(void **state)
     assert_int_equal(mkdir(dir, 0700), 0);
     snprintf(path, sizeof path, "%s/cpex.yaml", dir);
     write_file(path, W1);
-    cpex_manager *m = rt_manager();
-    assert_int_equal(cpex_manager_initialize(m, NULL), CPEX_OK);
     seen s;
-    memset(&s, 0, sizeof s);
-    pthread_mutex_init(&s.lock, NULL);
-    cpex_manager_on_reload(m, on_reload, &s);
+    cpex_manager *m = watching_manager(&s);
     assert_int_equal(cpex_manager_watch_file(m, path, 50, NULL), CPEX_OK);
     rm_rf(dir); /* the directory goes away: the watch breaks, the config stays */
     bool lost = false;
@@ -527,10 +533,7 @@ static void test_watch_lost_and_restored(void **state)
     assert_true(s.kinds[CPEX_RELOAD_WATCH_LOST] >= 1);
     assert_true(s.kinds[CPEX_RELOAD_WATCH_RESTORED] >= 1);
     pthread_mutex_unlock(&s.lock);
-    cpex_manager_free(m);
-    pthread_mutex_destroy(&s.lock);
-    rm_rf(parent);
-    free(parent);
+    done(m, &s, parent);
 }
 
 /* A callback cannot join its own thread; free always can. */
@@ -563,9 +566,7 @@ static void test_watch_stop_rules(void **state)
     for (int i = 0; i < 500 && atomic_load(&stop_rc) == -1; i++)
         sleep_ms(20);
     assert_int_equal(atomic_load(&stop_rc), CPEX_E_STATE);
-    cpex_manager_free(m);
-    rm_rf(dir);
-    free(dir);
+    done(m, NULL, dir);
 }
 
 int main(void)
