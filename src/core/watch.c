@@ -426,15 +426,20 @@ cpex_status cpex_manager_watch_file(cpex_manager *m, const char *path, uint32_t 
                                "watch_file: a manager and a file path are required");
     cpex__where where = {path, 0, 0, NULL, NULL};
     cpex__reload_state *r = m->reload;
+    /* The lock is not held while the first reload runs: its callback may
+     * read the status (which takes the lock). `watch_starting` keeps a
+     * second watch_file out meanwhile. */
     pthread_mutex_lock(&r->watch_lock);
-    if (r->watcher) {
+    if (r->watcher || r->watch_starting) {
         cpex_status st = cpex__error_add(err, CPEX_E_EXISTS, &where,
                                          "already watching '%s'; call cpex_manager_watch_stop "
                                          "first",
-                                         r->watcher->path);
+                                         r->watcher ? r->watcher->path : "a file");
         pthread_mutex_unlock(&r->watch_lock);
         return st;
     }
+    r->watch_starting = true;
+    pthread_mutex_unlock(&r->watch_lock);
     cpex__watcher *w = cpex__calloc(1, sizeof *w);
     cpex_status st = CPEX_OK;
     if (!w) {
@@ -500,17 +505,25 @@ cpex_status cpex_manager_watch_file(cpex_manager *m, const char *path, uint32_t 
     cpex__free(buf);
     if (st != CPEX_OK)
         goto out;
+    /* Published before the thread starts: its first callback may stop it. */
+    pthread_mutex_lock(&r->watch_lock);
     int rc = pthread_create(&w->thread, NULL, watch_main, w);
-    if (rc != 0) {
+    if (rc == 0) {
+        r->watcher = w;
+        w = NULL;
+    } else {
         st = cpex__error_add(err, CPEX_E_IO, &where, "cannot start the watcher thread: %s",
                              strerror(rc));
-        goto out;
     }
-    r->watcher = w;
-    w = NULL;
-out:
-    watcher_free(w);
+    r->watch_starting = false;
     pthread_mutex_unlock(&r->watch_lock);
+    watcher_free(w);
+    return st;
+out:
+    pthread_mutex_lock(&r->watch_lock);
+    r->watch_starting = false;
+    pthread_mutex_unlock(&r->watch_lock);
+    watcher_free(w);
     return st;
 }
 

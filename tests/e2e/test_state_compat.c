@@ -85,7 +85,7 @@ static void rate_limit_falls_back_on_a_1_0_host(void **state)
     e2e_initialize_ok(m);
     cpex_cmf_message *msg = e2e_tool_call_msg("c1", "search", "{}");
     for (int i = 0; i < 4; i++) {
-        cpex_pipeline_result r;
+        cpex_pipeline_result r = CPEX_PIPELINE_RESULT_INIT;
         e2e_invoke_cmf(m, E2E_PRE, msg, NULL, NULL, &r);
         if (i < 3)
             assert_allowed(&r);

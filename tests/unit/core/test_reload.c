@@ -546,6 +546,31 @@ static void stop_from_callback(void *user, const cpex_reload_event *ev)
         atomic_store(&stop_rc, cpex_manager_watch_stop(stop_target));
 }
 
+/* A callback may read the status, also during watch_file's first reload. */
+static atomic_int status_reads;
+static void read_status(void *user, const cpex_reload_event *ev)
+{
+    (void)ev;
+    cpex_reload_status st;
+    cpex_reload_status_init(&st);
+    if (cpex_manager_reload_status(user, &st) == CPEX_OK)
+        atomic_fetch_add(&status_reads, 1);
+}
+
+static void test_watch_callback_reads_status(void **state)
+{
+    (void)state;
+    char *dir = temp_dir();
+    char path[600];
+    snprintf(path, sizeof path, "%s/cpex.yaml", dir);
+    write_file(path, W1);
+    cpex_manager *m = watching_manager(NULL);
+    cpex_manager_on_reload(m, read_status, m);
+    assert_int_equal(cpex_manager_watch_file(m, path, 50, NULL), CPEX_OK);
+    assert_true(atomic_load(&status_reads) >= 1);
+    done(m, NULL, dir);
+}
+
 static void test_watch_stop_rules(void **state)
 {
     (void)state;
@@ -580,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_watch_configmap_swap),
         cmocka_unit_test(test_watch_burst_is_one_reload),
         cmocka_unit_test(test_watch_lost_and_restored),
+        cmocka_unit_test(test_watch_callback_reads_status),
         cmocka_unit_test(test_watch_stop_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
