@@ -151,7 +151,9 @@ CPEX_API cpex_status cpex_manager_define_hook(cpex_manager *manager, const char 
  * Load a YAML configuration file: parse it, check it (every problem is
  * reported, each naming file, line, column, plugin and key), create every
  * plugin through its factory, and publish them all at once. Loads add to
- * what is registered. If anything fails, nothing is published and every
+ * what is registered; a file with routing keys (routes, groups, global,
+ * routing settings, conditions) replaces the routing of an earlier load
+ * (cpex/reload.h replaces a whole configuration). If anything fails, nothing is published and every
  * plugin created is destroyed. If the manager is already initialized, the
  * new plugins are initialized before they are published.
  * Errors: CPEX_E_IO, CPEX_E_CONFIG, CPEX_E_LOAD, CPEX_E_EXISTS, CPEX_E_PLUGIN,
@@ -342,8 +344,12 @@ CPEX_API void cpex_plugin_info_cleanup(cpex_plugin_info *info);
 CPEX_API json_t *cpex_manager_plugin_config(const cpex_manager *manager, const char *name);
 
 /**
- * Run hook `hook` on `payload` and `extensions` (either may be NULL) and
- * fill `result`: initialized by the caller (CPEX_PIPELINE_RESULT_INIT or
+ * Run hook `hook` on `payload` and `extensions` (either may be NULL)
+ * (`cmf.prompt_pre_invoke` / `cmf.prompt_post_invoke` are the hooks
+ * `cmf.prompt_pre_fetch` / `cmf.prompt_post_fetch`). With routing
+ * (docs/configuration.md), the plugins that run are those routed to the
+ * entity of the extensions' meta slot; without an entity, every plugin of
+ * the hook. Then fill `result`: initialized by the caller (CPEX_PIPELINE_RESULT_INIT or
  * cpex_pipeline_result_init), or cleaned up after an earlier invoke; this
  * function overwrites it without freeing what it held. Release it with
  * cpex_pipeline_result_cleanup. `context` is consumed on every path, a

@@ -145,7 +145,7 @@ run_conditioned(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s, co
     return run_plan(m, t, s, run, owned, payload, extensions, context, res);
 }
 
-/* Routing on: the invoke's plan (route_lookup.h, inline here). */
+/* Routing on, no cached plan at hand: the slow half of the lookup. */
 static __attribute__((noinline)) cpex_status
 run_routed(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s, const cpex__hook *h,
            const cpex_payload *payload, const cpex_extensions *extensions,
@@ -163,10 +163,20 @@ static inline cpex_status run_found(cpex_manager *m, cpex__rcu_ticket t, const c
                                     const cpex_extensions *extensions, cpex_context_table *context,
                                     cpex_pipeline_result *res)
 {
-    if (__builtin_expect(s->routing != NULL, 0))
-        return s->routing->enabled
-                   ? run_routed(m, t, s, h, payload, extensions, context, res)
-                   : run_conditioned(m, t, s, h, payload, extensions, context, res);
+    cpex__route_state *rs = s->routing;
+    if (__builtin_expect(rs != NULL, 0)) {
+        if (!rs->enabled)
+            return run_conditioned(m, t, s, h, payload, extensions, context, res);
+        /* The steady state, a cached plan, inline; the rest out of line. */
+        const cpex__hook *plan = cpex__route_cached(rs, h, extensions);
+        if (!plan)
+            return run_routed(m, t, s, h, payload, extensions, context, res);
+        if (plan->count == 0) {
+            cpex__rcu_exit(t);
+            return CPEX_OK;
+        }
+        h = plan;
+    }
     return run_hook(m, t, s, h, payload, extensions, context, res);
 }
 

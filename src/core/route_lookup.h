@@ -58,6 +58,41 @@ static inline bool cpex__route_same_str(const char *a, size_t alen, cpex_str b)
 }
 
 /**
+ * The cached plan of an invoke of `h` with `ext` (routing on): `h` itself
+ * when the invoke names no entity, the plan when it is in the cache and
+ * the key has no runtime tag that may name a group; else NULL (take
+ * cpex__route_lookup). No allocation, no lock.
+ */
+static inline const cpex__hook *cpex__route_cached(cpex__route_state *rs, const cpex__hook *h,
+                                                   const cpex_extensions *ext)
+{
+    if (!ext)
+        return h;
+    cpex__ext_meta meta;
+    cpex__extensions_meta(ext, &meta);
+    if (!meta.type.ptr || !meta.name.ptr)
+        return h;
+    if (meta.tag_count && rs->has_groups)
+        return NULL;
+    uint32_t type_id = cpex__route_type_id(meta.type);
+    uint64_t hash = cpex__route_base_hash(h->id, type_id, &meta);
+    uint64_t tag = cpex__route_tag(h->id, type_id, meta.scope.ptr != NULL, 0);
+    _Atomic(cpex__route_entry *) *slots = atomic_load_explicit(&rs->slots, memory_order_acquire);
+    if (!slots)
+        return NULL;
+    for (size_t pos = (size_t)hash & rs->slot_mask;; pos = (pos + 1) & rs->slot_mask) {
+        const cpex__route_entry *e = atomic_load_explicit(&slots[pos], memory_order_acquire);
+        if (!e)
+            return NULL;
+        if (e->hash == hash && e->tag == tag &&
+            cpex__route_same_str(e->name, e->name_len, meta.name) &&
+            (type_id || cpex__route_same_str(e->type, e->type_len, meta.type)) &&
+            (!e->has_scope || cpex__route_same_str(e->scope, e->scope_len, meta.scope)))
+            return &e->plan;
+    }
+}
+
+/**
  * What an invoke of `h` with `ext` runs, routing on: `h` itself when the
  * invoke names no entity (decision 5), else its plan — from the cache, or
  * from cpex__route_lookup_slow (*owned then may hold a plan to free).
