@@ -52,6 +52,25 @@ cpex__rcfg *cpex__rcfg_of(cpex__ydiag *diag, cpex__config *cfg)
     return cfg->routing;
 }
 
+/* The routing a section of the file adds to, when its value `v` is there
+ * and of node type `type` (else reported: "'<key>' must be <what>, got
+ * ..."); NULL when there is nothing to read. */
+static cpex__rcfg *section(cpex__ydiag *diag, cpex__config *cfg, const cpex__ynode *v, int type,
+                           const char *key, const char *what)
+{
+    cpex__rcfg *r = cpex__rcfg_of(diag, cfg);
+    if (!r)
+        return NULL;
+    r->present = true;
+    if (cpex__yis_null(v))
+        return NULL;
+    if (v->type != type) {
+        cpex__yreport(diag, v, key, "'%s' must be %s, got %s", key, what, cpex__ydescribe(v));
+        return NULL;
+    }
+    return r;
+}
+
 /* ------------------------------------------------------------------ */
 /* Settings                                                            */
 /* ------------------------------------------------------------------ */
@@ -410,17 +429,10 @@ static const char *const global_keys[GL_COUNT] = {"policies", "defaults", "authe
 
 void cpex__rcfg_global(cpex__ydiag *diag, cpex__config *cfg, const cpex__ynode *v)
 {
-    cpex__rcfg *r = cpex__rcfg_of(diag, cfg);
+    cpex__rcfg *r = section(diag, cfg, v, CPEX__YN_MAP, "global",
+                            "a mapping (policies:, defaults:)");
     if (!r)
         return;
-    r->present = true;
-    if (cpex__yis_null(v))
-        return;
-    if (v->type != CPEX__YN_MAP) {
-        cpex__yreport(diag, v, "global", "'global' must be a mapping (policies:, defaults:), got %s",
-                      cpex__ydescribe(v));
-        return;
-    }
     int first[GL_COUNT] = {0};
     for (size_t i = 0; i + 1 < v->count; i += 2) {
         const cpex__ynode *k = v->kids[i], *gv = v->kids[i + 1];
@@ -638,17 +650,10 @@ static void route_free(cpex__rroute *rt)
 
 void cpex__rcfg_routes(cpex__ydiag *diag, cpex__config *cfg, const cpex__ynode *v)
 {
-    cpex__rcfg *r = cpex__rcfg_of(diag, cfg);
+    cpex__rcfg *r = section(diag, cfg, v, CPEX__YN_SEQ, "routes",
+                            "a list of routes (- tool: ...)");
     if (!r)
         return;
-    r->present = true;
-    if (cpex__yis_null(v))
-        return;
-    if (v->type != CPEX__YN_SEQ) {
-        cpex__yreport(diag, v, "routes", "'routes' must be a list of routes (- tool: ...), got %s",
-                      cpex__ydescribe(v));
-        return;
-    }
     r->routes = cpex__calloc(v->count ? v->count : 1, sizeof *r->routes);
     if (!r->routes) {
         diag->nomem = true;
@@ -687,18 +692,9 @@ void cpex__conds_free(cpex__conds *c)
 void cpex__rcfg_conditions(cpex__ydiag *diag, cpex__config *cfg, cpex__conds *out,
                            const cpex__ynode *v)
 {
-    cpex__rcfg *r = cpex__rcfg_of(diag, cfg);
-    if (!r)
+    if (!section(diag, cfg, v, CPEX__YN_SEQ, "conditions",
+                 "a list of conditions (- tools: [...])"))
         return;
-    r->present = true;
-    if (cpex__yis_null(v))
-        return;
-    if (v->type != CPEX__YN_SEQ) {
-        cpex__yreport(diag, v, "conditions",
-                      "'conditions' must be a list of conditions (- tools: [...]), got %s",
-                      cpex__ydescribe(v));
-        return;
-    }
     out->items = cpex__calloc(v->count ? v->count : 1, sizeof *out->items);
     if (!out->items) {
         diag->nomem = true;

@@ -223,14 +223,18 @@ const cpex__hook *cpex__route_plan(cpex__route_state *rs, const cpex__hook *h,
     }
 }
 
-/* A miss, or a key with tags: the whole key, then the generic path
- * (route_lookup.h has the hit). */
-const cpex__hook *cpex__route_lookup_slow(cpex__route_state *rs, const cpex__hook *h,
-                                          const cpex_extensions *ext, const cpex__ext_meta *meta,
-                                          void **owned)
+const cpex__hook *cpex__route_lookup(cpex__route_state *rs, const cpex__hook *h,
+                                     const cpex_extensions *ext, void **owned)
 {
+    *owned = NULL;
+    const cpex__hook *plan = cpex__route_cached(rs, h, ext);
+    if (plan)
+        return plan; /* cached, or no entity (h) */
+    /* A miss, or a key with tags: the whole key, then the generic path. */
+    cpex__ext_meta meta;
+    cpex__extensions_meta(ext, &meta);
     cpex__route_key key;
-    key_from_meta(rs->policy, h->id, ext, meta, &key);
+    key_from_meta(rs->policy, h->id, ext, &meta, &key);
     return cpex__route_plan(rs, h, &key, owned);
 }
 

@@ -5,7 +5,7 @@
  * The steady state of a routed gateway is a cached plan for a key without
  * runtime tags naming groups: one read of the meta slot, one hash of the
  * entity name, one probe. Inlined into invoke.c so that it costs no call
- * of its own; everything else goes to cpex__route_lookup_slow.
+ * of its own; everything else goes to cpex__route_lookup (route_cache.c).
  */
 #ifndef CPEX_CORE_ROUTE_LOOKUP_H
 #define CPEX_CORE_ROUTE_LOOKUP_H
@@ -93,39 +93,11 @@ static inline const cpex__hook *cpex__route_cached(cpex__route_state *rs, const 
 }
 
 /**
- * What an invoke of `h` with `ext` runs, routing on: `h` itself when the
- * invoke names no entity (decision 5), else its plan — from the cache, or
- * from cpex__route_lookup_slow (*owned then may hold a plan to free).
- * NULL on OOM.
+ * What an invoke of `h` with `ext` runs, routing on: cpex__route_cached,
+ * else the plan built (and cached when there is room; *owned then may hold
+ * a plan to free after the invoke). NULL on OOM.
  */
-static inline const cpex__hook *cpex__route_lookup(cpex__route_state *rs, const cpex__hook *h,
-                                                   const cpex_extensions *ext, void **owned)
-{
-    if (!ext)
-        return h;
-    cpex__ext_meta meta;
-    cpex__extensions_meta(ext, &meta);
-    if (!meta.type.ptr || !meta.name.ptr)
-        return h;
-    if (meta.tag_count && rs->has_groups)
-        return cpex__route_lookup_slow(rs, h, ext, &meta, owned); /* tags may name groups */
-    uint32_t type_id = cpex__route_type_id(meta.type);
-    uint64_t hash = cpex__route_base_hash(h->id, type_id, &meta);
-    uint64_t tag = cpex__route_tag(h->id, type_id, meta.scope.ptr != NULL, 0);
-    _Atomic(cpex__route_entry *) *slots = atomic_load_explicit(&rs->slots, memory_order_acquire);
-    if (slots) {
-        for (size_t pos = (size_t)hash & rs->slot_mask;; pos = (pos + 1) & rs->slot_mask) {
-            const cpex__route_entry *e = atomic_load_explicit(&slots[pos], memory_order_acquire);
-            if (!e)
-                break;
-            if (e->hash == hash && e->tag == tag &&
-                cpex__route_same_str(e->name, e->name_len, meta.name) &&
-                (type_id || cpex__route_same_str(e->type, e->type_len, meta.type)) &&
-                (!e->has_scope || cpex__route_same_str(e->scope, e->scope_len, meta.scope)))
-                return &e->plan;
-        }
-    }
-    return cpex__route_lookup_slow(rs, h, ext, &meta, owned);
-}
+const cpex__hook *cpex__route_lookup(cpex__route_state *rs, const cpex__hook *h,
+                                     const cpex_extensions *ext, void **owned);
 
 #endif

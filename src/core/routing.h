@@ -163,11 +163,6 @@ bool cpex__route_key_make(const cpex__policy *p, uint32_t hook_id, const cpex_ex
 const cpex__hook *cpex__route_plan(cpex__route_state *rs, const cpex__hook *h,
                                    const cpex__route_key *key, void **owned);
 
-struct cpex__ext_meta;
-/** The whole key from the meta slot, then cpex__route_plan (route_lookup.h's slow path). */
-const cpex__hook *cpex__route_lookup_slow(cpex__route_state *rs, const cpex__hook *h,
-                                          const cpex_extensions *ext,
-                                          const struct cpex__ext_meta *meta, void **owned);
 void cpex__route_plan_free(void *owned);
 
 /**
