@@ -19,6 +19,12 @@
  * bucket denies with code `rate_limited` and details
  * {subject, tool, retry_after_ms}.
  *
+ * On cmf.http_request (`cpex serve`'s /v1/authz: a JSON payload describing
+ * an HTTP request) the bucket is (subject, request path), one token per
+ * request, and a denial asks for HTTP status 429 with a Retry-After header
+ * in seconds (details.http_status and details.http_headers, which
+ * `cpex serve` answers with).
+ *
  * Thread-safe: invokes may run on many threads at once, so the table of
  * buckets is guarded by one mutex, held only for a lookup and a little
  * arithmetic.
@@ -160,53 +166,103 @@ static int take(limiter *self, const char *key, size_t key_len, int64_t *retry_m
     return rc;
 }
 
-static int32_t on_pre(void *instance, const cpex_call *call)
+/* The caller: the subject id when the host shows it, else "anonymous". */
+static cpex_str subject_of(const cpex_host_api *host, const cpex_call *call)
 {
-    limiter *self = instance;
-    const cpex_host_api *host = self->host;
-    const cpex_cmf_message *msg = cpex_call_cmf(call);
     cpex_str subject = {NULL, 0};
     if (host->ext_get(call, CPEX_EXT_SUBJECT_ID, &subject) != CPEX_HOST_OK || !subject.ptr ||
         subject.len == 0) {
         subject.ptr = "anonymous";
         subject.len = strlen(subject.ptr);
     }
+    return subject;
+}
+
+/*
+ * Take a token of (subject, what) for `call`. CPEX_ALLOW when there was
+ * one; else denies, naming `what` under details.<what_key> (and asking for
+ * `http_status` when it is not 0), and returns CPEX_DENY.
+ */
+static int32_t take_or_deny(limiter *self, const cpex_call *call, cpex_str subject, cpex_str what,
+                            const char *what_key, int http_status)
+{
+    const cpex_host_api *host = self->host;
+    /* Subject and tool joined by '\n', which neither can usefully hold,
+       so ("a\nb","c") and ("a","b\nc") are the only keys that collide. */
+    char key[512];
+    int n = snprintf(key, sizeof key, "%.*s\n%.*s", (int)(subject.len > 250 ? 250 : subject.len),
+                     subject.ptr, (int)(what.len > 250 ? 250 : what.len), what.ptr);
+    if (n < 0)
+        return CPEX_ALLOW;
+    int64_t retry_ms = 0;
+    int rc = take(self, key, (size_t)n < sizeof key ? (size_t)n : sizeof key - 1, &retry_ms);
+    if (rc == 1)
+        return CPEX_ALLOW;
+    char reason[600];
+    snprintf(reason, sizeof reason, "rate limit for '%.*s' on %s '%.*s' exceeded; retry in %lld ms",
+             (int)(subject.len > 200 ? 200 : subject.len), subject.ptr, what_key,
+             (int)(what.len > 200 ? 200 : what.len), what.ptr, (long long)retry_ms);
+    cpex_json *details = host->json_new_object();
+    if (details) {
+        host->json_object_set(details, "subject", host->json_new_string(subject.ptr, subject.len));
+        host->json_object_set(details, what_key, host->json_new_string(what.ptr, what.len));
+        host->json_object_set(details, "retry_after_ms", host->json_new_integer(retry_ms));
+        host->json_object_set(details, "max_per_second", host->json_new_real(self->rate));
+        host->json_object_set(details, "burst", host->json_new_real(self->burst));
+        if (http_status) {
+            /* What `cpex serve` answers a denied HTTP request with. */
+            char seconds[32];
+            snprintf(seconds, sizeof seconds, "%lld", (long long)((retry_ms + 999) / 1000));
+            cpex_json *headers = host->json_new_object();
+            if (headers)
+                host->json_object_set(headers, "retry-after",
+                                      host->json_new_string(seconds, strlen(seconds)));
+            host->json_object_set(details, "http_status", host->json_new_integer(http_status));
+            host->json_object_set(details, "http_headers", headers);
+        }
+    }
+    char description[160];
+    if (rc == 0)
+        snprintf(description, sizeof description,
+                 "the caller used up its burst for this %s; tokens refill at max_per_second",
+                 what_key);
+    else
+        snprintf(description, sizeof description,
+                 "every tracked (subject, %s) pair is active; raise max_keys", what_key);
+    host->deny(call, "rate_limited", rc == 0 ? reason : "rate limiter is tracking too many callers",
+               description, details);
+    return CPEX_DENY;
+}
+
+static int32_t on_pre(void *instance, const cpex_call *call)
+{
+    limiter *self = instance;
+    const cpex_cmf_message *msg = cpex_call_cmf(call);
+    cpex_str subject = subject_of(self->host, call);
     for (size_t i = 0; msg && i < msg->part_count; i++) {
         const cpex_cmf_tool_call *tc = cpex_part_tool_call(cpex_cmf_part_at(msg, i));
         if (!tc || !tc->name.ptr)
             continue;
-        /* Subject and tool joined by '\n', which neither can usefully hold,
-           so ("a\nb","c") and ("a","b\nc") are the only keys that collide. */
-        char key[512];
-        int n = snprintf(key, sizeof key, "%.*s\n%.*s", (int)(subject.len > 250 ? 250 : subject.len),
-                         subject.ptr, (int)(tc->name.len > 250 ? 250 : tc->name.len), tc->name.ptr);
-        if (n < 0)
-            continue;
-        int64_t retry_ms = 0;
-        int rc = take(self, key, (size_t)n < sizeof key ? (size_t)n : sizeof key - 1, &retry_ms);
-        if (rc == 1)
-            continue;
-        char reason[600];
-        snprintf(reason, sizeof reason, "rate limit for '%.*s' on tool '%.*s' exceeded; retry in %lld ms",
-                 (int)(subject.len > 200 ? 200 : subject.len), subject.ptr,
-                 (int)(tc->name.len > 200 ? 200 : tc->name.len), tc->name.ptr,
-                 (long long)retry_ms);
-        cpex_json *details = host->json_new_object();
-        if (details) {
-            host->json_object_set(details, "subject", host->json_new_string(subject.ptr, subject.len));
-            host->json_object_set(details, "tool", host->json_new_string(tc->name.ptr, tc->name.len));
-            host->json_object_set(details, "retry_after_ms", host->json_new_integer(retry_ms));
-            host->json_object_set(details, "max_per_second", host->json_new_real(self->rate));
-            host->json_object_set(details, "burst", host->json_new_real(self->burst));
-        }
-        host->deny(call, "rate_limited", rc == 0 ? reason : "rate limiter is tracking too many callers",
-                   rc == 0 ? "the caller used up its burst for this tool; tokens refill at "
-                             "max_per_second"
-                           : "every tracked (subject, tool) pair is active; raise max_keys",
-                   details);
-        return CPEX_DENY;
+        if (take_or_deny(self, call, subject, tc->name, "tool", 0) == CPEX_DENY)
+            return CPEX_DENY;
     }
     return CPEX_ALLOW;
+}
+
+/* cmf.http_request: one token of (subject, path) per request. */
+static int32_t on_http(void *instance, const cpex_call *call)
+{
+    limiter *self = instance;
+    const cpex_host_api *host = self->host;
+    const cpex_json *req = cpex_call_json(call);
+    const cpex_json *p = req ? host->json_object_get(req, "path") : NULL;
+    cpex_str path = {NULL, 0};
+    path.ptr = p ? host->json_string(p, &path.len) : NULL;
+    if (!path.ptr) {
+        path.ptr = "/";
+        path.len = 1;
+    }
+    return take_or_deny(self, call, subject_of(host, call), path, "path", 429);
 }
 
 static void destroy(void *instance)
@@ -227,6 +283,7 @@ static void destroy(void *instance)
 
 static const cpex_handler_reg handlers[] = {
     {"cmf.tool_pre_invoke", on_pre, "cmf"},
+    {"cmf.http_request", on_http, "json"},
 };
 
 /* A number member of the config: integer or real. Returns 0 if absent. */
@@ -308,4 +365,4 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
 CPEX_PLUGIN(create, "rate-limit", "1.0.0",
             "Token bucket per subject and tool (max_per_second, burst); denies with "
             "retry_after_ms",
-            "cmf.tool_pre_invoke")
+            "cmf.tool_pre_invoke", "cmf.http_request")
