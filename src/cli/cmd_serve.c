@@ -115,8 +115,11 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         } else if (strcmp(a, "--null-endpoint") == 0) {
             o->null_endpoint = true;
         } else if (cli_opt_value(argc, argv, &i, "--listen", &v)) {
-            if (!v || !*v)
-                return cli_usage_error("serve", "--listen needs ADDR:PORT, e.g. --listen %s",
+            char host[128], port[8];
+            if (!v || !serve_listen_split(v, host, sizeof host, port, sizeof port))
+                return cli_usage_error("serve", "--listen needs ADDR:PORT, e.g. --listen %s, "
+                                                "--listen [::1]:8787, --listen 127.0.0.1:0 (a "
+                                                "free port)",
                                        DEFAULT_LISTEN);
             o->listen = v;
             listen_given = true;

@@ -35,7 +35,7 @@ static bool is_loopback(const struct sockaddr *sa)
 }
 
 /* Split "ADDR:PORT" or "[ADDR]:PORT" into host and port (copies). */
-static bool split(const char *spec, char *host, size_t host_cap, char *port, size_t port_cap)
+bool serve_listen_split(const char *spec, char *host, size_t host_cap, char *port, size_t port_cap)
 {
     const char *colon;
     const char *h = spec;
@@ -66,7 +66,7 @@ static bool split(const char *spec, char *host, size_t host_cap, char *port, siz
 static int open_tcp(const char *spec, serve_listener *out, char *why, size_t cap)
 {
     char host[128], port[8];
-    if (!split(spec, host, sizeof host, port, sizeof port)) {
+    if (!serve_listen_split(spec, host, sizeof host, port, sizeof port)) {
         snprintf(why, cap, "'%s' is not ADDR:PORT (e.g. 127.0.0.1:8787, [::1]:8787, "
                            "localhost:0 for a free port)", spec);
         return -1;

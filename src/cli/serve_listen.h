@@ -13,6 +13,13 @@ typedef struct serve_listener {
 } serve_listener;
 
 /**
+ * Split "ADDR:PORT" or "[ADDR]:PORT" (IPv6) into host and port, copied
+ * into the buffers. False when `spec` is not of that form.
+ */
+bool serve_listen_split(const char *spec, char *host, size_t host_cap, char *port,
+                        size_t port_cap);
+
+/**
  * Listen on `unix_path` when given, else on `tcp` ("ADDR:PORT"). 0 on
  * success; -1 with the reason in `why`.
  */
