@@ -5,13 +5,14 @@
 #   make test     build and run every test
 #   make test-asan / make test-tsan   the same under sanitizers
 #   make bench    build and run the benchmarks
+#   make bench-serve   requests/s and latency of `cpex serve` under wrk
 #   make fuzz     build the libFuzzer targets and run each FUZZ_SECONDS (default 30)
 #   make fuzz-build   only build them (clang; build-fuzz)
 BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps run test test-asan test-tsan bench install clean fuzz fuzz-build
+.PHONY: all build deps run test test-asan test-tsan bench bench-serve install clean fuzz fuzz-build
 
 # `make` installs nothing: with a package missing it stops and prints the
 # apt-get line. The README's two commands (run, test) install what they need.
@@ -67,6 +68,14 @@ fuzz: fuzz-build
 bench: deps
 	@$(MAKE) --no-print-directory build
 	$(BUILD)/cpex_bench
+
+# `cpex serve` under load (docs/performance.md): wrk against /v1/invoke,
+# /v1/authz and the null endpoint beside them. BENCH_SECONDS (10) per run.
+bench-serve:
+	@scripts/deps.sh build
+	@scripts/deps.sh bench-serve
+	@$(MAKE) --no-print-directory build
+	bench/serve/bench_serve.sh $(BUILD)
 
 install: all
 	cmake --install $(BUILD)

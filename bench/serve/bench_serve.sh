@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# bench/serve/bench_serve.sh — requests per second and p50/p99 latency of
+# `cpex serve` (make bench-serve; docs/performance.md, docs/serve.md):
+#   invoke       POST /v1/invoke, a tool call through the example gateway
+#   null-post    the same bytes to /v1/null: HTTP only, no pipeline
+#   authz        GET /v1/authz as nginx asks it, through examples/serve.yaml's plugins
+#   null-get     the same request to /v1/null
+# The pipeline's share is what an endpoint costs beyond its null twin.
+#
+# One server loads examples/gateway.yaml plus the plugins of
+# examples/serve.yaml, with --threads 1 and --null-endpoint. On a machine
+# with 2 CPUs or more the server is pinned to CPU 0 and wrk to CPU 1, so
+# the two do not take turns on one core.
+#
+#   bench/serve/bench_serve.sh BUILD_DIR [SOURCE_DIR]
+#   BENCH_SECONDS (10) per run, BENCH_CONNECTIONS (32), BENCH_WARMUP (2) seconds
+set -euo pipefail
+
+build="$(cd "${1:-build}" && pwd)"
+src="$(cd "${2:-$(dirname "$0")/../..}" && pwd)"
+here="$src/bench/serve"
+secs="${BENCH_SECONDS:-10}"
+conns="${BENCH_CONNECTIONS:-32}"
+warmup="${BENCH_WARMUP:-2}"
+tmp="$(mktemp -d)"
+server=""
+cleanup() {
+  if [ -n "$server" ]; then kill -TERM "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+command -v wrk >/dev/null || { echo "bench-serve: wrk is missing: scripts/deps.sh bench-serve" >&2; exit 1; }
+
+# The example gateway, and the HTTP plugins of serve.yaml appended to its list.
+lib="$build/plugins"
+sed -e "s#\.\./build/plugins#$lib#g" -e "s#/tmp/cpex-gateway-audit.jsonl#$tmp/audit.jsonl#" \
+  "$src/examples/gateway.yaml" >"$tmp/bench.yaml"
+sed -n '/^plugins:/,$p' "$src/examples/serve.yaml" | tail -n +2 |
+  sed -e "s#\.\./build/plugins#$lib#g" >>"$tmp/bench.yaml"
+
+pin_server=() pin_client=()
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  pin_server=(taskset -c 0) pin_client=(taskset -c 1)
+fi
+"${pin_server[@]}" "$build/cpex" serve "$tmp/bench.yaml" --listen 127.0.0.1:0 --threads 1 \
+  --null-endpoint 2>"$tmp/serve.err" &
+server=$!
+url=""
+for i in $(seq 300); do
+  url="$(grep -oE 'listening on http://[^ ]+' "$tmp/serve.err" | head -1 | sed 's/^listening on //')" || true
+  [ -n "$url" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz")" = 200 ] && break
+  kill -0 "$server" 2>/dev/null || { cat "$tmp/serve.err" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$url" ] || { echo "bench-serve: the server did not come up" >&2; cat "$tmp/serve.err" >&2; exit 1; }
+
+# to_ms VALUE: wrk's "812.00us", "1.23ms", "1.01s" in milliseconds.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
+    printf "%.3f", n }'
+}
+
+# run NAME LUA PATH: one measured run (after a warm-up); prints a table row
+# and keeps "NAME RPS P50 P99" in $tmp/results.
+run() {
+  local name="$1" lua="$2" path="$3" out
+  BENCH_PATH="$path" "${pin_client[@]}" wrk -t1 -c"$conns" -d"${warmup}s" -s "$here/$lua" "$url" >/dev/null
+  out="$(BENCH_PATH="$path" "${pin_client[@]}" wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$here/$lua" "$url")"
+  if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
+    echo "bench-serve: $name: some answers were not 2xx; the figures would not be the pipeline's:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  local rps p50 p99
+  rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
+  p50="$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
+  p99="$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
+  echo "$name $rps $p50 $p99" >>"$tmp/results"
+  printf '%-10s %-18s %12.0f %10.3f %10.3f\n' "$name" "$path" "$rps" "$p50" "$p99"
+}
+
+echo "cpex serve, $conns connections, ${secs} s per run, server --threads 1${pin_server:+ on CPU 0, wrk on CPU 1}"
+printf '%-10s %-18s %12s %10s %10s\n' case path req/s p50_ms p99_ms
+run invoke invoke.lua /v1/invoke
+run null-post invoke.lua /v1/null
+run authz authz.lua /v1/authz
+run null-get authz.lua /v1/null
+
+# The pipeline's share of each request's time: 1 - rps(endpoint)/rps(null).
+awk '
+  { rps[$1] = $2 }
+  END {
+    printf "pipeline share of the time per request: invoke %.0f%%, authz %.0f%%\n",
+      100 * (1 - rps["invoke"] / rps["null-post"]), 100 * (1 - rps["authz"] / rps["null-get"])
+  }' "$tmp/results"
+# The server must have stayed healthy through it all.
+grep -E 'error' "$tmp/serve.err" >&2 && { echo "bench-serve: the server logged errors" >&2; exit 1; }
+exit 0
