@@ -74,32 +74,39 @@ static cpex_json *strings_json(const allowlist *self, char *const *items, size_t
     return arr;
 }
 
-static cpex_json *patterns_json(const allowlist *self)
+/*
+ * Deny because `name`, a tool or a path (`what`), matches none of
+ * `patterns`: code `code`, the name in the reason and in details.<what>,
+ * the patterns in details.allowed, and `call_id` when it has one.
+ */
+static int32_t deny_unlisted(const allowlist *self, const cpex_call *call, const char *code,
+                             const char *what, cpex_str name, cpex_str call_id,
+                             char *const *patterns, size_t count, const char *description)
 {
-    return strings_json(self, self->patterns, self->pattern_count);
+    const cpex_host_api *host = self->host;
+    char reason[512];
+    snprintf(reason, sizeof reason, "%s '%.*s' is not allowed by the allowlist", what,
+             (int)(name.len > 200 ? 200 : name.len), name.ptr ? name.ptr : "");
+    cpex_json *details = host->json_new_object();
+    if (details) {
+        host->json_object_set(details, what, host->json_new_string(name.ptr ? name.ptr : "",
+                                                                   name.ptr ? name.len : 0));
+        if (call_id.ptr)
+            host->json_object_set(details, "tool_call_id",
+                                  host->json_new_string(call_id.ptr, call_id.len));
+        host->json_object_set(details, "allowed", strings_json(self, patterns, count));
+    }
+    host->deny(call, code, reason, description, details);
+    return CPEX_DENY;
 }
 
 static int32_t deny_tool(const allowlist *self, const cpex_call *call, cpex_str name,
                          cpex_str call_id)
 {
-    const cpex_host_api *host = self->host;
-    char reason[512];
-    snprintf(reason, sizeof reason, "tool '%.*s' is not allowed by the allowlist",
-             (int)(name.len > 200 ? 200 : name.len), name.ptr ? name.ptr : "");
-    cpex_json *details = host->json_new_object();
-    if (details) {
-        host->json_object_set(details, "tool", host->json_new_string(name.ptr ? name.ptr : "",
-                                                                     name.ptr ? name.len : 0));
-        if (call_id.ptr)
-            host->json_object_set(details, "tool_call_id",
-                                  host->json_new_string(call_id.ptr, call_id.len));
-        host->json_object_set(details, "allowed", patterns_json(self));
-    }
-    host->deny(call, "tool_not_allowed", reason,
-               "the tool name matches none of the plugin's `allow` patterns; add a pattern to "
-               "the plugin's config to allow it",
-               details);
-    return CPEX_DENY;
+    return deny_unlisted(self, call, "tool_not_allowed", "tool", name, call_id, self->patterns,
+                         self->pattern_count,
+                         "the tool name matches none of the plugin's `allow` patterns; add a "
+                         "pattern to the plugin's config to allow it");
 }
 
 static int32_t on_pre(void *instance, const cpex_call *call)
@@ -194,23 +201,14 @@ static int32_t on_http(void *instance, const cpex_call *call)
     path.ptr = p ? host->json_string(p, &path.len) : NULL;
     if (path.ptr && matches(self->paths, self->path_count, path))
         return CPEX_ALLOW;
-    char reason[512];
-    snprintf(reason, sizeof reason, "path '%.*s' is not allowed by the allowlist",
-             (int)(path.len > 200 ? 200 : path.len), path.ptr ? path.ptr : "");
-    cpex_json *details = host->json_new_object();
-    if (details) {
-        host->json_object_set(details, "path", host->json_new_string(path.ptr ? path.ptr : "",
-                                                                     path.ptr ? path.len : 0));
-        host->json_object_set(details, "allowed",
-                              strings_json(self, self->paths, self->path_count));
-    }
-    host->deny(call, "path_not_allowed", reason,
-               self->path_count ? "the path matches none of the plugin's `allow_paths` patterns; "
-                                  "add a pattern to the plugin's config to allow it"
-                                : "the plugin has no `allow_paths`, so it allows no HTTP request; "
-                                  "list the paths to allow in its config",
-               details);
-    return CPEX_DENY;
+    cpex_str none = {NULL, 0};
+    return deny_unlisted(self, call, "path_not_allowed", "path", path, none, self->paths,
+                         self->path_count,
+                         self->path_count
+                             ? "the path matches none of the plugin's `allow_paths` patterns; "
+                               "add a pattern to the plugin's config to allow it"
+                             : "the plugin has no `allow_paths`, so it allows no HTTP request; "
+                               "list the paths to allow in its config");
 }
 
 static void free_strings(char **items, size_t count)
