@@ -12,16 +12,22 @@
 # with 2 CPUs or more the server is pinned to CPU 0 and wrk to CPU 1, so
 # the two do not take turns on one core.
 #
+# Each case runs BENCH_REPS times, the four cases taking turns (so that
+# whatever else the machine does weighs on all of them alike); the table
+# gives the median of each figure.
+#
 #   bench/serve/bench_serve.sh BUILD_DIR [SOURCE_DIR]
-#   BENCH_SECONDS (10) per run, BENCH_CONNECTIONS (32), BENCH_WARMUP (2) seconds
+#   BENCH_SECONDS (5) per run, BENCH_REPS (3), BENCH_CONNECTIONS (32),
+#   BENCH_WARMUP (1) seconds before each run
 set -euo pipefail
 
 build="$(cd "${1:-build}" && pwd)"
 src="$(cd "${2:-$(dirname "$0")/../..}" && pwd)"
 here="$src/bench/serve"
-secs="${BENCH_SECONDS:-10}"
+secs="${BENCH_SECONDS:-5}"
+reps="${BENCH_REPS:-3}"
 conns="${BENCH_CONNECTIONS:-32}"
-warmup="${BENCH_WARMUP:-2}"
+warmup="${BENCH_WARMUP:-1}"
 tmp="$(mktemp -d)"
 server=""
 cleanup() {
@@ -63,39 +69,66 @@ to_ms() {
     printf "%.3f", n }'
 }
 
-# run NAME LUA PATH: one measured run (after a warm-up); prints a table row
-# and keeps "NAME RPS P50 P99" in $tmp/results.
+# cpu_ticks: the server's CPU time so far (user + system, all its threads),
+# in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+
+# run NAME LUA PATH: one measured run (after a warm-up); appends
+# "NAME PATH RPS P50 P99 CPU_US_PER_REQUEST" to $tmp/results.
 run() {
-  local name="$1" lua="$2" path="$3" out
+  local name="$1" lua="$2" path="$3" out c0 c1
   BENCH_PATH="$path" "${pin_client[@]}" wrk -t1 -c"$conns" -d"${warmup}s" -s "$here/$lua" "$url" >/dev/null
+  c0="$(cpu_ticks)"
   out="$(BENCH_PATH="$path" "${pin_client[@]}" wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$here/$lua" "$url")"
+  c1="$(cpu_ticks)"
   if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
     echo "bench-serve: $name: some answers were not 2xx; the figures would not be the pipeline's:" >&2
     echo "$out" >&2
     exit 1
   fi
-  local rps p50 p99
+  local rps p50 p99 n cpu
   rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
   p50="$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
   p99="$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
-  echo "$name $rps $p50 $p99" >>"$tmp/results"
-  printf '%-10s %-18s %12.0f %10.3f %10.3f\n' "$name" "$path" "$rps" "$p50" "$p99"
+  n="$(awk '/requests in/ {print $1}' <<<"$out")"
+  cpu="$(awk -v a="$c0" -v b="$c1" -v n="$n" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.2f", (b - a) / hz * 1e6 / n }')"
+  echo "$name $path $rps $p50 $p99 $cpu" >>"$tmp/results"
 }
 
-echo "cpex serve, $conns connections, ${secs} s per run, server --threads 1${pin_server:+ on CPU 0, wrk on CPU 1}"
-printf '%-10s %-18s %12s %10s %10s\n' case path req/s p50_ms p99_ms
-run invoke invoke.lua /v1/invoke
-run null-post invoke.lua /v1/null
-run authz authz.lua /v1/authz
-run null-get authz.lua /v1/null
+echo "cpex serve: $conns connections, $reps runs of ${secs} s per case (medians), server --threads 1${pin_server:+ on CPU 0, wrk on CPU 1}"
+for r in $(seq "$reps"); do
+  run invoke invoke.lua /v1/invoke
+  run null-post invoke.lua /v1/null
+  run authz authz.lua /v1/authz
+  run null-get authz.lua /v1/null
+done
 
-# The pipeline's share of each request's time: 1 - rps(endpoint)/rps(null).
-awk '
-  { rps[$1] = $2 }
-  END {
-    printf "pipeline share of the time per request: invoke %.0f%%, authz %.0f%%\n",
-      100 * (1 - rps["invoke"] / rps["null-post"]), 100 * (1 - rps["authz"] / rps["null-get"])
-  }' "$tmp/results"
+# The medians, and the pipeline's share of each request: by throughput,
+# 1 - rps(endpoint) / rps(its null twin); by the server's CPU time per
+# request, which other load on the machine disturbs much less.
+python3 - "$tmp/results" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, path, *v = line.split()
+    rows.setdefault(name, (path, []))[1].append([float(x) for x in v])
+med = {}
+print("%-10s %-12s %10s %9s %9s %11s   %s" % ("case", "path", "req/s", "p50 ms", "p99 ms",
+      "CPU us/req", "req/s of each run"))
+for name in ("invoke", "null-post", "authz", "null-get"):
+    path, runs = rows[name]
+    m = [statistics.median(r[i] for r in runs) for i in range(4)]
+    med[name] = m
+    print("%-10s %-12s %10.0f %9.3f %9.3f %11.1f   %s" % (name, path, m[0], m[1], m[2], m[3],
+          " ".join("%.0f" % r[0] for r in runs)))
+for ep, null in (("invoke", "null-post"), ("authz", "null-get")):
+    print("%s: the pipeline's share: %.0f%% of the throughput cost (%.0f of %.0f us per request), "
+          "%.0f%% of the server's CPU time (%.1f of %.1f us)"
+          % (ep, 100 * (1 - med[ep][0] / med[null][0]), 1e6 / med[ep][0] - 1e6 / med[null][0],
+             1e6 / med[ep][0], 100 * (1 - med[null][3] / med[ep][3]), med[ep][3] - med[null][3],
+             med[ep][3]))
+PY
 # The server must have stayed healthy through it all.
-grep -E 'error' "$tmp/serve.err" >&2 && { echo "bench-serve: the server logged errors" >&2; exit 1; }
+if grep -E ': error: ' "$tmp/serve.err" >&2; then echo "bench-serve: the server logged errors" >&2; exit 1; fi
 exit 0

@@ -59,23 +59,21 @@ enum MHD_Result serve_respond(serve_request *r, struct MHD_Connection *c, unsign
 enum MHD_Result serve_respond_json(serve_request *r, struct MHD_Connection *c, unsigned status,
                                    json_t *doc, const char *const *headers)
 {
-    /* The same text `cpex run --json` prints: compact, terminal-safe. */
-    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    char *safe = text ? cli_json_safe(text) : NULL;
-    free(text);
+    /* The value `cpex run --json` prints, compact; not its terminal-safe
+       spelling (cli_json_safe): a program reads this, and JSON escapes or
+       not, the strings are the same. One line, newline-terminated. */
+    size_t len = doc ? json_dumpb(doc, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) : 0;
+    char *body = len ? malloc(len + 1) : NULL;
+    if (body && json_dumpb(doc, body, len, JSON_COMPACT | JSON_ENCODE_ANY) != len) {
+        free(body);
+        body = NULL;
+    }
     json_decref(doc);
-    if (!safe) {
+    if (!body) {
         serve_log(r->server, SERVE_ERROR, "out of memory answering a request");
         return MHD_NO;
     }
-    size_t len = strlen(safe);
-    char *body = realloc(safe, len + 2);
-    if (!body) {
-        free(safe);
-        return MHD_NO;
-    }
     body[len] = '\n';
-    body[len + 1] = '\0';
     return serve_respond(r, c, status, "application/json", body, len + 1, headers);
 }
 
