@@ -32,7 +32,6 @@ typedef struct serve_opts {
     const char *listen;        /* "ADDR:PORT"; default 127.0.0.1:8787 */
     const char *unix_path;     /* instead of listen */
     unsigned threads;          /* HTTP threads (libmicrohttpd's pool) */
-    unsigned workers;          /* the manager's worker threads */
     double context_ttl;        /* seconds an unused context id lives */
     size_t max_contexts;
     size_t max_body;           /* bytes of a request body */

@@ -56,25 +56,46 @@ enum MHD_Result serve_respond(serve_request *r, struct MHD_Connection *c, unsign
     return rc;
 }
 
+/* A growing buffer for json_dump_callback: one pass over the document. */
+typedef struct dump_buf {
+    char *data;
+    size_t len, cap;
+} dump_buf;
+
+static int dump_append(const char *chunk, size_t size, void *data)
+{
+    dump_buf *b = data;
+    if (b->len + size + 2 > b->cap) { /* room for the newline and a NUL */
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + size + 2)
+            cap *= 2;
+        char *n = realloc(b->data, cap);
+        if (!n)
+            return -1;
+        b->data = n;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, chunk, size);
+    b->len += size;
+    return 0;
+}
+
 enum MHD_Result serve_respond_json(serve_request *r, struct MHD_Connection *c, unsigned status,
                                    json_t *doc, const char *const *headers)
 {
     /* The value `cpex run --json` prints, compact; not its terminal-safe
        spelling (cli_json_safe): a program reads this, and JSON escapes or
        not, the strings are the same. One line, newline-terminated. */
-    size_t len = doc ? json_dumpb(doc, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) : 0;
-    char *body = len ? malloc(len + 1) : NULL;
-    if (body && json_dumpb(doc, body, len, JSON_COMPACT | JSON_ENCODE_ANY) != len) {
-        free(body);
-        body = NULL;
-    }
+    dump_buf b = {NULL, 0, 0};
+    int rc = doc ? json_dump_callback(doc, dump_append, &b, JSON_COMPACT | JSON_ENCODE_ANY) : -1;
     json_decref(doc);
-    if (!body) {
+    if (rc != 0 || !b.data) {
+        free(b.data);
         serve_log(r->server, SERVE_ERROR, "out of memory answering a request");
         return MHD_NO;
     }
-    body[len] = '\n';
-    return serve_respond(r, c, status, "application/json", body, len + 1, headers);
+    b.data[b.len] = '\n';
+    return serve_respond(r, c, status, "application/json", b.data, b.len + 1, headers);
 }
 
 enum MHD_Result serve_respond_error(serve_request *r, struct MHD_Connection *c, unsigned status,
