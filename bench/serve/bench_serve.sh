@@ -38,12 +38,8 @@ trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "bench-serve: wrk is missing: scripts/deps.sh bench-serve" >&2; exit 1; }
 
-# The example gateway, and the HTTP plugins of serve.yaml appended to its list.
-lib="$build/plugins"
-sed -e "s#\.\./build/plugins#$lib#g" -e "s#/tmp/cpex-gateway-audit.jsonl#$tmp/audit.jsonl#" \
-  "$src/examples/gateway.yaml" >"$tmp/bench.yaml"
-sed -n '/^plugins:/,$p' "$src/examples/serve.yaml" | tail -n +2 |
-  sed -e "s#\.\./build/plugins#$lib#g" >>"$tmp/bench.yaml"
+source "$here/common.sh"
+bench_yaml "$build" "$src" "$tmp/bench.yaml" "$tmp"
 
 pin_server=() pin_client=()
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
@@ -52,14 +48,7 @@ fi
 "${pin_server[@]}" "$build/cpex" serve "$tmp/bench.yaml" --listen 127.0.0.1:0 --threads 1 \
   --null-endpoint 2>"$tmp/serve.err" &
 server=$!
-url=""
-for i in $(seq 300); do
-  url="$(grep -oE 'listening on http://[^ ]+' "$tmp/serve.err" | head -1 | sed 's/^listening on //')" || true
-  [ -n "$url" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz")" = 200 ] && break
-  kill -0 "$server" 2>/dev/null || { cat "$tmp/serve.err" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "bench-serve: the server did not come up" >&2; cat "$tmp/serve.err" >&2; exit 1; }
+wait_up "$tmp/serve.err" "$server" || exit 1
 
 # to_ms VALUE: wrk's "812.00us", "1.23ms", "1.01s" in milliseconds.
 to_ms() {

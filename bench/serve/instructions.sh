@@ -16,24 +16,17 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 command -v valgrind >/dev/null || { echo "instructions: valgrind is missing" >&2; exit 1; }
 
-lib="$build/plugins"
-sed -e "s#\.\./build/plugins#$lib#g" -e "s#/tmp/cpex-gateway-audit.jsonl#$tmp/audit.jsonl#" \
-  "$src/examples/gateway.yaml" >"$tmp/bench.yaml"
-sed -n '/^plugins:/,$p' "$src/examples/serve.yaml" | tail -n +2 |
-  sed -e "s#\.\./build/plugins#$lib#g" >>"$tmp/bench.yaml"
+source "$(dirname "$0")/common.sh"
+bench_yaml "$build" "$src" "$tmp/bench.yaml" "$tmp"
 
 # measure CASE COUNT: total instructions of a server that answered COUNT requests.
 measure() {
-  local case="$1" count="$2" pid url="" i
+  local case="$1" count="$2" pid
   valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$case.$count" \
     "$build/cpex" serve "$tmp/bench.yaml" --listen 127.0.0.1:0 --threads 1 --null-endpoint \
     2>"$tmp/err" &
   pid=$!
-  for i in $(seq 600); do
-    url="$(grep -oE 'listening on http://[^ ]+' "$tmp/err" | head -1 | sed 's/^listening on //')" || true
-    [ -n "$url" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz")" = 200 ] && break
-    sleep 0.2
-  done
+  wait_up "$tmp/err" "$pid" || exit 1
   python3 - "$url" "$case" "$count" <<'PY'
 import http.client, sys, urllib.parse
 url, case, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
