@@ -372,19 +372,27 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 bool serve_http_start(serve_server *s)
 {
     const serve_opts *o = s->opts;
-    /* The pool must hold the request line and headers, the read buffer and
-       the response's header: the header limit plus 16 KiB. */
-    size_t pool = o->max_header_bytes + 16384;
+    /* A connection's memory pool must hold the request line and headers,
+       the read buffer and the response's header: the header limit plus
+       16 KiB. */
+    size_t memory = o->max_header_bytes + 16384;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG;
+    /* One thread is the daemon's own polling thread: libmicrohttpd warns
+       about a pool of one, so the pool size is given only for more. */
+    struct MHD_OptionItem threads[] = {
+        {o->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)o->threads,
+         NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, /* first: it covers the options' messages */
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)o->threads,
+        MHD_OPTION_ARRAY, threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)o->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)o->idle_timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
         MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, serve_conns_notify, s,

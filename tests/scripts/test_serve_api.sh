@@ -5,7 +5,8 @@
 # plugin state between requests and expire after --context-ttl, /healthz,
 # /metrics in the Prometheus text format (checked by the Prometheus
 # client's own parser), wrong methods, paths and content types, a Unix
-# socket, the command line, and a clean stop on SIGTERM and SIGINT.
+# socket, the command line, a clean stop on SIGTERM and SIGINT, and a
+# plugin that calls exit() (exit code 1, the plugin named).
 #   bash test_serve_api.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -217,6 +218,20 @@ expect "a second server on the same socket" 1 "$cpex" serve "$tmp/gateway.yaml" 
 has "says a server answers there" "$err" 'a server already answers on'
 serve_stop unix TERM 0
 [ ! -e "$tmp/cpex.sock" ] && pass=$((pass + 1)) || { echo "FAIL the socket file is left behind"; fail=$((fail + 1)); }
+
+# ---- a plugin that ends the process -------------------------------------------
+cat >"$tmp/quit.yaml" <<EOF
+plugins:
+  - name: quitter
+    kind: "lib:$lib/libexit_call.so"
+    hooks: [cmf.tool_pre_invoke]
+EOF
+serve_start quit "$tmp/quit.yaml" && serve_ready quit
+curl -s -o /dev/null -H 'Content-Type: application/json' --data "$(sed -n 6p "$src/examples/requests.jsonl")" \
+  "$serve_url/v1/invoke"
+serve_stop quit TERM 1
+has "the exit is a failure that names the plugin" "$(cat "$tmp/quit.err")" \
+  "^cpex serve: did not finish: plugin 'quitter' \(sequential\), from $lib/libexit_call.so, ended the process \(it called exit\) while serving requests"
 
 # ---- the port is taken --------------------------------------------------------
 serve_start first "$tmp/gateway.yaml"
