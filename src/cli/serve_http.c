@@ -239,6 +239,16 @@ static enum MHD_Result on_headers(serve_server *s, serve_request *r, struct MHD_
     }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        /* Two lengths: a proxy in front that believes the other one would
+           see a different next request on this connection (smuggling).
+           Refused, and the connection closed. */
+        static const char msg[] = "the request has both Content-Length and Transfer-Encoding";
+        const char *hdr[] = {MHD_HTTP_HEADER_CONNECTION, "close", NULL};
+        serve_conns_request_read(s, c);
+        serve_log(s, SERVE_WARN, "%s %s: 400: %s", method, r->uri, msg);
+        return serve_respond_json(r, c, MHD_HTTP_BAD_REQUEST, cli_error_json(0, msg), hdr);
+    }
     if (cl) {
         errno = 0;
         char *end = NULL;

@@ -53,7 +53,6 @@ raw "garbage is refused or dropped, never answered 200" '
 for junk in [b"GARBAGE\r\n\r\n", b"\x00\x01\x02\xff" * 100 + b"\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
              b"GET /healthz HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
              b"GET /healthz HTTP/1.1\r\nHo st: x\r\n\r\n", b"\r\n\r\n\r\n",
-             b"POST /v1/invoke HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
              b"POST /v1/invoke HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
              b"POST /v1/invoke HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"]:
     s = conn(); s.sendall(junk)
@@ -62,6 +61,15 @@ for junk in [b"GARBAGE\r\n\r\n", b"\x00\x01\x02\xff" * 100 + b"\r\n\r\n", b"GET 
     assert a == b"" or a[:10] in (b"HTTP/1.1 4", b"HTTP/1.1 5", b"HTTP/1.0 4", b"HTTP/1.0 5"), (junk, a[:200])
 '
 healthy "after malformed requests"
+raw "Content-Length and Transfer-Encoding together: 400, and the connection closed" '
+s = conn()
+s.sendall(b"POST /v1/invoke HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
+          b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+t = time.time(); a = answer(s)
+assert a.startswith(b"HTTP/1.1 400") and b"both Content-Length and Transfer-Encoding" in a, a[:300]
+assert a.count(b"HTTP/1.1") == 1, a          # the smuggled second request is not answered
+assert time.time() - t < 5, time.time() - t  # closed, not left to time out
+'
 raw "a request line and headers past --max-header-bytes: 4xx" '
 s = conn(); s.sendall(b"GET /healthz?" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
 a = answer(s); assert a.startswith(b"HTTP/1.1 4"), a[:200]
