@@ -7,6 +7,7 @@
  *   serve_authz.c   /v1/authz: forward auth for nginx, Envoy, Traefik
  *   serve_metrics.c GET /metrics: counters and latency histograms
  *   serve_conns.c   open connections, the read deadline, housekeeping
+ *   serve_listen.c  the listening socket (TCP or Unix)
  *
  * The HTTP library stays in these files and in the cpex command: libcpex
  * itself knows nothing of it.
