@@ -139,7 +139,8 @@ CPEX_API cpex_status cpex_manager_register_payload_type(cpex_manager *manager,
 
 /**
  * Bind a hook name to a payload type name. The cmf.* hooks are bound to
- * "cmf" from the start. A handler whose declared payload type differs from
+ * "cmf" from the start, except cmf.http_request, bound to "json" (its
+ * payload is {method, path, query, host, scheme}; docs/pipeline.md). A handler whose declared payload type differs from
  * its hook's is refused at registration; an invoke whose payload type
  * differs is denied with payload_type_mismatch. A hook not bound is bound
  * by the first handler that declares a type.

@@ -32,21 +32,6 @@ typedef struct run_stats {
     size_t requests, allowed, denied, errors, soft_errors;
 } run_stats;
 
-/* A positive decimal count. */
-static bool parse_count(const char *s, size_t *out)
-{
-    if (!s || !*s)
-        return false;
-    size_t n = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9' || n > (SIZE_MAX - 9) / 10)
-            return false;
-        n = n * 10 + (size_t)(*s - '0');
-    }
-    *out = n;
-    return n > 0;
-}
-
 static int parse_args(int argc, char **argv, run_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -70,7 +55,7 @@ static int parse_args(int argc, char **argv, run_opts *o)
                 return cli_usage_error("run", "--input needs a file name, or '-' for standard input");
             o->input = v;
         } else if (cli_opt_value(argc, argv, &i, "--max-contexts", &v)) {
-            if (!parse_count(v, &o->max_contexts))
+            if (!cli_parse_count(v, &o->max_contexts))
                 return cli_usage_error("run", "--max-contexts needs a number of context ids "
                                               "of at least 1, e.g. --max-contexts %d",
                                        CLI_CONTEXTS_DEFAULT_MAX);
@@ -229,7 +214,7 @@ int cli_cmd_run(int argc, char **argv)
     cli_log log;
     cli_log_init(&log, false, o.verbose ? CPEX_LOG_INFO : CPEX_LOG_WARN);
     cpex_manager *m = cli_manager_new(&log);
-    cli_contexts *contexts = cli_contexts_new(o.max_contexts);
+    cli_contexts *contexts = cli_contexts_new(o.max_contexts, 0);
     if (!m || !contexts || !load(m, o.config)) {
         if (!contexts)
             fprintf(stderr, "cpex run: out of memory\n");

@@ -14,6 +14,9 @@ void cli_help_main(FILE *out)
           "                      load and initialize every plugin; list them and every problem\n"
           "  inspect LIBRARY [--json]\n"
           "                      describe a plugin library without creating any plugin\n"
+          "  serve CONFIG [--listen ADDR:PORT | --unix PATH] [--threads N] [limits]\n"
+          "                      answer decisions over HTTP: /v1/invoke, /v1/authz (nginx,\n"
+          "                      Envoy, Traefik forward auth), /healthz, /metrics\n"
           "\n"
           "options:\n"
           "  -h, --help          this text (cpex COMMAND --help: the command's)\n"
@@ -97,6 +100,42 @@ void cli_help_inspect(FILE *out)
           "point is called. Exit code 0 when the library is usable by this host, 1 when\n"
           "it is not (not a library, invalid manifest, incompatible ABI, missing entry\n"
           "symbol), 2 on a usage error.\n",
+          out);
+}
+
+void cli_help_serve(FILE *out)
+{
+    fputs("usage: cpex serve CONFIG [--listen ADDR:PORT | --unix PATH] [--threads N]\n"
+          "                  [--context-ttl SECONDS] [--max-contexts N] [limits] [--verbose]\n"
+          "\n"
+          "Load CONFIG, initialize it, and answer over HTTP (docs/serve.md):\n"
+          "  POST /v1/invoke   a `cpex run` request object -> the `cpex run --json` result\n"
+          "                    object (400 with {\"error\"} for a bad request)\n"
+          "  ANY  /v1/authz    forward auth: the original request (nginx X-Original-URI,\n"
+          "                    Traefik X-Forwarded-Uri, Envoy /v1/authz/<path>) runs the\n"
+          "                    hook cmf.http_request; allow 200, deny 403 (or the status\n"
+          "                    the violation asks for) with x-cpex-violation\n"
+          "  GET  /healthz     200 when loaded and initialized, else 503\n"
+          "  GET  /metrics     Prometheus text: requests, latency, decisions\n"
+          "\n"
+          "  --listen ADDR:PORT   TCP address (default 127.0.0.1:8787; port 0: any free)\n"
+          "  --unix PATH          listen on a Unix socket instead\n"
+          "  --threads N          HTTP threads (default: the number of CPUs, at most 64)\n"
+          "  --context-ttl SECONDS   a context id unused this long is dropped (default 300)\n"
+          "  --max-contexts N     context ids kept at once (default 10000)\n"
+          "  --deny-status CODE   the status of every /v1/authz denial (nginx needs 403)\n"
+          "  -v, --verbose        also log the plugins' and the manager's info messages\n"
+          "limits (a request past one is refused, or its connection closed):\n"
+          "  --max-body BYTES (1048576)        --max-headers N (100)\n"
+          "  --max-header-bytes BYTES (16384)  --read-timeout SECONDS (10, a whole request)\n"
+          "  --idle-timeout SECONDS (60)       --max-connections N (4096)\n"
+          "  --drain-timeout SECONDS (30: to finish requests in flight at shutdown)\n"
+          "  --null-endpoint      also answer /v1/null with 200, invoking nothing (benchmarks)\n"
+          "\n"
+          "SIGTERM or SIGINT stops: no new connections, requests in flight finish,\n"
+          "background work drains. SIGHUP is not handled yet (live reload will take it).\n"
+          "Exit code 0 after a clean stop, 1 when the configuration or the socket failed,\n"
+          "2 on a usage error.\n",
           out);
 }
 

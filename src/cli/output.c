@@ -34,7 +34,7 @@ json_t *cli_json_diff(const json_t *before, const json_t *after)
     return diff;
 }
 
-static json_t *violation_json(const cpex_violation *v)
+json_t *cli_violation_json(const cpex_violation *v)
 {
     json_t *o = json_object();
     json_object_set_new(o, "code", cli_json_str(v->code ? v->code : ""));
@@ -89,17 +89,19 @@ static json_t *extensions_diff(const cli_request *req, const cpex_pipeline_resul
     return diff;
 }
 
-static void output_json(FILE *out, size_t line, const cli_request *req,
-                        const cpex_pipeline_result *r)
+json_t *cli_result_json(size_t line, const cli_request *req, const cpex_pipeline_result *r)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "line", json_integer((json_int_t)line));
+    if (!o)
+        return NULL;
+    if (line)
+        json_object_set_new(o, "line", json_integer((json_int_t)line));
     json_object_set_new(o, "hook", cli_json_str(req->hook));
     if (req->context_id)
         json_object_set_new(o, "context", cli_json_str(req->context_id));
     json_object_set_new(o, "decision", json_string(r->continue_processing ? "allow" : "deny"));
     if (r->violation)
-        json_object_set_new(o, "violation", violation_json(r->violation));
+        json_object_set_new(o, "violation", cli_violation_json(r->violation));
     json_object_set_new(o, "payload_modified", json_boolean(r->payload_modified));
     json_object_set_new(o, "payload", final_payload(req, r));
     json_t *ext = extensions_diff(req, r);
@@ -108,7 +110,23 @@ static void output_json(FILE *out, size_t line, const cli_request *req,
     if (r->metadata)
         json_object_set(o, "metadata", r->metadata);
     json_object_set_new(o, "errors", errors_json(r));
-    cli_print_json(out, o);
+    return o;
+}
+
+json_t *cli_error_json(size_t line, const char *message)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (line)
+        json_object_set_new(o, "line", json_integer((json_int_t)line));
+    json_object_set_new(o, "error", cli_json_str(message ? message : "out of memory"));
+    return o;
+}
+
+static void output_json(FILE *out, json_t *o)
+{
+    cli_print_json(out, o); /* "null" when building it ran out of memory */
     fputc('\n', out);
     json_decref(o);
 }
@@ -170,7 +188,7 @@ void cli_output_result(FILE *out, bool json, size_t line, const cli_request *req
                        const cpex_pipeline_result *result, bool hook_handled)
 {
     if (json)
-        output_json(out, line, request, result);
+        output_json(out, cli_result_json(line, request, result));
     else
         output_text(out, line, request, result, hook_handled);
 }
@@ -178,12 +196,7 @@ void cli_output_result(FILE *out, bool json, size_t line, const cli_request *req
 void cli_output_line_error(FILE *out, bool json, size_t line, const char *message)
 {
     if (json) {
-        json_t *o = json_object();
-        json_object_set_new(o, "line", json_integer((json_int_t)line));
-        json_object_set_new(o, "error", cli_json_str(message ? message : "out of memory"));
-        cli_print_json(out, o);
-        fputc('\n', out);
-        json_decref(o);
+        output_json(out, cli_error_json(line, message));
     } else {
         cli_line(out, "line %zu  error: %s", line, message ? message : "out of memory");
     }

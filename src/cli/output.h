@@ -1,6 +1,7 @@
 /*
  * output.h — how `cpex run` writes a result: one JSON object per line
- * (--json) or a readable block for people.
+ * (--json) or a readable block for people. `cpex serve` answers with the
+ * same JSON objects (without "line": a request there is no line of a file).
  */
 #ifndef CPEX_CLI_OUTPUT_H
 #define CPEX_CLI_OUTPUT_H
@@ -18,6 +19,20 @@ void cli_output_result(FILE *out, bool json, size_t line, const cli_request *req
 
 /** Write the error line for a bad input line. */
 void cli_output_line_error(FILE *out, bool json, size_t line, const char *message);
+
+/**
+ * The result object of `cpex run --json`: {"line","hook","context",
+ * "decision","violation","payload_modified","payload","extensions",
+ * "metadata","errors"}; "line" only when `line` is not 0. A new reference;
+ * NULL on OOM.
+ */
+json_t *cli_result_json(size_t line, const cli_request *request, const cpex_pipeline_result *result);
+
+/** The error object for a bad request: {"line","error"}; "line" only when not 0. NULL on OOM. */
+json_t *cli_error_json(size_t line, const char *message);
+
+/** A violation as the result object shows it: {"code","reason","description","details","plugin"}. */
+json_t *cli_violation_json(const cpex_violation *violation);
 
 /**
  * The parts of `after` that differ from `before` (both JSON objects or

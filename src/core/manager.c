@@ -53,6 +53,11 @@ static const char *const builtin_cmf_hooks[] = {
     "cmf.resource_pre_fetch", "cmf.resource_post_fetch",
 };
 
+/* cmf.http_request authorizes an HTTP request that carries no chat
+   message: its payload is a JSON document {method, path, query, host,
+   scheme} (docs/pipeline.md), the headers ride in the http extension. */
+static const char *const builtin_json_hooks[] = {"cmf.http_request"};
+
 
 cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager **out,
                              cpex_error *err)
@@ -104,6 +109,9 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
     cpex__rcu_init(&m->rcu);
     for (size_t i = 0; i < CPEX__COUNT(builtin_cmf_hooks); i++)
         if (!cpex__mgr_add_binding(m, builtin_cmf_hooks[i], "cmf"))
+            goto oom;
+    for (size_t i = 0; i < sizeof builtin_json_hooks / sizeof *builtin_json_hooks; i++)
+        if (!cpex__mgr_add_binding(m, builtin_json_hooks[i], "json"))
             goto oom;
     cpex__snapshot *empty = cpex__snapshot_build(NULL, 0, &m->names, NULL, 0);
     if (!empty)

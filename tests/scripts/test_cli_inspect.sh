@@ -33,7 +33,7 @@ assert e[0]['kind'] == 'lib:$so' and e[0]['exported'] is True and len(e[0]['hook
 "
 done
 expect "gateway hooks listed" 0 "$cpex" inspect "$lib/libtool_allowlist.so"
-has "both hooks" "$out" '^    hooks +cmf\.tool_pre_invoke, cmf\.tool_post_invoke$'
+has "all hooks" "$out" '^    hooks +cmf\.tool_pre_invoke, cmf\.tool_post_invoke, cmf\.http_request$'
 has "fragment hint" "$out" "one handler only: \"lib:$lib/libtool_allowlist.so#cmf.tool_pre_invoke\""
 
 # A library of several plugins: one kind per entry.
