@@ -58,6 +58,10 @@ typedef struct cpex_manager_options {
     cpex_log_fn log;             /* NULL: warnings and errors go to stderr */
     void *log_user;
     uint32_t log_level;          /* lowest level passed to `log`; default CPEX_LOG_WARN */
+    /** The cpex-worker program that runs plugins configured with
+        `isolation: process`; NULL: $CPEX_WORKER, else found beside libcpex
+        (docs/isolation.md). Copied by cpex_manager_new. */
+    const char *worker_path;
 } cpex_manager_options;
 
 /** The YAML name of a mode ("sequential", …); "unknown" for other values. */
@@ -242,6 +246,9 @@ typedef struct cpex_plugin_info {
     char **hooks;           /* wired hooks, NULL-terminated */
     char **capabilities;    /* NULL-terminated */
     json_t *config;         /* a copy of the config block (the caller owns it) */
+    /** NULL in process; for `isolation: process`, how the plugin is isolated
+        and which protections are in force (one line, from its factory). */
+    char *isolation;
 } cpex_plugin_info;
 
 /**

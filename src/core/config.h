@@ -17,6 +17,7 @@
 
 #include "cpex/error.h"
 #include "cpex/manager.h"
+#include "core/config_isolation.h"
 #include "model/capabilities.h"
 
 /** A position in the source text (1-based; 0 when unknown). */
@@ -45,6 +46,7 @@ typedef struct cpex__config_plugin {
     char **tags;            /* NULL-terminated (possibly empty) */
     size_t tag_count;
     json_t *config;         /* the `config:` block; JSON null when absent (owned ref) */
+    cpex__isolation_cfg isolation; /* isolation, workers, sandbox (config_isolation.c) */
     cpex__pos pos;           /* the plugin's entry (its '-' item) */
     cpex__pos kind_pos;      /* the value of `kind:` */
     cpex__pos hooks_pos;     /* the value of `hooks:` */

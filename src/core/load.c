@@ -109,6 +109,12 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     req.host = cpex_host_api_get();
     req.log = factory_log;
     req.log_ctx = &lc;
+    cpex_isolation_options iso;
+    cpex__isolation_options(&cp->isolation, &iso);
+    bool isolate = iso.mode != CPEX_ISOLATION_NONE;
+    req.isolation = isolate ? &iso : NULL;
+    req.worker_path = m->opts.worker_path;
+    req.on_error = (uint32_t)(cp->has_on_error ? cp->on_error : m->opts.default_on_error);
 
     cpex_factory_product prod;
     memset(&prod, 0, sizeof prod);
@@ -125,9 +131,27 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
                            cp->kind);
         cpex__error_move_with(err, &ferr, &kwhere);
         cpex__free(prod.origin);
+        cpex__free(prod.isolation_info);
         return st;
     }
     cpex_error_cleanup(&ferr);
+    if (isolate && !prod.isolated) {
+        /* A factory that knows nothing of isolation ran the plugin in
+           process: never let an operator believe otherwise. */
+        if (prod.registration.struct_size >= CPEX_REGISTRATION_SIZE_1_0 &&
+            prod.registration.destroy)
+            prod.registration.destroy(prod.registration.instance);
+        if (prod.release)
+            prod.release(prod.release_data);
+        cpex__free(prod.origin);
+        cpex__free(prod.isolation_info);
+        cpex__where iwhere = {cfg->source, cp->pos.line, cp->pos.column, cp->name, "isolation"};
+        return cpex__error_add(err, CPEX_E_CONFIG, &iwhere,
+                               "the factory for kind '%s' cannot run a plugin in a separate "
+                               "process; 'isolation: process' works for lib: plugins only (remove "
+                               "it, or load the plugin from a library)",
+                               cp->kind);
+    }
 
     cpex__plugin_setup s;
     memset(&s, 0, sizeof s);
@@ -147,6 +171,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     s.hook_count = cp->hook_count;
     s.config = cp->config;
     s.origin = prod.origin;
+    s.isolation = prod.isolation_info;
     s.release = prod.release;
     s.release_data = prod.release_data;
 
@@ -159,6 +184,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
         if (prod.release)
             prod.release(prod.release_data);
         cpex__free(s.origin);
+        cpex__free(s.isolation);
         return st;
     }
     cpex__mgr_attach(*out, &s);

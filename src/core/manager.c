@@ -87,6 +87,11 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
         return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
     m->opts = opts;
     m->opts.struct_size = (uint32_t)sizeof m->opts;
+    m->opts.worker_path = NULL;
+    if (opts.worker_path && !(m->opts.worker_path = cpex__strdup(opts.worker_path))) {
+        cpex__free(m);
+        return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
+    }
     m->log.fn = opts.log;
     m->log.user = opts.log_user;
     m->log.min_level = opts.log_level;
@@ -148,5 +153,6 @@ void cpex_manager_free(cpex_manager *m)
     pthread_cond_destroy(&m->bg_idle);
     pthread_mutex_destroy(&m->bg_lock);
     pthread_mutex_destroy(&m->write_lock);
+    cpex__free((char *)m->opts.worker_path);
     cpex__free(m);
 }

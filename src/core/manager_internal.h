@@ -26,6 +26,7 @@ typedef struct cpex__plugin_setup {
     size_t hook_count;
     const json_t *config;
     char *origin;             /* taken */
+    char *isolation;          /* taken: the factory's isolation_info */
     void (*release)(void *);
     void *release_data;
 } cpex__plugin_setup;

@@ -30,6 +30,7 @@ void cpex__plugin_unref(cpex__plugin *p)
     cpex__free(p->name);
     cpex__free(p->kind);
     cpex__free(p->origin);
+    cpex__free(p->isolation);
     cpex__free(p->description);
     cpex_strv_free(p->capabilities);
     cpex_strv_free(p->hooks);

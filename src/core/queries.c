@@ -65,6 +65,7 @@ void cpex_plugin_info_cleanup(cpex_plugin_info *info)
     cpex__free(info->name);
     cpex__free(info->kind);
     cpex__free(info->origin);
+    cpex__free(info->isolation);
     cpex__free(info->reported_name);
     cpex__free(info->reported_version);
     cpex__free(info->description);
@@ -95,6 +96,7 @@ cpex_status cpex_manager_plugin_info(const cpex_manager *cm, const char *name,
     info->name = cpex__strdup(p->name);
     info->kind = cpex__strdup(p->kind);
     info->origin = cpex__strdup(p->origin);
+    info->isolation = cpex__strdup(p->isolation);
     info->reported_name = cpex__strdup(p->reg.name);
     info->reported_version = cpex__strdup(p->reg.version);
     info->description = cpex__strdup(p->description);
@@ -113,6 +115,7 @@ cpex_status cpex_manager_plugin_info(const cpex_manager *cm, const char *name,
     info->config = json_deep_copy(p->config);
     cpex__rcu_exit(t);
     bool ok = info->name && (!p->kind || info->kind) && (!p->origin || info->origin) &&
+              (!p->isolation || info->isolation) &&
               info->hooks && info->capabilities && info->config;
     if (!ok) {
         cpex_plugin_info_cleanup(info);

@@ -151,6 +151,7 @@ void cpex_library_info_free(cpex_library_info *info)
     cpex__free(info->notes);
     cpex__free(info->build_info);
     cpex__free(info->path);
+    cpex__free(info->sandbox);
     cpex__free(info);
 }
 

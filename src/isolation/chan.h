@@ -1,0 +1,58 @@
+/*
+ * chan.h — one channel of the shared memory (proto.h): posting a request
+ * or a reply and waiting for the other side, spinning first (a round trip
+ * between two spinning sides costs well under a microsecond; a futex
+ * sleep and wake costs several), then sleeping on a futex.
+ */
+#ifndef CPEX_ISOLATION_CHAN_H
+#define CPEX_ISOLATION_CHAN_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "isolation/proto.h"
+
+/** A channel as one side maps it. */
+typedef struct iso_chan {
+    iso_chan_ctl *ctl;
+    uint8_t *req;  /* request area */
+    uint8_t *rep;  /* reply area */
+    uint32_t seq;  /* host: the last sequence posted; worker: the last one answered */
+} iso_chan;
+
+/** Fill `c` for channel `i` of `channels` in the mapping at `base`. */
+void iso_chan_bind(iso_chan *c, void *base, uint32_t channels, uint32_t i);
+
+/** Sleep while *addr == expected, at most `timeout_ns` (< 0: no limit). */
+void iso_futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_ns);
+/** Wake every sleeper on addr. */
+void iso_futex_wake(_Atomic uint32_t *addr);
+
+/* ---- the host's side ---- */
+
+/** Post the request of `len` bytes already written to c->req. */
+void iso_chan_post(iso_chan *c, uint32_t len);
+
+enum { ISO_WAIT_REPLY = 0, ISO_WAIT_DEAD = 1, ISO_WAIT_TIMEOUT = 2 };
+/**
+ * Wait for the reply to the last request posted: spin up to `spin_ns`,
+ * then sleep until CLOCK_MONOTONIC reaches `deadline_ns`. `dead` (set by
+ * whoever saw the worker die, before it marks rep_seq ISO_SEQ_DEAD and
+ * wakes) ends the wait early.
+ */
+int iso_chan_wait_reply(iso_chan *c, const _Atomic int *dead, int64_t deadline_ns,
+                        int64_t spin_ns);
+
+/** Mark a dead worker's channel (rep_seq) and wake the host thread waiting on it. */
+void iso_chan_mark_dead(iso_chan *c);
+
+/* ---- the worker's side ---- */
+
+/** Wait for a request newer than c->seq: spin `spin_ns`, then sleep. Returns its sequence. */
+uint32_t iso_chan_wait_request(iso_chan *c, int64_t spin_ns);
+/** Post the reply of `len` bytes (in c->rep) to request `seq`. */
+void iso_chan_reply(iso_chan *c, uint32_t seq, uint32_t len);
+
+#endif
