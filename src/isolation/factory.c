@@ -148,6 +148,7 @@ static cpex_status isolated_create(const cpex_factory_request *req,
     p->load_timeout_ns = cpex__seconds_to_ns(iso->load_timeout > 0 ? iso->load_timeout
                                                                   : ISO_DEFAULT_LOAD_TIMEOUT);
     p->host = req->host;
+    p->cpu_seconds = iso->cpu_seconds_per_call;
     p->cmd_efd = -1;
     pthread_mutex_init(&p->lock, NULL);
     pthread_condattr_t ca;

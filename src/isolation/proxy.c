@@ -22,6 +22,7 @@
  * disables for. (The executor has no way yet for a handler error to carry
  * a code of its own; docs/isolation.md.)
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -336,6 +337,14 @@ int32_t iso_proxy_handler(void *instance, const cpex_call *call)
         sleep_past(deadline);
         p->host->set_error(call, why);
         return CPEX_ERROR;
+    }
+    if (waited == ISO_WAIT_DEAD && p->cpu_seconds > 0 && inc->death_signal == SIGXCPU) {
+        snprintf(why, sizeof why, "Plugin '%s' used more than its %g s of CPU time for one call "
+                 "(sandbox.cpu_seconds_per_call): its worker was killed and a new one is started",
+                 p->name, p->cpu_seconds);
+        iso_inc_unref(inc);
+        return fail(p, call, ISO_CODE_TIMEOUT, why,
+                    json_pack("{s:f}", "cpu_seconds_per_call", p->cpu_seconds));
     }
     if (waited == ISO_WAIT_DEAD) {
         snprintf(why, sizeof why, "its worker process %s", inc->death_text);

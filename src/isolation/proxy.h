@@ -72,6 +72,7 @@ struct iso_proxy {
     uint32_t on_error;
     uint32_t max_crashes;
     int64_t load_timeout_ns;
+    double cpu_seconds;         /* sandbox.cpu_seconds_per_call; 0: none */
     uint8_t *load_req;          /* the LOAD request, as sent at every start */
     size_t load_req_len;
     const cpex_host_api *host;

@@ -456,7 +456,10 @@ static void on_death(iso_proxy *p, iso_inc *inc)
     int sig = -1, status = -1;
     iso_pidfd_reap(inc->pidfd, 1, &sig, &status, text, sizeof text);
     int condemned = atomic_load(&inc->condemned);
-    bool crash = condemned != ISO_CONDEMN_TIMEOUT && condemned != ISO_CONDEMN_STOP;
+    /* A kill for a timeout, a stop or the CPU limit is the plugin's limit
+       enforced, not a crash. */
+    bool crash = condemned != ISO_CONDEMN_TIMEOUT && condemned != ISO_CONDEMN_STOP &&
+                 !(p->cpu_seconds > 0 && sig == SIGXCPU);
     bool in_call = false;
     for (uint32_t i = 0; i < p->channels; i++)
         in_call = in_call || atomic_load(&inc->busy[i]);
