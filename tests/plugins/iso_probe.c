@@ -182,8 +182,10 @@ static int32_t on_call(void *instance, const cpex_call *call)
         }
         result(self, call, p != NULL, e);
     }
-    if (strcmp(text, "kill_parent") == 0)
-        result(self, call, kill(getppid(), SIGTERM) == 0, errno);
+    if (strcmp(text, "kill_parent") == 0) {
+        int ok = kill(getppid(), SIGTERM) == 0;
+        result(self, call, ok, errno);
+    }
     if (strcmp(text, "deny") == 0) {
         h->deny(call, "probe_deny", "the probe denies", NULL, NULL);
         return CPEX_DENY;
