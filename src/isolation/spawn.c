@@ -95,7 +95,7 @@ static bool kept(const char *entry)
 {
     static const char *const names[] = {"LANG=", "LANGUAGE=", "TZ=", "LD_LIBRARY_PATH=",
                                         "UBSAN_OPTIONS=", "TSAN_OPTIONS=",
-                                        "CPEX_WORKER_TEST_GARBLE="};
+                                        "CPEX_WORKER_TEST_"};
     if (strncmp(entry, "LC_", 3) == 0)
         return true;
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)

@@ -66,7 +66,6 @@ int wk_describe_main(int argc, char **argv)
     wk_sandbox_req req;
     memset(&req, 0, sizeof req);
     req.library = path;
-    req.library_optional = true; /* a missing file is the description's to report */
     wk_sandbox_res res;
     wk_sandbox_apply(&req, &res);
     if (res.error[0]) {

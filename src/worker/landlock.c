@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -114,6 +115,11 @@ static int allow(ll *l, const char *path, uint64_t rights, int required)
 int wk_landlock_apply(const wk_sandbox_req *req, int *abi_out, char *why, size_t cap)
 {
     long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LL_VERSION_FLAG);
+    /* Test hook (docs/testing.md): act as a kernel without Landlock. */
+    if (getenv("CPEX_WORKER_TEST_NO_LANDLOCK")) {
+        abi = -1;
+        errno = ENOSYS;
+    }
     *abi_out = abi > 0 ? (int)abi : 0;
     if (abi <= 0) {
         snprintf(why, cap, "the kernel offers no Landlock (%s)",
@@ -160,7 +166,8 @@ int wk_landlock_apply(const wk_sandbox_req *req, int *abi_out, char *why, size_t
     };
     char self[64];
     snprintf(self, sizeof self, "/proc/%ld", (long)getpid());
-    int rc = allow(&l, req->library, FS_READ_FILE | FS_EXECUTE, !req->library_optional);
+    /* A library that cannot be opened is the loader's to report, in its words. */
+    int rc = allow(&l, req->library, FS_READ_FILE | FS_EXECUTE, 0);
     for (size_t i = 0; rc == 0 && i < sizeof system_dirs / sizeof *system_dirs; i++)
         rc = allow(&l, system_dirs[i], FS_READ_EXEC, 0);
     for (size_t i = 0; rc == 0 && req->network && i < sizeof resolver_files / sizeof *resolver_files;

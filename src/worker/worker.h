@@ -128,7 +128,6 @@ typedef struct wk_sandbox_req {
     size_t read_count, write_count;
     const char **read_paths, **write_paths; /* resolved, absolute */
     const char *library;                     /* the library's resolved path */
-    bool library_optional;                   /* describe: a missing library is no sandbox error */
 } wk_sandbox_req;
 
 /** What was put in force, for the LOAD reply. */
