@@ -1,4 +1,18 @@
-/* chan.c — see chan.h. */
+/*
+ * chan.c — see chan.h.
+ *
+ * Why the spin windows adapt: a thread woken by a futex takes a while to
+ * run again (several microseconds on an idle machine, tens to a hundred on
+ * a busy virtual one). When that delay is longer than the other side's
+ * spin window, both sides end up sleeping on every call — two wake-ups per
+ * round trip — and stay so. So each side watches its sleeps: when what it
+ * waited for came soon after it fell asleep (it just missed it), it
+ * doubles its window, up to ISO_SPIN_MAX_NS; when it came much later (an
+ * idle host, a slow plugin), it halves it, down to ISO_SPIN_MIN_NS. The
+ * spin is `pause` only: yielding the processor inside it was measured to
+ * hurt (a yielding thread on a busy machine waits a whole time slice to
+ * run again); the window's bound is what keeps the burn small.
+ */
 #include "isolation/chan.h"
 
 #include <errno.h>
@@ -62,10 +76,30 @@ void iso_chan_post(iso_chan *c, uint32_t len)
         iso_futex_wake(&c->ctl->req_seq);
 }
 
-int iso_chan_wait_reply(iso_chan *c, const _Atomic int *dead, int64_t deadline_ns,
-                        int64_t spin_ns)
+/* After a sleep that lasted `slept` ns: widen the window when the wait
+   ended within it (a longer spin would have caught it), narrow it when
+   the wait was long. */
+static void adapt(iso_chan *c, int64_t slept)
+{
+    if (slept < c->spin_ns)
+        c->spin_ns = c->spin_ns * 2 < ISO_SPIN_MAX_NS ? c->spin_ns * 2 : ISO_SPIN_MAX_NS;
+    else if (slept > 16 * c->spin_ns)
+        c->spin_ns = c->spin_ns / 2 > ISO_SPIN_MIN_NS ? c->spin_ns / 2 : ISO_SPIN_MIN_NS;
+}
+
+/* One step of a spin: pause; every 64 steps, look at the clock. Returns
+   the time when it looked, else 0. */
+static inline int64_t spin_step(unsigned i)
+{
+    cpu_relax();
+    return (i & 63) == 63 ? now_ns() : 0;
+}
+
+int iso_chan_wait_reply(iso_chan *c, const _Atomic int *dead, int64_t deadline_ns)
 {
     _Atomic uint32_t *rep = &c->ctl->rep_seq;
+    if (!c->spin_ns)
+        c->spin_ns = ISO_SPIN_MIN_NS;
     int64_t start = now_ns();
     for (unsigned i = 0;; i++) {
         uint32_t v = atomic_load_explicit(rep, memory_order_acquire);
@@ -73,21 +107,20 @@ int iso_chan_wait_reply(iso_chan *c, const _Atomic int *dead, int64_t deadline_n
             return ISO_WAIT_REPLY;
         if (atomic_load_explicit(dead, memory_order_acquire))
             return ISO_WAIT_DEAD;
-        if ((i & 63) == 63) {
-            int64_t t = now_ns();
-            if (t >= deadline_ns)
-                return ISO_WAIT_TIMEOUT;
-            if (t - start >= spin_ns)
-                break;
-        }
-        cpu_relax();
+        int64_t t = spin_step(i);
+        if (t && t >= deadline_ns)
+            return ISO_WAIT_TIMEOUT;
+        if (t && t - start >= c->spin_ns)
+            break;
     }
+    int64_t slept = now_ns();
     for (;;) {
         atomic_store(&c->ctl->host_sleeping, 1);
         uint32_t v = atomic_load(rep);
         if (v == c->seq) {
             atomic_store_explicit(&c->ctl->host_sleeping, 0, memory_order_relaxed);
             atomic_thread_fence(memory_order_acquire);
+            adapt(c, now_ns() - slept);
             return ISO_WAIT_REPLY;
         }
         if (atomic_load(dead)) {
@@ -109,29 +142,28 @@ void iso_chan_mark_dead(iso_chan *c)
     iso_futex_wake(&c->ctl->rep_seq);
 }
 
-uint32_t iso_chan_wait_request(iso_chan *c, int64_t spin_ns)
+uint32_t iso_chan_wait_request(iso_chan *c)
 {
     _Atomic uint32_t *req = &c->ctl->req_seq;
-    int64_t start = 0;
+    if (!c->spin_ns)
+        c->spin_ns = ISO_SPIN_MIN_NS;
+    int64_t start = now_ns();
     for (unsigned i = 0;; i++) {
         uint32_t v = atomic_load_explicit(req, memory_order_acquire);
         if (v != c->seq)
             return v;
-        if ((i & 63) == 63) {
-            int64_t t = now_ns();
-            if (!start)
-                start = t;
-            else if (t - start >= spin_ns)
-                break;
-        }
-        cpu_relax();
+        int64_t t = spin_step(i);
+        if (t && t - start >= c->spin_ns)
+            break;
     }
+    int64_t slept = now_ns();
     for (;;) {
         atomic_store(&c->ctl->worker_sleeping, 1);
         uint32_t v = atomic_load(req);
         if (v != c->seq) {
             atomic_store_explicit(&c->ctl->worker_sleeping, 0, memory_order_relaxed);
             atomic_thread_fence(memory_order_acquire);
+            adapt(c, now_ns() - slept);
             return v;
         }
         iso_futex_wait(req, v, -1);

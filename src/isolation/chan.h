@@ -20,7 +20,12 @@ typedef struct iso_chan {
     uint8_t *req;  /* request area */
     uint8_t *rep;  /* reply area */
     uint32_t seq;  /* host: the last sequence posted; worker: the last one answered */
+    int64_t spin_ns; /* this side's spin window, adapted to the other side (see chan.c) */
 } iso_chan;
+
+/* Bounds of the adaptive spin windows. */
+#define ISO_SPIN_MIN_NS 20000
+#define ISO_SPIN_MAX_NS 400000
 
 /** Fill `c` for channel `i` of `channels` in the mapping at `base`. */
 void iso_chan_bind(iso_chan *c, void *base, uint32_t channels, uint32_t i);
@@ -37,21 +42,20 @@ void iso_chan_post(iso_chan *c, uint32_t len);
 
 enum { ISO_WAIT_REPLY = 0, ISO_WAIT_DEAD = 1, ISO_WAIT_TIMEOUT = 2 };
 /**
- * Wait for the reply to the last request posted: spin up to `spin_ns`,
+ * Wait for the reply to the last request posted: spin up to c->spin_ns,
  * then sleep until CLOCK_MONOTONIC reaches `deadline_ns`. `dead` (set by
  * whoever saw the worker die, before it marks rep_seq ISO_SEQ_DEAD and
  * wakes) ends the wait early.
  */
-int iso_chan_wait_reply(iso_chan *c, const _Atomic int *dead, int64_t deadline_ns,
-                        int64_t spin_ns);
+int iso_chan_wait_reply(iso_chan *c, const _Atomic int *dead, int64_t deadline_ns);
 
 /** Mark a dead worker's channel (rep_seq) and wake the host thread waiting on it. */
 void iso_chan_mark_dead(iso_chan *c);
 
 /* ---- the worker's side ---- */
 
-/** Wait for a request newer than c->seq: spin `spin_ns`, then sleep. Returns its sequence. */
-uint32_t iso_chan_wait_request(iso_chan *c, int64_t spin_ns);
+/** Wait for a request newer than c->seq: spin c->spin_ns, then sleep. Returns its sequence. */
+uint32_t iso_chan_wait_request(iso_chan *c);
 /** Post the reply of `len` bytes (in c->rep) to request `seq`. */
 void iso_chan_reply(iso_chan *c, uint32_t seq, uint32_t len);
 

@@ -39,8 +39,6 @@
 #include "util/clock.h"
 #include "util/text.h"
 
-/* How long the caller spins for a reply before it sleeps on the futex. */
-#define CALL_SPIN_NS 30000
 /* Replies up to this size are copied to the stack, not the heap. */
 #define SMALL_REPLY 2048
 
@@ -323,7 +321,7 @@ int32_t iso_proxy_handler(void *instance, const cpex_call *call)
         return CPEX_ERROR;
     }
     iso_chan_post(c, (uint32_t)w.len);
-    int waited = iso_chan_wait_reply(c, &inc->dead, deadline, CALL_SPIN_NS);
+    int waited = iso_chan_wait_reply(c, &inc->dead, deadline);
 
     if (waited == ISO_WAIT_TIMEOUT) {
         char text[300];

@@ -44,7 +44,6 @@
 #define CRASH_WINDOW_NS (60 * 1000000000LL)
 /* While starting a worker, how often to look whether it died. */
 #define START_SLICE_NS (2 * 1000000LL)
-#define CONTROL_SPIN_NS 20000
 
 /* ------------------------------------------------------------------ */
 /* Incarnations                                                        */
@@ -213,7 +212,7 @@ int iso_inc_control(iso_inc *inc, uint8_t op, const uint8_t *req, size_t len, in
             int64_t slice = cpex__now_ns() + START_SLICE_NS;
             until = slice < deadline_ns ? slice : deadline_ns;
         }
-        int w = iso_chan_wait_reply(c, &inc->dead, until, CONTROL_SPIN_NS);
+        int w = iso_chan_wait_reply(c, &inc->dead, until);
         if (w == ISO_WAIT_REPLY)
             break;
         if (w == ISO_WAIT_TIMEOUT && watch_death && !reaped_now(inc) &&

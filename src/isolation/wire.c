@@ -143,6 +143,7 @@ void iso_rd_init(iso_rd *r, const void *buf, size_t len)
     r->len = len;
     r->pos = 0;
     r->bad = false;
+    r->trusted = false;
     r->why[0] = '\0';
 }
 
@@ -237,7 +238,7 @@ cpex_str iso_rd_str(iso_rd *r, int flags, const char *what)
         iso_rd_fail(r, "%s: a string is not NUL-terminated", what);
         return s;
     }
-    if (!(flags & ISO_S_BYTES) && !iso_text_ok(p, len)) {
+    if (!(flags & ISO_S_BYTES) && !r->trusted && !iso_text_ok(p, len)) {
         iso_rd_fail(r, "%s: text that is not UTF-8 or holds a NUL", what);
         return s;
     }

@@ -108,6 +108,8 @@ typedef struct iso_rd {
     size_t len;
     size_t pos;
     bool bad;
+    bool trusted;  /* the worker reading its host: text is known to be UTF-8 (built by
+                      libcpex's model); bounds and terminators are still checked */
     char why[160]; /* the first problem, with its offset */
 } iso_rd;
 

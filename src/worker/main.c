@@ -34,8 +34,6 @@
 
 worker wk;
 
-/* How long channel 0 spins for the next request before it sleeps. */
-#define MAIN_SPIN_NS 50000
 
 static int usage(void)
 {
@@ -98,7 +96,7 @@ static int serve(int argc, char **argv)
 
     wchan *c0 = &wk.chans[0];
     for (;;) {
-        iso_chan_wait_request(&c0->ch, MAIN_SPIN_NS);
+        iso_chan_wait_request(&c0->ch);
         uint32_t len = c0->ch.ctl->req_len;
         if (len == 0 || len > ISO_AREA_SIZE)
             return 70; /* a host that writes this is broken: end rather than guess */

@@ -219,6 +219,7 @@ static const json_t *custom_object(wcall *wc)
         if (wc->ext.custom) {
             iso_rd r;
             iso_rd_init(&r, wc->ext.custom, wc->ext.custom_len);
+            r.trusted = true;
             wc->custom = iso_rd_json(&r, "custom");
         }
     }
@@ -460,6 +461,7 @@ static json_t *ctx_object(wcall *wc, uint32_t scope, bool create)
         if (wc->ctx_raw[scope]) {
             iso_rd r;
             iso_rd_init(&r, wc->ctx_raw[scope], wc->ctx_len[scope]);
+            r.trusted = true;
             wc->ctx[scope] = iso_rd_json(&r, "context");
         }
     }
