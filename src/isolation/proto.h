@@ -20,6 +20,8 @@
  *   LOAD      sandbox settings and the plugin's configuration: the worker
  *             applies the sandbox, loads the library with the loader's
  *             checks and calls its entry point;
+ *   PREPARE   the same bytes; the worker applies the sandbox only, and
+ *             waits for LOAD (a spare worker, ready for a quick restart);
  *   INIT, SHUTDOWN, DESTROY   the plugin's callbacks (DESTROY ends the worker);
  *   CALL      one handler call: handler index, mode, deadline, capability
  *             bits, hook, plugin name, payload, the extensions the plugin may
@@ -82,7 +84,7 @@ _Static_assert(sizeof(iso_chan_ctl) == 128, "two cache lines");
 
 /* Requests. */
 enum { ISO_REQ_LOAD = 1, ISO_REQ_INIT = 2, ISO_REQ_SHUTDOWN = 3, ISO_REQ_DESTROY = 4,
-       ISO_REQ_CALL = 5 };
+       ISO_REQ_CALL = 5, ISO_REQ_PREPARE = 6 };
 
 /* Reply statuses. */
 enum {

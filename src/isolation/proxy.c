@@ -296,7 +296,7 @@ int32_t iso_proxy_handler(void *instance, const cpex_call *call)
             p->host->set_error(call, why);
             return CPEX_ERROR;
         }
-        ch = iso_inc_take_channel(inc, deadline);
+        ch = iso_inc_take_channel(inc, false, deadline);
         if (ch >= 0)
             break;
         bool dead = atomic_load(&inc->dead) || atomic_load(&inc->condemned);

@@ -87,6 +87,7 @@ struct iso_proxy {
     pthread_cond_t cond;        /* state changes, channels freed */
     int state;                  /* ISO_P_* */
     iso_inc *current;           /* the serving worker (READY), one reference */
+    iso_inc *spare;             /* a started, sandboxed worker waiting for LOAD, or NULL */
     bool initialized;           /* restarts initialize the new worker */
     bool first_done;            /* the first start finished (either way) */
     cpex_error first_err;       /* its errors, for the factory */
@@ -124,16 +125,31 @@ void iso_proxy_note(iso_proxy *p, uint32_t level, const char *text);
 cpex_status iso_supervisor_start(iso_proxy *p, cpex_error *err);
 /** Stop the supervisor (it kills and reaps the worker left). */
 void iso_supervisor_stop(iso_proxy *p);
-/** Take a free channel of `inc`; -1 when none frees before `deadline_ns` or it dies. */
-int iso_inc_take_channel(iso_inc *inc, int64_t deadline_ns);
+
+/* ---- incarnation.c ---- */
+/** Shared memory for a new worker (refs 1); *fd is the memfd to hand it. NULL with `why`. */
+iso_inc *iso_inc_new(iso_proxy *p, int *fd, char *why, size_t cap);
+/** Publish that the worker is gone: callers read death_* after `dead`. */
+void iso_inc_mark_dead(iso_inc *inc);
+/**
+ * Take a free channel of `inc` (`control`: channel 0, which takes the
+ * control requests); -1 when none frees before `deadline_ns` or it dies.
+ */
+int iso_inc_take_channel(iso_inc *inc, bool control, int64_t deadline_ns);
 void iso_inc_give_channel(iso_inc *inc, int ch);
 /**
- * One control request on `inc`: `req` of `len` bytes, the reply decoded
- * into `out` (iso_ctl_reply_free it) within `deadline_ns`. 0 on a reply;
- * else -1 with why the worker did not answer in `why` (it is condemned
- * when it overran).
+ * One control request on `inc` (channel 0): `op` with the bytes of `req`
+ * (its first byte replaced by `op`), the reply decoded into `out`
+ * (iso_ctl_reply_free it; *buf holds the bytes it points into) within
+ * `deadline_ns`. `watch_death`: the caller is the supervisor, which must
+ * look for the worker's death itself. 0 on a reply; else -1 with why the
+ * worker did not answer in `why` (it is condemned when it overran or sent
+ * something malformed).
  */
 int iso_inc_control(iso_inc *inc, uint8_t op, const uint8_t *req, size_t len, int64_t deadline_ns,
                     bool watch_death, iso_ctl_reply *out, uint8_t **buf, char *why, size_t cap);
+/** Wait for the reply on channel `ch` to a request `op` posted earlier (as iso_inc_control). */
+int iso_inc_await(iso_inc *inc, int ch, uint8_t op, int64_t deadline_ns, bool watch_death,
+                  iso_ctl_reply *out, uint8_t **buf, char *why, size_t cap);
 
 #endif

@@ -276,7 +276,7 @@ bool iso_ctl_reply_decode(uint8_t req, const void *buf, size_t len, iso_ctl_repl
     } else if (out->status == ISO_REP_OK) {
         if (req == ISO_REQ_LOAD)
             rd_load_ok(&r, out);
-    } else if (out->status == ISO_REP_FAILED && req == ISO_REQ_LOAD) {
+    } else if (out->status == ISO_REP_FAILED && (req == ISO_REQ_LOAD || req == ISO_REQ_PREPARE)) {
         rd_load_failed(&r, out);
     } else if (out->status == ISO_REP_FAILED && req == ISO_REQ_INIT) {
         out->message = text(&r, "message");

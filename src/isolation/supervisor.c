@@ -42,214 +42,6 @@
 #define BACKOFF_FIRST_NS (10 * 1000000LL)
 #define BACKOFF_MAX_NS (10 * 1000000000LL)
 #define CRASH_WINDOW_NS (60 * 1000000000LL)
-/* While starting a worker, how often to look whether it died. */
-#define START_SLICE_NS (2 * 1000000LL)
-
-/* ------------------------------------------------------------------ */
-/* Incarnations                                                        */
-/* ------------------------------------------------------------------ */
-
-void iso_inc_unref(iso_inc *inc)
-{
-    if (!inc || atomic_fetch_sub(&inc->refs, 1) != 1)
-        return;
-    if (inc->base)
-        munmap(inc->base, inc->size);
-    if (inc->pidfd >= 0)
-        close(inc->pidfd);
-    pthread_mutex_destroy(&inc->lock);
-    cpex__free(inc->chans);
-    cpex__free((void *)inc->busy);
-    cpex__free(inc);
-}
-
-/* Shared memory for a new worker; *fd is the memfd to hand it. */
-static iso_inc *inc_new(iso_proxy *p, int *fd, char *why, size_t cap)
-{
-    iso_inc *inc = cpex__calloc(1, sizeof *inc);
-    if (!inc) {
-        snprintf(why, cap, "out of memory");
-        return NULL;
-    }
-    atomic_init(&inc->refs, 1);
-    inc->proxy = p;
-    inc->pidfd = -1;
-    inc->pid = -1;
-    pthread_mutex_init(&inc->lock, NULL);
-    inc->size = ISO_SHM_SIZE(p->channels);
-    inc->chans = cpex__calloc(p->channels, sizeof *inc->chans);
-    inc->busy = cpex__calloc(p->channels, sizeof *inc->busy);
-    *fd = memfd_create("cpex-worker", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (!inc->chans || !inc->busy || *fd < 0 || ftruncate(*fd, (off_t)inc->size) != 0 ||
-        /* The worker must not shrink what the host reads: that would be
-           SIGBUS in the host. */
-        fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-        snprintf(why, cap, "cannot make the worker's shared memory: %s", strerror(errno));
-        goto fail;
-    }
-    inc->base = mmap(NULL, inc->size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
-    if (inc->base == MAP_FAILED) {
-        inc->base = NULL;
-        snprintf(why, cap, "cannot map the worker's shared memory: %s", strerror(errno));
-        goto fail;
-    }
-    iso_shm_head *head = inc->base;
-    head->magic = ISO_SHM_MAGIC;
-    head->version = ISO_PROTO_VERSION;
-    head->channels = p->channels;
-    head->area_size = ISO_AREA_SIZE;
-    for (uint32_t i = 0; i < p->channels; i++)
-        iso_chan_bind(&inc->chans[i], inc->base, p->channels, i);
-    return inc;
-fail:
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-    iso_inc_unref(inc);
-    return NULL;
-}
-
-void iso_inc_condemn(iso_inc *inc, int why, const char *text)
-{
-    int expected = ISO_CONDEMN_NONE;
-    if (!atomic_compare_exchange_strong(&inc->condemned, &expected, why))
-        return;
-    pthread_mutex_lock(&inc->lock);
-    snprintf(inc->condemn_text, sizeof inc->condemn_text, "%s", text);
-    pthread_mutex_unlock(&inc->lock);
-    iso_pidfd_kill(inc->pidfd);
-}
-
-/* Publish that the worker is gone: callers read death_* after `dead`. */
-static void inc_mark_dead(iso_inc *inc)
-{
-    atomic_store(&inc->dead, 1);
-    for (uint32_t i = 0; i < inc->proxy->channels; i++)
-        iso_chan_mark_dead(&inc->chans[i]);
-}
-
-int iso_inc_take_channel(iso_inc *inc, int64_t deadline_ns)
-{
-    iso_proxy *p = inc->proxy;
-    for (uint32_t i = 0; i < p->channels; i++) {
-        uint32_t free_ = 0;
-        if (atomic_compare_exchange_strong(&inc->busy[i], &free_, 1))
-            return (int)i;
-    }
-    pthread_mutex_lock(&p->lock);
-    atomic_fetch_add(&p->chan_waiters, 1);
-    int got = -1;
-    for (;;) {
-        for (uint32_t i = 0; i < p->channels && got < 0; i++) {
-            uint32_t free_ = 0;
-            if (atomic_compare_exchange_strong(&inc->busy[i], &free_, 1))
-                got = (int)i;
-        }
-        if (got >= 0 || atomic_load(&inc->dead) || atomic_load(&inc->condemned))
-            break;
-        if (cpex__now_ns() >= deadline_ns)
-            break;
-        struct timespec ts = {(time_t)(deadline_ns / 1000000000), (long)(deadline_ns % 1000000000)};
-        pthread_cond_timedwait(&p->cond, &p->lock, &ts);
-    }
-    atomic_fetch_sub(&p->chan_waiters, 1);
-    pthread_mutex_unlock(&p->lock);
-    return got;
-}
-
-void iso_inc_give_channel(iso_inc *inc, int ch)
-{
-    iso_proxy *p = inc->proxy;
-    atomic_store(&inc->busy[ch], 0);
-    if (atomic_load(&p->chan_waiters)) {
-        pthread_mutex_lock(&p->lock);
-        pthread_cond_broadcast(&p->cond);
-        pthread_mutex_unlock(&p->lock);
-    }
-}
-
-static const char *op_name(uint8_t op)
-{
-    switch (op) {
-    case ISO_REQ_LOAD: return "loading the plugin";
-    case ISO_REQ_INIT: return "initialize";
-    case ISO_REQ_SHUTDOWN: return "shutdown";
-    case ISO_REQ_DESTROY: return "destroy";
-    default: return "a request";
-    }
-}
-
-/* The supervisor's own check while it starts a worker (it is not polling). */
-static bool reaped_now(iso_inc *inc)
-{
-    char text[300];
-    int sig, status;
-    int rc = iso_pidfd_reap(inc->pidfd, 0, &sig, &status, text, sizeof text);
-    if (rc == 0)
-        return false;
-    inc->death_signal = sig;
-    inc->death_status = status;
-    snprintf(inc->death_text, sizeof inc->death_text, "%s", text);
-    inc_mark_dead(inc);
-    return true;
-}
-
-int iso_inc_control(iso_inc *inc, uint8_t op, const uint8_t *req, size_t len, int64_t deadline_ns,
-                    bool watch_death, iso_ctl_reply *out, uint8_t **buf, char *why, size_t cap)
-{
-    *buf = NULL;
-    int ch = iso_inc_take_channel(inc, deadline_ns);
-    if (ch < 0) {
-        snprintf(why, cap, "no channel of the worker was free for %s", op_name(op));
-        return -1;
-    }
-    iso_chan *c = &inc->chans[ch];
-    memcpy(c->req, req, len);
-    iso_chan_post(c, (uint32_t)len);
-    for (;;) {
-        int64_t until = deadline_ns;
-        if (watch_death) {
-            int64_t slice = cpex__now_ns() + START_SLICE_NS;
-            until = slice < deadline_ns ? slice : deadline_ns;
-        }
-        int w = iso_chan_wait_reply(c, &inc->dead, until);
-        if (w == ISO_WAIT_REPLY)
-            break;
-        if (w == ISO_WAIT_TIMEOUT && watch_death && !reaped_now(inc) &&
-            cpex__now_ns() < deadline_ns)
-            continue;
-        if (atomic_load(&inc->dead)) {
-            snprintf(why, cap, "the worker process %s during %s", inc->death_text, op_name(op));
-            return -1;
-        }
-        char text[200];
-        snprintf(text, sizeof text, "%s did not finish within the load timeout", op_name(op));
-        iso_inc_condemn(inc, ISO_CONDEMN_TIMEOUT, text);
-        snprintf(why, cap, "%s did not finish within the load timeout (sandbox.load_timeout, "
-                 "%.1f s); the worker was killed", op_name(op),
-                 (double)inc->proxy->load_timeout_ns / 1e9);
-        return -1;
-    }
-    uint32_t n = c->ctl->rep_len;
-    uint8_t *copy = n <= ISO_AREA_SIZE ? cpex__malloc(n ? n : 1) : NULL;
-    if (copy && n)
-        memcpy(copy, c->rep, n);
-    iso_inc_give_channel(inc, ch);
-    char bad[200];
-    if (!copy) {
-        snprintf(bad, sizeof bad, n > ISO_AREA_SIZE ? "a reply length past its area" : "out of memory");
-    } else if (iso_ctl_reply_decode(op, copy, n, out, bad, sizeof bad)) {
-        *buf = copy;
-        return 0;
-    }
-    cpex__free(copy);
-    char text[300];
-    snprintf(text, sizeof text, "it sent a malformed reply to %s (%s)", op_name(op), bad);
-    iso_inc_condemn(inc, ISO_CONDEMN_MALFORMED, text);
-    snprintf(why, cap, "the worker sent a malformed reply to %s (%s); it was killed", op_name(op),
-             bad);
-    return -1;
-}
 
 /* ------------------------------------------------------------------ */
 /* Starting a worker                                                   */
@@ -307,17 +99,13 @@ oom:
     return false;
 }
 
-/* Spawn, LOAD and (when initialized) INIT. NULL with `why` or `err` items on failure. */
-static iso_inc *start_worker(iso_proxy *p, bool first, cpex_error *err, char *why, size_t cap)
+/* Start a worker process; nothing is asked of it yet. NULL with `why`. */
+static iso_inc *spawn_worker(iso_proxy *p, char *why, size_t cap)
 {
     int fd = -1;
-    iso_inc *inc = inc_new(p, &fd, why, cap);
+    iso_inc *inc = iso_inc_new(p, &fd, why, cap);
     if (!inc)
         return NULL;
-    /* The LOAD request waits in channel 0 before the worker exists: it
-       finds it at once. */
-    uint8_t *req0 = inc->chans[0].req;
-    memcpy(req0, p->load_req, p->load_req_len);
     char nchan[16], parent[24];
     snprintf(nchan, sizeof nchan, "%u", p->channels);
     snprintf(parent, sizeof parent, "%ld", (long)getpid());
@@ -338,7 +126,80 @@ static iso_inc *start_worker(iso_proxy *p, bool first, cpex_error *err, char *wh
         iso_inc_unref(inc);
         return NULL;
     }
+    return inc;
+}
+
+/* Kill and reap a worker that will not serve. */
+static void discard(iso_inc *inc)
+{
+    if (!inc)
+        return;
+    iso_pidfd_kill(inc->pidfd);
+    if (!atomic_load(&inc->dead)) {
+        int sig, status;
+        char text[300];
+        iso_pidfd_reap(inc->pidfd, 1, &sig, &status, text, sizeof text);
+        iso_inc_mark_dead(inc);
+    }
+    iso_inc_unref(inc);
+}
+
+/*
+ * A spare for the next restart: a worker started now and told to PREPARE
+ * (set up its sandbox), not waited for. A restart then costs LOAD alone —
+ * no process creation (one to two milliseconds on a virtual machine) and
+ * no seccomp compilation on the way. Kept by a plugin whose worker has
+ * died once; a plugin that never crashes pays nothing.
+ */
+static void make_spare(iso_proxy *p)
+{
+    char why[300];
+    iso_inc *inc = spawn_worker(p, why, sizeof why);
+    if (!inc)
+        return;
+    int ch = iso_inc_take_channel(inc, true, 0); /* free: nobody else has it */
+    memcpy(inc->chans[ch].req, p->load_req, p->load_req_len);
+    inc->chans[ch].req[0] = ISO_REQ_PREPARE;
+    iso_chan_post(&inc->chans[ch], (uint32_t)p->load_req_len);
+    pthread_mutex_lock(&p->lock);
+    p->spare = inc;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* The spare, once its sandbox is up; NULL when there is none or it failed. */
+static iso_inc *take_spare(iso_proxy *p, int64_t deadline)
+{
+    pthread_mutex_lock(&p->lock);
+    iso_inc *inc = p->spare;
+    p->spare = NULL;
+    pthread_mutex_unlock(&p->lock);
+    if (!inc)
+        return NULL;
+    iso_ctl_reply r;
+    uint8_t *buf = NULL;
+    char why[600];
+    bool ok = iso_inc_await(inc, 0, ISO_REQ_PREPARE, deadline, true, &r, &buf, why, sizeof why) == 0;
+    if (ok) {
+        log_lines(p, &r);
+        ok = r.status == ISO_REP_OK;
+        iso_ctl_reply_free(&r);
+        cpex__free(buf);
+    }
+    iso_inc_give_channel(inc, 0);
+    if (ok)
+        return inc;
+    discard(inc); /* a fresh start reports whatever went wrong */
+    return NULL;
+}
+
+/* A worker that serves: the spare or a new one, LOAD and (when the manager
+   initialized the plugin) INIT. NULL with `why` or `err` items on failure. */
+static iso_inc *start_worker(iso_proxy *p, bool first, cpex_error *err, char *why, size_t cap)
+{
     int64_t deadline = cpex__deadline_add(cpex__now_ns(), p->load_timeout_ns);
+    iso_inc *inc = take_spare(p, deadline);
+    if (!inc && !(inc = spawn_worker(p, why, cap)))
+        return NULL;
     iso_ctl_reply r;
     uint8_t *buf = NULL;
     bool ok = iso_inc_control(inc, ISO_REQ_LOAD, p->load_req, p->load_req_len, deadline, true, &r,
@@ -381,15 +242,7 @@ static iso_inc *start_worker(iso_proxy *p, bool first, cpex_error *err, char *wh
     }
     if (ok)
         return inc;
-    /* Whatever state it is in, it goes. */
-    iso_pidfd_kill(inc->pidfd);
-    if (!atomic_load(&inc->dead)) {
-        int sig, status;
-        char text[300];
-        iso_pidfd_reap(inc->pidfd, 1, &sig, &status, text, sizeof text);
-        inc_mark_dead(inc);
-    }
-    iso_inc_unref(inc);
+    discard(inc);
     return NULL;
 }
 
@@ -484,7 +337,7 @@ static void on_death(iso_proxy *p, iso_inc *inc)
              p->state == ISO_P_DISABLED  ? "that was one crash too many: the plugin is disabled"
              : p->state == ISO_P_STOPPED ? "the plugin is stopping"
                                          : "a new worker is started");
-    inc_mark_dead(inc);
+    iso_inc_mark_dead(inc);
     bool was_current = p->current == inc;
     if (was_current)
         p->current = NULL;
@@ -538,8 +391,14 @@ static void *supervise(void *arg)
             if (inc) {
                 p->current = inc;
                 p->state = ISO_P_READY;
-                if (!first)
+                if (!first) {
                     p->restarts++;
+                    if (!p->spare) {
+                        pthread_mutex_unlock(&p->lock);
+                        make_spare(p);
+                        pthread_mutex_lock(&p->lock);
+                    }
+                }
             } else {
                 char last[760];
                 snprintf(last, sizeof last, "could not be restarted (%s)", why);
@@ -555,19 +414,21 @@ static void *supervise(void *arg)
             pthread_cond_broadcast(&p->cond);
             continue;
         }
-        struct pollfd fds[2] = {{p->cmd_efd, POLLIN, 0}, {-1, POLLIN, 0}};
-        iso_inc *watched = p->current;
+        struct pollfd fds[3] = {{p->cmd_efd, POLLIN, 0}, {-1, POLLIN, 0}, {-1, POLLIN, 0}};
+        iso_inc *watched = p->current, *spare = p->spare;
         if (watched) {
             atomic_fetch_add(&watched->refs, 1);
             fds[1].fd = watched->pidfd;
         }
+        if (spare)
+            fds[2].fd = spare->pidfd; /* only this thread takes or drops the spare */
         int timeout = -1;
         if (p->state == ISO_P_DOWN) {
             int64_t ms = (p->next_start_ns - now + 999999) / 1000000;
             timeout = ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
         }
         pthread_mutex_unlock(&p->lock);
-        int n = poll(fds, watched ? 2 : 1, timeout);
+        int n = poll(fds, 3, timeout);
         if (n > 0 && (fds[0].revents & POLLIN)) {
             uint64_t v;
             ssize_t rd = read(p->cmd_efd, &v, sizeof v);
@@ -576,21 +437,29 @@ static void *supervise(void *arg)
         if (n > 0 && watched && fds[1].revents)
             on_death(p, watched);
         iso_inc_unref(watched);
+        if (n > 0 && spare && fds[2].revents) {
+            pthread_mutex_lock(&p->lock);
+            p->spare = NULL;
+            pthread_mutex_unlock(&p->lock);
+            discard(spare);
+        }
         pthread_mutex_lock(&p->lock);
     }
-    /* Stopping: the worker left goes with this thread. */
-    iso_inc *inc = p->current;
+    /* Stopping: the workers left go with this thread. */
+    iso_inc *inc = p->current, *spare = p->spare;
     p->current = NULL;
+    p->spare = NULL;
     p->state = ISO_P_STOPPED;
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
+    discard(spare);
     if (inc) {
         iso_inc_condemn(inc, ISO_CONDEMN_STOP, "the plugin is stopping");
         char text[300];
         int sig, status;
         iso_pidfd_reap(inc->pidfd, 1, &sig, &status, text, sizeof text);
         snprintf(inc->death_text, sizeof inc->death_text, "was stopped: the plugin is stopping");
-        inc_mark_dead(inc);
+        iso_inc_mark_dead(inc);
         iso_inc_unref(inc);
     }
     return NULL;

@@ -174,7 +174,21 @@ static void reply_load_failed(iso_chan *ch, uint32_t seq, cpex_error *err)
     iso_chan_reply(ch, seq, (uint32_t)w.len);
 }
 
-static void do_load(const uint8_t *req, size_t len, iso_chan *ch, uint32_t seq)
+/* The sandbox, once applied (by PREPARE or by LOAD), and what it reported. */
+static bool sandboxed;
+static wk_sandbox_res sandbox;
+
+static void reply_prepared(iso_chan *ch, uint32_t seq)
+{
+    iso_wr w;
+    iso_wr_init(&w, ch->rep, ISO_AREA_SIZE);
+    iso_wr_u8(&w, ISO_REP_OK);
+    wk_logs_write(&w);
+    iso_chan_reply(ch, seq, (uint32_t)w.len);
+}
+
+/* LOAD, or with `prepare` PREPARE: the same request, stopping after the sandbox. */
+static void do_load(const uint8_t *req, size_t len, iso_chan *ch, uint32_t seq, bool prepare)
 {
     iso_rd r;
     iso_rd_init(&r, req, len);
@@ -221,13 +235,19 @@ static void do_load(const uint8_t *req, size_t len, iso_chan *ch, uint32_t seq)
     /* The sandbox first: the library's constructors, its entry point and
        everything after run inside it. */
     sb.library = library;
-    wk_sandbox_res res;
-    wk_sandbox_apply(&sb, &res);
-    if (res.error[0]) {
-        cpex__error_add(&err, CPEX_E_LOAD, NULL, "%s", res.error);
-        goto fail;
+    if (!sandboxed) {
+        wk_sandbox_apply(&sb, &sandbox);
+        if (sandbox.error[0]) {
+            cpex__error_add(&err, CPEX_E_LOAD, NULL, "%s", sandbox.error);
+            goto fail;
+        }
+        sandboxed = true;
     }
     wk.cpu_limit_ns = sb.cpu_seconds > 0 ? (int64_t)(sb.cpu_seconds * 1e9) : 0;
+    if (prepare) {
+        reply_prepared(ch, seq);
+        goto done;
+    }
 
     cpex_plugin_config pc;
     memset(&pc, 0, sizeof pc);
@@ -260,7 +280,8 @@ static void do_load(const uint8_t *req, size_t len, iso_chan *ch, uint32_t seq)
     for (uint32_t i = 1; i < wk.channels; i++)
         wk.chans[i].has_thread =
             pthread_create(&wk.chans[i].thread, NULL, channel_thread, &wk.chans[i]) == 0;
-    reply_load(ch, seq, &res);
+    reply_load(ch, seq, &sandbox);
+done:
     json_decref(config);
     cpex__free(library);
     cpex__free(hooks);
@@ -284,7 +305,7 @@ fail:
 bool wk_control(uint8_t op, const uint8_t *req, size_t len, iso_chan *ch)
 {
     uint32_t seq = atomic_load(&ch->ctl->req_seq);
-    if (op == ISO_REQ_LOAD) {
+    if (op == ISO_REQ_LOAD || op == ISO_REQ_PREPARE) {
         if (wk.loaded) {
             iso_wr w;
             iso_wr_init(&w, ch->rep, ISO_AREA_SIZE);
@@ -293,7 +314,7 @@ bool wk_control(uint8_t op, const uint8_t *req, size_t len, iso_chan *ch)
             iso_chan_reply(ch, seq, (uint32_t)w.len);
             return false;
         }
-        do_load(req, len, ch, seq);
+        do_load(req, len, ch, seq, op == ISO_REQ_PREPARE);
         return false;
     }
     const cpex_plugin_registration *reg = &wk.plugin.registration;
