@@ -56,7 +56,7 @@ test-tsan: deps
 # -fsanitize=fuzzer,address,undefined; a crash fails the target and leaves
 # the input in build-fuzz/artifacts/<target>/. Longer: make fuzz FUZZ_SECONDS=3600
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS ?= kind config request manifest
+FUZZ_TARGETS ?= kind config request manifest reply
 
 fuzz-build:
 	fuzz/run.sh --build-only

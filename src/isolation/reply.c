@@ -257,7 +257,7 @@ static void rd_load_failed(iso_rd *r, iso_ctl_reply *out)
     }
     for (size_t i = 0; i < out->error_count && !r->bad; i++) {
         int32_t code = iso_rd_i32(r);
-        if (code > CPEX_OK || code < CPEX_E_TYPE)
+        if (code >= CPEX_OK || code < CPEX_E_TYPE)
             iso_rd_fail(r, "error code %d", code);
         out->error_codes[i] = (cpex_status)code;
         out->errors[i] = text(r, "error message");
