@@ -4,6 +4,7 @@
  * is "crash", where it dies of SIGSEGV.
  */
 #include <string.h>
+#include <sys/mman.h>
 
 #include <cpex/plugin.h>
 
@@ -13,8 +14,10 @@ static int32_t maybe_crash(void *instance, const cpex_call *call)
     (void)instance;
     if (m && m->part_count && m->parts[0].kind == CPEX_PART_TEXT &&
         cpex_str_eq(m->parts[0].text, "crash")) {
-        volatile int *volatile nowhere = NULL;
-        *nowhere = 1;
+        /* a page that is gone: SIGSEGV, also under the sanitizers */
+        char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        munmap(page, 4096);
+        *(volatile char *)page = 1;
     }
     return CPEX_ALLOW;
 }

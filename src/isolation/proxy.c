@@ -266,7 +266,7 @@ int32_t iso_proxy_handler(void *instance, const cpex_call *call)
 {
     iso_proxy *p = instance;
     char why[900];
-    if (p->pending_count) /* a racy peek: the lock is taken only when there is news */
+    if (atomic_load_explicit(&p->pending_count, memory_order_relaxed)) /* news: take the lock */
         flush_notes(p, call);
     int idx = handler_index(p, call->hook);
     cpex__call_view view;

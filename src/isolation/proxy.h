@@ -99,7 +99,7 @@ struct iso_proxy {
     uint64_t crashes, restarts;
     /* Log lines from outside any call (restarts, the disable notice): the
        next call passes them to the manager's log under the plugin's name. */
-    size_t pending_count;
+    _Atomic size_t pending_count; /* written under lock; callers peek without it */
     struct { uint32_t level; char *text; } pending[32];
     _Atomic int chan_waiters;
 

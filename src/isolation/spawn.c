@@ -89,13 +89,12 @@ char *iso_worker_find(const char *explicit_path, char *why, size_t cap)
 /* ------------------------------------------------------------------ */
 
 /* What of the host's environment a worker keeps: locale and time zone,
-   the runtime linker's path, and the sanitizers' options (with leak
-   checking off: LeakSanitizer needs ptrace, which the sandbox forbids). */
+   the runtime linker's path, the test hooks, and the sanitizers' options
+   (for a sanitized build; below). */
 static bool kept(const char *entry)
 {
     static const char *const names[] = {"LANG=", "LANGUAGE=", "TZ=", "LD_LIBRARY_PATH=",
-                                        "UBSAN_OPTIONS=", "TSAN_OPTIONS=",
-                                        "CPEX_WORKER_TEST_"};
+                                        "UBSAN_OPTIONS=", "CPEX_WORKER_TEST_"};
     if (strncmp(entry, "LC_", 3) == 0)
         return true;
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
@@ -104,24 +103,40 @@ static bool kept(const char *entry)
     return false;
 }
 
+/*
+ * A sanitized worker (a sanitizer build of the tree) gets the host's
+ * options plus: no leak check (LeakSanitizer needs ptrace, which the
+ * sandbox forbids), and no fatal-signal handlers, so that a plugin that
+ * crashes its worker dies of its signal as in a plain build (the host
+ * reports SIGSEGV, not a sanitizer's exit status). Harmless elsewhere.
+ */
+#define SAN_SIGNALS "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_abort=0"
+
+static char *san_options(const char *name, const char *host, const char *extra)
+{
+    return cpex__asprintf("%s=%s%s%s", name, host ? host : "", host && *host ? ":" : "", extra);
+}
+
 static char **worker_env(void)
 {
     size_t n = 0;
     for (char **e = environ; e && *e; e++)
         n++;
-    char **env = cpex__calloc(n + 2, sizeof *env);
+    char **env = cpex__calloc(n + 3, sizeof *env);
     if (!env)
         return NULL;
     size_t k = 0;
-    const char *asan = NULL;
+    const char *asan = NULL, *tsan = NULL;
     for (char **e = environ; e && *e; e++) {
         if (strncmp(*e, "ASAN_OPTIONS=", 13) == 0)
             asan = *e + 13;
+        else if (strncmp(*e, "TSAN_OPTIONS=", 13) == 0)
+            tsan = *e + 13;
         else if (kept(*e) && !(env[k++] = cpex__strdup(*e)))
             goto oom;
     }
-    if (!(env[k++] = cpex__asprintf("ASAN_OPTIONS=%s%sdetect_leaks=0", asan ? asan : "",
-                                    asan && *asan ? ":" : "")))
+    if (!(env[k++] = san_options("ASAN_OPTIONS", asan, "detect_leaks=0:" SAN_SIGNALS)) ||
+        !(env[k++] = san_options("TSAN_OPTIONS", tsan, SAN_SIGNALS)))
         goto oom;
     return env;
 oom:

@@ -25,8 +25,8 @@
 
 #define DEFAULT_MEMORY_MB 256u
 #define DEFAULT_OPEN_FILES 64u
-/* Address space beyond the data limit: code, thread stacks, malloc's
-   reserved arenas and the shared memory (which is not data). */
+/* Address space beyond the data limit and the transport: code, thread
+   stacks, malloc's reserved arenas. */
 #define AS_HEADROOM_MB 1024u
 
 bool wk_sanitized(void)
@@ -52,19 +52,29 @@ static void add(char *buf, size_t cap, const char *fmt, const char *text)
         snprintf(buf + len, cap - len, fmt, text);
 }
 
-static void warn_or_fail(const wk_sandbox_req *req, wk_sandbox_res *res, const char *what)
+/* A protection that is not in force: a warning now; with `require`, the
+   warnings become the error at the end (all of them named). */
+static void missing(wk_sandbox_res *res, const char *what)
 {
-    if (req->require) {
-        if (!res->error[0])
-            snprintf(res->error, sizeof res->error,
-                     "the sandbox cannot be set up as required (sandbox.require: true): %s; run "
-                     "on a kernel that has it, or set require: false to start without it",
-                     what);
-        return;
-    }
     if (res->warning_count < sizeof res->warnings / sizeof *res->warnings)
         snprintf(res->warnings[res->warning_count++], sizeof res->warnings[0],
                  "the worker runs without a protection: %s", what);
+}
+
+static void require_all(const wk_sandbox_req *req, wk_sandbox_res *res)
+{
+    if (!req->require || res->warning_count == 0)
+        return;
+    size_t len = (size_t)snprintf(res->error, sizeof res->error,
+                                  "the sandbox cannot be set up as required (sandbox.require: "
+                                  "true); missing: ");
+    for (size_t i = 0; i < res->warning_count && len < sizeof res->error; i++)
+        len += (size_t)snprintf(res->error + len, sizeof res->error - len, "%s%s", i ? "; " : "",
+                                res->warnings[i] + strlen("the worker runs without a protection: "));
+    if (len < sizeof res->error)
+        snprintf(res->error + len, sizeof res->error - len,
+                 ". Run where the kernel (and the build) offers them, or set require: false to "
+                 "start without them");
 }
 
 static bool set_limit(int resource, rlim_t value)
@@ -85,20 +95,21 @@ void wk_sandbox_apply(const wk_sandbox_req *req, wk_sandbox_res *res)
     uint32_t files = req->open_files ? req->open_files : DEFAULT_OPEN_FILES;
     bool limits = set_limit(RLIMIT_NOFILE, files);
     if (wk_sanitized()) {
-        warn_or_fail(req, res, "memory limit (this worker is built with a sanitizer, which "
+        missing(res, "memory limit (this worker is built with a sanitizer, which "
                                "reserves more address space than any limit allows)");
     } else {
         rlim_t data = (rlim_t)mb << 20;
-        rlim_t as = (rlim_t)(mb + AS_HEADROOM_MB) << 20;
+        /* The transport's mapping (32 MiB a channel) is address space too. */
+        rlim_t as = ((rlim_t)(mb + AS_HEADROOM_MB) << 20) + (rlim_t)wk.size;
         if (set_limit(RLIMIT_DATA, data) && set_limit(RLIMIT_AS, as))
             res->bits |= ISO_SB_MEMORY;
         else
-            warn_or_fail(req, res, "memory limit (setrlimit refused it)");
+            missing(res, "memory limit (setrlimit refused it)");
     }
     if (limits)
         res->bits |= ISO_SB_RLIMITS;
     else
-        warn_or_fail(req, res, "open file limit (setrlimit refused it)");
+        missing(res, "open file limit (setrlimit refused it)");
 
     /* 2. no_new_privs. */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0) {
@@ -106,7 +117,7 @@ void wk_sandbox_apply(const wk_sandbox_req *req, wk_sandbox_res *res)
         add(sum, cap, "%s", "no_new_privs");
     } else {
         snprintf(why, sizeof why, "no_new_privs (%s)", strerror(errno));
-        warn_or_fail(req, res, why);
+        missing(res, why);
     }
 
     /* 3. Landlock. */
@@ -126,7 +137,7 @@ void wk_sandbox_apply(const wk_sandbox_req *req, wk_sandbox_res *res)
                  abi >= 6 ? "; signals scoped" : "");
         add(sum, cap, "%s", line);
     } else {
-        warn_or_fail(req, res, why);
+        missing(res, why);
     }
 
     /* 4. seccomp. */
@@ -136,7 +147,7 @@ void wk_sandbox_apply(const wk_sandbox_req *req, wk_sandbox_res *res)
             req->network ? "no exec, fork, ptrace, mount; sockets allowed"
                          : "no sockets, exec, fork, ptrace, mount");
     } else {
-        warn_or_fail(req, res, why);
+        missing(res, why);
     }
 
     if (res->bits & ISO_SB_MEMORY) {
@@ -151,6 +162,7 @@ void wk_sandbox_apply(const wk_sandbox_req *req, wk_sandbox_res *res)
         snprintf(line, sizeof line, "; %g s of CPU per call", req->cpu_seconds);
         add(sum, cap, "%s", line);
     }
+    require_all(req, res);
     for (size_t i = 0; i < res->warning_count; i++) {
         snprintf(line, sizeof line, "%s%s", i ? ", " : "; MISSING: ",
                  res->warnings[i] + strlen("the worker runs without a protection: "));

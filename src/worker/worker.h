@@ -136,7 +136,7 @@ typedef struct wk_sandbox_res {
     char summary[1024];
     char warnings[8][300];
     size_t warning_count;
-    char error[600];            /* set when `require` made a missing protection fatal */
+    char error[1400];           /* set when `require` made a missing protection fatal */
 } wk_sandbox_res;
 
 /** Apply everything, in order: rlimits, no_new_privs, Landlock, seccomp. */

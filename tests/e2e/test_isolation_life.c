@@ -209,9 +209,11 @@ static void test_crash_budget_disables(void **state)
 static void test_thousand_crashes_in_a_row(void **state)
 {
     (void)state;
+    /* A sanitized worker takes tens of milliseconds to start: fewer there. */
+    int crashes = test_sanitized() ? 250 : 1000;
     live = iso_probe_manager("    sandbox: {max_crashes_per_minute: 5000}\n");
     double t0 = iso_now();
-    for (int i = 0; i < 1000; i++) {
+    for (int i = 0; i < crashes; i++) {
         e2e_outcome o;
         iso_call(live, "segv", NULL, NULL, &o);
         if (!o.r.violation || strcmp(o.r.violation->code, "plugin_crashed") != 0) {
@@ -222,7 +224,8 @@ static void test_thousand_crashes_in_a_row(void **state)
     }
     double took = iso_now() - t0;
     iso_expect_serving(live);
-    print_message("1000 crash-and-restart cycles: %.2f s (%.2f ms each)\n", took, took);
+    print_message("%d crash-and-restart cycles: %.2f s (%.2f ms each)\n", crashes, took,
+                  took * 1000 / crashes);
     assert_true(took < 240.0);
 }
 
@@ -319,7 +322,8 @@ static void test_missing_protection(void **state)
     live = iso_probe_manager(NULL);
     cpex_plugin_info info;
     assert_int_equal(cpex_manager_plugin_info(live, "probe", &info), CPEX_OK);
-    assert_contains(info.isolation, "MISSING: the kernel offers no Landlock");
+    assert_contains(info.isolation, "MISSING: ");
+    assert_contains(strstr(info.isolation, "MISSING: "), "the kernel offers no Landlock");
     cpex_plugin_info_cleanup(&info);
     iso_expect_serving(live);
     /* With it, loading fails naming the protection. */

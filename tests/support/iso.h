@@ -18,6 +18,20 @@
 #include "e2e.h"
 
 #define ISO_WORKER CPEX_BINARY_DIR "/cpex-worker"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define ISO_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define ISO_SANITIZED 1
+#endif
+#endif
+#ifndef ISO_SANITIZED
+#define ISO_SANITIZED 0
+#endif
+
+/** Whether this build (and so its worker) runs under a sanitizer. */
+static inline int test_sanitized(void) { return ISO_SANITIZED; }
 #define ISO_PROBE E2E_LIB("iso_probe")
 
 static inline double iso_now(void)
