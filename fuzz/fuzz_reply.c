@@ -17,17 +17,10 @@
 #include <string.h>
 
 #include "cpex/cmf.h"
+#include "fuzz_common.h"
 #include "isolation/proto.h"
 #include "isolation/reply.h"
 #include "isolation/wire.h"
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            __builtin_trap();                                                                      \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const uint8_t *lo, *hi;
 

@@ -50,6 +50,16 @@ static void kind_list(const cpex_manager *m, char *buf, size_t cap)
         snprintf(buf + pos, cap - pos, "]");
 }
 
+/* Undo what a factory made (the plugin's destroy, then the factory's release). */
+static void product_undo(cpex_factory_product *prod)
+{
+    if (prod->registration.struct_size >= CPEX_REGISTRATION_SIZE_1_0 &&
+        prod->registration.destroy)
+        prod->registration.destroy(prod->registration.instance);
+    if (prod->release)
+        prod->release(prod->release_data);
+}
+
 /* Create one configured plugin through its factory. */
 static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
                                      const cpex__config_plugin *cp, cpex__binding_list *bindings,
@@ -138,11 +148,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     if (isolate && !prod.isolated) {
         /* A factory that knows nothing of isolation ran the plugin in
            process: never let an operator believe otherwise. */
-        if (prod.registration.struct_size >= CPEX_REGISTRATION_SIZE_1_0 &&
-            prod.registration.destroy)
-            prod.registration.destroy(prod.registration.instance);
-        if (prod.release)
-            prod.release(prod.release_data);
+        product_undo(&prod);
         cpex__free(prod.origin);
         cpex__free(prod.isolation_info);
         cpex__where iwhere = {cfg->source, cp->pos.line, cp->pos.column, cp->name, "isolation"};
@@ -178,11 +184,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     st = cpex__mgr_build_plugin(m, &s, &prod.registration, bindings, &where, out, err);
     if (st != CPEX_OK) {
         /* The plugin was created: let it clean up, then the factory. */
-        if (prod.registration.struct_size >= CPEX_REGISTRATION_SIZE_1_0 &&
-            prod.registration.destroy)
-            prod.registration.destroy(prod.registration.instance);
-        if (prod.release)
-            prod.release(prod.release_data);
+        product_undo(&prod);
         cpex__free(s.origin);
         cpex__free(s.isolation);
         return st;

@@ -15,27 +15,15 @@
  */
 #include "isolation/chan.h"
 
+#include "util/clock.h"
+
 #include <errno.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-static inline int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
+static inline int64_t now_ns(void) { return cpex__clock_ns(false); }
 
 void iso_chan_bind(iso_chan *c, void *base, uint32_t channels, uint32_t i)
 {
@@ -91,7 +79,7 @@ static void adapt(iso_chan *c, int64_t slept)
    the time when it looked, else 0. */
 static inline int64_t spin_step(unsigned i)
 {
-    cpu_relax();
+    cpex__cpu_relax();
     return (i & 63) == 63 ? now_ns() : 0;
 }
 

@@ -295,7 +295,7 @@ static void disable(iso_proxy *p, const char *last)
     p->state = ISO_P_DISABLED;
     snprintf(p->down_reason, sizeof p->down_reason,
              "the plugin is disabled: its worker crashed %u times within a minute (the limit, "
-             "sandbox.max_crashes_per_minute); the last time it %s. Fix the plugin, or raise the "
+             "sandbox.max_crashes_per_minute); the last time it %.300s. Fix the plugin, or raise the "
              "limit, and load the configuration again",
              p->max_crashes, last);
     iso_proxy_note(p, CPEX_LOG_ERROR, p->down_reason);

@@ -172,41 +172,19 @@ static bool take(iso_rd *r, void *out, size_t n)
     return true;
 }
 
-uint8_t iso_rd_u8(iso_rd *r)
-{
-    uint8_t v = 0;
-    return take(r, &v, 1) ? v : 0;
-}
-
-uint32_t iso_rd_u32(iso_rd *r)
-{
-    uint32_t v = 0;
-    return take(r, &v, 4) ? v : 0;
-}
-
-int32_t iso_rd_i32(iso_rd *r)
-{
-    int32_t v = 0;
-    return take(r, &v, 4) ? v : 0;
-}
-
-uint64_t iso_rd_u64(iso_rd *r)
-{
-    uint64_t v = 0;
-    return take(r, &v, 8) ? v : 0;
-}
-
-int64_t iso_rd_i64(iso_rd *r)
-{
-    int64_t v = 0;
-    return take(r, &v, 8) ? v : 0;
-}
-
-double iso_rd_f64(iso_rd *r)
-{
-    double v = 0;
-    return take(r, &v, 8) ? v : 0;
-}
+/* The fixed-size readers: zero once the reader has stopped. */
+#define ISO_RD_NUMBER(name, type)                                                                  \
+    type name(iso_rd *r)                                                                           \
+    {                                                                                              \
+        type v = 0;                                                                                \
+        return take(r, &v, sizeof v) ? v : 0;                                                      \
+    }
+ISO_RD_NUMBER(iso_rd_u8, uint8_t)
+ISO_RD_NUMBER(iso_rd_u32, uint32_t)
+ISO_RD_NUMBER(iso_rd_i32, int32_t)
+ISO_RD_NUMBER(iso_rd_u64, uint64_t)
+ISO_RD_NUMBER(iso_rd_i64, int64_t)
+ISO_RD_NUMBER(iso_rd_f64, double)
 
 uint32_t iso_rd_count(iso_rd *r, size_t min_item, const char *what)
 {

@@ -58,7 +58,7 @@ static void missing(wk_sandbox_res *res, const char *what)
 {
     if (res->warning_count < sizeof res->warnings / sizeof *res->warnings)
         snprintf(res->warnings[res->warning_count++], sizeof res->warnings[0],
-                 "the worker runs without a protection: %s", what);
+                 "the worker runs without a protection: %.250s", what);
 }
 
 static void require_all(const wk_sandbox_req *req, wk_sandbox_res *res)

@@ -171,39 +171,35 @@ static int32_t payload_verdict(const wcall *wc, uint32_t kind)
     return wc->payload_kind == kind ? CPEX_HOST_OK : CPEX_HOST_EINVAL;
 }
 
+/* A new payload of `kind` (written only when accepted), then released. */
+static int32_t send_payload(wcall *wc, uint32_t kind, const void *data)
+{
+    int32_t verdict = payload_verdict(wc, kind);
+    op_mark m = op_begin(wc, kind == CPEX_PAYLOAD_CMF ? ISO_OP_PAYLOAD_CMF : ISO_OP_PAYLOAD_JSON);
+    iso_wr_u8(wc->out, verdict == CPEX_HOST_OK);
+    if (verdict == CPEX_HOST_OK && kind == CPEX_PAYLOAD_CMF)
+        iso_wr_cmf(wc->out, data);
+    else if (verdict == CPEX_HOST_OK)
+        iso_wr_json(wc->out, data);
+    int32_t rc = op_end(wc, m);
+    return rc == CPEX_HOST_OK ? verdict : rc;
+}
+
 static int32_t w_set_payload_cmf(const cpex_call *call, cpex_cmf_message *message)
 {
     wcall *wc = active(call);
-    if (!wc || !message) {
-        cpex_cmf_free(message);
-        return CPEX_HOST_EINVAL;
-    }
-    int32_t verdict = payload_verdict(wc, CPEX_PAYLOAD_CMF);
-    op_mark m = op_begin(wc, ISO_OP_PAYLOAD_CMF);
-    iso_wr_u8(wc->out, verdict == CPEX_HOST_OK);
-    if (verdict == CPEX_HOST_OK)
-        iso_wr_cmf(wc->out, message);
+    int32_t rc = wc && message ? send_payload(wc, CPEX_PAYLOAD_CMF, message) : CPEX_HOST_EINVAL;
     cpex_cmf_free(message);
-    int32_t rc = op_end(wc, m);
-    return rc == CPEX_HOST_OK ? verdict : rc;
+    return rc;
 }
 
 static int32_t w_set_payload_json(const cpex_call *call, cpex_json *document)
 {
     wcall *wc = active(call);
     json_t *d = cpex_json_to_jansson(document);
-    if (!wc || !d) {
-        json_decref(d);
-        return CPEX_HOST_EINVAL;
-    }
-    int32_t verdict = payload_verdict(wc, CPEX_PAYLOAD_JSON);
-    op_mark m = op_begin(wc, ISO_OP_PAYLOAD_JSON);
-    iso_wr_u8(wc->out, verdict == CPEX_HOST_OK);
-    if (verdict == CPEX_HOST_OK)
-        iso_wr_json(wc->out, d);
+    int32_t rc = wc && d ? send_payload(wc, CPEX_PAYLOAD_JSON, d) : CPEX_HOST_EINVAL;
     json_decref(d);
-    int32_t rc = op_end(wc, m);
-    return rc == CPEX_HOST_OK ? verdict : rc;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
