@@ -394,6 +394,9 @@ static void *supervise(void *arg)
                 if (!first) {
                     p->restarts++;
                     if (!p->spare) {
+                        /* The callers waiting for this worker go first; the
+                           spare's process creation is no business of theirs. */
+                        pthread_cond_broadcast(&p->cond);
                         pthread_mutex_unlock(&p->lock);
                         make_spare(p);
                         pthread_mutex_lock(&p->lock);

@@ -21,106 +21,59 @@
  * for a foreign architecture).
  */
 #include <errno.h>
-#include <linux/sched.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <termios.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "worker/worker.h"
 
-static const char *const always[] = {
-    /* files and descriptors (Landlock decides which files) */
-    "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2",
-    "pwritev2", "open", "openat", "openat2", "close", "close_range", "stat", "fstat", "lstat",
-    "newfstatat", "statx", "statfs", "fstatfs", "lseek", "access", "faccessat", "faccessat2",
-    "readlink", "readlinkat", "getdents", "getdents64", "getcwd", "chdir", "fchdir", "mkdir",
-    "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat", "renameat2", "link", "linkat",
-    "symlink", "symlinkat", "truncate", "ftruncate", "fallocate", "fsync", "fdatasync",
-    "sync_file_range", "utimensat", "chmod", "fchmod", "fchmodat", "umask", "fcntl", "dup",
-    "dup2", "dup3", "pipe", "pipe2", "flock", "sendfile", "copy_file_range", "splice", "tee",
-    "memfd_create", "fadvise64", "readahead",
-    /* memory */
-    "mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "msync", "mincore", "mlock",
-    "munlock", "membarrier", "get_mempolicy",
-    /* threads and synchronization */
-    "futex", "futex_waitv", "set_robust_list", "get_robust_list", "rseq", "set_tid_address",
-    "sched_yield", "sched_getaffinity", "sched_getparam", "sched_getscheduler",
-    "sched_get_priority_max", "sched_get_priority_min", "arch_prctl", "prctl",
-    /* time */
-    "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
-    "timer_create", "timer_settime", "timer_gettime", "timer_delete", "timer_getoverrun",
-    "getitimer", "setitimer", "alarm", "timerfd_create", "timerfd_settime", "timerfd_gettime",
-    /* identity and limits (read only, or lowering) */
-    "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getgroups",
-    "getresuid", "getresgid", "getpgrp", "getpgid", "getsid", "getrusage", "times", "sysinfo",
-    "uname", "getrlimit", "setrlimit", "capget", "getrandom", "getcpu",
-    /* signals (to itself: see kill/tgkill) */
-    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigsuspend", "rt_sigpending",
-    "rt_sigtimedwait", "sigaltstack", "restart_syscall", "signalfd", "signalfd4",
-    /* waiting on descriptors */
-    "poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
-    "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "wait4", "waitid",
-    /* more restrictions on itself are always welcome */
-    "seccomp", "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self",
-    /* the end */
-    "exit", "exit_group",
-};
+#include "worker/seccomp_rules.h"
 
-static const char *const network[] = {
-    "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4", "sendto",
-    "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "shutdown", "getsockname",
-    "getpeername", "getsockopt", "setsockopt",
-};
+#ifdef CPEX_SECCOMP_PREBUILT
+#include "seccomp_filters.h" /* generated: build/generated/, by cpex_seccomp_gen */
+#endif
 
-static int allow_all(scmp_filter_ctx ctx, const char *const *names, size_t n)
+#ifdef CPEX_SECCOMP_PREBUILT
+/* The filter compiled at build time, the worker's pid patched in: loading it
+   costs microseconds, compiling it with libseccomp about a millisecond of
+   every worker start. -1 when it cannot be used (then the rules are
+   compiled here). */
+static int load_prebuilt(bool net, uint32_t self)
 {
+    const struct sock_filter *src = net ? wk_filter_network : wk_filter_local;
+    size_t n = net ? sizeof wk_filter_network / sizeof *src : sizeof wk_filter_local / sizeof *src;
+    unsigned marks = net ? WK_FILTER_NETWORK_MARKS : WK_FILTER_LOCAL_MARKS;
+    struct sock_filter prog_insns[1024];
+    if (n > sizeof prog_insns / sizeof *prog_insns)
+        return -1;
+    unsigned found = 0;
     for (size_t i = 0; i < n; i++) {
-        int nr = seccomp_syscall_resolve_name(names[i]);
-        if (nr == __NR_SCMP_ERROR)
-            continue; /* not a call of this architecture */
-        int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
-        if (rc != 0 && rc != -EDOM)
-            return rc;
+        prog_insns[i] = src[i];
+        if (prog_insns[i].k == WK_SECCOMP_SELF_MARK) {
+            prog_insns[i].k = self;
+            found++;
+        }
     }
-    return 0;
+    if (found != marks)
+        return -1;
+    struct sock_fprog prog = {(unsigned short)n, prog_insns};
+    return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0 ? 0 : -1;
 }
+#endif
 
 int wk_seccomp_apply(bool net, char *why, size_t cap)
 {
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
-    if (!ctx) {
-        snprintf(why, cap, "libseccomp could not start a filter");
-        return -1;
-    }
-    int rc = allow_all(ctx, always, sizeof always / sizeof *always);
-    if (rc == 0 && net)
-        rc = allow_all(ctx, network, sizeof network / sizeof *network);
-    scmp_datum_t self = (scmp_datum_t)getpid();
-    if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-                              SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
-    if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-    if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
-                              SCMP_A0(SCMP_CMP_EQ, self));
-    if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-                              SCMP_A0(SCMP_CMP_EQ, self));
-    if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
-                              SCMP_A0(SCMP_CMP_EQ, 0));
-    if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1,
-                              SCMP_A0(SCMP_CMP_EQ, 0xffffffffu));
-    static const unsigned long ioctls[] = {TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIOCLEX,
-                                           FIONCLEX};
-    for (size_t i = 0; rc == 0 && i < sizeof ioctls / sizeof *ioctls; i++)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i]));
+    uint32_t self = (uint32_t)getpid();
+#ifdef CPEX_SECCOMP_PREBUILT
+    if (load_prebuilt(net, self) == 0)
+        return 0;
+#endif
+    scmp_filter_ctx ctx = NULL;
+    int rc = wk_seccomp_build(net, self, &ctx);
     if (rc == 0)
         rc = seccomp_load(ctx);
     if (rc != 0)
