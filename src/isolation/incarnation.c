@@ -209,7 +209,8 @@ int iso_inc_await(iso_inc *inc, int ch, uint8_t op, int64_t deadline_ns, bool wa
                  (double)inc->proxy->load_timeout_ns / 1e9);
         return -1;
     }
-    uint32_t n = c->ctl->rep_len;
+    /* Read once: a hostile worker may change it while we look. */
+    uint32_t n = *(volatile uint32_t *)&c->ctl->rep_len;
     uint8_t *copy = n <= ISO_AREA_SIZE ? cpex__malloc(n ? n : 1) : NULL;
     if (copy && n)
         memcpy(copy, c->rep, n);

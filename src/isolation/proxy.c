@@ -352,7 +352,8 @@ int32_t iso_proxy_handler(void *instance, const cpex_call *call)
     }
 
     /* The reply: copied out first, never read twice in shared memory. */
-    uint32_t n = c->ctl->rep_len;
+    /* Read once: a hostile worker may change it while we look. */
+    uint32_t n = *(volatile uint32_t *)&c->ctl->rep_len;
     uint8_t small[SMALL_REPLY];
     uint8_t *copy = n <= sizeof small ? small : n <= ISO_AREA_SIZE ? cpex__malloc(n) : NULL;
     if (copy)
