@@ -30,15 +30,15 @@ static void check_text(const char *s)
         return;
     size_t n = strlen(s);
     CHECK((const uint8_t *)s >= lo && (const uint8_t *)s + n < hi);
-    CHECK(iso_text_ok(s, n));
+    CHECK(cpex__iso_text_ok(s, n));
 }
 
-static void check_call(const iso_call_reply *r)
+static void check_call(const cpex__iso_call_reply *r)
 {
     CHECK(r->op_count <= ISO_MAX_OPS);
     check_text(r->message);
     for (size_t i = 0; i < r->op_count; i++) {
-        const iso_op *op = &r->ops[i];
+        const cpex__iso_op *op = &r->ops[i];
         check_text(op->a);
         check_text(op->b);
         check_text(op->c);
@@ -53,7 +53,7 @@ static void check_call(const iso_call_reply *r)
     }
 }
 
-static void check_ctl(uint8_t req, const iso_ctl_reply *r)
+static void check_ctl(uint8_t req, const cpex__iso_ctl_reply *r)
 {
     check_text(r->origin);
     check_text(r->name);
@@ -88,19 +88,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     hi = data + size;
     char why[200] = "";
     if (which == 0) {
-        iso_call_reply r;
-        if (iso_call_reply_decode(data + 1, size - 1, &r, why, sizeof why)) {
+        cpex__iso_call_reply r;
+        if (cpex__iso_call_reply_decode(data + 1, size - 1, &r, why, sizeof why)) {
             check_call(&r);
-            iso_call_reply_free(&r);
+            cpex__iso_call_reply_free(&r);
         } else {
             CHECK(why[0]);
         }
         return 0;
     }
-    iso_ctl_reply r;
-    if (iso_ctl_reply_decode(which, data + 1, size - 1, &r, why, sizeof why)) {
+    cpex__iso_ctl_reply r;
+    if (cpex__iso_ctl_reply_decode(which, data + 1, size - 1, &r, why, sizeof why)) {
         check_ctl(which, &r);
-        iso_ctl_reply_free(&r);
+        cpex__iso_ctl_reply_free(&r);
     } else {
         CHECK(why[0]);
     }

@@ -145,7 +145,7 @@ typedef struct bcase {
     const char *name, *what;
     const char *kind;
     int isolated;
-    size_t payload;  /* bytes of text */
+    size_t payload; /* bytes of text */
     int ext;
     int modify;
     /* results */
@@ -156,15 +156,32 @@ typedef struct bcase {
 #define ALLOW "libbenchplug.so?entry=allow"
 static bcase cases[] = {
     {.name = "inproc_1k", .what = "in process, 1 KB CMF message", .kind = ALLOW, .payload = 1024},
-    {.name = "iso_tiny", .what = "isolated, a 2-byte message (transport floor)", .kind = ALLOW,
-     .isolated = 1, .payload = 2},
-    {.name = "iso_1k", .what = "isolated, 1 KB CMF message", .kind = ALLOW, .isolated = 1,
+    {.name = "iso_tiny",
+     .what = "isolated, a 2-byte message (transport floor)",
+     .kind = ALLOW,
+     .isolated = 1,
+     .payload = 2},
+    {.name = "iso_1k",
+     .what = "isolated, 1 KB CMF message",
+     .kind = ALLOW,
+     .isolated = 1,
      .payload = 1024},
-    {.name = "iso_1k_ext", .what = "isolated, 1 KB + readable extensions", .kind = ALLOW,
-     .isolated = 1, .payload = 1024, .ext = 1},
-    {.name = "iso_modify_1k", .what = "isolated, 1 KB, plugin returns a new one",
-     .kind = "libbenchplug.so?entry=modify", .isolated = 1, .payload = 1024, .modify = 1},
-    {.name = "iso_16k", .what = "isolated, 16 KB CMF message", .kind = ALLOW, .isolated = 1,
+    {.name = "iso_1k_ext",
+     .what = "isolated, 1 KB + readable extensions",
+     .kind = ALLOW,
+     .isolated = 1,
+     .payload = 1024,
+     .ext = 1},
+    {.name = "iso_modify_1k",
+     .what = "isolated, 1 KB, plugin returns a new one",
+     .kind = "libbenchplug.so?entry=modify",
+     .isolated = 1,
+     .payload = 1024,
+     .modify = 1},
+    {.name = "iso_16k",
+     .what = "isolated, 16 KB CMF message",
+     .kind = ALLOW,
+     .isolated = 1,
      .payload = 16384},
 };
 #define NCASES (sizeof cases / sizeof *cases)
@@ -184,8 +201,7 @@ static int run_case(bcase *c, int samples)
         cpex_pipeline_result r;
         int64_t t0 = now_ns();
         cpex_manager_invoke(m, "cmf.tool_pre_invoke", &p, ext, NULL, &r);
-        int ok = r.continue_processing && r.error_count == 0 &&
-                 (!c->modify || r.payload_modified);
+        int ok = r.continue_processing && r.error_count == 0 && (!c->modify || r.payload_modified);
         cpex_pipeline_result_cleanup(&r);
         int64_t t1 = now_ns();
         if (!ok)
@@ -207,7 +223,8 @@ static int run_case(bcase *c, int samples)
 /* Crash and restart cycles: the crash call, then calls until one is answered. */
 static int run_crash(int cycles, dist *crash, dist *restart)
 {
-    cpex_manager *m = manager("libbenchcrash.so", 1, "", "    sandbox: {max_crashes_per_minute: 100000}\n");
+    cpex_manager *m =
+        manager("libbenchcrash.so", 1, "", "    sandbox: {max_crashes_per_minute: 100000}\n");
     if (!m)
         return -1;
     cpex_cmf_message *boom = cpex_cmf_new(CPEX_ROLE_USER), *fine = message(1024);
@@ -266,8 +283,8 @@ int main(int argc, char **argv)
         const bcase *c = &cases[i];
         if (!c->ran)
             continue;
-        printf("%-14s %-42s %9.2f %9.2f %9.2f %9.2f %9.1f\n", c->name, c->what, c->d.p50,
-               c->d.p99, c->d.p999, c->d.mean, base > 0 ? c->d.p50 / base : NAN);
+        printf("%-14s %-42s %9.2f %9.2f %9.2f %9.2f %9.1f\n", c->name, c->what, c->d.p50, c->d.p99,
+               c->d.p999, c->d.mean, base > 0 ? c->d.p50 / base : NAN);
     }
     printf("%-14s %-42s %9.1f %9.1f %9.1f %9.1f\n", "crash", "a call whose worker dies (SIGSEGV)",
            crash.p50, crash.p99, crash.p999, crash.mean);

@@ -16,10 +16,11 @@
 
 /** What the plugin of a call may read. Borrowed, valid during the call until its next write. */
 typedef struct cpex__call_view {
-    uint32_t caps;                /* the plugin's capability bits (model/capabilities.h) */
-    const cpex_extensions *ext;   /* what ext_* read (its own writes over the pipeline's); may be NULL */
-    const json_t *ctx_local;      /* the object ctx_get(CPEX_CTX_LOCAL) reads; may be NULL */
-    const json_t *ctx_global;     /* the object ctx_get(CPEX_CTX_GLOBAL) reads; may be NULL */
+    uint32_t caps; /* the plugin's capability bits (model/capabilities.h) */
+    const cpex_extensions
+        *ext;                /* what ext_* read (its own writes over the pipeline's); may be NULL */
+    const json_t *ctx_local; /* the object ctx_get(CPEX_CTX_LOCAL) reads; may be NULL */
+    const json_t *ctx_global; /* the object ctx_get(CPEX_CTX_GLOBAL) reads; may be NULL */
 } cpex__call_view;
 
 /** Fill `out` for `call`. Returns 0, or -1 when `call` is not a call of this library. */

@@ -38,9 +38,15 @@ enum {
     S_COUNT
 };
 static const char *const sandbox_keys[S_COUNT] = {
-    "network",          "read_paths",   "write_paths",
-    "memory_mb",        "cpu_seconds_per_call", "require",
-    "max_crashes_per_minute", "load_timeout", "open_files",
+    "network",
+    "read_paths",
+    "write_paths",
+    "memory_mb",
+    "cpu_seconds_per_call",
+    "require",
+    "max_crashes_per_minute",
+    "load_timeout",
+    "open_files",
 };
 
 static void reportf(cpex__isolation_report_fn report, void *ctx, const char *key, const char *fmt,
@@ -96,16 +102,17 @@ static bool want_seconds(const json_t *v, const char *key, double *out,
 {
     double d = json_is_number(v) ? json_number_value(v) : -1;
     if (!json_is_number(v) || !(d > 0) || !isfinite(d) || d > ISO_MAX_SECONDS) {
-        reportf(report, ctx, key, "'%s' must be a positive number of seconds (at most %.0f), got %s",
-                key, ISO_MAX_SECONDS, json_is_number(v) ? "a number out of range" : type_of(v));
+        reportf(report, ctx, key,
+                "'%s' must be a positive number of seconds (at most %.0f), got %s", key,
+                ISO_MAX_SECONDS, json_is_number(v) ? "a number out of range" : type_of(v));
         return false;
     }
     *out = d;
     return true;
 }
 
-static bool want_bool(const json_t *v, const char *key, bool *out,
-                      cpex__isolation_report_fn report, void *ctx)
+static bool want_bool(const json_t *v, const char *key, bool *out, cpex__isolation_report_fn report,
+                      void *ctx)
 {
     if (!json_is_boolean(v)) {
         reportf(report, ctx, key, "'%s' must be true or false, got %s", key, type_of(v));
@@ -171,7 +178,8 @@ static bool check_sandbox(cpex__isolation_cfg *iso, const json_t *v,
     }
     const char *name;
     const json_t *val;
-    json_object_foreach((json_t *)v, name, val) {
+    json_object_foreach((json_t *)v, name, val)
+    {
         char key[300];
         snprintf(key, sizeof key, "sandbox.%.200s", name);
         int idx = -1;
@@ -193,12 +201,8 @@ static bool check_sandbox(cpex__isolation_cfg *iso, const json_t *v,
         }
         json_int_t n = 0;
         switch (idx) {
-        case S_NETWORK:
-            want_bool(val, key, &iso->network, report, ctx);
-            break;
-        case S_REQUIRE:
-            want_bool(val, key, &iso->require, report, ctx);
-            break;
+        case S_NETWORK: want_bool(val, key, &iso->network, report, ctx); break;
+        case S_REQUIRE: want_bool(val, key, &iso->require, report, ctx); break;
         case S_READ_PATHS:
             if (!want_paths(val, key, &iso->read_paths, &iso->read_path_count, report, ctx))
                 return false;
@@ -224,9 +228,7 @@ static bool check_sandbox(cpex__isolation_cfg *iso, const json_t *v,
             if (!json_is_null(val))
                 want_seconds(val, key, &iso->cpu_seconds_per_call, report, ctx);
             break;
-        case S_LOAD_TIMEOUT:
-            want_seconds(val, key, &iso->load_timeout, report, ctx);
-            break;
+        case S_LOAD_TIMEOUT: want_seconds(val, key, &iso->load_timeout, report, ctx); break;
         }
     }
     return true;
@@ -246,8 +248,8 @@ bool cpex__isolation_key(cpex__isolation_cfg *iso, const char *key, const json_t
         } else if (s) {
             const char *sug = cpex__suggest(s, modes, COUNT(modes));
             reportf(report, ctx, key, "unknown isolation '%.200s'; %s%s%s", s,
-                    sug ? "did you mean '" : "valid values: none, process",
-                    sug ? sug : "", sug ? "'?" : "");
+                    sug ? "did you mean '" : "valid values: none, process", sug ? sug : "",
+                    sug ? "'?" : "");
         } else {
             reportf(report, ctx, key, "'isolation' must be none or process, got %s",
                     type_of(value));

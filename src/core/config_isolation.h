@@ -17,11 +17,11 @@
 
 /** The keys as read. Zero means "not given": the factory's default applies. */
 typedef struct cpex__isolation_cfg {
-    uint32_t mode;            /* enum cpex_isolation_mode */
+    uint32_t mode; /* enum cpex_isolation_mode */
     bool has_mode, has_sandbox, has_workers;
     uint32_t workers;
     bool network;
-    char **read_paths;        /* NULL-terminated or NULL */
+    char **read_paths; /* NULL-terminated or NULL */
     size_t read_path_count;
     char **write_paths;
     size_t write_path_count;

@@ -8,21 +8,21 @@
 
 #define CHUNK_MIN (16u * 1024u)
 
-struct iso_chunk {
-    iso_chunk *next;
+struct cpex__iso_chunk {
+    cpex__iso_chunk *next;
     size_t size, used;
     _Alignas(16) unsigned char mem[];
 };
 
-void *iso_arena_alloc(iso_arena *a, size_t size)
+void *cpex__iso_arena_alloc(cpex__iso_arena *a, size_t size)
 {
     size = (size + 15u) & ~(size_t)15u;
-    iso_chunk *c = a->chunks;
+    cpex__iso_chunk *c = a->chunks;
     if (!c || c->size - c->used < size) {
         if (size > SIZE_MAX / 2)
             return NULL;
         size_t want = size > CHUNK_MIN ? size : CHUNK_MIN;
-        iso_chunk *n = cpex__malloc(sizeof *n + want);
+        cpex__iso_chunk *n = cpex__malloc(sizeof *n + want);
         if (!n)
             return NULL;
         n->size = want;
@@ -36,7 +36,7 @@ void *iso_arena_alloc(iso_arena *a, size_t size)
     return p;
 }
 
-bool iso_arena_own(iso_arena *a, json_t *v)
+bool cpex__iso_arena_own(cpex__iso_arena *a, json_t *v)
 {
     if (a->owned_count == a->owned_cap) {
         size_t cap = a->owned_cap ? a->owned_cap * 2 : 16;
@@ -52,14 +52,14 @@ bool iso_arena_own(iso_arena *a, json_t *v)
     return true;
 }
 
-void iso_arena_reset(iso_arena *a)
+void cpex__iso_arena_reset(cpex__iso_arena *a)
 {
     for (size_t i = 0; i < a->owned_count; i++)
         json_decref(a->owned[i]);
     a->owned_count = 0;
-    iso_chunk *c = a->chunks;
+    cpex__iso_chunk *c = a->chunks;
     while (c && c->next) {
-        iso_chunk *next = c->next;
+        cpex__iso_chunk *next = c->next;
         cpex__free(c);
         c = next;
     }
@@ -68,9 +68,9 @@ void iso_arena_reset(iso_arena *a)
         c->used = 0;
 }
 
-void iso_arena_free(iso_arena *a)
+void cpex__iso_arena_free(cpex__iso_arena *a)
 {
-    iso_arena_reset(a);
+    cpex__iso_arena_reset(a);
     cpex__free(a->chunks);
     cpex__free(a->owned);
     memset(a, 0, sizeof *a);

@@ -13,21 +13,21 @@
 
 #include <jansson.h>
 
-typedef struct iso_chunk iso_chunk;
+typedef struct cpex__iso_chunk cpex__iso_chunk;
 
-typedef struct iso_arena {
-    iso_chunk *chunks; /* newest first; the oldest is kept by reset */
+typedef struct cpex__iso_arena {
+    cpex__iso_chunk *chunks; /* newest first; the oldest is kept by reset */
     json_t **owned;
     size_t owned_count, owned_cap;
-} iso_arena;
+} cpex__iso_arena;
 
 /** Zeroed memory, 16-byte aligned, valid until reset; NULL on OOM. */
-void *iso_arena_alloc(iso_arena *a, size_t size);
+void *cpex__iso_arena_alloc(cpex__iso_arena *a, size_t size);
 /** Release `v` with the arena. False on OOM (then `v` is released now). */
-bool iso_arena_own(iso_arena *a, json_t *v);
+bool cpex__iso_arena_own(cpex__iso_arena *a, json_t *v);
 /** Release everything but the first chunk. */
-void iso_arena_reset(iso_arena *a);
+void cpex__iso_arena_reset(cpex__iso_arena *a);
 /** Release everything. */
-void iso_arena_free(iso_arena *a);
+void cpex__iso_arena_free(cpex__iso_arena *a);
 
 #endif

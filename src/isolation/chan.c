@@ -25,17 +25,17 @@
 
 static inline int64_t now_ns(void) { return cpex__clock_ns(false); }
 
-void iso_chan_bind(iso_chan *c, void *base, uint32_t channels, uint32_t i)
+void cpex__iso_chan_bind(cpex__iso_chan *c, void *base, uint32_t channels, uint32_t i)
 {
     uint8_t *b = base;
-    c->ctl = (iso_chan_ctl *)(void *)(b + ISO_CTL_OFFSET(i));
+    c->ctl = (cpex__iso_chan_ctl *)(void *)(b + ISO_CTL_OFFSET(i));
     c->req = b + ISO_REQ_OFFSET(channels, i);
     c->rep = b + ISO_REP_OFFSET(channels, i);
     c->seq = 0;
 }
 
 /* Shared (not private) futexes: the two sides are different processes. */
-void iso_futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_ns)
+void cpex__iso_futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_ns)
 {
     struct timespec ts, *tp = NULL;
     if (timeout_ns >= 0) {
@@ -46,12 +46,12 @@ void iso_futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_n
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT, expected, tp, NULL, 0);
 }
 
-void iso_futex_wake(_Atomic uint32_t *addr)
+void cpex__iso_futex_wake(_Atomic uint32_t *addr)
 {
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, 0x7fffffff, NULL, NULL, 0);
 }
 
-void iso_chan_post(iso_chan *c, uint32_t len)
+void cpex__iso_chan_post(cpex__iso_chan *c, uint32_t len)
 {
     c->seq = (c->seq + 1) & ~ISO_SEQ_DEAD;
     if (c->seq == 0)
@@ -61,13 +61,13 @@ void iso_chan_post(iso_chan *c, uint32_t len)
        worker sets that flag, then re-reads req_seq before sleeping). */
     atomic_store(&c->ctl->req_seq, c->seq);
     if (atomic_load(&c->ctl->worker_sleeping))
-        iso_futex_wake(&c->ctl->req_seq);
+        cpex__iso_futex_wake(&c->ctl->req_seq);
 }
 
 /* After a sleep that lasted `slept` ns: widen the window when the wait
    ended within it (a longer spin would have caught it), narrow it when
    the wait was long. */
-static void adapt(iso_chan *c, int64_t slept)
+static void adapt(cpex__iso_chan *c, int64_t slept)
 {
     if (slept < c->spin_ns)
         c->spin_ns = c->spin_ns * 2 < ISO_SPIN_MAX_NS ? c->spin_ns * 2 : ISO_SPIN_MAX_NS;
@@ -83,7 +83,7 @@ static inline int64_t spin_step(unsigned i)
     return (i & 63) == 63 ? now_ns() : 0;
 }
 
-int iso_chan_wait_reply(iso_chan *c, const _Atomic int *dead, int64_t deadline_ns)
+int cpex__iso_chan_wait_reply(cpex__iso_chan *c, const _Atomic int *dead, int64_t deadline_ns)
 {
     _Atomic uint32_t *rep = &c->ctl->rep_seq;
     if (!c->spin_ns)
@@ -120,17 +120,17 @@ int iso_chan_wait_reply(iso_chan *c, const _Atomic int *dead, int64_t deadline_n
             atomic_store_explicit(&c->ctl->host_sleeping, 0, memory_order_relaxed);
             return ISO_WAIT_TIMEOUT;
         }
-        iso_futex_wait(rep, v, deadline_ns - t);
+        cpex__iso_futex_wait(rep, v, deadline_ns - t);
     }
 }
 
-void iso_chan_mark_dead(iso_chan *c)
+void cpex__iso_chan_mark_dead(cpex__iso_chan *c)
 {
     atomic_fetch_or(&c->ctl->rep_seq, ISO_SEQ_DEAD);
-    iso_futex_wake(&c->ctl->rep_seq);
+    cpex__iso_futex_wake(&c->ctl->rep_seq);
 }
 
-uint32_t iso_chan_wait_request(iso_chan *c)
+uint32_t cpex__iso_chan_wait_request(cpex__iso_chan *c)
 {
     _Atomic uint32_t *req = &c->ctl->req_seq;
     if (!c->spin_ns)
@@ -154,15 +154,15 @@ uint32_t iso_chan_wait_request(iso_chan *c)
             adapt(c, now_ns() - slept);
             return v;
         }
-        iso_futex_wait(req, v, -1);
+        cpex__iso_futex_wait(req, v, -1);
     }
 }
 
-void iso_chan_reply(iso_chan *c, uint32_t seq, uint32_t len)
+void cpex__iso_chan_reply(cpex__iso_chan *c, uint32_t seq, uint32_t len)
 {
     c->seq = seq;
     c->ctl->rep_len = len;
     atomic_store(&c->ctl->rep_seq, seq);
     if (atomic_load(&c->ctl->host_sleeping))
-        iso_futex_wake(&c->ctl->rep_seq);
+        cpex__iso_futex_wake(&c->ctl->rep_seq);
 }

@@ -15,30 +15,30 @@
 #include "isolation/proto.h"
 
 /** A channel as one side maps it. */
-typedef struct iso_chan {
-    iso_chan_ctl *ctl;
-    uint8_t *req;  /* request area */
-    uint8_t *rep;  /* reply area */
-    uint32_t seq;  /* host: the last sequence posted; worker: the last one answered */
+typedef struct cpex__iso_chan {
+    cpex__iso_chan_ctl *ctl;
+    uint8_t *req;    /* request area */
+    uint8_t *rep;    /* reply area */
+    uint32_t seq;    /* host: the last sequence posted; worker: the last one answered */
     int64_t spin_ns; /* this side's spin window, adapted to the other side (see chan.c) */
-} iso_chan;
+} cpex__iso_chan;
 
 /* Bounds of the adaptive spin windows. */
 #define ISO_SPIN_MIN_NS 20000
 #define ISO_SPIN_MAX_NS 400000
 
 /** Fill `c` for channel `i` of `channels` in the mapping at `base`. */
-void iso_chan_bind(iso_chan *c, void *base, uint32_t channels, uint32_t i);
+void cpex__iso_chan_bind(cpex__iso_chan *c, void *base, uint32_t channels, uint32_t i);
 
 /** Sleep while *addr == expected, at most `timeout_ns` (< 0: no limit). */
-void iso_futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_ns);
+void cpex__iso_futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_ns);
 /** Wake every sleeper on addr. */
-void iso_futex_wake(_Atomic uint32_t *addr);
+void cpex__iso_futex_wake(_Atomic uint32_t *addr);
 
 /* ---- the host's side ---- */
 
 /** Post the request of `len` bytes already written to c->req. */
-void iso_chan_post(iso_chan *c, uint32_t len);
+void cpex__iso_chan_post(cpex__iso_chan *c, uint32_t len);
 
 enum { ISO_WAIT_REPLY = 0, ISO_WAIT_DEAD = 1, ISO_WAIT_TIMEOUT = 2 };
 /**
@@ -47,16 +47,16 @@ enum { ISO_WAIT_REPLY = 0, ISO_WAIT_DEAD = 1, ISO_WAIT_TIMEOUT = 2 };
  * whoever saw the worker die, before it marks rep_seq ISO_SEQ_DEAD and
  * wakes) ends the wait early.
  */
-int iso_chan_wait_reply(iso_chan *c, const _Atomic int *dead, int64_t deadline_ns);
+int cpex__iso_chan_wait_reply(cpex__iso_chan *c, const _Atomic int *dead, int64_t deadline_ns);
 
 /** Mark a dead worker's channel (rep_seq) and wake the host thread waiting on it. */
-void iso_chan_mark_dead(iso_chan *c);
+void cpex__iso_chan_mark_dead(cpex__iso_chan *c);
 
 /* ---- the worker's side ---- */
 
 /** Wait for a request newer than c->seq: spin c->spin_ns, then sleep. Returns its sequence. */
-uint32_t iso_chan_wait_request(iso_chan *c);
+uint32_t cpex__iso_chan_wait_request(cpex__iso_chan *c);
 /** Post the reply of `len` bytes (in c->rep) to request `seq`. */
-void iso_chan_reply(iso_chan *c, uint32_t seq, uint32_t len);
+void cpex__iso_chan_reply(cpex__iso_chan *c, uint32_t seq, uint32_t len);
 
 #endif

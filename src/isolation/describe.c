@@ -237,7 +237,7 @@ cpex_status cpex_library_describe_sandboxed(const char *path, const char *const 
                                "cpex_library_describe_sandboxed: path and out are required");
     *out = NULL;
     char why[700];
-    char *worker = iso_worker_find(worker_path, why, sizeof why);
+    char *worker = cpex__iso_worker_find(worker_path, why, sizeof why);
     if (!worker) {
         *out = failed(path, "cannot describe '%s' in a sandbox: %s", path, why);
         return *out ? CPEX_OK : cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
@@ -258,7 +258,7 @@ cpex_status cpex_library_describe_sandboxed(const char *path, const char *const 
     argv[2] = (char *)path;
     for (size_t i = 0; i < nsym; i++)
         argv[3 + i] = (char *)exported_symbols[i];
-    pid_t pid = iso_spawn(worker, argv, -1, pipefd[1], why, sizeof why);
+    pid_t pid = cpex__iso_spawn(worker, argv, -1, pipefd[1], why, sizeof why);
     close(pipefd[1]);
     cpex__free(argv);
     cpex__free(worker);
@@ -267,7 +267,7 @@ cpex_status cpex_library_describe_sandboxed(const char *path, const char *const 
         *out = failed(path, "cannot describe '%s' in a sandbox: %s", path, why);
         return *out ? CPEX_OK : cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
     }
-    int pidfd = iso_pidfd_open(pid);
+    int pidfd = cpex__iso_pidfd_open(pid);
     int64_t deadline = cpex__deadline_add(
         cpex__now_ns(), cpex__seconds_to_ns(timeout > 0 ? timeout : DESCRIBE_DEFAULT_TIMEOUT));
     size_t len = 0;
@@ -275,7 +275,7 @@ cpex_status cpex_library_describe_sandboxed(const char *path, const char *const 
     char *text = read_all(pipefd[0], pidfd, deadline, &len, &late);
     close(pipefd[0]);
     if (late)
-        iso_pidfd_kill(pidfd);
+        cpex__iso_pidfd_kill(pidfd);
     int sig = -1, status = -1;
     char ended[300] = "";
     if (pidfd >= 0) {
@@ -283,17 +283,19 @@ cpex_status cpex_library_describe_sandboxed(const char *path, const char *const 
            library whose destructor hangs it is killed. */
         struct pollfd pf = {pidfd, POLLIN, 0};
         if (!late && poll(&pf, 1, 2000) == 0)
-            iso_pidfd_kill(pidfd);
-        iso_pidfd_reap(pidfd, 1, &sig, &status, ended, sizeof ended);
+            cpex__iso_pidfd_kill(pidfd);
+        cpex__iso_pidfd_reap(pidfd, 1, &sig, &status, ended, sizeof ended);
         close(pidfd);
     }
     cpex_library_info *info = NULL;
     if (late) {
-        info = failed(path, "describing '%s' did not finish within %.0f s: the library's "
+        info = failed(path,
+                      "describing '%s' did not finish within %.0f s: the library's "
                       "constructors do not return (the worker reading it was killed)",
                       path, timeout > 0 ? timeout : DESCRIBE_DEFAULT_TIMEOUT);
     } else if (sig >= 0 || status != 0) {
-        info = failed(path, "the worker reading '%s' %s: the library's constructors crashed or "
+        info = failed(path,
+                      "the worker reading '%s' %s: the library's constructors crashed or "
                       "ended the process (nothing of it ran in this process)",
                       path, ended[0] ? ended : "ended without a description");
     } else {
@@ -303,7 +305,8 @@ cpex_status cpex_library_describe_sandboxed(const char *path, const char *const 
         info = cpex__calloc(1, sizeof *info);
         if (info && (!doc || !from_json(&r, doc, info))) {
             cpex_library_info_free(info);
-            info = failed(path, "the description of '%s' made in the sandbox cannot be read (%s); "
+            info = failed(path,
+                          "the description of '%s' made in the sandbox cannot be read (%s); "
                           "the library may have written to the worker's output",
                           path, doc ? r.why : "not JSON");
         }

@@ -35,14 +35,14 @@ static char *absolute(const char *path, const char *base_dir)
     return getcwd(cwd, sizeof cwd) ? cpex__asprintf("%s/%s", cwd, path) : cpex__strdup(path);
 }
 
-static bool write_paths(iso_wr *w, const char *const *paths, size_t n, const char *base_dir)
+static bool write_paths(cpex__iso_wr *w, const char *const *paths, size_t n, const char *base_dir)
 {
-    iso_wr_u32(w, (uint32_t)n);
+    cpex__iso_wr_u32(w, (uint32_t)n);
     for (size_t i = 0; i < n; i++) {
         char *a = absolute(paths[i], base_dir);
         if (!a)
             return false;
-        iso_wr_cstr(w, a);
+        cpex__iso_wr_cstr(w, a);
         cpex__free(a);
     }
     return true;
@@ -69,27 +69,27 @@ static uint8_t *load_request(const cpex_factory_request *req, const cpex_isolati
         cpex__free(config);
         return NULL;
     }
-    iso_wr w;
-    iso_wr_init(&w, buf, cap);
-    iso_wr_u8(&w, ISO_REQ_LOAD);
-    iso_wr_u32(&w, iso->network);
-    iso_wr_u32(&w, iso->require);
-    iso_wr_u64(&w, iso->memory_mb);
-    iso_wr_u32(&w, iso->open_files);
-    iso_wr_f64(&w, iso->cpu_seconds_per_call);
+    cpex__iso_wr w;
+    cpex__iso_wr_init(&w, buf, cap);
+    cpex__iso_wr_u8(&w, ISO_REQ_LOAD);
+    cpex__iso_wr_u32(&w, iso->network);
+    cpex__iso_wr_u32(&w, iso->require);
+    cpex__iso_wr_u64(&w, iso->memory_mb);
+    cpex__iso_wr_u32(&w, iso->open_files);
+    cpex__iso_wr_f64(&w, iso->cpu_seconds_per_call);
     bool ok = write_paths(&w, iso->read_paths, iso->read_path_count, req->base_dir) &&
               write_paths(&w, iso->write_paths, iso->write_path_count, req->base_dir);
-    iso_wr_strn(&w, pc->kind.ptr, pc->kind.len);
-    iso_wr_cstr(&w, req->base_dir);
-    iso_wr_cstr(&w, req->source);
-    iso_wr_strn(&w, pc->name.ptr, pc->name.len);
-    iso_wr_u32(&w, pc->mode);
-    iso_wr_i32(&w, pc->priority);
-    iso_wr_u32(&w, (uint32_t)pc->hook_count);
+    cpex__iso_wr_strn(&w, pc->kind.ptr, pc->kind.len);
+    cpex__iso_wr_cstr(&w, req->base_dir);
+    cpex__iso_wr_cstr(&w, req->source);
+    cpex__iso_wr_strn(&w, pc->name.ptr, pc->name.len);
+    cpex__iso_wr_u32(&w, pc->mode);
+    cpex__iso_wr_i32(&w, pc->priority);
+    cpex__iso_wr_u32(&w, (uint32_t)pc->hook_count);
     for (size_t i = 0; i < pc->hook_count; i++)
-        iso_wr_strn(&w, pc->hooks[i].ptr, pc->hooks[i].len);
-    iso_wr_strn(&w, config_text, config_len);
-    iso_wr_u32(&w, req->on_error);
+        cpex__iso_wr_strn(&w, pc->hooks[i].ptr, pc->hooks[i].len);
+    cpex__iso_wr_strn(&w, config_text, config_len);
+    cpex__iso_wr_u32(&w, req->on_error);
     cpex__free(config);
     if (!ok || w.over) {
         cpex__free(buf);
@@ -100,7 +100,7 @@ static uint8_t *load_request(const cpex_factory_request *req, const cpex_isolati
 }
 
 /* Pass the first start's log lines to the factory's log (the manager's, under the plugin). */
-static void pass_notes(iso_proxy *p, const cpex_factory_request *req)
+static void pass_notes(cpex__iso_proxy *p, const cpex_factory_request *req)
 {
     pthread_mutex_lock(&p->lock);
     for (size_t i = 0; i < p->pending_count; i++) {
@@ -112,7 +112,7 @@ static void pass_notes(iso_proxy *p, const cpex_factory_request *req)
     pthread_mutex_unlock(&p->lock);
 }
 
-static void proxy_free_early(iso_proxy *p)
+static void proxy_free_early(cpex__iso_proxy *p)
 {
     cpex__free(p->name);
     cpex__free(p->worker_path);
@@ -128,25 +128,25 @@ static cpex_status isolated_create(const cpex_factory_request *req,
                                    cpex_error *err)
 {
     char why[700];
-    char *worker = iso_worker_find(req->worker_path, why, sizeof why);
+    char *worker = cpex__iso_worker_find(req->worker_path, why, sizeof why);
     if (!worker)
         return cpex__error_add(err, CPEX_E_LOAD, NULL, "isolation: process: %s", why);
-    iso_proxy *p = cpex__calloc(1, sizeof *p);
+    cpex__iso_proxy *p = cpex__calloc(1, sizeof *p);
     if (!p) {
         cpex__free(worker);
         return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
     }
     p->worker_path = worker;
-    p->name = cpex__strndup(req->config->name.ptr ? req->config->name.ptr : "",
-                            req->config->name.len);
+    p->name =
+        cpex__strndup(req->config->name.ptr ? req->config->name.ptr : "", req->config->name.len);
     p->channels = iso->workers ? iso->workers : ISO_DEFAULT_WORKERS;
     if (p->channels > ISO_MAX_CHANNELS)
         p->channels = ISO_MAX_CHANNELS;
     p->on_error = req->on_error;
-    p->max_crashes = iso->max_crashes_per_minute ? iso->max_crashes_per_minute
-                                                 : ISO_DEFAULT_MAX_CRASHES;
-    p->load_timeout_ns = cpex__seconds_to_ns(iso->load_timeout > 0 ? iso->load_timeout
-                                                                  : ISO_DEFAULT_LOAD_TIMEOUT);
+    p->max_crashes =
+        iso->max_crashes_per_minute ? iso->max_crashes_per_minute : ISO_DEFAULT_MAX_CRASHES;
+    p->load_timeout_ns =
+        cpex__seconds_to_ns(iso->load_timeout > 0 ? iso->load_timeout : ISO_DEFAULT_LOAD_TIMEOUT);
     p->host = req->host;
     p->cpu_seconds = iso->cpu_seconds_per_call;
     p->cmd_efd = -1;
@@ -159,10 +159,12 @@ static cpex_status isolated_create(const cpex_factory_request *req,
     p->load_req = load_request(req, iso, &p->load_req_len);
     if (!p->name || !p->load_req) {
         proxy_free_early(p);
-        return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory (or a configuration "
-                               "larger than the transport's %u MiB)", ISO_AREA_SIZE >> 20);
+        return cpex__error_add(err, CPEX_E_NOMEM, NULL,
+                               "out of memory (or a configuration "
+                               "larger than the transport's %u MiB)",
+                               ISO_AREA_SIZE >> 20);
     }
-    cpex_status st = iso_supervisor_start(p, err);
+    cpex_status st = cpex__iso_supervisor_start(p, err);
     pass_notes(p, req);
     if (st != CPEX_OK) {
         proxy_free_early(p);
@@ -175,9 +177,9 @@ static cpex_status isolated_create(const cpex_factory_request *req,
     reg->name = p->reported_name;
     reg->version = p->reported_version;
     reg->instance = p;
-    reg->initialize = iso_proxy_initialize;
-    reg->shutdown = iso_proxy_shutdown;
-    reg->destroy = iso_proxy_destroy;
+    reg->initialize = cpex__iso_proxy_initialize;
+    reg->shutdown = cpex__iso_proxy_shutdown;
+    reg->destroy = cpex__iso_proxy_destroy;
     reg->handler_count = p->handler_count;
     reg->handlers = p->handlers;
     out->origin = cpex__strdup(p->origin);
@@ -188,7 +190,7 @@ static cpex_status isolated_create(const cpex_factory_request *req,
         cpex__free(out->origin);
         cpex__free(out->isolation_info);
         out->origin = out->isolation_info = NULL;
-        iso_proxy_destroy(p);
+        cpex__iso_proxy_destroy(p);
         memset(reg, 0, sizeof *reg);
         return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
     }
@@ -204,8 +206,10 @@ static cpex_status lib_factory(void *data, const cpex_factory_request *req,
     if (!iso || iso->mode == CPEX_ISOLATION_NONE)
         return cpex__lib_create(data, req, out, err);
     if (iso->mode != CPEX_ISOLATION_PROCESS)
-        return cpex__error_add(err, CPEX_E_CONFIG, NULL, "isolation mode %u is not one this "
-                               "library knows (none, process)", iso->mode);
+        return cpex__error_add(err, CPEX_E_CONFIG, NULL,
+                               "isolation mode %u is not one this "
+                               "library knows (none, process)",
+                               iso->mode);
     if (!req->config || !req->config->kind.ptr || !req->host)
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
                                "lib loader: incomplete factory request (no config, kind or host "

@@ -26,7 +26,7 @@
 /* Incarnations                                                        */
 /* ------------------------------------------------------------------ */
 
-void iso_inc_unref(iso_inc *inc)
+void cpex__iso_inc_unref(cpex__iso_inc *inc)
 {
     if (!inc || atomic_fetch_sub(&inc->refs, 1) != 1)
         return;
@@ -41,9 +41,9 @@ void iso_inc_unref(iso_inc *inc)
 }
 
 /* Shared memory for a new worker; *fd is the memfd to hand it. */
-iso_inc *iso_inc_new(iso_proxy *p, int *fd, char *why, size_t cap)
+cpex__iso_inc *cpex__iso_inc_new(cpex__iso_proxy *p, int *fd, char *why, size_t cap)
 {
-    iso_inc *inc = cpex__calloc(1, sizeof *inc);
+    cpex__iso_inc *inc = cpex__calloc(1, sizeof *inc);
     if (!inc) {
         snprintf(why, cap, "out of memory");
         return NULL;
@@ -70,23 +70,23 @@ iso_inc *iso_inc_new(iso_proxy *p, int *fd, char *why, size_t cap)
         snprintf(why, cap, "cannot map the worker's shared memory: %s", strerror(errno));
         goto fail;
     }
-    iso_shm_head *head = inc->base;
+    cpex__iso_shm_head *head = inc->base;
     head->magic = ISO_SHM_MAGIC;
     head->version = ISO_PROTO_VERSION;
     head->channels = p->channels;
     head->area_size = ISO_AREA_SIZE;
     for (uint32_t i = 0; i < p->channels; i++)
-        iso_chan_bind(&inc->chans[i], inc->base, p->channels, i);
+        cpex__iso_chan_bind(&inc->chans[i], inc->base, p->channels, i);
     return inc;
 fail:
     if (*fd >= 0)
         close(*fd);
     *fd = -1;
-    iso_inc_unref(inc);
+    cpex__iso_inc_unref(inc);
     return NULL;
 }
 
-void iso_inc_condemn(iso_inc *inc, int why, const char *text)
+void cpex__iso_inc_condemn(cpex__iso_inc *inc, int why, const char *text)
 {
     int expected = ISO_CONDEMN_NONE;
     if (!atomic_compare_exchange_strong(&inc->condemned, &expected, why))
@@ -94,18 +94,18 @@ void iso_inc_condemn(iso_inc *inc, int why, const char *text)
     pthread_mutex_lock(&inc->lock);
     snprintf(inc->condemn_text, sizeof inc->condemn_text, "%s", text);
     pthread_mutex_unlock(&inc->lock);
-    iso_pidfd_kill(inc->pidfd);
+    cpex__iso_pidfd_kill(inc->pidfd);
 }
 
-void iso_inc_mark_dead(iso_inc *inc)
+void cpex__iso_inc_mark_dead(cpex__iso_inc *inc)
 {
     atomic_store(&inc->dead, 1);
     for (uint32_t i = 0; i < inc->proxy->channels; i++)
-        iso_chan_mark_dead(&inc->chans[i]);
+        cpex__iso_chan_mark_dead(&inc->chans[i]);
 }
 
 /* Take a free channel among the first `n`. */
-static int try_take(iso_inc *inc, uint32_t n)
+static int try_take(cpex__iso_inc *inc, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
         uint32_t free_ = 0;
@@ -115,9 +115,9 @@ static int try_take(iso_inc *inc, uint32_t n)
     return -1;
 }
 
-int iso_inc_take_channel(iso_inc *inc, bool control, int64_t deadline_ns)
+int cpex__iso_inc_take_channel(cpex__iso_inc *inc, bool control, int64_t deadline_ns)
 {
-    iso_proxy *p = inc->proxy;
+    cpex__iso_proxy *p = inc->proxy;
     uint32_t n = control ? 1 : p->channels;
     int got = try_take(inc, n);
     if (got >= 0)
@@ -142,9 +142,9 @@ int iso_inc_take_channel(iso_inc *inc, bool control, int64_t deadline_ns)
     return got;
 }
 
-void iso_inc_give_channel(iso_inc *inc, int ch)
+void cpex__iso_inc_give_channel(cpex__iso_inc *inc, int ch)
 {
-    iso_proxy *p = inc->proxy;
+    cpex__iso_proxy *p = inc->proxy;
     atomic_store(&inc->busy[ch], 0);
     if (atomic_load(&p->chan_waiters)) {
         pthread_mutex_lock(&p->lock);
@@ -166,32 +166,33 @@ static const char *op_name(uint8_t op)
 }
 
 /* The supervisor's own check while it starts a worker (it is not polling). */
-static bool reaped_now(iso_inc *inc)
+static bool reaped_now(cpex__iso_inc *inc)
 {
     char text[300];
     int sig, status;
-    int rc = iso_pidfd_reap(inc->pidfd, 0, &sig, &status, text, sizeof text);
+    int rc = cpex__iso_pidfd_reap(inc->pidfd, 0, &sig, &status, text, sizeof text);
     if (rc == 0)
         return false;
     inc->death_signal = sig;
     inc->death_status = status;
     snprintf(inc->death_text, sizeof inc->death_text, "%s", text);
-    iso_inc_mark_dead(inc);
+    cpex__iso_inc_mark_dead(inc);
     return true;
 }
 
-int iso_inc_await(iso_inc *inc, int ch, uint8_t op, int64_t deadline_ns, bool watch_death,
-                  iso_ctl_reply *out, uint8_t **buf, char *why, size_t cap)
+int cpex__iso_inc_await(cpex__iso_inc *inc, int ch, uint8_t op, int64_t deadline_ns,
+                        bool watch_death, cpex__iso_ctl_reply *out, uint8_t **buf, char *why,
+                        size_t cap)
 {
     *buf = NULL;
-    iso_chan *c = &inc->chans[ch];
+    cpex__iso_chan *c = &inc->chans[ch];
     for (;;) {
         int64_t until = deadline_ns;
         if (watch_death) {
             int64_t slice = cpex__now_ns() + START_SLICE_NS;
             until = slice < deadline_ns ? slice : deadline_ns;
         }
-        int w = iso_chan_wait_reply(c, &inc->dead, until);
+        int w = cpex__iso_chan_wait_reply(c, &inc->dead, until);
         if (w == ISO_WAIT_REPLY)
             break;
         if (w == ISO_WAIT_TIMEOUT && watch_death && !reaped_now(inc) &&
@@ -203,10 +204,11 @@ int iso_inc_await(iso_inc *inc, int ch, uint8_t op, int64_t deadline_ns, bool wa
         }
         char text[200];
         snprintf(text, sizeof text, "%s did not finish within the load timeout", op_name(op));
-        iso_inc_condemn(inc, ISO_CONDEMN_TIMEOUT, text);
-        snprintf(why, cap, "%s did not finish within the load timeout (sandbox.load_timeout, "
-                 "%.1f s); the worker was killed", op_name(op),
-                 (double)inc->proxy->load_timeout_ns / 1e9);
+        cpex__iso_inc_condemn(inc, ISO_CONDEMN_TIMEOUT, text);
+        snprintf(why, cap,
+                 "%s did not finish within the load timeout (sandbox.load_timeout, "
+                 "%.1f s); the worker was killed",
+                 op_name(op), (double)inc->proxy->load_timeout_ns / 1e9);
         return -1;
     }
     /* Read once: a hostile worker may change it while we look. */
@@ -216,34 +218,36 @@ int iso_inc_await(iso_inc *inc, int ch, uint8_t op, int64_t deadline_ns, bool wa
         memcpy(copy, c->rep, n);
     char bad[200];
     if (!copy) {
-        snprintf(bad, sizeof bad, n > ISO_AREA_SIZE ? "a reply length past its area" : "out of memory");
-    } else if (iso_ctl_reply_decode(op, copy, n, out, bad, sizeof bad)) {
+        snprintf(bad, sizeof bad,
+                 n > ISO_AREA_SIZE ? "a reply length past its area" : "out of memory");
+    } else if (cpex__iso_ctl_reply_decode(op, copy, n, out, bad, sizeof bad)) {
         *buf = copy;
         return 0;
     }
     cpex__free(copy);
     char text[300];
     snprintf(text, sizeof text, "it sent a malformed reply to %s (%s)", op_name(op), bad);
-    iso_inc_condemn(inc, ISO_CONDEMN_MALFORMED, text);
+    cpex__iso_inc_condemn(inc, ISO_CONDEMN_MALFORMED, text);
     snprintf(why, cap, "the worker sent a malformed reply to %s (%s); it was killed", op_name(op),
              bad);
     return -1;
 }
 
-int iso_inc_control(iso_inc *inc, uint8_t op, const uint8_t *req, size_t len, int64_t deadline_ns,
-                    bool watch_death, iso_ctl_reply *out, uint8_t **buf, char *why, size_t cap)
+int cpex__iso_inc_control(cpex__iso_inc *inc, uint8_t op, const uint8_t *req, size_t len,
+                          int64_t deadline_ns, bool watch_death, cpex__iso_ctl_reply *out,
+                          uint8_t **buf, char *why, size_t cap)
 {
     *buf = NULL;
-    int ch = iso_inc_take_channel(inc, true, deadline_ns);
+    int ch = cpex__iso_inc_take_channel(inc, true, deadline_ns);
     if (ch < 0) {
         snprintf(why, cap, "the worker's control channel stayed busy for %s", op_name(op));
         return -1;
     }
-    iso_chan *c = &inc->chans[ch];
+    cpex__iso_chan *c = &inc->chans[ch];
     memcpy(c->req, req, len);
     c->req[0] = op; /* LOAD's bytes serve PREPARE too */
-    iso_chan_post(c, (uint32_t)len);
-    int rc = iso_inc_await(inc, ch, op, deadline_ns, watch_death, out, buf, why, cap);
-    iso_inc_give_channel(inc, ch);
+    cpex__iso_chan_post(c, (uint32_t)len);
+    int rc = cpex__iso_inc_await(inc, ch, op, deadline_ns, watch_death, out, buf, why, cap);
+    cpex__iso_inc_give_channel(inc, ch);
     return rc;
 }

@@ -5,7 +5,7 @@
  * One shared memory file (memfd, sealed against shrinking) per worker
  * process, mapped by both:
  *
- *   [ iso_shm_head, page ]  [ iso_chan_ctl x channels, page-rounded ]
+ *   [ cpex__iso_shm_head, page ]  [ cpex__iso_chan_ctl x channels, page-rounded ]
  *   [ request area | reply area ] x channels   (ISO_AREA_SIZE each)
  *
  * A channel carries one request and its reply at a time. The host writes a
@@ -47,50 +47,57 @@
 /** The fd the worker finds the shared memory on. */
 #define ISO_SHM_FD 3
 
-typedef struct iso_shm_head {
+typedef struct cpex__iso_shm_head {
     uint32_t magic;
     uint32_t version;
     uint32_t channels;
     uint32_t area_size;
-} iso_shm_head;
+} cpex__iso_shm_head;
 
 /* Host-written and worker-written words on separate cache lines. */
-typedef struct iso_chan_ctl {
-    _Atomic uint32_t req_seq;         /* host: sequence of the request posted */
-    uint32_t req_len;                 /* host: its length */
-    _Atomic uint32_t host_sleeping;   /* host: waiting on rep_seq in the kernel */
+typedef struct cpex__iso_chan_ctl {
+    _Atomic uint32_t req_seq;       /* host: sequence of the request posted */
+    uint32_t req_len;               /* host: its length */
+    _Atomic uint32_t host_sleeping; /* host: waiting on rep_seq in the kernel */
     uint32_t pad0[13];
     _Atomic uint32_t rep_seq;         /* worker: sequence of the request answered */
     uint32_t rep_len;                 /* worker: length of the reply */
     _Atomic uint32_t worker_sleeping; /* worker: waiting on req_seq in the kernel */
     uint32_t pad1[13];
-} iso_chan_ctl;
+} cpex__iso_chan_ctl;
 
-_Static_assert(sizeof(iso_chan_ctl) == 128, "two cache lines");
+_Static_assert(sizeof(cpex__iso_chan_ctl) == 128, "two cache lines");
 
 /** Offset of channel `i`'s control block. */
-#define ISO_CTL_OFFSET(i) ((size_t)ISO_PAGE + (size_t)(i) * sizeof(iso_chan_ctl))
+#define ISO_CTL_OFFSET(i) ((size_t)ISO_PAGE + (size_t)(i) * sizeof(cpex__iso_chan_ctl))
 /** Offset of the first area, after the control blocks of `n` channels. */
-#define ISO_AREAS_OFFSET(n) \
-    ((size_t)ISO_PAGE + (((size_t)(n) * sizeof(iso_chan_ctl) + ISO_PAGE - 1) / ISO_PAGE) * ISO_PAGE)
+#define ISO_AREAS_OFFSET(n)                                                                        \
+    ((size_t)ISO_PAGE +                                                                            \
+     (((size_t)(n) * sizeof(cpex__iso_chan_ctl) + ISO_PAGE - 1) / ISO_PAGE) * ISO_PAGE)
 /** Offsets of channel `i`'s areas among `n` channels. */
-#define ISO_REQ_OFFSET(n, i) (ISO_AREAS_OFFSET(n) + (size_t)(i) * 2u * ISO_AREA_SIZE)
+#define ISO_REQ_OFFSET(n, i) (ISO_AREAS_OFFSET(n) + (size_t)(i)*2u * ISO_AREA_SIZE)
 #define ISO_REP_OFFSET(n, i) (ISO_REQ_OFFSET(n, i) + ISO_AREA_SIZE)
 /** Size of the whole file for `n` channels. */
-#define ISO_SHM_SIZE(n) (ISO_AREAS_OFFSET(n) + (size_t)(n) * 2u * ISO_AREA_SIZE)
+#define ISO_SHM_SIZE(n) (ISO_AREAS_OFFSET(n) + (size_t)(n)*2u * ISO_AREA_SIZE)
 
 /** A sequence number is never this bit: the host sets it in rep_seq of a dead worker. */
 #define ISO_SEQ_DEAD 0x80000000u
 
 /* Requests. */
-enum { ISO_REQ_LOAD = 1, ISO_REQ_INIT = 2, ISO_REQ_SHUTDOWN = 3, ISO_REQ_DESTROY = 4,
-       ISO_REQ_CALL = 5, ISO_REQ_PREPARE = 6 };
+enum {
+    ISO_REQ_LOAD = 1,
+    ISO_REQ_INIT = 2,
+    ISO_REQ_SHUTDOWN = 3,
+    ISO_REQ_DESTROY = 4,
+    ISO_REQ_CALL = 5,
+    ISO_REQ_PREPARE = 6
+};
 
 /* Reply statuses. */
 enum {
-    ISO_REP_OK = 1,      /* done; the rest of the reply follows */
-    ISO_REP_FAILED = 2,  /* LOAD: error items follow; INIT: a message */
-    ISO_REP_BADREQ = 3   /* the worker could not read the request: a message follows */
+    ISO_REP_OK = 1,     /* done; the rest of the reply follows */
+    ISO_REP_FAILED = 2, /* LOAD: error items follow; INIT: a message */
+    ISO_REP_BADREQ = 3  /* the worker could not read the request: a message follows */
 };
 
 /* What a CALL reply asks of the host, in the order the plugin asked. */

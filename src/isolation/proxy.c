@@ -27,10 +27,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/call_view.h"
 #include "cpex/cmf.h"
 #include "cpex/json.h"
 #include "cpex/manager.h"
-#include "core/call_view.h"
 #include "isolation/proto.h"
 #include "isolation/proxy.h"
 #include "isolation/wire_cmf.h"
@@ -48,7 +48,7 @@
 
 /* A failure with a code of its own, under the plugin's on_error (see the
    top of this file). Takes `details`. */
-static int32_t fail(iso_proxy *p, const cpex_call *call, const char *code, const char *reason,
+static int32_t fail(cpex__iso_proxy *p, const cpex_call *call, const char *code, const char *reason,
                     json_t *details)
 {
     if (p->on_error == CPEX_ON_ERROR_FAIL &&
@@ -63,7 +63,8 @@ static int32_t fail(iso_proxy *p, const cpex_call *call, const char *code, const
     return CPEX_ERROR;
 }
 
-static int32_t crashed(iso_proxy *p, const cpex_call *call, const iso_inc *inc, const char *what)
+static int32_t crashed(cpex__iso_proxy *p, const cpex_call *call, const cpex__iso_inc *inc,
+                       const char *what)
 {
     char reason[1000];
     snprintf(reason, sizeof reason, "Plugin '%s' crashed: %s", p->name, what);
@@ -91,13 +92,14 @@ enum { TAKE_OK, TAKE_DOWN, TAKE_LATE };
 
 /* The serving worker, one reference; else why not (TAKE_DOWN: it will not
    be back in time; TAKE_LATE: the deadline passed while waiting). */
-static int take_worker(iso_proxy *p, int64_t deadline, iso_inc **out, char *why, size_t cap)
+static int take_worker(cpex__iso_proxy *p, int64_t deadline, cpex__iso_inc **out, char *why,
+                       size_t cap)
 {
     *out = NULL;
     pthread_mutex_lock(&p->lock);
     int rc = TAKE_LATE;
     for (;;) {
-        iso_inc *inc = p->current;
+        cpex__iso_inc *inc = p->current;
         if (p->state == ISO_P_READY && inc && !atomic_load(&inc->condemned)) {
             atomic_fetch_add(&inc->refs, 1);
             *out = inc;
@@ -106,8 +108,8 @@ static int take_worker(iso_proxy *p, int64_t deadline, iso_inc **out, char *why,
         }
         int64_t now = cpex__now_ns();
         if (p->state == ISO_P_DISABLED || p->state == ISO_P_STOPPED) {
-            snprintf(why, cap, "%s", p->state == ISO_P_STOPPED ? "the plugin is stopped"
-                                                               : p->down_reason);
+            snprintf(why, cap, "%s",
+                     p->state == ISO_P_STOPPED ? "the plugin is stopped" : p->down_reason);
             rc = TAKE_DOWN;
             break;
         }
@@ -142,26 +144,18 @@ static void sleep_past(int64_t deadline)
 /* Replaying the plugin's requests                                     */
 /* ------------------------------------------------------------------ */
 
-static void replay(iso_proxy *p, const cpex_call *call, iso_call_reply *r)
+static void replay(cpex__iso_proxy *p, const cpex_call *call, cpex__iso_call_reply *r)
 {
     const cpex_host_api *h = p->host;
     for (size_t i = 0; i < r->op_count; i++) {
-        iso_op *op = &r->ops[i];
+        cpex__iso_op *op = &r->ops[i];
         json_t *j = op->json;
         op->json = NULL; /* each slot takes the value */
         switch (op->type) {
-        case ISO_OP_LOG:
-            h->log(call, op->num, op->a);
-            break;
-        case ISO_OP_DENY:
-            h->deny(call, op->a, op->b, op->c, cpex_json_from_jansson(j));
-            break;
-        case ISO_OP_SET_ERROR:
-            h->set_error(call, op->a);
-            break;
-        case ISO_OP_METADATA:
-            h->set_metadata(call, op->a, cpex_json_from_jansson(j));
-            break;
+        case ISO_OP_LOG: h->log(call, op->num, op->a); break;
+        case ISO_OP_DENY: h->deny(call, op->a, op->b, op->c, cpex_json_from_jansson(j)); break;
+        case ISO_OP_SET_ERROR: h->set_error(call, op->a); break;
+        case ISO_OP_METADATA: h->set_metadata(call, op->a, cpex_json_from_jansson(j)); break;
         case ISO_OP_PAYLOAD_CMF:
             /* A refused payload is replayed with a stand-in: the host's slot
                records the refusal exactly as in process. */
@@ -173,21 +167,11 @@ static void replay(iso_proxy *p, const cpex_call *call, iso_call_reply *r)
             if (!op->num)
                 json_decref(j);
             break;
-        case ISO_OP_HEADER:
-            h->ext_set_header(call, op->num, op->a, op->b);
-            break;
-        case ISO_OP_LABEL:
-            h->ext_append_label(call, op->a);
-            break;
-        case ISO_OP_REMOVE_LABEL:
-            h->ext_remove_label(call, op->a);
-            break;
-        case ISO_OP_CUSTOM:
-            h->ext_set_custom(call, op->a, cpex_json_from_jansson(j));
-            break;
-        case ISO_OP_CTX_SET:
-            h->ctx_set(call, op->num, op->a, cpex_json_from_jansson(j));
-            break;
+        case ISO_OP_HEADER: h->ext_set_header(call, op->num, op->a, op->b); break;
+        case ISO_OP_LABEL: h->ext_append_label(call, op->a); break;
+        case ISO_OP_REMOVE_LABEL: h->ext_remove_label(call, op->a); break;
+        case ISO_OP_CUSTOM: h->ext_set_custom(call, op->a, cpex_json_from_jansson(j)); break;
+        case ISO_OP_CTX_SET: h->ctx_set(call, op->num, op->a, cpex_json_from_jansson(j)); break;
         case ISO_OP_LOST: {
             char line[200];
             snprintf(line, sizeof line,
@@ -197,9 +181,7 @@ static void replay(iso_proxy *p, const cpex_call *call, iso_call_reply *r)
             h->log(call, CPEX_LOG_WARN, line);
             break;
         }
-        default:
-            json_decref(j);
-            break;
+        default: json_decref(j); break;
         }
     }
 }
@@ -208,32 +190,33 @@ static void replay(iso_proxy *p, const cpex_call *call, iso_call_reply *r)
 /* A call                                                              */
 /* ------------------------------------------------------------------ */
 
-static bool write_request(iso_wr *w, const cpex_call *call, uint32_t handler, const cpex__call_view *v)
+static bool write_request(cpex__iso_wr *w, const cpex_call *call, uint32_t handler,
+                          const cpex__call_view *v)
 {
     const cpex_payload *pl = call->payload;
-    iso_wr_u8(w, ISO_REQ_CALL);
-    iso_wr_u32(w, handler);
-    iso_wr_u32(w, call->mode);
-    iso_wr_i64(w, call->deadline_ns);
-    iso_wr_u32(w, v->caps);
-    iso_wr_strn(w, call->hook.ptr, call->hook.len);
-    iso_wr_strn(w, call->plugin_name.ptr, call->plugin_name.len);
+    cpex__iso_wr_u8(w, ISO_REQ_CALL);
+    cpex__iso_wr_u32(w, handler);
+    cpex__iso_wr_u32(w, call->mode);
+    cpex__iso_wr_i64(w, call->deadline_ns);
+    cpex__iso_wr_u32(w, v->caps);
+    cpex__iso_wr_strn(w, call->hook.ptr, call->hook.len);
+    cpex__iso_wr_strn(w, call->plugin_name.ptr, call->plugin_name.len);
     if (!pl || !pl->data) {
-        iso_wr_u8(w, 0);
+        cpex__iso_wr_u8(w, 0);
     } else if (pl->kind == CPEX_PAYLOAD_CMF) {
-        iso_wr_u8(w, CPEX_PAYLOAD_CMF);
-        iso_wr_cmf(w, pl->data);
+        cpex__iso_wr_u8(w, CPEX_PAYLOAD_CMF);
+        cpex__iso_wr_cmf(w, pl->data);
     } else {
-        iso_wr_u8(w, CPEX_PAYLOAD_JSON);
-        iso_wr_json(w, pl->data);
+        cpex__iso_wr_u8(w, CPEX_PAYLOAD_JSON);
+        cpex__iso_wr_json(w, pl->data);
     }
-    iso_wr_ext(w, v->ext, v->caps);
-    iso_wr_ctx(w, v->ctx_local);
-    iso_wr_ctx(w, v->ctx_global);
+    cpex__iso_wr_ext(w, v->ext, v->caps);
+    cpex__iso_wr_ctx(w, v->ctx_local);
+    cpex__iso_wr_ctx(w, v->ctx_global);
     return !w->over;
 }
 
-static int handler_index(const iso_proxy *p, cpex_str hook)
+static int handler_index(const cpex__iso_proxy *p, cpex_str hook)
 {
     for (size_t i = 0; i < p->handler_count; i++) {
         const char *h = p->handlers[i].hook;
@@ -245,7 +228,7 @@ static int handler_index(const iso_proxy *p, cpex_str hook)
 
 /* Log what happened outside calls (restarts, the disable notice) under
    this call, so it reaches the manager's log with the plugin's name. */
-static void flush_notes(iso_proxy *p, const cpex_call *call)
+static void flush_notes(cpex__iso_proxy *p, const cpex_call *call)
 {
     pthread_mutex_lock(&p->lock);
     size_t n = p->pending_count;
@@ -262,9 +245,9 @@ static void flush_notes(iso_proxy *p, const cpex_call *call)
     }
 }
 
-int32_t iso_proxy_handler(void *instance, const cpex_call *call)
+int32_t cpex__iso_proxy_handler(void *instance, const cpex_call *call)
 {
-    iso_proxy *p = instance;
+    cpex__iso_proxy *p = instance;
     char why[900];
     if (atomic_load_explicit(&p->pending_count, memory_order_relaxed)) /* news: take the lock */
         flush_notes(p, call);
@@ -275,7 +258,8 @@ int32_t iso_proxy_handler(void *instance, const cpex_call *call)
         return CPEX_ERROR;
     }
     if (call->payload && call->payload->kind == CPEX_PAYLOAD_CUSTOM) {
-        snprintf(why, sizeof why, "the payload is of the host-defined type '%.*s', which cannot "
+        snprintf(why, sizeof why,
+                 "the payload is of the host-defined type '%.*s', which cannot "
                  "be sent to a worker process; run this plugin in process (isolation: none)",
                  (int)call->payload->type_name.len,
                  call->payload->type_name.ptr ? call->payload->type_name.ptr : "");
@@ -283,7 +267,7 @@ int32_t iso_proxy_handler(void *instance, const cpex_call *call)
         return CPEX_ERROR;
     }
     int64_t deadline = call->deadline_ns;
-    iso_inc *inc = NULL;
+    cpex__iso_inc *inc = NULL;
     int ch = -1;
     /* A worker that dies while the call waits for a channel hands over to
        the next one; a few times at most. */
@@ -296,58 +280,65 @@ int32_t iso_proxy_handler(void *instance, const cpex_call *call)
             p->host->set_error(call, why);
             return CPEX_ERROR;
         }
-        ch = iso_inc_take_channel(inc, false, deadline);
+        ch = cpex__iso_inc_take_channel(inc, false, deadline);
         if (ch >= 0)
             break;
         bool dead = atomic_load(&inc->dead) || atomic_load(&inc->condemned);
-        iso_inc_unref(inc);
+        cpex__iso_inc_unref(inc);
         if (!dead || attempt >= 8) {
             sleep_past(deadline);
-            snprintf(why, sizeof why, "all %u channels of the worker stayed busy until the "
-                     "deadline (raise workers:)", p->channels);
+            snprintf(why, sizeof why,
+                     "all %u channels of the worker stayed busy until the "
+                     "deadline (raise workers:)",
+                     p->channels);
             p->host->set_error(call, why);
             return CPEX_ERROR;
         }
     }
-    iso_chan *c = &inc->chans[ch];
-    iso_wr w;
-    iso_wr_init(&w, c->req, ISO_AREA_SIZE);
+    cpex__iso_chan *c = &inc->chans[ch];
+    cpex__iso_wr w;
+    cpex__iso_wr_init(&w, c->req, ISO_AREA_SIZE);
     if (!write_request(&w, call, (uint32_t)idx, &view)) {
-        iso_inc_give_channel(inc, ch);
-        iso_inc_unref(inc);
-        snprintf(why, sizeof why, "the call's payload, extensions and context do not fit the "
-                 "transport's %u MiB", ISO_AREA_SIZE >> 20);
+        cpex__iso_inc_give_channel(inc, ch);
+        cpex__iso_inc_unref(inc);
+        snprintf(why, sizeof why,
+                 "the call's payload, extensions and context do not fit the "
+                 "transport's %u MiB",
+                 ISO_AREA_SIZE >> 20);
         p->host->set_error(call, why);
         return CPEX_ERROR;
     }
-    iso_chan_post(c, (uint32_t)w.len);
-    int waited = iso_chan_wait_reply(c, &inc->dead, deadline);
+    cpex__iso_chan_post(c, (uint32_t)w.len);
+    int waited = cpex__iso_chan_wait_reply(c, &inc->dead, deadline);
 
     if (waited == ISO_WAIT_TIMEOUT) {
         char text[300];
         snprintf(text, sizeof text, "a call of hook '%.*s' overran its deadline",
                  (int)call->hook.len, call->hook.ptr);
-        iso_inc_condemn(inc, ISO_CONDEMN_TIMEOUT, text);
-        iso_inc_unref(inc);
-        snprintf(why, sizeof why, "plugin '%s' overran its timeout: its worker was killed at the "
-                 "deadline and a new one is started", p->name);
+        cpex__iso_inc_condemn(inc, ISO_CONDEMN_TIMEOUT, text);
+        cpex__iso_inc_unref(inc);
+        snprintf(why, sizeof why,
+                 "plugin '%s' overran its timeout: its worker was killed at the "
+                 "deadline and a new one is started",
+                 p->name);
         p->host->log(call, CPEX_LOG_WARN, why);
         sleep_past(deadline);
         p->host->set_error(call, why);
         return CPEX_ERROR;
     }
     if (waited == ISO_WAIT_DEAD && p->cpu_seconds > 0 && inc->death_signal == SIGXCPU) {
-        snprintf(why, sizeof why, "Plugin '%s' used more than its %g s of CPU time for one call "
+        snprintf(why, sizeof why,
+                 "Plugin '%s' used more than its %g s of CPU time for one call "
                  "(sandbox.cpu_seconds_per_call): its worker was killed and a new one is started",
                  p->name, p->cpu_seconds);
-        iso_inc_unref(inc);
+        cpex__iso_inc_unref(inc);
         return fail(p, call, ISO_CODE_TIMEOUT, why,
                     json_pack("{s:f}", "cpu_seconds_per_call", p->cpu_seconds));
     }
     if (waited == ISO_WAIT_DEAD) {
         snprintf(why, sizeof why, "its worker process %s", inc->death_text);
         int32_t rc = crashed(p, call, inc, why);
-        iso_inc_unref(inc);
+        cpex__iso_inc_unref(inc);
         return rc;
     }
 
@@ -358,28 +349,30 @@ int32_t iso_proxy_handler(void *instance, const cpex_call *call)
     uint8_t *copy = n <= sizeof small ? small : n <= ISO_AREA_SIZE ? cpex__malloc(n) : NULL;
     if (copy)
         memcpy(copy, c->rep, n);
-    iso_inc_give_channel(inc, ch);
-    iso_call_reply r;
+    cpex__iso_inc_give_channel(inc, ch);
+    cpex__iso_call_reply r;
     char bad[200];
     bool ok = false;
     if (!copy)
-        snprintf(bad, sizeof bad, n > ISO_AREA_SIZE ? "its length runs past the reply area"
-                                                    : "out of memory");
+        snprintf(bad, sizeof bad,
+                 n > ISO_AREA_SIZE ? "its length runs past the reply area" : "out of memory");
     else
-        ok = iso_call_reply_decode(copy, n, &r, bad, sizeof bad);
+        ok = cpex__iso_call_reply_decode(copy, n, &r, bad, sizeof bad);
     if (!ok) {
         char text[300];
         snprintf(text, sizeof text, "it sent a malformed reply (%s)", bad);
-        iso_inc_condemn(inc, ISO_CONDEMN_MALFORMED, text);
-        snprintf(why, sizeof why, "its worker sent a malformed reply (%s); the worker was killed "
-                 "and a new one is started", bad);
-        iso_inc_unref(inc);
+        cpex__iso_inc_condemn(inc, ISO_CONDEMN_MALFORMED, text);
+        snprintf(why, sizeof why,
+                 "its worker sent a malformed reply (%s); the worker was killed "
+                 "and a new one is started",
+                 bad);
+        cpex__iso_inc_unref(inc);
         if (copy != small)
             cpex__free(copy);
         return crashed(p, call, NULL, why);
     }
     atomic_fetch_add_explicit(&inc->served, 1, memory_order_relaxed);
-    iso_inc_unref(inc);
+    cpex__iso_inc_unref(inc);
     if (atomic_load_explicit(&p->start_failures, memory_order_relaxed))
         atomic_store(&p->start_failures, 0);
     int32_t decision;
@@ -391,7 +384,7 @@ int32_t iso_proxy_handler(void *instance, const cpex_call *call)
         replay(p, call, &r);
         decision = r.decision;
     }
-    iso_call_reply_free(&r);
+    cpex__iso_call_reply_free(&r);
     if (copy != small)
         cpex__free(copy);
     return decision;
@@ -402,27 +395,27 @@ int32_t iso_proxy_handler(void *instance, const cpex_call *call)
 /* ------------------------------------------------------------------ */
 
 /* A control request to the serving worker within the load timeout. */
-static int control(iso_proxy *p, uint8_t op, char *why, size_t cap, iso_ctl_reply *r,
+static int control(cpex__iso_proxy *p, uint8_t op, char *why, size_t cap, cpex__iso_ctl_reply *r,
                    uint8_t **buf)
 {
     int64_t deadline = cpex__deadline_add(cpex__now_ns(), p->load_timeout_ns);
-    iso_inc *inc = NULL;
+    cpex__iso_inc *inc = NULL;
     if (take_worker(p, deadline, &inc, why, cap) != TAKE_OK)
         return -1;
-    int rc = iso_inc_control(inc, op, &op, 1, deadline, false, r, buf, why, cap);
-    iso_inc_unref(inc);
+    int rc = cpex__iso_inc_control(inc, op, &op, 1, deadline, false, r, buf, why, cap);
+    cpex__iso_inc_unref(inc);
     return rc;
 }
 
-static void log_replies(iso_proxy *p, const iso_ctl_reply *r)
+static void log_replies(cpex__iso_proxy *p, const cpex__iso_ctl_reply *r)
 {
     for (size_t i = 0; i < r->log_count; i++)
         p->host->log(NULL, r->logs[i].level, r->logs[i].text);
 }
 
-int32_t iso_proxy_initialize(void *instance, char *err, size_t err_cap)
+int32_t cpex__iso_proxy_initialize(void *instance, char *err, size_t err_cap)
 {
-    iso_proxy *p = instance;
+    cpex__iso_proxy *p = instance;
     if (!p->has_initialize) {
         pthread_mutex_lock(&p->lock);
         p->initialized = true;
@@ -430,7 +423,7 @@ int32_t iso_proxy_initialize(void *instance, char *err, size_t err_cap)
         return 0;
     }
     char why[700];
-    iso_ctl_reply r;
+    cpex__iso_ctl_reply r;
     uint8_t *buf = NULL;
     if (control(p, ISO_REQ_INIT, why, sizeof why, &r, &buf) != 0) {
         snprintf(err, err_cap, "%s", why);
@@ -446,14 +439,14 @@ int32_t iso_proxy_initialize(void *instance, char *err, size_t err_cap)
         snprintf(err, err_cap, "%s", r.message ? r.message : "initialize failed");
         rc = 1;
     }
-    iso_ctl_reply_free(&r);
+    cpex__iso_ctl_reply_free(&r);
     cpex__free(buf);
     return rc;
 }
 
-void iso_proxy_shutdown(void *instance)
+void cpex__iso_proxy_shutdown(void *instance)
 {
-    iso_proxy *p = instance;
+    cpex__iso_proxy *p = instance;
     pthread_mutex_lock(&p->lock);
     bool was = p->initialized;
     p->initialized = false;
@@ -461,7 +454,7 @@ void iso_proxy_shutdown(void *instance)
     if (!was || !p->has_shutdown)
         return;
     char why[700];
-    iso_ctl_reply r;
+    cpex__iso_ctl_reply r;
     uint8_t *buf = NULL;
     if (control(p, ISO_REQ_SHUTDOWN, why, sizeof why, &r, &buf) != 0) {
         char line[800];
@@ -470,18 +463,18 @@ void iso_proxy_shutdown(void *instance)
         return;
     }
     log_replies(p, &r);
-    iso_ctl_reply_free(&r);
+    cpex__iso_ctl_reply_free(&r);
     cpex__free(buf);
 }
 
-void iso_proxy_destroy(void *instance)
+void cpex__iso_proxy_destroy(void *instance)
 {
-    iso_proxy *p = instance;
+    cpex__iso_proxy *p = instance;
     /* DESTROY while the supervisor (the worker's parent thread) still runs:
        its end would kill the worker before its destroy ran. STOPPED first,
        so the worker's exit is not taken for a crash. */
     pthread_mutex_lock(&p->lock);
-    iso_inc *inc = p->state == ISO_P_READY ? p->current : NULL;
+    cpex__iso_inc *inc = p->state == ISO_P_READY ? p->current : NULL;
     if (inc)
         atomic_fetch_add(&inc->refs, 1);
     p->state = ISO_P_STOPPED;
@@ -489,18 +482,19 @@ void iso_proxy_destroy(void *instance)
     pthread_mutex_unlock(&p->lock);
     if (inc) {
         char why[700];
-        iso_ctl_reply r;
+        cpex__iso_ctl_reply r;
         uint8_t *buf = NULL;
         uint8_t op = ISO_REQ_DESTROY;
         int64_t deadline = cpex__deadline_add(cpex__now_ns(), p->load_timeout_ns);
-        if (iso_inc_control(inc, op, &op, 1, deadline, false, &r, &buf, why, sizeof why) == 0) {
+        if (cpex__iso_inc_control(inc, op, &op, 1, deadline, false, &r, &buf, why, sizeof why) ==
+            0) {
             log_replies(p, &r);
-            iso_ctl_reply_free(&r);
+            cpex__iso_ctl_reply_free(&r);
             cpex__free(buf);
         }
-        iso_inc_unref(inc);
+        cpex__iso_inc_unref(inc);
     }
-    iso_supervisor_stop(p);
+    cpex__iso_supervisor_stop(p);
     for (size_t i = 0; i < p->handler_count; i++) {
         cpex__free((char *)p->handlers[i].hook);
         cpex__free((char *)p->handlers[i].payload_type);

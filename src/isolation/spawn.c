@@ -48,12 +48,14 @@ static char *given(const char *path, const char *what, char *why, size_t cap)
 {
     if (runnable(path))
         return cpex__strdup(path);
-    snprintf(why, cap, "the worker program '%s' (%s) is not an executable file; build or install "
-             "cpex-worker, or point %s at it", path, what, what);
+    snprintf(why, cap,
+             "the worker program '%s' (%s) is not an executable file; build or install "
+             "cpex-worker, or point %s at it",
+             path, what, what);
     return NULL;
 }
 
-char *iso_worker_find(const char *explicit_path, char *why, size_t cap)
+char *cpex__iso_worker_find(const char *explicit_path, char *why, size_t cap)
 {
     if (explicit_path && *explicit_path)
         return given(explicit_path, "the manager option worker_path", why, cap);
@@ -62,7 +64,8 @@ char *iso_worker_find(const char *explicit_path, char *why, size_t cap)
         return given(env, "$CPEX_WORKER", why, cap);
     Dl_info info;
     char dir[4096] = ".";
-    if (dladdr((void *)iso_worker_find, &info) && info.dli_fname && strchr(info.dli_fname, '/')) {
+    if (dladdr((void *)cpex__iso_worker_find, &info) && info.dli_fname &&
+        strchr(info.dli_fname, '/')) {
         snprintf(dir, sizeof dir, "%s", info.dli_fname);
         *strrchr(dir, '/') = '\0';
     }
@@ -93,8 +96,8 @@ char *iso_worker_find(const char *explicit_path, char *why, size_t cap)
    (for a sanitized build; below). */
 static bool kept(const char *entry)
 {
-    static const char *const names[] = {"LANG=", "LANGUAGE=", "TZ=", "LD_LIBRARY_PATH=",
-                                        "UBSAN_OPTIONS=", "CPEX_WORKER_TEST_"};
+    static const char *const names[] = {
+        "LANG=", "LANGUAGE=", "TZ=", "LD_LIBRARY_PATH=", "UBSAN_OPTIONS=", "CPEX_WORKER_TEST_"};
     if (strncmp(entry, "LC_", 3) == 0)
         return true;
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
@@ -146,7 +149,7 @@ oom:
     return NULL;
 }
 
-pid_t iso_spawn(const char *path, char *const argv[], int fd3, int out, char *why, size_t cap)
+pid_t cpex__iso_spawn(const char *path, char *const argv[], int fd3, int out, char *why, size_t cap)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
@@ -193,15 +196,15 @@ pid_t iso_spawn(const char *path, char *const argv[], int fd3, int out, char *wh
     return pid;
 }
 
-int iso_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+int cpex__iso_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
-void iso_pidfd_kill(int pidfd)
+void cpex__iso_pidfd_kill(int pidfd)
 {
     if (pidfd >= 0)
         syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 }
 
-int iso_pidfd_reap(int pidfd, int block, int *sig, int *status, char *text, size_t cap)
+int cpex__iso_pidfd_reap(int pidfd, int block, int *sig, int *status, char *text, size_t cap)
 {
     siginfo_t si;
     memset(&si, 0, sizeof si);

@@ -48,23 +48,24 @@
 /* ------------------------------------------------------------------ */
 
 /* A worker's log lines outside calls: kept for the next call to log. */
-static void log_lines(iso_proxy *p, const iso_ctl_reply *r)
+static void log_lines(cpex__iso_proxy *p, const cpex__iso_ctl_reply *r)
 {
     pthread_mutex_lock(&p->lock);
     for (size_t i = 0; i < r->log_count; i++)
-        iso_proxy_note(p, r->logs[i].level, r->logs[i].text);
+        cpex__iso_proxy_note(p, r->logs[i].level, r->logs[i].text);
     pthread_mutex_unlock(&p->lock);
 }
 
 /* The first LOAD reply decides the handlers; a later one must agree. */
-static bool adopt_load(iso_proxy *p, const iso_ctl_reply *r, char *why, size_t cap)
+static bool adopt_load(cpex__iso_proxy *p, const cpex__iso_ctl_reply *r, char *why, size_t cap)
 {
     if (p->handlers) {
         bool same = r->handler_count == p->handler_count;
         for (size_t i = 0; same && i < r->handler_count; i++)
             same = strcmp(r->handlers[i].hook, p->handlers[i].hook) == 0;
         if (!same)
-            snprintf(why, cap, "the restarted plugin registered other handlers than at its first "
+            snprintf(why, cap,
+                     "the restarted plugin registered other handlers than at its first "
                      "start; it must register the same ones every time");
         return same;
     }
@@ -74,7 +75,7 @@ static bool adopt_load(iso_proxy *p, const iso_ctl_reply *r, char *why, size_t c
     p->handler_count = r->handler_count;
     for (size_t i = 0; i < r->handler_count; i++) {
         p->handlers[i].hook = cpex__strdup(r->handlers[i].hook);
-        p->handlers[i].fn = iso_proxy_handler;
+        p->handlers[i].fn = cpex__iso_proxy_handler;
         p->handlers[i].payload_type =
             r->handlers[i].payload_type ? cpex__strdup(r->handlers[i].payload_type) : NULL;
         if (!p->handlers[i].hook || (r->handlers[i].payload_type && !p->handlers[i].payload_type))
@@ -91,7 +92,7 @@ static bool adopt_load(iso_proxy *p, const iso_ctl_reply *r, char *why, size_t c
         goto oom;
     pthread_mutex_lock(&p->lock);
     for (size_t i = 0; i < r->warning_count; i++)
-        iso_proxy_note(p, CPEX_LOG_WARN, r->warnings[i]);
+        cpex__iso_proxy_note(p, CPEX_LOG_WARN, r->warnings[i]);
     pthread_mutex_unlock(&p->lock);
     return true;
 oom:
@@ -100,48 +101,48 @@ oom:
 }
 
 /* Start a worker process; nothing is asked of it yet. NULL with `why`. */
-static iso_inc *spawn_worker(iso_proxy *p, char *why, size_t cap)
+static cpex__iso_inc *spawn_worker(cpex__iso_proxy *p, char *why, size_t cap)
 {
     int fd = -1;
-    iso_inc *inc = iso_inc_new(p, &fd, why, cap);
+    cpex__iso_inc *inc = cpex__iso_inc_new(p, &fd, why, cap);
     if (!inc)
         return NULL;
     char nchan[16], parent[24];
     snprintf(nchan, sizeof nchan, "%u", p->channels);
     snprintf(parent, sizeof parent, "%ld", (long)getpid());
     char *argv[] = {p->worker_path, "--serve", nchan, parent, p->name, NULL};
-    inc->pid = iso_spawn(p->worker_path, argv, fd, -1, why, cap);
+    inc->pid = cpex__iso_spawn(p->worker_path, argv, fd, -1, why, cap);
     close(fd);
     if (inc->pid < 0) {
-        iso_inc_unref(inc);
+        cpex__iso_inc_unref(inc);
         return NULL;
     }
-    inc->pidfd = iso_pidfd_open(inc->pid);
+    inc->pidfd = cpex__iso_pidfd_open(inc->pid);
     if (inc->pidfd < 0) {
         snprintf(why, cap, "cannot watch the worker (pidfd_open: %s)", strerror(errno));
         kill(inc->pid, SIGKILL);
         int st;
         while (waitpid(inc->pid, &st, 0) < 0 && errno == EINTR) {
         }
-        iso_inc_unref(inc);
+        cpex__iso_inc_unref(inc);
         return NULL;
     }
     return inc;
 }
 
 /* Kill and reap a worker that will not serve. */
-static void discard(iso_inc *inc)
+static void discard(cpex__iso_inc *inc)
 {
     if (!inc)
         return;
-    iso_pidfd_kill(inc->pidfd);
+    cpex__iso_pidfd_kill(inc->pidfd);
     if (!atomic_load(&inc->dead)) {
         int sig, status;
         char text[300];
-        iso_pidfd_reap(inc->pidfd, 1, &sig, &status, text, sizeof text);
-        iso_inc_mark_dead(inc);
+        cpex__iso_pidfd_reap(inc->pidfd, 1, &sig, &status, text, sizeof text);
+        cpex__iso_inc_mark_dead(inc);
     }
-    iso_inc_unref(inc);
+    cpex__iso_inc_unref(inc);
 }
 
 /*
@@ -151,41 +152,42 @@ static void discard(iso_inc *inc)
  * no seccomp compilation on the way. Kept by a plugin whose worker has
  * died once; a plugin that never crashes pays nothing.
  */
-static void make_spare(iso_proxy *p)
+static void make_spare(cpex__iso_proxy *p)
 {
     char why[300];
-    iso_inc *inc = spawn_worker(p, why, sizeof why);
+    cpex__iso_inc *inc = spawn_worker(p, why, sizeof why);
     if (!inc)
         return;
-    int ch = iso_inc_take_channel(inc, true, 0); /* free: nobody else has it */
+    int ch = cpex__iso_inc_take_channel(inc, true, 0); /* free: nobody else has it */
     memcpy(inc->chans[ch].req, p->load_req, p->load_req_len);
     inc->chans[ch].req[0] = ISO_REQ_PREPARE;
-    iso_chan_post(&inc->chans[ch], (uint32_t)p->load_req_len);
+    cpex__iso_chan_post(&inc->chans[ch], (uint32_t)p->load_req_len);
     pthread_mutex_lock(&p->lock);
     p->spare = inc;
     pthread_mutex_unlock(&p->lock);
 }
 
 /* The spare, once its sandbox is up; NULL when there is none or it failed. */
-static iso_inc *take_spare(iso_proxy *p, int64_t deadline)
+static cpex__iso_inc *take_spare(cpex__iso_proxy *p, int64_t deadline)
 {
     pthread_mutex_lock(&p->lock);
-    iso_inc *inc = p->spare;
+    cpex__iso_inc *inc = p->spare;
     p->spare = NULL;
     pthread_mutex_unlock(&p->lock);
     if (!inc)
         return NULL;
-    iso_ctl_reply r;
+    cpex__iso_ctl_reply r;
     uint8_t *buf = NULL;
     char why[600];
-    bool ok = iso_inc_await(inc, 0, ISO_REQ_PREPARE, deadline, true, &r, &buf, why, sizeof why) == 0;
+    bool ok = cpex__iso_inc_await(inc, 0, ISO_REQ_PREPARE, deadline, true, &r, &buf, why,
+                                  sizeof why) == 0;
     if (ok) {
         log_lines(p, &r);
         ok = r.status == ISO_REP_OK;
-        iso_ctl_reply_free(&r);
+        cpex__iso_ctl_reply_free(&r);
         cpex__free(buf);
     }
-    iso_inc_give_channel(inc, 0);
+    cpex__iso_inc_give_channel(inc, 0);
     if (ok)
         return inc;
     discard(inc); /* a fresh start reports whatever went wrong */
@@ -194,16 +196,17 @@ static iso_inc *take_spare(iso_proxy *p, int64_t deadline)
 
 /* A worker that serves: the spare or a new one, LOAD and (when the manager
    initialized the plugin) INIT. NULL with `why` or `err` items on failure. */
-static iso_inc *start_worker(iso_proxy *p, bool first, cpex_error *err, char *why, size_t cap)
+static cpex__iso_inc *start_worker(cpex__iso_proxy *p, bool first, cpex_error *err, char *why,
+                                   size_t cap)
 {
     int64_t deadline = cpex__deadline_add(cpex__now_ns(), p->load_timeout_ns);
-    iso_inc *inc = take_spare(p, deadline);
+    cpex__iso_inc *inc = take_spare(p, deadline);
     if (!inc && !(inc = spawn_worker(p, why, cap)))
         return NULL;
-    iso_ctl_reply r;
+    cpex__iso_ctl_reply r;
     uint8_t *buf = NULL;
-    bool ok = iso_inc_control(inc, ISO_REQ_LOAD, p->load_req, p->load_req_len, deadline, true, &r,
-                              &buf, why, cap) == 0;
+    bool ok = cpex__iso_inc_control(inc, ISO_REQ_LOAD, p->load_req, p->load_req_len, deadline, true,
+                                    &r, &buf, why, cap) == 0;
     if (ok) {
         log_lines(p, &r);
         if (r.status == ISO_REP_FAILED) {
@@ -220,7 +223,7 @@ static iso_inc *start_worker(iso_proxy *p, bool first, cpex_error *err, char *wh
         } else {
             ok = adopt_load(p, &r, why, cap);
         }
-        iso_ctl_reply_free(&r);
+        cpex__iso_ctl_reply_free(&r);
         cpex__free(buf);
     }
     pthread_mutex_lock(&p->lock);
@@ -229,14 +232,15 @@ static iso_inc *start_worker(iso_proxy *p, bool first, cpex_error *err, char *wh
     if (ok && init) {
         uint8_t op = ISO_REQ_INIT;
         deadline = cpex__deadline_add(cpex__now_ns(), p->load_timeout_ns);
-        ok = iso_inc_control(inc, ISO_REQ_INIT, &op, 1, deadline, true, &r, &buf, why, cap) == 0;
+        ok = cpex__iso_inc_control(inc, ISO_REQ_INIT, &op, 1, deadline, true, &r, &buf, why, cap) ==
+             0;
         if (ok) {
             log_lines(p, &r);
             if (r.status != ISO_REP_OK) {
                 snprintf(why, cap, "initialize failed: %s", r.message ? r.message : "(no message)");
                 ok = false;
             }
-            iso_ctl_reply_free(&r);
+            cpex__iso_ctl_reply_free(&r);
             cpex__free(buf);
         }
     }
@@ -251,7 +255,7 @@ static iso_inc *start_worker(iso_proxy *p, bool first, cpex_error *err, char *wh
 /* ------------------------------------------------------------------ */
 
 /* Count a crash at `now`; true when it makes max_crashes within 60 s. */
-static bool count_crash(iso_proxy *p, int64_t now)
+static bool count_crash(cpex__iso_proxy *p, int64_t now)
 {
     p->crashes++;
     int64_t sec = now / 1000000000;
@@ -269,7 +273,7 @@ static bool count_crash(iso_proxy *p, int64_t now)
 }
 
 /* Keep a line for the next call to log (see proxy.h); under p->lock. */
-void iso_proxy_note(iso_proxy *p, uint32_t level, const char *text)
+void cpex__iso_proxy_note(cpex__iso_proxy *p, uint32_t level, const char *text)
 {
     if (p->pending_count >= sizeof p->pending / sizeof *p->pending)
         return;
@@ -290,23 +294,24 @@ static int64_t backoff(uint32_t failures)
     return d < BACKOFF_MAX_NS ? d : BACKOFF_MAX_NS;
 }
 
-static void disable(iso_proxy *p, const char *last)
+static void disable(cpex__iso_proxy *p, const char *last)
 {
     p->state = ISO_P_DISABLED;
-    snprintf(p->down_reason, sizeof p->down_reason,
-             "the plugin is disabled: its worker crashed %u times within a minute (the limit, "
-             "sandbox.max_crashes_per_minute); the last time it %.300s. Fix the plugin, or raise the "
-             "limit, and load the configuration again",
-             p->max_crashes, last);
-    iso_proxy_note(p, CPEX_LOG_ERROR, p->down_reason);
+    snprintf(
+        p->down_reason, sizeof p->down_reason,
+        "the plugin is disabled: its worker crashed %u times within a minute (the limit, "
+        "sandbox.max_crashes_per_minute); the last time it %.300s. Fix the plugin, or raise the "
+        "limit, and load the configuration again",
+        p->max_crashes, last);
+    cpex__iso_proxy_note(p, CPEX_LOG_ERROR, p->down_reason);
 }
 
 /* The serving worker ended: reap it, tell its callers, plan the next. */
-static void on_death(iso_proxy *p, iso_inc *inc)
+static void on_death(cpex__iso_proxy *p, cpex__iso_inc *inc)
 {
     char text[300];
     int sig = -1, status = -1;
-    iso_pidfd_reap(inc->pidfd, 1, &sig, &status, text, sizeof text);
+    cpex__iso_pidfd_reap(inc->pidfd, 1, &sig, &status, text, sizeof text);
     int condemned = atomic_load(&inc->condemned);
     /* A kill for a timeout, a stop or the CPU limit is the plugin's limit
        enforced, not a crash. */
@@ -337,7 +342,7 @@ static void on_death(iso_proxy *p, iso_inc *inc)
              p->state == ISO_P_DISABLED  ? "that was one crash too many: the plugin is disabled"
              : p->state == ISO_P_STOPPED ? "the plugin is stopping"
                                          : "a new worker is started");
-    iso_inc_mark_dead(inc);
+    cpex__iso_inc_mark_dead(inc);
     bool was_current = p->current == inc;
     if (was_current)
         p->current = NULL;
@@ -351,7 +356,7 @@ static void on_death(iso_proxy *p, iso_inc *inc)
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
     if (was_current)
-        iso_inc_unref(inc);
+        cpex__iso_inc_unref(inc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -360,7 +365,7 @@ static void on_death(iso_proxy *p, iso_inc *inc)
 
 static void *supervise(void *arg)
 {
-    iso_proxy *p = arg;
+    cpex__iso_proxy *p = arg;
     pthread_mutex_lock(&p->lock);
     while (!p->stop) {
         int64_t now = cpex__now_ns();
@@ -370,7 +375,7 @@ static void *supervise(void *arg)
             pthread_mutex_unlock(&p->lock);
             char why[700] = "";
             cpex_error err = CPEX_ERROR_INIT;
-            iso_inc *inc = start_worker(p, first, &err, why, sizeof why);
+            cpex__iso_inc *inc = start_worker(p, first, &err, why, sizeof why);
             pthread_mutex_lock(&p->lock);
             if (first) {
                 if (!inc && err.count == 0)
@@ -418,7 +423,7 @@ static void *supervise(void *arg)
             continue;
         }
         struct pollfd fds[3] = {{p->cmd_efd, POLLIN, 0}, {-1, POLLIN, 0}, {-1, POLLIN, 0}};
-        iso_inc *watched = p->current, *spare = p->spare;
+        cpex__iso_inc *watched = p->current, *spare = p->spare;
         if (watched) {
             atomic_fetch_add(&watched->refs, 1);
             fds[1].fd = watched->pidfd;
@@ -439,7 +444,7 @@ static void *supervise(void *arg)
         }
         if (n > 0 && watched && fds[1].revents)
             on_death(p, watched);
-        iso_inc_unref(watched);
+        cpex__iso_inc_unref(watched);
         if (n > 0 && spare && fds[2].revents) {
             pthread_mutex_lock(&p->lock);
             p->spare = NULL;
@@ -449,7 +454,7 @@ static void *supervise(void *arg)
         pthread_mutex_lock(&p->lock);
     }
     /* Stopping: the workers left go with this thread. */
-    iso_inc *inc = p->current, *spare = p->spare;
+    cpex__iso_inc *inc = p->current, *spare = p->spare;
     p->current = NULL;
     p->spare = NULL;
     p->state = ISO_P_STOPPED;
@@ -457,18 +462,18 @@ static void *supervise(void *arg)
     pthread_mutex_unlock(&p->lock);
     discard(spare);
     if (inc) {
-        iso_inc_condemn(inc, ISO_CONDEMN_STOP, "the plugin is stopping");
+        cpex__iso_inc_condemn(inc, ISO_CONDEMN_STOP, "the plugin is stopping");
         char text[300];
         int sig, status;
-        iso_pidfd_reap(inc->pidfd, 1, &sig, &status, text, sizeof text);
+        cpex__iso_pidfd_reap(inc->pidfd, 1, &sig, &status, text, sizeof text);
         snprintf(inc->death_text, sizeof inc->death_text, "was stopped: the plugin is stopping");
-        iso_inc_mark_dead(inc);
-        iso_inc_unref(inc);
+        cpex__iso_inc_mark_dead(inc);
+        cpex__iso_inc_unref(inc);
     }
     return NULL;
 }
 
-cpex_status iso_supervisor_start(iso_proxy *p, cpex_error *err)
+cpex_status cpex__iso_supervisor_start(cpex__iso_proxy *p, cpex_error *err)
 {
     p->cmd_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (p->cmd_efd < 0)
@@ -497,7 +502,7 @@ cpex_status iso_supervisor_start(iso_proxy *p, cpex_error *err)
     return st;
 }
 
-void iso_supervisor_stop(iso_proxy *p)
+void cpex__iso_supervisor_stop(cpex__iso_proxy *p)
 {
     if (p->cmd_efd < 0)
         return;

@@ -13,14 +13,14 @@
 /* Text                                                                */
 /* ------------------------------------------------------------------ */
 
-bool iso_text_ok(const char *s, size_t len)
+bool cpex__iso_text_ok(const char *s, size_t len)
 {
     return cpex__cmf_text_check_bytes(s, len) == CPEX__CMF_TEXT_OK;
 }
 
-char *iso_text_fix(const char *s, size_t len)
+char *cpex__iso_text_fix(const char *s, size_t len)
 {
-    if (iso_text_ok(s, len))
+    if (cpex__iso_text_ok(s, len))
         return (char *)s;
     char *out = cpex__malloc(len + 1);
     if (!out)
@@ -30,7 +30,7 @@ char *iso_text_fix(const char *s, size_t len)
         /* The longest valid sequence here (1 to 4 bytes), else one '?'. */
         size_t n = 0;
         for (size_t k = 1; k <= 4 && i + k <= len; k++)
-            if (iso_text_ok(s + i, k))
+            if (cpex__iso_text_ok(s + i, k))
                 n = k;
         if (n == 0) {
             out[i++] = '?';
@@ -47,13 +47,13 @@ char *iso_text_fix(const char *s, size_t len)
 /* Writing                                                             */
 /* ------------------------------------------------------------------ */
 
-void iso_wr_strn(iso_wr *w, const char *ptr, size_t len)
+void cpex__iso_wr_strn(cpex__iso_wr *w, const char *ptr, size_t len)
 {
     if (len >= ISO_STR_ABSENT) {
         w->over = true;
         return;
     }
-    if (!iso_wr_room(w, (size_t)5 + len))
+    if (!cpex__iso_wr_room(w, (size_t)5 + len))
         return;
     uint32_t l = (uint32_t)len;
     memcpy(w->buf + w->len, &l, 4);
@@ -63,67 +63,62 @@ void iso_wr_strn(iso_wr *w, const char *ptr, size_t len)
     w->len += 5 + len;
 }
 
-void iso_wr_opt(iso_wr *w, cpex_str s)
+void cpex__iso_wr_opt(cpex__iso_wr *w, cpex_str s)
 {
     if (!s.ptr)
-        iso_wr_u32(w, ISO_STR_ABSENT);
+        cpex__iso_wr_u32(w, ISO_STR_ABSENT);
     else
-        iso_wr_strn(w, s.ptr, s.len);
+        cpex__iso_wr_strn(w, s.ptr, s.len);
 }
 
-void iso_wr_cstr(iso_wr *w, const char *s)
+void cpex__iso_wr_cstr(cpex__iso_wr *w, const char *s)
 {
     if (!s)
-        iso_wr_u32(w, ISO_STR_ABSENT);
+        cpex__iso_wr_u32(w, ISO_STR_ABSENT);
     else
-        iso_wr_strn(w, s, strlen(s));
+        cpex__iso_wr_strn(w, s, strlen(s));
 }
 
-static void wr_json(iso_wr *w, const json_t *v, int depth)
+static void wr_json(cpex__iso_wr *w, const json_t *v, int depth)
 {
     if (depth > ISO_JSON_MAX_DEPTH) {
         w->over = true;
         return;
     }
     switch (v ? json_typeof(v) : JSON_NULL) {
-    case JSON_NULL:
-        iso_wr_u8(w, ISO_J_NULL);
-        break;
-    case JSON_FALSE:
-        iso_wr_u8(w, ISO_J_FALSE);
-        break;
-    case JSON_TRUE:
-        iso_wr_u8(w, ISO_J_TRUE);
-        break;
+    case JSON_NULL: cpex__iso_wr_u8(w, ISO_J_NULL); break;
+    case JSON_FALSE: cpex__iso_wr_u8(w, ISO_J_FALSE); break;
+    case JSON_TRUE: cpex__iso_wr_u8(w, ISO_J_TRUE); break;
     case JSON_INTEGER:
-        iso_wr_u8(w, ISO_J_INT);
-        iso_wr_i64(w, (int64_t)json_integer_value(v));
+        cpex__iso_wr_u8(w, ISO_J_INT);
+        cpex__iso_wr_i64(w, (int64_t)json_integer_value(v));
         break;
     case JSON_REAL:
-        iso_wr_u8(w, ISO_J_REAL);
-        iso_wr_f64(w, json_real_value(v));
+        cpex__iso_wr_u8(w, ISO_J_REAL);
+        cpex__iso_wr_f64(w, json_real_value(v));
         break;
     case JSON_STRING:
-        iso_wr_u8(w, ISO_J_STRING);
-        iso_wr_strn(w, json_string_value(v), json_string_length(v));
+        cpex__iso_wr_u8(w, ISO_J_STRING);
+        cpex__iso_wr_strn(w, json_string_value(v), json_string_length(v));
         break;
     case JSON_ARRAY: {
         size_t n = json_array_size(v);
-        iso_wr_u8(w, ISO_J_ARRAY);
-        iso_wr_u32(w, (uint32_t)n);
+        cpex__iso_wr_u8(w, ISO_J_ARRAY);
+        cpex__iso_wr_u32(w, (uint32_t)n);
         for (size_t i = 0; i < n && !w->over; i++)
             wr_json(w, json_array_get(v, i), depth + 1);
         break;
     }
     case JSON_OBJECT: {
-        iso_wr_u8(w, ISO_J_OBJECT);
-        iso_wr_u32(w, (uint32_t)json_object_size(v));
+        cpex__iso_wr_u8(w, ISO_J_OBJECT);
+        cpex__iso_wr_u32(w, (uint32_t)json_object_size(v));
         const char *key;
         json_t *val;
-        json_object_foreach((json_t *)v, key, val) {
+        json_object_foreach((json_t *)v, key, val)
+        {
             if (w->over)
                 break;
-            iso_wr_strn(w, key, strlen(key));
+            cpex__iso_wr_strn(w, key, strlen(key));
             wr_json(w, val, depth + 1);
         }
         break;
@@ -131,13 +126,13 @@ static void wr_json(iso_wr *w, const json_t *v, int depth)
     }
 }
 
-void iso_wr_json(iso_wr *w, const json_t *v) { wr_json(w, v, 1); }
+void cpex__iso_wr_json(cpex__iso_wr *w, const json_t *v) { wr_json(w, v, 1); }
 
 /* ------------------------------------------------------------------ */
 /* Reading                                                             */
 /* ------------------------------------------------------------------ */
 
-void iso_rd_init(iso_rd *r, const void *buf, size_t len)
+void cpex__iso_rd_init(cpex__iso_rd *r, const void *buf, size_t len)
 {
     r->buf = buf;
     r->len = len;
@@ -147,7 +142,7 @@ void iso_rd_init(iso_rd *r, const void *buf, size_t len)
     r->why[0] = '\0';
 }
 
-bool iso_rd_fail(iso_rd *r, const char *fmt, ...)
+bool cpex__iso_rd_fail(cpex__iso_rd *r, const char *fmt, ...)
 {
     if (r->bad)
         return false;
@@ -161,12 +156,12 @@ bool iso_rd_fail(iso_rd *r, const char *fmt, ...)
     return false;
 }
 
-static bool take(iso_rd *r, void *out, size_t n)
+static bool take(cpex__iso_rd *r, void *out, size_t n)
 {
     if (r->bad)
         return false;
     if (n > r->len - r->pos)
-        return iso_rd_fail(r, "cut short: %zu more bytes needed", n);
+        return cpex__iso_rd_fail(r, "cut short: %zu more bytes needed", n);
     memcpy(out, r->buf + r->pos, n);
     r->pos += n;
     return true;
@@ -174,50 +169,51 @@ static bool take(iso_rd *r, void *out, size_t n)
 
 /* The fixed-size readers: zero once the reader has stopped. */
 #define ISO_RD_NUMBER(name, type)                                                                  \
-    type name(iso_rd *r)                                                                           \
+    type name(cpex__iso_rd *r)                                                                     \
     {                                                                                              \
         type v = 0;                                                                                \
         return take(r, &v, sizeof v) ? v : 0;                                                      \
     }
-ISO_RD_NUMBER(iso_rd_u8, uint8_t)
-ISO_RD_NUMBER(iso_rd_u32, uint32_t)
-ISO_RD_NUMBER(iso_rd_i32, int32_t)
-ISO_RD_NUMBER(iso_rd_u64, uint64_t)
-ISO_RD_NUMBER(iso_rd_i64, int64_t)
-ISO_RD_NUMBER(iso_rd_f64, double)
+ISO_RD_NUMBER(cpex__iso_rd_u8, uint8_t)
+ISO_RD_NUMBER(cpex__iso_rd_u32, uint32_t)
+ISO_RD_NUMBER(cpex__iso_rd_i32, int32_t)
+ISO_RD_NUMBER(cpex__iso_rd_u64, uint64_t)
+ISO_RD_NUMBER(cpex__iso_rd_i64, int64_t)
+ISO_RD_NUMBER(cpex__iso_rd_f64, double)
 
-uint32_t iso_rd_count(iso_rd *r, size_t min_item, const char *what)
+uint32_t cpex__iso_rd_count(cpex__iso_rd *r, size_t min_item, const char *what)
 {
-    uint32_t n = iso_rd_u32(r);
-    if (!r->bad && min_item && n > iso_rd_left(r) / min_item) {
-        iso_rd_fail(r, "%s: %u items cannot fit in the %zu bytes left", what, n, iso_rd_left(r));
+    uint32_t n = cpex__iso_rd_u32(r);
+    if (!r->bad && min_item && n > cpex__iso_rd_left(r) / min_item) {
+        cpex__iso_rd_fail(r, "%s: %u items cannot fit in the %zu bytes left", what, n,
+                          cpex__iso_rd_left(r));
         return 0;
     }
     return r->bad ? 0 : n;
 }
 
-cpex_str iso_rd_str(iso_rd *r, int flags, const char *what)
+cpex_str cpex__iso_rd_str(cpex__iso_rd *r, int flags, const char *what)
 {
     cpex_str s = {NULL, 0};
-    uint32_t len = iso_rd_u32(r);
+    uint32_t len = cpex__iso_rd_u32(r);
     if (r->bad)
         return s;
     if (len == ISO_STR_ABSENT) {
         if (!(flags & ISO_S_OPTIONAL))
-            iso_rd_fail(r, "%s: a required string is absent", what);
+            cpex__iso_rd_fail(r, "%s: a required string is absent", what);
         return s;
     }
     if ((size_t)len >= r->len - r->pos) {
-        iso_rd_fail(r, "%s: a string of %u bytes runs past the end", what, len);
+        cpex__iso_rd_fail(r, "%s: a string of %u bytes runs past the end", what, len);
         return s;
     }
     const char *p = (const char *)r->buf + r->pos;
     if (p[len] != '\0') {
-        iso_rd_fail(r, "%s: a string is not NUL-terminated", what);
+        cpex__iso_rd_fail(r, "%s: a string is not NUL-terminated", what);
         return s;
     }
-    if (!(flags & ISO_S_BYTES) && !r->trusted && !iso_text_ok(p, len)) {
-        iso_rd_fail(r, "%s: text that is not UTF-8 or holds a NUL", what);
+    if (!(flags & ISO_S_BYTES) && !r->trusted && !cpex__iso_text_ok(p, len)) {
+        cpex__iso_rd_fail(r, "%s: text that is not UTF-8 or holds a NUL", what);
         return s;
     }
     r->pos += (size_t)len + 1;
@@ -226,20 +222,20 @@ cpex_str iso_rd_str(iso_rd *r, int flags, const char *what)
     return s;
 }
 
-static json_t *rd_json(iso_rd *r, const char *what, int depth, bool build);
+static json_t *rd_json(cpex__iso_rd *r, const char *what, int depth, bool build);
 
-static json_t *rd_array(iso_rd *r, const char *what, int depth, bool build)
+static json_t *rd_array(cpex__iso_rd *r, const char *what, int depth, bool build)
 {
-    uint32_t n = iso_rd_count(r, 1, what);
+    uint32_t n = cpex__iso_rd_count(r, 1, what);
     json_t *a = build && !r->bad ? json_array() : NULL;
     if (build && !r->bad && !a) {
-        iso_rd_fail(r, "%s: out of memory", what);
+        cpex__iso_rd_fail(r, "%s: out of memory", what);
         return NULL;
     }
     for (uint32_t i = 0; i < n && !r->bad; i++) {
         json_t *v = rd_json(r, what, depth + 1, build);
         if (build && v && json_array_append_new(a, v) != 0)
-            iso_rd_fail(r, "%s: out of memory", what);
+            cpex__iso_rd_fail(r, "%s: out of memory", what);
     }
     if (r->bad) {
         json_decref(a);
@@ -248,25 +244,25 @@ static json_t *rd_array(iso_rd *r, const char *what, int depth, bool build)
     return a;
 }
 
-static json_t *rd_object(iso_rd *r, const char *what, int depth, bool build)
+static json_t *rd_object(cpex__iso_rd *r, const char *what, int depth, bool build)
 {
-    uint32_t n = iso_rd_count(r, 6, what); /* a key takes 5 bytes, a value 1 */
+    uint32_t n = cpex__iso_rd_count(r, 6, what); /* a key takes 5 bytes, a value 1 */
     json_t *o = build && !r->bad ? json_object() : NULL;
     if (build && !r->bad && !o) {
-        iso_rd_fail(r, "%s: out of memory", what);
+        cpex__iso_rd_fail(r, "%s: out of memory", what);
         return NULL;
     }
     for (uint32_t i = 0; i < n && !r->bad; i++) {
-        cpex_str key = iso_rd_str(r, ISO_S_TEXT, what);
+        cpex_str key = cpex__iso_rd_str(r, ISO_S_TEXT, what);
         if (r->bad)
             break;
         if (build && json_object_get(o, key.ptr)) {
-            iso_rd_fail(r, "%s: duplicate object key", what);
+            cpex__iso_rd_fail(r, "%s: duplicate object key", what);
             break;
         }
         json_t *v = rd_json(r, what, depth + 1, build);
         if (build && v && json_object_set_new(o, key.ptr, v) != 0)
-            iso_rd_fail(r, "%s: out of memory", what);
+            cpex__iso_rd_fail(r, "%s: out of memory", what);
     }
     if (r->bad) {
         json_decref(o);
@@ -275,58 +271,48 @@ static json_t *rd_object(iso_rd *r, const char *what, int depth, bool build)
     return o;
 }
 
-static json_t *rd_json(iso_rd *r, const char *what, int depth, bool build)
+static json_t *rd_json(cpex__iso_rd *r, const char *what, int depth, bool build)
 {
     if (depth > ISO_JSON_MAX_DEPTH) {
-        iso_rd_fail(r, "%s: JSON nested deeper than %d", what, ISO_JSON_MAX_DEPTH);
+        cpex__iso_rd_fail(r, "%s: JSON nested deeper than %d", what, ISO_JSON_MAX_DEPTH);
         return NULL;
     }
-    uint8_t tag = iso_rd_u8(r);
+    uint8_t tag = cpex__iso_rd_u8(r);
     if (r->bad)
         return NULL;
     json_t *v = NULL;
     switch (tag) {
-    case ISO_J_NULL:
-        v = build ? json_null() : NULL;
-        break;
-    case ISO_J_FALSE:
-        v = build ? json_false() : NULL;
-        break;
-    case ISO_J_TRUE:
-        v = build ? json_true() : NULL;
-        break;
+    case ISO_J_NULL: v = build ? json_null() : NULL; break;
+    case ISO_J_FALSE: v = build ? json_false() : NULL; break;
+    case ISO_J_TRUE: v = build ? json_true() : NULL; break;
     case ISO_J_INT: {
-        int64_t i = iso_rd_i64(r);
+        int64_t i = cpex__iso_rd_i64(r);
         v = build && !r->bad ? json_integer((json_int_t)i) : NULL;
         break;
     }
     case ISO_J_REAL: {
-        double d = iso_rd_f64(r);
+        double d = cpex__iso_rd_f64(r);
         if (!r->bad && !isfinite(d)) {
-            iso_rd_fail(r, "%s: a JSON number that is not finite", what);
+            cpex__iso_rd_fail(r, "%s: a JSON number that is not finite", what);
             return NULL;
         }
         v = build && !r->bad ? json_real(d) : NULL;
         break;
     }
     case ISO_J_STRING: {
-        cpex_str s = iso_rd_str(r, ISO_S_TEXT, what);
+        cpex_str s = cpex__iso_rd_str(r, ISO_S_TEXT, what);
         v = build && !r->bad ? json_stringn(s.ptr, s.len) : NULL;
         break;
     }
-    case ISO_J_ARRAY:
-        return rd_array(r, what, depth, build);
-    case ISO_J_OBJECT:
-        return rd_object(r, what, depth, build);
-    default:
-        iso_rd_fail(r, "%s: unknown JSON tag %u", what, tag);
-        return NULL;
+    case ISO_J_ARRAY: return rd_array(r, what, depth, build);
+    case ISO_J_OBJECT: return rd_object(r, what, depth, build);
+    default: cpex__iso_rd_fail(r, "%s: unknown JSON tag %u", what, tag); return NULL;
     }
     if (build && !r->bad && !v)
-        iso_rd_fail(r, "%s: out of memory", what);
+        cpex__iso_rd_fail(r, "%s: out of memory", what);
     return r->bad ? NULL : v;
 }
 
-json_t *iso_rd_json(iso_rd *r, const char *what) { return rd_json(r, what, 1, true); }
+json_t *cpex__iso_rd_json(cpex__iso_rd *r, const char *what) { return rd_json(r, what, 1, true); }
 
-void iso_rd_skip_json(iso_rd *r, const char *what) { rd_json(r, what, 1, false); }
+void cpex__iso_rd_skip_json(cpex__iso_rd *r, const char *what) { rd_json(r, what, 1, false); }

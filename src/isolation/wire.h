@@ -34,22 +34,30 @@
 #define ISO_JSON_MAX_DEPTH 64
 
 /** JSON tags. */
-enum { ISO_J_NULL = 0, ISO_J_FALSE = 1, ISO_J_TRUE = 2, ISO_J_INT = 3, ISO_J_REAL = 4,
-       ISO_J_STRING = 5, ISO_J_ARRAY = 6, ISO_J_OBJECT = 7 };
+enum {
+    ISO_J_NULL = 0,
+    ISO_J_FALSE = 1,
+    ISO_J_TRUE = 2,
+    ISO_J_INT = 3,
+    ISO_J_REAL = 4,
+    ISO_J_STRING = 5,
+    ISO_J_ARRAY = 6,
+    ISO_J_OBJECT = 7
+};
 
 /* ------------------------------------------------------------------ */
 /* Writing                                                             */
 /* ------------------------------------------------------------------ */
 
 /** A writer into a fixed buffer. Past the end it only counts: `over` tells. */
-typedef struct iso_wr {
+typedef struct cpex__iso_wr {
     uint8_t *buf;
     size_t cap;
     size_t len;
     bool over;
-} iso_wr;
+} cpex__iso_wr;
 
-static inline void iso_wr_init(iso_wr *w, void *buf, size_t cap)
+static inline void cpex__iso_wr_init(cpex__iso_wr *w, void *buf, size_t cap)
 {
     w->buf = buf;
     w->cap = cap;
@@ -58,7 +66,7 @@ static inline void iso_wr_init(iso_wr *w, void *buf, size_t cap)
 }
 
 /** Room for `n` more bytes (false, and `over` set, when there is none). */
-static inline bool iso_wr_room(iso_wr *w, size_t n)
+static inline bool cpex__iso_wr_room(cpex__iso_wr *w, size_t n)
 {
     if (w->over || n > w->cap - w->len) {
         w->over = true;
@@ -67,43 +75,43 @@ static inline bool iso_wr_room(iso_wr *w, size_t n)
     return true;
 }
 
-static inline void iso_wr_bytes(iso_wr *w, const void *p, size_t n)
+static inline void cpex__iso_wr_bytes(cpex__iso_wr *w, const void *p, size_t n)
 {
-    if (n && iso_wr_room(w, n)) {
+    if (n && cpex__iso_wr_room(w, n)) {
         __builtin_memcpy(w->buf + w->len, p, n);
         w->len += n;
     }
 }
 
-static inline void iso_wr_u8(iso_wr *w, uint8_t v) { iso_wr_bytes(w, &v, 1); }
-static inline void iso_wr_u32(iso_wr *w, uint32_t v) { iso_wr_bytes(w, &v, 4); }
-static inline void iso_wr_i32(iso_wr *w, int32_t v) { iso_wr_bytes(w, &v, 4); }
-static inline void iso_wr_u64(iso_wr *w, uint64_t v) { iso_wr_bytes(w, &v, 8); }
-static inline void iso_wr_i64(iso_wr *w, int64_t v) { iso_wr_bytes(w, &v, 8); }
-static inline void iso_wr_f64(iso_wr *w, double v) { iso_wr_bytes(w, &v, 8); }
+static inline void cpex__iso_wr_u8(cpex__iso_wr *w, uint8_t v) { cpex__iso_wr_bytes(w, &v, 1); }
+static inline void cpex__iso_wr_u32(cpex__iso_wr *w, uint32_t v) { cpex__iso_wr_bytes(w, &v, 4); }
+static inline void cpex__iso_wr_i32(cpex__iso_wr *w, int32_t v) { cpex__iso_wr_bytes(w, &v, 4); }
+static inline void cpex__iso_wr_u64(cpex__iso_wr *w, uint64_t v) { cpex__iso_wr_bytes(w, &v, 8); }
+static inline void cpex__iso_wr_i64(cpex__iso_wr *w, int64_t v) { cpex__iso_wr_bytes(w, &v, 8); }
+static inline void cpex__iso_wr_f64(cpex__iso_wr *w, double v) { cpex__iso_wr_bytes(w, &v, 8); }
 
 /** Overwrite a u32 written earlier at `at` (a count not known in advance). */
-static inline void iso_wr_u32_at(iso_wr *w, size_t at, uint32_t v)
+static inline void cpex__iso_wr_u32_at(cpex__iso_wr *w, size_t at, uint32_t v)
 {
     if (!w->over && at + 4 <= w->len)
         __builtin_memcpy(w->buf + at, &v, 4);
 }
 
 /** A string of `len` bytes (ptr NULL with len 0: ""). Longer than 4 GiB - 2: `over`. */
-void iso_wr_strn(iso_wr *w, const char *ptr, size_t len);
+void cpex__iso_wr_strn(cpex__iso_wr *w, const char *ptr, size_t len);
 /** A cpex_str; ptr NULL is written as absent. */
-void iso_wr_opt(iso_wr *w, cpex_str s);
+void cpex__iso_wr_opt(cpex__iso_wr *w, cpex_str s);
 /** A NUL-terminated string; NULL is written as absent. */
-void iso_wr_cstr(iso_wr *w, const char *s);
+void cpex__iso_wr_cstr(cpex__iso_wr *w, const char *s);
 /** A JSON value (NULL as JSON null). `over` when deeper than ISO_JSON_MAX_DEPTH. */
-void iso_wr_json(iso_wr *w, const json_t *v);
+void cpex__iso_wr_json(cpex__iso_wr *w, const json_t *v);
 
 /* ------------------------------------------------------------------ */
 /* Reading                                                             */
 /* ------------------------------------------------------------------ */
 
 /** A reader of `len` bytes. After the first problem `bad` is set and reads give zero. */
-typedef struct iso_rd {
+typedef struct cpex__iso_rd {
     const uint8_t *buf;
     size_t len;
     size_t pos;
@@ -111,43 +119,46 @@ typedef struct iso_rd {
     bool trusted;  /* the worker reading its host: text is known to be UTF-8 (built by
                       libcpex's model); bounds and terminators are still checked */
     char why[160]; /* the first problem, with its offset */
-} iso_rd;
+} cpex__iso_rd;
 
-void iso_rd_init(iso_rd *r, const void *buf, size_t len);
+void cpex__iso_rd_init(cpex__iso_rd *r, const void *buf, size_t len);
 /** Stop with a reason (the first one is kept). Returns false. */
-bool iso_rd_fail(iso_rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool cpex__iso_rd_fail(cpex__iso_rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Bytes left. */
-static inline size_t iso_rd_left(const iso_rd *r) { return r->bad ? 0 : r->len - r->pos; }
+static inline size_t cpex__iso_rd_left(const cpex__iso_rd *r)
+{
+    return r->bad ? 0 : r->len - r->pos;
+}
 
-uint8_t iso_rd_u8(iso_rd *r);
-uint32_t iso_rd_u32(iso_rd *r);
-int32_t iso_rd_i32(iso_rd *r);
-uint64_t iso_rd_u64(iso_rd *r);
-int64_t iso_rd_i64(iso_rd *r);
-double iso_rd_f64(iso_rd *r);
+uint8_t cpex__iso_rd_u8(cpex__iso_rd *r);
+uint32_t cpex__iso_rd_u32(cpex__iso_rd *r);
+int32_t cpex__iso_rd_i32(cpex__iso_rd *r);
+uint64_t cpex__iso_rd_u64(cpex__iso_rd *r);
+int64_t cpex__iso_rd_i64(cpex__iso_rd *r);
+double cpex__iso_rd_f64(cpex__iso_rd *r);
 /** A count of items that take at least `min_item` bytes each: bounded by what is left. */
-uint32_t iso_rd_count(iso_rd *r, size_t min_item, const char *what);
+uint32_t cpex__iso_rd_count(cpex__iso_rd *r, size_t min_item, const char *what);
 
 /** How a string must look. */
 enum {
-    ISO_S_TEXT = 0,     /* UTF-8 without NUL (what plugins read as C strings) */
-    ISO_S_BYTES = 1,    /* any bytes (a resource blob) */
-    ISO_S_OPTIONAL = 2  /* may be absent: ptr NULL */
+    ISO_S_TEXT = 0,    /* UTF-8 without NUL (what plugins read as C strings) */
+    ISO_S_BYTES = 1,   /* any bytes (a resource blob) */
+    ISO_S_OPTIONAL = 2 /* may be absent: ptr NULL */
 };
 /** A string in place (ptr into the buffer, NUL-terminated there). */
-cpex_str iso_rd_str(iso_rd *r, int flags, const char *what);
+cpex_str cpex__iso_rd_str(cpex__iso_rd *r, int flags, const char *what);
 /** A JSON value as a new jansson value (NULL when the reader stopped). */
-json_t *iso_rd_json(iso_rd *r, const char *what);
-/** Pass over one JSON value, checking it as iso_rd_json would, building nothing. */
-void iso_rd_skip_json(iso_rd *r, const char *what);
+json_t *cpex__iso_rd_json(cpex__iso_rd *r, const char *what);
+/** Pass over one JSON value, checking it as cpex__iso_rd_json would, building nothing. */
+void cpex__iso_rd_skip_json(cpex__iso_rd *r, const char *what);
 
 /** Whether `len` bytes are UTF-8 without NUL. */
-bool iso_text_ok(const char *s, size_t len);
+bool cpex__iso_text_ok(const char *s, size_t len);
 /**
  * `s` as text the host accepts: itself when it already is (returns s),
  * else a malloc'd copy (cpex__free) where each NUL and each byte that is
  * not part of valid UTF-8 became '?'. NULL only when memory ran out.
  */
-char *iso_text_fix(const char *s, size_t len);
+char *cpex__iso_text_fix(const char *s, size_t len);
 
 #endif

@@ -10,103 +10,106 @@
 /* ------------------------------------------------------------------ */
 
 /* A required string: a view from a hostile source could hold NULL. */
-static void wr_req(iso_wr *w, cpex_str s) { iso_wr_strn(w, s.ptr ? s.ptr : "", s.ptr ? s.len : 0); }
+static void wr_req(cpex__iso_wr *w, cpex_str s)
+{
+    cpex__iso_wr_strn(w, s.ptr ? s.ptr : "", s.ptr ? s.len : 0);
+}
 
-static void wr_message(iso_wr *w, const cpex_cmf_message *m, int depth);
+static void wr_message(cpex__iso_wr *w, const cpex_cmf_message *m, int depth);
 
-static void wr_body(iso_wr *w, uint32_t kind, const void *body, int depth)
+static void wr_body(cpex__iso_wr *w, uint32_t kind, const void *body, int depth)
 {
     switch (kind) {
     case CPEX_PART_TOOL_CALL: {
         const cpex_cmf_tool_call *b = body;
         wr_req(w, b->tool_call_id);
         wr_req(w, b->name);
-        iso_wr_json(w, (const json_t *)b->arguments);
-        iso_wr_opt(w, b->namespace_);
+        cpex__iso_wr_json(w, (const json_t *)b->arguments);
+        cpex__iso_wr_opt(w, b->namespace_);
         break;
     }
     case CPEX_PART_TOOL_RESULT: {
         const cpex_cmf_tool_result *b = body;
-        iso_wr_u32(w, b->is_error);
+        cpex__iso_wr_u32(w, b->is_error);
         wr_req(w, b->tool_call_id);
         wr_req(w, b->tool_name);
-        iso_wr_json(w, (const json_t *)b->content);
+        cpex__iso_wr_json(w, (const json_t *)b->content);
         break;
     }
     case CPEX_PART_RESOURCE: {
         const cpex_cmf_resource *b = body;
-        iso_wr_u32(w, b->resource_type);
+        cpex__iso_wr_u32(w, b->resource_type);
         wr_req(w, b->resource_request_id);
         wr_req(w, b->uri);
-        iso_wr_opt(w, b->name);
-        iso_wr_opt(w, b->description);
-        iso_wr_opt(w, b->content);
-        iso_wr_opt(w, b->blob);
-        iso_wr_opt(w, b->mime_type);
-        iso_wr_i64(w, b->size_bytes);
-        iso_wr_json(w, (const json_t *)b->annotations);
-        iso_wr_opt(w, b->version);
+        cpex__iso_wr_opt(w, b->name);
+        cpex__iso_wr_opt(w, b->description);
+        cpex__iso_wr_opt(w, b->content);
+        cpex__iso_wr_opt(w, b->blob);
+        cpex__iso_wr_opt(w, b->mime_type);
+        cpex__iso_wr_i64(w, b->size_bytes);
+        cpex__iso_wr_json(w, (const json_t *)b->annotations);
+        cpex__iso_wr_opt(w, b->version);
         break;
     }
     case CPEX_PART_RESOURCE_REF: {
         const cpex_cmf_resource_ref *b = body;
-        iso_wr_u32(w, b->resource_type);
+        cpex__iso_wr_u32(w, b->resource_type);
         wr_req(w, b->resource_request_id);
         wr_req(w, b->uri);
-        iso_wr_opt(w, b->name);
-        iso_wr_i64(w, b->range_start);
-        iso_wr_i64(w, b->range_end);
-        iso_wr_opt(w, b->selector);
+        cpex__iso_wr_opt(w, b->name);
+        cpex__iso_wr_i64(w, b->range_start);
+        cpex__iso_wr_i64(w, b->range_end);
+        cpex__iso_wr_opt(w, b->selector);
         break;
     }
     case CPEX_PART_PROMPT_REQUEST: {
         const cpex_cmf_prompt_request *b = body;
         wr_req(w, b->prompt_request_id);
         wr_req(w, b->name);
-        iso_wr_json(w, (const json_t *)b->arguments);
-        iso_wr_opt(w, b->server_id);
+        cpex__iso_wr_json(w, (const json_t *)b->arguments);
+        cpex__iso_wr_opt(w, b->server_id);
         break;
     }
     case CPEX_PART_PROMPT_RESULT: {
         const cpex_cmf_prompt_result *b = body;
-        iso_wr_u32(w, b->is_error);
+        cpex__iso_wr_u32(w, b->is_error);
         wr_req(w, b->prompt_request_id);
         wr_req(w, b->prompt_name);
-        iso_wr_u32(w, (uint32_t)b->message_count);
+        cpex__iso_wr_u32(w, (uint32_t)b->message_count);
         for (size_t i = 0; i < b->message_count && !w->over; i++)
             wr_message(w, b->messages[i], depth + 1);
-        iso_wr_opt(w, b->content);
-        iso_wr_opt(w, b->error_message);
+        cpex__iso_wr_opt(w, b->content);
+        cpex__iso_wr_opt(w, b->error_message);
         break;
     }
     default: { /* the four media kinds */
         const cpex_cmf_media *b = body;
         wr_req(w, b->type);
         wr_req(w, b->data);
-        iso_wr_opt(w, b->media_type);
-        iso_wr_i64(w, b->duration_ms);
-        iso_wr_opt(w, b->title);
+        cpex__iso_wr_opt(w, b->media_type);
+        cpex__iso_wr_i64(w, b->duration_ms);
+        cpex__iso_wr_opt(w, b->title);
         break;
     }
     }
 }
 
-static void wr_message(iso_wr *w, const cpex_cmf_message *m, int depth)
+static void wr_message(cpex__iso_wr *w, const cpex_cmf_message *m, int depth)
 {
     if (!m || depth > CMF_MAX_DEPTH || m->part_count > UINT32_MAX) {
         w->over = true;
         return;
     }
-    iso_wr_u32(w, m->role);
+    cpex__iso_wr_u32(w, m->role);
     if (m->schema_version.ptr)
-        iso_wr_strn(w, m->schema_version.ptr, m->schema_version.len);
+        cpex__iso_wr_strn(w, m->schema_version.ptr, m->schema_version.len);
     else
-        iso_wr_strn(w, "2.0", 3);
-    iso_wr_opt(w, m->channel);
-    iso_wr_u32(w, (uint32_t)m->part_count);
+        cpex__iso_wr_strn(w, "2.0", 3);
+    cpex__iso_wr_opt(w, m->channel);
+    cpex__iso_wr_u32(w, (uint32_t)m->part_count);
     for (size_t i = 0; i < m->part_count && !w->over; i++) {
         const cpex_cmf_part *p = &m->parts[i];
-        iso_wr_u32(w, p->kind);
+        cpex__iso_wr_u32(w, p->kind);
         if (p->kind == CPEX_PART_TEXT || p->kind == CPEX_PART_THINKING)
             wr_req(w, p->text);
         else if (p->kind < CPEX_PART_KIND_COUNT && p->body)
@@ -116,37 +119,40 @@ static void wr_message(iso_wr *w, const cpex_cmf_message *m, int depth)
     }
 }
 
-void iso_wr_cmf(iso_wr *w, const cpex_cmf_message *message) { wr_message(w, message, 1); }
+void cpex__iso_wr_cmf(cpex__iso_wr *w, const cpex_cmf_message *message)
+{
+    wr_message(w, message, 1);
+}
 
 /* ------------------------------------------------------------------ */
 /* Reading                                                             */
 /* ------------------------------------------------------------------ */
 
 typedef struct rd_ctx {
-    iso_rd *r;
-    iso_arena *a;
+    cpex__iso_rd *r;
+    cpex__iso_arena *a;
 } rd_ctx;
 
 static void *alloc(rd_ctx *c, size_t size)
 {
-    void *p = c->r->bad ? NULL : iso_arena_alloc(c->a, size);
+    void *p = c->r->bad ? NULL : cpex__iso_arena_alloc(c->a, size);
     if (!p && !c->r->bad)
-        iso_rd_fail(c->r, "message: out of memory");
+        cpex__iso_rd_fail(c->r, "message: out of memory");
     return p;
 }
 
 /* A JSON value owned by the arena; `object` requires an object. */
 static const cpex_json *rd_json_owned(rd_ctx *c, const char *what, bool object)
 {
-    json_t *v = iso_rd_json(c->r, what);
+    json_t *v = cpex__iso_rd_json(c->r, what);
     if (!v)
         return NULL;
-    if (!iso_arena_own(c->a, v)) {
-        iso_rd_fail(c->r, "%s: out of memory", what);
+    if (!cpex__iso_arena_own(c->a, v)) {
+        cpex__iso_rd_fail(c->r, "%s: out of memory", what);
         return NULL;
     }
     if (object && !json_is_object(v)) {
-        iso_rd_fail(c->r, "%s: expected a JSON object", what);
+        cpex__iso_rd_fail(c->r, "%s: expected a JSON object", what);
         return NULL;
     }
     return (const cpex_json *)v;
@@ -154,31 +160,31 @@ static const cpex_json *rd_json_owned(rd_ctx *c, const char *what, bool object)
 
 static int64_t rd_count64(rd_ctx *c, const char *what)
 {
-    int64_t v = iso_rd_i64(c->r);
+    int64_t v = cpex__iso_rd_i64(c->r);
     if (v < -1)
-        iso_rd_fail(c->r, "%s: %lld is neither -1 (absent) nor a count", what, (long long)v);
+        cpex__iso_rd_fail(c->r, "%s: %lld is neither -1 (absent) nor a count", what, (long long)v);
     return v;
 }
 
 static uint32_t rd_flag(rd_ctx *c, const char *what)
 {
-    uint32_t v = iso_rd_u32(c->r);
+    uint32_t v = cpex__iso_rd_u32(c->r);
     if (v > 1)
-        iso_rd_fail(c->r, "%s: %u is not 0 or 1", what, v);
+        cpex__iso_rd_fail(c->r, "%s: %u is not 0 or 1", what, v);
     return v;
 }
 
 static uint32_t rd_resource_type(rd_ctx *c)
 {
-    uint32_t v = iso_rd_u32(c->r);
+    uint32_t v = cpex__iso_rd_u32(c->r);
     if (v >= CMF_RESOURCE_TYPE_COUNT)
-        iso_rd_fail(c->r, "resource_type %u is not one of the %u types", v,
-                    CMF_RESOURCE_TYPE_COUNT);
+        cpex__iso_rd_fail(c->r, "resource_type %u is not one of the %u types", v,
+                          CMF_RESOURCE_TYPE_COUNT);
     return v;
 }
 
-#define TXT(what) iso_rd_str(c->r, ISO_S_TEXT, what)
-#define OPT(what) iso_rd_str(c->r, ISO_S_TEXT | ISO_S_OPTIONAL, what)
+#define TXT(what) cpex__iso_rd_str(c->r, ISO_S_TEXT, what)
+#define OPT(what) cpex__iso_rd_str(c->r, ISO_S_TEXT | ISO_S_OPTIONAL, what)
 
 static const cpex_cmf_message *rd_message(rd_ctx *c, int depth);
 
@@ -218,7 +224,7 @@ static const void *rd_body(rd_ctx *c, uint32_t kind, int depth)
         b->name = OPT("resource.name");
         b->description = OPT("resource.description");
         b->content = OPT("resource.content");
-        b->blob = iso_rd_str(c->r, ISO_S_BYTES | ISO_S_OPTIONAL, "resource.blob");
+        b->blob = cpex__iso_rd_str(c->r, ISO_S_BYTES | ISO_S_OPTIONAL, "resource.blob");
         b->mime_type = OPT("resource.mime_type");
         b->size_bytes = rd_count64(c, "resource.size_bytes");
         b->annotations = rd_json_owned(c, "resource.annotations", true);
@@ -258,7 +264,7 @@ static const void *rd_body(rd_ctx *c, uint32_t kind, int depth)
         b->is_error = rd_flag(c, "prompt_result.is_error");
         b->prompt_request_id = TXT("prompt_result.prompt_request_id");
         b->prompt_name = TXT("prompt_result.prompt_name");
-        uint32_t n = iso_rd_count(c->r, 16, "prompt_result.messages");
+        uint32_t n = cpex__iso_rd_count(c->r, 16, "prompt_result.messages");
         const cpex_cmf_message **msgs = n ? alloc(c, n * sizeof *msgs) : NULL;
         for (uint32_t i = 0; i < n && msgs && !c->r->bad; i++)
             msgs[i] = rd_message(c, depth + 1);
@@ -286,32 +292,34 @@ static const void *rd_body(rd_ctx *c, uint32_t kind, int depth)
 static const cpex_cmf_message *rd_message(rd_ctx *c, int depth)
 {
     if (depth > CMF_MAX_DEPTH) {
-        iso_rd_fail(c->r, "message: prompt_result messages nested deeper than %d", CMF_MAX_DEPTH);
+        cpex__iso_rd_fail(c->r, "message: prompt_result messages nested deeper than %d",
+                          CMF_MAX_DEPTH);
         return NULL;
     }
     cpex_cmf_message *m = alloc(c, sizeof *m);
     if (!m)
         return NULL;
     m->struct_size = (uint32_t)sizeof *m;
-    m->role = iso_rd_u32(c->r);
+    m->role = cpex__iso_rd_u32(c->r);
     if (m->role >= CMF_ROLE_COUNT)
-        iso_rd_fail(c->r, "message: role %u is not one of the %u roles", m->role, CMF_ROLE_COUNT);
+        cpex__iso_rd_fail(c->r, "message: role %u is not one of the %u roles", m->role,
+                          CMF_ROLE_COUNT);
     m->schema_version = TXT("message.schema_version");
     m->channel = OPT("message.channel");
     if (m->channel.ptr && cpex__cmf_name_lookup(cpex__cmf_channel_names, CMF_CHANNEL_COUNT,
                                                 m->channel.ptr, m->channel.len) < 0)
-        iso_rd_fail(c->r, "message: channel is not analysis, commentary or final");
-    uint32_t n = iso_rd_count(c->r, 8, "message.parts");
+        cpex__iso_rd_fail(c->r, "message: channel is not analysis, commentary or final");
+    uint32_t n = cpex__iso_rd_count(c->r, 8, "message.parts");
     cpex_cmf_part *parts = n ? alloc(c, n * sizeof *parts) : NULL;
     for (uint32_t i = 0; i < n && parts && !c->r->bad; i++) {
         cpex_cmf_part *p = &parts[i];
         p->struct_size = (uint32_t)sizeof *p;
-        p->kind = iso_rd_u32(c->r);
+        p->kind = cpex__iso_rd_u32(c->r);
         if (c->r->bad)
             break;
         if (p->kind >= CPEX_PART_KIND_COUNT) {
-            iso_rd_fail(c->r, "message: part kind %u is not one of the %u kinds", p->kind,
-                        CPEX_PART_KIND_COUNT);
+            cpex__iso_rd_fail(c->r, "message: part kind %u is not one of the %u kinds", p->kind,
+                              CPEX_PART_KIND_COUNT);
             break;
         }
         if (p->kind == CPEX_PART_TEXT || p->kind == CPEX_PART_THINKING)
@@ -326,7 +334,7 @@ static const cpex_cmf_message *rd_message(rd_ctx *c, int depth)
     return m;
 }
 
-const cpex_cmf_message *iso_rd_cmf(iso_rd *r, iso_arena *arena)
+const cpex_cmf_message *cpex__iso_rd_cmf(cpex__iso_rd *r, cpex__iso_arena *arena)
 {
     rd_ctx c = {r, arena};
     return rd_message(&c, 1);

@@ -22,9 +22,9 @@
 #include "isolation/wire.h"
 
 /** Write `message` (libcpex-built or a view). */
-void iso_wr_cmf(iso_wr *w, const cpex_cmf_message *message);
+void cpex__iso_wr_cmf(cpex__iso_wr *w, const cpex_cmf_message *message);
 
 /** Read a message as a view in `arena`; NULL when the reader stopped. */
-const cpex_cmf_message *iso_rd_cmf(iso_rd *r, iso_arena *arena);
+const cpex_cmf_message *cpex__iso_rd_cmf(cpex__iso_rd *r, cpex__iso_arena *arena);
 
 #endif

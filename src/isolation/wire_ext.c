@@ -9,7 +9,7 @@
 static const uint32_t single_fields[ISO_EXT_NSINGLE] = {ISO_EXT_SINGLE_FIELDS};
 static const uint32_t list_fields[ISO_EXT_NLIST] = {ISO_EXT_LIST_FIELDS};
 
-int iso_ext_single_index(uint32_t field)
+int cpex__iso_ext_single_index(uint32_t field)
 {
     for (int i = 0; i < ISO_EXT_NSINGLE; i++)
         if (single_fields[i] == field)
@@ -17,7 +17,7 @@ int iso_ext_single_index(uint32_t field)
     return -1;
 }
 
-int iso_ext_list_index(uint32_t field)
+int cpex__iso_ext_list_index(uint32_t field)
 {
     for (int i = 0; i < ISO_EXT_NLIST; i++)
         if (list_fields[i] == field)
@@ -30,103 +30,104 @@ int iso_ext_list_index(uint32_t field)
  * u32 n + n x (u32 slot, u32 count, count x str) for the lists, two header
  * sets of u32 count + count x (str name, str value), u8 custom + JSON.
  */
-void iso_wr_ext(iso_wr *w, const cpex_extensions *ext, uint32_t caps)
+void cpex__iso_wr_ext(cpex__iso_wr *w, const cpex_extensions *ext, uint32_t caps)
 {
-    iso_wr_u8(w, ext != NULL);
+    cpex__iso_wr_u8(w, ext != NULL);
     if (!ext)
         return;
     size_t at = w->len;
     uint32_t n = 0;
-    iso_wr_u32(w, 0);
+    cpex__iso_wr_u32(w, 0);
     for (uint32_t i = 0; i < ISO_EXT_NSINGLE; i++) {
         if (!cpex__caps_can_read_field(caps, single_fields[i]))
             continue;
         cpex_str s = cpex__extensions_get_str(ext, single_fields[i]);
         if (!s.ptr)
             continue;
-        iso_wr_u32(w, i);
-        iso_wr_strn(w, s.ptr, s.len);
+        cpex__iso_wr_u32(w, i);
+        cpex__iso_wr_strn(w, s.ptr, s.len);
         n++;
     }
-    iso_wr_u32_at(w, at, n);
+    cpex__iso_wr_u32_at(w, at, n);
     at = w->len;
     n = 0;
-    iso_wr_u32(w, 0);
+    cpex__iso_wr_u32(w, 0);
     for (uint32_t i = 0; i < ISO_EXT_NLIST; i++) {
         size_t count = cpex__caps_can_read_field(caps, list_fields[i])
                            ? cpex_extensions_count(ext, list_fields[i])
                            : 0;
         if (!count)
             continue;
-        iso_wr_u32(w, i);
-        iso_wr_u32(w, (uint32_t)count);
+        cpex__iso_wr_u32(w, i);
+        cpex__iso_wr_u32(w, (uint32_t)count);
         for (size_t k = 0; k < count; k++) {
             cpex_str s = cpex__extensions_item_str(ext, list_fields[i], k);
-            iso_wr_strn(w, s.ptr, s.len);
+            cpex__iso_wr_strn(w, s.ptr, s.len);
         }
         n++;
     }
-    iso_wr_u32_at(w, at, n);
+    cpex__iso_wr_u32_at(w, at, n);
     for (uint32_t set = 0; set < 2; set++) {
         size_t count = (caps & CPEX_CAP_READ_HEADERS) ? cpex_extensions_header_count(ext, set) : 0;
-        iso_wr_u32(w, (uint32_t)count);
+        cpex__iso_wr_u32(w, (uint32_t)count);
         for (size_t k = 0; k < count; k++) {
             cpex_str name = {NULL, 0}, value = {NULL, 0};
             cpex__extensions_header_at_str(ext, set, k, &name, &value);
-            iso_wr_strn(w, name.ptr, name.len);
-            iso_wr_strn(w, value.ptr, value.len);
+            cpex__iso_wr_strn(w, name.ptr, name.len);
+            cpex__iso_wr_strn(w, value.ptr, value.len);
         }
     }
-    const json_t *custom = (caps & CPEX_CAP_READ_CUSTOM) ? cpex__extensions_custom_object(ext) : NULL;
+    const json_t *custom =
+        (caps & CPEX_CAP_READ_CUSTOM) ? cpex__extensions_custom_object(ext) : NULL;
     bool has_custom = custom && json_object_size(custom) > 0;
-    iso_wr_u8(w, has_custom);
+    cpex__iso_wr_u8(w, has_custom);
     if (has_custom)
-        iso_wr_json(w, custom);
+        cpex__iso_wr_json(w, custom);
 }
 
-bool iso_rd_ext(iso_rd *r, iso_arena *arena, iso_ext_view *out)
+bool cpex__iso_rd_ext(cpex__iso_rd *r, cpex__iso_arena *arena, cpex__iso_ext_view *out)
 {
     memset(out, 0, sizeof *out);
-    if (!iso_rd_u8(r))
+    if (!cpex__iso_rd_u8(r))
         return !r->bad;
-    uint32_t n = iso_rd_count(r, 9, "extensions");
+    uint32_t n = cpex__iso_rd_count(r, 9, "extensions");
     for (uint32_t i = 0; i < n && !r->bad; i++) {
-        uint32_t slot = iso_rd_u32(r);
-        cpex_str s = iso_rd_str(r, ISO_S_TEXT, "extensions field");
+        uint32_t slot = cpex__iso_rd_u32(r);
+        cpex_str s = cpex__iso_rd_str(r, ISO_S_TEXT, "extensions field");
         if (slot >= ISO_EXT_NSINGLE)
-            return iso_rd_fail(r, "extensions: field slot %u", slot);
+            return cpex__iso_rd_fail(r, "extensions: field slot %u", slot);
         out->single[slot] = s;
     }
-    n = iso_rd_count(r, 8, "extension lists");
+    n = cpex__iso_rd_count(r, 8, "extension lists");
     for (uint32_t i = 0; i < n && !r->bad; i++) {
-        uint32_t slot = iso_rd_u32(r);
-        uint32_t count = iso_rd_count(r, 5, "extension list");
+        uint32_t slot = cpex__iso_rd_u32(r);
+        uint32_t count = cpex__iso_rd_count(r, 5, "extension list");
         if (slot >= ISO_EXT_NLIST)
-            return iso_rd_fail(r, "extensions: list slot %u", slot);
-        cpex_str *items = count ? iso_arena_alloc(arena, count * sizeof *items) : NULL;
+            return cpex__iso_rd_fail(r, "extensions: list slot %u", slot);
+        cpex_str *items = count ? cpex__iso_arena_alloc(arena, count * sizeof *items) : NULL;
         if (count && !items)
-            return iso_rd_fail(r, "extensions: out of memory");
+            return cpex__iso_rd_fail(r, "extensions: out of memory");
         for (uint32_t k = 0; k < count && !r->bad; k++)
-            items[k] = iso_rd_str(r, ISO_S_TEXT, "extension list item");
+            items[k] = cpex__iso_rd_str(r, ISO_S_TEXT, "extension list item");
         out->list[slot].count = count;
         out->list[slot].items = items;
     }
     for (int set = 0; set < 2 && !r->bad; set++) {
-        uint32_t count = iso_rd_count(r, 10, "headers");
-        cpex_str *names = count ? iso_arena_alloc(arena, 2 * count * sizeof *names) : NULL;
+        uint32_t count = cpex__iso_rd_count(r, 10, "headers");
+        cpex_str *names = count ? cpex__iso_arena_alloc(arena, 2 * count * sizeof *names) : NULL;
         if (count && !names)
-            return iso_rd_fail(r, "headers: out of memory");
+            return cpex__iso_rd_fail(r, "headers: out of memory");
         for (uint32_t k = 0; k < count && !r->bad; k++) {
-            names[k] = iso_rd_str(r, ISO_S_TEXT, "header name");
-            names[count + k] = iso_rd_str(r, ISO_S_TEXT, "header value");
+            names[k] = cpex__iso_rd_str(r, ISO_S_TEXT, "header name");
+            names[count + k] = cpex__iso_rd_str(r, ISO_S_TEXT, "header value");
         }
         out->headers[set].count = count;
         out->headers[set].names = names;
         out->headers[set].values = names ? names + count : NULL;
     }
-    if (iso_rd_u8(r)) {
+    if (cpex__iso_rd_u8(r)) {
         size_t at = r->pos;
-        iso_rd_skip_json(r, "custom");
+        cpex__iso_rd_skip_json(r, "custom");
         out->custom = r->buf + at;
         out->custom_len = r->pos - at;
     }
@@ -135,7 +136,7 @@ bool iso_rd_ext(iso_rd *r, iso_arena *arena, iso_ext_view *out)
     return !r->bad;
 }
 
-cpex_extensions *iso_ext_materialize(const iso_ext_view *v, const json_t *custom)
+cpex_extensions *cpex__iso_ext_materialize(const cpex__iso_ext_view *v, const json_t *custom)
 {
     cpex_extensions *e = cpex_extensions_new();
     if (!e)
@@ -153,7 +154,8 @@ cpex_extensions *iso_ext_materialize(const iso_ext_view *v, const json_t *custom
                                             v->headers[set].values[k].ptr);
     const char *key;
     json_t *val;
-    json_object_foreach((json_t *)custom, key, val) {
+    json_object_foreach((json_t *)custom, key, val)
+    {
         if (st != CPEX_OK)
             break;
         json_t *copy = json_deep_copy(val);
@@ -166,21 +168,21 @@ cpex_extensions *iso_ext_materialize(const iso_ext_view *v, const json_t *custom
     return e;
 }
 
-void iso_wr_ctx(iso_wr *w, const json_t *obj)
+void cpex__iso_wr_ctx(cpex__iso_wr *w, const json_t *obj)
 {
-    iso_wr_u8(w, obj != NULL);
+    cpex__iso_wr_u8(w, obj != NULL);
     if (obj)
-        iso_wr_json(w, obj);
+        cpex__iso_wr_json(w, obj);
 }
 
-void iso_rd_ctx(iso_rd *r, const uint8_t **out, size_t *len)
+void cpex__iso_rd_ctx(cpex__iso_rd *r, const uint8_t **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
-    if (!iso_rd_u8(r))
+    if (!cpex__iso_rd_u8(r))
         return;
     size_t at = r->pos;
-    iso_rd_skip_json(r, "context");
+    cpex__iso_rd_skip_json(r, "context");
     if (!r->bad) {
         *out = r->buf + at;
         *len = r->pos - at;

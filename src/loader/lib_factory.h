@@ -25,7 +25,6 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
  * canonical when the file exists). *path is malloc'd (cpex__free).
  * CPEX_E_CONFIG for a kind that does not parse.
  */
-cpex_status cpex__lib_resolve(const char *kind, const char *base_dir, char **path,
-                              cpex_error *err);
+cpex_status cpex__lib_resolve(const char *kind, const char *base_dir, char **path, cpex_error *err);
 
 #endif

@@ -38,21 +38,19 @@ static json_t *to_json(const cpex_library_info *info, const char *sandbox)
     json_t *entries = json_array();
     for (size_t i = 0; entries && i < info->entry_count; i++) {
         const cpex_library_entry *e = &info->entries[i];
-        json_array_append_new(entries,
-                              json_pack("{s:s,s:s,s:b,s:s,s:o,s:o,s:o,s:o}", "entry", e->entry,
-                                        "symbol", e->symbol, "exported", e->exported, "kind",
-                                        e->kind, "display_name", opt(e->display_name), "version",
-                                        opt(e->version), "description", opt(e->description),
-                                        "hooks", strings(e->hooks, e->hook_count)));
+        json_array_append_new(
+            entries, json_pack("{s:s,s:s,s:b,s:s,s:o,s:o,s:o,s:o}", "entry", e->entry, "symbol",
+                               e->symbol, "exported", e->exported, "kind", e->kind, "display_name",
+                               opt(e->display_name), "version", opt(e->version), "description",
+                               opt(e->description), "hooks", strings(e->hooks, e->hook_count)));
     }
-    return json_pack("{s:s,s:b,s:I,s:b,s:b,s:I,s:i,s:o,s:o,s:o,s:o,s:b,s:s}", "path", info->path,
-                     "loaded", info->loaded, "host_abi", (json_int_t)info->host_abi,
-                     "has_manifest", info->has_manifest, "abi_known", info->abi_known,
-                     "abi_version", (json_int_t)info->abi_version, "compatible", info->compatible,
-                     "build_info", opt(info->build_info), "entries", entries, "problems",
-                     strings(info->problems, info->problem_count), "notes",
-                     strings(info->notes, info->note_count), "usable", info->usable, "sandbox",
-                     sandbox);
+    return json_pack(
+        "{s:s,s:b,s:I,s:b,s:b,s:I,s:i,s:o,s:o,s:o,s:o,s:b,s:s}", "path", info->path, "loaded",
+        info->loaded, "host_abi", (json_int_t)info->host_abi, "has_manifest", info->has_manifest,
+        "abi_known", info->abi_known, "abi_version", (json_int_t)info->abi_version, "compatible",
+        info->compatible, "build_info", opt(info->build_info), "entries", entries, "problems",
+        strings(info->problems, info->problem_count), "notes",
+        strings(info->notes, info->note_count), "usable", info->usable, "sandbox", sandbox);
 }
 
 int wk_describe_main(int argc, char **argv)

@@ -92,17 +92,18 @@ static int allow(ll *l, const char *path, uint64_t rights, int required)
     if (pfd < 0) {
         if (!required)
             return 0;
-        snprintf(l->why, l->cap, "sandbox path '%s' cannot be opened: %s; create it, or remove "
-                 "it from the sandbox's paths", path, strerror(errno));
+        snprintf(l->why, l->cap,
+                 "sandbox path '%s' cannot be opened: %s; create it, or remove "
+                 "it from the sandbox's paths",
+                 path, strerror(errno));
         return -2;
     }
     struct stat st;
     if (fstat(pfd, &st) == 0 && !S_ISDIR(st.st_mode))
         rights &= FS_FILE_RIGHTS;
     struct ll_path_beneath pb = {rights & l->handled, pfd};
-    long rc = pb.allowed_access
-                  ? syscall(SYS_landlock_add_rule, l->fd, LL_RULE_PATH_BENEATH, &pb, 0)
-                  : 0;
+    long rc =
+        pb.allowed_access ? syscall(SYS_landlock_add_rule, l->fd, LL_RULE_PATH_BENEATH, &pb, 0) : 0;
     int e = errno;
     close(pfd);
     if (rc != 0) {
@@ -123,8 +124,9 @@ int wk_landlock_apply(const wk_sandbox_req *req, int *abi_out, char *why, size_t
     *abi_out = abi > 0 ? (int)abi : 0;
     if (abi <= 0) {
         snprintf(why, cap, "the kernel offers no Landlock (%s)",
-                 errno == ENOSYS ? "not built in" : errno == EOPNOTSUPP ? "disabled at boot"
-                                                                         : strerror(errno));
+                 errno == ENOSYS       ? "not built in"
+                 : errno == EOPNOTSUPP ? "disabled at boot"
+                                       : strerror(errno));
         return -1;
     }
     struct ll_ruleset_attr attr;
@@ -156,13 +158,25 @@ int wk_landlock_apply(const wk_sandbox_req *req, int *abi_out, char *why, size_t
         return -1;
     }
     static const char *const system_dirs[] = {
-        "/lib", "/lib64", "/lib32", "/libx32", "/usr/lib", "/usr/lib64", "/usr/lib32",
-        "/usr/libx32", "/usr/local/lib", "/usr/share/zoneinfo", "/usr/share/locale",
-        "/etc/ld.so.cache", "/etc/localtime", "/dev/urandom", "/dev/zero",
+        "/lib",
+        "/lib64",
+        "/lib32",
+        "/libx32",
+        "/usr/lib",
+        "/usr/lib64",
+        "/usr/lib32",
+        "/usr/libx32",
+        "/usr/local/lib",
+        "/usr/share/zoneinfo",
+        "/usr/share/locale",
+        "/etc/ld.so.cache",
+        "/etc/localtime",
+        "/dev/urandom",
+        "/dev/zero",
     };
     static const char *const resolver_files[] = {
-        "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/services",
-        "/etc/gai.conf", "/etc/host.conf",
+        "/etc/resolv.conf", "/etc/hosts",    "/etc/nsswitch.conf",
+        "/etc/services",    "/etc/gai.conf", "/etc/host.conf",
     };
     char self[64];
     snprintf(self, sizeof self, "/proc/%ld", (long)getpid());
@@ -170,8 +184,8 @@ int wk_landlock_apply(const wk_sandbox_req *req, int *abi_out, char *why, size_t
     int rc = allow(&l, req->library, FS_READ_FILE | FS_EXECUTE, 0);
     for (size_t i = 0; rc == 0 && i < sizeof system_dirs / sizeof *system_dirs; i++)
         rc = allow(&l, system_dirs[i], FS_READ_EXEC, 0);
-    for (size_t i = 0; rc == 0 && req->network && i < sizeof resolver_files / sizeof *resolver_files;
-         i++)
+    for (size_t i = 0;
+         rc == 0 && req->network && i < sizeof resolver_files / sizeof *resolver_files; i++)
         rc = allow(&l, resolver_files[i], FS_READ_FILE, 0);
     if (rc == 0)
         rc = allow(&l, self, FS_READ, 0);

@@ -45,7 +45,10 @@ void wk_log_control(uint32_t level, const char *text)
     } else {
         /* A plugin's own thread, between requests: nobody to hand it to. */
         fprintf(stderr, "cpex-worker[%s]: %s: %s\n", wk.plugin_name,
-                level >= CPEX_LOG_ERROR ? "error" : level >= CPEX_LOG_WARN ? "warn" : "info", text);
+                level >= CPEX_LOG_ERROR  ? "error"
+                : level >= CPEX_LOG_WARN ? "warn"
+                                         : "info",
+                text);
     }
     pthread_mutex_unlock(&log_lock);
 }
@@ -57,15 +60,15 @@ void wk_logs_begin(void)
     pthread_mutex_unlock(&log_lock);
 }
 
-void wk_logs_write(iso_wr *w)
+void wk_logs_write(cpex__iso_wr *w)
 {
     pthread_mutex_lock(&log_lock);
     size_t n = log_count + (log_lost ? 1 : 0);
-    iso_wr_u32(w, (uint32_t)n);
+    cpex__iso_wr_u32(w, (uint32_t)n);
     for (size_t i = 0; i < log_count; i++) {
-        iso_wr_u32(w, logs[i].level);
-        char *fixed = iso_text_fix(logs[i].text, strlen(logs[i].text));
-        iso_wr_cstr(w, fixed ? fixed : "(out of memory)");
+        cpex__iso_wr_u32(w, logs[i].level);
+        char *fixed = cpex__iso_text_fix(logs[i].text, strlen(logs[i].text));
+        cpex__iso_wr_cstr(w, fixed ? fixed : "(out of memory)");
         if (fixed != logs[i].text)
             cpex__free(fixed);
         cpex__free(logs[i].text);
@@ -73,8 +76,8 @@ void wk_logs_write(iso_wr *w)
     if (log_lost) {
         char line[96];
         snprintf(line, sizeof line, "%zu more log lines were dropped", log_lost);
-        iso_wr_u32(w, CPEX_LOG_WARN);
-        iso_wr_cstr(w, line);
+        cpex__iso_wr_u32(w, CPEX_LOG_WARN);
+        cpex__iso_wr_cstr(w, line);
     }
     log_count = log_lost = 0;
     log_collect = false;
@@ -92,17 +95,17 @@ static void factory_log(void *ctx, uint32_t level, const char *message)
 /* LOAD                                                                */
 /* ------------------------------------------------------------------ */
 
-static const char **read_paths(iso_rd *r, size_t *count)
+static const char **read_paths(cpex__iso_rd *r, size_t *count)
 {
-    uint32_t n = iso_rd_count(r, 5, "paths");
+    uint32_t n = cpex__iso_rd_count(r, 5, "paths");
     *count = 0;
     const char **v = cpex__calloc(n + 1, sizeof *v);
     if (!v) {
-        iso_rd_fail(r, "out of memory");
+        cpex__iso_rd_fail(r, "out of memory");
         return NULL;
     }
     for (uint32_t i = 0; i < n && !r->bad; i++)
-        v[i] = iso_rd_str(r, ISO_S_TEXT, "path").ptr;
+        v[i] = cpex__iso_rd_str(r, ISO_S_TEXT, "path").ptr;
     *count = r->bad ? 0 : n;
     return v;
 }
@@ -127,93 +130,93 @@ static void *channel_thread(void *arg)
     return wk_serve_thread(arg);
 }
 
-static void reply_load(iso_chan *ch, uint32_t seq, const wk_sandbox_res *sb)
+static void reply_load(cpex__iso_chan *ch, uint32_t seq, const wk_sandbox_res *sb)
 {
     const cpex_plugin_registration *reg = &wk.plugin.registration;
-    iso_wr w;
-    iso_wr_init(&w, ch->rep, ISO_AREA_SIZE);
-    iso_wr_u8(&w, ISO_REP_OK);
-    iso_wr_cstr(&w, wk.plugin.origin ? wk.plugin.origin : "");
-    iso_wr_cstr(&w, reg->name);
-    iso_wr_cstr(&w, reg->version);
-    iso_wr_u8(&w, reg->initialize != NULL);
-    iso_wr_u8(&w, reg->shutdown != NULL);
-    iso_wr_u32(&w, (uint32_t)reg->handler_count);
+    cpex__iso_wr w;
+    cpex__iso_wr_init(&w, ch->rep, ISO_AREA_SIZE);
+    cpex__iso_wr_u8(&w, ISO_REP_OK);
+    cpex__iso_wr_cstr(&w, wk.plugin.origin ? wk.plugin.origin : "");
+    cpex__iso_wr_cstr(&w, reg->name);
+    cpex__iso_wr_cstr(&w, reg->version);
+    cpex__iso_wr_u8(&w, reg->initialize != NULL);
+    cpex__iso_wr_u8(&w, reg->shutdown != NULL);
+    cpex__iso_wr_u32(&w, (uint32_t)reg->handler_count);
     for (size_t i = 0; i < reg->handler_count; i++) {
-        iso_wr_cstr(&w, reg->handlers[i].hook);
-        iso_wr_cstr(&w, reg->handlers[i].payload_type);
+        cpex__iso_wr_cstr(&w, reg->handlers[i].hook);
+        cpex__iso_wr_cstr(&w, reg->handlers[i].payload_type);
     }
-    iso_wr_u32(&w, sb->bits);
-    iso_wr_cstr(&w, sb->summary);
-    iso_wr_u32(&w, (uint32_t)sb->warning_count);
+    cpex__iso_wr_u32(&w, sb->bits);
+    cpex__iso_wr_cstr(&w, sb->summary);
+    cpex__iso_wr_u32(&w, (uint32_t)sb->warning_count);
     for (size_t i = 0; i < sb->warning_count; i++)
-        iso_wr_cstr(&w, sb->warnings[i]);
+        cpex__iso_wr_cstr(&w, sb->warnings[i]);
     wk_logs_write(&w);
-    iso_chan_reply(ch, seq, (uint32_t)w.len);
+    cpex__iso_chan_reply(ch, seq, (uint32_t)w.len);
 }
 
-static void reply_load_failed(iso_chan *ch, uint32_t seq, cpex_error *err)
+static void reply_load_failed(cpex__iso_chan *ch, uint32_t seq, cpex_error *err)
 {
-    iso_wr w;
-    iso_wr_init(&w, ch->rep, ISO_AREA_SIZE);
-    iso_wr_u8(&w, ISO_REP_FAILED);
-    iso_wr_u32(&w, (uint32_t)(err->count ? err->count : 1));
+    cpex__iso_wr w;
+    cpex__iso_wr_init(&w, ch->rep, ISO_AREA_SIZE);
+    cpex__iso_wr_u8(&w, ISO_REP_FAILED);
+    cpex__iso_wr_u32(&w, (uint32_t)(err->count ? err->count : 1));
     for (size_t i = 0; i < err->count; i++) {
-        iso_wr_i32(&w, err->items[i].code);
+        cpex__iso_wr_i32(&w, err->items[i].code);
         const char *m = err->items[i].message ? err->items[i].message : "";
-        char *fixed = iso_text_fix(m, strlen(m));
-        iso_wr_cstr(&w, fixed ? fixed : "(out of memory)");
+        char *fixed = cpex__iso_text_fix(m, strlen(m));
+        cpex__iso_wr_cstr(&w, fixed ? fixed : "(out of memory)");
         if (fixed != m)
             cpex__free(fixed);
     }
     if (!err->count) {
-        iso_wr_i32(&w, CPEX_E_LOAD);
-        iso_wr_cstr(&w, "the plugin could not be created (no message)");
+        cpex__iso_wr_i32(&w, CPEX_E_LOAD);
+        cpex__iso_wr_cstr(&w, "the plugin could not be created (no message)");
     }
     wk_logs_write(&w);
-    iso_chan_reply(ch, seq, (uint32_t)w.len);
+    cpex__iso_chan_reply(ch, seq, (uint32_t)w.len);
 }
 
 /* The sandbox, once applied (by PREPARE or by LOAD), and what it reported. */
 static bool sandboxed;
 static wk_sandbox_res sandbox;
 
-static void reply_prepared(iso_chan *ch, uint32_t seq)
+static void reply_prepared(cpex__iso_chan *ch, uint32_t seq)
 {
-    iso_wr w;
-    iso_wr_init(&w, ch->rep, ISO_AREA_SIZE);
-    iso_wr_u8(&w, ISO_REP_OK);
+    cpex__iso_wr w;
+    cpex__iso_wr_init(&w, ch->rep, ISO_AREA_SIZE);
+    cpex__iso_wr_u8(&w, ISO_REP_OK);
     wk_logs_write(&w);
-    iso_chan_reply(ch, seq, (uint32_t)w.len);
+    cpex__iso_chan_reply(ch, seq, (uint32_t)w.len);
 }
 
 /* LOAD, or with `prepare` PREPARE: the same request, stopping after the sandbox. */
-static void do_load(const uint8_t *req, size_t len, iso_chan *ch, uint32_t seq, bool prepare)
+static void do_load(const uint8_t *req, size_t len, cpex__iso_chan *ch, uint32_t seq, bool prepare)
 {
-    iso_rd r;
-    iso_rd_init(&r, req, len);
-    iso_rd_u8(&r);
+    cpex__iso_rd r;
+    cpex__iso_rd_init(&r, req, len);
+    cpex__iso_rd_u8(&r);
     wk_sandbox_req sb;
     memset(&sb, 0, sizeof sb);
-    sb.network = iso_rd_u32(&r) != 0;
-    sb.require = iso_rd_u32(&r) != 0;
-    sb.memory_mb = iso_rd_u64(&r);
-    sb.open_files = iso_rd_u32(&r);
-    sb.cpu_seconds = iso_rd_f64(&r);
+    sb.network = cpex__iso_rd_u32(&r) != 0;
+    sb.require = cpex__iso_rd_u32(&r) != 0;
+    sb.memory_mb = cpex__iso_rd_u64(&r);
+    sb.open_files = cpex__iso_rd_u32(&r);
+    sb.cpu_seconds = cpex__iso_rd_f64(&r);
     sb.read_paths = read_paths(&r, &sb.read_count);
     sb.write_paths = read_paths(&r, &sb.write_count);
-    cpex_str kind = iso_rd_str(&r, ISO_S_TEXT, "kind");
-    cpex_str base_dir = iso_rd_str(&r, ISO_S_TEXT | ISO_S_OPTIONAL, "base_dir");
-    cpex_str source = iso_rd_str(&r, ISO_S_TEXT | ISO_S_OPTIONAL, "source");
-    cpex_str name = iso_rd_str(&r, ISO_S_TEXT, "name");
-    uint32_t mode = iso_rd_u32(&r);
-    int32_t priority = iso_rd_i32(&r);
-    uint32_t nhooks = iso_rd_count(&r, 5, "hooks");
+    cpex_str kind = cpex__iso_rd_str(&r, ISO_S_TEXT, "kind");
+    cpex_str base_dir = cpex__iso_rd_str(&r, ISO_S_TEXT | ISO_S_OPTIONAL, "base_dir");
+    cpex_str source = cpex__iso_rd_str(&r, ISO_S_TEXT | ISO_S_OPTIONAL, "source");
+    cpex_str name = cpex__iso_rd_str(&r, ISO_S_TEXT, "name");
+    uint32_t mode = cpex__iso_rd_u32(&r);
+    int32_t priority = cpex__iso_rd_i32(&r);
+    uint32_t nhooks = cpex__iso_rd_count(&r, 5, "hooks");
     cpex_str *hooks = cpex__calloc(nhooks + 1, sizeof *hooks);
     for (uint32_t i = 0; hooks && i < nhooks && !r.bad; i++)
-        hooks[i] = iso_rd_str(&r, ISO_S_TEXT, "hook");
-    cpex_str config_json = iso_rd_str(&r, ISO_S_TEXT, "config");
-    uint32_t on_error = iso_rd_u32(&r);
+        hooks[i] = cpex__iso_rd_str(&r, ISO_S_TEXT, "hook");
+    cpex_str config_json = cpex__iso_rd_str(&r, ISO_S_TEXT, "config");
+    uint32_t on_error = cpex__iso_rd_u32(&r);
     wk_logs_begin();
     cpex_error err = CPEX_ERROR_INIT;
     json_t *config = NULL;
@@ -302,31 +305,31 @@ fail:
 /* The others                                                          */
 /* ------------------------------------------------------------------ */
 
-bool wk_control(uint8_t op, const uint8_t *req, size_t len, iso_chan *ch)
+bool wk_control(uint8_t op, const uint8_t *req, size_t len, cpex__iso_chan *ch)
 {
     uint32_t seq = atomic_load(&ch->ctl->req_seq);
     if (op == ISO_REQ_LOAD || op == ISO_REQ_PREPARE) {
         if (wk.loaded) {
-            iso_wr w;
-            iso_wr_init(&w, ch->rep, ISO_AREA_SIZE);
-            iso_wr_u8(&w, ISO_REP_BADREQ);
-            iso_wr_cstr(&w, "the plugin is loaded already");
-            iso_chan_reply(ch, seq, (uint32_t)w.len);
+            cpex__iso_wr w;
+            cpex__iso_wr_init(&w, ch->rep, ISO_AREA_SIZE);
+            cpex__iso_wr_u8(&w, ISO_REP_BADREQ);
+            cpex__iso_wr_cstr(&w, "the plugin is loaded already");
+            cpex__iso_chan_reply(ch, seq, (uint32_t)w.len);
             return false;
         }
         do_load(req, len, ch, seq, op == ISO_REQ_PREPARE);
         return false;
     }
     const cpex_plugin_registration *reg = &wk.plugin.registration;
-    iso_wr w;
-    iso_wr_init(&w, ch->rep, ISO_AREA_SIZE);
+    cpex__iso_wr w;
+    cpex__iso_wr_init(&w, ch->rep, ISO_AREA_SIZE);
     wk_logs_begin();
     bool end = false;
     if (!wk.loaded) {
-        iso_wr_u8(&w, ISO_REP_BADREQ);
-        iso_wr_cstr(&w, "no plugin is loaded");
-        wk_logs_write(&(iso_wr){0});
-        iso_chan_reply(ch, seq, (uint32_t)w.len);
+        cpex__iso_wr_u8(&w, ISO_REP_BADREQ);
+        cpex__iso_wr_cstr(&w, "no plugin is loaded");
+        wk_logs_write(&(cpex__iso_wr){0});
+        cpex__iso_chan_reply(ch, seq, (uint32_t)w.len);
         return op == ISO_REQ_DESTROY;
     }
     if (op == ISO_REQ_INIT) {
@@ -334,11 +337,11 @@ bool wk_control(uint8_t op, const uint8_t *req, size_t len, iso_chan *ch)
         int32_t rc = reg->initialize ? reg->initialize(reg->instance, msg, sizeof msg - 1) : 0;
         msg[sizeof msg - 1] = '\0';
         if (rc == 0) {
-            iso_wr_u8(&w, ISO_REP_OK);
+            cpex__iso_wr_u8(&w, ISO_REP_OK);
         } else {
-            iso_wr_u8(&w, ISO_REP_FAILED);
-            char *fixed = iso_text_fix(msg, strlen(msg));
-            iso_wr_cstr(&w, fixed ? fixed : "(out of memory)");
+            cpex__iso_wr_u8(&w, ISO_REP_FAILED);
+            char *fixed = cpex__iso_text_fix(msg, strlen(msg));
+            cpex__iso_wr_cstr(&w, fixed ? fixed : "(out of memory)");
             if (fixed != msg)
                 cpex__free(fixed);
         }
@@ -346,7 +349,7 @@ bool wk_control(uint8_t op, const uint8_t *req, size_t len, iso_chan *ch)
         if (reg->shutdown && !wk.shut_down)
             reg->shutdown(reg->instance);
         wk.shut_down = true;
-        iso_wr_u8(&w, ISO_REP_OK);
+        cpex__iso_wr_u8(&w, ISO_REP_OK);
     } else if (op == ISO_REQ_DESTROY) {
         if (reg->destroy)
             reg->destroy(reg->instance);
@@ -354,16 +357,16 @@ bool wk_control(uint8_t op, const uint8_t *req, size_t len, iso_chan *ch)
             wk.plugin.release(wk.plugin.release_data);
         cpex__free(wk.plugin.origin);
         wk.loaded = false;
-        iso_wr_u8(&w, ISO_REP_OK);
+        cpex__iso_wr_u8(&w, ISO_REP_OK);
         end = true;
     } else {
-        iso_wr_u8(&w, ISO_REP_BADREQ);
-        iso_wr_cstr(&w, "unknown request");
-        wk_logs_write(&(iso_wr){0});
-        iso_chan_reply(ch, seq, (uint32_t)w.len);
+        cpex__iso_wr_u8(&w, ISO_REP_BADREQ);
+        cpex__iso_wr_cstr(&w, "unknown request");
+        wk_logs_write(&(cpex__iso_wr){0});
+        cpex__iso_chan_reply(ch, seq, (uint32_t)w.len);
         return false;
     }
     wk_logs_write(&w);
-    iso_chan_reply(ch, seq, (uint32_t)w.len);
+    cpex__iso_chan_reply(ch, seq, (uint32_t)w.len);
     return end;
 }

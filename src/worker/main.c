@@ -81,7 +81,7 @@ static int serve(int argc, char **argv)
     if (wk.base == MAP_FAILED)
         return 70;
     close(ISO_SHM_FD);
-    const iso_shm_head *head = wk.base;
+    const cpex__iso_shm_head *head = wk.base;
     if (head->magic != ISO_SHM_MAGIC || head->version != ISO_PROTO_VERSION ||
         head->channels != (uint32_t)channels || head->area_size != ISO_AREA_SIZE)
         return 70;
@@ -90,13 +90,13 @@ static int serve(int argc, char **argv)
     if (!wk.chans)
         return 70;
     for (uint32_t i = 0; i < wk.channels; i++)
-        iso_chan_bind(&wk.chans[i].ch, wk.base, wk.channels, i);
+        cpex__iso_chan_bind(&wk.chans[i].ch, wk.base, wk.channels, i);
     wk.garble = getenv("CPEX_WORKER_TEST_GARBLE");
     (void)wk_host_table();
 
     wchan *c0 = &wk.chans[0];
     for (;;) {
-        iso_chan_wait_request(&c0->ch);
+        cpex__iso_chan_wait_request(&c0->ch);
         uint32_t len = c0->ch.ctl->req_len;
         if (len == 0 || len > ISO_AREA_SIZE)
             return 70; /* a host that writes this is broken: end rather than guess */

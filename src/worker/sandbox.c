@@ -34,7 +34,7 @@ bool wk_sanitized(void)
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     return true;
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
     __has_feature(memory_sanitizer)
     return true;
 #else
@@ -69,8 +69,9 @@ static void require_all(const wk_sandbox_req *req, wk_sandbox_res *res)
                                   "the sandbox cannot be set up as required (sandbox.require: "
                                   "true); missing: ");
     for (size_t i = 0; i < res->warning_count && len < sizeof res->error; i++)
-        len += (size_t)snprintf(res->error + len, sizeof res->error - len, "%s%s", i ? "; " : "",
-                                res->warnings[i] + strlen("the worker runs without a protection: "));
+        len +=
+            (size_t)snprintf(res->error + len, sizeof res->error - len, "%s%s", i ? "; " : "",
+                             res->warnings[i] + strlen("the worker runs without a protection: "));
     if (len < sizeof res->error)
         snprintf(res->error + len, sizeof res->error - len,
                  ". Run where the kernel (and the build) offers them, or set require: false to "
@@ -96,7 +97,7 @@ void wk_sandbox_apply(const wk_sandbox_req *req, wk_sandbox_res *res)
     bool limits = set_limit(RLIMIT_NOFILE, files);
     if (wk_sanitized()) {
         missing(res, "memory limit (this worker is built with a sanitizer, which "
-                               "reserves more address space than any limit allows)");
+                     "reserves more address space than any limit allows)");
     } else {
         rlim_t data = (rlim_t)mb << 20;
         /* The transport's mapping (32 MiB a channel) is address space too. */
@@ -133,8 +134,7 @@ void wk_sandbox_apply(const wk_sandbox_req *req, wk_sandbox_res *res)
                  "; landlock ABI %d (reads: the library, system libraries and %zu read_paths; "
                  "writes: %zu write_paths%s%s)",
                  abi, req->read_count, req->write_count,
-                 abi >= 4 && !req->network ? "; no TCP" : "",
-                 abi >= 6 ? "; signals scoped" : "");
+                 abi >= 4 && !req->network ? "; no TCP" : "", abi >= 6 ? "; signals scoped" : "");
         add(sum, cap, "%s", line);
     } else {
         missing(res, why);

@@ -15,13 +15,13 @@
 #include "worker/worker.h"
 
 
-static void reply_badreq(iso_chan *ch, uint32_t seq, const char *why)
+static void reply_badreq(cpex__iso_chan *ch, uint32_t seq, const char *why)
 {
-    iso_wr w;
-    iso_wr_init(&w, ch->rep, ISO_AREA_SIZE);
-    iso_wr_u8(&w, ISO_REP_BADREQ);
-    iso_wr_cstr(&w, why);
-    iso_chan_reply(ch, seq, (uint32_t)w.len);
+    cpex__iso_wr w;
+    cpex__iso_wr_init(&w, ch->rep, ISO_AREA_SIZE);
+    cpex__iso_wr_u8(&w, ISO_REP_BADREQ);
+    cpex__iso_wr_cstr(&w, why);
+    cpex__iso_chan_reply(ch, seq, (uint32_t)w.len);
 }
 
 /* Arm (or, with 0, disarm) this thread's CPU time limit. */
@@ -72,53 +72,53 @@ static size_t garble(const char *mode, uint8_t *rep, size_t len)
 
 void wk_serve_call(wchan *c, const uint8_t *req, size_t len)
 {
-    iso_chan *ch = &c->ch;
+    cpex__iso_chan *ch = &c->ch;
     uint32_t seq = atomic_load_explicit(&ch->ctl->req_seq, memory_order_acquire);
     wcall *wc = &c->call;
-    iso_rd r;
-    iso_rd_init(&r, req, len);
-    r.trusted = true; /* the host's text: a request costs no UTF-8 scan */
-    iso_rd_u8(&r);    /* the op */
-    uint32_t handler = iso_rd_u32(&r);
-    uint32_t mode = iso_rd_u32(&r);
-    int64_t deadline = iso_rd_i64(&r);
-    uint32_t caps = iso_rd_u32(&r);
-    cpex_str hook = iso_rd_str(&r, ISO_S_TEXT, "hook");
-    cpex_str name = iso_rd_str(&r, ISO_S_TEXT, "plugin name");
-    uint8_t kind = iso_rd_u8(&r);
+    cpex__iso_rd r;
+    cpex__iso_rd_init(&r, req, len);
+    r.trusted = true;    /* the host's text: a request costs no UTF-8 scan */
+    cpex__iso_rd_u8(&r); /* the op */
+    uint32_t handler = cpex__iso_rd_u32(&r);
+    uint32_t mode = cpex__iso_rd_u32(&r);
+    int64_t deadline = cpex__iso_rd_i64(&r);
+    uint32_t caps = cpex__iso_rd_u32(&r);
+    cpex_str hook = cpex__iso_rd_str(&r, ISO_S_TEXT, "hook");
+    cpex_str name = cpex__iso_rd_str(&r, ISO_S_TEXT, "plugin name");
+    uint8_t kind = cpex__iso_rd_u8(&r);
     memset(&wc->payload, 0, sizeof wc->payload);
     wc->payload_kind = 0;
     if (kind == CPEX_PAYLOAD_CMF) {
-        const cpex_cmf_message *m = iso_rd_cmf(&r, &c->arena);
+        const cpex_cmf_message *m = cpex__iso_rd_cmf(&r, &c->arena);
         wc->payload.data = m;
         wc->payload.type_name.ptr = "cmf";
         wc->payload.type_name.len = 3;
     } else if (kind == CPEX_PAYLOAD_JSON) {
-        wc->json_payload = iso_rd_json(&r, "payload");
+        wc->json_payload = cpex__iso_rd_json(&r, "payload");
         wc->payload.data = wc->json_payload;
         wc->payload.type_name.ptr = "json";
         wc->payload.type_name.len = 4;
     } else if (kind != 0) {
-        iso_rd_fail(&r, "payload kind %u", kind);
+        cpex__iso_rd_fail(&r, "payload kind %u", kind);
     }
     if (kind) {
         wc->payload.struct_size = (uint32_t)sizeof wc->payload;
         wc->payload.kind = kind;
         wc->payload_kind = kind;
     }
-    iso_rd_ext(&r, &c->arena, &wc->ext);
-    iso_rd_ctx(&r, &wc->ctx_raw[CPEX_CTX_LOCAL], &wc->ctx_len[CPEX_CTX_LOCAL]);
-    iso_rd_ctx(&r, &wc->ctx_raw[CPEX_CTX_GLOBAL], &wc->ctx_len[CPEX_CTX_GLOBAL]);
+    cpex__iso_rd_ext(&r, &c->arena, &wc->ext);
+    cpex__iso_rd_ctx(&r, &wc->ctx_raw[CPEX_CTX_LOCAL], &wc->ctx_len[CPEX_CTX_LOCAL]);
+    cpex__iso_rd_ctx(&r, &wc->ctx_raw[CPEX_CTX_GLOBAL], &wc->ctx_len[CPEX_CTX_GLOBAL]);
     const cpex_plugin_registration *reg = &wk.plugin.registration;
     if (!r.bad && handler >= reg->handler_count)
-        iso_rd_fail(&r, "handler %u of %zu", handler, reg->handler_count);
+        cpex__iso_rd_fail(&r, "handler %u of %zu", handler, reg->handler_count);
     if (r.bad || !wk.loaded) {
         char why[256];
         snprintf(why, sizeof why, "the worker could not read the call: %s",
                  r.bad ? r.why : "no plugin is loaded");
         json_decref(wc->json_payload);
         wc->json_payload = NULL;
-        iso_arena_reset(&c->arena);
+        cpex__iso_arena_reset(&c->arena);
         reply_badreq(ch, seq, why);
         return;
     }
@@ -133,11 +133,11 @@ void wk_serve_call(wchan *c, const uint8_t *req, size_t len)
     wc->caps = caps;
     wc->can_modify = mode == CPEX_MODE_SEQUENTIAL || mode == CPEX_MODE_TRANSFORM;
 
-    iso_wr w;
-    iso_wr_init(&w, ch->rep, ISO_AREA_SIZE);
-    iso_wr_u8(&w, ISO_REP_OK);
-    iso_wr_i32(&w, 0);
-    iso_wr_u32(&w, 0);
+    cpex__iso_wr w;
+    cpex__iso_wr_init(&w, ch->rep, ISO_AREA_SIZE);
+    cpex__iso_wr_u8(&w, ISO_REP_OK);
+    cpex__iso_wr_i32(&w, 0);
+    cpex__iso_wr_u32(&w, 0);
     wk_call_begin(wc, &w);
     if (wk.cpu_limit_ns)
         cpu_limit(c, wk.cpu_limit_ns);
@@ -150,15 +150,15 @@ void wk_serve_call(wchan *c, const uint8_t *req, size_t len)
     size_t n = w.len;
     if (wk.garble && hook.len == 11 && memcmp(hook.ptr, "test.garble", 11) == 0)
         n = garble(wk.garble, w.buf, n);
-    iso_arena_reset(&c->arena);
-    iso_chan_reply(ch, seq, (uint32_t)n);
+    cpex__iso_arena_reset(&c->arena);
+    cpex__iso_chan_reply(ch, seq, (uint32_t)n);
 }
 
 void *wk_serve_thread(void *arg)
 {
     wchan *c = arg;
     for (;;) {
-        iso_chan_wait_request(&c->ch);
+        cpex__iso_chan_wait_request(&c->ch);
         uint32_t len = c->ch.ctl->req_len;
         if (len == 0 || len > ISO_AREA_SIZE) {
             uint32_t seq = atomic_load(&c->ch.ctl->req_seq);

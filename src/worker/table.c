@@ -52,7 +52,7 @@ static op_mark op_begin(wcall *wc, uint8_t type)
 {
     op_mark m = {wc->out->len};
     wc->out->cap = wc->op_cap;
-    iso_wr_u8(wc->out, type);
+    cpex__iso_wr_u8(wc->out, type);
     return m;
 }
 
@@ -70,24 +70,24 @@ static int32_t op_end(wcall *wc, op_mark m)
 
 /* Text for the host, which accepts UTF-8 only: a plugin's stray bytes
    become '?' here, rather than a reply the host must refuse. */
-static void wr_text(iso_wr *w, const char *s)
+static void wr_text(cpex__iso_wr *w, const char *s)
 {
     size_t len = strlen(s);
-    char *fixed = iso_text_fix(s, len);
+    char *fixed = cpex__iso_text_fix(s, len);
     if (!fixed) {
         w->over = true;
         return;
     }
-    iso_wr_strn(w, fixed, len);
+    cpex__iso_wr_strn(w, fixed, len);
     if (fixed != s)
         cpex__free(fixed);
 }
 
-static void wr_flagged_json(iso_wr *w, const json_t *v)
+static void wr_flagged_json(cpex__iso_wr *w, const json_t *v)
 {
-    iso_wr_u8(w, v != NULL);
+    cpex__iso_wr_u8(w, v != NULL);
     if (v)
-        iso_wr_json(w, v);
+        cpex__iso_wr_json(w, v);
 }
 
 /* ------------------------------------------------------------------ */
@@ -110,7 +110,7 @@ static void w_log(const cpex_call *call, uint32_t level, const char *message)
         return;
     }
     op_mark m = op_begin(wc, ISO_OP_LOG);
-    iso_wr_u32(wc->out, level);
+    cpex__iso_wr_u32(wc->out, level);
     wr_text(wc->out, message);
     if (op_end(wc, m) == CPEX_HOST_OK)
         wc->logs++;
@@ -131,7 +131,7 @@ static int32_t w_deny(const cpex_call *call, const char *code, const char *reaso
     if (description)
         wr_text(wc->out, description);
     else
-        iso_wr_u32(wc->out, ISO_STR_ABSENT);
+        cpex__iso_wr_u32(wc->out, ISO_STR_ABSENT);
     wr_flagged_json(wc->out, d);
     json_decref(d);
     return op_end(wc, m);
@@ -157,7 +157,7 @@ static int32_t w_set_metadata(const cpex_call *call, const char *key, cpex_json 
     }
     op_mark m = op_begin(wc, ISO_OP_METADATA);
     wr_text(wc->out, key);
-    iso_wr_json(wc->out, v);
+    cpex__iso_wr_json(wc->out, v);
     json_decref(v);
     return op_end(wc, m);
 }
@@ -176,11 +176,11 @@ static int32_t send_payload(wcall *wc, uint32_t kind, const void *data)
 {
     int32_t verdict = payload_verdict(wc, kind);
     op_mark m = op_begin(wc, kind == CPEX_PAYLOAD_CMF ? ISO_OP_PAYLOAD_CMF : ISO_OP_PAYLOAD_JSON);
-    iso_wr_u8(wc->out, verdict == CPEX_HOST_OK);
+    cpex__iso_wr_u8(wc->out, verdict == CPEX_HOST_OK);
     if (verdict == CPEX_HOST_OK && kind == CPEX_PAYLOAD_CMF)
-        iso_wr_cmf(wc->out, data);
+        cpex__iso_wr_cmf(wc->out, data);
     else if (verdict == CPEX_HOST_OK)
-        iso_wr_json(wc->out, data);
+        cpex__iso_wr_json(wc->out, data);
     int32_t rc = op_end(wc, m);
     return rc == CPEX_HOST_OK ? verdict : rc;
 }
@@ -213,10 +213,10 @@ static const json_t *custom_object(wcall *wc)
     if (!wc->custom_read) {
         wc->custom_read = true;
         if (wc->ext.custom) {
-            iso_rd r;
-            iso_rd_init(&r, wc->ext.custom, wc->ext.custom_len);
+            cpex__iso_rd r;
+            cpex__iso_rd_init(&r, wc->ext.custom, wc->ext.custom_len);
             r.trusted = true;
-            wc->custom = iso_rd_json(&r, "custom");
+            wc->custom = cpex__iso_rd_json(&r, "custom");
         }
     }
     return wc->custom;
@@ -229,7 +229,7 @@ static int32_t w_ext_get(const cpex_call *call, uint32_t field, cpex_str *out)
         return CPEX_HOST_EINVAL;
     out->ptr = NULL;
     out->len = 0;
-    int idx = iso_ext_single_index(field);
+    int idx = cpex__iso_ext_single_index(field);
     if (idx < 0 || !cpex__caps_can_read_field(wc->caps, field))
         return CPEX_HOST_ENOTFOUND;
     cpex_str s = wc->pending ? cpex__extensions_get_str(wc->pending, field) : wc->ext.single[idx];
@@ -242,7 +242,7 @@ static int32_t w_ext_get(const cpex_call *call, uint32_t field, cpex_str *out)
 static size_t w_ext_count(const cpex_call *call, uint32_t field)
 {
     wcall *wc = active(call);
-    int idx = iso_ext_list_index(field);
+    int idx = cpex__iso_ext_list_index(field);
     if (!wc || idx < 0 || !cpex__caps_can_read_field(wc->caps, field))
         return 0;
     return wc->pending ? cpex_extensions_count(wc->pending, field) : wc->ext.list[idx].count;
@@ -255,7 +255,7 @@ static int32_t w_ext_item(const cpex_call *call, uint32_t field, size_t index, c
         return CPEX_HOST_EINVAL;
     out->ptr = NULL;
     out->len = 0;
-    int idx = iso_ext_list_index(field);
+    int idx = cpex__iso_ext_list_index(field);
     if (idx < 0 || !cpex__caps_can_read_field(wc->caps, field))
         return CPEX_HOST_ENOTFOUND;
     cpex_str s = {NULL, 0};
@@ -362,7 +362,7 @@ static int32_t may_write(wcall *wc, uint32_t cap)
     if (!(wc->caps & cap) || !wc->can_modify)
         return CPEX_HOST_EDENIED;
     if (!wc->pending) {
-        wc->pending = iso_ext_materialize(&wc->ext, custom_object(wc));
+        wc->pending = cpex__iso_ext_materialize(&wc->ext, custom_object(wc));
         if (!wc->pending)
             return CPEX_HOST_ENOMEM;
     }
@@ -397,7 +397,7 @@ static int32_t w_ext_set_header(const cpex_call *call, uint32_t set, const char 
     if (rc == CPEX_HOST_OK)
         rc = status_to_host(cpex_extensions_set_header(wc->pending, set, name, value));
     op_mark m = op_begin(wc, ISO_OP_HEADER);
-    iso_wr_u32(wc->out, set);
+    cpex__iso_wr_u32(wc->out, set);
     wr_text(wc->out, name);
     wr_text(wc->out, value);
     return finish_write(wc, m, rc);
@@ -455,10 +455,10 @@ static json_t *ctx_object(wcall *wc, uint32_t scope, bool create)
     if (!wc->ctx_read[scope]) {
         wc->ctx_read[scope] = true;
         if (wc->ctx_raw[scope]) {
-            iso_rd r;
-            iso_rd_init(&r, wc->ctx_raw[scope], wc->ctx_len[scope]);
+            cpex__iso_rd r;
+            cpex__iso_rd_init(&r, wc->ctx_raw[scope], wc->ctx_len[scope]);
             r.trusted = true;
-            wc->ctx[scope] = iso_rd_json(&r, "context");
+            wc->ctx[scope] = cpex__iso_rd_json(&r, "context");
         }
     }
     if (!wc->ctx[scope] && create)
@@ -488,7 +488,7 @@ static int32_t w_ctx_set(const cpex_call *call, uint32_t scope, const char *key,
         return CPEX_HOST_ENOMEM;
     }
     op_mark m = op_begin(wc, ISO_OP_CTX_SET);
-    iso_wr_u32(wc->out, scope);
+    cpex__iso_wr_u32(wc->out, scope);
     wr_text(wc->out, key);
     wr_flagged_json(wc->out, v);
     int32_t rc = op_end(wc, m);
@@ -546,7 +546,7 @@ const cpex_host_api *wk_host_table(void)
 /* Room kept at the end of the reply for the ISO_OP_LOST op. */
 #define LOST_ROOM 16u
 
-void wk_call_begin(wcall *wc, iso_wr *out)
+void wk_call_begin(wcall *wc, cpex__iso_wr *out)
 {
     wc->magic = WCALL_MAGIC;
     wc->active = true;
@@ -561,8 +561,8 @@ void wk_call_end(wcall *wc)
     wc->active = false;
     wc->out->cap = wc->op_cap + LOST_ROOM;
     if (wc->lost) {
-        iso_wr_u8(wc->out, ISO_OP_LOST);
-        iso_wr_u32(wc->out, wc->lost);
+        cpex__iso_wr_u8(wc->out, ISO_OP_LOST);
+        cpex__iso_wr_u32(wc->out, wc->lost);
         wc->ops++;
     }
     cpex_extensions_unref(wc->pending);

@@ -41,19 +41,19 @@ typedef struct wcall {
     bool active;
     uint32_t caps;
     bool can_modify;
-    uint32_t payload_kind;      /* enum cpex_payload_kind, 0: none */
+    uint32_t payload_kind; /* enum cpex_payload_kind, 0: none */
     cpex_payload payload;
-    json_t *json_payload;       /* a JSON payload, owned */
-    iso_wr *out;                /* the reply: what the plugin asks of the host */
-    size_t op_cap;              /* where ops must stop (room kept for ISO_OP_LOST) */
+    json_t *json_payload; /* a JSON payload, owned */
+    cpex__iso_wr *out;    /* the reply: what the plugin asks of the host */
+    size_t op_cap;        /* where ops must stop (room kept for ISO_OP_LOST) */
     uint32_t ops, lost, logs;
-    iso_ext_view ext;           /* what the plugin may read */
-    cpex_extensions *pending;   /* after its first write: the view, changed */
-    json_t *custom;             /* the view's custom object, decoded on first read */
+    cpex__iso_ext_view ext;   /* what the plugin may read */
+    cpex_extensions *pending; /* after its first write: the view, changed */
+    json_t *custom;           /* the view's custom object, decoded on first read */
     bool custom_read;
-    const uint8_t *ctx_raw[2];  /* context objects, still encoded */
+    const uint8_t *ctx_raw[2]; /* context objects, still encoded */
     size_t ctx_len[2];
-    json_t *ctx[2];             /* decoded on first use, owned */
+    json_t *ctx[2]; /* decoded on first use, owned */
     bool ctx_read[2];
 } wcall;
 
@@ -61,7 +61,7 @@ typedef struct wcall {
 const cpex_host_api *wk_host_table(void);
 
 /** Begin a call's ops in `out` (after the reply's header). */
-void wk_call_begin(wcall *wc, iso_wr *out);
+void wk_call_begin(wcall *wc, cpex__iso_wr *out);
 /** Release what a call made (pending extensions, decoded JSON) and close it. */
 void wk_call_end(wcall *wc);
 
@@ -77,39 +77,39 @@ void wk_call_end(wcall *wc);
 void wk_log_control(uint32_t level, const char *text);
 /** Start collecting (`on`) or write what was collected into `w` and stop. */
 void wk_logs_begin(void);
-void wk_logs_write(iso_wr *w);
+void wk_logs_write(cpex__iso_wr *w);
 
 /* ------------------------------------------------------------------ */
 /* The worker                                                          */
 /* ------------------------------------------------------------------ */
 
 typedef struct wchan {
-    iso_chan ch;
-    iso_arena arena;
+    cpex__iso_chan ch;
+    cpex__iso_arena arena;
     wcall call;
     pthread_t thread;
     bool has_thread;
-    timer_t cpu_timer;          /* CPU time of this thread, for cpu_seconds_per_call */
+    timer_t cpu_timer; /* CPU time of this thread, for cpu_seconds_per_call */
     bool has_timer;
 } wchan;
 
 typedef struct worker {
-    void *base;                 /* the shared memory */
+    void *base; /* the shared memory */
     size_t size;
     uint32_t channels;
     wchan *chans;
     cpex_factory_product plugin; /* the loaded plugin */
     bool loaded;
     bool shut_down;
-    int64_t cpu_limit_ns;       /* 0: none */
+    int64_t cpu_limit_ns; /* 0: none */
     char plugin_name[256];
-    const char *garble;         /* test hook (CPEX_WORKER_TEST_GARBLE): how to corrupt replies */
+    const char *garble; /* test hook (CPEX_WORKER_TEST_GARBLE): how to corrupt replies */
 } worker;
 
 extern worker wk;
 
 /** Answer the control request in `req` of `len` bytes on channel 0; true when the worker must end. */
-bool wk_control(uint8_t op, const uint8_t *req, size_t len, iso_chan *ch);
+bool wk_control(uint8_t op, const uint8_t *req, size_t len, cpex__iso_chan *ch);
 /** Answer a CALL on channel `c`. */
 void wk_serve_call(wchan *c, const uint8_t *req, size_t len);
 /** Serve channel `c` until the worker ends (the threads of channels 1..n-1). */
@@ -127,16 +127,16 @@ typedef struct wk_sandbox_req {
     double cpu_seconds;
     size_t read_count, write_count;
     const char **read_paths, **write_paths; /* resolved, absolute */
-    const char *library;                     /* the library's resolved path */
+    const char *library;                    /* the library's resolved path */
 } wk_sandbox_req;
 
 /** What was put in force, for the LOAD reply. */
 typedef struct wk_sandbox_res {
-    uint32_t bits;              /* ISO_SB_* */
+    uint32_t bits; /* ISO_SB_* */
     char summary[1024];
     char warnings[8][300];
     size_t warning_count;
-    char error[1400];           /* set when `require` made a missing protection fatal */
+    char error[1400]; /* set when `require` made a missing protection fatal */
 } wk_sandbox_res;
 
 /** Apply everything, in order: rlimits, no_new_privs, Landlock, seccomp. */

@@ -77,8 +77,8 @@ static void test_create_errors_as_in_process(void **state)
 static void test_create_that_crashes(void **state)
 {
     (void)state;
-    refused("    isolation: process\n    config: {create_crash: 1}\n", CPEX_E_LOAD,
-            "SIGABRT", "during loading the plugin");
+    refused("    isolation: process\n    config: {create_crash: 1}\n", CPEX_E_LOAD, "SIGABRT",
+            "during loading the plugin");
 }
 
 static void test_create_that_hangs(void **state)
@@ -251,8 +251,8 @@ static void test_key_mistakes(void **state)
             "'sandbox.network' must be true or false", NULL);
     refused("    isolation: process\n    sandbox: {read_paths: /etc}\n", CPEX_E_CONFIG,
             "'sandbox.read_paths' must be a list of paths", NULL);
-    refused("    isolation: process\n    sandbox: {write_paths: [/nonexistent/dir]}\n",
-            CPEX_E_LOAD, "sandbox path '/nonexistent/dir' cannot be opened", NULL);
+    refused("    isolation: process\n    sandbox: {write_paths: [/nonexistent/dir]}\n", CPEX_E_LOAD,
+            "sandbox path '/nonexistent/dir' cannot be opened", NULL);
 }
 
 static int created;

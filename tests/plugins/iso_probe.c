@@ -206,9 +206,9 @@ static int32_t on_call(void *instance, const cpex_call *call)
         h->set_metadata(call, "probe.n", h->json_new_integer(n));
     }
     if (strcmp(text, "header") == 0)
-        h->set_metadata(call, "probe.rc",
-                        h->json_new_integer(h->ext_set_header(call, CPEX_HEADERS_RESPONSE,
-                                                              "x-probe", "1")));
+        h->set_metadata(
+            call, "probe.rc",
+            h->json_new_integer(h->ext_set_header(call, CPEX_HEADERS_RESPONSE, "x-probe", "1")));
     h->set_metadata(call, "probe.pid", h->json_new_integer((int64_t)getpid()));
     h->set_metadata(call, "probe.initialized", h->json_new_integer(self->initialized));
     h->set_metadata(call, "probe.calls", h->json_new_integer(self->calls));

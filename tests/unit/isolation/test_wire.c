@@ -36,9 +36,9 @@ static cpex_extensions *secret_ext(void)
     assert_int_equal(cpex_extensions_add(e, CPEX_EXT_ROLES, "SECRET-ROLE"), CPEX_OK);
     assert_int_equal(cpex_extensions_add(e, CPEX_EXT_LABELS, "SECRET-LABEL"), CPEX_OK);
     assert_int_equal(cpex_extensions_set(e, CPEX_EXT_REQUEST_ID, "SECRET-REQUEST"), CPEX_OK);
-    assert_int_equal(cpex_extensions_set_header(e, CPEX_HEADERS_REQUEST, "authorization",
-                                                "SECRET-TOKEN"),
-                     CPEX_OK);
+    assert_int_equal(
+        cpex_extensions_set_header(e, CPEX_HEADERS_REQUEST, "authorization", "SECRET-TOKEN"),
+        CPEX_OK);
     assert_int_equal(cpex_extensions_set_custom(e, "k", json_string("SECRET-CUSTOM")), CPEX_OK);
     return e;
 }
@@ -47,26 +47,27 @@ static void test_hidden_fields_never_leave(void **state)
 {
     (void)state;
     cpex_extensions *e = secret_ext();
-    iso_wr w;
-    iso_wr_init(&w, buf, sizeof buf);
-    iso_wr_ext(&w, e, 0); /* no capabilities */
+    cpex__iso_wr w;
+    cpex__iso_wr_init(&w, buf, sizeof buf);
+    cpex__iso_wr_ext(&w, e, 0); /* no capabilities */
     assert_false(w.over);
     assert_null(memmem(buf, w.len, "SECRET", 6));
     assert_non_null(memmem(buf, w.len, "get_weather", 11));
     assert_non_null(memmem(buf, w.len, "public-tag", 10));
 
-    iso_rd r;
-    iso_arena a = {0};
-    iso_ext_view v;
-    iso_rd_init(&r, buf, w.len);
-    assert_true(iso_rd_ext(&r, &a, &v));
+    cpex__iso_rd r;
+    cpex__iso_arena a = {0};
+    cpex__iso_ext_view v;
+    cpex__iso_rd_init(&r, buf, w.len);
+    assert_true(cpex__iso_rd_ext(&r, &a, &v));
     assert_int_equal(r.pos, w.len);
-    assert_string_equal(v.single[iso_ext_single_index(CPEX_EXT_ENTITY_NAME)].ptr, "get_weather");
-    assert_null(v.single[iso_ext_single_index(CPEX_EXT_SUBJECT_ID)].ptr);
-    assert_int_equal(v.list[iso_ext_list_index(CPEX_EXT_ROLES)].count, 0);
+    assert_string_equal(v.single[cpex__iso_ext_single_index(CPEX_EXT_ENTITY_NAME)].ptr,
+                        "get_weather");
+    assert_null(v.single[cpex__iso_ext_single_index(CPEX_EXT_SUBJECT_ID)].ptr);
+    assert_int_equal(v.list[cpex__iso_ext_list_index(CPEX_EXT_ROLES)].count, 0);
     assert_int_equal(v.headers[CPEX_HEADERS_REQUEST].count, 0);
     assert_null(v.custom);
-    iso_arena_free(&a);
+    cpex__iso_arena_free(&a);
     cpex_extensions_unref(e);
 }
 
@@ -76,29 +77,30 @@ static void test_granted_fields_arrive(void **state)
     cpex_extensions *e = secret_ext();
     uint32_t caps = CPEX_CAP_READ_SUBJECT | CPEX_CAP_READ_ROLES | CPEX_CAP_READ_LABELS |
                     CPEX_CAP_READ_HEADERS | CPEX_CAP_READ_REQUEST | CPEX_CAP_READ_CUSTOM;
-    iso_wr w;
-    iso_wr_init(&w, buf, sizeof buf);
-    iso_wr_ext(&w, e, caps);
-    iso_rd r;
-    iso_arena a = {0};
-    iso_ext_view v;
-    iso_rd_init(&r, buf, w.len);
-    assert_true(iso_rd_ext(&r, &a, &v));
-    assert_string_equal(v.single[iso_ext_single_index(CPEX_EXT_SUBJECT_ID)].ptr,
+    cpex__iso_wr w;
+    cpex__iso_wr_init(&w, buf, sizeof buf);
+    cpex__iso_wr_ext(&w, e, caps);
+    cpex__iso_rd r;
+    cpex__iso_arena a = {0};
+    cpex__iso_ext_view v;
+    cpex__iso_rd_init(&r, buf, w.len);
+    assert_true(cpex__iso_rd_ext(&r, &a, &v));
+    assert_string_equal(v.single[cpex__iso_ext_single_index(CPEX_EXT_SUBJECT_ID)].ptr,
                         "SECRET-SUBJECT");
-    assert_string_equal(v.list[iso_ext_list_index(CPEX_EXT_ROLES)].items[0].ptr, "SECRET-ROLE");
+    assert_string_equal(v.list[cpex__iso_ext_list_index(CPEX_EXT_ROLES)].items[0].ptr,
+                        "SECRET-ROLE");
     assert_string_equal(v.headers[CPEX_HEADERS_REQUEST].values[0].ptr, "SECRET-TOKEN");
     assert_non_null(v.custom);
     /* The worker's copy, made on a write, holds the same. */
-    iso_rd cr;
-    iso_rd_init(&cr, v.custom, v.custom_len);
-    json_t *custom = iso_rd_json(&cr, "custom");
-    cpex_extensions *copy = iso_ext_materialize(&v, custom);
+    cpex__iso_rd cr;
+    cpex__iso_rd_init(&cr, v.custom, v.custom_len);
+    json_t *custom = cpex__iso_rd_json(&cr, "custom");
+    cpex_extensions *copy = cpex__iso_ext_materialize(&v, custom);
     assert_non_null(copy);
     assert_int_equal(cpex_extensions_equal(copy, e), 1);
     cpex_extensions_unref(copy);
     json_decref(custom);
-    iso_arena_free(&a);
+    cpex__iso_arena_free(&a);
     cpex_extensions_unref(e);
 }
 
@@ -134,20 +136,20 @@ static void test_cmf_round_trip(void **state)
     cpex_cmf_message *m = cpex_cmf_parse(every_kind, strlen(every_kind), &err);
     if (!m)
         fail_msg("%s", cpex_error_message(&err));
-    iso_wr w;
-    iso_wr_init(&w, buf, sizeof buf);
-    iso_wr_cmf(&w, m);
+    cpex__iso_wr w;
+    cpex__iso_wr_init(&w, buf, sizeof buf);
+    cpex__iso_wr_cmf(&w, m);
     assert_false(w.over);
-    iso_rd r;
-    iso_arena a = {0};
-    iso_rd_init(&r, buf, w.len);
-    const cpex_cmf_message *view = iso_rd_cmf(&r, &a);
+    cpex__iso_rd r;
+    cpex__iso_arena a = {0};
+    cpex__iso_rd_init(&r, buf, w.len);
+    const cpex_cmf_message *view = cpex__iso_rd_cmf(&r, &a);
     if (!view)
         fail_msg("%s", r.why);
     assert_int_equal(r.pos, w.len);
     assert_int_equal(cpex_cmf_equal(view, m), 1);
     cpex_cmf_message *copy = cpex_cmf_clone(view); /* what the host makes of a reply */
-    iso_arena_free(&a);
+    cpex__iso_arena_free(&a);
     assert_int_equal(cpex_cmf_equal(copy, m), 1);
     cpex_cmf_free(copy);
     cpex_cmf_free(m);
@@ -156,13 +158,13 @@ static void test_cmf_round_trip(void **state)
 /* Read `len` bytes as a message: the reader must stop with `why` in its reason. */
 static void cmf_refused(const uint8_t *bytes, size_t len, const char *why)
 {
-    iso_rd r;
-    iso_arena a = {0};
-    iso_rd_init(&r, bytes, len);
-    assert_null(iso_rd_cmf(&r, &a));
+    cpex__iso_rd r;
+    cpex__iso_arena a = {0};
+    cpex__iso_rd_init(&r, bytes, len);
+    assert_null(cpex__iso_rd_cmf(&r, &a));
     assert_true(r.bad);
     assert_contains(r.why, why);
-    iso_arena_free(&a);
+    cpex__iso_arena_free(&a);
 }
 
 static void test_cmf_refusals(void **state)
@@ -170,9 +172,9 @@ static void test_cmf_refusals(void **state)
     (void)state;
     cpex_cmf_message *m = cpex_cmf_new(CPEX_ROLE_USER);
     assert_int_equal(cpex_cmf_append_text(m, CPEX_PART_TEXT, "ok", 2), CPEX_OK);
-    iso_wr w;
-    iso_wr_init(&w, buf, sizeof buf);
-    iso_wr_cmf(&w, m);
+    cpex__iso_wr w;
+    cpex__iso_wr_init(&w, buf, sizeof buf);
+    cpex__iso_wr_cmf(&w, m);
     cpex_cmf_free(m);
     uint8_t b[256];
     size_t n = w.len;
@@ -210,33 +212,33 @@ static void test_json_refusals(void **state)
             break;
     }
     deep[n++] = ISO_J_NULL;
-    iso_rd r;
-    iso_rd_init(&r, deep, n);
-    assert_null(iso_rd_json(&r, "v"));
+    cpex__iso_rd r;
+    cpex__iso_rd_init(&r, deep, n);
+    assert_null(cpex__iso_rd_json(&r, "v"));
     assert_contains(r.why, "deeper than");
     /* A duplicate key; a number that is not finite; an unknown tag. */
-    const uint8_t dup[] = {ISO_J_OBJECT, 2, 0, 0, 0, 1, 0, 0, 0, 'a', 0, ISO_J_NULL,
-                           1, 0, 0, 0, 'a', 0, ISO_J_TRUE};
-    iso_rd_init(&r, dup, sizeof dup);
-    assert_null(iso_rd_json(&r, "v"));
+    const uint8_t dup[] = {ISO_J_OBJECT, 2, 0, 0, 0, 1,   0, 0,         0, 'a', 0,
+                           ISO_J_NULL,   1, 0, 0, 0, 'a', 0, ISO_J_TRUE};
+    cpex__iso_rd_init(&r, dup, sizeof dup);
+    assert_null(cpex__iso_rd_json(&r, "v"));
     assert_contains(r.why, "duplicate");
     uint8_t inf[9] = {ISO_J_REAL};
     double d = 1e308 * 10;
     memcpy(inf + 1, &d, 8);
-    iso_rd_init(&r, inf, sizeof inf);
-    assert_null(iso_rd_json(&r, "v"));
+    cpex__iso_rd_init(&r, inf, sizeof inf);
+    assert_null(cpex__iso_rd_json(&r, "v"));
     assert_contains(r.why, "not finite");
     const uint8_t tag[] = {42};
-    iso_rd_init(&r, tag, 1);
-    assert_null(iso_rd_json(&r, "v"));
+    cpex__iso_rd_init(&r, tag, 1);
+    assert_null(cpex__iso_rd_json(&r, "v"));
     assert_contains(r.why, "unknown JSON tag");
     /* A round trip. */
     json_t *v = json_pack("{s:[i,f,b,n,s],s:{}}", "a", 1, 2.5, 1, "x", "o");
-    iso_wr w;
-    iso_wr_init(&w, buf, sizeof buf);
-    iso_wr_json(&w, v);
-    iso_rd_init(&r, buf, w.len);
-    json_t *back = iso_rd_json(&r, "v");
+    cpex__iso_wr w;
+    cpex__iso_wr_init(&w, buf, sizeof buf);
+    cpex__iso_wr_json(&w, v);
+    cpex__iso_rd_init(&r, buf, w.len);
+    json_t *back = cpex__iso_rd_json(&r, "v");
     assert_true(json_equal(v, back));
     json_decref(v);
     json_decref(back);
@@ -246,11 +248,12 @@ static void test_text_fix(void **state)
 {
     (void)state;
     const char bad[] = "ok\xff\xc3x";
-    char *fixed = iso_text_fix(bad, strlen(bad));
-    assert_string_equal(fixed, "ok?" "?x"); /* two strings: no trigraph */
+    char *fixed = cpex__iso_text_fix(bad, strlen(bad));
+    assert_string_equal(fixed, "ok?"
+                               "?x"); /* two strings: no trigraph */
     cpex__free(fixed);
     const char *good = "h\xc3\xa9";
-    assert_ptr_equal(iso_text_fix(good, strlen(good)), good);
+    assert_ptr_equal(cpex__iso_text_fix(good, strlen(good)), good);
 }
 
 /* ------------------------------------------------------------------ */
@@ -258,57 +261,57 @@ static void test_text_fix(void **state)
 /* ------------------------------------------------------------------ */
 
 /* A CALL reply: status, decision, then the ops `fill` writes. */
-static size_t call_reply(void (*fill)(iso_wr *), uint32_t ops)
+static size_t call_reply(void (*fill)(cpex__iso_wr *), uint32_t ops)
 {
-    iso_wr w;
-    iso_wr_init(&w, buf, sizeof buf);
-    iso_wr_u8(&w, ISO_REP_OK);
-    iso_wr_i32(&w, CPEX_DENY);
-    iso_wr_u32(&w, ops);
+    cpex__iso_wr w;
+    cpex__iso_wr_init(&w, buf, sizeof buf);
+    cpex__iso_wr_u8(&w, ISO_REP_OK);
+    cpex__iso_wr_i32(&w, CPEX_DENY);
+    cpex__iso_wr_u32(&w, ops);
     if (fill)
         fill(&w);
     assert_false(w.over);
     return w.len;
 }
 
-static void every_op(iso_wr *w)
+static void every_op(cpex__iso_wr *w)
 {
-    iso_wr_u8(w, ISO_OP_LOG);
-    iso_wr_u32(w, CPEX_LOG_WARN);
-    iso_wr_cstr(w, "line");
-    iso_wr_u8(w, ISO_OP_DENY);
-    iso_wr_cstr(w, "code");
-    iso_wr_cstr(w, "reason");
-    iso_wr_cstr(w, NULL);
-    iso_wr_u8(w, 1);
+    cpex__iso_wr_u8(w, ISO_OP_LOG);
+    cpex__iso_wr_u32(w, CPEX_LOG_WARN);
+    cpex__iso_wr_cstr(w, "line");
+    cpex__iso_wr_u8(w, ISO_OP_DENY);
+    cpex__iso_wr_cstr(w, "code");
+    cpex__iso_wr_cstr(w, "reason");
+    cpex__iso_wr_cstr(w, NULL);
+    cpex__iso_wr_u8(w, 1);
     json_t *d = json_pack("{s:i}", "n", 1);
-    iso_wr_json(w, d);
+    cpex__iso_wr_json(w, d);
     json_decref(d);
-    iso_wr_u8(w, ISO_OP_HEADER);
-    iso_wr_u32(w, CPEX_HEADERS_RESPONSE);
-    iso_wr_cstr(w, "x-a");
-    iso_wr_cstr(w, "1");
-    iso_wr_u8(w, ISO_OP_CTX_SET);
-    iso_wr_u32(w, CPEX_CTX_LOCAL);
-    iso_wr_cstr(w, "k");
-    iso_wr_u8(w, 0);
-    iso_wr_u8(w, ISO_OP_PAYLOAD_CMF);
-    iso_wr_u8(w, 1);
+    cpex__iso_wr_u8(w, ISO_OP_HEADER);
+    cpex__iso_wr_u32(w, CPEX_HEADERS_RESPONSE);
+    cpex__iso_wr_cstr(w, "x-a");
+    cpex__iso_wr_cstr(w, "1");
+    cpex__iso_wr_u8(w, ISO_OP_CTX_SET);
+    cpex__iso_wr_u32(w, CPEX_CTX_LOCAL);
+    cpex__iso_wr_cstr(w, "k");
+    cpex__iso_wr_u8(w, 0);
+    cpex__iso_wr_u8(w, ISO_OP_PAYLOAD_CMF);
+    cpex__iso_wr_u8(w, 1);
     cpex_cmf_message *m = cpex_cmf_new(CPEX_ROLE_TOOL);
     cpex_cmf_append_text(m, CPEX_PART_TEXT, "new", 3);
-    iso_wr_cmf(w, m);
+    cpex__iso_wr_cmf(w, m);
     cpex_cmf_free(m);
-    iso_wr_u8(w, ISO_OP_LOST);
-    iso_wr_u32(w, 3);
+    cpex__iso_wr_u8(w, ISO_OP_LOST);
+    cpex__iso_wr_u32(w, 3);
 }
 
 static void test_call_reply_accepted(void **state)
 {
     (void)state;
     size_t n = call_reply(every_op, 6);
-    iso_call_reply r;
+    cpex__iso_call_reply r;
     char why[200];
-    if (!iso_call_reply_decode(buf, n, &r, why, sizeof why))
+    if (!cpex__iso_call_reply_decode(buf, n, &r, why, sizeof why))
         fail_msg("%s", why);
     assert_int_equal(r.decision, CPEX_DENY);
     assert_int_equal(r.op_count, 6);
@@ -318,7 +321,7 @@ static void test_call_reply_accepted(void **state)
     assert_null(r.ops[3].json); /* a delete */
     assert_string_equal(r.ops[4].cmf->parts[0].text.ptr, "new");
     assert_int_equal(r.ops[5].num, 3);
-    iso_call_reply_free(&r);
+    cpex__iso_call_reply_free(&r);
 }
 
 /* The reply of `n` bytes in buf, with byte `at` set to `v`, is refused saying `want`. */
@@ -327,33 +330,33 @@ static void call_refused(size_t n, size_t at, uint8_t v, const char *want)
     uint8_t saved = buf[at];
     if (at < n)
         buf[at] = v;
-    iso_call_reply r;
+    cpex__iso_call_reply r;
     char why[200] = "";
-    assert_false(iso_call_reply_decode(buf, n, &r, why, sizeof why));
+    assert_false(cpex__iso_call_reply_decode(buf, n, &r, why, sizeof why));
     assert_contains(why, want);
     buf[at] = saved;
 }
 
-static void bad_details(iso_wr *w)
+static void bad_details(cpex__iso_wr *w)
 {
-    iso_wr_u8(w, ISO_OP_DENY);
-    iso_wr_cstr(w, "c");
-    iso_wr_cstr(w, "r");
-    iso_wr_cstr(w, NULL);
-    iso_wr_u8(w, 1);
-    iso_wr_u8(w, ISO_J_TRUE); /* details must be an object */
+    cpex__iso_wr_u8(w, ISO_OP_DENY);
+    cpex__iso_wr_cstr(w, "c");
+    cpex__iso_wr_cstr(w, "r");
+    cpex__iso_wr_cstr(w, NULL);
+    cpex__iso_wr_u8(w, 1);
+    cpex__iso_wr_u8(w, ISO_J_TRUE); /* details must be an object */
 }
 
 static void test_call_reply_refusals(void **state)
 {
     (void)state;
     size_t n = call_reply(every_op, 6);
-    call_refused(n + 1, n, 0, "after the end");        /* a byte too many */
-    call_refused(n - 1, 0, ISO_REP_OK, "");            /* cut short */
+    call_refused(n + 1, n, 0, "after the end"); /* a byte too many */
+    call_refused(n - 1, 0, ISO_REP_OK, "");     /* cut short */
     call_refused(n, 0, 0x77, "status 119");
-    call_refused(n, 9, 0xee, "unknown request 238");   /* the first op */
+    call_refused(n, 9, 0xee, "unknown request 238"); /* the first op */
     call_refused(n, 10, 9, "log: level 9");
-    n = call_reply(every_op, 7);                       /* says 7, holds 6 */
+    n = call_reply(every_op, 7); /* says 7, holds 6 */
     call_refused(n, 0, ISO_REP_OK, "cut short");
     n = call_reply(NULL, 0x7fffffff);
     call_refused(n, 0, ISO_REP_OK, "cannot fit");
@@ -364,47 +367,48 @@ static void test_call_reply_refusals(void **state)
 static void test_load_reply(void **state)
 {
     (void)state;
-    iso_wr w;
-    iso_wr_init(&w, buf, sizeof buf);
-    iso_wr_u8(&w, ISO_REP_OK);
-    iso_wr_cstr(&w, "/lib/p.so");
-    iso_wr_cstr(&w, "p");
-    iso_wr_cstr(&w, NULL);
-    iso_wr_u8(&w, 1);
-    iso_wr_u8(&w, 0);
-    iso_wr_u32(&w, 1);
-    iso_wr_cstr(&w, "cmf.tool_pre_invoke");
-    iso_wr_cstr(&w, "cmf");
-    iso_wr_u32(&w, ISO_SB_SECCOMP);
-    iso_wr_cstr(&w, "seccomp");
-    iso_wr_u32(&w, 0);
-    iso_wr_u32(&w, 0);
-    iso_ctl_reply r;
+    cpex__iso_wr w;
+    cpex__iso_wr_init(&w, buf, sizeof buf);
+    cpex__iso_wr_u8(&w, ISO_REP_OK);
+    cpex__iso_wr_cstr(&w, "/lib/p.so");
+    cpex__iso_wr_cstr(&w, "p");
+    cpex__iso_wr_cstr(&w, NULL);
+    cpex__iso_wr_u8(&w, 1);
+    cpex__iso_wr_u8(&w, 0);
+    cpex__iso_wr_u32(&w, 1);
+    cpex__iso_wr_cstr(&w, "cmf.tool_pre_invoke");
+    cpex__iso_wr_cstr(&w, "cmf");
+    cpex__iso_wr_u32(&w, ISO_SB_SECCOMP);
+    cpex__iso_wr_cstr(&w, "seccomp");
+    cpex__iso_wr_u32(&w, 0);
+    cpex__iso_wr_u32(&w, 0);
+    cpex__iso_ctl_reply r;
     char why[200] = "";
-    if (!iso_ctl_reply_decode(ISO_REQ_LOAD, buf, w.len, &r, why, sizeof why))
+    if (!cpex__iso_ctl_reply_decode(ISO_REQ_LOAD, buf, w.len, &r, why, sizeof why))
         fail_msg("%s", why);
     assert_string_equal(r.handlers[0].hook, "cmf.tool_pre_invoke");
     assert_null(r.version);
     assert_true(r.has_initialize);
-    iso_ctl_reply_free(&r);
+    cpex__iso_ctl_reply_free(&r);
     /* No handlers; an error code that is no status. */
     buf[27] = 0; /* the handler count: status 1, origin 14, name 6, version 4, flags 2 */
-    assert_false(iso_ctl_reply_decode(ISO_REQ_LOAD, buf, w.len, &r, why, sizeof why));
-    iso_wr_init(&w, buf, sizeof buf);
-    iso_wr_u8(&w, ISO_REP_FAILED);
-    iso_wr_u32(&w, 1);
-    iso_wr_i32(&w, -99);
-    iso_wr_cstr(&w, "no");
-    iso_wr_u32(&w, 0);
-    assert_false(iso_ctl_reply_decode(ISO_REQ_LOAD, buf, w.len, &r, why, sizeof why));
+    assert_false(cpex__iso_ctl_reply_decode(ISO_REQ_LOAD, buf, w.len, &r, why, sizeof why));
+    cpex__iso_wr_init(&w, buf, sizeof buf);
+    cpex__iso_wr_u8(&w, ISO_REP_FAILED);
+    cpex__iso_wr_u32(&w, 1);
+    cpex__iso_wr_i32(&w, -99);
+    cpex__iso_wr_cstr(&w, "no");
+    cpex__iso_wr_u32(&w, 0);
+    assert_false(cpex__iso_ctl_reply_decode(ISO_REQ_LOAD, buf, w.len, &r, why, sizeof why));
     assert_contains(why, "error code -99");
-    int32_t ok_code = CPEX_OK; /* a failure must say which: success is no error (found by fuzzing) */
+    int32_t ok_code =
+        CPEX_OK; /* a failure must say which: success is no error (found by fuzzing) */
     memcpy(buf + 5, &ok_code, 4);
-    assert_false(iso_ctl_reply_decode(ISO_REQ_PREPARE, buf, w.len, &r, why, sizeof why));
+    assert_false(cpex__iso_ctl_reply_decode(ISO_REQ_PREPARE, buf, w.len, &r, why, sizeof why));
     assert_contains(why, "error code 0");
     /* A status a request cannot have. */
     buf[0] = ISO_REP_FAILED;
-    assert_false(iso_ctl_reply_decode(ISO_REQ_SHUTDOWN, buf, 1, &r, why, sizeof why));
+    assert_false(cpex__iso_ctl_reply_decode(ISO_REQ_SHUTDOWN, buf, 1, &r, why, sizeof why));
 }
 
 int main(void)

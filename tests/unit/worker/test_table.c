@@ -33,8 +33,8 @@ static uint8_t request[1 << 14], reply[1 << 16];
 
 typedef struct fixture {
     wcall wc;
-    iso_arena arena;
-    iso_wr out;
+    cpex__iso_arena arena;
+    cpex__iso_wr out;
     const cpex_host_api *h;
     cpex_cmf_message *msg;
 } fixture;
@@ -49,19 +49,19 @@ static void begin(fixture *f, uint32_t mode, uint32_t caps)
     cpex_extensions_set(e, CPEX_EXT_SUBJECT_ID, "alice");
     cpex_extensions_set_header(e, CPEX_HEADERS_REQUEST, "X-Trace", "t1");
     json_t *local = json_pack("{s:i}", "n", 1);
-    iso_wr w;
-    iso_wr_init(&w, request, sizeof request);
-    iso_wr_ext(&w, e, caps);
-    iso_wr_ctx(&w, local);
-    iso_wr_ctx(&w, NULL);
+    cpex__iso_wr w;
+    cpex__iso_wr_init(&w, request, sizeof request);
+    cpex__iso_wr_ext(&w, e, caps);
+    cpex__iso_wr_ctx(&w, local);
+    cpex__iso_wr_ctx(&w, NULL);
     json_decref(local);
     cpex_extensions_unref(e);
-    iso_rd r;
-    iso_rd_init(&r, request, w.len);
+    cpex__iso_rd r;
+    cpex__iso_rd_init(&r, request, w.len);
     r.trusted = true;
-    assert_true(iso_rd_ext(&r, &f->arena, &f->wc.ext));
-    iso_rd_ctx(&r, &f->wc.ctx_raw[CPEX_CTX_LOCAL], &f->wc.ctx_len[CPEX_CTX_LOCAL]);
-    iso_rd_ctx(&r, &f->wc.ctx_raw[CPEX_CTX_GLOBAL], &f->wc.ctx_len[CPEX_CTX_GLOBAL]);
+    assert_true(cpex__iso_rd_ext(&r, &f->arena, &f->wc.ext));
+    cpex__iso_rd_ctx(&r, &f->wc.ctx_raw[CPEX_CTX_LOCAL], &f->wc.ctx_len[CPEX_CTX_LOCAL]);
+    cpex__iso_rd_ctx(&r, &f->wc.ctx_raw[CPEX_CTX_GLOBAL], &f->wc.ctx_len[CPEX_CTX_GLOBAL]);
     f->msg = cpex_cmf_new(CPEX_ROLE_USER);
     cpex_cmf_append_text(f->msg, CPEX_PART_TEXT, "hi", 2);
     f->wc.payload = (cpex_payload){sizeof(cpex_payload), CPEX_PAYLOAD_CMF, {"cmf", 3}, f->msg};
@@ -71,23 +71,23 @@ static void begin(fixture *f, uint32_t mode, uint32_t caps)
     f->wc.call.payload = &f->wc.payload;
     f->wc.caps = caps;
     f->wc.can_modify = mode == CPEX_MODE_SEQUENTIAL || mode == CPEX_MODE_TRANSFORM;
-    iso_wr_init(&f->out, reply, sizeof reply);
-    iso_wr_u8(&f->out, ISO_REP_OK);
-    iso_wr_i32(&f->out, CPEX_ALLOW);
-    iso_wr_u32(&f->out, 0);
+    cpex__iso_wr_init(&f->out, reply, sizeof reply);
+    cpex__iso_wr_u8(&f->out, ISO_REP_OK);
+    cpex__iso_wr_i32(&f->out, CPEX_ALLOW);
+    cpex__iso_wr_u32(&f->out, 0);
     wk_call_begin(&f->wc, &f->out);
 }
 
 /* End the call and decode its reply as the host would. */
-static void end(fixture *f, iso_call_reply *r)
+static void end(fixture *f, cpex__iso_call_reply *r)
 {
     wk_call_end(&f->wc);
     memcpy(reply + 5, &f->wc.ops, 4);
     char why[200] = "";
-    if (!iso_call_reply_decode(reply, f->out.len, r, why, sizeof why))
+    if (!cpex__iso_call_reply_decode(reply, f->out.len, r, why, sizeof why))
         fail_msg("the reply does not decode: %s", why);
     assert_int_equal(r->op_count, f->wc.ops);
-    iso_arena_free(&f->arena);
+    cpex__iso_arena_free(&f->arena);
     cpex_cmf_free(f->msg);
 }
 
@@ -105,10 +105,10 @@ static void test_reads_follow_capabilities(void **state)
     assert_int_equal(json_integer_value((const json_t *)f.h->ctx_get(c, CPEX_CTX_LOCAL, "n")), 1);
     assert_null(f.h->ctx_get(c, CPEX_CTX_GLOBAL, "n"));
     assert_int_equal(f.h->ext_get(NULL, CPEX_EXT_SUBJECT_ID, &s), CPEX_HOST_EINVAL);
-    iso_call_reply r;
+    cpex__iso_call_reply r;
     end(&f, &r);
     assert_int_equal(r.op_count, 0); /* reading asks nothing of the host */
-    iso_call_reply_free(&r);
+    cpex__iso_call_reply_free(&r);
 }
 
 static void test_writes_predict_the_host(void **state)
@@ -140,21 +140,21 @@ static void test_writes_predict_the_host(void **state)
                      CPEX_HOST_EINVAL); /* details must be an object */
     assert_int_equal(h->set_metadata(c, "k", h->json_new_string("v", 1)), CPEX_HOST_OK);
     h->log(c, CPEX_LOG_INFO, "a line");
-    iso_call_reply r;
+    cpex__iso_call_reply r;
     end(&f, &r);
-    static const uint8_t want[] = {ISO_OP_HEADER,      ISO_OP_LABEL,        ISO_OP_REMOVE_LABEL,
-                                   ISO_OP_CTX_SET,     ISO_OP_CTX_SET,      ISO_OP_PAYLOAD_CMF,
-                                   ISO_OP_PAYLOAD_JSON, ISO_OP_DENY,        ISO_OP_METADATA,
+    static const uint8_t want[] = {ISO_OP_HEADER,       ISO_OP_LABEL,   ISO_OP_REMOVE_LABEL,
+                                   ISO_OP_CTX_SET,      ISO_OP_CTX_SET, ISO_OP_PAYLOAD_CMF,
+                                   ISO_OP_PAYLOAD_JSON, ISO_OP_DENY,    ISO_OP_METADATA,
                                    ISO_OP_LOG};
     assert_int_equal(r.op_count, sizeof want);
     for (size_t i = 0; i < sizeof want; i++)
         assert_int_equal(r.ops[i].type, want[i]);
-    assert_int_equal(r.ops[5].num, 1);               /* the CMF payload: accepted */
+    assert_int_equal(r.ops[5].num, 1); /* the CMF payload: accepted */
     assert_non_null(r.ops[5].cmf);
-    assert_int_equal(r.ops[6].num, 0);               /* the JSON one: refused */
-    assert_string_equal(r.ops[7].b, "re?son");       /* stray bytes became '?' */
-    assert_null(r.ops[4].json);                      /* the delete */
-    iso_call_reply_free(&r);
+    assert_int_equal(r.ops[6].num, 0);         /* the JSON one: refused */
+    assert_string_equal(r.ops[7].b, "re?son"); /* stray bytes became '?' */
+    assert_null(r.ops[4].json);                /* the delete */
+    cpex__iso_call_reply_free(&r);
 }
 
 static void test_audit_mode_refuses_changes(void **state)
@@ -165,11 +165,11 @@ static void test_audit_mode_refuses_changes(void **state)
     const cpex_call *c = &f.wc.call;
     assert_int_equal(f.h->ext_set_custom(c, "k", f.h->json_new_integer(1)), CPEX_HOST_EDENIED);
     assert_int_equal(f.h->set_payload_cmf(c, f.h->cmf_clone(f.msg)), CPEX_HOST_EDENIED);
-    iso_call_reply r;
+    cpex__iso_call_reply r;
     end(&f, &r);
     assert_int_equal(r.op_count, 2); /* both sent: the host records the refusals */
     assert_int_equal(r.ops[1].num, 0);
-    iso_call_reply_free(&r);
+    cpex__iso_call_reply_free(&r);
 }
 
 static void test_a_full_reply_loses_requests_not_the_call(void **state)
@@ -185,11 +185,11 @@ static void test_a_full_reply_loses_requests_not_the_call(void **state)
             CPEX_HOST_ENOMEM)
             lost++;
     assert_true(lost > 0);
-    iso_call_reply r;
+    cpex__iso_call_reply r;
     end(&f, &r);
     assert_int_equal(r.ops[r.op_count - 1].type, ISO_OP_LOST);
     assert_int_equal(r.ops[r.op_count - 1].num, lost);
-    iso_call_reply_free(&r);
+    cpex__iso_call_reply_free(&r);
 }
 
 static void test_outside_a_call(void **state)
