@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/call.h"
+#include "core/call_view.h"
 #include "core/core.h"
 #include "cpex/cmf.h"
 #include "cpex/json.h"
@@ -644,8 +645,6 @@ static const cpex_host_api host_api = {
 const cpex_host_api *cpex_host_api_get(void) { return &host_api; }
 
 /* ---- what an isolation proxy sends its worker (core/call_view.h) ---- */
-
-#include "core/call_view.h"
 
 int cpex__call_view_get(const cpex_call *call, cpex__call_view *out)
 {
