@@ -59,7 +59,7 @@ test-tsan: deps
 # -fsanitize=fuzzer,address,undefined; a crash fails the target and leaves
 # the input in build-fuzz/artifacts/<target>/. Longer: make fuzz FUZZ_SECONDS=3600
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS ?= kind config request manifest
+FUZZ_TARGETS ?= kind config request manifest reply
 
 fuzz-build:
 	fuzz/run.sh --build-only
@@ -71,6 +71,7 @@ bench: deps
 	@$(MAKE) --no-print-directory build
 	$(BUILD)/cpex_bench
 	$(BUILD)/cpex_bench_state
+	$(BUILD)/cpex_bench_isolation
 
 # Every bench case under callgrind at N and 2N iterations (bench/callgrind.sh):
 # instructions per invoke, stable on a loaded machine; prints the JSON

@@ -9,7 +9,7 @@ check_only=0
 if [ "${1:-}" = "--check" ]; then check_only=1; shift; fi
 
 want=(cmake ninja-build gcc make pkg-config libyaml-dev libjansson-dev libhiredis-dev
-      libmicrohttpd-dev)
+      libmicrohttpd-dev libseccomp-dev)
 case "${1:-build}" in
   build) ;;
   test) want+=(libcmocka-dev valgrind python3 binutils redis-server nginx-core curl

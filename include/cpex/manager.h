@@ -75,6 +75,10 @@ typedef struct cpex_manager_options {
     const cpex_state_options *state; /* plugin state (cpex/state.h); NULL: the memory
                                         backend, unless a configuration's
                                         plugin_settings.state chooses one. Copied. */
+    /** The cpex-worker program that runs plugins configured with
+        `isolation: process`; NULL: $CPEX_WORKER, else found beside libcpex
+        (docs/isolation.md). Copied by cpex_manager_new. */
+    const char *worker_path;
 } cpex_manager_options;
 
 /** The YAML name of a mode ("sequential", …); "unknown" for other values. */
@@ -299,6 +303,9 @@ typedef struct cpex_plugin_info {
     char **hooks;           /* wired hooks, NULL-terminated */
     char **capabilities;    /* NULL-terminated */
     json_t *config;         /* a copy of the config block (the caller owns it) */
+    /** NULL in process; for `isolation: process`, how the plugin is isolated
+        and which protections are in force (one line, from its factory). */
+    char *isolation;
 } cpex_plugin_info;
 
 /** The size of the first layout: the least struct_size libcpex fills. */
@@ -307,7 +314,7 @@ typedef struct cpex_plugin_info {
 /** Static initializer for an empty info. */
 #define CPEX_PLUGIN_INFO_INIT                                                                     \
     {(uint32_t)sizeof(cpex_plugin_info), NULL, NULL, NULL, NULL, NULL, NULL, 0, 0,               \
-     CPEX_ON_ERROR_FAIL, 0.0, CPEX_STATE_CREATED, false, NULL, NULL, NULL, NULL}
+     CPEX_ON_ERROR_FAIL, 0.0, CPEX_STATE_CREATED, false, NULL, NULL, NULL, NULL, NULL}
 
 /**
  * Make `info` empty and set its struct_size to the caller's sizeof (inline,

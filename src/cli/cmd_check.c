@@ -84,6 +84,7 @@ static json_t *info_json(const cpex_plugin_info *info)
     json_object_set_new(o, "capabilities", strv_json(info->capabilities));
     if (info->reason)
         json_object_set_new(o, "reason", cli_json_str(info->reason));
+    json_object_set_new(o, "isolation", opt_str(info->isolation));
     return o;
 }
 
@@ -99,6 +100,8 @@ static void print_info(const cpex_plugin_info *info)
              cpex_mode_name(info->mode), (int)info->priority);
     if (info->reason)
         cli_line(stdout, "         %s: %s", info->name, info->reason);
+    if (info->isolation)
+        cli_line(stdout, "         isolation: %s", info->isolation);
     free(hooks);
 }
 

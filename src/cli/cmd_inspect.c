@@ -1,7 +1,8 @@
 /*
  * cmd_inspect.c — `cpex inspect LIBRARY [--json]`: describe a plugin
- * library without creating any plugin (the loader's cpex_library_describe
- * does the reading, libinfo.c makes the JSON document; this file prints).
+ * library without creating any plugin and without running any of its code
+ * here (cpex_library_describe_sandboxed reads it in the sandboxed worker,
+ * libinfo.c makes the JSON document; this file prints).
  */
 #include <string.h>
 
@@ -104,6 +105,11 @@ static void print_text(const json_t *d)
         json_array_foreach(symbols, i, e) cli_text(stdout, "%s%s", i ? ", " : "", str_or(e, ""));
         putchar('\n');
     }
+    if (json_string_value(json_object_get(d, "sandbox"))) {
+        putchar('\n');
+        cli_line(stdout, "read in a sandboxed worker: %s",
+                 str_or(json_object_get(d, "sandbox"), ""));
+    }
     print_list("notes", json_object_get(d, "notes"), d);
     print_list("problems", json_object_get(d, "problems"), d);
     printf("\n%s\n", json_is_true(json_object_get(d, "usable"))
@@ -135,10 +141,10 @@ int cli_cmd_inspect(int argc, char **argv)
     }
     if (!library)
         return cli_usage_error("inspect", "missing LIBRARY: the plugin library to describe");
-    /* Opening the library runs its constructors: one that ends the process
-       makes the inspection fail. */
+    /* The library is opened in a worker process, so its constructors cannot
+       end this one; the guard stays for anything else that would. */
     cli_guard_arm("cpex inspect");
-    cli_guard_doing("opening the library (its constructors run)");
+    cli_guard_doing("describing the library (in a sandboxed worker)");
     cli_guard_lost("the description of the library is missing");
     json_t *d = cli_describe_library(library);
     cli_guard_disarm();

@@ -19,6 +19,7 @@
 #include "cpex/error.h"
 #include "cpex/manager.h"
 #include "cpex/state.h"
+#include "core/config_isolation.h"
 #include "model/capabilities.h"
 
 /** A position in the source text (1-based; 0 when unknown). */
@@ -48,6 +49,7 @@ typedef struct cpex__config_plugin {
     size_t tag_count;
     json_t *config;         /* the `config:` block; JSON null when absent (owned ref) */
     char *state_namespace;  /* `state_namespace:`; NULL: the name (config_state.c) */
+    cpex__isolation_cfg isolation; /* isolation, workers, sandbox (config_isolation.c) */
     cpex__pos pos;           /* the plugin's entry (its '-' item) */
     cpex__pos kind_pos;      /* the value of `kind:` */
     cpex__pos hooks_pos;     /* the value of `hooks:` */

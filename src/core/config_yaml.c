@@ -262,13 +262,29 @@ enum {
     P_CONFIG,
     P_CONDITIONS,
     P_STATE_NAMESPACE,
+    P_ISOLATION, /* the three keys of config_isolation.c, in CPEX__ISOLATION_KEYS order */
+    P_WORKERS,
+    P_SANDBOX,
     P_COUNT
 };
 static const char *const plugin_keys[P_COUNT] = {
     "name",     "kind",     "description", "author",       "version", "hooks",  "mode",
     "priority", "on_error", "timeout",     "capabilities", "tags",    "config", "conditions",
     "state_namespace",
+    CPEX__ISOLATION_KEYS,
 };
+
+/* config_isolation.c reports through this: at the key's value, naming the plugin. */
+typedef struct iso_report_ctx {
+    ctx *c;
+    const cpex__ynode *at;
+} iso_report_ctx;
+
+static void iso_report(void *rc, const char *key, const char *message)
+{
+    iso_report_ctx *r = rc;
+    report(r->c, r->at, key, "%s", message);
+}
 
 static void check_mode(ctx *c, cpex__config_plugin *p, const cpex__ynode *v)
 {
@@ -564,8 +580,20 @@ static void check_plugin(ctx *c, const cpex__ynode *map, cpex__config_plugin *p)
                  "'conditions' is accepted for CPEX compatibility but not implemented by "
                  "libcpex; the plugin runs for every invocation of its hooks");
             break;
+        case P_ISOLATION:
+        case P_WORKERS:
+        case P_SANDBOX: {
+            json_t *j = cpex__yto_json(&c->diag, k, v, key);
+            iso_report_ctx rc = {c, v};
+            if (j && !cpex__isolation_key(&p->isolation, key, j, iso_report, &rc))
+                c->diag.nomem = true;
+            json_decref(j);
+            break;
+        }
         }
     }
+    iso_report_ctx iso_rc = {c, map};
+    cpex__isolation_finish(&p->isolation, iso_report, &iso_rc);
     if (!first[P_NAME])
         report(c, map, "name", "missing required key 'name'; add name: <a unique name>");
     if (!first[P_KIND])
@@ -701,6 +729,7 @@ void cpex__config_free(cpex__config *config)
         cpex_strv_free(p->tags);
         json_decref(p->config);
         cpex__free(p->state_namespace);
+        cpex__isolation_cleanup(&p->isolation);
     }
     cpex__config_state_cleanup(&config->state);
     cpex__free(config->plugins);

@@ -45,6 +45,7 @@ typedef struct cpex__plugin {
     size_t name_len;      /* strlen(name): the call struct carries it */
     char *kind;
     char *origin;
+    char *isolation;      /* how an isolated plugin runs (factory's text), or NULL */
     char *description;
     uint32_t mode;
     int32_t priority;

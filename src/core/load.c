@@ -53,6 +53,16 @@ static void kind_list(const cpex_manager *m, char *buf, size_t cap)
     cpex__textbuf_add(&t, "]");
 }
 
+/* Undo what a factory made (the plugin's destroy, then the factory's release). */
+static void product_undo(cpex_factory_product *prod)
+{
+    if (prod->registration.struct_size >= CPEX_REGISTRATION_SIZE_1_0 &&
+        prod->registration.destroy)
+        prod->registration.destroy(prod->registration.instance);
+    if (prod->release)
+        prod->release(prod->release_data);
+}
+
 /* Create one configured plugin through its factory. */
 static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
                                      const cpex__config_plugin *cp, cpex__binding_list *bindings,
@@ -112,6 +122,12 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     req.host = cpex_host_api_get();
     req.log = factory_log;
     req.log_ctx = &lc;
+    cpex_isolation_options iso;
+    cpex__isolation_options(&cp->isolation, &iso);
+    bool isolate = iso.mode != CPEX_ISOLATION_NONE;
+    req.isolation = isolate ? &iso : NULL;
+    req.worker_path = m->opts.worker_path;
+    req.on_error = (uint32_t)(cp->has_on_error ? cp->on_error : m->opts.default_on_error);
 
     cpex_factory_product prod;
     memset(&prod, 0, sizeof prod);
@@ -128,9 +144,23 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
                            cp->kind);
         cpex__error_move_with(err, &ferr, &kwhere);
         cpex__free(prod.origin);
+        cpex__free(prod.isolation_info);
         return st;
     }
     cpex_error_cleanup(&ferr);
+    if (isolate && !prod.isolated) {
+        /* A factory that knows nothing of isolation ran the plugin in
+           process: never let an operator believe otherwise. */
+        product_undo(&prod);
+        cpex__free(prod.origin);
+        cpex__free(prod.isolation_info);
+        cpex__where iwhere = {cfg->source, cp->pos.line, cp->pos.column, cp->name, "isolation"};
+        return cpex__error_add(err, CPEX_E_CONFIG, &iwhere,
+                               "the factory for kind '%s' cannot run a plugin in a separate "
+                               "process; 'isolation: process' works for lib: plugins only (remove "
+                               "it, or load the plugin from a library)",
+                               cp->kind);
+    }
 
     cpex__plugin_setup s;
     memset(&s, 0, sizeof s);
@@ -151,18 +181,16 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     s.config = cp->config;
     s.state_namespace = cp->state_namespace;
     s.origin = prod.origin;
+    s.isolation = prod.isolation_info;
     s.release = prod.release;
     s.release_data = prod.release_data;
 
     st = cpex__mgr_build_plugin(m, &s, &prod.registration, bindings, &where, out, err);
     if (st != CPEX_OK) {
         /* The plugin was created: let it clean up, then the factory. */
-        if (prod.registration.struct_size >= CPEX_REGISTRATION_SIZE_1_0 &&
-            prod.registration.destroy)
-            prod.registration.destroy(prod.registration.instance);
-        if (prod.release)
-            prod.release(prod.release_data);
+        product_undo(&prod);
         cpex__free(s.origin);
+        cpex__free(s.isolation);
         return st;
     }
     cpex__mgr_attach(*out, &s);

@@ -100,7 +100,9 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
     cpex__hook_names_init(&m->names, m);
     cpex__log_sink sink = {opts.log, opts.log_user, opts.log_level};
     m->hub = cpex__hub_new(&sink);
-    if (!m->hub) {
+    m->opts.worker_path = NULL;
+    if (!m->hub || (opts.worker_path && !(m->opts.worker_path = cpex__strdup(opts.worker_path)))) {
+        cpex__hub_unref(m->hub);
         cpex__free(m);
         return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
     }
@@ -174,5 +176,6 @@ void cpex_manager_free(cpex_manager *m)
         cpex__hub_unref(m->hub);
     }
     pthread_mutex_destroy(&m->write_lock);
+    cpex__free((char *)m->opts.worker_path);
     cpex__free(m);
 }

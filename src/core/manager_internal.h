@@ -27,6 +27,7 @@ typedef struct cpex__plugin_setup {
     const json_t *config;
     const char *state_namespace; /* NULL: derived from the name */
     char *origin;             /* taken */
+    char *isolation;          /* taken: the factory's isolation_info */
     void (*release)(void *);
     void *release_data;
 } cpex__plugin_setup;

@@ -32,6 +32,7 @@ void cpex__plugin_unref(cpex__plugin *p)
     cpex__free(p->state_ns);
     cpex__free(p->kind);
     cpex__free(p->origin);
+    cpex__free(p->isolation);
     cpex__free(p->description);
     cpex_strv_free(p->capabilities);
     cpex_strv_free(p->hooks);

@@ -177,6 +177,8 @@ cpex_status cpex__mgr_attach(cpex__plugin *p, cpex__plugin_setup *s)
 {
     p->origin = s->origin;
     s->origin = NULL;
+    p->isolation = s->isolation;
+    s->isolation = NULL;
     p->release = s->release;
     p->release_data = s->release_data;
     return CPEX_OK;

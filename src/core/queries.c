@@ -68,6 +68,12 @@ static bool info_fillable(const cpex_plugin_info *info)
     return info && info->struct_size >= CPEX_PLUGIN_INFO_SIZE_V1;
 }
 
+/* Whether the caller's struct has the (appended) `isolation` field. */
+static bool info_has_isolation(const cpex_plugin_info *info)
+{
+    return info->struct_size >= offsetof(cpex_plugin_info, isolation) + sizeof(char *);
+}
+
 /* Empty an info, keeping the caller's struct_size. */
 static void info_reset(cpex_plugin_info *info)
 {
@@ -83,6 +89,8 @@ void cpex_plugin_info_cleanup(cpex_plugin_info *info)
     cpex__free(info->name);
     cpex__free(info->kind);
     cpex__free(info->origin);
+    if (info_has_isolation(info))
+        cpex__free(info->isolation);
     cpex__free(info->reported_name);
     cpex__free(info->reported_version);
     cpex__free(info->description);
@@ -113,6 +121,9 @@ cpex_status cpex_manager_plugin_info(const cpex_manager *cm, const char *name,
     info->name = cpex__strdup(p->name);
     info->kind = cpex__strdup(p->kind);
     info->origin = cpex__strdup(p->origin);
+    bool has_iso = info_has_isolation(info);
+    if (has_iso)
+        info->isolation = cpex__strdup(p->isolation);
     info->reported_name = cpex__strdup(p->reg.name);
     info->reported_version = cpex__strdup(p->reg.version);
     info->description = cpex__strdup(p->description);
@@ -131,6 +142,7 @@ cpex_status cpex_manager_plugin_info(const cpex_manager *cm, const char *name,
     info->config = json_deep_copy(p->config);
     cpex__rcu_exit(t);
     bool ok = info->name && (!p->kind || info->kind) && (!p->origin || info->origin) &&
+              (!has_iso || !p->isolation || info->isolation) &&
               info->hooks && info->capabilities && info->config;
     if (!ok) {
         cpex_plugin_info_cleanup(info);

@@ -153,6 +153,7 @@ void cpex_library_info_free(cpex_library_info *info)
     free_strings(info->notes, info->note_count);
     cpex__free(info->build_info);
     cpex__free(info->path);
+    cpex__free(info->sandbox);
     cpex__free(info);
 }
 

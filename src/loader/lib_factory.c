@@ -56,6 +56,7 @@
 #include "loader/hooks_agree.h"
 #include "loader/image.h"
 #include "loader/kind.h"
+#include "loader/lib_factory.h"
 #include "loader/manifest.h"
 #include "core/registration.h"
 #include "util/alloc.h"
@@ -551,8 +552,8 @@ static cpex_status check_registration(load *l, cpex_error *err)
     return CPEX_OK;
 }
 
-static cpex_status lib_create(void *factory_data, const cpex_factory_request *req,
-                              cpex_factory_product *out, cpex_error *err)
+cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req,
+                             cpex_factory_product *out, cpex_error *err)
 {
     (void)factory_data;
     if (!req || !out || !req->config || !req->config->kind.ptr || !req->host)
@@ -646,13 +647,17 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
     return CPEX_OK;
 }
 
-cpex_status cpex_loader_register(cpex_manager *manager, cpex_error *err)
+cpex_status cpex__lib_resolve(const char *kind_text, const char *base_dir, char **path,
+                             cpex_error *err)
 {
-    if (!manager)
-        return cpex__error_add(err, CPEX_E_INVALID, NULL, "cpex_loader_register: NULL manager");
-    cpex_factory f;
-    memset(&f, 0, sizeof f);
-    f.struct_size = (uint32_t)sizeof f;
-    f.create = lib_create;
-    return cpex_manager_register_scheme(manager, LIB_SCHEME, &f, err);
+    *path = NULL;
+    cpex__kind kind;
+    cpex_status st = cpex__kind_parse(kind_text, &kind, err);
+    if (st != CPEX_OK)
+        return st;
+    *path = resolve_path(kind.path, base_dir);
+    cpex__kind_cleanup(&kind);
+    if (!*path)
+        return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory resolving '%s'", kind_text);
+    return CPEX_OK;
 }

@@ -57,6 +57,29 @@ expect "bare name" 0 env CPEX_PLUGIN_PATH="$tmp/none:$lib" "$cpex" inspect rate_
 expect "bare file name" 0 env CPEX_PLUGIN_PATH="$lib" "$cpex" inspect librate_limit.so && has "bare file name resolved" "$out" "^library +$lib/librate_limit.so$"
 hasnt "no build path in cpex" "$(strings "$cpex")" "$build/plugins"
 
+# ---- the library's code never runs in cpex ------------------------------------------------------
+# A constructor runs in the sandboxed worker that reads the library: one that
+# writes a file cannot (the worker may write nothing), one that aborts ends
+# only the worker, and inspect says so.
+marker="/tmp/cpex-test-ctor-wrote-$(id -u)"
+rm -f "$marker"
+expect "ctor that writes" 0 "$cpex" inspect "$lib/libctor_write.so"
+has "read in the sandbox" "$out" '^read in a sandboxed worker: no_new_privs; .*seccomp allow-list'
+has "still described" "$out" '^  entry \(default\): ctor-write 1\.0\.0$'
+if [ -e "$marker" ]; then echo "FAIL the constructor wrote $marker"; fail=$((fail + 1)); rm -f "$marker"; else pass=$((pass + 1)); fi
+expect "ctor that aborts" 1 "$cpex" inspect "$lib/libctor_crash.so"
+has "the crash is reported" "$out" "the worker reading '.*libctor_crash\.so' was killed by signal 6 \(SIGABRT\)"
+has "not in this process" "$out" 'nothing of it ran in this process'
+has "unusable" "$out" '^usable: NO'
+expect "ctor that aborts --json" 1 "$cpex" inspect "$lib/libctor_crash.so" --json
+py "crash json" "
+assert doc['usable'] is False and doc['loaded'] is False and len(doc['problems']) == 1, doc
+"
+expect "sandbox in json" 0 "$cpex" inspect "$lib/librate_limit.so" --json
+py "sandbox json" "
+assert doc['sandbox'].startswith('no_new_privs'), doc
+"
+
 # ---- a library without a manifest -----------------------------------------------------------
 if [ -f "$lib/libno_manifest.so" ]; then
   expect "no manifest" 0 "$cpex" inspect "$lib/libno_manifest.so"

@@ -187,7 +187,7 @@ hasnt "no raw forged line" "$err" '^FAILED: 0 plugins'
 # inspect: a manifest whose description forges lines and sets the window title;
 # a path that forges a line.
 expect "inspect: forged manifest text" 0 "$cpex" inspect "$lib/liblog_forge.so"
-clean "inspect stdout: nothing raw" "$tmp/out" 15
+clean "inspect stdout: nothing raw" "$tmp/out" 17 # 15 + the sandbox the library was read in
 has "description escaped" "$out" '^    description  manifest text\\nusable: yes\\x1b\]0;title\\x07$'
 count "one usable line" "$out" '^usable: ' 1
 expect "inspect: a path that forges lines" 1 "$cpex" inspect "$tmp/$(printf 'no\nusable: yes\n  forged detail\033[2J')"
