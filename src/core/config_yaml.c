@@ -179,7 +179,7 @@ static void check_settings(ctx *c, const cpex__ynode *v)
         switch (idx) {
         case S_PLUGIN_TIMEOUT:
             if (cpex__ywant_seconds(&c->diag, val, "plugin_settings.plugin_timeout",
-                                    &cfg->plugin_timeout))
+                                    CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX, &cfg->plugin_timeout))
                 cfg->has_plugin_timeout = true;
             break;
         case S_SHORT_CIRCUIT:
@@ -484,7 +484,8 @@ static void check_plugin(ctx *c, const cpex__ynode *map, cpex__config_plugin *p)
             check_on_error(c, p, v);
             break;
         case P_TIMEOUT:
-            cpex__ywant_seconds(&c->diag, v, key, &p->timeout);
+            cpex__ywant_seconds(&c->diag, v, key, CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX,
+                                &p->timeout);
             break;
         case P_CAPABILITIES:
             check_capabilities(c, p, v);

@@ -137,6 +137,15 @@ const cpex__type_slot *cpex__snapshot_type(const cpex__snapshot *snap, const cha
 /* The manager                                                         */
 /* ------------------------------------------------------------------ */
 
+/**
+ * Whether `seconds` is in the range every handler timeout must be in
+ * (CPEX_TIMEOUT_MIN to CPEX_TIMEOUT_MAX, cpex/manager.h); NaN is not.
+ */
+static inline bool cpex__timeout_valid(double seconds)
+{
+    return seconds >= CPEX_TIMEOUT_MIN && seconds <= CPEX_TIMEOUT_MAX;
+}
+
 typedef struct cpex__factory_slot {
     char *key;
     cpex_factory factory;

@@ -1,6 +1,7 @@
 /*
  * lifecycle.c — initialize, shutdown, and background work.
  */
+#include <math.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -92,10 +93,10 @@ bool cpex_manager_is_initialized(const cpex_manager *cm)
 
 cpex_status cpex_manager_wait_background(cpex_manager *m, double timeout)
 {
-    if (!m)
+    if (!m || isnan(timeout)) /* no deadline can be made of NaN */
         return CPEX_E_INVALID;
     pthread_mutex_lock(&m->bg_lock);
-    if (timeout < 0) {
+    if (timeout < 0 || timeout == INFINITY) {
         while (m->bg_pending > 0)
             pthread_cond_wait(&m->bg_idle, &m->bg_lock);
     } else {

@@ -333,9 +333,11 @@ static cpex_status setup_from_spec(cpex_manager *m, const cpex_plugin_spec *spec
     if ((int)spec->on_error != -1 && (unsigned)spec->on_error > CPEX_ON_ERROR_DISABLE)
         return cpex__error_add(err, CPEX_E_INVALID, where, "on_error %d is not valid",
                                (int)spec->on_error);
-    if (spec->timeout < 0 || spec->timeout > 86400)
+    if (spec->timeout != 0 && !cpex__timeout_valid(spec->timeout))
         return cpex__error_add(err, CPEX_E_INVALID, where,
-                               "timeout must be between 0 and 86400 seconds");
+                               "cpex_plugin_spec.timeout must be 0 (the manager's default) or a "
+                               "number of seconds from %g to %g (got %g)",
+                               CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX, spec->timeout);
     cpex__caps caps = 0;
     for (size_t i = 0; i < spec->capability_count; i++) {
         const char *suggestion = NULL;

@@ -69,10 +69,11 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
                                   options->struct_size, sizeof opts);
         memcpy(&opts, options, options->struct_size);
     }
-    if (!(opts.default_timeout > 0) || opts.default_timeout > 86400.0)
+    if (!cpex__timeout_valid(opts.default_timeout))
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
-                              "default_timeout must be between 0 and 86400 seconds (got %g)",
-                              opts.default_timeout);
+                              "cpex_manager_options.default_timeout must be a number of seconds "
+                              "from %g to %g (got %g)",
+                              CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX, opts.default_timeout);
     if ((unsigned)opts.default_on_error > CPEX_ON_ERROR_DISABLE)
         return cpex__error_add(err, CPEX_E_INVALID, NULL, "default_on_error %d is not valid",
                               (int)opts.default_on_error);
