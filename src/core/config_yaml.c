@@ -332,13 +332,6 @@ static void check_capabilities(ctx *c, cpex__config_plugin *p, const cpex__ynode
         cpex__ywant_string_list(&c->diag, v, "capabilities", &n, "read_subject, read_headers");
     if (!names)
         return;
-    const char *known[32];
-    size_t nknown = 0;
-    for (unsigned b = 0; b < 32; b++) {
-        const char *name = cpex__caps_name((cpex__caps)1u << b);
-        if (name)
-            known[nknown++] = name;
-    }
     /* Keep each name once, in order; check each. */
     size_t kept = 0, item = 0;
     for (size_t i = 0; i < n; i++) {
@@ -369,6 +362,13 @@ static void check_capabilities(ctx *c, cpex__config_plugin *p, const cpex__ynode
                 report(c, at, "capabilities", "unknown capability '%.200s'; did you mean '%s'?",
                        names[i], suggestion);
             else {
+                const char *known[32];
+                size_t nknown = 0;
+                for (unsigned b = 0; b < 32; b++) {
+                    const char *name = cpex__caps_name((cpex__caps)1u << b);
+                    if (name)
+                        known[nknown++] = name;
+                }
                 char list[512];
                 report(c, at, "capabilities", "unknown capability '%.200s'; valid capabilities: %s",
                        names[i], cpex__yjoin(list, sizeof list, known, nknown));

@@ -75,16 +75,19 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
                               cp->kind, kinds);
     }
 
-    /* The ABI view of the configuration. */
-    cpex_str hooks[64];
-    size_t hook_count = cp->hook_count < 64 ? cp->hook_count : 64;
+    /* The ABI view of the configuration: every listed hook (a fixed array
+       once cut the list at 64 without a word). */
+    size_t hook_count = cp->hook_count;
+    cpex_str *hooks = cpex__calloc(hook_count ? hook_count : 1, sizeof *hooks);
+    char *config_text = hooks ? cpex__json_dump(cp->config, JSON_COMPACT) : NULL;
+    if (!config_text) {
+        cpex__free(hooks);
+        return cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
+    }
     for (size_t i = 0; i < hook_count; i++) {
         hooks[i].ptr = cp->hooks[i];
         hooks[i].len = strlen(cp->hooks[i]);
     }
-    char *config_text = cpex__json_dump(cp->config, JSON_COMPACT);
-    if (!config_text)
-        return cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
     cpex_plugin_config pc;
     memset(&pc, 0, sizeof pc);
     pc.struct_size = (uint32_t)sizeof pc;
@@ -121,6 +124,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     cpex_status st = f->create(f->data, &req, &prod, &ferr);
     cpex__log_scope_leave(&scope);
     cpex__free(config_text);
+    cpex__free(hooks);
     if (st != CPEX_OK) {
         if (ferr.count == 0 && ferr.code == CPEX_OK)
             cpex__error_add(&ferr, st, NULL, "the factory for kind '%s' failed without a message",

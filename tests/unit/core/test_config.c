@@ -552,6 +552,21 @@ static const error_case error_cases[] = {
      "plugins: []\nx: \xff\n", 1,
      .has = {"plugins.yaml:2:4: YAML syntax error: invalid leading UTF-8 octet (byte 0xFF at "
              "offset 15)"}},
+    /* A "character" problem carries the code point, not a byte: U+D800 was
+     * reported as "byte 0x00". The bytes shown are the input's own. */
+    {"syntax: UTF-8 surrogate", "plugins: []\nx: \xed\xa0\x80\n", 1,
+     .message = "plugins.yaml:2:4: YAML syntax error: invalid Unicode character (U+D800, bytes "
+                "0xED 0xA0 0x80 at offset 15)",
+     .line = 2, .column = 4},
+    {"syntax: past U+10FFFF, after a multi-byte character", "plugins: []\n\xc3\xa9: \xf4\x90\x80\x80\n", 1,
+     .message = "plugins.yaml:2:4: YAML syntax error: invalid Unicode character (U+110000, bytes "
+                "0xF4 0x90 0x80 0x80 at offset 16)"},
+    {"syntax: control character", "plugins: []\nx: a\x01\n", 1,
+     .message = "plugins.yaml:2:5: YAML syntax error: control characters are not allowed "
+                "(U+0001, byte 0x01 at offset 16)"},
+    {"syntax: invalid trailing octet", "plugins: []\nx: \xc3\x28\n", 1,
+     .message = "plugins.yaml:2:5: YAML syntax error: invalid trailing UTF-8 octet (byte 0x28 "
+                "at offset 16)"},
     {"syntax: two documents", "plugins: []\n---\nplugins: []\n", 1,
      .has = {"plugins.yaml:2:1: more than one YAML document"}},
     {"syntax: alias without anchor", "plugins: *nowhere\n", 1,
@@ -593,8 +608,9 @@ static const error_case error_cases[] = {
      "plugins:\n  - name: p\n    kind: k\n    hooks: [h]\n    config: *i\n"
      "global: *i\n",
      0,
-     .has = {"plugins.yaml:14:5: plugin 'p': in 'config': the configuration expands to more "
-             "than 100000 values (through aliases?)",
+     .has = {"plugins.yaml:14:5: plugin 'p': in 'config': the 82 aliases of the configuration "
+             "expand it by more than 100000 values (the limit for what aliases add); use fewer "
+             "aliases, or anchor smaller values",
              "unknown top-level key 'a'"}},
     {"recursive alias", PLUGIN_HEAD "    config: &r {self: *r}\n", 1,
      .has = {"plugins.yaml:5:5: plugin 'p': in 'config': nesting deeper than 64 levels (a "
