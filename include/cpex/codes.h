@@ -73,7 +73,10 @@ extern "C" {
       "an extension write was refused: a capability is missing, the mode cannot modify, or it "    \
       "removed a label")                                                                           \
     X(INTERNAL, 16, "internal", RECORD, EMITTED,                                                   \
-      "memory ran out and something was lost (metadata, the modified payload, a background call)")
+      "memory ran out and something was lost (metadata, the modified payload, a background call)") \
+    X(UNKNOWN_HOOK, 17, "unknown_hook", VIOLATION, EMITTED,                                        \
+      "no plugin is configured to run for the invoked hook and the manager denies such invokes "   \
+      "(unknown_hook: deny)")
 
 /** A code of the table; CPEX_CODE_NONE is "not a code of the table". */
 typedef enum cpex_code {

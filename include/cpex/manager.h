@@ -63,6 +63,22 @@ typedef void (*cpex_log_fn)(void *user, uint32_t level, const char *plugin,
 #define CPEX_TIMEOUT_MIN 0.001
 #define CPEX_TIMEOUT_MAX 86400.0
 
+/**
+ * What an invoke does when no plugin is configured to run for its hook
+ * (cpex_manager_options.unknown_hook, `plugin_settings.unknown_hook`).
+ */
+typedef enum cpex_unknown_hook {
+    /** Allow, payload untouched, with no_plugin_ran set (the framework's contract). */
+    CPEX_UNKNOWN_HOOK_ALLOW = 0,
+    /**
+     * Deny with the violation code `unknown_hook`: for hosts whose hook
+     * names come from outside, where a mistyped name must not pass
+     * unchecked. A hook whose plugins were all disabled at run time
+     * (on_error: disable) is still known and stays allowed.
+     */
+    CPEX_UNKNOWN_HOOK_DENY = 1
+} cpex_unknown_hook;
+
 /** Manager settings. Fill with cpex_manager_options_init, then change. */
 typedef struct cpex_manager_options {
     uint32_t struct_size;
@@ -73,6 +89,19 @@ typedef struct cpex_manager_options {
     cpex_log_fn log;             /* NULL: warnings and errors go to stderr */
     void *log_user;
     uint32_t log_level;          /* lowest level passed to `log`; default CPEX_LOG_WARN */
+    /* ---- appended (a caller built before them gets the defaults) ---- */
+    /**
+     * cpex_unknown_hook; default allow. A configuration that sets
+     * `plugin_settings.unknown_hook: deny` turns deny on for the whole
+     * manager when it is published; nothing turns it off again.
+     */
+    uint32_t unknown_hook;
+    /**
+     * true: refuse a plugin library others could replace (see
+     * docs/configuration.md, "Plugin files"), as if every configuration
+     * set `plugin_settings.strict_permissions: true`; default false (warn).
+     */
+    bool strict_permissions;
 } cpex_manager_options;
 
 /** The YAML name of a mode ("sequential", …); "unknown" for other values. */

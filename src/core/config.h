@@ -58,6 +58,8 @@ typedef struct cpex__config {
     double plugin_timeout;  /* seconds */
     bool has_short_circuit;
     bool short_circuit_on_deny;
+    bool unknown_hook_deny;     /* plugin_settings.unknown_hook: deny */
+    bool strict_permissions;    /* plugin_settings.strict_permissions: true */
     size_t plugin_count;
     cpex__config_plugin *plugins;
     json_t *global;         /* `global:` as JSON, kept for routing; NULL when absent */

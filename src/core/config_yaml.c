@@ -138,6 +138,8 @@ static char **empty_strv(ctx *c)
 enum {
     S_PLUGIN_TIMEOUT,
     S_SHORT_CIRCUIT,
+    S_UNKNOWN_HOOK,
+    S_STRICT_PERMISSIONS,
     S_ROUTING_ENABLED,
     S_PARALLEL_WITHIN_BAND,
     S_FAIL_ON_PLUGIN_ERROR,
@@ -146,9 +148,28 @@ enum {
     S_COUNT
 };
 static const char *const settings_keys[S_COUNT] = {
-    "plugin_timeout",   "short_circuit_on_deny",   "routing_enabled", "parallel_execution_within_band",
+    "plugin_timeout",       "short_circuit_on_deny",   "unknown_hook",
+    "strict_permissions",   "routing_enabled",         "parallel_execution_within_band",
     "fail_on_plugin_error", "route_cache_max_entries", "capture_timings",
 };
+
+/* plugin_settings.unknown_hook: allow or deny. */
+static void check_unknown_hook(ctx *c, const cpex__ynode *v)
+{
+    static const char *const valid[] = {"allow", "deny"};
+    const char *key = "plugin_settings.unknown_hook";
+    if (v->type != CPEX__YN_SCALAR || cpex__yis_null(v)) {
+        report(c, v, key, "'%s' must be allow or deny; got %s", key, cpex__ydescribe(v));
+        return;
+    }
+    int idx = strlen(v->text) == v->len ? cpex__ykey_index(v->text, valid, COUNT(valid)) : -1;
+    if (idx < 0) {
+        cpex__yreport_unknown(&c->diag, v, key, "unknown_hook value", v->text, valid,
+                              COUNT(valid), "valid values");
+        return;
+    }
+    c->cfg->unknown_hook_deny = idx == 1;
+}
 
 static void check_settings(ctx *c, const cpex__ynode *v)
 {
@@ -186,6 +207,13 @@ static void check_settings(ctx *c, const cpex__ynode *v)
             if (cpex__ywant_bool(&c->diag, val, "plugin_settings.short_circuit_on_deny",
                                  &cfg->short_circuit_on_deny))
                 cfg->has_short_circuit = true;
+            break;
+        case S_UNKNOWN_HOOK:
+            check_unknown_hook(c, val);
+            break;
+        case S_STRICT_PERMISSIONS:
+            cpex__ywant_bool(&c->diag, val, "plugin_settings.strict_permissions",
+                             &cfg->strict_permissions);
             break;
         default:
             warn(c, k,

@@ -175,6 +175,7 @@ struct cpex_manager {
     _Atomic bool init_called;            /* initialize ran at least once (written under write_lock) */
     _Atomic int closing;                 /* shutdown began: new invokes fail closed */
     _Atomic bool shut_down;              /* written under write_lock, read by queries */
+    _Atomic bool deny_unknown_hooks;     /* unknown_hook deny: set once, never cleared */
     uint64_t next_seq;
 
     /* background (fire-and-forget) work */

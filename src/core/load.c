@@ -272,6 +272,8 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
     for (size_t i = 0; i < made; i++)
         cpex__plugin_unref(batch[i]); /* the snapshot holds them now */
     cpex__free(batch);
+    if (cfg->unknown_hook_deny) /* manager-wide, and only ever turned on */
+        atomic_store(&m->deny_unknown_hooks, true);
     pthread_mutex_unlock(&m->write_lock);
     return CPEX_OK;
 fail:

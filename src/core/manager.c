@@ -74,6 +74,10 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
                               "cpex_manager_options.default_timeout must be a number of seconds "
                               "from %g to %g (got %g)",
                               CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX, opts.default_timeout);
+    if (opts.unknown_hook > CPEX_UNKNOWN_HOOK_DENY)
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
+                              "cpex_manager_options.unknown_hook %u is not valid (0 allow, 1 deny)",
+                              opts.unknown_hook);
     if ((unsigned)opts.default_on_error > CPEX_ON_ERROR_DISABLE)
         return cpex__error_add(err, CPEX_E_INVALID, NULL, "default_on_error %d is not valid",
                               (int)opts.default_on_error);
@@ -92,6 +96,7 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
     m->log.user = opts.log_user;
     m->log.min_level = opts.log_level;
     m->default_timeout_ns = cpex__seconds_to_ns(opts.default_timeout);
+    atomic_init(&m->deny_unknown_hooks, opts.unknown_hook == CPEX_UNKNOWN_HOOK_DENY);
     pthread_mutex_init(&m->write_lock, NULL);
     pthread_mutex_init(&m->bg_lock, NULL);
     pthread_condattr_t ca;

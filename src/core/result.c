@@ -7,10 +7,11 @@
 #include "util/alloc.h"
 
 /*
- * Empty a caller's result, keeping its struct_size. Every field libcpex
- * fills today is part of the first layout (CPEX_PIPELINE_RESULT_SIZE_V1),
- * which cpex__result_fillable guarantees; a field appended later must be
- * written only where the caller's struct_size covers it.
+ * Empty a caller's result, keeping its struct_size. The fields of the
+ * first layout (CPEX_PIPELINE_RESULT_SIZE_V1) are there whenever
+ * cpex__result_fillable says so; a field appended later (no_plugin_ran)
+ * is written only where the caller's struct_size covers it, and this
+ * memset clears only what the caller's size covers.
  */
 void cpex__result_reset(cpex_pipeline_result *r)
 {
@@ -197,6 +198,8 @@ json_t *cpex_pipeline_result_to_json(const cpex_pipeline_result *r)
     if (!o)
         return NULL;
     json_object_set_new(o, "continue_processing", json_boolean(r->continue_processing));
+    if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_V2)
+        json_object_set_new(o, "no_plugin_ran", json_boolean(r->no_plugin_ran));
     if (r->violation) {
         json_t *v = json_object();
         json_object_set_new(v, "code", str_or_null(r->violation->code));
