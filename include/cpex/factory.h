@@ -36,6 +36,21 @@ typedef struct cpex_factory_request {
     /** Log a line under this plugin's name through the manager's log sink. */
     void (*log)(void *log_ctx, uint32_t level, const char *message);
     void *log_ctx;                    /* pass to log */
+    /* ---- appended: plugin files (docs/configuration.md, "Plugin files") ---- */
+    /**
+     * The plugin's `sha256:` pin, 64 lowercase hex digits, or NULL. A
+     * factory that loads a file checks it before any code of the file runs
+     * and sets `sha256_checked` in its product; the manager refuses a
+     * plugin whose pin no one checked.
+     */
+    const char *sha256;
+    /**
+     * 1: refuse a file other users could replace (writable by group or
+     * others, or owned by another user, the file or a directory above it);
+     * 0: load it with a warning. From plugin_settings.strict_permissions
+     * or cpex_manager_options.strict_permissions.
+     */
+    uint32_t strict_permissions;
 } cpex_factory_request;
 
 /**
@@ -54,6 +69,9 @@ typedef struct cpex_factory_product {
     /** Optional, malloc'd, taken over by the manager: where the plugin came
         from (the loader puts the resolved library path here). */
     char *origin;
+    /* ---- appended ---- */
+    /** Set to 1 when the factory checked request->sha256 (see there). */
+    uint32_t sha256_checked;
 } cpex_factory_product;
 
 /**

@@ -45,6 +45,7 @@ typedef struct cpex__config_plugin {
     char **tags;            /* NULL-terminated (possibly empty) */
     size_t tag_count;
     json_t *config;         /* the `config:` block; JSON null when absent (owned ref) */
+    char *sha256;           /* the `sha256:` pin, 64 lowercase hex digits, or NULL */
     cpex__pos pos;           /* the plugin's entry (its '-' item) */
     cpex__pos kind_pos;      /* the value of `kind:` */
     cpex__pos hooks_pos;     /* the value of `hooks:` */

@@ -29,6 +29,7 @@
 #include "core/yaml_typed.h"
 #include "util/alloc.h"
 #include "util/errors.h"
+#include "util/sha256.h"
 #include "util/strv.h"
 
 #define CFG_MAX_ERRORS 100
@@ -244,12 +245,45 @@ enum {
     P_TAGS,
     P_CONFIG,
     P_CONDITIONS,
+    P_SHA256,
     P_COUNT
 };
 static const char *const plugin_keys[P_COUNT] = {
     "name",     "kind",     "description", "author",       "version", "hooks",  "mode",
     "priority", "on_error", "timeout",     "capabilities", "tags",    "config", "conditions",
+    "sha256",
 };
+
+/* `sha256:`: a pin of the plugin's file, 64 hex digits in either case (kept
+   in lowercase); the factory checks it before the file is loaded. */
+static void check_sha256(ctx *c, cpex__config_plugin *p, const cpex__ynode *v)
+{
+    const char *s = cpex__ywant_string(&c->diag, v, "sha256", true);
+    if (!s)
+        return;
+    size_t bad = 0;
+    if (!cpex__sha256_hex_valid(s, &bad)) {
+        if (s[bad])
+            report(c, v, "sha256",
+                   "'sha256' must be 64 hexadecimal digits (the SHA-256 of the library, as "
+                   "`cpex inspect` prints it); character %zu ('%c') is not a hex digit",
+                   bad + 1, s[bad] >= ' ' && s[bad] < 127 ? s[bad] : '?');
+        else
+            report(c, v, "sha256",
+                   "'sha256' must be 64 hexadecimal digits (the SHA-256 of the library, as "
+                   "`cpex inspect` prints it); got %zu",
+                   bad);
+        return;
+    }
+    cpex__free(p->sha256);
+    if (!(p->sha256 = cpex__strdup(s))) {
+        c->diag.nomem = true;
+        return;
+    }
+    for (char *q = p->sha256; *q; q++)
+        if (*q >= 'A' && *q <= 'F')
+            *q = (char)(*q - 'A' + 'a');
+}
 
 static void check_mode(ctx *c, cpex__config_plugin *p, const cpex__ynode *v)
 {
@@ -532,6 +566,9 @@ static void check_plugin(ctx *c, const cpex__ynode *map, cpex__config_plugin *p)
             json_decref(p->config);
             p->config = cpex__yto_json(&c->diag, k, v, key);
             break;
+        case P_SHA256:
+            check_sha256(c, p, v);
+            break;
         case P_CONDITIONS:
             warn(c, k,
                  "'conditions' is accepted for CPEX compatibility but not implemented by "
@@ -673,6 +710,7 @@ void cpex__config_free(cpex__config *config)
         cpex_strv_free(p->capabilities);
         cpex_strv_free(p->tags);
         json_decref(p->config);
+        cpex__free(p->sha256);
     }
     cpex__free(config->plugins);
     json_decref(config->global);

@@ -114,6 +114,8 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     req.host = cpex_host_api_get();
     req.log = factory_log;
     req.log_ctx = &lc;
+    req.sha256 = cp->sha256;
+    req.strict_permissions = cfg->strict_permissions || m->opts.strict_permissions;
 
     cpex_factory_product prod;
     memset(&prod, 0, sizeof prod);
@@ -156,7 +158,17 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     s.release = prod.release;
     s.release_data = prod.release_data;
 
-    st = cpex__mgr_build_plugin(m, &s, &prod.registration, bindings, &where, out, err);
+    if (cp->sha256 && !prod.sha256_checked) {
+        /* A pin nobody checked must not pass for a checked one. */
+        cpex__where pin = {cfg->source, cp->pos.line, cp->pos.column, cp->name, "sha256"};
+        st = cpex__error_add(err, CPEX_E_CONFIG, &pin,
+                             "'sha256' pins a file, but the factory of kind '%s' did not check "
+                             "it; remove 'sha256' from this plugin, or load the plugin through "
+                             "a factory that checks pins (the lib: loader does)",
+                             cp->kind);
+    } else {
+        st = cpex__mgr_build_plugin(m, &s, &prod.registration, bindings, &where, out, err);
+    }
     if (st != CPEX_OK) {
         /* The plugin was created: let it clean up, then the factory. */
         if (prod.registration.struct_size >= CPEX_REGISTRATION_SIZE_1_0 &&
