@@ -8,9 +8,9 @@
  * from it up to '/' must be owned by root or by the host's effective user,
  * and writable by neither group nor others. A sticky directory (/tmp)
  * counts as writable by others here, as it does for OpenSSH and sudo:
- * the sticky bit stops others from renaming an entry they do not own, but
- * a library under /tmp is one mistake (a path created by someone else, a
- * kind with a typo) away from being someone else's file. When the host
+ * the sticky bit keeps others from renaming entries they do not own, but
+ * a shared scratch directory is no place for code a host runs, and a rule
+ * without exceptions is one an operator can check by eye. When the host
  * runs as root, "owned by the host's user" means owned by root.
  *
  * Both the path as the operator wrote it and the resolved path are
