@@ -95,13 +95,15 @@ hasnt "no guard message" "$err" 'did not finish'
 # that is not UTF-8, no C1 control, no line separator or bidi control.
 clean() {
   local res
-  res="$(python3 - "$2" "$3" <<'PY'
+  res="$(python3 - "$2" "$3" "$lib_trusted" <<'PY'
 import sys
 raw = open(sys.argv[1], "rb").read()
 want = int(sys.argv[2])
 problems = []
 n = raw.count(b"\n")
-if n != want:
+# Where others can write the build's plugins, each load adds a warning
+# that says so: the count is not this test's to check there.
+if n != want and sys.argv[3] == "1":
     problems.append("%d lines, expected %d" % (n, want))
 bad = [hex(b) for b in raw if (b < 0x20 and b != 0x0A) or b == 0x7F]
 if bad:
