@@ -11,7 +11,7 @@
 
 /* Whether a request (perhaps built by a host against an older header)
    has `field`. */
-#define REQ_HAS(req, field) \
+#define REQ_HAS(req, field)                                                                        \
     ((req)->struct_size >= offsetof(cpex_factory_request, field) + sizeof((req)->field))
 
 /* Who could replace the file: a warning, or under strict_permissions a refusal. */
@@ -66,11 +66,8 @@ cpex_status cpex__admit_library(cpex__libfile *f, const char *path, const char *
     char why[600];
     *missing = 0;
     switch (cpex__libfile_open(f, path, why, sizeof why)) {
-    case CPEX_LIBFILE_OK:
-        break;
-    case CPEX_LIBFILE_MISSING:
-        *missing = 1;
-        return CPEX_E_LOAD;
+    case CPEX_LIBFILE_OK: break;
+    case CPEX_LIBFILE_MISSING: *missing = 1; return CPEX_E_LOAD;
     case CPEX_LIBFILE_OTHER:
         return cpex__error_add(err, CPEX_E_LOAD, NULL, "cannot load library '%s': %s", path, why);
     }

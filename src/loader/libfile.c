@@ -45,8 +45,7 @@ static cpex__libfile_fail describe_stat_error(const char *path, int e, char *why
         return CPEX_LIBFILE_OTHER;
     }
     switch (e) {
-    case ENOENT:
-        return CPEX_LIBFILE_MISSING;
+    case ENOENT: return CPEX_LIBFILE_MISSING;
     case ELOOP:
         snprintf(why, cap,
                  "its path runs into a loop of symbolic links (or too many of them); fix the "
@@ -63,12 +62,8 @@ static cpex__libfile_fail describe_stat_error(const char *path, int e, char *why
                  "path",
                  strerror(e));
         break;
-    case ENAMETOOLONG:
-        snprintf(why, cap, "its path is too long for this system");
-        break;
-    default:
-        snprintf(why, cap, "it cannot be examined (%s)", strerror(e));
-        break;
+    case ENAMETOOLONG: snprintf(why, cap, "its path is too long for this system"); break;
+    default: snprintf(why, cap, "it cannot be examined (%s)", strerror(e)); break;
     }
     return CPEX_LIBFILE_OTHER;
 }

@@ -65,14 +65,15 @@ static void judge(findings *f, const struct stat *st, const char *path, int dir)
         char who[300], allowed[400];
         user_name(st->st_uid, who, sizeof who);
         owners(f, allowed, sizeof allowed);
-        add(f, "%s '%s' is owned by %s, not by %s: run chown root '%s'%s", what, path, who,
-            allowed, path, dir ? ", or move the plugin elsewhere" : "");
+        add(f, "%s '%s' is owned by %s, not by %s: run chown root '%s'%s", what, path, who, allowed,
+            path, dir ? ", or move the plugin elsewhere" : "");
     }
     mode_t w = st->st_mode & (S_IWGRP | S_IWOTH);
     if (!w)
         return;
-    const char *by = w == (S_IWGRP | S_IWOTH) ? "group and others" : w == S_IWGRP ? "its group"
-                                                                                 : "others";
+    const char *by = w == (S_IWGRP | S_IWOTH) ? "group and others"
+                     : w == S_IWGRP           ? "its group"
+                                              : "others";
     unsigned mode = (unsigned)(st->st_mode & 07777);
     if (dir && (st->st_mode & S_ISVTX))
         add(f,
@@ -119,8 +120,8 @@ static void walk_up(findings *f, const char *path, const char *skip)
     }
 }
 
-int cpex__trust_check(const struct stat *file, const char *path, const char *as_written,
-                      char *out, size_t cap)
+int cpex__trust_check(const struct stat *file, const char *path, const char *as_written, char *out,
+                      size_t cap)
 {
     findings f = {out, cap, 0, 0, geteuid()};
     if (cap)

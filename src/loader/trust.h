@@ -31,7 +31,7 @@
  * wrong and what to do ("the file is writable by group and others (mode
  * 0666): run chmod go-w '/x/libp.so'"), cut to `cap`.
  */
-int cpex__trust_check(const struct stat *file, const char *path, const char *as_written,
-                      char *out, size_t cap);
+int cpex__trust_check(const struct stat *file, const char *path, const char *as_written, char *out,
+                      size_t cap);
 
 #endif

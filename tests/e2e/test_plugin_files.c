@@ -38,9 +38,9 @@
 /* The directory, copies and a log that keeps warnings                 */
 /* ------------------------------------------------------------------ */
 
-static char base[1024];     /* a fresh directory under the build directory, mode 0755 */
-static bool base_trusted;   /* nobody but root and us can write it or above it */
-static char logged[8192];   /* warnings, "plugin 'p': message" per line */
+static char base[1024];   /* a fresh directory under the build directory, mode 0755 */
+static bool base_trusted; /* nobody but root and us can write it or above it */
+static char logged[8192]; /* warnings, "plugin 'p': message" per line */
 
 static void keep_log(void *user, uint32_t level, const char *plugin, const char *message)
 {
@@ -68,8 +68,7 @@ static bool trusted_dir_chain(const char *dir)
     snprintf(p, sizeof p, "%s", dir);
     for (;;) {
         struct stat st;
-        if (stat(p, &st) != 0 || (st.st_uid != 0 && st.st_uid != geteuid()) ||
-            (st.st_mode & 022))
+        if (stat(p, &st) != 0 || (st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022))
             return false;
         char *slash = strrchr(p, '/');
         if (!slash || slash == p)
@@ -201,8 +200,8 @@ static void test_not_files(void **state)
     refused_as("/dev/null", "it is a character device, not a library file");
 
     /* A block device, where the machine has one to point at. */
-    static const char *const disks[] = {"/dev/loop0", "/dev/sda", "/dev/vda", "/dev/nvme0n1",
-                                        "/dev/xvda", "/dev/ram0"};
+    static const char *const disks[] = {"/dev/loop0",   "/dev/sda",  "/dev/vda",
+                                        "/dev/nvme0n1", "/dev/xvda", "/dev/ram0"};
     for (size_t i = 0; i < CPEX__COUNT(disks); i++) {
         struct stat st;
         if (stat(disks[i], &st) == 0 && S_ISBLK(st.st_mode)) {
@@ -263,8 +262,9 @@ static void warned_then_refused(const char *path, const char *shown, const char 
         m = manager(from_options);
         char *y = yaml_for(path, "");
         char *doc = NULL;
-        assert_true(asprintf(&doc, "%s%s", from_options ? "" :
-                             "plugin_settings:\n  strict_permissions: true\n", y) > 0);
+        assert_true(asprintf(&doc, "%s%s",
+                             from_options ? "" : "plugin_settings:\n  strict_permissions: true\n",
+                             y) > 0);
         char *msg = e2e_load_refused(m, doc, "files.yaml", CPEX_E_LOAD, NULL);
         assert_contains(msg, "plugin 'p': refusing library '");
         assert_contains(msg, "users other than root and the host's own could replace it");
@@ -303,8 +303,8 @@ static void test_writable_directory(void **state)
     snprintf(p, sizeof p, "%s/lib.so", d);
     copy_lib(E2E_LIB("counter"), p, 0755);
     snprintf(want, sizeof want,
-             "directory '%s' is writable by group and others (mode 0777): run chmod go-w '%s'",
-             d, d);
+             "directory '%s' is writable by group and others (mode 0777): run chmod go-w '%s'", d,
+             d);
     const char *has[] = {want};
     warned_then_refused(p, p, has, 1);
 
@@ -404,9 +404,9 @@ static void test_sha256_pin(void **state)
 
     /* Bad hex: a configuration error at the value. */
     m = manager(false);
-    msg = load_refused(m, p,
-                       "    sha256: 0011223344556677889gaabbccddeeff00112233445566778899aabbccddeeff\n",
-                       CPEX_E_CONFIG);
+    msg = load_refused(
+        m, p, "    sha256: 0011223344556677889gaabbccddeeff00112233445566778899aabbccddeeff\n",
+        CPEX_E_CONFIG);
     assert_contains(msg, "files.yaml:5:13: plugin 'p': 'sha256' must be 64 hexadecimal digits "
                          "(the SHA-256 of the library, as `cpex inspect` prints it); character "
                          "20 ('g') is not a hex digit");

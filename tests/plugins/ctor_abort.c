@@ -7,9 +7,6 @@
 #define TEST_PLUGIN_RAW_ABI
 #include "common_plugin.h"
 
-__attribute__((constructor)) static void end_the_host(void)
-{
-    abort();
-}
+__attribute__((constructor)) static void end_the_host(void) { abort(); }
 
 TEST_ABORTING_CREATE

@@ -255,8 +255,7 @@ static void test_node_limit_names_itself(void **state)
     assert_int_equal(cpex_manager_load_string(m, t.s, t.len, "nodes.yaml", NULL, &err),
                      CPEX_E_CONFIG);
     assert_int_equal(err.count, 1);
-    assert_contains(cpex_error_message(&err),
-                    "nodes.yaml:5:");
+    assert_contains(cpex_error_message(&err), "nodes.yaml:5:");
     assert_contains(cpex_error_message(&err),
                     ": the document has more than 1000000 nodes (keys, values, lists and "
                     "mappings, the limit of one configuration); split it, or make it smaller");

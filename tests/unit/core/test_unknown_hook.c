@@ -12,8 +12,8 @@
  *     disable): no plugin ran, but the hook is known: always allowed;
  *   - a plugin that runs and fails, or is not initialized, ran.
  */
-#include "test_support.h"
 #include "plugins.h"
+#include "test_support.h"
 #include "util/alloc.h"
 
 #define HOOK "cmf.tool_pre_invoke"

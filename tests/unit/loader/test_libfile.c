@@ -110,8 +110,7 @@ static void test_trust_rule(void **state)
     bool root_clean = root.st_uid == 0 && !(root.st_mode & 022);
     assert_int_equal(cpex__trust_check(&st, "/x.so", NULL, out, sizeof out), root_clean ? 0 : 1);
     st.st_mode = S_IFREG | 0646;
-    assert_int_equal(cpex__trust_check(&st, "/x.so", NULL, out, sizeof out),
-                     root_clean ? 1 : 2);
+    assert_int_equal(cpex__trust_check(&st, "/x.so", NULL, out, sizeof out), root_clean ? 1 : 2);
     assert_contains(out, "file '/x.so' is writable by others (mode 0646): run chmod go-w '/x.so'");
     st.st_mode = S_IFREG | 0664;
     st.st_uid = geteuid() == 4321 ? 4322 : 4321;
