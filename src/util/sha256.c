@@ -113,6 +113,16 @@ void cpex__sha256_hex(const uint8_t digest[CPEX__SHA256_SIZE], char hex[CPEX__SH
     hex[CPEX__SHA256_HEX] = '\0';
 }
 
+void cpex__sha256_of(const void *data, size_t len, char hex[CPEX__SHA256_HEX + 1])
+{
+    cpex__sha256 h;
+    uint8_t digest[CPEX__SHA256_SIZE];
+    cpex__sha256_init(&h);
+    cpex__sha256_update(&h, data, len);
+    cpex__sha256_final(&h, digest);
+    cpex__sha256_hex(digest, hex);
+}
+
 int cpex__sha256_hex_valid(const char *text, size_t *bad)
 {
     size_t i = 0;

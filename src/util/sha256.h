@@ -28,6 +28,9 @@ void cpex__sha256_update(cpex__sha256 *h, const void *data, size_t len);
 /** Finish into `out` (32 bytes); `h` must be initialized again before reuse. */
 void cpex__sha256_final(cpex__sha256 *h, uint8_t out[CPEX__SHA256_SIZE]);
 
+/** The SHA-256 of `len` bytes at `data`, as 64 lowercase hex digits and a NUL. */
+void cpex__sha256_of(const void *data, size_t len, char hex[CPEX__SHA256_HEX + 1]);
+
 /** `digest` as 64 lowercase hex digits and a NUL into `hex`. */
 void cpex__sha256_hex(const uint8_t digest[CPEX__SHA256_SIZE], char hex[CPEX__SHA256_HEX + 1]);
 

@@ -350,12 +350,7 @@ static void file_sha256(const char *path, char hex[CPEX__SHA256_HEX + 1])
     size_t len = 0;
     char *bytes = test_read_file(path, &len);
     assert_non_null(bytes);
-    cpex__sha256 h;
-    uint8_t d[CPEX__SHA256_SIZE];
-    cpex__sha256_init(&h);
-    cpex__sha256_update(&h, bytes, len);
-    cpex__sha256_final(&h, d);
-    cpex__sha256_hex(d, hex);
+    cpex__sha256_of(bytes, len, hex);
     free(bytes);
 }
 

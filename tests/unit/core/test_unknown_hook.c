@@ -12,8 +12,9 @@
  *     disable): no plugin ran, but the hook is known: always allowed;
  *   - a plugin that runs and fails, or is not initialized, ran.
  */
-#include "plugins.h"
 #include "test_support.h"
+/* after test_support.h */
+#include "plugins.h"
 #include "util/alloc.h"
 
 #define HOOK "cmf.tool_pre_invoke"
@@ -93,14 +94,23 @@ static void test_unserved_hook_allocates_nothing(void **state)
     tp_manager_free(m);
 }
 
+/* Two plugins: "off" (mode: disabled) alone on "only.disabled", and
+ * "flaky" on HOOK, which fails once and is disabled by it. */
+static tp_plugin *start_off_and_flaky(cpex_manager *m, tp_plugin **off)
+{
+    *off = tp_new_in("off", &trace, CPEX_MODE_DISABLED, 1);
+    (*off)->hooks[0] = "only.disabled";
+    tp_plugin *flaky = tp_failing(tp_new("flaky", &trace), CPEX_ON_ERROR_DISABLE, "boom");
+    tp_start(m, *off, flaky);
+    return flaky;
+}
+
 static void test_disabled_plugins(void **state)
 {
     (void)state;
     cpex_manager *m = tp_manager();
-    tp_plugin *off = tp_new_in("off", &trace, CPEX_MODE_DISABLED, 1);
-    off->hooks[0] = "only.disabled";
-    tp_plugin *flaky = tp_failing(tp_new("flaky", &trace), CPEX_ON_ERROR_DISABLE, "boom");
-    tp_start(m, off, flaky);
+    tp_plugin *off;
+    tp_plugin *flaky = start_off_and_flaky(m, &off);
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
 
     /* Configured `mode: disabled`: listed, but nothing is to run. */
@@ -143,10 +153,8 @@ static void test_deny_option(void **state)
 {
     (void)state;
     cpex_manager *m = deny_manager();
-    tp_plugin *off = tp_new_in("off", &trace, CPEX_MODE_DISABLED, 1);
-    off->hooks[0] = "only.disabled";
-    tp_plugin *flaky = tp_failing(tp_new("flaky", &trace), CPEX_ON_ERROR_DISABLE, "boom");
-    tp_start(m, off, flaky);
+    tp_plugin *off;
+    start_off_and_flaky(m, &off);
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
 
     run(m, "CMF.TOOL_PRE_INVOKE", &res);

@@ -12,20 +12,10 @@
 
 #include "util/sha256.h"
 
-static void hash_hex(const void *data, size_t len, char hex[CPEX__SHA256_HEX + 1])
-{
-    cpex__sha256 h;
-    uint8_t d[CPEX__SHA256_SIZE];
-    cpex__sha256_init(&h);
-    cpex__sha256_update(&h, data, len);
-    cpex__sha256_final(&h, d);
-    cpex__sha256_hex(d, hex);
-}
-
 static void expect(const char *msg, size_t len, const char *want)
 {
     char hex[CPEX__SHA256_HEX + 1];
-    hash_hex(msg, len, hex);
+    cpex__sha256_of(msg, len, hex);
     assert_string_equal(hex, want);
 }
 
@@ -85,7 +75,7 @@ static void test_chunks_agree(void **state)
         msg[i] = (unsigned char)(i * 7 + 3);
     for (size_t len = 0; len <= sizeof msg; len += 13) {
         char whole[CPEX__SHA256_HEX + 1];
-        hash_hex(msg, len, whole);
+        cpex__sha256_of(msg, len, whole);
         for (size_t chunk = 1; chunk <= 130; chunk++) {
             cpex__sha256 h;
             uint8_t d[CPEX__SHA256_SIZE];
