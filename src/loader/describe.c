@@ -15,6 +15,7 @@
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpex/abi.h"
@@ -379,8 +380,12 @@ static int check_file(builder *b, cpex__libfile *f)
         info->sha256 = copy_str(b, hex);
     else
         problem(b, "library '%s' %s", info->path, why);
+    /* The directories above it are judged along its absolute path. */
+    char *real = realpath(info->path, NULL);
     char found[1536];
-    if (cpex__trust_check(&f->st, info->path, NULL, found, sizeof found) > 0)
+    int findings = cpex__trust_check(&f->st, real ? real : info->path, NULL, found, sizeof found);
+    free(real); /* from libc */
+    if (findings > 0)
         note(b, "users other than root and this user could replace this library: %s. A load "
                 "warns about it, and refuses it under plugin_settings.strict_permissions: true",
              found);
