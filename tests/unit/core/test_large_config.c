@@ -18,17 +18,6 @@
 
 #include "cpex/cpex.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define UNDER_SANITIZER 1
-#endif
-#endif
-#ifndef UNDER_SANITIZER
-#define UNDER_SANITIZER 0
-#endif
-
 #define PRE "cmf.tool_pre_invoke"
 #define POST "cmf.tool_post_invoke"
 
@@ -168,7 +157,7 @@ static void test_twenty_thousand_plugins_load(void **state)
 static void test_hundred_thousand_minimal_entries(void **state)
 {
     (void)state;
-    size_t n = UNDER_SANITIZER ? 20000 : 100000;
+    size_t n = TEST_UNDER_SANITIZER ? 20000 : 100000;
     text t = {malloc(4096), 0, 4096};
     assert_non_null(t.s);
     add(&t, "plugins:\n");
