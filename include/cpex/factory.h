@@ -77,6 +77,21 @@ typedef struct cpex_factory_request {
     /** The plugin's effective on_error (enum cpex_on_error of manager.h). */
     uint32_t on_error;
     uint32_t reserved2;
+    /* ---- appended: plugin files (docs/configuration.md, "Plugin files") ---- */
+    /**
+     * The plugin's `sha256:` pin, 64 lowercase hex digits, or NULL. A
+     * factory that loads a file checks it before any code of the file runs
+     * and sets `sha256_checked` in its product; the manager refuses a
+     * plugin whose pin no one checked.
+     */
+    const char *sha256;
+    /**
+     * 1: refuse a file other users could replace (writable by group or
+     * others, or owned by another user, the file or a directory above it);
+     * 0: load it with a warning. From plugin_settings.strict_permissions
+     * or cpex_manager_options.strict_permissions.
+     */
+    uint32_t strict_permissions;
 } cpex_factory_request;
 
 /**
@@ -102,6 +117,9 @@ typedef struct cpex_factory_product {
     /** Optional, malloc'd, taken over by the manager: how the plugin is
         isolated and which protections are in force (cpex_plugin_info.isolation). */
     char *isolation_info;
+    /* ---- appended ---- */
+    /** Set to 1 when the factory checked request->sha256 (see there). */
+    uint32_t sha256_checked;
 } cpex_factory_product;
 
 /**

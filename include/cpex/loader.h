@@ -104,12 +104,22 @@ typedef struct cpex_library_info {
     /** NULL when the library was read in this process (cpex_library_describe);
         else the protections of the sandboxed worker that read it (one line). */
     char *sandbox;
+    /* ---- appended ---- */
+    /**
+     * The SHA-256 of the file, 64 lowercase hex digits, computed on the
+     * very descriptor that was checked and then loaded: what a plugin's
+     * `sha256:` pins. NULL when the path is not a readable regular file.
+     */
+    char *sha256;
 } cpex_library_info;
 
 /**
- * Describe the plugin library at `path` without creating any plugin: open
- * it (dlopen RTLD_NOW | RTLD_LOCAL; the library's constructors run, no
- * entry point does), read its manifest with the checks a real load applies
+ * Describe the plugin library at `path` without creating any plugin:
+ * check it as a load does (a regular file, opened without blocking: a
+ * FIFO, socket, directory or device is a problem, never a hang; who other
+ * than root and the host's user could replace it, as a note), hash it
+ * (`sha256`), open it (dlopen RTLD_NOW | RTLD_LOCAL; the library's
+ * constructors run, no entry point does), read its manifest with the checks a real load applies
  * (every pointer is followed only inside the library's own readable
  * memory), look up its entry points, check its ABI against this host's,
  * and close it. Never searches the system library path: a `path` without

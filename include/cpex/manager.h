@@ -54,10 +54,36 @@ typedef enum cpex_on_error {
 typedef void (*cpex_log_fn)(void *user, uint32_t level, const char *plugin,
                             const char *message);
 
+/**
+ * The range of every handler timeout, in seconds: a plugin's `timeout:`,
+ * `plugin_settings.plugin_timeout`, cpex_manager_options.default_timeout
+ * and cpex_plugin_spec.timeout. A value outside it (negative, zero, below
+ * a millisecond, above a day, NaN, infinite) is refused where it is given:
+ * a configuration error naming the key, or CPEX_E_INVALID from the call.
+ */
+#define CPEX_TIMEOUT_MIN 0.001
+#define CPEX_TIMEOUT_MAX 86400.0
+
+/**
+ * What an invoke does when no plugin is configured to run for its hook
+ * (cpex_manager_options.unknown_hook, `plugin_settings.unknown_hook`).
+ */
+typedef enum cpex_unknown_hook {
+    /** Allow, payload untouched, with no_plugin_ran set (the framework's contract). */
+    CPEX_UNKNOWN_HOOK_ALLOW = 0,
+    /**
+     * Deny with the violation code `unknown_hook`: for hosts whose hook
+     * names come from outside, where a mistyped name must not pass
+     * unchecked. A hook whose plugins were all disabled at run time
+     * (on_error: disable) is still known and stays allowed.
+     */
+    CPEX_UNKNOWN_HOOK_DENY = 1
+} cpex_unknown_hook;
+
 /** Manager settings. Fill with cpex_manager_options_init, then change. */
 typedef struct cpex_manager_options {
     uint32_t struct_size;
-    double default_timeout;      /* seconds per handler call; default 30 */
+    double default_timeout;      /* seconds per handler call, CPEX_TIMEOUT_MIN to _MAX; default 30 */
     cpex_on_error default_on_error; /* for plugins registered without one; default fail */
     uint32_t worker_threads;     /* concurrent and background phases; default 2 */
     bool short_circuit_on_deny;  /* an explicit concurrent deny stops waiting; default true */
@@ -79,6 +105,19 @@ typedef struct cpex_manager_options {
         `isolation: process`; NULL: $CPEX_WORKER, else found beside libcpex
         (docs/isolation.md). Copied by cpex_manager_new. */
     const char *worker_path;
+    /* ---- appended (a caller built before them gets the defaults) ---- */
+    /**
+     * cpex_unknown_hook; default allow. A configuration that sets
+     * `plugin_settings.unknown_hook: deny` turns deny on for the whole
+     * manager when it is published; nothing turns it off again.
+     */
+    uint32_t unknown_hook;
+    /**
+     * true: refuse a plugin library others could replace (see
+     * docs/configuration.md, "Plugin files"), as if every configuration
+     * set `plugin_settings.strict_permissions: true`; default false (warn).
+     */
+    bool strict_permissions;
 } cpex_manager_options;
 
 /** The YAML name of a mode ("sequential", …); "unknown" for other values. */
@@ -180,7 +219,7 @@ typedef struct cpex_plugin_spec {
     uint32_t mode;               /* enum cpex_mode; default sequential */
     int32_t priority;            /* lower runs first; default 100 */
     cpex_on_error on_error;      /* default: the manager's default */
-    double timeout;              /* seconds; 0: the manager's */
+    double timeout;              /* seconds, CPEX_TIMEOUT_MIN to _MAX; 0: the manager's */
     const char *const *capabilities; /* names, see docs/extensions.md */
     size_t capability_count;
     const char *const *hooks;    /* wire only these hooks; NULL: every handler */
@@ -406,8 +445,11 @@ CPEX_API cpex_status cpex_manager_invoke_hook(cpex_manager *manager, const cpex_
 
 /**
  * Wait until no background (fire-and-forget) work is running, at most
- * `timeout` seconds (negative: no limit). CPEX_OK when idle, CPEX_E_STATE
- * if work remains at the deadline.
+ * `timeout` seconds: any number; negative or infinite means no limit, 0
+ * only looks, and a huge finite one waits as long as the clock can count
+ * (it saturates, it never wraps into the past). CPEX_OK when idle,
+ * CPEX_E_STATE if work remains at the deadline, CPEX_E_INVALID for a
+ * NULL manager or a NaN timeout (nothing is waited for).
  */
 CPEX_API cpex_status cpex_manager_wait_background(cpex_manager *manager, double timeout);
 

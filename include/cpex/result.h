@@ -89,16 +89,36 @@ typedef struct cpex_pipeline_result {
      * NULL when no plugin stored state and none was passed in.
      */
     cpex_context_table *context;
+
+    /* ---- appended: the second layout (CPEX_PIPELINE_RESULT_SIZE_V2) ---- */
+    /**
+     * True when the invoke found no plugin to run for its hook, so the
+     * decision is the framework's default allow (or the unknown_hook deny,
+     * see below) rather than any plugin's: no plugin serves the hook (a
+     * mistyped or unconfigured name, a trailing space), every plugin that
+     * lists it is configured `mode: disabled`, or every one was disabled
+     * at run time by on_error: disable. False when at least one plugin
+     * was to run, also when it then failed, timed out, was not initialized
+     * or the payload type did not fit. A manager with unknown_hook deny
+     * (cpex_manager_options, `plugin_settings.unknown_hook`) denies the
+     * first two cases with the violation code `unknown_hook`; the third
+     * stays an allow. Written only when struct_size covers it: a caller
+     * built against an older header never sees it.
+     */
+    bool no_plugin_ran;
 } cpex_pipeline_result;
 
 /** The size of the first layout: the least struct_size libcpex fills. */
 #define CPEX_PIPELINE_RESULT_SIZE_V1 \
     (offsetof(cpex_pipeline_result, context) + sizeof(cpex_context_table *))
 
+/** The size of the layout with no_plugin_ran. */
+#define CPEX_PIPELINE_RESULT_SIZE_V2 (offsetof(cpex_pipeline_result, no_plugin_ran) + sizeof(bool))
+
 /** Static initializer for an empty result (continue_processing true). */
 #define CPEX_PIPELINE_RESULT_INIT                                                                \
     {(uint32_t)sizeof(cpex_pipeline_result), true, NULL, false, NULL, false, NULL, NULL, 0, NULL, \
-     NULL}
+     NULL, false}
 
 /**
  * Make `result` empty (continue_processing true) and set its struct_size to

@@ -147,7 +147,7 @@ static bool run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, 
         st->denied++;
     st->soft_errors += res.error_count;
     errno = 0;
-    cli_output_result(stdout, o->json, lineno, &req, &res, cpex_manager_has_hooks_for(m, req.hook));
+    cli_output_result(stdout, o->json, lineno, &req, &res);
     /* Flush per line: a consumer reading through a pipe sees each result
        as it is made, not in 4 KiB bursts; and a failed write is seen at once. */
     bool ok = written(lineno);

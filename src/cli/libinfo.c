@@ -132,6 +132,7 @@ static void from_info(json_t *doc, const cpex_library_info *info, json_t *proble
     json_object_set_new(doc, "manifest", json_boolean(info->has_manifest));
     json_object_set_new(doc, "build_info", opt_text(info->build_info));
     json_object_set_new(doc, "sandbox", opt_text(info->sandbox));
+    json_object_set_new(doc, "sha256", opt_text(info->sha256));
     json_t *entries = json_object_get(doc, "entries");
     for (size_t i = 0; i < info->entry_count; i++)
         json_array_append_new(entries, entry_json(info, &info->entries[i]));
@@ -159,6 +160,7 @@ json_t *cli_describe_library(const char *arg)
     json_object_set_new(doc, "manifest", json_false());
     json_object_set_new(doc, "build_info", json_null());
     json_object_set_new(doc, "sandbox", json_null());
+    json_object_set_new(doc, "sha256", json_null());
     json_object_set_new(doc, "entries", json_array());
     json_object_set_new(doc, "symbols", json_array());
 
@@ -170,11 +172,16 @@ json_t *cli_describe_library(const char *arg)
         goto finish;
     }
     abs = realpath(path, NULL);
-    if (!abs) {
+    struct stat link;
+    if (!abs && (errno != ENOENT || lstat(path, &link) != 0)) {
         add_line(problems, "cannot find '%s': %s%s", path, strerror(errno),
                  strchr(arg, '/') ? ""
                                   : "; a bare name is looked up in the current directory, then "
                                     "as lib<name>.so in each directory of CPEX_PLUGIN_PATH");
+        goto finish;
+    }
+    if (!abs && !(abs = strdup(path))) { /* a dangling link: the loader says where it points */
+        add_line(problems, "out of memory");
         goto finish;
     }
 

@@ -100,6 +100,7 @@ json_t *cli_result_json(size_t line, const cli_request *req, const cpex_pipeline
     if (req->context_id)
         json_object_set_new(o, "context", cli_json_str(req->context_id));
     json_object_set_new(o, "decision", json_string(r->continue_processing ? "allow" : "deny"));
+    json_object_set_new(o, "no_plugin_ran", json_boolean(r->no_plugin_ran));
     if (r->violation)
         json_object_set_new(o, "violation", cli_violation_json(r->violation));
     json_object_set_new(o, "payload_modified", json_boolean(r->payload_modified));
@@ -134,7 +135,7 @@ static void output_json(FILE *out, json_t *o)
 /* The readable form. Every string from the request or the plugins is
    escaped (cli_text): a plugin's reason cannot start a line of its own. */
 static void output_text(FILE *out, size_t line, const cli_request *req,
-                        const cpex_pipeline_result *r, bool handled)
+                        const cpex_pipeline_result *r)
 {
     const char *pad = "          ";
     cli_text(out, "line %zu  %s", line, req->hook);
@@ -142,8 +143,9 @@ static void output_text(FILE *out, size_t line, const cli_request *req,
         cli_text(out, "  [%s]", req->context_id);
     if (r->continue_processing) {
         fputs("  ALLOW", out);
-        if (!handled)
-            fputs("  (no plugin is wired for this hook)", out);
+        /* The hook may be mistyped: an allow no plugin made says so. */
+        if (r->no_plugin_ran)
+            fputs("  (no plugin ran for this hook)", out);
         fputc('\n', out);
     } else {
         const cpex_violation *v = r->violation;
@@ -185,12 +187,12 @@ static void output_text(FILE *out, size_t line, const cli_request *req,
 }
 
 void cli_output_result(FILE *out, bool json, size_t line, const cli_request *request,
-                       const cpex_pipeline_result *result, bool hook_handled)
+                       const cpex_pipeline_result *result)
 {
     if (json)
         output_json(out, cli_result_json(line, request, result));
     else
-        output_text(out, line, request, result, hook_handled);
+        output_text(out, line, request, result);
 }
 
 void cli_output_line_error(FILE *out, bool json, size_t line, const char *message)

@@ -15,7 +15,7 @@
 
 /** Write the result of the request on input line `line`. */
 void cli_output_result(FILE *out, bool json, size_t line, const cli_request *request,
-                       const cpex_pipeline_result *result, bool hook_handled);
+                       const cpex_pipeline_result *result);
 
 /** Write the error line for a bad input line. */
 void cli_output_line_error(FILE *out, bool json, size_t line, const char *message);

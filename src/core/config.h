@@ -50,6 +50,7 @@ typedef struct cpex__config_plugin {
     json_t *config;         /* the `config:` block; JSON null when absent (owned ref) */
     char *state_namespace;  /* `state_namespace:`; NULL: the name (config_state.c) */
     cpex__isolation_cfg isolation; /* isolation, workers, sandbox (config_isolation.c) */
+    char *sha256;           /* the `sha256:` pin, 64 lowercase hex digits, or NULL */
     cpex__pos pos;           /* the plugin's entry (its '-' item) */
     cpex__pos kind_pos;      /* the value of `kind:` */
     cpex__pos hooks_pos;     /* the value of `hooks:` */
@@ -63,6 +64,8 @@ typedef struct cpex__config {
     double plugin_timeout;  /* seconds */
     bool has_short_circuit;
     bool short_circuit_on_deny;
+    bool unknown_hook_deny;     /* plugin_settings.unknown_hook: deny */
+    bool strict_permissions;    /* plugin_settings.strict_permissions: true */
     size_t plugin_count;
     cpex__config_plugin *plugins;
     bool has_state;         /* `plugin_settings.state` was given (config_state.c) */

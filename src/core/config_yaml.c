@@ -29,6 +29,7 @@
 #include "core/yaml_typed.h"
 #include "util/alloc.h"
 #include "util/errors.h"
+#include "util/sha256.h"
 #include "util/strv.h"
 
 #define CFG_MAX_ERRORS 100
@@ -138,6 +139,8 @@ static char **empty_strv(ctx *c)
 enum {
     S_PLUGIN_TIMEOUT,
     S_SHORT_CIRCUIT,
+    S_UNKNOWN_HOOK,
+    S_STRICT_PERMISSIONS,
     S_ROUTING_ENABLED,
     S_PARALLEL_WITHIN_BAND,
     S_FAIL_ON_PLUGIN_ERROR,
@@ -147,7 +150,8 @@ enum {
     S_COUNT
 };
 static const char *const settings_keys[S_COUNT] = {
-    "plugin_timeout",   "short_circuit_on_deny",   "routing_enabled", "parallel_execution_within_band",
+    "plugin_timeout",       "short_circuit_on_deny",   "unknown_hook",
+    "strict_permissions",   "routing_enabled",         "parallel_execution_within_band",
     "fail_on_plugin_error", "route_cache_max_entries", "capture_timings", "state",
 };
 
@@ -192,6 +196,24 @@ static void check_state(ctx *c, const cpex__ynode *k, const cpex__ynode *v)
         json_decref(values[i]);
 }
 
+/* plugin_settings.unknown_hook: allow or deny. */
+static void check_unknown_hook(ctx *c, const cpex__ynode *v)
+{
+    static const char *const valid[] = {"allow", "deny"};
+    const char *key = "plugin_settings.unknown_hook";
+    if (v->type != CPEX__YN_SCALAR || cpex__yis_null(v)) {
+        report(c, v, key, "'%s' must be allow or deny; got %s", key, cpex__ydescribe(v));
+        return;
+    }
+    int idx = strlen(v->text) == v->len ? cpex__ykey_index(v->text, valid, COUNT(valid)) : -1;
+    if (idx < 0) {
+        cpex__yreport_unknown(&c->diag, v, key, "unknown_hook value", v->text, valid,
+                              COUNT(valid), "valid values");
+        return;
+    }
+    c->cfg->unknown_hook_deny = idx == 1;
+}
+
 static void check_settings(ctx *c, const cpex__ynode *v)
 {
     if (cpex__yis_null(v))
@@ -221,7 +243,7 @@ static void check_settings(ctx *c, const cpex__ynode *v)
         switch (idx) {
         case S_PLUGIN_TIMEOUT:
             if (cpex__ywant_seconds(&c->diag, val, "plugin_settings.plugin_timeout",
-                                    &cfg->plugin_timeout))
+                                    CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX, &cfg->plugin_timeout))
                 cfg->has_plugin_timeout = true;
             break;
         case S_SHORT_CIRCUIT:
@@ -231,6 +253,13 @@ static void check_settings(ctx *c, const cpex__ynode *v)
             break;
         case S_STATE:
             check_state(c, k, val);
+            break;
+        case S_UNKNOWN_HOOK:
+            check_unknown_hook(c, val);
+            break;
+        case S_STRICT_PERMISSIONS:
+            cpex__ywant_bool(&c->diag, val, "plugin_settings.strict_permissions",
+                             &cfg->strict_permissions);
             break;
         default:
             warn(c, k,
@@ -265,6 +294,7 @@ enum {
     P_ISOLATION, /* the three keys of config_isolation.c, in CPEX__ISOLATION_KEYS order */
     P_WORKERS,
     P_SANDBOX,
+    P_SHA256,
     P_COUNT
 };
 static const char *const plugin_keys[P_COUNT] = {
@@ -272,6 +302,7 @@ static const char *const plugin_keys[P_COUNT] = {
     "priority", "on_error", "timeout",     "capabilities", "tags",    "config", "conditions",
     "state_namespace",
     CPEX__ISOLATION_KEYS,
+    "sha256",
 };
 
 /* config_isolation.c reports through this: at the key's value, naming the plugin. */
@@ -284,6 +315,37 @@ static void iso_report(void *rc, const char *key, const char *message)
 {
     iso_report_ctx *r = rc;
     report(r->c, r->at, key, "%s", message);
+}
+
+/* `sha256:`: a pin of the plugin's file, 64 hex digits in either case (kept
+   in lowercase); the factory checks it before the file is loaded. */
+static void check_sha256(ctx *c, cpex__config_plugin *p, const cpex__ynode *v)
+{
+    const char *s = cpex__ywant_string(&c->diag, v, "sha256", true);
+    if (!s)
+        return;
+    size_t bad = 0;
+    if (!cpex__sha256_hex_valid(s, &bad)) {
+        if (s[bad])
+            report(c, v, "sha256",
+                   "'sha256' must be 64 hexadecimal digits (the SHA-256 of the library, as "
+                   "`cpex inspect` prints it); character %zu ('%c') is not a hex digit",
+                   bad + 1, s[bad] >= ' ' && s[bad] < 127 ? s[bad] : '?');
+        else
+            report(c, v, "sha256",
+                   "'sha256' must be 64 hexadecimal digits (the SHA-256 of the library, as "
+                   "`cpex inspect` prints it); got %zu",
+                   bad);
+        return;
+    }
+    cpex__free(p->sha256);
+    if (!(p->sha256 = cpex__strdup(s))) {
+        c->diag.nomem = true;
+        return;
+    }
+    for (char *q = p->sha256; *q; q++)
+        if (*q >= 'A' && *q <= 'F')
+            *q = (char)(*q - 'A' + 'a');
 }
 
 static void check_mode(ctx *c, cpex__config_plugin *p, const cpex__ynode *v)
@@ -395,13 +457,6 @@ static void check_capabilities(ctx *c, cpex__config_plugin *p, const cpex__ynode
         cpex__ywant_string_list(&c->diag, v, "capabilities", &n, "read_subject, read_headers");
     if (!names)
         return;
-    const char *known[32];
-    size_t nknown = 0;
-    for (unsigned b = 0; b < 32; b++) {
-        const char *name = cpex__caps_name((cpex__caps)1u << b);
-        if (name)
-            known[nknown++] = name;
-    }
     /* Keep each name once, in order; check each. */
     size_t kept = 0, item = 0;
     for (size_t i = 0; i < n; i++) {
@@ -432,6 +487,13 @@ static void check_capabilities(ctx *c, cpex__config_plugin *p, const cpex__ynode
                 report(c, at, "capabilities", "unknown capability '%.200s'; did you mean '%s'?",
                        names[i], suggestion);
             else {
+                const char *known[32];
+                size_t nknown = 0;
+                for (unsigned b = 0; b < 32; b++) {
+                    const char *name = cpex__caps_name((cpex__caps)1u << b);
+                    if (name)
+                        known[nknown++] = name;
+                }
                 char list[512];
                 report(c, at, "capabilities", "unknown capability '%.200s'; valid capabilities: %s",
                        names[i], cpex__yjoin(list, sizeof list, known, nknown));
@@ -547,7 +609,8 @@ static void check_plugin(ctx *c, const cpex__ynode *map, cpex__config_plugin *p)
             check_on_error(c, p, v);
             break;
         case P_TIMEOUT:
-            cpex__ywant_seconds(&c->diag, v, key, &p->timeout);
+            cpex__ywant_seconds(&c->diag, v, key, CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX,
+                                &p->timeout);
             break;
         case P_CAPABILITIES:
             check_capabilities(c, p, v);
@@ -575,6 +638,9 @@ static void check_plugin(ctx *c, const cpex__ynode *map, cpex__config_plugin *p)
                 c->diag.nomem = true;
             break;
         }
+        case P_SHA256:
+            check_sha256(c, p, v);
+            break;
         case P_CONDITIONS:
             warn(c, k,
                  "'conditions' is accepted for CPEX compatibility but not implemented by "
@@ -730,6 +796,7 @@ void cpex__config_free(cpex__config *config)
         json_decref(p->config);
         cpex__free(p->state_namespace);
         cpex__isolation_cleanup(&p->isolation);
+        cpex__free(p->sha256);
     }
     cpex__config_state_cleanup(&config->state);
     cpex__free(config->plugins);

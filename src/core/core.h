@@ -153,6 +153,15 @@ const cpex__type_slot *cpex__snapshot_type(const cpex__snapshot *snap, const cha
 /* The manager                                                         */
 /* ------------------------------------------------------------------ */
 
+/**
+ * Whether `seconds` is in the range every handler timeout must be in
+ * (CPEX_TIMEOUT_MIN to CPEX_TIMEOUT_MAX, cpex/manager.h); NaN is not.
+ */
+static inline bool cpex__timeout_valid(double seconds)
+{
+    return seconds >= CPEX_TIMEOUT_MIN && seconds <= CPEX_TIMEOUT_MAX;
+}
+
 typedef struct cpex__factory_slot {
     char *key;
     cpex_factory factory;
@@ -182,6 +191,7 @@ struct cpex_manager {
     _Atomic bool init_called;            /* initialize ran at least once (written under write_lock) */
     _Atomic int closing;                 /* shutdown began: new invokes fail closed */
     _Atomic bool shut_down;              /* written under write_lock, read by queries */
+    _Atomic bool deny_unknown_hooks;     /* unknown_hook deny: set once, never cleared */
     uint64_t next_seq;
 };
 
@@ -253,8 +263,8 @@ static inline bool cpex__result_fillable(const cpex_pipeline_result *result)
 /**
  * Empty a fillable result, keeping the caller's struct_size: field by
  * field (every invoke does this; a memset of the caller's size costs a
- * call). Every field written here is part of the first layout; a field
- * appended later must be written only where the caller's size covers it.
+ * call). A field appended after the first layout is written only where
+ * the caller's size covers it.
  */
 static inline void cpex__result_reset(cpex_pipeline_result *r)
 {
@@ -268,6 +278,8 @@ static inline void cpex__result_reset(cpex_pipeline_result *r)
     r->error_count = 0;
     r->errors = NULL;
     r->context = NULL;
+    if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_V2)
+        r->no_plugin_ran = false;
 }
 /** Append a soft error record with a record code of cpex/codes.h (strings
  *  copied, details taken). Returns false on OOM. */

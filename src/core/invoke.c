@@ -64,6 +64,37 @@ static const char *payload_problem(const cpex__snapshot *s, const cpex__hook *h,
            "cpex_payload_json or cpex_payload_custom";
 }
 
+/*
+ * No plugin runs for this invoke: say so where the caller's result has
+ * room for it (result.h), and deny when the manager asks for that and the
+ * hook has no plugin configured to run (`configured` false). The common
+ * case is the store alone: no allocation, no lookup.
+ */
+static inline void no_plugin_ran(const cpex_manager *m, cpex_pipeline_result *res, bool configured,
+                                 const char *hook)
+{
+    if (res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_V2)
+        res->no_plugin_ran = true;
+    if (!configured && atomic_load_explicit(&m->deny_unknown_hooks, memory_order_relaxed)) {
+        char reason[400];
+        snprintf(reason, sizeof reason,
+                 "no plugin is configured to run for hook '%.200s', and this manager denies "
+                 "such invokes (unknown_hook: deny); check the hook's spelling",
+                 hook);
+        deny_invoke(res, CPEX_CODE_UNKNOWN_HOOK, reason);
+    }
+}
+
+/* Whether every plugin of `h` was disabled at run time (on_error: disable).
+ * Reads the first entry only in the common case. */
+static inline bool all_disabled(const cpex__hook *h)
+{
+    for (size_t i = 0; i < h->count; i++)
+        if (!atomic_load_explicit(&h->entries[i].plugin->disabled, memory_order_relaxed))
+            return false;
+    return true;
+}
+
 /* A result too small to fill: nothing is written into it (manager.h). */
 static cpex_status refuse_result(cpex_manager *m, const cpex_pipeline_result *res,
                                  cpex_context_table *context)
@@ -114,9 +145,12 @@ cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_pa
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *s = atomic_load_explicit(&m->snapshot, memory_order_seq_cst);
     const cpex__hook *h = cpex__snapshot_find(s, hook, len);
-    if (!h || h->count == 0) {
+    if (!h || h->count == 0 || all_disabled(h)) {
+        /* Allow, payload and extensions untouched. Plugins of `mode:
+           disabled` are not in the index: their hooks count as unknown. */
         cpex__rcu_exit(t);
-        return CPEX_OK; /* allow, payload and extensions untouched */
+        no_plugin_ran(m, res, h && h->count > 0, hook);
+        return CPEX_OK;
     }
     return run_found(m, t, s, h, payload, extensions, context, res);
 }
@@ -160,9 +194,10 @@ cpex_status cpex_manager_invoke_hook(cpex_manager *m, const cpex_hook_handle *ho
     const cpex__snapshot *s = atomic_load_explicit(&m->snapshot, memory_order_seq_cst);
     /* A name interned after this snapshot was built has no handler in it. */
     const cpex__hook *h = name->id < s->id_count ? s->by_id[name->id] : NULL;
-    if (!h) {
-        cpex__rcu_exit(t);
-        return CPEX_OK; /* allow, payload and extensions untouched */
+    if (!h || h->count == 0 || all_disabled(h)) {
+        cpex__rcu_exit(t); /* as cpex_manager_invoke */
+        no_plugin_ran(m, res, h && h->count > 0, name->name);
+        return CPEX_OK;
     }
     return run_found(m, t, s, h, payload, extensions, context, res);
 }

@@ -1,6 +1,7 @@
 /*
  * lifecycle.c — initialize, shutdown, and background work.
  */
+#include <math.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -116,14 +117,14 @@ bool cpex_manager_is_initialized(const cpex_manager *cm)
 
 cpex_status cpex_manager_wait_background(cpex_manager *m, double timeout)
 {
-    if (!m)
+    if (!m || isnan(timeout)) /* no deadline can be made of NaN */
         return CPEX_E_INVALID;
     /* The hub waits on CLOCK_MONOTONIC: a wall clock jump neither shortens
      * nor stretches the wait. The deadline saturates, so a huge timeout
-     * waits instead of expiring at once. */
-    int64_t deadline = timeout < 0 ? INT64_MAX
-                                   : cpex__deadline_add(cpex__now_ns(),
-                                                        cpex__seconds_to_ns(timeout));
+     * waits instead of expiring at once; a negative or infinite one has none. */
+    int64_t deadline = timeout < 0 || timeout == INFINITY
+                           ? INT64_MAX
+                           : cpex__deadline_add(cpex__now_ns(), cpex__seconds_to_ns(timeout));
     return cpex__hub_wait_idle(m->hub, deadline) ? CPEX_OK : CPEX_E_STATE;
 }
 

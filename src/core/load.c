@@ -86,16 +86,19 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
                               cp->kind, kinds);
     }
 
-    /* The ABI view of the configuration. */
-    cpex_str hooks[64];
-    size_t hook_count = cp->hook_count < 64 ? cp->hook_count : 64;
+    /* The ABI view of the configuration: every listed hook (a fixed array
+       once cut the list at 64 without a word). */
+    size_t hook_count = cp->hook_count;
+    cpex_str *hooks = cpex__calloc(hook_count ? hook_count : 1, sizeof *hooks);
+    char *config_text = hooks ? cpex__json_dump(cp->config, JSON_COMPACT) : NULL;
+    if (!config_text) {
+        cpex__free(hooks);
+        return cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
+    }
     for (size_t i = 0; i < hook_count; i++) {
         hooks[i].ptr = cp->hooks[i];
         hooks[i].len = strlen(cp->hooks[i]);
     }
-    char *config_text = cpex__json_dump(cp->config, JSON_COMPACT);
-    if (!config_text)
-        return cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
     cpex_plugin_config pc;
     memset(&pc, 0, sizeof pc);
     pc.struct_size = (uint32_t)sizeof pc;
@@ -128,6 +131,8 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     req.isolation = isolate ? &iso : NULL;
     req.worker_path = m->opts.worker_path;
     req.on_error = (uint32_t)(cp->has_on_error ? cp->on_error : m->opts.default_on_error);
+    req.sha256 = cp->sha256;
+    req.strict_permissions = cfg->strict_permissions || m->opts.strict_permissions;
 
     cpex_factory_product prod;
     memset(&prod, 0, sizeof prod);
@@ -138,6 +143,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     cpex_status st = f->create(f->data, &req, &prod, &ferr);
     cpex__log_scope_leave(&scope);
     cpex__free(config_text);
+    cpex__free(hooks);
     if (st != CPEX_OK) {
         if (ferr.count == 0 && ferr.code == CPEX_OK)
             cpex__error_add(&ferr, st, NULL, "the factory for kind '%s' failed without a message",
@@ -185,7 +191,17 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     s.release = prod.release;
     s.release_data = prod.release_data;
 
-    st = cpex__mgr_build_plugin(m, &s, &prod.registration, bindings, &where, out, err);
+    if (cp->sha256 && !prod.sha256_checked) {
+        /* A pin nobody checked must not pass for a checked one. */
+        cpex__where pin = {cfg->source, cp->pos.line, cp->pos.column, cp->name, "sha256"};
+        st = cpex__error_add(err, CPEX_E_CONFIG, &pin,
+                             "'sha256' pins a file, but the factory of kind '%s' did not check "
+                             "it; remove 'sha256' from this plugin, or load the plugin through "
+                             "a factory that checks pins (the lib: loader does)",
+                             cp->kind);
+    } else {
+        st = cpex__mgr_build_plugin(m, &s, &prod.registration, bindings, &where, out, err);
+    }
     if (st != CPEX_OK) {
         /* The plugin was created: let it clean up, then the factory. */
         product_undo(&prod);
@@ -306,6 +322,8 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
         cpex__plugin_unref(batch[i]); /* the snapshot holds them now */
     cpex__free(batch);
     cpex__binding_list_free(&bindings);
+    if (cfg->unknown_hook_deny) /* manager-wide, and only ever turned on */
+        atomic_store(&m->deny_unknown_hooks, true);
     pthread_mutex_unlock(&m->write_lock);
     return CPEX_OK;
 fail:
@@ -373,9 +391,11 @@ static cpex_status setup_from_spec(cpex_manager *m, const cpex_plugin_spec *spec
     if ((int)spec->on_error != -1 && (unsigned)spec->on_error > CPEX_ON_ERROR_DISABLE)
         return cpex__error_add(err, CPEX_E_INVALID, where, "on_error %d is not valid",
                                (int)spec->on_error);
-    if (spec->timeout < 0 || spec->timeout > 86400)
+    if (spec->timeout != 0 && !cpex__timeout_valid(spec->timeout))
         return cpex__error_add(err, CPEX_E_INVALID, where,
-                               "timeout must be between 0 and 86400 seconds");
+                               "cpex_plugin_spec.timeout must be 0 (the manager's default) or a "
+                               "number of seconds from %g to %g (got %g)",
+                               CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX, spec->timeout);
     cpex__caps caps = 0;
     for (size_t i = 0; i < spec->capability_count; i++) {
         const char *suggestion = NULL;

@@ -75,10 +75,15 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
                                   options->struct_size, sizeof opts);
         memcpy(&opts, options, options->struct_size);
     }
-    if (!(opts.default_timeout > 0) || opts.default_timeout > 86400.0)
+    if (!cpex__timeout_valid(opts.default_timeout))
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
-                              "default_timeout must be between 0 and 86400 seconds (got %g)",
-                              opts.default_timeout);
+                              "cpex_manager_options.default_timeout must be a number of seconds "
+                              "from %g to %g (got %g)",
+                              CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX, opts.default_timeout);
+    if (opts.unknown_hook > CPEX_UNKNOWN_HOOK_DENY)
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
+                              "cpex_manager_options.unknown_hook %u is not valid (0 allow, 1 deny)",
+                              opts.unknown_hook);
     if ((unsigned)opts.default_on_error > CPEX_ON_ERROR_DISABLE)
         return cpex__error_add(err, CPEX_E_INVALID, NULL, "default_on_error %d is not valid",
                               (int)opts.default_on_error);
@@ -107,6 +112,7 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
         return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
     }
     m->default_timeout_ns = cpex__seconds_to_ns(opts.default_timeout);
+    atomic_init(&m->deny_unknown_hooks, opts.unknown_hook == CPEX_UNKNOWN_HOOK_DENY);
     pthread_mutex_init(&m->write_lock, NULL);
     cpex__rcu_init(&m->rcu);
     for (size_t i = 0; i < CPEX__COUNT(builtin_cmf_hooks); i++)

@@ -178,6 +178,8 @@ json_t *cpex_pipeline_result_to_json(const cpex_pipeline_result *r)
     if (!o)
         return NULL;
     json_object_set_new(o, "continue_processing", json_boolean(r->continue_processing));
+    if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_V2)
+        json_object_set_new(o, "no_plugin_ran", json_boolean(r->no_plugin_ran));
     if (r->violation) {
         json_t *v = json_object();
         json_object_set_new(v, "code", str_or_null(r->violation->code));

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "isolation/spawn.h"
+#include "loader/libfile.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/errors.h"
@@ -237,6 +238,24 @@ cpex_status cpex_library_describe_sandboxed(const char *path, const char *const 
                                "cpex_library_describe_sandboxed: path and out are required");
     *out = NULL;
     char why[700];
+    /* The file checks and the hash are made here, where no code of the
+       library runs: a FIFO or device never reaches the worker, and the
+       hash is not the word of a process the library's constructors ran in. */
+    char hex[CPEX__SHA256_HEX + 1] = "";
+    cpex__libfile file = {-1, {0}};
+    switch (cpex__libfile_open(&file, path, why, sizeof why)) {
+    case CPEX_LIBFILE_MISSING:
+        *out = failed(path, "cannot load '%s': the file does not exist; check the path", path);
+        return *out ? CPEX_OK : cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
+    case CPEX_LIBFILE_OTHER:
+        *out = failed(path, "cannot load '%s': %s", path, why);
+        return *out ? CPEX_OK : cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
+    case CPEX_LIBFILE_OK:
+        break;
+    }
+    if (cpex__libfile_sha256(&file, hex, why, sizeof why) != 0)
+        hex[0] = '\0'; /* the worker's own read reports the problem */
+    cpex__libfile_close(&file);
     char *worker = cpex__iso_worker_find(worker_path, why, sizeof why);
     if (!worker) {
         *out = failed(path, "cannot describe '%s' in a sandbox: %s", path, why);
@@ -313,6 +332,10 @@ cpex_status cpex_library_describe_sandboxed(const char *path, const char *const 
         json_decref(doc);
     }
     cpex__free(text);
+    if (info) {
+        cpex__free(info->sha256); /* the worker's: ours is the one to trust */
+        info->sha256 = hex[0] ? cpex__strdup(hex) : NULL;
+    }
     *out = info;
     return info ? CPEX_OK : cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
 }

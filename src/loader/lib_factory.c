@@ -53,6 +53,7 @@
 #include <elf.h>
 #endif
 
+#include "loader/admit.h"
 #include "loader/hooks_agree.h"
 #include "loader/image.h"
 #include "loader/kind.h"
@@ -294,10 +295,12 @@ typedef struct load {
     cpex_plugin_registration reg;
     int created;       /* create returned OK: destroy is owed on failure */
     cpex_handler_reg *filtered;
+    cpex__libfile file; /* the checked file, open from admit to loaded (admit.c) */
 } load;
 
 static void load_undo(load *l)
 {
+    cpex__libfile_close(&l->file);
     if (l->created && l->reg.destroy)
         l->reg.destroy(l->reg.instance);
     cpex__free(l->filtered);
@@ -563,6 +566,7 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
     load l;
     memset(&l, 0, sizeof l);
     l.req = req;
+    l.file.fd = -1;
 
     /* 1. The kind. The manager's config strings are NUL-terminated. */
     cpex_status st = cpex__kind_parse(req->config->kind.ptr, &l.kind, err);
@@ -586,7 +590,25 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
         return st;
     }
 
-    /* 3. dlopen. */
+    /* 3. The file, checked before the dynamic loader sees it and again
+       after (admit.c: a regular file, who could replace it, its pin), and
+       dlopen in between. */
+    int missing = 0;
+    char *written = resolve_path_as_written(l.kind.path, req->base_dir);
+    st = cpex__admit_library(&l.file, l.path, written, req, &missing, err);
+    cpex__free(written);
+    if (missing) {
+        char hint[600];
+        explain_dlopen(l.path, NULL, relative, req->base_dir, hint, sizeof hint);
+        st = cpex__error_add(err, CPEX_E_LOAD, NULL,
+                             "cannot load library '%s': %s\n"
+                             "  stat: %s: %s",
+                             l.path, hint, l.path, strerror(ENOENT));
+    }
+    if (st != CPEX_OK) {
+        load_undo(&l);
+        return st;
+    }
     dlerror();
     l.dl = dlopen(l.path, RTLD_NOW | RTLD_LOCAL);
     if (!l.dl) {
@@ -601,6 +623,13 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
         load_undo(&l);
         return st;
     }
+    if ((st = cpex__admit_loaded(&l.file, l.path, err)) != CPEX_OK) {
+        load_undo(&l);
+        return st;
+    }
+    cpex__libfile_close(&l.file);
+    if (cpex__admit_pinned(req))
+        out->sha256_checked = 1; /* admit compared it */
 
     /* 4-7. */
     if ((st = read_manifest(&l, err)) != CPEX_OK || (st = choose_entry(&l, err)) != CPEX_OK ||

@@ -60,6 +60,7 @@ for l in res:
     check(l["decision"] in ("allow", "deny"), "decision")
     check(isinstance(l["errors"], list) and isinstance(l["payload"], dict), "errors and payload")
     check(("violation" in l) == (l["decision"] == "deny"), "violation exactly on deny")
+    check(l["no_plugin_ran"] is False, "the gateway serves every hook of the requests")
 by = {}
 for l in res: by.setdefault((l.get("context"), l["hook"].split(".")[1]), []).append(l)
 def one(ctx, hook):
@@ -150,9 +151,22 @@ echo '{"hook":"custom.thing","payload":{"any":["json",1]}}' >"$tmp/custom.jsonl"
 expect "stdin by default" 0 "$cpex" run "$tmp/gateway.yaml" --json <"$tmp/custom.jsonl"
 pycheck "json payload" "$tmp/out" '
 check(lines[0]["decision"] == "allow" and lines[0]["payload"] == {"any": ["json", 1]} and lines[0]["payload_modified"] is False, "JSON payload passes untouched: %s" % lines[0])
+check(lines[0]["no_plugin_ran"] is True, "an unserved hook says no plugin ran: %s" % lines[0])
 '
 expect "stdin as -" 0 "$cpex" run "$tmp/gateway.yaml" --input - <"$tmp/custom.jsonl"
-has "no plugin for the hook" "$out" 'custom.thing  ALLOW  \(no plugin is wired for this hook\)'
+has "no plugin for the hook" "$out" 'custom.thing  ALLOW  \(no plugin ran for this hook\)'
+# plugin_settings.unknown_hook: deny turns that allow into a deny, also in the readable form.
+sed 's/^plugin_settings:/plugin_settings:\n  unknown_hook: deny/' "$tmp/gateway.yaml" >"$tmp/strict-hooks.yaml"
+grep -q "unknown_hook: deny" "$tmp/strict-hooks.yaml" || echo "FAIL: the gateway has no plugin_settings to extend"
+printf '%s\n' '{"hook":"custom.thing","payload":{}}' '{"hook":"CMF.TOOL_PRE_INVOKE","payload":{}}' >"$tmp/unknown.jsonl"
+expect "unknown hooks denied: still exit 0" 0 "$cpex" run "$tmp/strict-hooks.yaml" --input "$tmp/unknown.jsonl" --json
+pycheck "unknown_hook deny" "$tmp/out" '
+for l in lines:
+    check(l["decision"] == "deny" and l["violation"]["code"] == "unknown_hook" and l["no_plugin_ran"] is True, "denied as unknown: %s" % l)
+check("CMF.TOOL_PRE_INVOKE" in lines[1]["violation"]["reason"], "the reason names the hook")
+'
+expect "unknown hooks denied, readable" 0 "$cpex" run "$tmp/strict-hooks.yaml" --input "$tmp/unknown.jsonl"
+has "readable unknown_hook deny" "$out" "^line 2  CMF.TOOL_PRE_INVOKE  DENY  unknown_hook: no plugin is configured to run for hook 'CMF.TOOL_PRE_INVOKE'"
 expect "empty input" 0 "$cpex" run "$tmp/gateway.yaml" --input /dev/null
 has "empty summary" "$err" '^summary: 0 requests, 0 allowed, 0 denied, 0 errors'
 
