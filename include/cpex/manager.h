@@ -70,7 +70,37 @@ typedef struct cpex_manager_options {
      * 16. A value below worker_threads means worker_threads (no growth).
      */
     uint32_t max_worker_threads;
+
+    /* ---- observability (since 0.2; docs/observability.md) ---- */
+    /**
+     * Fill cpex_pipeline_result.executions (one record per handler call).
+     * Default false; plugin_settings.execution_records of a loaded
+     * configuration overrides it.
+     */
+    bool execution_records;
+    /**
+     * Count calls, outcomes and latencies per plugin and hook
+     * (cpex_manager_stats, cpex_manager_metrics_text). Default false;
+     * plugin_settings.metrics overrides it.
+     */
+    bool metrics;
+    /** Verdicts waiting for the audit sinks, at most; default 1024 (1 .. 1048576). */
+    uint32_t audit_queue_size;
+    /** enum cpex_audit_overflow: what an invoke does when that queue is full; default block. */
+    uint32_t audit_overflow;
+    /**
+     * With CPEX_AUDIT_BLOCK: how long an invoke waits for room, in seconds,
+     * before it drops its verdict (counted); default 1. Never waits for a
+     * sink stuck in a call past its deadline.
+     */
+    double audit_max_wait;
 } cpex_manager_options;
+
+/** What an invoke does with its verdict when the audit queue is full. */
+typedef enum cpex_audit_overflow {
+    CPEX_AUDIT_BLOCK = 0, /* wait for room (up to audit_max_wait), then drop and count */
+    CPEX_AUDIT_DROP = 1   /* drop at once and count: never wait */
+} cpex_audit_overflow;
 
 /** The YAML name of a mode ("sequential", …); "unknown" for other values. */
 CPEX_API const char *cpex_mode_name(uint32_t mode);
@@ -390,9 +420,9 @@ CPEX_API cpex_status cpex_manager_invoke_hook(cpex_manager *manager, const cpex_
                                               cpex_pipeline_result *result);
 
 /**
- * Wait until no background (fire-and-forget) work is running, at most
- * `timeout` seconds (negative: no limit). CPEX_OK when idle, CPEX_E_STATE
- * if work remains at the deadline.
+ * Wait until no background work is running — fire-and-forget handlers and
+ * verdicts queued for audit sinks — at most `timeout` seconds (negative: no
+ * limit). CPEX_OK when idle, CPEX_E_STATE if work remains at the deadline.
  */
 CPEX_API cpex_status cpex_manager_wait_background(cpex_manager *manager, double timeout);
 

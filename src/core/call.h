@@ -120,8 +120,8 @@ cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, cpex_code fallback
 /** A failure as a halting violation (on_error: fail). */
 cpex_violation *cpex__ex_failure_violation(const cpex__plugin *p, const cpex__outcome *o);
 /** A failure that does not halt: recorded as a soft error, and the plugin
- *  disabled when its on_error is disable. */
-void cpex__ex_soft_failure(cpex__call_state *cs, const cpex__outcome *o);
+ *  disabled when its on_error is disable. True when this call disabled it. */
+bool cpex__ex_soft_failure(cpex__call_state *cs, const cpex__outcome *o);
 /** Record that the call's deny was ignored: its mode cannot block. */
 void cpex__ex_dropped_deny(cpex__call_state *cs);
 /** Merge a call's metadata `from` into the accumulated object *into

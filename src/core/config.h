@@ -58,6 +58,12 @@ typedef struct cpex__config {
     double plugin_timeout;  /* seconds */
     bool has_short_circuit;
     bool short_circuit_on_deny;
+    /* observation (docs/observability.md); -1 (0 for the size): not set */
+    int execution_records;
+    int metrics;
+    int64_t audit_queue_size;
+    int audit_overflow;     /* enum cpex_audit_overflow */
+    double audit_max_wait;  /* seconds */
     size_t plugin_count;
     cpex__config_plugin *plugins;
     json_t *global;         /* `global:` as JSON, kept for routing; NULL when absent */

@@ -68,12 +68,17 @@ typedef struct cpex__plugin {
     cpex__hub *hub;       /* the manager's log and background bookkeeping (a reference) */
     _Atomic int inflight; /* handler calls on worker threads running now */
     _Atomic int shutdown_owed; /* abandoned while initialized: the last unref shuts it down */
+    /* observation (observe.h) */
+    struct cpex__rec_static *rec; /* what its execution records share (NULL on OOM: none) */
+    bool sink_all;        /* with reg.verdict: an audit sink for every hook */
+    bool api_sink;        /* registered with cpex_manager_register_sink */
+    char **sink_hooks;    /* with reg.verdict and not sink_all: the hooks it observes */
 } cpex__plugin;
 
 cpex__plugin *cpex__plugin_ref(cpex__plugin *plugin);
 void cpex__plugin_unref(cpex__plugin *plugin);
-/** Set state to disabled (once) with a reason; logs it. */
-void cpex__plugin_disable(cpex__plugin *plugin, const char *reason);
+/** Set state to disabled (once) with a reason; logs it. True when this call disabled it. */
+bool cpex__plugin_disable(cpex__plugin *plugin, const char *reason);
 /** Replace the reason (copied) under the plugin's lock. */
 void cpex__plugin_set_reason(cpex__plugin *plugin, const char *reason);
 
@@ -109,6 +114,12 @@ typedef struct cpex__hook {
     size_t count;
     cpex__hook_entry *entries;    /* phase-major, then priority, then seq */
     size_t phase_start[CPEX_PHASES + 1];
+    /* observation, set by cpex__snapshot_observe (observe.h) */
+    const uint32_t *metric_ids;  /* each entry's metric label id */
+    uint32_t metric_id;          /* the hook's own */
+    uint32_t sink_count;
+    cpex__plugin *const *sinks;  /* audit sinks observing it, in registration order */
+    size_t rec_bytes;            /* text a record block needs for all its entries */
 } cpex__hook;
 
 /** A host-defined payload type, as registered. */
@@ -129,6 +140,8 @@ typedef struct cpex__snapshot {
     const cpex__hook **by_id;    /* hook name id -> its hook, or NULL (no handler) */
     size_t type_count;
     cpex__type_slot *types;       /* own array; names borrowed from the manager */
+    struct cpex__snap_obs *obs;   /* observation wiring (observe.h); NULL until wired */
+    bool any_sinks;               /* some audit sink observes some hook */
 } cpex__snapshot;
 
 uint64_t cpex__hash_name(const char *name, size_t len);
@@ -179,6 +192,11 @@ struct cpex_manager {
     _Atomic int closing;                 /* shutdown began: new invokes fail closed */
     _Atomic bool shut_down;              /* written under write_lock, read by queries */
     uint64_t next_seq;
+
+    /* observation (observe.h) */
+    _Atomic uint32_t obs_flags;          /* CPEX__OBS_RECORDS | CPEX__OBS_METRICS */
+    size_t sink_count;                   /* sinks registered from code (write_lock) */
+    cpex__plugin **sinks;
 };
 
 /**
@@ -249,8 +267,8 @@ static inline bool cpex__result_fillable(const cpex_pipeline_result *result)
 /**
  * Empty a fillable result, keeping the caller's struct_size: field by
  * field (every invoke does this; a memset of the caller's size costs a
- * call). Every field written here is part of the first layout; a field
- * appended later must be written only where the caller's size covers it.
+ * call). A field appended after the first layout is written only where
+ * the caller's size covers it.
  */
 static inline void cpex__result_reset(cpex_pipeline_result *r)
 {
@@ -264,6 +282,11 @@ static inline void cpex__result_reset(cpex_pipeline_result *r)
     r->error_count = 0;
     r->errors = NULL;
     r->context = NULL;
+    if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS) {
+        r->execution_count = 0;
+        r->executions = NULL;
+        r->execution_size = 0;
+    }
 }
 /** Append a soft error record with a record code of cpex/codes.h (strings
  *  copied, details taken). Returns false on OOM. */

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "core/core.h"
+#include "core/observe.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 
@@ -25,6 +26,12 @@ cpex__hub *cpex__hub_new(const cpex__log_sink *sink)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&hub->idle, &ca);
     pthread_condattr_destroy(&ca);
+    hub->metrics = cpex__metrics_new();
+    hub->audit = hub->metrics ? cpex__audit_new(hub) : NULL;
+    if (!hub->audit) {
+        cpex__hub_unref(hub);
+        return NULL;
+    }
     return hub;
 }
 
@@ -40,6 +47,8 @@ void cpex__hub_unref(cpex__hub *hub)
     if (!hub || atomic_fetch_sub_explicit(&hub->refs, 1, memory_order_acq_rel) != 1)
         return;
     cpex_error_records_free(hub->errors, hub->error_count);
+    cpex__audit_free(hub->audit); /* its thread held a reference: it is gone */
+    cpex__metrics_free(hub->metrics);
     pthread_cond_destroy(&hub->idle);
     pthread_mutex_destroy(&hub->lock);
     cpex__free(hub);

@@ -33,6 +33,9 @@ typedef struct cpex__hub {
     int64_t latest_deadline; /* the latest deadline of a call ever submitted */
     size_t error_count;
     cpex_error_record *errors; /* the background error log */
+    struct cpex__metrics *metrics; /* counters (observe.h): outlive the manager like the log */
+    _Atomic bool metrics_on;       /* count into them (worker and audit threads read it) */
+    struct cpex__audit *audit;     /* the verdict queue and its thread (observe.h) */
 } cpex__hub;
 
 /** A new hub logging to `sink` (copied; NULL: standard error). NULL on OOM. */

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "core/observe.h"
 #include "cpex/cmf.h"
 #include "cpex/result.h"
 #include "util/alloc.h"
@@ -50,11 +51,15 @@ void cpex_pipeline_result_cleanup(cpex_pipeline_result *r)
         return;
     /* An all-allow invoke owns nothing: reset without a call per field
        (six calls that each test NULL cost ~8 ns per invoke). */
+    const cpex_execution_record *execs =
+        r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS ? r->executions : NULL;
     if (!r->violation && !r->modified_payload && !r->extensions && !r->metadata && !r->errors &&
-        !r->context) {
+        !r->context && !execs) {
         cpex__result_reset(r);
         return;
     }
+    if (execs)
+        cpex__recs_free(cpex__recs_of(execs));
     cpex_violation_free(r->violation);
     if (r->modified_payload) {
         owned_payload *op = (owned_payload *)r->modified_payload;
@@ -212,5 +217,12 @@ json_t *cpex_pipeline_result_to_json(const cpex_pipeline_result *r)
         json_array_append_new(errs, e);
     }
     json_object_set_new(o, "errors", errs);
+    if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS && r->executions) {
+        json_t *ex = json_array();
+        for (size_t i = 0; ex && i < r->execution_count; i++)
+            json_array_append_new(ex, cpex_execution_record_to_json(
+                                          cpex_pipeline_result_execution(r, i)));
+        json_object_set_new(o, "executions", ex);
+    }
     return o;
 }

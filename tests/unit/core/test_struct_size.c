@@ -77,8 +77,13 @@ static void test_initializers_agree(void **state)
         assert_true(!both[i]->violation && !both[i]->modified_payload && !both[i]->extensions &&
                     !both[i]->metadata && !both[i]->errors && !both[i]->context);
         assert_int_equal(both[i]->error_count, 0);
+        assert_int_equal(both[i]->execution_count, 0);
+        assert_null(both[i]->executions);
+        assert_int_equal(both[i]->execution_size, 0);
     }
-    assert_int_equal(CPEX_PIPELINE_RESULT_SIZE_V1, sizeof a); /* nothing appended yet */
+    /* The execution records (0.2) are the last fields appended so far. */
+    assert_true(CPEX_PIPELINE_RESULT_SIZE_V1 < sizeof a);
+    assert_int_equal(CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS, sizeof a);
 
     cpex_plugin_info i = CPEX_PLUGIN_INFO_INIT, j;
     memset(&j, 0x5a, sizeof j);
