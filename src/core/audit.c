@@ -564,6 +564,9 @@ static void deliver_one(cpex__audit *a, cpex__verdict_item *it, cpex__plugin *p,
 
 static void deliver(cpex__audit *a, cpex__verdict_item *it)
 {
+    /* Every record is written by now (fire-and-forget slots included). */
+    it->v.records = it->recs->rec;
+    it->v.record_count = it->recs->count;
     cpex_error_record *errs = NULL;
     size_t nerr = 0;
     bool count = atomic_load_explicit(&a->hub->metrics_on, memory_order_relaxed);
