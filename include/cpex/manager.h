@@ -321,15 +321,23 @@ typedef struct cpex_plugin_info {
     char **hooks;           /* wired hooks, NULL-terminated */
     char **capabilities;    /* NULL-terminated */
     json_t *config;         /* a copy of the config block (the caller owns it) */
+
+    /* ---- audit sinks (since 0.2; docs/observability.md) ---- */
+    bool audit_sink;        /* it registered a verdict handler: it receives verdicts */
+    /** The hooks whose verdicts it receives, NULL-terminated; NULL when it
+     *  receives every hook's (or is no sink). */
+    char **sink_hooks;
 } cpex_plugin_info;
 
 /** The size of the first layout: the least struct_size libcpex fills. */
 #define CPEX_PLUGIN_INFO_SIZE_V1 (offsetof(cpex_plugin_info, config) + sizeof(json_t *))
+/** The least struct_size whose info says whether the plugin is an audit sink. */
+#define CPEX_PLUGIN_INFO_SIZE_SINKS (offsetof(cpex_plugin_info, sink_hooks) + sizeof(char **))
 
 /** Static initializer for an empty info. */
 #define CPEX_PLUGIN_INFO_INIT                                                                     \
     {(uint32_t)sizeof(cpex_plugin_info), NULL, NULL, NULL, NULL, NULL, NULL, 0, 0,               \
-     CPEX_ON_ERROR_FAIL, 0.0, CPEX_STATE_CREATED, false, NULL, NULL, NULL, NULL}
+     CPEX_ON_ERROR_FAIL, 0.0, CPEX_STATE_CREATED, false, NULL, NULL, NULL, NULL, false, NULL}
 
 /**
  * Make `info` empty and set its struct_size to the caller's sizeof (inline,

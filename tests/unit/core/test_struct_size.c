@@ -92,7 +92,11 @@ static void test_initializers_agree(void **state)
     assert_int_equal(j.struct_size, sizeof j);
     assert_null(j.name);
     assert_null(j.config);
-    assert_int_equal(CPEX_PLUGIN_INFO_SIZE_V1, sizeof i);
+    assert_false(j.audit_sink);
+    assert_null(j.sink_hooks);
+    /* The audit-sink fields (0.2) are the last appended so far. */
+    assert_true(CPEX_PLUGIN_INFO_SIZE_V1 < sizeof i);
+    assert_int_equal(CPEX_PLUGIN_INFO_SIZE_SINKS, sizeof i);
 
     cpex_error e = CPEX_ERROR_INIT, f;
     memset(&f, 0x5a, sizeof f);
