@@ -67,6 +67,7 @@ fuzz: fuzz-build
 bench: deps
 	@$(MAKE) --no-print-directory build
 	$(BUILD)/cpex_bench
+	$(BUILD)/cpex_bench_observe
 
 install: all
 	cmake --install $(BUILD)

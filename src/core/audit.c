@@ -84,6 +84,7 @@ struct cpex__audit {
     bool abandon;               /* it should end as soon as it can, dropping what is left */
     bool closed;                /* no more verdicts: the manager is gone */
     bool busy;                  /* it is delivering */
+    bool sleeping;              /* it waits on `work`: a new verdict must wake it */
     int64_t call_deadline;      /* of the sink call in progress, 0 when none */
     const char *call_sink;      /* its name (valid while busy) */
     pthread_t thread;
@@ -232,7 +233,10 @@ static void push_ready(cpex__audit *a, cpex__verdict_item *it)
         a->head = it;
     a->tail = it;
     a->depth++;
-    pthread_cond_signal(&a->work);
+    /* A busy thread finds it when it looks again: no wake-up (a futex
+     * call) for every verdict. */
+    if (a->sleeping)
+        pthread_cond_signal(&a->work);
 }
 
 /* Lock held. */
@@ -576,6 +580,9 @@ static void deliver(cpex__audit *a, cpex__verdict_item *it)
     for (size_t i = 0; i < nerr; i++)
         cpex__log(cpex__hub_sink(a->hub), CPEX_LOG_WARN, errs[i].plugin_name,
                   "audit sink: [%s] %s", errs[i].code, errs[i].message);
+    /* Counted before the hub hears of it: whoever waited for background
+     * work to end reads the count it expects. */
+    atomic_fetch_add(&a->delivered, 1);
     cpex__hub_done(a->hub, errs, nerr);
     cpex_error_records_free(errs, nerr);
 }
@@ -596,7 +603,6 @@ static void *audit_main(void *arg)
             pthread_mutex_unlock(&a->lock);
             deliver(a, it);
             cpex__verdict_unref(it);
-            atomic_fetch_add(&a->delivered, 1);
             pthread_mutex_lock(&a->lock);
             a->busy = false;
             a->call_deadline = 0;
@@ -607,7 +613,9 @@ static void *audit_main(void *arg)
         }
         if (a->abandon || (a->stop && a->held == 0))
             break;
+        a->sleeping = true;
         wait_until(&a->work, &a->lock, next);
+        a->sleeping = false;
     }
     a->running = false;
     pthread_cond_broadcast(&a->room);
