@@ -6,6 +6,7 @@
  *   cpex_bench_observe            the table (about 15 s)
  *   cpex_bench_observe --quick    a few iterations of everything (a smoke test)
  *   cpex_bench_observe --case seq_10_records [--iters N]   one case (profilers)
+ *   cpex_bench_observe --threads  only the two-thread scaling
  *
  * Every case invokes cmf.tool_pre_invoke on the same request (a CMF
  * message with a text and a tool_call part, a subject extension) against
@@ -295,14 +296,17 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = true;
-        else if (strcmp(argv[i], "--case") == 0 && i + 1 < argc)
+        else if (strcmp(argv[i], "--threads") == 0) {
+            threads_report(false);
+            return 0;
+        } else if (strcmp(argv[i], "--case") == 0 && i + 1 < argc)
             only = argv[++i];
         else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc)
             fixed_iters = atol(argv[++i]);
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
             reps = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: cpex_bench_observe [--quick] [--case NAME] [--iters N] [--reps N]\n");
+            fprintf(stderr, "usage: cpex_bench_observe [--quick] [--threads] [--case NAME] [--iters N] [--reps N]\n");
             return 2;
         }
     }

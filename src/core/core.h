@@ -50,6 +50,7 @@ typedef struct cpex__plugin {
     cpex_on_error on_error;
     double timeout;       /* effective, seconds */
     int64_t timeout_ns;
+    uint64_t timeout_ticks; /* the same in ticks of util/ticks.h (observed invokes) */
     bool coarse_clock;    /* timed with the coarse clock (see cpex__coarse_min_timeout_ns) */
     cpex__caps caps;
     char **capabilities;  /* NULL-terminated */
@@ -119,7 +120,7 @@ typedef struct cpex__hook {
     uint32_t metric_id;          /* the hook's own */
     uint32_t sink_count;
     cpex__plugin *const *sinks;  /* audit sinks observing it, in registration order */
-    size_t rec_bytes;            /* text a record block needs for all its entries */
+    const struct cpex__rec_template *rec_template; /* its execution records' start */
 } cpex__hook;
 
 /** A host-defined payload type, as registered. */
@@ -270,7 +271,7 @@ static inline bool cpex__result_fillable(const cpex_pipeline_result *result)
  * call). A field appended after the first layout is written only where
  * the caller's size covers it.
  */
-static inline void cpex__result_reset(cpex_pipeline_result *r)
+static inline void cpex__result_reset_v1(cpex_pipeline_result *r)
 {
     r->continue_processing = true;
     r->violation = NULL;
@@ -282,6 +283,11 @@ static inline void cpex__result_reset(cpex_pipeline_result *r)
     r->error_count = 0;
     r->errors = NULL;
     r->context = NULL;
+}
+
+static inline void cpex__result_reset(cpex_pipeline_result *r)
+{
+    cpex__result_reset_v1(r);
     if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS) {
         r->execution_count = 0;
         r->executions = NULL;

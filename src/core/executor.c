@@ -40,7 +40,9 @@ static inline int64_t clock_start(const call_clock *c, bool coarse)
 
 /* A call on the caller's thread: context reads and (serial) writes go to
  * the pipeline's live table. */
-static void init_call(cpex__pipeline *pl, cpex__call_state *cs, cpex__plugin *p, uint32_t mode)
+static inline __attribute__((always_inline)) void init_call(cpex__pipeline *pl,
+                                                            cpex__call_state *cs, cpex__plugin *p,
+                                                            uint32_t mode)
 {
     cpex__call_setup setup = {pl->manager->hub,  pl->hook->name, pl->hook->name_len,
                         pl->payload.kind ? &pl->payload : NULL, &pl->ops, pl->ext,
@@ -128,6 +130,27 @@ phase_step(cpex__pipeline *pl, phase_walk *w, const cpex__hook_entry *e, uint32_
     return false;
 }
 
+/* A clean allow, observed: its record's status and two tick readings (the
+ * block's template already says allow), and its counters. */
+static inline __attribute__((always_inline)) void observe_clean(cpex__pipeline *pl, size_t entry,
+                                                                uint64_t t0, uint64_t t1)
+{
+    cpex__pl_obs *ob = pl->obs;
+    if (ob->recs) {
+        cpex_execution_record *rec = &ob->recs->rec[entry];
+        rec->status = CPEX_EXEC_COMPLETED;
+        rec->start_unix_ns = (int64_t)t0;
+        rec->duration_ns = (int64_t)t1;
+    }
+    if (ob->shard && ob->ids) {
+        cpex__mslot *s = cpex__mslot_of(ob->shard, ob->ids[entry]);
+        if (s) {
+            cpex__mc_add(&s->c[CPEX__MC_ALLOWS], 1);
+            cpex__mslot_time(s, cpex__ticks_ns(t0, t1));
+        }
+    }
+}
+
 /* The violation code and reason of a call's halting violation, or of its
  * own deny when it was dropped. */
 static void deny_text(const cpex__call_state *cs, const cpex_violation *halted, cpex__rec_info *ri)
@@ -161,102 +184,139 @@ static void failure_text(const cpex__outcome *o, const cpex_violation *halted, c
     }
 }
 
-/* A phase on the caller's thread: sequential, transform or audit. Only the
- * sequential phase can halt; returns false when it did. Adopting an audit
- * call's changes adopts nothing: the host table refused them all. With
- * `obs` (a constant: the compiler makes two copies) every call is timed
- * with the tick counter and recorded and counted. */
-static inline __attribute__((always_inline)) bool serial_phase(cpex__pipeline *pl, uint32_t mode,
-                                                               const bool obs)
+/* phase_step for an observed invoke: the tick counter times the call and
+ * gives the deadline check its clock (one reading per call, from `t0`). */
+static inline __attribute__((always_inline)) bool
+phase_step_obs(cpex__pipeline *pl, phase_walk *w, const cpex__hook_entry *e, uint32_t mode,
+               cpex__outcome *o, uint64_t t0, uint64_t *t1)
+{
+    cpex__plugin *p = e->plugin;
+    if (w->ready)
+        rebind_call(pl, &w->cs, p);
+    else
+        init_call(pl, &w->cs, p, mode);
+    w->ready = true;
+    cpex__call_handler_ticks(&w->cs, e->fn, &pl->obs->clock, t0, t1, o);
+    return o->kind == CPEX__OUT_ALLOW && !call_state_dirty(&w->cs);
+}
+
+/* What a call that did not simply allow comes to (adopting its changes,
+ * halting, recording, its metadata), and its record info when `ri` is set.
+ * Returns false when it halted the pipeline. Out of the hot loop. */
+static bool serial_outcome(cpex__pipeline *pl, cpex__call_state *csp, cpex__plugin *p,
+                           uint32_t mode, cpex__outcome *o, cpex__rec_info *ri, char *fail_buf,
+                           size_t fail_cap)
+{
+    bool halted = false;
+    if (ri) {
+        ri->payload_modified = csp->new_payload != NULL;
+        ri->extensions_modified = csp->pending_ext != NULL;
+    }
+    switch (o->kind) {
+    case CPEX__OUT_ALLOW:
+        adopt_changes(pl, csp);
+        break;
+    case CPEX__OUT_DENY:
+        if (mode == CPEX_MODE_SEQUENTIAL) {
+            cpex__ex_halt(pl, cpex__ex_take_violation(csp, CPEX_CODE_PLUGIN_DENY));
+            halted = true;
+        } else {
+            cpex__ex_dropped_deny(csp);
+            adopt_changes(pl, csp);
+        }
+        if (ri) {
+            ri->requested = CPEX_DENY;
+            deny_text(csp, halted ? pl->res->violation : NULL, ri);
+        }
+        break;
+    case CPEX__OUT_ERROR:
+    case CPEX__OUT_TIMEOUT: {
+        bool disabled = false;
+        if (p->on_error == CPEX_ON_ERROR_FAIL && mode == CPEX_MODE_SEQUENTIAL) {
+            cpex__ex_halt(pl, cpex__ex_failure_violation(p, o));
+            halted = true;
+        } else {
+            disabled = cpex__ex_soft_failure(csp, o); /* audit always records, whatever on_error */
+        }
+        if (ri) {
+            ri->disabled = disabled;
+            failure_text(o, halted ? pl->res->violation : NULL, fail_buf, fail_cap, p, ri);
+        }
+        break;
+    }
+    }
+    if (ri) {
+        /* Only what was adopted counts as modified: a halting deny's or a
+         * failed call's changes are dropped. */
+        bool kept = !halted && (o->kind == CPEX__OUT_ALLOW || o->kind == CPEX__OUT_DENY);
+        ri->payload_modified = ri->payload_modified && kept;
+        ri->extensions_modified = ri->extensions_modified && kept;
+        ri->halted = halted;
+    }
+    if (o->kind != CPEX__OUT_TIMEOUT)
+        cpex__ex_keep_metadata(csp, &pl->res->metadata, csp->metadata);
+    return !halted;
+}
+
+/* A phase on the caller's thread (sequential, transform or audit) with
+ * observation: every call is timed with the tick counter, recorded and
+ * counted. Only the sequential phase can halt; returns false when it did.
+ * Adopting an audit call's changes adopts nothing: the host table refused
+ * them all. */
+static __attribute__((noinline)) bool run_serial_obs(cpex__pipeline *pl, uint32_t mode)
 {
     const cpex__hook *h = pl->hook;
     phase_walk w;
     w.clk.kind = -1;
     w.clk.last = 0;
     w.ready = false;
-    uint64_t t = obs ? cpex__ticks() : 0;
+    uint64_t t = cpex__ticks();
     for (size_t i = h->phase_start[mode]; i < h->phase_start[mode + 1]; i++) {
         cpex__plugin *p = h->entries[i].plugin;
         if (atomic_load_explicit(&p->disabled, memory_order_relaxed))
             continue;
         cpex__outcome o;
-        bool clean = phase_step(pl, &w, &h->entries[i], mode, &o);
-        uint64_t t1 = obs ? cpex__ticks() : 0;
-        if (clean) {
-            if (obs) {
-                cpex__rec_info ri = {CPEX_EXEC_COMPLETED, CPEX_ALLOW, false, false, false,
-                                     false, true, NULL, NULL};
-                cpex__ex_observe(pl, i, p, &ri, t, t1);
-                t = t1;
-            }
+        uint64_t t1;
+        if (phase_step_obs(pl, &w, &h->entries[i], mode, &o, t, &t1)) {
+            observe_clean(pl, i, t, t1);
+            t = t1;
             continue;
         }
-        cpex__call_state *csp = &w.cs;
-        bool halted = false;
         cpex__rec_info ri = {CPEX_EXEC_COMPLETED, CPEX_ALLOW, false, false, false, false, true,
                              NULL, NULL};
         char fail_buf[80];
-        if (obs) {
-            ri.payload_modified = csp->new_payload != NULL;
-            ri.extensions_modified = csp->pending_ext != NULL;
-        }
-        switch (o.kind) {
-        case CPEX__OUT_ALLOW:
-            adopt_changes(pl, csp);
-            break;
-        case CPEX__OUT_DENY:
-            if (mode == CPEX_MODE_SEQUENTIAL) {
-                cpex__ex_halt(pl, cpex__ex_take_violation(csp, CPEX_CODE_PLUGIN_DENY));
-                halted = true;
-            } else {
-                cpex__ex_dropped_deny(csp);
-                adopt_changes(pl, csp);
-            }
-            if (obs) {
-                ri.requested = CPEX_DENY;
-                deny_text(csp, halted ? pl->res->violation : NULL, &ri);
-            }
-            break;
-        case CPEX__OUT_ERROR:
-        case CPEX__OUT_TIMEOUT:
-            if (p->on_error == CPEX_ON_ERROR_FAIL && mode == CPEX_MODE_SEQUENTIAL) {
-                cpex__ex_halt(pl, cpex__ex_failure_violation(p, &o));
-                halted = true;
-            } else {
-                /* audit always records, whatever on_error */
-                ri.disabled = cpex__ex_soft_failure(csp, &o);
-            }
-            if (obs)
-                failure_text(&o, halted ? pl->res->violation : NULL, fail_buf, sizeof fail_buf,
-                             p, &ri);
-            break;
-        }
-        if (obs) {
-            /* Only what was adopted counts as modified: a halting deny's
-             * or a failed call's changes are dropped. */
-            bool kept = !halted && (o.kind == CPEX__OUT_ALLOW || o.kind == CPEX__OUT_DENY);
-            ri.payload_modified = ri.payload_modified && kept;
-            ri.extensions_modified = ri.extensions_modified && kept;
-            ri.halted = halted;
-        }
-        if (o.kind != CPEX__OUT_TIMEOUT)
-            cpex__ex_keep_metadata(csp, &pl->res->metadata, csp->metadata);
-        if (obs) {
-            cpex__ex_observe(pl, i, p, &ri, t, t1);
-            t = cpex__ticks(); /* the bookkeeping above is not the next plugin's time */
-        }
-        cpex__call_state_cleanup(csp);
-        if (halted)
+        bool go_on = serial_outcome(pl, &w.cs, p, mode, &o, &ri, fail_buf, sizeof fail_buf);
+        cpex__ex_observe(pl, i, p, &ri, t, t1);
+        cpex__call_state_cleanup(&w.cs);
+        t = cpex__ticks(); /* the bookkeeping above is not the next plugin's time */
+        if (!go_on)
             return false;
     }
     return true;
 }
 
-static bool run_serial(cpex__pipeline *pl, uint32_t mode) { return serial_phase(pl, mode, false); }
-
-static __attribute__((noinline)) bool run_serial_obs(cpex__pipeline *pl, uint32_t mode)
+/* The phase without observation: kept apart from run_serial_obs so that the
+ * observed variant's bookkeeping never shapes the hot loop's registers. */
+static __attribute__((noinline)) bool run_serial(cpex__pipeline *pl, uint32_t mode)
 {
-    return serial_phase(pl, mode, true);
+    const cpex__hook *h = pl->hook;
+    phase_walk w;
+    w.clk.kind = -1;
+    w.clk.last = 0;
+    w.ready = false;
+    for (size_t i = h->phase_start[mode]; i < h->phase_start[mode + 1]; i++) {
+        cpex__plugin *p = h->entries[i].plugin;
+        if (atomic_load_explicit(&p->disabled, memory_order_relaxed))
+            continue;
+        cpex__outcome o;
+        if (phase_step(pl, &w, &h->entries[i], mode, &o))
+            continue;
+        bool go_on = serial_outcome(pl, &w.cs, p, mode, &o, NULL, NULL, 0);
+        cpex__call_state_cleanup(&w.cs);
+        if (!go_on)
+            return false;
+    }
+    return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -274,8 +334,14 @@ void cpex__ex_fill_record(cpex__recs *recs, cpex_execution_record *rec, const cp
     rec->applied = changed || ri->halted;
     rec->payload_modified = ri->payload_modified;
     rec->extensions_modified = ri->extensions_modified;
-    if (ri->ran)
+    if (!ri->ran) {
+        rec->start_unix_ns = rec->duration_ns = 0;
+    } else if (recs->templated && !recs->finished) {
+        rec->start_unix_ns = (int64_t)t0; /* converted when the block is finished */
+        rec->duration_ns = (int64_t)t1;
+    } else {
         cpex__recs_time(recs, rec, t0, t1);
+    }
     if (ri->code)
         cpex__recs_set_text(recs, &rec->code, ri->code);
     if (ri->reason)
@@ -287,7 +353,8 @@ void cpex__ex_observe(cpex__pipeline *pl, size_t entry, cpex__plugin *p, const c
 {
     cpex__pl_obs *ob = pl->obs;
     if (ob->recs) {
-        cpex_execution_record *rec = cpex__recs_add(ob->recs, p);
+        cpex_execution_record *rec = ob->recs->templated ? &ob->recs->rec[entry]
+                                                          : cpex__recs_add(ob->recs, p);
         if (rec)
             cpex__ex_fill_record(ob->recs, rec, ri, t0, t1);
     }
@@ -319,6 +386,8 @@ static void make_verdict(cpex__pipeline *pl, size_t faf)
     cpex__pl_obs *ob = pl->obs;
     ob->verdict_done = true;
     cpex__recs *recs = ob->recs;
+    if (recs)
+        cpex__recs_finish(recs);
     if (recs && (ob->result_records || faf)) {
         size_t extra_bytes = 0;
         const cpex__hook *h = pl->hook;
@@ -404,7 +473,7 @@ static inline __attribute__((always_inline)) void run_phases(cpex__pipeline *pl,
 
 /* What every invoke does after its phases: hand the result what the
  * pipeline owns. */
-static void finish(cpex__pipeline *pl)
+static inline __attribute__((always_inline)) void finish(cpex__pipeline *pl)
 {
     cpex_pipeline_result *res = pl->res;
     res->context = pl->ctx;
@@ -433,9 +502,11 @@ static __attribute__((noinline)) void execute_observed(cpex__pipeline *pl, uint3
                         res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS;
     ob.sinks = h->sink_count && !pl->closing;
     if (ob.result_records || ob.sinks)
-        ob.recs = cpex__recs_new(h->count, h->rec_bytes, h->name, h->name_len, pl->ext);
+        ob.recs = h->rec_template ? cpex__recs_from_template(h->rec_template, pl->ext) : NULL;
     if (flags & CPEX__OBS_METRICS)
         ob.shard = cpex__metrics_shard(pl->manager->hub->metrics);
+    ob.clock.base_ticks = cpex__ticks();
+    ob.clock.base_ns = cpex__now_ns();
     ob.ids = h->metric_ids;
     pl->obs = &ob;
 
@@ -454,6 +525,7 @@ static __attribute__((noinline)) void execute_observed(cpex__pipeline *pl, uint3
             cpex__verdict_faf_done(pl->manager->hub->audit, ob.item);
     }
     if (ob.recs) {
+        cpex__recs_finish(ob.recs);
         if (ob.result_records) {
             res->executions = ob.recs->rec;
             res->execution_count = ob.recs->count;
@@ -465,11 +537,10 @@ static __attribute__((noinline)) void execute_observed(cpex__pipeline *pl, uint3
     if (ob.shard) {
         cpex__mslot *s = cpex__mslot_of(ob.shard, h->metric_id);
         if (s) {
-            cpex__mc_add(&s->c[CPEX__MC_INVOCATIONS], 1);
-            if (!res->continue_processing)
-                cpex__mc_add(&s->c[CPEX__MC_DENIES], 1);
+            cpex__mc_add(&s->c[res->continue_processing ? CPEX__MC_ALLOWS : CPEX__MC_DENIES], 1);
         }
     }
+    pl->obs = NULL; /* `ob` ends here */
 }
 
 void cpex__execute(cpex_manager *m, const cpex__snapshot *snap, const cpex__hook *hook,

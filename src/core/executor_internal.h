@@ -14,6 +14,7 @@
 typedef struct cpex__pl_obs {
     cpex__recs *recs;            /* records being made, or NULL */
     cpex__mshard *shard;         /* this thread's metrics, or NULL (metrics off) */
+    cpex__tick_clock clock;      /* the caller-thread phases' clock (observe.h) */
     const uint32_t *ids;         /* the hook entries' metric ids (NULL: not wired) */
     bool sinks;                  /* the verdict goes to audit sinks */
     bool result_records;         /* the result takes the records */

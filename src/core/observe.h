@@ -71,8 +71,33 @@ typedef struct cpex__rec_more {
  * strings. The pipeline result points at `rec` (cpex__recs_of finds the
  * block again).
  */
+/** A record a block holds for a handler that was not called (yet). */
+#define CPEX__REC_UNUSED 0xFFFFFFFFu
+
+/**
+ * What every invoke of one hook starts its records from: one record per
+ * handler of the hook, in entry order, each as a clean allow with status
+ * CPEX__REC_UNUSED, and their strings (plugin names, kinds, config key
+ * names, the hook name), laid out once per registry snapshot. Its
+ * pointers hold offsets from `image`: a block copies the image with one
+ * memcpy and rebases the pointers of the records it used when it is
+ * finished.
+ */
+typedef struct cpex__rec_template {
+    size_t count;
+    size_t bytes;
+    size_t hook_off;        /* the hook name in the image */
+    size_t hook_len;
+    char image[];
+} cpex__rec_template;
+
+/** The template of hook `h` (its entries' plugins). NULL on OOM. */
+cpex__rec_template *cpex__rec_template_new(const cpex__hook *h);
+
 typedef struct cpex__recs {
     size_t count, cap;
+    bool templated;         /* rec[i] is entry i until finished */
+    bool finished;
     char *text, *text_end;  /* the free part of the text area */
     cpex__rec_more *more;
     cpex_str hook, trace_id, span_id; /* in the text area */
@@ -94,6 +119,15 @@ static inline cpex__recs *cpex__recs_of(const cpex_execution_record *first)
 cpex__recs *cpex__recs_new(size_t cap, size_t text_bytes, const char *hook, size_t hook_len,
                           const cpex_extensions *ext);
 void cpex__recs_free(cpex__recs *r);
+/**
+ * A block for one invoke of a hook, from its template: record i is entry
+ * i's, unused until the executor writes its status; timings are tick
+ * readings until cpex__recs_finish. NULL on OOM.
+ */
+cpex__recs *cpex__recs_from_template(const cpex__rec_template *t, const cpex_extensions *ext);
+/** Keep the records the executor used, in entry order, with their
+ *  pointers and times made final (idempotent). */
+void cpex__recs_finish(cpex__recs *r);
 /** Append a record of plugin `p` (static fields filled, outcome zero:
  *  completed, requested -1, matched -1); NULL when the block is full. */
 cpex_execution_record *cpex__recs_add(cpex__recs *r, const cpex__plugin *p);
@@ -125,19 +159,23 @@ size_t cpex__rec_text_cut(char *buf, const char *text);
 /* Metrics (metrics.c)                                                 */
 /* ------------------------------------------------------------------ */
 
+/* A call adds one to its outcome's counter, and when it ran, its time to
+ * the sum and one to its bucket: three stores. Invocations are the sum of
+ * the outcomes and the timed calls the sum of the buckets, added up when
+ * read. A hook's slot counts its invokes as allows or denies. */
 enum {
-    CPEX__MC_INVOCATIONS,
     CPEX__MC_ALLOWS,
     CPEX__MC_DENIES,
     CPEX__MC_ERRORS,
     CPEX__MC_TIMEOUTS,
-    CPEX__MC_DISABLES,
     CPEX__MC_CANCELLED,
     CPEX__MC_NOT_STARTED,
-    CPEX__MC_DUR_COUNT,
+    CPEX__MC_DISABLES,
     CPEX__MC_DUR_SUM,
     CPEX__MC_COUNT
 };
+/** The outcome counters (their sum is the invocations). */
+#define CPEX__MC_OUTCOMES (CPEX__MC_NOT_STARTED + 1)
 
 /** The counters of one label set (a plugin on a hook, a sink on a hook, a
  *  hook) in one thread's shard. Written by that thread only. */
@@ -236,7 +274,6 @@ static inline unsigned cpex__mbucket(int64_t ns)
 
 static inline void cpex__mslot_time(cpex__mslot *s, int64_t ns)
 {
-    cpex__mc_add(&s->c[CPEX__MC_DUR_COUNT], 1);
     cpex__mc_add(&s->c[CPEX__MC_DUR_SUM], (uint64_t)ns);
     cpex__mc_add(&s->b[cpex__mbucket(ns)], 1);
 }
@@ -262,7 +299,6 @@ static inline unsigned cpex__mc_outcome(uint32_t status, int32_t requested)
  *  duration when it ran (`ns` < 0: it was not called). */
 static inline void cpex__mslot_call(cpex__mslot *s, unsigned outcome, bool disabled, int64_t ns)
 {
-    cpex__mc_add(&s->c[CPEX__MC_INVOCATIONS], 1);
     cpex__mc_add(&s->c[outcome], 1);
     if (disabled)
         cpex__mc_add(&s->c[CPEX__MC_DISABLES], 1);
@@ -379,6 +415,7 @@ const cpex__recs *cpex__verdict_recs(const cpex__verdict_item *item);
 /** What a snapshot adds for observation (owned by it). */
 typedef struct cpex__snap_obs {
     uint32_t *metric_ids;       /* every hook entry's label id; hooks point into it */
+    cpex__rec_template **templates; /* every hook's records template (by hook index) */
     cpex__plugin **sink_lists;  /* every hook's sink list; hooks point into it */
     size_t all_count;           /* sinks that observe every hook */
     cpex__plugin **all;

@@ -141,6 +141,7 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
     p->on_error = s->on_error;
     p->timeout = s->timeout;
     p->timeout_ns = cpex__seconds_to_ns(s->timeout);
+    p->timeout_ticks = cpex__ticks_from_ns(p->timeout_ns);
     p->coarse_clock = p->timeout_ns >= cpex__coarse_min_timeout_ns();
     p->caps = s->caps;
     p->capabilities = cpex__strv_copy(s->capabilities, s->capability_count);

@@ -4,11 +4,16 @@
  * records on makes one allocation for them and a result frees them with
  * one call.
  *
- * What is the same in every record of a plugin (its name, kind and config
- * key names) is laid out once at registration (cpex__rec_static) and
- * copied with one memcpy per record. A block is sized for every handler of
- * the hook plus a spare area for reasons; a reason that no longer fits goes
- * to an overflow allocation (only a pipeline with many failures needs one).
+ * What every invoke of a hook shares — a record per handler as a clean
+ * allow, with the plugins' names, kinds and config key names and the hook
+ * name — is laid out once per registry snapshot (cpex__rec_template). An
+ * invoke copies that image into its block with one memcpy; a call then
+ * writes only what it came to (a clean allow: its status and two tick
+ * readings), and the block is finished once at the end: the records used
+ * are kept in order, their pointers rebased onto the block and their
+ * times converted. A spare area takes reasons; a reason that no longer
+ * fits goes to an overflow allocation (only a pipeline with many failures
+ * needs one).
  */
 #include <string.h>
 #include <time.h>
@@ -101,6 +106,72 @@ void cpex__rec_static_free(cpex__rec_static *rs)
 }
 
 /* ------------------------------------------------------------------ */
+/* Templates                                                           */
+/* ------------------------------------------------------------------ */
+
+/* A pointer that holds an offset into a template image (rebased later). */
+static const char *off_ptr(size_t off) { return (const char *)(uintptr_t)off; }
+
+cpex__rec_template *cpex__rec_template_new(const cpex__hook *h)
+{
+    size_t recs = h->count * sizeof(cpex_execution_record);
+    size_t bytes = recs + align8(h->name_len + 1);
+    for (size_t k = 0; k < h->count; k++) {
+        const cpex__rec_static *rs = h->entries[k].plugin->rec;
+        if (rs)
+            bytes += align8(rs->key_count * sizeof(cpex_str)) + align8(rs->blob_len);
+    }
+    cpex__rec_template *t = cpex__malloc(sizeof *t + bytes);
+    if (!t)
+        return NULL;
+    memset(t, 0, sizeof *t + bytes);
+    t->count = h->count;
+    t->bytes = bytes;
+    size_t at = recs;
+    size_t hook_off = at;
+    t->hook_off = hook_off;
+    t->hook_len = h->name_len;
+    memcpy(t->image + at, h->name, h->name_len + 1);
+    at += align8(h->name_len + 1);
+    cpex_execution_record *rec = (cpex_execution_record *)(void *)t->image;
+    for (size_t k = 0; k < h->count; k++, rec++) {
+        const cpex__plugin *p = h->entries[k].plugin;
+        rec->struct_size = (uint32_t)sizeof *rec;
+        rec->status = CPEX__REC_UNUSED;
+        rec->mode = p->mode;
+        rec->requested = CPEX_ALLOW; /* a clean allow, as most calls end */
+        rec->effective = CPEX_ALLOW;
+        rec->matched = 0;
+        rec->hook.ptr = off_ptr(hook_off);
+        rec->hook.len = h->name_len;
+        const cpex__rec_static *rs = p->rec;
+        if (!rs)
+            continue;
+        size_t keys_off = at;
+        at += align8(rs->key_count * sizeof(cpex_str));
+        size_t blob_off = at;
+        memcpy(t->image + blob_off, rs->blob, rs->blob_len);
+        at += align8(rs->blob_len);
+        rec->plugin_name.ptr = off_ptr(blob_off);
+        rec->plugin_name.len = rs->name_len;
+        if (rs->kind_off) {
+            rec->plugin_kind.ptr = off_ptr(blob_off + rs->kind_off);
+            rec->plugin_kind.len = rs->kind_len;
+        }
+        if (rs->key_count) {
+            cpex_str *keys = (cpex_str *)(void *)(t->image + keys_off);
+            for (uint32_t i = 0; i < rs->key_count; i++) {
+                keys[i].ptr = off_ptr(blob_off + rs->key_off[i]);
+                keys[i].len = rs->key_len[i];
+            }
+            rec->config_keys = (const cpex_str *)(const void *)off_ptr(keys_off);
+            rec->config_key_count = rs->key_count;
+        }
+    }
+    return t;
+}
+
+/* ------------------------------------------------------------------ */
 /* Blocks                                                              */
 /* ------------------------------------------------------------------ */
 
@@ -133,6 +204,80 @@ static cpex_str block_str(cpex__recs *r, cpex_str s)
     return out;
 }
 
+static void set_clock_base(cpex__recs *r)
+{
+    r->t0_ticks = cpex__ticks();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    r->t0_unix_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+cpex__recs *cpex__recs_from_template(const cpex__rec_template *t, const cpex_extensions *ext)
+{
+    cpex_str trace = ext ? cpex__extensions_get_str(ext, CPEX_EXT_TRACE_ID) : (cpex_str){NULL, 0};
+    cpex_str span = ext ? cpex__extensions_get_str(ext, CPEX_EXT_SPAN_ID) : (cpex_str){NULL, 0};
+    size_t text = trace.len + 1 + span.len + 1 + SPARE_TEXT;
+    cpex__recs *r = cpex__malloc(sizeof(cpex__recs) + t->bytes + text);
+    if (!r)
+        return NULL;
+    memcpy(r->rec, t->image, t->bytes);
+    r->count = 0;
+    r->cap = t->count;
+    r->templated = true;
+    r->finished = false;
+    r->text = (char *)r->rec + t->bytes;
+    r->text_end = r->text + text;
+    r->more = NULL;
+    r->hook.ptr = (const char *)r->rec + t->hook_off;
+    r->hook.len = t->hook_len;
+    r->trace_id = block_str(r, trace);
+    r->span_id = block_str(r, span);
+    set_clock_base(r);
+    return r;
+}
+
+static const char *rebase(const char *base, const char *p)
+{
+    return p ? base + (uintptr_t)p : NULL;
+}
+
+void cpex__recs_finish(cpex__recs *r)
+{
+    if (!r->templated || r->finished)
+        return;
+    r->finished = true;
+    const char *base = (const char *)r->rec;
+    size_t n = 0;
+    for (size_t k = 0; k < r->cap; k++) {
+        cpex_execution_record *rec = &r->rec[k];
+        if (rec->status == CPEX__REC_UNUSED)
+            continue;
+        rec->plugin_name.ptr = rebase(base, rec->plugin_name.ptr);
+        rec->plugin_kind.ptr = rebase(base, rec->plugin_kind.ptr);
+        rec->hook.ptr = rebase(base, rec->hook.ptr);
+        if (rec->config_key_count) {
+            /* The key array lives in the image's text, not in the record:
+             * each entry's array is used by this one record only. */
+            cpex_str *keys = (cpex_str *)(uintptr_t)rebase(base, (const char *)rec->config_keys);
+            for (uint32_t i = 0; i < rec->config_key_count; i++)
+                keys[i].ptr = rebase(base, keys[i].ptr);
+            rec->config_keys = keys;
+        }
+        rec->trace_id = r->trace_id;
+        rec->span_id = r->span_id;
+        /* Tick readings until now (0: not called). */
+        if (rec->start_unix_ns) {
+            uint64_t s = (uint64_t)rec->start_unix_ns, e = (uint64_t)rec->duration_ns;
+            rec->start_unix_ns = r->t0_unix_ns + cpex__ticks_ns(r->t0_ticks, s);
+            rec->duration_ns = cpex__ticks_ns(s, e);
+        }
+        if (n != k)
+            r->rec[n] = *rec;
+        n++;
+    }
+    r->count = n;
+}
+
 cpex__recs *cpex__recs_new(size_t cap, size_t text_bytes, const char *hook, size_t hook_len,
                           const cpex_extensions *ext)
 {
@@ -145,6 +290,8 @@ cpex__recs *cpex__recs_new(size_t cap, size_t text_bytes, const char *hook, size
         return NULL;
     r->count = 0;
     r->cap = cap;
+    r->templated = false;
+    r->finished = true;
     r->text = (char *)r + head;
     r->text_end = r->text + text;
     r->more = NULL;
@@ -152,10 +299,7 @@ cpex__recs *cpex__recs_new(size_t cap, size_t text_bytes, const char *hook, size
     r->hook.len = hook_len;
     r->trace_id = block_str(r, trace);
     r->span_id = block_str(r, span);
-    r->t0_ticks = cpex__ticks();
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    r->t0_unix_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    set_clock_base(r);
     return r;
 }
 

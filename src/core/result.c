@@ -55,21 +55,29 @@ void cpex_pipeline_result_cleanup(cpex_pipeline_result *r)
         r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS ? r->executions : NULL;
     if (!r->violation && !r->modified_payload && !r->extensions && !r->metadata && !r->errors &&
         !r->context && !execs) {
-        cpex__result_reset(r);
+        /* The record fields are zero already: they are set together. */
+        cpex__result_reset_v1(r);
         return;
     }
     if (execs)
         cpex__recs_free(cpex__recs_of(execs));
-    cpex_violation_free(r->violation);
+    /* Each tested first: with records on, an invoke that changed nothing
+       comes here for its records alone. */
+    if (r->violation)
+        cpex_violation_free(r->violation);
     if (r->modified_payload) {
         owned_payload *op = (owned_payload *)r->modified_payload;
         op->free_fn((void *)op->view.data, op->user);
         cpex__free(op);
     }
-    cpex_extensions_unref(r->extensions);
-    json_decref(r->metadata);
-    cpex_error_records_free(r->errors, r->error_count);
-    cpex_context_table_free(r->context);
+    if (r->extensions)
+        cpex_extensions_unref(r->extensions);
+    if (r->metadata)
+        json_decref(r->metadata);
+    if (r->errors)
+        cpex_error_records_free(r->errors, r->error_count);
+    if (r->context)
+        cpex_context_table_free(r->context);
     cpex__result_reset(r);
 }
 

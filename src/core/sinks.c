@@ -85,6 +85,7 @@ static cpex__plugin *sink_plugin(cpex_manager *m, const cpex_sink_spec *spec, cp
                                                           : CPEX_ON_ERROR_IGNORE;
     p->timeout = spec->timeout > 0 ? spec->timeout : m->opts.default_timeout;
     p->timeout_ns = cpex__seconds_to_ns(p->timeout);
+    p->timeout_ticks = cpex__ticks_from_ns(p->timeout_ns);
     p->caps = caps;
     p->capabilities = cpex__strv_copy(spec->capabilities, spec->capability_count);
     p->hooks = cpex__strv_copy(NULL, 0);
@@ -211,6 +212,9 @@ void cpex__snapshot_obs_free(cpex__snapshot *snap)
     if (!o)
         return;
     cpex__free(o->metric_ids);
+    for (size_t i = 0; o->templates && i < snap->hook_count; i++)
+        cpex__free(o->templates[i]);
+    cpex__free(o->templates);
     cpex__free(o->sink_lists);
     for (size_t i = 0; i < o->all_count; i++)
         if (o->all[i]->api_sink)
@@ -240,17 +244,20 @@ bool cpex__snapshot_observe(cpex_manager *m, cpex__snapshot *snap)
         total += snap->hooks[i].count;
     if (total && !(o->metric_ids = cpex__malloc(total * sizeof *o->metric_ids)))
         goto fail;
+    if (snap->hook_count && !(o->templates = cpex__calloc(snap->hook_count, sizeof *o->templates)))
+        goto fail;
     size_t at = 0;
     for (size_t i = 0; i < snap->hook_count; i++) {
         cpex__hook *h = &snap->hooks[i];
         h->metric_ids = o->metric_ids + at;
         h->metric_id = cpex__metrics_id(mx, CPEX__ML_HOOK, "", h->name);
-        h->rec_bytes = 0;
         for (size_t k = 0; k < h->count; k++) {
             const cpex__plugin *p = h->entries[k].plugin;
             o->metric_ids[at + k] = cpex__metrics_id(mx, CPEX__ML_HANDLER, p->name, h->name);
-            h->rec_bytes += (p->rec ? p->rec->bytes : 0) + 16;
         }
+        if (!(o->templates[i] = cpex__rec_template_new(h)))
+            goto fail;
+        h->rec_template = o->templates[i];
         at += h->count;
     }
 

@@ -80,7 +80,10 @@ cpex_status cpex_manager_stats(const cpex_manager *cm, cpex_stats **out)
     mark_live(m, live, n);
     size_t rows = 0, hooks = 0, text = 0;
     for (size_t i = 0; i < n; i++) {
-        bool shown = live[i] || sums[i].c[CPEX__MC_INVOCATIONS] > 0;
+        uint64_t calls = 0;
+        for (size_t c = 0; c < CPEX__MC_OUTCOMES; c++)
+            calls += sums[i].c[c];
+        bool shown = live[i] || calls > 0;
         live[i] = shown;
         if (!shown)
             continue;
@@ -121,7 +124,7 @@ cpex_status cpex_manager_stats(const cpex_manager *cm, cpex_stats **out)
             cpex_hook_stats *h = &hrow[st->hook_count++];
             h->struct_size = (uint32_t)sizeof *h;
             h->hook = hook;
-            h->invokes = s->c[CPEX__MC_INVOCATIONS];
+            h->invokes = s->c[CPEX__MC_ALLOWS] + s->c[CPEX__MC_DENIES];
             h->denies = s->c[CPEX__MC_DENIES];
             continue;
         }
@@ -130,7 +133,8 @@ cpex_status cpex_manager_stats(const cpex_manager *cm, cpex_stats **out)
         r->kind = labels[i].kind == CPEX__ML_SINK ? CPEX_STATS_SINK : CPEX_STATS_HANDLER;
         r->plugin = plugin;
         r->hook = hook;
-        r->invocations = s->c[CPEX__MC_INVOCATIONS];
+        for (size_t c = 0; c < CPEX__MC_OUTCOMES; c++)
+            r->invocations += s->c[c];
         r->allows = s->c[CPEX__MC_ALLOWS];
         r->denies = s->c[CPEX__MC_DENIES];
         r->errors = s->c[CPEX__MC_ERRORS];
@@ -138,9 +142,10 @@ cpex_status cpex_manager_stats(const cpex_manager *cm, cpex_stats **out)
         r->disables = s->c[CPEX__MC_DISABLES];
         r->cancelled = s->c[CPEX__MC_CANCELLED];
         r->not_started = s->c[CPEX__MC_NOT_STARTED];
-        r->duration_count = s->c[CPEX__MC_DUR_COUNT];
         r->duration_sum_ns = s->c[CPEX__MC_DUR_SUM];
         memcpy(r->buckets, s->b, sizeof r->buckets);
+        for (size_t k = 0; k < CPEX_STATS_BUCKETS; k++)
+            r->duration_count += r->buckets[k];
     }
     cpex__audit_counts(m->hub->audit, &st->audit_enqueued, &st->audit_delivered,
                        &st->audit_dropped, &st->audit_depth, &st->audit_capacity);

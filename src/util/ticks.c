@@ -73,3 +73,11 @@ static void init_once(void)
 }
 
 void cpex__ticks_init(void) { pthread_once(&once, init_once); }
+
+uint64_t cpex__ticks_from_ns(int64_t ns)
+{
+    if (ns <= 0)
+        return 0;
+    unsigned __int128 t = ((unsigned __int128)(uint64_t)ns << 32) / cpex__ticks_mult;
+    return t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
+}

@@ -52,6 +52,10 @@ static inline uint64_t cpex__ticks(void)
     return (uint64_t)cpex__now_ns();
 }
 
+/** Nanoseconds as ticks (saturating), for comparing an interval of ticks
+ *  with a time limit without converting each reading. */
+uint64_t cpex__ticks_from_ns(int64_t ns);
+
 /** A tick interval in nanoseconds (non-negative; a counter that went
  *  backwards across CPUs reads as 0). */
 static inline int64_t cpex__ticks_ns(uint64_t from, uint64_t to)
