@@ -728,6 +728,17 @@ typedef struct cpex_verdict {
 typedef int32_t (*cpex_verdict_fn)(void *instance, const cpex_call *call,
                                    const cpex_verdict *verdict);
 
+/** Record `index` of a verdict (laid out with the verdict's record_size as
+ *  stride), or NULL past the end. For sinks in plugins and in hosts. */
+static inline const cpex_execution_record *cpex_verdict_record(const cpex_verdict *verdict,
+                                                                size_t index)
+{
+    if (!verdict || index >= verdict->record_count || !verdict->records)
+        return NULL;
+    return (const cpex_execution_record *)(const void *)((const char *)verdict->records +
+                                                         index * verdict->record_size);
+}
+
 /* ------------------------------------------------------------------ */
 /* Creating a plugin                                                   */
 /* ------------------------------------------------------------------ */

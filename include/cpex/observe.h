@@ -47,20 +47,6 @@ typedef struct cpex_sink_spec {
                                         verdict is final, a sink cannot halt anything */
 } cpex_sink_spec;
 
-/** Record `index` of a verdict (records are laid out with the verdict's
- *  record_size as stride), or NULL past the end. (cpex/plugin.h has the
- *  same for plugins.) */
-#ifndef CPEX__VERDICT_RECORD_DEFINED
-#define CPEX__VERDICT_RECORD_DEFINED
-static inline const cpex_execution_record *cpex_verdict_record(const cpex_verdict *verdict,
-                                                                size_t index)
-{
-    if (!verdict || index >= verdict->record_count || !verdict->records)
-        return NULL;
-    return (const cpex_execution_record *)(const void *)((const char *)verdict->records +
-                                                         index * verdict->record_size);
-}
-#endif
 
 /** Fill `spec` with defaults (name and verdict NULL, on_error ignore). */
 CPEX_API void cpex_sink_spec_init(cpex_sink_spec *spec);

@@ -343,20 +343,6 @@ static inline const cpex_cmf_media *cpex_part_media(const cpex_cmf_part *part)
 /* Verdicts and execution records (ABI 1.1, audit sinks)               */
 /* ------------------------------------------------------------------ */
 
-/** Record `index` of a verdict (records are laid out with the verdict's
- *  record_size as stride), or NULL past the end. (cpex/observe.h has the
- *  same for hosts.) */
-#ifndef CPEX__VERDICT_RECORD_DEFINED
-#define CPEX__VERDICT_RECORD_DEFINED
-static inline const cpex_execution_record *cpex_verdict_record(const cpex_verdict *verdict,
-                                                                size_t index)
-{
-    if (!verdict || index >= verdict->record_count || !verdict->records)
-        return NULL;
-    return (const cpex_execution_record *)(const void *)((const char *)verdict->records +
-                                                         index * verdict->record_size);
-}
-#endif
 
 /** The name of an enum cpex_exec_status value ("completed", ...), "unknown" otherwise. */
 static inline const char *cpex_exec_status_text(uint32_t status)

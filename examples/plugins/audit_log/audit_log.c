@@ -97,13 +97,6 @@ static void set_str(const cpex_host_api *host, cpex_json *obj, const char *key, 
         host->json_object_set(obj, key, host->json_new_string(s.ptr, s.len));
 }
 
-static const char *status_name(uint32_t status)
-{
-    static const char *const names[] = {"completed",       "error",      "timeout", "cancelled",
-                                        "not_initialized", "not_started"};
-    return status < sizeof names / sizeof names[0] ? names[status] : "unknown";
-}
-
 /* What a verdict adds to a line: the decision, the violation, and one entry
  * per plugin call (the execution records). */
 static void add_verdict(const cpex_host_api *host, cpex_json *ev, const cpex_verdict *v)
@@ -123,7 +116,7 @@ static void add_verdict(const cpex_host_api *host, cpex_json *ev, const cpex_ver
     for (size_t i = 0; execs && i < v->record_count; i++) {
         const cpex_execution_record *r = cpex_verdict_record(v, i);
         cpex_json *x = host->json_new_object();
-        const char *status = status_name(r->status);
+        const char *status = cpex_exec_status_text(r->status);
         const char *mode = mode_name(r->mode);
         const char *effective = r->effective == CPEX_ALLOW ? "allow" : "deny";
         set_str(host, x, "plugin", r->plugin_name);
