@@ -534,7 +534,7 @@ static __attribute__((noinline)) void execute_observed(cpex__pipeline *pl, uint3
             cpex__recs_free(ob.recs);
         }
     }
-    if (ob.shard) {
+    if (ob.shard && h->metric_ids) { /* a snapshot that was never wired counts nothing */
         cpex__mslot *s = cpex__mslot_of(ob.shard, h->metric_id);
         if (s) {
             cpex__mc_add(&s->c[res->continue_processing ? CPEX__MC_ALLOWS : CPEX__MC_DENIES], 1);

@@ -97,7 +97,22 @@ static void thread_exit(void *arg)
     cpex__free(t);
 }
 
-static void make_key(void) { pthread_key_create(&g_key, thread_exit); }
+static _Atomic bool g_key_made;
+
+static void make_key(void)
+{
+    if (pthread_key_create(&g_key, thread_exit) == 0)
+        atomic_store(&g_key_made, true);
+}
+
+/* A host that dlcloses libcpex must not have threads run thread_exit, gone
+ * with the library, when they end: the key goes with it (a thread that
+ * counted keeps its few bytes). */
+__attribute__((destructor)) static void drop_key(void)
+{
+    if (atomic_load(&g_key_made))
+        pthread_key_delete(g_key);
+}
 
 cpex__metrics *cpex__metrics_new(void)
 {
