@@ -674,6 +674,54 @@ static void test_hookless_audit_plugin_from_yaml(void **state)
     wait_idle(m);
     assert_int_equal(sink_count(&factory_sink), 1); /* fires once, and sees the deny */
     assert_string_equal(factory_sink.seen[0].code, "blocked");
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
+    assert_int_equal(cpex_manager_plugin_info(m, "audit", &info), CPEX_OK);
+    assert_true(info.audit_sink);
+    assert_null(info.sink_hooks);
+    cpex_plugin_info_cleanup(&info);
+    /* A sink from a configuration goes with its plugin. */
+    assert_int_equal(cpex_manager_unregister(m, "audit", &err), CPEX_OK);
+    tp_run(m, HOOK, &res);
+    cpex_pipeline_result_cleanup(&res);
+    wait_idle(m);
+    assert_int_equal(sink_count(&factory_sink), 1);
+    cpex_error_cleanup(&err);
+    tp_finish(m, &res);
+}
+
+/* With hooks listed, a sink observes those hooks only (a listed hook it
+ * has no handler for is allowed: the sink observes its verdicts). */
+static void test_audit_plugin_with_hooks_from_yaml(void **state)
+{
+    (void)state;
+    sink_init(&factory_sink);
+    cpex_manager *m = tp_manager();
+    cpex_factory f = {sizeof f, audit_factory, NULL, NULL};
+    cpex_error err = CPEX_ERROR_INIT;
+    assert_int_equal(cpex_manager_register_factory(m, "test/audit", &f, &err), CPEX_OK);
+    static const char yaml[] = "plugins:\n"
+                               "  - name: audit\n"
+                               "    kind: test/audit\n"
+                               "    mode: audit\n"
+                               "    hooks: [" POST "]\n";
+    if (cpex_manager_load_string(m, yaml, sizeof yaml - 1, NULL, NULL, &err) != CPEX_OK)
+        fail_msg("%s", cpex_error_message(&err));
+    tp_init(m);
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
+    tp_run(m, HOOK, &res);
+    cpex_pipeline_result_cleanup(&res);
+    tp_run(m, POST, &res);
+    cpex_pipeline_result_cleanup(&res);
+    wait_idle(m);
+    assert_int_equal(sink_count(&factory_sink), 1);
+    assert_string_equal(factory_sink.seen[0].hook, POST);
+    cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
+    assert_int_equal(cpex_manager_plugin_info(m, "audit", &info), CPEX_OK);
+    assert_true(info.audit_sink);
+    assert_non_null(info.sink_hooks);
+    assert_string_equal(info.sink_hooks[0], POST);
+    assert_null(info.sink_hooks[1]);
+    cpex_plugin_info_cleanup(&info);
     cpex_error_cleanup(&err);
     tp_finish(m, &res);
 }
@@ -738,6 +786,7 @@ int main(void)
         TP_TEST(test_api_sinks_survive_loads),
         TP_TEST(test_plugin_sink_from_code),
         TP_TEST(test_hookless_audit_plugin_from_yaml),
+        TP_TEST(test_audit_plugin_with_hooks_from_yaml),
         TP_TEST(test_hookless_audit_plugin_needs_a_verdict_handler),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
