@@ -396,6 +396,11 @@ static void make_verdict(cpex__pipeline *pl, size_t faf)
             extra_bytes += (h->entries[i].plugin->rec ? h->entries[i].plugin->rec->bytes : 0) +
                            2 * (CPEX__REC_MAX_TEXT + 1) + 16;
         recs = cpex__recs_clone_for_verdict(ob->recs, ob->recs->count, faf, extra_bytes);
+        if (!recs)
+            cpex__log(cpex__hub_sink(pl->manager->hub), CPEX_LOG_WARN, NULL,
+                      "out of memory: the audit sinks get the verdict of an invoke of '%.200s' "
+                      "without its execution records",
+                      pl->hook->name);
         if (!ob->result_records) {
             cpex__recs_free(ob->recs);
             ob->recs = NULL;
@@ -524,8 +529,16 @@ static __attribute__((noinline)) void execute_observed(cpex__pipeline *pl, uint3
         if (waits)
             cpex__verdict_faf_done(pl->manager->hub->audit, ob.item);
     }
+    if (ob.result_records && !ob.recs && h->rec_template)
+        cpex__records_add(&res->errors, &res->error_count, "", CPEX_CODE_INTERNAL,
+                          "out of memory: the execution records of this invoke were lost", NULL);
     if (ob.recs) {
         cpex__recs_finish(ob.recs);
+        if (ob.result_records && ob.recs->lost)
+            cpex__records_add(&res->errors, &res->error_count, "", CPEX_CODE_INTERNAL,
+                              "out of memory: some execution records lack a name, a code or a "
+                              "reason",
+                              NULL);
         if (ob.result_records) {
             res->executions = ob.recs->rec;
             res->execution_count = ob.recs->count;

@@ -98,6 +98,7 @@ typedef struct cpex__recs {
     size_t count, cap;
     bool templated;         /* rec[i] is entry i until finished */
     bool finished;
+    bool lost;              /* memory ran out for a text: some record lacks it */
     char *text, *text_end;  /* the free part of the text area */
     cpex__rec_more *more;
     cpex_str hook, trace_id, span_id; /* in the text area */

@@ -185,8 +185,10 @@ static char *block_text(cpex__recs *r, const char *s, size_t len)
         r->text += len + 1;
     } else {
         cpex__rec_more *m = cpex__malloc(sizeof *m + len + 1);
-        if (!m)
+        if (!m) {
+            r->lost = true;
             return NULL;
+        }
         m->next = r->more;
         r->more = m;
         dst = m->text;
@@ -225,6 +227,7 @@ cpex__recs *cpex__recs_from_template(const cpex__rec_template *t, const cpex_ext
     r->cap = t->count;
     r->templated = true;
     r->finished = false;
+    r->lost = false;
     r->text = (char *)r->rec + t->bytes;
     r->text_end = r->text + text;
     r->more = NULL;
@@ -292,6 +295,7 @@ cpex__recs *cpex__recs_new(size_t cap, size_t text_bytes, const char *hook, size
     r->cap = cap;
     r->templated = false;
     r->finished = true;
+    r->lost = false;
     r->text = (char *)r + head;
     r->text_end = r->text + text;
     r->more = NULL;
@@ -337,8 +341,10 @@ static void add_static(cpex__recs *r, cpex_execution_record *rec, const cpex__re
         r->text = at + keys + rs->blob_len;
     } else {
         cpex__rec_more *m = cpex__malloc(sizeof *m + keys + rs->blob_len + 8);
-        if (!m)
+        if (!m) {
+            r->lost = true;
             return; /* the record keeps no names: it is still counted */
+        }
         m->next = r->more;
         r->more = m;
         area = (char *)(((uintptr_t)m->text + 7) & ~(uintptr_t)7);
