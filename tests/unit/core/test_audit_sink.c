@@ -403,6 +403,16 @@ static void test_sink_disable_and_timeout(void **state)
 /* The queue                                                           */
 /* ------------------------------------------------------------------ */
 
+/* Invoke HOOK `n` times, cleaning each result up. */
+static void run_n(cpex_manager *m, int n)
+{
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
+    for (int i = 0; i < n; i++) {
+        tp_run(m, HOOK, &res);
+        cpex_pipeline_result_cleanup(&res);
+    }
+}
+
 static cpex_manager *queue_manager(uint32_t size, uint32_t overflow, double max_wait)
 {
     cpex_manager_options o;
@@ -413,20 +423,25 @@ static cpex_manager *queue_manager(uint32_t size, uint32_t overflow, double max_
     return tp_manager_with(&o);
 }
 
+/* A manager with one plugin and sink `s` ("audit") behind a queue of
+ * `size` in `overflow` mode, invoked `n` times. */
+static cpex_manager *queue_run(sink *s, uint32_t size, uint32_t overflow, double max_wait, int n)
+{
+    cpex_manager *m = queue_manager(size, overflow, max_wait);
+    tp_start(m, tp_new("a", &trace));
+    ADD_SINK(m, "audit", s, NULL, 0, NULL);
+    run_n(m, n);
+    return m;
+}
+
 static void test_backpressure_loses_nothing(void **state)
 {
     (void)state;
     static sink s;
     sink_init(&s);
     s.sleep_ms = 10;
-    cpex_manager *m = queue_manager(2, CPEX_AUDIT_BLOCK, 30.0);
-    tp_start(m, tp_new("a", &trace));
-    ADD_SINK(m, "audit", &s, NULL, 0, NULL);
+    cpex_manager *m = queue_run(&s, 2, CPEX_AUDIT_BLOCK, 30.0, 20);
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
-    for (int i = 0; i < 20; i++) {
-        tp_run(m, HOOK, &res);
-        cpex_pipeline_result_cleanup(&res);
-    }
     wait_idle(m);
     assert_int_equal(sink_count(&s), 20);
     cpex_stats *st = NULL;
@@ -445,14 +460,8 @@ static void test_drop_mode_counts_drops(void **state)
     static sink s;
     sink_init(&s);
     s.sleep_ms = 50;
-    cpex_manager *m = queue_manager(1, CPEX_AUDIT_DROP, 1.0);
-    tp_start(m, tp_new("a", &trace));
-    ADD_SINK(m, "audit", &s, NULL, 0, NULL);
+    cpex_manager *m = queue_run(&s, 1, CPEX_AUDIT_DROP, 1.0, 10);
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
-    for (int i = 0; i < 10; i++) {
-        tp_run(m, HOOK, &res);
-        cpex_pipeline_result_cleanup(&res);
-    }
     wait_idle(m);
     cpex_stats *st = NULL;
     assert_int_equal(cpex_manager_stats(m, &st), CPEX_OK);
@@ -513,14 +522,8 @@ static void test_shutdown_delivers_everything_queued(void **state)
     static sink s;
     sink_init(&s);
     s.sleep_ms = 5;
-    cpex_manager *m = queue_manager(1000, CPEX_AUDIT_BLOCK, 1.0);
-    tp_start(m, tp_new("a", &trace));
-    ADD_SINK(m, "audit", &s, NULL, 0, NULL);
+    cpex_manager *m = queue_run(&s, 1000, CPEX_AUDIT_BLOCK, 1.0, 40);
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
-    for (int i = 0; i < 40; i++) {
-        tp_run(m, HOOK, &res);
-        cpex_pipeline_result_cleanup(&res);
-    }
     cpex_manager_shutdown(m);
     assert_int_equal(sink_count(&s), 40);
     /* after shutdown: fail closed, and no verdict */
