@@ -72,6 +72,7 @@ bench: deps
 	$(BUILD)/cpex_bench
 	$(BUILD)/cpex_bench_state
 	$(BUILD)/cpex_bench_isolation
+	$(BUILD)/cpex_bench_observe
 
 # Every bench case under callgrind at N and 2N iterations (bench/callgrind.sh):
 # instructions per invoke, stable on a loaded machine; prints the JSON

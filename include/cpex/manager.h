@@ -118,7 +118,37 @@ typedef struct cpex_manager_options {
      * set `plugin_settings.strict_permissions: true`; default false (warn).
      */
     bool strict_permissions;
+
+    /* ---- observability (since 0.2; docs/observability.md) ---- */
+    /**
+     * Fill cpex_pipeline_result.executions (one record per handler call).
+     * Default false; plugin_settings.execution_records of a loaded
+     * configuration overrides it.
+     */
+    bool execution_records;
+    /**
+     * Count calls, outcomes and latencies per plugin and hook
+     * (cpex_manager_stats, cpex_manager_metrics_text). Default false;
+     * plugin_settings.metrics overrides it.
+     */
+    bool metrics;
+    /** Verdicts waiting for the audit sinks, at most; default 1024 (1 .. 1048576). */
+    uint32_t audit_queue_size;
+    /** enum cpex_audit_overflow: what an invoke does when that queue is full; default block. */
+    uint32_t audit_overflow;
+    /**
+     * With CPEX_AUDIT_BLOCK: how long an invoke waits for room, in seconds,
+     * before it drops its verdict (counted); default 1. Never waits for a
+     * sink stuck in a call past its deadline.
+     */
+    double audit_max_wait;
 } cpex_manager_options;
+
+/** What an invoke does with its verdict when the audit queue is full. */
+typedef enum cpex_audit_overflow {
+    CPEX_AUDIT_BLOCK = 0, /* wait for room (up to audit_max_wait), then drop and count */
+    CPEX_AUDIT_DROP = 1   /* drop at once and count: never wait */
+} cpex_audit_overflow;
 
 /** The YAML name of a mode ("sequential", …); "unknown" for other values. */
 CPEX_API const char *cpex_mode_name(uint32_t mode);
@@ -345,15 +375,23 @@ typedef struct cpex_plugin_info {
     /** NULL in process; for `isolation: process`, how the plugin is isolated
         and which protections are in force (one line, from its factory). */
     char *isolation;
+
+    /* ---- audit sinks (since 0.2; docs/observability.md) ---- */
+    bool audit_sink;        /* it registered a verdict handler: it receives verdicts */
+    /** The hooks whose verdicts it receives, NULL-terminated; NULL when it
+     *  receives every hook's (or is no sink). */
+    char **sink_hooks;
 } cpex_plugin_info;
 
 /** The size of the first layout: the least struct_size libcpex fills. */
 #define CPEX_PLUGIN_INFO_SIZE_V1 (offsetof(cpex_plugin_info, config) + sizeof(json_t *))
+/** The least struct_size whose info says whether the plugin is an audit sink. */
+#define CPEX_PLUGIN_INFO_SIZE_SINKS (offsetof(cpex_plugin_info, sink_hooks) + sizeof(char **))
 
 /** Static initializer for an empty info. */
 #define CPEX_PLUGIN_INFO_INIT                                                                     \
     {(uint32_t)sizeof(cpex_plugin_info), NULL, NULL, NULL, NULL, NULL, NULL, 0, 0,               \
-     CPEX_ON_ERROR_FAIL, 0.0, CPEX_STATE_CREATED, false, NULL, NULL, NULL, NULL, NULL}
+     CPEX_ON_ERROR_FAIL, 0.0, CPEX_STATE_CREATED, false, NULL, NULL, NULL, NULL, NULL, false, NULL}
 
 /**
  * Make `info` empty and set its struct_size to the caller's sizeof (inline,
@@ -444,12 +482,13 @@ CPEX_API cpex_status cpex_manager_invoke_hook(cpex_manager *manager, const cpex_
                                               cpex_pipeline_result *result);
 
 /**
- * Wait until no background (fire-and-forget) work is running, at most
- * `timeout` seconds: any number; negative or infinite means no limit, 0
- * only looks, and a huge finite one waits as long as the clock can count
- * (it saturates, it never wraps into the past). CPEX_OK when idle,
- * CPEX_E_STATE if work remains at the deadline, CPEX_E_INVALID for a
- * NULL manager or a NaN timeout (nothing is waited for).
+ * Wait until no background work is running — fire-and-forget handlers and
+ * verdicts queued for audit sinks — at most `timeout` seconds: any number;
+ * negative or infinite means no limit, 0 only looks, and a huge finite one
+ * waits as long as the clock can count (it saturates, it never wraps into
+ * the past). CPEX_OK when idle, CPEX_E_STATE if work remains at the
+ * deadline, CPEX_E_INVALID for a NULL manager or a NaN timeout (nothing is
+ * waited for).
  */
 CPEX_API cpex_status cpex_manager_wait_background(cpex_manager *manager, double timeout);
 

@@ -85,6 +85,9 @@ void cli_log_init(cli_log *log, bool capture, unsigned print_min);
  */
 cpex_manager *cli_manager_new(cli_log *log);
 
+/** As cli_manager_new, with execution records and metrics switched as given. */
+cpex_manager *cli_manager_new_observing(cli_log *log, bool records, bool metrics);
+
 /**
  * Print every problem of `err`, one "INDENT- message" each, libcpex's
  * detail lines under it, text from elsewhere escaped (cli_put_message).

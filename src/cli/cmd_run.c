@@ -26,6 +26,8 @@ typedef struct run_opts {
     size_t max_contexts;
     bool json;
     bool verbose;
+    bool stats;        /* metrics on, and the table at the end */
+    bool no_records;   /* execution records off */
 } run_opts;
 
 typedef struct run_stats {
@@ -46,6 +48,10 @@ static int parse_args(int argc, char **argv, run_opts *o)
             o->json = true;
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
             o->verbose = true;
+        } else if (strcmp(a, "--stats") == 0) {
+            o->stats = true;
+        } else if (strcmp(a, "--no-executions") == 0) {
+            o->no_records = true;
         } else if (cli_opt_value(argc, argv, &i, "--hook", &v)) {
             if (!v || !*v)
                 return cli_usage_error("run", "--hook needs a hook name, e.g. --hook cmf.tool_pre_invoke");
@@ -147,7 +153,8 @@ static bool run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, 
         st->denied++;
     st->soft_errors += res.error_count;
     errno = 0;
-    cli_output_result(stdout, o->json, lineno, &req, &res);
+    cli_output_opts out = {o->json, o->verbose};
+    cli_output_result(stdout, &out, lineno, &req, &res);
     /* Flush per line: a consumer reading through a pipe sees each result
        as it is made, not in 4 KiB bursts; and a failed write is seen at once. */
     bool ok = written(lineno);
@@ -213,7 +220,9 @@ int cli_cmd_run(int argc, char **argv)
     cli_guard_lost("no request was processed");
     cli_log log;
     cli_log_init(&log, false, o.verbose ? CPEX_LOG_INFO : CPEX_LOG_WARN);
-    cpex_manager *m = cli_manager_new(&log);
+    /* Execution records are on in `cpex run` (off in the library): the
+       JSON lines carry them, --verbose shows them. */
+    cpex_manager *m = cli_manager_new_observing(&log, !o.no_records, o.stats);
     cli_contexts *contexts = cli_contexts_new(o.max_contexts, 0);
     if (!m || !contexts || !load(m, o.config)) {
         if (!contexts)
@@ -258,6 +267,14 @@ int cli_cmd_run(int argc, char **argv)
     cli_guard_lost("the summary is missing");
     st.soft_errors += report_background(m);
     double elapsed = cli_now() - start;
+    if (o.stats) {
+        cpex_stats *stats = NULL;
+        if (cpex_manager_stats(m, &stats) == CPEX_OK)
+            cli_output_stats(stderr, stats);
+        else
+            fprintf(stderr, "cpex run: out of memory reading the stats\n");
+        cpex_stats_free(stats);
+    }
 
     /* Free the contexts before the manager: their state belongs to its plugins. */
     cli_guard_doing("shutting down the plugins");

@@ -13,9 +13,22 @@
 
 #include "request.h"
 
+/** How results are written. */
+typedef struct cli_output_opts {
+    bool json;       /* one JSON object per line */
+    bool verbose;    /* readable form: one line per plugin call too */
+} cli_output_opts;
+
 /** Write the result of the request on input line `line`. */
-void cli_output_result(FILE *out, bool json, size_t line, const cli_request *request,
-                       const cpex_pipeline_result *result);
+void cli_output_result(FILE *out, const cli_output_opts *opts, size_t line,
+                       const cli_request *request, const cpex_pipeline_result *result);
+
+/**
+ * The metrics table `cpex run --stats` prints at the end: one row per
+ * plugin and hook (calls, allows, denies, errors, timeouts, p50, p99), then
+ * the hooks and the audit queue.
+ */
+void cli_output_stats(FILE *out, const cpex_stats *stats);
 
 /** Write the error line for a bad input line. */
 void cli_output_line_error(FILE *out, bool json, size_t line, const char *message);

@@ -66,6 +66,12 @@ typedef struct cpex__config {
     bool short_circuit_on_deny;
     bool unknown_hook_deny;     /* plugin_settings.unknown_hook: deny */
     bool strict_permissions;    /* plugin_settings.strict_permissions: true */
+    /* observation (docs/observability.md); -1 (0 for the size): not set */
+    int execution_records;
+    int metrics;
+    int64_t audit_queue_size;
+    int audit_overflow;     /* enum cpex_audit_overflow */
+    double audit_max_wait;  /* seconds */
     size_t plugin_count;
     cpex__config_plugin *plugins;
     bool has_state;         /* `plugin_settings.state` was given (config_state.c) */

@@ -147,12 +147,19 @@ enum {
     S_ROUTE_CACHE_MAX,
     S_CAPTURE_TIMINGS,
     S_STATE,
+    S_EXECUTION_RECORDS,
+    S_METRICS,
+    S_AUDIT_QUEUE_SIZE,
+    S_AUDIT_OVERFLOW,
+    S_AUDIT_MAX_WAIT,
     S_COUNT
 };
 static const char *const settings_keys[S_COUNT] = {
     "plugin_timeout",       "short_circuit_on_deny",   "unknown_hook",
     "strict_permissions",   "routing_enabled",         "parallel_execution_within_band",
     "fail_on_plugin_error", "route_cache_max_entries", "capture_timings", "state",
+    "execution_records",    "metrics",                 "audit_queue_size",
+    "audit_overflow",       "audit_max_wait",
 };
 
 static void report_va(void *vc, cpex__pos pos, const char *key, const char *fmt, va_list ap)
@@ -214,6 +221,38 @@ static void check_unknown_hook(ctx *c, const cpex__ynode *v)
     c->cfg->unknown_hook_deny = idx == 1;
 }
 
+/* plugin_settings.audit_queue_size: 1 .. 1048576 verdicts. */
+static void check_queue_size(ctx *c, const cpex__ynode *v)
+{
+    cpex__yval r = cpex__yresolve(v);
+    if (v->type != CPEX__YN_SCALAR || r.kind != CPEX__YV_INT || r.bad || r.i < 1 ||
+        r.i > 1048576) {
+        report(c, v, "plugin_settings",
+               "'plugin_settings.audit_queue_size' must be a whole number of verdicts from 1 to "
+               "1048576, got %s%s",
+               cpex__ydescribe(v), cpex__yunquote_hint(v, CPEX__YV_INT));
+        return;
+    }
+    c->cfg->audit_queue_size = r.i;
+}
+
+/* plugin_settings.audit_overflow: block | drop. */
+static void check_overflow(ctx *c, const cpex__ynode *v)
+{
+    const char *s = cpex__ywant_string(&c->diag, v, "plugin_settings.audit_overflow", true);
+    if (!s)
+        return;
+    if (strcmp(s, "block") == 0)
+        c->cfg->audit_overflow = CPEX_AUDIT_BLOCK;
+    else if (strcmp(s, "drop") == 0)
+        c->cfg->audit_overflow = CPEX_AUDIT_DROP;
+    else
+        report(c, v, "plugin_settings",
+               "'plugin_settings.audit_overflow' must be block (wait for room, then drop and "
+               "count) or drop (drop at once and count), got '%.64s'",
+               s);
+}
+
 static void check_settings(ctx *c, const cpex__ynode *v)
 {
     if (cpex__yis_null(v))
@@ -260,6 +299,25 @@ static void check_settings(ctx *c, const cpex__ynode *v)
         case S_STRICT_PERMISSIONS:
             cpex__ywant_bool(&c->diag, val, "plugin_settings.strict_permissions",
                              &cfg->strict_permissions);
+            break;
+        case S_EXECUTION_RECORDS:
+        case S_METRICS: {
+            bool b;
+            if (cpex__ywant_bool(&c->diag, val, idx == S_METRICS ? "plugin_settings.metrics"
+                                                                 : "plugin_settings.execution_records",
+                                 &b))
+                *(idx == S_METRICS ? &cfg->metrics : &cfg->execution_records) = b;
+            break;
+        }
+        case S_AUDIT_QUEUE_SIZE:
+            check_queue_size(c, val);
+            break;
+        case S_AUDIT_OVERFLOW:
+            check_overflow(c, val);
+            break;
+        case S_AUDIT_MAX_WAIT:
+            cpex__ywant_seconds(&c->diag, val, "plugin_settings.audit_max_wait", 0,
+                                CPEX_TIMEOUT_MAX, &cfg->audit_max_wait);
             break;
         default:
             warn(c, k,
@@ -665,10 +723,14 @@ static void check_plugin(ctx *c, const cpex__ynode *map, cpex__config_plugin *p)
     if (!first[P_KIND])
         report(c, map, "kind",
                "missing required key 'kind'; add kind: <factory kind> (e.g. lib:<path>)");
-    if (!first[P_HOOKS])
+    /* Without hooks, an audit-mode plugin is an audit sink for every hook
+     * (the manager checks that it registers a verdict handler). */
+    if (!first[P_HOOKS] && p->mode != CPEX_MODE_AUDIT)
         report(c, map, "hooks",
                "missing required key 'hooks'; list the hooks it serves, e.g. hooks: "
-               "[tool_pre_invoke]");
+               "[tool_pre_invoke] (only an audit sink, mode: audit, may leave it out)");
+    else if (!first[P_HOOKS] && !p->hooks && !(p->hooks = empty_strv(c)))
+        c->diag.nomem = true;
 }
 
 static void check_plugins(ctx *c, const cpex__ynode *v)
@@ -826,6 +888,8 @@ cpex_status cpex__config_parse(const char *yaml, size_t len, const char *source,
     c.cfg = cpex__calloc(1, sizeof *c.cfg);
     c.names = json_object();
     if (c.cfg) {
+        c.cfg->execution_records = c.cfg->metrics = c.cfg->audit_overflow = -1;
+        c.cfg->audit_max_wait = -1;
         c.cfg->source = cpex__strdup(c.source);
         c.cfg->base_dir = base_dir ? cpex__strdup(base_dir) : NULL;
         c.cfg->warnings = cpex__calloc(1, sizeof *c.cfg->warnings);

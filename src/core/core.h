@@ -52,6 +52,7 @@ typedef struct cpex__plugin {
     cpex_on_error on_error;
     double timeout;       /* effective, seconds */
     int64_t timeout_ns;
+    uint64_t timeout_ticks; /* the same in ticks of util/ticks.h (observed invokes) */
     bool coarse_clock;    /* timed with the coarse clock (see cpex__coarse_min_timeout_ns) */
     cpex__caps caps;
     char **capabilities;  /* NULL-terminated */
@@ -72,12 +73,17 @@ typedef struct cpex__plugin {
     _Atomic int shutdown_owed; /* abandoned while initialized: the last unref shuts it down */
     char *state_ns;       /* namespace of its state keys; NULL: its name cannot be one */
     size_t state_ns_len;
+    /* observation (observe.h) */
+    struct cpex__rec_static *rec; /* what its execution records share (NULL on OOM: none) */
+    bool sink_all;        /* with reg.verdict: an audit sink for every hook */
+    bool api_sink;        /* registered with cpex_manager_register_sink */
+    char **sink_hooks;    /* with reg.verdict and not sink_all: the hooks it observes */
 } cpex__plugin;
 
 cpex__plugin *cpex__plugin_ref(cpex__plugin *plugin);
 void cpex__plugin_unref(cpex__plugin *plugin);
-/** Set state to disabled (once) with a reason; logs it. */
-void cpex__plugin_disable(cpex__plugin *plugin, const char *reason);
+/** Set state to disabled (once) with a reason; logs it. True when this call disabled it. */
+bool cpex__plugin_disable(cpex__plugin *plugin, const char *reason);
 /** Replace the reason (copied) under the plugin's lock. */
 void cpex__plugin_set_reason(cpex__plugin *plugin, const char *reason);
 
@@ -113,6 +119,12 @@ typedef struct cpex__hook {
     size_t count;
     cpex__hook_entry *entries;    /* phase-major, then priority, then seq */
     size_t phase_start[CPEX_PHASES + 1];
+    /* observation, set by cpex__snapshot_observe (observe.h) */
+    const uint32_t *metric_ids;  /* each entry's metric label id */
+    uint32_t metric_id;          /* the hook's own */
+    uint32_t sink_count;
+    cpex__plugin *const *sinks;  /* audit sinks observing it, in registration order */
+    const struct cpex__rec_template *rec_template; /* its execution records' start */
 } cpex__hook;
 
 /** A host-defined payload type, as registered. */
@@ -133,6 +145,8 @@ typedef struct cpex__snapshot {
     const cpex__hook **by_id;    /* hook name id -> its hook, or NULL (no handler) */
     size_t type_count;
     cpex__type_slot *types;       /* own array; names borrowed from the manager */
+    struct cpex__snap_obs *obs;   /* observation wiring (observe.h); NULL until wired */
+    bool any_sinks;               /* some audit sink observes some hook */
 } cpex__snapshot;
 
 uint64_t cpex__hash_name(const char *name, size_t len);
@@ -193,6 +207,11 @@ struct cpex_manager {
     _Atomic bool shut_down;              /* written under write_lock, read by queries */
     _Atomic bool deny_unknown_hooks;     /* unknown_hook deny: set once, never cleared */
     uint64_t next_seq;
+
+    /* observation (observe.h) */
+    _Atomic uint32_t obs_flags;          /* CPEX__OBS_RECORDS | CPEX__OBS_METRICS */
+    size_t sink_count;                   /* sinks registered from code (write_lock) */
+    cpex__plugin **sinks;
 };
 
 /**
@@ -266,7 +285,7 @@ static inline bool cpex__result_fillable(const cpex_pipeline_result *result)
  * call). A field appended after the first layout is written only where
  * the caller's size covers it.
  */
-static inline void cpex__result_reset(cpex_pipeline_result *r)
+static inline void cpex__result_reset_v1(cpex_pipeline_result *r)
 {
     r->continue_processing = true;
     r->violation = NULL;
@@ -280,6 +299,16 @@ static inline void cpex__result_reset(cpex_pipeline_result *r)
     r->context = NULL;
     if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_V2)
         r->no_plugin_ran = false;
+}
+
+static inline void cpex__result_reset(cpex_pipeline_result *r)
+{
+    cpex__result_reset_v1(r);
+    if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS) {
+        r->execution_count = 0;
+        r->executions = NULL;
+        r->execution_size = 0;
+    }
 }
 /** Append a soft error record with a record code of cpex/codes.h (strings
  *  copied, details taken). Returns false on OOM. */

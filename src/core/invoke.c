@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "core/observe.h"
 
 /* ------------------------------------------------------------------ */
 /* Invoke                                                              */
@@ -119,9 +120,11 @@ static cpex_status run_found(cpex_manager *m, cpex__rcu_ticket t, const cpex__sn
     const cpex__type_slot *custom;
     char reason[300];
     const char *problem = payload_problem(s, h, h->name, payload, &custom, reason, sizeof reason);
-    if (problem)
+    if (problem) {
         deny_invoke(res, CPEX_CODE_PAYLOAD_TYPE_MISMATCH, problem);
-    else
+        if (h->sink_count) /* a deny the sinks see too, with no records: nothing ran */
+            cpex__observe_unrun(m, s, h, h->name, h->name_len, NULL, NULL, extensions, res);
+    } else
         cpex__execute(m, s, h, payload, custom, extensions, context,
                       atomic_load_explicit(&m->closing, memory_order_relaxed) != 0, res);
     cpex__rcu_exit(t);
@@ -146,10 +149,14 @@ cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_pa
     const cpex__snapshot *s = atomic_load_explicit(&m->snapshot, memory_order_seq_cst);
     const cpex__hook *h = cpex__snapshot_find(s, hook, len);
     if (!h || h->count == 0 || all_disabled(h)) {
-        /* Allow, payload and extensions untouched. Plugins of `mode:
-           disabled` are not in the index: their hooks count as unknown. */
-        cpex__rcu_exit(t);
+        /* Allow (or the unknown_hook deny), payload and extensions
+           untouched. Plugins of `mode: disabled` are not in the index:
+           their hooks count as unknown. Audit sinks that observe the hook
+           still get the verdict (one test when there are none). */
         no_plugin_ran(m, res, h && h->count > 0, hook);
+        if (__builtin_expect(s->any_sinks, 0))
+            cpex__observe_unrun(m, s, h, hook, len, payload, NULL, extensions, res);
+        cpex__rcu_exit(t);
         return CPEX_OK;
     }
     return run_found(m, t, s, h, payload, extensions, context, res);
@@ -194,9 +201,11 @@ cpex_status cpex_manager_invoke_hook(cpex_manager *m, const cpex_hook_handle *ho
     const cpex__snapshot *s = atomic_load_explicit(&m->snapshot, memory_order_seq_cst);
     /* A name interned after this snapshot was built has no handler in it. */
     const cpex__hook *h = name->id < s->id_count ? s->by_id[name->id] : NULL;
-    if (!h || h->count == 0 || all_disabled(h)) {
-        cpex__rcu_exit(t); /* as cpex_manager_invoke */
+    if (!h || h->count == 0 || all_disabled(h)) { /* as cpex_manager_invoke */
         no_plugin_ran(m, res, h && h->count > 0, name->name);
+        if (__builtin_expect(s->any_sinks, 0))
+            cpex__observe_unrun(m, s, h, name->name, name->len, payload, NULL, extensions, res);
+        cpex__rcu_exit(t);
         return CPEX_OK;
     }
     return run_found(m, t, s, h, payload, extensions, context, res);

@@ -7,6 +7,7 @@
 
 #include "core/core.h"
 #include "core/manager_internal.h"
+#include "core/observe.h"
 #include "util/alloc.h"
 #include "util/errors.h"
 
@@ -81,6 +82,9 @@ void cpex_manager_shutdown(cpex_manager *m)
     cpex__rcu_synchronize(&m->rcu);
     int64_t until = cpex__hub_latest_deadline(m->hub);
     cpex__hub_wait_idle(m->hub, cpex__deadline_add(until, CPEX__ABANDON_GRACE_NS));
+    /* Every verdict queued so far reaches its sinks before any sink is
+     * shut down (a sink stuck in one call is given up after a grace). */
+    cpex__audit_drain(m->hub->audit, CPEX__ABANDON_GRACE_NS);
     cpex__snapshot *cur = atomic_load(&m->snapshot);
     /* Every state first, then the in-flight counts: a worker raises its
      * count before it checks the state (seq_cst both ways), so a call

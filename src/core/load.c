@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/core.h"
 #include "core/manager_internal.h"
+#include "core/observe.h"
 #include "model/json_dump.h"
 #include "util/alloc.h"
 #include "util/errors.h"
@@ -184,6 +185,7 @@ static cpex_status create_configured(cpex_manager *m, const cpex__config *cfg,
     s.capability_count = cp->capability_count;
     s.hooks = (const char *const *)cp->hooks;
     s.hook_count = cp->hook_count;
+    s.sink_all = cp->hook_count == 0 && cp->mode == CPEX_MODE_AUDIT;
     s.config = cp->config;
     s.state_namespace = cp->state_namespace;
     s.origin = prod.origin;
@@ -324,6 +326,8 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
     cpex__binding_list_free(&bindings);
     if (cfg->unknown_hook_deny) /* manager-wide, and only ever turned on */
         atomic_store(&m->deny_unknown_hooks, true);
+    cpex__observe_apply_settings(m, cfg->execution_records, cfg->metrics, cfg->audit_queue_size,
+                                 cfg->audit_overflow, cfg->audit_max_wait);
     pthread_mutex_unlock(&m->write_lock);
     return CPEX_OK;
 fail:

@@ -13,6 +13,7 @@
 
 #include "core/core.h"
 #include "core/manager_internal.h"
+#include "core/observe.h"
 #include "cpex/version.h"
 #include "util/alloc.h"
 #include "util/count.h"
@@ -36,6 +37,9 @@ void cpex_manager_options_init(cpex_manager_options *o)
     o->worker_threads = 2;
     o->short_circuit_on_deny = true;
     o->log_level = CPEX_LOG_WARN;
+    o->audit_queue_size = 1024;
+    o->audit_overflow = CPEX_AUDIT_BLOCK;
+    o->audit_max_wait = 1.0;
 }
 
 void cpex_plugin_spec_init(cpex_plugin_spec *s)
@@ -96,6 +100,20 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
     if (opts.worker_threads > 256)
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
                               "worker_threads must be at most 256 (got %u)", opts.worker_threads);
+    if (opts.audit_queue_size < 1 || opts.audit_queue_size > 1048576)
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
+                               "audit_queue_size must be between 1 and 1048576 (got %u)",
+                               opts.audit_queue_size);
+    if (opts.audit_overflow > CPEX_AUDIT_DROP)
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
+                               "audit_overflow %u is not valid (CPEX_AUDIT_BLOCK or "
+                               "CPEX_AUDIT_DROP)",
+                               opts.audit_overflow);
+    if (!(opts.audit_max_wait >= 0) || opts.audit_max_wait > 3600.0)
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
+                               "audit_max_wait must be between 0 and 3600 seconds (got %g)",
+                               opts.audit_max_wait);
+    cpex__ticks_init(); /* durations of records and metrics (once per process) */
 
     cpex_manager *m = cpex__calloc(1, sizeof *m);
     if (!m)
@@ -113,6 +131,7 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
     }
     m->default_timeout_ns = cpex__seconds_to_ns(opts.default_timeout);
     atomic_init(&m->deny_unknown_hooks, opts.unknown_hook == CPEX_UNKNOWN_HOOK_DENY);
+    cpex__observe_apply_settings(m, opts.execution_records, opts.metrics, -1, -1, -1.0);
     pthread_mutex_init(&m->write_lock, NULL);
     cpex__rcu_init(&m->rcu);
     for (size_t i = 0; i < CPEX__COUNT(builtin_cmf_hooks); i++)
@@ -170,7 +189,12 @@ void cpex_manager_free(cpex_manager *m)
                   "%u worker thread%s still inside a plugin's handler: abandoned (the thread "
                   "and what the handler uses stay until it returns)",
                   stuck, stuck == 1 ? " is" : "s are");
+    if (m->hub)
+        cpex__audit_stop(m->hub->audit, CPEX__ABANDON_GRACE_NS);
     cpex__snapshot_free(atomic_load(&m->snapshot));
+    for (size_t i = 0; i < m->sink_count; i++)
+        cpex__plugin_unref(m->sinks[i]);
+    cpex__free(m->sinks);
     free_factory_slots(m->exact, m->exact_count);
     free_factory_slots(m->schemes, m->scheme_count);
     for (size_t i = 0; i < m->type_count; i++)

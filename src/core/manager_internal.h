@@ -24,6 +24,7 @@ typedef struct cpex__plugin_setup {
     size_t capability_count;
     const char *const *hooks; /* NULL: every handler */
     size_t hook_count;
+    bool sink_all;            /* YAML `mode: audit` without hooks: an audit sink for every hook */
     const json_t *config;
     const char *state_namespace; /* NULL: derived from the name */
     char *origin;             /* taken */

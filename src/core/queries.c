@@ -98,6 +98,8 @@ void cpex_plugin_info_cleanup(cpex_plugin_info *info)
     cpex_strv_free(info->hooks);
     cpex_strv_free(info->capabilities);
     json_decref(info->config);
+    if (info->struct_size >= CPEX_PLUGIN_INFO_SIZE_SINKS)
+        cpex_strv_free(info->sink_hooks);
     info_reset(info);
 }
 
@@ -140,10 +142,16 @@ cpex_status cpex_manager_plugin_info(const cpex_manager *cm, const char *name,
     info->capabilities = cpex__strv_dup(p->capabilities);
     /* A copy, not a reference: jansson's refcounts are not safe across threads. */
     info->config = json_deep_copy(p->config);
+    bool sinks_ok = true;
+    if (info->struct_size >= CPEX_PLUGIN_INFO_SIZE_SINKS && p->reg.verdict) {
+        info->audit_sink = true;
+        if (!p->sink_all && p->sink_hooks)
+            sinks_ok = (info->sink_hooks = cpex__strv_dup(p->sink_hooks)) != NULL;
+    }
     cpex__rcu_exit(t);
     bool ok = info->name && (!p->kind || info->kind) && (!p->origin || info->origin) &&
               (!has_iso || !p->isolation || info->isolation) &&
-              info->hooks && info->capabilities && info->config;
+              info->hooks && info->capabilities && info->config && sinks_ok;
     if (!ok) {
         cpex_plugin_info_cleanup(info);
         return CPEX_E_NOMEM;

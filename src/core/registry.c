@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "core/observe.h"
 #include "util/alloc.h"
 
 static inline uint64_t load64(const char *p)
@@ -177,6 +178,7 @@ void cpex__snapshot_free(cpex__snapshot *s)
 {
     if (!s)
         return;
+    cpex__snapshot_obs_free(s);
     if (s->hooks)
         cpex__free(s->hooks[0].entries); /* one array for every hook's entries */
     cpex__free(s->hooks);

@@ -35,7 +35,7 @@ has "says so" "$err" "cannot load"
 
 # ---- /v1/invoke answers as `cpex run --json` -----------------------------------------
 expect "cpex run --json (the reference)" 1 \
-  "$cpex" run "$tmp/gateway.yaml" --input "$src/examples/requests.jsonl" --json
+  "$cpex" run "$tmp/gateway.yaml" --input "$src/examples/requests.jsonl" --json --no-executions
 cp "$tmp/out" "$tmp/run.jsonl"
 serve_start serve "$tmp/gateway.yaml" && serve_ready serve
 has "loopback by default" "$serve_url" '^http://127\.0\.0\.1:[0-9]+$'

@@ -77,12 +77,15 @@ static void test_initializers_agree(void **state)
         assert_true(!both[i]->violation && !both[i]->modified_payload && !both[i]->extensions &&
                     !both[i]->metadata && !both[i]->errors && !both[i]->context);
         assert_int_equal(both[i]->error_count, 0);
+        assert_int_equal(both[i]->execution_count, 0);
+        assert_null(both[i]->executions);
+        assert_int_equal(both[i]->execution_size, 0);
     }
     assert_false(a.no_plugin_ran || b.no_plugin_ran);
-    /* one field appended since the first layout */
+    /* no_plugin_ran, then the execution records (0.2): the last fields appended so far */
     assert_true(CPEX_PIPELINE_RESULT_SIZE_V1 < CPEX_PIPELINE_RESULT_SIZE_V2);
-    assert_true(CPEX_PIPELINE_RESULT_SIZE_V2 <= sizeof a);
-    assert_true(sizeof a - CPEX_PIPELINE_RESULT_SIZE_V2 < sizeof(void *)); /* tail padding */
+    assert_true(CPEX_PIPELINE_RESULT_SIZE_V2 < CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS);
+    assert_int_equal(CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS, sizeof a);
 
     cpex_plugin_info i = CPEX_PLUGIN_INFO_INIT, j;
     memset(&j, 0x5a, sizeof j);
@@ -91,7 +94,11 @@ static void test_initializers_agree(void **state)
     assert_int_equal(j.struct_size, sizeof j);
     assert_null(j.name);
     assert_null(j.config);
-    assert_true(CPEX_PLUGIN_INFO_SIZE_V1 <= sizeof i); /* `isolation` was appended */
+    assert_false(j.audit_sink);
+    assert_null(j.sink_hooks);
+    /* `isolation`, then the audit-sink fields (0.2): the last appended so far */
+    assert_int_equal(CPEX_PLUGIN_INFO_SIZE_V1, offsetof(cpex_plugin_info, isolation));
+    assert_int_equal(CPEX_PLUGIN_INFO_SIZE_SINKS, sizeof i);
 
     cpex_error e = CPEX_ERROR_INIT, f;
     memset(&f, 0x5a, sizeof f);
