@@ -61,6 +61,8 @@ typedef struct cpex__plugin {
     cpex_plugin_registration reg; /* copied from the factory or host */
     cpex_handler_reg *handlers;   /* owned copy of the wired handlers */
     uint32_t *hook_ids;           /* the interned id of each handler's hook */
+    uint32_t *metric_ids;         /* each handler's metric label id: CPEX__NO_METRIC until a
+                                     snapshot first wires it (sinks.c), then kept */
     size_t handler_count;
     void (*release)(void *data);
     void *release_data;
@@ -124,7 +126,9 @@ typedef struct cpex__hook {
     uint32_t metric_id;          /* the hook's own */
     uint32_t sink_count;
     cpex__plugin *const *sinks;  /* audit sinks observing it, in registration order */
-    const struct cpex__rec_template *rec_template; /* its execution records' start */
+    /* its execution records' start: made on first use (cpex__hook_template), freed with
+       the snapshot */
+    _Atomic(const struct cpex__rec_template *) rec_template;
 } cpex__hook;
 
 /** A host-defined payload type, as registered. */

@@ -506,8 +506,11 @@ static __attribute__((noinline)) void execute_observed(cpex__pipeline *pl, uint3
     ob.result_records = (flags & CPEX__OBS_RECORDS) &&
                         res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS;
     ob.sinks = h->sink_count && !pl->closing;
-    if (ob.result_records || ob.sinks)
-        ob.recs = h->rec_template ? cpex__recs_from_template(h->rec_template, pl->ext) : NULL;
+    const cpex__rec_template *tpl = NULL;
+    if (ob.result_records || ob.sinks) {
+        tpl = cpex__hook_template(h);
+        ob.recs = tpl ? cpex__recs_from_template(tpl, pl->ext) : NULL;
+    }
     if (flags & CPEX__OBS_METRICS)
         ob.shard = cpex__metrics_shard(pl->manager->hub->metrics);
     ob.clock.base_ticks = cpex__ticks();
@@ -529,7 +532,7 @@ static __attribute__((noinline)) void execute_observed(cpex__pipeline *pl, uint3
         if (waits)
             cpex__verdict_faf_done(pl->manager->hub->audit, ob.item);
     }
-    if (ob.result_records && !ob.recs && h->rec_template)
+    if (ob.result_records && !ob.recs)
         cpex__records_add(&res->errors, &res->error_count, "", CPEX_CODE_INTERNAL,
                           "out of memory: the execution records of this invoke were lost", NULL);
     if (ob.recs) {

@@ -93,6 +93,13 @@ typedef struct cpex__rec_template {
 
 /** The template of hook `h` (its entries' plugins). NULL on OOM. */
 cpex__rec_template *cpex__rec_template_new(const cpex__hook *h);
+/**
+ * The template of a published snapshot's hook, made on the first observed
+ * invoke that needs one (most snapshots, with records and sinks off,
+ * never do; a registration then costs no template) and kept with the
+ * snapshot. Any thread; NULL on OOM.
+ */
+const cpex__rec_template *cpex__hook_template(const cpex__hook *h);
 
 typedef struct cpex__recs {
     size_t count, cap;
@@ -416,7 +423,6 @@ const cpex__recs *cpex__verdict_recs(const cpex__verdict_item *item);
 /** What a snapshot adds for observation (owned by it). */
 typedef struct cpex__snap_obs {
     uint32_t *metric_ids;       /* every hook entry's label id; hooks point into it */
-    cpex__rec_template **templates; /* every hook's records template (by hook index) */
     cpex__plugin **sink_lists;  /* every hook's sink list; hooks point into it */
     size_t all_count;           /* sinks that observe every hook */
     cpex__plugin **all;

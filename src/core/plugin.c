@@ -40,6 +40,7 @@ void cpex__plugin_unref(cpex__plugin *p)
     json_decref(p->config);
     cpex__free(p->handlers);
     cpex__free(p->hook_ids);
+    cpex__free(p->metric_ids);
     cpex__free(p->reason);
     cpex__rec_static_free(p->rec);
     cpex__free(p->rec);

@@ -155,11 +155,14 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
     p->state_ns_len = p->state_ns ? strlen(p->state_ns) : 0;
     p->handlers = cpex__calloc(wired ? wired : 1, sizeof *p->handlers);
     p->hook_ids = cpex__calloc(wired ? wired : 1, sizeof *p->hook_ids);
+    p->metric_ids = cpex__malloc((wired ? wired : 1) * sizeof *p->metric_ids);
+    for (size_t i = 0; p->metric_ids && i < (wired ? wired : 1); i++)
+        p->metric_ids[i] = UINT32_MAX; /* CPEX__NO_METRIC: not looked up yet */
     p->hooks = cpex__calloc(wired + 1, sizeof *p->hooks);
     p->rec = cpex__calloc(1, sizeof *p->rec);
     bool ok = p->name && (!s->state_namespace || p->state_ns) && (!s->kind || p->kind) &&
               (!s->description || p->description) && p->capabilities && p->config &&
-              p->handlers && p->hook_ids && p->hooks && p->rec &&
+              p->handlers && p->hook_ids && p->metric_ids && p->hooks && p->rec &&
               cpex__rec_static_init(p->rec, p->name, p->kind, p->config);
     if (ok && verdict) {
         /* What it observes: every hook (hookless in audit mode, or a

@@ -19,11 +19,13 @@ bool cpex_manager_has_hooks_for(const cpex_manager *cm, const char *hook)
         return false;
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *s = atomic_load(&m->snapshot);
-    bool any = false;
-    /* Disabled-mode plugins are not in the hook index; ask the plugins. */
+    const cpex__hook *found = cpex__snapshot_find(s, hook, strlen(hook));
+    bool any = found && found->count > 0;
+    /* Disabled-mode plugins are not in the hook index; ask them. */
     for (size_t i = 0; !any && i < s->plugin_count; i++)
-        for (char **h = s->plugins[i]->hooks; h && *h && !any; h++)
-            any = strcmp(*h, hook) == 0;
+        if (s->plugins[i]->mode == CPEX_MODE_DISABLED)
+            for (char **h = s->plugins[i]->hooks; h && *h && !any; h++)
+                any = strcmp(*h, hook) == 0;
     cpex__rcu_exit(t);
     return any;
 }

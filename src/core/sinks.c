@@ -212,9 +212,8 @@ void cpex__snapshot_obs_free(cpex__snapshot *snap)
     if (!o)
         return;
     cpex__free(o->metric_ids);
-    for (size_t i = 0; o->templates && i < snap->hook_count; i++)
-        cpex__free(o->templates[i]);
-    cpex__free(o->templates);
+    for (size_t i = 0; i < snap->hook_count; i++)
+        cpex__free((void *)(uintptr_t)atomic_load(&snap->hooks[i].rec_template));
     cpex__free(o->sink_lists);
     for (size_t i = 0; i < o->all_count; i++)
         if (o->all[i]->api_sink)
@@ -230,6 +229,36 @@ void cpex__snapshot_obs_free(cpex__snapshot *snap)
     snap->obs = NULL;
 }
 
+/* The metric id of `p`'s handler on `h`: kept on the plugin after the first lookup. */
+static uint32_t entry_metric_id(cpex__metrics *mx, cpex__plugin *p, const cpex__hook *h)
+{
+    for (size_t k = 0; k < p->handler_count; k++) {
+        if (p->hook_ids[k] != h->id)
+            continue;
+        if (p->metric_ids[k] == CPEX__NO_METRIC)
+            p->metric_ids[k] = cpex__metrics_id(mx, CPEX__ML_HANDLER, p->name, h->name);
+        return p->metric_ids[k];
+    }
+    return cpex__metrics_id(mx, CPEX__ML_HANDLER, p->name, h->name); /* not wired on it */
+}
+
+const cpex__rec_template *cpex__hook_template(const cpex__hook *h)
+{
+    cpex__hook *mh = (cpex__hook *)(uintptr_t)h; /* the snapshot's; only this field changes */
+    const cpex__rec_template *t = atomic_load_explicit(&mh->rec_template, memory_order_acquire);
+    if (t)
+        return t;
+    cpex__rec_template *made = cpex__rec_template_new(h);
+    if (!made)
+        return NULL;
+    const cpex__rec_template *expected = NULL;
+    if (atomic_compare_exchange_strong_explicit(&mh->rec_template, &expected, made,
+                                                memory_order_acq_rel, memory_order_acquire))
+        return made;
+    cpex__free(made); /* another invoke made it first */
+    return expected;
+}
+
 bool cpex__snapshot_observe(cpex_manager *m, cpex__snapshot *snap)
 {
     cpex__snap_obs *o = cpex__calloc(1, sizeof *o);
@@ -238,26 +267,24 @@ bool cpex__snapshot_observe(cpex_manager *m, cpex__snapshot *snap)
     snap->obs = o;
     cpex__metrics *mx = m->hub->metrics;
 
-    /* Metric ids and record sizes of every hook. */
+    /* Metric ids of every hook and entry. Each is looked up once and kept
+       on the hook's name and the plugin, so a registration that rebuilds
+       the snapshot does not hash every label again. */
     size_t total = 0;
     for (size_t i = 0; i < snap->hook_count; i++)
         total += snap->hooks[i].count;
     if (total && !(o->metric_ids = cpex__malloc(total * sizeof *o->metric_ids)))
         goto fail;
-    if (snap->hook_count && !(o->templates = cpex__calloc(snap->hook_count, sizeof *o->templates)))
-        goto fail;
     size_t at = 0;
     for (size_t i = 0; i < snap->hook_count; i++) {
         cpex__hook *h = &snap->hooks[i];
         h->metric_ids = o->metric_ids + at;
-        h->metric_id = cpex__metrics_id(mx, CPEX__ML_HOOK, "", h->name);
-        for (size_t k = 0; k < h->count; k++) {
-            const cpex__plugin *p = h->entries[k].plugin;
-            o->metric_ids[at + k] = cpex__metrics_id(mx, CPEX__ML_HANDLER, p->name, h->name);
-        }
-        if (!(o->templates[i] = cpex__rec_template_new(h)))
-            goto fail;
-        h->rec_template = o->templates[i];
+        cpex__hook_name *name = m->names.by_id[h->id];
+        if (name->metric_id == CPEX__NO_METRIC)
+            name->metric_id = cpex__metrics_id(mx, CPEX__ML_HOOK, "", h->name);
+        h->metric_id = name->metric_id;
+        for (size_t k = 0; k < h->count; k++)
+            o->metric_ids[at + k] = entry_metric_id(mx, h->entries[k].plugin, h);
         at += h->count;
     }
 

@@ -226,5 +226,8 @@ cpex_status cpex_loader_register(cpex_manager *manager, cpex_error *err)
     memset(&f, 0, sizeof f);
     f.struct_size = (uint32_t)sizeof f;
     f.create = lib_factory;
-    return cpex_manager_register_scheme(manager, "lib", &f, err);
+    f.data = cpex__lib_factory_data_new(); /* NULL only costs the check cache */
+    f.destroy = cpex__lib_factory_data_free;
+    return cpex_manager_register_scheme(manager, "lib", &f, err); /* takes f.data, also on
+                                                                       failure */
 }

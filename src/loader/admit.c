@@ -1,12 +1,14 @@
 /* admit.c — see admit.h. */
 #include "loader/admit.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cpex/abi.h"
 #include "loader/trust.h"
+#include "util/alloc.h"
 #include "util/errors.h"
 
 /* Whether a request (perhaps built by a host against an older header)
@@ -14,12 +16,12 @@
 #define REQ_HAS(req, field)                                                                        \
     ((req)->struct_size >= offsetof(cpex_factory_request, field) + sizeof((req)->field))
 
-/* Who could replace the file: a warning, or under strict_permissions a refusal. */
-static cpex_status judge_trust(const cpex__libfile *f, const char *path, const char *as_written,
+/* Who could replace the file (`found`, NULL: nobody): a warning, or under
+   strict_permissions a refusal. */
+static cpex_status judge_trust(const char *found, const char *path,
                                const cpex_factory_request *req, cpex_error *err)
 {
-    char found[1536];
-    if (cpex__trust_check(&f->st, path, as_written, found, sizeof found) == 0)
+    if (!found)
         return CPEX_OK;
     if (REQ_HAS(req, strict_permissions) && req->strict_permissions)
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
@@ -42,13 +44,10 @@ static cpex_status judge_trust(const cpex__libfile *f, const char *path, const c
     return CPEX_OK;
 }
 
-/* The pin, compared with the hash of the file that is about to be loaded. */
-static cpex_status check_pin(const cpex__libfile *f, const char *path, const char *pin,
-                             cpex_error *err)
+/* The pin, compared with `hex`, the hash of the file about to be loaded. */
+static cpex_status compare_pin(const char *hex, const char *path, const char *pin,
+                               cpex_error *err)
 {
-    char hex[CPEX__SHA256_HEX + 1], why[300];
-    if (cpex__libfile_sha256(f, hex, why, sizeof why) != 0)
-        return cpex__error_add(err, CPEX_E_LOAD, NULL, "library '%s' %s", path, why);
     if (strcmp(hex, pin) == 0) /* the configuration keeps pins in lowercase */
         return CPEX_OK;
     return cpex__error_add(err, CPEX_E_LOAD, NULL,
@@ -61,7 +60,8 @@ static cpex_status check_pin(const cpex__libfile *f, const char *path, const cha
 }
 
 cpex_status cpex__admit_library(cpex__libfile *f, const char *path, const char *as_written,
-                                const cpex_factory_request *req, int *missing, cpex_error *err)
+                                const cpex_factory_request *req, int *missing,
+                                cpex__libcheck *found, cpex_error *err)
 {
     char why[600];
     *missing = 0;
@@ -71,11 +71,38 @@ cpex_status cpex__admit_library(cpex__libfile *f, const char *path, const char *
     case CPEX_LIBFILE_OTHER:
         return cpex__error_add(err, CPEX_E_LOAD, NULL, "cannot load library '%s': %s", path, why);
     }
-    cpex_status st = judge_trust(f, path, as_written, req, err);
-    if (st == CPEX_OK && cpex__admit_pinned(req))
-        st = check_pin(f, path, req->sha256, err);
-    if (st != CPEX_OK)
+    char trust[1536];
+    bool trusted = cpex__trust_check(&f->st, path, as_written, trust, sizeof trust) == 0;
+    cpex_status st = judge_trust(trusted ? NULL : trust, path, req, err);
+    char hex[CPEX__SHA256_HEX + 1] = "";
+    if (st == CPEX_OK && cpex__admit_pinned(req)) {
+        if (cpex__libfile_sha256(f, hex, why, sizeof why) != 0)
+            st = cpex__error_add(err, CPEX_E_LOAD, NULL, "library '%s' %s", path, why);
+        else
+            st = compare_pin(hex, path, req->sha256, err);
+    }
+    if (st != CPEX_OK) {
         cpex__libfile_close(f);
+        return st;
+    }
+    if (found) {
+        memset(found, 0, sizeof *found);
+        found->st = f->st;
+        memcpy(found->sha256, hex, sizeof hex);
+        found->resolved = cpex__strdup(path);
+        found->trust = trusted ? NULL : cpex__strdup(trust);
+        if (!found->resolved || (!trusted && !found->trust))
+            cpex__libcheck_clear(found); /* nothing to remember: no harm */
+    }
+    return CPEX_OK;
+}
+
+cpex_status cpex__admit_cached(const cpex__libcheck *check, const cpex_factory_request *req,
+                               cpex_error *err)
+{
+    cpex_status st = judge_trust(check->trust, check->resolved, req, err);
+    if (st == CPEX_OK && cpex__admit_pinned(req))
+        st = compare_pin(check->sha256, check->resolved, req->sha256, err);
     return st;
 }
 

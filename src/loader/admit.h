@@ -19,6 +19,7 @@
 
 #include "cpex/error.h"
 #include "cpex/factory.h"
+#include "loader/libcache.h"
 #include "loader/libfile.h"
 
 /**
@@ -29,9 +30,20 @@
  * has one item "... library '<path>' ...: why, and what to do" — except
  * for a path that does not exist: then *missing is set and nothing is
  * added, so that the caller reports it with where relative paths resolve.
+ * `found` (may be NULL) gets what the checks found on success, for the
+ * cache (libcache.h); it is zeroed when memory ran out.
  */
 cpex_status cpex__admit_library(cpex__libfile *f, const char *path, const char *as_written,
-                                const cpex_factory_request *req, int *missing, cpex_error *err);
+                                const cpex_factory_request *req, int *missing,
+                                cpex__libcheck *found, cpex_error *err);
+
+/**
+ * Steps 2-3 again from what a recent full check found (libcache.h): the
+ * same warning or refusal, and the pin compared with the hash that check
+ * computed (the caller makes a full check when it computed none).
+ */
+cpex_status cpex__admit_cached(const cpex__libcheck *check, const cpex_factory_request *req,
+                               cpex_error *err);
 
 /** Whether `req` pins a sha256 (a request built against an older header cannot). */
 int cpex__admit_pinned(const cpex_factory_request *req);

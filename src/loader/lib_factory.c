@@ -54,6 +54,7 @@
 #endif
 
 #include "loader/admit.h"
+#include "loader/libcache.h"
 #include "loader/hooks_agree.h"
 #include "loader/image.h"
 #include "loader/kind.h"
@@ -114,11 +115,8 @@ static char *resolve_path_as_written(const char *path, const char *base_dir)
 /* The absolute path, without "..", "." or links when the file exists (an
    operator reads it in messages and `cpex check`); as written otherwise,
    so a missing file is reported under the name the operator gave. */
-static char *resolve_path(const char *path, const char *base_dir)
+static char *canonical_of(char *joined)
 {
-    char *joined = resolve_path_as_written(path, base_dir);
-    if (!joined)
-        return NULL;
     char canonical[PATH_MAX];
     if (!realpath(joined, canonical))
         return joined;
@@ -127,6 +125,12 @@ static char *resolve_path(const char *path, const char *base_dir)
         return joined;
     cpex__free(joined);
     return c;
+}
+
+static char *resolve_path(const char *path, const char *base_dir)
+{
+    char *joined = resolve_path_as_written(path, base_dir);
+    return joined ? canonical_of(joined) : NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -581,10 +585,13 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
         return st;
     }
 
-    /* 2. The path. */
+    /* 2. The path: as written (made absolute), and canonical. */
     int relative = l.kind.path[0] != '/';
-    l.path = resolve_path(l.kind.path, req->base_dir);
-    if (!l.path) {
+    char *written = resolve_path_as_written(l.kind.path, req->base_dir);
+    char *copy = written ? cpex__strdup(written) : NULL;
+    if (!written || !copy) {
+        cpex__free(written);
+        cpex__free(copy);
         st = oom(err, &l);
         load_undo(&l);
         return st;
@@ -592,11 +599,29 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
 
     /* 3. The file, checked before the dynamic loader sees it and again
        after (admit.c: a regular file, who could replace it, its pin), and
-       dlopen in between. */
+       dlopen in between. A recent check of the same unchanged file is
+       reused (libcache.h): a configuration of many plugins from one
+       library checks it once. */
+    cpex__libcache *cache = factory_data;
+    cpex__libcheck check;
+    bool cached = cpex__libcache_get(cache, written, &check);
+    if (cached && cpex__admit_pinned(req) && !check.sha256[0]) {
+        cpex__libcheck_clear(&check); /* no hash was computed then: check in full */
+        cached = false;
+    }
     int missing = 0;
-    char *written = resolve_path_as_written(l.kind.path, req->base_dir);
-    st = cpex__admit_library(&l.file, l.path, written, req, &missing, err);
-    cpex__free(written);
+    if (cached) {
+        cpex__free(copy);
+        st = cpex__admit_cached(&check, req, err);
+        l.path = check.resolved; /* taken */
+        check.resolved = NULL;
+        l.file.st = check.st; /* nothing open: step 4 compares with this */
+    } else {
+        memset(&check, 0, sizeof check);
+        l.path = canonical_of(copy);
+        st = l.path ? cpex__admit_library(&l.file, l.path, written, req, &missing, &check, err)
+                    : oom(err, &l);
+    }
     if (missing) {
         char hint[600];
         explain_dlopen(l.path, NULL, relative, req->base_dir, hint, sizeof hint);
@@ -606,6 +631,8 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
                              l.path, hint, l.path, strerror(ENOENT));
     }
     if (st != CPEX_OK) {
+        cpex__libcheck_clear(&check);
+        cpex__free(written);
         load_undo(&l);
         return st;
     }
@@ -620,10 +647,17 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
                             "cannot load library '%s': %s\n"
                             "  dlopen: %s",
                             l.path, hint, dlerr);
+        cpex__libcheck_clear(&check);
+        cpex__free(written);
         load_undo(&l);
         return st;
     }
-    if ((st = cpex__admit_loaded(&l.file, l.path, err)) != CPEX_OK) {
+    st = cpex__admit_loaded(&l.file, l.path, err);
+    if (st == CPEX_OK && !cached)
+        cpex__libcache_put(cache, written, &check);
+    cpex__libcheck_clear(&check);
+    cpex__free(written);
+    if (st != CPEX_OK) {
         load_undo(&l);
         return st;
     }
@@ -690,3 +724,7 @@ cpex_status cpex__lib_resolve(const char *kind_text, const char *base_dir, char 
         return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory resolving '%s'", kind_text);
     return CPEX_OK;
 }
+
+void *cpex__lib_factory_data_new(void) { return cpex__libcache_new(); }
+
+void cpex__lib_factory_data_free(void *data) { cpex__libcache_free(data); }

@@ -14,7 +14,9 @@
 /**
  * Create a plugin from the shared library its `lib:` kind names (the
  * steps are described at the top of lib_factory.c). `factory_data` is
- * unused. Ignores request->isolation: the caller decides where this runs.
+ * NULL or from cpex__lib_factory_data_new: then recent checks of an
+ * unchanged file are reused (libcache.h). Ignores request->isolation: the
+ * caller decides where this runs.
  */
 cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req,
                              cpex_factory_product *out, cpex_error *err);
@@ -25,6 +27,11 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
  * canonical when the file exists). *path is malloc'd (cpex__free).
  * CPEX_E_CONFIG for a kind that does not parse.
  */
+/** Data for a registered `lib:` factory (its check cache); NULL on OOM, which only
+    costs the reuse. Free with cpex__lib_factory_data_free (a cpex_factory's destroy). */
+void *cpex__lib_factory_data_new(void);
+void cpex__lib_factory_data_free(void *data);
+
 cpex_status cpex__lib_resolve(const char *kind, const char *base_dir, char **path, cpex_error *err);
 
 #endif
