@@ -210,6 +210,8 @@ struct cpex_manager {
     _Atomic int closing;                 /* shutdown began: new invokes fail closed */
     _Atomic bool shut_down;              /* written under write_lock, read by queries */
     _Atomic bool deny_unknown_hooks;     /* unknown_hook deny: set once, never cleared */
+    _Atomic bool short_circuit;          /* short_circuit_on_deny: the option, then the last
+                                            configuration that set it */
     uint64_t next_seq;
 
     /* observation (observe.h) */

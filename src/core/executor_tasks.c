@@ -410,7 +410,8 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
     }
     atomic_init(&b->remaining, b->count);
     submit(pl, b, conc_run);
-    bool cut = wait_tasks(b, pl->manager->opts.short_circuit_on_deny);
+    bool cut = wait_tasks(b, atomic_load_explicit(&pl->manager->short_circuit,
+                                                  memory_order_relaxed));
 
     /* Outcomes in priority order; the first halting one wins. */
     cpex_violation *winner = NULL;

@@ -326,6 +326,8 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
     cpex__binding_list_free(&bindings);
     if (cfg->unknown_hook_deny) /* manager-wide, and only ever turned on */
         atomic_store(&m->deny_unknown_hooks, true);
+    if (cfg->has_short_circuit)
+        atomic_store(&m->short_circuit, cfg->short_circuit_on_deny);
     cpex__observe_apply_settings(m, cfg->execution_records, cfg->metrics, cfg->audit_queue_size,
                                  cfg->audit_overflow, cfg->audit_max_wait);
     pthread_mutex_unlock(&m->write_lock);

@@ -131,6 +131,7 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
     }
     m->default_timeout_ns = cpex__seconds_to_ns(opts.default_timeout);
     atomic_init(&m->deny_unknown_hooks, opts.unknown_hook == CPEX_UNKNOWN_HOOK_DENY);
+    atomic_init(&m->short_circuit, opts.short_circuit_on_deny);
     cpex__observe_apply_settings(m, opts.execution_records, opts.metrics, -1, -1, -1.0);
     pthread_mutex_init(&m->write_lock, NULL);
     cpex__rcu_init(&m->rcu);
