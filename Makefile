@@ -6,14 +6,15 @@
 #   make test-asan / make test-tsan   the same under sanitizers
 #   make bench    build and run the benchmarks (cpex_bench, then cpex_bench_state)
 #   make bench-callgrind   instructions per invoke of every bench case (JSON)
+#   make bench-serve   requests/s and latency of `cpex serve` under wrk
 #   make fuzz     build the libFuzzer targets and run each FUZZ_SECONDS (default 30)
 #   make fuzz-build   only build them (clang; build-fuzz)
 BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps run test test-asan test-tsan bench bench-callgrind install clean fuzz \
-        fuzz-build
+.PHONY: all build deps run test test-asan test-tsan bench bench-callgrind bench-serve install \
+        clean fuzz fuzz-build
 
 # `make` installs nothing: with a package missing it stops and prints the
 # apt-get line. The README's two commands (run, test) install what they need.
@@ -52,13 +53,13 @@ test-tsan: deps
 	@scripts/deps.sh sanitize
 	cmake -S . -B build-tsan -DCPEX_WERROR=ON -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCPEX_SANITIZE=thread >/dev/null
 	cmake --build build-tsan -j $(JOBS)
-	cd build-tsan && ctest --output-on-failure -j $(JOBS) -L 'core|e2e'
+	cd build-tsan && ctest --output-on-failure -j $(JOBS) -L 'core|e2e|serve'
 
 # Fuzzing (docs/testing.md): fuzz/run.sh builds build-fuzz with clang and
 # -fsanitize=fuzzer,address,undefined; a crash fails the target and leaves
 # the input in build-fuzz/artifacts/<target>/. Longer: make fuzz FUZZ_SECONDS=3600
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS ?= kind config request manifest
+FUZZ_TARGETS ?= kind config request manifest reply
 
 fuzz-build:
 	fuzz/run.sh --build-only
@@ -71,6 +72,8 @@ bench: deps
 	$(BUILD)/cpex_bench
 	$(BUILD)/cpex_bench_routing
 	$(BUILD)/cpex_bench_state
+	$(BUILD)/cpex_bench_isolation
+	$(BUILD)/cpex_bench_observe
 
 # Every bench case under callgrind at N and 2N iterations (bench/callgrind.sh):
 # instructions per invoke, stable on a loaded machine; prints the JSON
@@ -78,6 +81,14 @@ bench: deps
 bench-callgrind: deps
 	@$(MAKE) --no-print-directory build
 	bench/callgrind.sh --build $(BUILD) --jobs $(JOBS)
+
+# `cpex serve` under load (docs/performance.md): wrk against /v1/invoke,
+# /v1/authz and the null endpoint beside them. BENCH_SECONDS (10) per run.
+bench-serve:
+	@scripts/deps.sh build
+	@scripts/deps.sh bench-serve
+	@$(MAKE) --no-print-directory build
+	bench/serve/bench_serve.sh $(BUILD)
 
 install: all
 	cmake --install $(BUILD)

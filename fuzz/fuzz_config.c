@@ -37,6 +37,8 @@ static void check_config(const cpex__config *cfg)
 {
     CHECK(cfg->source && strcmp(cfg->source, "fuzz.yaml") == 0);
     CHECK(cfg->plugin_count == 0 || cfg->plugins);
+    CHECK(!cfg->has_plugin_timeout || (cfg->plugin_timeout >= CPEX_TIMEOUT_MIN &&
+                                       cfg->plugin_timeout <= CPEX_TIMEOUT_MAX));
     CHECK(strv_len(cfg->warnings) == cfg->warning_count);
     for (size_t i = 0; i < cfg->plugin_count; i++) {
         const cpex__config_plugin *p = &cfg->plugins[i];
@@ -46,7 +48,8 @@ static void check_config(const cpex__config *cfg)
             CHECK(p->hooks[h][0] != '\0');
         CHECK(p->mode <= CPEX_MODE_DISABLED);
         CHECK((unsigned)p->on_error <= CPEX_ON_ERROR_DISABLE);
-        CHECK(p->timeout >= 0);
+        CHECK(p->timeout == 0 ||
+              (p->timeout >= CPEX_TIMEOUT_MIN && p->timeout <= CPEX_TIMEOUT_MAX));
         CHECK(p->capabilities && strv_len(p->capabilities) == p->capability_count);
         CHECK(p->tags && strv_len(p->tags) == p->tag_count);
         CHECK(p->config);

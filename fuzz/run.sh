@@ -3,7 +3,7 @@
 #
 # Usage: fuzz/run.sh TARGET SECONDS [extra libFuzzer options...]
 #        fuzz/run.sh --build-only
-#   TARGET   kind | config | request | manifest   (or fuzz_kind, ...)
+#   TARGET   kind | config | request | manifest | reply   (or fuzz_kind, ...)
 #   SECONDS  how long to fuzz (e.g. 30 in CI, 3600 or more for a long run)
 #
 # Builds with clang, -fsanitize=fuzzer,address,undefined, in build-fuzz
@@ -21,7 +21,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD_FUZZ:-$root/build-fuzz}"
-targets=(kind config request manifest)
+targets=(kind config request manifest reply)
 
 usage() {
     echo "usage: $0 TARGET SECONDS [libFuzzer options...] | $0 --build-only" >&2

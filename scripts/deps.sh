@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the build needs from Debian packages, if it is missing.
-# Usage: scripts/deps.sh [--check] [build|test|sanitize|fuzz]
+# Usage: scripts/deps.sh [--check] [build|test|sanitize|fuzz|bench-serve]
 # As root it runs apt-get; otherwise it prints the command to run.
 # --check installs nothing: it only reports what is missing (exit 1).
 set -euo pipefail
@@ -8,13 +8,16 @@ set -euo pipefail
 check_only=0
 if [ "${1:-}" = "--check" ]; then check_only=1; shift; fi
 
-want=(cmake ninja-build gcc make pkg-config libyaml-dev libjansson-dev libhiredis-dev)
+want=(cmake ninja-build gcc make pkg-config libyaml-dev libjansson-dev libhiredis-dev
+      libmicrohttpd-dev libseccomp-dev)
 case "${1:-build}" in
   build) ;;
-  test) want+=(libcmocka-dev valgrind python3 binutils redis-server) ;;
+  test) want+=(libcmocka-dev valgrind python3 binutils redis-server nginx-core curl
+               python3-prometheus-client) ;;
+  bench-serve) want+=(wrk curl) ;;
   sanitize) want+=(libcmocka-dev clang libclang-rt-14-dev) ;;
   fuzz) want+=(libcmocka-dev clang libclang-rt-14-dev) ;;
-  *) echo "usage: $0 [--check] [build|test|sanitize|fuzz]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--check] [build|test|sanitize|fuzz|bench-serve]" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -278,6 +278,51 @@ static const field handler_reg_fields[] = {
     F(cpex_handler_reg, payload_type, const char *),
 };
 
+/* A field added in ABI 1.1. */
+#define F11(T, f, ...) FIELD(T, f, NULL, "1.1", __VA_ARGS__)
+
+static const field execution_record_fields[] = {
+    F11(cpex_execution_record, struct_size, uint32_t),
+    F11(cpex_execution_record, status, uint32_t),
+    F11(cpex_execution_record, mode, uint32_t),
+    F11(cpex_execution_record, requested, int32_t),
+    F11(cpex_execution_record, effective, uint32_t),
+    F11(cpex_execution_record, matched, int32_t),
+    F11(cpex_execution_record, applied, uint32_t),
+    F11(cpex_execution_record, payload_modified, uint32_t),
+    F11(cpex_execution_record, extensions_modified, uint32_t),
+    F11(cpex_execution_record, config_key_count, uint32_t),
+    F11(cpex_execution_record, start_unix_ns, int64_t),
+    F11(cpex_execution_record, duration_ns, int64_t),
+    F11(cpex_execution_record, plugin_name, cpex_str),
+    F11(cpex_execution_record, plugin_kind, cpex_str),
+    F11(cpex_execution_record, hook, cpex_str),
+    F11(cpex_execution_record, code, cpex_str),
+    F11(cpex_execution_record, reason, cpex_str),
+    F11(cpex_execution_record, trace_id, cpex_str),
+    F11(cpex_execution_record, span_id, cpex_str),
+    F11(cpex_execution_record, config_keys, const cpex_str *),
+};
+
+static const field verdict_fields[] = {
+    F11(cpex_verdict, struct_size, uint32_t),
+    F11(cpex_verdict, decision, uint32_t),
+    F11(cpex_verdict, hook, cpex_str),
+    F11(cpex_verdict, violation_code, cpex_str),
+    F11(cpex_verdict, violation_reason, cpex_str),
+    F11(cpex_verdict, violation_description, cpex_str),
+    F11(cpex_verdict, violation_plugin, cpex_str),
+    F11(cpex_verdict, violation_details, const cpex_json *),
+    F11(cpex_verdict, payload, const cpex_payload *),
+    F11(cpex_verdict, payload_modified, uint32_t),
+    F11(cpex_verdict, extensions_modified, uint32_t),
+    F11(cpex_verdict, record_size, uint32_t),
+    F11(cpex_verdict, reserved, uint32_t),
+    F11(cpex_verdict, record_count, size_t),
+    F11(cpex_verdict, records, const cpex_execution_record *),
+    F11(cpex_verdict, time_unix_ns, int64_t),
+};
+
 static const field registration_fields[] = {
     F(cpex_plugin_registration, struct_size, uint32_t),
     F(cpex_plugin_registration, abi_version, uint32_t),
@@ -291,6 +336,7 @@ static const field registration_fields[] = {
     F(cpex_plugin_registration, handlers, const cpex_handler_reg *),
     FIELD(cpex_plugin_registration, handler_size, NULL, "1.1", uint32_t),
     FIELD(cpex_plugin_registration, reserved, NULL, "1.1", uint32_t),
+    FIELD(cpex_plugin_registration, verdict, NULL, "1.1", cpex_verdict_fn),
 };
 
 static const field manifest_entry_fields[] = {
@@ -327,6 +373,8 @@ static const layout layouts[] = {
     LAYOUT(cpex_payload, payload_fields),
     LAYOUT(cpex_call, call_fields),
     LAYOUT(cpex_host_api, host_api_fields),
+    LAYOUT(cpex_execution_record, execution_record_fields),
+    LAYOUT(cpex_verdict, verdict_fields),
     LAYOUT(cpex_plugin_config, plugin_config_fields),
     LAYOUT(cpex_handler_reg, handler_reg_fields),
     LAYOUT(cpex_plugin_registration, registration_fields),

@@ -715,6 +715,118 @@ typedef struct cpex_host_api {
 } cpex_host_api;
 
 /* ------------------------------------------------------------------ */
+/* Execution records and verdicts                                      */
+/* ------------------------------------------------------------------ */
+
+/* ---- audit (ABI 1.1) ---- */
+
+/** How one handler call ended (cpex_execution_record.status). */
+enum cpex_exec_status {
+    CPEX_EXEC_COMPLETED = 0,       /* the handler returned in time (allow or deny) */
+    CPEX_EXEC_ERROR = 1,           /* it returned CPEX_ERROR or an unknown decision */
+    CPEX_EXEC_TIMEOUT = 2,         /* it overran its deadline; its result was discarded */
+    CPEX_EXEC_CANCELLED = 3,       /* concurrent: no longer awaited (a deny decided first) */
+    CPEX_EXEC_NOT_INITIALIZED = 4, /* the plugin was not initialized: not called, fails closed */
+    CPEX_EXEC_NOT_STARTED = 5      /* a worker-thread call still queued at its deadline: not
+                                      called (every worker was busy; not the plugin's fault) */
+};
+
+/**
+ * What one dispatched handler call did: one record per call, in execution
+ * order (docs/observability.md maps every field to OpenTelemetry). Every
+ * string is owned by whoever handed the record out (the pipeline result,
+ * or the verdict during a verdict call) and is NUL-terminated; an absent
+ * optional string has ptr NULL. Records are laid out in an array whose
+ * stride is given beside it (record_size / execution_size): index it
+ * with that stride, never with sizeof, so later minors may append fields.
+ */
+typedef struct cpex_execution_record {
+    uint32_t struct_size;
+    uint32_t status;            /* enum cpex_exec_status */
+    uint32_t mode;              /* enum cpex_mode: the configured one (also when this call
+                                   disabled the plugin) */
+    int32_t requested;          /* what the handler returned: CPEX_ALLOW or CPEX_DENY; -1 when
+                                   there is no result (error, timeout, not called) */
+    uint32_t effective;         /* what took effect for the pipeline: CPEX_ALLOW or CPEX_DENY */
+    int32_t matched;            /* 1: the plugin acted (asked to deny or had a change accepted);
+                                   0: it did not; -1: unknown (no result) */
+    uint32_t applied;           /* 1: it changed the payload, the extensions or the decision */
+    uint32_t payload_modified;  /* 1: its payload change was accepted */
+    uint32_t extensions_modified; /* 1: its extension writes were accepted */
+    uint32_t config_key_count;  /* entries of config_keys (at most 64) */
+    int64_t start_unix_ns;      /* wall clock when the handler was called (ns since the Unix
+                                   epoch); 0 when it was not called */
+    int64_t duration_ns;        /* time inside the handler (queue time excluded); 0 when not
+                                   called */
+    cpex_str plugin_name;       /* the operator's name */
+    cpex_str plugin_kind;       /* the configured kind; ptr NULL when none was given */
+    cpex_str hook;              /* the invoked hook name */
+    cpex_str code;              /* the violation or record code of the outcome (see
+                                   docs/pipeline.md); ptr NULL for a plain allow */
+    cpex_str reason;            /* the violation reason or error text: at most 256 bytes in
+                                   all (a longer text is cut at a UTF-8 boundary and ends
+                                   with an ellipsis, U+2026) */
+    cpex_str trace_id;          /* the request extension's trace id; ptr NULL when unset
+                                   (and always in a verdict: a sink reads it with ext_get) */
+    cpex_str span_id;           /* the request extension's span id; as trace_id */
+    const cpex_str *config_keys; /* names (never values) of the plugin's top-level config keys */
+} cpex_execution_record;
+
+/**
+ * The final verdict of one invoke, as an audit sink receives it: after the
+ * decision, read-only. Host-owned, valid during the verdict call only. The
+ * final payload is also `call->payload`; the final extensions are read
+ * through the ext_* slots with the call, filtered by the sink's
+ * capabilities as everywhere.
+ */
+typedef struct cpex_verdict {
+    uint32_t struct_size;
+    uint32_t decision;          /* CPEX_ALLOW or CPEX_DENY: the invoke's outcome */
+    cpex_str hook;              /* the invoked hook name */
+    cpex_str violation_code;    /* when denied; ptr NULL when allowed */
+    cpex_str violation_reason;
+    cpex_str violation_description; /* optional */
+    cpex_str violation_plugin;  /* the operator's name of the plugin that denied (optional) */
+    const cpex_json *violation_details; /* an object when denied, else NULL */
+    const cpex_payload *payload; /* the final payload (NULL when the invoke carried none) */
+    uint32_t payload_modified;  /* 1: some plugin's payload change was accepted */
+    uint32_t extensions_modified; /* 1: some plugin's extension write was accepted */
+    uint32_t record_size;       /* stride of `records` in bytes */
+    uint32_t reserved;          /* 0 */
+    size_t record_count;
+    const cpex_execution_record *records; /* every handler call of the invoke, fire-and-forget
+                                             ones included, in execution order */
+    int64_t time_unix_ns;       /* wall clock when the decision was final */
+} cpex_verdict;
+
+/**
+ * An audit sink's verdict handler: sees the final verdict of every invoke
+ * of the hooks it observes, allowed and denied, and cannot change anything
+ * (its modifications are refused and recorded, a deny is ignored and
+ * recorded). Returns CPEX_ALLOW, or CPEX_ERROR after `set_error` (recorded
+ * in the background error log; on_error: disable stops the sink).
+ *
+ * [thread: any, concurrent] Runs on the manager's audit thread, after the
+ * invoke returned: verdicts arrive in the order they were decided. Never
+ * before `initialize` returned, never once `shutdown` began (every verdict
+ * queued before shutdown is delivered first). `call->mode` is
+ * CPEX_MODE_AUDIT and the call's slots work as in an audit-mode handler.
+ */
+typedef int32_t (*cpex_verdict_fn)(void *instance, const cpex_call *call,
+                                   const cpex_verdict *verdict);
+
+/** Record `index` of a verdict (laid out with the verdict's record_size as
+ *  stride), or NULL past the end. For sinks in plugins and in hosts. */
+static inline const cpex_execution_record *cpex_verdict_record(const cpex_verdict *verdict,
+                                                                size_t index)
+{
+    if (!verdict || index >= verdict->record_count || !verdict->records)
+        return NULL;
+    return (const cpex_execution_record *)(const void *)((const char *)verdict->records +
+                                                         index * verdict->record_size);
+}
+
+/* ------------------------------------------------------------------ */
 /* Creating a plugin                                                   */
 /* ------------------------------------------------------------------ */
 
@@ -805,6 +917,18 @@ typedef struct cpex_plugin_registration {
      */
     uint32_t handler_size;
     uint32_t reserved;          /* 0 */
+
+    /* ---- audit (ABI 1.1) ---- */
+    /**
+     * Optional: makes the plugin an audit sink (cpex_verdict_fn). It then
+     * receives the verdict of every invoke of the hooks listed under its
+     * `hooks:`; a plugin in `mode: audit` configured without `hooks:`
+     * receives every hook's verdict, and none of its handlers is wired
+     * (docs/observability.md). A registration that sets it may have no
+     * handlers. The SDK refuses to create a plugin that sets it on a host
+     * whose registration is too short to carry it.
+     */
+    cpex_verdict_fn verdict;
 } cpex_plugin_registration;
 
 /**
@@ -862,6 +986,10 @@ typedef struct cpex_manifest {
 #define CPEX_REGISTRATION_SIZE_1_0 \
     (offsetof(cpex_plugin_registration, handlers) + sizeof(const cpex_handler_reg *))
 #define CPEX_REGISTRATION_SIZE_1_1 (offsetof(cpex_plugin_registration, reserved) + sizeof(uint32_t))
+/* The registration's audit group (ABI 1.1): a host whose registration is
+ * shorter cannot take a verdict handler. */
+#define CPEX_REGISTRATION_SIZE_VERDICT \
+    (offsetof(cpex_plugin_registration, verdict) + sizeof(cpex_verdict_fn))
 #define CPEX_HANDLER_REG_SIZE_1_0 (offsetof(cpex_handler_reg, payload_type) + sizeof(const char *))
 #define CPEX_MANIFEST_SIZE_1_0 (offsetof(cpex_manifest, build_info) + sizeof(const char *))
 #define CPEX_MANIFEST_ENTRY_SIZE_1_0 \

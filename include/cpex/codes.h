@@ -79,7 +79,10 @@ extern "C" {
       "the plugin's failure (it is not disabled)")                                                 \
     X(WORKER_POOL_BUSY, 18, "worker_pool_busy", VIOLATION, EMITTED,                                \
       "a concurrent plugin with on_error fail could not start before its deadline: every worker "  \
-      "thread was busy (fail closed)")
+      "thread was busy (fail closed)")                                                             \
+    X(UNKNOWN_HOOK, 19, "unknown_hook", VIOLATION, EMITTED,                                        \
+      "no plugin is configured to run for the invoked hook and the manager denies such invokes "   \
+      "(unknown_hook: deny)")
 
 /** A code of the table; CPEX_CODE_NONE is "not a code of the table". */
 typedef enum cpex_code {

@@ -15,6 +15,7 @@
 #include "cpex/json.h"
 #include "cpex/loader.h"
 #include "cpex/manager.h"
+#include "cpex/observe.h"
 #include "cpex/payload.h"
 #include "cpex/reload.h"
 #include "cpex/result.h"

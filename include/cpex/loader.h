@@ -101,12 +101,25 @@ typedef struct cpex_library_info {
     char **notes;
     /** 1 when a configuration naming one of the entries should load (no problems). */
     int usable;
+    /** NULL when the library was read in this process (cpex_library_describe);
+        else the protections of the sandboxed worker that read it (one line). */
+    char *sandbox;
+    /* ---- appended ---- */
+    /**
+     * The SHA-256 of the file, 64 lowercase hex digits, computed on the
+     * very descriptor that was checked and then loaded: what a plugin's
+     * `sha256:` pins. NULL when the path is not a readable regular file.
+     */
+    char *sha256;
 } cpex_library_info;
 
 /**
- * Describe the plugin library at `path` without creating any plugin: open
- * it (dlopen RTLD_NOW | RTLD_LOCAL; the library's constructors run, no
- * entry point does), read its manifest with the checks a real load applies
+ * Describe the plugin library at `path` without creating any plugin:
+ * check it as a load does (a regular file, opened without blocking: a
+ * FIFO, socket, directory or device is a problem, never a hang; who other
+ * than root and the host's user could replace it, as a note), hash it
+ * (`sha256`), open it (dlopen RTLD_NOW | RTLD_LOCAL; the library's
+ * constructors run, no entry point does), read its manifest with the checks a real load applies
  * (every pointer is followed only inside the library's own readable
  * memory), look up its entry points, check its ABI against this host's,
  * and close it. Never searches the system library path: a `path` without
@@ -128,6 +141,28 @@ typedef struct cpex_library_info {
  */
 CPEX_API cpex_status cpex_library_describe(const char *path, const char *const *exported_symbols,
                                            cpex_library_info **out, cpex_error *err);
+
+/**
+ * As cpex_library_describe, but none of the library's code runs in the
+ * calling process: the description is made by the cpex-worker program
+ * (`--describe`) inside the sandbox isolated plugins run in
+ * (docs/isolation.md) — the library's constructors can read only the
+ * library and the system libraries, write nothing, open no socket and
+ * start no process — and read back as strictly as any reply of a worker.
+ * `worker_path` NULL finds the worker as for isolated plugins
+ * ($CPEX_WORKER, or beside libcpex). `timeout` (seconds; <= 0: 10) bounds
+ * the whole description: a constructor that never returns is killed.
+ *
+ * Returns CPEX_OK and `*out` whenever a description could be made — also
+ * when the worker cannot be found, the library crashes it, hangs it or
+ * garbles its output: then `usable` is 0 and a problem says what happened.
+ * `sandbox` of the info names the protections that were in force. Errors
+ * as cpex_library_describe.
+ */
+CPEX_API cpex_status cpex_library_describe_sandboxed(const char *path,
+                                                     const char *const *exported_symbols,
+                                                     const char *worker_path, double timeout,
+                                                     cpex_library_info **out, cpex_error *err);
 
 /** Free `info` and everything in it. NULL is allowed. */
 CPEX_API void cpex_library_info_free(cpex_library_info *info);

@@ -54,10 +54,36 @@ typedef enum cpex_on_error {
 typedef void (*cpex_log_fn)(void *user, uint32_t level, const char *plugin,
                             const char *message);
 
+/**
+ * The range of every handler timeout, in seconds: a plugin's `timeout:`,
+ * `plugin_settings.plugin_timeout`, cpex_manager_options.default_timeout
+ * and cpex_plugin_spec.timeout. A value outside it (negative, zero, below
+ * a millisecond, above a day, NaN, infinite) is refused where it is given:
+ * a configuration error naming the key, or CPEX_E_INVALID from the call.
+ */
+#define CPEX_TIMEOUT_MIN 0.001
+#define CPEX_TIMEOUT_MAX 86400.0
+
+/**
+ * What an invoke does when no plugin is configured to run for its hook
+ * (cpex_manager_options.unknown_hook, `plugin_settings.unknown_hook`).
+ */
+typedef enum cpex_unknown_hook {
+    /** Allow, payload untouched, with no_plugin_ran set (the framework's contract). */
+    CPEX_UNKNOWN_HOOK_ALLOW = 0,
+    /**
+     * Deny with the violation code `unknown_hook`: for hosts whose hook
+     * names come from outside, where a mistyped name must not pass
+     * unchecked. A hook whose plugins were all disabled at run time
+     * (on_error: disable) is still known and stays allowed.
+     */
+    CPEX_UNKNOWN_HOOK_DENY = 1
+} cpex_unknown_hook;
+
 /** Manager settings. Fill with cpex_manager_options_init, then change. */
 typedef struct cpex_manager_options {
     uint32_t struct_size;
-    double default_timeout;      /* seconds per handler call; default 30 */
+    double default_timeout;      /* seconds per handler call, CPEX_TIMEOUT_MIN to _MAX; default 30 */
     cpex_on_error default_on_error; /* for plugins registered without one; default fail */
     uint32_t worker_threads;     /* concurrent and background phases; default 2 */
     bool short_circuit_on_deny;  /* an explicit concurrent deny stops waiting; default true */
@@ -75,7 +101,54 @@ typedef struct cpex_manager_options {
     const cpex_state_options *state; /* plugin state (cpex/state.h); NULL: the memory
                                         backend, unless a configuration's
                                         plugin_settings.state chooses one. Copied. */
+    /** The cpex-worker program that runs plugins configured with
+        `isolation: process`; NULL: $CPEX_WORKER, else found beside libcpex
+        (docs/isolation.md). Copied by cpex_manager_new. */
+    const char *worker_path;
+    /* ---- appended (a caller built before them gets the defaults) ---- */
+    /**
+     * cpex_unknown_hook; default allow. A configuration that sets
+     * `plugin_settings.unknown_hook: deny` turns deny on for the whole
+     * manager when it is published; nothing turns it off again.
+     */
+    uint32_t unknown_hook;
+    /**
+     * true: refuse a plugin library others could replace (see
+     * docs/configuration.md, "Plugin files"), as if every configuration
+     * set `plugin_settings.strict_permissions: true`; default false (warn).
+     */
+    bool strict_permissions;
+
+    /* ---- observability (since 0.2; docs/observability.md) ---- */
+    /**
+     * Fill cpex_pipeline_result.executions (one record per handler call).
+     * Default false; plugin_settings.execution_records of a loaded
+     * configuration overrides it.
+     */
+    bool execution_records;
+    /**
+     * Count calls, outcomes and latencies per plugin and hook
+     * (cpex_manager_stats, cpex_manager_metrics_text). Default false;
+     * plugin_settings.metrics overrides it.
+     */
+    bool metrics;
+    /** Verdicts waiting for the audit sinks, at most; default 1024 (1 .. 1048576). */
+    uint32_t audit_queue_size;
+    /** enum cpex_audit_overflow: what an invoke does when that queue is full; default block. */
+    uint32_t audit_overflow;
+    /**
+     * With CPEX_AUDIT_BLOCK: how long an invoke waits for room, in seconds,
+     * before it drops its verdict (counted); default 1. Never waits for a
+     * sink stuck in a call past its deadline.
+     */
+    double audit_max_wait;
 } cpex_manager_options;
+
+/** What an invoke does with its verdict when the audit queue is full. */
+typedef enum cpex_audit_overflow {
+    CPEX_AUDIT_BLOCK = 0, /* wait for room (up to audit_max_wait), then drop and count */
+    CPEX_AUDIT_DROP = 1   /* drop at once and count: never wait */
+} cpex_audit_overflow;
 
 /** The YAML name of a mode ("sequential", …); "unknown" for other values. */
 CPEX_API const char *cpex_mode_name(uint32_t mode);
@@ -139,7 +212,8 @@ CPEX_API cpex_status cpex_manager_register_payload_type(cpex_manager *manager,
 
 /**
  * Bind a hook name to a payload type name. The cmf.* hooks are bound to
- * "cmf" from the start. A handler whose declared payload type differs from
+ * "cmf" from the start, except cmf.http_request, bound to "json" (its
+ * payload is {method, path, query, host, scheme}; docs/pipeline.md). A handler whose declared payload type differs from
  * its hook's is refused at registration; an invoke whose payload type
  * differs is denied with payload_type_mismatch. A hook not bound is bound
  * by the first handler that declares a type.
@@ -177,7 +251,7 @@ typedef struct cpex_plugin_spec {
     uint32_t mode;               /* enum cpex_mode; default sequential */
     int32_t priority;            /* lower runs first; default 100 */
     cpex_on_error on_error;      /* default: the manager's default */
-    double timeout;              /* seconds; 0: the manager's */
+    double timeout;              /* seconds, CPEX_TIMEOUT_MIN to _MAX; 0: the manager's */
     const char *const *capabilities; /* names, see docs/extensions.md */
     size_t capability_count;
     const char *const *hooks;    /* wire only these hooks; NULL: every handler */
@@ -300,15 +374,26 @@ typedef struct cpex_plugin_info {
     char **hooks;           /* wired hooks, NULL-terminated */
     char **capabilities;    /* NULL-terminated */
     json_t *config;         /* a copy of the config block (the caller owns it) */
+    /** NULL in process; for `isolation: process`, how the plugin is isolated
+        and which protections are in force (one line, from its factory). */
+    char *isolation;
+
+    /* ---- audit sinks (since 0.2; docs/observability.md) ---- */
+    bool audit_sink;        /* it registered a verdict handler: it receives verdicts */
+    /** The hooks whose verdicts it receives, NULL-terminated; NULL when it
+     *  receives every hook's (or is no sink). */
+    char **sink_hooks;
 } cpex_plugin_info;
 
 /** The size of the first layout: the least struct_size libcpex fills. */
 #define CPEX_PLUGIN_INFO_SIZE_V1 (offsetof(cpex_plugin_info, config) + sizeof(json_t *))
+/** The least struct_size whose info says whether the plugin is an audit sink. */
+#define CPEX_PLUGIN_INFO_SIZE_SINKS (offsetof(cpex_plugin_info, sink_hooks) + sizeof(char **))
 
 /** Static initializer for an empty info. */
 #define CPEX_PLUGIN_INFO_INIT                                                                     \
     {(uint32_t)sizeof(cpex_plugin_info), NULL, NULL, NULL, NULL, NULL, NULL, 0, 0,               \
-     CPEX_ON_ERROR_FAIL, 0.0, CPEX_STATE_CREATED, false, NULL, NULL, NULL, NULL}
+     CPEX_ON_ERROR_FAIL, 0.0, CPEX_STATE_CREATED, false, NULL, NULL, NULL, NULL, NULL, false, NULL}
 
 /**
  * Make `info` empty and set its struct_size to the caller's sizeof (inline,
@@ -403,9 +488,13 @@ CPEX_API cpex_status cpex_manager_invoke_hook(cpex_manager *manager, const cpex_
                                               cpex_pipeline_result *result);
 
 /**
- * Wait until no background (fire-and-forget) work is running, at most
- * `timeout` seconds (negative: no limit). CPEX_OK when idle, CPEX_E_STATE
- * if work remains at the deadline.
+ * Wait until no background work is running — fire-and-forget handlers and
+ * verdicts queued for audit sinks — at most `timeout` seconds: any number;
+ * negative or infinite means no limit, 0 only looks, and a huge finite one
+ * waits as long as the clock can count (it saturates, it never wraps into
+ * the past). CPEX_OK when idle, CPEX_E_STATE if work remains at the
+ * deadline, CPEX_E_INVALID for a NULL manager or a NaN timeout (nothing is
+ * waited for).
  */
 CPEX_API cpex_status cpex_manager_wait_background(cpex_manager *manager, double timeout);
 

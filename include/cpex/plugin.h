@@ -366,6 +366,19 @@ static inline const cpex_cmf_media *cpex_part_media(const cpex_cmf_part *part)
 }
 
 /* ------------------------------------------------------------------ */
+/* Verdicts and execution records (ABI 1.1, audit sinks)               */
+/* ------------------------------------------------------------------ */
+
+
+/** The name of an enum cpex_exec_status value ("completed", ...), "unknown" otherwise. */
+static inline const char *cpex_exec_status_text(uint32_t status)
+{
+    static const char *const names[] = {"completed",       "error",      "timeout", "cancelled",
+                                        "not_initialized", "not_started"};
+    return status < sizeof names / sizeof names[0] ? names[status] : "unknown";
+}
+
+/* ------------------------------------------------------------------ */
 /* The entry point glue                                                */
 /* ------------------------------------------------------------------ */
 
@@ -456,6 +469,20 @@ static inline int32_t cpex_plugin_dispatch(uint32_t host_abi, const cpex_host_ap
     status = create(host, config, &reg, err, err_cap);
     if (status != CPEX_CREATE_OK)
         return status;
+    /* An audit sink needs a host that reads the verdict handler: one whose
+       registration is long enough to carry it (a plugin that only cares
+       about its handlers would otherwise lose its sink in silence). */
+    if (reg.verdict && out->struct_size < CPEX_REGISTRATION_SIZE_VERDICT) {
+        cpex_plugin_errorf(err, err_cap,
+                           "the plugin is an audit sink (it registers a verdict handler), which "
+                           "this host cannot take: its registration is %u bytes, a verdict "
+                           "handler needs %u (ABI 1.1 with audit sinks); upgrade the host's "
+                           "libcpex",
+                           (unsigned)out->struct_size, (unsigned)CPEX_REGISTRATION_SIZE_VERDICT);
+        if (reg.destroy)
+            reg.destroy(reg.instance);
+        return CPEX_CREATE_INIT_FAILED;
+    }
     n = out->struct_size < sizeof reg ? out->struct_size : sizeof reg;
     reg.struct_size = (uint32_t)n;
     memcpy(out, &reg, n);

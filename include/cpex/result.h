@@ -90,6 +90,36 @@ typedef struct cpex_pipeline_result {
      */
     cpex_context_table *context;
 
+    /* ---- appended: the second layout (CPEX_PIPELINE_RESULT_SIZE_V2) ---- */
+    /**
+     * True when the invoke found no plugin to run for its hook, so the
+     * decision is the framework's default allow (or the unknown_hook deny,
+     * see below) rather than any plugin's: no plugin serves the hook (a
+     * mistyped or unconfigured name, a trailing space), every plugin that
+     * lists it is configured `mode: disabled`, or every one was disabled
+     * at run time by on_error: disable. False when at least one plugin
+     * was to run, also when it then failed, timed out, was not initialized
+     * or the payload type did not fit. A manager with unknown_hook deny
+     * (cpex_manager_options, `plugin_settings.unknown_hook`) denies the
+     * first two cases with the violation code `unknown_hook`; the third
+     * stays an allow. Written only when struct_size covers it: a caller
+     * built against an older header never sees it.
+     */
+    bool no_plugin_ran;
+    /* ---- execution records (since 0.2; docs/observability.md) ---- */
+    /**
+     * One record per handler call of this invoke, in execution order, when
+     * execution records are on (cpex_manager_options.execution_records or
+     * plugin_settings.execution_records; off by default) and the caller's
+     * struct_size covers these fields; else 0 / NULL. Fire-and-forget calls
+     * finish after the invoke returns and are not here (audit sinks and the
+     * metrics get them). Owned by the result. The array's stride is
+     * `execution_size`: read record i with cpex_pipeline_result_execution().
+     */
+    size_t execution_count;
+    uint32_t execution_size;
+    const cpex_execution_record *executions;
+
     /* ---- since 0.2: routing and reload ---- */
     /**
      * The registry generation the invoke ran on (cpex_manager_generation):
@@ -108,10 +138,30 @@ typedef struct cpex_pipeline_result {
 #define CPEX_PIPELINE_RESULT_SIZE_V1 \
     (offsetof(cpex_pipeline_result, context) + sizeof(cpex_context_table *))
 
+/** The size of the layout with no_plugin_ran. */
+#define CPEX_PIPELINE_RESULT_SIZE_V2 (offsetof(cpex_pipeline_result, no_plugin_ran) + sizeof(bool))
+/** The least struct_size whose result gets execution records. */
+#define CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS \
+    (offsetof(cpex_pipeline_result, executions) + sizeof(const cpex_execution_record *))
+
 /** Static initializer for an empty result (continue_processing true). */
 #define CPEX_PIPELINE_RESULT_INIT                                                                \
     {(uint32_t)sizeof(cpex_pipeline_result), true, NULL, false, NULL, false, NULL, NULL, 0, NULL, \
-     NULL, 0}
+     NULL, false, 0, 0, NULL, 0}
+
+/** Record `index` of a result's executions (with its stride), or NULL past the end. */
+static inline const cpex_execution_record *
+cpex_pipeline_result_execution(const cpex_pipeline_result *result, size_t index)
+{
+    if (!result || result->struct_size < CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS ||
+        index >= result->execution_count || !result->executions)
+        return NULL;
+    return (const cpex_execution_record *)(const void *)((const char *)result->executions +
+                                                         index * result->execution_size);
+}
+
+/** The name of an enum cpex_exec_status value ("completed", "error", ...); "unknown" otherwise. */
+CPEX_API const char *cpex_exec_status_name(uint32_t status);
 
 /**
  * Make `result` empty (continue_processing true) and set its struct_size to
@@ -142,8 +192,23 @@ CPEX_API cpex_context_table *cpex_pipeline_result_take_context(cpex_pipeline_res
 CPEX_API const cpex_cmf_message *cpex_pipeline_result_cmf(const cpex_pipeline_result *result,
                                                  const cpex_cmf_message *original);
 
-/** The result as JSON (for logs and the CLI). Caller owns it. NULL on OOM. */
+/**
+ * The result as JSON (for logs and the CLI). Caller owns it. NULL on OOM.
+ * Execution records, when present, are under "executions" (each as
+ * cpex_execution_record_to_json writes it).
+ */
 CPEX_API json_t *cpex_pipeline_result_to_json(const cpex_pipeline_result *result);
+
+/**
+ * One execution record as a JSON object: plugin_name, plugin_kind, hook_name,
+ * mode, status, requested_allow, effective_allow, matched, applied,
+ * payload_modified, extensions_modified, start_unix_ns, duration_ns,
+ * error_code, reason, config_keys, trace_id, span_id. Optional fields that
+ * are unknown or unset are left out (requested_allow and matched when there
+ * was no result; error_code, reason, plugin_kind, trace_id, span_id when
+ * absent). Caller owns it; NULL on OOM.
+ */
+CPEX_API json_t *cpex_execution_record_to_json(const cpex_execution_record *record);
 
 /** Release a violation allocated by libcpex (its strings and the struct). */
 CPEX_API void cpex_violation_free(cpex_violation *violation);

@@ -1,5 +1,7 @@
 /* args.c — the little option parsing the commands need; see cli.h. */
+#include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,4 +39,30 @@ int cli_usage_error(const char *command, const char *fmt, ...)
     free(n >= 0 ? text : NULL);
     fprintf(stderr, "Run 'cpex %s --help' for usage.\n", command);
     return CLI_USAGE;
+}
+
+bool cli_parse_count(const char *s, size_t *out)
+{
+    if (!s || !*s)
+        return false;
+    size_t n = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || n > (SIZE_MAX - 9) / 10)
+            return false;
+        n = n * 10 + (size_t)(*s - '0');
+    }
+    *out = n;
+    return n > 0;
+}
+
+bool cli_parse_seconds(const char *s, double *out)
+{
+    if (!s || !*s)
+        return false;
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (!end || *end != '\0' || !isfinite(v) || !(v > 0) || v > 86400.0 * 365)
+        return false;
+    *out = v;
+    return true;
 }

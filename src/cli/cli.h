@@ -25,12 +25,14 @@ enum {
 int cli_cmd_run(int argc, char **argv);
 int cli_cmd_check(int argc, char **argv);
 int cli_cmd_inspect(int argc, char **argv);
+int cli_cmd_serve(int argc, char **argv);
 
 /* ---- help texts (help.c) ---- */
 void cli_help_main(FILE *out);
 void cli_help_run(FILE *out);
 void cli_help_check(FILE *out);
 void cli_help_inspect(FILE *out);
+void cli_help_serve(FILE *out);
 void cli_print_version(FILE *out);
 
 /* ---- argument parsing (args.c) ---- */
@@ -42,6 +44,12 @@ void cli_print_version(FILE *out);
  * separate value.
  */
 bool cli_opt_value(int argc, char **argv, int *i, const char *name, const char **value);
+
+/** A positive decimal count (no sign, no suffix); false otherwise. */
+bool cli_parse_count(const char *text, size_t *out);
+
+/** A positive number of seconds (decimals allowed: "0.5"), at most a year; false otherwise. */
+bool cli_parse_seconds(const char *text, double *out);
 
 /** Print "cpex COMMAND: MESSAGE" and a pointer to --help on stderr; returns CLI_USAGE. */
 int cli_usage_error(const char *command, const char *fmt, ...)
@@ -76,6 +84,9 @@ void cli_log_init(cli_log *log, bool capture, unsigned print_min);
  * returns NULL.
  */
 cpex_manager *cli_manager_new(cli_log *log);
+
+/** As cli_manager_new, with execution records and metrics switched as given. */
+cpex_manager *cli_manager_new_observing(cli_log *log, bool records, bool metrics);
 
 /**
  * Print every problem of `err`, one "INDENT- message" each, libcpex's

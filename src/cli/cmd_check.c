@@ -89,8 +89,12 @@ static json_t *info_json(const cpex_plugin_info *info)
     json_object_set_new(o, "on_error", json_string(cpex_on_error_name(info->on_error)));
     json_object_set_new(o, "timeout", json_real(info->timeout));
     json_object_set_new(o, "capabilities", strv_json(info->capabilities));
+    if (info->audit_sink)
+        json_object_set_new(o, "audit_sink",
+                            info->sink_hooks ? strv_json(info->sink_hooks) : json_string("all"));
     if (info->reason)
         json_object_set_new(o, "reason", cli_json_str(info->reason));
+    json_object_set_new(o, "isolation", opt_str(info->isolation));
     return o;
 }
 
@@ -104,8 +108,17 @@ static void print_info(const cpex_plugin_info *info)
              info->reported_name ? info->reported_name : "(unnamed)",
              info->reported_version ? info->reported_version : "(no version)", hooks ? hooks : "",
              cpex_mode_name(info->mode), (int)info->priority);
+    if (info->audit_sink) {
+        char *sinks = info->sink_hooks ? cli_join(info->sink_hooks, ", ") : NULL;
+        cli_line(stdout, "         %s: audit sink for %s%s%s", info->name,
+                 sinks ? "the verdicts of [" : "the verdicts of every hook", sinks ? sinks : "",
+                 sinks ? "]" : "");
+        free(sinks);
+    }
     if (info->reason)
         cli_line(stdout, "         %s: %s", info->name, info->reason);
+    if (info->isolation)
+        cli_line(stdout, "         isolation: %s", info->isolation);
     free(hooks);
 }
 

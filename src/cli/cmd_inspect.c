@@ -1,7 +1,8 @@
 /*
  * cmd_inspect.c — `cpex inspect LIBRARY [--json]`: describe a plugin
- * library without creating any plugin (the loader's cpex_library_describe
- * does the reading, libinfo.c makes the JSON document; this file prints).
+ * library without creating any plugin and without running any of its code
+ * here (cpex_library_describe_sandboxed reads it in the sandboxed worker,
+ * libinfo.c makes the JSON document; this file prints).
  */
 #include <string.h>
 
@@ -42,7 +43,7 @@ static void print_list(const char *title, const json_t *list, const json_t *d)
     json_array_foreach(list, i, v) print_message(stdout, "  - ", str_or(v, ""), d);
 }
 
-static void print_entry(const json_t *e)
+static void print_entry(const json_t *e, const char *sha256)
 {
     const char *entry = str_or(json_object_get(e, "entry"), "");
     const char *kind = str_or(json_object_get(e, "kind"), "?");
@@ -67,6 +68,8 @@ static void print_entry(const json_t *e)
     cli_line(stdout, "    symbol       %s (%s)", str_or(json_object_get(e, "symbol"), "?"),
              json_is_true(json_object_get(e, "exported")) ? "exported" : "MISSING");
     cli_line(stdout, "    kind:        \"%s\"", kind);
+    if (sha256) /* the line that pins this very file in the plugin's entry */
+        printf("    sha256:      %s\n", sha256);
     /* A fragment keeps one handler of a plugin that serves several hooks. */
     if (json_array_size(hooks) > 1)
         cli_line(stdout, "                 one handler only: \"%s#%s\"", kind,
@@ -80,6 +83,10 @@ static void print_text(const json_t *d)
     const json_t *symbols = json_object_get(d, "symbols");
     cli_line(stdout, "library      %s",
              str_or(json_object_get(d, "path"), str_or(json_object_get(d, "library"), "")));
+    /* The hash to pin comes first: it is known even when the library does
+       not load here. Hex digits only, from libcpex. */
+    if (json_string_value(json_object_get(d, "sha256")))
+        printf("sha256       %s\n", str_or(json_object_get(d, "sha256"), ""));
     if (json_is_true(json_object_get(d, "loaded"))) {
         if (json_is_true(json_object_get(d, "manifest")))
             cli_line(stdout, "ABI          library %s, host %s: %s",
@@ -97,12 +104,17 @@ static void print_text(const json_t *d)
         printf("entries      %zu\n", json_array_size(entries));
         size_t i;
         json_t *e;
-        json_array_foreach(entries, i, e) print_entry(e);
+        json_array_foreach(entries, i, e) print_entry(e, json_string_value(json_object_get(d, "sha256")));
         printf("\nexported entry symbols: ");
         if (json_array_size(symbols) == 0)
             printf("(none found)");
         json_array_foreach(symbols, i, e) cli_text(stdout, "%s%s", i ? ", " : "", str_or(e, ""));
         putchar('\n');
+    }
+    if (json_string_value(json_object_get(d, "sandbox"))) {
+        putchar('\n');
+        cli_line(stdout, "read in a sandboxed worker: %s",
+                 str_or(json_object_get(d, "sandbox"), ""));
     }
     print_list("notes", json_object_get(d, "notes"), d);
     print_list("problems", json_object_get(d, "problems"), d);
@@ -135,10 +147,10 @@ int cli_cmd_inspect(int argc, char **argv)
     }
     if (!library)
         return cli_usage_error("inspect", "missing LIBRARY: the plugin library to describe");
-    /* Opening the library runs its constructors: one that ends the process
-       makes the inspection fail. */
+    /* The library is opened in a worker process, so its constructors cannot
+       end this one; the guard stays for anything else that would. */
     cli_guard_arm("cpex inspect");
-    cli_guard_doing("opening the library (its constructors run)");
+    cli_guard_doing("describing the library (in a sandboxed worker)");
     cli_guard_lost("the description of the library is missing");
     json_t *d = cli_describe_library(library);
     cli_guard_disarm();

@@ -29,26 +29,13 @@ typedef struct run_opts {
     bool verbose;
     bool watch;           /* reload CONFIG whenever it changes */
     size_t debounce_ms;   /* 0: the library's default */
+    bool stats;        /* metrics on, and the table at the end */
+    bool no_records;   /* execution records off */
 } run_opts;
 
 typedef struct run_stats {
     size_t requests, allowed, denied, errors, soft_errors;
 } run_stats;
-
-/* A positive decimal count. */
-static bool parse_count(const char *s, size_t *out)
-{
-    if (!s || !*s)
-        return false;
-    size_t n = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9' || n > (SIZE_MAX - 9) / 10)
-            return false;
-        n = n * 10 + (size_t)(*s - '0');
-    }
-    *out = n;
-    return n > 0;
-}
 
 static int parse_args(int argc, char **argv, run_opts *o)
 {
@@ -67,9 +54,13 @@ static int parse_args(int argc, char **argv, run_opts *o)
         } else if (strcmp(a, "--watch") == 0) {
             o->watch = true;
         } else if (cli_opt_value(argc, argv, &i, "--debounce", &v)) {
-            if (!parse_count(v, &o->debounce_ms) || o->debounce_ms > 60000)
+            if (!cli_parse_count(v, &o->debounce_ms) || o->debounce_ms > 60000)
                 return cli_usage_error("run", "--debounce needs milliseconds from 1 to 60000, "
                                               "e.g. --debounce 500");
+        } else if (strcmp(a, "--stats") == 0) {
+            o->stats = true;
+        } else if (strcmp(a, "--no-executions") == 0) {
+            o->no_records = true;
         } else if (cli_opt_value(argc, argv, &i, "--hook", &v)) {
             if (!v || !*v)
                 return cli_usage_error("run", "--hook needs a hook name, e.g. --hook cmf.tool_pre_invoke");
@@ -79,7 +70,7 @@ static int parse_args(int argc, char **argv, run_opts *o)
                 return cli_usage_error("run", "--input needs a file name, or '-' for standard input");
             o->input = v;
         } else if (cli_opt_value(argc, argv, &i, "--max-contexts", &v)) {
-            if (!parse_count(v, &o->max_contexts))
+            if (!cli_parse_count(v, &o->max_contexts))
                 return cli_usage_error("run", "--max-contexts needs a number of context ids "
                                               "of at least 1, e.g. --max-contexts %d",
                                        CLI_CONTEXTS_DEFAULT_MAX);
@@ -199,7 +190,8 @@ static bool run_one(cpex_manager *m, cli_contexts *contexts, const run_opts *o, 
         st->denied++;
     st->soft_errors += res.error_count;
     errno = 0;
-    cli_output_result(stdout, o->json, lineno, &req, &res, cpex_manager_has_hooks_for(m, req.hook));
+    cli_output_opts out = {o->json, o->verbose};
+    cli_output_result(stdout, &out, lineno, &req, &res);
     /* Flush per line: a consumer reading through a pipe sees each result
        as it is made, not in 4 KiB bursts; and a failed write is seen at once. */
     bool ok = written(lineno);
@@ -265,8 +257,10 @@ int cli_cmd_run(int argc, char **argv)
     cli_guard_lost("no request was processed");
     cli_log log;
     cli_log_init(&log, false, o.verbose ? CPEX_LOG_INFO : CPEX_LOG_WARN);
-    cpex_manager *m = cli_manager_new(&log);
-    cli_contexts *contexts = cli_contexts_new(o.max_contexts);
+    /* Execution records are on in `cpex run` (off in the library): the
+       JSON lines carry them, --verbose shows them. */
+    cpex_manager *m = cli_manager_new_observing(&log, !o.no_records, o.stats);
+    cli_contexts *contexts = cli_contexts_new(o.max_contexts, 0);
     if (!m || !contexts || !load(m, o.config) || (o.watch && !start_watch(m, &o))) {
         if (!contexts)
             fprintf(stderr, "cpex run: out of memory\n");
@@ -310,6 +304,14 @@ int cli_cmd_run(int argc, char **argv)
     cli_guard_lost("the summary is missing");
     st.soft_errors += report_background(m);
     double elapsed = cli_now() - start;
+    if (o.stats) {
+        cpex_stats *stats = NULL;
+        if (cpex_manager_stats(m, &stats) == CPEX_OK)
+            cli_output_stats(stderr, stats);
+        else
+            fprintf(stderr, "cpex run: out of memory reading the stats\n");
+        cpex_stats_free(stats);
+    }
 
     /* Free the contexts before the manager: their state belongs to its plugins. */
     cli_guard_doing("shutting down the plugins");

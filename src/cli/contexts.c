@@ -1,7 +1,9 @@
-/* contexts.c — id -> context table, bounded, least recently used out; see contexts.h. */
+/* contexts.c — id -> context table, bounded by count and by age; see contexts.h. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "contexts.h"
 
@@ -9,16 +11,27 @@ typedef struct entry {
     struct entry *chain;       /* next in the hash slot */
     struct entry *newer, *older; /* the recency list */
     size_t hash;
+    double used;               /* clock of the last use */
     char *id;
     cpex_context_table *table;
 } entry;
 
 struct cli_contexts {
-    size_t max, count, evicted;
+    pthread_mutex_t lock;      /* guards everything below */
+    size_t max, count, evicted, expired;
+    double ttl;                /* seconds; 0: no limit */
+    double (*now)(void);
     size_t nslots;
     entry **slots;
     entry *newest, *oldest;
 };
+
+static double monotonic_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static size_t hash(const char *s)
 {
@@ -30,19 +43,27 @@ static size_t hash(const char *s)
     return (size_t)h;
 }
 
-cli_contexts *cli_contexts_new(size_t max)
+cli_contexts *cli_contexts_new(size_t max, double ttl)
 {
     cli_contexts *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
     m->max = max ? max : 1;
+    m->ttl = ttl > 0 ? ttl : 0;
+    m->now = monotonic_now;
     m->nslots = 64;
     m->slots = calloc(m->nslots, sizeof *m->slots);
-    if (!m->slots) {
+    if (!m->slots || pthread_mutex_init(&m->lock, NULL) != 0) {
+        free(m->slots);
         free(m);
         return NULL;
     }
     return m;
+}
+
+void cli_contexts_set_clock(cli_contexts *m, double (*now)(void))
+{
+    m->now = now ? now : monotonic_now;
 }
 
 void cli_contexts_free(cli_contexts *m)
@@ -55,6 +76,7 @@ void cli_contexts_free(cli_contexts *m)
         free(e->id);
         free(e);
     }
+    pthread_mutex_destroy(&m->lock);
     free(m->slots);
     free(m);
 }
@@ -94,15 +116,54 @@ static cpex_context_table *remove_at(cli_contexts *m, entry **pp)
     return t;
 }
 
-cpex_context_table *cli_contexts_take(cli_contexts *m, const char *id)
+static bool is_expired(const cli_contexts *m, const entry *e, double now)
 {
-    entry **pp = find(m, id, hash(id));
-    return *pp ? remove_at(m, pp) : NULL;
+    return m->ttl > 0 && now - e->used > m->ttl;
 }
 
-bool cli_contexts_has(const cli_contexts *m, const char *id)
+/* Drop the expired ids: all at the old end of the recency list, since a
+   use moves an id to the new end. Lock held. */
+static size_t drop_expired(cli_contexts *m, double now)
 {
-    return *find(m, id, hash(id)) != NULL;
+    size_t n = 0;
+    while (m->oldest && is_expired(m, m->oldest, now)) {
+        entry *old = m->oldest;
+        cpex_context_table_free(remove_at(m, find(m, old->id, old->hash)));
+        n++;
+    }
+    m->expired += n;
+    return n;
+}
+
+cpex_context_table *cli_contexts_take(cli_contexts *m, const char *id)
+{
+    pthread_mutex_lock(&m->lock);
+    double now = m->ttl > 0 ? m->now() : 0;
+    drop_expired(m, now);
+    entry **pp = find(m, id, hash(id));
+    cpex_context_table *t = *pp ? remove_at(m, pp) : NULL;
+    pthread_mutex_unlock(&m->lock);
+    return t;
+}
+
+bool cli_contexts_has(const cli_contexts *cm, const char *id)
+{
+    cli_contexts *m = (cli_contexts *)cm; /* the lock only */
+    pthread_mutex_lock(&m->lock);
+    entry *e = *find(m, id, hash(id));
+    bool held = e && !is_expired(m, e, m->ttl > 0 ? m->now() : 0);
+    pthread_mutex_unlock(&m->lock);
+    return held;
+}
+
+size_t cli_contexts_expire(cli_contexts *m)
+{
+    if (!m || m->ttl <= 0)
+        return 0;
+    pthread_mutex_lock(&m->lock);
+    size_t n = drop_expired(m, m->now());
+    pthread_mutex_unlock(&m->lock);
+    return n;
 }
 
 static void grow(cli_contexts *m)
@@ -126,10 +187,6 @@ static void grow(cli_contexts *m)
 bool cli_contexts_put(cli_contexts *m, const char *id, cpex_context_table *table)
 {
     size_t h = hash(id);
-    /* Replace: a line's result table supersedes what the id held. */
-    entry **pp = find(m, id, h);
-    if (*pp)
-        cpex_context_table_free(remove_at(m, pp));
     entry *e = calloc(1, sizeof *e);
     char *copy = strdup(id);
     if (!e || !copy) {
@@ -138,11 +195,18 @@ bool cli_contexts_put(cli_contexts *m, const char *id, cpex_context_table *table
         cpex_context_table_free(table);
         return false;
     }
+    pthread_mutex_lock(&m->lock);
+    double now = m->ttl > 0 ? m->now() : 0;
+    drop_expired(m, now);
+    /* Replace: a request's result table supersedes what the id held. */
+    entry **pp = find(m, id, h);
+    cpex_context_table *replaced = *pp ? remove_at(m, pp) : NULL;
     if (m->count >= m->nslots * 2)
         grow(m);
     e->hash = h;
     e->id = copy;
     e->table = table;
+    e->used = now;
     e->chain = m->slots[h % m->nslots];
     m->slots[h % m->nslots] = e;
     e->older = m->newest;
@@ -158,9 +222,31 @@ bool cli_contexts_put(cli_contexts *m, const char *id, cpex_context_table *table
         cpex_context_table_free(remove_at(m, find(m, old->id, old->hash)));
         m->evicted++;
     }
+    pthread_mutex_unlock(&m->lock);
+    cpex_context_table_free(replaced);
     return true;
 }
 
-size_t cli_contexts_count(const cli_contexts *m) { return m ? m->count : 0; }
+/* The counters, read under the lock (another thread may be changing them). */
+static size_t read_counter(const cli_contexts *cm, const size_t *field)
+{
+    if (!cm)
+        return 0;
+    cli_contexts *m = (cli_contexts *)cm;
+    pthread_mutex_lock(&m->lock);
+    size_t v = *field;
+    pthread_mutex_unlock(&m->lock);
+    return v;
+}
 
-size_t cli_contexts_evicted(const cli_contexts *m) { return m ? m->evicted : 0; }
+size_t cli_contexts_count(const cli_contexts *m) { return read_counter(m, m ? &m->count : NULL); }
+
+size_t cli_contexts_evicted(const cli_contexts *m)
+{
+    return read_counter(m, m ? &m->evicted : NULL);
+}
+
+size_t cli_contexts_expired(const cli_contexts *m)
+{
+    return read_counter(m, m ? &m->expired : NULL);
+}

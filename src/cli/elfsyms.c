@@ -70,7 +70,9 @@ char **cli_elf_exported(const char *path, const char *prefix, char *why, size_t 
     char *strtab = NULL, **out = NULL;
     size_t count = 0;
     struct stat stbuf;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO at the path must not block the open (fstat then
+       refuses it); O_NOCTTY: nor may a terminal become ours. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         snprintf(why, cap, "cannot open: %s", strerror(errno));
         return NULL;

@@ -9,7 +9,7 @@ void cli_help_main(FILE *out)
           "\n"
           "commands:\n"
           "  run CONFIG [--hook NAME] [--input FILE|-] [--json] [--max-contexts N] [--verbose]\n"
-          "             [--watch [--debounce MS]]\n"
+          "             [--stats] [--no-executions] [--watch [--debounce MS]]\n"
           "                      load CONFIG, run one hook invocation per JSON request line\n"
           "  check CONFIG [--json] [--tool NAME|--resource URI|--prompt NAME|--llm NAME\n"
           "               [--scope S] [--tag T]... [--hook NAME]]\n"
@@ -17,6 +17,9 @@ void cli_help_main(FILE *out)
           "                      with an entity, which plugins its invokes run and why\n"
           "  inspect LIBRARY [--json]\n"
           "                      describe a plugin library without creating any plugin\n"
+          "  serve CONFIG [--listen ADDR:PORT | --unix PATH] [--threads N] [limits]\n"
+          "                      answer decisions over HTTP: /v1/invoke, /v1/authz (nginx,\n"
+          "                      Envoy, Traefik forward auth), /healthz, /metrics\n"
           "\n"
           "options:\n"
           "  -h, --help          this text (cpex COMMAND --help: the command's)\n"
@@ -30,7 +33,7 @@ void cli_help_main(FILE *out)
 void cli_help_run(FILE *out)
 {
     fputs("usage: cpex run CONFIG [--hook NAME] [--input FILE|-] [--json] [--max-contexts N]\n"
-          "                [--verbose] [--watch [--debounce MS]]\n"
+          "                [--verbose] [--stats] [--no-executions] [--watch [--debounce MS]]\n"
           "\n"
           "Load CONFIG (YAML: every plugin, static and lib:), initialize it, then read\n"
           "requests, one JSON object per line, and write one result per request.\n"
@@ -42,7 +45,11 @@ void cli_help_run(FILE *out)
           "                  keep the context tables of at most N ids (default 10000); one\n"
           "                  more drops the least recently used, which starts over if it\n"
           "                  comes back; the summary counts the ids dropped\n"
-          "  -v, --verbose   also print the plugins' and the manager's info messages\n"
+          "  -v, --verbose   also print the plugins' and the manager's info messages, and\n"
+          "                  one line per plugin call (its execution record)\n"
+          "  --stats         count per plugin and hook; print a table (calls, outcomes,\n"
+          "                  p50/p99 latency) to standard error at the end\n"
+          "  --no-executions leave the execution records out (on by default)\n"
           "  --watch         reload CONFIG whenever it changes (edits, renames, ConfigMap\n"
           "                  swaps) while requests are read; each result shows the\n"
           "                  generation it ran on, each reload is reported on stderr,\n"
@@ -62,7 +69,8 @@ void cli_help_run(FILE *out)
           "result line (--json):\n"
           "  {\"line\":N,\"hook\":...,\"context\":...,\"decision\":\"allow\"|\"deny\",\"violation\":{...},\n"
           "   \"payload_modified\":bool,\"payload\":{final},\"extensions\":{changed parts},\n"
-          "   \"metadata\":{...},\"errors\":[soft errors],\"generation\":N}\n"
+          "   \"metadata\":{...},\"errors\":[soft errors],\"executions\":[one per plugin call],\n"
+          "   \"generation\":N}\n"
           "  a bad line: {\"line\":N,\"error\":\"cause\"}; the run goes on with the next line.\n"
           "\n"
           "A summary goes to standard error. Exit code 0 when every line was processed\n"
@@ -119,6 +127,42 @@ void cli_help_inspect(FILE *out)
           "point is called. Exit code 0 when the library is usable by this host, 1 when\n"
           "it is not (not a library, invalid manifest, incompatible ABI, missing entry\n"
           "symbol), 2 on a usage error.\n",
+          out);
+}
+
+void cli_help_serve(FILE *out)
+{
+    fputs("usage: cpex serve CONFIG [--listen ADDR:PORT | --unix PATH] [--threads N]\n"
+          "                  [--context-ttl SECONDS] [--max-contexts N] [limits] [--verbose]\n"
+          "\n"
+          "Load CONFIG, initialize it, and answer over HTTP (docs/serve.md):\n"
+          "  POST /v1/invoke   a `cpex run` request object -> the `cpex run --json` result\n"
+          "                    object (400 with {\"error\"} for a bad request)\n"
+          "  ANY  /v1/authz    forward auth: the original request (nginx X-Original-URI,\n"
+          "                    Traefik X-Forwarded-Uri, Envoy /v1/authz/<path>) runs the\n"
+          "                    hook cmf.http_request; allow 200, deny 403 (or the status\n"
+          "                    the violation asks for) with x-cpex-violation\n"
+          "  GET  /healthz     200 when loaded and initialized, else 503\n"
+          "  GET  /metrics     Prometheus text: requests, latency, decisions\n"
+          "\n"
+          "  --listen ADDR:PORT   TCP address (default 127.0.0.1:8787; port 0: any free)\n"
+          "  --unix PATH          listen on a Unix socket instead\n"
+          "  --threads N          HTTP threads (default: the number of CPUs, at most 64)\n"
+          "  --context-ttl SECONDS   a context id unused this long is dropped (default 300)\n"
+          "  --max-contexts N     context ids kept at once (default 10000)\n"
+          "  --deny-status CODE   the status of every /v1/authz denial (nginx needs 403)\n"
+          "  -v, --verbose        also log the plugins' and the manager's info messages\n"
+          "limits (a request past one is refused, or its connection closed):\n"
+          "  --max-body BYTES (1048576)        --max-headers N (100)\n"
+          "  --max-header-bytes BYTES (16384)  --read-timeout SECONDS (10, a whole request)\n"
+          "  --idle-timeout SECONDS (60)       --max-connections N (4096)\n"
+          "  --drain-timeout SECONDS (30: to finish requests in flight at shutdown)\n"
+          "  --null-endpoint      also answer /v1/null with 200, invoking nothing (benchmarks)\n"
+          "\n"
+          "SIGTERM or SIGINT stops: no new connections, requests in flight finish,\n"
+          "background work drains. SIGHUP is not handled yet (live reload will take it).\n"
+          "Exit code 0 after a clean stop, 1 when the configuration or the socket failed,\n"
+          "2 on a usage error.\n",
           out);
 }
 

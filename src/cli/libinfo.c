@@ -1,9 +1,10 @@
 /*
  * libinfo.c — see libinfo.h.
  *
- * The library is read by the loader (cpex_library_describe, cpex/loader.h),
- * with the very checks a load applies: a hostile manifest is reported, not
- * followed. What stays here is what only the command does: finding a bare
+ * The library is read by the loader (cpex_library_describe_sandboxed,
+ * cpex/loader.h) inside the sandboxed worker process, with the very checks
+ * a load applies: a hostile manifest is reported, not followed, and none
+ * of the library's code (its constructors) runs in this process. What stays here is what only the command does: finding a bare
  * name in the build's plugin directory, listing the file's exported entry
  * symbols from its ELF symbol table (elfsyms.c), and the JSON document.
  */
@@ -130,6 +131,8 @@ static void from_info(json_t *doc, const cpex_library_info *info, json_t *proble
                         info->compatible < 0 ? json_null() : json_boolean(info->compatible));
     json_object_set_new(doc, "manifest", json_boolean(info->has_manifest));
     json_object_set_new(doc, "build_info", opt_text(info->build_info));
+    json_object_set_new(doc, "sandbox", opt_text(info->sandbox));
+    json_object_set_new(doc, "sha256", opt_text(info->sha256));
     json_t *entries = json_object_get(doc, "entries");
     for (size_t i = 0; i < info->entry_count; i++)
         json_array_append_new(entries, entry_json(info, &info->entries[i]));
@@ -156,6 +159,8 @@ json_t *cli_describe_library(const char *arg)
     json_object_set_new(doc, "compatible", json_null());
     json_object_set_new(doc, "manifest", json_false());
     json_object_set_new(doc, "build_info", json_null());
+    json_object_set_new(doc, "sandbox", json_null());
+    json_object_set_new(doc, "sha256", json_null());
     json_object_set_new(doc, "entries", json_array());
     json_object_set_new(doc, "symbols", json_array());
 
@@ -167,11 +172,16 @@ json_t *cli_describe_library(const char *arg)
         goto finish;
     }
     abs = realpath(path, NULL);
-    if (!abs) {
+    struct stat link;
+    if (!abs && (errno != ENOENT || lstat(path, &link) != 0)) {
         add_line(problems, "cannot find '%s': %s%s", path, strerror(errno),
                  strchr(arg, '/') ? ""
                                   : "; a bare name is looked up in the current directory, then "
                                     "as lib<name>.so in each directory of CPEX_PLUGIN_PATH");
+        goto finish;
+    }
+    if (!abs && !(abs = strdup(path))) { /* a dangling link: the loader says where it points */
+        add_line(problems, "out of memory");
         goto finish;
     }
 
@@ -180,7 +190,8 @@ json_t *cli_describe_library(const char *arg)
     char why[256];
     symbols = cli_elf_exported(abs, CPEX_ENTRY_SYMBOL, why, sizeof why);
     cpex_error err = CPEX_ERROR_INIT;
-    if (cpex_library_describe(abs, (const char *const *)symbols, &info, &err) != CPEX_OK) {
+    if (cpex_library_describe_sandboxed(abs, (const char *const *)symbols, NULL, 0, &info,
+                                        &err) != CPEX_OK) {
         cpex_error_cleanup(&err);
         json_decref(doc);
         doc = NULL;

@@ -4,6 +4,7 @@
  *   cpex run CONFIG ...      cmd_run.c
  *   cpex check CONFIG ...    cmd_check.c
  *   cpex inspect LIBRARY ... cmd_inspect.c
+ *   cpex serve CONFIG ...    cmd_serve.c
  *
  * Whatever the command, its standard output is flushed and closed here and
  * a failure to write it is an exit code of 1 (io.c).
@@ -31,8 +32,11 @@ static int dispatch(int argc, char **argv, const char **name, const char **what)
                 cli_help_check(stdout);
             else if (strcmp(argv[2], "inspect") == 0)
                 cli_help_inspect(stdout);
+            else if (strcmp(argv[2], "serve") == 0)
+                cli_help_serve(stdout);
             else {
-                cli_line(stderr, "cpex: no command '%s'; commands: run, check, inspect", argv[2]);
+                cli_line(stderr, "cpex: no command '%s'; commands: run, check, inspect, serve",
+                         argv[2]);
                 return CLI_USAGE;
             }
             return CLI_OK;
@@ -60,10 +64,15 @@ static int dispatch(int argc, char **argv, const char **name, const char **what)
         *what = "the description of the library";
         return cli_cmd_inspect(argc - 1, argv + 1);
     }
+    if (strcmp(cmd, "serve") == 0) {
+        *name = "cpex serve";
+        *what = "the help text";
+        return cli_cmd_serve(argc - 1, argv + 1);
+    }
     if (cmd[0] == '-')
         cli_line(stderr, "cpex: unknown option '%s'", cmd);
     else
-        cli_line(stderr, "cpex: unknown command '%s'; commands: run, check, inspect", cmd);
+        cli_line(stderr, "cpex: unknown command '%s'; commands: run, check, inspect, serve", cmd);
     fprintf(stderr, "Run 'cpex --help' for usage.\n");
     return CLI_USAGE;
 }

@@ -38,7 +38,7 @@ json_t *cli_json_diff(const json_t *before, const json_t *after)
     return diff;
 }
 
-static json_t *violation_json(const cpex_violation *v)
+json_t *cli_violation_json(const cpex_violation *v)
 {
     json_t *o = json_object();
     json_object_set_new(o, "code", cli_json_str(v->code ? v->code : ""));
@@ -93,17 +93,29 @@ static json_t *extensions_diff(const cli_request *req, const cpex_pipeline_resul
     return diff;
 }
 
-static void output_json(FILE *out, size_t line, const cli_request *req,
-                        const cpex_pipeline_result *r)
+/* The execution records, one object each (cpex_execution_record_to_json). */
+static json_t *executions_json(const cpex_pipeline_result *r)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < r->execution_count; i++)
+        json_array_append_new(a, cpex_execution_record_to_json(cpex_pipeline_result_execution(r, i)));
+    return a;
+}
+
+json_t *cli_result_json(size_t line, const cli_request *req, const cpex_pipeline_result *r)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "line", json_integer((json_int_t)line));
+    if (!o)
+        return NULL;
+    if (line)
+        json_object_set_new(o, "line", json_integer((json_int_t)line));
     json_object_set_new(o, "hook", cli_json_str(req->hook));
     if (req->context_id)
         json_object_set_new(o, "context", cli_json_str(req->context_id));
     json_object_set_new(o, "decision", json_string(r->continue_processing ? "allow" : "deny"));
+    json_object_set_new(o, "no_plugin_ran", json_boolean(r->no_plugin_ran));
     if (r->violation)
-        json_object_set_new(o, "violation", violation_json(r->violation));
+        json_object_set_new(o, "violation", cli_violation_json(r->violation));
     json_object_set_new(o, "payload_modified", json_boolean(r->payload_modified));
     json_object_set_new(o, "payload", final_payload(req, r));
     json_t *ext = extensions_diff(req, r);
@@ -114,15 +126,59 @@ static void output_json(FILE *out, size_t line, const cli_request *req,
     json_object_set_new(o, "errors", errors_json(r));
     /* The registry generation the invoke ran on (a reload between lines changes it). */
     json_object_set_new(o, "generation", json_integer((json_int_t)r->generation));
-    cli_print_json(out, o);
+    if (r->executions)
+        json_object_set_new(o, "executions", executions_json(r));
+    return o;
+}
+
+json_t *cli_error_json(size_t line, const char *message)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (line)
+        json_object_set_new(o, "line", json_integer((json_int_t)line));
+    json_object_set_new(o, "error", cli_json_str(message ? message : "out of memory"));
+    return o;
+}
+
+static void output_json(FILE *out, json_t *o)
+{
+    cli_print_json(out, o); /* "null" when building it ran out of memory */
     fputc('\n', out);
     json_decref(o);
+}
+
+static const char *decision_word(int32_t d)
+{
+    return d == CPEX_ALLOW ? "allow" : d == CPEX_DENY ? "deny" : "-";
+}
+
+/* One line per handler call (--verbose). */
+static void output_executions(FILE *out, const cpex_pipeline_result *r, const char *pad)
+{
+    for (size_t i = 0; i < r->execution_count; i++) {
+        const cpex_execution_record *x = cpex_pipeline_result_execution(r, i);
+        cli_text(out, "%splugin %.*s (%s): %s, %s -> %s, %.1f us", pad, (int)x->plugin_name.len,
+                 x->plugin_name.ptr ? x->plugin_name.ptr : "", cpex_mode_name(x->mode),
+                 cpex_exec_status_name(x->status), decision_word(x->requested),
+                 decision_word((int32_t)x->effective), (double)x->duration_ns / 1e3);
+        if (x->payload_modified || x->extensions_modified)
+            cli_text(out, ", changed %s%s%s", x->payload_modified ? "payload" : "",
+                     x->payload_modified && x->extensions_modified ? " and " : "",
+                     x->extensions_modified ? "extensions" : "");
+        if (x->code.ptr)
+            cli_text(out, ", %.*s", (int)x->code.len, x->code.ptr);
+        if (x->reason.ptr)
+            cli_text(out, ": %.*s", (int)x->reason.len, x->reason.ptr);
+        fputc('\n', out);
+    }
 }
 
 /* The readable form. Every string from the request or the plugins is
    escaped (cli_text): a plugin's reason cannot start a line of its own. */
 static void output_text(FILE *out, size_t line, const cli_request *req,
-                        const cpex_pipeline_result *r, bool handled)
+                        const cpex_pipeline_result *r, bool verbose)
 {
     const char *pad = "          ";
     cli_text(out, "line %zu  %s", line, req->hook);
@@ -132,8 +188,9 @@ static void output_text(FILE *out, size_t line, const cli_request *req,
         fprintf(out, "  (generation %llu)", (unsigned long long)r->generation);
     if (r->continue_processing) {
         fputs("  ALLOW", out);
-        if (!handled)
-            fputs("  (no plugin is wired for this hook)", out);
+        /* The hook may be mistyped: an allow no plugin made says so. */
+        if (r->no_plugin_ran)
+            fputs("  (no plugin ran for this hook)", out);
         fputc('\n', out);
     } else {
         const cpex_violation *v = r->violation;
@@ -172,26 +229,60 @@ static void output_text(FILE *out, size_t line, const cli_request *req,
         cli_line(out, "%ssoft error: plugin %s [%s]: %s", pad, e->plugin_name ? e->plugin_name : "?",
                  e->code ? e->code : "?", e->message ? e->message : "");
     }
+    if (verbose)
+        output_executions(out, r, pad);
 }
 
-void cli_output_result(FILE *out, bool json, size_t line, const cli_request *request,
-                       const cpex_pipeline_result *result, bool hook_handled)
+void cli_output_result(FILE *out, const cli_output_opts *opts, size_t line,
+                       const cli_request *request, const cpex_pipeline_result *result)
 {
-    if (json)
-        output_json(out, line, request, result);
+    if (opts->json)
+        output_json(out, cli_result_json(line, request, result));
     else
-        output_text(out, line, request, result, hook_handled);
+        output_text(out, line, request, result, opts->verbose);
+}
+
+/* A latency in microseconds for the table, or "-" when nothing was timed. */
+static void put_us(FILE *out, double ns)
+{
+    if (ns < 0)
+        fprintf(out, " %9s", "-");
+    else
+        fprintf(out, " %9.1f", ns / 1e3);
+}
+
+void cli_output_stats(FILE *out, const cpex_stats *st)
+{
+    fprintf(out, "stats: per plugin and hook (latency estimated from log-scale buckets)\n");
+    fprintf(out, "  %-26s %-24s %7s %7s %7s %7s %7s %9s %9s\n", "plugin", "hook", "calls",
+            "allow", "deny", "error", "timeout", "p50 us", "p99 us");
+    for (size_t i = 0; i < st->plugin_count; i++) {
+        const cpex_plugin_stats *r = cpex_stats_plugin(st, i);
+        char name[80];
+        snprintf(name, sizeof name, "%s%s", r->kind == CPEX_STATS_SINK ? "sink " : "", r->plugin);
+        cli_text(out, "  %-26s %-24s", name, r->hook);
+        fprintf(out, " %7llu %7llu %7llu %7llu %7llu", (unsigned long long)r->invocations,
+                (unsigned long long)r->allows, (unsigned long long)r->denies,
+                (unsigned long long)r->errors, (unsigned long long)r->timeouts);
+        put_us(out, cpex_plugin_stats_quantile(r, 0.5));
+        put_us(out, cpex_plugin_stats_quantile(r, 0.99));
+        fputc('\n', out);
+    }
+    for (size_t i = 0; i < st->hook_count; i++) {
+        const cpex_hook_stats *h = cpex_stats_hook(st, i);
+        cli_line(out, "  hook %s: %llu invokes, %llu denied", h->hook,
+                 (unsigned long long)h->invokes, (unsigned long long)h->denies);
+    }
+    if (st->audit_enqueued || st->audit_dropped)
+        fprintf(out, "  audit queue: %llu verdicts handed over, %llu delivered, %llu dropped\n",
+                (unsigned long long)st->audit_enqueued, (unsigned long long)st->audit_delivered,
+                (unsigned long long)st->audit_dropped);
 }
 
 void cli_output_line_error(FILE *out, bool json, size_t line, const char *message)
 {
     if (json) {
-        json_t *o = json_object();
-        json_object_set_new(o, "line", json_integer((json_int_t)line));
-        json_object_set_new(o, "error", cli_json_str(message ? message : "out of memory"));
-        cli_print_json(out, o);
-        fputc('\n', out);
-        json_decref(o);
+        output_json(out, cli_error_json(line, message));
     } else {
         cli_line(out, "line %zu  error: %s", line, message ? message : "out of memory");
     }

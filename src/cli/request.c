@@ -161,7 +161,11 @@ bool cli_request_parse(const char *line, size_t len, const char *default_hook, c
         fail(error, "no \"payload\": give the message (a CMF message for cmf.* hooks)");
         goto done;
     }
-    out->is_cmf = ptype ? strcmp(ptype, "cmf") == 0 : strncmp(hook, "cmf.", 4) == 0;
+    /* The default follows the built-in bindings (cpex_manager_define_hook):
+       cmf.* hooks carry CMF messages, except cmf.http_request, whose payload
+       is a JSON description of an HTTP request. */
+    out->is_cmf = ptype ? strcmp(ptype, "cmf") == 0
+                        : strncmp(hook, "cmf.", 4) == 0 && strcmp(hook, "cmf.http_request") != 0;
     cpex_error err = CPEX_ERROR_INIT;
     if (out->is_cmf) {
         if (!json_is_object(payload)) {

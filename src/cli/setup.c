@@ -62,10 +62,14 @@ void cli_log_cleanup(cli_log *log)
     pthread_mutex_destroy(&log->lock);
 }
 
-cpex_manager *cli_manager_new(cli_log *log)
+cpex_manager *cli_manager_new(cli_log *log) { return cli_manager_new_observing(log, false, false); }
+
+cpex_manager *cli_manager_new_observing(cli_log *log, bool records, bool metrics)
 {
     cpex_manager_options opts;
     cpex_manager_options_init(&opts);
+    opts.execution_records = records;
+    opts.metrics = metrics;
     opts.log = log_sink;
     opts.log_user = log;
     /* Capture everything for check (it shows what each plugin reported);

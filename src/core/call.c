@@ -147,7 +147,7 @@ cpex_violation *cpex__ex_failure_violation(const cpex__plugin *p, const cpex__ou
     return cpex__pipeline_violation(CPEX_CODE_PLUGIN_ERROR, reason, NULL, p->name);
 }
 
-void cpex__ex_soft_failure(cpex__call_state *cs, const cpex__outcome *o)
+bool cpex__ex_soft_failure(cpex__call_state *cs, const cpex__outcome *o)
 {
     cpex__plugin *p = cs->plugin;
     long long ms = (long long)(p->timeout_ns / 1000000);
@@ -157,13 +157,13 @@ void cpex__ex_soft_failure(cpex__call_state *cs, const cpex__outcome *o)
         cpex__call_record(cs, o->record_code != CPEX_CODE_NONE ? o->record_code : CPEX_CODE_ERROR,
                          "%s", o->message);
     if (p->on_error != CPEX_ON_ERROR_DISABLE)
-        return;
+        return false;
     char reason[600];
     if (o->kind == CPEX__OUT_TIMEOUT)
         snprintf(reason, sizeof reason, "timed out after %lldms", ms);
     else
         snprintf(reason, sizeof reason, "%s", o->message);
-    cpex__plugin_disable(p, reason);
+    return cpex__plugin_disable(p, reason);
 }
 
 void cpex__ex_dropped_deny(cpex__call_state *cs)

@@ -12,6 +12,7 @@
 #include "core/core.h"
 #include "cpex/extensions.h"
 #include "util/clock.h"
+#include "util/ticks.h"
 
 #define CPEX_CALL_MAGIC 0x63706578u /* "cpex": catches a plugin passing a stray pointer */
 
@@ -120,37 +121,20 @@ cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, cpex_code fallback
 /** A failure as a halting violation (on_error: fail). */
 cpex_violation *cpex__ex_failure_violation(const cpex__plugin *p, const cpex__outcome *o);
 /** A failure that does not halt: recorded as a soft error, and the plugin
- *  disabled when its on_error is disable. */
-void cpex__ex_soft_failure(cpex__call_state *cs, const cpex__outcome *o);
+ *  disabled when its on_error is disable. True when this call disabled it. */
+bool cpex__ex_soft_failure(cpex__call_state *cs, const cpex__outcome *o);
 /** Record that the call's deny was ignored: its mode cannot block. */
 void cpex__ex_dropped_deny(cpex__call_state *cs);
 /** Merge a call's metadata `from` into the accumulated object *into
  *  (copies); on OOM the metadata is dropped and that recorded. */
 void cpex__ex_keep_metadata(cpex__call_state *cs, json_t **into, json_t *from);
 
-/* Call the handler and classify what it returned into *out. `start` and
- * out->end are readings of the coarse clock when `coarse`, else of the
- * precise one. Only an error writes out->message: the allow path touches a
- * few words (returning the 530-byte outcome by value cost ~140
- * instructions per call: a 512-byte zero fill and a copy). */
+/* What a handler returned, after its deadline was checked: only an error
+ * writes out->message. */
 static inline __attribute__((always_inline)) void
-cpex__call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, bool coarse,
-                   cpex__outcome *out)
+cpex__call_classify(const cpex__call_state *cs, int32_t d, bool late, cpex__outcome *out)
 {
-    out->kind = CPEX__OUT_ALLOW;
-    out->end = start;
-    cpex__plugin *p = cs->plugin;
-    /* The ready check inline for the common case; the slow path says why. */
-    if (__builtin_expect(atomic_load_explicit(&p->state, memory_order_acquire) !=
-                                 CPEX_STATE_INITIALIZED ||
-                             cs->closed,
-                         0) &&
-        !cpex__ex_plugin_ready(cs, out))
-        return;
-    cs->call.deadline_ns = start + p->timeout_ns;
-    int32_t d = fn(p->reg.instance, &cs->call);
-    out->end = cpex__clock_ns(coarse);
-    if (__builtin_expect(out->end > cs->call.deadline_ns, 0)) {
+    if (__builtin_expect(late, 0)) {
         /* C cannot stop a call; an overrun's result is discarded instead. */
         out->kind = CPEX__OUT_TIMEOUT;
         return;
@@ -173,6 +157,73 @@ cpex__call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, bool
                  "CPEX_ERROR=2); treated as an error",
                  (int)d);
     }
+}
+
+/* Whether the call's plugin may be called (the common case inline); if
+ * not, *out says why. */
+static inline __attribute__((always_inline)) bool cpex__call_ready(cpex__call_state *cs,
+                                                                   cpex__outcome *out)
+{
+    cpex__plugin *p = cs->plugin;
+    return !(__builtin_expect(atomic_load_explicit(&p->state, memory_order_acquire) !=
+                                      CPEX_STATE_INITIALIZED ||
+                                  cs->closed,
+                              0) &&
+             !cpex__ex_plugin_ready(cs, out));
+}
+
+/* Call the handler and classify what it returned into *out. `start` and
+ * out->end are readings of the coarse clock when `coarse`, else of the
+ * precise one. Only an error writes out->message: the allow path touches a
+ * few words (returning the 530-byte outcome by value cost ~140
+ * instructions per call: a 512-byte zero fill and a copy). */
+static inline __attribute__((always_inline)) void
+cpex__call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, bool coarse,
+                   cpex__outcome *out)
+{
+    out->kind = CPEX__OUT_ALLOW;
+    out->end = start;
+    if (!cpex__call_ready(cs, out))
+        return;
+    cpex__plugin *p = cs->plugin;
+    cs->call.deadline_ns = start + p->timeout_ns;
+    int32_t d = fn(p->reg.instance, &cs->call);
+    out->end = cpex__clock_ns(coarse);
+    cpex__call_classify(cs, d, out->end > cs->call.deadline_ns, out);
+}
+
+/* CLOCK_MONOTONIC from the tick counter, anchored once per invoke: an
+ * observed invoke times each call with one tick reading, which gives the
+ * deadline check its clock too (the anchor keeps the drift of the tick
+ * rate's estimate within one invoke negligible). */
+typedef struct cpex__tick_clock {
+    int64_t base_ns;     /* CLOCK_MONOTONIC at base_ticks */
+    uint64_t base_ticks;
+} cpex__tick_clock;
+
+static inline int64_t cpex__tick_clock_ns(const cpex__tick_clock *c, uint64_t ticks)
+{
+    return c->base_ns + cpex__ticks_ns(c->base_ticks, ticks);
+}
+
+/* cpex__call_handler timed by the tick counter: `t0` is the reading it
+ * starts from; *t1 gets the reading after the call (t0 when not called).
+ * The deadline is checked in ticks (the plugin's timeout_ticks): one
+ * conversion per call, for the deadline the handler sees. out->end is not
+ * set: the caller has *t1. */
+static inline __attribute__((always_inline)) void
+cpex__call_handler_ticks(cpex__call_state *cs, cpex_handler_fn fn, const cpex__tick_clock *clk,
+                         uint64_t t0, uint64_t *t1, cpex__outcome *out)
+{
+    out->kind = CPEX__OUT_ALLOW;
+    *t1 = t0;
+    if (!cpex__call_ready(cs, out))
+        return;
+    cpex__plugin *p = cs->plugin;
+    cs->call.deadline_ns = cpex__deadline_add(cpex__tick_clock_ns(clk, t0), p->timeout_ns);
+    int32_t d = fn(p->reg.instance, &cs->call);
+    *t1 = cpex__ticks();
+    cpex__call_classify(cs, d, *t1 - t0 > p->timeout_ticks, out);
 }
 
 #endif

@@ -91,8 +91,8 @@ bool cpex__conds_match(const cpex__conds *c, const cpex_extensions *ext)
 
 const cpex__hook *cpex__conditions_plan(const cpex__route_state *rs, const cpex__snapshot *snap,
                                         const cpex__hook *h, const cpex_extensions *ext,
-                                        cpex__hook *plan, cpex__hook_entry *storage, size_t cap,
-                                        void **owned)
+                                        cpex__hook *plan, cpex__hook_entry *storage,
+                                        uint32_t *ids_storage, size_t cap, void **owned)
 {
     *owned = NULL;
     size_t idx = (size_t)(h - snap->hooks);
@@ -100,19 +100,19 @@ const cpex__hook *cpex__conditions_plan(const cpex__route_state *rs, const cpex_
     if (!conds)
         return h;
     cpex__hook_entry *out = storage;
+    uint32_t *ids = ids_storage;
     if (h->count > cap) {
-        out = cpex__malloc(h->count * sizeof *out);
+        out = cpex__malloc(h->count * (sizeof *out + sizeof *ids));
         if (!out)
             return NULL;
+        ids = (uint32_t *)(void *)(out + h->count);
         *owned = out;
     }
     size_t n = 0;
     for (size_t i = 0; i < h->count; i++)
         if (cpex__conds_match(conds[i], ext))
             out[n++] = h->entries[i]; /* the hook's order is kept: a filter */
-    *plan = *h;
-    plan->entries = out;
-    plan->count = n;
+    cpex__plan_init(plan, h, out, n, ids);
     cpex__plan_phases(plan);
     return plan;
 }

@@ -19,6 +19,7 @@
 #include "cpex/error.h"
 #include "cpex/manager.h"
 #include "cpex/state.h"
+#include "core/config_isolation.h"
 #include "model/capabilities.h"
 
 /** A position in the source text (1-based; 0 when unknown). */
@@ -48,6 +49,8 @@ typedef struct cpex__config_plugin {
     size_t tag_count;
     json_t *config;         /* the `config:` block; JSON null when absent (owned ref) */
     char *state_namespace;  /* `state_namespace:`; NULL: the name (config_state.c) */
+    cpex__isolation_cfg isolation; /* isolation, workers, sandbox (config_isolation.c) */
+    char *sha256;           /* the `sha256:` pin, 64 lowercase hex digits, or NULL */
     cpex__pos pos;           /* the plugin's entry (its '-' item) */
     cpex__pos kind_pos;      /* the value of `kind:` */
     cpex__pos hooks_pos;     /* the value of `hooks:` */
@@ -63,6 +66,14 @@ typedef struct cpex__config {
     double plugin_timeout;  /* seconds */
     bool has_short_circuit;
     bool short_circuit_on_deny;
+    bool unknown_hook_deny;     /* plugin_settings.unknown_hook: deny */
+    bool strict_permissions;    /* plugin_settings.strict_permissions: true */
+    /* observation (docs/observability.md); -1 (0 for the size): not set */
+    int execution_records;
+    int metrics;
+    int64_t audit_queue_size;
+    int audit_overflow;     /* enum cpex_audit_overflow */
+    double audit_max_wait;  /* seconds */
     size_t plugin_count;
     cpex__config_plugin *plugins;
     bool has_state;         /* `plugin_settings.state` was given (config_state.c) */

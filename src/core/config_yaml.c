@@ -30,6 +30,7 @@
 #include "core/yaml_typed.h"
 #include "util/alloc.h"
 #include "util/errors.h"
+#include "util/sha256.h"
 #include "util/strv.h"
 
 #define CFG_MAX_ERRORS 100
@@ -155,17 +156,27 @@ static char **empty_strv(ctx *c)
 enum {
     S_PLUGIN_TIMEOUT,
     S_SHORT_CIRCUIT,
+    S_UNKNOWN_HOOK,
+    S_STRICT_PERMISSIONS,
     S_ROUTING_ENABLED,
     S_PARALLEL_WITHIN_BAND,
     S_FAIL_ON_PLUGIN_ERROR,
     S_ROUTE_CACHE_MAX,
     S_CAPTURE_TIMINGS,
     S_STATE,
+    S_EXECUTION_RECORDS,
+    S_METRICS,
+    S_AUDIT_QUEUE_SIZE,
+    S_AUDIT_OVERFLOW,
+    S_AUDIT_MAX_WAIT,
     S_COUNT
 };
 static const char *const settings_keys[S_COUNT] = {
-    "plugin_timeout",   "short_circuit_on_deny",   "routing_enabled", "parallel_execution_within_band",
+    "plugin_timeout",       "short_circuit_on_deny",   "unknown_hook",
+    "strict_permissions",   "routing_enabled",         "parallel_execution_within_band",
     "fail_on_plugin_error", "route_cache_max_entries", "capture_timings", "state",
+    "execution_records",    "metrics",                 "audit_queue_size",
+    "audit_overflow",       "audit_max_wait",
 };
 
 static void report_va(void *vc, cpex__pos pos, const char *key, const char *fmt, va_list ap)
@@ -209,6 +220,56 @@ static void check_state(ctx *c, const cpex__ynode *k, const cpex__ynode *v)
         json_decref(values[i]);
 }
 
+/* plugin_settings.unknown_hook: allow or deny. */
+static void check_unknown_hook(ctx *c, const cpex__ynode *v)
+{
+    static const char *const valid[] = {"allow", "deny"};
+    const char *key = "plugin_settings.unknown_hook";
+    if (v->type != CPEX__YN_SCALAR || cpex__yis_null(v)) {
+        report(c, v, key, "'%s' must be allow or deny; got %s", key, cpex__ydescribe(v));
+        return;
+    }
+    int idx = strlen(v->text) == v->len ? cpex__ykey_index(v->text, valid, COUNT(valid)) : -1;
+    if (idx < 0) {
+        cpex__yreport_unknown(&c->diag, v, key, "unknown_hook value", v->text, valid,
+                              COUNT(valid), "valid values");
+        return;
+    }
+    c->cfg->unknown_hook_deny = idx == 1;
+}
+
+/* plugin_settings.audit_queue_size: 1 .. 1048576 verdicts. */
+static void check_queue_size(ctx *c, const cpex__ynode *v)
+{
+    cpex__yval r = cpex__yresolve(v);
+    if (v->type != CPEX__YN_SCALAR || r.kind != CPEX__YV_INT || r.bad || r.i < 1 ||
+        r.i > 1048576) {
+        report(c, v, "plugin_settings",
+               "'plugin_settings.audit_queue_size' must be a whole number of verdicts from 1 to "
+               "1048576, got %s%s",
+               cpex__ydescribe(v), cpex__yunquote_hint(v, CPEX__YV_INT));
+        return;
+    }
+    c->cfg->audit_queue_size = r.i;
+}
+
+/* plugin_settings.audit_overflow: block | drop. */
+static void check_overflow(ctx *c, const cpex__ynode *v)
+{
+    const char *s = cpex__ywant_string(&c->diag, v, "plugin_settings.audit_overflow", true);
+    if (!s)
+        return;
+    if (strcmp(s, "block") == 0)
+        c->cfg->audit_overflow = CPEX_AUDIT_BLOCK;
+    else if (strcmp(s, "drop") == 0)
+        c->cfg->audit_overflow = CPEX_AUDIT_DROP;
+    else
+        report(c, v, "plugin_settings",
+               "'plugin_settings.audit_overflow' must be block (wait for room, then drop and "
+               "count) or drop (drop at once and count), got '%.64s'",
+               s);
+}
+
 static void check_settings(ctx *c, const cpex__ynode *v)
 {
     if (cpex__yis_null(v))
@@ -238,7 +299,7 @@ static void check_settings(ctx *c, const cpex__ynode *v)
         switch (idx) {
         case S_PLUGIN_TIMEOUT:
             if (cpex__ywant_seconds(&c->diag, val, "plugin_settings.plugin_timeout",
-                                    &cfg->plugin_timeout))
+                                    CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX, &cfg->plugin_timeout))
                 cfg->has_plugin_timeout = true;
             break;
         case S_SHORT_CIRCUIT:
@@ -252,6 +313,32 @@ static void check_settings(ctx *c, const cpex__ynode *v)
             break;
         case S_STATE:
             check_state(c, k, val);
+            break;
+        case S_UNKNOWN_HOOK:
+            check_unknown_hook(c, val);
+            break;
+        case S_STRICT_PERMISSIONS:
+            cpex__ywant_bool(&c->diag, val, "plugin_settings.strict_permissions",
+                             &cfg->strict_permissions);
+            break;
+        case S_EXECUTION_RECORDS:
+        case S_METRICS: {
+            bool b;
+            if (cpex__ywant_bool(&c->diag, val, idx == S_METRICS ? "plugin_settings.metrics"
+                                                                 : "plugin_settings.execution_records",
+                                 &b))
+                *(idx == S_METRICS ? &cfg->metrics : &cfg->execution_records) = b;
+            break;
+        }
+        case S_AUDIT_QUEUE_SIZE:
+            check_queue_size(c, val);
+            break;
+        case S_AUDIT_OVERFLOW:
+            check_overflow(c, val);
+            break;
+        case S_AUDIT_MAX_WAIT:
+            cpex__ywant_seconds(&c->diag, val, "plugin_settings.audit_max_wait", 0,
+                                CPEX_TIMEOUT_MAX, &cfg->audit_max_wait);
             break;
         default:
             warn(c, k,
@@ -283,13 +370,62 @@ enum {
     P_CONFIG,
     P_CONDITIONS,
     P_STATE_NAMESPACE,
+    P_ISOLATION, /* the three keys of config_isolation.c, in CPEX__ISOLATION_KEYS order */
+    P_WORKERS,
+    P_SANDBOX,
+    P_SHA256,
     P_COUNT
 };
 static const char *const plugin_keys[P_COUNT] = {
     "name",     "kind",     "description", "author",       "version", "hooks",  "mode",
     "priority", "on_error", "timeout",     "capabilities", "tags",    "config", "conditions",
     "state_namespace",
+    CPEX__ISOLATION_KEYS,
+    "sha256",
 };
+
+/* config_isolation.c reports through this: at the key's value, naming the plugin. */
+typedef struct iso_report_ctx {
+    ctx *c;
+    const cpex__ynode *at;
+} iso_report_ctx;
+
+static void iso_report(void *rc, const char *key, const char *message)
+{
+    iso_report_ctx *r = rc;
+    report(r->c, r->at, key, "%s", message);
+}
+
+/* `sha256:`: a pin of the plugin's file, 64 hex digits in either case (kept
+   in lowercase); the factory checks it before the file is loaded. */
+static void check_sha256(ctx *c, cpex__config_plugin *p, const cpex__ynode *v)
+{
+    const char *s = cpex__ywant_string(&c->diag, v, "sha256", true);
+    if (!s)
+        return;
+    size_t bad = 0;
+    if (!cpex__sha256_hex_valid(s, &bad)) {
+        if (s[bad])
+            report(c, v, "sha256",
+                   "'sha256' must be 64 hexadecimal digits (the SHA-256 of the library, as "
+                   "`cpex inspect` prints it); character %zu ('%c') is not a hex digit",
+                   bad + 1, s[bad] >= ' ' && s[bad] < 127 ? s[bad] : '?');
+        else
+            report(c, v, "sha256",
+                   "'sha256' must be 64 hexadecimal digits (the SHA-256 of the library, as "
+                   "`cpex inspect` prints it); got %zu",
+                   bad);
+        return;
+    }
+    cpex__free(p->sha256);
+    if (!(p->sha256 = cpex__strdup(s))) {
+        c->diag.nomem = true;
+        return;
+    }
+    for (char *q = p->sha256; *q; q++)
+        if (*q >= 'A' && *q <= 'F')
+            *q = (char)(*q - 'A' + 'a');
+}
 
 static void check_mode(ctx *c, cpex__config_plugin *p, const cpex__ynode *v)
 {
@@ -400,13 +536,6 @@ static void check_capabilities(ctx *c, cpex__config_plugin *p, const cpex__ynode
         cpex__ywant_string_list(&c->diag, v, "capabilities", &n, "read_subject, read_headers");
     if (!names)
         return;
-    const char *known[32];
-    size_t nknown = 0;
-    for (unsigned b = 0; b < 32; b++) {
-        const char *name = cpex__caps_name((cpex__caps)1u << b);
-        if (name)
-            known[nknown++] = name;
-    }
     /* Keep each name once, in order; check each. */
     size_t kept = 0, item = 0;
     for (size_t i = 0; i < n; i++) {
@@ -437,6 +566,13 @@ static void check_capabilities(ctx *c, cpex__config_plugin *p, const cpex__ynode
                 report(c, at, "capabilities", "unknown capability '%.200s'; did you mean '%s'?",
                        names[i], suggestion);
             else {
+                const char *known[32];
+                size_t nknown = 0;
+                for (unsigned b = 0; b < 32; b++) {
+                    const char *name = cpex__caps_name((cpex__caps)1u << b);
+                    if (name)
+                        known[nknown++] = name;
+                }
                 char list[512];
                 report(c, at, "capabilities", "unknown capability '%.200s'; valid capabilities: %s",
                        names[i], cpex__yjoin(list, sizeof list, known, nknown));
@@ -552,7 +688,8 @@ static void check_plugin(ctx *c, const cpex__ynode *map, cpex__config_plugin *p)
             check_on_error(c, p, v);
             break;
         case P_TIMEOUT:
-            cpex__ywant_seconds(&c->diag, v, key, &p->timeout);
+            cpex__ywant_seconds(&c->diag, v, key, CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX,
+                                &p->timeout);
             break;
         case P_CAPABILITIES:
             check_capabilities(c, p, v);
@@ -580,6 +717,9 @@ static void check_plugin(ctx *c, const cpex__ynode *map, cpex__config_plugin *p)
                 c->diag.nomem = true;
             break;
         }
+        case P_SHA256:
+            check_sha256(c, p, v);
+            break;
         case P_CONDITIONS:
             p->conditions_pos = k->pos;
             if (!p->conditions && !(p->conditions = cpex__calloc(1, sizeof *p->conditions)))
@@ -587,17 +727,33 @@ static void check_plugin(ctx *c, const cpex__ynode *map, cpex__config_plugin *p)
             else
                 cpex__rcfg_conditions(&c->diag, c->cfg, p->conditions, v);
             break;
+        case P_ISOLATION:
+        case P_WORKERS:
+        case P_SANDBOX: {
+            json_t *j = cpex__yto_json(&c->diag, k, v, key);
+            iso_report_ctx rc = {c, v};
+            if (j && !cpex__isolation_key(&p->isolation, key, j, iso_report, &rc))
+                c->diag.nomem = true;
+            json_decref(j);
+            break;
+        }
         }
     }
+    iso_report_ctx iso_rc = {c, map};
+    cpex__isolation_finish(&p->isolation, iso_report, &iso_rc);
     if (!first[P_NAME])
         report(c, map, "name", "missing required key 'name'; add name: <a unique name>");
     if (!first[P_KIND])
         report(c, map, "kind",
                "missing required key 'kind'; add kind: <factory kind> (e.g. lib:<path>)");
-    if (!first[P_HOOKS])
+    /* Without hooks, an audit-mode plugin is an audit sink for every hook
+     * (the manager checks that it registers a verdict handler). */
+    if (!first[P_HOOKS] && p->mode != CPEX_MODE_AUDIT)
         report(c, map, "hooks",
                "missing required key 'hooks'; list the hooks it serves, e.g. hooks: "
-               "[tool_pre_invoke]");
+               "[tool_pre_invoke] (only an audit sink, mode: audit, may leave it out)");
+    else if (!first[P_HOOKS] && !p->hooks && !(p->hooks = empty_strv(c)))
+        c->diag.nomem = true;
 }
 
 static void check_plugins(ctx *c, const cpex__ynode *v)
@@ -730,6 +886,8 @@ void cpex__config_free(cpex__config *config)
         cpex__conds_free(p->conditions);
         cpex__free(p->conditions);
         cpex__free(p->state_namespace);
+        cpex__isolation_cleanup(&p->isolation);
+        cpex__free(p->sha256);
     }
     cpex__config_state_cleanup(&config->state);
     cpex__free(config->plugins);
@@ -760,6 +918,8 @@ cpex_status cpex__config_parse(const char *yaml, size_t len, const char *source,
     c.cfg = cpex__calloc(1, sizeof *c.cfg);
     c.names = json_object();
     if (c.cfg) {
+        c.cfg->execution_records = c.cfg->metrics = c.cfg->audit_overflow = -1;
+        c.cfg->audit_max_wait = -1;
         c.cfg->source = cpex__strdup(c.source);
         c.cfg->base_dir = base_dir ? cpex__strdup(base_dir) : NULL;
         c.cfg->warnings = cpex__calloc(1, sizeof *c.cfg->warnings);

@@ -45,12 +45,14 @@ typedef struct cpex__plugin {
     size_t name_len;      /* strlen(name): the call struct carries it */
     char *kind;
     char *origin;
+    char *isolation;      /* how an isolated plugin runs (factory's text), or NULL */
     char *description;
     uint32_t mode;
     int32_t priority;
     cpex_on_error on_error;
     double timeout;       /* effective, seconds */
     int64_t timeout_ns;
+    uint64_t timeout_ticks; /* the same in ticks of util/ticks.h (observed invokes) */
     bool coarse_clock;    /* timed with the coarse clock (see cpex__coarse_min_timeout_ns) */
     cpex__caps caps;
     char **capabilities;  /* NULL-terminated */
@@ -59,6 +61,8 @@ typedef struct cpex__plugin {
     cpex_plugin_registration reg; /* copied from the factory or host */
     cpex_handler_reg *handlers;   /* owned copy of the wired handlers */
     uint32_t *hook_ids;           /* the interned id of each handler's hook */
+    uint32_t *metric_ids;         /* each handler's metric label id: CPEX__NO_METRIC until a
+                                     snapshot first wires it (sinks.c), then kept */
     size_t handler_count;
     void (*release)(void *data);
     void *release_data;
@@ -74,12 +78,17 @@ typedef struct cpex__plugin {
     json_t *fingerprint;  /* its configured entry (reload keeps it when equal); NULL: none */
     char *state_ns;       /* namespace of its state keys; NULL: its name cannot be one */
     size_t state_ns_len;
+    /* observation (observe.h) */
+    struct cpex__rec_static *rec; /* what its execution records share (NULL on OOM: none) */
+    bool sink_all;        /* with reg.verdict: an audit sink for every hook */
+    bool api_sink;        /* registered with cpex_manager_register_sink */
+    char **sink_hooks;    /* with reg.verdict and not sink_all: the hooks it observes */
 } cpex__plugin;
 
 cpex__plugin *cpex__plugin_ref(cpex__plugin *plugin);
 void cpex__plugin_unref(cpex__plugin *plugin);
-/** Set state to disabled (once) with a reason; logs it. */
-void cpex__plugin_disable(cpex__plugin *plugin, const char *reason);
+/** Set state to disabled (once) with a reason; logs it. True when this call disabled it. */
+bool cpex__plugin_disable(cpex__plugin *plugin, const char *reason);
 /** Replace the reason (copied) under the plugin's lock. */
 void cpex__plugin_set_reason(cpex__plugin *plugin, const char *reason);
 
@@ -115,6 +124,14 @@ typedef struct cpex__hook {
     size_t count;
     cpex__hook_entry *entries;    /* phase-major, then priority, then seq */
     size_t phase_start[CPEX_PHASES + 1];
+    /* observation, set by cpex__snapshot_observe (observe.h) */
+    const uint32_t *metric_ids;  /* each entry's metric label id */
+    uint32_t metric_id;          /* the hook's own */
+    uint32_t sink_count;
+    cpex__plugin *const *sinks;  /* audit sinks observing it, in registration order */
+    /* its execution records' start: made on first use (cpex__hook_template), freed with
+       the snapshot */
+    _Atomic(const struct cpex__rec_template *) rec_template;
 } cpex__hook;
 
 /** A host-defined payload type, as registered. */
@@ -137,6 +154,8 @@ typedef struct cpex__snapshot {
     cpex__type_slot *types;       /* own array; names borrowed from the manager */
     uint64_t generation;         /* advances by one with every publish */
     struct cpex__route_state *routing; /* routes, conditions, route cache; NULL: unrouted */
+    struct cpex__snap_obs *obs;   /* observation wiring (observe.h); NULL until wired */
+    bool any_sinks;               /* some audit sink observes some hook */
 } cpex__snapshot;
 
 uint64_t cpex__hash_name(const char *name, size_t len);
@@ -156,6 +175,15 @@ const cpex__type_slot *cpex__snapshot_type(const cpex__snapshot *snap, const cha
 /* ------------------------------------------------------------------ */
 /* The manager                                                         */
 /* ------------------------------------------------------------------ */
+
+/**
+ * Whether `seconds` is in the range every handler timeout must be in
+ * (CPEX_TIMEOUT_MIN to CPEX_TIMEOUT_MAX, cpex/manager.h); NaN is not.
+ */
+static inline bool cpex__timeout_valid(double seconds)
+{
+    return seconds >= CPEX_TIMEOUT_MIN && seconds <= CPEX_TIMEOUT_MAX;
+}
 
 typedef struct cpex__factory_slot {
     char *key;
@@ -186,11 +214,19 @@ struct cpex_manager {
     _Atomic bool init_called;            /* initialize ran at least once (written under write_lock) */
     _Atomic int closing;                 /* shutdown began: new invokes fail closed */
     _Atomic bool shut_down;              /* written under write_lock, read by queries */
+    _Atomic bool deny_unknown_hooks;     /* unknown_hook deny: set once, never cleared */
+    _Atomic bool short_circuit;          /* short_circuit_on_deny: the option, then the last
+                                            configuration that set it */
     uint64_t next_seq;
     /* ---- routing and reload (routing.h, reload.c, watch.c) ---- */
     struct cpex__policy *policy;         /* current routing; under write_lock; NULL: none */
     uint64_t generation;                 /* of the last publish; under write_lock */
     struct cpex__reload_state *reload;   /* counters, callback, watcher */
+
+    /* observation (observe.h) */
+    _Atomic uint32_t obs_flags;          /* CPEX__OBS_RECORDS | CPEX__OBS_METRICS */
+    size_t sink_count;                   /* sinks registered from code (write_lock) */
+    cpex__plugin **sinks;
 };
 
 /**
@@ -261,10 +297,10 @@ static inline bool cpex__result_fillable(const cpex_pipeline_result *result)
 /**
  * Empty a fillable result, keeping the caller's struct_size: field by
  * field (every invoke does this; a memset of the caller's size costs a
- * call). Every field written here is part of the first layout; a field
- * appended later must be written only where the caller's size covers it.
+ * call). A field appended after the first layout is written only where
+ * the caller's size covers it.
  */
-static inline void cpex__result_reset(cpex_pipeline_result *r)
+static inline void cpex__result_reset_v1(cpex_pipeline_result *r)
 {
     r->continue_processing = true;
     r->violation = NULL;
@@ -276,8 +312,18 @@ static inline void cpex__result_reset(cpex_pipeline_result *r)
     r->error_count = 0;
     r->errors = NULL;
     r->context = NULL;
-    /* generation (appended in 0.2) is written by the invoke, and zeroed by
-     * cleanup, where the caller's size covers it. */
+    if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_V2)
+        r->no_plugin_ran = false;
+}
+
+static inline void cpex__result_reset(cpex_pipeline_result *r)
+{
+    cpex__result_reset_v1(r);
+    if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS) {
+        r->execution_count = 0;
+        r->executions = NULL;
+        r->execution_size = 0;
+    }
 }
 /** Append a soft error record with a record code of cpex/codes.h (strings
  *  copied, details taken). Returns false on OOM. */

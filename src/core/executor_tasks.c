@@ -55,6 +55,14 @@ typedef struct task {
     json_t *local;        /* a copy of the plugin's local context, or NULL */
     int64_t start;        /* the deadline runs from here: time spent queued counts */
     _Atomic int state;    /* enum task_state */
+    /* observation (b->observe): which entry, its metric, its verdict slot */
+    size_t entry;
+    uint32_t metric_id;
+    cpex__verdict_item *item; /* fire-and-forget: a reference to the verdict, or NULL */
+    size_t slot;
+    _Atomic uint64_t t_start; /* ticks when the handler was called (0: not yet) */
+    uint64_t t_end;           /* ticks when it returned (set before T_DONE) */
+    bool disabled;            /* the call disabled its plugin (set before T_DONE) */
     /* written by the worker before it stores T_DONE (release) */
     cpex__outcome out;
     cpex_violation *violation;
@@ -81,6 +89,7 @@ struct batch {
     _Atomic size_t remaining; /* submitted tasks whose worker has not finished with them */
     _Atomic int sleeping;     /* the invoker waits on `cond` */
     _Atomic int deny_seen;
+    bool observe;          /* time the calls (records or metrics on) */
     size_t count;
     task tasks[];          /* then the extensions view's storage, then the hook name */
 };
@@ -95,6 +104,7 @@ static void batch_unref(batch *b)
         json_decref(t->metadata);
         cpex_error_records_free(t->records, t->record_count);
         json_decref(t->local);
+        cpex__verdict_unref(t->item);
         cpex__plugin_unref(t->plugin);
     }
     if (b->data && b->ops.free)
@@ -130,6 +140,7 @@ static batch *batch_new(cpex__pipeline *pl, uint32_t mode, size_t n)
     b->hook_len = h->name_len;
     b->payload = pl->payload;
     b->ops = pl->ops;
+    b->observe = pl->obs != NULL;
     if (pl->ext) {
         b->ext = (cpex_extensions *)(void *)((char *)b + head);
         cpex__extensions_view_init(b->ext, pl->ext);
@@ -166,6 +177,12 @@ static batch *batch_new(cpex__pipeline *pl, uint32_t mode, size_t n)
         t->record_count = 0;
         t->out.kind = CPEX__OUT_ALLOW;
         t->b = b;
+        t->entry = i;
+        t->metric_id = pl->obs && pl->obs->ids ? pl->obs->ids[i] : CPEX__NO_METRIC;
+        t->item = NULL;
+        atomic_init(&t->t_start, 0);
+        t->t_end = 0;
+        t->disabled = false;
         t->plugin = cpex__plugin_ref(p);
         t->fn = h->entries[i].fn;
         t->start = now;
@@ -203,7 +220,11 @@ static void task_call(task *t, cpex_error_record **records, size_t *record_count
     cs->base_local = t->local;
     cs->base_global = b->global;
     atomic_fetch_add_explicit(&t->plugin->inflight, 1, memory_order_relaxed);
+    if (b->observe)
+        atomic_store_explicit(&t->t_start, cpex__ticks(), memory_order_relaxed);
     cpex__call_handler(cs, t->fn, t->start, false, o);
+    if (b->observe)
+        t->t_end = cpex__ticks();
     atomic_fetch_sub_explicit(&t->plugin->inflight, 1, memory_order_release);
 }
 
@@ -351,6 +372,12 @@ static bool wait_tasks(batch *b, bool short_circuit)
     return cut;
 }
 
+/* A concurrent call's record info, and whether its worker finished it. */
+typedef struct conc_obs {
+    cpex__rec_info ri;
+    bool done;
+} conc_obs;
+
 /* A caller-thread call state for recording under plugin `p`'s name. */
 static void record_state(cpex__call_state *rec, cpex__pipeline *pl, cpex__plugin *p)
 {
@@ -383,25 +410,43 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
     }
     atomic_init(&b->remaining, b->count);
     submit(pl, b, conc_run);
-    bool cut = wait_tasks(b, pl->manager->opts.short_circuit_on_deny);
+    bool cut = wait_tasks(b, atomic_load_explicit(&pl->manager->short_circuit,
+                                                  memory_order_relaxed));
 
     /* Outcomes in priority order; the first halting one wins. */
     cpex_violation *winner = NULL;
+    size_t winner_task = b->count;
+    /* With observation: each call's record info and whether it finished. */
+    conc_obs local_obs[32];
+    conc_obs *info = !pl->obs ? NULL
+                     : b->count <= 32 ? local_obs
+                                      : cpex__calloc(b->count, sizeof *info);
+    uint64_t now_ticks = pl->obs ? cpex__ticks() : 0;
     for (size_t k = 0; k < b->count; k++) {
         task *t = &b->tasks[k];
         cpex__plugin *p = t->plugin;
         cpex__call_state rec;
         record_state(&rec, pl, p);
         int st = T_QUEUED;
+        cpex__rec_info ri = {CPEX_EXEC_COMPLETED, CPEX_ALLOW, false, false, false, false, false,
+                             NULL, NULL};
         /* A task nobody took yet is given up, so no worker starts it later. */
         if (!atomic_compare_exchange_strong(&t->state, &st, T_ABANDONED))
             st = atomic_load_explicit(&t->state, memory_order_acquire);
-        if (cut && st != T_DONE)
-            continue; /* cut short by a deny: nothing to say about it */
+        if (cut && st != T_DONE) {
+            /* cut short by a deny: no longer awaited, nothing to say about it */
+            ri.status = CPEX_EXEC_CANCELLED;
+            ri.requested = -1;
+            ri.ran = st == T_RUNNING;
+            goto observed;
+        }
         if (st == T_QUEUED || st == T_SKIPPED) {
             cpex__call_record(&rec, CPEX_CODE_NOT_STARTED,
                               "not started: worker pool busy (every worker thread was inside "
                               "another handler until this handler's deadline)");
+            ri.status = CPEX_EXEC_NOT_STARTED;
+            ri.requested = -1;
+            ri.code = cpex_code_name(CPEX_CODE_NOT_STARTED);
             if (p->on_error == CPEX_ON_ERROR_FAIL && !winner) {
                 char reason[400];
                 snprintf(reason, sizeof reason,
@@ -410,8 +455,9 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
                          p->name);
                 winner = cpex__pipeline_violation(CPEX_CODE_WORKER_POOL_BUSY, reason, NULL,
                                                   p->name);
+                winner_task = k;
             }
-            continue;
+            goto observed;
         }
         cpex__outcome o;
         if (st == T_RUNNING) {
@@ -427,27 +473,83 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
             if (o.kind != CPEX__OUT_TIMEOUT)
                 cpex__ex_keep_metadata(&rec, &pl->res->metadata, t->metadata);
         }
+        ri.ran = true;
         switch (o.kind) {
         case CPEX__OUT_ALLOW:
             break;
         case CPEX__OUT_DENY:
+            ri.requested = CPEX_DENY;
+            ri.code = t->violation ? t->violation->code : cpex_code_name(CPEX_CODE_CONCURRENT_DENY);
+            ri.reason = t->violation ? t->violation->reason : NULL;
             if (!winner) {
                 rec.violation = t->violation;
                 t->violation = NULL;
                 winner = cpex__ex_take_violation(&rec, CPEX_CODE_CONCURRENT_DENY);
+                winner_task = k;
+                if (winner) {
+                    ri.code = winner->code;
+                    ri.reason = winner->reason;
+                }
             }
             break;
         case CPEX__OUT_ERROR:
         case CPEX__OUT_TIMEOUT:
-            if (p->on_error == CPEX_ON_ERROR_FAIL) {
-                if (!winner)
-                    winner = cpex__ex_failure_violation(p, &o);
+            ri.requested = -1;
+            if (o.kind == CPEX__OUT_TIMEOUT) {
+                ri.status = CPEX_EXEC_TIMEOUT;
+                ri.code = cpex_code_name(CPEX_CODE_TIMEOUT);
             } else {
-                cpex__ex_soft_failure(&rec, &o);
+                ri.status = o.record_code == CPEX_CODE_NOT_INITIALIZED ? CPEX_EXEC_NOT_INITIALIZED
+                                                                       : CPEX_EXEC_ERROR;
+                ri.ran = o.record_code != CPEX_CODE_NOT_INITIALIZED;
+                ri.code = cpex_code_name(o.record_code != CPEX_CODE_NONE ? o.record_code
+                                                                         : CPEX_CODE_ERROR);
+                ri.reason = t->out.message; /* the task lives until batch_unref */
+            }
+            if (p->on_error == CPEX_ON_ERROR_FAIL) {
+                if (!winner) {
+                    winner = cpex__ex_failure_violation(p, &o);
+                    winner_task = k;
+                }
+            } else {
+                ri.disabled = cpex__ex_soft_failure(&rec, &o);
             }
             break;
         }
         cpex_violation_free(rec.violation);
+    observed:
+        if (info) {
+            info[k].ri = ri;
+            info[k].done = st == T_DONE;
+        }
+    }
+    /* Records after every outcome is known: the winner's is the halting one
+     * (its violation's code and reason), and a record points at texts that
+     * live until here. */
+    if (info) {
+        for (size_t k = 0; k < b->count; k++) {
+            task *t = &b->tasks[k];
+            cpex__rec_info *ri = &info[k].ri;
+            char text[80];
+            if (ri->status == CPEX_EXEC_TIMEOUT) {
+                snprintf(text, sizeof text, "plugin timed out after %lldms",
+                         (long long)(t->plugin->timeout_ns / 1000000));
+                ri->reason = text;
+            }
+            if (k == winner_task && winner) {
+                ri->halted = true;
+                ri->code = winner->code;
+                ri->reason = winner->reason;
+            }
+            /* A call still running is timed until now; a finished one by
+             * its worker (written before it published T_DONE). */
+            uint64_t t0 = atomic_load_explicit(&t->t_start, memory_order_relaxed);
+            if (!t0)
+                ri->ran = false;
+            cpex__ex_observe(pl, t->entry, t->plugin, ri, t0, info[k].done ? t->t_end : now_ticks);
+        }
+        if (info != local_obs)
+            cpex__free(info);
     }
     batch_unref(b);
     if (winner) {
@@ -461,28 +563,100 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
 /* Fire and forget                                                     */
 /* ------------------------------------------------------------------ */
 
+/* Fill fire-and-forget slot `slot` of verdict `item` with what the call
+ * came to (on the worker: the slot is this task's alone once claimed). */
+static void faf_record(cpex__verdict_item *item, size_t slot, const cpex__rec_info *ri,
+                       uint64_t t0, uint64_t t1)
+{
+    char *code_buf, *reason_buf;
+    cpex_execution_record *rec = cpex__verdict_faf_record(item, slot, &code_buf, &reason_buf);
+    if (!rec)
+        return;
+    rec->status = ri->status;
+    rec->requested = ri->requested;
+    rec->effective = CPEX_ALLOW;
+    rec->matched = ri->requested < 0 ? -1 : ri->requested == CPEX_DENY;
+    rec->applied = 0;
+    if (ri->ran && t0)
+        cpex__recs_time(cpex__verdict_recs(item), rec, t0, t1);
+    if (ri->code && code_buf) {
+        rec->code.len = cpex__rec_text_cut(code_buf, ri->code);
+        rec->code.ptr = code_buf;
+    }
+    if (ri->reason && reason_buf) {
+        rec->reason.len = cpex__rec_text_cut(reason_buf, ri->reason);
+        rec->reason.ptr = reason_buf;
+    }
+}
+
 static void faf_run(void *arg)
 {
     task *t = arg;
     batch *b = t->b;
     cpex__hub *hub = cpex__hub_ref(b->hub);
+    cpex__verdict_item *item = t->item;
+    bool claimed = item && cpex__verdict_faf_claim(item, t->slot);
     cpex_error_record *records = NULL;
     size_t count = 0;
+    cpex__rec_info ri = {CPEX_EXEC_COMPLETED, CPEX_ALLOW, false, false, false, false, true,
+                         NULL, NULL};
+    char text[96];
+    cpex__call_state cs;
+    bool have_cs = false;
     if (cpex__now_ns() > t->job.deadline_ns) {
         cpex__records_add(&records, &count, t->plugin->name, CPEX_CODE_NOT_STARTED,
                           "not started: worker pool busy (every worker thread was inside another "
                           "handler until this handler's deadline)",
                           NULL);
+        ri.status = CPEX_EXEC_NOT_STARTED;
+        ri.requested = -1;
+        ri.ran = false;
+        ri.code = cpex_code_name(CPEX_CODE_NOT_STARTED);
     } else {
-        cpex__call_state cs;
         cpex__outcome o;
+        if (claimed)
+            cpex__verdict_faf_started(item, t->slot, cpex__ticks());
         task_call(t, &records, &count, &cs, &o);
-        if (o.kind == CPEX__OUT_DENY)
+        have_cs = true;
+        if (o.kind == CPEX__OUT_DENY) {
             cpex__ex_dropped_deny(&cs);
-        else if (o.kind == CPEX__OUT_ERROR || o.kind == CPEX__OUT_TIMEOUT)
-            cpex__ex_soft_failure(&cs, &o);
-        cpex__call_state_cleanup(&cs);
+            ri.requested = CPEX_DENY;
+            ri.code = cs.violation ? cs.violation->code : cpex_code_name(CPEX_CODE_DROPPED_DENY);
+            ri.reason = cs.violation ? cs.violation->reason : NULL;
+        } else if (o.kind == CPEX__OUT_ERROR || o.kind == CPEX__OUT_TIMEOUT) {
+            ri.disabled = cpex__ex_soft_failure(&cs, &o);
+            ri.requested = -1;
+            if (o.kind == CPEX__OUT_TIMEOUT) {
+                ri.status = CPEX_EXEC_TIMEOUT;
+                ri.code = cpex_code_name(CPEX_CODE_TIMEOUT);
+                snprintf(text, sizeof text, "plugin timed out after %lldms",
+                         (long long)(t->plugin->timeout_ns / 1000000));
+                ri.reason = text;
+            } else {
+                ri.status = o.record_code == CPEX_CODE_NOT_INITIALIZED ? CPEX_EXEC_NOT_INITIALIZED
+                                                                       : CPEX_EXEC_ERROR;
+                ri.ran = o.record_code != CPEX_CODE_NOT_INITIALIZED;
+                ri.code = cpex_code_name(o.record_code);
+                ri.reason = t->out.message;
+                snprintf(t->out.message, sizeof t->out.message, "%s", o.message);
+            }
+        }
     }
+    uint64_t t0 = atomic_load_explicit(&t->t_start, memory_order_relaxed);
+    if (b->observe && t->metric_id != CPEX__NO_METRIC &&
+        atomic_load_explicit(&hub->metrics_on, memory_order_relaxed)) {
+        cpex__mshard *sh = cpex__metrics_shard(hub->metrics);
+        cpex__mslot *slot = sh ? cpex__mslot_of(sh, t->metric_id) : NULL;
+        if (slot)
+            cpex__mslot_call(slot, cpex__mc_outcome(ri.status, ri.requested), ri.disabled,
+                             ri.ran && t0 ? cpex__ticks_ns(t0, t->t_end) : -1);
+    }
+    if (claimed && cpex__verdict_faf_finish(item, t->slot)) {
+        faf_record(item, t->slot, &ri, t0, t->t_end);
+        cpex__verdict_faf_done(hub->audit, item);
+    }
+    if (have_cs)
+        cpex__call_state_cleanup(&cs);
     for (size_t i = 0; i < count; i++)
         cpex__log(cpex__hub_sink(hub), CPEX_LOG_WARN, t->plugin->name, "background: [%s] %s",
                   records[i].code, records[i].message);
@@ -490,6 +664,18 @@ static void faf_run(void *arg)
     cpex__hub_done(hub, records, count);
     cpex_error_records_free(records, count);
     cpex__hub_unref(hub);
+}
+
+/* The verdict will not get slot `k`'s record from a task: write it now. */
+static void faf_slot_lost(cpex__hub *hub, cpex__verdict_item *item, size_t k)
+{
+    if (!cpex__verdict_faf_claim(item, k) || !cpex__verdict_faf_finish(item, k))
+        return;
+    cpex__rec_info ri = {CPEX_EXEC_NOT_STARTED, -1, false, false, false, false, false,
+                         cpex_code_name(CPEX_CODE_INTERNAL),
+                         "out of memory: fire-and-forget handlers not started"};
+    faf_record(item, k, &ri, 0, 0);
+    cpex__verdict_faf_done(hub->audit, item);
 }
 
 void cpex__ex_run_fire_and_forget(cpex__pipeline *pl)
@@ -503,14 +689,28 @@ void cpex__ex_run_fire_and_forget(cpex__pipeline *pl)
             n++;
             first = first ? first : h->entries[i].plugin->name;
         }
-    if (n == 0)
+    cpex__verdict_item *item = pl->obs ? pl->obs->item : NULL;
+    size_t slots = item ? cpex__verdict_faf_slots(item) : 0;
+    if (n == 0) {
+        for (size_t k = 0; k < slots; k++)
+            faf_slot_lost(pl->manager->hub, item, k);
         return;
+    }
     batch *b = batch_new(pl, CPEX_MODE_FIRE_AND_FORGET, n);
     if (!b) {
         cpex__records_add(&pl->res->errors, &pl->res->error_count, first, CPEX_CODE_INTERNAL,
                           "out of memory: fire-and-forget handlers not started", NULL);
+        for (size_t k = 0; k < slots; k++)
+            faf_slot_lost(pl->manager->hub, item, k);
         return;
     }
+    /* Each task fills its own slot of the verdict (made in the same order). */
+    for (size_t k = 0; k < b->count && k < slots; k++) {
+        b->tasks[k].item = cpex__verdict_ref(item);
+        b->tasks[k].slot = k;
+    }
+    for (size_t k = b->count; k < slots; k++)
+        faf_slot_lost(pl->manager->hub, item, k);
     submit(pl, b, faf_run);
     batch_unref(b); /* the tasks hold it now */
 }

@@ -22,6 +22,7 @@ typedef struct cpex__hook_name {
     uint32_t len;
     uint64_t hash;
     char *payload_type;  /* the type the hook carries, once bound; never changes after */
+    uint32_t metric_id;  /* its metric label id: UINT32_MAX until first wired (sinks.c) */
     char name[];
 } cpex__hook_name;
 

@@ -18,6 +18,7 @@
 
 #include "core/call.h"
 #include "core/host_slots.h"
+#include "core/call_view.h"
 #include "core/core.h"
 #include "core/host_state.h"
 #include "cpex/cmf.h"
@@ -648,3 +649,18 @@ static const cpex_host_api host_api = {
 };
 
 const cpex_host_api *cpex_host_api_get(void) { return &host_api; }
+
+/* ---- what an isolation proxy sends its worker (core/call_view.h) ---- */
+
+int cpex__call_view_get(const cpex_call *call, cpex__call_view *out)
+{
+    cpex__call_state *cs = cpex__call_state_of(call);
+    if (!cs || !out)
+        return -1;
+    out->caps = cs->plugin->caps;
+    out->ext = ext_source(cs);
+    /* Reads never create: ctx_object with create=false is what ctx_get sees. */
+    out->ctx_local = ctx_object(cs, CPEX_CTX_LOCAL, false);
+    out->ctx_global = ctx_object(cs, CPEX_CTX_GLOBAL, false);
+    return 0;
+}

@@ -6,6 +6,7 @@
 
 #include "core/core.h"
 #include "core/state.h"
+#include "core/observe.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 
@@ -26,6 +27,12 @@ cpex__hub *cpex__hub_new(const cpex__log_sink *sink)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&hub->idle, &ca);
     pthread_condattr_destroy(&ca);
+    hub->metrics = cpex__metrics_new();
+    hub->audit = hub->metrics ? cpex__audit_new(hub) : NULL;
+    if (!hub->audit) {
+        cpex__hub_unref(hub);
+        return NULL;
+    }
     return hub;
 }
 
@@ -46,6 +53,8 @@ void cpex__hub_unref(cpex__hub *hub)
         cpex__state_free(b);
         b = next;
     }
+    cpex__audit_free(hub->audit); /* its thread held a reference: it is gone */
+    cpex__metrics_free(hub->metrics);
     pthread_cond_destroy(&hub->idle);
     pthread_mutex_destroy(&hub->lock);
     cpex__free(hub);

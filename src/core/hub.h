@@ -37,6 +37,9 @@ typedef struct cpex__hub {
      * replaced: in the hub, so a state slot on an abandoned worker-thread
      * call never reaches freed memory. Freed with the hub. */
     _Atomic(struct cpex__state_backend *) state;
+    struct cpex__metrics *metrics; /* counters (observe.h): outlive the manager like the log */
+    _Atomic bool metrics_on;       /* count into them (worker and audit threads read it) */
+    struct cpex__audit *audit;     /* the verdict queue and its thread (observe.h) */
 } cpex__hub;
 
 /** A new hub logging to `sink` (copied; NULL: standard error). NULL on OOM. */

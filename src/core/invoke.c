@@ -14,6 +14,8 @@
 #include "core/core.h"
 #include "core/route_lookup.h"
 #include "core/routing.h"
+#include "core/observe.h"
+#include "util/alloc.h"
 
 /* ------------------------------------------------------------------ */
 /* Invoke                                                              */
@@ -72,6 +74,37 @@ static const char *payload_problem(const cpex__snapshot *s, const cpex__hook *h,
            "cpex_payload_json or cpex_payload_custom";
 }
 
+/*
+ * No plugin runs for this invoke: say so where the caller's result has
+ * room for it (result.h), and deny when the manager asks for that and the
+ * hook has no plugin configured to run (`configured` false). The common
+ * case is the store alone: no allocation, no lookup.
+ */
+static inline void no_plugin_ran(const cpex_manager *m, cpex_pipeline_result *res, bool configured,
+                                 const char *hook)
+{
+    if (res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_V2)
+        res->no_plugin_ran = true;
+    if (!configured && atomic_load_explicit(&m->deny_unknown_hooks, memory_order_relaxed)) {
+        char reason[400];
+        snprintf(reason, sizeof reason,
+                 "no plugin is configured to run for hook '%.200s', and this manager denies "
+                 "such invokes (unknown_hook: deny); check the hook's spelling",
+                 hook);
+        deny_invoke(res, CPEX_CODE_UNKNOWN_HOOK, reason);
+    }
+}
+
+/* Whether every plugin of `h` was disabled at run time (on_error: disable).
+ * Reads the first entry only in the common case. */
+static inline bool all_disabled(const cpex__hook *h)
+{
+    for (size_t i = 0; i < h->count; i++)
+        if (!atomic_load_explicit(&h->entries[i].plugin->disabled, memory_order_relaxed))
+            return false;
+    return true;
+}
+
 /* A result too small to fill: nothing is written into it (manager.h). */
 static cpex_status refuse_result(cpex_manager *m, const cpex_pipeline_result *res,
                                  cpex_context_table *context)
@@ -96,9 +129,11 @@ static cpex_status run_hook(cpex_manager *m, cpex__rcu_ticket t, const cpex__sna
     const cpex__type_slot *custom;
     char reason[300];
     const char *problem = payload_problem(s, h, h->name, payload, &custom, reason, sizeof reason);
-    if (problem)
+    if (problem) {
         deny_invoke(res, CPEX_CODE_PAYLOAD_TYPE_MISMATCH, problem);
-    else
+        if (h->sink_count) /* a deny the sinks see too, with no records: nothing ran */
+            cpex__observe_unrun(m, s, h, h->name, h->name_len, NULL, NULL, extensions, res);
+    } else
         cpex__execute(m, s, h, payload, custom, extensions, context,
                       atomic_load_explicit(&m->closing, memory_order_relaxed) != 0, res);
     cpex__rcu_exit(t);
@@ -140,9 +175,15 @@ run_conditioned(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s, co
     void *owned = NULL;
     cpex__hook plan;
     cpex__hook_entry stack[PLAN_STACK_ENTRIES];
-    const cpex__hook *run = cpex__conditions_plan(s->routing, s, h, extensions, &plan, stack,
+    uint32_t ids[PLAN_STACK_ENTRIES];
+    const cpex__hook *run = cpex__conditions_plan(s->routing, s, h, extensions, &plan, stack, ids,
                                                   PLAN_STACK_ENTRIES, &owned);
-    return run_plan(m, t, s, run, owned, payload, extensions, context, res);
+    /* run_plan frees `owned` as a route entry would be: this one is a plain block. */
+    cpex_status st = run_plan(m, t, s, run, NULL, payload, extensions, context, res);
+    if (run == &plan)
+        cpex__plan_release(&plan);
+    cpex__free(owned);
+    return st;
 }
 
 /* Routing on, no cached plan at hand: the slow half of the lookup. */
@@ -211,9 +252,16 @@ cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_pa
         if (canonical)
             h = cpex__snapshot_find(s, canonical, strlen(canonical));
     }
-    if (!h || h->count == 0) {
+    if (!h || h->count == 0 || all_disabled(h)) {
+        /* Allow (or the unknown_hook deny), payload and extensions
+           untouched. Plugins of `mode: disabled` are not in the index:
+           their hooks count as unknown. Audit sinks that observe the hook
+           still get the verdict (one test when there are none). */
+        no_plugin_ran(m, res, h && h->count > 0, hook);
+        if (__builtin_expect(s->any_sinks, 0))
+            cpex__observe_unrun(m, s, h, hook, len, payload, NULL, extensions, res);
         cpex__rcu_exit(t);
-        return CPEX_OK; /* allow, payload and extensions untouched */
+        return CPEX_OK;
     }
     return run_found(m, t, s, h, payload, extensions, context, res);
 }
@@ -259,9 +307,12 @@ cpex_status cpex_manager_invoke_hook(cpex_manager *m, const cpex_hook_handle *ho
     set_generation(res, s);
     /* A name interned after this snapshot was built has no handler in it. */
     const cpex__hook *h = name->id < s->id_count ? s->by_id[name->id] : NULL;
-    if (!h) {
+    if (!h || h->count == 0 || all_disabled(h)) { /* as cpex_manager_invoke */
+        no_plugin_ran(m, res, h && h->count > 0, name->name);
+        if (__builtin_expect(s->any_sinks, 0))
+            cpex__observe_unrun(m, s, h, name->name, name->len, payload, NULL, extensions, res);
         cpex__rcu_exit(t);
-        return CPEX_OK; /* allow, payload and extensions untouched */
+        return CPEX_OK;
     }
     return run_found(m, t, s, h, payload, extensions, context, res);
 }

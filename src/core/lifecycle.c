@@ -1,12 +1,14 @@
 /*
  * lifecycle.c — initialize, shutdown, and background work.
  */
+#include <math.h>
 #include <stdio.h>
 #include <time.h>
 
 #include "core/core.h"
 #include "core/manager_internal.h"
 #include "core/routing.h"
+#include "core/observe.h"
 #include "util/alloc.h"
 #include "util/errors.h"
 
@@ -108,6 +110,9 @@ void cpex_manager_shutdown(cpex_manager *m)
     cpex__rcu_synchronize(&m->rcu);
     int64_t until = cpex__hub_latest_deadline(m->hub);
     cpex__hub_wait_idle(m->hub, cpex__deadline_add(until, CPEX__ABANDON_GRACE_NS));
+    /* Every verdict queued so far reaches its sinks before any sink is
+     * shut down (a sink stuck in one call is given up after a grace). */
+    cpex__audit_drain(m->hub->audit, CPEX__ABANDON_GRACE_NS);
     cpex__snapshot *cur = atomic_load(&m->snapshot);
     if (m->policy) /* route override instances were made after their plugins */
         shutdown_list(m, m->policy->instances, m->policy->instance_count);
@@ -136,14 +141,14 @@ bool cpex_manager_is_initialized(const cpex_manager *cm)
 
 cpex_status cpex_manager_wait_background(cpex_manager *m, double timeout)
 {
-    if (!m)
+    if (!m || isnan(timeout)) /* no deadline can be made of NaN */
         return CPEX_E_INVALID;
     /* The hub waits on CLOCK_MONOTONIC: a wall clock jump neither shortens
      * nor stretches the wait. The deadline saturates, so a huge timeout
-     * waits instead of expiring at once. */
-    int64_t deadline = timeout < 0 ? INT64_MAX
-                                   : cpex__deadline_add(cpex__now_ns(),
-                                                        cpex__seconds_to_ns(timeout));
+     * waits instead of expiring at once; a negative or infinite one has none. */
+    int64_t deadline = timeout < 0 || timeout == INFINITY
+                           ? INT64_MAX
+                           : cpex__deadline_add(cpex__now_ns(), cpex__seconds_to_ns(timeout));
     return cpex__hub_wait_idle(m->hub, deadline) ? CPEX_OK : CPEX_E_STATE;
 }
 

@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/core.h"
 #include "core/manager_internal.h"
+#include "core/observe.h"
 #include "core/routing.h"
 #include "model/json_dump.h"
 #include "util/alloc.h"
@@ -55,28 +56,49 @@ static void kind_list(const cpex_manager *m, char *buf, size_t cap)
     cpex__textbuf_add(&t, "]");
 }
 
-/* The factory request of one configured plugin (what create and identify get). */
+/* Undo what a factory made (the plugin's destroy, then the factory's release). */
+static void product_undo(cpex_factory_product *prod)
+{
+    if (prod->registration.struct_size >= CPEX_REGISTRATION_SIZE_1_0 &&
+        prod->registration.destroy)
+        prod->registration.destroy(prod->registration.instance);
+    if (prod->release)
+        prod->release(prod->release_data);
+}
+
+/* The factory request of one configured plugin (what create and a
+ * scheme's identify get). */
 typedef struct factory_call {
-    cpex_str hooks[64];
+    cpex_str *hooks; /* every listed hook (a fixed array once cut the list at 64 without a word) */
+    char *config_text;
     cpex_plugin_config pc;
     log_ctx lc;
+    cpex_isolation_options iso;
     cpex_factory_request req;
-    char *config_text;
 } factory_call;
 
-/* Fill `fc` for `cp`; false on OOM. Release with cpex__free(fc->config_text). */
+static void release_call(factory_call *fc)
+{
+    cpex__free(fc->config_text);
+    cpex__free(fc->hooks);
+    fc->config_text = NULL;
+    fc->hooks = NULL;
+}
+
+/* Fill `fc` for `cp`; false on OOM (release_call either way). */
 static bool prepare_call(cpex_manager *m, const cpex__config *cfg, const cpex__config_plugin *cp,
                          factory_call *fc)
 {
     memset(fc, 0, sizeof *fc);
-    size_t hook_count = cp->hook_count < 64 ? cp->hook_count : 64;
+    size_t hook_count = cp->hook_count;
+    fc->hooks = cpex__calloc(hook_count ? hook_count : 1, sizeof *fc->hooks);
+    fc->config_text = fc->hooks ? cpex__json_dump(cp->config, JSON_COMPACT) : NULL;
+    if (!fc->config_text)
+        return false;
     for (size_t i = 0; i < hook_count; i++) {
         fc->hooks[i].ptr = cp->hooks[i];
         fc->hooks[i].len = strlen(cp->hooks[i]);
     }
-    fc->config_text = cpex__json_dump(cp->config, JSON_COMPACT);
-    if (!fc->config_text)
-        return false;
     cpex_plugin_config *pc = &fc->pc;
     pc->struct_size = (uint32_t)sizeof *pc;
     pc->mode = cp->mode;
@@ -102,6 +124,12 @@ static bool prepare_call(cpex_manager *m, const cpex__config *cfg, const cpex__c
     req->host = cpex_host_api_get();
     req->log = factory_log;
     req->log_ctx = &fc->lc;
+    cpex__isolation_options(&cp->isolation, &fc->iso);
+    req->isolation = fc->iso.mode != CPEX_ISOLATION_NONE ? &fc->iso : NULL;
+    req->worker_path = m->opts.worker_path;
+    req->on_error = (uint32_t)(cp->has_on_error ? cp->on_error : m->opts.default_on_error);
+    req->sha256 = cp->sha256;
+    req->strict_permissions = cfg->strict_permissions || m->opts.strict_permissions;
     return true;
 }
 
@@ -116,13 +144,11 @@ bool cpex__mgr_identify(cpex_manager *m, const cpex__config *cfg, const cpex__co
     if (!identify)
         return true; /* the configuration says it all */
     factory_call fc;
-    if (!prepare_call(m, cfg, cp, &fc))
-        return false;
-    int rc = identify(&fc.req, buf, cap);
-    cpex__free(fc.config_text);
+    bool ok = prepare_call(m, cfg, cp, &fc) && identify(&fc.req, buf, cap) == 0;
+    release_call(&fc);
     if (cap)
         buf[cap - 1] = '\0';
-    return rc == 0;
+    return ok;
 }
 
 /* Create one configured plugin through its factory. */
@@ -156,11 +182,11 @@ cpex_status cpex__mgr_create_configured(cpex_manager *m, const cpex__config *cfg
     /* The ABI view of the configuration. */
     factory_call fc;
     if (!prepare_call(m, cfg, cp, &fc)) {
-        cpex__free(fc.config_text);
+        release_call(&fc);
         json_decref(fingerprint);
         return cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
     }
-    char *config_text = fc.config_text;
+    bool isolate = fc.iso.mode != CPEX_ISOLATION_NONE;
 
     cpex_factory_product prod;
     memset(&prod, 0, sizeof prod);
@@ -170,17 +196,32 @@ cpex_status cpex__mgr_create_configured(cpex_manager *m, const cpex__config *cfg
     cpex__log_scope_enter(&scope, m->hub, cp->name);
     cpex_status st = f->create(f->data, &fc.req, &prod, &ferr);
     cpex__log_scope_leave(&scope);
-    cpex__free(config_text);
+    release_call(&fc);
     if (st != CPEX_OK) {
+        json_decref(fingerprint);
         if (ferr.count == 0 && ferr.code == CPEX_OK)
             cpex__error_add(&ferr, st, NULL, "the factory for kind '%s' failed without a message",
                            cp->kind);
         cpex__error_move_with(err, &ferr, &kwhere);
         cpex__free(prod.origin);
-        json_decref(fingerprint);
+        cpex__free(prod.isolation_info);
         return st;
     }
     cpex_error_cleanup(&ferr);
+    if (isolate && !prod.isolated) {
+        /* A factory that knows nothing of isolation ran the plugin in
+           process: never let an operator believe otherwise. */
+        product_undo(&prod);
+        cpex__free(prod.origin);
+        cpex__free(prod.isolation_info);
+        json_decref(fingerprint);
+        cpex__where iwhere = {cfg->source, cp->pos.line, cp->pos.column, cp->name, "isolation"};
+        return cpex__error_add(err, CPEX_E_CONFIG, &iwhere,
+                               "the factory for kind '%s' cannot run a plugin in a separate "
+                               "process; 'isolation: process' works for lib: plugins only (remove "
+                               "it, or load the plugin from a library)",
+                               cp->kind);
+    }
 
     cpex__plugin_setup s;
     memset(&s, 0, sizeof s);
@@ -198,21 +239,30 @@ cpex_status cpex__mgr_create_configured(cpex_manager *m, const cpex__config *cfg
     s.capability_count = cp->capability_count;
     s.hooks = (const char *const *)cp->hooks;
     s.hook_count = cp->hook_count;
+    s.sink_all = cp->hook_count == 0 && cp->mode == CPEX_MODE_AUDIT;
     s.config = cp->config;
     s.state_namespace = cp->state_namespace;
     s.origin = prod.origin;
+    s.isolation = prod.isolation_info;
     s.release = prod.release;
     s.release_data = prod.release_data;
 
-    st = cpex__mgr_build_plugin(m, &s, &prod.registration, bindings, &where, out, err);
+    if (cp->sha256 && !prod.sha256_checked) {
+        /* A pin nobody checked must not pass for a checked one. */
+        cpex__where pin = {cfg->source, cp->pos.line, cp->pos.column, cp->name, "sha256"};
+        st = cpex__error_add(err, CPEX_E_CONFIG, &pin,
+                             "'sha256' pins a file, but the factory of kind '%s' did not check "
+                             "it; remove 'sha256' from this plugin, or load the plugin through "
+                             "a factory that checks pins (the lib: loader does)",
+                             cp->kind);
+    } else {
+        st = cpex__mgr_build_plugin(m, &s, &prod.registration, bindings, &where, out, err);
+    }
     if (st != CPEX_OK) {
         /* The plugin was created: let it clean up, then the factory. */
-        if (prod.registration.struct_size >= CPEX_REGISTRATION_SIZE_1_0 &&
-            prod.registration.destroy)
-            prod.registration.destroy(prod.registration.instance);
-        if (prod.release)
-            prod.release(prod.release_data);
+        product_undo(&prod);
         cpex__free(s.origin);
+        cpex__free(s.isolation);
         json_decref(fingerprint);
         return st;
     }
@@ -302,6 +352,16 @@ static cpex__policy *load_policy(cpex_manager *m, cpex__config *cfg, cpex__apply
     return p;
 }
 
+void cpex__mgr_apply_settings(cpex_manager *m, const cpex__config *cfg)
+{
+    if (cfg->unknown_hook_deny) /* manager-wide, and only ever turned on */
+        atomic_store(&m->deny_unknown_hooks, true);
+    if (cfg->has_short_circuit)
+        atomic_store(&m->short_circuit, cfg->short_circuit_on_deny);
+    cpex__observe_apply_settings(m, cfg->execution_records, cfg->metrics, cfg->audit_queue_size,
+                                 cfg->audit_overflow, cfg->audit_max_wait);
+}
+
 static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *err)
 {
     cpex_error local = CPEX_ERROR_INIT;
@@ -311,10 +371,10 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
     cpex__plugin **batch = NULL;
     size_t made = 0;
     cpex__binding_list bindings = {0, 0, NULL};
+    cpex__state_backend *fresh_state = NULL; /* plugin_settings.state, installed on success */
     cpex__policy *policy = NULL;
     cpex__apply ap;
     cpex__apply_init(&ap, m, cfg, &bindings, NULL);
-    cpex__state_backend *fresh_state = NULL; /* plugin_settings.state, installed on success */
     if (m->shut_down) {
         cpex__error_add(&local, CPEX_E_STATE, NULL,
                        "the manager was shut down; create a new manager to load '%s'",
@@ -382,6 +442,7 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
     cpex__free(batch);
     cpex__binding_list_free(&bindings);
     cpex__apply_cleanup(&ap);
+    cpex__mgr_apply_settings(m, cfg);
     pthread_mutex_unlock(&m->write_lock);
     return CPEX_OK;
 fail:
@@ -451,9 +512,11 @@ static cpex_status setup_from_spec(cpex_manager *m, const cpex_plugin_spec *spec
     if ((int)spec->on_error != -1 && (unsigned)spec->on_error > CPEX_ON_ERROR_DISABLE)
         return cpex__error_add(err, CPEX_E_INVALID, where, "on_error %d is not valid",
                                (int)spec->on_error);
-    if (spec->timeout < 0 || spec->timeout > 86400)
+    if (spec->timeout != 0 && !cpex__timeout_valid(spec->timeout))
         return cpex__error_add(err, CPEX_E_INVALID, where,
-                               "timeout must be between 0 and 86400 seconds");
+                               "cpex_plugin_spec.timeout must be 0 (the manager's default) or a "
+                               "number of seconds from %g to %g (got %g)",
+                               CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX, spec->timeout);
     cpex__caps caps = 0;
     for (size_t i = 0; i < spec->capability_count; i++) {
         const char *suggestion = NULL;

@@ -15,6 +15,7 @@
 #include "core/manager_internal.h"
 #include "core/reload.h"
 #include "core/routing.h"
+#include "core/observe.h"
 #include "cpex/version.h"
 #include "util/alloc.h"
 #include "util/count.h"
@@ -38,6 +39,9 @@ void cpex_manager_options_init(cpex_manager_options *o)
     o->worker_threads = 2;
     o->short_circuit_on_deny = true;
     o->log_level = CPEX_LOG_WARN;
+    o->audit_queue_size = 1024;
+    o->audit_overflow = CPEX_AUDIT_BLOCK;
+    o->audit_max_wait = 1.0;
 }
 
 void cpex_plugin_spec_init(cpex_plugin_spec *s)
@@ -54,6 +58,11 @@ static const char *const builtin_cmf_hooks[] = {
     "cmf.llm_output",        "cmf.prompt_pre_fetch",  "cmf.prompt_post_fetch",
     "cmf.resource_pre_fetch", "cmf.resource_post_fetch",
 };
+
+/* cmf.http_request authorizes an HTTP request that carries no chat
+   message: its payload is a JSON document {method, path, query, host,
+   scheme} (docs/pipeline.md), the headers ride in the http extension. */
+static const char *const builtin_json_hooks[] = {"cmf.http_request"};
 
 
 cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager **out,
@@ -72,10 +81,15 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
                                   options->struct_size, sizeof opts);
         memcpy(&opts, options, options->struct_size);
     }
-    if (!(opts.default_timeout > 0) || opts.default_timeout > 86400.0)
+    if (!cpex__timeout_valid(opts.default_timeout))
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
-                              "default_timeout must be between 0 and 86400 seconds (got %g)",
-                              opts.default_timeout);
+                              "cpex_manager_options.default_timeout must be a number of seconds "
+                              "from %g to %g (got %g)",
+                              CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX, opts.default_timeout);
+    if (opts.unknown_hook > CPEX_UNKNOWN_HOOK_DENY)
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
+                              "cpex_manager_options.unknown_hook %u is not valid (0 allow, 1 deny)",
+                              opts.unknown_hook);
     if ((unsigned)opts.default_on_error > CPEX_ON_ERROR_DISABLE)
         return cpex__error_add(err, CPEX_E_INVALID, NULL, "default_on_error %d is not valid",
                               (int)opts.default_on_error);
@@ -88,6 +102,20 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
     if (opts.worker_threads > 256)
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
                               "worker_threads must be at most 256 (got %u)", opts.worker_threads);
+    if (opts.audit_queue_size < 1 || opts.audit_queue_size > 1048576)
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
+                               "audit_queue_size must be between 1 and 1048576 (got %u)",
+                               opts.audit_queue_size);
+    if (opts.audit_overflow > CPEX_AUDIT_DROP)
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
+                               "audit_overflow %u is not valid (CPEX_AUDIT_BLOCK or "
+                               "CPEX_AUDIT_DROP)",
+                               opts.audit_overflow);
+    if (!(opts.audit_max_wait >= 0) || opts.audit_max_wait > 3600.0)
+        return cpex__error_add(err, CPEX_E_INVALID, NULL,
+                               "audit_max_wait must be between 0 and 3600 seconds (got %g)",
+                               opts.audit_max_wait);
+    cpex__ticks_init(); /* durations of records and metrics (once per process) */
 
     cpex_manager *m = cpex__calloc(1, sizeof *m);
     if (!m)
@@ -97,20 +125,29 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
     cpex__hook_names_init(&m->names, m);
     cpex__log_sink sink = {opts.log, opts.log_user, opts.log_level};
     m->hub = cpex__hub_new(&sink);
-    if (!m->hub) {
+    m->opts.worker_path = NULL;
+    if (!m->hub || (opts.worker_path && !(m->opts.worker_path = cpex__strdup(opts.worker_path)))) {
+        cpex__hub_unref(m->hub);
         cpex__free(m);
         return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
     }
     m->default_timeout_ns = cpex__seconds_to_ns(opts.default_timeout);
     if (!(m->reload = cpex__reload_state_new())) {
         cpex__hub_unref(m->hub);
+        cpex__free((char *)m->opts.worker_path);
         cpex__free(m);
         return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
     }
+    atomic_init(&m->deny_unknown_hooks, opts.unknown_hook == CPEX_UNKNOWN_HOOK_DENY);
+    atomic_init(&m->short_circuit, opts.short_circuit_on_deny);
+    cpex__observe_apply_settings(m, opts.execution_records, opts.metrics, -1, -1, -1.0);
     pthread_mutex_init(&m->write_lock, NULL);
     cpex__rcu_init(&m->rcu);
     for (size_t i = 0; i < CPEX__COUNT(builtin_cmf_hooks); i++)
         if (!cpex__mgr_add_binding(m, builtin_cmf_hooks[i], "cmf"))
+            goto oom;
+    for (size_t i = 0; i < sizeof builtin_json_hooks / sizeof *builtin_json_hooks; i++)
+        if (!cpex__mgr_add_binding(m, builtin_json_hooks[i], "json"))
             goto oom;
     cpex__snapshot *empty = cpex__snapshot_build(NULL, 0, &m->names, NULL, 0);
     if (!empty)
@@ -162,9 +199,14 @@ void cpex_manager_free(cpex_manager *m)
                   "%u worker thread%s still inside a plugin's handler: abandoned (the thread "
                   "and what the handler uses stay until it returns)",
                   stuck, stuck == 1 ? " is" : "s are");
+    if (m->hub)
+        cpex__audit_stop(m->hub->audit, CPEX__ABANDON_GRACE_NS);
     cpex__snapshot_free(atomic_load(&m->snapshot));
     cpex__policy_unref(m->policy);
     cpex__reload_state_free(m->reload);
+    for (size_t i = 0; i < m->sink_count; i++)
+        cpex__plugin_unref(m->sinks[i]);
+    cpex__free(m->sinks);
     free_factory_slots(m->exact, m->exact_count);
     free_factory_slots(m->schemes, m->scheme_count);
     for (size_t i = 0; i < m->type_count; i++)
@@ -176,5 +218,6 @@ void cpex_manager_free(cpex_manager *m)
         cpex__hub_unref(m->hub);
     }
     pthread_mutex_destroy(&m->write_lock);
+    cpex__free((char *)m->opts.worker_path);
     cpex__free(m);
 }

@@ -25,9 +25,11 @@ typedef struct cpex__plugin_setup {
     size_t capability_count;
     const char *const *hooks; /* NULL: every handler */
     size_t hook_count;
+    bool sink_all;            /* YAML `mode: audit` without hooks: an audit sink for every hook */
     const json_t *config;
     const char *state_namespace; /* NULL: derived from the name */
     char *origin;             /* taken */
+    char *isolation;          /* taken: the factory's isolation_info */
     void (*release)(void *);
     void *release_data;
 } cpex__plugin_setup;
@@ -80,11 +82,13 @@ cpex_status cpex__mgr_init_plugin(cpex_manager *m, cpex__plugin *p, const cpex__
 bool cpex__mgr_name_taken(cpex__plugin *const *plugins, size_t count, const char *name);
 cpex_status cpex__mgr_commit(cpex_manager *m, cpex__plugin **batch, size_t count,
                             const cpex__binding_list *bindings);
+struct cpex__config;
+struct cpex__config_plugin;
+/** Apply a configuration's manager-wide settings (after it is published). */
+void cpex__mgr_apply_settings(cpex_manager *m, const struct cpex__config *cfg);
 /** Publish exactly `all` (count `total`) and bind the pending bindings. */
 cpex_status cpex__mgr_publish_bound(cpex_manager *m, cpex__plugin *const *all, size_t total,
                                     const cpex__binding_list *bindings);
-struct cpex__config;
-struct cpex__config_plugin;
 /** Create one configured plugin through its factory (lock held); marks it from_config. */
 cpex_status cpex__mgr_create_configured(cpex_manager *m, const struct cpex__config *cfg,
                                         const struct cpex__config_plugin *cp,

@@ -1,6 +1,7 @@
 /* plugin.c — lifetime of a registered plugin (see core.h). */
 
 #include "core/core.h"
+#include "core/observe.h"
 #include "util/alloc.h"
 #include "util/log.h"
 #include "util/strv.h"
@@ -32,6 +33,7 @@ void cpex__plugin_unref(cpex__plugin *p)
     cpex__free(p->state_ns);
     cpex__free(p->kind);
     cpex__free(p->origin);
+    cpex__free(p->isolation);
     cpex__free(p->description);
     cpex_strv_free(p->capabilities);
     cpex_strv_free(p->hooks);
@@ -39,7 +41,11 @@ void cpex__plugin_unref(cpex__plugin *p)
     json_decref(p->fingerprint);
     cpex__free(p->handlers);
     cpex__free(p->hook_ids);
+    cpex__free(p->metric_ids);
     cpex__free(p->reason);
+    cpex__rec_static_free(p->rec);
+    cpex__free(p->rec);
+    cpex_strv_free(p->sink_hooks);
     pthread_mutex_destroy(&p->lock);
     cpex__hub_unref(p->hub);
     cpex__free(p);
@@ -54,11 +60,12 @@ void cpex__plugin_set_reason(cpex__plugin *p, const char *reason)
     pthread_mutex_unlock(&p->lock);
 }
 
-void cpex__plugin_disable(cpex__plugin *p, const char *reason)
+bool cpex__plugin_disable(cpex__plugin *p, const char *reason)
 {
     int expected = 0;
     if (!atomic_compare_exchange_strong(&p->disabled, &expected, 1))
-        return;
+        return false;
     cpex__plugin_set_reason(p, reason);
     cpex__log(cpex__hub_sink(p->hub), CPEX_LOG_WARN, p->name, "disabled (on_error: disable): %s", reason);
+    return true;
 }

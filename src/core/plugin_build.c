@@ -8,6 +8,7 @@
 
 #include "core/core.h"
 #include "core/manager_internal.h"
+#include "core/observe.h"
 #include "util/alloc.h"
 #include "util/count.h"
 #include "util/errors.h"
@@ -60,12 +61,22 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
     if (st != CPEX_OK)
         return st;
 
+    /* An audit sink (ABI 1.1): a verdict handler the registration carries. */
+    bool verdict = reg->struct_size >= CPEX_REGISTRATION_SIZE_VERDICT && reg->verdict;
+    if (s->sink_all && !verdict)
+        return cpex__error_add(err, CPEX_E_CONFIG, where,
+                               "the plugin is in audit mode without hooks:, which makes it an "
+                               "audit sink for every hook, but it registers no verdict handler "
+                               "(ABI 1.1); list the hooks it serves under hooks:, or use a "
+                               "plugin built as an audit sink");
+
     /* Which handlers are wired: those whose hook the operator listed. */
     size_t wired = 0;
     for (size_t i = 0; i < reg->handler_count; i++)
         if (!s->hooks || hook_listed(s, cpex__registration_handler(reg, i).hook))
             wired++;
-    for (size_t i = 0; s->hooks && i < s->hook_count; i++) {
+    /* A sink may list a hook it has no handler for: it observes its verdicts. */
+    for (size_t i = 0; s->hooks && !verdict && i < s->hook_count; i++) {
         bool served = false;
         for (size_t k = 0; k < reg->handler_count; k++)
             served = served || cpex__hook_same(cpex__registration_handler(reg, k).hook, s->hooks[i]);
@@ -132,6 +143,7 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
     p->on_error = s->on_error;
     p->timeout = s->timeout;
     p->timeout_ns = cpex__seconds_to_ns(s->timeout);
+    p->timeout_ticks = cpex__ticks_from_ns(p->timeout_ns);
     p->coarse_clock = p->timeout_ns >= cpex__coarse_min_timeout_ns();
     p->caps = s->caps;
     p->capabilities = cpex__strv_copy(s->capabilities, s->capability_count);
@@ -143,12 +155,27 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
                   : p->name         ? cpex__state_namespace_of(p->name)
                                     : NULL;
     p->state_ns_len = p->state_ns ? strlen(p->state_ns) : 0;
-    p->handlers = cpex__calloc(wired, sizeof *p->handlers);
-    p->hook_ids = cpex__calloc(wired, sizeof *p->hook_ids);
+    p->handlers = cpex__calloc(wired ? wired : 1, sizeof *p->handlers);
+    p->hook_ids = cpex__calloc(wired ? wired : 1, sizeof *p->hook_ids);
+    p->metric_ids = cpex__malloc((wired ? wired : 1) * sizeof *p->metric_ids);
+    for (size_t i = 0; p->metric_ids && i < (wired ? wired : 1); i++)
+        p->metric_ids[i] = UINT32_MAX; /* CPEX__NO_METRIC: not looked up yet */
     p->hooks = cpex__calloc(wired + 1, sizeof *p->hooks);
+    p->rec = cpex__calloc(1, sizeof *p->rec);
     bool ok = p->name && (!s->state_namespace || p->state_ns) && (!s->kind || p->kind) &&
               (!s->description || p->description) && p->capabilities && p->config &&
-              p->handlers && p->hook_ids && p->hooks;
+              p->handlers && p->hook_ids && p->metric_ids && p->hooks && p->rec &&
+              cpex__rec_static_init(p->rec, p->name, p->kind, p->config);
+    if (ok && verdict) {
+        /* What it observes: every hook (hookless in audit mode, or a
+         * registration from code with no handler and no hooks), the hooks
+         * listed, or the hooks of its handlers. */
+        p->sink_all = s->sink_all || (!s->hooks && reg->handler_count == 0);
+        if (!p->sink_all) {
+            p->sink_hooks = s->hooks ? cpex__strv_copy(s->hooks, s->hook_count) : NULL;
+            ok = !s->hooks || p->sink_hooks;
+        }
+    }
     for (size_t i = 0; ok && i < reg->handler_count; i++) {
         cpex_handler_reg h = cpex__registration_handler(reg, i);
         if (s->hooks && !hook_listed(s, h.hook))
@@ -169,6 +196,14 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
        plugin keeps its wired handlers in this host's layout. */
     memcpy(&p->reg, reg, reg->struct_size < sizeof p->reg ? reg->struct_size : sizeof p->reg);
     cpex__registration_use_handlers(&p->reg, p->handlers, p->handler_count);
+    if (verdict && !p->sink_all && !p->sink_hooks) {
+        /* The hooks of its handlers, once wired. */
+        p->sink_hooks = cpex__strv_copy((const char *const *)p->hooks, p->handler_count);
+        if (!p->sink_hooks) {
+            cpex__plugin_unref(p);
+            return cpex__error_add(err, CPEX_E_NOMEM, where, "out of memory");
+        }
+    }
     p->seq = m->next_seq++;
     *out = p;
     return CPEX_OK;
@@ -179,6 +214,8 @@ cpex_status cpex__mgr_attach(cpex__plugin *p, cpex__plugin_setup *s)
 {
     p->origin = s->origin;
     s->origin = NULL;
+    p->isolation = s->isolation;
+    s->isolation = NULL;
     p->release = s->release;
     p->release_data = s->release_data;
     return CPEX_OK;

@@ -6,12 +6,20 @@
 #include "core/core.h"
 #include "core/manager_internal.h"
 #include "core/routing.h"
+#include "core/observe.h"
 
-/* Publish a new snapshot of `plugins`; waits for readers of the old one. */
+/* Publish a new snapshot of `plugins`; waits for readers of the old one.
+ * Every snapshot is wired for observation before it is published (metric
+ * ids, and the audit sinks of each hook: the snapshot's own plugins that
+ * are sinks, and the manager's sinks registered from code). */
 cpex_status cpex__mgr_publish(cpex_manager *m, cpex__plugin *const *plugins, size_t count)
 {
     cpex__snapshot *next = cpex__snapshot_build(plugins, count, &m->names,
                                               m->types, m->type_count);
+    if (next && !cpex__snapshot_observe(m, next)) {
+        cpex__snapshot_free(next);
+        next = NULL;
+    }
     if (!next)
         return CPEX_E_NOMEM;
     bool ok;
@@ -22,6 +30,11 @@ cpex_status cpex__mgr_publish(cpex_manager *m, cpex__plugin *const *plugins, siz
     }
     /* One publish, one generation: a reload is one publish. */
     next->generation = ++m->generation;
+    /* Verdicts need their thread before the first invoke can hand one over. */
+    if (cpex__snapshot_has_sinks(next) && !cpex__audit_start(m->hub->audit))
+        cpex__log(cpex__sink_of(m), CPEX_LOG_ERROR, NULL,
+                  "cannot start the audit thread: verdicts for the audit sinks will queue up "
+                  "and then be dropped");
     cpex__snapshot *old = atomic_exchange(&m->snapshot, next);
     cpex__rcu_synchronize(&m->rcu);
     cpex__snapshot_free(old);

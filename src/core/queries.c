@@ -19,11 +19,14 @@ bool cpex_manager_has_hooks_for(const cpex_manager *cm, const char *hook)
         return false;
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *s = atomic_load(&m->snapshot);
-    bool any = false;
-    /* Disabled-mode plugins are not in the hook index; ask the plugins. */
+    const char *canonical = cpex__hook_canonical(hook); /* either prompt hook spelling */
+    const cpex__hook *found = cpex__snapshot_find(s, canonical, strlen(canonical));
+    bool any = found && found->count > 0;
+    /* Disabled-mode plugins are not in the hook index; ask them. */
     for (size_t i = 0; !any && i < s->plugin_count; i++)
-        for (char **h = s->plugins[i]->hooks; h && *h && !any; h++)
-            any = strcmp(*h, cpex__hook_canonical(hook)) == 0;
+        if (s->plugins[i]->mode == CPEX_MODE_DISABLED)
+            for (char **h = s->plugins[i]->hooks; h && *h && !any; h++)
+                any = strcmp(*h, canonical) == 0;
     cpex__rcu_exit(t);
     return any;
 }
@@ -68,6 +71,12 @@ static bool info_fillable(const cpex_plugin_info *info)
     return info && info->struct_size >= CPEX_PLUGIN_INFO_SIZE_V1;
 }
 
+/* Whether the caller's struct has the (appended) `isolation` field. */
+static bool info_has_isolation(const cpex_plugin_info *info)
+{
+    return info->struct_size >= offsetof(cpex_plugin_info, isolation) + sizeof(char *);
+}
+
 /* Empty an info, keeping the caller's struct_size. */
 static void info_reset(cpex_plugin_info *info)
 {
@@ -83,6 +92,8 @@ void cpex_plugin_info_cleanup(cpex_plugin_info *info)
     cpex__free(info->name);
     cpex__free(info->kind);
     cpex__free(info->origin);
+    if (info_has_isolation(info))
+        cpex__free(info->isolation);
     cpex__free(info->reported_name);
     cpex__free(info->reported_version);
     cpex__free(info->description);
@@ -90,6 +101,8 @@ void cpex_plugin_info_cleanup(cpex_plugin_info *info)
     cpex_strv_free(info->hooks);
     cpex_strv_free(info->capabilities);
     json_decref(info->config);
+    if (info->struct_size >= CPEX_PLUGIN_INFO_SIZE_SINKS)
+        cpex_strv_free(info->sink_hooks);
     info_reset(info);
 }
 
@@ -113,6 +126,9 @@ cpex_status cpex_manager_plugin_info(const cpex_manager *cm, const char *name,
     info->name = cpex__strdup(p->name);
     info->kind = cpex__strdup(p->kind);
     info->origin = cpex__strdup(p->origin);
+    bool has_iso = info_has_isolation(info);
+    if (has_iso)
+        info->isolation = cpex__strdup(p->isolation);
     info->reported_name = cpex__strdup(p->reg.name);
     info->reported_version = cpex__strdup(p->reg.version);
     info->description = cpex__strdup(p->description);
@@ -129,9 +145,16 @@ cpex_status cpex_manager_plugin_info(const cpex_manager *cm, const char *name,
     info->capabilities = cpex__strv_dup(p->capabilities);
     /* A copy, not a reference: jansson's refcounts are not safe across threads. */
     info->config = json_deep_copy(p->config);
+    bool sinks_ok = true;
+    if (info->struct_size >= CPEX_PLUGIN_INFO_SIZE_SINKS && p->reg.verdict) {
+        info->audit_sink = true;
+        if (!p->sink_all && p->sink_hooks)
+            sinks_ok = (info->sink_hooks = cpex__strv_dup(p->sink_hooks)) != NULL;
+    }
     cpex__rcu_exit(t);
     bool ok = info->name && (!p->kind || info->kind) && (!p->origin || info->origin) &&
-              info->hooks && info->capabilities && info->config;
+              (!has_iso || !p->isolation || info->isolation) &&
+              info->hooks && info->capabilities && info->config && sinks_ok;
     if (!ok) {
         cpex_plugin_info_cleanup(info);
         return CPEX_E_NOMEM;

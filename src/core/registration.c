@@ -79,10 +79,14 @@ cpex_status cpex__registration_check(const cpex_plugin_registration *reg, const 
     cpex_status st = check_sizes(reg, from, where, err);
     if (st != CPEX_OK)
         return st;
+    /* An audit sink (a verdict handler, ABI 1.1) needs no handler. */
+    int sink = HAS_FIELD(reg, verdict) && reg->verdict;
+    if (reg->handler_count == 0 && sink)
+        return CPEX_OK;
     if (reg->handler_count == 0 || !reg->handlers)
         return cpex__error_add(err, CPEX_E_LOAD, where,
                                "plugin from %s registered no handlers; a plugin must register at "
-                               "least one (hook, handler) pair",
+                               "least one (hook, handler) pair, or a verdict handler",
                                from);
     if (reg->handler_count > CPEX__MAX_HANDLERS)
         return cpex__error_add(err, CPEX_E_LOAD, where,

@@ -8,6 +8,7 @@
 #include "core/core.h"
 #include "core/hash.h"
 #include "core/routing.h"
+#include "core/observe.h"
 #include "util/alloc.h"
 
 uint64_t cpex__hash_name(const char *name, size_t len)
@@ -150,6 +151,7 @@ void cpex__snapshot_free(cpex__snapshot *s)
     if (!s)
         return;
     cpex__route_state_free(s->routing); /* its plans point into the hooks: first */
+    cpex__snapshot_obs_free(s);
     if (s->hooks)
         cpex__free(s->hooks[0].entries); /* one array for every hook's entries */
     cpex__free(s->hooks);

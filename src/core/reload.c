@@ -327,6 +327,7 @@ static cpex_status reload_config(cpex_manager *m, cpex__config *cfg, cpex_error 
     cpex__free(list);
     cpex__apply_cleanup(&ap);
     cpex__binding_list_free(&bindings);
+    cpex__mgr_apply_settings(m, cfg); /* unknown_hook, short_circuit, observation */
     pthread_mutex_unlock(&m->write_lock);
     if (kept_out)
         *kept_out = kept;

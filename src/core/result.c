@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "core/observe.h"
 #include "cpex/cmf.h"
 #include "cpex/result.h"
 #include "util/alloc.h"
@@ -50,23 +51,35 @@ void cpex_pipeline_result_cleanup(cpex_pipeline_result *r)
         return;
     /* An all-allow invoke owns nothing: reset without a call per field
        (six calls that each test NULL cost ~8 ns per invoke). */
+    const cpex_execution_record *execs =
+        r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS ? r->executions : NULL;
     if (!r->violation && !r->modified_payload && !r->extensions && !r->metadata && !r->errors &&
-        !r->context) {
-        cpex__result_reset(r);
+        !r->context && !execs) {
+        /* The record fields are zero already: they are set together. */
+        cpex__result_reset_v1(r);
         if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_GENERATION)
             r->generation = 0;
         return;
     }
-    cpex_violation_free(r->violation);
+    if (execs)
+        cpex__recs_free(cpex__recs_of(execs));
+    /* Each tested first: with records on, an invoke that changed nothing
+       comes here for its records alone. */
+    if (r->violation)
+        cpex_violation_free(r->violation);
     if (r->modified_payload) {
         owned_payload *op = (owned_payload *)r->modified_payload;
         op->free_fn((void *)op->view.data, op->user);
         cpex__free(op);
     }
-    cpex_extensions_unref(r->extensions);
-    json_decref(r->metadata);
-    cpex_error_records_free(r->errors, r->error_count);
-    cpex_context_table_free(r->context);
+    if (r->extensions)
+        cpex_extensions_unref(r->extensions);
+    if (r->metadata)
+        json_decref(r->metadata);
+    if (r->errors)
+        cpex_error_records_free(r->errors, r->error_count);
+    if (r->context)
+        cpex_context_table_free(r->context);
     cpex__result_reset(r);
     if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_GENERATION)
         r->generation = 0;
@@ -182,6 +195,8 @@ json_t *cpex_pipeline_result_to_json(const cpex_pipeline_result *r)
     if (!o)
         return NULL;
     json_object_set_new(o, "continue_processing", json_boolean(r->continue_processing));
+    if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_V2)
+        json_object_set_new(o, "no_plugin_ran", json_boolean(r->no_plugin_ran));
     if (r->violation) {
         json_t *v = json_object();
         json_object_set_new(v, "code", str_or_null(r->violation->code));
@@ -216,5 +231,12 @@ json_t *cpex_pipeline_result_to_json(const cpex_pipeline_result *r)
         json_array_append_new(errs, e);
     }
     json_object_set_new(o, "errors", errs);
+    if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS && r->executions) {
+        json_t *ex = json_array();
+        for (size_t i = 0; ex && i < r->execution_count; i++)
+            json_array_append_new(ex, cpex_execution_record_to_json(
+                                          cpex_pipeline_result_execution(r, i)));
+        json_object_set_new(o, "executions", ex);
+    }
     return o;
 }

@@ -108,6 +108,8 @@ static cpex__route_entry *build_entry(const cpex__policy *p, const cpex__hook *h
     }
     size_t n = cpex__resolution_entries(&r, h, NULL, 0);
     size_t head = sizeof(cpex__route_entry) + n * sizeof(cpex__hook_entry);
+    size_t ids = n * sizeof(uint32_t); /* the plan's metric ids (observe.h), then the groups */
+    head += ids;
     size_t groups = key->group_count * sizeof(uint32_t);
     size_t strings = key->type.len + key->name.len + (key->scope.ptr ? key->scope.len : 0) + 3;
     cpex__route_entry *e = cpex__malloc(head + groups + strings);
@@ -145,16 +147,18 @@ static cpex__route_entry *build_entry(const cpex__policy *p, const cpex__hook *h
     s[e->scope_len] = '\0';
     e->scope = s;
     /* The plan has the hook's identity and only the chosen entries. */
-    e->plan = *h;
-    e->plan.count = n;
-    e->plan.entries = e->entries;
+    cpex__plan_init(&e->plan, h, e->entries, n,
+                    (uint32_t *)(void *)((char *)e + head - ids));
     cpex__plan_phases(&e->plan);
     return e;
 }
 
 void cpex__route_plan_free(void *owned)
 {
-    cpex__free(owned);
+    cpex__route_entry *e = owned;
+    if (e)
+        cpex__plan_release(&e->plan);
+    cpex__free(e);
 }
 
 /* The slot table, made once (the first miss of a snapshot). */
@@ -304,7 +308,7 @@ void cpex__route_state_free(cpex__route_state *rs)
         return;
     _Atomic(cpex__route_entry *) *slots = atomic_load(&rs->slots);
     for (size_t i = 0; slots && i <= rs->slot_mask; i++)
-        cpex__free(atomic_load_explicit(&slots[i], memory_order_relaxed));
+        cpex__route_plan_free(atomic_load_explicit(&slots[i], memory_order_relaxed));
     cpex__free(slots);
     for (size_t i = 0; rs->hook_conds && i < rs->hook_count; i++)
         cpex__free((void *)rs->hook_conds[i]);

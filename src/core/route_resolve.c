@@ -205,6 +205,34 @@ size_t cpex__resolution_entries(const cpex__resolution *r, const cpex__hook *h,
     return n;
 }
 
+void cpex__plan_init(cpex__hook *plan, const cpex__hook *h, cpex__hook_entry *entries, size_t n,
+                     uint32_t *metric_ids)
+{
+    *plan = *h; /* the hook's identity: name, id, payload type, its audit sinks */
+    plan->entries = entries;
+    plan->count = n;
+    /* Its own execution-record template (made on first use) and metric ids
+     * (entry by entry: an entry's is the one of the hook's entry of the
+     * same plugin name, overrides included). */
+    atomic_init(&plan->rec_template, NULL);
+    plan->metric_ids = h->metric_ids ? metric_ids : NULL;
+    for (size_t i = 0; plan->metric_ids && i < n; i++) {
+        metric_ids[i] = h->metric_ids[0];
+        for (size_t k = 0; k < h->count; k++)
+            if (h->entries[k].plugin == entries[i].plugin ||
+                strcmp(h->entries[k].plugin->name, entries[i].plugin->name) == 0) {
+                metric_ids[i] = h->metric_ids[k];
+                break;
+            }
+    }
+}
+
+void cpex__plan_release(cpex__hook *plan)
+{
+    cpex__free((void *)(uintptr_t)atomic_load(&plan->rec_template));
+    atomic_store(&plan->rec_template, NULL);
+}
+
 void cpex__plan_phases(cpex__hook *plan)
 {
     size_t i = 0;

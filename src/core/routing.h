@@ -167,13 +167,15 @@ void cpex__route_plan_free(void *owned);
 
 /**
  * Routing off: the entries of `h` whose plugin's conditions match `ext`,
- * as a plan in `storage` (room for `cap` entries) or, if more, in *owned.
- * Returns `h` itself when its hook has no conditions. NULL on OOM.
+ * as a plan in `storage` and `ids_storage` (room for `cap` entries and
+ * metric ids) or, if more, in *owned (cpex__free). Returns `h` itself when
+ * its hook has no conditions. NULL on OOM. A plan made here is released
+ * with cpex__plan_release after the invoke.
  */
 const cpex__hook *cpex__conditions_plan(const cpex__route_state *rs, const cpex__snapshot *snap,
                                         const cpex__hook *h, const cpex_extensions *ext,
-                                        cpex__hook *plan, cpex__hook_entry *storage, size_t cap,
-                                        void **owned);
+                                        cpex__hook *plan, cpex__hook_entry *storage,
+                                        uint32_t *ids_storage, size_t cap, void **owned);
 
 /** Whether a plugin's conditions accept an invoke with `ext`. */
 bool cpex__conds_match(const cpex__conds *c, const cpex_extensions *ext);
@@ -210,6 +212,16 @@ void cpex__resolution_free(cpex__resolution *r);
  */
 size_t cpex__resolution_entries(const cpex__resolution *r, const cpex__hook *h,
                                 cpex__hook_entry *out, size_t cap);
+
+/**
+ * Make `plan` a plan of hook `h` over `n` entries (chosen from h's, or
+ * override instances of its plugins): h's identity, its own metric ids
+ * (written into `metric_ids`, room for n) and no record template yet.
+ * Release with cpex__plan_release (the template an invoke may have made).
+ */
+void cpex__plan_init(cpex__hook *plan, const cpex__hook *h, cpex__hook_entry *entries, size_t n,
+                     uint32_t *metric_ids);
+void cpex__plan_release(cpex__hook *plan);
 
 /** Fill a plan's phase_start from its sorted entries. */
 void cpex__plan_phases(cpex__hook *plan);

@@ -90,6 +90,10 @@ static double parse_double(const char *s, bool *range)
 static cpex__yval resolve_text(const char *s, size_t len)
 {
     cpex__yval r = {CPEX__YV_STRING, false, 0, 0.0, false};
+    /* Most scalars of a configuration are names; every other kind starts
+       with one of these (the checks resolve each value several times). */
+    if (len && !strchr("~nNtTfF+-.0123456789", s[0]))
+        return r;
     if (strlen(s) != len) /* a NUL inside: not a plain value */
         return r;
     if (len == 0 || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||

@@ -10,20 +10,65 @@
 #include "core/yaml_tree.h"
 
 #include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <yaml.h>
 
 #include "util/alloc.h"
 
+/* ------------------------------------------------------------------ */
+/* The arena                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Blocks are this large, or as large as one scalar that does not fit. */
+#define BLOCK_SIZE (64u * 1024u)
+
+struct cpex__yblock {
+    cpex__yblock *next;
+    size_t used, size;
+    max_align_t data[]; /* `size` bytes */
+};
+
+/* `size` bytes of the arena, aligned for any node; NULL (nomem) when memory is out. */
+static void *arena_take(cpex__ydiag *diag, cpex__ydoc *d, size_t size)
+{
+    size = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    cpex__yblock *b = d->blocks;
+    if (!b || b->size - b->used < size) {
+        size_t want = size > BLOCK_SIZE ? size : BLOCK_SIZE;
+        b = cpex__malloc(sizeof *b + want);
+        if (!b) {
+            diag->nomem = true;
+            return NULL;
+        }
+        b->size = want;
+        b->used = 0;
+        /* A block made for one large scalar goes behind the current one,
+           whose room stays usable. */
+        if (want > BLOCK_SIZE && d->blocks) {
+            b->next = d->blocks->next;
+            d->blocks->next = b;
+        } else {
+            b->next = d->blocks;
+            d->blocks = b;
+        }
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += size;
+    return p;
+}
+
 void cpex__ydoc_free(cpex__ydoc *d)
 {
-    for (size_t i = 0; i < d->nall; i++) {
-        cpex__free(d->all[i]->text);
-        cpex__free(d->all[i]->kids);
-        cpex__free(d->all[i]);
+    for (size_t i = 0; i < d->ncollections; i++)
+        cpex__free(d->collections[i]->kids);
+    cpex__free(d->collections);
+    for (cpex__yblock *b = d->blocks, *next; b; b = next) {
+        next = b->next;
+        cpex__free(b);
     }
-    cpex__free(d->all);
     for (size_t i = 0; i < d->nanchors; i++)
         cpex__free(d->anchors[i].name);
     cpex__free(d->anchors);
@@ -53,13 +98,20 @@ bool cpex__ybudget(cpex__ydiag *diag, const cpex__ynode *at, const char *key)
 {
     if (diag->over_budget)
         return false;
-    if (++diag->values <= CPEX__YAML_MAX_VALUES)
+    if (++diag->values <= diag->budget)
         return true;
     diag->over_budget = true;
-    cpex__yreport(diag, at, key,
-                  "%s%s%sthe configuration expands to more than %d values (through aliases?); "
-                  "make it smaller",
-                  key ? "in '" : "", key ? key : "", key ? "': " : "", CPEX__YAML_MAX_VALUES);
+    const char *in = key ? "in '" : "", *k = key ? key : "", *end = key ? "': " : "";
+    if (diag->aliases)
+        cpex__yreport(diag, at, key,
+                      "%s%s%sthe %zu alias%s of the configuration expand it by more than %d "
+                      "values (the limit for what aliases add); use fewer aliases, or anchor "
+                      "smaller values",
+                      in, k, end, diag->aliases, diag->aliases == 1 ? "" : "es",
+                      CPEX__YAML_MAX_ALIAS_VALUES);
+    else /* each node is visited once without aliases: a walk that is not */
+        cpex__yreport(diag, at, key, "%s%s%sthe configuration has more than %zu values", in, k,
+                      end, diag->budget);
     return false;
 }
 
@@ -76,27 +128,28 @@ static int mark_int(size_t v)
 /* A node at `mark`, or NULL: out of memory (diag->nomem) or over the node limit. */
 static cpex__ynode *node_new(cpex__ydiag *diag, cpex__ydoc *d, int type, const yaml_mark_t *mark)
 {
-    if (d->nall >= CPEX__YAML_MAX_NODES)
+    if (d->nodes >= CPEX__YAML_MAX_NODES)
         return NULL;
-    if (d->nall == d->capall) {
-        size_t cap = d->capall ? d->capall * 2 : 64;
-        cpex__ynode **all = cpex__realloc(d->all, cap * sizeof *all);
-        if (!all) {
+    if (type != CPEX__YN_SCALAR && d->ncollections == d->capcollections) {
+        size_t cap = d->capcollections ? d->capcollections * 2 : 64;
+        cpex__ynode **c = cpex__realloc(d->collections, cap * sizeof *c);
+        if (!c) {
             diag->nomem = true;
             return NULL;
         }
-        d->all = all;
-        d->capall = cap;
+        d->collections = c;
+        d->capcollections = cap;
     }
-    cpex__ynode *n = cpex__calloc(1, sizeof *n);
-    if (!n) {
-        diag->nomem = true;
+    cpex__ynode *n = arena_take(diag, d, sizeof *n);
+    if (!n)
         return NULL;
-    }
+    memset(n, 0, sizeof *n);
     n->type = type;
     n->pos.line = mark_int(mark->line);
     n->pos.column = mark_int(mark->column);
-    d->all[d->nall++] = n;
+    if (type != CPEX__YN_SCALAR)
+        d->collections[d->ncollections++] = n;
+    d->nodes++;
     return n;
 }
 
@@ -150,6 +203,53 @@ static cpex__ynode *anchor_find(const cpex__ydoc *d, const yaml_char_t *name)
     return NULL;
 }
 
+/*
+ * libyaml's reader error (bad encoding, a forbidden character): it has no
+ * mark, only the byte offset. problem_value is the offending byte for the
+ * "octet" problems but the decoded code point for the "character" ones
+ * (U+D800 arrives as 0xD800, whose low byte is 0x00), so the message shows
+ * the code point when there is one and the input's own bytes at the
+ * offset, read from the text itself.
+ */
+static void report_reader_error(cpex__ydiag *diag, const yaml_parser_t *p, const char *problem,
+                                const char *yaml, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)yaml;
+    size_t off = p->problem_offset < len ? p->problem_offset : len;
+    /* Line and column in characters, as libyaml's marks count them. */
+    cpex__pos pos = {1, 1};
+    for (size_t i = 0; i < off; i++) {
+        if (u[i] == '\n') {
+            pos.line = pos.line < INT_MAX ? pos.line + 1 : INT_MAX;
+            pos.column = 1;
+        } else if ((u[i] & 0xC0) != 0x80 && pos.column < INT_MAX) {
+            pos.column++;
+        }
+    }
+    /* The bytes of the sequence that starts at the offset (one for a byte
+       that starts none), at most four. */
+    size_t n = 0;
+    if (off < len) {
+        unsigned char b = u[off];
+        n = b >= 0xF0 && b <= 0xF7 ? 4 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xC0 && b <= 0xDF ? 2 : 1;
+        if (n > len - off)
+            n = len - off;
+    }
+    char bytes[5 * 4 + 1] = "";
+    for (size_t i = 0, w = 0; i < n; i++, w = strlen(bytes))
+        snprintf(bytes + w, sizeof bytes - w, "%s0x%02X", i ? " " : "", u[off + i]);
+    char code[24] = "";
+    if (p->problem_value > 0xFF || (p->problem_value >= 0 && strstr(problem, "character")))
+        snprintf(code, sizeof code, "U+%04X, ", (unsigned)p->problem_value);
+    cpex__ynode at = {.pos = pos};
+    if (n)
+        cpex__yreport(diag, &at, NULL, "YAML syntax error: %s (%s%s %s at offset %zu)", problem,
+                      code, n == 1 ? "byte" : "bytes", bytes, p->problem_offset);
+    else
+        cpex__yreport(diag, &at, NULL, "YAML syntax error: %s (%sat offset %zu)", problem, code,
+                      p->problem_offset);
+}
+
 /* libyaml's syntax error, with its position. */
 static void report_yaml_error(cpex__ydiag *diag, const yaml_parser_t *p, const char *yaml,
                               size_t len)
@@ -160,24 +260,7 @@ static void report_yaml_error(cpex__ydiag *diag, const yaml_parser_t *p, const c
     }
     const char *problem = p->problem ? p->problem : "invalid YAML";
     if (p->error == YAML_READER_ERROR) {
-        /* No mark for reader errors: find the line and column of the offset. */
-        cpex__pos pos = {1, 1};
-        size_t end = p->problem_offset < len ? p->problem_offset : len;
-        for (size_t i = 0; i < end; i++) {
-            if (yaml[i] == '\n') {
-                pos.line++;
-                pos.column = 1;
-            } else {
-                pos.column++;
-            }
-        }
-        cpex__ynode at = {.pos = pos};
-        if (p->problem_value >= 0)
-            cpex__yreport(diag, &at, NULL, "YAML syntax error: %s (byte 0x%02X at offset %zu)",
-                          problem, (unsigned)p->problem_value & 0xffu, p->problem_offset);
-        else
-            cpex__yreport(diag, &at, NULL, "YAML syntax error: %s (at offset %zu)", problem,
-                          p->problem_offset);
+        report_reader_error(diag, p, problem, yaml, len);
         return;
     }
     cpex__ynode at = {.pos = {mark_int(p->problem_mark.line), mark_int(p->problem_mark.column)}};
@@ -229,6 +312,7 @@ bool cpex__ytree_build(cpex__ydiag *diag, const char *yaml, size_t len, cpex__yd
             }
             break;
         case YAML_ALIAS_EVENT:
+            diag->aliases++;
             n = anchor_find(d, ev.data.alias.anchor);
             if (!n) {
                 cpex__ynode at = {
@@ -243,11 +327,11 @@ bool cpex__ytree_build(cpex__ydiag *diag, const char *yaml, size_t len, cpex__yd
             n = node_new(diag, d, CPEX__YN_SCALAR, &ev.start_mark);
             if (!n)
                 break;
-            n->text = cpex__strndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
-            if (!n->text) {
-                diag->nomem = true;
+            n->text = arena_take(diag, d, ev.data.scalar.length + 1);
+            if (!n->text)
                 break;
-            }
+            memcpy(n->text, ev.data.scalar.value, ev.data.scalar.length);
+            n->text[ev.data.scalar.length] = '\0';
             n->len = ev.data.scalar.length;
             n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev.data.scalar.tag;
             anchor = ev.data.scalar.anchor;
@@ -277,7 +361,9 @@ bool cpex__ytree_build(cpex__ydiag *diag, const char *yaml, size_t len, cpex__yd
                 cpex__ynode at = {
                     .pos = {mark_int(ev.start_mark.line), mark_int(ev.start_mark.column)}};
                 cpex__yreport(diag, &at, NULL,
-                              "the document has more than %d nodes; make it smaller",
+                              "the document has more than %d nodes (keys, values, lists and "
+                              "mappings, the limit of one configuration); split it, or make "
+                              "it smaller",
                               CPEX__YAML_MAX_NODES);
             }
             ok = false;
@@ -303,5 +389,6 @@ bool cpex__ytree_build(cpex__ydiag *diag, const char *yaml, size_t len, cpex__yd
         yaml_event_delete(&ev);
     }
     yaml_parser_delete(&parser);
+    diag->budget = d->nodes + CPEX__YAML_MAX_ALIAS_VALUES;
     return ok;
 }

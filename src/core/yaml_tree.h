@@ -9,15 +9,20 @@
  * configuration itself. None of them reports on its own: problems go to
  * a cpex__ydiag, which the configuration checker implements.
  *
- * Limits, against hostile or broken input:
+ * Limits, against hostile or broken input, each with its own message:
  *   - nesting deeper than CPEX__YAML_MAX_DEPTH collections is an error
  *     (libyaml's scanner gets quadratically slow on deep flow nesting,
  *     and its own loader has no limit);
- *   - the tree holds at most CPEX__YAML_MAX_NODES nodes;
+ *   - the tree holds at most CPEX__YAML_MAX_NODES nodes (keys, values,
+ *     lists and mappings);
  *   - aliases are not copied in the tree, they point at their anchor's
  *     node, so a walk (a conversion to JSON, a check) can visit far more
- *     values than there are nodes: each walk spends a shared budget of
- *     CPEX__YAML_MAX_VALUES ("billion laughs"), see cpex__ybudget.
+ *     values than there are nodes ("billion laughs"). The walks share a
+ *     budget (cpex__ybudget) of the tree's own node count — each node is
+ *     visited at most once without aliases — plus
+ *     CPEX__YAML_MAX_ALIAS_VALUES: what aliases may add. A large file
+ *     without aliases never meets it; an alias bomb always does, and the
+ *     message says so.
  */
 #ifndef CPEX_CORE_YAML_TREE_H
 #define CPEX_CORE_YAML_TREE_H
@@ -29,8 +34,8 @@
 #include "core/config.h"
 
 #define CPEX__YAML_MAX_DEPTH 64
-#define CPEX__YAML_MAX_VALUES 100000
 #define CPEX__YAML_MAX_NODES 1000000
+#define CPEX__YAML_MAX_ALIAS_VALUES 100000
 
 /* What a node is. */
 enum { CPEX__YN_SCALAR, CPEX__YN_SEQ, CPEX__YN_MAP };
@@ -51,11 +56,21 @@ typedef struct cpex__yanchor {
     cpex__ynode *node;
 } cpex__yanchor;
 
-/* A parsed text. Zero it before cpex__ytree_build. */
+/* A block of the arena nodes and scalar texts are cut from. */
+typedef struct cpex__yblock cpex__yblock;
+
+/*
+ * A parsed text. Zero it before cpex__ytree_build. Nodes and their texts
+ * live in an arena of large blocks (a configuration of 20,000 plugins has
+ * about a million of them: one allocation each made freeing alone cost as
+ * much as building); only the growing child arrays are allocated apart.
+ */
 typedef struct cpex__ydoc {
     cpex__ynode *root;  /* NULL for an empty text */
-    cpex__ynode **all;  /* every node, for freeing (aliases are shared) */
-    size_t nall, capall;
+    size_t nodes;       /* nodes made (aliases are shared, not counted) */
+    cpex__yblock *blocks; /* the arena, newest first */
+    cpex__ynode **collections; /* the lists and mappings, to free their kids */
+    size_t ncollections, capcollections;
     cpex__yanchor *anchors;
     size_t nanchors, capanchors;
 } cpex__ydoc;
@@ -71,7 +86,9 @@ struct cpex__ydiag {
     void (*report)(cpex__ydiag *diag, cpex__pos pos, const char *key, const char *fmt,
                    va_list ap);
     bool nomem;       /* an allocation failed: stop; the owner reports it */
-    size_t values;    /* spent of CPEX__YAML_MAX_VALUES */
+    size_t values;    /* spent of `budget` */
+    size_t budget;    /* set by cpex__ytree_build: nodes + CPEX__YAML_MAX_ALIAS_VALUES */
+    size_t aliases;   /* alias uses in the text (set by cpex__ytree_build) */
     bool over_budget; /* the budget is gone (reported once) */
 };
 

@@ -8,7 +8,6 @@
  */
 #include "core/yaml_typed.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,21 +47,27 @@ bool cpex__ywant_bool(cpex__ydiag *diag, const cpex__ynode *v, const char *key, 
     return false;
 }
 
-bool cpex__ywant_seconds(cpex__ydiag *diag, const cpex__ynode *v, const char *key, double *out)
+bool cpex__ywant_seconds(cpex__ydiag *diag, const cpex__ynode *v, const char *key, double min,
+                         double max, double *out)
 {
     cpex__yval r = cpex__yresolve(v);
     if (v->type == CPEX__YN_SCALAR && (r.kind == CPEX__YV_INT || r.kind == CPEX__YV_FLOAT)) {
+        /* An integer past 2^53 loses digits as a double, but it is far
+         * outside every range this is called with, so the verdict holds. */
         double d = r.kind == CPEX__YV_INT ? (double)r.i : r.d;
-        if (!r.bad && d > 0 && isfinite(d)) {
+        if (!r.bad && d >= min && d <= max) { /* NaN fails both */
             *out = d;
             return true;
         }
-        cpex__yreport(diag, v, key, "'%s' must be a positive number of seconds, got %.64s", key,
-                      v->text);
+        cpex__yreport(diag, v, key, "'%s' must be a number of seconds from %g to %g, got %.64s%s",
+                      key, min, max, v->text,
+                      r.bad ? " (out of range or not finite)"
+                      : d > 0 && d < min ? " (below the shortest timeout libcpex can keep)"
+                                         : "");
         return false;
     }
-    cpex__yreport(diag, v, key, "'%s' must be a positive number of seconds, got %s%s", key,
-                  cpex__ydescribe(v), cpex__yunquote_hint(v, CPEX__YV_FLOAT));
+    cpex__yreport(diag, v, key, "'%s' must be a number of seconds from %g to %g, got %s%s", key,
+                  min, max, cpex__ydescribe(v), cpex__yunquote_hint(v, CPEX__YV_FLOAT));
     return false;
 }
 

@@ -4,8 +4,8 @@
  *
  * Each reader takes the node and the name of its key, and when the node
  * does not fit reports it through the tree's cpex__ydiag with the key and
- * a hint ("'timeout' must be a positive number of seconds, got a string;
- * write it without quotes").
+ * a hint ("'timeout' must be a number of seconds from 0.001 to 86400, got a
+ * string; write it without quotes").
  */
 #ifndef CPEX_CORE_YAML_TYPED_H
 #define CPEX_CORE_YAML_TYPED_H
@@ -27,8 +27,13 @@ const char *cpex__ywant_string(cpex__ydiag *diag, const cpex__ynode *v, const ch
 /** A boolean into *out; false (reported) otherwise. */
 bool cpex__ywant_bool(cpex__ydiag *diag, const cpex__ynode *v, const char *key, bool *out);
 
-/** A positive, finite number of seconds into *out; false (reported) otherwise. */
-bool cpex__ywant_seconds(cpex__ydiag *diag, const cpex__ynode *v, const char *key, double *out);
+/**
+ * A number of seconds from `min` to `max` (both included) into *out; false
+ * (reported, with the range) otherwise: a string, a value out of the range,
+ * an integer or float too large for JSON, .inf or .nan.
+ */
+bool cpex__ywant_seconds(cpex__ydiag *diag, const cpex__ynode *v, const char *key, double min,
+                         double max, double *out);
 
 /**
  * A list of non-empty strings, copied into a new NULL-terminated array

@@ -15,12 +15,15 @@
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpex/abi.h"
 #include "loader/image.h"
 #include "loader/kind.h"
+#include "loader/libfile.h"
 #include "loader/manifest.h"
+#include "loader/trust.h"
 #include "util/alloc.h"
 #include "util/errors.h"
 
@@ -153,6 +156,8 @@ void cpex_library_info_free(cpex_library_info *info)
     free_strings(info->notes, info->note_count);
     cpex__free(info->build_info);
     cpex__free(info->path);
+    cpex__free(info->sandbox);
+    cpex__free(info->sha256);
     cpex__free(info);
 }
 
@@ -353,6 +358,41 @@ static void describe_loaded(builder *b, void *dl, const char *const *syms)
     entries_from_symbols(b, &im, syms);
 }
 
+/* What a load checks before dlopen (admit.h): a regular file opened
+   without blocking (else a problem), its hash, who could replace it (a
+   note: a load warns, or refuses under strict_permissions). Whether the
+   file may be handed to dlopen. */
+static int check_file(builder *b, cpex__libfile *f)
+{
+    cpex_library_info *info = b->info;
+    char why[600];
+    switch (cpex__libfile_open(f, info->path, why, sizeof why)) {
+    case CPEX_LIBFILE_MISSING:
+        problem(b, "cannot load '%s': the file does not exist; check the path", info->path);
+        return 0;
+    case CPEX_LIBFILE_OTHER:
+        problem(b, "cannot load '%s': %s", info->path, why);
+        return 0;
+    case CPEX_LIBFILE_OK:
+        break;
+    }
+    char hex[CPEX__SHA256_HEX + 1];
+    if (cpex__libfile_sha256(f, hex, why, sizeof why) == 0)
+        info->sha256 = copy_str(b, hex);
+    else
+        problem(b, "library '%s' %s", info->path, why);
+    /* The directories above it are judged along its absolute path. */
+    char *real = realpath(info->path, NULL);
+    char found[1536];
+    int findings = cpex__trust_check(&f->st, real ? real : info->path, NULL, found, sizeof found);
+    free(real); /* from libc */
+    if (findings > 0)
+        note(b, "users other than root and this user could replace this library: %s. A load "
+                "warns about it, and refuses it under plugin_settings.strict_permissions: true",
+             found);
+    return !b->nomem;
+}
+
 cpex_status cpex_library_describe(const char *path, const char *const *exported_symbols,
                                   cpex_library_info **out, cpex_error *err)
 {
@@ -378,7 +418,8 @@ cpex_status cpex_library_describe(const char *path, const char *const *exported_
                  "file before using it in kind:");
 
     void *dl = NULL;
-    if (!b.nomem) {
+    cpex__libfile file = {-1, {0}};
+    if (!b.nomem && check_file(&b, &file)) {
         /* RTLD_LOCAL: its symbols stay out of our namespace, as in a load.
            RTLD_NOW: an unresolved symbol shows here, not at the first call. */
         dlerror();
@@ -387,8 +428,17 @@ cpex_status cpex_library_describe(const char *path, const char *const *exported_
             const char *e = dlerror();
             problem(&b, "cannot load '%s': %s; %s", info->path, e ? e : "unknown error",
                     dlopen_hint(e ? e : ""));
+        } else {
+            char why[400];
+            if (cpex__libfile_same(&file, info->path, why, sizeof why) != 0) {
+                problem(&b, "library '%s' %s; describe it again once nothing rewrites it",
+                        info->path, why);
+                dlclose(dl);
+                dl = NULL;
+            }
         }
     }
+    cpex__libfile_close(&file);
     if (dl) {
         info->loaded = 1;
         describe_loaded(&b, dl, exported_symbols);

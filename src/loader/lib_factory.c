@@ -53,9 +53,12 @@
 #include <elf.h>
 #endif
 
+#include "loader/admit.h"
+#include "loader/libcache.h"
 #include "loader/hooks_agree.h"
 #include "loader/image.h"
 #include "loader/kind.h"
+#include "loader/lib_factory.h"
 #include "loader/lib_open.h"
 #include "loader/manifest.h"
 #include "core/registration.h"
@@ -113,11 +116,8 @@ static char *resolve_path_as_written(const char *path, const char *base_dir)
 /* The absolute path, without "..", "." or links when the file exists (an
    operator reads it in messages and `cpex check`); as written otherwise,
    so a missing file is reported under the name the operator gave. */
-static char *resolve_path(const char *path, const char *base_dir)
+static char *canonical_of(char *joined)
 {
-    char *joined = resolve_path_as_written(path, base_dir);
-    if (!joined)
-        return NULL;
     char canonical[PATH_MAX];
     if (!realpath(joined, canonical))
         return joined;
@@ -126,6 +126,12 @@ static char *resolve_path(const char *path, const char *base_dir)
         return joined;
     cpex__free(joined);
     return c;
+}
+
+static char *resolve_path(const char *path, const char *base_dir)
+{
+    char *joined = resolve_path_as_written(path, base_dir);
+    return joined ? canonical_of(joined) : NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -294,10 +300,12 @@ typedef struct load {
     cpex_plugin_registration reg;
     int created;       /* create returned OK: destroy is owed on failure */
     cpex_handler_reg *filtered;
+    cpex__libfile file; /* the checked file, open from admit to loaded (admit.c) */
 } load;
 
 static void load_undo(load *l)
 {
+    cpex__libfile_close(&l->file);
     if (l->created && l->reg.destroy)
         l->reg.destroy(l->reg.instance);
     cpex__free(l->filtered);
@@ -552,8 +560,8 @@ static cpex_status check_registration(load *l, cpex_error *err)
     return CPEX_OK;
 }
 
-static cpex_status lib_create(void *factory_data, const cpex_factory_request *req,
-                              cpex_factory_product *out, cpex_error *err)
+cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req,
+                             cpex_factory_product *out, cpex_error *err)
 {
     (void)factory_data;
     if (!req || !out || !req->config || !req->config->kind.ptr || !req->host)
@@ -563,6 +571,7 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
     load l;
     memset(&l, 0, sizeof l);
     l.req = req;
+    l.file.fd = -1;
 
     /* 1. The kind. The manager's config strings are NUL-terminated. */
     cpex_status st = cpex__kind_parse(req->config->kind.ptr, &l.kind, err);
@@ -577,17 +586,59 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
         return st;
     }
 
-    /* 2. The path. */
+    /* 2. The path: as written (made absolute), and canonical. */
     int relative = l.kind.path[0] != '/';
-    l.path = resolve_path(l.kind.path, req->base_dir);
-    if (!l.path) {
+    char *written = resolve_path_as_written(l.kind.path, req->base_dir);
+    char *copy = written ? cpex__strdup(written) : NULL;
+    if (!written || !copy) {
+        cpex__free(written);
+        cpex__free(copy);
         st = oom(err, &l);
         load_undo(&l);
         return st;
     }
 
-    /* 3. dlopen — of the file the path names now, even if an older build
-     * of it is still loaded under that name (lib_open.h). */
+    /* 3. The file, checked before the dynamic loader sees it and again
+       after (admit.c: a regular file, who could replace it, its pin), and
+       dlopen in between. A recent check of the same unchanged file is
+       reused (libcache.h): a configuration of many plugins from one
+       library checks it once. */
+    cpex__libcache *cache = factory_data;
+    cpex__libcheck check;
+    bool cached = cpex__libcache_get(cache, written, &check);
+    if (cached && cpex__admit_pinned(req) && !check.sha256[0]) {
+        cpex__libcheck_clear(&check); /* no hash was computed then: check in full */
+        cached = false;
+    }
+    int missing = 0;
+    if (cached) {
+        cpex__free(copy);
+        st = cpex__admit_cached(&check, req, err);
+        l.path = check.resolved; /* taken */
+        check.resolved = NULL;
+        l.file.st = check.st; /* nothing open: step 4 compares with this */
+    } else {
+        memset(&check, 0, sizeof check);
+        l.path = canonical_of(copy);
+        st = l.path ? cpex__admit_library(&l.file, l.path, written, req, &missing, &check, err)
+                    : oom(err, &l);
+    }
+    if (missing) {
+        char hint[600];
+        explain_dlopen(l.path, NULL, relative, req->base_dir, hint, sizeof hint);
+        st = cpex__error_add(err, CPEX_E_LOAD, NULL,
+                             "cannot load library '%s': %s\n"
+                             "  stat: %s: %s",
+                             l.path, hint, l.path, strerror(ENOENT));
+    }
+    if (st != CPEX_OK) {
+        cpex__libcheck_clear(&check);
+        cpex__free(written);
+        load_undo(&l);
+        return st;
+    }
+    /* dlopen — of the file the path names now, even if an older build of
+     * it is still loaded under that name (lib_open.h). */
     char dlerr[512];
     l.dl = cpex__lib_open(l.path, dlerr, sizeof dlerr);
     if (!l.dl) {
@@ -597,9 +648,23 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
                             "cannot load library '%s': %s\n"
                             "  dlopen: %s",
                             l.path, hint, dlerr);
+        cpex__libcheck_clear(&check);
+        cpex__free(written);
         load_undo(&l);
         return st;
     }
+    st = cpex__admit_loaded(&l.file, l.path, err);
+    if (st == CPEX_OK && !cached)
+        cpex__libcache_put(cache, written, &check);
+    cpex__libcheck_clear(&check);
+    cpex__free(written);
+    if (st != CPEX_OK) {
+        load_undo(&l);
+        return st;
+    }
+    cpex__libfile_close(&l.file);
+    if (cpex__admit_pinned(req))
+        out->sha256_checked = 1; /* admit compared it */
 
     /* 4-7. */
     if ((st = read_manifest(&l, err)) != CPEX_OK || (st = choose_entry(&l, err)) != CPEX_OK ||
@@ -646,10 +711,22 @@ static cpex_status lib_create(void *factory_data, const cpex_factory_request *re
     return CPEX_OK;
 }
 
-/* The scheme's artifact identity (core/registration.h): the library file the kind
- * names now, by device, inode, size and mtime (links followed), so that a
- * reload rebuilds a plugin whose library changed on disk. */
-static int lib_identify(const cpex_factory_request *req, char *buf, size_t cap)
+cpex_status cpex__lib_resolve(const char *kind_text, const char *base_dir, char **path,
+                             cpex_error *err)
+{
+    *path = NULL;
+    cpex__kind kind;
+    cpex_status st = cpex__kind_parse(kind_text, &kind, err);
+    if (st != CPEX_OK)
+        return st;
+    *path = resolve_path(kind.path, base_dir);
+    cpex__kind_cleanup(&kind);
+    if (!*path)
+        return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory resolving '%s'", kind_text);
+    return CPEX_OK;
+}
+
+int cpex__lib_identify(const cpex_factory_request *req, char *buf, size_t cap)
 {
     if (!req || !req->config || !req->config->kind.ptr)
         return -1;
@@ -666,16 +743,6 @@ static int lib_identify(const cpex_factory_request *req, char *buf, size_t cap)
     return rc;
 }
 
-cpex_status cpex_loader_register(cpex_manager *manager, cpex_error *err)
-{
-    if (!manager)
-        return cpex__error_add(err, CPEX_E_INVALID, NULL, "cpex_loader_register: NULL manager");
-    cpex_factory f;
-    memset(&f, 0, sizeof f);
-    f.struct_size = (uint32_t)sizeof f;
-    f.create = lib_create;
-    cpex_status st = cpex_manager_register_scheme(manager, LIB_SCHEME, &f, err);
-    if (st == CPEX_OK && cpex__register_scheme_identify(manager, LIB_SCHEME, lib_identify) != CPEX_OK)
-        st = cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory registering the lib: loader");
-    return st;
-}
+void *cpex__lib_factory_data_new(void) { return cpex__libcache_new(); }
+
+void cpex__lib_factory_data_free(void *data) { cpex__libcache_free(data); }

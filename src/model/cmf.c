@@ -431,7 +431,7 @@ void cpex_cmf_free(cpex_cmf_message *message)
  * copies, except the one at `skip_json`, which the caller replaces) and
  * its nested messages (clones); strings stay borrowed until packed. */
 static cpex_status body_copy_into(uint32_t kind, const void *src, size_t skip_json,
-                                  cpex__cmf_body_any *tmpl)
+                                  cpex__cmf_body_any *tmpl, int import_depth)
 {
     const body_desc *d = desc_for(kind);
     memcpy(tmpl, src, d->size);
@@ -462,7 +462,8 @@ static cpex_status body_copy_into(uint32_t kind, const void *src, size_t skip_js
         }
         tmpl->prompt_result.messages = (const cpex_cmf_message *const *)msgs;
         for (size_t i = 0; i < pr->message_count; i++) {
-            msgs[i] = cpex_cmf_clone(pr->messages[i]);
+            msgs[i] = import_depth ? cpex__cmf_import(pr->messages[i], import_depth + 1)
+                                   : cpex_cmf_clone(pr->messages[i]);
             if (!msgs[i]) {
                 cpex__cmf_body_release(kind, tmpl);
                 return CPEX_E_NOMEM;
@@ -477,8 +478,10 @@ cpex_cmf_message *cpex_cmf_clone(const cpex_cmf_message *message)
 {
     if (!message)
         return NULL;
+    /* A message built by hand (an isolated worker's view of the host's
+     * payload, for one) has no cells to share: copy its content instead. */
     if (!cpex__cmf_is_ours(message))
-        return NULL;
+        return cpex__cmf_import(message, 1);
     const char *schema = message->schema_version.ptr ? message->schema_version.ptr : "2.0";
     size_t schema_len = message->schema_version.ptr ? message->schema_version.len : 3;
     cpex_cmf_message *copy =
@@ -496,6 +499,45 @@ cpex_cmf_message *cpex_cmf_clone(const cpex_cmf_message *message)
         cpex__cmf_part_share(&message->parts[i], &cmf_parts(copy)[i]);
     copy->part_count = message->part_count;
     return copy;
+}
+
+cpex_cmf_message *cpex__cmf_import(const cpex_cmf_message *src, int depth)
+{
+    if (!src || depth > CMF_MAX_DEPTH)
+        return NULL;
+    const char *schema = src->schema_version.ptr ? src->schema_version.ptr : "2.0";
+    size_t schema_len = src->schema_version.ptr ? src->schema_version.len : 3;
+    cpex_cmf_message *m = cpex__cmf_message_alloc(src->role, schema, schema_len, src->part_count);
+    if (!m)
+        return NULL;
+    if (src->channel.ptr &&
+        cpex__cmf_message_set_channel(m, src->channel.ptr, src->channel.len) != CPEX_OK)
+        goto fail;
+    for (size_t i = 0; i < src->part_count; i++) {
+        const cpex_cmf_part *from = &src->parts[i];
+        cpex_cmf_part *to = &cmf_parts(m)[i];
+        memset(to, 0, sizeof *to);
+        to->struct_size = (uint32_t)sizeof *to;
+        to->kind = from->kind;
+        if (!cpex__cmf_kind_has_body(from->kind)) {
+            to->text.ptr = cpex__cmf_text_new(from->kind, from->text.ptr ? from->text.ptr : "",
+                                              from->text.ptr ? from->text.len : 0);
+            to->text.len = from->text.ptr ? from->text.len : 0;
+            if (!to->text.ptr)
+                goto fail;
+        } else {
+            cpex__cmf_body_any tmpl;
+            if (!from->body ||
+                body_copy_into(from->kind, from->body, SIZE_MAX, &tmpl, depth) != CPEX_OK ||
+                !(to->body = cpex__cmf_body_pack(from->kind, &tmpl)))
+                goto fail;
+        }
+        m->part_count = i + 1;
+    }
+    return m;
+fail:
+    cpex_cmf_free(m);
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -680,7 +722,7 @@ static cpex_status set_body_json(cpex_cmf_message *message, size_t index, size_t
         return CPEX_OK;
     }
     cpex__cmf_body_any tmpl;
-    if (body_copy_into(p->kind, p->body, field, &tmpl) != CPEX_OK) {
+    if (body_copy_into(p->kind, p->body, field, &tmpl, 0) != CPEX_OK) {
         json_decref(value);
         return CPEX_E_NOMEM;
     }

@@ -88,6 +88,13 @@ char *cpex__cmf_text_new(uint32_t kind, const char *text, size_t len);
 void cpex__cmf_part_clear(cpex_cmf_part *part);
 /** Make `dst` a part that shares `src`'s cell. */
 void cpex__cmf_part_share(const cpex_cmf_part *src, cpex_cmf_part *dst);
+/**
+ * A library-made copy of a message built by hand (a view whose parts and
+ * strings live elsewhere, such as the isolation transport decodes): every
+ * part's content is copied into cells of its own. `depth`: 1 for a
+ * top-level message. NULL on OOM or nesting deeper than CMF_MAX_DEPTH.
+ */
+cpex_cmf_message *cpex__cmf_import(const cpex_cmf_message *foreign, int depth);
 /** Whether `message` was made by libcpex (every message a payload may carry is). */
 bool cpex__cmf_is_ours(const cpex_cmf_message *message);
 

@@ -18,6 +18,16 @@
 /** CLOCK_MONOTONIC in nanoseconds. */
 int64_t cpex__now_ns(void);
 
+/** One step of a spin-wait: tells the processor this thread is waiting. */
+static inline void cpex__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /** CLOCK_MONOTONIC (precise) or its coarse variant (one scheduler tick). */
 static inline int64_t cpex__clock_ns(bool coarse)
 {

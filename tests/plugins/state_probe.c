@@ -6,9 +6,14 @@
  *   {"op": "incr", "key": K, "delta": 1, "ttl_ms": 0}
  *   {"op": "get", "key": K}
  *   {"op": "set", "key": K, "value": "text", "ttl_ms": 0}
+ *   {"op": "delete", "key": K}
+ *   {"op": "add", "key": K, "member": "text", "ttl_ms": 0}
+ *   {"op": "members", "key": K}            (-> "members": [...])
  *   {"op": "fanout", "key": K, "threads": 4, "count": 250}
  *       (threads of this call each increment K count times, joined before
  *        the handler returns: the slots are safe from any thread during a call)
+ * An op with "only": NAME runs in the plugin of that configured name only
+ * (several probes on one hook); a probe that ran no op sets no metadata.
  * The outcomes go into the result's metadata "state": one object per op with
  * "status" (enum cpex_host_status) and "value" / "text" / "failures".
  */
@@ -73,6 +78,24 @@ static cpex_json *run_op(const cpex_call *call, const cpex_json *op)
         size_t len = 0;
         const char *text = v ? h->json_string(v, &len) : NULL;
         st = h->state_set(call, key, text ? text : "", len, num(op, "ttl_ms", 0));
+    } else if (strcmp(what, "delete") == 0) {
+        st = h->state_delete(call, key);
+    } else if (strcmp(what, "add") == 0) {
+        const cpex_json *v = h->json_object_get(op, "member");
+        size_t len = 0;
+        const char *text = v ? h->json_string(v, &len) : NULL;
+        st = h->state_set_add(call, key, text ? text : "", len, num(op, "ttl_ms", 0));
+    } else if (strcmp(what, "members") == 0) {
+        cpex_str *members = NULL;
+        size_t count = 0;
+        st = h->state_set_members(call, key, &members, &count);
+        if (st == CPEX_HOST_OK) {
+            cpex_json *list = h->json_new_array();
+            for (size_t i = 0; i < count; i++)
+                h->json_array_append(list, h->json_new_string(members[i].ptr, members[i].len));
+            h->json_object_set(out, "members", list);
+            h->free(members);
+        }
     } else if (strcmp(what, "fanout") == 0) {
         int n = (int)num(op, "threads", 4);
         pthread_t t[16];
@@ -103,9 +126,21 @@ static int32_t on_op(void *instance, const cpex_call *call)
     const cpex_json *doc = cpex_call_json(call);
     const cpex_json *ops = doc ? g_host->json_object_get(doc, "ops") : NULL;
     cpex_json *results = g_host->json_new_array();
-    for (size_t i = 0; ops && i < g_host->json_size(ops); i++)
-        g_host->json_array_append(results, run_op(call, g_host->json_array_get(ops, i)));
-    g_host->set_metadata(call, "state", results);
+    size_t ran = 0;
+    for (size_t i = 0; ops && i < g_host->json_size(ops); i++) {
+        const cpex_json *op = g_host->json_array_get(ops, i);
+        const cpex_json *only = g_host->json_object_get(op, "only");
+        size_t len = 0;
+        const char *who = only ? g_host->json_string(only, &len) : NULL;
+        if (who && (len != call->plugin_name.len || memcmp(who, call->plugin_name.ptr, len) != 0))
+            continue;
+        g_host->json_array_append(results, run_op(call, op));
+        ran++;
+    }
+    if (ran)
+        g_host->set_metadata(call, "state", results);
+    else
+        g_host->json_free(results);
     return CPEX_ALLOW;
 }
 

@@ -10,11 +10,13 @@ gateway_yaml
 # ---- the example gateway ----------------------------------------------------------
 expect "gateway checks out" 0 "$cpex" check "$tmp/gateway.yaml"
 count "one ok line per plugin" "$out" '^ok +' 6
-for p in tool-allowlist rate-limit header-inject header-inject-unprivileged pii-redact audit-log; do
+for p in tool-allowlist rate-limit header-inject header-inject-unprivileged pii-redact; do
   has "line for $p" "$out" "^ok +$p: kind \"lib:$lib/lib[a-z_]+\.so\", library $lib/lib[a-z_]+\.so, reports [a-z-]+ [0-9]+\.[0-9]+\.[0-9]+, hooks \[cmf\.tool_pre_invoke.*\], mode [a-z_]+, priority [0-9]+$"
 done
 has "hooks wired" "$out" '^ok +tool-allowlist: .*hooks \[cmf.tool_pre_invoke, cmf.tool_post_invoke\], mode sequential, priority 10$'
 has "transform mode" "$out" '^ok +pii-redact: .*mode transform, priority 50$'
+has "the audit sink" "$out" "^ok +audit-log: kind \"lib:$lib/libaudit_log\.so\", library $lib/libaudit_log\.so, reports audit-log 1\.0\.0, hooks \[\], mode audit, priority [0-9]+$"
+has "sink for every hook" "$out" '^ +audit-log: audit sink for the verdicts of every hook$'
 has "final line" "$out" '^ok: 6 plugins, 6 ok, 0 failed, 0 problems$'
 
 expect "gateway --json" 0 "$cpex" check "$tmp/gateway.yaml" --json
@@ -25,7 +27,8 @@ assert names == ["tool-allowlist", "rate-limit", "header-inject", "header-inject
 rl = doc["plugins"][1]
 assert rl["status"] == "ok" and rl["library"].endswith("/librate_limit.so") and rl["reported_name"] == "rate-limit", rl
 assert rl["capabilities"] == ["read_subject"] and rl["on_error"] == "fail" and rl["timeout"] == 5, rl
-assert doc["plugins"][5]["mode"] == "fire_and_forget"
+assert doc["plugins"][5]["mode"] == "audit" and doc["plugins"][5]["hooks"] == [] and doc["plugins"][5]["audit_sink"] == "all", doc["plugins"][5]
+assert all("audit_sink" not in p for p in doc["plugins"][:5])
 '
 
 # ---- every problem is reported, each naming its plugin ----------------------------------

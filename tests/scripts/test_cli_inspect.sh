@@ -33,7 +33,7 @@ assert e[0]['kind'] == 'lib:$so' and e[0]['exported'] is True and len(e[0]['hook
 "
 done
 expect "gateway hooks listed" 0 "$cpex" inspect "$lib/libtool_allowlist.so"
-has "both hooks" "$out" '^    hooks +cmf\.tool_pre_invoke, cmf\.tool_post_invoke$'
+has "all hooks" "$out" '^    hooks +cmf\.tool_pre_invoke, cmf\.tool_post_invoke, cmf\.http_request$'
 has "fragment hint" "$out" "one handler only: \"lib:$lib/libtool_allowlist.so#cmf.tool_pre_invoke\""
 
 # A library of several plugins: one kind per entry.
@@ -56,6 +56,29 @@ expect "bare name unset path" 1 env -u CPEX_PLUGIN_PATH "$cpex" inspect rate_lim
 expect "bare name" 0 env CPEX_PLUGIN_PATH="$tmp/none:$lib" "$cpex" inspect rate_limit && has "bare name resolved" "$out" "^library +$lib/librate_limit.so$"
 expect "bare file name" 0 env CPEX_PLUGIN_PATH="$lib" "$cpex" inspect librate_limit.so && has "bare file name resolved" "$out" "^library +$lib/librate_limit.so$"
 hasnt "no build path in cpex" "$(strings "$cpex")" "$build/plugins"
+
+# ---- the library's code never runs in cpex ------------------------------------------------------
+# A constructor runs in the sandboxed worker that reads the library: one that
+# writes a file cannot (the worker may write nothing), one that aborts ends
+# only the worker, and inspect says so.
+marker="/tmp/cpex-test-ctor-wrote-$(id -u)"
+rm -f "$marker"
+expect "ctor that writes" 0 "$cpex" inspect "$lib/libctor_write.so"
+has "read in the sandbox" "$out" '^read in a sandboxed worker: no_new_privs; .*seccomp allow-list'
+has "still described" "$out" '^  entry \(default\): ctor-write 1\.0\.0$'
+if [ -e "$marker" ]; then echo "FAIL the constructor wrote $marker"; fail=$((fail + 1)); rm -f "$marker"; else pass=$((pass + 1)); fi
+expect "ctor that aborts" 1 "$cpex" inspect "$lib/libctor_crash.so"
+has "the crash is reported" "$out" "the worker reading '.*libctor_crash\.so' was killed by signal 6 \(SIGABRT\)"
+has "not in this process" "$out" 'nothing of it ran in this process'
+has "unusable" "$out" '^usable: NO'
+expect "ctor that aborts --json" 1 "$cpex" inspect "$lib/libctor_crash.so" --json
+py "crash json" "
+assert doc['usable'] is False and doc['loaded'] is False and len(doc['problems']) == 1, doc
+"
+expect "sandbox in json" 0 "$cpex" inspect "$lib/librate_limit.so" --json
+py "sandbox json" "
+assert doc['sandbox'].startswith('no_new_privs'), doc
+"
 
 # ---- a library without a manifest -----------------------------------------------------------
 if [ -f "$lib/libno_manifest.so" ]; then

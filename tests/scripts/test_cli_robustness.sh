@@ -95,13 +95,15 @@ hasnt "no guard message" "$err" 'did not finish'
 # that is not UTF-8, no C1 control, no line separator or bidi control.
 clean() {
   local res
-  res="$(python3 - "$2" "$3" <<'PY'
+  res="$(python3 - "$2" "$3" "$lib_trusted" <<'PY'
 import sys
 raw = open(sys.argv[1], "rb").read()
 want = int(sys.argv[2])
 problems = []
 n = raw.count(b"\n")
-if n != want:
+# Where others can write the build's plugins, each load adds a warning
+# that says so: the count is not this test's to check there.
+if n != want and sys.argv[3] == "1":
     problems.append("%d lines, expected %d" % (n, want))
 bad = [hex(b) for b in raw if (b < 0x20 and b != 0x0A) or b == 0x7F]
 if bad:
@@ -177,7 +179,7 @@ plugins:
 YAML
 expect "check: forged kind" 1 "$cpex" check "$tmp/badkind.yaml"
 clean "check: a forged kind adds no line" "$tmp/out" 10
-has "the problem keeps its dlopen detail line" "$out" '^      dlopen: .*no\\x1b\[2Jsuch\\nFAILED: 0 plugins\\n\.so: cannot open'
+has "the problem keeps its detail line (the system's words)" "$out" '^      stat: .*no\\x1b\[2Jsuch\\nFAILED: 0 plugins\\n\.so: No such file or directory'
 has "the name is escaped in the problem" "$out" "^  - .*plugin 'bad\\\\n  - forged problem\\\\x1b\[2J': cannot load library '.*no\\\\x1b\[2Jsuch\\\\nFAILED: 0 plugins\\\\n\.so'"
 count "one FAILED summary line" "$out" '^FAILED: ' 1
 expect "run: forged kind" 1 "$cpex" run "$tmp/badkind.yaml" --input /dev/null
@@ -187,7 +189,7 @@ hasnt "no raw forged line" "$err" '^FAILED: 0 plugins'
 # inspect: a manifest whose description forges lines and sets the window title;
 # a path that forges a line.
 expect "inspect: forged manifest text" 0 "$cpex" inspect "$lib/liblog_forge.so"
-clean "inspect stdout: nothing raw" "$tmp/out" 15
+clean "inspect stdout: nothing raw" "$tmp/out" 19 # 15 + the sha256 line and its pin + the sandbox the library was read in (2)
 has "description escaped" "$out" '^    description  manifest text\\nusable: yes\\x1b\]0;title\\x07$'
 count "one usable line" "$out" '^usable: ' 1
 expect "inspect: a path that forges lines" 1 "$cpex" inspect "$tmp/$(printf 'no\nusable: yes\n  forged detail\033[2J')"
@@ -279,7 +281,10 @@ last, first = lines[-2], lines[-1]
 assert last["context"] == "id-49999" and last["decision"] == "allow", last
 assert first["context"] == "id-0" and first["decision"] == "deny" and first["violation"]["code"] == "tool_result_unapproved", first'
 # Sanitizer builds keep freed memory in quarantine: the peak says nothing there.
-if ldd "$cpex" 2>/dev/null | grep -qE 'lib(asan|tsan)'; then
+# A sanitizer build, from its cache (ldd alone once failed on a loaded
+# machine, and the check then ran under ASan's own memory use).
+if grep -qE '^CPEX_SANITIZE:[A-Z]*=.+' "$build/CMakeCache.txt" 2>/dev/null ||
+   ldd "$cpex" 2>/dev/null | grep -qE 'lib(asan|tsan)'; then
   echo "(memory check skipped under a sanitizer: ${rss_few} KiB / ${rss_many} KiB)"
 elif [ $((rss_many - rss_few)) -lt 8192 ]; then
   pass=$((pass + 1))

@@ -60,6 +60,7 @@ for l in res:
     check(l["decision"] in ("allow", "deny"), "decision")
     check(isinstance(l["errors"], list) and isinstance(l["payload"], dict), "errors and payload")
     check(("violation" in l) == (l["decision"] == "deny"), "violation exactly on deny")
+    check(l["no_plugin_ran"] is False, "the gateway serves every hook of the requests")
 by = {}
 for l in res: by.setdefault((l.get("context"), l["hook"].split(".")[1]), []).append(l)
 def one(ctx, hook):
@@ -100,11 +101,35 @@ check(nc["violation"]["code"] == "tool_result_unapproved" and "context" not in n
 for ctx in ("req-1", "req-2", "req-12", "req-14", "req-15", "req-16"):
     check(one(ctx, "tool_post_invoke")["decision"] == "allow", "post of %s allowed through its context" % ctx)
 '
-# The fire-and-forget audit log got one line per allowed event.
+# Execution records: on by default in `cpex run`, one per plugin call.
+pycheck "execution records" "$tmp/gateway.jsonl" '
+res = [l for l in lines if "error" not in l]
+check(all(isinstance(l.get("executions"), list) and l["executions"] for l in res), "every result has executions")
+by = {(l.get("context"), l["hook"]): l for l in res}
+d = by[("req-3", "cmf.tool_pre_invoke")]["executions"]
+check([x["plugin_name"] for x in d] == ["tool-allowlist"], "a deny stops the records: %s" % d)
+check(d[0]["status"] == "completed" and d[0]["requested_allow"] is False and d[0]["effective_allow"] is False, "deny record")
+check(d[0]["error_code"] == "tool_not_allowed" and "delete_repo" in d[0]["reason"], "deny code and reason")
+check(d[0]["config_keys"] == ["allow", "verify_results"], "config key names: %s" % d[0]["config_keys"])
+check(d[0]["plugin_kind"].startswith("lib:") and d[0]["hook_name"] == "cmf.tool_pre_invoke", "kind and hook")
+a = by[("req-5", "cmf.tool_pre_invoke")]["executions"]
+check([x["plugin_name"] for x in a] == ["tool-allowlist", "rate-limit", "header-inject", "header-inject-unprivileged", "pii-redact"], "in execution order: %s" % [x["plugin_name"] for x in a])
+check(a[4]["mode"] == "transform" and a[4]["payload_modified"] is True and a[4]["applied"] is True, "the redaction applied")
+check(a[2]["extensions_modified"] is True and a[3]["extensions_modified"] is False, "the refused writes did not apply")
+check(all(x["duration_ns"] >= 0 and x["start_unix_ns"] > 1.6e18 for x in a), "timed")
+check(not any(x["plugin_name"] == "audit-log" for l in res for x in l["executions"]), "the sink is not a handler")
+'
+# The audit log is a sink: one line per verdict, the denied requests too.
 if [ -f "$tmp/audit.jsonl" ]; then
   pycheck "audit log" "$tmp/audit.jsonl" '
-check(len(lines) == 23, "23 audit lines, got %d" % len(lines))
-check(all(l["plugin"] == "audit-log" and l["mode"] == "fire_and_forget" for l in lines), "audit lines")
+check(len(lines) == 28, "28 audit lines (every request that was processed), got %d" % len(lines))
+check(all(l["plugin"] == "audit-log" and l["decision"] in ("allow", "deny") for l in lines), "audit lines")
+deny = [l for l in lines if l["decision"] == "deny"]
+check(len(deny) == 5, "the 5 denied requests are in the log, got %d" % len(deny))
+d = [l for l in deny if l.get("request_id") == "req-3" and l["hook"] == "cmf.tool_pre_invoke"]
+check(len(d) == 1 and d[0]["violation"]["code"] == "tool_not_allowed" and d[0]["violation"]["plugin"] == "tool-allowlist", "the deny and its violation: %s" % d)
+check(d and d[0]["executions"][0]["plugin"] == "tool-allowlist" and d[0]["executions"][0]["effective"] == "deny", "and what each plugin did")
+check(any(l.get("violation", {}).get("code") == "rate_limited" for l in deny), "the rate-limited request")
 check(any(l.get("subject") == "alice" and l.get("request_id") == "req-1" for l in lines), "subject and request id recorded")
 check(not any("jane.doe@example.com" in json.dumps(l) for l in lines), "no PII in the audit log")
 '
@@ -123,6 +148,19 @@ has "readable metadata" "$out" '^ +metadata: .*pii_redactions'
 has "readable soft error" "$out" "^ +soft error: plugin header-inject-unprivileged \[denied_write\]: .*write_headers"
 has "readable error line" "$out" "^line [0-9]+  error: unknown key 'hok' \(did you mean 'hook'\?\)$"
 has "readable summary" "$err" '^summary: 32 requests'
+hasnt "no per-plugin lines without --verbose" "$out" '^ +plugin tool-allowlist \('
+
+# ---- records under --verbose, --stats, --no-executions ---------------------------
+expect "gateway --verbose --stats" 1 "$cpex" run "$tmp/gateway.yaml" --input "$src/examples/requests.jsonl" --verbose --stats
+has "verbose deny record" "$out" "^ +plugin tool-allowlist \(sequential\): completed, deny -> deny, [0-9.]+ us, tool_not_allowed: tool 'delete_repo'"
+has "verbose transform record" "$out" '^ +plugin pii-redact \(transform\): completed, allow -> allow, [0-9.]+ us, changed payload$'
+has "stats table header" "$err" '^stats: per plugin and hook'
+has "stats row" "$err" '^  tool-allowlist +cmf.tool_pre_invoke +16 +14 +2 +0 +0 +[0-9.]+ +[0-9.]+$'
+has "stats sink row" "$err" '^  sink audit-log +cmf.tool_pre_invoke +16 +16 '
+has "stats hook row" "$err" '^  hook cmf.tool_pre_invoke: 16 invokes, 3 denied$'
+has "stats audit queue" "$err" '^  audit queue: 28 verdicts handed over, 28 delivered, 0 dropped$'
+expect "--no-executions" 1 "$cpex" run "$tmp/gateway.yaml" --input "$src/examples/requests.jsonl" --json --no-executions
+hasnt "no executions" "$out" '"executions"'
 
 # ---- good input only: exit 0 -------------------------------------------------------
 P='{"role":"assistant","content":[{"content_type":"tool_call","content":{"tool_call_id":"c1","name":"search_docs","arguments":{}}}]}'
@@ -150,9 +188,22 @@ echo '{"hook":"custom.thing","payload":{"any":["json",1]}}' >"$tmp/custom.jsonl"
 expect "stdin by default" 0 "$cpex" run "$tmp/gateway.yaml" --json <"$tmp/custom.jsonl"
 pycheck "json payload" "$tmp/out" '
 check(lines[0]["decision"] == "allow" and lines[0]["payload"] == {"any": ["json", 1]} and lines[0]["payload_modified"] is False, "JSON payload passes untouched: %s" % lines[0])
+check(lines[0]["no_plugin_ran"] is True, "an unserved hook says no plugin ran: %s" % lines[0])
 '
 expect "stdin as -" 0 "$cpex" run "$tmp/gateway.yaml" --input - <"$tmp/custom.jsonl"
-has "no plugin for the hook" "$out" 'custom.thing  ALLOW  \(no plugin is wired for this hook\)'
+has "no plugin for the hook" "$out" 'custom.thing  ALLOW  \(no plugin ran for this hook\)'
+# plugin_settings.unknown_hook: deny turns that allow into a deny, also in the readable form.
+sed 's/^plugin_settings:/plugin_settings:\n  unknown_hook: deny/' "$tmp/gateway.yaml" >"$tmp/strict-hooks.yaml"
+grep -q "unknown_hook: deny" "$tmp/strict-hooks.yaml" || echo "FAIL: the gateway has no plugin_settings to extend"
+printf '%s\n' '{"hook":"custom.thing","payload":{}}' '{"hook":"CMF.TOOL_PRE_INVOKE","payload":{}}' >"$tmp/unknown.jsonl"
+expect "unknown hooks denied: still exit 0" 0 "$cpex" run "$tmp/strict-hooks.yaml" --input "$tmp/unknown.jsonl" --json
+pycheck "unknown_hook deny" "$tmp/out" '
+for l in lines:
+    check(l["decision"] == "deny" and l["violation"]["code"] == "unknown_hook" and l["no_plugin_ran"] is True, "denied as unknown: %s" % l)
+check("CMF.TOOL_PRE_INVOKE" in lines[1]["violation"]["reason"], "the reason names the hook")
+'
+expect "unknown hooks denied, readable" 0 "$cpex" run "$tmp/strict-hooks.yaml" --input "$tmp/unknown.jsonl"
+has "readable unknown_hook deny" "$out" "^line 2  CMF.TOOL_PRE_INVOKE  DENY  unknown_hook: no plugin is configured to run for hook 'CMF.TOOL_PRE_INVOKE'"
 expect "empty input" 0 "$cpex" run "$tmp/gateway.yaml" --input /dev/null
 has "empty summary" "$err" '^summary: 0 requests, 0 allowed, 0 denied, 0 errors'
 

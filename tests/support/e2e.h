@@ -173,6 +173,7 @@ static inline void e2e_invoke_cmf(cpex_manager *m, const char *hook, const cpex_
                                   cpex_pipeline_result *res)
 {
     cpex_payload p = cpex_payload_cmf(msg);
+    cpex_pipeline_result_init(res); /* a fresh result: the caller's may be uninitialized */
     cpex_manager_invoke(m, hook, &p, ext, ctx, res);
 }
 

@@ -113,6 +113,7 @@ struct tp_plugin {
     const char *caps[TP_MAX_CAPS];
     const char *hooks[TP_MAX_HOOKS]; /* NULL-terminated; default cmf.tool_pre_invoke */
     const char *payload_type;        /* declared payload type of every handler (NULL: any) */
+    const char *config;              /* the config block as JSON text (NULL: none) */
     int init_rc;                     /* what initialize returns */
     const char *init_msg;            /* written into initialize's err */
 
@@ -542,7 +543,11 @@ static inline cpex_status tp_reg_err(cpex_manager *m, tp_plugin *p, cpex_error *
     cpex_plugin_spec spec;
     cpex_plugin_registration reg;
     tp_fill(p, &spec, &reg);
-    return cpex_manager_register(m, &spec, &reg, err);
+    json_t *config = p->config ? json_loads(p->config, 0, NULL) : NULL;
+    spec.config = config;
+    cpex_status st = cpex_manager_register(m, &spec, &reg, err);
+    json_decref(config);
+    return st;
 }
 
 /** Register `p` and fail the test if it is refused. */

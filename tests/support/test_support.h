@@ -11,6 +11,19 @@
 #include "cpex/cmf.h"
 #include "util/count.h" /* CPEX__COUNT(array) */
 
+/** 1 in a build under AddressSanitizer or ThreadSanitizer (gcc or clang), else 0:
+ *  tests that take time do less there. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TEST_UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TEST_UNDER_SANITIZER 1
+#endif
+#endif
+#ifndef TEST_UNDER_SANITIZER
+#define TEST_UNDER_SANITIZER 0
+#endif
+
 /** Assert that `haystack` contains `needle`, printing both when it does not. */
 #define assert_contains(haystack, needle) \
     test_assert_contains((haystack), (needle), __FILE__, __LINE__)

@@ -3,17 +3,31 @@
  *
  *   - name: audit-log
  *     kind: "lib:../build/plugins/libaudit_log.so"
- *     hooks: [cmf.tool_pre_invoke, cmf.tool_post_invoke]
- *     mode: fire_and_forget          # or audit
+ *     mode: audit                    # without hooks: an audit sink, one line per verdict
  *     capabilities: [read_subject, read_request]   # optional: adds subject and request id
  *     config:
  *       path: /tmp/cpex-gateway-audit.jsonl       # required; opened in append mode
  *       include_payload: false                    # true: the whole CMF message too
  *       max_queue: 10000                          # lines waiting for the writer, at most
  *
- * A line: {"time":"2025-01-31T12:00:00.123Z","plugin":"audit-log",
- *          "hook":"cmf.tool_pre_invoke","mode":"fire_and_forget","role":"assistant",
- *          "tools":["search_docs"],"subject":"alice","request_id":"r-1"}
+ * Configured without hooks (mode: audit), it is an audit sink (ABI 1.1): the
+ * host hands it the final verdict of every invoke of every hook, allowed
+ * and denied, after the decision, and it writes one line per verdict:
+ *
+ *   {"time":"2025-01-31T12:00:00.123Z","plugin":"audit-log",
+ *    "hook":"cmf.tool_pre_invoke","decision":"deny",
+ *    "violation":{"code":"tool_not_allowed","reason":"...","plugin":"tool-allowlist"},
+ *    "role":"assistant","tools":["delete_repo"],"subject":"alice","request_id":"r-1",
+ *    "executions":[{"plugin":"tool-allowlist","mode":"sequential","status":"completed",
+ *                   "effective":"deny","duration_ns":2100,"code":"tool_not_allowed"}]}
+ *
+ * With hooks listed it is an ordinary handler of those hooks (audit or
+ * fire_and_forget mode), which sees only the invocations nobody denied
+ * before it ran, one line per event:
+ *
+ *   {"time":"...","plugin":"audit-log","hook":"cmf.tool_pre_invoke",
+ *    "mode":"fire_and_forget","role":"assistant","tools":["search_docs"],
+ *    "subject":"alice","request_id":"r-1"}
  *
  * Never blocks the pipeline for long: the handler only formats the line and
  * queues it (a mutex held for a pointer swap); a writer thread of the
@@ -24,9 +38,10 @@
  * in append mode (O_APPEND), so several instances, or several processes,
  * can share it without tearing each other's lines.
  *
- * Works in audit mode (on the caller's thread, after the modifying phases)
- * and in fire_and_forget mode (on the host's background workers, after the
- * pipeline decided). In a mode that may modify it modifies nothing either.
+ * As a sink it runs on the host's audit thread; with hooks, in audit mode
+ * (on the caller's thread, after the modifying phases) or in
+ * fire_and_forget mode (on the host's background workers). It modifies
+ * nothing in any mode.
  */
 /* clock_gettime, gmtime_r and pthreads are POSIX: ask for them, so the file
    also builds as `cc -std=c11` outside this tree (the build defines _GNU_SOURCE). */
@@ -82,8 +97,43 @@ static void set_str(const cpex_host_api *host, cpex_json *obj, const char *key, 
         host->json_object_set(obj, key, host->json_new_string(s.ptr, s.len));
 }
 
-/* The event as one line of JSON text (host-allocated), or NULL on OOM. */
-static char *format_event(const auditor *self, const cpex_call *call)
+/* What a verdict adds to a line: the decision, the violation, and one entry
+ * per plugin call (the execution records). */
+static void add_verdict(const cpex_host_api *host, cpex_json *ev, const cpex_verdict *v)
+{
+    const char *decision = v->decision == CPEX_ALLOW ? "allow" : "deny";
+    host->json_object_set(ev, "decision", host->json_new_string(decision, strlen(decision)));
+    if (v->violation_code.ptr) {
+        cpex_json *vio = host->json_new_object();
+        set_str(host, vio, "code", v->violation_code);
+        set_str(host, vio, "reason", v->violation_reason);
+        set_str(host, vio, "plugin", v->violation_plugin);
+        host->json_object_set(ev, "violation", vio);
+    }
+    if (v->payload_modified)
+        host->json_object_set(ev, "payload_modified", host->json_new_bool(1));
+    cpex_json *execs = host->json_new_array();
+    for (size_t i = 0; execs && i < v->record_count; i++) {
+        const cpex_execution_record *r = cpex_verdict_record(v, i);
+        cpex_json *x = host->json_new_object();
+        const char *status = cpex_exec_status_text(r->status);
+        const char *mode = mode_name(r->mode);
+        const char *effective = r->effective == CPEX_ALLOW ? "allow" : "deny";
+        set_str(host, x, "plugin", r->plugin_name);
+        host->json_object_set(x, "mode", host->json_new_string(mode, strlen(mode)));
+        host->json_object_set(x, "status", host->json_new_string(status, strlen(status)));
+        host->json_object_set(x, "effective", host->json_new_string(effective, strlen(effective)));
+        host->json_object_set(x, "duration_ns", host->json_new_integer(r->duration_ns));
+        set_str(host, x, "code", r->code);
+        host->json_array_append(execs, x);
+    }
+    if (execs)
+        host->json_object_set(ev, "executions", execs);
+}
+
+/* The event as one line of JSON text (host-allocated), or NULL on OOM.
+ * `verdict` is set when the host calls the plugin as an audit sink. */
+static char *format_event(const auditor *self, const cpex_call *call, const cpex_verdict *verdict)
 {
     const cpex_host_api *host = self->host;
     const cpex_cmf_message *msg = cpex_call_cmf(call);
@@ -102,8 +152,12 @@ static char *format_event(const auditor *self, const cpex_call *call)
     host->json_object_set(ev, "time", host->json_new_string(when, strlen(when)));
     set_str(host, ev, "plugin", call->plugin_name);
     set_str(host, ev, "hook", call->hook);
-    const char *mode = mode_name(call->mode);
-    host->json_object_set(ev, "mode", host->json_new_string(mode, strlen(mode)));
+    if (verdict) {
+        add_verdict(host, ev, verdict);
+    } else {
+        const char *mode = mode_name(call->mode);
+        host->json_object_set(ev, "mode", host->json_new_string(mode, strlen(mode)));
+    }
     if (msg) {
         if (msg->role < sizeof roles / sizeof roles[0])
             host->json_object_set(ev, "role",
@@ -138,10 +192,24 @@ static char *format_event(const auditor *self, const cpex_call *call)
     return text;
 }
 
+/* Queue one line for the writer (or count it dropped). */
+static int32_t queue_line(auditor *self, char *text);
+
 static int32_t on_event(void *instance, const cpex_call *call)
 {
     auditor *self = instance;
-    char *text = format_event(self, call);
+    return queue_line(self, format_event(self, call, NULL));
+}
+
+/* As an audit sink: one line per verdict, denied ones included. */
+static int32_t on_verdict(void *instance, const cpex_call *call, const cpex_verdict *verdict)
+{
+    auditor *self = instance;
+    return queue_line(self, format_event(self, call, verdict));
+}
+
+static int32_t queue_line(auditor *self, char *text)
+{
     line *l = text ? malloc(sizeof *l) : NULL;
     if (!l) {
         self->host->free(text);
@@ -287,6 +355,10 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
         cpex_plugin_errorf(err, err_cap, "config.max_queue must be between 1 and 10000000");
         return CPEX_CREATE_CONFIG_REJECTED;
     }
+    if (config->hook_count == 0 && config->mode != CPEX_MODE_AUDIT)
+        cpex_logf(host, NULL, CPEX_LOG_WARN,
+                  "audit-log '%.*s' has no hooks: it is an audit sink only in mode: audit",
+                  (int)config->name.len, config->name.ptr);
     if (config->mode != CPEX_MODE_AUDIT && config->mode != CPEX_MODE_FIRE_AND_FORGET)
         cpex_logf(host, NULL, CPEX_LOG_WARN,
                   "audit-log '%.*s' runs in a serial mode; audit or fire_and_forget logs what "
@@ -334,9 +406,13 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     out->destroy = destroy;
     out->handler_count = sizeof handlers / sizeof handlers[0];
     out->handlers = handlers;
+    /* Without hooks: a sink for every verdict. With hooks, the handlers
+       alone: one line per event, never two for one invocation. */
+    if (config->hook_count == 0)
+        out->verdict = on_verdict;
     return CPEX_CREATE_OK;
 }
 
 CPEX_PLUGIN(create, "audit-log", "1.0.0",
-            "Appends one JSON line per event to a file (audit or fire_and_forget mode)",
+            "Appends one JSON line per verdict (an audit sink, without hooks) or per event",
             "cmf.tool_pre_invoke", "cmf.tool_post_invoke", "cmf.llm_input", "cmf.llm_output")

@@ -13,6 +13,11 @@
  *       labels: ["cpex-checked"]
  *       tools: ["send_*"]      # optional: act only on messages naming these tools
  *
+ * On cmf.http_request (`cpex serve`'s /v1/authz; a JSON payload describing
+ * an HTTP request) it injects the same way, whatever `tools` says: the
+ * response headers it sets are the ones the gateway receives with the
+ * allow, and passes on to the upstream (docs/serve.md).
+ *
  * Every write goes through the host table: ext_set_header needs the
  * `write_headers` capability, ext_append_label needs `append_labels`. A
  * write the plugin is not entitled to is refused (CPEX_HOST_EDENIED), and
@@ -73,13 +78,10 @@ static int selected(const injector *self, const cpex_cmf_message *msg)
     return 0;
 }
 
-static int32_t on_message(void *instance, const cpex_call *call)
+static int32_t inject(injector *self, const cpex_call *call)
 {
-    injector *self = instance;
     const cpex_host_api *host = self->host;
     int64_t written = 0, refused = 0;
-    if (!selected(self, cpex_call_cmf(call)))
-        return CPEX_ALLOW;
     for (size_t i = 0; i < self->response_count; i++) {
         if (host->ext_set_header(call, CPEX_HEADERS_RESPONSE, self->response[i].name,
                                  self->response[i].value) == CPEX_HOST_OK)
@@ -113,6 +115,16 @@ static int32_t on_message(void *instance, const cpex_call *call)
     return CPEX_ALLOW;
 }
 
+static int32_t on_message(void *instance, const cpex_call *call)
+{
+    injector *self = instance;
+    if (!selected(self, cpex_call_cmf(call)))
+        return CPEX_ALLOW;
+    return inject(self, call);
+}
+
+static int32_t on_http(void *instance, const cpex_call *call) { return inject(instance, call); }
+
 static void destroy(void *instance)
 {
     injector *self = instance;
@@ -138,6 +150,7 @@ static void destroy(void *instance)
 static const cpex_handler_reg handlers[] = {
     CPEX_HANDLER("cmf.tool_pre_invoke", on_message, "cmf"),
     CPEX_HANDLER("cmf.tool_post_invoke", on_message, "cmf"),
+    CPEX_HANDLER("cmf.http_request", on_http, "json"),
 };
 
 /* Copy a {name: value} map of strings. Returns 0, or -1 with a message, or -2 on OOM. */
@@ -251,4 +264,4 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
 
 CPEX_PLUGIN(create, "header-inject", "1.0.0",
             "Adds HTTP headers (needs write_headers) and security labels (needs append_labels)",
-            "cmf.tool_pre_invoke", "cmf.tool_post_invoke")
+            "cmf.tool_pre_invoke", "cmf.tool_post_invoke", "cmf.http_request")

@@ -32,6 +32,12 @@
  * process, with the same windows; it says so in the log when it is
  * created.
  *
+ * On cmf.http_request (`cpex serve`'s /v1/authz: a JSON payload describing
+ * an HTTP request) the counter is (subject, request path), one call per
+ * request, and a denial asks for HTTP status 429 with a Retry-After header
+ * in seconds (details.http_status and details.http_headers, which
+ * `cpex serve` answers with).
+ *
  * Thread-safe: the state slots are; the fallback table is guarded by one
  * mutex, held for a lookup and a little arithmetic.
  */
@@ -177,77 +183,134 @@ static const char *status_name(int32_t st)
     }
 }
 
-static int32_t on_pre(void *instance, const cpex_call *call)
+/* The caller's subject id, or "anonymous". */
+static cpex_str subject_of(const cpex_host_api *host, const cpex_call *call)
 {
-    limiter *self = instance;
-    const cpex_host_api *host = self->host;
-    const cpex_cmf_message *msg = cpex_call_cmf(call);
     cpex_str subject = {NULL, 0};
     if (host->ext_get(call, CPEX_EXT_SUBJECT_ID, &subject) != CPEX_HOST_OK || !subject.ptr ||
         subject.len == 0) {
         subject.ptr = "anonymous";
         subject.len = strlen(subject.ptr);
     }
+    return subject;
+}
+
+/*
+ * Count one call of `subject` on `what` (a tool name, or an HTTP path when
+ * `what_key` is "path"). CPEX_ALLOW when it is within the limit; else
+ * denies, naming `what` under details.<what_key> (and asking for
+ * `http_status` with a Retry-After header when it is not 0), and returns
+ * CPEX_DENY.
+ */
+static int32_t count_or_deny(limiter *self, const cpex_call *call, cpex_str subject,
+                             cpex_str what, const char *what_key, int http_status)
+{
+    const cpex_host_api *host = self->host;
+    /* "<what>/<subject>", each cut to 150 bytes and escaped: at most 903
+       bytes; an HTTP path gets an "http:" prefix so it never meets a tool. */
+    size_t wlen = what.len > 150 ? 150 : what.len;
+    size_t slen = subject.len > 150 ? 150 : subject.len;
+    char key[1024];
+    size_t n = 0;
+    if (http_status) {
+        memcpy(key, "http:", 5);
+        n = 5;
+    }
+    n = put_escaped(key, n, what.ptr, wlen);
+    key[n++] = '/';
+    n = put_escaped(key, n, subject.ptr, slen);
+    key[n] = '\0';
+
+    int64_t count = 0, left_ms = -1;
+    int32_t st = CPEX_HOST_OK;
+    if (self->shared)
+        st = host->state_incr(call, key, 1, self->window_ms, &count, &left_ms);
+    else if ((count = count_local(self, key, n, &left_ms)) < 0)
+        st = CPEX_HOST_ENOMEM;
+    if (st != CPEX_HOST_OK) {
+        if (!self->deny_on_error)
+            return CPEX_ALLOW; /* on_state_error: allow */
+        char reason[300];
+        snprintf(reason, sizeof reason,
+                 "rate limit state unavailable (%s); the call is denied because "
+                 "on_state_error is deny",
+                 status_name(st));
+        cpex_json *details = host->json_new_object();
+        if (details) {
+            host->json_object_set(details, what_key, host->json_new_string(what.ptr, wlen));
+            host->json_object_set(details, "state_status", host->json_new_integer(st));
+            if (http_status)
+                host->json_object_set(details, "http_status", host->json_new_integer(503));
+        }
+        host->deny(call, "rate_limit_unavailable", reason,
+                   "the plugin could not count the call; set on_state_error: allow to let "
+                   "calls through while the state backend is down",
+                   details);
+        return CPEX_DENY;
+    }
+    if (count <= self->limit)
+        return CPEX_ALLOW;
+    int64_t retry_ms = left_ms > 0 ? left_ms : self->window_ms;
+    char reason[600];
+    snprintf(reason, sizeof reason, "rate limit for '%.*s' on %s '%.*s' exceeded; retry in %lld ms",
+             (int)(subject.len > 200 ? 200 : subject.len), subject.ptr, what_key, (int)wlen,
+             what.ptr, (long long)retry_ms);
+    cpex_json *details = host->json_new_object();
+    if (details) {
+        host->json_object_set(details, "subject", host->json_new_string(subject.ptr, slen));
+        host->json_object_set(details, what_key, host->json_new_string(what.ptr, wlen));
+        host->json_object_set(details, "retry_after_ms", host->json_new_integer(retry_ms));
+        host->json_object_set(details, "limit", host->json_new_integer(self->limit));
+        host->json_object_set(details, "window_seconds",
+                              host->json_new_real((double)self->window_ms / 1000.0));
+        if (http_status) {
+            /* What `cpex serve` answers a denied HTTP request with. */
+            char seconds[32];
+            snprintf(seconds, sizeof seconds, "%lld", (long long)((retry_ms + 999) / 1000));
+            cpex_json *headers = host->json_new_object();
+            if (headers)
+                host->json_object_set(headers, "retry-after",
+                                      host->json_new_string(seconds, strlen(seconds)));
+            host->json_object_set(details, "http_status", host->json_new_integer(http_status));
+            host->json_object_set(details, "http_headers", headers);
+        }
+    }
+    char description[160];
+    snprintf(description, sizeof description,
+             "the caller used up its calls for this %s in the current window", what_key);
+    host->deny(call, "rate_limited", reason, description, details);
+    return CPEX_DENY;
+}
+
+static int32_t on_pre(void *instance, const cpex_call *call)
+{
+    limiter *self = instance;
+    const cpex_cmf_message *msg = cpex_call_cmf(call);
+    cpex_str subject = subject_of(self->host, call);
     for (size_t i = 0; msg && i < msg->part_count; i++) {
         const cpex_cmf_tool_call *tc = cpex_part_tool_call(cpex_cmf_part_at(msg, i));
         if (!tc || !tc->name.ptr)
             continue;
-        /* "<tool>/<subject>", each cut to 150 bytes and escaped: at most 903 bytes. */
-        size_t tlen = tc->name.len > 150 ? 150 : tc->name.len;
-        size_t slen = subject.len > 150 ? 150 : subject.len;
-        char key[1024];
-        size_t n = put_escaped(key, 0, tc->name.ptr, tlen);
-        key[n++] = '/';
-        n = put_escaped(key, n, subject.ptr, slen);
-        key[n] = '\0';
-
-        int64_t count = 0, left_ms = -1;
-        int32_t st = CPEX_HOST_OK;
-        if (self->shared)
-            st = host->state_incr(call, key, 1, self->window_ms, &count, &left_ms);
-        else if ((count = count_local(self, key, n, &left_ms)) < 0)
-            st = CPEX_HOST_ENOMEM;
-        if (st != CPEX_HOST_OK) {
-            if (!self->deny_on_error)
-                continue; /* on_state_error: allow */
-            char reason[300];
-            snprintf(reason, sizeof reason,
-                     "rate limit state unavailable (%s); the call is denied because "
-                     "on_state_error is deny",
-                     status_name(st));
-            cpex_json *details = host->json_new_object();
-            if (details) {
-                host->json_object_set(details, "tool", host->json_new_string(tc->name.ptr, tlen));
-                host->json_object_set(details, "state_status", host->json_new_integer(st));
-            }
-            host->deny(call, "rate_limit_unavailable", reason,
-                       "the plugin could not count the call; set on_state_error: allow to let "
-                       "calls through while the state backend is down",
-                       details);
+        if (count_or_deny(self, call, subject, tc->name, "tool", 0) == CPEX_DENY)
             return CPEX_DENY;
-        }
-        if (count <= self->limit)
-            continue;
-        int64_t retry_ms = left_ms > 0 ? left_ms : self->window_ms;
-        char reason[600];
-        snprintf(reason, sizeof reason,
-                 "rate limit for '%.*s' on tool '%.*s' exceeded; retry in %lld ms",
-                 (int)(subject.len > 200 ? 200 : subject.len), subject.ptr, (int)tlen,
-                 tc->name.ptr, (long long)retry_ms);
-        cpex_json *details = host->json_new_object();
-        if (details) {
-            host->json_object_set(details, "subject", host->json_new_string(subject.ptr, slen));
-            host->json_object_set(details, "tool", host->json_new_string(tc->name.ptr, tlen));
-            host->json_object_set(details, "retry_after_ms", host->json_new_integer(retry_ms));
-            host->json_object_set(details, "limit", host->json_new_integer(self->limit));
-            host->json_object_set(details, "window_seconds",
-                                  host->json_new_real((double)self->window_ms / 1000.0));
-        }
-        host->deny(call, "rate_limited", reason,
-                   "the caller used up its calls for this tool in the current window", details);
-        return CPEX_DENY;
     }
     return CPEX_ALLOW;
+}
+
+/* cmf.http_request: one call of (subject, path) per request. */
+static int32_t on_http(void *instance, const cpex_call *call)
+{
+    limiter *self = instance;
+    const cpex_host_api *host = self->host;
+    const cpex_json *req = cpex_call_json(call);
+    const cpex_json *p = req ? host->json_object_get(req, "path") : NULL;
+    cpex_str path = {NULL, 0};
+    path.ptr = p ? host->json_string(p, &path.len) : NULL;
+    if (!path.ptr) {
+        path.ptr = "/";
+        path.len = 1;
+    }
+    return count_or_deny(self, call, subject_of(host, call), path, "path", 429);
 }
 
 static void destroy(void *instance)
@@ -268,6 +331,7 @@ static void destroy(void *instance)
 
 static const cpex_handler_reg handlers[] = {
     CPEX_HANDLER("cmf.tool_pre_invoke", on_pre, "cmf"),
+    CPEX_HANDLER("cmf.http_request", on_http, "json"),
 };
 
 /* A number member of the config: integer or real. Returns 0 if absent. */
@@ -405,4 +469,4 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
 CPEX_PLUGIN(create, "rate-limit", "2.0.0",
             "At most limit calls per window per subject and tool, counted in the host's shared "
             "state (Redis across replicas); denies with retry_after_ms",
-            "cmf.tool_pre_invoke")
+            "cmf.tool_pre_invoke", "cmf.http_request")

@@ -40,7 +40,7 @@ static void test_table_lookups(void **state)
     assert_null(cpex_code_lookup(NULL));
     assert_null(cpex_code_lookup("hostile.deny")); /* a plugin's own code */
     assert_null(cpex_code_lookup("config"));       /* documented once, never emitted */
-    assert_null(cpex_code_lookup("unknown_hook"));
+    assert_int_equal(cpex_code_lookup("unknown_hook")->kind, CPEX_CODE_KIND_VIOLATION);
     assert_int_equal(cpex_code_from_name("Plugin_Deny"), CPEX_CODE_NONE);
     assert_null(cpex_code_name(CPEX_CODE_NONE));
     assert_null(cpex_code_name((cpex_code)(n + 1)));
@@ -228,6 +228,16 @@ static void faf_allow(cpex_manager *m)
     tp_reg(m, tp_new_in("p", &trace, CPEX_MODE_FIRE_AND_FORGET, 1));
 }
 
+/* A plugin on HOOK, and a configuration that denies hooks no plugin serves. */
+static void deny_unknown_hooks(cpex_manager *m)
+{
+    tp_reg(m, tp_new("p", &trace));
+    static const char yaml[] = "plugin_settings: {unknown_hook: deny}\nplugins: []\n";
+    cpex_error err = CPEX_ERROR_INIT;
+    assert_int_equal(cpex_manager_load_string(m, yaml, strlen(yaml), NULL, NULL, &err), CPEX_OK);
+    cpex_error_cleanup(&err);
+}
+
 /* Fail unless `code` is in the table with `kind` and is not reserved. */
 static void expect_known(const char *code, cpex_code_kind kind, const char *where)
 {
@@ -337,6 +347,7 @@ static const code_case *const cases[] = {
     CASE(INTERNAL, .setup = faf_allow, .fail_alloc = true),
     CASE(NOT_STARTED, .setup = conc_pool_busy, .one_worker = true),
     CASE(WORKER_POOL_BUSY, .setup = conc_pool_busy, .one_worker = true),
+    CASE(UNKNOWN_HOOK, .setup = deny_unknown_hooks, .hook = "CMF.TOOL_PRE_INVOKE"),
 };
 
 /* Every code the table says is emitted has a case above, and no case is

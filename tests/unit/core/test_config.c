@@ -224,6 +224,14 @@ static void test_settings(void **state)
     assert_true(cfg->plugin_timeout == 30.0);
     assert_true(cfg->short_circuit_on_deny);
     cpex__config_free(cfg);
+    /* Both ends of the documented range are accepted. */
+    cfg = expect_ok("plugin_settings: {plugin_timeout: 86400}\nplugins:\n"
+                    "  - {name: p, kind: k, hooks: [h], timeout: 0.001}\n"
+                    "  - {name: q, kind: k, hooks: [h], timeout: 1}\n");
+    assert_true(cfg->plugin_timeout == CPEX_TIMEOUT_MAX);
+    assert_true(cfg->plugins[0].timeout == CPEX_TIMEOUT_MIN);
+    assert_true(cfg->plugins[1].timeout == 1.0);
+    cpex__config_free(cfg);
 }
 
 
@@ -332,7 +340,7 @@ typedef struct error_case {
     const char *yaml;     /* parsed as "plugins.yaml" */
     size_t count;         /* how many errors; 0: any number */
     const char *message;  /* the whole message, when given */
-    const char *has[4];   /* text the message contains */
+    const char *has[6];   /* text the message contains */
     const char *key;      /* the first item's key, when given */
     const char *plugin;   /* the first item's plugin, when given (NO_PLUGIN: NULL) */
     int line, column;     /* the first item's position (file plugins.yaml), when given */
@@ -353,8 +361,8 @@ static const error_case error_cases[] = {
      "plugin_settings:\n  plugin_timeout: 0\n  short_circuit_on_deny: \"yes\"\n"
      "  plugin_timout: 3\n",
      3,
-     .has = {"plugins.yaml:2:19: 'plugin_settings.plugin_timeout' must be a positive number of "
-             "seconds, got 0",
+     .has = {"plugins.yaml:2:19: 'plugin_settings.plugin_timeout' must be a number of seconds "
+             "from 0.001 to 86400, got 0",
              "plugins.yaml:3:26: 'plugin_settings.short_circuit_on_deny' must be true or false, "
              "got a string",
              "plugins.yaml:4:3: unknown plugin_settings key 'plugin_timout'; did you mean "
@@ -446,10 +454,52 @@ static const error_case error_cases[] = {
     {"tags a mapping", PLUGIN_HEAD "    tags: {a: b}\n", 1,
      .has = {"'tags' must be a list, got a mapping"}},
     {"timeout negative", PLUGIN_HEAD "    timeout: -1\n", 1,
-     .has = {"plugins.yaml:5:14: plugin 'p': 'timeout' must be a positive number of seconds, "
-             "got -1"}},
+     .has = {"plugins.yaml:5:14: plugin 'p': 'timeout' must be a number of seconds from 0.001 "
+             "to 86400, got -1"}},
     {"timeout a word", PLUGIN_HEAD "    timeout: fast\n", 1,
-     .has = {"'timeout' must be a positive number of seconds, got a string"}},
+     .has = {"'timeout' must be a number of seconds from 0.001 to 86400, got a string"}},
+    /* Durations out of range: each was accepted once and turned into nonsense
+     * at invoke time ("timed out after -9223372036854ms"), or into 0 ns. */
+    {"timeout 1e12", PLUGIN_HEAD "    timeout: 1e12\n", 1,
+     .message = "plugins.yaml:5:14: plugin 'p': 'timeout' must be a number of seconds from "
+                "0.001 to 86400, got 1e12",
+     .key = "timeout", .line = 5, .column = 14},
+    {"timeout rounds to 0 ns", PLUGIN_HEAD "    timeout: 1e-12\n", 1,
+     .has = {"plugins.yaml:5:14: plugin 'p': 'timeout' must be a number of seconds from 0.001 "
+             "to 86400, got 1e-12 (below the shortest timeout libcpex can keep)"}},
+    {"timeout .inf, -.inf, .nan, huge integer",
+     "plugins:\n"
+     "  - {name: a, kind: k, hooks: [h], timeout: .inf}\n"
+     "  - {name: b, kind: k, hooks: [h], timeout: -.inf}\n"
+     "  - {name: c, kind: k, hooks: [h], timeout: .nan}\n"
+     "  - {name: d, kind: k, hooks: [h], timeout: 99999999999999999999}\n"
+     "  - {name: e, kind: k, hooks: [h], timeout: 9223372036854775807}\n"
+     "  - {name: f, kind: k, hooks: [h], timeout: 0}\n",
+     6,
+     .has = {"plugins.yaml:2:45: plugin 'a': 'timeout' must be a number of seconds from 0.001 "
+             "to 86400, got .inf (out of range or not finite)",
+             "plugins.yaml:3:45: plugin 'b': 'timeout' must be a number of seconds from 0.001 "
+             "to 86400, got -.inf (out of range or not finite)",
+             "plugins.yaml:4:45: plugin 'c': 'timeout' must be a number of seconds from 0.001 "
+             "to 86400, got .nan (out of range or not finite)",
+             "plugins.yaml:5:45: plugin 'd': 'timeout' must be a number of seconds from 0.001 "
+             "to 86400, got 99999999999999999999 (out of range or not finite)",
+             "plugins.yaml:6:45: plugin 'e': 'timeout' must be a number of seconds from 0.001 "
+             "to 86400, got 9223372036854775807",
+             "plugins.yaml:7:45: plugin 'f': 'timeout' must be a number of seconds from 0.001 "
+             "to 86400, got 0"}},
+    {"plugin_timeout 9.3e9", "plugin_settings:\n  plugin_timeout: 9.3e9\nplugins: []\n", 1,
+     .message = "plugins.yaml:2:19: 'plugin_settings.plugin_timeout' must be a number of seconds "
+                "from 0.001 to 86400, got 9.3e9",
+     .key = "plugin_settings.plugin_timeout", .line = 2, .column = 19},
+    {"plugin_timeout .inf and a day and a second",
+     "plugin_settings: {plugin_timeout: .inf}\nplugins:\n"
+     "  - {name: p, kind: k, hooks: [h], timeout: 86401}\n",
+     2,
+     .has = {"plugins.yaml:1:35: 'plugin_settings.plugin_timeout' must be a number of seconds "
+             "from 0.001 to 86400, got .inf",
+             "plugins.yaml:3:45: plugin 'p': 'timeout' must be a number of seconds from 0.001 "
+             "to 86400, got 86401"}},
     {"description and author not strings",
      PLUGIN_HEAD "    description: [a]\n    author: {x: 1}\n", 2,
      .has = {"'description' must be a string, got a list",
@@ -512,6 +562,21 @@ static const error_case error_cases[] = {
      "plugins: []\nx: \xff\n", 1,
      .has = {"plugins.yaml:2:4: YAML syntax error: invalid leading UTF-8 octet (byte 0xFF at "
              "offset 15)"}},
+    /* A "character" problem carries the code point, not a byte: U+D800 was
+     * reported as "byte 0x00". The bytes shown are the input's own. */
+    {"syntax: UTF-8 surrogate", "plugins: []\nx: \xed\xa0\x80\n", 1,
+     .message = "plugins.yaml:2:4: YAML syntax error: invalid Unicode character (U+D800, bytes "
+                "0xED 0xA0 0x80 at offset 15)",
+     .line = 2, .column = 4},
+    {"syntax: past U+10FFFF, after a multi-byte character", "plugins: []\n\xc3\xa9: \xf4\x90\x80\x80\n", 1,
+     .message = "plugins.yaml:2:4: YAML syntax error: invalid Unicode character (U+110000, bytes "
+                "0xF4 0x90 0x80 0x80 at offset 16)"},
+    {"syntax: control character", "plugins: []\nx: a\x01\n", 1,
+     .message = "plugins.yaml:2:5: YAML syntax error: control characters are not allowed "
+                "(U+0001, byte 0x01 at offset 16)"},
+    {"syntax: invalid trailing octet", "plugins: []\nx: \xc3\x28\n", 1,
+     .message = "plugins.yaml:2:5: YAML syntax error: invalid trailing UTF-8 octet (byte 0x28 "
+                "at offset 16)"},
     {"syntax: two documents", "plugins: []\n---\nplugins: []\n", 1,
      .has = {"plugins.yaml:2:1: more than one YAML document"}},
     {"syntax: alias without anchor", "plugins: *nowhere\n", 1,
@@ -553,8 +618,9 @@ static const error_case error_cases[] = {
      "plugins:\n  - name: p\n    kind: k\n    hooks: [h]\n    config: *i\n"
      "global: *i\n",
      0,
-     .has = {"plugins.yaml:14:5: plugin 'p': in 'config': the configuration expands to more "
-             "than 100000 values (through aliases?)",
+     .has = {"plugins.yaml:14:5: plugin 'p': in 'config': the 82 aliases of the configuration "
+             "expand it by more than 100000 values (the limit for what aliases add); use fewer "
+             "aliases, or anchor smaller values",
              "unknown top-level key 'a'"}},
     {"recursive alias", PLUGIN_HEAD "    config: &r {self: *r}\n", 1,
      .has = {"plugins.yaml:5:5: plugin 'p': in 'config': nesting deeper than 64 levels (a "
@@ -622,8 +688,8 @@ static void test_all_errors_reported(void **state)
     assert_null(cfg);
     const char *m = cpex_error_message(&err);
     static const char *const expected[] = {
-        "errors.yaml:3:19: 'plugin_settings.plugin_timeout' must be a positive number of seconds, "
-        "got a string",
+        "errors.yaml:3:19: 'plugin_settings.plugin_timeout' must be a number of seconds from "
+        "0.001 to 86400, got a string",
         "errors.yaml:8:11: plugin 'a': unknown mode 'sequental'; did you mean 'sequential'?",
         "errors.yaml:9:11: plugin 'a': duplicate plugin name 'a' (first defined at line 5)",
         "errors.yaml:10:12: plugin 'a': 'hooks' must be a list of hook names, got a string",

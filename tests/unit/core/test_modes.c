@@ -321,6 +321,30 @@ static void test_concurrent_deny_short_circuit(void **state)
     assert_int_equal(tp_calls(slow), 1);
 }
 
+static void test_concurrent_short_circuit_from_yaml(void **state)
+{
+    (void)state;
+    /* plugin_settings.short_circuit_on_deny: false in a loaded file turns
+     * the cut off for the manager: the invoke waits for the slow one. */
+    cpex_manager *m = tp_manager_workers(4);
+    static const char yaml[] = "plugin_settings:\n  short_circuit_on_deny: false\nplugins: []\n";
+    cpex_error err = CPEX_ERROR_INIT;
+    assert_int_equal(cpex_manager_load_string(m, yaml, sizeof yaml - 1, "sc.yaml", NULL, &err),
+                     CPEX_OK);
+    tp_plugin *slow = tp_new_in("slow_ok", &trace, CPEX_MODE_CONCURRENT, 20);
+    slow->sleep_ms = 600;
+    tp_plugin *fast = tp_new_in("fast", &trace, CPEX_MODE_CONCURRENT, 10);
+    tp_denying(fast, "fast_deny", NULL);
+    tp_start(m, slow, fast);
+    int64_t t0 = tp_now_ns();
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
+    tp_run(m, HOOK, &res);
+    int64_t elapsed = tp_now_ns() - t0;
+    assert_denied(&res, "fast_deny", "fast");
+    assert_true(elapsed >= 550 * 1000000LL); /* waited for slow_ok's 600 ms */
+    tp_finish(m, &res);
+}
+
 static void test_concurrent_cannot_modify(void **state)
 {
     (void)state;
@@ -769,6 +793,7 @@ int main(void)
         TP_TEST(test_concurrent_deny_first_by_priority),
         TP_TEST(test_concurrent_deny_first_by_priority_default_settings),
         TP_TEST(test_concurrent_deny_short_circuit),
+        TP_TEST(test_concurrent_short_circuit_from_yaml),
         TP_TEST(test_concurrent_cannot_modify),
         TP_TEST(test_concurrent_deny_without_violation),
         TP_TEST(test_concurrent_violation_plugin_name),

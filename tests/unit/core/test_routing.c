@@ -614,6 +614,54 @@ static void test_prompt_hook_spellings(void **state)
     cpex_manager_free(m);
 }
 
+/* A routed plan carries its own execution records and metric ids: each
+ * record and counter names the plugin that ran, overrides included. */
+static void test_records_and_metrics_of_plans(void **state)
+{
+    (void)state;
+    cpex_manager_options o;
+    cpex_manager_options_init(&o);
+    o.log = rt_quiet;
+    o.execution_records = true;
+    o.metrics = true;
+    cpex_manager *m = NULL;
+    assert_int_equal(cpex_manager_new(&o, &m, NULL), CPEX_OK);
+    cpex_factory f;
+    memset(&f, 0, sizeof f);
+    f.struct_size = (uint32_t)sizeof f;
+    f.create = rt_create;
+    assert_int_equal(cpex_manager_register_factory(m, RT_KIND, &f, NULL), CPEX_OK);
+    assert_int_equal(rt_load(m, ROUTING_ON PLUGINS_ABCDE
+                             "routes:\n  - {tool: t, plugins: [e, {b: {config: {value: 3}}}]}\n",
+                             NULL),
+                     CPEX_OK);
+    assert_int_equal(cpex_manager_initialize(m, NULL), CPEX_OK);
+    for (int round = 0; round < 2; round++) { /* a miss, then a cache hit */
+        cpex_extensions *e = rt_entity("tool", "t", NULL, NULL);
+        cpex_cmf_message *msg = test_text_message("hi");
+        cpex_payload p = cpex_payload_cmf(msg);
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
+        rt_trace_reset();
+        cpex_manager_invoke(m, PRE, &p, e, NULL, &res);
+        assert_string_equal(rt_trace(), "e,b=3");
+        assert_int_equal(res.execution_count, 2);
+        const cpex_execution_record *r0 = cpex_pipeline_result_execution(&res, 0);
+        const cpex_execution_record *r1 = cpex_pipeline_result_execution(&res, 1);
+        assert_true(r0->plugin_name.len == 1 && r0->plugin_name.ptr[0] == 'e');
+        assert_true(r1->plugin_name.len == 1 && r1->plugin_name.ptr[0] == 'b');
+        cpex_pipeline_result_cleanup(&res);
+        cpex_cmf_free(msg);
+        cpex_extensions_unref(e);
+    }
+    char *text = cpex_manager_metrics_text(m);
+    assert_non_null(text);
+    assert_contains(text, "cpex_plugin_invocations_total{plugin=\"e\",hook=\"" PRE "\"} 2");
+    assert_contains(text, "cpex_plugin_invocations_total{plugin=\"b\",hook=\"" PRE "\"} 2");
+    assert_contains(text, "cpex_plugin_invocations_total{plugin=\"a\",hook=\"" PRE "\"} 0");
+    free(text);
+    cpex_manager_free(m);
+}
+
 static void test_explain(void **state)
 {
     (void)state;
@@ -666,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_override_failures_fail_the_load),
         cmocka_unit_test(test_conditions),
         cmocka_unit_test(test_prompt_hook_spellings),
+        cmocka_unit_test(test_records_and_metrics_of_plans),
         cmocka_unit_test(test_explain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

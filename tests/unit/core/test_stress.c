@@ -44,17 +44,6 @@
 #define BG "stress.background" /* served by the faf plugin alone */
 #define INVOKERS 4
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define UNDER_SANITIZER 1
-#endif
-#endif
-#ifndef UNDER_SANITIZER
-#define UNDER_SANITIZER 0
-#endif
-
 static const cpex_host_api *H;
 
 static void sleep_us(long us)
@@ -376,7 +365,7 @@ static void test_stress(void **state)
 {
     (void)state;
     H = cpex_host_api_get();
-    double seconds = UNDER_SANITIZER ? 1.0 : 2.0;
+    double seconds = TEST_UNDER_SANITIZER ? 1.0 : 2.0;
     const char *env = getenv("CPEX_STRESS_SECONDS");
     if (env && atof(env) > 0)
         seconds = atof(env);

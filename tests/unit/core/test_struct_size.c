@@ -77,10 +77,16 @@ static void test_initializers_agree(void **state)
         assert_true(!both[i]->violation && !both[i]->modified_payload && !both[i]->extensions &&
                     !both[i]->metadata && !both[i]->errors && !both[i]->context);
         assert_int_equal(both[i]->error_count, 0);
+        assert_int_equal(both[i]->execution_count, 0);
+        assert_null(both[i]->executions);
+        assert_int_equal(both[i]->execution_size, 0);
         assert_int_equal(both[i]->generation, 0);
     }
-    /* appended since the first layout: generation (0.2) */
-    assert_true(CPEX_PIPELINE_RESULT_SIZE_V1 < sizeof a);
+    assert_false(a.no_plugin_ran || b.no_plugin_ran);
+    /* no_plugin_ran, the execution records, then generation (0.2): the last appended so far */
+    assert_true(CPEX_PIPELINE_RESULT_SIZE_V1 < CPEX_PIPELINE_RESULT_SIZE_V2);
+    assert_true(CPEX_PIPELINE_RESULT_SIZE_V2 < CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS);
+    assert_true(CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS < CPEX_PIPELINE_RESULT_SIZE_GENERATION);
     assert_int_equal(CPEX_PIPELINE_RESULT_SIZE_GENERATION, sizeof a);
 
     cpex_plugin_info i = CPEX_PLUGIN_INFO_INIT, j;
@@ -90,7 +96,11 @@ static void test_initializers_agree(void **state)
     assert_int_equal(j.struct_size, sizeof j);
     assert_null(j.name);
     assert_null(j.config);
-    assert_int_equal(CPEX_PLUGIN_INFO_SIZE_V1, sizeof i);
+    assert_false(j.audit_sink);
+    assert_null(j.sink_hooks);
+    /* `isolation`, then the audit-sink fields (0.2): the last appended so far */
+    assert_int_equal(CPEX_PLUGIN_INFO_SIZE_V1, offsetof(cpex_plugin_info, isolation));
+    assert_int_equal(CPEX_PLUGIN_INFO_SIZE_SINKS, sizeof i);
 
     cpex_error e = CPEX_ERROR_INIT, f;
     memset(&f, 0x5a, sizeof f);

@@ -3,6 +3,8 @@
  * failure under on_error, its result is discarded, waiting stops at the
  * deadline, and handlers can read their deadline.
  */
+#include <math.h>
+
 #include "test_support.h"
 #include "plugins.h"
 
@@ -360,6 +362,74 @@ static void test_manager_default_timeout_applies(void **state)
     tp_finish(m, &res);
 }
 
+/* Every duration of the host API has a documented range, checked where it
+ * is given: nothing out of it reaches a deadline computation. */
+static void test_timeout_ranges_host_api(void **state)
+{
+    (void)state;
+    static const double bad[] = {0, -1, NAN, INFINITY, -INFINITY, 1e-12, 0.0009, 86400.5,
+                                 9.3e9, 1e12};
+    for (size_t i = 0; i < CPEX__COUNT(bad); i++) {
+        cpex_manager_options o;
+        cpex_manager_options_init(&o);
+        o.default_timeout = bad[i];
+        cpex_manager *m = NULL;
+        cpex_error err = CPEX_ERROR_INIT;
+        assert_int_equal(cpex_manager_new(&o, &m, &err), CPEX_E_INVALID);
+        assert_null(m);
+        assert_contains(cpex_error_message(&err),
+                        "cpex_manager_options.default_timeout must be a number of seconds from "
+                        "0.001 to 86400");
+        cpex_error_cleanup(&err);
+    }
+    cpex_manager_options o;
+    cpex_manager_options_init(&o);
+    o.default_timeout = CPEX_TIMEOUT_MIN;
+    tp_manager_free(tp_manager_with(&o));
+    cpex_manager_options_init(&o);
+    o.default_timeout = CPEX_TIMEOUT_MAX;
+    cpex_manager *m = tp_manager_with(&o);
+
+    /* cpex_plugin_spec.timeout: 0 is the manager's default, else the range. */
+    tp_plugin *p = tp_new("ranged", &trace);
+    for (size_t i = 1; i < CPEX__COUNT(bad); i++) {
+        p->timeout = bad[i];
+        cpex_error err = CPEX_ERROR_INIT;
+        assert_int_equal(tp_reg_err(m, p, &err), CPEX_E_INVALID);
+        assert_contains(cpex_error_message(&err),
+                        "cpex_plugin_spec.timeout must be 0 (the manager's default) or a number "
+                        "of seconds from 0.001 to 86400");
+        cpex_error_cleanup(&err);
+    }
+    assert_int_equal(cpex_manager_plugin_count(m), 0);
+    p->timeout = CPEX_TIMEOUT_MIN;
+    tp_reg(m, p);
+
+    /* wait_background: any number but NaN; infinite means no limit. */
+    assert_int_equal(cpex_manager_wait_background(m, NAN), CPEX_E_INVALID);
+    assert_int_equal(cpex_manager_wait_background(m, INFINITY), CPEX_OK);
+    assert_int_equal(cpex_manager_wait_background(m, -INFINITY), CPEX_OK);
+    assert_int_equal(cpex_manager_wait_background(m, 0), CPEX_OK);
+
+    /* A configuration: the durations are checked at load, each error with its
+     * place (parsing stops the load before any factory is looked up). */
+    static const char yaml[] = "plugin_settings:\n  plugin_timeout: 9.3e9\n"
+                               "plugins:\n  - name: slow\n    kind: test\n"
+                               "    hooks: [cmf.tool_pre_invoke]\n    timeout: 1e12\n";
+    cpex_error err = CPEX_ERROR_INIT;
+    assert_int_equal(cpex_manager_load_string(m, yaml, strlen(yaml), "big.yaml", NULL, &err),
+                     CPEX_E_CONFIG);
+    assert_int_equal(err.count, 2);
+    assert_contains(cpex_error_message(&err),
+                    "big.yaml:2:19: 'plugin_settings.plugin_timeout' must be a number of seconds "
+                    "from 0.001 to 86400, got 9.3e9");
+    assert_contains(cpex_error_message(&err),
+                    "big.yaml:7:14: plugin 'slow': 'timeout' must be a number of seconds from "
+                    "0.001 to 86400, got 1e12");
+    cpex_error_cleanup(&err);
+    tp_manager_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +447,7 @@ int main(void)
         TP_TEST(test_transform_and_audit_timeouts_recorded),
         TP_TEST(test_faf_timeout_to_background_log),
         TP_TEST(test_manager_default_timeout_applies),
+        TP_TEST(test_timeout_ranges_host_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
