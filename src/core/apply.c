@@ -49,6 +49,18 @@ static json_t *strv_json(char *const *v, bool canonical_hooks)
     return a;
 }
 
+/* The isolation settings of an entry (config_isolation.h), for the fingerprint. */
+static json_t *isolation_json(const cpex__isolation_cfg *i)
+{
+    return json_pack("{s:i, s:i, s:b, s:o, s:o, s:I, s:f, s:b, s:i, s:f, s:i}", "mode",
+                     (int)i->mode, "workers", (int)i->workers, "network", i->network,
+                     "read_paths", strv_json(i->read_paths, false), "write_paths",
+                     strv_json(i->write_paths, false), "memory_mb", (json_int_t)i->memory_mb,
+                     "cpu_seconds_per_call", i->cpu_seconds_per_call, "require", i->require,
+                     "max_crashes_per_minute", (int)i->max_crashes_per_minute, "load_timeout",
+                     i->load_timeout, "open_files", (int)i->open_files);
+}
+
 json_t *cpex__mgr_fingerprint(cpex_manager *m, const cpex__config *cfg,
                               const cpex__config_plugin *cp)
 {
@@ -63,7 +75,18 @@ json_t *cpex__mgr_fingerprint(cpex_manager *m, const cpex__config *cfg,
                            effective_timeout(m, cfg, cp), "capabilities",
                            strv_json(cp->capabilities, false), "config", cp->config, "base_dir",
                            cfg->base_dir, "artifact", artifact);
-    return fp;
+    /* What else makes the instance: its isolation, its library's pin, where
+     * its state lives, and who may replace its files. */
+    if (fp && json_object_set_new(fp, "isolation", isolation_json(&cp->isolation)) == 0 &&
+        json_object_set_new(fp, "sha256", cp->sha256 ? json_string(cp->sha256) : json_null()) ==
+            0 &&
+        json_object_set_new(fp, "state_namespace",
+                            cp->state_namespace ? json_string(cp->state_namespace)
+                                                : json_null()) == 0 &&
+        json_object_set_new(fp, "strict_permissions", json_boolean(cfg->strict_permissions)) == 0)
+        return fp;
+    json_decref(fp);
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ */

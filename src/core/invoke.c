@@ -140,6 +140,20 @@ static cpex_status run_hook(cpex_manager *m, cpex__rcu_ticket t, const cpex__sna
     return CPEX_OK;
 }
 
+/* Routing chose no plugin for this invoke: allowed, untouched, and said
+ * so (no_plugin_ran; not the unknown_hook deny: the hook is configured);
+ * the audit sinks of the hook still see the verdict. Leaves the read section. */
+static void routed_to_none(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s,
+                           const cpex__hook *plan, const cpex_payload *payload,
+                           const cpex_extensions *extensions, cpex_pipeline_result *res)
+{
+    no_plugin_ran(m, res, true, plan->name);
+    if (__builtin_expect(s->any_sinks, 0))
+        cpex__observe_unrun(m, s, plan, plan->name, plan->name_len, payload, NULL, extensions,
+                            res);
+    cpex__rcu_exit(t);
+}
+
 /* Run the plan routing chose for an invoke of `h`: NULL is out of memory
  * (denied, fail closed), an empty plan is allowed untouched. Then frees a
  * plan nothing points into any more. Leaves the read section. */
@@ -154,7 +168,7 @@ static cpex_status run_plan(cpex_manager *m, cpex__rcu_ticket t, const cpex__sna
                     "out of memory choosing the plugins of this invoke (routing); denied");
         cpex__rcu_exit(t);
     } else if (plan->count == 0) {
-        cpex__rcu_exit(t);
+        routed_to_none(m, t, s, plan, payload, extensions, res);
     } else {
         st = run_hook(m, t, s, plan, payload, extensions, context, res);
     }
@@ -213,7 +227,7 @@ static inline cpex_status run_found(cpex_manager *m, cpex__rcu_ticket t, const c
         if (!plan)
             return run_routed(m, t, s, h, payload, extensions, context, res);
         if (plan->count == 0) {
-            cpex__rcu_exit(t);
+            routed_to_none(m, t, s, plan, payload, extensions, res);
             return CPEX_OK;
         }
         h = plan;

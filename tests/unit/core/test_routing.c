@@ -301,6 +301,20 @@ static void test_scope(void **state)
     assert_string_equal(rt_run_entity(m, PRE, "tool", "payroll", "billing", NULL, NULL), "a");
     assert_string_equal(rt_run_entity(m, PRE, "tool", "payday", "billing", NULL, NULL), "c");
     assert_string_equal(rt_run_entity(m, PRE, "tool", "payday", "other", NULL, NULL), "");
+    /* Routed to no plugin: allowed, and the result says no plugin ran
+     * (twice: the miss, then the cached empty plan). */
+    for (int i = 0; i < 2; i++) {
+        cpex_extensions *e = rt_entity("tool", "payday", "other", NULL);
+        cpex_cmf_message *msg = test_text_message("hi");
+        cpex_payload p = cpex_payload_cmf(msg);
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
+        cpex_manager_invoke(m, PRE, &p, e, NULL, &res);
+        assert_true(res.continue_processing);
+        assert_true(res.no_plugin_ran);
+        cpex_pipeline_result_cleanup(&res);
+        cpex_cmf_free(msg);
+        cpex_extensions_unref(e);
+    }
     cpex_manager_free(m);
 }
 
