@@ -110,9 +110,12 @@ const cpex__hook *cpex__conditions_plan(const cpex__route_state *rs, const cpex_
     }
     size_t n = 0;
     for (size_t i = 0; i < h->count; i++)
-        if (cpex__conds_match(conds[i], ext))
+        if (cpex__conds_match(conds[i], ext)) {
+            if (h->metric_ids)
+                ids[n] = h->metric_ids[i];
             out[n++] = h->entries[i]; /* the hook's order is kept: a filter */
-    cpex__plan_init(plan, h, out, n, ids);
+        }
+    cpex__plan_init(plan, h, out, n, ids, true);
     cpex__plan_phases(plan);
     return plan;
 }

@@ -148,7 +148,7 @@ static cpex__route_entry *build_entry(const cpex__policy *p, const cpex__hook *h
     e->scope = s;
     /* The plan has the hook's identity and only the chosen entries. */
     cpex__plan_init(&e->plan, h, e->entries, n,
-                    (uint32_t *)(void *)((char *)e + head - ids));
+                    (uint32_t *)(void *)((char *)e + head - ids), false);
     cpex__plan_phases(&e->plan);
     return e;
 }

@@ -206,7 +206,7 @@ size_t cpex__resolution_entries(const cpex__resolution *r, const cpex__hook *h,
 }
 
 void cpex__plan_init(cpex__hook *plan, const cpex__hook *h, cpex__hook_entry *entries, size_t n,
-                     uint32_t *metric_ids)
+                     uint32_t *metric_ids, bool ids_filled)
 {
     *plan = *h; /* the hook's identity: name, id, payload type, its audit sinks */
     plan->entries = entries;
@@ -216,7 +216,7 @@ void cpex__plan_init(cpex__hook *plan, const cpex__hook *h, cpex__hook_entry *en
      * same plugin name, overrides included). */
     atomic_init(&plan->rec_template, NULL);
     plan->metric_ids = h->metric_ids ? metric_ids : NULL;
-    for (size_t i = 0; plan->metric_ids && i < n; i++) {
+    for (size_t i = 0; plan->metric_ids && !ids_filled && i < n; i++) {
         metric_ids[i] = h->metric_ids[0];
         for (size_t k = 0; k < h->count; k++)
             if (h->entries[k].plugin == entries[i].plugin ||

@@ -216,11 +216,12 @@ size_t cpex__resolution_entries(const cpex__resolution *r, const cpex__hook *h,
 /**
  * Make `plan` a plan of hook `h` over `n` entries (chosen from h's, or
  * override instances of its plugins): h's identity, its own metric ids
- * (written into `metric_ids`, room for n) and no record template yet.
- * Release with cpex__plan_release (the template an invoke may have made).
+ * (written into `metric_ids`, room for n, unless `ids_filled`: the caller
+ * put them there) and no record template yet. Release with
+ * cpex__plan_release (the template an invoke may have made).
  */
 void cpex__plan_init(cpex__hook *plan, const cpex__hook *h, cpex__hook_entry *entries, size_t n,
-                     uint32_t *metric_ids);
+                     uint32_t *metric_ids, bool ids_filled);
 void cpex__plan_release(cpex__hook *plan);
 
 /** Fill a plan's phase_start from its sorted entries. */
