@@ -640,7 +640,7 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
     /* dlopen — of the file the path names now, even if an older build of
      * it is still loaded under that name (lib_open.h). */
     char dlerr[512];
-    l.dl = cpex__lib_open(l.path, dlerr, sizeof dlerr);
+    l.dl = cpex__lib_open_checked(l.path, &l.file.st, dlerr, sizeof dlerr);
     if (!l.dl) {
         char hint[600];
         explain_dlopen(l.path, dlerr, relative, req->base_dir, hint, sizeof hint);

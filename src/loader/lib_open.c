@@ -134,9 +134,16 @@ static void unlink_copy(const char *copy)
 
 void *cpex__lib_open(const char *path, char *why, size_t cap)
 {
+    return cpex__lib_open_checked(path, NULL, why, cap);
+}
+
+void *cpex__lib_open_checked(const char *path, const struct stat *known, char *why, size_t cap)
+{
     why[0] = '\0';
     struct stat st;
-    if (stat(path, &st) != 0) {
+    if (known)
+        st = *known;
+    else if (stat(path, &st) != 0) {
         void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL); /* let dlopen say what is wrong */
         if (!dl) {
             const char *e = dlerror();

@@ -28,6 +28,14 @@
  */
 void *cpex__lib_open(const char *path, char *why, size_t cap);
 
+struct stat;
+/**
+ * cpex__lib_open for a file the caller has just checked: `known` is what
+ * stat(path) gave then (one system call less per plugin of a library
+ * loaded many times). NULL `known`: stat it here.
+ */
+void *cpex__lib_open_checked(const char *path, const struct stat *known, char *why, size_t cap);
+
 /** dlclose a handle from cpex__lib_open. */
 void cpex__lib_close(void *dl);
 
