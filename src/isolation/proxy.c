@@ -21,6 +21,12 @@
  * that code; elsewhere it is the handler error that on_error records or
  * disables for. (The executor has no way yet for a handler error to carry
  * a code of its own; docs/isolation.md.)
+ *
+ * An audit sink's verdict call takes the same way (a VERDICT request: the
+ * call, then the verdict with its records). The call is the audit thread's
+ * audit-mode call, so the replay refuses and records the sink's writes as
+ * in process, and a crash or a hang is the sink's error or timeout, which
+ * the audit thread records under the sink's on_error.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +42,7 @@
 #include "isolation/upcall.h"
 #include "isolation/wire_cmf.h"
 #include "isolation/wire_ext.h"
+#include "isolation/wire_verdict.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/text.h"
@@ -191,11 +198,12 @@ static void replay(cpex__iso_proxy *p, const cpex_call *call, cpex__iso_call_rep
 /* A call                                                              */
 /* ------------------------------------------------------------------ */
 
+/* A CALL of handler `handler`, or with `verdict` a VERDICT (proto.h). */
 static bool write_request(cpex__iso_wr *w, const cpex_call *call, uint32_t handler,
-                          const cpex__call_view *v)
+                          const cpex__call_view *v, const cpex_verdict *verdict)
 {
     const cpex_payload *pl = call->payload;
-    cpex__iso_wr_u8(w, ISO_REQ_CALL);
+    cpex__iso_wr_u8(w, verdict ? ISO_REQ_VERDICT : ISO_REQ_CALL);
     cpex__iso_wr_u32(w, handler);
     cpex__iso_wr_u32(w, call->mode);
     cpex__iso_wr_i64(w, call->deadline_ns);
@@ -214,6 +222,8 @@ static bool write_request(cpex__iso_wr *w, const cpex_call *call, uint32_t handl
     cpex__iso_wr_ext(w, v->ext, v->caps);
     cpex__iso_wr_ctx(w, v->ctx_local);
     cpex__iso_wr_ctx(w, v->ctx_global);
+    if (verdict)
+        cpex__iso_wr_verdict(w, verdict);
     return !w->over;
 }
 
@@ -246,13 +256,14 @@ static void flush_notes(cpex__iso_proxy *p, const cpex_call *call)
     }
 }
 
-int32_t cpex__iso_proxy_handler(void *instance, const cpex_call *call)
+/* One call of handler `idx`, or with `verdict` of the verdict handler: the
+   same request, wait and replay (see the top of this file). */
+static int32_t forward(cpex__iso_proxy *p, const cpex_call *call, int idx,
+                       const cpex_verdict *verdict)
 {
-    cpex__iso_proxy *p = instance;
     char why[900];
     if (atomic_load_explicit(&p->pending_count, memory_order_relaxed)) /* news: take the lock */
         flush_notes(p, call);
-    int idx = handler_index(p, call->hook);
     cpex__call_view view;
     if (idx < 0 || cpex__call_view_get(call, &view) != 0) {
         p->host->set_error(call, "isolation: a call the proxy cannot place (unknown hook or call)");
@@ -299,7 +310,7 @@ int32_t cpex__iso_proxy_handler(void *instance, const cpex_call *call)
     cpex__iso_chan *c = &inc->chans[ch];
     cpex__iso_wr w;
     cpex__iso_wr_init(&w, c->req, ISO_AREA_SIZE);
-    if (!write_request(&w, call, (uint32_t)idx, &view)) {
+    if (!write_request(&w, call, (uint32_t)idx, &view, verdict)) {
         cpex__iso_inc_give_channel(inc, ch);
         cpex__iso_inc_unref(inc);
         snprintf(why, sizeof why,
@@ -391,6 +402,22 @@ int32_t cpex__iso_proxy_handler(void *instance, const cpex_call *call)
     if (copy != small)
         cpex__free(copy);
     return decision;
+}
+
+int32_t cpex__iso_proxy_handler(void *instance, const cpex_call *call)
+{
+    cpex__iso_proxy *p = instance;
+    return forward(p, call, handler_index(p, call->hook), NULL);
+}
+
+int32_t cpex__iso_proxy_verdict(void *instance, const cpex_call *call, const cpex_verdict *verdict)
+{
+    cpex__iso_proxy *p = instance;
+    if (!verdict) {
+        p->host->set_error(call, "isolation: a verdict call without a verdict");
+        return CPEX_ERROR;
+    }
+    return forward(p, call, 0, verdict);
 }
 
 /* ------------------------------------------------------------------ */

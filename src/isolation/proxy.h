@@ -80,6 +80,8 @@ struct cpex__iso_proxy {
     cpex_handler_reg *handlers; /* hook and payload_type strings owned */
     char *reported_name, *reported_version;
     bool has_initialize, has_shutdown;
+    bool has_verdict; /* an audit sink: the registration's verdict forwards */
+    bool adopted;     /* the first LOAD reply was taken (handlers, flags) */
     char *origin, *protections;
 
     /* State, under lock. */
@@ -114,6 +116,8 @@ struct cpex__iso_proxy {
 
 /* ---- proxy.c ---- */
 int32_t cpex__iso_proxy_handler(void *instance, const cpex_call *call);
+/** The verdict handler of an isolated audit sink: the verdict goes to the worker as a VERDICT. */
+int32_t cpex__iso_proxy_verdict(void *instance, const cpex_call *call, const cpex_verdict *verdict);
 int32_t cpex__iso_proxy_initialize(void *instance, char *err, size_t err_cap);
 void cpex__iso_proxy_shutdown(void *instance);
 void cpex__iso_proxy_destroy(void *instance);
