@@ -35,6 +35,7 @@
 
 #include "core/call_view.h"
 #include "cpex/cmf.h"
+#include "cpex/codes.h"
 #include "cpex/json.h"
 #include "cpex/manager.h"
 #include "isolation/proto.h"
@@ -54,11 +55,13 @@
 /* Failing a call                                                      */
 /* ------------------------------------------------------------------ */
 
-/* A failure with a code of its own, under the plugin's on_error (see the
-   top of this file). Takes `details`. */
-static int32_t fail(cpex__iso_proxy *p, const cpex_call *call, const char *code, const char *reason,
+/* A failure with a code of its own (CPEX_CODE_PLUGIN_CRASHED: the worker
+   was lost; CPEX_CODE_PLUGIN_TIMEOUT: past cpu_seconds_per_call), under the
+   plugin's on_error (see the top of this file). Takes `details`. */
+static int32_t fail(cpex__iso_proxy *p, const cpex_call *call, cpex_code which, const char *reason,
                     json_t *details)
 {
+    const char *code = cpex_code_name(which);
     if (p->on_error == CPEX_ON_ERROR_FAIL &&
         (call->mode == CPEX_MODE_SEQUENTIAL || call->mode == CPEX_MODE_CONCURRENT)) {
         p->host->deny(call, code, reason, NULL, cpex_json_from_jansson(details));
@@ -89,7 +92,7 @@ static int32_t crashed(cpex__iso_proxy *p, const cpex_call *call, const cpex__is
         if (inc->death_status >= 0)
             json_object_set_new(d, "exit_status", json_integer(inc->death_status));
     }
-    return fail(p, call, ISO_CODE_CRASHED, reason, d);
+    return fail(p, call, CPEX_CODE_PLUGIN_CRASHED, reason, d);
 }
 
 /* ------------------------------------------------------------------ */
@@ -346,7 +349,7 @@ static int32_t forward(cpex__iso_proxy *p, const cpex_call *call, int idx,
                  "(sandbox.cpu_seconds_per_call): its worker was killed and a new one is started",
                  p->name, p->cpu_seconds);
         cpex__iso_inc_unref(inc);
-        return fail(p, call, ISO_CODE_TIMEOUT, why,
+        return fail(p, call, CPEX_CODE_PLUGIN_TIMEOUT, why,
                     json_pack("{s:f}", "cpu_seconds_per_call", p->cpu_seconds));
     }
     if (waited == ISO_WAIT_DEAD) {

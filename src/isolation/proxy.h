@@ -29,11 +29,6 @@
 #include "isolation/chan.h"
 #include "isolation/reply.h"
 
-/** The violation code of a call whose worker crashed (until cpex/codes.h has it). */
-#define ISO_CODE_CRASHED "plugin_crashed"
-/** The violation code of a call past its CPU time (cpu_seconds_per_call). */
-#define ISO_CODE_TIMEOUT "plugin_timeout"
-
 /* Defaults of the operator's keys (docs/configuration.md). */
 #define ISO_DEFAULT_WORKERS 2u
 #define ISO_DEFAULT_MAX_CRASHES 10u
