@@ -2,8 +2,9 @@
  * serve.c — one CALL: the request read as the plugin's call (payload and
  * extensions as views into the request area: no copy), the handler run,
  * the reply finished. A VERDICT is the same call with a verdict after it
- * (wire_verdict.h), handed to the plugin's verdict handler instead. Each channel has its own thread and call state, so
- * calls on different channels run at once, as they would in process.
+ * (wire_verdict.h), handed to the plugin's verdict handler instead. Each
+ * channel has its own thread and call state, so calls on different
+ * channels run at once, as they would in process.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -78,7 +79,7 @@ void wk_serve_call(wchan *c, const uint8_t *req, size_t len)
     wcall *wc = &c->call;
     cpex__iso_rd r;
     cpex__iso_rd_init(&r, req, len);
-    r.trusted = true;    /* the host's text: a request costs no UTF-8 scan */
+    r.trusted = true; /* the host's text: a request costs no UTF-8 scan */
     bool verdict = cpex__iso_rd_u8(&r) == ISO_REQ_VERDICT; /* else CALL */
     uint32_t handler = cpex__iso_rd_u32(&r);
     uint32_t mode = cpex__iso_rd_u32(&r);

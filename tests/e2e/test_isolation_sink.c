@@ -192,32 +192,39 @@ static char *errors_of(cpex_manager *m, const char *plugin)
     "    kind: \"lib:" SINK "\"\n"                                                                 \
     "    mode: audit\n" extra
 
+/* Plugins that make verdicts of every shape, and three sinks: in process,
+   isolated, and isolated without capabilities. */
+// clang-format off
+static const char side_by_side[] =
+    "  - name: allowlist\n"
+    "    kind: \"lib:" E2E_LIB("tool_allowlist") "\"\n"
+    "    hooks: [cmf.tool_pre_invoke]\n"
+    "    config: {allow: [\"search_*\"], verify_results: false}\n"
+    "  - name: redact\n"
+    "    kind: \"lib:" E2E_LIB("pii_redact") "\"\n"
+    "    hooks: [cmf.tool_pre_invoke]\n"
+    "    mode: transform\n"
+    "    config: {kinds: [email]}\n"
+    "  - name: headers\n"
+    "    kind: \"lib:" E2E_LIB("header_inject") "\"\n"
+    "    hooks: [cmf.tool_pre_invoke]\n"
+    "    capabilities: [write_headers]\n"
+    "    config: {response_headers: {x-a: \"1\"}}\n"
+    "  - name: background\n"
+    "    kind: \"lib:" E2E_LIB("header_inject") "\"\n"
+    "    hooks: [cmf.tool_pre_invoke]\n"
+    "    mode: fire_and_forget\n"
+    "    config: {response_headers: {x-b: \"1\"}}\n"
+    SINK_ENTRY("sink-in", "    capabilities: [read_subject, read_request]\n")
+    SINK_ENTRY("sink-iso", "    capabilities: [read_subject, read_request]\n"
+                           "    isolation: process\n")
+    SINK_ENTRY("sink-blind", "    isolation: process\n");
+// clang-format on
+
 static void test_isolated_sink_receives_what_in_process_receives(void **state)
 {
     (void)state;
-    live = sink_manager("  - name: allowlist\n"
-                        "    kind: \"lib:" E2E_LIB("tool_allowlist") "\"\n"
-                        "    hooks: [cmf.tool_pre_invoke]\n"
-                        "    config: {allow: [\"search_*\"], verify_results: false}\n"
-                        "  - name: redact\n"
-                        "    kind: \"lib:" E2E_LIB("pii_redact") "\"\n"
-                        "    hooks: [cmf.tool_pre_invoke]\n"
-                        "    mode: transform\n"
-                        "    config: {kinds: [email]}\n"
-                        "  - name: headers\n"
-                        "    kind: \"lib:" E2E_LIB("header_inject") "\"\n"
-                        "    hooks: [cmf.tool_pre_invoke]\n"
-                        "    capabilities: [write_headers]\n"
-                        "    config: {response_headers: {x-a: \"1\"}}\n"
-                        "  - name: background\n"
-                        "    kind: \"lib:" E2E_LIB("header_inject") "\"\n"
-                        "    hooks: [cmf.tool_pre_invoke]\n"
-                        "    mode: fire_and_forget\n"
-                        "    config: {response_headers: {x-b: \"1\"}}\n" SINK_ENTRY(
-                            "sink-in", "    capabilities: [read_subject, read_request]\n")
-                            SINK_ENTRY("sink-iso", "    capabilities: [read_subject, read_request]\n"
-                                                   "    isolation: process\n")
-                                SINK_ENTRY("sink-blind", "    isolation: process\n"));
+    live = sink_manager(side_by_side);
     /* Allowed with a redacted payload; denied with a violation and details;
        a hook nobody serves (no record); a plain text. */
     invoke(live, E2E_PRE,
@@ -272,8 +279,8 @@ static void test_sink_writes_are_refused_and_recorded_as_in_process(void **state
     char *w_in = lines_of("sink-in", "writes:"), *w_iso = lines_of("sink-iso", "writes:");
     assert_string_equal(w_iso, w_in);
     char refused[128];
-    snprintf(refused, sizeof refused, "payload=%d header=%d label=%d custom=%d",
-             CPEX_HOST_EDENIED, CPEX_HOST_EDENIED, CPEX_HOST_EDENIED, CPEX_HOST_EDENIED);
+    snprintf(refused, sizeof refused, "payload=%d header=%d label=%d custom=%d", CPEX_HOST_EDENIED,
+             CPEX_HOST_EDENIED, CPEX_HOST_EDENIED, CPEX_HOST_EDENIED);
     assert_contains(w_in, refused);
     free(w_in);
     free(w_iso);

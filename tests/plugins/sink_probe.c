@@ -64,16 +64,15 @@ static void log_record(const sink *self, const cpex_call *call, size_t i,
         at += (size_t)snprintf(keys + at, sizeof keys - at, "%s%.*s", k ? "," : "",
                                (int)r->config_keys[k].len, r->config_keys[k].ptr);
     say(self, call,
-              "record %zu: status=%s mode=%u requested=%d effective=%u matched=%d applied=%u "
-              "payload_modified=%u extensions_modified=%u start=%" PRId64 " duration=%" PRId64
-              " plugin=%s kind=%s hook=%s code=%s reason=%s trace=%s span=%s keys=[%s] size=%u",
-              i, cpex_exec_status_text(r->status), r->mode, r->requested, r->effective, r->matched,
-              r->applied, r->payload_modified, r->extensions_modified, r->start_unix_ns,
-              r->duration_ns, or_dash(r->plugin_name, a, sizeof a),
-              or_dash(r->plugin_kind, b, sizeof b), or_dash(r->hook, c, sizeof c),
-              or_dash(r->code, d, sizeof d), or_dash(r->reason, e, sizeof e),
-              or_dash(r->trace_id, f, sizeof f), or_dash(r->span_id, g, sizeof g), keys,
-              r->struct_size);
+        "record %zu: status=%s mode=%u requested=%d effective=%u matched=%d applied=%u "
+        "payload_modified=%u extensions_modified=%u start=%" PRId64 " duration=%" PRId64
+        " plugin=%s kind=%s hook=%s code=%s reason=%s trace=%s span=%s keys=[%s] size=%u",
+        i, cpex_exec_status_text(r->status), r->mode, r->requested, r->effective, r->matched,
+        r->applied, r->payload_modified, r->extensions_modified, r->start_unix_ns, r->duration_ns,
+        or_dash(r->plugin_name, a, sizeof a), or_dash(r->plugin_kind, b, sizeof b),
+        or_dash(r->hook, c, sizeof c), or_dash(r->code, d, sizeof d),
+        or_dash(r->reason, e, sizeof e), or_dash(r->trace_id, f, sizeof f),
+        or_dash(r->span_id, g, sizeof g), keys, r->struct_size);
 }
 
 /* The first text part of the payload, or "" (and the payload's kind). */
@@ -103,18 +102,16 @@ static void log_verdict(const sink *self, const cpex_call *call, const cpex_verd
     if (h->ext_get(call, CPEX_EXT_REQUEST_ID, &s) == CPEX_HOST_OK)
         snprintf(req, sizeof req, "%.*s", (int)s.len, s.ptr);
     say(self, call,
-              "verdict: decision=%u hook=%s code=%s reason=%s description=%s plugin=%s "
-              "details=%s payload_modified=%u extensions_modified=%u time=%" PRId64
-              " records=%zu record_size=%u payload=%s same_payload=%d text='%s' subject=%s "
-              "request_id=%s mode=%u",
-              v->decision, or_dash(v->hook, a, sizeof a), or_dash(v->violation_code, b, sizeof b),
-              or_dash(v->violation_reason, c, sizeof c),
-              or_dash(v->violation_description, d, sizeof d),
-              or_dash(v->violation_plugin, e, sizeof e), details ? details : "-",
-              v->payload_modified, v->extensions_modified, v->time_unix_ns, v->record_count,
-              v->record_size == sizeof(cpex_execution_record) ? 0u : v->record_size,
-              v->payload ? "yes" : "no", v->payload == call->payload, text, subj, req,
-              call->mode);
+        "verdict: decision=%u hook=%s code=%s reason=%s description=%s plugin=%s "
+        "details=%s payload_modified=%u extensions_modified=%u time=%" PRId64
+        " records=%zu record_size=%u payload=%s same_payload=%d text='%s' subject=%s "
+        "request_id=%s mode=%u",
+        v->decision, or_dash(v->hook, a, sizeof a), or_dash(v->violation_code, b, sizeof b),
+        or_dash(v->violation_reason, c, sizeof c), or_dash(v->violation_description, d, sizeof d),
+        or_dash(v->violation_plugin, e, sizeof e), details ? details : "-", v->payload_modified,
+        v->extensions_modified, v->time_unix_ns, v->record_count,
+        v->record_size == sizeof(cpex_execution_record) ? 0u : v->record_size,
+        v->payload ? "yes" : "no", v->payload == call->payload, text, subj, req, call->mode);
     h->free(details);
     for (size_t i = 0; i < v->record_count; i++)
         log_record(self, call, i, cpex_verdict_record(v, i));
@@ -136,8 +133,8 @@ static void try_writes(const sink *self, const cpex_call *call)
     rc[5] = h->set_metadata(call, "sink", h->json_new_integer(1));
     rc[6] = h->deny(call, "sink_deny", "a sink cannot deny", NULL, NULL);
     say(self, call,
-              "writes: payload=%d header=%d label=%d custom=%d context=%d metadata=%d deny=%d",
-              rc[0], rc[1], rc[2], rc[3], rc[4], rc[5], rc[6]);
+        "writes: payload=%d header=%d label=%d custom=%d context=%d metadata=%d deny=%d", rc[0],
+        rc[1], rc[2], rc[3], rc[4], rc[5], rc[6]);
 }
 
 static int32_t on_verdict(void *instance, const cpex_call *call, const cpex_verdict *verdict)
@@ -191,8 +188,14 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
 /* A manifest entry without hooks (CPEX_PLUGIN needs one: this plugin serves
    none, it only observes verdicts). */
 static const cpex_manifest_entry sink_entry = {
-    (uint32_t)sizeof(cpex_manifest_entry), 0u, "", "sink-probe", "1.0.0",
-    "dumps every verdict it receives (an audit sink without handlers)", 0, NULL};
+    (uint32_t)sizeof(cpex_manifest_entry),
+    0u,
+    "",
+    "sink-probe",
+    "1.0.0",
+    "dumps every verdict it receives (an audit sink without handlers)",
+    0,
+    NULL};
 static const cpex_manifest_entry *const sink_entries[] = {&sink_entry};
 CPEX__MANIFEST(sink_entries)
 CPEX__ENTRY_POINT(cpex_plugin_create, create)
