@@ -3,14 +3,16 @@
  * (src/isolation/reply.c): a worker runs a plugin that may have taken it
  * over, so every byte of its replies is hostile input.
  *
- * The first byte picks the decoder: 0 a CALL reply, 1-6 the reply to that
- * control request (LOAD, INIT, SHUTDOWN, DESTROY, CALL, PREPARE); the rest
- * is the reply. Checked on an accepted reply: every string it hands the
- * host is UTF-8 without NUL, within the reply's bytes; the op count is
- * bounded; a deny's details are an object; an accepted CMF payload is a
- * message the host owns (cloned: freed with cpex_cmf_free, compared with
- * itself); a LOAD reply names at least one handler. A refusal must come
- * with a reason. LeakSanitizer checks that both paths free everything.
+ * The first byte picks the decoder: 0 a CALL reply (a VERDICT's reply to an
+ * audit sink's verdict is the same shape), 1-6 the reply to that control
+ * request (LOAD, INIT, SHUTDOWN, DESTROY, CALL, PREPARE); the rest is the
+ * reply. Checked on an accepted reply: every string it hands the host is
+ * UTF-8 without NUL, within the reply's bytes; the op count is bounded; a
+ * deny's details are an object; an accepted CMF payload is a message the
+ * host owns (cloned: freed with cpex_cmf_free, compared with itself); a
+ * LOAD reply names at least one handler or has a verdict handler (an audit
+ * sink: corpus load_sink). A refusal must come with a reason. LeakSanitizer
+ * checks that both paths free everything.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -61,7 +63,7 @@ static void check_ctl(uint8_t req, const cpex__iso_ctl_reply *r)
     check_text(r->protections);
     check_text(r->message);
     if (req == ISO_REQ_LOAD && r->status == ISO_REP_OK)
-        CHECK(r->handler_count >= 1 && r->origin && r->protections);
+        CHECK((r->handler_count >= 1 || r->has_verdict) && r->origin && r->protections);
     for (size_t i = 0; i < r->handler_count; i++) {
         CHECK(r->handlers[i].hook && r->handlers[i].hook[0]);
         check_text(r->handlers[i].hook);

@@ -49,7 +49,8 @@ extern "C" {
     X(PLUGIN_TIMEOUT, 4, "plugin_timeout", VIOLATION, EMITTED,                                     \
       "a plugin with on_error fail overran its timeout; details hold timeout_ms")                  \
     X(PLUGIN_PANIC, 5, "plugin_panic", VIOLATION, RESERVED,                                        \
-      "reserved for process isolation: the plugin's worker process crashed")                       \
+      "reserved: CPEX's code for a plugin whose code panicked and was caught (libcpex cannot "     \
+      "catch one; an isolated plugin's crash is plugin_crashed)")                                  \
     X(PAYLOAD_TYPE_MISMATCH, 6, "payload_type_mismatch", VIOLATION, EMITTED,                       \
       "the invoke's payload does not fit the hook (type name, kind or unregistered type)")         \
     X(INVALID_ARGUMENT, 7, "invalid_argument", VIOLATION, EMITTED,                                 \
@@ -82,7 +83,11 @@ extern "C" {
       "thread was busy (fail closed)")                                                             \
     X(UNKNOWN_HOOK, 19, "unknown_hook", VIOLATION, EMITTED,                                        \
       "no plugin is configured to run for the invoked hook and the manager denies such invokes "   \
-      "(unknown_hook: deny)")
+      "(unknown_hook: deny)")                                                                      \
+    X(PLUGIN_CRASHED, 20, "plugin_crashed", VIOLATION, EMITTED,                                    \
+      "an isolated plugin with on_error fail lost its worker process in the call (it died, sent "  \
+      "a malformed reply, or crashed too often and is disabled); details hold worker_pid and "     \
+      "signal or exit_status when it died")
 
 /** A code of the table; CPEX_CODE_NONE is "not a code of the table". */
 typedef enum cpex_code {

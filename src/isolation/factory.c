@@ -115,6 +115,17 @@ static void pass_notes(cpex__iso_proxy *p, const cpex_factory_request *req)
 
 static void proxy_free_early(cpex__iso_proxy *p)
 {
+    /* What a first LOAD reply left before the start failed (out of memory
+       half way through adopting it). */
+    for (size_t i = 0; p->handlers && i < p->handler_count; i++) {
+        cpex__free((char *)p->handlers[i].hook);
+        cpex__free((char *)p->handlers[i].payload_type);
+    }
+    cpex__free(p->handlers);
+    cpex__free(p->reported_name);
+    cpex__free(p->reported_version);
+    cpex__free(p->origin);
+    cpex__free(p->protections);
     cpex__free(p->name);
     cpex__free(p->worker_path);
     cpex__free(p->load_req);
@@ -184,6 +195,8 @@ static cpex_status isolated_create(const cpex_factory_request *req,
     reg->destroy = cpex__iso_proxy_destroy;
     reg->handler_count = p->handler_count;
     reg->handlers = p->handlers;
+    /* An audit sink in the worker: verdicts are forwarded there. */
+    reg->verdict = p->has_verdict ? cpex__iso_proxy_verdict : NULL;
     out->origin = cpex__strdup(p->origin);
     out->isolation_info = cpex__asprintf("process (%u worker thread%s): %s", p->channels,
                                          p->channels == 1 ? "" : "s", p->protections);

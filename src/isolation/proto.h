@@ -25,11 +25,18 @@
  *   INIT, SHUTDOWN, DESTROY   the plugin's callbacks (DESTROY ends the worker);
  *   CALL      one handler call: handler index, mode, deadline, capability
  *             bits, hook, plugin name, payload, the extensions the plugin may
- *             read, its local and global context.
- * Replies start with a status byte (ISO_REP_*); a CALL reply then holds the
- * plugin's decision and, in order, what it asked of the host (ISO_OP_*),
- * which the host replays through its own host table against the real call
- * — with the same capability and mode checks and soft errors as in process.
+ *             read, its local and global context;
+ *   VERDICT   one call of the plugin's verdict handler (an audit sink): the
+ *             bytes of a CALL (handler index 0, mode audit, the final
+ *             payload, the extensions the sink may read), then the verdict
+ *             (wire_verdict.h): decision, violation, flags, time and every
+ *             execution record with its strings.
+ * Replies start with a status byte (ISO_REP_*); a CALL or VERDICT reply then
+ * holds the plugin's decision and, in order, what it asked of the host
+ * (ISO_OP_*), which the host replays through its own host table against the
+ * real call — with the same capability and mode checks and soft errors as
+ * in process. A LOAD reply says which handlers the plugin registered and
+ * whether it has a verdict handler (a sink may have no handler at all).
  *
  * Upcalls: a few slots need the host's answer before the handler goes on
  * (the state slots: the host owns the state backend, and a sandboxed
@@ -50,7 +57,9 @@
 #include <stdint.h>
 
 #define ISO_SHM_MAGIC 0x6f736978u /* "xiso" */
-#define ISO_PROTO_VERSION 1u
+/* 2: the VERDICT request, and the LOAD reply's verdict flag. Host and worker
+   are always one build; the number only keeps a stale worker binary out. */
+#define ISO_PROTO_VERSION 2u
 /** Bytes of each request and each reply area (untouched pages cost nothing). */
 #define ISO_AREA_SIZE (16u * 1024u * 1024u)
 #define ISO_PAGE 4096u
@@ -112,7 +121,8 @@ enum {
     ISO_REQ_SHUTDOWN = 3,
     ISO_REQ_DESTROY = 4,
     ISO_REQ_CALL = 5,
-    ISO_REQ_PREPARE = 6
+    ISO_REQ_PREPARE = 6,
+    ISO_REQ_VERDICT = 7
 };
 
 /* Reply statuses. */

@@ -21,6 +21,12 @@
  * that code; elsewhere it is the handler error that on_error records or
  * disables for. (The executor has no way yet for a handler error to carry
  * a code of its own; docs/isolation.md.)
+ *
+ * An audit sink's verdict call takes the same way (a VERDICT request: the
+ * call, then the verdict with its records). The call is the audit thread's
+ * audit-mode call, so the replay refuses and records the sink's writes as
+ * in process, and a crash or a hang is the sink's error or timeout, which
+ * the audit thread records under the sink's on_error.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +35,7 @@
 
 #include "core/call_view.h"
 #include "cpex/cmf.h"
+#include "cpex/codes.h"
 #include "cpex/json.h"
 #include "cpex/manager.h"
 #include "isolation/proto.h"
@@ -36,6 +43,7 @@
 #include "isolation/upcall.h"
 #include "isolation/wire_cmf.h"
 #include "isolation/wire_ext.h"
+#include "isolation/wire_verdict.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/text.h"
@@ -47,11 +55,13 @@
 /* Failing a call                                                      */
 /* ------------------------------------------------------------------ */
 
-/* A failure with a code of its own, under the plugin's on_error (see the
-   top of this file). Takes `details`. */
-static int32_t fail(cpex__iso_proxy *p, const cpex_call *call, const char *code, const char *reason,
+/* A failure with a code of its own (CPEX_CODE_PLUGIN_CRASHED: the worker
+   was lost; CPEX_CODE_PLUGIN_TIMEOUT: past cpu_seconds_per_call), under the
+   plugin's on_error (see the top of this file). Takes `details`. */
+static int32_t fail(cpex__iso_proxy *p, const cpex_call *call, cpex_code which, const char *reason,
                     json_t *details)
 {
+    const char *code = cpex_code_name(which);
     if (p->on_error == CPEX_ON_ERROR_FAIL &&
         (call->mode == CPEX_MODE_SEQUENTIAL || call->mode == CPEX_MODE_CONCURRENT)) {
         p->host->deny(call, code, reason, NULL, cpex_json_from_jansson(details));
@@ -82,7 +92,7 @@ static int32_t crashed(cpex__iso_proxy *p, const cpex_call *call, const cpex__is
         if (inc->death_status >= 0)
             json_object_set_new(d, "exit_status", json_integer(inc->death_status));
     }
-    return fail(p, call, ISO_CODE_CRASHED, reason, d);
+    return fail(p, call, CPEX_CODE_PLUGIN_CRASHED, reason, d);
 }
 
 /* ------------------------------------------------------------------ */
@@ -191,11 +201,12 @@ static void replay(cpex__iso_proxy *p, const cpex_call *call, cpex__iso_call_rep
 /* A call                                                              */
 /* ------------------------------------------------------------------ */
 
+/* A CALL of handler `handler`, or with `verdict` a VERDICT (proto.h). */
 static bool write_request(cpex__iso_wr *w, const cpex_call *call, uint32_t handler,
-                          const cpex__call_view *v)
+                          const cpex__call_view *v, const cpex_verdict *verdict)
 {
     const cpex_payload *pl = call->payload;
-    cpex__iso_wr_u8(w, ISO_REQ_CALL);
+    cpex__iso_wr_u8(w, verdict ? ISO_REQ_VERDICT : ISO_REQ_CALL);
     cpex__iso_wr_u32(w, handler);
     cpex__iso_wr_u32(w, call->mode);
     cpex__iso_wr_i64(w, call->deadline_ns);
@@ -214,6 +225,8 @@ static bool write_request(cpex__iso_wr *w, const cpex_call *call, uint32_t handl
     cpex__iso_wr_ext(w, v->ext, v->caps);
     cpex__iso_wr_ctx(w, v->ctx_local);
     cpex__iso_wr_ctx(w, v->ctx_global);
+    if (verdict)
+        cpex__iso_wr_verdict(w, verdict);
     return !w->over;
 }
 
@@ -246,13 +259,14 @@ static void flush_notes(cpex__iso_proxy *p, const cpex_call *call)
     }
 }
 
-int32_t cpex__iso_proxy_handler(void *instance, const cpex_call *call)
+/* One call of handler `idx`, or with `verdict` of the verdict handler: the
+   same request, wait and replay (see the top of this file). */
+static int32_t forward(cpex__iso_proxy *p, const cpex_call *call, int idx,
+                       const cpex_verdict *verdict)
 {
-    cpex__iso_proxy *p = instance;
     char why[900];
     if (atomic_load_explicit(&p->pending_count, memory_order_relaxed)) /* news: take the lock */
         flush_notes(p, call);
-    int idx = handler_index(p, call->hook);
     cpex__call_view view;
     if (idx < 0 || cpex__call_view_get(call, &view) != 0) {
         p->host->set_error(call, "isolation: a call the proxy cannot place (unknown hook or call)");
@@ -299,7 +313,7 @@ int32_t cpex__iso_proxy_handler(void *instance, const cpex_call *call)
     cpex__iso_chan *c = &inc->chans[ch];
     cpex__iso_wr w;
     cpex__iso_wr_init(&w, c->req, ISO_AREA_SIZE);
-    if (!write_request(&w, call, (uint32_t)idx, &view)) {
+    if (!write_request(&w, call, (uint32_t)idx, &view, verdict)) {
         cpex__iso_inc_give_channel(inc, ch);
         cpex__iso_inc_unref(inc);
         snprintf(why, sizeof why,
@@ -335,7 +349,7 @@ int32_t cpex__iso_proxy_handler(void *instance, const cpex_call *call)
                  "(sandbox.cpu_seconds_per_call): its worker was killed and a new one is started",
                  p->name, p->cpu_seconds);
         cpex__iso_inc_unref(inc);
-        return fail(p, call, ISO_CODE_TIMEOUT, why,
+        return fail(p, call, CPEX_CODE_PLUGIN_TIMEOUT, why,
                     json_pack("{s:f}", "cpu_seconds_per_call", p->cpu_seconds));
     }
     if (waited == ISO_WAIT_DEAD) {
@@ -391,6 +405,22 @@ int32_t cpex__iso_proxy_handler(void *instance, const cpex_call *call)
     if (copy != small)
         cpex__free(copy);
     return decision;
+}
+
+int32_t cpex__iso_proxy_handler(void *instance, const cpex_call *call)
+{
+    cpex__iso_proxy *p = instance;
+    return forward(p, call, handler_index(p, call->hook), NULL);
+}
+
+int32_t cpex__iso_proxy_verdict(void *instance, const cpex_call *call, const cpex_verdict *verdict)
+{
+    cpex__iso_proxy *p = instance;
+    if (!verdict) {
+        p->host->set_error(call, "isolation: a verdict call without a verdict");
+        return CPEX_ERROR;
+    }
+    return forward(p, call, 0, verdict);
 }
 
 /* ------------------------------------------------------------------ */

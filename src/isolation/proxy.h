@@ -29,11 +29,6 @@
 #include "isolation/chan.h"
 #include "isolation/reply.h"
 
-/** The violation code of a call whose worker crashed (until cpex/codes.h has it). */
-#define ISO_CODE_CRASHED "plugin_crashed"
-/** The violation code of a call past its CPU time (cpu_seconds_per_call). */
-#define ISO_CODE_TIMEOUT "plugin_timeout"
-
 /* Defaults of the operator's keys (docs/configuration.md). */
 #define ISO_DEFAULT_WORKERS 2u
 #define ISO_DEFAULT_MAX_CRASHES 10u
@@ -80,6 +75,8 @@ struct cpex__iso_proxy {
     cpex_handler_reg *handlers; /* hook and payload_type strings owned */
     char *reported_name, *reported_version;
     bool has_initialize, has_shutdown;
+    bool has_verdict; /* an audit sink: the registration's verdict forwards */
+    bool adopted;     /* the first LOAD reply was taken (handlers, flags) */
     char *origin, *protections;
 
     /* State, under lock. */
@@ -114,6 +111,8 @@ struct cpex__iso_proxy {
 
 /* ---- proxy.c ---- */
 int32_t cpex__iso_proxy_handler(void *instance, const cpex_call *call);
+/** The verdict handler of an isolated audit sink: the verdict goes to the worker as a VERDICT. */
+int32_t cpex__iso_proxy_verdict(void *instance, const cpex_call *call, const cpex_verdict *verdict);
 int32_t cpex__iso_proxy_initialize(void *instance, char *err, size_t err_cap);
 void cpex__iso_proxy_shutdown(void *instance);
 void cpex__iso_proxy_destroy(void *instance);

@@ -221,10 +221,12 @@ static void rd_load_ok(cpex__iso_rd *r, cpex__iso_ctl_reply *out)
     out->version = opt_text(r, "reported version");
     out->has_initialize = rd_bool(r, "has initialize");
     out->has_shutdown = rd_bool(r, "has shutdown");
+    out->has_verdict = rd_bool(r, "has verdict");
     out->handlers =
         rd_list(r, &out->handler_count, sizeof *out->handlers, 9, CPEX__MAX_HANDLERS, "handlers");
-    if (!r->bad && out->handler_count == 0)
-        cpex__iso_rd_fail(r, "no handlers");
+    /* As the core's registration check: handlers, or a verdict handler. */
+    if (!r->bad && out->handler_count == 0 && !out->has_verdict)
+        cpex__iso_rd_fail(r, "no handlers and no verdict handler");
     for (size_t i = 0; i < out->handler_count && !r->bad; i++) {
         out->handlers[i].hook = text(r, "hook");
         out->handlers[i].payload_type = opt_text(r, "payload type");

@@ -70,6 +70,7 @@ typedef struct cpex__iso_ctl_reply {
     const char *origin;         /* the library's resolved path */
     const char *name, *version; /* reported; may be NULL */
     bool has_initialize, has_shutdown;
+    bool has_verdict; /* an audit sink: then handler_count may be 0 */
     size_t handler_count;
     cpex__iso_handler_info *handlers;
     uint32_t sandbox;        /* ISO_SB_* in force */

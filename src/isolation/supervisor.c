@@ -56,21 +56,25 @@ static void log_lines(cpex__iso_proxy *p, const cpex__iso_ctl_reply *r)
     pthread_mutex_unlock(&p->lock);
 }
 
-/* The first LOAD reply decides the handlers; a later one must agree. */
+/* The first LOAD reply decides the handlers (and whether the plugin is an
+   audit sink); a later one must agree: the manager wired the first. */
 static bool adopt_load(cpex__iso_proxy *p, const cpex__iso_ctl_reply *r, char *why, size_t cap)
 {
-    if (p->handlers) {
-        bool same = r->handler_count == p->handler_count;
+    if (p->adopted) {
+        bool same = r->handler_count == p->handler_count && r->has_verdict == p->has_verdict;
         for (size_t i = 0; same && i < r->handler_count; i++)
             same = strcmp(r->handlers[i].hook, p->handlers[i].hook) == 0;
         if (!same)
             snprintf(why, cap,
-                     "the restarted plugin registered other handlers than at its first "
-                     "start; it must register the same ones every time");
+                     "the restarted plugin registered other handlers (or %s verdict handler) "
+                     "than at its first start; it must register the same ones every time",
+                     p->has_verdict ? "no" : "a");
         return same;
     }
-    p->handlers = cpex__calloc(r->handler_count, sizeof *p->handlers);
-    if (!p->handlers)
+    p->adopted = true;
+    p->has_verdict = r->has_verdict;
+    /* A sink may have no handler at all (reply.c allows it only then). */
+    if (r->handler_count && !(p->handlers = cpex__calloc(r->handler_count, sizeof *p->handlers)))
         goto oom;
     p->handler_count = r->handler_count;
     for (size_t i = 0; i < r->handler_count; i++) {

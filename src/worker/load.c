@@ -141,6 +141,7 @@ static void reply_load(cpex__iso_chan *ch, uint32_t seq, const wk_sandbox_res *s
     cpex__iso_wr_cstr(&w, reg->version);
     cpex__iso_wr_u8(&w, reg->initialize != NULL);
     cpex__iso_wr_u8(&w, reg->shutdown != NULL);
+    cpex__iso_wr_u8(&w, wk_has_verdict());
     cpex__iso_wr_u32(&w, (uint32_t)reg->handler_count);
     for (size_t i = 0; i < reg->handler_count; i++) {
         cpex__iso_wr_cstr(&w, reg->handlers[i].hook);

@@ -103,7 +103,7 @@ static int serve(int argc, char **argv)
         if (len == 0 || len > ISO_AREA_SIZE)
             return 70; /* a host that writes this is broken: end rather than guess */
         uint8_t op = c0->ch.req[0];
-        if (op == ISO_REQ_CALL)
+        if (op == ISO_REQ_CALL || op == ISO_REQ_VERDICT)
             wk_serve_call(c0, c0->ch.req, len);
         else if (wk_control(op, c0->ch.req, len, &c0->ch))
             break;

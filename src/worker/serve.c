@@ -1,8 +1,10 @@
 /*
  * serve.c — one CALL: the request read as the plugin's call (payload and
  * extensions as views into the request area: no copy), the handler run,
- * the reply finished. Each channel has its own thread and call state, so
- * calls on different channels run at once, as they would in process.
+ * the reply finished. A VERDICT is the same call with a verdict after it
+ * (wire_verdict.h), handed to the plugin's verdict handler instead. Each
+ * channel has its own thread and call state, so calls on different
+ * channels run at once, as they would in process.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -12,8 +14,8 @@
 #include "cpex/manager.h"
 #include "isolation/proto.h"
 #include "isolation/wire_cmf.h"
+#include "isolation/wire_verdict.h"
 #include "worker/worker.h"
-
 
 static void reply_badreq(cpex__iso_chan *ch, uint32_t seq, const char *why)
 {
@@ -77,8 +79,8 @@ void wk_serve_call(wchan *c, const uint8_t *req, size_t len)
     wcall *wc = &c->call;
     cpex__iso_rd r;
     cpex__iso_rd_init(&r, req, len);
-    r.trusted = true;    /* the host's text: a request costs no UTF-8 scan */
-    cpex__iso_rd_u8(&r); /* the op */
+    r.trusted = true; /* the host's text: a request costs no UTF-8 scan */
+    bool verdict = cpex__iso_rd_u8(&r) == ISO_REQ_VERDICT; /* else CALL */
     uint32_t handler = cpex__iso_rd_u32(&r);
     uint32_t mode = cpex__iso_rd_u32(&r);
     int64_t deadline = cpex__iso_rd_i64(&r);
@@ -109,8 +111,12 @@ void wk_serve_call(wchan *c, const uint8_t *req, size_t len)
     cpex__iso_rd_ext(&r, &c->arena, &wc->ext);
     cpex__iso_rd_ctx(&r, &wc->ctx_raw[CPEX_CTX_LOCAL], &wc->ctx_len[CPEX_CTX_LOCAL]);
     cpex__iso_rd_ctx(&r, &wc->ctx_raw[CPEX_CTX_GLOBAL], &wc->ctx_len[CPEX_CTX_GLOBAL]);
+    if (verdict)
+        cpex__iso_rd_verdict(&r, &c->arena, &wc->verdict);
     const cpex_plugin_registration *reg = &wk.plugin.registration;
-    if (!r.bad && handler >= reg->handler_count)
+    if (!r.bad && verdict && !wk_has_verdict())
+        cpex__iso_rd_fail(&r, "a verdict for a plugin without a verdict handler");
+    else if (!r.bad && !verdict && handler >= reg->handler_count)
         cpex__iso_rd_fail(&r, "handler %u of %zu", handler, reg->handler_count);
     if (r.bad || !wk.loaded) {
         char why[256];
@@ -142,7 +148,14 @@ void wk_serve_call(wchan *c, const uint8_t *req, size_t len)
     wk_call_begin(wc, &w);
     if (wk.cpu_limit_ns)
         cpu_limit(c, wk.cpu_limit_ns);
-    int32_t decision = reg->handlers[handler].fn(reg->instance, &wc->call);
+    int32_t decision;
+    if (verdict) {
+        /* As in process, the verdict's payload is the call's. */
+        wc->verdict.payload = wc->call.payload;
+        decision = reg->verdict(reg->instance, &wc->call, &wc->verdict);
+    } else {
+        decision = reg->handlers[handler].fn(reg->instance, &wc->call);
+    }
     if (wk.cpu_limit_ns)
         cpu_limit(c, 0);
     wk_call_end(wc);
@@ -153,6 +166,12 @@ void wk_serve_call(wchan *c, const uint8_t *req, size_t len)
         n = garble(wk.garble, w.buf, n);
     cpex__iso_arena_reset(&c->arena);
     cpex__iso_chan_reply(ch, seq, (uint32_t)n);
+}
+
+bool wk_has_verdict(void)
+{
+    const cpex_plugin_registration *reg = &wk.plugin.registration;
+    return reg->struct_size >= CPEX_REGISTRATION_SIZE_VERDICT && reg->verdict != NULL;
 }
 
 void *wk_serve_thread(void *arg)
@@ -166,7 +185,7 @@ void *wk_serve_thread(void *arg)
             reply_badreq(&c->ch, seq, "a request of impossible length");
             continue;
         }
-        if (c->ch.req[0] == ISO_REQ_CALL) {
+        if (c->ch.req[0] == ISO_REQ_CALL || c->ch.req[0] == ISO_REQ_VERDICT) {
             wk_serve_call(c, c->ch.req, len);
         } else {
             uint32_t seq = atomic_load(&c->ch.ctl->req_seq);

@@ -56,6 +56,7 @@ typedef struct wcall {
     size_t ctx_len[2];
     json_t *ctx[2]; /* decoded on first use, owned */
     bool ctx_read[2];
+    cpex_verdict verdict; /* a VERDICT request's, rebuilt in the channel's arena */
 } wcall;
 
 /** The table handed to the plugin. */
@@ -121,8 +122,10 @@ extern worker wk;
 
 /** Answer the control request in `req` of `len` bytes on channel 0; true when the worker must end. */
 bool wk_control(uint8_t op, const uint8_t *req, size_t len, cpex__iso_chan *ch);
-/** Answer a CALL on channel `c`. */
+/** Answer a CALL or a VERDICT (the op, req[0], says which) on channel `c`. */
 void wk_serve_call(wchan *c, const uint8_t *req, size_t len);
+/** Whether the loaded plugin has a verdict handler (is an audit sink). */
+bool wk_has_verdict(void);
 /** Serve channel `c` until the worker ends (the threads of channels 1..n-1). */
 void *wk_serve_thread(void *arg);
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # No result code is spelled outside the table: the library (src/util, model,
-# core, loader) names violation and record codes only through the constants
-# of CPEX_CODE_TABLE (include/cpex/codes.h), never as a string literal.
+# core, loader, isolation) and the worker (src/worker) name violation and
+# record codes only through the constants of CPEX_CODE_TABLE
+# (include/cpex/codes.h), never as a string literal.
 # Fails on
 #   - a string literal where a code goes: the first argument of
 #     cpex__violation_new / cpex__pipeline_violation, the code argument of
@@ -109,7 +110,7 @@ fi
 
 # The library itself.
 if ! report="$(check "$src/include/cpex/codes.h" "$src/src/util" "$src/src/model" \
-                 "$src/src/core" "$src/src/loader")"; then
+                 "$src/src/core" "$src/src/loader" "$src/src/isolation" "$src/src/worker")"; then
   echo "FAIL: result codes spelled outside CPEX_CODE_TABLE:"; echo "$report"; status=1
 fi
 [ "$status" -eq 0 ] && echo "ok: no result code spelled outside the table"

@@ -2,7 +2,8 @@
  * test_codes.c — the table of codes (cpex/codes.h): its lookups, that
  * docs/pipeline.md lists exactly its rows, and that the executor, driven
  * into each outcome, emits codes of the table of the right kind — and that
- * every code the table says is emitted has a case here.
+ * every code the table says is emitted has a case here (plugin_crashed: a
+ * plugin isolated in a worker process that dies in the call).
  */
 #include "test_support.h"
 #include "plugins.h"
@@ -49,6 +50,8 @@ static void test_table_lookups(void **state)
     assert_string_equal(cpex_code_name(CPEX_CODE_PLUGIN_DENY), "plugin_deny");
     assert_string_equal(cpex_code_name(CPEX_CODE_INTERNAL), "internal");
     assert_true(cpex_code_lookup("plugin_panic")->reserved);
+    assert_string_equal(cpex_code_name(CPEX_CODE_PLUGIN_CRASHED), "plugin_crashed");
+    assert_int_equal(cpex_code_lookup("plugin_crashed")->kind, CPEX_CODE_KIND_VIOLATION);
     assert_int_equal(cpex_code_lookup("invalid_argument")->kind, CPEX_CODE_KIND_VIOLATION);
     assert_int_equal(cpex_code_lookup("timeout")->kind, CPEX_CODE_KIND_RECORD);
 }
@@ -113,6 +116,8 @@ typedef struct code_case {
     bool uninitialized; /* invoke without cpex_manager_initialize */
     const char *hook;   /* default HOOK */
     bool one_worker;    /* a pool of one thread that cannot grow */
+    const char *text;   /* the message's text, default "hello" */
+    bool isolation;     /* the manager finds this build's cpex-worker */
 } code_case;
 
 static void seq_deny_silent(cpex_manager *m)
@@ -238,6 +243,24 @@ static void deny_unknown_hooks(cpex_manager *m)
     cpex_error_cleanup(&err);
 }
 
+/* The isolation probe (tests/plugins/iso_probe.c) in a worker process,
+ * with on_error fail: the case's text "segv" makes its worker die in the
+ * call, which halts with plugin_crashed. */
+static void isolated_crash_fail(cpex_manager *m)
+{
+    cpex_error err = CPEX_ERROR_INIT;
+    assert_int_equal(cpex_loader_register(m, &err), CPEX_OK);
+    static const char yaml[] = "plugins:\n"
+                               "  - name: p\n"
+                               "    kind: \"lib:" CPEX_PLUGIN_DIR "/libiso_probe.so\"\n"
+                               "    hooks: [" HOOK "]\n"
+                               "    on_error: fail\n"
+                               "    isolation: process\n";
+    if (cpex_manager_load_string(m, yaml, strlen(yaml), NULL, NULL, &err) != CPEX_OK)
+        fail_msg("%s", cpex_error_message(&err));
+    cpex_error_cleanup(&err);
+}
+
 /* Fail unless `code` is in the table with `kind` and is not reserved. */
 static void expect_known(const char *code, cpex_code_kind kind, const char *where)
 {
@@ -270,7 +293,7 @@ static bool check_result(const cpex_pipeline_result *res, cpex_code want)
 static bool run_once(cpex_manager *m, const code_case *c, uint64_t n, bool *reached)
 {
     const char *hook = c->hook ? c->hook : HOOK;
-    cpex_cmf_message *msg = test_text_message("hello");
+    cpex_cmf_message *msg = test_text_message(c->text ? c->text : "hello");
     cpex_payload payload = cpex_payload_cmf(msg);
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     if (n)
@@ -299,11 +322,15 @@ static void test_emits(void **state)
 {
     const code_case *c = *state;
     cpex_manager *m;
-    if (c->one_worker) {
+    if (c->one_worker || c->isolation) {
         cpex_manager_options o;
         cpex_manager_options_init(&o);
-        o.worker_threads = 1;
-        o.max_worker_threads = 1;
+        if (c->one_worker) {
+            o.worker_threads = 1;
+            o.max_worker_threads = 1;
+        }
+        if (c->isolation)
+            o.worker_path = CPEX_BINARY_DIR "/cpex-worker";
         m = tp_manager_with(&o);
     } else {
         m = tp_manager();
@@ -348,6 +375,7 @@ static const code_case *const cases[] = {
     CASE(NOT_STARTED, .setup = conc_pool_busy, .one_worker = true),
     CASE(WORKER_POOL_BUSY, .setup = conc_pool_busy, .one_worker = true),
     CASE(UNKNOWN_HOOK, .setup = deny_unknown_hooks, .hook = "CMF.TOOL_PRE_INVOKE"),
+    CASE(PLUGIN_CRASHED, .setup = isolated_crash_fail, .text = "segv", .isolation = true),
 };
 
 /* Every code the table says is emitted has a case above, and no case is

@@ -364,9 +364,10 @@ static void test_call_reply_refusals(void **state)
     call_refused(n, 0, ISO_REP_OK, "expected a JSON object");
 }
 
-static void test_load_reply(void **state)
+/* A LOAD reply of a plugin with `handlers` handlers and, with `verdict`, a
+   verdict handler. Returns its length. */
+static size_t load_reply(uint32_t handlers, uint8_t verdict)
 {
-    (void)state;
     cpex__iso_wr w;
     cpex__iso_wr_init(&w, buf, sizeof buf);
     cpex__iso_wr_u8(&w, ISO_REP_OK);
@@ -375,24 +376,52 @@ static void test_load_reply(void **state)
     cpex__iso_wr_cstr(&w, NULL);
     cpex__iso_wr_u8(&w, 1);
     cpex__iso_wr_u8(&w, 0);
-    cpex__iso_wr_u32(&w, 1);
-    cpex__iso_wr_cstr(&w, "cmf.tool_pre_invoke");
-    cpex__iso_wr_cstr(&w, "cmf");
+    cpex__iso_wr_u8(&w, verdict);
+    cpex__iso_wr_u32(&w, handlers);
+    for (uint32_t i = 0; i < handlers; i++) {
+        cpex__iso_wr_cstr(&w, "cmf.tool_pre_invoke");
+        cpex__iso_wr_cstr(&w, "cmf");
+    }
     cpex__iso_wr_u32(&w, ISO_SB_SECCOMP);
     cpex__iso_wr_cstr(&w, "seccomp");
     cpex__iso_wr_u32(&w, 0);
     cpex__iso_wr_u32(&w, 0);
+    return w.len;
+}
+
+static void test_load_reply(void **state)
+{
+    (void)state;
     cpex__iso_ctl_reply r;
     char why[200] = "";
-    if (!cpex__iso_ctl_reply_decode(ISO_REQ_LOAD, buf, w.len, &r, why, sizeof why))
+    size_t n = load_reply(1, 0);
+    if (!cpex__iso_ctl_reply_decode(ISO_REQ_LOAD, buf, n, &r, why, sizeof why))
         fail_msg("%s", why);
     assert_string_equal(r.handlers[0].hook, "cmf.tool_pre_invoke");
     assert_null(r.version);
     assert_true(r.has_initialize);
+    assert_false(r.has_verdict);
     cpex__iso_ctl_reply_free(&r);
-    /* No handlers; an error code that is no status. */
-    buf[27] = 0; /* the handler count: status 1, origin 14, name 6, version 4, flags 2 */
-    assert_false(cpex__iso_ctl_reply_decode(ISO_REQ_LOAD, buf, w.len, &r, why, sizeof why));
+    /* An audit sink: a verdict handler, with or without handlers. */
+    n = load_reply(0, 1);
+    if (!cpex__iso_ctl_reply_decode(ISO_REQ_LOAD, buf, n, &r, why, sizeof why))
+        fail_msg("%s", why);
+    assert_true(r.has_verdict);
+    assert_int_equal(r.handler_count, 0);
+    cpex__iso_ctl_reply_free(&r);
+    n = load_reply(1, 1);
+    assert_true(cpex__iso_ctl_reply_decode(ISO_REQ_LOAD, buf, n, &r, why, sizeof why));
+    assert_true(r.has_verdict && r.handler_count == 1);
+    cpex__iso_ctl_reply_free(&r);
+    /* Neither: nothing to call. A flag that is not 0 or 1. */
+    n = load_reply(0, 0);
+    assert_false(cpex__iso_ctl_reply_decode(ISO_REQ_LOAD, buf, n, &r, why, sizeof why));
+    assert_contains(why, "no handlers and no verdict handler");
+    n = load_reply(1, 2);
+    assert_false(cpex__iso_ctl_reply_decode(ISO_REQ_LOAD, buf, n, &r, why, sizeof why));
+    assert_contains(why, "has verdict: 2 is not 0 or 1");
+    /* An error code that is no status. */
+    cpex__iso_wr w;
     cpex__iso_wr_init(&w, buf, sizeof buf);
     cpex__iso_wr_u8(&w, ISO_REP_FAILED);
     cpex__iso_wr_u32(&w, 1);
