@@ -87,10 +87,14 @@ static void test_v1_1_plugin_loads_and_works(void **state)
     cpex_manager *m = load("libcompat_v1_1.so", "cmf.tool_pre_invoke, cmf.tool_post_invoke");
     expect_pre_hook_works(m, "compat-1.1", "1.1");
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
-    invoke_tool(m, "cmf.tool_post_invoke", "search", &res);
-    assert_true(res.continue_processing);
-    assert_true(json_is_true(json_object_get(res.metadata, "compat_post")));
-    cpex_pipeline_result_cleanup(&res);
+    for (json_int_t n = 1; n <= 2; n++) {
+        invoke_tool(m, "cmf.tool_post_invoke", "search", &res);
+        assert_true(res.continue_processing);
+        assert_true(json_is_true(json_object_get(res.metadata, "compat_post")));
+        /* the state slot reached this host's backend: it counts */
+        assert_int_equal(json_integer_value(json_object_get(res.metadata, "compat_posts")), n);
+        cpex_pipeline_result_cleanup(&res);
+    }
     cpex_manager_free(m);
 }
 

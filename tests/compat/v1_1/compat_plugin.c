@@ -3,7 +3,8 @@
  * (tests/compat/v1_1/include), never against the current ones. It uses what
  * 1.1 added: the SDK fills handler_size, the entries are written with
  * CPEX_HANDLER and the new names (CPEX_CREATE_OK, the `handler` alias),
- * and two handlers make the host walk the array with the declared stride.
+ * two handlers make the host walk the array with the declared stride, and
+ * the post handler uses a state slot (the last group 1.1 added).
  * Do not edit the frozen headers; add tests/compat/v1_<n>/ for new minors.
  */
 #include <cpex/plugin.h>
@@ -30,6 +31,11 @@ static int32_t compat_post(void *self, const cpex_call *call)
 {
     (void)self;
     g_host->set_metadata(call, "compat_post", g_host->json_new_bool(1));
+    /* A slot 1.1 added late (shared state): counted through the host. */
+    int64_t posts = 0;
+    if (CPEX_HOST_HAS(g_host, state_incr) &&
+        g_host->state_incr(call, "posts", 1, 0, &posts, NULL) == CPEX_HOST_OK)
+        g_host->set_metadata(call, "compat_posts", g_host->json_new_integer(posts));
     return CPEX_ALLOW;
 }
 

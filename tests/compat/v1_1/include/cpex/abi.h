@@ -291,7 +291,15 @@ enum cpex_host_status {
     CPEX_HOST_ENOMEM = 2,   /* allocation failed */
     CPEX_HOST_EDENIED = 3,  /* the plugin's capabilities or mode do not allow it;
                                the host also records a soft error */
-    CPEX_HOST_ENOTFOUND = 4 /* absent, or not visible to this plugin */
+    CPEX_HOST_ENOTFOUND = 4, /* absent, or not visible to this plugin */
+    /* since 1.1 (state slots): */
+    CPEX_HOST_EUNAVAILABLE = 5, /* the state backend is down or unreachable (also while
+                                   the host waits before reconnecting); nothing was done */
+    CPEX_HOST_ETIMEOUT = 6,     /* the state backend did not answer in time (its command
+                                   timeout or the call's deadline); the change may or may
+                                   not have been applied */
+    CPEX_HOST_ETYPE = 7         /* the key holds another kind of value (a set where text
+                                   or a counter is expected, text that is not an integer) */
 };
 
 /** Status an entry point (create) returns. */
@@ -336,7 +344,9 @@ enum cpex_ext_field {
     CPEX_EXT_TRACE_ID = 21,
     CPEX_EXT_SPAN_ID = 22,
     CPEX_EXT_ENVIRONMENT = 23,
-    CPEX_EXT_TIMESTAMP = 24
+    CPEX_EXT_TIMESTAMP = 24,
+    /* ---- since 1.1: routing ---- */
+    CPEX_EXT_SCOPE = 4 /* meta: the tenant or deployment scope routes select on; always readable */
 };
 
 /** Header sets of the http extension. */
@@ -352,6 +362,15 @@ enum cpex_log_level {
     CPEX_LOG_WARN = 2,
     CPEX_LOG_ERROR = 3
 };
+
+/* Limits of the state slots (since 1.1; docs/state.md). A key is 1 to
+   CPEX_STATE_KEY_MAX bytes, none of them a control byte, space or DEL
+   (0x00-0x20, 0x7f); values and set members are any bytes. */
+#define CPEX_STATE_KEY_MAX 1024u
+#define CPEX_STATE_VALUE_MAX (1024u * 1024u)
+#define CPEX_STATE_MEMBER_MAX 4096u
+/** Longest time to live a state slot takes, in milliseconds (about 31 years). */
+#define CPEX_STATE_TTL_MAX_MS INT64_C(1000000000000)
 
 /* ------------------------------------------------------------------ */
 /* One handler call                                                    */
@@ -434,6 +453,10 @@ typedef int32_t (*cpex_handler_fn)(void *instance, const cpex_call *call);
  *                             the thread running that handler and only until
  *                             it returns (the slot writes the call's own
  *                             state, which the host reuses afterwards).
+ *   [thread: any, during the call]
+ *                             needs the `call` a handler was given, from any
+ *                             thread (the handler's own helpers too), but
+ *                             only until that handler returns.
  *
  * The plugin's own functions are tagged the same way:
  *
@@ -585,9 +608,223 @@ typedef struct cpex_host_api {
     int32_t (*ctx_set)(const cpex_call *call, uint32_t scope, const char *key,
                        cpex_json *value);
 
+    /* ---- editing the call's CMF payload in place (ABI 1.1); every slot
+       [thread: caller, during the call] ---- */
+    /*
+     * Change one part of the payload the call carries, without cloning the
+     * message first: the first edit of a call makes its working copy (one
+     * allocation whatever the payload's size: the parts' content is shared,
+     * and a changed part gets content of its own), and from then on
+     * `call->payload` shows the handler its edits. When the handler allows,
+     * the edited message is the payload the next plugins see, exactly as if
+     * it had been handed to set_payload_cmf. Only sequential and transform
+     * modes may modify: elsewhere a slot returns CPEX_HOST_EDENIED and the
+     * host records a dropped_modification; a hook whose payload is not CMF
+     * gives CPEX_HOST_EINVAL (recorded too). CPEX_HOST_EINVAL also for a part
+     * index out of range or of another kind. A slot that "takes ownership"
+     * takes the value on every path.
+     */
+    /** Replace the text of text/thinking part `part`. */
+    int32_t (*payload_set_text)(const cpex_call *call, size_t part, const char *text,
+                                size_t len);
+    /** Replace the arguments of tool_call part `part` (an object; takes ownership). */
+    int32_t (*payload_set_tool_arguments)(const cpex_call *call, size_t part,
+                                          cpex_json *arguments);
+    /** Replace the content of tool_result part `part` (any value; takes ownership). */
+    int32_t (*payload_set_tool_result_content)(const cpex_call *call, size_t part,
+                                               cpex_json *content);
+    /** Append a text (or thinking) part. */
+    int32_t (*payload_append_text)(const cpex_call *call, uint32_t kind, const char *text,
+                                   size_t len);
+    /** Remove part `part`. */
+    int32_t (*payload_remove_part)(const cpex_call *call, size_t part);
+    /**
+     * [thread: any, any time] Replace the content of tool_result part `part`
+     * of a message the plugin owns (a clone); takes ownership of `content`.
+     * The 1.0 table had no way to do it short of a JSON round trip.
+     */
+    int32_t (*cmf_set_tool_result_content)(struct cpex_cmf_message *message, size_t part,
+                                           cpex_json *content);
+
+    /* ---- shared state (ABI 1.1); every slot [thread: any, during the call]:
+       from any thread while the handler of `call` runs (it may fan out to
+       its own threads and wait for them), never after it returned ---- */
+    /*
+     * Shared state that outlives calls and, with the Redis backend, is shared
+     * by every replica of the gateway (docs/state.md). Keys live in the
+     * plugin's namespace: its configured name, or the `state_namespace` of
+     * its YAML entry; two plugins never see each other's keys unless they
+     * name the same namespace. `key` is NUL-terminated, 1 to
+     * CPEX_STATE_KEY_MAX bytes, no control bytes, spaces or DEL.
+     *
+     * Any mode may use them.
+     *
+     * Time: each slot returns before call->deadline_ns (and within the
+     * backend's command timeout): CPEX_HOST_ETIMEOUT when the backend did
+     * not answer in time, CPEX_HOST_EUNAVAILABLE when it is down. These are
+     * the plugin's to decide on (fail closed or open); the host counts them
+     * and logs once per outage, not per call.
+     *
+     * ttl_ms: 0 means no expiry; 1 to CPEX_STATE_TTL_MAX_MS otherwise.
+     * Other statuses: CPEX_HOST_EINVAL (bad key, size or argument; a call
+     * not in progress), CPEX_HOST_ENOMEM (the memory backend is full, or
+     * the host ran out of memory), CPEX_HOST_ETYPE.
+     */
+    /**
+     * Read a value. On CPEX_HOST_OK *value holds a copy (NUL-terminated;
+     * may hold NULs) that the plugin releases with the `free` slot; a
+     * counter reads as its decimal text. CPEX_HOST_ENOTFOUND when unset or
+     * expired ({NULL, 0}).
+     */
+    int32_t (*state_get)(const cpex_call *call, const char *key, cpex_str *value);
+    /** Store `len` bytes (at most CPEX_STATE_VALUE_MAX), replacing any value of any kind;
+        the key expires after ttl_ms (0: never). */
+    int32_t (*state_set)(const cpex_call *call, const char *key, const void *value, size_t len,
+                         int64_t ttl_ms);
+    /**
+     * Add `delta` to a counter atomically and write the new value to *value
+     * (may be NULL). A missing key counts from 0 and is created with ttl_ms
+     * as its time to live (0: none) in the same atomic step; an existing
+     * key keeps its expiry. *ttl_left_ms (may be NULL) gets the time the
+     * key has left after the step, -1 when it never expires. Text that is
+     * not a 64-bit integer is CPEX_HOST_ETYPE; an overflow CPEX_HOST_EINVAL.
+     */
+    int32_t (*state_incr)(const cpex_call *call, const char *key, int64_t delta, int64_t ttl_ms,
+                          int64_t *value, int64_t *ttl_left_ms);
+    /** Remove a key of any kind. CPEX_HOST_ENOTFOUND when there was none. */
+    int32_t (*state_delete)(const cpex_call *call, const char *key);
+    /**
+     * Add `len` bytes (at most CPEX_STATE_MEMBER_MAX) to the set at `key`
+     * (created when missing; adding a member twice keeps one). ttl_ms > 0
+     * sets the set's time to live on every add (a session that stays
+     * active stays); 0 leaves its expiry as it is.
+     */
+    int32_t (*state_set_add)(const cpex_call *call, const char *key, const void *member,
+                             size_t len, int64_t ttl_ms);
+    /**
+     * The members of the set at `key`, in no particular order. On
+     * CPEX_HOST_OK *members is one block the plugin releases with the `free`
+     * slot (each member NUL-terminated), *count their number; a missing set
+     * is an empty one (*members NULL, *count 0).
+     */
+    int32_t (*state_set_members)(const cpex_call *call, const char *key, cpex_str **members,
+                                 size_t *count);
+
     /* New slots go here, in a group marked with the ABI version that adds
        them (and CPEX_ABI_VERSION_MINOR grows by one). */
 } cpex_host_api;
+
+/* ------------------------------------------------------------------ */
+/* Execution records and verdicts                                      */
+/* ------------------------------------------------------------------ */
+
+/* ---- audit (ABI 1.1) ---- */
+
+/** How one handler call ended (cpex_execution_record.status). */
+enum cpex_exec_status {
+    CPEX_EXEC_COMPLETED = 0,       /* the handler returned in time (allow or deny) */
+    CPEX_EXEC_ERROR = 1,           /* it returned CPEX_ERROR or an unknown decision */
+    CPEX_EXEC_TIMEOUT = 2,         /* it overran its deadline; its result was discarded */
+    CPEX_EXEC_CANCELLED = 3,       /* concurrent: no longer awaited (a deny decided first) */
+    CPEX_EXEC_NOT_INITIALIZED = 4, /* the plugin was not initialized: not called, fails closed */
+    CPEX_EXEC_NOT_STARTED = 5      /* a worker-thread call still queued at its deadline: not
+                                      called (every worker was busy; not the plugin's fault) */
+};
+
+/**
+ * What one dispatched handler call did: one record per call, in execution
+ * order (docs/observability.md maps every field to OpenTelemetry). Every
+ * string is owned by whoever handed the record out (the pipeline result,
+ * or the verdict during a verdict call) and is NUL-terminated; an absent
+ * optional string has ptr NULL. Records are laid out in an array whose
+ * stride is given beside it (record_size / execution_size): index it
+ * with that stride, never with sizeof, so later minors may append fields.
+ */
+typedef struct cpex_execution_record {
+    uint32_t struct_size;
+    uint32_t status;            /* enum cpex_exec_status */
+    uint32_t mode;              /* enum cpex_mode: the configured one (also when this call
+                                   disabled the plugin) */
+    int32_t requested;          /* what the handler returned: CPEX_ALLOW or CPEX_DENY; -1 when
+                                   there is no result (error, timeout, not called) */
+    uint32_t effective;         /* what took effect for the pipeline: CPEX_ALLOW or CPEX_DENY */
+    int32_t matched;            /* 1: the plugin acted (asked to deny or had a change accepted);
+                                   0: it did not; -1: unknown (no result) */
+    uint32_t applied;           /* 1: it changed the payload, the extensions or the decision */
+    uint32_t payload_modified;  /* 1: its payload change was accepted */
+    uint32_t extensions_modified; /* 1: its extension writes were accepted */
+    uint32_t config_key_count;  /* entries of config_keys (at most 64) */
+    int64_t start_unix_ns;      /* wall clock when the handler was called (ns since the Unix
+                                   epoch); 0 when it was not called */
+    int64_t duration_ns;        /* time inside the handler (queue time excluded); 0 when not
+                                   called */
+    cpex_str plugin_name;       /* the operator's name */
+    cpex_str plugin_kind;       /* the configured kind; ptr NULL when none was given */
+    cpex_str hook;              /* the invoked hook name */
+    cpex_str code;              /* the violation or record code of the outcome (see
+                                   docs/pipeline.md); ptr NULL for a plain allow */
+    cpex_str reason;            /* the violation reason or error text: at most 256 bytes in
+                                   all (a longer text is cut at a UTF-8 boundary and ends
+                                   with an ellipsis, U+2026) */
+    cpex_str trace_id;          /* the request extension's trace id; ptr NULL when unset
+                                   (and always in a verdict: a sink reads it with ext_get) */
+    cpex_str span_id;           /* the request extension's span id; as trace_id */
+    const cpex_str *config_keys; /* names (never values) of the plugin's top-level config keys */
+} cpex_execution_record;
+
+/**
+ * The final verdict of one invoke, as an audit sink receives it: after the
+ * decision, read-only. Host-owned, valid during the verdict call only. The
+ * final payload is also `call->payload`; the final extensions are read
+ * through the ext_* slots with the call, filtered by the sink's
+ * capabilities as everywhere.
+ */
+typedef struct cpex_verdict {
+    uint32_t struct_size;
+    uint32_t decision;          /* CPEX_ALLOW or CPEX_DENY: the invoke's outcome */
+    cpex_str hook;              /* the invoked hook name */
+    cpex_str violation_code;    /* when denied; ptr NULL when allowed */
+    cpex_str violation_reason;
+    cpex_str violation_description; /* optional */
+    cpex_str violation_plugin;  /* the operator's name of the plugin that denied (optional) */
+    const cpex_json *violation_details; /* an object when denied, else NULL */
+    const cpex_payload *payload; /* the final payload (NULL when the invoke carried none) */
+    uint32_t payload_modified;  /* 1: some plugin's payload change was accepted */
+    uint32_t extensions_modified; /* 1: some plugin's extension write was accepted */
+    uint32_t record_size;       /* stride of `records` in bytes */
+    uint32_t reserved;          /* 0 */
+    size_t record_count;
+    const cpex_execution_record *records; /* every handler call of the invoke, fire-and-forget
+                                             ones included, in execution order */
+    int64_t time_unix_ns;       /* wall clock when the decision was final */
+} cpex_verdict;
+
+/**
+ * An audit sink's verdict handler: sees the final verdict of every invoke
+ * of the hooks it observes, allowed and denied, and cannot change anything
+ * (its modifications are refused and recorded, a deny is ignored and
+ * recorded). Returns CPEX_ALLOW, or CPEX_ERROR after `set_error` (recorded
+ * in the background error log; on_error: disable stops the sink).
+ *
+ * [thread: any, concurrent] Runs on the manager's audit thread, after the
+ * invoke returned: verdicts arrive in the order they were decided. Never
+ * before `initialize` returned, never once `shutdown` began (every verdict
+ * queued before shutdown is delivered first). `call->mode` is
+ * CPEX_MODE_AUDIT and the call's slots work as in an audit-mode handler.
+ */
+typedef int32_t (*cpex_verdict_fn)(void *instance, const cpex_call *call,
+                                   const cpex_verdict *verdict);
+
+/** Record `index` of a verdict (laid out with the verdict's record_size as
+ *  stride), or NULL past the end. For sinks in plugins and in hosts. */
+static inline const cpex_execution_record *cpex_verdict_record(const cpex_verdict *verdict,
+                                                                size_t index)
+{
+    if (!verdict || index >= verdict->record_count || !verdict->records)
+        return NULL;
+    return (const cpex_execution_record *)(const void *)((const char *)verdict->records +
+                                                         index * verdict->record_size);
+}
 
 /* ------------------------------------------------------------------ */
 /* Creating a plugin                                                   */
@@ -680,6 +917,18 @@ typedef struct cpex_plugin_registration {
      */
     uint32_t handler_size;
     uint32_t reserved;          /* 0 */
+
+    /* ---- audit (ABI 1.1) ---- */
+    /**
+     * Optional: makes the plugin an audit sink (cpex_verdict_fn). It then
+     * receives the verdict of every invoke of the hooks listed under its
+     * `hooks:`; a plugin in `mode: audit` configured without `hooks:`
+     * receives every hook's verdict, and none of its handlers is wired
+     * (docs/observability.md). A registration that sets it may have no
+     * handlers. The SDK refuses to create a plugin that sets it on a host
+     * whose registration is too short to carry it.
+     */
+    cpex_verdict_fn verdict;
 } cpex_plugin_registration;
 
 /**
@@ -737,6 +986,10 @@ typedef struct cpex_manifest {
 #define CPEX_REGISTRATION_SIZE_1_0 \
     (offsetof(cpex_plugin_registration, handlers) + sizeof(const cpex_handler_reg *))
 #define CPEX_REGISTRATION_SIZE_1_1 (offsetof(cpex_plugin_registration, reserved) + sizeof(uint32_t))
+/* The registration's audit group (ABI 1.1): a host whose registration is
+ * shorter cannot take a verdict handler. */
+#define CPEX_REGISTRATION_SIZE_VERDICT \
+    (offsetof(cpex_plugin_registration, verdict) + sizeof(cpex_verdict_fn))
 #define CPEX_HANDLER_REG_SIZE_1_0 (offsetof(cpex_handler_reg, payload_type) + sizeof(const char *))
 #define CPEX_MANIFEST_SIZE_1_0 (offsetof(cpex_manifest, build_info) + sizeof(const char *))
 #define CPEX_MANIFEST_ENTRY_SIZE_1_0 \

@@ -176,6 +176,32 @@ static inline void cpex_logf(const cpex_host_api *host, const cpex_call *call, u
      (size_t)(host)->struct_size >= offsetof(cpex_host_api, slot) + sizeof((host)->slot) && \
      (host)->slot != NULL)
 
+/**
+ * Whether the host offers the state slots (state_get, state_set, state_incr,
+ * state_delete, state_set_add, state_set_members; ABI 1.1). When it does
+ * not, a message for the operator goes into `err` (NUL-terminated,
+ * truncated to err_cap; nothing when err is NULL) and 0 is returned: a
+ * plugin that needs the slots refuses to be created with it
+ * (CPEX_PLUGIN_INIT_FAILED), one that can do without logs it and falls
+ * back. A plugin that wants to load on a 1.0 host at all must also claim
+ * ABI 1.0 (`#define CPEX_PLUGIN_ABI_MINOR 0` before including this header).
+ */
+static inline int cpex_host_has_state(const cpex_host_api *host, char *err, size_t err_cap)
+{
+    if (CPEX_HOST_HAS(host, state_get) && CPEX_HOST_HAS(host, state_set) &&
+        CPEX_HOST_HAS(host, state_incr) && CPEX_HOST_HAS(host, state_delete) &&
+        CPEX_HOST_HAS(host, state_set_add) && CPEX_HOST_HAS(host, state_set_members))
+        return 1;
+    if (err && err_cap) {
+        unsigned v = host ? (unsigned)host->abi_version : 0u;
+        snprintf(err, err_cap,
+                 "the host (ABI %u.%u) has no state slots: they came with ABI 1.1; run the "
+                 "plugin on a libcpex host of ABI 1.1 or newer",
+                 (unsigned)CPEX_ABI_MAJOR(v), (unsigned)CPEX_ABI_MINOR(v));
+    }
+    return 0;
+}
+
 /** Whether `s` holds exactly the NUL-terminated text `text`. */
 static inline int cpex_str_eq(cpex_str s, const char *text)
 {
@@ -340,6 +366,19 @@ static inline const cpex_cmf_media *cpex_part_media(const cpex_cmf_part *part)
 }
 
 /* ------------------------------------------------------------------ */
+/* Verdicts and execution records (ABI 1.1, audit sinks)               */
+/* ------------------------------------------------------------------ */
+
+
+/** The name of an enum cpex_exec_status value ("completed", ...), "unknown" otherwise. */
+static inline const char *cpex_exec_status_text(uint32_t status)
+{
+    static const char *const names[] = {"completed",       "error",      "timeout", "cancelled",
+                                        "not_initialized", "not_started"};
+    return status < sizeof names / sizeof names[0] ? names[status] : "unknown";
+}
+
+/* ------------------------------------------------------------------ */
 /* The entry point glue                                                */
 /* ------------------------------------------------------------------ */
 
@@ -430,6 +469,20 @@ static inline int32_t cpex_plugin_dispatch(uint32_t host_abi, const cpex_host_ap
     status = create(host, config, &reg, err, err_cap);
     if (status != CPEX_CREATE_OK)
         return status;
+    /* An audit sink needs a host that reads the verdict handler: one whose
+       registration is long enough to carry it (a plugin that only cares
+       about its handlers would otherwise lose its sink in silence). */
+    if (reg.verdict && out->struct_size < CPEX_REGISTRATION_SIZE_VERDICT) {
+        cpex_plugin_errorf(err, err_cap,
+                           "the plugin is an audit sink (it registers a verdict handler), which "
+                           "this host cannot take: its registration is %u bytes, a verdict "
+                           "handler needs %u (ABI 1.1 with audit sinks); upgrade the host's "
+                           "libcpex",
+                           (unsigned)out->struct_size, (unsigned)CPEX_REGISTRATION_SIZE_VERDICT);
+        if (reg.destroy)
+            reg.destroy(reg.instance);
+        return CPEX_CREATE_INIT_FAILED;
+    }
     n = out->struct_size < sizeof reg ? out->struct_size : sizeof reg;
     reg.struct_size = (uint32_t)n;
     memcpy(out, &reg, n);
