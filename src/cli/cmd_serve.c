@@ -7,12 +7,14 @@
  *      loads and its plugins initialize (which may take a while);
  *   2. load and initialize CONFIG (a failure ends the command: a server
  *      that cannot decide must not pretend to);
- *   3. serve until SIGTERM or SIGINT;
+ *   3. serve until SIGTERM or SIGINT, reloading CONFIG whenever it
+ *      changes (the manager's watcher) and on SIGHUP: a reload publishes
+ *      the new configuration at once or, when it fails, nothing (the old
+ *      one serves on and the failure is logged); /healthz reports the
+ *      generation serving;
  *   4. stop accepting, let the requests in flight finish (at most
  *      --drain-timeout seconds; a second signal cuts it short), close the
  *      connections, wait for background (fire-and-forget) work, free.
- * SIGHUP is not handled in this version (its default action ends the
- * process); live reload will take it, at the place marked below.
  */
 #include <errno.h>
 #include <signal.h>
@@ -114,6 +116,12 @@ static int parse_args(int argc, char **argv, serve_opts *o)
             o->verbose = true;
         } else if (strcmp(a, "--null-endpoint") == 0) {
             o->null_endpoint = true;
+        } else if (strcmp(a, "--no-watch") == 0) {
+            o->no_watch = true;
+        } else if (strcmp(a, "--no-metrics") == 0) {
+            o->no_metrics = true;
+        } else if (cli_opt_value(argc, argv, &i, "--debounce", &v)) {
+            ok = count_opt("--debounce", v, 1, 60000, &o->debounce_ms, "500");
         } else if (cli_opt_value(argc, argv, &i, "--listen", &v)) {
             char host[128], port[8];
             if (!v || !serve_listen_split(v, host, sizeof host, port, sizeof port))
@@ -170,6 +178,9 @@ static int parse_args(int argc, char **argv, serve_opts *o)
     }
     if (!o->config)
         return cli_usage_error("serve", "missing CONFIG: the YAML file that lists the plugins");
+    if (o->debounce_ms && o->no_watch)
+        return cli_usage_error("serve", "--debounce sets the watch's quiet time: it does not go "
+                                        "with --no-watch");
     if (listen_given && o->unix_path)
         return cli_usage_error("serve", "--listen and --unix exclude each other: one server "
                                         "listens on one socket");
@@ -200,18 +211,61 @@ static void fit_descriptors(serve_server *s, serve_opts *o)
     }
 }
 
+/* Every reload attempt (watcher or SIGHUP) and watch change, one line. The
+   library's messages never quote the file's text (reload.h). */
+static void on_reload(void *user, const cpex_reload_event *ev)
+{
+    serve_server *s = user;
+    const char *src = ev->from_watcher ? "the file changed" : "SIGHUP";
+    switch (ev->kind) {
+    case CPEX_RELOAD_APPLIED:
+        serve_log(s, SERVE_INFO, "reloaded '%s' (%s): generation %llu, %zu plugin%s", ev->path,
+                  src, (unsigned long long)ev->generation,
+                  cpex_manager_plugin_count(s->manager),
+                  cpex_manager_plugin_count(s->manager) == 1 ? "" : "s");
+        break;
+    case CPEX_RELOAD_FAILED:
+        serve_log(s, SERVE_ERROR, "reloading '%s' (%s) failed; generation %llu serves on: %s",
+                  ev->path, src, (unsigned long long)ev->generation, ev->message);
+        break;
+    case CPEX_RELOAD_UNCHANGED:
+        if (s->opts->verbose)
+            serve_log(s, SERVE_INFO, "'%s' changed on disk but its content did not", ev->path);
+        break;
+    case CPEX_RELOAD_WATCH_LOST:
+        serve_log(s, SERVE_WARN, "lost the watch of '%s' (retrying every second; SIGHUP "
+                                 "reloads meanwhile): %s",
+                  ev->path, ev->message);
+        break;
+    case CPEX_RELOAD_WATCH_RESTORED:
+        serve_log(s, SERVE_INFO, "watching '%s' again", ev->path);
+        break;
+    }
+}
+
 /* ---- the configuration ----
  * serve_load_config loads CONFIG into the manager and initializes it; the
- * server answers the /v1 endpoints from the moment it returns true.
- * Live reload plugs in beside it (not in this version): a
- * serve_reload_config that swaps in the new configuration with the
- * reload issue's cpex_manager_reload_file, called on SIGHUP (the signal
- * loop below) and by the file watcher, and /healthz reporting the
- * generation it installed. */
+ * server answers the /v1 endpoints from the moment it returns true. Then
+ * the manager watches the file (cpex_manager_watch_file), and SIGHUP
+ * reloads it (cpex_manager_reload_file); every attempt, from either, is
+ * logged by on_reload. */
 static bool serve_load_config(serve_server *s)
 {
     const char *config = s->opts->config;
     cpex_error err = CPEX_ERROR_INIT;
+    cpex_manager_on_reload(s->manager, on_reload, s);
+    /* Watching loads the file first (a reload into the empty manager): the
+       first generation serves, as in `cpex run`. A watch that cannot start
+       for another reason than the file (inotify's limits) is no reason not
+       to serve: the file is loaded as such, and SIGHUP still reloads. */
+    if (!s->opts->no_watch) {
+        if (cpex_manager_watch_file(s->manager, config, (uint32_t)s->opts->debounce_ms, &err) ==
+            CPEX_OK)
+            goto loaded;
+        serve_log(s, SERVE_WARN, "cannot watch '%s' (SIGHUP still reloads it): %s", config,
+                  cpex_error_message(&err));
+        cpex_error_cleanup(&err);
+    }
     if (cpex_manager_load_file(s->manager, config, &err) != CPEX_OK) {
         serve_log(s, SERVE_ERROR, "cannot load '%s' (%zu problem%s):", config, err.count,
                   err.count == 1 ? "" : "s");
@@ -220,6 +274,7 @@ static bool serve_load_config(serve_server *s)
         cpex_error_cleanup(&err);
         return false;
     }
+loaded:
     cli_guard_plugins(s->manager);
     if (cpex_manager_initialize(s->manager, &err) != CPEX_OK) {
         serve_log(s, SERVE_ERROR, "plugins of '%s' failed to initialize:", config);
@@ -230,6 +285,16 @@ static bool serve_load_config(serve_server *s)
     return true;
 }
 
+/* SIGHUP: reload now; on_reload logs the outcome. */
+static void reload_now(serve_server *s)
+{
+    cli_guard_doing("reloading the configuration");
+    cpex_error err = CPEX_ERROR_INIT;
+    cpex_manager_reload_file(s->manager, s->opts->config, &err);
+    cpex_error_cleanup(&err);
+    cli_guard_doing("serving requests");
+}
+
 /* ---- signals ---- */
 
 static void signal_set(sigset_t *set)
@@ -237,6 +302,7 @@ static void signal_set(sigset_t *set)
     sigemptyset(set);
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
 }
 
 /* Wait for a signal of the set at most `seconds` (negative: for ever);
@@ -269,7 +335,8 @@ static void drain(serve_server *s, const sigset_t *set)
                       n, n == 1 ? "" : "s", s->opts->drain_timeout);
             return;
         }
-        if (wait_signal(set, 0.01)) {
+        int sig = wait_signal(set, 0.01);
+        if (sig && sig != SIGHUP) { /* no reload while stopping */
             serve_log(s, SERVE_WARN, "second signal: closing %zu unfinished request%s now", n,
                       n == 1 ? "" : "s");
             return;
@@ -350,7 +417,7 @@ int cli_cmd_serve(int argc, char **argv)
     }
     snprintf(s->address, sizeof s->address, "%s", l.address);
     s->listen_fd = l.fd;
-    s->manager = cli_manager_new(&s->log);
+    s->manager = cli_manager_new_observing(&s->log, false, !o.no_metrics);
     s->contexts = cli_contexts_new(o.max_contexts, o.context_ttl);
     if (!s->manager || !s->contexts || !serve_conns_start(s) || !serve_http_start(s)) {
         if (!s->contexts)
@@ -381,14 +448,19 @@ int cli_cmd_serve(int argc, char **argv)
     if (!cpex_manager_has_hooks_for(s->manager, "cmf.http_request"))
         serve_log(s, SERVE_WARN, "no plugin handles cmf.http_request: /v1/authz answers 503 "
                                  "(docs/serve.md)");
-    serve_log(s, SERVE_INFO, "ready: %zu plugin%s; SIGTERM or SIGINT stops", 
+    serve_log(s, SERVE_INFO, "ready: %zu plugin%s, generation %llu; %sSIGHUP reloads, SIGTERM "
+                             "or SIGINT stops",
               cpex_manager_plugin_count(s->manager),
-              cpex_manager_plugin_count(s->manager) == 1 ? "" : "s");
+              cpex_manager_plugin_count(s->manager) == 1 ? "" : "s",
+              (unsigned long long)cpex_manager_generation(s->manager),
+              o.no_watch ? "" : "a change of the file or ");
     cli_guard_doing("serving requests");
 
-    int sig = wait_signal(&set, -1);
-    /* SIGHUP (live reload) will join the set above and loop back here after
-       serve_reload_config; until then only the stop signals are taken. */
+    int sig;
+    while ((sig = wait_signal(&set, -1)) == SIGHUP)
+        reload_now(s);
+    /* The watcher stops before the server does: no reload during the drain. */
+    cpex_manager_watch_stop(s->manager);
     atomic_store(&s->phase, SERVE_STOPPING);
     serve_log(s, SERVE_INFO, "%s: stopping (no new connections)", sig == SIGINT ? "SIGINT"
                                                                                 : "SIGTERM");

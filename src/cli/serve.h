@@ -45,6 +45,9 @@ typedef struct serve_opts {
     unsigned deny_status;      /* 0: the violation's details.http_status, else 403 */
     bool null_endpoint;        /* serve /v1/null (benchmarks) */
     bool verbose;
+    bool no_watch;             /* do not reload CONFIG when it changes (SIGHUP still does) */
+    size_t debounce_ms;        /* the watch's quiet time; 0: the library's default */
+    bool no_metrics;           /* no per-plugin metrics in /metrics */
 } serve_opts;
 
 /* ---- endpoints, for routing and metrics ---- */

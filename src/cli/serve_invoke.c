@@ -81,10 +81,19 @@ enum MHD_Result serve_healthz(serve_request *r, struct MHD_Connection *c)
                          : phase == SERVE_STARTING ? "starting"
                          : phase == SERVE_STOPPING ? "stopping"
                                                    : "not initialized";
-    /* Live reload (not yet in this version) adds the configuration's
-       generation here. */
-    json_t *doc = json_pack("{s:s,s:I}", "status", status, "plugins",
-                            (json_int_t)cpex_manager_plugin_count(s->manager));
+    /* The generation serving, and how reloads went: a deployment checks
+       that its new configuration is the one in force. */
+    cpex_reload_status rs;
+    cpex_reload_status_init(&rs);
+    cpex_manager_reload_status(s->manager, &rs);
+    json_t *doc = json_pack("{s:s,s:I,s:I,s:{s:b,s:I,s:I}}", "status", status, "plugins",
+                            (json_int_t)cpex_manager_plugin_count(s->manager), "generation",
+                            (json_int_t)cpex_manager_generation(s->manager), "reload",
+                            "watching", rs.watching && rs.watcher_alive, "applied",
+                            (json_int_t)rs.successes, "failed", (json_int_t)rs.failures);
+    if (doc && rs.last_error[0]) /* redacted by the library: no text of the file */
+        json_object_set_new(json_object_get(doc, "reload"), "last_error",
+                            json_string(rs.last_error));
     return serve_respond_json(r, c, up ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, doc, NULL);
 }
 

@@ -177,6 +177,18 @@ static void server_metrics(serve_server *s, text *t)
                                         cpex_manager_is_initialized(s->manager));
     head(t, "cpex_serve_plugins", "gauge", "Plugins registered in the manager.");
     put(t, "cpex_serve_plugins %zu\n", cpex_manager_plugin_count(s->manager));
+    cpex_reload_status rs;
+    cpex_reload_status_init(&rs);
+    cpex_manager_reload_status(s->manager, &rs);
+    head(t, "cpex_serve_config_generation", "gauge",
+         "The generation of the configuration serving (one more per applied load or reload).");
+    put(t, "cpex_serve_config_generation %llu\n",
+        (unsigned long long)cpex_manager_generation(s->manager));
+    head(t, "cpex_serve_reloads_total", "counter",
+         "Reloads of CONFIG (file changes and SIGHUP), by outcome.");
+    put(t, "cpex_serve_reloads_total{result=\"applied\"} %llu\n",
+        (unsigned long long)rs.successes);
+    put(t, "cpex_serve_reloads_total{result=\"failed\"} %llu\n", (unsigned long long)rs.failures);
 }
 
 /* The whole page. malloc'd; NULL on OOM. */
@@ -184,8 +196,16 @@ static char *render(serve_server *s, size_t *len)
 {
     text t = {0};
     server_metrics(s, &t);
-    /* ---- the per-plugin metrics of the manager append here, when the
-       observability work provides them (not in this version). ---- */
+    /* The manager's own families (per plugin and hook, the audit queue),
+       unless --no-metrics turned its counting off. */
+    if (!s->opts->no_metrics) {
+        char *plugins = cpex_manager_metrics_text(s->manager);
+        if (plugins)
+            put(&t, "%s", plugins);
+        else
+            t.failed = true;
+        free(plugins);
+    }
     if (t.failed) {
         free(t.buf);
         return NULL;

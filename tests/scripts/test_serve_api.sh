@@ -118,7 +118,7 @@ want_code "charset in the content type" 200 -H 'Content-Type: application/json; 
   --data '{"hook":"cmf.http_request","payload":{"method":"GET","path":"/"}}' "$serve_url/v1/invoke"
 has "cmf.http_request takes a JSON payload by default" "$(cat "$tmp/body")" '"decision":"allow"'
 want_code "/healthz" 200 "$serve_url/healthz"
-has "healthz body" "$(cat "$tmp/body")" '^\{"status":"ok","plugins":6\}$'
+has "healthz body" "$(cat "$tmp/body")" '^\{"status":"ok","plugins":6,"generation":1,"reload":\{"watching":true,"applied":1,"failed":0\}\}$'
 has "one log line per error" "$(cat "$tmp/serve.err")" '^cpex serve: warning: POST /v1/invoke: 415: send the request'
 count "the error lines of the replay were logged" "$(cat "$tmp/serve.err")" 'POST /v1/invoke: 400: ' 6
 
