@@ -9,12 +9,13 @@
 #   make bench-serve   requests/s and latency of `cpex serve` under wrk
 #   make fuzz     build the libFuzzer targets and run each FUZZ_SECONDS (default 30)
 #   make fuzz-build   only build them (clang; build-fuzz)
+#   make format   reformat the C files with .clang-format (the test_format test checks)
 BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
 .PHONY: all build deps run test test-asan test-tsan bench bench-callgrind bench-serve install \
-        clean fuzz fuzz-build
+        clean fuzz fuzz-build format
 
 # `make` installs nothing: with a package missing it stops and prints the
 # apt-get line. The README's two commands (run, test) install what they need.
@@ -95,3 +96,6 @@ install: all
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan
+
+format:
+	@scripts/format.sh

@@ -106,8 +106,8 @@ const char *bench_slot_unavailable(int role);
 
 enum bench_special {
     BENCH_INVOKE = 0,
-    BENCH_BASELINE = 1,  /* a plain indirect call of the allow handler */
-    BENCH_ARGS_WORK = 2  /* the modifying handler's own JSON work, no invoke */
+    BENCH_BASELINE = 1, /* a plain indirect call of the allow handler */
+    BENCH_ARGS_WORK = 2 /* the modifying handler's own JSON work, no invoke */
 };
 
 /** What an invoke case's manager holds and how it is invoked. */
@@ -140,8 +140,8 @@ bench_checks bench_fixture_checks(const bench_fixture *f);
 
 /** Per-invoke allocations on a fixture: libcpex's own counter and all libc mallocs. */
 typedef struct bench_allocs {
-    double cpex;  /* cpex__alloc_count() per invoke */
-    double libc;  /* malloc+calloc+realloc per invoke; -1 when not counted */
+    double cpex; /* cpex__alloc_count() per invoke */
+    double libc; /* malloc+calloc+realloc per invoke; -1 when not counted */
 } bench_allocs;
 bench_allocs bench_fixture_allocs(bench_fixture *f, long iters);
 
@@ -179,27 +179,27 @@ void bench_threads_done(void);
 /* ---- the cases (bench_cases.c) and their results ---- */
 
 enum bench_case_kind {
-    BENCH_CASE_INVOKE = 0,  /* a figure per invoke (ns, or instructions) */
-    BENCH_CASE_SETUP = 1,   /* a figure per operation (ms, or instructions) */
-    BENCH_CASE_THREADS = 2  /* 1 vs 2 threads against the control */
+    BENCH_CASE_INVOKE = 0, /* a figure per invoke (ns, or instructions) */
+    BENCH_CASE_SETUP = 1,  /* a figure per operation (ms, or instructions) */
+    BENCH_CASE_THREADS = 2 /* 1 vs 2 threads against the control */
 };
 
 typedef struct bench_case {
     const char *name;
     const char *group;
     const char *what;
-    int kind;                 /* enum bench_case_kind */
-    bench_spec spec;          /* invoke cases */
-    int setup_kind;           /* setup cases: enum bench_setup_kind */
+    int kind;        /* enum bench_case_kind */
+    bench_spec spec; /* invoke cases */
+    int setup_kind;  /* setup cases: enum bench_setup_kind */
     int setup_count;
-    long cg_iters;            /* bench-callgrind: N (then 2N); 0: never run there */
-    int cg_slow;              /* minutes under valgrind: only when asked for (--all, --case) */
-    const char *cg_note;      /* why it is left out there */
+    long cg_iters;       /* bench-callgrind: N (then 2N); 0: never run there */
+    int cg_slow;         /* minutes under valgrind: only when asked for (--all, --case) */
+    const char *cg_note; /* why it is left out there */
     /* results */
-    const char *skipped;      /* why the case did not run (a 1.1 slot not in this build) */
+    const char *skipped; /* why the case did not run (a 1.1 slot not in this build) */
     int ran;
-    long iters;               /* per repetition (invokes, or operations) */
-    bench_stat per_op;        /* ns (time) or instructions per invoke / operation */
+    long iters;        /* per repetition (invokes, or operations) */
+    bench_stat per_op; /* ns (time) or instructions per invoke / operation */
     int have_allocs;
     bench_allocs allocs;
     bench_checks checks;
@@ -226,9 +226,9 @@ typedef struct bench_threads_result {
 typedef struct bench_run_info {
     int quick;
     int reps;
-    int instructions;   /* figures are callgrind instructions, not nanoseconds */
+    int instructions; /* figures are callgrind instructions, not nanoseconds */
     int failures;
-    const char *only;   /* --case: print that case alone (no derived figures, no targets) */
+    const char *only; /* --case: print that case alone (no derived figures, no targets) */
     const bench_threads_result *threads;
 } bench_run_info;
 

@@ -20,7 +20,7 @@
 #define BENCH_NO_MALLOC_WRAP 1
 #endif
 #if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
     __has_feature(memory_sanitizer)
 #define BENCH_NO_MALLOC_WRAP 1
 #endif

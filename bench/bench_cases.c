@@ -28,17 +28,22 @@
 #define KB BENCH_KB
 #define MB BENCH_MB
 
-#define INVOKE(n, g, w, cg, ...) \
-    {.name = n, .group = g, .what = w, .kind = BENCH_CASE_INVOKE, .cg_iters = cg, \
-     .spec = {__VA_ARGS__}}
-#define SETUP(n, w, k, count, cg, note) \
-    {.name = n, .group = "setup", .what = w, .kind = BENCH_CASE_SETUP, .setup_kind = k, \
-     .setup_count = count, .cg_iters = cg, .cg_note = note}
+#define INVOKE(n, g, w, cg, ...)                                                                   \
+    {                                                                                              \
+        .name = n, .group = g, .what = w, .kind = BENCH_CASE_INVOKE, .cg_iters = cg, .spec = {     \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    }
+#define SETUP(n, w, k, count, cg, note)                                                            \
+    {                                                                                              \
+        .name = n, .group = "setup", .what = w, .kind = BENCH_CASE_SETUP, .setup_kind = k,         \
+        .setup_count = count, .cg_iters = cg, .cg_note = note                                      \
+    }
 
 /* Left out of bench-callgrind unless asked for: minutes under valgrind. */
 #define SLOW(n, note) .cg_iters = n, .cg_slow = 1, .cg_note = note
-#define SLOW_10MB \
-    SLOW(20, "left out of bench-callgrind by default: parsing the 10 MB message takes about a " \
+#define SLOW_10MB                                                                                  \
+    SLOW(20, "left out of bench-callgrind by default: parsing the 10 MB message takes about a "    \
              "minute per run under valgrind (bench/callgrind.sh --all or --case NAME runs it)")
 
 #define MOD_ARGS BENCH_ROLE_MODIFY_ARGS
@@ -76,61 +81,79 @@ bench_case bench_cases[] = {
            .payload = KB),
     INVOKE("conc_1_100k", "concurrent", "1 concurrent plugin, 100 KB payload", 1000, .conc = 1,
            .payload = 100 * KB),
-    {.name = "conc_1_10m", .group = "concurrent", .what = "1 concurrent plugin, 10 MB payload",
-     .kind = BENCH_CASE_INVOKE, .spec = {.conc = 1, .payload = 10 * MB}, SLOW_10MB},
+    {.name = "conc_1_10m",
+     .group = "concurrent",
+     .what = "1 concurrent plugin, 10 MB payload",
+     .kind = BENCH_CASE_INVOKE,
+     .spec = {.conc = 1, .payload = 10 * MB},
+     SLOW_10MB},
 
     /* ---- modify ---- */
     INVOKE("seq_10_100k", "modify", "10 sequential allow, 100 KB payload", 5000, .seq = 10,
            .payload = 100 * KB),
-    {.name = "seq_10_10m", .group = "modify", .what = "10 sequential allow, 10 MB payload",
-     .kind = BENCH_CASE_INVOKE, .spec = {.seq = 10, .payload = 10 * MB}, SLOW_10MB},
+    {.name = "seq_10_10m",
+     .group = "modify",
+     .what = "10 sequential allow, 10 MB payload",
+     .kind = BENCH_CASE_INVOKE,
+     .spec = {.seq = 10, .payload = 10 * MB},
+     SLOW_10MB},
     INVOKE("modify_args_1k", "modify", "10 seq, the 5th rewrites a tool argument, 1 KB", 2000,
            .seq = 10, .modify = MOD_ARGS),
     INVOKE("modify_args_100k", "modify", "the same, 100 KB payload", 2000, .seq = 10,
            .modify = MOD_ARGS, .payload = 100 * KB),
-    {.name = "modify_args_10m", .group = "modify", .what = "the same, 10 MB payload",
-     .kind = BENCH_CASE_INVOKE, .spec = {.seq = 10, .modify = MOD_ARGS, .payload = 10 * MB},
+    {.name = "modify_args_10m",
+     .group = "modify",
+     .what = "the same, 10 MB payload",
+     .kind = BENCH_CASE_INVOKE,
+     .spec = {.seq = 10, .modify = MOD_ARGS, .payload = 10 * MB},
      SLOW_10MB},
-    INVOKE("modify_args_slot_1k", "modify", "the same by payload_set_tool_arguments, 1 KB",
-           2000, .seq = 10, .modify = MOD_ARGS_SLOT),
+    INVOKE("modify_args_slot_1k", "modify", "the same by payload_set_tool_arguments, 1 KB", 2000,
+           .seq = 10, .modify = MOD_ARGS_SLOT),
     INVOKE("modify_args_slot_100k", "modify", "the same (slot), 100 KB payload", 2000, .seq = 10,
            .modify = MOD_ARGS_SLOT, .payload = 100 * KB),
-    {.name = "modify_args_slot_10m", .group = "modify", .what = "the same (slot), 10 MB payload",
-     .kind = BENCH_CASE_INVOKE, .spec = {.seq = 10, .modify = MOD_ARGS_SLOT, .payload = 10 * MB},
+    {.name = "modify_args_slot_10m",
+     .group = "modify",
+     .what = "the same (slot), 10 MB payload",
+     .kind = BENCH_CASE_INVOKE,
+     .spec = {.seq = 10, .modify = MOD_ARGS_SLOT, .payload = 10 * MB},
      SLOW_10MB},
-    INVOKE("modify_text_1k", "modify", "10 seq, the 5th replaces the text, 1 KB", 2000,
-           .seq = 10, .modify = MOD_TEXT),
-    INVOKE("modify_text_slot_1k", "modify", "the same by payload_set_text, 1 KB", 2000,
-           .seq = 10, .modify = MOD_TEXT_SLOT),
+    INVOKE("modify_text_1k", "modify", "10 seq, the 5th replaces the text, 1 KB", 2000, .seq = 10,
+           .modify = MOD_TEXT),
+    INVOKE("modify_text_slot_1k", "modify", "the same by payload_set_text, 1 KB", 2000, .seq = 10,
+           .modify = MOD_TEXT_SLOT),
     INVOKE("args_work", "modify", "the rewrite's own JSON work, no invoke", 10000,
            .special = BENCH_ARGS_WORK),
 
     /* ---- setup ---- */
-    SETUP("register_hooks_1", "register + initialize, 1 hook (1 plugin)", BENCH_SETUP_REGISTER,
-          1, 20, NULL),
-    SETUP("register_hooks_10", "register + initialize, 10 distinct hooks", BENCH_SETUP_REGISTER,
-          10, 10, NULL),
-    SETUP("register_hooks_100", "register + initialize, 100 distinct hooks",
-          BENCH_SETUP_REGISTER, 100, 2, NULL),
-    {.name = "register_hooks_1000", .group = "setup",
-     .what = "register + initialize, 1,000 distinct hooks", .kind = BENCH_CASE_SETUP,
-     .setup_kind = BENCH_SETUP_REGISTER, .setup_count = 1000,
+    SETUP("register_hooks_1", "register + initialize, 1 hook (1 plugin)", BENCH_SETUP_REGISTER, 1,
+          20, NULL),
+    SETUP("register_hooks_10", "register + initialize, 10 distinct hooks", BENCH_SETUP_REGISTER, 10,
+          10, NULL),
+    SETUP("register_hooks_100", "register + initialize, 100 distinct hooks", BENCH_SETUP_REGISTER,
+          100, 2, NULL),
+    {.name = "register_hooks_1000",
+     .group = "setup",
+     .what = "register + initialize, 1,000 distinct hooks",
+     .kind = BENCH_CASE_SETUP,
+     .setup_kind = BENCH_SETUP_REGISTER,
+     .setup_count = 1000,
      SLOW(1, "left out of bench-callgrind by default: over a minute under valgrind while "
              "registering is quadratic (bench/callgrind.sh --all or --case NAME runs it)")},
     SETUP("yaml_hooks_1", "YAML load + initialize, 1 hook", BENCH_SETUP_YAML, 1, 20, NULL),
     SETUP("yaml_hooks_10", "YAML load + initialize, 10 distinct hooks", BENCH_SETUP_YAML, 10, 10,
           NULL),
-    SETUP("yaml_hooks_100", "YAML load + initialize, 100 distinct hooks", BENCH_SETUP_YAML, 100,
-          2, NULL),
-    SETUP("yaml_hooks_1000", "YAML load + initialize, 1,000 distinct hooks", BENCH_SETUP_YAML,
-          1000, 1, NULL),
+    SETUP("yaml_hooks_100", "YAML load + initialize, 100 distinct hooks", BENCH_SETUP_YAML, 100, 2,
+          NULL),
+    SETUP("yaml_hooks_1000", "YAML load + initialize, 1,000 distinct hooks", BENCH_SETUP_YAML, 1000,
+          1, NULL),
     SETUP("load_lib_1", "load + initialize 1 lib: plugin", BENCH_SETUP_LIB, 1, 10, NULL),
     SETUP("load_lib_100", "load + initialize 100 lib: plugins", BENCH_SETUP_LIB, 100, 2, NULL),
-    SETUP("load_lib_1000", "load + initialize 1,000 lib: plugins", BENCH_SETUP_LIB, 1000, 1,
-          NULL),
+    SETUP("load_lib_1000", "load + initialize 1,000 lib: plugins", BENCH_SETUP_LIB, 1000, 1, NULL),
 
     /* ---- threads ---- */
-    {.name = "threads", .group = "threads", .what = "2 threads vs 1 (5 sequential plugins)",
+    {.name = "threads",
+     .group = "threads",
+     .what = "2 threads vs 1 (5 sequential plugins)",
      .kind = BENCH_CASE_THREADS,
      .cg_note = "not run under callgrind: valgrind runs one thread at a time"},
 };

@@ -30,12 +30,12 @@ typedef struct options {
     int quick;
     int json;
     int no_allocs;
-    const char *only;     /* --case */
-    int reps;             /* 0: default */
-    long iters;           /* 0: calibrate */
-    double time_ms;       /* per repetition of an invoke case */
-    int thread_plugins;   /* plugins in the threads case */
-    const char *from_cg;  /* --from-callgrind FILE */
+    const char *only;    /* --case */
+    int reps;            /* 0: default */
+    long iters;          /* 0: calibrate */
+    double time_ms;      /* per repetition of an invoke case */
+    int thread_plugins;  /* plugins in the threads case */
+    const char *from_cg; /* --from-callgrind FILE */
 } options;
 
 static int failures;
@@ -274,8 +274,8 @@ static void print_callgrind_plan(void)
 {
     for (size_t i = 0; i < bench_case_count; i++) {
         const bench_case *c = &bench_cases[i];
-        const char *why = c->kind == BENCH_CASE_INVOKE ? bench_slot_unavailable(c->spec.modify)
-                                                       : NULL;
+        const char *why =
+            c->kind == BENCH_CASE_INVOKE ? bench_slot_unavailable(c->spec.modify) : NULL;
         if (why || c->cg_iters <= 0)
             printf("# %s: %s\n", c->name, why ? why : c->cg_note ? c->cg_note : "not run");
         else
@@ -314,8 +314,8 @@ static int load_callgrind(const char *path)
             continue;
         c->skipped = c->kind == BENCH_CASE_INVOKE ? bench_slot_unavailable(c->spec.modify) : NULL;
         if (!c->skipped)
-            c->skipped = c->cg_note ? c->cg_note
-                                    : "not measured in this run (see bench/callgrind.sh's log)";
+            c->skipped =
+                c->cg_note ? c->cg_note : "not measured in this run (see bench/callgrind.sh's log)";
     }
     return 0;
 }

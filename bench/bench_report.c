@@ -48,7 +48,7 @@ typedef struct derived {
     double base;
     double empty_ratio, empty_handle_ratio;
     double slope, slope_ratio, intercept;
-    double args_extra[2][3];  /* modify_args* minus the all-allow case of its size */
+    double args_extra[2][3]; /* modify_args* minus the all-allow case of its size */
     double args_10m_vs_1k[2];
     double text_extra[2];
     double conc_100k_vs_1k, conc_10m_vs_1k;
@@ -90,14 +90,14 @@ static derived derive(void)
 /* ------------------------------------------------------------------ */
 
 typedef struct target {
-    int round;          /* 1: docs/performance.md first round; 2: issue 11 */
+    int round; /* 1: docs/performance.md first round; 2: issue 11 */
     const char *key;
     const char *what;
     double value;
-    const char *unit;   /* "ns", "ms", "x", "" (a count) */
+    const char *unit; /* "ns", "ms", "x", "" (a count) */
     double limit;
-    int at_most;        /* 1: value <= limit holds; 0: value >= limit holds */
-    int like;           /* a ratio of like figures: also judged on instruction counts */
+    int at_most; /* 1: value <= limit holds; 0: value >= limit holds */
+    int like;    /* a ratio of like figures: also judged on instruction counts */
     const char *skipped;
 } target;
 
@@ -122,8 +122,8 @@ static size_t targets(const derived *d, const bench_run_info *run, target *t)
     /* Second round: the table of issue 11, one line per row. */
     T(2, "mixed_ns", "mixed 5 seq + 5 audit + 5 concurrent, 1 KB", med("mixed"), "ns", 5000, 1);
     T(2, "mixed_allocs", "  its allocations per invoke", allocs_of("mixed"), "", 2, 1);
-    TX(2, "conc_10m_vs_1k", "1 concurrent plugin, 10 MB vs 1 KB", d->conc_10m_vs_1k, "x", 1.5,
-       1, 1, NULL);
+    TX(2, "conc_10m_vs_1k", "1 concurrent plugin, 10 MB vs 1 KB", d->conc_10m_vs_1k, "x", 1.5, 1, 1,
+       NULL);
     for (int w = 0; w < 2; w++) {
         const char *sk = skip_of(args_case[w][SIZE_1K]);
         TX(2, w ? "modify_slot_extra_ns" : "modify_extra_ns",
@@ -145,16 +145,15 @@ static size_t targets(const derived *d, const bench_run_info *run, target *t)
     T(2, "yaml_1000_ms", "  the same from one YAML", med("yaml_hooks_1000") * ms, "ms", 20, 1);
     T(2, "load_lib_1000_ms", "load + initialize 1,000 lib: plugins", med("load_lib_1000") * ms,
       "ms", 15, 1);
-    T(2, "threads_vs_control", "2 threads vs 1, fraction of the control's", thr_eff, "x", 0.95,
-      0);
+    T(2, "threads_vs_control", "2 threads vs 1, fraction of the control's", thr_eff, "x", 0.95, 0);
     /* First round (docs/performance.md), kept so that nothing regresses. */
     T(1, "empty_vs_baseline", "no-plugin invoke, x baseline", d->empty_ratio, "x", 10, 1);
     T(1, "round1_slope_vs_baseline", "per sequential plugin, x baseline", d->slope_ratio, "x", 10,
       1);
     T(1, "allocs_per_invoke", "heap allocations per all-allow invoke", allocs_of("seq_10"), "", 0,
       1);
-    TX(1, "lib_vs_builtin", "shared library vs compiled in (10 plugins)", d->lib10_ratio, "x",
-       1.1, 1, 1, NULL);
+    TX(1, "lib_vs_builtin", "shared library vs compiled in (10 plugins)", d->lib10_ratio, "x", 1.1,
+       1, 1, NULL);
     T(1, "threads_ratio", "2 threads vs 1 thread throughput", thr_ratio, "x", 1.7, 0);
     T(1, "load_100_ms", "load + initialize 100 lib: plugins", med("load_lib_100") * ms, "ms", 100,
       1);
@@ -246,7 +245,8 @@ static void print_derived(const derived *d, const bench_run_info *run)
     fmt(b, sizeof b, d->slope_ratio, "x");
     fmt(c, sizeof c, d->intercept, u);
     printf("  slope over 1, 5, 10, 50 sequential plugins: %s per plugin = %s baseline "
-           "(intercept %s)\n", a, b, c);
+           "(intercept %s)\n",
+           a, b, c);
     fmt(a, sizeof a, d->empty_ratio, "x");
     fmt(b, sizeof b, d->empty_handle_ratio, "x");
     printf("  empty invoke: %s baseline by name, %s by handle\n", a, b);
@@ -295,8 +295,7 @@ static void print_targets(const derived *d, const bench_run_info *run)
                 continue;
             char val[32], lim[32];
             fmt(val, sizeof val, t[i].value, shown_unit(&t[i], run));
-            snprintf(lim, sizeof lim, "%s %g%s", t[i].at_most ? "<=" : ">=", t[i].limit,
-                     t[i].unit);
+            snprintf(lim, sizeof lim, "%s %g%s", t[i].at_most ? "<=" : ">=", t[i].limit, t[i].unit);
             printf("  %-48s %12s   (%s)  %s\n", t[i].what, val, lim, verdict(&t[i], run));
         }
     }

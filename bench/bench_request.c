@@ -105,10 +105,7 @@ void bench_request_cleanup(bench_request *r)
     memset(r, 0, sizeof *r);
 }
 
-cpex_cmf_message *bench_probe_message(void)
-{
-    return cpex_cmf_new(CPEX_ROLE_ASSISTANT);
-}
+cpex_cmf_message *bench_probe_message(void) { return cpex_cmf_new(CPEX_ROLE_ASSISTANT); }
 
 /* ------------------------------------------------------------------ */
 /* Managers                                                            */
@@ -128,8 +125,8 @@ static cpex_status allow_factory(void *data, const cpex_factory_request *request
                 c->hook_count);
         return CPEX_E_CONFIG;
     }
-    if (bench_fill_on_hook(request->host, c->hooks[0].ptr, c->hooks[0].len, &out->registration,
-                           msg, sizeof msg) != CPEX_CREATE_OK) {
+    if (bench_fill_on_hook(request->host, c->hooks[0].ptr, c->hooks[0].len, &out->registration, msg,
+                           sizeof msg) != CPEX_CREATE_OK) {
         fprintf(stderr, "cpex_bench: %s\n", msg);
         return CPEX_E_NOMEM;
     }

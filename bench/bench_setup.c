@@ -22,8 +22,8 @@
 #include "bench.h"
 #include "plugins/bench_handlers.h"
 
-static const char *const lib_entries[] = {"allow", "modify_args", "modify_args_slot",
-                                          "modify_text", "modify_text_slot"};
+static const char *const lib_entries[] = {"allow", "modify_args", "modify_args_slot", "modify_text",
+                                          "modify_text_slot"};
 #define LIB_ENTRY_COUNT (sizeof lib_entries / sizeof lib_entries[0])
 
 static void hook_name(char *buf, size_t cap, int i) { snprintf(buf, cap, "bench.hook_%04d", i); }

@@ -37,8 +37,8 @@ static void check_config(const cpex__config *cfg)
 {
     CHECK(cfg->source && strcmp(cfg->source, "fuzz.yaml") == 0);
     CHECK(cfg->plugin_count == 0 || cfg->plugins);
-    CHECK(!cfg->has_plugin_timeout || (cfg->plugin_timeout >= CPEX_TIMEOUT_MIN &&
-                                       cfg->plugin_timeout <= CPEX_TIMEOUT_MAX));
+    CHECK(!cfg->has_plugin_timeout ||
+          (cfg->plugin_timeout >= CPEX_TIMEOUT_MIN && cfg->plugin_timeout <= CPEX_TIMEOUT_MAX));
     CHECK(strv_len(cfg->warnings) == cfg->warning_count);
     for (size_t i = 0; i < cfg->plugin_count; i++) {
         const cpex__config_plugin *p = &cfg->plugins[i];

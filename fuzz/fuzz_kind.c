@@ -59,8 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(*end == '\0' || *end == '#');
         } else {
             /* no entry: nothing, an empty query, or the fragment follows */
-            CHECK(*after == '\0' || *after == '#' || (after[0] == '?' && (after[1] == '\0' ||
-                                                                          after[1] == '#')));
+            CHECK(*after == '\0' || *after == '#' ||
+                  (after[0] == '?' && (after[1] == '\0' || after[1] == '#')));
         }
         cpex__kind_cleanup(&k);
         CHECK(!k.scheme && !k.path && !k.entry && !k.handler);

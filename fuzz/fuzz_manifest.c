@@ -94,7 +94,7 @@ static void arena_free(arena *a)
 #define UNTERMINATED_LEN 4097
 
 static const char *const names[] = {
-    "",      "allow", "deny", "audit", "a-b", "1x", "x y", "_", "Z9", "allow", "\xff", "a.b",
+    "", "allow", "deny", "audit", "a-b", "1x", "x y", "_", "Z9", "allow", "\xff", "a.b",
 };
 
 static const char *str(src *s, arena *a)
@@ -103,8 +103,7 @@ static const char *str(src *s, arena *a)
     switch (kind % 8) {
     case 0: /* a plausible name (the common case when the input runs out) */
         return names[u8(s) % (sizeof names / sizeof names[0])];
-    case 1:
-        return NULL;
+    case 1: return NULL;
     case 2: { /* not terminated within the longest bounded read */
         char *b = arena_alloc(a, UNTERMINATED_LEN);
         if (b)
@@ -150,7 +149,7 @@ static size_t count(src *s)
 {
     uint8_t c = u8(s);
     switch (c % 8) {
-    case 6: return CPEX_MANIFEST_MAX_ENTRIES + (c >> 7);  /* 1024 or 1025 */
+    case 6: return CPEX_MANIFEST_MAX_ENTRIES + (c >> 7); /* 1024 or 1025 */
     case 7: return (c & 8) ? SIZE_MAX : (size_t)u32(s) | 0x10000u;
     default: return c % 6;
     }
@@ -285,8 +284,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (sym) {
         cpex_error err = CPEX_ERROR_INIT;
-        cpex_status st = cpex__manifest_validate(sym, CPEX_ABI_VERSION, "/fuzz/libfuzz.so",
-                                                object_size, &err);
+        cpex_status st =
+            cpex__manifest_validate(sym, CPEX_ABI_VERSION, "/fuzz/libfuzz.so", object_size, &err);
         if (st == CPEX_OK) {
             CHECK(err.count == 0);
             CHECK(CPEX_ABI_MAJOR(sym->abi_version) == CPEX_ABI_VERSION_MAJOR &&

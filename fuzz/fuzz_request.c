@@ -93,44 +93,44 @@ static void roundtrip_ext(const cpex_extensions *e)
  * value `equal` to the first, or NULL with an error code, which is
  * CPEX_E_NOMEM where the first conversion succeeded.
  */
-#define FUZZ_FROM_JSON(fn, type, from_json, equal, release, roundtrip, refusal)                    \
-    static void fn(const json_t *json, uint64_t pick)                                              \
-    {                                                                                              \
-        cpex_error err = CPEX_ERROR_INIT;                                                          \
-        cpex__alloc_count_reset();                                                                  \
-        type *v = from_json(json, &err);                                                           \
-        uint64_t allocs = cpex__alloc_count();                                                      \
-        if (v) {                                                                                   \
-            CHECK(err.count == 0);                                                                 \
-            roundtrip(v);                                                                          \
-        } else {                                                                                   \
-            CHECK(err.count >= 1 && (refusal));                                                    \
-            CHECK(cpex_error_message(&err)[0] != '\0');                                            \
-        }                                                                                          \
-        cpex_error_cleanup(&err);                                                                  \
-        if (allocs) {                                                                              \
-            cpex__alloc_fail_at(pick % allocs + 1);                                                 \
-            type *v2 = from_json(json, &err);                                                      \
-            cpex__alloc_fail_at(0);                                                                 \
-            if (v2) {                                                                              \
-                CHECK(v && equal(v, v2));                                                          \
-            } else {                                                                               \
+#define FUZZ_FROM_JSON(fn, type, from_json, equal, release, roundtrip, refusal)                      \
+    static void fn(const json_t *json, uint64_t pick)                                                \
+    {                                                                                                \
+        cpex_error err = CPEX_ERROR_INIT;                                                            \
+        cpex__alloc_count_reset();                                                                   \
+        type *v = from_json(json, &err);                                                             \
+        uint64_t allocs = cpex__alloc_count();                                                       \
+        if (v) {                                                                                     \
+            CHECK(err.count == 0);                                                                   \
+            roundtrip(v);                                                                            \
+        } else {                                                                                     \
+            CHECK(err.count >= 1 && (refusal));                                                      \
+            CHECK(cpex_error_message(&err)[0] != '\0');                                              \
+        }                                                                                            \
+        cpex_error_cleanup(&err);                                                                    \
+        if (allocs) {                                                                                \
+            cpex__alloc_fail_at(pick % allocs + 1);                                                  \
+            type *v2 = from_json(json, &err);                                                        \
+            cpex__alloc_fail_at(0);                                                                  \
+            if (v2) {                                                                                \
+                CHECK(v &&equal(v, v2));                                                             \
+            } else {                                                                                 \
                 /* a valid value may fail only with "out of memory"; when even                     \
-                   the error item cannot be allocated, the code still says so */                   \
-                CHECK(err.code != CPEX_OK);                                                        \
-                CHECK(err.code == CPEX_E_NOMEM || !v);                                             \
-            }                                                                                      \
-            cpex_error_cleanup(&err);                                                              \
-            release(v2);                                                                           \
-        }                                                                                          \
-        release(v);                                                                                \
+                   the error item cannot be allocated, the code still says so */ \
+                CHECK(err.code != CPEX_OK);                                                          \
+                CHECK(err.code == CPEX_E_NOMEM || !v);                                               \
+            }                                                                                        \
+            cpex_error_cleanup(&err);                                                                \
+            release(v2);                                                                             \
+        }                                                                                            \
+        release(v);                                                                                  \
     }
 
 /* The CMF conversion of a payload: a refusal says CPEX_E_INVALID. */
 FUZZ_FROM_JSON(fuzz_payload, cpex_cmf_message, cpex_cmf_from_json, cpex_cmf_equal, cpex_cmf_free,
                roundtrip_cmf, err.code == CPEX_E_INVALID)
-FUZZ_FROM_JSON(fuzz_extensions, cpex_extensions, cpex_extensions_from_json,
-               cpex_extensions_equal, cpex_extensions_unref, roundtrip_ext, 1)
+FUZZ_FROM_JSON(fuzz_extensions, cpex_extensions, cpex_extensions_from_json, cpex_extensions_equal,
+               cpex_extensions_unref, roundtrip_ext, 1)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -13,7 +13,7 @@ want=(cmake ninja-build gcc make pkg-config libyaml-dev libjansson-dev libhiredi
 case "${1:-build}" in
   build) ;;
   test) want+=(libcmocka-dev valgrind python3 binutils redis-server nginx-core curl
-               python3-prometheus-client) ;;
+               python3-prometheus-client clang-format git) ;;
   bench-serve) want+=(wrk curl) ;;
   sanitize) want+=(libcmocka-dev clang libclang-rt-14-dev) ;;
   fuzz) want+=(libcmocka-dev clang libclang-rt-14-dev) ;;

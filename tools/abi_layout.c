@@ -32,11 +32,11 @@
 
 typedef struct field {
     const char *name;
-    const char *alias;  /* another C name of the same field, or NULL */
-    const char *type;   /* the C type, as written in the list */
-    const char *since;  /* the ABI version that added the field */
+    const char *alias; /* another C name of the same field, or NULL */
+    const char *type;  /* the C type, as written in the list */
+    const char *since; /* the ABI version that added the field */
     size_t offset, size, align;
-    int type_ok;        /* the listed type is the field's type */
+    int type_ok; /* the listed type is the field's type */
 } field;
 
 typedef struct layout {
@@ -48,18 +48,17 @@ typedef struct layout {
 
 /* One field of struct T, added in ABI `since`, named `alias` too (or NULL). */
 #define FIELD(T, f, alias, since, ...)                                                             \
-    {#f,                                                                                           \
-     alias,                                                                                        \
-     #__VA_ARGS__,                                                                                 \
-     since,                                                                                        \
-     offsetof(T, f),                                                                               \
-     sizeof(((T *)0)->f),                                                                          \
-     _Alignof(__VA_ARGS__),                                                                        \
-     _Generic(((T *)0)->f, __VA_ARGS__: 1, default: 0)}
+    {                                                                                              \
+#f, alias, #__VA_ARGS__, since, offsetof(T, f), sizeof(((T *)0)->f),                       \
+            _Alignof(__VA_ARGS__), _Generic(((T *)0)->f, __VA_ARGS__ : 1, default : 0)             \
+    }
 /* A field of ABI 1.0 with no other name. */
 #define F(T, f, ...) FIELD(T, f, NULL, "1.0", __VA_ARGS__)
 
-#define LAYOUT(T, list) {#T, sizeof(T), _Alignof(T), list, sizeof list / sizeof list[0]}
+#define LAYOUT(T, list)                                                                            \
+    {                                                                                              \
+#T, sizeof(T), _Alignof(T), list, sizeof list / sizeof list[0]                             \
+    }
 
 static const field str_fields[] = {
     F(cpex_str, ptr, const char *),
@@ -242,8 +241,7 @@ static const field host_api_fields[] = {
           int32_t (*)(const cpex_call *, size_t, cpex_json *)),
     FIELD(cpex_host_api, payload_append_text, NULL, "1.1",
           int32_t (*)(const cpex_call *, uint32_t, const char *, size_t)),
-    FIELD(cpex_host_api, payload_remove_part, NULL, "1.1",
-          int32_t (*)(const cpex_call *, size_t)),
+    FIELD(cpex_host_api, payload_remove_part, NULL, "1.1", int32_t (*)(const cpex_call *, size_t)),
     FIELD(cpex_host_api, cmf_set_tool_result_content, NULL, "1.1",
           int32_t (*)(struct cpex_cmf_message *, size_t, cpex_json *)),
     FIELD(cpex_host_api, state_get, NULL, "1.1",
@@ -260,16 +258,11 @@ static const field host_api_fields[] = {
 };
 
 static const field plugin_config_fields[] = {
-    F(cpex_plugin_config, struct_size, uint32_t),
-    F(cpex_plugin_config, mode, uint32_t),
-    F(cpex_plugin_config, name, cpex_str),
-    F(cpex_plugin_config, kind, cpex_str),
-    F(cpex_plugin_config, hook_count, size_t),
-    F(cpex_plugin_config, hooks, const cpex_str *),
-    F(cpex_plugin_config, config_json, cpex_str),
-    F(cpex_plugin_config, config, const cpex_json *),
-    F(cpex_plugin_config, priority, int32_t),
-    F(cpex_plugin_config, reserved, uint32_t),
+    F(cpex_plugin_config, struct_size, uint32_t), F(cpex_plugin_config, mode, uint32_t),
+    F(cpex_plugin_config, name, cpex_str),        F(cpex_plugin_config, kind, cpex_str),
+    F(cpex_plugin_config, hook_count, size_t),    F(cpex_plugin_config, hooks, const cpex_str *),
+    F(cpex_plugin_config, config_json, cpex_str), F(cpex_plugin_config, config, const cpex_json *),
+    F(cpex_plugin_config, priority, int32_t),     F(cpex_plugin_config, reserved, uint32_t),
 };
 
 static const field handler_reg_fields[] = {
@@ -406,25 +399,28 @@ static int check_layout(const layout *l)
             problems++;
         }
         if (i > 0 && f->offset < end) {
-            fprintf(stderr, "%s.%s: offset %zu is before the end (%zu) of the field listed "
-                            "before it: out of order or overlapping\n",
+            fprintf(stderr,
+                    "%s.%s: offset %zu is before the end (%zu) of the field listed "
+                    "before it: out of order or overlapping\n",
                     l->name, f->name, f->offset, end);
             problems++;
         } else if (i > 0 && f->offset - end >= f->align) {
-            fprintf(stderr, "%s.%s: %zu bytes lie unlisted before it (more than padding to "
-                            "its alignment of %zu): a field is missing from the list\n",
+            fprintf(stderr,
+                    "%s.%s: %zu bytes lie unlisted before it (more than padding to "
+                    "its alignment of %zu): a field is missing from the list\n",
                     l->name, f->name, f->offset - end, f->align);
             problems++;
         }
         end = f->offset + f->size;
     }
     if (end > l->size) {
-        fprintf(stderr, "%s: the listed fields end at %zu, past the struct's size %zu\n",
-                l->name, end, l->size);
+        fprintf(stderr, "%s: the listed fields end at %zu, past the struct's size %zu\n", l->name,
+                end, l->size);
         problems++;
     } else if (l->size - end >= l->align) {
-        fprintf(stderr, "%s: %zu bytes after the last listed field are more than padding: a "
-                        "field at the end is missing from the list\n",
+        fprintf(stderr,
+                "%s: %zu bytes after the last listed field are more than padding: a "
+                "field at the end is missing from the list\n",
                 l->name, l->size - end);
         problems++;
     }

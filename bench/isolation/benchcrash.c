@@ -22,7 +22,8 @@ static int32_t maybe_crash(void *instance, const cpex_call *call)
     return CPEX_ALLOW;
 }
 
-static const cpex_handler_reg handlers[] = {CPEX_HANDLER("cmf.tool_pre_invoke", maybe_crash, "cmf")};
+static const cpex_handler_reg handlers[] = {
+    CPEX_HANDLER("cmf.tool_pre_invoke", maybe_crash, "cmf")};
 
 static int32_t create(const cpex_host_api *host, const cpex_plugin_config *config,
                       cpex_plugin_registration *out, char *err, size_t err_cap)

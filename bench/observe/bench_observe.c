@@ -169,7 +169,10 @@ typedef struct bcase {
     double allocs;
 } bcase;
 
-#define CASE(n, p, o) {.name = (n), .plugins = (p), .obs = (o)}
+#define CASE(n, p, o)                                                                              \
+    {                                                                                              \
+        .name = (n), .plugins = (p), .obs = (o)                                                    \
+    }
 static bcase cases[] = {
     CASE("seq_1_off", 1, 0),
     CASE("seq_10_off", 10, 0),
@@ -241,7 +244,8 @@ static double throughput(cpex_manager *m, int n, long iters)
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, (unsigned)n);
     cpex_error err = CPEX_ERROR_INIT;
-    static const char msg[] = "{\"role\":\"user\",\"content\":[{\"content_type\":\"text\",\"text\":\"hi\"}]}";
+    static const char msg[] =
+        "{\"role\":\"user\",\"content\":[{\"content_type\":\"text\",\"text\":\"hi\"}]}";
     for (int i = 0; i < n; i++) {
         memset(&fs[i], 0, sizeof fs[i]);
         fs[i].m = m;
@@ -277,7 +281,8 @@ static void threads_report(bool quick)
         double mn, mx;
         double o = median(one, reps, &mn, &mx), t = median(two, reps, &mn, &mx);
         double q = median(ratio, reps, &mn, &mx);
-        printf("  metrics %-3s  1 thread %6.2f M/s   2 threads %6.2f M/s   ratio %.2f [%.2f .. %.2f]\n",
+        printf("  metrics %-3s  1 thread %6.2f M/s   2 threads %6.2f M/s   ratio %.2f [%.2f .. "
+               "%.2f]\n",
                metrics ? "on" : "off", o / 1e6, t / 1e6, q, mn, mx);
         fixture_free(f);
     }
@@ -306,7 +311,8 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
             reps = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: cpex_bench_observe [--quick] [--threads] [--case NAME] [--iters N] [--reps N]\n");
+            fprintf(stderr, "usage: cpex_bench_observe [--quick] [--threads] [--case NAME] "
+                            "[--iters N] [--reps N]\n");
             return 2;
         }
     }
@@ -356,9 +362,11 @@ int main(int argc, char **argv)
         printf("%-18s %12.1f   [%8.1f .. %8.1f] %14.2f\n", b->name, med[c], mn, mx, b->allocs);
         long expect = (b->obs & OBS_RECORDS) ? b->plugins : 0;
         if (b->f->denied || (b->f->records && b->f->records % b->plugins) ||
-            ((b->obs & OBS_RECORDS) && !b->f->records) || (!(b->obs & OBS_RECORDS) && b->f->records)) {
-            fprintf(stderr, "cpex_bench_observe: %s misbehaved (denied %ld, records %ld, %ld per "
-                            "invoke expected)\n",
+            ((b->obs & OBS_RECORDS) && !b->f->records) ||
+            (!(b->obs & OBS_RECORDS) && b->f->records)) {
+            fprintf(stderr,
+                    "cpex_bench_observe: %s misbehaved (denied %ld, records %ld, %ld per "
+                    "invoke expected)\n",
                     b->name, b->f->denied, b->f->records, expect);
             bad = 1;
         }

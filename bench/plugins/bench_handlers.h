@@ -240,8 +240,8 @@ static inline bench_instance *bench_instance_new(const cpex_host_api *host, char
 }
 
 /* Fill a registration for the plugin of `role` on BENCH_HOOK. */
-static inline int32_t bench_fill(const cpex_host_api *host, int role,
-                                 cpex_plugin_registration *out, char *err, size_t err_cap)
+static inline int32_t bench_fill(const cpex_host_api *host, int role, cpex_plugin_registration *out,
+                                 char *err, size_t err_cap)
 {
     bench_instance *self;
     if (role < 0 || role >= BENCH_ROLE_COUNT) {
@@ -262,8 +262,7 @@ static inline int32_t bench_fill(const cpex_host_api *host, int role,
 
 /* Fill a registration for an allow plugin on hook `hook` (`len` bytes, copied). */
 static inline int32_t bench_fill_on_hook(const cpex_host_api *host, const char *hook, size_t len,
-                                         cpex_plugin_registration *out, char *err,
-                                         size_t err_cap)
+                                         cpex_plugin_registration *out, char *err, size_t err_cap)
 {
     bench_instance *self = bench_instance_new(host, err, err_cap);
     if (!self)

@@ -9,12 +9,12 @@
  */
 #include "bench_handlers.h"
 
-#define BENCH_ENTRY(entry, role)                                                          \
-    static int32_t entry##_create(const cpex_host_api *host, const cpex_plugin_config *config, \
-                                  cpex_plugin_registration *out, char *err, size_t err_cap) \
-    {                                                                                     \
-        (void)config;                                                                     \
-        return bench_fill(host, role, out, err, err_cap);                                 \
+#define BENCH_ENTRY(entry, role)                                                                   \
+    static int32_t entry##_create(const cpex_host_api *host, const cpex_plugin_config *config,     \
+                                  cpex_plugin_registration *out, char *err, size_t err_cap)        \
+    {                                                                                              \
+        (void)config;                                                                              \
+        return bench_fill(host, role, out, err, err_cap);                                          \
     }
 
 BENCH_ENTRY(allow, BENCH_ROLE_ALLOW)
@@ -27,9 +27,8 @@ CPEX_PLUGIN_ENTRY(allow, allow_create, "bench-allow", "1.0.0",
                   "benchmark: reads the CMF message and allows", BENCH_HOOK)
 CPEX_PLUGIN_ENTRY(modify_args, modify_args_create, "bench-modify-args", "1.0.0",
                   "benchmark: rewrites one tool argument (clone, edit, hand back)", BENCH_HOOK)
-CPEX_PLUGIN_ENTRY(modify_args_slot, modify_args_slot_create, "bench-modify-args-slot",
-                  "1.0.0", "benchmark: rewrites one tool argument in place (ABI 1.1 slot)",
-                  BENCH_HOOK)
+CPEX_PLUGIN_ENTRY(modify_args_slot, modify_args_slot_create, "bench-modify-args-slot", "1.0.0",
+                  "benchmark: rewrites one tool argument in place (ABI 1.1 slot)", BENCH_HOOK)
 CPEX_PLUGIN_ENTRY(modify_text, modify_text_create, "bench-modify-text", "1.0.0",
                   "benchmark: replaces the text of the first text part", BENCH_HOOK)
 CPEX_PLUGIN_ENTRY(modify_text_slot, modify_text_slot_create, "bench-modify-text-slot", "1.0.0",

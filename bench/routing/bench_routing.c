@@ -221,12 +221,9 @@ int main(int argc, char **argv)
     char *conds = yaml_for("routing_enabled: false",
                            ", conditions: [{tools: [get_weather, search_docs]}]", false, false);
     fixture *cases[] = {
-        fixture_new("unrouted", off, true, false),
-        fixture_new("hit", on, true, false),
-        fixture_new("hit+tags", on, true, true),
-        fixture_new("no-entity", on, false, false),
-        fixture_new("miss", nocache, true, false),
-        fixture_new("conditions", conds, true, false),
+        fixture_new("unrouted", off, true, false), fixture_new("hit", on, true, false),
+        fixture_new("hit+tags", on, true, true),   fixture_new("no-entity", on, false, false),
+        fixture_new("miss", nocache, true, false), fixture_new("conditions", conds, true, false),
     };
     free(off);
     free(on);
@@ -250,7 +247,8 @@ int main(int argc, char **argv)
     /* Rounds interleave the cases, so that a machine busy with something
      * else slows them all alike; the router's cost is the median of the
      * per-round differences hit - unrouted (paired). */
-    double *ns = calloc(count * (size_t)rounds, sizeof *ns), *diff = calloc((size_t)rounds, sizeof *diff);
+    double *ns = calloc(count * (size_t)rounds, sizeof *ns),
+           *diff = calloc((size_t)rounds, sizeof *diff);
     if (!ns || !diff)
         return 1;
     for (size_t i = 0; i < count; i++) {
@@ -291,7 +289,8 @@ int main(int argc, char **argv)
             printf("  %-12s %10.1f %10.1f %12.2f\n", res[i].name, res[i].ns, res[i].min_ns,
                    res[i].allocs);
         printf("  a cached route adds %.1f ns to an unrouted invoke (median of the rounds'\n"
-               "  paired differences hit - unrouted)\n", added);
+               "  paired differences hit - unrouted)\n",
+               added);
     }
     int rc = 0;
     if (res[1].allocs != 0 || res[2].allocs != 0) {

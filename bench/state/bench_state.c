@@ -162,8 +162,9 @@ static void run_rate_limit(const char *label, const char *url, int n)
         fprintf(stderr, "cpex_bench_state: %s\n", cpex_error_message(&err));
         exit(1);
     }
-    const char *json = "{\"role\":\"assistant\",\"content\":[{\"content_type\":\"tool_call\","
-                       "\"content\":{\"tool_call_id\":\"c1\",\"name\":\"search\",\"arguments\":{}}}]}";
+    const char *json =
+        "{\"role\":\"assistant\",\"content\":[{\"content_type\":\"tool_call\","
+        "\"content\":{\"tool_call_id\":\"c1\",\"name\":\"search\",\"arguments\":{}}}]}";
     cpex_cmf_message *msg = cpex_cmf_parse(json, strlen(json), NULL);
     cpex_payload p;
     memset(&p, 0, sizeof p);

@@ -44,13 +44,12 @@ static cpex_status guard_factory(void *data, const cpex_factory_request *request
     return CPEX_OK;
 }
 
-static const char config_yaml[] =
-    "plugins:\n"
-    "  - name: tool-guard\n"
-    "    kind: builtin/guard\n"
-    "    hooks: [cmf.tool_pre_invoke]\n"
-    "    mode: sequential\n"
-    "    priority: 10\n";
+static const char config_yaml[] = "plugins:\n"
+                                  "  - name: tool-guard\n"
+                                  "    kind: builtin/guard\n"
+                                  "    hooks: [cmf.tool_pre_invoke]\n"
+                                  "    mode: sequential\n"
+                                  "    priority: 10\n";
 
 static int run(cpex_manager *mgr, const char *request_json)
 {
@@ -82,16 +81,17 @@ int main(void)
     if (cpex_manager_new(NULL, &mgr, &err) != CPEX_OK ||
         cpex_loader_register(mgr, &err) != CPEX_OK || /* lets YAML name lib: plugins too */
         cpex_manager_register_factory(mgr, "builtin/guard", &factory, &err) != CPEX_OK ||
-        cpex_manager_load_string(mgr, config_yaml, strlen(config_yaml), "embed.yaml", NULL,
-                                 &err) != CPEX_OK ||
+        cpex_manager_load_string(mgr, config_yaml, strlen(config_yaml), "embed.yaml", NULL, &err) !=
+            CPEX_OK ||
         cpex_manager_initialize(mgr, &err) != CPEX_OK) {
         fprintf(stderr, "setup failed:\n%s\n", cpex_error_message(&err));
         cpex_error_cleanup(&err);
         cpex_manager_free(mgr);
         return 1;
     }
-    int rc = run(mgr, "{\"role\":\"assistant\",\"content\":[{\"content_type\":\"tool_call\","
-                      "\"content\":{\"tool_call_id\":\"1\",\"name\":\"search\",\"arguments\":{}}}]}");
+    int rc =
+        run(mgr, "{\"role\":\"assistant\",\"content\":[{\"content_type\":\"tool_call\","
+                 "\"content\":{\"tool_call_id\":\"1\",\"name\":\"search\",\"arguments\":{}}}]}");
     rc |= run(mgr, "{\"role\":\"assistant\",\"content\":[{\"content_type\":\"tool_call\","
                    "\"content\":{\"tool_call_id\":\"2\",\"name\":\"rm_rf\",\"arguments\":{}}}]}");
     cpex_manager_free(mgr); /* shuts down and destroys every plugin */

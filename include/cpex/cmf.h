@@ -94,8 +94,8 @@ CPEX_API int cpex_cmf_equal(const cpex_cmf_message *a, const cpex_cmf_message *b
  * `text` (NULL with len 0 for ""). CPEX_E_INVALID for another kind, or for
  * text that contains NUL or is not valid UTF-8.
  */
-CPEX_API cpex_status cpex_cmf_append_text(cpex_cmf_message *message, uint32_t kind, const char *text,
-                                 size_t len);
+CPEX_API cpex_status cpex_cmf_append_text(cpex_cmf_message *message, uint32_t kind,
+                                          const char *text, size_t len);
 
 /**
  * Append a tool_call part. `arguments` (an object, or NULL for {}) is taken
@@ -103,15 +103,16 @@ CPEX_API cpex_status cpex_cmf_append_text(cpex_cmf_message *message, uint32_t ki
  * must be valid UTF-8 (else CPEX_E_INVALID).
  */
 CPEX_API cpex_status cpex_cmf_append_tool_call(cpex_cmf_message *message, const char *tool_call_id,
-                                      const char *name, json_t *arguments,
-                                      const char *namespace_);
+                                               const char *name, json_t *arguments,
+                                               const char *namespace_);
 
 /**
  * Append a tool_result part; `content` (any JSON, NULL for null) is taken
  * over even on failure. Any non-zero `is_error` is stored as 1.
  */
-CPEX_API cpex_status cpex_cmf_append_tool_result(cpex_cmf_message *message, const char *tool_call_id,
-                                        const char *tool_name, json_t *content, int is_error);
+CPEX_API cpex_status cpex_cmf_append_tool_result(cpex_cmf_message *message,
+                                                 const char *tool_call_id, const char *tool_name,
+                                                 json_t *content, int is_error);
 
 /**
  * Replace the text of text/thinking part `part` (`text` may point into the
@@ -119,7 +120,7 @@ CPEX_API cpex_status cpex_cmf_append_tool_result(cpex_cmf_message *message, cons
  * text as refused by cpex_cmf_append_text.
  */
 CPEX_API cpex_status cpex_cmf_set_text(cpex_cmf_message *message, size_t part, const char *text,
-                              size_t len);
+                                       size_t len);
 
 /**
  * Replace the arguments of tool_call part `part`; `arguments` (an object,
@@ -127,7 +128,7 @@ CPEX_API cpex_status cpex_cmf_set_text(cpex_cmf_message *message, size_t part, c
  * another kind, an index out of range, or a non-object.
  */
 CPEX_API cpex_status cpex_cmf_set_tool_arguments(cpex_cmf_message *message, size_t part,
-                                        json_t *arguments);
+                                                 json_t *arguments);
 
 /**
  * Replace the content of tool_result part `part`; `content` (any JSON

@@ -107,7 +107,7 @@ typedef enum cpex_code_kind {
 /** One row of the table. Static data: never freed. */
 typedef struct cpex_code_info {
     cpex_code code;
-    const char *name;    /* the string a result carries, e.g. "plugin_deny" */
+    const char *name; /* the string a result carries, e.g. "plugin_deny" */
     cpex_code_kind kind;
     bool reserved;       /* documented, not emitted yet */
     const char *meaning; /* one line of English */

@@ -38,7 +38,7 @@ CPEX_API const json_t *cpex_context_table_global(const cpex_context_table *table
  * Borrowed; valid until the table changes.
  */
 CPEX_API const json_t *cpex_context_table_local(const cpex_context_table *table, const char *plugin,
-                                       const char *key);
+                                                const char *key);
 
 #ifdef __cplusplus
 }

@@ -56,18 +56,21 @@ typedef struct cpex_error_item {
  * every function treats it as NULL, and cpex_error_message says so.
  */
 typedef struct cpex_error {
-    uint32_t struct_size;    /* sizeof(cpex_error) of the caller's build */
-    cpex_status code;        /* code of the first item; CPEX_OK when empty */
-    size_t count;            /* number of items */
-    cpex_error_item *items;  /* owned */
-    char *text;              /* all messages, one per line; owned; built lazily */
+    uint32_t struct_size;   /* sizeof(cpex_error) of the caller's build */
+    cpex_status code;       /* code of the first item; CPEX_OK when empty */
+    size_t count;           /* number of items */
+    cpex_error_item *items; /* owned */
+    char *text;             /* all messages, one per line; owned; built lazily */
 } cpex_error;
 
 /** The size of the first layout: the least struct_size libcpex writes into. */
 #define CPEX_ERROR_SIZE_V1 (offsetof(cpex_error, text) + sizeof(char *))
 
 /** Static initializer for an empty error object. */
-#define CPEX_ERROR_INIT {(uint32_t)sizeof(cpex_error), CPEX_OK, 0, NULL, NULL}
+#define CPEX_ERROR_INIT                                                                            \
+    {                                                                                              \
+        (uint32_t)sizeof(cpex_error), CPEX_OK, 0, NULL, NULL                                       \
+    }
 
 /**
  * Make `err` empty and set its struct_size to the caller's sizeof (inline,

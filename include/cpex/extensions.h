@@ -56,11 +56,12 @@ CPEX_API cpex_status cpex_extensions_add(cpex_extensions *ext, uint32_t field, c
  * case-insensitively; setting an existing name replaces its value and keeps
  * its position. NULL `value` removes the header.
  */
-CPEX_API cpex_status cpex_extensions_set_header(cpex_extensions *ext, uint32_t set, const char *name,
-                                       const char *value);
+CPEX_API cpex_status cpex_extensions_set_header(cpex_extensions *ext, uint32_t set,
+                                                const char *name, const char *value);
 
 /** Set a custom value (takes `value`, even on failure; NULL deletes the key). */
-CPEX_API cpex_status cpex_extensions_set_custom(cpex_extensions *ext, const char *key, json_t *value);
+CPEX_API cpex_status cpex_extensions_set_custom(cpex_extensions *ext, const char *key,
+                                                json_t *value);
 
 /** A single-valued field, or NULL when unset. Borrowed from `ext`. */
 CPEX_API const char *cpex_extensions_get(const cpex_extensions *ext, uint32_t field);
@@ -75,14 +76,15 @@ CPEX_API const char *cpex_extensions_item(const cpex_extensions *ext, uint32_t f
 CPEX_API int cpex_extensions_has_label(const cpex_extensions *ext, const char *label);
 
 /** A header value by case-insensitive name, or NULL. Borrowed. */
-CPEX_API const char *cpex_extensions_header(const cpex_extensions *ext, uint32_t set, const char *name);
+CPEX_API const char *cpex_extensions_header(const cpex_extensions *ext, uint32_t set,
+                                            const char *name);
 
 /** Number of headers in a set. */
 CPEX_API size_t cpex_extensions_header_count(const cpex_extensions *ext, uint32_t set);
 
 /** Header `index` of a set: its name (returned) and value (*value). NULL past the end. */
-CPEX_API const char *cpex_extensions_header_at(const cpex_extensions *ext, uint32_t set, size_t index,
-                                      const char **value);
+CPEX_API const char *cpex_extensions_header_at(const cpex_extensions *ext, uint32_t set,
+                                               size_t index, const char **value);
 
 /** A custom value, or NULL. Borrowed. */
 CPEX_API const json_t *cpex_extensions_custom(const cpex_extensions *ext, const char *key);

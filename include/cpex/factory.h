@@ -38,19 +38,19 @@ enum cpex_isolation_mode {
  */
 typedef struct cpex_isolation_options {
     uint32_t struct_size;
-    uint32_t mode;                     /* enum cpex_isolation_mode */
-    uint32_t workers;                  /* calls the worker serves at once; 0: 2 */
-    uint32_t network;                  /* 1: the plugin may create sockets */
-    const char *const *read_paths;     /* beyond the library and the system libraries */
+    uint32_t mode;                 /* enum cpex_isolation_mode */
+    uint32_t workers;              /* calls the worker serves at once; 0: 2 */
+    uint32_t network;              /* 1: the plugin may create sockets */
+    const char *const *read_paths; /* beyond the library and the system libraries */
     size_t read_path_count;
     const char *const *write_paths;
     size_t write_path_count;
-    uint64_t memory_mb;                /* data size limit of the worker; 0: 256 */
-    double cpu_seconds_per_call;       /* CPU time of one handler call; 0: no limit */
-    uint32_t require;                  /* 1: a protection the kernel lacks is an error */
-    uint32_t max_crashes_per_minute;   /* then the plugin is disabled; 0: 10 */
-    double load_timeout;               /* seconds for create and initialize; 0: 10 */
-    uint32_t open_files;               /* open file limit of the worker; 0: 64 */
+    uint64_t memory_mb;              /* data size limit of the worker; 0: 256 */
+    double cpu_seconds_per_call;     /* CPU time of one handler call; 0: no limit */
+    uint32_t require;                /* 1: a protection the kernel lacks is an error */
+    uint32_t max_crashes_per_minute; /* then the plugin is disabled; 0: 10 */
+    double load_timeout;             /* seconds for create and initialize; 0: 10 */
+    uint32_t open_files;             /* open file limit of the worker; 0: 64 */
     uint32_t reserved;
 } cpex_isolation_options;
 
@@ -65,7 +65,7 @@ typedef struct cpex_factory_request {
     const cpex_host_api *host;        /* the host table to hand to plugins */
     /** Log a line under this plugin's name through the manager's log sink. */
     void (*log)(void *log_ctx, uint32_t level, const char *message);
-    void *log_ctx;                    /* pass to log */
+    void *log_ctx; /* pass to log */
     /* ---- appended (read them only when struct_size covers them) ---- */
     /** NULL, or mode CPEX_ISOLATION_NONE: in process. Otherwise the
         operator asked for process isolation: a factory that cannot give it
@@ -133,9 +133,9 @@ typedef cpex_status (*cpex_factory_fn)(void *factory_data, const cpex_factory_re
 
 /** A factory. The manager copies the struct. */
 typedef struct cpex_factory {
-    uint32_t struct_size;         /* sizeof(cpex_factory) */
+    uint32_t struct_size; /* sizeof(cpex_factory) */
     cpex_factory_fn create;
-    void *data;                   /* passed to create */
+    void *data; /* passed to create */
     /** Optional: called with `data` when the manager is freed. */
     void (*destroy)(void *data);
 } cpex_factory;

@@ -42,17 +42,16 @@ typedef struct cpex_manager cpex_manager;
 
 /** What a plugin does when it fails (enum values fixed). */
 typedef enum cpex_on_error {
-    CPEX_ON_ERROR_FAIL = 0,    /* halt the pipeline (where the phase can halt) */
-    CPEX_ON_ERROR_IGNORE = 1,  /* record a soft error and go on */
-    CPEX_ON_ERROR_DISABLE = 2  /* record, go on, never call this plugin again */
+    CPEX_ON_ERROR_FAIL = 0,   /* halt the pipeline (where the phase can halt) */
+    CPEX_ON_ERROR_IGNORE = 1, /* record a soft error and go on */
+    CPEX_ON_ERROR_DISABLE = 2 /* record, go on, never call this plugin again */
 } cpex_on_error;
 
 /**
  * A log sink. `level` is enum cpex_log_level; `plugin` may be NULL.
  * May be called from any thread.
  */
-typedef void (*cpex_log_fn)(void *user, uint32_t level, const char *plugin,
-                            const char *message);
+typedef void (*cpex_log_fn)(void *user, uint32_t level, const char *plugin, const char *message);
 
 /**
  * The range of every handler timeout, in seconds: a plugin's `timeout:`,
@@ -83,13 +82,13 @@ typedef enum cpex_unknown_hook {
 /** Manager settings. Fill with cpex_manager_options_init, then change. */
 typedef struct cpex_manager_options {
     uint32_t struct_size;
-    double default_timeout;      /* seconds per handler call, CPEX_TIMEOUT_MIN to _MAX; default 30 */
+    double default_timeout; /* seconds per handler call, CPEX_TIMEOUT_MIN to _MAX; default 30 */
     cpex_on_error default_on_error; /* for plugins registered without one; default fail */
-    uint32_t worker_threads;     /* concurrent and background phases; default 2 */
-    bool short_circuit_on_deny;  /* an explicit concurrent deny stops waiting; default true */
-    cpex_log_fn log;             /* NULL: warnings and errors go to stderr */
+    uint32_t worker_threads;        /* concurrent and background phases; default 2 */
+    bool short_circuit_on_deny;     /* an explicit concurrent deny stops waiting; default true */
+    cpex_log_fn log;                /* NULL: warnings and errors go to stderr */
     void *log_user;
-    uint32_t log_level;          /* lowest level passed to `log`; default CPEX_LOG_WARN */
+    uint32_t log_level; /* lowest level passed to `log`; default CPEX_LOG_WARN */
     /**
      * Since 0.2: the most worker threads the pool may grow to while some of
      * its threads are stuck inside handlers past their deadline, so that a
@@ -164,7 +163,7 @@ CPEX_API void cpex_manager_options_init(cpex_manager_options *options);
  * Errors: CPEX_E_INVALID, CPEX_E_NOMEM.
  */
 CPEX_API cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager **out,
-                             cpex_error *err);
+                                      cpex_error *err);
 
 /**
  * Shut down (if not yet), destroy every plugin, release factories and free
@@ -182,7 +181,7 @@ CPEX_API void cpex_manager_free(cpex_manager *manager);
  * struct_size below sizeof(cpex_factory)), CPEX_E_NOMEM.
  */
 CPEX_API cpex_status cpex_manager_register_factory(cpex_manager *manager, const char *kind,
-                                          const cpex_factory *factory, cpex_error *err);
+                                                   const cpex_factory *factory, cpex_error *err);
 
 /**
  * Register a factory for every kind "<scheme>:…" (scheme copied; must be
@@ -191,7 +190,7 @@ CPEX_API cpex_status cpex_manager_register_factory(cpex_manager *manager, const 
  * on failure too. Errors: CPEX_E_INVALID, CPEX_E_NOMEM.
  */
 CPEX_API cpex_status cpex_manager_register_scheme(cpex_manager *manager, const char *scheme,
-                                         const cpex_factory *factory, cpex_error *err);
+                                                  const cpex_factory *factory, cpex_error *err);
 
 /**
  * The registered schemes, sorted, as a NULL-terminated array of strings.
@@ -207,8 +206,8 @@ CPEX_API void cpex_strv_free(char **strings);
  * the name is taken ("cmf" and "json" are built in).
  */
 CPEX_API cpex_status cpex_manager_register_payload_type(cpex_manager *manager,
-                                               const cpex_payload_type *type,
-                                               cpex_error *err);
+                                                        const cpex_payload_type *type,
+                                                        cpex_error *err);
 
 /**
  * Bind a hook name to a payload type name. The cmf.* hooks are bound to
@@ -219,7 +218,7 @@ CPEX_API cpex_status cpex_manager_register_payload_type(cpex_manager *manager,
  * by the first handler that declares a type.
  */
 CPEX_API cpex_status cpex_manager_define_hook(cpex_manager *manager, const char *hook,
-                                     const char *payload_type, cpex_error *err);
+                                              const char *payload_type, cpex_error *err);
 
 /**
  * Load a YAML configuration file: parse it, check it (every problem is
@@ -233,7 +232,8 @@ CPEX_API cpex_status cpex_manager_define_hook(cpex_manager *manager, const char 
  * Errors: CPEX_E_IO, CPEX_E_CONFIG, CPEX_E_LOAD, CPEX_E_EXISTS, CPEX_E_PLUGIN,
  * CPEX_E_NOMEM.
  */
-CPEX_API cpex_status cpex_manager_load_file(cpex_manager *manager, const char *path, cpex_error *err);
+CPEX_API cpex_status cpex_manager_load_file(cpex_manager *manager, const char *path,
+                                            cpex_error *err);
 
 /**
  * As cpex_manager_load_file, from `len` bytes of YAML. `source` names the
@@ -241,22 +241,23 @@ CPEX_API cpex_status cpex_manager_load_file(cpex_manager *manager, const char *p
  * paths resolve (NULL: the current directory).
  */
 CPEX_API cpex_status cpex_manager_load_string(cpex_manager *manager, const char *yaml, size_t len,
-                                     const char *source, const char *base_dir, cpex_error *err);
+                                              const char *source, const char *base_dir,
+                                              cpex_error *err);
 
 /** How a plugin registered from code is configured. */
 typedef struct cpex_plugin_spec {
     uint32_t struct_size;
-    const char *name;            /* required, unique */
-    const char *kind;            /* informational; may be NULL */
-    uint32_t mode;               /* enum cpex_mode; default sequential */
-    int32_t priority;            /* lower runs first; default 100 */
-    cpex_on_error on_error;      /* default: the manager's default */
-    double timeout;              /* seconds, CPEX_TIMEOUT_MIN to _MAX; 0: the manager's */
+    const char *name;                /* required, unique */
+    const char *kind;                /* informational; may be NULL */
+    uint32_t mode;                   /* enum cpex_mode; default sequential */
+    int32_t priority;                /* lower runs first; default 100 */
+    cpex_on_error on_error;          /* default: the manager's default */
+    double timeout;                  /* seconds, CPEX_TIMEOUT_MIN to _MAX; 0: the manager's */
     const char *const *capabilities; /* names, see docs/extensions.md */
     size_t capability_count;
-    const char *const *hooks;    /* wire only these hooks; NULL: every handler */
+    const char *const *hooks; /* wire only these hooks; NULL: every handler */
     size_t hook_count;
-    const json_t *config;        /* copied; what the plugin config query returns */
+    const json_t *config; /* copied; what the plugin config query returns */
     /* Appended (hosts built before pass a smaller struct_size): */
     const char *state_namespace; /* the namespace of its state keys; NULL: its name */
 } cpex_plugin_spec;
@@ -286,15 +287,16 @@ CPEX_API void cpex_plugin_spec_init(cpex_plugin_spec *spec);
  * CPEX_E_PLUGIN, CPEX_E_NOMEM.
  */
 CPEX_API cpex_status cpex_manager_register(cpex_manager *manager, const cpex_plugin_spec *spec,
-                                  const cpex_plugin_registration *registration,
-                                  cpex_error *err);
+                                           const cpex_plugin_registration *registration,
+                                           cpex_error *err);
 
 /**
  * Remove a plugin. Invokes in flight finish with it; then it is shut down
  * (if initialized) and destroyed once nothing uses it.
  * Errors: CPEX_E_NOT_FOUND.
  */
-CPEX_API cpex_status cpex_manager_unregister(cpex_manager *manager, const char *name, cpex_error *err);
+CPEX_API cpex_status cpex_manager_unregister(cpex_manager *manager, const char *name,
+                                             cpex_error *err);
 
 /**
  * Call initialize on every plugin not yet initialized, in registration
@@ -332,7 +334,7 @@ CPEX_API char **cpex_manager_plugin_names(const cpex_manager *manager);
 typedef enum cpex_plugin_state {
     CPEX_STATE_CREATED = 0,
     CPEX_STATE_INITIALIZED = 1,
-    CPEX_STATE_FAILED = 2,    /* initialize failed; see reason */
+    CPEX_STATE_FAILED = 2, /* initialize failed; see reason */
     CPEX_STATE_SHUT_DOWN = 3
 } cpex_plugin_state;
 
@@ -357,7 +359,7 @@ typedef enum cpex_plugin_state {
  * (never initialized) is refused with CPEX_E_INVALID and not written.
  */
 typedef struct cpex_plugin_info {
-    uint32_t struct_size;   /* sizeof(cpex_plugin_info) of the caller's build */
+    uint32_t struct_size; /* sizeof(cpex_plugin_info) of the caller's build */
     char *name;
     char *kind;             /* may be NULL for code-registered plugins */
     char *origin;           /* e.g. the resolved library path; may be NULL */
@@ -367,19 +369,19 @@ typedef struct cpex_plugin_info {
     uint32_t mode;          /* configured enum cpex_mode */
     int32_t priority;
     cpex_on_error on_error;
-    double timeout;         /* effective, seconds */
+    double timeout; /* effective, seconds */
     cpex_plugin_state state;
-    bool disabled;          /* disabled at run time by on_error: disable */
-    char *reason;           /* why failed or disabled; may be NULL */
-    char **hooks;           /* wired hooks, NULL-terminated */
-    char **capabilities;    /* NULL-terminated */
-    json_t *config;         /* a copy of the config block (the caller owns it) */
+    bool disabled;       /* disabled at run time by on_error: disable */
+    char *reason;        /* why failed or disabled; may be NULL */
+    char **hooks;        /* wired hooks, NULL-terminated */
+    char **capabilities; /* NULL-terminated */
+    json_t *config;      /* a copy of the config block (the caller owns it) */
     /** NULL in process; for `isolation: process`, how the plugin is isolated
         and which protections are in force (one line, from its factory). */
     char *isolation;
 
     /* ---- audit sinks (since 0.2; docs/observability.md) ---- */
-    bool audit_sink;        /* it registered a verdict handler: it receives verdicts */
+    bool audit_sink; /* it registered a verdict handler: it receives verdicts */
     /** The hooks whose verdicts it receives, NULL-terminated; NULL when it
      *  receives every hook's (or is no sink). */
     char **sink_hooks;
@@ -391,9 +393,12 @@ typedef struct cpex_plugin_info {
 #define CPEX_PLUGIN_INFO_SIZE_SINKS (offsetof(cpex_plugin_info, sink_hooks) + sizeof(char **))
 
 /** Static initializer for an empty info. */
-#define CPEX_PLUGIN_INFO_INIT                                                                     \
-    {(uint32_t)sizeof(cpex_plugin_info), NULL, NULL, NULL, NULL, NULL, NULL, 0, 0,               \
-     CPEX_ON_ERROR_FAIL, 0.0, CPEX_STATE_CREATED, false, NULL, NULL, NULL, NULL, NULL, false, NULL}
+#define CPEX_PLUGIN_INFO_INIT                                                                      \
+    {                                                                                              \
+        (uint32_t)sizeof(cpex_plugin_info), NULL, NULL, NULL, NULL, NULL, NULL, 0, 0,              \
+            CPEX_ON_ERROR_FAIL, 0.0, CPEX_STATE_CREATED, false, NULL, NULL, NULL, NULL, NULL,      \
+            false, NULL                                                                            \
+    }
 
 /**
  * Make `info` empty and set its struct_size to the caller's sizeof (inline,
@@ -414,7 +419,7 @@ static inline void cpex_plugin_info_init(cpex_plugin_info *info)
  * CPEX_E_NOMEM (the info is left empty).
  */
 CPEX_API cpex_status cpex_manager_plugin_info(const cpex_manager *manager, const char *name,
-                                     cpex_plugin_info *info);
+                                              cpex_plugin_info *info);
 
 /**
  * Free what a cpex_plugin_info holds and make it empty (struct_size stays).
@@ -452,8 +457,7 @@ CPEX_API json_t *cpex_manager_plugin_config(const cpex_manager *manager, const c
 CPEX_API cpex_status cpex_manager_invoke(cpex_manager *manager, const char *hook,
                                          const cpex_payload *payload,
                                          const cpex_extensions *extensions,
-                                         cpex_context_table *context,
-                                         cpex_pipeline_result *result);
+                                         cpex_context_table *context, cpex_pipeline_result *result);
 
 /**
  * A hook resolved once. Opaque; valid as long as `manager`, across every
@@ -503,7 +507,8 @@ CPEX_API cpex_status cpex_manager_wait_background(cpex_manager *manager, double 
  * call. Returns their number and stores an array the caller frees with
  * cpex_error_records_free (NULL when none).
  */
-CPEX_API size_t cpex_manager_take_background_errors(cpex_manager *manager, cpex_error_record **records);
+CPEX_API size_t cpex_manager_take_background_errors(cpex_manager *manager,
+                                                    cpex_error_record **records);
 
 /** Free an array of `count` records returned by libcpex. */
 CPEX_API void cpex_error_records_free(cpex_error_record *records, size_t count);

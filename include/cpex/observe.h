@@ -32,18 +32,18 @@ extern "C" {
  */
 typedef struct cpex_sink_spec {
     uint32_t struct_size;
-    const char *name;                /* required; unique among plugins and sinks */
-    cpex_verdict_fn verdict;         /* required */
-    void *instance;                  /* passed to `verdict` and `destroy` */
+    const char *name;        /* required; unique among plugins and sinks */
+    cpex_verdict_fn verdict; /* required */
+    void *instance;          /* passed to `verdict` and `destroy` */
     /** Optional: called once when the sink is removed (unregistered, or the
      *  manager freed), after its last verdict call returned. */
     void (*destroy)(void *instance);
-    const char *const *hooks;        /* observe only these hooks; NULL: every hook */
+    const char *const *hooks; /* observe only these hooks; NULL: every hook */
     size_t hook_count;
     const char *const *capabilities; /* which extension fields it reads (docs/extensions.md) */
     size_t capability_count;
-    double timeout;                  /* seconds per verdict call; 0: the manager's default */
-    cpex_on_error on_error;          /* ignore (default) or disable; fail counts as ignore: a
+    double timeout;         /* seconds per verdict call; 0: the manager's default */
+    cpex_on_error on_error; /* ignore (default) or disable; fail counts as ignore: a
                                         verdict is final, a sink cannot halt anything */
 } cpex_sink_spec;
 
@@ -94,18 +94,18 @@ typedef enum cpex_stats_kind {
 /** Counts of one plugin (or sink) on one hook, summed over every thread. */
 typedef struct cpex_plugin_stats {
     uint32_t struct_size;
-    uint32_t kind;            /* enum cpex_stats_kind */
-    const char *plugin;       /* the operator's name (a plugin's, or a sink's) */
+    uint32_t kind;      /* enum cpex_stats_kind */
+    const char *plugin; /* the operator's name (a plugin's, or a sink's) */
     const char *hook;
-    uint64_t invocations;     /* calls dispatched, every outcome */
-    uint64_t allows;          /* completed and allowed (a sink's delivered verdicts) */
-    uint64_t denies;          /* completed with a deny (dropped ones included) */
-    uint64_t errors;          /* CPEX_ERROR, an unknown decision, or not initialized */
+    uint64_t invocations; /* calls dispatched, every outcome */
+    uint64_t allows;      /* completed and allowed (a sink's delivered verdicts) */
+    uint64_t denies;      /* completed with a deny (dropped ones included) */
+    uint64_t errors;      /* CPEX_ERROR, an unknown decision, or not initialized */
     uint64_t timeouts;
-    uint64_t disables;        /* times one of these calls disabled the plugin (on_error) */
-    uint64_t cancelled;       /* concurrent calls no longer awaited */
-    uint64_t not_started;     /* worker-thread calls still queued at their deadline */
-    uint64_t duration_count;  /* calls that were timed (every call that ran) */
+    uint64_t disables;       /* times one of these calls disabled the plugin (on_error) */
+    uint64_t cancelled;      /* concurrent calls no longer awaited */
+    uint64_t not_started;    /* worker-thread calls still queued at their deadline */
+    uint64_t duration_count; /* calls that were timed (every call that ran) */
     uint64_t duration_sum_ns;
     uint64_t buckets[CPEX_STATS_BUCKETS]; /* per bucket, not cumulative */
 } cpex_plugin_stats;
@@ -115,8 +115,8 @@ typedef struct cpex_hook_stats {
     uint32_t struct_size;
     uint32_t reserved;
     const char *hook;
-    uint64_t invokes;         /* invokes that ran its pipeline (it had a plugin or a sink) */
-    uint64_t denies;          /* of those, the ones denied */
+    uint64_t invokes; /* invokes that ran its pipeline (it had a plugin or a sink) */
+    uint64_t denies;  /* of those, the ones denied */
 } cpex_hook_stats;
 
 /**
@@ -126,8 +126,8 @@ typedef struct cpex_hook_stats {
  */
 typedef struct cpex_stats {
     uint32_t struct_size;
-    uint32_t metrics_on;      /* 1 when the manager counts (metrics option or setting) */
-    size_t plugin_count;      /* rows: plugins and sinks by hook, registration order */
+    uint32_t metrics_on; /* 1 when the manager counts (metrics option or setting) */
+    size_t plugin_count; /* rows: plugins and sinks by hook, registration order */
     const cpex_plugin_stats *plugins;
     uint32_t plugin_stats_size;
     uint32_t hook_stats_size;

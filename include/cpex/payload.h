@@ -66,11 +66,11 @@ static inline cpex_payload cpex_payload_custom(const char *type_name, const void
  * `clone` or handed over by a plugin as a modified payload.
  */
 typedef struct cpex_payload_type {
-    uint32_t struct_size;             /* sizeof(cpex_payload_type) */
-    const char *name;                 /* unique; not "cmf" or "json" */
+    uint32_t struct_size; /* sizeof(cpex_payload_type) */
+    const char *name;     /* unique; not "cmf" or "json" */
     void *(*clone)(const void *data, void *user);
     void (*free)(void *data, void *user);
-    void *user;                       /* passed to clone and free */
+    void *user; /* passed to clone and free */
 } cpex_payload_type;
 
 #ifdef __cplusplus

@@ -171,9 +171,9 @@ static inline void cpex_logf(const cpex_host_api *host, const cpex_call *call, u
  * before calling a slot added in a later minor than the plugin requires:
  * an older host's table is shorter, and its struct_size says so.
  */
-#define CPEX_HOST_HAS(host, slot)                                                          \
-    ((host) != NULL &&                                                                     \
-     (size_t)(host)->struct_size >= offsetof(cpex_host_api, slot) + sizeof((host)->slot) && \
+#define CPEX_HOST_HAS(host, slot)                                                                  \
+    ((host) != NULL &&                                                                             \
+     (size_t)(host)->struct_size >= offsetof(cpex_host_api, slot) + sizeof((host)->slot) &&        \
      (host)->slot != NULL)
 
 /**
@@ -323,7 +323,7 @@ static inline cpex_str cpex_part_text(const cpex_cmf_part *part)
 
 /* The typed accessors below return the part's body when the part is of
    that kind, else NULL: a plugin never casts `body` by hand. */
-#define CPEX__PART_BODY(part, k, type) \
+#define CPEX__PART_BODY(part, k, type)                                                             \
     ((part) && (part)->kind == (uint32_t)(k) ? (const type *)(part)->body : (const type *)NULL)
 
 /** The tool call of a tool_call part, or NULL. */
@@ -373,8 +373,8 @@ static inline const cpex_cmf_media *cpex_part_media(const cpex_cmf_part *part)
 /** The name of an enum cpex_exec_status value ("completed", ...), "unknown" otherwise. */
 static inline const char *cpex_exec_status_text(uint32_t status)
 {
-    static const char *const names[] = {"completed",       "error",      "timeout", "cancelled",
-                                        "not_initialized", "not_started"};
+    static const char *const names[] = {"completed", "error",           "timeout",
+                                        "cancelled", "not_initialized", "not_started"};
     return status < sizeof names / sizeof names[0] ? names[status] : "unknown";
 }
 
@@ -404,9 +404,10 @@ typedef int32_t (*cpex_plugin_create_impl)(const cpex_host_api *host,
  * if that copy's host_identity differs from the host loading the plugin,
  * the create is refused. Define CPEX_PLUGIN_NO_HOST_CHECK to turn it off.
  */
-#if !defined(CPEX_PLUGIN_NO_HOST_CHECK) && defined(__ELF__) && \
+#if !defined(CPEX_PLUGIN_NO_HOST_CHECK) && defined(__ELF__) &&                                     \
     (defined(__GNUC__) || defined(__clang__))
-static const cpex_host_api *cpex__sdk_linked_host(void) __attribute__((weakref("cpex_host_api_get")));
+static const cpex_host_api *cpex__sdk_linked_host(void)
+    __attribute__((weakref("cpex_host_api_get")));
 #define CPEX__LINKED_HOST() (cpex__sdk_linked_host ? cpex__sdk_linked_host() : NULL)
 #else
 #define CPEX__LINKED_HOST() ((const cpex_host_api *)NULL)
@@ -423,8 +424,8 @@ static const cpex_host_api *cpex__sdk_linked_host(void) __attribute__((weakref("
  */
 static inline int32_t cpex_plugin_dispatch(uint32_t host_abi, const cpex_host_api *host,
                                            const cpex_plugin_config *config,
-                                           cpex_plugin_registration *out, char *err,
-                                           size_t err_cap, cpex_plugin_create_impl create)
+                                           cpex_plugin_registration *out, char *err, size_t err_cap,
+                                           cpex_plugin_create_impl create)
 {
     const uint32_t mine = CPEX_PLUGIN_ABI_VERSION;
     const cpex_host_api *linked;
@@ -447,10 +448,11 @@ static inline int32_t cpex_plugin_dispatch(uint32_t host_abi, const cpex_host_ap
         return CPEX_CREATE_ABI_MISMATCH;
     }
     if (!host || !config || !out || !create ||
-        out->struct_size < offsetof(cpex_plugin_registration, handlers) +
-                               sizeof(const cpex_handler_reg *)) {
-        cpex_plugin_errorf(err, err_cap, "the host passed an incomplete create request "
-                                         "(NULL table, config or registration)");
+        out->struct_size <
+            offsetof(cpex_plugin_registration, handlers) + sizeof(const cpex_handler_reg *)) {
+        cpex_plugin_errorf(err, err_cap,
+                           "the host passed an incomplete create request "
+                           "(NULL table, config or registration)");
         return CPEX_CREATE_INIT_FAILED;
     }
     linked = CPEX__LINKED_HOST();
@@ -505,30 +507,33 @@ static inline int32_t cpex_plugin_dispatch(uint32_t host_abi, const cpex_host_ap
 /* Emit an exported entry point `symbol` that runs the handshake, then `create_fn`.
    The export attribute (and C linkage in C++) sit on the first declaration,
    which the definition inherits. */
-#define CPEX__ENTRY_POINT(symbol, create_fn)                                                  \
-    CPEX__EXTERN CPEX_EXPORT int32_t symbol(uint32_t host_abi, const cpex_host_api *host,     \
-                                            const cpex_plugin_config *config,                 \
-                                            cpex_plugin_registration *out, char *err,         \
-                                            size_t err_cap);                                  \
-    int32_t symbol(uint32_t host_abi, const cpex_host_api *host,                              \
-                   const cpex_plugin_config *config, cpex_plugin_registration *out, char *err, \
-                   size_t err_cap)                                                            \
-    {                                                                                         \
-        return cpex_plugin_dispatch(host_abi, host, config, out, err, err_cap, create_fn);    \
+#define CPEX__ENTRY_POINT(symbol, create_fn)                                                       \
+    CPEX__EXTERN CPEX_EXPORT int32_t symbol(                                                       \
+        uint32_t host_abi, const cpex_host_api *host, const cpex_plugin_config *config,            \
+        cpex_plugin_registration *out, char *err, size_t err_cap);                                 \
+    int32_t symbol(uint32_t host_abi, const cpex_host_api *host, const cpex_plugin_config *config, \
+                   cpex_plugin_registration *out, char *err, size_t err_cap)                       \
+    {                                                                                              \
+        return cpex_plugin_dispatch(host_abi, host, config, out, err, err_cap, create_fn);         \
     }
 
 /* Emit one static manifest entry `var` (hooks: the variadic string literals). */
-#define CPEX__MANIFEST_ENTRY(var, entry_name, display_name, version_, description_, ...)   \
-    static const char *const var##_hooks[] = {__VA_ARGS__};                                 \
-    static const cpex_manifest_entry var = {                                                \
-        (uint32_t)sizeof(cpex_manifest_entry), 0u, entry_name, display_name, version_,       \
-        description_, sizeof(var##_hooks) / sizeof(var##_hooks[0]), var##_hooks};
+#define CPEX__MANIFEST_ENTRY(var, entry_name, display_name, version_, description_, ...)           \
+    static const char *const var##_hooks[] = {__VA_ARGS__};                                        \
+    static const cpex_manifest_entry var = {(uint32_t)sizeof(cpex_manifest_entry),                 \
+                                            0u,                                                    \
+                                            entry_name,                                            \
+                                            display_name,                                          \
+                                            version_,                                              \
+                                            description_,                                          \
+                                            sizeof(var##_hooks) / sizeof(var##_hooks[0]),          \
+                                            var##_hooks};
 
 /* Emit the exported manifest over the static array `entries`. */
-#define CPEX__MANIFEST(entries)                                                             \
-    CPEX__EXTERN CPEX_EXPORT const cpex_manifest cpex_plugin_list;                          \
-    const cpex_manifest cpex_plugin_list = {                                                \
-        (uint32_t)sizeof(cpex_manifest), CPEX_PLUGIN_ABI_VERSION,                           \
+#define CPEX__MANIFEST(entries)                                                                    \
+    CPEX__EXTERN CPEX_EXPORT const cpex_manifest cpex_plugin_list;                                 \
+    const cpex_manifest cpex_plugin_list = {                                                       \
+        (uint32_t)sizeof(cpex_manifest), CPEX_PLUGIN_ABI_VERSION,                                  \
         sizeof(entries) / sizeof(entries[0]), entries, CPEX_PLUGIN_BUILD_INFO};
 
 /**
@@ -542,11 +547,10 @@ static inline int32_t cpex_plugin_dispatch(uint32_t host_abi, const cpex_host_ap
  * as string literals, of the hooks the plugin serves (at least one). Use
  * once per library, at file scope.
  */
-#define CPEX_PLUGIN(create_fn, display_name, version, description, ...)                     \
-    CPEX__MANIFEST_ENTRY(cpex__entry_default, "", display_name, version, description,        \
-                         __VA_ARGS__)                                                        \
-    static const cpex_manifest_entry *const cpex__entries[] = {&cpex__entry_default};       \
-    CPEX__MANIFEST(cpex__entries)                                                            \
+#define CPEX_PLUGIN(create_fn, display_name, version, description, ...)                            \
+    CPEX__MANIFEST_ENTRY(cpex__entry_default, "", display_name, version, description, __VA_ARGS__) \
+    static const cpex_manifest_entry *const cpex__entries[] = {&cpex__entry_default};              \
+    CPEX__MANIFEST(cpex__entries)                                                                  \
     CPEX__ENTRY_POINT(cpex_plugin_create, create_fn)
 
 /**
@@ -558,20 +562,20 @@ static inline int32_t cpex_plugin_dispatch(uint32_t host_abi, const cpex_host_ap
  * must then name (an entry left out of the list is an unused-variable
  * warning). The operator selects it with `?entry=<entry>`.
  */
-#define CPEX_PLUGIN_ENTRY(entry, create_fn, display_name, version, description, ...)        \
-    CPEX__MANIFEST_ENTRY(cpex__entry_##entry, #entry, display_name, version, description,    \
-                         __VA_ARGS__)                                                        \
+#define CPEX_PLUGIN_ENTRY(entry, create_fn, display_name, version, description, ...)               \
+    CPEX__MANIFEST_ENTRY(cpex__entry_##entry, #entry, display_name, version, description,          \
+                         __VA_ARGS__)                                                              \
     CPEX__ENTRY_POINT(cpex_plugin_create_##entry, create_fn)
 
 /* A bounded map over the variadic entry names (at most 32 entries). */
 #define CPEX__CAT(a, b) CPEX__CAT_(a, b)
 #define CPEX__CAT_(a, b) a##b
-#define CPEX__NARGS(...)                                                                     \
-    CPEX__NARGS_(__VA_ARGS__, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, \
-                 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
-#define CPEX__NARGS_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16,   \
-                     _17, _18, _19, _20, _21, _22, _23, _24, _25, _26, _27, _28, _29, _30,    \
-                     _31, _32, N, ...)                                                        \
+#define CPEX__NARGS(...)                                                                           \
+    CPEX__NARGS_(__VA_ARGS__, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,  \
+                 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define CPEX__NARGS_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17,   \
+                     _18, _19, _20, _21, _22, _23, _24, _25, _26, _27, _28, _29, _30, _31, _32, N, \
+                     ...)                                                                          \
     N
 #define CPEX__REF(e) &cpex__entry_##e
 #define CPEX__MAP_1(a) CPEX__REF(a)
@@ -616,9 +620,9 @@ static inline int32_t cpex_plugin_dispatch(uint32_t host_abi, const cpex_host_ap
  * the host reads it to check `?entry=` and tools read it to describe the
  * library, without running any plugin code.
  */
-#define CPEX_PLUGIN_LIST(...)                                                                \
-    static const cpex_manifest_entry *const cpex__entries[] = {                             \
-        CPEX__CAT(CPEX__MAP_, CPEX__NARGS(__VA_ARGS__))(__VA_ARGS__)};                       \
+#define CPEX_PLUGIN_LIST(...)                                                                      \
+    static const cpex_manifest_entry *const cpex__entries[] = {                                    \
+        CPEX__CAT(CPEX__MAP_, CPEX__NARGS(__VA_ARGS__))(__VA_ARGS__)};                             \
     CPEX__MANIFEST(cpex__entries)
 
 #ifdef __cplusplus

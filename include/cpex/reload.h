@@ -61,9 +61,9 @@ CPEX_API cpex_status cpex_manager_reload_file(cpex_manager *manager, const char 
                                               cpex_error *err);
 
 /** As cpex_manager_reload_file, from `len` bytes of YAML (source, base_dir as for load_string). */
-CPEX_API cpex_status cpex_manager_reload_string(cpex_manager *manager, const char *yaml,
-                                                size_t len, const char *source,
-                                                const char *base_dir, cpex_error *err);
+CPEX_API cpex_status cpex_manager_reload_string(cpex_manager *manager, const char *yaml, size_t len,
+                                                const char *source, const char *base_dir,
+                                                cpex_error *err);
 
 /** What happened in one reload attempt (or to the watch). */
 typedef enum cpex_reload_event_kind {
@@ -78,8 +78,8 @@ typedef enum cpex_reload_event_kind {
 typedef struct cpex_reload_event {
     uint32_t struct_size;
     cpex_reload_event_kind kind;
-    const char *path;     /* the file, or the source name of a string */
-    uint64_t generation;  /* the generation serving after the attempt */
+    const char *path;    /* the file, or the source name of a string */
+    uint64_t generation; /* the generation serving after the attempt */
     /**
      * What went wrong (FAILED, WATCH_LOST) or a short note; never NULL.
      * It names files, lines, plugins and keys but never quotes the
@@ -87,7 +87,7 @@ typedef struct cpex_reload_event {
      * value in the file (a token, a URL) cannot reach a log this way.
      */
     const char *message;
-    bool from_watcher;    /* made by the watcher thread, not by a reload call */
+    bool from_watcher; /* made by the watcher thread, not by a reload call */
 } cpex_reload_event;
 
 /**

@@ -66,10 +66,10 @@ typedef struct cpex_error_record {
  * result could read as "allow".
  */
 typedef struct cpex_pipeline_result {
-    uint32_t struct_size;       /* sizeof(cpex_pipeline_result) of the caller's build */
-    bool continue_processing;   /* false when a plugin (or the pipeline) denied */
-    cpex_violation *violation;  /* set when continue_processing is false */
-    bool payload_modified;      /* true when some plugin's modification was accepted */
+    uint32_t struct_size;      /* sizeof(cpex_pipeline_result) of the caller's build */
+    bool continue_processing;  /* false when a plugin (or the pipeline) denied */
+    cpex_violation *violation; /* set when continue_processing is false */
+    bool payload_modified;     /* true when some plugin's modification was accepted */
     /**
      * The final payload when payload_modified; its data is owned by the
      * result (a cpex_cmf_message, a json_t, or host-type data freed with the
@@ -78,11 +78,11 @@ typedef struct cpex_pipeline_result {
      * silently lost); a host normally ignores it on deny.
      */
     cpex_payload *modified_payload;
-    bool extensions_modified;   /* true when some plugin's extension write was accepted */
-    cpex_extensions *extensions;/* the final extensions when modified (one reference, owned) */
-    json_t *metadata;           /* merged metadata of all plugins, or NULL */
+    bool extensions_modified;    /* true when some plugin's extension write was accepted */
+    cpex_extensions *extensions; /* the final extensions when modified (one reference, owned) */
+    json_t *metadata;            /* merged metadata of all plugins, or NULL */
     size_t error_count;
-    cpex_error_record *errors;  /* soft errors in the order they happened */
+    cpex_error_record *errors; /* soft errors in the order they happened */
     /**
      * The context table to pass into the next invoke of the same request.
      * Owned by the result until taken with cpex_pipeline_result_take_context.
@@ -131,23 +131,25 @@ typedef struct cpex_pipeline_result {
 } cpex_pipeline_result;
 
 /** The size of the layout that holds `generation`. */
-#define CPEX_PIPELINE_RESULT_SIZE_GENERATION \
+#define CPEX_PIPELINE_RESULT_SIZE_GENERATION                                                       \
     (offsetof(cpex_pipeline_result, generation) + sizeof(uint64_t))
 
 /** The size of the first layout: the least struct_size libcpex fills. */
-#define CPEX_PIPELINE_RESULT_SIZE_V1 \
+#define CPEX_PIPELINE_RESULT_SIZE_V1                                                               \
     (offsetof(cpex_pipeline_result, context) + sizeof(cpex_context_table *))
 
 /** The size of the layout with no_plugin_ran. */
 #define CPEX_PIPELINE_RESULT_SIZE_V2 (offsetof(cpex_pipeline_result, no_plugin_ran) + sizeof(bool))
 /** The least struct_size whose result gets execution records. */
-#define CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS \
+#define CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS                                                       \
     (offsetof(cpex_pipeline_result, executions) + sizeof(const cpex_execution_record *))
 
 /** Static initializer for an empty result (continue_processing true). */
-#define CPEX_PIPELINE_RESULT_INIT                                                                \
-    {(uint32_t)sizeof(cpex_pipeline_result), true, NULL, false, NULL, false, NULL, NULL, 0, NULL, \
-     NULL, false, 0, 0, NULL, 0}
+#define CPEX_PIPELINE_RESULT_INIT                                                                  \
+    {                                                                                              \
+        (uint32_t)sizeof(cpex_pipeline_result), true, NULL, false, NULL, false, NULL, NULL, 0,     \
+            NULL, NULL, false, 0, 0, NULL, 0                                                       \
+    }
 
 /** Record `index` of a result's executions (with its stride), or NULL past the end. */
 static inline const cpex_execution_record *
@@ -190,7 +192,7 @@ CPEX_API cpex_context_table *cpex_pipeline_result_take_context(cpex_pipeline_res
  * `original`. Borrowed. NULL if the final payload is not CMF.
  */
 CPEX_API const cpex_cmf_message *cpex_pipeline_result_cmf(const cpex_pipeline_result *result,
-                                                 const cpex_cmf_message *original);
+                                                          const cpex_cmf_message *original);
 
 /**
  * The result as JSON (for logs and the CLI). Caller owns it. NULL on OOM.

@@ -32,10 +32,7 @@ extern "C" {
 struct cpex_manager;
 
 /** Which backend (enum values fixed). */
-typedef enum cpex_state_backend {
-    CPEX_STATE_MEMORY = 0,
-    CPEX_STATE_REDIS = 1
-} cpex_state_backend;
+typedef enum cpex_state_backend { CPEX_STATE_MEMORY = 0, CPEX_STATE_REDIS = 1 } cpex_state_backend;
 
 /**
  * How a manager keeps plugin state. Fill with cpex_state_options_init, then
@@ -44,7 +41,7 @@ typedef enum cpex_state_backend {
  */
 typedef struct cpex_state_options {
     uint32_t struct_size;
-    uint32_t backend;            /* enum cpex_state_backend; default memory */
+    uint32_t backend; /* enum cpex_state_backend; default memory */
     /* redis */
     const char *url;             /* "redis://[[user]:password@]host[:port][/db]"; port 6379, db 0 */
     const char *prefix;          /* put before every key; default "cpex:" */
@@ -54,8 +51,8 @@ typedef struct cpex_state_options {
     uint32_t pool_size;          /* connections at most; default 8 */
     uint32_t reserved;
     /* memory */
-    uint64_t max_keys;           /* keys held at most; default 1000000 */
-    uint64_t max_bytes;          /* bytes of keys and values at most; default 256 MiB */
+    uint64_t max_keys;  /* keys held at most; default 1000000 */
+    uint64_t max_bytes; /* bytes of keys and values at most; default 256 MiB */
 } cpex_state_options;
 
 /** Fill `options` with the defaults (the memory backend). */
@@ -67,19 +64,19 @@ CPEX_API const char *cpex_state_backend_name(uint32_t backend);
 /** What a manager's state backend is and how it has been doing. Owned by the caller. */
 typedef struct cpex_state_status {
     uint32_t struct_size;
-    uint32_t backend;            /* enum cpex_state_backend */
-    char *description;           /* e.g. "redis 127.0.0.1:6379 db 0, prefix 'cpex:'" (never a password) */
-    char *origin;                /* who chose it: "default", "host options" or the YAML file */
-    bool probed;                 /* a probe was asked for */
-    bool answers;                /* the probe succeeded (always true for memory) */
-    char *message;               /* the probe's outcome: "PING answered in 0.3 ms" or why not */
-    bool failing;                /* slots are failing now (an outage began and has not ended) */
-    uint64_t calls;              /* slot calls that reached the backend */
-    uint64_t failures;           /* of them: unavailable or timed out */
-    uint64_t unavailable;        /* CPEX_HOST_EUNAVAILABLE returned */
-    uint64_t timeouts;           /* CPEX_HOST_ETIMEOUT returned */
-    uint64_t outages;            /* times slots began failing after working (or from the start) */
-    uint64_t keys;               /* memory: keys held now (expired ones not yet swept count); redis: 0 */
+    uint32_t backend;     /* enum cpex_state_backend */
+    char *description;    /* e.g. "redis 127.0.0.1:6379 db 0, prefix 'cpex:'" (never a password) */
+    char *origin;         /* who chose it: "default", "host options" or the YAML file */
+    bool probed;          /* a probe was asked for */
+    bool answers;         /* the probe succeeded (always true for memory) */
+    char *message;        /* the probe's outcome: "PING answered in 0.3 ms" or why not */
+    bool failing;         /* slots are failing now (an outage began and has not ended) */
+    uint64_t calls;       /* slot calls that reached the backend */
+    uint64_t failures;    /* of them: unavailable or timed out */
+    uint64_t unavailable; /* CPEX_HOST_EUNAVAILABLE returned */
+    uint64_t timeouts;    /* CPEX_HOST_ETIMEOUT returned */
+    uint64_t outages;     /* times slots began failing after working (or from the start) */
+    uint64_t keys;        /* memory: keys held now (expired ones not yet swept count); redis: 0 */
 } cpex_state_status;
 
 /**

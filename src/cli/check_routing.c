@@ -47,7 +47,8 @@ bool cli_route_opt(int argc, char **argv, int *i, cli_route_query *q, int *rc)
     }
     if (cli_opt_value(argc, argv, i, "--hook", &v)) {
         if (!v || !*v)
-            *rc = cli_usage_error("check", "--hook needs a hook name, e.g. --hook cmf.tool_pre_invoke");
+            *rc = cli_usage_error("check",
+                                  "--hook needs a hook name, e.g. --hook cmf.tool_pre_invoke");
         q->hook = v;
         return true;
     }
@@ -72,7 +73,7 @@ static void print_hook(const json_t *h)
     const json_t *route = json_object_get(h, "route");
     cli_text(stdout, "  %s: ", str(json_object_get(h, "hook"), "?"));
     if (json_is_object(route)) {
-        cli_text(stdout, "route %lld (%s, line %lld, specificity %lld", 
+        cli_text(stdout, "route %lld (%s, line %lld, specificity %lld",
                  (long long)json_integer_value(json_object_get(route, "index")),
                  str(json_object_get(route, "matcher"), "?"),
                  (long long)json_integer_value(json_object_get(route, "line")),
@@ -103,12 +104,15 @@ static void print_hook(const json_t *h)
                  str(json_object_get(p, "name"), "?"), str(json_object_get(p, "phase"), "?"),
                  (long long)json_integer_value(json_object_get(p, "priority")),
                  str(json_object_get(p, "from"), "?"),
-                 json_is_true(json_object_get(p, "override")) ? " (its own instance: a config override)" : "",
+                 json_is_true(json_object_get(p, "override"))
+                     ? " (its own instance: a config override)"
+                     : "",
                  json_is_true(json_object_get(p, "disabled")) ? " [disabled at run time]" : "");
     }
     const json_t *skipped = json_object_get(h, "skipped");
     for (size_t i = 0; i < json_array_size(skipped); i++)
-        cli_line(stdout, "    -  %-20s skipped: %s", str(json_object_get(json_array_get(skipped, i), "name"), "?"),
+        cli_line(stdout, "    -  %-20s skipped: %s",
+                 str(json_object_get(json_array_get(skipped, i), "name"), "?"),
                  str(json_object_get(json_array_get(skipped, i), "from"), "?"));
 }
 
@@ -143,7 +147,7 @@ json_t *cli_route_explain(cpex_manager *m, const cli_route_query *q, bool json)
     printf(" (generation %lld, routing %s):\n",
            (long long)json_integer_value(json_object_get(doc, "generation")),
            json_is_true(json_object_get(doc, "routing_enabled")) ? "enabled"
-                                                                  : "off: conditions decide");
+                                                                 : "off: conditions decide");
     const json_t *hooks = json_object_get(doc, "hooks");
     if (!json_array_size(hooks))
         fputs("  no plugin serves any hook\n", stdout);

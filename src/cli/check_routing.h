@@ -14,12 +14,12 @@
 
 /** The entity `check` is asked about (type NULL: no routing report). */
 typedef struct cli_route_query {
-    const char *type;  /* "tool", "resource", "prompt", "llm" */
+    const char *type; /* "tool", "resource", "prompt", "llm" */
     const char *name;
     const char *scope; /* or NULL */
     const char *tags[CLI_MAX_ROUTE_TAGS];
     size_t tag_count;
-    const char *hook;  /* or NULL: every hook */
+    const char *hook; /* or NULL: every hook */
 } cli_route_query;
 
 /**

@@ -16,9 +16,9 @@
 
 /* Exit codes (docs/cli.md). */
 enum {
-    CLI_OK = 0,    /* the work succeeded */
-    CLI_FAIL = 1,  /* the work failed: a plugin did not load, a request was malformed, ... */
-    CLI_USAGE = 2  /* the command line is wrong */
+    CLI_OK = 0,   /* the work succeeded */
+    CLI_FAIL = 1, /* the work failed: a plugin did not load, a request was malformed, ... */
+    CLI_USAGE = 2 /* the command line is wrong */
 };
 
 /* ---- subcommands (argv[0] is the subcommand's name) ---- */
@@ -69,8 +69,8 @@ typedef struct cli_log_line {
 
 typedef struct cli_log {
     pthread_mutex_t lock; /* the manager logs from its worker threads too */
-    bool capture;       /* keep lines (check) instead of printing them (run) */
-    unsigned print_min; /* lowest level printed when not capturing */
+    bool capture;         /* keep lines (check) instead of printing them (run) */
+    unsigned print_min;   /* lowest level printed when not capturing */
     size_t count;
     cli_log_line *lines;
 } cli_log;

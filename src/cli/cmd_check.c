@@ -220,7 +220,8 @@ int cli_cmd_check(int argc, char **argv)
             const char *p = load_err.items[i].plugin;
             bool seen = false;
             for (size_t j = 0; p && j < i; j++)
-                seen = seen || (load_err.items[j].plugin && strcmp(load_err.items[j].plugin, p) == 0);
+                seen =
+                    seen || (load_err.items[j].plugin && strcmp(load_err.items[j].plugin, p) == 0);
             if (!p || seen)
                 continue;
             total++;
@@ -255,8 +256,8 @@ int cli_cmd_check(int argc, char **argv)
             } else if (strcmp(ss.origin, "default") == 0) {
                 /* the default memory backend: nothing to report */
             } else if (ss.answers) {
-                cli_line(stdout, "%-8s %s (chosen by %s): %s", "state", ss.description,
-                         ss.origin, ss.message ? ss.message : "answers");
+                cli_line(stdout, "%-8s %s (chosen by %s): %s", "state", ss.description, ss.origin,
+                         ss.message ? ss.message : "answers");
             } else {
                 cli_line(stdout,
                          "%-8s %s (chosen by %s): DOES NOT ANSWER: %s; the host still "

@@ -104,7 +104,8 @@ static void print_text(const json_t *d)
         printf("entries      %zu\n", json_array_size(entries));
         size_t i;
         json_t *e;
-        json_array_foreach(entries, i, e) print_entry(e, json_string_value(json_object_get(d, "sha256")));
+        json_array_foreach(entries, i, e)
+            print_entry(e, json_string_value(json_object_get(d, "sha256")));
         printf("\nexported entry symbols: ");
         if (json_array_size(symbols) == 0)
             printf("(none found)");
@@ -140,8 +141,9 @@ int cli_cmd_inspect(int argc, char **argv)
         } else if (!library) {
             library = a;
         } else {
-            return cli_usage_error("inspect", "unexpected argument '%s' (inspect one library at a "
-                                              "time)",
+            return cli_usage_error("inspect",
+                                   "unexpected argument '%s' (inspect one library at a "
+                                   "time)",
                                    a);
         }
     }
@@ -169,7 +171,8 @@ int cli_cmd_inspect(int argc, char **argv)
        still leaves the reason in its log. */
     size_t i;
     json_t *p;
-    json_array_foreach(json_object_get(d, "problems"), i, p) {
+    json_array_foreach(json_object_get(d, "problems"), i, p)
+    {
         cli_text(stderr, "cpex inspect: %s: ", library);
         print_message(stderr, "", str_or(p, ""), d);
     }

@@ -27,10 +27,10 @@ typedef struct run_opts {
     size_t max_contexts;
     bool json;
     bool verbose;
-    bool watch;           /* reload CONFIG whenever it changes */
-    size_t debounce_ms;   /* 0: the library's default */
-    bool stats;        /* metrics on, and the table at the end */
-    bool no_records;   /* execution records off */
+    bool watch;         /* reload CONFIG whenever it changes */
+    size_t debounce_ms; /* 0: the library's default */
+    bool stats;         /* metrics on, and the table at the end */
+    bool no_records;    /* execution records off */
 } run_opts;
 
 typedef struct run_stats {
@@ -63,16 +63,19 @@ static int parse_args(int argc, char **argv, run_opts *o)
             o->no_records = true;
         } else if (cli_opt_value(argc, argv, &i, "--hook", &v)) {
             if (!v || !*v)
-                return cli_usage_error("run", "--hook needs a hook name, e.g. --hook cmf.tool_pre_invoke");
+                return cli_usage_error("run",
+                                       "--hook needs a hook name, e.g. --hook cmf.tool_pre_invoke");
             o->hook = v;
         } else if (cli_opt_value(argc, argv, &i, "--input", &v)) {
             if (!v || !*v)
-                return cli_usage_error("run", "--input needs a file name, or '-' for standard input");
+                return cli_usage_error("run",
+                                       "--input needs a file name, or '-' for standard input");
             o->input = v;
         } else if (cli_opt_value(argc, argv, &i, "--max-contexts", &v)) {
             if (!cli_parse_count(v, &o->max_contexts))
-                return cli_usage_error("run", "--max-contexts needs a number of context ids "
-                                              "of at least 1, e.g. --max-contexts %d",
+                return cli_usage_error("run",
+                                       "--max-contexts needs a number of context ids "
+                                       "of at least 1, e.g. --max-contexts %d",
                                        CLI_CONTEXTS_DEFAULT_MAX);
         } else if (a[0] == '-' && a[1] != '\0') {
             return cli_usage_error("run", "unknown option '%s'", a);
@@ -227,8 +230,8 @@ static size_t report_background(cpex_manager *m)
     size_t n = cpex_manager_take_background_errors(m, &recs);
     for (size_t i = 0; i < n; i++)
         cli_line(stderr, "cpex run: background error: plugin %s [%s]: %s",
-                 recs[i].plugin_name ? recs[i].plugin_name : "?",
-                 recs[i].code ? recs[i].code : "?", recs[i].message ? recs[i].message : "");
+                 recs[i].plugin_name ? recs[i].plugin_name : "?", recs[i].code ? recs[i].code : "?",
+                 recs[i].message ? recs[i].message : "");
     cpex_error_records_free(recs, n);
     return n;
 }
@@ -288,8 +291,9 @@ int cli_cmd_run(int argc, char **argv)
         if (is_blank(line, n))
             continue;
         if (!run_one(m, contexts, &o, lineno, line, n, &st)) {
-            fprintf(stderr, "cpex run: stopped at line %zu: its result was lost, and later "
-                            "ones would be too\n",
+            fprintf(stderr,
+                    "cpex run: stopped at line %zu: its result was lost, and later "
+                    "ones would be too\n",
                     lineno);
             break;
         }

@@ -125,9 +125,10 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         } else if (cli_opt_value(argc, argv, &i, "--listen", &v)) {
             char host[128], port[8];
             if (!v || !serve_listen_split(v, host, sizeof host, port, sizeof port))
-                return cli_usage_error("serve", "--listen needs ADDR:PORT, e.g. --listen %s, "
-                                                "--listen [::1]:8787, --listen 127.0.0.1:0 (a "
-                                                "free port)",
+                return cli_usage_error("serve",
+                                       "--listen needs ADDR:PORT, e.g. --listen %s, "
+                                       "--listen [::1]:8787, --listen 127.0.0.1:0 (a "
+                                       "free port)",
                                        DEFAULT_LISTEN);
             o->listen = v;
             listen_given = true;
@@ -169,8 +170,9 @@ static int parse_args(int argc, char **argv, serve_opts *o)
         } else if (!o->config) {
             o->config = a;
         } else {
-            return cli_usage_error("serve", "unexpected argument '%s' (the configuration is "
-                                            "'%s')",
+            return cli_usage_error("serve",
+                                   "unexpected argument '%s' (the configuration is "
+                                   "'%s')",
                                    a, o->config);
         }
         if (!ok)
@@ -219,9 +221,8 @@ static void on_reload(void *user, const cpex_reload_event *ev)
     const char *src = ev->from_watcher ? "the file changed" : "SIGHUP";
     switch (ev->kind) {
     case CPEX_RELOAD_APPLIED:
-        serve_log(s, SERVE_INFO, "reloaded '%s' (%s): generation %llu, %zu plugin%s", ev->path,
-                  src, (unsigned long long)ev->generation,
-                  cpex_manager_plugin_count(s->manager),
+        serve_log(s, SERVE_INFO, "reloaded '%s' (%s): generation %llu, %zu plugin%s", ev->path, src,
+                  (unsigned long long)ev->generation, cpex_manager_plugin_count(s->manager),
                   cpex_manager_plugin_count(s->manager) == 1 ? "" : "s");
         break;
     case CPEX_RELOAD_FAILED:
@@ -233,8 +234,9 @@ static void on_reload(void *user, const cpex_reload_event *ev)
             serve_log(s, SERVE_INFO, "'%s' changed on disk but its content did not", ev->path);
         break;
     case CPEX_RELOAD_WATCH_LOST:
-        serve_log(s, SERVE_WARN, "lost the watch of '%s' (retrying every second; SIGHUP "
-                                 "reloads meanwhile): %s",
+        serve_log(s, SERVE_WARN,
+                  "lost the watch of '%s' (retrying every second; SIGHUP "
+                  "reloads meanwhile): %s",
                   ev->path, ev->message);
         break;
     case CPEX_RELOAD_WATCH_RESTORED:
@@ -325,13 +327,15 @@ static void drain(serve_server *s, const sigset_t *set)
     double deadline = cli_now() + s->opts->drain_timeout;
     size_t n = atomic_load(&s->in_flight);
     if (n)
-        serve_log(s, SERVE_INFO, "finishing %zu request%s in flight (at most %g s; a second "
-                                 "signal stops at once)",
+        serve_log(s, SERVE_INFO,
+                  "finishing %zu request%s in flight (at most %g s; a second "
+                  "signal stops at once)",
                   n, n == 1 ? "" : "s", s->opts->drain_timeout);
     while ((n = atomic_load(&s->in_flight)) > 0) {
         if (cli_now() >= deadline) {
-            serve_log(s, SERVE_WARN, "%zu request%s still unfinished after %g s; closing their "
-                                     "connections",
+            serve_log(s, SERVE_WARN,
+                      "%zu request%s still unfinished after %g s; closing their "
+                      "connections",
                       n, n == 1 ? "" : "s", s->opts->drain_timeout);
             return;
         }
@@ -362,14 +366,15 @@ void serve_report_background(serve_server *s) { report_background(s); }
 /* Free what `s` holds, in the order the parts depend on each other. */
 static void teardown(serve_server *s, serve_listener *l)
 {
-    serve_http_stop(s);          /* no request runs after this */
-    serve_conns_stop(s->conns);  /* the housekeeping thread uses the contexts */
+    serve_http_stop(s);         /* no request runs after this */
+    serve_conns_stop(s->conns); /* the housekeeping thread uses the contexts */
     s->conns = NULL;
     if (s->manager) {
         cli_guard_doing("waiting for background handlers");
         if (cpex_manager_wait_background(s->manager, 30.0) != CPEX_OK)
-            serve_log(s, SERVE_WARN, "background plugins still running after 30 s; waiting for "
-                                     "them at shutdown");
+            serve_log(s, SERVE_WARN,
+                      "background plugins still running after 30 s; waiting for "
+                      "them at shutdown");
         report_background(s);
     }
     /* The contexts before the manager: their state belongs to its plugins. */
@@ -431,9 +436,10 @@ int cli_cmd_serve(int argc, char **argv)
     serve_log(s, SERVE_INFO, "listening on %s (%u thread%s); loading '%s'", s->address, o.threads,
               o.threads == 1 ? "" : "s", o.config);
     if (!l.loopback)
-        serve_log(s, SERVE_WARN, "%s is reachable from other machines, and the server does not "
-                                 "authenticate its clients: bind a loopback address or a Unix "
-                                 "socket unless the network in between is yours",
+        serve_log(s, SERVE_WARN,
+                  "%s is reachable from other machines, and the server does not "
+                  "authenticate its clients: bind a loopback address or a Unix "
+                  "socket unless the network in between is yours",
                   s->address);
 
     cli_guard_doing("loading the configuration");
@@ -446,10 +452,12 @@ int cli_cmd_serve(int argc, char **argv)
     }
     atomic_store(&s->phase, SERVE_READY);
     if (!cpex_manager_has_hooks_for(s->manager, "cmf.http_request"))
-        serve_log(s, SERVE_WARN, "no plugin handles cmf.http_request: /v1/authz answers 503 "
-                                 "(docs/serve.md)");
-    serve_log(s, SERVE_INFO, "ready: %zu plugin%s, generation %llu; %sSIGHUP reloads, SIGTERM "
-                             "or SIGINT stops",
+        serve_log(s, SERVE_WARN,
+                  "no plugin handles cmf.http_request: /v1/authz answers 503 "
+                  "(docs/serve.md)");
+    serve_log(s, SERVE_INFO,
+              "ready: %zu plugin%s, generation %llu; %sSIGHUP reloads, SIGTERM "
+              "or SIGINT stops",
               cpex_manager_plugin_count(s->manager),
               cpex_manager_plugin_count(s->manager) == 1 ? "" : "s",
               (unsigned long long)cpex_manager_generation(s->manager),
@@ -462,8 +470,8 @@ int cli_cmd_serve(int argc, char **argv)
     /* The watcher stops before the server does: no reload during the drain. */
     cpex_manager_watch_stop(s->manager);
     atomic_store(&s->phase, SERVE_STOPPING);
-    serve_log(s, SERVE_INFO, "%s: stopping (no new connections)", sig == SIGINT ? "SIGINT"
-                                                                                : "SIGTERM");
+    serve_log(s, SERVE_INFO, "%s: stopping (no new connections)",
+              sig == SIGINT ? "SIGINT" : "SIGTERM");
     cli_guard_doing("stopping");
     serve_http_quiesce(s);
     drain(s, &set);

@@ -8,18 +8,18 @@
 #include "contexts.h"
 
 typedef struct entry {
-    struct entry *chain;       /* next in the hash slot */
+    struct entry *chain;         /* next in the hash slot */
     struct entry *newer, *older; /* the recency list */
     size_t hash;
-    double used;               /* clock of the last use */
+    double used; /* clock of the last use */
     char *id;
     cpex_context_table *table;
 } entry;
 
 struct cli_contexts {
-    pthread_mutex_t lock;      /* guards everything below */
+    pthread_mutex_t lock; /* guards everything below */
     size_t max, count, evicted, expired;
-    double ttl;                /* seconds; 0: no limit */
+    double ttl; /* seconds; 0: no limit */
     double (*now)(void);
     size_t nslots;
     entry **slots;

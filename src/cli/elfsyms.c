@@ -132,7 +132,8 @@ char **cli_elf_exported(const char *path, const char *prefix, char *why, size_t 
         const ElfW(Sym) *s = &syms[i];
         unsigned bind = ELF64_ST_BIND(s->st_info), vis = ELF64_ST_VISIBILITY(s->st_other);
         if (s->st_shndx == SHN_UNDEF || s->st_name >= strsize ||
-            (bind != STB_GLOBAL && bind != STB_WEAK) || (vis != STV_DEFAULT && vis != STV_PROTECTED))
+            (bind != STB_GLOBAL && bind != STB_WEAK) ||
+            (vis != STV_DEFAULT && vis != STV_PROTECTED))
             continue;
         const char *name = strtab + s->st_name;
         size_t max = strsize - s->st_name;

@@ -95,10 +95,10 @@ static bool ours(const char *lib)
        address of a library function is the executable's PLT entry. */
     const char *base = strrchr(lib, '/');
     base = base ? base + 1 : lib;
-    static const char *const runtimes[] = {"libcpex.so", "libjansson.so", "libyaml",
-                                           "libc.so", "libc-", "ld-linux", "ld64.so",
-                                           "libpthread", "libgcc_s", "libasan", "libubsan",
-                                           "libtsan", "liblsan", "libdl", "linux-vdso"};
+    static const char *const runtimes[] = {"libcpex.so", "libjansson.so", "libyaml",   "libc.so",
+                                           "libc-",      "ld-linux",      "ld64.so",   "libpthread",
+                                           "libgcc_s",   "libasan",       "libubsan",  "libtsan",
+                                           "liblsan",    "libdl",         "linux-vdso"};
     for (size_t i = 0; i < sizeof runtimes / sizeof runtimes[0]; i++) {
         if (strncmp(base, runtimes[i], strlen(runtimes[i])) == 0)
             return true;
@@ -160,7 +160,8 @@ static void on_exit_while_armed(void)
         }
         add(&b, named ? ", from " : "a plugin from ");
         add_untrusted(&b, library);
-        add(&b, named ? ", ended the process (it called exit)" : " ended the process (it called exit)");
+        add(&b,
+            named ? ", ended the process (it called exit)" : " ended the process (it called exit)");
     } else {
         add(&b, "the process was ended by a call to exit() that libcpex did not make");
     }

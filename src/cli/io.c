@@ -14,7 +14,7 @@
 
 #include "cli.h"
 
-static bool stdout_failed; /* reported once; the command is then told to stop */
+static bool stdout_failed;      /* reported once; the command is then told to stop */
 static const char *output_what; /* what the command wrote instead of its usual output */
 
 void cli_output_is(const char *what) { output_what = what; }

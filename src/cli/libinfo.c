@@ -62,8 +62,8 @@ static char *find_library(const char *arg)
     const char *path = getenv("CPEX_PLUGIN_PATH");
     for (const char *dir = path; dir && *dir;) {
         size_t len = strcspn(dir, ":");
-        if (len > 0 && ((p = try_in(dir, len, "lib", arg, ".so")) ||
-                        (p = try_in(dir, len, "", arg, ""))))
+        if (len > 0 &&
+            ((p = try_in(dir, len, "lib", arg, ".so")) || (p = try_in(dir, len, "", arg, ""))))
             return p;
         dir += len;
         if (*dir == ':')
@@ -126,7 +126,8 @@ static void from_info(json_t *doc, const cpex_library_info *info, json_t *proble
     json_object_set_new(doc, "path", cli_json_str(info->path));
     json_object_set_new(doc, "loaded", json_boolean(info->loaded));
     json_object_set_new(doc, "host_abi", version_json(info->host_abi));
-    json_object_set_new(doc, "abi", info->abi_known ? version_json(info->abi_version) : json_null());
+    json_object_set_new(doc, "abi",
+                        info->abi_known ? version_json(info->abi_version) : json_null());
     json_object_set_new(doc, "compatible",
                         info->compatible < 0 ? json_null() : json_boolean(info->compatible));
     json_object_set_new(doc, "manifest", json_boolean(info->has_manifest));
@@ -190,8 +191,8 @@ json_t *cli_describe_library(const char *arg)
     char why[256];
     symbols = cli_elf_exported(abs, CPEX_ENTRY_SYMBOL, why, sizeof why);
     cpex_error err = CPEX_ERROR_INIT;
-    if (cpex_library_describe_sandboxed(abs, (const char *const *)symbols, NULL, 0, &info,
-                                        &err) != CPEX_OK) {
+    if (cpex_library_describe_sandboxed(abs, (const char *const *)symbols, NULL, 0, &info, &err) !=
+        CPEX_OK) {
         cpex_error_cleanup(&err);
         json_decref(doc);
         doc = NULL;
@@ -202,8 +203,9 @@ json_t *cli_describe_library(const char *arg)
     for (size_t i = 0; info->loaded && symbols && symbols[i]; i++)
         json_array_append_new(sj, cli_json_str(symbols[i]));
     if (info->loaded && !symbols)
-        add_line(notes, "cannot list the exported symbols (%s); entry symbols are checked by name "
-                        "only",
+        add_line(notes,
+                 "cannot list the exported symbols (%s); entry symbols are checked by name "
+                 "only",
                  why);
     from_info(doc, info, problems, notes);
     usable = info->usable;

@@ -17,7 +17,8 @@ json_t *cli_json_diff(const json_t *before, const json_t *after)
     if (!diff)
         return NULL;
     if (json_is_object(after)) {
-        json_object_foreach((json_t *)after, key, value) {
+        json_object_foreach((json_t *)after, key, value)
+        {
             const json_t *old = json_is_object(before) ? json_object_get(before, key) : NULL;
             if (old && json_equal((json_t *)old, value))
                 continue;
@@ -30,7 +31,8 @@ json_t *cli_json_diff(const json_t *before, const json_t *after)
         }
     }
     if (json_is_object(before)) {
-        json_object_foreach((json_t *)before, key, value) {
+        json_object_foreach((json_t *)before, key, value)
+        {
             if (!json_is_object(after) || !json_object_get(after, key))
                 json_object_set_new(diff, key, json_null());
         }
@@ -98,7 +100,8 @@ static json_t *executions_json(const cpex_pipeline_result *r)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < r->execution_count; i++)
-        json_array_append_new(a, cpex_execution_record_to_json(cpex_pipeline_result_execution(r, i)));
+        json_array_append_new(a,
+                              cpex_execution_record_to_json(cpex_pipeline_result_execution(r, i)));
     return a;
 }
 
@@ -226,8 +229,9 @@ static void output_text(FILE *out, size_t line, const cli_request *req,
     }
     for (size_t i = 0; i < r->error_count; i++) {
         const cpex_error_record *e = &r->errors[i];
-        cli_line(out, "%ssoft error: plugin %s [%s]: %s", pad, e->plugin_name ? e->plugin_name : "?",
-                 e->code ? e->code : "?", e->message ? e->message : "");
+        cli_line(out, "%ssoft error: plugin %s [%s]: %s", pad,
+                 e->plugin_name ? e->plugin_name : "?", e->code ? e->code : "?",
+                 e->message ? e->message : "");
     }
     if (verbose)
         output_executions(out, r, pad);
@@ -254,8 +258,8 @@ static void put_us(FILE *out, double ns)
 void cli_output_stats(FILE *out, const cpex_stats *st)
 {
     fprintf(out, "stats: per plugin and hook (latency estimated from log-scale buckets)\n");
-    fprintf(out, "  %-26s %-24s %7s %7s %7s %7s %7s %9s %9s\n", "plugin", "hook", "calls",
-            "allow", "deny", "error", "timeout", "p50 us", "p99 us");
+    fprintf(out, "  %-26s %-24s %7s %7s %7s %7s %7s %9s %9s\n", "plugin", "hook", "calls", "allow",
+            "deny", "error", "timeout", "p50 us", "p99 us");
     for (size_t i = 0; i < st->plugin_count; i++) {
         const cpex_plugin_stats *r = cpex_stats_plugin(st, i);
         char name[80];

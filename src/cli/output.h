@@ -15,8 +15,8 @@
 
 /** How results are written. */
 typedef struct cli_output_opts {
-    bool json;       /* one JSON object per line */
-    bool verbose;    /* readable form: one line per plugin call too */
+    bool json;    /* one JSON object per line */
+    bool verbose; /* readable form: one line per plugin call too */
 } cli_output_opts;
 
 /** Write the result of the request on input line `line`. */
@@ -45,7 +45,8 @@ void cli_output_line_error(FILE *out, bool json, size_t line, const char *messag
  * "metadata","errors"}; "line" only when `line` is not 0. A new reference;
  * NULL on OOM.
  */
-json_t *cli_result_json(size_t line, const cli_request *request, const cpex_pipeline_result *result);
+json_t *cli_result_json(size_t line, const cli_request *request,
+                        const cpex_pipeline_result *result);
 
 /** The error object for a bad request: {"line","error"}; "line" only when not 0. NULL on OOM. */
 json_t *cli_error_json(size_t line, const char *message);

@@ -35,9 +35,9 @@ static bool fail_with(char **error, const char *prefix, cpex_error *err)
     if (text) {
         size_t pos = (size_t)snprintf(text, len, "%s: ", prefix);
         for (size_t i = 0; i < err->count; i++)
-            pos += (size_t)snprintf(text + pos, len - pos, "%s%s", i ? "; " : "",
-                                    err->items[i].message ? err->items[i].message
-                                                          : "(out of memory)");
+            pos +=
+                (size_t)snprintf(text + pos, len - pos, "%s%s", i ? "; " : "",
+                                 err->items[i].message ? err->items[i].message : "(out of memory)");
     }
     *error = text;
     cpex_error_cleanup(err);
@@ -121,14 +121,16 @@ bool cli_request_parse(const char *line, size_t len, const char *default_hook, c
     }
     const char *key;
     json_t *value;
-    json_object_foreach(root, key, value) {
+    json_object_foreach(root, key, value)
+    {
         if (!is_known(key)) {
             const char *s = suggest(key);
             if (s)
                 fail(error, "unknown key '%s' (did you mean '%s'?)", key, s);
             else
-                fail(error, "unknown key '%s'; a request has hook, payload, payload_type, "
-                            "extensions and context",
+                fail(error,
+                     "unknown key '%s'; a request has hook, payload, payload_type, "
+                     "extensions and context",
                      key);
             goto done;
         }

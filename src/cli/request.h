@@ -13,9 +13,9 @@
 #include <cpex/cpex.h>
 
 typedef struct cli_request {
-    char *hook;                  /* never NULL after a successful parse */
-    char *context_id;            /* NULL: no context threading */
-    bool is_cmf;                 /* which of the two payloads is set */
+    char *hook;       /* never NULL after a successful parse */
+    char *context_id; /* NULL: no context threading */
+    bool is_cmf;      /* which of the two payloads is set */
     cpex_cmf_message *cmf;
     json_t *json;
     cpex_extensions *extensions; /* NULL when the line has none */

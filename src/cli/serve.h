@@ -30,24 +30,24 @@
 
 typedef struct serve_opts {
     const char *config;
-    const char *listen;        /* "ADDR:PORT"; default 127.0.0.1:8787 */
-    const char *unix_path;     /* instead of listen */
-    unsigned threads;          /* HTTP threads (libmicrohttpd's pool) */
-    double context_ttl;        /* seconds an unused context id lives */
+    const char *listen;    /* "ADDR:PORT"; default 127.0.0.1:8787 */
+    const char *unix_path; /* instead of listen */
+    unsigned threads;      /* HTTP threads (libmicrohttpd's pool) */
+    double context_ttl;    /* seconds an unused context id lives */
     size_t max_contexts;
-    size_t max_body;           /* bytes of a request body */
-    size_t max_headers;        /* header lines of a request */
-    size_t max_header_bytes;   /* bytes of the request line and headers */
-    double read_timeout;       /* seconds to receive one whole request */
-    unsigned idle_timeout;     /* seconds a connection may stay silent */
+    size_t max_body;         /* bytes of a request body */
+    size_t max_headers;      /* header lines of a request */
+    size_t max_header_bytes; /* bytes of the request line and headers */
+    double read_timeout;     /* seconds to receive one whole request */
+    unsigned idle_timeout;   /* seconds a connection may stay silent */
     unsigned max_connections;
-    double drain_timeout;      /* seconds to finish requests in flight at shutdown */
-    unsigned deny_status;      /* 0: the violation's details.http_status, else 403 */
-    bool null_endpoint;        /* serve /v1/null (benchmarks) */
+    double drain_timeout; /* seconds to finish requests in flight at shutdown */
+    unsigned deny_status; /* 0: the violation's details.http_status, else 403 */
+    bool null_endpoint;   /* serve /v1/null (benchmarks) */
     bool verbose;
-    bool no_watch;             /* do not reload CONFIG when it changes (SIGHUP still does) */
-    size_t debounce_ms;        /* the watch's quiet time; 0: the library's default */
-    bool no_metrics;           /* no per-plugin metrics in /metrics */
+    bool no_watch;      /* do not reload CONFIG when it changes (SIGHUP still does) */
+    size_t debounce_ms; /* the watch's quiet time; 0: the library's default */
+    bool no_metrics;    /* no per-plugin metrics in /metrics */
 } serve_opts;
 
 /* ---- endpoints, for routing and metrics ---- */
@@ -71,11 +71,11 @@ typedef struct serve_metrics {
     atomic_uint_fast64_t requests[EP_COUNT][SERVE_STATUS_MAX];
     atomic_uint_fast64_t latency[EP_COUNT][SERVE_BUCKETS + 1]; /* per bucket, last: +Inf */
     atomic_uint_fast64_t latency_ns[EP_COUNT];
-    atomic_uint_fast64_t decisions[EP_COUNT][2];               /* allow, deny */
+    atomic_uint_fast64_t decisions[EP_COUNT][2]; /* allow, deny */
     atomic_uint_fast64_t soft_errors;
-    atomic_uint_fast64_t incomplete;     /* requests never answered by us */
-    atomic_uint_fast64_t read_timeouts;  /* connections cut at the read deadline */
-    atomic_uint_fast64_t connections;    /* accepted, ever */
+    atomic_uint_fast64_t incomplete;    /* requests never answered by us */
+    atomic_uint_fast64_t read_timeouts; /* connections cut at the read deadline */
+    atomic_uint_fast64_t connections;   /* accepted, ever */
     atomic_uint_fast64_t background_errors;
 } serve_metrics;
 
@@ -88,29 +88,29 @@ typedef struct serve_conns serve_conns;
 typedef struct serve_server {
     const serve_opts *opts;
     cli_log log;
-    cpex_manager *manager;     /* created before listening; loaded once ready */
-    atomic_int phase;          /* SERVE_STARTING, READY, STOPPING */
+    cpex_manager *manager; /* created before listening; loaded once ready */
+    atomic_int phase;      /* SERVE_STARTING, READY, STOPPING */
     cli_contexts *contexts;
     serve_metrics metrics;
     serve_conns *conns;
     struct MHD_Daemon *daemon;
     int listen_fd;
-    char address[160];         /* what we listen on, for messages */
-    atomic_size_t in_flight;   /* requests between their request line and their end */
+    char address[160];       /* what we listen on, for messages */
+    atomic_size_t in_flight; /* requests between their request line and their end */
 } serve_server;
 
 /* One request, from its request line (libmicrohttpd's URI callback) to
    the end of its response. */
 typedef struct serve_request {
     serve_server *server;
-    char *uri;                 /* the request target as received, raw */
-    const char *method;        /* libmicrohttpd's, valid until the request ends */
+    char *uri;          /* the request target as received, raw */
+    const char *method; /* libmicrohttpd's, valid until the request ends */
     serve_endpoint endpoint;
-    bool started;              /* the access handler has seen its headers */
+    bool started; /* the access handler has seen its headers */
     bool answered;
     bool too_large;
     unsigned status;
-    double t0;                 /* when the headers were complete */
+    double t0; /* when the headers were complete */
     char *body;
     size_t body_len, body_cap;
 } serve_request;
@@ -156,9 +156,9 @@ enum MHD_Result serve_respond_json(serve_request *r, struct MHD_Connection *c, u
 
 /* ---- endpoints ---- */
 
-enum MHD_Result serve_invoke(serve_request *r, struct MHD_Connection *c);   /* serve_invoke.c */
-enum MHD_Result serve_healthz(serve_request *r, struct MHD_Connection *c);  /* serve_invoke.c */
-enum MHD_Result serve_null(serve_request *r, struct MHD_Connection *c);     /* serve_invoke.c */
+enum MHD_Result serve_invoke(serve_request *r, struct MHD_Connection *c);  /* serve_invoke.c */
+enum MHD_Result serve_healthz(serve_request *r, struct MHD_Connection *c); /* serve_invoke.c */
+enum MHD_Result serve_null(serve_request *r, struct MHD_Connection *c);    /* serve_invoke.c */
 enum MHD_Result serve_authz(serve_request *r, struct MHD_Connection *c, const char *method);
 enum MHD_Result serve_metrics_endpoint(serve_request *r, struct MHD_Connection *c);
 

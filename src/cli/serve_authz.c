@@ -44,7 +44,7 @@
 
 typedef struct original {
     const char *method;
-    const char *target;        /* path and query, raw */
+    const char *target; /* path and query, raw */
     const char *host;
     const char *scheme;
 } original;
@@ -110,14 +110,16 @@ static bool find_original(serve_request *r, struct MHD_Connection *c, const char
     if (!o->scheme)
         o->scheme = "http";
     if (o->target[0] != '/' || !plain_token(o->target)) {
-        snprintf(why, cap, "the original request target must be a path starting with '/' and "
-                           "holding only printable ASCII (percent-encode the rest)");
+        snprintf(why, cap,
+                 "the original request target must be a path starting with '/' and "
+                 "holding only printable ASCII (percent-encode the rest)");
         return false;
     }
     if (!plain_token(o->method) || (o->host && *o->host && !plain_token(o->host)) ||
         !plain_token(o->scheme)) {
-        snprintf(why, cap, "the original method, host and scheme must be printable ASCII "
-                           "without spaces");
+        snprintf(why, cap,
+                 "the original method, host and scheme must be printable ASCII "
+                 "without spaces");
         return false;
     }
     return true;
@@ -129,16 +131,15 @@ static json_t *payload_of(const original *o)
     const char *q = strchr(o->target, '?');
     size_t path_len = q ? (size_t)(q - o->target) : strlen(o->target);
     return json_pack("{s:s,s:s%,s:s,s:s,s:s}", "method", o->method, "path", o->target, path_len,
-                     "query", q ? q + 1 : "", "host", o->host ? o->host : "", "scheme",
-                     o->scheme);
+                     "query", q ? q + 1 : "", "host", o->host ? o->host : "", "scheme", o->scheme);
 }
 
 /* Connection-level headers describe the hop to us, not the original. */
 static bool hop_by_hop(const char *name)
 {
-    static const char *const names[] = {"connection", "keep-alive", "te", "trailer",
-                                        "transfer-encoding", "upgrade", "proxy-connection",
-                                        "content-length", NULL};
+    static const char *const names[] = {"connection",       "keep-alive",        "te",
+                                        "trailer",          "transfer-encoding", "upgrade",
+                                        "proxy-connection", "content-length",    NULL};
     for (size_t i = 0; names[i]; i++) {
         if (strcasecmp(name, names[i]) == 0)
             return true;
@@ -148,7 +149,7 @@ static bool hop_by_hop(const char *name)
 
 typedef struct header_copy {
     cpex_extensions *ext;
-    char *bad;                 /* the first header refused, malloc'd */
+    char *bad; /* the first header refused, malloc'd */
 } header_copy;
 
 static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -180,8 +181,8 @@ static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const cha
         memcpy(joined + n + 2, value, value_size);
         joined[n + 2 + value_size] = '\0';
     }
-    cpex_status st = cpex_extensions_set_header(h->ext, CPEX_HEADERS_REQUEST, name,
-                                                joined ? joined : value);
+    cpex_status st =
+        cpex_extensions_set_header(h->ext, CPEX_HEADERS_REQUEST, name, joined ? joined : value);
     free(joined);
     if (st != CPEX_OK) {
         h->bad = strdup(name);
@@ -202,8 +203,9 @@ static cpex_extensions *extensions_of(struct MHD_Connection *c, const char *path
     }
     MHD_get_connection_values_n(c, MHD_HEADER_KIND, copy_header, &h);
     if (h.bad) {
-        snprintf(why, cap, "header '%.100s' cannot be passed on: a header name is a token and "
-                           "a value UTF-8 text without line breaks",
+        snprintf(why, cap,
+                 "header '%.100s' cannot be passed on: a header name is a token and "
+                 "a value UTF-8 text without line breaks",
                  h.bad);
         goto fail;
     }
@@ -248,9 +250,10 @@ static void add_header(serve_server *s, const char **h, size_t *k, const char *n
     if (!name || !value)
         return;
     if (!header_sendable(name, value)) {
-        serve_log(s, SERVE_WARN, "a plugin asked for the response header '%s', which cannot be "
-                                 "sent (a connection header, a name that is no token, or "
-                                 "control characters in its value); left out",
+        serve_log(s, SERVE_WARN,
+                  "a plugin asked for the response header '%s', which cannot be "
+                  "sent (a connection header, a name that is no token, or "
+                  "control characters in its value); left out",
                   name);
         return;
     }
@@ -280,12 +283,15 @@ static const char **response_headers(serve_server *s, const cpex_extensions *ext
     const char *key;
     const json_t *value;
     if (h && m) {
-        json_object_foreach((json_t *)asked, key, value) {
+        json_object_foreach((json_t *)asked, key, value)
+        {
             if (json_is_string(value))
                 add_header(s, h, &k, key, json_string_value(value));
             else
-                serve_log(s, SERVE_WARN, "violation details.http_headers.%s is not a string; "
-                                         "left out", key);
+                serve_log(s, SERVE_WARN,
+                          "violation details.http_headers.%s is not a string; "
+                          "left out",
+                          key);
         }
     }
     if (h && violation) {
@@ -344,23 +350,22 @@ enum MHD_Result serve_authz(serve_request *r, struct MHD_Connection *c, const ch
         return serve_respond_error(r, c, MHD_HTTP_BAD_REQUEST, why);
     json_t *payload_json = payload_of(&o);
     const char *q = strchr(o.target, '?');
-    cpex_extensions *ext = payload_json ? extensions_of(c, o.target,
-                                                        q ? (size_t)(q - o.target)
-                                                          : strlen(o.target),
-                                                        why, sizeof why)
-                                        : NULL;
+    cpex_extensions *ext =
+        payload_json ? extensions_of(c, o.target, q ? (size_t)(q - o.target) : strlen(o.target),
+                                     why, sizeof why)
+                     : NULL;
     if (!payload_json || !ext) {
         json_decref(payload_json);
-        return serve_respond_error(r, c, payload_json ? MHD_HTTP_BAD_REQUEST
-                                                      : MHD_HTTP_INTERNAL_SERVER_ERROR,
-                                   payload_json ? why : "out of memory");
+        return serve_respond_error(
+            r, c, payload_json ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR,
+            payload_json ? why : "out of memory");
     }
     cpex_payload payload = cpex_payload_json(payload_json);
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(s->manager, AUTHZ_HOOK, &payload, ext, NULL, &res);
     serve_metrics_decision(&s->metrics, EP_AUTHZ, res.continue_processing, res.error_count);
-    const cpex_extensions *final = res.extensions_modified && res.extensions ? res.extensions
-                                                                            : NULL;
+    const cpex_extensions *final =
+        res.extensions_modified && res.extensions ? res.extensions : NULL;
     enum MHD_Result rc;
     if (res.continue_processing) {
         const char **hdr = response_headers(s, final, NULL, NULL);

@@ -31,15 +31,15 @@
 typedef struct conn_entry {
     struct conn_entry *prev, *next;
     int fd;
-    bool reading;              /* a request is being received */
-    bool cut;                  /* shut down already */
-    double since;              /* when the request being read began */
+    bool reading; /* a request is being received */
+    bool cut;     /* shut down already */
+    double since; /* when the request being read began */
     char peer[64];
 } conn_entry;
 
 struct serve_conns {
     serve_server *server;
-    pthread_mutex_t lock;      /* guards the list, `open` and `stop` */
+    pthread_mutex_t lock; /* guards the list, `open` and `stop` */
     pthread_cond_t wake;
     bool stop;
     bool started;

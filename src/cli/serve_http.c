@@ -203,7 +203,7 @@ typedef struct header_tally {
 } header_tally;
 
 static enum MHD_Result tally_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   size_t key_size, const char *value, size_t value_size)
+                                    size_t key_size, const char *value, size_t value_size)
 {
     header_tally *t = cls;
     (void)kind;
@@ -237,8 +237,8 @@ static enum MHD_Result on_headers(serve_server *s, serve_request *r, struct MHD_
         serve_conns_request_read(s, c);
         return serve_respond_error(r, c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, msg);
     }
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
         /* Two lengths: a proxy in front that believes the other one would
            see a different next request on this connection (smuggling).
@@ -255,8 +255,9 @@ static enum MHD_Result on_headers(serve_server *s, serve_request *r, struct MHD_
         unsigned long long n = strtoull(cl, &end, 10);
         if (errno == 0 && end && *end == '\0' && n > o->max_body) {
             char msg[160];
-            snprintf(msg, sizeof msg, "the body has %llu bytes; at most %zu are accepted "
-                                      "(--max-body)",
+            snprintf(msg, sizeof msg,
+                     "the body has %llu bytes; at most %zu are accepted "
+                     "(--max-body)",
                      n, o->max_body);
             serve_conns_request_read(s, c);
             return serve_respond_error(r, c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
@@ -264,9 +265,10 @@ static enum MHD_Result on_headers(serve_server *s, serve_request *r, struct MHD_
     }
     if (!method_allowed(r->endpoint, method)) {
         char msg[160];
-        snprintf(msg, sizeof msg, "%s takes %s", r->endpoint == EP_INVOKE ? "/v1/invoke"
-                                                 : r->endpoint == EP_HEALTHZ ? "/healthz"
-                                                                             : "/metrics",
+        snprintf(msg, sizeof msg, "%s takes %s",
+                 r->endpoint == EP_INVOKE    ? "/v1/invoke"
+                 : r->endpoint == EP_HEALTHZ ? "/healthz"
+                                             : "/metrics",
                  allowed_methods(r->endpoint));
         const char *hdr[] = {MHD_HTTP_HEADER_ALLOW, allowed_methods(r->endpoint), NULL};
         serve_conns_request_read(s, c);
@@ -326,9 +328,8 @@ static enum MHD_Result dispatch(serve_server *s, serve_request *r, struct MHD_Co
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     serve_server *s = cls;
     serve_request *r = *req_cls;
@@ -349,12 +350,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         if (!add_body(r, upload_data, n)) {
             if (r->too_large)
-                serve_log(s, SERVE_WARN, "%s %s: the body passed %zu bytes (--max-body); "
-                                         "closing the connection",
+                serve_log(s, SERVE_WARN,
+                          "%s %s: the body passed %zu bytes (--max-body); "
+                          "closing the connection",
                           method, r->uri, s->opts->max_body);
             else
-                serve_log(s, SERVE_ERROR, "out of memory reading a request body; closing the "
-                                          "connection");
+                serve_log(s, SERVE_ERROR,
+                          "out of memory reading a request body; closing the "
+                          "connection");
             return MHD_NO;
         }
         return MHD_YES;
@@ -386,29 +389,24 @@ bool serve_http_start(serve_server *s)
        the read buffer and the response's header: the header limit plus
        16 KiB. */
     size_t memory = o->max_header_bytes + 16384;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     /* One thread is the daemon's own polling thread: libmicrohttpd warns
        about a pool of one, so the pool size is given only for more. */
     struct MHD_OptionItem threads[] = {
-        {o->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)o->threads,
-         NULL},
+        {o->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)o->threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
     s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, /* first: it covers the options' messages */
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd,
-        MHD_OPTION_ARRAY, threads,
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        s, /* first: it covers the options' messages */
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd, MHD_OPTION_ARRAY, threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)o->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)o->idle_timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
-        MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_NOTIFY_CONNECTION, serve_conns_notify, s,
-        MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int)1,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory, MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        serve_conns_notify, s, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int)1, MHD_OPTION_END);
     if (!s->daemon) {
         serve_log(s, SERVE_ERROR, "cannot start the HTTP server on %s (see the line above)",
                   s->address);

@@ -44,8 +44,8 @@ static void keep_context(serve_server *s, const cli_request *req, cpex_pipeline_
 enum MHD_Result serve_invoke(serve_request *r, struct MHD_Connection *c)
 {
     serve_server *s = r->server;
-    if (!is_json_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                  MHD_HTTP_HEADER_CONTENT_TYPE)))
+    if (!is_json_type(
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
         return serve_respond_error(r, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
                                    "send the request object with Content-Type: application/json");
     cli_request req;
@@ -57,8 +57,8 @@ enum MHD_Result serve_invoke(serve_request *r, struct MHD_Connection *c)
     }
     cpex_payload payload = req.is_cmf ? cpex_payload_cmf(req.cmf) : cpex_payload_json(req.json);
     /* The table is consumed by the invoke; the result hands back the next. */
-    cpex_context_table *ctx = req.context_id ? cli_contexts_take(s->contexts, req.context_id)
-                                             : NULL;
+    cpex_context_table *ctx =
+        req.context_id ? cli_contexts_take(s->contexts, req.context_id) : NULL;
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     cpex_manager_invoke(s->manager, req.hook, &payload, req.extensions, ctx, &res);
     json_t *doc = cli_result_json(0, &req, &res);
@@ -77,7 +77,7 @@ enum MHD_Result serve_healthz(serve_request *r, struct MHD_Connection *c)
     serve_server *s = r->server;
     int phase = atomic_load(&s->phase);
     bool up = phase == SERVE_READY && cpex_manager_is_initialized(s->manager);
-    const char *status = up                       ? "ok"
+    const char *status = up                        ? "ok"
                          : phase == SERVE_STARTING ? "starting"
                          : phase == SERVE_STOPPING ? "stopping"
                                                    : "not initialized";
@@ -88,9 +88,9 @@ enum MHD_Result serve_healthz(serve_request *r, struct MHD_Connection *c)
     cpex_manager_reload_status(s->manager, &rs);
     json_t *doc = json_pack("{s:s,s:I,s:I,s:{s:b,s:I,s:I}}", "status", status, "plugins",
                             (json_int_t)cpex_manager_plugin_count(s->manager), "generation",
-                            (json_int_t)cpex_manager_generation(s->manager), "reload",
-                            "watching", rs.watching && rs.watcher_alive, "applied",
-                            (json_int_t)rs.successes, "failed", (json_int_t)rs.failures);
+                            (json_int_t)cpex_manager_generation(s->manager), "reload", "watching",
+                            rs.watching && rs.watcher_alive, "applied", (json_int_t)rs.successes,
+                            "failed", (json_int_t)rs.failures);
     if (doc && rs.last_error[0]) /* redacted by the library: no text of the file */
         json_object_set_new(json_object_get(doc, "reload"), "last_error",
                             json_string(rs.last_error));

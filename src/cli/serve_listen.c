@@ -28,8 +28,7 @@ static bool is_loopback(const struct sockaddr *sa)
         return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
     if (sa->sa_family == AF_INET6) {
         const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        return IN6_IS_ADDR_LOOPBACK(a) ||
-               (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
     }
     return false;
 }
@@ -67,8 +66,10 @@ static int open_tcp(const char *spec, serve_listener *out, char *why, size_t cap
 {
     char host[128], port[8];
     if (!serve_listen_split(spec, host, sizeof host, port, sizeof port)) {
-        snprintf(why, cap, "'%s' is not ADDR:PORT (e.g. 127.0.0.1:8787, [::1]:8787, "
-                           "localhost:0 for a free port)", spec);
+        snprintf(why, cap,
+                 "'%s' is not ADDR:PORT (e.g. 127.0.0.1:8787, [::1]:8787, "
+                 "localhost:0 for a free port)",
+                 spec);
         return -1;
     }
     struct addrinfo hints = {0}, *list = NULL;

@@ -6,18 +6,17 @@
 #include <stddef.h>
 
 typedef struct serve_listener {
-    int fd;                 /* -1 when not open (or handed to the HTTP daemon) */
-    bool loopback;          /* reachable from this machine only */
-    const char *unix_path;  /* removed at cleanup; NULL for TCP */
-    char address[160];      /* "http://127.0.0.1:8787", "unix:/run/cpex.sock" */
+    int fd;                /* -1 when not open (or handed to the HTTP daemon) */
+    bool loopback;         /* reachable from this machine only */
+    const char *unix_path; /* removed at cleanup; NULL for TCP */
+    char address[160];     /* "http://127.0.0.1:8787", "unix:/run/cpex.sock" */
 } serve_listener;
 
 /**
  * Split "ADDR:PORT" or "[ADDR]:PORT" (IPv6) into host and port, copied
  * into the buffers. False when `spec` is not of that form.
  */
-bool serve_listen_split(const char *spec, char *host, size_t host_cap, char *port,
-                        size_t port_cap);
+bool serve_listen_split(const char *spec, char *host, size_t host_cap, char *port, size_t port_cap);
 
 /**
  * Listen on `unix_path` when given, else on `tcp` ("ADDR:PORT"). 0 on

@@ -26,8 +26,8 @@ static const char *const bucket_label[SERVE_BUCKETS] = {
     "0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
     "0.05",    "0.1",    "0.25",    "0.5",    "1",     "2.5",    "5",     "10"};
 
-static const char *const endpoint_names[EP_COUNT] = {"invoke", "authz", "healthz",
-                                                     "metrics", "null", "other"};
+static const char *const endpoint_names[EP_COUNT] = {"invoke",  "authz", "healthz",
+                                                     "metrics", "null",  "other"};
 
 void serve_metrics_request(serve_metrics *m, serve_endpoint ep, unsigned status, double seconds)
 {
@@ -144,14 +144,16 @@ static void server_metrics(serve_server *s, text *t)
             endpoint_names[ep], (unsigned long long)load(&m->decisions[ep][1]));
     }
     head(t, "cpex_serve_soft_errors_total", "counter",
-         "Soft errors the pipeline recorded in answered invokes (plugin errors that did not stop it).");
+         "Soft errors the pipeline recorded in answered invokes (plugin errors that did not stop "
+         "it).");
     put(t, "cpex_serve_soft_errors_total %llu\n", (unsigned long long)load(&m->soft_errors));
     head(t, "cpex_serve_background_errors_total", "counter",
          "Errors of fire-and-forget handlers, collected after they ran.");
     put(t, "cpex_serve_background_errors_total %llu\n",
         (unsigned long long)load(&m->background_errors));
     head(t, "cpex_serve_incomplete_requests_total", "counter",
-         "Requests that ended without an answer from the server (malformed, cut, closed by the client).");
+         "Requests that ended without an answer from the server (malformed, cut, closed by the "
+         "client).");
     put(t, "cpex_serve_incomplete_requests_total %llu\n", (unsigned long long)load(&m->incomplete));
     head(t, "cpex_serve_read_timeouts_total", "counter",
          "Connections closed because a request did not arrive whole within --read-timeout.");
@@ -163,7 +165,8 @@ static void server_metrics(serve_server *s, text *t)
     head(t, "cpex_serve_requests_in_flight", "gauge",
          "Requests between their request line and their end.");
     put(t, "cpex_serve_requests_in_flight %zu\n", atomic_load(&s->in_flight));
-    head(t, "cpex_serve_contexts", "gauge", "Context ids holding plugin state for a later request.");
+    head(t, "cpex_serve_contexts", "gauge",
+         "Context ids holding plugin state for a later request.");
     put(t, "cpex_serve_contexts %zu\n", cli_contexts_count(s->contexts));
     head(t, "cpex_serve_contexts_expired_total", "counter",
          "Context ids dropped after --context-ttl seconds unused.");
@@ -173,8 +176,8 @@ static void server_metrics(serve_server *s, text *t)
     put(t, "cpex_serve_contexts_evicted_total %zu\n", cli_contexts_evicted(s->contexts));
     head(t, "cpex_serve_ready", "gauge",
          "1 when the configuration is loaded and initialized (as /healthz answers 200), else 0.");
-    put(t, "cpex_serve_ready %d\n", atomic_load(&s->phase) == SERVE_READY &&
-                                        cpex_manager_is_initialized(s->manager));
+    put(t, "cpex_serve_ready %d\n",
+        atomic_load(&s->phase) == SERVE_READY && cpex_manager_is_initialized(s->manager));
     head(t, "cpex_serve_plugins", "gauge", "Plugins registered in the manager.");
     put(t, "cpex_serve_plugins %zu\n", cpex_manager_plugin_count(s->manager));
     cpex_reload_status rs;
@@ -186,8 +189,7 @@ static void server_metrics(serve_server *s, text *t)
         (unsigned long long)cpex_manager_generation(s->manager));
     head(t, "cpex_serve_reloads_total", "counter",
          "Reloads of CONFIG (file changes and SIGHUP), by outcome.");
-    put(t, "cpex_serve_reloads_total{result=\"applied\"} %llu\n",
-        (unsigned long long)rs.successes);
+    put(t, "cpex_serve_reloads_total{result=\"applied\"} %llu\n", (unsigned long long)rs.successes);
     put(t, "cpex_serve_reloads_total{result=\"failed\"} %llu\n", (unsigned long long)rs.failures);
 }
 

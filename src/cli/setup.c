@@ -77,8 +77,7 @@ cpex_manager *cli_manager_new_observing(cli_log *log, bool records, bool metrics
     opts.log_level = log->capture ? CPEX_LOG_DEBUG : log->print_min;
     cpex_error err = CPEX_ERROR_INIT;
     cpex_manager *m = NULL;
-    if (cpex_manager_new(&opts, &m, &err) != CPEX_OK ||
-        cpex_loader_register(m, &err) != CPEX_OK) {
+    if (cpex_manager_new(&opts, &m, &err) != CPEX_OK || cpex_loader_register(m, &err) != CPEX_OK) {
         fprintf(stderr, "cpex: cannot set up the plugin manager:\n");
         cli_print_problems(stderr, &err, "  ");
         cpex_error_cleanup(&err);

@@ -32,7 +32,7 @@ static cpex_on_error effective_on_error(const cpex_manager *m, const cpex__confi
 static double effective_timeout(const cpex_manager *m, const cpex__config *cfg,
                                 const cpex__config_plugin *cp)
 {
-    return cp->timeout > 0            ? cp->timeout
+    return cp->timeout > 0           ? cp->timeout
            : cfg->has_plugin_timeout ? cfg->plugin_timeout
                                      : m->opts.default_timeout;
 }
@@ -41,8 +41,8 @@ static json_t *strv_json(char *const *v, bool canonical_hooks)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && v && v[i]; i++)
-        if (json_array_append_new(a, json_string(canonical_hooks ? cpex__hook_canonical(v[i])
-                                                                 : v[i])) != 0) {
+        if (json_array_append_new(
+                a, json_string(canonical_hooks ? cpex__hook_canonical(v[i]) : v[i])) != 0) {
             json_decref(a);
             return NULL;
         }
@@ -53,8 +53,8 @@ static json_t *strv_json(char *const *v, bool canonical_hooks)
 static json_t *isolation_json(const cpex__isolation_cfg *i)
 {
     return json_pack("{s:i, s:i, s:b, s:o, s:o, s:I, s:f, s:b, s:i, s:f, s:i}", "mode",
-                     (int)i->mode, "workers", (int)i->workers, "network", i->network,
-                     "read_paths", strv_json(i->read_paths, false), "write_paths",
+                     (int)i->mode, "workers", (int)i->workers, "network", i->network, "read_paths",
+                     strv_json(i->read_paths, false), "write_paths",
                      strv_json(i->write_paths, false), "memory_mb", (json_int_t)i->memory_mb,
                      "cpu_seconds_per_call", i->cpu_seconds_per_call, "require", i->require,
                      "max_crashes_per_minute", (int)i->max_crashes_per_minute, "load_timeout",
@@ -67,22 +67,21 @@ json_t *cpex__mgr_fingerprint(cpex_manager *m, const cpex__config *cfg,
     char artifact[ARTIFACT_CAP];
     if (!cpex__mgr_identify(m, cfg, cp, artifact, sizeof artifact))
         return NULL; /* cannot tell: never kept */
-    json_t *fp = json_pack("{s:s, s:s, s:s?, s:o, s:i, s:i, s:i, s:f, s:o, s:O, s:s?, s:s}",
-                           "name", cp->name, "kind", cp->kind, "description", cp->description,
-                           "hooks", strv_json(cp->hooks, true), "mode", (int)cp->mode,
-                           "priority", (int)cp->priority, "on_error",
-                           (int)effective_on_error(m, cp), "timeout",
-                           effective_timeout(m, cfg, cp), "capabilities",
-                           strv_json(cp->capabilities, false), "config", cp->config, "base_dir",
-                           cfg->base_dir, "artifact", artifact);
+    json_t *fp =
+        json_pack("{s:s, s:s, s:s?, s:o, s:i, s:i, s:i, s:f, s:o, s:O, s:s?, s:s}", "name",
+                  cp->name, "kind", cp->kind, "description", cp->description, "hooks",
+                  strv_json(cp->hooks, true), "mode", (int)cp->mode, "priority", (int)cp->priority,
+                  "on_error", (int)effective_on_error(m, cp), "timeout",
+                  effective_timeout(m, cfg, cp), "capabilities", strv_json(cp->capabilities, false),
+                  "config", cp->config, "base_dir", cfg->base_dir, "artifact", artifact);
     /* What else makes the instance: its isolation, its library's pin, where
      * its state lives, and who may replace its files. */
     if (fp && json_object_set_new(fp, "isolation", isolation_json(&cp->isolation)) == 0 &&
         json_object_set_new(fp, "sha256", cp->sha256 ? json_string(cp->sha256) : json_null()) ==
             0 &&
         json_object_set_new(fp, "state_namespace",
-                            cp->state_namespace ? json_string(cp->state_namespace)
-                                                : json_null()) == 0 &&
+                            cp->state_namespace ? json_string(cp->state_namespace) : json_null()) ==
+            0 &&
         json_object_set_new(fp, "strict_permissions", json_boolean(cfg->strict_permissions)) == 0)
         return fp;
     json_decref(fp);
@@ -116,11 +115,12 @@ static json_t *merge_config(const json_t *base, const json_t *over, const cpex__
     if (!base || json_is_null(base))
         return json_deep_copy(over);
     if (!json_is_object(base) || !json_is_object(over)) {
-        cpex__error_add(err, CPEX_E_CONFIG, w,
-                        "cannot apply this override: the plugin's config is %s and the "
-                        "override's is %s; an override merges the keys of a mapping into the "
-                        "plugin's mapping (CPEX drops such an override silently; libcpex refuses it)",
-                        json_kind(base), json_kind(over));
+        cpex__error_add(
+            err, CPEX_E_CONFIG, w,
+            "cannot apply this override: the plugin's config is %s and the "
+            "override's is %s; an override merges the keys of a mapping into the "
+            "plugin's mapping (CPEX drops such an override silently; libcpex refuses it)",
+            json_kind(base), json_kind(over));
         return NULL;
     }
     json_t *merged = json_deep_copy(base);

@@ -24,7 +24,7 @@ typedef struct cpex__apply {
     const struct cpex__policy *old; /* a reload: override instances it may keep; NULL */
     bool *taken;                    /* per old instance: kept already */
     size_t made_count;
-    cpex__plugin **made;            /* instances created by this change (the policy's) */
+    cpex__plugin **made; /* instances created by this change (the policy's) */
 } cpex__apply;
 
 void cpex__apply_init(cpex__apply *a, cpex_manager *m, cpex__config *cfg,

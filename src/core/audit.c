@@ -47,46 +47,46 @@
 enum { SLOT_QUEUED = 0, SLOT_DONE = 1, SLOT_EXPIRED = 2, SLOT_RUNNING = 3 };
 
 struct cpex__verdict_item {
-    cpex__verdict_item *next;   /* in the ready queue or the parked list */
-    _Atomic long refs;          /* the queue's, and one per fire-and-forget task */
-    _Atomic long faf_pending;   /* records to come, plus the invoker's count until it commits */
-    int64_t faf_deadline;       /* the latest deadline of those calls */
+    cpex__verdict_item *next; /* in the ready queue or the parked list */
+    _Atomic long refs;        /* the queue's, and one per fire-and-forget task */
+    _Atomic long faf_pending; /* records to come, plus the invoker's count until it commits */
+    int64_t faf_deadline;     /* the latest deadline of those calls */
     size_t faf_first, faf_count;
-    _Atomic int *faf_claim;     /* per fire-and-forget slot: enum above */
+    _Atomic int *faf_claim;      /* per fire-and-forget slot: enum above */
     _Atomic uint64_t *faf_start; /* its start, in ticks, once running */
-    char **faf_reason;          /* its reason buffer */
+    char **faf_reason;           /* its reason buffer */
     size_t sink_count;
-    cpex__plugin **sinks;       /* references */
+    cpex__plugin **sinks; /* references */
     cpex_verdict v;
     cpex_payload payload;
-    void *payload_data;         /* owned */
+    void *payload_data; /* owned */
     cpex__payload_ops ops;
-    cpex_extensions *ext;       /* a view in this allocation, or NULL */
-    cpex_violation *violation;  /* owned, or NULL */
-    cpex__recs *recs;           /* owned, or NULL */
+    cpex_extensions *ext;      /* a view in this allocation, or NULL */
+    cpex_violation *violation; /* owned, or NULL */
+    cpex__recs *recs;          /* owned, or NULL */
     char *hook;
 };
 
 struct cpex__audit {
-    cpex__hub *hub;             /* the owner (no reference: the hub owns this) */
+    cpex__hub *hub; /* the owner (no reference: the hub owns this) */
     pthread_mutex_t lock;
-    pthread_cond_t work;        /* the thread waits for verdicts (CLOCK_MONOTONIC) */
-    pthread_cond_t room;        /* invokes wait for room, drains for the end (CLOCK_MONOTONIC) */
+    pthread_cond_t work; /* the thread waits for verdicts (CLOCK_MONOTONIC) */
+    pthread_cond_t room; /* invokes wait for room, drains for the end (CLOCK_MONOTONIC) */
     cpex__verdict_item *head, *tail; /* ready */
-    cpex__verdict_item *parked; /* waiting for fire-and-forget records */
-    size_t held;                /* verdicts handed over and not delivered (ready, parked, busy) */
-    size_t depth;               /* ready ones */
+    cpex__verdict_item *parked;      /* waiting for fire-and-forget records */
+    size_t held;  /* verdicts handed over and not delivered (ready, parked, busy) */
+    size_t depth; /* ready ones */
     uint32_t capacity;
     uint32_t overflow;
     int64_t max_wait_ns;
-    bool running;               /* the thread exists */
-    bool stop;                  /* it should end once nothing is held */
-    bool abandon;               /* it should end as soon as it can, dropping what is left */
-    bool closed;                /* no more verdicts: the manager is gone */
-    bool busy;                  /* it is delivering */
-    bool sleeping;              /* it waits on `work`: a new verdict must wake it */
-    int64_t call_deadline;      /* of the sink call in progress, 0 when none */
-    const char *call_sink;      /* its name (valid while busy) */
+    bool running;          /* the thread exists */
+    bool stop;             /* it should end once nothing is held */
+    bool abandon;          /* it should end as soon as it can, dropping what is left */
+    bool closed;           /* no more verdicts: the manager is gone */
+    bool busy;             /* it is delivering */
+    bool sleeping;         /* it waits on `work`: a new verdict must wake it */
+    int64_t call_deadline; /* of the sink call in progress, 0 when none */
+    const char *call_sink; /* its name (valid while busy) */
     pthread_t thread;
     _Atomic uint64_t enqueued, delivered, dropped;
     uint64_t next_drop_log;
@@ -142,8 +142,8 @@ void cpex__audit_configure(cpex__audit *a, uint32_t capacity, uint32_t overflow,
     pthread_mutex_unlock(&a->lock);
 }
 
-void cpex__audit_counts(cpex__audit *a, uint64_t *enqueued, uint64_t *delivered,
-                        uint64_t *dropped, uint32_t *depth, uint32_t *capacity)
+void cpex__audit_counts(cpex__audit *a, uint64_t *enqueued, uint64_t *delivered, uint64_t *dropped,
+                        uint32_t *depth, uint32_t *capacity)
 {
     pthread_mutex_lock(&a->lock);
     *depth = (uint32_t)a->held;
@@ -331,9 +331,9 @@ cpex__verdict_item *cpex__verdict_new(cpex__audit *a, const cpex__verdict_src *s
     }
     if (src->violation) {
         const cpex_violation *v = src->violation;
-        it->violation = cpex__violation_new(v->code, v->reason, v->description,
-                                            v->details ? json_deep_copy(v->details) : NULL,
-                                            v->plugin_name);
+        it->violation =
+            cpex__violation_new(v->code, v->reason, v->description,
+                                v->details ? json_deep_copy(v->details) : NULL, v->plugin_name);
         if (!it->violation)
             goto oom;
     }
@@ -519,9 +519,10 @@ static void deliver_one(cpex__audit *a, cpex__verdict_item *it, cpex__plugin *p,
 {
     if (atomic_load_explicit(&p->disabled, memory_order_relaxed) || !p->reg.verdict)
         return;
-    cpex__call_setup setup = {a->hub, it->hook, it->v.hook.len,
-                              it->payload.kind ? &it->payload : NULL, &it->ops, it->ext,
-                              false, errs, nerr};
+    cpex__call_setup setup = {
+        a->hub,   it->hook, it->v.hook.len, it->payload.kind ? &it->payload : NULL,
+        &it->ops, it->ext,  false,          errs,
+        nerr};
     cpex__call_state cs;
     cpex__call_state_init(&cs, &setup, p, CPEX_MODE_AUDIT);
     tl_verdict = &it->v;
@@ -541,15 +542,14 @@ static void deliver_one(cpex__audit *a, cpex__verdict_item *it, cpex__plugin *p,
     uint32_t status = CPEX_EXEC_COMPLETED;
     int32_t requested = CPEX_ALLOW;
     switch (o.kind) {
-    case CPEX__OUT_ALLOW:
-        break;
+    case CPEX__OUT_ALLOW: break;
     case CPEX__OUT_DENY:
         requested = CPEX_DENY;
         cpex__ex_dropped_deny(&cs);
         break;
     case CPEX__OUT_ERROR:
     case CPEX__OUT_TIMEOUT:
-        status = o.kind == CPEX__OUT_TIMEOUT ? CPEX_EXEC_TIMEOUT
+        status = o.kind == CPEX__OUT_TIMEOUT                  ? CPEX_EXEC_TIMEOUT
                  : o.record_code == CPEX_CODE_NOT_INITIALIZED ? CPEX_EXEC_NOT_INITIALIZED
                                                               : CPEX_EXEC_ERROR;
         disabled = cpex__ex_soft_failure(&cs, &o);
@@ -578,8 +578,8 @@ static void deliver(cpex__audit *a, cpex__verdict_item *it)
     for (size_t i = 0; i < it->sink_count; i++)
         deliver_one(a, it, it->sinks[i], &errs, &nerr, count, shard);
     for (size_t i = 0; i < nerr; i++)
-        cpex__log(cpex__hub_sink(a->hub), CPEX_LOG_WARN, errs[i].plugin_name,
-                  "audit sink: [%s] %s", errs[i].code, errs[i].message);
+        cpex__log(cpex__hub_sink(a->hub), CPEX_LOG_WARN, errs[i].plugin_name, "audit sink: [%s] %s",
+                  errs[i].code, errs[i].message);
     /* Counted before the hub hears of it: whoever waited for background
      * work to end reads the count it expects. */
     atomic_fetch_add(&a->delivered, 1);
@@ -649,8 +649,7 @@ static bool wait_held(cpex__audit *a, int64_t grace_ns)
 {
     while (a->held > 0 && a->running) {
         int64_t now = cpex__now_ns();
-        if (a->busy && a->call_deadline &&
-            now > cpex__deadline_add(a->call_deadline, grace_ns)) {
+        if (a->busy && a->call_deadline && now > cpex__deadline_add(a->call_deadline, grace_ns)) {
             cpex__log(cpex__hub_sink(a->hub), CPEX_LOG_ERROR, a->call_sink,
                       "audit sink still inside a verdict call past its deadline and a grace "
                       "of %lld ms: %zu verdict(s) not delivered",

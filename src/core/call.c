@@ -18,10 +18,26 @@
 
 /* How to clone and free payload data of one kind / type. */
 
-static void *cmf_clone_op(const void *d, void *u) { (void)u; return cpex_cmf_clone(d); }
-void cpex__payload_free_cmf(void *d, void *u) { (void)u; cpex_cmf_free(d); }
-static void *json_clone_op(const void *d, void *u) { (void)u; return json_deep_copy(d); }
-void cpex__payload_free_json(void *d, void *u) { (void)u; json_decref(d); }
+static void *cmf_clone_op(const void *d, void *u)
+{
+    (void)u;
+    return cpex_cmf_clone(d);
+}
+void cpex__payload_free_cmf(void *d, void *u)
+{
+    (void)u;
+    cpex_cmf_free(d);
+}
+static void *json_clone_op(const void *d, void *u)
+{
+    (void)u;
+    return json_deep_copy(d);
+}
+void cpex__payload_free_json(void *d, void *u)
+{
+    (void)u;
+    json_decref(d);
+}
 
 cpex__payload_ops cpex__payload_ops_for(const cpex_payload *p, const cpex__type_slot *custom)
 {
@@ -59,7 +75,7 @@ void cpex__call_record(cpex__call_state *cs, cpex_code code, const char *fmt, ..
     va_end(ap);
     if (!cpex__records_add(cs->records, cs->record_count, cs->plugin->name, code, msg, NULL))
         cpex__log(cpex__hub_sink(cs->hub), CPEX_LOG_ERROR, cs->plugin->name,
-                 "out of memory recording: %s", msg);
+                  "out of memory recording: %s", msg);
 }
 
 void cpex__call_state_cleanup(cpex__call_state *cs)
@@ -121,8 +137,7 @@ cpex_violation *cpex__ex_take_violation(cpex__call_state *cs, cpex_code fallback
     cs->violation = NULL;
     if (!v) {
         char reason[300];
-        snprintf(reason, sizeof reason, "Plugin '%s' denied without a violation",
-                 cs->plugin->name);
+        snprintf(reason, sizeof reason, "Plugin '%s' denied without a violation", cs->plugin->name);
         return cpex__pipeline_violation(fallback_code, reason, NULL, cs->plugin->name);
     }
     char *name = cpex__strdup(cs->plugin->name);
@@ -155,7 +170,7 @@ bool cpex__ex_soft_failure(cpex__call_state *cs, const cpex__outcome *o)
         cpex__call_record(cs, CPEX_CODE_TIMEOUT, "plugin timed out after %lldms", ms);
     else
         cpex__call_record(cs, o->record_code != CPEX_CODE_NONE ? o->record_code : CPEX_CODE_ERROR,
-                         "%s", o->message);
+                          "%s", o->message);
     if (p->on_error != CPEX_ON_ERROR_DISABLE)
         return false;
     char reason[600];
@@ -169,10 +184,10 @@ bool cpex__ex_soft_failure(cpex__call_state *cs, const cpex__outcome *o)
 void cpex__ex_dropped_deny(cpex__call_state *cs)
 {
     cpex__call_record(cs, CPEX_CODE_DROPPED_DENY,
-                     "plugin denied in %s mode, which cannot block; the deny was ignored "
-                     "(reason: %s)",
-                     cpex_mode_name(cs->mode),
-                     cs->violation ? cs->violation->reason : "none given");
+                      "plugin denied in %s mode, which cannot block; the deny was ignored "
+                      "(reason: %s)",
+                      cpex_mode_name(cs->mode),
+                      cs->violation ? cs->violation->reason : "none given");
 }
 
 /* Merge `from` into *into (created on demand). False on OOM. */
@@ -196,7 +211,7 @@ void cpex__ex_keep_metadata(cpex__call_state *cs, json_t **into, json_t *from)
 {
     if (!merge_metadata(into, from))
         cpex__call_record(cs, CPEX_CODE_INTERNAL,
-                         "out of memory: the plugin's metadata was dropped");
+                          "out of memory: the plugin's metadata was dropped");
 }
 
 void cpex__call_state_init(cpex__call_state *cs, const cpex__call_setup *setup, cpex__plugin *p,
@@ -237,4 +252,3 @@ void cpex__call_state_init(cpex__call_state *cs, const cpex__call_setup *setup, 
     cs->base_local = cs->base_global = NULL;
     cs->scratch_local = cs->scratch_global = NULL;
 }
-

@@ -18,7 +18,7 @@
 
 /* How to clone and free payload data of the kind / type a hook carries. */
 typedef struct cpex__payload_ops {
-    uint32_t kind;           /* enum cpex_payload_kind; 0 when there is no payload */
+    uint32_t kind; /* enum cpex_payload_kind; 0 when there is no payload */
     const char *type_name;
     void *(*clone)(const void *data, void *user);
     void (*free)(void *data, void *user);
@@ -26,25 +26,25 @@ typedef struct cpex__payload_ops {
 } cpex__payload_ops;
 
 typedef struct cpex__call_state {
-    cpex_call call;                /* what the handler sees */
+    cpex_call call; /* what the handler sees */
     uint32_t magic;
-    cpex__hub *hub;                /* the manager's log (borrowed; the caller holds it) */
+    cpex__hub *hub; /* the manager's log (borrowed; the caller holds it) */
     cpex__plugin *plugin;
     uint32_t mode;
-    bool can_modify;               /* sequential and transform */
-    bool dirty;                    /* the call left something below (set by every host slot
+    bool can_modify;                  /* sequential and transform */
+    bool dirty;                       /* the call left something below (set by every host slot
                                       that stores into it; cleared by cleanup) */
-    bool closed;                   /* the invoke began after shutdown started */
-    const cpex__payload_ops *ops;        /* the payload's type (the pipeline's or task's) */
-    const cpex_payload *base_payload;    /* what the call sees until it edits (NULL: none) */
-    cpex_payload edit_view;              /* what it sees after an edit (host_edit.c) */
+    bool closed;                      /* the invoke began after shutdown started */
+    const cpex__payload_ops *ops;     /* the payload's type (the pipeline's or task's) */
+    const cpex_payload *base_payload; /* what the call sees until it edits (NULL: none) */
+    cpex_payload edit_view;           /* what it sees after an edit (host_edit.c) */
 
     /* extensions: what the plugin reads, and its copy-on-write changes */
     const cpex_extensions *ext;
     cpex_extensions *pending_ext;
 
     /* what the handler produced */
-    void *new_payload;             /* owned; of ops->kind, freed with ops->free */
+    void *new_payload; /* owned; of ops->kind, freed with ops->free */
     cpex_violation *violation;
     char *error_message;
     json_t *metadata;
@@ -55,7 +55,7 @@ typedef struct cpex__call_state {
 
     /* context: serial modes write the live table; others a scratch copy */
     bool snapshot_ctx;
-    cpex_context_table **table;    /* serial: the pipeline's table (created on write) */
+    cpex_context_table **table;             /* serial: the pipeline's table (created on write) */
     json_t *base_local, *base_global;       /* snapshot modes: what reads see (borrowed) */
     json_t *scratch_local, *scratch_global; /* snapshot modes: writes, discarded */
 } cpex__call_state;
@@ -81,7 +81,7 @@ typedef struct cpex__call_setup {
     cpex__hub *hub;
     const char *hook;
     size_t hook_len;
-    const cpex_payload *payload;   /* the view handlers get (NULL: none) */
+    const cpex_payload *payload; /* the view handlers get (NULL: none) */
     const cpex__payload_ops *ops;
     const cpex_extensions *ext;
     bool closing;
@@ -91,7 +91,7 @@ typedef struct cpex__call_setup {
 
 /** Start a call state for plugin `p` in `mode` (zeroes everything else). */
 void cpex__call_state_init(cpex__call_state *cs, const cpex__call_setup *setup, cpex__plugin *p,
-                          uint32_t mode);
+                           uint32_t mode);
 
 /** Free a CMF message / a jansson value given as payload data (`user` unused). */
 void cpex__payload_free_cmf(void *data, void *user);
@@ -105,13 +105,18 @@ cpex__payload_ops cpex__payload_ops_for(const cpex_payload *p, const cpex__type_
 /* What one handler call came to                                      */
 /* ------------------------------------------------------------------ */
 
-typedef enum cpex__outcome_kind { CPEX__OUT_ALLOW, CPEX__OUT_DENY, CPEX__OUT_ERROR, CPEX__OUT_TIMEOUT } cpex__outcome_kind;
+typedef enum cpex__outcome_kind {
+    CPEX__OUT_ALLOW,
+    CPEX__OUT_DENY,
+    CPEX__OUT_ERROR,
+    CPEX__OUT_TIMEOUT
+} cpex__outcome_kind;
 
 typedef struct cpex__outcome {
     cpex__outcome_kind kind;
-    cpex_code record_code;   /* for CPEX__OUT_ERROR only: ERROR, BAD_DECISION or NOT_INITIALIZED */
-    int64_t end;             /* clock reading after the call (the start when not called) */
-    char message[512];       /* for CPEX__OUT_ERROR only; written only then */
+    cpex_code record_code; /* for CPEX__OUT_ERROR only: ERROR, BAD_DECISION or NOT_INITIALIZED */
+    int64_t end;           /* clock reading after the call (the start when not called) */
+    char message[512];     /* for CPEX__OUT_ERROR only; written only then */
 } cpex__outcome;
 
 /** Whether the call's plugin may run; if not, *out says why (fail closed). */
@@ -177,9 +182,10 @@ static inline __attribute__((always_inline)) bool cpex__call_ready(cpex__call_st
  * precise one. Only an error writes out->message: the allow path touches a
  * few words (returning the 530-byte outcome by value cost ~140
  * instructions per call: a 512-byte zero fill and a copy). */
-static inline __attribute__((always_inline)) void
-cpex__call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, bool coarse,
-                   cpex__outcome *out)
+static inline __attribute__((always_inline)) void cpex__call_handler(cpex__call_state *cs,
+                                                                     cpex_handler_fn fn,
+                                                                     int64_t start, bool coarse,
+                                                                     cpex__outcome *out)
 {
     out->kind = CPEX__OUT_ALLOW;
     out->end = start;
@@ -197,7 +203,7 @@ cpex__call_handler(cpex__call_state *cs, cpex_handler_fn fn, int64_t start, bool
  * deadline check its clock too (the anchor keeps the drift of the tick
  * rate's estimate within one invoke negligible). */
 typedef struct cpex__tick_clock {
-    int64_t base_ns;     /* CLOCK_MONOTONIC at base_ticks */
+    int64_t base_ns; /* CLOCK_MONOTONIC at base_ticks */
     uint64_t base_ticks;
 } cpex__tick_clock;
 

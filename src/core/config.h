@@ -35,53 +35,53 @@ typedef struct cpex__config_plugin {
     char *description;
     char *author;
     char *version;
-    char **hooks;           /* NULL-terminated, at least one */
+    char **hooks; /* NULL-terminated, at least one */
     size_t hook_count;
-    uint32_t mode;          /* enum cpex_mode; default sequential */
-    int32_t priority;       /* default 100 */
-    bool has_on_error;      /* false: the manager's default applies */
+    uint32_t mode;     /* enum cpex_mode; default sequential */
+    int32_t priority;  /* default 100 */
+    bool has_on_error; /* false: the manager's default applies */
     cpex_on_error on_error;
-    double timeout;         /* seconds; 0 when not given */
-    char **capabilities;    /* NULL-terminated (possibly empty) */
+    double timeout;      /* seconds; 0 when not given */
+    char **capabilities; /* NULL-terminated (possibly empty) */
     size_t capability_count;
-    cpex__caps caps;         /* the known ones as bits */
-    char **tags;            /* NULL-terminated (possibly empty) */
+    cpex__caps caps; /* the known ones as bits */
+    char **tags;     /* NULL-terminated (possibly empty) */
     size_t tag_count;
-    json_t *config;         /* the `config:` block; JSON null when absent (owned ref) */
-    char *state_namespace;  /* `state_namespace:`; NULL: the name (config_state.c) */
-    cpex__isolation_cfg isolation; /* isolation, workers, sandbox (config_isolation.c) */
-    char *sha256;           /* the `sha256:` pin, 64 lowercase hex digits, or NULL */
-    cpex__pos pos;           /* the plugin's entry (its '-' item) */
-    cpex__pos kind_pos;      /* the value of `kind:` */
-    cpex__pos hooks_pos;     /* the value of `hooks:` */
+    json_t *config;                 /* the `config:` block; JSON null when absent (owned ref) */
+    char *state_namespace;          /* `state_namespace:`; NULL: the name (config_state.c) */
+    cpex__isolation_cfg isolation;  /* isolation, workers, sandbox (config_isolation.c) */
+    char *sha256;                   /* the `sha256:` pin, 64 lowercase hex digits, or NULL */
+    cpex__pos pos;                  /* the plugin's entry (its '-' item) */
+    cpex__pos kind_pos;             /* the value of `kind:` */
+    cpex__pos hooks_pos;            /* the value of `hooks:` */
     struct cpex__conds *conditions; /* `conditions:` (routing_config.h); NULL when absent */
     cpex__pos conditions_pos;
 } cpex__config_plugin;
 
 /** A parsed configuration. */
 typedef struct cpex__config {
-    char *source;           /* file name or "<string>" */
-    char *base_dir;         /* directory of the file, or NULL */
+    char *source;   /* file name or "<string>" */
+    char *base_dir; /* directory of the file, or NULL */
     bool has_plugin_timeout;
-    double plugin_timeout;  /* seconds */
+    double plugin_timeout; /* seconds */
     bool has_short_circuit;
     bool short_circuit_on_deny;
-    bool unknown_hook_deny;     /* plugin_settings.unknown_hook: deny */
-    bool strict_permissions;    /* plugin_settings.strict_permissions: true */
+    bool unknown_hook_deny;  /* plugin_settings.unknown_hook: deny */
+    bool strict_permissions; /* plugin_settings.strict_permissions: true */
     /* observation (docs/observability.md); -1 (0 for the size): not set */
     int execution_records;
     int metrics;
     int64_t audit_queue_size;
-    int audit_overflow;     /* enum cpex_audit_overflow */
-    double audit_max_wait;  /* seconds */
+    int audit_overflow;    /* enum cpex_audit_overflow */
+    double audit_max_wait; /* seconds */
     size_t plugin_count;
     cpex__config_plugin *plugins;
-    bool has_state;         /* `plugin_settings.state` was given (config_state.c) */
-    cpex__pos state_pos;    /* its key */
+    bool has_state;           /* `plugin_settings.state` was given (config_state.c) */
+    cpex__pos state_pos;      /* its key */
     cpex_state_options state; /* its settings; the strings are owned */
-    json_t *global;         /* `global:` as JSON, kept for routing; NULL when absent */
-    json_t *routes;         /* `routes:` as JSON; NULL when absent */
-    char **warnings;        /* NULL-terminated messages (keys accepted but not implemented) */
+    json_t *global;           /* `global:` as JSON, kept for routing; NULL when absent */
+    json_t *routes;           /* `routes:` as JSON; NULL when absent */
+    char **warnings;          /* NULL-terminated messages (keys accepted but not implemented) */
     size_t warning_count;
     struct cpex__rcfg *routing; /* routes, groups, settings (routing_config.h); NULL: none */
 } cpex__config;
@@ -93,7 +93,7 @@ typedef struct cpex__config {
  * CPEX_E_NOMEM) with one item per problem in `err`, and *out is NULL.
  */
 cpex_status cpex__config_parse(const char *yaml, size_t len, const char *source,
-                              const char *base_dir, cpex__config **out, cpex_error *err);
+                               const char *base_dir, cpex__config **out, cpex_error *err);
 
 /** Read a file and parse it; base_dir becomes the file's directory. CPEX_E_IO if unreadable. */
 cpex_status cpex__config_parse_file(const char *path, cpex__config **out, cpex_error *err);
@@ -116,8 +116,8 @@ typedef struct cpex__config_item {
 } cpex__config_item;
 
 /** How config_state.c reports a problem through the YAML reader (counts as an error). */
-typedef void (*cpex__config_report_fn)(void *ctx, cpex__pos pos, const char *key,
-                                       const char *fmt, va_list ap);
+typedef void (*cpex__config_report_fn)(void *ctx, cpex__pos pos, const char *key, const char *fmt,
+                                       va_list ap);
 
 /**
  * Check the keys of `plugin_settings.state` (the mapping at `at`) and fill

@@ -30,9 +30,9 @@ const char *cpex__entity_name(int entity)
 
 /* Keys APL (CPEX's policy language) reads inside routes, groups and
  * global: accepted with a warning, as the top-level `apl:` is. */
-static const char *const apl_keys[] = {"apl",    "authorization", "pre_invocation",
-                                       "post_invocation", "args", "result",
-                                       "pdp",    "session_store", "response"};
+static const char *const apl_keys[] = {
+    "apl",    "authorization", "pre_invocation", "post_invocation", "args",
+    "result", "pdp",           "session_store",  "response"};
 
 static bool is_apl_key(const char *key)
 {
@@ -92,8 +92,9 @@ void cpex__rcfg_setting(cpex__ydiag *diag, cpex__config *cfg, int which, const c
                       "'plugin_settings.route_cache_max_entries' must be a whole number from 0 "
                       "(no cache) to %u, got %s%s",
                       CPEX__ROUTE_CACHE_MAX,
-                      v->type == CPEX__YN_SCALAR && val.kind == CPEX__YV_INT ? "a number out of range"
-                                                                             : cpex__ydescribe(v),
+                      v->type == CPEX__YN_SCALAR && val.kind == CPEX__YV_INT
+                          ? "a number out of range"
+                          : cpex__ydescribe(v),
                       cpex__yunquote_hint(v, CPEX__YV_INT));
         return;
     }
@@ -137,8 +138,8 @@ static void warn_ignored(cpex__ydiag *diag, const cpex__ynode *k, const char *sc
  * it is to be skipped (not a plain name, unknown — an error with a
  * did-you-mean, or for APL's keys a warning — or repeated), or -2 when the
  * value budget is gone (stop reading the mapping). */
-static int mapping_key(cpex__ydiag *diag, const cpex__ynode *k, const char *scope,
-                       const char *what, const char *const *keys, size_t count, int *first)
+static int mapping_key(cpex__ydiag *diag, const cpex__ynode *k, const char *scope, const char *what,
+                       const char *const *keys, size_t count, int *first)
 {
     if (!cpex__ybudget(diag, k, NULL))
         return -2;
@@ -233,8 +234,10 @@ static bool override_item(cpex__ydiag *diag, const cpex__ynode *item, const char
             continue;
         if (strcmp(okey, "config") == 0) {
             if (seen) {
-                cpex__yreport(diag, ok, "config", "duplicate key 'config' in the override of "
-                                                  "plugin '%.200s'; keep one", name);
+                cpex__yreport(diag, ok, "config",
+                              "duplicate key 'config' in the override of "
+                              "plugin '%.200s'; keep one",
+                              name);
                 continue;
             }
             seen = true;
@@ -345,12 +348,8 @@ static void read_group(cpex__ydiag *diag, const cpex__ynode *k, const cpex__ynod
             ref_list_free(&g->plugins);
             ref_list(diag, gk, gv, where, &g->plugins);
             break;
-        case G_AUTHENTICATION:
-            warn_ignored(diag, gk, where, key);
-            break;
-        case G_IDENTITY:
-            report_identity(diag, gk, where);
-            break;
+        case G_AUTHENTICATION: warn_ignored(diag, gk, where, key); break;
+        case G_IDENTITY: report_identity(diag, gk, where); break;
         }
     }
 }
@@ -370,8 +369,8 @@ static void read_group_map(cpex__ydiag *diag, const cpex__ynode *v, const char *
     if (cpex__yis_null(v))
         return;
     if (v->type != CPEX__YN_MAP) {
-        cpex__yreport(diag, v, prefix, "'%s' must be a mapping of names to groups, got %s",
-                      prefix, cpex__ydescribe(v));
+        cpex__yreport(diag, v, prefix, "'%s' must be a mapping of names to groups, got %s", prefix,
+                      cpex__ydescribe(v));
         return;
     }
     size_t add = v->count / 2;
@@ -429,8 +428,8 @@ static const char *const global_keys[GL_COUNT] = {"policies", "defaults", "authe
 
 void cpex__rcfg_global(cpex__ydiag *diag, cpex__config *cfg, const cpex__ynode *v)
 {
-    cpex__rcfg *r = section(diag, cfg, v, CPEX__YN_MAP, "global",
-                            "a mapping (policies:, defaults:)");
+    cpex__rcfg *r =
+        section(diag, cfg, v, CPEX__YN_MAP, "global", "a mapping (policies:, defaults:)");
     if (!r)
         return;
     int first[GL_COUNT] = {0};
@@ -447,12 +446,8 @@ void cpex__rcfg_global(cpex__ydiag *diag, cpex__config *cfg, const cpex__ynode *
         case GL_DEFAULTS:
             read_group_map(diag, gv, "global.defaults", &r->defaults, &r->default_count);
             break;
-        case GL_AUTHENTICATION:
-            warn_ignored(diag, k, "global", key);
-            break;
-        case GL_IDENTITY:
-            report_identity(diag, k, "global");
-            break;
+        case GL_AUTHENTICATION: warn_ignored(diag, k, "global", key); break;
+        case GL_IDENTITY: report_identity(diag, k, "global"); break;
         }
     }
 }
@@ -462,12 +457,21 @@ void cpex__rcfg_global(cpex__ydiag *diag, cpex__config *cfg, const cpex__ynode *
 /* ------------------------------------------------------------------ */
 
 enum {
-    R_TOOL, R_RESOURCE, R_PROMPT, R_LLM, /* in CPEX__ENT_* order */
-    R_META, R_GROUPS, R_WHEN, R_PLUGINS, R_AUTHENTICATION, R_IDENTITY, R_COUNT
+    R_TOOL,
+    R_RESOURCE,
+    R_PROMPT,
+    R_LLM, /* in CPEX__ENT_* order */
+    R_META,
+    R_GROUPS,
+    R_WHEN,
+    R_PLUGINS,
+    R_AUTHENTICATION,
+    R_IDENTITY,
+    R_COUNT
 };
 static const char *const route_keys[R_COUNT] = {
-    "tool", "resource", "prompt", "llm", "meta", "groups", "when", "plugins", "authentication",
-    "identity",
+    "tool", "resource", "prompt",         "llm",      "meta", "groups",
+    "when", "plugins",  "authentication", "identity",
 };
 
 static void read_matcher(cpex__ydiag *diag, const cpex__ynode *v, const char *key, cpex__rroute *rt,
@@ -544,8 +548,8 @@ static void read_meta(cpex__ydiag *diag, const cpex__ynode *v, const char *scope
             if (s && !(rt->scope = cpex__strdup(s)))
                 diag->nomem = true;
         } else if (!cpex__yis_null(mv) && mv->type != CPEX__YN_MAP) {
-            cpex__yreport(diag, mv, "meta.properties", "'meta.properties' must be a mapping, got %s",
-                          cpex__ydescribe(mv));
+            cpex__yreport(diag, mv, "meta.properties",
+                          "'meta.properties' must be a mapping, got %s", cpex__ydescribe(mv));
         }
     }
 }
@@ -595,15 +599,9 @@ static void read_route(cpex__ydiag *diag, const cpex__ynode *v, cpex__rroute *rt
         case R_TOOL:
         case R_RESOURCE:
         case R_PROMPT:
-        case R_LLM:
-            read_matcher(diag, rv, key, rt, idx);
-            break;
-        case R_META:
-            read_meta(diag, rv, scope, rt);
-            break;
-        case R_GROUPS:
-            read_route_groups(diag, rv, rt);
-            break;
+        case R_LLM: read_matcher(diag, rv, key, rt, idx); break;
+        case R_META: read_meta(diag, rv, scope, rt); break;
+        case R_GROUPS: read_route_groups(diag, rv, rt); break;
         case R_WHEN: {
             const char *s = cpex__ywant_string(diag, rv, "when", true);
             if (s && !(rt->when = cpex__strdup(s)))
@@ -615,15 +613,9 @@ static void read_route(cpex__ydiag *diag, const cpex__ynode *v, cpex__rroute *rt
                                   rt->index);
             break;
         }
-        case R_PLUGINS:
-            ref_list(diag, k, rv, scope, &rt->plugins);
-            break;
-        case R_AUTHENTICATION:
-            warn_ignored(diag, k, scope, key);
-            break;
-        case R_IDENTITY:
-            report_identity(diag, k, scope);
-            break;
+        case R_PLUGINS: ref_list(diag, k, rv, scope, &rt->plugins); break;
+        case R_AUTHENTICATION: warn_ignored(diag, k, scope, key); break;
+        case R_IDENTITY: report_identity(diag, k, scope); break;
         }
     }
     if (rt->when)
@@ -650,8 +642,7 @@ static void route_free(cpex__rroute *rt)
 
 void cpex__rcfg_routes(cpex__ydiag *diag, cpex__config *cfg, const cpex__ynode *v)
 {
-    cpex__rcfg *r = section(diag, cfg, v, CPEX__YN_SEQ, "routes",
-                            "a list of routes (- tool: ...)");
+    cpex__rcfg *r = section(diag, cfg, v, CPEX__YN_SEQ, "routes", "a list of routes (- tool: ...)");
     if (!r)
         return;
     r->routes = cpex__calloc(v->count ? v->count : 1, sizeof *r->routes);
@@ -673,8 +664,8 @@ void cpex__rcfg_routes(cpex__ydiag *diag, cpex__config *cfg, const cpex__ynode *
 /* ------------------------------------------------------------------ */
 
 static const char *const cond_keys[CPEX__C_COUNT] = {
-    "server_ids", "tenant_ids", "tools", "prompts", "resources", "agents", "user_patterns",
-    "content_types",
+    "server_ids", "tenant_ids", "tools",         "prompts",
+    "resources",  "agents",     "user_patterns", "content_types",
 };
 
 void cpex__conds_free(cpex__conds *c)
@@ -692,8 +683,7 @@ void cpex__conds_free(cpex__conds *c)
 void cpex__rcfg_conditions(cpex__ydiag *diag, cpex__config *cfg, cpex__conds *out,
                            const cpex__ynode *v)
 {
-    if (!section(diag, cfg, v, CPEX__YN_SEQ, "conditions",
-                 "a list of conditions (- tools: [...])"))
+    if (!section(diag, cfg, v, CPEX__YN_SEQ, "conditions", "a list of conditions (- tools: [...])"))
         return;
     out->items = cpex__calloc(v->count ? v->count : 1, sizeof *out->items);
     if (!out->items) {
@@ -734,11 +724,13 @@ void cpex__rcfg_conditions(cpex__ydiag *diag, cpex__config *cfg, cpex__conds *ou
                 continue;
             }
             cond->field[idx] = vals;
-            if (idx == CPEX__C_SERVER_IDS || idx == CPEX__C_TENANT_IDS ||
-                idx == CPEX__C_AGENTS || idx == CPEX__C_CONTENT_TYPES) {
+            if (idx == CPEX__C_SERVER_IDS || idx == CPEX__C_TENANT_IDS || idx == CPEX__C_AGENTS ||
+                idx == CPEX__C_CONTENT_TYPES) {
                 static const char *const custom_key[CPEX__C_COUNT] = {
-                    [CPEX__C_SERVER_IDS] = "server_id", [CPEX__C_TENANT_IDS] = "tenant_id",
-                    [CPEX__C_AGENTS] = "agent_id", [CPEX__C_CONTENT_TYPES] = "content_type"};
+                    [CPEX__C_SERVER_IDS] = "server_id",
+                    [CPEX__C_TENANT_IDS] = "tenant_id",
+                    [CPEX__C_AGENTS] = "agent_id",
+                    [CPEX__C_CONTENT_TYPES] = "content_type"};
                 cpex__config_warn(diag, k,
                                   "condition field '%s' reads the custom extension value '%s' "
                                   "(libcpex has no MCP, agent or claims slot for it); a request "
@@ -861,7 +853,11 @@ void cpex__rcfg_free(cpex__rcfg *r)
 /* Bytes of the UTF-8 character at s (1 for a stray byte), within n. */
 static size_t char_len(const unsigned char *s, size_t n)
 {
-    size_t l = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3 : (s[0] >> 3) == 30 ? 4 : 1;
+    size_t l = s[0] < 0x80         ? 1
+               : (s[0] >> 5) == 6  ? 2
+               : (s[0] >> 4) == 14 ? 3
+               : (s[0] >> 3) == 30 ? 4
+                                   : 1;
     return l <= n ? l : 1;
 }
 
@@ -901,10 +897,8 @@ bool cpex__glob_match(const char *pattern, const char *text, size_t n)
 bool cpex__rroute_matches(const cpex__rroute *rt, const char *name, size_t len)
 {
     switch (rt->kind) {
-    case CPEX__MATCH_ANY:
-        return true;
-    case CPEX__MATCH_GLOB:
-        return cpex__glob_match(rt->pattern, name, len);
+    case CPEX__MATCH_ANY: return true;
+    case CPEX__MATCH_GLOB: return cpex__glob_match(rt->pattern, name, len);
     case CPEX__MATCH_EXACT:
         return strlen(rt->pattern) == len && memcmp(rt->pattern, name, len) == 0;
     case CPEX__MATCH_LIST:

@@ -30,13 +30,20 @@ enum {
     K_COUNT
 };
 static const char *const keys[K_COUNT] = {
-    "backend",           "url",       "prefix",   "password", "connect_timeout_ms",
-    "command_timeout_ms", "pool_size", "max_keys", "max_bytes",
+    "backend",   "url",      "prefix",    "password", "connect_timeout_ms", "command_timeout_ms",
+    "pool_size", "max_keys", "max_bytes",
 };
 /* Which backend a key belongs to (-1: both). */
 static const int key_backend[K_COUNT] = {
-    -1, CPEX_STATE_REDIS, CPEX_STATE_REDIS, CPEX_STATE_REDIS, CPEX_STATE_REDIS,
-    CPEX_STATE_REDIS, CPEX_STATE_REDIS, CPEX_STATE_MEMORY, CPEX_STATE_MEMORY,
+    -1,
+    CPEX_STATE_REDIS,
+    CPEX_STATE_REDIS,
+    CPEX_STATE_REDIS,
+    CPEX_STATE_REDIS,
+    CPEX_STATE_REDIS,
+    CPEX_STATE_REDIS,
+    CPEX_STATE_MEMORY,
+    CPEX_STATE_MEMORY,
 };
 static const char *const backends[] = {"memory", "redis"};
 
@@ -101,8 +108,9 @@ static bool want_range(sctx *s, const cpex__config_item *it, const char *name, u
             snprintf(got, sizeof got, "%" JSON_INTEGER_FORMAT, v);
         else
             snprintf(got, sizeof got, "%s", json_kind(it->value));
-        say(s, it->value_pos, name, "'%s' must be an integer from %" PRIu64 " to %" PRIu64 "%s, got %s",
-            name, lo, hi, unit, got);
+        say(s, it->value_pos, name,
+            "'%s' must be an integer from %" PRIu64 " to %" PRIu64 "%s, got %s", name, lo, hi, unit,
+            got);
         return false;
     }
     *out = (uint64_t)v;
@@ -163,8 +171,8 @@ bool cpex__config_state(const cpex__config_item *items, size_t count, cpex__pos 
             continue;
         }
         if (first[k]) {
-            say(&s, it->key_pos, name, "duplicate key '%s' (first at line %d); keep one",
-                it->key, first[k]);
+            say(&s, it->key_pos, name, "duplicate key '%s' (first at line %d); keep one", it->key,
+                first[k]);
             continue;
         }
         first[k] = it->key_pos.line > 0 ? it->key_pos.line : 1;
@@ -181,8 +189,7 @@ bool cpex__config_state(const cpex__config_item *items, size_t count, cpex__pos 
         uint64_t v = 0;
         char why[200];
         switch (k) {
-        case K_BACKEND:
-            break;
+        case K_BACKEND: break;
         case K_URL: {
             if (!want_text(&s, it, name, &url))
                 break;
@@ -204,9 +211,7 @@ bool cpex__config_state(const cpex__config_item *items, size_t count, cpex__pos 
                 say(&s, it->value_pos, name, "'%s': %s", name, why);
             }
             break;
-        case K_PASSWORD:
-            want_text(&s, it, name, &password);
-            break;
+        case K_PASSWORD: want_text(&s, it, name, &password); break;
         case K_CONNECT_TIMEOUT:
         case K_COMMAND_TIMEOUT:
             if (want_range(&s, it, name, 1, CPEX__STATE_TIMEOUT_MAX_MS, " (milliseconds)", &v)) {

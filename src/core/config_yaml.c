@@ -43,15 +43,15 @@
 /* ------------------------------------------------------------------ */
 
 typedef struct ctx {
-    cpex__ydiag diag;  /* first member: report_diag turns it back into the ctx */
+    cpex__ydiag diag; /* first member: report_diag turns it back into the ctx */
     const char *source;
     cpex_error *err;
     cpex__config *cfg;
-    size_t errors;     /* problems found (reported or not) */
-    bool muted;        /* CFG_MAX_ERRORS reached */
+    size_t errors;      /* problems found (reported or not) */
+    bool muted;         /* CFG_MAX_ERRORS reached */
     const char *plugin; /* name of the plugin being checked, or NULL */
-    size_t plugin_no;  /* 1-based entry number of that plugin; 0 outside plugins */
-    json_t *names;     /* plugin name -> line of its first definition */
+    size_t plugin_no;   /* 1-based entry number of that plugin; 0 outside plugins */
+    json_t *names;      /* plugin name -> line of its first definition */
 } ctx;
 
 /* Report a configuration problem at `pos`, naming the current plugin. */
@@ -64,8 +64,8 @@ static void report_pos(ctx *c, cpex__pos pos, const char *key, const char *fmt, 
         c->muted = true;
         cpex__where w = {c->source, 0, 0, NULL, NULL};
         cpex__error_add(c->err, CPEX_E_CONFIG, &w,
-                       "too many errors; only the first %d are shown, fix those first",
-                       CFG_MAX_ERRORS);
+                        "too many errors; only the first %d are shown, fix those first",
+                        CFG_MAX_ERRORS);
         return;
     }
     char body[2048];
@@ -99,7 +99,8 @@ static void report_diag(cpex__ydiag *diag, cpex__pos pos, const char *key, const
 /* Add a warning "<file>:<line>:<col>: [plugin '<p>': ]<text>" to the config. */
 static void warn_v(ctx *c, const cpex__ynode *at, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
-static void warn(ctx *c, const cpex__ynode *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void warn(ctx *c, const cpex__ynode *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void warn(ctx *c, const cpex__ynode *at, const char *fmt, ...)
 {
     va_list ap;
@@ -127,8 +128,9 @@ static void warn_v(ctx *c, const cpex__ynode *at, const char *fmt, va_list ap)
         snprintf(who, sizeof who, "plugin '%.256s': ", c->plugin);
     else if (c->plugin_no > 0)
         snprintf(who, sizeof who, "plugin #%zu: ", c->plugin_no);
-    char *msg = p.line > 0 ? cpex__asprintf("%s:%d:%d: %s%s", c->source, p.line, p.column, who, body)
-                           : cpex__asprintf("%s: %s%s", c->source, who, body);
+    char *msg = p.line > 0
+                    ? cpex__asprintf("%s:%d:%d: %s%s", c->source, p.line, p.column, who, body)
+                    : cpex__asprintf("%s: %s%s", c->source, who, body);
     cpex__config *cfg = c->cfg;
     char **w = msg ? cpex__realloc(cfg->warnings, (cfg->warning_count + 2) * sizeof *w) : NULL;
     if (!w) {
@@ -172,11 +174,14 @@ enum {
     S_COUNT
 };
 static const char *const settings_keys[S_COUNT] = {
-    "plugin_timeout",       "short_circuit_on_deny",   "unknown_hook",
-    "strict_permissions",   "routing_enabled",         "parallel_execution_within_band",
-    "fail_on_plugin_error", "route_cache_max_entries", "capture_timings", "state",
-    "execution_records",    "metrics",                 "audit_queue_size",
-    "audit_overflow",       "audit_max_wait",
+    "plugin_timeout",       "short_circuit_on_deny",
+    "unknown_hook",         "strict_permissions",
+    "routing_enabled",      "parallel_execution_within_band",
+    "fail_on_plugin_error", "route_cache_max_entries",
+    "capture_timings",      "state",
+    "execution_records",    "metrics",
+    "audit_queue_size",     "audit_overflow",
+    "audit_max_wait",
 };
 
 static void report_va(void *vc, cpex__pos pos, const char *key, const char *fmt, va_list ap)
@@ -231,8 +236,8 @@ static void check_unknown_hook(ctx *c, const cpex__ynode *v)
     }
     int idx = strlen(v->text) == v->len ? cpex__ykey_index(v->text, valid, COUNT(valid)) : -1;
     if (idx < 0) {
-        cpex__yreport_unknown(&c->diag, v, key, "unknown_hook value", v->text, valid,
-                              COUNT(valid), "valid values");
+        cpex__yreport_unknown(&c->diag, v, key, "unknown_hook value", v->text, valid, COUNT(valid),
+                              "valid values");
         return;
     }
     c->cfg->unknown_hook_deny = idx == 1;
@@ -242,8 +247,7 @@ static void check_unknown_hook(ctx *c, const cpex__ynode *v)
 static void check_queue_size(ctx *c, const cpex__ynode *v)
 {
     cpex__yval r = cpex__yresolve(v);
-    if (v->type != CPEX__YN_SCALAR || r.kind != CPEX__YV_INT || r.bad || r.i < 1 ||
-        r.i > 1048576) {
+    if (v->type != CPEX__YN_SCALAR || r.kind != CPEX__YV_INT || r.bad || r.i < 1 || r.i > 1048576) {
         report(c, v, "plugin_settings",
                "'plugin_settings.audit_queue_size' must be a whole number of verdicts from 1 to "
                "1048576, got %s%s",
@@ -311,12 +315,8 @@ static void check_settings(ctx *c, const cpex__ynode *v)
         case S_ROUTE_CACHE_MAX:
             cpex__rcfg_setting(&c->diag, cfg, idx == S_ROUTING_ENABLED ? 0 : 1, val);
             break;
-        case S_STATE:
-            check_state(c, k, val);
-            break;
-        case S_UNKNOWN_HOOK:
-            check_unknown_hook(c, val);
-            break;
+        case S_STATE: check_state(c, k, val); break;
+        case S_UNKNOWN_HOOK: check_unknown_hook(c, val); break;
         case S_STRICT_PERMISSIONS:
             cpex__ywant_bool(&c->diag, val, "plugin_settings.strict_permissions",
                              &cfg->strict_permissions);
@@ -324,18 +324,15 @@ static void check_settings(ctx *c, const cpex__ynode *v)
         case S_EXECUTION_RECORDS:
         case S_METRICS: {
             bool b;
-            if (cpex__ywant_bool(&c->diag, val, idx == S_METRICS ? "plugin_settings.metrics"
-                                                                 : "plugin_settings.execution_records",
+            if (cpex__ywant_bool(&c->diag, val,
+                                 idx == S_METRICS ? "plugin_settings.metrics"
+                                                  : "plugin_settings.execution_records",
                                  &b))
                 *(idx == S_METRICS ? &cfg->metrics : &cfg->execution_records) = b;
             break;
         }
-        case S_AUDIT_QUEUE_SIZE:
-            check_queue_size(c, val);
-            break;
-        case S_AUDIT_OVERFLOW:
-            check_overflow(c, val);
-            break;
+        case S_AUDIT_QUEUE_SIZE: check_queue_size(c, val); break;
+        case S_AUDIT_OVERFLOW: check_overflow(c, val); break;
         case S_AUDIT_MAX_WAIT:
             cpex__ywant_seconds(&c->diag, val, "plugin_settings.audit_max_wait", 0,
                                 CPEX_TIMEOUT_MAX, &cfg->audit_max_wait);
@@ -377,8 +374,20 @@ enum {
     P_COUNT
 };
 static const char *const plugin_keys[P_COUNT] = {
-    "name",     "kind",     "description", "author",       "version", "hooks",  "mode",
-    "priority", "on_error", "timeout",     "capabilities", "tags",    "config", "conditions",
+    "name",
+    "kind",
+    "description",
+    "author",
+    "version",
+    "hooks",
+    "mode",
+    "priority",
+    "on_error",
+    "timeout",
+    "capabilities",
+    "tags",
+    "config",
+    "conditions",
     "state_namespace",
     CPEX__ISOLATION_KEYS,
     "sha256",
@@ -477,8 +486,8 @@ static void check_priority(ctx *c, cpex__config_plugin *p, const cpex__ynode *v)
         return;
     }
     if (r.bad || r.i < INT32_MIN || r.i > INT32_MAX) {
-        report(c, v, "priority", "'priority' %.64s is out of range (%d to %d)", v->text,
-               INT32_MIN, INT32_MAX);
+        report(c, v, "priority", "'priority' %.64s is out of range (%d to %d)", v->text, INT32_MIN,
+               INT32_MAX);
         return;
     }
     p->priority = (int32_t)r.i;
@@ -489,7 +498,8 @@ static void check_hooks(ctx *c, cpex__config_plugin *p, const cpex__ynode *v)
     p->hooks_pos = v->pos;
     if (v->type != CPEX__YN_SEQ || v->count == 0) {
         if (v->type == CPEX__YN_SCALAR && !cpex__yis_null(v))
-            report(c, v, "hooks", "'hooks' must be a list of hook names, got %s; write hooks: [%.100s]",
+            report(c, v, "hooks",
+                   "'hooks' must be a list of hook names, got %s; write hooks: [%.100s]",
                    cpex__ydescribe(v), v->text);
         else if (v->type == CPEX__YN_MAP)
             report(c, v, "hooks", "'hooks' must be a list of hook names, got a mapping");
@@ -650,8 +660,9 @@ static void check_plugin(ctx *c, const cpex__ynode *map, cpex__config_plugin *p)
             }
             json_t *line = json_object_get(c->names, s);
             if (line) {
-                report(c, v, key, "duplicate plugin name '%.200s' (first defined at line %d); "
-                                  "plugin names must be unique",
+                report(c, v, key,
+                       "duplicate plugin name '%.200s' (first defined at line %d); "
+                       "plugin names must be unique",
                        s, (int)json_integer_value(line));
             } else if (json_object_set_new(c->names, s, json_integer(p->pos.line)) != 0) {
                 c->diag.nomem = true;
@@ -675,25 +686,14 @@ static void check_plugin(ctx *c, const cpex__ynode *map, cpex__config_plugin *p)
                 c->diag.nomem = true;
             break;
         }
-        case P_HOOKS:
-            check_hooks(c, p, v);
-            break;
-        case P_MODE:
-            check_mode(c, p, v);
-            break;
-        case P_PRIORITY:
-            check_priority(c, p, v);
-            break;
-        case P_ON_ERROR:
-            check_on_error(c, p, v);
-            break;
+        case P_HOOKS: check_hooks(c, p, v); break;
+        case P_MODE: check_mode(c, p, v); break;
+        case P_PRIORITY: check_priority(c, p, v); break;
+        case P_ON_ERROR: check_on_error(c, p, v); break;
         case P_TIMEOUT:
-            cpex__ywant_seconds(&c->diag, v, key, CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX,
-                                &p->timeout);
+            cpex__ywant_seconds(&c->diag, v, key, CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX, &p->timeout);
             break;
-        case P_CAPABILITIES:
-            check_capabilities(c, p, v);
-            break;
+        case P_CAPABILITIES: check_capabilities(c, p, v); break;
         case P_TAGS: {
             size_t n = 0;
             char **tags = cpex__ywant_string_list(&c->diag, v, key, &n, "pii, audit");
@@ -717,9 +717,7 @@ static void check_plugin(ctx *c, const cpex__ynode *map, cpex__config_plugin *p)
                 c->diag.nomem = true;
             break;
         }
-        case P_SHA256:
-            check_sha256(c, p, v);
-            break;
+        case P_SHA256: check_sha256(c, p, v); break;
         case P_CONDITIONS:
             p->conditions_pos = k->pos;
             if (!p->conditions && !(p->conditions = cpex__calloc(1, sizeof *p->conditions)))
@@ -793,11 +791,20 @@ static void check_plugins(ctx *c, const cpex__ynode *v)
 /* Top level                                                           */
 /* ------------------------------------------------------------------ */
 
-enum { T_SETTINGS, T_PLUGINS, T_GLOBAL, T_ROUTES, T_PLUGIN_DIRS, T_GROUPS, T_AUTHENTICATION,
-       T_APL, T_COUNT };
+enum {
+    T_SETTINGS,
+    T_PLUGINS,
+    T_GLOBAL,
+    T_ROUTES,
+    T_PLUGIN_DIRS,
+    T_GROUPS,
+    T_AUTHENTICATION,
+    T_APL,
+    T_COUNT
+};
 static const char *const top_keys[T_COUNT] = {
-    "plugin_settings", "plugins", "global", "routes", "plugin_dirs",
-    "groups", "authentication", "apl",
+    "plugin_settings", "plugins", "global",         "routes",
+    "plugin_dirs",     "groups",  "authentication", "apl",
 };
 
 static void check_top(ctx *c, const cpex__ynode *root)
@@ -831,12 +838,8 @@ static void check_top(ctx *c, const cpex__ynode *root)
         if (cpex__yrepeated(&c->diag, k, first, idx, key))
             continue;
         switch (idx) {
-        case T_SETTINGS:
-            check_settings(c, v);
-            break;
-        case T_PLUGINS:
-            check_plugins(c, v);
-            break;
+        case T_SETTINGS: check_settings(c, v); break;
+        case T_PLUGINS: check_plugins(c, v); break;
         case T_GLOBAL:
             c->cfg->global = cpex__yto_json(&c->diag, k, v, key);
             cpex__rcfg_global(&c->diag, c->cfg, v);
@@ -845,9 +848,7 @@ static void check_top(ctx *c, const cpex__ynode *root)
             c->cfg->routes = cpex__yto_json(&c->diag, k, v, key);
             cpex__rcfg_routes(&c->diag, c->cfg, v);
             break;
-        case T_GROUPS:
-            cpex__rcfg_groups(&c->diag, c->cfg, v);
-            break;
+        case T_GROUPS: cpex__rcfg_groups(&c->diag, c->cfg, v); break;
         case T_PLUGIN_DIRS:
             warn(c, k,
                  "'plugin_dirs' is accepted for CPEX compatibility but not implemented by "
@@ -857,8 +858,8 @@ static void check_top(ctx *c, const cpex__ynode *root)
         case T_APL:
             /* CPEX (main branch) knows these; we accept them so a CPEX file
              * loads, and say plainly that they do nothing here yet. */
-            warn(c, k,
-                 "'%s' is a CPEX key that libcpex does not implement yet; it is ignored", key);
+            warn(c, k, "'%s' is a CPEX key that libcpex does not implement yet; it is ignored",
+                 key);
             break;
         }
     }
@@ -901,7 +902,7 @@ void cpex__config_free(cpex__config *config)
 }
 
 cpex_status cpex__config_parse(const char *yaml, size_t len, const char *source,
-                              const char *base_dir, cpex__config **out, cpex_error *err)
+                               const char *base_dir, cpex__config **out, cpex_error *err)
 {
     if (!out)
         return cpex__error_add(err, CPEX_E_INVALID, NULL, "cpex__config_parse: out is NULL");
@@ -941,7 +942,8 @@ cpex_status cpex__config_parse(const char *yaml, size_t len, const char *source,
     if (c.diag.nomem) {
         cpex__config_free(c.cfg);
         cpex__where w = {c.source, 0, 0, NULL, NULL};
-        return cpex__error_add(err, CPEX_E_NOMEM, &w, "out of memory while reading the configuration");
+        return cpex__error_add(err, CPEX_E_NOMEM, &w,
+                               "out of memory while reading the configuration");
     }
     if (c.errors) {
         cpex__config_free(c.cfg);
@@ -972,12 +974,12 @@ cpex_status cpex__config_parse_file(const char *path, cpex__config **out, cpex_e
     *out = NULL;
     if (!path || !*path)
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
-                              "cpex__config_parse_file: no configuration file named");
+                               "cpex__config_parse_file: no configuration file named");
     cpex__where w = {path, 0, 0, NULL, NULL};
     FILE *f = fopen(path, "rb");
     if (!f)
         return cpex__error_add(err, CPEX_E_IO, &w, "cannot read the configuration file: %s",
-                              strerror(errno));
+                               strerror(errno));
     char *buf = NULL;
     size_t len = 0, cap = 0;
     int read_errno = 0;
@@ -1008,20 +1010,21 @@ cpex_status cpex__config_parse_file(const char *path, cpex__config **out, cpex_e
     fclose(f);
     cpex_status st;
     if (nomem) {
-        st = cpex__error_add(err, CPEX_E_NOMEM, &w, "out of memory while reading the configuration");
+        st =
+            cpex__error_add(err, CPEX_E_NOMEM, &w, "out of memory while reading the configuration");
     } else if (too_big) {
         st = cpex__error_add(err, CPEX_E_IO, &w,
-                            "the configuration file is larger than %u MiB; is it the right file?",
-                            CFG_MAX_FILE_SIZE >> 20);
+                             "the configuration file is larger than %u MiB; is it the right file?",
+                             CFG_MAX_FILE_SIZE >> 20);
     } else if (read_errno) {
         st = cpex__error_add(err, CPEX_E_IO, &w, "cannot read the configuration file: %s",
-                            strerror(read_errno));
+                             strerror(read_errno));
     } else {
         buf[len] = '\0';
         char *dir = cpex__config_dir_of(path);
         if (!dir)
             st = cpex__error_add(err, CPEX_E_NOMEM, &w,
-                                "out of memory while reading the configuration");
+                                 "out of memory while reading the configuration");
         else
             st = cpex__config_parse(buf, len, path, dir, out, err);
         cpex__free(dir);

@@ -39,25 +39,25 @@
  */
 typedef struct cpex__plugin {
     _Atomic long refs;
-    uint64_t id;          /* unique per registration in this process */
-    uint64_t seq;         /* registration order in its manager */
+    uint64_t id;  /* unique per registration in this process */
+    uint64_t seq; /* registration order in its manager */
     char *name;
-    size_t name_len;      /* strlen(name): the call struct carries it */
+    size_t name_len; /* strlen(name): the call struct carries it */
     char *kind;
     char *origin;
-    char *isolation;      /* how an isolated plugin runs (factory's text), or NULL */
+    char *isolation; /* how an isolated plugin runs (factory's text), or NULL */
     char *description;
     uint32_t mode;
     int32_t priority;
     cpex_on_error on_error;
-    double timeout;       /* effective, seconds */
+    double timeout; /* effective, seconds */
     int64_t timeout_ns;
     uint64_t timeout_ticks; /* the same in ticks of util/ticks.h (observed invokes) */
-    bool coarse_clock;    /* timed with the coarse clock (see cpex__coarse_min_timeout_ns) */
+    bool coarse_clock;      /* timed with the coarse clock (see cpex__coarse_min_timeout_ns) */
     cpex__caps caps;
-    char **capabilities;  /* NULL-terminated */
-    char **hooks;         /* wired hooks, NULL-terminated */
-    json_t *config;       /* owned reference; JSON null when none */
+    char **capabilities;          /* NULL-terminated */
+    char **hooks;                 /* wired hooks, NULL-terminated */
+    json_t *config;               /* owned reference; JSON null when none */
     cpex_plugin_registration reg; /* copied from the factory or host */
     cpex_handler_reg *handlers;   /* owned copy of the wired handlers */
     uint32_t *hook_ids;           /* the interned id of each handler's hook */
@@ -66,23 +66,23 @@ typedef struct cpex__plugin {
     size_t handler_count;
     void (*release)(void *data);
     void *release_data;
-    _Atomic int state;    /* cpex_plugin_state */
-    _Atomic int disabled; /* set once by on_error: disable */
-    pthread_mutex_t lock; /* guards reason */
-    char *reason;         /* why failed or disabled */
-    cpex__hub *hub;       /* the manager's log and background bookkeeping (a reference) */
-    _Atomic int inflight; /* handler calls on worker threads running now */
+    _Atomic int state;         /* cpex_plugin_state */
+    _Atomic int disabled;      /* set once by on_error: disable */
+    pthread_mutex_t lock;      /* guards reason */
+    char *reason;              /* why failed or disabled */
+    cpex__hub *hub;            /* the manager's log and background bookkeeping (a reference) */
+    _Atomic int inflight;      /* handler calls on worker threads running now */
     _Atomic int shutdown_owed; /* abandoned while initialized: the last unref shuts it down */
     /* ---- routing and reload ---- */
-    bool from_config;     /* loaded from a configuration: a reload may replace it */
-    json_t *fingerprint;  /* its configured entry (reload keeps it when equal); NULL: none */
-    char *state_ns;       /* namespace of its state keys; NULL: its name cannot be one */
+    bool from_config;    /* loaded from a configuration: a reload may replace it */
+    json_t *fingerprint; /* its configured entry (reload keeps it when equal); NULL: none */
+    char *state_ns;      /* namespace of its state keys; NULL: its name cannot be one */
     size_t state_ns_len;
     /* observation (observe.h) */
     struct cpex__rec_static *rec; /* what its execution records share (NULL on OOM: none) */
-    bool sink_all;        /* with reg.verdict: an audit sink for every hook */
-    bool api_sink;        /* registered with cpex_manager_register_sink */
-    char **sink_hooks;    /* with reg.verdict and not sink_all: the hooks it observes */
+    bool sink_all;                /* with reg.verdict: an audit sink for every hook */
+    bool api_sink;                /* registered with cpex_manager_register_sink */
+    char **sink_hooks;            /* with reg.verdict and not sink_all: the hooks it observes */
 } cpex__plugin;
 
 cpex__plugin *cpex__plugin_ref(cpex__plugin *plugin);
@@ -115,20 +115,20 @@ typedef struct cpex__hook_entry {
 
 /** A hook and its entries, grouped by phase and sorted by priority. */
 typedef struct cpex__hook {
-    const char *name;            /* borrowed from the manager's hook names */
+    const char *name; /* borrowed from the manager's hook names */
     size_t name_len;
     uint64_t hash;
-    uint32_t id;                 /* the name's id */
-    const char *payload_type;    /* bound type or NULL (any); borrowed */
-    size_t payload_type_len;     /* strlen(payload_type) */
+    uint32_t id;              /* the name's id */
+    const char *payload_type; /* bound type or NULL (any); borrowed */
+    size_t payload_type_len;  /* strlen(payload_type) */
     size_t count;
-    cpex__hook_entry *entries;    /* phase-major, then priority, then seq */
+    cpex__hook_entry *entries; /* phase-major, then priority, then seq */
     size_t phase_start[CPEX_PHASES + 1];
     /* observation, set by cpex__snapshot_observe (observe.h) */
-    const uint32_t *metric_ids;  /* each entry's metric label id */
-    uint32_t metric_id;          /* the hook's own */
+    const uint32_t *metric_ids; /* each entry's metric label id */
+    uint32_t metric_id;         /* the hook's own */
     uint32_t sink_count;
-    cpex__plugin *const *sinks;  /* audit sinks observing it, in registration order */
+    cpex__plugin *const *sinks; /* audit sinks observing it, in registration order */
     /* its execution records' start: made on first use (cpex__hook_template), freed with
        the snapshot */
     _Atomic(const struct cpex__rec_template *) rec_template;
@@ -143,19 +143,19 @@ typedef struct cpex__type_slot {
 /** What invokes read: built by writers, published atomically. */
 typedef struct cpex__snapshot {
     size_t plugin_count;
-    cpex__plugin **plugins;       /* registration order; one reference each */
+    cpex__plugin **plugins; /* registration order; one reference each */
     size_t hook_count;
     cpex__hook *hooks;
-    size_t table_mask;           /* open-addressing table of hook indices + 1 */
+    size_t table_mask; /* open-addressing table of hook indices + 1 */
     uint32_t *table;
-    size_t id_count;             /* hook names known when it was built */
-    const cpex__hook **by_id;    /* hook name id -> its hook, or NULL (no handler) */
+    size_t id_count;          /* hook names known when it was built */
+    const cpex__hook **by_id; /* hook name id -> its hook, or NULL (no handler) */
     size_t type_count;
-    cpex__type_slot *types;       /* own array; names borrowed from the manager */
-    uint64_t generation;         /* advances by one with every publish */
+    cpex__type_slot *types;            /* own array; names borrowed from the manager */
+    uint64_t generation;               /* advances by one with every publish */
     struct cpex__route_state *routing; /* routes, conditions, route cache; NULL: unrouted */
-    struct cpex__snap_obs *obs;   /* observation wiring (observe.h); NULL until wired */
-    bool any_sinks;               /* some audit sink observes some hook */
+    struct cpex__snap_obs *obs;        /* observation wiring (observe.h); NULL until wired */
+    bool any_sinks;                    /* some audit sink observes some hook */
 } cpex__snapshot;
 
 uint64_t cpex__hash_name(const char *name, size_t len);
@@ -165,12 +165,12 @@ uint64_t cpex__hash_name(const char *name, size_t len);
  * Linear in the handlers (plus a sort per hook). NULL on OOM.
  */
 cpex__snapshot *cpex__snapshot_build(cpex__plugin *const *plugins, size_t count,
-                                     const cpex__hook_names *names,
-                                     const cpex__type_slot *types, size_t type_count);
+                                     const cpex__hook_names *names, const cpex__type_slot *types,
+                                     size_t type_count);
 void cpex__snapshot_free(cpex__snapshot *snap);
 const cpex__hook *cpex__snapshot_find(const cpex__snapshot *snap, const char *name, size_t len);
 const cpex__type_slot *cpex__snapshot_type(const cpex__snapshot *snap, const char *name,
-                                         size_t len);
+                                           size_t len);
 
 /* ------------------------------------------------------------------ */
 /* The manager                                                         */
@@ -192,11 +192,11 @@ typedef struct cpex__factory_slot {
 
 struct cpex_manager {
     cpex_manager_options opts;
-    cpex__hub *hub;                      /* log sink and background work; outlives the manager
+    cpex__hub *hub; /* log sink and background work; outlives the manager
                                             while abandoned handlers hold it */
     int64_t default_timeout_ns;
 
-    pthread_mutex_t write_lock;          /* serializes every change */
+    pthread_mutex_t write_lock; /* serializes every change */
     _Atomic(cpex__snapshot *) snapshot;
     cpex__rcu rcu;
 
@@ -206,26 +206,26 @@ struct cpex_manager {
     cpex__factory_slot *schemes;
 
     size_t type_count;
-    cpex__type_slot *types;               /* changed under write_lock; snapshots copy it */
+    cpex__type_slot *types; /* changed under write_lock; snapshots copy it */
 
-    cpex__hook_names names;               /* every hook name seen, with its payload type */
+    cpex__hook_names names; /* every hook name seen, with its payload type */
 
     cpex__workers *workers;
-    _Atomic bool init_called;            /* initialize ran at least once (written under write_lock) */
-    _Atomic int closing;                 /* shutdown began: new invokes fail closed */
-    _Atomic bool shut_down;              /* written under write_lock, read by queries */
-    _Atomic bool deny_unknown_hooks;     /* unknown_hook deny: set once, never cleared */
-    _Atomic bool short_circuit;          /* short_circuit_on_deny: the option, then the last
+    _Atomic bool init_called;        /* initialize ran at least once (written under write_lock) */
+    _Atomic int closing;             /* shutdown began: new invokes fail closed */
+    _Atomic bool shut_down;          /* written under write_lock, read by queries */
+    _Atomic bool deny_unknown_hooks; /* unknown_hook deny: set once, never cleared */
+    _Atomic bool short_circuit;      /* short_circuit_on_deny: the option, then the last
                                             configuration that set it */
     uint64_t next_seq;
     /* ---- routing and reload (routing.h, reload.c, watch.c) ---- */
-    struct cpex__policy *policy;         /* current routing; under write_lock; NULL: none */
-    uint64_t generation;                 /* of the last publish; under write_lock */
-    struct cpex__reload_state *reload;   /* counters, callback, watcher */
+    struct cpex__policy *policy;       /* current routing; under write_lock; NULL: none */
+    uint64_t generation;               /* of the last publish; under write_lock */
+    struct cpex__reload_state *reload; /* counters, callback, watcher */
 
     /* observation (observe.h) */
-    _Atomic uint32_t obs_flags;          /* CPEX__OBS_RECORDS | CPEX__OBS_METRICS */
-    size_t sink_count;                   /* sinks registered from code (write_lock) */
+    _Atomic uint32_t obs_flags; /* CPEX__OBS_RECORDS | CPEX__OBS_METRICS */
+    size_t sink_count;          /* sinks registered from code (write_lock) */
     cpex__plugin **sinks;
 };
 
@@ -270,11 +270,11 @@ static inline const cpex__log_sink *cpex__sink_of(const struct cpex_manager *man
 typedef struct cpex__ctx_local {
     uint64_t plugin_id;
     char *plugin_name;
-    json_t *state;   /* object */
+    json_t *state; /* object */
 } cpex__ctx_local;
 
 struct cpex_context_table {
-    json_t *global;  /* object or NULL */
+    json_t *global; /* object or NULL */
     size_t count, cap;
     cpex__ctx_local *locals;
 };
@@ -328,23 +328,23 @@ static inline void cpex__result_reset(cpex_pipeline_result *r)
 /** Append a soft error record with a record code of cpex/codes.h (strings
  *  copied, details taken). Returns false on OOM. */
 bool cpex__records_add(cpex_error_record **records, size_t *count, const char *plugin,
-                      cpex_code code, const char *message, json_t *details);
+                       cpex_code code, const char *message, json_t *details);
 /** Append copies of the `n` records of `from`, moving each one's details
  *  over (from[i].details becomes NULL). A record that does not fit in
  *  memory is lost. */
 void cpex__records_move(cpex_error_record **records, size_t *count, cpex_error_record *from,
-                       size_t n);
+                        size_t n);
 /** Wrap owned payload data for a result (freed by result cleanup). NULL on OOM. */
 cpex_payload *cpex__result_payload_new(uint32_t kind, const char *type_name, void *data,
-                                      void (*free_fn)(void *, void *), void *user);
+                                       void (*free_fn)(void *, void *), void *user);
 /** A new violation with any code (a plugin's own deny; strings copied;
  *  details taken, NULL: {}). NULL on OOM. */
 cpex_violation *cpex__violation_new(const char *code, const char *reason, const char *description,
-                                   json_t *details, const char *plugin);
+                                    json_t *details, const char *plugin);
 /** A violation the pipeline makes: a violation code of cpex/codes.h, no
  *  description (details taken, NULL: {}; plugin may be NULL). NULL on OOM. */
 cpex_violation *cpex__pipeline_violation(cpex_code code, const char *reason, json_t *details,
-                                        const char *plugin);
+                                         const char *plugin);
 
 /* ------------------------------------------------------------------ */
 /* Executor                                                            */
@@ -353,9 +353,9 @@ cpex_violation *cpex__pipeline_violation(cpex_code code, const char *reason, jso
 /** Run the pipeline of `hook` (non-empty) for one invoke. `custom` is the
  *  registered type of a CPEX_PAYLOAD_CUSTOM payload (the invoke checked it). */
 void cpex__execute(cpex_manager *manager, const cpex__snapshot *snap, const cpex__hook *hook,
-                  const cpex_payload *payload, const cpex__type_slot *custom,
-                  const cpex_extensions *extensions, cpex_context_table *context, bool closing,
-                  cpex_pipeline_result *result);
+                   const cpex_payload *payload, const cpex__type_slot *custom,
+                   const cpex_extensions *extensions, cpex_context_table *context, bool closing,
+                   cpex_pipeline_result *result);
 
 
 #endif

@@ -40,13 +40,18 @@ static inline int64_t clock_start(const call_clock *c, bool coarse)
 
 /* A call on the caller's thread: context reads and (serial) writes go to
  * the pipeline's live table. */
-static inline __attribute__((always_inline)) void init_call(cpex__pipeline *pl,
-                                                            cpex__call_state *cs, cpex__plugin *p,
-                                                            uint32_t mode)
+static inline __attribute__((always_inline)) void
+init_call(cpex__pipeline *pl, cpex__call_state *cs, cpex__plugin *p, uint32_t mode)
 {
-    cpex__call_setup setup = {pl->manager->hub,  pl->hook->name, pl->hook->name_len,
-                        pl->payload.kind ? &pl->payload : NULL, &pl->ops, pl->ext,
-                        pl->closing,  &pl->res->errors, &pl->res->error_count};
+    cpex__call_setup setup = {pl->manager->hub,
+                              pl->hook->name,
+                              pl->hook->name_len,
+                              pl->payload.kind ? &pl->payload : NULL,
+                              &pl->ops,
+                              pl->ext,
+                              pl->closing,
+                              &pl->res->errors,
+                              &pl->res->error_count};
     cpex__call_state_init(cs, &setup, p, mode);
     cs->table = &pl->ctx;
     if (cs->snapshot_ctx) {
@@ -59,10 +64,7 @@ static inline __attribute__((always_inline)) void init_call(cpex__pipeline *pl,
  * error, metadata, context scratch): every host slot that stores into the
  * call state sets `dirty`. An allowing call that did not is finished:
  * nothing to adopt, merge or free. */
-static inline bool call_state_dirty(const cpex__call_state *cs)
-{
-    return cs->dirty;
-}
+static inline bool call_state_dirty(const cpex__call_state *cs) { return cs->dirty; }
 
 /* Point a call state, cleaned up after its previous call, at the next
  * plugin of the same phase: only what differs per plugin is written
@@ -110,8 +112,9 @@ typedef struct phase_walk {
 
 /* Call entry `e` in phase `mode`. True when the call allowed and left
  * nothing behind (the common case: nothing to adopt, merge or free). */
-static inline __attribute__((always_inline)) bool
-phase_step(cpex__pipeline *pl, phase_walk *w, const cpex__hook_entry *e, uint32_t mode, cpex__outcome *o)
+static inline __attribute__((always_inline)) bool phase_step(cpex__pipeline *pl, phase_walk *w,
+                                                             const cpex__hook_entry *e,
+                                                             uint32_t mode, cpex__outcome *o)
 {
     cpex__plugin *p = e->plugin;
     if (w->ready)
@@ -174,8 +177,8 @@ static void failure_text(const cpex__outcome *o, const cpex_violation *halted, c
         ri->status = o->record_code == CPEX_CODE_NOT_INITIALIZED ? CPEX_EXEC_NOT_INITIALIZED
                                                                  : CPEX_EXEC_ERROR;
         ri->ran = o->record_code != CPEX_CODE_NOT_INITIALIZED;
-        ri->code = cpex_code_name(o->record_code != CPEX_CODE_NONE ? o->record_code
-                                                                   : CPEX_CODE_ERROR);
+        ri->code =
+            cpex_code_name(o->record_code != CPEX_CODE_NONE ? o->record_code : CPEX_CODE_ERROR);
         ri->reason = o->message;
     }
     if (halted) {
@@ -186,9 +189,10 @@ static void failure_text(const cpex__outcome *o, const cpex_violation *halted, c
 
 /* phase_step for an observed invoke: the tick counter times the call and
  * gives the deadline check its clock (one reading per call, from `t0`). */
-static inline __attribute__((always_inline)) bool
-phase_step_obs(cpex__pipeline *pl, phase_walk *w, const cpex__hook_entry *e, uint32_t mode,
-               cpex__outcome *o, uint64_t t0, uint64_t *t1)
+static inline __attribute__((always_inline)) bool phase_step_obs(cpex__pipeline *pl, phase_walk *w,
+                                                                 const cpex__hook_entry *e,
+                                                                 uint32_t mode, cpex__outcome *o,
+                                                                 uint64_t t0, uint64_t *t1)
 {
     cpex__plugin *p = e->plugin;
     if (w->ready)
@@ -213,9 +217,7 @@ static bool serial_outcome(cpex__pipeline *pl, cpex__call_state *csp, cpex__plug
         ri->extensions_modified = csp->pending_ext != NULL;
     }
     switch (o->kind) {
-    case CPEX__OUT_ALLOW:
-        adopt_changes(pl, csp);
-        break;
+    case CPEX__OUT_ALLOW: adopt_changes(pl, csp); break;
     case CPEX__OUT_DENY:
         if (mode == CPEX_MODE_SEQUENTIAL) {
             cpex__ex_halt(pl, cpex__ex_take_violation(csp, CPEX_CODE_PLUGIN_DENY));
@@ -282,8 +284,8 @@ static __attribute__((noinline)) bool run_serial_obs(cpex__pipeline *pl, uint32_
             t = t1;
             continue;
         }
-        cpex__rec_info ri = {CPEX_EXEC_COMPLETED, CPEX_ALLOW, false, false, false, false, true,
-                             NULL, NULL};
+        cpex__rec_info ri = {
+            CPEX_EXEC_COMPLETED, CPEX_ALLOW, false, false, false, false, true, NULL, NULL};
         char fail_buf[80];
         bool go_on = serial_outcome(pl, &w.cs, p, mode, &o, &ri, fail_buf, sizeof fail_buf);
         cpex__ex_observe(pl, i, p, &ri, t, t1);
@@ -353,8 +355,8 @@ void cpex__ex_observe(cpex__pipeline *pl, size_t entry, cpex__plugin *p, const c
 {
     cpex__pl_obs *ob = pl->obs;
     if (ob->recs) {
-        cpex_execution_record *rec = ob->recs->templated ? &ob->recs->rec[entry]
-                                                          : cpex__recs_add(ob->recs, p);
+        cpex_execution_record *rec =
+            ob->recs->templated ? &ob->recs->rec[entry] : cpex__recs_add(ob->recs, p);
         if (rec)
             cpex__ex_fill_record(ob->recs, rec, ri, t0, t1);
     }
@@ -483,13 +485,13 @@ static inline __attribute__((always_inline)) void finish(cpex__pipeline *pl)
     cpex_pipeline_result *res = pl->res;
     res->context = pl->ctx;
     if (pl->owned_payload) {
-        res->modified_payload = cpex__result_payload_new(pl->ops.kind, pl->ops.type_name,
-                                                        pl->owned_payload, pl->ops.free, pl->ops.user);
+        res->modified_payload = cpex__result_payload_new(
+            pl->ops.kind, pl->ops.type_name, pl->owned_payload, pl->ops.free, pl->ops.user);
         if (!res->modified_payload) {
             pl->ops.free(pl->owned_payload, pl->ops.user);
             res->payload_modified = false;
             cpex__records_add(&res->errors, &res->error_count, "", CPEX_CODE_INTERNAL,
-                             "out of memory: the modified payload was lost", NULL);
+                              "out of memory: the modified payload was lost", NULL);
         }
     }
     if (pl->owned_ext)
@@ -503,8 +505,8 @@ static __attribute__((noinline)) void execute_observed(cpex__pipeline *pl, uint3
     cpex_pipeline_result *res = pl->res;
     cpex__pl_obs ob;
     memset(&ob, 0, sizeof ob);
-    ob.result_records = (flags & CPEX__OBS_RECORDS) &&
-                        res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS;
+    ob.result_records =
+        (flags & CPEX__OBS_RECORDS) && res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS;
     ob.sinks = h->sink_count && !pl->closing;
     const cpex__rec_template *tpl = NULL;
     if (ob.result_records || ob.sinks) {
@@ -560,9 +562,9 @@ static __attribute__((noinline)) void execute_observed(cpex__pipeline *pl, uint3
 }
 
 void cpex__execute(cpex_manager *m, const cpex__snapshot *snap, const cpex__hook *hook,
-                  const cpex_payload *payload, const cpex__type_slot *custom,
-                  const cpex_extensions *ext, cpex_context_table *ctx, bool closing,
-                  cpex_pipeline_result *res)
+                   const cpex_payload *payload, const cpex__type_slot *custom,
+                   const cpex_extensions *ext, cpex_context_table *ctx, bool closing,
+                   cpex_pipeline_result *res)
 {
     cpex__pipeline pl;
     pl.manager = m;

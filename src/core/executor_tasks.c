@@ -52,9 +52,9 @@ typedef struct task {
     batch *b;
     cpex__plugin *plugin; /* a reference */
     cpex_handler_fn fn;
-    json_t *local;        /* a copy of the plugin's local context, or NULL */
-    int64_t start;        /* the deadline runs from here: time spent queued counts */
-    _Atomic int state;    /* enum task_state */
+    json_t *local;     /* a copy of the plugin's local context, or NULL */
+    int64_t start;     /* the deadline runs from here: time spent queued counts */
+    _Atomic int state; /* enum task_state */
     /* observation (b->observe): which entry, its metric, its verdict slot */
     size_t entry;
     uint32_t metric_id;
@@ -80,18 +80,18 @@ struct batch {
     size_t hook_len;
     cpex_payload payload;
     cpex__payload_ops ops;
-    void *data;            /* the payload's copy (owned) */
-    cpex_extensions *ext;  /* a view in this allocation, or NULL */
-    json_t *global;        /* a copy of the global context, or NULL */
+    void *data;           /* the payload's copy (owned) */
+    cpex_extensions *ext; /* a view in this allocation, or NULL */
+    json_t *global;       /* a copy of the global context, or NULL */
     /* the concurrent phase's rendezvous with its invoker */
     pthread_mutex_t lock;
-    pthread_cond_t cond;   /* CLOCK_MONOTONIC */
+    pthread_cond_t cond;      /* CLOCK_MONOTONIC */
     _Atomic size_t remaining; /* submitted tasks whose worker has not finished with them */
     _Atomic int sleeping;     /* the invoker waits on `cond` */
     _Atomic int deny_seen;
-    bool observe;          /* time the calls (records or metrics on) */
+    bool observe; /* time the calls (records or metrics on) */
     size_t count;
-    task tasks[];          /* then the extensions view's storage, then the hook name */
+    task tasks[]; /* then the extensions view's storage, then the hook name */
 };
 
 static void batch_unref(batch *b)
@@ -207,15 +207,9 @@ static void task_call(task *t, cpex_error_record **records, size_t *record_count
                       cpex__call_state *cs, cpex__outcome *o)
 {
     batch *b = t->b;
-    cpex__call_setup setup = {b->hub,
-                              b->hook,
-                              b->hook_len,
-                              b->payload.kind ? &b->payload : NULL,
-                              &b->ops,
-                              b->ext,
-                              b->closing,
-                              records,
-                              record_count};
+    cpex__call_setup setup = {
+        b->hub,     b->hook, b->hook_len, b->payload.kind ? &b->payload : NULL, &b->ops, b->ext,
+        b->closing, records, record_count};
     cpex__call_state_init(cs, &setup, t->plugin, b->mode);
     cs->base_local = t->local;
     cs->base_global = b->global;
@@ -410,15 +404,15 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
     }
     atomic_init(&b->remaining, b->count);
     submit(pl, b, conc_run);
-    bool cut = wait_tasks(b, atomic_load_explicit(&pl->manager->short_circuit,
-                                                  memory_order_relaxed));
+    bool cut =
+        wait_tasks(b, atomic_load_explicit(&pl->manager->short_circuit, memory_order_relaxed));
 
     /* Outcomes in priority order; the first halting one wins. */
     cpex_violation *winner = NULL;
     size_t winner_task = b->count;
     /* With observation: each call's record info and whether it finished. */
     conc_obs local_obs[32];
-    conc_obs *info = !pl->obs ? NULL
+    conc_obs *info = !pl->obs         ? NULL
                      : b->count <= 32 ? local_obs
                                       : cpex__calloc(b->count, sizeof *info);
     uint64_t now_ticks = pl->obs ? cpex__ticks() : 0;
@@ -428,8 +422,8 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
         cpex__call_state rec;
         record_state(&rec, pl, p);
         int st = T_QUEUED;
-        cpex__rec_info ri = {CPEX_EXEC_COMPLETED, CPEX_ALLOW, false, false, false, false, false,
-                             NULL, NULL};
+        cpex__rec_info ri = {
+            CPEX_EXEC_COMPLETED, CPEX_ALLOW, false, false, false, false, false, NULL, NULL};
         /* A task nobody took yet is given up, so no worker starts it later. */
         if (!atomic_compare_exchange_strong(&t->state, &st, T_ABANDONED))
             st = atomic_load_explicit(&t->state, memory_order_acquire);
@@ -453,8 +447,8 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
                          "Plugin '%.200s' could not start before its deadline: every worker "
                          "thread was busy",
                          p->name);
-                winner = cpex__pipeline_violation(CPEX_CODE_WORKER_POOL_BUSY, reason, NULL,
-                                                  p->name);
+                winner =
+                    cpex__pipeline_violation(CPEX_CODE_WORKER_POOL_BUSY, reason, NULL, p->name);
                 winner_task = k;
             }
             goto observed;
@@ -475,8 +469,7 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
         }
         ri.ran = true;
         switch (o.kind) {
-        case CPEX__OUT_ALLOW:
-            break;
+        case CPEX__OUT_ALLOW: break;
         case CPEX__OUT_DENY:
             ri.requested = CPEX_DENY;
             ri.code = t->violation ? t->violation->code : cpex_code_name(CPEX_CODE_CONCURRENT_DENY);
@@ -565,8 +558,8 @@ bool cpex__ex_run_concurrent(cpex__pipeline *pl)
 
 /* Fill fire-and-forget slot `slot` of verdict `item` with what the call
  * came to (on the worker: the slot is this task's alone once claimed). */
-static void faf_record(cpex__verdict_item *item, size_t slot, const cpex__rec_info *ri,
-                       uint64_t t0, uint64_t t1)
+static void faf_record(cpex__verdict_item *item, size_t slot, const cpex__rec_info *ri, uint64_t t0,
+                       uint64_t t1)
 {
     char *code_buf, *reason_buf;
     cpex_execution_record *rec = cpex__verdict_faf_record(item, slot, &code_buf, &reason_buf);
@@ -598,8 +591,8 @@ static void faf_run(void *arg)
     bool claimed = item && cpex__verdict_faf_claim(item, t->slot);
     cpex_error_record *records = NULL;
     size_t count = 0;
-    cpex__rec_info ri = {CPEX_EXEC_COMPLETED, CPEX_ALLOW, false, false, false, false, true,
-                         NULL, NULL};
+    cpex__rec_info ri = {
+        CPEX_EXEC_COMPLETED, CPEX_ALLOW, false, false, false, false, true, NULL, NULL};
     char text[96];
     cpex__call_state cs;
     bool have_cs = false;
@@ -671,7 +664,13 @@ static void faf_slot_lost(cpex__hub *hub, cpex__verdict_item *item, size_t k)
 {
     if (!cpex__verdict_faf_claim(item, k) || !cpex__verdict_faf_finish(item, k))
         return;
-    cpex__rec_info ri = {CPEX_EXEC_NOT_STARTED, -1, false, false, false, false, false,
+    cpex__rec_info ri = {CPEX_EXEC_NOT_STARTED,
+                         -1,
+                         false,
+                         false,
+                         false,
+                         false,
+                         false,
                          cpex_code_name(CPEX_CODE_INTERNAL),
                          "out of memory: fire-and-forget handlers not started"};
     faf_record(item, k, &ri, 0, 0);

@@ -64,17 +64,17 @@ static cpex_status register_in(cpex_manager *m, cpex__factory_slot **slots, size
     return st == CPEX_OK ? st : refuse(f, st);
 }
 
-cpex_status cpex_manager_register_factory(cpex_manager *m, const char *kind,
-                                          const cpex_factory *f, cpex_error *err)
+cpex_status cpex_manager_register_factory(cpex_manager *m, const char *kind, const cpex_factory *f,
+                                          cpex_error *err)
 {
     if (!m || !kind || !*kind)
-        return refuse(f, cpex__error_add(err, CPEX_E_INVALID, NULL,
-                                         "register_factory: empty kind"));
+        return refuse(f,
+                      cpex__error_add(err, CPEX_E_INVALID, NULL, "register_factory: empty kind"));
     return register_in(m, &m->exact, &m->exact_count, kind, f, err);
 }
 
-cpex_status cpex_manager_register_scheme(cpex_manager *m, const char *scheme,
-                                         const cpex_factory *f, cpex_error *err)
+cpex_status cpex_manager_register_scheme(cpex_manager *m, const char *scheme, const cpex_factory *f,
+                                         cpex_error *err)
 {
     if (!m || !scheme || !*scheme || strchr(scheme, ':'))
         return refuse(f, cpex__error_add(err, CPEX_E_INVALID, NULL,
@@ -126,4 +126,3 @@ const cpex_factory *cpex__mgr_find_factory(const cpex_manager *m, const char *ki
             return &m->schemes[i].factory;
     return NULL;
 }
-

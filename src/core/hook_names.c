@@ -54,8 +54,7 @@ bool cpex__hook_same(const char *a, const char *b)
     return strcmp(cpex__hook_canonical(a), cpex__hook_canonical(b)) == 0;
 }
 
-cpex__hook_name *cpex__hook_names_find(const cpex__hook_names *names, const char *name,
-                                       size_t len)
+cpex__hook_name *cpex__hook_names_find(const cpex__hook_names *names, const char *name, size_t len)
 {
     const char *canonical = cpex__hook_alias_of(name, len);
     if (canonical) {

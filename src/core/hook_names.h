@@ -17,12 +17,12 @@
 
 /** One interned hook name (what a cpex_hook_handle points at). */
 typedef struct cpex__hook_name {
-    const void *owner;   /* the manager; a handle is checked against it */
-    uint32_t id;         /* dense, from 0, in order of first sight */
+    const void *owner; /* the manager; a handle is checked against it */
+    uint32_t id;       /* dense, from 0, in order of first sight */
     uint32_t len;
     uint64_t hash;
-    char *payload_type;  /* the type the hook carries, once bound; never changes after */
-    uint32_t metric_id;  /* its metric label id: UINT32_MAX until first wired (sinks.c) */
+    char *payload_type; /* the type the hook carries, once bound; never changes after */
+    uint32_t metric_id; /* its metric label id: UINT32_MAX until first wired (sinks.c) */
     char name[];
 } cpex__hook_name;
 
@@ -39,8 +39,7 @@ void cpex__hook_names_init(cpex__hook_names *names, const void *owner);
 /** Free every name. */
 void cpex__hook_names_free(cpex__hook_names *names);
 /** The entry of `name` (len bytes), or NULL when never seen. Writers only. */
-cpex__hook_name *cpex__hook_names_find(const cpex__hook_names *names, const char *name,
-                                       size_t len);
+cpex__hook_name *cpex__hook_names_find(const cpex__hook_names *names, const char *name, size_t len);
 /** The entry of `name`, interned if new. NULL on OOM or a name over 4 GiB. Writers only. */
 cpex__hook_name *cpex__hook_names_intern(cpex__hook_names *names, const char *name, size_t len);
 /** Bind `type` (copied) to an entry that has none. False on OOM. */

@@ -105,17 +105,17 @@ static int32_t accept_payload(cpex__call_state *cs, uint32_t kind, void *data,
 {
     if (!cs->can_modify) {
         cpex__call_record(cs, CPEX_CODE_DROPPED_MODIFICATION,
-                         "plugin modified the payload in %s mode, which cannot modify; the "
-                         "modification was dropped",
-                         cpex_mode_name(cs->mode));
+                          "plugin modified the payload in %s mode, which cannot modify; the "
+                          "modification was dropped",
+                          cpex_mode_name(cs->mode));
         free_fn(data, user);
         return CPEX_HOST_EDENIED;
     }
     if (cs->ops->kind != kind) {
         cpex__call_record(cs, CPEX_CODE_DROPPED_MODIFICATION,
-                         "plugin returned a payload of another type than the hook's ('%s'); the "
-                         "modification was dropped",
-                         cs->ops->type_name ? cs->ops->type_name : "none");
+                          "plugin returned a payload of another type than the hook's ('%s'); the "
+                          "modification was dropped",
+                          cs->ops->type_name ? cs->ops->type_name : "none");
         free_fn(data, user);
         return CPEX_HOST_EINVAL;
     }
@@ -394,9 +394,8 @@ static int32_t h_ext_item(const cpex_call *call, uint32_t field, size_t index, c
     cpex__call_state *cs = cpex__call_state_of(call);
     if (!cs || !out)
         return CPEX_HOST_EINVAL;
-    return lend_str(can_read_field(cs, field) ? cpex_extensions_item(ext_source(cs), field, index)
-                                              : NULL,
-                    out);
+    return lend_str(
+        can_read_field(cs, field) ? cpex_extensions_item(ext_source(cs), field, index) : NULL, out);
 }
 
 static bool can_read_headers(const cpex__call_state *cs)
@@ -449,16 +448,16 @@ static int32_t may_write(cpex__call_state *cs, cpex__caps cap, const char *actio
 {
     if (!(cs->plugin->caps & cap)) {
         cpex__call_record(cs, CPEX_CODE_DENIED_WRITE,
-                         "plugin may not %s '%.200s': it needs the capability '%s' in its "
-                         "configuration",
-                         action, subject, cpex__caps_name(cap));
+                          "plugin may not %s '%.200s': it needs the capability '%s' in its "
+                          "configuration",
+                          action, subject, cpex__caps_name(cap));
         return CPEX_HOST_EDENIED;
     }
     if (!cs->can_modify) {
         cpex__call_record(cs, CPEX_CODE_DENIED_WRITE,
-                         "plugin may not %s '%.200s' in %s mode, which cannot modify; the write "
-                         "was dropped",
-                         action, subject, cpex_mode_name(cs->mode));
+                          "plugin may not %s '%.200s' in %s mode, which cannot modify; the write "
+                          "was dropped",
+                          action, subject, cpex_mode_name(cs->mode));
         return CPEX_HOST_EDENIED;
     }
     if (!cs->pending_ext) {
@@ -474,8 +473,7 @@ static int32_t h_ext_set_header(const cpex_call *call, uint32_t set, const char 
                                 const char *value)
 {
     cpex__call_state *cs = cpex__call_state_of(call);
-    if (!cs || !name || !value ||
-        (set != CPEX_HEADERS_REQUEST && set != CPEX_HEADERS_RESPONSE))
+    if (!cs || !name || !value || (set != CPEX_HEADERS_REQUEST && set != CPEX_HEADERS_RESPONSE))
         return CPEX_HOST_EINVAL;
     int32_t rc = may_write(cs, CPEX_CAP_WRITE_HEADERS, "set header", name);
     if (rc != CPEX_HOST_OK)
@@ -500,9 +498,9 @@ static int32_t h_ext_remove_label(const cpex_call *call, const char *label)
     if (!cs)
         return CPEX_HOST_EINVAL;
     cpex__call_record(cs, CPEX_CODE_DENIED_WRITE,
-                     "plugin tried to remove label '%.200s'; labels only grow, the removal was "
-                     "refused",
-                     label ? label : "");
+                      "plugin tried to remove label '%.200s'; labels only grow, the removal was "
+                      "refused",
+                      label ? label : "");
     return CPEX_HOST_EDENIED;
 }
 

@@ -70,8 +70,7 @@ int32_t cpex__h_payload_set_text(const cpex_call *call, size_t part, const char 
     return text ? status_to_host(cpex_cmf_set_text(m, part, text, len)) : CPEX_HOST_EINVAL;
 }
 
-int32_t cpex__h_payload_set_tool_arguments(const cpex_call *call, size_t part,
-                                           cpex_json *arguments)
+int32_t cpex__h_payload_set_tool_arguments(const cpex_call *call, size_t part, cpex_json *arguments)
 {
     json_t *a = cpex_json_to_jansson(arguments);
     int32_t rc = CPEX_HOST_OK;

@@ -99,9 +99,8 @@ int32_t cpex__h_state_set(const cpex_call *call, const char *key, const void *va
     if ((!value && len) || len > CPEX_STATE_VALUE_MAX || !ttl_ok(ttl_ms))
         return CPEX_HOST_EINVAL;
     cpex__state_err e = {""};
-    return done(&r, r.b->ops->set(r.b, r.key, r.klen, value ? value : "", len, ttl_ms,
-                                   r.deadline, &e),
-                &e);
+    return done(
+        &r, r.b->ops->set(r.b, r.key, r.klen, value ? value : "", len, ttl_ms, r.deadline, &e), &e);
 }
 
 int32_t cpex__h_state_incr(const cpex_call *call, const char *key, int64_t delta, int64_t ttl_ms,
@@ -114,9 +113,9 @@ int32_t cpex__h_state_incr(const cpex_call *call, const char *key, int64_t delta
     if (!ttl_ok(ttl_ms))
         return CPEX_HOST_EINVAL;
     cpex__state_err e = {""};
-    return done(&r, r.b->ops->incr(r.b, r.key, r.klen, delta, ttl_ms, r.deadline, value,
-                                    ttl_left_ms, &e),
-                &e);
+    return done(
+        &r, r.b->ops->incr(r.b, r.key, r.klen, delta, ttl_ms, r.deadline, value, ttl_left_ms, &e),
+        &e);
 }
 
 int32_t cpex__h_state_delete(const cpex_call *call, const char *key)
@@ -139,9 +138,10 @@ int32_t cpex__h_state_set_add(const cpex_call *call, const char *key, const void
     if ((!member && len) || len > CPEX_STATE_MEMBER_MAX || !ttl_ok(ttl_ms))
         return CPEX_HOST_EINVAL;
     cpex__state_err e = {""};
-    return done(&r, r.b->ops->set_add(r.b, r.key, r.klen, member ? member : "", len, ttl_ms,
-                                       r.deadline, &e),
-                &e);
+    return done(
+        &r,
+        r.b->ops->set_add(r.b, r.key, r.klen, member ? member : "", len, ttl_ms, r.deadline, &e),
+        &e);
 }
 
 int32_t cpex__h_state_set_members(const cpex_call *call, const char *key, cpex_str **members,
@@ -158,6 +158,5 @@ int32_t cpex__h_state_set_members(const cpex_call *call, const char *key, cpex_s
     if (!members || !count)
         return CPEX_HOST_EINVAL;
     cpex__state_err e = {""};
-    return done(&r, r.b->ops->set_members(r.b, r.key, r.klen, r.deadline, members, count, &e),
-                &e);
+    return done(&r, r.b->ops->set_members(r.b, r.key, r.klen, r.deadline, members, count, &e), &e);
 }

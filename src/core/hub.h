@@ -25,11 +25,11 @@
 
 typedef struct cpex__hub {
     _Atomic long refs;
-    cpex__log_sink sink;   /* the host's, until detached */
-    _Atomic bool detached; /* the manager was freed: log to standard error */
-    pthread_mutex_t lock;  /* guards what follows */
-    pthread_cond_t idle;   /* CLOCK_MONOTONIC: pending reached 0 */
-    long pending;          /* background calls submitted and not finished */
+    cpex__log_sink sink;     /* the host's, until detached */
+    _Atomic bool detached;   /* the manager was freed: log to standard error */
+    pthread_mutex_t lock;    /* guards what follows */
+    pthread_cond_t idle;     /* CLOCK_MONOTONIC: pending reached 0 */
+    long pending;            /* background calls submitted and not finished */
     int64_t latest_deadline; /* the latest deadline of a call ever submitted */
     size_t error_count;
     cpex_error_record *errors; /* the background error log */

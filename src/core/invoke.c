@@ -42,10 +42,11 @@ static const char *payload_problem(const cpex__snapshot *s, const cpex__hook *h,
                                    char *buf, size_t cap)
 {
     *custom = NULL;
-    if (h->payload_type && (!payload || !str_eq(payload->type_name, h->payload_type,
-                                                h->payload_type_len))) {
-        snprintf(buf, cap, "hook '%.100s' carries payload type '%.60s' but the invoke passed '%.*s'",
-                 hook, h->payload_type,
+    if (h->payload_type &&
+        (!payload || !str_eq(payload->type_name, h->payload_type, h->payload_type_len))) {
+        snprintf(buf, cap,
+                 "hook '%.100s' carries payload type '%.60s' but the invoke passed '%.*s'", hook,
+                 h->payload_type,
                  payload && payload->type_name.ptr ? (int)payload->type_name.len : 4,
                  payload && payload->type_name.ptr ? payload->type_name.ptr : "none");
         return buf;
@@ -149,8 +150,7 @@ static void routed_to_none(cpex_manager *m, cpex__rcu_ticket t, const cpex__snap
 {
     no_plugin_ran(m, res, true, plan->name);
     if (__builtin_expect(s->any_sinks, 0))
-        cpex__observe_unrun(m, s, plan, plan->name, plan->name_len, payload, NULL, extensions,
-                            res);
+        cpex__observe_unrun(m, s, plan, plan->name, plan->name_len, payload, NULL, extensions, res);
     cpex__rcu_exit(t);
 }
 
@@ -300,8 +300,7 @@ const char *cpex_hook_handle_name(const cpex_hook_handle *hook)
 }
 
 cpex_status cpex_manager_invoke_hook(cpex_manager *m, const cpex_hook_handle *hook,
-                                     const cpex_payload *payload,
-                                     const cpex_extensions *extensions,
+                                     const cpex_payload *payload, const cpex_extensions *extensions,
                                      cpex_context_table *context, cpex_pipeline_result *res)
 {
     if (!cpex__result_fillable(res))

@@ -24,8 +24,8 @@ cpex_status cpex_manager_initialize(cpex_manager *m, cpex_error *err)
     cpex_status st = CPEX_OK;
     if (m->shut_down) {
         st = cpex__error_add(err, CPEX_E_STATE, NULL,
-                            "the manager was shut down; plugins cannot be initialized again — "
-                            "create a new manager");
+                             "the manager was shut down; plugins cannot be initialized again — "
+                             "create a new manager");
     } else {
         atomic_store(&m->init_called, true);
         cpex__snapshot *cur = atomic_load(&m->snapshot);

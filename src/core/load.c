@@ -59,8 +59,7 @@ static void kind_list(const cpex_manager *m, char *buf, size_t cap)
 /* Undo what a factory made (the plugin's destroy, then the factory's release). */
 static void product_undo(cpex_factory_product *prod)
 {
-    if (prod->registration.struct_size >= CPEX_REGISTRATION_SIZE_1_0 &&
-        prod->registration.destroy)
+    if (prod->registration.struct_size >= CPEX_REGISTRATION_SIZE_1_0 && prod->registration.destroy)
         prod->registration.destroy(prod->registration.instance);
     if (prod->release)
         prod->release(prod->release_data);
@@ -153,9 +152,8 @@ bool cpex__mgr_identify(cpex_manager *m, const cpex__config *cfg, const cpex__co
 
 /* Create one configured plugin through its factory. */
 cpex_status cpex__mgr_create_configured(cpex_manager *m, const cpex__config *cfg,
-                                        const cpex__config_plugin *cp,
-                                        cpex__binding_list *bindings, cpex__plugin **out,
-                                        cpex_error *err)
+                                        const cpex__config_plugin *cp, cpex__binding_list *bindings,
+                                        cpex__plugin **out, cpex_error *err)
 {
     cpex__where where = {cfg->source, cp->pos.line, cp->pos.column, cp->name, NULL};
     cpex__where kwhere = {cfg->source, cp->kind_pos.line, cp->kind_pos.column, cp->name, "kind"};
@@ -166,13 +164,13 @@ cpex_status cpex__mgr_create_configured(cpex_manager *m, const cpex__config *cfg
         const char *colon = strchr(cp->kind, ':');
         if (colon && colon != cp->kind)
             return cpex__error_add(err, CPEX_E_CONFIG, &kwhere,
-                                  "no factory registered for scheme '%.*s' of kind '%s' (%s); "
-                                  "check the spelling, or register a factory for it",
-                                  (int)(colon - cp->kind), cp->kind, cp->kind, kinds);
+                                   "no factory registered for scheme '%.*s' of kind '%s' (%s); "
+                                   "check the spelling, or register a factory for it",
+                                   (int)(colon - cp->kind), cp->kind, cp->kind, kinds);
         return cpex__error_add(err, CPEX_E_CONFIG, &kwhere,
-                              "no factory registered for kind '%s' (%s); check the spelling, or "
-                              "register a factory for it",
-                              cp->kind, kinds);
+                               "no factory registered for kind '%s' (%s); check the spelling, or "
+                               "register a factory for it",
+                               cp->kind, kinds);
     }
 
     /* What the entry is, artifact included, taken before the create: a
@@ -201,7 +199,7 @@ cpex_status cpex__mgr_create_configured(cpex_manager *m, const cpex__config *cfg
         json_decref(fingerprint);
         if (ferr.count == 0 && ferr.code == CPEX_OK)
             cpex__error_add(&ferr, st, NULL, "the factory for kind '%s' failed without a message",
-                           cp->kind);
+                            cp->kind);
         cpex__error_move_with(err, &ferr, &kwhere);
         cpex__free(prod.origin);
         cpex__free(prod.isolation_info);
@@ -231,9 +229,9 @@ cpex_status cpex__mgr_create_configured(cpex_manager *m, const cpex__config *cfg
     s.mode = cp->mode;
     s.priority = cp->priority;
     s.on_error = cp->has_on_error ? cp->on_error : m->opts.default_on_error;
-    s.timeout = cp->timeout > 0 ? cp->timeout
-              : cfg->has_plugin_timeout ? cfg->plugin_timeout
-                                        : m->opts.default_timeout;
+    s.timeout = cp->timeout > 0           ? cp->timeout
+                : cfg->has_plugin_timeout ? cfg->plugin_timeout
+                                          : m->opts.default_timeout;
     s.caps = cp->caps;
     s.capabilities = (const char *const *)cp->capabilities;
     s.capability_count = cp->capability_count;
@@ -271,10 +269,11 @@ cpex_status cpex__mgr_create_configured(cpex_manager *m, const cpex__config *cfg
     (*out)->fingerprint = fingerprint;
     char wired[512];
     cpex__registration_list_hooks(&(*out)->reg, wired, sizeof wired);
-    cpex__log(cpex__sink_of(m), CPEX_LOG_DEBUG, cp->name, "created from %s (kind '%s'), reported as %s %s, hooks %s",
-             (*out)->origin ? (*out)->origin : "a factory", cp->kind,
-             (*out)->reg.name ? (*out)->reg.name : "(unnamed)",
-             (*out)->reg.version ? (*out)->reg.version : "(no version)", wired);
+    cpex__log(cpex__sink_of(m), CPEX_LOG_DEBUG, cp->name,
+              "created from %s (kind '%s'), reported as %s %s, hooks %s",
+              (*out)->origin ? (*out)->origin : "a factory", cp->kind,
+              (*out)->reg.name ? (*out)->reg.name : "(unnamed)",
+              (*out)->reg.version ? (*out)->reg.version : "(no version)", wired);
     return CPEX_OK;
 }
 
@@ -288,7 +287,7 @@ static void discard(cpex__plugin **batch, size_t count)
 
 /* Publish the current plugins plus `batch` and the pending bindings. */
 cpex_status cpex__mgr_commit(cpex_manager *m, cpex__plugin **batch, size_t count,
-                          const cpex__binding_list *bindings)
+                             const cpex__binding_list *bindings)
 {
     cpex__snapshot *cur = atomic_load(&m->snapshot);
     size_t total = cur->plugin_count + count;
@@ -314,8 +313,8 @@ cpex_status cpex__mgr_publish_bound(cpex_manager *m, cpex__plugin *const *all, s
     for (; bindings && bound < bindings->count; bound++)
         if (!cpex__hook_name_bind(bindings->items[bound].hook, bindings->items[bound].type))
             break;
-    cpex_status st = bindings && bound < bindings->count ? CPEX_E_NOMEM
-                                                         : cpex__mgr_publish(m, all, total);
+    cpex_status st =
+        bindings && bound < bindings->count ? CPEX_E_NOMEM : cpex__mgr_publish(m, all, total);
     if (st == CPEX_OK)
         return CPEX_OK;
     for (size_t i = 0; i < bound; i++) {
@@ -328,8 +327,8 @@ cpex_status cpex__mgr_publish_bound(cpex_manager *m, cpex__plugin *const *all, s
 
 /* The policy of a load's file, for the plugins registered plus `batch`. */
 static cpex__policy *load_policy(cpex_manager *m, cpex__config *cfg, cpex__apply *ap,
-                                 const cpex__snapshot *cur, cpex__plugin *const *batch,
-                                 size_t made, cpex_error *err)
+                                 const cpex__snapshot *cur, cpex__plugin *const *batch, size_t made,
+                                 cpex_error *err)
 {
     if (m->policy && (m->policy->cfg->present || m->policy->cond_count))
         cpex__log(cpex__sink_of(m), CPEX_LOG_WARN, NULL,
@@ -377,8 +376,8 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
     cpex__apply_init(&ap, m, cfg, &bindings, NULL);
     if (m->shut_down) {
         cpex__error_add(&local, CPEX_E_STATE, NULL,
-                       "the manager was shut down; create a new manager to load '%s'",
-                       cfg->source);
+                        "the manager was shut down; create a new manager to load '%s'",
+                        cfg->source);
         goto fail;
     }
     if (cpex__mgr_state_prepare(m, cfg, &fresh_state, &local) != CPEX_OK)
@@ -394,9 +393,9 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
         if (cpex__mgr_name_taken(cur->plugins, cur->plugin_count, cp->name)) {
             cpex__where w = {cfg->source, cp->pos.line, cp->pos.column, cp->name, "name"};
             cpex__error_add(&local, CPEX_E_EXISTS, &w,
-                           "a plugin named '%s' is already registered with this manager; "
-                           "choose another name",
-                           cp->name);
+                            "a plugin named '%s' is already registered with this manager; "
+                            "choose another name",
+                            cp->name);
             continue;
         }
         cpex__plugin *p = NULL;
@@ -414,7 +413,7 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
     if (m->init_called) {
         for (size_t i = 0; i < made; i++) {
             cpex__where w = {cfg->source, cfg->plugins[i].pos.line, cfg->plugins[i].pos.column,
-                            batch[i]->name, NULL};
+                             batch[i]->name, NULL};
             cpex__mgr_init_plugin(m, batch[i], &w, &local);
         }
         cpex__mgr_init_made(&ap, &local);
@@ -523,8 +522,8 @@ static cpex_status setup_from_spec(cpex_manager *m, const cpex_plugin_spec *spec
         const char *cap = spec->capabilities[i] ? spec->capabilities[i] : "";
         cpex__cap_parse r = cpex__caps_parse(cap, &caps, &suggestion);
         if (r == CPEX_CAP_UNKNOWN)
-            return cpex__error_add(err, CPEX_E_CONFIG, where, "unknown capability '%s'%s%s%s",
-                                   cap, suggestion ? "; did you mean '" : "",
+            return cpex__error_add(err, CPEX_E_CONFIG, where, "unknown capability '%s'%s%s%s", cap,
+                                   suggestion ? "; did you mean '" : "",
                                    suggestion ? suggestion : "", suggestion ? "'?" : "");
         if (r == CPEX_CAP_NOT_IMPLEMENTED)
             cpex__log(cpex__sink_of(m), CPEX_LOG_WARN, spec->name,
@@ -619,7 +618,7 @@ cpex_status cpex_manager_unregister(cpex_manager *m, const char *name, cpex_erro
             idx = i;
     if (idx == cur->plugin_count) {
         st = cpex__error_add(err, CPEX_E_NOT_FOUND, NULL, "no plugin named '%s' is registered",
-                            name);
+                             name);
     } else {
         cpex__plugin **rest = cpex__calloc(cur->plugin_count, sizeof *rest);
         if (!rest) {

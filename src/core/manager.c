@@ -54,8 +54,8 @@ void cpex_plugin_spec_init(cpex_plugin_spec *s)
 }
 
 static const char *const builtin_cmf_hooks[] = {
-    "cmf.tool_pre_invoke",   "cmf.tool_post_invoke",  "cmf.llm_input",
-    "cmf.llm_output",        "cmf.prompt_pre_fetch",  "cmf.prompt_post_fetch",
+    "cmf.tool_pre_invoke",    "cmf.tool_post_invoke",    "cmf.llm_input",
+    "cmf.llm_output",         "cmf.prompt_pre_fetch",    "cmf.prompt_post_fetch",
     "cmf.resource_pre_fetch", "cmf.resource_post_fetch",
 };
 
@@ -76,23 +76,24 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
     if (options) {
         if (options->struct_size < sizeof(uint32_t) || options->struct_size > sizeof opts)
             return cpex__error_add(err, CPEX_E_INVALID, NULL,
-                                  "cpex_manager_new: options.struct_size %u is not one this "
-                                  "library knows (expected %zu); call cpex_manager_options_init",
-                                  options->struct_size, sizeof opts);
+                                   "cpex_manager_new: options.struct_size %u is not one this "
+                                   "library knows (expected %zu); call cpex_manager_options_init",
+                                   options->struct_size, sizeof opts);
         memcpy(&opts, options, options->struct_size);
     }
     if (!cpex__timeout_valid(opts.default_timeout))
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
-                              "cpex_manager_options.default_timeout must be a number of seconds "
-                              "from %g to %g (got %g)",
-                              CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX, opts.default_timeout);
+                               "cpex_manager_options.default_timeout must be a number of seconds "
+                               "from %g to %g (got %g)",
+                               CPEX_TIMEOUT_MIN, CPEX_TIMEOUT_MAX, opts.default_timeout);
     if (opts.unknown_hook > CPEX_UNKNOWN_HOOK_DENY)
-        return cpex__error_add(err, CPEX_E_INVALID, NULL,
-                              "cpex_manager_options.unknown_hook %u is not valid (0 allow, 1 deny)",
-                              opts.unknown_hook);
+        return cpex__error_add(
+            err, CPEX_E_INVALID, NULL,
+            "cpex_manager_options.unknown_hook %u is not valid (0 allow, 1 deny)",
+            opts.unknown_hook);
     if ((unsigned)opts.default_on_error > CPEX_ON_ERROR_DISABLE)
         return cpex__error_add(err, CPEX_E_INVALID, NULL, "default_on_error %d is not valid",
-                              (int)opts.default_on_error);
+                               (int)opts.default_on_error);
     if (opts.worker_threads == 0)
         opts.worker_threads = 1;
     if (opts.max_worker_threads > 1024)
@@ -101,7 +102,7 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
                                opts.max_worker_threads);
     if (opts.worker_threads > 256)
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
-                              "worker_threads must be at most 256 (got %u)", opts.worker_threads);
+                               "worker_threads must be at most 256 (got %u)", opts.worker_threads);
     if (opts.audit_queue_size < 1 || opts.audit_queue_size > 1048576)
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
                                "audit_queue_size must be between 1 and 1048576 (got %u)",

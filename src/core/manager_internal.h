@@ -25,11 +25,11 @@ typedef struct cpex__plugin_setup {
     size_t capability_count;
     const char *const *hooks; /* NULL: every handler */
     size_t hook_count;
-    bool sink_all;            /* YAML `mode: audit` without hooks: an audit sink for every hook */
+    bool sink_all; /* YAML `mode: audit` without hooks: an audit sink for every hook */
     const json_t *config;
     const char *state_namespace; /* NULL: derived from the name */
-    char *origin;             /* taken */
-    char *isolation;          /* taken: the factory's isolation_info */
+    char *origin;                /* taken */
+    char *isolation;             /* taken: the factory's isolation_info */
     void (*release)(void *);
     void *release_data;
 } cpex__plugin_setup;
@@ -51,8 +51,6 @@ typedef struct cpex__binding_list {
 void cpex__binding_list_free(cpex__binding_list *list);
 
 
-
-
 /* factories.c, payload_types.c, publish.c */
 bool cpex__mgr_add_binding(cpex_manager *m, const char *hook, const char *type);
 /** The payload type bound to `hook`, or NULL. */
@@ -70,18 +68,19 @@ cpex_status cpex__mgr_republish(cpex_manager *m);
  * caller still owns the instance and the release.
  */
 cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
-                                  const cpex_plugin_registration *reg, cpex__binding_list *bindings,
-                                  const cpex__where *where, cpex__plugin **out, cpex_error *err);
+                                   const cpex_plugin_registration *reg,
+                                   cpex__binding_list *bindings, const cpex__where *where,
+                                   cpex__plugin **out, cpex_error *err);
 /** Hand the factory's origin and release over to the plugin. */
 cpex_status cpex__mgr_attach(cpex__plugin *p, cpex__plugin_setup *s);
 /** Initialize one plugin; on failure record its state and reason. */
 cpex_status cpex__mgr_init_plugin(cpex_manager *m, cpex__plugin *p, const cpex__where *where,
-                                 cpex_error *err);
+                                  cpex_error *err);
 
 /* load.c */
 bool cpex__mgr_name_taken(cpex__plugin *const *plugins, size_t count, const char *name);
 cpex_status cpex__mgr_commit(cpex_manager *m, cpex__plugin **batch, size_t count,
-                            const cpex__binding_list *bindings);
+                             const cpex__binding_list *bindings);
 struct cpex__config;
 struct cpex__config_plugin;
 /** Apply a configuration's manager-wide settings (after it is published). */

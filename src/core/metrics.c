@@ -61,9 +61,11 @@ static void fold(cpex__mshard *into, cpex__mshard *from)
         }
         for (size_t i = 0; i < CPEX__MBLOCK_SLOTS; i++) {
             for (size_t c = 0; c < CPEX__MC_COUNT; c++)
-                cpex__mc_add(&dst[i].c[c], atomic_load_explicit(&src[i].c[c], memory_order_relaxed));
+                cpex__mc_add(&dst[i].c[c],
+                             atomic_load_explicit(&src[i].c[c], memory_order_relaxed));
             for (size_t k = 0; k < CPEX_STATS_BUCKETS; k++)
-                cpex__mc_add(&dst[i].b[k], atomic_load_explicit(&src[i].b[k], memory_order_relaxed));
+                cpex__mc_add(&dst[i].b[k],
+                             atomic_load_explicit(&src[i].b[k], memory_order_relaxed));
         }
     }
 }

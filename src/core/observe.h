@@ -44,15 +44,15 @@ enum { CPEX__OBS_RECORDS = 1u, CPEX__OBS_METRICS = 2u };
 /** What a plugin's records share: its name, kind and config key names,
  *  laid out once at registration, copied into each record block. */
 typedef struct cpex__rec_static {
-    char *blob;            /* name \0 kind \0 key \0 key \0 ... */
+    char *blob; /* name \0 kind \0 key \0 key \0 ... */
     size_t blob_len;
     size_t name_len;
-    size_t kind_off;       /* 0 when the plugin has no kind */
+    size_t kind_off; /* 0 when the plugin has no kind */
     size_t kind_len;
     uint32_t key_count;
-    uint32_t *key_off;     /* key i: blob + key_off[i], key_len[i] bytes */
+    uint32_t *key_off; /* key i: blob + key_off[i], key_len[i] bytes */
     uint32_t *key_len;
-    size_t bytes;          /* what one record of it takes in a block's text area */
+    size_t bytes; /* what one record of it takes in a block's text area */
 } cpex__rec_static;
 
 /** Build `rs` for plugin `p` (name, kind and config set). False on OOM. */
@@ -86,7 +86,7 @@ typedef struct cpex__rec_more {
 typedef struct cpex__rec_template {
     size_t count;
     size_t bytes;
-    size_t hook_off;        /* the hook name in the image */
+    size_t hook_off; /* the hook name in the image */
     size_t hook_len;
     char image[];
 } cpex__rec_template;
@@ -103,13 +103,13 @@ const cpex__rec_template *cpex__hook_template(const cpex__hook *h);
 
 typedef struct cpex__recs {
     size_t count, cap;
-    bool templated;         /* rec[i] is entry i until finished */
+    bool templated; /* rec[i] is entry i until finished */
     bool finished;
-    bool lost;              /* memory ran out for a text: some record lacks it */
-    char *text, *text_end;  /* the free part of the text area */
+    bool lost;             /* memory ran out for a text: some record lacks it */
+    char *text, *text_end; /* the free part of the text area */
     cpex__rec_more *more;
     cpex_str hook, trace_id, span_id; /* in the text area */
-    uint64_t t0_ticks;      /* time base of start_unix_ns */
+    uint64_t t0_ticks;                /* time base of start_unix_ns */
     int64_t t0_unix_ns;
     cpex_execution_record rec[];
 } cpex__recs;
@@ -125,7 +125,7 @@ static inline cpex__recs *cpex__recs_of(const cpex_execution_record *first)
  * span ids of `ext` and a few reasons. NULL on OOM.
  */
 cpex__recs *cpex__recs_new(size_t cap, size_t text_bytes, const char *hook, size_t hook_len,
-                          const cpex_extensions *ext);
+                           const cpex_extensions *ext);
 void cpex__recs_free(cpex__recs *r);
 /**
  * A block for one invoke of a hook, from its template: record i is entry
@@ -143,8 +143,8 @@ cpex_execution_record *cpex__recs_add(cpex__recs *r, const cpex__plugin *p);
  *  with an ellipsis); the record's `field` points at it. NULL text: unset. */
 void cpex__recs_set_text(cpex__recs *r, cpex_str *field, const char *text);
 /** Set a record's timing from tick readings. */
-static inline void cpex__recs_time(const cpex__recs *r, cpex_execution_record *rec,
-                                   uint64_t start, uint64_t end)
+static inline void cpex__recs_time(const cpex__recs *r, cpex_execution_record *rec, uint64_t start,
+                                   uint64_t end)
 {
     rec->start_unix_ns = r->t0_unix_ns + cpex__ticks_ns(r->t0_ticks, start);
     rec->duration_ns = cpex__ticks_ns(start, end);
@@ -209,13 +209,13 @@ typedef struct cpex__mlabel {
 
 /** A manager's metrics: the label table and every thread's shard. */
 typedef struct cpex__metrics {
-    uint64_t uid;                /* unique in the process: thread caches key on it */
-    pthread_mutex_t lock;        /* guards the label table */
+    uint64_t uid;         /* unique in the process: thread caches key on it */
+    pthread_mutex_t lock; /* guards the label table */
     size_t count, cap;
-    cpex__mlabel *labels;        /* id -> label set */
-    uint32_t *table;             /* open addressing: id + 1, 0 empty */
+    cpex__mlabel *labels; /* id -> label set */
+    uint32_t *table;      /* open addressing: id + 1, 0 empty */
     size_t mask;
-    struct cpex__mshard *shards; /* every thread's shard (the process-wide lock) */
+    struct cpex__mshard *shards;  /* every thread's shard (the process-wide lock) */
     struct cpex__mshard *retired; /* the counts of threads that exited (same lock) */
 } cpex__metrics;
 
@@ -256,8 +256,8 @@ static inline cpex__mslot *cpex__mslot_of(cpex__mshard *sh, uint32_t id)
 {
     if (id >= CPEX__MAX_METRIC_IDS)
         return NULL;
-    cpex__mslot *blk = atomic_load_explicit(&sh->blocks[id / CPEX__MBLOCK_SLOTS],
-                                            memory_order_relaxed);
+    cpex__mslot *blk =
+        atomic_load_explicit(&sh->blocks[id / CPEX__MBLOCK_SLOTS], memory_order_relaxed);
     if (__builtin_expect(!blk, 0))
         return cpex__mshard_grow(sh, id);
     return &blk[id % CPEX__MBLOCK_SLOTS];
@@ -290,16 +290,11 @@ static inline void cpex__mslot_time(cpex__mslot *s, int64_t ns)
 static inline unsigned cpex__mc_outcome(uint32_t status, int32_t requested)
 {
     switch (status) {
-    case CPEX_EXEC_COMPLETED:
-        return requested == CPEX_DENY ? CPEX__MC_DENIES : CPEX__MC_ALLOWS;
-    case CPEX_EXEC_TIMEOUT:
-        return CPEX__MC_TIMEOUTS;
-    case CPEX_EXEC_CANCELLED:
-        return CPEX__MC_CANCELLED;
-    case CPEX_EXEC_NOT_STARTED:
-        return CPEX__MC_NOT_STARTED;
-    default:
-        return CPEX__MC_ERRORS; /* error, not_initialized */
+    case CPEX_EXEC_COMPLETED: return requested == CPEX_DENY ? CPEX__MC_DENIES : CPEX__MC_ALLOWS;
+    case CPEX_EXEC_TIMEOUT: return CPEX__MC_TIMEOUTS;
+    case CPEX_EXEC_CANCELLED: return CPEX__MC_CANCELLED;
+    case CPEX_EXEC_NOT_STARTED: return CPEX__MC_NOT_STARTED;
+    default: return CPEX__MC_ERRORS; /* error, not_initialized */
     }
 }
 
@@ -352,8 +347,8 @@ void cpex__audit_drain(cpex__audit *a, int64_t grace_ns);
 /** Stop the thread after draining (manager free); abandons a stuck one. */
 void cpex__audit_stop(cpex__audit *a, int64_t grace_ns);
 /** Counts for stats: enqueued, delivered, dropped, depth, capacity. */
-void cpex__audit_counts(cpex__audit *a, uint64_t *enqueued, uint64_t *delivered,
-                        uint64_t *dropped, uint32_t *depth, uint32_t *capacity);
+void cpex__audit_counts(cpex__audit *a, uint64_t *enqueued, uint64_t *delivered, uint64_t *dropped,
+                        uint32_t *depth, uint32_t *capacity);
 
 /** What a verdict is built from (the executor's or the invoke's state). */
 typedef struct cpex__verdict_src {
@@ -364,12 +359,12 @@ typedef struct cpex__verdict_src {
     size_t sink_count;
     bool allowed;
     const cpex_violation *violation;
-    const cpex_payload *payload;      /* final; NULL when none */
+    const cpex_payload *payload; /* final; NULL when none */
     const cpex__payload_ops *ops;
-    const cpex_extensions *ext;       /* final; NULL when none */
+    const cpex_extensions *ext; /* final; NULL when none */
     bool payload_modified, extensions_modified;
-    cpex__recs *recs;                 /* taken (records for the verdict); may be NULL */
-    size_t faf_count;                 /* fire-and-forget calls whose records are to come */
+    cpex__recs *recs; /* taken (records for the verdict); may be NULL */
+    size_t faf_count; /* fire-and-forget calls whose records are to come */
 } cpex__verdict_src;
 
 /**
@@ -384,8 +379,8 @@ void cpex__verdict_commit(cpex__audit *a, cpex__verdict_item *item);
 
 /** A fire-and-forget call's slot in a verdict. */
 typedef struct cpex__verdict_slot {
-    cpex__verdict_item *item;   /* a reference */
-    size_t index;               /* its slot */
+    cpex__verdict_item *item; /* a reference */
+    size_t index;             /* its slot */
 } cpex__verdict_slot;
 
 /** The record of fire-and-forget slot `index` (once finished), with two
@@ -422,11 +417,11 @@ const cpex__recs *cpex__verdict_recs(const cpex__verdict_item *item);
 
 /** What a snapshot adds for observation (owned by it). */
 typedef struct cpex__snap_obs {
-    uint32_t *metric_ids;       /* every hook entry's label id; hooks point into it */
-    cpex__plugin **sink_lists;  /* every hook's sink list; hooks point into it */
-    size_t all_count;           /* sinks that observe every hook */
+    uint32_t *metric_ids;      /* every hook entry's label id; hooks point into it */
+    cpex__plugin **sink_lists; /* every hook's sink list; hooks point into it */
+    size_t all_count;          /* sinks that observe every hook */
     cpex__plugin **all;
-    size_t named_count;         /* (hook, sink) pairs of sinks that list hooks */
+    size_t named_count; /* (hook, sink) pairs of sinks that list hooks */
     const char **named_hooks;
     cpex__plugin **named_sinks;
 } cpex__snap_obs;
@@ -454,9 +449,6 @@ void cpex__observe_unrun(cpex_manager *m, const cpex__snapshot *snap, const cpex
                          const cpex_pipeline_result *res);
 
 /** Whether a verdict would go anywhere for an invoke of `h` / an unknown hook. */
-static inline bool cpex__snapshot_has_sinks(const cpex__snapshot *snap)
-{
-    return snap->any_sinks;
-}
+static inline bool cpex__snapshot_has_sinks(const cpex__snapshot *snap) { return snap->any_sinks; }
 
 #endif

@@ -44,12 +44,12 @@ cpex_status cpex_manager_register_payload_type(cpex_manager *m, const cpex_paylo
     if (!m || !type || type->struct_size < sizeof *type || !type->name || !*type->name ||
         !type->clone || !type->free)
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
-                              "payload type needs struct_size, a name, clone and free");
+                               "payload type needs struct_size, a name, clone and free");
     pthread_mutex_lock(&m->write_lock);
     cpex_status st = CPEX_OK;
     if (cpex__mgr_type_known(m, type->name)) {
         st = cpex__error_add(err, CPEX_E_EXISTS, NULL, "payload type '%s' is already registered",
-                            type->name);
+                             type->name);
         goto out;
     }
     char *name = cpex__strdup(type->name);
@@ -83,12 +83,12 @@ cpex_status cpex_manager_define_hook(cpex_manager *m, const char *hook, const ch
     cpex_status st = CPEX_OK;
     const char *bound = cpex__mgr_binding_of(m, hook);
     if (!cpex__mgr_type_known(m, payload_type)) {
-        st = cpex__error_add(err, CPEX_E_NOT_FOUND, NULL,
-                            "payload type '%s' is not registered; register it first",
-                            payload_type);
+        st =
+            cpex__error_add(err, CPEX_E_NOT_FOUND, NULL,
+                            "payload type '%s' is not registered; register it first", payload_type);
     } else if (bound && strcmp(bound, payload_type) != 0) {
-        st = cpex__error_add(err, CPEX_E_TYPE, NULL,
-                            "hook '%s' already carries payload type '%s'", hook, bound);
+        st = cpex__error_add(err, CPEX_E_TYPE, NULL, "hook '%s' already carries payload type '%s'",
+                             hook, bound);
     } else if (!bound) {
         if (!cpex__mgr_add_binding(m, hook, payload_type) || cpex__mgr_republish(m) != CPEX_OK)
             st = cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");

@@ -66,6 +66,7 @@ bool cpex__plugin_disable(cpex__plugin *p, const char *reason)
     if (!atomic_compare_exchange_strong(&p->disabled, &expected, 1))
         return false;
     cpex__plugin_set_reason(p, reason);
-    cpex__log(cpex__hub_sink(p->hub), CPEX_LOG_WARN, p->name, "disabled (on_error: disable): %s", reason);
+    cpex__log(cpex__hub_sink(p->hub), CPEX_LOG_WARN, p->name, "disabled (on_error: disable): %s",
+              reason);
     return true;
 }

@@ -52,8 +52,9 @@ static bool hook_listed(const cpex__plugin_setup *s, const char *hook)
 
 /* Check a registration and wire it (manager_internal.h). */
 cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
-                                const cpex_plugin_registration *reg, cpex__binding_list *bindings,
-                                const cpex__where *where, cpex__plugin **out, cpex_error *err)
+                                   const cpex_plugin_registration *reg,
+                                   cpex__binding_list *bindings, const cpex__where *where,
+                                   cpex__plugin **out, cpex_error *err)
 {
     *out = NULL;
     const char *from = s->origin ? s->origin : "the host";
@@ -79,14 +80,15 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
     for (size_t i = 0; s->hooks && !verdict && i < s->hook_count; i++) {
         bool served = false;
         for (size_t k = 0; k < reg->handler_count; k++)
-            served = served || cpex__hook_same(cpex__registration_handler(reg, k).hook, s->hooks[i]);
+            served =
+                served || cpex__hook_same(cpex__registration_handler(reg, k).hook, s->hooks[i]);
         if (!served) {
             char list[512];
             cpex__registration_list_hooks(reg, list, sizeof list);
             st = cpex__error_add(err, CPEX_E_CONFIG, where,
-                                "hook '%s' is listed under hooks: but the plugin registers no "
-                                "handler for it; it serves %s",
-                                s->hooks[i], list);
+                                 "hook '%s' is listed under hooks: but the plugin registers no "
+                                 "handler for it; it serves %s",
+                                 s->hooks[i], list);
         }
     }
     if (st != CPEX_OK)
@@ -100,9 +102,9 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
             continue;
         if (!cpex__mgr_type_known(m, h->payload_type)) {
             st = cpex__error_add(err, CPEX_E_TYPE, where,
-                                "handler for hook '%s' expects payload type '%s', which is not "
-                                "registered with this manager",
-                                h->hook, h->payload_type);
+                                 "handler for hook '%s' expects payload type '%s', which is not "
+                                 "registered with this manager",
+                                 h->hook, h->payload_type);
             continue;
         }
         cpex__hook_name *name = cpex__hook_names_intern(&m->names, h->hook, strlen(h->hook));
@@ -115,9 +117,9 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
             bound = pending_binding(bindings, name);
         if (bound && strcmp(bound, h->payload_type) != 0) {
             st = cpex__error_add(err, CPEX_E_TYPE, where,
-                                "handler for hook '%s' expects payload type '%s' but the hook "
-                                "carries '%s'",
-                                h->hook, h->payload_type, bound);
+                                 "handler for hook '%s' expects payload type '%s' but the hook "
+                                 "carries '%s'",
+                                 h->hook, h->payload_type, bound);
         } else if (!bound && bindings && !add_pending(bindings, name, h->payload_type)) {
             st = cpex__error_add(err, CPEX_E_NOMEM, where, "out of memory");
         }
@@ -152,8 +154,8 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
        written, or the name made safe (NULL when too long: the state slots
        then refuse, and nothing else changes). */
     p->state_ns = s->state_namespace ? cpex__strdup(s->state_namespace)
-                  : p->name         ? cpex__state_namespace_of(p->name)
-                                    : NULL;
+                  : p->name          ? cpex__state_namespace_of(p->name)
+                                     : NULL;
     p->state_ns_len = p->state_ns ? strlen(p->state_ns) : 0;
     p->handlers = cpex__calloc(wired ? wired : 1, sizeof *p->handlers);
     p->hook_ids = cpex__calloc(wired ? wired : 1, sizeof *p->hook_ids);
@@ -163,8 +165,8 @@ cpex_status cpex__mgr_build_plugin(cpex_manager *m, const cpex__plugin_setup *s,
     p->hooks = cpex__calloc(wired + 1, sizeof *p->hooks);
     p->rec = cpex__calloc(1, sizeof *p->rec);
     bool ok = p->name && (!s->state_namespace || p->state_ns) && (!s->kind || p->kind) &&
-              (!s->description || p->description) && p->capabilities && p->config &&
-              p->handlers && p->hook_ids && p->metric_ids && p->hooks && p->rec &&
+              (!s->description || p->description) && p->capabilities && p->config && p->handlers &&
+              p->hook_ids && p->metric_ids && p->hooks && p->rec &&
               cpex__rec_static_init(p->rec, p->name, p->kind, p->config);
     if (ok && verdict) {
         /* What it observes: every hook (hookless in audit mode, or a
@@ -223,7 +225,7 @@ cpex_status cpex__mgr_attach(cpex__plugin *p, cpex__plugin_setup *s)
 
 /* Initialize one plugin; on failure record its state and reason. */
 cpex_status cpex__mgr_init_plugin(cpex_manager *m, cpex__plugin *p, const cpex__where *where,
-                               cpex_error *err)
+                                  cpex_error *err)
 {
     int st = atomic_load(&p->state);
     if (st == CPEX_STATE_INITIALIZED)
@@ -241,11 +243,12 @@ cpex_status cpex__mgr_init_plugin(cpex_manager *m, cpex__plugin *p, const cpex__
         return CPEX_OK;
     }
     char reason[1100];
-    snprintf(reason, sizeof reason, "%s", msg[0] ? msg : "initialize returned an error without a message");
+    snprintf(reason, sizeof reason, "%s",
+             msg[0] ? msg : "initialize returned an error without a message");
     cpex__plugin_set_reason(p, reason);
     atomic_store(&p->state, CPEX_STATE_FAILED);
     return cpex__error_add(err, CPEX_E_PLUGIN, where,
-                          "initialize failed: %s (the plugin stays registered and fails closed: "
-                          "each invoke that reaches it applies its on_error)",
-                          reason);
+                           "initialize failed: %s (the plugin stays registered and fails closed: "
+                           "each invoke that reaches it applies its on_error)",
+                           reason);
 }

@@ -80,7 +80,7 @@ static void labels(buf *b, const char *name, const char *suffix, const char *who
 typedef struct counter_family {
     const char *suffix; /* after cpex_plugin_ / cpex_sink_ */
     const char *help;
-    size_t offset;      /* of the uint64_t in cpex_plugin_stats */
+    size_t offset; /* of the uint64_t in cpex_plugin_stats */
 } counter_family;
 
 static const counter_family plugin_counters[] = {
@@ -90,7 +90,8 @@ static const counter_family plugin_counters[] = {
      offsetof(cpex_plugin_stats, allows)},
     {"denies_total", "Handler calls that completed with a deny (dropped ones included).",
      offsetof(cpex_plugin_stats, denies)},
-    {"errors_total", "Handler calls that failed: an error, an unknown decision, or not initialized.",
+    {"errors_total",
+     "Handler calls that failed: an error, an unknown decision, or not initialized.",
      offsetof(cpex_plugin_stats, errors)},
     {"timeouts_total", "Handler calls that overran their timeout.",
      offsetof(cpex_plugin_stats, timeouts)},

@@ -14,8 +14,7 @@
  * are sinks, and the manager's sinks registered from code). */
 cpex_status cpex__mgr_publish(cpex_manager *m, cpex__plugin *const *plugins, size_t count)
 {
-    cpex__snapshot *next = cpex__snapshot_build(plugins, count, &m->names,
-                                              m->types, m->type_count);
+    cpex__snapshot *next = cpex__snapshot_build(plugins, count, &m->names, m->types, m->type_count);
     if (next && !cpex__snapshot_observe(m, next)) {
         cpex__snapshot_free(next);
         next = NULL;

@@ -153,8 +153,8 @@ cpex_status cpex_manager_plugin_info(const cpex_manager *cm, const char *name,
     }
     cpex__rcu_exit(t);
     bool ok = info->name && (!p->kind || info->kind) && (!p->origin || info->origin) &&
-              (!has_iso || !p->isolation || info->isolation) &&
-              info->hooks && info->capabilities && info->config && sinks_ok;
+              (!has_iso || !p->isolation || info->isolation) && info->hooks && info->capabilities &&
+              info->config && sinks_ok;
     if (!ok) {
         cpex_plugin_info_cleanup(info);
         return CPEX_E_NOMEM;

@@ -47,10 +47,7 @@
 static pthread_once_t mode_once = PTHREAD_ONCE_INIT;
 static bool use_membarrier;
 
-static long membarrier_call(int cmd)
-{
-    return syscall(__NR_membarrier, cmd, 0, 0);
-}
+static long membarrier_call(int cmd) { return syscall(__NR_membarrier, cmd, 0, 0); }
 
 static void choose_mode(void)
 {
@@ -67,8 +64,8 @@ static void choose_mode(void)
 /* membarrier: per-thread records                                      */
 /* ------------------------------------------------------------------ */
 
-#define GP_PHASE 1ul   /* the phase bit of gp_ctr */
-#define GP_ACTIVE 2ul  /* set in every non-zero reader value */
+#define GP_PHASE 1ul  /* the phase bit of gp_ctr */
+#define GP_ACTIVE 2ul /* set in every non-zero reader value */
 
 typedef struct reader {
     _Atomic unsigned long ctr; /* 0: outside; else gp_ctr at entry (GP_ACTIVE set) */

@@ -80,7 +80,8 @@ bool cpex__rec_static_init(cpex__rec_static *rs, const char *name, const char *k
     const char *key;
     json_t *value;
     size_t i = 0;
-    json_object_foreach((json_t *)config, key, value) {
+    json_object_foreach((json_t *)config, key, value)
+    {
         if (i == nkeys)
             break;
         (void)value; /* names only: a value may be a secret */
@@ -282,7 +283,7 @@ void cpex__recs_finish(cpex__recs *r)
 }
 
 cpex__recs *cpex__recs_new(size_t cap, size_t text_bytes, const char *hook, size_t hook_len,
-                          const cpex_extensions *ext)
+                           const cpex_extensions *ext)
 {
     cpex_str trace = ext ? cpex__extensions_get_str(ext, CPEX_EXT_TRACE_ID) : (cpex_str){NULL, 0};
     cpex_str span = ext ? cpex__extensions_get_str(ext, CPEX_EXT_SPAN_ID) : (cpex_str){NULL, 0};
@@ -428,8 +429,8 @@ cpex__recs *cpex__recs_clone_for_verdict(const cpex__recs *r, size_t count, size
         for (uint32_t k = 0; k < x->config_key_count; k++)
             text += x->config_keys[k].len + 1;
     }
-    cpex__recs *c = cpex__recs_new(count + extra, text + extra_bytes, r->hook.ptr, r->hook.len,
-                                   NULL);
+    cpex__recs *c =
+        cpex__recs_new(count + extra, text + extra_bytes, r->hook.ptr, r->hook.len, NULL);
     if (!c)
         return NULL;
     c->t0_ticks = r->t0_ticks;
@@ -469,8 +470,8 @@ cpex__recs *cpex__recs_clone_for_verdict(const cpex__recs *r, size_t count, size
 
 const char *cpex_exec_status_name(uint32_t status)
 {
-    static const char *const names[] = {"completed",       "error",      "timeout", "cancelled",
-                                        "not_initialized", "not_started"};
+    static const char *const names[] = {"completed", "error",           "timeout",
+                                        "cancelled", "not_initialized", "not_started"};
     return status < sizeof names / sizeof names[0] ? names[status] : "unknown";
 }
 

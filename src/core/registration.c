@@ -11,8 +11,7 @@
 
 /* Whether the registration's declared size covers `field`. */
 #define HAS_FIELD(reg, field)                                                                      \
-    ((size_t)(reg)->struct_size >=                                                                 \
-     offsetof(cpex_plugin_registration, field) + sizeof((reg)->field))
+    ((size_t)(reg)->struct_size >= offsetof(cpex_plugin_registration, field) + sizeof((reg)->field))
 
 size_t cpex__registration_handler_size(const cpex_plugin_registration *reg)
 {

@@ -70,8 +70,7 @@ void cpex__registration_use_handlers(cpex_plugin_registration *reg,
  */
 struct cpex_manager;
 struct cpex_factory_request;
-typedef int (*cpex__identify_fn)(const struct cpex_factory_request *request, char *buf,
-                                 size_t cap);
+typedef int (*cpex__identify_fn)(const struct cpex_factory_request *request, char *buf, size_t cap);
 /** Attach `fn` to `scheme` (copied) of manager `m`. CPEX_E_NOMEM or CPEX_OK. */
 cpex_status cpex__register_scheme_identify(struct cpex_manager *m, const char *scheme,
                                            cpex__identify_fn fn);

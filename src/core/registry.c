@@ -60,14 +60,14 @@ static void finish_hook(cpex__hook *h)
 }
 
 cpex__snapshot *cpex__snapshot_build(cpex__plugin *const *plugins, size_t count,
-                                     const cpex__hook_names *names,
-                                     const cpex__type_slot *types, size_t type_count)
+                                     const cpex__hook_names *names, const cpex__type_slot *types,
+                                     size_t type_count)
 {
     cpex__snapshot *s = cpex__calloc(1, sizeof *s);
     if (!s)
         return NULL;
     size_t ids = names ? names->count : 0;
-    size_t *per_id = NULL;   /* handlers per hook id, then each hook's next free entry */
+    size_t *per_id = NULL;    /* handlers per hook id, then each hook's next free entry */
     uint32_t *hook_of = NULL; /* hook id -> index + 1 into s->hooks */
     if (count && !(s->plugins = cpex__calloc(count, sizeof *s->plugins)))
         goto fail;

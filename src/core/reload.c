@@ -86,8 +86,8 @@ static void redact(const char *text, char *out, size_t cap)
         /* An apostrophe in prose ("plugin's") has no closing quote nearby
          * on the same line: leave it. */
         const char *nl = strchr(p + 1, '\n');
-        if (end && (!nl || end < nl) && (close != '\'' || p == text || p[-1] == ' ' ||
-                                         p[-1] == '(' || p[-1] == '`')) {
+        if (end && (!nl || end < nl) &&
+            (close != '\'' || p == text || p[-1] == ' ' || p[-1] == '(' || p[-1] == '`')) {
             out[o++] = *p;
             memcpy(out + o, "\xe2\x80\xa6", 3); /* … */
             o += 3;
@@ -163,8 +163,8 @@ void cpex__reload_report(cpex_manager *m, cpex_reload_event_kind kind, const cha
     }
     uint64_t generation = cpex_manager_generation(m);
     int level = kind == CPEX_RELOAD_FAILED || kind == CPEX_RELOAD_WATCH_LOST ? CPEX_LOG_ERROR
-                : kind == CPEX_RELOAD_UNCHANGED                             ? CPEX_LOG_DEBUG
-                                                                            : CPEX_LOG_INFO;
+                : kind == CPEX_RELOAD_UNCHANGED                              ? CPEX_LOG_DEBUG
+                                                                             : CPEX_LOG_INFO;
     static const char *const what[] = {"reloaded", "reload refused, the configuration in use stays",
                                        "unchanged", "watch lost", "watch restored"};
     cpex__log(cpex__sink_of(m), (uint32_t)level, NULL, "%s '%s' (generation %llu)%s%s", what[kind],
@@ -243,8 +243,8 @@ static cpex_status reload_config(cpex_manager *m, cpex__config *cfg, cpex_error 
     cpex__snapshot *cur = atomic_load(&m->snapshot);
     size_t cap = cur->plugin_count + cfg->plugin_count;
     cpex__plugin **list = cpex__calloc(cap ? cap : 1, sizeof *list);
-    cpex__plugin **created = cpex__calloc(cfg->plugin_count ? cfg->plugin_count : 1,
-                                          sizeof *created);
+    cpex__plugin **created =
+        cpex__calloc(cfg->plugin_count ? cfg->plugin_count : 1, sizeof *created);
     size_t n = 0, made = 0, kept = 0, code = 0;
     if (m->shut_down) {
         cpex__error_add(&local, CPEX_E_STATE, NULL,

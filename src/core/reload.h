@@ -24,10 +24,10 @@ typedef struct cpex__reload_state {
     uint64_t successes, failures, unchanged;
     int64_t last_success_ns;
     char last_error[1024];
-    pthread_mutex_t watch_lock;     /* start and stop of the watcher */
-    struct cpex__watcher *watcher;  /* under watch_lock */
-    bool watch_starting;            /* under watch_lock: a watch_file is setting one up */
-    size_t identify_count;          /* schemes' artifact identities (registration.h); */
+    pthread_mutex_t watch_lock;           /* start and stop of the watcher */
+    struct cpex__watcher *watcher;        /* under watch_lock */
+    bool watch_starting;                  /* under watch_lock: a watch_file is setting one up */
+    size_t identify_count;                /* schemes' artifact identities (registration.h); */
     struct cpex__identify_slot *identify; /* changed under the manager's write lock */
 } cpex__reload_state;
 

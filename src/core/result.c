@@ -86,7 +86,7 @@ void cpex_pipeline_result_cleanup(cpex_pipeline_result *r)
 }
 
 cpex_payload *cpex__result_payload_new(uint32_t kind, const char *type_name, void *data,
-                                      void (*free_fn)(void *, void *), void *user)
+                                       void (*free_fn)(void *, void *), void *user)
 {
     owned_payload *op = cpex__calloc(1, sizeof *op);
     if (!op)
@@ -145,13 +145,13 @@ static bool records_push(cpex_error_record **records, size_t *count, const char 
 }
 
 bool cpex__records_add(cpex_error_record **records, size_t *count, const char *plugin,
-                      cpex_code code, const char *message, json_t *details)
+                       cpex_code code, const char *message, json_t *details)
 {
     return records_push(records, count, plugin, cpex_code_name(code), message, details);
 }
 
 void cpex__records_move(cpex_error_record **records, size_t *count, cpex_error_record *from,
-                       size_t n)
+                        size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         records_push(records, count, from[i].plugin_name, from[i].code, from[i].message,
@@ -161,7 +161,7 @@ void cpex__records_move(cpex_error_record **records, size_t *count, cpex_error_r
 }
 
 cpex_violation *cpex__violation_new(const char *code, const char *reason, const char *description,
-                                   json_t *details, const char *plugin)
+                                    json_t *details, const char *plugin)
 {
     cpex_violation *v = cpex__calloc(1, sizeof *v);
     if (!v) {
@@ -182,7 +182,7 @@ cpex_violation *cpex__violation_new(const char *code, const char *reason, const 
 }
 
 cpex_violation *cpex__pipeline_violation(cpex_code code, const char *reason, json_t *details,
-                                        const char *plugin)
+                                         const char *plugin)
 {
     return cpex__violation_new(cpex_code_name(code), reason, NULL, details, plugin);
 }
@@ -203,7 +203,8 @@ json_t *cpex_pipeline_result_to_json(const cpex_pipeline_result *r)
         json_object_set_new(v, "reason", str_or_null(r->violation->reason));
         if (r->violation->description)
             json_object_set_new(v, "description", json_string(r->violation->description));
-        json_object_set(v, "details", r->violation->details ? r->violation->details : json_object());
+        json_object_set(v, "details",
+                        r->violation->details ? r->violation->details : json_object());
         json_object_set_new(v, "plugin_name", str_or_null(r->violation->plugin_name));
         json_object_set_new(o, "violation", v);
     }
@@ -234,8 +235,8 @@ json_t *cpex_pipeline_result_to_json(const cpex_pipeline_result *r)
     if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS && r->executions) {
         json_t *ex = json_array();
         for (size_t i = 0; ex && i < r->execution_count; i++)
-            json_array_append_new(ex, cpex_execution_record_to_json(
-                                          cpex_pipeline_result_execution(r, i)));
+            json_array_append_new(
+                ex, cpex_execution_record_to_json(cpex_pipeline_result_execution(r, i)));
         json_object_set_new(o, "executions", ex);
     }
     return o;

@@ -120,8 +120,7 @@ static cpex__route_entry *build_entry(const cpex__policy *p, const cpex__hook *h
     cpex__resolution_entries(&r, h, e->entries, n);
     cpex__resolution_free(&r);
     e->hash = key->hash;
-    e->tag = cpex__route_tag(key->hook_id, key->type_id, key->scope.ptr != NULL,
-                             key->group_count);
+    e->tag = cpex__route_tag(key->hook_id, key->type_id, key->scope.ptr != NULL, key->group_count);
     e->hook_id = key->hook_id;
     e->type_id = key->type_id;
     e->group_count = (uint32_t)key->group_count;
@@ -147,8 +146,8 @@ static cpex__route_entry *build_entry(const cpex__policy *p, const cpex__hook *h
     s[e->scope_len] = '\0';
     e->scope = s;
     /* The plan has the hook's identity and only the chosen entries. */
-    cpex__plan_init(&e->plan, h, e->entries, n,
-                    (uint32_t *)(void *)((char *)e + head - ids), false);
+    cpex__plan_init(&e->plan, h, e->entries, n, (uint32_t *)(void *)((char *)e + head - ids),
+                    false);
     cpex__plan_phases(&e->plan);
     return e;
 }

@@ -11,10 +11,7 @@
 #include "model/extensions_internal.h"
 #include "util/alloc.h"
 
-static json_t *str_or_null(cpex_str s)
-{
-    return s.ptr ? json_stringn(s.ptr, s.len) : json_null();
-}
+static json_t *str_or_null(cpex_str s) { return s.ptr ? json_stringn(s.ptr, s.len) : json_null(); }
 
 static json_t *entity_json(const cpex_extensions *ext)
 {
@@ -23,19 +20,18 @@ static json_t *entity_json(const cpex_extensions *ext)
     size_t n = ext ? cpex_extensions_count(ext, CPEX_EXT_TAGS) : 0;
     for (size_t i = 0; i < n; i++)
         json_array_append_new(tags, json_string(cpex_extensions_item(ext, CPEX_EXT_TAGS, i)));
-    return json_pack("{s:o, s:o, s:o, s:o}", "type",
-                     str_or_null(ext ? cpex__extensions_get_str(ext, CPEX_EXT_ENTITY_TYPE) : none),
-                     "name",
-                     str_or_null(ext ? cpex__extensions_get_str(ext, CPEX_EXT_ENTITY_NAME) : none),
-                     "scope", str_or_null(ext ? cpex__extensions_get_str(ext, CPEX_EXT_SCOPE) : none),
-                     "tags", tags);
+    return json_pack(
+        "{s:o, s:o, s:o, s:o}", "type",
+        str_or_null(ext ? cpex__extensions_get_str(ext, CPEX_EXT_ENTITY_TYPE) : none), "name",
+        str_or_null(ext ? cpex__extensions_get_str(ext, CPEX_EXT_ENTITY_NAME) : none), "scope",
+        str_or_null(ext ? cpex__extensions_get_str(ext, CPEX_EXT_SCOPE) : none), "tags", tags);
 }
 
 static json_t *plugin_json(const cpex__hook_entry *e, const char *from, bool override)
 {
     return json_pack("{s:s, s:s, s:i, s:s, s:b, s:b}", "name", e->plugin->name, "phase",
-                     cpex_mode_name(e->plugin->mode), "priority", (int)e->plugin->priority,
-                     "from", from, "override", override, "disabled",
+                     cpex_mode_name(e->plugin->mode), "priority", (int)e->plugin->priority, "from",
+                     from, "override", override, "disabled",
                      atomic_load(&e->plugin->disabled) != 0);
 }
 
@@ -86,24 +82,26 @@ static json_t *explain_hook(const cpex__snapshot *s, const cpex__hook *h,
         for (size_t i = 0; i < h->count; i++) {
             bool has = conds && conds[i];
             bool ok = !has || cpex__conds_match(conds[i], ext);
-            json_array_append_new(ok ? run : skipped,
-                                  plugin_json(&h->entries[i],
-                                              has ? (ok ? "its conditions match"
-                                                        : "its conditions do not match")
-                                                  : "no conditions (runs on every invoke)",
-                                              false));
+            json_array_append_new(
+                ok ? run : skipped,
+                plugin_json(&h->entries[i],
+                            has ? (ok ? "its conditions match" : "its conditions do not match")
+                                : "no conditions (runs on every invoke)",
+                            false));
         }
         json_object_set_new(hj, "plugins", run);
         json_object_set_new(hj, "skipped", skipped);
-        json_object_set_new(hj, "note", json_string("routing is off: each plugin's conditions decide"));
+        json_object_set_new(hj, "note",
+                            json_string("routing is off: each plugin's conditions decide"));
         return hj;
     }
     cpex__route_key key;
     if (!cpex__route_key_make(p, h->id, ext, &key)) {
         json_object_set_new(hj, "route", json_null());
         json_object_set_new(hj, "plugins", all_entries(h, "no entity: every plugin of the hook"));
-        json_object_set_new(hj, "note", json_string("the invoke names no entity (meta entity type "
-                                                    "and name), so every plugin of the hook runs"));
+        json_object_set_new(hj, "note",
+                            json_string("the invoke names no entity (meta entity type "
+                                        "and name), so every plugin of the hook runs"));
         return hj;
     }
     cpex__resolution r;
@@ -143,10 +141,11 @@ static json_t *explain_hook(const cpex__snapshot *s, const cpex__hook *h,
     cpex__free(entries);
     json_object_set_new(hj, "plugins", plugins);
     if (r.route < 0)
-        json_object_set_new(hj, "note", json_string("no route matches this entity: only the "
-                                                    "`all` group and the entity type's defaults "
-                                                    "apply (runtime tags join groups only "
-                                                    "through a matching route)"));
+        json_object_set_new(hj, "note",
+                            json_string("no route matches this entity: only the "
+                                        "`all` group and the entity type's defaults "
+                                        "apply (runtime tags join groups only "
+                                        "through a matching route)"));
     cpex__resolution_free(&r);
     return hj;
 }
@@ -167,15 +166,15 @@ json_t *cpex_manager_explain_route(cpex_manager *m, const char *hook, const cpex
     json_t *hooks = json_array();
     bool ok = doc && hooks;
     if (ok && hook) {
-        const cpex__hook *h = cpex__snapshot_find(s, cpex__hook_canonical(hook),
-                                                  strlen(cpex__hook_canonical(hook)));
+        const cpex__hook *h =
+            cpex__snapshot_find(s, cpex__hook_canonical(hook), strlen(cpex__hook_canonical(hook)));
         if (h) {
             json_t *hj = explain_hook(s, h, ext);
             ok = hj && json_array_append_new(hooks, hj) == 0;
         } else {
-            json_array_append_new(hooks, json_pack("{s:s, s:[], s:s}", "hook",
-                                                   cpex__hook_canonical(hook), "plugins", "note",
-                                                   "no plugin serves this hook"));
+            json_array_append_new(hooks,
+                                  json_pack("{s:s, s:[], s:s}", "hook", cpex__hook_canonical(hook),
+                                            "plugins", "note", "no plugin serves this hook"));
         }
     }
     for (size_t i = 0; ok && !hook && i < s->hook_count; i++) {

@@ -35,8 +35,8 @@ static inline uint32_t cpex__route_type_id(cpex_str t)
 static inline uint64_t cpex__route_base_hash(uint32_t hook_id, uint32_t type_id,
                                              const cpex__ext_meta *m)
 {
-    uint64_t h = cpex__hash_bytes(m->name.ptr, m->name.len) +
-                 ((uint64_t)hook_id << 32) + (uint64_t)type_id * 0xff51afd7ed558ccdull;
+    uint64_t h = cpex__hash_bytes(m->name.ptr, m->name.len) + ((uint64_t)hook_id << 32) +
+                 (uint64_t)type_id * 0xff51afd7ed558ccdull;
     if (!type_id)
         h = cpex__route_mix(h, cpex__hash_bytes(m->type.ptr, m->type.len));
     if (m->scope.ptr)

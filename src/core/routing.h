@@ -47,14 +47,14 @@ typedef struct cpex__plugin_conds {
 
 typedef struct cpex__policy {
     _Atomic long refs;
-    cpex__rcfg *cfg;         /* routes, groups (definition order), defaults; owned */
-    char *source;            /* the file it came from, for messages */
-    bool enabled;            /* routing_enabled */
-    size_t cache_max;        /* route_cache_max_entries */
-    int all_group;           /* index of the `all` group, or -1 */
-    size_t table_mask;       /* open addressing over group names: index + 1 */
+    cpex__rcfg *cfg;   /* routes, groups (definition order), defaults; owned */
+    char *source;      /* the file it came from, for messages */
+    bool enabled;      /* routing_enabled */
+    size_t cache_max;  /* route_cache_max_entries */
+    int all_group;     /* index of the `all` group, or -1 */
+    size_t table_mask; /* open addressing over group names: index + 1 */
     uint32_t *table;
-    uint64_t *group_hash;    /* per group */
+    uint64_t *group_hash; /* per group */
     /* Per route: the groups its meta.tags and groups: join (indices, ascending, `all` left out). */
     uint32_t **route_groups;
     size_t *route_group_count;
@@ -83,7 +83,7 @@ const cpex__conds *cpex__policy_conds(const cpex__policy *p, const char *name);
  * reports its own failures). Returns NULL with the problems in `err`.
  */
 typedef cpex__plugin *(*cpex__override_maker)(void *ctx, const char *plugin, const json_t *config,
-                                             const cpex__where *where, cpex_error *err);
+                                              const cpex__where *where, cpex_error *err);
 cpex__policy *cpex__policy_build(cpex__config *cfg, char *const *known, size_t known_count,
                                  cpex__override_maker make, void *make_ctx, cpex_error *err);
 
@@ -94,7 +94,7 @@ cpex__policy *cpex__policy_build(cpex__config *cfg, char *const *known, size_t k
 /** One cached plan, with its key (one allocation; immutable once published). */
 typedef struct cpex__route_entry {
     uint64_t hash;
-    uint64_t tag;     /* hook id, type id, scope present, group count: one compare (route_lookup.h) */
+    uint64_t tag; /* hook id, type id, scope present, group count: one compare (route_lookup.h) */
     uint32_t hook_id;
     uint32_t group_count;
     uint32_t type_id;
@@ -114,10 +114,10 @@ typedef struct cpex__route_state {
     size_t hook_count;               /* of hook_conds */
     _Atomic(_Atomic(cpex__route_entry *) *) slots; /* the cache, made on the first miss */
     size_t slot_mask;
-    _Atomic size_t used;             /* entries stored */
+    _Atomic size_t used; /* entries stored */
     _Atomic int full_warned;
-    const cpex__log_sink *sink;      /* the manager's (for the one "cache full" warning) */
-    pthread_mutex_t make_lock;       /* only to allocate the slot table once */
+    const cpex__log_sink *sink; /* the manager's (for the one "cache full" warning) */
+    pthread_mutex_t make_lock;  /* only to allocate the slot table once */
 } cpex__route_state;
 
 /**
@@ -139,11 +139,11 @@ size_t cpex__route_cache_size(const cpex__route_state *rs);
 
 typedef struct cpex__route_key {
     uint32_t hook_id;
-    uint32_t type_id;            /* 1..4: tool, resource, prompt, llm; 0: another type */
-    cpex_str type, name, scope;  /* borrowed from the extensions; scope.ptr NULL when unset */
+    uint32_t type_id;           /* 1..4: tool, resource, prompt, llm; 0: another type */
+    cpex_str type, name, scope; /* borrowed from the extensions; scope.ptr NULL when unset */
     uint32_t groups[CPEX__KEY_MAX_GROUPS]; /* runtime tags naming groups: indices, ascending */
     size_t group_count;
-    bool uncacheable;            /* more group tags than fit */
+    bool uncacheable; /* more group tags than fit */
     uint64_t hash;
 } cpex__route_key;
 
@@ -192,10 +192,10 @@ typedef struct cpex__resolved {
 } cpex__resolved;
 
 typedef struct cpex__resolution {
-    int route;              /* the route index chosen, or -1 */
-    int score;              /* its specificity with scope */
+    int route; /* the route index chosen, or -1 */
+    int score; /* its specificity with scope */
     size_t count, cap;
-    cpex__resolved *items;  /* deduplicated, last occurrence wins */
+    cpex__resolved *items; /* deduplicated, last occurrence wins */
     size_t group_count;
     const char *groups[64]; /* the group names applied, in order ("all", defaults, tags) */
 } cpex__resolution;

@@ -66,17 +66,17 @@ typedef struct cpex__rroute {
     int entity;   /* CPEX__ENT_*, or -1 (none or several: reported when routing is on) */
     int matchers; /* how many of tool/resource/prompt/llm it set */
     cpex__match_kind kind;
-    char *pattern;  /* ANY, GLOB, EXACT */
-    char **names;   /* LIST (NULL-terminated) */
+    char *pattern; /* ANY, GLOB, EXACT */
+    char **names;  /* LIST (NULL-terminated) */
     size_t name_count;
     int specificity; /* the matcher's score plus 10 for `when` (scope adds 100 at match time) */
     char *scope;     /* meta.scope, or NULL */
     char **tags;     /* meta.tags, NULL-terminated (possibly empty) */
     size_t tag_count;
-    char **groups;   /* groups:, NULL-terminated (possibly empty) */
+    char **groups; /* groups:, NULL-terminated (possibly empty) */
     size_t group_count;
     cpex__pos *group_pos; /* position of each groups: entry */
-    char *when;      /* kept, never evaluated */
+    char *when;           /* kept, never evaluated */
     cpex__rref_list plugins;
 } cpex__rroute;
 
@@ -105,12 +105,12 @@ typedef struct cpex__conds {
 
 /** The routing sections of one file. */
 typedef struct cpex__rcfg {
-    bool present;        /* the file set any routing key (or a plugin's conditions) */
-    bool enabled;        /* plugin_settings.routing_enabled */
-    size_t cache_max;    /* plugin_settings.route_cache_max_entries */
+    bool present;     /* the file set any routing key (or a plugin's conditions) */
+    bool enabled;     /* plugin_settings.routing_enabled */
+    size_t cache_max; /* plugin_settings.route_cache_max_entries */
     size_t route_count;
     cpex__rroute *routes;
-    size_t group_count;  /* merged: `groups:` wins over `global.policies` */
+    size_t group_count;   /* merged: `groups:` wins over `global.policies` */
     cpex__rgroup *groups; /* in the order they are defined in the file */
     size_t default_count;
     cpex__rgroup *defaults;

@@ -113,8 +113,7 @@ static void check_refs(build *b, cpex__rref_list *l, const char *what)
             b->failed = true;
             continue;
         }
-        cpex__plugin **n = cpex__realloc(b->p->instances,
-                                         (b->p->instance_count + 1) * sizeof *n);
+        cpex__plugin **n = cpex__realloc(b->p->instances, (b->p->instance_count + 1) * sizeof *n);
         if (!n) {
             cpex__plugin_unref(inst);
             cpex__error_add(b->err, CPEX_E_NOMEM, &w, "out of memory");

@@ -47,7 +47,8 @@ static cpex__plugin *sink_plugin(cpex_manager *m, const cpex_sink_spec *spec, cp
         return NULL;
     }
     if ((unsigned)spec->on_error > CPEX_ON_ERROR_DISABLE) {
-        cpex__error_add(err, CPEX_E_INVALID, &where, "on_error %d is not valid", (int)spec->on_error);
+        cpex__error_add(err, CPEX_E_INVALID, &where, "on_error %d is not valid",
+                        (int)spec->on_error);
         return NULL;
     }
     cpex__caps caps = 0;
@@ -81,8 +82,8 @@ static cpex__plugin *sink_plugin(cpex_manager *m, const cpex_sink_spec *spec, cp
     p->mode = CPEX_MODE_AUDIT;
     /* A verdict is final: a sink's failure can only be recorded (ignore)
      * or stop the sink (disable). */
-    p->on_error = spec->on_error == CPEX_ON_ERROR_DISABLE ? CPEX_ON_ERROR_DISABLE
-                                                          : CPEX_ON_ERROR_IGNORE;
+    p->on_error =
+        spec->on_error == CPEX_ON_ERROR_DISABLE ? CPEX_ON_ERROR_DISABLE : CPEX_ON_ERROR_IGNORE;
     p->timeout = spec->timeout > 0 ? spec->timeout : m->opts.default_timeout;
     p->timeout_ns = cpex__seconds_to_ns(p->timeout);
     p->timeout_ticks = cpex__ticks_from_ns(p->timeout_ns);
@@ -108,11 +109,9 @@ static cpex__plugin *sink_plugin(cpex_manager *m, const cpex_sink_spec *spec, cp
     return p;
 }
 
-cpex_status cpex_manager_register_sink(cpex_manager *m, const cpex_sink_spec *spec,
-                                       cpex_error *err)
+cpex_status cpex_manager_register_sink(cpex_manager *m, const cpex_sink_spec *spec, cpex_error *err)
 {
-    if (!m || !spec || !SPEC_HAS(spec, on_error) || !spec->name || !*spec->name ||
-        !spec->verdict) {
+    if (!m || !spec || !SPEC_HAS(spec, on_error) || !spec->name || !*spec->name || !spec->verdict) {
         destroy_spec(spec);
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
                                "register_sink: a manager and a spec (from cpex_sink_spec_init) "
@@ -219,8 +218,7 @@ void cpex__snapshot_obs_free(cpex__snapshot *snap)
         if (o->all[i]->api_sink)
             cpex__plugin_unref(o->all[i]);
     for (size_t i = 0; i < o->named_count; i++)
-        if (o->named_sinks[i]->api_sink &&
-            (i == 0 || o->named_sinks[i - 1] != o->named_sinks[i]))
+        if (o->named_sinks[i]->api_sink && (i == 0 || o->named_sinks[i - 1] != o->named_sinks[i]))
             cpex__plugin_unref(o->named_sinks[i]);
     cpex__free(o->all);
     cpex__free(o->named_hooks);
@@ -335,8 +333,8 @@ bool cpex__snapshot_observe(cpex_manager *m, cpex__snapshot *snap)
         }
         for (char **h = p->sink_hooks; h && *h; h++) {
             o->named_hooks[o->named_count] = *h;
-            o->named_sinks[o->named_count++] = p->api_sink && !api_ref_taken ? cpex__plugin_ref(p)
-                                                                             : p;
+            o->named_sinks[o->named_count++] =
+                p->api_sink && !api_ref_taken ? cpex__plugin_ref(p) : p;
             api_ref_taken = true;
         }
     }
@@ -422,9 +420,10 @@ void cpex__observe_unrun(cpex_manager *m, const cpex__snapshot *snap, const cpex
         if (payload && payload->kind == CPEX_PAYLOAD_CUSTOM && !custom && payload->type_name.ptr)
             custom = cpex__snapshot_type(snap, payload->type_name.ptr, payload->type_name.len);
         cpex__payload_ops ops = cpex__payload_ops_for(payload, custom);
-        cpex__verdict_src src = {m->hub, hook,  hook_len, list,  n,     res->continue_processing,
-                                 res->violation, payload, &ops, ext, false, false,
-                                 NULL,   0};
+        cpex__verdict_src src = {
+            m->hub,         hook,    hook_len, list, n,     res->continue_processing,
+            res->violation, payload, &ops,     ext,  false, false,
+            NULL,           0};
         cpex__verdict_item *it = cpex__verdict_new(m->hub->audit, &src);
         if (it)
             cpex__verdict_commit(m->hub->audit, it);

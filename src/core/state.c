@@ -96,10 +96,8 @@ int cpex__state_new(const cpex_state_options *o, const cpex__log_sink *log,
         cpex__state_options_defaults(&opts);
     }
     switch (opts.backend) {
-    case CPEX_STATE_MEMORY:
-        return cpex__state_memory_new(&opts, log, out, why, why_cap);
-    case CPEX_STATE_REDIS:
-        return cpex__state_redis_new(&opts, log, out, why, why_cap);
+    case CPEX_STATE_MEMORY: return cpex__state_memory_new(&opts, log, out, why, why_cap);
+    case CPEX_STATE_REDIS: return cpex__state_redis_new(&opts, log, out, why, why_cap);
     default:
         snprintf(why, why_cap, "state backend %u is not one this library knows (memory or redis)",
                  opts.backend);
@@ -191,8 +189,7 @@ void cpex__state_note(cpex__state_backend *b, int32_t status, const cpex__state_
                   "and each plugin decides, until it answers again (logged once per outage)",
                   b->description,
                   status == CPEX_HOST_ETIMEOUT ? "did not answer in time" : "is unavailable",
-                  e && e->text[0] ? e->text : "no detail",
-                  plugin ? plugin : "(none)",
+                  e && e->text[0] ? e->text : "no detail", plugin ? plugin : "(none)",
                   status == CPEX_HOST_ETIMEOUT ? "CPEX_HOST_ETIMEOUT" : "CPEX_HOST_EUNAVAILABLE");
     }
     pthread_mutex_unlock(&b->health_lock);
@@ -204,8 +201,8 @@ void cpex__state_note(cpex__state_backend *b, int32_t status, const cpex__state_
 
 static bool ns_byte(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
 }
 
 bool cpex__state_namespace_valid(const char *ns, char *why, size_t why_cap)
@@ -307,8 +304,7 @@ bool cpex__redis_url_parse(const char *url, cpex__redis_url *u, char *why, size_
     memset(u, 0, sizeof *u);
     u->port = 6379;
     if (!url || strncmp(url, scheme, sizeof scheme - 1) != 0) {
-        snprintf(why, why_cap,
-                 "the URL must start with redis:// (e.g. redis://127.0.0.1:6379/0)");
+        snprintf(why, why_cap, "the URL must start with redis:// (e.g. redis://127.0.0.1:6379/0)");
         return false;
     }
     for (const char *c = url; *c; c++) {
@@ -378,8 +374,9 @@ bool cpex__redis_url_parse(const char *url, cpex__redis_url *u, char *why, size_
     if (slash && slash[1]) {
         long db = small_number(slash + 1, slash + strlen(slash), 0, 100000);
         if (db < 0) {
-            snprintf(why, why_cap, "the database after '/' must be a number from 0 to 100000 "
-                                   "(got '%.20s')",
+            snprintf(why, why_cap,
+                     "the database after '/' must be a number from 0 to 100000 "
+                     "(got '%.20s')",
                      slash + 1);
             goto bad;
         }

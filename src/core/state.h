@@ -44,9 +44,8 @@ typedef struct cpex__state_ops {
     int32_t (*set_add)(cpex__state_backend *b, const char *key, size_t klen, const void *member,
                        size_t len, int64_t ttl_ms, int64_t deadline, cpex__state_err *e);
     /* *members: one cpex__malloc'ed block (array, then the NUL-terminated bytes). */
-    int32_t (*set_members)(cpex__state_backend *b, const char *key, size_t klen,
-                           int64_t deadline, cpex_str **members, size_t *count,
-                           cpex__state_err *e);
+    int32_t (*set_members)(cpex__state_backend *b, const char *key, size_t klen, int64_t deadline,
+                           cpex_str **members, size_t *count, cpex__state_err *e);
     int32_t (*ping)(cpex__state_backend *b, int64_t deadline, cpex__state_err *e);
     uint64_t (*keys)(cpex__state_backend *b); /* may be NULL */
     void (*free)(cpex__state_backend *b);
@@ -55,11 +54,11 @@ typedef struct cpex__state_ops {
 /** What every backend starts with. */
 struct cpex__state_backend {
     const cpex__state_ops *ops;
-    cpex_state_options opts;      /* with owned copies of the strings */
-    char *description;            /* for messages; never holds a password */
-    char *origin;                 /* who chose it ("host options", a file); NULL: the default.
+    cpex_state_options opts; /* with owned copies of the strings */
+    char *description;       /* for messages; never holds a password */
+    char *origin;            /* who chose it ("host options", a file); NULL: the default.
                                      Set before the manager publishes it, then fixed */
-    const char *key_prefix;       /* joined before every namespace ("" for memory) */
+    const char *key_prefix;  /* joined before every namespace ("" for memory) */
     size_t key_prefix_len;
     const cpex__log_sink *log;    /* the manager's */
     cpex__state_backend *retired; /* the manager's list of replaced backends */
@@ -67,7 +66,7 @@ struct cpex__state_backend {
     /* health: counted on every slot call, logged once per outage */
     _Atomic uint64_t calls, failures, unavailable, timeouts, outages;
     _Atomic bool failing;
-    pthread_mutex_t health_lock;  /* guards the two below and the log lines' order */
+    pthread_mutex_t health_lock; /* guards the two below and the log lines' order */
     int64_t failing_since;
     uint64_t failures_at_start;
 };

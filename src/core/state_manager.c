@@ -85,8 +85,7 @@ bool cpex__mgr_state_install(cpex_manager *m, cpex__state_backend *fresh, const 
 /* Status                                                              */
 /* ------------------------------------------------------------------ */
 
-cpex_status cpex_manager_state_status(cpex_manager *m, double probe_timeout,
-                                      cpex_state_status *out)
+cpex_status cpex_manager_state_status(cpex_manager *m, double probe_timeout, cpex_state_status *out)
 {
     if (!m || !out || out->struct_size < sizeof *out)
         return CPEX_E_INVALID;
@@ -101,19 +100,19 @@ cpex_status cpex_manager_state_status(cpex_manager *m, double probe_timeout,
         out->probed = true;
         cpex__state_err e = {""};
         int64_t start = cpex__now_ns();
-        int32_t st = b->ops->ping(b, cpex__deadline_add(start, cpex__seconds_to_ns(probe_timeout)),
-                                  &e);
+        int32_t st =
+            b->ops->ping(b, cpex__deadline_add(start, cpex__seconds_to_ns(probe_timeout)), &e);
         double ms = (double)(cpex__now_ns() - start) / 1e6;
         cpex__state_note(b, st, &e, NULL);
         out->answers = st == CPEX_HOST_OK;
-        out->message = out->answers && out->backend == CPEX_STATE_MEMORY
-                           ? cpex__strdup("in this process, always there")
-                       : out->answers
-                           ? cpex__asprintf("answered a PING in %.1f ms", ms)
-                           : cpex__asprintf("%s after %.1f ms: %s",
-                                            st == CPEX_HOST_ETIMEOUT ? "no answer in time"
-                                                                     : "unavailable",
-                                            ms, e.text[0] ? e.text : "no detail");
+        out->message =
+            out->answers && out->backend == CPEX_STATE_MEMORY
+                ? cpex__strdup("in this process, always there")
+            : out->answers
+                ? cpex__asprintf("answered a PING in %.1f ms", ms)
+                : cpex__asprintf("%s after %.1f ms: %s",
+                                 st == CPEX_HOST_ETIMEOUT ? "no answer in time" : "unavailable", ms,
+                                 e.text[0] ? e.text : "no detail");
     }
     out->failing = atomic_load(&b->failing);
     out->calls = atomic_load(&b->calls);

@@ -47,7 +47,7 @@ typedef struct entry {
     uint64_t hash;
     int64_t expires; /* CLOCK_MONOTONIC ns; 0: never */
     uint32_t type;
-    size_t bytes;    /* what it counts against max_bytes */
+    size_t bytes; /* what it counts against max_bytes */
     union {
         blob *text;
         int64_t num;
@@ -63,10 +63,10 @@ typedef struct entry {
 typedef struct shard {
     pthread_mutex_t lock;
     entry **buckets;
-    size_t mask;     /* bucket count - 1; buckets NULL until the first write */
+    size_t mask; /* bucket count - 1; buckets NULL until the first write */
     size_t count;
-    size_t cursor;   /* where the next sweep step looks */
-    char pad[64];    /* keep neighbouring shards' locks off one cache line */
+    size_t cursor; /* where the next sweep step looks */
+    char pad[64];  /* keep neighbouring shards' locks off one cache line */
 } shard;
 
 typedef struct mem_backend {
@@ -216,8 +216,7 @@ static void sweep_all(mem_backend *mb)
 }
 
 /* The live entry for a key (an expired one is dropped), or NULL. */
-static entry *find(mem_backend *mb, shard *s, const char *key, size_t klen, uint64_t h,
-                   int64_t now)
+static entry *find(mem_backend *mb, shard *s, const char *key, size_t klen, uint64_t h, int64_t now)
 {
     if (!s->buckets)
         return NULL;
@@ -297,16 +296,16 @@ static int32_t full(cpex__state_err *e, const mem_backend *mb)
 }
 
 /* Run op once; when it needs room, sweep every shard and run it again. */
-#define WITH_ROOM(call)                          \
-    do {                                         \
-        int32_t rc_ = (call);                    \
-        if (rc_ == NEED_ROOM) {                  \
-            sweep_all(mb);                       \
-            rc_ = (call);                        \
-            if (rc_ == NEED_ROOM)                \
-                rc_ = full(e, mb);               \
-        }                                        \
-        return rc_;                              \
+#define WITH_ROOM(call)                                                                            \
+    do {                                                                                           \
+        int32_t rc_ = (call);                                                                      \
+        if (rc_ == NEED_ROOM) {                                                                    \
+            sweep_all(mb);                                                                         \
+            rc_ = (call);                                                                          \
+            if (rc_ == NEED_ROOM)                                                                  \
+                rc_ = full(e, mb);                                                                 \
+        }                                                                                          \
+        return rc_;                                                                                \
     } while (0)
 
 /* ------------------------------------------------------------------ */
@@ -555,8 +554,8 @@ static int32_t add_once(mem_backend *mb, const char *key, size_t klen, const voi
         bool grow = !en || en->v.set.count == en->v.set.cap;
         size_t old_cap = en ? en->v.set.cap : 0;
         size_t cap = grow ? (old_cap ? old_cap * 2 : 4) : old_cap;
-        size_t more = blob_size(len) + (cap - old_cap) * sizeof(blob *) +
-                      (en ? 0 : entry_size(klen));
+        size_t more =
+            blob_size(len) + (cap - old_cap) * sizeof(blob *) + (en ? 0 : entry_size(klen));
         if (!reserve(mb, more, en == NULL)) {
             pthread_mutex_unlock(&s->lock);
             return NEED_ROOM;
@@ -611,9 +610,8 @@ static int32_t m_set_add(cpex__state_backend *b, const char *key, size_t klen, c
     WITH_ROOM(add_once(mb, key, klen, member, len, ttl_ms, e));
 }
 
-static int32_t m_set_members(cpex__state_backend *b, const char *key, size_t klen,
-                             int64_t deadline, cpex_str **members, size_t *count,
-                             cpex__state_err *e)
+static int32_t m_set_members(cpex__state_backend *b, const char *key, size_t klen, int64_t deadline,
+                             cpex_str **members, size_t *count, cpex__state_err *e)
 {
     (void)deadline;
     mem_backend *mb = (mem_backend *)b;
@@ -658,10 +656,7 @@ static int32_t m_ping(cpex__state_backend *b, int64_t deadline, cpex__state_err 
     return CPEX_HOST_OK;
 }
 
-static uint64_t m_keys(cpex__state_backend *b)
-{
-    return atomic_load(&((mem_backend *)b)->keys);
-}
+static uint64_t m_keys(cpex__state_backend *b) { return atomic_load(&((mem_backend *)b)->keys); }
 
 static void m_free(cpex__state_backend *b)
 {
@@ -716,9 +711,9 @@ int cpex__state_memory_new(const cpex_state_options *o, const cpex__log_sink *lo
         snprintf(why, why_cap, "out of memory");
         return CPEX_E_NOMEM;
     }
-    mb->base.description = cpex__asprintf("memory (this process; at most %" PRIu64
-                                          " keys, %" PRIu64 " bytes)",
-                                          o->max_keys, o->max_bytes);
+    mb->base.description =
+        cpex__asprintf("memory (this process; at most %" PRIu64 " keys, %" PRIu64 " bytes)",
+                       o->max_keys, o->max_bytes);
     if (!mb->base.description) {
         m_free(&mb->base);
         snprintf(why, why_cap, "out of memory");

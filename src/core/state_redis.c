@@ -46,13 +46,13 @@
 typedef struct redis_backend {
     cpex__state_backend base;
     cpex__redis_url url;
-    const char *password;  /* effective: the option's, else the URL's */
+    const char *password; /* effective: the option's, else the URL's */
     int64_t connect_ns, command_ns;
-    pthread_mutex_t lock;  /* the pool and the backoff */
+    pthread_mutex_t lock; /* the pool and the backoff */
     pthread_cond_t freed;
     size_t pool_size;
     cpex__rio_conn *pool;
-    int64_t retry_at;      /* no connection attempt before this (monotonic ns) */
+    int64_t retry_at; /* no connection attempt before this (monotonic ns) */
     int64_t backoff;
     char down_reason[256]; /* why the last attempt failed */
 } redis_backend;
@@ -81,8 +81,8 @@ static int32_t dial(redis_backend *rb, cpex__rio_conn *c, int64_t deadline, cpex
     int32_t st = CPEX_HOST_EUNAVAILABLE;
     snprintf(e->text, sizeof e->text, "no address for '%.80s'", rb->url.host);
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        ai->ai_protocol);
+        int fd =
+            socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
             st = cpex__rio_io_error(e, "socket", errno);
             continue;
@@ -150,7 +150,8 @@ static int32_t dial(redis_backend *rb, cpex__rio_conn *c, int64_t deadline, cpex
         return CPEX_HOST_OK;
     }
     redisReply *r[2] = {NULL, NULL};
-    st = cpex__rio_exchange(c, &o, n, r, min64(deadline, now_ns() + rb->command_ns), rb->command_ns, e);
+    st = cpex__rio_exchange(c, &o, n, r, min64(deadline, now_ns() + rb->command_ns), rb->command_ns,
+                            e);
     cpex__rio_free(&o);
     for (size_t i = 0; st == CPEX_HOST_OK && i < n; i++) {
         if (r[i]->type == REDIS_REPLY_ERROR) {
@@ -170,7 +171,8 @@ static int32_t dial(redis_backend *rb, cpex__rio_conn *c, int64_t deadline, cpex
 /* ------------------------------------------------------------------ */
 
 /* Take a free connection, preferring an open one; wait for one until deadline. */
-static int32_t acquire(redis_backend *rb, int64_t deadline, cpex__rio_conn **out, cpex__state_err *e)
+static int32_t acquire(redis_backend *rb, int64_t deadline, cpex__rio_conn **out,
+                       cpex__state_err *e)
 {
     pthread_mutex_lock(&rb->lock);
     for (;;) {
@@ -220,7 +222,8 @@ static void release(redis_backend *rb, cpex__rio_conn *c)
 
 /* Connect a pooled connection; a failure that was not the call's own
    deadline starts (or lengthens) the backoff. */
-static int32_t open_conn(redis_backend *rb, cpex__rio_conn *c, int64_t call_deadline, cpex__state_err *e)
+static int32_t open_conn(redis_backend *rb, cpex__rio_conn *c, int64_t call_deadline,
+                         cpex__state_err *e)
 {
     int64_t start = now_ns();
     int64_t limit = start + rb->connect_ns;
@@ -240,8 +243,8 @@ static int32_t open_conn(redis_backend *rb, cpex__rio_conn *c, int64_t call_dead
 }
 
 /* One round trip: `n` replies to the commands in `o`. */
-static int32_t run(redis_backend *rb, const cpex__rio_buf *o, size_t n, redisReply **r, int64_t deadline,
-                   cpex__state_err *e)
+static int32_t run(redis_backend *rb, const cpex__rio_buf *o, size_t n, redisReply **r,
+                   int64_t deadline, cpex__state_err *e)
 {
     if (o->oom) {
         snprintf(e->text, sizeof e->text, "out of memory");
@@ -254,7 +257,8 @@ static int32_t run(redis_backend *rb, const cpex__rio_buf *o, size_t n, redisRep
     if (c->fd < 0)
         st = open_conn(rb, c, deadline, e);
     if (st == CPEX_HOST_OK) {
-        st = cpex__rio_exchange(c, o, n, r, min64(deadline, now_ns() + rb->command_ns), rb->command_ns, e);
+        st = cpex__rio_exchange(c, o, n, r, min64(deadline, now_ns() + rb->command_ns),
+                                rb->command_ns, e);
         if (st != CPEX_HOST_OK) {
             cpex__rio_close(c);
             cpex__rio_free_replies(r, n);
@@ -497,9 +501,8 @@ static int32_t r_set_add(cpex__state_backend *b, const char *key, size_t klen, c
     return st;
 }
 
-static int32_t r_set_members(cpex__state_backend *b, const char *key, size_t klen,
-                             int64_t deadline, cpex_str **members, size_t *count,
-                             cpex__state_err *e)
+static int32_t r_set_members(cpex__state_backend *b, const char *key, size_t klen, int64_t deadline,
+                             cpex_str **members, size_t *count, cpex__state_err *e)
 {
     const char *argv[] = {"SMEMBERS", key};
     size_t lens[] = {8, klen};
@@ -581,8 +584,7 @@ int cpex__state_redis_new(const cpex_state_options *o, const cpex__log_sink *log
         return CPEX_E_INVALID;
     }
     if (o->pool_size > CPEX__STATE_POOL_MAX) {
-        snprintf(why, why_cap, "pool_size is 1 to %u (got %u)", CPEX__STATE_POOL_MAX,
-                 o->pool_size);
+        snprintf(why, why_cap, "pool_size is 1 to %u (got %u)", CPEX__STATE_POOL_MAX, o->pool_size);
         return CPEX_E_INVALID;
     }
     if (o->prefix && !cpex__state_prefix_valid(o->prefix, reason, sizeof reason)) {
@@ -616,10 +618,9 @@ int cpex__state_redis_new(const cpex_state_options *o, const cpex__log_sink *log
         rb->pool[i].fd = -1;
     bool v6 = rb->url.host && strchr(rb->url.host, ':');
     rb->base.description =
-        ok ? cpex__asprintf("redis %s%s%s:%d db %d%s%s, prefix '%s'", v6 ? "[" : "",
-                            rb->url.host, v6 ? "]" : "", rb->url.port, rb->url.db,
-                            rb->url.user ? ", user " : "", rb->url.user ? rb->url.user : "",
-                            rb->base.opts.prefix)
+        ok ? cpex__asprintf("redis %s%s%s:%d db %d%s%s, prefix '%s'", v6 ? "[" : "", rb->url.host,
+                            v6 ? "]" : "", rb->url.port, rb->url.db, rb->url.user ? ", user " : "",
+                            rb->url.user ? rb->url.user : "", rb->base.opts.prefix)
            : NULL;
     if (!ok || !rb->pool || !rb->base.description) {
         r_free(&rb->base);

@@ -120,14 +120,13 @@ int32_t cpex__rio_io_error(cpex__state_err *e, const char *what, int err)
 
 int32_t cpex__rio_timed_out(cpex__state_err *e, const char *what, int64_t budget_ns)
 {
-    snprintf(e->text, sizeof e->text, "no answer %s within %.0f ms", what,
-             (double)budget_ns / 1e6);
+    snprintf(e->text, sizeof e->text, "no answer %s within %.0f ms", what, (double)budget_ns / 1e6);
     return CPEX_HOST_ETIMEOUT;
 }
 
 /* Send the buffer, then read `n` replies into r[] (freed by the caller). */
-int32_t cpex__rio_exchange(cpex__rio_conn *c, const cpex__rio_buf *o, size_t n, redisReply **r, int64_t deadline,
-                        int64_t budget, cpex__state_err *e)
+int32_t cpex__rio_exchange(cpex__rio_conn *c, const cpex__rio_buf *o, size_t n, redisReply **r,
+                           int64_t deadline, int64_t budget, cpex__state_err *e)
 {
     size_t off = 0;
     while (off < o->len) {
@@ -150,8 +149,7 @@ int32_t cpex__rio_exchange(cpex__rio_conn *c, const cpex__rio_buf *o, size_t n, 
     while (got < n) {
         void *reply = NULL;
         if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
-            snprintf(e->text, sizeof e->text, "unreadable reply from Redis: %s",
-                     c->reader->errstr);
+            snprintf(e->text, sizeof e->text, "unreadable reply from Redis: %s", c->reader->errstr);
             return CPEX_HOST_EUNAVAILABLE;
         }
         if (reply) {
@@ -197,4 +195,3 @@ void cpex__rio_arg(cpex__rio_buf *o, const char *bytes, size_t n)
     cpex__rio_put(o, bytes, n);
     cpex__rio_put(o, "\r\n", 2);
 }
-

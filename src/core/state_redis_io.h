@@ -25,7 +25,7 @@ typedef struct cpex__rio_buf {
 
 /** One pooled connection. */
 typedef struct cpex__rio_conn {
-    int fd;                /* -1: not connected */
+    int fd; /* -1: not connected */
     redisReader *reader;
     bool busy;
 } cpex__rio_conn;
@@ -40,10 +40,10 @@ void cpex__rio_arg(cpex__rio_buf *o, const char *bytes, size_t n);
 /** One command of `argc` arguments (NULL lens, or a len of (size_t)-1: NUL-terminated). */
 void cpex__rio_cmd(cpex__rio_buf *o, int argc, const char *const *argv, const size_t *lens);
 /* A command of NUL-terminated words. */
-#define CMD(o, ...)                                                              \
-    do {                                                                         \
-        const char *const a_[] = {__VA_ARGS__};                                  \
-        cpex__rio_cmd(o, (int)(sizeof a_ / sizeof *a_), a_, NULL);                      \
+#define CMD(o, ...)                                                                                \
+    do {                                                                                           \
+        const char *const a_[] = {__VA_ARGS__};                                                    \
+        cpex__rio_cmd(o, (int)(sizeof a_ / sizeof *a_), a_, NULL);                                 \
     } while (0)
 
 /** Wait for `events` on fd until `deadline`: 1 ready, 0 time is up, -1 error. */

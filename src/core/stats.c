@@ -147,8 +147,8 @@ cpex_status cpex_manager_stats(const cpex_manager *cm, cpex_stats **out)
         for (size_t k = 0; k < CPEX_STATS_BUCKETS; k++)
             r->duration_count += r->buckets[k];
     }
-    cpex__audit_counts(m->hub->audit, &st->audit_enqueued, &st->audit_delivered,
-                       &st->audit_dropped, &st->audit_depth, &st->audit_capacity);
+    cpex__audit_counts(m->hub->audit, &st->audit_enqueued, &st->audit_delivered, &st->audit_dropped,
+                       &st->audit_depth, &st->audit_capacity);
     cpex__free(live);
     cpex__metrics_read_free(labels, sums, n);
     *out = st;

@@ -43,13 +43,13 @@
 #include "util/alloc.h"
 
 #define DEFAULT_DEBOUNCE_MS 500u
-#define MAX_WAIT_FACTOR 10    /* a burst longer than 10 debounces is read anyway */
-#define RETRY_WATCH_MS 1000   /* re-establishing a lost watch */
-#define READ_RETRIES 3        /* torn or empty reads before giving up on a change */
+#define MAX_WAIT_FACTOR 10  /* a burst longer than 10 debounces is read anyway */
+#define RETRY_WATCH_MS 1000 /* re-establishing a lost watch */
+#define READ_RETRIES 3      /* torn or empty reads before giving up on a change */
 #define MAX_CONFIG_BYTES (64u * 1024u * 1024u)
 
-#define WATCH_MASK                                                                                \
-    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_MODIFY |          \
+#define WATCH_MASK                                                                                 \
+    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_MODIFY |            \
      IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
 typedef struct cpex__watcher {
@@ -189,7 +189,8 @@ static bool drain(cpex__watcher *w)
             /* The file itself, Kubernetes' `..data` and its siblings, or
              * the file the path links to. Other files of a busy directory
              * are ignored. */
-            if ((ev->wd == w->wd_dir && (strcmp(name, w->base) == 0 || strncmp(name, "..", 2) == 0)) ||
+            if ((ev->wd == w->wd_dir &&
+                 (strcmp(name, w->base) == 0 || strncmp(name, "..", 2) == 0)) ||
                 (ev->wd == w->wd_target && w->target_base && strcmp(name, w->target_base) == 0))
                 relevant = true;
         }
@@ -283,8 +284,7 @@ static bool attempt(cpex__watcher *w, int *tries)
     content_hash(buf, len, h);
     if (w->has_applied && h[0] == w->applied[0] && h[1] == w->applied[1]) {
         cpex__free(buf);
-        cpex__reload_report(w->m, CPEX_RELOAD_UNCHANGED, w->path, "same content as applied",
-                            true);
+        cpex__reload_report(w->m, CPEX_RELOAD_UNCHANGED, w->path, "same content as applied", true);
         *tries = 0;
         return false;
     }
@@ -340,7 +340,9 @@ static void *watch_main(void *arg)
         }
         if (!atomic_load(&w->alive) && (due < 0 || retry_at < due))
             due = retry_at;
-        int timeout = due < 0 ? -1 : due <= now ? 0 : (int)(due - now > INT_MAX ? INT_MAX : due - now);
+        int timeout = due < 0      ? -1
+                      : due <= now ? 0
+                                   : (int)(due - now > INT_MAX ? INT_MAX : due - now);
         struct pollfd fds[2] = {{w->wake[0], POLLIN, 0}, {w->ifd, POLLIN, 0}};
         int n = poll(fds, w->ifd >= 0 ? 2 : 1, timeout);
         if (n < 0 && errno != EINTR) {
@@ -550,10 +552,7 @@ cpex_status cpex_manager_watch_stop(cpex_manager *m)
     return CPEX_OK;
 }
 
-void cpex__watch_stop_all(cpex_manager *m)
-{
-    cpex_manager_watch_stop(m);
-}
+void cpex__watch_stop_all(cpex_manager *m) { cpex_manager_watch_stop(m); }
 
 void cpex__watch_fill_status(cpex_manager *m, cpex_reload_status *st)
 {

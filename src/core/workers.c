@@ -23,13 +23,13 @@ struct cpex__workers {
     pthread_cond_t wake; /* a job arrived, or stopping */
     pthread_cond_t gone; /* a thread left */
     cpex__job *head, *tail;
-    _Atomic size_t queued;  /* jobs in the queue; polled without the lock */
+    _Atomic size_t queued; /* jobs in the queue; polled without the lock */
     _Atomic bool stopping;
     unsigned base, max;
-    unsigned live;     /* threads running (or abandoned inside a job) */
-    unsigned sleeping; /* threads waiting on `wake` */
+    unsigned live;               /* threads running (or abandoned inside a job) */
+    unsigned sleeping;           /* threads waiting on `wake` */
     _Atomic unsigned busy_count; /* threads inside a job */
-    _Atomic long refs; /* the owner's, plus one per live thread */
+    _Atomic long refs;           /* the owner's, plus one per live thread */
     /* Per thread slot: the deadline of the job it runs (INT64_MAX: a job
      * without one), 0 when it is not in a job. */
     _Atomic int64_t *busy;

@@ -122,8 +122,8 @@ static cpex__yval resolve_text(const char *s, size_t len)
         r.d = parse_double(s, &r.bad);
     } else {
         const char *t = s + (*s == '-' || *s == '+');
-        if (!strcmp(t, ".inf") || !strcmp(t, ".Inf") || !strcmp(t, ".INF") ||
-            !strcmp(s, ".nan") || !strcmp(s, ".NaN") || !strcmp(s, ".NAN")) {
+        if (!strcmp(t, ".inf") || !strcmp(t, ".Inf") || !strcmp(t, ".INF") || !strcmp(s, ".nan") ||
+            !strcmp(s, ".NaN") || !strcmp(s, ".NAN")) {
             r.kind = CPEX__YV_FLOAT;
             r.bad = true;
         }

@@ -85,8 +85,7 @@ cpex__pos cpex__ynode_pos(const cpex__ynode *n)
     return n ? n->pos : p;
 }
 
-void cpex__yreport(cpex__ydiag *diag, const cpex__ynode *at, const char *key, const char *fmt,
-                   ...)
+void cpex__yreport(cpex__ydiag *diag, const cpex__ynode *at, const char *key, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -110,8 +109,8 @@ bool cpex__ybudget(cpex__ydiag *diag, const cpex__ynode *at, const char *key)
                       in, k, end, diag->aliases, diag->aliases == 1 ? "" : "es",
                       CPEX__YAML_MAX_ALIAS_VALUES);
     else /* each node is visited once without aliases: a walk that is not */
-        cpex__yreport(diag, at, key, "%s%s%sthe configuration has more than %zu values", in, k,
-                      end, diag->budget);
+        cpex__yreport(diag, at, key, "%s%s%sthe configuration has more than %zu values", in, k, end,
+                      diag->budget);
     return false;
 }
 
@@ -120,10 +119,7 @@ bool cpex__ybudget(cpex__ydiag *diag, const cpex__ynode *at, const char *key)
 /* ------------------------------------------------------------------ */
 
 /* libyaml's 0-based line or column as a 1-based int. */
-static int mark_int(size_t v)
-{
-    return v >= (size_t)INT_MAX ? INT_MAX : (int)v + 1;
-}
+static int mark_int(size_t v) { return v >= (size_t)INT_MAX ? INT_MAX : (int)v + 1; }
 
 /* A node at `mark`, or NULL: out of memory (diag->nomem) or over the node limit. */
 static cpex__ynode *node_new(cpex__ydiag *diag, cpex__ydoc *d, int type, const yaml_mark_t *mark)
@@ -231,7 +227,10 @@ static void report_reader_error(cpex__ydiag *diag, const yaml_parser_t *p, const
     size_t n = 0;
     if (off < len) {
         unsigned char b = u[off];
-        n = b >= 0xF0 && b <= 0xF7 ? 4 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xC0 && b <= 0xDF ? 2 : 1;
+        n = b >= 0xF0 && b <= 0xF7   ? 4
+            : b >= 0xE0 && b <= 0xEF ? 3
+            : b >= 0xC0 && b <= 0xDF ? 2
+                                     : 1;
         if (n > len - off)
             n = len - off;
     }
@@ -298,9 +297,7 @@ bool cpex__ytree_build(cpex__ydiag *diag, const char *yaml, size_t len, cpex__yd
         const yaml_char_t *anchor = NULL;
         bool opens = false;
         switch (ev.type) {
-        case YAML_STREAM_END_EVENT:
-            done = true;
-            break;
+        case YAML_STREAM_END_EVENT: done = true; break;
         case YAML_DOCUMENT_START_EVENT:
             if (++documents > 1) {
                 cpex__ynode at = {
@@ -351,8 +348,7 @@ bool cpex__ytree_build(cpex__ydiag *diag, const char *yaml, size_t len, cpex__yd
             if (depth > 0)
                 depth--;
             break;
-        default:
-            break;
+        default: break;
         }
         if (diag->nomem)
             ok = false;

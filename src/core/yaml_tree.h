@@ -42,9 +42,9 @@ enum { CPEX__YN_SCALAR, CPEX__YN_SEQ, CPEX__YN_MAP };
 
 typedef struct cpex__ynode {
     int type;
-    bool plain;         /* scalar: plain style and no tag, so it resolves */
+    bool plain; /* scalar: plain style and no tag, so it resolves */
     cpex__pos pos;
-    char *text;         /* scalar: NUL-terminated (may hold NULs inside) */
+    char *text; /* scalar: NUL-terminated (may hold NULs inside) */
     size_t len;
     struct cpex__ynode **kids; /* seq: items; map: key, value, key, value ... */
     size_t count;
@@ -66,9 +66,9 @@ typedef struct cpex__yblock cpex__yblock;
  * much as building); only the growing child arrays are allocated apart.
  */
 typedef struct cpex__ydoc {
-    cpex__ynode *root;  /* NULL for an empty text */
-    size_t nodes;       /* nodes made (aliases are shared, not counted) */
-    cpex__yblock *blocks; /* the arena, newest first */
+    cpex__ynode *root;         /* NULL for an empty text */
+    size_t nodes;              /* nodes made (aliases are shared, not counted) */
+    cpex__yblock *blocks;      /* the arena, newest first */
     cpex__ynode **collections; /* the lists and mappings, to free their kids */
     size_t ncollections, capcollections;
     cpex__yanchor *anchors;
@@ -83,8 +83,7 @@ typedef struct cpex__ydoc {
 typedef struct cpex__ydiag cpex__ydiag;
 struct cpex__ydiag {
     /* One problem at `pos` (0:0 when unknown) about `key` (may be NULL). */
-    void (*report)(cpex__ydiag *diag, cpex__pos pos, const char *key, const char *fmt,
-                   va_list ap);
+    void (*report)(cpex__ydiag *diag, cpex__pos pos, const char *key, const char *fmt, va_list ap);
     bool nomem;       /* an allocation failed: stop; the owner reports it */
     size_t values;    /* spent of `budget` */
     size_t budget;    /* set by cpex__ytree_build: nodes + CPEX__YAML_MAX_ALIAS_VALUES */
@@ -93,8 +92,8 @@ struct cpex__ydiag {
 };
 
 /** Report a problem at node `at` (NULL: no position) through diag->report. */
-void cpex__yreport(cpex__ydiag *diag, const cpex__ynode *at, const char *key, const char *fmt,
-                   ...) __attribute__((format(printf, 4, 5)));
+void cpex__yreport(cpex__ydiag *diag, const cpex__ynode *at, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /** The position of `n`; 0:0 for NULL. */
 cpex__pos cpex__ynode_pos(const cpex__ynode *n);

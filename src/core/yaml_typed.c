@@ -61,7 +61,7 @@ bool cpex__ywant_seconds(cpex__ydiag *diag, const cpex__ynode *v, const char *ke
         }
         cpex__yreport(diag, v, key, "'%s' must be a number of seconds from %g to %g, got %.64s%s",
                       key, min, max, v->text,
-                      r.bad ? " (out of range or not finite)"
+                      r.bad              ? " (out of range or not finite)"
                       : d > 0 && d < min ? " (below the shortest timeout libcpex can keep)"
                                          : "");
         return false;

@@ -250,8 +250,7 @@ cpex_status cpex_library_describe_sandboxed(const char *path, const char *const 
     case CPEX_LIBFILE_OTHER:
         *out = failed(path, "cannot load '%s': %s", path, why);
         return *out ? CPEX_OK : cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
-    case CPEX_LIBFILE_OK:
-        break;
+    case CPEX_LIBFILE_OK: break;
     }
     if (cpex__libfile_sha256(&file, hex, why, sizeof why) != 0)
         hex[0] = '\0'; /* the worker's own read reports the problem */

@@ -245,7 +245,8 @@ cpex_status cpex_loader_register(cpex_manager *manager, cpex_error *err)
     cpex_status st = cpex_manager_register_scheme(manager, "lib", &f, err); /* takes f.data,
                                                                                 also on failure */
     /* A reload keeps a lib: plugin only while its library file is the same. */
-    if (st == CPEX_OK && cpex__register_scheme_identify(manager, "lib", cpex__lib_identify) != CPEX_OK)
+    if (st == CPEX_OK &&
+        cpex__register_scheme_identify(manager, "lib", cpex__lib_identify) != CPEX_OK)
         st = cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory registering the lib: loader");
     return st;
 }

@@ -33,10 +33,8 @@ static void read_req(cpex__iso_rd *r, up_req *q)
         break;
     case ISO_UP_STATE_GET:
     case ISO_UP_STATE_DELETE:
-    case ISO_UP_STATE_SET_MEMBERS:
-        break;
-    default:
-        cpex__iso_rd_fail(r, "upcall %u", q->op);
+    case ISO_UP_STATE_SET_MEMBERS: break;
+    default: cpex__iso_rd_fail(r, "upcall %u", q->op);
     }
     if (!r->bad && cpex__iso_rd_left(r) != 0)
         cpex__iso_rd_fail(r, "%zu bytes after the upcall", cpex__iso_rd_left(r));
@@ -79,9 +77,7 @@ void cpex__iso_upcall_run(const cpex_host_api *h, const cpex_call *call, const u
         }
         break;
     }
-    case ISO_UP_STATE_DELETE:
-        cpex__iso_wr_i32(out, h->state_delete(call, key));
-        break;
+    case ISO_UP_STATE_DELETE: cpex__iso_wr_i32(out, h->state_delete(call, key)); break;
     case ISO_UP_STATE_SET_ADD:
         cpex__iso_wr_i32(out, h->state_set_add(call, key, q.bytes.ptr, q.bytes.len, q.a));
         break;

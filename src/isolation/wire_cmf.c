@@ -308,7 +308,7 @@ static const cpex_cmf_message *rd_message(rd_ctx *c, int depth)
     m->schema_version = TXT("message.schema_version");
     m->channel = OPT("message.channel");
     if (m->channel.ptr && cpex__names_find(cpex__cmf_channel_names, CMF_CHANNEL_COUNT,
-                                                m->channel.ptr, m->channel.len) < 0)
+                                           m->channel.ptr, m->channel.len) < 0)
         cpex__iso_rd_fail(c->r, "message: channel is not analysis, commentary or final");
     uint32_t n = cpex__iso_rd_count(c->r, 8, "message.parts");
     cpex_cmf_part *parts = n ? alloc(c, n * sizeof *parts) : NULL;

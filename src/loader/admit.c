@@ -18,8 +18,8 @@
 
 /* Who could replace the file (`found`, NULL: nobody): a warning, or under
    strict_permissions a refusal. */
-static cpex_status judge_trust(const char *found, const char *path,
-                               const cpex_factory_request *req, cpex_error *err)
+static cpex_status judge_trust(const char *found, const char *path, const cpex_factory_request *req,
+                               cpex_error *err)
 {
     if (!found)
         return CPEX_OK;
@@ -45,8 +45,7 @@ static cpex_status judge_trust(const char *found, const char *path,
 }
 
 /* The pin, compared with `hex`, the hash of the file about to be loaded. */
-static cpex_status compare_pin(const char *hex, const char *path, const char *pin,
-                               cpex_error *err)
+static cpex_status compare_pin(const char *hex, const char *path, const char *pin, cpex_error *err)
 {
     if (strcmp(hex, pin) == 0) /* the configuration keeps pins in lowercase */
         return CPEX_OK;

@@ -193,14 +193,16 @@ static void check_entry_symbol(builder *b, const cpex__image *im, cpex_library_e
     const char *label = e->entry[0] ? e->entry : "(default)";
     switch (cpex__image_symbol(im, e->symbol, &s, why, sizeof why)) {
     case CPEX_SYM_FOREIGN:
-        problem(b, "entry '%s': symbol %s is defined only by a library it depends on, not by "
-                   "this one; export it from the plugin itself",
+        problem(b,
+                "entry '%s': symbol %s is defined only by a library it depends on, not by "
+                "this one; export it from the plugin itself",
                 label, e->symbol);
         break;
     case CPEX_SYM_MISSING:
-        problem(b, "entry '%s': the manifest lists it but the library does not export %s; "
-                   "rebuild it with the SDK macros, or export the function with default "
-                   "visibility",
+        problem(b,
+                "entry '%s': the manifest lists it but the library does not export %s; "
+                "rebuild it with the SDK macros, or export the function with default "
+                "visibility",
                 label, e->symbol);
         break;
     case CPEX_SYM_FOUND:
@@ -232,8 +234,9 @@ static void entries_from_symbols(builder *b, const cpex__image *im, const char *
         }
     }
     if (!b->nomem && b->info->entry_count == 0)
-        problem(b, "no entry point: the library exports neither %s nor %s<entry>; it is not a "
-                   "libcpex plugin (or was built with hidden visibility and no export)",
+        problem(b,
+                "no entry point: the library exports neither %s nor %s<entry>; it is not a "
+                "libcpex plugin (or was built with hidden visibility and no export)",
                 CPEX_ENTRY_SYMBOL, CPEX_ENTRY_SYMBOL_PREFIX);
 }
 
@@ -261,14 +264,16 @@ static void describe_manifest(builder *b, const cpex__image *im, const cpex__ima
     unsigned hmaj = CPEX_ABI_MAJOR(host), hmin = CPEX_ABI_MINOR(host);
     unsigned pmaj = CPEX_ABI_MAJOR(rep.abi_version), pmin = CPEX_ABI_MINOR(rep.abi_version);
     if (v == CPEX_MANIFEST_OTHER_MAJOR)
-        problem(b, "incompatible ABI: host has ABI %u.%u, library has ABI %u.%u; the major "
-                   "versions differ. Rebuild the plugin against the cpex/plugin.h installed "
-                   "with this host",
+        problem(b,
+                "incompatible ABI: host has ABI %u.%u, library has ABI %u.%u; the major "
+                "versions differ. Rebuild the plugin against the cpex/plugin.h installed "
+                "with this host",
                 hmaj, hmin, pmaj, pmin);
     else if (rep.header && !info->compatible)
-        problem(b, "incompatible ABI: host has ABI %u.%u, library has ABI %u.%u; the library's "
-                   "minor is newer, so it may need host functions this host lacks. Rebuild it "
-                   "against this host's cpex/plugin.h, or upgrade the host",
+        problem(b,
+                "incompatible ABI: host has ABI %u.%u, library has ABI %u.%u; the library's "
+                "minor is newer, so it may need host functions this host lacks. Rebuild it "
+                "against this host's cpex/plugin.h, or upgrade the host",
                 hmaj, hmin, pmaj, pmin);
     if (v == CPEX_MANIFEST_INVALID)
         problem(b, "invalid manifest: %s", rep.detail);
@@ -300,8 +305,9 @@ static void describe_manifest(builder *b, const cpex__image *im, const cpex__ima
     /* Entry points the manifest does not list: the loader will refuse them. */
     for (size_t k = 0; v == CPEX_MANIFEST_VALID && syms && syms[k] && !b->nomem; k++)
         if (entry_of_symbol(syms[k]) && !entry_with_symbol(info, syms[k]))
-            note(b, "%s is exported but not listed in the manifest, so the loader will not "
-                    "select it; add it to CPEX_PLUGIN_LIST",
+            note(b,
+                 "%s is exported but not listed in the manifest, so the loader will not "
+                 "select it; add it to CPEX_PLUGIN_LIST",
                  syms[k]);
 }
 
@@ -348,12 +354,12 @@ static void describe_loaded(builder *b, void *dl, const char *const *syms)
         note(b, "%s is defined by a library this one depends on, not by this one; ignored",
              CPEX_MANIFEST_SYMBOL);
         break;
-    case CPEX_SYM_MISSING:
-        break;
+    case CPEX_SYM_MISSING: break;
     }
-    note(b, "no manifest: the library does not export %s, so it is described from its exported "
-            "symbols; names, versions and hooks are known only once a plugin is created, and "
-            "the ABI version is checked by the entry point at load time",
+    note(b,
+         "no manifest: the library does not export %s, so it is described from its exported "
+         "symbols; names, versions and hooks are known only once a plugin is created, and "
+         "the ABI version is checked by the entry point at load time",
          CPEX_MANIFEST_SYMBOL);
     entries_from_symbols(b, &im, syms);
 }
@@ -370,11 +376,8 @@ static int check_file(builder *b, cpex__libfile *f)
     case CPEX_LIBFILE_MISSING:
         problem(b, "cannot load '%s': the file does not exist; check the path", info->path);
         return 0;
-    case CPEX_LIBFILE_OTHER:
-        problem(b, "cannot load '%s': %s", info->path, why);
-        return 0;
-    case CPEX_LIBFILE_OK:
-        break;
+    case CPEX_LIBFILE_OTHER: problem(b, "cannot load '%s': %s", info->path, why); return 0;
+    case CPEX_LIBFILE_OK: break;
     }
     char hex[CPEX__SHA256_HEX + 1];
     if (cpex__libfile_sha256(f, hex, why, sizeof why) == 0)
@@ -387,8 +390,9 @@ static int check_file(builder *b, cpex__libfile *f)
     int findings = cpex__trust_check(&f->st, real ? real : info->path, NULL, found, sizeof found);
     free(real); /* from libc */
     if (findings > 0)
-        note(b, "users other than root and this user could replace this library: %s. A load "
-                "warns about it, and refuses it under plugin_settings.strict_permissions: true",
+        note(b,
+             "users other than root and this user could replace this library: %s. A load "
+             "warns about it, and refuses it under plugin_settings.strict_permissions: true",
              found);
     return !b->nomem;
 }
@@ -399,8 +403,8 @@ cpex_status cpex_library_describe(const char *path, const char *const *exported_
     if (out)
         *out = NULL;
     if (!path || !*path || !out)
-        return cpex__error_add(err, CPEX_E_INVALID, NULL,
-                              "cpex_library_describe: %s", out ? "no path" : "NULL output");
+        return cpex__error_add(err, CPEX_E_INVALID, NULL, "cpex_library_describe: %s",
+                               out ? "no path" : "NULL output");
     builder b;
     memset(&b, 0, sizeof b);
     cpex_library_info *info = b.info = cpex__calloc(1, sizeof *info);

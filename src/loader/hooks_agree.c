@@ -8,7 +8,7 @@
 #include "util/errors.h"
 
 #define HINT                                                                                       \
-    "\n  hint: the library is inconsistent; make the hooks named in its CPEX_PLUGIN / "             \
+    "\n  hint: the library is inconsistent; make the hooks named in its CPEX_PLUGIN / "            \
     "CPEX_PLUGIN_ENTRY match its handler array, and rebuild it"
 
 static int registered(const cpex_plugin_registration *reg, const char *hook)
@@ -27,9 +27,8 @@ static int listed(const cpex_manifest_entry *entry, const char *hook)
     return 0;
 }
 
-cpex_status cpex__hooks_agree(const cpex_manifest_entry *entry,
-                              const cpex_plugin_registration *reg, const char *path,
-                              cpex_error *err)
+cpex_status cpex__hooks_agree(const cpex_manifest_entry *entry, const cpex_plugin_registration *reg,
+                              const char *path, cpex_error *err)
 {
     char which[160];
     if (entry->entry[0])

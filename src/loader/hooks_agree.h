@@ -18,8 +18,7 @@
  * that is missing on either side, each naming the library `path` and the
  * entry.
  */
-cpex_status cpex__hooks_agree(const cpex_manifest_entry *entry,
-                              const cpex_plugin_registration *reg, const char *path,
-                              cpex_error *err);
+cpex_status cpex__hooks_agree(const cpex_manifest_entry *entry, const cpex_plugin_registration *reg,
+                              const char *path, cpex_error *err);
 
 #endif

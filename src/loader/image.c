@@ -35,16 +35,13 @@ static int collect_segments(struct dl_phdr_info *info, size_t size, void *data)
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_R) || ph->p_memsz == 0)
             continue;
         if (cpex__image_add_range(c->im, (const void *)(info->dlpi_addr + ph->p_vaddr),
-                                 (size_t)ph->p_memsz) != 0)
+                                  (size_t)ph->p_memsz) != 0)
             break;
     }
     return 1;
 }
 
-void cpex__image_init_ranges(cpex__image *im)
-{
-    memset(im, 0, sizeof *im);
-}
+void cpex__image_init_ranges(cpex__image *im) { memset(im, 0, sizeof *im); }
 
 int cpex__image_init(cpex__image *im, void *dl, char *why, size_t cap)
 {
@@ -54,8 +51,7 @@ int cpex__image_init(cpex__image *im, void *dl, char *why, size_t cap)
     dlerror();
     if (!dl || dlinfo(dl, RTLD_DI_LINKMAP, &lm) != 0 || !lm) {
         const char *e = dl ? dlerror() : NULL;
-        say(why, cap, "cannot find where the library is mapped (%s)",
-            e ? e : "no link map");
+        say(why, cap, "cannot find where the library is mapped (%s)", e ? e : "no link map");
         return -1;
     }
     im->lm = lm;
@@ -132,7 +128,7 @@ const char *cpex__image_text(const cpex__image *im, const char *s, size_t max, i
 /* ------------------------------------------------------------------ */
 
 cpex__image_lookup cpex__image_symbol(const cpex__image *im, const char *name, cpex__image_sym *out,
-                                    char *why, size_t cap)
+                                      char *why, size_t cap)
 {
     memset(out, 0, sizeof *out);
     if (!im || !im->dl || !name) {
@@ -152,8 +148,7 @@ cpex__image_lookup cpex__image_symbol(const cpex__image *im, const char *name, c
     /* dlsym on a handle also searches the library's dependencies: a plugin
        that links another plugin would otherwise hand us that one's entry
        point or manifest. When the platform cannot tell, trust it. */
-    if (im->lm && dladdr1(sym, &di, (void **)&owner, RTLD_DL_LINKMAP) && owner &&
-        owner != im->lm) {
+    if (im->lm && dladdr1(sym, &di, (void **)&owner, RTLD_DL_LINKMAP) && owner && owner != im->lm) {
         say(why, cap, "it is defined only by a library the plugin depends on%s", "");
         return CPEX_SYM_FOREIGN;
     }

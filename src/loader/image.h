@@ -83,8 +83,8 @@ typedef enum cpex__image_sym_type {
 } cpex__image_sym_type;
 
 typedef struct cpex__image_sym {
-    const void *addr;         /* what dlsym returned */
-    size_t size;              /* the ELF symbol size; 0 when unknown */
+    const void *addr; /* what dlsym returned */
+    size_t size;      /* the ELF symbol size; 0 when unknown */
     cpex__image_sym_type type;
 } cpex__image_sym;
 
@@ -100,6 +100,6 @@ typedef enum cpex__image_lookup {
  * `why` receives the reason for MISSING and FOREIGN.
  */
 cpex__image_lookup cpex__image_symbol(const cpex__image *im, const char *name, cpex__image_sym *out,
-                                    char *why, size_t cap);
+                                      char *why, size_t cap);
 
 #endif

@@ -12,10 +12,7 @@ static int is_ident_start(char c)
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
 }
 
-static int is_ident_char(char c)
-{
-    return is_ident_start(c) || (c >= '0' && c <= '9');
-}
+static int is_ident_char(char c) { return is_ident_start(c) || (c >= '0' && c <= '9'); }
 
 /* Show one character so that an operator can see it, even when it is a
    control or non-ASCII byte (which would otherwise garble the message). */
@@ -115,15 +112,15 @@ static cpex_status parse_query(const char *text, const char *q, size_t len, char
     const char *eq = memchr(q, '=', len);
     if (!eq)
         return cpex__error_add(err, CPEX_E_CONFIG, NULL,
-                              "kind '%s' has a malformed query '%.*s'; expected "
-                              "'entry=<name>'",
-                              text, (int)len, q);
+                               "kind '%s' has a malformed query '%.*s'; expected "
+                               "'entry=<name>'",
+                               text, (int)len, q);
     size_t klen = (size_t)(eq - q);
     if (klen != 5 || memcmp(q, "entry", 5) != 0)
         return cpex__error_add(err, CPEX_E_CONFIG, NULL,
-                              "kind '%s' has an unknown query parameter '%.*s'; the only "
-                              "parameter is 'entry' ('?entry=<name>')",
-                              text, (int)klen, q);
+                               "kind '%s' has an unknown query parameter '%.*s'; the only "
+                               "parameter is 'entry' ('?entry=<name>')",
+                               text, (int)klen, q);
     size_t vlen = len - klen - 1;
     if (vlen == 0)
         return bad(err, text,
@@ -135,10 +132,10 @@ static cpex_status parse_query(const char *text, const char *q, size_t len, char
     char why[160];
     if (!cpex__entry_name_valid(value, why, sizeof why)) {
         cpex_status st = cpex__error_add(err, CPEX_E_CONFIG, NULL,
-                                        "kind '%s': entry name '%s' %s (an entry is a C "
-                                        "identifier: the library exports "
-                                        "'cpex_plugin_create_<entry>')",
-                                        text, value, why);
+                                         "kind '%s': entry name '%s' %s (an entry is a C "
+                                         "identifier: the library exports "
+                                         "'cpex_plugin_create_<entry>')",
+                                         text, value, why);
         cpex__free(value);
         return st;
     }
@@ -153,7 +150,7 @@ cpex_status cpex__kind_parse(const char *text, cpex__kind *out, cpex_error *err)
     memset(out, 0, sizeof *out);
     if (!text || !*text)
         return cpex__error_add(err, CPEX_E_CONFIG, NULL,
-                              "kind is empty; write 'lib:<path to library>'");
+                               "kind is empty; write 'lib:<path to library>'");
 
     /* 1. The scheme: before the first ':' (never a later one: drive letters). */
     const char *colon = strchr(text, ':');
@@ -179,8 +176,7 @@ cpex_status cpex__kind_parse(const char *text, cpex__kind *out, cpex_error *err)
 
     char *entry = NULL;
     if (qmark) {
-        cpex_status st = parse_query(text, qmark + 1, (size_t)(body_end - qmark - 1), &entry,
-                                     err);
+        cpex_status st = parse_query(text, qmark + 1, (size_t)(body_end - qmark - 1), &entry, err);
         if (st != CPEX_OK)
             return st;
     }

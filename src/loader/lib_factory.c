@@ -204,8 +204,7 @@ static void explain_dlopen(const char *path, const char *dlerr, int relative, co
                          "the file does not exist; check the path in `kind` (a relative path "
                          "resolves against the current directory when the configuration does "
                          "not come from a file)");
-        }
-        else
+        } else
             snprintf(hint, cap, "the file cannot be examined (%s); check its permissions",
                      strerror(e));
         return;
@@ -227,8 +226,7 @@ static void explain_dlopen(const char *path, const char *dlerr, int relative, co
         return;
     }
     elf_id self = read_elf_id("/proc/self/exe");
-    if (self.ok && (lib.cls != self.cls || lib.machine != self.machine ||
-                    lib.data != self.data)) {
+    if (self.ok && (lib.cls != self.cls || lib.machine != self.machine || lib.data != self.data)) {
         snprintf(hint, cap,
                  "it was built for %s (%d-bit), but this host runs on %s (%d-bit); rebuild "
                  "the plugin for this machine",
@@ -291,14 +289,14 @@ static cpex_plugin_create_fn to_create_fn(const void *sym)
 typedef struct load {
     const cpex_factory_request *req;
     cpex__kind kind;
-    char *path;        /* resolved */
+    char *path; /* resolved */
     void *dl;
-    cpex__image image;  /* the library's readable memory and symbols */
+    cpex__image image;             /* the library's readable memory and symbols */
     cpex__manifest_copy *manifest; /* validated host-owned copy, or NULL */
-    char *symbol;      /* entry point name */
+    char *symbol;                  /* entry point name */
     cpex_plugin_create_fn create;
     cpex_plugin_registration reg;
-    int created;       /* create returned OK: destroy is owed on failure */
+    int created; /* create returned OK: destroy is owed on failure */
     cpex_handler_reg *filtered;
     cpex__libfile file; /* the checked file, open from admit to loaded (admit.c) */
 } load;
@@ -321,7 +319,9 @@ static void load_undo(load *l)
 static cpex_status oom(cpex_error *err, const load *l)
 {
     return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory loading library '%s'",
-                          l->path ? l->path : l->kind.path ? l->kind.path : "?");
+                           l->path        ? l->path
+                           : l->kind.path ? l->kind.path
+                                          : "?");
 }
 
 /* Step 4: the manifest, read only through the library's image. */
@@ -334,13 +334,13 @@ static cpex_status read_manifest(load *l, cpex_error *err)
         return CPEX_OK; /* no manifest (or only a dependency's): entry points alone */
     if (!mapped)
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
-                              "library '%s' exports a manifest ('" CPEX_MANIFEST_SYMBOL
-                              "') that cannot be read safely\n"
-                              "  %s\n"
-                              "  hint: the loader checks a manifest against the library's "
-                              "mapped segments (dl_iterate_phdr), which this platform did not "
-                              "report; load a build of the plugin without a manifest",
-                              l->path, why);
+                               "library '%s' exports a manifest ('" CPEX_MANIFEST_SYMBOL
+                               "') that cannot be read safely\n"
+                               "  %s\n"
+                               "  hint: the loader checks a manifest against the library's "
+                               "mapped segments (dl_iterate_phdr), which this platform did not "
+                               "report; load a build of the plugin without a manifest",
+                               l->path, why);
     return cpex__manifest_load(&l->image, &sym, CPEX_ABI_VERSION, l->path, &l->manifest, err);
 }
 
@@ -356,9 +356,9 @@ static cpex_status choose_entry(load *l, cpex_error *err)
             if (!list)
                 return oom(err, l);
             cpex_status st = cpex__error_add(err, CPEX_E_CONFIG, NULL,
-                                            "no entry '%s' in %s; available: %s\n"
-                                            "  hint: write one of them after '?entry='",
-                                            entry, l->path, list);
+                                             "no entry '%s' in %s; available: %s\n"
+                                             "  hint: write one of them after '?entry='",
+                                             entry, l->path, list);
             cpex__free(list);
             return st;
         }
@@ -386,35 +386,35 @@ static cpex_status choose_entry(load *l, cpex_error *err)
     if (!fn) {
         if (man)
             return cpex__error_add(err, CPEX_E_LOAD, NULL,
-                                  "library '%s' lists entry '%s' in its manifest but does not "
-                                  "export '%s' (%s)\n"
-                                  "  hint: the library is inconsistent; rebuild it with the "
-                                  "cpex/plugin.h macros, which emit both",
-                                  l->path, entry ? entry : "(default)", l->symbol, why);
+                                   "library '%s' lists entry '%s' in its manifest but does not "
+                                   "export '%s' (%s)\n"
+                                   "  hint: the library is inconsistent; rebuild it with the "
+                                   "cpex/plugin.h macros, which emit both",
+                                   l->path, entry ? entry : "(default)", l->symbol, why);
         if (entry)
             return cpex__error_add(err, CPEX_E_LOAD, NULL,
-                                  "library '%s' does not export '%s' and has no manifest "
-                                  "('" CPEX_MANIFEST_SYMBOL "') listing its entries (%s)\n"
-                                  "  hint: check the name after '?entry=', or drop it if the "
-                                  "library holds a single plugin",
-                                  l->path, l->symbol, why);
+                                   "library '%s' does not export '%s' and has no manifest "
+                                   "('" CPEX_MANIFEST_SYMBOL "') listing its entries (%s)\n"
+                                   "  hint: check the name after '?entry=', or drop it if the "
+                                   "library holds a single plugin",
+                                   l->path, l->symbol, why);
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
-                              "library '%s' does not export '" CPEX_ENTRY_SYMBOL
-                              "' and has no manifest ('" CPEX_MANIFEST_SYMBOL "') (%s)\n"
-                              "  hint: it is not a libcpex plugin, or it holds several plugins "
-                              "and needs '?entry=<name>'; plugins are built with CPEX_PLUGIN "
-                              "from cpex/plugin.h",
-                              l->path, why);
+                               "library '%s' does not export '" CPEX_ENTRY_SYMBOL
+                               "' and has no manifest ('" CPEX_MANIFEST_SYMBOL "') (%s)\n"
+                               "  hint: it is not a libcpex plugin, or it holds several plugins "
+                               "and needs '?entry=<name>'; plugins are built with CPEX_PLUGIN "
+                               "from cpex/plugin.h",
+                               l->path, why);
     }
     /* Calling data as code would crash the host: refuse it while we can. */
     if (sym.type == CPEX_SYM_DATA || sym.type == CPEX_SYM_OTHER)
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
-                              "library '%s' exports '%s', but it is not a function\n"
-                              "  the symbol is a %s\n"
-                              "  hint: the library is damaged or not a libcpex plugin; rebuild "
-                              "it with the cpex/plugin.h macros",
-                              l->path, l->symbol,
-                              sym.type == CPEX_SYM_DATA ? "data object" : "non-function symbol");
+                               "library '%s' exports '%s', but it is not a function\n"
+                               "  the symbol is a %s\n"
+                               "  hint: the library is damaged or not a libcpex plugin; rebuild "
+                               "it with the cpex/plugin.h macros",
+                               l->path, l->symbol,
+                               sym.type == CPEX_SYM_DATA ? "data object" : "non-function symbol");
     l->create = to_create_fn(fn);
     return CPEX_OK;
 }
@@ -455,33 +455,31 @@ static cpex_status call_entry(load *l, cpex_error *err)
     const char *said = msg[0] ? msg : "(the plugin gave no message)";
 
     switch (status) {
-    case CPEX_CREATE_OK:
-        l->created = 1;
-        return CPEX_OK;
+    case CPEX_CREATE_OK: l->created = 1; return CPEX_OK;
     case CPEX_CREATE_ABI_MISMATCH:
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
-                              "library '%s' refused the host's plugin ABI: %s\n"
-                              "  host has ABI %u.%u\n"
-                              "  hint: rebuild the plugin against the cpex/plugin.h installed "
-                              "with this host",
-                              l->path, said, CPEX_ABI_VERSION_MAJOR, CPEX_ABI_VERSION_MINOR);
+                               "library '%s' refused the host's plugin ABI: %s\n"
+                               "  host has ABI %u.%u\n"
+                               "  hint: rebuild the plugin against the cpex/plugin.h installed "
+                               "with this host",
+                               l->path, said, CPEX_ABI_VERSION_MAJOR, CPEX_ABI_VERSION_MINOR);
     case CPEX_CREATE_CONFIG_REJECTED:
         return cpex__error_add(err, CPEX_E_CONFIG, NULL,
-                              "the plugin in '%s' rejected its configuration: %s\n"
-                              "  hint: fix this plugin's `config:` block",
-                              l->path, said);
+                               "the plugin in '%s' rejected its configuration: %s\n"
+                               "  hint: fix this plugin's `config:` block",
+                               l->path, said);
     case CPEX_CREATE_INIT_FAILED:
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
-                              "the plugin in '%s' failed to create an instance: %s", l->path,
-                              said);
+                               "the plugin in '%s' failed to create an instance: %s", l->path,
+                               said);
     default:
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
-                              "library '%s': '%s' returned status %d, which ABI %u.%u does not "
-                              "define (message: %s)\n"
-                              "  hint: the plugin is broken or built for another ABI; rebuild "
-                              "it with cpex/plugin.h",
-                              l->path, l->symbol, (int)status, CPEX_ABI_VERSION_MAJOR,
-                              CPEX_ABI_VERSION_MINOR, said);
+                               "library '%s': '%s' returned status %d, which ABI %u.%u does not "
+                               "define (message: %s)\n"
+                               "  hint: the plugin is broken or built for another ABI; rebuild "
+                               "it with cpex/plugin.h",
+                               l->path, l->symbol, (int)status, CPEX_ABI_VERSION_MAJOR,
+                               CPEX_ABI_VERSION_MINOR, said);
     }
 }
 
@@ -493,40 +491,41 @@ static cpex_status check_registration(load *l, cpex_error *err)
     char why[300];
     if (reg->struct_size < CPEX_REGISTRATION_SIZE_1_0 || reg->struct_size > sizeof *reg)
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
-                              "library '%s': '%s' filled a registration of %u bytes\n"
-                              "  host expects %zu to %zu bytes\n"
-                              "  hint: the plugin is broken or built for a newer ABI; rebuild it "
-                              "against the cpex/plugin.h installed with this host",
-                              l->path, l->symbol, reg->struct_size,
-                              (size_t)CPEX_REGISTRATION_SIZE_1_0, sizeof *reg);
+                               "library '%s': '%s' filled a registration of %u bytes\n"
+                               "  host expects %zu to %zu bytes\n"
+                               "  hint: the plugin is broken or built for a newer ABI; rebuild it "
+                               "against the cpex/plugin.h installed with this host",
+                               l->path, l->symbol, reg->struct_size,
+                               (size_t)CPEX_REGISTRATION_SIZE_1_0, sizeof *reg);
     if (reg->abi_version == 0 && reg->handler_count == 0 && !reg->instance && !reg->name)
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
-                              "library '%s': '%s' returned OK but filled no registration\n"
-                              "  hint: the plugin is broken; its create must fill the "
-                              "registration (use the CPEX_PLUGIN macros of cpex/plugin.h)",
-                              l->path, l->symbol);
+                               "library '%s': '%s' returned OK but filled no registration\n"
+                               "  hint: the plugin is broken; its create must fill the "
+                               "registration (use the CPEX_PLUGIN macros of cpex/plugin.h)",
+                               l->path, l->symbol);
     if (!cpex__abi_compatible(CPEX_ABI_VERSION, reg->abi_version, why, sizeof why))
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
-                              "library '%s': the plugin's registration is for an incompatible "
-                              "plugin ABI\n"
-                              "  %s\n"
-                              "  hint: rebuild the plugin against the cpex/plugin.h installed "
-                              "with this host (ABI %u.%u)",
-                              l->path, why, CPEX_ABI_VERSION_MAJOR, CPEX_ABI_VERSION_MINOR);
+                               "library '%s': the plugin's registration is for an incompatible "
+                               "plugin ABI\n"
+                               "  %s\n"
+                               "  hint: rebuild the plugin against the cpex/plugin.h installed "
+                               "with this host (ABI %u.%u)",
+                               l->path, why, CPEX_ABI_VERSION_MAJOR, CPEX_ABI_VERSION_MINOR);
     if (reg->handler_count > CPEX__MAX_HANDLERS || (reg->handler_count && !reg->handlers))
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
-                              "library '%s': the plugin registered %zu handlers%s\n"
-                              "  hint: the plugin is broken; fix its registration",
-                              l->path, reg->handler_count,
-                              reg->handlers ? "" : " but no handler array");
+                               "library '%s': the plugin registered %zu handlers%s\n"
+                               "  hint: the plugin is broken; fix its registration",
+                               l->path, reg->handler_count,
+                               reg->handlers ? "" : " but no handler array");
     /* The whole list is checked before the fragment picks from it, and
        compared with what the manifest says the entry serves. */
     cpex_status st = cpex__registration_check(reg, l->path, NULL, err);
     if (st != CPEX_OK)
         return st;
     const cpex_manifest_entry *entry =
-        l->manifest ? cpex__manifest_find(&l->manifest->manifest, l->kind.entry ? l->kind.entry : "")
-                    : NULL;
+        l->manifest
+            ? cpex__manifest_find(&l->manifest->manifest, l->kind.entry ? l->kind.entry : "")
+            : NULL;
     if (entry && (st = cpex__hooks_agree(entry, reg, l->path, err)) != CPEX_OK)
         return st;
 
@@ -541,11 +540,11 @@ static cpex_status check_registration(load *l, cpex_error *err)
         char list[600];
         cpex__registration_list_hooks(reg, list, sizeof list);
         return cpex__error_add(err, CPEX_E_CONFIG, NULL,
-                              "the plugin in '%s' registered no handler for '#%s'; it "
-                              "registered handlers for %s\n"
-                              "  hint: put one of those after '#', or drop the fragment to "
-                              "keep every handler",
-                              l->path, frag, list);
+                               "the plugin in '%s' registered no handler for '#%s'; it "
+                               "registered handlers for %s\n"
+                               "  hint: put one of those after '#', or drop the fragment to "
+                               "keep every handler",
+                               l->path, frag, list);
     }
     l->filtered = cpex__malloc(keep * sizeof *l->filtered);
     if (!l->filtered)
@@ -566,8 +565,8 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
     (void)factory_data;
     if (!req || !out || !req->config || !req->config->kind.ptr || !req->host)
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
-                              "lib loader: incomplete factory request (no config, kind or "
-                              "host table)");
+                               "lib loader: incomplete factory request (no config, kind or "
+                               "host table)");
     load l;
     memset(&l, 0, sizeof l);
     l.req = req;
@@ -579,9 +578,9 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
         return st;
     if (strcmp(l.kind.scheme, LIB_SCHEME) != 0) {
         st = cpex__error_add(err, CPEX_E_CONFIG, NULL,
-                            "kind '%s' has scheme '%s' but this factory is registered for scheme "
-                            "'" LIB_SCHEME "'",
-                            req->config->kind.ptr, l.kind.scheme);
+                             "kind '%s' has scheme '%s' but this factory is registered for scheme "
+                             "'" LIB_SCHEME "'",
+                             req->config->kind.ptr, l.kind.scheme);
         load_undo(&l);
         return st;
     }
@@ -645,9 +644,9 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
         char hint[600];
         explain_dlopen(l.path, dlerr, relative, req->base_dir, hint, sizeof hint);
         st = cpex__error_add(err, CPEX_E_LOAD, NULL,
-                            "cannot load library '%s': %s\n"
-                            "  dlopen: %s",
-                            l.path, hint, dlerr);
+                             "cannot load library '%s': %s\n"
+                             "  dlopen: %s",
+                             l.path, hint, dlerr);
         cpex__libcheck_clear(&check);
         cpex__free(written);
         load_undo(&l);
@@ -668,8 +667,7 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
 
     /* 4-7. */
     if ((st = read_manifest(&l, err)) != CPEX_OK || (st = choose_entry(&l, err)) != CPEX_OK ||
-        (st = call_entry(&l, err)) != CPEX_OK ||
-        (st = check_registration(&l, err)) != CPEX_OK) {
+        (st = call_entry(&l, err)) != CPEX_OK || (st = check_registration(&l, err)) != CPEX_OK) {
         load_undo(&l);
         return st;
     }
@@ -712,7 +710,7 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
 }
 
 cpex_status cpex__lib_resolve(const char *kind_text, const char *base_dir, char **path,
-                             cpex_error *err)
+                              cpex_error *err)
 {
     *path = NULL;
     cpex__kind kind;

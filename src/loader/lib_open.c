@@ -20,12 +20,12 @@
 /* One library this file opened. */
 typedef struct opened {
     void *dl;
-    char *name;      /* what dlopen was given: the path, or a private copy's */
+    char *name; /* what dlopen was given: the path, or a private copy's */
     dev_t dev;
     ino_t ino;
     off_t size;
     struct timespec mtime;
-    size_t refs;     /* cpex__lib_open references not yet closed */
+    size_t refs; /* cpex__lib_open references not yet closed */
     struct opened *next;
 } opened;
 

@@ -35,10 +35,10 @@ typedef struct cpex__libcache cpex__libcache;
 
 /** What a full check of one library found. */
 typedef struct cpex__libcheck {
-    char *resolved;                       /* the canonical path (owned) */
-    struct stat st;                       /* the file when it was checked */
-    char *trust;                          /* who could replace it (owned), NULL: nobody */
-    char sha256[CPEX__SHA256_HEX + 1];    /* its hash, "" when it was not computed */
+    char *resolved;                    /* the canonical path (owned) */
+    struct stat st;                    /* the file when it was checked */
+    char *trust;                       /* who could replace it (owned), NULL: nobody */
+    char sha256[CPEX__SHA256_HEX + 1]; /* its hash, "" when it was not computed */
 } cpex__libcheck;
 
 /** A new, empty cache; NULL on OOM (then callers check every time). */

@@ -106,7 +106,7 @@ static const char *shown(const char *name, char *buf, size_t cap)
 
 /* Entry `i`, whose pointer is `ep`; `names` holds the names of entries 0..i-1. */
 static cpex__manifest_verdict read_entry(reader *r, const cpex_manifest_entry *ep, size_t i,
-                                        const char **names)
+                                         const char **names)
 {
     const char *p;
     char why[200], buf[CPEX_ENTRY_NAME_MAX + 1];
@@ -148,16 +148,15 @@ static cpex__manifest_verdict read_entry(reader *r, const cpex_manifest_entry *e
     if (e.description && (p = cpex__image_text(r->im, e.description, TEXT_MAX, 1)))
         return invalid(r, "the description of entry '%s' %s", label, p);
     if (e.hook_count > CPEX_MANIFEST_MAX_ENTRIES)
-        return invalid(r, "entry '%s' claims %zu hooks (at most %u accepted)", label,
-                       e.hook_count, CPEX_MANIFEST_MAX_ENTRIES);
+        return invalid(r, "entry '%s' claims %zu hooks (at most %u accepted)", label, e.hook_count,
+                       CPEX_MANIFEST_MAX_ENTRIES);
     if (e.hook_count && !e.hooks)
         return invalid(r, "entry '%s' has a hook count but no hook list", label);
     if (e.hook_count && (p = cpex__image_check(r->im, e.hooks, e.hook_count * sizeof(const char *),
-                                              _Alignof(const char *))))
+                                               _Alignof(const char *))))
         return invalid(r, "the hook list of entry '%s' %s", label, p);
     if (dst && (keep(r, &dst->entry, e.entry) || keep(r, &dst->display_name, e.display_name) ||
-                keep(r, &dst->version, e.version) ||
-                keep(r, &dst->description, e.description)))
+                keep(r, &dst->version, e.version) || keep(r, &dst->description, e.description)))
         return CPEX_MANIFEST_NOMEM;
     const char **hooks = NULL;
     if (dst && e.hook_count) {
@@ -215,7 +214,7 @@ static cpex__manifest_verdict read_body(reader *r, const cpex__image_sym *sym)
     if (!m.entries)
         return invalid(r, "it has an entry count but no entry list");
     if ((p = cpex__image_check(r->im, m.entries, m.entry_count * sizeof(const void *),
-                              _Alignof(const void *))))
+                               _Alignof(const void *))))
         return invalid(r, "its entry list %s", p);
 
     if (c) {
@@ -242,8 +241,8 @@ static cpex__manifest_verdict read_body(reader *r, const cpex__image_sym *sym)
 }
 
 cpex__manifest_verdict cpex__manifest_read(const cpex__image *im, const cpex__image_sym *sym,
-                                         uint32_t host_abi, cpex__manifest_copy **out,
-                                         cpex__manifest_report *rep)
+                                           uint32_t host_abi, cpex__manifest_copy **out,
+                                           cpex__manifest_report *rep)
 {
     reader r = {im, rep, NULL, 0};
     const char *p;
@@ -265,8 +264,7 @@ cpex__manifest_verdict cpex__manifest_read(const cpex__image *im, const cpex__im
     memcpy(&rep->struct_size, sym->addr, sizeof rep->struct_size);
     if (rep->struct_size < 2 * sizeof(uint32_t))
         return invalid(&r, "struct_size is %u", rep->struct_size);
-    memcpy(&rep->abi_version, (const char *)sym->addr + sizeof(uint32_t),
-           sizeof rep->abi_version);
+    memcpy(&rep->abi_version, (const char *)sym->addr + sizeof(uint32_t), sizeof rep->abi_version);
     rep->header = 1;
     /* 3. Another major may lay the rest out differently: stop. */
     if (CPEX_ABI_MAJOR(rep->abi_version) != CPEX_ABI_MAJOR(host_abi))
@@ -297,15 +295,16 @@ cpex__manifest_verdict cpex__manifest_read(const cpex__image *im, const cpex__im
 static cpex_status corrupt(cpex_error *err, const char *path, const char *detail)
 {
     return cpex__error_add(err, CPEX_E_LOAD, NULL,
-                          "library '%s' has an invalid manifest ('" CPEX_MANIFEST_SYMBOL "'): %s\n"
-                          "  hint: the library was not built with cpex/plugin.h, or its "
-                          "manifest is damaged; rebuild it with the SDK macros "
-                          "(CPEX_PLUGIN or CPEX_PLUGIN_ENTRY + CPEX_PLUGIN_LIST)",
-                          path, detail);
+                           "library '%s' has an invalid manifest ('" CPEX_MANIFEST_SYMBOL "'): %s\n"
+                           "  hint: the library was not built with cpex/plugin.h, or its "
+                           "manifest is damaged; rebuild it with the SDK macros "
+                           "(CPEX_PLUGIN or CPEX_PLUGIN_ENTRY + CPEX_PLUGIN_LIST)",
+                           path, detail);
 }
 
-cpex_status cpex__manifest_load(const cpex__image *im, const cpex__image_sym *sym, uint32_t host_abi,
-                               const char *path, cpex__manifest_copy **out, cpex_error *err)
+cpex_status cpex__manifest_load(const cpex__image *im, const cpex__image_sym *sym,
+                                uint32_t host_abi, const char *path, cpex__manifest_copy **out,
+                                cpex_error *err)
 {
     char why[300];
     cpex__manifest_report rep;
@@ -332,7 +331,7 @@ cpex_status cpex__manifest_load(const cpex__image *im, const cpex__image_sym *sy
     }
     if (v == CPEX_MANIFEST_NOMEM)
         return cpex__error_add(err, CPEX_E_NOMEM, NULL,
-                              "out of memory reading the manifest of library '%s'", path);
+                               "out of memory reading the manifest of library '%s'", path);
     if (v != CPEX_MANIFEST_VALID) {
         cpex__manifest_copy_free(copy);
         return corrupt(err, path, rep.detail);
@@ -343,7 +342,7 @@ cpex_status cpex__manifest_load(const cpex__image *im, const cpex__image_sym *sy
 }
 
 cpex_status cpex__manifest_validate(const cpex_manifest *m, uint32_t host_abi, const char *path,
-                                   size_t object_size, cpex_error *err)
+                                    size_t object_size, cpex_error *err)
 {
     cpex__image_sym sym = {m, object_size, CPEX_SYM_UNKNOWN};
     return cpex__manifest_load(NULL, &sym, host_abi, path, NULL, err);

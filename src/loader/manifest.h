@@ -101,8 +101,8 @@ typedef struct cpex__manifest_report {
  * on OTHER_MAJOR and NOMEM. With `out` NULL nothing is allocated.
  */
 cpex__manifest_verdict cpex__manifest_read(const cpex__image *im, const cpex__image_sym *sym,
-                                         uint32_t host_abi, cpex__manifest_copy **out,
-                                         cpex__manifest_report *rep);
+                                           uint32_t host_abi, cpex__manifest_copy **out,
+                                           cpex__manifest_report *rep);
 
 /**
  * Read and check the manifest of the library at `path` (for messages), as
@@ -111,8 +111,9 @@ cpex__manifest_verdict cpex__manifest_read(const cpex__image *im, const cpex__im
  * and, when `out` is given, the validated copy; else CPEX_E_LOAD with one
  * item in `err` (or CPEX_E_NOMEM) and *out NULL.
  */
-cpex_status cpex__manifest_load(const cpex__image *im, const cpex__image_sym *sym, uint32_t host_abi,
-                               const char *path, cpex__manifest_copy **out, cpex_error *err);
+cpex_status cpex__manifest_load(const cpex__image *im, const cpex__image_sym *sym,
+                                uint32_t host_abi, const char *path, cpex__manifest_copy **out,
+                                cpex_error *err);
 
 /**
  * Validate a manifest `m` in trusted process memory (a test's or the
@@ -122,7 +123,7 @@ cpex_status cpex__manifest_load(const cpex__image *im, const cpex__image_sym *sy
  * one item in `err`.
  */
 cpex_status cpex__manifest_validate(const cpex_manifest *m, uint32_t host_abi, const char *path,
-                                   size_t object_size, cpex_error *err);
+                                    size_t object_size, cpex_error *err);
 
 /* The functions below trust `m`: a copy from cpex__manifest_read /
    cpex__manifest_load, or a manifest cpex__manifest_validate accepted. */

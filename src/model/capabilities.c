@@ -80,24 +80,17 @@ int cpex__caps_can_read_field(cpex__caps caps, uint32_t field)
     case CPEX_EXT_ENTITY_TYPE:
     case CPEX_EXT_ENTITY_NAME:
     case CPEX_EXT_SCOPE:
-    case CPEX_EXT_TAGS:
-        return 1;
+    case CPEX_EXT_TAGS: return 1;
     case CPEX_EXT_SUBJECT_ID:
-    case CPEX_EXT_SUBJECT_TYPE:
-        return (caps & CPEX_CAP_READ_SUBJECT) != 0;
-    case CPEX_EXT_ROLES:
-        return (caps & CPEX_CAP_READ_ROLES) != 0;
-    case CPEX_EXT_LABELS:
-        return (caps & CPEX_CAP_READ_LABELS) != 0;
-    case CPEX_EXT_CLASSIFICATION:
-        return (caps & CPEX_CAP_READ_CLASSIFICATION) != 0;
+    case CPEX_EXT_SUBJECT_TYPE: return (caps & CPEX_CAP_READ_SUBJECT) != 0;
+    case CPEX_EXT_ROLES: return (caps & CPEX_CAP_READ_ROLES) != 0;
+    case CPEX_EXT_LABELS: return (caps & CPEX_CAP_READ_LABELS) != 0;
+    case CPEX_EXT_CLASSIFICATION: return (caps & CPEX_CAP_READ_CLASSIFICATION) != 0;
     case CPEX_EXT_REQUEST_ID:
     case CPEX_EXT_TRACE_ID:
     case CPEX_EXT_SPAN_ID:
     case CPEX_EXT_ENVIRONMENT:
-    case CPEX_EXT_TIMESTAMP:
-        return (caps & CPEX_CAP_READ_REQUEST) != 0;
-    default:
-        return 0;
+    case CPEX_EXT_TIMESTAMP: return (caps & CPEX_CAP_READ_REQUEST) != 0;
+    default: return 0;
     }
 }

@@ -25,9 +25,9 @@ enum {
 
 /** Outcome of cpex__caps_parse. */
 typedef enum cpex__cap_parse {
-    CPEX_CAP_KNOWN = 0,        /* a libcpex capability; its bit was set */
+    CPEX_CAP_KNOWN = 0,           /* a libcpex capability; its bit was set */
     CPEX_CAP_NOT_IMPLEMENTED = 1, /* a CPEX name libcpex does not implement yet (warn) */
-    CPEX_CAP_UNKNOWN = 2       /* not a capability; *suggestion may name a close one */
+    CPEX_CAP_UNKNOWN = 2          /* not a capability; *suggestion may name a close one */
 } cpex__cap_parse;
 
 /**

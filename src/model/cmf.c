@@ -16,8 +16,8 @@
 /* Names                                                               */
 /* ------------------------------------------------------------------ */
 
-const char *const cpex__cmf_role_names[CMF_ROLE_COUNT] = {"system", "developer", "user", "assistant",
-                                                    "tool"};
+const char *const cpex__cmf_role_names[CMF_ROLE_COUNT] = {"system", "developer", "user",
+                                                          "assistant", "tool"};
 
 const char *const cpex__cmf_kind_names[CPEX_PART_KIND_COUNT] = {
     "text",           "thinking",      "tool_call", "tool_result", "resource", "resource_ref",
@@ -69,11 +69,14 @@ static const size_t tr_strs[] = {offsetof(cpex_cmf_tool_result, tool_call_id),
 static const size_t tr_u32s[] = {offsetof(cpex_cmf_tool_result, is_error)};
 static const size_t tr_jsons[] = {offsetof(cpex_cmf_tool_result, content)};
 
-static const size_t rs_strs[] = {
-    offsetof(cpex_cmf_resource, resource_request_id), offsetof(cpex_cmf_resource, uri),
-    offsetof(cpex_cmf_resource, name),                offsetof(cpex_cmf_resource, description),
-    offsetof(cpex_cmf_resource, content),             offsetof(cpex_cmf_resource, blob),
-    offsetof(cpex_cmf_resource, mime_type),           offsetof(cpex_cmf_resource, version)};
+static const size_t rs_strs[] = {offsetof(cpex_cmf_resource, resource_request_id),
+                                 offsetof(cpex_cmf_resource, uri),
+                                 offsetof(cpex_cmf_resource, name),
+                                 offsetof(cpex_cmf_resource, description),
+                                 offsetof(cpex_cmf_resource, content),
+                                 offsetof(cpex_cmf_resource, blob),
+                                 offsetof(cpex_cmf_resource, mime_type),
+                                 offsetof(cpex_cmf_resource, version)};
 static const size_t rs_u32s[] = {offsetof(cpex_cmf_resource, resource_type)};
 static const size_t rs_i64s[] = {offsetof(cpex_cmf_resource, size_bytes)};
 static const size_t rs_jsons[] = {offsetof(cpex_cmf_resource, annotations)};
@@ -101,20 +104,20 @@ static const size_t md_strs[] = {offsetof(cpex_cmf_media, type), offsetof(cpex_c
                                  offsetof(cpex_cmf_media, title)};
 static const size_t md_i64s[] = {offsetof(cpex_cmf_media, duration_ms)};
 
-static const body_desc desc_tool_call = {sizeof(cpex_cmf_tool_call), LIST(tc_strs), NONE, NONE,
-                                         LIST(tc_jsons), 0};
-static const body_desc desc_tool_result = {sizeof(cpex_cmf_tool_result), LIST(tr_strs),
-                                           LIST(tr_u32s), NONE, LIST(tr_jsons), 0};
-static const body_desc desc_resource = {sizeof(cpex_cmf_resource), LIST(rs_strs), LIST(rs_u32s),
-                                        LIST(rs_i64s), LIST(rs_jsons), 0};
-static const body_desc desc_resource_ref = {sizeof(cpex_cmf_resource_ref), LIST(rr_strs),
-                                            LIST(rr_u32s), LIST(rr_i64s), NONE, 0};
-static const body_desc desc_prompt_request = {sizeof(cpex_cmf_prompt_request), LIST(pq_strs),
-                                              NONE, NONE, LIST(pq_jsons), 0};
-static const body_desc desc_prompt_result = {sizeof(cpex_cmf_prompt_result), LIST(pr_strs),
-                                             LIST(pr_u32s), NONE, NONE, 1};
-static const body_desc desc_media = {sizeof(cpex_cmf_media), LIST(md_strs), NONE, LIST(md_i64s),
-                                     NONE, 0};
+static const body_desc desc_tool_call = {
+    sizeof(cpex_cmf_tool_call), LIST(tc_strs), NONE, NONE, LIST(tc_jsons), 0};
+static const body_desc desc_tool_result = {
+    sizeof(cpex_cmf_tool_result), LIST(tr_strs), LIST(tr_u32s), NONE, LIST(tr_jsons), 0};
+static const body_desc desc_resource = {
+    sizeof(cpex_cmf_resource), LIST(rs_strs), LIST(rs_u32s), LIST(rs_i64s), LIST(rs_jsons), 0};
+static const body_desc desc_resource_ref = {
+    sizeof(cpex_cmf_resource_ref), LIST(rr_strs), LIST(rr_u32s), LIST(rr_i64s), NONE, 0};
+static const body_desc desc_prompt_request = {
+    sizeof(cpex_cmf_prompt_request), LIST(pq_strs), NONE, NONE, LIST(pq_jsons), 0};
+static const body_desc desc_prompt_result = {
+    sizeof(cpex_cmf_prompt_result), LIST(pr_strs), LIST(pr_u32s), NONE, NONE, 1};
+static const body_desc desc_media = {sizeof(cpex_cmf_media), LIST(md_strs), NONE,
+                                     LIST(md_i64s),          NONE,          0};
 
 static const body_desc *desc_for(uint32_t kind)
 {
@@ -231,8 +234,7 @@ bool cpex__cmf_cell_sole(const cpex__cmf_cell *c)
 {
     /* Acquire: a holder on another thread that dropped its reference
      * finished reading before we may write. */
-    return atomic_load_explicit(&((cpex__cmf_cell *)(uintptr_t)c)->refs, memory_order_acquire) ==
-           1;
+    return atomic_load_explicit(&((cpex__cmf_cell *)(uintptr_t)c)->refs, memory_order_acquire) == 1;
 }
 
 char *cpex__cmf_text_new(uint32_t kind, const char *text, size_t len)
@@ -312,11 +314,11 @@ void cpex__cmf_part_share(const cpex_cmf_part *src, cpex_cmf_part *dst)
 
 typedef struct cmf_impl {
     uint32_t magic;
-    bool parts_inline;     /* msg.parts is the inline array */
-    bool channel_owned;    /* msg.channel was copied (not a name of the table) */
-    size_t part_cap;       /* capacity of msg.parts */
+    bool parts_inline;  /* msg.parts is the inline array */
+    bool channel_owned; /* msg.channel was copied (not a name of the table) */
+    size_t part_cap;    /* capacity of msg.parts */
     cpex_cmf_message msg;
-    max_align_t tail[];    /* inline parts, then the schema text */
+    max_align_t tail[]; /* inline parts, then the schema text */
 } cmf_impl;
 
 static cmf_impl *impl_of(const cpex_cmf_message *m)
@@ -324,10 +326,7 @@ static cmf_impl *impl_of(const cpex_cmf_message *m)
     return (cmf_impl *)(void *)((char *)(uintptr_t)m - offsetof(cmf_impl, msg));
 }
 
-bool cpex__cmf_is_ours(const cpex_cmf_message *m)
-{
-    return m && impl_of(m)->magic == CMF_MAGIC;
-}
+bool cpex__cmf_is_ours(const cpex_cmf_message *m) { return m && impl_of(m)->magic == CMF_MAGIC; }
 
 static const char default_schema[] = "2.0";
 
@@ -488,9 +487,8 @@ cpex_cmf_message *cpex_cmf_clone(const cpex_cmf_message *message)
         cpex__cmf_message_alloc(message->role, schema, schema_len, message->part_count);
     if (!copy)
         return NULL;
-    if (message->channel.ptr &&
-        cpex__cmf_message_set_channel(copy, message->channel.ptr, message->channel.len) !=
-            CPEX_OK) {
+    if (message->channel.ptr && cpex__cmf_message_set_channel(copy, message->channel.ptr,
+                                                              message->channel.len) != CPEX_OK) {
         cpex_cmf_free(copy);
         return NULL;
     }
@@ -595,7 +593,7 @@ int cpex_cmf_equal(const cpex_cmf_message *a, const cpex_cmf_message *b)
         if (pa->kind != pb->kind)
             return 0;
         if (cpex__cmf_kind_has_body(pa->kind) ? !body_equal(pa->kind, pa->body, pb->body)
-                                        : !str_equal(pa->text, pb->text))
+                                              : !str_equal(pa->text, pb->text))
             return 0;
     }
     return 1;
@@ -649,8 +647,7 @@ cpex_status cpex_cmf_append_text(cpex_cmf_message *message, uint32_t kind, const
 }
 
 cpex_status cpex_cmf_append_tool_call(cpex_cmf_message *message, const char *tool_call_id,
-                                      const char *name, json_t *arguments,
-                                      const char *namespace_)
+                                      const char *name, json_t *arguments, const char *namespace_)
 {
     if (!message || !cstr_ok(tool_call_id) || !cstr_ok(name) || !opt_cstr_ok(namespace_) ||
         (arguments && !json_is_object(arguments))) {
@@ -686,8 +683,7 @@ cpex_status cpex_cmf_append_tool_result(cpex_cmf_message *message, const char *t
     return push_body(message, CPEX_PART_TOOL_RESULT, &tmpl);
 }
 
-cpex_status cpex_cmf_set_text(cpex_cmf_message *message, size_t part, const char *text,
-                              size_t len)
+cpex_status cpex_cmf_set_text(cpex_cmf_message *message, size_t part, const char *text, size_t len)
 {
     if (!message || part >= message->part_count || (!text && len) ||
         (text && !cpex__text_ok(text, len)))
@@ -735,8 +731,7 @@ static cpex_status set_body_json(cpex_cmf_message *message, size_t index, size_t
     return CPEX_OK;
 }
 
-cpex_status cpex_cmf_set_tool_arguments(cpex_cmf_message *message, size_t part,
-                                        json_t *arguments)
+cpex_status cpex_cmf_set_tool_arguments(cpex_cmf_message *message, size_t part, json_t *arguments)
 {
     if (!message || part >= message->part_count ||
         message->parts[part].kind != CPEX_PART_TOOL_CALL ||

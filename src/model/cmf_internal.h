@@ -103,11 +103,11 @@ bool cpex__cmf_is_ours(const cpex_cmf_message *message);
  * the given schema version (copied). NULL on OOM.
  */
 cpex_cmf_message *cpex__cmf_message_alloc(uint32_t role, const char *schema, size_t schema_len,
-                                    size_t part_cap);
+                                          size_t part_cap);
 
 /** Copy `len` bytes into the message's channel. CPEX_E_NOMEM on OOM. */
 cpex_status cpex__cmf_message_set_channel(cpex_cmf_message *message, const char *channel,
-                                    size_t len);
+                                          size_t len);
 
 /** Writable view of the parts array (the ABI exposes it read-only). */
 static inline cpex_cmf_part *cmf_parts(cpex_cmf_message *message)

@@ -145,9 +145,9 @@ static int oom(pctx *c)
 /* ------------------------------------------------------------------ */
 
 typedef enum str_rule {
-    STR_REQUIRED,  /* must be a string */
-    STR_OPTIONAL,  /* absent or null: ptr NULL */
-    STR_DEFAULTED  /* absent: ptr NULL (the caller's default); null is an error */
+    STR_REQUIRED, /* must be a string */
+    STR_OPTIONAL, /* absent or null: ptr NULL */
+    STR_DEFAULTED /* absent: ptr NULL (the caller's default); null is an error */
 } str_rule;
 
 static int check_text(pctx *c, const char *key, const char *s, size_t len)
@@ -257,8 +257,7 @@ static int read_blob(pctx *c, const json_t *obj, cpex_str *out, char **scratch)
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_array(v))
-        return fail(c, "blob", "expected an array of bytes (integers 0-255), got %s",
-                    type_name(v));
+        return fail(c, "blob", "expected an array of bytes (integers 0-255), got %s", type_name(v));
     size_t n = json_array_size(v);
     char *bytes = cpex__malloc(n ? n : 1);
     if (!bytes)
@@ -410,9 +409,7 @@ static int parse_body(pctx *c, uint32_t kind, const json_t *o, int depth, cpex__
     case CPEX_PART_RESOURCE: rc = parse_resource(c, o, &t->resource, scratch); break;
     case CPEX_PART_RESOURCE_REF: rc = parse_resource_ref(c, o, &t->resource_ref); break;
     case CPEX_PART_PROMPT_REQUEST: rc = parse_prompt_request(c, o, &t->prompt_request); break;
-    case CPEX_PART_PROMPT_RESULT:
-        rc = parse_prompt_result(c, o, &t->prompt_result, depth);
-        break;
+    case CPEX_PART_PROMPT_RESULT: rc = parse_prompt_result(c, o, &t->prompt_result, depth); break;
     default: rc = parse_media(c, o, kind, &t->media); break;
     }
     if (rc)
@@ -479,7 +476,7 @@ static int parse_part(pctx *c, const json_t *item, int depth, cpex_cmf_part *out
     out->struct_size = (uint32_t)sizeof(*out);
     out->kind = kind;
     int rc = cpex__cmf_kind_has_body(kind) ? parse_body_part(c, item, depth, out)
-                                     : parse_text_part(c, item, out);
+                                           : parse_text_part(c, item, out);
     if (rc)
         memset(out, 0, sizeof(*out));
     return rc;
@@ -504,7 +501,9 @@ static int parse_channel(pctx *c, const json_t *json, cpex_str *channel)
     if (!channel->ptr)
         return 0;
     return lookup_name(c, "channel", "channel", cpex__cmf_channel_names, CMF_CHANNEL_COUNT,
-                       *channel) < 0 ? -1 : 0;
+                       *channel) < 0
+               ? -1
+               : 0;
 }
 
 static int parse_parts(pctx *c, const json_t *content, int depth, cpex_cmf_message *m)
@@ -532,8 +531,7 @@ static cpex_cmf_message *parse_message(pctx *c, const json_t *json, int depth)
     }
     uint32_t role = 0;
     cpex_str schema, channel;
-    if (parse_role(c, json, &role) ||
-        read_str(c, json, "schema_version", STR_DEFAULTED, &schema) ||
+    if (parse_role(c, json, &role) || read_str(c, json, "schema_version", STR_DEFAULTED, &schema) ||
         parse_channel(c, json, &channel))
         return NULL;
     const json_t *content = json_object_get(json, "content");
@@ -541,9 +539,9 @@ static cpex_cmf_message *parse_message(pctx *c, const json_t *json, int depth)
         fail(c, "content", "expected an array of content parts, got %s", type_name(content));
         return NULL;
     }
-    cpex_cmf_message *m = cpex__cmf_message_alloc(role, schema.ptr ? schema.ptr : "2.0",
-                                            schema.ptr ? schema.len : 3,
-                                            content ? json_array_size(content) : 0);
+    cpex_cmf_message *m =
+        cpex__cmf_message_alloc(role, schema.ptr ? schema.ptr : "2.0", schema.ptr ? schema.len : 3,
+                                content ? json_array_size(content) : 0);
     if (!m) {
         oom(c);
         return NULL;
@@ -578,8 +576,9 @@ cpex_cmf_message *cpex_cmf_parse(const char *text, size_t len, cpex_error *err)
     json_error_t jerr;
     json_t *json = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!json) {
-        cpex__error_add(err, CPEX_E_INVALID, NULL, "message: invalid JSON at line %d, column %d: %s",
-                       jerr.line, jerr.column, jerr.text);
+        cpex__error_add(err, CPEX_E_INVALID, NULL,
+                        "message: invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                        jerr.text);
         return NULL;
     }
     cpex_cmf_message *m = cpex_cmf_from_json(json, err);

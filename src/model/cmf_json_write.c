@@ -79,23 +79,20 @@ static int put_blob(json_t *obj, cpex_str blob)
 static int write_tool_call(json_t *o, const cpex_cmf_tool_call *b)
 {
     return put_str(o, "tool_call_id", b->tool_call_id) || put_str(o, "name", b->name) ||
-           put_copy(o, "arguments", b->arguments, 1) ||
-           put_opt_str(o, "namespace", b->namespace_);
+           put_copy(o, "arguments", b->arguments, 1) || put_opt_str(o, "namespace", b->namespace_);
 }
 
 static int write_tool_result(json_t *o, const cpex_cmf_tool_result *b)
 {
-    return put_str(o, "tool_call_id", b->tool_call_id) ||
-           put_str(o, "tool_name", b->tool_name) || put_copy(o, "content", b->content, 0) ||
-           put_bool(o, "is_error", b->is_error);
+    return put_str(o, "tool_call_id", b->tool_call_id) || put_str(o, "tool_name", b->tool_name) ||
+           put_copy(o, "content", b->content, 0) || put_bool(o, "is_error", b->is_error);
 }
 
 static int write_resource(json_t *o, const cpex_cmf_resource *b)
 {
     const json_t *ann = (const json_t *)b->annotations;
-    return put_str(o, "resource_request_id", b->resource_request_id) ||
-           put_str(o, "uri", b->uri) || put_opt_str(o, "name", b->name) ||
-           put_opt_str(o, "description", b->description) ||
+    return put_str(o, "resource_request_id", b->resource_request_id) || put_str(o, "uri", b->uri) ||
+           put_opt_str(o, "name", b->name) || put_opt_str(o, "description", b->description) ||
            put_resource_type(o, b->resource_type) || put_opt_str(o, "content", b->content) ||
            put_blob(o, b->blob) || put_opt_str(o, "mime_type", b->mime_type) ||
            put_opt_count(o, "size_bytes", b->size_bytes) ||
@@ -105,19 +102,16 @@ static int write_resource(json_t *o, const cpex_cmf_resource *b)
 
 static int write_resource_ref(json_t *o, const cpex_cmf_resource_ref *b)
 {
-    return put_str(o, "resource_request_id", b->resource_request_id) ||
-           put_str(o, "uri", b->uri) || put_opt_str(o, "name", b->name) ||
-           put_resource_type(o, b->resource_type) ||
+    return put_str(o, "resource_request_id", b->resource_request_id) || put_str(o, "uri", b->uri) ||
+           put_opt_str(o, "name", b->name) || put_resource_type(o, b->resource_type) ||
            put_opt_count(o, "range_start", b->range_start) ||
-           put_opt_count(o, "range_end", b->range_end) ||
-           put_opt_str(o, "selector", b->selector);
+           put_opt_count(o, "range_end", b->range_end) || put_opt_str(o, "selector", b->selector);
 }
 
 static int write_prompt_request(json_t *o, const cpex_cmf_prompt_request *b)
 {
-    return put_str(o, "prompt_request_id", b->prompt_request_id) ||
-           put_str(o, "name", b->name) || put_copy(o, "arguments", b->arguments, 1) ||
-           put_opt_str(o, "server_id", b->server_id);
+    return put_str(o, "prompt_request_id", b->prompt_request_id) || put_str(o, "name", b->name) ||
+           put_copy(o, "arguments", b->arguments, 1) || put_opt_str(o, "server_id", b->server_id);
 }
 
 static int write_prompt_messages(json_t *o, const cpex_cmf_prompt_result *b)
@@ -187,7 +181,7 @@ static json_t *part_to_json(const cpex_cmf_part *p)
     int rc = put(o, "content_type", json_string(name));
     if (!rc)
         rc = cpex__cmf_kind_has_body(p->kind) ? put(o, "content", body_to_json(p->kind, p->body))
-                                        : put_str(o, "text", p->text);
+                                              : put_str(o, "text", p->text);
     if (rc) {
         json_decref(o);
         return NULL;
@@ -205,8 +199,7 @@ json_t *cpex_cmf_to_json(const cpex_cmf_message *message)
         schema = (cpex_str){"2.0", 3};
     json_t *o = json_object();
     json_t *parts = json_array();
-    if (!o || !parts || put_str(o, "schema_version", schema) ||
-        put(o, "role", json_string(role)))
+    if (!o || !parts || put_str(o, "schema_version", schema) || put(o, "role", json_string(role)))
         goto fail;
     for (size_t i = 0; i < message->part_count; i++)
         if (json_array_append_new(parts, part_to_json(&message->parts[i])))

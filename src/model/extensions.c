@@ -488,26 +488,17 @@ static json_t *deep_copy(const json_t *v, int depth, bool *too_deep)
         }
         return dst;
     }
-    case JSON_STRING:
-        return json_stringn_nocheck(json_string_value(v), json_string_length(v));
-    case JSON_INTEGER:
-        return json_integer(json_integer_value(v));
-    case JSON_REAL:
-        return json_real(json_real_value(v));
-    case JSON_TRUE:
-        return json_true();
-    case JSON_FALSE:
-        return json_false();
-    case JSON_NULL:
-        return json_null();
+    case JSON_STRING: return json_stringn_nocheck(json_string_value(v), json_string_length(v));
+    case JSON_INTEGER: return json_integer(json_integer_value(v));
+    case JSON_REAL: return json_real(json_real_value(v));
+    case JSON_TRUE: return json_true();
+    case JSON_FALSE: return json_false();
+    case JSON_NULL: return json_null();
     }
     return NULL;
 }
 
-json_t *cpex__ext_json_copy(const json_t *v, bool *too_deep)
-{
-    return deep_copy(v, 0, too_deep);
-}
+json_t *cpex__ext_json_copy(const json_t *v, bool *too_deep) { return deep_copy(v, 0, too_deep); }
 
 cpex_extensions *cpex_extensions_copy(const cpex_extensions *src)
 {
@@ -803,7 +794,7 @@ size_t cpex_extensions_header_count(const cpex_extensions *ext, uint32_t set)
 }
 
 int cpex__extensions_header_at_str(const cpex_extensions *ext, uint32_t set, size_t index,
-                                  cpex_str *name, cpex_str *value)
+                                   cpex_str *name, cpex_str *value)
 {
     const ext_headers *h = header_set(ext, set);
     if (!h || index >= h->count)

@@ -57,7 +57,7 @@ cpex_str cpex__extensions_header_str(const cpex_extensions *ext, uint32_t set, c
  * may be NULL) when it exists, 0 past the end or for a bad set.
  */
 int cpex__extensions_header_at_str(const cpex_extensions *ext, uint32_t set, size_t index,
-                                  cpex_str *name, cpex_str *value);
+                                   cpex_str *name, cpex_str *value);
 
 /** The whole custom object (borrowed), or NULL when no custom value was ever set. */
 const json_t *cpex__extensions_custom_object(const cpex_extensions *ext);

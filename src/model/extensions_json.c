@@ -43,7 +43,10 @@ typedef struct obj_spec {
     size_t count;
 } obj_spec;
 
-#define SPEC(keys) {keys, sizeof keys / sizeof keys[0]}
+#define SPEC(keys)                                                                                 \
+    {                                                                                              \
+        keys, sizeof keys / sizeof keys[0]                                                         \
+    }
 
 static const key_spec meta_keys[] = {
     {"entity_type", K_SINGLE, CPEX_EXT_ENTITY_TYPE, NULL},
@@ -83,10 +86,8 @@ static const key_spec request_keys[] = {
 static const obj_spec request_spec = SPEC(request_keys);
 
 static const key_spec top_keys[] = {
-    {"meta", K_OBJECT, 0, &meta_spec},
-    {"security", K_OBJECT, 0, &security_spec},
-    {"http", K_OBJECT, 0, &http_spec},
-    {"request", K_OBJECT, 0, &request_spec},
+    {"meta", K_OBJECT, 0, &meta_spec}, {"security", K_OBJECT, 0, &security_spec},
+    {"http", K_OBJECT, 0, &http_spec}, {"request", K_OBJECT, 0, &request_spec},
     {"custom", K_CUSTOM, 0, NULL},
 };
 static const obj_spec top_spec = SPEC(top_keys);
@@ -173,10 +174,7 @@ static json_t *build_object(const cpex_extensions *ext, const obj_spec *spec)
     return obj;
 }
 
-json_t *cpex_extensions_to_json(const cpex_extensions *ext)
-{
-    return build_object(ext, &top_spec);
-}
+json_t *cpex_extensions_to_json(const cpex_extensions *ext) { return build_object(ext, &top_spec); }
 
 /* ---- from_json ---- */
 
@@ -189,10 +187,10 @@ typedef struct parse_ctx {
 
 /* Records one problem. cpex__error_add ignores a NULL err, so the count is
  * kept here too: it decides success even when the caller passed no err. */
-#define PARSE_ERROR(c, ...)                                                   \
-    do {                                                                      \
-        (c)->errors++;                                                        \
-        (void)cpex__error_add((c)->err, CPEX_E_INVALID, NULL, __VA_ARGS__);   \
+#define PARSE_ERROR(c, ...)                                                                        \
+    do {                                                                                           \
+        (c)->errors++;                                                                             \
+        (void)cpex__error_add((c)->err, CPEX_E_INVALID, NULL, __VA_ARGS__);                        \
     } while (0)
 
 static void parse_nomem(parse_ctx *c)
@@ -297,11 +295,13 @@ static void parse_headers(parse_ctx *c, const json_t *v, uint32_t set, const cha
             /* Two spellings of one header: which value wins would be an
              * accident of key order, so ask the author to pick. */
             cpex_str prev_name = {NULL, 0};
-            for (size_t i = 0; cpex__extensions_header_at_str(c->ext, set, i, &prev_name, NULL); i++) {
+            for (size_t i = 0; cpex__extensions_header_at_str(c->ext, set, i, &prev_name, NULL);
+                 i++) {
                 if (cpex__ascii_ieq(prev_name.ptr, prev_name.len, name, name_len))
                     break;
             }
-            PARSE_ERROR(c, "%s.%s: duplicate header (names are case-insensitive; '%s' is already set)",
+            PARSE_ERROR(c,
+                        "%s.%s: duplicate header (names are case-insensitive; '%s' is already set)",
                         path, name, prev_name.ptr);
             continue;
         }
@@ -398,7 +398,7 @@ cpex_extensions *cpex_extensions_from_json(const json_t *json, cpex_error *err)
 {
     if (!json || !json_is_object(json)) {
         (void)cpex__error_add(err, CPEX_E_INVALID, NULL, "extensions: expected an object, got %s",
-                             json ? json_kind_name(json) : "nothing");
+                              json ? json_kind_name(json) : "nothing");
         return NULL;
     }
     parse_ctx c = {err, cpex_extensions_new(), 0, false};

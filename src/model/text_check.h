@@ -17,8 +17,8 @@
 /** Why a string cannot go into a model object. */
 typedef enum cpex__text_check {
     CPEX__TEXT_OK = 0,
-    CPEX__TEXT_NUL = 1,  /* plugins use ptr as a C string: a NUL would hide the rest */
-    CPEX__TEXT_UTF8 = 2  /* the JSON form cannot carry it */
+    CPEX__TEXT_NUL = 1, /* plugins use ptr as a C string: a NUL would hide the rest */
+    CPEX__TEXT_UTF8 = 2 /* the JSON form cannot carry it */
 } cpex__text_check;
 
 /** The first problem of `len` bytes of text, in order; CPEX__TEXT_OK when none. */

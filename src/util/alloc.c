@@ -39,10 +39,10 @@ static void *counted(void *p)
     return p;
 }
 
-#define ALLOC_CHECK()                                                                          \
-    do {                                                                                       \
-        if (should_fail())                                                                     \
-            return NULL;                                                                       \
+#define ALLOC_CHECK()                                                                              \
+    do {                                                                                           \
+        if (should_fail())                                                                         \
+            return NULL;                                                                           \
     } while (0)
 #define ALLOC_COUNT(p) counted(p)
 

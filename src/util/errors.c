@@ -9,10 +9,7 @@
 
 /* Whether libcpex may write into `err`: it is there and was initialized.
    Every field libcpex writes today is part of the first layout. */
-static int writable(const cpex_error *err)
-{
-    return err && err->struct_size >= CPEX_ERROR_SIZE_V1;
-}
+static int writable(const cpex_error *err) { return err && err->struct_size >= CPEX_ERROR_SIZE_V1; }
 
 /* Empty the fields of the first layout; struct_size stays the caller's. */
 static void reset(cpex_error *err)
@@ -98,9 +95,9 @@ static char *compose(const cpex_error_item *it, const char *body)
         snprintf(loc, sizeof loc, ":%d:%d", it->line, it->column);
     else if (it->file && it->line > 0)
         snprintf(loc, sizeof loc, ":%d", it->line);
-    return cpex__asprintf("%s%s%s%s%s%s%s", it->file ? it->file : "", loc,
-                         it->file ? ": " : "", it->plugin ? "plugin '" : "",
-                         it->plugin ? it->plugin : "", it->plugin ? "': " : "", body);
+    return cpex__asprintf("%s%s%s%s%s%s%s", it->file ? it->file : "", loc, it->file ? ": " : "",
+                          it->plugin ? "plugin '" : "", it->plugin ? it->plugin : "",
+                          it->plugin ? "': " : "", body);
 }
 
 static cpex_error_item *append_item(cpex_error *err)
@@ -131,7 +128,7 @@ static void fill_item(cpex_error_item *it, cpex_status code, const cpex__where *
 }
 
 cpex_status cpex__error_add(cpex_error *err, cpex_status code, const cpex__where *where,
-                           const char *fmt, ...)
+                            const char *fmt, ...)
 {
     if (!writable(err))
         return code;
@@ -152,10 +149,7 @@ cpex_status cpex__error_add(cpex_error *err, cpex_status code, const cpex__where
     return code;
 }
 
-void cpex__error_move(cpex_error *to, cpex_error *from)
-{
-    cpex__error_move_with(to, from, NULL);
-}
+void cpex__error_move(cpex_error *to, cpex_error *from) { cpex__error_move_with(to, from, NULL); }
 
 void cpex__error_move_with(cpex_error *to, cpex_error *from, const cpex__where *where)
 {

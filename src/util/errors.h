@@ -24,7 +24,7 @@ typedef struct cpex__where {
  * still counted with code CPEX_E_NOMEM where possible.
  */
 cpex_status cpex__error_add(cpex_error *err, cpex_status code, const cpex__where *where,
-                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /** Move every item of `from` into `to` (from becomes empty). */
 void cpex__error_move(cpex_error *to, cpex_error *from);

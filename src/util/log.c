@@ -17,8 +17,7 @@ const char *cpex__log_level_name(uint32_t level)
     }
 }
 
-void cpex__log(const cpex__log_sink *sink, uint32_t level, const char *plugin, const char *fmt,
-               ...)
+void cpex__log(const cpex__log_sink *sink, uint32_t level, const char *plugin, const char *fmt, ...)
 {
     uint32_t min = sink ? sink->min_level : CPEX_LOG_WARN;
     if (level < min)

@@ -18,8 +18,8 @@ typedef struct cpex__log_sink {
  * Format and emit one line. `sink` NULL: standard error at CPEX_LOG_WARN and
  * above. `plugin` may be NULL. Text is cut at 2 KiB.
  */
-void cpex__log(const cpex__log_sink *sink, uint32_t level, const char *plugin, const char *fmt,
-               ...) __attribute__((format(printf, 4, 5)));
+void cpex__log(const cpex__log_sink *sink, uint32_t level, const char *plugin, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /** "debug", "info", "warn" or "error". */
 const char *cpex__log_level_name(uint32_t level);

@@ -31,9 +31,9 @@
 #define POST E2E_POST
 
 static const char *const all_libs[] = {
-    LIB("single"),      LIB("multi_handler"),   LIB("multi_plugin"),  LIB("abi_major2"),
-    LIB("abi_newer_minor"), LIB("config_reject"), LIB("create_fail"), LIB("init_fail"),
-    LIB("bad_status"),  LIB("no_manifest"),     LIB("reg_newer"),     LIB("counter"),
+    LIB("single"),          LIB("multi_handler"), LIB("multi_plugin"), LIB("abi_major2"),
+    LIB("abi_newer_minor"), LIB("config_reject"), LIB("create_fail"),  LIB("init_fail"),
+    LIB("bad_status"),      LIB("no_manifest"),   LIB("reg_newer"),    LIB("counter"),
     LIB("dup_host"),
 };
 
@@ -41,10 +41,7 @@ static const char *const all_libs[] = {
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static cpex_manager *new_manager(void)
-{
-    return e2e_manager_new(NULL);
-}
+static cpex_manager *new_manager(void) { return e2e_manager_new(NULL); }
 
 /* Load YAML; expect success and initialize. */
 static void load_ok(cpex_manager *m, const char *yaml)
@@ -87,15 +84,9 @@ static void expect_fail_at(const char *file, int line, const char *yaml, cpex_st
 typedef e2e_outcome outcome;
 
 /* Invoke `hook` with a user text message. */
-static void invoke(cpex_manager *m, const char *hook, outcome *o)
-{
-    e2e_invoke_hello(m, hook, o);
-}
+static void invoke(cpex_manager *m, const char *hook, outcome *o) { e2e_invoke_hello(m, hook, o); }
 
-static void outcome_cleanup(outcome *o)
-{
-    e2e_outcome_cleanup(o);
-}
+static void outcome_cleanup(outcome *o) { e2e_outcome_cleanup(o); }
 
 static void expect_allow(cpex_manager *m, const char *hook)
 {
@@ -332,15 +323,17 @@ static void test_two_libraries(void **state)
 {
     (void)state;
     cpex_manager *m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - name: hello\n"
-               "    kind: \"lib:" LIB("single") "\"\n"
-               "    hooks: [" PRE "]\n"
-               "    priority: 10\n"
-               "  - name: mh\n"
-               "    kind: \"lib:" LIB("multi_handler") "\"\n"
-               "    hooks: [" PRE ", " POST "]\n"
-               "    priority: 20\n");
+    load_ok(m,
+            "plugins:\n"
+            "  - name: hello\n"
+            "    kind: \"lib:" LIB("single") "\"\n"
+                                             "    hooks: [" PRE "]\n"
+                                             "    priority: 10\n"
+                                             "  - name: mh\n"
+                                             "    kind: \"lib:" LIB(
+                                                 "multi_handler") "\"\n"
+                                                                  "    hooks: [" PRE ", " POST "]\n"
+                                                                  "    priority: 20\n");
     assert_int_equal(cpex_manager_plugin_count(m), 2);
     outcome o = E2E_OUTCOME_INIT;
     invoke(m, PRE, &o);
@@ -382,12 +375,13 @@ static void test_multi_plugin_both_entries(void **state)
     load_ok(m, "plugins:\n"
                "  - name: allower\n"
                "    kind: \"lib:" LIB("multi_plugin") "?entry=allow\"\n"
-               "    hooks: [" PRE "]\n"
-               "    priority: 10\n"
-               "  - name: denier\n"
-               "    kind: \"lib:" LIB("multi_plugin") "?entry=deny\"\n"
-               "    hooks: [" PRE "]\n"
-               "    priority: 20\n");
+                                                      "    hooks: [" PRE "]\n"
+                                                      "    priority: 10\n"
+                                                      "  - name: denier\n"
+                                                      "    kind: \"lib:" LIB(
+                                                          "multi_plugin") "?entry=deny\"\n"
+                                                                          "    hooks: [" PRE "]\n"
+                                                                          "    priority: 20\n");
     expect_deny(m, PRE, "example.multi_plugin.deny", "denier");
     cpex_plugin_info a = CPEX_PLUGIN_INFO_INIT, d = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, "allower", &a), CPEX_OK);
@@ -490,7 +484,8 @@ static void test_sdk_handshake(void **state)
     assert_int_equal(create(CPEX_ABI_MAKE_VERSION(2, 0), NULL, NULL, &reg, err, sizeof err),
                      CPEX_CREATE_ABI_MISMATCH);
     char expected[96];
-    assert_contains(err, e2e_abi_fmt(expected, sizeof expected, "plugin built for ABI %s, host has 2.0"));
+    assert_contains(
+        err, e2e_abi_fmt(expected, sizeof expected, "plugin built for ABI %s, host has 2.0"));
     assert_contains(err, "rebuild the plugin");
     assert_null(reg.name);
     assert_int_equal(create(CPEX_ABI_MAKE_VERSION(0, 9), NULL, NULL, &reg, err, sizeof err),
@@ -517,7 +512,8 @@ static void test_sdk_handshake(void **state)
     reg.struct_size = (uint32_t)CPEX_REGISTRATION_SIZE_1_0;
     assert_int_equal(create(CPEX_ABI_MAKE_VERSION(1, 0), host, &cfg, &reg, err, sizeof err),
                      CPEX_CREATE_ABI_MISMATCH);
-    assert_contains(err, e2e_abi_fmt(expected, sizeof expected, "plugin built for ABI %s, host has 1.0"));
+    assert_contains(
+        err, e2e_abi_fmt(expected, sizeof expected, "plugin built for ABI %s, host has 1.0"));
     assert_null(reg.name);
     /* a host whose registration struct is smaller than the 1.0 size is refused */
     memset(&reg, 0, sizeof reg);
@@ -535,8 +531,8 @@ static void test_sdk_handshake(void **state)
     reg.struct_size = (uint32_t)sizeof reg;
     assert_int_equal(create(CPEX_ABI_VERSION, host, &cfg, &reg, err, sizeof err),
                      CPEX_CREATE_ABI_MISMATCH);
-    assert_contains(err, e2e_abi_fmt(expected, sizeof expected,
-                                     "plugin built for ABI 1.99, host has %s"));
+    assert_contains(
+        err, e2e_abi_fmt(expected, sizeof expected, "plugin built for ABI 1.99, host has %s"));
     dlclose(dl);
 }
 
@@ -594,13 +590,15 @@ static void test_failure_is_isolated(void **state)
     (void)state;
     cpex_manager *m = new_manager();
     load_ok(m, E2E_YAML1("hello", "lib:" LIB("single"), PRE, ""));
-    const char *bad = "plugins:\n"
-                      "  - name: gate\n"
-                      "    kind: \"lib:" LIB("multi_plugin") "?entry=allow\"\n"
-                      "    hooks: [" PRE "]\n"
-                      "  - name: strict\n"
-                      "    kind: \"lib:" LIB("config_reject") "\"\n"
-                      "    hooks: [" PRE "]\n";
+    const char *bad =
+        "plugins:\n"
+        "  - name: gate\n"
+        "    kind: \"lib:" LIB("multi_plugin") "?entry=allow\"\n"
+                                               "    hooks: [" PRE "]\n"
+                                               "  - name: strict\n"
+                                               "    kind: \"lib:" LIB(
+                                                   "config_reject") "\"\n"
+                                                                    "    hooks: [" PRE "]\n";
     cpex_error err = CPEX_ERROR_INIT;
     assert_int_not_equal(cpex_manager_load_string(m, bad, strlen(bad), "bad.yaml", NULL, &err),
                          CPEX_OK);
@@ -625,21 +623,22 @@ static void test_same_library_twice(void **state)
 {
     (void)state;
     cpex_manager *m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - name: first\n"
-               "    kind: \"lib:" LIB("counter") "\"\n"
-               "    hooks: [" PRE "]\n"
-               "    config: { start: 100, label: a }\n"
-               "  - name: second\n"
-               "    kind: \"lib:" LIB("counter") "\"\n"
-               "    hooks: [" PRE "]\n"
-               "    config: { start: 0, label: b }\n");
+    load_ok(
+        m, "plugins:\n"
+           "  - name: first\n"
+           "    kind: \"lib:" LIB("counter") "\"\n"
+                                             "    hooks: [" PRE "]\n"
+                                             "    config: { start: 100, label: a }\n"
+                                             "  - name: second\n"
+                                             "    kind: \"lib:" LIB(
+                                                 "counter") "\"\n"
+                                                            "    hooks: [" PRE "]\n"
+                                                            "    config: { start: 0, label: b }\n");
     for (int round = 1; round <= 3; round++) {
         outcome o = E2E_OUTCOME_INIT;
         invoke(m, PRE, &o);
         assert_true(o.r.continue_processing);
-        assert_int_equal(json_integer_value(json_object_get(o.r.metadata, "a.count")),
-                         100 + round);
+        assert_int_equal(json_integer_value(json_object_get(o.r.metadata, "a.count")), 100 + round);
         assert_int_equal(json_integer_value(json_object_get(o.r.metadata, "b.count")), round);
         outcome_cleanup(&o);
     }
@@ -680,14 +679,46 @@ static void test_all_closed_after_free(void **state)
 {
     (void)state;
     cpex_manager *m = new_manager();
-    load_ok(m, "plugins:\n"
-               "  - { name: s,  kind: \"lib:" LIB("single") "\", hooks: [" PRE "] }\n"
-               "  - { name: mh, kind: \"lib:" LIB("multi_handler") "\", hooks: [" POST "] }\n"
-               "  - { name: a,  kind: \"lib:" LIB("multi_plugin") "?entry=allow\", hooks: [" PRE
-               "] }\n"
-               "  - { name: c1, kind: \"lib:" LIB("counter") "\", hooks: [" PRE "] }\n"
-               "  - { name: c2, kind: \"lib:" LIB("counter") "\", hooks: [" PRE "] }\n"
-               "  - { name: nm, kind: \"lib:" LIB("no_manifest") "\", hooks: [" PRE "] }\n");
+    load_ok(
+        m,
+        "plugins:\n"
+        "  - { name: s,  kind: \"lib:" LIB(
+            "single") "\", hooks: [" PRE "] }\n"
+                      "  - { name: mh, kind: \"lib:" LIB(
+                          "multi_handler") "\", hooks: [" POST "] }\n"
+                                           "  - { name: a,  kind: \"lib:" LIB(
+                                               "multi_plugin") "?entry=allow\", hooks: [" PRE
+                                                               "] }\n"
+                                                               "  - { name: c1, kind: \"lib:" LIB(
+                                                                   "counter") "\", hooks: [" PRE
+                                                                              "] }\n"
+                                                                              "  - { name: c2, "
+                                                                              "kind: \"lib:" LIB(
+                                                                                  "counter") "\", "
+                                                                                             "hooks"
+                                                                                             ": "
+                                                                                             "[" PRE
+                                                                                             "] }\n"
+                                                                                             "  - "
+                                                                                             "{ "
+                                                                                             "name:"
+                                                                                             " nm, "
+                                                                                             "kind:"
+                                                                                             " \"li"
+                                                                                             "b"
+                                                                                             ":" LIB(
+                                                                                                 "n"
+                                                                                                 "o"
+                                                                                                 "_"
+                                                                                                 "m"
+                                                                                                 "a"
+                                                                                                 "n"
+                                                                                                 "i"
+                                                                                                 "f"
+                                                                                                 "e"
+                                                                                                 "s"
+                                                                                                 "t") "\", hooks: [" PRE
+                                                                                                      "] }\n");
     expect_allow(m, PRE);
     expect_deny(m, POST, "example.multi_handler.post_deny", "mh");
     assert_true(is_loaded(LIB("single")));

@@ -52,8 +52,7 @@ static char *yaml1(const char *name, const char *lib, const char *hooks, const c
     return e2e_yaml1(name, kind, hooks, extra);
 }
 
-static cpex_manager *load1(const char *name, const char *lib, const char *hooks,
-                           const char *extra)
+static cpex_manager *load1(const char *name, const char *lib, const char *hooks, const char *extra)
 {
     char *y = yaml1(name, lib, hooks, extra);
     cpex_manager *m = load(y);
@@ -74,10 +73,7 @@ static char *load1_fail(const char *name, const char *lib, const char *hooks, co
 #define run e2e_invoke_cmf
 #define call_msg e2e_tool_call_msg
 
-static cpex_cmf_message *msg(const char *json)
-{
-    return e2e_cmf_parse(json);
-}
+static cpex_cmf_message *msg(const char *json) { return e2e_cmf_parse(json); }
 
 /* Invoke `hook` with a message of one tool call (see call_msg). */
 static void invoke_call(cpex_manager *m, const char *hook, const char *id, const char *tool,
@@ -139,10 +135,16 @@ static void allowlist_patterns(void **state)
                             "    config:\n"
                             "      allow: [\"search_*\", \"get_weather\", \"*_report\", "
                             "\"db_*_read\"]\n");
-    const char *allowed[] = {"search_docs", "search_", "get_weather", "sales_report", "_report",
-                             "db_users_read", "db__read"};
-    const char *denied[] = {"get_weather2", "xget_weather", "delete_repo", "search",
-                            "sales_reports", "db_users_write", "", "Search_docs"};
+    const char *allowed[] = {"search_docs", "search_",       "get_weather", "sales_report",
+                             "_report",     "db_users_read", "db__read"};
+    const char *denied[] = {"get_weather2",
+                            "xget_weather",
+                            "delete_repo",
+                            "search",
+                            "sales_reports",
+                            "db_users_write",
+                            "",
+                            "Search_docs"};
     for (size_t i = 0; i < CPEX__COUNT(allowed); i++) {
         char *code = decide(m, allowed[i], NULL);
         if (code)
@@ -163,21 +165,23 @@ static void allowlist_patterns(void **state)
 static void allowlist_violation_names_the_tool(void **state)
 {
     (void)state;
-    cpex_manager *m = load1("allowlist", LIB("tool_allowlist"), PRE,
-                            "    config: { allow: [\"search_*\"] }\n");
+    cpex_manager *m =
+        load1("allowlist", LIB("tool_allowlist"), PRE, "    config: { allow: [\"search_*\"] }\n");
     /* Two calls: the first passes, the second names the culprit. */
-    cpex_cmf_message *c = msg(
-        "{\"role\":\"assistant\",\"content\":["
-        "{\"content_type\":\"text\",\"text\":\"doing two things\"},"
-        "{\"content_type\":\"tool_call\",\"content\":{\"tool_call_id\":\"a\",\"name\":\"search_web\",\"arguments\":{}}},"
-        "{\"content_type\":\"tool_call\",\"content\":{\"tool_call_id\":\"b\",\"name\":\"rm_rf\",\"arguments\":{}}}]}");
+    cpex_cmf_message *c = msg("{\"role\":\"assistant\",\"content\":["
+                              "{\"content_type\":\"text\",\"text\":\"doing two things\"},"
+                              "{\"content_type\":\"tool_call\",\"content\":{\"tool_call_id\":\"a\","
+                              "\"name\":\"search_web\",\"arguments\":{}}},"
+                              "{\"content_type\":\"tool_call\",\"content\":{\"tool_call_id\":\"b\","
+                              "\"name\":\"rm_rf\",\"arguments\":{}}}]}");
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run(m, PRE, c, NULL, NULL, &res);
     assert_false(res.continue_processing);
     assert_string_equal(res.violation->code, "tool_not_allowed");
     assert_contains(res.violation->reason, "rm_rf");
     assert_string_equal(res.violation->plugin_name, "allowlist");
-    assert_string_equal(json_string_value(json_object_get(res.violation->details, "tool")), "rm_rf");
+    assert_string_equal(json_string_value(json_object_get(res.violation->details, "tool")),
+                        "rm_rf");
     assert_string_equal(json_string_value(json_object_get(res.violation->details, "tool_call_id")),
                         "b");
     assert_true(json_is_array(json_object_get(res.violation->details, "allowed")));
@@ -242,8 +246,8 @@ static void allowlist_rejects_bad_config(void **state)
     assert_contains(text, "allowlist");
     assert_contains(text, "config.allow is required");
     free(text);
-    text = load1_fail("allowlist", LIB("tool_allowlist"), PRE,
-                      "    config: { allow: [\"ok\", 3] }\n");
+    text =
+        load1_fail("allowlist", LIB("tool_allowlist"), PRE, "    config: { allow: [\"ok\", 3] }\n");
     assert_contains(text, "config.allow[1]");
     free(text);
 }
@@ -304,8 +308,8 @@ static void pii_each_kind(void **state)
     (void)state;
     cpex_manager *m = pii("    mode: transform\n");
     /* e-mail */
-    expect_redaction(m, "write to jane.doe+tag@mail.example.com today",
-                     "write to [EMAIL] today", 1, 0, 0);
+    expect_redaction(m, "write to jane.doe+tag@mail.example.com today", "write to [EMAIL] today", 1,
+                     0, 0);
     expect_redaction(m, "a@b.co, c_d@e-f.org.", "[EMAIL], [EMAIL].", 2, 0, 0);
     expect_redaction(m, "not an address: user@localhost or @example.com",
                      "not an address: user@localhost or @example.com", 0, 0, 0);
@@ -315,8 +319,8 @@ static void pii_each_kind(void **state)
     expect_redaction(m, "Paris: +33 1 42 68 53 00", "Paris: [PHONE]", 0, 1, 0);
     /* not phones: too short, a date, a version, a decimal, spaced digits */
     expect_redaction(m, "order 12345, on 2024-01-15, v1.2.3, pi 3.14159265358, 1 2 3 4 5 6 7 8 9 0",
-                     "order 12345, on 2024-01-15, v1.2.3, pi 3.14159265358, 1 2 3 4 5 6 7 8 9 0",
-                     0, 0, 0);
+                     "order 12345, on 2024-01-15, v1.2.3, pi 3.14159265358, 1 2 3 4 5 6 7 8 9 0", 0,
+                     0, 0);
     /* cards: Luhn-valid ones only */
     expect_redaction(m, "card 4111111111111111 ok", "card [CARD] ok", 0, 0, 1);
     expect_redaction(m, "4111 1111 1111 1111 / 5500-0000-0000-0004", "[CARD] / [CARD]", 0, 0, 2);
@@ -325,8 +329,8 @@ static void pii_each_kind(void **state)
                      0, 0, 0);
     expect_redaction(m, "4111111111111112", "4111111111111112", 0, 0, 0);
     /* a bit of everything */
-    expect_redaction(m, "x@y.io 4111111111111111 +44 20 7946 0958",
-                     "[EMAIL] [CARD] [PHONE]", 1, 1, 1);
+    expect_redaction(m, "x@y.io 4111111111111111 +44 20 7946 0958", "[EMAIL] [CARD] [PHONE]", 1, 1,
+                     1);
     cpex_manager_free(m);
 }
 
@@ -334,10 +338,11 @@ static void pii_tool_arguments_and_results(void **state)
 {
     (void)state;
     cpex_manager *m = pii("    mode: transform\n");
-    cpex_cmf_message *c = call_msg(
-        "c1", "send_email",
-        "{\"to\":\"jane@example.com\",\"n\":5,\"cc\":[\"bob@example.org\",{\"tel\":\"555-123-4567\"}],"
-        "\"jane@example.com\":true,\"card\":\"4111 1111 1111 1111\",\"ok\":null}");
+    cpex_cmf_message *c =
+        call_msg("c1", "send_email",
+                 "{\"to\":\"jane@example.com\",\"n\":5,\"cc\":[\"bob@example.org\",{\"tel\":\"555-"
+                 "123-4567\"}],"
+                 "\"jane@example.com\":true,\"card\":\"4111 1111 1111 1111\",\"ok\":null}");
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run(m, PRE, c, NULL, NULL, &res);
     assert_true(res.continue_processing);
@@ -359,8 +364,10 @@ static void pii_tool_arguments_and_results(void **state)
     assert_int_equal(metadata_count(&res, "card"), 1);
     assert_int_equal(metadata_count(&res, "total"), 4);
     /* The caller's message is untouched: the plugin worked on a clone. */
-    assert_string_equal(json_string_value(json_object_get((const json_t *)((const cpex_cmf_tool_call *)c->parts[0].body)->arguments, "to")),
-                        "jane@example.com");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            (const json_t *)((const cpex_cmf_tool_call *)c->parts[0].body)->arguments, "to")),
+        "jane@example.com");
     cpex_pipeline_result_cleanup(&res);
     cpex_cmf_free(c);
 
@@ -393,8 +400,7 @@ static void pii_kinds_config(void **state)
     expect_redaction(m, "a@b.io +1 555 123 4567 4111111111111111",
                      "[EMAIL] +1 555 123 4567 4111111111111111", 1, 0, 0);
     cpex_manager_free(m);
-    char *text =
-        load1_fail("pii", LIB("pii_redact"), PRE, "    config: { kinds: [email, ssn] }\n");
+    char *text = load1_fail("pii", LIB("pii_redact"), PRE, "    config: { kinds: [email, ssn] }\n");
     assert_contains(text, "ssn");
     free(text);
 }
@@ -437,8 +443,8 @@ static void rate_limit_burst_then_deny(void **state)
 static void rate_limit_refills(void **state)
 {
     (void)state;
-    cpex_manager *m = load1("limiter", LIB("rate_limit"), PRE,
-                            "    config: { max_per_second: 50, burst: 1 }\n");
+    cpex_manager *m =
+        load1("limiter", LIB("rate_limit"), PRE, "    config: { max_per_second: 50, burst: 1 }\n");
     assert_null(decide(m, "t", NULL));
     char *code = decide(m, "t", NULL);
     assert_non_null(code);
@@ -516,8 +522,8 @@ static void rate_limit_rejects_bad_config(void **state)
     const char *bad[] = {"", "    config: { burst: 3 }\n", "    config: { max_per_second: 0 }\n",
                          "    config: { max_per_second: \"fast\" }\n",
                          "    config: { max_per_second: 1, burst: 0 }\n"};
-    const char *want[] = {"max_per_second is required", "max_per_second is required",
-                          "above 0", "must be a number", "burst must be at least 1"};
+    const char *want[] = {"max_per_second is required", "max_per_second is required", "above 0",
+                          "must be a number", "burst must be at least 1"};
     for (size_t i = 0; i < CPEX__COUNT(bad); i++) {
         char *text = load1_fail("limiter", LIB("rate_limit"), PRE, bad[i]);
         assert_contains(text, want[i]);
@@ -530,11 +536,10 @@ static void rate_limit_rejects_bad_config(void **state)
 /* header_inject                                                       */
 /* ------------------------------------------------------------------ */
 
-static const char *header_config =
-    "    config:\n"
-    "      response_headers: { x-cpex-gateway: \"test\" }\n"
-    "      request_headers: { x-checked: \"yes\" }\n"
-    "      labels: [\"checked\"]\n";
+static const char *header_config = "    config:\n"
+                                   "      response_headers: { x-cpex-gateway: \"test\" }\n"
+                                   "      request_headers: { x-checked: \"yes\" }\n"
+                                   "      labels: [\"checked\"]\n";
 
 static void header_inject_with_capabilities(void **state)
 {
@@ -587,7 +592,8 @@ static void header_inject_without_capabilities_is_refused(void **state)
 
     /* Capability granted, but audit mode may not modify: refused as well. */
     char extra[512];
-    snprintf(extra, sizeof extra, "    mode: audit\n    capabilities: [write_headers, append_labels]\n%s",
+    snprintf(extra, sizeof extra,
+             "    mode: audit\n    capabilities: [write_headers, append_labels]\n%s",
              header_config);
     m = load1("hdr", LIB("header_inject"), PRE, extra);
     invoke_call(m, PRE, "c", "t", "{}", NULL, &o);
@@ -602,9 +608,10 @@ static void header_inject_without_capabilities_is_refused(void **state)
 static void header_inject_tool_filter(void **state)
 {
     (void)state;
-    cpex_manager *m = load1("hdr", LIB("header_inject"), PRE ", " POST,
-                            "    capabilities: [write_headers]\n"
-                            "    config: { tools: [\"send_*\"], response_headers: { x-a: \"1\" } }\n");
+    cpex_manager *m =
+        load1("hdr", LIB("header_inject"), PRE ", " POST,
+              "    capabilities: [write_headers]\n"
+              "    config: { tools: [\"send_*\"], response_headers: { x-a: \"1\" } }\n");
     cpex_cmf_message *other = call_msg("c", "search", "{}");
     cpex_cmf_message *send = call_msg("c", "send_email", "{}");
     cpex_cmf_message *result = result_msg("c", "send_sms", "\"ok\"");
@@ -623,9 +630,9 @@ static void header_inject_tool_filter(void **state)
     cpex_cmf_free(result);
     cpex_manager_free(m);
 
-    char *text = load1_fail(
-        "hdr", LIB("header_inject"), PRE,
-        "    config: { response_headers: { \"x-bad\": \"a\\r\\nSet-Cookie: x\" } }\n");
+    char *text =
+        load1_fail("hdr", LIB("header_inject"), PRE,
+                   "    config: { response_headers: { \"x-bad\": \"a\\r\\nSet-Cookie: x\" } }\n");
     assert_contains(text, "line breaks");
     free(text);
 }
@@ -729,8 +736,8 @@ static void audit_log_appends_and_reports_bad_path(void **state)
     char *path = test_write_temp("audit", "{\"earlier\":true}\n");
     assert_non_null(path);
     char extra[1024];
-    snprintf(extra, sizeof extra, "    mode: audit\n    config: { path: \"%s\", include_payload: true }\n",
-             path);
+    snprintf(extra, sizeof extra,
+             "    mode: audit\n    config: { path: \"%s\", include_payload: true }\n", path);
     cpex_manager *m = load1("audit", LIB("audit_log"), PRE, extra);
     cpex_cmf_message *c = call_msg("c", "t", "{\"q\":1}");
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;

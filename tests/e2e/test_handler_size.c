@@ -173,8 +173,8 @@ static void test_code_registration_stride(void **state)
 {
     (void)state;
     cpex_manager *m = new_manager();
-    wide entries[2] = {
-        {CPEX_HANDLER(PRE, code_handler, NULL), 0}, {CPEX_HANDLER(POST, code_handler, NULL), 0}};
+    wide entries[2] = {{CPEX_HANDLER(PRE, code_handler, NULL), 0},
+                       {CPEX_HANDLER(POST, code_handler, NULL), 0}};
     cpex_error err = CPEX_ERROR_INIT;
     entries[1].extra = 1;
     assert_int_equal(register_wide(m, entries, 2, &err), CPEX_E_LOAD);

@@ -87,8 +87,7 @@ static void test_fragment_does_not_hide_it(void **state)
     /* only the agreeing hook is picked, but the library as a whole disagrees */
     expect_refused(KIND("registers_more") "#" E2E_PRE, E2E_PRE,
                    "a handler for 'cmf.tool_post_invoke'", NULL);
-    expect_refused(KIND("lists_more") "#" E2E_PRE, E2E_PRE, "lists 'cmf.tool_post_invoke'",
-                   NULL);
+    expect_refused(KIND("lists_more") "#" E2E_PRE, E2E_PRE, "lists 'cmf.tool_post_invoke'", NULL);
 }
 
 int main(void)

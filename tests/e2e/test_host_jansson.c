@@ -56,18 +56,24 @@ static void host_free(void *p)
 static const char yaml[] =
     "plugins:\n"
     "  - name: allow\n"
-    "    kind: \"lib:" E2E_LIB("tool_allowlist") "\"\n"
-    "    hooks: [" E2E_PRE ", " E2E_POST "]\n"
-    "    config: { allow: [\"search_*\"], verify_results: true }\n"
-    "  - name: pii\n"
-    "    kind: \"lib:" E2E_LIB("pii_redact") "\"\n"
-    "    hooks: [" E2E_PRE ", " E2E_POST "]\n"
-    "    mode: transform\n"
-    "  - name: headers\n"
-    "    kind: \"lib:" E2E_LIB("header_inject") "\"\n"
-    "    hooks: [" E2E_PRE "]\n"
-    "    capabilities: [write_headers, append_labels]\n"
-    "    config: { response_headers: { x-test: \"1\" }, labels: [checked] }\n";
+    "    kind: \"lib:" E2E_LIB(
+        "tool_allowlist") "\"\n"
+                          "    hooks: [" E2E_PRE ", " E2E_POST "]\n"
+                          "    config: { allow: [\"search_*\"], verify_results: true }\n"
+                          "  - name: pii\n"
+                          "    kind: \"lib:" E2E_LIB(
+                              "pii_redact") "\"\n"
+                                            "    hooks: [" E2E_PRE ", " E2E_POST "]\n"
+                                            "    mode: transform\n"
+                                            "  - name: headers\n"
+                                            "    kind: \"lib:" E2E_LIB(
+                                                "header_inject") "\"\n"
+                                                                 "    hooks: [" E2E_PRE "]\n"
+                                                                 "    capabilities: "
+                                                                 "[write_headers, append_labels]\n"
+                                                                 "    config: { response_headers: "
+                                                                 "{ x-test: \"1\" }, labels: "
+                                                                 "[checked] }\n";
 
 static void run_request(cpex_manager *m, const char *hook, const char *json,
                         cpex_context_table **ctx)

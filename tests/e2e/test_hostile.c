@@ -97,15 +97,13 @@ static cpex_manager *new_manager(void)
     return m;
 }
 
-static void load_ok(cpex_manager *m, const char *yaml)
-{
-    e2e_load_ok(m, yaml, "test.yaml");
-}
+static void load_ok(cpex_manager *m, const char *yaml) { e2e_load_ok(m, yaml, "test.yaml"); }
 
 /* The good plugin: libcounter.so at priority 1, counting as "good.count". */
 #define GOOD_YAML                                                                                  \
-    E2E_YAML1("good", "lib:" LIB("counter"), PRE, "    priority: 1\n"                             \
-                                                  "    config: { label: good }\n")
+    E2E_YAML1("good", "lib:" LIB("counter"), PRE,                                                  \
+              "    priority: 1\n"                                                                  \
+              "    config: { label: good }\n")
 
 /* A new manager with the good plugin and then `yaml` (if not NULL) loaded,
    not initialized. */
@@ -128,15 +126,9 @@ static cpex_manager *with_hostile(const char *yaml)
 
 typedef e2e_outcome outcome;
 
-static void invoke(cpex_manager *m, outcome *o)
-{
-    e2e_invoke_hello(m, PRE, o);
-}
+static void invoke(cpex_manager *m, outcome *o) { e2e_invoke_hello(m, PRE, o); }
 
-static void outcome_cleanup(outcome *o)
-{
-    e2e_outcome_cleanup(o);
-}
+static void outcome_cleanup(outcome *o) { e2e_outcome_cleanup(o); }
 
 /* The end of a case: the outcome and the manager are released. */
 static void done(cpex_manager *m, outcome *o)
@@ -181,10 +173,7 @@ static const cpex_error_record *expect_record(const outcome *o, const char *plug
     return rec;
 }
 
-static void expect_allowed(const outcome *o)
-{
-    assert_allowed(&o->r);
-}
+static void expect_allowed(const outcome *o) { assert_allowed(&o->r); }
 
 /* One invoke through `m`: allowed, and the good plugin's `good_n`-th call. */
 static void invoke_allowed(cpex_manager *m, outcome *o, long long good_n)
@@ -246,8 +235,7 @@ typedef struct libref {
  * destroyed (the library counts no live instance). Failures name the
  * caller's line (expect_refused).
  */
-static void expect_refused_at(const char *file, int line, const char *yaml, const libref *lib,
-                              ...)
+static void expect_refused_at(const char *file, int line, const char *yaml, const libref *lib, ...)
 {
     char *msg = load_refused(yaml, CPEX_E_LOAD);
     va_list ap;
@@ -676,6 +664,8 @@ static void test_host_table_misuse(void **state)
 static void test_all_at_once(void **state)
 {
     (void)state;
+    /* One line of YAML per line of code. */
+    /* clang-format off */
     cpex_manager *m = with_hostile(
         "plugins:\n"
         "  - { name: decider, kind: \"lib:" LIB("hostile_behaviour") "?entry=decide\", "
@@ -686,6 +676,7 @@ static void test_all_at_once(void **state)
         "hooks: [" PRE "], mode: audit }\n"
         "  - { name: clumsy, kind: \"lib:" LIB("hostile_behaviour") "?entry=misuse\", "
         "hooks: [" PRE "], priority: 20 }\n");
+    /* clang-format on */
     for (int round = 1; round <= 3; round++) {
         outcome o = E2E_OUTCOME_INIT;
         invoke_allowed(m, &o, round);

@@ -182,8 +182,7 @@ static void threads_of_the_plugin(void **state)
                     "\"only\":\"iso\"},"
                     "{\"op\":\"get\",\"key\":\"n\",\"only\":\"iso\"}]");
     assert_int_equal(field_int(a, 0, "failures"), 0);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 1), "text")),
-                        "1000");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 1), "text")), "1000");
     json_decref(a);
 }
 
@@ -255,8 +254,8 @@ static void bad_keys_as_in_process(void **state)
         assert_int_equal(field_int(a, 0, "status"), CPEX_HOST_EINVAL);
         json_decref(a);
         free(ops);
-        assert_true(asprintf(&ops, "[{\"op\":\"incr\",\"key\":\"%s\",\"only\":\"iso\"}]",
-                             keys[i]) > 0);
+        assert_true(asprintf(&ops, "[{\"op\":\"incr\",\"key\":\"%s\",\"only\":\"iso\"}]", keys[i]) >
+                    0);
         a = run(ops);
         assert_int_equal(field_int(a, 0, "status"), CPEX_HOST_EINVAL);
         json_decref(a);

@@ -53,10 +53,7 @@ static const hostile cases[] = {
 /* ------------------------------------------------------------------ */
 
 /* A manager with the lib: scheme, as a host sets one up. */
-static cpex_manager *lib_manager(void)
-{
-    return e2e_manager_new(NULL);
-}
+static cpex_manager *lib_manager(void) { return e2e_manager_new(NULL); }
 
 /* Whether the library at `path` is mapped in this process. */
 #define mapped e2e_is_loaded
@@ -86,12 +83,12 @@ static void expect_refusal(const hostile *h, const char *kind)
     char *msg = load_refused(yaml, CPEX_E_LOAD);
     char name[64];
     snprintf(name, sizeof name, "plugin '%s'", h->plugin);
-    assert_contains(msg, name);                /* the operator's plugin */
-    assert_contains(msg, h->lib);              /* the resolved path */
-    assert_contains(msg, "invalid manifest");  /* what failed */
-    assert_contains(msg, h->why);              /* and exactly why */
-    assert_contains(msg, "hint: ");            /* what to do */
-    assert_contains(msg, "hostile.yaml");      /* where the operator wrote it */
+    assert_contains(msg, name);               /* the operator's plugin */
+    assert_contains(msg, h->lib);             /* the resolved path */
+    assert_contains(msg, "invalid manifest"); /* what failed */
+    assert_contains(msg, h->why);             /* and exactly why */
+    assert_contains(msg, "hint: ");           /* what to do */
+    assert_contains(msg, "hostile.yaml");     /* where the operator wrote it */
     free(msg);
     free(yaml);
     assert_false(mapped(h->lib)); /* closed again */
@@ -115,13 +112,15 @@ static void test_config_load_refuses(void **state)
 static void test_beside_a_good_plugin(void **state)
 {
     (void)state;
-    const char *yaml = "plugins:\n"
-                       "  - name: good\n"
-                       "    kind: \"lib:" LIB("single") "\"\n"
-                       "    hooks: [" PRE "]\n"
-                       "  - name: bad\n"
-                       "    kind: \"lib:" LIB("manifest_wild_list") "\"\n"
-                       "    hooks: [" PRE "]\n";
+    const char *yaml =
+        "plugins:\n"
+        "  - name: good\n"
+        "    kind: \"lib:" LIB("single") "\"\n"
+                                         "    hooks: [" PRE "]\n"
+                                         "  - name: bad\n"
+                                         "    kind: \"lib:" LIB(
+                                             "manifest_wild_list") "\"\n"
+                                                                   "    hooks: [" PRE "]\n";
     char *msg = load_refused(yaml, CPEX_E_LOAD);
     assert_contains(msg, "plugin 'bad'");
     assert_contains(msg, "its entry list points outside the library");
@@ -254,8 +253,9 @@ static void test_describe_good(void **state)
     assert_true(e->exported);
     assert_int_equal(e->hook_count, 1);
     assert_string_equal(e->hooks[0], PRE);
-    assert_true(has_line(info->notes, info->note_count, "cpex_plugin_create_extra is exported "
-                                                        "but not listed"));
+    assert_true(has_line(info->notes, info->note_count,
+                         "cpex_plugin_create_extra is exported "
+                         "but not listed"));
     assert_false(has_line(info->notes, info->note_count, "cpex_plugin_creation"));
     cpex_library_info_free(info);
 
@@ -342,10 +342,13 @@ static void test_describe_out_of_memory(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_load_refuses),   cmocka_unit_test(test_beside_a_good_plugin),
-        cmocka_unit_test(test_host_keeps_running),    cmocka_unit_test(test_entry_point_is_data),
+        cmocka_unit_test(test_config_load_refuses),
+        cmocka_unit_test(test_beside_a_good_plugin),
+        cmocka_unit_test(test_host_keeps_running),
+        cmocka_unit_test(test_entry_point_is_data),
         cmocka_unit_test(test_describe_hostile),
-        cmocka_unit_test(test_describe_good),         cmocka_unit_test(test_describe_not_a_library),
+        cmocka_unit_test(test_describe_good),
+        cmocka_unit_test(test_describe_not_a_library),
         cmocka_unit_test(test_describe_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

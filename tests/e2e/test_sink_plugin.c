@@ -33,7 +33,7 @@ static void test_hookless_sink_from_library(void **state)
     static const char yaml[] = "plugins:\n"
                                "  - name: sink\n"
                                "    kind: \"lib:" E2E_LIB("verdict_sink") "\"\n"
-                               "    mode: audit\n";
+                                                                          "    mode: audit\n";
     if (cpex_manager_load_string(m, yaml, sizeof yaml - 1, NULL, NULL, &err) != CPEX_OK)
         fail_msg("%s", cpex_error_message(&err));
     tp_plugin *gate = tp_denying(tp_new("gate", &trace), "nope", "closed");
@@ -94,9 +94,9 @@ static void test_sdk_refuses_hosts_without_sinks(void **state)
     /* A 1.0 host. */
     memset(&out, 0, sizeof out);
     out.struct_size = (uint32_t)CPEX_REGISTRATION_SIZE_1_0;
-    assert_int_equal(create(CPEX_ABI_MAKE_VERSION(1, 0), cpex_host_api_get(), &cfg, &out, err,
-                            sizeof err),
-                     CPEX_CREATE_ABI_MISMATCH);
+    assert_int_equal(
+        create(CPEX_ABI_MAKE_VERSION(1, 0), cpex_host_api_get(), &cfg, &out, err, sizeof err),
+        CPEX_CREATE_ABI_MISMATCH);
     assert_contains(err, "plugin built for ABI 1.1, host has 1.0");
     /* This host: fine. */
     memset(&out, 0, sizeof out);

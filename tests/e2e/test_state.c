@@ -98,10 +98,18 @@ static void set_get_delete(void **state)
     cpex_manager *m = mgr();
     static const char bin[] = {'a', '\0', 'b'};
     sop ops[] = {
-        S_SET("k", "hello", 0), S_GET("k"), S_SET("k", "world!", 0), S_GET("k"),
-        {.kind = SOP_SET, .key = "bin", .val = bin, .len = 3}, S_GET("bin"),
-        S_GET("missing"),       S_DEL("k"), S_DEL("k"),        S_GET("k"),
-        S_SET("empty", "", 0),  S_GET("empty"),
+        S_SET("k", "hello", 0),
+        S_GET("k"),
+        S_SET("k", "world!", 0),
+        S_GET("k"),
+        {.kind = SOP_SET, .key = "bin", .val = bin, .len = 3},
+        S_GET("bin"),
+        S_GET("missing"),
+        S_DEL("k"),
+        S_DEL("k"),
+        S_GET("k"),
+        S_SET("empty", "", 0),
+        S_GET("empty"),
     };
     SOP_RUN(m, 0, ops);
     assert_int_equal(ops[0].st, CPEX_HOST_OK);
@@ -125,11 +133,23 @@ static void counters(void **state)
     (void)state;
     cpex_manager *m = mgr();
     sop ops[] = {
-        S_INCR("n", 1, 0),  S_INCR("n", 5, 0),   S_INCR("n", -10, 0), S_GET("n"),
-        S_SET("t", "41", 0), S_INCR("t", 1, 0),  S_GET("t"),
-        S_SET("x", "abc", 0), S_INCR("x", 1, 0), S_SET("lz", "007", 0), S_INCR("lz", 1, 0),
-        S_SET("big", "9223372036854775807", 0), S_INCR("big", 1, 0), S_GET("big"),
-        S_SET("neg", "-9223372036854775808", 0), S_INCR("neg", -1, 0), S_INCR("neg", 1, 0),
+        S_INCR("n", 1, 0),
+        S_INCR("n", 5, 0),
+        S_INCR("n", -10, 0),
+        S_GET("n"),
+        S_SET("t", "41", 0),
+        S_INCR("t", 1, 0),
+        S_GET("t"),
+        S_SET("x", "abc", 0),
+        S_INCR("x", 1, 0),
+        S_SET("lz", "007", 0),
+        S_INCR("lz", 1, 0),
+        S_SET("big", "9223372036854775807", 0),
+        S_INCR("big", 1, 0),
+        S_GET("big"),
+        S_SET("neg", "-9223372036854775808", 0),
+        S_INCR("neg", -1, 0),
+        S_INCR("neg", 1, 0),
     };
     SOP_RUN(m, 0, ops);
     assert_int_equal(ops[0].st, CPEX_HOST_OK);
@@ -142,8 +162,8 @@ static void counters(void **state)
     assert_int_equal(ops[5].value, 42);
     assert_string_equal(ops[6].text, "42");
     assert_int_equal(ops[8].st, CPEX_HOST_ETYPE);
-    assert_int_equal(ops[10].st, CPEX_HOST_ETYPE); /* "007" is not an integer's text */
-    assert_int_equal(ops[12].st, CPEX_HOST_EINVAL); /* overflow */
+    assert_int_equal(ops[10].st, CPEX_HOST_ETYPE);            /* "007" is not an integer's text */
+    assert_int_equal(ops[12].st, CPEX_HOST_EINVAL);           /* overflow */
     assert_string_equal(ops[13].text, "9223372036854775807"); /* unchanged */
     assert_int_equal(ops[15].st, CPEX_HOST_EINVAL);
     assert_int_equal(ops[16].st, CPEX_HOST_OK);
@@ -156,10 +176,10 @@ static void sets(void **state)
     (void)state;
     cpex_manager *m = mgr();
     sop ops[] = {
-        S_ADD("s", "b", 0),    S_ADD("s", "a", 0), S_ADD("s", "b", 0), S_MEMBERS("s"),
-        S_MEMBERS("none"),     S_GET("s"),         S_INCR("s", 1, 0),  S_SET("txt", "x", 0),
-        S_ADD("txt", "m", 0),  S_MEMBERS("txt"),   S_SET("s", "now text", 0), S_GET("s"),
-        S_ADD("e", "", 0),     S_MEMBERS("e"),
+        S_ADD("s", "b", 0),   S_ADD("s", "a", 0), S_ADD("s", "b", 0),        S_MEMBERS("s"),
+        S_MEMBERS("none"),    S_GET("s"),         S_INCR("s", 1, 0),         S_SET("txt", "x", 0),
+        S_ADD("txt", "m", 0), S_MEMBERS("txt"),   S_SET("s", "now text", 0), S_GET("s"),
+        S_ADD("e", "", 0),    S_MEMBERS("e"),
     };
     SOP_RUN(m, 0, ops);
     assert_int_equal(ops[0].st, CPEX_HOST_OK);
@@ -302,11 +322,19 @@ static void bad_arguments(void **state)
     char *big = calloc(1, CPEX_STATE_VALUE_MAX + 1);
     assert_non_null(big);
     sop ops[] = {
-        S_GET(""), S_GET("a b"), S_GET("a\nb"), S_GET("tab\t"), S_GET("del\x7f"),
-        S_GET(long_key), S_SET(max_key, "ok", 0), S_GET(max_key),
+        S_GET(""),
+        S_GET("a b"),
+        S_GET("a\nb"),
+        S_GET("tab\t"),
+        S_GET("del\x7f"),
+        S_GET(long_key),
+        S_SET(max_key, "ok", 0),
+        S_GET(max_key),
         {.kind = SOP_SET, .key = "v", .val = big, .len = CPEX_STATE_VALUE_MAX + 1},
         {.kind = SOP_SET, .key = "v", .val = big, .len = CPEX_STATE_VALUE_MAX},
-        S_SET("v", "x", -1), S_SET("v", "x", CPEX_STATE_TTL_MAX_MS + 1), S_INCR("n", 1, -5),
+        S_SET("v", "x", -1),
+        S_SET("v", "x", CPEX_STATE_TTL_MAX_MS + 1),
+        S_INCR("n", 1, -5),
         {.kind = SOP_ADD, .key = "s", .val = big, .len = CPEX_STATE_MEMBER_MAX + 1},
         {.kind = SOP_SET, .key = "v", .val = NULL, .len = 3},
         S_GET("\xc3\xa9t\xc3\xa9:utf-8"),

@@ -77,7 +77,10 @@ static void start_redis(test_redis *srv, int port)
         fail_msg("%s", srv->error);
 }
 
-static bool is_failure(int32_t st) { return st == CPEX_HOST_EUNAVAILABLE || st == CPEX_HOST_ETIMEOUT; }
+static bool is_failure(int32_t st)
+{
+    return st == CPEX_HOST_EUNAVAILABLE || st == CPEX_HOST_ETIMEOUT;
+}
 
 /* ------------------------------------------------------------------ */
 
@@ -179,8 +182,8 @@ static void paused_server_times_out(void **state)
 
     sop a = sop_do(by_deadline, 5, S_INCR("p", 1, 0));
     assert_int_equal(a.st, CPEX_HOST_ETIMEOUT);
-    assert_true(a.elapsed_ms >= 300);  /* it waited for an answer... */
-    assert_true(a.elapsed_ms < 3000);  /* ...until the 0.5 s deadline, not the 20 s timeout */
+    assert_true(a.elapsed_ms >= 300); /* it waited for an answer... */
+    assert_true(a.elapsed_ms < 3000); /* ...until the 0.5 s deadline, not the 20 s timeout */
     sop b = sop_do(by_command, 0, S_INCR("p", 1, 0));
     assert_int_equal(b.st, CPEX_HOST_ETIMEOUT);
     assert_true(b.elapsed_ms >= 200);

@@ -77,30 +77,15 @@ static int32_t fill(cpex_plugin_registration *out, const void *handlers, size_t 
     }                                                                                              \
     static int32_t name##_fill(cpex_plugin_registration *out)
 
-ENTRY(wide_zero)
-{
-    return fill(out, wide_zero, 2, (uint32_t)sizeof(wide_handler));
-}
+ENTRY(wide_zero) { return fill(out, wide_zero, 2, (uint32_t)sizeof(wide_handler)); }
 
-ENTRY(wide_tail)
-{
-    return fill(out, wide_tail, 1, (uint32_t)sizeof(wide_handler));
-}
+ENTRY(wide_tail) { return fill(out, wide_tail, 1, (uint32_t)sizeof(wide_handler)); }
 
-ENTRY(too_small)
-{
-    return fill(out, allow_handlers, 1, 8);
-}
+ENTRY(too_small) { return fill(out, allow_handlers, 1, 8); }
 
-ENTRY(too_large)
-{
-    return fill(out, allow_handlers, 1, 1u << 20);
-}
+ENTRY(too_large) { return fill(out, allow_handlers, 1, 1u << 20); }
 
-ENTRY(unaligned)
-{
-    return fill(out, allow_handlers, 1, 28);
-}
+ENTRY(unaligned) { return fill(out, allow_handlers, 1, 28); }
 
 ENTRY(reserved_set)
 {

@@ -45,8 +45,8 @@ static int32_t fill(cpex_plugin_registration *out, const cpex_handler_reg *handl
     {                                                                                              \
         (void)host;                                                                                \
         (void)config;                                                                              \
-        return fill(out, name##_handlers, sizeof name##_handlers / sizeof name##_handlers[0],      \
-                    err, err_cap);                                                                 \
+        return fill(out, name##_handlers, sizeof name##_handlers / sizeof name##_handlers[0], err, \
+                    err_cap);                                                                      \
     }
 
 CREATE(null_fn)

@@ -9,5 +9,4 @@
 
 TEST_ABORTING_CREATE
 
-TEST_ONE_ENTRY_MANIFEST("Huge", "1.0.0", "claims a huge count", CPEX_ABI_VERSION,
-                        (size_t)1 << 40);
+TEST_ONE_ENTRY_MANIFEST("Huge", "1.0.0", "claims a huge count", CPEX_ABI_VERSION, (size_t)1 << 40);

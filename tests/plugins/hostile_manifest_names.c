@@ -25,8 +25,8 @@ ENTRY_POINT(cpex_plugin_create_good)
 static const char *const hooks[] = {"cmf.tool_pre_invoke"};
 static const cpex_manifest_entry good = {
     sizeof(cpex_manifest_entry), 0, "good", "Good", "1.0.0", "a valid entry", 1, hooks};
-static const cpex_manifest_entry bad = {
-    sizeof(cpex_manifest_entry), 0, "bad-name", "Bad", "1.0.0", "not an identifier", 1, hooks};
+static const cpex_manifest_entry bad = {sizeof(cpex_manifest_entry), 0, "bad-name", "Bad", "1.0.0",
+                                        "not an identifier",         1, hooks};
 static const cpex_manifest_entry *const entries[] = {&good, &bad};
 
 __attribute__((visibility("default"))) extern const cpex_manifest cpex_plugin_list;

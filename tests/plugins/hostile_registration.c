@@ -48,20 +48,11 @@ ENTRY(untouched)
     return CPEX_CREATE_OK;
 }
 
-ENTRY(no_handlers)
-{
-    return fill(out, 0, NULL);
-}
+ENTRY(no_handlers) { return fill(out, 0, NULL); }
 
-ENTRY(count_no_array)
-{
-    return fill(out, 3, NULL);
-}
+ENTRY(count_no_array) { return fill(out, 3, NULL); }
 
-ENTRY(absurd_count)
-{
-    return fill(out, (size_t)1 << 40, allow_handlers);
-}
+ENTRY(absurd_count) { return fill(out, (size_t)1 << 40, allow_handlers); }
 
 ENTRY(too_small)
 {

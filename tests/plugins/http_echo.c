@@ -92,8 +92,7 @@ static void destroy(void *instance)
 
 static const cpex_handler_reg handlers[] = {CPEX_HANDLER("cmf.http_request", on_http, "json")};
 
-static cpex_json *copy_of(const cpex_host_api *h, const cpex_plugin_config *config,
-                          const char *key)
+static cpex_json *copy_of(const cpex_host_api *h, const cpex_plugin_config *config, const char *key)
 {
     const cpex_json *v = cpex_config_get(h, config, key);
     return v ? h->json_copy(v) : NULL;

@@ -12,8 +12,10 @@
 #include <cpex/plugin.h>
 
 #define FORGED                                                                                     \
-    "forged\nsummary: 0 requests, 0 allowed, 0 denied, 0 errors, 0 soft errors, 0.0 ms"        \
-    "\x1b[2J\xc2\x9b" "31m\xe2\x80\xae" "txt.exe\xff"
+    "forged\nsummary: 0 requests, 0 allowed, 0 denied, 0 errors, 0 soft errors, 0.0 ms"            \
+    "\x1b[2J\xc2\x9b"                                                                              \
+    "31m\xe2\x80\xae"                                                                              \
+    "txt.exe\xff"
 
 typedef struct forger {
     const cpex_host_api *host;

@@ -10,8 +10,8 @@
 
 static const char *const served[] = {"cmf.tool_pre_invoke"};
 static const cpex_manifest_entry the_entry = {
-    sizeof(cpex_manifest_entry), 0, "", "Data entry", "0.0.1", "an entry point that is data",
-    1, served};
+    sizeof(cpex_manifest_entry),   0, "",    "Data entry", "0.0.1",
+    "an entry point that is data", 1, served};
 static const cpex_manifest_entry *const list[] = {&the_entry};
 
 __attribute__((visibility("default"))) extern const cpex_manifest cpex_plugin_list;

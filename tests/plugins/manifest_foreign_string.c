@@ -12,8 +12,8 @@
 extern char **environ;
 
 static const char *const hooks[] = {"cmf.tool_pre_invoke"};
-static const cpex_manifest_entry only = {
-    sizeof(cpex_manifest_entry), 0, "", "Foreign", "1.0.0", (const char *)&environ, 1, hooks};
+static const cpex_manifest_entry only = {sizeof(cpex_manifest_entry), 0, "",   "Foreign", "1.0.0",
+                                         (const char *)&environ,      1, hooks};
 static const cpex_manifest_entry *const entries[] = {&only};
 
 __attribute__((visibility("default"))) extern const cpex_manifest cpex_plugin_list;

@@ -11,8 +11,8 @@
 #include <cpex/abi.h>
 
 static const char *const hooks[] = {"cmf.tool_pre_invoke"};
-static const cpex_manifest_entry only = {
-    sizeof(cpex_manifest_entry), 0, "", "Wrap", "1.0.0", "count * 8 wraps to 8", 1, hooks};
+static const cpex_manifest_entry only = {sizeof(cpex_manifest_entry), 0, "",   "Wrap", "1.0.0",
+                                         "count * 8 wraps to 8",      1, hooks};
 static const cpex_manifest_entry *const entries[] = {&only};
 
 __attribute__((visibility("default"))) extern const cpex_manifest cpex_plugin_list;

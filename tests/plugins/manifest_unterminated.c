@@ -28,8 +28,8 @@ __attribute__((section(".bss.zz_manifest_tail"), aligned(8))) static char tail[6
 
 static const char *const hooks[] = {"cmf.tool_pre_invoke"};
 /* Writable: the constructor sets the display name. */
-static cpex_manifest_entry only = {
-    sizeof(cpex_manifest_entry), 0, "", "layout changed", "1.0.0", "unterminated name", 1, hooks};
+static cpex_manifest_entry only = {sizeof(cpex_manifest_entry), 0, "",   "layout changed", "1.0.0",
+                                   "unterminated name",         1, hooks};
 static const cpex_manifest_entry *const entries[] = {&only};
 
 __attribute__((visibility("default"))) extern const cpex_manifest cpex_plugin_list;

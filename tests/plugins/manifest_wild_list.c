@@ -10,9 +10,9 @@
 #include <cpex/abi.h>
 
 __attribute__((visibility("default"))) extern const cpex_manifest cpex_plugin_list;
-const cpex_manifest cpex_plugin_list = {
-    sizeof(cpex_manifest), CPEX_ABI_VERSION, 2,
-    (const cpex_manifest_entry *const *)(uintptr_t)0x10, "entry list at 0x10"};
+const cpex_manifest cpex_plugin_list = {sizeof(cpex_manifest), CPEX_ABI_VERSION, 2,
+                                        (const cpex_manifest_entry *const *)(uintptr_t)0x10,
+                                        "entry list at 0x10"};
 
 /* The entry point: never run, the manifest is refused first. */
 __attribute__((visibility("default"))) void cpex_plugin_create(void);

@@ -11,8 +11,8 @@
 
 static const char *const hooks[] = {"cmf.tool_pre_invoke"};
 static const cpex_manifest_entry only = {
-    sizeof(cpex_manifest_entry), 0, "", (const char *)(uintptr_t)0x1000, "1.0.0",
-    "display name at 0x1000", 1, hooks};
+    sizeof(cpex_manifest_entry), 0, "",   (const char *)(uintptr_t)0x1000, "1.0.0",
+    "display name at 0x1000",    1, hooks};
 static const cpex_manifest_entry *const entries[] = {&only};
 
 __attribute__((visibility("default"))) extern const cpex_manifest cpex_plugin_list;

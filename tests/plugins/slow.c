@@ -69,5 +69,5 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     return CPEX_CREATE_OK;
 }
 
-CPEX_PLUGIN(create, "slow", "1.0.0", "Sleeps in initialize and in each call",
-            "cmf.tool_pre_invoke", "cmf.http_request")
+CPEX_PLUGIN(create, "slow", "1.0.0", "Sleeps in initialize and in each call", "cmf.tool_pre_invoke",
+            "cmf.http_request")

@@ -160,5 +160,4 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     return CPEX_CREATE_OK;
 }
 
-CPEX_PLUGIN(create, "state-probe", "1.0.0", "Drives the state slots from request lines",
-            "state.op")
+CPEX_PLUGIN(create, "state-probe", "1.0.0", "Drives the state slots from request lines", "state.op")

@@ -141,7 +141,10 @@ typedef struct e2e_outcome {
 } e2e_outcome;
 
 /** Initializer of an outcome (its result initialized, no message). */
-#define E2E_OUTCOME_INIT {CPEX_PIPELINE_RESULT_INIT, NULL}
+#define E2E_OUTCOME_INIT                                                                           \
+    {                                                                                              \
+        CPEX_PIPELINE_RESULT_INIT, NULL                                                            \
+    }
 
 /** A CMF message from its JSON text (the test fails if it does not parse). */
 static inline cpex_cmf_message *e2e_cmf_parse(const char *json)

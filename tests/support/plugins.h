@@ -190,10 +190,7 @@ static inline void tp_manager_free(cpex_manager *m)
     cpex_manager_free(m);
 }
 
-static inline const cpex_host_api *tp_host(void)
-{
-    return cpex_host_api_get();
-}
+static inline const cpex_host_api *tp_host(void) { return cpex_host_api_get(); }
 
 #define TP_DEFAULT_PRIORITY 100
 
@@ -272,10 +269,7 @@ static inline void tp_free_all(void)
     }
 }
 
-static inline int tp_calls(tp_plugin *p)
-{
-    return atomic_load(&p->calls);
-}
+static inline int tp_calls(tp_plugin *p) { return atomic_load(&p->calls); }
 
 /** The text of part 0 of a CMF message, or "". */
 static inline const char *tp_msg_text(const cpex_cmf_message *m)
@@ -598,10 +592,7 @@ static inline cpex_manager *tp_manager_with(cpex_manager_options *opts)
     return m;
 }
 
-static inline cpex_manager *tp_manager(void)
-{
-    return tp_manager_with(NULL);
-}
+static inline cpex_manager *tp_manager(void) { return tp_manager_with(NULL); }
 
 /** A manager with quiet logging and `workers` worker threads. */
 static inline cpex_manager *tp_manager_workers(uint32_t workers)

@@ -119,7 +119,8 @@ static bool answers(int port)
     if (c && !c->err) {
         redisSetTimeout(c, tv);
         redisReply *r = redisCommand(c, "PING");
-        ok = r && (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR); /* NOAUTH answers too */
+        ok = r && (r->type == REDIS_REPLY_STATUS ||
+                   r->type == REDIS_REPLY_ERROR); /* NOAUTH answers too */
         if (r)
             freeReplyObject(r);
     }
@@ -140,9 +141,9 @@ static bool spawn(test_redis *r)
     char port[16], log[200];
     snprintf(port, sizeof port, "%d", r->port);
     snprintf(log, sizeof log, "%s/redis.log", r->dir);
-    const char *argv[40] = {bin, "--port", port, "--bind", "127.0.0.1", "--save", "",
-                            "--appendonly", "no", "--dir", r->dir, "--daemonize", "no",
-                            "--logfile", log, "--loglevel", "warning"};
+    const char *argv[40] = {bin,  "--port",       port, "--bind",     "127.0.0.1", "--save",
+                            "",   "--appendonly", "no", "--dir",      r->dir,      "--daemonize",
+                            "no", "--logfile",    log,  "--loglevel", "warning"};
     int n = 17;
     for (int i = 0; i < 8 && r->extra[i]; i++)
         argv[n++] = r->extra[i];
@@ -182,8 +183,7 @@ static bool spawn(test_redis *r)
             return true;
         nap_ms(50);
     }
-    snprintf(r->error, sizeof r->error, "redis-server on port %d did not answer in 10 s",
-             r->port);
+    snprintf(r->error, sizeof r->error, "redis-server on port %d did not answer in 10 s", r->port);
     test_redis_kill(r);
     return false;
 }

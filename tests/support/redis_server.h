@@ -11,11 +11,11 @@
 #include <sys/types.h>
 
 typedef struct test_redis {
-    pid_t pid;          /* 0: not running */
+    pid_t pid; /* 0: not running */
     int port;
-    char dir[128];      /* its temporary directory */
-    char url[64];       /* redis://127.0.0.1:PORT/0 */
-    char error[512];    /* why the last call failed */
+    char dir[128];        /* its temporary directory */
+    char url[64];         /* redis://127.0.0.1:PORT/0 */
+    char error[512];      /* why the last call failed */
     const char *extra[8]; /* more redis-server arguments (e.g. "--requirepass", "pw") */
 } test_redis;
 

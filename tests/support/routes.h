@@ -36,7 +36,7 @@
 #define RT_KIND "test/rec"
 
 static const char *const RT_HOOKS[] = {
-    "cmf.tool_pre_invoke", "cmf.tool_post_invoke",  "cmf.resource_pre_fetch",
+    "cmf.tool_pre_invoke",  "cmf.tool_post_invoke", "cmf.resource_pre_fetch",
     "cmf.prompt_pre_fetch", "cmf.llm_input",
 };
 #define RT_HOOK_COUNT (sizeof RT_HOOKS / sizeof RT_HOOKS[0])
@@ -87,9 +87,9 @@ typedef struct rt_plugin {
     char label[64];
     bool deny, fail, has_value;
     long long value;
-    atomic_llong count;     /* invokes on many threads call one instance */
+    atomic_llong count; /* invokes on many threads call one instance */
     atomic_bool shut;
-    atomic_int live;        /* its handlers running now (never during shutdown) */
+    atomic_int live; /* its handlers running now (never during shutdown) */
     rt_stat *stat;
     cpex_handler_reg handlers[RT_HOOK_COUNT];
     size_t handler_count;
@@ -159,7 +159,8 @@ static inline cpex_status rt_create(void *data, const cpex_factory_request *req,
         return CPEX_E_NOMEM;
     const json_t *c = req->config_block;
     const char *label = json_string_value(json_object_get(c, "label"));
-    snprintf(p->label, sizeof p->label, "%.*s", label ? (int)strlen(label) : (int)req->config->name.len,
+    snprintf(p->label, sizeof p->label, "%.*s",
+             label ? (int)strlen(label) : (int)req->config->name.len,
              label ? label : req->config->name.ptr);
     p->deny = json_is_true(json_object_get(c, "deny"));
     p->fail = json_is_true(json_object_get(c, "fail"));

@@ -25,17 +25,17 @@ enum { SOP_GET, SOP_SET, SOP_INCR, SOP_DEL, SOP_ADD, SOP_MEMBERS, SOP_SLEEP, SOP
 typedef struct sop {
     int kind;
     const char *key;
-    const void *val;   /* SET, ADD: bytes (len) */
+    const void *val; /* SET, ADD: bytes (len) */
     size_t len;
-    int64_t num;       /* INCR: delta; SLEEP: ms; FANOUT: increments per thread */
+    int64_t num; /* INCR: delta; SLEEP: ms; FANOUT: increments per thread */
     int64_t ttl;
-    int threads;       /* FANOUT: threads that each increment `key` num times */
+    int threads; /* FANOUT: threads that each increment `key` num times */
     /* outcome */
     int32_t st;
     int64_t value, left;
-    char text[512];    /* GET: the value; MEMBERS: sorted, joined with ',' */
+    char text[512]; /* GET: the value; MEMBERS: sorted, joined with ',' */
     size_t text_len;
-    size_t count;      /* MEMBERS */
+    size_t count; /* MEMBERS */
     int64_t elapsed_ms;
     int64_t fanout_failures;
 } sop;
@@ -211,10 +211,12 @@ static inline sop sop_do(cpex_manager *m, int i, sop o)
 }
 
 #define S_GET(k) ((sop){.kind = SOP_GET, .key = (k)})
-#define S_SET(k, v, t_) ((sop){.kind = SOP_SET, .key = (k), .val = (v), .len = strlen(v), .ttl = (t_)})
+#define S_SET(k, v, t_)                                                                            \
+    ((sop){.kind = SOP_SET, .key = (k), .val = (v), .len = strlen(v), .ttl = (t_)})
 #define S_INCR(k, d, t_) ((sop){.kind = SOP_INCR, .key = (k), .num = (d), .ttl = (t_)})
 #define S_DEL(k) ((sop){.kind = SOP_DEL, .key = (k)})
-#define S_ADD(k, v, t_) ((sop){.kind = SOP_ADD, .key = (k), .val = (v), .len = strlen(v), .ttl = (t_)})
+#define S_ADD(k, v, t_)                                                                            \
+    ((sop){.kind = SOP_ADD, .key = (k), .val = (v), .len = strlen(v), .ttl = (t_)})
 #define S_MEMBERS(k) ((sop){.kind = SOP_MEMBERS, .key = (k)})
 #define S_SLEEP(ms) ((sop){.kind = SOP_SLEEP, .num = (ms)})
 

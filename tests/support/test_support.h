@@ -25,7 +25,7 @@
 #endif
 
 /** Assert that `haystack` contains `needle`, printing both when it does not. */
-#define assert_contains(haystack, needle) \
+#define assert_contains(haystack, needle)                                                          \
     test_assert_contains((haystack), (needle), __FILE__, __LINE__)
 void test_assert_contains(const char *haystack, const char *needle, const char *file, int line);
 

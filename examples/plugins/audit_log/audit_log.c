@@ -59,7 +59,7 @@
 
 typedef struct line {
     struct line *next;
-    char *text;          /* built by json_dump: freed with host->free */
+    char *text; /* built by json_dump: freed with host->free */
 } line;
 
 typedef struct auditor {
@@ -69,13 +69,13 @@ typedef struct auditor {
     int include_payload;
     size_t max_queue;
 
-    pthread_mutex_t lock;      /* guards everything below */
-    pthread_cond_t wake;       /* the writer waits on it */
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t wake;  /* the writer waits on it */
     line *head, *tail;
     size_t queued;
-    uint64_t dropped;          /* lines lost to a full queue, not yet reported */
+    uint64_t dropped; /* lines lost to a full queue, not yet reported */
     int stop;
-    int running;               /* the writer thread exists */
+    int running; /* the writer thread exists */
     pthread_t writer;
 } auditor;
 
@@ -160,8 +160,8 @@ static char *format_event(const auditor *self, const cpex_call *call, const cpex
     }
     if (msg) {
         if (msg->role < sizeof roles / sizeof roles[0])
-            host->json_object_set(ev, "role",
-                                  host->json_new_string(roles[msg->role], strlen(roles[msg->role])));
+            host->json_object_set(
+                ev, "role", host->json_new_string(roles[msg->role], strlen(roles[msg->role])));
         cpex_json *tools = host->json_new_array();
         for (size_t i = 0; tools && i < msg->part_count; i++) {
             const cpex_cmf_part *part = cpex_cmf_part_at(msg, i);
@@ -285,8 +285,8 @@ static int32_t initialize(void *instance, char *err, size_t err_cap)
     auditor *self = instance;
     int rc = pthread_create(&self->writer, NULL, writer_main, self);
     if (rc != 0) {
-        cpex_plugin_errorf(err, err_cap, "cannot start the writer thread for '%s': %s",
-                           self->path, strerror(rc));
+        cpex_plugin_errorf(err, err_cap, "cannot start the writer thread for '%s': %s", self->path,
+                           strerror(rc));
         return 1;
     }
     self->running = 1;

@@ -42,7 +42,7 @@ typedef struct injector {
     pair *response;
     pair *request;
     char **labels;
-    char **tools;    /* glob patterns ('*'); none: act on every message */
+    char **tools; /* glob patterns ('*'); none: act on every message */
 } injector;
 
 static char *dup_n(const char *s, size_t n)
@@ -231,14 +231,13 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
         return CPEX_CREATE_INIT_FAILED;
     }
     self->host = host;
-    int rc = read_headers(host, config, "response_headers", &self->response,
-                          &self->response_count, err, err_cap);
+    int rc = read_headers(host, config, "response_headers", &self->response, &self->response_count,
+                          err, err_cap);
     if (rc == 0)
         rc = read_headers(host, config, "request_headers", &self->request, &self->request_count,
                           err, err_cap);
     if (rc == 0)
-        rc = read_strings(host, config, "labels", &self->labels, &self->label_count, err,
-                          err_cap);
+        rc = read_strings(host, config, "labels", &self->labels, &self->label_count, err, err_cap);
     if (rc == 0)
         rc = read_strings(host, config, "tools", &self->tools, &self->tool_count, err, err_cap);
     if (rc == 0 && self->response_count + self->request_count + self->label_count == 0) {

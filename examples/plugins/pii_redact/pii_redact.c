@@ -304,8 +304,7 @@ static cpex_json *redact_json(const redactor *self, const cpex_json *v, counts *
         }
         return out;
     }
-    default:
-        return host->json_copy(v);
+    default: return host->json_copy(v);
     }
 }
 

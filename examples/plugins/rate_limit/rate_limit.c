@@ -66,10 +66,10 @@ typedef struct window {
 
 typedef struct limiter {
     const cpex_host_api *host;
-    int64_t limit;       /* calls per window */
+    int64_t limit; /* calls per window */
     int64_t window_ms;
-    int deny_on_error;   /* on_state_error: deny */
-    int shared;          /* the host has state slots */
+    int deny_on_error; /* on_state_error: deny */
+    int shared;        /* the host has state slots */
     /* fallback */
     size_t max_keys;
     pthread_mutex_t lock;
@@ -202,8 +202,8 @@ static cpex_str subject_of(const cpex_host_api *host, const cpex_call *call)
  * `http_status` with a Retry-After header when it is not 0), and returns
  * CPEX_DENY.
  */
-static int32_t count_or_deny(limiter *self, const cpex_call *call, cpex_str subject,
-                             cpex_str what, const char *what_key, int http_status)
+static int32_t count_or_deny(limiter *self, const cpex_call *call, cpex_str subject, cpex_str what,
+                             const char *what_key, int http_status)
 {
     const cpex_host_api *host = self->host;
     /* "<what>/<subject>", each cut to 150 bytes and escaped: at most 903
@@ -353,8 +353,8 @@ static int config_number(const cpex_host_api *host, const cpex_plugin_config *co
 
 /* limit + window_seconds, or the older max_per_second + burst (burst calls per
    burst / max_per_second seconds: the same average rate). 0 on a bad config. */
-static int read_budget(const cpex_host_api *host, const cpex_plugin_config *config,
-                       int64_t *limit, int64_t *window_ms, char *err, size_t err_cap)
+static int read_budget(const cpex_host_api *host, const cpex_plugin_config *config, int64_t *limit,
+                       int64_t *window_ms, char *err, size_t err_cap)
 {
     double lim = 0, win = 0, rate = 0, burst = 0;
     int bad = 0;
@@ -365,24 +365,30 @@ static int read_budget(const cpex_host_api *host, const cpex_plugin_config *conf
     if (bad)
         return 0;
     if ((has_lim || has_win) && (has_rate || has_burst)) {
-        cpex_plugin_errorf(err, err_cap, "config: give limit and window_seconds, or "
-                                         "max_per_second (and burst), not both");
+        cpex_plugin_errorf(err, err_cap,
+                           "config: give limit and window_seconds, or "
+                           "max_per_second (and burst), not both");
         return 0;
     }
     if (has_lim || has_win) {
         if (!has_lim || !has_win) {
-            cpex_plugin_errorf(err, err_cap, "config.limit and config.window_seconds go "
-                                             "together, e.g. limit: 100, window_seconds: 60");
+            cpex_plugin_errorf(err, err_cap,
+                               "config.limit and config.window_seconds go "
+                               "together, e.g. limit: 100, window_seconds: 60");
             return 0;
         }
         if (!(lim >= 1) || lim > 1e12 || lim != (double)(int64_t)lim) {
-            cpex_plugin_errorf(err, err_cap, "config.limit must be a whole number of calls, at "
-                                             "least 1 (got %g)", lim);
+            cpex_plugin_errorf(err, err_cap,
+                               "config.limit must be a whole number of calls, at "
+                               "least 1 (got %g)",
+                               lim);
             return 0;
         }
         if (!(win >= 0.001) || win > 31536000) {
-            cpex_plugin_errorf(err, err_cap, "config.window_seconds must be from 0.001 to "
-                                             "31536000 (got %g)", win);
+            cpex_plugin_errorf(err, err_cap,
+                               "config.window_seconds must be from 0.001 to "
+                               "31536000 (got %g)",
+                               win);
             return 0;
         }
         *limit = (int64_t)lim;
@@ -428,8 +434,8 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
         return CPEX_CREATE_CONFIG_REJECTED;
     const char *on_error = cpex_config_string(host, config, "on_state_error", "deny");
     if (strcmp(on_error, "deny") != 0 && strcmp(on_error, "allow") != 0) {
-        cpex_plugin_errorf(err, err_cap, "config.on_state_error must be deny or allow (got '%.50s')",
-                           on_error);
+        cpex_plugin_errorf(err, err_cap,
+                           "config.on_state_error must be deny or allow (got '%.50s')", on_error);
         return CPEX_CREATE_CONFIG_REJECTED;
     }
 
@@ -455,8 +461,7 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     }
     if (!self->shared)
         cpex_logf(host, NULL, CPEX_LOG_WARN,
-                  "%s; counting in this process only, so each replica enforces its own limit",
-                  why);
+                  "%s; counting in this process only, so each replica enforces its own limit", why);
     out->name = "rate-limit";
     out->version = "2.0.0";
     out->instance = self;

@@ -36,9 +36,9 @@
 typedef struct allowlist {
     const cpex_host_api *host; /* valid for the life of the instance */
     size_t pattern_count;
-    char **patterns;           /* our own copies: the config lives during create only */
+    char **patterns; /* our own copies: the config lives during create only */
     size_t path_count;
-    char **paths;              /* allow_paths */
+    char **paths; /* allow_paths */
     int verify_results;
 } allowlist;
 
@@ -89,8 +89,9 @@ static int32_t deny_unlisted(const allowlist *self, const cpex_call *call, const
              (int)(name.len > 200 ? 200 : name.len), name.ptr ? name.ptr : "");
     cpex_json *details = host->json_new_object();
     if (details) {
-        host->json_object_set(details, what, host->json_new_string(name.ptr ? name.ptr : "",
-                                                                   name.ptr ? name.len : 0));
+        host->json_object_set(
+            details, what,
+            host->json_new_string(name.ptr ? name.ptr : "", name.ptr ? name.len : 0));
         if (call_id.ptr)
             host->json_object_set(details, "tool_call_id",
                                   host->json_new_string(call_id.ptr, call_id.len));
@@ -128,8 +129,8 @@ static int32_t on_pre(void *instance, const cpex_call *call)
             if (!approved)
                 approved = host->json_new_array();
             if (approved)
-                host->json_array_append(approved, host->json_new_string(tc->tool_call_id.ptr,
-                                                                        tc->tool_call_id.len));
+                host->json_array_append(
+                    approved, host->json_new_string(tc->tool_call_id.ptr, tc->tool_call_id.len));
         }
     }
     /* Only when every call passed: a denied request approves nothing. */
@@ -176,9 +177,9 @@ static int32_t on_post(void *instance, const cpex_call *call)
                      tr->tool_name.ptr ? tr->tool_name.ptr : "");
             cpex_json *details = host->json_new_object();
             if (details && tr->tool_call_id.ptr)
-                host->json_object_set(details, "tool_call_id",
-                                      host->json_new_string(tr->tool_call_id.ptr,
-                                                            tr->tool_call_id.len));
+                host->json_object_set(
+                    details, "tool_call_id",
+                    host->json_new_string(tr->tool_call_id.ptr, tr->tool_call_id.len));
             host->deny(call, "tool_result_unapproved", reason,
                        "verify_results is on: a tool result passes only if cmf.tool_pre_invoke "
                        "approved its tool_call_id in the same context (thread the context "
@@ -202,13 +203,12 @@ static int32_t on_http(void *instance, const cpex_call *call)
     if (path.ptr && matches(self->paths, self->path_count, path))
         return CPEX_ALLOW;
     cpex_str none = {NULL, 0};
-    return deny_unlisted(self, call, "path_not_allowed", "path", path, none, self->paths,
-                         self->path_count,
-                         self->path_count
-                             ? "the path matches none of the plugin's `allow_paths` patterns; "
-                               "add a pattern to the plugin's config to allow it"
-                             : "the plugin has no `allow_paths`, so it allows no HTTP request; "
-                               "list the paths to allow in its config");
+    return deny_unlisted(
+        self, call, "path_not_allowed", "path", path, none, self->paths, self->path_count,
+        self->path_count ? "the path matches none of the plugin's `allow_paths` patterns; "
+                           "add a pattern to the plugin's config to allow it"
+                         : "the plugin has no `allow_paths`, so it allows no HTTP request; "
+                           "list the paths to allow in its config");
 }
 
 static void free_strings(char **items, size_t count)

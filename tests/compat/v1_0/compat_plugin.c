@@ -14,8 +14,7 @@ static int32_t compat_pre(void *self, const cpex_call *call)
 {
     (void)self;
     const cpex_cmf_message *msg = cpex_call_cmf(call);
-    g_host->set_metadata(call, "compat_abi",
-                         g_host->json_new_string("1.0", 3));
+    g_host->set_metadata(call, "compat_abi", g_host->json_new_string("1.0", 3));
     g_host->ctx_set(call, CPEX_CTX_LOCAL, "seen", g_host->json_new_bool(1));
     for (size_t i = 0; msg && i < msg->part_count; i++) {
         const cpex_cmf_tool_call *tc = cpex_part_tool_call(&msg->parts[i]);

@@ -13,7 +13,8 @@
 
 /* The create statuses: new prefix CPEX_CREATE_, the 1.0 names alias them. */
 _Static_assert(CPEX_CREATE_OK == 0 && CPEX_PLUGIN_OK == CPEX_CREATE_OK, "create ok");
-_Static_assert(CPEX_CREATE_ABI_MISMATCH == 1 && CPEX_PLUGIN_ABI_MISMATCH == CPEX_CREATE_ABI_MISMATCH,
+_Static_assert(CPEX_CREATE_ABI_MISMATCH == 1 &&
+                   CPEX_PLUGIN_ABI_MISMATCH == CPEX_CREATE_ABI_MISMATCH,
                "abi mismatch");
 _Static_assert(CPEX_CREATE_CONFIG_REJECTED == 2 &&
                    CPEX_PLUGIN_CONFIG_REJECTED == CPEX_CREATE_CONFIG_REJECTED,

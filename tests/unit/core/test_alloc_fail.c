@@ -158,8 +158,8 @@ static const char config_yaml[] =
     "    config: { tag: three }\n"
     "  - name: counted\n"
     "    kind: \"lib:" LIB("counter") "\"\n"
-    "    hooks: [" PRE "]\n"
-    "    config: { label: c, start: 5 }\n";
+                                      "    hooks: [" PRE "]\n"
+                                      "    config: { label: c, start: 5 }\n";
 
 /* The four plugins of config_yaml are there and work. */
 static void check_config_loaded(cpex_manager *m)
@@ -236,8 +236,8 @@ static void test_config_loading(void **state)
         register_echo(m);
         cpex_error err = CPEX_ERROR_INIT;
         arm(n);
-        cpex_status st = cpex_manager_load_string(m, config_yaml, strlen(config_yaml),
-                                                  "alloc.yaml", NULL, &err);
+        cpex_status st =
+            cpex_manager_load_string(m, config_yaml, strlen(config_yaml), "alloc.yaml", NULL, &err);
         int failed = disarm();
         if (st != CPEX_OK) {
             /* clean error: said so, nothing published, nothing kept alive */
@@ -251,8 +251,8 @@ static void test_config_loading(void **state)
             assert_false(is_loaded(LIB("counter")));
             cpex_error_cleanup(&err);
             /* and the manager still works */
-            st = cpex_manager_load_string(m, config_yaml, strlen(config_yaml), "alloc.yaml",
-                                          NULL, &err);
+            st = cpex_manager_load_string(m, config_yaml, strlen(config_yaml), "alloc.yaml", NULL,
+                                          &err);
             if (st != CPEX_OK)
                 print_error("reload after n=%llu: %s\n", (unsigned long long)n,
                             cpex_error_message(&err));
@@ -277,29 +277,33 @@ static void test_config_loading(void **state)
 static const char lib_yaml[] =
     "plugins:\n"
     "  - name: hello\n"
-    "    kind: \"lib:" LIB("single") "\"\n"
-    "    hooks: [" PRE "]\n"
-    "    config: { greeting: bonjour }\n"
-    "  - name: gate\n"
-    "    kind: \"lib:" LIB("multi_plugin") "?entry=allow\"\n"
-    "    hooks: [" PRE "]\n"
-    "  - name: mh\n"
-    "    kind: \"lib:" LIB("multi_handler") "#" PRE "\"\n"
-    "    hooks: [" PRE "]\n"
-    "  - name: c\n"
-    "    kind: \"lib:" LIB("counter") "\"\n"
-    "    hooks: [" PRE "]\n"
-    "    config: { label: c }\n";
+    "    kind: \"lib:" LIB(
+        "single") "\"\n"
+                  "    hooks: [" PRE "]\n"
+                  "    config: { greeting: bonjour }\n"
+                  "  - name: gate\n"
+                  "    kind: \"lib:" LIB(
+                      "multi_plugin") "?entry=allow\"\n"
+                                      "    hooks: [" PRE "]\n"
+                                      "  - name: mh\n"
+                                      "    kind: \"lib:" LIB(
+                                          "multi_handler") "#" PRE "\"\n"
+                                                           "    hooks: [" PRE "]\n"
+                                                           "  - name: c\n"
+                                                           "    kind: \"lib:" LIB(
+                                                               "counter") "\"\n"
+                                                                          "    hooks: [" PRE "]\n"
+                                                                          "    config: { label: c "
+                                                                          "}\n";
 
 /* A load that must fail whatever happens: the entry does not exist. */
-static const char bad_lib_yaml[] =
-    "plugins:\n"
-    "  - name: gate\n"
-    "    kind: \"lib:" LIB("multi_plugin") "?entry=nope\"\n"
-    "    hooks: [" PRE "]\n";
+static const char bad_lib_yaml[] = "plugins:\n"
+                                   "  - name: gate\n"
+                                   "    kind: \"lib:" LIB("multi_plugin") "?entry=nope\"\n"
+                                                                          "    hooks: [" PRE "]\n";
 
-static const char *const lib_paths[] = {LIB("single"), LIB("multi_plugin"),
-                                        LIB("multi_handler"), LIB("counter")};
+static const char *const lib_paths[] = {LIB("single"), LIB("multi_plugin"), LIB("multi_handler"),
+                                        LIB("counter")};
 
 static void assert_libs_closed(void)
 {
@@ -372,19 +376,20 @@ static void test_plugin_loading(void **state)
         cpex_manager *m = new_manager();
         cpex_error err = CPEX_ERROR_INIT;
         arm(n);
-        cpex_status st = cpex_manager_load_string(m, bad_lib_yaml, strlen(bad_lib_yaml),
-                                                  "bad.yaml", NULL, &err);
+        cpex_status st =
+            cpex_manager_load_string(m, bad_lib_yaml, strlen(bad_lib_yaml), "bad.yaml", NULL, &err);
         int failed = disarm();
         char what[200] = "";
         if (st == CPEX_OK)
             snprintf(what, sizeof what, "n=%llu: the load SUCCEEDED (%zu plugins published)",
                      (unsigned long long)n, cpex_manager_plugin_count(m));
         else if (err.code == CPEX_OK)
-            snprintf(what, sizeof what, "n=%llu: the load failed (%s) but the error object is "
+            snprintf(what, sizeof what,
+                     "n=%llu: the load failed (%s) but the error object is "
                      "empty (code CPEX_OK, %zu items)",
                      (unsigned long long)n, cpex_status_name(st), err.count);
-        else if (!failed && (st != CPEX_E_CONFIG ||
-                             !strstr(cpex_error_message(&err), "no entry 'nope'")))
+        else if (!failed &&
+                 (st != CPEX_E_CONFIG || !strstr(cpex_error_message(&err), "no entry 'nope'")))
             snprintf(what, sizeof what, "without a failure: %s", cpex_error_message(&err));
         else if (cpex_manager_plugin_count(m) != 0)
             snprintf(what, sizeof what, "n=%llu: plugins were published", (unsigned long long)n);
@@ -429,7 +434,7 @@ static seen calls;
     do {                                                                                           \
         int32_t rc_ = (slot_expr);                                                                 \
         if (rc_ != CPEX_HOST_OK) {                                                                 \
-            h->set_error((call_), #slot_expr " failed");                                          \
+            h->set_error((call_), #slot_expr " failed");                                           \
             return CPEX_ERROR;                                                                     \
         }                                                                                          \
     } while (0)
@@ -532,7 +537,9 @@ static void register_invoke_plugins(cpex_manager *m)
 {
     static const plugin_def defs[] = {
         {"modifier", CPEX_MODE_SEQUENTIAL, modifier, {NULL}},
-        {"ext-writer", CPEX_MODE_SEQUENTIAL, ext_writer,
+        {"ext-writer",
+         CPEX_MODE_SEQUENTIAL,
+         ext_writer,
          {"write_headers", "append_labels", "write_custom", NULL}},
         {"ctx-store", CPEX_MODE_TRANSFORM, ctx_store, {NULL}},
         {"auditor", CPEX_MODE_AUDIT, auditor, {NULL}},
@@ -593,10 +600,10 @@ static void collect(const cpex_pipeline_result *r, int faf_ran, item *items)
     const item all[ITEMS] = {
         {r->payload_modified && out && strcmp(out->parts[0].text.ptr, "hello mod") == 0,
          "the modified payload", "modifier", NULL},
-        {r->metadata && json_object_get(r->metadata, "modifier") != NULL,
-         "the modifier's metadata", "modifier", NULL},
-        {r->extensions_modified && hv && strcmp(hv, "1") == 0, "the header x-test",
-         "ext-writer", NULL},
+        {r->metadata && json_object_get(r->metadata, "modifier") != NULL, "the modifier's metadata",
+         "modifier", NULL},
+        {r->extensions_modified && hv && strcmp(hv, "1") == 0, "the header x-test", "ext-writer",
+         NULL},
         {r->extensions && cpex_extensions_has_label(r->extensions, "checked"),
          "the label 'checked'", "ext-writer", NULL},
         {r->extensions && json_is_string(cpex_extensions_custom(r->extensions, "k")),
@@ -736,8 +743,7 @@ static void test_invoke(void **state)
         cpex_extensions_unref(ext);
         cpex_cmf_free(msg);
         cpex_manager_free(m);
-        fail_msg("allocation failures swallowed silently (allowed, nothing recorded): %s",
-                 losses);
+        fail_msg("allocation failures swallowed silently (allowed, nothing recorded): %s", losses);
     }
 
     /* the manager is unharmed */

@@ -29,11 +29,11 @@ typedef struct seen_verdict {
     char code[64];
     char reason[128];
     char plugin[64];
-    char text[128];          /* part 0 of the final payload, "" when none */
+    char text[128]; /* part 0 of the final payload, "" when none */
     uint32_t payload_modified;
     size_t record_count;
-    char records[512];       /* "name:status:requested:effective,..." */
-    char subject[64];        /* what ext_get showed, "-" when hidden */
+    char records[512]; /* "name:status:requested:effective,..." */
+    char subject[64];  /* what ext_get showed, "-" when hidden */
     int trace_in_records;
     int64_t faf_duration_ns; /* the duration of the first fire-and-forget record, -1 none */
     int64_t time_unix_ns;
@@ -43,9 +43,9 @@ typedef struct sink {
     pthread_mutex_t lock;
     size_t count;
     seen_verdict seen[SINK_MAX];
-    int32_t decision;        /* what the verdict handler returns */
+    int32_t decision; /* what the verdict handler returns */
     long sleep_ms;
-    const char *try_header;  /* tries to write a header (refused) */
+    const char *try_header; /* tries to write a header (refused) */
     atomic_int destroyed;
     pthread_t thread;
 } sink;
@@ -245,9 +245,9 @@ static void test_sink_hook_filter_and_unhandled_hooks(void **state)
     ADD_SINK(m, "all", &all, NULL, 0, NULL);
     ADD_SINK(m, "post-only", &post_only, hooks, 1, NULL);
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
-    tp_run(m, HOOK, &res);         /* has a plugin */
+    tp_run(m, HOOK, &res); /* has a plugin */
     cpex_pipeline_result_cleanup(&res);
-    tp_run(m, POST, &res);         /* no plugin: still a verdict */
+    tp_run(m, POST, &res); /* no plugin: still a verdict */
     cpex_pipeline_result_cleanup(&res);
     tp_run(m, "never.seen", &res); /* a name no one interned */
     cpex_pipeline_result_cleanup(&res);
@@ -298,8 +298,7 @@ static void test_fire_and_forget_records_in_verdict(void **state)
     cpex_pipeline_result_cleanup(&res);
     wait_idle(m);
     assert_int_equal(sink_count(&s), 1);
-    assert_string_equal(s.seen[0].records,
-                        "seq:completed:0:0,bg:completed:0:0,bg-bad:error:-1:0");
+    assert_string_equal(s.seen[0].records, "seq:completed:0:0,bg:completed:0:0,bg-bad:error:-1:0");
     assert_true(s.seen[0].faf_duration_ns >= 20000000); /* timed when it finished */
     tp_finish(m, &res);
 }
@@ -498,7 +497,7 @@ static void test_stuck_sink_does_not_stall_invokes(void **state)
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res); /* the sink starts its long call */
     cpex_pipeline_result_cleanup(&res);
-    tp_sleep_ms(200);      /* past its 50 ms deadline */
+    tp_sleep_ms(200); /* past its 50 ms deadline */
     int64_t t0 = tp_now_ns();
     for (int i = 0; i < 5; i++) {
         tp_run(m, HOOK, &res);
@@ -642,8 +641,7 @@ static cpex_status audit_factory(void *data, const cpex_factory_request *req,
 {
     (void)data;
     (void)err;
-    static const cpex_handler_reg handlers[] = {
-        CPEX_HANDLER(HOOK, tp_handler, NULL)};
+    static const cpex_handler_reg handlers[] = {CPEX_HANDLER(HOOK, tp_handler, NULL)};
     out->registration.abi_version = CPEX_ABI_VERSION;
     out->registration.instance = &factory_sink;
     out->registration.verdict = sink_verdict;

@@ -98,7 +98,8 @@ static void test_docs_list_the_table(void **state)
     }
     if (i != n) {
         print_error("docs/pipeline.md lists %zu codes; CPEX_CODE_TABLE has %zu (first missing: "
-                    "%s)\n", i, n, i < n ? rows[i].name : "-");
+                    "%s)\n",
+                    i, n, i < n ? rows[i].name : "-");
         fail();
     }
     free(doc);
@@ -159,10 +160,7 @@ static void json_hook_plugin(cpex_manager *m)
     tp_reg(m, p);
 }
 
-static void nothing(cpex_manager *m)
-{
-    (void)m;
-}
+static void nothing(cpex_manager *m) { (void)m; }
 
 static void conc_allow(cpex_manager *m)
 {
@@ -267,8 +265,9 @@ static void expect_known(const char *code, cpex_code_kind kind, const char *wher
     const cpex_code_info *info = cpex_code_lookup(code);
     if (!info || info->kind != kind || info->reserved) {
         print_error("%s code '%s' is %s\n", where, code ? code : "(null)",
-                    !info ? "not in CPEX_CODE_TABLE" : info->reserved ? "marked reserved"
-                                                                        : "of the other kind");
+                    !info            ? "not in CPEX_CODE_TABLE"
+                    : info->reserved ? "marked reserved"
+                                     : "of the other kind");
         fail();
     }
 }
@@ -354,7 +353,8 @@ static void test_emits(void **state)
     tp_manager_free(m);
 }
 
-#define CASE(code_, ...) &(const code_case){.code = CPEX_CODE_##code_, __VA_ARGS__}
+#define CASE(code_, ...)                                                                           \
+    &(const code_case) { .code = CPEX_CODE_##code_, __VA_ARGS__ }
 
 static const code_case *const cases[] = {
     CASE(PLUGIN_DENY, .setup = seq_deny_silent),

@@ -215,12 +215,12 @@ static void test_defaults(void **state)
 }
 
 
-
 static void test_settings(void **state)
 {
     (void)state;
-    cpex__config *cfg = expect_ok("plugin_settings:\n  plugin_timeout: 30\n  short_circuit_on_deny: true\n"
-                                 "plugins: []\n");
+    cpex__config *cfg =
+        expect_ok("plugin_settings:\n  plugin_timeout: 30\n  short_circuit_on_deny: true\n"
+                  "plugins: []\n");
     assert_true(cfg->plugin_timeout == 30.0);
     assert_true(cfg->short_circuit_on_deny);
     cpex__config_free(cfg);
@@ -235,20 +235,12 @@ static void test_settings(void **state)
 }
 
 
-
-
-
-
-
-
-
-
 /* A repeated capability is kept once. */
 static void test_capability_kept_once(void **state)
 {
     (void)state;
     cpex__config *cfg = expect_ok(PLUGIN_HEAD "    capabilities: [read_roles, read_roles, "
-                                             "write_custom]\n");
+                                              "write_custom]\n");
     assert_int_equal(cfg->plugins[0].capability_count, 2);
     assert_string_equal(cfg->plugins[0].capabilities[0], "read_roles");
     assert_string_equal(cfg->plugins[0].capabilities[1], "write_custom");
@@ -337,13 +329,13 @@ static void test_config_block(void **state)
 
 typedef struct error_case {
     const char *name;
-    const char *yaml;     /* parsed as "plugins.yaml" */
-    size_t count;         /* how many errors; 0: any number */
-    const char *message;  /* the whole message, when given */
-    const char *has[6];   /* text the message contains */
-    const char *key;      /* the first item's key, when given */
-    const char *plugin;   /* the first item's plugin, when given (NO_PLUGIN: NULL) */
-    int line, column;     /* the first item's position (file plugins.yaml), when given */
+    const char *yaml;    /* parsed as "plugins.yaml" */
+    size_t count;        /* how many errors; 0: any number */
+    const char *message; /* the whole message, when given */
+    const char *has[6];  /* text the message contains */
+    const char *key;     /* the first item's key, when given */
+    const char *plugin;  /* the first item's plugin, when given (NO_PLUGIN: NULL) */
+    int line, column;    /* the first item's position (file plugins.yaml), when given */
 } error_case;
 
 static const error_case error_cases[] = {
@@ -500,8 +492,8 @@ static const error_case error_cases[] = {
              "from 0.001 to 86400, got .inf",
              "plugins.yaml:3:45: plugin 'p': 'timeout' must be a number of seconds from 0.001 "
              "to 86400, got 86401"}},
-    {"description and author not strings",
-     PLUGIN_HEAD "    description: [a]\n    author: {x: 1}\n", 2,
+    {"description and author not strings", PLUGIN_HEAD "    description: [a]\n    author: {x: 1}\n",
+     2,
      .has = {"'description' must be a string, got a list",
              "'author' must be a string, got a mapping"}},
     {"plugins a mapping", "plugins: {name: p}\n", 1,
@@ -568,7 +560,8 @@ static const error_case error_cases[] = {
      .message = "plugins.yaml:2:4: YAML syntax error: invalid Unicode character (U+D800, bytes "
                 "0xED 0xA0 0x80 at offset 15)",
      .line = 2, .column = 4},
-    {"syntax: past U+10FFFF, after a multi-byte character", "plugins: []\n\xc3\xa9: \xf4\x90\x80\x80\n", 1,
+    {"syntax: past U+10FFFF, after a multi-byte character",
+     "plugins: []\n\xc3\xa9: \xf4\x90\x80\x80\n", 1,
      .message = "plugins.yaml:2:4: YAML syntax error: invalid Unicode character (U+110000, bytes "
                 "0xF4 0x90 0x80 0x80 at offset 16)"},
     {"syntax: control character", "plugins: []\nx: a\x01\n", 1,
@@ -582,11 +575,14 @@ static const error_case error_cases[] = {
     {"syntax: alias without anchor", "plugins: *nowhere\n", 1,
      .has = {"plugins.yaml:1:10: YAML alias '*nowhere' refers to no anchor defined before it"}},
 
-    /* empty documents */
+/* empty documents */
 #define EMPTY(name_, yaml_)                                                                        \
-    {"empty: " name_, yaml_, 1,                                                                    \
-     .has = {"plugins.yaml: the configuration is empty; expected a mapping with at least "         \
-             "'plugins:'"}}
+    {                                                                                              \
+        "empty: " name_, yaml_, 1, .has = {                                                        \
+            "plugins.yaml: the configuration is empty; expected a mapping with at least "          \
+            "'plugins:'"                                                                           \
+        }                                                                                          \
+    }
     EMPTY("no text", ""),
     EMPTY("blank lines", "\n\n"),
     EMPTY("a comment", "# only a comment\n"),
@@ -714,29 +710,28 @@ static void test_all_errors_reported(void **state)
 }
 
 
-
-
 static void test_warnings_not_implemented(void **state)
 {
     (void)state;
     cpex__config *cfg = expect_ok("plugin_settings:\n"
-                                 "  routing_enabled: true\n"
-                                 "  parallel_execution_within_band: false\n"
-                                 "  fail_on_plugin_error: false\n"
-                                 "  route_cache_max_entries: 10\n"
-                                 "  capture_timings: true\n"
-                                 "plugin_dirs: [/opt/plugins]\n"
-                                 "plugins:\n"
-                                 "  - name: p\n"
-                                 "    kind: k\n"
-                                 "    hooks: [h]\n"
-                                 "    conditions: [{tools: [a]}]\n"
-                                 "    capabilities: [read_claims, read_subject]\n");
+                                  "  routing_enabled: true\n"
+                                  "  parallel_execution_within_band: false\n"
+                                  "  fail_on_plugin_error: false\n"
+                                  "  route_cache_max_entries: 10\n"
+                                  "  capture_timings: true\n"
+                                  "plugin_dirs: [/opt/plugins]\n"
+                                  "plugins:\n"
+                                  "  - name: p\n"
+                                  "    kind: k\n"
+                                  "    hooks: [h]\n"
+                                  "    conditions: [{tools: [a]}]\n"
+                                  "    capabilities: [read_claims, read_subject]\n");
     /* routing_enabled and route_cache_max_entries are implemented now
      * (routing_config.h); with routing on, conditions are ignored. */
     assert_int_equal(cfg->warning_count, 6);
     assert_null(cfg->warnings[6]);
-    assert_contains(cfg->warnings[0], "plugins.yaml:3:3: 'plugin_settings.parallel_execution_within_band'");
+    assert_contains(cfg->warnings[0],
+                    "plugins.yaml:3:3: 'plugin_settings.parallel_execution_within_band'");
     assert_contains(cfg->warnings[1], "'plugin_settings.fail_on_plugin_error'");
     assert_contains(cfg->warnings[2], "'plugin_settings.capture_timings'");
     assert_contains(cfg->warnings[3], "plugins.yaml:7:1: 'plugin_dirs' is accepted");
@@ -760,7 +755,8 @@ static void test_parse_file(void **state)
     (void)state;
     cpex_error err = CPEX_ERROR_INIT;
     cpex__config *cfg = (cpex__config *)0x1;
-    assert_int_equal(cpex__config_parse_file("/nonexistent/dir/plugins.yaml", &cfg, &err), CPEX_E_IO);
+    assert_int_equal(cpex__config_parse_file("/nonexistent/dir/plugins.yaml", &cfg, &err),
+                     CPEX_E_IO);
     assert_null(cfg);
     assert_int_equal(err.count, 1);
     assert_int_equal(err.items[0].code, CPEX_E_IO);
@@ -770,7 +766,8 @@ static void test_parse_file(void **state)
 
     /* A directory is not readable as a file. */
     assert_int_equal(cpex__config_parse_file("/tmp", &cfg, &err), CPEX_E_IO);
-    assert_contains(cpex_error_message(&err), "/tmp: cannot read the configuration file: Is a directory");
+    assert_contains(cpex_error_message(&err),
+                    "/tmp: cannot read the configuration file: Is a directory");
     cpex_error_cleanup(&err);
 
     /* The fixture: source is the path as given, base_dir its absolute directory. */
@@ -952,7 +949,8 @@ static void test_allocation_failures(void **state)
             cpex_error err = CPEX_ERROR_INIT;
             cpex__config *cfg = NULL;
             cpex__alloc_fail_at(n);
-            cpex_status st = cpex__config_parse(texts[t], strlen(texts[t]), "a.yaml", "/d", &cfg, &err);
+            cpex_status st =
+                cpex__config_parse(texts[t], strlen(texts[t]), "a.yaml", "/d", &cfg, &err);
             int failed = cpex__alloc_failed();
             cpex__alloc_fail_at(0);
             if (!failed) {
@@ -981,8 +979,8 @@ static void test_allocation_failures(void **state)
 static void test_names(void **state)
 {
     (void)state;
-    static const char *const modes[] = {"sequential", "transform", "audit", "concurrent",
-                                        "fire_and_forget", "disabled"};
+    static const char *const modes[] = {"sequential", "transform",       "audit",
+                                        "concurrent", "fire_and_forget", "disabled"};
     for (int i = 0; i < 6; i++) {
         assert_int_equal(cpex__mode_from_name(modes[i]), i);
         assert_string_equal(cpex_mode_name((uint32_t)i), modes[i]);

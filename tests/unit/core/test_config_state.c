@@ -76,7 +76,8 @@ static void parses_both_backends(void **state)
     assert_string_equal(cfg->plugins[0].state_namespace, "shared-limits");
     cpex__config_free(cfg);
 
-    cfg = expect_ok("plugin_settings:\n  state: { backend: redis, url: \"redis://[::1]\", prefix: \"\" }\n");
+    cfg = expect_ok(
+        "plugin_settings:\n  state: { backend: redis, url: \"redis://[::1]\", prefix: \"\" }\n");
     assert_string_equal(cfg->state.prefix, "");
     cpex__config_free(cfg);
 }
@@ -93,7 +94,8 @@ static void reports_every_problem_where_it_is(void **state)
     assert_contains(m, "gw.yaml:3:14:");
     assert_contains(m, "unknown state backend 'reddis'; did you mean 'redis'?");
     assert_contains(m, "gw.yaml:4:5:");
-    assert_contains(m, "unknown key 'comand_timeout_ms' in 'plugin_settings.state'; did you mean 'command_timeout_ms'?");
+    assert_contains(m, "unknown key 'comand_timeout_ms' in 'plugin_settings.state'; did you mean "
+                       "'command_timeout_ms'?");
     cpex_error_cleanup(&err);
 
     m = expect_errors("plugin_settings:\n  state: { backend: redis }\n", 1, &err);
@@ -112,25 +114,36 @@ static void reports_every_problem_where_it_is(void **state)
                       "    prefix: \"a b\"\n"
                       "    pool_size: 2\n",
                       7, &err);
-    assert_contains(m, "gw.yaml:4:10: 'plugin_settings.state.url' is not a usable redis URL: the URL must start with redis://");
-    assert_contains(m, "state.command_timeout_ms' must be an integer from 1 to 600000 (milliseconds), got 0");
-    assert_contains(m, "state.connect_timeout_ms' must be an integer from 1 to 600000 (milliseconds), got a string");
+    assert_contains(m, "gw.yaml:4:10: 'plugin_settings.state.url' is not a usable redis URL: the "
+                       "URL must start with redis://");
+    assert_contains(
+        m, "state.command_timeout_ms' must be an integer from 1 to 600000 (milliseconds), got 0");
+    assert_contains(m, "state.connect_timeout_ms' must be an integer from 1 to 600000 "
+                       "(milliseconds), got a string");
     assert_contains(m, "state.pool_size' must be an integer from 1 to 256 (connections), got 1000");
-    assert_contains(m, "'plugin_settings.state.max_keys' applies to the memory backend, but this state backend is redis; remove it");
-    assert_contains(m, "'plugin_settings.state.prefix': the key prefix may not hold control bytes, spaces or DEL");
+    assert_contains(m, "'plugin_settings.state.max_keys' applies to the memory backend, but this "
+                       "state backend is redis; remove it");
+    assert_contains(
+        m,
+        "'plugin_settings.state.prefix': the key prefix may not hold control bytes, spaces or DEL");
     assert_contains(m, "gw.yaml:10:5:");
     assert_contains(m, "duplicate key 'pool_size' (first at line 7)");
     cpex_error_cleanup(&err);
 
     m = expect_errors("plugin_settings:\n  state: { url: \"redis://h\" }\n", 1, &err);
-    assert_contains(m, "'plugin_settings.state.url' applies to the redis backend, but this state backend is memory (the "
+    assert_contains(m, "'plugin_settings.state.url' applies to the redis backend, but this state "
+                       "backend is memory (the "
                        "default); add backend: redis");
     cpex_error_cleanup(&err);
 
-    const char *urls[] = {"redis://h:0", "redis://h:70000", "redis://h/x", "redis://:", "redis://u@h",
-                          "redis://[::1"};
-    const char *why[] = {"port must be a number from 1 to 65535", "port must be",
-                         "database after '/'", "no host", "needs a password", "no closing ']'"};
+    const char *urls[] = {"redis://h:0", "redis://h:70000", "redis://h/x",
+                          "redis://:",   "redis://u@h",     "redis://[::1"};
+    const char *why[] = {"port must be a number from 1 to 65535",
+                         "port must be",
+                         "database after '/'",
+                         "no host",
+                         "needs a password",
+                         "no closing ']'"};
     for (size_t i = 0; i < sizeof urls / sizeof *urls; i++) {
         char yaml[200];
         snprintf(yaml, sizeof yaml, "plugin_settings:\n  state: { backend: redis, url: \"%s\" }\n",
@@ -144,8 +157,8 @@ static void reports_every_problem_where_it_is(void **state)
     assert_contains(m, "'plugin_settings.state' must be a mapping, e.g. { backend: memory }");
     cpex_error_cleanup(&err);
 
-    m = expect_errors("plugins:\n  - name: p\n    kind: k\n    hooks: [h]\n    state_namespace: a:b\n",
-                      1, &err);
+    m = expect_errors(
+        "plugins:\n  - name: p\n    kind: k\n    hooks: [h]\n    state_namespace: a:b\n", 1, &err);
     assert_contains(m, "gw.yaml:5:22: plugin 'p'");
     assert_contains(m, "only letters, digits, '_', '.' and '-' (byte 2 is 0x3a)");
     cpex_error_cleanup(&err);
@@ -203,9 +216,9 @@ static void one_backend_per_manager(void **state)
     assert_string_equal(o = origin(m), "default");
     free(o);
     /* a load that fails changes nothing */
-    assert_int_not_equal(load(m, REDIS_A "plugins:\n  - {name: p, kind: nope, hooks: [h]}\n",
-                              "bad.yaml", NULL),
-                         CPEX_OK);
+    assert_int_not_equal(
+        load(m, REDIS_A "plugins:\n  - {name: p, kind: nope, hooks: [h]}\n", "bad.yaml", NULL),
+        CPEX_OK);
     assert_string_equal(o = origin(m), "default");
     free(o);
     assert_int_equal(load(m, REDIS_A, "a.yaml", NULL), CPEX_OK);

@@ -154,7 +154,7 @@ static void free_returns_with_a_handler_that_never_does(void **state)
     int64_t took = tp_now_ns() - t0;
     /* Deadline (50 ms) + grace (1 s) for shutdown, + grace for the threads. */
     assert_true(took < 4000 * MS);
-    assert_true(atomic_load(&log_errors) >= 1); /* the abandonment is reported */
+    assert_true(atomic_load(&log_errors) >= 1);               /* the abandonment is reported */
     assert_int_equal(atomic_load(&stuck->shutdown_calls), 0); /* never under a handler */
 }
 

@@ -95,11 +95,13 @@ static int32_t handler_forges(void *instance, const cpex_call *call)
 {
     (void)instance;
     cpex_host_api_get()->log(call, CPEX_LOG_WARN,
-                             "forged\nsummary: all fine\x1b[2J\xc2\x9b" "31m\xff");
+                             "forged\nsummary: all fine\x1b[2J\xc2\x9b"
+                             "31m\xff");
     return CPEX_ALLOW;
 }
 
-static const cpex_handler_reg forge_handlers[] = {CPEX_HANDLER("cmf.tool_pre_invoke", handler_forges, "cmf")};
+static const cpex_handler_reg forge_handlers[] = {
+    CPEX_HANDLER("cmf.tool_pre_invoke", handler_forges, "cmf")};
 
 /* Without a sink the lines go to stderr: the plugin's name (the operator's,
    from YAML) and its words are escaped, one log line is one line. */
@@ -143,8 +145,9 @@ static void test_default_sink_escapes_name_and_message(void **state)
     char *text = test_read_file(path, &len);
     unlink(path);
     assert_non_null(text);
-    assert_string_equal(text, "cpex: [warn] plugin 'evil\\nsummary: by the name\\x1b]0;title\\x07': "
-                              "forged\\nsummary: all fine\\x1b[2J\\u009b31m\\xff\n");
+    assert_string_equal(text,
+                        "cpex: [warn] plugin 'evil\\nsummary: by the name\\x1b]0;title\\x07': "
+                        "forged\\nsummary: all fine\\x1b[2J\\u009b31m\\xff\n");
     free(text);
 }
 

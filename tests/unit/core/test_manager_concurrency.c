@@ -43,8 +43,8 @@ int clock_gettime(clockid_t id, struct timespec *ts)
 /* Schemes                                                             */
 /* ------------------------------------------------------------------ */
 
-static cpex_status no_create(void *data, const cpex_factory_request *req,
-                             cpex_factory_product *out, cpex_error *err)
+static cpex_status no_create(void *data, const cpex_factory_request *req, cpex_factory_product *out,
+                             cpex_error *err)
 {
     (void)data, (void)req, (void)out, (void)err;
     return CPEX_E_INVALID;
@@ -135,7 +135,8 @@ static int32_t allow_handler(void *instance, const cpex_call *call)
 static void *register_gated(void *arg)
 {
     cpex_manager *m = arg;
-    static const cpex_handler_reg handlers[] = {CPEX_HANDLER("cmf.tool_pre_invoke", allow_handler, NULL)};
+    static const cpex_handler_reg handlers[] = {
+        CPEX_HANDLER("cmf.tool_pre_invoke", allow_handler, NULL)};
     cpex_plugin_spec spec;
     cpex_plugin_spec_init(&spec);
     spec.name = "gated";
@@ -197,8 +198,8 @@ static void is_initialized_beside_a_load(void **state)
     void *rc = NULL;
     pthread_join(loader, &rc);
     assert_int_equal((intptr_t)rc, CPEX_OK);
-    assert_true(answered);     /* within 5 s, while the load was blocked */
-    assert_true(q.result);     /* the published registry: all initialized */
+    assert_true(answered); /* within 5 s, while the load was blocked */
+    assert_true(q.result); /* the published registry: all initialized */
     assert_true(cpex_manager_is_initialized(m));
     tp_manager_free(m);
 }
@@ -232,8 +233,8 @@ static void wait_background_ignores_the_wall_clock(void **state)
     cpex_status st = cpex_manager_wait_background(m, 10.0);
     int64_t waited = tp_now_ns() - t0;
     atomic_store(&wall_clock_shift, 0);
-    assert_int_equal(st, CPEX_OK);                 /* the work finished within the wait */
-    assert_true(waited >= 200 * 1000000LL);         /* and it really waited for it */
+    assert_int_equal(st, CPEX_OK);          /* the work finished within the wait */
+    assert_true(waited >= 200 * 1000000LL); /* and it really waited for it */
     tp_manager_free(m);
     tp_free_all();
 }

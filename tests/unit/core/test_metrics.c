@@ -83,14 +83,14 @@ static void test_outcomes_counted(void **state)
     cpex_manager *m = metrics_manager();
     tp_plugin *a = tp_new_in("allower", &trace, CPEX_MODE_SEQUENTIAL, 1);
     a->sleep_ms = 1;
-    tp_plugin *e = tp_failing(tp_new_in("erring", &trace, CPEX_MODE_SEQUENTIAL, 2),
-                              CPEX_ON_ERROR_IGNORE, "x");
+    tp_plugin *e =
+        tp_failing(tp_new_in("erring", &trace, CPEX_MODE_SEQUENTIAL, 2), CPEX_ON_ERROR_IGNORE, "x");
     tp_plugin *t = tp_new_in("slow", &trace, CPEX_MODE_SEQUENTIAL, 3);
     t->timeout = 0.01;
     t->on_error = CPEX_ON_ERROR_IGNORE;
     t->sleep_ms = 25;
-    tp_plugin *d = tp_failing(tp_new_in("disabling", &trace, CPEX_MODE_AUDIT, 1),
-                              CPEX_ON_ERROR_DISABLE, "y");
+    tp_plugin *d =
+        tp_failing(tp_new_in("disabling", &trace, CPEX_MODE_AUDIT, 1), CPEX_ON_ERROR_DISABLE, "y");
     tp_plugin *g = tp_denying(tp_new_in("gate", &trace, CPEX_MODE_SEQUENTIAL, 4), "no", "no");
     tp_start(m, a, e, t, d, g);
     run_n(m, HOOK, 3);
@@ -129,8 +129,8 @@ static void test_disables_and_worker_phases(void **state)
 {
     (void)state;
     cpex_manager *m = metrics_manager();
-    tp_plugin *d = tp_failing(tp_new_in("disabling", &trace, CPEX_MODE_AUDIT, 1),
-                              CPEX_ON_ERROR_DISABLE, "y");
+    tp_plugin *d =
+        tp_failing(tp_new_in("disabling", &trace, CPEX_MODE_AUDIT, 1), CPEX_ON_ERROR_DISABLE, "y");
     tp_plugin *c = tp_new_in("conc", &trace, CPEX_MODE_CONCURRENT, 1);
     tp_plugin *f = tp_new_in("bg", &trace, CPEX_MODE_FIRE_AND_FORGET, 1);
     f->sleep_ms = 2;

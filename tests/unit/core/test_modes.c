@@ -553,8 +553,7 @@ static void test_shutdown_waits_for_background(void **state)
 /* ------------------------------------------------------------------ */
 
 /* Assert the mode and state `name` reports. */
-static void assert_info_mode_state(cpex_manager *m, const char *name, uint32_t mode,
-                                   uint32_t state)
+static void assert_info_mode_state(cpex_manager *m, const char *name, uint32_t mode, uint32_t state)
 {
     cpex_plugin_info info = CPEX_PLUGIN_INFO_INIT;
     assert_int_equal(cpex_manager_plugin_info(m, name, &info), CPEX_OK);
@@ -604,8 +603,8 @@ static void test_sequential_on_error_fail(void **state)
     (void)state;
     cpex_manager *m = tp_manager();
     tp_plugin *after;
-    tp_plugin *e = new_failing_then_after("broken", CPEX_ON_ERROR_FAIL, "database unavailable",
-                                          &after);
+    tp_plugin *e =
+        new_failing_then_after("broken", CPEX_ON_ERROR_FAIL, "database unavailable", &after);
     tp_plugin *co = tp_new_in("co", &trace, CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY);
     tp_start(m, e, after, co);
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
@@ -659,8 +658,8 @@ static void test_sequential_on_error_ignore(void **state)
     (void)state;
     cpex_manager *m = tp_manager();
     tp_plugin *after;
-    tp_plugin *e = new_failing_then_after("flaky", CPEX_ON_ERROR_IGNORE,
-                                          "timeout talking to redis", &after);
+    tp_plugin *e =
+        new_failing_then_after("flaky", CPEX_ON_ERROR_IGNORE, "timeout talking to redis", &after);
     e->append_text = "+flaky"; /* discarded with the error */
     tp_start(m, e, after);
     for (int i = 1; i <= 2; i++) {
@@ -685,8 +684,8 @@ static void test_sequential_on_error_disable_persists_across_hooks(void **state)
     (void)state;
     cpex_manager *m = tp_manager();
     tp_plugin *after;
-    tp_plugin *e = new_failing_then_after("fragile", CPEX_ON_ERROR_DISABLE, "corrupt state",
-                                          &after);
+    tp_plugin *e =
+        new_failing_then_after("fragile", CPEX_ON_ERROR_DISABLE, "corrupt state", &after);
     tp_start(m, tp_on_hooks(e, HOOK, POST), tp_on_hooks(after, HOOK, POST));
     assert_false(tp_is_disabled(m, "fragile", NULL, 0));
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
@@ -719,8 +718,8 @@ static void phase_error_case(uint32_t mode, int on_error)
     cpex_manager *m = tp_manager();
     tp_plugin *e = tp_new_in("err", &trace, mode, TP_DEFAULT_PRIORITY);
     tp_failing(e, on_error, "phase failure");
-    tp_plugin *after = tp_new_in("after_faf", &trace, CPEX_MODE_FIRE_AND_FORGET,
-                                 TP_DEFAULT_PRIORITY);
+    tp_plugin *after =
+        tp_new_in("after_faf", &trace, CPEX_MODE_FIRE_AND_FORGET, TP_DEFAULT_PRIORITY);
     tp_start(m, e, after);
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);

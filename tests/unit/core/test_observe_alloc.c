@@ -42,8 +42,8 @@ static void test_observed_invoke_under_allocation_failures(void **state)
     a->config = "{\"k\":1}";
     tp_plugin *t = tp_new_in("tx", NULL, CPEX_MODE_TRANSFORM, 1);
     t->append_text = "+t";
-    tp_plugin *e = tp_failing(tp_new_in("soft", NULL, CPEX_MODE_AUDIT, 1), CPEX_ON_ERROR_IGNORE,
-                              "it broke");
+    tp_plugin *e =
+        tp_failing(tp_new_in("soft", NULL, CPEX_MODE_AUDIT, 1), CPEX_ON_ERROR_IGNORE, "it broke");
     tp_plugin *c = tp_new_in("conc", NULL, CPEX_MODE_CONCURRENT, 1);
     tp_plugin *f = tp_new_in("bg", NULL, CPEX_MODE_FIRE_AND_FORGET, 1);
     tp_start(m, a, t, e, c, f);

@@ -44,11 +44,9 @@ static cpex_cmf_message *message(size_t big)
     text[big] = '\0';
     assert_int_equal(cpex_cmf_append_text(m, CPEX_PART_TEXT, text, big), CPEX_OK);
     free(text);
-    assert_int_equal(cpex_cmf_append_tool_call(m, "c1", "search", json_pack("{s:s}", "q", "a"),
-                                               NULL),
-                     CPEX_OK);
-    assert_int_equal(cpex_cmf_append_tool_result(m, "c1", "search", json_string("r"), 0),
-                     CPEX_OK);
+    assert_int_equal(
+        cpex_cmf_append_tool_call(m, "c1", "search", json_pack("{s:s}", "q", "a"), NULL), CPEX_OK);
+    assert_int_equal(cpex_cmf_append_tool_result(m, "c1", "search", json_string("r"), 0), CPEX_OK);
     return m;
 }
 
@@ -65,7 +63,7 @@ static int32_t edit_everything(tp_plugin *p, const cpex_call *call)
     rc_edit[2] = h->payload_append_text(call, CPEX_PART_TEXT, "tail", 4);
     const cpex_cmf_message *now = cpex_call_cmf(call);
     snprintf(seen_after_edit, sizeof seen_after_edit, "%zu parts", now ? now->part_count : 0);
-    rc_edit[3] = h->payload_set_text(call, 99, "x", 1);             /* out of range */
+    rc_edit[3] = h->payload_set_text(call, 99, "x", 1);                        /* out of range */
     rc_edit[4] = h->payload_set_tool_arguments(call, 0, h->json_new_object()); /* wrong kind */
     return CPEX_ALLOW;
 }
@@ -143,7 +141,7 @@ static void an_edit_does_not_copy_other_parts(void **state)
     const cpex_cmf_message *out = cpex_pipeline_result_cmf(&res, msg);
     assert_ptr_not_equal(out, msg);
     assert_ptr_equal(out->parts[0].text.ptr, msg->parts[0].text.ptr); /* shared, not copied */
-    assert_ptr_not_equal(out->parts[1].body, msg->parts[1].body);    /* the edited part */
+    assert_ptr_not_equal(out->parts[1].body, msg->parts[1].body);     /* the edited part */
     assert_ptr_equal(out->parts[2].body, msg->parts[2].body);
     /* clone + new part + result wrapper + the plugin's own JSON (parsed) */
     assert_true(allocs <= 12);
@@ -218,8 +216,7 @@ static void clone_tool_result_content(void **state)
     assert_int_equal(h->cmf_set_tool_result_content(c, 2, h->json_new_string("new", 3)),
                      CPEX_HOST_OK);
     assert_int_equal(h->cmf_set_tool_result_content(c, 0, h->json_new_null()), CPEX_HOST_EINVAL);
-    assert_int_equal(h->cmf_set_tool_result_content(NULL, 2, h->json_new_null()),
-                     CPEX_HOST_EINVAL);
+    assert_int_equal(h->cmf_set_tool_result_content(NULL, 2, h->json_new_null()), CPEX_HOST_EINVAL);
     const cpex_cmf_tool_result *was = m->parts[2].body, *now = c->parts[2].body;
     assert_string_equal(json_string_value((const json_t *)was->content), "r");
     assert_string_equal(json_string_value((const json_t *)now->content), "new");

@@ -87,9 +87,10 @@ static void test_priority_within_phase(void **state)
         tp_reg(m, tp_new_in(n, &trace, CPEX_MODE_AUDIT, prios[i]));
     }
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
-    start_and_expect_order(m, &res, "p10,p20,p30,p40,p50,"
-                                    "t10,t20,t30,t40,t50,"
-                                    "a10,a20,a30,a40,a50");
+    start_and_expect_order(m, &res,
+                           "p10,p20,p30,p40,p50,"
+                           "t10,t20,t30,t40,t50,"
+                           "a10,a20,a30,a40,a50");
     assert_allowed(&res);
     tp_finish(m, &res);
 }
@@ -447,8 +448,8 @@ static void test_metadata_merged(void **state)
         new_with_metadata("t", CPEX_MODE_TRANSFORM, TP_DEFAULT_PRIORITY, "transformed", "true");
     tp_plugin *au =
         new_with_metadata("au", CPEX_MODE_AUDIT, TP_DEFAULT_PRIORITY, "audited_by", "\"au\"");
-    tp_plugin *co = new_with_metadata("co", CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY,
-                                      "concurrent", "{\"ok\":1}");
+    tp_plugin *co = new_with_metadata("co", CPEX_MODE_CONCURRENT, TP_DEFAULT_PRIORITY, "concurrent",
+                                      "{\"ok\":1}");
     tp_start(m, a, b, t, au, co);
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     run_once(m, &res);

@@ -376,8 +376,8 @@ static void test_concurrent_allow_and_deny(void **state)
     cpex_manager *m = rec_manager(2);
     tp_plugin *a = tp_new_in("c-allow", &trace, CPEX_MODE_CONCURRENT, 1);
     a->sleep_ms = 2;
-    tp_plugin *d = tp_denying(tp_new_in("c-deny", &trace, CPEX_MODE_CONCURRENT, 2), "test_deny",
-                              "nope");
+    tp_plugin *d =
+        tp_denying(tp_new_in("c-deny", &trace, CPEX_MODE_CONCURRENT, 2), "test_deny", "nope");
     tp_start(m, a, d);
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
@@ -387,7 +387,7 @@ static void test_concurrent_allow_and_deny(void **state)
     assert_str(r->plugin_name, "c-allow");
     assert_int_equal(r->status, CPEX_EXEC_COMPLETED);
     assert_int_equal(r->effective, CPEX_ALLOW);
-    assert_int_equal(r->matched, 0); /* Python's rule: a clean allow did not match */
+    assert_int_equal(r->matched, 0);        /* Python's rule: a clean allow did not match */
     assert_true(r->duration_ns >= 1000000); /* measured on the worker */
     r = rec_at(&res, 1);
     assert_int_equal(r->requested, CPEX_DENY);
@@ -527,8 +527,7 @@ static void test_setting_turns_records_on(void **state)
     cpex_manager *m = tp_manager();
     static const char yaml[] = "plugin_settings:\n  execution_records: true\nplugins: []\n";
     cpex_error err = CPEX_ERROR_INIT;
-    assert_int_equal(cpex_manager_load_string(m, yaml, sizeof yaml - 1, NULL, NULL, &err),
-                     CPEX_OK);
+    assert_int_equal(cpex_manager_load_string(m, yaml, sizeof yaml - 1, NULL, NULL, &err), CPEX_OK);
     tp_start(m, tp_new("a", &trace));
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     tp_run(m, HOOK, &res);
@@ -627,8 +626,8 @@ static void test_long_reason_and_many_keys(void **state)
     static char config[100 * 16];
     size_t pos = (size_t)snprintf(config, sizeof config, "{");
     for (int i = 0; i < 80; i++)
-        pos += (size_t)snprintf(config + pos, sizeof config - pos, "%s\"k%02d\":%d", i ? "," : "", i,
-                                i);
+        pos += (size_t)snprintf(config + pos, sizeof config - pos, "%s\"k%02d\":%d", i ? "," : "",
+                                i, i);
     snprintf(config + pos, sizeof config - pos, "}");
     tp_plugin *d = tp_denying(tp_new("verbose", &trace), "long", reason);
     d->config = config;

@@ -73,9 +73,9 @@ static void test_registration_validation(void **state)
     expect_refused(m, p, emptyhook, 1, "no hook name");
     cpex_handler_reg nullhook[] = {CPEX_HANDLER(NULL, tp_handler, NULL)};
     expect_refused(m, p, nullhook, 1, "no hook name");
-    cpex_handler_reg dup[] = {
-        CPEX_HANDLER(HOOK, tp_handler, NULL), CPEX_HANDLER(POST, tp_handler, NULL),
-        CPEX_HANDLER(HOOK, tp_handler, NULL)};
+    cpex_handler_reg dup[] = {CPEX_HANDLER(HOOK, tp_handler, NULL),
+                              CPEX_HANDLER(POST, tp_handler, NULL),
+                              CPEX_HANDLER(HOOK, tp_handler, NULL)};
     expect_refused(m, p, dup, 3, HOOK);
     expect_refused(m, p, dup, 3, "two handlers");
     assert_int_equal(atomic_load(&p->destroy_calls), 7); /* one per refusal */
@@ -337,7 +337,7 @@ static void test_custom_payload_type(void **state)
     b1->payload_type = "counter";
     tp_plugin *b2 = new_bumper("bump2", CPEX_MODE_TRANSFORM);
     b2->payload_type = "counter";
-    tp_plugin *au = new_bumper("audit_bump", CPEX_MODE_AUDIT);    /* refused: audit */
+    tp_plugin *au = new_bumper("audit_bump", CPEX_MODE_AUDIT);       /* refused: audit */
     tp_plugin *co = new_bumper("conc_reader", CPEX_MODE_CONCURRENT); /* sees a clone */
     tp_reg(m, b1);
     tp_reg(m, b2);

@@ -156,9 +156,9 @@ static void on_reload(void *user, const cpex_reload_event *ev)
 static void test_bad_config_keeps_old(void **state)
 {
     (void)state;
-    cpex_manager *m = ready("plugin_settings: {routing_enabled: true}\n"
-                            "plugins:\n" PLUG("a") PLUG("b")
-                            "routes:\n  - {tool: t, plugins: [a]}\n");
+    cpex_manager *m =
+        ready("plugin_settings: {routing_enabled: true}\n"
+              "plugins:\n" PLUG("a") PLUG("b") "routes:\n  - {tool: t, plugins: [a]}\n");
     seen s;
     memset(&s, 0, sizeof s);
     pthread_mutex_init(&s.lock, NULL);
@@ -168,9 +168,9 @@ static void test_bad_config_keeps_old(void **state)
     char *msg = NULL;
     assert_int_equal(rt_reload(m,
                                "plugin_settings: {routing_enabled: true}\n"
-                               "plugins:\n" PLUG("a")
-                               "  - {name: b, kind: " RT_KIND ", hooks: sk-SECRET-42}\n"
-                               "routes:\n  - {tool: t, plugins: [nobody]}\n",
+                               "plugins:\n" PLUG("a") "  - {name: b, kind: " RT_KIND
+                                                      ", hooks: sk-SECRET-42}\n"
+                                                      "routes:\n  - {tool: t, plugins: [nobody]}\n",
                                &msg),
                      CPEX_E_CONFIG);
     assert_contains(msg, "sk-SECRET-42"); /* the caller's own error says everything */
@@ -178,12 +178,13 @@ static void test_bad_config_keeps_old(void **state)
     assert_int_equal(cpex_manager_generation(m), g);
     assert_string_equal(rt_run_entity(m, PRE, "tool", "t", NULL, NULL, NULL), "a");
     /* A load-time failure (unknown plugin), also nothing published. */
-    assert_int_equal(rt_reload(m,
-                               "plugin_settings: {routing_enabled: true}\n"
-                               "plugins:\n" PLUG_CFG("a", "{token: sk-SECRET-43}")
-                               "routes:\n  - {tool: t, plugins: [nobody]}\n",
-                               &msg),
-                     CPEX_E_CONFIG);
+    assert_int_equal(
+        rt_reload(m,
+                  "plugin_settings: {routing_enabled: true}\n"
+                  "plugins:\n" PLUG_CFG(
+                      "a", "{token: sk-SECRET-43}") "routes:\n  - {tool: t, plugins: [nobody]}\n",
+                  &msg),
+        CPEX_E_CONFIG);
     assert_contains(msg, "route 0 references unknown plugin 'nobody'");
     free(msg);
     assert_int_equal(cpex_manager_generation(m), g);
@@ -210,13 +211,12 @@ static void test_bad_config_keeps_old(void **state)
 static const char *const POLICY_A =
     "plugin_settings: {routing_enabled: true}\n"
     "plugins:\n" PLUG_CFG("p1", "{label: p1}") PLUG_CFG("p2", "{label: p2}")
-    PLUG_CFG("p3", "{label: p3}")
-    "routes:\n  - {tool: t, plugins: [p1, p2]}\n";
+        PLUG_CFG("p3", "{label: p3}") "routes:\n  - {tool: t, plugins: [p1, p2]}\n";
 static const char *const POLICY_B =
     "plugin_settings: {routing_enabled: true}\n"
     "plugins:\n" PLUG_CFG("p1", "{label: p1}") PLUG_CFG("p2", "{label: p2}")
-    PLUG_CFG("p3", "{label: p3, value: 7}")
-    "routes:\n  - tool: t\n    plugins: [p3, {p1: {config: {value: 9}}}]\n";
+        PLUG_CFG("p3", "{label: p3, value: 7}") "routes:\n  - tool: t\n    plugins: [p3, {p1: "
+                                                "{config: {value: 9}}}]\n";
 
 #define LOAD_THREADS 4
 #define MAX_SAMPLES 200000
@@ -413,7 +413,8 @@ static void test_watch_edits_and_renames(void **state)
     assert_string_equal(rt_run(m, PRE, NULL, NULL, NULL), "w=3");
     /* A broken file: refused, reported, the old one serves. */
     attempts = st.successes + st.failures;
-    replace_file(path, "plugins:\n  - {name: w, kind: " RT_KIND ", hooks: [" PRE "], bad_key: 1}\n");
+    replace_file(path,
+                 "plugins:\n  - {name: w, kind: " RT_KIND ", hooks: [" PRE "], bad_key: 1}\n");
     assert_true(wait_attempts(m, attempts, 10000));
     assert_string_equal(rt_run(m, PRE, NULL, NULL, NULL), "w=3");
     /* Fixed again. */

@@ -86,7 +86,8 @@ static void test_minimal_config_routing_off(void **state)
 static void test_route_matcher_rules(void **state)
 {
     (void)state;
-    char *msg = parse_refused(ROUTING_ON PLUGINS_ABCDE "routes:\n  - meta: {tags: [x]}\n    plugins: [a]\n");
+    char *msg = parse_refused(ROUTING_ON PLUGINS_ABCDE
+                              "routes:\n  - meta: {tags: [x]}\n    plugins: [a]\n");
     assert_contains(msg, "route 0 has no entity matcher (need tool, resource, prompt, or llm)");
     free(msg);
     msg = parse_refused(ROUTING_ON PLUGINS_ABCDE "routes:\n  - {tool: t, plugins: [a]}\n"
@@ -109,9 +110,9 @@ static void test_unknown_references_rejected(void **state)
                   "global:\n  policies:\n    all: {plugins: [nonexistent]}\n");
     assert_contains(msg, "policy group 'all' references unknown plugin 'nonexistent'");
     free(msg);
-    msg = refused(ROUTING_ON PLUGINS_ABCDE
-                  "global:\n  defaults:\n    tool: {plugins: [ghost]}\n");
-    assert_contains(msg, "default group 'tool' (global.defaults.tool) references unknown plugin 'ghost'");
+    msg = refused(ROUTING_ON PLUGINS_ABCDE "global:\n  defaults:\n    tool: {plugins: [ghost]}\n");
+    assert_contains(
+        msg, "default group 'tool' (global.defaults.tool) references unknown plugin 'ghost'");
     free(msg);
     /* Every problem at once. */
     msg = refused(ROUTING_ON PLUGINS_ABCDE "routes:\n  - {tool: t, plugins: [x1]}\n"
@@ -132,9 +133,9 @@ static void test_unknown_references_rejected(void **state)
 static void test_plugin_refs(void **state)
 {
     (void)state;
-    cpex__config *cfg = parse_ok(ROUTING_ON PLUGINS_ABCDE
-                                 "routes:\n  - tool: t\n    plugins:\n      - a\n"
-                                 "      - b: {config: {max_requests: 10}}\n      - c\n");
+    cpex__config *cfg =
+        parse_ok(ROUTING_ON PLUGINS_ABCDE "routes:\n  - tool: t\n    plugins:\n      - a\n"
+                                          "      - b: {config: {max_requests: 10}}\n      - c\n");
     const cpex__rref_list *l = &cfg->routing->routes[0].plugins;
     assert_int_equal(l->count, 3);
     assert_string_equal(l->items[0].name, "a");
@@ -145,7 +146,7 @@ static void test_plugin_refs(void **state)
     cpex__config_free(cfg);
     /* A mapping is APL's form: accepted, activates nothing, warned. */
     cfg = parse_ok(ROUTING_ON PLUGINS_ABCDE "routes:\n  - tool: t\n    plugins: {a: {x: 1}}\n"
-                   "global:\n  defaults:\n    tool: {plugins: {b: {}}}\n");
+                                            "global:\n  defaults:\n    tool: {plugins: {b: {}}}\n");
     assert_int_equal(cfg->routing->routes[0].plugins.count, 0);
     assert_contains(cfg->warnings[0], "APL per-plugin overrides");
     cpex__config_free(cfg);
@@ -153,7 +154,8 @@ static void test_plugin_refs(void **state)
     assert_contains(msg, "sequence");
     assert_contains(msg, "mapping");
     free(msg);
-    msg = parse_refused(ROUTING_ON PLUGINS_ABCDE "routes:\n  - tool: t\n    plugins: [{a: 1, b: 2}]\n");
+    msg = parse_refused(ROUTING_ON PLUGINS_ABCDE
+                        "routes:\n  - tool: t\n    plugins: [{a: 1, b: 2}]\n");
     assert_contains(msg, "exactly one key");
     free(msg);
 }
@@ -181,7 +183,8 @@ static void test_globs(void **state)
     assert_true(M("*****", "x/y"));
     assert_true(M("hr://employees/*", "hr://employees/a/b")); /* '*' crosses '/', as CPEX */
     assert_true(M("a?c", "abc"));
-    assert_true(M("a?c", "a\xc3\xa9" "c")); /* '?' is one character, not one byte */
+    assert_true(M("a?c", "a\xc3\xa9"
+                         "c")); /* '?' is one character, not one byte */
     assert_false(M("a?c", "ac"));
     assert_false(M("A*", "abc")); /* case-sensitive */
 #undef M
@@ -232,21 +235,19 @@ static void test_conditions_mode_runs_all_in_order(void **state)
     cpex_manager_free(m);
 }
 
-static const char *const GROUPS_YAML =
-    ROUTING_ON PLUGINS_ABCDE
-    "global:\n"
-    "  policies:\n"
-    "    all: {plugins: [a]}\n"
-    "groups:\n"
-    "  pii: {plugins: [b]}\n"
-    "routes:\n"
-    "  - tool: hr-*\n"
-    "    meta: {tags: [pii]}\n"
-    "    plugins: [c]\n"
-    "  - tool: hr-compensation\n"
-    "    plugins: [d]\n"
-    "  - tool: [x, y]\n"
-    "    plugins: [e]\n";
+static const char *const GROUPS_YAML = ROUTING_ON PLUGINS_ABCDE "global:\n"
+                                                                "  policies:\n"
+                                                                "    all: {plugins: [a]}\n"
+                                                                "groups:\n"
+                                                                "  pii: {plugins: [b]}\n"
+                                                                "routes:\n"
+                                                                "  - tool: hr-*\n"
+                                                                "    meta: {tags: [pii]}\n"
+                                                                "    plugins: [c]\n"
+                                                                "  - tool: hr-compensation\n"
+                                                                "    plugins: [d]\n"
+                                                                "  - tool: [x, y]\n"
+                                                                "    plugins: [e]\n";
 
 static void test_route_selection(void **state)
 {
@@ -268,21 +269,22 @@ static void test_route_selection(void **state)
 static void test_dedup_keeps_last_and_priority_orders(void **state)
 {
     (void)state;
-    cpex_manager *m = loaded(ROUTING_ON PLUGINS_ABCDE
-                             "global:\n  policies:\n    all: {plugins: [a, b]}\n"
-                             "    pii: {plugins: [b, c]}\n"
-                             "routes:\n  - {tool: t, meta: {tags: [pii]}, plugins: []}\n"
-                             "  - {tool: u, plugins: [b, a]}\n");
+    cpex_manager *m =
+        loaded(ROUTING_ON PLUGINS_ABCDE "global:\n  policies:\n    all: {plugins: [a, b]}\n"
+                                        "    pii: {plugins: [b, c]}\n"
+                                        "routes:\n  - {tool: t, meta: {tags: [pii]}, plugins: []}\n"
+                                        "  - {tool: u, plugins: [b, a]}\n");
     assert_string_equal(tool(m, "t"), "a,b,c"); /* CPEX's test_deduplication_preserves_order */
     assert_string_equal(tool(m, "u"), "b,a");   /* the last occurrence sets the position */
     cpex_manager_free(m);
     /* Decision 1: within a phase, priority first, then resolution order. */
     m = loaded(ROUTING_ON "plugins:\n"
-               "  - {name: a, kind: " RT_KIND ", hooks: [" PRE "], priority: 50}\n"
-               "  - {name: b, kind: " RT_KIND ", hooks: [" PRE "], priority: 10}\n"
-               "  - {name: c, kind: " RT_KIND ", hooks: [" PRE "], priority: 50}\n"
-               "  - {name: d, kind: " RT_KIND ", hooks: [" PRE "], priority: 1, mode: audit}\n"
-               "routes:\n  - {tool: t, plugins: [d, c, a, b]}\n");
+                          "  - {name: a, kind: " RT_KIND ", hooks: [" PRE "], priority: 50}\n"
+                          "  - {name: b, kind: " RT_KIND ", hooks: [" PRE "], priority: 10}\n"
+                          "  - {name: c, kind: " RT_KIND ", hooks: [" PRE "], priority: 50}\n"
+                          "  - {name: d, kind: " RT_KIND ", hooks: [" PRE
+                          "], priority: 1, mode: audit}\n"
+                          "routes:\n  - {tool: t, plugins: [d, c, a, b]}\n");
     assert_string_equal(tool(m, "t"), "b,c,a,d");
     cpex_manager_free(m);
 }
@@ -348,11 +350,11 @@ static void test_tags_and_groups(void **state)
 static void test_top_level_groups_win(void **state)
 {
     (void)state;
-    cpex_manager *m = loaded(ROUTING_ON PLUGINS_ABCDE
-                             "global:\n  policies:\n    finance: {plugins: [a]}\n"
-                             "    legacy: {plugins: [b]}\n"
-                             "groups:\n  finance: {plugins: [c]}\n"
-                             "routes:\n  - {tool: t, groups: [finance, legacy]}\n");
+    cpex_manager *m =
+        loaded(ROUTING_ON PLUGINS_ABCDE "global:\n  policies:\n    finance: {plugins: [a]}\n"
+                                        "    legacy: {plugins: [b]}\n"
+                                        "groups:\n  finance: {plugins: [c]}\n"
+                                        "routes:\n  - {tool: t, groups: [finance, legacy]}\n");
     assert_string_equal(tool(m, "t"), "b,c");
     cpex_manager_free(m);
 }
@@ -360,25 +362,25 @@ static void test_top_level_groups_win(void **state)
 static void test_defaults_and_entity_types(void **state)
 {
     (void)state;
-    cpex_manager *m = loaded(ROUTING_ON "plugins:\n"
-                             "  - {name: a, kind: " RT_KIND ", hooks: [" PRE ", cmf.resource_pre_fetch, cmf.prompt_pre_fetch, cmf.llm_input]}\n"
-                             "  - {name: b, kind: " RT_KIND ", hooks: [cmf.resource_pre_fetch]}\n"
-                             "  - {name: c, kind: " RT_KIND ", hooks: [cmf.prompt_pre_fetch]}\n"
-                             "  - {name: d, kind: " RT_KIND ", hooks: [cmf.llm_input]}\n"
-                             "global:\n  defaults:\n    http: {plugins: [a]}\n"
-                             "routes:\n"
-                             "  - {resource: 'hr://employees/*', plugins: [b]}\n"
-                             "  - {prompt: summarize, plugins: [c]}\n"
-                             "  - {llm: gpt-*, plugins: [d]}\n");
+    cpex_manager *m =
+        loaded(ROUTING_ON "plugins:\n"
+                          "  - {name: a, kind: " RT_KIND ", hooks: [" PRE
+                          ", cmf.resource_pre_fetch, cmf.prompt_pre_fetch, cmf.llm_input]}\n"
+                          "  - {name: b, kind: " RT_KIND ", hooks: [cmf.resource_pre_fetch]}\n"
+                          "  - {name: c, kind: " RT_KIND ", hooks: [cmf.prompt_pre_fetch]}\n"
+                          "  - {name: d, kind: " RT_KIND ", hooks: [cmf.llm_input]}\n"
+                          "global:\n  defaults:\n    http: {plugins: [a]}\n"
+                          "routes:\n"
+                          "  - {resource: 'hr://employees/*', plugins: [b]}\n"
+                          "  - {prompt: summarize, plugins: [c]}\n"
+                          "  - {llm: gpt-*, plugins: [d]}\n");
     assert_string_equal(rt_run_entity(m, "cmf.resource_pre_fetch", "resource", "hr://employees/1",
                                       NULL, NULL, NULL),
                         "b");
-    assert_string_equal(rt_run_entity(m, "cmf.resource_pre_fetch", "resource", "fin://x", NULL,
-                                      NULL, NULL),
-                        "");
-    assert_string_equal(rt_run_entity(m, "cmf.prompt_pre_fetch", "prompt", "summarize", NULL, NULL,
-                                      NULL),
-                        "c");
+    assert_string_equal(
+        rt_run_entity(m, "cmf.resource_pre_fetch", "resource", "fin://x", NULL, NULL, NULL), "");
+    assert_string_equal(
+        rt_run_entity(m, "cmf.prompt_pre_fetch", "prompt", "summarize", NULL, NULL, NULL), "c");
     assert_string_equal(rt_run_entity(m, "cmf.llm_input", "llm", "gpt-4o", NULL, NULL, NULL), "d");
     assert_string_equal(rt_run_entity(m, "cmf.llm_input", "llm", "claude", NULL, NULL, NULL), "");
     /* defaults apply by the entity type, also one no route can match (CPEX's `http`). */
@@ -390,11 +392,12 @@ static void test_full_flow_and_no_entity(void **state)
 {
     (void)state;
     cpex_manager *m = loaded(ROUTING_ON "plugins:\n"
-                             "  - {name: guard, kind: " RT_KIND ", hooks: [" PRE "], config: {deny: true}}\n"
-                             "  - {name: ok, kind: " RT_KIND ", hooks: [" PRE "]}\n"
-                             "groups:\n  pii: {plugins: [guard]}\n"
-                             "routes:\n  - {tool: hr-lookup, meta: {tags: [pii]}}\n"
-                             "  - {tool: '*', plugins: [ok]}\n");
+                                        "  - {name: guard, kind: " RT_KIND ", hooks: [" PRE
+                                        "], config: {deny: true}}\n"
+                                        "  - {name: ok, kind: " RT_KIND ", hooks: [" PRE "]}\n"
+                                        "groups:\n  pii: {plugins: [guard]}\n"
+                                        "routes:\n  - {tool: hr-lookup, meta: {tags: [pii]}}\n"
+                                        "  - {tool: '*', plugins: [ok]}\n");
     bool allowed = true;
     rt_run_entity(m, PRE, "tool", "hr-lookup", NULL, NULL, &allowed);
     assert_false(allowed);
@@ -409,7 +412,8 @@ static void test_full_flow_and_no_entity(void **state)
     cpex_extensions_unref(half);
     cpex_manager_free(m);
     /* Routing off: a meta does not filter. */
-    m = loaded("plugins:\n  - {name: guard, kind: " RT_KIND ", hooks: [" PRE "], config: {deny: true}}\n"
+    m = loaded("plugins:\n  - {name: guard, kind: " RT_KIND ", hooks: [" PRE
+               "], config: {deny: true}}\n"
                "routes:\n  - {tool: other, plugins: [guard]}\n");
     rt_run_entity(m, PRE, "tool", "weather", NULL, NULL, &allowed);
     assert_false(allowed);
@@ -473,10 +477,11 @@ static void test_cache(void **state)
 static void test_cache_capacity(void **state)
 {
     (void)state;
-    cpex_manager *m = loaded("plugin_settings: {routing_enabled: true, route_cache_max_entries: 2}\n"
-                             "plugins:\n  - {name: guard, kind: " RT_KIND ", hooks: [" PRE "], "
-                             "config: {deny: true}}\n"
-                             "routes:\n  - {tool: '*', plugins: [guard]}\n");
+    cpex_manager *m =
+        loaded("plugin_settings: {routing_enabled: true, route_cache_max_entries: 2}\n"
+               "plugins:\n  - {name: guard, kind: " RT_KIND ", hooks: [" PRE "], "
+               "config: {deny: true}}\n"
+               "routes:\n  - {tool: '*', plugins: [guard]}\n");
     bool allowed = true;
     tool(m, "one");
     tool(m, "two");
@@ -505,13 +510,13 @@ static void test_override_instances(void **state)
     (void)state;
     rt_stats_reset();
     cpex_manager *m = loaded(ROUTING_ON "plugins:\n"
-                             "  - {name: limit, kind: " RT_KIND ", hooks: [" PRE "], "
-                             "on_error: disable, config: {label: lim, value: 100}}\n"
-                             "routes:\n"
-                             "  - tool: strict\n"
-                             "    plugins: [{limit: {config: {value: 10}}}]\n"
-                             "  - tool: loose\n"
-                             "    plugins: [limit]\n");
+                                        "  - {name: limit, kind: " RT_KIND ", hooks: [" PRE "], "
+                                        "on_error: disable, config: {label: lim, value: 100}}\n"
+                                        "routes:\n"
+                                        "  - tool: strict\n"
+                                        "    plugins: [{limit: {config: {value: 10}}}]\n"
+                                        "  - tool: loose\n"
+                                        "    plugins: [limit]\n");
     rt_stat *s = rt_stat_of("lim");
     /* Built once at load, initialized with the manager, never per invoke. */
     assert_int_equal(atomic_load(&s->creates), 2);
@@ -536,12 +541,13 @@ static void test_override_instances(void **state)
 static void test_override_disable_is_its_own(void **state)
 {
     (void)state;
-    cpex_manager *m = loaded(ROUTING_ON "plugins:\n"
-                             "  - {name: flaky, kind: " RT_KIND ", hooks: [" PRE "], "
-                             "on_error: disable, config: {fail: false}}\n"
-                             "routes:\n"
-                             "  - {tool: broken, plugins: [{flaky: {config: {fail: true, value: 1}}}]}\n"
-                             "  - {tool: fine, plugins: [flaky]}\n");
+    cpex_manager *m = loaded(
+        ROUTING_ON "plugins:\n"
+                   "  - {name: flaky, kind: " RT_KIND ", hooks: [" PRE "], "
+                   "on_error: disable, config: {fail: false}}\n"
+                   "routes:\n"
+                   "  - {tool: broken, plugins: [{flaky: {config: {fail: true, value: 1}}}]}\n"
+                   "  - {tool: fine, plugins: [flaky]}\n");
     assert_string_equal(tool(m, "broken"), "flaky=1"); /* fails, gets disabled */
     assert_string_equal(tool(m, "broken"), "");        /* the override stays off */
     assert_string_equal(tool(m, "fine"), "flaky");     /* the base is not disabled */
@@ -556,9 +562,10 @@ static void test_override_failures_fail_the_load(void **state)
 {
     (void)state;
     /* A config that cannot take the override's keys. */
-    char *msg = refused(ROUTING_ON "plugins:\n"
-                        "  - {name: a, kind: " RT_KIND ", hooks: [" PRE "], config: [1, 2]}\n"
-                        "routes:\n  - {tool: t, plugins: [{a: {config: {x: 1}}}]}\n");
+    char *msg =
+        refused(ROUTING_ON "plugins:\n"
+                           "  - {name: a, kind: " RT_KIND ", hooks: [" PRE "], config: [1, 2]}\n"
+                           "routes:\n  - {tool: t, plugins: [{a: {config: {x: 1}}}]}\n");
     assert_contains(msg, "routes.yaml:5:26: plugin 'a': cannot apply this override");
     free(msg);
     /* A plugin registered by another load has no entry here to rebuild from. */
@@ -566,16 +573,19 @@ static void test_override_failures_fail_the_load(void **state)
     assert_int_equal(rt_load(m, "plugins:\n" PLUG("a"), NULL), CPEX_OK);
     assert_int_equal(cpex_manager_initialize(m, NULL), CPEX_OK);
     char *err = NULL;
-    assert_int_not_equal(rt_load(m, ROUTING_ON "plugins: []\n"
-                                    "routes:\n  - {tool: t, plugins: [{a: {config: {x: 1}}}]}\n",
+    assert_int_not_equal(rt_load(m,
+                                 ROUTING_ON
+                                 "plugins: []\n"
+                                 "routes:\n  - {tool: t, plugins: [{a: {config: {x: 1}}}]}\n",
                                  &err),
                          CPEX_OK);
-    assert_contains(err, "an override of plugin 'a' needs the plugin's entry in this configuration");
+    assert_contains(err,
+                    "an override of plugin 'a' needs the plugin's entry in this configuration");
     free(err);
     /* ...while a bare reference to it is fine: routes see every registered plugin. */
-    assert_int_equal(rt_load(m, ROUTING_ON "plugins: []\nroutes:\n  - {tool: t, plugins: [a]}\n",
-                             NULL),
-                     CPEX_OK);
+    assert_int_equal(
+        rt_load(m, ROUTING_ON "plugins: []\nroutes:\n  - {tool: t, plugins: [a]}\n", NULL),
+        CPEX_OK);
     assert_string_equal(tool(m, "t"), "a");
     assert_string_equal(tool(m, "u"), "");
     cpex_manager_free(m);
@@ -645,7 +655,8 @@ static void test_records_and_metrics_of_plans(void **state)
     f.struct_size = (uint32_t)sizeof f;
     f.create = rt_create;
     assert_int_equal(cpex_manager_register_factory(m, RT_KIND, &f, NULL), CPEX_OK);
-    assert_int_equal(rt_load(m, ROUTING_ON PLUGINS_ABCDE
+    assert_int_equal(rt_load(m,
+                             ROUTING_ON PLUGINS_ABCDE
                              "routes:\n  - {tool: t, plugins: [e, {b: {config: {value: 3}}}]}\n",
                              NULL),
                      CPEX_OK);

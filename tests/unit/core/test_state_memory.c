@@ -143,7 +143,8 @@ static void allocation_failures(void **state)
         st[7] = b->ops->incr(b, "pre", 3, 1, 0, FAR, NULL, NULL, &e);
         cpex__alloc_fail_at(0);
         for (int i = 0; i < 8; i++)
-            assert_true(st[i] == CPEX_HOST_OK || st[i] == CPEX_HOST_ENOMEM || st[i] == CPEX_HOST_ETYPE);
+            assert_true(st[i] == CPEX_HOST_OK || st[i] == CPEX_HOST_ENOMEM ||
+                        st[i] == CPEX_HOST_ETYPE);
         cpex__free(v);
         cpex__free(m);
         /* what failed left the store as it was: "pre" is one of its two values */

@@ -194,10 +194,8 @@ typedef struct def {
 } def;
 
 static const def defs[] = {
-    {"seq", CPEX_MODE_SEQUENTIAL, seq_fn, 0},
-    {"tx", CPEX_MODE_TRANSFORM, tx_fn, 1},
-    {"audit", CPEX_MODE_AUDIT, audit_fn, 0},
-    {"conc", CPEX_MODE_CONCURRENT, conc_fn, 0},
+    {"seq", CPEX_MODE_SEQUENTIAL, seq_fn, 0},      {"tx", CPEX_MODE_TRANSFORM, tx_fn, 1},
+    {"audit", CPEX_MODE_AUDIT, audit_fn, 0},       {"conc", CPEX_MODE_CONCURRENT, conc_fn, 0},
     {"faf", CPEX_MODE_FIRE_AND_FORGET, faf_fn, 1},
 };
 #define NDEFS (CPEX__COUNT(defs))
@@ -246,7 +244,7 @@ static atomic_int stop_churn;
 #define WRONG(inv, ...)                                                                            \
     do {                                                                                           \
         if (!(inv)->failure[0])                                                                    \
-            snprintf((inv)->failure, sizeof (inv)->failure, __VA_ARGS__);                          \
+            snprintf((inv)->failure, sizeof(inv)->failure, __VA_ARGS__);                           \
     } while (0)
 
 static const char *final_text(const cpex_pipeline_result *r, const cpex_cmf_message *orig)
@@ -262,8 +260,8 @@ static void check_violation(invoker *inv, const cpex_pipeline_result *r, const c
         WRONG(inv, "'%s': expected a deny %s", text, code);
     else if (strcmp(r->violation->code, code) != 0 || !r->violation->plugin_name ||
              strcmp(r->violation->plugin_name, plugin) != 0)
-        WRONG(inv, "'%s': expected %s by %s, got %s by %s", text, code, plugin,
-              r->violation->code, r->violation->plugin_name ? r->violation->plugin_name : "-");
+        WRONG(inv, "'%s': expected %s by %s, got %s by %s", text, code, plugin, r->violation->code,
+              r->violation->plugin_name ? r->violation->plugin_name : "-");
 }
 
 static void *invoke_loop(void *arg)
@@ -306,11 +304,10 @@ static void *invoke_loop(void *arg)
             inv->background++;
         } else {
             if (!r.continue_processing || r.violation || r.error_count)
-                WRONG(inv, "'%s': expected allow without errors (continue %d, %zu errors)",
-                      text, r.continue_processing, r.error_count);
+                WRONG(inv, "'%s': expected allow without errors (continue %d, %zu errors)", text,
+                      r.continue_processing, r.error_count);
             else if (strcmp(final_text(&r, msg), want) != 0)
-                WRONG(inv, "'%s': final text '%s', expected '%s'", text, final_text(&r, msg),
-                      want);
+                WRONG(inv, "'%s': final text '%s', expected '%s'", text, final_text(&r, msg), want);
             else if (!r.metadata || !json_is_true(json_object_get(r.metadata, "conc")))
                 WRONG(inv, "'%s': the concurrent plugin's metadata is missing", text);
             inv->to_audit++;
@@ -446,8 +443,7 @@ static void test_stress(void **state)
     cpex_error_record *bg = NULL;
     size_t nbg = cpex_manager_take_background_errors(m, &bg);
     for (size_t i = 0; i < nbg; i++)
-        print_error("background error: %s %s %s\n", bg[i].plugin_name, bg[i].code,
-                    bg[i].message);
+        print_error("background error: %s %s %s\n", bg[i].plugin_name, bg[i].code, bg[i].message);
     cpex_error_records_free(bg, nbg);
     assert_int_equal(nbg, 0);
 

@@ -367,8 +367,8 @@ static void test_manager_default_timeout_applies(void **state)
 static void test_timeout_ranges_host_api(void **state)
 {
     (void)state;
-    static const double bad[] = {0, -1, NAN, INFINITY, -INFINITY, 1e-12, 0.0009, 86400.5,
-                                 9.3e9, 1e12};
+    static const double bad[] = {0,     -1,     NAN,     INFINITY, -INFINITY,
+                                 1e-12, 0.0009, 86400.5, 9.3e9,    1e12};
     for (size_t i = 0; i < CPEX__COUNT(bad); i++) {
         cpex_manager_options o;
         cpex_manager_options_init(&o);

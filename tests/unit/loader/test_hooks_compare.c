@@ -41,8 +41,8 @@ static void test_same_hooks_in_any_order_agree(void **state)
 {
     (void)state;
     const char *const hooks[] = {"b", "a"};
-    const cpex_handler_reg handlers[] = {
-        CPEX_HANDLER("a", allow, NULL), CPEX_HANDLER("b", allow, NULL)};
+    const cpex_handler_reg handlers[] = {CPEX_HANDLER("a", allow, NULL),
+                                         CPEX_HANDLER("b", allow, NULL)};
     cpex_manifest_entry e = entry_of("x", hooks, 2);
     cpex_plugin_registration r = reg_of(handlers, 2);
     cpex_error err = CPEX_ERROR_INIT;
@@ -54,8 +54,8 @@ static void test_each_difference_is_one_item(void **state)
 {
     (void)state;
     const char *const hooks[] = {"a", "m1", "m2"};
-    const cpex_handler_reg handlers[] = {
-        CPEX_HANDLER("a", allow, NULL), CPEX_HANDLER("r1", allow, NULL)};
+    const cpex_handler_reg handlers[] = {CPEX_HANDLER("a", allow, NULL),
+                                         CPEX_HANDLER("r1", allow, NULL)};
     cpex_manifest_entry e = entry_of("audit", hooks, 3);
     cpex_plugin_registration r = reg_of(handlers, 2);
     cpex_error err = CPEX_ERROR_INIT;
@@ -90,8 +90,8 @@ static void test_wider_handler_entries(void **state)
         cpex_handler_reg base;
         uint64_t extra;
     } wide;
-    const wide handlers[] = {
-        {CPEX_HANDLER("a", allow, NULL), 0}, {CPEX_HANDLER("b", allow, NULL), 0}};
+    const wide handlers[] = {{CPEX_HANDLER("a", allow, NULL), 0},
+                             {CPEX_HANDLER("b", allow, NULL), 0}};
     const char *const hooks[] = {"a", "b"};
     cpex_manifest_entry e = entry_of("x", hooks, 2);
     cpex_plugin_registration r = reg_of(&handlers[0].base, 2);

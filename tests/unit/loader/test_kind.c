@@ -65,10 +65,10 @@ static void test_accepted_forms(void **state)
     expect_ok("lib:/opt/multi.so?entry=foo", "lib", "/opt/multi.so", "foo", NULL);
     expect_ok("lib:/opt/multi.so?entry=foo#my_handler", "lib", "/opt/multi.so", "foo",
               "my_handler");
-    expect_ok("lib:/opt/multi.so?entry=audit#cmf.tool_post_invoke", "lib", "/opt/multi.so",
-              "audit", "cmf.tool_post_invoke");
-    expect_ok("lib:/opt/multi.so?entry=rate_limiter_v2", "lib", "/opt/multi.so",
-              "rate_limiter_v2", NULL);
+    expect_ok("lib:/opt/multi.so?entry=audit#cmf.tool_post_invoke", "lib", "/opt/multi.so", "audit",
+              "cmf.tool_post_invoke");
+    expect_ok("lib:/opt/multi.so?entry=rate_limiter_v2", "lib", "/opt/multi.so", "rate_limiter_v2",
+              NULL);
     expect_ok("lib:/opt/multi.so?entry=_private", "lib", "/opt/multi.so", "_private", NULL);
     expect_ok("lib:/opt/multi.so?entry=a", "lib", "/opt/multi.so", "a", NULL);
     /* an empty query means "no entry" (documented) */
@@ -153,8 +153,8 @@ static void test_entry_names(void **state)
     const char *good[] = {"foo", "foo_bar", "_private", "a", "rate_limiter_v2", "_", "A9", "Z_z"};
     for (size_t i = 0; i < CPEX__COUNT(good); i++)
         assert_true(cpex__entry_name_valid(good[i], NULL, 0));
-    const char *badn[] = {"", "1foo", "123", "foo-bar", "foo.bar", "foo bar", "foo!", "foo$bar",
-                          "-", " a"};
+    const char *badn[] = {"",        "1foo", "123",     "foo-bar", "foo.bar",
+                          "foo bar", "foo!", "foo$bar", "-",       " a"};
     for (size_t i = 0; i < CPEX__COUNT(badn); i++)
         assert_false(cpex__entry_name_valid(badn[i], NULL, 0));
     assert_false(cpex__entry_name_valid(NULL, NULL, 0));

@@ -111,9 +111,7 @@ static void test_any_change_is_a_miss(void **state)
             close(fd);
             break;
         }
-        default: /* removed */
-            assert_int_equal(unlink(p), 0);
-            break;
+        default: /* removed */ assert_int_equal(unlink(p), 0); break;
         }
         assert_false(cpex__libcache_get(c, p, &got));
     }
@@ -143,8 +141,8 @@ static cpex_manager *manager(void)
     return m;
 }
 
-static cpex_status load(cpex_manager *m, const char *lib, int plugins, const char *pin,
-                        char *msg, size_t cap)
+static cpex_status load(cpex_manager *m, const char *lib, int plugins, const char *pin, char *msg,
+                        size_t cap)
 {
     size_t len = 0, size = 256 + (size_t)plugins * 400;
     char *y = malloc(size);
@@ -153,10 +151,10 @@ static cpex_status load(cpex_manager *m, const char *lib, int plugins, const cha
     static int serial;
     serial++;
     for (int i = 0; i < plugins; i++)
-        len += (size_t)snprintf(y + len, size - len,
-                                "  - name: p%d-%d\n    kind: \"lib:%s\"\n    hooks: [cmf.tool_pre_invoke]\n%s%s%s",
-                                serial, i, lib, pin ? "    sha256: " : "", pin ? pin : "",
-                                pin ? "\n" : "");
+        len += (size_t)snprintf(
+            y + len, size - len,
+            "  - name: p%d-%d\n    kind: \"lib:%s\"\n    hooks: [cmf.tool_pre_invoke]\n%s%s%s",
+            serial, i, lib, pin ? "    sha256: " : "", pin ? pin : "", pin ? "\n" : "");
     cpex_error err = CPEX_ERROR_INIT;
     cpex_status st = cpex_manager_load_string(m, y, len, "cache.yaml", NULL, &err);
     snprintf(msg, cap, "%s", st == CPEX_OK ? "" : cpex_error_message(&err));

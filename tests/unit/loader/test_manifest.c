@@ -337,7 +337,7 @@ static void fake_build(fake_lib *f, cpex__image *im)
 }
 
 static cpex__manifest_verdict fake_read(const cpex__image *im, const fake_lib *f,
-                                       cpex__manifest_copy **copy, cpex__manifest_report *rep)
+                                        cpex__manifest_copy **copy, cpex__manifest_report *rep)
 {
     cpex__image_sym sym = {&f->m, sizeof f->m, CPEX_SYM_DATA};
     return cpex__manifest_read(im, &sym, CPEX_ABI_VERSION, copy, rep);
@@ -624,11 +624,11 @@ static void test_image_out_of_memory(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_version_rule), cmocka_unit_test(test_valid),
-        cmocka_unit_test(test_versions),     cmocka_unit_test(test_sizes),
-        cmocka_unit_test(test_entries),      cmocka_unit_test(test_unterminated),
-        cmocka_unit_test(test_queries),      cmocka_unit_test(test_image_checks),
-        cmocka_unit_test(test_image_read),   cmocka_unit_test(test_image_refusals),
+        cmocka_unit_test(test_version_rule),   cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_versions),       cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_entries),        cmocka_unit_test(test_unterminated),
+        cmocka_unit_test(test_queries),        cmocka_unit_test(test_image_checks),
+        cmocka_unit_test(test_image_read),     cmocka_unit_test(test_image_refusals),
         cmocka_unit_test(test_image_versions), cmocka_unit_test(test_image_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

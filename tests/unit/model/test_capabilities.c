@@ -24,17 +24,25 @@ static const struct {
 #define KNOWN_N (CPEX__COUNT(known))
 
 static const char *const cpex_only[] = {
-    "read_teams",    "read_claims",   "read_permissions",         "read_agent",
-    "read_delegation", "append_delegation", "read_client",         "read_workload",
-    "read_inbound_credentials", "read_delegated_tokens", "write_candidate_constraint",
+    "read_teams",
+    "read_claims",
+    "read_permissions",
+    "read_agent",
+    "read_delegation",
+    "append_delegation",
+    "read_client",
+    "read_workload",
+    "read_inbound_credentials",
+    "read_delegated_tokens",
+    "write_candidate_constraint",
 };
 #define CPEX_ONLY_N (CPEX__COUNT(cpex_only))
 
 static const uint32_t all_fields[] = {
-    CPEX_EXT_ENTITY_TYPE, CPEX_EXT_ENTITY_NAME, CPEX_EXT_TAGS,       CPEX_EXT_SUBJECT_ID,
-    CPEX_EXT_SUBJECT_TYPE, CPEX_EXT_ROLES,      CPEX_EXT_LABELS,     CPEX_EXT_CLASSIFICATION,
-    CPEX_EXT_REQUEST_ID,  CPEX_EXT_TRACE_ID,    CPEX_EXT_SPAN_ID,    CPEX_EXT_ENVIRONMENT,
-    CPEX_EXT_TIMESTAMP,   CPEX_EXT_SCOPE,
+    CPEX_EXT_ENTITY_TYPE,  CPEX_EXT_ENTITY_NAME, CPEX_EXT_TAGS,    CPEX_EXT_SUBJECT_ID,
+    CPEX_EXT_SUBJECT_TYPE, CPEX_EXT_ROLES,       CPEX_EXT_LABELS,  CPEX_EXT_CLASSIFICATION,
+    CPEX_EXT_REQUEST_ID,   CPEX_EXT_TRACE_ID,    CPEX_EXT_SPAN_ID, CPEX_EXT_ENVIRONMENT,
+    CPEX_EXT_TIMESTAMP,    CPEX_EXT_SCOPE,
 };
 #define FIELDS_N (CPEX__COUNT(all_fields))
 
@@ -141,19 +149,13 @@ static int expected_read(cpex__caps cap, uint32_t field)
     case CPEX_EXT_ENTITY_TYPE:
     case CPEX_EXT_ENTITY_NAME:
     case CPEX_EXT_SCOPE:
-    case CPEX_EXT_TAGS:
-        return 1;
+    case CPEX_EXT_TAGS: return 1;
     case CPEX_EXT_SUBJECT_ID:
-    case CPEX_EXT_SUBJECT_TYPE:
-        return cap == CPEX_CAP_READ_SUBJECT;
-    case CPEX_EXT_ROLES:
-        return cap == CPEX_CAP_READ_ROLES;
-    case CPEX_EXT_LABELS:
-        return cap == CPEX_CAP_READ_LABELS;
-    case CPEX_EXT_CLASSIFICATION:
-        return cap == CPEX_CAP_READ_CLASSIFICATION;
-    default:
-        return cap == CPEX_CAP_READ_REQUEST;
+    case CPEX_EXT_SUBJECT_TYPE: return cap == CPEX_CAP_READ_SUBJECT;
+    case CPEX_EXT_ROLES: return cap == CPEX_CAP_READ_ROLES;
+    case CPEX_EXT_LABELS: return cap == CPEX_CAP_READ_LABELS;
+    case CPEX_EXT_CLASSIFICATION: return cap == CPEX_CAP_READ_CLASSIFICATION;
+    default: return cap == CPEX_CAP_READ_REQUEST;
     }
 }
 
@@ -162,7 +164,8 @@ static void test_can_read_matrix(void **state)
     (void)state;
     /* No capability: meta only. */
     for (size_t f = 0; f < FIELDS_N; f++)
-        assert_int_equal(cpex__caps_can_read_field(0, all_fields[f]), expected_read(0, all_fields[f]));
+        assert_int_equal(cpex__caps_can_read_field(0, all_fields[f]),
+                         expected_read(0, all_fields[f]));
     /* Each capability alone reveals exactly its fields (write ones none). */
     for (size_t i = 0; i < KNOWN_N; i++) {
         for (size_t f = 0; f < FIELDS_N; f++) {

@@ -94,7 +94,7 @@ static void check_round_trip(const char *input, const char *expected)
 
 /* ---- round trips: one per kind, every field present -------------------- */
 
-#define MSG(role, parts) \
+#define MSG(role, parts)                                                                           \
     "{\"schema_version\":\"2.0\",\"role\":\"" role "\",\"content\":[" parts "]}"
 
 static void test_round_trip_text(void **state)
@@ -327,13 +327,13 @@ static void test_empty_optional_is_not_absent(void **state)
 static void test_fields_of_tool_call_message(void **state)
 {
     (void)state;
-    cpex_cmf_message *m = parse_ok(
-        "{\"role\":\"assistant\",\"channel\":\"final\",\"content\":["
-        "{\"content_type\":\"text\",\"text\":\"checking\"},"
-        "{\"content_type\":\"tool_call\",\"content\":{\"tool_call_id\":\"tc_001\","
-        "\"name\":\"get_weather\",\"arguments\":{\"city\":\"London\"}}},"
-        "{\"content_type\":\"tool_result\",\"content\":{\"tool_call_id\":\"tc_001\","
-        "\"tool_name\":\"get_weather\",\"is_error\":true}}]}");
+    cpex_cmf_message *m =
+        parse_ok("{\"role\":\"assistant\",\"channel\":\"final\",\"content\":["
+                 "{\"content_type\":\"text\",\"text\":\"checking\"},"
+                 "{\"content_type\":\"tool_call\",\"content\":{\"tool_call_id\":\"tc_001\","
+                 "\"name\":\"get_weather\",\"arguments\":{\"city\":\"London\"}}},"
+                 "{\"content_type\":\"tool_result\",\"content\":{\"tool_call_id\":\"tc_001\","
+                 "\"tool_name\":\"get_weather\",\"is_error\":true}}]}");
     assert_int_equal(m->struct_size, sizeof(cpex_cmf_message));
     assert_int_equal(m->role, CPEX_ROLE_ASSISTANT);
     assert_str(m->schema_version, "2.0");
@@ -407,12 +407,12 @@ static void test_fields_of_resources(void **state)
 static void test_fields_of_prompts_and_media(void **state)
 {
     (void)state;
-    cpex_cmf_message *m = parse_ok(MSG(
-        "user", "{\"content_type\":\"prompt_request\",\"content\":{\"prompt_request_id\":\"p\","
-                "\"name\":\"n\"}},"
-                "{\"content_type\":\"video\",\"content\":{\"type\":\"url\",\"data\":\"d\"}},"
-                "{\"content_type\":\"document\",\"content\":{\"type\":\"url\",\"data\":\"d\","
-                "\"title\":\"T\"}}"));
+    cpex_cmf_message *m = parse_ok(
+        MSG("user", "{\"content_type\":\"prompt_request\",\"content\":{\"prompt_request_id\":\"p\","
+                    "\"name\":\"n\"}},"
+                    "{\"content_type\":\"video\",\"content\":{\"type\":\"url\",\"data\":\"d\"}},"
+                    "{\"content_type\":\"document\",\"content\":{\"type\":\"url\",\"data\":\"d\","
+                    "\"title\":\"T\"}}"));
     const cpex_cmf_prompt_request *pq = m->parts[0].body;
     assert_int_equal(pq->struct_size, sizeof(cpex_cmf_prompt_request));
     assert_true(json_is_object(cpex_json_to_jansson_const(pq->arguments)));
@@ -432,13 +432,13 @@ static void test_fields_of_prompts_and_media(void **state)
 static void test_nested_prompt_result_messages(void **state)
 {
     (void)state;
-    cpex_cmf_message *m = parse_ok(MSG(
-        "assistant",
-        "{\"content_type\":\"prompt_result\",\"content\":{\"prompt_request_id\":\"pr\","
-        "\"prompt_name\":\"outer\",\"messages\":[{\"role\":\"user\",\"content\":["
-        "{\"content_type\":\"prompt_result\",\"content\":{\"prompt_request_id\":\"inner\","
-        "\"prompt_name\":\"inner\",\"messages\":[{\"role\":\"tool\",\"content\":["
-        "{\"content_type\":\"text\",\"text\":\"deep\"}]}]}}]},{\"role\":\"system\"}]}}"));
+    cpex_cmf_message *m = parse_ok(
+        MSG("assistant",
+            "{\"content_type\":\"prompt_result\",\"content\":{\"prompt_request_id\":\"pr\","
+            "\"prompt_name\":\"outer\",\"messages\":[{\"role\":\"user\",\"content\":["
+            "{\"content_type\":\"prompt_result\",\"content\":{\"prompt_request_id\":\"inner\","
+            "\"prompt_name\":\"inner\",\"messages\":[{\"role\":\"tool\",\"content\":["
+            "{\"content_type\":\"text\",\"text\":\"deep\"}]}]}}]},{\"role\":\"system\"}]}}"));
     const cpex_cmf_prompt_result *pr = m->parts[0].body;
     assert_int_equal(pr->struct_size, sizeof(cpex_cmf_prompt_result));
     assert_str(pr->prompt_name, "outer");
@@ -642,8 +642,7 @@ static void test_append_refuses_bad_input(void **state)
     assert_int_equal(cpex_cmf_append_text(NULL, CPEX_PART_TEXT, "x", 1), CPEX_E_INVALID);
     /* Taken over even when refused: ASan would report these as leaks. */
     assert_int_equal(cpex_cmf_append_tool_call(m, "1", "n", json_array(), NULL), CPEX_E_INVALID);
-    assert_int_equal(cpex_cmf_append_tool_call(m, NULL, "n", json_object(), NULL),
-                     CPEX_E_INVALID);
+    assert_int_equal(cpex_cmf_append_tool_call(m, NULL, "n", json_object(), NULL), CPEX_E_INVALID);
     assert_int_equal(cpex_cmf_append_tool_call(m, "1", "\xff", json_object(), NULL),
                      CPEX_E_INVALID);
     assert_int_equal(cpex_cmf_append_tool_call(NULL, "1", "n", json_object(), NULL),
@@ -653,9 +652,9 @@ static void test_append_refuses_bad_input(void **state)
                      CPEX_E_INVALID);
     assert_int_equal(m->part_count, 0);
     /* Multi-byte UTF-8 is fine. */
-    assert_int_equal(cpex_cmf_append_text(m, CPEX_PART_TEXT, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
-                                          9),
-                     CPEX_OK);
+    assert_int_equal(
+        cpex_cmf_append_text(m, CPEX_PART_TEXT, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9),
+        CPEX_OK);
     cpex_cmf_free(m);
 }
 
@@ -732,11 +731,11 @@ static void test_remove_part(void **state)
 static void test_text_content(void **state)
 {
     (void)state;
-    cpex_cmf_message *m = parse_ok(MSG(
-        "assistant", "{\"content_type\":\"text\",\"text\":\"Hello \"},"
-                     "{\"content_type\":\"thinking\",\"text\":\"(hidden)\"},"
-                     "{\"content_type\":\"tool_call\",\"content\":{\"tool_call_id\":\"1\","
-                     "\"name\":\"n\"}},{\"content_type\":\"text\",\"text\":\"world!\"}"));
+    cpex_cmf_message *m = parse_ok(
+        MSG("assistant", "{\"content_type\":\"text\",\"text\":\"Hello \"},"
+                         "{\"content_type\":\"thinking\",\"text\":\"(hidden)\"},"
+                         "{\"content_type\":\"tool_call\",\"content\":{\"tool_call_id\":\"1\","
+                         "\"name\":\"n\"}},{\"content_type\":\"text\",\"text\":\"world!\"}"));
     char *t = cpex_cmf_text_content(m);
     assert_string_equal(t, "Hello world!");
     free(t);
@@ -752,10 +751,9 @@ static void test_text_content(void **state)
 static void test_names(void **state)
 {
     (void)state;
-    static const char *const kinds[] = {"text",         "thinking",       "tool_call",
-                                        "tool_result",  "resource",       "resource_ref",
-                                        "prompt_request", "prompt_result", "image",
-                                        "video",        "audio",          "document"};
+    static const char *const kinds[] = {
+        "text",           "thinking",      "tool_call", "tool_result", "resource", "resource_ref",
+        "prompt_request", "prompt_result", "image",     "video",       "audio",    "document"};
     for (uint32_t k = 0; k < CPEX_PART_KIND_COUNT; k++)
         assert_string_equal(cpex_cmf_part_kind_name(k), kinds[k]);
     assert_null(cpex_cmf_part_kind_name(CPEX_PART_KIND_COUNT));

@@ -49,8 +49,7 @@ static void test_not_json_or_not_an_object(void **state)
     expect_error("{\"role\":", "message: invalid JSON at line 1", NULL);
     expect_error("", "message: invalid JSON", NULL);
     expect_error("{\"role\":\"user\",\"role\":\"tool\"}", "invalid JSON", "duplicate");
-    expect_error(MSG("{\"content_type\":\"text\",\"text\":\"a\\u0000b\"}"), "invalid JSON",
-                 NULL);
+    expect_error(MSG("{\"content_type\":\"text\",\"text\":\"a\\u0000b\"}"), "invalid JSON", NULL);
     expect_error("[]", "message: expected a message object, got an array", NULL);
     expect_error("\"user\"", "message: expected a message object, got a string", NULL);
 
@@ -176,8 +175,7 @@ static void test_body_errors(void **state)
                  "content[0].content.name: required field is missing", NULL);
     expect_error(BODY("prompt_result", "\"prompt_request_id\":\"p\",\"prompt_name\":\"n\","
                                        "\"messages\":{}"),
-                 "content[0].content.messages: expected an array of messages, got an object",
-                 NULL);
+                 "content[0].content.messages: expected an array of messages, got an object", NULL);
     expect_error(BODY("video", "\"type\":\"url\""), "content[0].content.data: required field",
                  NULL);
     expect_error(BODY("audio", "\"type\":\"url\",\"data\":\"d\",\"duration_ms\":-5"),
@@ -199,16 +197,15 @@ static void test_errors_inside_nested_messages(void **state)
                  "content[0].content.messages[0].role: unknown role \"bot\"", NULL);
     expect_error(BODY("prompt_result", "\"prompt_request_id\":\"p\",\"prompt_name\":\"n\","
                                        "\"messages\":[3]"),
-                 "content[0].content.messages[0]: expected a message object, got an integer",
-                 NULL);
+                 "content[0].content.messages[0]: expected a message object, got an integer", NULL);
 }
 
 static void test_strings_that_cannot_go_in(void **state)
 {
     (void)state;
     /* Hosts can build such strings with jansson even though the parser refuses them. */
-    json_t *j = json_pack("{s:s,s:[{s:s,s:o}]}", "role", "user", "content", "content_type",
-                          "text", "text", json_stringn("safe\0DROP", 9));
+    json_t *j = json_pack("{s:s,s:[{s:s,s:o}]}", "role", "user", "content", "content_type", "text",
+                          "text", json_stringn("safe\0DROP", 9));
     expect_json_error(j, "content[0].text: contains a NUL character");
     j = json_pack("{s:s,s:[{s:s,s:{s:s,s:o}}]}", "role", "user", "content", "content_type",
                   "tool_call", "content", "tool_call_id", "1", "name",
@@ -225,8 +222,8 @@ static json_t *nested(int levels)
     json_t *m = json_pack("{s:s,s:s,s:[{s:s,s:s}]}", "schema_version", "2.0", "role", "tool",
                           "content", "content_type", "text", "text", "bottom");
     for (int i = 0; i < levels; i++)
-        m = json_pack("{s:s,s:s,s:[{s:s,s:{s:s,s:s,s:[o],s:b}}]}", "schema_version", "2.0",
-                      "role", "assistant", "content", "content_type", "prompt_result", "content",
+        m = json_pack("{s:s,s:s,s:[{s:s,s:{s:s,s:s,s:[o],s:b}}]}", "schema_version", "2.0", "role",
+                      "assistant", "content", "content_type", "prompt_result", "content",
                       "prompt_request_id", "p", "prompt_name", "n", "messages", m, "is_error", 0);
     assert_non_null(m);
     return m;

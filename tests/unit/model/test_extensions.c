@@ -13,9 +13,9 @@
 #include "util/alloc.h"
 
 static const uint32_t single_fields[] = {
-    CPEX_EXT_ENTITY_TYPE, CPEX_EXT_ENTITY_NAME, CPEX_EXT_SUBJECT_ID, CPEX_EXT_SUBJECT_TYPE,
-    CPEX_EXT_CLASSIFICATION, CPEX_EXT_REQUEST_ID, CPEX_EXT_TRACE_ID, CPEX_EXT_SPAN_ID,
-    CPEX_EXT_ENVIRONMENT, CPEX_EXT_TIMESTAMP, CPEX_EXT_SCOPE,
+    CPEX_EXT_ENTITY_TYPE,    CPEX_EXT_ENTITY_NAME, CPEX_EXT_SUBJECT_ID, CPEX_EXT_SUBJECT_TYPE,
+    CPEX_EXT_CLASSIFICATION, CPEX_EXT_REQUEST_ID,  CPEX_EXT_TRACE_ID,   CPEX_EXT_SPAN_ID,
+    CPEX_EXT_ENVIRONMENT,    CPEX_EXT_TIMESTAMP,   CPEX_EXT_SCOPE,
 };
 #define SINGLE_N (CPEX__COUNT(single_fields))
 
@@ -23,8 +23,8 @@ static const uint32_t list_fields[] = {CPEX_EXT_TAGS, CPEX_EXT_ROLES, CPEX_EXT_L
 #define LIST_N (CPEX__COUNT(list_fields))
 
 /* Numbers that are not fields: gaps, neighbours and extremes. */
-static const uint32_t hostile_fields[] = {0, 5, 6, 9, 15, 16, 19, 25, 26, 100, 1000,
-                                          0x7fffffffu, 0x80000000u, 0xfffffffeu, 0xffffffffu};
+static const uint32_t hostile_fields[] = {
+    0, 5, 6, 9, 15, 16, 19, 25, 26, 100, 1000, 0x7fffffffu, 0x80000000u, 0xfffffffeu, 0xffffffffu};
 #define HOSTILE_N (CPEX__COUNT(hostile_fields))
 
 static json_t *parse(const char *text)
@@ -53,9 +53,9 @@ static cpex_extensions *make_full(void)
     assert_int_equal(cpex_extensions_add(e, CPEX_EXT_LABELS, "PII"), CPEX_OK);
     assert_int_equal(cpex_extensions_add(e, CPEX_EXT_LABELS, "secret"), CPEX_OK);
     assert_int_equal(cpex_extensions_set(e, CPEX_EXT_CLASSIFICATION, "confidential"), CPEX_OK);
-    assert_int_equal(cpex_extensions_set_header(e, CPEX_HEADERS_REQUEST, "Content-Type",
-                                                "application/json"),
-                     CPEX_OK);
+    assert_int_equal(
+        cpex_extensions_set_header(e, CPEX_HEADERS_REQUEST, "Content-Type", "application/json"),
+        CPEX_OK);
     assert_int_equal(cpex_extensions_set_header(e, CPEX_HEADERS_REQUEST, "X-Trace", "abc"),
                      CPEX_OK);
     assert_int_equal(cpex_extensions_set_header(e, CPEX_HEADERS_RESPONSE, "Server", "cpex"),
@@ -66,8 +66,8 @@ static cpex_extensions *make_full(void)
     assert_int_equal(cpex_extensions_set(e, CPEX_EXT_ENVIRONMENT, "production"), CPEX_OK);
     assert_int_equal(cpex_extensions_set(e, CPEX_EXT_TIMESTAMP, "2025-01-01T00:00:00Z"), CPEX_OK);
     assert_int_equal(cpex_extensions_set_custom(e, "tenant", json_string("acme")), CPEX_OK);
-    assert_int_equal(cpex_extensions_set_custom(e, "limits", json_pack("{s:i,s:[i,i]}", "rpm", 60,
-                                                                       "burst", 1, 2)),
+    assert_int_equal(cpex_extensions_set_custom(
+                         e, "limits", json_pack("{s:i,s:[i,i]}", "rpm", 60, "burst", 1, 2)),
                      CPEX_OK);
     return e;
 }
@@ -151,8 +151,9 @@ static void test_single_fields(void **state)
     assert_int_equal(cpex_extensions_set(e, CPEX_EXT_ENTITY_TYPE, "\xed\xa0\x80"), CPEX_E_INVALID);
     assert_int_equal(cpex_extensions_set(e, CPEX_EXT_ENTITY_TYPE, "\xe2\x82"), CPEX_E_INVALID);
     assert_string_equal(cpex_extensions_get(e, CPEX_EXT_ENTITY_TYPE), "tool");
-    assert_int_equal(cpex_extensions_set(e, CPEX_EXT_ENTITY_TYPE, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
-                     CPEX_OK);
+    assert_int_equal(
+        cpex_extensions_set(e, CPEX_EXT_ENTITY_TYPE, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+        CPEX_OK);
     /* set on a list field is refused. */
     for (size_t i = 0; i < LIST_N; i++) {
         assert_int_equal(cpex_extensions_set(e, list_fields[i], "x"), CPEX_E_INVALID);
@@ -282,7 +283,8 @@ static void test_headers(void **state)
     assert_int_equal(cpex_extensions_header_count(e, CPEX_HEADERS_RESPONSE), 50);
     assert_string_equal(cpex_extensions_header_at(e, CPEX_HEADERS_RESPONSE, 49, NULL), "X-H49");
     /* Header injection and malformed names are refused. */
-    assert_int_equal(cpex_extensions_set_header(e, R, "X-Evil", "a\r\nSet-Cookie: x"), CPEX_E_INVALID);
+    assert_int_equal(cpex_extensions_set_header(e, R, "X-Evil", "a\r\nSet-Cookie: x"),
+                     CPEX_E_INVALID);
     assert_int_equal(cpex_extensions_set_header(e, R, "X-Evil", "a\nb"), CPEX_E_INVALID);
     assert_int_equal(cpex_extensions_set_header(e, R, "X-Evil\r\nA", "a"), CPEX_E_INVALID);
     assert_int_equal(cpex_extensions_set_header(e, R, "Bad Name", "a"), CPEX_E_INVALID);
@@ -375,8 +377,10 @@ static void test_copy_independence(void **state)
     assert_int_equal(cpex_extensions_add(b, CPEX_EXT_LABELS, "extra"), CPEX_OK);
     assert_int_equal(cpex_extensions_add(b, CPEX_EXT_TAGS, "t3"), CPEX_OK);
     assert_int_equal(cpex_extensions_add(b, CPEX_EXT_ROLES, "r3"), CPEX_OK);
-    assert_int_equal(cpex_extensions_set_header(b, CPEX_HEADERS_REQUEST, "x-trace", "changed"), CPEX_OK);
-    assert_int_equal(cpex_extensions_set_header(b, CPEX_HEADERS_REQUEST, "content-type", NULL), CPEX_OK);
+    assert_int_equal(cpex_extensions_set_header(b, CPEX_HEADERS_REQUEST, "x-trace", "changed"),
+                     CPEX_OK);
+    assert_int_equal(cpex_extensions_set_header(b, CPEX_HEADERS_REQUEST, "content-type", NULL),
+                     CPEX_OK);
     assert_int_equal(cpex_extensions_set_header(b, CPEX_HEADERS_RESPONSE, "X-New", "1"), CPEX_OK);
     assert_int_equal(cpex_extensions_set_custom(b, "tenant", json_string("evil")), CPEX_OK);
     assert_int_equal(cpex_extensions_set_custom(b, "limits", NULL), CPEX_OK);
@@ -611,12 +615,10 @@ static void test_json_round_trip(void **state)
     json_object_set_new(json_object_get(json_object_get(got, "custom"), "limits"), "rpm",
                         json_integer(1));
     json_object_set_new(json_object_get(got, "custom"), "tenant", json_string("x"));
-    assert_int_equal(json_integer_value(json_object_get(
-                         cpex_extensions_custom(e, "limits"), "rpm")),
-                     60);
-    assert_int_equal(json_integer_value(json_object_get(
-                         cpex_extensions_custom(back, "limits"), "rpm")),
-                     60);
+    assert_int_equal(
+        json_integer_value(json_object_get(cpex_extensions_custom(e, "limits"), "rpm")), 60);
+    assert_int_equal(
+        json_integer_value(json_object_get(cpex_extensions_custom(back, "limits"), "rpm")), 60);
     assert_string_equal(json_string_value(cpex_extensions_custom(back, "tenant")), "acme");
 
     json_decref(got);
@@ -629,7 +631,8 @@ static void test_json_round_trip(void **state)
     assert_int_equal(cpex_extensions_add(e, CPEX_EXT_LABELS, "x"), CPEX_OK);
     assert_int_equal(cpex_extensions_set_header(e, CPEX_HEADERS_RESPONSE, "A", "b"), CPEX_OK);
     got = cpex_extensions_to_json(e);
-    want = parse("{\"security\":{\"labels\":[\"x\"]},\"http\":{\"response_headers\":{\"A\":\"b\"}}}");
+    want =
+        parse("{\"security\":{\"labels\":[\"x\"]},\"http\":{\"response_headers\":{\"A\":\"b\"}}}");
     assert_true(json_equal(got, want));
     json_decref(got);
     json_decref(want);
@@ -664,11 +667,11 @@ static char *from_json_error(const char *text)
     return msg;
 }
 
-#define EXPECT_ERROR(json, needle)            \
-    do {                                      \
-        char *m_ = from_json_error(json);     \
-        assert_contains(m_, needle);          \
-        free(m_);                             \
+#define EXPECT_ERROR(json, needle)                                                                 \
+    do {                                                                                           \
+        char *m_ = from_json_error(json);                                                          \
+        assert_contains(m_, needle);                                                               \
+        free(m_);                                                                                  \
     } while (0)
 
 static void test_from_json_errors(void **state)
@@ -700,8 +703,7 @@ static void test_from_json_errors(void **state)
     EXPECT_ERROR("{\"security\":[]}", "security: expected an object, got an array");
     EXPECT_ERROR("{\"security\":{\"subject\":\"alice\"}}",
                  "security.subject: expected an object, got a string");
-    EXPECT_ERROR("{\"http\":{\"request_headers\":[]}}",
-                 "http.request_headers: expected an object");
+    EXPECT_ERROR("{\"http\":{\"request_headers\":[]}}", "http.request_headers: expected an object");
     EXPECT_ERROR("{\"http\":{\"response_headers\":{\"X-A\":1}}}",
                  "http.response_headers.X-A: expected a string, got an integer");
     EXPECT_ERROR("{\"custom\":[1]}", "custom: expected an object, got an array");
@@ -894,14 +896,38 @@ static void test_hostile_numbers(void **state)
 
 typedef cpex_status (*mutation)(cpex_extensions *e);
 
-static cpex_status m_set(cpex_extensions *e) { return cpex_extensions_set(e, CPEX_EXT_SUBJECT_ID, "bob"); }
-static cpex_status m_add_label(cpex_extensions *e) { return cpex_extensions_add(e, CPEX_EXT_LABELS, "new"); }
-static cpex_status m_add_grow(cpex_extensions *e) { return cpex_extensions_add(e, CPEX_EXT_ROLES, "r3"); }
-static cpex_status m_add_first(cpex_extensions *e) { return cpex_extensions_add(e, CPEX_EXT_TAGS, "first"); }
-static cpex_status m_hdr_new(cpex_extensions *e) { return cpex_extensions_set_header(e, CPEX_HEADERS_RESPONSE, "X-New", "v"); }
-static cpex_status m_hdr_replace(cpex_extensions *e) { return cpex_extensions_set_header(e, CPEX_HEADERS_REQUEST, "x-trace", "v2"); }
-static cpex_status m_custom_new(cpex_extensions *e) { return cpex_extensions_set_custom(e, "added", json_string("v")); }
-static cpex_status m_custom_first(cpex_extensions *e) { return cpex_extensions_set_custom(e, "first", json_true()); }
+static cpex_status m_set(cpex_extensions *e)
+{
+    return cpex_extensions_set(e, CPEX_EXT_SUBJECT_ID, "bob");
+}
+static cpex_status m_add_label(cpex_extensions *e)
+{
+    return cpex_extensions_add(e, CPEX_EXT_LABELS, "new");
+}
+static cpex_status m_add_grow(cpex_extensions *e)
+{
+    return cpex_extensions_add(e, CPEX_EXT_ROLES, "r3");
+}
+static cpex_status m_add_first(cpex_extensions *e)
+{
+    return cpex_extensions_add(e, CPEX_EXT_TAGS, "first");
+}
+static cpex_status m_hdr_new(cpex_extensions *e)
+{
+    return cpex_extensions_set_header(e, CPEX_HEADERS_RESPONSE, "X-New", "v");
+}
+static cpex_status m_hdr_replace(cpex_extensions *e)
+{
+    return cpex_extensions_set_header(e, CPEX_HEADERS_REQUEST, "x-trace", "v2");
+}
+static cpex_status m_custom_new(cpex_extensions *e)
+{
+    return cpex_extensions_set_custom(e, "added", json_string("v"));
+}
+static cpex_status m_custom_first(cpex_extensions *e)
+{
+    return cpex_extensions_set_custom(e, "first", json_true());
+}
 
 static void run_mutation_oom(cpex_extensions *(*make)(void), mutation m)
 {
@@ -931,8 +957,8 @@ static cpex_extensions *make_empty(void) { return cpex_extensions_new(); }
 static void test_oom_mutations(void **state)
 {
     (void)state;
-    mutation ms[] = {m_set, m_add_label, m_add_grow, m_add_first, m_hdr_new, m_hdr_replace,
-                     m_custom_new, m_custom_first};
+    mutation ms[] = {m_set,     m_add_label,   m_add_grow,   m_add_first,
+                     m_hdr_new, m_hdr_replace, m_custom_new, m_custom_first};
     for (size_t i = 0; i < CPEX__COUNT(ms); i++) {
         run_mutation_oom(make_full, ms[i]);
         run_mutation_oom(make_empty, ms[i]);

@@ -33,7 +33,8 @@ static void test_control_bytes_are_escaped(void **state)
 static void test_utf8_is_kept_and_invalid_bytes_escaped(void **state)
 {
     (void)state;
-    check("caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x94\x92", "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x94\x92");
+    check("caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x94\x92",
+          "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x94\x92");
     check("bad \xff\xfe end", "bad \\xff\\xfe end");
     check("overlong \xc0\xaf", "overlong \\xc0\\xaf");
     check("surrogate \xed\xa0\x80", "surrogate \\xed\\xa0\\x80");
@@ -44,8 +45,12 @@ static void test_utf8_is_kept_and_invalid_bytes_escaped(void **state)
 static void test_steering_code_points_are_escaped(void **state)
 {
     (void)state;
-    check("csi \xc2\x9b" "31m", "csi \\u009b31m");
-    check("rlo \xe2\x80\xae" "exe", "rlo \\u202eexe");
+    check("csi \xc2\x9b"
+          "31m",
+          "csi \\u009b31m");
+    check("rlo \xe2\x80\xae"
+          "exe",
+          "rlo \\u202eexe");
     check("ls \xe2\x80\xa8 ps \xe2\x80\xa9", "ls \\u2028 ps \\u2029");
     check("iso \xe2\x81\xa6 lrm \xe2\x80\x8e alm \xd8\x9c", "iso \\u2066 lrm \\u200e alm \\u061c");
 }
@@ -68,8 +73,13 @@ static void test_a_small_buffer_never_cuts_an_escape(void **state)
             assert_true(n >= 3 && strcmp(out + n - 3, "...") == 0);
             assert_int_equal(memcmp(out, full, n - 3), 0);
             /* The prefix ends at a piece boundary of the full escape. */
-            const char *bounds[] = {"", "a", "ab", "ab\\x1b", "ab\\x1b\xe6\x97\xa5",
-                                    "ab\\x1b\xe6\x97\xa5\\n", "ab\\x1b\xe6\x97\xa5\\nc",
+            const char *bounds[] = {"",
+                                    "a",
+                                    "ab",
+                                    "ab\\x1b",
+                                    "ab\\x1b\xe6\x97\xa5",
+                                    "ab\\x1b\xe6\x97\xa5\\n",
+                                    "ab\\x1b\xe6\x97\xa5\\nc",
                                     "ab\\x1b\xe6\x97\xa5\\ncd"};
             bool at_bound = false;
             for (size_t b = 0; b < sizeof bounds / sizeof bounds[0]; b++)

@@ -46,14 +46,14 @@ extern "C" {
 /** Minor version: grows when something is appended (docs/abi.md lists what each added). */
 #define CPEX_ABI_VERSION_MINOR 1u
 /** Pack a major.minor pair into one uint32_t (major in the high 16 bits). */
-#define CPEX_ABI_MAKE_VERSION(major, minor) \
-    ((uint32_t)(((uint32_t)(major) << 16) | ((uint32_t)(minor) & 0xffffu)))
+#define CPEX_ABI_MAKE_VERSION(major, minor)                                                        \
+    ((uint32_t)(((uint32_t)(major) << 16) | ((uint32_t)(minor)&0xffffu)))
 /** The ABI version this header describes. */
 #define CPEX_ABI_VERSION CPEX_ABI_MAKE_VERSION(CPEX_ABI_VERSION_MAJOR, CPEX_ABI_VERSION_MINOR)
 /** Major part of a packed version. */
 #define CPEX_ABI_MAJOR(v) ((uint32_t)(v) >> 16)
 /** Minor part of a packed version. */
-#define CPEX_ABI_MINOR(v) ((uint32_t)(v) & 0xffffu)
+#define CPEX_ABI_MINOR(v) ((uint32_t)(v)&0xffffu)
 
 /* ------------------------------------------------------------------ */
 /* Strings and JSON                                                    */
@@ -158,14 +158,14 @@ typedef struct cpex_cmf_resource {
     uint32_t resource_type; /* enum cpex_resource_type */
     cpex_str resource_request_id;
     cpex_str uri;
-    cpex_str name;        /* optional */
-    cpex_str description; /* optional */
-    cpex_str content;     /* optional text content */
-    cpex_str blob;        /* optional raw bytes (ptr may hold NULs; len counts) */
-    cpex_str mime_type;   /* optional */
-    int64_t size_bytes;   /* -1 when absent */
+    cpex_str name;                /* optional */
+    cpex_str description;         /* optional */
+    cpex_str content;             /* optional text content */
+    cpex_str blob;                /* optional raw bytes (ptr may hold NULs; len counts) */
+    cpex_str mime_type;           /* optional */
+    int64_t size_bytes;           /* -1 when absent */
     const cpex_json *annotations; /* always an object */
-    cpex_str version;     /* optional */
+    cpex_str version;             /* optional */
 } cpex_cmf_resource;
 
 /** Body of a resource_ref part. */
@@ -214,9 +214,9 @@ typedef struct cpex_cmf_media {
                               Rust or Go (1.1) */
     };
     cpex_str data;
-    cpex_str media_type;  /* optional */
-    int64_t duration_ms;  /* video and audio; -1 when absent */
-    cpex_str title;       /* document; optional */
+    cpex_str media_type; /* optional */
+    int64_t duration_ms; /* video and audio; -1 when absent */
+    cpex_str title;      /* document; optional */
 } cpex_cmf_media;
 
 /**
@@ -287,9 +287,9 @@ enum cpex_decision {
 /** Status codes returned by host table slots. */
 enum cpex_host_status {
     CPEX_HOST_OK = 0,
-    CPEX_HOST_EINVAL = 1,   /* bad argument (NULL, wrong kind, out of range) */
-    CPEX_HOST_ENOMEM = 2,   /* allocation failed */
-    CPEX_HOST_EDENIED = 3,  /* the plugin's capabilities or mode do not allow it;
+    CPEX_HOST_EINVAL = 1,    /* bad argument (NULL, wrong kind, out of range) */
+    CPEX_HOST_ENOMEM = 2,    /* allocation failed */
+    CPEX_HOST_EDENIED = 3,   /* the plugin's capabilities or mode do not allow it;
                                the host also records a soft error */
     CPEX_HOST_ENOTFOUND = 4, /* absent, or not visible to this plugin */
     /* since 1.1 (state slots): */
@@ -334,10 +334,10 @@ enum cpex_ext_field {
     CPEX_EXT_ENTITY_NAME = 2,
     CPEX_EXT_TAGS = 3, /* list */
     /* security */
-    CPEX_EXT_SUBJECT_ID = 10,   /* read_subject */
-    CPEX_EXT_SUBJECT_TYPE = 11, /* read_subject */
-    CPEX_EXT_ROLES = 12,        /* list; read_roles */
-    CPEX_EXT_LABELS = 13,       /* list; read_labels */
+    CPEX_EXT_SUBJECT_ID = 10,     /* read_subject */
+    CPEX_EXT_SUBJECT_TYPE = 11,   /* read_subject */
+    CPEX_EXT_ROLES = 12,          /* list; read_roles */
+    CPEX_EXT_LABELS = 13,         /* list; read_labels */
     CPEX_EXT_CLASSIFICATION = 14, /* read_classification */
     /* request: read_request */
     CPEX_EXT_REQUEST_ID = 20,
@@ -350,10 +350,7 @@ enum cpex_ext_field {
 };
 
 /** Header sets of the http extension. */
-enum cpex_header_set {
-    CPEX_HEADERS_REQUEST = 0,
-    CPEX_HEADERS_RESPONSE = 1
-};
+enum cpex_header_set { CPEX_HEADERS_REQUEST = 0, CPEX_HEADERS_RESPONSE = 1 };
 
 /** Log levels for the host's log slot. */
 enum cpex_log_level {
@@ -386,15 +383,15 @@ enum cpex_log_level {
  */
 typedef struct cpex_call {
     uint32_t struct_size;
-    uint32_t mode;              /* enum cpex_mode: the phase this call runs in */
-    cpex_str hook;              /* hook name */
-    cpex_str plugin_name;       /* the operator's name for this plugin */
-    const cpex_payload *payload;/* as modified by earlier plugins */
-    int64_t deadline_ns;        /* CLOCK_MONOTONIC nanoseconds; return before it (for
+    uint32_t mode;               /* enum cpex_mode: the phase this call runs in */
+    cpex_str hook;               /* hook name */
+    cpex_str plugin_name;        /* the operator's name for this plugin */
+    const cpex_payload *payload; /* as modified by earlier plugins */
+    int64_t deadline_ns;         /* CLOCK_MONOTONIC nanoseconds; return before it (for
                                    timeouts of a second or more it may lie up to one
                                    scheduler tick early: the host times those with the
                                    coarse clock) */
-    void *host_private;         /* the host's; do not touch */
+    void *host_private;          /* the host's; do not touch */
 } cpex_call;
 
 /**
@@ -473,8 +470,8 @@ typedef int32_t (*cpex_handler_fn)(void *instance, const cpex_call *call);
  */
 typedef struct cpex_host_api {
     uint32_t struct_size;
-    uint32_t abi_version;       /* the host's CPEX_ABI_VERSION */
-    const void *host_identity;  /* one address per host library; lets an SDK
+    uint32_t abi_version;      /* the host's CPEX_ABI_VERSION */
+    const void *host_identity; /* one address per host library; lets an SDK
                                    notice a second copy of the host */
 
     /* ---- logging (ABI 1.0) ---- */
@@ -518,18 +515,17 @@ typedef struct cpex_host_api {
     uint32_t (*json_type)(const cpex_json *value);
     /** String value and its length (may be NULL); NULL if not a string. */
     const char *(*json_string)(const cpex_json *value, size_t *len);
-    int64_t (*json_integer)(const cpex_json *value);  /* 0 if not an integer */
-    double (*json_real)(const cpex_json *value);      /* integers convert; 0 otherwise */
-    int32_t (*json_bool)(const cpex_json *value);     /* 1 for true, else 0 */
-    size_t (*json_size)(const cpex_json *value);      /* array or object length */
+    int64_t (*json_integer)(const cpex_json *value); /* 0 if not an integer */
+    double (*json_real)(const cpex_json *value);     /* integers convert; 0 otherwise */
+    int32_t (*json_bool)(const cpex_json *value);    /* 1 for true, else 0 */
+    size_t (*json_size)(const cpex_json *value);     /* array or object length */
     const cpex_json *(*json_array_get)(const cpex_json *array, size_t index);
     const cpex_json *(*json_object_get)(const cpex_json *object, const char *key);
     /**
      * The index-th member of an object in insertion order: writes its key
      * to *key (borrowed) and returns its value; NULL past the end.
      */
-    const cpex_json *(*json_object_at)(const cpex_json *object, size_t index,
-                                       const char **key);
+    const cpex_json *(*json_object_at)(const cpex_json *object, size_t index, const char **key);
     /** Serialize compactly; the caller frees the text with the `free` slot. */
     char *(*json_dump)(const cpex_json *value);
 
@@ -558,14 +554,14 @@ typedef struct cpex_host_api {
     struct cpex_cmf_message *(*cmf_parse)(const char *json, size_t len);
     char *(*cmf_to_json)(const struct cpex_cmf_message *message);
     /** Replace the text of a text or thinking part. */
-    int32_t (*cmf_set_text)(struct cpex_cmf_message *message, size_t part,
-                            const char *text, size_t len);
+    int32_t (*cmf_set_text)(struct cpex_cmf_message *message, size_t part, const char *text,
+                            size_t len);
     /** Replace the arguments of a tool_call part (takes ownership of `arguments`). */
     int32_t (*cmf_set_tool_arguments)(struct cpex_cmf_message *message, size_t part,
                                       cpex_json *arguments);
     /** Append a text (or thinking) part. */
-    int32_t (*cmf_append_text)(struct cpex_cmf_message *message, uint32_t kind,
-                               const char *text, size_t len);
+    int32_t (*cmf_append_text)(struct cpex_cmf_message *message, uint32_t kind, const char *text,
+                               size_t len);
     int32_t (*cmf_remove_part)(struct cpex_cmf_message *message, size_t part);
     void (*cmf_free)(struct cpex_cmf_message *message);
 
@@ -580,12 +576,11 @@ typedef struct cpex_host_api {
     size_t (*ext_count)(const cpex_call *call, uint32_t field);
     int32_t (*ext_item)(const cpex_call *call, uint32_t field, size_t index, cpex_str *out);
     /** Look a header up, case-insensitively. Needs read_headers. */
-    int32_t (*ext_header)(const cpex_call *call, uint32_t set, const char *name,
-                          cpex_str *out);
+    int32_t (*ext_header)(const cpex_call *call, uint32_t set, const char *name, cpex_str *out);
     /** Number of headers of a set; 0 when hidden. */
     size_t (*ext_header_count)(const cpex_call *call, uint32_t set);
-    int32_t (*ext_header_at)(const cpex_call *call, uint32_t set, size_t index,
-                             cpex_str *name, cpex_str *value);
+    int32_t (*ext_header_at)(const cpex_call *call, uint32_t set, size_t index, cpex_str *name,
+                             cpex_str *value);
     /** A custom value (borrowed, valid during the call). Needs read_custom. */
     const cpex_json *(*ext_custom)(const cpex_call *call, const char *key);
     /** Set a header. Needs write_headers and a sequential or transform mode. */
@@ -605,8 +600,7 @@ typedef struct cpex_host_api {
      * Write a context value (takes ownership; NULL deletes). Persists in
      * sequential and transform modes; elsewhere it lives until the call ends.
      */
-    int32_t (*ctx_set)(const cpex_call *call, uint32_t scope, const char *key,
-                       cpex_json *value);
+    int32_t (*ctx_set)(const cpex_call *call, uint32_t scope, const char *key, cpex_json *value);
 
     /* ---- editing the call's CMF payload in place (ABI 1.1); every slot
        [thread: caller, during the call] ---- */
@@ -625,11 +619,9 @@ typedef struct cpex_host_api {
      * takes the value on every path.
      */
     /** Replace the text of text/thinking part `part`. */
-    int32_t (*payload_set_text)(const cpex_call *call, size_t part, const char *text,
-                                size_t len);
+    int32_t (*payload_set_text)(const cpex_call *call, size_t part, const char *text, size_t len);
     /** Replace the arguments of tool_call part `part` (an object; takes ownership). */
-    int32_t (*payload_set_tool_arguments)(const cpex_call *call, size_t part,
-                                          cpex_json *arguments);
+    int32_t (*payload_set_tool_arguments)(const cpex_call *call, size_t part, cpex_json *arguments);
     /** Replace the content of tool_result part `part` (any value; takes ownership). */
     int32_t (*payload_set_tool_result_content)(const cpex_call *call, size_t part,
                                                cpex_json *content);
@@ -699,8 +691,8 @@ typedef struct cpex_host_api {
      * sets the set's time to live on every add (a session that stays
      * active stays); 0 leaves its expiry as it is.
      */
-    int32_t (*state_set_add)(const cpex_call *call, const char *key, const void *member,
-                             size_t len, int64_t ttl_ms);
+    int32_t (*state_set_add)(const cpex_call *call, const char *key, const void *member, size_t len,
+                             int64_t ttl_ms);
     /**
      * The members of the set at `key`, in no particular order. On
      * CPEX_HOST_OK *members is one block the plugin releases with the `free`
@@ -742,34 +734,34 @@ enum cpex_exec_status {
  */
 typedef struct cpex_execution_record {
     uint32_t struct_size;
-    uint32_t status;            /* enum cpex_exec_status */
-    uint32_t mode;              /* enum cpex_mode: the configured one (also when this call
+    uint32_t status;              /* enum cpex_exec_status */
+    uint32_t mode;                /* enum cpex_mode: the configured one (also when this call
                                    disabled the plugin) */
-    int32_t requested;          /* what the handler returned: CPEX_ALLOW or CPEX_DENY; -1 when
+    int32_t requested;            /* what the handler returned: CPEX_ALLOW or CPEX_DENY; -1 when
                                    there is no result (error, timeout, not called) */
-    uint32_t effective;         /* what took effect for the pipeline: CPEX_ALLOW or CPEX_DENY */
-    int32_t matched;            /* 1: the plugin acted (asked to deny or had a change accepted);
+    uint32_t effective;           /* what took effect for the pipeline: CPEX_ALLOW or CPEX_DENY */
+    int32_t matched;              /* 1: the plugin acted (asked to deny or had a change accepted);
                                    0: it did not; -1: unknown (no result) */
-    uint32_t applied;           /* 1: it changed the payload, the extensions or the decision */
-    uint32_t payload_modified;  /* 1: its payload change was accepted */
+    uint32_t applied;             /* 1: it changed the payload, the extensions or the decision */
+    uint32_t payload_modified;    /* 1: its payload change was accepted */
     uint32_t extensions_modified; /* 1: its extension writes were accepted */
-    uint32_t config_key_count;  /* entries of config_keys (at most 64) */
-    int64_t start_unix_ns;      /* wall clock when the handler was called (ns since the Unix
+    uint32_t config_key_count;    /* entries of config_keys (at most 64) */
+    int64_t start_unix_ns;        /* wall clock when the handler was called (ns since the Unix
                                    epoch); 0 when it was not called */
-    int64_t duration_ns;        /* time inside the handler (queue time excluded); 0 when not
+    int64_t duration_ns;          /* time inside the handler (queue time excluded); 0 when not
                                    called */
-    cpex_str plugin_name;       /* the operator's name */
-    cpex_str plugin_kind;       /* the configured kind; ptr NULL when none was given */
-    cpex_str hook;              /* the invoked hook name */
-    cpex_str code;              /* the violation or record code of the outcome (see
+    cpex_str plugin_name;         /* the operator's name */
+    cpex_str plugin_kind;         /* the configured kind; ptr NULL when none was given */
+    cpex_str hook;                /* the invoked hook name */
+    cpex_str code;                /* the violation or record code of the outcome (see
                                    docs/pipeline.md); ptr NULL for a plain allow */
-    cpex_str reason;            /* the violation reason or error text: at most 256 bytes in
+    cpex_str reason;              /* the violation reason or error text: at most 256 bytes in
                                    all (a longer text is cut at a UTF-8 boundary and ends
                                    with an ellipsis, U+2026) */
-    cpex_str trace_id;          /* the request extension's trace id; ptr NULL when unset
+    cpex_str trace_id;            /* the request extension's trace id; ptr NULL when unset
                                    (and always in a verdict: a sink reads it with ext_get) */
-    cpex_str span_id;           /* the request extension's span id; as trace_id */
-    const cpex_str *config_keys; /* names (never values) of the plugin's top-level config keys */
+    cpex_str span_id;             /* the request extension's span id; as trace_id */
+    const cpex_str *config_keys;  /* names (never values) of the plugin's top-level config keys */
 } cpex_execution_record;
 
 /**
@@ -781,22 +773,22 @@ typedef struct cpex_execution_record {
  */
 typedef struct cpex_verdict {
     uint32_t struct_size;
-    uint32_t decision;          /* CPEX_ALLOW or CPEX_DENY: the invoke's outcome */
-    cpex_str hook;              /* the invoked hook name */
-    cpex_str violation_code;    /* when denied; ptr NULL when allowed */
+    uint32_t decision;       /* CPEX_ALLOW or CPEX_DENY: the invoke's outcome */
+    cpex_str hook;           /* the invoked hook name */
+    cpex_str violation_code; /* when denied; ptr NULL when allowed */
     cpex_str violation_reason;
     cpex_str violation_description; /* optional */
-    cpex_str violation_plugin;  /* the operator's name of the plugin that denied (optional) */
+    cpex_str violation_plugin;      /* the operator's name of the plugin that denied (optional) */
     const cpex_json *violation_details; /* an object when denied, else NULL */
-    const cpex_payload *payload; /* the final payload (NULL when the invoke carried none) */
-    uint32_t payload_modified;  /* 1: some plugin's payload change was accepted */
-    uint32_t extensions_modified; /* 1: some plugin's extension write was accepted */
-    uint32_t record_size;       /* stride of `records` in bytes */
-    uint32_t reserved;          /* 0 */
+    const cpex_payload *payload;        /* the final payload (NULL when the invoke carried none) */
+    uint32_t payload_modified;          /* 1: some plugin's payload change was accepted */
+    uint32_t extensions_modified;       /* 1: some plugin's extension write was accepted */
+    uint32_t record_size;               /* stride of `records` in bytes */
+    uint32_t reserved;                  /* 0 */
     size_t record_count;
     const cpex_execution_record *records; /* every handler call of the invoke, fire-and-forget
                                              ones included, in execution order */
-    int64_t time_unix_ns;       /* wall clock when the decision was final */
+    int64_t time_unix_ns;                 /* wall clock when the decision was final */
 } cpex_verdict;
 
 /**
@@ -818,7 +810,7 @@ typedef int32_t (*cpex_verdict_fn)(void *instance, const cpex_call *call,
 /** Record `index` of a verdict (laid out with the verdict's record_size as
  *  stride), or NULL past the end. For sinks in plugins and in hosts. */
 static inline const cpex_execution_record *cpex_verdict_record(const cpex_verdict *verdict,
-                                                                size_t index)
+                                                               size_t index)
 {
     if (!verdict || index >= verdict->record_count || !verdict->records)
         return NULL;
@@ -833,13 +825,13 @@ static inline const cpex_execution_record *cpex_verdict_record(const cpex_verdic
 /** The configuration handed to an entry point. Host-owned, valid during create. */
 typedef struct cpex_plugin_config {
     uint32_t struct_size;
-    uint32_t mode;              /* enum cpex_mode */
-    cpex_str name;              /* the operator's name */
-    cpex_str kind;              /* the full kind string */
+    uint32_t mode; /* enum cpex_mode */
+    cpex_str name; /* the operator's name */
+    cpex_str kind; /* the full kind string */
     size_t hook_count;
-    const cpex_str *hooks;      /* hooks the operator listed */
-    cpex_str config_json;       /* the `config:` block as JSON text ("null" when absent) */
-    const cpex_json *config;    /* the same, readable with the json_* slots */
+    const cpex_str *hooks;   /* hooks the operator listed */
+    cpex_str config_json;    /* the `config:` block as JSON text ("null" when absent) */
+    const cpex_json *config; /* the same, readable with the json_* slots */
     int32_t priority;
     uint32_t reserved;
 } cpex_plugin_config;
@@ -850,13 +842,13 @@ typedef struct cpex_plugin_config {
  * element of the array is, so a later minor may append fields here.
  */
 typedef struct cpex_handler_reg {
-    const char *hook;           /* hook name (NUL-terminated) */
+    const char *hook; /* hook name (NUL-terminated) */
     union {
         cpex_handler_fn fn;      /* the 1.0 name */
         cpex_handler_fn handler; /* the same field, under a name that is not a keyword in
                                     Rust (1.1) */
     };
-    const char *payload_type;   /* "cmf", "json", a host type name, or NULL for any */
+    const char *payload_type; /* "cmf", "json", a host type name, or NULL for any */
 } cpex_handler_reg;
 
 /**
@@ -867,7 +859,10 @@ typedef struct cpex_handler_reg {
  * positional initializer {hook, fn, type} still means the same but makes
  * -Wall (-Wmissing-braces) ask for braces around it; this writes them.
  */
-#define CPEX_HANDLER(hook, function, payload_type) {(hook), {(function)}, (payload_type)}
+#define CPEX_HANDLER(hook, function, payload_type)                                                 \
+    {                                                                                              \
+        (hook), {(function)}, (payload_type)                                                       \
+    }
 
 /**
  * What an entry point fills in on success. The host zero-fills it and sets
@@ -888,9 +883,9 @@ typedef struct cpex_handler_reg {
 typedef struct cpex_plugin_registration {
     uint32_t struct_size;
     uint32_t abi_version;
-    const char *name;           /* plugin-reported name (diagnostic) */
-    const char *version;        /* plugin-reported version (diagnostic) */
-    void *instance;             /* passed to every callback and handler */
+    const char *name;    /* plugin-reported name (diagnostic) */
+    const char *version; /* plugin-reported version (diagnostic) */
+    void *instance;      /* passed to every callback and handler */
     /** Optional. [thread: any, exclusive] Called once before the first
         handler; non-zero is failure, with a message written into err (at
         most err_cap bytes, NUL-terminated). */
@@ -916,7 +911,7 @@ typedef struct cpex_plugin_registration {
      * (cpex/plugin.h) sets it.
      */
     uint32_t handler_size;
-    uint32_t reserved;          /* 0 */
+    uint32_t reserved; /* 0 */
 
     /* ---- audit (ABI 1.1) ---- */
     /**
@@ -946,8 +941,7 @@ typedef struct cpex_plugin_registration {
  */
 typedef int32_t (*cpex_plugin_create_fn)(uint32_t host_abi, const cpex_host_api *host,
                                          const cpex_plugin_config *config,
-                                         cpex_plugin_registration *out, char *err,
-                                         size_t err_cap);
+                                         cpex_plugin_registration *out, char *err, size_t err_cap);
 
 /* ------------------------------------------------------------------ */
 /* The manifest                                                        */
@@ -957,7 +951,7 @@ typedef int32_t (*cpex_plugin_create_fn)(uint32_t host_abi, const cpex_host_api 
 typedef struct cpex_manifest_entry {
     uint32_t struct_size;
     uint32_t reserved;
-    const char *entry;        /* C identifier; "" for the default cpex_plugin_create */
+    const char *entry; /* C identifier; "" for the default cpex_plugin_create */
     const char *display_name;
     const char *version;
     const char *description;
@@ -971,10 +965,10 @@ typedef struct cpex_manifest_entry {
  */
 typedef struct cpex_manifest {
     uint32_t struct_size;
-    uint32_t abi_version;     /* CPEX_ABI_VERSION the library was built with */
+    uint32_t abi_version; /* CPEX_ABI_VERSION the library was built with */
     size_t entry_count;
     const cpex_manifest_entry *const *entries;
-    const char *build_info;   /* free text: compiler, date; may be NULL */
+    const char *build_info; /* free text: compiler, date; may be NULL */
 } cpex_manifest;
 
 /*
@@ -983,16 +977,16 @@ typedef struct cpex_manifest {
  * offset + size of the version's last field (not sizeof) so that they stay
  * frozen when a later minor appends fields.
  */
-#define CPEX_REGISTRATION_SIZE_1_0 \
+#define CPEX_REGISTRATION_SIZE_1_0                                                                 \
     (offsetof(cpex_plugin_registration, handlers) + sizeof(const cpex_handler_reg *))
 #define CPEX_REGISTRATION_SIZE_1_1 (offsetof(cpex_plugin_registration, reserved) + sizeof(uint32_t))
 /* The registration's audit group (ABI 1.1): a host whose registration is
  * shorter cannot take a verdict handler. */
-#define CPEX_REGISTRATION_SIZE_VERDICT \
+#define CPEX_REGISTRATION_SIZE_VERDICT                                                             \
     (offsetof(cpex_plugin_registration, verdict) + sizeof(cpex_verdict_fn))
 #define CPEX_HANDLER_REG_SIZE_1_0 (offsetof(cpex_handler_reg, payload_type) + sizeof(const char *))
 #define CPEX_MANIFEST_SIZE_1_0 (offsetof(cpex_manifest, build_info) + sizeof(const char *))
-#define CPEX_MANIFEST_ENTRY_SIZE_1_0 \
+#define CPEX_MANIFEST_ENTRY_SIZE_1_0                                                               \
     (offsetof(cpex_manifest_entry, hooks) + sizeof(const char *const *))
 
 /** Name of the default entry point symbol. */
