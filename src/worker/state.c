@@ -101,18 +101,25 @@ static int32_t w_state_get(const cpex_call *call, const char *key, cpex_str *val
     return up_end(&u, st);
 }
 
+/* A slot that sends bytes and a TTL (set, set_add) and gets a status back. */
+static int32_t send_bytes(const cpex_call *call, uint8_t op, const char *key, const void *bytes,
+                          size_t len, size_t max, int64_t ttl_ms)
+{
+    if ((!bytes && len) || len > max)
+        return CPEX_HOST_EINVAL;
+    upcall u;
+    int32_t st = up_begin(call, op, key, &u);
+    if (st != CPEX_HOST_OK)
+        return st;
+    cpex__iso_wr_strn(&u.w, bytes, len);
+    cpex__iso_wr_i64(&u.w, ttl_ms);
+    return up_end(&u, up_send(&u));
+}
+
 static int32_t w_state_set(const cpex_call *call, const char *key, const void *value, size_t len,
                            int64_t ttl_ms)
 {
-    if ((!value && len) || len > CPEX_STATE_VALUE_MAX)
-        return CPEX_HOST_EINVAL;
-    upcall u;
-    int32_t st = up_begin(call, ISO_UP_STATE_SET, key, &u);
-    if (st != CPEX_HOST_OK)
-        return st;
-    cpex__iso_wr_strn(&u.w, value, len);
-    cpex__iso_wr_i64(&u.w, ttl_ms);
-    return up_end(&u, up_send(&u));
+    return send_bytes(call, ISO_UP_STATE_SET, key, value, len, CPEX_STATE_VALUE_MAX, ttl_ms);
 }
 
 static int32_t w_state_incr(const cpex_call *call, const char *key, int64_t delta, int64_t ttl_ms,
@@ -149,15 +156,7 @@ static int32_t w_state_delete(const cpex_call *call, const char *key)
 static int32_t w_state_set_add(const cpex_call *call, const char *key, const void *member,
                                size_t len, int64_t ttl_ms)
 {
-    if ((!member && len) || len > CPEX_STATE_MEMBER_MAX)
-        return CPEX_HOST_EINVAL;
-    upcall u;
-    int32_t st = up_begin(call, ISO_UP_STATE_SET_ADD, key, &u);
-    if (st != CPEX_HOST_OK)
-        return st;
-    cpex__iso_wr_strn(&u.w, member, len);
-    cpex__iso_wr_i64(&u.w, ttl_ms);
-    return up_end(&u, up_send(&u));
+    return send_bytes(call, ISO_UP_STATE_SET_ADD, key, member, len, CPEX_STATE_MEMBER_MAX, ttl_ms);
 }
 
 /* The members as one block: the array, then each member's bytes and NUL. */
