@@ -43,13 +43,15 @@ struct cpex__policy *cpex__mgr_policy_for(cpex__apply *a, cpex__plugin *const *p
 cpex_status cpex__mgr_init_made(cpex__apply *a, cpex_error *err);
 
 /**
- * What a reload compares to keep a plugin: the entry's trusted settings
- * (effective on_error and timeout included), config, base directory and
- * the factory's artifact text. NULL when the factory cannot identify the
- * artifact (or on OOM): such a plugin is never kept.
+ * What a reload compares to keep a plugin, as one canonical text (equal
+ * texts: equal entries): the entry's trusted settings (effective on_error
+ * and timeout included), config, base directory, the factory's artifact
+ * text, isolation, pin, state namespace, strict permissions, and whether
+ * it is an override's instance. cpex__malloc'd; NULL when the factory
+ * cannot identify the artifact (or on OOM): such a plugin is never kept.
  */
-json_t *cpex__mgr_fingerprint(cpex_manager *m, const cpex__config *cfg,
-                              const cpex__config_plugin *cp);
+char *cpex__mgr_fingerprint(cpex_manager *m, const cpex__config *cfg, const cpex__config_plugin *cp,
+                            bool override);
 
 /** Whether a plugin of the published registry can be kept by a reload. */
 bool cpex__mgr_keepable(const cpex_manager *m, cpex__plugin *p);

@@ -74,9 +74,9 @@ typedef struct cpex__plugin {
     _Atomic int inflight;      /* handler calls on worker threads running now */
     _Atomic int shutdown_owed; /* abandoned while initialized: the last unref shuts it down */
     /* ---- routing and reload ---- */
-    bool from_config;    /* loaded from a configuration: a reload may replace it */
-    json_t *fingerprint; /* its configured entry (reload keeps it when equal); NULL: none */
-    char *state_ns;      /* namespace of its state keys; NULL: its name cannot be one */
+    bool from_config;  /* loaded from a configuration: a reload may replace it */
+    char *fingerprint; /* its configured entry (apply.h; reload keeps it when equal); NULL: none */
+    char *state_ns;    /* namespace of its state keys; NULL: its name cannot be one */
     size_t state_ns_len;
     /* observation (observe.h) */
     struct cpex__rec_static *rec; /* what its execution records share (NULL on OOM: none) */

@@ -175,13 +175,13 @@ cpex_status cpex__mgr_create_configured(cpex_manager *m, const cpex__config *cfg
 
     /* What the entry is, artifact included, taken before the create: a
      * library replaced while it loads then reads as changed next time. */
-    json_t *fingerprint = cpex__mgr_fingerprint(m, cfg, cp);
+    char *fingerprint = cpex__mgr_fingerprint(m, cfg, cp, false);
 
     /* The ABI view of the configuration. */
     factory_call fc;
     if (!prepare_call(m, cfg, cp, &fc)) {
         release_call(&fc);
-        json_decref(fingerprint);
+        cpex__free(fingerprint);
         return cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
     }
     bool isolate = fc.iso.mode != CPEX_ISOLATION_NONE;
@@ -196,7 +196,7 @@ cpex_status cpex__mgr_create_configured(cpex_manager *m, const cpex__config *cfg
     cpex__log_scope_leave(&scope);
     release_call(&fc);
     if (st != CPEX_OK) {
-        json_decref(fingerprint);
+        cpex__free(fingerprint);
         if (ferr.count == 0 && ferr.code == CPEX_OK)
             cpex__error_add(&ferr, st, NULL, "the factory for kind '%s' failed without a message",
                             cp->kind);
@@ -212,7 +212,7 @@ cpex_status cpex__mgr_create_configured(cpex_manager *m, const cpex__config *cfg
         product_undo(&prod);
         cpex__free(prod.origin);
         cpex__free(prod.isolation_info);
-        json_decref(fingerprint);
+        cpex__free(fingerprint);
         cpex__where iwhere = {cfg->source, cp->pos.line, cp->pos.column, cp->name, "isolation"};
         return cpex__error_add(err, CPEX_E_CONFIG, &iwhere,
                                "the factory for kind '%s' cannot run a plugin in a separate "
@@ -261,7 +261,7 @@ cpex_status cpex__mgr_create_configured(cpex_manager *m, const cpex__config *cfg
         product_undo(&prod);
         cpex__free(s.origin);
         cpex__free(s.isolation);
-        json_decref(fingerprint);
+        cpex__free(fingerprint);
         return st;
     }
     cpex__mgr_attach(*out, &s);

@@ -38,7 +38,7 @@ void cpex__plugin_unref(cpex__plugin *p)
     cpex_strv_free(p->capabilities);
     cpex_strv_free(p->hooks);
     json_decref(p->config);
-    json_decref(p->fingerprint);
+    cpex__free(p->fingerprint);
     cpex__free(p->handlers);
     cpex__free(p->hook_ids);
     cpex__free(p->metric_ids);

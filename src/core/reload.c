@@ -274,9 +274,9 @@ static cpex_status reload_config(cpex_manager *m, cpex__config *cfg, cpex_error 
             continue;
         }
         cpex__plugin *old = published_named(cur, cp->name, true);
-        json_t *fp = old && old->fingerprint ? cpex__mgr_fingerprint(m, cfg, cp) : NULL;
-        bool keep = fp && json_equal(fp, old->fingerprint) && cpex__mgr_keepable(m, old);
-        json_decref(fp);
+        char *fp = old && old->fingerprint ? cpex__mgr_fingerprint(m, cfg, cp, false) : NULL;
+        bool keep = fp && strcmp(fp, old->fingerprint) == 0 && cpex__mgr_keepable(m, old);
+        cpex__free(fp);
         if (keep) {
             list[n++] = old; /* its instance and state carry over */
             kept++;
