@@ -1,7 +1,7 @@
 /*
  * config_isolation.h — a plugin's `isolation:`, `workers:` and `sandbox:`
  * keys (docs/configuration.md, docs/isolation.md), checked apart from the
- * YAML reader: config_yaml.c converts each value to JSON and hands it
+ * YAML reader: config_plugins.c converts each value to JSON and hands it
  * here, so the rules of these keys live in one file.
  */
 #ifndef CPEX_CORE_CONFIG_ISOLATION_H

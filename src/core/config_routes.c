@@ -1,7 +1,11 @@
 /*
- * config_routes.c — read the routing sections of a configuration (see
- * routing_config.h): routes, global.policies, global.defaults, top-level
- * groups, per-plugin conditions and the two routing settings.
+ * config_routes.c — read the routes of a configuration (see
+ * routing_config.h): `routes:` and the two routing settings; after the
+ * whole file, the checks that need all of it; freeing what was read; and
+ * how a route's matcher matches a name. The other routing sections have
+ * files of their own: groups and global (config_groups.c), per-plugin
+ * conditions (config_conditions.c), and what they all share
+ * (config_route_common.c, config_routes_internal.h).
  *
  * The YAML shape is CPEX's (reference §1.2). Where CPEX silently drops
  * something, libcpex says so: unknown keys are errors with a did-you-mean;
@@ -9,7 +13,7 @@
  * APL's keys, `meta.properties`) are accepted with a warning; the legacy
  * `identity:` key is refused with CPEX's rename message in every mode.
  */
-#include "core/routing_config.h"
+#include "core/config_routes_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -19,56 +23,11 @@
 #include "util/alloc.h"
 #include "util/strv.h"
 
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
 static const char *const entity_names[CPEX__ENT_COUNT] = {"tool", "resource", "prompt", "llm"};
 
 const char *cpex__entity_name(int entity)
 {
     return entity >= 0 && entity < CPEX__ENT_COUNT ? entity_names[entity] : NULL;
-}
-
-/* Keys APL (CPEX's policy language) reads inside routes, groups and
- * global: accepted with a warning, as the top-level `apl:` is. */
-static const char *const apl_keys[] = {
-    "apl",    "authorization", "pre_invocation", "post_invocation", "args",
-    "result", "pdp",           "session_store",  "response"};
-
-static bool is_apl_key(const char *key)
-{
-    return cpex__ykey_index(key, apl_keys, COUNT(apl_keys)) >= 0;
-}
-
-cpex__rcfg *cpex__rcfg_of(cpex__ydiag *diag, cpex__config *cfg)
-{
-    if (!cfg->routing) {
-        cfg->routing = cpex__calloc(1, sizeof *cfg->routing);
-        if (!cfg->routing) {
-            diag->nomem = true;
-            return NULL;
-        }
-        cfg->routing->cache_max = CPEX__ROUTE_CACHE_DEFAULT;
-    }
-    return cfg->routing;
-}
-
-/* The routing a section of the file adds to, when its value `v` is there
- * and of node type `type` (else reported: "'<key>' must be <what>, got
- * ..."); NULL when there is nothing to read. */
-static cpex__rcfg *section(cpex__ydiag *diag, cpex__config *cfg, const cpex__ynode *v, int type,
-                           const char *key, const char *what)
-{
-    cpex__rcfg *r = cpex__rcfg_of(diag, cfg);
-    if (!r)
-        return NULL;
-    r->present = true;
-    if (cpex__yis_null(v))
-        return NULL;
-    if (v->type != type) {
-        cpex__yreport(diag, v, key, "'%s' must be %s, got %s", key, what, cpex__ydescribe(v));
-        return NULL;
-    }
-    return r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -102,64 +61,8 @@ void cpex__rcfg_setting(cpex__ydiag *diag, cpex__config *cfg, int which, const c
 }
 
 /* ------------------------------------------------------------------ */
-/* Shared pieces                                                       */
+/* Routes                                                              */
 /* ------------------------------------------------------------------ */
-
-/* The legacy key, refused in every mode with CPEX's message. */
-static void report_identity(cpex__ydiag *diag, const cpex__ynode *k, const char *scope)
-{
-    cpex__yreport(diag, k, "identity",
-                  "in `%s`: config field `identity` was renamed to `authentication` — update "
-                  "your config",
-                  scope);
-}
-
-/* A key CPEX knows and libcpex does not act on. */
-static void warn_ignored(cpex__ydiag *diag, const cpex__ynode *k, const char *scope,
-                         const char *key)
-{
-    if (is_apl_key(key))
-        cpex__config_warn(diag, k,
-                          "'%s' in %s is an APL key (CPEX's policy language), which libcpex does "
-                          "not implement; it is ignored",
-                          key, scope);
-    else if (strcmp(key, "authentication") == 0)
-        cpex__config_warn(diag, k,
-                          "'authentication' in %s is accepted for CPEX compatibility but not "
-                          "implemented: identity.resolve is routed like every other hook "
-                          "(by plugins:), not by authentication steps",
-                          scope);
-    else
-        cpex__config_warn(diag, k, "'%s' in %s is accepted but has no effect in libcpex", key,
-                          scope);
-}
-
-/* Key node `k` of a mapping in `scope`: its index among `keys`, or -1 when
- * it is to be skipped (not a plain name, unknown — an error with a
- * did-you-mean, or for APL's keys a warning — or repeated), or -2 when the
- * value budget is gone (stop reading the mapping). */
-static int mapping_key(cpex__ydiag *diag, const cpex__ynode *k, const char *scope, const char *what,
-                       const char *const *keys, size_t count, int *first)
-{
-    if (!cpex__ybudget(diag, k, NULL))
-        return -2;
-    char where[64];
-    snprintf(where, sizeof where, "of %s", what);
-    const char *key = cpex__ykey_text(diag, k, where);
-    if (!key)
-        return -1;
-    int idx = cpex__ykey_index(key, keys, count);
-    if (idx < 0) {
-        char unknown[64];
-        snprintf(unknown, sizeof unknown, "key of %s", what);
-        if (is_apl_key(key))
-            warn_ignored(diag, k, scope, key);
-        else
-            cpex__yreport_unknown(diag, k, key, unknown, key, keys, count, "valid keys");
-        return -1;
-    }
-    return cpex__yrepeated(diag, k, first, idx, key) ? -1 : idx;
-}
 
 /* A string or a list of strings, as a NULL-terminated vector (NULL on error). */
 static char **string_or_list(cpex__ydiag *diag, const cpex__ynode *v, const char *key, size_t *n,
@@ -185,276 +88,6 @@ static char **string_or_list(cpex__ydiag *diag, const cpex__ynode *v, const char
     }
     return cpex__ywant_string_list(diag, v, key, n, example);
 }
-
-static void ref_list_free(cpex__rref_list *l)
-{
-    for (size_t i = 0; i < l->count; i++) {
-        cpex__free(l->items[i].name);
-        json_decref(l->items[i].override);
-    }
-    cpex__free(l->items);
-    l->items = NULL;
-    l->count = 0;
-}
-
-/* One `name: {config: {...}}` item of a plugins list into `ref`. */
-static bool override_item(cpex__ydiag *diag, const cpex__ynode *item, const char *scope,
-                          cpex__rref *ref)
-{
-    if (item->count != 2) {
-        cpex__yreport(diag, item, "plugins",
-                      "in %s: an override item of 'plugins' must have exactly one key, the "
-                      "plugin's name (name: {config: {...}}), got %s",
-                      scope, item->count == 0 ? "none" : "several");
-        return false;
-    }
-    const cpex__ynode *k = item->kids[0], *v = item->kids[1];
-    const char *name = cpex__ywant_string(diag, k, "plugins", true);
-    if (!name)
-        return false;
-    if (!(ref->name = cpex__strdup(name))) {
-        diag->nomem = true;
-        return false;
-    }
-    ref->pos = k->pos;
-    if (cpex__yis_null(v))
-        return true; /* `name:` alone is a bare reference */
-    if (v->type != CPEX__YN_MAP) {
-        cpex__yreport(diag, v, "plugins",
-                      "in %s: the override of plugin '%.200s' must be a mapping like "
-                      "{config: {...}}, got %s",
-                      scope, name, cpex__ydescribe(v));
-        return false;
-    }
-    bool seen = false;
-    for (size_t i = 0; i + 1 < v->count; i += 2) {
-        const cpex__ynode *ok = v->kids[i], *ov = v->kids[i + 1];
-        const char *okey = cpex__ykey_text(diag, ok, "of an override");
-        if (!okey)
-            continue;
-        if (strcmp(okey, "config") == 0) {
-            if (seen) {
-                cpex__yreport(diag, ok, "config",
-                              "duplicate key 'config' in the override of "
-                              "plugin '%.200s'; keep one",
-                              name);
-                continue;
-            }
-            seen = true;
-            ref->override = cpex__yto_json(diag, ok, ov, "config");
-            if (!ref->override && !diag->nomem)
-                return false;
-        } else {
-            cpex__config_warn(diag, ok,
-                              "in %s: '%s' in the override of plugin '%.200s' is ignored; an "
-                              "override sets only 'config' (as in CPEX)",
-                              scope, okey, name);
-        }
-    }
-    return true;
-}
-
-/* A `plugins:` value of a route or group into `out`. */
-static void ref_list(cpex__ydiag *diag, const cpex__ynode *k, const cpex__ynode *v,
-                     const char *scope, cpex__rref_list *out)
-{
-    if (cpex__yis_null(v))
-        return;
-    if (v->type == CPEX__YN_MAP) {
-        /* CPEX reads this as APL's per-plugin overrides and activates nothing. */
-        cpex__config_warn(diag, k,
-                          "in %s: 'plugins' is a mapping, CPEX's form for APL per-plugin "
-                          "overrides; libcpex does not implement APL, so it activates no plugin "
-                          "(write a list to activate plugins)",
-                          scope);
-        return;
-    }
-    if (v->type != CPEX__YN_SEQ) {
-        cpex__yreport(diag, v, "plugins",
-                      "in %s: `plugins:` must be a sequence (activation list) or a mapping (APL "
-                      "per-plugin overrides), got %s",
-                      scope, cpex__ydescribe(v));
-        return;
-    }
-    out->items = cpex__calloc(v->count ? v->count : 1, sizeof *out->items);
-    if (!out->items) {
-        diag->nomem = true;
-        return;
-    }
-    for (size_t i = 0; i < v->count && !diag->nomem; i++) {
-        const cpex__ynode *it = v->kids[i];
-        if (!cpex__ybudget(diag, it, "plugins"))
-            break;
-        cpex__rref *ref = &out->items[out->count];
-        memset(ref, 0, sizeof *ref);
-        bool ok;
-        if (it->type == CPEX__YN_MAP) {
-            ok = override_item(diag, it, scope, ref);
-        } else {
-            const char *name = cpex__ywant_string(diag, it, "plugins", true);
-            ok = name && (ref->name = cpex__strdup(name)) != NULL;
-            if (name && !ref->name)
-                diag->nomem = true;
-            ref->pos = it->pos;
-        }
-        if (ok) {
-            out->count++;
-        } else {
-            cpex__free(ref->name);
-            json_decref(ref->override);
-            memset(ref, 0, sizeof *ref);
-        }
-    }
-}
-
-/* ------------------------------------------------------------------ */
-/* Groups                                                              */
-/* ------------------------------------------------------------------ */
-
-enum { G_DESCRIPTION, G_METADATA, G_PLUGINS, G_AUTHENTICATION, G_IDENTITY, G_COUNT };
-static const char *const group_keys[G_COUNT] = {"description", "metadata", "plugins",
-                                                "authentication", "identity"};
-
-/* One group (the value `v` of key `k`) into `g`. */
-static void read_group(cpex__ydiag *diag, const cpex__ynode *k, const cpex__ynode *v,
-                       const char *where, cpex__rgroup *g)
-{
-    g->pos = k->pos;
-    if (cpex__yis_null(v))
-        return;
-    if (v->type != CPEX__YN_MAP) {
-        cpex__yreport(diag, v, where, "`%s` must be a mapping (plugins:, description:), got %s",
-                      where, cpex__ydescribe(v));
-        return;
-    }
-    int first[G_COUNT] = {0};
-    for (size_t i = 0; i + 1 < v->count; i += 2) {
-        const cpex__ynode *gk = v->kids[i], *gv = v->kids[i + 1];
-        int idx = mapping_key(diag, gk, where, "a group", group_keys, G_COUNT, first);
-        if (idx == -2)
-            return;
-        const char *key = idx >= 0 ? group_keys[idx] : NULL;
-        switch (idx) {
-        case G_DESCRIPTION:
-            if (!cpex__yis_null(gv))
-                cpex__ywant_string(diag, gv, key, false);
-            break;
-        case G_METADATA:
-            if (!cpex__yis_null(gv) && gv->type != CPEX__YN_MAP)
-                cpex__yreport(diag, gv, key, "'metadata' must be a mapping, got %s",
-                              cpex__ydescribe(gv));
-            break;
-        case G_PLUGINS:
-            ref_list_free(&g->plugins);
-            ref_list(diag, gk, gv, where, &g->plugins);
-            break;
-        case G_AUTHENTICATION: warn_ignored(diag, gk, where, key); break;
-        case G_IDENTITY: report_identity(diag, gk, where); break;
-        }
-    }
-}
-
-static void group_free(cpex__rgroup *g)
-{
-    cpex__free(g->name);
-    cpex__free(g->where);
-    ref_list_free(&g->plugins);
-}
-
-/* A map name -> group (`prefix` "groups", "global.policies" or
- * "global.defaults") appended to *groups. */
-static void read_group_map(cpex__ydiag *diag, const cpex__ynode *v, const char *prefix,
-                           cpex__rgroup **groups, size_t *count)
-{
-    if (cpex__yis_null(v))
-        return;
-    if (v->type != CPEX__YN_MAP) {
-        cpex__yreport(diag, v, prefix, "'%s' must be a mapping of names to groups, got %s", prefix,
-                      cpex__ydescribe(v));
-        return;
-    }
-    size_t add = v->count / 2;
-    cpex__rgroup *n = cpex__realloc(*groups, (*count + add + 1) * sizeof *n);
-    if (!n) {
-        diag->nomem = true;
-        return;
-    }
-    *groups = n;
-    for (size_t i = 0; i + 1 < v->count && !diag->nomem; i += 2) {
-        const cpex__ynode *k = v->kids[i];
-        if (!cpex__ybudget(diag, k, NULL))
-            return;
-        const char *name = cpex__ykey_text(diag, k, prefix);
-        if (!name)
-            continue;
-        if (!*name) {
-            cpex__yreport(diag, k, prefix, "a group in '%s' has an empty name", prefix);
-            continue;
-        }
-        bool dup = false;
-        for (size_t j = 0; j < *count && !dup; j++)
-            dup = strcmp(n[j].name, name) == 0 && strncmp(n[j].where, prefix, strlen(prefix)) == 0;
-        if (dup) {
-            cpex__yreport(diag, k, prefix, "'%.200s' is defined twice in '%s'; keep one", name,
-                          prefix);
-            continue;
-        }
-        cpex__rgroup *g = &n[*count];
-        memset(g, 0, sizeof *g);
-        g->name = cpex__strdup(name);
-        g->where = cpex__asprintf("%s.%s", prefix, name);
-        if (!g->name || !g->where) {
-            group_free(g);
-            diag->nomem = true;
-            return;
-        }
-        read_group(diag, k, v->kids[i + 1], g->where, g);
-        (*count)++;
-    }
-}
-
-void cpex__rcfg_groups(cpex__ydiag *diag, cpex__config *cfg, const cpex__ynode *v)
-{
-    cpex__rcfg *r = cpex__rcfg_of(diag, cfg);
-    if (!r)
-        return;
-    r->present = true;
-    read_group_map(diag, v, "groups", &r->groups, &r->group_count);
-}
-
-enum { GL_POLICIES, GL_DEFAULTS, GL_AUTHENTICATION, GL_IDENTITY, GL_COUNT };
-static const char *const global_keys[GL_COUNT] = {"policies", "defaults", "authentication",
-                                                  "identity"};
-
-void cpex__rcfg_global(cpex__ydiag *diag, cpex__config *cfg, const cpex__ynode *v)
-{
-    cpex__rcfg *r =
-        section(diag, cfg, v, CPEX__YN_MAP, "global", "a mapping (policies:, defaults:)");
-    if (!r)
-        return;
-    int first[GL_COUNT] = {0};
-    for (size_t i = 0; i + 1 < v->count; i += 2) {
-        const cpex__ynode *k = v->kids[i], *gv = v->kids[i + 1];
-        int idx = mapping_key(diag, k, "global", "'global'", global_keys, GL_COUNT, first);
-        if (idx == -2)
-            return;
-        const char *key = idx >= 0 ? global_keys[idx] : NULL;
-        switch (idx) {
-        case GL_POLICIES:
-            read_group_map(diag, gv, "global.policies", &r->groups, &r->group_count);
-            break;
-        case GL_DEFAULTS:
-            read_group_map(diag, gv, "global.defaults", &r->defaults, &r->default_count);
-            break;
-        case GL_AUTHENTICATION: warn_ignored(diag, k, "global", key); break;
-        case GL_IDENTITY: report_identity(diag, k, "global"); break;
-        }
-    }
-}
-
-/* ------------------------------------------------------------------ */
-/* Routes                                                              */
-/* ------------------------------------------------------------------ */
 
 enum {
     R_TOOL,
@@ -591,7 +224,7 @@ static void read_route(cpex__ydiag *diag, const cpex__ynode *v, cpex__rroute *rt
     int first[R_COUNT] = {0};
     for (size_t i = 0; i + 1 < v->count; i += 2) {
         const cpex__ynode *k = v->kids[i], *rv = v->kids[i + 1];
-        int idx = mapping_key(diag, k, scope, "a route", route_keys, R_COUNT, first);
+        int idx = cpex__rcfg_mapping_key(diag, k, scope, "a route", route_keys, R_COUNT, first);
         if (idx == -2)
             return;
         const char *key = idx >= 0 ? route_keys[idx] : NULL;
@@ -613,9 +246,9 @@ static void read_route(cpex__ydiag *diag, const cpex__ynode *v, cpex__rroute *rt
                                   rt->index);
             break;
         }
-        case R_PLUGINS: ref_list(diag, k, rv, scope, &rt->plugins); break;
-        case R_AUTHENTICATION: warn_ignored(diag, k, scope, key); break;
-        case R_IDENTITY: report_identity(diag, k, scope); break;
+        case R_PLUGINS: cpex__rref_list_read(diag, k, rv, scope, &rt->plugins); break;
+        case R_AUTHENTICATION: cpex__rcfg_warn_ignored(diag, k, scope, key); break;
+        case R_IDENTITY: cpex__rcfg_report_identity(diag, k, scope); break;
         }
     }
     if (rt->when)
@@ -637,12 +270,13 @@ static void route_free(cpex__rroute *rt)
     cpex_strv_free(rt->groups);
     cpex__free(rt->group_pos);
     cpex__free(rt->when);
-    ref_list_free(&rt->plugins);
+    cpex__rref_list_free(&rt->plugins);
 }
 
 void cpex__rcfg_routes(cpex__ydiag *diag, cpex__config *cfg, const cpex__ynode *v)
 {
-    cpex__rcfg *r = section(diag, cfg, v, CPEX__YN_SEQ, "routes", "a list of routes (- tool: ...)");
+    cpex__rcfg *r =
+        cpex__rcfg_section(diag, cfg, v, CPEX__YN_SEQ, "routes", "a list of routes (- tool: ...)");
     if (!r)
         return;
     r->routes = cpex__calloc(v->count ? v->count : 1, sizeof *r->routes);
@@ -660,134 +294,15 @@ void cpex__rcfg_routes(cpex__ydiag *diag, cpex__config *cfg, const cpex__ynode *
 }
 
 /* ------------------------------------------------------------------ */
-/* Conditions                                                          */
-/* ------------------------------------------------------------------ */
-
-static const char *const cond_keys[CPEX__C_COUNT] = {
-    "server_ids", "tenant_ids", "tools",         "prompts",
-    "resources",  "agents",     "user_patterns", "content_types",
-};
-
-void cpex__conds_free(cpex__conds *c)
-{
-    if (!c)
-        return;
-    for (size_t i = 0; i < c->count; i++)
-        for (int f = 0; f < CPEX__C_COUNT; f++)
-            cpex_strv_free(c->items[i].field[f]);
-    cpex__free(c->items);
-    c->items = NULL;
-    c->count = 0;
-}
-
-void cpex__rcfg_conditions(cpex__ydiag *diag, cpex__config *cfg, cpex__conds *out,
-                           const cpex__ynode *v)
-{
-    if (!section(diag, cfg, v, CPEX__YN_SEQ, "conditions", "a list of conditions (- tools: [...])"))
-        return;
-    out->items = cpex__calloc(v->count ? v->count : 1, sizeof *out->items);
-    if (!out->items) {
-        diag->nomem = true;
-        return;
-    }
-    for (size_t i = 0; i < v->count; i++) {
-        const cpex__ynode *c = v->kids[i];
-        if (!cpex__ybudget(diag, c, NULL))
-            return;
-        if (c->type != CPEX__YN_MAP) {
-            cpex__yreport(diag, c, "conditions",
-                          "each condition must be a mapping (tools:, user_patterns: ...), got %s",
-                          cpex__ydescribe(c));
-            continue;
-        }
-        cpex__cond *cond = &out->items[out->count++];
-        int first[CPEX__C_COUNT] = {0};
-        for (size_t j = 0; j + 1 < c->count; j += 2) {
-            const cpex__ynode *k = c->kids[j], *cv = c->kids[j + 1];
-            const char *key = cpex__ykey_text(diag, k, "of a condition");
-            if (!key)
-                continue;
-            int idx = cpex__ykey_index(key, cond_keys, CPEX__C_COUNT);
-            if (idx < 0) {
-                cpex__yreport_unknown(diag, k, key, "condition field", key, cond_keys,
-                                      CPEX__C_COUNT, "valid fields");
-                continue;
-            }
-            if (cpex__yrepeated(diag, k, first, idx, key))
-                continue;
-            size_t n = 0;
-            char **vals = cpex__ywant_string_list(diag, cv, key, &n, "a, b");
-            if (!vals) {
-                if (!cpex__yis_null(cv) || diag->nomem)
-                    continue;
-                /* An explicit null is an absent field. */
-                continue;
-            }
-            cond->field[idx] = vals;
-            if (idx == CPEX__C_SERVER_IDS || idx == CPEX__C_TENANT_IDS || idx == CPEX__C_AGENTS ||
-                idx == CPEX__C_CONTENT_TYPES) {
-                static const char *const custom_key[CPEX__C_COUNT] = {
-                    [CPEX__C_SERVER_IDS] = "server_id",
-                    [CPEX__C_TENANT_IDS] = "tenant_id",
-                    [CPEX__C_AGENTS] = "agent_id",
-                    [CPEX__C_CONTENT_TYPES] = "content_type"};
-                cpex__config_warn(diag, k,
-                                  "condition field '%s' reads the custom extension value '%s' "
-                                  "(libcpex has no MCP, agent or claims slot for it); a request "
-                                  "without that value does not match this condition",
-                                  key, custom_key[idx]);
-            }
-        }
-    }
-}
-
-/* ------------------------------------------------------------------ */
 /* After the file                                                      */
 /* ------------------------------------------------------------------ */
-
-/* Top-level `groups:` win over `global.policies` of the same name (no
- * warning, as CPEX); the loser is dropped. Then groups are ordered by
- * where they are defined: the order tags apply them in (decision 2). */
-static void merge_groups(cpex__rcfg *r)
-{
-    /* First mark the beaten ones (every entry still intact), then drop them. */
-    for (size_t i = 0; i < r->group_count; i++) {
-        cpex__rgroup *g = &r->groups[i];
-        if (strncmp(g->where, "global.policies.", 16) != 0)
-            continue;
-        for (size_t j = 0; j < r->group_count; j++)
-            if (strncmp(r->groups[j].where, "groups.", 7) == 0 &&
-                strcmp(r->groups[j].name, g->name) == 0)
-                g->pos.line = -1; /* beaten by a top-level group */
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < r->group_count; i++) {
-        if (r->groups[i].pos.line == -1)
-            group_free(&r->groups[i]);
-        else
-            r->groups[n++] = r->groups[i];
-    }
-    r->group_count = n;
-    /* Insertion sort by position: files hold few groups. */
-    for (size_t i = 1; i < n; i++) {
-        cpex__rgroup g = r->groups[i];
-        size_t j = i;
-        while (j > 0 && (r->groups[j - 1].pos.line > g.pos.line ||
-                         (r->groups[j - 1].pos.line == g.pos.line &&
-                          r->groups[j - 1].pos.column > g.pos.column))) {
-            r->groups[j] = r->groups[j - 1];
-            j--;
-        }
-        r->groups[j] = g;
-    }
-}
 
 void cpex__rcfg_finish(cpex__ydiag *diag, cpex__config *cfg)
 {
     cpex__rcfg *r = cfg->routing;
     if (!r)
         return;
-    merge_groups(r);
+    cpex__rcfg_merge_groups(r);
     if (!r->enabled) {
         if (r->route_count || r->group_count || r->default_count)
             cpex__config_warn(diag, NULL,
@@ -838,10 +353,10 @@ void cpex__rcfg_free(cpex__rcfg *r)
         route_free(&r->routes[i]);
     cpex__free(r->routes);
     for (size_t i = 0; i < r->group_count; i++)
-        group_free(&r->groups[i]);
+        cpex__rgroup_free(&r->groups[i]);
     cpex__free(r->groups);
     for (size_t i = 0; i < r->default_count; i++)
-        group_free(&r->defaults[i]);
+        cpex__rgroup_free(&r->defaults[i]);
     cpex__free(r->defaults);
     cpex__free(r);
 }

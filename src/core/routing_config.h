@@ -4,10 +4,10 @@
  * route_cache_max_entries, `routes:`, `global:` (policies, defaults),
  * top-level `groups:` and each plugin's `conditions:`.
  *
- * config_routes.c reads these from the YAML tree with positions, so that
- * every problem found later (an unknown plugin a route names, an override
- * that cannot be built) still points at its line. What they mean at run
- * time is routing.h's business.
+ * config_routes.c, config_groups.c and config_conditions.c read these
+ * from the YAML tree with positions, so that every problem found later (an
+ * unknown plugin a route names, an override that cannot be built) still
+ * points at its line. What they mean at run time is routing.h's business.
  */
 #ifndef CPEX_CORE_ROUTING_CONFIG_H
 #define CPEX_CORE_ROUTING_CONFIG_H
@@ -116,7 +116,7 @@ typedef struct cpex__rcfg {
     cpex__rgroup *defaults;
 } cpex__rcfg;
 
-/* ---- parsing (config_routes.c), called by config_yaml.c ---- */
+/* ---- parsing (config_route*.c, config_groups.c, config_conditions.c) ---- */
 
 /** The routing of `cfg`, created empty on first use; NULL on OOM (diag->nomem set). */
 cpex__rcfg *cpex__rcfg_of(cpex__ydiag *diag, cpex__config *cfg);
@@ -142,7 +142,7 @@ void cpex__rcfg_finish(cpex__ydiag *diag, cpex__config *cfg);
 void cpex__rcfg_free(cpex__rcfg *rcfg);
 void cpex__conds_free(cpex__conds *conds);
 
-/* ---- matching ---- */
+/* ---- matching (config_routes.c) ---- */
 
 /** Glob match: '*' any run (also empty, also '/'), '?' one UTF-8 character; case-sensitive. */
 bool cpex__glob_match(const char *pattern, const char *text, size_t text_len);
@@ -150,7 +150,7 @@ bool cpex__glob_match(const char *pattern, const char *text, size_t text_len);
 /** Whether a route's matcher accepts `name` (len bytes). */
 bool cpex__rroute_matches(const cpex__rroute *route, const char *name, size_t len);
 
-/** Add a warning to the configuration being checked (config_yaml.c). */
+/** Add a warning to the configuration being checked (config_report.c). */
 void cpex__config_warn(cpex__ydiag *diag, const cpex__ynode *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

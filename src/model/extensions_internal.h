@@ -8,9 +8,9 @@
  * allocation-free and return borrowed data, valid while the caller holds a
  * reference and nobody changes the object.
  *
- * The last few are what the object (extensions.c) lends its JSON form
+ * The last few are what the object lends its JSON form
  * (extensions_json.c): the custom value's depth limit, its deep copy, and
- * replacing it whole.
+ * replacing it whole (extensions_custom.c).
  */
 #ifndef CPEX_MODEL_EXTENSIONS_INTERNAL_H
 #define CPEX_MODEL_EXTENSIONS_INTERNAL_H
@@ -78,7 +78,7 @@ void cpex__extensions_view_init(cpex_extensions *view, const cpex_extensions *sr
 /** Drop what a view holds (idempotent). */
 void cpex__extensions_view_release(cpex_extensions *view);
 
-/** Size of the object, for storage of views (sizeof is opaque outside extensions.c). */
+/** Size of the object, for storage of views (sizeof is opaque outside extensions*.c). */
 extern const size_t cpex__extensions_size;
 
 /*

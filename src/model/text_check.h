@@ -2,11 +2,12 @@
  * text_check.h — what text the model accepts (model layer, internal).
  *
  * One set of rules for every string that comes into a model object: CMF
- * messages (cmf.c, cmf_json.c) and extensions (extensions.c,
- * extensions_json.c). UTF-8 is checked the way jansson checks it (no
- * overlong forms, no surrogates, nothing past U+10FFFF), so anything
- * accepted can be serialized; a NUL is refused because plugins read the
- * strings as C strings, where it would hide the rest.
+ * messages (cmf.c, cmf_json.c) and extensions (extensions_fields.c,
+ * extensions_headers.c, extensions_custom.c, extensions_json.c). UTF-8 is
+ * checked the way jansson checks it (no overlong forms, no surrogates,
+ * nothing past U+10FFFF), so anything accepted can be serialized; a NUL is
+ * refused because plugins read the strings as C strings, where it would
+ * hide the rest.
  */
 #ifndef CPEX_MODEL_TEXT_CHECK_H
 #define CPEX_MODEL_TEXT_CHECK_H

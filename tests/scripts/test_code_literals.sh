@@ -31,10 +31,10 @@ die "found only " . scalar(@codes) . " codes in $table\n" if @codes < 10;
 my %code = map { $_ => 1 } @codes;
 # Literals that spell a code but mean something else: "file literal".
 my %allowed = map { $_ => 1 } (
-    "config_yaml.c plugin_timeout",  # the YAML key plugin_settings.plugin_timeout
-    "config_yaml.c unknown_hook",    # the YAML key plugin_settings.unknown_hook
-    "records.c not_initialized",     # execution record statuses (enum cpex_exec_status),
-    "records.c not_started",         # named like the record codes they go with
+    "config_settings.c plugin_timeout",  # the YAML key plugin_settings.plugin_timeout
+    "config_settings.c unknown_hook",    # the YAML key plugin_settings.unknown_hook
+    "records.c not_initialized",         # execution record statuses (enum cpex_exec_status),
+    "records.c not_started",             # named like the record codes they go with
 );
 my $str = qr/"(?:\\.|[^"\\\n])*"/;
 my $arg = qr/(?:[^,()"]|\((?:[^()"]|$str)*\))*/;  # one argument without a literal
