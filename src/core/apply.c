@@ -129,21 +129,6 @@ char *cpex__mgr_fingerprint(cpex_manager *m, const cpex__config *cfg, const cpex
 /* Overrides                                                           */
 /* ------------------------------------------------------------------ */
 
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "a mapping";
-    case JSON_ARRAY: return "a list";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "a value";
-}
-
 /* The plugin's config with the override's keys (one level). NULL when they
  * cannot be merged (reported) or on OOM. */
 static json_t *merge_config(const json_t *base, const json_t *over, const cpex__where *w,
@@ -157,7 +142,7 @@ static json_t *merge_config(const json_t *base, const json_t *over, const cpex__
             "cannot apply this override: the plugin's config is %s and the "
             "override's is %s; an override merges the keys of a mapping into the "
             "plugin's mapping (CPEX drops such an override silently; libcpex refuses it)",
-            json_kind(base), json_kind(over));
+            cpex__json_kind(base), cpex__json_kind(over));
         return NULL;
     }
     json_t *merged = json_deep_copy(base);

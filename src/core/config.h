@@ -107,6 +107,9 @@ void cpex__config_free(cpex__config *config);
 
 /* ---- plugin_settings.state and state_namespace (config_state.c) ---- */
 
+/** "a mapping", "a list", "an integer"... of a JSON value, for "got ..." in messages. */
+const char *cpex__json_kind(const json_t *v);
+
 /** One key of a mapping, its value converted to JSON, with positions. */
 typedef struct cpex__config_item {
     const char *key;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "util/alloc.h"
 #include "util/strv.h"
 #include "util/suggest.h"
@@ -62,28 +63,13 @@ static void reportf(cpex__isolation_report_fn report, void *ctx, const char *key
     report(ctx, key, msg);
 }
 
-static const char *type_of(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "a mapping";
-    case JSON_ARRAY: return "a list";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a float";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "an empty value";
-    }
-    return "a value";
-}
-
 /* A whole number in [min, max]; false (reported) otherwise. */
 static bool want_count(const json_t *v, const char *key, json_int_t min, json_int_t max,
                        json_int_t *out, cpex__isolation_report_fn report, void *ctx)
 {
     if (!json_is_integer(v)) {
         reportf(report, ctx, key, "'%s' must be a whole number from %lld to %lld, got %s", key,
-                (long long)min, (long long)max, type_of(v));
+                (long long)min, (long long)max, cpex__json_kind(v));
         return false;
     }
     json_int_t n = json_integer_value(v);
@@ -104,7 +90,7 @@ static bool want_seconds(const json_t *v, const char *key, double *out,
     if (!json_is_number(v) || !(d > 0) || !isfinite(d) || d > ISO_MAX_SECONDS) {
         reportf(report, ctx, key,
                 "'%s' must be a positive number of seconds (at most %.0f), got %s", key,
-                ISO_MAX_SECONDS, json_is_number(v) ? "a number out of range" : type_of(v));
+                ISO_MAX_SECONDS, json_is_number(v) ? "a number out of range" : cpex__json_kind(v));
         return false;
     }
     *out = d;
@@ -115,7 +101,7 @@ static bool want_bool(const json_t *v, const char *key, bool *out, cpex__isolati
                       void *ctx)
 {
     if (!json_is_boolean(v)) {
-        reportf(report, ctx, key, "'%s' must be true or false, got %s", key, type_of(v));
+        reportf(report, ctx, key, "'%s' must be true or false, got %s", key, cpex__json_kind(v));
         return false;
     }
     *out = json_is_true(v);
@@ -132,7 +118,7 @@ static bool want_paths(const json_t *v, const char *key, char ***out, size_t *co
     }
     if (!json_is_array(v)) {
         reportf(report, ctx, key, "'%s' must be a list of paths, got %s; e.g. %s: [/var/lib/x]",
-                key, type_of(v), key);
+                key, cpex__json_kind(v), key);
         return true;
     }
     size_t n = json_array_size(v);
@@ -150,7 +136,8 @@ static bool want_paths(const json_t *v, const char *key, char ***out, size_t *co
         const char *s = json_string_value(p);
         if (!s || !*s || strlen(s) != json_string_length(p)) {
             reportf(report, ctx, key, "each entry of '%s' must be a non-empty path, got %s", key,
-                    s ? (*s ? "a path with a NUL character" : "an empty string") : type_of(p));
+                    s ? (*s ? "a path with a NUL character" : "an empty string")
+                      : cpex__json_kind(p));
             continue;
         }
         if (!(paths[kept++] = cpex__strdup(s))) {
@@ -173,7 +160,7 @@ static bool check_sandbox(cpex__isolation_cfg *iso, const json_t *v,
         reportf(report, ctx, "sandbox",
                 "'sandbox' must be a mapping (network, read_paths, write_paths, memory_mb, ...), "
                 "got %s",
-                type_of(v));
+                cpex__json_kind(v));
         return true;
     }
     const char *name;
@@ -252,7 +239,7 @@ bool cpex__isolation_key(cpex__isolation_cfg *iso, const char *key, const json_t
                     sug ? "'?" : "");
         } else {
             reportf(report, ctx, key, "'isolation' must be none or process, got %s",
-                    type_of(value));
+                    cpex__json_kind(value));
         }
         return true;
     }

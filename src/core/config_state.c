@@ -63,7 +63,7 @@ static void say(sctx *s, cpex__pos pos, const char *key, const char *fmt, ...)
     va_end(ap);
 }
 
-static const char *json_kind(const json_t *v)
+const char *cpex__json_kind(const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "a mapping";
@@ -83,7 +83,7 @@ static bool want_text(sctx *s, const cpex__config_item *it, const char *name, ch
 {
     if (!json_is_string(it->value) || json_string_length(it->value) == 0) {
         say(s, it->value_pos, name, "'%s' must be a non-empty string, got %s", name,
-            json_is_string(it->value) ? "an empty string" : json_kind(it->value));
+            json_is_string(it->value) ? "an empty string" : cpex__json_kind(it->value));
         return false;
     }
     if (strlen(json_string_value(it->value)) != json_string_length(it->value)) {
@@ -107,7 +107,7 @@ static bool want_range(sctx *s, const cpex__config_item *it, const char *name, u
         if (json_is_integer(it->value))
             snprintf(got, sizeof got, "%" JSON_INTEGER_FORMAT, v);
         else
-            snprintf(got, sizeof got, "%s", json_kind(it->value));
+            snprintf(got, sizeof got, "%s", cpex__json_kind(it->value));
         say(s, it->value_pos, name,
             "'%s' must be an integer from %" PRIu64 " to %" PRIu64 "%s, got %s", name, lo, hi, unit,
             got);
@@ -137,7 +137,7 @@ bool cpex__config_state(const cpex__config_item *items, size_t count, cpex__pos 
         if (!v) {
             say(&s, it->value_pos, "plugin_settings.state.backend",
                 "'plugin_settings.state.backend' must be memory or redis, got %s",
-                json_kind(it->value));
+                cpex__json_kind(it->value));
         } else if (strcmp(v, "memory") == 0 || strcmp(v, "redis") == 0) {
             out->backend = strcmp(v, "redis") == 0 ? CPEX_STATE_REDIS : CPEX_STATE_MEMORY;
         } else {
