@@ -23,6 +23,8 @@ void cpex__hook_names_free(cpex__hook_names *names)
     memset(names, 0, sizeof *names);
 }
 
+/* Every alias starts "cmf.p" (the invoke path tests the fifth byte before
+   it calls cpex__hook_alias_of). */
 static const struct hook_alias {
     const char *alias;
     const char *canonical;

@@ -261,7 +261,9 @@ cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_pa
     const cpex__snapshot *s = atomic_load_explicit(&m->snapshot, memory_order_seq_cst);
     set_generation(res, s);
     const cpex__hook *h = cpex__snapshot_find(s, hook, len);
-    if (!h) { /* one of two spellings of a hook (hook_names.h)? Only misses pay for this. */
+    /* One of two spellings of a hook (hook_names.h)? Only misses whose name
+       could be one ("cmf.prompt_...") pay for the call. */
+    if (!h && len > 11 && hook[4] == 'p') {
         const char *canonical = cpex__hook_alias_of(hook, len);
         if (canonical)
             h = cpex__snapshot_find(s, canonical, strlen(canonical));

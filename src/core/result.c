@@ -55,8 +55,15 @@ void cpex_pipeline_result_cleanup(cpex_pipeline_result *r)
         r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_EXECUTIONS ? r->executions : NULL;
     if (!r->violation && !r->modified_payload && !r->extensions && !r->metadata && !r->errors &&
         !r->context && !execs) {
-        /* The record fields are zero already: they are set together. */
-        cpex__result_reset_v1(r);
+        /* Nothing owned: every pointer is NULL already, and so is the
+           count that goes with one (errors). The flags are set again: a
+           change whose result could not be kept (out of memory) leaves
+           its flag without its pointer. */
+        r->continue_processing = true;
+        r->payload_modified = false;
+        r->extensions_modified = false;
+        if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_V2)
+            r->no_plugin_ran = false;
         if (r->struct_size >= CPEX_PIPELINE_RESULT_SIZE_GENERATION)
             r->generation = 0;
         return;
