@@ -194,7 +194,10 @@ bool cpex__config_state(const cpex__config_item *items, size_t count, cpex__pos 
             if (!want_text(&s, it, name, &url))
                 break;
             cpex__redis_url u;
-            if (!cpex__redis_url_parse(url, &u, why, sizeof why))
+            int rc = cpex__redis_url_parse(url, &u, why, sizeof why);
+            if (rc == CPEX__URL_NOMEM)
+                s.nomem = true; /* out of memory is no fault of the URL's */
+            else if (rc != CPEX__URL_OK)
                 say(&s, it->value_pos, name, "'%s' is not a usable redis URL: %s", name, why);
             else
                 cpex__redis_url_cleanup(&u);

@@ -298,19 +298,19 @@ static long small_number(const char *s, const char *end, long lo, long hi)
     return v >= lo && v <= hi ? v : -1;
 }
 
-bool cpex__redis_url_parse(const char *url, cpex__redis_url *u, char *why, size_t why_cap)
+int cpex__redis_url_parse(const char *url, cpex__redis_url *u, char *why, size_t why_cap)
 {
     static const char scheme[] = "redis://";
     memset(u, 0, sizeof *u);
     u->port = 6379;
     if (!url || strncmp(url, scheme, sizeof scheme - 1) != 0) {
         snprintf(why, why_cap, "the URL must start with redis:// (e.g. redis://127.0.0.1:6379/0)");
-        return false;
+        return CPEX__URL_BAD;
     }
     for (const char *c = url; *c; c++) {
         if ((unsigned char)*c <= 0x20 || *c == 0x7f) {
             snprintf(why, why_cap, "the URL may not hold spaces or control bytes");
-            return false;
+            return CPEX__URL_BAD;
         }
     }
     const char *s = url + sizeof scheme - 1;
@@ -327,7 +327,7 @@ bool cpex__redis_url_parse(const char *url, cpex__redis_url *u, char *why, size_
             snprintf(why, why_cap,
                      "the URL's user part needs a password: redis://:PASSWORD@host or "
                      "redis://USER:PASSWORD@host");
-            return false;
+            return CPEX__URL_BAD;
         }
         if (colon > s && !(u->user = cpex__strndup(s, (size_t)(colon - s))))
             goto oom;
@@ -382,10 +382,12 @@ bool cpex__redis_url_parse(const char *url, cpex__redis_url *u, char *why, size_
         }
         u->db = (int)db;
     }
-    return true;
+    return CPEX__URL_OK;
 oom:
     snprintf(why, why_cap, "out of memory");
+    cpex__redis_url_cleanup(u);
+    return CPEX__URL_NOMEM;
 bad:
     cpex__redis_url_cleanup(u);
-    return false;
+    return CPEX__URL_BAD;
 }

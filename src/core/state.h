@@ -136,8 +136,14 @@ typedef struct cpex__redis_url {
     char *password; /* NULL: none */
 } cpex__redis_url;
 
-/** Parse "redis://[[user]:password@]host[:port][/db]". False (with why) when malformed. */
-bool cpex__redis_url_parse(const char *url, cpex__redis_url *out, char *why, size_t why_cap);
+/** What cpex__redis_url_parse found. */
+enum { CPEX__URL_OK = 0, CPEX__URL_BAD = 1, CPEX__URL_NOMEM = 2 };
+/**
+ * Parse "redis://[[user]:password@]host[:port][/db]": CPEX__URL_OK, or
+ * CPEX__URL_BAD (why says what is malformed) or CPEX__URL_NOMEM (out of
+ * memory: not the URL's fault), `out` then empty.
+ */
+int cpex__redis_url_parse(const char *url, cpex__redis_url *out, char *why, size_t why_cap);
 void cpex__redis_url_cleanup(cpex__redis_url *u);
 
 #endif

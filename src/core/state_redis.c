@@ -604,10 +604,11 @@ int cpex__state_redis_new(const cpex_state_options *o, const cpex__log_sink *log
     pthread_condattr_destroy(&ca);
     rb->backoff = BACKOFF_MIN_NS;
     bool ok = cpex__state_base_init(&rb->base, &redis_ops, o, log);
-    if (ok && !cpex__redis_url_parse(o->url, &rb->url, reason, sizeof reason)) {
+    int url_rc = ok ? cpex__redis_url_parse(o->url, &rb->url, reason, sizeof reason) : 0;
+    if (url_rc != CPEX__URL_OK) {
         snprintf(why, why_cap, "state url '%.200s': %s", o->url, reason);
         r_free(&rb->base);
-        return CPEX_E_INVALID;
+        return url_rc == CPEX__URL_NOMEM ? CPEX_E_NOMEM : CPEX_E_INVALID;
     }
     rb->password = rb->base.opts.password ? rb->base.opts.password : rb->url.password;
     rb->connect_ns = (int64_t)o->connect_timeout_ms * 1000000;

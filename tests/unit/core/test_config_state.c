@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "util/alloc.h"
 #include "cpex/cpex.h"
 
 static cpex_status parse(const char *yaml, cpex__config **out, cpex_error *err)
@@ -204,6 +205,41 @@ static char *origin(cpex_manager *m)
 #define REDIS_A "plugin_settings:\n  state: { backend: redis, url: \"redis://127.0.0.1:1\" }\n"
 #define REDIS_B "plugin_settings:\n  state: { backend: redis, url: \"redis://127.0.0.1:2\" }\n"
 
+/* Every allocation of a parse with a redis state section made to fail in
+   turn: out of memory says so (CPEX_E_NOMEM), it never turns a valid file
+   into an invalid one (the URL parser once called its own OOM a bad URL). */
+static void out_of_memory_is_never_a_config_error(void **state)
+{
+    (void)state;
+    static const char yaml[] = "plugin_settings:\n"
+                               "  state:\n"
+                               "    backend: redis\n"
+                               "    url: \"redis://user:pw@[::1]:6380/2\"\n"
+                               "    prefix: \"gw:\"\n"
+                               "    connect_timeout_ms: 250\n"
+                               "plugins: []\n";
+    cpex__config *cfg = NULL;
+    cpex_error err = CPEX_ERROR_INIT;
+    cpex__alloc_count_reset();
+    assert_int_equal(cpex__config_parse(yaml, sizeof yaml - 1, "s.yaml", NULL, &cfg, &err),
+                     CPEX_OK);
+    uint64_t allocs = cpex__alloc_count();
+    cpex__config_free(cfg);
+    assert_true(allocs > 0);
+    for (uint64_t k = 1; k <= allocs; k++) {
+        cpex__config *c2 = NULL;
+        cpex_error e2 = CPEX_ERROR_INIT;
+        cpex__alloc_fail_at(k);
+        cpex_status st = cpex__config_parse(yaml, sizeof yaml - 1, "s.yaml", NULL, &c2, &e2);
+        cpex__alloc_fail_at(0);
+        if (st != CPEX_OK && st != CPEX_E_NOMEM)
+            fail_msg("allocation %llu failing gave %s: %s", (unsigned long long)k,
+                     cpex_status_name(st), cpex_error_message(&e2));
+        cpex__config_free(c2);
+        cpex_error_cleanup(&e2);
+    }
+}
+
 static void one_backend_per_manager(void **state)
 {
     (void)state;
@@ -296,6 +332,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parses_both_backends),
         cmocka_unit_test(reports_every_problem_where_it_is),
+        cmocka_unit_test(out_of_memory_is_never_a_config_error),
         cmocka_unit_test(one_backend_per_manager),
         cmocka_unit_test(not_after_plugins),
     };
