@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "core/hash.h"
 #include "core/route_lookup.h"
 #include "core/routing.h"
 #include "core/observe.h"
@@ -27,9 +28,11 @@ static void deny_invoke(cpex_pipeline_result *res, cpex_code code, const char *r
     res->violation = cpex__pipeline_violation(code, reason, NULL, NULL);
 }
 
+/* Type names are short ("cmf", "json"): compared inline, and by pointer
+ * first (the library's own constants meet themselves). */
 static inline bool str_eq(cpex_str a, const char *b, size_t n)
 {
-    return a.ptr && a.len == n && memcmp(a.ptr, b, n) == 0;
+    return a.len == n && (a.ptr == b || (a.ptr && cpex__bytes_eq(a.ptr, b, n)));
 }
 
 /*

@@ -175,7 +175,7 @@ const cpex__hook *cpex__snapshot_find(const cpex__snapshot *s, const char *name,
         if (!idx)
             return NULL;
         const cpex__hook *hook = &s->hooks[idx - 1];
-        if (hook->hash == h && hook->name_len == len && memcmp(hook->name, name, len) == 0)
+        if (hook->hash == h && hook->name_len == len && cpex__bytes_eq(hook->name, name, len))
             return hook;
         pos = (pos + 1) & s->table_mask;
     }
