@@ -192,7 +192,7 @@ static inline __attribute__((always_inline)) void cpex__call_handler(cpex__call_
     if (!cpex__call_ready(cs, out))
         return;
     cpex__plugin *p = cs->plugin;
-    cs->call.deadline_ns = start + p->timeout_ns;
+    cs->call.deadline_ns = cpex__deadline_add(start, p->timeout_ns);
     int32_t d = fn(p->reg.instance, &cs->call);
     out->end = cpex__clock_ns(coarse);
     cpex__call_classify(cs, d, out->end > cs->call.deadline_ns, out);
