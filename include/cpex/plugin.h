@@ -554,6 +554,28 @@ static inline int32_t cpex_plugin_dispatch(uint32_t host_abi, const cpex_host_ap
     CPEX__ENTRY_POINT(cpex_plugin_create, create_fn)
 
 /**
+ * CPEX_SINK_PLUGIN(create_fn, display_name, version, description)
+ *
+ * For a library with one plugin that serves no hook and only observes
+ * verdicts: an audit sink (its registration sets `verdict` and may have no
+ * handlers; docs/observability.md). Emits what CPEX_PLUGIN emits, with a
+ * manifest entry that lists no hooks. Use once per library, at file scope,
+ * instead of CPEX_PLUGIN.
+ */
+#define CPEX_SINK_PLUGIN(create_fn, display_name, version_, description_)                          \
+    static const cpex_manifest_entry cpex__entry_default = {(uint32_t)sizeof(cpex_manifest_entry), \
+                                                            0u,                                    \
+                                                            "",                                    \
+                                                            display_name,                          \
+                                                            version_,                              \
+                                                            description_,                          \
+                                                            0,                                     \
+                                                            NULL};                                 \
+    static const cpex_manifest_entry *const cpex__entries[] = {&cpex__entry_default};              \
+    CPEX__MANIFEST(cpex__entries)                                                                  \
+    CPEX__ENTRY_POINT(cpex_plugin_create, create_fn)
+
+/**
  * CPEX_PLUGIN_ENTRY(entry, create_fn, display_name, version, description, hook, ...)
  *
  * For a library with several plugins: one per entry. `entry` is a bare C

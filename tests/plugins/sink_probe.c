@@ -185,17 +185,6 @@ static int32_t create(const cpex_host_api *host, const cpex_plugin_config *confi
     return CPEX_CREATE_OK;
 }
 
-/* A manifest entry without hooks (CPEX_PLUGIN needs one: this plugin serves
-   none, it only observes verdicts). */
-static const cpex_manifest_entry sink_entry = {
-    (uint32_t)sizeof(cpex_manifest_entry),
-    0u,
-    "",
-    "sink-probe",
-    "1.0.0",
-    "dumps every verdict it receives (an audit sink without handlers)",
-    0,
-    NULL};
-static const cpex_manifest_entry *const sink_entries[] = {&sink_entry};
-CPEX__MANIFEST(sink_entries)
-CPEX__ENTRY_POINT(cpex_plugin_create, create)
+/* An audit sink without handlers: a manifest entry that lists no hook. */
+CPEX_SINK_PLUGIN(create, "sink-probe", "1.0.0",
+                 "dumps every verdict it receives (an audit sink without handlers)")
