@@ -78,6 +78,32 @@ cpex__ext_field_kind cpex__ext_field_kind_of(uint32_t field)
 /* Setters                                                             */
 /* ------------------------------------------------------------------ */
 
+/* The meta record after a write to its fields (extensions_internal.h):
+ * the views, the type id and the entity's hash, once per change. */
+static void meta_refresh(cpex__ext_body *b)
+{
+    cpex__ext_meta *m = &b->meta;
+    m->type = cpex__ext_str_view(b->single[S_ENTITY_TYPE]);
+    m->name = cpex__ext_str_view(b->single[S_ENTITY_NAME]);
+    m->scope = cpex__ext_str_view(b->single[S_SCOPE]);
+    m->tag_count = b->lists[L_TAGS].count;
+    m->keyed = m->type.ptr && m->name.ptr;
+    m->plain = m->keyed && m->tag_count == 0;
+    m->type_id = m->type.ptr ? cpex__entity_type_id(m->type) : CPEX__ENTITY_OTHER;
+    m->small = cpex__ext_meta_small(m->type_id, m->scope.ptr != NULL, m->name.len);
+    m->words_only = m->type_id && !m->scope.ptr && m->name.len <= 16;
+    m->fast = m->plain && m->words_only;
+    m->name_w0 = m->name_w1 = 0;
+    if (m->name.ptr)
+        cpex__hash_words(m->name.ptr, m->name.len, &m->name_w0, &m->name_w1);
+    m->hash = m->keyed ? cpex__ext_entity_hash(m) : 0;
+}
+
+static bool in_meta(int idx)
+{
+    return idx == S_ENTITY_TYPE || idx == S_ENTITY_NAME || idx == S_SCOPE;
+}
+
 cpex_status cpex_extensions_set(cpex_extensions *ext, uint32_t field, const char *value)
 {
     int idx = single_index(field);
@@ -89,6 +115,8 @@ cpex_status cpex_extensions_set(cpex_extensions *ext, uint32_t field, const char
     cpex__ext_str *old = ext->body->single[idx];
     if (!value) {
         ext->body->single[idx] = NULL;
+        if (in_meta(idx))
+            meta_refresh(ext->body);
         cpex__ext_str_unref(old);
         return CPEX_OK;
     }
@@ -101,6 +129,8 @@ cpex_status cpex_extensions_set(cpex_extensions *ext, uint32_t field, const char
     if (!s)
         return CPEX_E_NOMEM;
     ext->body->single[idx] = s;
+    if (in_meta(idx))
+        meta_refresh(ext->body);
     cpex__ext_str_unref(old); /* after the copy: `value` may point into `old` */
     return CPEX_OK;
 }
@@ -144,6 +174,11 @@ cpex_status cpex_extensions_add(cpex_extensions *ext, uint32_t field, const char
     if (!s)
         return CPEX_E_NOMEM; /* a larger array with the same items: unchanged */
     list->items[list->count++] = s;
+    if (idx == L_TAGS) {
+        ext->body->meta.tag_count = list->count;
+        ext->body->meta.plain = 0;
+        ext->body->meta.fast = 0;
+    }
     return CPEX_OK;
 }
 
@@ -161,19 +196,6 @@ cpex_str cpex__extensions_get_str(const cpex_extensions *ext, uint32_t field)
 const char *cpex_extensions_get(const cpex_extensions *ext, uint32_t field)
 {
     return cpex__extensions_get_str(ext, field).ptr;
-}
-
-void cpex__extensions_meta(const cpex_extensions *ext, cpex__ext_meta *out)
-{
-    if (!ext) {
-        memset(out, 0, sizeof *out);
-        return;
-    }
-    const cpex__ext_body *b = ext->body;
-    out->type = cpex__ext_str_view(b->single[S_ENTITY_TYPE]);
-    out->name = cpex__ext_str_view(b->single[S_ENTITY_NAME]);
-    out->scope = cpex__ext_str_view(b->single[S_SCOPE]);
-    out->tag_count = b->lists[L_TAGS].count;
 }
 
 size_t cpex_extensions_count(const cpex_extensions *ext, uint32_t field)
