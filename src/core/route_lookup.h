@@ -65,7 +65,9 @@ cpex__route_probe(cpex__route_state *rs, const cpex__hook *h, const cpex__ext_me
         if (words)
             return e;
         if (e->hash == hash &&
-            (m->name.len <= 16 || cpex__route_same_str(e->name, e->name_len, m->name)) &&
+            (m->name.len <= 16 || /* the words were its first and last 8 bytes */
+             (e->name_len == m->name.len &&
+              cpex__bytes_eq(e->name + 8, m->name.ptr + 8, m->name.len - 16))) &&
             (m->type_id || cpex__route_same_str(e->type, e->type_len, m->type)) &&
             (!e->has_scope || cpex__route_same_str(e->scope, e->scope_len, m->scope)))
             return e;
