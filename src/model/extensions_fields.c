@@ -78,25 +78,47 @@ cpex__ext_field_kind cpex__ext_field_kind_of(uint32_t field)
 /* Setters                                                             */
 /* ------------------------------------------------------------------ */
 
-/* The meta record after a write to its fields (extensions_internal.h):
- * the views, the type id and the entity's hash, once per change. */
-static void meta_refresh(cpex__ext_body *b)
+/* The meta record's flags and hash from its parts (extensions_internal.h). */
+static void meta_flags(cpex__ext_meta *m)
 {
-    cpex__ext_meta *m = &b->meta;
-    m->type = cpex__ext_str_view(b->single[S_ENTITY_TYPE]);
-    m->name = cpex__ext_str_view(b->single[S_ENTITY_NAME]);
-    m->scope = cpex__ext_str_view(b->single[S_SCOPE]);
-    m->tag_count = b->lists[L_TAGS].count;
     m->keyed = m->type.ptr && m->name.ptr;
-    m->plain = m->keyed && m->tag_count == 0;
-    m->type_id = m->type.ptr ? cpex__entity_type_id(m->type) : CPEX__ENTITY_OTHER;
+    if (!m->keyed) { /* the router looks no further */
+        m->plain = m->words_only = m->fast = 0;
+        m->hash = 0;
+        return;
+    }
+    m->plain = m->tag_count == 0;
     m->small = cpex__ext_meta_small(m->type_id, m->scope.ptr != NULL, m->name.len);
     m->words_only = m->type_id && !m->scope.ptr && m->name.len <= 16;
     m->fast = m->plain && m->words_only;
-    m->name_w0 = m->name_w1 = 0;
-    if (m->name.ptr)
-        cpex__hash_words(m->name.ptr, m->name.len, &m->name_w0, &m->name_w1);
-    m->hash = m->keyed ? cpex__ext_entity_hash(m) : 0;
+    m->hash = cpex__ext_entity_hash(m);
+}
+
+/* The meta record after a write to field `idx` (one of its three): that
+ * part's view and hash, once per change; then the flags. */
+static void meta_refresh(cpex__ext_body *b, int idx)
+{
+    cpex__ext_meta *m = &b->meta;
+    cpex_str v = cpex__ext_str_view(b->single[idx]);
+    switch (idx) {
+    case S_ENTITY_TYPE:
+        m->type = v;
+        m->type_id = v.ptr ? cpex__entity_type_id(v) : CPEX__ENTITY_OTHER;
+        m->type_hash = v.ptr && !m->type_id ? cpex__hash_bytes(v.ptr, v.len) : 0;
+        break;
+    case S_ENTITY_NAME:
+        m->name = v;
+        m->name_hash = v.ptr ? cpex__hash_bytes(v.ptr, v.len) : 0;
+        m->name_w0 = m->name_w1 = 0;
+        if (v.ptr)
+            cpex__hash_words(v.ptr, v.len, &m->name_w0, &m->name_w1);
+        break;
+    default:
+        m->scope = v;
+        m->scope_hash = v.ptr ? cpex__hash_bytes(v.ptr, v.len) : 0;
+        break;
+    }
+    meta_flags(m);
 }
 
 static bool in_meta(int idx)
@@ -116,7 +138,7 @@ cpex_status cpex_extensions_set(cpex_extensions *ext, uint32_t field, const char
     if (!value) {
         ext->body->single[idx] = NULL;
         if (in_meta(idx))
-            meta_refresh(ext->body);
+            meta_refresh(ext->body, idx);
         cpex__ext_str_unref(old);
         return CPEX_OK;
     }
@@ -130,7 +152,7 @@ cpex_status cpex_extensions_set(cpex_extensions *ext, uint32_t field, const char
         return CPEX_E_NOMEM;
     ext->body->single[idx] = s;
     if (in_meta(idx))
-        meta_refresh(ext->body);
+        meta_refresh(ext->body, idx);
     cpex__ext_str_unref(old); /* after the copy: `value` may point into `old` */
     return CPEX_OK;
 }
@@ -176,8 +198,7 @@ cpex_status cpex_extensions_add(cpex_extensions *ext, uint32_t field, const char
     list->items[list->count++] = s;
     if (idx == L_TAGS) {
         ext->body->meta.tag_count = list->count;
-        ext->body->meta.plain = 0;
-        ext->body->meta.fast = 0;
+        meta_flags(&ext->body->meta);
     }
     return CPEX_OK;
 }

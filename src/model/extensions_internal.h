@@ -70,8 +70,11 @@ typedef struct cpex__ext_meta {
     /* small, name_w0 and name_w1 say it all: a known type, no scope, a
      * name of at most 16 bytes. Else the strings are compared too. */
     uint8_t words_only;
-    uint8_t fast;               /* plain and words_only: the one test of the router's inline hit */
-    uint32_t type_id;           /* CPEX__ENTITY_*: the four known types are compared as numbers */
+    uint8_t fast;     /* plain and words_only: the one test of the router's inline hit */
+    uint32_t type_id; /* CPEX__ENTITY_*: the four known types are compared as numbers */
+    /* cpex__hash_bytes of each part, made when that part is set (0 when
+     * unset; the type's only when it has no type_id). */
+    uint64_t name_hash, type_hash, scope_hash;
     cpex_str type, name, scope; /* ptr NULL when unset; point into the body's strings */
     size_t tag_count;
 } cpex__ext_meta;
@@ -97,18 +100,18 @@ static inline uint32_t cpex__entity_type_id(cpex_str t)
 
 /**
  * The hash of an entity: its name, its type (the id of a known one, else
- * the string) and its scope when set (util/hash.h). The route cache's keys
- * start from it (core/route_lookup.h); the setters store it in the meta
- * record, so it is computed once per change, not once per invoke.
+ * the string) and its scope when set, from the hashes of the parts
+ * (util/hash.h). The route cache's keys start from it
+ * (core/route_lookup.h); the setters store it in the meta record, so each
+ * string is hashed once when it is set, not once per invoke.
  */
 static inline uint64_t cpex__ext_entity_hash(const cpex__ext_meta *m)
 {
-    uint64_t h =
-        cpex__hash_bytes(m->name.ptr, m->name.len) + (uint64_t)m->type_id * 0xff51afd7ed558ccdull;
+    uint64_t h = m->name_hash + (uint64_t)m->type_id * 0xff51afd7ed558ccdull;
     if (!m->type_id)
-        h = cpex__hash_mix(h, cpex__hash_bytes(m->type.ptr, m->type.len));
+        h = cpex__hash_mix(h, m->type_hash);
     if (m->scope.ptr)
-        h = cpex__hash_mix(h, cpex__hash_bytes(m->scope.ptr, m->scope.len) ^ 0x5c09e7ull);
+        h = cpex__hash_mix(h, m->scope_hash ^ 0x5c09e7ull);
     return h;
 }
 

@@ -1064,22 +1064,29 @@ static void assert_meta_fresh(const cpex_extensions *ext)
     assert_ptr_equal(m->name.ptr, name.ptr);
     assert_ptr_equal(m->scope.ptr, scope.ptr);
     assert_int_equal(m->tag_count, cpex_extensions_count(ext, CPEX_EXT_TAGS));
-    bool keyed = type.ptr && name.ptr;
-    assert_int_equal(m->keyed, keyed);
-    assert_int_equal(m->plain, keyed && m->tag_count == 0);
+    /* The parts, each made when it was set. */
     uint32_t type_id = type.ptr ? cpex__entity_type_id(type) : 0;
     assert_int_equal(m->type_id, type_id);
-    assert_int_equal(m->small, cpex__ext_meta_small(type_id, scope.ptr != NULL, name.len));
-    bool words = type_id && !scope.ptr && name.len <= 16;
-    assert_int_equal(m->words_only, words);
-    assert_int_equal(m->fast, words && m->plain);
+    assert_true(m->type_hash == (type.ptr && !type_id ? cpex__hash_bytes(type.ptr, type.len) : 0));
+    assert_true(m->name_hash == (name.ptr ? cpex__hash_bytes(name.ptr, name.len) : 0));
+    assert_true(m->scope_hash == (scope.ptr ? cpex__hash_bytes(scope.ptr, scope.len) : 0));
     uint64_t w0 = 0, w1 = 0;
     if (name.ptr)
         cpex__hash_words(name.ptr, name.len, &w0, &w1);
     assert_true(m->name_w0 == w0 && m->name_w1 == w1);
+    /* The flags: the router reads nothing else without them. */
+    bool keyed = type.ptr && name.ptr;
+    assert_int_equal(m->keyed, keyed);
+    assert_int_equal(m->plain, keyed && m->tag_count == 0);
+    bool words = keyed && type_id && !scope.ptr && name.len <= 16;
+    assert_int_equal(m->words_only, words);
+    assert_int_equal(m->fast, words && m->tag_count == 0);
     if (keyed) {
+        assert_int_equal(m->small, cpex__ext_meta_small(type_id, scope.ptr != NULL, name.len));
         cpex__ext_meta again = *m;
         assert_true(m->hash == cpex__ext_entity_hash(&again));
+    } else {
+        assert_true(m->hash == 0);
     }
 }
 
