@@ -10,6 +10,8 @@
  *   hit           routing on, a route selects the ten plugins, its plan in
  *                 the route cache (the steady state of a gateway)
  *   hit+tags      the same with two runtime tags (one names a group)
+ *   hit+long      hit with a tool name longer than 16 bytes: the cache
+ *                 probe that compares strings (route_lookup.h), out of line
  *   no-entity     routing on, an invoke without meta: every plugin of the hook
  *   miss          routing on, route_cache_max_entries 0: every invoke
  *                 resolves the route and builds its plan
@@ -35,6 +37,7 @@
 
 #define PLUGINS 10
 #define HOOK "cmf.tool_pre_invoke"
+#define LONG_NAME "github_create_pull_request" /* 26 bytes */
 
 /* ---- the plugin: allow, nothing else ---- */
 
@@ -94,7 +97,7 @@ static char *yaml_for(const char *settings, const char *plugin_extra, bool route
                               "  spare: {plugins: [p4]}\n"
                               "routes:\n  - {tool: other, plugins: [p5]}\n"
                               "  - {tool: 'search_*', plugins: [p5]}\n"
-                              "  - tool: get_weather\n    meta: {tags: [%s]}\n"
+                              "  - tool: [get_weather, " LONG_NAME "]\n    meta: {tags: [%s]}\n"
                               "    plugins: [p4, p5, p6, p7, p8, p9]\n",
                               tags ? "pii" : "pii");
     }
@@ -109,7 +112,7 @@ static void quiet(void *user, uint32_t level, const char *plugin, const char *me
     (void)message;
 }
 
-static fixture *fixture_new(const char *name, const char *yaml, bool entity, bool tags)
+static fixture *fixture_new(const char *name, const char *yaml, const char *entity, bool tags)
 {
     fixture *f = calloc(1, sizeof *f);
     cpex_manager_options o;
@@ -132,7 +135,7 @@ static fixture *fixture_new(const char *name, const char *yaml, bool entity, boo
     if (entity) {
         f->ext = cpex_extensions_new();
         cpex_extensions_set(f->ext, CPEX_EXT_ENTITY_TYPE, "tool");
-        cpex_extensions_set(f->ext, CPEX_EXT_ENTITY_NAME, "get_weather");
+        cpex_extensions_set(f->ext, CPEX_EXT_ENTITY_NAME, entity);
         if (tags) {
             cpex_extensions_add(f->ext, CPEX_EXT_TAGS, "spare");
             cpex_extensions_add(f->ext, CPEX_EXT_TAGS, "request-1234");
@@ -220,10 +223,15 @@ int main(int argc, char **argv)
     char *nocache = yaml_for("routing_enabled: true, route_cache_max_entries: 0", "", true, false);
     char *conds = yaml_for("routing_enabled: false",
                            ", conditions: [{tools: [get_weather, search_docs]}]", false, false);
+    const char *tool = "get_weather";
     fixture *cases[] = {
-        fixture_new("unrouted", off, true, false), fixture_new("hit", on, true, false),
-        fixture_new("hit+tags", on, true, true),   fixture_new("no-entity", on, false, false),
-        fixture_new("miss", nocache, true, false), fixture_new("conditions", conds, true, false),
+        fixture_new("unrouted", off, tool, false),
+        fixture_new("hit", on, tool, false),
+        fixture_new("hit+tags", on, tool, true),
+        fixture_new("hit+long", on, LONG_NAME, false),
+        fixture_new("no-entity", on, NULL, false),
+        fixture_new("miss", nocache, tool, false),
+        fixture_new("conditions", conds, tool, false),
     };
     free(off);
     free(on);
@@ -293,9 +301,10 @@ int main(int argc, char **argv)
                added);
     }
     int rc = 0;
-    if (res[1].allocs != 0 || res[2].allocs != 0) {
-        fprintf(stderr, "bench_routing: a route cache hit allocated (%.2f, %.2f per invoke)\n",
-                res[1].allocs, res[2].allocs);
+    if (res[1].allocs != 0 || res[2].allocs != 0 || res[3].allocs != 0) {
+        fprintf(stderr,
+                "bench_routing: a route cache hit allocated (%.2f, %.2f, %.2f per invoke)\n",
+                res[1].allocs, res[2].allocs, res[3].allocs);
         rc = 1;
     }
     for (size_t i = 0; i < count; i++)

@@ -203,32 +203,38 @@ run_conditioned(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s, co
     return st;
 }
 
-/* Routing on, no cached plan at hand: the slow half of the lookup. */
+/* Routing on, a plan to free after the invoke (not cached) or none (out
+ * of memory): run_plan, out of line. */
 static __attribute__((noinline)) cpex_status
-run_routed(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s, const cpex__hook *h,
-           const cpex_payload *payload, const cpex_extensions *extensions,
-           cpex_context_table *context, cpex_pipeline_result *res)
+run_owned(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s, const cpex__hook *plan,
+          void *owned, const cpex_payload *payload, const cpex_extensions *extensions,
+          cpex_context_table *context, cpex_pipeline_result *res)
 {
-    void *owned = NULL;
-    const cpex__hook *plan = cpex__route_lookup(s->routing, h, extensions, &owned);
     return run_plan(m, t, s, plan, owned, payload, extensions, context, res);
 }
 
 /* The part every invoke shares once its hook is found. Leaves the read
- * section. Without routing this costs one test. */
-static inline cpex_status run_found(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s,
-                                    const cpex__hook *h, const cpex_payload *payload,
-                                    const cpex_extensions *extensions, cpex_context_table *context,
-                                    cpex_pipeline_result *res)
+ * section. Without routing this costs one test; with routing, a cached
+ * plan costs a few loads and one probe (route_lookup.h). Always inline:
+ * as a call of its own it would cost the unrouted invoke more than the
+ * router costs the routed one. */
+static inline __attribute__((always_inline)) cpex_status
+run_found(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s, const cpex__hook *h,
+          const cpex_payload *payload, const cpex_extensions *extensions,
+          cpex_context_table *context, cpex_pipeline_result *res)
 {
     cpex__route_state *rs = s->routing;
     if (__builtin_expect(rs != NULL, 0)) {
         if (!rs->enabled)
             return run_conditioned(m, t, s, h, payload, extensions, context, res);
-        /* The steady state, a cached plan, inline; the rest out of line. */
+        /* The steady state, a cached plan, inline; the rest is a call. */
         const cpex__hook *plan = cpex__route_cached(rs, h, extensions);
-        if (!plan)
-            return run_routed(m, t, s, h, payload, extensions, context, res);
+        if (!plan) {
+            void *owned = NULL;
+            plan = cpex__route_lookup(rs, h, extensions, &owned);
+            if (__builtin_expect(!plan || owned, 0))
+                return run_owned(m, t, s, plan, owned, payload, extensions, context, res);
+        }
         if (plan->count == 0) {
             routed_to_none(m, t, s, plan, payload, extensions, res);
             return CPEX_OK;

@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "core/core.h"
-#include "core/hash.h"
 #include "core/routing.h"
 #include "core/observe.h"
 #include "util/alloc.h"
+#include "util/hash.h"
 
 uint64_t cpex__hash_name(const char *name, size_t len)
 {

@@ -2,7 +2,8 @@
  * route_cache.c — route keys, plans and the per-snapshot route cache
  * (routing.h).
  *
- * A hit is: read three strings of the extensions (no copy), hash them and
+ * A hit is: read the extensions' meta record (its strings and the
+ * entity's hash, made when the meta slot was set), fold in the hook and
  * the runtime tags that name groups, load slots with acquire until the
  * entry whose key is equal, and hand its plan to the executor. No lock,
  * no allocation, no write to shared memory.
@@ -25,17 +26,18 @@
 /* Keys                                                                */
 /* ------------------------------------------------------------------ */
 
-static bool key_from_meta(const cpex__policy *p, uint32_t hook_id, const cpex_extensions *ext,
+static bool key_from_meta(const cpex__policy *p, const cpex__hook *hook, const cpex_extensions *ext,
                           const cpex__ext_meta *meta, cpex__route_key *key)
 {
+    uint32_t hook_id = hook->id;
     key->type = meta->type;
     key->name = meta->name;
     key->scope = meta->scope;
     key->hook_id = hook_id;
-    key->type_id = cpex__route_type_id(meta->type);
+    key->type_id = meta->type_id;
     key->group_count = 0;
     key->uncacheable = false;
-    uint64_t h = cpex__route_base_hash(hook_id, key->type_id, meta);
+    uint64_t h = cpex__route_base_hash(hook, meta);
     /* Only tags that name a group can change the plan (decision 3): the
      * others stay out of the key, so per-request tags cannot flood it. */
     if (p->table && meta->tag_count) {
@@ -65,16 +67,15 @@ static bool key_from_meta(const cpex__policy *p, uint32_t hook_id, const cpex_ex
     return true;
 }
 
-bool cpex__route_key_make(const cpex__policy *p, uint32_t hook_id, const cpex_extensions *ext,
+bool cpex__route_key_make(const cpex__policy *p, const cpex__hook *h, const cpex_extensions *ext,
                           cpex__route_key *key)
 {
     if (!ext)
         return false;
-    cpex__ext_meta meta;
-    cpex__extensions_meta(ext, &meta);
-    if (!meta.type.ptr || !meta.name.ptr)
+    const cpex__ext_meta *meta = cpex__extensions_meta_of(ext);
+    if (!meta->keyed)
         return false;
-    return key_from_meta(p, hook_id, ext, &meta, key);
+    return key_from_meta(p, h, ext, meta, key);
 }
 
 static inline bool entry_matches(const cpex__route_entry *e, const cpex__route_key *k)
@@ -120,7 +121,10 @@ static cpex__route_entry *build_entry(const cpex__policy *p, const cpex__hook *h
     cpex__resolution_entries(&r, h, e->entries, n);
     cpex__resolution_free(&r);
     e->hash = key->hash;
-    e->tag = cpex__route_tag(key->hook_id, key->type_id, key->scope.ptr != NULL, key->group_count);
+    e->tag = cpex__route_tag(
+        key->hook_id, cpex__ext_meta_small(key->type_id, key->scope.ptr != NULL, key->name.len),
+        key->group_count);
+    cpex__hash_words(key->name.ptr, key->name.len, &e->name_w0, &e->name_w1);
     e->hook_id = key->hook_id;
     e->type_id = key->type_id;
     e->group_count = (uint32_t)key->group_count;
@@ -233,11 +237,17 @@ const cpex__hook *cpex__route_lookup(cpex__route_state *rs, const cpex__hook *h,
     const cpex__hook *plan = cpex__route_cached(rs, h, ext);
     if (plan)
         return plan; /* cached, or no entity (h) */
+    const cpex__ext_meta *m = cpex__extensions_meta_of(ext);
+    if (m->plain || !rs->has_groups) {
+        /* No tag that may name a group, but a key the words do not say
+         * whole (or tags): the probe that compares strings. */
+        const cpex__route_entry *e = cpex__route_probe(rs, h, m, false);
+        if (e)
+            return &e->plan;
+    }
     /* A miss, or a key with tags: the whole key, then the generic path. */
-    cpex__ext_meta meta;
-    cpex__extensions_meta(ext, &meta);
     cpex__route_key key;
-    key_from_meta(rs->policy, h->id, ext, &meta, &key);
+    key_from_meta(rs->policy, h, ext, cpex__extensions_meta_of(ext), &key);
     return cpex__route_plan(rs, h, &key, owned);
 }
 

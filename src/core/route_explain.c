@@ -96,7 +96,7 @@ static json_t *explain_hook(const cpex__snapshot *s, const cpex__hook *h,
         return hj;
     }
     cpex__route_key key;
-    if (!cpex__route_key_make(p, h->id, ext, &key)) {
+    if (!cpex__route_key_make(p, h, ext, &key)) {
         json_object_set_new(hj, "route", json_null());
         json_object_set_new(hj, "plugins", all_entries(h, "no entity: every plugin of the hook"));
         json_object_set_new(hj, "note",

@@ -3,53 +3,36 @@
  * layer, internal; routing.h has the rest).
  *
  * The steady state of a routed gateway is a cached plan for a key without
- * runtime tags naming groups: one read of the meta slot, one hash of the
- * entity name, one probe. Inlined into invoke.c so that it costs no call
- * of its own; everything else goes to cpex__route_lookup (route_cache.c).
+ * runtime tags naming groups. The extensions keep their meta slot ready
+ * for it (cpex__ext_meta: the entity's strings, type id and hash, computed
+ * by the setters when the host or a plugin sets them), so a hit is: a few
+ * loads from the extensions, the hook folded into the entity's hash, one
+ * probe of the snapshot's table, a compare. Inlined into invoke.c so that
+ * it costs no call of its own; everything else goes to cpex__route_lookup
+ * (route_cache.c).
  */
 #ifndef CPEX_CORE_ROUTE_LOOKUP_H
 #define CPEX_CORE_ROUTE_LOOKUP_H
 
-#include "core/hash.h"
 #include "core/routing.h"
 #include "model/extensions_internal.h"
+#include "util/hash.h"
 
-static inline uint64_t cpex__route_mix(uint64_t h, uint64_t v)
+static inline uint64_t cpex__route_mix(uint64_t h, uint64_t v) { return cpex__hash_mix(h, v); }
+
+/* The key's hash without its groups (those are mixed in after, in order):
+ * the entity's hash from the extensions and the hook's (of its name). */
+static inline uint64_t cpex__route_base_hash(const cpex__hook *h, const cpex__ext_meta *m)
 {
-    return (h ^ v) * 0x9e3779b97f4a7c15ull;
+    return m->hash ^ h->hash;
 }
 
-/* The four entity types routes know, as 1..4 (no hashing); 0 for others. */
-static inline uint32_t cpex__route_type_id(cpex_str t)
+/* The small parts of a key, packed for one compare: the hook id, then
+ * cpex__ext_meta.small (type id, scope present, name length) with bit 9
+ * for "has groups" (their count and list are compared apart). */
+static inline uint64_t cpex__route_tag(uint32_t hook_id, uint32_t small, size_t group_count)
 {
-    switch (t.len) {
-    case 3: return cpex__bytes_eq(t.ptr, "llm", 3) ? 4 : 0;
-    case 4: return cpex__bytes_eq(t.ptr, "tool", 4) ? 1 : 0;
-    case 6: return cpex__bytes_eq(t.ptr, "prompt", 6) ? 3 : 0;
-    case 8: return cpex__bytes_eq(t.ptr, "resource", 8) ? 2 : 0;
-    default: return 0;
-    }
-}
-
-/* The key's hash without its groups (those are mixed in after, in order). */
-static inline uint64_t cpex__route_base_hash(uint32_t hook_id, uint32_t type_id,
-                                             const cpex__ext_meta *m)
-{
-    uint64_t h = cpex__hash_bytes(m->name.ptr, m->name.len) + ((uint64_t)hook_id << 32) +
-                 (uint64_t)type_id * 0xff51afd7ed558ccdull;
-    if (!type_id)
-        h = cpex__route_mix(h, cpex__hash_bytes(m->type.ptr, m->type.len));
-    if (m->scope.ptr)
-        h = cpex__route_mix(h, cpex__hash_bytes(m->scope.ptr, m->scope.len) ^ 0x5c09e7ull);
-    return h;
-}
-
-/* The small parts of a key, packed for one compare. */
-static inline uint64_t cpex__route_tag(uint32_t hook_id, uint32_t type_id, bool has_scope,
-                                       size_t group_count)
-{
-    return (uint64_t)hook_id | (uint64_t)(type_id & 0xff) << 32 | (uint64_t)has_scope << 40 |
-           (uint64_t)(group_count & 0xffff) << 48;
+    return (uint64_t)hook_id | (uint64_t)(small | (uint32_t)(group_count > 0) << 9) << 32;
 }
 
 static inline bool cpex__route_same_str(const char *a, size_t alen, cpex_str b)
@@ -58,38 +41,57 @@ static inline bool cpex__route_same_str(const char *a, size_t alen, cpex_str b)
 }
 
 /**
- * The cached plan of an invoke of `h` with `ext` (routing on): `h` itself
- * when the invoke names no entity, the plan when it is in the cache and
- * the key has no runtime tag that may name a group; else NULL (take
- * cpex__route_lookup). No allocation, no lock.
+ * The entry of the cache for an invoke of `h` whose meta record is `m`
+ * (keyed, and no runtime tag that may name a group), or NULL. `words`
+ * (a constant) when the record's words say it all (m->words_only): then
+ * the entry's small parts and name words are the whole compare, with no
+ * loop and no call, and the hashes need no compare either. Else the
+ * strings are compared as well. Loads with acquire, no lock, no write.
  */
-static inline const cpex__hook *cpex__route_cached(cpex__route_state *rs, const cpex__hook *h,
-                                                   const cpex_extensions *ext)
+static inline __attribute__((always_inline)) const cpex__route_entry *
+cpex__route_probe(cpex__route_state *rs, const cpex__hook *h, const cpex__ext_meta *m, bool words)
 {
-    if (!ext)
-        return h;
-    cpex__ext_meta meta;
-    cpex__extensions_meta(ext, &meta);
-    if (!meta.type.ptr || !meta.name.ptr)
-        return h;
-    if (meta.tag_count && rs->has_groups)
-        return NULL;
-    uint32_t type_id = cpex__route_type_id(meta.type);
-    uint64_t hash = cpex__route_base_hash(h->id, type_id, &meta);
-    uint64_t tag = cpex__route_tag(h->id, type_id, meta.scope.ptr != NULL, 0);
     _Atomic(cpex__route_entry *) *slots = atomic_load_explicit(&rs->slots, memory_order_acquire);
     if (!slots)
         return NULL;
+    uint64_t hash = cpex__route_base_hash(h, m);
+    uint64_t tag = (uint64_t)h->id | (uint64_t)m->small << 32; /* cpex__route_tag, no groups */
     for (size_t pos = (size_t)hash & rs->slot_mask;; pos = (pos + 1) & rs->slot_mask) {
         const cpex__route_entry *e = atomic_load_explicit(&slots[pos], memory_order_acquire);
         if (!e)
             return NULL;
-        if (e->hash == hash && e->tag == tag &&
-            cpex__route_same_str(e->name, e->name_len, meta.name) &&
-            (type_id || cpex__route_same_str(e->type, e->type_len, meta.type)) &&
-            (!e->has_scope || cpex__route_same_str(e->scope, e->scope_len, meta.scope)))
-            return &e->plan;
+        if (e->tag != tag || e->name_w0 != m->name_w0 || e->name_w1 != m->name_w1)
+            continue;
+        if (words)
+            return e;
+        if (e->hash == hash &&
+            (m->name.len <= 16 || /* the words were its first and last 8 bytes */
+             (e->name_len == m->name.len &&
+              cpex__bytes_eq(e->name + 8, m->name.ptr + 8, m->name.len - 16))) &&
+            (m->type_id || cpex__route_same_str(e->type, e->type_len, m->type)) &&
+            (!e->has_scope || cpex__route_same_str(e->scope, e->scope_len, m->scope)))
+            return e;
     }
+}
+
+/**
+ * The cached plan of an invoke of `h` with `ext` (routing on), inline in
+ * the invoke: `h` itself when the invoke names no entity, the plan when
+ * the record's words say the whole key (no runtime tags, a known entity
+ * type, no scope, a name of up to 16 bytes: m->fast) and it is in the
+ * cache; else NULL (take cpex__route_lookup, which also compares strings
+ * and looks at tags). No allocation, no lock.
+ */
+static inline __attribute__((always_inline)) const cpex__hook *
+cpex__route_cached(cpex__route_state *rs, const cpex__hook *h, const cpex_extensions *ext)
+{
+    if (!ext)
+        return h;
+    const cpex__ext_meta *m = cpex__extensions_meta_of(ext);
+    if (__builtin_expect(!m->fast, 0))
+        return m->keyed ? NULL : h; /* no entity: every plugin of the hook */
+    const cpex__route_entry *e = cpex__route_probe(rs, h, m, true);
+    return e ? &e->plan : NULL;
 }
 
 /**

@@ -94,7 +94,10 @@ cpex__policy *cpex__policy_build(cpex__config *cfg, char *const *known, size_t k
 /** One cached plan, with its key (one allocation; immutable once published). */
 typedef struct cpex__route_entry {
     uint64_t hash;
-    uint64_t tag; /* hook id, type id, scope present, group count: one compare (route_lookup.h) */
+    /* hook id, then cpex__ext_meta.small with a bit for "has groups": one
+     * compare (cpex__route_tag, route_lookup.h) */
+    uint64_t tag;
+    uint64_t name_w0, name_w1; /* cpex__hash_words of the name */
     uint32_t hook_id;
     uint32_t group_count;
     uint32_t type_id;
@@ -148,11 +151,11 @@ typedef struct cpex__route_key {
 } cpex__route_key;
 
 /**
- * The key of an invoke of hook `hook_id` with `ext`. False when the invoke
+ * The key of an invoke of hook `h` with `ext`. False when the invoke
  * names no entity (no meta, or no entity type or name): then every plugin
  * of the hook runs (decision 5).
  */
-bool cpex__route_key_make(const cpex__policy *p, uint32_t hook_id, const cpex_extensions *ext,
+bool cpex__route_key_make(const cpex__policy *p, const cpex__hook *h, const cpex_extensions *ext,
                           cpex__route_key *key);
 
 /**

@@ -91,6 +91,7 @@ static cpex__ext_body *body_clone(const cpex__ext_body *src)
     atomic_init(&dst->refs, 1);
     for (size_t i = 0; i < CPEX__EXT_SINGLES; i++)
         dst->single[i] = cpex__ext_str_ref(src->single[i]);
+    dst->meta = src->meta; /* views of the same strings, which dst now references too */
     /* Counts are raised only with the references taken, so body_unref on
      * a half-built clone releases exactly what it holds. Arrays are sized
      * to fit: a clone is usually written once or twice, then dropped. */

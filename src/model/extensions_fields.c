@@ -78,6 +78,54 @@ cpex__ext_field_kind cpex__ext_field_kind_of(uint32_t field)
 /* Setters                                                             */
 /* ------------------------------------------------------------------ */
 
+/* The meta record's flags and hash from its parts (extensions_internal.h). */
+static void meta_flags(cpex__ext_meta *m)
+{
+    m->keyed = m->type.ptr && m->name.ptr;
+    if (!m->keyed) { /* the router looks no further */
+        m->plain = m->words_only = m->fast = 0;
+        m->hash = 0;
+        return;
+    }
+    m->plain = m->tag_count == 0;
+    m->small = cpex__ext_meta_small(m->type_id, m->scope.ptr != NULL, m->name.len);
+    m->words_only = m->type_id && !m->scope.ptr && m->name.len <= 16;
+    m->fast = m->plain && m->words_only;
+    m->hash = cpex__ext_entity_hash(m);
+}
+
+/* The meta record after a write to field `idx` (one of its three): that
+ * part's view and hash, once per change; then the flags. */
+static void meta_refresh(cpex__ext_body *b, int idx)
+{
+    cpex__ext_meta *m = &b->meta;
+    cpex_str v = cpex__ext_str_view(b->single[idx]);
+    switch (idx) {
+    case S_ENTITY_TYPE:
+        m->type = v;
+        m->type_id = v.ptr ? cpex__entity_type_id(v) : CPEX__ENTITY_OTHER;
+        m->type_hash = v.ptr && !m->type_id ? cpex__hash_bytes(v.ptr, v.len) : 0;
+        break;
+    case S_ENTITY_NAME:
+        m->name = v;
+        m->name_hash = v.ptr ? cpex__hash_bytes(v.ptr, v.len) : 0;
+        m->name_w0 = m->name_w1 = 0;
+        if (v.ptr)
+            cpex__hash_words(v.ptr, v.len, &m->name_w0, &m->name_w1);
+        break;
+    default:
+        m->scope = v;
+        m->scope_hash = v.ptr ? cpex__hash_bytes(v.ptr, v.len) : 0;
+        break;
+    }
+    meta_flags(m);
+}
+
+static bool in_meta(int idx)
+{
+    return idx == S_ENTITY_TYPE || idx == S_ENTITY_NAME || idx == S_SCOPE;
+}
+
 cpex_status cpex_extensions_set(cpex_extensions *ext, uint32_t field, const char *value)
 {
     int idx = single_index(field);
@@ -89,6 +137,8 @@ cpex_status cpex_extensions_set(cpex_extensions *ext, uint32_t field, const char
     cpex__ext_str *old = ext->body->single[idx];
     if (!value) {
         ext->body->single[idx] = NULL;
+        if (in_meta(idx))
+            meta_refresh(ext->body, idx);
         cpex__ext_str_unref(old);
         return CPEX_OK;
     }
@@ -101,6 +151,8 @@ cpex_status cpex_extensions_set(cpex_extensions *ext, uint32_t field, const char
     if (!s)
         return CPEX_E_NOMEM;
     ext->body->single[idx] = s;
+    if (in_meta(idx))
+        meta_refresh(ext->body, idx);
     cpex__ext_str_unref(old); /* after the copy: `value` may point into `old` */
     return CPEX_OK;
 }
@@ -144,6 +196,10 @@ cpex_status cpex_extensions_add(cpex_extensions *ext, uint32_t field, const char
     if (!s)
         return CPEX_E_NOMEM; /* a larger array with the same items: unchanged */
     list->items[list->count++] = s;
+    if (idx == L_TAGS) {
+        ext->body->meta.tag_count = list->count;
+        meta_flags(&ext->body->meta);
+    }
     return CPEX_OK;
 }
 
@@ -161,19 +217,6 @@ cpex_str cpex__extensions_get_str(const cpex_extensions *ext, uint32_t field)
 const char *cpex_extensions_get(const cpex_extensions *ext, uint32_t field)
 {
     return cpex__extensions_get_str(ext, field).ptr;
-}
-
-void cpex__extensions_meta(const cpex_extensions *ext, cpex__ext_meta *out)
-{
-    if (!ext) {
-        memset(out, 0, sizeof *out);
-        return;
-    }
-    const cpex__ext_body *b = ext->body;
-    out->type = cpex__ext_str_view(b->single[S_ENTITY_TYPE]);
-    out->name = cpex__ext_str_view(b->single[S_ENTITY_NAME]);
-    out->scope = cpex__ext_str_view(b->single[S_SCOPE]);
-    out->tag_count = b->lists[L_TAGS].count;
 }
 
 size_t cpex_extensions_count(const cpex_extensions *ext, uint32_t field)

@@ -47,6 +47,7 @@
 
 #include "cpex/abi.h"
 #include "cpex/extensions.h"
+#include "model/extensions_internal.h"
 #include "model/text_check.h"
 #include "util/alloc.h"
 
@@ -138,6 +139,10 @@ typedef struct cpex__ext_custom {
  * through, take a reference instead of copying. A body shared by more
  * than one holder is never written. */
 typedef struct cpex__ext_body {
+    /* First (cpex__extensions_meta_of reads it inline): the meta slot as
+     * the router reads it, with the entity's hash; the setters keep it in
+     * step with `single` and the tags (extensions_fields.c). */
+    cpex__ext_meta meta;
     atomic_size_t refs;
     bool is_inline; /* the `own` body of its object's allocation */
     cpex__ext_str *single[CPEX__EXT_SINGLES];
@@ -151,11 +156,19 @@ typedef struct cpex__ext_body {
  * the allocation lives while `own` is referenced (the handle references it
  * until the handle's last unref), so a view may outlive the handle. */
 struct cpex_extensions {
+    union { /* first: cpex__extensions_meta_of reads `head` inline */
+        cpex__ext_head head;
+        cpex__ext_body *body;
+    };
     atomic_size_t refs;
     bool is_view; /* set up by cpex__extensions_view_init: no `own` body */
-    cpex__ext_body *body;
     cpex__ext_body own;
 };
+
+_Static_assert(offsetof(cpex__ext_body, meta) == 0, "the meta record starts the body");
+_Static_assert(offsetof(struct cpex_extensions, head) == 0 &&
+                   offsetof(struct cpex_extensions, body) == 0,
+               "the head starts the object");
 
 static inline cpex__ext_custom *cpex__ext_custom_ref(cpex__ext_custom *c)
 {

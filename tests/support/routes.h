@@ -12,6 +12,8 @@
  *   fail: true      fail (a handler error)
  *   value: <int>    recorded with the label, so that tests can tell an
  *                   override's instance from the base one ("label=value")
+ *   header: <name>  set that request header to the label (a write to the
+ *                   extensions: needs capabilities [write_headers])
  * Each call appends "label" (or "label=value" when value is set) to the
  * calling thread's trace (rt_trace(): sequential plugins run on the
  * invoking thread), counts the instance's calls and reports the count in
@@ -87,6 +89,7 @@ typedef struct rt_plugin {
     char label[64];
     bool deny, fail, has_value;
     long long value;
+    char header[64];    /* "" : writes nothing */
     atomic_llong count; /* invokes on many threads call one instance */
     atomic_bool shut;
     atomic_int live; /* its handlers running now (never during shutdown) */
@@ -112,6 +115,8 @@ static inline int32_t rt_handler(void *instance, const cpex_call *call)
     char key[96];
     snprintf(key, sizeof key, "%s.count", p->label);
     h->set_metadata(call, key, h->json_new_integer(n));
+    if (p->header[0])
+        h->ext_set_header(call, CPEX_HEADERS_REQUEST, p->header, p->label);
     int32_t rc = CPEX_ALLOW;
     if (p->deny) {
         h->deny(call, "denied", p->label, NULL, NULL);
@@ -166,6 +171,8 @@ static inline cpex_status rt_create(void *data, const cpex_factory_request *req,
     p->fail = json_is_true(json_object_get(c, "fail"));
     p->has_value = json_is_integer(json_object_get(c, "value"));
     p->value = json_integer_value(json_object_get(c, "value"));
+    const char *header = json_string_value(json_object_get(c, "header"));
+    snprintf(p->header, sizeof p->header, "%s", header ? header : "");
     p->stat = rt_stat_of(p->label);
     atomic_fetch_add(&p->stat->creates, 1);
     for (size_t i = 0; i < RT_HOOK_COUNT; i++) {

@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/routing_config.h"
 #include "cpex/cpex.h"
+#include "model/extensions_internal.h"
 #include "routes.h"
 
 #define PRE "cmf.tool_pre_invoke"
@@ -474,6 +475,179 @@ static void test_cache(void **state)
     cpex_manager_free(m);
 }
 
+/* The router reads the extensions' meta record (entity hash, type id,
+ * name words), made by the setters: it must follow every write, through
+ * copies and copy-on-write, and a copy must route as its original. */
+static void test_cache_follows_meta_writes(void **state)
+{
+    (void)state;
+    cpex_manager *m = loaded(GROUPS_YAML);
+    cpex_extensions *e = rt_entity("tool", "hr-leave", NULL, NULL);
+    for (int i = 0; i < 2; i++) /* the miss, then the hit */
+        assert_string_equal(rt_run(m, PRE, e, NULL, NULL), "a,b,c");
+    cpex_extensions *c = cpex_extensions_copy(e);
+    assert_string_equal(rt_run(m, PRE, c, NULL, NULL), "a,b,c"); /* shares e's record */
+    assert_int_equal(cpex_manager_route_cache_size(m), 1);
+    /* The host rewrites the copy's entity: the copy routes anew, e as before. */
+    static const struct {
+        const char *type, *name, *scope, *plan;
+    } steps[] = {
+        {"tool", "x", NULL, "a,e"},
+        {"tool", "hr-compensation", NULL, "a,d"},
+        {"resource", "hr-compensation", NULL, "a"},
+        {"tool", "hr-compensation", "s1", "a,d"},
+        /* Names past the two words (16 bytes): the probe that compares strings. */
+        {"tool", "hr-compensation-and-benefits", NULL, "a,b,c"},
+        {"tool", "hr-compensation-and-benefits", "s1", "a,b,c"},
+        {"http", "hr-leave", NULL, "a"},
+        {"tool", NULL, NULL, "a,b,c,d,e"}, /* no entity: every plugin of the hook */
+        {"tool", "y", NULL, "a,e"},
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        assert_int_equal(cpex_extensions_set(c, CPEX_EXT_ENTITY_TYPE, steps[i].type), CPEX_OK);
+        assert_int_equal(cpex_extensions_set(c, CPEX_EXT_ENTITY_NAME, steps[i].name), CPEX_OK);
+        assert_int_equal(cpex_extensions_set(c, CPEX_EXT_SCOPE, steps[i].scope), CPEX_OK);
+        for (int k = 0; k < 2; k++) {
+            assert_string_equal(rt_run(m, PRE, c, NULL, NULL), steps[i].plan);
+            assert_string_equal(rt_run(m, PRE, e, NULL, NULL), "a,b,c");
+        }
+    }
+    /* A write elsewhere (a header) clones the body with its record: once
+     * the original is gone, the clone still routes as it did, from the
+     * same cache entry. */
+    cpex_extensions_unref(c);
+    c = cpex_extensions_copy(e);
+    assert_int_equal(cpex_extensions_set_header(c, CPEX_HEADERS_REQUEST, "x-h", "1"), CPEX_OK);
+    cpex_extensions_unref(e);
+    size_t entries = cpex_manager_route_cache_size(m);
+    assert_string_equal(rt_run(m, PRE, c, NULL, NULL), "a,b,c");
+    assert_int_equal(cpex_manager_route_cache_size(m), entries);
+    cpex_extensions_unref(c);
+    cpex_manager_free(m);
+}
+
+static const char *const REWRITE_YAML =
+    ROUTING_ON "plugins:\n"
+               "  - {name: w, kind: " RT_KIND ", hooks: [" PRE "], "
+               "capabilities: [write_headers], config: {header: x-w}}\n" PLUG("a")
+                   PLUG("b") "routes:\n"
+                             "  - {tool: hr-leave, plugins: [w, a]}\n"
+                             "  - {tool: other, plugins: [b]}\n";
+
+/* A plugin writes the extensions (a header: copy-on-write in the
+ * pipeline); the host hands the result's extensions to the next invoke,
+ * which routes by the entity they carry, on the entry already cached. */
+static void test_cache_after_plugin_rewrite(void **state)
+{
+    (void)state;
+    cpex_manager *m = loaded(REWRITE_YAML);
+    cpex_extensions *e = rt_entity("tool", "hr-leave", NULL, NULL);
+    cpex_cmf_message *msg = test_text_message("hi");
+    cpex_payload p = cpex_payload_cmf(msg);
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
+    rt_trace_reset();
+    assert_int_equal(cpex_manager_invoke(m, PRE, &p, e, NULL, &res), CPEX_OK);
+    assert_string_equal(rt_trace(), "w,a");
+    assert_true(res.extensions_modified);
+    assert_non_null(res.extensions);
+    cpex_extensions *r = cpex_extensions_ref(res.extensions);
+    cpex_pipeline_result_cleanup(&res);
+    cpex_cmf_free(msg);
+    cpex_extensions_unref(e);
+    assert_string_equal(cpex_extensions_header(r, CPEX_HEADERS_REQUEST, "x-w"), "w");
+    assert_string_equal(cpex_extensions_get(r, CPEX_EXT_ENTITY_NAME), "hr-leave");
+    assert_int_equal(cpex_manager_route_cache_size(m), 1);
+    for (int i = 0; i < 2; i++)
+        assert_string_equal(rt_run(m, PRE, r, NULL, NULL), "w,a");
+    assert_int_equal(cpex_manager_route_cache_size(m), 1);
+    /* And the host may rewrite the entity of a copy of it. */
+    cpex_extensions *c = cpex_extensions_copy(r);
+    cpex_extensions_set(c, CPEX_EXT_ENTITY_NAME, "other");
+    assert_string_equal(rt_run(m, PRE, c, NULL, NULL), "b");
+    assert_string_equal(rt_run(m, PRE, r, NULL, NULL), "w,a");
+    cpex_extensions_unref(c);
+    cpex_extensions_unref(r);
+    cpex_manager_free(m);
+}
+
+/* Two extensions objects with the same entity share one cached plan; the
+ * same entity on two hooks has two. */
+static void test_cache_shared_by_equal_entities(void **state)
+{
+    (void)state;
+    cpex_manager *m = loaded(
+        ROUTING_ON "plugins:\n"
+                   "  - {name: a, kind: " RT_KIND ", hooks: [" PRE ", cmf.tool_post_invoke]}\n"
+                   "  - {name: b, kind: " RT_KIND ", hooks: [cmf.tool_post_invoke]}\n"
+                   "routes:\n  - {tool: get_weather, plugins: [a, b]}\n");
+    for (int i = 0; i < 3; i++) {
+        cpex_extensions *e = rt_entity("tool", "get_weather", NULL, NULL);
+        assert_string_equal(rt_run(m, PRE, e, NULL, NULL), "a");
+        assert_int_equal(cpex_manager_route_cache_size(m), 1);
+        cpex_extensions_unref(e);
+    }
+    cpex_extensions *e = rt_entity("tool", "get_weather", NULL, NULL);
+    assert_string_equal(rt_run(m, "cmf.tool_post_invoke", e, NULL, NULL), "a,b");
+    assert_int_equal(cpex_manager_route_cache_size(m), 2);
+    assert_string_equal(rt_run(m, PRE, e, NULL, NULL), "a");
+    assert_string_equal(rt_run(m, "cmf.tool_post_invoke", e, NULL, NULL), "a,b");
+    assert_int_equal(cpex_manager_route_cache_size(m), 2);
+    cpex_extensions_unref(e);
+    cpex_manager_free(m);
+}
+
+/* Give `e` the entity hash of `like` (the sole owner's own body: writable),
+ * as if their names collided. */
+static void forge_hash(cpex_extensions *e, const cpex_extensions *like)
+{
+    ((cpex__ext_meta *)cpex__extensions_meta_of(e))->hash = cpex__extensions_meta_of(like)->hash;
+}
+
+/* Keys whose hashes collide are told apart by their strings: names of the
+ * same length and the same first and last eight bytes, short names, other
+ * scopes, other entity types without a number. */
+static void test_cache_hash_collisions(void **state)
+{
+    (void)state;
+    cpex_manager *m =
+        loaded(ROUTING_ON PLUGINS_ABCDE "global:\n  defaults:\n    http: {plugins: [c]}\n"
+                                        "    grpc: {plugins: [d]}\n"
+                                        "routes:\n"
+                                        "  - {tool: aaaaaaaa-X-bbbbbbbb, plugins: [a]}\n"
+                                        "  - {tool: aaaaaaaa-Y-bbbbbbbb, plugins: [b]}\n"
+                                        "  - {tool: abc, plugins: [a]}\n"
+                                        "  - {tool: abd, plugins: [b]}\n"
+                                        "  - {tool: abcdefgh-1, plugins: [a]}\n"
+                                        "  - {tool: abcdefgh-2, plugins: [b]}\n"
+                                        "  - {tool: t, meta: {scope: s1}, plugins: [a]}\n"
+                                        "  - {tool: t, meta: {scope: s2}, plugins: [b]}\n");
+    static const struct {
+        const char *type[2], *name[2], *scope[2], *plan[2];
+    } pairs[] = {
+        {{"tool", "tool"},
+         {"aaaaaaaa-X-bbbbbbbb", "aaaaaaaa-Y-bbbbbbbb"},
+         {NULL, NULL},
+         {"a", "b"}},
+        {{"tool", "tool"}, {"abc", "abd"}, {NULL, NULL}, {"a", "b"}},
+        {{"tool", "tool"}, {"abcdefgh-1", "abcdefgh-2"}, {NULL, NULL}, {"a", "b"}},
+        {{"tool", "tool"}, {"t", "t"}, {"s1", "s2"}, {"a", "b"}},
+        {{"http", "grpc"}, {"n", "n"}, {NULL, NULL}, {"c", "d"}},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        cpex_extensions *x = rt_entity(pairs[i].type[0], pairs[i].name[0], pairs[i].scope[0], NULL);
+        cpex_extensions *y = rt_entity(pairs[i].type[1], pairs[i].name[1], pairs[i].scope[1], NULL);
+        forge_hash(y, x);
+        for (int k = 0; k < 2; k++) { /* x cached first, then y beside it; then both hits */
+            assert_string_equal(rt_run(m, PRE, x, NULL, NULL), pairs[i].plan[0]);
+            assert_string_equal(rt_run(m, PRE, y, NULL, NULL), pairs[i].plan[1]);
+        }
+        cpex_extensions_unref(x);
+        cpex_extensions_unref(y);
+    }
+    assert_int_equal(cpex_manager_route_cache_size(m), 10);
+    cpex_manager_free(m);
+}
+
 static void test_cache_capacity(void **state)
 {
     (void)state;
@@ -734,6 +908,10 @@ int main(void)
         cmocka_unit_test(test_invoke_by_handle_is_routed),
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_cache_capacity),
+        cmocka_unit_test(test_cache_follows_meta_writes),
+        cmocka_unit_test(test_cache_after_plugin_rewrite),
+        cmocka_unit_test(test_cache_shared_by_equal_entities),
+        cmocka_unit_test(test_cache_hash_collisions),
         cmocka_unit_test(test_override_instances),
         cmocka_unit_test(test_override_disable_is_its_own),
         cmocka_unit_test(test_override_failures_fail_the_load),

@@ -1049,6 +1049,173 @@ static void test_oom_copy_and_json(void **state)
     cpex_extensions_unref(e);
 }
 
+/* ------------------------------------------------------------------ */
+/* The meta record (extensions_internal.h): what the router reads      */
+/* ------------------------------------------------------------------ */
+
+/* The record `ext` would have if it were computed now from its fields. */
+static void assert_meta_fresh(const cpex_extensions *ext)
+{
+    const cpex__ext_meta *m = cpex__extensions_meta_of(ext);
+    cpex_str type = cpex__extensions_get_str(ext, CPEX_EXT_ENTITY_TYPE);
+    cpex_str name = cpex__extensions_get_str(ext, CPEX_EXT_ENTITY_NAME);
+    cpex_str scope = cpex__extensions_get_str(ext, CPEX_EXT_SCOPE);
+    assert_ptr_equal(m->type.ptr, type.ptr);
+    assert_ptr_equal(m->name.ptr, name.ptr);
+    assert_ptr_equal(m->scope.ptr, scope.ptr);
+    assert_int_equal(m->tag_count, cpex_extensions_count(ext, CPEX_EXT_TAGS));
+    /* The parts, each made when it was set. */
+    uint32_t type_id = type.ptr ? cpex__entity_type_id(type) : 0;
+    assert_int_equal(m->type_id, type_id);
+    assert_true(m->type_hash == (type.ptr && !type_id ? cpex__hash_bytes(type.ptr, type.len) : 0));
+    assert_true(m->name_hash == (name.ptr ? cpex__hash_bytes(name.ptr, name.len) : 0));
+    assert_true(m->scope_hash == (scope.ptr ? cpex__hash_bytes(scope.ptr, scope.len) : 0));
+    uint64_t w0 = 0, w1 = 0;
+    if (name.ptr)
+        cpex__hash_words(name.ptr, name.len, &w0, &w1);
+    assert_true(m->name_w0 == w0 && m->name_w1 == w1);
+    /* The flags: the router reads nothing else without them. */
+    bool keyed = type.ptr && name.ptr;
+    assert_int_equal(m->keyed, keyed);
+    assert_int_equal(m->plain, keyed && m->tag_count == 0);
+    bool words = keyed && type_id && !scope.ptr && name.len <= 16;
+    assert_int_equal(m->words_only, words);
+    assert_int_equal(m->fast, words && m->tag_count == 0);
+    if (keyed) {
+        assert_int_equal(m->small, cpex__ext_meta_small(type_id, scope.ptr != NULL, name.len));
+        cpex__ext_meta again = *m;
+        assert_true(m->hash == cpex__ext_entity_hash(&again));
+    } else {
+        assert_true(m->hash == 0);
+    }
+}
+
+static void test_meta_record(void **state)
+{
+    (void)state;
+    cpex_extensions *e = cpex_extensions_new();
+    assert_meta_fresh(e);
+    assert_false(cpex__extensions_meta_of(e)->keyed);
+    /* Every write to type, name, scope and tags, in any order, keeps it fresh. */
+    assert_int_equal(cpex_extensions_set(e, CPEX_EXT_ENTITY_NAME, "get_weather"), CPEX_OK);
+    assert_meta_fresh(e);
+    assert_false(cpex__extensions_meta_of(e)->keyed);
+    assert_int_equal(cpex_extensions_set(e, CPEX_EXT_ENTITY_TYPE, "tool"), CPEX_OK);
+    assert_meta_fresh(e);
+    const cpex__ext_meta *m = cpex__extensions_meta_of(e);
+    assert_true(m->fast);
+    assert_int_equal(m->type_id, CPEX__ENTITY_TOOL);
+    uint64_t tool_hash = m->hash;
+    /* The same entity set the other way round: the same hash. */
+    cpex_extensions *f = cpex_extensions_new();
+    cpex_extensions_set(f, CPEX_EXT_ENTITY_TYPE, "tool");
+    cpex_extensions_set(f, CPEX_EXT_ENTITY_NAME, "get_weather");
+    assert_true(cpex__extensions_meta_of(f)->hash == tool_hash);
+    cpex_extensions_unref(f);
+    static const char *const types[] = {"llm", "tool", "prompt", "resource", "http", "Tool", ""};
+    static const uint32_t ids[] = {
+        CPEX__ENTITY_LLM, CPEX__ENTITY_TOOL, CPEX__ENTITY_PROMPT, CPEX__ENTITY_RESOURCE, 0, 0, 0};
+    for (size_t i = 0; i < CPEX__COUNT(types); i++) {
+        assert_int_equal(cpex_extensions_set(e, CPEX_EXT_ENTITY_TYPE, types[i]), CPEX_OK);
+        assert_meta_fresh(e);
+        assert_int_equal(m->type_id, ids[i]);
+        assert_int_equal(m->words_only, ids[i] != 0);
+    }
+    cpex_extensions_set(e, CPEX_EXT_ENTITY_TYPE, "tool");
+    assert_true(m->hash == tool_hash);
+    /* Names of every length around the two words. */
+    static const char *const names[] = {"",
+                                        "a",
+                                        "abcdefg",
+                                        "abcdefgh",
+                                        "abcdefghi",
+                                        "abcdefghijklmnop",
+                                        "abcdefghijklmnopq",
+                                        "a much longer tool name, 33 bytes"};
+    for (size_t i = 0; i < CPEX__COUNT(names); i++) {
+        assert_int_equal(cpex_extensions_set(e, CPEX_EXT_ENTITY_NAME, names[i]), CPEX_OK);
+        assert_meta_fresh(e);
+        assert_int_equal(m->words_only, strlen(names[i]) <= 16);
+    }
+    cpex_extensions_set(e, CPEX_EXT_ENTITY_NAME, "get_weather");
+    assert_true(m->hash == tool_hash);
+    /* A scope changes the hash and leaves the words' fast path. */
+    cpex_extensions_set(e, CPEX_EXT_SCOPE, "hr");
+    assert_meta_fresh(e);
+    assert_true(m->hash != tool_hash);
+    assert_false(m->fast);
+    cpex_extensions_set(e, CPEX_EXT_SCOPE, NULL);
+    assert_meta_fresh(e);
+    assert_true(m->hash == tool_hash && m->fast);
+    /* Other fields do not touch it. */
+    cpex_extensions_set(e, CPEX_EXT_REQUEST_ID, "r-1");
+    cpex_extensions_add(e, CPEX_EXT_ROLES, "admin");
+    assert_meta_fresh(e);
+    assert_true(m->fast);
+    /* Tags: counted, off the fast path, the hash unchanged (tags join the key in the router). */
+    cpex_extensions_add(e, CPEX_EXT_TAGS, "pii");
+    assert_meta_fresh(e);
+    assert_false(m->plain || m->fast);
+    assert_true(m->hash == tool_hash);
+    /* Unsetting the name: no entity. */
+    cpex_extensions_set(e, CPEX_EXT_ENTITY_NAME, NULL);
+    assert_meta_fresh(e);
+    assert_false(m->keyed);
+    cpex_extensions_unref(e);
+}
+
+static void test_meta_record_copy_on_write(void **state)
+{
+    (void)state;
+    cpex_extensions *e = cpex_extensions_new();
+    cpex_extensions_set(e, CPEX_EXT_ENTITY_TYPE, "tool");
+    cpex_extensions_set(e, CPEX_EXT_ENTITY_NAME, "get_weather");
+    const cpex__ext_meta *m = cpex__extensions_meta_of(e);
+    uint64_t hash = m->hash;
+    /* A copy shares the body, so the record too. */
+    cpex_extensions *c = cpex_extensions_copy(e);
+    assert_ptr_equal(cpex__extensions_meta_of(c), m);
+    /* A write elsewhere clones the body: the clone's record is the same
+     * entity, and stays valid once the original is gone. */
+    assert_int_equal(cpex_extensions_set_header(c, CPEX_HEADERS_REQUEST, "x-a", "1"), CPEX_OK);
+    const cpex__ext_meta *cm = cpex__extensions_meta_of(c);
+    assert_ptr_not_equal(cm, m);
+    assert_meta_fresh(c);
+    assert_true(cm->hash == hash && cm->fast);
+    cpex_extensions_unref(e);
+    assert_meta_fresh(c);
+    assert_memory_equal(cm->name.ptr, "get_weather", 11);
+    /* A write to the entity of a copy: the copy's record follows, the
+     * original's does not. */
+    e = cpex_extensions_copy(c);
+    assert_int_equal(cpex_extensions_set(e, CPEX_EXT_ENTITY_NAME, "search_docs"), CPEX_OK);
+    assert_meta_fresh(e);
+    assert_meta_fresh(c);
+    assert_true(cpex__extensions_meta_of(e)->hash != hash);
+    assert_true(cpex__extensions_meta_of(c)->hash == hash);
+    /* A view reads the body it was made from, record included. */
+    cpex_extensions *view = cpex__calloc(1, cpex__extensions_size);
+    assert_non_null(view);
+    cpex__extensions_view_init(view, c);
+    assert_ptr_equal(cpex__extensions_meta_of(view), cpex__extensions_meta_of(c));
+    cpex_extensions_set(c, CPEX_EXT_ENTITY_TYPE, "resource"); /* c moves to a body of its own */
+    assert_meta_fresh(c);
+    assert_meta_fresh(view);
+    assert_int_equal(cpex__extensions_meta_of(view)->type_id, CPEX__ENTITY_TOOL);
+    cpex__extensions_view_release(view);
+    cpex__free(view);
+    /* The JSON form round trip rebuilds it with the setters. */
+    json_t *j = cpex_extensions_to_json(e);
+    cpex_extensions *back = cpex_extensions_from_json(j, NULL);
+    assert_non_null(back);
+    assert_meta_fresh(back);
+    assert_true(cpex__extensions_meta_of(back)->hash == cpex__extensions_meta_of(e)->hash);
+    json_decref(j);
+    cpex_extensions_unref(back);
+    cpex_extensions_unref(e);
+    cpex_extensions_unref(c);
+}
+
 int main(void)
 {
     /* Route jansson through cpex__malloc so injected failures reach it too. */
@@ -1073,6 +1240,8 @@ int main(void)
         cmocka_unit_test(test_oom_mutations),
         cmocka_unit_test(test_oom_custom_cow),
         cmocka_unit_test(test_oom_copy_and_json),
+        cmocka_unit_test(test_meta_record),
+        cmocka_unit_test(test_meta_record_copy_on_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,9 +1,11 @@
 /*
- * hash.h — the hash of names and keys (core layer, internal), inline so
- * that the invoke path (hook names, route keys) pays no call for it.
+ * hash.h — the hash of names and keys (util layer, internal), inline so
+ * that the invoke path (hook names, route keys) pays no call for it. In
+ * util so that the model can hash too: the extensions keep the hash of
+ * their entity (extensions_internal.h), computed when the host sets it.
  */
-#ifndef CPEX_CORE_HASH_H
-#define CPEX_CORE_HASH_H
+#ifndef CPEX_UTIL_HASH_H
+#define CPEX_UTIL_HASH_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -52,6 +54,28 @@ static inline uint64_t cpex__hash_bytes(const char *name, size_t len)
     h *= 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 33;
     return h;
+}
+
+/* Fold `v` into `h` (route keys: the entity's parts, then groups). */
+static inline uint64_t cpex__hash_mix(uint64_t h, uint64_t v)
+{
+    return (h ^ v) * 0x9e3779b97f4a7c15ull;
+}
+
+/* The first and last eight bytes of a string, zero-padded when shorter:
+ * with its length, a string of up to 16 bytes is equal to another exactly
+ * when both words are (route keys compare names so). */
+static inline void cpex__hash_words(const char *s, size_t len, uint64_t *w0, uint64_t *w1)
+{
+    if (len >= 8) {
+        *w0 = cpex__load64(s);
+        *w1 = cpex__load64(s + len - 8);
+        return;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, len);
+    *w0 = w;
+    *w1 = 0;
 }
 
 static inline uint32_t cpex__load32(const char *p)
