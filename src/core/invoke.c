@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "core/core.h"
-#include "core/hash.h"
+#include "util/hash.h"
 #include "core/route_lookup.h"
 #include "core/routing.h"
 #include "core/observe.h"
