@@ -246,7 +246,7 @@ cpex_status cpex__register_scheme_identify(cpex_manager *m, const char *scheme,
     if (!m || !m->reload || !scheme)
         return CPEX_E_INVALID;
     cpex__reload_state *r = m->reload;
-    pthread_mutex_lock(&m->write_lock);
+    cpex__mgr_lock(m);
     cpex_status st = CPEX_OK;
     size_t i = 0;
     while (i < r->identify_count && strcmp(r->identify[i].scheme, scheme) != 0)
@@ -265,7 +265,7 @@ cpex_status cpex__register_scheme_identify(cpex_manager *m, const char *scheme,
     }
     if (st == CPEX_OK)
         r->identify[i].fn = fn;
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__mgr_unlock(m);
     return st;
 }
 
