@@ -95,8 +95,16 @@ static void lib_release(void *data)
 
 static char *join(const char *dir, const char *path)
 {
-    size_t dl = strlen(dir);
-    return cpex__asprintf("%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", path);
+    size_t dl = strlen(dir), pl = strlen(path);
+    size_t slash = dl && dir[dl - 1] == '/' ? 0 : 1;
+    char *s = cpex__malloc(dl + slash + pl + 1); /* two per plugin: no printf */
+    if (!s)
+        return NULL;
+    memcpy(s, dir, dl);
+    if (slash)
+        s[dl] = '/';
+    memcpy(s + dl + slash, path, pl + 1);
+    return s;
 }
 
 static char *resolve_path_as_written(const char *path, const char *base_dir)
@@ -503,7 +511,8 @@ static cpex_status check_registration(load *l, cpex_error *err)
                                "  hint: the plugin is broken; its create must fill the "
                                "registration (use the CPEX_PLUGIN macros of cpex/plugin.h)",
                                l->path, l->symbol);
-    if (!cpex__abi_compatible(CPEX_ABI_VERSION, reg->abi_version, why, sizeof why))
+    if (!cpex__abi_compatible(CPEX_ABI_VERSION, reg->abi_version, NULL, 0) &&
+        !cpex__abi_compatible(CPEX_ABI_VERSION, reg->abi_version, why, sizeof why))
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
                                "library '%s': the plugin's registration is for an incompatible "
                                "plugin ABI\n"

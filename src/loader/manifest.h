@@ -70,6 +70,7 @@ typedef struct cpex__manifest_copy {
     size_t capacity;
     cpex_manifest_entry *store;
     const cpex_manifest_entry **list;
+    struct cpex__manifest_block *strings; /* every string of the copy, in a few blocks */
 } cpex__manifest_copy;
 
 /** Free a copy and everything in it. NULL is allowed. */
