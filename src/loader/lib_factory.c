@@ -306,7 +306,8 @@ typedef struct load {
     cpex_plugin_registration reg;
     int created; /* create returned OK: destroy is owed on failure */
     cpex_handler_reg *filtered;
-    cpex__libfile file; /* the checked file, open from admit to loaded (admit.c) */
+    cpex__libfile file;    /* the checked file, open from admit to loaded (admit.c) */
+    cpex__libcache *cache; /* the factory's (NULL: none) */
 } load;
 
 static void load_undo(load *l)
@@ -338,8 +339,14 @@ static cpex_status read_manifest(load *l, cpex_error *err)
     char why[512];
     cpex__image_sym sym;
     int mapped = cpex__image_init(&l->image, l->dl, why, sizeof why) == 0;
-    if (!find_symbol(&l->image, CPEX_MANIFEST_SYMBOL, &sym, why, sizeof why))
+    /* This very library (handle and file) was read for an earlier plugin. */
+    if (mapped && cpex__libcache_manifest_get(l->cache, l->dl, &l->file.st, &l->manifest))
+        return CPEX_OK;
+    if (!find_symbol(&l->image, CPEX_MANIFEST_SYMBOL, &sym, why, sizeof why)) {
+        if (mapped)
+            cpex__libcache_manifest_put(l->cache, l->dl, &l->file.st, NULL);
         return CPEX_OK; /* no manifest (or only a dependency's): entry points alone */
+    }
     if (!mapped)
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
                                "library '%s' exports a manifest ('" CPEX_MANIFEST_SYMBOL
@@ -349,7 +356,11 @@ static cpex_status read_manifest(load *l, cpex_error *err)
                                "mapped segments (dl_iterate_phdr), which this platform did not "
                                "report; load a build of the plugin without a manifest",
                                l->path, why);
-    return cpex__manifest_load(&l->image, &sym, CPEX_ABI_VERSION, l->path, &l->manifest, err);
+    cpex_status st =
+        cpex__manifest_load(&l->image, &sym, CPEX_ABI_VERSION, l->path, &l->manifest, err);
+    if (st == CPEX_OK)
+        cpex__libcache_manifest_put(l->cache, l->dl, &l->file.st, l->manifest);
+    return st;
 }
 
 /* Step 5: the entry point symbol, checked against the manifest's entries. */
@@ -571,7 +582,6 @@ static cpex_status check_registration(load *l, cpex_error *err)
 cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req,
                              cpex_factory_product *out, cpex_error *err)
 {
-    (void)factory_data;
     if (!req || !out || !req->config || !req->config->kind.ptr || !req->host)
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
                                "lib loader: incomplete factory request (no config, kind or "
@@ -580,6 +590,7 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
     memset(&l, 0, sizeof l);
     l.req = req;
     l.file.fd = -1;
+    l.cache = factory_data;
 
     /* 1. The kind. The manager's config strings are NUL-terminated. */
     cpex_status st = cpex__kind_parse(req->config->kind.ptr, &l.kind, err);

@@ -68,9 +68,19 @@ static const char *copy_string(cpex__manifest_copy *copy, const char *src)
     return dst;
 }
 
+cpex__manifest_copy *cpex__manifest_copy_ref(cpex__manifest_copy *copy)
+{
+    if (copy)
+        atomic_fetch_add(&copy->extra_refs, 1);
+    return copy;
+}
+
 void cpex__manifest_copy_free(cpex__manifest_copy *copy)
 {
     if (!copy)
+        return;
+    /* fetch_sub returns the holders beyond this one: none, free it. */
+    if (atomic_fetch_sub(&copy->extra_refs, 1) > 0)
         return;
     for (size_t i = 0; copy->store && i < copy->capacity; i++)
         cpex__free((void *)copy->store[i].hooks);
