@@ -22,8 +22,6 @@
 #include "model/json_dump.h"
 #include "util/alloc.h"
 
-/* Room for a factory's identify text. */
-#define ARTIFACT_CAP 512
 
 /* The effective values, as cpex__mgr_create_configured computes them. */
 static cpex_on_error effective_on_error(const cpex_manager *m, const cpex__config_plugin *cp)
@@ -53,25 +51,31 @@ typedef struct fp_text {
     char local[1024];
 } fp_text;
 
-static void fp_put(fp_text *t, const char *s, size_t n)
+/* Make room for `n` more bytes and the NUL; false when out of memory. */
+static bool fp_grow(fp_text *t, size_t n)
 {
     if (t->failed)
-        return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap * 2;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *b = cpex__malloc(cap);
-        if (!b) {
-            t->failed = true;
-            return;
-        }
-        memcpy(b, t->buf, t->len);
-        if (t->buf != t->local)
-            cpex__free(t->buf);
-        t->buf = b;
-        t->cap = cap;
+        return false;
+    size_t cap = t->cap * 2;
+    while (cap < t->len + n + 1)
+        cap *= 2;
+    char *b = cpex__malloc(cap);
+    if (!b) {
+        t->failed = true; /* the text is dropped at the end */
+        return false;
     }
+    memcpy(b, t->buf, t->len);
+    if (t->buf != t->local)
+        cpex__free(t->buf);
+    t->buf = b;
+    t->cap = cap;
+    return true;
+}
+
+static inline void fp_put(fp_text *t, const char *s, size_t n)
+{
+    if (__builtin_expect(t->len + n + 1 > t->cap, 0) && !fp_grow(t, n))
+        return;
     memcpy(t->buf + t->len, s, n);
     t->len += n;
     t->buf[t->len] = '\0';
@@ -173,9 +177,15 @@ static void fp_isolation(fp_text *t, const cpex__isolation_cfg *i)
 char *cpex__mgr_fingerprint(cpex_manager *m, const cpex__config *cfg, const cpex__config_plugin *cp,
                             bool override)
 {
-    char artifact[ARTIFACT_CAP];
+    char artifact[CPEX__ARTIFACT_CAP];
     if (!cpex__mgr_identify(m, cfg, cp, artifact, sizeof artifact))
         return NULL; /* cannot tell: never kept */
+    return cpex__mgr_fingerprint_of(m, cfg, cp, override, artifact);
+}
+
+char *cpex__mgr_fingerprint_of(cpex_manager *m, const cpex__config *cfg,
+                               const cpex__config_plugin *cp, bool override, const char *artifact)
+{
     char *config =
         cp->config ? cpex__json_dump(cp->config, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
                    : NULL;

@@ -173,16 +173,25 @@ cpex_status cpex__mgr_create_configured(cpex_manager *m, const cpex__config *cfg
                                cp->kind, kinds);
     }
 
-    /* What the entry is, artifact included, taken before the create: a
-     * library replaced while it loads then reads as changed next time. */
-    char *fingerprint = cpex__mgr_fingerprint(m, cfg, cp, false);
-
     /* The ABI view of the configuration. */
     factory_call fc;
     if (!prepare_call(m, cfg, cp, &fc)) {
         release_call(&fc);
-        cpex__free(fingerprint);
         return cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
+    }
+
+    /* What the entry is, artifact included, taken before the create: a
+     * library replaced while it loads then reads as changed next time. The
+     * factory identifies it from the same request (cpex__mgr_identify). */
+    char *fingerprint = NULL;
+    {
+        char artifact[CPEX__ARTIFACT_CAP];
+        cpex__identify_fn identify = cpex__mgr_find_identify(m, cp->kind, f);
+        artifact[0] = '\0';
+        if (!identify || identify(&fc.req, artifact, sizeof artifact) == 0) {
+            artifact[sizeof artifact - 1] = '\0';
+            fingerprint = cpex__mgr_fingerprint_of(m, cfg, cp, false, artifact);
+        }
     }
     bool isolate = fc.iso.mode != CPEX_ISOLATION_NONE;
 

@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,18 @@ static void lib_release(void *data)
 /* ------------------------------------------------------------------ */
 /* Paths                                                               */
 /* ------------------------------------------------------------------ */
+
+/* `a` then `b`, newly allocated (no printf: it runs for every plugin). */
+static char *concat(const char *a, const char *b)
+{
+    size_t al = strlen(a), bl = strlen(b);
+    char *s = cpex__malloc(al + bl + 1);
+    if (s) {
+        memcpy(s, a, al);
+        memcpy(s + al, b, bl + 1);
+    }
+    return s;
+}
 
 static char *join(const char *dir, const char *path)
 {
@@ -396,8 +409,7 @@ static cpex_status choose_entry(load *l, cpex_error *err)
             return st;
         }
     }
-    l->symbol = entry ? cpex__asprintf(CPEX_ENTRY_SYMBOL_PREFIX "%s", entry)
-                      : cpex__strdup(CPEX_ENTRY_SYMBOL);
+    l->symbol = entry ? concat(CPEX_ENTRY_SYMBOL_PREFIX, entry) : cpex__strdup(CPEX_ENTRY_SYMBOL);
     if (!l->symbol)
         return oom(err, l);
     cpex__image_sym sym;
@@ -705,15 +717,28 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
     h->filtered = l.filtered;
 
     if (req->log) {
+        /* "loaded plugin '%.*s' from '%s'%s%s: it reports name '%.100s'
+           version '%.50s'; handlers %s", put together without printf (it
+           runs for every plugin a configuration loads). */
         char list[600], line[1200];
         cpex__registration_list_hooks(&l.reg, list, sizeof list);
-        snprintf(line, sizeof line,
-                 "loaded plugin '%.*s' from '%s'%s%s: it reports name '%.100s' version "
-                 "'%.50s'; handlers %s",
-                 (int)req->config->name.len, req->config->name.ptr ? req->config->name.ptr : "",
-                 l.path, l.kind.entry ? " entry " : "", l.kind.entry ? l.kind.entry : "",
-                 l.reg.name ? l.reg.name : "(none)", l.reg.version ? l.reg.version : "(none)",
-                 list);
+        cpex__textbuf t;
+        cpex__textbuf_init(&t, line, sizeof line);
+        cpex__textbuf_str(&t, "loaded plugin '", SIZE_MAX);
+        if (req->config->name.ptr)
+            cpex__textbuf_put(&t, req->config->name.ptr,
+                              strnlen(req->config->name.ptr, req->config->name.len));
+        cpex__textbuf_str(&t, "' from '", SIZE_MAX);
+        cpex__textbuf_str(&t, l.path, SIZE_MAX);
+        cpex__textbuf_str(&t, l.kind.entry ? "' entry " : "'", SIZE_MAX);
+        if (l.kind.entry)
+            cpex__textbuf_str(&t, l.kind.entry, SIZE_MAX);
+        cpex__textbuf_str(&t, ": it reports name '", SIZE_MAX);
+        cpex__textbuf_str(&t, l.reg.name ? l.reg.name : "(none)", 100);
+        cpex__textbuf_str(&t, "' version '", SIZE_MAX);
+        cpex__textbuf_str(&t, l.reg.version ? l.reg.version : "(none)", 50);
+        cpex__textbuf_str(&t, "'; handlers ", SIZE_MAX);
+        cpex__textbuf_str(&t, list, SIZE_MAX);
         cpex__text_one_line(line);
         req->log(req->log_ctx, CPEX_LOG_INFO, line);
     }
