@@ -779,8 +779,12 @@ int cpex__lib_identify(const cpex_factory_request *req, char *buf, size_t cap)
     char *path = resolve_path_as_written(kind.path, req->base_dir);
     char id[200];
     int rc = path ? cpex__lib_identity(path, id, sizeof id) : -1;
-    if (rc == 0)
-        snprintf(buf, cap, "lib %s", id);
+    if (rc == 0 && cap) { /* "lib %s" */
+        cpex__textbuf t;
+        cpex__textbuf_init(&t, buf, cap);
+        cpex__textbuf_put(&t, "lib ", 4);
+        cpex__textbuf_str(&t, id, sizeof id);
+    }
     cpex__free(path);
     cpex__kind_cleanup(&kind);
     return rc;
