@@ -104,7 +104,7 @@ static cpex_status publish(cpex_manager *m, cpex__plugin *const *plugins, size_t
 /* Publish the pending registrations (lock held). */
 static cpex_status flush(cpex_manager *m, bool wait)
 {
-    if (!atomic_load_explicit(&m->dirty, memory_order_relaxed)) {
+    if (m->pending_count == 0) {
         if (wait && m->retired) {
             cpex__rcu_synchronize(&m->rcu);
             free_retired(m);
@@ -114,17 +114,21 @@ static cpex_status flush(cpex_manager *m, bool wait)
     cpex__snapshot *cur = atomic_load(&m->snapshot);
     size_t total = cur->plugin_count + m->pending_count;
     cpex__plugin **all = cpex__malloc(total * sizeof *all);
-    if (!all)
-        return CPEX_E_NOMEM;
-    if (cur->plugin_count)
-        memcpy(all, cur->plugins, cur->plugin_count * sizeof *all);
-    memcpy(all + cur->plugin_count, m->pending, m->pending_count * sizeof *all);
-    /* Published before the flag is cleared, and the flag cleared before any
-       wait for readers: a reader that sees it clear sees the new snapshot,
-       and a reader spinning on it (cpex__mgr_sync_slow) is let go. */
-    cpex_status st = publish(m, all, total, m->pending_count, false);
-    cpex__free(all);
+    cpex_status st = all ? CPEX_OK : CPEX_E_NOMEM;
+    if (all) {
+        if (cur->plugin_count)
+            memcpy(all, cur->plugins, cur->plugin_count * sizeof *all);
+        memcpy(all + cur->plugin_count, m->pending, m->pending_count * sizeof *all);
+        /* Published before the flag is cleared, and the flag cleared before
+           any wait for readers: a reader that sees it clear sees the new
+           snapshot, and a reader spinning on it (cpex__mgr_sync_slow) is let go. */
+        st = publish(m, all, total, m->pending_count, false);
+        cpex__free(all);
+    }
     if (st != CPEX_OK) {
+        /* They stay pending (the next writer publishes them), but the flag
+           goes down: no reader may spin on it while a writer waits. */
+        atomic_store_explicit(&m->dirty, false, memory_order_release);
         cpex__log(cpex__sink_of(m), CPEX_LOG_ERROR, NULL,
                   "out of memory publishing %zu registered plugin%s; they are published with "
                   "the next change",
