@@ -271,7 +271,11 @@ CPEX_API void cpex_plugin_spec_init(cpex_plugin_spec *spec);
  * Validated like a dynamic plugin's: at least one handler, no NULL
  * function, no empty hook name, no two handlers for one hook, declared
  * payload types known and matching their hooks.
- * If the manager is initialized, the plugin is initialized now.
+ * If the manager is initialized, the plugin is initialized now. Every
+ * error above is reported by this call. An invoke or query that starts
+ * after it returns sees the plugin; registrations in a row are published
+ * together, by the first call that reads the registry after them, so n of
+ * them cost one registry build, not n.
  *
  * Ownership: the manager takes the registration's instance whether this
  * succeeds or fails. On success it calls `destroy` once, after `shutdown`,

@@ -35,7 +35,8 @@ extern "C" {
  * The generation of the registry invokes use now. Every load, reload,
  * registration and unregistration publishes a new registry whose
  * generation is one more; a reload advances it exactly once. 0 before the
- * first change. The result of an invoke carries the generation it ran on.
+ * first change. (Registrations in a row are published as one registry when
+ * the registry is next read; its generation counts each of them.) The result of an invoke carries the generation it ran on.
  * [thread: any]
  */
 CPEX_API uint64_t cpex_manager_generation(const cpex_manager *manager);

@@ -11,6 +11,7 @@
  * made once, when the configuration is applied, and belongs to the policy
  * (routing.h); a reload keeps it when its merged entry is unchanged.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,8 +22,6 @@
 #include "model/json_dump.h"
 #include "util/alloc.h"
 
-/* Room for a factory's identify text. */
-#define ARTIFACT_CAP 512
 
 /* The effective values, as cpex__mgr_create_configured computes them. */
 static cpex_on_error effective_on_error(const cpex_manager *m, const cpex__config_plugin *cp)
@@ -46,17 +45,94 @@ static double effective_timeout(const cpex_manager *m, const cpex__config *cfg,
  * a JSON object of objects (that cost ~36,000 instructions a plugin).
  */
 typedef struct fp_text {
-    FILE *f;
-    char *buf;
-    size_t len;
+    char *buf; /* `local`, or the library's allocator once it outgrew it */
+    size_t len, cap;
+    bool failed; /* out of memory */
+    char local[1024];
 } fp_text;
+
+/* Make room for `n` more bytes and the NUL; false when out of memory. */
+static bool fp_grow(fp_text *t, size_t n)
+{
+    if (t->failed)
+        return false;
+    size_t cap = t->cap * 2;
+    while (cap < t->len + n + 1)
+        cap *= 2;
+    char *b = cpex__malloc(cap);
+    if (!b) {
+        t->failed = true; /* the text is dropped at the end */
+        return false;
+    }
+    memcpy(b, t->buf, t->len);
+    if (t->buf != t->local)
+        cpex__free(t->buf);
+    t->buf = b;
+    t->cap = cap;
+    return true;
+}
+
+static inline void fp_put(fp_text *t, const char *s, size_t n)
+{
+    if (__builtin_expect(t->len + n + 1 > t->cap, 0) && !fp_grow(t, n))
+        return;
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+    t->buf[t->len] = '\0';
+}
+
+static void fp_lit(fp_text *t, const char *s) { fp_put(t, s, strlen(s)); }
+
+/* An integer in decimal, as printf's %d / %u / %llu / %zu write it. */
+static void fp_int(fp_text *t, long long v)
+{
+    char digits[24];
+    size_t i = sizeof digits;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do {
+        digits[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        digits[--i] = '-';
+    fp_put(t, digits + i, sizeof digits - i);
+}
+
+static void fp_uint(fp_text *t, unsigned long long u)
+{
+    char digits[24];
+    size_t i = sizeof digits;
+    do {
+        digits[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    fp_put(t, digits + i, sizeof digits - i);
+}
+
+/* A double as %.17g writes it (whole numbers, the common case, without
+ * printf: they print as their digits). */
+static void fp_double(fp_text *t, double d)
+{
+    if (d == d && d > -1e15 && d < 1e15 && d == (double)(long long)d && !(d == 0 && signbit(d))) {
+        fp_int(t, (long long)d);
+        return;
+    }
+    char num[40];
+    int n = snprintf(num, sizeof num, "%.17g", d);
+    fp_put(t, num, n > 0 ? (size_t)n : 0);
+}
 
 static void fp_str(fp_text *t, const char *s)
 {
-    if (!s)
-        fputs("-;", t->f);
-    else
-        fprintf(t->f, "%zu:%s;", strlen(s), s);
+    if (!s) {
+        fp_put(t, "-;", 2);
+        return;
+    }
+    size_t n = strlen(s);
+    fp_uint(t, n);
+    fp_put(t, ":", 1);
+    fp_put(t, s, n);
+    fp_put(t, ";", 1);
 }
 
 static void fp_strv(fp_text *t, char *const *v, bool canonical_hooks)
@@ -64,45 +140,76 @@ static void fp_strv(fp_text *t, char *const *v, bool canonical_hooks)
     size_t n = 0;
     while (v && v[n])
         n++;
-    fprintf(t->f, "[%zu]", n);
+    fp_put(t, "[", 1);
+    fp_uint(t, n);
+    fp_put(t, "]", 1);
     for (size_t i = 0; i < n; i++)
         fp_str(t, canonical_hooks ? cpex__hook_canonical(v[i]) : v[i]);
 }
 
-/* The isolation settings of an entry (config_isolation.h). */
+/* The isolation settings of an entry (config_isolation.h):
+ * "iso:%u,%u,%d," paths "%llu,%.17g,%d,%u,%.17g,%u;". */
 static void fp_isolation(fp_text *t, const cpex__isolation_cfg *i)
 {
-    fprintf(t->f, "iso:%u,%u,%d,", (unsigned)i->mode, (unsigned)i->workers, (int)i->network);
+    fp_lit(t, "iso:");
+    fp_uint(t, (unsigned)i->mode);
+    fp_put(t, ",", 1);
+    fp_uint(t, (unsigned)i->workers);
+    fp_put(t, ",", 1);
+    fp_int(t, (int)i->network);
+    fp_put(t, ",", 1);
     fp_strv(t, i->read_paths, false);
     fp_strv(t, i->write_paths, false);
-    fprintf(t->f, "%llu,%.17g,%d,%u,%.17g,%u;", (unsigned long long)i->memory_mb,
-            i->cpu_seconds_per_call, (int)i->require, (unsigned)i->max_crashes_per_minute,
-            i->load_timeout, (unsigned)i->open_files);
+    fp_uint(t, (unsigned long long)i->memory_mb);
+    fp_put(t, ",", 1);
+    fp_double(t, i->cpu_seconds_per_call);
+    fp_put(t, ",", 1);
+    fp_int(t, (int)i->require);
+    fp_put(t, ",", 1);
+    fp_uint(t, (unsigned)i->max_crashes_per_minute);
+    fp_put(t, ",", 1);
+    fp_double(t, i->load_timeout);
+    fp_put(t, ",", 1);
+    fp_uint(t, (unsigned)i->open_files);
+    fp_put(t, ";", 1);
 }
 
 char *cpex__mgr_fingerprint(cpex_manager *m, const cpex__config *cfg, const cpex__config_plugin *cp,
                             bool override)
 {
-    char artifact[ARTIFACT_CAP];
+    char artifact[CPEX__ARTIFACT_CAP];
     if (!cpex__mgr_identify(m, cfg, cp, artifact, sizeof artifact))
         return NULL; /* cannot tell: never kept */
+    return cpex__mgr_fingerprint_of(m, cfg, cp, override, artifact);
+}
+
+char *cpex__mgr_fingerprint_of(cpex_manager *m, const cpex__config *cfg,
+                               const cpex__config_plugin *cp, bool override, const char *artifact)
+{
     char *config =
         cp->config ? cpex__json_dump(cp->config, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
                    : NULL;
     if (cp->config && !config)
         return NULL;
-    fp_text t = {NULL, NULL, 0};
-    t.f = open_memstream(&t.buf, &t.len);
-    if (!t.f) {
-        cpex__free(config);
-        return NULL;
-    }
+    fp_text t;
+    t.buf = t.local;
+    t.len = 0;
+    t.cap = sizeof t.local;
+    t.failed = false;
+    t.local[0] = '\0';
     fp_str(&t, cp->name);
     fp_str(&t, cp->kind);
     fp_str(&t, cp->description);
     fp_strv(&t, cp->hooks, true);
-    fprintf(t.f, "%d,%d,%d,%.17g;", (int)cp->mode, (int)cp->priority,
-            (int)effective_on_error(m, cp), effective_timeout(m, cfg, cp));
+    /* "%d,%d,%d,%.17g;" */
+    fp_int(&t, (int)cp->mode);
+    fp_put(&t, ",", 1);
+    fp_int(&t, (int)cp->priority);
+    fp_put(&t, ",", 1);
+    fp_int(&t, (int)effective_on_error(m, cp));
+    fp_put(&t, ",", 1);
+    fp_double(&t, effective_timeout(m, cfg, cp));
+    fp_put(&t, ";", 1);
     fp_strv(&t, cp->capabilities, false);
     fp_str(&t, config);
     fp_str(&t, cfg->base_dir);
@@ -112,16 +219,16 @@ char *cpex__mgr_fingerprint(cpex_manager *m, const cpex__config *cfg, const cpex
     fp_isolation(&t, &cp->isolation);
     fp_str(&t, cp->sha256);
     fp_str(&t, cp->state_namespace);
-    fprintf(t.f, "%d;%s", (int)cfg->strict_permissions, override ? "override;" : "");
-    bool failed = ferror(t.f) != 0;
-    fclose(t.f); /* t.buf and t.len are final now */
+    fp_int(&t, (int)cfg->strict_permissions);
+    fp_put(&t, ";", 1);
+    if (override)
+        fp_lit(&t, "override;");
     cpex__free(config);
-    if (failed || !t.buf) {
-        free(t.buf); /* open_memstream's: libc's malloc */
-        return NULL;
-    }
-    char *fp = cpex__strdup(t.buf); /* the library's allocator frees it */
-    free(t.buf);
+    char *fp = t.failed ? NULL : cpex__malloc(t.len + 1);
+    if (fp)
+        memcpy(fp, t.buf, t.len + 1);
+    if (t.buf != t.local)
+        cpex__free(t.buf);
     return fp;
 }
 
@@ -246,7 +353,7 @@ cpex_status cpex__register_scheme_identify(cpex_manager *m, const char *scheme,
     if (!m || !m->reload || !scheme)
         return CPEX_E_INVALID;
     cpex__reload_state *r = m->reload;
-    pthread_mutex_lock(&m->write_lock);
+    cpex__mgr_lock(m);
     cpex_status st = CPEX_OK;
     size_t i = 0;
     while (i < r->identify_count && strcmp(r->identify[i].scheme, scheme) != 0)
@@ -265,7 +372,7 @@ cpex_status cpex__register_scheme_identify(cpex_manager *m, const char *scheme,
     }
     if (st == CPEX_OK)
         r->identify[i].fn = fn;
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__mgr_unlock(m);
     return st;
 }
 

@@ -52,6 +52,11 @@ cpex_status cpex__mgr_init_made(cpex__apply *a, cpex_error *err);
  */
 char *cpex__mgr_fingerprint(cpex_manager *m, const cpex__config *cfg, const cpex__config_plugin *cp,
                             bool override);
+/** Room for a factory's artifact text (identify). */
+#define CPEX__ARTIFACT_CAP 512
+/** The same, with the factory's artifact text already known. */
+char *cpex__mgr_fingerprint_of(cpex_manager *m, const cpex__config *cfg,
+                               const cpex__config_plugin *cp, bool override, const char *artifact);
 
 /** Whether a plugin of the published registry can be kept by a reload. */
 bool cpex__mgr_keepable(const cpex_manager *m, cpex__plugin *p);

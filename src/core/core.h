@@ -151,11 +151,12 @@ typedef struct cpex__snapshot {
     size_t id_count;          /* hook names known when it was built */
     const cpex__hook **by_id; /* hook name id -> its hook, or NULL (no handler) */
     size_t type_count;
-    cpex__type_slot *types;            /* own array; names borrowed from the manager */
-    uint64_t generation;               /* advances by one with every publish */
-    struct cpex__route_state *routing; /* routes, conditions, route cache; NULL: unrouted */
-    struct cpex__snap_obs *obs;        /* observation wiring (observe.h); NULL until wired */
-    bool any_sinks;                    /* some audit sink observes some hook */
+    cpex__type_slot *types;              /* own array; names borrowed from the manager */
+    uint64_t generation;                 /* advances by one with every publish */
+    struct cpex__route_state *routing;   /* routes, conditions, route cache; NULL: unrouted */
+    struct cpex__snap_obs *obs;          /* observation wiring (observe.h); NULL until wired */
+    bool any_sinks;                      /* some audit sink observes some hook */
+    struct cpex__snapshot *retired_next; /* replaced without an RCU wait (publish.c) */
 } cpex__snapshot;
 
 uint64_t cpex__hash_name(const char *name, size_t len);
@@ -198,6 +199,9 @@ struct cpex_manager {
 
     pthread_mutex_t write_lock; /* serializes every change */
     _Atomic(cpex__snapshot *) snapshot;
+    /* Registrations wait in `pending` until the next publish (publish.c):
+       every reader of `snapshot` calls cpex__mgr_sync first. */
+    _Atomic bool dirty;
     cpex__rcu rcu;
 
     size_t exact_count;
@@ -227,7 +231,31 @@ struct cpex_manager {
     _Atomic uint32_t obs_flags; /* CPEX__OBS_RECORDS | CPEX__OBS_METRICS */
     size_t sink_count;          /* sinks registered from code (write_lock) */
     cpex__plugin **sinks;
+
+    /* deferred publishing (publish.c), under write_lock */
+    cpex__plugin **pending; /* registered, not yet published: one reference each */
+    size_t pending_count, pending_cap;
+    cpex__snapshot *retired; /* replaced by a reader's publish: freed after the next RCU wait */
+    size_t retired_count;
+    _Atomic(const void *) writer; /* the token of the thread that holds write_lock, or NULL */
 };
+
+/** Take / release write_lock (the thread is known as its holder: cpex__mgr_sync). */
+void cpex__mgr_lock(cpex_manager *m);
+void cpex__mgr_unlock(cpex_manager *m);
+/** Publish the registrations still pending (slow path of cpex__mgr_sync). */
+void cpex__mgr_sync_slow(cpex_manager *m);
+
+/**
+ * Make every registration that cpex_manager_register accepted visible in
+ * m->snapshot. Every reader of the snapshot outside the write lock calls it
+ * first (inside the lock, cpex__mgr_current). One load when nothing waits.
+ */
+static inline void cpex__mgr_sync(cpex_manager *m)
+{
+    if (__builtin_expect(atomic_load_explicit(&m->dirty, memory_order_acquire), 0))
+        cpex__mgr_sync_slow(m);
+}
 
 /**
  * Who is speaking when a plugin logs outside a handler call (during its

@@ -58,9 +58,9 @@ static cpex_status register_in(cpex_manager *m, cpex__factory_slot **slots, size
         return refuse(f, cpex__error_add(err, CPEX_E_INVALID, NULL,
                                          "factory must have struct_size = sizeof(cpex_factory) "
                                          "and a create function"));
-    pthread_mutex_lock(&m->write_lock);
+    cpex__mgr_lock(m);
     cpex_status st = put_factory(slots, count, key, f, err);
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__mgr_unlock(m);
     return st == CPEX_OK ? st : refuse(f, st);
 }
 
@@ -94,7 +94,7 @@ char **cpex_manager_schemes(const cpex_manager *cm)
     cpex_manager *m = (cpex_manager *)cm;
     if (!m)
         return NULL;
-    pthread_mutex_lock(&m->write_lock);
+    cpex__mgr_lock(m);
     char **v = cpex__calloc(m->scheme_count + 1, sizeof *v);
     for (size_t i = 0; v && i < m->scheme_count; i++) {
         v[i] = cpex__strdup(m->schemes[i].key);
@@ -107,7 +107,7 @@ char **cpex_manager_schemes(const cpex_manager *cm)
      * another thread may grow it the moment the lock is released. */
     if (v)
         qsort(v, m->scheme_count, sizeof *v, cmp_str);
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__mgr_unlock(m);
     return v;
 }
 

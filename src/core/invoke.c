@@ -266,6 +266,7 @@ cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_pa
         return CPEX_E_INVALID;
     }
     size_t len = strlen(hook);
+    cpex__mgr_sync(m); /* registrations not yet published (publish.c) */
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *s = atomic_load_explicit(&m->snapshot, memory_order_seq_cst);
     set_generation(res, s);
@@ -297,9 +298,9 @@ const cpex_hook_handle *cpex_manager_hook(cpex_manager *m, const char *hook, cpe
         cpex__error_add(err, CPEX_E_INVALID, NULL, "cpex_manager_hook: manager and hook required");
         return NULL;
     }
-    pthread_mutex_lock(&m->write_lock);
+    cpex__mgr_lock(m);
     cpex__hook_name *e = cpex__hook_names_intern(&m->names, hook, strlen(hook));
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__mgr_unlock(m);
     if (!e)
         cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory resolving hook '%.200s'", hook);
     return (const cpex_hook_handle *)e;
@@ -326,6 +327,7 @@ cpex_status cpex_manager_invoke_hook(cpex_manager *m, const cpex_hook_handle *ho
                               : "cpex_manager_invoke_hook: manager and hook required");
         return CPEX_E_INVALID;
     }
+    cpex__mgr_sync(m);
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *s = atomic_load_explicit(&m->snapshot, memory_order_seq_cst);
     set_generation(res, s);

@@ -20,15 +20,15 @@ cpex_status cpex_manager_initialize(cpex_manager *m, cpex_error *err)
 {
     if (!m)
         return cpex__error_add(err, CPEX_E_INVALID, NULL, "initialize: manager is NULL");
-    pthread_mutex_lock(&m->write_lock);
+    cpex__mgr_lock(m);
     cpex_status st = CPEX_OK;
+    cpex__snapshot *cur = cpex__mgr_current(m);
     if (m->shut_down) {
         st = cpex__error_add(err, CPEX_E_STATE, NULL,
                              "the manager was shut down; plugins cannot be initialized again — "
                              "create a new manager");
     } else {
         atomic_store(&m->init_called, true);
-        cpex__snapshot *cur = atomic_load(&m->snapshot);
         for (size_t i = 0; i < cur->plugin_count; i++) {
             cpex__where w = {NULL, 0, 0, cur->plugins[i]->name, NULL};
             if (cpex__mgr_init_plugin(m, cur->plugins[i], &w, err) != CPEX_OK)
@@ -42,7 +42,7 @@ cpex_status cpex_manager_initialize(cpex_manager *m, cpex_error *err)
                 st = CPEX_E_PLUGIN;
         }
     }
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__mgr_unlock(m);
     return st;
 }
 
@@ -95,11 +95,13 @@ void cpex_manager_shutdown(cpex_manager *m)
 {
     if (!m)
         return;
-    pthread_mutex_lock(&m->write_lock);
+    cpex__mgr_lock(m);
     if (m->shut_down) {
-        pthread_mutex_unlock(&m->write_lock);
+        cpex__mgr_unlock(m);
         return;
     }
+    /* Registrations still pending are published before any wait. */
+    cpex__snapshot *cur = cpex__mgr_current(m);
     atomic_store(&m->shut_down, true);
     /* New invokes fail closed from here; invokes already running finish
      * with initialized plugins (the RCU wait), then the background work
@@ -113,11 +115,12 @@ void cpex_manager_shutdown(cpex_manager *m)
     /* Every verdict queued so far reaches its sinks before any sink is
      * shut down (a sink stuck in one call is given up after a grace). */
     cpex__audit_drain(m->hub->audit, CPEX__ABANDON_GRACE_NS);
-    cpex__snapshot *cur = atomic_load(&m->snapshot);
     if (m->policy) /* route override instances were made after their plugins */
         shutdown_list(m, m->policy->instances, m->policy->instance_count);
     shutdown_list(m, cur->plugins, cur->plugin_count);
-    pthread_mutex_unlock(&m->write_lock);
+    /* Only when publishing them ran out of memory. */
+    shutdown_list(m, m->pending, m->pending_count);
+    cpex__mgr_unlock(m);
 }
 
 bool cpex_manager_is_initialized(const cpex_manager *cm)
@@ -128,6 +131,7 @@ bool cpex_manager_is_initialized(const cpex_manager *cm)
     /* A query: it reads the published snapshot like an invoke does, and
      * never waits for a load or an initialize running on another thread. */
     bool ok = atomic_load(&m->init_called) && !atomic_load(&m->shut_down);
+    cpex__mgr_sync(m);
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *cur = atomic_load(&m->snapshot);
     for (size_t i = 0; ok && i < cur->plugin_count; i++)

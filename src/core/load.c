@@ -173,16 +173,25 @@ cpex_status cpex__mgr_create_configured(cpex_manager *m, const cpex__config *cfg
                                cp->kind, kinds);
     }
 
-    /* What the entry is, artifact included, taken before the create: a
-     * library replaced while it loads then reads as changed next time. */
-    char *fingerprint = cpex__mgr_fingerprint(m, cfg, cp, false);
-
     /* The ABI view of the configuration. */
     factory_call fc;
     if (!prepare_call(m, cfg, cp, &fc)) {
         release_call(&fc);
-        cpex__free(fingerprint);
         return cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
+    }
+
+    /* What the entry is, artifact included, taken before the create: a
+     * library replaced while it loads then reads as changed next time. The
+     * factory identifies it from the same request (cpex__mgr_identify). */
+    char *fingerprint = NULL;
+    {
+        char artifact[CPEX__ARTIFACT_CAP];
+        cpex__identify_fn identify = cpex__mgr_find_identify(m, cp->kind, f);
+        artifact[0] = '\0';
+        if (!identify || identify(&fc.req, artifact, sizeof artifact) == 0) {
+            artifact[sizeof artifact - 1] = '\0';
+            fingerprint = cpex__mgr_fingerprint_of(m, cfg, cp, false, artifact);
+        }
     }
     bool isolate = fc.iso.mode != CPEX_ISOLATION_NONE;
 
@@ -289,7 +298,7 @@ static void discard(cpex__plugin **batch, size_t count)
 cpex_status cpex__mgr_commit(cpex_manager *m, cpex__plugin **batch, size_t count,
                              const cpex__binding_list *bindings)
 {
-    cpex__snapshot *cur = atomic_load(&m->snapshot);
+    cpex__snapshot *cur = cpex__mgr_current(m);
     size_t total = cur->plugin_count + count;
     cpex__plugin **all = cpex__calloc(total ? total : 1, sizeof *all);
     if (!all)
@@ -303,25 +312,44 @@ cpex_status cpex__mgr_commit(cpex_manager *m, cpex__plugin **batch, size_t count
     return st;
 }
 
+static void unbind_names(const cpex__binding_list *bindings, size_t count);
+
+/* Bind the change's new bindings onto their hook names; false (and none
+ * bound) on OOM. */
+static bool bind_names(const cpex__binding_list *bindings)
+{
+    size_t bound = 0;
+    for (; bindings && bound < bindings->count; bound++)
+        if (!cpex__hook_name_bind(bindings->items[bound].hook, bindings->items[bound].type))
+            break;
+    if (!bindings || bound == bindings->count)
+        return true;
+    unbind_names(bindings, bound);
+    return false;
+}
+
+/* Take back the first `count` bindings (those names had none before). */
+static void unbind_names(const cpex__binding_list *bindings, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        cpex__hook_name *h = bindings->items[i].hook;
+        cpex__free(h->payload_type);
+        h->payload_type = NULL;
+    }
+}
+
 /* Publish exactly `all` with the pending bindings. */
 cpex_status cpex__mgr_publish_bound(cpex_manager *m, cpex__plugin *const *all, size_t total,
                                     const cpex__binding_list *bindings)
 {
     /* The change's new bindings go onto their hook names; a publish that
-     * fails takes them back (those names had none before). */
-    size_t bound = 0;
-    for (; bindings && bound < bindings->count; bound++)
-        if (!cpex__hook_name_bind(bindings->items[bound].hook, bindings->items[bound].type))
-            break;
-    cpex_status st =
-        bindings && bound < bindings->count ? CPEX_E_NOMEM : cpex__mgr_publish(m, all, total);
-    if (st == CPEX_OK)
+     * fails takes them back. */
+    if (!bind_names(bindings))
+        return CPEX_E_NOMEM;
+    if (cpex__mgr_publish(m, all, total) == CPEX_OK)
         return CPEX_OK;
-    for (size_t i = 0; i < bound; i++) {
-        cpex__hook_name *h = bindings->items[i].hook;
-        cpex__free(h->payload_type);
-        h->payload_type = NULL;
-    }
+    if (bindings)
+        unbind_names(bindings, bindings->count);
     return CPEX_E_NOMEM;
 }
 
@@ -366,7 +394,8 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
     cpex_error local = CPEX_ERROR_INIT;
     for (size_t i = 0; i < cfg->warning_count; i++)
         cpex__log(cpex__sink_of(m), CPEX_LOG_WARN, NULL, "%s", cfg->warnings[i]);
-    pthread_mutex_lock(&m->write_lock);
+    cpex__mgr_lock(m);
+    cpex__snapshot *cur = cpex__mgr_current(m);
     cpex__plugin **batch = NULL;
     size_t made = 0;
     cpex__binding_list bindings = {0, 0, NULL};
@@ -387,7 +416,6 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
         cpex__error_add(&local, CPEX_E_NOMEM, NULL, "out of memory loading '%s'", cfg->source);
         goto fail;
     }
-    cpex__snapshot *cur = atomic_load(&m->snapshot);
     for (size_t i = 0; i < cfg->plugin_count; i++) {
         const cpex__config_plugin *cp = &cfg->plugins[i];
         if (cpex__mgr_name_taken(cur->plugins, cur->plugin_count, cp->name)) {
@@ -442,7 +470,7 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
     cpex__binding_list_free(&bindings);
     cpex__apply_cleanup(&ap);
     cpex__mgr_apply_settings(m, cfg);
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__mgr_unlock(m);
     return CPEX_OK;
 fail:
     cpex__policy_unref(policy); /* its override instances go with it */
@@ -450,7 +478,7 @@ fail:
     discard(batch, made);
     cpex__binding_list_free(&bindings);
     cpex__state_free(fresh_state);
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__mgr_unlock(m);
     cpex_status code = local.code;
     cpex__error_move(err, &local);
     return code;
@@ -576,32 +604,44 @@ cpex_status cpex_manager_register(cpex_manager *m, const cpex_plugin_spec *spec,
         return st;
     }
 
-    pthread_mutex_lock(&m->write_lock);
+    cpex__mgr_lock(m);
     cpex__plugin *p = NULL;
     cpex__binding_list bindings = {0, 0, NULL};
+    /* Registered means published or pending (publish.c): no publish here. */
     cpex__snapshot *cur = atomic_load(&m->snapshot);
     if (m->shut_down)
         st = cpex__error_add(err, CPEX_E_STATE, &where, "the manager was shut down");
-    else if (cpex__mgr_name_taken(cur->plugins, cur->plugin_count, spec->name))
+    else if (cpex__mgr_name_taken(cur->plugins, cur->plugin_count, spec->name) ||
+             cpex__mgr_name_taken(m->pending, m->pending_count, spec->name))
         st = cpex__error_add(err, CPEX_E_EXISTS, &where, "plugin '%s' is already registered",
                              spec->name);
     else
         st = cpex__mgr_build_plugin(m, &s, reg, &bindings, &where, &p, err);
     if (st != CPEX_OK) {
         cpex__binding_list_free(&bindings);
-        pthread_mutex_unlock(&m->write_lock);
+        cpex__mgr_unlock(m);
         destroy_refused(m, spec->name, reg);
         return st;
     }
     /* From here the plugin owns the instance: letting go of it destroys it
-       (after shutdown, if it was initialized). */
-    if (m->init_called)
+       (after shutdown, if it was initialized). Its initialize runs with
+       nothing pending: code it runs (or waits for) may invoke, and an
+       invoke that finds registrations pending needs the lock (publish.c). */
+    if (m->init_called) {
+        cpex__mgr_current(m);
         st = cpex__mgr_init_plugin(m, p, &where, err);
-    if (st == CPEX_OK && cpex__mgr_commit(m, &p, 1, &bindings) != CPEX_OK)
+    }
+    /* Its bindings go onto the hook names now (the next registration checks
+       against them); the plugin is published by the next reader. */
+    if (st == CPEX_OK && !bind_names(&bindings))
         st = cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
-    cpex__plugin_unref(p); /* the snapshot holds it now, or nothing does */
+    else if (st == CPEX_OK && !cpex__mgr_add_pending(m, p)) {
+        unbind_names(&bindings, bindings.count);
+        st = cpex__error_add(err, CPEX_E_NOMEM, &where, "out of memory");
+    }
+    cpex__plugin_unref(p); /* the pending list holds it now, or nothing does */
     cpex__binding_list_free(&bindings);
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__mgr_unlock(m);
     return st;
 }
 
@@ -609,8 +649,8 @@ cpex_status cpex_manager_unregister(cpex_manager *m, const char *name, cpex_erro
 {
     if (!m || !name)
         return cpex__error_add(err, CPEX_E_INVALID, NULL, "unregister: name required");
-    pthread_mutex_lock(&m->write_lock);
-    cpex__snapshot *cur = atomic_load(&m->snapshot);
+    cpex__mgr_lock(m);
+    cpex__snapshot *cur = cpex__mgr_current(m);
     cpex_status st = CPEX_OK;
     size_t idx = cur->plugin_count;
     for (size_t i = 0; i < cur->plugin_count; i++)
@@ -635,6 +675,6 @@ cpex_status cpex_manager_unregister(cpex_manager *m, const char *name, cpex_erro
             cpex__free(rest);
         }
     }
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__mgr_unlock(m);
     return st;
 }

@@ -202,6 +202,7 @@ void cpex_manager_free(cpex_manager *m)
                   stuck, stuck == 1 ? " is" : "s are");
     if (m->hub)
         cpex__audit_stop(m->hub->audit, CPEX__ABANDON_GRACE_NS);
+    cpex__mgr_pending_free(m); /* and the retired snapshots */
     cpex__snapshot_free(atomic_load(&m->snapshot));
     cpex__policy_unref(m->policy);
     cpex__reload_state_free(m->reload);

@@ -60,6 +60,13 @@ bool cpex__mgr_type_known(const cpex_manager *m, const char *name);
 /** Publish a snapshot of `plugins` and wait until no invoke reads the old one. */
 cpex_status cpex__mgr_publish(cpex_manager *m, cpex__plugin *const *plugins, size_t count);
 cpex_status cpex__mgr_republish(cpex_manager *m);
+/** The snapshot with every pending registration published (lock held). Every
+ *  writer reads the registry through it, never m->snapshot directly. */
+cpex__snapshot *cpex__mgr_current(cpex_manager *m);
+/** Leave a registered plugin (a new reference) for the next publish (lock held). */
+bool cpex__mgr_add_pending(cpex_manager *m, cpex__plugin *p);
+/** Release the pending plugins and the retired snapshots (cpex_manager_free). */
+void cpex__mgr_pending_free(cpex_manager *m);
 
 /* plugin_build.c */
 /**

@@ -45,7 +45,8 @@ cpex_status cpex_manager_register_payload_type(cpex_manager *m, const cpex_paylo
         !type->clone || !type->free)
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
                                "payload type needs struct_size, a name, clone and free");
-    pthread_mutex_lock(&m->write_lock);
+    cpex__mgr_lock(m);
+    cpex__mgr_current(m); /* what is pending goes out before this change */
     cpex_status st = CPEX_OK;
     if (cpex__mgr_type_known(m, type->name)) {
         st = cpex__error_add(err, CPEX_E_EXISTS, NULL, "payload type '%s' is already registered",
@@ -70,7 +71,7 @@ cpex_status cpex_manager_register_payload_type(cpex_manager *m, const cpex_paylo
         st = cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
     }
 out:
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__mgr_unlock(m);
     return st;
 }
 
@@ -79,7 +80,8 @@ cpex_status cpex_manager_define_hook(cpex_manager *m, const char *hook, const ch
 {
     if (!m || !hook || !*hook || !payload_type)
         return cpex__error_add(err, CPEX_E_INVALID, NULL, "define_hook: hook and type required");
-    pthread_mutex_lock(&m->write_lock);
+    cpex__mgr_lock(m);
+    cpex__mgr_current(m); /* what is pending goes out before this change */
     cpex_status st = CPEX_OK;
     const char *bound = cpex__mgr_binding_of(m, hook);
     if (!cpex__mgr_type_known(m, payload_type)) {
@@ -93,6 +95,6 @@ cpex_status cpex_manager_define_hook(cpex_manager *m, const char *hook, const ch
         if (!cpex__mgr_add_binding(m, hook, payload_type) || cpex__mgr_republish(m) != CPEX_OK)
             st = cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
     }
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__mgr_unlock(m);
     return st;
 }

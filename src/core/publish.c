@@ -2,17 +2,69 @@
  * publish.c — the one way any change reaches invokes: build a new registry
  * snapshot, store it atomically, wait (RCU) until no invoke reads the old
  * one, then free the old one.
+ *
+ * Registrations from code are published lazily: cpex_manager_register
+ * checks and wires the plugin at once (every error is its own), then
+ * leaves it in m->pending and sets m->dirty; the next reader of the
+ * registry publishes every pending plugin in one snapshot. So n
+ * registrations in a row build one snapshot, not n. Readers outside the
+ * write lock (invokes, queries) call cpex__mgr_sync, which publishes
+ * without the RCU wait (a reader must never wait for other readers: it may
+ * be one itself, an invoke nested in a handler) and leaves the replaced
+ * snapshot on m->retired, freed after the next writer's wait. Writers call
+ * cpex__mgr_current under the lock. A writer that waits for readers does
+ * so with nothing pending: a reader that finds registrations pending spins
+ * until it gets the lock or they are published.
  */
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+
 #include "core/core.h"
 #include "core/manager_internal.h"
 #include "core/routing.h"
 #include "core/observe.h"
+#include "util/alloc.h"
 
-/* Publish a new snapshot of `plugins`; waits for readers of the old one.
- * Every snapshot is wired for observation before it is published (metric
- * ids, and the audit sinks of each hook: the snapshot's own plugins that
- * are sinks, and the manager's sinks registered from code). */
-cpex_status cpex__mgr_publish(cpex_manager *m, cpex__plugin *const *plugins, size_t count)
+/* Identifies the calling thread: m->writer holds its address while the
+ * thread holds m->write_lock. */
+static _Thread_local char writer_token;
+
+void cpex__mgr_lock(cpex_manager *m)
+{
+    pthread_mutex_lock(&m->write_lock);
+    atomic_store_explicit(&m->writer, &writer_token, memory_order_relaxed);
+}
+
+void cpex__mgr_unlock(cpex_manager *m)
+{
+    atomic_store_explicit(&m->writer, NULL, memory_order_relaxed);
+    pthread_mutex_unlock(&m->write_lock);
+}
+
+static bool try_lock(cpex_manager *m)
+{
+    if (pthread_mutex_trylock(&m->write_lock) != 0)
+        return false;
+    atomic_store_explicit(&m->writer, &writer_token, memory_order_relaxed);
+    return true;
+}
+
+static void free_retired(cpex_manager *m)
+{
+    while (m->retired) {
+        cpex__snapshot *s = m->retired;
+        m->retired = s->retired_next;
+        cpex__snapshot_free(s);
+    }
+    m->retired_count = 0;
+}
+
+/* Build and store a snapshot of `plugins`; its generation is `steps` more.
+ * wait: wait for readers and free the old snapshot (and every retired
+ * one); else retire the old one. */
+static cpex_status publish(cpex_manager *m, cpex__plugin *const *plugins, size_t count,
+                           uint64_t steps, bool wait)
 {
     cpex__snapshot *next = cpex__snapshot_build(plugins, count, &m->names, m->types, m->type_count);
     if (next && !cpex__snapshot_observe(m, next)) {
@@ -27,21 +79,148 @@ cpex_status cpex__mgr_publish(cpex_manager *m, cpex__plugin *const *plugins, siz
         cpex__snapshot_free(next);
         return CPEX_E_NOMEM;
     }
-    /* One publish, one generation: a reload is one publish. */
-    next->generation = ++m->generation;
+    /* One publish, one generation: a reload is one publish. Pending
+       registrations published together count one each. */
+    m->generation += steps;
+    next->generation = m->generation;
     /* Verdicts need their thread before the first invoke can hand one over. */
     if (cpex__snapshot_has_sinks(next) && !cpex__audit_start(m->hub->audit))
         cpex__log(cpex__sink_of(m), CPEX_LOG_ERROR, NULL,
                   "cannot start the audit thread: verdicts for the audit sinks will queue up "
                   "and then be dropped");
     cpex__snapshot *old = atomic_exchange(&m->snapshot, next);
+    if (!wait) {
+        old->retired_next = m->retired;
+        m->retired = old;
+        m->retired_count++;
+        return CPEX_OK;
+    }
     cpex__rcu_synchronize(&m->rcu);
     cpex__snapshot_free(old);
+    free_retired(m);
     return CPEX_OK;
+}
+
+/* Publish the pending registrations (lock held). */
+static cpex_status flush(cpex_manager *m, bool wait)
+{
+    if (m->pending_count == 0) {
+        if (wait && m->retired) {
+            cpex__rcu_synchronize(&m->rcu);
+            free_retired(m);
+        }
+        return CPEX_OK;
+    }
+    cpex__snapshot *cur = atomic_load(&m->snapshot);
+    size_t total = cur->plugin_count + m->pending_count;
+    cpex__plugin **all = cpex__malloc(total * sizeof *all);
+    cpex_status st = all ? CPEX_OK : CPEX_E_NOMEM;
+    if (all) {
+        if (cur->plugin_count)
+            memcpy(all, cur->plugins, cur->plugin_count * sizeof *all);
+        memcpy(all + cur->plugin_count, m->pending, m->pending_count * sizeof *all);
+        /* Published before the flag is cleared, and the flag cleared before
+           any wait for readers: a reader that sees it clear sees the new
+           snapshot, and a reader spinning on it (cpex__mgr_sync_slow) is let go. */
+        st = publish(m, all, total, m->pending_count, false);
+        cpex__free(all);
+    }
+    if (st != CPEX_OK) {
+        /* They stay pending (the next writer publishes them), but the flag
+           goes down: no reader may spin on it while a writer waits. */
+        atomic_store_explicit(&m->dirty, false, memory_order_release);
+        cpex__log(cpex__sink_of(m), CPEX_LOG_ERROR, NULL,
+                  "out of memory publishing %zu registered plugin%s; they are published with "
+                  "the next change",
+                  m->pending_count, m->pending_count == 1 ? "" : "s");
+        return st;
+    }
+    for (size_t i = 0; i < m->pending_count; i++)
+        cpex__plugin_unref(m->pending[i]); /* the snapshot holds them now */
+    m->pending_count = 0;
+    atomic_store_explicit(&m->dirty, false, memory_order_release);
+    if (wait) {
+        cpex__rcu_synchronize(&m->rcu);
+        free_retired(m);
+    }
+    return CPEX_OK;
+}
+
+cpex__snapshot *cpex__mgr_current(cpex_manager *m)
+{
+    /* No wait: the replaced snapshot is freed by the next publish that waits. */
+    flush(m, false);
+    return atomic_load(&m->snapshot);
+}
+
+void cpex__mgr_sync_slow(cpex_manager *m)
+{
+    /* This thread holds the lock (a plugin's initialize or a log sink,
+       called during cpex_manager_register, reads the registry). */
+    if (atomic_load_explicit(&m->writer, memory_order_relaxed) == &writer_token) {
+        flush(m, false);
+        return;
+    }
+    /* Never block on the lock: its holder may wait for readers, and this
+       thread may be one (an invoke inside a handler). Every holder that
+       waits publishes what is pending first, which lets this loop go. */
+    for (unsigned spins = 0; atomic_load_explicit(&m->dirty, memory_order_acquire); spins++) {
+        if (try_lock(m)) {
+            flush(m, false); /* out of memory: the registry as it was, logged */
+            cpex__mgr_unlock(m);
+            return;
+        }
+        if (spins < 100) {
+            sched_yield();
+        } else {
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+bool cpex__mgr_add_pending(cpex_manager *m, cpex__plugin *p)
+{
+    /* Readers' publishes retire snapshots; a writer frees them after a
+       wait. Registrations that alternate with invokes keep a few. */
+    if (m->retired_count >= 8)
+        flush(m, true);
+    if (m->pending_count == m->pending_cap) {
+        size_t cap = m->pending_cap ? m->pending_cap * 2 : 16;
+        cpex__plugin **n = cpex__realloc(m->pending, cap * sizeof *n);
+        if (!n)
+            return false;
+        m->pending = n;
+        m->pending_cap = cap;
+    }
+    m->pending[m->pending_count++] = cpex__plugin_ref(p);
+    atomic_store_explicit(&m->dirty, true, memory_order_release);
+    return true;
+}
+
+void cpex__mgr_pending_free(cpex_manager *m)
+{
+    for (size_t i = m->pending_count; i-- > 0;)
+        cpex__plugin_unref(m->pending[i]);
+    cpex__free(m->pending);
+    m->pending = NULL;
+    m->pending_count = m->pending_cap = 0;
+    atomic_store(&m->dirty, false);
+    free_retired(m);
+}
+
+/* Publish a new snapshot of `plugins`; waits for readers of the old one.
+ * Every snapshot is wired for observation before it is published (metric
+ * ids, and the audit sinks of each hook: the snapshot's own plugins that
+ * are sinks, and the manager's sinks registered from code). The caller
+ * took `plugins` from cpex__mgr_current: nothing is pending. */
+cpex_status cpex__mgr_publish(cpex_manager *m, cpex__plugin *const *plugins, size_t count)
+{
+    return publish(m, plugins, count, 1, true);
 }
 
 cpex_status cpex__mgr_republish(cpex_manager *m)
 {
-    cpex__snapshot *cur = atomic_load(&m->snapshot);
+    cpex__snapshot *cur = cpex__mgr_current(m);
     return cpex__mgr_publish(m, cur->plugins, cur->plugin_count);
 }

@@ -17,6 +17,7 @@ bool cpex_manager_has_hooks_for(const cpex_manager *cm, const char *hook)
     cpex_manager *m = (cpex_manager *)cm;
     if (!m || !hook)
         return false;
+    cpex__mgr_sync(m);
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *s = atomic_load(&m->snapshot);
     const char *canonical = cpex__hook_canonical(hook); /* either prompt hook spelling */
@@ -36,6 +37,7 @@ size_t cpex_manager_plugin_count(const cpex_manager *cm)
     cpex_manager *m = (cpex_manager *)cm;
     if (!m)
         return 0;
+    cpex__mgr_sync(m);
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     size_t n = atomic_load(&m->snapshot)->plugin_count;
     cpex__rcu_exit(t);
@@ -47,6 +49,7 @@ char **cpex_manager_plugin_names(const cpex_manager *cm)
     cpex_manager *m = (cpex_manager *)cm;
     if (!m)
         return NULL;
+    cpex__mgr_sync(m);
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *s = atomic_load(&m->snapshot);
     char **v = cpex__calloc(s->plugin_count + 1, sizeof *v);
@@ -113,6 +116,7 @@ cpex_status cpex_manager_plugin_info(const cpex_manager *cm, const char *name,
     if (!m || !name || !info_fillable(info))
         return CPEX_E_INVALID;
     info_reset(info);
+    cpex__mgr_sync(m);
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *s = atomic_load(&m->snapshot);
     cpex__plugin *p = NULL;
@@ -168,6 +172,7 @@ json_t *cpex_manager_plugin_config(const cpex_manager *cm, const char *name)
     if (!m || !name)
         return NULL;
     json_t *cfg = NULL;
+    cpex__mgr_sync(m);
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *s = atomic_load(&m->snapshot);
     for (size_t i = 0; i < s->plugin_count; i++)

@@ -143,14 +143,33 @@ void cpex__registration_use_handlers(cpex_plugin_registration *reg,
     reg->handler_count = count;
 }
 
+/* Append `n` bytes as snprintf at *pos would (cut at cap, always ended). */
+static void list_put(char *buf, size_t cap, size_t *pos, const char *s, size_t n)
+{
+    if (*pos < cap) {
+        size_t room = cap - 1 - *pos;
+        size_t k = n < room ? n : room;
+        memcpy(buf + *pos, s, k);
+        buf[*pos + k] = '\0';
+    }
+    *pos += n;
+}
+
 void cpex__registration_list_hooks(const cpex_plugin_registration *reg, char *buf, size_t cap)
 {
-    size_t pos = (size_t)snprintf(buf, cap, "[");
+    /* "[a, b]", each hook cut at 100 bytes; by hand: it runs for every
+       plugin a configuration loads. */
+    if (!cap)
+        return;
+    size_t pos = 0;
+    list_put(buf, cap, &pos, "[", 1);
     for (size_t i = 0; i < reg->handler_count && pos < cap; i++) {
         const char *hook = cpex__registration_handler(reg, i).hook;
-        pos += (size_t)snprintf(buf + pos, cap - pos, "%s%.100s", i ? ", " : "",
-                                hook ? hook : "(null)");
+        if (i)
+            list_put(buf, cap, &pos, ", ", 2);
+        const char *h = hook ? hook : "(null)";
+        list_put(buf, cap, &pos, h, strnlen(h, 100));
     }
     if (pos < cap)
-        snprintf(buf + pos, cap - pos, "]");
+        list_put(buf, cap, &pos, "]", 1);
 }

@@ -51,6 +51,7 @@ uint64_t cpex_manager_generation(const cpex_manager *cm)
     cpex_manager *m = (cpex_manager *)cm;
     if (!m)
         return 0;
+    cpex__mgr_sync(m);
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     uint64_t g = atomic_load(&m->snapshot)->generation;
     cpex__rcu_exit(t);
@@ -62,6 +63,7 @@ size_t cpex_manager_route_cache_size(const cpex_manager *cm)
     cpex_manager *m = (cpex_manager *)cm;
     if (!m)
         return 0;
+    cpex__mgr_sync(m);
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     size_t n = cpex__route_cache_size(atomic_load(&m->snapshot)->routing);
     cpex__rcu_exit(t);
@@ -234,13 +236,13 @@ static cpex_status reload_config(cpex_manager *m, cpex__config *cfg, cpex_error 
     cpex_error local = CPEX_ERROR_INIT;
     for (size_t i = 0; i < cfg->warning_count; i++)
         cpex__log(cpex__sink_of(m), CPEX_LOG_WARN, NULL, "%s", cfg->warnings[i]);
-    pthread_mutex_lock(&m->write_lock);
+    cpex__mgr_lock(m);
+    cpex__snapshot *cur = cpex__mgr_current(m);
     cpex__binding_list bindings = {0, 0, NULL};
     cpex__apply ap;
     cpex__apply_init(&ap, m, cfg, &bindings, m->policy);
     cpex__policy *policy = NULL;
     cpex__state_backend *fresh_state = NULL; /* plugin_settings.state (one per manager) */
-    cpex__snapshot *cur = atomic_load(&m->snapshot);
     size_t cap = cur->plugin_count + cfg->plugin_count;
     cpex__plugin **list = cpex__calloc(cap ? cap : 1, sizeof *list);
     cpex__plugin **created =
@@ -328,7 +330,7 @@ static cpex_status reload_config(cpex_manager *m, cpex__config *cfg, cpex_error 
     cpex__apply_cleanup(&ap);
     cpex__binding_list_free(&bindings);
     cpex__mgr_apply_settings(m, cfg); /* unknown_hook, short_circuit, observation */
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__mgr_unlock(m);
     if (kept_out)
         *kept_out = kept;
     return CPEX_OK;
@@ -341,7 +343,7 @@ fail:
     cpex__free(created);
     cpex__free(list);
     cpex__binding_list_free(&bindings);
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__mgr_unlock(m);
     cpex_status code_st = local.code;
     cpex__error_move(err, &local);
     return code_st;

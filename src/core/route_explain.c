@@ -157,6 +157,7 @@ json_t *cpex_manager_explain_route(cpex_manager *m, const char *hook, const cpex
         cpex__error_add(err, CPEX_E_INVALID, NULL, "explain_route: manager required");
         return NULL;
     }
+    cpex__mgr_sync(m);
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *s = atomic_load(&m->snapshot);
     const cpex__policy *p = s->routing ? s->routing->policy : NULL;

@@ -123,9 +123,9 @@ cpex_status cpex_manager_register_sink(cpex_manager *m, const cpex_sink_spec *sp
             destroy_spec(spec);
         return err ? err->code : CPEX_E_INVALID;
     }
-    pthread_mutex_lock(&m->write_lock);
+    cpex__mgr_lock(m);
     cpex__where where = {NULL, 0, 0, spec->name, NULL};
-    cpex__snapshot *cur = atomic_load(&m->snapshot);
+    cpex__snapshot *cur = cpex__mgr_current(m);
     cpex_status st = CPEX_OK;
     bool taken = cpex__mgr_name_taken(cur->plugins, cur->plugin_count, spec->name) ||
                  cpex__mgr_name_taken(m->sinks, m->sink_count, spec->name);
@@ -148,7 +148,7 @@ cpex_status cpex_manager_register_sink(cpex_manager *m, const cpex_sink_spec *sp
             p = NULL; /* the manager's now */
         }
     }
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__mgr_unlock(m);
     cpex__plugin_unref(p);
     return st;
 }
@@ -157,7 +157,8 @@ cpex_status cpex_manager_unregister_sink(cpex_manager *m, const char *name, cpex
 {
     if (!m || !name)
         return cpex__error_add(err, CPEX_E_INVALID, NULL, "unregister_sink: name required");
-    pthread_mutex_lock(&m->write_lock);
+    cpex__mgr_lock(m);
+    cpex__mgr_current(m); /* what is pending goes out before this change */
     size_t idx = m->sink_count;
     for (size_t i = 0; i < m->sink_count; i++)
         if (strcmp(m->sinks[i]->name, name) == 0)
@@ -181,7 +182,7 @@ cpex_status cpex_manager_unregister_sink(cpex_manager *m, const char *name, cpex
             st = cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory");
         }
     }
-    pthread_mutex_unlock(&m->write_lock);
+    cpex__mgr_unlock(m);
     cpex__plugin_unref(gone); /* queued verdicts keep their own references */
     return st;
 }

@@ -44,6 +44,7 @@ double cpex_plugin_stats_quantile(const cpex_plugin_stats *row, double q)
  * and its hooks): those rows are shown even before they count anything. */
 static void mark_live(cpex_manager *m, unsigned char *live, size_t n)
 {
+    cpex__mgr_sync(m);
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *s = atomic_load(&m->snapshot);
     for (size_t i = 0; i < s->hook_count; i++) {

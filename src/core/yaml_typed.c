@@ -155,8 +155,10 @@ const char *cpex__ykey_text(cpex__ydiag *diag, const cpex__ynode *k, const char 
 
 int cpex__ykey_index(const char *key, const char *const *keys, size_t count)
 {
+    /* The first byte first: a plugin entry's keys are looked up in a table
+       of thirty-odd names, for every entry of a configuration. */
     for (size_t i = 0; i < count; i++)
-        if (strcmp(key, keys[i]) == 0)
+        if (keys[i][0] == key[0] && strcmp(key, keys[i]) == 0)
             return (int)i;
     return -1;
 }

@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,10 +94,30 @@ static void lib_release(void *data)
 /* Paths                                                               */
 /* ------------------------------------------------------------------ */
 
+/* `a` then `b`, newly allocated (no printf: it runs for every plugin). */
+static char *concat(const char *a, const char *b)
+{
+    size_t al = strlen(a), bl = strlen(b);
+    char *s = cpex__malloc(al + bl + 1);
+    if (s) {
+        memcpy(s, a, al);
+        memcpy(s + al, b, bl + 1);
+    }
+    return s;
+}
+
 static char *join(const char *dir, const char *path)
 {
-    size_t dl = strlen(dir);
-    return cpex__asprintf("%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", path);
+    size_t dl = strlen(dir), pl = strlen(path);
+    size_t slash = dl && dir[dl - 1] == '/' ? 0 : 1;
+    char *s = cpex__malloc(dl + slash + pl + 1); /* two per plugin: no printf */
+    if (!s)
+        return NULL;
+    memcpy(s, dir, dl);
+    if (slash)
+        s[dl] = '/';
+    memcpy(s + dl + slash, path, pl + 1);
+    return s;
 }
 
 static char *resolve_path_as_written(const char *path, const char *base_dir)
@@ -298,7 +319,8 @@ typedef struct load {
     cpex_plugin_registration reg;
     int created; /* create returned OK: destroy is owed on failure */
     cpex_handler_reg *filtered;
-    cpex__libfile file; /* the checked file, open from admit to loaded (admit.c) */
+    cpex__libfile file;    /* the checked file, open from admit to loaded (admit.c) */
+    cpex__libcache *cache; /* the factory's (NULL: none) */
 } load;
 
 static void load_undo(load *l)
@@ -330,8 +352,14 @@ static cpex_status read_manifest(load *l, cpex_error *err)
     char why[512];
     cpex__image_sym sym;
     int mapped = cpex__image_init(&l->image, l->dl, why, sizeof why) == 0;
-    if (!find_symbol(&l->image, CPEX_MANIFEST_SYMBOL, &sym, why, sizeof why))
+    /* This very library (handle and file) was read for an earlier plugin. */
+    if (mapped && cpex__libcache_manifest_get(l->cache, l->dl, &l->file.st, &l->manifest))
+        return CPEX_OK;
+    if (!find_symbol(&l->image, CPEX_MANIFEST_SYMBOL, &sym, why, sizeof why)) {
+        if (mapped)
+            cpex__libcache_manifest_put(l->cache, l->dl, &l->file.st, NULL);
         return CPEX_OK; /* no manifest (or only a dependency's): entry points alone */
+    }
     if (!mapped)
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
                                "library '%s' exports a manifest ('" CPEX_MANIFEST_SYMBOL
@@ -341,7 +369,11 @@ static cpex_status read_manifest(load *l, cpex_error *err)
                                "mapped segments (dl_iterate_phdr), which this platform did not "
                                "report; load a build of the plugin without a manifest",
                                l->path, why);
-    return cpex__manifest_load(&l->image, &sym, CPEX_ABI_VERSION, l->path, &l->manifest, err);
+    cpex_status st =
+        cpex__manifest_load(&l->image, &sym, CPEX_ABI_VERSION, l->path, &l->manifest, err);
+    if (st == CPEX_OK)
+        cpex__libcache_manifest_put(l->cache, l->dl, &l->file.st, l->manifest);
+    return st;
 }
 
 /* Step 5: the entry point symbol, checked against the manifest's entries. */
@@ -377,8 +409,7 @@ static cpex_status choose_entry(load *l, cpex_error *err)
             return st;
         }
     }
-    l->symbol = entry ? cpex__asprintf(CPEX_ENTRY_SYMBOL_PREFIX "%s", entry)
-                      : cpex__strdup(CPEX_ENTRY_SYMBOL);
+    l->symbol = entry ? concat(CPEX_ENTRY_SYMBOL_PREFIX, entry) : cpex__strdup(CPEX_ENTRY_SYMBOL);
     if (!l->symbol)
         return oom(err, l);
     cpex__image_sym sym;
@@ -503,7 +534,8 @@ static cpex_status check_registration(load *l, cpex_error *err)
                                "  hint: the plugin is broken; its create must fill the "
                                "registration (use the CPEX_PLUGIN macros of cpex/plugin.h)",
                                l->path, l->symbol);
-    if (!cpex__abi_compatible(CPEX_ABI_VERSION, reg->abi_version, why, sizeof why))
+    if (!cpex__abi_compatible(CPEX_ABI_VERSION, reg->abi_version, NULL, 0) &&
+        !cpex__abi_compatible(CPEX_ABI_VERSION, reg->abi_version, why, sizeof why))
         return cpex__error_add(err, CPEX_E_LOAD, NULL,
                                "library '%s': the plugin's registration is for an incompatible "
                                "plugin ABI\n"
@@ -562,7 +594,6 @@ static cpex_status check_registration(load *l, cpex_error *err)
 cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req,
                              cpex_factory_product *out, cpex_error *err)
 {
-    (void)factory_data;
     if (!req || !out || !req->config || !req->config->kind.ptr || !req->host)
         return cpex__error_add(err, CPEX_E_INVALID, NULL,
                                "lib loader: incomplete factory request (no config, kind or "
@@ -571,6 +602,7 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
     memset(&l, 0, sizeof l);
     l.req = req;
     l.file.fd = -1;
+    l.cache = factory_data;
 
     /* 1. The kind. The manager's config strings are NUL-terminated. */
     cpex_status st = cpex__kind_parse(req->config->kind.ptr, &l.kind, err);
@@ -685,15 +717,28 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
     h->filtered = l.filtered;
 
     if (req->log) {
+        /* "loaded plugin '%.*s' from '%s'%s%s: it reports name '%.100s'
+           version '%.50s'; handlers %s", put together without printf (it
+           runs for every plugin a configuration loads). */
         char list[600], line[1200];
         cpex__registration_list_hooks(&l.reg, list, sizeof list);
-        snprintf(line, sizeof line,
-                 "loaded plugin '%.*s' from '%s'%s%s: it reports name '%.100s' version "
-                 "'%.50s'; handlers %s",
-                 (int)req->config->name.len, req->config->name.ptr ? req->config->name.ptr : "",
-                 l.path, l.kind.entry ? " entry " : "", l.kind.entry ? l.kind.entry : "",
-                 l.reg.name ? l.reg.name : "(none)", l.reg.version ? l.reg.version : "(none)",
-                 list);
+        cpex__textbuf t;
+        cpex__textbuf_init(&t, line, sizeof line);
+        cpex__textbuf_str(&t, "loaded plugin '", SIZE_MAX);
+        if (req->config->name.ptr)
+            cpex__textbuf_put(&t, req->config->name.ptr,
+                              strnlen(req->config->name.ptr, req->config->name.len));
+        cpex__textbuf_str(&t, "' from '", SIZE_MAX);
+        cpex__textbuf_str(&t, l.path, SIZE_MAX);
+        cpex__textbuf_str(&t, l.kind.entry ? "' entry " : "'", SIZE_MAX);
+        if (l.kind.entry)
+            cpex__textbuf_str(&t, l.kind.entry, SIZE_MAX);
+        cpex__textbuf_str(&t, ": it reports name '", SIZE_MAX);
+        cpex__textbuf_str(&t, l.reg.name ? l.reg.name : "(none)", 100);
+        cpex__textbuf_str(&t, "' version '", SIZE_MAX);
+        cpex__textbuf_str(&t, l.reg.version ? l.reg.version : "(none)", 50);
+        cpex__textbuf_str(&t, "'; handlers ", SIZE_MAX);
+        cpex__textbuf_str(&t, list, SIZE_MAX);
         cpex__text_one_line(line);
         req->log(req->log_ctx, CPEX_LOG_INFO, line);
     }
@@ -734,8 +779,12 @@ int cpex__lib_identify(const cpex_factory_request *req, char *buf, size_t cap)
     char *path = resolve_path_as_written(kind.path, req->base_dir);
     char id[200];
     int rc = path ? cpex__lib_identity(path, id, sizeof id) : -1;
-    if (rc == 0)
-        snprintf(buf, cap, "lib %s", id);
+    if (rc == 0 && cap) { /* "lib %s" */
+        cpex__textbuf t;
+        cpex__textbuf_init(&t, buf, cap);
+        cpex__textbuf_put(&t, "lib ", 4);
+        cpex__textbuf_str(&t, id, sizeof id);
+    }
     cpex__free(path);
     cpex__kind_cleanup(&kind);
     return rc;

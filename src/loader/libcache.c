@@ -19,10 +19,20 @@ typedef struct entry {
     int64_t at_ns; /* when it was checked (monotonic) */
 } entry;
 
+#define MANIFEST_SLOTS 8
+
+typedef struct manifest_slot {
+    const void *dl; /* NULL: empty */
+    struct stat st;
+    cpex__manifest_copy *copy; /* one reference; NULL: the library has none */
+} manifest_slot;
+
 struct cpex__libcache {
     pthread_mutex_t lock;
     entry e[LIBCACHE_MAX];
     size_t count;
+    manifest_slot man[MANIFEST_SLOTS];
+    size_t man_next; /* the slot the next put replaces */
 };
 
 cpex__libcache *cpex__libcache_new(void)
@@ -54,6 +64,8 @@ void cpex__libcache_free(void *cache)
         return;
     while (c->count)
         drop(c, 0);
+    for (size_t i = 0; i < MANIFEST_SLOTS; i++)
+        cpex__manifest_copy_free(c->man[i].copy);
     pthread_mutex_destroy(&c->lock);
     cpex__free(c);
 }
@@ -135,4 +147,45 @@ void cpex__libcache_put(cpex__libcache *c, const char *written, const cpex__libc
     }
     c->e[c->count++] = n;
     pthread_mutex_unlock(&c->lock);
+}
+
+bool cpex__libcache_manifest_get(cpex__libcache *c, const void *dl, const struct stat *st,
+                                 cpex__manifest_copy **out)
+{
+    *out = NULL;
+    if (!c || !dl)
+        return false;
+    bool found = false;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < MANIFEST_SLOTS && !found; i++) {
+        manifest_slot *s = &c->man[i];
+        if (s->dl == dl && same_file(&s->st, st)) {
+            *out = cpex__manifest_copy_ref(s->copy);
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}
+
+void cpex__libcache_manifest_put(cpex__libcache *c, const void *dl, const struct stat *st,
+                                 cpex__manifest_copy *copy)
+{
+    if (!c || !dl)
+        return;
+    cpex__manifest_copy *old = NULL;
+    pthread_mutex_lock(&c->lock);
+    size_t i = 0;
+    while (i < MANIFEST_SLOTS && c->man[i].dl != dl)
+        i++;
+    if (i == MANIFEST_SLOTS) {
+        i = c->man_next;
+        c->man_next = (c->man_next + 1) % MANIFEST_SLOTS;
+    }
+    old = c->man[i].copy;
+    c->man[i].dl = dl;
+    c->man[i].st = *st;
+    c->man[i].copy = cpex__manifest_copy_ref(copy);
+    pthread_mutex_unlock(&c->lock);
+    cpex__manifest_copy_free(old);
 }

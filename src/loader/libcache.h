@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
+#include "loader/manifest.h"
 #include "util/sha256.h"
 
 /** How long a full check is reused (2 s). */
@@ -59,5 +60,22 @@ void cpex__libcache_put(cpex__libcache *cache, const char *written, const cpex__
 
 /** Release what a cpex__libcheck owns. */
 void cpex__libcheck_clear(cpex__libcheck *check);
+
+/*
+ * The manifest of a loaded library, read once per library handle: a
+ * configuration of many plugins from one library reads and validates it
+ * once. Kept per dlopen handle and the file it was opened from (`st`, as
+ * cpex__libcheck has it), so a handle value reused for another file after
+ * an unload never matches. A copy is host memory and never changes.
+ */
+
+/** True when the manifest of handle `dl` (file `st`) was read before: *out
+ *  is a new reference to it (cpex__manifest_copy_free), or NULL when the
+ *  library has none. */
+bool cpex__libcache_manifest_get(cpex__libcache *cache, const void *dl, const struct stat *st,
+                                 cpex__manifest_copy **out);
+/** Remember the manifest read from `dl` (`copy`, NULL: none; a reference is taken). */
+void cpex__libcache_manifest_put(cpex__libcache *cache, const void *dl, const struct stat *st,
+                                 cpex__manifest_copy *copy);
 
 #endif

@@ -37,26 +37,60 @@ int cpex__abi_compatible(uint32_t host, uint32_t plugin, char *why, size_t cap)
 /* The copy                                                            */
 /* ------------------------------------------------------------------ */
 
-static void entry_free(cpex_manifest_entry *e)
+/* The strings of a copy live in blocks (a load reads the manifest of its
+ * library for every plugin: one allocation per string was a third of it). */
+typedef struct cpex__manifest_block {
+    struct cpex__manifest_block *next;
+    size_t used, cap;
+    char data[];
+} cpex__manifest_block;
+
+#define BLOCK_MIN 2048
+
+/* A copy of `src` in the copy's blocks; NULL on OOM. */
+static const char *copy_string(cpex__manifest_copy *copy, const char *src)
 {
-    cpex__free((void *)e->entry);
-    cpex__free((void *)e->display_name);
-    cpex__free((void *)e->version);
-    cpex__free((void *)e->description);
-    for (size_t h = 0; e->hooks && h < e->hook_count; h++)
-        cpex__free((void *)e->hooks[h]);
-    cpex__free((void *)e->hooks);
+    size_t len = strlen(src) + 1;
+    cpex__manifest_block *b = copy->strings;
+    if (!b || b->cap - b->used < len) {
+        size_t cap = len > BLOCK_MIN ? len : BLOCK_MIN;
+        b = cpex__malloc(sizeof *b + cap);
+        if (!b)
+            return NULL;
+        b->next = copy->strings;
+        b->used = 0;
+        b->cap = cap;
+        copy->strings = b;
+    }
+    char *dst = b->data + b->used;
+    memcpy(dst, src, len);
+    b->used += len;
+    return dst;
+}
+
+cpex__manifest_copy *cpex__manifest_copy_ref(cpex__manifest_copy *copy)
+{
+    if (copy)
+        atomic_fetch_add(&copy->extra_refs, 1);
+    return copy;
 }
 
 void cpex__manifest_copy_free(cpex__manifest_copy *copy)
 {
     if (!copy)
         return;
+    /* fetch_sub returns the holders beyond this one: none, free it. */
+    if (atomic_fetch_sub(&copy->extra_refs, 1) > 0)
+        return;
     for (size_t i = 0; copy->store && i < copy->capacity; i++)
-        entry_free(&copy->store[i]);
+        cpex__free((void *)copy->store[i].hooks);
     cpex__free(copy->store);
     cpex__free(copy->list);
-    cpex__free((void *)copy->manifest.build_info);
+    while (copy->strings) {
+        cpex__manifest_block *b = copy->strings;
+        copy->strings = b->next;
+        cpex__free(b);
+    }
     cpex__free(copy);
 }
 
@@ -87,7 +121,7 @@ static int keep(reader *r, const char **dst, const char *src)
 {
     if (!r->copy || !src)
         return 0;
-    *dst = cpex__strdup(src);
+    *dst = copy_string(r->copy, src);
     if (*dst)
         return 0;
     r->nomem = 1;
@@ -316,7 +350,9 @@ cpex_status cpex__manifest_load(const cpex__image *im, const cpex__image_sym *sy
     cpex__manifest_verdict v = cpex__manifest_read(im, sym, host_abi, out ? &copy : NULL, &rep);
     /* The version before the layout: the operator needs the versions, and
        another major's layout means nothing to us. */
-    if (rep.header && !cpex__abi_compatible(host_abi, rep.abi_version, why, sizeof why)) {
+    /* The text only for a refusal (it is a printf). */
+    if (rep.header && !cpex__abi_compatible(host_abi, rep.abi_version, NULL, 0) &&
+        !cpex__abi_compatible(host_abi, rep.abi_version, why, sizeof why)) {
         cpex__manifest_copy_free(copy);
         int major = CPEX_ABI_MAJOR(host_abi) != CPEX_ABI_MAJOR(rep.abi_version);
         return cpex__error_add(

@@ -13,6 +13,7 @@
 #ifndef CPEX_LOADER_MANIFEST_H
 #define CPEX_LOADER_MANIFEST_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,10 +71,15 @@ typedef struct cpex__manifest_copy {
     size_t capacity;
     cpex_manifest_entry *store;
     const cpex_manifest_entry **list;
+    struct cpex__manifest_block *strings; /* every string of the copy, in a few blocks */
+    _Atomic long extra_refs;              /* holders beyond the first (libcache.h shares it) */
 } cpex__manifest_copy;
 
-/** Free a copy and everything in it. NULL is allowed. */
+/** Free a copy and everything in it, or drop one reference of a shared
+ *  one. NULL is allowed. A copy is never changed once read. */
 void cpex__manifest_copy_free(cpex__manifest_copy *copy);
+/** One more holder of `copy` (each releases with cpex__manifest_copy_free). */
+cpex__manifest_copy *cpex__manifest_copy_ref(cpex__manifest_copy *copy);
 
 typedef enum cpex__manifest_verdict {
     CPEX_MANIFEST_VALID = 0,   /* every check passed */

@@ -132,6 +132,21 @@ void cpex__textbuf_add(cpex__textbuf *t, const char *fmt, ...)
     t->len += (size_t)n < room ? (size_t)n : room;
 }
 
+void cpex__textbuf_put(cpex__textbuf *t, const char *s, size_t n)
+{
+    size_t room = t->cap - t->len - 1;
+    if (n > room)
+        n = room;
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+    t->buf[t->len] = '\0';
+}
+
+void cpex__textbuf_str(cpex__textbuf *t, const char *s, size_t max)
+{
+    cpex__textbuf_put(t, s, strnlen(s, max));
+}
+
 void cpex__textbuf_join(cpex__textbuf *t, const char *const *items, size_t count)
 {
     for (size_t i = 0; i < count; i++)

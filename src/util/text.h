@@ -41,6 +41,12 @@ void cpex__textbuf_init(cpex__textbuf *t, char *buf, size_t cap);
 void cpex__textbuf_add(cpex__textbuf *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/** Append the `n` bytes at `s` (no printf), cut to what fits. */
+void cpex__textbuf_put(cpex__textbuf *t, const char *s, size_t n);
+
+/** Append the string `s`, at most `max` bytes of it. */
+void cpex__textbuf_str(cpex__textbuf *t, const char *s, size_t max);
+
 /** Append the `count` strings of `items`, separated by ", ". */
 void cpex__textbuf_join(cpex__textbuf *t, const char *const *items, size_t count);
 
