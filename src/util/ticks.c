@@ -24,39 +24,71 @@ static bool tsc_invariant(void)
     return (d & (1u << 8)) != 0;
 }
 
-/* Nanoseconds per tick as a 32.32 fixed-point number, measured over about
- * 2 ms against CLOCK_MONOTONIC: each end pairs a counter read with the
- * clock reads around it, so the error is a few ns in 2 ms (1e-5). 0 when
- * the rate is not plausible (a counter that does not move, or runs at
- * under 100 MHz or over 20 GHz). */
-static uint64_t measure_tsc(void)
+/* One reading of the counter between two readings of CLOCK_MONOTONIC: the
+ * clock time it pairs with (their midpoint) and how far that may be off
+ * (half the bracket). A thread preempted between the reads gets a wide
+ * bracket, so each end of the measurement keeps its narrowest of a few. */
+typedef struct tsc_pair {
+    int64_t ns;
+    int64_t half_bracket;
+    uint64_t ticks;
+} tsc_pair;
+
+static tsc_pair tsc_read_pair(void)
 {
-    int64_t a0 = cpex__now_ns();
-    uint64_t c0 = __rdtsc();
-    int64_t a1 = cpex__now_ns();
-    int64_t t0 = a0 + (a1 - a0) / 2;
-    int64_t t1 = t0;
-    uint64_t c1 = c0;
-    while (t1 - t0 < 2000000) {
-        int64_t b0 = cpex__now_ns();
-        c1 = __rdtsc();
-        int64_t b1 = cpex__now_ns();
-        t1 = b0 + (b1 - b0) / 2;
+    tsc_pair best = {0, 0, 0};
+    for (int i = 0; i < 8; i++) {
+        int64_t a = cpex__now_ns();
+        uint64_t c = __rdtsc();
+        int64_t b = cpex__now_ns();
+        if (i == 0 || (b - a) / 2 < best.half_bracket)
+            best = (tsc_pair){a + (b - a) / 2, (b - a) / 2, c};
     }
-    if (c1 <= c0)
+    return best;
+}
+
+/* Nanoseconds per tick as a 32.32 fixed-point number, measured against
+ * CLOCK_MONOTONIC over at least 2 ms and until the two ends' uncertainty
+ * is under 1/2000 of the window (at most 100 ms: a machine so loaded that
+ * no narrow reading comes takes the rate as it stands then, still with
+ * the narrowest ends). Under load a single pair of readings at each end
+ * was off by up to a preemption, which once made a 30 ms call read as
+ * 16 ms. 0 when the rate is not plausible (a counter that does not move,
+ * or runs at under 100 MHz or over 20 GHz). */
+uint64_t cpex__ticks_measure_rate(void)
+{
+    if (!tsc_invariant())
         return 0;
-    double ns_per_tick = (double)(t1 - t0) / (double)(c1 - c0);
+    tsc_pair p0 = tsc_read_pair();
+    tsc_pair p1 = p0;
+    for (;;) {
+        tsc_pair p = tsc_read_pair();
+        /* Keep the narrower end reading once the window is long enough. */
+        if (p.ns - p0.ns >= 2000000 && p.half_bracket <= p1.half_bracket)
+            p1 = p;
+        else if (p1.ns - p0.ns < 2000000)
+            p1 = p;
+        int64_t window = p.ns - p0.ns;
+        if (p1.ns - p0.ns >= 2000000 &&
+            ((p0.half_bracket + p1.half_bracket) * 2000 <= p1.ns - p0.ns || window >= 100000000))
+            break;
+    }
+    if (p1.ticks <= p0.ticks)
+        return 0;
+    double ns_per_tick = (double)(p1.ns - p0.ns) / (double)(p1.ticks - p0.ticks);
     if (!(ns_per_tick > 0.05 && ns_per_tick < 10.0))
         return 0;
     return (uint64_t)(ns_per_tick * 4294967296.0);
 }
+#else
+uint64_t cpex__ticks_measure_rate(void) { return 0; }
 #endif
 
 static void init_once(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     if (tsc_invariant()) {
-        uint64_t mult = measure_tsc();
+        uint64_t mult = cpex__ticks_measure_rate();
         if (mult) {
             cpex__ticks_mult = mult;
             cpex__ticks_cpu = true;

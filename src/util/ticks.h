@@ -36,6 +36,15 @@ extern uint64_t cpex__ticks_mult;
 /** Decide the tick source and measure its rate (once per process; thread-safe). */
 void cpex__ticks_init(void);
 
+/**
+ * Measure the x86 TSC's rate against CLOCK_MONOTONIC now (what
+ * cpex__ticks_init does once): nanoseconds per tick as 32.32 fixed point,
+ * or 0 where there is no invariant TSC or the rate is not plausible. Takes
+ * 2 ms or more (up to about 100 ms on a machine too loaded to read the two
+ * clocks close together). For tests; the library uses cpex__ticks_mult.
+ */
+uint64_t cpex__ticks_measure_rate(void);
+
 /** The interval counter now. */
 static inline uint64_t cpex__ticks(void)
 {
