@@ -191,9 +191,22 @@ typedef struct cpex__factory_slot {
     cpex_factory factory;
 } cpex__factory_slot;
 
+/* The manager-wide settings a configuration may override, as the host's
+ * options set them: a reload starts again from these (reload.c). */
+typedef struct cpex__settings_base {
+    bool deny_unknown_hooks;
+    bool short_circuit;
+    int execution_records; /* as cpex_manager_options: 0 off, 1 on */
+    int metrics;
+    uint32_t audit_queue_size;
+    uint32_t audit_overflow;
+    double audit_max_wait;
+} cpex__settings_base;
+
 struct cpex_manager {
     cpex_manager_options opts;
-    cpex__hub *hub; /* log sink and background work; outlives the manager
+    cpex__settings_base base; /* the host's settings (never changed after creation) */
+    cpex__hub *hub;           /* log sink and background work; outlives the manager
                                             while abandoned handlers hold it */
     int64_t default_timeout_ns;
 

@@ -379,14 +379,28 @@ static cpex__policy *load_policy(cpex_manager *m, cpex__config *cfg, cpex__apply
     return p;
 }
 
-void cpex__mgr_apply_settings(cpex_manager *m, const cpex__config *cfg)
+void cpex__mgr_apply_settings(cpex_manager *m, const cpex__config *cfg, bool replace)
 {
-    if (cfg->unknown_hook_deny) /* manager-wide, and only ever turned on */
-        atomic_store(&m->deny_unknown_hooks, true);
-    if (cfg->has_short_circuit)
-        atomic_store(&m->short_circuit, cfg->short_circuit_on_deny);
-    cpex__observe_apply_settings(m, cfg->execution_records, cfg->metrics, cfg->audit_queue_size,
-                                 cfg->audit_overflow, cfg->audit_max_wait);
+    /* Each setting the file leaves out keeps its value on a load, and
+       returns to the host's option (m->base) on a reload. Computed first,
+       stored once each: an invoke never sees a mix of the two. */
+    const cpex__settings_base *b = &m->base;
+    if (cfg->unknown_hook_deny || replace) /* a load only ever turns it on */
+        atomic_store(&m->deny_unknown_hooks, cfg->unknown_hook_deny || b->deny_unknown_hooks);
+    if (cfg->has_short_circuit || replace)
+        atomic_store(&m->short_circuit,
+                     cfg->has_short_circuit ? cfg->short_circuit_on_deny : b->short_circuit);
+    int records = cfg->execution_records, metrics = cfg->metrics, overflow = cfg->audit_overflow;
+    int64_t queue = cfg->audit_queue_size;
+    double wait = cfg->audit_max_wait;
+    if (replace) {
+        records = records >= 0 ? records : b->execution_records;
+        metrics = metrics >= 0 ? metrics : b->metrics;
+        queue = queue > 0 ? queue : (int64_t)b->audit_queue_size;
+        overflow = overflow >= 0 ? overflow : (int)b->audit_overflow;
+        wait = wait >= 0 ? wait : b->audit_max_wait;
+    }
+    cpex__observe_apply_settings(m, records, metrics, queue, overflow, wait);
 }
 
 static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *err)
@@ -469,7 +483,7 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
     cpex__free(batch);
     cpex__binding_list_free(&bindings);
     cpex__apply_cleanup(&ap);
-    cpex__mgr_apply_settings(m, cfg);
+    cpex__mgr_apply_settings(m, cfg, false);
     cpex__mgr_unlock(m);
     return CPEX_OK;
 fail:

@@ -139,6 +139,13 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
         cpex__free(m);
         return cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory creating the manager");
     }
+    m->base = (cpex__settings_base){opts.unknown_hook == CPEX_UNKNOWN_HOOK_DENY,
+                                    opts.short_circuit_on_deny,
+                                    opts.execution_records ? 1 : 0,
+                                    opts.metrics ? 1 : 0,
+                                    m->opts.audit_queue_size,
+                                    m->opts.audit_overflow,
+                                    m->opts.audit_max_wait};
     atomic_init(&m->deny_unknown_hooks, opts.unknown_hook == CPEX_UNKNOWN_HOOK_DENY);
     atomic_init(&m->short_circuit, opts.short_circuit_on_deny);
     cpex__observe_apply_settings(m, opts.execution_records, opts.metrics, -1, -1, -1.0);

@@ -90,8 +90,10 @@ cpex_status cpex__mgr_commit(cpex_manager *m, cpex__plugin **batch, size_t count
                              const cpex__binding_list *bindings);
 struct cpex__config;
 struct cpex__config_plugin;
-/** Apply a configuration's manager-wide settings (after it is published). */
-void cpex__mgr_apply_settings(cpex_manager *m, const struct cpex__config *cfg);
+/** Apply a configuration's manager-wide settings (after it is published).
+ *  `replace` (a reload): what the file leaves out returns to the host's
+ *  options (m->base); else (a load) it keeps its value. */
+void cpex__mgr_apply_settings(cpex_manager *m, const struct cpex__config *cfg, bool replace);
 /** Publish exactly `all` (count `total`) and bind the pending bindings. */
 cpex_status cpex__mgr_publish_bound(cpex_manager *m, cpex__plugin *const *all, size_t total,
                                     const cpex__binding_list *bindings);

@@ -329,7 +329,10 @@ static cpex_status reload_config(cpex_manager *m, cpex__config *cfg, cpex_error 
     cpex__free(list);
     cpex__apply_cleanup(&ap);
     cpex__binding_list_free(&bindings);
-    cpex__mgr_apply_settings(m, cfg); /* unknown_hook, short_circuit, observation */
+    /* The file's manager-wide settings (unknown_hook, short_circuit,
+       observation) replace those of the configuration it replaces: what it
+       leaves out returns to the host's options. */
+    cpex__mgr_apply_settings(m, cfg, true);
     cpex__mgr_unlock(m);
     if (kept_out)
         *kept_out = kept;

@@ -203,10 +203,9 @@ static inline void rt_quiet(void *user, uint32_t level, const char *plugin, cons
 }
 
 /** A manager (quiet log) with "test/rec" and the lib: loader registered. */
-static inline cpex_manager *rt_manager(void)
+/** A manager with options `o` (its log set quiet), serving RT_KIND and lib:. */
+static inline cpex_manager *rt_manager_with(cpex_manager_options o)
 {
-    cpex_manager_options o;
-    cpex_manager_options_init(&o);
     o.log = rt_quiet;
     cpex_manager *m = NULL;
     cpex_error err = CPEX_ERROR_INIT;
@@ -220,6 +219,13 @@ static inline cpex_manager *rt_manager(void)
         cpex_loader_register(m, &err) != CPEX_OK)
         abort();
     return m;
+}
+
+static inline cpex_manager *rt_manager(void)
+{
+    cpex_manager_options o;
+    cpex_manager_options_init(&o);
+    return rt_manager_with(o);
 }
 
 /** Load `yaml`: CPEX_OK, or the status with the message in *msg (malloc'd) when msg. */

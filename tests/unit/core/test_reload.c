@@ -100,6 +100,79 @@ static void test_reload_keeps_unchanged_state(void **state)
     assert_int_equal(atomic_load(&rt_stat_of("keep")->destroys), 1);
 }
 
+/* Records of one invoke of PRE, and whether an invoke of a hook nobody
+ * serves is allowed: two of the manager-wide settings, seen from outside. */
+static size_t records_of_one_invoke(cpex_manager *m)
+{
+    cpex_cmf_message *msg = test_text_message("hi");
+    cpex_payload p = cpex_payload_cmf(msg);
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
+    cpex_manager_invoke(m, PRE, &p, NULL, NULL, &res);
+    size_t n = res.execution_count;
+    cpex_pipeline_result_cleanup(&res);
+    cpex_cmf_free(msg);
+    return n;
+}
+
+static bool unknown_hook_allowed(cpex_manager *m)
+{
+    bool allowed = false;
+    rt_run(m, "no.such.hook", NULL, &allowed, NULL);
+    return allowed;
+}
+
+#define SETTINGS_ON                                                                                \
+    "plugin_settings:\n  execution_records: true\n  unknown_hook: deny\nplugins:\n" PLUG("a")
+#define SETTINGS_NONE "plugins:\n" PLUG("a")
+
+/* A reload replaces the configuration as a whole, its manager-wide
+ * settings included: what the new file leaves out returns to the host's
+ * options. A load adds to what is there and changes only what it sets. */
+static void test_reload_replaces_settings(void **state)
+{
+    (void)state;
+    cpex_manager *m = ready(SETTINGS_ON);
+    assert_int_equal(records_of_one_invoke(m), 1);
+    assert_false(unknown_hook_allowed(m));
+    /* A load without the keys leaves them as they are. */
+    assert_int_equal(rt_load(m, "plugins:\n" PLUG("b"), NULL), CPEX_OK);
+    assert_int_equal(records_of_one_invoke(m), 2);
+    assert_false(unknown_hook_allowed(m));
+    /* A reload without them: back to the defaults the host kept. */
+    assert_int_equal(rt_reload(m, SETTINGS_NONE, NULL), CPEX_OK);
+    assert_int_equal(records_of_one_invoke(m), 0);
+    assert_true(unknown_hook_allowed(m));
+    /* And on again with a file that sets them. */
+    assert_int_equal(rt_reload(m, SETTINGS_ON, NULL), CPEX_OK);
+    assert_int_equal(records_of_one_invoke(m), 1);
+    assert_false(unknown_hook_allowed(m));
+    cpex_manager_free(m);
+
+    /* The host's options are the floor a reload returns to: records on and
+       unknown hooks denied by the host stay so when a file turns records
+       off and then leaves the key out; a file cannot allow what the host
+       denies. */
+    cpex_manager_options o;
+    cpex_manager_options_init(&o);
+    o.execution_records = 1;
+    o.unknown_hook = CPEX_UNKNOWN_HOOK_DENY;
+    m = rt_manager_with(o);
+    assert_int_equal(rt_load(m, SETTINGS_NONE, NULL), CPEX_OK);
+    assert_int_equal(cpex_manager_initialize(m, NULL), CPEX_OK);
+    assert_int_equal(records_of_one_invoke(m), 1);
+    assert_int_equal(rt_reload(m,
+                               "plugin_settings:\n  execution_records: false\n  unknown_hook: "
+                               "allow\nplugins:\n" PLUG("a"),
+                               NULL),
+                     CPEX_OK);
+    assert_int_equal(records_of_one_invoke(m), 0);
+    assert_false(unknown_hook_allowed(m));
+    assert_int_equal(rt_reload(m, SETTINGS_NONE, NULL), CPEX_OK);
+    assert_int_equal(records_of_one_invoke(m), 1);
+    assert_false(unknown_hook_allowed(m));
+    cpex_manager_free(m);
+}
+
 /* A plugin registered from code survives reloads. */
 static void test_code_plugins_survive(void **state)
 {
@@ -600,6 +673,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reload_keeps_unchanged_state),
         cmocka_unit_test(test_code_plugins_survive),
+        cmocka_unit_test(test_reload_replaces_settings),
         cmocka_unit_test(test_bad_config_keeps_old),
         cmocka_unit_test(test_reload_under_load),
         cmocka_unit_test(test_watch_edits_and_renames),
