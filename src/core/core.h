@@ -156,6 +156,7 @@ typedef struct cpex__snapshot {
     struct cpex__route_state *routing;   /* routes, conditions, route cache; NULL: unrouted */
     struct cpex__snap_obs *obs;          /* observation wiring (observe.h); NULL until wired */
     bool any_sinks;                      /* some audit sink observes some hook */
+    uint64_t uid;                        /* unique in the process (registry.c) */
     struct cpex__snapshot *retired_next; /* replaced without an RCU wait (publish.c) */
 } cpex__snapshot;
 

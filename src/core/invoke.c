@@ -251,6 +251,66 @@ static inline void set_generation(cpex_pipeline_result *res, const cpex__snapsho
         res->generation = s ? s->generation : 0;
 }
 
+/*
+ * The hook of a name, through a small per-thread cache: a host invokes the
+ * same few names again and again, usually from the same string, and a
+ * cached lookup is one compare of the name's bytes where a lookup hashes
+ * them and probes the table (~60 instructions). An entry is keyed by the
+ * snapshot's uid (unique in the process, so an entry of a freed snapshot
+ * can never match) and holds the name's bytes (the hook's own name, or a
+ * copy for a name no hook has), so a reused buffer with other contents
+ * never hits. The slot is chosen by the caller's pointer. Aliases are
+ * resolved before an entry is stored. initial-exec TLS, as in rcu.c: a
+ * few bytes, no __tls_get_addr call.
+ */
+#define NAME_CACHE_SLOTS 2
+#define NAME_CACHE_COPY_BYTES 24
+
+typedef struct name_cache_entry {
+    uint64_t uid;           /* 0: empty */
+    const cpex__hook *hook; /* NULL: no hook of this name in that snapshot */
+    const char *name;       /* hook->name, or `copy` (a miss, or an alias) */
+    size_t len;
+    char copy[NAME_CACHE_COPY_BYTES];
+} name_cache_entry;
+
+static _Thread_local name_cache_entry name_cache[NAME_CACHE_SLOTS]
+    __attribute__((tls_model("initial-exec")));
+
+static __attribute__((noinline)) const cpex__hook *
+find_uncached(const cpex__snapshot *s, const char *hook, size_t len, name_cache_entry *e)
+{
+    const cpex__hook *h = cpex__snapshot_find(s, hook, len);
+    bool alias = false;
+    /* One of two spellings of a hook (hook_names.h)? Only misses whose name
+       could be one ("cmf.prompt_...") pay for the call. */
+    if (!h && len > 11 && hook[4] == 'p') {
+        const char *canonical = cpex__hook_alias_of(hook, len);
+        if (canonical)
+            alias = (h = cpex__snapshot_find(s, canonical, strlen(canonical))) != NULL;
+    }
+    if (h && !alias) {
+        e->name = h->name;
+    } else if (len <= NAME_CACHE_COPY_BYTES) {
+        memcpy(e->copy, hook, len);
+        e->name = e->copy;
+    } else {
+        return h; /* not kept: a long name no hook has */
+    }
+    e->uid = s->uid;
+    e->hook = h;
+    e->len = len;
+    return h;
+}
+
+static inline const cpex__hook *find_hook(const cpex__snapshot *s, const char *hook, size_t len)
+{
+    name_cache_entry *e = &name_cache[((uintptr_t)hook >> 4) % NAME_CACHE_SLOTS];
+    if (e->uid == s->uid && e->len == len && cpex__bytes_eq(e->name, hook, len))
+        return e->hook;
+    return find_uncached(s, hook, len, e);
+}
+
 cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *payload,
                                 const cpex_extensions *extensions, cpex_context_table *context,
                                 cpex_pipeline_result *res)
@@ -270,14 +330,7 @@ cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_pa
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *s = atomic_load_explicit(&m->snapshot, memory_order_seq_cst);
     set_generation(res, s);
-    const cpex__hook *h = cpex__snapshot_find(s, hook, len);
-    /* One of two spellings of a hook (hook_names.h)? Only misses whose name
-       could be one ("cmf.prompt_...") pay for the call. */
-    if (!h && len > 11 && hook[4] == 'p') {
-        const char *canonical = cpex__hook_alias_of(hook, len);
-        if (canonical)
-            h = cpex__snapshot_find(s, canonical, strlen(canonical));
-    }
+    const cpex__hook *h = find_hook(s, hook, len);
     if (!h || h->count == 0 || all_disabled(h)) {
         /* Allow (or the unknown_hook deny), payload and extensions
            untouched. Plugins of `mode: disabled` are not in the index:

@@ -2,6 +2,7 @@
  * registry.c — immutable registry snapshots: hooks with their handlers
  * grouped by phase and sorted by priority, found by one hash lookup.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,10 @@ cpex__snapshot *cpex__snapshot_build(cpex__plugin *const *plugins, size_t count,
     cpex__snapshot *s = cpex__calloc(1, sizeof *s);
     if (!s)
         return NULL;
+    /* Unique in the process, never 0: what the invoke's name cache keys on
+       (a freed snapshot's address may come back; its uid never does). */
+    static _Atomic uint64_t last_uid;
+    s->uid = atomic_fetch_add_explicit(&last_uid, 1, memory_order_relaxed) + 1;
     size_t ids = names ? names->count : 0;
     size_t *per_id = NULL;    /* handlers per hook id, then each hook's next free entry */
     uint32_t *hook_of = NULL; /* hook id -> index + 1 into s->hooks */

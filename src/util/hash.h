@@ -92,6 +92,9 @@ static inline int cpex__bytes_eq(const char *a, const char *b, size_t n)
     if (n >= 8 && n <= 16)
         return cpex__load64(a) == cpex__load64(b) &&
                cpex__load64(a + n - 8) == cpex__load64(b + n - 8);
+    if (n > 16 && n <= 24) /* "cmf.tool_pre_invoke" and its kin: no loop */
+        return ((cpex__load64(a) ^ cpex__load64(b)) | (cpex__load64(a + 8) ^ cpex__load64(b + 8)) |
+                (cpex__load64(a + n - 8) ^ cpex__load64(b + n - 8))) == 0;
     if (n >= 8) {
         for (size_t i = 0; i + 8 < n; i += 8)
             if (cpex__load64(a + i) != cpex__load64(b + i))

@@ -2,7 +2,8 @@
  * test_hook_handle.c — hooks resolved once (cpex_manager_hook) and invoked
  * by handle: the same results as by name, across registrations and
  * unregistrations, for hooks no plugin serves yet, and refused for another
- * manager's handle. Also: many distinct hooks register in linear time (a
+ * manager's handle; invokes by name through the per-thread name cache never
+ * see a stale or wrong hook. Also: many distinct hooks register in linear time (a
  * smoke check of the id-indexed registry: 2,000 hooks, no timing asserted).
  */
 #include <stdio.h>
@@ -148,6 +149,80 @@ static void many_distinct_hooks(void **state)
     tp_manager_free(m);
 }
 
+/* An invoke by name, then a cleanup, expecting a deny by `plugin` with
+ * `code`, or (plugin NULL) an allow with no plugin run. */
+static void by_name(cpex_manager *m, const char *hook, const char *code, const char *plugin)
+{
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
+    tp_run(m, hook, &res);
+    if (plugin) {
+        assert_denied(&res, code, plugin);
+    } else {
+        assert_allowed(&res);
+        assert_true(res.no_plugin_ran);
+    }
+    cpex_pipeline_result_cleanup(&res);
+}
+
+#define LONG_HOOK "host.a_hook_name_longer_than_the_name_cache_keeps"
+
+/* Invokes by name go through a small per-thread cache of recent names
+ * (invoke.c). It must never answer for a name with another name's hook,
+ * with a hook of a registry a change replaced, or with another manager's
+ * hook: one buffer rewritten between invokes (the same pointer, other
+ * names), misses that become hooks, unregistration, the two spellings of
+ * a prompt hook, names too long to keep, and a new manager. */
+static void invoke_by_name_follows_every_change(void **state)
+{
+    (void)state;
+    cpex_manager *m = tp_manager();
+    tp_reg(m, tp_denying(tp_on_hooks(tp_new("a", &trace), "host.aaaa", NULL), "x.a", "a"));
+    tp_reg(m, tp_denying(tp_on_hooks(tp_new("b", &trace), "host.bbbb", NULL), "x.b", "b"));
+    tp_reg(m,
+           tp_denying(tp_on_hooks(tp_new("p", &trace), "cmf.prompt_pre_fetch", NULL), "x.p", "p"));
+    tp_reg(m, tp_denying(tp_on_hooks(tp_new("l", &trace), LONG_HOOK, NULL), "x.l", "l"));
+    tp_init(m);
+    char buf[64];
+    for (int round = 0; round < 2; round++) { /* the second round hits the cache */
+        strcpy(buf, "host.aaaa");
+        by_name(m, buf, "x.a", "a");
+        strcpy(buf, "host.bbbb");
+        by_name(m, buf, "x.b", "b");
+        strcpy(buf, "host.cccc");
+        by_name(m, buf, NULL, NULL);
+        strcpy(buf, "host.aaa"); /* a prefix */
+        by_name(m, buf, NULL, NULL);
+        strcpy(buf, "cmf.prompt_pre_invoke"); /* the other spelling */
+        by_name(m, buf, "x.p", "p");
+        strcpy(buf, "cmf.prompt_pre_fetch");
+        by_name(m, buf, "x.p", "p");
+        strcpy(buf, LONG_HOOK);
+        by_name(m, buf, "x.l", "l");
+        buf[strlen(buf) - 1] = '?'; /* a long name nobody serves */
+        by_name(m, buf, NULL, NULL);
+    }
+    /* A name missed, then served: the registration is a new registry. */
+    strcpy(buf, "host.cccc");
+    by_name(m, buf, NULL, NULL);
+    tp_reg(m, tp_denying(tp_on_hooks(tp_new("c", &trace), "host.cccc", NULL), "x.c", "c"));
+    by_name(m, buf, "x.c", "c");
+    /* And served no more. */
+    strcpy(buf, "host.aaaa");
+    by_name(m, buf, "x.a", "a");
+    assert_int_equal(cpex_manager_unregister(m, "a", NULL), CPEX_OK);
+    by_name(m, buf, NULL, NULL);
+    tp_manager_free(m);
+    /* A new manager (perhaps at the same address, its registry too): none
+       of the first one's hooks. */
+    m = tp_manager();
+    tp_init(m);
+    strcpy(buf, "host.bbbb");
+    by_name(m, buf, NULL, NULL);
+    strcpy(buf, "cmf.prompt_pre_invoke");
+    by_name(m, buf, NULL, NULL);
+    tp_manager_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +230,7 @@ int main(void)
         cmocka_unit_test(handle_matches_invoke_by_name),
         cmocka_unit_test(foreign_and_null_handles_refused),
         cmocka_unit_test(many_distinct_hooks),
+        cmocka_unit_test(invoke_by_name_follows_every_change),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
