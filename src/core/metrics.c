@@ -265,14 +265,10 @@ uint32_t cpex__metrics_id(cpex__metrics *m, int kind, const char *plugin, const 
     }
     if (m->count >= CPEX__MAX_METRIC_IDS)
         goto out;
-    if (m->count == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 32;
-        cpex__mlabel *n = cpex__realloc(m->labels, cap * sizeof *n);
-        if (!n)
-            goto out;
-        m->labels = n;
-        m->cap = cap;
-    }
+    cpex__mlabel *n = cpex__grow(m->labels, m->count, &m->cap, sizeof *n, 32);
+    if (!n)
+        goto out;
+    m->labels = n;
     cpex__mlabel *l = &m->labels[m->count];
     l->kind = kind;
     l->plugin = cpex__strdup(plugin);

@@ -27,14 +27,10 @@ static const char *pending_binding(const cpex__binding_list *b, const cpex__hook
 
 static bool add_pending(cpex__binding_list *b, cpex__hook_name *hook, const char *type)
 {
-    if (b->count == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 8;
-        cpex__pending_binding *n = cpex__realloc(b->items, cap * sizeof *n);
-        if (!n)
-            return false;
-        b->items = n;
-        b->cap = cap;
-    }
+    cpex__pending_binding *n = cpex__grow(b->items, b->count, &b->cap, sizeof *n, 8);
+    if (!n)
+        return false;
+    b->items = n;
     b->items[b->count].hook = hook;
     b->items[b->count].type = type;
     b->count++;

@@ -185,14 +185,10 @@ bool cpex__mgr_add_pending(cpex_manager *m, cpex__plugin *p)
        wait. Registrations that alternate with invokes keep a few. */
     if (m->retired_count >= 8)
         flush(m, true);
-    if (m->pending_count == m->pending_cap) {
-        size_t cap = m->pending_cap ? m->pending_cap * 2 : 16;
-        cpex__plugin **n = cpex__realloc(m->pending, cap * sizeof *n);
-        if (!n)
-            return false;
-        m->pending = n;
-        m->pending_cap = cap;
-    }
+    cpex__plugin **n = cpex__grow(m->pending, m->pending_count, &m->pending_cap, sizeof *n, 16);
+    if (!n)
+        return false;
+    m->pending = n;
     m->pending[m->pending_count++] = cpex__plugin_ref(p);
     atomic_store_explicit(&m->dirty, true, memory_order_release);
     return true;

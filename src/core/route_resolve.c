@@ -26,14 +26,10 @@
 
 static bool push(cpex__resolution *r, const char *name, cpex__plugin *instance, const char *from)
 {
-    if (r->count == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 16;
-        cpex__resolved *n = cpex__realloc(r->items, cap * sizeof *n);
-        if (!n)
-            return false;
-        r->items = n;
-        r->cap = cap;
-    }
+    cpex__resolved *n = cpex__grow(r->items, r->count, &r->cap, sizeof *n, 16);
+    if (!n)
+        return false;
+    r->items = n;
     r->items[r->count].name = name;
     r->items[r->count].instance = instance;
     r->items[r->count].from = from;

@@ -151,16 +151,12 @@ static cpex__ynode *node_new(cpex__ydiag *diag, cpex__ydoc *d, int type, const y
 
 static bool node_add(cpex__ydiag *diag, cpex__ynode *parent, cpex__ynode *kid)
 {
-    if (parent->count == parent->cap) {
-        size_t cap = parent->cap ? parent->cap * 2 : 8;
-        cpex__ynode **kids = cpex__realloc(parent->kids, cap * sizeof *kids);
-        if (!kids) {
-            diag->nomem = true;
-            return false;
-        }
-        parent->kids = kids;
-        parent->cap = cap;
+    cpex__ynode **kids = cpex__grow(parent->kids, parent->count, &parent->cap, sizeof *kids, 8);
+    if (!kids) {
+        diag->nomem = true;
+        return false;
     }
+    parent->kids = kids;
     parent->kids[parent->count++] = kid;
     return true;
 }

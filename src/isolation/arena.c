@@ -38,16 +38,12 @@ void *cpex__iso_arena_alloc(cpex__iso_arena *a, size_t size)
 
 bool cpex__iso_arena_own(cpex__iso_arena *a, json_t *v)
 {
-    if (a->owned_count == a->owned_cap) {
-        size_t cap = a->owned_cap ? a->owned_cap * 2 : 16;
-        json_t **n = cpex__realloc(a->owned, cap * sizeof *n);
-        if (!n) {
-            json_decref(v);
-            return false;
-        }
-        a->owned = n;
-        a->owned_cap = cap;
+    json_t **n = cpex__grow(a->owned, a->owned_count, &a->owned_cap, sizeof *n, 16);
+    if (!n) {
+        json_decref(v);
+        return false;
     }
+    a->owned = n;
     a->owned[a->owned_count++] = v;
     return true;
 }

@@ -184,14 +184,10 @@ cpex_status cpex_extensions_add(cpex_extensions *ext, uint32_t field, const char
      * spelling kept); tags and roles exactly. */
     if (list_contains(list, idx, value, len))
         return CPEX_OK;
-    if (list->count == list->cap) {
-        size_t cap = list->cap ? list->cap * 2 : 4;
-        cpex__ext_str **items = cpex__realloc(list->items, cap * sizeof *items);
-        if (!items)
-            return CPEX_E_NOMEM;
-        list->items = items;
-        list->cap = cap;
-    }
+    cpex__ext_str **items = cpex__grow(list->items, list->count, &list->cap, sizeof *items, 4);
+    if (!items)
+        return CPEX_E_NOMEM;
+    list->items = items;
     cpex__ext_str *s = cpex__ext_str_new(value, len);
     if (!s)
         return CPEX_E_NOMEM; /* a larger array with the same items: unchanged */

@@ -56,14 +56,10 @@ cpex_status cpex_extensions_set_header(cpex_extensions *ext, uint32_t set, const
         cpex__ext_str_unref(old);
         return CPEX_OK;
     }
-    if (h->count == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 8;
-        cpex__ext_header *items = cpex__realloc(h->items, cap * sizeof *items);
-        if (!items)
-            return CPEX_E_NOMEM;
-        h->items = items;
-        h->cap = cap;
-    }
+    cpex__ext_header *items = cpex__grow(h->items, h->count, &h->cap, sizeof *items, 8);
+    if (!items)
+        return CPEX_E_NOMEM;
+    h->items = items;
     cpex__ext_str *n = cpex__ext_str_new(name, name_len);
     cpex__ext_str *v = n ? cpex__ext_str_new(value, value_len) : NULL;
     if (!v) {

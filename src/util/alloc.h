@@ -24,6 +24,26 @@ void *cpex__malloc(size_t size);
 void *cpex__calloc(size_t count, size_t size);
 void *cpex__realloc(void *ptr, size_t size);
 void cpex__free(void *ptr);
+
+/**
+ * Room for one more element in an array of `size`-byte elements that holds
+ * `count` of *cap: `items` itself when there is room, else the array
+ * reallocated to twice *cap (or `first` when empty) with *cap updated.
+ * NULL on out of memory or overflow: `items` and *cap are unchanged and
+ * still valid.
+ */
+static inline void *cpex__grow(void *items, size_t count, size_t *cap, size_t size, size_t first)
+{
+    if (count < *cap)
+        return items;
+    size_t n = *cap ? *cap * 2 : first;
+    if (n < *cap || n > SIZE_MAX / size)
+        return NULL;
+    void *p = cpex__realloc(items, n * size);
+    if (p)
+        *cap = n;
+    return p;
+}
 /** strdup through cpex__malloc; NULL in gives NULL out. */
 char *cpex__strdup(const char *s);
 /** Copy `len` bytes and add a NUL. */

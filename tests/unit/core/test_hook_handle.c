@@ -16,21 +16,7 @@
 
 #define PRE "cmf.tool_pre_invoke"
 
-static tp_trace trace;
-
-static int setup(void **state)
-{
-    (void)state;
-    tp_trace_init(&trace);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tp_free_all();
-    return 0;
-}
+TP_TRACE_FIXTURE
 
 static void invoke_handle(cpex_manager *m, const cpex_hook_handle *h, const char *text,
                           cpex_pipeline_result *res)

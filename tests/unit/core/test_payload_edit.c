@@ -19,21 +19,7 @@
 
 #define PRE "cmf.tool_pre_invoke"
 
-static tp_trace trace;
-
-static int setup(void **state)
-{
-    (void)state;
-    tp_trace_init(&trace);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tp_free_all();
-    return 0;
-}
+TP_TRACE_FIXTURE
 
 /* A message: a big text part, a tool call, a tool result. */
 static cpex_cmf_message *message(size_t big)

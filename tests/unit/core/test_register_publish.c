@@ -30,21 +30,7 @@
 
 #define PRE "cmf.tool_pre_invoke"
 
-static tp_trace trace;
-
-static int setup(void **state)
-{
-    (void)state;
-    tp_trace_init(&trace);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tp_free_all();
-    return 0;
-}
+TP_TRACE_FIXTURE
 
 #define MANY 200
 static char hook_names[MANY][32];
