@@ -125,6 +125,15 @@ static bool unknown_hook_allowed(cpex_manager *m)
     "plugin_settings:\n  execution_records: true\n  unknown_hook: deny\nplugins:\n" PLUG("a")
 #define SETTINGS_NONE "plugins:\n" PLUG("a")
 
+/* After `yaml` is reloaded (or loaded, `load`), one invoke of PRE gives
+ * `records` execution records and a hook nobody serves is `allowed`. */
+static void after(cpex_manager *m, bool load, const char *yaml, size_t records, bool allowed)
+{
+    assert_int_equal(load ? rt_load(m, yaml, NULL) : rt_reload(m, yaml, NULL), CPEX_OK);
+    assert_int_equal(records_of_one_invoke(m), records);
+    assert_int_equal(unknown_hook_allowed(m), allowed);
+}
+
 /* A reload replaces the configuration as a whole, its manager-wide
  * settings included: what the new file leaves out returns to the host's
  * options. A load adds to what is there and changes only what it sets. */
@@ -134,18 +143,9 @@ static void test_reload_replaces_settings(void **state)
     cpex_manager *m = ready(SETTINGS_ON);
     assert_int_equal(records_of_one_invoke(m), 1);
     assert_false(unknown_hook_allowed(m));
-    /* A load without the keys leaves them as they are. */
-    assert_int_equal(rt_load(m, "plugins:\n" PLUG("b"), NULL), CPEX_OK);
-    assert_int_equal(records_of_one_invoke(m), 2);
-    assert_false(unknown_hook_allowed(m));
-    /* A reload without them: back to the defaults the host kept. */
-    assert_int_equal(rt_reload(m, SETTINGS_NONE, NULL), CPEX_OK);
-    assert_int_equal(records_of_one_invoke(m), 0);
-    assert_true(unknown_hook_allowed(m));
-    /* And on again with a file that sets them. */
-    assert_int_equal(rt_reload(m, SETTINGS_ON, NULL), CPEX_OK);
-    assert_int_equal(records_of_one_invoke(m), 1);
-    assert_false(unknown_hook_allowed(m));
+    after(m, true, "plugins:\n" PLUG("b"), 2, false); /* a load without the keys: as they are */
+    after(m, false, SETTINGS_NONE, 0, true);          /* a reload without them: the defaults */
+    after(m, false, SETTINGS_ON, 1, false);           /* on again */
     cpex_manager_free(m);
 
     /* The host's options are the floor a reload returns to: records on and
@@ -157,19 +157,13 @@ static void test_reload_replaces_settings(void **state)
     o.execution_records = 1;
     o.unknown_hook = CPEX_UNKNOWN_HOOK_DENY;
     m = rt_manager_with(o);
-    assert_int_equal(rt_load(m, SETTINGS_NONE, NULL), CPEX_OK);
     assert_int_equal(cpex_manager_initialize(m, NULL), CPEX_OK);
-    assert_int_equal(records_of_one_invoke(m), 1);
-    assert_int_equal(rt_reload(m,
-                               "plugin_settings:\n  execution_records: false\n  unknown_hook: "
-                               "allow\nplugins:\n" PLUG("a"),
-                               NULL),
-                     CPEX_OK);
-    assert_int_equal(records_of_one_invoke(m), 0);
-    assert_false(unknown_hook_allowed(m));
-    assert_int_equal(rt_reload(m, SETTINGS_NONE, NULL), CPEX_OK);
-    assert_int_equal(records_of_one_invoke(m), 1);
-    assert_false(unknown_hook_allowed(m));
+    after(m, true, SETTINGS_NONE, 1, false);
+    after(
+        m, false,
+        "plugin_settings:\n  execution_records: false\n  unknown_hook: allow\nplugins:\n" PLUG("a"),
+        0, false);
+    after(m, false, SETTINGS_NONE, 1, false);
     cpex_manager_free(m);
 }
 
