@@ -269,26 +269,6 @@ static inline void tp_free_all(void)
     }
 }
 
-/**
- * The fixture of a test file whose plugins share one trace: defines
- * `static tp_trace trace`, a cmocka `setup` that clears it and a
- * `teardown` that frees every test plugin. Use once, at file scope.
- */
-#define TP_TRACE_FIXTURE                                                                           \
-    static tp_trace trace;                                                                         \
-    static int setup(void **state)                                                                 \
-    {                                                                                              \
-        (void)state;                                                                               \
-        tp_trace_init(&trace);                                                                     \
-        return 0;                                                                                  \
-    }                                                                                              \
-    static int teardown(void **state)                                                              \
-    {                                                                                              \
-        (void)state;                                                                               \
-        tp_free_all();                                                                             \
-        return 0;                                                                                  \
-    }
-
 static inline int tp_calls(tp_plugin *p) { return atomic_load(&p->calls); }
 
 /** The text of part 0 of a CMF message, or "". */

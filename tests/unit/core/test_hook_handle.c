@@ -16,7 +16,7 @@
 
 #define PRE "cmf.tool_pre_invoke"
 
-TP_TRACE_FIXTURE
+TP_FIXTURE;
 
 static void invoke_handle(cpex_manager *m, const cpex_hook_handle *h, const char *text,
                           cpex_pipeline_result *res)

@@ -19,7 +19,7 @@
 
 #define PRE "cmf.tool_pre_invoke"
 
-TP_TRACE_FIXTURE
+TP_FIXTURE;
 
 /* A message: a big text part, a tool call, a tool result. */
 static cpex_cmf_message *message(size_t big)

@@ -30,7 +30,7 @@
 
 #define PRE "cmf.tool_pre_invoke"
 
-TP_TRACE_FIXTURE
+TP_FIXTURE;
 
 #define MANY 200
 static char hook_names[MANY][32];
