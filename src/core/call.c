@@ -18,7 +18,7 @@
 
 /* How to clone and free payload data of one kind / type. */
 
-static void *cmf_clone_op(const void *d, void *u)
+void *cpex__payload_clone_cmf(const void *d, void *u)
 {
     (void)u;
     return cpex_cmf_clone(d);
@@ -28,7 +28,7 @@ void cpex__payload_free_cmf(void *d, void *u)
     (void)u;
     cpex_cmf_free(d);
 }
-static void *json_clone_op(const void *d, void *u)
+void *cpex__payload_clone_json(const void *d, void *u)
 {
     (void)u;
     return json_deep_copy(d);
@@ -39,28 +39,6 @@ void cpex__payload_free_json(void *d, void *u)
     json_decref(d);
 }
 
-cpex__payload_ops cpex__payload_ops_for(const cpex_payload *p, const cpex__type_slot *custom)
-{
-    cpex__payload_ops ops = {0};
-    if (!p)
-        return ops;
-    ops.kind = p->kind;
-    if (p->kind == CPEX_PAYLOAD_CMF) {
-        ops.type_name = "cmf";
-        ops.clone = cmf_clone_op;
-        ops.free = cpex__payload_free_cmf;
-    } else if (p->kind == CPEX_PAYLOAD_JSON) {
-        ops.type_name = "json";
-        ops.clone = json_clone_op;
-        ops.free = cpex__payload_free_json;
-    } else if (custom) {
-        ops.type_name = custom->name;
-        ops.clone = custom->type.clone;
-        ops.free = custom->type.free;
-        ops.user = custom->type.user;
-    }
-    return ops;
-}
 
 /* ------------------------------------------------------------------ */
 /* Call state                                                          */
@@ -212,43 +190,4 @@ void cpex__ex_keep_metadata(cpex__call_state *cs, json_t **into, json_t *from)
     if (!merge_metadata(into, from))
         cpex__call_record(cs, CPEX_CODE_INTERNAL,
                           "out of memory: the plugin's metadata was dropped");
-}
-
-void cpex__call_state_init(cpex__call_state *cs, const cpex__call_setup *setup, cpex__plugin *p,
-                           uint32_t mode)
-{
-    /* Field by field rather than a memset of the whole (~300-byte) state:
-     * this runs once per phase of every invoke. edit_view is written
-     * before it is read (host_edit.c). */
-    bool can_modify = mode == CPEX_MODE_SEQUENTIAL || mode == CPEX_MODE_TRANSFORM;
-    cs->call.struct_size = (uint32_t)sizeof cs->call;
-    cs->call.mode = mode;
-    cs->call.hook.ptr = setup->hook;
-    cs->call.hook.len = setup->hook_len;
-    cs->call.plugin_name.ptr = p->name;
-    cs->call.plugin_name.len = p->name_len;
-    cs->call.payload = setup->payload;
-    cs->call.deadline_ns = 0;
-    cs->call.host_private = cs;
-    cs->magic = CPEX_CALL_MAGIC;
-    cs->hub = setup->hub;
-    cs->plugin = p;
-    cs->mode = mode;
-    cs->can_modify = can_modify;
-    cs->dirty = false;
-    cs->closed = setup->closing;
-    cs->ops = setup->ops;
-    cs->base_payload = setup->payload;
-    cs->ext = setup->ext;
-    cs->pending_ext = NULL;
-    cs->new_payload = NULL;
-    cs->violation = NULL;
-    cs->error_message = NULL;
-    cs->metadata = NULL;
-    cs->records = setup->records;
-    cs->record_count = setup->record_count;
-    cs->snapshot_ctx = !can_modify;
-    cs->table = NULL;
-    cs->base_local = cs->base_global = NULL;
-    cs->scratch_local = cs->scratch_global = NULL;
 }

@@ -121,6 +121,8 @@ typedef struct cpex__hook {
     uint32_t id;              /* the name's id */
     const char *payload_type; /* bound type or NULL (any); borrowed */
     size_t payload_type_len;  /* strlen(payload_type) */
+    uint32_t
+        payload_builtin; /* CPEX_PAYLOAD_CMF / _JSON when payload_type is "cmf" / "json", else 0 */
     size_t count;
     cpex__hook_entry *entries; /* phase-major, then priority, then seq */
     size_t phase_start[CPEX_PHASES + 1];

@@ -56,6 +56,10 @@ static const char *payload_problem(const cpex__snapshot *s, const cpex__hook *h,
     }
     if (!payload)
         return NULL;
+    /* The hook carries "cmf" or "json" and the name matched: the kind is
+       all that is left to check. */
+    if (h->payload_builtin && payload->kind == h->payload_builtin)
+        return NULL;
     switch (payload->kind) {
     case CPEX_PAYLOAD_CMF:
         if (str_eq(payload->type_name, "cmf", 3))

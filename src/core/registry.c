@@ -112,6 +112,10 @@ cpex__snapshot *cpex__snapshot_build(cpex__plugin *const *plugins, size_t count,
         h->id = (uint32_t)id;
         h->payload_type = n->payload_type;
         h->payload_type_len = n->payload_type ? strlen(n->payload_type) : 0;
+        h->payload_builtin = !n->payload_type                       ? 0
+                             : strcmp(n->payload_type, "cmf") == 0  ? CPEX_PAYLOAD_CMF
+                             : strcmp(n->payload_type, "json") == 0 ? CPEX_PAYLOAD_JSON
+                                                                    : 0;
         h->entries = entries + used;
         used += per_id[id];
         per_id[id] = 0;
