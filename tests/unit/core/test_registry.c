@@ -249,6 +249,16 @@ static void test_payload_type_mismatch_at_invoke(void **state)
     assert_false(res.continue_processing);
     assert_string_equal(res.violation->code, "payload_type_mismatch");
     cpex_pipeline_result_cleanup(&res);
+    /* The hook's own type name on data of another kind: a JSON value named
+       "cmf" (the name matches, the kind does not). */
+    cpex_payload named_cmf = cpex_payload_json(doc);
+    named_cmf.type_name.ptr = "cmf";
+    named_cmf.type_name.len = 3;
+    cpex_manager_invoke(m, HOOK, &named_cmf, NULL, NULL, &res);
+    assert_false(res.continue_processing);
+    assert_string_equal(res.violation->code, "payload_type_mismatch");
+    assert_contains(res.violation->reason, "disagree");
+    cpex_pipeline_result_cleanup(&res);
     assert_int_equal(tp_calls(p), 0);
     cpex_cmf_free(msg);
     json_decref(doc);
