@@ -10,7 +10,10 @@
  * cpex_manager_wait_background may be called from any number of threads at
  * once. Changes (load, register, unregister, initialize, shutdown) are
  * serialized by the manager and wait for invokes in flight to finish with
- * the old registry; never call them from inside a handler.
+ * the old registry; never call them from inside a handler. Nor
+ * cpex_manager_hook and cpex_manager_schemes: they take the same lock, so
+ * inside a handler they wait for a change that waits for that handler.
+ * Resolve hook handles at start-up.
  */
 #ifndef CPEX_MANAGER_H
 #define CPEX_MANAGER_H
@@ -195,6 +198,7 @@ CPEX_API cpex_status cpex_manager_register_scheme(cpex_manager *manager, const c
 /**
  * The registered schemes, sorted, as a NULL-terminated array of strings.
  * Free with cpex_strv_free. NULL on OOM.
+ * [thread: any, but not inside a handler: takes the manager's write lock]
  */
 CPEX_API char **cpex_manager_schemes(const cpex_manager *manager);
 
@@ -476,7 +480,8 @@ typedef struct cpex_hook_handle cpex_hook_handle;
  * The handle of hook `hook` (any name; one no plugin serves yet is fine).
  * The manager owns it: never free it. NULL with CPEX_E_INVALID in `err` for
  * a NULL manager or hook, CPEX_E_NOMEM when memory is short.
- * [thread: any; takes the manager's write lock, so not on a hot path]
+ * [thread: any; takes the manager's write lock, so not on a hot path and
+ *  never inside a handler]
  */
 CPEX_API const cpex_hook_handle *cpex_manager_hook(cpex_manager *manager, const char *hook,
                                                    cpex_error *err);

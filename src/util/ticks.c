@@ -48,29 +48,40 @@ static tsc_pair tsc_read_pair(void)
 }
 
 /* Nanoseconds per tick as a 32.32 fixed-point number, measured against
- * CLOCK_MONOTONIC over at least 2 ms and until the two ends' uncertainty
- * is under 1/2000 of the window (at most 100 ms: a machine so loaded that
- * no narrow reading comes takes the rate as it stands then, still with
- * the narrowest ends). Under load a single pair of readings at each end
- * was off by up to a preemption, which once made a 30 ms call read as
- * 16 ms. 0 when the rate is not plausible (a counter that does not move,
- * or runs at under 100 MHz or over 20 GHz). */
+ * CLOCK_MONOTONIC. The start is the narrowest of up to 32 pairs (a few more
+ * rounds while it is wider than 5 us); the end is, among the readings at
+ * least 2 ms later, the one whose window has the least relative error
+ * (both ends' half brackets over the window), and the measurement stops
+ * once that error is under 1/2000 or 100 ms have passed (a machine so
+ * loaded that no narrow reading comes: the best end so far). Under load a
+ * single pair at each end was off by up to a preemption, which once made a
+ * 30 ms call read as 16 ms. 0 when the rate is not plausible (a counter
+ * that does not move, or runs at under 100 MHz or over 20 GHz). */
 uint64_t cpex__ticks_measure_rate(void)
 {
     if (!tsc_invariant())
         return 0;
     tsc_pair p0 = tsc_read_pair();
+    for (int i = 0; i < 3 && p0.half_bracket > 5000; i++) {
+        tsc_pair q = tsc_read_pair();
+        if (q.half_bracket < p0.half_bracket)
+            p0 = q;
+    }
     tsc_pair p1 = p0;
+    bool have_end = false;
     for (;;) {
         tsc_pair p = tsc_read_pair();
-        /* Keep the narrower end reading once the window is long enough. */
-        if (p.ns - p0.ns >= 2000000 && p.half_bracket <= p1.half_bracket)
-            p1 = p;
-        else if (p1.ns - p0.ns < 2000000)
-            p1 = p;
         int64_t window = p.ns - p0.ns;
-        if (p1.ns - p0.ns >= 2000000 &&
-            ((p0.half_bracket + p1.half_bracket) * 2000 <= p1.ns - p0.ns || window >= 100000000))
+        if (window < 2000000)
+            continue;
+        /* err(p) < err(p1), cross-multiplied: (p0.hb + p.hb) / window <
+           (p0.hb + p1.hb) / (p1.ns - p0.ns); all terms under 2^40. */
+        if (!have_end || (p0.half_bracket + p.half_bracket) * (p1.ns - p0.ns) <
+                             (p0.half_bracket + p1.half_bracket) * window) {
+            p1 = p;
+            have_end = true;
+        }
+        if ((p0.half_bracket + p1.half_bracket) * 2000 <= p1.ns - p0.ns || window >= 100000000)
             break;
     }
     if (p1.ticks <= p0.ticks)
