@@ -110,11 +110,10 @@ typedef struct phase_walk {
     cpex__call_state cs;
 } phase_walk;
 
-/* Call entry `e` in phase `mode`. True when the call allowed and left
- * nothing behind (the common case: nothing to adopt, merge or free). */
-static inline __attribute__((always_inline)) bool phase_step(cpex__pipeline *pl, phase_walk *w,
-                                                             const cpex__hook_entry *e,
-                                                             uint32_t mode, cpex__outcome *o)
+/* Point the walk's call state at entry `e`'s plugin: set up on the
+ * phase's first call, rebound on the next ones. */
+static inline __attribute__((always_inline)) cpex__plugin *
+walk_bind(cpex__pipeline *pl, phase_walk *w, const cpex__hook_entry *e, uint32_t mode)
 {
     cpex__plugin *p = e->plugin;
     if (w->ready)
@@ -122,6 +121,16 @@ static inline __attribute__((always_inline)) bool phase_step(cpex__pipeline *pl,
     else
         init_call(pl, &w->cs, p, mode);
     w->ready = true;
+    return p;
+}
+
+/* Call entry `e` in phase `mode`. True when the call allowed and left
+ * nothing behind (the common case: nothing to adopt, merge or free). */
+static inline __attribute__((always_inline)) bool phase_step(cpex__pipeline *pl, phase_walk *w,
+                                                             const cpex__hook_entry *e,
+                                                             uint32_t mode, cpex__outcome *o)
+{
+    cpex__plugin *p = walk_bind(pl, w, e, mode);
     bool coarse = p->coarse_clock;
     cpex__call_handler(&w->cs, e->fn, clock_start(&w->clk, coarse), coarse, o);
     if (o->kind == CPEX__OUT_ALLOW && !call_state_dirty(&w->cs)) {
@@ -194,12 +203,7 @@ static inline __attribute__((always_inline)) bool phase_step_obs(cpex__pipeline 
                                                                  uint32_t mode, cpex__outcome *o,
                                                                  uint64_t t0, uint64_t *t1)
 {
-    cpex__plugin *p = e->plugin;
-    if (w->ready)
-        rebind_call(pl, &w->cs, p);
-    else
-        init_call(pl, &w->cs, p, mode);
-    w->ready = true;
+    walk_bind(pl, w, e, mode);
     cpex__call_handler_ticks(&w->cs, e->fn, &pl->obs->clock, t0, t1, o);
     return o->kind == CPEX__OUT_ALLOW && !call_state_dirty(&w->cs);
 }

@@ -70,29 +70,30 @@ int32_t cpex__h_payload_set_text(const cpex_call *call, size_t part, const char 
     return text ? status_to_host(cpex_cmf_set_text(m, part, text, len)) : CPEX_HOST_EINVAL;
 }
 
+/* Replace a JSON field of part `part` of the call's working copy with
+ * `value` (taken, on failure too) through `set`. */
+static int32_t set_json_field(const cpex_call *call, size_t part, cpex_json *value,
+                              cpex_status (*set)(cpex_cmf_message *, size_t, json_t *))
+{
+    json_t *v = cpex_json_to_jansson(value);
+    int32_t rc = CPEX_HOST_OK;
+    cpex_cmf_message *m = v ? working_copy(call, &rc) : NULL;
+    if (!m) {
+        json_decref(v);
+        return v ? rc : CPEX_HOST_EINVAL;
+    }
+    return status_to_host(set(m, part, v));
+}
+
 int32_t cpex__h_payload_set_tool_arguments(const cpex_call *call, size_t part, cpex_json *arguments)
 {
-    json_t *a = cpex_json_to_jansson(arguments);
-    int32_t rc = CPEX_HOST_OK;
-    cpex_cmf_message *m = a ? working_copy(call, &rc) : NULL;
-    if (!m) {
-        json_decref(a);
-        return a ? rc : CPEX_HOST_EINVAL;
-    }
-    return status_to_host(cpex_cmf_set_tool_arguments(m, part, a));
+    return set_json_field(call, part, arguments, cpex_cmf_set_tool_arguments);
 }
 
 int32_t cpex__h_payload_set_tool_result_content(const cpex_call *call, size_t part,
                                                 cpex_json *content)
 {
-    json_t *c = cpex_json_to_jansson(content);
-    int32_t rc = CPEX_HOST_OK;
-    cpex_cmf_message *m = c ? working_copy(call, &rc) : NULL;
-    if (!m) {
-        json_decref(c);
-        return c ? rc : CPEX_HOST_EINVAL;
-    }
-    return status_to_host(cpex_cmf_set_tool_result_content(m, part, c));
+    return set_json_field(call, part, content, cpex_cmf_set_tool_result_content);
 }
 
 int32_t cpex__h_payload_append_text(const cpex_call *call, uint32_t kind, const char *text,

@@ -38,9 +38,7 @@ static int teardown(void **state)
     (void)state;
     cpex_manager_free(live);
     live = NULL;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(test_remove_tree(dir), 0);
     return 0;
 }
 

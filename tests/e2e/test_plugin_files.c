@@ -82,8 +82,7 @@ static bool trusted_dir_chain(const char *dir)
 static int setup_all(void **state)
 {
     (void)state;
-    snprintf(base, sizeof base, "%s/plugin-files-XXXXXX", CPEX_BINARY_DIR);
-    if (!mkdtemp(base) || chmod(base, 0755) != 0)
+    if (test_temp_dir(base, sizeof base, "plugin-files") != 0)
         return -1;
     base_trusted = trusted_dir_chain(base);
     if (!base_trusted)
@@ -96,9 +95,7 @@ static int setup_all(void **state)
 static int teardown_all(void **state)
 {
     (void)state;
-    char cmd[PATH_MAX + 32];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_remove_tree(base);
 }
 
 /* base/<name>, made into `buf`. */

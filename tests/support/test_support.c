@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void test_assert_contains(const char *haystack, const char *needle, const char *file, int line)
@@ -65,4 +66,26 @@ char *test_write_temp(const char *name_hint, const char *text)
     }
     close(fd);
     return path;
+}
+
+int test_temp_dir(char *dir, size_t cap, const char *tag)
+{
+    int n = snprintf(dir, cap, "%s/%s-XXXXXX", CPEX_BINARY_DIR, tag);
+    if (n < 0 || (size_t)n >= cap)
+        return -1;
+    return mkdtemp(dir) && chmod(dir, 0755) == 0 ? 0 : -1;
+}
+
+int test_remove_tree(const char *dir)
+{
+    size_t cap = strlen(dir) + 16;
+    char *cmd = malloc(cap);
+    if (!cmd || strchr(dir, '\'')) {
+        free(cmd);
+        return -1;
+    }
+    snprintf(cmd, cap, "rm -rf '%s'", dir);
+    int rc = system(cmd);
+    free(cmd);
+    return rc == 0 ? 0 : -1;
 }

@@ -32,6 +32,14 @@ void test_assert_contains(const char *haystack, const char *needle, const char *
 /** Read a whole file into a malloc'd, NUL-terminated buffer (NULL on failure). */
 char *test_read_file(const char *path, size_t *len);
 
+/** Make a fresh directory "<build dir>/<tag>-XXXXXX" into `dir` (at most
+ *  `cap` bytes), mode 0755 so the loader's trust check accepts what is put
+ *  in it. 0 on success, -1 on failure. */
+int test_temp_dir(char *dir, size_t cap, const char *tag);
+
+/** Remove `dir` and everything below it. 0 on success, -1 on failure. */
+int test_remove_tree(const char *dir);
+
 /** Write `text` to a new temporary file; returns its malloc'd path. */
 char *test_write_temp(const char *name_hint, const char *text);
 

@@ -22,16 +22,13 @@ static char dir[1024];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "%s/libcache-XXXXXX", CPEX_BINARY_DIR);
-    return mkdtemp(dir) && chmod(dir, 0755) == 0 ? 0 : -1;
+    return test_temp_dir(dir, sizeof dir, "libcache");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[1100];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_remove_tree(dir);
 }
 
 static void copy_file(const char *from, const char *to)
