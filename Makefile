@@ -54,7 +54,7 @@ test-tsan: deps
 	@scripts/deps.sh sanitize
 	cmake -S . -B build-tsan -DCPEX_WERROR=ON -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCPEX_SANITIZE=thread >/dev/null
 	cmake --build build-tsan -j $(JOBS)
-	cd build-tsan && ctest --output-on-failure -j $(JOBS) -L 'core|e2e|serve'
+	cd build-tsan && ctest --output-on-failure -j $(JOBS) -L 'core|e2e|serve|util'
 
 # Fuzzing (docs/testing.md): fuzz/run.sh builds build-fuzz with clang and
 # -fsanitize=fuzzer,address,undefined; a crash fails the target and leaves

@@ -11,11 +11,13 @@
 #   --case NAME  only these cases (a left-out one too)
 #
 # For each case of `cpex_bench --callgrind-plan` it runs
-#     valgrind --tool=callgrind cpex_bench --case NAME --iters N --reps 1 --no-allocs
+#     valgrind --tool=callgrind --fair-sched=yes cpex_bench --case NAME --iters N --reps 1 --no-allocs
 # twice, with N and with 2N iterations, and takes (count(2N) - count(N)) / N:
 # starting the program, building the fixture, the checks and the first
 # invoke's warm-up are in both counts and cancel. Invoke cases count every
-# instruction of the process (worker threads included); setup cases count
+# instruction of the process (worker threads included: --fair-sched=yes lets
+# them, and the ticker of util/coarse_clock.h, run as they would outside
+# valgrind); setup cases count
 # only the measured function (--toggle-collect=bench_setup_measured), so
 # creating and freeing the manager stays out as it does in the timed run.
 # Then `cpex_bench --from-callgrind` prints the figures in the shape of
@@ -71,7 +73,7 @@ run_case() {
     extra=(--collect-atstart=no "--toggle-collect=$toggle")
   fi
   for k in "$n" $((2 * n)); do
-    if ! valgrind --tool=callgrind "${extra[@]}" --callgrind-out-file="$work/$name.$k.out" \
+    if ! valgrind --tool=callgrind --fair-sched=yes "${extra[@]}" --callgrind-out-file="$work/$name.$k.out" \
          "$bench" --case "$name" --iters "$k" --reps 1 --no-allocs \
          >"$work/$name.$k.log" 2>&1; then
       echo "callgrind.sh: $name failed with $k iterations; see $work/$name.$k.log" >&2

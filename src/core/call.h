@@ -12,6 +12,7 @@
 #include "core/core.h"
 #include "cpex/extensions.h"
 #include "util/clock.h"
+#include "util/coarse_clock.h"
 #include "util/ticks.h"
 
 #define CPEX_CALL_MAGIC 0x63706578u /* "cpex": catches a plugin passing a stray pointer */
@@ -240,7 +241,7 @@ static inline __attribute__((always_inline)) bool cpex__call_ready(cpex__call_st
 }
 
 /* Call the handler and classify what it returned into *out. `start` and
- * out->end are readings of the coarse clock when `coarse`, else of the
+ * out->end are readings of the ticker's clock (util/coarse_clock.h) when `coarse`, else of the
  * precise one. Only an error writes out->message: the allow path touches a
  * few words (returning the 530-byte outcome by value cost ~140
  * instructions per call: a 512-byte zero fill and a copy). */
@@ -256,7 +257,7 @@ static inline __attribute__((always_inline)) void cpex__call_handler(cpex__call_
     cpex__plugin *p = cs->plugin;
     cs->call.deadline_ns = cpex__deadline_add(start, p->timeout_ns);
     int32_t d = fn(p->reg.instance, &cs->call);
-    out->end = cpex__clock_ns(coarse);
+    out->end = cpex__deadline_now_ns(coarse);
     cpex__call_classify(cs, d, out->end > cs->call.deadline_ns, out);
 }
 

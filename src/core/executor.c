@@ -29,7 +29,7 @@ typedef struct call_clock {
 
 static inline int64_t clock_start(const call_clock *c, bool coarse)
 {
-    return c->kind == (int)coarse ? c->last : cpex__clock_ns(coarse);
+    return c->kind == (int)coarse ? c->last : cpex__deadline_now_ns(coarse);
 }
 
 

@@ -191,6 +191,43 @@ static void test_handler_reads_deadline(void **state)
     tp_finish(m, &res);
 }
 
+/* Timeouts of a second or more are checked on the ticker's clock
+ * (util/coarse_clock.h), not by a clock read per call: an overrun is still
+ * charged to the plugin that ran long, and to no plugin before or after it,
+ * also when many short calls ran on the ticker's clock first. */
+static void test_long_timeout_overrun_charged_to_its_plugin(void **state)
+{
+    (void)state;
+    cpex_manager *m = tp_manager();
+    tp_plugin *before = tp_new("before", &trace);
+    before->timeout = 1.0;
+    before->priority = 1;
+    tp_plugin *slow = tp_new("slow_second", &trace);
+    slow->timeout = 1.0;
+    slow->priority = 2;
+    slow->on_error = CPEX_ON_ERROR_IGNORE;
+    tp_plugin *after = tp_new("after", &trace);
+    after->timeout = 1.0;
+    after->priority = 3;
+    tp_start(m, before, slow, after);
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
+    /* Warm: the ticker runs; no overrun yet. */
+    for (int i = 0; i < 2000; i++) {
+        tp_run(m, HOOK, &res);
+        assert_allowed(&res);
+        assert_int_equal(res.error_count, 0);
+        cpex_pipeline_result_cleanup(&res);
+        res = (cpex_pipeline_result)CPEX_PIPELINE_RESULT_INIT;
+    }
+    slow->sleep_ms = 1300;
+    tp_run(m, HOOK, &res);
+    assert_allowed(&res);
+    assert_int_equal(res.error_count, 1);
+    assert_record(&res, "slow_second", "timeout");
+    assert_int_equal(tp_calls(after), 2001);
+    tp_finish(m, &res);
+}
+
 /* Work in 10 ms steps until 30 ms before the deadline, then return. */
 static int32_t cooperative(tp_plugin *p, const cpex_call *call)
 {
@@ -439,6 +476,7 @@ int main(void)
         TP_TEST(test_overrun_result_discarded),
         TP_TEST(test_overrun_deny_discarded),
         TP_TEST(test_handler_reads_deadline),
+        TP_TEST(test_long_timeout_overrun_charged_to_its_plugin),
         TP_TEST(test_cooperative_handler_stops_in_time),
         TP_TEST(test_concurrent_timeout_fail),
         TP_TEST(test_concurrent_timeout_ignore_late_result_discarded),
