@@ -388,9 +388,9 @@ typedef struct cpex_call {
     cpex_str plugin_name;        /* the operator's name for this plugin */
     const cpex_payload *payload; /* as modified by earlier plugins */
     int64_t deadline_ns;         /* CLOCK_MONOTONIC nanoseconds; return before it (for
-                                   timeouts of a second or more it may lie up to one
-                                   scheduler tick early: the host times those with the
-                                   coarse clock) */
+                                   timeouts of a second or more it may lie a few ms
+                                   early: the host times those with a clock word it
+                                   keeps current every 2 ms, docs/pipeline.md) */
     void *host_private;          /* the host's; do not touch */
 } cpex_call;
 

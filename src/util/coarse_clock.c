@@ -32,6 +32,7 @@ static void wait_until(int64_t until)
 static void *ticker_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "cpex-ticker");
     pthread_mutex_lock(&mu);
     while (!stop) {
         atomic_store(&running, 1);

@@ -8,15 +8,17 @@
  * Timeouts long enough for the coarse clock (cpex__coarse_min_timeout_ns)
  * read this word instead: one relaxed load.
  *
- * The ticker: started by the first reading, it stores CLOCK_MONOTONIC every
- * millisecond. Every 100 ms it clears the word for one step; a reader that
- * finds it cleared reads CLOCK_MONOTONIC itself and marks the clock wanted.
- * When nobody read during that step the ticker parks (an idle host pays no
- * wakeups) until the next reader wakes it. A value is never ahead of
- * CLOCK_MONOTONIC; while the ticker runs it lags by its step plus however
- * long the scheduler keeps it waiting, the same kind of error the kernel's
- * coarse clock has (one tick, 4 ms). If the thread cannot be started every
- * reading is a CLOCK_MONOTONIC read: slower, never wrong.
+ * The ticker ("cpex-ticker"): started by the first reading, it stores
+ * CLOCK_MONOTONIC every 2 ms (half the kernel coarse clock's 4 ms step;
+ * 500 wakeups a second while invokes run). Every 100 ms it clears the
+ * word for one step; a reader that finds it cleared reads CLOCK_MONOTONIC
+ * itself and marks the clock wanted. When nobody read during that step
+ * the ticker parks (an idle host pays no wakeups) until the next reader
+ * wakes it. A value is never ahead of CLOCK_MONOTONIC; while the ticker
+ * runs it lags by its step plus however long the scheduler keeps it
+ * waiting, the same kind of error the kernel's coarse clock has. If the
+ * thread cannot be started every reading is a CLOCK_MONOTONIC read:
+ * slower, never wrong.
  *
  * Process-wide: the ticker is shared by every manager, reset in the child
  * of a fork (its thread is not copied) and stopped when libcpex is
@@ -54,7 +56,7 @@ static inline int64_t cpex__deadline_now_ns(bool coarse)
 /** For tests: whether the ticker thread is running (not parked, not
  *  stopped), and its step and probe period in nanoseconds. */
 int cpex__coarse_ticker_running(void);
-#define CPEX__COARSE_STEP_NS 1000000
-#define CPEX__COARSE_PROBE_STEPS 100
+#define CPEX__COARSE_STEP_NS 2000000
+#define CPEX__COARSE_PROBE_STEPS 50
 
 #endif
