@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/clock.h"
 
@@ -17,7 +18,9 @@ static _Atomic int wanted;  /* a reader found the word cleared since the probe *
 static _Atomic int parked;  /* the ticker waits for a reader */
 static _Atomic int running; /* for tests: ticking, not parked */
 static bool stop;           /* under mu */
-static bool atfork_done;    /* under mu */
+static bool atfork_done;    /* set once, by register_atfork */
+static pid_t ticker_pid;    /* the process whose ticker it is */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv; /* on CLOCK_MONOTONIC, made by start() */
 static pthread_t ticker;
@@ -76,16 +79,23 @@ static void fork_child(void)
         atomic_store(&ticker_state, TICKER_NONE);
 }
 
+/* Registered before `mu` is first taken: a fork that raced a first
+ * start() could otherwise copy `mu` locked into a child that has no
+ * handler to unlock it. */
+static void register_atfork(void)
+{
+    atfork_done = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
+}
+
 static void start(void)
 {
+    pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&mu);
     if (atomic_load(&ticker_state) != TICKER_NONE) {
         pthread_mutex_unlock(&mu);
         return;
     }
     int state = TICKER_FAILED;
-    if (!atfork_done && pthread_atfork(fork_prepare, fork_parent, fork_child) == 0)
-        atfork_done = true;
     pthread_condattr_t ca;
     if (atfork_done && pthread_condattr_init(&ca) == 0) {
         if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
@@ -96,10 +106,19 @@ static void start(void)
             pthread_sigmask(SIG_SETMASK, &all, &old);
             stop = false;
             atomic_store(&wanted, 1);
-            if (pthread_create(&ticker, NULL, ticker_main, NULL) == 0)
+            /* A small stack: it sleeps and reads the clock. */
+            pthread_attr_t ta;
+            bool attr = pthread_attr_init(&ta) == 0;
+            if (attr)
+                (void)pthread_attr_setstacksize(&ta, 256 * 1024);
+            if (pthread_create(&ticker, attr ? &ta : NULL, ticker_main, NULL) == 0) {
                 state = TICKER_STARTED;
-            else
+                ticker_pid = getpid();
+            } else {
                 pthread_cond_destroy(&cv);
+            }
+            if (attr)
+                pthread_attr_destroy(&ta);
             pthread_sigmask(SIG_SETMASK, &old, NULL);
         }
         pthread_condattr_destroy(&ca);
@@ -129,16 +148,19 @@ int64_t cpex__coarse_now_slow(void)
 int cpex__coarse_ticker_running(void) { return atomic_load(&running); }
 
 /* Unloading libcpex (dlclose, or exit) stops the ticker first: its code is
- * about to go. */
+ * about to go. Readings after this one are CLOCK_MONOTONIC reads (FAILED:
+ * no new ticker), and `cv` stays valid for a reader still signalling it.
+ * In the child of a fork that ran no atfork handlers (_Fork, a raw clone)
+ * the thread is not there to join; such a child's word stays frozen, so
+ * its long deadlines are not checked (do not invoke in one). */
 __attribute__((destructor)) static void coarse_clock_fini(void)
 {
-    if (atomic_load(&ticker_state) != TICKER_STARTED)
+    if (atomic_load(&ticker_state) != TICKER_STARTED || getpid() != ticker_pid)
         return;
     pthread_mutex_lock(&mu);
     stop = true;
     pthread_cond_signal(&cv);
     pthread_mutex_unlock(&mu);
     pthread_join(ticker, NULL);
-    pthread_cond_destroy(&cv);
-    atomic_store(&ticker_state, TICKER_NONE);
+    atomic_store(&ticker_state, TICKER_FAILED);
 }

@@ -21,8 +21,9 @@
  * slower, never wrong.
  *
  * Process-wide: the ticker is shared by every manager, reset in the child
- * of a fork (its thread is not copied) and stopped when libcpex is
- * unloaded.
+ * of a fork (its thread is not copied; a child made without atfork
+ * handlers, by _Fork or a raw clone, keeps a frozen word and must not
+ * invoke) and stopped when libcpex is unloaded.
  */
 #ifndef CPEX_UTIL_COARSE_CLOCK_H
 #define CPEX_UTIL_COARSE_CLOCK_H

@@ -7,6 +7,8 @@
  */
 #include "test_support.h"
 
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,7 +40,7 @@ static bool wait_running(void)
 
 /* 300 ms of readings: each one between the start of the run and the
  * CLOCK_MONOTONIC read after it, at most `max_lag` behind that read, and
- * the word moving (one step is 1 ms: far more than 20 distinct values). */
+ * the word moving (one step is 2 ms: far more than 20 distinct values). */
 static void check_readings(int64_t max_lag)
 {
     int64_t start = cpex__now_ns(), last = 0;
@@ -71,7 +73,7 @@ static void test_parks_when_idle_and_wakes_on_a_read(void **state)
 {
     (void)state;
     assert_true(wait_running());
-    /* Nobody reads: after its probe (about 100 steps) the ticker parks and
+    /* Nobody reads: after its probe (50 steps, 100 ms) the ticker parks and
      * the word is cleared. */
     bool parked = false;
     for (int i = 0; i < 1000 && !parked; i++) {
@@ -124,12 +126,44 @@ static void test_works_in_a_forked_child(void **state)
     check_readings(500 * MS);
 }
 
+/* A child made without the atfork handlers (_Fork: no ticker, no reset)
+ * still exits: the unload hook must not wait for a thread the child does
+ * not have. */
+static void test_exit_in_a_child_without_atfork_handlers(void **state)
+{
+    (void)state;
+#ifdef __SANITIZE_THREAD__
+    skip(); /* as above */
+#endif
+    assert_true(wait_running());
+    pid_t pid = _Fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        exit(0); /* runs the library's destructor */
+    int status = 0;
+    pid_t got = 0;
+    for (int i = 0; i < 5000 && got == 0; i++) { /* 5 s */
+        got = waitpid(pid, &status, WNOHANG);
+        if (got == 0)
+            sleep_us(1000);
+    }
+    if (got == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("the child of _Fork hung in exit()");
+    }
+    assert_int_equal(got, pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readings_follow_the_monotonic_clock),
         cmocka_unit_test(test_parks_when_idle_and_wakes_on_a_read),
         cmocka_unit_test(test_works_in_a_forked_child),
+        cmocka_unit_test(test_exit_in_a_child_without_atfork_handlers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
