@@ -35,6 +35,14 @@ static inline bool str_eq(cpex_str a, const char *b, size_t n)
     return a.len == n && (a.ptr == b || (a.ptr && cpex__bytes_eq(a.ptr, b, n)));
 }
 
+/* Whether a payload type name is the built-in name of `kind` (cmf or json). */
+static inline bool builtin_name_is(cpex_str t, uint32_t kind)
+{
+    if (kind == CPEX_PAYLOAD_CMF)
+        return t.len == 3 && t.ptr && cpex__bytes_eq(t.ptr, "cmf", 3);
+    return t.len == 4 && t.ptr && cpex__bytes_eq(t.ptr, "json", 4);
+}
+
 /*
  * Whether `payload` fits hook `h`: NULL when it does, else why not (in
  * `buf`). For a custom payload *custom is set to its registered type, so
@@ -45,6 +53,12 @@ static const char *payload_problem(const cpex__snapshot *s, const cpex__hook *h,
                                    char *buf, size_t cap)
 {
     *custom = NULL;
+    /* The common case first: a cmf or json hook and the payload the
+       library's own constructor built for it (names of constant length:
+       a few instructions). */
+    if (h->payload_builtin && payload && payload->kind == h->payload_builtin &&
+        builtin_name_is(payload->type_name, h->payload_builtin))
+        return NULL;
     if (h->payload_type &&
         (!payload || !str_eq(payload->type_name, h->payload_type, h->payload_type_len))) {
         snprintf(buf, cap,
@@ -55,10 +69,6 @@ static const char *payload_problem(const cpex__snapshot *s, const cpex__hook *h,
         return buf;
     }
     if (!payload)
-        return NULL;
-    /* The hook carries "cmf" or "json" and the name matched: the kind is
-       all that is left to check. */
-    if (h->payload_builtin && payload->kind == h->payload_builtin)
         return NULL;
     switch (payload->kind) {
     case CPEX_PAYLOAD_CMF:

@@ -27,6 +27,10 @@ cpex_status cpex_manager_initialize(cpex_manager *m, cpex_error *err)
         st = cpex__error_add(err, CPEX_E_STATE, NULL,
                              "the manager was shut down; plugins cannot be initialized again — "
                              "create a new manager");
+    } else if (cpex__mgr_unpublished(m)) { /* they would stay uninitialized */
+        st = cpex__error_add(err, CPEX_E_NOMEM, NULL,
+                             "initialize: out of memory publishing the registered plugins; "
+                             "nothing was initialized: retry");
     } else {
         atomic_store(&m->init_called, true);
         for (size_t i = 0; i < cur->plugin_count; i++) {

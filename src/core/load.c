@@ -423,6 +423,13 @@ static cpex_status load_config(cpex_manager *m, cpex__config *cfg, cpex_error *e
                         cfg->source);
         goto fail;
     }
+    if (cpex__mgr_unpublished(m)) { /* their names are not in `cur` */
+        cpex__error_add(&local, CPEX_E_NOMEM, NULL,
+                        "out of memory publishing the plugins registered before loading '%s'; "
+                        "nothing was loaded: retry",
+                        cfg->source);
+        goto fail;
+    }
     if (cpex__mgr_state_prepare(m, cfg, &fresh_state, &local) != CPEX_OK)
         goto fail;
     batch = cpex__calloc(cfg->plugin_count ? cfg->plugin_count : 1, sizeof *batch);
@@ -670,7 +677,12 @@ cpex_status cpex_manager_unregister(cpex_manager *m, const char *name, cpex_erro
     for (size_t i = 0; i < cur->plugin_count; i++)
         if (strcmp(cur->plugins[i]->name, name) == 0)
             idx = i;
-    if (idx == cur->plugin_count) {
+    if (idx == cur->plugin_count && cpex__mgr_unpublished(m)) { /* it may be one of them */
+        st = cpex__error_add(err, CPEX_E_NOMEM, NULL,
+                             "unregister '%s': out of memory publishing the plugins registered "
+                             "before it; nothing was changed: retry",
+                             name);
+    } else if (idx == cur->plugin_count) {
         st = cpex__error_add(err, CPEX_E_NOT_FOUND, NULL, "no plugin named '%s' is registered",
                              name);
     } else {

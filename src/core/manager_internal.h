@@ -61,8 +61,15 @@ bool cpex__mgr_type_known(const cpex_manager *m, const char *name);
 cpex_status cpex__mgr_publish(cpex_manager *m, cpex__plugin *const *plugins, size_t count);
 cpex_status cpex__mgr_republish(cpex_manager *m);
 /** The snapshot with every pending registration published (lock held). Every
- *  writer reads the registry through it, never m->snapshot directly. */
+ *  writer reads the registry through it, never m->snapshot directly. Out
+ *  of memory, the registrations stay pending and the snapshot lacks them:
+ *  a writer that looks plugins up in it checks cpex__mgr_unpublished. */
 cpex__snapshot *cpex__mgr_current(cpex_manager *m);
+/** After cpex__mgr_current: registrations it could not publish (out of
+ *  memory). A writer whose change depends on every registered plugin
+ *  (names, counts, the plugin list) then fails with CPEX_E_NOMEM and
+ *  changes nothing; the next writer tries the publish again. */
+static inline bool cpex__mgr_unpublished(const cpex_manager *m) { return m->pending_count != 0; }
 /** Leave a registered plugin (a new reference) for the next publish (lock held). */
 bool cpex__mgr_add_pending(cpex_manager *m, cpex__plugin *p);
 /** Release the pending plugins and the retired snapshots (cpex_manager_free). */

@@ -254,6 +254,13 @@ static cpex_status reload_config(cpex_manager *m, cpex__config *cfg, cpex_error 
                         cfg->source);
         goto fail;
     }
+    if (cpex__mgr_unpublished(m)) { /* `cur` lacks them: they would be dropped */
+        cpex__error_add(&local, CPEX_E_NOMEM, NULL,
+                        "out of memory publishing the plugins registered before reloading "
+                        "'%s'; the running configuration stays: retry",
+                        cfg->source);
+        goto fail;
+    }
     if (!list || !created) {
         cpex__error_add(&local, CPEX_E_NOMEM, NULL, "out of memory reloading '%s'", cfg->source);
         goto fail;

@@ -128,6 +128,7 @@ cpex_status cpex_manager_register_sink(cpex_manager *m, const cpex_sink_spec *sp
     cpex__snapshot *cur = cpex__mgr_current(m);
     cpex_status st = CPEX_OK;
     bool taken = cpex__mgr_name_taken(cur->plugins, cur->plugin_count, spec->name) ||
+                 cpex__mgr_name_taken(m->pending, m->pending_count, spec->name) ||
                  cpex__mgr_name_taken(m->sinks, m->sink_count, spec->name);
     cpex__plugin **grown = NULL;
     if (m->shut_down)

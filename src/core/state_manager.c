@@ -56,7 +56,7 @@ cpex_status cpex__mgr_state_prepare(cpex_manager *m, const cpex__config *cfg,
                                "manager has one backend: remove plugin_settings.state from "
                                "this file or make it the same",
                                cur->description, cur->origin);
-    if (cpex__mgr_current(m)->plugin_count > 0)
+    if (cpex__mgr_current(m)->plugin_count > 0 || cpex__mgr_unpublished(m))
         return cpex__error_add(err, CPEX_E_CONFIG, &w,
                                "plugin_settings.state would change the state backend of a "
                                "manager that already has plugins (they keep their state in %s); "

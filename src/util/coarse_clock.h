@@ -41,7 +41,7 @@ extern _Atomic int64_t cpex__coarse_word;
 int64_t cpex__coarse_now_slow(void);
 
 /** CLOCK_MONOTONIC, to the ticker's step (any thread). */
-static inline int64_t cpex__coarse_now_ns(void)
+static inline __attribute__((always_inline)) int64_t cpex__coarse_now_ns(void)
 {
     int64_t v = atomic_load_explicit(&cpex__coarse_word, memory_order_relaxed);
     return __builtin_expect(v != 0, 1) ? v : cpex__coarse_now_slow();
@@ -49,7 +49,7 @@ static inline int64_t cpex__coarse_now_ns(void)
 
 /** The clock a handler's deadline is checked on: this one when `coarse`
  *  (the plugin's timeout is long enough for it), else CLOCK_MONOTONIC. */
-static inline int64_t cpex__deadline_now_ns(bool coarse)
+static inline __attribute__((always_inline)) int64_t cpex__deadline_now_ns(bool coarse)
 {
     return coarse ? cpex__coarse_now_ns() : cpex__clock_ns(false);
 }

@@ -88,7 +88,8 @@ static inline uint32_t cpex__load32(const char *p)
 /* Equality of two byte strings of length n, without a call: overlapping
  * word loads (two for 4 to 16 bytes, the usual names), three byte loads
  * below 4. */
-static inline int cpex__bytes_eq(const char *a, const char *b, size_t n)
+static inline __attribute__((always_inline)) int cpex__bytes_eq(const char *a, const char *b,
+                                                                size_t n)
 {
     if (n >= 8 && n <= 16)
         return cpex__load64(a) == cpex__load64(b) &&

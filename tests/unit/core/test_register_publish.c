@@ -27,6 +27,7 @@
 #include "test_support.h"
 /* after test_support.h */
 #include "plugins.h"
+#include "util/alloc.h"
 
 #define PRE "cmf.tool_pre_invoke"
 
@@ -176,6 +177,45 @@ static void queries_see_pending(void **state)
     tp_manager_free(m);
     assert_int_equal(atomic_load(&after->destroy_calls), 1);
     assert_int_equal(atomic_load(&ps[0]->destroy_calls), 1);
+}
+
+/* Out of memory, the publish of pending registrations fails and they stay
+ * pending: a writer that then looks for them must not act as if they were
+ * not registered (unregister saying "no plugin named", initialize leaving
+ * them uninitialized). It fails with CPEX_E_NOMEM instead, and the same
+ * call works once memory is back. */
+static void out_of_memory_publishing_hides_nothing(void **state)
+{
+    (void)state;
+    make_names("o");
+    cpex_manager *m = tp_manager();
+    tp_plugin *a = on_own_hook(0);
+    tp_reg(m, a); /* pending */
+    cpex_error err = CPEX_ERROR_INIT;
+    cpex__alloc_fail_at(1); /* the publish's plugin list */
+    assert_int_equal(cpex_manager_unregister(m, plugin_names[0], &err), CPEX_E_NOMEM);
+    cpex__alloc_fail_at(0);
+    assert_contains(cpex_error_message(&err), "retry");
+    cpex_error_cleanup(&err);
+    assert_int_equal(atomic_load(&a->destroy_calls), 0);
+
+    cpex__alloc_fail_at(1);
+    assert_int_equal(cpex_manager_initialize(m, &err), CPEX_E_NOMEM);
+    cpex__alloc_fail_at(0);
+    cpex_error_cleanup(&err);
+    assert_int_equal(atomic_load(&a->init_calls), 0);
+    assert_false(cpex_manager_is_initialized(m));
+
+    /* Memory back: the same calls work, on the plugin. */
+    tp_init(m);
+    assert_int_equal(atomic_load(&a->init_calls), 1);
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
+    tp_run(m, hook_names[0], &res);
+    assert_denied(&res, "mine", plugin_names[0]);
+    cpex_pipeline_result_cleanup(&res);
+    assert_int_equal(cpex_manager_unregister(m, plugin_names[0], &err), CPEX_OK);
+    assert_int_equal(atomic_load(&a->destroy_calls), 1);
+    tp_manager_free(m);
 }
 
 static void free_destroys_pending(void **state)
@@ -360,6 +400,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(register_then_invoke_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(queries_see_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(free_destroys_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(out_of_memory_publishing_hides_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(register_beside_invokes, setup, teardown),
         cmocka_unit_test_setup_teardown(nested_invoke_beside_a_waiting_writer, setup, teardown),
     };
