@@ -216,8 +216,10 @@ struct cpex_manager {
     pthread_mutex_t write_lock; /* serializes every change */
     _Atomic(cpex__snapshot *) snapshot;
     /* Registrations wait in `pending` until the next publish (publish.c):
-       every reader of `snapshot` calls cpex__mgr_sync first. */
-    _Atomic bool dirty;
+       every reader of `snapshot` calls cpex__mgr_sync first. 0: nothing
+       pending; CPEX__PENDING; CPEX__PENDING_RETRY (the last publish ran
+       out of memory: readers retry it when the lock is free, never wait). */
+    _Atomic int dirty;
     cpex__rcu rcu;
 
     size_t exact_count;
@@ -267,6 +269,8 @@ void cpex__mgr_sync_slow(cpex_manager *m);
  * m->snapshot. Every reader of the snapshot outside the write lock calls it
  * first (inside the lock, cpex__mgr_current). One load when nothing waits.
  */
+#define CPEX__PENDING 1
+#define CPEX__PENDING_RETRY 2
 static inline void cpex__mgr_sync(cpex_manager *m)
 {
     if (__builtin_expect(atomic_load_explicit(&m->dirty, memory_order_acquire), 0))

@@ -14,7 +14,10 @@
  * snapshot on m->retired, freed after the next writer's wait. Writers call
  * cpex__mgr_current under the lock. A writer that waits for readers does
  * so with nothing pending: a reader that finds registrations pending spins
- * until it gets the lock or they are published.
+ * until it gets the lock or they are published. Out of memory, they stay
+ * pending: writers that need them fail (cpex__mgr_unpublished), and readers
+ * retry the publish whenever the lock is free, reading the registry as it
+ * was when it is not (they never wait for a retry).
  */
 #include <sched.h>
 #include <string.h>
@@ -126,9 +129,10 @@ static cpex_status flush(cpex_manager *m, bool wait)
         cpex__free(all);
     }
     if (st != CPEX_OK) {
-        /* They stay pending (the next writer publishes them), but the flag
-           goes down: no reader may spin on it while a writer waits. */
-        atomic_store_explicit(&m->dirty, false, memory_order_release);
+        /* They stay pending, and readers retry the publish when they find
+           the lock free (else they read the registry as it was), but none
+           may spin on the flag while a writer waits. */
+        atomic_store_explicit(&m->dirty, CPEX__PENDING_RETRY, memory_order_release);
         cpex__log(cpex__sink_of(m), CPEX_LOG_ERROR, NULL,
                   "out of memory publishing %zu registered plugin%s; they are published with "
                   "the next change",
@@ -138,7 +142,7 @@ static cpex_status flush(cpex_manager *m, bool wait)
     for (size_t i = 0; i < m->pending_count; i++)
         cpex__plugin_unref(m->pending[i]); /* the snapshot holds them now */
     m->pending_count = 0;
-    atomic_store_explicit(&m->dirty, false, memory_order_release);
+    atomic_store_explicit(&m->dirty, 0, memory_order_release);
     if (wait) {
         cpex__rcu_synchronize(&m->rcu);
         free_retired(m);
@@ -164,12 +168,16 @@ void cpex__mgr_sync_slow(cpex_manager *m)
     /* Never block on the lock: its holder may wait for readers, and this
        thread may be one (an invoke inside a handler). Every holder that
        waits publishes what is pending first, which lets this loop go. */
-    for (unsigned spins = 0; atomic_load_explicit(&m->dirty, memory_order_acquire); spins++) {
+    int d;
+    for (unsigned spins = 0; (d = atomic_load_explicit(&m->dirty, memory_order_acquire)) != 0;
+         spins++) {
         if (try_lock(m)) {
             flush(m, false); /* out of memory: the registry as it was, logged */
             cpex__mgr_unlock(m);
             return;
         }
+        if (d == CPEX__PENDING_RETRY)
+            return; /* a writer has the lock and the retry: do not wait for it */
         if (spins < 100) {
             sched_yield();
         } else {
@@ -190,7 +198,7 @@ bool cpex__mgr_add_pending(cpex_manager *m, cpex__plugin *p)
         return false;
     m->pending = n;
     m->pending[m->pending_count++] = cpex__plugin_ref(p);
-    atomic_store_explicit(&m->dirty, true, memory_order_release);
+    atomic_store_explicit(&m->dirty, CPEX__PENDING, memory_order_release);
     return true;
 }
 
@@ -201,7 +209,7 @@ void cpex__mgr_pending_free(cpex_manager *m)
     cpex__free(m->pending);
     m->pending = NULL;
     m->pending_count = m->pending_cap = 0;
-    atomic_store(&m->dirty, false);
+    atomic_store(&m->dirty, 0);
     free_retired(m);
 }
 
