@@ -107,6 +107,12 @@ static cpex_status publish(cpex_manager *m, cpex__plugin *const *plugins, size_t
 /* Publish the pending registrations (lock held). */
 static cpex_status flush(cpex_manager *m, bool wait)
 {
+    /* A host log sink called while this thread publishes (a log line of the
+       publish itself) and read the registry: it sees it as it was. Publishing
+       again from inside would count the generation twice and publish a
+       snapshot the outer publish then replaces. */
+    if (m->flushing)
+        return CPEX_OK;
     if (m->pending_count == 0) {
         if (wait && m->retired) {
             cpex__rcu_synchronize(&m->rcu);
@@ -125,18 +131,22 @@ static cpex_status flush(cpex_manager *m, bool wait)
         /* Published before the flag is cleared, and the flag cleared before
            any wait for readers: a reader that sees it clear sees the new
            snapshot, and a reader spinning on it (cpex__mgr_sync_slow) is let go. */
+        m->flushing = true;
         st = publish(m, all, total, m->pending_count, false);
+        m->flushing = false;
         cpex__free(all);
     }
     if (st != CPEX_OK) {
+        m->flushing = true; /* the log line below may reach a sink that reads */
         /* They stay pending, and readers retry the publish when they find
            the lock free (else they read the registry as it was), but none
            may spin on the flag while a writer waits. */
         atomic_store_explicit(&m->dirty, CPEX__PENDING_RETRY, memory_order_release);
         cpex__log(cpex__sink_of(m), CPEX_LOG_ERROR, NULL,
-                  "out of memory publishing %zu registered plugin%s; they are published with "
-                  "the next change",
+                  "out of memory publishing %zu registered plugin%s; the next reader or "
+                  "change publishes them",
                   m->pending_count, m->pending_count == 1 ? "" : "s");
+        m->flushing = false;
         return st;
     }
     for (size_t i = 0; i < m->pending_count; i++)

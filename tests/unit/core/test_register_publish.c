@@ -218,6 +218,59 @@ static void out_of_memory_publishing_hides_nothing(void **state)
     tp_manager_free(m);
 }
 
+/* A host log sink that reads the manager while it logs (a common thing: it
+ * adds the generation, or the plugin count, to each line). */
+static cpex_manager *reading_sink_manager;
+static uint64_t reading_sink_generation;
+static int reading_sink_lines;
+
+static void reading_sink(void *user, uint32_t level, const char *plugin, const char *message)
+{
+    (void)user;
+    (void)level;
+    (void)plugin;
+    if (!strstr(message, "out of memory publishing"))
+        return;
+    reading_sink_lines++;
+    reading_sink_generation = cpex_manager_generation(reading_sink_manager);
+    (void)cpex_manager_plugin_count(reading_sink_manager);
+}
+
+/* The publish of a pending registration fails and logs; the sink reads the
+ * registry from inside that log line (same thread, the lock held). It sees
+ * the registry as it was, and the publish is neither repeated from inside
+ * (once: two generations for one registration) nor lost: the next reader
+ * publishes it, one generation. */
+static void log_sink_reading_during_a_failed_publish(void **state)
+{
+    (void)state;
+    make_names("l");
+    cpex_manager_options o;
+    cpex_manager_options_init(&o);
+    o.log = reading_sink;
+    cpex_manager *m = tp_manager_with(&o);
+    reading_sink_manager = m;
+    reading_sink_lines = 0;
+    uint64_t g0 = cpex_manager_generation(m);
+    tp_plugin *a = on_own_hook(0);
+    tp_reg(m, a); /* pending: no reader in between */
+    cpex__alloc_fail_at(1);
+    size_t seen = cpex_manager_plugin_count(m); /* publishes first: fails, logs */
+    cpex__alloc_fail_at(0);
+    assert_int_equal(seen, 0); /* the registry as it was */
+    assert_int_equal(reading_sink_lines, 1);
+    assert_int_equal(reading_sink_generation, g0);
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
+    /* The next reader publishes: the plugin runs, one generation. */
+    tp_init(m);
+    tp_run(m, hook_names[0], &res);
+    assert_denied(&res, "mine", plugin_names[0]);
+    cpex_pipeline_result_cleanup(&res);
+    assert_int_equal(cpex_manager_generation(m), g0 + 1);
+    assert_int_equal(cpex_manager_plugin_count(m), 1);
+    tp_manager_free(m);
+}
+
 static void free_destroys_pending(void **state)
 {
     (void)state;
@@ -401,6 +454,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(queries_see_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(free_destroys_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(out_of_memory_publishing_hides_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(log_sink_reading_during_a_failed_publish, setup, teardown),
         cmocka_unit_test_setup_teardown(register_beside_invokes, setup, teardown),
         cmocka_unit_test_setup_teardown(nested_invoke_beside_a_waiting_writer, setup, teardown),
     };
