@@ -270,6 +270,20 @@ static void test_config_loading(void **state)
     print_message("config loading: %llu allocation points\n", (unsigned long long)n - 1);
 }
 
+/* Register a plugin from code: `spec` as given, one handler. */
+static cpex_status register_code(cpex_manager *m, const cpex_plugin_spec *spec,
+                                 cpex_handler_reg *handler, cpex_error *err)
+{
+    cpex_plugin_registration reg;
+    memset(&reg, 0, sizeof reg);
+    reg.struct_size = (uint32_t)sizeof reg;
+    reg.abi_version = CPEX_ABI_VERSION;
+    reg.name = spec->name;
+    reg.handler_count = 1;
+    reg.handlers = handler;
+    return cpex_manager_register(m, spec, &reg, err);
+}
+
 /* An allow handler for a plugin registered from code. */
 static int32_t code_allow(void *instance, const cpex_call *call)
 {
@@ -304,15 +318,8 @@ static void test_load_beside_a_pending_registration(void **state)
         cpex_plugin_spec spec;
         cpex_plugin_spec_init(&spec);
         spec.name = "echo-1";
-        cpex_plugin_registration reg;
-        memset(&reg, 0, sizeof reg);
-        reg.struct_size = (uint32_t)sizeof reg;
-        reg.abi_version = CPEX_ABI_VERSION;
-        reg.name = "echo-1";
-        reg.handler_count = 1;
-        reg.handlers = handlers;
         cpex_error err = CPEX_ERROR_INIT;
-        assert_int_equal(cpex_manager_register(m, &spec, &reg, &err), CPEX_OK);
+        assert_int_equal(register_code(m, &spec, handlers, &err), CPEX_OK);
         arm(n);
         cpex_status st =
             cpex_manager_load_string(m, dup_yaml, strlen(dup_yaml), "dup.yaml", NULL, &err);
@@ -630,15 +637,8 @@ static void register_invoke_plugins(cpex_manager *m)
         handler_regs[i][0].hook = PRE;
         handler_regs[i][0].fn = defs[i].fn;
         handler_regs[i][0].payload_type = "cmf";
-        cpex_plugin_registration reg;
-        memset(&reg, 0, sizeof reg);
-        reg.struct_size = (uint32_t)sizeof reg;
-        reg.abi_version = CPEX_ABI_VERSION;
-        reg.name = defs[i].name;
-        reg.handler_count = 1;
-        reg.handlers = handler_regs[i];
         cpex_error err = CPEX_ERROR_INIT;
-        cpex_status st = cpex_manager_register(m, &spec, &reg, &err);
+        cpex_status st = register_code(m, &spec, handler_regs[i], &err);
         if (st != CPEX_OK)
             print_error("register %s: %s\n", defs[i].name, cpex_error_message(&err));
         assert_int_equal(st, CPEX_OK);
