@@ -671,7 +671,8 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
     /* dlopen — of the file the path names now, even if an older build of
      * it is still loaded under that name (lib_open.h). */
     char dlerr[512];
-    l.dl = cpex__lib_open_checked(l.path, &l.file.st, dlerr, sizeof dlerr);
+    bool reused = false;
+    l.dl = cpex__lib_open_checked(l.path, &l.file.st, &reused, dlerr, sizeof dlerr);
     if (!l.dl) {
         char hint[600];
         explain_dlopen(l.path, dlerr, relative, req->base_dir, hint, sizeof hint);
@@ -684,7 +685,10 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
         load_undo(&l);
         return st;
     }
-    st = cpex__admit_loaded(&l.file, l.path, err);
+    /* The check after dlopen: what it mapped is what was checked. A handle
+       that is another reference to a mapping of this very file (same
+       identity as the check just made) mapped nothing new. */
+    st = reused ? CPEX_OK : cpex__admit_loaded(&l.file, l.path, err);
     if (st == CPEX_OK && !cached)
         cpex__libcache_put(cache, written, &check);
     cpex__libcheck_clear(&check);

@@ -179,12 +179,15 @@ static void unlink_copy(const char *copy)
 
 void *cpex__lib_open(const char *path, char *why, size_t cap)
 {
-    return cpex__lib_open_checked(path, NULL, why, cap);
+    return cpex__lib_open_checked(path, NULL, NULL, why, cap);
 }
 
-void *cpex__lib_open_checked(const char *path, const struct stat *known, char *why, size_t cap)
+void *cpex__lib_open_checked(const char *path, const struct stat *known, bool *reused, char *why,
+                             size_t cap)
 {
     why[0] = '\0';
+    if (reused)
+        *reused = false;
     struct stat st;
     if (known)
         st = *known;
@@ -204,6 +207,8 @@ void *cpex__lib_open_checked(const char *path, const struct stat *known, char *w
             if (dl == o->dl) {
                 o->refs++;
                 pthread_mutex_unlock(&lock);
+                if (reused)
+                    *reused = true;
                 return dl;
             }
             if (dl)

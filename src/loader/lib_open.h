@@ -19,6 +19,7 @@
 #ifndef CPEX_LOADER_LIB_OPEN_H
 #define CPEX_LOADER_LIB_OPEN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /**
@@ -32,9 +33,13 @@ struct stat;
 /**
  * cpex__lib_open for a file the caller has just checked: `known` is what
  * stat(path) gave then (one system call less per plugin of a library
- * loaded many times). NULL `known`: stat it here.
+ * loaded many times). NULL `known`: stat it here. *reused (may be NULL)
+ * says whether the handle is another reference to a file of that identity
+ * this process already mapped (nothing was read from disk now, so there is
+ * no new mapping to check against the file).
  */
-void *cpex__lib_open_checked(const char *path, const struct stat *known, char *why, size_t cap);
+void *cpex__lib_open_checked(const char *path, const struct stat *known, bool *reused, char *why,
+                             size_t cap);
 
 /** dlclose a handle from cpex__lib_open. */
 void cpex__lib_close(void *dl);
