@@ -253,8 +253,9 @@ struct cpex_manager {
     /* deferred publishing (publish.c), under write_lock */
     cpex__plugin **pending; /* registered, not yet published: one reference each */
     size_t pending_count, pending_cap;
-    bool flushing;           /* publishing them (lock held): a log sink that reads
-                      the registry meanwhile does not publish them again */
+    bool publishing;         /* publishing a snapshot (lock held): a log sink that
+                        reads the registry meanwhile does not publish the
+                        pending registrations from inside */
     cpex__snapshot *retired; /* replaced by a reader's publish: freed after the next RCU wait */
     size_t retired_count;
     _Atomic(const void *) writer; /* the token of the thread that holds write_lock, or NULL */

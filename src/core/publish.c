@@ -66,8 +66,26 @@ static void free_retired(cpex_manager *m)
 /* Build and store a snapshot of `plugins`; its generation is `steps` more.
  * wait: wait for readers and free the old snapshot (and every retired
  * one); else retire the old one. */
+static cpex_status publish_guarded(cpex_manager *m, cpex__plugin *const *plugins, size_t count,
+                                   uint64_t steps, bool wait);
+
+/* Every publish (a writer's, or a flush of pending registrations) runs
+ * guarded: it may log (the audit thread that cannot start), and a log sink
+ * that reads the manager must not publish the pending registrations from
+ * inside it: the outer publish would then replace that snapshot with one
+ * that lacks them, and they would be dropped. */
 static cpex_status publish(cpex_manager *m, cpex__plugin *const *plugins, size_t count,
                            uint64_t steps, bool wait)
+{
+    bool was = m->publishing;
+    m->publishing = true;
+    cpex_status st = publish_guarded(m, plugins, count, steps, wait);
+    m->publishing = was;
+    return st;
+}
+
+static cpex_status publish_guarded(cpex_manager *m, cpex__plugin *const *plugins, size_t count,
+                                   uint64_t steps, bool wait)
 {
     cpex__snapshot *next = cpex__snapshot_build(plugins, count, &m->names, m->types, m->type_count);
     if (next && !cpex__snapshot_observe(m, next)) {
@@ -111,7 +129,7 @@ static cpex_status flush(cpex_manager *m, bool wait)
        publish itself) and read the registry: it sees it as it was. Publishing
        again from inside would count the generation twice and publish a
        snapshot the outer publish then replaces. */
-    if (m->flushing)
+    if (m->publishing)
         return CPEX_OK;
     if (m->pending_count == 0) {
         if (wait && m->retired) {
@@ -131,13 +149,11 @@ static cpex_status flush(cpex_manager *m, bool wait)
         /* Published before the flag is cleared, and the flag cleared before
            any wait for readers: a reader that sees it clear sees the new
            snapshot, and a reader spinning on it (cpex__mgr_sync_slow) is let go. */
-        m->flushing = true;
         st = publish(m, all, total, m->pending_count, false);
-        m->flushing = false;
         cpex__free(all);
     }
     if (st != CPEX_OK) {
-        m->flushing = true; /* the log line below may reach a sink that reads */
+        m->publishing = true; /* the log line below may reach a sink that reads */
         /* They stay pending, and readers retry the publish when they find
            the lock free (else they read the registry as it was), but none
            may spin on the flag while a writer waits. */
@@ -146,7 +162,7 @@ static cpex_status flush(cpex_manager *m, bool wait)
                   "out of memory publishing %zu registered plugin%s; the next reader or "
                   "change publishes them",
                   m->pending_count, m->pending_count == 1 ? "" : "s");
-        m->flushing = false;
+        m->publishing = false;
         return st;
     }
     for (size_t i = 0; i < m->pending_count; i++)

@@ -687,8 +687,11 @@ cpex_status cpex__lib_create(void *factory_data, const cpex_factory_request *req
     }
     /* The check after dlopen: what it mapped is what was checked. A handle
        that is another reference to a mapping of this very file (same
-       identity as the check just made) mapped nothing new. */
+       identity as the check just made), one that passed this check when it
+       was made, mapped nothing new. */
     st = reused ? CPEX_OK : cpex__admit_loaded(&l.file, l.path, err);
+    if (st == CPEX_OK && !reused)
+        cpex__lib_open_confirm(l.dl);
     if (st == CPEX_OK && !cached)
         cpex__libcache_put(cache, written, &check);
     cpex__libcheck_clear(&check);

@@ -24,8 +24,9 @@ typedef struct opened {
     dev_t dev;
     ino_t ino;
     off_t size;
-    struct timespec mtime;
-    size_t refs; /* cpex__lib_open references not yet closed */
+    struct timespec mtime, ctime;
+    bool confirmed; /* a caller checked the file after this mapping (cpex__lib_open_confirm) */
+    size_t refs;    /* cpex__lib_open references not yet closed */
     struct opened *next;
 } opened;
 
@@ -36,7 +37,8 @@ static _Atomic unsigned long copies; /* names private copies apart */
 static bool same_identity(const opened *o, const struct stat *st)
 {
     return o->dev == st->st_dev && o->ino == st->st_ino && o->size == st->st_size &&
-           o->mtime.tv_sec == st->st_mtim.tv_sec && o->mtime.tv_nsec == st->st_mtim.tv_nsec;
+           o->mtime.tv_sec == st->st_mtim.tv_sec && o->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+           o->ctime.tv_sec == st->st_ctim.tv_sec && o->ctime.tv_nsec == st->st_ctim.tv_nsec;
 }
 
 /* `v` in decimal at `out`, at least `width` digits (zero-padded); its length. */
@@ -206,9 +208,9 @@ void *cpex__lib_open_checked(const char *path, const struct stat *known, bool *r
             void *dl = dlopen(o->name, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
             if (dl == o->dl) {
                 o->refs++;
+                if (reused) /* only a mapping someone checked after making it */
+                    *reused = o->confirmed;
                 pthread_mutex_unlock(&lock);
-                if (reused)
-                    *reused = true;
                 return dl;
             }
             if (dl)
@@ -266,6 +268,7 @@ void *cpex__lib_open_checked(const char *path, const struct stat *known, bool *r
     rec->ino = st.st_ino;
     rec->size = st.st_size;
     rec->mtime = st.st_mtim;
+    rec->ctime = st.st_ctim;
     rec->refs = 1;
     rec->next = all;
     all = rec;
@@ -275,6 +278,17 @@ void *cpex__lib_open_checked(const char *path, const struct stat *known, bool *r
     }
     pthread_mutex_unlock(&lock);
     return dl;
+}
+
+void cpex__lib_open_confirm(void *dl)
+{
+    if (!dl)
+        return;
+    pthread_mutex_lock(&lock);
+    for (opened *o = all; o; o = o->next)
+        if (o->dl == dl && o->refs)
+            o->confirmed = true;
+    pthread_mutex_unlock(&lock);
 }
 
 void cpex__lib_close(void *dl)

@@ -35,11 +35,18 @@ struct stat;
  * stat(path) gave then (one system call less per plugin of a library
  * loaded many times). NULL `known`: stat it here. *reused (may be NULL)
  * says whether the handle is another reference to a file of that identity
- * this process already mapped (nothing was read from disk now, so there is
- * no new mapping to check against the file).
+ * this process already mapped and a caller confirmed after mapping it
+ * (cpex__lib_open_confirm): nothing was read from disk now, so there is no
+ * new mapping to check against the file. A mapping not yet confirmed (its
+ * own load may still be checking it, or refused it) is never reported as
+ * reused.
  */
 void *cpex__lib_open_checked(const char *path, const struct stat *known, bool *reused, char *why,
                              size_t cap);
+
+/** Record that the file was checked after `dl` was mapped (the check after
+ *  dlopen passed): later opens of that identity may skip that check. */
+void cpex__lib_open_confirm(void *dl);
 
 /** dlclose a handle from cpex__lib_open. */
 void cpex__lib_close(void *dl);
