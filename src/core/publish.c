@@ -131,6 +131,13 @@ static cpex_status flush(cpex_manager *m, bool wait)
        snapshot the outer publish then replaces. */
     if (m->publishing)
         return CPEX_OK;
+    /* After shutdown nothing is published: shutdown published what was
+       pending, or (out of memory) shut the pending plugins down where they
+       are; cpex_manager_free releases them. */
+    if (m->pending_count && atomic_load(&m->shut_down)) {
+        atomic_store_explicit(&m->dirty, 0, memory_order_release);
+        return CPEX_OK;
+    }
     if (m->pending_count == 0) {
         if (wait && m->retired) {
             cpex__rcu_synchronize(&m->rcu);
@@ -157,11 +164,14 @@ static cpex_status flush(cpex_manager *m, bool wait)
         /* They stay pending, and readers retry the publish when they find
            the lock free (else they read the registry as it was), but none
            may spin on the flag while a writer waits. */
-        atomic_store_explicit(&m->dirty, CPEX__PENDING_RETRY, memory_order_release);
-        cpex__log(cpex__sink_of(m), CPEX_LOG_ERROR, NULL,
-                  "out of memory publishing %zu registered plugin%s; the next reader or "
-                  "change publishes them",
-                  m->pending_count, m->pending_count == 1 ? "" : "s");
+        /* Said once, not by every reader that retries while memory is short. */
+        bool first = atomic_exchange_explicit(&m->dirty, CPEX__PENDING_RETRY,
+                                              memory_order_acq_rel) != CPEX__PENDING_RETRY;
+        if (first)
+            cpex__log(cpex__sink_of(m), CPEX_LOG_ERROR, NULL,
+                      "out of memory publishing %zu registered plugin%s; the next reader or "
+                      "change publishes them",
+                      m->pending_count, m->pending_count == 1 ? "" : "s");
         m->publishing = false;
         return st;
     }

@@ -260,6 +260,12 @@ static void log_sink_reading_during_a_failed_publish(void **state)
     assert_int_equal(seen, 0); /* the registry as it was */
     assert_int_equal(reading_sink_lines, 1);
     assert_int_equal(reading_sink_generation, g0);
+    /* Still short of memory at the next reader: retried, not said again. */
+    cpex__alloc_fail_at(1);
+    assert_int_equal(cpex_manager_plugin_count(m), 0);
+    assert_true(cpex__alloc_failed());
+    cpex__alloc_fail_at(0);
+    assert_int_equal(reading_sink_lines, 1);
     cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
     /* The next reader publishes: the plugin runs, one generation. */
     tp_init(m);
