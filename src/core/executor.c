@@ -302,8 +302,10 @@ static __attribute__((noinline)) bool run_serial_obs(cpex__pipeline *pl, uint32_
 }
 
 /* The phase without observation: kept apart from run_serial_obs so that the
- * observed variant's bookkeeping never shapes the hot loop's registers. */
-static __attribute__((noinline)) bool run_serial(cpex__pipeline *pl, uint32_t mode)
+ * observed variant's bookkeeping never shapes the hot loop's registers, and
+ * inlined into the unobserved pipeline (one call less per invoke: 530 ->
+ * 514 instructions for one plugin by name, 479 -> 437 by handle). */
+static inline __attribute__((always_inline)) bool run_serial(cpex__pipeline *pl, uint32_t mode)
 {
     const cpex__hook *h = pl->hook;
     phase_walk w;

@@ -48,17 +48,11 @@ static inline bool builtin_name_is(cpex_str t, uint32_t kind)
  * `buf`). For a custom payload *custom is set to its registered type, so
  * the executor does not look it up again.
  */
-static const char *payload_problem(const cpex__snapshot *s, const cpex__hook *h, const char *hook,
-                                   const cpex_payload *payload, const cpex__type_slot **custom,
-                                   char *buf, size_t cap)
+static __attribute__((noinline)) const char *
+payload_problem_slow(const cpex__snapshot *s, const cpex__hook *h, const char *hook,
+                     const cpex_payload *payload, const cpex__type_slot **custom, char *buf,
+                     size_t cap)
 {
-    *custom = NULL;
-    /* The common case first: a cmf or json hook and the payload the
-       library's own constructor built for it (names of constant length:
-       a few instructions). */
-    if (h->payload_builtin && payload && payload->kind == h->payload_builtin &&
-        builtin_name_is(payload->type_name, h->payload_builtin))
-        return NULL;
     if (h->payload_type &&
         (!payload || !str_eq(payload->type_name, h->payload_type, h->payload_type_len))) {
         snprintf(buf, cap,
@@ -90,6 +84,20 @@ static const char *payload_problem(const cpex__snapshot *s, const cpex__hook *h,
     }
     return "the payload's kind and type name disagree; build it with cpex_payload_cmf, "
            "cpex_payload_json or cpex_payload_custom";
+}
+
+/* payload_problem_slow with the common case inline: a cmf or json hook and
+ * the payload the library's own constructor built for it (names of
+ * constant length: a few instructions). */
+static inline __attribute__((always_inline)) const char *
+payload_problem(const cpex__snapshot *s, const cpex__hook *h, const char *hook,
+                const cpex_payload *payload, const cpex__type_slot **custom, char *buf, size_t cap)
+{
+    *custom = NULL;
+    if (h->payload_builtin && payload && payload->kind == h->payload_builtin &&
+        builtin_name_is(payload->type_name, h->payload_builtin))
+        return NULL;
+    return payload_problem_slow(s, h, hook, payload, custom, buf, cap);
 }
 
 /*
@@ -139,10 +147,10 @@ static cpex_status refuse_result(cpex_manager *m, const cpex_pipeline_result *re
 
 /* Run hook `h` (or a plan of the same shape): the payload check, then the
  * executor. Leaves the read section. */
-static cpex_status run_hook(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s,
-                            const cpex__hook *h, const cpex_payload *payload,
-                            const cpex_extensions *extensions, cpex_context_table *context,
-                            cpex_pipeline_result *res)
+static inline __attribute__((always_inline)) cpex_status
+run_hook(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s, const cpex__hook *h,
+         const cpex_payload *payload, const cpex_extensions *extensions,
+         cpex_context_table *context, cpex_pipeline_result *res)
 {
     const cpex__type_slot *custom;
     char reason[300];

@@ -10,7 +10,7 @@
  *
  * The ticker ("cpex-ticker"): started by the first reading, it stores
  * CLOCK_MONOTONIC every 2 ms (half the kernel coarse clock's 4 ms step;
- * 500 wakeups a second while invokes run). Every 100 ms it clears the
+ * 500 wakeups a second while invokes run). Every 500 ms it clears the
  * word for one step; a reader that finds it cleared reads CLOCK_MONOTONIC
  * itself and marks the clock wanted. When nobody read during that step
  * the ticker parks (an idle host pays no wakeups) until the next reader
@@ -58,6 +58,6 @@ static inline __attribute__((always_inline)) int64_t cpex__deadline_now_ns(bool 
  *  stopped), and its step and probe period in nanoseconds. */
 int cpex__coarse_ticker_running(void);
 #define CPEX__COARSE_STEP_NS 2000000
-#define CPEX__COARSE_PROBE_STEPS 50
+#define CPEX__COARSE_PROBE_STEPS 250
 
 #endif

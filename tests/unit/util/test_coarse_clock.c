@@ -73,7 +73,7 @@ static void test_parks_when_idle_and_wakes_on_a_read(void **state)
 {
     (void)state;
     assert_true(wait_running());
-    /* Nobody reads: after its probe (50 steps, 100 ms) the ticker parks and
+    /* Nobody reads: after its probe (250 steps, 500 ms) the ticker parks and
      * the word is cleared. */
     bool parked = false;
     for (int i = 0; i < 1000 && !parked; i++) {
