@@ -17,7 +17,8 @@
 # invoke's warm-up are in both counts and cancel. Invoke cases count every
 # instruction of the process (worker threads included: --fair-sched=yes lets
 # them, and the ticker of util/coarse_clock.h, run as they would outside
-# valgrind); setup cases count
+# valgrind), less the ticker's own thread (--separate-threads=yes: one file
+# per thread, NAME.N.out-NN); setup cases count
 # only the measured function (--toggle-collect=bench_setup_measured), so
 # creating and freeing the manager stays out as it does in the timed run.
 # Then `cpex_bench --from-callgrind` prints the figures in the shape of
@@ -65,12 +66,29 @@ total() {
        END { if (!found && s != "") print s }' "$1"
 }
 
+# The total of a run written one file per thread (OUT-01, OUT-02, ...),
+# less the thread of the deadline clock's ticker (util/coarse_clock.c): it
+# wakes every 2 ms of wall time, and valgrind's wall time is not the
+# program's, so its count would only add noise.
+total_threads() {
+  local sum=0 f t
+  for f in "$1"-[0-9]*; do
+    [ -e "$f" ] || continue
+    grep -q 'ticker_main' "$f" && continue
+    t=$(total "$f")
+    sum=$((sum + ${t:-0}))
+  done
+  echo "$sum"
+}
+
 # One case at N and 2N iterations; writes "NAME N IR_N IR_2N" to $work/NAME.row.
 run_case() {
   local name=$1 n=$2 toggle=$3 ir=() k
   local -a extra=()
   if [ "$toggle" != "-" ]; then
     extra=(--collect-atstart=no "--toggle-collect=$toggle")
+  else
+    extra=(--separate-threads=yes)
   fi
   for k in "$n" $((2 * n)); do
     if ! valgrind --tool=callgrind --fair-sched=yes "${extra[@]}" --callgrind-out-file="$work/$name.$k.out" \
@@ -79,7 +97,11 @@ run_case() {
       echo "callgrind.sh: $name failed with $k iterations; see $work/$name.$k.log" >&2
       return 1
     fi
-    ir+=("$(total "$work/$name.$k.out")")
+    if [ "$toggle" != "-" ]; then
+      ir+=("$(total "$work/$name.$k.out")")
+    else
+      ir+=("$(total_threads "$work/$name.$k.out")")
+    fi
   done
   echo "$name $n ${ir[0]} ${ir[1]}" >"$work/$name.row"
   awk -v a="${ir[0]}" -v b="${ir[1]}" -v n="$n" -v c="$name" \
