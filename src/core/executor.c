@@ -459,8 +459,11 @@ static void make_verdict(cpex__pipeline *pl, size_t faf)
 static inline __attribute__((always_inline)) void run_phases(cpex__pipeline *pl, const bool obs)
 {
     const cpex__hook *hook = pl->hook;
-    if (!HAS_PHASE(hook, CPEX_MODE_SEQUENTIAL) ||
-        (obs ? run_serial_obs(pl, CPEX_MODE_SEQUENTIAL) : run_serial(pl, CPEX_MODE_SEQUENTIAL))) {
+    if ((!HAS_PHASE(hook, CPEX_MODE_SEQUENTIAL) ||
+         (obs ? run_serial_obs(pl, CPEX_MODE_SEQUENTIAL) : run_serial(pl, CPEX_MODE_SEQUENTIAL))) &&
+        /* Any phase after the sequential one? One compare for all four
+           (the phases are contiguous, in this order). */
+        hook->phase_start[CPEX_MODE_TRANSFORM] != hook->phase_start[CPEX_PHASES]) {
         if (HAS_PHASE(hook, CPEX_MODE_TRANSFORM))
             obs ? run_serial_obs(pl, CPEX_MODE_TRANSFORM) : run_serial(pl, CPEX_MODE_TRANSFORM);
         if (HAS_PHASE(hook, CPEX_MODE_AUDIT))
