@@ -402,10 +402,11 @@ cpex_violation *cpex__pipeline_violation(cpex_code code, const char *reason, jso
 /* ------------------------------------------------------------------ */
 
 /** Run the pipeline of `hook` (non-empty) for one invoke. `custom` is the
- *  registered type of a CPEX_PAYLOAD_CUSTOM payload (the invoke checked it). */
+ *  registered type of a CPEX_PAYLOAD_CUSTOM payload (the invoke checked it).
+ *  Whether the manager is closing is read here (m->closing). */
 void cpex__execute(cpex_manager *manager, const cpex__snapshot *snap, const cpex__hook *hook,
                    const cpex_payload *payload, const cpex__type_slot *custom,
-                   const cpex_extensions *extensions, cpex_context_table *context, bool closing,
+                   const cpex_extensions *extensions, cpex_context_table *context,
                    cpex_pipeline_result *result);
 
 

@@ -572,8 +572,7 @@ static __attribute__((noinline)) void execute_observed(cpex__pipeline *pl, uint3
 
 void cpex__execute(cpex_manager *m, const cpex__snapshot *snap, const cpex__hook *hook,
                    const cpex_payload *payload, const cpex__type_slot *custom,
-                   const cpex_extensions *ext, cpex_context_table *ctx, bool closing,
-                   cpex_pipeline_result *res)
+                   const cpex_extensions *ext, cpex_context_table *ctx, cpex_pipeline_result *res)
 {
     cpex__pipeline pl;
     pl.manager = m;
@@ -589,7 +588,7 @@ void cpex__execute(cpex_manager *m, const cpex__snapshot *snap, const cpex__hook
     pl.ext = ext;
     pl.ctx = ctx;
     pl.res = res;
-    pl.closing = closing;
+    pl.closing = atomic_load_explicit(&m->closing, memory_order_relaxed) != 0;
     pl.obs = NULL;
 
     /* Records, metrics and sinks off (the default): one load, one branch. */

@@ -160,8 +160,7 @@ run_hook(cpex_manager *m, cpex__rcu_ticket t, const cpex__snapshot *s, const cpe
         if (h->sink_count) /* a deny the sinks see too, with no records: nothing ran */
             cpex__observe_unrun(m, s, h, h->name, h->name_len, NULL, NULL, extensions, res);
     } else
-        cpex__execute(m, s, h, payload, custom, extensions, context,
-                      atomic_load_explicit(&m->closing, memory_order_relaxed) != 0, res);
+        cpex__execute(m, s, h, payload, custom, extensions, context, res);
     cpex__rcu_exit(t);
     return CPEX_OK;
 }
