@@ -21,6 +21,7 @@
 #include "core/routing.h"
 #include "model/json_dump.h"
 #include "util/alloc.h"
+#include "util/text.h"
 
 
 /* The effective values, as cpex__mgr_create_configured computes them. */
@@ -86,27 +87,14 @@ static void fp_lit(fp_text *t, const char *s) { fp_put(t, s, strlen(s)); }
 /* An integer in decimal, as printf's %d / %u / %llu / %zu write it. */
 static void fp_int(fp_text *t, long long v)
 {
-    char digits[24];
-    size_t i = sizeof digits;
-    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
-    do {
-        digits[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        digits[--i] = '-';
-    fp_put(t, digits + i, sizeof digits - i);
+    char d[CPEX__TEXT_DEC_MAX];
+    fp_put(t, d, cpex__text_signed(d, v));
 }
 
 static void fp_uint(fp_text *t, unsigned long long u)
 {
-    char digits[24];
-    size_t i = sizeof digits;
-    do {
-        digits[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    fp_put(t, digits + i, sizeof digits - i);
+    char d[CPEX__TEXT_DEC_MAX];
+    fp_put(t, d, cpex__text_dec(d, u, false, 0));
 }
 
 /* A double as %.17g writes it (whole numbers, the common case, without

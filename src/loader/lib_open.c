@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "util/alloc.h"
+#include "util/text.h"
 
 /* One library this file opened. */
 typedef struct opened {
@@ -41,29 +42,6 @@ static bool same_identity(const opened *o, const struct stat *st)
            o->ctime.tv_sec == st->st_ctim.tv_sec && o->ctime.tv_nsec == st->st_ctim.tv_nsec;
 }
 
-/* `v` in decimal at `out`, at least `width` digits (zero-padded); its length. */
-static size_t put_dec(char *out, unsigned long long v, bool minus, size_t width)
-{
-    char d[24];
-    size_t i = sizeof d;
-    do {
-        d[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (sizeof d - i < width)
-        d[--i] = '0';
-    if (minus)
-        d[--i] = '-';
-    memcpy(out, d + i, sizeof d - i);
-    return sizeof d - i;
-}
-
-static size_t put_signed(char *out, long long v)
-{
-    return v < 0 ? put_dec(out, 0ull - (unsigned long long)v, true, 0)
-                 : put_dec(out, (unsigned long long)v, false, 0);
-}
-
 int cpex__lib_identity(const char *path, char *buf, size_t cap)
 {
     struct stat st;
@@ -73,20 +51,20 @@ int cpex__lib_identity(const char *path, char *buf, size_t cap)
        (one per plugin of a load; printf was most of its cost). */
     char text[128];
     size_t n = 0;
-    n += put_dec(text + n, (unsigned long long)st.st_dev, false, 0);
+    n += cpex__text_dec(text + n, (unsigned long long)st.st_dev, false, 0);
     text[n++] = ':';
-    n += put_dec(text + n, (unsigned long long)st.st_ino, false, 0);
+    n += cpex__text_dec(text + n, (unsigned long long)st.st_ino, false, 0);
     text[n++] = ':';
-    n += put_signed(text + n, (long long)st.st_size);
+    n += cpex__text_signed(text + n, (long long)st.st_size);
     text[n++] = ':';
-    n += put_signed(text + n, (long long)st.st_mtim.tv_sec);
+    n += cpex__text_signed(text + n, (long long)st.st_mtim.tv_sec);
     text[n++] = '.';
     long ns = (long)st.st_mtim.tv_nsec;
     if (ns < 0) {
         text[n++] = '-';
-        n += put_dec(text + n, 0ull - (unsigned long long)ns, false, 8);
+        n += cpex__text_dec(text + n, 0ull - (unsigned long long)ns, false, 8);
     } else {
-        n += put_dec(text + n, (unsigned long long)ns, false, 9);
+        n += cpex__text_dec(text + n, (unsigned long long)ns, false, 9);
     }
     text[n] = '\0';
     if (cap) {

@@ -50,4 +50,37 @@ void cpex__textbuf_str(cpex__textbuf *t, const char *s, size_t max);
 /** Append the `count` strings of `items`, separated by ", ". */
 void cpex__textbuf_join(cpex__textbuf *t, const char *const *items, size_t count);
 
+/** The most bytes cpex__text_dec writes: 20 digits, a sign, some padding. */
+#define CPEX__TEXT_DEC_MAX 24
+
+/**
+ * `v` in decimal at `out` (no NUL), preceded by '-' when `minus`, with at
+ * least `width` digits (zero-padded; width <= 20); returns its length
+ * (at most CPEX__TEXT_DEC_MAX). What printf's %llu / %0*llu write, without
+ * printf: for texts built once per plugin of a large load.
+ */
+static inline size_t cpex__text_dec(char *out, unsigned long long v, bool minus, size_t width)
+{
+    char d[CPEX__TEXT_DEC_MAX];
+    size_t i = sizeof d;
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (sizeof d - i < width)
+        d[--i] = '0';
+    if (minus)
+        d[--i] = '-';
+    for (size_t k = i; k < sizeof d; k++)
+        out[k - i] = d[k];
+    return sizeof d - i;
+}
+
+/** `v` in decimal at `out` (no NUL), as %lld writes it; returns its length. */
+static inline size_t cpex__text_signed(char *out, long long v)
+{
+    return v < 0 ? cpex__text_dec(out, 0ull - (unsigned long long)v, true, 0)
+                 : cpex__text_dec(out, (unsigned long long)v, false, 0);
+}
+
 #endif

@@ -217,6 +217,20 @@ static void test_payload_type_mismatch_at_registration(void **state)
     tp_manager_free(m);
 }
 
+/* Invoke `hook` with `payload` (may be NULL) and expect the type-mismatch
+ * deny, its reason holding `reason_part` when given. */
+static void expect_mismatch(cpex_manager *m, const char *hook, const cpex_payload *payload,
+                            const char *reason_part)
+{
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
+    cpex_manager_invoke(m, hook, payload, NULL, NULL, &res);
+    assert_false(res.continue_processing);
+    assert_string_equal(res.violation->code, "payload_type_mismatch");
+    if (reason_part)
+        assert_contains(res.violation->reason, reason_part);
+    cpex_pipeline_result_cleanup(&res);
+}
+
 static void test_payload_type_mismatch_at_invoke(void **state)
 {
     (void)state;
@@ -236,29 +250,19 @@ static void test_payload_type_mismatch_at_invoke(void **state)
     assert_ptr_equal(res.context, ctx); /* the table is not lost */
     cpex_pipeline_result_cleanup(&res);
     /* No payload at all on a typed hook. */
-    cpex_manager_invoke(m, HOOK, NULL, NULL, NULL, &res);
-    assert_false(res.continue_processing);
-    assert_string_equal(res.violation->code, "payload_type_mismatch");
-    cpex_pipeline_result_cleanup(&res);
+    expect_mismatch(m, HOOK, NULL, NULL);
     /* A payload whose kind and name disagree. */
     cpex_cmf_message *msg = test_text_message("x");
     cpex_payload liar = cpex_payload_cmf(msg);
     liar.type_name.ptr = "json";
     liar.type_name.len = 4;
-    cpex_manager_invoke(m, HOOK, &liar, NULL, NULL, &res);
-    assert_false(res.continue_processing);
-    assert_string_equal(res.violation->code, "payload_type_mismatch");
-    cpex_pipeline_result_cleanup(&res);
+    expect_mismatch(m, HOOK, &liar, NULL);
     /* The hook's own type name on data of another kind: a JSON value named
        "cmf" (the name matches, the kind does not). */
     cpex_payload named_cmf = cpex_payload_json(doc);
     named_cmf.type_name.ptr = "cmf";
     named_cmf.type_name.len = 3;
-    cpex_manager_invoke(m, HOOK, &named_cmf, NULL, NULL, &res);
-    assert_false(res.continue_processing);
-    assert_string_equal(res.violation->code, "payload_type_mismatch");
-    assert_contains(res.violation->reason, "disagree");
-    cpex_pipeline_result_cleanup(&res);
+    expect_mismatch(m, HOOK, &named_cmf, "disagree");
     assert_int_equal(tp_calls(p), 0);
     cpex_cmf_free(msg);
     json_decref(doc);
@@ -395,10 +399,7 @@ static void test_custom_payload_type(void **state)
     cpex_cmf_free(msg);
     /* An unregistered custom type. */
     cpex_payload alien = cpex_payload_custom("alien", &c);
-    cpex_manager_invoke(m, "host.count", &alien, NULL, NULL, &res);
-    assert_false(res.continue_processing);
-    assert_string_equal(res.violation->code, "payload_type_mismatch");
-    cpex_pipeline_result_cleanup(&res);
+    expect_mismatch(m, "host.count", &alien, NULL);
     assert_int_equal(tp_calls(b1), 1);
 
     tp_manager_free(m);

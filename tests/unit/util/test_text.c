@@ -7,6 +7,8 @@
  */
 #include "test_support.h"
 
+#include <stdio.h>
+
 #include <string.h>
 
 #include "util/count.h"
@@ -146,6 +148,29 @@ static void test_names(void **state)
     assert_int_equal(cpex__names_find(names, 0, "fail", 4), -1);
 }
 
+/* cpex__text_dec / cpex__text_signed write what printf does, for the
+ * whole range (the library identity and the entry fingerprints use them). */
+static void test_decimal_as_printf(void **state)
+{
+    (void)state;
+    const unsigned long long us[] = {0, 7, 10, 999, 1000000007ull, 18446744073709551615ull};
+    char got[CPEX__TEXT_DEC_MAX + 1], want[64];
+    for (size_t k = 0; k < sizeof us / sizeof us[0]; k++) {
+        got[cpex__text_dec(got, us[k], false, 0)] = '\0';
+        snprintf(want, sizeof want, "%llu", us[k]);
+        assert_string_equal(got, want);
+        got[cpex__text_dec(got, us[k] % 1000000000ull, false, 9)] = '\0';
+        snprintf(want, sizeof want, "%09llu", us[k] % 1000000000ull);
+        assert_string_equal(got, want);
+    }
+    const long long ss[] = {0, -1, 42, -9223372036854775807LL - 1, 9223372036854775807LL};
+    for (size_t k = 0; k < sizeof ss / sizeof ss[0]; k++) {
+        got[cpex__text_signed(got, ss[k])] = '\0';
+        snprintf(want, sizeof want, "%lld", ss[k]);
+        assert_string_equal(got, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,6 +181,7 @@ int main(void)
         cmocka_unit_test(test_textbuf_fits),
         cmocka_unit_test(test_textbuf_cuts),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_decimal_as_printf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
