@@ -220,6 +220,11 @@ struct cpex_manager {
        pending; CPEX__PENDING; CPEX__PENDING_RETRY (the last publish ran
        out of memory: readers retry it when the lock is free, never wait). */
     _Atomic int dirty;
+    /* Copied out of `snapshot` when it is stored (publish.c), so an invoke
+       of a hook with nothing to run can answer from them without entering
+       a read section (invoke.c): its uid and its generation. */
+    _Atomic uint64_t live_uid;
+    _Atomic uint64_t live_generation;
     cpex__rcu rcu;
 
     size_t exact_count;

@@ -127,6 +127,7 @@ cpex__hook_name *cpex__hook_names_intern(cpex__hook_names *names, const char *na
     e->hash = cpex__hash_name(name, len);
     e->payload_type = NULL;
     e->metric_id = UINT32_MAX;
+    atomic_init(&e->empty_in, CPEX__NEVER_EMPTY);
     memcpy(e->name, name, len);
     e->name[len] = '\0';
     names->by_id[names->count++] = e;

@@ -11,9 +11,13 @@
 #ifndef CPEX_CORE_HOOK_NAMES_H
 #define CPEX_CORE_HOOK_NAMES_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/** No generation: cpex__hook_name.empty_in of a hook not known to be empty. */
+#define CPEX__NEVER_EMPTY UINT64_MAX
 
 /** One interned hook name (what a cpex_hook_handle points at). */
 typedef struct cpex__hook_name {
@@ -23,6 +27,12 @@ typedef struct cpex__hook_name {
     uint64_t hash;
     char *payload_type; /* the type the hook carries, once bound; never changes after */
     uint32_t metric_id; /* its metric label id: UINT32_MAX until first wired (sinks.c) */
+    /* A generation of the manager in whose snapshot no plugin is bound to
+       this hook and no audit sink observes any hook: an invoke by handle
+       that reads it equal to the manager's live generation answers at once,
+       without a read section (invoke.c). CPEX__NEVER_EMPTY until a publish
+       (or cpex_manager_hook) says so. Written under the write lock. */
+    _Atomic uint64_t empty_in;
     char name[];
 } cpex__hook_name;
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "core/manager_internal.h"
 #include "util/hash.h"
 #include "core/route_lookup.h"
 #include "core/routing.h"
@@ -100,6 +101,19 @@ payload_problem(const cpex__snapshot *s, const cpex__hook *h, const char *hook,
     return payload_problem_slow(s, h, hook, payload, custom, buf, cap);
 }
 
+/* The unknown_hook deny (rare: out of the inline path with its buffer). */
+static __attribute__((noinline, cold)) cpex_status deny_unknown_hook(cpex_pipeline_result *res,
+                                                                     const char *hook)
+{
+    char reason[400];
+    snprintf(reason, sizeof reason,
+             "no plugin is configured to run for hook '%.200s', and this manager denies "
+             "such invokes (unknown_hook: deny); check the hook's spelling",
+             hook);
+    deny_invoke(res, CPEX_CODE_UNKNOWN_HOOK, reason);
+    return CPEX_OK; /* a deny, not a failure of the call */
+}
+
 /*
  * No plugin runs for this invoke: say so where the caller's result has
  * room for it (result.h), and deny when the manager asks for that and the
@@ -111,14 +125,8 @@ static inline void no_plugin_ran(const cpex_manager *m, cpex_pipeline_result *re
 {
     if (res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_V2)
         res->no_plugin_ran = true;
-    if (!configured && atomic_load_explicit(&m->deny_unknown_hooks, memory_order_relaxed)) {
-        char reason[400];
-        snprintf(reason, sizeof reason,
-                 "no plugin is configured to run for hook '%.200s', and this manager denies "
-                 "such invokes (unknown_hook: deny); check the hook's spelling",
-                 hook);
-        deny_invoke(res, CPEX_CODE_UNKNOWN_HOOK, reason);
-    }
+    if (!configured && atomic_load_explicit(&m->deny_unknown_hooks, memory_order_relaxed))
+        (void)deny_unknown_hook(res, hook);
 }
 
 /* Whether every plugin of `h` was disabled at run time (on_error: disable).
@@ -290,8 +298,14 @@ static inline void set_generation(cpex_pipeline_result *res, const cpex__snapsho
 typedef struct name_cache_entry {
     uint64_t uid;           /* 0: empty */
     const cpex__hook *hook; /* NULL: no hook of this name in that snapshot */
-    const char *name;       /* hook->name, or `copy` (a miss, or an alias) */
+    const char *name;       /* hook->name, or `copy` (a miss, an alias, nothing to run) */
     size_t len;
+    /* Nothing runs for this name in that snapshot and no audit sink
+       observes any hook: while the snapshot is live, an invoke answers from
+       the entry without a read section (the name is then in `copy`, so the
+       compare reads no snapshot memory). */
+    bool empty;
+    uint64_t generation; /* that snapshot's */
     char copy[NAME_CACHE_COPY_BYTES];
 } name_cache_entry;
 
@@ -310,17 +324,21 @@ find_uncached(const cpex__snapshot *s, const char *hook, size_t len, name_cache_
         if (canonical)
             alias = (h = cpex__snapshot_find(s, canonical, strlen(canonical))) != NULL;
     }
-    if (h && !alias) {
+    bool empty = (!h || h->count == 0) && !s->any_sinks;
+    if (h && !alias && !empty) {
         e->name = h->name;
     } else if (len <= NAME_CACHE_COPY_BYTES) {
         memcpy(e->copy, hook, len);
         e->name = e->copy;
     } else {
-        return h; /* not kept: a long name no hook has */
+        e->uid = 0; /* not kept: a long name with nothing to run */
+        return h;
     }
     e->uid = s->uid;
     e->hook = h;
     e->len = len;
+    e->empty = empty;
+    e->generation = s->generation;
     return h;
 }
 
@@ -332,20 +350,27 @@ static inline const cpex__hook *find_hook(const cpex__snapshot *s, const char *h
     return find_uncached(s, hook, len, e);
 }
 
-cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *payload,
-                                const cpex_extensions *extensions, cpex_context_table *context,
-                                cpex_pipeline_result *res)
+/* The arguments cpex_manager_invoke refuses (out of its inline path). */
+static __attribute__((noinline)) cpex_status
+refuse_name(cpex_manager *m, cpex_context_table *context, cpex_pipeline_result *res)
 {
     if (!cpex__result_fillable(res))
         return refuse_result(m, res, context);
     cpex__result_reset(res);
     res->context = context;
-    if (!m || !hook) {
-        set_generation(res, NULL);
-        deny_invoke(res, CPEX_CODE_INVALID_ARGUMENT,
-                    "cpex_manager_invoke: manager and hook required");
-        return CPEX_E_INVALID;
-    }
+    set_generation(res, NULL);
+    deny_invoke(res, CPEX_CODE_INVALID_ARGUMENT, "cpex_manager_invoke: manager and hook required");
+    return CPEX_E_INVALID;
+}
+
+/* cpex_manager_invoke past its checks, the result reset: the read
+ * section, the hook, the run. */
+static __attribute__((noinline)) cpex_status invoke_by_name(cpex_manager *m, const char *hook,
+                                                            const cpex_payload *payload,
+                                                            const cpex_extensions *extensions,
+                                                            cpex_context_table *context,
+                                                            cpex_pipeline_result *res)
+{
     size_t len = strlen(hook);
     cpex__mgr_sync(m); /* registrations not yet published (publish.c) */
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
@@ -366,6 +391,41 @@ cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_pa
     return run_found(m, t, s, h, payload, extensions, context, res);
 }
 
+/* A name this thread found empty in the snapshot that is still live
+ * (name_cache_entry.empty): answered without a read section. */
+static __attribute__((noinline)) cpex_status invoke_cached_empty(cpex_manager *m, const char *hook,
+                                                                 const name_cache_entry *e,
+                                                                 const cpex_payload *payload,
+                                                                 const cpex_extensions *extensions,
+                                                                 cpex_pipeline_result *res)
+{
+    size_t len = strlen(hook);
+    if (__builtin_expect(e->len != len || !cpex__bytes_eq(e->name, hook, len), 0))
+        return invoke_by_name(m, hook, payload, extensions, res->context, res);
+    if (res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_GENERATION)
+        res->generation = e->generation;
+    no_plugin_ran(m, res, false, hook);
+    return CPEX_OK;
+}
+
+/* As cpex_manager_invoke_hook: no frame of its own; the names this thread
+ * last found with nothing to run go to invoke_cached_empty, the rest to
+ * invoke_by_name. */
+cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_payload *payload,
+                                const cpex_extensions *extensions, cpex_context_table *context,
+                                cpex_pipeline_result *res)
+{
+    if (__builtin_expect(!cpex__result_fillable(res) || !m || !hook, 0))
+        return refuse_name(m, context, res);
+    cpex__result_reset(res);
+    res->context = context;
+    const name_cache_entry *e = &name_cache[((uintptr_t)hook >> 4) % NAME_CACHE_SLOTS];
+    if (e->empty && !atomic_load_explicit(&m->dirty, memory_order_acquire) &&
+        e->uid == atomic_load_explicit(&m->live_uid, memory_order_acquire))
+        return invoke_cached_empty(m, hook, e, payload, extensions, res);
+    return invoke_by_name(m, hook, payload, extensions, context, res);
+}
+
 const cpex_hook_handle *cpex_manager_hook(cpex_manager *m, const char *hook, cpex_error *err)
 {
     if (!m || !hook) {
@@ -374,6 +434,8 @@ const cpex_hook_handle *cpex_manager_hook(cpex_manager *m, const char *hook, cpe
     }
     cpex__mgr_lock(m);
     cpex__hook_name *e = cpex__hook_names_intern(&m->names, hook, strlen(hook));
+    if (e) /* a name new since the last publish: empty in the live snapshot */
+        cpex__mgr_mark_empty_hook(e, atomic_load(&m->snapshot));
     cpex__mgr_unlock(m);
     if (!e)
         cpex__error_add(err, CPEX_E_NOMEM, NULL, "out of memory resolving hook '%.200s'", hook);
@@ -385,29 +447,37 @@ const char *cpex_hook_handle_name(const cpex_hook_handle *hook)
     return hook ? ((const cpex__hook_name *)(const void *)hook)->name : NULL;
 }
 
-cpex_status cpex_manager_invoke_hook(cpex_manager *m, const cpex_hook_handle *hook,
-                                     const cpex_payload *payload, const cpex_extensions *extensions,
-                                     cpex_context_table *context, cpex_pipeline_result *res)
+/* The arguments cpex_manager_invoke_hook refuses (out of its inline path). */
+static __attribute__((noinline)) cpex_status refuse_handle(cpex_manager *m,
+                                                           const cpex__hook_name *name,
+                                                           cpex_context_table *context,
+                                                           cpex_pipeline_result *res)
 {
     if (!cpex__result_fillable(res))
         return refuse_result(m, res, context);
     cpex__result_reset(res);
     res->context = context;
-    const cpex__hook_name *name = (const cpex__hook_name *)(const void *)hook;
-    if (!m || !name || name->owner != m) {
-        set_generation(res, NULL);
-        deny_invoke(res, CPEX_CODE_INVALID_ARGUMENT,
-                    m && name ? "cpex_manager_invoke_hook: the hook handle is another manager's"
-                              : "cpex_manager_invoke_hook: manager and hook required");
-        return CPEX_E_INVALID;
-    }
+    set_generation(res, NULL);
+    deny_invoke(res, CPEX_CODE_INVALID_ARGUMENT,
+                m && name ? "cpex_manager_invoke_hook: the hook handle is another manager's"
+                          : "cpex_manager_invoke_hook: manager and hook required");
+    return CPEX_E_INVALID;
+}
+
+/* cpex_manager_invoke_hook past its checks, the result reset: the read
+ * section, the hook, the run (as invoke_by_name). */
+static __attribute__((noinline)) cpex_status
+invoke_by_handle(cpex_manager *m, const cpex__hook_name *name, const cpex_payload *payload,
+                 const cpex_extensions *extensions, cpex_context_table *context,
+                 cpex_pipeline_result *res)
+{
     cpex__mgr_sync(m);
     cpex__rcu_ticket t = cpex__rcu_enter(&m->rcu);
     const cpex__snapshot *s = atomic_load_explicit(&m->snapshot, memory_order_seq_cst);
     set_generation(res, s);
     /* A name interned after this snapshot was built has no handler in it. */
     const cpex__hook *h = name->id < s->id_count ? s->by_id[name->id] : NULL;
-    if (!h || h->count == 0 || all_disabled(h)) { /* as cpex_manager_invoke */
+    if (!h || h->count == 0 || all_disabled(h)) { /* as invoke_by_name */
         no_plugin_ran(m, res, h && h->count > 0, name->name);
         if (__builtin_expect(s->any_sinks, 0))
             cpex__observe_unrun(m, s, h, name->name, name->len, payload, NULL, extensions, res);
@@ -415,4 +485,32 @@ cpex_status cpex_manager_invoke_hook(cpex_manager *m, const cpex_hook_handle *ho
         return CPEX_OK;
     }
     return run_found(m, t, s, h, payload, extensions, context, res);
+}
+
+/* Kept free of calls but tail calls, so the common answers need no frame:
+ * a hook with nothing to run in the live snapshot (publish.c) is answered
+ * here, without a read section; everything else goes on in invoke_by_handle. */
+cpex_status cpex_manager_invoke_hook(cpex_manager *m, const cpex_hook_handle *hook,
+                                     const cpex_payload *payload, const cpex_extensions *extensions,
+                                     cpex_context_table *context, cpex_pipeline_result *res)
+{
+    const cpex__hook_name *name = (const cpex__hook_name *)(const void *)hook;
+    if (__builtin_expect(!cpex__result_fillable(res) || !m || !name || name->owner != m, 0))
+        return refuse_handle(m, name, context, res);
+    cpex__result_reset(res);
+    res->context = context;
+    if (__builtin_expect(!atomic_load_explicit(&m->dirty, memory_order_acquire), 1)) {
+        uint64_t live = atomic_load_explicit(&m->live_generation, memory_order_acquire);
+        if (atomic_load_explicit(&name->empty_in, memory_order_relaxed) == live) {
+            if (res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_GENERATION)
+                res->generation = live;
+            if (res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_V2)
+                res->no_plugin_ran = true;
+            if (__builtin_expect(atomic_load_explicit(&m->deny_unknown_hooks, memory_order_relaxed),
+                                 0))
+                return deny_unknown_hook(res, name->name);
+            return CPEX_OK;
+        }
+    }
+    return invoke_by_handle(m, name, payload, extensions, context, res);
 }

@@ -160,7 +160,9 @@ cpex_status cpex_manager_new(const cpex_manager_options *options, cpex_manager *
     cpex__snapshot *empty = cpex__snapshot_build(NULL, 0, &m->names, NULL, 0);
     if (!empty)
         goto oom;
+    cpex__mgr_mark_empty_hooks(m, empty);
     atomic_init(&m->snapshot, empty);
+    cpex__mgr_set_live(m, empty);
     /* Only options whose size covers `state` have one (older hosts pass less). */
     const cpex_state_options *state_opts =
         options && options->struct_size >= offsetof(cpex_manager_options, state) + sizeof opts.state

@@ -60,6 +60,16 @@ bool cpex__mgr_type_known(const cpex_manager *m, const char *name);
 /** Publish a snapshot of `plugins` and wait until no invoke reads the old one. */
 cpex_status cpex__mgr_publish(cpex_manager *m, cpex__plugin *const *plugins, size_t count);
 cpex_status cpex__mgr_republish(cpex_manager *m);
+/** Say which hook names have nothing to run in `next` (cpex__hook_name.
+ *  empty_in), before `next` is stored (lock held, or while the manager is
+ *  still private to its creator). */
+void cpex__mgr_mark_empty_hooks(cpex_manager *m, const cpex__snapshot *next);
+/** The same for one name against the snapshot that is live (lock held):
+ *  for a name interned after that snapshot was stored. */
+void cpex__mgr_mark_empty_hook(cpex__hook_name *name, const cpex__snapshot *snap);
+/** After `next` is stored in m->snapshot: copy its uid and generation to
+ *  m->live_uid and m->live_generation. */
+void cpex__mgr_set_live(cpex_manager *m, const cpex__snapshot *next);
 /** The snapshot with every pending registration published (lock held). Every
  *  writer reads the registry through it, never m->snapshot directly. Out
  *  of memory, the registrations stay pending and the snapshot lacks them:

@@ -63,6 +63,34 @@ static void free_retired(cpex_manager *m)
     m->retired_count = 0;
 }
 
+/*
+ * An invoke of a hook with nothing to run answers without a read section
+ * when the hook's empty_in equals the manager's live generation (invoke.c).
+ * The order makes that safe: every name empty in `next` gets its
+ * generation before `next` is stored and before live_generation says it
+ * (release); a name that gains plugins keeps an older generation, which no
+ * longer matches once the new one is live. A reader that still sees the
+ * old generation answers as the old snapshot would.
+ */
+void cpex__mgr_mark_empty_hook(cpex__hook_name *name, const cpex__snapshot *snap)
+{
+    const cpex__hook *h = name->id < snap->id_count ? snap->by_id[name->id] : NULL;
+    if (!snap->any_sinks && (!h || h->count == 0))
+        atomic_store_explicit(&name->empty_in, snap->generation, memory_order_relaxed);
+}
+
+void cpex__mgr_mark_empty_hooks(cpex_manager *m, const cpex__snapshot *next)
+{
+    for (size_t id = 0; id < m->names.count; id++)
+        cpex__mgr_mark_empty_hook(m->names.by_id[id], next);
+}
+
+void cpex__mgr_set_live(cpex_manager *m, const cpex__snapshot *next)
+{
+    atomic_store_explicit(&m->live_uid, next->uid, memory_order_release);
+    atomic_store_explicit(&m->live_generation, next->generation, memory_order_release);
+}
+
 /* Build and store a snapshot of `plugins`; its generation is `steps` more.
  * wait: wait for readers and free the old snapshot (and every retired
  * one); else retire the old one. */
@@ -109,7 +137,9 @@ static cpex_status publish_guarded(cpex_manager *m, cpex__plugin *const *plugins
         cpex__log(cpex__sink_of(m), CPEX_LOG_ERROR, NULL,
                   "cannot start the audit thread: verdicts for the audit sinks will queue up "
                   "and then be dropped");
+    cpex__mgr_mark_empty_hooks(m, next);
     cpex__snapshot *old = atomic_exchange(&m->snapshot, next);
+    cpex__mgr_set_live(m, next);
     if (!wait) {
         old->retired_next = m->retired;
         m->retired = old;

@@ -280,6 +280,53 @@ static void test_sink_hook_filter_and_unhandled_hooks(void **state)
     tp_finish(m, &res);
 }
 
+/* An invoke of a hook with nothing to run is answered without entering
+ * the registry while no sink exists (invoke.c); once a sink is registered
+ * the same hook, by name and by a handle resolved earlier, is observed
+ * again, and no longer once it is unregistered. */
+static void test_sink_added_after_fast_empty_answers(void **state)
+{
+    (void)state;
+    static sink all;
+    sink_init(&all);
+    cpex_manager *m = tp_manager();
+    tp_start(m, tp_new("a", &trace));
+    const cpex_hook_handle *hh = cpex_manager_hook(m, "quiet.hook", NULL);
+    cpex_cmf_message *msg = test_text_message("x");
+    cpex_payload pl = cpex_payload_cmf(msg);
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
+    for (int i = 0; i < 3; i++) { /* the fast paths, warm */
+        cpex_manager_invoke(m, "quiet.hook", &pl, NULL, NULL, &res);
+        cpex_pipeline_result_cleanup(&res);
+        cpex_manager_invoke_hook(m, hh, &pl, NULL, NULL, &res);
+        cpex_pipeline_result_cleanup(&res);
+    }
+    ADD_SINK(m, "all", &all, NULL, 0, NULL);
+    for (int i = 0; i < 2; i++) {
+        cpex_manager_invoke(m, "quiet.hook", &pl, NULL, NULL, &res);
+        assert_allowed(&res);
+        assert_true(res.no_plugin_ran);
+        cpex_pipeline_result_cleanup(&res);
+        cpex_manager_invoke_hook(m, hh, &pl, NULL, NULL, &res);
+        assert_allowed(&res);
+        assert_true(res.no_plugin_ran);
+        cpex_pipeline_result_cleanup(&res);
+    }
+    wait_idle(m);
+    assert_int_equal(sink_count(&all), 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal(all.seen[i].hook, "quiet.hook");
+    assert_int_equal(cpex_manager_unregister_sink(m, "all", NULL), CPEX_OK);
+    cpex_manager_invoke_hook(m, hh, &pl, NULL, NULL, &res);
+    cpex_pipeline_result_cleanup(&res);
+    cpex_manager_invoke(m, "quiet.hook", &pl, NULL, NULL, &res);
+    cpex_pipeline_result_cleanup(&res);
+    wait_idle(m);
+    assert_int_equal(sink_count(&all), 4);
+    cpex_cmf_free(msg);
+    tp_manager_free(m);
+}
+
 static void test_fire_and_forget_records_in_verdict(void **state)
 {
     (void)state;
@@ -775,6 +822,7 @@ int main(void)
         TP_TEST(test_sink_sees_allow_and_deny),
         TP_TEST(test_sink_extensions_filtered_and_read_only),
         TP_TEST(test_sink_hook_filter_and_unhandled_hooks),
+        TP_TEST(test_sink_added_after_fast_empty_answers),
         TP_TEST(test_fire_and_forget_records_in_verdict),
         TP_TEST(test_fire_and_forget_timeout_in_verdict),
         TP_TEST(test_failing_sink_is_contained),

@@ -6,6 +6,8 @@
  * see a stale or wrong hook. Also: many distinct hooks register in linear time (a
  * smoke check of the id-indexed registry: 2,000 hooks, no timing asserted).
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -209,6 +211,173 @@ static void invoke_by_name_follows_every_change(void **state)
     tp_manager_free(m);
 }
 
+/* One invoke of `hook` by name and one by handle `h`, each done twice (the
+ * second answer of an empty hook comes from the fast paths of invoke.c,
+ * which skip the registry): every answer is the expected one, and carries
+ * the manager's generation. plugin NULL: allowed, no plugin ran; else
+ * denied with `code` by `plugin`. */
+static void both_ways(cpex_manager *m, const char *hook, const cpex_hook_handle *h,
+                      const char *code, const char *plugin)
+{
+    uint64_t generation = cpex_manager_generation(m);
+    for (int i = 0; i < 4; i++) {
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
+        if (i < 2)
+            tp_run(m, hook, &res);
+        else
+            invoke_handle(m, h, "hello", &res);
+        if (plugin) {
+            assert_denied(&res, code, plugin);
+            assert_false(res.no_plugin_ran);
+        } else if (code) {
+            assert_denied(&res, code, NULL);
+            assert_true(res.no_plugin_ran);
+        } else {
+            assert_allowed(&res);
+            assert_true(res.no_plugin_ran);
+        }
+        assert_int_equal(res.generation, generation);
+        cpex_pipeline_result_cleanup(&res);
+    }
+}
+
+/* A hook with nothing to run is answered without entering the registry
+ * (the manager's live generation and a word per hook name, publish.c):
+ * the answer follows every change, of the hook itself (a plugin comes and
+ * goes, also one still pending publication) and of others (the generation
+ * it reports), for a handle resolved before and after the last publish. */
+static void empty_answers_follow_the_live_registry(void **state)
+{
+    (void)state;
+    cpex_manager *m = tp_manager();
+    const cpex_hook_handle *early = cpex_manager_hook(m, "host.empty", NULL);
+    tp_init(m);
+    both_ways(m, "host.empty", early, NULL, NULL);
+    /* Another hook changes: a new generation, still nothing to run here. */
+    tp_reg(m, tp_on_hooks(tp_new("other", &trace), "host.other", NULL));
+    both_ways(m, "host.empty", early, NULL, NULL);
+    /* Resolved after the last publish: a name the live registry never saw. */
+    const cpex_hook_handle *late = cpex_manager_hook(m, "host.late", NULL);
+    both_ways(m, "host.late", late, NULL, NULL);
+    /* The hook gains a plugin: the next invoke runs it, by either way. */
+    tp_reg(m,
+           tp_denying(tp_on_hooks(tp_new("guard", &trace), "host.empty", "host.late"), "x.g", "g"));
+    both_ways(m, "host.empty", early, "x.g", "guard");
+    both_ways(m, "host.late", late, "x.g", "guard");
+    /* And loses it. */
+    assert_int_equal(cpex_manager_unregister(m, "guard", NULL), CPEX_OK);
+    both_ways(m, "host.empty", early, NULL, NULL);
+    both_ways(m, "host.late", late, NULL, NULL);
+    /* A registration not yet published when the invoke comes (registered
+       after initialize: it waits for the next reader, publish.c). */
+    cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
+    invoke_handle(m, early, "hello", &res); /* the fast path is warm */
+    cpex_pipeline_result_cleanup(&res);
+    tp_reg(m, tp_denying(tp_on_hooks(tp_new("again", &trace), "host.empty", NULL), "x.a", "a"));
+    invoke_handle(m, early, "hello", &res);
+    assert_denied(&res, "x.a", "again");
+    cpex_pipeline_result_cleanup(&res);
+    both_ways(m, "host.empty", early, "x.a", "again");
+    tp_manager_free(m);
+}
+
+/* The unknown_hook deny holds on the fast paths too. */
+static void empty_answers_keep_the_unknown_hook_deny(void **state)
+{
+    (void)state;
+    cpex_manager_options o;
+    cpex_manager_options_init(&o);
+    o.unknown_hook = CPEX_UNKNOWN_HOOK_DENY;
+    cpex_manager *m = tp_manager_with(&o);
+    tp_reg(m, tp_new("served", &trace));
+    tp_init(m);
+    const cpex_hook_handle *h = cpex_manager_hook(m, "host.nobody", NULL);
+    both_ways(m, "host.nobody", h, "unknown_hook", NULL);
+    tp_manager_free(m);
+}
+
+/* Invokes of a hook that a writer keeps giving a plugin and taking it
+ * away, from another thread, by name and by handle: every answer must be
+ * the one of the generation it reports. The writer checks that each
+ * change is one generation, so the plugin is there exactly in the odd
+ * generations after the start. Under TSan this also checks the ordering
+ * of the live generation and the per-hook words. */
+enum { FLIPS = 200 };
+
+typedef struct flip_reader {
+    cpex_manager *m;
+    const cpex_hook_handle *h;
+    uint64_t g0;
+    _Atomic int stop;
+    _Atomic long invokes;
+    long wrong, backwards;
+} flip_reader;
+
+static void *flip_read(void *arg)
+{
+    flip_reader *r = arg;
+    cpex_cmf_message *msg = test_text_message("hello");
+    cpex_payload payload = cpex_payload_cmf(msg);
+    uint64_t last = 0;
+    /* Bounded: the writer stops it, else it stops by itself after 60 s. */
+    int64_t until = tp_now_ns() + 60 * (int64_t)1000000000;
+    for (long i = 0; !atomic_load(&r->stop) && ((i & 1023) || tp_now_ns() < until); i++) {
+        cpex_pipeline_result res = CPEX_PIPELINE_RESULT_INIT;
+        if (i & 1)
+            cpex_manager_invoke_hook(r->m, r->h, &payload, NULL, NULL, &res);
+        else
+            cpex_manager_invoke(r->m, "host.flip", &payload, NULL, NULL, &res);
+        bool served = ((res.generation - r->g0) & 1) != 0;
+        bool ran = !res.no_plugin_ran;
+        bool denied = !res.continue_processing;
+        if (served != ran || ran != denied)
+            r->wrong++;
+        if (res.generation < last)
+            r->backwards++;
+        last = res.generation;
+        atomic_fetch_add(&r->invokes, 1);
+        cpex_pipeline_result_cleanup(&res);
+    }
+    cpex_cmf_free(msg);
+    return NULL;
+}
+
+static void empty_answers_race_with_changes(void **state)
+{
+    (void)state;
+    cpex_manager *m = tp_manager();
+    tp_init(m);
+    static flip_reader r;
+    memset(&r, 0, sizeof r);
+    r.m = m;
+    r.h = cpex_manager_hook(m, "host.flip", NULL);
+    r.g0 = cpex_manager_generation(m);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, flip_read, &r), 0);
+    uint64_t g = r.g0;
+    for (int i = 0; i < FLIPS; i++) {
+        /* Let the reader invoke a few times on each generation (at most
+           about a second of waiting per change). */
+        long seen = atomic_load(&r.invokes);
+        for (int wait = 0; wait < 1000 && atomic_load(&r.invokes) < seen + 4; wait++)
+            tp_sleep_ms(1);
+        if (i % 2 == 0)
+            tp_reg(m,
+                   tp_denying(tp_on_hooks(tp_new("flip", &trace), "host.flip", NULL), "x.f", "f"));
+        else
+            assert_int_equal(cpex_manager_unregister(m, "flip", NULL), CPEX_OK);
+        uint64_t now = cpex_manager_generation(m); /* publishes a pending registration */
+        assert_int_equal(now, g + 1);
+        g = now;
+    }
+    atomic_store(&r.stop, 1);
+    pthread_join(th, NULL);
+    assert_true(atomic_load(&r.invokes) >= FLIPS);
+    assert_int_equal(r.wrong, 0);
+    assert_int_equal(r.backwards, 0);
+    tp_manager_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +386,9 @@ int main(void)
         cmocka_unit_test(foreign_and_null_handles_refused),
         cmocka_unit_test(many_distinct_hooks),
         cmocka_unit_test(invoke_by_name_follows_every_change),
+        cmocka_unit_test(empty_answers_follow_the_live_registry),
+        cmocka_unit_test(empty_answers_keep_the_unknown_hook_deny),
+        cmocka_unit_test(empty_answers_race_with_changes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
