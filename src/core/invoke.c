@@ -300,11 +300,11 @@ typedef struct name_cache_entry {
     const cpex__hook *hook; /* NULL: no hook of this name in that snapshot */
     const char *name;       /* hook->name, or `copy` (a miss, an alias, nothing to run) */
     size_t len;
-    /* Nothing runs for this name in that snapshot and no audit sink
-       observes any hook: while the snapshot is live, an invoke answers from
-       the entry without a read section (the name is then in `copy`, so the
-       compare reads no snapshot memory). */
-    bool empty;
+    /* `uid` when nothing runs for this name in that snapshot and no audit
+       sink observes any hook, else 0: while the snapshot is live, an invoke
+       answers from the entry without a read section (the name is then in
+       `copy`, so the compare reads no snapshot memory). */
+    uint64_t empty_uid;
     uint64_t generation; /* that snapshot's */
     char copy[NAME_CACHE_COPY_BYTES];
 } name_cache_entry;
@@ -331,13 +331,13 @@ find_uncached(const cpex__snapshot *s, const char *hook, size_t len, name_cache_
         memcpy(e->copy, hook, len);
         e->name = e->copy;
     } else {
-        e->uid = 0; /* not kept: a long name with nothing to run */
+        e->uid = e->empty_uid = 0; /* not kept: a long name with nothing to run */
         return h;
     }
     e->uid = s->uid;
     e->hook = h;
     e->len = len;
-    e->empty = empty;
+    e->empty_uid = empty ? s->uid : 0;
     e->generation = s->generation;
     return h;
 }
@@ -391,17 +391,24 @@ static __attribute__((noinline)) cpex_status invoke_by_name(cpex_manager *m, con
     return run_found(m, t, s, h, payload, extensions, context, res);
 }
 
+/* What invoke_cached_empty needs only when the name turns out not to be
+ * the cached one: kept here so that it saves two registers fewer around
+ * its strlen. */
+static _Thread_local struct {
+    const cpex_payload *payload;
+    const cpex_extensions *extensions;
+} cached_empty_args __attribute__((tls_model("initial-exec")));
+
 /* A name this thread found empty in the snapshot that is still live
- * (name_cache_entry.empty): answered without a read section. */
+ * (name_cache_entry.empty_uid): answered without a read section. */
 static __attribute__((noinline)) cpex_status invoke_cached_empty(cpex_manager *m, const char *hook,
                                                                  const name_cache_entry *e,
-                                                                 const cpex_payload *payload,
-                                                                 const cpex_extensions *extensions,
                                                                  cpex_pipeline_result *res)
 {
     size_t len = strlen(hook);
     if (__builtin_expect(e->len != len || !cpex__bytes_eq(e->name, hook, len), 0))
-        return invoke_by_name(m, hook, payload, extensions, res->context, res);
+        return invoke_by_name(m, hook, cached_empty_args.payload, cached_empty_args.extensions,
+                              res->context, res);
     if (res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_GENERATION)
         res->generation = e->generation;
     no_plugin_ran(m, res, false, hook);
@@ -420,9 +427,12 @@ cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_pa
     cpex__result_reset(res);
     res->context = context;
     const name_cache_entry *e = &name_cache[((uintptr_t)hook >> 4) % NAME_CACHE_SLOTS];
-    if (e->empty && !atomic_load_explicit(&m->dirty, memory_order_acquire) &&
-        e->uid == atomic_load_explicit(&m->live_uid, memory_order_acquire))
-        return invoke_cached_empty(m, hook, e, payload, extensions, res);
+    if (e->empty_uid == atomic_load_explicit(&m->live_uid, memory_order_acquire) &&
+        !atomic_load_explicit(&m->dirty, memory_order_acquire)) {
+        cached_empty_args.payload = payload;
+        cached_empty_args.extensions = extensions;
+        return invoke_cached_empty(m, hook, e, res);
+    }
     return invoke_by_name(m, hook, payload, extensions, context, res);
 }
 
