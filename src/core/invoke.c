@@ -327,8 +327,9 @@ find_uncached(const cpex__snapshot *s, const char *hook, size_t len, name_cache_
     bool empty = (!h || h->count == 0) && !s->any_sinks;
     if (h && !alias && !empty) {
         e->name = h->name;
-    } else if (len <= NAME_CACHE_COPY_BYTES) {
+    } else if (len < NAME_CACHE_COPY_BYTES) {
         memcpy(e->copy, hook, len);
+        e->copy[len] = '\0'; /* invoke_cached_empty compares with strcmp */
         e->name = e->copy;
     } else {
         e->uid = e->empty_uid = 0; /* not kept: a long name with nothing to run */
@@ -405,8 +406,8 @@ static __attribute__((noinline)) cpex_status invoke_cached_empty(cpex_manager *m
                                                                  const name_cache_entry *e,
                                                                  cpex_pipeline_result *res)
 {
-    size_t len = strlen(hook);
-    if (__builtin_expect(e->len != len || !cpex__bytes_eq(e->name, hook, len), 0))
+    /* One pass over the caller's string where strlen and a compare are two. */
+    if (__builtin_expect(strcmp(e->name, hook) != 0, 0))
         return invoke_by_name(m, hook, cached_empty_args.payload, cached_empty_args.extensions,
                               res->context, res);
     if (res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_GENERATION)
