@@ -305,8 +305,8 @@ typedef struct name_cache_entry {
        answers from the entry without a read section (the name is then in
        `copy`, so the compare reads no snapshot memory). */
     uint64_t empty_uid;
-    uint64_t generation; /* that snapshot's */
-    char copy[NAME_CACHE_COPY_BYTES];
+    uint64_t generation;                  /* that snapshot's */
+    char copy[NAME_CACHE_COPY_BYTES + 1]; /* NUL-terminated */
 } name_cache_entry;
 
 static _Thread_local name_cache_entry name_cache[NAME_CACHE_SLOTS]
@@ -327,13 +327,12 @@ find_uncached(const cpex__snapshot *s, const char *hook, size_t len, name_cache_
     bool empty = (!h || h->count == 0) && !s->any_sinks;
     if (h && !alias && !empty) {
         e->name = h->name;
-    } else if (len < NAME_CACHE_COPY_BYTES) {
+    } else if (len <= NAME_CACHE_COPY_BYTES) {
         memcpy(e->copy, hook, len);
         e->copy[len] = '\0'; /* invoke_cached_empty compares with strcmp */
         e->name = e->copy;
     } else {
-        e->uid = e->empty_uid = 0; /* not kept: a long name with nothing to run */
-        return h;
+        return h; /* not kept (the entry keeps its name): a long miss or alias */
     }
     e->uid = s->uid;
     e->hook = h;
@@ -428,8 +427,10 @@ cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_pa
     cpex__result_reset(res);
     res->context = context;
     const name_cache_entry *e = &name_cache[((uintptr_t)hook >> 4) % NAME_CACHE_SLOTS];
-    if (e->empty_uid == atomic_load_explicit(&m->live_uid, memory_order_acquire) &&
-        !atomic_load_explicit(&m->dirty, memory_order_acquire)) {
+    /* `dirty` first: a reader that sees it clear sees the live uid of the
+       publish that cleared it (publish.c), not an older one. */
+    if (!atomic_load_explicit(&m->dirty, memory_order_acquire) &&
+        e->empty_uid == atomic_load_explicit(&m->live_uid, memory_order_acquire)) {
         cached_empty_args.payload = payload;
         cached_empty_args.extensions = extensions;
         return invoke_cached_empty(m, hook, e, res);

@@ -67,6 +67,12 @@ void cpex__mgr_mark_empty_hooks(cpex_manager *m, const cpex__snapshot *next);
 /** The same for one name against the snapshot that is live (lock held):
  *  for a name interned after that snapshot was stored. */
 void cpex__mgr_mark_empty_hook(cpex__hook_name *name, const cpex__snapshot *snap);
+/** Values of m->live_uid and m->live_generation while a snapshot is being
+ *  stored: no snapshot uid, no hook's empty_in, no name cache entry. */
+#define CPEX__LIVE_UID_BUSY UINT64_MAX
+#define CPEX__LIVE_GENERATION_BUSY (UINT64_MAX - 1)
+/** Before a snapshot is stored: the live words say busy (fast answers off). */
+void cpex__mgr_set_live_busy(cpex_manager *m);
 /** After `next` is stored in m->snapshot: copy its uid and generation to
  *  m->live_uid and m->live_generation. */
 void cpex__mgr_set_live(cpex_manager *m, const cpex__snapshot *next);

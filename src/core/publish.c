@@ -67,10 +67,14 @@ static void free_retired(cpex_manager *m)
  * An invoke of a hook with nothing to run answers without a read section
  * when the hook's empty_in equals the manager's live generation (invoke.c).
  * The order makes that safe: every name empty in `next` gets its
- * generation before `next` is stored and before live_generation says it
- * (release); a name that gains plugins keeps an older generation, which no
- * longer matches once the new one is live. A reader that still sees the
- * old generation answers as the old snapshot would.
+ * generation before `next` is stored; a name that gains plugins keeps an
+ * older generation. While `next` is being stored the live words say
+ * "busy" (a value no empty_in and no name cache entry holds), so no
+ * invoke answers from the old generation once the new snapshot can be
+ * seen: a thread that read `next` (an invoke, cpex_manager_generation)
+ * and then invokes finds "busy" or the new words. A registration waits in
+ * `dirty`, which is cleared only after the new words are stored, and the
+ * invoke reads `dirty` before them.
  */
 void cpex__mgr_mark_empty_hook(cpex__hook_name *name, const cpex__snapshot *snap)
 {
@@ -83,6 +87,12 @@ void cpex__mgr_mark_empty_hooks(cpex_manager *m, const cpex__snapshot *next)
 {
     for (size_t id = 0; id < m->names.count; id++)
         cpex__mgr_mark_empty_hook(m->names.by_id[id], next);
+}
+
+void cpex__mgr_set_live_busy(cpex_manager *m)
+{
+    atomic_store_explicit(&m->live_uid, CPEX__LIVE_UID_BUSY, memory_order_relaxed);
+    atomic_store_explicit(&m->live_generation, CPEX__LIVE_GENERATION_BUSY, memory_order_relaxed);
 }
 
 void cpex__mgr_set_live(cpex_manager *m, const cpex__snapshot *next)
@@ -138,6 +148,7 @@ static cpex_status publish_guarded(cpex_manager *m, cpex__plugin *const *plugins
                   "cannot start the audit thread: verdicts for the audit sinks will queue up "
                   "and then be dropped");
     cpex__mgr_mark_empty_hooks(m, next);
+    cpex__mgr_set_live_busy(m);
     cpex__snapshot *old = atomic_exchange(&m->snapshot, next);
     cpex__mgr_set_live(m, next);
     if (!wait) {
