@@ -350,17 +350,34 @@ static inline const cpex__hook *find_hook(const cpex__snapshot *s, const char *h
     return find_uncached(s, hook, len, e);
 }
 
-/* The arguments cpex_manager_invoke refuses (out of its inline path). */
-static __attribute__((noinline)) cpex_status
-refuse_name(cpex_manager *m, cpex_context_table *context, cpex_pipeline_result *res)
+/* An invoke refused for its arguments (out of the entry points' inline
+ * paths): the result filled when it may be, `why` its violation. */
+static __attribute__((noinline)) cpex_status refuse_invoke(cpex_manager *m,
+                                                           cpex_context_table *context,
+                                                           cpex_pipeline_result *res,
+                                                           const char *why)
 {
     if (!cpex__result_fillable(res))
         return refuse_result(m, res, context);
     cpex__result_reset(res);
     res->context = context;
     set_generation(res, NULL);
-    deny_invoke(res, CPEX_CODE_INVALID_ARGUMENT, "cpex_manager_invoke: manager and hook required");
+    deny_invoke(res, CPEX_CODE_INVALID_ARGUMENT, why);
     return CPEX_E_INVALID;
+}
+
+/* Nothing to run, known without a read section (the fast answers of both
+ * entry points): allowed, or the unknown_hook deny, in `generation`. */
+static inline cpex_status answer_empty(const cpex_manager *m, cpex_pipeline_result *res,
+                                       uint64_t generation, const char *hook)
+{
+    if (res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_GENERATION)
+        res->generation = generation;
+    if (res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_V2)
+        res->no_plugin_ran = true;
+    if (__builtin_expect(atomic_load_explicit(&m->deny_unknown_hooks, memory_order_relaxed), 0))
+        return deny_unknown_hook(res, hook);
+    return CPEX_OK;
 }
 
 /* cpex_manager_invoke past its checks, the result reset: the read
@@ -409,10 +426,7 @@ static __attribute__((noinline)) cpex_status invoke_cached_empty(cpex_manager *m
     if (__builtin_expect(strcmp(e->name, hook) != 0, 0))
         return invoke_by_name(m, hook, cached_empty_args.payload, cached_empty_args.extensions,
                               res->context, res);
-    if (res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_GENERATION)
-        res->generation = e->generation;
-    no_plugin_ran(m, res, false, hook);
-    return CPEX_OK;
+    return answer_empty(m, res, e->generation, hook);
 }
 
 /* As cpex_manager_invoke_hook: no frame of its own; the names this thread
@@ -423,7 +437,7 @@ cpex_status cpex_manager_invoke(cpex_manager *m, const char *hook, const cpex_pa
                                 cpex_pipeline_result *res)
 {
     if (__builtin_expect(!cpex__result_fillable(res) || !m || !hook, 0))
-        return refuse_name(m, context, res);
+        return refuse_invoke(m, context, res, "cpex_manager_invoke: manager and hook required");
     cpex__result_reset(res);
     res->context = context;
     const name_cache_entry *e = &name_cache[((uintptr_t)hook >> 4) % NAME_CACHE_SLOTS];
@@ -459,23 +473,6 @@ const char *cpex_hook_handle_name(const cpex_hook_handle *hook)
     return hook ? ((const cpex__hook_name *)(const void *)hook)->name : NULL;
 }
 
-/* The arguments cpex_manager_invoke_hook refuses (out of its inline path). */
-static __attribute__((noinline)) cpex_status refuse_handle(cpex_manager *m,
-                                                           const cpex__hook_name *name,
-                                                           cpex_context_table *context,
-                                                           cpex_pipeline_result *res)
-{
-    if (!cpex__result_fillable(res))
-        return refuse_result(m, res, context);
-    cpex__result_reset(res);
-    res->context = context;
-    set_generation(res, NULL);
-    deny_invoke(res, CPEX_CODE_INVALID_ARGUMENT,
-                m && name ? "cpex_manager_invoke_hook: the hook handle is another manager's"
-                          : "cpex_manager_invoke_hook: manager and hook required");
-    return CPEX_E_INVALID;
-}
-
 /* cpex_manager_invoke_hook past its checks, the result reset: the read
  * section, the hook, the run (as invoke_by_name). */
 static __attribute__((noinline)) cpex_status
@@ -508,21 +505,16 @@ cpex_status cpex_manager_invoke_hook(cpex_manager *m, const cpex_hook_handle *ho
 {
     const cpex__hook_name *name = (const cpex__hook_name *)(const void *)hook;
     if (__builtin_expect(!cpex__result_fillable(res) || !m || !name || name->owner != m, 0))
-        return refuse_handle(m, name, context, res);
+        return refuse_invoke(m, context, res,
+                             m && name
+                                 ? "cpex_manager_invoke_hook: the hook handle is another manager's"
+                                 : "cpex_manager_invoke_hook: manager and hook required");
     cpex__result_reset(res);
     res->context = context;
     if (__builtin_expect(!atomic_load_explicit(&m->dirty, memory_order_acquire), 1)) {
         uint64_t live = atomic_load_explicit(&m->live_generation, memory_order_acquire);
-        if (atomic_load_explicit(&name->empty_in, memory_order_relaxed) == live) {
-            if (res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_GENERATION)
-                res->generation = live;
-            if (res->struct_size >= CPEX_PIPELINE_RESULT_SIZE_V2)
-                res->no_plugin_ran = true;
-            if (__builtin_expect(atomic_load_explicit(&m->deny_unknown_hooks, memory_order_relaxed),
-                                 0))
-                return deny_unknown_hook(res, name->name);
-            return CPEX_OK;
-        }
+        if (atomic_load_explicit(&name->empty_in, memory_order_relaxed) == live)
+            return answer_empty(m, res, live, name->name);
     }
     return invoke_by_handle(m, name, payload, extensions, context, res);
 }
